@@ -1,0 +1,277 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Bounds-checked packet parsing for the sniffer programs (BPF only).
+ * Every header read is preceded by a check against data_end; a packet that
+ * ends inside a header sets SNIFFER_PARSE_TRUNCATED and parsing stops with
+ * what was read so far. Nothing here drops a packet.
+ */
+#ifndef SNIFFER_PARSE_BPF_H
+#define SNIFFER_PARSE_BPF_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_endian.h>
+#include "sniffer/abi.h"
+
+#define ETH_P_IP 0x0800
+#define ETH_P_IPV6 0x86DD
+#define ETH_P_8021Q 0x8100
+#define ETH_P_8021AD 0x88A8
+
+#define NEXTHDR_HOP 0
+#define NEXTHDR_ROUTING 43
+#define NEXTHDR_FRAGMENT 44
+#define NEXTHDR_AUTH 51
+#define NEXTHDR_DEST 60
+
+#define PROTO_ICMP 1
+#define PROTO_TCP 6
+#define PROTO_UDP 17
+#define PROTO_ICMPV6 58
+
+/* Offsets beyond this are not parsed (keeps the verifier's ranges small). */
+#define PARSE_MAX_OFFSET 4096
+
+struct vlan_tag {
+	__be16 tci;
+	__be16 inner_proto;
+};
+
+struct ipv6_ext_hdr {
+	__u8 nexthdr;
+	__u8 hdrlen;
+};
+
+struct ipv6_frag_hdr {
+	__u8 nexthdr;
+	__u8 reserved;
+	__be16 frag_off;
+	__be32 identification;
+};
+
+/* Parses the L4 header at offset off. Sets ports, flags and payload_offset. */
+static __always_inline void parse_l4(void *data, void *data_end, __u32 off,
+				     struct sniffer_record *r)
+{
+	if (off > PARSE_MAX_OFFSET)
+		return;
+	void *pos = data + off;
+
+	switch (r->l4_proto) {
+	case PROTO_TCP: {
+		struct tcphdr *th = pos;
+		if ((void *)(th + 1) > data_end) {
+			r->parse_flags |= SNIFFER_PARSE_TRUNCATED;
+			return;
+		}
+		r->sport = bpf_ntohs(th->source);
+		r->dport = bpf_ntohs(th->dest);
+		r->tcp_flags = ((__u8 *)th)[13];
+		r->tcp_window = bpf_ntohs(th->window);
+		__u32 hlen = th->doff * 4;
+		r->l4_hdr_len = hlen;
+		if (hlen < sizeof(*th)) {
+			r->parse_flags |= SNIFFER_PARSE_MALFORMED;
+			return;
+		}
+		if (pos + hlen > data_end) {
+			r->parse_flags |= SNIFFER_PARSE_TRUNCATED;
+			return;
+		}
+		r->payload_offset = off + hlen;
+		return;
+	}
+	case PROTO_UDP: {
+		struct udphdr *uh = pos;
+		if ((void *)(uh + 1) > data_end) {
+			r->parse_flags |= SNIFFER_PARSE_TRUNCATED;
+			return;
+		}
+		r->sport = bpf_ntohs(uh->source);
+		r->dport = bpf_ntohs(uh->dest);
+		r->l4_hdr_len = sizeof(*uh);
+		r->payload_offset = off + sizeof(*uh);
+		return;
+	}
+	case PROTO_ICMP:
+	case PROTO_ICMPV6: {
+		/* type, code, checksum, 4 bytes of rest-of-header */
+		__u8 *ih = pos;
+		if ((void *)(ih + 8) > data_end) {
+			if ((void *)(ih + 2) <= data_end) {
+				r->icmp_type = ih[0];
+				r->icmp_code = ih[1];
+			}
+			r->parse_flags |= SNIFFER_PARSE_TRUNCATED;
+			return;
+		}
+		r->icmp_type = ih[0];
+		r->icmp_code = ih[1];
+		r->l4_hdr_len = 8;
+		r->payload_offset = off + 8;
+		return;
+	}
+	default:
+		r->payload_offset = off;
+		return;
+	}
+}
+
+static __always_inline void parse_ipv4(void *data, void *data_end, __u32 off,
+				       struct sniffer_record *r)
+{
+	struct iphdr *iph = data + off;
+	r->ip_version = 4;
+	if ((void *)(iph + 1) > data_end) {
+		r->parse_flags |= SNIFFER_PARSE_TRUNCATED;
+		return;
+	}
+	if (iph->version != 4 || iph->ihl < 5) {
+		r->parse_flags |= SNIFFER_PARSE_MALFORMED;
+		return;
+	}
+	__builtin_memcpy(r->saddr, &iph->saddr, 4);
+	__builtin_memcpy(r->daddr, &iph->daddr, 4);
+	r->ttl = iph->ttl;
+	r->l4_proto = iph->protocol;
+	r->ip_total_len = bpf_ntohs(iph->tot_len);
+	r->frag_id = bpf_ntohs(iph->id);
+
+	__u32 hlen = iph->ihl * 4;
+	r->l3_hdr_len = hlen;
+	if (r->ip_total_len < hlen)
+		r->parse_flags |= SNIFFER_PARSE_MALFORMED;
+
+	__u16 frag = bpf_ntohs(iph->frag_off);
+	__u16 frag_off = (frag & 0x1fff) * 8;
+	if (frag & 0x4000)
+		r->frag_flags |= SNIFFER_FRAG_DF;
+	if (frag & 0x2000)
+		r->frag_flags |= SNIFFER_FRAG_MF;
+	if ((frag & 0x2000) || frag_off) {
+		r->frag_flags |= SNIFFER_FRAG_FRAGMENT;
+		r->frag_offset = frag_off;
+	}
+	if ((void *)iph + hlen > data_end) {
+		r->parse_flags |= SNIFFER_PARSE_TRUNCATED;
+		return;
+	}
+	if (frag_off) {
+		/* Only the first fragment carries the L4 header. */
+		r->frag_flags |= SNIFFER_FRAG_NOT_FIRST;
+		r->payload_offset = off + hlen;
+		return;
+	}
+	parse_l4(data, data_end, off + hlen, r);
+}
+
+static __always_inline void parse_ipv6(void *data, void *data_end, __u32 off,
+				       struct sniffer_record *r)
+{
+	struct ipv6hdr *ip6 = data + off;
+	r->ip_version = 6;
+	if ((void *)(ip6 + 1) > data_end) {
+		r->parse_flags |= SNIFFER_PARSE_TRUNCATED;
+		return;
+	}
+	if (ip6->version != 6) {
+		r->parse_flags |= SNIFFER_PARSE_MALFORMED;
+		return;
+	}
+	__builtin_memcpy(r->saddr, &ip6->saddr, 16);
+	__builtin_memcpy(r->daddr, &ip6->daddr, 16);
+	r->ttl = ip6->hop_limit;
+	r->ip_total_len = bpf_ntohs(ip6->payload_len) + sizeof(*ip6);
+
+	__u8 nexthdr = ip6->nexthdr;
+	__u32 l3_start = off;
+	off += sizeof(*ip6);
+
+	/* Bounded walk over the extension headers. */
+	for (int i = 0; i < SNIFFER_IPV6_MAX_EXT_HDRS; i++) {
+		if (off > PARSE_MAX_OFFSET) {
+			r->parse_flags |= SNIFFER_PARSE_TRUNCATED;
+			return;
+		}
+		if (nexthdr == NEXTHDR_FRAGMENT) {
+			struct ipv6_frag_hdr *fh = data + off;
+			if ((void *)(fh + 1) > data_end) {
+				r->parse_flags |= SNIFFER_PARSE_TRUNCATED;
+				return;
+			}
+			__u16 fo = bpf_ntohs(fh->frag_off);
+			r->frag_flags |= SNIFFER_FRAG_FRAGMENT;
+			if (fo & 1)
+				r->frag_flags |= SNIFFER_FRAG_MF;
+			r->frag_offset = fo & 0xfff8;
+			r->frag_id = bpf_ntohl(fh->identification);
+			nexthdr = fh->nexthdr;
+			off += sizeof(*fh);
+			if (r->frag_offset) {
+				r->frag_flags |= SNIFFER_FRAG_NOT_FIRST;
+				r->l4_proto = nexthdr;
+				r->l3_hdr_len = off - l3_start;
+				r->payload_offset = off;
+				return;
+			}
+			continue;
+		}
+		if (nexthdr != NEXTHDR_HOP && nexthdr != NEXTHDR_ROUTING &&
+		    nexthdr != NEXTHDR_DEST && nexthdr != NEXTHDR_AUTH) {
+			r->l4_proto = nexthdr;
+			r->l3_hdr_len = off - l3_start;
+			parse_l4(data, data_end, off, r);
+			return;
+		}
+		struct ipv6_ext_hdr *eh = data + off;
+		if ((void *)(eh + 1) > data_end) {
+			r->parse_flags |= SNIFFER_PARSE_TRUNCATED;
+			return;
+		}
+		__u32 len = nexthdr == NEXTHDR_AUTH ? (eh->hdrlen + 2) * 4 : (eh->hdrlen + 1) * 8;
+		nexthdr = eh->nexthdr;
+		off += len;
+	}
+	/* Still inside the extension chain after the bound. */
+	r->l4_proto = nexthdr;
+	r->l3_hdr_len = off - l3_start;
+	r->parse_flags |= SNIFFER_PARSE_EXTHDR_LIMIT;
+}
+
+/* Fills the parsed fields of r from the frame [data, data_end). */
+static __always_inline void parse_packet(void *data, void *data_end, struct sniffer_record *r)
+{
+	struct ethhdr *eth = data;
+	if ((void *)(eth + 1) > data_end) {
+		r->parse_flags |= SNIFFER_PARSE_TRUNCATED;
+		return;
+	}
+	__be16 proto = eth->h_proto;
+	__u32 off = sizeof(*eth);
+
+#pragma unroll
+	for (int i = 0; i < 2; i++) {
+		if (proto != bpf_htons(ETH_P_8021Q) && proto != bpf_htons(ETH_P_8021AD))
+			break;
+		struct vlan_tag *vt = data + off;
+		if ((void *)(vt + 1) > data_end) {
+			r->ethertype = bpf_ntohs(proto);
+			r->parse_flags |= SNIFFER_PARSE_TRUNCATED;
+			return;
+		}
+		r->vlan_ids[i] = bpf_ntohs(vt->tci) & 0x0fff;
+		r->vlan_count = i + 1;
+		proto = vt->inner_proto;
+		off += sizeof(*vt);
+	}
+	r->ethertype = bpf_ntohs(proto);
+	if (proto == bpf_htons(ETH_P_8021Q) || proto == bpf_htons(ETH_P_8021AD)) {
+		r->parse_flags |= SNIFFER_PARSE_VLAN_EXCESS;
+		return;
+	}
+	if (proto == bpf_htons(ETH_P_IP))
+		parse_ipv4(data, data_end, off, r);
+	else if (proto == bpf_htons(ETH_P_IPV6))
+		parse_ipv6(data, data_end, off, r);
+}
+
+#endif /* SNIFFER_PARSE_BPF_H */

@@ -1,0 +1,231 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * sniffer's kernel side: an XDP ingress program and TC ingress/egress
+ * programs that parse each packet on a configured interface, count it, and
+ * emit one fixed-layout record through the "events" ring buffer. Every
+ * program passes every packet.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include "sniffer/abi.h"
+#include "parse.bpf.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* Set by the loader between open and load (frozen .rodata: the verifier
+ * sees them as constants, so the ring reservation size is a constant). */
+const volatile __u32 cfg_payload_bytes = 0; /* snippet capacity, <= SNIFFER_MAX_PAYLOAD_BYTES */
+const volatile __u64 cfg_wakeup_bytes = 0;  /* 0: wake the reader per record */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SNIFFER_MAX_IFACES);
+	__type(key, __u32);
+	__type(value, struct sniffer_iface_config);
+} iface_configs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sniffer_filter_settings);
+} filter_settings SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SNIFFER_MAX_PORT_FILTERS);
+	__type(key, __u16);
+	__type(value, __u8);
+} port_filters SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, SNIFFER_DEFAULT_RINGBUF_BYTES); /* resized from the config */
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SNIFFER_NUM_STATS);
+	__type(key, __u32);
+	__type(value, __u64);
+} stats SEC(".maps");
+
+static __always_inline void stat_add(__u32 idx, __u64 value)
+{
+	__u64 *counter = bpf_map_lookup_elem(&stats, &idx);
+	if (counter)
+		*counter += value; /* per-CPU slot: no atomic needed */
+}
+
+static __always_inline __u32 protocol_class(const struct sniffer_record *r)
+{
+	if (r->l4_proto == PROTO_TCP && r->ip_version)
+		return SNIFFER_CLASS_TCP;
+	if (r->l4_proto == PROTO_UDP && r->ip_version)
+		return SNIFFER_CLASS_UDP;
+	if ((r->ip_version == 4 && r->l4_proto == PROTO_ICMP) ||
+	    (r->ip_version == 6 && r->l4_proto == PROTO_ICMPV6))
+		return SNIFFER_CLASS_ICMP;
+	return SNIFFER_CLASS_OTHER;
+}
+
+static __always_inline __u8 port_rule(__u16 port)
+{
+	__u8 *rule = bpf_map_lookup_elem(&port_filters, &port);
+	return rule ? *rule : 0;
+}
+
+/* Include wins, then exclude, then the default action. */
+static __always_inline bool filter_allows(const struct sniffer_record *r)
+{
+	__u32 zero = 0;
+	struct sniffer_filter_settings *fs = bpf_map_lookup_elem(&filter_settings, &zero);
+	if (!fs)
+		return true;
+	if (fs->has_port_rules && (r->sport || r->dport)) {
+		__u8 a = port_rule(r->sport), b = port_rule(r->dport);
+		if (a == SNIFFER_PORT_INCLUDE || b == SNIFFER_PORT_INCLUDE)
+			return true;
+		if (a == SNIFFER_PORT_EXCLUDE || b == SNIFFER_PORT_EXCLUDE)
+			return false;
+	}
+	return fs->default_action != SNIFFER_ACTION_SKIP;
+}
+
+static __always_inline __u64 wakeup_flag(void)
+{
+	if (!cfg_wakeup_bytes)
+		return 0;
+	/* Batched wakeups: the reader also polls on a timer, so nothing waits
+	 * longer than its poll interval. */
+	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= cfg_wakeup_bytes ?
+		       BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+}
+
+/* Bytes of L4 payload present in the frame (Ethernet padding excluded). */
+static __always_inline __u32 payload_available(const struct sniffer_record *r, __u32 wire_len)
+{
+	if (!r->payload_offset)
+		return 0;
+	__u32 end = wire_len;
+	__u32 l3_start = sizeof(struct ethhdr) + r->vlan_count * sizeof(struct vlan_tag);
+	if (r->ip_total_len && l3_start + r->ip_total_len < end)
+		end = l3_start + r->ip_total_len;
+	return end > r->payload_offset ? end - r->payload_offset : 0;
+}
+
+/*
+ * The whole per-packet path, shared by every hook. ctx is the xdp_md or the
+ * __sk_buff; is_xdp selects the helper that copies the payload snippet.
+ */
+static __always_inline void observe(void *ctx, bool is_xdp, void *data, void *data_end,
+				    __u32 ifindex, __u32 wire_len, __u8 hook)
+{
+	struct sniffer_iface_config *cfg = bpf_map_lookup_elem(&iface_configs, &ifindex);
+	if (!cfg) {
+		stat_add(SNIFFER_STAT_UNCONFIGURED, 1);
+		return;
+	}
+
+	struct sniffer_record rec = {};
+	parse_packet(data, data_end, &rec);
+
+	__u32 cls = protocol_class(&rec);
+	stat_add(SNIFFER_STAT_PACKETS(hook, cls), 1);
+	stat_add(SNIFFER_STAT_BYTES(hook, cls), wire_len);
+	if (rec.parse_flags)
+		stat_add(SNIFFER_STAT_PARSE_ERROR, 1);
+	if (!filter_allows(&rec)) {
+		stat_add(SNIFFER_STAT_FILTERED, 1);
+		return;
+	}
+
+	__u32 cap = cfg_payload_bytes;
+	if (cap > SNIFFER_MAX_PAYLOAD_BYTES)
+		cap = SNIFFER_MAX_PAYLOAD_BYTES;
+	struct sniffer_record *out = bpf_ringbuf_reserve(&events, sizeof(rec) + cap, 0);
+	if (!out) {
+		stat_add(SNIFFER_STAT_RINGBUF_FULL, 1);
+		return;
+	}
+
+	rec.magic = SNIFFER_RECORD_MAGIC;
+	rec.abi_version = SNIFFER_ABI_VERSION;
+	rec.record_len = sizeof(rec) + cap;
+	rec.ts_mono_ns = bpf_ktime_get_ns();
+	rec.ifindex = ifindex;
+	rec.wire_len = wire_len;
+	rec.hook = hook;
+	rec.mode = cfg->mode;
+	rec.is_wan_facing = cfg->is_wan_facing;
+
+	__u32 n = 0;
+	if (cap) {
+		n = payload_available(&rec, wire_len);
+		if (n > cap)
+			n = cap;
+		if (n > 0 && n <= SNIFFER_MAX_PAYLOAD_BYTES) {
+			long err = is_xdp ? bpf_xdp_load_bytes(ctx, rec.payload_offset, out + 1, n)
+					  : bpf_skb_load_bytes(ctx, rec.payload_offset, out + 1, n);
+			if (err)
+				n = 0;
+		} else {
+			n = 0;
+		}
+	}
+	rec.snippet_len = n;
+	__builtin_memcpy(out, &rec, sizeof(rec));
+
+	bpf_ringbuf_submit(out, wakeup_flag());
+	stat_add(SNIFFER_STAT_RECORDS, 1);
+}
+
+SEC("xdp")
+int sniffer_xdp(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	observe(ctx, true, data, data_end, ctx->ingress_ifindex, data_end - data,
+		SNIFFER_HOOK_XDP_INGRESS);
+	return XDP_PASS;
+}
+
+/* Header bytes the parser wants in the linear area of an skb. */
+#define TC_PULL_BYTES 128
+
+/* Makes the first TC_PULL_BYTES of the frame linear when they are not
+ * (rare: it may copy a cloned skb's head). A separate function, so that
+ * clang cannot reuse ctx field addresses across the pull. */
+static __noinline int ensure_headers_linear(struct __sk_buff *skb)
+{
+	__u32 len = skb->len;
+	__u32 linear = skb->data_end - skb->data;
+	if (linear < TC_PULL_BYTES && len > linear)
+		bpf_skb_pull_data(skb, len < TC_PULL_BYTES ? len : TC_PULL_BYTES);
+	return 0;
+}
+
+static __always_inline void observe_skb(struct __sk_buff *skb, __u8 hook)
+{
+	ensure_headers_linear(skb);
+	observe(skb, false, (void *)(long)skb->data, (void *)(long)skb->data_end, skb->ifindex,
+		skb->len, hook);
+}
+
+/* TC programs return TC_ACT_UNSPEC (-1): "continue", which is also TCX_NEXT,
+ * so programs attached after ours still run and the packet passes. */
+#define SNIFFER_TC_CONTINUE (-1)
+
+SEC("tc")
+int sniffer_tc_in(struct __sk_buff *skb)
+{
+	observe_skb(skb, SNIFFER_HOOK_TC_INGRESS);
+	return SNIFFER_TC_CONTINUE;
+}
+
+SEC("tc")
+int sniffer_tc_eg(struct __sk_buff *skb)
+{
+	observe_skb(skb, SNIFFER_HOOK_TC_EGRESS);
+	return SNIFFER_TC_CONTINUE;
+}

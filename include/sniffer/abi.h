@@ -1,0 +1,199 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The kernel/user contract of sniffer: every type that crosses the boundary
+ * between the BPF programs (bpf/) and the daemon (src/). This is the only
+ * definition of these layouts; it compiles as BPF C (after vmlinux.h) and as
+ * C++. Fixed-width fields, explicit padding, no bitfields, no pointers, no
+ * enum-typed fields. Every size and offset is asserted at the bottom, so both
+ * compilers check the same layout.
+ *
+ * Byte order: addresses are network byte order (as on the wire); ports,
+ * EtherType, VLAN ids, TCP window, lengths and all other integers are host
+ * byte order (the BPF program converts them).
+ */
+#ifndef SNIFFER_ABI_H
+#define SNIFFER_ABI_H
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+/* Bumped whenever any layout below changes. */
+#define SNIFFER_ABI_VERSION 1
+/* "SNFR" read as a little-endian u32: first word of every ring record. */
+#define SNIFFER_RECORD_MAGIC 0x52464e53u
+
+/* ---- map names (at most 15 characters: the kernel truncates longer) ---- */
+#define SNIFFER_MAP_IFACE_CONFIGS "iface_configs"
+#define SNIFFER_MAP_FILTER_SETTINGS "filter_settings"
+#define SNIFFER_MAP_PORT_FILTERS "port_filters"
+#define SNIFFER_MAP_EVENTS "events"
+#define SNIFFER_MAP_STATS "stats"
+
+#define SNIFFER_MAX_IFACES 64
+#define SNIFFER_MAX_PORT_FILTERS 8192
+/* Upper bound of the per-record payload snippet. */
+#define SNIFFER_MAX_PAYLOAD_BYTES 512
+#define SNIFFER_DEFAULT_RINGBUF_BYTES (16u * 1024u * 1024u)
+
+/* ---- iface_configs: HASH, key __u32 ifindex ---- */
+#define SNIFFER_MODE_HOST_BASED 1
+#define SNIFFER_MODE_GATEWAY 2
+
+struct sniffer_iface_config {
+	__u32 ifindex;
+	__u8 mode;          /* SNIFFER_MODE_* */
+	__u8 is_wan_facing; /* 1 for the WAN role, 0 for LAN */
+	__u8 reserved[2];
+};
+
+/* ---- filter_settings: ARRAY, one entry (key 0) ---- */
+/* Zero is "capture" so that an unfilled map captures everything. */
+#define SNIFFER_ACTION_CAPTURE 0
+#define SNIFFER_ACTION_SKIP 1
+
+struct sniffer_filter_settings {
+	__u8 default_action; /* SNIFFER_ACTION_*, applied when no port rule matches */
+	__u8 has_port_rules; /* 1 when port_filters holds entries (saves two lookups) */
+	__u8 reserved[2];
+};
+
+/* ---- port_filters: HASH, key __u16 port (host order), value __u8 ----
+ * A packet matches a rule when its source or destination port does.
+ * An include rule wins over an exclude rule, which wins over the default. */
+#define SNIFFER_PORT_INCLUDE 1
+#define SNIFFER_PORT_EXCLUDE 2
+
+/* ---- hooks ---- */
+#define SNIFFER_HOOK_XDP_INGRESS 0
+#define SNIFFER_HOOK_TC_INGRESS 1
+#define SNIFFER_HOOK_TC_EGRESS 2
+#define SNIFFER_NUM_HOOKS 3
+
+/* ---- protocol classes of the per-hook counters ---- */
+#define SNIFFER_CLASS_TCP 0
+#define SNIFFER_CLASS_UDP 1
+#define SNIFFER_CLASS_ICMP 2 /* ICMP and ICMPv6 */
+#define SNIFFER_CLASS_OTHER 3 /* everything else, non-IP included */
+#define SNIFFER_NUM_CLASSES 4
+
+/* ---- stats: PERCPU_ARRAY of __u64, one named counter per index ----
+ * Per hook and class: packets at index SNIFFER_STAT_PACKETS(h, c), bytes at
+ * SNIFFER_STAT_BYTES(h, c). Only packets of configured interfaces count there.
+ * Accounting identity, per hook and in total:
+ *   packets = records emitted + ring reserve failures + filtered */
+#define SNIFFER_STAT_PACKETS(hook, cls) (((hook) * SNIFFER_NUM_CLASSES + (cls)) * 2)
+#define SNIFFER_STAT_BYTES(hook, cls) (SNIFFER_STAT_PACKETS(hook, cls) + 1)
+#define SNIFFER_STAT_RECORDS 24       /* records submitted to the ring */
+#define SNIFFER_STAT_RINGBUF_FULL 25  /* bpf_ringbuf_reserve failed: record lost */
+#define SNIFFER_STAT_PARSE_ERROR 26   /* truncated or malformed headers (record still sent) */
+#define SNIFFER_STAT_FILTERED 27      /* skipped by the port filter / default action */
+#define SNIFFER_STAT_UNCONFIGURED 28  /* packet on an ifindex without iface_configs entry */
+#define SNIFFER_NUM_STATS 32
+
+/* ---- ring record flags ---- */
+#define SNIFFER_FRAG_DF 0x01        /* IPv4 don't-fragment */
+#define SNIFFER_FRAG_MF 0x02        /* more fragments follow */
+#define SNIFFER_FRAG_FRAGMENT 0x04  /* part of a fragmented datagram */
+#define SNIFFER_FRAG_NOT_FIRST 0x08 /* offset > 0: no L4 header in this packet */
+
+#define SNIFFER_PARSE_TRUNCATED 0x01     /* the packet ended inside a header */
+#define SNIFFER_PARSE_MALFORMED 0x02     /* a header field is impossible (IHL < 5, ...) */
+#define SNIFFER_PARSE_VLAN_EXCESS 0x04   /* more VLAN tags than the parser reads (2) */
+#define SNIFFER_PARSE_EXTHDR_LIMIT 0x08  /* IPv6 extension chain longer than the walk bound */
+
+#define SNIFFER_IPV6_MAX_EXT_HDRS 8
+
+/*
+ * One packet observation, followed in the ring by payload_capacity bytes of
+ * snippet area (payload_capacity is fixed for a run: the configured
+ * payload_bytes), of which snippet_len are valid. record_len covers both.
+ */
+struct sniffer_record {
+	__u32 magic;         /* SNIFFER_RECORD_MAGIC */
+	__u16 abi_version;   /* SNIFFER_ABI_VERSION */
+	__u16 record_len;    /* sizeof(struct sniffer_record) + payload capacity */
+	__u64 ts_mono_ns;    /* bpf_ktime_get_ns(): CLOCK_MONOTONIC, not wall time */
+	__u32 ifindex;
+	__u32 wire_len;      /* frame length from the Ethernet header on */
+	__u8 hook;           /* SNIFFER_HOOK_* */
+	__u8 mode;           /* SNIFFER_MODE_* of the interface */
+	__u8 is_wan_facing;
+	__u8 ip_version;     /* 4, 6, or 0 when not IP */
+	__u8 l4_proto;       /* IPPROTO_* (for IPv6: after the extension headers) */
+	__u8 tcp_flags;      /* TCP header byte 13: FIN 0x01 ... CWR 0x80 */
+	__u8 ttl;            /* IPv4 TTL or IPv6 hop limit */
+	__u8 vlan_count;     /* VLAN tags parsed, 0..2 */
+	__u16 ethertype;     /* EtherType after the VLAN tags */
+	__u16 vlan_ids[2];   /* 12-bit VIDs, outer tag first */
+	__u16 sport;         /* 0 when the packet has no ports */
+	__u16 dport;
+	__u16 tcp_window;    /* raw, unscaled */
+	__u16 l3_hdr_len;    /* IPv4 header incl. options, or IPv6 header + extension headers */
+	__u16 l4_hdr_len;    /* TCP data offset * 4, UDP 8, ICMP/ICMPv6 8 */
+	__u16 ip_total_len;  /* IPv4 total length, or IPv6 payload length + 40 */
+	__u16 frag_offset;   /* fragment offset in bytes */
+	__u8 frag_flags;     /* SNIFFER_FRAG_* */
+	__u8 icmp_type;
+	__u8 icmp_code;
+	__u8 parse_flags;    /* SNIFFER_PARSE_* */
+	__u8 saddr[16];      /* network order; IPv4 in the first 4 bytes, rest zero */
+	__u8 daddr[16];
+	__u32 frag_id;       /* IPv4 identification or IPv6 fragment id */
+	__u16 payload_offset; /* L4 payload start, from the Ethernet header */
+	__u16 snippet_len;   /* valid bytes in the snippet area after this struct */
+};
+
+#ifdef __cplusplus
+#define SNIFFER_STATIC_ASSERT(cond, msg) static_assert(cond, msg)
+#else
+#define SNIFFER_STATIC_ASSERT(cond, msg) _Static_assert(cond, msg)
+#endif
+#define SNIFFER_ASSERT_OFFSET(type, field, off) \
+	SNIFFER_STATIC_ASSERT(__builtin_offsetof(struct type, field) == (off), #type "." #field " offset")
+
+SNIFFER_STATIC_ASSERT(sizeof(struct sniffer_iface_config) == 8, "iface_config size");
+SNIFFER_ASSERT_OFFSET(sniffer_iface_config, ifindex, 0);
+SNIFFER_ASSERT_OFFSET(sniffer_iface_config, mode, 4);
+SNIFFER_ASSERT_OFFSET(sniffer_iface_config, is_wan_facing, 5);
+SNIFFER_ASSERT_OFFSET(sniffer_iface_config, reserved, 6);
+
+SNIFFER_STATIC_ASSERT(sizeof(struct sniffer_filter_settings) == 4, "filter_settings size");
+SNIFFER_ASSERT_OFFSET(sniffer_filter_settings, default_action, 0);
+SNIFFER_ASSERT_OFFSET(sniffer_filter_settings, has_port_rules, 1);
+
+SNIFFER_STATIC_ASSERT(sizeof(struct sniffer_record) == 96, "record size");
+SNIFFER_ASSERT_OFFSET(sniffer_record, magic, 0);
+SNIFFER_ASSERT_OFFSET(sniffer_record, abi_version, 4);
+SNIFFER_ASSERT_OFFSET(sniffer_record, record_len, 6);
+SNIFFER_ASSERT_OFFSET(sniffer_record, ts_mono_ns, 8);
+SNIFFER_ASSERT_OFFSET(sniffer_record, ifindex, 16);
+SNIFFER_ASSERT_OFFSET(sniffer_record, wire_len, 20);
+SNIFFER_ASSERT_OFFSET(sniffer_record, hook, 24);
+SNIFFER_ASSERT_OFFSET(sniffer_record, mode, 25);
+SNIFFER_ASSERT_OFFSET(sniffer_record, is_wan_facing, 26);
+SNIFFER_ASSERT_OFFSET(sniffer_record, ip_version, 27);
+SNIFFER_ASSERT_OFFSET(sniffer_record, l4_proto, 28);
+SNIFFER_ASSERT_OFFSET(sniffer_record, tcp_flags, 29);
+SNIFFER_ASSERT_OFFSET(sniffer_record, ttl, 30);
+SNIFFER_ASSERT_OFFSET(sniffer_record, vlan_count, 31);
+SNIFFER_ASSERT_OFFSET(sniffer_record, ethertype, 32);
+SNIFFER_ASSERT_OFFSET(sniffer_record, vlan_ids, 34);
+SNIFFER_ASSERT_OFFSET(sniffer_record, sport, 38);
+SNIFFER_ASSERT_OFFSET(sniffer_record, dport, 40);
+SNIFFER_ASSERT_OFFSET(sniffer_record, tcp_window, 42);
+SNIFFER_ASSERT_OFFSET(sniffer_record, l3_hdr_len, 44);
+SNIFFER_ASSERT_OFFSET(sniffer_record, l4_hdr_len, 46);
+SNIFFER_ASSERT_OFFSET(sniffer_record, ip_total_len, 48);
+SNIFFER_ASSERT_OFFSET(sniffer_record, frag_offset, 50);
+SNIFFER_ASSERT_OFFSET(sniffer_record, frag_flags, 52);
+SNIFFER_ASSERT_OFFSET(sniffer_record, icmp_type, 53);
+SNIFFER_ASSERT_OFFSET(sniffer_record, icmp_code, 54);
+SNIFFER_ASSERT_OFFSET(sniffer_record, parse_flags, 55);
+SNIFFER_ASSERT_OFFSET(sniffer_record, saddr, 56);
+SNIFFER_ASSERT_OFFSET(sniffer_record, daddr, 72);
+SNIFFER_ASSERT_OFFSET(sniffer_record, frag_id, 88);
+SNIFFER_ASSERT_OFFSET(sniffer_record, payload_offset, 92);
+SNIFFER_ASSERT_OFFSET(sniffer_record, snippet_len, 94);
+
+#endif /* SNIFFER_ABI_H */

@@ -1,0 +1,64 @@
+// Owns the embedded BPF skeleton: open (set constants, size the ring), load,
+// verify the maps against the ABI, fill the maps, read the counters.
+// Loading is separate from attaching, so tests can run the loaded programs
+// through BPF_PROG_TEST_RUN without touching an interface.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+
+#include "sniffer/abi.h"
+#include "sniffer/config.hpp"
+
+struct sniffer_bpf;  // generated skeleton (bpf/sniffer_bpf.skel.h)
+
+namespace sniffer {
+
+struct LoadOptions {
+  std::uint32_t ring_buffer_bytes = SNIFFER_DEFAULT_RINGBUF_BYTES;
+  std::uint32_t payload_bytes = 0;
+  std::uint32_t wakeup_bytes = 0;
+  std::string btf_path;  // empty: the running kernel's
+};
+
+using KernelStats = std::array<std::uint64_t, SNIFFER_NUM_STATS>;
+
+class BpfPrograms {
+ public:
+  // Opens and loads the programs (verifier included). Throws Error.
+  explicit BpfPrograms(const LoadOptions& options);
+  ~BpfPrograms();
+  BpfPrograms(const BpfPrograms&) = delete;
+  BpfPrograms& operator=(const BpfPrograms&) = delete;
+
+  int xdp_prog_fd() const;
+  int tc_ingress_prog_fd() const;
+  int tc_egress_prog_fd() const;
+  int events_map_fd() const;
+  std::uint32_t payload_bytes() const { return options_.payload_bytes; }
+
+  void set_interface(std::uint32_t ifindex, Mode mode, Role role);
+  void remove_interface(std::uint32_t ifindex);
+  // Replaces the filter: default action and the port rules.
+  void set_filter(const FilterConfig& filter);
+
+  // Counters summed over all CPUs.
+  KernelStats read_stats() const;
+
+  sniffer_bpf* skeleton() { return skel_; }
+
+ private:
+  void verify_maps() const;
+
+  sniffer_bpf* skel_ = nullptr;
+  LoadOptions options_;
+};
+
+// Path of the kernel BTF libbpf will use, with a clear error when absent.
+std::string require_btf(const std::string& custom_path);
+
+// libbpf's own messages go through spdlog (debug/info/warn).
+void route_libbpf_logs();
+
+}  // namespace sniffer

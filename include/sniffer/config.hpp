@@ -1,0 +1,99 @@
+// The daemon's configuration: sniffer.json, parsed and validated.
+// Every key is documented in README.md ("Configuration reference").
+#pragma once
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+namespace sniffer {
+
+enum class Role { Wan, Lan };
+enum class Mode { HostBased, Gateway };
+enum class XdpMode { Auto, Native, Generic };
+enum class Hook { XdpIngress, TcIngress, TcEgress };
+enum class TcAttach { Auto, Tcx, Clsact };
+
+struct InterfaceConfig {
+  std::string name;
+  Role role = Role::Lan;
+  Mode mode = Mode::Gateway;
+  XdpMode xdp_mode = XdpMode::Auto;
+  std::vector<Hook> hooks;  // never empty after parsing (defaults by mode)
+};
+
+struct CaptureConfig {
+  std::uint32_t ring_buffer_bytes = 16u * 1024u * 1024u;
+  std::uint32_t payload_bytes = 0;
+  std::uint32_t wakeup_bytes = 64u * 1024u;
+  std::uint32_t poll_interval_ms = 20;
+  TcAttach tc_attach = TcAttach::Auto;
+};
+
+struct FilterConfig {
+  bool default_capture = true;
+  std::vector<std::uint16_t> include_ports;
+  std::vector<std::uint16_t> exclude_ports;
+};
+
+struct PublishConfig {
+  std::string endpoint = "tcp://127.0.0.1:5556";
+  std::uint32_t batch_max_events = 256;
+  std::uint32_t batch_max_latency_ms = 100;
+  int send_hwm = 1000;
+};
+
+struct Config {
+  std::string sensor_id;  // defaults to the host name
+  std::vector<InterfaceConfig> interfaces;
+  CaptureConfig capture;
+  FilterConfig filter;
+  PublishConfig publish;
+  std::string log_level = "info";
+  std::string btf_path;  // empty: the kernel's /sys/kernel/btf/vmlinux
+};
+
+// One validation problem: the JSON path ("interfaces[1].role") and why.
+struct ConfigError {
+  std::string path;
+  std::string message;
+};
+
+// Thrown with every problem found, not just the first.
+class ConfigInvalid : public std::runtime_error {
+ public:
+  explicit ConfigInvalid(std::vector<ConfigError> errors);
+  const std::vector<ConfigError>& errors() const { return errors_; }
+
+ private:
+  std::vector<ConfigError> errors_;
+};
+
+// Every default, no interfaces (for a command line that lists them).
+Config default_config();
+
+// Parses a JSON document (comments allowed). Throws ConfigInvalid.
+Config parse_config(const std::string& text);
+Config parse_config(const nlohmann::json& doc);
+Config load_config_file(const std::string& path);
+
+// "NAME:ROLE:MODE" as given to --interface. Throws ConfigInvalid.
+InterfaceConfig parse_interface_spec(const std::string& spec);
+
+// Default hooks of a mode: gateway sees every forwarded packet at XDP ingress
+// of both NICs; host-based also needs TC egress for the host's own replies.
+std::vector<Hook> default_hooks(Mode mode);
+
+// The effective config with every default filled in.
+nlohmann::json config_to_json(const Config& config);
+
+const char* to_string(Role role);
+const char* to_string(Mode mode);
+const char* to_string(XdpMode mode);
+const char* to_string(Hook hook);
+const char* to_string(TcAttach method);
+
+}  // namespace sniffer

@@ -1,0 +1,20 @@
+// Ring record -> protobuf PacketEvent.
+#pragma once
+
+#include "sniffer.pb.h"
+#include "sniffer/interfaces.hpp"
+#include "sniffer/record.hpp"
+#include "sniffer/wall_clock.hpp"
+
+namespace sniffer {
+
+// Fills `event` from a validated record. `iface` may be null when the record's
+// ifindex is not (or no longer) known: the name is then empty.
+void record_to_event(const DecodedRecord& record, const InterfaceInfo* iface, const MonotonicToWall& clock,
+                     v1::PacketEvent& event);
+
+v1::Role to_proto(Role role);
+v1::Mode to_proto_mode(std::uint8_t abi_mode);
+v1::Hook to_proto_hook(std::uint8_t abi_hook);
+
+}  // namespace sniffer

@@ -1,0 +1,34 @@
+// Validation of raw ring-buffer records against the ABI (include/sniffer/abi.h).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+#include "sniffer/abi.h"
+
+namespace sniffer {
+
+enum class DecodeStatus {
+  Ok,
+  TooShort,     // fewer bytes than the fixed record
+  BadMagic,     // not a sniffer record at all
+  BadVersion,   // a layout this build does not know: never guess
+  BadLength,    // record_len disagrees with the ring sample size or the configured capacity
+  BadSnippet,   // snippet_len larger than the snippet area
+};
+inline constexpr int kNumDecodeStatus = 6;
+
+const char* to_string(DecodeStatus status);
+
+struct DecodedRecord {
+  sniffer_record header{};              // copied out: ring memory is reused
+  std::span<const std::uint8_t> snippet;  // points into the ring sample
+};
+
+// Checks one ring sample of `size` bytes. payload_capacity is the snippet
+// area the programs were loaded with (capture.payload_bytes).
+DecodeStatus decode_record(const void* data, std::size_t size, std::uint32_t payload_capacity,
+                           DecodedRecord& out);
+
+}  // namespace sniffer

@@ -1,0 +1,30 @@
+// Named views of the counters, kernel and userspace, for logs and reports.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "sniffer/bpf_loader.hpp"
+#include "sniffer/publisher.hpp"
+#include "sniffer/record.hpp"
+
+namespace sniffer {
+
+// What the drain loop counted.
+struct DrainCounters {
+  std::uint64_t records_received = 0;
+  std::array<std::uint64_t, kNumDecodeStatus> decode_errors{};  // indexed by DecodeStatus
+  std::uint64_t unknown_ifindex = 0;  // records whose ifindex the daemon does not list (published, no name)
+};
+
+const char* hook_name(int abi_hook);
+const char* class_name(int abi_class);
+
+// {"packets": {"xdp_ingress": {"tcp": n, ...}, ...}, "bytes": {...}, "records": n, ...}
+nlohmann::json kernel_stats_json(const KernelStats& stats);
+nlohmann::json userspace_stats_json(const DrainCounters& drain, const PublishCounters& publish);
+
+}  // namespace sniffer

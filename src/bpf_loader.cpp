@@ -1,0 +1,192 @@
+#include "sniffer/bpf_loader.hpp"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <unistd.h>
+
+#include <cstdarg>
+#include <cstring>
+#include <set>
+#include <vector>
+
+#include <spdlog/spdlog.h>
+
+#include "sniffer/error.hpp"
+#include "sniffer_bpf.skel.h"
+
+namespace sniffer {
+
+namespace {
+
+constexpr const char* kKernelBtf = "/sys/kernel/btf/vmlinux";
+
+std::uint8_t abi_mode(Mode mode) {
+  return mode == Mode::HostBased ? SNIFFER_MODE_HOST_BASED : SNIFFER_MODE_GATEWAY;
+}
+
+int libbpf_to_spdlog(enum libbpf_print_level level, const char* fmt, va_list args) {
+  char buf[1024];
+  int n = vsnprintf(buf, sizeof(buf), fmt, args);
+  std::string line(buf);
+  while (!line.empty() && line.back() == '\n') line.pop_back();
+  switch (level) {
+    case LIBBPF_WARN: spdlog::warn("libbpf: {}", line); break;
+    case LIBBPF_INFO: spdlog::debug("libbpf: {}", line); break;
+    default: spdlog::trace("libbpf: {}", line); break;
+  }
+  return n;
+}
+
+struct MapExpectation {
+  bpf_map* map;
+  const char* name;
+  std::uint32_t key_size;
+  std::uint32_t value_size;
+};
+
+}  // namespace
+
+void route_libbpf_logs() { libbpf_set_print(libbpf_to_spdlog); }
+
+std::string require_btf(const std::string& custom_path) {
+  const std::string path = custom_path.empty() ? kKernelBtf : custom_path;
+  if (access(path.c_str(), R_OK) != 0) {
+    if (custom_path.empty()) {
+      throw Error(std::string("kernel BTF not found at ") + kKernelBtf + " (" + errno_text(errno) +
+                  "): this kernel was built without CONFIG_DEBUG_INFO_BTF, so CO-RE programs cannot be "
+                  "relocated; set btf_path to a BTF file for this kernel");
+    }
+    throw Error("btf_path \"" + path + "\": " + errno_text(errno));
+  }
+  return path;
+}
+
+BpfPrograms::BpfPrograms(const LoadOptions& options) : options_(options) {
+  std::string btf = require_btf(options.btf_path);
+  LIBBPF_OPTS(bpf_object_open_opts, open_opts);
+  if (!options.btf_path.empty()) open_opts.btf_custom_path = btf.c_str();
+
+  skel_ = sniffer_bpf__open_opts(&open_opts);
+  if (!skel_) throw Error("open the embedded BPF object: " + errno_text(errno));
+
+  skel_->rodata->cfg_payload_bytes = options.payload_bytes;
+  skel_->rodata->cfg_wakeup_bytes = options.wakeup_bytes;
+  int err = bpf_map__set_max_entries(skel_->maps.events, options.ring_buffer_bytes);
+  if (err) {
+    sniffer_bpf__destroy(skel_);
+    throw Error("size the ring buffer to " + std::to_string(options.ring_buffer_bytes) + " bytes: " + errno_text(err));
+  }
+  err = sniffer_bpf__load(skel_);
+  if (err) {
+    sniffer_bpf__destroy(skel_);
+    skel_ = nullptr;
+    throw Error("load the BPF programs into the kernel: " + errno_text(err) +
+                (err == -EPERM ? " (needs root or CAP_BPF + CAP_NET_ADMIN + CAP_PERFMON)" : "") +
+                "; run with -vv for the verifier log");
+  }
+  try {
+    verify_maps();
+  } catch (...) {
+    sniffer_bpf__destroy(skel_);
+    throw;
+  }
+}
+
+BpfPrograms::~BpfPrograms() {
+  if (skel_) sniffer_bpf__destroy(skel_);
+}
+
+void BpfPrograms::verify_maps() const {
+  // Compare what the kernel created with the ABI header: a mismatch means
+  // the object and this binary disagree, and nothing would be read right.
+  const std::vector<MapExpectation> expected{
+      {skel_->maps.iface_configs, SNIFFER_MAP_IFACE_CONFIGS, sizeof(__u32), sizeof(sniffer_iface_config)},
+      {skel_->maps.filter_settings, SNIFFER_MAP_FILTER_SETTINGS, sizeof(__u32), sizeof(sniffer_filter_settings)},
+      {skel_->maps.port_filters, SNIFFER_MAP_PORT_FILTERS, sizeof(__u16), sizeof(__u8)},
+      {skel_->maps.events, SNIFFER_MAP_EVENTS, 0, 0},
+      {skel_->maps.stats, SNIFFER_MAP_STATS, sizeof(__u32), sizeof(__u64)},
+  };
+  for (const auto& m : expected) {
+    bpf_map_info info{};
+    __u32 len = sizeof(info);
+    int err = bpf_obj_get_info_by_fd(bpf_map__fd(m.map), &info, &len);
+    if (err) throw Error(std::string("query map ") + m.name + ": " + errno_text(err));
+    if (std::strcmp(info.name, m.name) != 0) {
+      throw Error(std::string("map name mismatch: kernel has \"") + info.name + "\", ABI says \"" + m.name + "\"");
+    }
+    if (info.key_size != m.key_size || info.value_size != m.value_size) {
+      throw Error(std::string("map ") + m.name + ": key/value size " + std::to_string(info.key_size) + "/" +
+                  std::to_string(info.value_size) + " in the kernel, " + std::to_string(m.key_size) + "/" +
+                  std::to_string(m.value_size) + " in the ABI header");
+    }
+  }
+}
+
+int BpfPrograms::xdp_prog_fd() const { return bpf_program__fd(skel_->progs.sniffer_xdp); }
+int BpfPrograms::tc_ingress_prog_fd() const { return bpf_program__fd(skel_->progs.sniffer_tc_in); }
+int BpfPrograms::tc_egress_prog_fd() const { return bpf_program__fd(skel_->progs.sniffer_tc_eg); }
+int BpfPrograms::events_map_fd() const { return bpf_map__fd(skel_->maps.events); }
+
+void BpfPrograms::set_interface(std::uint32_t ifindex, Mode mode, Role role) {
+  sniffer_iface_config value{};
+  value.ifindex = ifindex;
+  value.mode = abi_mode(mode);
+  value.is_wan_facing = role == Role::Wan ? 1 : 0;
+  int err = bpf_map_update_elem(bpf_map__fd(skel_->maps.iface_configs), &ifindex, &value, BPF_ANY);
+  if (err) throw Error("iface_configs: set ifindex " + std::to_string(ifindex) + ": " + errno_text(errno));
+}
+
+void BpfPrograms::remove_interface(std::uint32_t ifindex) {
+  int err = bpf_map_delete_elem(bpf_map__fd(skel_->maps.iface_configs), &ifindex);
+  if (err && errno != ENOENT) {
+    throw Error("iface_configs: remove ifindex " + std::to_string(ifindex) + ": " + errno_text(errno));
+  }
+}
+
+void BpfPrograms::set_filter(const FilterConfig& filter) {
+  int ports_fd = bpf_map__fd(skel_->maps.port_filters);
+  std::set<__u16> wanted;
+  auto put = [&](std::uint16_t port, __u8 rule) {
+    __u16 key = port;
+    if (bpf_map_update_elem(ports_fd, &key, &rule, BPF_ANY)) {
+      throw Error("port_filters: set port " + std::to_string(port) + ": " + errno_text(errno));
+    }
+    wanted.insert(key);
+  };
+  for (auto p : filter.include_ports) put(p, SNIFFER_PORT_INCLUDE);
+  for (auto p : filter.exclude_ports) put(p, SNIFFER_PORT_EXCLUDE);
+
+  // Remove rules that are no longer configured.
+  std::vector<__u16> stale;
+  __u16 key = 0, next = 0;
+  __u16* cur = nullptr;
+  while (bpf_map_get_next_key(ports_fd, cur, &next) == 0) {
+    if (!wanted.count(next)) stale.push_back(next);
+    key = next;
+    cur = &key;
+  }
+  for (auto k : stale) bpf_map_delete_elem(ports_fd, &k);
+
+  sniffer_filter_settings settings{};
+  settings.default_action = filter.default_capture ? SNIFFER_ACTION_CAPTURE : SNIFFER_ACTION_SKIP;
+  settings.has_port_rules = wanted.empty() ? 0 : 1;
+  __u32 zero = 0;
+  if (bpf_map_update_elem(bpf_map__fd(skel_->maps.filter_settings), &zero, &settings, BPF_ANY)) {
+    throw Error("filter_settings: update: " + errno_text(errno));
+  }
+}
+
+KernelStats BpfPrograms::read_stats() const {
+  KernelStats totals{};
+  int ncpu = libbpf_num_possible_cpus();
+  if (ncpu <= 0) throw Error("count possible CPUs: " + errno_text(ncpu));
+  std::vector<std::uint64_t> per_cpu(static_cast<std::size_t>(ncpu));
+  int fd = bpf_map__fd(skel_->maps.stats);
+  for (__u32 i = 0; i < SNIFFER_NUM_STATS; ++i) {
+    if (bpf_map_lookup_elem(fd, &i, per_cpu.data())) throw Error("read stats[" + std::to_string(i) + "]: " + errno_text(errno));
+    for (auto v : per_cpu) totals[i] += v;
+  }
+  return totals;
+}
+
+}  // namespace sniffer

@@ -1,0 +1,393 @@
+#include "sniffer/config.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "sniffer/abi.h"
+
+namespace sniffer {
+
+using json = nlohmann::json;
+
+namespace {
+
+std::string join_errors(const std::vector<ConfigError>& errors) {
+  std::ostringstream out;
+  out << "invalid configuration (" << errors.size() << (errors.size() == 1 ? " problem)" : " problems)");
+  for (const auto& e : errors) out << "\n  " << (e.path.empty() ? "<root>" : e.path) << ": " << e.message;
+  return out.str();
+}
+
+// Walks one JSON document, collecting every problem with its path.
+class Reader {
+ public:
+  std::vector<ConfigError> errors;
+
+  void fail(const std::string& path, const std::string& message) { errors.push_back({path, message}); }
+
+  // True when v is an object; reports keys that are not in `known`.
+  bool object(const json& v, const std::string& path, std::initializer_list<const char*> known) {
+    if (!v.is_object()) {
+      fail(path, std::string("expected an object, got ") + v.type_name());
+      return false;
+    }
+    for (const auto& [key, _] : v.items()) {
+      bool found = std::any_of(known.begin(), known.end(), [&](const char* k) { return key == k; });
+      if (!found) fail(join(path, key), "unknown key");
+    }
+    return true;
+  }
+
+  static std::string join(const std::string& path, const std::string& key) {
+    return path.empty() ? key : path + "." + key;
+  }
+
+  // Reads an unsigned integer in [lo, hi] when present.
+  template <typename T>
+  void uint(const json& obj, const std::string& path, const char* key, T& out, std::uint64_t lo,
+            std::uint64_t hi) {
+    if (!obj.contains(key)) return;
+    const json& v = obj.at(key);
+    std::string p = join(path, key);
+    std::string range = "must be between " + std::to_string(lo) + " and " + std::to_string(hi);
+    if (!v.is_number_integer()) {
+      fail(p, std::string("expected an unsigned integer, got ") + v.type_name());
+      return;
+    }
+    if (!v.is_number_unsigned()) {  // a negative integer
+      fail(p, range + ", got " + v.dump());
+      return;
+    }
+    auto n = v.get<std::uint64_t>();
+    if (n < lo || n > hi) {
+      fail(p, range + ", got " + std::to_string(n));
+      return;
+    }
+    out = static_cast<T>(n);
+  }
+
+  void string(const json& obj, const std::string& path, const char* key, std::string& out) {
+    if (!obj.contains(key)) return;
+    const json& v = obj.at(key);
+    if (!v.is_string()) {
+      fail(join(path, key), std::string("expected a string, got ") + v.type_name());
+      return;
+    }
+    out = v.get<std::string>();
+  }
+
+  // Reads a string that must be one of the names in `choices`.
+  template <typename E>
+  bool choice(const json& v, const std::string& path, const std::map<std::string, E>& choices, E& out) {
+    std::string allowed;
+    for (const auto& [name, _] : choices) allowed += (allowed.empty() ? "" : ", ") + name;
+    if (!v.is_string()) {
+      fail(path, std::string("expected a string (one of ") + allowed + "), got " + v.type_name());
+      return false;
+    }
+    auto it = choices.find(v.get<std::string>());
+    if (it == choices.end()) {
+      fail(path, "unknown value " + v.dump() + " (expected one of " + allowed + ")");
+      return false;
+    }
+    out = it->second;
+    return true;
+  }
+
+  void ports(const json& obj, const std::string& path, const char* key, std::vector<std::uint16_t>& out) {
+    if (!obj.contains(key)) return;
+    const json& v = obj.at(key);
+    std::string p = join(path, key);
+    if (!v.is_array()) {
+      fail(p, std::string("expected an array of ports, got ") + v.type_name());
+      return;
+    }
+    for (std::size_t i = 0; i < v.size(); ++i) {
+      const json& e = v[i];
+      std::string ep = p + "[" + std::to_string(i) + "]";
+      if (!e.is_number_unsigned() || e.get<std::uint64_t>() < 1 || e.get<std::uint64_t>() > 65535) {
+        fail(ep, "expected a port number between 1 and 65535, got " + e.dump());
+        continue;
+      }
+      out.push_back(static_cast<std::uint16_t>(e.get<std::uint64_t>()));
+    }
+  }
+};
+
+const std::map<std::string, Role> kRoles{{"wan", Role::Wan}, {"lan", Role::Lan}};
+const std::map<std::string, Mode> kModes{{"host-based", Mode::HostBased}, {"gateway", Mode::Gateway}};
+const std::map<std::string, XdpMode> kXdpModes{
+    {"auto", XdpMode::Auto}, {"native", XdpMode::Native}, {"generic", XdpMode::Generic}};
+const std::map<std::string, Hook> kHooks{
+    {"xdp", Hook::XdpIngress}, {"tc_ingress", Hook::TcIngress}, {"tc_egress", Hook::TcEgress}};
+const std::map<std::string, TcAttach> kTcAttach{
+    {"auto", TcAttach::Auto}, {"tcx", TcAttach::Tcx}, {"clsact", TcAttach::Clsact}};
+const std::map<std::string, bool> kActions{{"capture", true}, {"skip", false}};
+const std::set<std::string> kLogLevels{"trace", "debug", "info", "warn", "error"};
+
+void check_hooks(Reader& r, const std::vector<Hook>& hooks, const std::string& path) {
+  std::set<Hook> seen;
+  for (Hook h : hooks) {
+    if (!seen.insert(h).second) r.fail(path, std::string("hook \"") + to_string(h) + "\" listed twice");
+  }
+  if (seen.count(Hook::XdpIngress) && seen.count(Hook::TcIngress)) {
+    r.fail(path, "\"xdp\" and \"tc_ingress\" both see ingress: every packet would be counted twice");
+  }
+}
+
+void read_interface(Reader& r, const json& v, const std::string& path, InterfaceConfig& out) {
+  if (!r.object(v, path, {"name", "role", "mode", "xdp_mode", "hooks"})) return;
+  if (!v.contains("name")) {
+    r.fail(Reader::join(path, "name"), "missing (the interface name, e.g. \"eth1\")");
+  } else {
+    r.string(v, path, "name", out.name);
+    if (v.at("name").is_string() && (out.name.empty() || out.name.size() >= 16)) {
+      r.fail(Reader::join(path, "name"), "an interface name has 1 to 15 characters, got \"" + out.name + "\"");
+    }
+  }
+  if (!v.contains("role")) {
+    r.fail(Reader::join(path, "role"), "missing (\"wan\" or \"lan\")");
+  } else {
+    r.choice(v.at("role"), Reader::join(path, "role"), kRoles, out.role);
+  }
+  if (!v.contains("mode")) {
+    r.fail(Reader::join(path, "mode"), "missing (\"host-based\" or \"gateway\")");
+  } else {
+    r.choice(v.at("mode"), Reader::join(path, "mode"), kModes, out.mode);
+  }
+  if (v.contains("xdp_mode")) r.choice(v.at("xdp_mode"), Reader::join(path, "xdp_mode"), kXdpModes, out.xdp_mode);
+  if (v.contains("hooks")) {
+    const json& hooks = v.at("hooks");
+    std::string hp = Reader::join(path, "hooks");
+    if (!hooks.is_array() || hooks.empty()) {
+      r.fail(hp, "expected a non-empty array of hooks (\"xdp\", \"tc_ingress\", \"tc_egress\")");
+    } else {
+      for (std::size_t i = 0; i < hooks.size(); ++i) {
+        Hook h;
+        if (r.choice(hooks[i], hp + "[" + std::to_string(i) + "]", kHooks, h)) out.hooks.push_back(h);
+      }
+      check_hooks(r, out.hooks, hp);
+    }
+  }
+  if (out.hooks.empty()) out.hooks = default_hooks(out.mode);
+}
+
+bool valid_endpoint(const std::string& e) {
+  for (const char* scheme : {"tcp://", "ipc://", "inproc://"}) {
+    std::string s(scheme);
+    if (e.rfind(s, 0) == 0 && e.size() > s.size()) return true;
+  }
+  return false;
+}
+
+std::string host_name() {
+  char buf[256] = {};
+  if (gethostname(buf, sizeof(buf) - 1) != 0 || buf[0] == '\0') return "sniffer";
+  return buf;
+}
+
+}  // namespace
+
+ConfigInvalid::ConfigInvalid(std::vector<ConfigError> errors)
+    : std::runtime_error(join_errors(errors)), errors_(std::move(errors)) {}
+
+std::vector<Hook> default_hooks(Mode mode) {
+  if (mode == Mode::HostBased) return {Hook::XdpIngress, Hook::TcEgress};
+  return {Hook::XdpIngress};
+}
+
+Config default_config() {
+  Config c;
+  c.sensor_id = host_name();
+  return c;
+}
+
+Config parse_config(const json& doc) {
+  Reader r;
+  Config c = default_config();
+  if (!r.object(doc, "", {"sensor_id", "interfaces", "capture", "filter", "publish", "log_level", "btf_path"})) {
+    throw ConfigInvalid(std::move(r.errors));
+  }
+  r.string(doc, "", "sensor_id", c.sensor_id);
+  if (c.sensor_id.empty()) r.fail("sensor_id", "must not be empty (leave it out to use the host name)");
+
+  if (!doc.contains("interfaces")) {
+    r.fail("interfaces", "missing: list at least one interface ({\"name\", \"role\", \"mode\"})");
+  } else if (!doc.at("interfaces").is_array() || doc.at("interfaces").empty()) {
+    r.fail("interfaces", "expected a non-empty array of interfaces");
+  } else {
+    const json& list = doc.at("interfaces");
+    std::map<std::string, std::size_t> names;
+    for (std::size_t i = 0; i < list.size(); ++i) {
+      std::string path = "interfaces[" + std::to_string(i) + "]";
+      InterfaceConfig iface;
+      read_interface(r, list[i], path, iface);
+      if (!iface.name.empty()) {
+        auto [it, inserted] = names.emplace(iface.name, i);
+        if (!inserted) {
+          r.fail(path + ".name", "interface \"" + iface.name + "\" is already listed at interfaces[" +
+                                     std::to_string(it->second) + "]");
+        }
+      }
+      c.interfaces.push_back(std::move(iface));
+    }
+    if (c.interfaces.size() > SNIFFER_MAX_IFACES) {
+      r.fail("interfaces", "at most " + std::to_string(SNIFFER_MAX_IFACES) + " interfaces");
+    }
+  }
+
+  if (doc.contains("capture") && r.object(doc.at("capture"), "capture",
+                                           {"ring_buffer_bytes", "payload_bytes", "wakeup_bytes", "poll_interval_ms",
+                                            "tc_attach"})) {
+    const json& cap = doc.at("capture");
+    r.uint(cap, "capture", "ring_buffer_bytes", c.capture.ring_buffer_bytes, 4096, 1u << 30);
+    std::uint32_t rb = c.capture.ring_buffer_bytes;
+    if ((rb & (rb - 1)) != 0) {
+      r.fail("capture.ring_buffer_bytes", "must be a power of two (the kernel's ring buffer rule), got " +
+                                              std::to_string(rb));
+    }
+    r.uint(cap, "capture", "payload_bytes", c.capture.payload_bytes, 0, SNIFFER_MAX_PAYLOAD_BYTES);
+    r.uint(cap, "capture", "wakeup_bytes", c.capture.wakeup_bytes, 0, 1u << 30);
+    r.uint(cap, "capture", "poll_interval_ms", c.capture.poll_interval_ms, 1, 1000);
+    if (cap.contains("tc_attach")) r.choice(cap.at("tc_attach"), "capture.tc_attach", kTcAttach, c.capture.tc_attach);
+    if (c.capture.wakeup_bytes >= c.capture.ring_buffer_bytes) {
+      r.fail("capture.wakeup_bytes", "must be smaller than capture.ring_buffer_bytes (" +
+                                         std::to_string(c.capture.ring_buffer_bytes) + "), else the reader is "
+                                         "woken only by its poll timer");
+    }
+  }
+
+  if (doc.contains("filter") &&
+      r.object(doc.at("filter"), "filter", {"default_action", "include_ports", "exclude_ports"})) {
+    const json& f = doc.at("filter");
+    if (f.contains("default_action")) r.choice(f.at("default_action"), "filter.default_action", kActions, c.filter.default_capture);
+    r.ports(f, "filter", "include_ports", c.filter.include_ports);
+    r.ports(f, "filter", "exclude_ports", c.filter.exclude_ports);
+    std::set<std::uint16_t> inc(c.filter.include_ports.begin(), c.filter.include_ports.end());
+    for (auto p : c.filter.exclude_ports) {
+      if (inc.count(p)) r.fail("filter.exclude_ports", "port " + std::to_string(p) + " is also in include_ports");
+    }
+    if (c.filter.include_ports.size() + c.filter.exclude_ports.size() > SNIFFER_MAX_PORT_FILTERS) {
+      r.fail("filter", "at most " + std::to_string(SNIFFER_MAX_PORT_FILTERS) + " port rules");
+    }
+  }
+
+  if (doc.contains("publish") &&
+      r.object(doc.at("publish"), "publish", {"endpoint", "batch_max_events", "batch_max_latency_ms", "send_hwm"})) {
+    const json& p = doc.at("publish");
+    r.string(p, "publish", "endpoint", c.publish.endpoint);
+    if (!valid_endpoint(c.publish.endpoint)) {
+      r.fail("publish.endpoint", "\"" + c.publish.endpoint + "\" is not a ZeroMQ endpoint (tcp://HOST:PORT, ipc://PATH)");
+    }
+    r.uint(p, "publish", "batch_max_events", c.publish.batch_max_events, 1, 65536);
+    r.uint(p, "publish", "batch_max_latency_ms", c.publish.batch_max_latency_ms, 1, 60000);
+    r.uint(p, "publish", "send_hwm", c.publish.send_hwm, 1, 1000000);
+  }
+
+  r.string(doc, "", "log_level", c.log_level);
+  if (!kLogLevels.count(c.log_level)) {
+    r.fail("log_level", "unknown level \"" + c.log_level + "\" (trace, debug, info, warn, error)");
+  }
+  r.string(doc, "", "btf_path", c.btf_path);
+
+  if (!r.errors.empty()) throw ConfigInvalid(std::move(r.errors));
+  return c;
+}
+
+Config parse_config(const std::string& text) {
+  json doc;
+  try {
+    doc = json::parse(text, nullptr, /*allow_exceptions=*/true, /*ignore_comments=*/true);
+  } catch (const json::parse_error& e) {
+    throw ConfigInvalid({{"", std::string("not valid JSON: ") + e.what()}});
+  }
+  return parse_config(doc);
+}
+
+Config load_config_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw ConfigInvalid({{"", "cannot read config file \"" + path + "\""}});
+  std::stringstream buf;
+  buf << in.rdbuf();
+  return parse_config(buf.str());
+}
+
+InterfaceConfig parse_interface_spec(const std::string& spec) {
+  std::vector<std::string> parts;
+  std::stringstream ss(spec);
+  for (std::string part; std::getline(ss, part, ':');) parts.push_back(part);
+  std::string path = "--interface " + spec;
+  if (parts.size() != 3) throw ConfigInvalid({{path, "expected NAME:ROLE:MODE, e.g. eth0:wan:gateway"}});
+  json v = {{"name", parts[0]}, {"role", parts[1]}, {"mode", parts[2]}};
+  Reader r;
+  InterfaceConfig iface;
+  read_interface(r, v, path, iface);
+  if (!r.errors.empty()) throw ConfigInvalid(std::move(r.errors));
+  return iface;
+}
+
+json config_to_json(const Config& c) {
+  json ifaces = json::array();
+  for (const auto& i : c.interfaces) {
+    json hooks = json::array();
+    for (Hook h : i.hooks) hooks.push_back(to_string(h));
+    ifaces.push_back({{"name", i.name},
+                      {"role", to_string(i.role)},
+                      {"mode", to_string(i.mode)},
+                      {"xdp_mode", to_string(i.xdp_mode)},
+                      {"hooks", hooks}});
+  }
+  return {{"sensor_id", c.sensor_id},
+          {"interfaces", ifaces},
+          {"capture",
+           {{"ring_buffer_bytes", c.capture.ring_buffer_bytes},
+            {"payload_bytes", c.capture.payload_bytes},
+            {"wakeup_bytes", c.capture.wakeup_bytes},
+            {"poll_interval_ms", c.capture.poll_interval_ms},
+            {"tc_attach", to_string(c.capture.tc_attach)}}},
+          {"filter",
+           {{"default_action", c.filter.default_capture ? "capture" : "skip"},
+            {"include_ports", c.filter.include_ports},
+            {"exclude_ports", c.filter.exclude_ports}}},
+          {"publish",
+           {{"endpoint", c.publish.endpoint},
+            {"batch_max_events", c.publish.batch_max_events},
+            {"batch_max_latency_ms", c.publish.batch_max_latency_ms},
+            {"send_hwm", c.publish.send_hwm}}},
+          {"log_level", c.log_level},
+          {"btf_path", c.btf_path}};
+}
+
+const char* to_string(Role role) { return role == Role::Wan ? "wan" : "lan"; }
+const char* to_string(Mode mode) { return mode == Mode::HostBased ? "host-based" : "gateway"; }
+const char* to_string(XdpMode mode) {
+  switch (mode) {
+    case XdpMode::Native: return "native";
+    case XdpMode::Generic: return "generic";
+    default: return "auto";
+  }
+}
+const char* to_string(TcAttach method) {
+  switch (method) {
+    case TcAttach::Tcx: return "tcx";
+    case TcAttach::Clsact: return "clsact";
+    default: return "auto";
+  }
+}
+const char* to_string(Hook hook) {
+  switch (hook) {
+    case Hook::TcIngress: return "tc_ingress";
+    case Hook::TcEgress: return "tc_egress";
+    default: return "xdp";
+  }
+}
+
+}  // namespace sniffer

@@ -1,0 +1,88 @@
+// sniffer: dual-NIC XDP/TC sensor daemon. The data path starts in
+// run_daemon() (src/daemon.cpp): load -> attach -> EventPipeline -> Publisher.
+#include <bpf/libbpf.h>
+
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "sniffer/abi.h"
+#include "sniffer/bpf_loader.hpp"
+#include "sniffer/config.hpp"
+#include "sniffer/daemon.hpp"
+#include "sniffer/error.hpp"
+
+namespace {
+
+void setup_logging(const std::string& level, int verbosity) {
+  auto logger = spdlog::stderr_color_mt("sniffer");
+  spdlog::set_default_logger(logger);
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %^%l%$ %v");
+  auto lvl = spdlog::level::from_str(level);
+  if (verbosity >= 2) lvl = spdlog::level::trace;
+  else if (verbosity == 1) lvl = std::min(lvl, spdlog::level::debug);
+  spdlog::set_level(lvl);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"sniffer: dual-NIC XDP/TC intrusion-detection sensor"};
+  std::string config_path;
+  std::vector<std::string> interface_specs;
+  bool dry_run = false, print_config = false, version = false;
+  int verbosity = 0;
+  app.add_option("-c,--config", config_path, "JSON config file (sniffer.json)")->check(CLI::ExistingFile);
+  app.add_option("-i,--interface", interface_specs,
+                 "NAME:ROLE:MODE, e.g. eth0:wan:gateway; replaces the config's interface of that name, or adds one");
+  app.add_flag("--dry-run", dry_run, "validate, load and verify the programs, fill the maps; attach nothing");
+  app.add_flag("--print-config", print_config, "print the effective config (defaults filled in) and exit");
+  app.add_flag("--version", version, "print program, ABI and libbpf versions and exit");
+  app.add_flag("-v,--verbose", verbosity, "more logging (-vv: libbpf and verifier detail)");
+  CLI11_PARSE(app, argc, argv);
+
+  if (version) {
+    std::cout << "sniffer " << SNIFFER_VERSION << " (record ABI " << SNIFFER_ABI_VERSION << ", libbpf "
+              << libbpf_major_version() << "." << libbpf_minor_version() << ")" << std::endl;
+    return 0;
+  }
+
+  try {
+    sniffer::Config config;
+    if (!config_path.empty()) {
+      config = sniffer::load_config_file(config_path);
+    } else if (!interface_specs.empty()) {
+      config = sniffer::default_config();
+    } else {
+      std::cerr << "sniffer: no interfaces: pass --config FILE or --interface NAME:ROLE:MODE (see --help)\n";
+      return 2;
+    }
+    for (const auto& spec : interface_specs) {
+      sniffer::InterfaceConfig iface = sniffer::parse_interface_spec(spec);
+      bool replaced = false;
+      for (auto& existing : config.interfaces) {
+        if (existing.name == iface.name) {
+          existing = iface;
+          replaced = true;
+        }
+      }
+      if (!replaced) config.interfaces.push_back(iface);
+    }
+    if (print_config) {
+      std::cout << sniffer::config_to_json(config).dump(2) << std::endl;
+      return 0;
+    }
+    setup_logging(config.log_level, verbosity);
+    sniffer::route_libbpf_logs();
+    return sniffer::run_daemon(config, {.dry_run = dry_run});
+  } catch (const sniffer::ConfigInvalid& e) {
+    std::cerr << "sniffer: " << e.what() << "\n";
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "sniffer: " << e.what() << "\n";
+    return 1;
+  }
+}

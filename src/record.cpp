@@ -1,0 +1,34 @@
+#include "sniffer/record.hpp"
+
+#include <cstring>
+
+namespace sniffer {
+
+const char* to_string(DecodeStatus status) {
+  switch (status) {
+    case DecodeStatus::Ok: return "ok";
+    case DecodeStatus::TooShort: return "too_short";
+    case DecodeStatus::BadMagic: return "bad_magic";
+    case DecodeStatus::BadVersion: return "bad_version";
+    case DecodeStatus::BadLength: return "bad_length";
+    case DecodeStatus::BadSnippet: return "bad_snippet";
+  }
+  return "unknown";
+}
+
+DecodeStatus decode_record(const void* data, std::size_t size, std::uint32_t payload_capacity,
+                           DecodedRecord& out) {
+  if (size < sizeof(sniffer_record)) return DecodeStatus::TooShort;
+  std::memcpy(&out.header, data, sizeof(sniffer_record));
+  const sniffer_record& h = out.header;
+  if (h.magic != SNIFFER_RECORD_MAGIC) return DecodeStatus::BadMagic;
+  if (h.abi_version != SNIFFER_ABI_VERSION) return DecodeStatus::BadVersion;
+  std::size_t expected = sizeof(sniffer_record) + payload_capacity;
+  // The ring rounds sample sizes up to 8 bytes.
+  if (h.record_len != expected || size < expected) return DecodeStatus::BadLength;
+  if (h.snippet_len > payload_capacity) return DecodeStatus::BadSnippet;
+  out.snippet = {static_cast<const std::uint8_t*>(data) + sizeof(sniffer_record), h.snippet_len};
+  return DecodeStatus::Ok;
+}
+
+}  // namespace sniffer

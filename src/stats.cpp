@@ -1,0 +1,55 @@
+#include "sniffer/stats.hpp"
+
+#include <nlohmann/json.hpp>
+
+namespace sniffer {
+
+const char* hook_name(int abi_hook) {
+  switch (abi_hook) {
+    case SNIFFER_HOOK_XDP_INGRESS: return "xdp_ingress";
+    case SNIFFER_HOOK_TC_INGRESS: return "tc_ingress";
+    case SNIFFER_HOOK_TC_EGRESS: return "tc_egress";
+  }
+  return "unknown";
+}
+
+const char* class_name(int abi_class) {
+  switch (abi_class) {
+    case SNIFFER_CLASS_TCP: return "tcp";
+    case SNIFFER_CLASS_UDP: return "udp";
+    case SNIFFER_CLASS_ICMP: return "icmp";
+    case SNIFFER_CLASS_OTHER: return "other";
+  }
+  return "unknown";
+}
+
+nlohmann::json kernel_stats_json(const KernelStats& s) {
+  nlohmann::json packets, bytes;
+  for (int h = 0; h < SNIFFER_NUM_HOOKS; ++h) {
+    for (int c = 0; c < SNIFFER_NUM_CLASSES; ++c) {
+      packets[hook_name(h)][class_name(c)] = s[SNIFFER_STAT_PACKETS(h, c)];
+      bytes[hook_name(h)][class_name(c)] = s[SNIFFER_STAT_BYTES(h, c)];
+    }
+  }
+  return {{"packets", packets},
+          {"bytes", bytes},
+          {"records", s[SNIFFER_STAT_RECORDS]},
+          {"ringbuf_full", s[SNIFFER_STAT_RINGBUF_FULL]},
+          {"parse_errors", s[SNIFFER_STAT_PARSE_ERROR]},
+          {"filtered", s[SNIFFER_STAT_FILTERED]},
+          {"unconfigured", s[SNIFFER_STAT_UNCONFIGURED]}};
+}
+
+nlohmann::json userspace_stats_json(const DrainCounters& drain, const PublishCounters& publish) {
+  nlohmann::json decode;
+  for (int i = 1; i < kNumDecodeStatus; ++i) decode[to_string(static_cast<DecodeStatus>(i))] = drain.decode_errors[i];
+  return {{"records_received", drain.records_received},
+          {"decode_errors", decode},
+          {"unknown_ifindex", drain.unknown_ifindex},
+          {"events_published", publish.events_sent},
+          {"batches_published", publish.batches_sent},
+          {"events_dropped_hwm", publish.events_dropped_hwm},
+          {"batches_dropped_hwm", publish.batches_dropped_hwm}};
+}
+
+}  // namespace sniffer
