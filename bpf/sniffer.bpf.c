@@ -159,12 +159,15 @@ static __always_inline void observe(void *ctx, bool is_xdp, void *data, void *da
 	rec.mode = cfg->mode;
 	rec.is_wan_facing = cfg->is_wan_facing;
 
-	__u32 n = 0;
+	__u64 n = 0;
 	if (cap) {
 		n = payload_available(&rec, wire_len);
 		if (n > cap)
 			n = cap;
-		if (n > 0 && n <= SNIFFER_MAX_PAYLOAD_BYTES) {
+		/* Keep clang from checking a copy: the verifier must see the
+		 * bound on the register passed to the helper. */
+		asm volatile("" : "+r"(n));
+		if (n > 0 && n <= SNIFFER_MAX_PAYLOAD_BYTES && n <= cap) {
 			long err = is_xdp ? bpf_xdp_load_bytes(ctx, rec.payload_offset, out + 1, n)
 					  : bpf_skb_load_bytes(ctx, rec.payload_offset, out + 1, n);
 			if (err)

@@ -62,7 +62,7 @@ class Reader {
       fail(p, std::string("expected an unsigned integer, got ") + v.type_name());
       return;
     }
-    if (!v.is_number_unsigned()) {  // a negative integer
+    if (v.get<std::int64_t>() < 0 && !v.is_number_unsigned()) {
       fail(p, range + ", got " + v.dump());
       return;
     }
@@ -113,7 +113,7 @@ class Reader {
     for (std::size_t i = 0; i < v.size(); ++i) {
       const json& e = v[i];
       std::string ep = p + "[" + std::to_string(i) + "]";
-      if (!e.is_number_unsigned() || e.get<std::uint64_t>() < 1 || e.get<std::uint64_t>() > 65535) {
+      if (!e.is_number_integer() || e.get<std::int64_t>() < 1 || e.get<std::int64_t>() > 65535) {
         fail(ep, "expected a port number between 1 and 65535, got " + e.dump());
         continue;
       }
@@ -210,7 +210,7 @@ Config default_config() {
   return c;
 }
 
-Config parse_config(const json& doc) {
+Config parse_config_json(const json& doc) {
   Reader r;
   Config c = default_config();
   if (!r.object(doc, "", {"sensor_id", "interfaces", "capture", "filter", "publish", "log_level", "btf_path"})) {
@@ -309,7 +309,7 @@ Config parse_config(const std::string& text) {
   } catch (const json::parse_error& e) {
     throw ConfigInvalid({{"", std::string("not valid JSON: ") + e.what()}});
   }
-  return parse_config(doc);
+  return parse_config_json(doc);
 }
 
 Config load_config_file(const std::string& path) {

@@ -77,7 +77,7 @@ Config default_config();
 
 // Parses a JSON document (comments allowed). Throws ConfigInvalid.
 Config parse_config(const std::string& text);
-Config parse_config(const nlohmann::json& doc);
+Config parse_config_json(const nlohmann::json& doc);
 Config load_config_file(const std::string& path);
 
 // "NAME:ROLE:MODE" as given to --interface. Throws ConfigInvalid.

@@ -1,0 +1,442 @@
+// bpf tier: the real programs, loaded into this kernel, run on crafted
+// frames through BPF_PROG_TEST_RUN. Asserts verdicts, records and counters.
+// Needs root (CAP_BPF + CAP_NET_ADMIN + CAP_PERFMON).
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <linux/bpf.h>
+#include <net/if.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "packet_builder.hpp"
+#include "privileges.hpp"
+#include "sniffer/abi.h"
+#include "sniffer/bpf_loader.hpp"
+#include "sniffer/record.hpp"
+
+namespace sniffer {
+namespace {
+
+using test::Bytes;
+using test::L4;
+
+constexpr std::uint32_t kLoopback = 1;  // PROG_TEST_RUN frames arrive on this netns's lo
+constexpr std::uint32_t kXdpPass = 2;
+constexpr std::uint32_t kTcContinue = 0xffffffffu;  // TC_ACT_UNSPEC (-1)
+
+struct Captured {
+  sniffer_record header;
+  std::vector<std::uint8_t> snippet;
+};
+
+class ProgramsTest : public ::testing::Test {
+ protected:
+  void SetUp() override { SNIFFER_REQUIRE_ROOT(); }
+
+  void load(LoadOptions options = {}) {
+    progs_ = std::make_unique<BpfPrograms>(options);
+    payload_ = options.payload_bytes;
+    ring_ = ring_buffer__new(progs_->events_map_fd(), &ProgramsTest::on_sample, this, nullptr);
+    ASSERT_NE(ring_, nullptr);
+  }
+
+  void TearDown() override {
+    if (ring_) ring_buffer__free(ring_);
+  }
+
+  static int on_sample(void* ctx, void* data, std::size_t size) {
+    auto* self = static_cast<ProgramsTest*>(ctx);
+    DecodedRecord rec;
+    DecodeStatus st = decode_record(data, size, self->payload_, rec);
+    EXPECT_EQ(st, DecodeStatus::Ok) << to_string(st);
+    if (st == DecodeStatus::Ok) self->records_.push_back({rec.header, {rec.snippet.begin(), rec.snippet.end()}});
+    return 0;
+  }
+
+  std::uint32_t run(int prog_fd, const Bytes& frame, bool skb = false) {
+    LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = frame.data(), .data_size_in = static_cast<__u32>(frame.size()));
+    __sk_buff skb_ctx{};
+    if (skb) {
+      opts.ctx_in = &skb_ctx;
+      opts.ctx_size_in = sizeof(skb_ctx);
+    }
+    int err = bpf_prog_test_run_opts(prog_fd, &opts);
+    EXPECT_EQ(err, 0) << "BPF_PROG_TEST_RUN: " << std::strerror(errno);
+    return opts.retval;
+  }
+
+  // Runs the XDP program on `frame`, collects the records it emitted.
+  std::vector<Captured> xdp(const Bytes& frame) {
+    records_.clear();
+    EXPECT_EQ(run(progs_->xdp_prog_fd(), frame), kXdpPass);
+    ring_buffer__consume(ring_);
+    return records_;
+  }
+
+  Captured one_xdp(const Bytes& frame) {
+    auto recs = xdp(frame);
+    EXPECT_EQ(recs.size(), 1u);
+    return recs.empty() ? Captured{} : recs[0];
+  }
+
+  std::uint64_t stat(int idx) { return progs_->read_stats()[idx]; }
+
+  std::unique_ptr<BpfPrograms> progs_;
+  ring_buffer* ring_ = nullptr;
+  std::uint32_t payload_ = 0;
+  std::vector<Captured> records_;
+};
+
+std::string addr(const std::uint8_t* bytes, int family) {
+  char buf[INET6_ADDRSTRLEN] = {};
+  inet_ntop(family, bytes, buf, sizeof(buf));
+  return buf;
+}
+
+TEST_F(ProgramsTest, Ipv4TcpRecordCarriesEveryHeaderField) {
+  load();
+  progs_->set_interface(kLoopback, Mode::Gateway, Role::Wan);
+  L4 tcp{.kind = L4::Tcp, .sport = 40000, .dport = 443, .tcp_flags = 0x12, .window = 29200, .tcp_doff = 8,
+         .payload = "hello"};
+  Bytes frame = test::ipv4_frame("198.51.100.10", "192.0.2.10", tcp, {.ttl = 63, .ihl = 6});
+
+  Captured r = one_xdp(frame);
+  const sniffer_record& h = r.header;
+  EXPECT_EQ(h.magic, SNIFFER_RECORD_MAGIC);
+  EXPECT_EQ(h.abi_version, SNIFFER_ABI_VERSION);
+  EXPECT_EQ(h.record_len, sizeof(sniffer_record));
+  EXPECT_GT(h.ts_mono_ns, 0u);
+  EXPECT_EQ(h.ifindex, kLoopback);
+  EXPECT_EQ(h.hook, SNIFFER_HOOK_XDP_INGRESS);
+  EXPECT_EQ(h.mode, SNIFFER_MODE_GATEWAY);
+  EXPECT_EQ(h.is_wan_facing, 1);
+  EXPECT_EQ(h.wire_len, frame.size());
+  EXPECT_EQ(h.ethertype, 0x0800);
+  EXPECT_EQ(h.ip_version, 4);
+  EXPECT_EQ(addr(h.saddr, AF_INET), "198.51.100.10");
+  EXPECT_EQ(addr(h.daddr, AF_INET), "192.0.2.10");
+  EXPECT_EQ(h.saddr[4], 0);  // rest of the 16-byte field is zero for IPv4
+  EXPECT_EQ(h.sport, 40000);
+  EXPECT_EQ(h.dport, 443);
+  EXPECT_EQ(h.l4_proto, 6);
+  EXPECT_EQ(h.tcp_flags, 0x12);
+  EXPECT_EQ(h.tcp_window, 29200);
+  EXPECT_EQ(h.ttl, 63);
+  EXPECT_EQ(h.l3_hdr_len, 24);
+  EXPECT_EQ(h.l4_hdr_len, 32);
+  EXPECT_EQ(h.ip_total_len, 24 + 32 + 5);
+  EXPECT_EQ(h.payload_offset, 14 + 24 + 32);
+  EXPECT_EQ(h.frag_flags, SNIFFER_FRAG_DF);
+  EXPECT_EQ(h.frag_id, 0x1234u);
+  EXPECT_EQ(h.parse_flags, 0);
+  EXPECT_EQ(h.vlan_count, 0);
+  EXPECT_EQ(h.snippet_len, 0);
+
+  EXPECT_EQ(stat(SNIFFER_STAT_PACKETS(SNIFFER_HOOK_XDP_INGRESS, SNIFFER_CLASS_TCP)), 1u);
+  EXPECT_EQ(stat(SNIFFER_STAT_BYTES(SNIFFER_HOOK_XDP_INGRESS, SNIFFER_CLASS_TCP)), frame.size());
+  EXPECT_EQ(stat(SNIFFER_STAT_RECORDS), 1u);
+  EXPECT_EQ(stat(SNIFFER_STAT_PARSE_ERROR), 0u);
+}
+
+TEST_F(ProgramsTest, Ipv6UdpThroughExtensionHeaders) {
+  load();
+  progs_->set_interface(kLoopback, Mode::HostBased, Role::Lan);
+  L4 udp{.kind = L4::Udp, .sport = 5353, .dport = 53, .payload = "query"};
+  Bytes frame = test::ipv6_frame("2001:db8:200::10", "2001:db8:100::10", udp, {0, 60}, 0, false, {}, 17);
+
+  const sniffer_record h = one_xdp(frame).header;
+  EXPECT_EQ(h.ip_version, 6);
+  EXPECT_EQ(h.mode, SNIFFER_MODE_HOST_BASED);
+  EXPECT_EQ(h.is_wan_facing, 0);
+  EXPECT_EQ(addr(h.saddr, AF_INET6), "2001:db8:200::10");
+  EXPECT_EQ(addr(h.daddr, AF_INET6), "2001:db8:100::10");
+  EXPECT_EQ(h.l4_proto, 17);
+  EXPECT_EQ(h.sport, 5353);
+  EXPECT_EQ(h.dport, 53);
+  EXPECT_EQ(h.ttl, 17);
+  EXPECT_EQ(h.l3_hdr_len, 40 + 8 + 8);
+  EXPECT_EQ(h.l4_hdr_len, 8);
+  EXPECT_EQ(h.ip_total_len, 40 + 16 + 8 + 5);
+  EXPECT_EQ(h.parse_flags, 0);
+  EXPECT_EQ(stat(SNIFFER_STAT_PACKETS(SNIFFER_HOOK_XDP_INGRESS, SNIFFER_CLASS_UDP)), 1u);
+}
+
+TEST_F(ProgramsTest, QinQTagsAreRecordedOuterFirst) {
+  load();
+  progs_->set_interface(kLoopback, Mode::Gateway, Role::Lan);
+  L4 udp{.kind = L4::Udp, .sport = 1111, .dport = 2222};
+  Bytes frame = test::ipv4_frame("192.0.2.10", "198.51.100.10", udp, {}, {{0x88A8, 100}, {0x8100, 0x2000 | 200}});
+
+  const sniffer_record h = one_xdp(frame).header;
+  EXPECT_EQ(h.vlan_count, 2);
+  EXPECT_EQ(h.vlan_ids[0], 100);
+  EXPECT_EQ(h.vlan_ids[1], 200);  // priority bits stripped
+  EXPECT_EQ(h.ethertype, 0x0800);
+  EXPECT_EQ(h.sport, 1111);
+  EXPECT_EQ(h.dport, 2222);
+  EXPECT_EQ(h.parse_flags, 0);
+}
+
+TEST_F(ProgramsTest, ThreeVlanTagsStopTheParserAndAreCounted) {
+  load();
+  progs_->set_interface(kLoopback, Mode::Gateway, Role::Lan);
+  Bytes frame = test::ipv4_frame("192.0.2.10", "198.51.100.10", L4{}, {}, {{0x8100, 1}, {0x8100, 2}, {0x8100, 3}});
+  const sniffer_record h = one_xdp(frame).header;
+  EXPECT_EQ(h.vlan_count, 2);
+  EXPECT_EQ(h.parse_flags, SNIFFER_PARSE_VLAN_EXCESS);
+  EXPECT_EQ(h.ip_version, 0);
+  EXPECT_EQ(stat(SNIFFER_STAT_PARSE_ERROR), 1u);
+  EXPECT_EQ(stat(SNIFFER_STAT_PACKETS(SNIFFER_HOOK_XDP_INGRESS, SNIFFER_CLASS_OTHER)), 1u);
+}
+
+TEST_F(ProgramsTest, IcmpEchoAndIcmpv6) {
+  load();
+  progs_->set_interface(kLoopback, Mode::Gateway, Role::Wan);
+  const sniffer_record v4 =
+      one_xdp(test::ipv4_frame("198.51.100.10", "192.0.2.10", L4{.kind = L4::Icmp, .icmp_type = 8})).header;
+  EXPECT_EQ(v4.l4_proto, 1);
+  EXPECT_EQ(v4.icmp_type, 8);
+  EXPECT_EQ(v4.icmp_code, 0);
+  EXPECT_EQ(v4.l4_hdr_len, 8);
+  EXPECT_EQ(v4.sport, 0);
+  const sniffer_record v6 = one_xdp(test::ipv6_frame("2001:db8:100::10", "2001:db8:200::10",
+                                                     L4{.kind = L4::Icmp6, .icmp_type = 128}))
+                                .header;
+  EXPECT_EQ(v6.l4_proto, 58);
+  EXPECT_EQ(v6.icmp_type, 128);
+  EXPECT_EQ(stat(SNIFFER_STAT_PACKETS(SNIFFER_HOOK_XDP_INGRESS, SNIFFER_CLASS_ICMP)), 2u);
+}
+
+TEST_F(ProgramsTest, NonIpFrameYieldsRecordOfClassOther) {
+  load();
+  progs_->set_interface(kLoopback, Mode::Gateway, Role::Wan);
+  Bytes arp = test::ethernet({}, 0x0806);
+  arp.resize(42, 0);
+  const sniffer_record h = one_xdp(arp).header;
+  EXPECT_EQ(h.ethertype, 0x0806);
+  EXPECT_EQ(h.ip_version, 0);
+  EXPECT_EQ(h.parse_flags, 0);
+  EXPECT_EQ(stat(SNIFFER_STAT_PACKETS(SNIFFER_HOOK_XDP_INGRESS, SNIFFER_CLASS_OTHER)), 1u);
+}
+
+TEST_F(ProgramsTest, TruncatedHeadersAreFlaggedCountedAndPassed) {
+  load();
+  progs_->set_interface(kLoopback, Mode::Gateway, Role::Wan);
+  Bytes full = test::ipv4_frame("198.51.100.10", "192.0.2.10", L4{.kind = L4::Tcp, .sport = 1, .dport = 2});
+
+  // Cut inside the IPv4 header: IP version known, no addresses.
+  Bytes cut_ip(full.begin(), full.begin() + 14 + 10);
+  sniffer_record h = one_xdp(cut_ip).header;
+  EXPECT_EQ(h.parse_flags, SNIFFER_PARSE_TRUNCATED);
+  EXPECT_EQ(h.ip_version, 4);
+  EXPECT_EQ(h.sport, 0);
+
+  // Cut inside the TCP header: addresses known, ports not.
+  Bytes cut_tcp(full.begin(), full.begin() + 14 + 20 + 10);
+  h = one_xdp(cut_tcp).header;
+  EXPECT_EQ(h.parse_flags, SNIFFER_PARSE_TRUNCATED);
+  EXPECT_EQ(addr(h.saddr, AF_INET), "198.51.100.10");
+  EXPECT_EQ(h.l4_proto, 6);
+  EXPECT_EQ(h.sport, 0);
+
+  // A TCP data offset beyond the packet.
+  Bytes bad_doff = full;
+  bad_doff[14 + 20 + 12] = 15 << 4;
+  h = one_xdp(bad_doff).header;
+  EXPECT_EQ(h.parse_flags, SNIFFER_PARSE_TRUNCATED);
+  EXPECT_EQ(h.sport, 1);
+  EXPECT_EQ(h.l4_hdr_len, 60);
+
+  // IHL below 5.
+  Bytes bad_ihl = full;
+  bad_ihl[14] = 0x44;
+  h = one_xdp(bad_ihl).header;
+  EXPECT_EQ(h.parse_flags, SNIFFER_PARSE_MALFORMED);
+
+  // An Ethernet header announcing IPv4 and nothing after it (the kernel
+  // refuses test frames shorter than an Ethernet header).
+  Bytes eth_only(full.begin(), full.begin() + 14);
+  h = one_xdp(eth_only).header;
+  EXPECT_EQ(h.parse_flags, SNIFFER_PARSE_TRUNCATED);
+  EXPECT_EQ(h.ip_version, 4);
+  EXPECT_EQ(h.wire_len, 14u);
+
+  EXPECT_EQ(stat(SNIFFER_STAT_PARSE_ERROR), 5u);
+  EXPECT_EQ(stat(SNIFFER_STAT_RECORDS), 5u);
+}
+
+TEST_F(ProgramsTest, LaterFragmentsHaveNoPorts) {
+  load();
+  progs_->set_interface(kLoopback, Mode::Gateway, Role::Wan);
+  L4 udp{.kind = L4::Udp, .sport = 53, .dport = 5353, .payload = std::string(64, 'x')};
+  sniffer_record first = one_xdp(test::ipv4_frame("198.51.100.10", "192.0.2.10", udp, {.frag_field = 0x2000})).header;
+  EXPECT_EQ(first.frag_flags, SNIFFER_FRAG_MF | SNIFFER_FRAG_FRAGMENT);
+  EXPECT_EQ(first.sport, 53);
+
+  sniffer_record later =
+      one_xdp(test::ipv4_frame("198.51.100.10", "192.0.2.10", udp, {.frag_field = 0x0000 | 185})).header;
+  EXPECT_EQ(later.frag_flags, SNIFFER_FRAG_FRAGMENT | SNIFFER_FRAG_NOT_FIRST);
+  EXPECT_EQ(later.frag_offset, 185 * 8);
+  EXPECT_EQ(later.sport, 0);
+  EXPECT_EQ(later.dport, 0);
+  EXPECT_EQ(later.l4_proto, 17);
+
+  sniffer_record v6 =
+      one_xdp(test::ipv6_frame("2001:db8:100::10", "2001:db8:200::10", udp, {44}, 1448, true)).header;
+  EXPECT_EQ(v6.frag_flags, SNIFFER_FRAG_FRAGMENT | SNIFFER_FRAG_MF | SNIFFER_FRAG_NOT_FIRST);
+  EXPECT_EQ(v6.frag_offset, 1448);
+  EXPECT_EQ(v6.frag_id, 0xabcdef01u);
+  EXPECT_EQ(v6.sport, 0);
+}
+
+TEST_F(ProgramsTest, Ipv6ExtensionChainPastTheBoundIsFlagged) {
+  load();
+  progs_->set_interface(kLoopback, Mode::Gateway, Role::Wan);
+  std::vector<std::uint8_t> chain(SNIFFER_IPV6_MAX_EXT_HDRS + 1, 60);
+  sniffer_record h =
+      one_xdp(test::ipv6_frame("2001:db8:100::10", "2001:db8:200::10", L4{.sport = 1, .dport = 2}, chain)).header;
+  EXPECT_EQ(h.parse_flags, SNIFFER_PARSE_EXTHDR_LIMIT);
+  EXPECT_EQ(h.sport, 0);
+
+  std::vector<std::uint8_t> at_bound(SNIFFER_IPV6_MAX_EXT_HDRS - 1, 60);
+  h = one_xdp(test::ipv6_frame("2001:db8:100::10", "2001:db8:200::10", L4{.sport = 1, .dport = 2}, at_bound)).header;
+  EXPECT_EQ(h.parse_flags, 0);
+  EXPECT_EQ(h.sport, 1);
+}
+
+TEST_F(ProgramsTest, UnconfiguredInterfaceYieldsNoRecord) {
+  load();
+  auto recs = xdp(test::ipv4_frame("198.51.100.10", "192.0.2.10", L4{.sport = 1, .dport = 2}));
+  EXPECT_TRUE(recs.empty());
+  EXPECT_EQ(stat(SNIFFER_STAT_UNCONFIGURED), 1u);
+  EXPECT_EQ(stat(SNIFFER_STAT_RECORDS), 0u);
+  EXPECT_EQ(stat(SNIFFER_STAT_PACKETS(SNIFFER_HOOK_XDP_INGRESS, SNIFFER_CLASS_UDP)), 0u);
+
+  // And after removal, the interface is unconfigured again.
+  progs_->set_interface(kLoopback, Mode::Gateway, Role::Wan);
+  EXPECT_EQ(xdp(test::ipv4_frame("198.51.100.10", "192.0.2.10", L4{})).size(), 1u);
+  progs_->remove_interface(kLoopback);
+  EXPECT_TRUE(xdp(test::ipv4_frame("198.51.100.10", "192.0.2.10", L4{})).empty());
+  EXPECT_EQ(stat(SNIFFER_STAT_UNCONFIGURED), 2u);
+}
+
+TEST_F(ProgramsTest, PortFilterIncludeWinsThenExcludeThenDefault) {
+  load();
+  progs_->set_interface(kLoopback, Mode::Gateway, Role::Wan);
+  auto udp = [](std::uint16_t s, std::uint16_t d) {
+    return test::ipv4_frame("198.51.100.10", "192.0.2.10", L4{.sport = s, .dport = d});
+  };
+  // Default skip, include 53, exclude 22.
+  progs_->set_filter({.default_capture = false, .include_ports = {53}, .exclude_ports = {22}});
+  EXPECT_EQ(xdp(udp(40000, 53)).size(), 1u);  // include
+  EXPECT_EQ(xdp(udp(53, 22)).size(), 1u);     // include beats exclude
+  EXPECT_EQ(xdp(udp(40000, 22)).size(), 0u);  // exclude
+  EXPECT_EQ(xdp(udp(40000, 80)).size(), 0u);  // default skip
+  EXPECT_EQ(xdp(test::ipv4_frame("198.51.100.10", "192.0.2.10", L4{.kind = L4::Icmp})).size(), 0u);
+
+  // Default capture, exclude 22 only: the include rule is removed.
+  progs_->set_filter({.default_capture = true, .include_ports = {}, .exclude_ports = {22}});
+  EXPECT_EQ(xdp(udp(40000, 22)).size(), 0u);
+  EXPECT_EQ(xdp(udp(40000, 80)).size(), 1u);
+  EXPECT_EQ(xdp(udp(53, 22)).size(), 0u);  // 53 is no longer included
+
+  EXPECT_EQ(stat(SNIFFER_STAT_FILTERED), 5u);
+  EXPECT_EQ(stat(SNIFFER_STAT_RECORDS), 3u);
+}
+
+TEST_F(ProgramsTest, TcProgramsTagTheirHookAndContinue) {
+  load();
+  progs_->set_interface(kLoopback, Mode::HostBased, Role::Wan);
+  Bytes frame = test::ipv4_frame("192.0.2.1", "198.51.100.10", L4{.kind = L4::Tcp, .sport = 22, .dport = 50000});
+  for (auto [fd, hook] : {std::pair{progs_->tc_egress_prog_fd(), SNIFFER_HOOK_TC_EGRESS},
+                          std::pair{progs_->tc_ingress_prog_fd(), SNIFFER_HOOK_TC_INGRESS}}) {
+    records_.clear();
+    EXPECT_EQ(run(fd, frame, true), kTcContinue);
+    ring_buffer__consume(ring_);
+    ASSERT_EQ(records_.size(), 1u);
+    EXPECT_EQ(records_[0].header.hook, hook);
+    EXPECT_EQ(records_[0].header.wire_len, frame.size());
+    EXPECT_EQ(records_[0].header.sport, 22);
+    EXPECT_EQ(records_[0].header.ifindex, kLoopback);
+    EXPECT_EQ(stat(SNIFFER_STAT_PACKETS(hook, SNIFFER_CLASS_TCP)), 1u);
+  }
+}
+
+TEST_F(ProgramsTest, PayloadSnippetIsCopiedUpToTheConfiguredLength) {
+  load({.payload_bytes = 16});
+  progs_->set_interface(kLoopback, Mode::Gateway, Role::Wan);
+  L4 udp{.kind = L4::Udp, .sport = 1, .dport = 2, .payload = "GET /index.html HTTP/1.1\r\n"};
+  Captured r = one_xdp(test::ipv4_frame("198.51.100.10", "192.0.2.10", udp));
+  EXPECT_EQ(r.header.record_len, sizeof(sniffer_record) + 16);
+  EXPECT_EQ(r.header.snippet_len, 16);
+  EXPECT_EQ(std::string(r.snippet.begin(), r.snippet.end()), "GET /index.html ");
+
+  // Short payload: only its bytes, not the Ethernet padding after it.
+  L4 short_udp{.kind = L4::Udp, .sport = 1, .dport = 2, .payload = "hi"};
+  Bytes padded = test::ipv4_frame("198.51.100.10", "192.0.2.10", short_udp);
+  padded.resize(60, 0xee);
+  r = one_xdp(padded);
+  EXPECT_EQ(r.header.snippet_len, 2);
+  EXPECT_EQ(std::string(r.snippet.begin(), r.snippet.end()), "hi");
+
+  // Through TC as well (bpf_skb_load_bytes).
+  records_.clear();
+  run(progs_->tc_egress_prog_fd(), test::ipv4_frame("198.51.100.10", "192.0.2.10", udp), true);
+  ring_buffer__consume(ring_);
+  ASSERT_EQ(records_.size(), 1u);
+  EXPECT_EQ(std::string(records_[0].snippet.begin(), records_[0].snippet.end()), "GET /index.html ");
+}
+
+TEST_F(ProgramsTest, LoadsAtTheSnippetBounds) {
+  // The verifier must accept the snippet copy at both ends of its range.
+  for (std::uint32_t cap : {1u, static_cast<std::uint32_t>(SNIFFER_MAX_PAYLOAD_BYTES)}) {
+    BpfPrograms p(LoadOptions{.ring_buffer_bytes = 1u << 16, .payload_bytes = cap});
+    EXPECT_GE(p.xdp_prog_fd(), 0);
+  }
+}
+
+TEST_F(ProgramsTest, FullRingDropsAreCountedExactly) {
+  // The smallest ring (one page) holds 4096 / (96 + 8 header) = 39 records.
+  load({.ring_buffer_bytes = 4096});
+  progs_->set_interface(kLoopback, Mode::Gateway, Role::Wan);
+  Bytes frame = test::ipv4_frame("198.51.100.10", "192.0.2.10", L4{.sport = 1, .dport = 2});
+  constexpr int kSent = 100;
+  for (int i = 0; i < kSent; ++i) EXPECT_EQ(run(progs_->xdp_prog_fd(), frame), kXdpPass);  // nobody reads
+  records_.clear();
+  ring_buffer__consume(ring_);
+  std::uint64_t records = stat(SNIFFER_STAT_RECORDS), full = stat(SNIFFER_STAT_RINGBUF_FULL);
+  EXPECT_EQ(records, 4096u / (sizeof(sniffer_record) + 8));
+  EXPECT_EQ(records + full, static_cast<std::uint64_t>(kSent));
+  EXPECT_EQ(records_.size(), records);
+  EXPECT_EQ(stat(SNIFFER_STAT_PACKETS(SNIFFER_HOOK_XDP_INGRESS, SNIFFER_CLASS_UDP)), static_cast<std::uint64_t>(kSent));
+}
+
+TEST_F(ProgramsTest, MapsAndProgramsHaveTheirBpftoolNames) {
+  load();
+  for (const char* name : {SNIFFER_MAP_IFACE_CONFIGS, SNIFFER_MAP_FILTER_SETTINGS, SNIFFER_MAP_PORT_FILTERS,
+                           SNIFFER_MAP_EVENTS, SNIFFER_MAP_STATS}) {
+    EXPECT_LE(std::strlen(name), 15u) << name;
+  }
+  bpf_prog_info info{};
+  __u32 len = sizeof(info);
+  ASSERT_EQ(bpf_obj_get_info_by_fd(progs_->xdp_prog_fd(), &info, &len), 0);
+  EXPECT_STREQ(info.name, "sniffer_xdp");
+}
+
+TEST_F(ProgramsTest, MissingBtfFileIsAClearError) {
+  try {
+    BpfPrograms p(LoadOptions{.btf_path = "/nonexistent/vmlinux.btf"});
+    FAIL() << "loaded without BTF";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("/nonexistent/vmlinux.btf"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("No such file"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace sniffer

@@ -1,0 +1,189 @@
+// Config validation: every error names its JSON path and reason.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "sniffer/config.hpp"
+
+namespace sniffer {
+namespace {
+
+// The problems reported for `text`, as "path: message" strings.
+std::vector<std::string> problems(const std::string& text) {
+  try {
+    parse_config(text);
+  } catch (const ConfigInvalid& e) {
+    std::vector<std::string> out;
+    for (const auto& err : e.errors()) out.push_back(err.path + ": " + err.message);
+    return out;
+  }
+  return {};
+}
+
+bool has_problem(const std::vector<std::string>& list, const std::string& prefix) {
+  for (const auto& p : list) {
+    if (p.rfind(prefix, 0) == 0) return true;
+  }
+  return false;
+}
+
+const char* kMinimal = R"({"interfaces": [{"name": "eth0", "role": "wan", "mode": "gateway"}]})";
+
+TEST(Config, MinimalConfigGetsDocumentedDefaults) {
+  Config c = parse_config(kMinimal);
+  ASSERT_EQ(c.interfaces.size(), 1u);
+  EXPECT_EQ(c.interfaces[0].name, "eth0");
+  EXPECT_EQ(c.interfaces[0].role, Role::Wan);
+  EXPECT_EQ(c.interfaces[0].mode, Mode::Gateway);
+  EXPECT_EQ(c.interfaces[0].xdp_mode, XdpMode::Auto);
+  EXPECT_EQ(c.interfaces[0].hooks, std::vector<Hook>{Hook::XdpIngress});
+  EXPECT_EQ(c.capture.ring_buffer_bytes, 16u * 1024 * 1024);
+  EXPECT_EQ(c.capture.payload_bytes, 0u);
+  EXPECT_EQ(c.capture.tc_attach, TcAttach::Auto);
+  EXPECT_TRUE(c.filter.default_capture);
+  EXPECT_EQ(c.publish.endpoint, "tcp://127.0.0.1:5556");
+  EXPECT_EQ(c.publish.batch_max_events, 256u);
+  EXPECT_EQ(c.log_level, "info");
+  EXPECT_FALSE(c.sensor_id.empty());  // the host name
+}
+
+TEST(Config, HostBasedModeAddsTcEgressByDefault) {
+  Config c = parse_config(R"({"interfaces": [{"name": "eth0", "role": "lan", "mode": "host-based"}]})");
+  EXPECT_EQ(c.interfaces[0].hooks, (std::vector<Hook>{Hook::XdpIngress, Hook::TcEgress}));
+}
+
+TEST(Config, EveryKeyIsRead) {
+  Config c = parse_config(R"({
+    // comments are allowed
+    "sensor_id": "gw-1",
+    "interfaces": [
+      {"name": "wan0", "role": "wan", "mode": "host-based", "xdp_mode": "generic", "hooks": ["tc_ingress", "tc_egress"]},
+      {"name": "lan0", "role": "lan", "mode": "gateway", "xdp_mode": "native"}
+    ],
+    "capture": {"ring_buffer_bytes": 1048576, "payload_bytes": 128, "wakeup_bytes": 4096, "poll_interval_ms": 5,
+                "tc_attach": "clsact"},
+    "filter": {"default_action": "skip", "include_ports": [53, 443], "exclude_ports": [22]},
+    "publish": {"endpoint": "ipc:///run/sniffer.sock", "batch_max_events": 64, "batch_max_latency_ms": 10,
+                "send_hwm": 50},
+    "log_level": "debug",
+    "btf_path": "/boot/vmlinux.btf"
+  })");
+  EXPECT_EQ(c.sensor_id, "gw-1");
+  EXPECT_EQ(c.interfaces[0].xdp_mode, XdpMode::Generic);
+  EXPECT_EQ(c.interfaces[0].hooks, (std::vector<Hook>{Hook::TcIngress, Hook::TcEgress}));
+  EXPECT_EQ(c.interfaces[1].xdp_mode, XdpMode::Native);
+  EXPECT_EQ(c.capture.ring_buffer_bytes, 1048576u);
+  EXPECT_EQ(c.capture.payload_bytes, 128u);
+  EXPECT_EQ(c.capture.wakeup_bytes, 4096u);
+  EXPECT_EQ(c.capture.poll_interval_ms, 5u);
+  EXPECT_EQ(c.capture.tc_attach, TcAttach::Clsact);
+  EXPECT_FALSE(c.filter.default_capture);
+  EXPECT_EQ(c.filter.include_ports, (std::vector<std::uint16_t>{53, 443}));
+  EXPECT_EQ(c.filter.exclude_ports, (std::vector<std::uint16_t>{22}));
+  EXPECT_EQ(c.publish.endpoint, "ipc:///run/sniffer.sock");
+  EXPECT_EQ(c.publish.batch_max_events, 64u);
+  EXPECT_EQ(c.publish.batch_max_latency_ms, 10u);
+  EXPECT_EQ(c.publish.send_hwm, 50);
+  EXPECT_EQ(c.log_level, "debug");
+  EXPECT_EQ(c.btf_path, "/boot/vmlinux.btf");
+  // The effective config round-trips.
+  Config again = parse_config_json(config_to_json(c));
+  EXPECT_EQ(config_to_json(again), config_to_json(c));
+}
+
+TEST(Config, UnknownKeysAreNamedWithTheirPath) {
+  auto p = problems(R"({"interfaces": [{"name": "eth0", "rol": "wan", "mode": "gateway"}], "captur": {}})");
+  EXPECT_TRUE(has_problem(p, "interfaces[0].rol: unknown key"));
+  EXPECT_TRUE(has_problem(p, "interfaces[0].role: missing"));
+  EXPECT_TRUE(has_problem(p, "captur: unknown key"));
+  EXPECT_EQ(p.size(), 3u);
+}
+
+TEST(Config, WrongTypesAndValues) {
+  auto p = problems(R"({"interfaces": [{"name": 7, "role": "dmz", "mode": "gateway", "xdp_mode": "fast"}],
+                        "capture": {"payload_bytes": "64", "ring_buffer_bytes": -1},
+                        "publish": {"batch_max_events": 0}})");
+  EXPECT_TRUE(has_problem(p, "interfaces[0].name: expected a string, got number"));
+  EXPECT_TRUE(has_problem(p, "interfaces[0].role: unknown value \"dmz\" (expected one of lan, wan)"));
+  EXPECT_TRUE(has_problem(p, "interfaces[0].xdp_mode: unknown value \"fast\""));
+  EXPECT_TRUE(has_problem(p, "capture.payload_bytes: expected an unsigned integer, got string"));
+  EXPECT_TRUE(has_problem(p, "capture.ring_buffer_bytes: must be between 4096 and 1073741824, got -1"));
+  EXPECT_TRUE(has_problem(p, "publish.batch_max_events: must be between 1 and 65536, got 0"));
+}
+
+TEST(Config, OutOfRangeValues) {
+  auto p = problems(R"({"interfaces": [{"name": "eth0", "role": "wan", "mode": "gateway"}],
+                        "capture": {"payload_bytes": 513, "ring_buffer_bytes": 100000},
+                        "filter": {"include_ports": [0, 70000, "http"]}})");
+  EXPECT_TRUE(has_problem(p, "capture.payload_bytes: must be between 0 and 512, got 513"));
+  EXPECT_TRUE(has_problem(p, "capture.ring_buffer_bytes: must be a power of two"));
+  EXPECT_TRUE(has_problem(p, "filter.include_ports[0]: expected a port number between 1 and 65535, got 0"));
+  EXPECT_TRUE(has_problem(p, "filter.include_ports[1]: expected a port number"));
+  EXPECT_TRUE(has_problem(p, "filter.include_ports[2]: expected a port number"));
+}
+
+TEST(Config, InterfacesMustBeListedOnceAndExist) {
+  EXPECT_TRUE(has_problem(problems("{}"), "interfaces: missing"));
+  EXPECT_TRUE(has_problem(problems(R"({"interfaces": []})"), "interfaces: expected a non-empty array"));
+  auto p = problems(R"({"interfaces": [{"name": "eth0", "role": "wan", "mode": "gateway"},
+                                       {"name": "eth0", "role": "lan", "mode": "gateway"}]})");
+  EXPECT_TRUE(has_problem(p, "interfaces[1].name: interface \"eth0\" is already listed at interfaces[0]"));
+  p = problems(R"({"interfaces": [{"name": "a-name-longer-than-15", "role": "wan", "mode": "gateway"}]})");
+  EXPECT_TRUE(has_problem(p, "interfaces[0].name: an interface name has 1 to 15 characters"));
+}
+
+TEST(Config, HookConflictsAreRejected) {
+  auto p = problems(R"({"interfaces": [{"name": "eth0", "role": "wan", "mode": "gateway",
+                                        "hooks": ["xdp", "tc_ingress", "xdp"]}]})");
+  EXPECT_TRUE(has_problem(p, "interfaces[0].hooks: hook \"xdp\" listed twice"));
+  EXPECT_TRUE(has_problem(p, "interfaces[0].hooks: \"xdp\" and \"tc_ingress\" both see ingress"));
+  p = problems(R"({"interfaces": [{"name": "eth0", "role": "wan", "mode": "gateway", "hooks": []}]})");
+  EXPECT_TRUE(has_problem(p, "interfaces[0].hooks: expected a non-empty array"));
+}
+
+TEST(Config, EndpointFilterAndLogLevel) {
+  auto p = problems(R"({"interfaces": [{"name": "eth0", "role": "wan", "mode": "gateway"}],
+                        "publish": {"endpoint": "localhost:5556"},
+                        "filter": {"include_ports": [53], "exclude_ports": [53], "default_action": "drop"},
+                        "log_level": "loud"})");
+  EXPECT_TRUE(has_problem(p, "publish.endpoint: \"localhost:5556\" is not a ZeroMQ endpoint"));
+  EXPECT_TRUE(has_problem(p, "filter.exclude_ports: port 53 is also in include_ports"));
+  EXPECT_TRUE(has_problem(p, "filter.default_action: unknown value \"drop\""));
+  EXPECT_TRUE(has_problem(p, "log_level: unknown level \"loud\""));
+}
+
+TEST(Config, SyntaxErrorsSayWhere) {
+  auto p = problems("{\"interfaces\": [\n  {\"name\": \"eth0\",, }\n]}");
+  ASSERT_EQ(p.size(), 1u);
+  EXPECT_NE(p[0].find("not valid JSON"), std::string::npos);
+  EXPECT_NE(p[0].find("line 2"), std::string::npos) << p[0];
+}
+
+TEST(Config, MissingFileIsNamed) {
+  try {
+    load_config_file("/nonexistent/sniffer.json");
+    FAIL();
+  } catch (const ConfigInvalid& e) {
+    EXPECT_NE(std::string(e.what()).find("/nonexistent/sniffer.json"), std::string::npos);
+  }
+}
+
+TEST(Config, InterfaceSpecFromTheCommandLine) {
+  InterfaceConfig i = parse_interface_spec("eth1:lan:host-based");
+  EXPECT_EQ(i.name, "eth1");
+  EXPECT_EQ(i.role, Role::Lan);
+  EXPECT_EQ(i.mode, Mode::HostBased);
+  EXPECT_EQ(i.hooks, default_hooks(Mode::HostBased));
+  EXPECT_THROW(parse_interface_spec("eth1:lan"), ConfigInvalid);
+  try {
+    parse_interface_spec("eth1:inside:gateway");
+    FAIL();
+  } catch (const ConfigInvalid& e) {
+    EXPECT_NE(std::string(e.what()).find("--interface eth1:inside:gateway.role: unknown value \"inside\""),
+              std::string::npos)
+        << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace sniffer
