@@ -187,3 +187,17 @@ TEST(Config, InterfaceSpecFromTheCommandLine) {
 
 }  // namespace
 }  // namespace sniffer
+
+namespace sniffer {
+namespace {
+
+// The shipped examples must stay valid.
+TEST(Config, ShippedExamplesParse) {
+  for (const char* name : {"sniffer.json", "lab.json"}) {
+    std::string path = std::string(SNIFFER_SOURCE_DIR) + "/config/" + name;
+    EXPECT_NO_THROW(load_config_file(path)) << path;
+  }
+}
+
+}  // namespace
+}  // namespace sniffer

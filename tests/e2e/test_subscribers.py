@@ -1,0 +1,193 @@
+"""The two subscribers a user runs: build/sniffer-sub (C++) and examples/python_consumer.py.
+
+Both print one JSON object per event; each is checked against one known UDP flow (IPv4 and
+IPv6, WAN peer -> LAN peer through the gateway), and both must print the same objects.
+"""
+import importlib.util
+import io
+import json
+import subprocess
+import sys
+import time
+from contextlib import redirect_stderr
+
+import pytest
+
+from e2e_support import PYTHON_CONSUMER, Addr, random_ports, udp_send, warm_up
+
+DATAGRAMS = 4
+
+# The gateway path: (interface, hook, direction) per request/reply pair, with the
+# interface's tags as the subscribers print them.
+SEEN = [("wan0", "xdp_ingress", "request"), ("lan0", "xdp_ingress", "reply"), ("wan0", "tc_egress", "reply")]
+TAGS = {"wan0": ("wan", "host-based", True), "lan0": ("lan", "gateway", False)}
+
+
+class Printer:
+    """A subscriber process writing JSON lines to a file."""
+
+    def __init__(self, cmd, workdir, name):
+        self.out_path = workdir / f"{name}.out"
+        self.err_path = workdir / f"{name}.err"
+        with open(self.out_path, "w") as out, open(self.err_path, "w") as err:
+            self.proc = subprocess.Popen([str(c) for c in cmd], stdout=out, stderr=err, stdin=subprocess.DEVNULL)
+
+    def lines(self):
+        text = self.out_path.read_text()
+        complete = text[: text.rfind("\n") + 1]
+        return [json.loads(line) for line in complete.splitlines() if line.strip()]
+
+    def stderr(self):
+        return self.err_path.read_text()
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+
+@pytest.fixture
+def printers(tmp_path):
+    started = []
+
+    def start(cmd, name):
+        printer = Printer(cmd, tmp_path, name)
+        started.append(printer)
+        return printer
+
+    yield start
+    for printer in started:
+        printer.stop()
+
+
+def sniffer_sub_cmd(env, endpoint):
+    return [env.sniffer_sub, "--connect", endpoint]
+
+
+def python_consumer_cmd(env, endpoint, *extra):
+    return [sys.executable, PYTHON_CONSUMER, "--proto-dir", env.proto_dir, "--connect", endpoint, *extra]
+
+
+def known_flows():
+    p = random_ports(4)
+    return [(Addr.WAN4_PEER, p[0], Addr.LAN4_PEER, p[1], 4), (Addr.WAN6_PEER, p[2], Addr.LAN6_PEER, p[3], 6)]
+
+
+def send_known_flows(lab, echo_servers, flows):
+    echo_servers.start(lab.lan, [(dst, dport) for _, _, dst, dport, _ in flows])
+    for src, sport, dst, dport, _ in flows:
+        udp_send(lab, lab.wan, src, sport, dst, dport, DATAGRAMS, 32)
+
+
+def flow_lines(lines, flows):
+    ports = {p for _, sport, _, dport, _ in flows for p in (sport, dport)}
+    return [e for e in lines if e["l4_protocol"] == 17 and e["src_port"] in ports and e["dst_port"] in ports]
+
+
+def wait_lines(printer, flows, count, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while len(flow_lines(printer.lines(), flows)) < count and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def check_lines(lines, flows, ifindexes):
+    """Exactly the expected JSON objects for the known flows, field by field."""
+    expected = {}
+    for src, sport, dst, dport, version in flows:
+        for iface, hook, direction in SEEN:
+            key = (iface, hook, src, sport, dst, dport) if direction == "request" else \
+                (iface, hook, dst, dport, src, sport)
+            expected[key] = DATAGRAMS
+    got = {}
+    for e in flow_lines(lines, flows):
+        key = (e["interface"], e["hook"], e["src_addr"], e["src_port"], e["dst_addr"], e["dst_port"])
+        got[key] = got.get(key, 0) + 1
+        role, mode, wan_facing = TAGS[e["interface"]]
+        assert (e["role"], e["mode"], e["is_wan_facing"]) == (role, mode, wan_facing), e
+        assert e["ifindex"] == ifindexes[e["interface"]], e
+        assert e["ip_version"] == (6 if ":" in e["src_addr"] else 4), e
+        assert e["l4_protocol"] == 17, e
+        assert e["payload_hex"] == "", e
+    assert got == expected
+
+
+def test_sniffer_sub_prints_known_flow(env, lab, start_daemon, printers, echo_servers):
+    daemon = start_daemon()
+    printer = printers(sniffer_sub_cmd(env, daemon.endpoint), "sniffer-sub")
+    warm_up(lab, lambda: len(printer.lines()))
+    flows = known_flows()
+    send_known_flows(lab, echo_servers, flows)
+    wait_lines(printer, flows, 2 * len(SEEN) * DATAGRAMS)
+    daemon.stop()
+    time.sleep(0.2)
+    printer.stop()
+    check_lines(printer.lines(), flows, {n: lab.ifindex(n) for n in TAGS})
+    assert "missing" not in printer.stderr(), printer.stderr()
+
+
+def test_python_consumer_prints_known_flow(env, lab, start_daemon, printers, echo_servers):
+    daemon = start_daemon()
+    printer = printers(python_consumer_cmd(env, daemon.endpoint), "python-consumer")
+    warm_up(lab, lambda: len(printer.lines()))
+    flows = known_flows()
+    send_known_flows(lab, echo_servers, flows)
+    wait_lines(printer, flows, 2 * len(SEEN) * DATAGRAMS)
+    daemon.stop()
+    time.sleep(0.2)
+    assert printer.stop() == 0, printer.stderr()  # SIGTERM: a clean exit
+    check_lines(printer.lines(), flows, {n: lab.ifindex(n) for n in TAGS})
+    # No gap and no decode error; joining after the first batch (slow joiner) is only noted.
+    problems = [line for line in printer.stderr().splitlines() if "joined sensor" not in line]
+    assert problems == [], printer.stderr()
+
+
+def test_python_consumer_and_sniffer_sub_agree(env, lab, start_daemon, printers, echo_servers):
+    """Both subscribers decode the same events into the same JSON objects."""
+    daemon = start_daemon()
+    cpp = printers(sniffer_sub_cmd(env, daemon.endpoint), "sniffer-sub")
+    py = printers(python_consumer_cmd(env, daemon.endpoint), "python-consumer")
+    warm_up(lab, lambda: min(len(cpp.lines()), len(py.lines())))
+    flows = known_flows()
+    send_known_flows(lab, echo_servers, flows)
+    wait_lines(cpp, flows, 2 * len(SEEN) * DATAGRAMS)
+    wait_lines(py, flows, 2 * len(SEEN) * DATAGRAMS)
+    daemon.stop()
+    cpp.stop()
+    py.stop()
+    cpp_lines, py_lines = flow_lines(cpp.lines(), flows), flow_lines(py.lines(), flows)
+    assert len(cpp_lines) == 2 * len(SEEN) * DATAGRAMS
+    assert py_lines == cpp_lines
+
+
+def test_python_consumer_count_exits(env, lab, start_daemon, printers):
+    """--count N: exits by itself (status 0) after exactly N events."""
+    daemon = start_daemon()
+    printer = printers(python_consumer_cmd(env, daemon.endpoint, "--count", "3", "--timeout", "20"), "count")
+    warm_up(lab, lambda: len(printer.lines()))
+    deadline = time.monotonic() + 10
+    while printer.proc.poll() is None and time.monotonic() < deadline:
+        lab.ping(lab.wan, Addr.WAN4_GW, count=1)
+    assert printer.proc.wait(5) == 0, printer.stderr()
+    assert len(printer.lines()) == 3
+    daemon.stop()
+
+
+def test_python_consumer_reports_sequence_gaps(env):
+    """The consumer's gap detection (stderr), fed with batches directly."""
+    spec = importlib.util.spec_from_file_location("python_consumer", PYTHON_CONSUMER)
+    consumer = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(consumer)
+    tracker = consumer.GapTracker()
+    err = io.StringIO()
+    with redirect_stderr(err):
+        for sequence, start in ((1, 100), (2, 100), (5, 100), (6, 100), (1, 200)):
+            tracker.check(env.pb2.EventBatch(sensor_id="s", sequence=sequence, sensor_start_ns=start))
+    assert tracker.missing == 2
+    messages = err.getvalue().splitlines()
+    assert messages == ["python_consumer: 2 batch(es) missing before sequence 5 (sensor 's')",
+                        "python_consumer: sensor 's' restarted (sequence starts over at 1)"], messages
