@@ -183,12 +183,16 @@ static __always_inline void observe(void *ctx, bool is_xdp, void *data, void *da
 	stat_add(SNIFFER_STAT_RECORDS, 1);
 }
 
-SEC("xdp")
+/* xdp.frags: the program accepts multi-buffer frames (jumbo frames, and
+ * large frames replayed from captures through BPF_PROG_TEST_RUN). Headers
+ * are parsed in the first buffer; the wire length counts every buffer and
+ * bpf_xdp_load_bytes reads the snippet across them. */
+SEC("xdp.frags")
 int sniffer_xdp(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
-	observe(ctx, true, data, data_end, ctx->ingress_ifindex, data_end - data,
+	observe(ctx, true, data, data_end, ctx->ingress_ifindex, bpf_xdp_get_buff_len(ctx),
 		SNIFFER_HOOK_XDP_INGRESS);
 	return XDP_PASS;
 }

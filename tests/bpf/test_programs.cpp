@@ -392,6 +392,20 @@ TEST_F(ProgramsTest, PayloadSnippetIsCopiedUpToTheConfiguredLength) {
   EXPECT_EQ(std::string(records_[0].snippet.begin(), records_[0].snippet.end()), "GET /index.html ");
 }
 
+TEST_F(ProgramsTest, JumboFramesSpanningBuffersAreMeasuredWhole) {
+  load({.payload_bytes = 8});
+  progs_->set_interface(kLoopback, Mode::Gateway, Role::Wan);
+  // 9000 bytes do not fit one page: the test run builds a multi-buffer frame.
+  L4 tcp{.kind = L4::Tcp, .sport = 2049, .dport = 700, .payload = "NFSDATA!" + std::string(8900, 'z')};
+  Bytes frame = test::ipv4_frame("198.51.100.10", "192.0.2.10", tcp);
+  Captured r = one_xdp(frame);
+  EXPECT_EQ(r.header.wire_len, frame.size());
+  EXPECT_EQ(r.header.ip_total_len, frame.size() - 14);
+  EXPECT_EQ(r.header.sport, 2049);
+  EXPECT_EQ(std::string(r.snippet.begin(), r.snippet.end()), "NFSDATA!");
+  EXPECT_EQ(stat(SNIFFER_STAT_BYTES(SNIFFER_HOOK_XDP_INGRESS, SNIFFER_CLASS_TCP)), frame.size());
+}
+
 TEST_F(ProgramsTest, LoadsAtTheSnippetBounds) {
   // The verifier must accept the snippet copy at both ends of its range.
   for (std::uint32_t cap : {1u, static_cast<std::uint32_t>(SNIFFER_MAX_PAYLOAD_BYTES)}) {
