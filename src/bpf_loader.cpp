@@ -176,6 +176,11 @@ void BpfPrograms::set_filter(const FilterConfig& filter) {
   }
 }
 
+int BpfPrograms::test_run_xdp(const void* frame, std::uint32_t size) const {
+  LIBBPF_OPTS(bpf_test_run_opts, run, .data_in = frame, .data_size_in = size);
+  return bpf_prog_test_run_opts(xdp_prog_fd(), &run) == 0 ? 0 : -errno;
+}
+
 KernelStats BpfPrograms::read_stats() const {
   KernelStats totals{};
   int ncpu = libbpf_num_possible_cpus();

@@ -74,6 +74,16 @@ class Reader {
     out = static_cast<T>(n);
   }
 
+  void boolean(const json& obj, const std::string& path, const char* key, bool& out) {
+    if (!obj.contains(key)) return;
+    const json& v = obj.at(key);
+    if (!v.is_boolean()) {
+      fail(join(path, key), std::string("expected true or false, got ") + v.type_name());
+      return;
+    }
+    out = v.get<bool>();
+  }
+
   void string(const json& obj, const std::string& path, const char* key, std::string& out) {
     if (!obj.contains(key)) return;
     const json& v = obj.at(key);
@@ -213,7 +223,8 @@ Config default_config() {
 Config parse_config_json(const json& doc) {
   Reader r;
   Config c = default_config();
-  if (!r.object(doc, "", {"sensor_id", "interfaces", "capture", "filter", "publish", "log_level", "btf_path"})) {
+  if (!r.object(doc, "", {"sensor_id", "interfaces", "capture", "filter", "flows", "publish", "log_level",
+                          "btf_path"})) {
     throw ConfigInvalid(std::move(r.errors));
   }
   r.string(doc, "", "sensor_id", c.sensor_id);
@@ -280,10 +291,24 @@ Config parse_config_json(const json& doc) {
     }
   }
 
+  if (doc.contains("flows") &&
+      r.object(doc.at("flows"), "flows", {"enabled", "max_flows", "idle_timeout_ms", "active_timeout_ms",
+                                          "tcp_close_grace_ms", "activity_timeout_ms"})) {
+    const json& f = doc.at("flows");
+    r.boolean(f, "flows", "enabled", c.flows.enabled);
+    r.uint(f, "flows", "max_flows", c.flows.max_flows, 1, 1u << 24);
+    r.uint(f, "flows", "idle_timeout_ms", c.flows.idle_timeout_ms, 1, 86400000);
+    r.uint(f, "flows", "active_timeout_ms", c.flows.active_timeout_ms, 1000, 86400000);
+    r.uint(f, "flows", "tcp_close_grace_ms", c.flows.tcp_close_grace_ms, 0, 600000);
+    r.uint(f, "flows", "activity_timeout_ms", c.flows.activity_timeout_ms, 1, 86400000);
+  }
+
   if (doc.contains("publish") &&
-      r.object(doc.at("publish"), "publish", {"endpoint", "batch_max_events", "batch_max_latency_ms", "send_hwm"})) {
+      r.object(doc.at("publish"), "publish",
+               {"endpoint", "packet_events", "batch_max_events", "batch_max_latency_ms", "send_hwm"})) {
     const json& p = doc.at("publish");
     r.string(p, "publish", "endpoint", c.publish.endpoint);
+    r.boolean(p, "publish", "packet_events", c.publish.packet_events);
     if (!valid_endpoint(c.publish.endpoint)) {
       r.fail("publish.endpoint", "\"" + c.publish.endpoint + "\" is not a ZeroMQ endpoint (tcp://HOST:PORT, ipc://PATH)");
     }
@@ -357,8 +382,16 @@ json config_to_json(const Config& c) {
            {{"default_action", c.filter.default_capture ? "capture" : "skip"},
             {"include_ports", c.filter.include_ports},
             {"exclude_ports", c.filter.exclude_ports}}},
+          {"flows",
+           {{"enabled", c.flows.enabled},
+            {"max_flows", c.flows.max_flows},
+            {"idle_timeout_ms", c.flows.idle_timeout_ms},
+            {"active_timeout_ms", c.flows.active_timeout_ms},
+            {"tcp_close_grace_ms", c.flows.tcp_close_grace_ms},
+            {"activity_timeout_ms", c.flows.activity_timeout_ms}}},
           {"publish",
            {{"endpoint", c.publish.endpoint},
+            {"packet_events", c.publish.packet_events},
             {"batch_max_events", c.publish.batch_max_events},
             {"batch_max_latency_ms", c.publish.batch_max_latency_ms},
             {"send_hwm", c.publish.send_hwm}}},

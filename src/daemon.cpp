@@ -7,13 +7,12 @@
 
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
-#include <zmq.hpp>
 
 #include "sniffer/attach.hpp"
 #include "sniffer/bpf_loader.hpp"
-#include "sniffer/event_pipeline.hpp"
 #include "sniffer/interfaces.hpp"
-#include "sniffer/publisher.hpp"
+#include "sniffer/pipeline.hpp"
+#include "sniffer/ring_reader.hpp"
 #include "sniffer/stats.hpp"
 #include "sniffer/wall_clock.hpp"
 
@@ -47,24 +46,24 @@ InterfaceTable resolve_interfaces(const Config& config) {
 std::vector<std::unique_ptr<Attachment>> attach_all(const Config& config, const InterfaceTable& table,
                                                     const BpfPrograms& progs) {
   std::vector<std::unique_ptr<Attachment>> attached;
-  for (const auto& [ifindex, info] : table) {
-    const InterfaceConfig* iface = nullptr;
-    for (const auto& c : config.interfaces) {
-      if (c.name == info.name) iface = &c;
+  for (const auto& iface : config.interfaces) {
+    std::uint32_t ifindex = 0;
+    for (const auto& [idx, info] : table) {
+      if (info.name == iface.name) ifindex = idx;
     }
-    for (Hook hook : iface->hooks) {
+    for (Hook hook : iface.hooks) {
       std::unique_ptr<Attachment> a;
       switch (hook) {
-        case Hook::XdpIngress: a = attach_xdp(progs.xdp_prog_fd(), ifindex, info.name, iface->xdp_mode); break;
+        case Hook::XdpIngress: a = attach_xdp(progs.xdp_prog_fd(), ifindex, iface.name, iface.xdp_mode); break;
         case Hook::TcIngress:
-          a = attach_tc(progs.tc_ingress_prog_fd(), ifindex, info.name, true, config.capture.tc_attach);
+          a = attach_tc(progs.tc_ingress_prog_fd(), ifindex, iface.name, true, config.capture.tc_attach);
           break;
         case Hook::TcEgress:
-          a = attach_tc(progs.tc_egress_prog_fd(), ifindex, info.name, false, config.capture.tc_attach);
+          a = attach_tc(progs.tc_egress_prog_fd(), ifindex, iface.name, false, config.capture.tc_attach);
           break;
       }
-      spdlog::info("{} (ifindex {}, {}, {}): attached {}", info.name, ifindex, to_string(info.role),
-                   to_string(info.mode), a->describe());
+      spdlog::info("{} (ifindex {}, {}, {}): attached {}", iface.name, ifindex, to_string(iface.role),
+                   to_string(iface.mode), a->describe());
       attached.push_back(std::move(a));
     }
   }
@@ -75,21 +74,28 @@ std::vector<std::unique_ptr<Attachment>> attach_all(const Config& config, const 
 
 }  // namespace
 
-int run_daemon(const Config& config, const RunOptions& options) {
-  std::uint64_t start_wall_ns = realtime_now_ns();
-  InterfaceTable interfaces = resolve_interfaces(config);
-
+LoadOptions load_options(const Config& config) {
   LoadOptions load;
   load.ring_buffer_bytes = config.capture.ring_buffer_bytes;
   load.payload_bytes = config.capture.payload_bytes;
   load.wakeup_bytes = config.capture.wakeup_bytes;
   load.btf_path = config.btf_path;
-  BpfPrograms progs(load);
-  spdlog::info("BPF programs loaded (ABI {}, ring buffer {} bytes, payload snippet {} bytes)", SNIFFER_ABI_VERSION,
-               load.ring_buffer_bytes, load.payload_bytes);
+  return load;
+}
 
+void fill_maps(BpfPrograms& progs, const Config& config, const InterfaceTable& interfaces) {
   for (const auto& [ifindex, info] : interfaces) progs.set_interface(ifindex, info.mode, info.role);
   progs.set_filter(config.filter);
+}
+
+int run_daemon(const Config& config, const RunOptions& options) {
+  const std::uint64_t start_wall_ns = realtime_now_ns();
+  InterfaceTable interfaces = resolve_interfaces(config);
+
+  BpfPrograms progs(load_options(config));
+  spdlog::info("BPF programs loaded (ABI {}, ring buffer {} bytes, payload snippet {} bytes)", SNIFFER_ABI_VERSION,
+               config.capture.ring_buffer_bytes, config.capture.payload_bytes);
+  fill_maps(progs, config, interfaces);
 
   if (options.dry_run) {
     std::cout << nlohmann::json{{"dry_run", "ok"},
@@ -101,24 +107,29 @@ int run_daemon(const Config& config, const RunOptions& options) {
     return 0;
   }
 
-  zmq::context_t zmq_ctx(1);
-  Publisher publisher(zmq_ctx, config.publish, config.sensor_id, start_wall_ns);
-  EventPipeline pipeline(progs.events_map_fd(), load.payload_bytes, interfaces, publisher);
+  HostAddresses host = HostAddresses::from_system(interfaces);
+  Pipeline pipeline(config, interfaces, host, PipelineOutputs{.publish = true}, start_wall_ns);
+  MonotonicToWall clock;
+  std::uint64_t now_mono = monotonic_now_ns();
+  RingReader ring(progs.events_map_fd(), config.capture.payload_bytes, [&](const DecodedRecord& r) {
+    pipeline.process(r, clock.to_wall_ns(r.header.ts_mono_ns), now_mono);
+  });
   install_signal_handlers();
   auto attached = attach_all(config, interfaces, progs);
-  spdlog::info("publishing on {} (topic \"{}\"), sensor id \"{}\"", config.publish.endpoint, kTopicPackets,
-               config.sensor_id);
+  spdlog::info("publishing on {} (packet events {}, flow records {}), sensor id \"{}\"", config.publish.endpoint,
+               config.publish.packet_events ? "on" : "off", config.flows.enabled ? "on" : "off", config.sensor_id);
 
-  std::uint64_t last_resync = monotonic_now_ns();
+  std::uint64_t last_resync = now_mono;
   while (!g_stop_signal) {
     int timeout = static_cast<int>(config.capture.poll_interval_ms);
-    int due = publisher.ms_until_due(monotonic_now_ns());
+    int due = pipeline.ms_until_due(now_mono);
     if (due >= 0 && due < timeout) timeout = due;
-    pipeline.run_once(timeout);
-    std::uint64_t now = monotonic_now_ns();
-    if (now - last_resync > 60ull * 1000000000ull) {
-      pipeline.clock().resync();
-      last_resync = now;
+    ring.poll(timeout);
+    now_mono = monotonic_now_ns();
+    pipeline.tick(clock.to_wall_ns(now_mono), now_mono);
+    if (now_mono - last_resync > 60ull * 1000000000ull) {
+      clock.resync();
+      last_resync = now_mono;
     }
   }
   spdlog::info("signal {} received: detaching", static_cast<int>(g_stop_signal));
@@ -126,16 +137,17 @@ int run_daemon(const Config& config, const RunOptions& options) {
   // Detach first, so that nothing arrives after the final drain and the
   // counters below are complete.
   attached.clear();
-  pipeline.drain_and_flush();
+  ring.consume();
+  pipeline.finish(v1::FLOW_END_SHUTDOWN);
   KernelStats kernel = progs.read_stats();
   for (const auto& [ifindex, info] : interfaces) progs.remove_interface(ifindex);
 
-  nlohmann::json report{{"kernel", kernel_stats_json(kernel)},
-                        {"userspace", userspace_stats_json(pipeline.counters(), publisher.counters())}};
-  std::cout << report.dump() << std::endl;
-  spdlog::info("stopped: {} records emitted, {} ring-full drops, {} filtered, {} events published, {} dropped at HWM",
+  nlohmann::json user = drain_stats_json(ring.counters());
+  user.update(pipeline.counters_json());
+  std::cout << nlohmann::json{{"kernel", kernel_stats_json(kernel)}, {"userspace", user}}.dump() << std::endl;
+  spdlog::info("stopped: {} records emitted, {} ring-full drops, {} filtered; userspace: {}",
                kernel[SNIFFER_STAT_RECORDS], kernel[SNIFFER_STAT_RINGBUF_FULL], kernel[SNIFFER_STAT_FILTERED],
-               publisher.counters().events_sent, publisher.counters().events_dropped_hwm);
+               user.dump());
   return 0;
 }
 

@@ -21,10 +21,10 @@ v1::Hook to_proto_hook(std::uint8_t abi_hook) {
   }
 }
 
-void record_to_event(const DecodedRecord& record, const InterfaceInfo* iface, const MonotonicToWall& clock,
+void record_to_event(const DecodedRecord& record, const InterfaceInfo* iface, std::uint64_t wall_ts_ns,
                      v1::PacketEvent& e) {
   const sniffer_record& r = record.header;
-  e.set_timestamp_ns(clock.to_wall_ns(r.ts_mono_ns));
+  e.set_timestamp_ns(wall_ts_ns);
   e.set_monotonic_ns(r.ts_mono_ns);
   if (iface) e.set_interface(iface->name);
   e.set_ifindex(r.ifindex);

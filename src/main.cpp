@@ -14,6 +14,7 @@
 #include "sniffer/config.hpp"
 #include "sniffer/daemon.hpp"
 #include "sniffer/error.hpp"
+#include "sniffer/pcap_replay.hpp"
 
 namespace {
 
@@ -33,11 +34,21 @@ int main(int argc, char** argv) {
   CLI::App app{"sniffer: dual-NIC XDP/TC intrusion-detection sensor"};
   std::string config_path;
   std::vector<std::string> interface_specs;
+  std::string read_pcap, pcap_interface, write_csv;
   bool dry_run = false, print_config = false, version = false;
   int verbosity = 0;
   app.add_option("-c,--config", config_path, "JSON config file (sniffer.json)")->check(CLI::ExistingFile);
   app.add_option("-i,--interface", interface_specs,
                  "NAME:ROLE:MODE, e.g. eth0:wan:gateway; replaces the config's interface of that name, or adds one");
+  auto* pcap_opt = app.add_option("--read-pcap", read_pcap,
+                                  "offline: run a capture file (pcap, pcapng) through the programs and the flow table")
+                       ->check(CLI::ExistingFile);
+  app.add_option("--pcap-interface", pcap_interface,
+                 "offline: NAME:ROLE:MODE the capture is attributed to (default: the first configured interface, "
+                 "else pcap0:wan:gateway)")
+      ->needs(pcap_opt);
+  app.add_option("--write-csv", write_csv, "offline: write flow records to this CSV file instead of publishing")
+      ->needs(pcap_opt);
   app.add_flag("--dry-run", dry_run, "validate, load and verify the programs, fill the maps; attach nothing");
   app.add_flag("--print-config", print_config, "print the effective config (defaults filled in) and exit");
   app.add_flag("--version", version, "print program, ABI and libbpf versions and exit");
@@ -54,7 +65,7 @@ int main(int argc, char** argv) {
     sniffer::Config config;
     if (!config_path.empty()) {
       config = sniffer::load_config_file(config_path);
-    } else if (!interface_specs.empty()) {
+    } else if (!interface_specs.empty() || !read_pcap.empty()) {
       config = sniffer::default_config();
     } else {
       std::cerr << "sniffer: no interfaces: pass --config FILE or --interface NAME:ROLE:MODE (see --help)\n";
@@ -77,6 +88,17 @@ int main(int argc, char** argv) {
     }
     setup_logging(config.log_level, verbosity);
     sniffer::route_libbpf_logs();
+    if (!read_pcap.empty()) {
+      sniffer::OfflineOptions offline{.pcap_path = read_pcap, .csv_path = write_csv};
+      if (!pcap_interface.empty()) {
+        offline.interface = sniffer::parse_interface_spec(pcap_interface);
+      } else if (!config.interfaces.empty()) {
+        offline.interface = config.interfaces.front();
+      } else {
+        offline.interface = sniffer::parse_interface_spec("pcap0:wan:gateway");
+      }
+      return sniffer::run_offline(config, offline);
+    }
     return sniffer::run_daemon(config, {.dry_run = dry_run});
   } catch (const sniffer::ConfigInvalid& e) {
     std::cerr << "sniffer: " << e.what() << "\n";

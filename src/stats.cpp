@@ -40,16 +40,10 @@ nlohmann::json kernel_stats_json(const KernelStats& s) {
           {"unconfigured", s[SNIFFER_STAT_UNCONFIGURED]}};
 }
 
-nlohmann::json userspace_stats_json(const DrainCounters& drain, const PublishCounters& publish) {
+nlohmann::json drain_stats_json(const DrainCounters& drain) {
   nlohmann::json decode;
   for (int i = 1; i < kNumDecodeStatus; ++i) decode[to_string(static_cast<DecodeStatus>(i))] = drain.decode_errors[i];
-  return {{"records_received", drain.records_received},
-          {"decode_errors", decode},
-          {"unknown_ifindex", drain.unknown_ifindex},
-          {"events_published", publish.events_sent},
-          {"batches_published", publish.batches_sent},
-          {"events_dropped_hwm", publish.events_dropped_hwm},
-          {"batches_dropped_hwm", publish.batches_dropped_hwm}};
+  return {{"records_received", drain.records_received}, {"decode_errors", decode}};
 }
 
 }  // namespace sniffer

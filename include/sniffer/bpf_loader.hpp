@@ -43,6 +43,10 @@ class BpfPrograms {
   // Replaces the filter: default action and the port rules.
   void set_filter(const FilterConfig& filter);
 
+  // Runs the XDP program once on `frame` (BPF_PROG_TEST_RUN, arriving on the
+  // loopback device). Returns 0 or a negative errno.
+  int test_run_xdp(const void* frame, std::uint32_t size) const;
+
   // Counters summed over all CPUs.
   KernelStats read_stats() const;
 

@@ -39,8 +39,18 @@ struct FilterConfig {
   std::vector<std::uint16_t> exclude_ports;
 };
 
+struct FlowConfig {
+  bool enabled = true;
+  std::uint32_t max_flows = 65536;
+  std::uint32_t idle_timeout_ms = 120000;
+  std::uint32_t active_timeout_ms = 1800000;
+  std::uint32_t tcp_close_grace_ms = 2000;
+  std::uint32_t activity_timeout_ms = 5000;
+};
+
 struct PublishConfig {
   std::string endpoint = "tcp://127.0.0.1:5556";
+  bool packet_events = true;
   std::uint32_t batch_max_events = 256;
   std::uint32_t batch_max_latency_ms = 100;
   int send_hwm = 1000;
@@ -51,6 +61,7 @@ struct Config {
   std::vector<InterfaceConfig> interfaces;
   CaptureConfig capture;
   FilterConfig filter;
+  FlowConfig flows;
   PublishConfig publish;
   std::string log_level = "info";
   std::string btf_path;  // empty: the kernel's /sys/kernel/btf/vmlinux

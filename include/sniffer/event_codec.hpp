@@ -4,13 +4,13 @@
 #include "sniffer.pb.h"
 #include "sniffer/interfaces.hpp"
 #include "sniffer/record.hpp"
-#include "sniffer/wall_clock.hpp"
 
 namespace sniffer {
 
 // Fills `event` from a validated record. `iface` may be null when the record's
-// ifindex is not (or no longer) known: the name is then empty.
-void record_to_event(const DecodedRecord& record, const InterfaceInfo* iface, const MonotonicToWall& clock,
+// ifindex is not (or no longer) known: the name is then empty. wall_ts_ns is
+// the packet's wall-clock time (live: converted from the monotonic stamp).
+void record_to_event(const DecodedRecord& record, const InterfaceInfo* iface, std::uint64_t wall_ts_ns,
                      v1::PacketEvent& event);
 
 v1::Role to_proto(Role role);

@@ -1,8 +1,8 @@
-// Batches PacketEvents and publishes them on a ZeroMQ XPUB socket.
-// Message = [topic frame, EventBatch]. The capture thread never blocks:
-// sends are non-blocking, and a batch refused at the high-water mark is
-// counted as dropped (with all its events) and its sequence number is
-// consumed, so subscribers see the gap.
+// Publishing over one ZeroMQ XPUB socket: each record kind is a batch stream
+// with its own topic and sequence numbers. Message = [topic frame, batch].
+// The capture thread never blocks: sends are non-blocking, and a batch
+// refused at the high-water mark is counted as dropped (with all its items)
+// and its sequence number is consumed, so subscribers see the gap.
 #pragma once
 
 #include <cstdint>
@@ -16,42 +16,92 @@
 namespace sniffer {
 
 inline constexpr const char* kTopicPackets = "pkt";
+inline constexpr const char* kTopicFlows = "flow";
 
 struct PublishCounters {
   std::uint64_t batches_sent = 0;
-  std::uint64_t events_sent = 0;
+  std::uint64_t items_sent = 0;
   std::uint64_t batches_dropped_hwm = 0;
-  std::uint64_t events_dropped_hwm = 0;
+  std::uint64_t items_dropped_hwm = 0;
 };
 
-class Publisher {
+class PublishSocket {
  public:
-  Publisher(zmq::context_t& ctx, const PublishConfig& config, const std::string& sensor_id,
-            std::uint64_t sensor_start_ns);
-
-  // A new event in the pending batch, to be filled by the caller. The batch
-  // is sent once it holds batch_max_events (at the next add or flush).
-  v1::PacketEvent* add_event(std::uint64_t now_mono_ns);
-  // Sends the pending batch when it is full or older than the latency bound.
-  void flush_if_due(std::uint64_t now_mono_ns);
-  // Sends the pending batch now, if any.
-  void flush();
-  // Milliseconds until the pending batch is due (for poll timeouts), or -1.
-  int ms_until_due(std::uint64_t now_mono_ns) const;
-
-  const PublishCounters& counters() const { return counters_; }
-  std::size_t pending_events() const { return static_cast<std::size_t>(batch_.events_size()); }
+  PublishSocket(zmq::context_t& ctx, const PublishConfig& config);
+  // Sends [topic, payload] without blocking; false at the high-water mark.
+  bool send(const char* topic, const std::string& payload);
 
  private:
-  void drain_subscriptions();
-
   zmq::socket_t socket_;
-  PublishConfig config_;
-  v1::EventBatch batch_;
-  std::uint64_t batch_started_ns_ = 0;
+};
+
+// The repeated field that holds a batch's items.
+inline auto& items_of(v1::EventBatch& b) { return *b.mutable_events(); }
+inline const auto& items_of(const v1::EventBatch& b) { return b.events(); }
+inline auto& items_of(v1::FlowBatch& b) { return *b.mutable_flows(); }
+inline const auto& items_of(const v1::FlowBatch& b) { return b.flows(); }
+
+// Accumulates items of one kind (EventBatch.events or FlowBatch.flows) and
+// sends them in batches bounded by count and age.
+template <typename Batch>
+class BatchStream {
+ public:
+  using Item = std::remove_pointer_t<decltype(items_of(std::declval<Batch&>()).Add())>;
+
+  BatchStream(PublishSocket& socket, const char* topic, const PublishConfig& config, const std::string& sensor_id,
+              std::uint64_t sensor_start_ns)
+      : socket_(socket), topic_(topic), max_items_(config.batch_max_events),
+        max_age_ns_(std::uint64_t{config.batch_max_latency_ms} * 1000000u) {
+    batch_.set_sensor_id(sensor_id);
+    batch_.set_sensor_start_ns(sensor_start_ns);
+  }
+
+  // A new item in the pending batch, for the caller to fill.
+  Item* add(std::uint64_t now_mono_ns) {
+    if (pending() >= max_items_) flush();
+    if (pending() == 0) started_ns_ = now_mono_ns;
+    return items_of(batch_).Add();
+  }
+  // Sends the pending batch when it is full or older than the latency bound.
+  void flush_if_due(std::uint64_t now_mono_ns) {
+    if (pending() > 0 && (pending() >= max_items_ || now_mono_ns - started_ns_ >= max_age_ns_)) flush();
+  }
+  // Milliseconds until the pending batch is due, or -1 when empty.
+  int ms_until_due(std::uint64_t now_mono_ns) const {
+    if (pending() == 0) return -1;
+    std::uint64_t due = started_ns_ + max_age_ns_;
+    return due <= now_mono_ns ? 0 : static_cast<int>((due - now_mono_ns + 999999) / 1000000);
+  }
+  void flush() {
+    std::uint64_t n = pending();
+    if (n == 0) return;
+    batch_.set_sequence(++sequence_);
+    batch_.SerializeToString(&buffer_);
+    if (socket_.send(topic_, buffer_)) {
+      counters_.batches_sent++;
+      counters_.items_sent += n;
+    } else {
+      counters_.batches_dropped_hwm++;
+      counters_.items_dropped_hwm += n;
+    }
+    items_of(batch_).Clear();
+  }
+  std::uint32_t pending() const { return static_cast<std::uint32_t>(items_of(batch_).size()); }
+  const PublishCounters& counters() const { return counters_; }
+
+ private:
+  PublishSocket& socket_;
+  const char* topic_;
+  std::uint32_t max_items_;
+  std::uint64_t max_age_ns_;
+  Batch batch_;
+  std::uint64_t started_ns_ = 0;
   std::uint64_t sequence_ = 0;
   std::string buffer_;
   PublishCounters counters_;
 };
+
+using EventStream = BatchStream<v1::EventBatch>;
+using FlowStream = BatchStream<v1::FlowBatch>;
 
 }  // namespace sniffer

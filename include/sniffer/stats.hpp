@@ -8,7 +8,6 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "sniffer/bpf_loader.hpp"
-#include "sniffer/publisher.hpp"
 #include "sniffer/record.hpp"
 
 namespace sniffer {
@@ -17,7 +16,6 @@ namespace sniffer {
 struct DrainCounters {
   std::uint64_t records_received = 0;
   std::array<std::uint64_t, kNumDecodeStatus> decode_errors{};  // indexed by DecodeStatus
-  std::uint64_t unknown_ifindex = 0;  // records whose ifindex the daemon does not list (published, no name)
 };
 
 const char* hook_name(int abi_hook);
@@ -25,6 +23,7 @@ const char* class_name(int abi_class);
 
 // {"packets": {"xdp_ingress": {"tcp": n, ...}, ...}, "bytes": {...}, "records": n, ...}
 nlohmann::json kernel_stats_json(const KernelStats& stats);
-nlohmann::json userspace_stats_json(const DrainCounters& drain, const PublishCounters& publish);
+// {"records_received": n, "decode_errors": {"bad_magic": n, ...}}
+nlohmann::json drain_stats_json(const DrainCounters& drain);
 
 }  // namespace sniffer

@@ -1,5 +1,5 @@
-// The publisher over inproc ZeroMQ: batching bounds, topics, sequence
-// numbers, and exact high-water-mark drop accounting.
+// Publishing over inproc ZeroMQ: batching bounds, topics, sequence numbers
+// per topic, and exact high-water-mark drop accounting.
 #include <chrono>
 #include <thread>
 
@@ -13,7 +13,7 @@ namespace {
 
 struct Received {
   std::string topic;
-  v1::EventBatch batch;
+  std::string body;
 };
 
 bool receive(zmq::socket_t& sub, Received& out, int timeout_ms = 1000) {
@@ -23,17 +23,18 @@ bool receive(zmq::socket_t& sub, Received& out, int timeout_ms = 1000) {
   EXPECT_TRUE(topic.more());
   EXPECT_TRUE(sub.recv(body));
   out.topic = topic.to_string();
-  return out.batch.ParseFromArray(body.data(), static_cast<int>(body.size()));
+  out.body = body.to_string();
+  return true;
 }
 
 class PublisherTest : public ::testing::Test {
  protected:
   zmq::context_t ctx{1};
 
-  zmq::socket_t subscribe(const std::string& endpoint, int rcvhwm = 1000) {
+  zmq::socket_t subscribe(const std::string& endpoint, const std::string& topic = "", int rcvhwm = 1000) {
     zmq::socket_t sub(ctx, zmq::socket_type::sub);
     sub.set(zmq::sockopt::rcvhwm, rcvhwm);
-    sub.set(zmq::sockopt::subscribe, "");
+    sub.set(zmq::sockopt::subscribe, topic);
     sub.connect(endpoint);
     return sub;
   }
@@ -41,10 +42,11 @@ class PublisherTest : public ::testing::Test {
 
 TEST_F(PublisherTest, BatchesByCountWithTopicAndSequence) {
   PublishConfig cfg{.endpoint = "inproc://count", .batch_max_events = 3, .batch_max_latency_ms = 60000};
-  Publisher pub(ctx, cfg, "sensor-a", 1234);
+  PublishSocket socket(ctx, cfg);
+  EventStream events(socket, kTopicPackets, cfg, "sensor-a", 1234);
   auto sub = subscribe(cfg.endpoint);
-  for (int i = 0; i < 7; ++i) pub.add_event(0)->set_src_port(1000 + i);
-  pub.flush();  // the partial batch
+  for (int i = 0; i < 7; ++i) events.add(0)->set_src_port(1000 + i);
+  events.flush();  // the partial batch
 
   std::vector<int> sizes;
   std::vector<std::uint64_t> sequences;
@@ -52,71 +54,98 @@ TEST_F(PublisherTest, BatchesByCountWithTopicAndSequence) {
   std::uint32_t expected_port = 1000;
   while (receive(sub, r, 200)) {
     EXPECT_EQ(r.topic, kTopicPackets);
-    EXPECT_EQ(r.batch.sensor_id(), "sensor-a");
-    EXPECT_EQ(r.batch.sensor_start_ns(), 1234u);
-    sizes.push_back(r.batch.events_size());
-    sequences.push_back(r.batch.sequence());
-    for (const auto& e : r.batch.events()) EXPECT_EQ(e.src_port(), expected_port++);
+    v1::EventBatch batch;
+    ASSERT_TRUE(batch.ParseFromString(r.body));
+    EXPECT_EQ(batch.sensor_id(), "sensor-a");
+    EXPECT_EQ(batch.sensor_start_ns(), 1234u);
+    sizes.push_back(batch.events_size());
+    sequences.push_back(batch.sequence());
+    for (const auto& e : batch.events()) EXPECT_EQ(e.src_port(), expected_port++);
   }
   EXPECT_EQ(sizes, (std::vector<int>{3, 3, 1}));
   EXPECT_EQ(sequences, (std::vector<std::uint64_t>{1, 2, 3}));
-  EXPECT_EQ(pub.counters().events_sent, 7u);
-  EXPECT_EQ(pub.counters().batches_sent, 3u);
+  EXPECT_EQ(events.counters().items_sent, 7u);
+  EXPECT_EQ(events.counters().batches_sent, 3u);
+}
+
+TEST_F(PublisherTest, TopicsHaveTheirOwnSequencesAndSubscriptions) {
+  PublishConfig cfg{.endpoint = "inproc://topics", .batch_max_events = 1, .batch_max_latency_ms = 60000};
+  PublishSocket socket(ctx, cfg);
+  EventStream events(socket, kTopicPackets, cfg, "s", 1);
+  FlowStream flows(socket, kTopicFlows, cfg, "s", 1);
+  auto flow_sub = subscribe(cfg.endpoint, kTopicFlows);
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // let the subscription arrive
+  events.add(0);
+  events.flush();
+  flows.add(0)->set_flow_id(42);
+  flows.add(0)->set_flow_id(43);  // batch_max_events 1: the first is sent here
+  flows.flush();
+  Received r;
+  std::vector<std::uint64_t> ids, sequences;
+  while (receive(flow_sub, r, 200)) {
+    EXPECT_EQ(r.topic, kTopicFlows);  // no "pkt" message reaches a "flow" subscriber
+    v1::FlowBatch batch;
+    ASSERT_TRUE(batch.ParseFromString(r.body));
+    sequences.push_back(batch.sequence());
+    for (const auto& f : batch.flows()) ids.push_back(f.flow_id());
+  }
+  EXPECT_EQ(ids, (std::vector<std::uint64_t>{42, 43}));
+  EXPECT_EQ(sequences, (std::vector<std::uint64_t>{1, 2}));  // independent of the pkt stream
 }
 
 TEST_F(PublisherTest, LatencyBoundFlushesAPartialBatch) {
   PublishConfig cfg{.endpoint = "inproc://latency", .batch_max_events = 100, .batch_max_latency_ms = 5};
-  Publisher pub(ctx, cfg, "s", 1);
+  PublishSocket socket(ctx, cfg);
+  EventStream events(socket, kTopicPackets, cfg, "s", 1);
   auto sub = subscribe(cfg.endpoint);
-  pub.add_event(1000000000);
-  pub.flush_if_due(1000000000 + 4000000);  // 4 ms: not yet
-  EXPECT_EQ(pub.pending_events(), 1u);
-  EXPECT_EQ(pub.ms_until_due(1000000000 + 4000000), 1);
-  pub.flush_if_due(1000000000 + 5000000);  // 5 ms: due
-  EXPECT_EQ(pub.pending_events(), 0u);
+  events.add(1000000000);
+  events.flush_if_due(1000000000 + 4000000);  // 4 ms: not yet
+  EXPECT_EQ(events.pending(), 1u);
+  EXPECT_EQ(events.ms_until_due(1000000000 + 4000000), 1);
+  events.flush_if_due(1000000000 + 5000000);  // 5 ms: due
+  EXPECT_EQ(events.pending(), 0u);
   Received r;
   ASSERT_TRUE(receive(sub, r));
-  EXPECT_EQ(r.batch.events_size(), 1);
-  EXPECT_EQ(pub.ms_until_due(0), -1);
+  EXPECT_EQ(events.ms_until_due(0), -1);
 }
 
 TEST_F(PublisherTest, HighWaterMarkDropsAreCountedAndLeaveSequenceGaps) {
   PublishConfig cfg{.endpoint = "inproc://hwm", .batch_max_events = 2, .batch_max_latency_ms = 60000, .send_hwm = 2};
-  Publisher pub(ctx, cfg, "s", 1);
-  auto sub = subscribe(cfg.endpoint, 2);
-  // Let the subscription reach the publisher before sending.
-  for (int i = 0; i < 50; ++i) {
-    pub.flush();
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
+  PublishSocket socket(ctx, cfg);
+  EventStream events(socket, kTopicPackets, cfg, "s", 1);
+  auto sub = subscribe(cfg.endpoint, "", 2);
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // let the subscription arrive
   constexpr int kEvents = 200;
-  for (int i = 0; i < kEvents; ++i) pub.add_event(0);  // the subscriber does not read meanwhile
-  pub.flush();
-  const auto& c = pub.counters();
-  EXPECT_GT(c.events_dropped_hwm, 0u);
-  EXPECT_EQ(c.events_sent + c.events_dropped_hwm, static_cast<std::uint64_t>(kEvents));
+  for (int i = 0; i < kEvents; ++i) events.add(0);  // the subscriber does not read meanwhile
+  events.flush();
+  const auto& c = events.counters();
+  EXPECT_GT(c.items_dropped_hwm, 0u);
+  EXPECT_EQ(c.items_sent + c.items_dropped_hwm, static_cast<std::uint64_t>(kEvents));
   EXPECT_EQ(c.batches_sent + c.batches_dropped_hwm, static_cast<std::uint64_t>(kEvents / 2));
 
   std::uint64_t received_events = 0, last_seq = 0, gaps = 0;
   Received r;
+  v1::EventBatch batch;
   while (receive(sub, r, 200)) {
-    received_events += static_cast<std::uint64_t>(r.batch.events_size());
-    gaps += r.batch.sequence() - last_seq - 1;  // missing numbers before this batch
-    last_seq = r.batch.sequence();
+    ASSERT_TRUE(batch.ParseFromString(r.body));
+    received_events += static_cast<std::uint64_t>(batch.events_size());
+    gaps += batch.sequence() - last_seq - 1;  // missing numbers before this batch
+    last_seq = batch.sequence();
   }
-  EXPECT_EQ(received_events, c.events_sent);  // sent = delivered, exactly
+  EXPECT_EQ(received_events, c.items_sent);  // sent = delivered, exactly
   // Once the subscriber reads again, the next batch shows the gap.
-  pub.add_event(0);
-  pub.flush();
+  events.add(0);
+  events.flush();
   ASSERT_TRUE(receive(sub, r));
-  EXPECT_EQ(r.batch.sequence(), c.batches_sent + c.batches_dropped_hwm);
-  EXPECT_EQ(r.batch.sequence() - last_seq - 1 + gaps, c.batches_dropped_hwm)
+  ASSERT_TRUE(batch.ParseFromString(r.body));
+  EXPECT_EQ(batch.sequence(), c.batches_sent + c.batches_dropped_hwm);
+  EXPECT_EQ(batch.sequence() - last_seq - 1 + gaps, c.batches_dropped_hwm)
       << "every dropped batch is a missing sequence number";
 }
 
 TEST_F(PublisherTest, BadEndpointIsAClearError) {
   try {
-    Publisher pub(ctx, PublishConfig{.endpoint = "tcp://256.1.1.1:1"}, "s", 1);
+    PublishSocket socket(ctx, PublishConfig{.endpoint = "tcp://256.1.1.1:1"});
     FAIL();
   } catch (const std::exception& e) {
     EXPECT_NE(std::string(e.what()).find("publish.endpoint \"tcp://256.1.1.1:1\": cannot bind"), std::string::npos)

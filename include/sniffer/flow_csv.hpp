@@ -1,0 +1,22 @@
+// FlowRecord -> one CSV row (RFC 4180), for offline training data.
+//
+// The first columns carry the CIC-IDS2017 feature names (without the stray
+// leading spaces of the published CSVs, without CIC's duplicated second
+// "Fwd Header Length" column and without "Label"); the rest are sniffer's own
+// snake_case columns. Every definition, unit and the proto field behind each
+// column: docs/flow-features.md. Cells are never NaN or infinite (0 instead).
+#pragma once
+
+#include <string>
+
+#include "sniffer.pb.h"
+
+namespace sniffer {
+
+// The header line, newline-terminated.
+std::string flow_csv_header();
+
+// One record as a line with as many cells as the header, newline-terminated.
+std::string flow_csv_row(const v1::FlowRecord& record);
+
+}  // namespace sniffer

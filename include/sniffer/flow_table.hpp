@@ -1,0 +1,84 @@
+// The flow table: bounded, with idle and active timeouts, TCP FIN/RST
+// termination and counted LRU eviction. Live capture and offline pcap
+// replay feed it the same way; `now` is whatever clock the packets carry.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <optional>
+#include <unordered_map>
+#include <vector>
+
+#include "sniffer/flow_state.hpp"
+
+namespace sniffer {
+
+struct FlowTableConfig {
+  std::uint32_t max_flows = 65536;
+  std::uint64_t idle_timeout_ns = 120'000'000'000;      // no packet for this long ends a flow
+  std::uint64_t active_timeout_ns = 1'800'000'000'000;  // a long flow is exported (as an update) this often
+  std::uint64_t tcp_close_grace_ns = 2'000'000'000;     // after FIN+FIN or RST, for the last ACKs
+  FlowFeatureParams features;
+};
+
+struct FlowTableCounters {
+  std::uint64_t packets = 0;       // packets added
+  std::uint64_t created = 0;
+  std::uint64_t ended = 0;         // final records exported, any reason
+  std::uint64_t updates = 0;       // active-timeout updates exported
+  std::uint64_t evicted = 0;       // ended early because the table was full
+  std::uint64_t by_reason[9] = {}; // final records by v1::FlowEndReason
+};
+
+class FlowTable {
+ public:
+  // Receives every exported record's state; is_update marks active-timeout updates.
+  using Sink = std::function<void(const FlowState&, v1::FlowEndReason, bool is_update)>;
+  // Returns the v1::FlowDirection of a flow from its first packet.
+  using Classifier = std::function<std::uint8_t(const PacketInfo&)>;
+
+  FlowTable(const FlowTableConfig& config, Sink sink, Classifier classify);
+
+  void add(const PacketInfo& p);
+  // Ends idle flows and closed TCP flows whose grace has passed.
+  void expire(std::uint64_t now_ns);
+  // Ends every flow (shutdown, end of capture).
+  void flush(v1::FlowEndReason reason);
+
+  std::size_t size() const { return index_.size(); }
+  std::size_t capacity() const { return config_.max_flows; }
+  const FlowTableCounters& counters() const { return counters_; }
+
+ private:
+  static constexpr std::uint32_t kNone = UINT32_MAX;
+  struct Slot {
+    std::optional<FlowState> flow;
+    std::uint32_t prev = kNone, next = kNone;  // LRU list, most recent at head
+    std::uint64_t next_update_ns = 0;
+    bool closing = false;
+  };
+
+  std::uint32_t create(const FlowKey& key, const PacketInfo& p, bool a_to_b);
+  void end(std::uint32_t slot, v1::FlowEndReason reason);
+  void unlink(std::uint32_t slot);
+  void push_front(std::uint32_t slot);
+
+  FlowTableConfig config_;
+  Sink sink_;
+  Classifier classify_;
+  std::unordered_map<FlowKey, std::uint32_t, FlowKeyHash> index_;
+  std::vector<Slot> slots_;
+  std::vector<std::uint32_t> free_;
+  std::uint32_t head_ = kNone, tail_ = kNone;
+  struct Closing {
+    std::uint32_t slot;
+    std::uint64_t flow_id;
+    std::uint64_t since_ns;
+  };
+  std::deque<Closing> closing_;  // FIFO: the grace is the same for all
+  std::uint64_t next_id_ = 1;
+  FlowTableCounters counters_;
+};
+
+}  // namespace sniffer

@@ -1,0 +1,40 @@
+// The sensor host's own addresses and its LAN subnets: what tells a flow's
+// direction relative to the gateway, and which TC-egress packets the host
+// sent itself (the others are forwarded copies, already seen on ingress).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <vector>
+
+#include "sniffer/interfaces.hpp"
+#include "sniffer/packet_info.hpp"
+
+namespace sniffer {
+
+class HostAddresses {
+ public:
+  using Address = std::array<std::uint8_t, 16>;  // network order, IPv4 in the first 4 bytes
+
+  // Every address configured in this network namespace, and the subnets of
+  // the interfaces whose role is LAN.
+  static HostAddresses from_system(const InterfaceTable& interfaces);
+
+  void add_local(std::uint8_t ip_version, const Address& addr);
+  void add_lan_subnet(std::uint8_t ip_version, const Address& addr, unsigned prefix_len);
+
+  bool is_local(std::uint8_t ip_version, const Address& addr) const;
+  bool in_lan(std::uint8_t ip_version, const Address& addr) const;
+  // A v1::FlowDirection for a flow whose first packet is p.
+  std::uint8_t classify(const PacketInfo& p) const;
+
+ private:
+  struct Prefix {
+    std::uint8_t ip_version;
+    Address addr;
+    unsigned len;
+  };
+  std::vector<Prefix> local_, lan_;
+};
+
+}  // namespace sniffer

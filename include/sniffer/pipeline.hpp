@@ -1,0 +1,61 @@
+// The user half of the data path, assembled from the config: record ->
+// PacketEvent stream and/or flow table -> FlowRecord stream and/or CSV.
+// The live daemon and the offline pcap reader drive the same Pipeline.
+#pragma once
+
+#include <fstream>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <nlohmann/json_fwd.hpp>
+#include <zmq.hpp>
+
+#include "sniffer/config.hpp"
+#include "sniffer/flow_table.hpp"
+#include "sniffer/host_addresses.hpp"
+#include "sniffer/interfaces.hpp"
+#include "sniffer/publisher.hpp"
+#include "sniffer/record_processor.hpp"
+
+namespace sniffer {
+
+struct PipelineOutputs {
+  bool publish = true;   // bind the ZeroMQ socket (publish.endpoint)
+  std::string csv_path;  // write flow records here too (empty: no CSV)
+};
+
+class Pipeline {
+ public:
+  Pipeline(const Config& config, InterfaceTable interfaces, HostAddresses host, const PipelineOutputs& outputs,
+           std::uint64_t sensor_start_ns);
+
+  void process(const DecodedRecord& record, std::uint64_t ts_ns, std::uint64_t now_mono_ns) {
+    processor_.process(record, ts_ns, now_mono_ns);
+  }
+  // Time passes: ends idle flows (now_ns on the packets' clock) and sends
+  // batches that are due.
+  void tick(std::uint64_t now_ns, std::uint64_t now_mono_ns);
+  // Milliseconds until a batch is due, or -1.
+  int ms_until_due(std::uint64_t now_mono_ns) const;
+  // Ends every flow with `reason` and sends everything pending.
+  void finish(v1::FlowEndReason reason);
+
+  const InterfaceTable& interfaces() const { return interfaces_; }
+  // {"records": .., "events_published": .., "flows": {...}, ...}
+  nlohmann::json counters_json() const;
+
+ private:
+  InterfaceTable interfaces_;
+  HostAddresses host_;
+  zmq::context_t zmq_ctx_{1};
+  std::optional<PublishSocket> socket_;
+  std::optional<EventStream> events_;
+  std::optional<FlowStream> flow_stream_;
+  std::ofstream csv_;
+  FlowOutput flow_output_;
+  std::optional<FlowTable> flows_;
+  RecordProcessor processor_;
+};
+
+}  // namespace sniffer

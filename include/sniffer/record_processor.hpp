@@ -1,0 +1,58 @@
+// The one path every validated record takes, live or offline: it becomes a
+// PacketEvent (when packet events are published) and feeds the flow table
+// (when flows are on). Only the timestamp's source differs between modes.
+#pragma once
+
+#include <cstdint>
+#include <ostream>
+
+#include "sniffer/flow_table.hpp"
+#include "sniffer/host_addresses.hpp"
+#include "sniffer/interfaces.hpp"
+#include "sniffer/publisher.hpp"
+#include "sniffer/record.hpp"
+
+namespace sniffer {
+
+struct ProcessorCounters {
+  std::uint64_t records = 0;
+  std::uint64_t unknown_ifindex = 0;     // records of an ifindex the daemon does not list (no name)
+  std::uint64_t not_ip = 0;              // no IP header read: an event, but no flow
+  std::uint64_t egress_forwarded = 0;    // TC-egress copies of forwarded packets: kept out of flows
+};
+
+class RecordProcessor {
+ public:
+  // events and flows may be null (switched off).
+  RecordProcessor(const InterfaceTable& interfaces, const HostAddresses& host, EventStream* events,
+                  FlowTable* flows);
+
+  // ts_ns: wall-clock time of the packet (live: converted from the kernel's
+  // monotonic stamp; offline: the capture's). now_mono_ns: for batch ageing.
+  void process(const DecodedRecord& record, std::uint64_t ts_ns, std::uint64_t now_mono_ns);
+
+  const ProcessorCounters& counters() const { return counters_; }
+
+ private:
+  const InterfaceTable* interfaces_;
+  const HostAddresses* host_;
+  EventStream* events_;
+  FlowTable* flows_;
+  ProcessorCounters counters_;
+  PacketInfo packet_;
+};
+
+// Turns ended flows into FlowRecords for the flow stream and/or a CSV file.
+class FlowOutput {
+ public:
+  FlowOutput(const InterfaceTable& interfaces, FlowStream* stream, std::ostream* csv);
+  void operator()(const FlowState& flow, v1::FlowEndReason reason, bool is_update);
+
+ private:
+  const InterfaceTable* interfaces_;
+  FlowStream* stream_;
+  std::ostream* csv_;
+  v1::FlowRecord scratch_;
+};
+
+}  // namespace sniffer

@@ -1,0 +1,42 @@
+// Reads the "events" ring buffer: validates every record against the ABI
+// (counting what it rejects) and hands the good ones to a handler.
+#pragma once
+
+#include <functional>
+
+#include "sniffer/record.hpp"
+#include "sniffer/stats.hpp"
+
+struct ring_buffer;  // libbpf
+
+namespace sniffer {
+
+class RingReader {
+ public:
+  using Handler = std::function<void(const DecodedRecord&)>;
+
+  RingReader(int events_map_fd, std::uint32_t payload_bytes, Handler handler);
+  ~RingReader();
+  RingReader(const RingReader&) = delete;
+  RingReader& operator=(const RingReader&) = delete;
+
+  // Waits up to timeout_ms (epoll) and handles every available record,
+  // including those submitted without a wakeup. False when a signal
+  // interrupted the wait.
+  bool poll(int timeout_ms);
+  // Handles every record available now, without waiting.
+  void consume();
+
+  const DrainCounters& counters() const { return counters_; }
+
+ private:
+  static int on_sample(void* ctx, void* data, std::size_t size);
+
+  ring_buffer* ring_ = nullptr;
+  std::uint32_t payload_bytes_;
+  Handler handler_;
+  DrainCounters counters_;
+  DecodedRecord scratch_;
+};
+
+}  // namespace sniffer

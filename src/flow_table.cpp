@@ -1,0 +1,119 @@
+#include "sniffer/flow_table.hpp"
+
+namespace sniffer {
+
+FlowTable::FlowTable(const FlowTableConfig& config, Sink sink, Classifier classify)
+    : config_(config), sink_(std::move(sink)), classify_(std::move(classify)) {
+  index_.reserve(config.max_flows);
+  // Slots grow on demand up to max_flows: memory follows the flows present.
+}
+
+void FlowTable::add(const PacketInfo& p) {
+  ++counters_.packets;
+  bool a_to_b = false;
+  FlowKey key = FlowKey::of(p, a_to_b);
+  auto it = index_.find(key);
+  std::uint32_t slot;
+  if (it == index_.end()) {
+    slot = create(key, p, a_to_b);
+  } else {
+    slot = it->second;
+    Slot& s = slots_[slot];
+    if (s.flow->closed() && FlowState::is_syn_only(p)) {
+      // A new connection on a finished one's 5-tuple: end the old one now.
+      end(slot, s.flow->rst_seen() ? v1::FLOW_END_RST : v1::FLOW_END_FIN);
+      slot = create(key, p, a_to_b);
+    } else {
+      s.flow->add(p, a_to_b);
+      unlink(slot);
+      push_front(slot);
+    }
+  }
+  Slot& s = slots_[slot];
+  if (!s.closing && s.flow->closed()) {
+    s.closing = true;
+    closing_.push_back({slot, s.flow->id(), p.ts_ns});
+  }
+  if (p.ts_ns >= s.next_update_ns) {
+    sink_(*s.flow, v1::FLOW_END_ACTIVE_TIMEOUT, true);
+    s.flow->count_update();
+    ++counters_.updates;
+    s.next_update_ns = p.ts_ns + config_.active_timeout_ns;
+  }
+}
+
+std::uint32_t FlowTable::create(const FlowKey& key, const PacketInfo& p, bool a_to_b) {
+  if (index_.size() >= config_.max_flows && tail_ != kNone) {
+    ++counters_.evicted;
+    end(tail_, v1::FLOW_END_EVICTED);
+  }
+  std::uint32_t slot;
+  if (!free_.empty()) {
+    slot = free_.back();
+    free_.pop_back();
+  } else {
+    slot = static_cast<std::uint32_t>(slots_.size());
+    slots_.emplace_back();
+  }
+  Slot& s = slots_[slot];
+  s.flow.emplace(key, p, a_to_b, next_id_++, classify_(p), config_.features);
+  s.closing = false;
+  s.next_update_ns = p.ts_ns + config_.active_timeout_ns;
+  index_.emplace(key, slot);
+  push_front(slot);
+  ++counters_.created;
+  return slot;
+}
+
+void FlowTable::end(std::uint32_t slot, v1::FlowEndReason reason) {
+  Slot& s = slots_[slot];
+  sink_(*s.flow, reason, false);
+  ++counters_.ended;
+  ++counters_.by_reason[reason];
+  index_.erase(s.flow->key());
+  unlink(slot);
+  s.flow.reset();
+  s.closing = false;
+  free_.push_back(slot);
+}
+
+void FlowTable::expire(std::uint64_t now_ns) {
+  while (!closing_.empty() && closing_.front().since_ns + config_.tcp_close_grace_ns <= now_ns) {
+    Closing c = closing_.front();
+    closing_.pop_front();
+    Slot& s = slots_[c.slot];
+    if (s.flow && s.flow->id() == c.flow_id) end(c.slot, s.flow->rst_seen() ? v1::FLOW_END_RST : v1::FLOW_END_FIN);
+  }
+  while (tail_ != kNone && slots_[tail_].flow->last_ts() + config_.idle_timeout_ns <= now_ns) {
+    end(tail_, v1::FLOW_END_IDLE_TIMEOUT);
+  }
+}
+
+void FlowTable::flush(v1::FlowEndReason reason) {
+  while (head_ != kNone) {
+    Slot& s = slots_[head_];
+    bool closed = s.closing;
+    end(head_, closed ? (s.flow->rst_seen() ? v1::FLOW_END_RST : v1::FLOW_END_FIN) : reason);
+  }
+  closing_.clear();
+}
+
+void FlowTable::unlink(std::uint32_t slot) {
+  Slot& s = slots_[slot];
+  if (s.prev != kNone) slots_[s.prev].next = s.next;
+  else head_ = s.next;
+  if (s.next != kNone) slots_[s.next].prev = s.prev;
+  else tail_ = s.prev;
+  s.prev = s.next = kNone;
+}
+
+void FlowTable::push_front(std::uint32_t slot) {
+  Slot& s = slots_[slot];
+  s.prev = kNone;
+  s.next = head_;
+  if (head_ != kNone) slots_[head_].prev = slot;
+  head_ = slot;
+  if (tail_ == kNone) tail_ = slot;
+}
+
+}  // namespace sniffer

@@ -1,0 +1,116 @@
+#include "sniffer/pcap_replay.hpp"
+
+#include <pcap/pcap.h>
+
+#include <iostream>
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "sniffer/bpf_loader.hpp"
+#include "sniffer/daemon.hpp"
+#include "sniffer/error.hpp"
+#include "sniffer/pipeline.hpp"
+#include "sniffer/ring_reader.hpp"
+#include "sniffer/stats.hpp"
+#include "sniffer/wall_clock.hpp"
+
+namespace sniffer {
+
+namespace {
+
+// BPF_PROG_TEST_RUN delivers frames on the loopback device of the calling
+// network namespace, which always has this ifindex.
+constexpr std::uint32_t kLoopbackIfindex = 1;
+
+struct PcapCounters {
+  std::uint64_t read = 0;       // packets read from the file
+  std::uint64_t run = 0;        // packets run through the program
+  std::uint64_t too_short = 0;  // shorter than an Ethernet header: the kernel refuses them
+  std::uint64_t rejected = 0;   // BPF_PROG_TEST_RUN refused the frame (e.g. larger than it accepts)
+  std::uint64_t truncated = 0;  // captured shorter than on the wire (snaplen); run as captured
+};
+
+struct PcapCloser {
+  void operator()(pcap_t* p) const { pcap_close(p); }
+};
+
+}  // namespace
+
+int run_offline(const Config& config, const OfflineOptions& options) {
+  char errbuf[PCAP_ERRBUF_SIZE] = {};
+  std::unique_ptr<pcap_t, PcapCloser> pcap(
+      pcap_open_offline_with_tstamp_precision(options.pcap_path.c_str(), PCAP_TSTAMP_PRECISION_NANO, errbuf));
+  if (!pcap) throw Error("--read-pcap " + options.pcap_path + ": " + errbuf);
+  if (pcap_datalink(pcap.get()) != DLT_EN10MB) {
+    throw Error("--read-pcap " + options.pcap_path + ": link type " +
+                std::string(pcap_datalink_val_to_name(pcap_datalink(pcap.get())) ?: "unknown") +
+                " is not supported (Ethernet captures only)");
+  }
+
+  BpfPrograms progs(load_options(config));
+  const InterfaceConfig& iface = options.interface;
+  InterfaceTable interfaces{{kLoopbackIfindex, InterfaceInfo{iface.name, kLoopbackIfindex, iface.role, iface.mode}}};
+  fill_maps(progs, config, interfaces);
+
+  // No host addresses offline: directions follow the interface's role.
+  Pipeline pipeline(config, interfaces, HostAddresses{},
+                    PipelineOutputs{.publish = options.csv_path.empty(), .csv_path = options.csv_path},
+                    realtime_now_ns());
+  std::uint64_t packet_ts = 0;
+  std::uint32_t packet_wire_len = 0;
+  RingReader ring(progs.events_map_fd(), config.capture.payload_bytes, [&](const DecodedRecord& r) {
+    DecodedRecord rec = r;
+    rec.header.wire_len = packet_wire_len;  // the original length, even when the capture cut the packet
+    pipeline.process(rec, packet_ts, monotonic_now_ns());
+  });
+
+  PcapCounters counters;
+  pcap_pkthdr* hdr = nullptr;
+  const u_char* data = nullptr;
+  int rc;
+  while ((rc = pcap_next_ex(pcap.get(), &hdr, &data)) == 1) {
+    ++counters.read;
+    packet_ts = static_cast<std::uint64_t>(hdr->ts.tv_sec) * 1000000000ull + static_cast<std::uint64_t>(hdr->ts.tv_usec);
+    packet_wire_len = hdr->len;
+    if (hdr->caplen < hdr->len) ++counters.truncated;
+    if (hdr->caplen < 14) {
+      ++counters.too_short;
+      continue;
+    }
+    if (int err = progs.test_run_xdp(data, hdr->caplen); err != 0) {
+      ++counters.rejected;
+      spdlog::debug("packet {} ({} bytes): BPF_PROG_TEST_RUN: {}", counters.read, hdr->caplen, errno_text(err));
+      continue;
+    }
+    ++counters.run;
+    ring.consume();
+    pipeline.tick(packet_ts, monotonic_now_ns());
+  }
+  std::string read_error;
+  if (rc == PCAP_ERROR) read_error = pcap_geterr(pcap.get());
+  ring.consume();
+  pipeline.finish(v1::FLOW_END_END_OF_CAPTURE);
+
+  nlohmann::json user = drain_stats_json(ring.counters());
+  user.update(pipeline.counters_json());
+  nlohmann::json report{{"pcap",
+                         {{"file", options.pcap_path},
+                          {"packets_read", counters.read},
+                          {"packets_run", counters.run},
+                          {"too_short", counters.too_short},
+                          {"rejected", counters.rejected},
+                          {"truncated", counters.truncated},
+                          {"read_error", read_error}}},
+                        {"kernel", kernel_stats_json(progs.read_stats())},
+                        {"userspace", user}};
+  std::cout << report.dump() << std::endl;
+  if (!read_error.empty()) {
+    spdlog::error("--read-pcap {}: read error after {} packets: {} (everything before it was processed)",
+                  options.pcap_path, counters.read, read_error);
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace sniffer

@@ -1,0 +1,110 @@
+#include "sniffer/pipeline.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include "sniffer/error.hpp"
+#include "sniffer/flow_csv.hpp"
+
+namespace sniffer {
+
+namespace {
+
+FlowTableConfig table_config(const FlowConfig& f) {
+  FlowTableConfig t;
+  t.max_flows = f.max_flows;
+  t.idle_timeout_ns = std::uint64_t{f.idle_timeout_ms} * 1000000u;
+  t.active_timeout_ns = std::uint64_t{f.active_timeout_ms} * 1000000u;
+  t.tcp_close_grace_ns = std::uint64_t{f.tcp_close_grace_ms} * 1000000u;
+  t.features.activity_timeout_ns = std::uint64_t{f.activity_timeout_ms} * 1000000u;
+  return t;
+}
+
+nlohmann::json publish_json(const PublishCounters& c) {
+  return {{"published", c.items_sent},
+          {"batches_published", c.batches_sent},
+          {"dropped_hwm", c.items_dropped_hwm},
+          {"batches_dropped_hwm", c.batches_dropped_hwm}};
+}
+
+}  // namespace
+
+Pipeline::Pipeline(const Config& config, InterfaceTable interfaces, HostAddresses host,
+                   const PipelineOutputs& outputs, std::uint64_t sensor_start_ns)
+    : interfaces_(std::move(interfaces)),
+      host_(std::move(host)),
+      flow_output_(interfaces_, nullptr, nullptr),
+      processor_(interfaces_, host_, nullptr, nullptr) {
+  if (outputs.publish) {
+    socket_.emplace(zmq_ctx_, config.publish);
+    if (config.publish.packet_events) {
+      events_.emplace(*socket_, kTopicPackets, config.publish, config.sensor_id, sensor_start_ns);
+    }
+    if (config.flows.enabled) {
+      flow_stream_.emplace(*socket_, kTopicFlows, config.publish, config.sensor_id, sensor_start_ns);
+    }
+  }
+  if (!outputs.csv_path.empty()) {
+    csv_.open(outputs.csv_path, std::ios::out | std::ios::trunc);
+    if (!csv_) throw Error("--write-csv " + outputs.csv_path + ": cannot open for writing: " + errno_text(errno));
+    csv_ << flow_csv_header();
+  }
+  flow_output_ = FlowOutput(interfaces_, flow_stream_ ? &*flow_stream_ : nullptr, csv_.is_open() ? &csv_ : nullptr);
+  if (config.flows.enabled) {
+    flows_.emplace(
+        table_config(config.flows),
+        [this](const FlowState& flow, v1::FlowEndReason reason, bool is_update) { flow_output_(flow, reason, is_update); },
+        [this](const PacketInfo& p) { return host_.classify(p); });
+  }
+  processor_ = RecordProcessor(interfaces_, host_, events_ ? &*events_ : nullptr, flows_ ? &*flows_ : nullptr);
+}
+
+void Pipeline::tick(std::uint64_t now_ns, std::uint64_t now_mono_ns) {
+  if (flows_) flows_->expire(now_ns);
+  if (events_) events_->flush_if_due(now_mono_ns);
+  if (flow_stream_) flow_stream_->flush_if_due(now_mono_ns);
+}
+
+int Pipeline::ms_until_due(std::uint64_t now_mono_ns) const {
+  int due = -1;
+  for (int d : {events_ ? events_->ms_until_due(now_mono_ns) : -1,
+                flow_stream_ ? flow_stream_->ms_until_due(now_mono_ns) : -1}) {
+    if (d >= 0 && (due < 0 || d < due)) due = d;
+  }
+  return due;
+}
+
+void Pipeline::finish(v1::FlowEndReason reason) {
+  if (flows_) flows_->flush(reason);
+  if (events_) events_->flush();
+  if (flow_stream_) flow_stream_->flush();
+  if (csv_.is_open()) csv_.flush();
+}
+
+nlohmann::json Pipeline::counters_json() const {
+  const ProcessorCounters& p = processor_.counters();
+  nlohmann::json j{{"records_processed", p.records},
+                   {"unknown_ifindex", p.unknown_ifindex},
+                   {"not_ip", p.not_ip},
+                   {"egress_forwarded", p.egress_forwarded}};
+  if (events_) {
+    const PublishCounters& e = events_->counters();
+    j["events_published"] = e.items_sent;
+    j["events_dropped_hwm"] = e.items_dropped_hwm;
+    j["batches_published"] = e.batches_sent;
+    j["batches_dropped_hwm"] = e.batches_dropped_hwm;
+  }
+  if (flows_) {
+    const FlowTableCounters& c = flows_->counters();
+    nlohmann::json reasons;
+    for (int r = 1; r < 9; ++r) {
+      reasons[v1::FlowEndReason_Name(static_cast<v1::FlowEndReason>(r))] = c.by_reason[r];
+    }
+    j["flows"] = {{"packets", c.packets},   {"created", c.created}, {"ended", c.ended},
+                  {"updates", c.updates},   {"evicted", c.evicted}, {"active", flows_->size()},
+                  {"capacity", flows_->capacity()}, {"ended_by_reason", reasons}};
+    if (flow_stream_) j["flows"]["publish"] = publish_json(flow_stream_->counters());
+  }
+  return j;
+}
+
+}  // namespace sniffer

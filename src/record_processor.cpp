@@ -1,0 +1,48 @@
+#include "sniffer/record_processor.hpp"
+
+#include "sniffer/event_codec.hpp"
+#include "sniffer/flow_csv.hpp"
+#include "sniffer/wall_clock.hpp"
+
+namespace sniffer {
+
+RecordProcessor::RecordProcessor(const InterfaceTable& interfaces, const HostAddresses& host, EventStream* events,
+                                 FlowTable* flows)
+    : interfaces_(&interfaces), host_(&host), events_(events), flows_(flows) {}
+
+void RecordProcessor::process(const DecodedRecord& record, std::uint64_t ts_ns, std::uint64_t now_mono_ns) {
+  ++counters_.records;
+  const sniffer_record& r = record.header;
+  auto it = interfaces_->find(r.ifindex);
+  const InterfaceInfo* iface = it == interfaces_->end() ? nullptr : &it->second;
+  if (!iface) ++counters_.unknown_ifindex;
+
+  if (events_) record_to_event(record, iface, ts_ns, *events_->add(now_mono_ns));
+
+  if (!flows_) return;
+  if (!packet_info_from_record(r, ts_ns, packet_)) {
+    ++counters_.not_ip;
+    return;
+  }
+  // A forwarded packet leaving through TC egress was already counted when
+  // it entered: only the host's own packets count at egress.
+  if (r.hook == SNIFFER_HOOK_TC_EGRESS && !host_->is_local(packet_.ip_version, packet_.src)) {
+    ++counters_.egress_forwarded;
+    return;
+  }
+  flows_->add(packet_);
+}
+
+FlowOutput::FlowOutput(const InterfaceTable& interfaces, FlowStream* stream, std::ostream* csv)
+    : interfaces_(&interfaces), stream_(stream), csv_(csv) {}
+
+void FlowOutput::operator()(const FlowState& flow, v1::FlowEndReason reason, bool is_update) {
+  v1::FlowRecord* record = stream_ ? stream_->add(monotonic_now_ns()) : &scratch_;
+  record->Clear();
+  flow.to_proto(*record, reason, is_update);
+  auto it = interfaces_->find(flow.ifindex());
+  if (it != interfaces_->end()) record->set_interface(it->second.name);
+  if (csv_) *csv_ << flow_csv_row(*record);
+}
+
+}  // namespace sniffer
