@@ -80,11 +80,11 @@ def start_daemon(env, lab, tmp_path):
 
 @pytest.fixture
 def subscribe(env):
-    """subscribe(endpoint) -> a Subscriber; closed at teardown."""
+    """subscribe(endpoint, topic=b"pkt") -> a Subscriber; closed at teardown."""
     subs = []
 
-    def make(endpoint):
-        sub = Subscriber(env, endpoint)
+    def make(endpoint, topic=b"pkt"):
+        sub = Subscriber(env, endpoint, topic)
         subs.append(sub)
         return sub
 

@@ -110,7 +110,11 @@ def lab_config(endpoint, **overrides):
         "capture": {"payload_bytes": 0},
         "filter": {"default_action": "capture", "include_ports": [], "exclude_ports": []},
     }
-    config.update(overrides)
+    for key, value in overrides.items():  # sections are merged key by key
+        if isinstance(value, dict) and isinstance(config.get(key), dict):
+            config[key].update(value)
+        else:
+            config[key] = value
     return config
 
 class Daemon:
@@ -181,11 +185,16 @@ class Daemon:
 
 
 class Subscriber:
-    """A real ZeroMQ SUB socket in the test process, decoding real EventBatch protobuf
-    on a background thread until stop()."""
+    """A real ZeroMQ SUB socket in the test process, decoding real protobuf batches
+    on a background thread until stop(): EventBatch on topic "pkt" (items: events),
+    FlowBatch on topic "flow" (items: flow records)."""
+
+    BATCH_TYPES = {b"pkt": ("EventBatch", "events"), b"flow": ("FlowBatch", "flows")}
 
     def __init__(self, env, endpoint, topic=b"pkt"):
         self.env = env
+        self.topic = topic
+        self.batch_type, self.items_field = self.BATCH_TYPES[topic]
         self.ctx = env.zmq.Context()
         self.sock = self.ctx.socket(env.zmq.SUB)
         self.sock.setsockopt(env.zmq.LINGER, 0)
@@ -208,14 +217,14 @@ class Subscriber:
                 if not self.sock.poll(50):
                     continue
                 frames = self.sock.recv_multipart(zmq.NOBLOCK)
-                if len(frames) != 2 or frames[0] != b"pkt":
+                if len(frames) != 2 or frames[0] != self.topic:
                     self.errors.append(f"unexpected message frames {[f[:16] for f in frames]!r}")
                     continue
-                batch = self.env.pb2.EventBatch()
+                batch = getattr(self.env.pb2, self.batch_type)()
                 batch.ParseFromString(frames[1])
                 with self.lock:
                     self.batches.append(batch)
-                    self.events.extend(batch.events)
+                    self.events.extend(getattr(batch, self.items_field))
                     self.last_receive = time.monotonic()
         except Exception as e:  # reported by stop()
             self.errors.append(repr(e))

@@ -1,0 +1,224 @@
+"""Flow records from live traffic through the dual-NIC sensor.
+
+Sensor config as in test_dual_nic.py: wan0 WAN host-based (xdp + tc_egress), lan0 LAN
+gateway (xdp). A forwarded packet leaving through wan0 is seen again by tc_egress: the
+flow table must count it once (only the sensor's own packets count at egress).
+"""
+import ipaddress
+import json
+import subprocess
+import sys
+import time
+from collections import defaultdict
+
+import pytest
+
+from e2e_support import Addr, Subscriber, packed, random_ports, udp_send
+
+DATAGRAMS = 5
+
+FLOW_DIRECTION = {"INBOUND": 1, "OUTBOUND": 2, "TO_SENSOR": 3, "FROM_SENSOR": 4, "INTERNAL": 5}
+END_FIN, END_SHUTDOWN = 1, 6
+
+# path -> (client ns, server ns, {version: (client, server)}, interface of the first packet, direction)
+PATHS = {
+    "wan-to-lan": ("wan", "lan", {4: (Addr.WAN4_PEER, Addr.LAN4_PEER), 6: (Addr.WAN6_PEER, Addr.LAN6_PEER)},
+                   "wan0", "INBOUND"),
+    "wan-to-sensor": ("wan", "gw", {4: (Addr.WAN4_PEER, Addr.WAN4_GW), 6: (Addr.WAN6_PEER, Addr.WAN6_GW)},
+                      "wan0", "TO_SENSOR"),
+    "lan-to-wan": ("lan", "wan", {4: (Addr.LAN4_PEER, Addr.WAN4_PEER), 6: (Addr.LAN6_PEER, Addr.WAN6_PEER)},
+                   "lan0", "OUTBOUND"),
+}
+
+TCP_SCRIPT = """
+import socket, sys
+mode, addr, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+fam = socket.AF_INET6 if ':' in addr else socket.AF_INET
+if mode == 'server':
+    s = socket.socket(fam, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((addr, port)); s.listen(1); print('ready', flush=True)
+    c, _ = s.accept(); data = c.recv(1000); c.sendall(data * 2); c.close()
+else:
+    c = socket.create_connection((addr, port), timeout=5)
+    c.sendall(b'x' * 100); got = b''
+    while len(got) < 200:
+        chunk = c.recv(1000)
+        if not chunk: break
+        got += chunk
+    c.close(); print(len(got))
+"""
+
+
+def tcp_exchange(lab, client_ns, client_addr, server_ns, server_addr, port):
+    """One TCP connection: the client sends 100 bytes, the server answers 200 and closes."""
+    server = lab.popen(server_ns, [sys.executable, "-c", TCP_SCRIPT, "server", server_addr, port],
+                       stdout=subprocess.PIPE, text=True)
+    assert server.stdout.readline().strip() == "ready"
+    result = lab.exec(client_ns, [sys.executable, "-c", TCP_SCRIPT, "client", server_addr, port])
+    assert result.stdout.strip() == "200", result.stdout + result.stderr
+    server.wait(5)
+
+
+def flow_key(version, a, a_port, b, b_port, proto):
+    ends = sorted([(packed(a), a_port), (packed(b), b_port)])
+    return (proto, version, ends[0], ends[1])
+
+
+def record_key(r):
+    return flow_key(r.ip_version, str_addr(r.src_addr), r.src_port, str_addr(r.dst_addr), r.dst_port, r.l4_protocol)
+
+
+def str_addr(b):
+    return str(ipaddress.ip_address(b))
+
+
+def udp_flows(lab, echo_servers):
+    """Sends DATAGRAMS echoed UDP datagrams on every path, IPv4 and IPv6. Returns the flows."""
+    ports = random_ports(12)
+    flows = []
+    servers = defaultdict(list)
+    for i, (path, (cns, sns, addrs, iface, direction)) in enumerate(PATHS.items()):
+        for j, version in enumerate((4, 6)):
+            k = 2 * i + j
+            client, server = addrs[version]
+            flows.append(dict(path=path, version=version, client_ns=cns, server_ns=sns, client=client,
+                              server=server, sport=ports[2 * k], dport=ports[2 * k + 1], size=30 + 10 * k,
+                              iface=iface, direction=direction))
+            servers[sns].append((server, ports[2 * k + 1]))
+    for ns, listens in servers.items():
+        echo_servers.start(getattr(lab, ns), listens)
+    for f in flows:
+        udp_send(lab, getattr(lab, f["client_ns"]), f["client"], f["sport"], f["server"], f["dport"],
+                 DATAGRAMS, f["size"])
+    return flows
+
+
+def test_udp_and_tcp_flows_are_exact_with_packet_events_off(lab, start_daemon, subscribe, echo_servers):
+    daemon = start_daemon(publish={"packet_events": False},
+                          flows={"tcp_close_grace_ms": 200})
+    sub = subscribe(daemon.endpoint, b"flow")
+    time.sleep(0.5)  # slow joiner: no packet events to wait for here
+
+    flows = udp_flows(lab, echo_servers)
+    tcp_port = random_ports(1)[0]
+    tcp_exchange(lab, lab.lan, Addr.LAN4_PEER, lab.wan, Addr.WAN4_PEER, tcp_port)
+    # The TCP flow ends by FIN once its grace has passed; the UDP flows at shutdown.
+    assert sub.wait_for(lambda recs: any(r.l4_protocol == 6 and r.dst_port == tcp_port for r in recs), timeout=5), \
+        "no FIN-ended TCP flow record within 5 s"
+    report = daemon.stop()
+    sub.stop()
+
+    records = {}
+    for r in sub.snapshot():
+        assert not r.is_update
+        key = record_key(r)
+        assert key not in records, f"two final records for one flow: {r}"
+        records[key] = r
+
+    for f in flows:
+        key = flow_key(f["version"], f["client"], f["sport"], f["server"], f["dport"], 17)
+        assert key in records, f"no flow record for {f}"
+        r = records[key]
+        where = f"{f['path']}/IPv{f['version']}"
+        l3 = 20 if f["version"] == 4 else 40
+        frame = 14 + l3 + 8 + f["size"]
+        assert (r.src_addr, r.src_port) == (packed(f["client"]), f["sport"]), where  # first packet = forward
+        assert (r.fwd.packets, r.bwd.packets) == (DATAGRAMS, DATAGRAMS), where  # egress copies not counted
+        assert (r.fwd.bytes, r.bwd.bytes) == (DATAGRAMS * frame, DATAGRAMS * frame), where
+        assert (r.fwd.payload_bytes, r.bwd.payload_bytes) == (DATAGRAMS * f["size"],) * 2, where
+        assert r.interface == f["iface"], where
+        assert r.direction == FLOW_DIRECTION[f["direction"]], where
+        assert r.end_reason == END_SHUTDOWN, where
+        assert r.duration_us > 0, where
+
+    tcp = [r for r in records.values() if r.l4_protocol == 6 and r.dst_port == tcp_port]
+    assert len(tcp) == 1
+    t = tcp[0]
+    assert t.end_reason == END_FIN
+    assert t.conn_state == "SF", t
+    assert t.history.startswith("ShAD"), t.history
+    assert (t.fwd.payload_bytes, t.bwd.payload_bytes) == (100, 200)
+    assert t.interface == "lan0" and t.direction == FLOW_DIRECTION["OUTBOUND"]
+    assert t.syn_count == 2 and t.fwd.init_window > 0 and t.bwd.init_window > 0
+
+    user = report["userspace"]
+    assert "events_published" not in user  # packet events are off
+    assert user["flows"]["publish"]["dropped_hwm"] == 0
+    assert user["flows"]["publish"]["published"] == len(sub.snapshot())
+    assert user["flows"]["created"] == user["flows"]["ended"]
+    assert user["egress_forwarded"] > 0  # the forwarded copies tc_egress saw
+
+
+def test_flow_counts_equal_the_packet_events_that_built_them(lab, start_daemon, env, echo_servers):
+    """With both outputs on, each flow's per-direction packets and bytes equal the sum of
+    the ingress packet events of its 5-tuple (TCP with whatever ACK pattern the kernel chose)."""
+    daemon = start_daemon(flows={"tcp_close_grace_ms": 100})
+    events = Subscriber(env, daemon.endpoint, b"pkt")
+    flows_sub = Subscriber(env, daemon.endpoint, b"flow")
+    time.sleep(0.5)
+    udp_flows(lab, echo_servers)
+    for port in random_ports(3):
+        tcp_exchange(lab, lab.wan, Addr.WAN6_PEER, lab.lan, Addr.LAN6_PEER, port)
+    daemon.stop()
+    events.stop()
+    flows_sub.stop()
+
+    expected = defaultdict(lambda: [0, 0])  # key -> packets, bytes (ingress hooks and the host's own egress)
+    addrs = json.loads(lab.exec(lab.gw, ["ip", "-j", "addr", "show"]).stdout)
+    local = {packed(a["local"]) for link in addrs for a in link["addr_info"]}  # link-local ones too
+    for e in events.snapshot():
+        if e.ip_version == 0 or (e.hook == 3 and e.src_addr not in local):
+            continue
+        key = flow_key(e.ip_version, str_addr(e.src_addr), e.src_port, str_addr(e.dst_addr), e.dst_port,
+                       e.l4_protocol)
+        expected[key][0] += 1
+        expected[key][1] += e.wire_length
+    got = defaultdict(lambda: [0, 0])
+    for r in flows_sub.snapshot():
+        got[record_key(r)][0] += r.fwd.packets + r.bwd.packets
+        got[record_key(r)][1] += r.fwd.bytes + r.bwd.bytes
+    assert len(expected) >= 9  # 6 UDP + 3 TCP flows, plus whatever else crossed the NICs
+    assert dict(got) == dict(expected)
+
+
+def rss_kib(pid):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+FLOOD_SCRIPT = """
+import socket, sys
+dst, first, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for port in range(first, first + count):
+    s.sendto(b'x', (dst, port))
+"""
+
+
+def test_table_memory_is_bounded_and_evictions_are_counted(lab, start_daemon):
+    limit = 500
+    daemon = start_daemon(publish={"packet_events": False},
+                          flows={"max_flows": limit})
+    pid = daemon.proc.pid
+
+    def send(first, count):
+        lab.exec(lab.wan, [sys.executable, "-c", FLOOD_SCRIPT, Addr.LAN4_PEER, first, count])
+        time.sleep(0.5)
+
+    send(10000, limit)  # fills the table
+    send(20000, limit)  # every new flow evicts one: steady state
+    rss_full = rss_kib(pid)
+    send(30000, 8 * limit)  # 10 x the limit in all
+    rss_end = rss_kib(pid)
+    report = daemon.stop()
+    flows = report["userspace"]["flows"]
+    print(f"RSS with a full table {rss_full} KiB, after 10x the limit {rss_end} KiB; flows {flows}")
+    assert flows["created"] >= 10 * limit
+    assert flows["evicted"] >= flows["created"] - limit - flows["ended_by_reason"]["FLOW_END_IDLE_TIMEOUT"] - 20
+    assert flows["ended_by_reason"]["FLOW_END_EVICTED"] == flows["evicted"]
+    assert flows["created"] == flows["ended"]
+    assert flows["ended_by_reason"]["FLOW_END_SHUTDOWN"] <= limit
+    assert rss_end - rss_full < 1024, f"RSS grew by {rss_end - rss_full} KiB after the table was full"
