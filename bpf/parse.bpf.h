@@ -67,6 +67,8 @@ static __always_inline void parse_l4(void *data, void *data_end, __u32 off,
 		r->dport = bpf_ntohs(th->dest);
 		r->tcp_flags = ((__u8 *)th)[13];
 		r->tcp_window = bpf_ntohs(th->window);
+		r->tcp_seq = bpf_ntohl(th->seq);
+		r->tcp_ack = bpf_ntohl(th->ack_seq);
 		__u32 hlen = th->doff * 4;
 		r->l4_hdr_len = hlen;
 		if (hlen < sizeof(*th)) {

@@ -46,6 +46,8 @@ void record_to_event(const DecodedRecord& record, const InterfaceInfo* iface, st
   e.set_l4_protocol(r.ip_version ? r.l4_proto : 0);
   e.set_tcp_flags(r.tcp_flags);
   e.set_tcp_window(r.tcp_window);
+  e.set_tcp_seq(r.tcp_seq);
+  e.set_tcp_ack(r.tcp_ack);
   e.set_ttl(r.ttl);
   e.set_wire_length(r.wire_len);
   e.set_l3_header_length(r.l3_hdr_len);

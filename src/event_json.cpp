@@ -56,6 +56,8 @@ nlohmann::json event_to_json(const v1::PacketEvent& e) {
           {"l4_protocol", e.l4_protocol()},
           {"tcp_flags", e.tcp_flags()},
           {"tcp_window", e.tcp_window()},
+          {"tcp_seq", e.tcp_seq()},
+          {"tcp_ack", e.tcp_ack()},
           {"ttl", e.ttl()},
           {"wire_length", e.wire_length()},
           {"l3_header_length", e.l3_header_length()},

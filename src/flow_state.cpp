@@ -169,6 +169,10 @@ void FlowState::note_history(char c, bool forward) {
 void FlowState::add_tcp(const PacketInfo& p, bool forward) {
   const std::uint8_t f = p.tcp_flags;
   if ((f & kSyn) && !(f & kAck)) {
+    if (!has_syn_seq_) {
+      has_syn_seq_ = true;
+      syn_seq_ = p.tcp_seq;
+    }
     note_history('s', forward);
     if (forward) syn_orig_ = true;
   }

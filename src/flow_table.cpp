@@ -19,9 +19,11 @@ void FlowTable::add(const PacketInfo& p) {
   } else {
     slot = it->second;
     Slot& s = slots_[slot];
-    if (s.flow->closed() && FlowState::is_syn_only(p)) {
-      // A new connection on a finished one's 5-tuple: end the old one now.
-      end(slot, s.flow->rst_seen() ? v1::FLOW_END_RST : v1::FLOW_END_FIN);
+    if (s.flow->is_new_connection(p)) {
+      // A new connection on this 5-tuple: the old flow ends now.
+      end(slot, !s.flow->closed()    ? v1::FLOW_END_PORT_REUSE
+                : s.flow->rst_seen() ? v1::FLOW_END_RST
+                                     : v1::FLOW_END_FIN);
       slot = create(key, p, a_to_b);
     } else {
       s.flow->add(p, a_to_b);

@@ -23,6 +23,7 @@ bool packet_info_from_record(const sniffer_record& r, std::uint64_t ts_ns, Packe
   p.has_tcp_header = r.l4_proto == 6 && r.l4_hdr_len >= 20 && !(r.frag_flags & SNIFFER_FRAG_NOT_FIRST);
   p.tcp_flags = p.has_tcp_header ? r.tcp_flags : 0;
   p.tcp_window = p.has_tcp_header ? r.tcp_window : 0;
+  p.tcp_seq = p.has_tcp_header ? r.tcp_seq : 0;
   p.ifindex = r.ifindex;
   p.hook = r.hook;
   p.mode = r.mode;

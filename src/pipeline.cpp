@@ -22,6 +22,8 @@ FlowTableConfig table_config(const FlowConfig& f) {
 nlohmann::json publish_json(const PublishCounters& c) {
   return {{"published", c.items_sent},
           {"batches_published", c.batches_sent},
+          {"unsubscribed", c.items_unsubscribed},
+          {"batches_unsubscribed", c.batches_unsubscribed},
           {"dropped_hwm", c.items_dropped_hwm},
           {"batches_dropped_hwm", c.batches_dropped_hwm}};
 }
@@ -89,8 +91,10 @@ nlohmann::json Pipeline::counters_json() const {
   if (events_) {
     const PublishCounters& e = events_->counters();
     j["events_published"] = e.items_sent;
+    j["events_unsubscribed"] = e.items_unsubscribed;
     j["events_dropped_hwm"] = e.items_dropped_hwm;
     j["batches_published"] = e.batches_sent;
+    j["batches_unsubscribed"] = e.batches_unsubscribed;
     j["batches_dropped_hwm"] = e.batches_dropped_hwm;
   }
   if (flows_) {

@@ -18,15 +18,33 @@ PublishSocket::PublishSocket(zmq::context_t& ctx, const PublishConfig& config)
   }
 }
 
-bool PublishSocket::send(const char* topic, const std::string& payload) {
-  // XPUB hands subscription messages to the application: read and discard
-  // them so that they do not pile up.
-  zmq::message_t subscription;
-  while (socket_.recv(subscription, zmq::recv_flags::dontwait)) {
+void PublishSocket::read_subscriptions() {
+  // XPUB hands subscription messages to the application: byte 1 subscribes,
+  // byte 0 unsubscribes, the rest is the topic prefix. Reading them also lets
+  // ZeroMQ apply them before the next send, so our view matches its own.
+  zmq::message_t msg;
+  while (socket_.recv(msg, zmq::recv_flags::dontwait)) {
+    if (msg.size() < 1) continue;
+    std::string prefix(static_cast<const char*>(msg.data()) + 1, msg.size() - 1);
+    if (*static_cast<const std::uint8_t*>(msg.data()) == 1) subscribed_.insert(prefix);
+    else subscribed_.erase(prefix);
   }
-  auto sent = socket_.send(zmq::buffer(std::string_view(topic)), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+}
+
+bool PublishSocket::has_subscriber(const std::string& topic) {
+  read_subscriptions();
+  for (const auto& prefix : subscribed_) {
+    if (topic.compare(0, prefix.size(), prefix) == 0) return true;
+  }
+  return false;
+}
+
+SendResult PublishSocket::send(const std::string& topic, const std::string& payload) {
+  bool wanted = has_subscriber(topic);
+  auto sent = socket_.send(zmq::buffer(topic), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
   // A multipart message is atomic: once the first frame is queued, so is the rest.
-  return sent && socket_.send(zmq::buffer(payload), zmq::send_flags::dontwait);
+  if (!sent || !socket_.send(zmq::buffer(payload), zmq::send_flags::dontwait)) return SendResult::HighWaterMark;
+  return wanted ? SendResult::Delivered : SendResult::NoSubscriber;
 }
 
 }  // namespace sniffer

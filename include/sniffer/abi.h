@@ -19,7 +19,7 @@
 #endif
 
 /* Bumped whenever any layout below changes. */
-#define SNIFFER_ABI_VERSION 1
+#define SNIFFER_ABI_VERSION 2
 /* "SNFR" read as a little-endian u32: first word of every ring record. */
 #define SNIFFER_RECORD_MAGIC 0x52464e53u
 
@@ -142,6 +142,8 @@ struct sniffer_record {
 	__u32 frag_id;       /* IPv4 identification or IPv6 fragment id */
 	__u16 payload_offset; /* L4 payload start, from the Ethernet header */
 	__u16 snippet_len;   /* valid bytes in the snippet area after this struct */
+	__u32 tcp_seq;       /* raw sequence number */
+	__u32 tcp_ack;       /* raw acknowledgment number */
 };
 
 #ifdef __cplusplus
@@ -162,7 +164,7 @@ SNIFFER_STATIC_ASSERT(sizeof(struct sniffer_filter_settings) == 4, "filter_setti
 SNIFFER_ASSERT_OFFSET(sniffer_filter_settings, default_action, 0);
 SNIFFER_ASSERT_OFFSET(sniffer_filter_settings, has_port_rules, 1);
 
-SNIFFER_STATIC_ASSERT(sizeof(struct sniffer_record) == 96, "record size");
+SNIFFER_STATIC_ASSERT(sizeof(struct sniffer_record) == 104, "record size");
 SNIFFER_ASSERT_OFFSET(sniffer_record, magic, 0);
 SNIFFER_ASSERT_OFFSET(sniffer_record, abi_version, 4);
 SNIFFER_ASSERT_OFFSET(sniffer_record, record_len, 6);
@@ -195,5 +197,7 @@ SNIFFER_ASSERT_OFFSET(sniffer_record, daddr, 72);
 SNIFFER_ASSERT_OFFSET(sniffer_record, frag_id, 88);
 SNIFFER_ASSERT_OFFSET(sniffer_record, payload_offset, 92);
 SNIFFER_ASSERT_OFFSET(sniffer_record, snippet_len, 94);
+SNIFFER_ASSERT_OFFSET(sniffer_record, tcp_seq, 96);
+SNIFFER_ASSERT_OFFSET(sniffer_record, tcp_ack, 100);
 
 #endif /* SNIFFER_ABI_H */

@@ -75,8 +75,14 @@ class FlowState {
   // TCP: both FINs or a RST seen; the flow ends after a short grace.
   bool closed() const { return rst_seen_ || (fin_orig_ && fin_resp_); }
   bool rst_seen() const { return rst_seen_; }
-  // A SYN without ACK from either side (a new connection attempt).
+  // A SYN without ACK from either side (a connection attempt).
   static bool is_syn_only(const PacketInfo& p) { return p.has_tcp_header && (p.tcp_flags & 0x12) == 0x02; }
+  // p opens a new connection on this flow's 5-tuple: a SYN after the flow
+  // closed, or a SYN whose sequence number differs from the flow's first
+  // SYN (a retransmitted SYN repeats it).
+  bool is_new_connection(const PacketInfo& p) const {
+    return is_syn_only(p) && (closed() || (has_syn_seq_ && p.tcp_seq != syn_seq_));
+  }
   std::uint32_t update_count() const { return update_count_; }
   void count_update() { ++update_count_; }
 
@@ -109,6 +115,8 @@ class FlowState {
   bool syn_orig_ = false, synack_resp_ = false, syn_resp_only_ = false;
   bool fin_orig_ = false, fin_resp_ = false, rst_orig_ = false, rst_resp_ = false, rst_seen_ = false;
   bool data_orig_ = false, data_resp_ = false;
+  bool has_syn_seq_ = false;
+  std::uint32_t syn_seq_ = 0;
   std::array<char, 24> history_{};
   std::uint8_t history_len_ = 0;
   std::uint32_t history_seen_ = 0;  // one bit per (letter, side) already recorded

@@ -20,6 +20,7 @@ struct PacketInfo {
   std::uint32_t payload_len = 0;  // L4 payload bytes
   std::uint8_t tcp_flags = 0;
   std::uint16_t tcp_window = 0;
+  std::uint32_t tcp_seq = 0;
   bool has_tcp_header = false;    // flags and window are valid
   std::uint32_t ifindex = 0;
   std::uint8_t hook = 0;

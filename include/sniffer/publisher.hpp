@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <set>
 #include <string>
 
 #include <zmq.hpp>
@@ -19,20 +20,31 @@ inline constexpr const char* kTopicPackets = "pkt";
 inline constexpr const char* kTopicFlows = "flow";
 
 struct PublishCounters {
-  std::uint64_t batches_sent = 0;
+  std::uint64_t batches_sent = 0;          // handed to ZeroMQ (with or without a subscriber)
   std::uint64_t items_sent = 0;
-  std::uint64_t batches_dropped_hwm = 0;
+  std::uint64_t batches_unsubscribed = 0;  // of those, sent while no subscriber wanted the topic
+  std::uint64_t items_unsubscribed = 0;
+  std::uint64_t batches_dropped_hwm = 0;   // refused: a subscriber's queue was full
   std::uint64_t items_dropped_hwm = 0;
 };
+
+enum class SendResult { Delivered, NoSubscriber, HighWaterMark };
 
 class PublishSocket {
  public:
   PublishSocket(zmq::context_t& ctx, const PublishConfig& config);
-  // Sends [topic, payload] without blocking; false at the high-water mark.
-  bool send(const char* topic, const std::string& payload);
+  // Sends [topic, payload] without blocking.
+  SendResult send(const std::string& topic, const std::string& payload);
+  // Whether any subscriber currently subscribes to a prefix of `topic`.
+  bool has_subscriber(const std::string& topic);
 
  private:
+  void read_subscriptions();
+
   zmq::socket_t socket_;
+  // XPUB reports the first subscription to a prefix and the last
+  // unsubscription from it: the prefixes somebody wants right now.
+  std::set<std::string> subscribed_;
 };
 
 // The repeated field that holds a batch's items.
@@ -77,12 +89,19 @@ class BatchStream {
     if (n == 0) return;
     batch_.set_sequence(++sequence_);
     batch_.SerializeToString(&buffer_);
-    if (socket_.send(topic_, buffer_)) {
-      counters_.batches_sent++;
-      counters_.items_sent += n;
-    } else {
-      counters_.batches_dropped_hwm++;
-      counters_.items_dropped_hwm += n;
+    switch (socket_.send(topic_, buffer_)) {
+      case SendResult::NoSubscriber:
+        counters_.batches_unsubscribed++;
+        counters_.items_unsubscribed += n;
+        [[fallthrough]];
+      case SendResult::Delivered:
+        counters_.batches_sent++;
+        counters_.items_sent += n;
+        break;
+      case SendResult::HighWaterMark:
+        counters_.batches_dropped_hwm++;
+        counters_.items_dropped_hwm += n;
+        break;
     }
     items_of(batch_).Clear();
   }
@@ -91,7 +110,7 @@ class BatchStream {
 
  private:
   PublishSocket& socket_;
-  const char* topic_;
+  std::string topic_;
   std::uint32_t max_items_;
   std::uint64_t max_age_ns_;
   Batch batch_;

@@ -126,6 +126,8 @@ TEST_F(ProgramsTest, Ipv4TcpRecordCarriesEveryHeaderField) {
   EXPECT_EQ(h.l4_proto, 6);
   EXPECT_EQ(h.tcp_flags, 0x12);
   EXPECT_EQ(h.tcp_window, 29200);
+  EXPECT_EQ(h.tcp_seq, 1000u);  // the builder's sequence number
+  EXPECT_EQ(h.tcp_ack, 0u);
   EXPECT_EQ(h.ttl, 63);
   EXPECT_EQ(h.l3_hdr_len, 24);
   EXPECT_EQ(h.l4_hdr_len, 32);
@@ -415,7 +417,7 @@ TEST_F(ProgramsTest, LoadsAtTheSnippetBounds) {
 }
 
 TEST_F(ProgramsTest, FullRingDropsAreCountedExactly) {
-  // The smallest ring (one page) holds 4096 / (96 + 8 header) = 39 records.
+  // The smallest ring (one page) holds 4096 / (104 + 8 header) = 36 records.
   load({.ring_buffer_bytes = 4096});
   progs_->set_interface(kLoopback, Mode::Gateway, Role::Wan);
   Bytes frame = test::ipv4_frame("198.51.100.10", "192.0.2.10", L4{.sport = 1, .dport = 2});

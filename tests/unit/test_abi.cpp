@@ -7,7 +7,7 @@
 #include "sniffer/abi.h"
 
 TEST(Abi, RecordLayoutIsFixed) {
-  EXPECT_EQ(sizeof(sniffer_record), 96u);
+  EXPECT_EQ(sizeof(sniffer_record), 104u);
   EXPECT_EQ(sizeof(sniffer_record) % 8, 0u);  // ring samples stay 8-byte aligned
   EXPECT_EQ(sizeof(sniffer_iface_config), 8u);
   EXPECT_EQ(sizeof(sniffer_filter_settings), 4u);

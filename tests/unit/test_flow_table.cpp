@@ -225,6 +225,24 @@ TEST_F(FlowTableTest, NewSynOnAClosedFlowStartsANewOne) {
   EXPECT_NE(out[0].flow_id(), out[1].flow_id());
 }
 
+TEST_F(FlowTableTest, SynWithANewSequenceNumberStartsANewFlowEvenWhileOpen) {
+  FlowTable t = make();
+  PacketInfo syn = tcp(0, true, SYN);
+  syn.tcp_seq = 1000;
+  t.add(syn);
+  syn.ts_ns += 1 * kSec;  // a retransmission: same sequence number, same flow
+  t.add(syn);
+  EXPECT_TRUE(out.empty());
+  syn.ts_ns += 1 * kSec;
+  syn.tcp_seq = 5000;  // a new attempt on the same 5-tuple
+  t.add(syn);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].end_reason(), v1::FLOW_END_PORT_REUSE);
+  EXPECT_EQ(out[0].fwd().packets(), 2u);
+  EXPECT_EQ(out[0].conn_state(), "S0");
+  EXPECT_EQ(t.size(), 1u);
+}
+
 TEST_F(FlowTableTest, IdleTimeoutAtItsExactBoundary) {
   FlowTableConfig cfg;
   cfg.idle_timeout_ns = 10 * kSec;

@@ -93,6 +93,30 @@ TEST_F(PublisherTest, TopicsHaveTheirOwnSequencesAndSubscriptions) {
   EXPECT_EQ(sequences, (std::vector<std::uint64_t>{1, 2}));  // independent of the pkt stream
 }
 
+TEST_F(PublisherTest, BatchesNobodySubscribedToAreCountedApart) {
+  PublishConfig cfg{.endpoint = "inproc://nobody", .batch_max_events = 1, .batch_max_latency_ms = 60000};
+  PublishSocket socket(ctx, cfg);
+  EventStream events(socket, kTopicPackets, cfg, "s", 1);
+  FlowStream flows(socket, kTopicFlows, cfg, "s", 1);
+  events.add(0);
+  events.flush();  // no subscriber at all
+  auto sub = subscribe(cfg.endpoint, kTopicPackets);
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  events.add(0);
+  events.flush();  // now somebody wants "pkt"...
+  flows.add(0);
+  flows.flush();  // ...but nobody "flow"
+  EXPECT_EQ(events.counters().batches_sent, 2u);
+  EXPECT_EQ(events.counters().batches_unsubscribed, 1u);
+  EXPECT_EQ(flows.counters().batches_unsubscribed, 1u);
+  Received r;
+  ASSERT_TRUE(receive(sub, r));
+  v1::EventBatch batch;
+  ASSERT_TRUE(batch.ParseFromString(r.body));
+  EXPECT_EQ(batch.sequence(), 2u);  // the first went to nobody, as counted
+  EXPECT_FALSE(receive(sub, r, 100));
+}
+
 TEST_F(PublisherTest, LatencyBoundFlushesAPartialBatch) {
   PublishConfig cfg{.endpoint = "inproc://latency", .batch_max_events = 100, .batch_max_latency_ms = 5};
   PublishSocket socket(ctx, cfg);
