@@ -1,80 +1,116 @@
 """tshark's TCP and UDP conversation statistics of a capture: the reference
 for per-5-tuple comparisons with sniffer's flow records.
 
-What tshark 4.0 counts (`tshark -q -z conv,tcp -z conv,udp`, checked on the
+What tshark 4.0 counts in `tshark -q -z conv,tcp -z conv,udp` (checked on the
 captures under ../shared/pcaps):
 
-- One conversation per TCP or UDP header that the TCP/UDP dissector taps,
+- One count per TCP or UDP header that the TCP/UDP dissector hands to its tap,
   keyed by the addresses of the IP header right before it, the two ports and,
-  for TCP, the stream index: a SYN (without ACK) whose sequence number differs
+  for TCP, the stream index. A SYN (without ACK) whose sequence number differs
   from the first SYN's starts a new TCP conversation on the same 5-tuple
   ("port reuse"), whatever state the old one was in. UDP conversations are
-  never split; neither kind ever ends on a timeout. VLAN tags are not part of
-  the key (one 5-tuple on two VLANs is one conversation).
-- Per direction: frames, and bytes = the sum of frame.len, the original frame
-  length from the capture record (Ethernet header included, FCS only if the
-  capture holds it; a frame truncated by the snap length still counts its
-  original length). tshark 4.0 prints the bytes rounded down to kB from 10,000
-  bytes on, so this module sums frame.len itself (a second tshark pass with the
-  same options) and checks each sum against the printed text.
-- Relative start: the conversation's first frame, seconds after the capture's
-  first frame (any protocol), printed "%.9f"; duration: last minus first frame,
-  as doubles, printed "%.4f" (0.1 ms resolution).
-- Not counted: TCP/UDP headers quoted inside ICMP/ICMPv6 errors, IP fragments
-  other than the first, frames whose TCP/UDP header tshark cannot read.
+  never split, and no conversation ever ends on a timeout. VLAN tags are not
+  part of the key (one 5-tuple on two VLANs is one conversation).
+- Per direction ("A->B" is tshark's "->" column, "B->A" its "<-"): frames, and
+  bytes = the sum of frame.len, the original length from the capture record:
+  Ethernet header included, FCS only if the capture holds one, and the full
+  length of a frame the snap length truncated. tshark 4.0 prints bytes rounded
+  down to kB from 10,000 bytes on, so this module takes the exact per-frame
+  numbers from tshark's own tap (a Lua listener on the "tcp" and "udp" taps, the
+  ones the conversation table uses) and checks them against the printed table.
+- Relative start: the conversation's first frame, in seconds after the
+  capture's first frame (any protocol), printed "%.9f"; duration: last minus
+  first frame as doubles, printed "%.4f" (0.1 ms resolution). first_ns and
+  last_ns give the exact epoch times of the first and last frame.
+- Not counted: TCP/UDP headers quoted inside ICMP/ICMPv6 errors; IP fragments
+  other than the first (with reassembly off, see below); TCP segments whose
+  header (options included) the capture cut short; headers tshark cannot read.
 
 The options below make tshark count only what a parser of the outer headers
-(Ethernet, at most two VLAN tags, IPv4/IPv6, TCP/UDP) sees:
-- IP reassembly off (`ip.defragment`, `ipv6.defragment`): with it on, tshark
+(Ethernet, VLAN tags, IPv4/IPv6, TCP/UDP) sees:
+- IP reassembly off (ip.defragment, ipv6.defragment). With it on, tshark
   counts a fragmented datagram once, on its last fragment, with that frame's
-  length only; with it off the first fragment carries the ports and is counted
-  like any packet, and the other fragments are counted nowhere.
-- Tunnels not dissected: GRE (and ERSPAN, WCCP, ... on top of it), VXLAN,
-  Geneve, GTP, L2TP, Teredo, LISP, CAPWAP, MPLS, PPPoE sessions, EtherIP, and
-  IP-in-IP (IP protocols 4 and 41 decoded as data). The outer UDP header of a
-  UDP tunnel still counts (as the outer-header parser sees it); the inner
-  conversations do not.
-- No name resolution; no TCP reassembly (it changes no count, only the time).
-What no option changes: frames with three or more VLAN tags (counted by
-tshark, not by a parser that reads two), 802.3/LLC-SNAP framing, IPv6 chains
-of 8 or more extension headers. `oddities()` lists these per conversation.
+  length only; with it off the first fragment carries the ports and counts like
+  any packet, and later fragments count nowhere.
+- Tunnel payloads not dissected: GRE (ERSPAN, WCCP, NVGRE... ride on it),
+  VXLAN, Geneve, GTP, L2TP, Teredo, LISP, CAPWAP, MPLS, PPPoE sessions, EtherIP,
+  and IP-in-IP (IP protocols 4 and 41 decoded as data). The outer UDP header of a
+  UDP tunnel still counts, as the outer-header parser sees it. (tshark 4.0's
+  --disable-protocol takes one name per option and ignores unknown names.)
+- No name resolution, no TCP reassembly (neither changes a count).
+What no option changes: frames with more VLAN tags than the outer-header parser
+reads, 802.3/LLC-SNAP framing, IPv6 chains of 8 or more extension headers, and
+truncated frames (their tshark bytes are the original length). oddities()
+lists these per conversation.
+
+Usage:
+    table = conversations("../shared/pcaps/web/http_bro_org.pcap")
+    for key, convs in table.items():     # key = ("tcp", ("10.0.2.15", 55080), ("192.150.187.43", 80))
+        for c in convs:                  # usually one; several after TCP port reuse
+            c.direction(("10.0.2.15", 55080))   # {"src", "dst", "packets", "bytes"}
+    python3 tshark_conv.py FILE...       # a summary per capture
 """
 from __future__ import annotations
 
+import functools
 import ipaddress
+import os
 import re
 import subprocess
+import tempfile
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-# Protocols whose payload tshark must not dissect (inner conversations).
-DISABLED_PROTOCOLS = [
-    "gre", "vxlan", "geneve", "erspan", "gtp", "gtpv2", "l2tp", "teredo", "lisp-data",
-    "capwap", "mpls", "pppoes", "etherip", "ayiya", "nsh",
-]
+# The protocols an outer-header parser reads. tshark dissects these and
+# nothing else: every other protocol is disabled (4.0 has no --only-protocols,
+# and --disable-protocol takes one name per option and ignores unknown names).
+ENABLED_PROTOCOLS = {
+    "frame", "pkt_comment", "eth", "ethertype", "vlan", "ieee8021ad", "ip", "ipv6", "ipv6.hopopts",
+    "ipv6.routing", "ipv6.fraghdr", "ipv6.dstopts", "ah", "tcp", "udp", "data",
+}
 
-TSHARK_OPTIONS = [
+BASE_OPTIONS = [
     "-n",
     "-o", "ip.defragment:FALSE",
     "-o", "ipv6.defragment:FALSE",
     "-o", "tcp.desegment_tcp_streams:FALSE",
-    "--disable-protocol", ",".join(DISABLED_PROTOCOLS),
-    "-d", "ip.proto==4,data",   # IPv4 in IP
-    "-d", "ip.proto==41,data",  # IPv6 in IP
+    "-d", "ip.proto==4,data",   # IPv4 in IPv4/IPv6: "ip" itself is enabled
+    "-d", "ip.proto==41,data",  # IPv6 in IPv4/IPv6
 ]
+
+
+@functools.lru_cache(maxsize=None)
+def tshark_options(tshark: str = "tshark") -> tuple:
+    """BASE_OPTIONS plus one --disable-protocol per protocol not in
+    ENABLED_PROTOCOLS (tshark's own "_ws.*" pseudo-protocols stay on)."""
+    out = subprocess.run([tshark, "-G", "protocols"], capture_output=True, text=True, check=True).stdout
+    names = [line.split("\t")[2] for line in out.splitlines() if line.count("\t") >= 2]
+    disabled = [n for n in names
+                if n not in ENABLED_PROTOCOLS and not n.startswith("_ws.") and not n.startswith("ipv6.routing.")]
+    return tuple(BASE_OPTIONS) + tuple(a for n in disabled for a in ("--disable-protocol", n))
+
+
+# How many VLAN tags and IPv6 extension headers the outer-header parser reads
+# (sniffer: bpf/parse.bpf.h, SNIFFER_IPV6_MAX_EXT_HDRS).
+OUTER_MAX_VLAN_TAGS = 2
+OUTER_MAX_IPV6_EXT_HEADERS = 7
 
 Endpoint = tuple  # (address text, port)
 Key = tuple       # (proto, Endpoint, Endpoint), endpoints sorted
 
 
 def canonical_key(proto: str, addr1: str, port1: int, addr2: str, port2: int) -> Key:
-    """("tcp"|"udp", (addr, port), (addr, port)) with the smaller endpoint first
+    """("tcp"|"udp", (addr, port), (addr, port)), the smaller endpoint first
     (IPv4 before IPv6, then by address value, then by port). Addresses in any
-    text form; the key holds their compressed form."""
-    a = (ipaddress.ip_address(addr1), int(port1))
-    b = (ipaddress.ip_address(addr2), int(port2))
+    text form (or 4/16 raw bytes); the key holds their compressed text form."""
+    a = (_ip(addr1), int(port1))
+    b = (_ip(addr2), int(port2))
     lo, hi = sorted([a, b], key=lambda e: (e[0].version, int(e[0]), e[1]))
     return (proto, (str(lo[0]), lo[1]), (str(hi[0]), hi[1]))
+
+
+def _ip(addr):
+    return ipaddress.ip_address(bytes(addr) if isinstance(addr, (bytes, bytearray)) else addr)
 
 
 def format_size(n: int) -> str:
@@ -83,6 +119,31 @@ def format_size(n: int) -> str:
         if n // 1000 ** power >= 10:
             return f"{n // 1000 ** power} {prefix}B"
     return f"{n} bytes"
+
+
+@dataclass
+class Frame:
+    number: int
+    epoch_ns: int
+    length: int              # frame.len: what tshark's conversation bytes add up
+    cap_len: int
+    protocols: list          # frame.protocols, e.g. ["eth", "ethertype", "ip", "tcp"]
+    vlan_ids: list           # outer tag first
+    first_ip: tuple          # (src, dst) of the frame's first IP header, or None
+    fragment: bool           # an IPv4 or IPv6 fragment (first or later)
+    malformed: bool
+
+
+@dataclass
+class TapEvent:
+    """One TCP/UDP header counted by tshark's conversation tap."""
+    proto: str
+    frame: int
+    stream: int
+    src: Endpoint
+    dst: Endpoint
+    tcp_flags: int = 0
+    tcp_seq: int = 0         # raw sequence number
 
 
 @dataclass
@@ -99,17 +160,21 @@ class Conversation:
     start_text: str
     duration_text: str
     stream: int = -1         # tcp.stream / udp.stream
-    first_ns: int = 0        # epoch ns of the first and last frame (exact)
+    first_ns: int = 0        # epoch ns of the first and last frame
     last_ns: int = 0
-    frame_numbers: list = field(default_factory=list, repr=False)
+    events: list = field(default_factory=list, repr=False)  # its TapEvents, in frame order
 
     @property
     def key(self) -> Key:
         return canonical_key(self.proto, self.a[0], self.a[1], self.b[0], self.b[1])
 
-    def direction(self, src: Endpoint) -> dict:
-        """Packets and bytes sent by `src` (one of the endpoints)."""
-        src = (str(ipaddress.ip_address(src[0])), int(src[1]))
+    @property
+    def packets(self) -> int:
+        return self.a_to_b_packets + self.b_to_a_packets
+
+    def direction(self, src) -> dict:
+        """Packets and bytes sent by endpoint `src` = (address, port)."""
+        src = (str(_ip(src[0])), int(src[1]))
         if src == self.a:
             return {"src": self.a, "dst": self.b, "packets": self.a_to_b_packets, "bytes": self.a_to_b_bytes}
         if src == self.b:
@@ -130,20 +195,74 @@ class Conversation:
 
 class ConversationTable(dict):
     """Key -> [Conversation, ...] ordered by start: usually one, several when
-    tshark split a reused TCP 5-tuple. `warnings`: what tshark said on stderr
-    (a damaged or cut-short file still yields the conversations read so far)."""
+    tshark split a reused TCP 5-tuple. Also: `warnings` (what tshark said on
+    stderr: a damaged or cut-short file still yields what was read), `frames`
+    (every frame, by number) and `events` (every counted TCP/UDP header)."""
 
     def __init__(self):
         super().__init__()
         self.warnings: list[str] = []
-        self.frames: list[Frame] = []
+        self.frames: dict[int, Frame] = {}
+        self.events: list[TapEvent] = []
 
-    def all(self):
+    def all(self) -> list[Conversation]:
         return [c for convs in self.values() for c in convs]
 
 
 # ---------------------------------------------------------------------------
-# The conversation table as printed.
+# One tshark run: the conversation tables, plus a Lua listener on the same
+# "tcp" and "udp" taps (and on every frame) for the exact numbers.
+
+_LUA = r"""
+local f_epoch = Field.new("frame.time_epoch")
+local f_protos = Field.new("frame.protocols")
+local f_vlan = Field.new("vlan.id")
+local f_ip_src = Field.new("ip.src")
+local f_ip_dst = Field.new("ip.dst")
+local f_ip6_src = Field.new("ipv6.src")
+local f_ip6_dst = Field.new("ipv6.dst")
+local f_mf = Field.new("ip.flags.mf")
+local f_fo = Field.new("ip.frag_offset")
+local f_fh = Field.new("ipv6.fraghdr")
+local f_malformed = Field.new("_ws.malformed")
+
+local function all(f)
+  local out = {}
+  for _, x in ipairs({f()}) do out[#out + 1] = tostring(x.value) end
+  return out
+end
+
+local frame = Listener.new("frame", nil, false)
+function frame.packet(pinfo, tvb)
+  local t = f_epoch().value
+  local protos = tostring(f_protos().value)
+  local first = ""
+  local v4, v6 = protos:find(":ip:") or protos:find(":ip$"), protos:find(":ipv6:") or protos:find(":ipv6$")
+  if v4 and (not v6 or v4 < v6) then
+    first = (all(f_ip_src)[1] or "") .. "," .. (all(f_ip_dst)[1] or "")
+  elseif v6 then
+    first = (all(f_ip6_src)[1] or "") .. "," .. (all(f_ip6_dst)[1] or "")
+  end
+  local frag = 0
+  local mf, fo = all(f_mf), all(f_fo)
+  if (mf[1] == "true" or mf[1] == "1") or (fo[1] and fo[1] ~= "0") or f_fh() then frag = 1 end
+  io.write("@@F\t", pinfo.number, "\t", pinfo.len, "\t", pinfo.caplen, "\t", t.secs, "\t", t.nsecs, "\t",
+           protos, "\t", table.concat(all(f_vlan), ","), "\t", first, "\t", frag, "\t",
+           (f_malformed() and 1 or 0), "\n")
+end
+
+local tcp = Listener.new("tcp", nil, false)
+function tcp.packet(pinfo, tvb, h)
+  io.write("@@T\t", pinfo.number, "\t", h.th_stream, "\t", tostring(h.ip_src), "\t", h.th_sport, "\t",
+           tostring(h.ip_dst), "\t", h.th_dport, "\t", h.th_flags, "\t", h.th_rawseq, "\n")
+end
+
+local udp = Listener.new("udp", nil, false)
+function udp.packet(pinfo, tvb, h)
+  io.write("@@U\t", pinfo.number, "\t", h.uh_stream, "\t", tostring(h.ip_src), "\t", h.uh_sport, "\t",
+           tostring(h.ip_dst), "\t", h.uh_dport, "\n")
+end
+"""
 
 _ROW = re.compile(
     r"^(?P<a>\S+)\s+<->\s+(?P<b>\S+)\s+"
@@ -158,21 +277,47 @@ def _endpoint(text: str) -> Endpoint:
     return (str(ipaddress.ip_address(addr)), int(port))
 
 
-def _run(args: list[str], tshark: str) -> tuple[str, list[str]]:
-    proc = subprocess.run([tshark, *TSHARK_OPTIONS, *args], capture_output=True, text=True)
+def _first_ip(text: str):
+    src, _, dst = text.partition(",")
+    try:
+        return (str(ipaddress.ip_address(src)), str(ipaddress.ip_address(dst)))
+    except ValueError:
+        return None  # no IP header, or one tshark could not read
+
+
+def run_tshark(pcap_path, tshark: str = "tshark"):
+    """(printed rows, frames by number, tap events, stderr warnings)."""
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:
+        lua.write(_LUA)
+    try:
+        cmd = [tshark, *tshark_options(tshark), "-q", "-X", f"lua_script:{lua.name}",
+               "-z", "conv,tcp", "-z", "conv,udp", "-r", str(pcap_path)]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+    finally:
+        os.unlink(lua.name)
     warnings = [l for l in proc.stderr.splitlines() if l.strip() and not l.startswith("Running as user")]
     # 2: the file is damaged or cut short; what was read is still reported.
-    if proc.returncode not in (0, 2):
-        raise RuntimeError(f"{tshark} {' '.join(args)} failed ({proc.returncode}): {' '.join(warnings)}")
-    return proc.stdout, warnings
+    if proc.returncode not in (0, 2) or "Conversations" not in proc.stdout:
+        raise RuntimeError(f"tshark -r {pcap_path} failed ({proc.returncode}): {' '.join(warnings)}")
 
-
-def printed_table(pcap_path: str, tshark: str = "tshark") -> tuple[list[dict], list[str]]:
-    """The rows of `-z conv,tcp -z conv,udp` as printed (bytes as text)."""
-    out, warnings = _run(["-q", "-z", "conv,tcp", "-z", "conv,udp", "-r", str(pcap_path)], tshark)
-    rows, proto = [], None
-    for line in out.splitlines():
-        if line.startswith("TCP Conversations"):
+    rows, frames, events, proto = [], {}, [], None
+    for line in proc.stdout.splitlines():
+        if line.startswith("@@F\t"):
+            _, num, length, cap, secs, nsecs, protos, vlans, first, frag, mal = line.split("\t")
+            frames[int(num)] = Frame(
+                number=int(num), epoch_ns=int(secs) * 1_000_000_000 + int(nsecs), length=int(length),
+                cap_len=int(cap), protocols=protos.split(":"), vlan_ids=[int(v) for v in vlans.split(",") if v],
+                first_ip=_first_ip(first),
+                fragment=frag == "1", malformed=mal == "1")
+        elif line.startswith("@@T\t"):
+            _, num, stream, src, sport, dst, dport, flags, seq = line.split("\t")
+            events.append(TapEvent("tcp", int(num), int(stream), (str(ipaddress.ip_address(src)), int(sport)),
+                                   (str(ipaddress.ip_address(dst)), int(dport)), int(flags), int(seq)))
+        elif line.startswith("@@U\t"):
+            _, num, stream, src, sport, dst, dport = line.split("\t")
+            events.append(TapEvent("udp", int(num), int(stream), (str(ipaddress.ip_address(src)), int(sport)),
+                                   (str(ipaddress.ip_address(dst)), int(dport))))
+        elif line.startswith("TCP Conversations"):
             proto = "tcp"
         elif line.startswith("UDP Conversations"):
             proto = "udp"
@@ -186,198 +331,99 @@ def printed_table(pcap_path: str, tshark: str = "tshark") -> tuple[list[dict], l
                 "a_to_b_packets": int(m["tx_f"]), "a_to_b_bytes_text": m["tx_b"],
                 "start_text": m["start"], "duration_text": m["dur"],
             })
-    return rows, warnings
+    return rows, frames, events, warnings
 
 
-# ---------------------------------------------------------------------------
-# Per-frame fields (the same options), for exact byte sums and for oddities.
-
-FRAME_FIELDS = [
-    "frame.number", "frame.time_epoch", "frame.time_relative", "frame.len", "frame.cap_len", "frame.protocols",
-    "ip.src", "ip.dst", "ipv6.src", "ipv6.dst",
-    "tcp.srcport", "tcp.dstport", "tcp.stream", "tcp.flags", "tcp.seq_raw",
-    "udp.srcport", "udp.dstport", "udp.stream",
-    "vlan.id", "ip.flags.mf", "ip.frag_offset", "ipv6.fraghdr.offset", "ipv6.fraghdr.more", "_ws.malformed",
-]
-
-_IPV6_EXT = {"ipv6.hopopts", "ipv6.routing", "ipv6.fraghdr", "ipv6.dstopts", "ah"}
-
-
-@dataclass
-class Layer:
-    """One TCP/UDP header that tshark's conversation tap counted."""
-    proto: str
-    stream: int
-    src: Endpoint
-    dst: Endpoint
-    outer: bool              # the first IP header of the frame, behind Ethernet and <= 2 VLAN tags
-    tcp_flags: int = 0
-    tcp_seq: int = 0
-
-
-@dataclass
-class Frame:
-    number: int
-    epoch_ns: int
-    rel: str
-    length: int              # frame.len
-    cap_len: int
-    protocols: list
-    vlan_ids: list
-    fragment: bool           # an IP fragment (first or not)
-    non_first_fragment: bool
-    malformed: bool
-    layers: list             # counted TCP/UDP headers
-
-
-def _epoch_ns(text: str) -> int:
-    secs, _, frac = text.partition(".")
-    return int(secs) * 1_000_000_000 + int((frac + "000000000")[:9])
-
-
-def _split(v: str) -> list[str]:
-    return v.split(",") if v else []
-
-
-def frames(pcap_path: str, tshark: str = "tshark") -> tuple[list[Frame], list[str]]:
-    args = ["-r", str(pcap_path), "-T", "fields", "-E", "separator=/t", "-E", "occurrence=a", "-E", "aggregator=,"]
-    for f in FRAME_FIELDS:
-        args += ["-e", f]
-    out, warnings = _run(args, tshark)
-    result = []
-    for line in out.splitlines():
-        v = dict(zip(FRAME_FIELDS, line.split("\t")))
-        protos = v["frame.protocols"].split(":")
-        vals = {k: _split(v.get(k, "")) for k in FRAME_FIELDS[6:]}
-        idx = defaultdict(int)        # occurrences consumed per field family
-        layers, last_ip, first_ip_seen, in_error = [], None, False, False
-        outer_prefix_ok = True
-        n_vlan = 0
-        for i, p in enumerate(protos):
-            if p in ("icmp", "icmpv6"):
-                in_error = True   # what follows is the quoted packet of an error
-            if p == "vlan":
-                n_vlan += 1
-            if p in ("ip", "ipv6"):
-                fam = p
-                k = idx[fam]
-                idx[fam] += 1
-                src, dst = vals[f"{fam}.src"], vals[f"{fam}.dst"]
-                last_ip = (src[k] if k < len(src) else None, dst[k] if k < len(dst) else None,
-                           not first_ip_seen and outer_prefix_ok and n_vlan <= 2)
-                first_ip_seen = True
-                ext = 0
-            elif p in _IPV6_EXT and last_ip is not None:
-                ext += 1
-                if ext >= 8:  # a bounded parser gives up before the L4 header
-                    last_ip = (last_ip[0], last_ip[1], False)
-            elif p in ("tcp", "udp"):
-                k = idx[p]
-                idx[p] += 1
-                if in_error or last_ip is None:
-                    continue
-                streams = vals[f"{p}.stream"]
-                sports, dports = vals[f"{p}.srcport"], vals[f"{p}.dstport"]
-                if k >= len(streams) or k >= len(sports):
-                    continue  # header not read: not tapped
-                layer = Layer(p, int(streams[k]), (last_ip[0], int(sports[k])), (last_ip[1], int(dports[k])),
-                              last_ip[2])
-                if p == "tcp":
-                    flags, seqs = vals["tcp.flags"], vals["tcp.seq_raw"]
-                    layer.tcp_flags = int(flags[k], 16) if k < len(flags) else 0
-                    layer.tcp_seq = int(seqs[k]) if k < len(seqs) else 0
-                layers.append(layer)
-            elif not first_ip_seen and p not in ("eth", "ethertype", "vlan"):
-                outer_prefix_ok = False   # e.g. llc, mpls, pppoes before the first IP header
-        mf = vals["ip.flags.mf"]
-        fo = vals["ip.frag_offset"]
-        f6o = vals["ipv6.fraghdr.offset"]
-        f6m = vals["ipv6.fraghdr.more"]
-        v4_frag = bool(mf and (mf[0] in ("1", "True") or (fo and fo[0] not in ("0", ""))))
-        v6_frag = bool(f6o)
-        non_first = bool((fo and fo[0] not in ("0", "")) or (f6o and f6o[0] not in ("0", "")))
-        result.append(Frame(
-            number=int(v["frame.number"]), epoch_ns=_epoch_ns(v["frame.time_epoch"]), rel=v["frame.time_relative"],
-            length=int(v["frame.len"]), cap_len=int(v["frame.cap_len"]), protocols=protos,
-            vlan_ids=[int(x) for x in vals["vlan.id"]], fragment=v4_frag or v6_frag or bool(f6m),
-            non_first_fragment=non_first, malformed=bool(v.get("_ws.malformed")), layers=layers))
-    return result, warnings
-
-
-# ---------------------------------------------------------------------------
-
-def conversations(pcap_path: str, tshark: str = "tshark") -> ConversationTable:
+def conversations(pcap_path, tshark: str = "tshark") -> ConversationTable:
     """tshark's TCP and UDP conversations of a capture, keyed by
-    canonical_key(); exact bytes; checked against the printed table."""
-    rows, warnings = printed_table(pcap_path, tshark)
-    frame_list, _ = frames(pcap_path, tshark)
+    canonical_key(), with exact bytes; checked against the printed table."""
+    rows, frames, events, warnings = run_tshark(pcap_path, tshark)
 
-    # Per (proto, stream): the frames tshark's tap counted.
-    streams: dict[tuple, dict] = {}
-    for f in frame_list:
-        for l in f.layers:
-            s = streams.setdefault((l.proto, l.stream), {"frames": [], "by_src": defaultdict(lambda: [0, 0])})
-            s["frames"].append(f)
-            d = s["by_src"][(str(ipaddress.ip_address(l.src[0])), l.src[1])]
-            d[0] += 1
-            d[1] += f.length
-            s.setdefault("key", canonical_key(l.proto, l.src[0], l.src[1], l.dst[0], l.dst[1]))
-
-    # Join printed rows with streams: same key, in order of start.
+    streams: dict[tuple, list] = defaultdict(list)   # (proto, stream) -> events
+    for e in events:
+        streams[(e.proto, e.stream)].append(e)
     by_key_streams = defaultdict(list)
-    for (proto, sid), s in streams.items():
-        by_key_streams[s["key"]].append((s["frames"][0].epoch_ns, sid, s))
+    for evs in streams.values():
+        e0 = evs[0]
+        by_key_streams[canonical_key(e0.proto, *e0.src, *e0.dst)].append(evs)
     by_key_rows = defaultdict(list)
     for r in rows:
         by_key_rows[canonical_key(r["proto"], *r["a"], *r["b"])].append(r)
 
     table = ConversationTable()
-    table.warnings = warnings
-    table.frames = frame_list
+    table.warnings, table.frames, table.events = warnings, frames, events
     problems = []
     for key, krows in by_key_rows.items():
         krows.sort(key=lambda r: float(r["start_text"]))
-        kstreams = sorted(by_key_streams.get(key, []), key=lambda t: (t[0], t[1]))
+        kstreams = sorted(by_key_streams.get(key, []), key=lambda evs: (frames[evs[0].frame].epoch_ns, evs[0].frame))
         if len(kstreams) != len(krows):
-            problems.append(f"{key}: {len(krows)} printed conversations, {len(kstreams)} streams")
+            problems.append(f"{key}: {len(krows)} printed conversations, {len(kstreams)} tapped streams")
             continue
-        for r, (_, sid, s) in zip(krows, kstreams):
-            a_pk, a_by = s["by_src"].get(r["a"], [0, 0])
-            b_pk, b_by = s["by_src"].get(r["b"], [0, 0])
+        for r, evs in zip(krows, kstreams):
+            sent = defaultdict(lambda: [0, 0])
+            for e in evs:
+                sent[e.src][0] += 1
+                sent[e.src][1] += frames[e.frame].length
+            (a_pk, a_by), (b_pk, b_by) = sent.get(r["a"], [0, 0]), sent.get(r["b"], [0, 0])
             conv = Conversation(
                 proto=r["proto"], a=r["a"], b=r["b"],
                 a_to_b_packets=r["a_to_b_packets"], a_to_b_bytes=a_by,
                 b_to_a_packets=r["b_to_a_packets"], b_to_a_bytes=b_by,
                 start=float(r["start_text"]), duration=float(r["duration_text"]),
-                start_text=r["start_text"], duration_text=r["duration_text"], stream=sid,
-                first_ns=min(f.epoch_ns for f in s["frames"]), last_ns=max(f.epoch_ns for f in s["frames"]),
-                frame_numbers=[f.number for f in s["frames"]])
+                start_text=r["start_text"], duration_text=r["duration_text"], stream=evs[0].stream,
+                first_ns=min(frames[e.frame].epoch_ns for e in evs),
+                last_ns=max(frames[e.frame].epoch_ns for e in evs), events=evs)
             if (a_pk, b_pk) != (r["a_to_b_packets"], r["b_to_a_packets"]):
-                problems.append(f"{key} stream {sid}: frames {a_pk}/{b_pk}, printed "
+                problems.append(f"{key} stream {conv.stream}: tapped frames {a_pk}/{b_pk}, printed "
                                 f"{r['a_to_b_packets']}/{r['b_to_a_packets']}")
             if (format_size(a_by), format_size(b_by)) != (r["a_to_b_bytes_text"], r["b_to_a_bytes_text"]):
-                problems.append(f"{key} stream {sid}: bytes {a_by}/{b_by}, printed "
+                problems.append(f"{key} stream {conv.stream}: tapped bytes {a_by}/{b_by}, printed "
                                 f"{r['a_to_b_bytes_text']}/{r['b_to_a_bytes_text']}")
             table.setdefault(key, []).append(conv)
     for key in by_key_streams.keys() - by_key_rows.keys():
-        problems.append(f"{key}: counted frames but no printed conversation")
+        problems.append(f"{key}: tapped frames but no printed conversation")
     if problems:
-        raise RuntimeError(f"{pcap_path}: tshark's table and its frames disagree:\n  " + "\n  ".join(problems[:20]))
+        raise RuntimeError(f"{pcap_path}: tshark's table and its taps disagree:\n  " + "\n  ".join(problems[:20]))
     return table
 
 
+def _outer(frame: Frame, e: TapEvent) -> bool:
+    """Whether an outer-header parser reads this TCP/UDP header: Ethernet, at
+    most OUTER_MAX_VLAN_TAGS tags, the frame's first IP header (at most
+    OUTER_MAX_IPV6_EXT_HEADERS extension headers), then this header."""
+    p = frame.protocols
+    i = 1 if p and p[0] == "eth" else None
+    if i is None:
+        return False
+    tags = 0
+    while i < len(p) and p[i] in ("ethertype", "vlan"):
+        tags += p[i] == "vlan"
+        i += 1
+    if tags > OUTER_MAX_VLAN_TAGS or i >= len(p) or p[i] not in ("ip", "ipv6"):
+        return False
+    i += 1
+    ext = 0
+    while i < len(p) and p[i] in ("ipv6.hopopts", "ipv6.routing", "ipv6.fraghdr", "ipv6.dstopts", "ah"):
+        ext += 1
+        i += 1
+    return (ext <= OUTER_MAX_IPV6_EXT_HEADERS and i < len(p) and p[i] == e.proto
+            and frame.first_ip == (e.src[0], e.dst[0]))
+
+
 def oddities(table: ConversationTable) -> dict:
-    """Per key, why a flow meter that reads only outer headers (Ethernet, two
-    VLAN tags, IP, TCP/UDP) and keys flows by 5-tuple + outer VLAN would not
-    reproduce tshark's numbers:
-      inner        some counted headers are not the frame's outer IP/L4 headers
-      vlan_split   the conversation's frames carry different outer VLAN ids
-      truncated    some frames were captured shorter than their length
-      fragments    the conversation has IP fragments (only first ones count)
-      port_reuse   tshark split the 5-tuple into several conversations
-      malformed    some frames are malformed for tshark
+    """Key -> sorted flags, for the 5-tuples where a flow meter that reads only
+    the outer headers and keys flows by 5-tuple + outer VLAN id would not
+    reproduce tshark's numbers, or only with care:
+      inner       some counted headers are not the frame's outer IP/L4 headers
+                  (a tunnel tshark still dissects, too many VLAN tags, LLC...)
+      vlan_split  the frames carry different outer VLAN ids (one conversation
+                  for tshark, several flows for the meter)
+      truncated   some frames were captured shorter than their length (tshark
+                  counts the original length)
+      fragments   IP fragments: only the first of each datagram is counted
+      port_reuse  tshark split the 5-tuple into several conversations
+      malformed   tshark found some frame malformed (it counted it anyway)
     """
-    by_number = {f.number: f for f in table.frames}
     result = {}
     for key, convs in table.items():
         flags = set()
@@ -385,9 +431,9 @@ def oddities(table: ConversationTable) -> dict:
             flags.add("port_reuse")
         vlans = set()
         for c in convs:
-            for n in c.frame_numbers:
-                f = by_number[n]
-                if any(not l.outer for l in f.layers if l.stream == c.stream and l.proto == c.proto):
+            for e in c.events:
+                f = table.frames[e.frame]
+                if not _outer(f, e):
                     flags.add("inner")
                 vlans.add(f.vlan_ids[0] if f.vlan_ids else 0)
                 if f.cap_len < f.length:
@@ -405,12 +451,14 @@ def oddities(table: ConversationTable) -> dict:
 
 if __name__ == "__main__":
     import sys
+    from collections import Counter
 
     for path in sys.argv[1:]:
         t = conversations(path)
         odd = oddities(t)
-        print(f"{path}: {len(t.all())} conversations ({len(t)} 5-tuples), {len(odd)} with oddities")
+        kinds = Counter(c.proto for c in t.all())
+        print(f"{path}: {kinds['tcp']} TCP + {kinds['udp']} UDP conversations, "
+              f"{sum(c.packets for c in t.all())} of {len(t.frames)} frames counted, {len(odd)} 5-tuples with oddities "
+              f"{dict(Counter(f for fl in odd.values() for f in fl))}")
         for w in t.warnings:
             print(f"  tshark: {w}")
-        for key, flags in list(odd.items())[:10]:
-            print(f"  {key}: {', '.join(flags)}")
