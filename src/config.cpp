@@ -299,7 +299,7 @@ Config parse_config_json(const json& doc) {
     r.uint(f, "flows", "max_flows", c.flows.max_flows, 1, 1u << 24);
     r.uint(f, "flows", "idle_timeout_ms", c.flows.idle_timeout_ms, 1, 86400000);
     r.uint(f, "flows", "active_timeout_ms", c.flows.active_timeout_ms, 1000, 86400000);
-    r.uint(f, "flows", "tcp_close_grace_ms", c.flows.tcp_close_grace_ms, 0, 600000);
+    r.uint(f, "flows", "tcp_close_grace_ms", c.flows.tcp_close_grace_ms, 0, 86400000);
     r.uint(f, "flows", "activity_timeout_ms", c.flows.activity_timeout_ms, 1, 86400000);
   }
 

@@ -77,11 +77,13 @@ class FlowState {
   bool rst_seen() const { return rst_seen_; }
   // A SYN without ACK from either side (a connection attempt).
   static bool is_syn_only(const PacketInfo& p) { return p.has_tcp_header && (p.tcp_flags & 0x12) == 0x02; }
-  // p opens a new connection on this flow's 5-tuple: a SYN after the flow
-  // closed, or a SYN whose sequence number differs from the flow's first
-  // SYN (a retransmitted SYN repeats it).
+  // p opens a new connection on this flow's 5-tuple: a SYN whose sequence
+  // number differs from the flow's first SYN, or any SYN once a flow that
+  // never saw a SYN has closed. A SYN repeating the first one's sequence
+  // number is a retransmission or a duplicate, in whatever state.
   bool is_new_connection(const PacketInfo& p) const {
-    return is_syn_only(p) && (closed() || (has_syn_seq_ && p.tcp_seq != syn_seq_));
+    if (!is_syn_only(p)) return false;
+    return has_syn_seq_ ? p.tcp_seq != syn_seq_ : closed();
   }
   std::uint32_t update_count() const { return update_count_; }
   void count_update() { ++update_count_; }

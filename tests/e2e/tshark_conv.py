@@ -1,54 +1,59 @@
-"""tshark's TCP and UDP conversation statistics of a capture: the reference
+"""tshark's TCP and UDP conversation statistics of a capture, the reference
 for per-5-tuple comparisons with sniffer's flow records.
 
-What tshark 4.0 counts in `tshark -q -z conv,tcp -z conv,udp` (checked on the
-captures under ../shared/pcaps):
+What tshark 4.0 counts in `tshark -q -z conv,tcp -z conv,udp` (checked on every
+capture under ../shared/pcaps):
 
 - One count per TCP or UDP header that the TCP/UDP dissector hands to its tap,
-  keyed by the addresses of the IP header right before it, the two ports and,
-  for TCP, the stream index. A SYN (without ACK) whose sequence number differs
-  from the first SYN's starts a new TCP conversation on the same 5-tuple
-  ("port reuse"), whatever state the old one was in. UDP conversations are
-  never split, and no conversation ever ends on a timeout. VLAN tags are not
-  part of the key (one 5-tuple on two VLANs is one conversation).
+  keyed by the addresses of the IP header right before that header, the two
+  ports and the stream index. TCP: a SYN without ACK whose sequence number
+  differs from the conversation's first SYN starts a new conversation on the
+  same 5-tuple ("port reuse"), whatever state the old one was in; a repeated
+  SYN with the same sequence number stays in it, even after a RST. Nothing
+  ends on a timeout. VLAN tags are not part of the key. (With application
+  dissectors on, their wildcard conversations can also split a UDP 5-tuple;
+  the options below switch them off.)
 - Per direction ("A->B" is tshark's "->" column, "B->A" its "<-"): frames, and
-  bytes = the sum of frame.len, the original length from the capture record:
-  Ethernet header included, FCS only if the capture holds one, and the full
-  length of a frame the snap length truncated. tshark 4.0 prints bytes rounded
-  down to kB from 10,000 bytes on, so this module takes the exact per-frame
-  numbers from tshark's own tap (a Lua listener on the "tcp" and "udp" taps, the
-  ones the conversation table uses) and checks them against the printed table.
+  bytes = the sum of frame.len, the original length in the capture record:
+  from the Ethernet header on, VLAN tags and Ethernet padding included, an FCS
+  only if the capture holds one, and a frame cut by the snap length with its
+  original length. tshark 4.0 prints bytes rounded down to kB from 10,000 on,
+  so this module takes the exact numbers from tshark's own taps (a Lua
+  listener on the "tcp" and "udp" taps, the ones the table is built from) and
+  checks them against the printed table.
 - Relative start: the conversation's first frame, in seconds after the
-  capture's first frame (any protocol), printed "%.9f"; duration: last minus
-  first frame as doubles, printed "%.4f" (0.1 ms resolution). first_ns and
-  last_ns give the exact epoch times of the first and last frame.
-- Not counted: TCP/UDP headers quoted inside ICMP/ICMPv6 errors; IP fragments
-  other than the first (with reassembly off, see below); TCP segments whose
-  header (options included) the capture cut short; headers tshark cannot read.
+  capture's first frame (of any protocol), printed "%.9f". Duration: the
+  latest minus the earliest frame, each converted to a double first, printed
+  "%.4f" (0.1 ms, and a half-way value may round either way: tshark_times()
+  reproduces the text exactly). first_ns/last_ns are the exact epoch times.
+- Not counted: TCP/UDP headers quoted in ICMP errors, IP fragments after the
+  first (reassembly off), TCP segments whose header (options included) was cut
+  by the snap length, headers tshark cannot read.
 
-The options below make tshark count only what a parser of the outer headers
-(Ethernet, VLAN tags, IPv4/IPv6, TCP/UDP) sees:
-- IP reassembly off (ip.defragment, ipv6.defragment). With it on, tshark
-  counts a fragmented datagram once, on its last fragment, with that frame's
-  length only; with it off the first fragment carries the ports and counts like
-  any packet, and later fragments count nowhere.
-- Tunnel payloads not dissected: GRE (ERSPAN, WCCP, NVGRE... ride on it),
-  VXLAN, Geneve, GTP, L2TP, Teredo, LISP, CAPWAP, MPLS, PPPoE sessions, EtherIP,
-  and IP-in-IP (IP protocols 4 and 41 decoded as data). The outer UDP header of a
-  UDP tunnel still counts, as the outer-header parser sees it. (tshark 4.0's
-  --disable-protocol takes one name per option and ignores unknown names.)
-- No name resolution, no TCP reassembly (neither changes a count).
-What no option changes: frames with more VLAN tags than the outer-header parser
-reads, 802.3/LLC-SNAP framing, IPv6 chains of 8 or more extension headers, and
-truncated frames (their tshark bytes are the original length). oddities()
-lists these per conversation.
+Options (tshark_options()), so that tshark counts what a parser of the outer
+headers (Ethernet, VLAN tags, IPv4/IPv6 with extension headers, TCP/UDP) sees:
+- Every protocol disabled but ENABLED_PROTOCOLS, and IP protocols 4 and 41
+  (IP in IP) decoded as data: tunnels (GRE, ERSPAN, VXLAN, Geneve, GTP, L2TP,
+  Teredo...), MPLS, PPPoE, LLC/SNAP and ICMP payloads are not dissected, so
+  their inner conversations are not counted; the outer UDP header of a UDP
+  tunnel is. (tshark 4.0 has no --only-protocols; --disable-protocol takes one
+  name per option, silently ignores unknown names, and ALL does not work.)
+- IP reassembly off (ip.defragment, ipv6.defragment). With it on, a fragmented
+  datagram counts once, on its last fragment, with that frame's length only;
+  with it off, the first fragment carries the ports and counts like any
+  packet, and the later fragments count nowhere.
+- -n (no name resolution), no TCP reassembly (changes no count).
+What no option changes: more VLAN tags than the outer-header parser reads,
+IPv6 chains of more extension headers than it walks, and truncated frames.
+oddities() flags them per 5-tuple.
 
 Usage:
     table = conversations("../shared/pcaps/web/http_bro_org.pcap")
-    for key, convs in table.items():     # key = ("tcp", ("10.0.2.15", 55080), ("192.150.187.43", 80))
-        for c in convs:                  # usually one; several after TCP port reuse
+    for key, convs in table.items():   # ("tcp", ("10.0.2.15", 55080), ("192.150.187.43", 80))
+        for c in convs:                # usually one; several after TCP port reuse
             c.direction(("10.0.2.15", 55080))   # {"src", "dst", "packets", "bytes"}
-    python3 tshark_conv.py FILE...       # a summary per capture
+    totals(table)                      # per 5-tuple, port-reuse splits summed
+    python3 tshark_conv.py FILE...     # a summary per capture
 """
 from __future__ import annotations
 
@@ -103,14 +108,29 @@ def canonical_key(proto: str, addr1: str, port1: int, addr2: str, port2: int) ->
     """("tcp"|"udp", (addr, port), (addr, port)), the smaller endpoint first
     (IPv4 before IPv6, then by address value, then by port). Addresses in any
     text form (or 4/16 raw bytes); the key holds their compressed text form."""
-    a = (_ip(addr1), int(port1))
-    b = (_ip(addr2), int(port2))
-    lo, hi = sorted([a, b], key=lambda e: (e[0].version, int(e[0]), e[1]))
-    return (proto, (str(lo[0]), lo[1]), (str(hi[0]), hi[1]))
+    a = (*_addr(addr1), int(port1))
+    b = (*_addr(addr2), int(port2))
+    lo, hi = (a, b) if a[1:] <= b[1:] else (b, a)
+    return (proto, (lo[0], lo[3]), (hi[0], hi[3]))
 
 
-def _ip(addr):
-    return ipaddress.ip_address(bytes(addr) if isinstance(addr, (bytes, bytearray)) else addr)
+@functools.lru_cache(maxsize=1 << 16)
+def _addr(addr) -> tuple:
+    """(compressed text, version, integer value) of an address in any text form
+    or as 4/16 raw bytes."""
+    if isinstance(addr, str) and addr.count(".") == 3 and ":" not in addr:
+        parts = addr.split(".")
+        if all(p.isdigit() and len(p) <= 3 and (p == "0" or p[0] != "0") and int(p) < 256 for p in parts):
+            v = 0
+            for p in parts:
+                v = v * 256 + int(p)
+            return (addr, 4, v)  # already canonical dotted decimal
+    ip = ipaddress.ip_address(bytes(addr) if isinstance(addr, (bytes, bytearray)) else addr)
+    return (str(ip), ip.version, int(ip))
+
+
+def _ip_text(addr) -> str:
+    return _addr(addr)[0]
 
 
 def format_size(n: int) -> str:
@@ -132,6 +152,7 @@ class Frame:
     first_ip: tuple          # (src, dst) of the frame's first IP header, or None
     fragment: bool           # an IPv4 or IPv6 fragment (first or later)
     malformed: bool
+    ports: tuple = None      # (src, dst) of the frame's first TCP/UDP header, if tshark read them
 
 
 @dataclass
@@ -174,7 +195,7 @@ class Conversation:
 
     def direction(self, src) -> dict:
         """Packets and bytes sent by endpoint `src` = (address, port)."""
-        src = (str(_ip(src[0])), int(src[1]))
+        src = (_ip_text(src[0]), int(src[1]))
         if src == self.a:
             return {"src": self.a, "dst": self.b, "packets": self.a_to_b_packets, "bytes": self.a_to_b_bytes}
         if src == self.b:
@@ -197,13 +218,15 @@ class ConversationTable(dict):
     """Key -> [Conversation, ...] ordered by start: usually one, several when
     tshark split a reused TCP 5-tuple. Also: `warnings` (what tshark said on
     stderr: a damaged or cut-short file still yields what was read), `frames`
-    (every frame, by number) and `events` (every counted TCP/UDP header)."""
+    (every frame, by number), `events` (every counted TCP/UDP header) and
+    `capture_first_ns`."""
 
     def __init__(self):
         super().__init__()
         self.warnings: list[str] = []
         self.frames: dict[int, Frame] = {}
         self.events: list[TapEvent] = []
+        self.capture_first_ns = 0  # epoch ns of the capture's first frame (tshark's time reference)
 
     def all(self) -> list[Conversation]:
         return [c for convs in self.values() for c in convs]
@@ -225,6 +248,10 @@ local f_mf = Field.new("ip.flags.mf")
 local f_fo = Field.new("ip.frag_offset")
 local f_fh = Field.new("ipv6.fraghdr")
 local f_malformed = Field.new("_ws.malformed")
+local f_tcp_sport = Field.new("tcp.srcport")
+local f_tcp_dport = Field.new("tcp.dstport")
+local f_udp_sport = Field.new("udp.srcport")
+local f_udp_dport = Field.new("udp.dstport")
 
 local function all(f)
   local out = {}
@@ -246,9 +273,16 @@ function frame.packet(pinfo, tvb)
   local frag = 0
   local mf, fo = all(f_mf), all(f_fo)
   if (mf[1] == "true" or mf[1] == "1") or (fo[1] and fo[1] ~= "0") or f_fh() then frag = 1 end
+  local ports = ""
+  local ts, us = protos:find(":tcp"), protos:find(":udp")
+  if ts and (not us or ts < us) then
+    ports = (all(f_tcp_sport)[1] or "") .. "," .. (all(f_tcp_dport)[1] or "")
+  elseif us then
+    ports = (all(f_udp_sport)[1] or "") .. "," .. (all(f_udp_dport)[1] or "")
+  end
   io.write("@@F\t", pinfo.number, "\t", pinfo.len, "\t", pinfo.caplen, "\t", t.secs, "\t", t.nsecs, "\t",
            protos, "\t", table.concat(all(f_vlan), ","), "\t", first, "\t", frag, "\t",
-           (f_malformed() and 1 or 0), "\n")
+           (f_malformed() and 1 or 0), "\t", ports, "\n")
 end
 
 local tcp = Listener.new("tcp", nil, false)
@@ -274,13 +308,18 @@ _ROW = re.compile(
 
 def _endpoint(text: str) -> Endpoint:
     addr, _, port = text.rpartition(":")
-    return (str(ipaddress.ip_address(addr)), int(port))
+    return (_ip_text(addr), int(port))
+
+
+def _ports(text: str):
+    sport, _, dport = text.partition(",")
+    return (int(sport), int(dport)) if sport.isdigit() and dport.isdigit() else None
 
 
 def _first_ip(text: str):
     src, _, dst = text.partition(",")
     try:
-        return (str(ipaddress.ip_address(src)), str(ipaddress.ip_address(dst)))
+        return (_ip_text(src), _ip_text(dst))
     except ValueError:
         return None  # no IP header, or one tshark could not read
 
@@ -303,20 +342,20 @@ def run_tshark(pcap_path, tshark: str = "tshark"):
     rows, frames, events, proto = [], {}, [], None
     for line in proc.stdout.splitlines():
         if line.startswith("@@F\t"):
-            _, num, length, cap, secs, nsecs, protos, vlans, first, frag, mal = line.split("\t")
+            _, num, length, cap, secs, nsecs, protos, vlans, first, frag, mal, ports = line.split("\t")
             frames[int(num)] = Frame(
                 number=int(num), epoch_ns=int(secs) * 1_000_000_000 + int(nsecs), length=int(length),
                 cap_len=int(cap), protocols=protos.split(":"), vlan_ids=[int(v) for v in vlans.split(",") if v],
                 first_ip=_first_ip(first),
-                fragment=frag == "1", malformed=mal == "1")
+                fragment=frag == "1", malformed=mal == "1", ports=_ports(ports))
         elif line.startswith("@@T\t"):
             _, num, stream, src, sport, dst, dport, flags, seq = line.split("\t")
-            events.append(TapEvent("tcp", int(num), int(stream), (str(ipaddress.ip_address(src)), int(sport)),
-                                   (str(ipaddress.ip_address(dst)), int(dport)), int(flags), int(seq)))
+            events.append(TapEvent("tcp", int(num), int(stream), (_ip_text(src), int(sport)),
+                                   (_ip_text(dst), int(dport)), int(flags), int(seq)))
         elif line.startswith("@@U\t"):
             _, num, stream, src, sport, dst, dport = line.split("\t")
-            events.append(TapEvent("udp", int(num), int(stream), (str(ipaddress.ip_address(src)), int(sport)),
-                                   (str(ipaddress.ip_address(dst)), int(dport))))
+            events.append(TapEvent("udp", int(num), int(stream), (_ip_text(src), int(sport)),
+                                   (_ip_text(dst), int(dport))))
         elif line.startswith("TCP Conversations"):
             proto = "tcp"
         elif line.startswith("UDP Conversations"):
@@ -352,6 +391,7 @@ def conversations(pcap_path, tshark: str = "tshark") -> ConversationTable:
 
     table = ConversationTable()
     table.warnings, table.frames, table.events = warnings, frames, events
+    table.capture_first_ns = frames[min(frames)].epoch_ns if frames else 0
     problems = []
     for key, krows in by_key_rows.items():
         krows.sort(key=lambda r: float(r["start_text"]))
@@ -387,27 +427,74 @@ def conversations(pcap_path, tshark: str = "tshark") -> ConversationTable:
     return table
 
 
-def _outer(frame: Frame, e: TapEvent) -> bool:
-    """Whether an outer-header parser reads this TCP/UDP header: Ethernet, at
-    most OUTER_MAX_VLAN_TAGS tags, the frame's first IP header (at most
-    OUTER_MAX_IPV6_EXT_HEADERS extension headers), then this header."""
+def _nstime_to_sec(ns: int, ref_ns: int) -> float:
+    """tshark's nstime_delta() then nstime_to_sec(): seconds of ns - ref_ns as
+    a double built from separate seconds and nanoseconds."""
+    bs, bn = divmod(ns, 1_000_000_000)
+    rs, rn = divmod(ref_ns, 1_000_000_000)
+    secs, nsecs = bs - rs, bn - rn
+    if secs > 0 and nsecs < 0:
+        secs, nsecs = secs - 1, nsecs + 1_000_000_000
+    elif secs < 0 and nsecs > 0:
+        secs, nsecs = secs + 1, nsecs - 1_000_000_000
+    return float(secs) + float(nsecs) / 1e9
+
+
+def tshark_times(first_ns: int, last_ns: int, capture_first_ns: int) -> tuple[str, str]:
+    """The (start, duration) texts tshark prints for a conversation whose first
+    and last frames are at first_ns and last_ns (epoch ns) in a capture whose
+    first frame is at capture_first_ns: e.g. for a flow record's start_ns and
+    end_ns. Reproduces every printed value of ../shared/pcaps."""
+    start = _nstime_to_sec(first_ns, capture_first_ns)
+    stop = _nstime_to_sec(last_ns, capture_first_ns)
+    return f"{start:.9f}", f"{stop - start:.4f}"
+
+
+def totals(table: ConversationTable) -> dict:
+    """Key -> {"packets": {endpoint: n}, "bytes": {endpoint: n}, "first_ns",
+    "last_ns", "conversations": n}: a 5-tuple's conversations summed (port
+    reuse undone), for comparing with flow records summed per 5-tuple."""
+    out = {}
+    for key, convs in table.items():
+        ends = (key[1], key[2])
+        t = {"packets": {e: 0 for e in ends}, "bytes": {e: 0 for e in ends},
+             "first_ns": min(c.first_ns for c in convs), "last_ns": max(c.last_ns for c in convs),
+             "conversations": len(convs)}
+        for c in convs:
+            for e in ends:
+                d = c.direction(e)
+                t["packets"][e] += d["packets"]
+                t["bytes"][e] += d["bytes"]
+        out[key] = t
+    return out
+
+
+def outer_l4(frame: Frame):
+    """(proto, src endpoint, dst endpoint) of the TCP/UDP header an outer-header
+    parser reads in this frame: Ethernet, at most OUTER_MAX_VLAN_TAGS tags, the
+    first IP header (at most OUTER_MAX_IPV6_EXT_HEADERS extension headers), then
+    TCP or UDP. None when it reads none."""
     p = frame.protocols
-    i = 1 if p and p[0] == "eth" else None
-    if i is None:
-        return False
-    tags = 0
-    while i < len(p) and p[i] in ("ethertype", "vlan"):
-        tags += p[i] == "vlan"
+    if not p or p[0] != "eth" or frame.first_ip is None or frame.ports is None:
+        return None
+    i, tags = 1, 0
+    while i < len(p) and p[i] in ("ethertype", "vlan", "ieee8021ad"):
+        tags += p[i] != "ethertype"
         i += 1
     if tags > OUTER_MAX_VLAN_TAGS or i >= len(p) or p[i] not in ("ip", "ipv6"):
-        return False
+        return None
     i += 1
     ext = 0
     while i < len(p) and p[i] in ("ipv6.hopopts", "ipv6.routing", "ipv6.fraghdr", "ipv6.dstopts", "ah"):
         ext += 1
         i += 1
-    return (ext <= OUTER_MAX_IPV6_EXT_HEADERS and i < len(p) and p[i] == e.proto
-            and frame.first_ip == (e.src[0], e.dst[0]))
+    if ext > OUTER_MAX_IPV6_EXT_HEADERS or i >= len(p) or p[i] not in ("tcp", "udp"):
+        return None
+    return (p[i], (frame.first_ip[0], frame.ports[0]), (frame.first_ip[1], frame.ports[1]))
+
+
+def _outer(frame: Frame, e: TapEvent) -> bool:
+    return outer_l4(frame) == (e.proto, e.src, e.dst)
 
 
 def oddities(table: ConversationTable) -> dict:
@@ -423,10 +510,17 @@ def oddities(table: ConversationTable) -> dict:
       fragments   IP fragments: only the first of each datagram is counted
       port_reuse  tshark split the 5-tuple into several conversations
       malformed   tshark found some frame malformed (it counted it anyway)
+      uncounted   frames whose outer TCP/UDP header a parser reads but tshark
+                  did not count (e.g. TCP options cut by the snap length)
     """
     result = {}
+    tapped = {e.frame for e in table.events}
+    for f in table.frames.values():
+        l4 = outer_l4(f)
+        if l4 and f.number not in tapped:
+            result.setdefault(canonical_key(l4[0], *l4[1], *l4[2]), set()).add("uncounted")
     for key, convs in table.items():
-        flags = set()
+        flags = result.pop(key, set())
         if len(convs) > 1:
             flags.add("port_reuse")
         vlans = set()
@@ -446,7 +540,7 @@ def oddities(table: ConversationTable) -> dict:
             flags.add("vlan_split")
         if flags:
             result[key] = sorted(flags)
-    return result
+    return {k: sorted(v) for k, v in result.items()}
 
 
 if __name__ == "__main__":

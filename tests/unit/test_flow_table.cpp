@@ -209,11 +209,15 @@ TEST_F(FlowTableTest, ConnectionStatesWithoutTeardown) {
 
 TEST_F(FlowTableTest, NewSynOnAClosedFlowStartsANewOne) {
   FlowTable t = make();
-  t.add(tcp(0, true, SYN));
+  PacketInfo syn = tcp(0, true, SYN);
+  syn.tcp_seq = 1000;
+  t.add(syn);
   t.add(tcp(1 * kMs, false, SYN | ACK));
   t.add(tcp(2 * kMs, true, FIN | ACK));
   t.add(tcp(3 * kMs, false, FIN | ACK));
-  t.add(tcp(4 * kMs, true, SYN));  // port reuse, inside the grace
+  syn.ts_ns = kT0 + 4 * kMs;
+  syn.tcp_seq = 9000;
+  t.add(syn);  // port reuse, inside the grace
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(out[0].end_reason(), v1::FLOW_END_FIN);
   EXPECT_EQ(out[0].fwd().packets(), 2u);
@@ -223,6 +227,19 @@ TEST_F(FlowTableTest, NewSynOnAClosedFlowStartsANewOne) {
   t.flush(v1::FLOW_END_SHUTDOWN);
   EXPECT_EQ(out[1].fwd().packets(), 1u);
   EXPECT_NE(out[0].flow_id(), out[1].flow_id());
+}
+
+TEST_F(FlowTableTest, ADuplicateOfTheFirstSynAfterCloseStaysInTheFlow) {
+  FlowTable t = make();
+  t.add(tcp(0, true, SYN));
+  t.add(tcp(1 * kMs, false, SYN | ACK));
+  t.add(tcp(2 * kMs, true, RST));
+  t.add(tcp(3 * kMs, true, SYN));  // same sequence number as the first SYN
+  EXPECT_TRUE(out.empty());
+  t.flush(v1::FLOW_END_SHUTDOWN);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].fwd().packets(), 3u);
+  EXPECT_EQ(out[0].end_reason(), v1::FLOW_END_RST);
 }
 
 TEST_F(FlowTableTest, SynWithANewSequenceNumberStartsANewFlowEvenWhileOpen) {
