@@ -45,16 +45,25 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, SNIFFER_NUM_STATS);
+	__uint(max_entries, SNIFFER_MAX_IFACES * SNIFFER_NUM_STATS);
 	__type(key, __u32);
 	__type(value, __u64);
 } stats SEC(".maps");
 
-static __always_inline void stat_add(__u32 idx, __u64 value)
+static __always_inline void stat_add(__u32 slot, __u32 counter, __u64 value)
 {
-	__u64 *counter = bpf_map_lookup_elem(&stats, &idx);
-	if (counter)
-		*counter += value; /* per-CPU slot: no atomic needed */
+	__u32 idx = SNIFFER_STAT_INDEX(slot, counter);
+	__u64 *c = bpf_map_lookup_elem(&stats, &idx);
+	if (c)
+		*c += value; /* per-CPU slot: no atomic needed */
+}
+
+static __always_inline void stat_set(__u32 slot, __u32 counter, __u64 value)
+{
+	__u32 idx = SNIFFER_STAT_INDEX(slot, counter);
+	__u64 *c = bpf_map_lookup_elem(&stats, &idx);
+	if (c)
+		*c = value;
 }
 
 static __always_inline __u32 protocol_class(const struct sniffer_record *r)
@@ -92,14 +101,16 @@ static __always_inline bool filter_allows(const struct sniffer_record *r)
 	return fs->default_action != SNIFFER_ACTION_SKIP;
 }
 
+/* Notes the ring's fill for the metrics and chooses the wakeup: batched
+ * wakeups when cfg_wakeup_bytes is set (the reader also polls on a timer, so
+ * nothing waits longer than its poll interval). */
 static __always_inline __u64 wakeup_flag(void)
 {
+	__u64 queued = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+	stat_set(0, SNIFFER_STAT_RING_FILL, queued);
 	if (!cfg_wakeup_bytes)
 		return 0;
-	/* Batched wakeups: the reader also polls on a timer, so nothing waits
-	 * longer than its poll interval. */
-	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= cfg_wakeup_bytes ?
-		       BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+	return queued >= cfg_wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
 }
 
 /* Bytes of L4 payload present in the frame (Ethernet padding excluded). */
@@ -123,20 +134,21 @@ static __always_inline void observe(void *ctx, bool is_xdp, void *data, void *da
 {
 	struct sniffer_iface_config *cfg = bpf_map_lookup_elem(&iface_configs, &ifindex);
 	if (!cfg) {
-		stat_add(SNIFFER_STAT_UNCONFIGURED, 1);
+		stat_add(0, SNIFFER_STAT_UNCONFIGURED, 1);
 		return;
 	}
+	__u32 slot = cfg->stats_slot;
 
 	struct sniffer_record rec = {};
 	parse_packet(data, data_end, &rec);
 
 	__u32 cls = protocol_class(&rec);
-	stat_add(SNIFFER_STAT_PACKETS(hook, cls), 1);
-	stat_add(SNIFFER_STAT_BYTES(hook, cls), wire_len);
+	stat_add(slot, SNIFFER_STAT_PACKETS(hook, cls), 1);
+	stat_add(slot, SNIFFER_STAT_BYTES(hook, cls), wire_len);
 	if (rec.parse_flags)
-		stat_add(SNIFFER_STAT_PARSE_ERROR, 1);
+		stat_add(slot, SNIFFER_STAT_PARSE_ERROR, 1);
 	if (!filter_allows(&rec)) {
-		stat_add(SNIFFER_STAT_FILTERED, 1);
+		stat_add(slot, SNIFFER_STAT_FILTERED, 1);
 		return;
 	}
 
@@ -145,7 +157,7 @@ static __always_inline void observe(void *ctx, bool is_xdp, void *data, void *da
 		cap = SNIFFER_MAX_PAYLOAD_BYTES;
 	struct sniffer_record *out = bpf_ringbuf_reserve(&events, sizeof(rec) + cap, 0);
 	if (!out) {
-		stat_add(SNIFFER_STAT_RINGBUF_FULL, 1);
+		stat_add(slot, SNIFFER_STAT_RINGBUF_FULL, 1);
 		return;
 	}
 
@@ -180,7 +192,7 @@ static __always_inline void observe(void *ctx, bool is_xdp, void *data, void *da
 	__builtin_memcpy(out, &rec, sizeof(rec));
 
 	bpf_ringbuf_submit(out, wakeup_flag());
-	stat_add(SNIFFER_STAT_RECORDS, 1);
+	stat_add(slot, SNIFFER_STAT_RECORDS, 1);
 }
 
 /* xdp.frags: the program accepts multi-buffer frames (jumbo frames, and

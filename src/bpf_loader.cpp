@@ -4,6 +4,7 @@
 #include <bpf/libbpf.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdarg>
 #include <cstring>
 #include <set>
@@ -127,9 +128,13 @@ int BpfPrograms::tc_ingress_prog_fd() const { return bpf_program__fd(skel_->prog
 int BpfPrograms::tc_egress_prog_fd() const { return bpf_program__fd(skel_->progs.sniffer_tc_eg); }
 int BpfPrograms::events_map_fd() const { return bpf_map__fd(skel_->maps.events); }
 
-void BpfPrograms::set_interface(std::uint32_t ifindex, Mode mode, Role role) {
+void BpfPrograms::set_interface(std::uint32_t ifindex, Mode mode, Role role, std::uint8_t stats_slot) {
+  if (stats_slot == 0 || stats_slot >= SNIFFER_MAX_IFACES) {
+    throw Error("iface_configs: stats slot " + std::to_string(stats_slot) + " out of range");
+  }
   sniffer_iface_config value{};
   value.ifindex = ifindex;
+  value.stats_slot = stats_slot;
   value.mode = abi_mode(mode);
   value.is_wan_facing = role == Role::Wan ? 1 : 0;
   int err = bpf_map_update_elem(bpf_map__fd(skel_->maps.iface_configs), &ifindex, &value, BPF_ANY);
@@ -181,17 +186,39 @@ int BpfPrograms::test_run_xdp(const void* frame, std::uint32_t size) const {
   return bpf_prog_test_run_opts(xdp_prog_fd(), &run) == 0 ? 0 : -errno;
 }
 
-KernelStats BpfPrograms::read_stats() const {
-  KernelStats totals{};
-  int ncpu = libbpf_num_possible_cpus();
-  if (ncpu <= 0) throw Error("count possible CPUs: " + errno_text(ncpu));
-  std::vector<std::uint64_t> per_cpu(static_cast<std::size_t>(ncpu));
-  int fd = bpf_map__fd(skel_->maps.stats);
-  for (__u32 i = 0; i < SNIFFER_NUM_STATS; ++i) {
-    if (bpf_map_lookup_elem(fd, &i, per_cpu.data())) throw Error("read stats[" + std::to_string(i) + "]: " + errno_text(errno));
-    for (auto v : per_cpu) totals[i] += v;
+KernelStats KernelCounters::total() const {
+  KernelStats t{};
+  for (const auto& slot : slots) {
+    for (int c = 0; c < SNIFFER_NUM_STATS; ++c) {
+      if (c == SNIFFER_STAT_RING_FILL) t[c] = std::max(t[c], slot[c]);
+      else t[c] += slot[c];
+    }
   }
-  return totals;
+  return t;
+}
+
+KernelCounters BpfPrograms::read_counters() const {
+  const int ncpu = libbpf_num_possible_cpus();
+  if (ncpu <= 0) throw Error("count possible CPUs: " + errno_text(ncpu));
+  constexpr __u32 kEntries = SNIFFER_MAX_IFACES * SNIFFER_NUM_STATS;
+  std::vector<__u32> keys(kEntries);
+  std::vector<std::uint64_t> values(static_cast<std::size_t>(kEntries) * static_cast<std::size_t>(ncpu));
+  __u32 count = kEntries, out_batch = 0;
+  LIBBPF_OPTS(bpf_map_batch_opts, opts);
+  int err = bpf_map_lookup_batch(bpf_map__fd(skel_->maps.stats), nullptr, &out_batch, keys.data(), values.data(),
+                                 &count, &opts);
+  if (err && errno != ENOENT) throw Error("read the stats map: " + errno_text(errno));
+  KernelCounters out;
+  for (__u32 i = 0; i < count; ++i) {
+    KernelStats& slot = out.slots[keys[i] / SNIFFER_NUM_STATS];
+    const int c = static_cast<int>(keys[i] % SNIFFER_NUM_STATS);
+    for (int cpu = 0; cpu < ncpu; ++cpu) {
+      std::uint64_t v = values[static_cast<std::size_t>(i) * static_cast<std::size_t>(ncpu) + static_cast<std::size_t>(cpu)];
+      if (c == SNIFFER_STAT_RING_FILL) slot[c] = std::max(slot[c], v);
+      else slot[c] += v;
+    }
+  }
+  return out;
 }
 
 }  // namespace sniffer

@@ -250,8 +250,8 @@ Config parse_config_json(const json& doc) {
       }
       c.interfaces.push_back(std::move(iface));
     }
-    if (c.interfaces.size() > SNIFFER_MAX_IFACES) {
-      r.fail("interfaces", "at most " + std::to_string(SNIFFER_MAX_IFACES) + " interfaces");
+    if (c.interfaces.size() > SNIFFER_MAX_IFACES - 1) {
+      r.fail("interfaces", "at most " + std::to_string(SNIFFER_MAX_IFACES - 1) + " interfaces");
     }
   }
 

@@ -38,7 +38,7 @@ InterfaceTable resolve_interfaces(const Config& config) {
   for (std::size_t i = 0; i < config.interfaces.size(); ++i) {
     const auto& iface = config.interfaces[i];
     std::uint32_t ifindex = resolve_ifindex(iface.name, "interfaces[" + std::to_string(i) + "].name");
-    table[ifindex] = InterfaceInfo{iface.name, ifindex, iface.role, iface.mode};
+    table[ifindex] = InterfaceInfo{iface.name, ifindex, iface.role, iface.mode, static_cast<std::uint8_t>(i + 1)};
   }
   return table;
 }
@@ -84,7 +84,7 @@ LoadOptions load_options(const Config& config) {
 }
 
 void fill_maps(BpfPrograms& progs, const Config& config, const InterfaceTable& interfaces) {
-  for (const auto& [ifindex, info] : interfaces) progs.set_interface(ifindex, info.mode, info.role);
+  for (const auto& [ifindex, info] : interfaces) progs.set_interface(ifindex, info.mode, info.role, info.stats_slot);
   progs.set_filter(config.filter);
 }
 
@@ -100,7 +100,7 @@ int run_daemon(const Config& config, const RunOptions& options) {
   if (options.dry_run) {
     std::cout << nlohmann::json{{"dry_run", "ok"},
                                 {"interfaces", interfaces.size()},
-                                {"kernel", kernel_stats_json(progs.read_stats())}}
+                                {"kernel", kernel_stats_json(progs.read_counters(), interfaces)}}
                      .dump()
               << std::endl;
     spdlog::info("dry run: programs verified and maps filled; nothing attached");
@@ -139,12 +139,14 @@ int run_daemon(const Config& config, const RunOptions& options) {
   attached.clear();
   ring.consume();
   pipeline.finish(v1::FLOW_END_SHUTDOWN);
-  KernelStats kernel = progs.read_stats();
+  KernelCounters counters = progs.read_counters();
+  KernelStats kernel = counters.total();
   for (const auto& [ifindex, info] : interfaces) progs.remove_interface(ifindex);
 
   nlohmann::json user = drain_stats_json(ring.counters());
   user.update(pipeline.counters_json());
-  std::cout << nlohmann::json{{"kernel", kernel_stats_json(kernel)}, {"userspace", user}}.dump() << std::endl;
+  std::cout << nlohmann::json{{"kernel", kernel_stats_json(counters, interfaces)}, {"userspace", user}}.dump()
+            << std::endl;
   spdlog::info("stopped: {} records emitted, {} ring-full drops, {} filtered; userspace: {}",
                kernel[SNIFFER_STAT_RECORDS], kernel[SNIFFER_STAT_RINGBUF_FULL], kernel[SNIFFER_STAT_FILTERED],
                user.dump());

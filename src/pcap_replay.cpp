@@ -50,7 +50,8 @@ int run_offline(const Config& config, const OfflineOptions& options) {
 
   BpfPrograms progs(load_options(config));
   const InterfaceConfig& iface = options.interface;
-  InterfaceTable interfaces{{kLoopbackIfindex, InterfaceInfo{iface.name, kLoopbackIfindex, iface.role, iface.mode}}};
+  InterfaceTable interfaces{
+      {kLoopbackIfindex, InterfaceInfo{iface.name, kLoopbackIfindex, iface.role, iface.mode, /*stats_slot=*/1}}};
   fill_maps(progs, config, interfaces);
 
   // No host addresses offline: directions follow the interface's role.
@@ -102,7 +103,7 @@ int run_offline(const Config& config, const OfflineOptions& options) {
                           {"rejected", counters.rejected},
                           {"truncated", counters.truncated},
                           {"read_error", read_error}}},
-                        {"kernel", kernel_stats_json(progs.read_stats())},
+                        {"kernel", kernel_stats_json(progs.read_counters(), interfaces)},
                         {"userspace", user}};
   std::cout << report.dump() << std::endl;
   if (!read_error.empty()) {

@@ -37,7 +37,21 @@ nlohmann::json kernel_stats_json(const KernelStats& s) {
           {"ringbuf_full", s[SNIFFER_STAT_RINGBUF_FULL]},
           {"parse_errors", s[SNIFFER_STAT_PARSE_ERROR]},
           {"filtered", s[SNIFFER_STAT_FILTERED]},
-          {"unconfigured", s[SNIFFER_STAT_UNCONFIGURED]}};
+          {"unconfigured", s[SNIFFER_STAT_UNCONFIGURED]},
+          {"ring_fill_bytes", s[SNIFFER_STAT_RING_FILL]}};
+}
+
+nlohmann::json kernel_stats_json(const KernelCounters& counters, const InterfaceTable& interfaces) {
+  nlohmann::json j = kernel_stats_json(counters.total());
+  nlohmann::json per = nlohmann::json::object();
+  for (const auto& [ifindex, info] : interfaces) {
+    nlohmann::json s = kernel_stats_json(counters.slots[info.stats_slot]);
+    s.erase("unconfigured");
+    s.erase("ring_fill_bytes");
+    per[info.name] = s;
+  }
+  j["interfaces"] = per;
+  return j;
 }
 
 nlohmann::json drain_stats_json(const DrainCounters& drain) {

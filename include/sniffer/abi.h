@@ -19,7 +19,7 @@
 #endif
 
 /* Bumped whenever any layout below changes. */
-#define SNIFFER_ABI_VERSION 2
+#define SNIFFER_ABI_VERSION 3
 /* "SNFR" read as a little-endian u32: first word of every ring record. */
 #define SNIFFER_RECORD_MAGIC 0x52464e53u
 
@@ -44,7 +44,8 @@ struct sniffer_iface_config {
 	__u32 ifindex;
 	__u8 mode;          /* SNIFFER_MODE_* */
 	__u8 is_wan_facing; /* 1 for the WAN role, 0 for LAN */
-	__u8 reserved[2];
+	__u8 stats_slot;    /* 1..SNIFFER_MAX_IFACES-1: this interface's block of counters in "stats" */
+	__u8 reserved;
 };
 
 /* ---- filter_settings: ARRAY, one entry (key 0) ---- */
@@ -77,10 +78,12 @@ struct sniffer_filter_settings {
 #define SNIFFER_CLASS_OTHER 3 /* everything else, non-IP included */
 #define SNIFFER_NUM_CLASSES 4
 
-/* ---- stats: PERCPU_ARRAY of __u64, one named counter per index ----
- * Per hook and class: packets at index SNIFFER_STAT_PACKETS(h, c), bytes at
- * SNIFFER_STAT_BYTES(h, c). Only packets of configured interfaces count there.
- * Accounting identity, per hook and in total:
+/* ---- stats: PERCPU_ARRAY of __u64, one block of SNIFFER_NUM_STATS named
+ * counters per interface: counter c of the interface in slot s is at index
+ * SNIFFER_STAT_INDEX(s, c). Slot 0 holds what belongs to no configured
+ * interface (SNIFFER_STAT_UNCONFIGURED). Within a block, per hook and class:
+ * packets at SNIFFER_STAT_PACKETS(h, c), bytes at SNIFFER_STAT_BYTES(h, c).
+ * Accounting identity, per interface and in total:
  *   packets = records emitted + ring reserve failures + filtered */
 #define SNIFFER_STAT_PACKETS(hook, cls) (((hook) * SNIFFER_NUM_CLASSES + (cls)) * 2)
 #define SNIFFER_STAT_BYTES(hook, cls) (SNIFFER_STAT_PACKETS(hook, cls) + 1)
@@ -89,7 +92,9 @@ struct sniffer_filter_settings {
 #define SNIFFER_STAT_PARSE_ERROR 26   /* truncated or malformed headers (record still sent) */
 #define SNIFFER_STAT_FILTERED 27      /* skipped by the port filter / default action */
 #define SNIFFER_STAT_UNCONFIGURED 28  /* packet on an ifindex without iface_configs entry */
+#define SNIFFER_STAT_RING_FILL 29     /* gauge: ring bytes queued, as last seen by this CPU */
 #define SNIFFER_NUM_STATS 32
+#define SNIFFER_STAT_INDEX(slot, counter) ((slot) * SNIFFER_NUM_STATS + (counter))
 
 /* ---- ring record flags ---- */
 #define SNIFFER_FRAG_DF 0x01        /* IPv4 don't-fragment */
@@ -158,7 +163,8 @@ SNIFFER_STATIC_ASSERT(sizeof(struct sniffer_iface_config) == 8, "iface_config si
 SNIFFER_ASSERT_OFFSET(sniffer_iface_config, ifindex, 0);
 SNIFFER_ASSERT_OFFSET(sniffer_iface_config, mode, 4);
 SNIFFER_ASSERT_OFFSET(sniffer_iface_config, is_wan_facing, 5);
-SNIFFER_ASSERT_OFFSET(sniffer_iface_config, reserved, 6);
+SNIFFER_ASSERT_OFFSET(sniffer_iface_config, stats_slot, 6);
+SNIFFER_ASSERT_OFFSET(sniffer_iface_config, reserved, 7);
 
 SNIFFER_STATIC_ASSERT(sizeof(struct sniffer_filter_settings) == 4, "filter_settings size");
 SNIFFER_ASSERT_OFFSET(sniffer_filter_settings, default_action, 0);

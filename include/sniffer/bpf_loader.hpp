@@ -22,7 +22,15 @@ struct LoadOptions {
   std::string btf_path;  // empty: the running kernel's
 };
 
+// One block of named counters (indices SNIFFER_STAT_*).
 using KernelStats = std::array<std::uint64_t, SNIFFER_NUM_STATS>;
+
+// Every block of the stats map: slot 0 (no configured interface) and one per
+// interface, summed over CPUs (the ring-fill gauge: the largest CPU value).
+struct KernelCounters {
+  std::array<KernelStats, SNIFFER_MAX_IFACES> slots{};
+  KernelStats total() const;
+};
 
 class BpfPrograms {
  public:
@@ -38,7 +46,8 @@ class BpfPrograms {
   int events_map_fd() const;
   std::uint32_t payload_bytes() const { return options_.payload_bytes; }
 
-  void set_interface(std::uint32_t ifindex, Mode mode, Role role);
+  // stats_slot: 1..SNIFFER_MAX_IFACES-1, this interface's block of counters.
+  void set_interface(std::uint32_t ifindex, Mode mode, Role role, std::uint8_t stats_slot);
   void remove_interface(std::uint32_t ifindex);
   // Replaces the filter: default action and the port rules.
   void set_filter(const FilterConfig& filter);
@@ -47,8 +56,10 @@ class BpfPrograms {
   // loopback device). Returns 0 or a negative errno.
   int test_run_xdp(const void* frame, std::uint32_t size) const;
 
-  // Counters summed over all CPUs.
-  KernelStats read_stats() const;
+  // All counters, in one batched map read.
+  KernelCounters read_counters() const;
+  // The totals over every interface.
+  KernelStats read_stats() const { return read_counters().total(); }
 
   sniffer_bpf* skeleton() { return skel_; }
 

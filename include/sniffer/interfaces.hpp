@@ -14,6 +14,7 @@ struct InterfaceInfo {
   std::uint32_t ifindex = 0;
   Role role = Role::Lan;
   Mode mode = Mode::Gateway;
+  std::uint8_t stats_slot = 0;  // its block in the kernel's stats map
 };
 
 using InterfaceTable = std::unordered_map<std::uint32_t, InterfaceInfo>;

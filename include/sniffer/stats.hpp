@@ -8,6 +8,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "sniffer/bpf_loader.hpp"
+#include "sniffer/interfaces.hpp"
 #include "sniffer/record.hpp"
 
 namespace sniffer {
@@ -23,6 +24,8 @@ const char* class_name(int abi_class);
 
 // {"packets": {"xdp_ingress": {"tcp": n, ...}, ...}, "bytes": {...}, "records": n, ...}
 nlohmann::json kernel_stats_json(const KernelStats& stats);
+// The totals as above, plus "interfaces": {name: the same per interface}.
+nlohmann::json kernel_stats_json(const KernelCounters& counters, const InterfaceTable& interfaces);
 // {"records_received": n, "decode_errors": {"bad_magic": n, ...}}
 nlohmann::json drain_stats_json(const DrainCounters& drain);
 

@@ -100,7 +100,7 @@ std::string addr(const std::uint8_t* bytes, int family) {
 
 TEST_F(ProgramsTest, Ipv4TcpRecordCarriesEveryHeaderField) {
   load();
-  progs_->set_interface(kLoopback, Mode::Gateway, Role::Wan);
+  progs_->set_interface(kLoopback, Mode::Gateway, Role::Wan, 1);
   L4 tcp{.kind = L4::Tcp, .sport = 40000, .dport = 443, .tcp_flags = 0x12, .window = 29200, .tcp_doff = 8,
          .payload = "hello"};
   Bytes frame = test::ipv4_frame("198.51.100.10", "192.0.2.10", tcp, {.ttl = 63, .ihl = 6});
@@ -147,7 +147,7 @@ TEST_F(ProgramsTest, Ipv4TcpRecordCarriesEveryHeaderField) {
 
 TEST_F(ProgramsTest, Ipv6UdpThroughExtensionHeaders) {
   load();
-  progs_->set_interface(kLoopback, Mode::HostBased, Role::Lan);
+  progs_->set_interface(kLoopback, Mode::HostBased, Role::Lan, 1);
   L4 udp{.kind = L4::Udp, .sport = 5353, .dport = 53, .payload = "query"};
   Bytes frame = test::ipv6_frame("2001:db8:200::10", "2001:db8:100::10", udp, {0, 60}, 0, false, {}, 17);
 
@@ -170,7 +170,7 @@ TEST_F(ProgramsTest, Ipv6UdpThroughExtensionHeaders) {
 
 TEST_F(ProgramsTest, QinQTagsAreRecordedOuterFirst) {
   load();
-  progs_->set_interface(kLoopback, Mode::Gateway, Role::Lan);
+  progs_->set_interface(kLoopback, Mode::Gateway, Role::Lan, 1);
   L4 udp{.kind = L4::Udp, .sport = 1111, .dport = 2222};
   Bytes frame = test::ipv4_frame("192.0.2.10", "198.51.100.10", udp, {}, {{0x88A8, 100}, {0x8100, 0x2000 | 200}});
 
@@ -186,7 +186,7 @@ TEST_F(ProgramsTest, QinQTagsAreRecordedOuterFirst) {
 
 TEST_F(ProgramsTest, ThreeVlanTagsStopTheParserAndAreCounted) {
   load();
-  progs_->set_interface(kLoopback, Mode::Gateway, Role::Lan);
+  progs_->set_interface(kLoopback, Mode::Gateway, Role::Lan, 1);
   Bytes frame = test::ipv4_frame("192.0.2.10", "198.51.100.10", L4{}, {}, {{0x8100, 1}, {0x8100, 2}, {0x8100, 3}});
   const sniffer_record h = one_xdp(frame).header;
   EXPECT_EQ(h.vlan_count, 2);
@@ -198,7 +198,7 @@ TEST_F(ProgramsTest, ThreeVlanTagsStopTheParserAndAreCounted) {
 
 TEST_F(ProgramsTest, IcmpEchoAndIcmpv6) {
   load();
-  progs_->set_interface(kLoopback, Mode::Gateway, Role::Wan);
+  progs_->set_interface(kLoopback, Mode::Gateway, Role::Wan, 1);
   const sniffer_record v4 =
       one_xdp(test::ipv4_frame("198.51.100.10", "192.0.2.10", L4{.kind = L4::Icmp, .icmp_type = 8})).header;
   EXPECT_EQ(v4.l4_proto, 1);
@@ -216,7 +216,7 @@ TEST_F(ProgramsTest, IcmpEchoAndIcmpv6) {
 
 TEST_F(ProgramsTest, NonIpFrameYieldsRecordOfClassOther) {
   load();
-  progs_->set_interface(kLoopback, Mode::Gateway, Role::Wan);
+  progs_->set_interface(kLoopback, Mode::Gateway, Role::Wan, 1);
   Bytes arp = test::ethernet({}, 0x0806);
   arp.resize(42, 0);
   const sniffer_record h = one_xdp(arp).header;
@@ -228,7 +228,7 @@ TEST_F(ProgramsTest, NonIpFrameYieldsRecordOfClassOther) {
 
 TEST_F(ProgramsTest, TruncatedHeadersAreFlaggedCountedAndPassed) {
   load();
-  progs_->set_interface(kLoopback, Mode::Gateway, Role::Wan);
+  progs_->set_interface(kLoopback, Mode::Gateway, Role::Wan, 1);
   Bytes full = test::ipv4_frame("198.51.100.10", "192.0.2.10", L4{.kind = L4::Tcp, .sport = 1, .dport = 2});
 
   // Cut inside the IPv4 header: IP version known, no addresses.
@@ -274,7 +274,7 @@ TEST_F(ProgramsTest, TruncatedHeadersAreFlaggedCountedAndPassed) {
 
 TEST_F(ProgramsTest, LaterFragmentsHaveNoPorts) {
   load();
-  progs_->set_interface(kLoopback, Mode::Gateway, Role::Wan);
+  progs_->set_interface(kLoopback, Mode::Gateway, Role::Wan, 1);
   L4 udp{.kind = L4::Udp, .sport = 53, .dport = 5353, .payload = std::string(64, 'x')};
   sniffer_record first = one_xdp(test::ipv4_frame("198.51.100.10", "192.0.2.10", udp, {.frag_field = 0x2000})).header;
   EXPECT_EQ(first.frag_flags, SNIFFER_FRAG_MF | SNIFFER_FRAG_FRAGMENT);
@@ -298,7 +298,7 @@ TEST_F(ProgramsTest, LaterFragmentsHaveNoPorts) {
 
 TEST_F(ProgramsTest, Ipv6ExtensionChainPastTheBoundIsFlagged) {
   load();
-  progs_->set_interface(kLoopback, Mode::Gateway, Role::Wan);
+  progs_->set_interface(kLoopback, Mode::Gateway, Role::Wan, 1);
   std::vector<std::uint8_t> chain(SNIFFER_IPV6_MAX_EXT_HDRS + 1, 60);
   sniffer_record h =
       one_xdp(test::ipv6_frame("2001:db8:100::10", "2001:db8:200::10", L4{.sport = 1, .dport = 2}, chain)).header;
@@ -320,7 +320,7 @@ TEST_F(ProgramsTest, UnconfiguredInterfaceYieldsNoRecord) {
   EXPECT_EQ(stat(SNIFFER_STAT_PACKETS(SNIFFER_HOOK_XDP_INGRESS, SNIFFER_CLASS_UDP)), 0u);
 
   // And after removal, the interface is unconfigured again.
-  progs_->set_interface(kLoopback, Mode::Gateway, Role::Wan);
+  progs_->set_interface(kLoopback, Mode::Gateway, Role::Wan, 1);
   EXPECT_EQ(xdp(test::ipv4_frame("198.51.100.10", "192.0.2.10", L4{})).size(), 1u);
   progs_->remove_interface(kLoopback);
   EXPECT_TRUE(xdp(test::ipv4_frame("198.51.100.10", "192.0.2.10", L4{})).empty());
@@ -329,7 +329,7 @@ TEST_F(ProgramsTest, UnconfiguredInterfaceYieldsNoRecord) {
 
 TEST_F(ProgramsTest, PortFilterIncludeWinsThenExcludeThenDefault) {
   load();
-  progs_->set_interface(kLoopback, Mode::Gateway, Role::Wan);
+  progs_->set_interface(kLoopback, Mode::Gateway, Role::Wan, 1);
   auto udp = [](std::uint16_t s, std::uint16_t d) {
     return test::ipv4_frame("198.51.100.10", "192.0.2.10", L4{.sport = s, .dport = d});
   };
@@ -353,7 +353,7 @@ TEST_F(ProgramsTest, PortFilterIncludeWinsThenExcludeThenDefault) {
 
 TEST_F(ProgramsTest, TcProgramsTagTheirHookAndContinue) {
   load();
-  progs_->set_interface(kLoopback, Mode::HostBased, Role::Wan);
+  progs_->set_interface(kLoopback, Mode::HostBased, Role::Wan, 1);
   Bytes frame = test::ipv4_frame("192.0.2.1", "198.51.100.10", L4{.kind = L4::Tcp, .sport = 22, .dport = 50000});
   for (auto [fd, hook] : {std::pair{progs_->tc_egress_prog_fd(), SNIFFER_HOOK_TC_EGRESS},
                           std::pair{progs_->tc_ingress_prog_fd(), SNIFFER_HOOK_TC_INGRESS}}) {
@@ -371,7 +371,7 @@ TEST_F(ProgramsTest, TcProgramsTagTheirHookAndContinue) {
 
 TEST_F(ProgramsTest, PayloadSnippetIsCopiedUpToTheConfiguredLength) {
   load({.payload_bytes = 16});
-  progs_->set_interface(kLoopback, Mode::Gateway, Role::Wan);
+  progs_->set_interface(kLoopback, Mode::Gateway, Role::Wan, 1);
   L4 udp{.kind = L4::Udp, .sport = 1, .dport = 2, .payload = "GET /index.html HTTP/1.1\r\n"};
   Captured r = one_xdp(test::ipv4_frame("198.51.100.10", "192.0.2.10", udp));
   EXPECT_EQ(r.header.record_len, sizeof(sniffer_record) + 16);
@@ -396,7 +396,7 @@ TEST_F(ProgramsTest, PayloadSnippetIsCopiedUpToTheConfiguredLength) {
 
 TEST_F(ProgramsTest, JumboFramesSpanningBuffersAreMeasuredWhole) {
   load({.payload_bytes = 8});
-  progs_->set_interface(kLoopback, Mode::Gateway, Role::Wan);
+  progs_->set_interface(kLoopback, Mode::Gateway, Role::Wan, 1);
   // 9000 bytes do not fit one page: the test run builds a multi-buffer frame.
   L4 tcp{.kind = L4::Tcp, .sport = 2049, .dport = 700, .payload = "NFSDATA!" + std::string(8900, 'z')};
   Bytes frame = test::ipv4_frame("198.51.100.10", "192.0.2.10", tcp);
@@ -419,7 +419,7 @@ TEST_F(ProgramsTest, LoadsAtTheSnippetBounds) {
 TEST_F(ProgramsTest, FullRingDropsAreCountedExactly) {
   // The smallest ring (one page) holds 4096 / (104 + 8 header) = 36 records.
   load({.ring_buffer_bytes = 4096});
-  progs_->set_interface(kLoopback, Mode::Gateway, Role::Wan);
+  progs_->set_interface(kLoopback, Mode::Gateway, Role::Wan, 1);
   Bytes frame = test::ipv4_frame("198.51.100.10", "192.0.2.10", L4{.sport = 1, .dport = 2});
   constexpr int kSent = 100;
   for (int i = 0; i < kSent; ++i) EXPECT_EQ(run(progs_->xdp_prog_fd(), frame), kXdpPass);  // nobody reads
@@ -430,6 +430,22 @@ TEST_F(ProgramsTest, FullRingDropsAreCountedExactly) {
   EXPECT_EQ(records + full, static_cast<std::uint64_t>(kSent));
   EXPECT_EQ(records_.size(), records);
   EXPECT_EQ(stat(SNIFFER_STAT_PACKETS(SNIFFER_HOOK_XDP_INGRESS, SNIFFER_CLASS_UDP)), static_cast<std::uint64_t>(kSent));
+  // The fill gauge saw the full ring (each record has an 8-byte ring header).
+  EXPECT_EQ(stat(SNIFFER_STAT_RING_FILL), records * (sizeof(sniffer_record) + 8));
+}
+
+TEST_F(ProgramsTest, CountersLandInTheInterfacesSlot) {
+  load();
+  progs_->set_interface(kLoopback, Mode::Gateway, Role::Wan, 5);
+  xdp(test::ipv4_frame("198.51.100.10", "192.0.2.10", L4{.sport = 1, .dport = 2}));
+  KernelCounters c = progs_->read_counters();
+  EXPECT_EQ(c.slots[5][SNIFFER_STAT_PACKETS(SNIFFER_HOOK_XDP_INGRESS, SNIFFER_CLASS_UDP)], 1u);
+  EXPECT_EQ(c.slots[5][SNIFFER_STAT_RECORDS], 1u);
+  EXPECT_EQ(c.slots[1][SNIFFER_STAT_RECORDS], 0u);
+  progs_->remove_interface(kLoopback);
+  xdp(test::ipv4_frame("198.51.100.10", "192.0.2.10", L4{.sport = 1, .dport = 2}));
+  EXPECT_EQ(progs_->read_counters().slots[0][SNIFFER_STAT_UNCONFIGURED], 1u);
+  EXPECT_THROW(progs_->set_interface(kLoopback, Mode::Gateway, Role::Wan, 0), std::exception);
 }
 
 TEST_F(ProgramsTest, MapsAndProgramsHaveTheirBpftoolNames) {
