@@ -198,6 +198,14 @@ bool valid_endpoint(const std::string& e) {
   return false;
 }
 
+bool valid_listen(const std::string& listen) {
+  auto colon = listen.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 >= listen.size()) return false;
+  const std::string port = listen.substr(colon + 1);
+  if (port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos) return false;
+  return std::stoul(port) <= 65535;
+}
+
 std::string host_name() {
   char buf[256] = {};
   if (gethostname(buf, sizeof(buf) - 1) != 0 || buf[0] == '\0') return "sniffer";
@@ -223,8 +231,8 @@ Config default_config() {
 Config parse_config_json(const json& doc) {
   Reader r;
   Config c = default_config();
-  if (!r.object(doc, "", {"sensor_id", "interfaces", "capture", "filter", "flows", "publish", "log_level",
-                          "btf_path"})) {
+  if (!r.object(doc, "", {"sensor_id", "interfaces", "capture", "filter", "flows", "publish", "metrics",
+                          "log_level", "btf_path"})) {
     throw ConfigInvalid(std::move(r.errors));
   }
   r.string(doc, "", "sensor_id", c.sensor_id);
@@ -317,6 +325,17 @@ Config parse_config_json(const json& doc) {
     r.uint(p, "publish", "send_hwm", c.publish.send_hwm, 1, 1000000);
   }
 
+  if (doc.contains("metrics") &&
+      r.object(doc.at("metrics"), "metrics", {"listen", "log_interval_s", "stats_interval_s"})) {
+    const json& m = doc.at("metrics");
+    r.string(m, "metrics", "listen", c.metrics.listen);
+    if (!c.metrics.listen.empty() && !valid_listen(c.metrics.listen)) {
+      r.fail("metrics.listen", "\"" + c.metrics.listen + "\" is not HOST:PORT (e.g. 127.0.0.1:9750; empty disables)");
+    }
+    r.uint(m, "metrics", "log_interval_s", c.metrics.log_interval_s, 0, 86400);
+    r.uint(m, "metrics", "stats_interval_s", c.metrics.stats_interval_s, 0, 86400);
+  }
+
   r.string(doc, "", "log_level", c.log_level);
   if (!kLogLevels.count(c.log_level)) {
     r.fail("log_level", "unknown level \"" + c.log_level + "\" (trace, debug, info, warn, error)");
@@ -395,6 +414,10 @@ json config_to_json(const Config& c) {
             {"batch_max_events", c.publish.batch_max_events},
             {"batch_max_latency_ms", c.publish.batch_max_latency_ms},
             {"send_hwm", c.publish.send_hwm}}},
+          {"metrics",
+           {{"listen", c.metrics.listen},
+            {"log_interval_s", c.metrics.log_interval_s},
+            {"stats_interval_s", c.metrics.stats_interval_s}}},
           {"log_level", c.log_level},
           {"btf_path", c.btf_path}};
 }

@@ -1,8 +1,11 @@
 #include "sniffer/daemon.hpp"
 
+#include <systemd/sd-daemon.h>
+
 #include <csignal>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -11,6 +14,7 @@
 #include "sniffer/attach.hpp"
 #include "sniffer/bpf_loader.hpp"
 #include "sniffer/interfaces.hpp"
+#include "sniffer/metrics.hpp"
 #include "sniffer/pipeline.hpp"
 #include "sniffer/ring_reader.hpp"
 #include "sniffer/stats.hpp"
@@ -21,6 +25,20 @@ namespace sniffer {
 namespace {
 
 volatile std::sig_atomic_t g_stop_signal = 0;
+
+// Something to do every interval_ns on the monotonic clock (0: never).
+class Every {
+ public:
+  explicit Every(std::uint64_t interval_ns) : interval_(interval_ns), next_(monotonic_now_ns() + interval_ns) {}
+  bool due(std::uint64_t now) {
+    if (interval_ == 0 || now < next_) return false;
+    next_ = now + interval_;
+    return true;
+  }
+
+ private:
+  std::uint64_t interval_, next_;
+};
 
 void on_stop_signal(int sig) { g_stop_signal = sig; }
 
@@ -114,12 +132,32 @@ int run_daemon(const Config& config, const RunOptions& options) {
   RingReader ring(progs.events_map_fd(), config.capture.payload_bytes, [&](const DecodedRecord& r) {
     pipeline.process(r, clock.to_wall_ns(r.header.ts_mono_ns), now_mono);
   });
+  std::optional<MetricsServer> metrics;
+  if (!config.metrics.listen.empty()) metrics.emplace(config.metrics.listen);
+
+  // The counters of every stage, as the final report, the metrics and the
+  // "stats" topic show them.
+  auto report = [&] {
+    nlohmann::json kernel = kernel_stats_json(progs.read_counters(), interfaces);
+    kernel["ring_size_bytes"] = config.capture.ring_buffer_bytes;
+    nlohmann::json user = drain_stats_json(ring.counters());
+    user.update(pipeline.counters_json());
+    return nlohmann::json{{"kernel", kernel}, {"userspace", user}};
+  };
+
   install_signal_handlers();
   auto attached = attach_all(config, interfaces, progs);
-  spdlog::info("publishing on {} (packet events {}, flow records {}), sensor id \"{}\"", config.publish.endpoint,
-               config.publish.packet_events ? "on" : "off", config.flows.enabled ? "on" : "off", config.sensor_id);
+  spdlog::info("publishing on {} (packet events {}, flow records {}), sensor id \"{}\"{}", config.publish.endpoint,
+               config.publish.packet_events ? "on" : "off", config.flows.enabled ? "on" : "off", config.sensor_id,
+               metrics ? ", metrics on http://" + config.metrics.listen + "/metrics" : std::string());
+  sd_notifyf(0, "READY=1\nSTATUS=capturing on %zu interface(s)", interfaces.size());
 
-  std::uint64_t last_resync = now_mono;
+  std::uint64_t watchdog_usec = 0;
+  const bool watchdog = sd_watchdog_enabled(0, &watchdog_usec) > 0;
+  Every resync(60'000'000'000), refresh(1'000'000'000), ping(watchdog ? watchdog_usec * 500 : 0),
+      log_line(std::uint64_t{config.metrics.log_interval_s} * 1'000'000'000),
+      stats_topic(std::uint64_t{config.metrics.stats_interval_s} * 1'000'000'000);
+  std::uint64_t stats_sequence = 0;
   while (!g_stop_signal) {
     int timeout = static_cast<int>(config.capture.poll_interval_ms);
     int due = pipeline.ms_until_due(now_mono);
@@ -127,29 +165,38 @@ int run_daemon(const Config& config, const RunOptions& options) {
     ring.poll(timeout);
     now_mono = monotonic_now_ns();
     pipeline.tick(clock.to_wall_ns(now_mono), now_mono);
-    if (now_mono - last_resync > 60ull * 1000000000ull) {
-      clock.resync();
-      last_resync = now_mono;
+    if (ping.due(now_mono)) sd_notify(0, "WATCHDOG=1");  // the drain loop is alive
+    if (resync.due(now_mono)) clock.resync();
+    const bool want_log = log_line.due(now_mono), want_stats = stats_topic.due(now_mono);
+    if (refresh.due(now_mono) || want_log || want_stats) {
+      nlohmann::json r = report();
+      if (metrics) metrics->update(prometheus_text(r));
+      std::string line = summary_line(r);
+      sd_notifyf(0, "STATUS=%s", line.c_str());
+      if (want_log) spdlog::info("{}", line);
+      if (want_stats) {
+        v1::StatsReport stats;
+        stats.set_sensor_id(config.sensor_id);
+        stats.set_sequence(++stats_sequence);
+        stats.set_sensor_start_ns(start_wall_ns);
+        stats.set_timestamp_ns(realtime_now_ns());
+        stats.set_report_json(r.dump());
+        pipeline.publish_stats(stats.SerializeAsString());
+      }
     }
   }
   spdlog::info("signal {} received: detaching", static_cast<int>(g_stop_signal));
+  sd_notify(0, "STOPPING=1");
 
   // Detach first, so that nothing arrives after the final drain and the
   // counters below are complete.
   attached.clear();
   ring.consume();
   pipeline.finish(v1::FLOW_END_SHUTDOWN);
-  KernelCounters counters = progs.read_counters();
-  KernelStats kernel = counters.total();
+  nlohmann::json final_report = report();
   for (const auto& [ifindex, info] : interfaces) progs.remove_interface(ifindex);
-
-  nlohmann::json user = drain_stats_json(ring.counters());
-  user.update(pipeline.counters_json());
-  std::cout << nlohmann::json{{"kernel", kernel_stats_json(counters, interfaces)}, {"userspace", user}}.dump()
-            << std::endl;
-  spdlog::info("stopped: {} records emitted, {} ring-full drops, {} filtered; userspace: {}",
-               kernel[SNIFFER_STAT_RECORDS], kernel[SNIFFER_STAT_RINGBUF_FULL], kernel[SNIFFER_STAT_FILTERED],
-               user.dump());
+  std::cout << final_report.dump() << std::endl;
+  spdlog::info("stopped; final {}", summary_line(final_report));
   return 0;
 }
 

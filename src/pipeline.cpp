@@ -75,6 +75,10 @@ int Pipeline::ms_until_due(std::uint64_t now_mono_ns) const {
   return due;
 }
 
+void Pipeline::publish_stats(const std::string& serialized_report) {
+  if (socket_) socket_->send(kTopicStats, serialized_report);
+}
+
 void Pipeline::finish(v1::FlowEndReason reason) {
   if (flows_) flows_->flush(reason);
   if (events_) events_->flush();
@@ -97,6 +101,13 @@ nlohmann::json Pipeline::counters_json() const {
     j["batches_unsubscribed"] = e.batches_unsubscribed;
     j["batches_dropped_hwm"] = e.batches_dropped_hwm;
   }
+  nlohmann::json latency = nlohmann::json::object();
+  auto add_latency = [&latency](const char* topic, const PublishCounters& c) {
+    latency[topic] = {{"sum_seconds", static_cast<double>(c.batch_age_ns_sum) * 1e-9}, {"count", c.batches_sent}};
+  };
+  if (events_) add_latency(kTopicPackets, events_->counters());
+  if (flow_stream_) add_latency(kTopicFlows, flow_stream_->counters());
+  j["publish_latency"] = latency;
   if (flows_) {
     const FlowTableCounters& c = flows_->counters();
     nlohmann::json reasons;

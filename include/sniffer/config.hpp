@@ -48,6 +48,12 @@ struct FlowConfig {
   std::uint32_t activity_timeout_ms = 5000;
 };
 
+struct MetricsConfig {
+  std::string listen = "127.0.0.1:9750";  // empty: no HTTP endpoint
+  std::uint32_t log_interval_s = 60;      // 0: no periodic log line
+  std::uint32_t stats_interval_s = 10;    // 0: no "stats" topic messages
+};
+
 struct PublishConfig {
   std::string endpoint = "tcp://127.0.0.1:5556";
   bool packet_events = true;
@@ -63,6 +69,7 @@ struct Config {
   FilterConfig filter;
   FlowConfig flows;
   PublishConfig publish;
+  MetricsConfig metrics;
   std::string log_level = "info";
   std::string btf_path;  // empty: the kernel's /sys/kernel/btf/vmlinux
 };

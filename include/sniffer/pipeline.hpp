@@ -41,6 +41,9 @@ class Pipeline {
   // Ends every flow with `reason` and sends everything pending.
   void finish(v1::FlowEndReason reason);
 
+  // Sends one message on the "stats" topic (when publishing).
+  void publish_stats(const std::string& serialized_report);
+
   const InterfaceTable& interfaces() const { return interfaces_; }
   // {"records": .., "events_published": .., "flows": {...}, ...}
   nlohmann::json counters_json() const;

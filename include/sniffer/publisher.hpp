@@ -13,11 +13,13 @@
 
 #include "sniffer.pb.h"
 #include "sniffer/config.hpp"
+#include "sniffer/wall_clock.hpp"
 
 namespace sniffer {
 
 inline constexpr const char* kTopicPackets = "pkt";
 inline constexpr const char* kTopicFlows = "flow";
+inline constexpr const char* kTopicStats = "stats";
 
 struct PublishCounters {
   std::uint64_t batches_sent = 0;          // handed to ZeroMQ (with or without a subscriber)
@@ -26,6 +28,7 @@ struct PublishCounters {
   std::uint64_t items_unsubscribed = 0;
   std::uint64_t batches_dropped_hwm = 0;   // refused: a subscriber's queue was full
   std::uint64_t items_dropped_hwm = 0;
+  std::uint64_t batch_age_ns_sum = 0;      // first item added -> batch sent, over sent batches
 };
 
 enum class SendResult { Delivered, NoSubscriber, HighWaterMark };
@@ -89,6 +92,7 @@ class BatchStream {
     if (n == 0) return;
     batch_.set_sequence(++sequence_);
     batch_.SerializeToString(&buffer_);
+    const std::uint64_t age_ns = now_ns() - started_ns_;
     switch (socket_.send(topic_, buffer_)) {
       case SendResult::NoSubscriber:
         counters_.batches_unsubscribed++;
@@ -97,6 +101,7 @@ class BatchStream {
       case SendResult::Delivered:
         counters_.batches_sent++;
         counters_.items_sent += n;
+        counters_.batch_age_ns_sum += age_ns;
         break;
       case SendResult::HighWaterMark:
         counters_.batches_dropped_hwm++;
@@ -109,6 +114,8 @@ class BatchStream {
   const PublishCounters& counters() const { return counters_; }
 
  private:
+  static std::uint64_t now_ns() { return monotonic_now_ns(); }
+
   PublishSocket& socket_;
   std::string topic_;
   std::uint32_t max_items_;

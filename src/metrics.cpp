@@ -1,0 +1,203 @@
+#include "sniffer/metrics.hpp"
+
+#include <httplib.h>
+
+#include <chrono>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "sniffer/error.hpp"
+
+namespace sniffer {
+
+namespace {
+
+using json = nlohmann::json;
+
+// Accumulates one metric family: HELP and TYPE once, then its samples.
+class Family {
+ public:
+  Family(std::ostringstream& out, const std::string& name, const char* type, const char* help)
+      : out_(out), name_(name) {
+    out_ << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type << '\n';
+  }
+  Family& sample(const std::string& labels, const json& value) {
+    out_ << name_;
+    if (!labels.empty()) out_ << '{' << labels << '}';
+    out_ << ' ' << (value.is_number() ? value.dump() : "0") << '\n';
+    return *this;
+  }
+
+ private:
+  std::ostringstream& out_;
+  std::string name_;
+};
+
+std::string label(const char* key, const std::string& value) {
+  std::string escaped;
+  for (char c : value) {
+    if (c == '\\' || c == '"') escaped += '\\';
+    if (c == '\n') {
+      escaped += "\\n";
+      continue;
+    }
+    escaped += c;
+  }
+  return std::string(key) + "=\"" + escaped + "\"";
+}
+
+const json& at(const json& j, const char* key) {
+  static const json zero = 0;
+  return j.is_object() && j.contains(key) ? j.at(key) : zero;
+}
+
+}  // namespace
+
+std::string prometheus_text(const json& report) {
+  std::ostringstream out;
+  const json& kernel = at(report, "kernel");
+  const json& user = at(report, "userspace");
+  const json& ifaces = at(kernel, "interfaces");
+
+  {
+    Family packets(out, "sniffer_packets_total", "counter",
+                   "Packets seen by the BPF programs, by interface, hook and protocol class.");
+    for (const auto& [name, s] : ifaces.items()) {
+      for (const auto& [hook, classes] : at(s, "packets").items()) {
+        for (const auto& [cls, n] : classes.items()) {
+          packets.sample(label("interface", name) + "," + label("hook", hook) + "," + label("class", cls), n);
+        }
+      }
+    }
+  }
+  {
+    Family bytes(out, "sniffer_bytes_total", "counter", "Frame bytes seen, by interface, hook and protocol class.");
+    for (const auto& [name, s] : ifaces.items()) {
+      for (const auto& [hook, classes] : at(s, "bytes").items()) {
+        for (const auto& [cls, n] : classes.items()) {
+          bytes.sample(label("interface", name) + "," + label("hook", hook) + "," + label("class", cls), n);
+        }
+      }
+    }
+  }
+  {
+    Family records(out, "sniffer_records_total", "counter", "Records the BPF programs put in the ring buffer.");
+    for (const auto& [name, s] : ifaces.items()) records.sample(label("interface", name), at(s, "records"));
+  }
+  {
+    Family parse(out, "sniffer_parse_errors_total", "counter",
+                 "Truncated or malformed packets (still recorded and passed).");
+    for (const auto& [name, s] : ifaces.items()) parse.sample(label("interface", name), at(s, "parse_errors"));
+  }
+  {
+    Family drops(out, "sniffer_dropped_total", "counter",
+                 "Records or items lost or withheld, by stage and reason (sent = delivered + these).");
+    for (const auto& [name, s] : ifaces.items()) {
+      drops.sample(label("stage", "kernel") + "," + label("reason", "ring_full") + "," + label("interface", name),
+                   at(s, "ringbuf_full"));
+      drops.sample(label("stage", "kernel") + "," + label("reason", "filtered") + "," + label("interface", name),
+                   at(s, "filtered"));
+    }
+    drops.sample(label("stage", "kernel") + "," + label("reason", "unconfigured_interface"), at(kernel, "unconfigured"));
+    for (const auto& [reason, n] : at(user, "decode_errors").items()) {
+      drops.sample(label("stage", "decode") + "," + label("reason", reason), n);
+    }
+    drops.sample(label("stage", "publish") + "," + label("reason", "hwm") + "," + label("topic", "pkt"),
+                 at(user, "events_dropped_hwm"));
+    drops.sample(label("stage", "publish") + "," + label("reason", "no_subscriber") + "," + label("topic", "pkt"),
+                 at(user, "events_unsubscribed"));
+    const json& fp = at(at(user, "flows"), "publish");
+    drops.sample(label("stage", "publish") + "," + label("reason", "hwm") + "," + label("topic", "flow"),
+                 at(fp, "dropped_hwm"));
+    drops.sample(label("stage", "publish") + "," + label("reason", "no_subscriber") + "," + label("topic", "flow"),
+                 at(fp, "unsubscribed"));
+  }
+  Family(out, "sniffer_ring_buffer_fill_bytes", "gauge", "Bytes queued in the ring buffer when last measured.")
+      .sample("", at(kernel, "ring_fill_bytes"));
+  Family(out, "sniffer_ring_buffer_size_bytes", "gauge", "Size of the ring buffer.")
+      .sample("", at(kernel, "ring_size_bytes"));
+  Family(out, "sniffer_records_received_total", "counter", "Records the daemon read from the ring buffer.")
+      .sample("", at(user, "records_received"));
+  {
+    Family published(out, "sniffer_published_total", "counter", "Items handed to ZeroMQ, by topic.");
+    published.sample(label("topic", "pkt"), at(user, "events_published"));
+    published.sample(label("topic", "flow"), at(at(at(user, "flows"), "publish"), "published"));
+  }
+  {
+    Family batches(out, "sniffer_published_batches_total", "counter", "Batches handed to ZeroMQ, by topic.");
+    batches.sample(label("topic", "pkt"), at(user, "batches_published"));
+    batches.sample(label("topic", "flow"), at(at(at(user, "flows"), "publish"), "batches_published"));
+  }
+  {
+    Family latency(out, "sniffer_publish_batch_age_seconds", "summary",
+                   "Age of a batch's first item when the batch is sent (publish latency).");
+    for (const char* topic : {"pkt", "flow"}) {
+      const json& l = at(at(user, "publish_latency"), topic);
+      out << "sniffer_publish_batch_age_seconds_sum{" << label("topic", topic) << "} " << at(l, "sum_seconds").dump()
+          << "\nsniffer_publish_batch_age_seconds_count{" << label("topic", topic) << "} " << at(l, "count").dump()
+          << '\n';
+    }
+  }
+  const json& flows = at(user, "flows");
+  Family(out, "sniffer_flows_active", "gauge", "Flows in the flow table.").sample("", at(flows, "active"));
+  Family(out, "sniffer_flows_capacity", "gauge", "Flow table limit (flows.max_flows).").sample("", at(flows, "capacity"));
+  Family(out, "sniffer_flows_created_total", "counter", "Flows created.").sample("", at(flows, "created"));
+  Family(out, "sniffer_flows_evicted_total", "counter", "Flows ended early because the table was full.")
+      .sample("", at(flows, "evicted"));
+  Family(out, "sniffer_flow_updates_total", "counter", "Active-timeout updates exported.").sample("", at(flows, "updates"));
+  {
+    Family ended(out, "sniffer_flows_ended_total", "counter", "Flows ended, by reason.");
+    for (const auto& [reason, n] : at(flows, "ended_by_reason").items()) ended.sample(label("reason", reason), n);
+  }
+  return out.str();
+}
+
+std::string summary_line(const json& report) {
+  const json& k = at(report, "kernel");
+  const json& u = at(report, "userspace");
+  const json& f = at(u, "flows");
+  std::ostringstream out;
+  out << "stats: records " << at(k, "records").dump() << ", ring_full " << at(k, "ringbuf_full").dump()
+      << ", filtered " << at(k, "filtered").dump() << ", parse_errors " << at(k, "parse_errors").dump()
+      << ", ring_fill " << at(k, "ring_fill_bytes").dump() << " B; events published "
+      << at(u, "events_published").dump() << " (hwm drops " << at(u, "events_dropped_hwm").dump()
+      << ", no subscriber " << at(u, "events_unsubscribed").dump() << "); flows active " << at(f, "active").dump()
+      << ", ended " << at(f, "ended").dump() << ", evicted " << at(f, "evicted").dump();
+  return out.str();
+}
+
+MetricsServer::MetricsServer(const std::string& listen) : server_(std::make_unique<httplib::Server>()) {
+  auto colon = listen.rfind(':');
+  std::string host = listen.substr(0, colon);
+  if (host.size() > 1 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  int port = std::stoi(listen.substr(colon + 1));
+  // SO_REUSEADDR only: httplib's default adds SO_REUSEPORT, which would let a
+  // second daemon silently share the port.
+  server_->set_socket_options([](socket_t sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+  });
+  server_->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    res.set_content(text_, "text/plain; version=0.0.4; charset=utf-8");
+  });
+  port_ = port == 0 ? server_->bind_to_any_port(host) : (server_->bind_to_port(host, port) ? port : -1);
+  if (port_ < 0) throw Error("metrics.listen \"" + listen + "\": cannot bind: " + errno_text(errno));
+  thread_ = std::thread([this] { server_->listen_after_bind(); });
+  // Stopping a server that has not started listening would leave the thread
+  // running: wait (bounded) until it listens.
+  for (int i = 0; i < 1000 && !server_->is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+}
+
+MetricsServer::~MetricsServer() {
+  server_->stop();
+  if (thread_.joinable()) thread_.join();
+}
+
+void MetricsServer::update(std::string text) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  text_ = std::move(text);
+}
+
+}  // namespace sniffer
