@@ -13,6 +13,7 @@
 
 #include "sniffer/attach.hpp"
 #include "sniffer/bpf_loader.hpp"
+#include "sniffer/interface_manager.hpp"
 #include "sniffer/interfaces.hpp"
 #include "sniffer/metrics.hpp"
 #include "sniffer/pipeline.hpp"
@@ -25,6 +26,7 @@ namespace sniffer {
 namespace {
 
 volatile std::sig_atomic_t g_stop_signal = 0;
+volatile std::sig_atomic_t g_reload_signal = 0;
 
 // Something to do every interval_ns on the monotonic clock (0: never).
 class Every {
@@ -41,6 +43,7 @@ class Every {
 };
 
 void on_stop_signal(int sig) { g_stop_signal = sig; }
+void on_reload_signal(int) { g_reload_signal = 1; }
 
 void install_signal_handlers() {
   struct sigaction sa {};
@@ -49,45 +52,18 @@ void install_signal_handlers() {
   sa.sa_flags = 0;  // no SA_RESTART: epoll_wait returns EINTR and the loop sees the flag
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
+  sa.sa_handler = on_reload_signal;
+  sigaction(SIGHUP, &sa, nullptr);
 }
 
-InterfaceTable resolve_interfaces(const Config& config) {
-  InterfaceTable table;
-  for (std::size_t i = 0; i < config.interfaces.size(); ++i) {
-    const auto& iface = config.interfaces[i];
-    std::uint32_t ifindex = resolve_ifindex(iface.name, "interfaces[" + std::to_string(i) + "].name");
-    table[ifindex] = InterfaceInfo{iface.name, ifindex, iface.role, iface.mode, static_cast<std::uint8_t>(i + 1)};
-  }
-  return table;
-}
-
-std::vector<std::unique_ptr<Attachment>> attach_all(const Config& config, const InterfaceTable& table,
-                                                    const BpfPrograms& progs) {
-  std::vector<std::unique_ptr<Attachment>> attached;
-  for (const auto& iface : config.interfaces) {
-    std::uint32_t ifindex = 0;
-    for (const auto& [idx, info] : table) {
-      if (info.name == iface.name) ifindex = idx;
-    }
-    for (Hook hook : iface.hooks) {
-      std::unique_ptr<Attachment> a;
-      switch (hook) {
-        case Hook::XdpIngress: a = attach_xdp(progs.xdp_prog_fd(), ifindex, iface.name, iface.xdp_mode); break;
-        case Hook::TcIngress:
-          a = attach_tc(progs.tc_ingress_prog_fd(), ifindex, iface.name, true, config.capture.tc_attach);
-          break;
-        case Hook::TcEgress:
-          a = attach_tc(progs.tc_egress_prog_fd(), ifindex, iface.name, false, config.capture.tc_attach);
-          break;
-      }
-      spdlog::info("{} (ifindex {}, {}, {}): attached {}", iface.name, ifindex, to_string(iface.role),
-                   to_string(iface.mode), a->describe());
-      attached.push_back(std::move(a));
+// Keys a reload cannot apply to running programs and sockets.
+void warn_restart_only_changes(const Config& running, const Config& next) {
+  nlohmann::json a = config_to_json(running), b = config_to_json(next);
+  for (const char* key : {"sensor_id", "capture", "flows", "publish", "metrics", "btf_path"}) {
+    if (a[key] != b[key]) {
+      spdlog::warn("reload: \"{}\" changed: it takes effect at the next restart; the running value stays", key);
     }
   }
-  spdlog::info("xdp: attached through the kernel's bpf_link, one program per interface; libxdp's multi-program "
-               "dispatcher is not used");
-  return attached;
 }
 
 }  // namespace
@@ -106,14 +82,55 @@ void fill_maps(BpfPrograms& progs, const Config& config, const InterfaceTable& i
   progs.set_filter(config.filter);
 }
 
-int run_daemon(const Config& config, const RunOptions& options) {
+namespace {
+
+// SIGHUP: re-read the config and apply what can change without reloading the
+// programs (interfaces, roles, modes, hooks, filters, log level). An invalid
+// config is rejected and the running one stays.
+void reload(Config& config, const RunOptions& options, BpfPrograms& progs, InterfaceManager& manager,
+            Pipeline& pipeline, RingReader& ring) {
+  if (!options.reload) {
+    spdlog::warn("SIGHUP: no config file to re-read (started with --interface only)");
+    return;
+  }
+  sd_notify(0, "RELOADING=1");
+  try {
+    Config next = options.reload();
+    warn_restart_only_changes(config, next);
+    ring.consume();  // records read before the tables change keep their old context
+    manager.configure(next.interfaces);
+    progs.set_filter(next.filter);
+    manager.attach();
+    pipeline.set_interfaces(manager.table(), HostAddresses::from_system(manager.table()));
+    if (next.log_level != config.log_level) spdlog::set_level(spdlog::level::from_str(next.log_level));
+    config.interfaces = next.interfaces;
+    config.filter = next.filter;
+    config.log_level = next.log_level;
+    spdlog::info("reload: applied ({} interfaces)", manager.table().size());
+  } catch (const ConfigInvalid& e) {
+    spdlog::error("reload rejected, the running configuration stays: {}", e.what());
+  } catch (const std::exception& e) {
+    spdlog::error("reload failed part way: {}; interfaces now monitored: {}", e.what(), manager.table().size());
+  }
+  sd_notify(0, "READY=1");
+}
+
+}  // namespace
+
+int run_daemon(const Config& initial_config, const RunOptions& options) {
+  Config config = initial_config;
   const std::uint64_t start_wall_ns = realtime_now_ns();
-  InterfaceTable interfaces = resolve_interfaces(config);
+  for (std::size_t i = 0; i < config.interfaces.size(); ++i) {  // fail early, before loading anything
+    resolve_ifindex(config.interfaces[i].name, "interfaces[" + std::to_string(i) + "].name");
+  }
 
   BpfPrograms progs(load_options(config));
   spdlog::info("BPF programs loaded (ABI {}, ring buffer {} bytes, payload snippet {} bytes)", SNIFFER_ABI_VERSION,
                config.capture.ring_buffer_bytes, config.capture.payload_bytes);
-  fill_maps(progs, config, interfaces);
+  InterfaceManager manager(progs, config.capture.tc_attach);
+  manager.configure(config.interfaces);
+  progs.set_filter(config.filter);
+  const InterfaceTable& interfaces = manager.table();
 
   if (options.dry_run) {
     std::cout << nlohmann::json{{"dry_run", "ok"},
@@ -146,7 +163,9 @@ int run_daemon(const Config& config, const RunOptions& options) {
   };
 
   install_signal_handlers();
-  auto attached = attach_all(config, interfaces, progs);
+  manager.attach();
+  spdlog::info("xdp: attached through the kernel's bpf_link, one program per interface; libxdp's multi-program "
+               "dispatcher is not used");
   spdlog::info("publishing on {} (packet events {}, flow records {}), sensor id \"{}\"{}", config.publish.endpoint,
                config.publish.packet_events ? "on" : "off", config.flows.enabled ? "on" : "off", config.sensor_id,
                metrics ? ", metrics on http://" + config.metrics.listen + "/metrics" : std::string());
@@ -166,6 +185,10 @@ int run_daemon(const Config& config, const RunOptions& options) {
     now_mono = monotonic_now_ns();
     pipeline.tick(clock.to_wall_ns(now_mono), now_mono);
     if (ping.due(now_mono)) sd_notify(0, "WATCHDOG=1");  // the drain loop is alive
+    if (g_reload_signal) {
+      g_reload_signal = 0;
+      reload(config, options, progs, manager, pipeline, ring);
+    }
     if (resync.due(now_mono)) clock.resync();
     const bool want_log = log_line.due(now_mono), want_stats = stats_topic.due(now_mono);
     if (refresh.due(now_mono) || want_log || want_stats) {
@@ -190,11 +213,11 @@ int run_daemon(const Config& config, const RunOptions& options) {
 
   // Detach first, so that nothing arrives after the final drain and the
   // counters below are complete.
-  attached.clear();
+  manager.detach_attachments();
   ring.consume();
   pipeline.finish(v1::FLOW_END_SHUTDOWN);
   nlohmann::json final_report = report();
-  for (const auto& [ifindex, info] : interfaces) progs.remove_interface(ifindex);
+  manager.detach_all();
   std::cout << final_report.dump() << std::endl;
   spdlog::info("stopped; final {}", summary_line(final_report));
   return 0;

@@ -28,6 +28,21 @@ void setup_logging(const std::string& level, int verbosity) {
   spdlog::set_level(lvl);
 }
 
+// --interface NAME:ROLE:MODE replaces the config's interface of that name, or adds one.
+void apply_interface_overrides(sniffer::Config& config, const std::vector<std::string>& specs) {
+  for (const auto& spec : specs) {
+    sniffer::InterfaceConfig iface = sniffer::parse_interface_spec(spec);
+    bool replaced = false;
+    for (auto& existing : config.interfaces) {
+      if (existing.name == iface.name) {
+        existing = iface;
+        replaced = true;
+      }
+    }
+    if (!replaced) config.interfaces.push_back(iface);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -71,17 +86,7 @@ int main(int argc, char** argv) {
       std::cerr << "sniffer: no interfaces: pass --config FILE or --interface NAME:ROLE:MODE (see --help)\n";
       return 2;
     }
-    for (const auto& spec : interface_specs) {
-      sniffer::InterfaceConfig iface = sniffer::parse_interface_spec(spec);
-      bool replaced = false;
-      for (auto& existing : config.interfaces) {
-        if (existing.name == iface.name) {
-          existing = iface;
-          replaced = true;
-        }
-      }
-      if (!replaced) config.interfaces.push_back(iface);
-    }
+    apply_interface_overrides(config, interface_specs);
     if (print_config) {
       std::cout << sniffer::config_to_json(config).dump(2) << std::endl;
       return 0;
@@ -99,7 +104,16 @@ int main(int argc, char** argv) {
       }
       return sniffer::run_offline(config, offline);
     }
-    return sniffer::run_daemon(config, {.dry_run = dry_run});
+    sniffer::RunOptions run{.dry_run = dry_run};
+    if (!config_path.empty()) {
+      // SIGHUP re-reads the file and applies the same --interface overrides.
+      run.reload = [config_path, interface_specs] {
+        sniffer::Config next = sniffer::load_config_file(config_path);
+        apply_interface_overrides(next, interface_specs);
+        return next;
+      };
+    }
+    return sniffer::run_daemon(config, run);
   } catch (const sniffer::ConfigInvalid& e) {
     std::cerr << "sniffer: " << e.what() << "\n";
     return 2;

@@ -2,6 +2,8 @@
 // drain until SIGINT/SIGTERM, detach, report.
 #pragma once
 
+#include <functional>
+
 #include "sniffer/bpf_loader.hpp"
 #include "sniffer/config.hpp"
 #include "sniffer/interfaces.hpp"
@@ -10,11 +12,13 @@ namespace sniffer {
 
 struct RunOptions {
   bool dry_run = false;  // load, verify and fill maps; attach nothing
+  // Re-reads the configuration on SIGHUP (throws ConfigInvalid); null: no reload.
+  std::function<Config()> reload;
 };
 
 // The programs' load-time settings from the config.
 LoadOptions load_options(const Config& config);
-// iface_configs and the filter maps from the config.
+// iface_configs (one counter slot each, from 1) and the filter maps.
 void fill_maps(BpfPrograms& progs, const Config& config, const InterfaceTable& interfaces);
 
 // Returns the process exit code. Throws Error / ConfigInvalid on failure.

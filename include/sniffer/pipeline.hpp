@@ -41,6 +41,13 @@ class Pipeline {
   // Ends every flow with `reason` and sends everything pending.
   void finish(v1::FlowEndReason reason);
 
+  // Live reload: the interfaces and host addresses change in place (the
+  // processor and flow output refer to these members).
+  void set_interfaces(InterfaceTable interfaces, HostAddresses host) {
+    interfaces_ = std::move(interfaces);
+    host_ = std::move(host);
+  }
+
   // Sends one message on the "stats" topic (when publishing).
   void publish_stats(const std::string& serialized_report);
 

@@ -1,0 +1,116 @@
+"""Live reload (SIGHUP): roles, interfaces and filters change without reloading the
+programs or losing records; an invalid config is rejected and the old one keeps running."""
+import json
+import signal
+import subprocess
+import sys
+import time
+
+from e2e_support import Addr, random_ports
+
+ROLE_WAN, ROLE_LAN = 1, 2
+
+SENDER = """
+import socket, sys, time
+dst, port, sport, seconds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(('0.0.0.0', sport))
+n, end = 0, time.monotonic() + seconds
+while time.monotonic() < end:
+    s.sendto(b'r' * 32, (dst, port)); n += 1
+    time.sleep(0.005)
+print(n)
+"""
+
+
+def rewrite(daemon, **overrides):
+    config = json.loads(daemon.config_path.read_text().split("\n", 1)[1])
+    for key, value in overrides.items():
+        config[key] = value
+    daemon.config_path.write_text("// rewritten by test_reload.py\n" + json.dumps(config, indent=2))
+
+
+def wait_log(daemon, text, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if text in daemon.stderr():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_sighup_changes_a_role_and_loses_nothing(lab, start_daemon, subscribe, echo_servers):
+    daemon = start_daemon()
+    sub = subscribe(daemon.endpoint)
+    sport, dport = random_ports(2)
+    echo_servers.start(lab.lan, [(Addr.LAN4_PEER, dport)])
+    time.sleep(0.5)
+    # Traffic flows across the reload: requests enter wan0 (unchanged), echoes enter lan0.
+    sender = lab.popen(lab.wan, [sys.executable, "-c", SENDER, Addr.LAN4_PEER, dport, sport, 2.0],
+                       stdout=subprocess.PIPE, text=True)
+    time.sleep(0.7)
+    config = json.loads(daemon.config_path.read_text().split("\n", 1)[1])
+    config["interfaces"][1]["mode"] = "host-based"  # lan0: gateway -> host-based
+    config["interfaces"][1]["hooks"] = ["xdp"]
+    rewrite(daemon, interfaces=config["interfaces"])
+    daemon.proc.send_signal(signal.SIGHUP)
+    assert wait_log(daemon, "reload: applied"), daemon.stderr()
+    sent = int(sender.communicate(timeout=10)[0])
+    time.sleep(0.3)
+    report = daemon.stop()
+    sub.stop()
+
+    ours = [e for e in sub.events if e.l4_protocol == 17 and dport in (e.src_port, e.dst_port)]
+    requests = [e for e in ours if e.interface == "wan0" and e.hook == 1 and e.dst_port == dport]
+    echoes = [e for e in ours if e.interface == "lan0" and e.hook == 1]
+    assert len(requests) == sent, f"sent {sent}, wan0 saw {len(requests)}"
+    assert len(echoes) == sent
+    modes = [e.mode for e in echoes]
+    assert modes[0] == 2 and modes[-1] == 1, "lan0's events must switch from gateway to host-based"
+    switch = modes.index(1)
+    assert all(m == 2 for m in modes[:switch]) and all(m == 1 for m in modes[switch:])
+    assert all(e.mode == 1 for e in requests)  # wan0 is host-based throughout
+    assert report["kernel"]["ringbuf_full"] == 0
+    assert "attached xdp" in daemon.stderr().split("reload")[0]
+    assert daemon.stderr().count("attached xdp") == 2, "unchanged interfaces must not be re-attached"
+
+
+def test_invalid_reload_keeps_the_running_config(lab, start_daemon, subscribe):
+    daemon = start_daemon()
+    sub = subscribe(daemon.endpoint)
+    daemon.config_path.write_text('{"interfaces": [{"name": "wan0", "role": "dmz", "mode": "gateway"}], "bogus": 1}')
+    daemon.proc.send_signal(signal.SIGHUP)
+    assert wait_log(daemon, "reload rejected"), daemon.stderr()
+    log = daemon.stderr()
+    assert "interfaces[0].role" in log and "bogus: unknown key" in log, log
+    lab.ping(lab.wan, Addr.LAN4_PEER, count=2)
+    time.sleep(0.3)
+    assert daemon.running()
+    daemon.stop()
+    sub.stop()
+    lan_events = [e for e in sub.events if e.interface == "lan0"]
+    assert lan_events and all(e.role == ROLE_LAN for e in lan_events)
+
+
+def test_reload_adds_and_removes_an_interface(lab, start_daemon):
+    daemon = start_daemon(interfaces=[{"name": "wan0", "role": "wan", "mode": "gateway"}])
+    assert "xdp" not in lab.links()["lan0"]
+    config = json.loads(daemon.config_path.read_text().split("\n", 1)[1])
+    config["interfaces"].append({"name": "lan0", "role": "lan", "mode": "gateway"})
+    rewrite(daemon, interfaces=config["interfaces"])
+    daemon.proc.send_signal(signal.SIGHUP)
+    assert wait_log(daemon, "reload: applied"), daemon.stderr()
+    assert "xdp" in lab.links()["lan0"], "lan0 not attached after the reload"
+    lab.ping(lab.lan, Addr.WAN4_PEER, count=1)
+
+    config["interfaces"].pop()
+    rewrite(daemon, interfaces=config["interfaces"])
+    before = daemon.stderr().count("reload: applied")
+    daemon.proc.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 5
+    while daemon.stderr().count("reload: applied") == before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "xdp" not in lab.links()["lan0"], "lan0 still attached after its removal"
+    assert "xdp" in lab.links()["wan0"]
+    report = daemon.stop()
+    assert report["kernel"]["interfaces"].keys() == {"wan0"}
