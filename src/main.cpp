@@ -14,6 +14,7 @@
 #include "sniffer/config.hpp"
 #include "sniffer/daemon.hpp"
 #include "sniffer/error.hpp"
+#include "sniffer/host_check.hpp"
 #include "sniffer/pcap_replay.hpp"
 
 namespace {
@@ -50,7 +51,7 @@ int main(int argc, char** argv) {
   std::string config_path;
   std::vector<std::string> interface_specs;
   std::string read_pcap, pcap_interface, write_csv;
-  bool dry_run = false, print_config = false, version = false;
+  bool dry_run = false, print_config = false, version = false, check = false;
   int verbosity = 0;
   app.add_option("-c,--config", config_path, "JSON config file (sniffer.json)")->check(CLI::ExistingFile);
   app.add_option("-i,--interface", interface_specs,
@@ -64,6 +65,9 @@ int main(int argc, char** argv) {
       ->needs(pcap_opt);
   app.add_option("--write-csv", write_csv, "offline: write flow records to this CSV file instead of publishing")
       ->needs(pcap_opt);
+  app.add_flag("--check", check,
+               "diagnose this host for the config (kernel, BTF, bpffs, capabilities, interfaces, XDP modes, "
+               "libxdp dispatcher); exit 1 on a blocking problem");
   app.add_flag("--dry-run", dry_run, "validate, load and verify the programs, fill the maps; attach nothing");
   app.add_flag("--print-config", print_config, "print the effective config (defaults filled in) and exit");
   app.add_flag("--version", version, "print program, ABI and libbpf versions and exit");
@@ -93,6 +97,7 @@ int main(int argc, char** argv) {
     }
     setup_logging(config.log_level, verbosity);
     sniffer::route_libbpf_logs();
+    if (check) return sniffer::run_host_check(config);
     if (!read_pcap.empty()) {
       sniffer::OfflineOptions offline{.pcap_path = read_pcap, .csv_path = write_csv};
       if (!pcap_interface.empty()) {

@@ -118,3 +118,30 @@ def test_stats_topic_carries_the_counters(lab, start_daemon, env):
     counters = json.loads(reports[1].report_json)
     assert counters["kernel"]["records"] >= 4
     assert "wan0" in counters["kernel"]["interfaces"]
+
+
+def test_check_diagnoses_the_host(lab, env):
+    ok = lab.exec(lab.gw, [env.sniffer, "-i", "wan0:wan:gateway", "-i", "lan0:lan:host-based", "--check"],
+                  check=False)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    rows = {line[:22].strip(): (line[23:29].strip(), line[30:]) for line in ok.stdout.splitlines()[1:-1]}
+    assert rows["BTF"][0] == "ok" and rows["capabilities"][0] == "ok" and rows["programs"][0] == "ok", ok.stdout
+    assert rows["wan0"][0] == "ok" and "native" in ok.stdout, ok.stdout
+    # This kernel cannot run libxdp's dispatcher (no freplace): the check says so.
+    assert "libxdp" in ok.stdout and ("legacy" in ok.stdout or "yes:" in ok.stdout), ok.stdout
+
+    bad = lab.exec(lab.gw, [env.sniffer, "-i", "wan0:wan:gateway", "-i", "nosuch0:lan:gateway", "--check"],
+                   check=False)
+    assert bad.returncode == 1
+    assert re.search(r"nosuch0\s+FAIL\s+no such interface", bad.stdout), bad.stdout
+
+
+def test_dry_run_loads_and_fills_maps_but_attaches_nothing(lab, env):
+    result = lab.exec(lab.gw, [env.sniffer, "-i", "wan0:wan:gateway", "-i", "lan0:lan:gateway", "--dry-run"],
+                      check=False)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["dry_run"] == "ok" and summary["interfaces"] == 2
+    assert "attached xdp" not in result.stderr and "attached tc" not in result.stderr
+    links = lab.links()
+    assert "xdp" not in links["wan0"] and "xdp" not in links["lan0"]
