@@ -2,6 +2,9 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -20,6 +23,7 @@ namespace sniffer {
 namespace {
 
 constexpr const char* kKernelBtf = "/sys/kernel/btf/vmlinux";
+constexpr long kBpfFsMagic = 0xcafe4a11;
 
 std::uint8_t abi_mode(Mode mode) {
   return mode == Mode::HostBased ? SNIFFER_MODE_HOST_BASED : SNIFFER_MODE_GATEWAY;
@@ -121,6 +125,39 @@ void BpfPrograms::verify_maps() const {
                   std::to_string(m.value_size) + " in the ABI header");
     }
   }
+}
+
+void BpfPrograms::pin_maps(const std::string& dir) {
+  struct statfs fs {};
+  if (statfs("/sys/fs/bpf", &fs) != 0 || static_cast<long>(fs.f_type) != kBpfFsMagic) {
+    if (mount("bpf", "/sys/fs/bpf", "bpf", 0, "mode=0700") != 0) {
+      throw Error("pin_path " + dir + ": bpffs is not mounted at /sys/fs/bpf and mounting it failed: " +
+                  errno_text(errno) + " (mount it, or set pin_path to \"\")");
+    }
+    spdlog::info("mounted bpffs at /sys/fs/bpf");
+  }
+  if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) throw Error("pin_path " + dir + ": " + errno_text(errno));
+  bpf_map* map;
+  bpf_object__for_each_map(map, skel_->obj) {
+    if (bpf_map__is_internal(map)) continue;  // .rodata: not part of the interface
+    std::string path = dir + "/" + bpf_map__name(map);
+    if (unlink(path.c_str()) == 0) spdlog::info("replaced a stale pin {} (left by an earlier run)", path);
+    int err = bpf_map__pin(map, path.c_str());
+    if (err) throw Error("pin map " + std::string(bpf_map__name(map)) + " at " + path + ": " + errno_text(err));
+  }
+  pinned_dir_ = dir;
+  spdlog::info("maps pinned under {} (bpftool map dump pinned {}/stats)", dir, dir);
+}
+
+void BpfPrograms::unpin_maps() {
+  if (pinned_dir_.empty()) return;
+  bpf_map* map;
+  bpf_object__for_each_map(map, skel_->obj) {
+    if (bpf_map__is_internal(map)) continue;
+    bpf_map__unpin(map, nullptr);
+  }
+  rmdir(pinned_dir_.c_str());
+  pinned_dir_.clear();
 }
 
 int BpfPrograms::xdp_prog_fd() const { return bpf_program__fd(skel_->progs.sniffer_xdp); }

@@ -232,7 +232,7 @@ Config parse_config_json(const json& doc) {
   Reader r;
   Config c = default_config();
   if (!r.object(doc, "", {"sensor_id", "interfaces", "capture", "filter", "flows", "publish", "metrics",
-                          "log_level", "btf_path"})) {
+                          "log_level", "btf_path", "pin_path", "keep_pins"})) {
     throw ConfigInvalid(std::move(r.errors));
   }
   r.string(doc, "", "sensor_id", c.sensor_id);
@@ -341,6 +341,11 @@ Config parse_config_json(const json& doc) {
     r.fail("log_level", "unknown level \"" + c.log_level + "\" (trace, debug, info, warn, error)");
   }
   r.string(doc, "", "btf_path", c.btf_path);
+  r.string(doc, "", "pin_path", c.pin_path);
+  if (!c.pin_path.empty() && c.pin_path.rfind("/sys/fs/bpf/", 0) != 0) {
+    r.fail("pin_path", "\"" + c.pin_path + "\" is not under /sys/fs/bpf/ (empty disables pinning)");
+  }
+  r.boolean(doc, "", "keep_pins", c.keep_pins);
 
   if (!r.errors.empty()) throw ConfigInvalid(std::move(r.errors));
   return c;
@@ -419,7 +424,9 @@ json config_to_json(const Config& c) {
             {"log_interval_s", c.metrics.log_interval_s},
             {"stats_interval_s", c.metrics.stats_interval_s}}},
           {"log_level", c.log_level},
-          {"btf_path", c.btf_path}};
+          {"btf_path", c.btf_path},
+          {"pin_path", c.pin_path},
+          {"keep_pins", c.keep_pins}};
 }
 
 const char* to_string(Role role) { return role == Role::Wan ? "wan" : "lan"; }

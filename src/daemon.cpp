@@ -59,7 +59,7 @@ void install_signal_handlers() {
 // Keys a reload cannot apply to running programs and sockets.
 void warn_restart_only_changes(const Config& running, const Config& next) {
   nlohmann::json a = config_to_json(running), b = config_to_json(next);
-  for (const char* key : {"sensor_id", "capture", "flows", "publish", "metrics", "btf_path"}) {
+  for (const char* key : {"sensor_id", "capture", "flows", "publish", "metrics", "btf_path", "pin_path"}) {
     if (a[key] != b[key]) {
       spdlog::warn("reload: \"{}\" changed: it takes effect at the next restart; the running value stays", key);
     }
@@ -127,6 +127,7 @@ int run_daemon(const Config& initial_config, const RunOptions& options) {
   BpfPrograms progs(load_options(config));
   spdlog::info("BPF programs loaded (ABI {}, ring buffer {} bytes, payload snippet {} bytes)", SNIFFER_ABI_VERSION,
                config.capture.ring_buffer_bytes, config.capture.payload_bytes);
+  if (!config.pin_path.empty() && !options.dry_run) progs.pin_maps(config.pin_path);
   InterfaceManager manager(progs, config.capture.tc_attach);
   manager.configure(config.interfaces);
   progs.set_filter(config.filter);
@@ -218,6 +219,7 @@ int run_daemon(const Config& initial_config, const RunOptions& options) {
   pipeline.finish(v1::FLOW_END_SHUTDOWN);
   nlohmann::json final_report = report();
   manager.detach_all();
+  if (!config.keep_pins) progs.unpin_maps();
   std::cout << final_report.dump() << std::endl;
   spdlog::info("stopped; final {}", summary_line(final_report));
   return 0;

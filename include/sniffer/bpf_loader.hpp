@@ -61,10 +61,17 @@ class BpfPrograms {
   // The totals over every interface.
   KernelStats read_stats() const { return read_counters().total(); }
 
+  // Pins every map under `dir` (bpffs; mounted at /sys/fs/bpf if it is not),
+  // replacing pins a previous run left there. Throws Error.
+  void pin_maps(const std::string& dir);
+  // Removes the pins made by pin_maps, and the directory if empty.
+  void unpin_maps();
+
   sniffer_bpf* skeleton() { return skel_; }
 
  private:
   void verify_maps() const;
+  std::string pinned_dir_;
 
   sniffer_bpf* skel_ = nullptr;
   LoadOptions options_;

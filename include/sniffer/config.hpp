@@ -72,6 +72,8 @@ struct Config {
   MetricsConfig metrics;
   std::string log_level = "info";
   std::string btf_path;  // empty: the kernel's /sys/kernel/btf/vmlinux
+  std::string pin_path = "/sys/fs/bpf/sniffer";  // empty: maps are not pinned
+  bool keep_pins = false;                         // leave the pins after a clean exit
 };
 
 // One validation problem: the JSON path ("interfaces[1].role") and why.

@@ -35,7 +35,8 @@ def test_unit_exposure_score(env):
 def start_with_caps(lab, env, tmp_path, caps):
     config = tmp_path / "caps.json"
     config.write_text('{"interfaces": [{"name": "wan0", "role": "wan", "mode": "host-based"}],'
-                      f' "publish": {{"endpoint": "ipc://{tmp_path}/caps.sock"}}, "metrics": {{"listen": ""}}}}')
+                      f' "publish": {{"endpoint": "ipc://{tmp_path}/caps.sock"}}, "metrics": {{"listen": ""}},'
+                      ' "pin_path": ""}')  # a fresh mount namespace has no bpffs, and mounting needs CAP_SYS_ADMIN
     spec = "-all," + ",".join("+" + c for c in caps)
     return lab.popen(lab.gw, ["setpriv", "--bounding-set", spec, "--inh-caps", spec, "--", env.sniffer,
                               "--config", config], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -65,8 +65,13 @@ TEST(Config, EveryKeyIsRead) {
     "filter": {"default_action": "skip", "include_ports": [53, 443], "exclude_ports": [22]},
     "publish": {"endpoint": "ipc:///run/sniffer.sock", "batch_max_events": 64, "batch_max_latency_ms": 10,
                 "send_hwm": 50},
+    "flows": {"enabled": false, "max_flows": 10, "idle_timeout_ms": 1000, "active_timeout_ms": 2000,
+              "tcp_close_grace_ms": 0, "activity_timeout_ms": 50},
+    "metrics": {"listen": "[::1]:9000", "log_interval_s": 0, "stats_interval_s": 5},
     "log_level": "debug",
-    "btf_path": "/boot/vmlinux.btf"
+    "btf_path": "/boot/vmlinux.btf",
+    "pin_path": "/sys/fs/bpf/gw1",
+    "keep_pins": true
   })");
   EXPECT_EQ(c.sensor_id, "gw-1");
   EXPECT_EQ(c.interfaces[0].xdp_mode, XdpMode::Generic);
@@ -86,6 +91,17 @@ TEST(Config, EveryKeyIsRead) {
   EXPECT_EQ(c.publish.send_hwm, 50);
   EXPECT_EQ(c.log_level, "debug");
   EXPECT_EQ(c.btf_path, "/boot/vmlinux.btf");
+  EXPECT_FALSE(c.flows.enabled);
+  EXPECT_EQ(c.flows.max_flows, 10u);
+  EXPECT_EQ(c.flows.idle_timeout_ms, 1000u);
+  EXPECT_EQ(c.flows.active_timeout_ms, 2000u);
+  EXPECT_EQ(c.flows.tcp_close_grace_ms, 0u);
+  EXPECT_EQ(c.flows.activity_timeout_ms, 50u);
+  EXPECT_EQ(c.metrics.listen, "[::1]:9000");
+  EXPECT_EQ(c.metrics.log_interval_s, 0u);
+  EXPECT_EQ(c.metrics.stats_interval_s, 5u);
+  EXPECT_EQ(c.pin_path, "/sys/fs/bpf/gw1");
+  EXPECT_TRUE(c.keep_pins);
   // The effective config round-trips.
   Config again = parse_config_json(config_to_json(c));
   EXPECT_EQ(config_to_json(again), config_to_json(c));
@@ -150,6 +166,13 @@ TEST(Config, EndpointFilterAndLogLevel) {
   EXPECT_TRUE(has_problem(p, "filter.exclude_ports: port 53 is also in include_ports"));
   EXPECT_TRUE(has_problem(p, "filter.default_action: unknown value \"drop\""));
   EXPECT_TRUE(has_problem(p, "log_level: unknown level \"loud\""));
+}
+
+TEST(Config, PinPathMustBeOnBpffs) {
+  auto p = problems(R"({"interfaces": [{"name": "eth0", "role": "wan", "mode": "gateway"}], "pin_path": "/tmp/x",
+                        "keep_pins": "yes"})");
+  EXPECT_TRUE(has_problem(p, "pin_path: \"/tmp/x\" is not under /sys/fs/bpf/"));
+  EXPECT_TRUE(has_problem(p, "keep_pins: expected true or false, got string"));
 }
 
 TEST(Config, SyntaxErrorsSayWhere) {
