@@ -6,6 +6,7 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -257,6 +258,19 @@ Config parse_config_json(const json& doc) {
         }
       }
       c.interfaces.push_back(std::move(iface));
+    }
+    // The sensor's model is one uplink: a second WAN interface is refused
+    // (flow directions would be ambiguous); any number of LAN interfaces.
+    std::optional<std::size_t> wan;
+    for (std::size_t i = 0; i < c.interfaces.size(); ++i) {
+      if (c.interfaces[i].role != Role::Wan || c.interfaces[i].name.empty()) continue;
+      if (wan) {
+        r.fail("interfaces[" + std::to_string(i) + "].role",
+               "\"wan\" is already the role of interfaces[" + std::to_string(*wan) +
+                   "]: a sensor has one WAN interface (LAN interfaces may be several)");
+      } else {
+        wan = i;
+      }
     }
     if (c.interfaces.size() > SNIFFER_MAX_IFACES - 1) {
       r.fail("interfaces", "at most " + std::to_string(SNIFFER_MAX_IFACES - 1) + " interfaces");

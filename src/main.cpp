@@ -6,8 +6,6 @@
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
-#include <spdlog/sinks/stdout_color_sinks.h>
-#include <spdlog/spdlog.h>
 
 #include "sniffer/abi.h"
 #include "sniffer/bpf_loader.hpp"
@@ -15,19 +13,10 @@
 #include "sniffer/daemon.hpp"
 #include "sniffer/error.hpp"
 #include "sniffer/host_check.hpp"
+#include "sniffer/logging.hpp"
 #include "sniffer/pcap_replay.hpp"
 
 namespace {
-
-void setup_logging(const std::string& level, int verbosity) {
-  auto logger = spdlog::stderr_color_mt("sniffer");
-  spdlog::set_default_logger(logger);
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %^%l%$ %v");
-  auto lvl = spdlog::level::from_str(level);
-  if (verbosity >= 2) lvl = spdlog::level::trace;
-  else if (verbosity == 1) lvl = std::min(lvl, spdlog::level::debug);
-  spdlog::set_level(lvl);
-}
 
 // --interface NAME:ROLE:MODE replaces the config's interface of that name, or adds one.
 void apply_interface_overrides(sniffer::Config& config, const std::vector<std::string>& specs) {
@@ -50,7 +39,7 @@ int main(int argc, char** argv) {
   CLI::App app{"sniffer: dual-NIC XDP/TC intrusion-detection sensor"};
   std::string config_path;
   std::vector<std::string> interface_specs;
-  std::string read_pcap, pcap_interface, write_csv;
+  std::string read_pcap, pcap_interface, write_csv, log_format = "text";
   bool dry_run = false, print_config = false, version = false, check = false;
   int verbosity = 0;
   app.add_option("-c,--config", config_path, "JSON config file (sniffer.json)")->check(CLI::ExistingFile);
@@ -72,6 +61,9 @@ int main(int argc, char** argv) {
   app.add_flag("--print-config", print_config, "print the effective config (defaults filled in) and exit");
   app.add_flag("--version", version, "print program, ABI and libbpf versions and exit");
   app.add_flag("-v,--verbose", verbosity, "more logging (-vv: libbpf and verifier detail)");
+  app.add_option("--log-format", log_format, "text, or json: one JSON object per log line")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
   if (version) {
@@ -95,7 +87,7 @@ int main(int argc, char** argv) {
       std::cout << sniffer::config_to_json(config).dump(2) << std::endl;
       return 0;
     }
-    setup_logging(config.log_level, verbosity);
+    sniffer::setup_logging(config.log_level, verbosity, log_format == "json");
     sniffer::route_libbpf_logs();
     if (check) return sniffer::run_host_check(config);
     if (!read_pcap.empty()) {

@@ -145,3 +145,12 @@ def test_dry_run_loads_and_fills_maps_but_attaches_nothing(lab, env):
     assert "attached xdp" not in result.stderr and "attached tc" not in result.stderr
     links = lab.links()
     assert "xdp" not in links["wan0"] and "xdp" not in links["lan0"]
+
+
+def test_json_log_format(lab, env):
+    result = lab.exec(lab.gw, [env.sniffer, "-i", "wan0:wan:gateway", "--dry-run", "--log-format", "json"],
+                      check=False)
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stderr.splitlines() if line.strip()]
+    assert lines and all({"time", "level", "msg"} <= line.keys() for line in lines), result.stderr
+    assert any("BPF programs loaded" in line["msg"] for line in lines)

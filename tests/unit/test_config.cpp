@@ -148,6 +148,15 @@ TEST(Config, InterfacesMustBeListedOnceAndExist) {
   EXPECT_TRUE(has_problem(p, "interfaces[0].name: an interface name has 1 to 15 characters"));
 }
 
+TEST(Config, OneWanInterfaceAtMost) {
+  auto p = problems(R"({"interfaces": [{"name": "eth0", "role": "wan", "mode": "gateway"},
+                                       {"name": "eth1", "role": "lan", "mode": "gateway"},
+                                       {"name": "eth2", "role": "lan", "mode": "gateway"},
+                                       {"name": "eth3", "role": "wan", "mode": "gateway"}]})");
+  ASSERT_EQ(p.size(), 1u);
+  EXPECT_TRUE(has_problem(p, "interfaces[3].role: \"wan\" is already the role of interfaces[0]"));
+}
+
 TEST(Config, HookConflictsAreRejected) {
   auto p = problems(R"({"interfaces": [{"name": "eth0", "role": "wan", "mode": "gateway",
                                         "hooks": ["xdp", "tc_ingress", "xdp"]}]})");
