@@ -54,11 +54,17 @@ int main(int argc, char** argv) {
       ->needs(pcap_opt);
   app.add_option("--write-csv", write_csv, "offline: write flow records to this CSV file instead of publishing")
       ->needs(pcap_opt);
-  app.add_flag("--check", check,
+  auto* check_opt = app.add_flag("--check", check,
                "diagnose this host for the config (kernel, BTF, bpffs, capabilities, interfaces, XDP modes, "
                "libxdp dispatcher); exit 1 on a blocking problem");
-  app.add_flag("--dry-run", dry_run, "validate, load and verify the programs, fill the maps; attach nothing");
-  app.add_flag("--print-config", print_config, "print the effective config (defaults filled in) and exit");
+  auto* dry_run_opt =
+      app.add_flag("--dry-run", dry_run, "validate, load and verify the programs, fill the maps; attach nothing");
+  auto* print_opt =
+      app.add_flag("--print-config", print_config, "print the effective config (defaults filled in) and exit");
+  // Modes that would silently ignore each other are refused together.
+  pcap_opt->excludes(check_opt)->excludes(dry_run_opt)->excludes(print_opt);
+  check_opt->excludes(dry_run_opt)->excludes(print_opt);
+  dry_run_opt->excludes(print_opt);
   app.add_flag("--version", version, "print program, ABI and libbpf versions and exit");
   app.add_flag("-v,--verbose", verbosity, "more logging (-vv: libbpf and verifier detail)");
   app.add_option("--log-format", log_format, "text, or json: one JSON object per log line")
