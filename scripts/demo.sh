@@ -93,6 +93,8 @@ say "Creating the dual-NIC lab: namespaces $PREFIX-wan, $PREFIX-gw (the sensor),
 WAN=$PREFIX-wan
 GW=$PREFIX-gw
 LAN=$PREFIX-lan
+# The same gateway preparation as the Vagrant defender (NICs chosen by network).
+ip netns exec "$GW" "$REPO/vagrant/prepare-gateway.sh" --wan-net 198.51.100.0/24 --lan-net 192.0.2.0/24
 
 # A copy of config/lab.json whose endpoint is a socket in our temp dir.
 WORK=$(mktemp -d /tmp/sniffer-demo.XXXXXX)

@@ -15,7 +15,7 @@ packages=(
   libgtest-dev libpcap-dev libcpp-httplib-dev libsystemd-dev
   # run, lab and tests
   iproute2 ethtool iputils-ping netcat-openbsd python3 python3-zmq python3-protobuf python3-pytest
-  shellcheck tshark tcpreplay
+  shellcheck tshark tcpreplay hping3 iperf3
 )
 
 missing=()
