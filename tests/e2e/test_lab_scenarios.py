@@ -129,3 +129,15 @@ def test_lab_scripts_are_shellcheck_clean():
     result = subprocess.run(["shellcheck", "-x", *scripts], cwd=REPO_ROOT, capture_output=True, text=True,
                             timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_vagrantfile_is_valid():
+    """`ruby -c` and `vagrant validate` (without a provider: none is packaged to boot VMs here)."""
+    for tool in ("ruby", "vagrant"):
+        if shutil.which(tool) is None:
+            unavailable(f"'{tool}' not found (apt-get install {tool})")
+    syntax = subprocess.run(["ruby", "-c", "Vagrantfile"], cwd=REPO_ROOT, capture_output=True, text=True)
+    assert syntax.returncode == 0 and "Syntax OK" in syntax.stdout, syntax.stdout + syntax.stderr
+    validate = subprocess.run(["vagrant", "validate", "--ignore-provider"], cwd=REPO_ROOT, capture_output=True,
+                              text=True, timeout=120)
+    assert validate.returncode == 0 and "validated successfully" in validate.stdout, validate.stdout + validate.stderr
