@@ -1,5 +1,5 @@
 // sniffer: dual-NIC XDP/TC sensor daemon. The data path starts in
-// run_daemon() (src/daemon.cpp): load -> attach -> EventPipeline -> Publisher.
+// run_daemon() (src/daemon.cpp): load -> attach -> RingReader -> Pipeline (events, flows) -> ZeroMQ.
 #include <bpf/libbpf.h>
 
 #include <iostream>

@@ -67,7 +67,6 @@ class BpfPrograms {
   // Removes the pins made by pin_maps, and the directory if empty.
   void unpin_maps();
 
-  sniffer_bpf* skeleton() { return skel_; }
 
  private:
   void verify_maps() const;
