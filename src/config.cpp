@@ -40,7 +40,8 @@ class Reader {
       fail(path, std::string("expected an object, got ") + v.type_name());
       return false;
     }
-    for (const auto& [key, _] : v.items()) {
+    for (const auto& item : v.items()) {
+      const std::string& key = item.key();  // (clang 14 cannot capture structured bindings)
       bool found = std::any_of(known.begin(), known.end(), [&](const char* k) { return key == k; });
       if (!found) fail(join(path, key), "unknown key");
     }

@@ -181,10 +181,7 @@ void FlowState::add_tcp(const PacketInfo& p, bool forward) {
     if (!forward) synack_resp_ = true;
   }
   if ((f & kAck) && !(f & (kSyn | kFin | kRst)) && p.payload_len == 0) note_history('a', forward);
-  if (p.payload_len > 0) {
-    note_history('d', forward);
-    (forward ? data_orig_ : data_resp_) = true;
-  }
+  if (p.payload_len > 0) note_history('d', forward);
   if (f & kFin) {
     note_history('f', forward);
     (forward ? fin_orig_ : fin_resp_) = true;

@@ -2,6 +2,11 @@
 
 namespace sniffer {
 
+namespace {
+// t + d without wrapping: timestamps come from packets, which may carry anything.
+std::uint64_t later(std::uint64_t t, std::uint64_t d) { return t > UINT64_MAX - d ? UINT64_MAX : t + d; }
+}  // namespace
+
 FlowTable::FlowTable(const FlowTableConfig& config, Sink sink, Classifier classify)
     : config_(config), sink_(std::move(sink)), classify_(std::move(classify)) {
   index_.reserve(config.max_flows);
@@ -40,7 +45,7 @@ void FlowTable::add(const PacketInfo& p) {
     sink_(*s.flow, v1::FLOW_END_ACTIVE_TIMEOUT, true);
     s.flow->count_update();
     ++counters_.updates;
-    s.next_update_ns = p.ts_ns + config_.active_timeout_ns;
+    s.next_update_ns = later(p.ts_ns, config_.active_timeout_ns);
   }
 }
 
@@ -60,7 +65,7 @@ std::uint32_t FlowTable::create(const FlowKey& key, const PacketInfo& p, bool a_
   Slot& s = slots_[slot];
   s.flow.emplace(key, p, a_to_b, next_id_++, classify_(p), config_.features);
   s.closing = false;
-  s.next_update_ns = p.ts_ns + config_.active_timeout_ns;
+  s.next_update_ns = later(p.ts_ns, config_.active_timeout_ns);
   index_.emplace(key, slot);
   push_front(slot);
   ++counters_.created;
@@ -80,13 +85,13 @@ void FlowTable::end(std::uint32_t slot, v1::FlowEndReason reason) {
 }
 
 void FlowTable::expire(std::uint64_t now_ns) {
-  while (!closing_.empty() && closing_.front().since_ns + config_.tcp_close_grace_ns <= now_ns) {
+  while (!closing_.empty() && later(closing_.front().since_ns, config_.tcp_close_grace_ns) <= now_ns) {
     Closing c = closing_.front();
     closing_.pop_front();
     Slot& s = slots_[c.slot];
     if (s.flow && s.flow->id() == c.flow_id) end(c.slot, s.flow->rst_seen() ? v1::FLOW_END_RST : v1::FLOW_END_FIN);
   }
-  while (tail_ != kNone && slots_[tail_].flow->last_ts() + config_.idle_timeout_ns <= now_ns) {
+  while (tail_ != kNone && later(slots_[tail_].flow->last_ts(), config_.idle_timeout_ns) <= now_ns) {
     end(tail_, v1::FLOW_END_IDLE_TIMEOUT);
   }
 }

@@ -110,13 +110,12 @@ class FlowState {
   std::array<std::uint32_t, 8> flag_counts_{};  // FIN SYN RST PSH ACK URG ECE CWR (bit order)
   std::uint64_t active_start_, active_end_;
   RunningStats active_ns_, idle_ns_;
-  std::uint64_t subflow_count_ = 0, subflow_last_ = 0;
+  std::uint64_t subflow_count_ = 0;
   std::uint32_t update_count_ = 0;
 
   // TCP connection state (Zeek-like), originator = forward.
-  bool syn_orig_ = false, synack_resp_ = false, syn_resp_only_ = false;
+  bool syn_orig_ = false, synack_resp_ = false;
   bool fin_orig_ = false, fin_resp_ = false, rst_orig_ = false, rst_resp_ = false, rst_seen_ = false;
-  bool data_orig_ = false, data_resp_ = false;
   bool has_syn_seq_ = false;
   std::uint32_t syn_seq_ = 0;
   std::array<char, 24> history_{};

@@ -349,6 +349,19 @@ TEST_F(FlowTableTest, ActiveIdleAndSubflows) {
   EXPECT_EQ(r.subflow_count(), 3u);  // gaps > 1 s at 7 s and 9 s
 }
 
+TEST_F(FlowTableTest, TimestampsNearTheEndOfTimeDoNotWrap) {
+  // Found by fuzz_record: ts + timeout wrapped, so a new flow was exported
+  // at once as an active-timeout update, and idle flows expired at once.
+  FlowTable t = make();
+  PacketInfo p = packet(0, true, 1);
+  p.ts_ns = UINT64_MAX - 5;
+  t.add(p);
+  EXPECT_TRUE(out.empty());
+  t.expire(UINT64_MAX - 4);
+  EXPECT_TRUE(out.empty());
+  EXPECT_EQ(t.size(), 1u);
+}
+
 TEST_F(FlowTableTest, VlansSeparateFlows) {
   FlowTable t = make();
   PacketInfo a = packet(0, true, 1), b = packet(1, true, 1);
