@@ -101,16 +101,20 @@ static __always_inline bool filter_allows(const struct sniffer_record *r)
 	return fs->default_action != SNIFFER_ACTION_SKIP;
 }
 
-/* Notes the ring's fill for the metrics and chooses the wakeup: batched
- * wakeups when cfg_wakeup_bytes is set (the reader also polls on a timer, so
- * nothing waits longer than its poll interval). */
-static __always_inline __u64 wakeup_flag(void)
+/* Notes the ring's fill for the metrics and chooses the wakeup. With
+ * cfg_wakeup_bytes set, only the record that brings the queue across the
+ * threshold wakes the reader; the others never do (a reader that fell behind
+ * would otherwise be woken, at about 1 us each, by every record). The reader
+ * also polls on a timer, so nothing waits longer than its poll interval. */
+static __always_inline __u64 wakeup_flag(__u32 record_bytes)
 {
 	__u64 queued = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
 	stat_set(0, SNIFFER_STAT_RING_FILL, queued);
 	if (!cfg_wakeup_bytes)
 		return 0;
-	return queued >= cfg_wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+	/* queued counts this record already (it is committed when we submit). */
+	return queued >= cfg_wakeup_bytes && queued < cfg_wakeup_bytes + record_bytes ? BPF_RB_FORCE_WAKEUP
+										    : BPF_RB_NO_WAKEUP;
 }
 
 /* Bytes of L4 payload present in the frame (Ethernet padding excluded). */
@@ -191,7 +195,8 @@ static __always_inline void observe(void *ctx, bool is_xdp, void *data, void *da
 	rec.snippet_len = n;
 	__builtin_memcpy(out, &rec, sizeof(rec));
 
-	bpf_ringbuf_submit(out, wakeup_flag());
+	/* A ring sample takes its length plus an 8-byte header, rounded up to 8. */
+	bpf_ringbuf_submit(out, wakeup_flag((rec.record_len + 8 + 7) & ~7u));
 	stat_add(slot, SNIFFER_STAT_RECORDS, 1);
 }
 
