@@ -30,7 +30,7 @@ printf "%-7s %9s %9s %9s %9s | %-34s | %8s %8s %8s %6s | %9s %8s %8s | %6s %6s\n
 for rate in $RATES; do
   ip netns exec "$P-gw" "$BUILD/sniffer" --config "$W/cfg.json" > "$W/report.json" 2> "$W/daemon.log" &
   D=$!
-  for i in $(seq 50); do [ -S "$W/s.sock" ] && break; sleep 0.1; done; sleep 1
+  for _ in $(seq 50); do [ -S "$W/s.sock" ] && break; sleep 0.1; done; sleep 1
   /usr/bin/python3 "$ROOT/bench/sub_count.py" "ipc://$W/s.sock" "$BUILD/proto" "$W/sub.txt" & S=$!
   ip netns exec "$P-gw" tcpdump -i wan0 -s 128 -w /dev/null 2> "$W/tcpdump.txt" & T=$!
   sleep 1
