@@ -370,7 +370,7 @@ Config parse_config(const std::string& text) {
   json doc;
   try {
     doc = json::parse(text, nullptr, /*allow_exceptions=*/true, /*ignore_comments=*/true);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, and out_of_range for numbers like 1e9999
     throw ConfigInvalid({{"", std::string("not valid JSON: ") + e.what()}});
   }
   return parse_config_json(doc);

@@ -191,6 +191,14 @@ TEST(Config, SyntaxErrorsSayWhere) {
   EXPECT_NE(p[0].find("line 2"), std::string::npos) << p[0];
 }
 
+TEST(Config, NumbersBeyondRangeAreAConfigErrorNotACrash) {
+  // Found by fuzz_config: nlohmann throws out_of_range, not parse_error, here.
+  auto p = problems(R"({"interfaces": [], "capture": {"payload_bytes": 1e9999}})");
+  ASSERT_EQ(p.size(), 1u);
+  EXPECT_NE(p[0].find("not valid JSON"), std::string::npos) << p[0];
+  EXPECT_NE(p[0].find("number overflow"), std::string::npos) << p[0];
+}
+
 TEST(Config, MissingFileIsNamed) {
   try {
     load_config_file("/nonexistent/sniffer.json");
