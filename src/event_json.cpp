@@ -25,10 +25,6 @@ std::string hex(const std::string& data) {
   return out;
 }
 
-const char* role_name(v1::Role r) { return r == v1::ROLE_WAN ? "wan" : r == v1::ROLE_LAN ? "lan" : "unspecified"; }
-const char* mode_name(v1::Mode m) {
-  return m == v1::MODE_HOST_BASED ? "host-based" : m == v1::MODE_GATEWAY ? "gateway" : "unspecified";
-}
 const char* hook_name(v1::Hook h) {
   switch (h) {
     case v1::HOOK_XDP_INGRESS: return "xdp_ingress";
@@ -38,6 +34,12 @@ const char* hook_name(v1::Hook h) {
   }
 }
 }  // namespace
+
+const char* role_name(v1::Role r) { return r == v1::ROLE_WAN ? "wan" : r == v1::ROLE_LAN ? "lan" : "unspecified"; }
+
+const char* mode_name(v1::Mode m) {
+  return m == v1::MODE_HOST_BASED ? "host-based" : m == v1::MODE_GATEWAY ? "gateway" : "unspecified";
+}
 
 nlohmann::json event_to_json(const v1::PacketEvent& e) {
   return {{"timestamp_ns", e.timestamp_ns()},

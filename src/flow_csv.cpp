@@ -7,7 +7,7 @@
 #include <ctime>
 #include <iterator>
 
-#include "sniffer/event_json.hpp"  // address_to_string
+#include "sniffer/event_json.hpp"  // address_to_string, role_name, mode_name
 
 namespace sniffer {
 
@@ -57,12 +57,6 @@ std::string iso_utc(std::uint64_t ns) {
   std::size_t n = std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
   std::snprintf(buf + n, sizeof(buf) - n, ".%06uZ", micros);
   return buf;
-}
-
-const char* role_name(v1::Role r) { return r == v1::ROLE_WAN ? "wan" : r == v1::ROLE_LAN ? "lan" : "unspecified"; }
-
-const char* mode_name(v1::Mode m) {
-  return m == v1::MODE_HOST_BASED ? "host-based" : m == v1::MODE_GATEWAY ? "gateway" : "unspecified";
 }
 
 const char* direction_name(v1::FlowDirection d) {

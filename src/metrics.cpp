@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <sstream>
+#include <tuple>
 
 #include <nlohmann/json.hpp>
 
@@ -60,23 +61,15 @@ std::string prometheus_text(const json& report) {
   const json& user = at(report, "userspace");
   const json& ifaces = at(kernel, "interfaces");
 
-  {
-    Family packets(out, "sniffer_packets_total", "counter",
-                   "Packets seen by the BPF programs, by interface, hook and protocol class.");
+  // {"packets"|"bytes": {hook: {class: n}}} of each interface.
+  for (auto [key, metric, help] :
+       {std::tuple{"packets", "sniffer_packets_total", "Packets seen by the BPF programs, by interface, hook and protocol class."},
+        std::tuple{"bytes", "sniffer_bytes_total", "Frame bytes seen, by interface, hook and protocol class."}}) {
+    Family family(out, metric, "counter", help);
     for (const auto& [name, s] : ifaces.items()) {
-      for (const auto& [hook, classes] : at(s, "packets").items()) {
+      for (const auto& [hook, classes] : at(s, key).items()) {
         for (const auto& [cls, n] : classes.items()) {
-          packets.sample(label("interface", name) + "," + label("hook", hook) + "," + label("class", cls), n);
-        }
-      }
-    }
-  }
-  {
-    Family bytes(out, "sniffer_bytes_total", "counter", "Frame bytes seen, by interface, hook and protocol class.");
-    for (const auto& [name, s] : ifaces.items()) {
-      for (const auto& [hook, classes] : at(s, "bytes").items()) {
-        for (const auto& [cls, n] : classes.items()) {
-          bytes.sample(label("interface", name) + "," + label("hook", hook) + "," + label("class", cls), n);
+          family.sample(label("interface", name) + "," + label("hook", hook) + "," + label("class", cls), n);
         }
       }
     }

@@ -10,6 +10,10 @@ namespace sniffer {
 
 nlohmann::json event_to_json(const v1::PacketEvent& event);
 
+// The text of the interface enums, as in the config ("wan", "host-based").
+const char* role_name(v1::Role role);
+const char* mode_name(v1::Mode mode);
+
 // "192.0.2.1" / "2001:db8::1" from 4 or 16 network-order bytes; "" otherwise.
 std::string address_to_string(const std::string& bytes);
 
