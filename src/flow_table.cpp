@@ -3,8 +3,12 @@
 namespace sniffer {
 
 namespace {
-// t + d without wrapping: timestamps come from packets, which may carry anything.
-std::uint64_t later(std::uint64_t t, std::uint64_t d) { return t > UINT64_MAX - d ? UINT64_MAX : t + d; }
+// Deadlines: t + d without wrapping, since timestamps come from packets, which
+// may carry anything. A deadline that saturates is "never", so a packet stamped
+// at the end of time does not trigger it at once.
+constexpr std::uint64_t kNever = UINT64_MAX;
+std::uint64_t later(std::uint64_t t, std::uint64_t d) { return t >= kNever - d ? kNever : t + d; }
+bool due(std::uint64_t deadline, std::uint64_t now) { return deadline != kNever && deadline <= now; }
 }  // namespace
 
 FlowTable::FlowTable(const FlowTableConfig& config, Sink sink, Classifier classify)
@@ -41,7 +45,7 @@ void FlowTable::add(const PacketInfo& p) {
     s.closing = true;
     closing_.push_back({slot, s.flow->id(), p.ts_ns});
   }
-  if (p.ts_ns >= s.next_update_ns) {
+  if (due(s.next_update_ns, p.ts_ns)) {
     sink_(*s.flow, v1::FLOW_END_ACTIVE_TIMEOUT, true);
     s.flow->count_update();
     ++counters_.updates;
@@ -85,13 +89,13 @@ void FlowTable::end(std::uint32_t slot, v1::FlowEndReason reason) {
 }
 
 void FlowTable::expire(std::uint64_t now_ns) {
-  while (!closing_.empty() && later(closing_.front().since_ns, config_.tcp_close_grace_ns) <= now_ns) {
+  while (!closing_.empty() && due(later(closing_.front().since_ns, config_.tcp_close_grace_ns), now_ns)) {
     Closing c = closing_.front();
     closing_.pop_front();
     Slot& s = slots_[c.slot];
     if (s.flow && s.flow->id() == c.flow_id) end(c.slot, s.flow->rst_seen() ? v1::FLOW_END_RST : v1::FLOW_END_FIN);
   }
-  while (tail_ != kNone && later(slots_[tail_].flow->last_ts(), config_.idle_timeout_ns) <= now_ns) {
+  while (tail_ != kNone && due(later(slots_[tail_].flow->last_ts(), config_.idle_timeout_ns), now_ns)) {
     end(tail_, v1::FLOW_END_IDLE_TIMEOUT);
   }
 }
