@@ -15,6 +15,7 @@
 #include "sniffer/bpf_loader.hpp"
 #include "sniffer/interface_manager.hpp"
 #include "sniffer/interfaces.hpp"
+#include "sniffer/link_monitor.hpp"
 #include "sniffer/metrics.hpp"
 #include "sniffer/pipeline.hpp"
 #include "sniffer/ring_reader.hpp"
@@ -128,6 +129,7 @@ int run_daemon(const Config& initial_config, const RunOptions& options) {
   spdlog::info("BPF programs loaded (ABI {}, ring buffer {} bytes, payload snippet {} bytes)", SNIFFER_ABI_VERSION,
                config.capture.ring_buffer_bytes, config.capture.payload_bytes);
   if (!config.pin_path.empty() && !options.dry_run) progs.pin_maps(config.pin_path);
+  LinkMonitor links;  // opened before resolving the interfaces: no link event in between is missed
   InterfaceManager manager(progs, config.capture.tc_attach);
   manager.configure(config.interfaces);
   progs.set_filter(config.filter);
@@ -160,6 +162,8 @@ int run_daemon(const Config& initial_config, const RunOptions& options) {
     kernel["ring_size_bytes"] = config.capture.ring_buffer_bytes;
     nlohmann::json user = drain_stats_json(ring.counters());
     user.update(pipeline.counters_json());
+    user["interface_events"] = manager.link_json();
+    user["netlink_resyncs"] = manager.resyncs();
     return nlohmann::json{{"kernel", kernel}, {"userspace", user}};
   };
 
@@ -184,6 +188,13 @@ int run_daemon(const Config& initial_config, const RunOptions& options) {
     if (due >= 0 && due < timeout) timeout = due;
     ring.poll(timeout);
     now_mono = monotonic_now_ns();
+    // Interfaces deleted, re-created, down or up: re-attach per config; the
+    // pipeline learns new ifindexes (and addresses) before their records.
+    if (LinkChanges changes = links.poll(); !changes.empty()) {
+      if (manager.apply(changes) || changes.addresses_changed) {
+        pipeline.set_interfaces(manager.table(), HostAddresses::from_system(manager.table()));
+      }
+    }
     pipeline.tick(clock.to_wall_ns(now_mono), now_mono);
     if (ping.due(now_mono)) sd_notify(0, "WATCHDOG=1");  // the drain loop is alive
     if (g_reload_signal) {

@@ -1,12 +1,35 @@
 #include "sniffer/interface_manager.hpp"
 
+#include <algorithm>
+#include <optional>
 #include <set>
 
+#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include "sniffer/error.hpp"
 
 namespace sniffer {
+
+namespace {
+
+std::string describe_state(const LinkEvent& link) {
+  return std::string(link.admin_up() ? "admin up" : "admin down") + ", " +
+         (link.link_up() ? "running" : "not running") + ", operstate " + operstate_name(link.operstate);
+}
+
+bool same(const InterfaceTable& a, const InterfaceTable& b) {
+  if (a.size() != b.size()) return false;
+  for (const auto& [ifindex, x] : a) {
+    auto it = b.find(ifindex);
+    if (it == b.end()) return false;
+    const InterfaceInfo& y = it->second;
+    if (x.name != y.name || x.role != y.role || x.mode != y.mode || x.stats_slot != y.stats_slot) return false;
+  }
+  return true;
+}
+
+}  // namespace
 
 InterfaceManager::~InterfaceManager() {
   try {
@@ -25,47 +48,109 @@ std::uint8_t InterfaceManager::free_slot() const {
   throw Error("no free counter slot (at most " + std::to_string(SNIFFER_MAX_IFACES - 1) + " interfaces)");
 }
 
+void InterfaceManager::rebuild_table() {
+  InterfaceTable next;
+  for (const auto& [name, e] : entries_) {
+    if (e.retired_ifindex != 0) {
+      InterfaceInfo old = e.info;
+      old.ifindex = e.retired_ifindex;
+      next[old.ifindex] = old;
+    }
+  }
+  for (const auto& [name, e] : entries_) {  // a present interface wins over a retired ifindex
+    if (e.present) next[e.info.ifindex] = e.info;
+  }
+  table_changed_ = table_changed_ || !same(next, table_);
+  table_ = std::move(next);
+}
+
 void InterfaceManager::configure(const std::vector<InterfaceConfig>& interfaces) {
-  // Resolve all first: a missing interface changes nothing.
-  std::map<std::string, std::uint32_t> ifindex;
+  // Resolve all first: a missing interface not monitored yet changes nothing.
+  std::map<std::string, std::optional<LinkEvent>> links;
   for (std::size_t i = 0; i < interfaces.size(); ++i) {
-    ifindex[interfaces[i].name] = resolve_ifindex(interfaces[i].name, "interfaces[" + std::to_string(i) + "].name");
+    const std::string& name = interfaces[i].name;
+    std::optional<LinkEvent> link = query_link(name);
+    if (!link && !entries_.count(name)) {
+      const std::string path = "interfaces[" + std::to_string(i) + "].name";
+      resolve_ifindex(name, path);  // throws the error naming it
+      link = query_link(name);      // it appeared in between
+      if (!link) throw Error("interface \"" + name + "\" (" + path + "): vanished while being resolved");
+    }
+    links[name] = link;
   }
   for (auto it = entries_.begin(); it != entries_.end();) {
-    bool kept = false;
-    for (const auto& c : interfaces) kept = kept || c.name == it->first;
-    if (kept && ifindex[it->first] == it->second.info.ifindex) {
+    if (links.count(it->first)) {
       ++it;
       continue;
     }
     spdlog::info("{}: no longer monitored", it->first);
-    progs_.remove_interface(it->second.info.ifindex);
-    table_.erase(it->second.info.ifindex);
-    it = entries_.erase(it);
+    if (it->second.present) progs_.remove_interface(it->second.info.ifindex);
+    it = entries_.erase(it);  // attach() detaches its hooks
   }
   for (const auto& c : interfaces) {
+    const std::optional<LinkEvent>& link = links[c.name];
     auto it = entries_.find(c.name);
-    std::uint8_t slot = it != entries_.end() ? it->second.info.stats_slot : free_slot();
-    InterfaceInfo info{c.name, ifindex[c.name], c.role, c.mode, slot};
     if (it == entries_.end()) {
-      spdlog::info("{} (ifindex {}): monitored as {}, {}", c.name, info.ifindex, to_string(c.role), to_string(c.mode));
-    } else if (it->second.config.role != c.role || it->second.config.mode != c.mode) {
-      spdlog::info("{}: now {}, {} (was {}, {})", c.name, to_string(c.role), to_string(c.mode),
-                   to_string(it->second.config.role), to_string(it->second.config.mode));
+      Entry e{c, InterfaceInfo{c.name, link->ifindex, c.role, c.mode, free_slot()}};
+      e.up = link->link_up();
+      spdlog::info("{} (ifindex {}): monitored as {}, {}", c.name, e.info.ifindex, to_string(c.role),
+                   to_string(c.mode));
+      if (!e.up) spdlog::warn("{} (ifindex {}): link is down ({})", c.name, e.info.ifindex, describe_state(*link));
+      progs_.set_interface(e.info.ifindex, c.mode, c.role, e.info.stats_slot);
+      entries_.emplace(c.name, std::move(e));
+      continue;
     }
-    progs_.set_interface(info.ifindex, c.mode, c.role, slot);
-    entries_[c.name] = Entry{c, info};
-    table_[info.ifindex] = info;
+    Entry& e = it->second;
+    if (e.config.role != c.role || e.config.mode != c.mode) {
+      spdlog::info("{}: now {}, {} (was {}, {})", c.name, to_string(c.role), to_string(c.mode),
+                   to_string(e.config.role), to_string(e.config.mode));
+    }
+    e.config = c;
+    e.info.role = c.role;
+    e.info.mode = c.mode;
+    if (e.present && (!link || link->ifindex != e.info.ifindex)) {
+      lost(c.name, e, link ? "replaced by ifindex " + std::to_string(link->ifindex) : std::string("gone"));
+    }
+    if (!link) {
+      spdlog::warn("{}: absent; it stays configured and is attached when it appears", c.name);
+    } else if (!e.present) {
+      appeared(c.name, e, *link, false);  // attach() follows
+    } else {
+      progs_.set_interface(e.info.ifindex, c.mode, c.role, e.info.stats_slot);
+    }
+  }
+  rebuild_table();
+}
+
+void InterfaceManager::attach_entry(const std::string& name, Entry& e) {
+  for (Hook hook : e.config.hooks) {
+    auto key = std::make_pair(name, hook);
+    if (attached_.count(key)) continue;
+    std::unique_ptr<Attachment> a;
+    switch (hook) {
+      case Hook::XdpIngress: a = attach_xdp(progs_.xdp_prog_fd(), e.info.ifindex, name, e.config.xdp_mode); break;
+      case Hook::TcIngress: a = attach_tc(progs_.tc_ingress_prog_fd(), e.info.ifindex, name, true, tc_attach_); break;
+      case Hook::TcEgress: a = attach_tc(progs_.tc_egress_prog_fd(), e.info.ifindex, name, false, tc_attach_); break;
+    }
+    spdlog::info("{} (ifindex {}, {}, {}): attached {}", name, e.info.ifindex, to_string(e.config.role),
+                 to_string(e.config.mode), a->describe());
+    attached_[key] = {e.config.xdp_mode, std::move(a)};
+  }
+  if (e.reattach_pending) {
+    e.reattach_pending = false;
+    ++e.counters.reattached;
+    spdlog::info("{} (ifindex {}): re-attached ({} hook(s)); counters continue", name, e.info.ifindex,
+                 e.config.hooks.size());
   }
 }
 
 void InterfaceManager::attach() {
-  // Detach what is no longer wanted (a removed interface or hook, or an XDP
-  // mode that changed).
+  // Detach what is no longer wanted (a removed or absent interface or hook,
+  // or an XDP mode that changed).
   for (auto it = attached_.begin(); it != attached_.end();) {
     const auto& [name, hook] = it->first;
     auto e = entries_.find(name);
-    bool wanted = e != entries_.end() &&
+    bool wanted = e != entries_.end() && e->second.present &&
                   std::find(e->second.config.hooks.begin(), e->second.config.hooks.end(), hook) !=
                       e->second.config.hooks.end() &&
                   (hook != Hook::XdpIngress || it->second.first == e->second.config.xdp_mode);
@@ -76,28 +161,141 @@ void InterfaceManager::attach() {
     spdlog::info("{}: detached {}", name, it->second.second->describe());
     it = attached_.erase(it);
   }
-  for (const auto& [name, e] : entries_) {
-    for (Hook hook : e.config.hooks) {
-      auto key = std::make_pair(name, hook);
-      if (attached_.count(key)) continue;
-      std::unique_ptr<Attachment> a;
-      switch (hook) {
-        case Hook::XdpIngress: a = attach_xdp(progs_.xdp_prog_fd(), e.info.ifindex, name, e.config.xdp_mode); break;
-        case Hook::TcIngress: a = attach_tc(progs_.tc_ingress_prog_fd(), e.info.ifindex, name, true, tc_attach_); break;
-        case Hook::TcEgress: a = attach_tc(progs_.tc_egress_prog_fd(), e.info.ifindex, name, false, tc_attach_); break;
-      }
-      spdlog::info("{} (ifindex {}, {}, {}): attached {}", name, e.info.ifindex, to_string(e.config.role),
-                   to_string(e.config.mode), a->describe());
-      attached_[key] = {e.config.xdp_mode, std::move(a)};
-    }
+  for (auto& [name, e] : entries_) {
+    if (e.present) attach_entry(name, e);
   }
 }
 
 void InterfaceManager::detach_all() {
   attached_.clear();
-  for (const auto& [name, e] : entries_) progs_.remove_interface(e.info.ifindex);
+  for (const auto& [name, e] : entries_) {
+    if (e.present) progs_.remove_interface(e.info.ifindex);
+  }
   entries_.clear();
   table_.clear();
+}
+
+void InterfaceManager::lost(const std::string& name, Entry& e, const std::string& why) {
+  spdlog::warn("{} (ifindex {}): {}: its hooks are gone; it stays configured and is re-attached when it comes back",
+               name, e.info.ifindex, why);
+  for (auto it = attached_.begin(); it != attached_.end();) {
+    it = it->first.first == name ? attached_.erase(it) : std::next(it);
+  }
+  try {
+    progs_.remove_interface(e.info.ifindex);
+  } catch (const std::exception& ex) {
+    spdlog::warn("{}: {}", name, ex.what());
+  }
+  if (e.up) ++e.counters.down;  // it was up until it went
+  e.up = false;
+  e.present = false;
+  e.reattach_pending = false;
+  e.retired_ifindex = e.info.ifindex;
+  ++e.counters.lost;
+  rebuild_table();
+}
+
+void InterfaceManager::appeared(const std::string& name, Entry& e, const LinkEvent& link, bool attach_now) {
+  spdlog::warn("{} (ifindex {}): back (was ifindex {}; {}); re-attaching as {}, {}", name, link.ifindex,
+               e.info.ifindex, describe_state(link), to_string(e.config.role), to_string(e.config.mode));
+  e.info.ifindex = link.ifindex;
+  e.present = true;
+  e.up = link.link_up();
+  e.reattach_pending = true;
+  try {
+    progs_.set_interface(e.info.ifindex, e.config.mode, e.config.role, e.info.stats_slot);
+  } catch (const std::exception& ex) {
+    spdlog::error("{}: {}", name, ex.what());
+  }
+  rebuild_table();
+  if (!attach_now) return;
+  try {
+    attach_entry(name, e);
+  } catch (const std::exception& ex) {
+    ++e.counters.reattach_errors;
+    spdlog::error("{} (ifindex {}): re-attach failed: {}; the next SIGHUP retries", name, e.info.ifindex, ex.what());
+  }
+}
+
+void InterfaceManager::link_state(const std::string& name, Entry& e, const LinkEvent& link) {
+  const bool up = link.link_up();
+  if (up == e.up) return;
+  e.up = up;
+  ++(up ? e.counters.up : e.counters.down);
+  spdlog::info("{} (ifindex {}): link {} ({}); hooks stay attached", name, e.info.ifindex, up ? "up" : "down",
+               describe_state(link));
+}
+
+void InterfaceManager::on_link(const LinkEvent& link) {
+  // The present interface that has this ifindex, if any.
+  auto by_index = std::find_if(entries_.begin(), entries_.end(), [&](const auto& kv) {
+    return kv.second.present && kv.second.info.ifindex == link.ifindex;
+  });
+  if (link.kind == LinkEvent::Kind::Deleted) {
+    if (by_index != entries_.end()) lost(by_index->first, by_index->second, "deleted");
+    return;
+  }
+  if (by_index != entries_.end() && !link.name.empty() && link.name != by_index->first) {
+    lost(by_index->first, by_index->second, "renamed to \"" + link.name + "\"");
+  }
+  auto it = entries_.find(link.name);
+  if (it == entries_.end()) return;  // not one of ours
+  Entry& e = it->second;
+  if (e.present && e.info.ifindex != link.ifindex) {
+    lost(it->first, e, "replaced by ifindex " + std::to_string(link.ifindex));
+  }
+  if (!e.present) {
+    appeared(it->first, e, link, true);
+  } else {
+    link_state(it->first, e, link);
+  }
+}
+
+void InterfaceManager::resync() {
+  ++resyncs_;
+  for (auto& [name, e] : entries_) {
+    std::optional<LinkEvent> link = query_link(name);
+    if (e.present && (!link || link->ifindex != e.info.ifindex)) {
+      lost(name, e, link ? "replaced by ifindex " + std::to_string(link->ifindex) : std::string("gone"));
+    }
+    if (!link) continue;
+    if (!e.present) {
+      appeared(name, e, *link, true);
+    } else {
+      link_state(name, e, *link);
+    }
+  }
+}
+
+bool InterfaceManager::apply(const LinkChanges& changes) {
+  table_changed_ = false;
+  try {
+    if (changes.overrun) {
+      // The events read are older than what a re-sync sees now: it replaces them.
+      spdlog::warn("netlink: link events lost (receive buffer overrun): re-resolving every configured interface");
+      resync();
+    } else {
+      for (const LinkEvent& link : changes.links) on_link(link);
+    }
+  } catch (const std::exception& ex) {
+    spdlog::error("link event: {}", ex.what());
+  }
+  return table_changed_;
+}
+
+nlohmann::json InterfaceManager::link_json() const {
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& [name, e] : entries_) {
+    j[name] = {{"present", e.present},
+               {"up", e.up},
+               {"ifindex", e.info.ifindex},
+               {"link_down", e.counters.down},
+               {"link_up", e.counters.up},
+               {"lost", e.counters.lost},
+               {"reattached", e.counters.reattached},
+               {"reattach_errors", e.counters.reattach_errors}};
+  }
+  return j;
 }
 
 }  // namespace sniffer

@@ -143,6 +143,36 @@ std::string prometheus_text(const json& report) {
     Family ended(out, "sniffer_flows_ended_total", "counter", "Flows ended, by reason.");
     for (const auto& [reason, n] : at(flows, "ended_by_reason").items()) ended.sample(label("reason", reason), n);
   }
+  {
+    // {"interface_events": {name: {"present", "up", "link_down", "link_up", "lost", "reattached", ...}}}
+    static const json none = json::object();
+    const json& links = at(user, "interface_events").is_object() ? at(user, "interface_events") : none;
+    Family changes(out, "sniffer_interface_link_changes_total", "counter",
+                   "Link state changes of a monitored interface, by new state (its hooks stay attached).");
+    for (const auto& [name, l] : links.items()) {
+      changes.sample(label("interface", name) + "," + label("state", "down"), at(l, "link_down"));
+      changes.sample(label("interface", name) + "," + label("state", "up"), at(l, "link_up"));
+    }
+    for (auto [key, metric, type, help] :
+         {std::tuple{"lost", "sniffer_interface_lost_total", "counter",
+                     "Times a monitored interface disappeared (deleted or renamed away): its hooks were gone."},
+          std::tuple{"reattached", "sniffer_interface_reattached_total", "counter",
+                     "Times a lost interface came back and got its configured hooks again."},
+          std::tuple{"reattach_errors", "sniffer_interface_reattach_errors_total", "counter",
+                     "Times re-attaching a returning interface failed (see the log; SIGHUP retries)."},
+          std::tuple{"present", "sniffer_interface_present", "gauge",
+                     "1 while the monitored interface exists (hooks attached), 0 while it is absent."},
+          std::tuple{"up", "sniffer_interface_up", "gauge", "1 while the monitored interface is up and running."}}) {
+      Family family(out, metric, type, help);
+      for (const auto& [name, l] : links.items()) {
+        const json& v = at(l, key);
+        family.sample(label("interface", name), v.is_boolean() ? json(v.get<bool>() ? 1 : 0) : v);
+      }
+    }
+    Family(out, "sniffer_netlink_resyncs_total", "counter",
+           "Re-syncs of every monitored interface after link events were lost (netlink socket overrun).")
+        .sample("", at(user, "netlink_resyncs"));
+  }
   return out.str();
 }
 

@@ -2,18 +2,29 @@
 // counter slots and their attachments, per (interface, hook). Applying a new
 // interface list changes only what differs, so interfaces that stay as they
 // were keep their attachments and lose no packet (live reload).
+//
+// Interfaces also change under the daemon (link events from the LinkMonitor):
+// a configured interface that is deleted becomes "absent" (attachments and
+// iface_configs entry dropped, counter slot and config kept); when an
+// interface of that name appears again, with whatever ifindex, it gets the
+// same slot (its kernel counters continue) and its configured hooks again.
+// XDP and TC links survive a link down/up, so that is only logged and counted.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "sniffer/attach.hpp"
 #include "sniffer/bpf_loader.hpp"
 #include "sniffer/config.hpp"
 #include "sniffer/interfaces.hpp"
+#include "sniffer/link_monitor.hpp"
 
 namespace sniffer {
 
@@ -22,31 +33,64 @@ class InterfaceManager {
   InterfaceManager(BpfPrograms& progs, TcAttach tc_attach) : progs_(progs), tc_attach_(tc_attach) {}
   ~InterfaceManager();
 
-  // Resolves every interface (throws Error naming a missing one before
-  // changing anything), then fills iface_configs for new and changed ones.
+  // Resolves every interface, then fills iface_configs for new and changed
+  // ones. A missing interface that is not monitored yet is an Error (naming
+  // it) and changes nothing; one already monitored that is missing stays
+  // configured and absent, and is attached when it appears.
   void configure(const std::vector<InterfaceConfig>& interfaces);
-  // Attaches the configured hooks that are not attached yet, and detaches
-  // those no longer configured.
+  // Attaches the configured hooks that are not attached yet (on present
+  // interfaces), and detaches those no longer configured.
   void attach();
   // Detaches every program (iface_configs stays, for the final counters).
   void detach_attachments() { attached_.clear(); }
   // Detaches everything and empties iface_configs.
   void detach_all();
 
+  // Link events (LinkMonitor::poll): configured interfaces deleted, renamed,
+  // re-created, down or up; after an overrun, a re-sync of every configured
+  // interface by name. Never throws (failures are logged and counted).
+  // Returns true when table() changed: the pipeline must learn it.
+  bool apply(const LinkChanges& changes);
+  // Re-resolves every configured interface by name and applies what differs.
+  void resync();
+
+  // By ifindex, for the pipeline: the present interfaces, and the previous
+  // ifindex of each interface that was lost (so records and flows still in
+  // flight from it keep its name and role; same counter slot).
   const InterfaceTable& table() const { return table_; }
+  // {name: {"present", "up", "ifindex", "link_down", "link_up", "lost",
+  //  "reattached", "reattach_errors"}}
+  nlohmann::json link_json() const;
+  std::uint64_t resyncs() const { return resyncs_; }
 
  private:
+  struct LinkCounters {
+    std::uint64_t down = 0, up = 0, lost = 0, reattached = 0, reattach_errors = 0;
+  };
   struct Entry {
     InterfaceConfig config;
-    InterfaceInfo info;
+    InterfaceInfo info;          // info.ifindex: the current one, or the last one while absent
+    bool present = true;
+    bool up = false;             // IFF_UP and IFF_RUNNING
+    bool reattach_pending = false;
+    std::uint32_t retired_ifindex = 0;  // the ifindex it had when it was last lost
+    LinkCounters counters;
   };
   std::uint8_t free_slot() const;
+  void rebuild_table();
+  void attach_entry(const std::string& name, Entry& e);
+  void on_link(const LinkEvent& link);
+  void lost(const std::string& name, Entry& e, const std::string& why);
+  void appeared(const std::string& name, Entry& e, const LinkEvent& link, bool attach_now);
+  void link_state(const std::string& name, Entry& e, const LinkEvent& link);
 
   BpfPrograms& progs_;
   TcAttach tc_attach_;
   std::map<std::string, Entry> entries_;  // by name
   InterfaceTable table_;                  // by ifindex, for the pipeline
   std::map<std::pair<std::string, Hook>, std::pair<XdpMode, std::unique_ptr<Attachment>>> attached_;
+  bool table_changed_ = false;
+  std::uint64_t resyncs_ = 0;
 };
 
 }  // namespace sniffer
