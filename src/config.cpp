@@ -13,6 +13,8 @@
 #include <nlohmann/json.hpp>
 
 #include "sniffer/abi.h"
+#include "sniffer/curve_auth.hpp"
+#include "sniffer/error.hpp"
 
 namespace sniffer {
 
@@ -192,6 +194,42 @@ void read_interface(Reader& r, const json& v, const std::string& path, Interface
   if (out.hooks.empty()) out.hooks = default_hooks(out.mode);
 }
 
+// A "curve" object ({"secret_key_file", "authorized_keys_file"}) of a server
+// socket at `path` (e.g. "publish.curve"). Both keys are required and both
+// files are read now, so a missing file, a malformed key or a secret key file
+// that group or other can read is a config error naming the file.
+void read_curve(Reader& r, const json& v, const std::string& path, std::optional<CurveConfig>& out) {
+  if (!r.object(v, path, {"secret_key_file", "authorized_keys_file"})) return;
+  CurveConfig c;
+  // Reads one required, non-empty file name; true when there is one to check.
+  auto file_name = [&](const char* key, std::string& value, const char* what) {
+    if (!v.contains(key)) {
+      r.fail(Reader::join(path, key), std::string("missing: the path of ") + what);
+      return false;
+    }
+    const std::size_t before = r.errors.size();
+    r.string(v, path, key, value);
+    if (r.errors.size() != before) return false;
+    if (value.empty()) r.fail(Reader::join(path, key), "must not be empty");
+    return !value.empty();
+  };
+  auto check = [&](const char* key, auto load) {
+    try {
+      (void)load();
+    } catch (const Error& e) {
+      r.fail(Reader::join(path, key), e.what());
+    }
+  };
+  if (file_name("secret_key_file", c.secret_key_file, "this sensor's secret key file (sniffer keygen --out PREFIX)")) {
+    check("secret_key_file", [&] { return load_secret_key_file(c.secret_key_file); });
+  }
+  if (file_name("authorized_keys_file", c.authorized_keys_file,
+                "the file of the client public keys allowed to connect, one a line")) {
+    check("authorized_keys_file", [&] { return load_authorized_keys(c.authorized_keys_file); });
+  }
+  out = c;
+}
+
 bool valid_endpoint(const std::string& e) {
   for (const char* scheme : {"tcp://", "ipc://", "inproc://"}) {
     std::string s(scheme);
@@ -328,7 +366,7 @@ Config parse_config_json(const json& doc) {
 
   if (doc.contains("publish") &&
       r.object(doc.at("publish"), "publish",
-               {"endpoint", "packet_events", "batch_max_events", "batch_max_latency_ms", "send_hwm"})) {
+               {"endpoint", "packet_events", "batch_max_events", "batch_max_latency_ms", "send_hwm", "curve"})) {
     const json& p = doc.at("publish");
     r.string(p, "publish", "endpoint", c.publish.endpoint);
     r.boolean(p, "publish", "packet_events", c.publish.packet_events);
@@ -338,6 +376,7 @@ Config parse_config_json(const json& doc) {
     r.uint(p, "publish", "batch_max_events", c.publish.batch_max_events, 1, 65536);
     r.uint(p, "publish", "batch_max_latency_ms", c.publish.batch_max_latency_ms, 1, 60000);
     r.uint(p, "publish", "send_hwm", c.publish.send_hwm, 1, 1000000);
+    if (p.contains("curve")) read_curve(r, p.at("curve"), "publish.curve", c.publish.curve);
   }
 
   if (doc.contains("metrics") &&
@@ -409,6 +448,15 @@ json config_to_json(const Config& c) {
                       {"xdp_mode", to_string(i.xdp_mode)},
                       {"hooks", hooks}});
   }
+  json publish{{"endpoint", c.publish.endpoint},
+               {"packet_events", c.publish.packet_events},
+               {"batch_max_events", c.publish.batch_max_events},
+               {"batch_max_latency_ms", c.publish.batch_max_latency_ms},
+               {"send_hwm", c.publish.send_hwm}};
+  if (c.publish.curve) {  // absent: plaintext
+    publish["curve"] = {{"secret_key_file", c.publish.curve->secret_key_file},
+                        {"authorized_keys_file", c.publish.curve->authorized_keys_file}};
+  }
   return {{"sensor_id", c.sensor_id},
           {"interfaces", ifaces},
           {"capture",
@@ -428,12 +476,7 @@ json config_to_json(const Config& c) {
             {"active_timeout_ms", c.flows.active_timeout_ms},
             {"tcp_close_grace_ms", c.flows.tcp_close_grace_ms},
             {"activity_timeout_ms", c.flows.activity_timeout_ms}}},
-          {"publish",
-           {{"endpoint", c.publish.endpoint},
-            {"packet_events", c.publish.packet_events},
-            {"batch_max_events", c.publish.batch_max_events},
-            {"batch_max_latency_ms", c.publish.batch_max_latency_ms},
-            {"send_hwm", c.publish.send_hwm}}},
+          {"publish", publish},
           {"metrics",
            {{"listen", c.metrics.listen},
             {"log_interval_s", c.metrics.log_interval_s},

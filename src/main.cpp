@@ -10,6 +10,7 @@
 #include "sniffer/abi.h"
 #include "sniffer/bpf_loader.hpp"
 #include "sniffer/config.hpp"
+#include "sniffer/curve_auth.hpp"
 #include "sniffer/daemon.hpp"
 #include "sniffer/error.hpp"
 #include "sniffer/host_check.hpp"
@@ -70,7 +71,24 @@ int main(int argc, char** argv) {
   app.add_option("--log-format", log_format, "text, or json: one JSON object per log line")
       ->check(CLI::IsMember({"text", "json"}))
       ->capture_default_str();
+  std::string keygen_prefix;
+  auto* keygen = app.add_subcommand("keygen", "write a CURVE key pair: PREFIX.key (secret, mode 0600) and PREFIX.pub");
+  keygen->add_option("--out", keygen_prefix, "path prefix of the two files (never overwritten)")->required();
+  app.require_subcommand(0, 1);
   CLI11_PARSE(app, argc, argv);
+
+  if (*keygen) {
+    try {
+      sniffer::CurveKeyPair keys = sniffer::generate_keypair();
+      auto [key_path, pub_path] = sniffer::write_keypair_files(keygen_prefix, keys);
+      std::cerr << "sniffer keygen: wrote " << key_path << " (secret, mode 0600) and " << pub_path << "\n";
+      std::cout << keys.public_z85 << std::endl;  // the public key, for scripts
+      return 0;
+    } catch (const std::exception& e) {
+      std::cerr << "sniffer keygen: " << e.what() << "\n";
+      return 1;
+    }
+  }
 
   if (version) {
     std::cout << "sniffer " << SNIFFER_VERSION << " (record ABI " << SNIFFER_ABI_VERSION << ", libbpf "

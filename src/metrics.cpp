@@ -132,6 +132,18 @@ std::string prometheus_text(const json& report) {
           << '\n';
     }
   }
+  {
+    // {"auth": {domain: {"accepted": n, "refused": n}}}: only with CURVE on.
+    Family auth(out, "sniffer_auth_total", "counter",
+                "CURVE handshakes judged by the ZAP handler, by socket domain and result (accepted, refused).");
+    static const json none = json::object();  // (items() of a missing key's 0 would be one "" item)
+    const json& domains = at(user, "auth").is_object() ? at(user, "auth") : none;
+    for (const auto& [domain, c] : domains.items()) {
+      for (const char* result : {"accepted", "refused"}) {
+        auth.sample(label("domain", domain) + "," + label("result", result), at(c, result));
+      }
+    }
+  }
   const json& flows = at(user, "flows");
   Family(out, "sniffer_flows_active", "gauge", "Flows in the flow table.").sample("", at(flows, "active"));
   Family(out, "sniffer_flows_capacity", "gauge", "Flow table limit (flows.max_flows).").sample("", at(flows, "capacity"));

@@ -1,6 +1,7 @@
 #include "sniffer/pipeline.hpp"
 
 #include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
 
 #include "sniffer/error.hpp"
 #include "sniffer/flow_csv.hpp"
@@ -37,6 +38,13 @@ Pipeline::Pipeline(const Config& config, InterfaceTable interfaces, HostAddresse
       flow_output_(interfaces_, nullptr, nullptr),
       processor_(interfaces_, host_, nullptr, nullptr) {
   if (outputs.publish) {
+    if (config.publish.curve) {
+      const std::string& file = config.publish.curve->authorized_keys_file;
+      std::set<std::string> keys = load_authorized_keys(file);
+      if (keys.empty()) spdlog::warn("publish: \"{}\" lists no key: no subscriber can connect", file);
+      else spdlog::info("publish: {} authorized subscriber key(s) from \"{}\"", keys.size(), file);
+      authenticator().allow(kZapDomainPublish, std::move(keys));
+    }
     socket_.emplace(zmq_ctx_, config.publish);
     if (config.publish.packet_events) {
       events_.emplace(*socket_, kTopicPackets, config.publish, config.sensor_id, sensor_start_ns);
@@ -58,6 +66,11 @@ Pipeline::Pipeline(const Config& config, InterfaceTable interfaces, HostAddresse
         [this](const PacketInfo& p) { return host_.classify(p); });
   }
   processor_ = RecordProcessor(interfaces_, host_, events_ ? &*events_ : nullptr, flows_ ? &*flows_ : nullptr);
+}
+
+ZapAuthenticator& Pipeline::authenticator() {
+  if (!auth_) auth_.emplace(zmq_ctx_);
+  return *auth_;
 }
 
 void Pipeline::tick(std::uint64_t now_ns, std::uint64_t now_mono_ns) {
@@ -108,6 +121,7 @@ nlohmann::json Pipeline::counters_json() const {
   if (events_) add_latency(kTopicPackets, events_->counters());
   if (flow_stream_) add_latency(kTopicFlows, flow_stream_->counters());
   j["publish_latency"] = latency;
+  if (auth_) j["auth"] = auth_->counters_json();  // {"publish": {"accepted": n, "refused": n}, ...}
   if (flows_) {
     const FlowTableCounters& c = flows_->counters();
     nlohmann::json reasons;

@@ -1,5 +1,8 @@
 #include "sniffer/publisher.hpp"
 
+#include <spdlog/spdlog.h>
+
+#include "sniffer/curve_auth.hpp"
 #include "sniffer/error.hpp"
 
 namespace sniffer {
@@ -11,6 +14,18 @@ PublishSocket::PublishSocket(zmq::context_t& ctx, const PublishConfig& config)
   // instead of PUB's silent discard, so every drop is counted.
   socket_.set(zmq::sockopt::xpub_nodrop, 1);
   socket_.set(zmq::sockopt::linger, 2000);
+  if (config.curve) {
+    // Subscribers must hold a listed key and this sensor's public key; the
+    // context's ZapAuthenticator (domain "publish") decides who is admitted.
+    CurveKeyPair keys = load_secret_key_file(config.curve->secret_key_file);
+    make_curve_server(socket_, keys, kZapDomainPublish);
+    spdlog::info("publish: CURVE on (encrypted, subscribers authenticated); this sensor's public key is {}",
+                 keys.public_z85);
+  } else if (config.endpoint.rfind("tcp://", 0) == 0) {
+    spdlog::warn("publish: {} is unauthenticated and unencrypted: anyone who can reach it reads the stream "
+                 "(configure publish.curve)",
+                 config.endpoint);
+  }
   try {
     socket_.bind(config.endpoint);
   } catch (const zmq::error_t& e) {

@@ -1,6 +1,7 @@
 // sniffer-sub: subscribes to a sensor's ZeroMQ stream and prints one JSON
 // object per event (decoded from protobuf), one per line on stdout.
 #include <chrono>
+#include <cstring>
 #include <iostream>
 
 #include <CLI/CLI.hpp>
@@ -8,6 +9,7 @@
 #include <zmq.hpp>
 
 #include "sniffer.pb.h"
+#include "sniffer/curve_auth.hpp"
 #include "sniffer/event_json.hpp"
 
 int main(int argc, char** argv) {
@@ -21,18 +23,73 @@ int main(int argc, char** argv) {
   app.add_option("--count", max_events, "exit after this many events (0: never)");
   app.add_option("--timeout", timeout_s, "exit after this many seconds (0: never)");
   app.add_flag("--batches", batches, "also print one {\"batch\": ...} line per batch (sequence, gaps)");
+  std::string server_key, key_file;
+  auto* server_key_opt = app.add_option("--server-key", server_key,
+                                        "CURVE: the sensor's public key, as Z85 text or a file holding it (.pub)");
+  auto* key_file_opt = app.add_option("--key-file", key_file,
+                                      "CURVE: this subscriber's secret key file (mode 0600; its public key must be "
+                                      "in the sensor's authorized keys)");
+  server_key_opt->needs(key_file_opt);
+  key_file_opt->needs(server_key_opt);
   CLI11_PARSE(app, argc, argv);
 
   zmq::context_t ctx(1);
   zmq::socket_t sub(ctx, zmq::socket_type::sub);
   sub.set(zmq::sockopt::subscribe, topic);
+  if (!server_key.empty()) {
+    try {
+      sniffer::make_curve_client(sub, sniffer::load_secret_key_file(key_file), sniffer::load_public_key(server_key));
+    } catch (const std::exception& e) {
+      std::cerr << "sniffer-sub: " << e.what() << "\n";
+      return 2;
+    }
+  }
+  sub.set(zmq::sockopt::rcvtimeo, 200);
+  // With CURVE, a failed handshake is otherwise silent: say why nothing
+  // arrives. (Watched from before connect, so no event is missed.)
+  zmq::socket_t monitor;
+  if (!server_key.empty()) {
+    const char* monitor_endpoint = "inproc://sniffer-sub-monitor";
+    if (zmq_socket_monitor(sub.handle(), monitor_endpoint,
+                           ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
+                               ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) == 0) {
+      monitor = zmq::socket_t(ctx, zmq::socket_type::pair);
+      monitor.set(zmq::sockopt::linger, 0);
+      monitor.connect(monitor_endpoint);
+    }
+  }
   try {
     sub.connect(endpoint);
   } catch (const zmq::error_t& e) {
     std::cerr << "sniffer-sub: --connect " << endpoint << ": " << e.what() << "\n";
     return 2;
   }
-  sub.set(zmq::sockopt::rcvtimeo, 200);
+  bool reported_failure = false;
+  // False when the sensor refused our key: libzmq does not reconnect after that.
+  auto check_handshakes = [&] {
+    zmq::message_t event, address;
+    while (monitor && monitor.recv(event, zmq::recv_flags::dontwait)) {
+      if (event.more()) (void)monitor.recv(address);
+      if (event.size() < 6) continue;
+      std::uint16_t id;
+      std::uint32_t value;
+      std::memcpy(&id, event.data(), 2);
+      std::memcpy(&value, static_cast<const char*>(event.data()) + 2, 4);
+      if (id == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+        if (reported_failure) std::cerr << "sniffer-sub: CURVE handshake with the sensor succeeded\n";
+        reported_failure = false;
+      } else if (id == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
+        std::cerr << "sniffer-sub: the sensor refused this subscriber's key (ZAP status " << value
+                  << "): is its public key in the sensor's authorized keys file?\n";
+        return false;
+      } else if (!reported_failure) {
+        reported_failure = true;
+        std::cerr << "sniffer-sub: CURVE handshake with the sensor failed: is --server-key the sensor's public "
+                     "key? (retrying)\n";
+      }
+    }
+    return true;
+  };
 
   auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
   std::uint64_t printed = 0;
@@ -42,6 +99,7 @@ int main(int argc, char** argv) {
   while (max_events == 0 || printed < max_events) {
     if (timeout_s > 0 && std::chrono::steady_clock::now() >= deadline) break;
     zmq::message_t topic_frame, body;
+    if (!check_handshakes()) return 1;
     if (!sub.recv(topic_frame)) continue;  // receive timeout: check the deadline
     if (!topic_frame.more() || !sub.recv(body)) {
       std::cerr << "sniffer-sub: malformed message (expected [topic, batch])\n";

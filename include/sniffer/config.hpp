@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -54,12 +55,20 @@ struct MetricsConfig {
   std::uint32_t stats_interval_s = 10;    // 0: no "stats" topic messages
 };
 
+// CURVE on a server socket: its secret key, and the client public keys it
+// admits (checked by the ZAP handler, include/sniffer/curve_auth.hpp).
+struct CurveConfig {
+  std::string secret_key_file;       // one Z85 secret key; mode 0600 (group/other refused)
+  std::string authorized_keys_file;  // client public keys, one Z85 key a line
+};
+
 struct PublishConfig {
   std::string endpoint = "tcp://127.0.0.1:5556";
   bool packet_events = true;
   std::uint32_t batch_max_events = 256;
   std::uint32_t batch_max_latency_ms = 100;
   int send_hwm = 1000;
+  std::optional<CurveConfig> curve;  // absent: plaintext, anyone who reaches the endpoint reads it
 };
 
 struct Config {

@@ -12,6 +12,7 @@
 #include <zmq.hpp>
 
 #include "sniffer/config.hpp"
+#include "sniffer/curve_auth.hpp"
 #include "sniffer/flow_table.hpp"
 #include "sniffer/host_addresses.hpp"
 #include "sniffer/interfaces.hpp"
@@ -51,6 +52,13 @@ class Pipeline {
   // Sends one message on the "stats" topic (when publishing).
   void publish_stats(const std::string& serialized_report);
 
+  // The ZeroMQ context of the publish socket, and its ZAP handler (created
+  // on first use; with publish.curve, it exists and allows domain "publish").
+  // Another CURVE server socket of the daemon (e.g. a control socket) lives in
+  // this context and calls authenticator().allow(its domain, its keys).
+  zmq::context_t& zmq_context() { return zmq_ctx_; }
+  ZapAuthenticator& authenticator();
+
   const InterfaceTable& interfaces() const { return interfaces_; }
   // {"records": .., "events_published": .., "flows": {...}, ...}
   nlohmann::json counters_json() const;
@@ -59,6 +67,9 @@ class Pipeline {
   InterfaceTable interfaces_;
   HostAddresses host_;
   zmq::context_t zmq_ctx_{1};
+  // Declared between the context and the sockets: it is bound before any
+  // CURVE socket accepts a client and stops after they are closed.
+  std::optional<ZapAuthenticator> auth_;
   std::optional<PublishSocket> socket_;
   std::optional<EventStream> events_;
   std::optional<FlowStream> flow_stream_;

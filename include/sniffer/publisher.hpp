@@ -35,6 +35,9 @@ enum class SendResult { Delivered, NoSubscriber, HighWaterMark };
 
 class PublishSocket {
  public:
+  // With config.curve, a CURVE server in ZAP domain "publish": the context
+  // needs a ZapAuthenticator that allows that domain (Pipeline makes one),
+  // else every handshake fails.
   PublishSocket(zmq::context_t& ctx, const PublishConfig& config);
   // Sends [topic, payload] without blocking.
   SendResult send(const std::string& topic, const std::string& payload);

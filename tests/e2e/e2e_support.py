@@ -191,7 +191,9 @@ class Subscriber:
 
     BATCH_TYPES = {b"pkt": ("EventBatch", "events"), b"flow": ("FlowBatch", "flows")}
 
-    def __init__(self, env, endpoint, topic=b"pkt"):
+    def __init__(self, env, endpoint, topic=b"pkt", curve=None):
+        """curve: None (plaintext), or (server_public, own_public, own_secret) Z85 keys
+        (str or bytes) for a sensor with publish.curve."""
         self.env = env
         self.topic = topic
         self.batch_type, self.items_field = self.BATCH_TYPES[topic]
@@ -200,6 +202,11 @@ class Subscriber:
         self.sock.setsockopt(env.zmq.LINGER, 0)
         self.sock.setsockopt(env.zmq.RCVHWM, 0)  # never drop on our side
         self.sock.setsockopt(env.zmq.SUBSCRIBE, topic)
+        if curve is not None:
+            server_public, own_public, own_secret = (k.encode() if isinstance(k, str) else k for k in curve)
+            self.sock.curve_serverkey = server_public
+            self.sock.curve_publickey = own_public
+            self.sock.curve_secretkey = own_secret
         self.sock.connect(endpoint)
         self.batches = []
         self.events = []

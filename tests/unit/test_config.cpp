@@ -1,9 +1,16 @@
 // Config validation: every error names its JSON path and reason.
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
 
 #include "sniffer/config.hpp"
+#include "sniffer/curve_auth.hpp"
 
 namespace sniffer {
 namespace {
@@ -223,6 +230,85 @@ TEST(Config, InterfaceSpecFromTheCommandLine) {
               std::string::npos)
         << e.what();
   }
+}
+
+// publish.curve: key files in a temporary directory.
+class CurveConfigTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "sniffer-config-XXXXXX").string();
+    dir_ = mkdtemp(tmpl.data());
+    keys_ = generate_keypair();
+    secret_ = write("sensor.key", keys_.secret_z85 + "\n", 0600);
+    authorized_ = write("authorized", "# subscribers\n" + generate_keypair().public_z85 + "\n", 0644);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  std::string write(const std::string& name, const std::string& text, mode_t mode) {
+    std::string p = dir_ + "/" + name;
+    std::ofstream(p) << text;
+    chmod(p.c_str(), mode);
+    return p;
+  }
+  // A config whose "publish" section has `curve` (raw JSON).
+  static std::string with_curve(const std::string& curve) {
+    return R"({"interfaces": [{"name": "eth0", "role": "wan", "mode": "gateway"}],
+               "publish": {"endpoint": "tcp://0.0.0.0:5556", "curve": )" +
+           curve + "}}";
+  }
+  static std::string curve(const std::string& secret, const std::string& authorized) {
+    return nlohmann::json{{"secret_key_file", secret}, {"authorized_keys_file", authorized}}.dump();
+  }
+
+  std::string dir_, secret_, authorized_;
+  CurveKeyPair keys_;
+};
+
+TEST_F(CurveConfigTest, AbsentMeansPlaintext) {
+  Config c = parse_config(kMinimal);
+  EXPECT_FALSE(c.publish.curve.has_value());
+  EXPECT_FALSE(config_to_json(c)["publish"].contains("curve"));
+}
+
+TEST_F(CurveConfigTest, BothFilesAreReadAndShownInTheEffectiveConfig) {
+  Config c = parse_config(with_curve(curve(secret_, authorized_)));
+  ASSERT_TRUE(c.publish.curve.has_value());
+  EXPECT_EQ(c.publish.curve->secret_key_file, secret_);
+  EXPECT_EQ(c.publish.curve->authorized_keys_file, authorized_);
+  nlohmann::json j = config_to_json(c);
+  EXPECT_EQ(j["publish"]["curve"]["secret_key_file"], secret_);
+  EXPECT_EQ(j["publish"]["curve"]["authorized_keys_file"], authorized_);
+  Config again = parse_config_json(j);  // round-trips
+  EXPECT_EQ(config_to_json(again), j);
+}
+
+TEST_F(CurveConfigTest, BothKeysAreRequiredAndTyped) {
+  auto p = problems(with_curve("{}"));
+  EXPECT_TRUE(has_problem(p, "publish.curve.secret_key_file: missing")) << ::testing::PrintToString(p);
+  EXPECT_TRUE(has_problem(p, "publish.curve.authorized_keys_file: missing")) << ::testing::PrintToString(p);
+  p = problems(with_curve(R"({"secret_key_file": 1, "authorized_keys_file": "", "secret_key": "x"})"));
+  EXPECT_TRUE(has_problem(p, "publish.curve.secret_key_file: expected a string, got number"));
+  EXPECT_TRUE(has_problem(p, "publish.curve.authorized_keys_file: must not be empty"));
+  EXPECT_TRUE(has_problem(p, "publish.curve.secret_key: unknown key"));
+  EXPECT_EQ(p.size(), 3u) << ::testing::PrintToString(p);
+  p = problems(with_curve("true"));
+  EXPECT_TRUE(has_problem(p, "publish.curve: expected an object, got boolean"));
+}
+
+TEST_F(CurveConfigTest, FileProblemsNameTheFile) {
+  auto p = problems(with_curve(curve(dir_ + "/none.key", dir_ + "/none")));
+  EXPECT_TRUE(has_problem(p, "publish.curve.secret_key_file: secret key file \"" + dir_ + "/none.key\": cannot open"))
+      << ::testing::PrintToString(p);
+  EXPECT_TRUE(has_problem(p, "publish.curve.authorized_keys_file: authorized keys file \"" + dir_ + "/none\": cannot open"))
+      << ::testing::PrintToString(p);
+
+  std::string open_key = write("open.key", keys_.secret_z85 + "\n", 0640);
+  std::string bad = write("bad", "# ok\n" + keys_.public_z85 + "\nssh-ed25519 AAAA\n", 0644);
+  p = problems(with_curve(curve(open_key, bad)));
+  EXPECT_TRUE(has_problem(p, "publish.curve.secret_key_file: secret key file \"" + open_key + "\": mode 0640"))
+      << ::testing::PrintToString(p);
+  EXPECT_TRUE(has_problem(p, "publish.curve.authorized_keys_file: " + bad + ":3: not a CURVE key"))
+      << ::testing::PrintToString(p);
 }
 
 }  // namespace

@@ -1,0 +1,418 @@
+#include "sniffer/curve_auth.hpp"
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "sniffer/error.hpp"
+#include "sniffer/wall_clock.hpp"
+
+#ifndef ZMQ_ZAP_ENFORCE_DOMAIN
+#define ZMQ_ZAP_ENFORCE_DOMAIN 93  // draft in libzmq 4.3's header, implemented by the library
+#endif
+
+namespace sniffer {
+
+namespace {
+
+constexpr const char* kZapEndpoint = "inproc://zeromq.zap.01";
+constexpr std::size_t kMaxKeyFileBytes = 1u << 20;
+constexpr std::uint64_t kRefusalLogInterval = 60'000'000'000ull;  // per key
+constexpr std::uint32_t kMaxLogLinesPerMinute = 10;                // all keys
+constexpr std::size_t kMaxRefusalLogEntries = 1024;
+
+constexpr std::string_view kZ85Alphabet =
+    "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#";
+
+std::string_view trim(std::string_view s) {
+  const char* blanks = " \t\r\n\v\f";
+  auto b = s.find_first_not_of(blanks);
+  if (b == std::string_view::npos) return {};
+  return s.substr(b, s.find_last_not_of(blanks) - b + 1);
+}
+
+std::string mode_text(mode_t mode) {
+  char buf[8];
+  std::snprintf(buf, sizeof(buf), "%04o", static_cast<unsigned>(mode & 07777));
+  return buf;
+}
+
+// The contents of a key file (a regular file, at most 1 MiB). `what` names
+// the file in errors ("secret key file"); a secret must not be readable or
+// writable by group or other.
+std::string read_key_file(const std::string& path, const char* what, bool secret) {
+  const std::string name = std::string(what) + " \"" + path + "\"";
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) throw Error(name + ": cannot open: " + errno_text(errno));
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) throw Error(name + ": cannot stat: " + errno_text(errno));
+  if (!S_ISREG(st.st_mode)) throw Error(name + ": not a regular file");
+  if (secret && (st.st_mode & (S_IRGRP | S_IWGRP | S_IROTH | S_IWOTH)) != 0) {
+    throw Error(name + ": mode " + mode_text(st.st_mode) +
+                " lets group or other read or write the secret key; refusing it (chmod 600 \"" + path + "\")");
+  }
+  if (st.st_size > static_cast<off_t>(kMaxKeyFileBytes)) {
+    throw Error(name + ": " + std::to_string(st.st_size) + " bytes, more than a key file holds (1 MiB at most)");
+  }
+  std::string text;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw Error(name + ": cannot read: " + errno_text(errno));
+    if (n == 0) break;
+    text.append(buf, static_cast<std::size_t>(n));
+    if (text.size() > kMaxKeyFileBytes) throw Error(name + ": more than a key file holds (1 MiB at most)");
+  }
+  return text;
+}
+
+// The 32 bytes of a Z85 key (is_z85_key must hold).
+std::string z85_decode_key(const std::string& z85) {
+  std::string bin(32, '\0');
+  if (zmq_z85_decode(reinterpret_cast<std::uint8_t*>(bin.data()), z85.c_str()) == nullptr) {
+    throw Error("invalid Z85 key");
+  }
+  return bin;
+}
+
+std::string z85_encode_key(const void* data) {
+  char buf[kZ85KeyLength + 1] = {};
+  if (zmq_z85_encode(buf, static_cast<const std::uint8_t*>(data), 32) == nullptr) throw Error("cannot encode a key as Z85");
+  return std::string(buf, kZ85KeyLength);
+}
+
+void write_all(int fd, const std::string& text, const std::string& path) {
+  std::size_t done = 0;
+  while (done < text.size()) {
+    ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw Error("\"" + path + "\": cannot write: " + errno_text(errno));
+    done += static_cast<std::size_t>(n);
+  }
+  if (::fsync(fd) != 0) throw Error("\"" + path + "\": cannot sync: " + errno_text(errno));
+}
+
+// Creates `path` (never an existing file) with `mode` exactly, writes `text`.
+void create_file(const std::string& path, mode_t mode, const std::string& text) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
+  if (fd < 0) {
+    if (errno == EEXIST) throw Error("\"" + path + "\" already exists: refusing to overwrite a key (remove it first)");
+    throw Error("\"" + path + "\": cannot create: " + errno_text(errno));
+  }
+  try {
+    if (::fchmod(fd, mode) != 0) throw Error("\"" + path + "\": cannot chmod: " + errno_text(errno));  // despite umask
+    write_all(fd, text, path);
+  } catch (...) {
+    ::close(fd);
+    ::unlink(path.c_str());
+    throw;
+  }
+  if (::close(fd) != 0) {
+    ::unlink(path.c_str());
+    throw Error("\"" + path + "\": cannot close: " + errno_text(errno));
+  }
+}
+
+std::string frame_text(const zmq::message_t& m) { return std::string(static_cast<const char*>(m.data()), m.size()); }
+
+}  // namespace
+
+bool is_z85_key(std::string_view text) {
+  if (text.size() != kZ85KeyLength) return false;
+  for (std::size_t group = 0; group < kZ85KeyLength; group += 5) {
+    std::uint64_t value = 0;
+    for (std::size_t i = group; i < group + 5; ++i) {
+      auto digit = kZ85Alphabet.find(text[i]);
+      if (digit == std::string_view::npos) return false;
+      value = value * 85 + digit;
+    }
+    if (value > 0xffffffffull) return false;  // 5 characters encode 4 bytes
+  }
+  return true;
+}
+
+std::vector<std::string> parse_key_lines(const std::string& text, const std::string& file) {
+  std::vector<std::string> keys;
+  std::size_t line_no = 0, start = 0;
+  while (start <= text.size()) {
+    auto end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    std::string_view line = trim(std::string_view(text).substr(start, end - start));
+    ++line_no;
+    start = end + 1;
+    if (line.empty()) continue;
+    auto blank = line.find_first_of(" \t");
+    std::string_view word = line.substr(0, blank);
+    std::string_view rest = blank == std::string_view::npos ? std::string_view{} : trim(line.substr(blank));
+    const std::string where = file + ":" + std::to_string(line_no) + ": ";
+    if (is_z85_key(word)) {
+      if (!rest.empty() && rest.front() != '#') {
+        throw Error(where + "unexpected text after the key (a comment after a key starts with '#')");
+      }
+      keys.emplace_back(word);
+      continue;
+    }
+    if (line.front() == '#') continue;
+    // The line is not echoed: it may be (part of) a secret key.
+    throw Error(where + "not a CURVE key (expected 40 characters of Z85 text, got a word of " +
+                std::to_string(word.size()) + " characters)");
+  }
+  return keys;
+}
+
+CurveKeyPair load_secret_key_file(const std::string& path) {
+  std::vector<std::string> keys = parse_key_lines(read_key_file(path, "secret key file", true), path);
+  if (keys.empty()) throw Error("secret key file \"" + path + "\": no key (expected one Z85 secret key)");
+  if (keys.size() > 1) throw Error("secret key file \"" + path + "\": " + std::to_string(keys.size()) +
+                                   " keys; a secret key file holds one");
+  CurveKeyPair pair;
+  pair.secret_z85 = keys.front();
+  char pub[kZ85KeyLength + 1] = {};
+  if (zmq_curve_public(pub, pair.secret_z85.c_str()) != 0) {
+    throw Error("secret key file \"" + path + "\": cannot derive the public key: " + zmq_strerror(zmq_errno()) +
+                (zmq_has("curve") ? "" : " (this libzmq has no CURVE support)"));
+  }
+  pair.public_z85.assign(pub, kZ85KeyLength);
+  return pair;
+}
+
+std::set<std::string> load_authorized_keys(const std::string& path) {
+  std::vector<std::string> keys = parse_key_lines(read_key_file(path, "authorized keys file", false), path);
+  return std::set<std::string>(keys.begin(), keys.end());
+}
+
+std::string load_public_key(const std::string& z85_or_path) {
+  if (is_z85_key(z85_or_path)) return z85_or_path;
+  std::vector<std::string> keys = parse_key_lines(read_key_file(z85_or_path, "public key file", false), z85_or_path);
+  if (keys.size() != 1) {
+    throw Error("public key file \"" + z85_or_path + "\": " + std::to_string(keys.size()) +
+                " keys; expected exactly one Z85 public key");
+  }
+  return keys.front();
+}
+
+CurveKeyPair generate_keypair() {
+  char pub[kZ85KeyLength + 1] = {}, sec[kZ85KeyLength + 1] = {};
+  if (zmq_curve_keypair(pub, sec) != 0) {
+    throw Error(std::string("cannot generate a CURVE key pair: ") + zmq_strerror(zmq_errno()));
+  }
+  return {std::string(pub, kZ85KeyLength), std::string(sec, kZ85KeyLength)};
+}
+
+std::pair<std::string, std::string> write_keypair_files(const std::string& prefix, const CurveKeyPair& keys) {
+  const std::string key_path = prefix + ".key", pub_path = prefix + ".pub";
+  if (::access(pub_path.c_str(), F_OK) == 0) {
+    throw Error("\"" + pub_path + "\" already exists: refusing to overwrite a key (remove it first)");
+  }
+  create_file(key_path, 0600,
+              "# CURVE secret key (Z85), written by sniffer keygen. Keep it private (mode 0600).\n"
+              "# Its public key: " + keys.public_z85 + "\n" + keys.secret_z85 + "\n");
+  try {
+    create_file(pub_path, 0644, keys.public_z85 + "\n");
+  } catch (...) {
+    ::unlink(key_path.c_str());
+    throw;
+  }
+  return {key_path, pub_path};
+}
+
+void make_curve_server(zmq::socket_t& socket, const CurveKeyPair& keys, const std::string& zap_domain) {
+  socket.set(zmq::sockopt::zap_domain, zap_domain);
+  socket.set(zmq::sockopt::curve_server, 1);
+  socket.set(zmq::sockopt::curve_secretkey, keys.secret_z85);
+  // Without this, libzmq 4.3 admits every client when no ZAP handler is bound.
+  int enforce = 1;
+  if (zmq_setsockopt(socket.handle(), ZMQ_ZAP_ENFORCE_DOMAIN, &enforce, sizeof(enforce)) != 0) {
+    spdlog::debug("auth: this libzmq has no ZMQ_ZAP_ENFORCE_DOMAIN ({}): the ZAP handler must be running",
+                  zmq_strerror(zmq_errno()));
+  }
+}
+
+void make_curve_client(zmq::socket_t& socket, const CurveKeyPair& own, const std::string& server_public_z85) {
+  socket.set(zmq::sockopt::curve_serverkey, server_public_z85);
+  socket.set(zmq::sockopt::curve_publickey, own.public_z85);
+  socket.set(zmq::sockopt::curve_secretkey, own.secret_z85);
+}
+
+ZapAuthenticator::ZapAuthenticator(zmq::context_t& ctx)
+    : handler_(ctx, zmq::socket_type::rep),
+      wake_rx_(ctx, zmq::socket_type::pair),
+      wake_tx_(ctx, zmq::socket_type::pair) {
+  for (auto* s : {&handler_, &wake_rx_, &wake_tx_}) s->set(zmq::sockopt::linger, 0);
+  try {
+    handler_.bind(kZapEndpoint);
+  } catch (const zmq::error_t& e) {
+    throw Error(std::string("ZAP handler: cannot bind ") + kZapEndpoint + ": " + e.what() +
+                " (one handler per ZeroMQ context)");
+  }
+  const std::string wake = "inproc://sniffer-zap-wake-" + std::to_string(reinterpret_cast<std::uintptr_t>(this));
+  wake_rx_.bind(wake);
+  wake_tx_.connect(wake);
+  // The daemon's signals go to its main thread, never to this one.
+  sigset_t all, previous;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, &previous);
+  thread_ = std::thread([this] { run(); });
+  pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+}
+
+ZapAuthenticator::~ZapAuthenticator() {
+  try {
+    wake_tx_.send(zmq::str_buffer("stop"), zmq::send_flags::dontwait);
+  } catch (const zmq::error_t& e) {
+    spdlog::error("auth: cannot stop the ZAP handler: {}", e.what());
+  }
+  if (thread_.joinable()) thread_.join();
+  // Free the endpoint now (closing frees it later, on libzmq's reaper thread).
+  try {
+    handler_.unbind(kZapEndpoint);
+  } catch (const zmq::error_t&) {
+  }
+}
+
+void ZapAuthenticator::allow(const std::string& domain, std::set<std::string> public_keys_z85) {
+  std::set<std::string> binary;
+  for (const auto& key : public_keys_z85) {
+    if (!is_z85_key(key)) throw Error("auth: \"" + domain + "\": not a Z85 public key");
+    binary.insert(z85_decode_key(key));
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  allowed_[domain] = std::move(binary);
+  counters_[domain];  // shown as 0/0 until a client comes
+}
+
+AuthCounters ZapAuthenticator::counters(const std::string& domain) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = counters_.find(domain);
+  return it == counters_.end() ? AuthCounters{} : it->second;
+}
+
+nlohmann::json ZapAuthenticator::counters_json() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& [domain, c] : counters_) j[domain] = {{"accepted", c.accepted}, {"refused", c.refused}};
+  return j;
+}
+
+void ZapAuthenticator::run() {
+  zmq::pollitem_t items[] = {{handler_.handle(), 0, ZMQ_POLLIN, 0}, {wake_rx_.handle(), 0, ZMQ_POLLIN, 0}};
+  for (;;) {
+    try {
+      zmq::poll(items, 2, std::chrono::milliseconds(-1));
+      if (items[1].revents & ZMQ_POLLIN) return;
+      if (items[0].revents & ZMQ_POLLIN) handle_request();
+    } catch (const zmq::error_t& e) {
+      if (e.num() == EINTR) continue;
+      if (e.num() == ETERM) return;
+      spdlog::error("auth: ZAP handler: {}", e.what());  // a REP socket must answer: keep serving
+    }
+  }
+}
+
+void ZapAuthenticator::handle_request() {
+  // RFC 27: version, request id, domain, address, identity, mechanism,
+  // credentials (CURVE: the client's 32-byte long-term public key).
+  std::vector<zmq::message_t> frames;
+  do {
+    zmq::message_t m;
+    if (!handler_.recv(m, zmq::recv_flags::dontwait)) break;
+    frames.push_back(std::move(m));
+  } while (frames.back().more());
+
+  auto reply = [this](const std::string& request_id, const char* code, const char* text, const std::string& user) {
+    handler_.send(zmq::str_buffer("1.0"), zmq::send_flags::sndmore);
+    handler_.send(zmq::buffer(request_id), zmq::send_flags::sndmore);
+    handler_.send(zmq::buffer(std::string_view(code)), zmq::send_flags::sndmore);
+    handler_.send(zmq::buffer(std::string_view(text)), zmq::send_flags::sndmore);
+    handler_.send(zmq::buffer(user), zmq::send_flags::sndmore);
+    handler_.send(zmq::message_t(), zmq::send_flags::none);  // metadata: none
+  };
+  if (frames.size() < 6 || frame_text(frames[0]) != "1.0") {
+    reply(frames.size() > 1 ? frame_text(frames[1]) : std::string(), "500", "malformed ZAP request", "");
+    spdlog::error("auth: malformed ZAP request ({} frames)", frames.size());
+    return;
+  }
+  const std::string request_id = frame_text(frames[1]), domain = frame_text(frames[2]),
+                    address = frame_text(frames[3]), mechanism = frame_text(frames[5]);
+  std::string key, reason;
+  bool ok = false;
+  if (mechanism != "CURVE" || frames.size() != 7 || frames[6].size() != 32) {
+    reason = "mechanism " + mechanism + " is not allowed (CURVE only)";
+  } else {
+    key = std::string(static_cast<const char*>(frames[6].data()), 32);
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = allowed_.find(domain);
+    if (it == allowed_.end()) {
+      reason = "no keys are allowed in this domain";
+    } else if (!it->second.count(key)) {
+      reason = "key not in the authorized keys";
+    } else {
+      ok = true;
+    }
+    AuthCounters& c = counters_[domain];
+    (ok ? c.accepted : c.refused)++;
+  }
+  if (key.empty()) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    counters_[domain].refused++;
+  }
+  const std::string key_z85 = key.empty() ? std::string("(none)") : z85_encode_key(key.data());
+  if (ok) {
+    reply(request_id, "200", "OK", key_z85);
+    spdlog::info("auth: \"{}\": accepted CURVE client {} ({})", domain, key_z85, address.empty() ? "local" : address);
+  } else {
+    reply(request_id, "400", "not authorized", "");
+    log_refusal(domain, key_z85, address, reason);
+  }
+}
+
+void ZapAuthenticator::log_refusal(const std::string& domain, const std::string& key, const std::string& address,
+                                   const std::string& reason) {
+  const std::uint64_t now = monotonic_now_ns();
+  if (window_start_ns_ == 0 || now - window_start_ns_ >= kRefusalLogInterval) {
+    if (window_suppressed_ > 0) {
+      spdlog::warn("auth: {} more refused handshake(s) were not logged in the last minute (log rate limit)",
+                   window_suppressed_);
+    }
+    window_start_ns_ = now;
+    window_lines_ = 0;
+    window_suppressed_ = 0;
+  }
+  if (refusal_log_.size() >= kMaxRefusalLogEntries) {
+    std::erase_if(refusal_log_, [now](const auto& e) { return now - e.second.last_ns >= kRefusalLogInterval; });
+    if (refusal_log_.size() >= kMaxRefusalLogEntries) refusal_log_.clear();
+  }
+  RefusalLog& entry = refusal_log_[domain + '\n' + key];
+  if (entry.last_ns != 0 && now - entry.last_ns < kRefusalLogInterval) {
+    entry.suppressed++;  // a client retries every reconnect interval: one line a minute is enough
+    return;
+  }
+  if (window_lines_ >= kMaxLogLinesPerMinute) {
+    window_suppressed_++;
+    return;
+  }
+  window_lines_++;
+  std::string repeats;
+  if (entry.last_ns == 0) repeats = "; this key is logged at most once a minute";
+  else if (entry.suppressed > 0) repeats = "; " + std::to_string(entry.suppressed) + " more refusal(s) since its last line";
+  spdlog::warn("auth: \"{}\": refused CURVE client {} ({}): {}{}", domain, key, address.empty() ? "local" : address,
+               reason, repeats);
+  entry.last_ns = now;
+  entry.suppressed = 0;
+}
+
+}  // namespace sniffer

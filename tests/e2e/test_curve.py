@@ -1,0 +1,168 @@
+"""publish.curve: the real daemon publishes over ZeroMQ CURVE. Only a subscriber whose key is
+in the authorized keys file, and that knows the sensor's public key, receives the stream; the
+others receive nothing, and the refusals are counted (metrics, final report) and logged once.
+A secret key file that group or other can read is refused at start, by name."""
+import json
+import os
+import stat
+import subprocess
+import sys
+import time
+
+import pytest
+
+from e2e_support import Addr, Daemon, Subscriber, lab_config, random_ports, run, udp_send, warm_up
+
+DATAGRAMS = 5
+SCRAPE = "import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())"
+
+
+def keygen(env, prefix):
+    """`sniffer keygen --out PREFIX` -> (public, secret) Z85 keys, as the files hold them."""
+    result = run([env.sniffer, "keygen", "--out", prefix])
+    public = open(f"{prefix}.pub").read().strip()
+    assert result.stdout.strip() == public
+    secret = [line for line in open(f"{prefix}.key").read().splitlines() if not line.startswith("#")]
+    assert len(secret) == 1
+    return public, secret[0]
+
+
+@pytest.fixture
+def keys(env, tmp_path):
+    """The sensor's key pair, an authorized subscriber ("alice"), an unlisted one ("mallory"),
+    and the authorized keys file (alice only)."""
+    k = {name: keygen(env, tmp_path / name) for name in ("sensor", "alice", "mallory")}
+    authorized = tmp_path / "subscribers"
+    authorized.write_text(f"# who may subscribe\n{k['alice'][0]}  # alice\n")
+    k["curve"] = {"secret_key_file": str(tmp_path / "sensor.key"), "authorized_keys_file": str(authorized)}
+    return k
+
+
+def curve_of(keys, server, client):
+    return (keys[server][0], keys[client][0], keys[client][1])
+
+
+@pytest.fixture
+def subscribers():
+    started = []
+
+    def make(*args, **kwargs):
+        sub = Subscriber(*args, **kwargs)
+        started.append(sub)
+        return sub
+
+    yield make
+    for sub in started:
+        if not sub.stopping.is_set():
+            sub.stopping.set()
+            sub.thread.join(2)
+            sub.sock.close()
+            sub.ctx.term()
+
+
+def scrape(lab, port):
+    text = lab.exec(lab.gw, [sys.executable, "-c", SCRAPE, f"http://127.0.0.1:{port}/metrics"]).stdout
+    return {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines() if line and not line.startswith("#")}
+
+
+def test_keygen_writes_a_private_key_once(env, tmp_path):
+    public, secret = keygen(env, tmp_path / "k")
+    assert stat.S_IMODE(os.stat(tmp_path / "k.key").st_mode) == 0o600
+    assert len(public) == len(secret) == 40
+    again = run([env.sniffer, "keygen", "--out", tmp_path / "k"], check=False)
+    assert again.returncode != 0 and "already exists" in again.stderr, again.stderr
+    assert open(tmp_path / "k.pub").read().strip() == public  # untouched
+
+
+def test_only_the_authorized_subscriber_receives(lab, env, start_daemon, subscribers, keys, echo_servers):
+    port = 9750 + random_ports(1)[0] % 1000
+    daemon = start_daemon(publish={"curve": keys["curve"]}, metrics={"listen": f"127.0.0.1:{port}"})
+    alice = subscribers(env, daemon.endpoint, curve=curve_of(keys, "sensor", "alice"))
+    mallory = subscribers(env, daemon.endpoint, curve=curve_of(keys, "sensor", "mallory"))
+    mallory_again = subscribers(env, daemon.endpoint, curve=curve_of(keys, "sensor", "mallory"))
+    fooled = subscribers(env, daemon.endpoint, curve=curve_of(keys, "mallory", "alice"))  # wrong server key
+    plain = subscribers(env, daemon.endpoint)  # no CURVE at all
+    warm_up(lab, alice.count)
+
+    # Real events of a known flow, decoded by the authorized subscriber.
+    sport, dport = random_ports(2)
+    echo_servers.start(lab.lan, [(Addr.LAN4_PEER, dport)])
+    udp_send(lab, lab.wan, Addr.WAN4_PEER, sport, Addr.LAN4_PEER, dport, DATAGRAMS, 32)
+    ours = lambda events: [e for e in events if e.l4_protocol == 17 and {e.src_port, e.dst_port} == {sport, dport}]
+    assert alice.wait_for(lambda events: len(ours(events)) >= 3 * DATAGRAMS, timeout=5), alice.count()
+    time.sleep(2.0)  # the others had every chance
+    assert (mallory.count(), mallory_again.count(), fooled.count(), plain.count()) == (0, 0, 0, 0)
+    assert alice.batches[0].sensor_id == "e2e"
+
+    time.sleep(1.2)  # the metrics text is refreshed every second
+    m = scrape(lab, port)
+    assert m['sniffer_auth_total{domain="publish",result="accepted"}'] >= 1, m
+    assert m['sniffer_auth_total{domain="publish",result="refused"}'] >= 1, m
+
+    report = daemon.stop()
+    auth = report["userspace"]["auth"]["publish"]
+    assert auth["accepted"] >= 1 and auth["refused"] >= m['sniffer_auth_total{domain="publish",result="refused"}']
+    log = daemon.stderr()
+    assert f"this sensor's public key is {keys['sensor'][0]}" in log, log
+    assert "unauthenticated" not in log, log
+    # Mallory came twice (each refusal counted), but is logged once a minute at most.
+    assert auth["refused"] >= 2, auth
+    refused_lines = [line for line in log.splitlines() if "refused CURVE client" in line]
+    assert len(refused_lines) == 1 and keys["mallory"][0] in refused_lines[0], refused_lines
+    assert f"accepted CURVE client {keys['alice'][0]}" in log, log
+    for sub in (alice, mallory, mallory_again, fooled, plain):
+        sub.stop(quiet=0)
+
+
+def test_sniffer_sub_with_keys(lab, env, start_daemon, keys, tmp_path):
+    daemon = start_daemon(publish={"curve": keys["curve"]}, metrics={"listen": ""})
+    common = [env.sniffer_sub, "--connect", daemon.endpoint, "--server-key", tmp_path / "sensor.pub"]
+    with open(tmp_path / "alice.out", "w") as out, open(tmp_path / "mallory.err", "w") as err:
+        good = subprocess.Popen([*map(str, common), "--key-file", str(tmp_path / "alice.key"), "--count", "1",
+                                 "--timeout", "20"], stdout=out, stderr=subprocess.PIPE, text=True)
+        bad = subprocess.Popen([*map(str, common), "--key-file", str(tmp_path / "mallory.key"), "--timeout", "4"],
+                               stdout=subprocess.PIPE, stderr=err, text=True)
+        try:
+            warm_up(lab, lambda: len((tmp_path / "alice.out").read_text()))
+            assert good.wait(10) == 0, good.stderr.read()
+            assert bad.wait(10) == 1  # refused: libzmq does not retry, so neither does sniffer-sub
+        finally:
+            for proc in (good, bad):
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+    event = json.loads((tmp_path / "alice.out").read_text().splitlines()[0])
+    assert event["interface"] in ("wan0", "lan0"), event
+    assert bad.stdout.read() == ""
+    assert "the sensor refused this subscriber's key (ZAP status 400)" in (tmp_path / "mallory.err").read_text()
+    daemon.stop()
+
+    # A group-readable subscriber key is refused like the sensor's.
+    os.chmod(tmp_path / "alice.key", 0o640)
+    result = run([*common, "--key-file", tmp_path / "alice.key", "--timeout", "1"], check=False)
+    assert result.returncode == 2 and "mode 0640" in result.stderr, result.stderr
+
+
+def test_group_readable_secret_key_is_refused(env, keys, tmp_path):
+    key_file = keys["curve"]["secret_key_file"]
+    os.chmod(key_file, 0o640)
+    config = tmp_path / "sniffer.json"
+    config.write_text(json.dumps(lab_config(f"ipc://{tmp_path}/s.sock", publish={"curve": keys["curve"]})))
+    result = run([env.sniffer, "--config", config], check=False, timeout=10)
+    assert result.returncode == 2, result.stderr
+    assert f'publish.curve.secret_key_file: secret key file "{key_file}": mode 0640' in result.stderr, result.stderr
+
+
+def test_plaintext_tcp_endpoint_is_warned_about(lab, env, tmp_path):
+    port = random_ports(1)[0]
+    config = tmp_path / "sniffer.json"
+    config.write_text(json.dumps(lab_config(f"tcp://127.0.0.1:{port}", metrics={"listen": ""})))
+    daemon = Daemon(env, lab, tmp_path, json.loads(config.read_text()))
+    try:
+        daemon.start()
+        warnings = [line for line in daemon.stderr().splitlines() if "unauthenticated" in line]
+        assert len(warnings) == 1 and f"tcp://127.0.0.1:{port}" in warnings[0], daemon.stderr()
+        daemon.stop()
+    finally:
+        daemon.terminate()

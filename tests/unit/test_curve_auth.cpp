@@ -1,0 +1,323 @@
+// CURVE keys and the ZAP handler: key file grammar and permission checks,
+// keygen files, and real CURVE sockets over tcp://127.0.0.1 judged by the
+// ZapAuthenticator (allowed, unlisted key, wrong server key, no handler).
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <zmq.hpp>
+
+#include "sniffer/curve_auth.hpp"
+#include "sniffer/error.hpp"
+#include "sniffer/metrics.hpp"
+
+namespace sniffer {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = (fs::temp_directory_path() / "sniffer-curve-XXXXXX").string();
+    path_ = mkdtemp(tmpl.data());
+  }
+  ~TempDir() { fs::remove_all(path_); }
+  // Writes `text` to NAME with `mode`; returns the path.
+  std::string write(const std::string& name, const std::string& text, mode_t mode = 0600) const {
+    std::string p = path_ + "/" + name;
+    std::ofstream(p) << text;
+    chmod(p.c_str(), mode);
+    return p;
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// The message of the Error `f` throws ("" when it does not).
+template <typename F>
+std::string error_of(F f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+TEST(CurveKeys, Z85KeysAreRecognised) {
+  CurveKeyPair k = generate_keypair();
+  EXPECT_TRUE(is_z85_key(k.public_z85));
+  EXPECT_TRUE(is_z85_key(k.secret_z85));
+  EXPECT_FALSE(is_z85_key(k.public_z85.substr(1)));        // 39 characters
+  EXPECT_FALSE(is_z85_key(k.public_z85 + "0"));            // 41
+  EXPECT_FALSE(is_z85_key(std::string(39, 'a') + "~"));    // not in the alphabet
+  EXPECT_FALSE(is_z85_key(std::string(40, '#')));          // 5 characters beyond 2^32
+  // '#' is a Z85 character, but worth 84 at the head of a 5-character group:
+  // beyond 2^32, so no key begins with it and a '#' line is always a comment.
+  EXPECT_FALSE(is_z85_key("#" + std::string(39, '0')));
+  EXPECT_TRUE(is_z85_key("%" + std::string(39, '0')));     // 82: the largest head
+  EXPECT_TRUE(is_z85_key("0000#" + std::string(35, '0')));
+}
+
+TEST(CurveKeys, KeyLinesAllowCommentsBlanksAndTrailingComments) {
+  CurveKeyPair a = generate_keypair(), b = generate_keypair();
+  const std::string odd_key = "0000#" + std::string(35, '0');  // '#' inside a key
+  auto keys = parse_key_lines("# the lab's subscribers\n\n   \n" + a.public_z85 + "\n  " + b.public_z85 +
+                                  "   # bob's laptop\r\n#" + a.public_z85 + "\n" + odd_key + "\t#a comment\n# end",
+                              "f");
+  EXPECT_EQ(keys, (std::vector<std::string>{a.public_z85, b.public_z85, odd_key}));
+  EXPECT_TRUE(parse_key_lines("", "f").empty());
+}
+
+TEST(CurveKeys, MalformedLinesNameFileAndLine) {
+  CurveKeyPair a = generate_keypair();
+  std::string e = error_of([&] { parse_key_lines("# ok\n" + a.public_z85 + "\nnot-a-key\n", "/etc/keys"); });
+  EXPECT_TRUE(contains(e, "/etc/keys:3: not a CURVE key")) << e;
+  EXPECT_FALSE(contains(e, "not-a-key")) << "the line is not echoed (it may be a secret): " << e;
+  e = error_of([&] { parse_key_lines(a.public_z85 + " " + a.public_z85 + "\n", "k"); });
+  EXPECT_TRUE(contains(e, "k:1: unexpected text after the key")) << e;
+  e = error_of([&] { parse_key_lines(a.public_z85 + "#no blank before the comment\n", "k"); });
+  EXPECT_TRUE(contains(e, "k:1: not a CURVE key")) << e;
+  e = error_of([&] { parse_key_lines("\n\n" + a.public_z85.substr(0, 39) + "\n", "k"); });
+  EXPECT_TRUE(contains(e, "k:3: not a CURVE key")) << e;
+}
+
+TEST(CurveKeys, SecretKeyFileGivesThePairAndItsPublicKey) {
+  TempDir dir;
+  CurveKeyPair k = generate_keypair();
+  CurveKeyPair loaded = load_secret_key_file(dir.write("s.key", "# sensor\n" + k.secret_z85 + "\n", 0600));
+  EXPECT_EQ(loaded.secret_z85, k.secret_z85);
+  EXPECT_EQ(loaded.public_z85, k.public_z85);
+  EXPECT_NO_THROW(load_secret_key_file(dir.write("r.key", k.secret_z85, 0400)));
+}
+
+TEST(CurveKeys, SecretKeyFileOpenToGroupOrOtherIsRefused) {
+  TempDir dir;
+  CurveKeyPair k = generate_keypair();
+  for (mode_t mode : {0640, 0620, 0604, 0602, 0644}) {
+    std::string path = dir.write("s" + std::to_string(mode) + ".key", k.secret_z85 + "\n", mode);
+    std::string e = error_of([&] { load_secret_key_file(path); });
+    char mode_text[8];
+    std::snprintf(mode_text, sizeof(mode_text), "%04o", static_cast<unsigned>(mode));
+    EXPECT_TRUE(contains(e, "secret key file \"" + path + "\": mode " + mode_text)) << e;
+    EXPECT_TRUE(contains(e, "chmod 600")) << e;
+  }
+}
+
+TEST(CurveKeys, SecretKeyFileProblemsAreNamed) {
+  TempDir dir;
+  CurveKeyPair a = generate_keypair(), b = generate_keypair();
+  std::string e = error_of([&] { load_secret_key_file(dir.path() + "/missing.key"); });
+  EXPECT_TRUE(contains(e, "missing.key\": cannot open: No such file")) << e;
+  e = error_of([&] { load_secret_key_file(dir.write("empty.key", "# nothing\n")); });
+  EXPECT_TRUE(contains(e, "empty.key\": no key")) << e;
+  e = error_of([&] { load_secret_key_file(dir.write("two.key", a.secret_z85 + "\n" + b.secret_z85 + "\n")); });
+  EXPECT_TRUE(contains(e, "two.key\": 2 keys")) << e;
+  e = error_of([&] { load_secret_key_file(dir.write("bad.key", "\nsecret!\n")); });
+  EXPECT_TRUE(contains(e, "bad.key:2: not a CURVE key")) << e;
+  e = error_of([&] { load_secret_key_file(dir.path()); });
+  EXPECT_TRUE(contains(e, "not a regular file")) << e;
+}
+
+TEST(CurveKeys, AuthorizedKeysFile) {
+  TempDir dir;
+  CurveKeyPair a = generate_keypair(), b = generate_keypair();
+  // Public keys need no secrecy: any mode.
+  auto keys = load_authorized_keys(dir.write("auth", "# ops\n" + a.public_z85 + "\n\n" + b.public_z85 + " # b\n", 0644));
+  EXPECT_EQ(keys, (std::set<std::string>{a.public_z85, b.public_z85}));
+  std::string path = dir.write("bad", a.public_z85 + "\n" + b.public_z85 + "x\n");
+  std::string e = error_of([&] { load_authorized_keys(path); });
+  EXPECT_TRUE(contains(e, path + ":2: not a CURVE key")) << e;
+  e = error_of([&] { load_authorized_keys(dir.path() + "/none"); });
+  EXPECT_TRUE(contains(e, "authorized keys file \"" + dir.path() + "/none\": cannot open")) << e;
+}
+
+TEST(CurveKeys, PublicKeyAsTextOrFile) {
+  TempDir dir;
+  CurveKeyPair a = generate_keypair();
+  EXPECT_EQ(load_public_key(a.public_z85), a.public_z85);
+  EXPECT_EQ(load_public_key(dir.write("a.pub", a.public_z85 + "\n", 0644)), a.public_z85);
+  std::string e = error_of([&] { load_public_key(dir.write("e.pub", "# none\n", 0644)); });
+  EXPECT_TRUE(contains(e, "e.pub\": 0 keys; expected exactly one")) << e;
+}
+
+TEST(CurveKeys, KeygenFilesAreCreatedOnceWithMode0600) {
+  TempDir dir;
+  CurveKeyPair k = generate_keypair();
+  const std::string prefix = dir.path() + "/sensor";
+  auto [key_path, pub_path] = write_keypair_files(prefix, k);
+  EXPECT_EQ(key_path, prefix + ".key");
+  EXPECT_EQ(pub_path, prefix + ".pub");
+  struct stat st {};
+  ASSERT_EQ(stat(key_path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0600u);
+  CurveKeyPair loaded = load_secret_key_file(key_path);
+  EXPECT_EQ(loaded.secret_z85, k.secret_z85);
+  EXPECT_EQ(loaded.public_z85, k.public_z85);
+  EXPECT_EQ(load_public_key(pub_path), k.public_z85);
+  // Never overwritten: neither file, and the existing key is unchanged.
+  std::string e = error_of([&] { write_keypair_files(prefix, generate_keypair()); });
+  EXPECT_TRUE(contains(e, "already exists")) << e;
+  EXPECT_EQ(load_secret_key_file(key_path).secret_z85, k.secret_z85);
+  fs::remove(key_path);
+  e = error_of([&] { write_keypair_files(prefix, generate_keypair()); });
+  EXPECT_TRUE(contains(e, "sensor.pub\" already exists")) << e;
+  EXPECT_FALSE(fs::exists(key_path)) << "no half-written pair";
+}
+
+// A CURVE XPUB server on tcp://127.0.0.1 and SUB clients.
+class ZapRoundTrip : public ::testing::Test {
+ protected:
+  zmq::context_t ctx{1};
+  CurveKeyPair server = generate_keypair();
+  CurveKeyPair allowed = generate_keypair();
+  CurveKeyPair unlisted = generate_keypair();
+
+  zmq::socket_t curve_server(zmq::socket_type type, const std::string& domain, std::string& endpoint) {
+    zmq::socket_t s(ctx, type);
+    s.set(zmq::sockopt::linger, 0);
+    make_curve_server(s, server, domain);
+    s.bind("tcp://127.0.0.1:*");
+    endpoint = s.get(zmq::sockopt::last_endpoint);
+    return s;
+  }
+  zmq::socket_t subscriber(zmq::context_t& c, const CurveKeyPair& own, const std::string& server_public,
+                           const std::string& endpoint) {
+    zmq::socket_t s(c, zmq::socket_type::sub);
+    s.set(zmq::sockopt::linger, 0);
+    s.set(zmq::sockopt::subscribe, "");
+    make_curve_client(s, own, server_public);
+    s.connect(endpoint);
+    return s;
+  }
+  static int drain(zmq::socket_t& s) {
+    int n = 0;
+    zmq::message_t m;
+    while (s.recv(m, zmq::recv_flags::dontwait)) ++n;
+    return n;
+  }
+};
+
+TEST_F(ZapRoundTrip, OnlyAnAllowedKeyWithTheRightServerKeyReceives) {
+  ZapAuthenticator auth(ctx);
+  auth.allow(kZapDomainPublish, {allowed.public_z85});
+  std::string endpoint;
+  zmq::socket_t pub = curve_server(zmq::socket_type::pub, kZapDomainPublish, endpoint);
+  zmq::socket_t good = subscriber(ctx, allowed, server.public_z85, endpoint);
+  zmq::socket_t stranger = subscriber(ctx, unlisted, server.public_z85, endpoint);
+  zmq::socket_t fooled = subscriber(ctx, allowed, generate_keypair().public_z85, endpoint);  // wrong server key
+
+  int received = 0, stranger_received = 0, fooled_received = 0;
+  auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (received < 20 && std::chrono::steady_clock::now() < deadline) {
+    pub.send(zmq::str_buffer("event"), zmq::send_flags::dontwait);
+    std::this_thread::sleep_for(10ms);
+    received += drain(good);
+    stranger_received += drain(stranger);
+    fooled_received += drain(fooled);
+  }
+  // Everyone has had time to retry: keep publishing a little longer.
+  for (int i = 0; i < 50; ++i) {
+    pub.send(zmq::str_buffer("event"), zmq::send_flags::dontwait);
+    std::this_thread::sleep_for(10ms);
+    stranger_received += drain(stranger);
+    fooled_received += drain(fooled);
+  }
+  EXPECT_GE(received, 20);
+  EXPECT_EQ(stranger_received, 0);
+  EXPECT_EQ(fooled_received, 0);
+  AuthCounters c = auth.counters(kZapDomainPublish);
+  EXPECT_EQ(c.accepted, 1u);     // the good subscriber, once
+  EXPECT_GE(c.refused, 1u);      // the stranger (libzmq 4.3 does not reconnect after a refusal)
+  nlohmann::json j = auth.counters_json();
+  EXPECT_EQ(j["publish"]["accepted"], 1);
+  EXPECT_GE(j["publish"]["refused"].get<int>(), 1);
+  // The wrong server key never reaches the ZAP handler (the server cannot
+  // even read the client's HELLO): it is neither accepted nor refused there.
+}
+
+TEST_F(ZapRoundTrip, DomainsHaveTheirOwnKeysAndTheUserIdIsTheClientKey) {
+  ZapAuthenticator auth(ctx);
+  CurveKeyPair operator_key = generate_keypair();
+  auth.allow(kZapDomainPublish, {allowed.public_z85});
+  auth.allow("control", {operator_key.public_z85});
+  std::string endpoint;
+  zmq::socket_t rep = curve_server(zmq::socket_type::rep, "control", endpoint);
+  rep.set(zmq::sockopt::rcvtimeo, 3000);
+
+  zmq::socket_t req(ctx, zmq::socket_type::req);
+  req.set(zmq::sockopt::linger, 0);
+  make_curve_client(req, operator_key, server.public_z85);
+  req.connect(endpoint);
+  req.send(zmq::str_buffer("status"), zmq::send_flags::none);
+  zmq::message_t msg;
+  ASSERT_TRUE(rep.recv(msg));
+  EXPECT_EQ(msg.to_string(), "status");
+  EXPECT_EQ(std::string(msg.gets("User-Id")), operator_key.public_z85);
+
+  // A key of the "publish" domain is no key of the "control" domain.
+  zmq::socket_t intruder(ctx, zmq::socket_type::req);
+  intruder.set(zmq::sockopt::linger, 0);
+  make_curve_client(intruder, allowed, server.public_z85);
+  intruder.connect(endpoint);
+  intruder.send(zmq::str_buffer("stop"), zmq::send_flags::dontwait);  // queued, never delivered
+  rep.send(zmq::str_buffer("ok"), zmq::send_flags::none);
+  rep.set(zmq::sockopt::rcvtimeo, 1000);
+  EXPECT_FALSE(rep.recv(msg));
+  EXPECT_EQ(auth.counters("control").accepted, 1u);
+  EXPECT_GE(auth.counters("control").refused, 1u);
+  EXPECT_EQ(auth.counters(kZapDomainPublish).accepted, 0u);
+}
+
+TEST_F(ZapRoundTrip, WithoutAHandlerEveryClientIsRefused) {
+  // Fail closed: no ZapAuthenticator in this context.
+  std::string endpoint;
+  zmq::socket_t pub = curve_server(zmq::socket_type::pub, kZapDomainPublish, endpoint);
+  zmq::socket_t sub = subscriber(ctx, allowed, server.public_z85, endpoint);
+  int received = 0;
+  for (int i = 0; i < 100; ++i) {
+    pub.send(zmq::str_buffer("event"), zmq::send_flags::dontwait);
+    std::this_thread::sleep_for(10ms);
+    received += drain(sub);
+  }
+  EXPECT_EQ(received, 0);
+}
+
+TEST_F(ZapRoundTrip, OneHandlerPerContextAndACleanStop) {
+  auto auth = std::make_unique<ZapAuthenticator>(ctx);
+  std::string e = error_of([&] { ZapAuthenticator second(ctx); });
+  EXPECT_TRUE(contains(e, "inproc://zeromq.zap.01")) << e;
+  auto start = std::chrono::steady_clock::now();
+  auth.reset();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);
+  ZapAuthenticator again(ctx);  // the endpoint is free again
+  EXPECT_EQ(again.counters("publish").accepted, 0u);
+}
+
+TEST(CurveMetrics, AuthCountersAreExported) {
+  nlohmann::json report = {{"userspace", {{"auth", {{"publish", {{"accepted", 2}, {"refused", 7}}}}}}}};
+  std::string text = prometheus_text(report);
+  EXPECT_TRUE(contains(text, "# TYPE sniffer_auth_total counter")) << text;
+  EXPECT_TRUE(contains(text, "sniffer_auth_total{domain=\"publish\",result=\"accepted\"} 2\n")) << text;
+  EXPECT_TRUE(contains(text, "sniffer_auth_total{domain=\"publish\",result=\"refused\"} 7\n")) << text;
+  // Without CURVE: the family, no sample.
+  text = prometheus_text(nlohmann::json{{"userspace", nlohmann::json::object()}});
+  EXPECT_TRUE(contains(text, "# TYPE sniffer_auth_total counter")) << text;
+  EXPECT_FALSE(contains(text, "sniffer_auth_total{")) << text;
+}
+
+}  // namespace
+}  // namespace sniffer
