@@ -106,6 +106,7 @@ struct sniffer_filter_settings {
 #define SNIFFER_PARSE_MALFORMED 0x02     /* a header field is impossible (IHL < 5, ...) */
 #define SNIFFER_PARSE_VLAN_EXCESS 0x04   /* more VLAN tags than the parser reads (2) */
 #define SNIFFER_PARSE_EXTHDR_LIMIT 0x08  /* IPv6 extension chain longer than the walk bound */
+#define SNIFFER_PARSE_BAD_LENGTH 0x10    /* IP length field beyond the frame, or IPv6 length 0 (no jumbo) */
 
 #define SNIFFER_IPV6_MAX_EXT_HDRS 8
 

@@ -296,6 +296,113 @@ TEST_F(ProgramsTest, LaterFragmentsHaveNoPorts) {
   EXPECT_EQ(v6.sport, 0);
 }
 
+// Writes a 16-bit big-endian value into a frame (to forge length fields).
+void set16(Bytes& b, std::size_t at, std::uint16_t v) {
+  b[at] = static_cast<std::uint8_t>(v >> 8);
+  b[at + 1] = static_cast<std::uint8_t>(v);
+}
+
+TEST_F(ProgramsTest, IpLengthFieldsTheFrameContradictsAreFlagged) {
+  load();
+  progs_->set_interface(kLoopback, Mode::Gateway, Role::Wan, 1);
+  L4 udp{.kind = L4::Udp, .sport = 53, .dport = 5353, .payload = "answer"};
+  constexpr std::size_t kIp = 14;
+
+  // IPv4 total length beyond the frame: ports still parsed, length flagged.
+  Bytes v4 = test::ipv4_frame("198.51.100.10", "192.0.2.10", udp);
+  set16(v4, kIp + 2, 1500);
+  sniffer_record h = one_xdp(v4).header;
+  EXPECT_EQ(h.parse_flags, SNIFFER_PARSE_BAD_LENGTH);
+  EXPECT_EQ(h.ip_total_len, 1500);
+  EXPECT_EQ(h.sport, 53);
+
+  // IPv6 payload length beyond the frame.
+  Bytes v6 = test::ipv6_frame("2001:db8:100::10", "2001:db8:200::10", udp);
+  set16(v6, kIp + 4, 4000);
+  h = one_xdp(v6).header;
+  EXPECT_EQ(h.parse_flags, SNIFFER_PARSE_BAD_LENGTH);
+  EXPECT_EQ(h.dport, 5353);
+
+  // IPv6 payload length 0 without a hop-by-hop header: no jumbogram, bogus.
+  Bytes zero = test::ipv6_frame("2001:db8:100::10", "2001:db8:200::10", udp);
+  set16(zero, kIp + 4, 0);
+  h = one_xdp(zero).header;
+  EXPECT_EQ(h.parse_flags, SNIFFER_PARSE_BAD_LENGTH);
+  EXPECT_EQ(h.sport, 53);  // no bound from the length: parsed as far as the frame goes
+
+  // Payload length 0 behind a hop-by-hop header may be a jumbogram (RFC 2675).
+  Bytes jumbo = test::ipv6_frame("2001:db8:100::10", "2001:db8:200::10", udp, {0});
+  set16(jumbo, kIp + 4, 0);
+  EXPECT_EQ(one_xdp(jumbo).header.parse_flags, 0);
+
+  // Lengths shorter than the frame are Ethernet padding: normal, unflagged,
+  // and the padding is not taken for payload.
+  Bytes padded = test::ipv4_frame("198.51.100.10", "192.0.2.10", L4{.kind = L4::Tcp, .sport = 1, .dport = 2});
+  padded.resize(60, 0);
+  h = one_xdp(padded).header;
+  EXPECT_EQ(h.parse_flags, 0);
+  EXPECT_EQ(h.wire_len, 60u);
+  EXPECT_EQ(h.ip_total_len, 40);
+
+  EXPECT_EQ(stat(SNIFFER_STAT_PARSE_ERROR), 3u);
+  EXPECT_EQ(stat(SNIFFER_STAT_RECORDS), 5u);
+}
+
+TEST_F(ProgramsTest, TinyAndOverlappingFragmentsAreRecordedAsTheyCome) {
+  // The sensor does not reassemble: each fragment is a record with its
+  // offset and flags, so a detector sees overlaps and tiny fragments.
+  load();
+  progs_->set_interface(kLoopback, Mode::Gateway, Role::Wan, 1);
+  constexpr std::size_t kIp = 14;
+
+  // A tiny first fragment (RFC 1858): 8 bytes of TCP, the flags are in the
+  // next fragment. The frame is padded to the Ethernet minimum; the parser
+  // must not read the padding as the rest of the TCP header.
+  Bytes tiny = test::ipv4_frame("198.51.100.10", "192.0.2.10", L4{.kind = L4::Tcp, .sport = 4444, .dport = 22},
+                                {.frag_field = 0x2000});
+  tiny.resize(kIp + 20 + 8);
+  set16(tiny, kIp + 2, 20 + 8);
+  tiny.resize(60, 0);
+  sniffer_record h = one_xdp(tiny).header;
+  EXPECT_EQ(h.frag_flags, SNIFFER_FRAG_FRAGMENT | SNIFFER_FRAG_MF);
+  EXPECT_EQ(h.parse_flags, SNIFFER_PARSE_TRUNCATED);
+  EXPECT_EQ(h.l4_proto, 6);
+  EXPECT_EQ(h.sport, 4444);  // the 8 bytes hold the ports
+  EXPECT_EQ(h.dport, 22);
+  EXPECT_EQ(h.tcp_flags, 0);  // not the padding's zeros taken for flags: cleared
+  EXPECT_EQ(h.payload_offset, 0);
+
+  // Two fragments of one datagram overlapping at offset 8: two records, the
+  // overlap visible in their offsets and lengths.
+  L4 raw{.kind = L4::Udp, .sport = 1, .dport = 2, .payload = std::string(24, 'a')};
+  Bytes first = test::ipv4_frame("198.51.100.10", "192.0.2.10", raw, {.frag_field = 0x2000, .id = 77});
+  Bytes overlap = test::ipv4_frame("198.51.100.10", "192.0.2.10", L4{.kind = L4::Raw, .payload = std::string(16, 'b')},
+                                   {.frag_field = 0x0001, .id = 77});
+  overlap[kIp + 9] = 17;  // the datagram's protocol
+  sniffer_record a = one_xdp(first).header, b = one_xdp(overlap).header;
+  EXPECT_EQ(a.frag_id, 77u);
+  EXPECT_EQ(b.frag_id, 77u);
+  EXPECT_EQ(a.frag_offset, 0);
+  EXPECT_EQ(a.ip_total_len - a.l3_hdr_len, 8 + 24);  // covers bytes [0, 32)
+  EXPECT_EQ(b.frag_offset, 8);                        // starts inside them
+  EXPECT_EQ(b.frag_flags, SNIFFER_FRAG_FRAGMENT | SNIFFER_FRAG_NOT_FIRST);
+  EXPECT_EQ(b.l4_proto, 17);
+  EXPECT_EQ(b.parse_flags, 0);
+
+  // IPv6: a first fragment too short for the UDP header.
+  Bytes v6 = test::ipv6_frame("2001:db8:100::10", "2001:db8:200::10", L4{.kind = L4::Udp, .sport = 9, .dport = 9},
+                              {44}, 0, true);
+  v6.resize(kIp + 40 + 8 + 4);
+  set16(v6, kIp + 4, 8 + 4);
+  h = one_xdp(v6).header;
+  EXPECT_EQ(h.frag_flags, SNIFFER_FRAG_FRAGMENT | SNIFFER_FRAG_MF);
+  EXPECT_EQ(h.parse_flags, SNIFFER_PARSE_TRUNCATED);
+  EXPECT_EQ(h.sport, 0);
+
+  EXPECT_EQ(stat(SNIFFER_STAT_PARSE_ERROR), 2u);
+  EXPECT_EQ(stat(SNIFFER_STAT_RECORDS), 4u);
+}
+
 TEST_F(ProgramsTest, Ipv6ExtensionChainPastTheBoundIsFlagged) {
   load();
   progs_->set_interface(kLoopback, Mode::Gateway, Role::Wan, 1);
