@@ -3,7 +3,8 @@
  * sniffer's kernel side: an XDP ingress program and TC ingress/egress
  * programs that parse each packet on a configured interface, count it, and
  * emit one fixed-layout record through the "events" ring buffer. Every
- * program passes every packet.
+ * program passes every packet, except on ingress of an interface with the
+ * blocklist enabled, where a packet from (or to) a blocked prefix is dropped.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -49,6 +50,30 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sniffer_block_settings);
+} block_settings SEC(".maps");
+
+/* LPM tries: sized from the config before load (blocklist.max_entries). */
+#define LPM_MAP(name, key_type, value_type)                \
+	struct {                                           \
+		__uint(type, BPF_MAP_TYPE_LPM_TRIE);       \
+		__uint(max_entries, 1024);                 \
+		__uint(map_flags, BPF_F_NO_PREALLOC);      \
+		__type(key, key_type);                     \
+		__type(value, value_type);                 \
+	} name SEC(".maps")
+
+LPM_MAP(block_src_v4, struct sniffer_lpm_v4, struct sniffer_block_entry);
+LPM_MAP(block_src_v6, struct sniffer_lpm_v6, struct sniffer_block_entry);
+LPM_MAP(block_dst_v4, struct sniffer_lpm_v4, struct sniffer_block_entry);
+LPM_MAP(block_dst_v6, struct sniffer_lpm_v6, struct sniffer_block_entry);
+LPM_MAP(allow_v4, struct sniffer_lpm_v4, struct sniffer_allow_entry);
+LPM_MAP(allow_v6, struct sniffer_lpm_v6, struct sniffer_allow_entry);
 
 static __always_inline void stat_add(__u32 slot, __u32 counter, __u64 value)
 {
@@ -181,32 +206,110 @@ __noinline int check_ip_length(struct sniffer_record *r, __u32 wire_len)
 	return 0;
 }
 
+/* Looks addr up in an allow or block trie of its family. */
+static __always_inline void *lpm_lookup(void *v4_map, void *v6_map, const struct sniffer_record *r,
+					const __u8 *addr)
+{
+	if (r->ip_version == 4) {
+		struct sniffer_lpm_v4 k = {.prefixlen = 32};
+		__builtin_memcpy(k.addr, addr, 4);
+		return bpf_map_lookup_elem(v4_map, &k);
+	}
+	struct sniffer_lpm_v6 k = {.prefixlen = 128};
+	__builtin_memcpy(k.addr, addr, 16);
+	return bpf_map_lookup_elem(v6_map, &k);
+}
+
+/* An entry that has expired is ignored at once; the daemon removes it. */
+static __always_inline struct sniffer_block_entry *live_entry(struct sniffer_block_entry *e)
+{
+	if (e && e->expires_ns && bpf_ktime_get_ns() >= e->expires_ns)
+		return 0;
+	return e;
+}
+
+/* The blocklist verdict for a parsed packet (SNIFFER_VERDICT_*); notes the
+ * rule in the record and counts the match. A global function: verified once,
+ * on its own, so it adds nothing to the parser's paths. */
+__noinline int block_verdict(struct sniffer_record *r, __u32 slot)
+{
+	if (!r || (r->ip_version != 4 && r->ip_version != 6))
+		return SNIFFER_VERDICT_PASS;
+	/* Addresses are valid once the IP header was read (see parse.bpf.h). */
+	if (!r->ip_total_len && !r->l3_hdr_len)
+		return SNIFFER_VERDICT_PASS;
+	__u32 zero = 0;
+	struct sniffer_block_settings *bs = bpf_map_lookup_elem(&block_settings, &zero);
+	if (!bs)
+		return SNIFFER_VERDICT_PASS;
+
+	struct sniffer_allow_entry *a = lpm_lookup(&allow_v4, &allow_v6, r, r->saddr);
+	if (!a)
+		a = lpm_lookup(&allow_v4, &allow_v6, r, r->daddr);
+	if (a) {
+		__sync_fetch_and_add(&a->hits, 1);
+		stat_add(slot, SNIFFER_STAT_ALLOWED, 1);
+		return SNIFFER_VERDICT_PASS;
+	}
+
+	struct sniffer_block_entry *e = live_entry(lpm_lookup(&block_src_v4, &block_src_v6, r, r->saddr));
+	if (!e && bs->has_dst_rules)
+		e = live_entry(lpm_lookup(&block_dst_v4, &block_dst_v6, r, r->daddr));
+	if (!e)
+		return SNIFFER_VERDICT_PASS;
+	__sync_fetch_and_add(&e->hits, 1);
+	r->block_rule_id = e->rule_id;
+	if (e->action == SNIFFER_BLOCK_DROP && !bs->monitor_only) {
+		stat_add(slot, SNIFFER_STAT_BLOCKED, 1);
+		return SNIFFER_VERDICT_BLOCKED;
+	}
+	stat_add(slot, SNIFFER_STAT_BLOCK_MONITORED, 1);
+	return SNIFFER_VERDICT_MONITORED;
+}
+
+/* Whether a blocked packet still yields a record (block_settings). */
+static __always_inline bool record_dropped(void)
+{
+	__u32 zero = 0;
+	struct sniffer_block_settings *bs = bpf_map_lookup_elem(&block_settings, &zero);
+	return bs && bs->record_dropped;
+}
+
 /*
  * The whole per-packet path, shared by every hook. ctx is the xdp_md or the
  * __sk_buff; is_xdp selects the helper that copies the payload snippet.
+ * Returns the verdict: SNIFFER_VERDICT_BLOCKED means drop the packet.
  */
-static __always_inline void observe(void *ctx, bool is_xdp, void *data, void *data_end,
-				    __u32 ifindex, __u32 wire_len, __u8 hook)
+static __always_inline int observe(void *ctx, bool is_xdp, void *data, void *data_end,
+				   __u32 ifindex, __u32 wire_len, __u8 hook)
 {
 	struct sniffer_iface_config *cfg = bpf_map_lookup_elem(&iface_configs, &ifindex);
 	if (!cfg) {
 		stat_add(0, SNIFFER_STAT_UNCONFIGURED, 1);
-		return;
+		return SNIFFER_VERDICT_PASS;
 	}
 	__u32 slot = cfg->stats_slot;
 
 	struct sniffer_record rec = {};
 	parse_packet(data, data_end, &rec);
 	check_ip_length(&rec, wire_len);
+	int verdict = SNIFFER_VERDICT_PASS;
+	if (cfg->blocklist && hook != SNIFFER_HOOK_TC_EGRESS)
+		verdict = block_verdict(&rec, slot);
+	rec.verdict = verdict;
 
 	__u32 cls = protocol_class(&rec);
 	stat_add(slot, SNIFFER_STAT_PACKETS(hook, cls), 1);
 	stat_add(slot, SNIFFER_STAT_BYTES(hook, cls), wire_len);
 	if (rec.parse_flags)
 		stat_add(slot, SNIFFER_STAT_PARSE_ERROR, 1);
+	if (verdict == SNIFFER_VERDICT_BLOCKED && !record_dropped()) {
+		stat_add(slot, SNIFFER_STAT_BLOCKED_UNRECORDED, 1);
+		return verdict;
+	}
 	if (!filter_allows(&rec)) {
 		stat_add(slot, SNIFFER_STAT_FILTERED, 1);
-		return;
+		return verdict;
 	}
 
 	__u32 cap = cfg_payload_bytes;
@@ -215,7 +318,7 @@ static __always_inline void observe(void *ctx, bool is_xdp, void *data, void *da
 	struct sniffer_record *out = bpf_ringbuf_reserve(&events, sizeof(rec) + cap, 0);
 	if (!out) {
 		stat_add(slot, SNIFFER_STAT_RINGBUF_FULL, 1);
-		return;
+		return verdict;
 	}
 
 	rec.magic = SNIFFER_RECORD_MAGIC;
@@ -251,6 +354,7 @@ static __always_inline void observe(void *ctx, bool is_xdp, void *data, void *da
 	/* A ring sample takes its length plus an 8-byte header, rounded up to 8. */
 	bpf_ringbuf_submit(out, wakeup_flag((rec.record_len + 8 + 7) & ~7u));
 	stat_add(slot, SNIFFER_STAT_RECORDS, 1);
+	return verdict;
 }
 
 /* xdp.frags: the program accepts multi-buffer frames (jumbo frames, and
@@ -262,9 +366,9 @@ int sniffer_xdp(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
-	observe(ctx, true, data, data_end, ctx->ingress_ifindex, bpf_xdp_get_buff_len(ctx),
-		SNIFFER_HOOK_XDP_INGRESS);
-	return XDP_PASS;
+	int verdict = observe(ctx, true, data, data_end, ctx->ingress_ifindex,
+			      bpf_xdp_get_buff_len(ctx), SNIFFER_HOOK_XDP_INGRESS);
+	return verdict == SNIFFER_VERDICT_BLOCKED ? XDP_DROP : XDP_PASS;
 }
 
 /* Header bytes the parser wants in the linear area of an skb. */
@@ -282,27 +386,28 @@ static __noinline int ensure_headers_linear(struct __sk_buff *skb)
 	return 0;
 }
 
-static __always_inline void observe_skb(struct __sk_buff *skb, __u8 hook)
+/* TC programs return TC_ACT_UNSPEC (-1): "continue", which is also TCX_NEXT,
+ * so programs attached after ours still run and the packet passes; a blocked
+ * packet gets TC_ACT_SHOT (2). */
+#define SNIFFER_TC_CONTINUE (-1)
+#define SNIFFER_TC_SHOT 2
+
+static __always_inline int observe_skb(struct __sk_buff *skb, __u8 hook)
 {
 	ensure_headers_linear(skb);
-	observe(skb, false, (void *)(long)skb->data, (void *)(long)skb->data_end, skb->ifindex,
-		skb->len, hook);
+	int verdict = observe(skb, false, (void *)(long)skb->data, (void *)(long)skb->data_end,
+			      skb->ifindex, skb->len, hook);
+	return verdict == SNIFFER_VERDICT_BLOCKED ? SNIFFER_TC_SHOT : SNIFFER_TC_CONTINUE;
 }
-
-/* TC programs return TC_ACT_UNSPEC (-1): "continue", which is also TCX_NEXT,
- * so programs attached after ours still run and the packet passes. */
-#define SNIFFER_TC_CONTINUE (-1)
 
 SEC("tc")
 int sniffer_tc_in(struct __sk_buff *skb)
 {
-	observe_skb(skb, SNIFFER_HOOK_TC_INGRESS);
-	return SNIFFER_TC_CONTINUE;
+	return observe_skb(skb, SNIFFER_HOOK_TC_INGRESS);
 }
 
 SEC("tc")
 int sniffer_tc_eg(struct __sk_buff *skb)
 {
-	observe_skb(skb, SNIFFER_HOOK_TC_EGRESS);
-	return SNIFFER_TC_CONTINUE;
+	return observe_skb(skb, SNIFFER_HOOK_TC_EGRESS);
 }

@@ -81,6 +81,15 @@ BpfPrograms::BpfPrograms(const LoadOptions& options) : options_(options) {
     sniffer_bpf__destroy(skel_);
     throw Error("size the ring buffer to " + std::to_string(options.ring_buffer_bytes) + " bytes: " + errno_text(err));
   }
+  for (bpf_map* trie : {skel_->maps.block_src_v4, skel_->maps.block_src_v6, skel_->maps.block_dst_v4,
+                        skel_->maps.block_dst_v6, skel_->maps.allow_v4, skel_->maps.allow_v6}) {
+    err = bpf_map__set_max_entries(trie, options.blocklist_max_entries);
+    if (err) {
+      sniffer_bpf__destroy(skel_);
+      throw Error("size the blocklist tries to " + std::to_string(options.blocklist_max_entries) +
+                  " entries: " + errno_text(err));
+    }
+  }
   err = sniffer_bpf__load(skel_);
   if (err) {
     sniffer_bpf__destroy(skel_);
@@ -110,6 +119,13 @@ void BpfPrograms::verify_maps() const {
       {skel_->maps.port_filters, SNIFFER_MAP_PORT_FILTERS, sizeof(__u16), sizeof(__u8)},
       {skel_->maps.events, SNIFFER_MAP_EVENTS, 0, 0},
       {skel_->maps.stats, SNIFFER_MAP_STATS, sizeof(__u32), sizeof(__u64)},
+      {skel_->maps.block_settings, SNIFFER_MAP_BLOCK_SETTINGS, sizeof(__u32), sizeof(sniffer_block_settings)},
+      {skel_->maps.block_src_v4, SNIFFER_MAP_BLOCK_SRC_V4, sizeof(sniffer_lpm_v4), sizeof(sniffer_block_entry)},
+      {skel_->maps.block_src_v6, SNIFFER_MAP_BLOCK_SRC_V6, sizeof(sniffer_lpm_v6), sizeof(sniffer_block_entry)},
+      {skel_->maps.block_dst_v4, SNIFFER_MAP_BLOCK_DST_V4, sizeof(sniffer_lpm_v4), sizeof(sniffer_block_entry)},
+      {skel_->maps.block_dst_v6, SNIFFER_MAP_BLOCK_DST_V6, sizeof(sniffer_lpm_v6), sizeof(sniffer_block_entry)},
+      {skel_->maps.allow_v4, SNIFFER_MAP_ALLOW_V4, sizeof(sniffer_lpm_v4), sizeof(sniffer_allow_entry)},
+      {skel_->maps.allow_v6, SNIFFER_MAP_ALLOW_V6, sizeof(sniffer_lpm_v6), sizeof(sniffer_allow_entry)},
   };
   for (const auto& m : expected) {
     bpf_map_info info{};
@@ -164,8 +180,22 @@ int BpfPrograms::xdp_prog_fd() const { return bpf_program__fd(skel_->progs.sniff
 int BpfPrograms::tc_ingress_prog_fd() const { return bpf_program__fd(skel_->progs.sniffer_tc_in); }
 int BpfPrograms::tc_egress_prog_fd() const { return bpf_program__fd(skel_->progs.sniffer_tc_eg); }
 int BpfPrograms::events_map_fd() const { return bpf_map__fd(skel_->maps.events); }
+int BpfPrograms::block_settings_map_fd() const { return bpf_map__fd(skel_->maps.block_settings); }
 
-void BpfPrograms::set_interface(std::uint32_t ifindex, Mode mode, Role role, std::uint8_t stats_slot) {
+int BpfPrograms::lpm_map_fd(LpmMap map) const {
+  switch (map) {
+    case LpmMap::BlockSrcV4: return bpf_map__fd(skel_->maps.block_src_v4);
+    case LpmMap::BlockSrcV6: return bpf_map__fd(skel_->maps.block_src_v6);
+    case LpmMap::BlockDstV4: return bpf_map__fd(skel_->maps.block_dst_v4);
+    case LpmMap::BlockDstV6: return bpf_map__fd(skel_->maps.block_dst_v6);
+    case LpmMap::AllowV4: return bpf_map__fd(skel_->maps.allow_v4);
+    case LpmMap::AllowV6: return bpf_map__fd(skel_->maps.allow_v6);
+  }
+  return -1;
+}
+
+void BpfPrograms::set_interface(std::uint32_t ifindex, Mode mode, Role role, std::uint8_t stats_slot,
+                                bool blocklist) {
   if (stats_slot == 0 || stats_slot >= SNIFFER_MAX_IFACES) {
     throw Error("iface_configs: stats slot " + std::to_string(stats_slot) + " out of range");
   }
@@ -174,6 +204,7 @@ void BpfPrograms::set_interface(std::uint32_t ifindex, Mode mode, Role role, std
   value.stats_slot = stats_slot;
   value.mode = abi_mode(mode);
   value.is_wan_facing = role == Role::Wan ? 1 : 0;
+  value.blocklist = blocklist ? 1 : 0;
   int err = bpf_map_update_elem(bpf_map__fd(skel_->maps.iface_configs), &ifindex, &value, BPF_ANY);
   if (err) throw Error("iface_configs: set ifindex " + std::to_string(ifindex) + ": " + errno_text(errno));
 }

@@ -61,6 +61,11 @@ void record_to_event(const DecodedRecord& record, const InterfaceInfo* iface, st
   e.set_icmp_type(r.icmp_type);
   e.set_icmp_code(r.icmp_code);
   e.set_parse_flags(r.parse_flags);
+  // A verdict this build does not know is reported as a pass, never invented.
+  e.set_verdict(r.verdict == SNIFFER_VERDICT_BLOCKED     ? v1::VERDICT_BLOCKED
+                : r.verdict == SNIFFER_VERDICT_MONITORED ? v1::VERDICT_MONITORED
+                                                          : v1::VERDICT_PASS);
+  e.set_block_rule_id(r.block_rule_id);
   if (!record.snippet.empty()) {
     e.set_payload(reinterpret_cast<const char*>(record.snippet.data()), record.snippet.size());
   }

@@ -73,6 +73,10 @@ nlohmann::json event_to_json(const v1::PacketEvent& e) {
           {"icmp_type", e.icmp_type()},
           {"icmp_code", e.icmp_code()},
           {"parse_flags", e.parse_flags()},
+          {"verdict", e.verdict() == v1::VERDICT_BLOCKED     ? "blocked"
+                      : e.verdict() == v1::VERDICT_MONITORED ? "monitored"
+                                                              : "pass"},
+          {"block_rule_id", e.block_rule_id()},
           {"payload_hex", hex(e.payload())}};
 }
 

@@ -19,7 +19,7 @@
 #endif
 
 /* Bumped whenever any layout below changes. */
-#define SNIFFER_ABI_VERSION 3
+#define SNIFFER_ABI_VERSION 4
 /* "SNFR" read as a little-endian u32: first word of every ring record. */
 #define SNIFFER_RECORD_MAGIC 0x52464e53u
 
@@ -29,6 +29,13 @@
 #define SNIFFER_MAP_PORT_FILTERS "port_filters"
 #define SNIFFER_MAP_EVENTS "events"
 #define SNIFFER_MAP_STATS "stats"
+#define SNIFFER_MAP_BLOCK_SETTINGS "block_settings"
+#define SNIFFER_MAP_BLOCK_SRC_V4 "block_src_v4"
+#define SNIFFER_MAP_BLOCK_SRC_V6 "block_src_v6"
+#define SNIFFER_MAP_BLOCK_DST_V4 "block_dst_v4"
+#define SNIFFER_MAP_BLOCK_DST_V6 "block_dst_v6"
+#define SNIFFER_MAP_ALLOW_V4 "allow_v4"
+#define SNIFFER_MAP_ALLOW_V6 "allow_v6"
 
 #define SNIFFER_MAX_IFACES 64
 #define SNIFFER_MAX_PORT_FILTERS 8192
@@ -45,7 +52,7 @@ struct sniffer_iface_config {
 	__u8 mode;          /* SNIFFER_MODE_* */
 	__u8 is_wan_facing; /* 1 for the WAN role, 0 for LAN */
 	__u8 stats_slot;    /* 1..SNIFFER_MAX_IFACES-1: this interface's block of counters in "stats" */
-	__u8 reserved;
+	__u8 blocklist;     /* 1: ingress packets are checked against the blocklist */
 };
 
 /* ---- filter_settings: ARRAY, one entry (key 0) ---- */
@@ -64,6 +71,49 @@ struct sniffer_filter_settings {
  * An include rule wins over an exclude rule, which wins over the default. */
 #define SNIFFER_PORT_INCLUDE 1
 #define SNIFFER_PORT_EXCLUDE 2
+
+/* ---- blocklist (prevention) ----
+ * LPM tries keyed by prefix: block_{src,dst}_v{4,6} hold the blocked
+ * prefixes, allow_v{4,6} the prefixes that are never blocked (matched as
+ * source or destination; the allowlist always wins). Checked on the ingress
+ * hooks of interfaces whose iface_configs entry has blocklist = 1. */
+struct sniffer_lpm_v4 {
+	__u32 prefixlen;
+	__u8 addr[4]; /* network order */
+};
+
+struct sniffer_lpm_v6 {
+	__u32 prefixlen;
+	__u8 addr[16]; /* network order */
+};
+
+#define SNIFFER_BLOCK_DROP 1  /* XDP_DROP / TC_ACT_SHOT */
+#define SNIFFER_BLOCK_COUNT 2 /* count and mark, pass the packet */
+
+struct sniffer_block_entry {
+	__u64 expires_ns; /* CLOCK_MONOTONIC (bpf_ktime_get_ns); 0: never. Expired: ignored */
+	__u64 hits;       /* packets matched (atomic add by the programs) */
+	__u32 rule_id;    /* the daemon's rule: reason, origin, times */
+	__u8 action;      /* SNIFFER_BLOCK_* */
+	__u8 reserved[3];
+};
+
+struct sniffer_allow_entry {
+	__u64 hits; /* packets that matched (atomic add) */
+};
+
+/* block_settings: ARRAY, one entry (key 0) */
+struct sniffer_block_settings {
+	__u8 monitor_only;   /* 1: every entry acts as SNIFFER_BLOCK_COUNT */
+	__u8 record_dropped; /* 1: dropped packets still yield a record (verdict BLOCKED) */
+	__u8 has_dst_rules;  /* 1: block_dst_* hold entries (saves two lookups) */
+	__u8 reserved;
+};
+
+/* Record verdicts */
+#define SNIFFER_VERDICT_PASS 0
+#define SNIFFER_VERDICT_BLOCKED 1   /* dropped by a blocklist entry */
+#define SNIFFER_VERDICT_MONITORED 2 /* matched a count-only entry (or monitor_only): passed */
 
 /* ---- hooks ---- */
 #define SNIFFER_HOOK_XDP_INGRESS 0
@@ -84,7 +134,7 @@ struct sniffer_filter_settings {
  * interface (SNIFFER_STAT_UNCONFIGURED). Within a block, per hook and class:
  * packets at SNIFFER_STAT_PACKETS(h, c), bytes at SNIFFER_STAT_BYTES(h, c).
  * Accounting identity, per interface and in total:
- *   packets = records emitted + ring reserve failures + filtered */
+ *   packets = records emitted + ring reserve failures + filtered + blocked unrecorded */
 #define SNIFFER_STAT_PACKETS(hook, cls) (((hook) * SNIFFER_NUM_CLASSES + (cls)) * 2)
 #define SNIFFER_STAT_BYTES(hook, cls) (SNIFFER_STAT_PACKETS(hook, cls) + 1)
 #define SNIFFER_STAT_RECORDS 24       /* records submitted to the ring */
@@ -93,7 +143,11 @@ struct sniffer_filter_settings {
 #define SNIFFER_STAT_FILTERED 27      /* skipped by the port filter / default action */
 #define SNIFFER_STAT_UNCONFIGURED 28  /* packet on an ifindex without iface_configs entry */
 #define SNIFFER_STAT_RING_FILL 29     /* gauge: ring bytes queued, as last seen by this CPU */
-#define SNIFFER_NUM_STATS 32
+#define SNIFFER_STAT_BLOCKED 30       /* dropped by a blocklist entry */
+#define SNIFFER_STAT_BLOCK_MONITORED 31 /* matched a count-only entry: passed */
+#define SNIFFER_STAT_BLOCKED_UNRECORDED 32 /* dropped without a record (record_dropped = 0) */
+#define SNIFFER_STAT_ALLOWED 33       /* matched the allowlist on a blocklist interface */
+#define SNIFFER_NUM_STATS 40
 #define SNIFFER_STAT_INDEX(slot, counter) ((slot) * SNIFFER_NUM_STATS + (counter))
 
 /* ---- ring record flags ---- */
@@ -150,6 +204,9 @@ struct sniffer_record {
 	__u16 snippet_len;   /* valid bytes in the snippet area after this struct */
 	__u32 tcp_seq;       /* raw sequence number */
 	__u32 tcp_ack;       /* raw acknowledgment number */
+	__u32 block_rule_id; /* the blocklist rule that matched, 0 for none */
+	__u8 verdict;        /* SNIFFER_VERDICT_* */
+	__u8 reserved[3];
 };
 
 #ifdef __cplusplus
@@ -165,13 +222,13 @@ SNIFFER_ASSERT_OFFSET(sniffer_iface_config, ifindex, 0);
 SNIFFER_ASSERT_OFFSET(sniffer_iface_config, mode, 4);
 SNIFFER_ASSERT_OFFSET(sniffer_iface_config, is_wan_facing, 5);
 SNIFFER_ASSERT_OFFSET(sniffer_iface_config, stats_slot, 6);
-SNIFFER_ASSERT_OFFSET(sniffer_iface_config, reserved, 7);
+SNIFFER_ASSERT_OFFSET(sniffer_iface_config, blocklist, 7);
 
 SNIFFER_STATIC_ASSERT(sizeof(struct sniffer_filter_settings) == 4, "filter_settings size");
 SNIFFER_ASSERT_OFFSET(sniffer_filter_settings, default_action, 0);
 SNIFFER_ASSERT_OFFSET(sniffer_filter_settings, has_port_rules, 1);
 
-SNIFFER_STATIC_ASSERT(sizeof(struct sniffer_record) == 104, "record size");
+SNIFFER_STATIC_ASSERT(sizeof(struct sniffer_record) == 112, "record size");
 SNIFFER_ASSERT_OFFSET(sniffer_record, magic, 0);
 SNIFFER_ASSERT_OFFSET(sniffer_record, abi_version, 4);
 SNIFFER_ASSERT_OFFSET(sniffer_record, record_len, 6);
@@ -206,5 +263,15 @@ SNIFFER_ASSERT_OFFSET(sniffer_record, payload_offset, 92);
 SNIFFER_ASSERT_OFFSET(sniffer_record, snippet_len, 94);
 SNIFFER_ASSERT_OFFSET(sniffer_record, tcp_seq, 96);
 SNIFFER_ASSERT_OFFSET(sniffer_record, tcp_ack, 100);
+SNIFFER_ASSERT_OFFSET(sniffer_record, block_rule_id, 104);
+SNIFFER_ASSERT_OFFSET(sniffer_record, verdict, 108);
+
+SNIFFER_STATIC_ASSERT(sizeof(struct sniffer_lpm_v4) == 8, "lpm_v4 size");
+SNIFFER_STATIC_ASSERT(sizeof(struct sniffer_lpm_v6) == 20, "lpm_v6 size");
+SNIFFER_STATIC_ASSERT(sizeof(struct sniffer_block_entry) == 24, "block_entry size");
+SNIFFER_ASSERT_OFFSET(sniffer_block_entry, hits, 8);
+SNIFFER_ASSERT_OFFSET(sniffer_block_entry, rule_id, 16);
+SNIFFER_ASSERT_OFFSET(sniffer_block_entry, action, 20);
+SNIFFER_STATIC_ASSERT(sizeof(struct sniffer_block_settings) == 4, "block_settings size");
 
 #endif /* SNIFFER_ABI_H */

@@ -20,7 +20,11 @@ struct LoadOptions {
   std::uint32_t payload_bytes = 0;
   std::uint32_t wakeup_bytes = 0;
   std::string btf_path;  // empty: the running kernel's
+  std::uint32_t blocklist_max_entries = 65536;  // per LPM trie (block_*, allow_*)
 };
+
+// The blocklist's tries, by family and match (see abi.h).
+enum class LpmMap { BlockSrcV4, BlockSrcV6, BlockDstV4, BlockDstV6, AllowV4, AllowV6 };
 
 // One block of named counters (indices SNIFFER_STAT_*).
 using KernelStats = std::array<std::uint64_t, SNIFFER_NUM_STATS>;
@@ -44,10 +48,14 @@ class BpfPrograms {
   int tc_ingress_prog_fd() const;
   int tc_egress_prog_fd() const;
   int events_map_fd() const;
+  int lpm_map_fd(LpmMap map) const;
+  int block_settings_map_fd() const;
+  std::uint32_t blocklist_max_entries() const { return options_.blocklist_max_entries; }
   std::uint32_t payload_bytes() const { return options_.payload_bytes; }
 
   // stats_slot: 1..SNIFFER_MAX_IFACES-1, this interface's block of counters.
-  void set_interface(std::uint32_t ifindex, Mode mode, Role role, std::uint8_t stats_slot);
+  // blocklist: check ingress packets against the blocklist.
+  void set_interface(std::uint32_t ifindex, Mode mode, Role role, std::uint8_t stats_slot, bool blocklist = false);
   void remove_interface(std::uint32_t ifindex);
   // Replaces the filter: default action and the port rules.
   void set_filter(const FilterConfig& filter);

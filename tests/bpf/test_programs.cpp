@@ -16,8 +16,10 @@
 #include "packet_builder.hpp"
 #include "privileges.hpp"
 #include "sniffer/abi.h"
+#include "sniffer/blocklist.hpp"
 #include "sniffer/bpf_loader.hpp"
 #include "sniffer/record.hpp"
+#include "sniffer/wall_clock.hpp"
 
 namespace sniffer {
 namespace {
@@ -26,7 +28,9 @@ using test::Bytes;
 using test::L4;
 
 constexpr std::uint32_t kLoopback = 1;  // PROG_TEST_RUN frames arrive on this netns's lo
+constexpr std::uint32_t kXdpDrop = 1;
 constexpr std::uint32_t kXdpPass = 2;
+constexpr std::uint32_t kTcShot = 2;
 constexpr std::uint32_t kTcContinue = 0xffffffffu;  // TC_ACT_UNSPEC (-1)
 
 struct Captured {
@@ -76,6 +80,14 @@ class ProgramsTest : public ::testing::Test {
     EXPECT_EQ(run(progs_->xdp_prog_fd(), frame), kXdpPass);
     ring_buffer__consume(ring_);
     return records_;
+  }
+
+  // Runs the XDP program, returns its verdict; the records land in records_.
+  std::uint32_t xdp_verdict(const Bytes& frame) {
+    records_.clear();
+    std::uint32_t v = run(progs_->xdp_prog_fd(), frame);
+    ring_buffer__consume(ring_);
+    return v;
   }
 
   Captured one_xdp(const Bytes& frame) {
@@ -558,13 +570,182 @@ TEST_F(ProgramsTest, CountersLandInTheInterfacesSlot) {
 TEST_F(ProgramsTest, MapsAndProgramsHaveTheirBpftoolNames) {
   load();
   for (const char* name : {SNIFFER_MAP_IFACE_CONFIGS, SNIFFER_MAP_FILTER_SETTINGS, SNIFFER_MAP_PORT_FILTERS,
-                           SNIFFER_MAP_EVENTS, SNIFFER_MAP_STATS}) {
+                           SNIFFER_MAP_EVENTS, SNIFFER_MAP_STATS, SNIFFER_MAP_BLOCK_SETTINGS, SNIFFER_MAP_BLOCK_SRC_V4,
+                           SNIFFER_MAP_BLOCK_SRC_V6, SNIFFER_MAP_BLOCK_DST_V4, SNIFFER_MAP_BLOCK_DST_V6,
+                           SNIFFER_MAP_ALLOW_V4, SNIFFER_MAP_ALLOW_V6}) {
     EXPECT_LE(std::strlen(name), 15u) << name;
   }
   bpf_prog_info info{};
   __u32 len = sizeof(info);
   ASSERT_EQ(bpf_obj_get_info_by_fd(progs_->xdp_prog_fd(), &info, &len), 0);
   EXPECT_STREQ(info.name, "sniffer_xdp");
+}
+
+// ---- blocklist (prevention) ----
+
+BlockRule rule(const char* prefix, BlockAction action = BlockAction::Drop,
+               BlockDirection direction = BlockDirection::Source, std::uint64_t expires_mono_ns = 0) {
+  BlockRule r;
+  r.prefix = Prefix::parse(prefix);
+  r.action = action;
+  r.direction = direction;
+  r.expires_mono_ns = expires_mono_ns;
+  r.reason = "test";
+  r.origin = "test";
+  return r;
+}
+
+Bytes udp_from(const char* src, const char* dst = "192.0.2.10") {
+  return test::ipv4_frame(src, dst, L4{.kind = L4::Udp, .sport = 4000, .dport = 53});
+}
+
+TEST_F(ProgramsTest, BlockedSourcesAreDroppedCountedAndRecorded) {
+  load();
+  progs_->set_interface(kLoopback, Mode::Gateway, Role::Wan, 1, true);
+  Blocklist bl(*progs_);
+  const BlockRule r = bl.add(rule("198.51.100.0/24"));
+
+  EXPECT_EQ(xdp_verdict(udp_from("198.51.100.10")), kXdpDrop);
+  ASSERT_EQ(records_.size(), 1u);  // record_dropped is on by default
+  EXPECT_EQ(records_[0].header.verdict, SNIFFER_VERDICT_BLOCKED);
+  EXPECT_EQ(records_[0].header.block_rule_id, r.id);
+  EXPECT_EQ(xdp_verdict(udp_from("198.51.100.250")), kXdpDrop);
+
+  EXPECT_EQ(xdp_verdict(udp_from("198.51.101.1")), kXdpPass);  // outside the /24
+  ASSERT_EQ(records_.size(), 1u);
+  EXPECT_EQ(records_[0].header.verdict, SNIFFER_VERDICT_PASS);
+  EXPECT_EQ(records_[0].header.block_rule_id, 0u);
+
+  EXPECT_EQ(stat(SNIFFER_STAT_BLOCKED), 2u);
+  EXPECT_EQ(stat(SNIFFER_STAT_PACKETS(SNIFFER_HOOK_XDP_INGRESS, SNIFFER_CLASS_UDP)), 3u);  // still counted
+  ASSERT_EQ(bl.list().size(), 1u);
+  EXPECT_EQ(bl.list()[0].hits, 2u);
+}
+
+TEST_F(ProgramsTest, AllowlistWinsOverACoveringBlock) {
+  load();
+  progs_->set_interface(kLoopback, Mode::Gateway, Role::Wan, 1, true);
+  Blocklist bl(*progs_);
+  bl.set_allowlist({Prefix::parse("198.51.100.10"), Prefix::parse("2001:db8:bad::5"), Prefix::parse("192.0.2.99")});
+  bl.add(rule("198.51.100.0/24"));
+  bl.add(rule("2001:db8:bad::/48"));
+
+  EXPECT_EQ(xdp_verdict(udp_from("198.51.100.10")), kXdpPass);  // allowlisted source
+  EXPECT_EQ(xdp_verdict(udp_from("198.51.100.11")), kXdpDrop);
+  EXPECT_EQ(xdp_verdict(udp_from("198.51.100.11", "192.0.2.99")), kXdpPass);  // to an allowlisted address
+
+  L4 udp{.kind = L4::Udp, .sport = 1, .dport = 2};
+  EXPECT_EQ(xdp_verdict(test::ipv6_frame("2001:db8:bad::5", "2001:db8:200::10", udp)), kXdpPass);
+  EXPECT_EQ(xdp_verdict(test::ipv6_frame("2001:db8:bad::6", "2001:db8:200::10", udp)), kXdpDrop);
+  ASSERT_EQ(records_.size(), 1u);
+  EXPECT_EQ(records_[0].header.verdict, SNIFFER_VERDICT_BLOCKED);
+  EXPECT_EQ(xdp_verdict(test::ipv6_frame("2001:db8:bae::1", "2001:db8:200::10", udp)), kXdpPass);
+
+  EXPECT_EQ(stat(SNIFFER_STAT_ALLOWED), 3u);
+  EXPECT_EQ(stat(SNIFFER_STAT_BLOCKED), 2u);
+  EXPECT_EQ(bl.allowlist_hits(), 3u);
+
+  // A block the allowlist covers entirely would never apply: refused.
+  try {
+    bl.add(rule("198.51.100.10/32"));
+    FAIL() << "a prefix inside the allowlist was accepted";
+  } catch (const BlocklistError& e) {
+    EXPECT_EQ(e.kind(), BlocklistError::Kind::Refused);
+  }
+}
+
+TEST_F(ProgramsTest, CountOnlyEntriesAndMonitorOnlyPass) {
+  load();
+  progs_->set_interface(kLoopback, Mode::Gateway, Role::Wan, 1, true);
+  Blocklist bl(*progs_);
+  bl.add(rule("198.51.100.0/24", BlockAction::Count));
+  bl.add(rule("203.0.113.0/24", BlockAction::Drop));
+
+  EXPECT_EQ(xdp_verdict(udp_from("198.51.100.10")), kXdpPass);
+  ASSERT_EQ(records_.size(), 1u);
+  EXPECT_EQ(records_[0].header.verdict, SNIFFER_VERDICT_MONITORED);
+
+  bl.set_settings(true, true);  // monitor only: the drop entry counts, passes
+  EXPECT_EQ(xdp_verdict(udp_from("203.0.113.7")), kXdpPass);
+  ASSERT_EQ(records_.size(), 1u);
+  EXPECT_EQ(records_[0].header.verdict, SNIFFER_VERDICT_MONITORED);
+  bl.set_settings(false, true);
+  EXPECT_EQ(xdp_verdict(udp_from("203.0.113.7")), kXdpDrop);
+
+  EXPECT_EQ(stat(SNIFFER_STAT_BLOCK_MONITORED), 2u);
+  EXPECT_EQ(stat(SNIFFER_STAT_BLOCKED), 1u);
+}
+
+TEST_F(ProgramsTest, DestinationRulesExpiryAndInterfacesWithoutBlocklist) {
+  load();
+  progs_->set_interface(kLoopback, Mode::Gateway, Role::Wan, 1, true);
+  Blocklist bl(*progs_);
+  bl.add(rule("192.0.2.66/32", BlockAction::Drop, BlockDirection::Destination));
+  EXPECT_EQ(xdp_verdict(udp_from("198.51.100.1", "192.0.2.66")), kXdpDrop);
+  EXPECT_EQ(xdp_verdict(udp_from("192.0.2.66", "198.51.100.1")), kXdpPass);  // as a source: not blocked
+
+  // An entry past its expiry is ignored by the kernel at once, and the
+  // daemon's sweep removes it.
+  const std::uint64_t now = monotonic_now_ns();
+  bl.add(rule("198.51.100.0/24", BlockAction::Drop, BlockDirection::Source, now + 200'000'000));
+  EXPECT_EQ(xdp_verdict(udp_from("198.51.100.1")), kXdpDrop);
+  usleep(250'000);
+  EXPECT_EQ(xdp_verdict(udp_from("198.51.100.1")), kXdpPass);
+  auto gone = bl.expire(monotonic_now_ns());
+  ASSERT_EQ(gone.size(), 1u);
+  EXPECT_EQ(gone[0].prefix.text(), "198.51.100.0/24");
+  EXPECT_EQ(gone[0].hits, 1u);
+  EXPECT_EQ(bl.size(), 1u);
+
+  // The same entries do nothing on an interface without the blocklist.
+  progs_->set_interface(kLoopback, Mode::Gateway, Role::Lan, 1, false);
+  EXPECT_EQ(xdp_verdict(udp_from("198.51.100.1", "192.0.2.66")), kXdpPass);
+  EXPECT_EQ(records_.size(), 1u);
+  EXPECT_EQ(records_[0].header.verdict, SNIFFER_VERDICT_PASS);
+}
+
+TEST_F(ProgramsTest, DroppedPacketsWithoutRecordsKeepTheIdentity) {
+  load();
+  progs_->set_interface(kLoopback, Mode::Gateway, Role::Wan, 1, true);
+  Blocklist bl(*progs_);
+  bl.set_settings(false, false);  // no records for dropped packets
+  bl.add(rule("198.51.100.0/24"));
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(xdp_verdict(udp_from("198.51.100.10")), kXdpDrop);
+  EXPECT_TRUE(records_.empty());
+  EXPECT_EQ(xdp_verdict(udp_from("203.0.113.1")), kXdpPass);
+  const KernelStats t = progs_->read_stats();
+  EXPECT_EQ(t[SNIFFER_STAT_BLOCKED_UNRECORDED], 3u);
+  // packets = records + ring full + filtered + blocked unrecorded
+  EXPECT_EQ(t[SNIFFER_STAT_PACKETS(SNIFFER_HOOK_XDP_INGRESS, SNIFFER_CLASS_UDP)],
+            t[SNIFFER_STAT_RECORDS] + t[SNIFFER_STAT_RINGBUF_FULL] + t[SNIFFER_STAT_FILTERED] +
+                t[SNIFFER_STAT_BLOCKED_UNRECORDED]);
+}
+
+TEST_F(ProgramsTest, TcIngressShotsBlockedPacketsEgressNeverBlocks) {
+  load();
+  progs_->set_interface(kLoopback, Mode::HostBased, Role::Wan, 1, true);
+  Blocklist bl(*progs_);
+  bl.add(rule("198.51.100.0/24"));
+  EXPECT_EQ(run(progs_->tc_ingress_prog_fd(), udp_from("198.51.100.10"), true), kTcShot);
+  EXPECT_EQ(run(progs_->tc_egress_prog_fd(), udp_from("198.51.100.10"), true), kTcContinue);
+  EXPECT_EQ(stat(SNIFFER_STAT_BLOCKED), 1u);
+}
+
+TEST_F(ProgramsTest, AFullBlocklistIsAnErrorNotASilentFailure) {
+  load({.blocklist_max_entries = 2});
+  Blocklist bl(*progs_);
+  bl.add(rule("198.51.100.1"));
+  bl.add(rule("198.51.100.2"));
+  try {
+    bl.add(rule("198.51.100.3"));
+    FAIL() << "a third entry fit in a trie of 2";
+  } catch (const BlocklistError& e) {
+    EXPECT_EQ(e.kind(), BlocklistError::Kind::Full);
+    EXPECT_NE(std::string(e.what()).find("blocklist.max_entries"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(bl.size(), 2u);
+  bl.add(rule("198.51.100.2"));  // replacing an entry fits
+  bl.add(rule("2001:db8::1"));   // the IPv6 trie has its own room
 }
 
 TEST_F(ProgramsTest, MissingBtfFileIsAClearError) {

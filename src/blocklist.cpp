@@ -1,0 +1,244 @@
+#include "sniffer/blocklist.hpp"
+
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include <spdlog/spdlog.h>
+
+#include "sniffer/abi.h"
+
+namespace sniffer {
+
+Prefix Prefix::parse(const std::string& text) {
+  Prefix p;
+  std::string addr = text;
+  int length = -1;
+  if (auto slash = text.find('/'); slash != std::string::npos) {
+    addr = text.substr(0, slash);
+    const std::string len = text.substr(slash + 1);
+    if (len.empty() || len.size() > 3 || len.find_first_not_of("0123456789") != std::string::npos) {
+      throw Error("prefix \"" + text + "\": the length after '/' is not a number");
+    }
+    length = std::stoi(len);
+  }
+  if (inet_pton(AF_INET, addr.c_str(), p.addr.data()) == 1) {
+    p.family = AF_INET;
+  } else if (inet_pton(AF_INET6, addr.c_str(), p.addr.data()) == 1) {
+    p.family = AF_INET6;
+  } else {
+    throw Error("prefix \"" + text + "\": not an IPv4 or IPv6 address");
+  }
+  const int max = p.family == AF_INET ? 32 : 128;
+  if (length > max) throw Error("prefix \"" + text + "\": length " + std::to_string(length) + " > " + std::to_string(max));
+  p.length = static_cast<std::uint8_t>(length < 0 ? max : length);
+  for (int bit = p.length; bit < max; ++bit) {
+    if (p.addr[bit / 8] & (0x80 >> (bit % 8))) {
+      throw Error("prefix \"" + text + "\": host bits set after /" + std::to_string(p.length));
+    }
+  }
+  return p;
+}
+
+std::string Prefix::text() const {
+  char buf[INET6_ADDRSTRLEN] = {};
+  inet_ntop(family, addr.data(), buf, sizeof(buf));
+  return std::string(buf) + "/" + std::to_string(length);
+}
+
+bool Prefix::contains(const Prefix& other) const {
+  if (family != other.family || length > other.length) return false;
+  for (int bit = 0; bit < length; ++bit) {
+    const std::uint8_t mask = static_cast<std::uint8_t>(0x80 >> (bit % 8));
+    if ((addr[bit / 8] & mask) != (other.addr[bit / 8] & mask)) return false;
+  }
+  return true;
+}
+
+const char* to_string(BlockDirection d) { return d == BlockDirection::Source ? "src" : "dst"; }
+const char* to_string(BlockAction a) { return a == BlockAction::Drop ? "drop" : "count"; }
+
+BlockDirection block_direction_from_string(const std::string& s) {
+  if (s == "src") return BlockDirection::Source;
+  if (s == "dst") return BlockDirection::Destination;
+  throw Error("direction \"" + s + "\": expected \"src\" or \"dst\"");
+}
+
+BlockAction block_action_from_string(const std::string& s) {
+  if (s == "drop") return BlockAction::Drop;
+  if (s == "count") return BlockAction::Count;
+  throw Error("action \"" + s + "\": expected \"drop\" or \"count\"");
+}
+
+namespace {
+
+// The trie key of a prefix: its length, then the address bytes.
+struct LpmKey {
+  std::array<std::uint8_t, sizeof(sniffer_lpm_v6)> bytes{};
+  explicit LpmKey(const Prefix& p) {
+    const __u32 len = p.length;
+    std::memcpy(bytes.data(), &len, sizeof(len));
+    std::memcpy(bytes.data() + sizeof(len), p.addr.data(), p.family == AF_INET ? 4 : 16);
+  }
+  const void* data() const { return bytes.data(); }
+};
+
+}  // namespace
+
+Blocklist::Blocklist(BpfPrograms& progs) : progs_(progs) { set_settings(false, true); }
+
+void Blocklist::set_settings(bool monitor_only, bool record_dropped) {
+  monitor_only_ = monitor_only;
+  record_dropped_ = record_dropped;
+  update_dst_flag();
+}
+
+void Blocklist::update_dst_flag() {
+  sniffer_block_settings s{};
+  s.monitor_only = monitor_only_ ? 1 : 0;
+  s.record_dropped = record_dropped_ ? 1 : 0;
+  for (const auto& [key, rule] : rules_) s.has_dst_rules |= key.second == BlockDirection::Destination ? 1 : 0;
+  __u32 zero = 0;
+  if (bpf_map_update_elem(progs_.block_settings_map_fd(), &zero, &s, BPF_ANY)) {
+    throw Error("block_settings: update: " + errno_text(errno));
+  }
+}
+
+int Blocklist::map_fd(const Prefix& p, BlockDirection d) const {
+  const bool v4 = p.family == AF_INET;
+  if (d == BlockDirection::Source) return progs_.lpm_map_fd(v4 ? LpmMap::BlockSrcV4 : LpmMap::BlockSrcV6);
+  return progs_.lpm_map_fd(v4 ? LpmMap::BlockDstV4 : LpmMap::BlockDstV6);
+}
+
+void Blocklist::set_allowlist(const std::vector<Prefix>& prefixes) {
+  for (const Prefix& p : allow_) {
+    LpmKey key(p);
+    bpf_map_delete_elem(progs_.lpm_map_fd(p.family == AF_INET ? LpmMap::AllowV4 : LpmMap::AllowV6), key.data());
+  }
+  allow_.clear();
+  for (const Prefix& p : prefixes) {
+    LpmKey key(p);
+    sniffer_allow_entry value{};
+    if (bpf_map_update_elem(progs_.lpm_map_fd(p.family == AF_INET ? LpmMap::AllowV4 : LpmMap::AllowV6), key.data(),
+                            &value, BPF_ANY)) {
+      throw Error("allowlist: add " + p.text() + ": " + errno_text(errno));
+    }
+    allow_.push_back(p);
+  }
+}
+
+BlockRule Blocklist::add(BlockRule rule) {
+  for (const Prefix& a : allow_) {
+    if (a.contains(rule.prefix)) {
+      throw BlocklistError(BlocklistError::Kind::Refused,
+                           rule.prefix.text() + " is inside the allowlist entry " + a.text() + ": it would never apply");
+    }
+  }
+  const Key key{rule.prefix, rule.direction};
+  auto existing = rules_.find(key);
+  rule.id = existing != rules_.end() ? existing->second.id : next_id_++;
+  sniffer_block_entry value{};
+  value.expires_ns = rule.expires_mono_ns;
+  value.rule_id = rule.id;
+  value.action = rule.action == BlockAction::Drop ? SNIFFER_BLOCK_DROP : SNIFFER_BLOCK_COUNT;
+  LpmKey lpm(rule.prefix);
+  if (bpf_map_update_elem(map_fd(rule.prefix, rule.direction), lpm.data(), &value, BPF_ANY)) {
+    const int err = errno;
+    if (err == E2BIG || err == ENOSPC || err == ENOMEM) {
+      throw BlocklistError(BlocklistError::Kind::Full, "blocklist full: " + std::to_string(capacity()) +
+                                                           " entries per family and direction (blocklist.max_entries)");
+    }
+    throw Error("blocklist: add " + rule.prefix.text() + ": " + errno_text(err));
+  }
+  rules_[key] = rule;
+  update_dst_flag();
+  return rule;
+}
+
+void Blocklist::erase_from_kernel(const BlockRule& r) {
+  LpmKey key(r.prefix);
+  if (bpf_map_delete_elem(map_fd(r.prefix, r.direction), key.data()) && errno != ENOENT) {
+    spdlog::warn("blocklist: remove {} from the kernel: {}", r.prefix.text(), errno_text(errno));
+  }
+}
+
+BlockRule Blocklist::remove(const Prefix& prefix, BlockDirection direction) {
+  auto it = rules_.find({prefix, direction});
+  if (it == rules_.end()) {
+    throw BlocklistError(BlocklistError::Kind::NotFound,
+                         "no blocklist entry for " + prefix.text() + " (" + to_string(direction) + ")");
+  }
+  BlockRule r = it->second;
+  r.hits = read_hits(r);
+  erase_from_kernel(r);
+  rules_.erase(it);
+  update_dst_flag();
+  return r;
+}
+
+std::uint64_t Blocklist::read_hits(const BlockRule& r) const {
+  LpmKey key(r.prefix);
+  sniffer_block_entry value{};
+  // An exact-length key finds this very entry (not a covering one).
+  if (bpf_map_lookup_elem(map_fd(r.prefix, r.direction), key.data(), &value) != 0) return 0;
+  return value.rule_id == r.id ? value.hits : 0;
+}
+
+std::vector<BlockRule> Blocklist::list() const {
+  std::vector<BlockRule> out;
+  for (const auto& [key, rule] : rules_) {
+    out.push_back(rule);
+    out.back().hits = read_hits(rule);
+  }
+  return out;
+}
+
+std::vector<BlockRule> Blocklist::expire(std::uint64_t now_mono_ns) {
+  std::vector<BlockRule> gone;
+  for (auto it = rules_.begin(); it != rules_.end();) {
+    if (it->second.expires_mono_ns == 0 || it->second.expires_mono_ns > now_mono_ns) {
+      ++it;
+      continue;
+    }
+    BlockRule r = it->second;
+    r.hits = read_hits(r);
+    erase_from_kernel(r);
+    gone.push_back(r);
+    it = rules_.erase(it);
+  }
+  if (!gone.empty()) update_dst_flag();
+  return gone;
+}
+
+void Blocklist::set_static(const std::vector<BlockRule>& rules) {
+  for (auto it = rules_.begin(); it != rules_.end();) {
+    if (it->second.origin != "config") {
+      ++it;
+      continue;
+    }
+    erase_from_kernel(it->second);
+    it = rules_.erase(it);
+  }
+  for (BlockRule r : rules) {
+    r.origin = "config";
+    add(r);
+  }
+  update_dst_flag();
+}
+
+std::uint64_t Blocklist::allowlist_hits() const {
+  std::uint64_t total = 0;
+  for (const Prefix& p : allow_) {
+    LpmKey key(p);
+    sniffer_allow_entry value{};
+    if (bpf_map_lookup_elem(progs_.lpm_map_fd(p.family == AF_INET ? LpmMap::AllowV4 : LpmMap::AllowV6), key.data(),
+                            &value) == 0) {
+      total += value.hits;
+    }
+  }
+  return total;
+}
+
+}  // namespace sniffer
