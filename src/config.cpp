@@ -230,6 +230,98 @@ void read_curve(Reader& r, const json& v, const std::string& path, std::optional
   out = c;
 }
 
+// A prefix string at `path`; false (and an error) when it does not parse.
+bool read_prefix(Reader& r, const json& v, const std::string& path, Prefix& out) {
+  if (!v.is_string()) {
+    r.fail(path, std::string("expected a prefix string (\"203.0.113.0/24\", \"2001:db8::1\"), got ") + v.type_name());
+    return false;
+  }
+  try {
+    out = Prefix::parse(v.get<std::string>());
+    return true;
+  } catch (const Error& e) {
+    r.fail(path, e.what());
+    return false;
+  }
+}
+
+const std::map<std::string, BlockDirection> kDirections{{"src", BlockDirection::Source},
+                                                        {"dst", BlockDirection::Destination}};
+const std::map<std::string, BlockAction> kBlockActions{{"drop", BlockAction::Drop}, {"count", BlockAction::Count}};
+
+void read_blocklist(Reader& r, const json& b, BlocklistConfig& out) {
+  if (!r.object(b, "blocklist", {"roles", "monitor_only", "record_dropped", "max_entries", "default_duration_s",
+                                 "max_duration_s", "entries", "allow"})) {
+    return;
+  }
+  if (b.contains("roles")) {
+    const json& roles = b.at("roles");
+    if (!roles.is_array()) {
+      r.fail("blocklist.roles", std::string("expected an array of roles (\"wan\", \"lan\"), got ") + roles.type_name());
+    } else {
+      out.roles.clear();
+      for (std::size_t i = 0; i < roles.size(); ++i) {
+        Role role;
+        if (r.choice(roles[i], "blocklist.roles[" + std::to_string(i) + "]", kRoles, role)) out.roles.push_back(role);
+      }
+    }
+  }
+  r.boolean(b, "blocklist", "monitor_only", out.monitor_only);
+  r.boolean(b, "blocklist", "record_dropped", out.record_dropped);
+  r.uint(b, "blocklist", "max_entries", out.max_entries, 1, 1u << 24);
+  r.uint(b, "blocklist", "default_duration_s", out.default_duration_s, 1, 365u * 86400u);
+  r.uint(b, "blocklist", "max_duration_s", out.max_duration_s, 1, 365u * 86400u);
+  if (out.default_duration_s > out.max_duration_s) {
+    r.fail("blocklist.default_duration_s", "must not exceed blocklist.max_duration_s (" +
+                                               std::to_string(out.max_duration_s) + ")");
+  }
+  if (b.contains("allow")) {
+    const json& allow = b.at("allow");
+    if (!allow.is_array()) {
+      r.fail("blocklist.allow", std::string("expected an array of prefixes, got ") + allow.type_name());
+    } else {
+      for (std::size_t i = 0; i < allow.size(); ++i) {
+        Prefix p;
+        if (read_prefix(r, allow[i], "blocklist.allow[" + std::to_string(i) + "]", p)) out.allow.push_back(p);
+      }
+    }
+  }
+  if (b.contains("entries")) {
+    const json& entries = b.at("entries");
+    if (!entries.is_array()) {
+      r.fail("blocklist.entries", std::string("expected an array of entries, got ") + entries.type_name());
+      return;
+    }
+    std::map<std::pair<Prefix, BlockDirection>, std::size_t> seen;
+    for (std::size_t i = 0; i < entries.size(); ++i) {
+      const std::string path = "blocklist.entries[" + std::to_string(i) + "]";
+      const json& e = entries[i];
+      if (!r.object(e, path, {"prefix", "direction", "action", "reason"})) continue;
+      StaticBlockConfig entry;
+      if (!e.contains("prefix")) {
+        r.fail(path + ".prefix", "missing: the prefix to block");
+        continue;
+      }
+      if (!read_prefix(r, e.at("prefix"), path + ".prefix", entry.prefix)) continue;
+      if (e.contains("direction")) r.choice(e.at("direction"), path + ".direction", kDirections, entry.direction);
+      if (e.contains("action")) r.choice(e.at("action"), path + ".action", kBlockActions, entry.action);
+      r.string(e, path, "reason", entry.reason);
+      for (const Prefix& a : out.allow) {
+        if (a.contains(entry.prefix)) {
+          r.fail(path + ".prefix", entry.prefix.text() + " is inside blocklist.allow entry " + a.text() +
+                                       ": it would never apply");
+        }
+      }
+      auto [it, inserted] = seen.emplace(std::pair{entry.prefix, entry.direction}, i);
+      if (!inserted) {
+        r.fail(path + ".prefix", entry.prefix.text() + " (" + to_string(entry.direction) +
+                                     ") is already listed at blocklist.entries[" + std::to_string(it->second) + "]");
+      }
+      out.entries.push_back(entry);
+    }
+  }
+}
+
 bool valid_endpoint(const std::string& e) {
   for (const char* scheme : {"tcp://", "ipc://", "inproc://"}) {
     std::string s(scheme);
@@ -272,7 +364,7 @@ Config parse_config_json(const json& doc) {
   Reader r;
   Config c = default_config();
   if (!r.object(doc, "", {"sensor_id", "interfaces", "capture", "filter", "flows", "publish", "metrics",
-                          "log_level", "btf_path", "pin_path", "keep_pins"})) {
+                          "blocklist", "control", "log_level", "btf_path", "pin_path", "keep_pins"})) {
     throw ConfigInvalid(std::move(r.errors));
   }
   r.string(doc, "", "sensor_id", c.sensor_id);
@@ -390,6 +482,29 @@ Config parse_config_json(const json& doc) {
     r.uint(m, "metrics", "stats_interval_s", c.metrics.stats_interval_s, 0, 86400);
   }
 
+  if (doc.contains("blocklist")) read_blocklist(r, doc.at("blocklist"), c.blocklist);
+
+  if (doc.contains("control") &&
+      r.object(doc.at("control"), "control", {"endpoint", "curve", "rate_limit_per_s", "rate_burst"})) {
+    const json& ctl = doc.at("control");
+    r.string(ctl, "control", "endpoint", c.control.endpoint);
+    if (!c.control.endpoint.empty()) {
+      if (!valid_endpoint(c.control.endpoint)) {
+        r.fail("control.endpoint",
+               "\"" + c.control.endpoint + "\" is not a ZeroMQ endpoint (tcp://HOST:PORT, ipc://PATH; empty: none)");
+      } else if (c.control.endpoint == c.publish.endpoint) {
+        r.fail("control.endpoint", "is publish.endpoint: the control socket needs its own");
+      }
+      std::optional<CurveConfig> curve;
+      if (ctl.contains("curve")) read_curve(r, ctl.at("curve"), "control.curve", curve);
+      else r.fail("control.curve", "missing: the control socket changes what the gateway drops, so only "
+                                   "CURVE-authenticated clients may use it ({\"secret_key_file\", \"authorized_keys_file\"})");
+      if (curve) c.control.curve = *curve;
+    }
+    r.uint(ctl, "control", "rate_limit_per_s", c.control.rate_limit_per_s, 1, 1000);
+    r.uint(ctl, "control", "rate_burst", c.control.rate_burst, 1, 10000);
+  }
+
   r.string(doc, "", "log_level", c.log_level);
   if (!kLogLevels.count(c.log_level)) {
     r.fail("log_level", "unknown level \"" + c.log_level + "\" (trace, debug, info, warn, error)");
@@ -457,6 +572,22 @@ json config_to_json(const Config& c) {
     publish["curve"] = {{"secret_key_file", c.publish.curve->secret_key_file},
                         {"authorized_keys_file", c.publish.curve->authorized_keys_file}};
   }
+  json roles = json::array(), allow = json::array(), entries = json::array();
+  for (Role role : c.blocklist.roles) roles.push_back(to_string(role));
+  for (const Prefix& p : c.blocklist.allow) allow.push_back(p.text());
+  for (const auto& e : c.blocklist.entries) {
+    entries.push_back({{"prefix", e.prefix.text()},
+                       {"direction", to_string(e.direction)},
+                       {"action", to_string(e.action)},
+                       {"reason", e.reason}});
+  }
+  json control{{"endpoint", c.control.endpoint},
+               {"rate_limit_per_s", c.control.rate_limit_per_s},
+               {"rate_burst", c.control.rate_burst}};
+  if (!c.control.endpoint.empty()) {
+    control["curve"] = {{"secret_key_file", c.control.curve.secret_key_file},
+                        {"authorized_keys_file", c.control.curve.authorized_keys_file}};
+  }
   return {{"sensor_id", c.sensor_id},
           {"interfaces", ifaces},
           {"capture",
@@ -477,6 +608,16 @@ json config_to_json(const Config& c) {
             {"tcp_close_grace_ms", c.flows.tcp_close_grace_ms},
             {"activity_timeout_ms", c.flows.activity_timeout_ms}}},
           {"publish", publish},
+          {"blocklist",
+           {{"roles", roles},
+            {"monitor_only", c.blocklist.monitor_only},
+            {"record_dropped", c.blocklist.record_dropped},
+            {"max_entries", c.blocklist.max_entries},
+            {"default_duration_s", c.blocklist.default_duration_s},
+            {"max_duration_s", c.blocklist.max_duration_s},
+            {"entries", entries},
+            {"allow", allow}}},
+          {"control", control},
           {"metrics",
            {{"listen", c.metrics.listen},
             {"log_interval_s", c.metrics.log_interval_s},

@@ -18,6 +18,7 @@
 #include "sniffer/link_monitor.hpp"
 #include "sniffer/metrics.hpp"
 #include "sniffer/pipeline.hpp"
+#include "sniffer/prevention.hpp"
 #include "sniffer/ring_reader.hpp"
 #include "sniffer/stats.hpp"
 #include "sniffer/wall_clock.hpp"
@@ -60,10 +61,14 @@ void install_signal_handlers() {
 // Keys a reload cannot apply to running programs and sockets.
 void warn_restart_only_changes(const Config& running, const Config& next) {
   nlohmann::json a = config_to_json(running), b = config_to_json(next);
-  for (const char* key : {"sensor_id", "capture", "flows", "publish", "metrics", "btf_path", "pin_path"}) {
+  for (const char* key : {"sensor_id", "capture", "flows", "publish", "metrics", "control", "btf_path", "pin_path"}) {
     if (a[key] != b[key]) {
       spdlog::warn("reload: \"{}\" changed: it takes effect at the next restart; the running value stays", key);
     }
+  }
+  if (running.blocklist.max_entries != next.blocklist.max_entries) {
+    spdlog::warn("reload: \"blocklist.max_entries\" changed: it sizes the tries, so it takes effect at the next "
+                 "restart; the running value stays");
   }
 }
 
@@ -75,6 +80,7 @@ LoadOptions load_options(const Config& config) {
   load.payload_bytes = config.capture.payload_bytes;
   load.wakeup_bytes = config.capture.wakeup_bytes;
   load.btf_path = config.btf_path;
+  load.blocklist_max_entries = config.blocklist.max_entries;
   return load;
 }
 
@@ -89,7 +95,7 @@ namespace {
 // programs (interfaces, roles, modes, hooks, filters, log level). An invalid
 // config is rejected and the running one stays.
 void reload(Config& config, const RunOptions& options, BpfPrograms& progs, InterfaceManager& manager,
-            Pipeline& pipeline, RingReader& ring) {
+            Pipeline& pipeline, RingReader& ring, Prevention& prevention) {
   if (!options.reload) {
     spdlog::warn("SIGHUP: no config file to re-read (started with --interface only)");
     return;
@@ -99,6 +105,7 @@ void reload(Config& config, const RunOptions& options, BpfPrograms& progs, Inter
     Config next = options.reload();
     warn_restart_only_changes(config, next);
     ring.consume();  // records read before the tables change keep their old context
+    manager.set_blocklist_roles(next.blocklist.roles);
     manager.configure(next.interfaces);
     progs.set_filter(next.filter);
     manager.attach();
@@ -107,6 +114,10 @@ void reload(Config& config, const RunOptions& options, BpfPrograms& progs, Inter
     config.interfaces = next.interfaces;
     config.filter = next.filter;
     config.log_level = next.log_level;
+    prevention.reload(next.blocklist);
+    const std::uint32_t max_entries = config.blocklist.max_entries;
+    config.blocklist = next.blocklist;
+    config.blocklist.max_entries = max_entries;  // sizes the tries: fixed until a restart
     spdlog::info("reload: applied ({} interfaces)", manager.table().size());
   } catch (const ConfigInvalid& e) {
     spdlog::error("reload rejected, the running configuration stays: {}", e.what());
@@ -131,6 +142,7 @@ int run_daemon(const Config& initial_config, const RunOptions& options) {
   if (!config.pin_path.empty() && !options.dry_run) progs.pin_maps(config.pin_path);
   LinkMonitor links;  // opened before resolving the interfaces: no link event in between is missed
   InterfaceManager manager(progs, config.capture.tc_attach);
+  manager.set_blocklist_roles(config.blocklist.roles);
   manager.configure(config.interfaces);
   progs.set_filter(config.filter);
   const InterfaceTable& interfaces = manager.table();
@@ -154,6 +166,7 @@ int run_daemon(const Config& initial_config, const RunOptions& options) {
   });
   std::optional<MetricsServer> metrics;
   if (!config.metrics.listen.empty()) metrics.emplace(config.metrics.listen);
+  Prevention prevention(progs, config, pipeline);
 
   // The counters of every stage, as the final report, the metrics and the
   // "stats" topic show them.
@@ -164,6 +177,7 @@ int run_daemon(const Config& initial_config, const RunOptions& options) {
     user.update(pipeline.counters_json());
     user["interface_events"] = manager.link_json();
     user["netlink_resyncs"] = manager.resyncs();
+    user["blocklist"] = prevention.counters_json();
     return nlohmann::json{{"kernel", kernel}, {"userspace", user}};
   };
 
@@ -196,10 +210,11 @@ int run_daemon(const Config& initial_config, const RunOptions& options) {
       }
     }
     pipeline.tick(clock.to_wall_ns(now_mono), now_mono);
+    prevention.poll(now_mono, realtime_now_ns());
     if (ping.due(now_mono)) sd_notify(0, "WATCHDOG=1");  // the drain loop is alive
     if (g_reload_signal) {
       g_reload_signal = 0;
-      reload(config, options, progs, manager, pipeline, ring);
+      reload(config, options, progs, manager, pipeline, ring, prevention);
     }
     if (resync.due(now_mono)) clock.resync();
     const bool want_log = log_line.due(now_mono), want_stats = stats_topic.due(now_mono);

@@ -96,7 +96,7 @@ void InterfaceManager::configure(const std::vector<InterfaceConfig>& interfaces)
       spdlog::info("{} (ifindex {}): monitored as {}, {}", c.name, e.info.ifindex, to_string(c.role),
                    to_string(c.mode));
       if (!e.up) spdlog::warn("{} (ifindex {}): link is down ({})", c.name, e.info.ifindex, describe_state(*link));
-      progs_.set_interface(e.info.ifindex, c.mode, c.role, e.info.stats_slot);
+      progs_.set_interface(e.info.ifindex, c.mode, c.role, e.info.stats_slot, blocklist_for(c.role));
       entries_.emplace(c.name, std::move(e));
       continue;
     }
@@ -116,10 +116,23 @@ void InterfaceManager::configure(const std::vector<InterfaceConfig>& interfaces)
     } else if (!e.present) {
       appeared(c.name, e, *link, false);  // attach() follows
     } else {
-      progs_.set_interface(e.info.ifindex, c.mode, c.role, e.info.stats_slot);
+      progs_.set_interface(e.info.ifindex, c.mode, c.role, e.info.stats_slot, blocklist_for(c.role));
     }
   }
   rebuild_table();
+}
+
+bool InterfaceManager::blocklist_for(Role role) const {
+  return std::find(blocklist_roles_.begin(), blocklist_roles_.end(), role) != blocklist_roles_.end();
+}
+
+void InterfaceManager::set_blocklist_roles(const std::vector<Role>& roles) {
+  blocklist_roles_ = roles;
+  for (auto& [name, e] : entries_) {
+    if (!e.present) continue;
+    progs_.set_interface(e.info.ifindex, e.config.mode, e.config.role, e.info.stats_slot,
+                         blocklist_for(e.config.role));
+  }
 }
 
 void InterfaceManager::attach_entry(const std::string& name, Entry& e) {
@@ -203,7 +216,8 @@ void InterfaceManager::appeared(const std::string& name, Entry& e, const LinkEve
   e.up = link.link_up();
   e.reattach_pending = true;
   try {
-    progs_.set_interface(e.info.ifindex, e.config.mode, e.config.role, e.info.stats_slot);
+    progs_.set_interface(e.info.ifindex, e.config.mode, e.config.role, e.info.stats_slot,
+                         blocklist_for(e.config.role));
   } catch (const std::exception& ex) {
     spdlog::error("{}: {}", name, ex.what());
   }

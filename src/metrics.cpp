@@ -91,6 +91,9 @@ std::string prometheus_text(const json& report) {
                    at(s, "ringbuf_full"));
       drops.sample(label("stage", "kernel") + "," + label("reason", "filtered") + "," + label("interface", name),
                    at(s, "filtered"));
+      drops.sample(label("stage", "kernel") + "," + label("reason", "blocked_unrecorded") + "," +
+                       label("interface", name),
+                   at(s, "blocked_unrecorded"));
     }
     drops.sample(label("stage", "kernel") + "," + label("reason", "unconfigured_interface"), at(kernel, "unconfigured"));
     for (const auto& [reason, n] : at(user, "decode_errors").items()) {
@@ -184,6 +187,33 @@ std::string prometheus_text(const json& report) {
     Family(out, "sniffer_netlink_resyncs_total", "counter",
            "Re-syncs of every monitored interface after link events were lost (netlink socket overrun).")
         .sample("", at(user, "netlink_resyncs"));
+  }
+  if (user.contains("blocklist")) {
+    Family packets(out, "sniffer_blocklist_packets_total", "counter",
+                   "Packets the blocklist acted on, by interface and result (dropped, monitored: a count-only "
+                   "match that passed, allowed: an allowlist match).");
+    for (const auto& [name, s] : ifaces.items()) {
+      packets.sample(label("interface", name) + "," + label("result", "dropped"), at(s, "blocked"));
+      packets.sample(label("interface", name) + "," + label("result", "monitored"), at(s, "block_monitored"));
+      packets.sample(label("interface", name) + "," + label("result", "allowed"), at(s, "allowed"));
+    }
+    const json& bl = at(user, "blocklist");
+    Family(out, "sniffer_blocklist_entries", "gauge", "Blocklist entries (static and from the control socket).")
+        .sample("", at(bl, "entries"));
+    Family(out, "sniffer_blocklist_capacity", "gauge", "Entries each blocklist trie holds (blocklist.max_entries).")
+        .sample("", at(bl, "capacity"));
+    Family(out, "sniffer_blocklist_expired_total", "counter", "Blocklist entries removed at their expiry.")
+        .sample("", at(bl, "expired"));
+    Family commands(out, "sniffer_control_commands_total", "counter",
+                    "Control socket commands, by command and reply status (ok, invalid, full, not_found, refused, "
+                    "rate_limited, error).");
+    if (at(bl, "control").is_object()) {
+      for (const auto& [command, by_status] : at(bl, "control").items()) {
+        for (const auto& [status, n] : by_status.items()) {
+          commands.sample(label("command", command) + "," + label("status", status), n);
+        }
+      }
+    }
   }
   return out.str();
 }

@@ -37,6 +37,10 @@ nlohmann::json kernel_stats_json(const KernelStats& s) {
           {"ringbuf_full", s[SNIFFER_STAT_RINGBUF_FULL]},
           {"parse_errors", s[SNIFFER_STAT_PARSE_ERROR]},
           {"filtered", s[SNIFFER_STAT_FILTERED]},
+          {"blocked", s[SNIFFER_STAT_BLOCKED]},
+          {"blocked_unrecorded", s[SNIFFER_STAT_BLOCKED_UNRECORDED]},
+          {"block_monitored", s[SNIFFER_STAT_BLOCK_MONITORED]},
+          {"allowed", s[SNIFFER_STAT_ALLOWED]},
           {"unconfigured", s[SNIFFER_STAT_UNCONFIGURED]},
           {"ring_fill_bytes", s[SNIFFER_STAT_RING_FILL]}};
 }

@@ -10,6 +10,8 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "sniffer/prefix.hpp"
+
 namespace sniffer {
 
 enum class Role { Wan, Lan };
@@ -71,6 +73,33 @@ struct PublishConfig {
   std::optional<CurveConfig> curve;  // absent: plaintext, anyone who reaches the endpoint reads it
 };
 
+// A blocklist entry from the config: static, never expires.
+struct StaticBlockConfig {
+  Prefix prefix;
+  BlockDirection direction = BlockDirection::Source;
+  BlockAction action = BlockAction::Drop;
+  std::string reason;
+};
+
+struct BlocklistConfig {
+  std::vector<Role> roles{Role::Wan};        // ingress of interfaces with these roles is checked
+  bool monitor_only = false;                 // every entry counts, none drops
+  bool record_dropped = true;                // dropped packets still yield a record (verdict blocked)
+  std::uint32_t max_entries = 65536;         // per trie (family x source/destination, allowlist)
+  std::uint32_t default_duration_s = 3600;   // a control-socket block without a duration
+  std::uint32_t max_duration_s = 86400;      // the longest block the control socket accepts
+  std::vector<StaticBlockConfig> entries;
+  std::vector<Prefix> allow;                 // never blocked, as source or destination
+};
+
+// The control socket (blocklist commands from detectors): CURVE is required.
+struct ControlConfig {
+  std::string endpoint;  // empty: no control socket
+  CurveConfig curve;
+  std::uint32_t rate_limit_per_s = 5;  // commands per client key
+  std::uint32_t rate_burst = 10;
+};
+
 struct Config {
   std::string sensor_id;  // defaults to the host name
   std::vector<InterfaceConfig> interfaces;
@@ -79,6 +108,8 @@ struct Config {
   FlowConfig flows;
   PublishConfig publish;
   MetricsConfig metrics;
+  BlocklistConfig blocklist;
+  ControlConfig control;
   std::string log_level = "info";
   std::string btf_path;  // empty: the kernel's /sys/kernel/btf/vmlinux
   std::string pin_path = "/sys/fs/bpf/sniffer";  // empty: maps are not pinned

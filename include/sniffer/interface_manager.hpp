@@ -38,6 +38,11 @@ class InterfaceManager {
   // it) and changes nothing; one already monitored that is missing stays
   // configured and absent, and is attached when it appears.
   void configure(const std::vector<InterfaceConfig>& interfaces);
+  // The roles whose interfaces check ingress packets against the blocklist
+  // (blocklist.roles); re-fills iface_configs of the present interfaces.
+  // Call before configure() at start; again on reload.
+  void set_blocklist_roles(const std::vector<Role>& roles);
+  bool blocklist_for(Role role) const;
   // Attaches the configured hooks that are not attached yet (on present
   // interfaces), and detaches those no longer configured.
   void attach();
@@ -90,6 +95,7 @@ class InterfaceManager {
   InterfaceTable table_;                  // by ifindex, for the pipeline
   std::map<std::pair<std::string, Hook>, std::pair<XdpMode, std::unique_ptr<Attachment>>> attached_;
   bool table_changed_ = false;
+  std::vector<Role> blocklist_roles_;
   std::uint64_t resyncs_ = 0;
 };
 

@@ -318,6 +318,62 @@ namespace sniffer {
 namespace {
 
 // The shipped examples must stay valid.
+TEST(Config, BlocklistKeysAreReadAndValidated) {
+  Config c = parse_config(R"({"interfaces": [{"name": "eth0", "role": "wan", "mode": "gateway"}],
+      "blocklist": {"roles": ["wan", "lan"], "monitor_only": true, "record_dropped": false, "max_entries": 1024,
+                    "default_duration_s": 60, "max_duration_s": 600, "allow": ["10.0.0.0/8", "2001:db8::1"],
+                    "entries": [{"prefix": "203.0.113.0/24", "reason": "scanner"},
+                                {"prefix": "2001:db8:bad::/48", "direction": "dst", "action": "count"}]}})");
+  EXPECT_EQ(c.blocklist.roles, (std::vector<Role>{Role::Wan, Role::Lan}));
+  EXPECT_TRUE(c.blocklist.monitor_only);
+  EXPECT_FALSE(c.blocklist.record_dropped);
+  EXPECT_EQ(c.blocklist.max_entries, 1024u);
+  ASSERT_EQ(c.blocklist.entries.size(), 2u);
+  EXPECT_EQ(c.blocklist.entries[0].prefix.text(), "203.0.113.0/24");
+  EXPECT_EQ(c.blocklist.entries[1].direction, BlockDirection::Destination);
+  EXPECT_EQ(c.blocklist.entries[1].action, BlockAction::Count);
+  ASSERT_EQ(c.blocklist.allow.size(), 2u);
+  nlohmann::json j = config_to_json(c);
+  EXPECT_EQ(j["blocklist"]["allow"][1], "2001:db8::1/128");
+  EXPECT_EQ(config_to_json(parse_config_json(j)), j);  // round-trips
+
+  // Defaults: the WAN role, drop records kept, no control socket.
+  Config d = parse_config(kMinimal);
+  EXPECT_EQ(d.blocklist.roles, std::vector<Role>{Role::Wan});
+  EXPECT_TRUE(d.blocklist.record_dropped);
+  EXPECT_TRUE(d.control.endpoint.empty());
+
+  auto p = problems(R"({"interfaces": [{"name": "eth0", "role": "wan", "mode": "gateway"}],
+      "blocklist": {"roles": ["dmz"], "default_duration_s": 700, "max_duration_s": 600,
+                    "allow": ["10.0.0.0/8", "10.1.2.3/8"],
+                    "entries": [{"prefix": "10.9.0.0/16"}, {"prefix": "203.0.113.0/24"},
+                                {"prefix": "203.0.113.0/24", "action": "reject"}, {"reason": "x"}]}})");
+  EXPECT_TRUE(has_problem(p, "blocklist.roles[0]: unknown value \"dmz\"")) << ::testing::PrintToString(p);
+  EXPECT_TRUE(has_problem(p, "blocklist.default_duration_s: must not exceed blocklist.max_duration_s (600)"));
+  EXPECT_TRUE(has_problem(p, "blocklist.allow[1]: prefix \"10.1.2.3/8\": host bits set after /8"));
+  EXPECT_TRUE(has_problem(p, "blocklist.entries[0].prefix: 10.9.0.0/16 is inside blocklist.allow entry 10.0.0.0/8"));
+  EXPECT_TRUE(has_problem(p, "blocklist.entries[2].action: unknown value \"reject\""));
+  EXPECT_TRUE(has_problem(p, "blocklist.entries[2].prefix: 203.0.113.0/24 (src) is already listed at "
+                             "blocklist.entries[1]"));
+  EXPECT_TRUE(has_problem(p, "blocklist.entries[3].prefix: missing"));
+}
+
+TEST_F(CurveConfigTest, TheControlSocketRequiresCurveAndItsOwnEndpoint) {
+  auto p = problems(R"({"interfaces": [{"name": "eth0", "role": "wan", "mode": "gateway"}],
+                        "publish": {"endpoint": "ipc:///run/s.sock"},
+                        "control": {"endpoint": "ipc:///run/s.sock", "rate_limit_per_s": 0}})");
+  EXPECT_TRUE(has_problem(p, "control.endpoint: is publish.endpoint")) << ::testing::PrintToString(p);
+  EXPECT_TRUE(has_problem(p, "control.curve: missing: the control socket changes what the gateway drops"));
+  EXPECT_TRUE(has_problem(p, "control.rate_limit_per_s: must be between 1 and 1000, got 0"));
+
+  Config c = parse_config(R"({"interfaces": [{"name": "eth0", "role": "wan", "mode": "gateway"}],
+                              "control": {"endpoint": "ipc:///run/c.sock", "curve": )" +
+                          curve(secret_, authorized_) + "}}");
+  EXPECT_EQ(c.control.endpoint, "ipc:///run/c.sock");
+  EXPECT_EQ(c.control.curve.secret_key_file, secret_);
+  EXPECT_EQ(config_to_json(c)["control"]["curve"]["authorized_keys_file"], authorized_);
+}
+
 TEST(Config, ShippedExamplesParse) {
   for (const char* name : {"sniffer.json", "lab.json"}) {
     std::string path = std::string(SNIFFER_SOURCE_DIR) + "/config/" + name;

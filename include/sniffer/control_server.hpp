@@ -1,0 +1,64 @@
+// The control socket: a ZeroMQ REP socket, CURVE-authenticated (ZAP domain
+// "control", its own allowed keys), on which detectors send ControlRequest
+// messages to block, unblock and list prefixes. Each client key is
+// rate-limited; every change is logged with who asked and why. Polled from the
+// daemon's loop (never blocks), so the blocklist is only touched by one thread.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include <nlohmann/json.hpp>
+#include <zmq.hpp>
+
+#include "sniffer.pb.h"
+#include "sniffer/blocklist.hpp"
+#include "sniffer/config.hpp"
+#include "sniffer/curve_auth.hpp"
+#include "sniffer/rate_limiter.hpp"
+
+namespace sniffer {
+
+inline constexpr const char* kZapDomainControl = "control";
+
+class ControlServer {
+ public:
+  // Binds control.endpoint in `ctx` as a CURVE server whose clients `auth`
+  // admits (domain "control"; keys read now: Error names the file).
+  // `blocklist`, `ctx` and `auth` must outlive the server.
+  ControlServer(const ControlConfig& control, const BlocklistConfig& limits, Blocklist& blocklist,
+                zmq::context_t& ctx, ZapAuthenticator& auth);
+
+  // Answers every request waiting; returns how many.
+  int poll(std::uint64_t now_mono_ns, std::uint64_t now_wall_ns);
+  // Applies a reloaded blocklist section (durations; monitor_only for replies).
+  void set_limits(const BlocklistConfig& limits) { limits_ = limits; }
+
+  // {"commands": {"block": {"ok": n, "invalid": n, ...}, ...}}
+  nlohmann::json counters_json() const;
+
+  // One request, as the socket's loop runs it (public for tests). `client`
+  // is the ZAP user id (the client's public key).
+  v1::ControlReply handle(const v1::ControlRequest& request, const std::string& client, std::uint64_t now_mono_ns,
+                          std::uint64_t now_wall_ns);
+
+ private:
+  v1::ControlReply block(const v1::BlockCommand& cmd, const std::string& who, std::uint64_t now_mono_ns,
+                         std::uint64_t now_wall_ns);
+  v1::ControlReply unblock(const v1::UnblockCommand& cmd, const std::string& who);
+  v1::ControlReply list() const;
+
+  BlocklistConfig limits_;
+  Blocklist& blocklist_;
+  zmq::socket_t socket_;
+  RateLimiter limiter_;
+  double rate_per_s_;
+  std::uint32_t rate_burst_;
+  std::map<std::string, std::map<std::string, std::uint64_t>> counters_;  // command -> status -> n
+};
+
+// A BlockRule as the protocol shows it.
+void rule_to_proto(const BlockRule& rule, v1::BlockEntry& out);
+
+}  // namespace sniffer

@@ -1,0 +1,44 @@
+// Prevention, as the daemon runs it: the blocklist filled from the config
+// (settings, allowlist, static entries), the control socket when configured,
+// and the sweep that removes expired entries. Polled from the daemon's loop.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+
+#include <nlohmann/json.hpp>
+
+#include "sniffer/blocklist.hpp"
+#include "sniffer/bpf_loader.hpp"
+#include "sniffer/config.hpp"
+#include "sniffer/control_server.hpp"
+#include "sniffer/pipeline.hpp"
+
+namespace sniffer {
+
+class Prevention {
+ public:
+  // Throws Error (a static entry the kernel refuses, a control socket that
+  // cannot bind). The control socket shares the pipeline's ZeroMQ context and
+  // its ZAP handler (domain "control").
+  Prevention(BpfPrograms& progs, const Config& config, Pipeline& pipeline);
+
+  // Answers control commands; once a second removes expired entries.
+  void poll(std::uint64_t now_mono_ns, std::uint64_t now_wall_ns);
+  // SIGHUP: monitor_only, record_dropped, durations, allowlist and static
+  // entries (entries added through the control socket stay).
+  void reload(const BlocklistConfig& next);
+
+  // {"entries", "capacity", "added", "removed", "expired", "allowlist_hits", "control": {...}}
+  nlohmann::json counters_json() const;
+
+ private:
+  void apply(const BlocklistConfig& config);
+
+  Blocklist blocklist_;
+  std::optional<ControlServer> control_;
+  std::uint64_t next_sweep_ns_ = 0;
+  std::uint64_t expired_ = 0;
+};
+
+}  // namespace sniffer

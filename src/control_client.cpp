@@ -1,0 +1,73 @@
+#include "sniffer/control_client.hpp"
+
+#include <ctime>
+#include <ostream>
+
+#include <fmt/format.h>
+#include <zmq.hpp>
+
+#include "sniffer/curve_auth.hpp"
+#include "sniffer/error.hpp"
+
+namespace sniffer {
+
+v1::ControlReply send_control_request(const ControlClientOptions& options, const v1::ControlRequest& request) {
+  zmq::context_t ctx(1);
+  zmq::socket_t socket(ctx, zmq::socket_type::req);
+  socket.set(zmq::sockopt::linger, 0);
+  socket.set(zmq::sockopt::rcvtimeo, options.timeout_ms);
+  make_curve_client(socket, load_secret_key_file(options.key_file), load_public_key(options.server_key));
+  try {
+    socket.connect(options.endpoint);
+  } catch (const zmq::error_t& e) {
+    throw Error("control endpoint \"" + options.endpoint + "\": " + e.what());
+  }
+  v1::ControlRequest named = request;
+  if (named.requester().empty()) named.set_requester(options.requester);
+  const std::string bytes = named.SerializeAsString();
+  socket.send(zmq::buffer(bytes), zmq::send_flags::none);
+  zmq::message_t msg;
+  if (!socket.recv(msg)) {
+    throw Error("no reply from " + options.endpoint + " within " + std::to_string(options.timeout_ms) +
+                " ms: the sensor is not running there, --server-key is not its key, or it does not allow this "
+                "client's key (its control.curve.authorized_keys_file)");
+  }
+  v1::ControlReply reply;
+  if (!reply.ParseFromArray(msg.data(), static_cast<int>(msg.size()))) {
+    throw Error("the reply from " + options.endpoint + " is not a ControlReply");
+  }
+  return reply;
+}
+
+namespace {
+
+std::string wall_text(std::uint64_t ns) {
+  if (ns == 0) return "never";
+  std::time_t t = static_cast<std::time_t>(ns / 1'000'000'000);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+}  // namespace
+
+int print_control_reply(const v1::ControlReply& reply, std::ostream& out, std::ostream& err) {
+  if (reply.status() != v1::ControlReply::OK) {
+    err << "refused (" << v1::ControlReply::Status_Name(reply.status()) << "): " << reply.error() << '\n';
+    return 1;
+  }
+  out << fmt::format("{:>5}  {:<43} {:<4} {:<5} {:>10}  {:<20}  {:<20}  {}\n", "rule", "prefix", "dir", "act",
+                     "hits", "expires", "origin", "reason");
+  for (const auto& e : reply.entries()) {
+    out << fmt::format("{:>5}  {:<43} {:<4} {:<5} {:>10}  {:<20}  {:<20}  {}\n", e.rule_id(), e.prefix(),
+                       e.direction() == v1::BLOCK_DIRECTION_DST ? "dst" : "src",
+                       e.action() == v1::BLOCK_ACTION_COUNT ? "count" : "drop", e.hits(), wall_text(e.expires_ns()),
+                       e.origin().substr(0, 20), e.reason());
+  }
+  if (reply.monitor_only()) out << "monitor_only is on: every entry counts, none drops\n";
+  return 0;
+}
+
+}  // namespace sniffer

@@ -1,0 +1,209 @@
+#include "sniffer/control_server.hpp"
+
+#include <algorithm>
+#include <cctype>
+
+#include <spdlog/spdlog.h>
+
+#include "sniffer/error.hpp"
+
+namespace sniffer {
+
+namespace {
+
+const char* status_name(v1::ControlReply::Status s) {
+  switch (s) {
+    case v1::ControlReply::OK: return "ok";
+    case v1::ControlReply::INVALID: return "invalid";
+    case v1::ControlReply::FULL: return "full";
+    case v1::ControlReply::NOT_FOUND: return "not_found";
+    case v1::ControlReply::REFUSED: return "refused";
+    case v1::ControlReply::RATE_LIMITED: return "rate_limited";
+    default: return "error";
+  }
+}
+
+const char* command_name(const v1::ControlRequest& r) {
+  switch (r.command_case()) {
+    case v1::ControlRequest::kBlock: return "block";
+    case v1::ControlRequest::kUnblock: return "unblock";
+    case v1::ControlRequest::kList: return "list";
+    default: return "unknown";
+  }
+}
+
+v1::ControlReply failure(v1::ControlReply::Status status, const std::string& error) {
+  v1::ControlReply reply;
+  reply.set_status(status);
+  reply.set_error(error);
+  return reply;
+}
+
+v1::ControlReply::Status status_of(const BlocklistError& e) {
+  switch (e.kind()) {
+    case BlocklistError::Kind::Full: return v1::ControlReply::FULL;
+    case BlocklistError::Kind::NotFound: return v1::ControlReply::NOT_FOUND;
+    case BlocklistError::Kind::Refused: return v1::ControlReply::REFUSED;
+  }
+  return v1::ControlReply::ERROR;
+}
+
+// Free text from the network goes into logs: printable ASCII, bounded.
+std::string sanitized(const std::string& text, std::size_t max = 200) {
+  std::string out;
+  for (char c : text.substr(0, max)) out += std::isprint(static_cast<unsigned char>(c)) ? c : '?';
+  return out;
+}
+
+BlockDirection direction_of(v1::BlockDirection d) {
+  return d == v1::BLOCK_DIRECTION_DST ? BlockDirection::Destination : BlockDirection::Source;
+}
+
+}  // namespace
+
+void rule_to_proto(const BlockRule& rule, v1::BlockEntry& out) {
+  out.set_rule_id(rule.id);
+  out.set_prefix(rule.prefix.text());
+  out.set_direction(rule.direction == BlockDirection::Destination ? v1::BLOCK_DIRECTION_DST : v1::BLOCK_DIRECTION_SRC);
+  out.set_action(rule.action == BlockAction::Count ? v1::BLOCK_ACTION_COUNT : v1::BLOCK_ACTION_DROP);
+  out.set_created_ns(rule.created_wall_ns);
+  out.set_expires_ns(rule.expires_wall_ns);
+  out.set_reason(rule.reason);
+  out.set_origin(rule.origin);
+  out.set_hits(rule.hits);
+}
+
+ControlServer::ControlServer(const ControlConfig& control, const BlocklistConfig& limits, Blocklist& blocklist,
+                             zmq::context_t& ctx, ZapAuthenticator& auth)
+    : limits_(limits),
+      blocklist_(blocklist),
+      socket_(ctx, zmq::socket_type::rep),
+      limiter_(control.rate_limit_per_s, control.rate_burst),
+      rate_per_s_(control.rate_limit_per_s),
+      rate_burst_(control.rate_burst) {
+  auth.allow(kZapDomainControl, load_authorized_keys(control.curve.authorized_keys_file));
+  make_curve_server(socket_, load_secret_key_file(control.curve.secret_key_file), kZapDomainControl);
+  socket_.set(zmq::sockopt::linger, 0);
+  socket_.set(zmq::sockopt::maxmsgsize, std::int64_t{65536});  // a request is small; refuse floods of bytes
+  try {
+    socket_.bind(control.endpoint);
+  } catch (const zmq::error_t& e) {
+    throw Error("control.endpoint \"" + control.endpoint + "\": bind: " + e.what());
+  }
+  spdlog::info("control socket on {} (CURVE; clients from {}; {} commands/s per client, bursts of {})",
+               control.endpoint, control.curve.authorized_keys_file, control.rate_limit_per_s, control.rate_burst);
+}
+
+int ControlServer::poll(std::uint64_t now_mono_ns, std::uint64_t now_wall_ns) {
+  int handled = 0;
+  for (;;) {
+    zmq::message_t msg;
+    if (!socket_.recv(msg, zmq::recv_flags::dontwait)) return handled;
+    // The ZAP handler set the user id to the client's public key.
+    const char* key = msg.gets("User-Id");
+    const std::string client = key ? key : "";
+    v1::ControlRequest request;
+    v1::ControlReply reply;
+    if (!request.ParseFromArray(msg.data(), static_cast<int>(msg.size()))) {
+      reply = failure(v1::ControlReply::INVALID, "not a ControlRequest protobuf message");
+      ++counters_["unknown"]["invalid"];
+      spdlog::warn("control: a malformed request from key {}", client);
+    } else {
+      reply = handle(request, client, now_mono_ns, now_wall_ns);
+    }
+    const std::string bytes = reply.SerializeAsString();
+    socket_.send(zmq::buffer(bytes), zmq::send_flags::dontwait);
+    ++handled;
+  }
+}
+
+v1::ControlReply ControlServer::handle(const v1::ControlRequest& request, const std::string& client,
+                                       std::uint64_t now_mono_ns, std::uint64_t now_wall_ns) {
+  const std::string who = (request.requester().empty() ? "client" : sanitized(request.requester(), 64)) +
+                          " (key " + client + ")";
+  v1::ControlReply reply;
+  if (!limiter_.allow(client, now_mono_ns)) {
+    reply = failure(v1::ControlReply::RATE_LIMITED,
+                    fmt::format("too many commands: at most {:g} a second per client (bursts of {})", rate_per_s_,
+                                rate_burst_));
+    spdlog::warn("control: {} rate-limited ({} refused)", who, command_name(request));
+  } else {
+    switch (request.command_case()) {
+      case v1::ControlRequest::kBlock: reply = block(request.block(), who, now_mono_ns, now_wall_ns); break;
+      case v1::ControlRequest::kUnblock: reply = unblock(request.unblock(), who); break;
+      case v1::ControlRequest::kList: reply = list(); break;
+      default: reply = failure(v1::ControlReply::INVALID, "no command (block, unblock or list)"); break;
+    }
+  }
+  reply.set_monitor_only(limits_.monitor_only);
+  ++counters_[command_name(request)][status_name(reply.status())];
+  return reply;
+}
+
+v1::ControlReply ControlServer::block(const v1::BlockCommand& cmd, const std::string& who, std::uint64_t now_mono_ns,
+                                      std::uint64_t now_wall_ns) {
+  BlockRule rule;
+  try {
+    rule.prefix = Prefix::parse(cmd.prefix());
+  } catch (const Error& e) {
+    return failure(v1::ControlReply::INVALID, sanitized(e.what()));
+  }
+  const std::uint32_t duration = cmd.duration_s() ? cmd.duration_s() : limits_.default_duration_s;
+  if (duration > limits_.max_duration_s) {
+    return failure(v1::ControlReply::INVALID, "duration_s " + std::to_string(duration) + " > blocklist.max_duration_s " +
+                                                  std::to_string(limits_.max_duration_s));
+  }
+  rule.direction = direction_of(cmd.direction());
+  rule.action = cmd.action() == v1::BLOCK_ACTION_COUNT ? BlockAction::Count : BlockAction::Drop;
+  rule.created_wall_ns = now_wall_ns;
+  rule.expires_mono_ns = now_mono_ns + std::uint64_t{duration} * 1'000'000'000;
+  rule.expires_wall_ns = now_wall_ns + std::uint64_t{duration} * 1'000'000'000;
+  rule.reason = sanitized(cmd.reason());
+  rule.origin = who;
+  try {
+    rule = blocklist_.add(rule);
+  } catch (const BlocklistError& e) {
+    spdlog::warn("control: {} asked to block {} ({}): refused: {}", who, rule.prefix.text(), rule.reason, e.what());
+    return failure(status_of(e), e.what());
+  } catch (const Error& e) {
+    spdlog::error("control: {} asked to block {}: {}", who, rule.prefix.text(), e.what());
+    return failure(v1::ControlReply::ERROR, e.what());
+  }
+  spdlog::warn("control: {} blocked {} ({}, {}) for {} s, rule {}, reason \"{}\"{}", who, rule.prefix.text(),
+               to_string(rule.direction), to_string(rule.action), duration, rule.id, rule.reason,
+               limits_.monitor_only ? " (monitor_only: counted, not dropped)" : "");
+  v1::ControlReply reply;
+  rule_to_proto(rule, *reply.add_entries());
+  return reply;
+}
+
+v1::ControlReply ControlServer::unblock(const v1::UnblockCommand& cmd, const std::string& who) {
+  try {
+    BlockRule gone = blocklist_.remove(Prefix::parse(cmd.prefix()), direction_of(cmd.direction()));
+    spdlog::warn("control: {} unblocked {} ({}), rule {} (reason was \"{}\", {} hits)", who, gone.prefix.text(),
+                 to_string(gone.direction), gone.id, gone.reason, gone.hits);
+    v1::ControlReply reply;
+    rule_to_proto(gone, *reply.add_entries());
+    return reply;
+  } catch (const BlocklistError& e) {
+    return failure(status_of(e), e.what());
+  } catch (const Error& e) {
+    return failure(v1::ControlReply::INVALID, sanitized(e.what()));
+  }
+}
+
+v1::ControlReply ControlServer::list() const {
+  v1::ControlReply reply;
+  for (const BlockRule& r : blocklist_.list()) rule_to_proto(r, *reply.add_entries());
+  return reply;
+}
+
+nlohmann::json ControlServer::counters_json() const {
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& [command, by_status] : counters_) {
+    for (const auto& [status, n] : by_status) j[command][status] = n;
+  }
+  return j;
+}
+
+}  // namespace sniffer
