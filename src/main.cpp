@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "sniffer/abi.h"
+#include "sniffer/block_cli.hpp"
 #include "sniffer/bpf_loader.hpp"
 #include "sniffer/config.hpp"
 #include "sniffer/curve_auth.hpp"
@@ -74,8 +75,11 @@ int main(int argc, char** argv) {
   std::string keygen_prefix;
   auto* keygen = app.add_subcommand("keygen", "write a CURVE key pair: PREFIX.key (secret, mode 0600) and PREFIX.pub");
   keygen->add_option("--out", keygen_prefix, "path prefix of the two files (never overwritten)")->required();
+  sniffer::BlockCli block(app);
   app.require_subcommand(0, 1);
   CLI11_PARSE(app, argc, argv);
+
+  if (block.selected()) return block.run();
 
   if (*keygen) {
     try {
