@@ -39,6 +39,7 @@ TOPIC = b"pkt"
 ROLE_NAMES = {0: "unspecified", 1: "wan", 2: "lan"}
 MODE_NAMES = {0: "unspecified", 1: "host-based", 2: "gateway"}
 HOOK_NAMES = {0: "unspecified", 1: "xdp_ingress", 2: "tc_ingress", 3: "tc_egress"}
+VERDICT_NAMES = {0: "pass", 1: "blocked", 2: "monitored"}
 
 
 def import_schema(proto_dir):
@@ -79,6 +80,8 @@ def event_to_dict(event):
             value = MODE_NAMES.get(value, str(value))
         elif field.name == "hook":
             value = HOOK_NAMES.get(value, str(value))
+        elif field.name == "verdict":
+            value = VERDICT_NAMES.get(value, str(value))
         elif field.name in ("src_addr", "dst_addr"):
             value = address_text(value)
         elif field.name == "payload":

@@ -42,7 +42,9 @@ def test_pins_survive_sigkill_and_are_replaced_and_removed(lab, env, tmp_path):
         proc = start(lab, env, config)
         dump = run(["bpftool", "-j", "map", "dump", "pinned", f"{pin_dir}/stats"])
         assert json.loads(dump.stdout), "stats map not readable through its pin"
-        assert sorted(os.listdir(pin_dir)) == ["events", "filter_settings", "iface_configs", "port_filters", "stats"]
+        assert sorted(os.listdir(pin_dir)) == ["allow_v4", "allow_v6", "block_dst_v4", "block_dst_v6", "block_settings",
+                                            "block_src_v4", "block_src_v6", "events", "filter_settings",
+                                            "iface_configs", "port_filters", "stats"]
 
         proc.send_signal(signal.SIGKILL)
         proc.wait(5)
