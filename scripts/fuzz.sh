@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
 build=${SNIFFER_FUZZ_BUILD_DIR:-build-fuzz}
-targets=(config record flow)
+targets=(config record flow pcap)
 
 CC=clang CXX=clang++ cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSNIFFER_FUZZ=ON \
   -DSNIFFER_SANITIZE=ON >/dev/null

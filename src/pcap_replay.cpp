@@ -1,7 +1,5 @@
 #include "sniffer/pcap_replay.hpp"
 
-#include <pcap/pcap.h>
-
 #include <iostream>
 
 #include <nlohmann/json.hpp>
@@ -10,6 +8,7 @@
 #include "sniffer/bpf_loader.hpp"
 #include "sniffer/daemon.hpp"
 #include "sniffer/error.hpp"
+#include "sniffer/pcap_reader.hpp"
 #include "sniffer/pipeline.hpp"
 #include "sniffer/ring_reader.hpp"
 #include "sniffer/stats.hpp"
@@ -31,22 +30,10 @@ struct PcapCounters {
   std::uint64_t truncated = 0;  // captured shorter than on the wire (snaplen); run as captured
 };
 
-struct PcapCloser {
-  void operator()(pcap_t* p) const { pcap_close(p); }
-};
-
 }  // namespace
 
 int run_offline(const Config& config, const OfflineOptions& options) {
-  char errbuf[PCAP_ERRBUF_SIZE] = {};
-  std::unique_ptr<pcap_t, PcapCloser> pcap(
-      pcap_open_offline_with_tstamp_precision(options.pcap_path.c_str(), PCAP_TSTAMP_PRECISION_NANO, errbuf));
-  if (!pcap) throw Error("--read-pcap " + options.pcap_path + ": " + errbuf);
-  if (pcap_datalink(pcap.get()) != DLT_EN10MB) {
-    throw Error("--read-pcap " + options.pcap_path + ": link type " +
-                std::string(pcap_datalink_val_to_name(pcap_datalink(pcap.get())) ?: "unknown") +
-                " is not supported (Ethernet captures only)");
-  }
+  PcapReader pcap(options.pcap_path);
 
   BpfPrograms progs(load_options(config));
   const InterfaceConfig& iface = options.interface;
@@ -67,29 +54,26 @@ int run_offline(const Config& config, const OfflineOptions& options) {
   });
 
   PcapCounters counters;
-  pcap_pkthdr* hdr = nullptr;
-  const u_char* data = nullptr;
-  int rc;
-  while ((rc = pcap_next_ex(pcap.get(), &hdr, &data)) == 1) {
+  PcapFrame frame;
+  while (pcap.next(frame)) {
     ++counters.read;
-    packet_ts = static_cast<std::uint64_t>(hdr->ts.tv_sec) * 1000000000ull + static_cast<std::uint64_t>(hdr->ts.tv_usec);
-    packet_wire_len = hdr->len;
-    if (hdr->caplen < hdr->len) ++counters.truncated;
-    if (hdr->caplen < 14) {
+    packet_ts = frame.ts_ns;
+    packet_wire_len = frame.wire_len;
+    if (frame.caplen < frame.wire_len) ++counters.truncated;
+    if (frame.caplen < 14) {
       ++counters.too_short;
       continue;
     }
-    if (int err = progs.test_run_xdp(data, hdr->caplen); err != 0) {
+    if (int err = progs.test_run_xdp(frame.data, frame.caplen); err != 0) {
       ++counters.rejected;
-      spdlog::debug("packet {} ({} bytes): BPF_PROG_TEST_RUN: {}", counters.read, hdr->caplen, errno_text(err));
+      spdlog::debug("packet {} ({} bytes): BPF_PROG_TEST_RUN: {}", counters.read, frame.caplen, errno_text(err));
       continue;
     }
     ++counters.run;
     ring.consume();
     pipeline.tick(packet_ts, monotonic_now_ns());
   }
-  std::string read_error;
-  if (rc == PCAP_ERROR) read_error = pcap_geterr(pcap.get());
+  const std::string read_error = pcap.error();
   ring.consume();
   pipeline.finish(v1::FLOW_END_END_OF_CAPTURE);
 

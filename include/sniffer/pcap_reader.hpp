@@ -1,0 +1,47 @@
+// Reads Ethernet frames from a capture file (pcap or pcapng, through
+// libpcap) with their timestamps in nanoseconds; the offline path and the
+// fuzzer share it.
+#pragma once
+
+#include <cstdint>
+#include <cstdio>
+#include <memory>
+#include <string>
+
+struct pcap;
+
+namespace sniffer {
+
+struct PcapFrame {
+  std::uint64_t ts_ns = 0;    // capture time, ns since the epoch (0 for a time before it)
+  std::uint32_t caplen = 0;   // bytes in data
+  std::uint32_t wire_len = 0; // bytes on the wire (>= caplen unless the file lies)
+  const std::uint8_t* data = nullptr;
+};
+
+class PcapReader {
+ public:
+  // Opens `path`; throws Error naming it (unreadable, not a capture, a link
+  // type other than Ethernet).
+  explicit PcapReader(const std::string& path);
+  // Reads from an open stream (taken over, closed with the reader); `name`
+  // is used in errors.
+  PcapReader(std::FILE* stream, const std::string& name);
+  ~PcapReader();
+  PcapReader(const PcapReader&) = delete;
+  PcapReader& operator=(const PcapReader&) = delete;
+
+  // The next frame; false at the end of the file or on a read error (see
+  // error()). The frame's data stays valid until the next call.
+  bool next(PcapFrame& frame);
+  // Empty, or why reading stopped early.
+  const std::string& error() const { return error_; }
+
+ private:
+  void check_link_type(const std::string& name);
+
+  pcap* pcap_ = nullptr;
+  std::string error_;
+};
+
+}  // namespace sniffer

@@ -1,0 +1,58 @@
+#include "sniffer/pcap_reader.hpp"
+
+#include <pcap/pcap.h>
+
+#include "sniffer/error.hpp"
+
+namespace sniffer {
+
+PcapReader::PcapReader(const std::string& path) {
+  char errbuf[PCAP_ERRBUF_SIZE] = {};
+  pcap_ = pcap_open_offline_with_tstamp_precision(path.c_str(), PCAP_TSTAMP_PRECISION_NANO, errbuf);
+  if (!pcap_) throw Error("--read-pcap " + path + ": " + errbuf);
+  check_link_type(path);
+}
+
+PcapReader::PcapReader(std::FILE* stream, const std::string& name) {
+  char errbuf[PCAP_ERRBUF_SIZE] = {};
+  pcap_ = pcap_fopen_offline_with_tstamp_precision(stream, PCAP_TSTAMP_PRECISION_NANO, errbuf);
+  if (!pcap_) {
+    std::fclose(stream);
+    throw Error(name + ": " + errbuf);
+  }
+  check_link_type(name);
+}
+
+void PcapReader::check_link_type(const std::string& name) {
+  if (pcap_datalink(pcap_) == DLT_EN10MB) return;
+  const char* type = pcap_datalink_val_to_name(pcap_datalink(pcap_));
+  std::string what = name + ": link type " + (type ? type : "unknown") + " is not supported (Ethernet captures only)";
+  pcap_close(pcap_);
+  pcap_ = nullptr;
+  throw Error("--read-pcap " + what);
+}
+
+PcapReader::~PcapReader() {
+  if (pcap_) pcap_close(pcap_);
+}
+
+bool PcapReader::next(PcapFrame& frame) {
+  pcap_pkthdr* hdr = nullptr;
+  const u_char* data = nullptr;
+  const int rc = pcap_next_ex(pcap_, &hdr, &data);
+  if (rc != 1) {
+    if (rc == PCAP_ERROR) error_ = pcap_geterr(pcap_);
+    return false;
+  }
+  // A file may carry any time, negative or beyond 2554: clamp rather than wrap.
+  constexpr std::uint64_t kMaxSeconds = UINT64_MAX / 1'000'000'000ull - 1;
+  const auto sec = hdr->ts.tv_sec < 0 ? 0ull : static_cast<std::uint64_t>(hdr->ts.tv_sec);
+  const auto nsec = hdr->ts.tv_usec < 0 ? 0ull : static_cast<std::uint64_t>(hdr->ts.tv_usec) % 1'000'000'000ull;
+  frame.ts_ns = hdr->ts.tv_sec < 0 ? 0 : (sec > kMaxSeconds ? UINT64_MAX : sec * 1'000'000'000ull + nsec);
+  frame.caplen = hdr->caplen;
+  frame.wire_len = hdr->len;
+  frame.data = data;
+  return true;
+}
+
+}  // namespace sniffer
