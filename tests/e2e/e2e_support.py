@@ -326,3 +326,31 @@ def random_ports(n):
 def packed(addr):
     return ipaddress.ip_address(addr).packed
 
+
+SCRAPE = "import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())"
+
+
+def scrape(lab, port):
+    """The daemon's /metrics (in the sensor namespace) -> (text, {sample name with labels: value})."""
+    text = lab.exec(lab.gw, [sys.executable, "-c", SCRAPE, f"http://127.0.0.1:{port}/metrics"]).stdout
+    samples = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, value = line.rsplit(" ", 1)
+            samples[name] = float(value)
+    return text, samples
+
+
+# A steady UDP sender for `python3 -c SENDER DST DPORT SPORT SECONDS`: one 32-byte
+# datagram every 5 ms from a fixed source port; prints how many it sent.
+SENDER = """
+import socket, sys, time
+dst, port, sport, seconds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(('0.0.0.0', sport))
+n, end = 0, time.monotonic() + seconds
+while time.monotonic() < end:
+    s.sendto(b's' * 32, (dst, port)); n += 1
+    time.sleep(0.005)
+print(n)
+"""

@@ -6,15 +6,13 @@ import json
 import os
 import stat
 import subprocess
-import sys
 import time
 
 import pytest
 
-from e2e_support import Addr, Daemon, Subscriber, lab_config, random_ports, run, udp_send, warm_up
+from e2e_support import Addr, Daemon, Subscriber, lab_config, random_ports, run, scrape, udp_send, warm_up
 
 DATAGRAMS = 5
-SCRAPE = "import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())"
 
 
 def keygen(env, prefix):
@@ -60,10 +58,6 @@ def subscribers():
             sub.ctx.term()
 
 
-def scrape(lab, port):
-    text = lab.exec(lab.gw, [sys.executable, "-c", SCRAPE, f"http://127.0.0.1:{port}/metrics"]).stdout
-    return {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
-            for line in text.splitlines() if line and not line.startswith("#")}
 
 
 def test_keygen_writes_a_private_key_once(env, tmp_path):
@@ -96,7 +90,7 @@ def test_only_the_authorized_subscriber_receives(lab, env, start_daemon, subscri
     assert alice.batches[0].sensor_id == "e2e"
 
     time.sleep(1.2)  # the metrics text is refreshed every second
-    m = scrape(lab, port)
+    _, m = scrape(lab, port)
     assert m['sniffer_auth_total{domain="publish",result="accepted"}'] >= 1, m
     assert m['sniffer_auth_total{domain="publish",result="refused"}'] >= 1, m
 

@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 
-from e2e_support import Addr, random_ports, udp_send, warm_up
+from e2e_support import SENDER, Addr, random_ports, scrape, udp_send, warm_up
 
 ROLE_WAN = 1
 MODE_HOST_BASED = 1
@@ -29,19 +29,6 @@ HOOK_XDP, HOOK_TC_EGRESS = 1, 3
 MAC_GW_WAN = "02:53:00:64:00:01"
 MAC_PEER_WAN = "02:53:00:64:00:10"
 
-SCRAPE = "import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())"
-
-SENDER = """
-import socket, sys, time
-dst, port, sport, seconds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind(('0.0.0.0', sport))
-n, end = 0, time.monotonic() + seconds
-while time.monotonic() < end:
-    s.sendto(b'f' * 32, (dst, port)); n += 1
-    time.sleep(0.005)
-print(n)
-"""
 
 
 def wait_log(daemon, text, timeout=5.0):
@@ -53,21 +40,13 @@ def wait_log(daemon, text, timeout=5.0):
     return False
 
 
-def scrape(lab, port):
-    text = lab.exec(lab.gw, [sys.executable, "-c", SCRAPE, f"http://127.0.0.1:{port}/metrics"]).stdout
-    samples = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            name, value = line.rsplit(" ", 1)
-            samples[name] = float(value)
-    return samples
 
 
 def wait_metric(lab, port, name, value, timeout=5.0):
     """Scrapes until metric `name` has `value` (the endpoint is refreshed every second)."""
     deadline = time.monotonic() + timeout
     while True:
-        m = scrape(lab, port)
+        _, m = scrape(lab, port)
         if m.get(name) == value or time.monotonic() >= deadline:
             return m
         time.sleep(0.2)
@@ -262,10 +241,11 @@ def test_subscriber_restart_mid_stream_shows_the_gap(lab, start_daemon, subscrib
     # The sequence is the daemon's own counter: it continued, it did not start over.
     assert seq2[-1] == user["batches_published"] + user["batches_dropped_hwm"], (seq2[-1], user)
     # What nobody heard is what the daemon counted as published without a subscriber: the
-    # batches before the first subscription, and the gap (a batch sent in the instant the
-    # first subscriber closed, before ZeroMQ noticed, was counted as delivered).
+    # batches before the first subscription, and the gap; except the batches ZeroMQ took into
+    # the closed subscriber's pipe before its I/O thread noticed the disconnect (counted as
+    # delivered to ZeroMQ: a few batch intervals of 50 ms at most, more on a loaded machine).
     unheard = (seq1[0] - 1) + missing
-    assert 0 <= unheard - user["batches_unsubscribed"] <= 1, (seq1[0], missing, user)
+    assert 0 <= unheard - user["batches_unsubscribed"] <= 5, (seq1[0], missing, user)
     heard = len(first.events) + len(second.events)
     assert 0 <= user["events_published"] - user["events_unsubscribed"] - heard <= 64, (heard, user)
     # The daemon carried on: every datagram was captured, nothing dropped.

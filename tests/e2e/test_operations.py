@@ -5,22 +5,12 @@ import os
 import re
 import socket
 import subprocess
-import sys
 import time
 
-from e2e_support import Addr, Subscriber, random_ports, udp_send
-
-SCRAPE = "import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())"
+from e2e_support import Addr, random_ports, scrape, udp_send
 
 
-def scrape(lab, port):
-    text = lab.exec(lab.gw, [sys.executable, "-c", SCRAPE, f"http://127.0.0.1:{port}/metrics"]).stdout
-    samples = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            name, value = line.rsplit(" ", 1)
-            samples[name] = float(value)
-    return text, samples
+
 
 
 def test_metrics_endpoint_counts_what_was_sent(lab, start_daemon, echo_servers):

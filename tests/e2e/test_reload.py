@@ -6,21 +6,10 @@ import subprocess
 import sys
 import time
 
-from e2e_support import Addr, random_ports
+from e2e_support import SENDER, Addr, random_ports
 
 ROLE_WAN, ROLE_LAN = 1, 2
 
-SENDER = """
-import socket, sys, time
-dst, port, sport, seconds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind(('0.0.0.0', sport))
-n, end = 0, time.monotonic() + seconds
-while time.monotonic() < end:
-    s.sendto(b'r' * 32, (dst, port)); n += 1
-    time.sleep(0.005)
-print(n)
-"""
 
 
 def rewrite(daemon, **overrides):
