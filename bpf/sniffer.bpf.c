@@ -240,7 +240,7 @@ __noinline int block_verdict(struct sniffer_record *r, __u32 slot)
 		return SNIFFER_VERDICT_PASS;
 	__u32 zero = 0;
 	struct sniffer_block_settings *bs = bpf_map_lookup_elem(&block_settings, &zero);
-	if (!bs)
+	if (!bs || !bs->active)
 		return SNIFFER_VERDICT_PASS;
 
 	struct sniffer_allow_entry *a = lpm_lookup(&allow_v4, &allow_v6, r, r->saddr);

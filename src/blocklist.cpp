@@ -40,6 +40,7 @@ void Blocklist::update_dst_flag() {
   s.monitor_only = monitor_only_ ? 1 : 0;
   s.record_dropped = record_dropped_ ? 1 : 0;
   for (const auto& [key, rule] : rules_) s.has_dst_rules |= key.second == BlockDirection::Destination ? 1 : 0;
+  s.active = rules_.empty() ? 0 : 1;
   __u32 zero = 0;
   if (bpf_map_update_elem(progs_.block_settings_map_fd(), &zero, &s, BPF_ANY)) {
     throw Error("block_settings: update: " + errno_text(errno));

@@ -107,7 +107,7 @@ struct sniffer_block_settings {
 	__u8 monitor_only;   /* 1: every entry acts as SNIFFER_BLOCK_COUNT */
 	__u8 record_dropped; /* 1: dropped packets still yield a record (verdict BLOCKED) */
 	__u8 has_dst_rules;  /* 1: block_dst_* hold entries (saves two lookups) */
-	__u8 reserved;
+	__u8 active;         /* 1: any block entry exists; 0: no lookup at all (an empty blocklist is free) */
 };
 
 /* Record verdicts */

@@ -627,6 +627,9 @@ TEST_F(ProgramsTest, AllowlistWinsOverACoveringBlock) {
   progs_->set_interface(kLoopback, Mode::Gateway, Role::Wan, 1, true);
   Blocklist bl(*progs_);
   bl.set_allowlist({Prefix::parse("198.51.100.10"), Prefix::parse("2001:db8:bad::5"), Prefix::parse("192.0.2.99")});
+  // No block entry yet: the programs skip every lookup (the allowlist is not even consulted).
+  EXPECT_EQ(xdp_verdict(udp_from("198.51.100.10")), kXdpPass);
+  EXPECT_EQ(stat(SNIFFER_STAT_ALLOWED), 0u);
   bl.add(rule("198.51.100.0/24"));
   bl.add(rule("2001:db8:bad::/48"));
 
