@@ -73,6 +73,7 @@ std::string probe_libxdp(std::uint32_t ifindex) {
     xdp_program__detach(prog, static_cast<int>(ifindex), XDP_MODE_SKB, 0);
   }
   xdp_program__close(prog);
+  bpf_object__close(obj);  // libxdp does not own an object it was given (from_bpf_obj)
   return result;
 }
 
