@@ -10,7 +10,7 @@ fi
 
 packages=(
   # build
-  build-essential cmake pkg-config clang llvm bpftool libbpf-dev libxdp-dev libelf-dev zlib1g-dev
+  build-essential ccache cmake pkg-config clang llvm bpftool libbpf-dev libxdp-dev libelf-dev zlib1g-dev
   protobuf-compiler libprotobuf-dev libzmq3-dev cppzmq-dev nlohmann-json3-dev libspdlog-dev libcli11-dev
   libgtest-dev libpcap-dev libcpp-httplib-dev libsystemd-dev
   # run, lab and tests
