@@ -354,3 +354,13 @@ while time.monotonic() < end:
     time.sleep(0.005)
 print(n)
 """
+
+
+def wait_log(daemon, text, timeout=5.0):
+    """True once `text` appears in the daemon's log (stderr) within `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if text in daemon.stderr():
+            return True
+        time.sleep(0.05)
+    return False

@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 
-from e2e_support import SENDER, Addr, random_ports, scrape, udp_send, warm_up
+from e2e_support import SENDER, Addr, random_ports, scrape, udp_send, warm_up, wait_log
 
 ROLE_WAN = 1
 MODE_HOST_BASED = 1
@@ -31,13 +31,6 @@ MAC_PEER_WAN = "02:53:00:64:00:10"
 
 
 
-def wait_log(daemon, text, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if text in daemon.stderr():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 

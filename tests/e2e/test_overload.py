@@ -25,7 +25,7 @@ from collections import Counter
 
 import pytest
 
-from e2e_support import Addr, random_ports, warm_up
+from e2e_support import Addr, random_ports, scrape, warm_up
 
 # ABI: a record is 104 bytes; a ring sample adds an 8-byte header (rounded up to 8).
 SAMPLE_BYTES = 104 + 8
@@ -69,7 +69,6 @@ print("ready", flush=True)
 time.sleep(300)
 """
 
-SCRAPE = "import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())"
 
 
 @pytest.fixture
@@ -271,14 +270,6 @@ class PausableSubscriber:
         self.ctx.term()
 
 
-def scrape(lab, port):
-    text = lab.exec(lab.gw, [sys.executable, "-c", SCRAPE, f"http://127.0.0.1:{port}/metrics"]).stdout
-    samples = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            name, value = line.rsplit(" ", 1)
-            samples[name] = float(value)
-    return samples
 
 
 def test_hwm_drops_are_counted_and_capture_never_stalls(env, lab, start_daemon, sink):
@@ -303,7 +294,7 @@ def test_hwm_drops_are_counted_and_capture_never_stalls(env, lab, start_daemon, 
         pkt = 'sniffer_packets_total{interface="wan0",hook="xdp_ingress",class="udp"}'
 
         def drained():
-            m = scrape(lab, port)  # refreshed every second; empty before the first refresh
+            _, m = scrape(lab, port)  # refreshed every second; empty before the first refresh
             received = m.get("sniffer_records_received_total", -1)
             handled = m.get('sniffer_published_total{topic="pkt"}', 0) + m.get(hwm_key, 0)
             return m if m.get(pkt) == COUNT and received == handled and received >= COUNT else None

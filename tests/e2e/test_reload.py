@@ -6,7 +6,7 @@ import subprocess
 import sys
 import time
 
-from e2e_support import SENDER, Addr, random_ports
+from e2e_support import SENDER, Addr, random_ports, wait_log
 
 ROLE_WAN, ROLE_LAN = 1, 2
 
@@ -19,13 +19,6 @@ def rewrite(daemon, **overrides):
     daemon.config_path.write_text("// rewritten by test_reload.py\n" + json.dumps(config, indent=2))
 
 
-def wait_log(daemon, text, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if text in daemon.stderr():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_sighup_changes_a_role_and_loses_nothing(lab, start_daemon, subscribe, echo_servers):
