@@ -47,6 +47,10 @@ void Blocklist::update_dst_flag() {
   }
 }
 
+int Blocklist::allow_fd(const Prefix& p) const {
+  return progs_.lpm_map_fd(p.family == AF_INET ? LpmMap::AllowV4 : LpmMap::AllowV6);
+}
+
 int Blocklist::map_fd(const Prefix& p, BlockDirection d) const {
   const bool v4 = p.family == AF_INET;
   if (d == BlockDirection::Source) return progs_.lpm_map_fd(v4 ? LpmMap::BlockSrcV4 : LpmMap::BlockSrcV6);
@@ -56,13 +60,13 @@ int Blocklist::map_fd(const Prefix& p, BlockDirection d) const {
 void Blocklist::set_allowlist(const std::vector<Prefix>& prefixes) {
   for (const Prefix& p : allow_) {
     LpmKey key(p);
-    bpf_map_delete_elem(progs_.lpm_map_fd(p.family == AF_INET ? LpmMap::AllowV4 : LpmMap::AllowV6), key.data());
+    bpf_map_delete_elem(allow_fd(p), key.data());
   }
   allow_.clear();
   for (const Prefix& p : prefixes) {
     LpmKey key(p);
     sniffer_allow_entry value{};
-    if (bpf_map_update_elem(progs_.lpm_map_fd(p.family == AF_INET ? LpmMap::AllowV4 : LpmMap::AllowV6), key.data(),
+    if (bpf_map_update_elem(allow_fd(p), key.data(),
                             &value, BPF_ANY)) {
       throw Error("allowlist: add " + p.text() + ": " + errno_text(errno));
     }
@@ -174,7 +178,7 @@ std::uint64_t Blocklist::allowlist_hits() const {
   for (const Prefix& p : allow_) {
     LpmKey key(p);
     sniffer_allow_entry value{};
-    if (bpf_map_lookup_elem(progs_.lpm_map_fd(p.family == AF_INET ? LpmMap::AllowV4 : LpmMap::AllowV6), key.data(),
+    if (bpf_map_lookup_elem(allow_fd(p), key.data(),
                             &value) == 0) {
       total += value.hits;
     }

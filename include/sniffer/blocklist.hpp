@@ -70,6 +70,7 @@ class Blocklist {
  private:
   using Key = std::pair<Prefix, BlockDirection>;
   int map_fd(const Prefix& p, BlockDirection d) const;
+  int allow_fd(const Prefix& p) const;
   std::uint64_t read_hits(const BlockRule& r) const;
   void erase_from_kernel(const BlockRule& r);
   void update_dst_flag();
