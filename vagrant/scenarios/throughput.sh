@@ -50,6 +50,12 @@ read -r server_tx0 server_rx0 < <(nic_counters attacker "$server_if")
 say "iperf3 $CLIENT_IP -> $ATTACKER_IP:$PORT for $DURATION s at $BITRATE bit/s"
 on client "iperf3 -c $(q "$ATTACKER_IP") -p $PORT -t $DURATION -b $BITRATE -J" >"$HOST_WORK/iperf3.json" ||
   fail_setup "iperf3 failed: $(head -c 600 "$HOST_WORK/iperf3.json")"
+# The client has closed; the server closes its side of both connections when it exits (-1).
+# On a loaded machine that can take longer than the grace below: wait for it first.
+for ((i = 0; i < 100; i++)); do
+  on attacker "test -s $pidfile && kill -0 \$(cat $pidfile) 2>/dev/null" || break
+  sleep 0.1
+done
 sleep 1.5 # the last ACKs; flows.tcp_close_grace_ms (1000 in config/lab.json): the flows end by FIN
 read -r client_tx1 _ < <(nic_counters client "$client_if")
 read -r server_tx1 server_rx1 < <(nic_counters attacker "$server_if")

@@ -314,6 +314,10 @@ def throughput(c):
     c.row(f"  first seen on {lan}", 2, sum(f["interface"] == lan for f in flows))
     c.row("  direction outbound", 2, sum(f["direction"] == "outbound" for f in flows))
     c.row("  conn_state SF (handshake and FIN both ways)", 2, sum(f["conn_state"] == "SF" for f in flows))
+    for f in flows:
+        if f["conn_state"] != "SF":
+            c.note(f"flow {cli}:{f['sport']} -> {srv}:{e['server_port']}: conn_state {f['conn_state']}, "
+                   f"history {f['history']}")
     c.row("data connection flow records", 1, len(data))
     c.row("packets client -> server, both flows (= client NIC tx)", e["client_tx"], sum(f["fwd_packets"] for f in flows))
     c.row("packets server -> client, both flows (= server NIC tx)", e["server_tx"], sum(f["bwd_packets"] for f in flows))
