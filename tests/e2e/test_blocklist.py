@@ -3,6 +3,7 @@ CURVE-authenticated control socket (the real `sniffer block` client), traffic fr
 namespace stopped at the WAN NIC (the client namespace receives nothing, the counters rise, the
 events say "blocked"), the entry expiring and traffic flowing again; a client whose key the sensor
 does not allow is refused, and commands beyond the rate limit are refused."""
+import calendar
 import json
 import time
 
@@ -33,7 +34,7 @@ def test_a_block_command_stops_the_attacker_at_the_wan_nic_until_it_expires(env,
     daemon = start_daemon(
         control={"endpoint": control, "rate_limit_per_s": 1, "rate_burst": 10,
                  "curve": {"secret_key_file": sensor_key, "authorized_keys_file": str(authorized)}},
-        blocklist={"roles": ["wan"]})
+        blocklist={"roles": ["wan"], "default_duration_s": 900, "max_duration_s": 1000})
 
     def block(key_file, *args):
         return run([env.sniffer, "block", "--endpoint", control, "--server-key", sensor_pub, "--key-file", key_file,
@@ -57,6 +58,18 @@ def test_a_block_command_stops_the_attacker_at_the_wan_nic_until_it_expires(env,
     row = [line for line in listed.stdout.splitlines() if f"{Addr.WAN4_PEER}/32" in line]
     assert len(row) == 1, listed.stdout
     assert int(row[0].split()[4]) >= 3, f"hit counter below the 3 pings dropped: {row[0]}"
+
+    # Durations: longer than blocklist.max_duration_s is refused, naming the key; none given
+    # means blocklist.default_duration_s (expiry 900 s from now, to the second).
+    too_long = block(detector_key, "add", "203.0.113.0/24", "--duration", "1001")
+    assert too_long.returncode == 1 and "blocklist.max_duration_s 1000" in too_long.stderr, too_long.stderr
+    before_add = int(time.time())
+    assert block(detector_key, "add", "203.0.113.0/24", "--reason", "default duration").returncode == 0
+    row = [line for line in block(detector_key, "list").stdout.splitlines() if "203.0.113.0/24" in line]
+    assert len(row) == 1, row
+    expires = calendar.timegm(time.strptime(row[0].split()[5], "%Y-%m-%dT%H:%M:%SZ"))
+    assert before_add + 900 - 1 <= expires <= int(time.time()) + 900, (row[0], before_add)
+    assert block(detector_key, "del", "203.0.113.0/24").returncode == 0
 
     # A client the sensor does not allow gets no answer, and nothing changes.
     refused = block(stranger_key, "del", Addr.WAN4_PEER)
@@ -103,7 +116,7 @@ def test_a_block_command_stops_the_attacker_at_the_wan_nic_until_it_expires(env,
     assert report["kernel"]["interfaces"]["lan0"]["blocked"] == 0  # the LAN role is not checked
     bl = report["userspace"]["blocklist"]
     assert bl["expired"] == 1 and bl["entries"] == 0
-    assert bl["control"]["block"]["ok"] == 1
+    assert bl["control"]["block"]["ok"] == 2 and bl["control"]["block"]["invalid"] == 1
     assert bl["control"]["list"]["rate_limited"] >= 1
     assert report["userspace"]["auth"]["control"]["refused"] >= 1
     log = daemon.stderr()
