@@ -16,9 +16,9 @@
 # build-asan/sanitizer-logs/report.PID (log_path): the run fails if any test fails or
 # any report exists, and prints the reports.
 #
-# sniffer-sub exits through its normal path only with --count or --timeout (the tests
-# end it with SIGTERM, which skips LeakSanitizer), so it is also run here once with
-# --timeout (no publisher: start-up and shutdown only).
+# sniffer-sub leaves through its normal path (LeakSanitizer runs) on --count, --timeout,
+# SIGINT and SIGTERM; it is also run here once with --timeout and no publisher
+# (start-up and shutdown only).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 
+#include <google/protobuf/descriptor.h>
 #include <nlohmann/json.hpp>
 
 namespace sniffer {
@@ -32,6 +33,55 @@ const char* hook_name(v1::Hook h) {
     case v1::HOOK_TC_EGRESS: return "tc_egress";
     default: return "unspecified";
   }
+}
+// One field's value; `i` indexes a repeated field. Addresses as text, other
+// bytes as hex, Role/Mode as in the config, other enums by their proto name.
+nlohmann::json field_to_json(const google::protobuf::Message& m, const google::protobuf::FieldDescriptor* f, int i);
+
+nlohmann::json message_to_json(const google::protobuf::Message& m) {
+  nlohmann::json out = nlohmann::json::object();
+  const google::protobuf::Reflection* r = m.GetReflection();
+  const google::protobuf::Descriptor* d = m.GetDescriptor();
+  for (int n = 0; n < d->field_count(); ++n) {
+    const google::protobuf::FieldDescriptor* f = d->field(n);
+    if (f->is_repeated()) {
+      nlohmann::json items = nlohmann::json::array();
+      for (int i = 0; i < r->FieldSize(m, f); ++i) items.push_back(field_to_json(m, f, i));
+      out[f->name()] = std::move(items);
+    } else {
+      out[f->name()] = field_to_json(m, f, -1);
+    }
+  }
+  return out;
+}
+
+nlohmann::json field_to_json(const google::protobuf::Message& m, const google::protobuf::FieldDescriptor* f, int i) {
+  using FD = google::protobuf::FieldDescriptor;
+  const google::protobuf::Reflection* r = m.GetReflection();
+  const bool rep = i >= 0;
+  switch (f->cpp_type()) {
+    case FD::CPPTYPE_UINT32: return rep ? r->GetRepeatedUInt32(m, f, i) : r->GetUInt32(m, f);
+    case FD::CPPTYPE_UINT64: return rep ? r->GetRepeatedUInt64(m, f, i) : r->GetUInt64(m, f);
+    case FD::CPPTYPE_INT32: return rep ? r->GetRepeatedInt32(m, f, i) : r->GetInt32(m, f);
+    case FD::CPPTYPE_INT64: return rep ? r->GetRepeatedInt64(m, f, i) : r->GetInt64(m, f);
+    case FD::CPPTYPE_DOUBLE: return rep ? r->GetRepeatedDouble(m, f, i) : r->GetDouble(m, f);
+    case FD::CPPTYPE_FLOAT: return rep ? r->GetRepeatedFloat(m, f, i) : r->GetFloat(m, f);
+    case FD::CPPTYPE_BOOL: return rep ? r->GetRepeatedBool(m, f, i) : r->GetBool(m, f);
+    case FD::CPPTYPE_STRING: {
+      std::string v = rep ? r->GetRepeatedString(m, f, i) : r->GetString(m, f);
+      if (f->type() != FD::TYPE_BYTES) return v;
+      return f->name().size() > 5 && f->name().ends_with("_addr") ? address_to_string(v) : hex(v);
+    }
+    case FD::CPPTYPE_ENUM: {
+      int v = rep ? r->GetRepeatedEnumValue(m, f, i) : r->GetEnumValue(m, f);
+      if (f->enum_type() == v1::Role_descriptor()) return role_name(static_cast<v1::Role>(v));
+      if (f->enum_type() == v1::Mode_descriptor()) return mode_name(static_cast<v1::Mode>(v));
+      const google::protobuf::EnumValueDescriptor* e = f->enum_type()->FindValueByNumber(v);
+      return e ? nlohmann::json(e->name()) : nlohmann::json(v);
+    }
+    case FD::CPPTYPE_MESSAGE: return message_to_json(rep ? r->GetRepeatedMessage(m, f, i) : r->GetMessage(m, f));
+  }
+  return nullptr;
 }
 }  // namespace
 
@@ -79,5 +129,7 @@ nlohmann::json event_to_json(const v1::PacketEvent& e) {
           {"block_rule_id", e.block_rule_id()},
           {"payload_hex", hex(e.payload())}};
 }
+
+nlohmann::json flow_to_json(const v1::FlowRecord& flow) { return message_to_json(flow); }
 
 }  // namespace sniffer

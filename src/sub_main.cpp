@@ -1,8 +1,11 @@
 // sniffer-sub: subscribes to a sensor's ZeroMQ stream and prints one JSON
-// object per event (decoded from protobuf), one per line on stdout.
+// object per packet event or flow record (decoded from protobuf), one per
+// line on stdout; a stats report as one {"stats": ...} line.
 #include <chrono>
+#include <csignal>
 #include <cstring>
 #include <iostream>
+#include <map>
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -11,16 +14,39 @@
 #include "sniffer.pb.h"
 #include "sniffer/curve_auth.hpp"
 #include "sniffer/event_json.hpp"
+#include "sniffer/publisher.hpp"
+
+namespace {
+
+volatile std::sig_atomic_t g_stop = 0;
+void on_stop(int) { g_stop = 1; }
+
+// Per topic: the batch sequence, to report the batches that never arrived.
+struct SequenceTracker {
+  std::uint64_t sensor_start = 0, last = 0, missing = 0, batches = 0;
+  // Batches missing right before this one (0 after a sensor restart: the sequence starts over).
+  std::uint64_t see(std::uint64_t start, std::uint64_t sequence) {
+    std::uint64_t gap = start == sensor_start && sequence > last + 1 ? sequence - last - 1 : 0;
+    sensor_start = start;
+    last = sequence;
+    missing += gap;
+    ++batches;
+    return gap;
+  }
+};
+
+}  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"sniffer-sub: print a sniffer sensor's events as JSON lines"};
+  CLI::App app{"sniffer-sub: print a sniffer sensor's packet events, flow records or stats as JSON lines"};
   std::string endpoint, topic = "pkt";
   std::uint64_t max_events = 0;
   double timeout_s = 0;
   bool batches = false;
   app.add_option("--connect", endpoint, "the sensor's publish endpoint, e.g. tcp://127.0.0.1:5556")->required();
-  app.add_option("--topic", topic, "topic to subscribe to")->capture_default_str();
-  app.add_option("--count", max_events, "exit after this many events (0: never)");
+  app.add_option("--topic", topic, "pkt (packet events), flow (flow records), stats, or \"\" for all")
+      ->capture_default_str();
+  app.add_option("--count", max_events, "exit after this many events or flow records (0: never)");
   app.add_option("--timeout", timeout_s, "exit after this many seconds (0: never)");
   app.add_flag("--batches", batches, "also print one {\"batch\": ...} line per batch (sequence, gaps)");
   std::string server_key, key_file;
@@ -91,45 +117,76 @@ int main(int argc, char** argv) {
     return true;
   };
 
+  std::signal(SIGINT, on_stop);
+  std::signal(SIGTERM, on_stop);
   auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
   std::uint64_t printed = 0;
-  std::uint64_t last_sequence = 0;
-  std::string last_sensor_start;
-  sniffer::v1::EventBatch batch;
-  while (max_events == 0 || printed < max_events) {
-    if (timeout_s > 0 && std::chrono::steady_clock::now() >= deadline) break;
-    zmq::message_t topic_frame, body;
-    if (!check_handshakes()) return 1;
-    if (!sub.recv(topic_frame)) continue;  // receive timeout: check the deadline
-    if (!topic_frame.more() || !sub.recv(body)) {
-      std::cerr << "sniffer-sub: malformed message (expected [topic, batch])\n";
-      continue;
-    }
-    if (!batch.ParseFromArray(body.data(), static_cast<int>(body.size()))) {
-      std::cerr << "sniffer-sub: cannot decode batch (" << body.size() << " bytes)\n";
-      continue;
-    }
-    std::string start = std::to_string(batch.sensor_start_ns());
-    std::uint64_t gap = 0;
-    if (start == last_sensor_start && batch.sequence() > last_sequence + 1) gap = batch.sequence() - last_sequence - 1;
-    last_sensor_start = start;
-    last_sequence = batch.sequence();
+  std::map<std::string, SequenceTracker> sequences;
+  sniffer::v1::EventBatch events;
+  sniffer::v1::FlowBatch flows;
+  sniffer::v1::StatsReport stats;
+  // Prints one batch's header line (--batches) or its gap; false when the batch does not decode.
+  auto batch_seen = [&](const std::string& name, const auto& batch, int items) {
+    std::uint64_t gap = sequences[name].see(batch.sensor_start_ns(), batch.sequence());
     if (batches) {
       std::cout << nlohmann::json{{"batch",
-                                   {{"sensor_id", batch.sensor_id()},
+                                   {{"topic", name},
+                                    {"sensor_id", batch.sensor_id()},
                                     {"sequence", batch.sequence()},
-                                    {"events", batch.events_size()},
+                                    {"events", items},
                                     {"missing_batches_before", gap}}}}
                        .dump()
                 << "\n";
     } else if (gap) {
-      std::cerr << "sniffer-sub: " << gap << " batch(es) missing before sequence " << batch.sequence() << "\n";
+      std::cerr << "sniffer-sub: " << gap << " " << name << " batch(es) missing before sequence " << batch.sequence()
+                << "\n";
     }
-    for (const auto& event : batch.events()) {
-      std::cout << sniffer::event_to_json(event).dump() << "\n";
-      if (max_events && ++printed >= max_events) break;
+  };
+  while (!g_stop && (max_events == 0 || printed < max_events)) {
+    if (timeout_s > 0 && std::chrono::steady_clock::now() >= deadline) break;
+    zmq::message_t topic_frame, body;
+    if (!check_handshakes()) return 1;
+    try {
+      if (!sub.recv(topic_frame)) continue;  // receive timeout: check the deadline
+      if (!topic_frame.more() || !sub.recv(body)) {
+        std::cerr << "sniffer-sub: malformed message (expected [topic, batch])\n";
+        continue;
+      }
+    } catch (const zmq::error_t& e) {
+      if (e.num() == EINTR) continue;  // SIGINT/SIGTERM: the loop ends
+      throw;
+    }
+    const std::string name = topic_frame.to_string();
+    const int size = static_cast<int>(body.size());
+    if (name == sniffer::kTopicPackets && events.ParseFromArray(body.data(), size)) {
+      batch_seen(name, events, events.events_size());
+      for (const auto& event : events.events()) {
+        std::cout << sniffer::event_to_json(event).dump() << "\n";
+        if (max_events && ++printed >= max_events) break;
+      }
+    } else if (name == sniffer::kTopicFlows && flows.ParseFromArray(body.data(), size)) {
+      batch_seen(name, flows, flows.flows_size());
+      for (const auto& flow : flows.flows()) {
+        std::cout << sniffer::flow_to_json(flow).dump() << "\n";
+        if (max_events && ++printed >= max_events) break;
+      }
+    } else if (name == sniffer::kTopicStats && stats.ParseFromArray(body.data(), size)) {
+      batch_seen(name, stats, 0);
+      nlohmann::json report = nlohmann::json::parse(stats.report_json(), nullptr, false);
+      std::cout << nlohmann::json{{"stats", {{"sensor_id", stats.sensor_id()},
+                                             {"timestamp_ns", stats.timestamp_ns()},
+                                             {"report", report}}}}
+                       .dump()
+                << "\n";
+    } else {
+      std::cerr << "sniffer-sub: cannot decode a message on topic \"" << name << "\" (" << body.size() << " bytes)\n";
+      continue;
     }
     std::cout.flush();
+  }
+  for (const auto& [name, seq] : sequences) {
+    std::cerr << "sniffer-sub: " << name << ": " << seq.batches << " batch(es) received, " << seq.missing
+              << " missing\n";
   }
   return 0;
 }

@@ -1,5 +1,5 @@
-// PacketEvent -> JSON for people and scripts (sniffer-sub): addresses as
-// text, enums by name, payload as hex.
+// PacketEvent and FlowRecord -> JSON for people and scripts (sniffer-sub):
+// addresses as text, enums by name, payload as hex.
 #pragma once
 
 #include <nlohmann/json_fwd.hpp>
@@ -9,6 +9,8 @@
 namespace sniffer {
 
 nlohmann::json event_to_json(const v1::PacketEvent& event);
+// Every field under its proto name (DirectionStats and Stats as nested objects).
+nlohmann::json flow_to_json(const v1::FlowRecord& flow);
 
 // The text of the interface enums, as in the config ("wan", "host-based").
 const char* role_name(v1::Role role);
