@@ -53,13 +53,21 @@ const json& at(const json& j, const char* key) {
   return j.is_object() && j.contains(key) ? j.at(key) : zero;
 }
 
+// A map-valued key, to iterate: empty when missing (items() of at()'s 0
+// would yield one item named "").
+const json& children(const json& j, const char* key) {
+  static const json none = json::object();
+  const json& v = at(j, key);
+  return v.is_object() ? v : none;
+}
+
 }  // namespace
 
 std::string prometheus_text(const json& report) {
   std::ostringstream out;
   const json& kernel = at(report, "kernel");
   const json& user = at(report, "userspace");
-  const json& ifaces = at(kernel, "interfaces");
+  const json& ifaces = children(kernel, "interfaces");
 
   // {"packets"|"bytes": {hook: {class: n}}} of each interface.
   for (auto [key, metric, help] :
@@ -67,7 +75,7 @@ std::string prometheus_text(const json& report) {
         std::tuple{"bytes", "sniffer_bytes_total", "Frame bytes seen, by interface, hook and protocol class."}}) {
     Family family(out, metric, "counter", help);
     for (const auto& [name, s] : ifaces.items()) {
-      for (const auto& [hook, classes] : at(s, key).items()) {
+      for (const auto& [hook, classes] : children(s, key).items()) {
         for (const auto& [cls, n] : classes.items()) {
           family.sample(label("interface", name) + "," + label("hook", hook) + "," + label("class", cls), n);
         }
@@ -96,7 +104,7 @@ std::string prometheus_text(const json& report) {
                    at(s, "blocked_unrecorded"));
     }
     drops.sample(label("stage", "kernel") + "," + label("reason", "unconfigured_interface"), at(kernel, "unconfigured"));
-    for (const auto& [reason, n] : at(user, "decode_errors").items()) {
+    for (const auto& [reason, n] : children(user, "decode_errors").items()) {
       drops.sample(label("stage", "decode") + "," + label("reason", reason), n);
     }
     drops.sample(label("stage", "publish") + "," + label("reason", "hwm") + "," + label("topic", "pkt"),
@@ -139,9 +147,7 @@ std::string prometheus_text(const json& report) {
     // {"auth": {domain: {"accepted": n, "refused": n}}}: only with CURVE on.
     Family auth(out, "sniffer_auth_total", "counter",
                 "CURVE handshakes judged by the ZAP handler, by socket domain and result (accepted, refused).");
-    static const json none = json::object();  // (items() of a missing key's 0 would be one "" item)
-    const json& domains = at(user, "auth").is_object() ? at(user, "auth") : none;
-    for (const auto& [domain, c] : domains.items()) {
+    for (const auto& [domain, c] : children(user, "auth").items()) {
       for (const char* result : {"accepted", "refused"}) {
         auth.sample(label("domain", domain) + "," + label("result", result), at(c, result));
       }
@@ -156,12 +162,11 @@ std::string prometheus_text(const json& report) {
   Family(out, "sniffer_flow_updates_total", "counter", "Active-timeout updates exported.").sample("", at(flows, "updates"));
   {
     Family ended(out, "sniffer_flows_ended_total", "counter", "Flows ended, by reason.");
-    for (const auto& [reason, n] : at(flows, "ended_by_reason").items()) ended.sample(label("reason", reason), n);
+    for (const auto& [reason, n] : children(flows, "ended_by_reason").items()) ended.sample(label("reason", reason), n);
   }
   {
     // {"interface_events": {name: {"present", "up", "link_down", "link_up", "lost", "reattached", ...}}}
-    static const json none = json::object();
-    const json& links = at(user, "interface_events").is_object() ? at(user, "interface_events") : none;
+    const json& links = children(user, "interface_events");
     Family changes(out, "sniffer_interface_link_changes_total", "counter",
                    "Link state changes of a monitored interface, by new state (its hooks stay attached).");
     for (const auto& [name, l] : links.items()) {
@@ -208,7 +213,7 @@ std::string prometheus_text(const json& report) {
                     "Control socket commands, by command and reply status (ok, invalid, full, not_found, refused, "
                     "rate_limited, error).");
     if (at(bl, "control").is_object()) {
-      for (const auto& [command, by_status] : at(bl, "control").items()) {
+      for (const auto& [command, by_status] : children(bl, "control").items()) {
         for (const auto& [status, n] : by_status.items()) {
           commands.sample(label("command", command) + "," + label("status", status), n);
         }

@@ -58,6 +58,8 @@ TEST(Metrics, MissingSectionsRenderAsZero) {
   std::string text = prometheus_text(nlohmann::json::object());
   EXPECT_TRUE(has_line(text, "sniffer_flows_active 0"));
   EXPECT_EQ(text.find("nan"), std::string::npos);
+  // A missing map-valued section yields no sample, not one with an empty label.
+  EXPECT_EQ(text.find("=\"\""), std::string::npos) << text;
 }
 
 TEST(Metrics, SummaryLineNamesTheKeyFigures) {
