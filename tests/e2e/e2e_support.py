@@ -109,6 +109,8 @@ def lab_config(endpoint, **overrides):
         "publish": {"endpoint": endpoint, "batch_max_latency_ms": 50, "send_hwm": 100000},
         "capture": {"payload_bytes": 0},
         "filter": {"default_action": "capture", "include_ports": [], "exclude_ports": []},
+        # Never the default /sys/fs/bpf/sniffer: a sensor running on this host keeps its pins.
+        "pin_path": f"/sys/fs/bpf/sniffer-e2e-{os.getpid()}",
     }
     for key, value in overrides.items():  # sections are merged key by key
         if isinstance(value, dict) and isinstance(config.get(key), dict):
