@@ -103,6 +103,7 @@ void reload(Config& config, const RunOptions& options, BpfPrograms& progs, Inter
   sd_notify(0, "RELOADING=1");
   try {
     Config next = options.reload();
+    manager.check(next.interfaces);  // before any change: a missing new interface rejects it all
     warn_restart_only_changes(config, next);
     ring.consume();  // records read before the tables change keep their old context
     manager.set_blocklist_roles(next.blocklist.roles);
@@ -120,6 +121,8 @@ void reload(Config& config, const RunOptions& options, BpfPrograms& progs, Inter
     config.blocklist.max_entries = max_entries;  // sizes the tries: fixed until a restart
     spdlog::info("reload: applied ({} interfaces)", manager.table().size());
   } catch (const ConfigInvalid& e) {
+    spdlog::error("reload rejected, the running configuration stays: {}", e.what());
+  } catch (const InterfaceUnavailable& e) {
     spdlog::error("reload rejected, the running configuration stays: {}", e.what());
   } catch (const std::exception& e) {
     spdlog::error("reload failed part way: {}; interfaces now monitored: {}", e.what(), manager.table().size());

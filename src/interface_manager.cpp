@@ -64,20 +64,32 @@ void InterfaceManager::rebuild_table() {
   table_ = std::move(next);
 }
 
-void InterfaceManager::configure(const std::vector<InterfaceConfig>& interfaces) {
-  // Resolve all first: a missing interface not monitored yet changes nothing.
+std::map<std::string, std::optional<LinkEvent>> InterfaceManager::resolve(
+    const std::vector<InterfaceConfig>& interfaces) const {
   std::map<std::string, std::optional<LinkEvent>> links;
   for (std::size_t i = 0; i < interfaces.size(); ++i) {
     const std::string& name = interfaces[i].name;
     std::optional<LinkEvent> link = query_link(name);
     if (!link && !entries_.count(name)) {
       const std::string path = "interfaces[" + std::to_string(i) + "].name";
-      resolve_ifindex(name, path);  // throws the error naming it
-      link = query_link(name);      // it appeared in between
-      if (!link) throw Error("interface \"" + name + "\" (" + path + "): vanished while being resolved");
+      try {
+        resolve_ifindex(name, path);  // throws the error naming it
+      } catch (const Error& e) {
+        throw InterfaceUnavailable(e.what());
+      }
+      link = query_link(name);  // it appeared in between
+      if (!link) throw InterfaceUnavailable("interface \"" + name + "\" (" + path + "): vanished while being resolved");
     }
     links[name] = link;
   }
+  return links;
+}
+
+void InterfaceManager::check(const std::vector<InterfaceConfig>& interfaces) const { (void)resolve(interfaces); }
+
+void InterfaceManager::configure(const std::vector<InterfaceConfig>& interfaces) {
+  // Resolve all first: a missing interface not monitored yet changes nothing.
+  std::map<std::string, std::optional<LinkEvent>> links = resolve(interfaces);
   for (auto it = entries_.begin(); it != entries_.end();) {
     if (links.count(it->first)) {
       ++it;

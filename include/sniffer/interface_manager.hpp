@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -23,10 +24,17 @@
 #include "sniffer/attach.hpp"
 #include "sniffer/bpf_loader.hpp"
 #include "sniffer/config.hpp"
+#include "sniffer/error.hpp"
 #include "sniffer/interfaces.hpp"
 #include "sniffer/link_monitor.hpp"
 
 namespace sniffer {
+
+// A configured interface that does not exist and is not monitored yet.
+class InterfaceUnavailable : public Error {
+ public:
+  using Error::Error;
+};
 
 class InterfaceManager {
  public:
@@ -34,10 +42,13 @@ class InterfaceManager {
   ~InterfaceManager();
 
   // Resolves every interface, then fills iface_configs for new and changed
-  // ones. A missing interface that is not monitored yet is an Error (naming
-  // it) and changes nothing; one already monitored that is missing stays
-  // configured and absent, and is attached when it appears.
+  // ones. A missing interface that is not monitored yet is an
+  // InterfaceUnavailable (naming it) and changes nothing; one already
+  // monitored that is missing stays configured and absent, and is attached
+  // when it appears.
   void configure(const std::vector<InterfaceConfig>& interfaces);
+  // configure()'s resolution alone: throws InterfaceUnavailable, changes nothing.
+  void check(const std::vector<InterfaceConfig>& interfaces) const;
   // The roles whose interfaces check ingress packets against the blocklist
   // (blocklist.roles); re-fills iface_configs of the present interfaces.
   // Call before configure() at start; again on reload.
@@ -69,6 +80,7 @@ class InterfaceManager {
   std::uint64_t resyncs() const { return resyncs_; }
 
  private:
+  std::map<std::string, std::optional<LinkEvent>> resolve(const std::vector<InterfaceConfig>& interfaces) const;
   struct LinkCounters {
     std::uint64_t down = 0, up = 0, lost = 0, reattached = 0, reattach_errors = 0;
   };
