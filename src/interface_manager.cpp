@@ -104,6 +104,7 @@ void InterfaceManager::configure(const std::vector<InterfaceConfig>& interfaces)
     auto it = entries_.find(c.name);
     if (it == entries_.end()) {
       Entry e{c, InterfaceInfo{c.name, link->ifindex, c.role, c.mode, free_slot()}};
+      e.info.stats_baseline = progs_.read_counters().slots[e.info.stats_slot];
       e.up = link->link_up();
       spdlog::info("{} (ifindex {}): monitored as {}, {}", c.name, e.info.ifindex, to_string(c.role),
                    to_string(c.mode));

@@ -1,5 +1,7 @@
 #include "sniffer/stats.hpp"
 
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 namespace sniffer {
@@ -49,7 +51,9 @@ nlohmann::json kernel_stats_json(const KernelCounters& counters, const Interface
   nlohmann::json j = kernel_stats_json(counters.total());
   nlohmann::json per = nlohmann::json::object();
   for (const auto& [ifindex, info] : interfaces) {
-    nlohmann::json s = kernel_stats_json(counters.slots[info.stats_slot]);
+    KernelStats mine = counters.slots[info.stats_slot];
+    for (int c = 0; c < SNIFFER_NUM_STATS; ++c) mine[c] -= std::min(mine[c], info.stats_baseline[c]);
+    nlohmann::json s = kernel_stats_json(mine);
     s.erase("unconfigured");
     s.erase("ring_fill_bytes");
     per[info.name] = s;

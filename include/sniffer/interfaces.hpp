@@ -1,10 +1,12 @@
 // What the daemon knows of each monitored interface, by ifindex.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <unordered_map>
 
+#include "sniffer/abi.h"
 #include "sniffer/config.hpp"
 
 namespace sniffer {
@@ -15,6 +17,10 @@ struct InterfaceInfo {
   Role role = Role::Lan;
   Mode mode = Mode::Gateway;
   std::uint8_t stats_slot = 0;  // its block in the kernel's stats map
+  // The block's counters when this interface took it: a slot freed by a
+  // reload is reused, and its totals stay in the sensor's totals, not in the
+  // new interface's.
+  std::array<std::uint64_t, SNIFFER_NUM_STATS> stats_baseline{};
 };
 
 using InterfaceTable = std::unordered_map<std::uint32_t, InterfaceInfo>;
