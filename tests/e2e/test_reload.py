@@ -18,7 +18,6 @@ for _ in range(int(sys.argv[2])):
 ROLE_WAN, ROLE_LAN = 1, 2
 
 
-
 def rewrite(daemon, **overrides):
     config = json.loads(daemon.config_path.read_text().split("\n", 1)[1])
     for key, value in overrides.items():
@@ -26,6 +25,17 @@ def rewrite(daemon, **overrides):
     daemon.config_path.write_text("// rewritten by test_reload.py\n" + json.dumps(config, indent=2))
 
 
+def reload_with(daemon, **overrides):
+    """Rewrites the config, sends SIGHUP; True once the daemon logs one more "reload: applied"."""
+    before = daemon.stderr().count("reload: applied")
+    rewrite(daemon, **overrides)
+    daemon.proc.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 5
+    while daemon.stderr().count("reload: applied") == before:
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 def test_sighup_changes_a_role_and_loses_nothing(lab, start_daemon, subscribe, echo_servers):
@@ -41,9 +51,7 @@ def test_sighup_changes_a_role_and_loses_nothing(lab, start_daemon, subscribe, e
     config = json.loads(daemon.config_path.read_text().split("\n", 1)[1])
     config["interfaces"][1]["mode"] = "host-based"  # lan0: gateway -> host-based
     config["interfaces"][1]["hooks"] = ["xdp"]
-    rewrite(daemon, interfaces=config["interfaces"])
-    daemon.proc.send_signal(signal.SIGHUP)
-    assert wait_log(daemon, "reload: applied"), daemon.stderr()
+    assert reload_with(daemon, interfaces=config["interfaces"]), daemon.stderr()
     sent = int(sender.communicate(timeout=10)[0])
     time.sleep(0.3)
     report = daemon.stop()
@@ -86,20 +94,13 @@ def test_reload_adds_and_removes_an_interface(lab, start_daemon):
     assert "xdp" not in lab.links()["lan0"]
     config = json.loads(daemon.config_path.read_text().split("\n", 1)[1])
     config["interfaces"].append({"name": "lan0", "role": "lan", "mode": "gateway"})
-    rewrite(daemon, interfaces=config["interfaces"])
-    daemon.proc.send_signal(signal.SIGHUP)
-    assert wait_log(daemon, "reload: applied"), daemon.stderr()
+    assert reload_with(daemon, interfaces=config["interfaces"]), daemon.stderr()
     assert "xdp" in lab.links()["lan0"], "lan0 not attached after the reload"
     lab.ping(lab.lan, Addr.WAN4_PEER, count=1)
     lab.exec(lab.lan, [sys.executable, "-c", UDP_BURST, Addr.WAN4_PEER, "100"])  # 100 UDP packets into lan0
 
     config["interfaces"].pop()
-    rewrite(daemon, interfaces=config["interfaces"])
-    before = daemon.stderr().count("reload: applied")
-    daemon.proc.send_signal(signal.SIGHUP)
-    deadline = time.monotonic() + 5
-    while daemon.stderr().count("reload: applied") == before and time.monotonic() < deadline:
-        time.sleep(0.05)
+    assert reload_with(daemon, interfaces=config["interfaces"]), daemon.stderr()
     assert "xdp" not in lab.links()["lan0"], "lan0 still attached after its removal"
     assert "xdp" in lab.links()["wan0"]
     assert "lan0: no longer monitored" in daemon.stderr()
@@ -107,12 +108,7 @@ def test_reload_adds_and_removes_an_interface(lab, start_daemon):
     # Added again, lan0 takes the freed counter slot: its counters start from zero, while
     # the sensor's totals keep what its first incarnation counted.
     config["interfaces"].append({"name": "lan0", "role": "lan", "mode": "gateway"})
-    rewrite(daemon, interfaces=config["interfaces"])
-    before = daemon.stderr().count("reload: applied")
-    daemon.proc.send_signal(signal.SIGHUP)
-    deadline = time.monotonic() + 5
-    while daemon.stderr().count("reload: applied") == before and time.monotonic() < deadline:
-        time.sleep(0.05)
+    assert reload_with(daemon, interfaces=config["interfaces"]), daemon.stderr()
     assert "xdp" in lab.links()["lan0"], "lan0 not attached after it was added again"
     report = daemon.stop()
     interfaces = report["kernel"]["interfaces"]
