@@ -32,10 +32,8 @@ sensor_restart
 collector_start
 warm_up
 say "flooding $CLIENT_IP:$PORT from $ATTACKER_IP (hping3 -S, $COUNT SYNs, one per ${INTERVAL_US} us)"
-out=$(on attacker "hping3 -S -q -n -s $SOURCE_PORT -p $PORT -c $COUNT -i u$INTERVAL_US $(q "$CLIENT_IP") 2>&1") ||
-  [[ $out == *"packets transmitted"* ]] || fail_setup "hping3 failed: $out"
-stats=$(grep -Eo '[0-9]+ packets transmitted, [0-9]+ packets received' <<<"$out") || fail_setup "hping3: no statistics in '$out'"
-read -r sent _ _ received _ <<<"$stats"
+hping3_syns "$CLIENT_IP" -s "$SOURCE_PORT" -p "$PORT" -c "$COUNT" -i "u$INTERVAL_US"
+sent=$SENT received=$RECEIVED
 say "hping3: $sent SYNs sent, $received RST/ACKs received"
 sleep 1.5   # flows.tcp_close_grace_ms (1000 in config/lab.json): the flows end by RST
 sensor_stop

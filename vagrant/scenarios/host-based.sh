@@ -31,10 +31,8 @@ sensor_restart
 collector_start
 warm_up
 say "scanning $DEFENDER_WAN_IP ports $FIRST_PORT-$((FIRST_PORT + COUNT - 1)) from $ATTACKER_IP (hping3 -S, $COUNT probes)"
-out=$(on attacker "hping3 -S -q -n -s $SOURCE_PORT -p ++$FIRST_PORT -c $COUNT -i u$INTERVAL_US $(q "$DEFENDER_WAN_IP") 2>&1") ||
-  [[ $out == *"packets transmitted"* ]] || fail_setup "hping3 failed: $out"
-stats=$(grep -Eo '[0-9]+ packets transmitted, [0-9]+ packets received' <<<"$out") || fail_setup "hping3: no statistics in '$out'"
-read -r sent _ _ received _ <<<"$stats"
+hping3_syns "$DEFENDER_WAN_IP" -s "$SOURCE_PORT" -p "++$FIRST_PORT" -c "$COUNT" -i "u$INTERVAL_US"
+sent=$SENT received=$RECEIVED
 say "hping3: $sent probes sent, $received replies received"
 sleep 1.5   # flows.tcp_close_grace_ms (1000 in config/lab.json): the flows end by RST
 sensor_stop

@@ -80,6 +80,19 @@ q() {
   printf '%s' "${out% }"
 }
 
+# hping3_syns TARGET HPING3_ARG...: hping3 -S -q -n from the attacker; sets SENT and
+# RECEIVED from its statistics (it exits non-zero when replies are missing: not an error).
+hping3_syns() {
+  local target=$1 out stats
+  shift
+  out=$(on attacker "hping3 -S -q -n $* $(q "$target") 2>&1") ||
+    [[ $out == *"packets transmitted"* ]] || fail_setup "hping3 failed: $out"
+  stats=$(grep -Eo '[0-9]+ packets transmitted, [0-9]+ packets received' <<<"$out") ||
+    fail_setup "hping3: no statistics in '$out'"
+  # shellcheck disable=SC2034  # SENT, RECEIVED: the results, read by the scenario
+  read -r SENT _ _ RECEIVED _ <<<"$stats"
+}
+
 sensor_ctl() {
   local -a words
   read -r -a words <<<"$SENSOR_CTL"
