@@ -20,6 +20,8 @@ DEMO_SECONDS=${DEMO_SECONDS:-8}
 BUILD_DIR=${SNIFFER_BUILD_DIR:-$REPO/build}
 [[ $BUILD_DIR = /* ]] || BUILD_DIR=$REPO/$BUILD_DIR
 TOPOLOGY=$REPO/scripts/lab-topology.sh
+# shellcheck source=SCRIPTDIR/lab-sensor.sh
+source "$REPO/scripts/lab-sensor.sh"
 PYTHON=/usr/bin/python3
 [[ -x $PYTHON ]] || PYTHON=python3
 
@@ -103,17 +105,7 @@ sed "s|ipc:///run/sniffer/lab.sock|$ENDPOINT|" "$REPO/config/lab.json" >"$WORK/l
 grep -q "$ENDPOINT" "$WORK/lab.json" || die "config/lab.json: cannot find its publish.endpoint to override"
 
 say "Starting the sensor in $GW: sniffer --config config/lab.json (endpoint $ENDPOINT)"
-ip netns exec "$GW" "$BUILD_DIR/sniffer" --config "$WORK/lab.json" >"$WORK/report.json" 2>"$WORK/sniffer.log" &
-DAEMON_PID=$!
-for ((i = 0; i < 100; i++)); do
-  grep -q "publishing on" "$WORK/sniffer.log" && break
-  kill -0 "$DAEMON_PID" 2>/dev/null || break
-  sleep 0.1
-done
-if ! grep -q "publishing on" "$WORK/sniffer.log"; then
-  cat "$WORK/sniffer.log" >&2
-  die "the sensor did not start (log above)"
-fi
+start_sensor "$GW" "$BUILD_DIR/sniffer" "$WORK/lab.json" "$WORK" || die "the sensor did not start (log above)"
 sed 's/^/    /' "$WORK/sniffer.log"
 
 # Prints the first event in full, then one compact line per event, then a summary.

@@ -36,6 +36,8 @@ RSS_LIMIT_KB=${SOAK_RSS_GROWTH_KB:-4096}
 BUILD_DIR=${SNIFFER_BUILD_DIR:-$REPO/build}
 [[ $BUILD_DIR = /* ]] || BUILD_DIR=$REPO/$BUILD_DIR
 TOPOLOGY=$REPO/scripts/lab-topology.sh
+# shellcheck source=SCRIPTDIR/lab-sensor.sh
+source "$REPO/scripts/lab-sensor.sh"
 PYTHON=/usr/bin/python3
 [[ -x $PYTHON ]] || PYTHON=python3
 
@@ -261,17 +263,7 @@ json.dump(config, open(sys.argv[2], "w"), indent=2)
 EOF
   die "cannot write the soak config from config/lab.json"
 
-ip netns exec "$GW" "$BUILD_DIR/sniffer" --config "$WORK/lab.json" >"$WORK/report.json" 2>"$WORK/sniffer.log" &
-DAEMON_PID=$!
-for ((i = 0; i < 100; i++)); do
-  grep -q "publishing on" "$WORK/sniffer.log" && break
-  kill -0 "$DAEMON_PID" 2>/dev/null || break
-  sleep 0.1
-done
-grep -q "publishing on" "$WORK/sniffer.log" || {
-  cat "$WORK/sniffer.log" >&2
-  die "the sensor did not start (log above)"
-}
+start_sensor "$GW" "$BUILD_DIR/sniffer" "$WORK/lab.json" "$WORK" || die "the sensor did not start (log above)"
 
 # The subscriber, counting every event (stdout through a pipe into the counter).
 mkfifo "$WORK/sub.fifo"
