@@ -42,6 +42,7 @@ int main(int argc, char** argv) {
   std::string config_path;
   std::vector<std::string> interface_specs;
   std::string read_pcap, pcap_interface, write_csv, log_format = "text";
+  double wait_subscriber_s = 0;
   bool dry_run = false, print_config = false, version = false, check = false;
   int verbosity = 0;
   app.add_option("-c,--config", config_path, "JSON config file (sniffer.json)")->check(CLI::ExistingFile);
@@ -54,8 +55,15 @@ int main(int argc, char** argv) {
                  "offline: NAME:ROLE:MODE the capture is attributed to (default: the first configured interface, "
                  "else pcap0:wan:gateway)")
       ->needs(pcap_opt);
-  app.add_option("--write-csv", write_csv, "offline: write flow records to this CSV file instead of publishing")
-      ->needs(pcap_opt);
+  auto* csv_opt = app.add_option("--write-csv", write_csv,
+                                 "offline: write flow records to this CSV file instead of publishing")
+                      ->needs(pcap_opt);
+  app.add_option("--wait-subscriber", wait_subscriber_s,
+                 "offline, publishing: wait up to this many seconds for a subscriber to every published topic "
+                 "before the first packet (default 0: publish at once; what nobody hears is counted as unsubscribed)")
+      ->check(CLI::Range(0.0, 3600.0))
+      ->needs(pcap_opt)
+      ->excludes(csv_opt);
   auto* check_opt = app.add_flag("--check", check,
                "diagnose this host for the config (kernel, BTF, bpffs, capabilities, interfaces, XDP modes, "
                "libxdp dispatcher); exit 1 on a blocking problem");
@@ -119,7 +127,8 @@ int main(int argc, char** argv) {
     sniffer::route_libbpf_logs();
     if (check) return sniffer::run_host_check(config);
     if (!read_pcap.empty()) {
-      sniffer::OfflineOptions offline{.pcap_path = read_pcap, .csv_path = write_csv};
+      sniffer::OfflineOptions offline{
+          .pcap_path = read_pcap, .csv_path = write_csv, .wait_subscriber_s = wait_subscriber_s};
       if (!pcap_interface.empty()) {
         offline.interface = sniffer::parse_interface_spec(pcap_interface);
       } else if (!config.interfaces.empty()) {

@@ -45,6 +45,11 @@ int run_offline(const Config& config, const OfflineOptions& options) {
   Pipeline pipeline(config, interfaces, HostAddresses{},
                     PipelineOutputs{.publish = options.csv_path.empty(), .csv_path = options.csv_path},
                     realtime_now_ns());
+  if (options.wait_subscriber_s > 0 && !pipeline.wait_for_subscribers(options.wait_subscriber_s)) {
+    spdlog::warn("--wait-subscriber: no subscriber to every published topic after {} s: publishing anyway "
+                 "(what nobody hears is counted as unsubscribed)",
+                 options.wait_subscriber_s);
+  }
   std::uint64_t packet_ts = 0;
   std::uint32_t packet_wire_len = 0;
   RingReader ring(progs.events_map_fd(), config.capture.payload_bytes, [&](const DecodedRecord& r) {

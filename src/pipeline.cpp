@@ -1,5 +1,8 @@
 #include "sniffer/pipeline.hpp"
 
+#include <chrono>
+#include <thread>
+
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
@@ -90,6 +93,20 @@ int Pipeline::ms_until_due(std::uint64_t now_mono_ns) const {
 
 void Pipeline::publish_stats(const std::string& serialized_report) {
   if (socket_) socket_->send(kTopicStats, serialized_report);
+}
+
+bool Pipeline::wait_for_subscribers(double seconds) {
+  if (!socket_) return true;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  auto heard = [this] {
+    return (!events_ || socket_->has_subscriber(kTopicPackets)) &&
+           (!flow_stream_ || socket_->has_subscriber(kTopicFlows));
+  };
+  while (!heard()) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return true;
 }
 
 void Pipeline::finish(v1::FlowEndReason reason) {

@@ -14,6 +14,7 @@ struct OfflineOptions {
   std::string pcap_path;
   InterfaceConfig interface;  // the interface (name, role, mode) the capture is attributed to
   std::string csv_path;       // non-empty: write flows here instead of publishing
+  double wait_subscriber_s = 0;  // publishing: wait this long for subscribers first
 };
 
 // Returns the exit code: 0, or 1 when the file could not be read to its end

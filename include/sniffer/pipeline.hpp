@@ -51,6 +51,9 @@ class Pipeline {
 
   // Sends one message on the "stats" topic (when publishing).
   void publish_stats(const std::string& serialized_report);
+  // Offline: waits until every enabled stream (packet events, flow records)
+  // has a subscriber, at most `seconds`; false if one still has none.
+  bool wait_for_subscribers(double seconds);
 
   // The ZeroMQ context of the publish socket, and its ZAP handler (created
   // on first use; with publish.curve, it exists and allows domain "publish").

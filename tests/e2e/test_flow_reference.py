@@ -20,19 +20,15 @@ $SNIFFER_BUILD_DIR/flow_reference.txt.
 import csv
 import ipaddress
 import json
-import os
 import subprocess
-import sys
 import time
 from collections import Counter, defaultdict
-from pathlib import Path
 
 import pytest
 
 import tshark_conv as tc
-from e2e_support import Subscriber, build_dir, run
+from e2e_support import PCAPS, Subscriber, build_dir
 
-PCAPS = Path(os.environ.get("SNIFFER_PCAPS", Path(__file__).resolve().parents[3] / "shared" / "pcaps"))
 EXCUSED = {"inner", "vlan_split", "uncounted"}  # deliberate outer-header differences
 NO_TIMEOUTS = {"idle_timeout_ms": 86400000, "active_timeout_ms": 86400000, "tcp_close_grace_ms": 86400000}
 PROTOS = {6: "tcp", 17: "udp"}

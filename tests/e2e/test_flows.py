@@ -11,7 +11,6 @@ import sys
 import time
 from collections import defaultdict
 
-import pytest
 
 from e2e_support import Addr, Subscriber, packed, random_ports, udp_send
 

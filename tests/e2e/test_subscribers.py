@@ -13,7 +13,7 @@ from contextlib import redirect_stderr
 
 import pytest
 
-from e2e_support import PYTHON_CONSUMER, Addr, random_ports, udp_send, warm_up
+from e2e_support import PCAPS, PYTHON_CONSUMER, Addr, random_ports, udp_send, warm_up
 
 DATAGRAMS = 4
 
@@ -219,3 +219,33 @@ def test_python_consumer_reports_sequence_gaps(env):
     messages = err.getvalue().splitlines()
     assert messages == ["python_consumer: 2 batch(es) missing before sequence 5 (sensor 's')",
                         "python_consumer: sensor 's' restarted (sequence starts over at 1)"], messages
+
+
+def test_offline_replay_waits_for_its_subscriber(env, tmp_path, printers):
+    """--read-pcap --wait-subscriber: the records of a capture reach a subscriber that connects
+    as the daemon starts, every one; without a subscriber the wait ends with a warning."""
+    capture = PCAPS / "web" / "tls12_handshake.pcap"
+    endpoint = f"ipc://{tmp_path}/offline.sock"
+    config = tmp_path / "offline.json"
+    config.write_text(json.dumps({"interfaces": [{"name": "wan0", "role": "wan", "mode": "gateway"}],
+                                  "publish": {"endpoint": endpoint}}))
+    printer = printers([*sniffer_sub_cmd(env, endpoint), "--topic", ""], "sniffer-sub-offline")
+    done = subprocess.run([env.sniffer, "--config", config, "--read-pcap", capture, "--wait-subscriber", "10"],
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    user = json.loads(done.stdout.splitlines()[-1])["userspace"]
+    assert user["events_unsubscribed"] == 0 and user["flows"]["publish"]["unsubscribed"] == 0, user
+    deadline = time.monotonic() + 5
+    expected = user["events_published"] + user["flows"]["publish"]["published"]
+    while len(printer.lines()) < expected and time.monotonic() < deadline:
+        time.sleep(0.05)
+    printer.stop()
+    lines = printer.lines()
+    assert len([x for x in lines if "hook" in x]) == user["events_published"] > 0
+    assert len([x for x in lines if "flow_id" in x]) == user["flows"]["publish"]["published"] > 0
+
+    alone = subprocess.run([env.sniffer, "--config", config, "--read-pcap", capture, "--wait-subscriber", "0.3"],
+                           capture_output=True, text=True, timeout=30)
+    assert alone.returncode == 0 and "--wait-subscriber: no subscriber" in alone.stderr, alone.stderr
+    user = json.loads(alone.stdout.splitlines()[-1])["userspace"]
+    assert user["events_unsubscribed"] == user["events_published"] > 0, user

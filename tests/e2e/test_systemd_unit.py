@@ -4,7 +4,6 @@ import re
 import subprocess
 import time
 
-import pytest
 
 from e2e_support import REPO_ROOT, run
 
