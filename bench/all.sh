@@ -1,0 +1,40 @@
+#!/bin/bash
+# The whole benchmark harness from a fresh clone, one command (as root):
+#   sudo bench/all.sh
+# installs what it needs (scripts/install-deps.sh, then the bench-only packages),
+# builds bench/build (-DSNIFFER_BUILD_BENCH=ON), then runs one after the other, so
+# that they do not disturb each other: micro_bpf (kernel ns/packet), micro_user
+# (userspace records/s), callgrind.sh (instructions per record), run.sh (lab rate
+# sweep, sniffer and tcpdump side by side). Figures on stdout; bench/README.md says
+# what every column means. Not part of CI.
+#   QUICK=1: fewer rounds and rates (a smoke run of the harness, not figures to quote)
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=$ROOT/bench/build
+QUICK=${QUICK:-0}
+
+[[ $(id -u) -eq 0 ]] || { echo "bench/all.sh: run as root (BPF, network namespaces)" >&2; exit 2; }
+"$ROOT/scripts/install-deps.sh" >/dev/null
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libbenchmark-dev valgrind netsniff-ng tcpdump >/dev/null
+cmake -S "$ROOT" -B "$BUILD" -DSNIFFER_BUILD_BENCH=ON -DSNIFFER_BUILD_TESTS=OFF >/dev/null
+cmake --build "$BUILD" -j"$(nproc)" >/dev/null
+
+echo "# $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, kernel $(uname -r), commit $(git -C "$ROOT" rev-parse --short HEAD)"
+if ((QUICK)); then
+  echo "# QUICK=1: smoke run, not figures to quote"
+  "$BUILD/bench/micro_bpf" --repeat 10000 --rounds 2
+  "$BUILD/bench/micro_user" --benchmark_min_time=0.05
+  N1=2000 N2=12000 BIN=$BUILD/bench/micro_user "$ROOT/bench/callgrind.sh"
+  BUILD=$BUILD RATES="50000 max" DURATION=2 "$ROOT/bench/run.sh"
+else
+  echo "# micro_bpf"
+  "$BUILD/bench/micro_bpf"
+  echo "# micro_bpf --live"
+  "$BUILD/bench/micro_bpf" --live
+  echo "# micro_user"
+  "$BUILD/bench/micro_user"
+  echo "# callgrind"
+  BIN=$BUILD/bench/micro_user "$ROOT/bench/callgrind.sh"
+  echo "# run.sh"
+  BUILD=$BUILD "$ROOT/bench/run.sh"
+fi
