@@ -52,24 +52,6 @@ FlowKey FlowKey::of(const PacketInfo& p, bool& a_to_b) {
   return k;
 }
 
-std::size_t FlowKeyHash::operator()(const FlowKey& k) const {
-  // FNV-1a over the key's fields; the table is not exposed to hash flooding
-  // beyond its bounded size (eviction caps the damage).
-  std::uint64_t h = 1469598103934665603ull;
-  auto mix = [&h](const void* data, std::size_t n) {
-    const auto* b = static_cast<const std::uint8_t*>(data);
-    for (std::size_t i = 0; i < n; ++i) h = (h ^ b[i]) * 1099511628211ull;
-  };
-  mix(k.addr_a.data(), 16);
-  mix(k.addr_b.data(), 16);
-  mix(&k.port_a, 2);
-  mix(&k.port_b, 2);
-  mix(&k.vlan_id, 2);
-  mix(&k.l4_proto, 1);
-  mix(&k.ip_version, 1);
-  return static_cast<std::size_t>(h);
-}
-
 FlowState::FlowState(const FlowKey& key, const PacketInfo& first, bool first_a_to_b, std::uint64_t id,
                      std::uint8_t direction, const FlowFeatureParams& params)
     : key_(key),

@@ -12,28 +12,26 @@ bool due(std::uint64_t deadline, std::uint64_t now) { return deadline != kNever 
 }  // namespace
 
 FlowTable::FlowTable(const FlowTableConfig& config, Sink sink, Classifier classify)
-    : config_(config), sink_(std::move(sink)), classify_(std::move(classify)) {
-  index_.reserve(config.max_flows);
-  // Slots grow on demand up to max_flows: memory follows the flows present.
+    : config_(config), sink_(std::move(sink)), classify_(std::move(classify)), index_(config.max_flows) {
+  // Slots and index grow on demand up to max_flows: memory follows the flows present.
 }
 
 void FlowTable::add(const PacketInfo& p) {
   ++counters_.packets;
   bool a_to_b = false;
   FlowKey key = FlowKey::of(p, a_to_b);
-  auto it = index_.find(key);
-  std::uint32_t slot;
-  if (it == index_.end()) {
-    slot = create(key, p, a_to_b);
+  const std::uint32_t hash = index_.hash(key);
+  std::uint32_t slot = index_.find(hash, [&](std::uint32_t i) { return flow_keys_equal(slots_[i].flow->key(), key); });
+  if (slot == kNone) {
+    slot = create(key, hash, p, a_to_b);
   } else {
-    slot = it->second;
     Slot& s = slots_[slot];
     if (s.flow->is_new_connection(p)) {
       // A new connection on this 5-tuple: the old flow ends now.
       end(slot, !s.flow->closed()    ? v1::FLOW_END_PORT_REUSE
                 : s.flow->rst_seen() ? v1::FLOW_END_RST
                                      : v1::FLOW_END_FIN);
-      slot = create(key, p, a_to_b);
+      slot = create(key, hash, p, a_to_b);
     } else {
       s.flow->add(p, a_to_b);
       unlink(slot);
@@ -53,10 +51,16 @@ void FlowTable::add(const PacketInfo& p) {
   }
 }
 
-std::uint32_t FlowTable::create(const FlowKey& key, const PacketInfo& p, bool a_to_b) {
+std::uint32_t FlowTable::create(const FlowKey& key, std::uint32_t hash, const PacketInfo& p, bool a_to_b) {
   if (index_.size() >= config_.max_flows && tail_ != kNone) {
     ++counters_.evicted;
     end(tail_, v1::FLOW_END_EVICTED);
+    // A full table that sees a new flow often sees many (a scan, a flood):
+    // start fetching the next victim's cold slot now. Only a hint.
+    if (tail_ != kNone) {
+      const char* next = reinterpret_cast<const char*>(&slots_[tail_]);
+      for (std::size_t off = 0; off < sizeof(Slot); off += 64) __builtin_prefetch(next + off, 1, 1);
+    }
   }
   std::uint32_t slot;
   if (!free_.empty()) {
@@ -68,9 +72,10 @@ std::uint32_t FlowTable::create(const FlowKey& key, const PacketInfo& p, bool a_
   }
   Slot& s = slots_[slot];
   s.flow.emplace(key, p, a_to_b, next_id_++, classify_(p), config_.features);
+  s.hash = hash;
   s.closing = false;
   s.next_update_ns = later(p.ts_ns, config_.active_timeout_ns);
-  index_.emplace(key, slot);
+  index_.insert(hash, slot);  // cannot fail: a full table evicted above
   push_front(slot);
   ++counters_.created;
   return slot;
@@ -81,7 +86,7 @@ void FlowTable::end(std::uint32_t slot, v1::FlowEndReason reason) {
   sink_(*s.flow, reason, false);
   ++counters_.ended;
   ++counters_.by_reason[reason];
-  index_.erase(s.flow->key());
+  index_.erase(s.hash, slot);
   unlink(slot);
   s.flow.reset();
   s.closing = false;

@@ -32,10 +32,6 @@ struct FlowKey {
   static FlowKey of(const PacketInfo& p, bool& a_to_b);
 };
 
-struct FlowKeyHash {
-  std::size_t operator()(const FlowKey& k) const;
-};
-
 // Tunables of the feature definitions (CICFlowMeter's values by default).
 struct FlowFeatureParams {
   std::uint64_t activity_timeout_ns = 5'000'000'000;  // active/idle split

@@ -7,9 +7,9 @@
 #include <deque>
 #include <functional>
 #include <optional>
-#include <unordered_map>
 #include <vector>
 
+#include "sniffer/flow_index.hpp"
 #include "sniffer/flow_state.hpp"
 
 namespace sniffer {
@@ -55,11 +55,12 @@ class FlowTable {
   struct Slot {
     std::optional<FlowState> flow;
     std::uint32_t prev = kNone, next = kNone;  // LRU list, most recent at head
-    std::uint64_t next_update_ns = 0;
+    std::uint32_t hash = 0;                    // index_.hash(flow->key())
     bool closing = false;
+    std::uint64_t next_update_ns = 0;
   };
 
-  std::uint32_t create(const FlowKey& key, const PacketInfo& p, bool a_to_b);
+  std::uint32_t create(const FlowKey& key, std::uint32_t hash, const PacketInfo& p, bool a_to_b);
   void end(std::uint32_t slot, v1::FlowEndReason reason);
   void unlink(std::uint32_t slot);
   void push_front(std::uint32_t slot);
@@ -67,7 +68,7 @@ class FlowTable {
   FlowTableConfig config_;
   Sink sink_;
   Classifier classify_;
-  std::unordered_map<FlowKey, std::uint32_t, FlowKeyHash> index_;
+  FlowIndex index_;  // flow hash -> slot; the key is the slot's
   std::vector<Slot> slots_;
   std::vector<std::uint32_t> free_;
   std::uint32_t head_ = kNone, tail_ = kNone;

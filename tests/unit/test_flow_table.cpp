@@ -380,10 +380,12 @@ TEST_F(FlowTableTest, VlansSeparateFlows) {
 }
 
 TEST(FlowMemory, BytesPerFlowAreFixed) {
-  // Per flow: the slot (state + LRU links) and one hash-index node (key,
-  // slot number, hash, next pointer), independent of the packet count.
-  constexpr std::size_t kIndexNode = sizeof(FlowKey) + sizeof(std::uint32_t) + 2 * sizeof(void*);
-  std::size_t per_flow = sizeof(FlowState) + 32 + kIndexNode + sizeof(void*);  // + bucket pointer
+  // Per flow: the slot (state + LRU links, cached hash, update deadline) and
+  // its share of the open-addressing index (FlowIndex: 8-byte buckets, at
+  // least 2 per flow: 2 when max_flows is a power of two, under 4 otherwise),
+  // independent of the packet count.
+  constexpr std::size_t kIndexBuckets = 2 * 8;
+  std::size_t per_flow = sizeof(FlowState) + 32 + kIndexBuckets;
   std::printf("sizeof(FlowState) = %zu bytes; about %zu bytes per flow with the index\n", sizeof(FlowState), per_flow);
   EXPECT_LE(per_flow, 1024u);
 }
