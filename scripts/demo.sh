@@ -17,19 +17,9 @@ set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 DEMO_SECONDS=${DEMO_SECONDS:-8}
-BUILD_DIR=${SNIFFER_BUILD_DIR:-$REPO/build}
-[[ $BUILD_DIR = /* ]] || BUILD_DIR=$REPO/$BUILD_DIR
-TOPOLOGY=$REPO/scripts/lab-topology.sh
-# shellcheck source=SCRIPTDIR/lab-sensor.sh
-source "$REPO/scripts/lab-sensor.sh"
-PYTHON=/usr/bin/python3
-[[ -x $PYTHON ]] || PYTHON=python3
+# shellcheck source=SCRIPTDIR/lab-env.sh
+source "$REPO/scripts/lab-env.sh"  # BUILD_DIR, TOPOLOGY, PYTHON, the lab's addresses, start_sensor
 
-WAN_PEER=198.51.100.10
-WAN_PEER6=2001:db8:100::10
-LAN_PEER=192.0.2.10
-LAN_PEER6=2001:db8:200::10
-SENSOR_WAN=198.51.100.1
 TCP_PORT=8080
 UDP_PORT=5353
 
@@ -154,8 +144,8 @@ SUB_PID=$!
 sleep 1 # ZeroMQ slow joiner: let the subscription reach the sensor
 
 say "Sending traffic through both NICs for ${DEMO_SECONDS}s"
-echo "    ping WAN peer -> LAN peer (gateway path), ping WAN peer -> sensor $SENSOR_WAN (host-based path),"
-echo "    TCP and UDP LAN peer -> WAN peer $WAN_PEER:$TCP_PORT / :$UDP_PORT (no UDP listener: ICMP unreachable)"
+echo "    ping WAN peer -> LAN peer (gateway path), ping WAN peer -> sensor $WAN4_GW (host-based path),"
+echo "    TCP and UDP LAN peer -> WAN peer $WAN4_PEER:$TCP_PORT / :$UDP_PORT (no UDP listener: ICMP unreachable)"
 ip netns exec "$WAN" nc -lk "$TCP_PORT" >/dev/null 2>&1 &
 SINK_PID=$!
 sleep 0.2
@@ -163,13 +153,13 @@ end=$((SECONDS + DEMO_SECONDS))
 round=0
 while ((SECONDS < end)); do
   round=$((round + 1))
-  ip netns exec "$WAN" ping -n -q -c1 -W1 "$LAN_PEER" >/dev/null || true
-  ip netns exec "$WAN" ping -6 -n -q -c1 -W1 "$LAN_PEER6" >/dev/null || true
-  ip netns exec "$WAN" ping -n -q -c1 -W1 "$SENSOR_WAN" >/dev/null || true
+  ip netns exec "$WAN" ping -n -q -c1 -W1 "$LAN4_PEER" >/dev/null || true
+  ip netns exec "$WAN" ping -6 -n -q -c1 -W1 "$LAN6_PEER" >/dev/null || true
+  ip netns exec "$WAN" ping -n -q -c1 -W1 "$WAN4_GW" >/dev/null || true
   printf 'GET /demo-%d HTTP/1.0\r\n\r\n' "$round" |
-    ip netns exec "$LAN" nc -N -w1 "$WAN_PEER" "$TCP_PORT" >/dev/null 2>&1 || true
-  printf 'demo datagram %d' "$round" | ip netns exec "$LAN" nc -u -w0 "$WAN_PEER" "$UDP_PORT" >/dev/null 2>&1 || true
-  printf 'demo datagram %d' "$round" | ip netns exec "$LAN" nc -u -w0 "$WAN_PEER6" "$UDP_PORT" >/dev/null 2>&1 || true
+    ip netns exec "$LAN" nc -N -w1 "$WAN4_PEER" "$TCP_PORT" >/dev/null 2>&1 || true
+  printf 'demo datagram %d' "$round" | ip netns exec "$LAN" nc -u -w0 "$WAN4_PEER" "$UDP_PORT" >/dev/null 2>&1 || true
+  printf 'demo datagram %d' "$round" | ip netns exec "$LAN" nc -u -w0 "$WAN6_PEER" "$UDP_PORT" >/dev/null 2>&1 || true
   sleep 1
 done
 

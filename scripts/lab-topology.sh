@@ -20,21 +20,8 @@ set -euo pipefail
 
 PROG=$(basename "$0")
 
-# Fixed, locally administered MAC addresses: the permanent neighbour entries
-# need them, and a test can compare them with what it captured.
-MAC_GW_WAN=02:53:00:64:00:01
-MAC_PEER_WAN=02:53:00:64:00:10
-MAC_GW_LAN=02:53:00:02:00:01
-MAC_PEER_LAN=02:53:00:02:00:10
-
-WAN4_GW=198.51.100.1
-WAN4_PEER=198.51.100.10
-WAN6_GW=2001:db8:100::1
-WAN6_PEER=2001:db8:100::10
-LAN4_GW=192.0.2.1
-LAN4_PEER=192.0.2.10
-LAN6_GW=2001:db8:200::1
-LAN6_PEER=2001:db8:200::10
+# shellcheck source=SCRIPTDIR/lab-env.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lab-env.sh"  # the lab's addresses
 
 die() {
   echo "$PROG: $*" >&2

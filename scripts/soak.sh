@@ -33,19 +33,9 @@ DURATION=${1:-600}
 INTERVAL=${SOAK_INTERVAL:-10}
 RATE=${SOAK_RATE:-20}
 RSS_LIMIT_KB=${SOAK_RSS_GROWTH_KB:-4096}
-BUILD_DIR=${SNIFFER_BUILD_DIR:-$REPO/build}
-[[ $BUILD_DIR = /* ]] || BUILD_DIR=$REPO/$BUILD_DIR
-TOPOLOGY=$REPO/scripts/lab-topology.sh
-# shellcheck source=SCRIPTDIR/lab-sensor.sh
-source "$REPO/scripts/lab-sensor.sh"
-PYTHON=/usr/bin/python3
-[[ -x $PYTHON ]] || PYTHON=python3
+# shellcheck source=SCRIPTDIR/lab-env.sh
+source "$REPO/scripts/lab-env.sh"  # BUILD_DIR, TOPOLOGY, PYTHON, the lab's addresses, start_sensor
 
-WAN_PEER=198.51.100.10
-LAN_PEER=192.0.2.10
-SENSOR_WAN=198.51.100.1
-WAN_PEER6=2001:db8:100::10
-LAN_PEER6=2001:db8:200::10
 TCP_PORT=8080
 UDP_PORT=5353
 METRICS=127.0.0.1:9750
@@ -285,27 +275,27 @@ start_server() { # start_server NS ADDR...
   cat "$WORK/serve-$ns.out" >&2
   die "the traffic server in $ns did not start"
 }
-start_server "$LAN" "$LAN_PEER" "$LAN_PEER6"
-start_server "$WAN" "$WAN_PEER" "$WAN_PEER6"
-start_server "$GW" "$SENSOR_WAN"
+start_server "$LAN" "$LAN4_PEER" "$LAN6_PEER"
+start_server "$WAN" "$WAN4_PEER" "$WAN6_PEER"
+start_server "$GW" "$WAN4_GW"
 
 # ZeroMQ's slow joiner: wait until the subscriber receives the warm-up pings' events.
 for ((i = 0; i < 50; i++)); do
-  ip netns exec "$WAN" ping -n -q -c1 -W1 "$LAN_PEER" >/dev/null 2>&1 || true
+  ip netns exec "$WAN" ping -n -q -c1 -W1 "$LAN4_PEER" >/dev/null 2>&1 || true
   [[ -s $WORK/received ]] && break
   sleep 0.2
 done
 [[ -s $WORK/received ]] || die "the subscriber received nothing within 10 s: $(cat "$WORK/sub.err")"
 
 ip netns exec "$WAN" "$PYTHON" -c "$TRAFFIC" drive "$TCP_PORT" "$UDP_PORT" "$RATE" \
-  "$LAN_PEER" "$LAN_PEER6" "$SENSOR_WAN" >/dev/null 2>&1 &
+  "$LAN4_PEER" "$LAN6_PEER" "$WAN4_GW" >/dev/null 2>&1 &
 PIDS+=($!)
 ip netns exec "$LAN" "$PYTHON" -c "$TRAFFIC" drive "$TCP_PORT" "$UDP_PORT" "$RATE" \
-  "$WAN_PEER" "$WAN_PEER6" >/dev/null 2>&1 &
+  "$WAN4_PEER" "$WAN6_PEER" >/dev/null 2>&1 &
 PIDS+=($!)
-ip netns exec "$WAN" ping -n -q -i 0.2 "$LAN_PEER" >/dev/null 2>&1 &
+ip netns exec "$WAN" ping -n -q -i 0.2 "$LAN4_PEER" >/dev/null 2>&1 &
 PIDS+=($!)
-ip netns exec "$LAN" ping -6 -n -q -i 0.5 "$WAN_PEER6" >/dev/null 2>&1 &
+ip netns exec "$LAN" ping -6 -n -q -i 0.5 "$WAN6_PEER" >/dev/null 2>&1 &
 PIDS+=($!)
 
 SAMPLES=$WORK/samples.tsv

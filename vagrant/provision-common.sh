@@ -2,7 +2,7 @@
 # (SC2034: the LAB_* values are used by the scripts that source this file.)
 # provision-common.sh: what the VMs' provisioning scripts share (sourced, never run).
 #
-# The lab's networks and addresses: the same as scripts/lab-topology.sh (the namespace lab).
+# The lab's networks and addresses: the same as scripts/lab-env.sh (the namespace lab).
 LAB_WAN_NET=198.51.100.0/24
 LAB_LAN_NET=192.0.2.0/24
 LAB_DEFENDER_WAN=198.51.100.1
@@ -15,7 +15,7 @@ LAB_ATTACKER6=2001:db8:100::10
 LAB_CLIENT6=2001:db8:200::10
 LAB_WAN6_NET=2001:db8:100::/64
 LAB_LAN6_NET=2001:db8:200::/64
-# The lab NICs' MAC addresses, set by the Vagrantfile (the same as scripts/lab-topology.sh).
+# The lab NICs' MAC addresses, set by the Vagrantfile (the same as scripts/lab-env.sh).
 # The NICs are still found by their network; the MACs serve the permanent neighbour entries.
 LAB_MAC_DEFENDER_WAN=02:53:00:64:00:01
 LAB_MAC_ATTACKER=02:53:00:64:00:10

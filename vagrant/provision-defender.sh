@@ -25,7 +25,7 @@
 #     config/lab.json; forwarding, rp_filter, redirects, offloads, promiscuous mode;
 #   - the lab's IPv6 addresses (2001:db8:100::1/64 on wan0, 2001:db8:200::1/64 on lan0) and
 #     permanent neighbour entries for the attacker and the client (their MACs are fixed by the
-#     Vagrantfile), as scripts/lab-topology.sh sets them in the namespace lab;
+#     Vagrantfile), as scripts/lab-env.sh sets them for the namespace lab;
 #   - vagrant/sensorctl.sh start.
 set -euo pipefail
 
