@@ -125,7 +125,7 @@ int main(int argc, char** argv) {
   sniffer::v1::EventBatch events;
   sniffer::v1::FlowBatch flows;
   sniffer::v1::StatsReport stats;
-  // Prints one batch's header line (--batches) or its gap; false when the batch does not decode.
+  // Tracks one decoded batch's sequence; prints its header line (--batches) or its gap.
   auto batch_seen = [&](const std::string& name, const auto& batch, int items) {
     std::uint64_t gap = sequences[name].see(batch.sensor_start_ns(), batch.sequence());
     if (batches) {
