@@ -2,13 +2,16 @@
 /*
  * sniffer's kernel side: an XDP ingress program and TC ingress/egress
  * programs that parse each packet on a configured interface, count it, and
- * emit one fixed-layout record through the "events" ring buffer. Every
+ * emit one fixed-layout record through the "events" ring buffer; with kernel
+ * flow aggregation, they add it to its flow in the "flows" map instead and
+ * emit flow records (packet records then only 1 in N). Every
  * program passes every packet, except on ingress of an interface with the
  * blocklist enabled, where a packet from (or to) a blocked prefix is dropped.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include "sniffer/abi.h"
+#include "sniffer/flow_update.h"
 #include "parse.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -17,6 +20,20 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
  * sees them as constants, so the ring reservation size is a constant). */
 const volatile __u32 cfg_payload_bytes = 0; /* snippet capacity, <= SNIFFER_MAX_PAYLOAD_BYTES */
 const volatile __u64 cfg_wakeup_bytes = 0;  /* 0: wake the reader per record */
+const volatile __u8 cfg_flow_kernel = 0;    /* 1: aggregate flows here (flows.aggregation "kernel") */
+const volatile __u32 cfg_packet_sample = 0; /* then 1 in N packets also yields a packet record; 0: none */
+const volatile struct sniffer_flow_params cfg_flow_params = {};
+
+/* Offline replay (--read-pcap) writes these before each run of a captured
+ * packet: its capture time and original length, which the flows then use,
+ * and the latest capture time so far (a capture's clock may step back).
+ * replay_active is 0 when live. */
+__u64 replay_ts_ns = 0;
+__u64 replay_clock_ns = 0;
+__u32 replay_wire_len = 0;
+__u8 replay_active = 0;
+/* The last flow id handed out (ids start at 1; 0 marks an unstarted entry). */
+__u64 last_flow_id = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -57,6 +74,45 @@ struct {
 	__type(key, __u32);
 	__type(value, struct sniffer_block_settings);
 } block_settings SEC(".maps");
+
+/* Kernel flow aggregation: one entry per flow, sized from the config
+ * (flows.max_flows; 1 entry when aggregation is in userspace). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct sniffer_flow_key);
+	__type(value, struct sniffer_flow_value);
+} flows SEC(".maps");
+
+/* An all-zero value, copied into "flows" to create an entry (too large to
+ * build on the stack). Never written. Plain bytes: a helper may not read a
+ * value typed with a bpf_spin_lock. */
+struct flow_value_bytes {
+	__u8 bytes[sizeof(struct sniffer_flow_value)];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct flow_value_bytes);
+} flow_blank SEC(".maps");
+
+/* Per-CPU room for the flow record being sent: copied out of the map entry
+ * under its lock, sent after unlocking (no helper call may hold the lock). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sniffer_flow_record);
+} flow_out SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, struct sniffer_local_addr);
+	__type(value, __u8);
+} local_addrs SEC(".maps");
 
 /* LPM tries: sized from the config before load (blocklist.max_entries). */
 #define LPM_MAP(name, key_type, value_type)                \
@@ -131,13 +187,16 @@ static __always_inline bool filter_allows(const struct sniffer_record *r)
  * threshold wakes the reader; the others never do (a reader that fell behind
  * would otherwise be woken, at about 1 us each, by every record). The reader
  * also polls on a timer, so nothing waits longer than its poll interval. */
-static __always_inline __u64 wakeup_flag(__u32 record_bytes)
+static __always_inline __u64 wakeup_flag(__u32 record_bytes, bool queued_has_record)
 {
 	__u64 queued = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
 	stat_set(0, SNIFFER_STAT_RING_FILL, queued);
 	if (!cfg_wakeup_bytes)
 		return 0;
-	/* queued counts this record already (it is committed when we submit). */
+	/* A reserved record counts in queued already (it is committed when we
+	 * submit); one sent by bpf_ringbuf_output does not yet. */
+	if (!queued_has_record)
+		queued += record_bytes;
 	return queued >= cfg_wakeup_bytes && queued < cfg_wakeup_bytes + record_bytes ? BPF_RB_FORCE_WAKEUP
 										    : BPF_RB_NO_WAKEUP;
 }
@@ -275,6 +334,135 @@ static __always_inline bool record_dropped(void)
 	return bs && bs->record_dropped;
 }
 
+/* ---- kernel flow aggregation ---- */
+
+#define EEXIST 17
+
+/* At TC egress only the host's own packets belong to a flow: a forwarded
+ * packet was counted when it entered. */
+static __always_inline bool from_local_address(const struct sniffer_record *r)
+{
+	struct sniffer_local_addr k = {.ip_version = r->ip_version};
+	__builtin_memcpy(k.addr, r->saddr, 16);
+	return bpf_map_lookup_elem(&local_addrs, &k) != 0;
+}
+
+/* Sends the record in out; a full ring loses it, counted. */
+static __always_inline void send_flow(struct sniffer_flow_record *out, int reason, int is_update, __u32 slot)
+{
+	out->magic = SNIFFER_FLOW_RECORD_MAGIC;
+	out->abi_version = SNIFFER_ABI_VERSION;
+	out->record_len = sizeof(*out);
+	out->end_reason = reason;
+	out->is_update = is_update;
+	if (bpf_ringbuf_output(&events, out, sizeof(*out), wakeup_flag((sizeof(*out) + 8 + 7) & ~7u, false)))
+		stat_add(slot, SNIFFER_STAT_FLOW_RING_FULL, 1);
+	else
+		stat_add(slot, SNIFFER_STAT_FLOW_RECORDS, 1);
+}
+
+static __always_inline __u64 new_flow_id(void)
+{
+	return __sync_fetch_and_add(&last_flow_id, 1) + 1;
+}
+
+/* Adds the packet in r (fully filled in: time, interface, hook) to its flow
+ * in the "flows" map: the flow logic of sniffer/flow_update.h, as the
+ * userspace flow table runs it, under the entry's spin lock. Sends a flow
+ * record when a flow ends on a packet's arrival (close grace over, idle, a
+ * new connection on its 5-tuple), when an update is due (active timeout),
+ * and when the map has no room for a new flow. Idle and closed flows that
+ * see no more packets are swept out by the daemon. A global function: the
+ * verifier checks it once, on its own. */
+__noinline int account_flow(struct sniffer_record *r, __u32 slot)
+{
+	if (!r)
+		return 0;
+	/* Read through the volatile: clang would fold a plain read of the
+	 * zero-initialized constant to 0. */
+	const struct sniffer_flow_params params = {
+		.idle_timeout_ns = cfg_flow_params.idle_timeout_ns,
+		.active_timeout_ns = cfg_flow_params.active_timeout_ns,
+		.tcp_close_grace_ns = cfg_flow_params.tcp_close_grace_ns,
+		.activity_timeout_ns = cfg_flow_params.activity_timeout_ns,
+		.subflow_gap_ns = cfg_flow_params.subflow_gap_ns,
+		.bulk_gap_ns = cfg_flow_params.bulk_gap_ns,
+	};
+	const struct sniffer_flow_params *prm = &params;
+	__u64 now = replay_active ? replay_ts_ns : r->ts_mono_ns;
+	__u64 clock = replay_active ? replay_clock_ns : now;
+	__u32 wire_len = replay_active ? replay_wire_len : r->wire_len;
+	struct sniffer_flow_packet p = {};
+	if (!sniffer_flow_packet_of(r, now, wire_len, &p) ||
+	    (r->hook == SNIFFER_HOOK_TC_EGRESS && !from_local_address(r))) {
+		stat_add(slot, SNIFFER_STAT_FLOW_SKIPPED, 1);
+		return 0;
+	}
+	struct sniffer_flow_key key = {};
+	int a_to_b = sniffer_flow_key_make(r->saddr, r->daddr, r->sport, r->dport, r->vlan_count ? r->vlan_ids[0] : 0,
+					   r->l4_proto, r->ip_version, &key);
+	__u32 zero = 0;
+	struct sniffer_flow_record *out = bpf_map_lookup_elem(&flow_out, &zero);
+	if (!out)
+		return 0;
+
+	struct sniffer_flow_value *v = bpf_map_lookup_elem(&flows, &key);
+	if (!v) {
+		struct flow_value_bytes *blank = bpf_map_lookup_elem(&flow_blank, &zero);
+		long err = blank ? bpf_map_update_elem(&flows, &key, blank, BPF_NOEXIST) : -1;
+		if (!err || err == -EEXIST) /* -EEXIST: another CPU created it just now */
+			v = bpf_map_lookup_elem(&flows, &key);
+	}
+	if (!v) {
+		/* No room: the packet leaves at once, as a one-packet flow. */
+		stat_add(slot, SNIFFER_STAT_FLOW_MAP_FULL, 1);
+		sniffer_flow_init(&out->state, &key, a_to_b, new_flow_id(), now, r->ifindex, r->mode, r->is_wan_facing,
+				  prm);
+		sniffer_flow_add(&out->state, &p, a_to_b, prm);
+		send_flow(out, SNIFFER_FLOW_END_TABLE_FULL, 0, slot);
+		stat_add(slot, SNIFFER_STAT_FLOW_PACKETS, 1);
+		return 0;
+	}
+
+	int reason = 0, update = 0;
+	bpf_spin_lock(&v->lock);
+	if (v->state.flow_id == 0) {
+		sniffer_flow_init(&v->state, &key, a_to_b, new_flow_id(), now, r->ifindex, r->mode, r->is_wan_facing, prm);
+	} else {
+		reason = sniffer_flow_end_before(&v->state, &p, clock > now ? clock : now, prm);
+		if (reason) {
+			__builtin_memcpy(&out->state, &v->state, sizeof(out->state));
+			sniffer_flow_init(&v->state, &key, a_to_b, new_flow_id(), now, r->ifindex, r->mode,
+					  r->is_wan_facing, prm);
+		}
+	}
+	sniffer_flow_add(&v->state, &p, a_to_b, prm);
+	/* A flow just started is never due for an update: at most one record. */
+	if (!reason && sniffer_flow_after_add(&v->state, &p, prm)) {
+		__builtin_memcpy(&out->state, &v->state, sizeof(out->state));
+		v->state.update_count++;
+		update = 1;
+	} else if (reason) {
+		sniffer_flow_after_add(&v->state, &p, prm);
+	}
+	bpf_spin_unlock(&v->lock);
+
+	if (reason)
+		send_flow(out, reason, 0, slot);
+	else if (update)
+		send_flow(out, SNIFFER_FLOW_END_ACTIVE_TIMEOUT, 1, slot);
+	stat_add(slot, SNIFFER_STAT_FLOW_PACKETS, 1);
+	return 0;
+}
+
+/* Kernel aggregation: whether this packet also yields a packet record. */
+static __always_inline bool sampled(void)
+{
+	if (!cfg_packet_sample)
+		return false;
+	return cfg_packet_sample == 1 || bpf_get_prandom_u32() % cfg_packet_sample == 0;
+}
+
 /*
  * The whole per-packet path, shared by every hook. ctx is the xdp_md or the
  * __sk_buff; is_xdp selects the helper that copies the payload snippet.
@@ -312,6 +500,20 @@ static __always_inline int observe(void *ctx, bool is_xdp, void *data, void *dat
 		return verdict;
 	}
 
+	rec.ts_mono_ns = bpf_ktime_get_ns();
+	rec.ifindex = ifindex;
+	rec.wire_len = wire_len;
+	rec.hook = hook;
+	rec.mode = cfg->mode;
+	rec.is_wan_facing = cfg->is_wan_facing;
+	if (cfg_flow_kernel) {
+		account_flow(&rec, slot);
+		if (!sampled()) {
+			stat_add(slot, SNIFFER_STAT_SAMPLED_OUT, 1);
+			return verdict;
+		}
+	}
+
 	__u32 cap = cfg_payload_bytes;
 	if (cap > SNIFFER_MAX_PAYLOAD_BYTES)
 		cap = SNIFFER_MAX_PAYLOAD_BYTES;
@@ -324,12 +526,6 @@ static __always_inline int observe(void *ctx, bool is_xdp, void *data, void *dat
 	rec.magic = SNIFFER_RECORD_MAGIC;
 	rec.abi_version = SNIFFER_ABI_VERSION;
 	rec.record_len = sizeof(rec) + cap;
-	rec.ts_mono_ns = bpf_ktime_get_ns();
-	rec.ifindex = ifindex;
-	rec.wire_len = wire_len;
-	rec.hook = hook;
-	rec.mode = cfg->mode;
-	rec.is_wan_facing = cfg->is_wan_facing;
 
 	__u64 n = 0;
 	if (cap) {
@@ -352,7 +548,7 @@ static __always_inline int observe(void *ctx, bool is_xdp, void *data, void *dat
 	__builtin_memcpy(out, &rec, sizeof(rec));
 
 	/* A ring sample takes its length plus an 8-byte header, rounded up to 8. */
-	bpf_ringbuf_submit(out, wakeup_flag((rec.record_len + 8 + 7) & ~7u));
+	bpf_ringbuf_submit(out, wakeup_flag((rec.record_len + 8 + 7) & ~7u, true));
 	stat_add(slot, SNIFFER_STAT_RECORDS, 1);
 	return verdict;
 }

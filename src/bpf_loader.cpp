@@ -30,9 +30,15 @@ std::uint8_t abi_mode(Mode mode) {
 }
 
 int libbpf_to_spdlog(enum libbpf_print_level level, const char* fmt, va_list args) {
-  char buf[1024];
-  int n = vsnprintf(buf, sizeof(buf), fmt, args);
-  std::string line(buf);
+  // Sized to the message: a verifier log arrives as one message of many KiB.
+  va_list copy;
+  va_copy(copy, args);
+  int n = vsnprintf(nullptr, 0, fmt, copy);
+  va_end(copy);
+  if (n < 0) return n;
+  std::string line(static_cast<std::size_t>(n) + 1, '\0');
+  vsnprintf(line.data(), line.size(), fmt, args);
+  line.resize(static_cast<std::size_t>(n));
   while (!line.empty() && line.back() == '\n') line.pop_back();
   switch (level) {
     case LIBBPF_WARN: spdlog::warn("libbpf: {}", line); break;
@@ -76,7 +82,18 @@ BpfPrograms::BpfPrograms(const LoadOptions& options) : options_(options) {
 
   skel_->rodata->cfg_payload_bytes = options.payload_bytes;
   skel_->rodata->cfg_wakeup_bytes = options.wakeup_bytes;
-  int err = bpf_map__set_max_entries(skel_->maps.events, options.ring_buffer_bytes);
+  skel_->rodata->cfg_flow_kernel = options.flow_kernel ? 1 : 0;
+  skel_->rodata->cfg_packet_sample = options.packet_sample;
+  std::memcpy(const_cast<sniffer_flow_params*>(&skel_->rodata->cfg_flow_params), &options.flow_params,
+              sizeof options.flow_params);
+  // The flow map is preallocated (options.flow_max_entries * 768 bytes): one
+  // entry when flows are aggregated in userspace.
+  int err = bpf_map__set_max_entries(skel_->maps.flows, options.flow_kernel ? options.flow_max_entries : 1);
+  if (err) {
+    sniffer_bpf__destroy(skel_);
+    throw Error("size the flow map to " + std::to_string(options.flow_max_entries) + " entries: " + errno_text(err));
+  }
+  err = bpf_map__set_max_entries(skel_->maps.events, options.ring_buffer_bytes);
   if (err) {
     sniffer_bpf__destroy(skel_);
     throw Error("size the ring buffer to " + std::to_string(options.ring_buffer_bytes) + " bytes: " + errno_text(err));
@@ -126,6 +143,8 @@ void BpfPrograms::verify_maps() const {
       {skel_->maps.block_dst_v6, SNIFFER_MAP_BLOCK_DST_V6, sizeof(sniffer_lpm_v6), sizeof(sniffer_block_entry)},
       {skel_->maps.allow_v4, SNIFFER_MAP_ALLOW_V4, sizeof(sniffer_lpm_v4), sizeof(sniffer_allow_entry)},
       {skel_->maps.allow_v6, SNIFFER_MAP_ALLOW_V6, sizeof(sniffer_lpm_v6), sizeof(sniffer_allow_entry)},
+      {skel_->maps.flows, SNIFFER_MAP_FLOWS, sizeof(sniffer_flow_key), sizeof(sniffer_flow_value)},
+      {skel_->maps.local_addrs, SNIFFER_MAP_LOCAL_ADDRS, sizeof(sniffer_local_addr), sizeof(__u8)},
   };
   for (const auto& m : expected) {
     bpf_map_info info{};
@@ -181,6 +200,39 @@ int BpfPrograms::tc_ingress_prog_fd() const { return bpf_program__fd(skel_->prog
 int BpfPrograms::tc_egress_prog_fd() const { return bpf_program__fd(skel_->progs.sniffer_tc_eg); }
 int BpfPrograms::events_map_fd() const { return bpf_map__fd(skel_->maps.events); }
 int BpfPrograms::block_settings_map_fd() const { return bpf_map__fd(skel_->maps.block_settings); }
+int BpfPrograms::flows_map_fd() const { return bpf_map__fd(skel_->maps.flows); }
+
+void BpfPrograms::set_local_addresses(
+    const std::vector<std::pair<std::uint8_t, std::array<std::uint8_t, 16>>>& addresses) {
+  const int fd = bpf_map__fd(skel_->maps.local_addrs);
+  // Clear, then fill: the set is small (the host's own addresses).
+  sniffer_local_addr key{}, next{};
+  while (bpf_map_get_next_key(fd, nullptr, &next) == 0) bpf_map_delete_elem(fd, &next);
+  std::size_t n = 0;
+  for (const auto& [version, addr] : addresses) {
+    key = {};
+    key.ip_version = version;
+    std::memcpy(key.addr, addr.data(), 16);
+    const __u8 one = 1;
+    if (bpf_map_update_elem(fd, &key, &one, BPF_ANY) == 0) ++n;
+  }
+  if (n < addresses.size()) {
+    spdlog::warn("local_addrs: {} of the host's {} addresses did not fit (256 at most): TC-egress packets from the "
+                 "others are left out of kernel flows",
+                 addresses.size() - n, addresses.size());
+  }
+}
+
+std::uint64_t BpfPrograms::flows_created() const {
+  return __atomic_load_n(&skel_->bss->last_flow_id, __ATOMIC_RELAXED);
+}
+
+void BpfPrograms::set_replay_packet(std::uint64_t ts_ns, std::uint32_t wire_len) {
+  skel_->bss->replay_ts_ns = ts_ns;
+  skel_->bss->replay_clock_ns = std::max<std::uint64_t>(skel_->bss->replay_clock_ns, ts_ns);
+  skel_->bss->replay_wire_len = wire_len;
+  skel_->bss->replay_active = 1;
+}
 
 int BpfPrograms::lpm_map_fd(LpmMap map) const {
   switch (map) {

@@ -144,6 +144,8 @@ const std::map<std::string, Hook> kHooks{
     {"xdp", Hook::XdpIngress}, {"tc_ingress", Hook::TcIngress}, {"tc_egress", Hook::TcEgress}};
 const std::map<std::string, TcAttach> kTcAttach{
     {"auto", TcAttach::Auto}, {"tcx", TcAttach::Tcx}, {"clsact", TcAttach::Clsact}};
+const std::map<std::string, FlowAggregation> kAggregations{{"userspace", FlowAggregation::Userspace},
+                                                          {"kernel", FlowAggregation::Kernel}};
 const std::map<std::string, bool> kActions{{"capture", true}, {"skip", false}};
 const std::set<std::string> kLogLevels{"trace", "debug", "info", "warn", "error"};
 
@@ -446,7 +448,8 @@ Config parse_config_json(const json& doc) {
 
   if (doc.contains("flows") &&
       r.object(doc.at("flows"), "flows", {"enabled", "max_flows", "idle_timeout_ms", "active_timeout_ms",
-                                          "tcp_close_grace_ms", "activity_timeout_ms"})) {
+                                          "tcp_close_grace_ms", "activity_timeout_ms", "aggregation",
+                                          "packet_sample_one_in"})) {
     const json& f = doc.at("flows");
     r.boolean(f, "flows", "enabled", c.flows.enabled);
     r.uint(f, "flows", "max_flows", c.flows.max_flows, 1, 1u << 24);
@@ -454,6 +457,8 @@ Config parse_config_json(const json& doc) {
     r.uint(f, "flows", "active_timeout_ms", c.flows.active_timeout_ms, 1000, 86400000);
     r.uint(f, "flows", "tcp_close_grace_ms", c.flows.tcp_close_grace_ms, 0, 86400000);
     r.uint(f, "flows", "activity_timeout_ms", c.flows.activity_timeout_ms, 1, 86400000);
+    if (f.contains("aggregation")) r.choice(f.at("aggregation"), "flows.aggregation", kAggregations, c.flows.aggregation);
+    r.uint(f, "flows", "packet_sample_one_in", c.flows.packet_sample_one_in, 0, 1u << 30);
   }
 
   if (doc.contains("publish") &&
@@ -606,7 +611,9 @@ json config_to_json(const Config& c) {
             {"idle_timeout_ms", c.flows.idle_timeout_ms},
             {"active_timeout_ms", c.flows.active_timeout_ms},
             {"tcp_close_grace_ms", c.flows.tcp_close_grace_ms},
-            {"activity_timeout_ms", c.flows.activity_timeout_ms}}},
+            {"activity_timeout_ms", c.flows.activity_timeout_ms},
+            {"aggregation", to_string(c.flows.aggregation)},
+            {"packet_sample_one_in", c.flows.packet_sample_one_in}}},
           {"publish", publish},
           {"blocklist",
            {{"roles", roles},
@@ -636,6 +643,9 @@ const char* to_string(XdpMode mode) {
     case XdpMode::Generic: return "generic";
     default: return "auto";
   }
+}
+const char* to_string(FlowAggregation aggregation) {
+  return aggregation == FlowAggregation::Kernel ? "kernel" : "userspace";
 }
 const char* to_string(TcAttach method) {
   switch (method) {

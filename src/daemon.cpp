@@ -81,7 +81,25 @@ LoadOptions load_options(const Config& config) {
   load.wakeup_bytes = config.capture.wakeup_bytes;
   load.btf_path = config.btf_path;
   load.blocklist_max_entries = config.blocklist.max_entries;
+  load.flow_kernel = config.flows.enabled && config.flows.aggregation == FlowAggregation::Kernel;
+  load.flow_max_entries = config.flows.max_flows;
+  load.packet_sample = config.publish.packet_events ? config.flows.packet_sample_one_in : 0;
+  load.flow_params = flow_params(flow_table_config(config.flows));
   return load;
+}
+
+PipelineOutputs kernel_flow_outputs(const BpfPrograms& progs, PipelineOutputs outputs) {
+  if (progs.flow_kernel()) {
+    outputs.kernel_flows_fd = progs.flows_map_fd();
+    outputs.kernel_flows_capacity = progs.flow_max_entries();
+  }
+  return outputs;
+}
+
+void add_kernel_flow_counts(const BpfPrograms& progs, const nlohmann::json& kernel, nlohmann::json& user) {
+  if (!progs.flow_kernel() || !user.contains("flows")) return;
+  user["flows"]["packets"] = kernel.value("flow_packets", std::uint64_t{0});
+  user["flows"]["created"] = progs.flows_created();
 }
 
 void fill_maps(BpfPrograms& progs, const Config& config, const InterfaceTable& interfaces) {
@@ -110,7 +128,9 @@ void reload(Config& config, const RunOptions& options, BpfPrograms& progs, Inter
     manager.configure(next.interfaces);
     progs.set_filter(next.filter);
     manager.attach();
-    pipeline.set_interfaces(manager.table(), HostAddresses::from_system(manager.table()));
+    HostAddresses host = HostAddresses::from_system(manager.table());
+    progs.set_local_addresses(host.local_list());
+    pipeline.set_interfaces(manager.table(), std::move(host));
     if (next.log_level != config.log_level) spdlog::set_level(spdlog::level::from_str(next.log_level));
     config.interfaces = next.interfaces;
     config.filter = next.filter;
@@ -161,12 +181,16 @@ int run_daemon(const Config& initial_config, const RunOptions& options) {
   }
 
   HostAddresses host = HostAddresses::from_system(interfaces);
-  Pipeline pipeline(config, interfaces, host, PipelineOutputs{.publish = true}, start_wall_ns);
+  progs.set_local_addresses(host.local_list());
+  Pipeline pipeline(config, interfaces, host, kernel_flow_outputs(progs, PipelineOutputs{.publish = true}),
+                    start_wall_ns);
   MonotonicToWall clock;
+  pipeline.set_kernel_clock_offset(clock.offset_ns());
   std::uint64_t now_mono = monotonic_now_ns();
-  RingReader ring(progs.events_map_fd(), config.capture.payload_bytes, [&](const DecodedRecord& r) {
-    pipeline.process(r, clock.to_wall_ns(r.header.ts_mono_ns), now_mono);
-  });
+  RingReader ring(
+      progs.events_map_fd(), config.capture.payload_bytes,
+      [&](const DecodedRecord& r) { pipeline.process(r, clock.to_wall_ns(r.header.ts_mono_ns), now_mono); },
+      [&](const sniffer_flow_record& r) { pipeline.process_flow(r); });
   std::optional<MetricsServer> metrics;
   if (!config.metrics.listen.empty()) metrics.emplace(config.metrics.listen);
   Prevention prevention(progs, config, pipeline);
@@ -178,6 +202,7 @@ int run_daemon(const Config& initial_config, const RunOptions& options) {
     kernel["ring_size_bytes"] = config.capture.ring_buffer_bytes;
     nlohmann::json user = drain_stats_json(ring.counters());
     user.update(pipeline.counters_json());
+    add_kernel_flow_counts(progs, kernel, user);
     user["interface_events"] = manager.link_json();
     user["netlink_resyncs"] = manager.resyncs();
     user["blocklist"] = prevention.counters_json();
@@ -209,7 +234,9 @@ int run_daemon(const Config& initial_config, const RunOptions& options) {
     // pipeline learns new ifindexes (and addresses) before their records.
     if (LinkChanges changes = links.poll(); !changes.empty()) {
       if (manager.apply(changes) || changes.addresses_changed) {
-        pipeline.set_interfaces(manager.table(), HostAddresses::from_system(manager.table()));
+        HostAddresses now_host = HostAddresses::from_system(manager.table());
+        progs.set_local_addresses(now_host.local_list());
+        pipeline.set_interfaces(manager.table(), std::move(now_host));
       }
     }
     pipeline.tick(clock.to_wall_ns(now_mono), now_mono);
@@ -219,7 +246,10 @@ int run_daemon(const Config& initial_config, const RunOptions& options) {
       g_reload_signal = 0;
       reload(config, options, progs, manager, pipeline, ring, prevention);
     }
-    if (resync.due(now_mono)) clock.resync();
+    if (resync.due(now_mono)) {
+      clock.resync();
+      pipeline.set_kernel_clock_offset(clock.offset_ns());
+    }
     const bool want_log = log_line.due(now_mono), want_stats = stats_topic.due(now_mono);
     if (refresh.due(now_mono) || want_log || want_stats) {
       nlohmann::json r = report();

@@ -80,6 +80,7 @@ const char* end_reason_name(v1::FlowEndReason r) {
     case v1::FLOW_END_SHUTDOWN: return "shutdown";
     case v1::FLOW_END_END_OF_CAPTURE: return "end_of_capture";
     case v1::FLOW_END_PORT_REUSE: return "port_reuse";
+    case v1::FLOW_END_TABLE_FULL: return "table_full";
     default: return "unspecified";
   }
 }

@@ -1,28 +1,62 @@
 #include "sniffer/flow_state.hpp"
 
-#include <algorithm>
+#include <cmath>
 
 namespace sniffer {
 
 namespace {
 
-constexpr std::uint8_t kFin = 0x01, kSyn = 0x02, kRst = 0x04, kPsh = 0x08, kAck = 0x10, kUrg = 0x20;
-
-void set_stats(v1::Stats* out, const RunningStats& s, double scale = 1.0) {
-  out->set_count(s.count());
-  out->set_min(s.min() * scale);
-  out->set_max(s.max() * scale);
-  out->set_mean(s.mean() * scale);
-  out->set_std(s.std() * scale);
-  out->set_total(s.total() * scale);
+// Mean and sample standard deviation (n - 1, as CICFlowMeter's) from the
+// integer sums. The sum of squared deviations, sumsq - sum^2 / n, is taken
+// in 128-bit integers first, so no precision is lost to cancellation.
+void set_stats(v1::Stats* out, const sniffer_moments& m, double scale = 1.0) {
+  out->set_count(m.count);
+  if (m.count == 0) {
+    out->set_min(0);
+    out->set_max(0);
+    out->set_mean(0);
+    out->set_std(0);
+    out->set_total(0);
+    return;
+  }
+  const long double n = static_cast<long double>(m.count);
+  out->set_min(static_cast<double>(m.min) * scale);
+  out->set_max(static_cast<double>(m.max) * scale);
+  out->set_mean(static_cast<double>(static_cast<long double>(m.sum) / n) * scale);
+  out->set_total(static_cast<double>(m.sum) * scale);
+  double std = 0.0;
+  if (m.count > 1) {
+    const unsigned __int128 sumsq = (static_cast<unsigned __int128>(m.sumsq_hi) << 64) | m.sumsq_lo;
+    const unsigned __int128 square = static_cast<unsigned __int128>(m.sum) * m.sum;
+    const unsigned __int128 q = square / m.count, r = square % m.count;
+    const unsigned __int128 whole = sumsq >= q ? sumsq - q : 0;  // sumsq >= sum^2/n (Cauchy-Schwarz)
+    long double m2 = static_cast<long double>(whole) - static_cast<long double>(r) / n;
+    if (m2 < 0) m2 = 0;
+    std = static_cast<double>(std::sqrt(m2 / (n - 1)));
+  }
+  out->set_std(std * scale);
 }
 
-void set_direction(v1::DirectionStats* out, const FlowState::Direction& d, double duration_s) {
-  out->set_packets(d.packets);
+// Both directions' per-packet payload lengths as one stream.
+sniffer_moments merged(const sniffer_moments& a, const sniffer_moments& b) {
+  if (a.count == 0) return b;
+  if (b.count == 0) return a;
+  sniffer_moments m = a;
+  m.count += b.count;
+  m.sum += b.sum;
+  m.sumsq_lo += b.sumsq_lo;
+  m.sumsq_hi += b.sumsq_hi + (m.sumsq_lo < b.sumsq_lo ? 1 : 0);
+  m.min = std::min(a.min, b.min);
+  m.max = std::max(a.max, b.max);
+  return m;
+}
+
+void set_direction(v1::DirectionStats* out, const sniffer_flow_dir& d, double duration_s) {
+  out->set_packets(d.payload.count);
   out->set_bytes(d.bytes);
-  out->set_payload_bytes(d.payload_bytes);
+  out->set_payload_bytes(d.payload.sum);
   out->set_header_bytes(d.header_bytes);
-  set_stats(out->mutable_payload_length(), d.payload_len);
+  set_stats(out->mutable_payload_length(), d.payload);
   set_stats(out->mutable_iat_us(), d.iat_ns, 1e-3);
   out->set_psh_count(d.psh);
   out->set_urg_count(d.urg);
@@ -33,228 +67,127 @@ void set_direction(v1::DirectionStats* out, const FlowState::Direction& d, doubl
   out->set_bulk_packets(d.bulk_packets);
   out->set_bulk_bytes(d.bulk_bytes);
   out->set_bulk_duration_us(static_cast<double>(d.bulk_duration_ns) * 1e-3);
-  out->set_packets_per_second(duration_s > 0 ? static_cast<double>(d.packets) / duration_s : 0.0);
+  out->set_packets_per_second(duration_s > 0 ? static_cast<double>(d.payload.count) / duration_s : 0.0);
 }
 
 }  // namespace
 
-FlowKey FlowKey::of(const PacketInfo& p, bool& a_to_b) {
-  FlowKey k;
-  int cmp = std::memcmp(p.src.data(), p.dst.data(), 16);
-  a_to_b = cmp < 0 || (cmp == 0 && p.sport <= p.dport);
-  k.addr_a = a_to_b ? p.src : p.dst;
-  k.addr_b = a_to_b ? p.dst : p.src;
-  k.port_a = a_to_b ? p.sport : p.dport;
-  k.port_b = a_to_b ? p.dport : p.sport;
-  k.vlan_id = p.vlan_id;
-  k.l4_proto = p.l4_proto;
-  k.ip_version = p.ip_version;
+FlowKey flow_key_of(const PacketInfo& p, bool& a_to_b) {
+  FlowKey k{};
+  a_to_b = sniffer_flow_key_make(p.src.data(), p.dst.data(), p.sport, p.dport, p.vlan_id, p.l4_proto, p.ip_version,
+                                 &k) != 0;
   return k;
 }
 
+sniffer_flow_packet flow_packet_of(const PacketInfo& p) {
+  sniffer_flow_packet f{};
+  f.ts = p.ts_ns;
+  f.wire_len = p.wire_len;
+  f.header_len = p.header_len;
+  f.payload_len = p.payload_len;
+  f.tcp_seq = p.tcp_seq;
+  f.tcp_window = p.tcp_window;
+  f.tcp_flags = p.tcp_flags;
+  f.has_tcp_header = p.has_tcp_header ? 1 : 0;
+  return f;
+}
+
 FlowState::FlowState(const FlowKey& key, const PacketInfo& first, bool first_a_to_b, std::uint64_t id,
-                     std::uint8_t direction, const FlowFeatureParams& params)
-    : key_(key),
-      params_(params),
-      id_(id),
-      fwd_is_a_to_b_(first_a_to_b),
-      direction_(direction),
-      ifindex_(first.ifindex),
-      mode_(first.mode),
-      is_wan_facing_(first.is_wan_facing),
-      first_ts_(first.ts_ns),
-      last_ts_(first.ts_ns),
-      active_start_(first.ts_ns),
-      active_end_(first.ts_ns) {
-  add(first, first_a_to_b);
-}
-
-void FlowState::add(const PacketInfo& p, bool a_to_b) {
-  const bool forward = a_to_b == fwd_is_a_to_b_;
-  Direction& d = forward ? fwd_ : bwd_;
-  const Direction& other = forward ? bwd_ : fwd_;
-  const bool first_packet = fwd_.packets + bwd_.packets == 0;
-  // Records from several CPUs may arrive slightly out of order: time never
-  // runs backwards inside a flow.
-  const std::uint64_t t = std::max(p.ts_ns, last_ts_);
-
-  if (!first_packet) iat_ns_.add(static_cast<double>(t - last_ts_));
-  if (d.packets > 0) d.iat_ns.add(static_cast<double>(t - d.last_ts));
-  d.last_ts = t;
-
-  if (first_packet || t - last_ts_ > params_.subflow_gap_ns) ++subflow_count_;
-  if (t - active_end_ > params_.activity_timeout_ns) {
-    if (active_end_ > active_start_) active_ns_.add(static_cast<double>(active_end_ - active_start_));
-    idle_ns_.add(static_cast<double>(t - active_end_));
-    active_start_ = t;
-  }
-  active_end_ = t;
-
-  ++d.packets;
-  d.bytes += p.wire_len;
-  d.payload_bytes += p.payload_len;
-  d.header_bytes += p.header_len;
-  if (p.payload_len > 0) ++d.data_packets;
-  d.payload_len.add(p.payload_len);
-  payload_len_.add(p.payload_len);
-  d.min_header = d.packets == 1 ? p.header_len : std::min(d.min_header, p.header_len);
-
-  if (p.has_tcp_header) {
-    for (int bit = 0; bit < 8; ++bit) {
-      if (p.tcp_flags & (1u << bit)) ++flag_counts_[bit];
-    }
-    if (p.tcp_flags & kPsh) ++d.psh;
-    if (p.tcp_flags & kUrg) ++d.urg;
-    if (d.init_window < 0) d.init_window = p.tcp_window;
-    add_tcp(p, forward);
-  }
-  add_bulk(d, other, p);
-  last_ts_ = t;
-}
-
-void FlowState::add_bulk(Direction& d, const Direction& other, const PacketInfo& p) {
-  if (p.payload_len == 0) return;
-  const std::uint64_t t = d.last_ts;
-  // Data from the other side since this run began ends the run.
-  if (d.bulk_run_packets > 0 && other.last_data_ts > d.bulk_run_start) d.bulk_run_packets = 0;
-  if (d.bulk_run_packets == 0 || t - d.bulk_run_last > params_.bulk_gap_ns) {
-    d.bulk_run_start = d.bulk_run_last = t;
-    d.bulk_run_packets = 1;
-    d.bulk_run_bytes = p.payload_len;
-  } else {
-    ++d.bulk_run_packets;
-    d.bulk_run_bytes += p.payload_len;
-    if (d.bulk_run_packets == 4) {  // the run becomes a bulk
-      ++d.bulk_count;
-      d.bulk_packets += 4;
-      d.bulk_bytes += d.bulk_run_bytes;
-      d.bulk_duration_ns += t - d.bulk_run_start;
-    } else if (d.bulk_run_packets > 4) {
-      ++d.bulk_packets;
-      d.bulk_bytes += p.payload_len;
-      d.bulk_duration_ns += t - d.bulk_run_last;
-    }
-    d.bulk_run_last = t;
-  }
-  d.last_data_ts = t;
-}
-
-void FlowState::note_history(char c, bool forward) {
-  static constexpr const char* kLetters = "shafrd";
-  const char* pos = std::strchr(kLetters, c);
-  std::uint32_t bit = 1u << ((pos - kLetters) * 2 + (forward ? 0 : 1));
-  if (history_seen_ & bit) return;
-  history_seen_ |= bit;
-  if (history_len_ < history_.size() - 1) history_[history_len_++] = forward ? static_cast<char>(c - 'a' + 'A') : c;
-}
-
-void FlowState::add_tcp(const PacketInfo& p, bool forward) {
-  const std::uint8_t f = p.tcp_flags;
-  if ((f & kSyn) && !(f & kAck)) {
-    if (!has_syn_seq_) {
-      has_syn_seq_ = true;
-      syn_seq_ = p.tcp_seq;
-    }
-    note_history('s', forward);
-    if (forward) syn_orig_ = true;
-  }
-  if ((f & kSyn) && (f & kAck)) {
-    note_history('h', forward);
-    if (!forward) synack_resp_ = true;
-  }
-  if ((f & kAck) && !(f & (kSyn | kFin | kRst)) && p.payload_len == 0) note_history('a', forward);
-  if (p.payload_len > 0) note_history('d', forward);
-  if (f & kFin) {
-    note_history('f', forward);
-    (forward ? fin_orig_ : fin_resp_) = true;
-  }
-  if (f & kRst) {
-    note_history('r', forward);
-    (forward ? rst_orig_ : rst_resp_) = true;
-    rst_seen_ = true;
-  }
+                     std::uint8_t direction, const sniffer_flow_params& params)
+    : direction_(direction) {
+  sniffer_flow_init(&s_, &key, first_a_to_b, id, first.ts_ns, first.ifindex, first.mode, first.is_wan_facing ? 1 : 0,
+                    &params);
+  add(flow_packet_of(first), first_a_to_b, params);
 }
 
 std::string FlowState::conn_state() const {
-  if (key_.l4_proto != 6) return "";
-  const bool resp_sent = bwd_.packets > 0;
-  if (syn_orig_ && !synack_resp_) {
-    if (rst_resp_) return "REJ";
-    if (rst_orig_) return "RSTOS0";
-    if (fin_orig_) return "SH";
+  if (s_.key.l4_proto != 6) return "";
+  auto has = [this](std::uint8_t bit) { return (s_.tcp & bit) != 0; };
+  const bool syn_orig = has(SNIFFER_TCP_SYN_ORIG), synack_resp = has(SNIFFER_TCP_SYNACK_RESP);
+  const bool fin_orig = has(SNIFFER_TCP_FIN_ORIG), fin_resp = has(SNIFFER_TCP_FIN_RESP);
+  const bool rst_orig = has(SNIFFER_TCP_RST_ORIG), rst_resp = has(SNIFFER_TCP_RST_RESP);
+  const bool resp_sent = s_.bwd.payload.count > 0;
+  if (syn_orig && !synack_resp) {
+    if (rst_resp) return "REJ";
+    if (rst_orig) return "RSTOS0";
+    if (fin_orig) return "SH";
     return resp_sent ? "OTH" : "S0";
   }
-  if (!syn_orig_ && synack_resp_) {
-    if (rst_resp_) return "RSTRH";
-    if (fin_resp_) return "SHR";
+  if (!syn_orig && synack_resp) {
+    if (rst_resp) return "RSTRH";
+    if (fin_resp) return "SHR";
     return "OTH";
   }
-  if (syn_orig_ && synack_resp_) {
-    if (rst_orig_) return "RSTO";
-    if (rst_resp_) return "RSTR";
-    if (fin_orig_ && fin_resp_) return "SF";
-    if (fin_orig_) return "S2";
-    if (fin_resp_) return "S3";
+  if (syn_orig && synack_resp) {
+    if (rst_orig) return "RSTO";
+    if (rst_resp) return "RSTR";
+    if (fin_orig && fin_resp) return "SF";
+    if (fin_orig) return "S2";
+    if (fin_resp) return "S3";
     return "S1";
   }
   return "OTH";  // no SYN seen: picked up mid-stream
 }
 
-void FlowState::to_proto(v1::FlowRecord& r, v1::FlowEndReason reason, bool is_update) const {
-  const double duration_s = static_cast<double>(last_ts_ - first_ts_) * 1e-9;
-  r.set_flow_id(id_);
-  r.set_start_ns(first_ts_);
-  r.set_end_ns(last_ts_);
-  r.set_duration_us(static_cast<double>(last_ts_ - first_ts_) * 1e-3);
-  r.set_ip_version(key_.ip_version);
-  const std::size_t alen = key_.ip_version == 4 ? 4 : 16;
-  const auto& src = fwd_is_a_to_b_ ? key_.addr_a : key_.addr_b;
-  const auto& dst = fwd_is_a_to_b_ ? key_.addr_b : key_.addr_a;
-  r.set_src_addr(reinterpret_cast<const char*>(src.data()), alen);
-  r.set_dst_addr(reinterpret_cast<const char*>(dst.data()), alen);
-  r.set_src_port(fwd_is_a_to_b_ ? key_.port_a : key_.port_b);
-  r.set_dst_port(fwd_is_a_to_b_ ? key_.port_b : key_.port_a);
-  r.set_l4_protocol(key_.l4_proto);
-  r.set_vlan_id(key_.vlan_id);
+void FlowState::to_proto(v1::FlowRecord& r, v1::FlowEndReason reason, bool is_update,
+                         std::int64_t clock_offset_ns) const {
+  const sniffer_flow_state& s = s_;
+  const double duration_s = static_cast<double>(s.last_ts - s.first_ts) * 1e-9;
+  r.set_flow_id(s.flow_id);
+  r.set_start_ns(static_cast<std::uint64_t>(static_cast<std::int64_t>(s.first_ts) + clock_offset_ns));
+  r.set_end_ns(static_cast<std::uint64_t>(static_cast<std::int64_t>(s.last_ts) + clock_offset_ns));
+  r.set_duration_us(static_cast<double>(s.last_ts - s.first_ts) * 1e-3);
+  r.set_ip_version(s.key.ip_version);
+  const std::size_t alen = s.key.ip_version == 4 ? 4 : 16;
+  const std::uint8_t* src = s.fwd_is_a_to_b ? s.key.addr_a : s.key.addr_b;
+  const std::uint8_t* dst = s.fwd_is_a_to_b ? s.key.addr_b : s.key.addr_a;
+  r.set_src_addr(reinterpret_cast<const char*>(src), alen);
+  r.set_dst_addr(reinterpret_cast<const char*>(dst), alen);
+  r.set_src_port(s.fwd_is_a_to_b ? s.key.port_a : s.key.port_b);
+  r.set_dst_port(s.fwd_is_a_to_b ? s.key.port_b : s.key.port_a);
+  r.set_l4_protocol(s.key.l4_proto);
+  r.set_vlan_id(s.key.vlan_id);
 
-  r.set_ifindex(ifindex_);
-  r.set_role(is_wan_facing_ ? v1::ROLE_WAN : v1::ROLE_LAN);
-  r.set_mode(mode_ == SNIFFER_MODE_HOST_BASED ? v1::MODE_HOST_BASED
-             : mode_ == SNIFFER_MODE_GATEWAY  ? v1::MODE_GATEWAY
-                                              : v1::MODE_UNSPECIFIED);
-  r.set_is_wan_facing(is_wan_facing_);
+  r.set_ifindex(s.ifindex);
+  r.set_role(s.is_wan_facing ? v1::ROLE_WAN : v1::ROLE_LAN);
+  r.set_mode(s.mode == SNIFFER_MODE_HOST_BASED ? v1::MODE_HOST_BASED
+             : s.mode == SNIFFER_MODE_GATEWAY  ? v1::MODE_GATEWAY
+                                               : v1::MODE_UNSPECIFIED);
+  r.set_is_wan_facing(s.is_wan_facing != 0);
   r.set_direction(static_cast<v1::FlowDirection>(direction_));
 
-  set_direction(r.mutable_fwd(), fwd_, duration_s);
-  set_direction(r.mutable_bwd(), bwd_, duration_s);
-  set_stats(r.mutable_payload_length(), payload_len_);
-  set_stats(r.mutable_iat_us(), iat_ns_, 1e-3);
-  r.set_fin_count(flag_counts_[0]);
-  r.set_syn_count(flag_counts_[1]);
-  r.set_rst_count(flag_counts_[2]);
-  r.set_psh_count(flag_counts_[3]);
-  r.set_ack_count(flag_counts_[4]);
-  r.set_urg_count(flag_counts_[5]);
-  r.set_ece_count(flag_counts_[6]);
-  r.set_cwr_count(flag_counts_[7]);
+  set_direction(r.mutable_fwd(), s.fwd, duration_s);
+  set_direction(r.mutable_bwd(), s.bwd, duration_s);
+  set_stats(r.mutable_payload_length(), merged(s.fwd.payload, s.bwd.payload));
+  set_stats(r.mutable_iat_us(), s.iat_ns, 1e-3);
+  r.set_fin_count(s.flag_counts[0]);
+  r.set_syn_count(s.flag_counts[1]);
+  r.set_rst_count(s.flag_counts[2]);
+  r.set_psh_count(s.flag_counts[3]);
+  r.set_ack_count(s.flag_counts[4]);
+  r.set_urg_count(s.flag_counts[5]);
+  r.set_ece_count(s.flag_counts[6]);
+  r.set_cwr_count(s.flag_counts[7]);
 
   // The period still running counts as active.
-  RunningStats active = active_ns_;
-  if (active_end_ > active_start_) active.add(static_cast<double>(active_end_ - active_start_));
+  sniffer_moments active = s.active_ns;
+  if (s.active_end > s.active_start) sniffer_moments_add(&active, s.active_end - s.active_start);
   set_stats(r.mutable_active_us(), active, 1e-3);
-  set_stats(r.mutable_idle_us(), idle_ns_, 1e-3);
-  r.set_subflow_count(subflow_count_);
+  set_stats(r.mutable_idle_us(), s.idle_ns, 1e-3);
+  r.set_subflow_count(s.subflow_count);
 
-  const double packets = static_cast<double>(fwd_.packets + bwd_.packets);
-  const double payload = static_cast<double>(fwd_.payload_bytes + bwd_.payload_bytes);
+  const double packets = static_cast<double>(s.fwd.payload.count + s.bwd.payload.count);
+  const double payload = static_cast<double>(s.fwd.payload.sum + s.bwd.payload.sum);
   r.set_bytes_per_second(duration_s > 0 ? payload / duration_s : 0.0);
   r.set_packets_per_second(duration_s > 0 ? packets / duration_s : 0.0);
-  r.set_down_up_ratio(fwd_.packets ? static_cast<double>(bwd_.packets) / static_cast<double>(fwd_.packets) : 0.0);
+  r.set_down_up_ratio(s.fwd.payload.count
+                          ? static_cast<double>(s.bwd.payload.count) / static_cast<double>(s.fwd.payload.count)
+                          : 0.0);
   r.set_conn_state(conn_state());
-  r.set_history(std::string(history_.data(), history_len_));
+  r.set_history(std::string(reinterpret_cast<const char*>(s.history), std::min<std::size_t>(s.history_len, sizeof s.history)));
   r.set_end_reason(reason);
   r.set_is_update(is_update);
-  r.set_update_count(update_count_);
+  r.set_update_count(s.update_count);
 }
 
 }  // namespace sniffer

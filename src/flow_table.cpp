@@ -1,53 +1,62 @@
 #include "sniffer/flow_table.hpp"
 
+#include <algorithm>
+
 namespace sniffer {
 
-namespace {
-// Deadlines: t + d without wrapping, since timestamps come from packets, which
-// may carry anything. A deadline that saturates is "never", so a packet stamped
-// at the end of time does not trigger it at once.
-constexpr std::uint64_t kNever = UINT64_MAX;
-std::uint64_t later(std::uint64_t t, std::uint64_t d) { return t >= kNever - d ? kNever : t + d; }
-bool due(std::uint64_t deadline, std::uint64_t now) { return deadline != kNever && deadline <= now; }
-}  // namespace
+sniffer_flow_params flow_params(const FlowTableConfig& config) {
+  sniffer_flow_params p{};
+  p.idle_timeout_ns = config.idle_timeout_ns;
+  p.active_timeout_ns = config.active_timeout_ns;
+  p.tcp_close_grace_ns = config.tcp_close_grace_ns;
+  p.activity_timeout_ns = config.features.activity_timeout_ns;
+  p.subflow_gap_ns = config.features.subflow_gap_ns;
+  p.bulk_gap_ns = config.features.bulk_gap_ns;
+  return p;
+}
 
 FlowTable::FlowTable(const FlowTableConfig& config, Sink sink, Classifier classify)
-    : config_(config), sink_(std::move(sink)), classify_(std::move(classify)), index_(config.max_flows) {
+    : config_(config),
+      params_(flow_params(config)),
+      sink_(std::move(sink)),
+      classify_(std::move(classify)),
+      index_(config.max_flows) {
   // Slots and index grow on demand up to max_flows: memory follows the flows present.
 }
 
 void FlowTable::add(const PacketInfo& p) {
   ++counters_.packets;
   bool a_to_b = false;
-  FlowKey key = FlowKey::of(p, a_to_b);
+  FlowKey key = flow_key_of(p, a_to_b);
+  const sniffer_flow_packet packet = flow_packet_of(p);
   const std::uint32_t hash = index_.hash(key);
   std::uint32_t slot = index_.find(hash, [&](std::uint32_t i) { return flow_keys_equal(slots_[i].flow->key(), key); });
+  if (slot != kNone) {
+    // Ended before this packet joins it (close grace over, idle, a new
+    // connection): decided on arrival, as the kernel does, so the result
+    // does not depend on when expire() last ran.
+    if (int reason = sniffer_flow_end_before(&slots_[slot].flow->state(), &packet, std::max(clock_, p.ts_ns), &params_)) {
+      end(slot, static_cast<v1::FlowEndReason>(reason));
+      slot = kNone;
+    }
+  }
   if (slot == kNone) {
     slot = create(key, hash, p, a_to_b);
   } else {
-    Slot& s = slots_[slot];
-    if (s.flow->is_new_connection(p)) {
-      // A new connection on this 5-tuple: the old flow ends now.
-      end(slot, !s.flow->closed()    ? v1::FLOW_END_PORT_REUSE
-                : s.flow->rst_seen() ? v1::FLOW_END_RST
-                                     : v1::FLOW_END_FIN);
-      slot = create(key, hash, p, a_to_b);
-    } else {
-      s.flow->add(p, a_to_b);
-      unlink(slot);
-      push_front(slot);
-    }
+    slots_[slot].flow->add(packet, a_to_b, params_);
+    unlink(slot);
+    push_front(slot);
   }
   Slot& s = slots_[slot];
+  const bool update_due = sniffer_flow_after_add(&s.flow->state(), &packet, &params_);
   if (!s.closing && s.flow->closed()) {
     s.closing = true;
-    closing_.push_back({slot, s.flow->id(), p.ts_ns});
+    closing_.push_back({slot, s.flow->id(), s.flow->state().closing_since});
   }
-  if (due(s.next_update_ns, p.ts_ns)) {
+  if (update_due) {
     sink_(*s.flow, v1::FLOW_END_ACTIVE_TIMEOUT, true);
     s.flow->count_update();
     ++counters_.updates;
-    s.next_update_ns = later(p.ts_ns, config_.active_timeout_ns);
   }
 }
 
@@ -71,10 +80,9 @@ std::uint32_t FlowTable::create(const FlowKey& key, std::uint32_t hash, const Pa
     slots_.emplace_back();
   }
   Slot& s = slots_[slot];
-  s.flow.emplace(key, p, a_to_b, next_id_++, classify_(p), config_.features);
+  s.flow.emplace(key, p, a_to_b, next_id_++, classify_(p), params_);
   s.hash = hash;
   s.closing = false;
-  s.next_update_ns = later(p.ts_ns, config_.active_timeout_ns);
   index_.insert(hash, slot);  // cannot fail: a full table evicted above
   push_front(slot);
   ++counters_.created;
@@ -94,22 +102,25 @@ void FlowTable::end(std::uint32_t slot, v1::FlowEndReason reason) {
 }
 
 void FlowTable::expire(std::uint64_t now_ns) {
-  while (!closing_.empty() && due(later(closing_.front().since_ns, config_.tcp_close_grace_ns), now_ns)) {
+  clock_ = std::max(clock_, now_ns);
+  while (!closing_.empty() && sniffer_due(sniffer_later(closing_.front().since_ns, config_.tcp_close_grace_ns), now_ns)) {
     Closing c = closing_.front();
     closing_.pop_front();
     Slot& s = slots_[c.slot];
-    if (s.flow && s.flow->id() == c.flow_id) end(c.slot, s.flow->rst_seen() ? v1::FLOW_END_RST : v1::FLOW_END_FIN);
+    if (s.flow && s.flow->id() == c.flow_id) end_closed(c.slot);
   }
-  while (tail_ != kNone && due(later(slots_[tail_].flow->last_ts(), config_.idle_timeout_ns), now_ns)) {
-    end(tail_, v1::FLOW_END_IDLE_TIMEOUT);
+  while (tail_ != kNone && sniffer_due(sniffer_later(slots_[tail_].flow->last_ts(), config_.idle_timeout_ns), now_ns)) {
+    // Idle, and maybe closed past its grace as well (the FIFO above stops
+    // at its first entry not due, which a capture's clock stepping back can
+    // leave in front): the close wins, as everywhere.
+    end(tail_, static_cast<v1::FlowEndReason>(sniffer_flow_due_reason(&slots_[tail_].flow->state(), clock_, &params_)));
   }
 }
 
 void FlowTable::flush(v1::FlowEndReason reason) {
   while (head_ != kNone) {
-    Slot& s = slots_[head_];
-    bool closed = s.closing;
-    end(head_, closed ? (s.flow->rst_seen() ? v1::FLOW_END_RST : v1::FLOW_END_FIN) : reason);
+    if (slots_[head_].closing) end_closed(head_);
+    else end(head_, reason);
   }
   closing_.clear();
 }

@@ -87,6 +87,12 @@ bool HostAddresses::in_lan(std::uint8_t ip_version, const Address& addr) const {
   return false;
 }
 
+std::vector<std::pair<std::uint8_t, HostAddresses::Address>> HostAddresses::local_list() const {
+  std::vector<std::pair<std::uint8_t, Address>> out;
+  for (const Prefix& p : local_) out.emplace_back(p.ip_version, p.addr);
+  return out;
+}
+
 std::uint8_t HostAddresses::classify(const PacketInfo& p) const {
   if (is_local(p.ip_version, p.src)) return v1::FLOW_DIRECTION_FROM_SENSOR;
   if (is_local(p.ip_version, p.dst)) return v1::FLOW_DIRECTION_TO_SENSOR;

@@ -102,6 +102,13 @@ std::string prometheus_text(const json& report) {
       drops.sample(label("stage", "kernel") + "," + label("reason", "blocked_unrecorded") + "," +
                        label("interface", name),
                    at(s, "blocked_unrecorded"));
+      // Kernel flow aggregation: packets aggregated without a packet record
+      // (sampling), and flow records the full ring refused.
+      drops.sample(label("stage", "kernel") + "," + label("reason", "sampled_out") + "," + label("interface", name),
+                   at(s, "sampled_out"));
+      drops.sample(label("stage", "kernel") + "," + label("reason", "flow_ring_full") + "," +
+                       label("interface", name),
+                   at(s, "flow_ringbuf_full"));
     }
     drops.sample(label("stage", "kernel") + "," + label("reason", "unconfigured_interface"), at(kernel, "unconfigured"));
     for (const auto& [reason, n] : children(user, "decode_errors").items()) {
@@ -153,12 +160,31 @@ std::string prometheus_text(const json& report) {
       }
     }
   }
+  {
+    Family packets(out, "sniffer_kernel_flow_packets_total", "counter",
+                   "Kernel flow aggregation: packets added to a flow in the kernel's map.");
+    Family records(out, "sniffer_kernel_flow_records_total", "counter",
+                   "Kernel flow aggregation: flow records the programs put in the ring buffer.");
+    Family failed(out, "sniffer_kernel_flow_update_failures_total", "counter",
+                  "Kernel flow aggregation: new flows the full map could not take (each left as a one-packet "
+                  "record, end reason TABLE_FULL).");
+    for (const auto& [name, s] : ifaces.items()) {
+      packets.sample(label("interface", name), at(s, "flow_packets"));
+      records.sample(label("interface", name), at(s, "flow_records"));
+      failed.sample(label("interface", name) + "," + label("reason", "map_full"), at(s, "flow_map_full"));
+    }
+  }
   const json& flows = at(user, "flows");
-  Family(out, "sniffer_flows_active", "gauge", "Flows in the flow table.").sample("", at(flows, "active"));
+  Family(out, "sniffer_flows_active", "gauge",
+         "Flows in the flow table (kernel aggregation: in the kernel's map at the last sweep).")
+      .sample("", at(flows, "active"));
   Family(out, "sniffer_flows_capacity", "gauge", "Flow table limit (flows.max_flows).").sample("", at(flows, "capacity"));
   Family(out, "sniffer_flows_created_total", "counter", "Flows created.").sample("", at(flows, "created"));
   Family(out, "sniffer_flows_evicted_total", "counter", "Flows ended early because the table was full.")
       .sample("", at(flows, "evicted"));
+  Family(out, "sniffer_kernel_flow_sweep_failures_total", "counter",
+         "Kernel flow aggregation: map reads or removals of the daemon's sweep that failed (the flow stays).")
+      .sample("", at(flows, "sweep_failures"));
   Family(out, "sniffer_flow_updates_total", "counter", "Active-timeout updates exported.").sample("", at(flows, "updates"));
   {
     Family ended(out, "sniffer_flows_ended_total", "counter", "Flows ended, by reason.");

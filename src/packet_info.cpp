@@ -2,11 +2,13 @@
 
 #include <cstring>
 
+#include "sniffer/flow_update.h"
+
 namespace sniffer {
 
 bool packet_info_from_record(const sniffer_record& r, std::uint64_t ts_ns, PacketInfo& p) {
-  if (r.ip_version != 4 && r.ip_version != 6) return false;
-  if (r.l3_hdr_len == 0) return false;  // truncated or malformed before the addresses
+  sniffer_flow_packet f;
+  if (!sniffer_flow_packet_of(&r, ts_ns, r.wire_len, &f)) return false;
   p.ts_ns = ts_ns;
   p.ip_version = r.ip_version;
   p.l4_proto = r.l4_proto;
@@ -15,15 +17,13 @@ bool packet_info_from_record(const sniffer_record& r, std::uint64_t ts_ns, Packe
   p.sport = r.sport;
   p.dport = r.dport;
   p.vlan_id = r.vlan_count ? r.vlan_ids[0] : 0;
-  p.wire_len = r.wire_len;
-  p.header_len = r.l3_hdr_len + r.l4_hdr_len;
-  // Payload from the IP header's own length (Ethernet padding excluded).
-  std::uint32_t ip_len = r.ip_total_len;
-  p.payload_len = ip_len > p.header_len ? ip_len - p.header_len : 0;
-  p.has_tcp_header = r.l4_proto == 6 && r.l4_hdr_len >= 20 && !(r.frag_flags & SNIFFER_FRAG_NOT_FIRST);
-  p.tcp_flags = p.has_tcp_header ? r.tcp_flags : 0;
-  p.tcp_window = p.has_tcp_header ? r.tcp_window : 0;
-  p.tcp_seq = p.has_tcp_header ? r.tcp_seq : 0;
+  p.wire_len = f.wire_len;
+  p.header_len = f.header_len;
+  p.payload_len = f.payload_len;  // from the IP header's own length (Ethernet padding excluded)
+  p.has_tcp_header = f.has_tcp_header != 0;
+  p.tcp_flags = f.tcp_flags;
+  p.tcp_window = f.tcp_window;
+  p.tcp_seq = f.tcp_seq;
   p.ifindex = r.ifindex;
   p.hook = r.hook;
   p.mode = r.mode;

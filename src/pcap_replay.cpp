@@ -43,7 +43,8 @@ int run_offline(const Config& config, const OfflineOptions& options) {
 
   // No host addresses offline: directions follow the interface's role.
   Pipeline pipeline(config, interfaces, HostAddresses{},
-                    PipelineOutputs{.publish = options.csv_path.empty(), .csv_path = options.csv_path},
+                    kernel_flow_outputs(progs, PipelineOutputs{.publish = options.csv_path.empty(),
+                                                               .csv_path = options.csv_path}),
                     realtime_now_ns());
   if (options.wait_subscriber_s > 0 && !pipeline.wait_for_subscribers(options.wait_subscriber_s)) {
     spdlog::warn("--wait-subscriber: no subscriber to every published topic after {} s: publishing anyway "
@@ -52,11 +53,16 @@ int run_offline(const Config& config, const OfflineOptions& options) {
   }
   std::uint64_t packet_ts = 0;
   std::uint32_t packet_wire_len = 0;
-  RingReader ring(progs.events_map_fd(), config.capture.payload_bytes, [&](const DecodedRecord& r) {
-    DecodedRecord rec = r;
-    rec.header.wire_len = packet_wire_len;  // the original length, even when the capture cut the packet
-    pipeline.process(rec, packet_ts, monotonic_now_ns());
-  });
+  // Kernel flow aggregation runs on the capture's clock (set_replay_packet):
+  // flow times need no conversion.
+  RingReader ring(
+      progs.events_map_fd(), config.capture.payload_bytes,
+      [&](const DecodedRecord& r) {
+        DecodedRecord rec = r;
+        rec.header.wire_len = packet_wire_len;  // the original length, even when the capture cut the packet
+        pipeline.process(rec, packet_ts, monotonic_now_ns());
+      },
+      [&](const sniffer_flow_record& r) { pipeline.process_flow(r); });
 
   PcapCounters counters;
   PcapFrame frame;
@@ -69,6 +75,7 @@ int run_offline(const Config& config, const OfflineOptions& options) {
       ++counters.too_short;
       continue;
     }
+    progs.set_replay_packet(packet_ts, packet_wire_len);
     if (int err = progs.test_run_xdp(frame.data, frame.caplen); err != 0) {
       ++counters.rejected;
       spdlog::debug("packet {} ({} bytes): BPF_PROG_TEST_RUN: {}", counters.read, frame.caplen, errno_text(err));
@@ -82,8 +89,10 @@ int run_offline(const Config& config, const OfflineOptions& options) {
   ring.consume();
   pipeline.finish(v1::FLOW_END_END_OF_CAPTURE);
 
+  nlohmann::json kernel = kernel_stats_json(progs.read_counters(), interfaces);
   nlohmann::json user = drain_stats_json(ring.counters());
   user.update(pipeline.counters_json());
+  add_kernel_flow_counts(progs, kernel, user);
   nlohmann::json report{{"pcap",
                          {{"file", options.pcap_path},
                           {"packets_read", counters.read},
@@ -92,7 +101,7 @@ int run_offline(const Config& config, const OfflineOptions& options) {
                           {"rejected", counters.rejected},
                           {"truncated", counters.truncated},
                           {"read_error", read_error}}},
-                        {"kernel", kernel_stats_json(progs.read_counters(), interfaces)},
+                        {"kernel", kernel},
                         {"userspace", user}};
   std::cout << report.dump() << std::endl;
   if (!read_error.empty()) {

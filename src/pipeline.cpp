@@ -11,9 +11,7 @@
 
 namespace sniffer {
 
-namespace {
-
-FlowTableConfig table_config(const FlowConfig& f) {
+FlowTableConfig flow_table_config(const FlowConfig& f) {
   FlowTableConfig t;
   t.max_flows = f.max_flows;
   t.idle_timeout_ns = std::uint64_t{f.idle_timeout_ms} * 1000000u;
@@ -22,6 +20,8 @@ FlowTableConfig table_config(const FlowConfig& f) {
   t.features.activity_timeout_ns = std::uint64_t{f.activity_timeout_ms} * 1000000u;
   return t;
 }
+
+namespace {
 
 nlohmann::json publish_json(const PublishCounters& c) {
   return {{"published", c.items_sent},
@@ -63,10 +63,17 @@ Pipeline::Pipeline(const Config& config, InterfaceTable interfaces, HostAddresse
   }
   flow_output_ = FlowOutput(interfaces_, flow_stream_ ? &*flow_stream_ : nullptr, csv_.is_open() ? &csv_ : nullptr);
   if (config.flows.enabled) {
-    flows_.emplace(
-        table_config(config.flows),
-        [this](const FlowState& flow, v1::FlowEndReason reason, bool is_update) { flow_output_(flow, reason, is_update); },
-        [this](const PacketInfo& p) { return host_.classify(p); });
+    auto sink = [this](const FlowState& flow, v1::FlowEndReason reason, bool is_update) {
+      flow_output_(flow, reason, is_update);
+    };
+    auto classify = [this](const PacketInfo& p) { return host_.classify(p); };
+    if (config.flows.aggregation == FlowAggregation::Kernel) {
+      if (outputs.kernel_flows_fd < 0) throw Error("flows.aggregation \"kernel\": the programs have no flow map");
+      kernel_flows_.emplace(outputs.kernel_flows_fd, outputs.kernel_flows_capacity, flow_table_config(config.flows),
+                            sink, classify);
+    } else {
+      flows_.emplace(flow_table_config(config.flows), sink, classify);
+    }
   }
   processor_ = RecordProcessor(interfaces_, host_, events_ ? &*events_ : nullptr, flows_ ? &*flows_ : nullptr);
 }
@@ -78,6 +85,9 @@ ZapAuthenticator& Pipeline::authenticator() {
 
 void Pipeline::tick(std::uint64_t now_ns, std::uint64_t now_mono_ns) {
   if (flows_) flows_->expire(now_ns);
+  if (kernel_flows_) {
+    kernel_flows_->expire(static_cast<std::uint64_t>(static_cast<std::int64_t>(now_ns) - kernel_clock_offset_ns_));
+  }
   if (events_) events_->flush_if_due(now_mono_ns);
   if (flow_stream_) flow_stream_->flush_if_due(now_mono_ns);
 }
@@ -111,6 +121,7 @@ bool Pipeline::wait_for_subscribers(double seconds) {
 
 void Pipeline::finish(v1::FlowEndReason reason) {
   if (flows_) flows_->flush(reason);
+  if (kernel_flows_) kernel_flows_->flush(reason);
   if (events_) events_->flush();
   if (flow_stream_) flow_stream_->flush();
   if (csv_.is_open()) csv_.flush();
@@ -142,12 +153,28 @@ nlohmann::json Pipeline::counters_json() const {
   if (flows_) {
     const FlowTableCounters& c = flows_->counters();
     nlohmann::json reasons;
-    for (int r = 1; r < 9; ++r) {
+    for (int r = 1; r < v1::FlowEndReason_ARRAYSIZE; ++r) {
       reasons[v1::FlowEndReason_Name(static_cast<v1::FlowEndReason>(r))] = c.by_reason[r];
     }
     j["flows"] = {{"packets", c.packets},   {"created", c.created}, {"ended", c.ended},
                   {"updates", c.updates},   {"evicted", c.evicted}, {"active", flows_->size()},
                   {"capacity", flows_->capacity()}, {"ended_by_reason", reasons}};
+    if (flow_stream_) j["flows"]["publish"] = publish_json(flow_stream_->counters());
+  }
+  if (kernel_flows_) {
+    const KernelFlowCounters& c = kernel_flows_->counters();
+    nlohmann::json reasons;
+    for (int r = 1; r < v1::FlowEndReason_ARRAYSIZE; ++r) {
+      reasons[v1::FlowEndReason_Name(static_cast<v1::FlowEndReason>(r))] = c.by_reason[r];
+    }
+    // "packets" and "created" are the kernel's (the daemon adds them).
+    j["flows"] = {{"aggregation", "kernel"},   {"records", c.records},
+                  {"ended", c.ended},          {"updates", c.updates},
+                  {"evicted", c.evicted},      {"table_full", c.table_full},
+                  {"swept", c.swept},          {"sweeps", c.sweeps},
+                  {"sweep_failures", c.sweep_failures},
+                  {"active", c.entries},       {"capacity", kernel_flows_->capacity()},
+                  {"ended_by_reason", reasons}};
     if (flow_stream_) j["flows"]["publish"] = publish_json(flow_stream_->counters());
   }
   return j;

@@ -31,4 +31,19 @@ DecodeStatus decode_record(const void* data, std::size_t size, std::uint32_t pay
   return DecodeStatus::Ok;
 }
 
+std::uint32_t record_magic(const void* data, std::size_t size) {
+  std::uint32_t magic = 0;
+  if (size >= sizeof magic) std::memcpy(&magic, data, sizeof magic);
+  return magic;
+}
+
+DecodeStatus decode_flow_record(const void* data, std::size_t size, sniffer_flow_record& out) {
+  if (size < sizeof(sniffer_flow_record)) return DecodeStatus::TooShort;
+  std::memcpy(&out, data, sizeof out);
+  if (out.magic != SNIFFER_FLOW_RECORD_MAGIC) return DecodeStatus::BadMagic;
+  if (out.abi_version != SNIFFER_ABI_VERSION) return DecodeStatus::BadVersion;
+  if (out.record_len != sizeof(sniffer_flow_record)) return DecodeStatus::BadLength;
+  return DecodeStatus::Ok;
+}
+
 }  // namespace sniffer

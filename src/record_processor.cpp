@@ -39,7 +39,7 @@ FlowOutput::FlowOutput(const InterfaceTable& interfaces, FlowStream* stream, std
 void FlowOutput::operator()(const FlowState& flow, v1::FlowEndReason reason, bool is_update) {
   v1::FlowRecord* record = stream_ ? stream_->add(monotonic_now_ns()) : &scratch_;
   record->Clear();
-  flow.to_proto(*record, reason, is_update);
+  flow.to_proto(*record, reason, is_update, clock_offset_ns_);
   auto it = interfaces_->find(flow.ifindex());
   if (it != interfaces_->end()) record->set_interface(it->second.name);
   if (csv_) *csv_ << flow_csv_row(*record);

@@ -43,6 +43,12 @@ nlohmann::json kernel_stats_json(const KernelStats& s) {
           {"blocked_unrecorded", s[SNIFFER_STAT_BLOCKED_UNRECORDED]},
           {"block_monitored", s[SNIFFER_STAT_BLOCK_MONITORED]},
           {"allowed", s[SNIFFER_STAT_ALLOWED]},
+          {"sampled_out", s[SNIFFER_STAT_SAMPLED_OUT]},
+          {"flow_packets", s[SNIFFER_STAT_FLOW_PACKETS]},
+          {"flow_skipped", s[SNIFFER_STAT_FLOW_SKIPPED]},
+          {"flow_records", s[SNIFFER_STAT_FLOW_RECORDS]},
+          {"flow_ringbuf_full", s[SNIFFER_STAT_FLOW_RING_FULL]},
+          {"flow_map_full", s[SNIFFER_STAT_FLOW_MAP_FULL]},
           {"unconfigured", s[SNIFFER_STAT_UNCONFIGURED]},
           {"ring_fill_bytes", s[SNIFFER_STAT_RING_FILL]}};
 }
@@ -65,7 +71,9 @@ nlohmann::json kernel_stats_json(const KernelCounters& counters, const Interface
 nlohmann::json drain_stats_json(const DrainCounters& drain) {
   nlohmann::json decode;
   for (int i = 1; i < kNumDecodeStatus; ++i) decode[to_string(static_cast<DecodeStatus>(i))] = drain.decode_errors[i];
-  return {{"records_received", drain.records_received}, {"decode_errors", decode}};
+  return {{"records_received", drain.records_received},
+          {"flow_records_received", drain.flow_records_received},
+          {"decode_errors", decode}};
 }
 
 }  // namespace sniffer

@@ -15,13 +15,16 @@
 #define SNIFFER_ABI_H
 
 #ifndef __VMLINUX_H__
+#include <linux/bpf.h> /* struct bpf_spin_lock */
 #include <linux/types.h>
 #endif
 
 /* Bumped whenever any layout below changes. */
-#define SNIFFER_ABI_VERSION 4
-/* "SNFR" read as a little-endian u32: first word of every ring record. */
+#define SNIFFER_ABI_VERSION 5
+/* First word of every ring record, read as a little-endian u32: "SNFR" for a
+ * packet record, "SNFL" for a flow record (kernel flow aggregation). */
 #define SNIFFER_RECORD_MAGIC 0x52464e53u
+#define SNIFFER_FLOW_RECORD_MAGIC 0x4c464e53u
 
 /* ---- map names (at most 15 characters: the kernel truncates longer) ---- */
 #define SNIFFER_MAP_IFACE_CONFIGS "iface_configs"
@@ -36,6 +39,8 @@
 #define SNIFFER_MAP_BLOCK_DST_V6 "block_dst_v6"
 #define SNIFFER_MAP_ALLOW_V4 "allow_v4"
 #define SNIFFER_MAP_ALLOW_V6 "allow_v6"
+#define SNIFFER_MAP_FLOWS "flows"
+#define SNIFFER_MAP_LOCAL_ADDRS "local_addrs"
 
 #define SNIFFER_MAX_IFACES 64
 #define SNIFFER_MAX_PORT_FILTERS 8192
@@ -147,6 +152,15 @@ struct sniffer_block_settings {
 #define SNIFFER_STAT_BLOCK_MONITORED 31 /* matched a count-only entry: passed */
 #define SNIFFER_STAT_BLOCKED_UNRECORDED 32 /* dropped without a record (record_dropped = 0) */
 #define SNIFFER_STAT_ALLOWED 33       /* matched the allowlist on a blocklist interface */
+/* Kernel flow aggregation only (flows.aggregation = "kernel"), where the
+ * identity reads: packets = records + ring reserve failures + filtered +
+ * blocked unrecorded + sampled out. */
+#define SNIFFER_STAT_SAMPLED_OUT 34    /* aggregated, no packet record (flows.packet_sample_one_in) */
+#define SNIFFER_STAT_FLOW_PACKETS 35   /* packets added to a kernel flow */
+#define SNIFFER_STAT_FLOW_SKIPPED 36   /* not flow material: no IP header read, or a forwarded packet at TC egress */
+#define SNIFFER_STAT_FLOW_RECORDS 37   /* flow records submitted to the ring */
+#define SNIFFER_STAT_FLOW_RING_FULL 38 /* flow record lost: the ring was full */
+#define SNIFFER_STAT_FLOW_MAP_FULL 39  /* no room for a new flow: its packet left as a one-packet record */
 #define SNIFFER_NUM_STATS 40
 #define SNIFFER_STAT_INDEX(slot, counter) ((slot) * SNIFFER_NUM_STATS + (counter))
 
@@ -207,6 +221,151 @@ struct sniffer_record {
 	__u32 block_rule_id; /* the blocklist rule that matched, 0 for none */
 	__u8 verdict;        /* SNIFFER_VERDICT_* */
 	__u8 reserved[3];
+};
+
+/* ---- kernel flow aggregation (flows.aggregation = "kernel") ----
+ * The programs keep one sniffer_flow_state per bidirectional flow in the
+ * "flows" HASH map (value: struct sniffer_flow_value, under its spin lock)
+ * and send a sniffer_flow_record through the ring when a flow ends or is
+ * updated. The userspace flow table keeps the very same state: both update it
+ * with the functions of sniffer/flow_update.h, so both compute the same
+ * features. Times are the programs' clock (CLOCK_MONOTONIC; offline, the
+ * capture's). */
+
+/* Why a flow record was sent: the values of v1::FlowEndReason. */
+#define SNIFFER_FLOW_END_FIN 1
+#define SNIFFER_FLOW_END_RST 2
+#define SNIFFER_FLOW_END_IDLE_TIMEOUT 3
+#define SNIFFER_FLOW_END_ACTIVE_TIMEOUT 4
+#define SNIFFER_FLOW_END_EVICTED 5
+#define SNIFFER_FLOW_END_SHUTDOWN 6
+#define SNIFFER_FLOW_END_END_OF_CAPTURE 7
+#define SNIFFER_FLOW_END_PORT_REUSE 8
+#define SNIFFER_FLOW_END_TABLE_FULL 9 /* the kernel map was full: the record holds this one packet */
+
+/* Canonical bidirectional key: the (address, port) pair that sorts first
+ * (bytewise address, then port) is side A. */
+struct sniffer_flow_key {
+	__u8 addr_a[16]; /* network order; IPv4 in the first 4 bytes, rest zero */
+	__u8 addr_b[16];
+	__u16 port_a;
+	__u16 port_b;
+	__u16 vlan_id;   /* outer VLAN id, 0 when untagged */
+	__u8 l4_proto;
+	__u8 ip_version;
+};
+
+/* count, sum, sum of squares (128 bits, lo + hi * 2^64), min, max of a
+ * stream of integers: mean and sample standard deviation follow exactly. */
+struct sniffer_moments {
+	__u64 count;
+	__u64 sum;
+	__u64 sumsq_lo;
+	__u64 sumsq_hi;
+	__u64 min;
+	__u64 max;
+};
+
+/* One direction of a flow ("forward" is the direction of the first packet). */
+struct sniffer_flow_dir {
+	struct sniffer_moments payload; /* L4 payload bytes per packet; count = packets */
+	struct sniffer_moments iat_ns;  /* inter-arrival times within this direction */
+	__u64 bytes;        /* frame bytes */
+	__u64 header_bytes; /* L3 + L4 header bytes */
+	__u64 data_packets; /* packets with payload */
+	__u64 last_ts;
+	__u64 last_data_ts;
+	__u64 bulk_run_start; /* the candidate bulk run */
+	__u64 bulk_run_last;
+	__u64 bulk_run_packets;
+	__u64 bulk_run_bytes;
+	__u64 bulk_count; /* completed bulks */
+	__u64 bulk_packets;
+	__u64 bulk_bytes;
+	__u64 bulk_duration_ns;
+	__u32 psh;
+	__u32 urg;
+	__s32 init_window; /* -1 until a TCP header is seen */
+	__u32 min_header;
+};
+
+#define SNIFFER_FLOW_HISTORY_LEN 24
+
+/* Bits of sniffer_flow_state.tcp */
+#define SNIFFER_TCP_SYN_ORIG 0x01
+#define SNIFFER_TCP_SYNACK_RESP 0x02
+#define SNIFFER_TCP_FIN_ORIG 0x04
+#define SNIFFER_TCP_FIN_RESP 0x08
+#define SNIFFER_TCP_RST_ORIG 0x10
+#define SNIFFER_TCP_RST_RESP 0x20
+#define SNIFFER_TCP_HAS_SYN_SEQ 0x40
+#define SNIFFER_TCP_CLOSING 0x80 /* FIN both ways or a RST: ends after the close grace */
+
+struct sniffer_flow_state {
+	struct sniffer_flow_key key;
+	__u64 flow_id;        /* 0: an entry not started yet */
+	__u64 first_ts;
+	__u64 last_ts;
+	__u64 active_start;
+	__u64 active_end;
+	__u64 next_update_ts; /* active timeout: an update record is due (~0: never) */
+	__u64 closing_since;  /* the packet that closed the flow (tcp & SNIFFER_TCP_CLOSING) */
+	__u64 subflow_count;
+	struct sniffer_flow_dir fwd;
+	struct sniffer_flow_dir bwd;
+	struct sniffer_moments iat_ns;    /* both directions */
+	struct sniffer_moments active_ns; /* completed active periods */
+	struct sniffer_moments idle_ns;
+	__u32 flag_counts[8]; /* FIN SYN RST PSH ACK URG ECE CWR (bit order) */
+	__u32 ifindex;        /* where the first packet was seen */
+	__u32 update_count;   /* updates sent before this record */
+	__u32 syn_seq;        /* sequence number of the first SYN */
+	__u32 history_seen;   /* one bit per (letter, side) already in history */
+	__u8 history[SNIFFER_FLOW_HISTORY_LEN]; /* Zeek-like, originator upper case */
+	__u8 history_len;
+	__u8 fwd_is_a_to_b; /* the first packet went from side A to side B */
+	__u8 mode;          /* SNIFFER_MODE_* of the first packet's interface */
+	__u8 is_wan_facing;
+	__u8 tcp;           /* SNIFFER_TCP_* */
+	__u8 reserved[3];
+};
+
+/* "flows" HASH value. The lock guards the state: a flow's packets may come
+ * from several CPUs at once. */
+struct sniffer_flow_value {
+	struct bpf_spin_lock lock;
+	__u32 reserved;
+	struct sniffer_flow_state state;
+};
+
+/* A flow record in the ring. */
+struct sniffer_flow_record {
+	__u32 magic;        /* SNIFFER_FLOW_RECORD_MAGIC */
+	__u16 abi_version;  /* SNIFFER_ABI_VERSION */
+	__u16 record_len;   /* sizeof(struct sniffer_flow_record) */
+	__u8 end_reason;    /* SNIFFER_FLOW_END_* */
+	__u8 is_update;     /* 1: an active-timeout update; the flow goes on */
+	__u8 reserved[6];
+	struct sniffer_flow_state state;
+};
+
+/* local_addrs: HASH, key struct sniffer_local_addr, value __u8 (1): the host's
+ * addresses. At TC egress, only packets from them belong to a flow; the
+ * others are forwarded copies, already counted on ingress. */
+struct sniffer_local_addr {
+	__u8 ip_version;
+	__u8 reserved[3];
+	__u8 addr[16];
+};
+
+/* The flow table's tunables (the programs get them as constants). */
+struct sniffer_flow_params {
+	__u64 idle_timeout_ns;
+	__u64 active_timeout_ns;
+	__u64 tcp_close_grace_ns;
+	__u64 activity_timeout_ns; /* active/idle split */
+	__u64 subflow_gap_ns;
+	__u64 bulk_gap_ns;
 };
 
 #ifdef __cplusplus
@@ -273,5 +432,31 @@ SNIFFER_ASSERT_OFFSET(sniffer_block_entry, hits, 8);
 SNIFFER_ASSERT_OFFSET(sniffer_block_entry, rule_id, 16);
 SNIFFER_ASSERT_OFFSET(sniffer_block_entry, action, 20);
 SNIFFER_STATIC_ASSERT(sizeof(struct sniffer_block_settings) == 4, "block_settings size");
+
+SNIFFER_STATIC_ASSERT(sizeof(struct sniffer_flow_key) == 40, "flow_key size");
+SNIFFER_ASSERT_OFFSET(sniffer_flow_key, port_a, 32);
+SNIFFER_ASSERT_OFFSET(sniffer_flow_key, vlan_id, 36);
+SNIFFER_ASSERT_OFFSET(sniffer_flow_key, ip_version, 39);
+SNIFFER_STATIC_ASSERT(sizeof(struct sniffer_moments) == 48, "moments size");
+SNIFFER_STATIC_ASSERT(sizeof(struct sniffer_flow_dir) == 216, "flow_dir size");
+SNIFFER_ASSERT_OFFSET(sniffer_flow_dir, bytes, 96);
+SNIFFER_ASSERT_OFFSET(sniffer_flow_dir, psh, 200);
+SNIFFER_STATIC_ASSERT(sizeof(struct sniffer_flow_state) == 760, "flow_state size");
+SNIFFER_ASSERT_OFFSET(sniffer_flow_state, flow_id, 40);
+SNIFFER_ASSERT_OFFSET(sniffer_flow_state, fwd, 104);
+SNIFFER_ASSERT_OFFSET(sniffer_flow_state, bwd, 320);
+SNIFFER_ASSERT_OFFSET(sniffer_flow_state, iat_ns, 536);
+SNIFFER_ASSERT_OFFSET(sniffer_flow_state, flag_counts, 680);
+SNIFFER_ASSERT_OFFSET(sniffer_flow_state, ifindex, 712);
+SNIFFER_ASSERT_OFFSET(sniffer_flow_state, history, 728);
+SNIFFER_ASSERT_OFFSET(sniffer_flow_state, history_len, 752);
+SNIFFER_ASSERT_OFFSET(sniffer_flow_state, tcp, 756);
+SNIFFER_STATIC_ASSERT(sizeof(struct sniffer_flow_value) == 768, "flow_value size");
+SNIFFER_ASSERT_OFFSET(sniffer_flow_value, state, 8);
+SNIFFER_STATIC_ASSERT(sizeof(struct sniffer_flow_record) == 776, "flow_record size");
+SNIFFER_ASSERT_OFFSET(sniffer_flow_record, end_reason, 8);
+SNIFFER_ASSERT_OFFSET(sniffer_flow_record, state, 16);
+SNIFFER_STATIC_ASSERT(sizeof(struct sniffer_local_addr) == 20, "local_addr size");
+SNIFFER_STATIC_ASSERT(sizeof(struct sniffer_flow_params) == 48, "flow_params size");
 
 #endif /* SNIFFER_ABI_H */

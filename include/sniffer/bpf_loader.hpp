@@ -7,6 +7,8 @@
 #include <array>
 #include <cstdint>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "sniffer/abi.h"
 #include "sniffer/config.hpp"
@@ -21,6 +23,13 @@ struct LoadOptions {
   std::uint32_t wakeup_bytes = 0;
   std::string btf_path;  // empty: the running kernel's
   std::uint32_t blocklist_max_entries = 65536;  // per LPM trie (block_*, allow_*)
+  // Kernel flow aggregation (flows.aggregation "kernel"): the flow map's size,
+  // the flow parameters, and 1 in packet_sample packets still yielding a
+  // packet record (0: none).
+  bool flow_kernel = false;
+  std::uint32_t flow_max_entries = 65536;
+  std::uint32_t packet_sample = 0;
+  sniffer_flow_params flow_params{};
 };
 
 // The blocklist's tries, by family and match (see abi.h).
@@ -50,6 +59,9 @@ class BpfPrograms {
   int events_map_fd() const;
   int lpm_map_fd(LpmMap map) const;
   int block_settings_map_fd() const;
+  int flows_map_fd() const;
+  bool flow_kernel() const { return options_.flow_kernel; }
+  std::uint32_t flow_max_entries() const { return options_.flow_max_entries; }
   std::uint32_t blocklist_max_entries() const { return options_.blocklist_max_entries; }
   std::uint32_t payload_bytes() const { return options_.payload_bytes; }
 
@@ -59,6 +71,16 @@ class BpfPrograms {
   void remove_interface(std::uint32_t ifindex);
   // Replaces the filter: default action and the port rules.
   void set_filter(const FilterConfig& filter);
+
+  // Replaces the host addresses the programs know (local_addrs): at TC
+  // egress, kernel flow aggregation counts only packets sent from them.
+  void set_local_addresses(const std::vector<std::pair<std::uint8_t, std::array<std::uint8_t, 16>>>& addresses);
+
+  // Offline replay: the capture time and original length of the next packet
+  // run (kernel flow aggregation uses them instead of the kernel's clock).
+  void set_replay_packet(std::uint64_t ts_ns, std::uint32_t wire_len);
+  // Kernel flow aggregation: flows started so far (the last flow id).
+  std::uint64_t flows_created() const;
 
   // Runs the XDP program once on `frame` (BPF_PROG_TEST_RUN, arriving on the
   // loopback device). Returns 0 or a negative errno.

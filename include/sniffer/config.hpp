@@ -19,6 +19,7 @@ enum class Mode { HostBased, Gateway };
 enum class XdpMode { Auto, Native, Generic };
 enum class Hook { XdpIngress, TcIngress, TcEgress };
 enum class TcAttach { Auto, Tcx, Clsact };
+enum class FlowAggregation { Userspace, Kernel };
 
 struct InterfaceConfig {
   std::string name;
@@ -49,6 +50,12 @@ struct FlowConfig {
   std::uint32_t active_timeout_ms = 1800000;
   std::uint32_t tcp_close_grace_ms = 2000;
   std::uint32_t activity_timeout_ms = 5000;
+  // Where flows are aggregated: userspace (from every packet record) or
+  // kernel (in a BPF map; the ring carries flow records).
+  FlowAggregation aggregation = FlowAggregation::Userspace;
+  // Kernel aggregation: 1 in N packets still yields a packet record (when
+  // publish.packet_events is on); 0: none, 1: every packet.
+  std::uint32_t packet_sample_one_in = 100;
 };
 
 struct MetricsConfig {
@@ -153,6 +160,7 @@ nlohmann::json config_to_json(const Config& config);
 const char* to_string(Role role);
 const char* to_string(Mode mode);
 const char* to_string(XdpMode mode);
+const char* to_string(FlowAggregation aggregation);
 const char* to_string(Hook hook);
 const char* to_string(TcAttach method);
 

@@ -22,13 +22,16 @@ struct FlowTableConfig {
   FlowFeatureParams features;
 };
 
+// The parameters of sniffer/flow_update.h, from a table's config.
+sniffer_flow_params flow_params(const FlowTableConfig& config);
+
 struct FlowTableCounters {
   std::uint64_t packets = 0;       // packets added
   std::uint64_t created = 0;
   std::uint64_t ended = 0;         // final records exported, any reason
   std::uint64_t updates = 0;       // active-timeout updates exported
   std::uint64_t evicted = 0;       // ended early because the table was full
-  std::uint64_t by_reason[9] = {}; // final records by v1::FlowEndReason
+  std::uint64_t by_reason[v1::FlowEndReason_ARRAYSIZE] = {};  // final records by v1::FlowEndReason
 };
 
 class FlowTable {
@@ -56,16 +59,17 @@ class FlowTable {
     std::optional<FlowState> flow;
     std::uint32_t prev = kNone, next = kNone;  // LRU list, most recent at head
     std::uint32_t hash = 0;                    // index_.hash(flow->key())
-    bool closing = false;
-    std::uint64_t next_update_ns = 0;
+    bool closing = false;                      // queued in closing_
   };
 
   std::uint32_t create(const FlowKey& key, std::uint32_t hash, const PacketInfo& p, bool a_to_b);
+  void end_closed(std::uint32_t slot) { end(slot, static_cast<v1::FlowEndReason>(sniffer_flow_close_reason(&slots_[slot].flow->state()))); }
   void end(std::uint32_t slot, v1::FlowEndReason reason);
   void unlink(std::uint32_t slot);
   void push_front(std::uint32_t slot);
 
   FlowTableConfig config_;
+  sniffer_flow_params params_;
   Sink sink_;
   Classifier classify_;
   FlowIndex index_;  // flow hash -> slot; the key is the slot's
@@ -79,6 +83,7 @@ class FlowTable {
   };
   std::deque<Closing> closing_;  // FIFO: the grace is the same for all
   std::uint64_t next_id_ = 1;
+  std::uint64_t clock_ = 0;  // the latest time expire() was given
   FlowTableCounters counters_;
 };
 

@@ -5,6 +5,7 @@
 
 #include <array>
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "sniffer/interfaces.hpp"
@@ -24,6 +25,8 @@ class HostAddresses {
   void add_lan_subnet(std::uint8_t ip_version, const Address& addr, unsigned prefix_len);
 
   bool is_local(std::uint8_t ip_version, const Address& addr) const;
+  // The host's addresses (ip_version, address): what the programs' local_addrs map holds.
+  std::vector<std::pair<std::uint8_t, Address>> local_list() const;
   bool in_lan(std::uint8_t ip_version, const Address& addr) const;
   // A v1::FlowDirection for a flow whose first packet is p.
   std::uint8_t classify(const PacketInfo& p) const;

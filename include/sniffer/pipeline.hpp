@@ -16,6 +16,7 @@
 #include "sniffer/flow_table.hpp"
 #include "sniffer/host_addresses.hpp"
 #include "sniffer/interfaces.hpp"
+#include "sniffer/kernel_flows.hpp"
 #include "sniffer/publisher.hpp"
 #include "sniffer/record_processor.hpp"
 
@@ -24,7 +25,13 @@ namespace sniffer {
 struct PipelineOutputs {
   bool publish = true;   // bind the ZeroMQ socket (publish.endpoint)
   std::string csv_path;  // write flow records here too (empty: no CSV)
+  // Kernel flow aggregation: the programs' "flows" map and its size.
+  int kernel_flows_fd = -1;
+  std::uint32_t kernel_flows_capacity = 0;
 };
+
+// The flow table's settings from the config.
+FlowTableConfig flow_table_config(const FlowConfig& f);
 
 class Pipeline {
  public:
@@ -33,6 +40,16 @@ class Pipeline {
 
   void process(const DecodedRecord& record, std::uint64_t ts_ns, std::uint64_t now_mono_ns) {
     processor_.process(record, ts_ns, now_mono_ns);
+  }
+  // A flow record the kernel aggregated (kernel flow aggregation).
+  void process_flow(const sniffer_flow_record& record) {
+    if (kernel_flows_) kernel_flows_->on_record(record);
+  }
+  // Kernel flow aggregation, live: the flows' times are CLOCK_MONOTONIC;
+  // records and sweeps convert with this offset (wall - monotonic).
+  void set_kernel_clock_offset(std::int64_t offset_ns) {
+    kernel_clock_offset_ns_ = offset_ns;
+    flow_output_.set_clock_offset(offset_ns);
   }
   // Time passes: ends idle flows (now_ns on the packets' clock) and sends
   // batches that are due.
@@ -79,6 +96,8 @@ class Pipeline {
   std::ofstream csv_;
   FlowOutput flow_output_;
   std::optional<FlowTable> flows_;
+  std::optional<KernelFlows> kernel_flows_;
+  std::int64_t kernel_clock_offset_ns_ = 0;
   RecordProcessor processor_;
 };
 

@@ -26,6 +26,12 @@ struct DecodedRecord {
   std::span<const std::uint8_t> snippet;  // points into the ring sample
 };
 
+// The record type of a ring sample, by its first word (0 if too short).
+std::uint32_t record_magic(const void* data, std::size_t size);
+
+// Checks one flow record (kernel flow aggregation) and copies it to out.
+DecodeStatus decode_flow_record(const void* data, std::size_t size, sniffer_flow_record& out);
+
 // Checks one ring sample of `size` bytes. payload_capacity is the snippet
 // area the programs were loaded with (capture.payload_bytes).
 DecodeStatus decode_record(const void* data, std::size_t size, std::uint32_t payload_capacity,

@@ -47,9 +47,12 @@ class FlowOutput {
  public:
   FlowOutput(const InterfaceTable& interfaces, FlowStream* stream, std::ostream* csv);
   void operator()(const FlowState& flow, v1::FlowEndReason reason, bool is_update);
+  // Added to the flows' times to make them wall-clock times (kernel flows).
+  void set_clock_offset(std::int64_t offset_ns) { clock_offset_ns_ = offset_ns; }
 
  private:
   const InterfaceTable* interfaces_;
+  std::int64_t clock_offset_ns_ = 0;
   FlowStream* stream_;
   std::ostream* csv_;
   v1::FlowRecord scratch_;

@@ -1,5 +1,6 @@
 // Reads the "events" ring buffer: validates every record against the ABI
-// (counting what it rejects) and hands the good ones to a handler.
+// (counting what it rejects) and hands the good ones to a handler: packet
+// records to one, flow records (kernel flow aggregation) to the other.
 #pragma once
 
 #include <functional>
@@ -14,8 +15,10 @@ namespace sniffer {
 class RingReader {
  public:
   using Handler = std::function<void(const DecodedRecord&)>;
+  using FlowHandler = std::function<void(const sniffer_flow_record&)>;
 
-  RingReader(int events_map_fd, std::uint32_t payload_bytes, Handler handler);
+  // Without a flow handler, a flow record counts as a decode error.
+  RingReader(int events_map_fd, std::uint32_t payload_bytes, Handler handler, FlowHandler flow_handler = nullptr);
   ~RingReader();
   RingReader(const RingReader&) = delete;
   RingReader& operator=(const RingReader&) = delete;
@@ -35,8 +38,10 @@ class RingReader {
   ring_buffer* ring_ = nullptr;
   std::uint32_t payload_bytes_;
   Handler handler_;
+  FlowHandler flow_handler_;
   DrainCounters counters_;
   DecodedRecord scratch_;
+  sniffer_flow_record flow_scratch_{};
 };
 
 }  // namespace sniffer

@@ -15,7 +15,8 @@ namespace sniffer {
 
 // What the drain loop counted.
 struct DrainCounters {
-  std::uint64_t records_received = 0;
+  std::uint64_t records_received = 0;       // packet records
+  std::uint64_t flow_records_received = 0;  // flow records (kernel flow aggregation)
   std::array<std::uint64_t, kNumDecodeStatus> decode_errors{};  // indexed by DecodeStatus
 };
 

@@ -214,7 +214,7 @@ TEST(FlowIndex, RandomizedAgainstUnorderedMap) {
 }
 
 TEST(FlowIndex, KeyHashDependsOnEveryFieldAndTheSeed) {
-  FlowKey k;
+  FlowKey k{};
   k.addr_a[0] = 192;
   k.addr_b[0] = 10;
   k.port_a = 80;
@@ -246,7 +246,7 @@ TEST(FlowIndex, KeyHashSpreadsSequentialPortsOverTheLowBits) {
   // spread, or clusters grow with the table.
   constexpr std::size_t kBuckets = 1 << 16;
   std::vector<std::uint32_t> load(kBuckets, 0);
-  FlowKey k;
+  FlowKey k{};
   k.addr_a[0] = 10;
   k.addr_b[0] = 192;
   k.l4_proto = 6;

@@ -1,0 +1,152 @@
+#include "sniffer/kernel_flows.hpp"
+
+#include <bpf/bpf.h>
+
+#include <algorithm>
+#include <cerrno>
+
+namespace sniffer {
+
+namespace {
+
+// The first packet of a flow, as much as classifying its direction needs.
+PacketInfo first_packet(const sniffer_flow_state& s) {
+  PacketInfo p;
+  p.ip_version = s.key.ip_version;
+  p.l4_proto = s.key.l4_proto;
+  std::copy_n(s.fwd_is_a_to_b ? s.key.addr_a : s.key.addr_b, 16, p.src.begin());
+  std::copy_n(s.fwd_is_a_to_b ? s.key.addr_b : s.key.addr_a, 16, p.dst.begin());
+  p.sport = s.fwd_is_a_to_b ? s.key.port_a : s.key.port_b;
+  p.dport = s.fwd_is_a_to_b ? s.key.port_b : s.key.port_a;
+  p.ts_ns = s.first_ts;
+  p.ifindex = s.ifindex;
+  p.mode = s.mode;
+  p.is_wan_facing = s.is_wan_facing != 0;
+  return p;
+}
+
+}  // namespace
+
+KernelFlows::KernelFlows(int map_fd, std::uint32_t capacity, const FlowTableConfig& config, FlowTable::Sink sink,
+                         FlowTable::Classifier classify)
+    : map_fd_(map_fd),
+      capacity_(capacity),
+      config_(config),
+      params_(flow_params(config)),
+      sink_(std::move(sink)),
+      classify_(std::move(classify)) {}
+
+void KernelFlows::end(const sniffer_flow_state& state, v1::FlowEndReason reason) {
+  FlowState flow(state, classify_(first_packet(state)));
+  sink_(flow, reason, false);
+  ++counters_.ended;
+  if (reason > 0 && reason < v1::FlowEndReason_ARRAYSIZE) ++counters_.by_reason[reason];
+}
+
+void KernelFlows::on_record(const sniffer_flow_record& r) {
+  ++counters_.records;
+  if (r.is_update) {
+    sink_(FlowState(r.state, classify_(first_packet(r.state))), v1::FLOW_END_ACTIVE_TIMEOUT, true);
+    ++counters_.updates;
+    return;
+  }
+  if (r.end_reason == SNIFFER_FLOW_END_TABLE_FULL) ++counters_.table_full;
+  end(r.state, static_cast<v1::FlowEndReason>(r.end_reason));
+}
+
+void KernelFlows::take(const sniffer_flow_key& key, int reason, std::uint64_t now_ns) {
+  sniffer_flow_value value{};
+  // Copied under the entry's lock and removed in one step: a packet that
+  // arrives after it starts a new entry.
+  if (bpf_map_lookup_and_delete_elem_flags(map_fd_, &key, &value, BPF_F_LOCK) != 0) {
+    if (errno != ENOENT) ++counters_.sweep_failures;
+    return;
+  }
+  if (value.state.flow_id == 0) return;  // created, not started: nothing to send
+  int why = reason ? reason : sniffer_flow_due_reason(&value.state, now_ns, &params_);
+  if (why == 0) {
+    // A packet revived the flow between the read and the removal: put it
+    // back; if a newer entry took its place meanwhile, send it as evicted.
+    if (bpf_map_update_elem(map_fd_, &key, &value, BPF_NOEXIST | BPF_F_LOCK) == 0) return;
+    why = SNIFFER_FLOW_END_EVICTED;
+    ++counters_.evicted;
+  }
+  ++counters_.swept;
+  end(value.state, static_cast<v1::FlowEndReason>(why));
+}
+
+void KernelFlows::expire(std::uint64_t now, bool force) {
+  // A capture's clock may step back: what was due stays due.
+  last_now_ = std::max(last_now_, now);
+  const std::uint64_t now_ns = last_now_;
+  if (!force && now_ns < next_sweep_) return;
+  next_sweep_ = sniffer_later(now_ns, kSweepIntervalNs);
+  ++counters_.sweeps;
+
+  struct Live {
+    std::uint64_t last_ts;
+    sniffer_flow_key key;
+  };
+  std::vector<sniffer_flow_key> due;
+  std::vector<Live> live;
+  sniffer_flow_key key{}, next{};
+  sniffer_flow_value value{};
+  std::uint64_t entries = 0;
+  const void* prev = nullptr;
+  // Keys first, removals after: removing while walking restarts the walk.
+  while (bpf_map_get_next_key(map_fd_, prev, &next) == 0) {
+    key = next;
+    prev = &key;
+    ++entries;
+    if (bpf_map_lookup_elem_flags(map_fd_, &key, &value, BPF_F_LOCK) != 0) {
+      if (errno != ENOENT) ++counters_.sweep_failures;
+      continue;
+    }
+    if (value.state.flow_id == 0) continue;
+    if (sniffer_flow_due_reason(&value.state, now_ns, &params_)) due.push_back(key);
+    else live.push_back({value.state.last_ts, key});
+  }
+  for (const sniffer_flow_key& k : due) take(k, 0, now_ns);
+  counters_.entries = entries - std::min<std::uint64_t>(entries, due.size());
+
+  // Above 90 % full: end the least recently seen flows down to 80 %, as
+  // the userspace table's LRU eviction would, before the kernel runs out.
+  const std::uint64_t high = capacity_ - capacity_ / 10, low = capacity_ - capacity_ / 5;
+  if (live.size() > high) {
+    const std::size_t n = live.size() - low;
+    std::nth_element(live.begin(), live.begin() + static_cast<std::ptrdiff_t>(n), live.end(),
+                     [](const Live& a, const Live& b) { return a.last_ts < b.last_ts; });
+    for (std::size_t i = 0; i < n; ++i) {
+      ++counters_.evicted;
+      take(live[i].key, SNIFFER_FLOW_END_EVICTED, now_ns);
+    }
+    counters_.entries -= std::min<std::uint64_t>(counters_.entries, n);
+  }
+}
+
+void KernelFlows::flush(v1::FlowEndReason reason) {
+  expire(last_now_, true);
+  std::vector<sniffer_flow_key> keys;
+  sniffer_flow_key key{}, next{};
+  const void* prev = nullptr;
+  while (bpf_map_get_next_key(map_fd_, prev, &next) == 0) {
+    key = next;
+    prev = &key;
+    keys.push_back(key);
+  }
+  for (const sniffer_flow_key& k : keys) {
+    sniffer_flow_value value{};
+    if (bpf_map_lookup_and_delete_elem_flags(map_fd_, &k, &value, BPF_F_LOCK) != 0) {
+      if (errno != ENOENT) ++counters_.sweep_failures;
+      continue;
+    }
+    if (value.state.flow_id == 0) continue;
+    ++counters_.swept;
+    end(value.state, (value.state.tcp & SNIFFER_TCP_CLOSING)
+                         ? static_cast<v1::FlowEndReason>(sniffer_flow_close_reason(&value.state))
+                         : reason);
+  }
+  counters_.entries = 0;
+}
+
+}  // namespace sniffer
