@@ -36,6 +36,7 @@ PYTHON=/usr/bin/python3
 default_tests=(
   tests/e2e/test_dual_nic.py
   tests/e2e/test_flows.py
+  tests/e2e/test_kernel_flows.py
   tests/e2e/test_subscribers.py
   tests/e2e/test_reload.py
   tests/e2e/test_operations.py
@@ -85,34 +86,42 @@ export LSAN_OPTIONS="log_path=$logs/report"
 status=0
 phase=$SECONDS
 echo "sanitize-e2e.sh: built in $((phase - start))s; ${tests[*]}"
-# Not under ASan: the flow table's RSS bound (ASan's quarantine holds freed memory).
-SNIFFER_BUILD_DIR=$build "$PYTHON" -m pytest -p no:cacheprovider -q -k "not test_table_memory_is_bounded" \
+# Not under ASan: the flow table's RSS bound (ASan's quarantine holds freed memory), and
+# the offline comparison of both flow modes over every capture (the loop below runs the
+# kernel mode offline too).
+SNIFFER_BUILD_DIR=$build "$PYTHON" -m pytest -p no:cacheprovider -q \
+  -k "not test_table_memory_is_bounded and not test_offline_records_are_identical" \
   "${tests[@]}" || status=$?
 
 echo "sanitize-e2e.sh: e2e tests took $((SECONDS - phase))s"
 phase=$SECONDS
 
 # Offline (--read-pcap, BPF_PROG_TEST_RUN, flows to CSV): every capture under 64 KiB (39 files:
-# VLAN, tunnels, IPv6, fragments, malformed files), and two published with
-# 512-byte payload snippets. Exit 1 is a damaged file (reported, not a failure here).
+# VLAN, tunnels, IPv6, fragments, malformed files), with flows aggregated in userspace and
+# in the kernel, and two published with 512-byte payload snippets. Exit 1 is a damaged file
+# (reported, not a failure here).
 offline_runs=0
 if [[ -d $PCAPS ]]; then
-  printf '{"interfaces": [{"name": "pcap0", "role": "wan", "mode": "gateway"}], "pin_path": "",
-  "capture": {"payload_bytes": 512}, "metrics": {"listen": ""},
-  "publish": {"endpoint": "ipc://%s/offline.sock"}}\n' "$logs" >"$build/offline.json"
+  for aggregation in userspace kernel; do
+    printf '{"interfaces": [{"name": "pcap0", "role": "wan", "mode": "gateway"}], "pin_path": "",
+    "capture": {"payload_bytes": 512}, "metrics": {"listen": ""}, "flows": {"aggregation": "%s"},
+    "publish": {"endpoint": "ipc://%s/offline.sock"}}\n' "$aggregation" "$logs" >"$build/offline-$aggregation.json"
+  done
   while IFS= read -r -d '' pcap; do
-    rc=0
-    "$build/sniffer" --config "$build/offline.json" --read-pcap "$pcap" --write-csv "$build/offline.csv" \
-      >/dev/null 2>"$build/offline.err" || rc=$?
-    offline_runs=$((offline_runs + 1))
-    if ((rc > 1)); then
-      echo "sanitize-e2e.sh: --read-pcap $pcap: exit $rc: $(tail -2 "$build/offline.err")" >&2
-      status=1
-    fi
+    for aggregation in userspace kernel; do
+      rc=0
+      "$build/sniffer" --config "$build/offline-$aggregation.json" --read-pcap "$pcap" \
+        --write-csv "$build/offline.csv" >/dev/null 2>"$build/offline.err" || rc=$?
+      offline_runs=$((offline_runs + 1))
+      if ((rc > 1)); then
+        echo "sanitize-e2e.sh: --read-pcap $pcap ($aggregation): exit $rc: $(tail -2 "$build/offline.err")" >&2
+        status=1
+      fi
+    done
   done < <(find "$PCAPS" -type f -size -64k \( -name '*.pcap' -o -name '*.pcapng' -o -name '*.cap' \) -print0 | sort -z)
   for pcap in "$PCAPS/web/http_bro_org.pcap" "$PCAPS/mixed/honeynet_attack_trace.pcap"; do
     [[ -f $pcap ]] || continue
-    "$build/sniffer" --config "$build/offline.json" --read-pcap "$pcap" >/dev/null 2>"$build/offline.err" || {
+    "$build/sniffer" --config "$build/offline-userspace.json" --read-pcap "$pcap" >/dev/null 2>"$build/offline.err" || {
       echo "sanitize-e2e.sh: --read-pcap $pcap (published): exit $?: $(tail -2 "$build/offline.err")" >&2
       status=1
     }

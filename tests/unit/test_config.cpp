@@ -47,6 +47,8 @@ TEST(Config, MinimalConfigGetsDocumentedDefaults) {
   EXPECT_EQ(c.capture.ring_buffer_bytes, 16u * 1024 * 1024);
   EXPECT_EQ(c.capture.payload_bytes, 0u);
   EXPECT_EQ(c.capture.tc_attach, TcAttach::Auto);
+  EXPECT_EQ(c.flows.aggregation, FlowAggregation::Userspace);
+  EXPECT_EQ(c.flows.packet_sample_one_in, 100u);
   EXPECT_TRUE(c.filter.default_capture);
   EXPECT_EQ(c.publish.endpoint, "tcp://127.0.0.1:5556");
   EXPECT_EQ(c.publish.batch_max_events, 256u);
@@ -73,7 +75,8 @@ TEST(Config, EveryKeyIsRead) {
     "publish": {"endpoint": "ipc:///run/sniffer.sock", "batch_max_events": 64, "batch_max_latency_ms": 10,
                 "send_hwm": 50},
     "flows": {"enabled": false, "max_flows": 10, "idle_timeout_ms": 1000, "active_timeout_ms": 2000,
-              "tcp_close_grace_ms": 0, "activity_timeout_ms": 50},
+              "tcp_close_grace_ms": 0, "activity_timeout_ms": 50, "aggregation": "kernel",
+              "packet_sample_one_in": 7},
     "metrics": {"listen": "[::1]:9000", "log_interval_s": 0, "stats_interval_s": 5},
     "log_level": "debug",
     "btf_path": "/boot/vmlinux.btf",
@@ -104,6 +107,8 @@ TEST(Config, EveryKeyIsRead) {
   EXPECT_EQ(c.flows.active_timeout_ms, 2000u);
   EXPECT_EQ(c.flows.tcp_close_grace_ms, 0u);
   EXPECT_EQ(c.flows.activity_timeout_ms, 50u);
+  EXPECT_EQ(c.flows.aggregation, FlowAggregation::Kernel);
+  EXPECT_EQ(c.flows.packet_sample_one_in, 7u);
   EXPECT_EQ(c.metrics.listen, "[::1]:9000");
   EXPECT_EQ(c.metrics.log_interval_s, 0u);
   EXPECT_EQ(c.metrics.stats_interval_s, 5u);
@@ -125,8 +130,11 @@ TEST(Config, UnknownKeysAreNamedWithTheirPath) {
 TEST(Config, WrongTypesAndValues) {
   auto p = problems(R"({"interfaces": [{"name": 7, "role": "dmz", "mode": "gateway", "xdp_mode": "fast"}],
                         "capture": {"payload_bytes": "64", "ring_buffer_bytes": -1},
-                        "publish": {"batch_max_events": 0}})");
+                        "publish": {"batch_max_events": 0},
+                        "flows": {"aggregation": "ebpf", "packet_sample_one_in": -1}})");
   EXPECT_TRUE(has_problem(p, "interfaces[0].name: expected a string, got number"));
+  EXPECT_TRUE(has_problem(p, "flows.aggregation: unknown value \"ebpf\" (expected one of kernel, userspace)"));
+  EXPECT_TRUE(has_problem(p, "flows.packet_sample_one_in: must be between 0 and 1073741824, got -1"));
   EXPECT_TRUE(has_problem(p, "interfaces[0].role: unknown value \"dmz\" (expected one of lan, wan)"));
   EXPECT_TRUE(has_problem(p, "interfaces[0].xdp_mode: unknown value \"fast\""));
   EXPECT_TRUE(has_problem(p, "capture.payload_bytes: expected an unsigned integer, got string"));

@@ -379,6 +379,67 @@ TEST_F(FlowTableTest, VlansSeparateFlows) {
   EXPECT_EQ(t.size(), 2u);
 }
 
+TEST_F(FlowTableTest, APacketAfterTheIdleTimeoutStartsANewFlowEvenBeforeExpireRuns) {
+  FlowTableConfig cfg;
+  cfg.idle_timeout_ns = 10 * kSec;
+  FlowTable t = make(cfg);
+  t.add(packet(0, true, 1));
+  t.add(packet(10 * kSec, true, 1));  // due exactly now: no tick ran in between
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].end_reason(), v1::FLOW_END_IDLE_TIMEOUT);
+  EXPECT_EQ(out[0].fwd().packets(), 1u);
+  EXPECT_EQ(t.size(), 1u);  // the new flow, with the second packet
+  EXPECT_EQ(t.counters().created, 2u);
+}
+
+TEST_F(FlowTableTest, AClockSteppingBackDoesNotReviveAFlowThatWasDue) {
+  // A capture that holds the same connection twice (time steps back between
+  // the copies): the first copy's flow was due at the latest time seen, so
+  // the second copy starts its own flow.
+  FlowTableConfig cfg;
+  cfg.tcp_close_grace_ns = 1 * kSec;
+  FlowTable t = make(cfg);
+  t.add(tcp(0, true, SYN));
+  t.add(tcp(1 * kMs, false, RST | ACK));  // closed: ends 1 s later
+  t.expire(kT0 + 5 * kSec);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].end_reason(), v1::FLOW_END_RST);
+  t.add(tcp(0, true, SYN));  // the same SYN again, stamped as before
+  t.flush(v1::FLOW_END_END_OF_CAPTURE);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[1].fwd().packets(), 1u);
+  EXPECT_NE(out[1].flow_id(), out[0].flow_id());
+}
+
+TEST(FlowMoments, SumsOfSquaresAreExactBeyond64Bits) {
+  // Ten inter-arrival times of 2^40 ns and one of 2^40 + 1: their squares
+  // overflow 64 bits; the standard deviation must still come out exact.
+  sniffer_moments m{};
+  const std::uint64_t x = 1ull << 40;
+  for (int i = 0; i < 10; ++i) sniffer_moments_add(&m, x);
+  sniffer_moments_add(&m, x + 1);
+  EXPECT_EQ(m.count, 11u);
+  EXPECT_EQ(m.sum, 11 * x + 1);
+  const unsigned __int128 sumsq = (static_cast<unsigned __int128>(m.sumsq_hi) << 64) | m.sumsq_lo;
+  EXPECT_TRUE(sumsq == static_cast<unsigned __int128>(x) * x * 11 + 2 * static_cast<unsigned __int128>(x) + 1);
+  EXPECT_EQ(m.min, x);
+  EXPECT_EQ(m.max, x + 1);
+}
+
+TEST_F(FlowTableTest, StdComesFromTheExactSums) {
+  // IATs of 1e9 + {0, 1, 2} ns: a double sum of squares (about 3e18) cannot
+  // hold the difference; the integer state gives the exact sample std.
+  FlowTable t = make();
+  t.add(packet(0, true, 1));
+  t.add(packet(1'000'000'000, true, 1));
+  t.add(packet(2'000'000'001, true, 1));
+  t.add(packet(3'000'000'003, true, 1));
+  t.flush(v1::FLOW_END_SHUTDOWN);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_DOUBLE_EQ(out[0].fwd().iat_us().mean(), 1'000'000.001);
+  EXPECT_DOUBLE_EQ(out[0].fwd().iat_us().std(), 1e-3);  // sample std of {0, 1, 2} ns, in us
+}
+
 TEST(FlowMemory, BytesPerFlowAreFixed) {
   // Per flow: the slot (state + LRU links, cached hash, update deadline) and
   // its share of the open-addressing index (FlowIndex: 8-byte buckets, at

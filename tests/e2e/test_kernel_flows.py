@@ -1,0 +1,153 @@
+"""Kernel flow aggregation (flows.aggregation "kernel") against the userspace flow table.
+
+Offline: every capture of ../shared/pcaps through --read-pcap in both modes, twice (default
+timeouts, and short ones that make idle endings and active-timeout updates common): the
+flow records (CSV rows, flow ids included) must be identical, and so must the report's flow
+counts. Live: the dual-NIC lab with the programs aggregating, flow records exact and
+complete, sampled packet events alongside, the kernel's counters and metrics; and a flow map
+too small for the traffic, where no packet goes missing from the flow records.
+"""
+import csv
+import json
+import subprocess
+import sys
+import time
+from collections import Counter
+
+from e2e_support import PCAPS, Addr, Subscriber, random_ports, scrape
+from test_flow_reference import captures
+from test_flows import DATAGRAMS, FLOOD_SCRIPT, FLOW_DIRECTION, END_FIN, END_SHUTDOWN, flow_key, record_key, \
+    tcp_exchange, udp_flows
+
+END_IDLE, END_ACTIVE, END_TABLE_FULL = 3, 4, 9
+SHORT_TIMEOUTS = {"idle_timeout_ms": 3000, "active_timeout_ms": 1000, "tcp_close_grace_ms": 500,
+                  "activity_timeout_ms": 1000}
+
+
+def offline(env, tmp_path, name, flows):
+    """Runs one capture; returns (CSV rows as a Counter, the report)."""
+    config = tmp_path / "offline.json"
+    config.write_text(json.dumps({"interfaces": [{"name": "wan0", "role": "wan", "mode": "gateway"}],
+                                  "flows": flows}))
+    out = tmp_path / "flows.csv"
+    proc = subprocess.run([env.sniffer, "--config", config, "--read-pcap", PCAPS / name, "--write-csv", out],
+                          capture_output=True, text=True, timeout=120)
+    report = json.loads(proc.stdout.splitlines()[-1])
+    assert proc.returncode == (1 if report["pcap"]["read_error"] else 0), proc.stderr
+    with open(out) as f:
+        rows = Counter(tuple(row) for row in csv.reader(f))
+    return rows, report
+
+
+def test_offline_records_are_identical_in_both_modes(env, tmp_path):
+    totals = Counter()
+    lines = []
+    for timeouts in ({}, SHORT_TIMEOUTS):
+        for name in captures():
+            user_rows, user = offline(env, tmp_path, name, {**timeouts, "aggregation": "userspace"})
+            kernel_rows, kernel = offline(env, tmp_path, name, {**timeouts, "aggregation": "kernel"})
+            where = f"{name} ({'short' if timeouts else 'default'} timeouts)"
+            only_user, only_kernel = user_rows - kernel_rows, kernel_rows - user_rows
+            assert not only_user and not only_kernel, \
+                f"{where}: {len(only_user)} records only in userspace, e.g. {list(only_user)[:1]}; " \
+                f"{len(only_kernel)} only in kernel, e.g. {list(only_kernel)[:1]}"
+            uf, kf = user["userspace"]["flows"], kernel["userspace"]["flows"]
+            for key in ("created", "ended", "updates", "packets", "ended_by_reason"):
+                assert kf[key] == uf[key], f"{where}: flows.{key} {kf[key]} (kernel) != {uf[key]} (userspace)"
+            k = kernel["kernel"]
+            assert k["flow_packets"] == uf["packets"], where  # every flow packet aggregated in the kernel
+            assert k["flow_records"] == kf["records"] and k["flow_ringbuf_full"] == 0, where
+            assert k["flow_map_full"] == 0 and kf["sweep_failures"] == 0, where
+            assert user["kernel"]["flow_packets"] == 0 and user["kernel"]["flow_records"] == 0, where
+            totals.update(captures=1, records=sum(user_rows.values()) - 1, updates=uf["updates"],
+                          idle=uf["ended_by_reason"]["FLOW_END_IDLE_TIMEOUT"],
+                          fin_rst=uf["ended_by_reason"]["FLOW_END_FIN"] + uf["ended_by_reason"]["FLOW_END_RST"],
+                          reuse=uf["ended_by_reason"]["FLOW_END_PORT_REUSE"])
+        lines.append(f"{'short' if timeouts else 'default'} timeouts: {dict(totals)}")
+    print("\n".join(lines))
+    # The comparison covered every way a flow ends offline, and many records.
+    assert totals["records"] > 100000 and totals["updates"] > 0 and totals["idle"] > 0
+    assert totals["fin_rst"] > 0 and totals["reuse"] > 0
+
+
+def kernel_config(**flows):
+    return {"aggregation": "kernel", "tcp_close_grace_ms": 200, **flows}
+
+
+def test_live_kernel_flows_are_exact(lab, start_daemon, subscribe, echo_servers):
+    daemon = start_daemon(flows=kernel_config(packet_sample_one_in=1), metrics={"listen": "127.0.0.1:9761"})
+    sub = subscribe(daemon.endpoint, b"flow")
+    events = subscribe(daemon.endpoint, b"pkt")
+    time.sleep(0.5)
+
+    flows = udp_flows(lab, echo_servers)
+    tcp_port = random_ports(1)[0]
+    tcp_exchange(lab, lab.lan, Addr.LAN4_PEER, lab.wan, Addr.WAN4_PEER, tcp_port)
+    # The TCP flow ends by FIN once the daemon's sweep finds its grace over.
+    assert sub.wait_for(lambda recs: any(r.l4_protocol == 6 and r.dst_port == tcp_port for r in recs), timeout=5), \
+        "no FIN-ended TCP flow record within 5 s"
+    _, metrics = scrape(lab, 9761)
+    report = daemon.stop()
+    sub.stop()
+    events.stop()
+
+    records = {}
+    for r in sub.snapshot():
+        assert not r.is_update
+        key = record_key(r)
+        assert key not in records, f"two final records for one flow: {r}"
+        records[key] = r
+    for f in flows:
+        key = flow_key(f["version"], f["client"], f["sport"], f["server"], f["dport"], 17)
+        r = records[key]
+        where = f"{f['path']}/IPv{f['version']}"
+        frame = 14 + (20 if f["version"] == 4 else 40) + 8 + f["size"]
+        assert (r.fwd.packets, r.bwd.packets) == (DATAGRAMS, DATAGRAMS), where  # egress copies not counted
+        assert (r.fwd.bytes, r.bwd.bytes) == (DATAGRAMS * frame, DATAGRAMS * frame), where
+        assert r.interface == f["iface"] and r.direction == FLOW_DIRECTION[f["direction"]], where
+        assert r.end_reason == END_SHUTDOWN and r.duration_us > 0, where
+        # Wall-clock times, converted from the kernel's monotonic clock.
+        assert abs(r.start_ns / 1e9 - time.time()) < 60, where
+    tcp = [r for r in records.values() if r.l4_protocol == 6 and r.dst_port == tcp_port]
+    assert len(tcp) == 1 and tcp[0].end_reason == END_FIN and tcp[0].conn_state == "SF", tcp
+    assert (tcp[0].fwd.payload_bytes, tcp[0].bwd.payload_bytes) == (100, 200)
+    assert tcp[0].history.startswith("ShAD"), tcp[0].history
+
+    kernel, user = report["kernel"], report["userspace"]
+    # Every packet is accounted for: a record, or withheld for a counted reason.
+    assert kernel["records"] + kernel["ringbuf_full"] + kernel["filtered"] + kernel["blocked_unrecorded"] + \
+        kernel["sampled_out"] == sum(n for hook in kernel["packets"].values() for n in hook.values())
+    assert kernel["sampled_out"] == 0 and kernel["records"] > 0  # 1 in 1: every packet has its event too
+    assert len(events.snapshot()) > 0
+    assert kernel["flow_ringbuf_full"] == 0 and kernel["flow_map_full"] == 0
+    assert user["flows"]["aggregation"] == "kernel"
+    assert user["flows"]["ended"] == user["flows"]["created"] == kernel["flow_records"] + user["flows"]["swept"]
+    assert user["flows"]["publish"]["published"] == len(sub.snapshot())
+    assert user["flows"]["packets"] == kernel["flow_packets"] > 0
+    assert kernel["flow_skipped"] > 0  # the forwarded copies tc_egress saw
+    assert metrics['sniffer_kernel_flow_packets_total{interface="wan0"}'] > 0
+    assert metrics['sniffer_kernel_flow_update_failures_total{interface="wan0",reason="map_full"}'] == 0
+    assert 'sniffer_flows_active' in metrics and 'sniffer_flows_evicted_total' in metrics
+
+
+def test_a_full_flow_map_loses_no_packet(lab, start_daemon, subscribe):
+    """100 flows into a map of 64: the kernel sends what does not fit as one-packet records,
+    the sweep evicts down to 80 %; every datagram is in exactly one flow record."""
+    count, capacity = 100, 64
+    daemon = start_daemon(publish={"packet_events": False}, flows=kernel_config(max_flows=capacity))
+    sub = subscribe(daemon.endpoint, b"flow")
+    time.sleep(0.5)
+    lab.exec(lab.wan, [sys.executable, "-c", FLOOD_SCRIPT, Addr.LAN4_PEER, 20000, count])
+    time.sleep(1.5)  # a sweep passes: above 90 % full, it evicts
+    report = daemon.stop()
+    sub.stop()
+
+    ours = [r for r in sub.snapshot() if r.l4_protocol == 17 and 20000 <= r.dst_port < 20000 + count]
+    assert sorted(r.dst_port for r in ours) == list(range(20000, 20000 + count))  # each exactly once
+    assert all(r.fwd.packets == 1 for r in ours)
+    reasons = Counter(r.end_reason for r in ours)
+    kernel, flows = report["kernel"], report["userspace"]["flows"]
+    assert reasons[END_TABLE_FULL] == kernel["flow_map_full"] > 0, reasons
+    assert flows["table_full"] == kernel["flow_map_full"]
+    assert flows["evicted"] > 0 and reasons[5] > 0, (flows, reasons)  # FLOW_END_EVICTED
+    assert kernel["flow_ringbuf_full"] == 0
