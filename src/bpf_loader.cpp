@@ -111,8 +111,14 @@ BpfPrograms::BpfPrograms(const LoadOptions& options) : options_(options) {
   if (err) {
     sniffer_bpf__destroy(skel_);
     skel_ = nullptr;
+    const std::string flow_map_note =
+        err == -ENOMEM && options.flow_kernel
+            ? " (flows.aggregation \"kernel\" preallocates flows.max_flows = " +
+                  std::to_string(options.flow_max_entries) + " x " + std::to_string(sizeof(sniffer_flow_value)) +
+                  " bytes of kernel memory: lower flows.max_flows)"
+            : "";
     throw Error("load the BPF programs into the kernel: " + errno_text(err) +
-                (err == -EPERM ? " (needs root or CAP_BPF + CAP_NET_ADMIN + CAP_PERFMON)" : "") +
+                (err == -EPERM ? " (needs root or CAP_BPF + CAP_NET_ADMIN + CAP_PERFMON)" : "") + flow_map_note +
                 "; run with -vv for the verifier log");
   }
   try {

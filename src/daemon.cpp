@@ -162,6 +162,14 @@ int run_daemon(const Config& initial_config, const RunOptions& options) {
   BpfPrograms progs(load_options(config));
   spdlog::info("BPF programs loaded (ABI {}, ring buffer {} bytes, payload snippet {} bytes)", SNIFFER_ABI_VERSION,
                config.capture.ring_buffer_bytes, config.capture.payload_bytes);
+  if (progs.flow_kernel()) {
+    spdlog::info("flows aggregated in the kernel: map of {} flows ({} MiB preallocated); packet events: {}",
+                 progs.flow_max_entries(),
+                 (std::uint64_t{progs.flow_max_entries()} * sizeof(sniffer_flow_value)) >> 20,
+                 !config.publish.packet_events              ? std::string("off")
+                 : config.flows.packet_sample_one_in == 0   ? std::string("none (packet_sample_one_in 0)")
+                                                             : "1 in " + std::to_string(config.flows.packet_sample_one_in));
+  }
   if (!config.pin_path.empty() && !options.dry_run) progs.pin_maps(config.pin_path);
   LinkMonitor links;  // opened before resolving the interfaces: no link event in between is missed
   InterfaceManager manager(progs, config.capture.tc_attach);
