@@ -89,22 +89,29 @@ void KernelFlows::expire(std::uint64_t now, bool force) {
   };
   std::vector<sniffer_flow_key> due;
   std::vector<Live> live;
-  sniffer_flow_key key{}, next{};
-  sniffer_flow_value value{};
   std::uint64_t entries = 0;
-  const void* prev = nullptr;
-  // Keys first, removals after: removing while walking restarts the walk.
-  while (bpf_map_get_next_key(map_fd_, prev, &next) == 0) {
-    key = next;
-    prev = &key;
-    ++entries;
-    if (bpf_map_lookup_elem_flags(map_fd_, &key, &value, BPF_F_LOCK) != 0) {
-      if (errno != ENOENT) ++counters_.sweep_failures;
-      continue;
+  // Batched reads, each entry copied under its lock: two syscalls per entry
+  // cost ~2 us each; a batch of 1024 costs about as much as one.
+  keys_.resize(kBatch);
+  values_.resize(kBatch);
+  LIBBPF_OPTS(bpf_map_batch_opts, opts, .elem_flags = BPF_F_LOCK);
+  __u32 cursor = 0;
+  for (bool first = true;; first = false) {
+    __u32 count = kBatch;
+    const int err = bpf_map_lookup_batch(map_fd_, first ? nullptr : &cursor, &cursor, keys_.data(), values_.data(),
+                                         &count, &opts);
+    if (err && errno != ENOENT) {  // ENOENT: the walk is complete (count may still be > 0)
+      ++counters_.sweep_failures;  // the flows not read stay for the next sweep
+      break;
     }
-    if (value.state.flow_id == 0) continue;
-    if (sniffer_flow_due_reason(&value.state, now_ns, &params_)) due.push_back(key);
-    else live.push_back({value.state.last_ts, key});
+    for (__u32 i = 0; i < count; ++i) {
+      ++entries;
+      const sniffer_flow_state& state = values_[i].state;
+      if (state.flow_id == 0) continue;  // being created by a program right now
+      if (sniffer_flow_due_reason(&state, now_ns, &params_)) due.push_back(keys_[i]);
+      else live.push_back({state.last_ts, keys_[i]});
+    }
+    if (err) break;
   }
   for (const sniffer_flow_key& k : due) take(k, 0, now_ns);
   counters_.entries = entries - std::min<std::uint64_t>(entries, due.size());

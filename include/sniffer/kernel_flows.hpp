@@ -46,6 +46,7 @@ class KernelFlows {
 
  private:
   static constexpr std::uint64_t kSweepIntervalNs = 1'000'000'000;
+  static constexpr std::uint32_t kBatch = 1024;  // map entries read per syscall
   void end(const sniffer_flow_state& state, v1::FlowEndReason reason);
   // Removes `key` and sends its last state; `reason` 0: the one its state
   // calls for at now (nothing if it calls for none: a packet revived it).
@@ -59,6 +60,8 @@ class KernelFlows {
   FlowTable::Classifier classify_;
   std::uint64_t last_now_ = 0, next_sweep_ = 0;
   KernelFlowCounters counters_;
+  std::vector<sniffer_flow_key> keys_;  // the sweep's batch buffers, kept between sweeps
+  std::vector<sniffer_flow_value> values_;
 };
 
 }  // namespace sniffer
