@@ -147,7 +147,9 @@ def test_a_full_flow_map_loses_no_packet(lab, start_daemon, subscribe):
     assert all(r.fwd.packets == 1 for r in ours)
     reasons = Counter(r.end_reason for r in ours)
     kernel, flows = report["kernel"], report["userspace"]["flows"]
-    assert reasons[END_TABLE_FULL] == kernel["flow_map_full"] > 0, reasons
+    # Other packets of the lab (IPv6 neighbour discovery, say) may meet the full map too.
+    every_table_full = sum(1 for r in sub.snapshot() if r.end_reason == END_TABLE_FULL)
+    assert every_table_full == kernel["flow_map_full"] and reasons[END_TABLE_FULL] > 0, reasons
     assert flows["table_full"] == kernel["flow_map_full"]
     assert flows["evicted"] > 0 and reasons[5] > 0, (flows, reasons)  # FLOW_END_EVICTED
     assert kernel["flow_ringbuf_full"] == 0
