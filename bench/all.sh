@@ -5,7 +5,8 @@
 # builds bench/build (-DSNIFFER_BUILD_BENCH=ON), then runs one after the other, so
 # that they do not disturb each other: micro_bpf (kernel ns/packet), micro_user
 # (userspace records/s), callgrind.sh (instructions per record), run.sh (lab rate
-# sweep, sniffer and tcpdump side by side). Figures on stdout; bench/README.md says
+# sweep, sniffer and tcpdump side by side), flowmode.sh (kernel flow aggregation
+# against packet events at the generator's maximum rate). Figures on stdout; bench/README.md says
 # what every column means. Not part of CI.
 #   QUICK=1: fewer rounds and rates (a smoke run of the harness, not figures to quote)
 set -euo pipefail
@@ -26,6 +27,7 @@ if ((QUICK)); then
   "$BUILD/bench/micro_user" --benchmark_min_time=0.05
   N1=2000 N2=12000 BIN=$BUILD/bench/micro_user "$ROOT/bench/callgrind.sh"
   BUILD=$BUILD RATES="50000 max" DURATION=2 "$ROOT/bench/run.sh"
+  BUILD=$BUILD QUICK=1 "$ROOT/bench/flowmode.sh"
 else
   echo "# micro_bpf"
   "$BUILD/bench/micro_bpf"
@@ -37,4 +39,6 @@ else
   BIN=$BUILD/bench/micro_user "$ROOT/bench/callgrind.sh"
   echo "# run.sh"
   BUILD=$BUILD "$ROOT/bench/run.sh"
+  echo "# flowmode.sh"
+  BUILD=$BUILD "$ROOT/bench/flowmode.sh"
 fi
