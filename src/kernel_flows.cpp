@@ -31,7 +31,6 @@ KernelFlows::KernelFlows(int map_fd, std::uint32_t capacity, const FlowTableConf
                          FlowTable::Classifier classify)
     : map_fd_(map_fd),
       capacity_(capacity),
-      config_(config),
       params_(flow_params(config)),
       sink_(std::move(sink)),
       classify_(std::move(classify)) {}

@@ -54,7 +54,6 @@ class KernelFlows {
 
   int map_fd_;
   std::uint32_t capacity_;
-  FlowTableConfig config_;
   sniffer_flow_params params_;
   FlowTable::Sink sink_;
   FlowTable::Classifier classify_;
