@@ -72,6 +72,17 @@ def str_addr(b):
     return str(ipaddress.ip_address(b))
 
 
+def final_records(received):
+    """{flow key: its record}; the test's flows have no updates and one final record each."""
+    records = {}
+    for r in received:
+        assert not r.is_update
+        key = record_key(r)
+        assert key not in records, f"two final records for one flow: {r}"
+        records[key] = r
+    return records
+
+
 def udp_flows(lab, echo_servers):
     """Sends DATAGRAMS echoed UDP datagrams on every path, IPv4 and IPv6. Returns the flows."""
     ports = random_ports(12)
@@ -108,13 +119,7 @@ def test_udp_and_tcp_flows_are_exact_with_packet_events_off(lab, start_daemon, s
     report = daemon.stop()
     sub.stop()
 
-    records = {}
-    for r in sub.snapshot():
-        assert not r.is_update
-        key = record_key(r)
-        assert key not in records, f"two final records for one flow: {r}"
-        records[key] = r
-
+    records = final_records(sub.snapshot())
     for f in flows:
         key = flow_key(f["version"], f["client"], f["sport"], f["server"], f["dport"], 17)
         assert key in records, f"no flow record for {f}"

@@ -14,9 +14,9 @@ import sys
 import time
 from collections import Counter
 
-from e2e_support import PCAPS, Addr, Subscriber, random_ports, scrape
+from e2e_support import PCAPS, Addr, random_ports, scrape
 from test_flow_reference import captures
-from test_flows import DATAGRAMS, FLOOD_SCRIPT, FLOW_DIRECTION, END_FIN, END_SHUTDOWN, flow_key, record_key, \
+from test_flows import DATAGRAMS, FLOOD_SCRIPT, FLOW_DIRECTION, END_FIN, END_SHUTDOWN, final_records, flow_key, \
     tcp_exchange, udp_flows
 
 END_IDLE, END_ACTIVE, END_TABLE_FULL = 3, 4, 9
@@ -91,12 +91,7 @@ def test_live_kernel_flows_are_exact(lab, start_daemon, subscribe, echo_servers)
     sub.stop()
     events.stop()
 
-    records = {}
-    for r in sub.snapshot():
-        assert not r.is_update
-        key = record_key(r)
-        assert key not in records, f"two final records for one flow: {r}"
-        records[key] = r
+    records = final_records(sub.snapshot())
     for f in flows:
         key = flow_key(f["version"], f["client"], f["sport"], f["server"], f["dport"], 17)
         r = records[key]
