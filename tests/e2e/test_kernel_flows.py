@@ -24,19 +24,24 @@ SHORT_TIMEOUTS = {"idle_timeout_ms": 3000, "active_timeout_ms": 1000, "tcp_close
                   "activity_timeout_ms": 1000}
 
 
-def offline(env, tmp_path, name, flows):
-    """Runs one capture; returns (CSV rows as a Counter, the report)."""
-    config = tmp_path / "offline.json"
+def start_offline(env, workdir, name, flows):
+    """Starts one capture through --read-pcap; finish() gives (CSV rows as a Counter, the report)."""
+    workdir.mkdir(exist_ok=True)
+    config = workdir / "offline.json"
     config.write_text(json.dumps({"interfaces": [{"name": "wan0", "role": "wan", "mode": "gateway"}],
                                   "flows": flows}))
-    out = tmp_path / "flows.csv"
-    proc = subprocess.run([env.sniffer, "--config", config, "--read-pcap", PCAPS / name, "--write-csv", out],
-                          capture_output=True, text=True, timeout=120)
-    report = json.loads(proc.stdout.splitlines()[-1])
-    assert proc.returncode == (1 if report["pcap"]["read_error"] else 0), proc.stderr
-    with open(out) as f:
-        rows = Counter(tuple(row) for row in csv.reader(f))
-    return rows, report
+    out = workdir / "flows.csv"
+    proc = subprocess.Popen([env.sniffer, "--config", config, "--read-pcap", PCAPS / name, "--write-csv", out],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def finish():
+        stdout, stderr = proc.communicate(timeout=120)
+        report = json.loads(stdout.splitlines()[-1])
+        assert proc.returncode == (1 if report["pcap"]["read_error"] else 0), stderr
+        with open(out) as f:
+            rows = Counter(tuple(row) for row in csv.reader(f))
+        return rows, report
+    return finish
 
 
 def test_offline_records_are_identical_in_both_modes(env, tmp_path):
@@ -44,8 +49,11 @@ def test_offline_records_are_identical_in_both_modes(env, tmp_path):
     lines = []
     for timeouts in ({}, SHORT_TIMEOUTS):
         for name in captures():
-            user_rows, user = offline(env, tmp_path, name, {**timeouts, "aggregation": "userspace"})
-            kernel_rows, kernel = offline(env, tmp_path, name, {**timeouts, "aggregation": "kernel"})
+            # Both modes at once (two CPUs here), each in its own directory.
+            user_run = start_offline(env, tmp_path / "user", name, {**timeouts, "aggregation": "userspace"})
+            kernel_run = start_offline(env, tmp_path / "kernel", name, {**timeouts, "aggregation": "kernel"})
+            user_rows, user = user_run()
+            kernel_rows, kernel = kernel_run()
             where = f"{name} ({'short' if timeouts else 'default'} timeouts)"
             only_user, only_kernel = user_rows - kernel_rows, kernel_rows - user_rows
             assert not only_user and not only_kernel, \
