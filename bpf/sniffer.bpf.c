@@ -173,10 +173,10 @@ static __always_inline bool filter_allows(const struct sniffer_record *r)
 	if (!fs)
 		return true;
 	if (fs->has_port_rules && (r->sport || r->dport)) {
-		__u8 a = port_rule(r->sport), b = port_rule(r->dport);
-		if (a == SNIFFER_PORT_INCLUDE || b == SNIFFER_PORT_INCLUDE)
+		__u8 rules = port_rule(r->sport) | port_rule(r->dport);
+		if (rules & SNIFFER_PORT_INCLUDE)
 			return true;
-		if (a == SNIFFER_PORT_EXCLUDE || b == SNIFFER_PORT_EXCLUDE)
+		if (rules & SNIFFER_PORT_EXCLUDE)
 			return false;
 	}
 	return fs->default_action != SNIFFER_ACTION_SKIP;
@@ -455,9 +455,15 @@ __noinline int account_flow(struct sniffer_record *r, __u32 slot)
 	return 0;
 }
 
-/* Kernel aggregation: whether this packet also yields a packet record. */
-static __always_inline bool sampled(void)
+/* Kernel aggregation: whether this packet also yields a packet record: its
+ * port is one of flows.packet_ports, or it is sampled (1 in N, at random). */
+static __always_inline bool wants_record(const struct sniffer_record *r)
 {
+	__u32 zero = 0;
+	struct sniffer_filter_settings *fs = bpf_map_lookup_elem(&filter_settings, &zero);
+	if (fs && fs->has_record_ports && (r->sport || r->dport) &&
+	    ((port_rule(r->sport) | port_rule(r->dport)) & SNIFFER_PORT_RECORD))
+		return true;
 	if (!cfg_packet_sample)
 		return false;
 	return cfg_packet_sample == 1 || bpf_get_prandom_u32() % cfg_packet_sample == 0;
@@ -508,7 +514,7 @@ static __always_inline int observe(void *ctx, bool is_xdp, void *data, void *dat
 	rec.is_wan_facing = cfg->is_wan_facing;
 	if (cfg_flow_kernel) {
 		account_flow(&rec, slot);
-		if (!sampled()) {
+		if (!wants_record(&rec)) {
 			stat_add(slot, SNIFFER_STAT_SAMPLED_OUT, 1);
 			return verdict;
 		}

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cstdarg>
 #include <cstring>
+#include <map>
 #include <set>
 #include <vector>
 
@@ -274,18 +275,20 @@ void BpfPrograms::remove_interface(std::uint32_t ifindex) {
   }
 }
 
-void BpfPrograms::set_filter(const FilterConfig& filter) {
+void BpfPrograms::set_filter(const FilterConfig& filter, const std::vector<std::uint16_t>& record_ports) {
   int ports_fd = bpf_map__fd(skel_->maps.port_filters);
+  std::map<__u16, __u8> rules;  // port -> SNIFFER_PORT_* bits
+  for (auto p : filter.include_ports) rules[p] |= SNIFFER_PORT_INCLUDE;
+  for (auto p : filter.exclude_ports) rules[p] |= SNIFFER_PORT_EXCLUDE;
+  for (auto p : record_ports) rules[p] |= SNIFFER_PORT_RECORD;
   std::set<__u16> wanted;
-  auto put = [&](std::uint16_t port, __u8 rule) {
+  for (const auto& [port, rule] : rules) {
     __u16 key = port;
     if (bpf_map_update_elem(ports_fd, &key, &rule, BPF_ANY)) {
       throw Error("port_filters: set port " + std::to_string(port) + ": " + errno_text(errno));
     }
     wanted.insert(key);
-  };
-  for (auto p : filter.include_ports) put(p, SNIFFER_PORT_INCLUDE);
-  for (auto p : filter.exclude_ports) put(p, SNIFFER_PORT_EXCLUDE);
+  }
 
   // Remove rules that are no longer configured.
   std::vector<__u16> stale;
@@ -301,6 +304,7 @@ void BpfPrograms::set_filter(const FilterConfig& filter) {
   sniffer_filter_settings settings{};
   settings.default_action = filter.default_capture ? SNIFFER_ACTION_CAPTURE : SNIFFER_ACTION_SKIP;
   settings.has_port_rules = wanted.empty() ? 0 : 1;
+  settings.has_record_ports = record_ports.empty() ? 0 : 1;
   __u32 zero = 0;
   if (bpf_map_update_elem(bpf_map__fd(skel_->maps.filter_settings), &zero, &settings, BPF_ANY)) {
     throw Error("filter_settings: update: " + errno_text(errno));

@@ -449,7 +449,7 @@ Config parse_config_json(const json& doc) {
   if (doc.contains("flows") &&
       r.object(doc.at("flows"), "flows", {"enabled", "max_flows", "idle_timeout_ms", "active_timeout_ms",
                                           "tcp_close_grace_ms", "activity_timeout_ms", "aggregation",
-                                          "packet_sample_one_in"})) {
+                                          "packet_sample_one_in", "packet_ports"})) {
     const json& f = doc.at("flows");
     r.boolean(f, "flows", "enabled", c.flows.enabled);
     r.uint(f, "flows", "max_flows", c.flows.max_flows, 1, 1u << 24);
@@ -459,6 +459,15 @@ Config parse_config_json(const json& doc) {
     r.uint(f, "flows", "activity_timeout_ms", c.flows.activity_timeout_ms, 1, 86400000);
     if (f.contains("aggregation")) r.choice(f.at("aggregation"), "flows.aggregation", kAggregations, c.flows.aggregation);
     r.uint(f, "flows", "packet_sample_one_in", c.flows.packet_sample_one_in, 0, 1u << 30);
+    r.ports(f, "flows", "packet_ports", c.flows.packet_ports);
+    // They share the port_filters map with the filter's rules.
+    std::set<std::uint16_t> all(c.filter.include_ports.begin(), c.filter.include_ports.end());
+    all.insert(c.filter.exclude_ports.begin(), c.filter.exclude_ports.end());
+    all.insert(c.flows.packet_ports.begin(), c.flows.packet_ports.end());
+    if (all.size() > SNIFFER_MAX_PORT_FILTERS) {
+      r.fail("flows.packet_ports", "with filter.include_ports and exclude_ports, at most " +
+                                       std::to_string(SNIFFER_MAX_PORT_FILTERS) + " distinct ports");
+    }
   }
 
   if (doc.contains("publish") &&
@@ -613,7 +622,8 @@ json config_to_json(const Config& c) {
             {"tcp_close_grace_ms", c.flows.tcp_close_grace_ms},
             {"activity_timeout_ms", c.flows.activity_timeout_ms},
             {"aggregation", to_string(c.flows.aggregation)},
-            {"packet_sample_one_in", c.flows.packet_sample_one_in}}},
+            {"packet_sample_one_in", c.flows.packet_sample_one_in},
+            {"packet_ports", c.flows.packet_ports}}},
           {"publish", publish},
           {"blocklist",
            {{"roles", roles},

@@ -88,6 +88,11 @@ LoadOptions load_options(const Config& config) {
   return load;
 }
 
+std::vector<std::uint16_t> record_ports(const Config& config) {
+  const bool kernel = config.flows.enabled && config.flows.aggregation == FlowAggregation::Kernel;
+  return kernel && config.publish.packet_events ? config.flows.packet_ports : std::vector<std::uint16_t>{};
+}
+
 PipelineOutputs kernel_flow_outputs(const BpfPrograms& progs, PipelineOutputs outputs) {
   if (progs.flow_kernel()) {
     outputs.kernel_flows_fd = progs.flows_map_fd();
@@ -104,7 +109,7 @@ void add_kernel_flow_counts(const BpfPrograms& progs, const nlohmann::json& kern
 
 void fill_maps(BpfPrograms& progs, const Config& config, const InterfaceTable& interfaces) {
   for (const auto& [ifindex, info] : interfaces) progs.set_interface(ifindex, info.mode, info.role, info.stats_slot);
-  progs.set_filter(config.filter);
+  progs.set_filter(config.filter, record_ports(config));
 }
 
 namespace {
@@ -126,7 +131,7 @@ void reload(Config& config, const RunOptions& options, BpfPrograms& progs, Inter
     ring.consume();  // records read before the tables change keep their old context
     manager.set_blocklist_roles(next.blocklist.roles);
     manager.configure(next.interfaces);
-    progs.set_filter(next.filter);
+    progs.set_filter(next.filter, record_ports(config));  // flows.*: restart only
     manager.attach();
     HostAddresses host = HostAddresses::from_system(manager.table());
     progs.set_local_addresses(host.local_list());
@@ -163,19 +168,22 @@ int run_daemon(const Config& initial_config, const RunOptions& options) {
   spdlog::info("BPF programs loaded (ABI {}, ring buffer {} bytes, payload snippet {} bytes)", SNIFFER_ABI_VERSION,
                config.capture.ring_buffer_bytes, config.capture.payload_bytes);
   if (progs.flow_kernel()) {
-    spdlog::info("flows aggregated in the kernel: map of {} flows ({} MiB preallocated); packet events: {}",
+    spdlog::info("flows aggregated in the kernel: map of {} flows ({} MiB preallocated); packet events: {}{}",
                  progs.flow_max_entries(),
                  (std::uint64_t{progs.flow_max_entries()} * sizeof(sniffer_flow_value)) >> 20,
                  !config.publish.packet_events              ? std::string("off")
-                 : config.flows.packet_sample_one_in == 0   ? std::string("none (packet_sample_one_in 0)")
-                                                             : "1 in " + std::to_string(config.flows.packet_sample_one_in));
+                 : config.flows.packet_sample_one_in == 0   ? std::string("none sampled (packet_sample_one_in 0)")
+                                                             : "1 in " + std::to_string(config.flows.packet_sample_one_in),
+                 record_ports(config).empty() ? std::string()
+                                              : ", and every packet of " + std::to_string(record_ports(config).size()) +
+                                                    " port(s) (flows.packet_ports)");
   }
   if (!config.pin_path.empty() && !options.dry_run) progs.pin_maps(config.pin_path);
   LinkMonitor links;  // opened before resolving the interfaces: no link event in between is missed
   InterfaceManager manager(progs, config.capture.tc_attach);
   manager.set_blocklist_roles(config.blocklist.roles);
   manager.configure(config.interfaces);
-  progs.set_filter(config.filter);
+  progs.set_filter(config.filter, record_ports(config));
   const InterfaceTable& interfaces = manager.table();
 
   if (options.dry_run) {

@@ -66,16 +66,20 @@ struct sniffer_iface_config {
 #define SNIFFER_ACTION_SKIP 1
 
 struct sniffer_filter_settings {
-	__u8 default_action; /* SNIFFER_ACTION_*, applied when no port rule matches */
-	__u8 has_port_rules; /* 1 when port_filters holds entries (saves two lookups) */
-	__u8 reserved[2];
+	__u8 default_action;   /* SNIFFER_ACTION_*, applied when no port rule matches */
+	__u8 has_port_rules;   /* 1 when port_filters holds entries (saves two lookups) */
+	__u8 has_record_ports; /* 1 when an entry has SNIFFER_PORT_RECORD */
+	__u8 reserved;
 };
 
-/* ---- port_filters: HASH, key __u16 port (host order), value __u8 ----
+/* ---- port_filters: HASH, key __u16 port (host order), value __u8 bits ----
  * A packet matches a rule when its source or destination port does.
- * An include rule wins over an exclude rule, which wins over the default. */
+ * An include rule wins over an exclude rule, which wins over the default.
+ * SNIFFER_PORT_RECORD (kernel flow aggregation): a packet with this port
+ * always yields a packet record, whatever the sampling. */
 #define SNIFFER_PORT_INCLUDE 1
 #define SNIFFER_PORT_EXCLUDE 2
+#define SNIFFER_PORT_RECORD 4
 
 /* ---- blocklist (prevention) ----
  * LPM tries keyed by prefix: block_{src,dst}_v{4,6} hold the blocked
@@ -386,6 +390,7 @@ SNIFFER_ASSERT_OFFSET(sniffer_iface_config, blocklist, 7);
 SNIFFER_STATIC_ASSERT(sizeof(struct sniffer_filter_settings) == 4, "filter_settings size");
 SNIFFER_ASSERT_OFFSET(sniffer_filter_settings, default_action, 0);
 SNIFFER_ASSERT_OFFSET(sniffer_filter_settings, has_port_rules, 1);
+SNIFFER_ASSERT_OFFSET(sniffer_filter_settings, has_record_ports, 2);
 
 SNIFFER_STATIC_ASSERT(sizeof(struct sniffer_record) == 112, "record size");
 SNIFFER_ASSERT_OFFSET(sniffer_record, magic, 0);

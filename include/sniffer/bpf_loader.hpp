@@ -69,8 +69,9 @@ class BpfPrograms {
   // blocklist: check ingress packets against the blocklist.
   void set_interface(std::uint32_t ifindex, Mode mode, Role role, std::uint8_t stats_slot, bool blocklist = false);
   void remove_interface(std::uint32_t ifindex);
-  // Replaces the filter: default action and the port rules.
-  void set_filter(const FilterConfig& filter);
+  // Replaces the filter: default action and the port rules, and the ports
+  // whose packets always yield a record under kernel flow aggregation.
+  void set_filter(const FilterConfig& filter, const std::vector<std::uint16_t>& record_ports = {});
 
   // Replaces the host addresses the programs know (local_addrs): at TC
   // egress, kernel flow aggregation counts only packets sent from them.

@@ -56,6 +56,9 @@ struct FlowConfig {
   // Kernel aggregation: 1 in N packets still yields a packet record (when
   // publish.packet_events is on); 0: none, 1: every packet.
   std::uint32_t packet_sample_one_in = 100;
+  // Kernel aggregation: packets with one of these ports (source or
+  // destination) always yield a packet record, for payload detectors.
+  std::vector<std::uint16_t> packet_ports;
 };
 
 struct MetricsConfig {

@@ -133,6 +133,35 @@ def test_live_kernel_flows_are_exact(lab, start_daemon, subscribe, echo_servers)
     assert 'sniffer_flows_active' in metrics and 'sniffer_flows_evicted_total' in metrics
 
 
+def test_packet_ports_yield_every_packet_event_of_their_port(lab, start_daemon, subscribe, echo_servers):
+    """Kernel aggregation without sampling, flows.packet_ports [P]: events for every packet of
+    port P (a payload detector's traffic) and for nothing else; flows for everything."""
+    tcp_port = random_ports(1)[0]
+    daemon = start_daemon(flows=kernel_config(packet_sample_one_in=0, packet_ports=[tcp_port]))
+    flows_sub = subscribe(daemon.endpoint, b"flow")
+    events = subscribe(daemon.endpoint, b"pkt")
+    time.sleep(0.5)
+    udp = udp_flows(lab, echo_servers)
+    tcp_exchange(lab, lab.lan, Addr.LAN4_PEER, lab.wan, Addr.WAN4_PEER, tcp_port)
+    report = daemon.stop()
+    flows_sub.stop()
+    events.stop()
+
+    heard = events.snapshot()
+    assert heard and all(tcp_port in (e.src_port, e.dst_port) for e in heard), \
+        sorted({(e.src_port, e.dst_port) for e in heard})[:5]
+    records = final_records(flows_sub.snapshot())
+    tcp = [r for r in records.values() if r.l4_protocol == 6 and r.dst_port == tcp_port]
+    assert len(tcp) == 1
+    # Every packet of the flow has its event (plus the forwarded copies TC egress saw).
+    assert sum(1 for e in heard if e.hook != 3) == tcp[0].fwd.packets + tcp[0].bwd.packets
+    for f in udp:  # the other flows are still complete
+        key = flow_key(f["version"], f["client"], f["sport"], f["server"], f["dport"], 17)
+        assert (records[key].fwd.packets, records[key].bwd.packets) == (DATAGRAMS, DATAGRAMS)
+    kernel = report["kernel"]
+    assert kernel["records"] == len(heard) and kernel["sampled_out"] > 0
+
+
 def test_a_full_flow_map_loses_no_packet(lab, start_daemon, subscribe):
     """100 flows into a map of 64: the kernel sends what does not fit as one-packet records,
     the sweep evicts down to 80 %; every datagram is in exactly one flow record."""

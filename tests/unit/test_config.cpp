@@ -76,7 +76,7 @@ TEST(Config, EveryKeyIsRead) {
                 "send_hwm": 50},
     "flows": {"enabled": false, "max_flows": 10, "idle_timeout_ms": 1000, "active_timeout_ms": 2000,
               "tcp_close_grace_ms": 0, "activity_timeout_ms": 50, "aggregation": "kernel",
-              "packet_sample_one_in": 7},
+              "packet_sample_one_in": 7, "packet_ports": [80, 443]},
     "metrics": {"listen": "[::1]:9000", "log_interval_s": 0, "stats_interval_s": 5},
     "log_level": "debug",
     "btf_path": "/boot/vmlinux.btf",
@@ -109,6 +109,7 @@ TEST(Config, EveryKeyIsRead) {
   EXPECT_EQ(c.flows.activity_timeout_ms, 50u);
   EXPECT_EQ(c.flows.aggregation, FlowAggregation::Kernel);
   EXPECT_EQ(c.flows.packet_sample_one_in, 7u);
+  EXPECT_EQ(c.flows.packet_ports, (std::vector<std::uint16_t>{80, 443}));
   EXPECT_EQ(c.metrics.listen, "[::1]:9000");
   EXPECT_EQ(c.metrics.log_interval_s, 0u);
   EXPECT_EQ(c.metrics.stats_interval_s, 5u);
@@ -131,10 +132,11 @@ TEST(Config, WrongTypesAndValues) {
   auto p = problems(R"({"interfaces": [{"name": 7, "role": "dmz", "mode": "gateway", "xdp_mode": "fast"}],
                         "capture": {"payload_bytes": "64", "ring_buffer_bytes": -1},
                         "publish": {"batch_max_events": 0},
-                        "flows": {"aggregation": "ebpf", "packet_sample_one_in": -1}})");
+                        "flows": {"aggregation": "ebpf", "packet_sample_one_in": -1, "packet_ports": [0]}})");
   EXPECT_TRUE(has_problem(p, "interfaces[0].name: expected a string, got number"));
   EXPECT_TRUE(has_problem(p, "flows.aggregation: unknown value \"ebpf\" (expected one of kernel, userspace)"));
   EXPECT_TRUE(has_problem(p, "flows.packet_sample_one_in: must be between 0 and 1073741824, got -1"));
+  EXPECT_TRUE(has_problem(p, "flows.packet_ports[0]: expected a port number between 1 and 65535, got 0"));
   EXPECT_TRUE(has_problem(p, "interfaces[0].role: unknown value \"dmz\" (expected one of lan, wan)"));
   EXPECT_TRUE(has_problem(p, "interfaces[0].xdp_mode: unknown value \"fast\""));
   EXPECT_TRUE(has_problem(p, "capture.payload_bytes: expected an unsigned integer, got string"));
