@@ -134,8 +134,11 @@ void FlowState::to_proto(v1::FlowRecord& r, v1::FlowEndReason reason, bool is_up
   const sniffer_flow_state& s = s_;
   const double duration_s = static_cast<double>(s.last_ts - s.first_ts) * 1e-9;
   r.set_flow_id(s.flow_id);
-  r.set_start_ns(static_cast<std::uint64_t>(static_cast<std::int64_t>(s.first_ts) + clock_offset_ns));
-  r.set_end_ns(static_cast<std::uint64_t>(static_cast<std::int64_t>(s.last_ts) + clock_offset_ns));
+  // Modular arithmetic: a state's times come from the kernel (or a damaged
+  // record) and may be anything; a signed sum could overflow.
+  const auto offset = static_cast<std::uint64_t>(clock_offset_ns);
+  r.set_start_ns(s.first_ts + offset);
+  r.set_end_ns(s.last_ts + offset);
   r.set_duration_us(static_cast<double>(s.last_ts - s.first_ts) * 1e-3);
   r.set_ip_version(s.key.ip_version);
   const std::size_t alen = s.key.ip_version == 4 ? 4 : 16;

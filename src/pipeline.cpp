@@ -86,7 +86,7 @@ ZapAuthenticator& Pipeline::authenticator() {
 void Pipeline::tick(std::uint64_t now_ns, std::uint64_t now_mono_ns) {
   if (flows_) flows_->expire(now_ns);
   if (kernel_flows_) {
-    kernel_flows_->expire(static_cast<std::uint64_t>(static_cast<std::int64_t>(now_ns) - kernel_clock_offset_ns_));
+    kernel_flows_->expire(now_ns - static_cast<std::uint64_t>(kernel_clock_offset_ns_));  // modular: no overflow
   }
   if (events_) events_->flush_if_due(now_mono_ns);
   if (flow_stream_) flow_stream_->flush_if_due(now_mono_ns);
