@@ -189,7 +189,12 @@ def test_flow_counts_equal_the_packet_events_that_built_them(lab, start_daemon, 
     for r in flows_sub.snapshot():
         got[record_key(r)][0] += r.fwd.packets + r.bwd.packets
         got[record_key(r)][1] += r.fwd.bytes + r.bwd.bytes
-    for key in early:
+    # IPv6 multicast (MLD reports, neighbour discovery of the fresh veths) is left out too: the
+    # gateway sends some of it from its link-local address while that address is still being
+    # set up, so whether the daemon already counts it as the host's own at TC egress depends on
+    # when it learnt the address (seen once, under ASan's slower start).
+    multicast = {k for k in set(got) | set(expected) if k[1] == 6 and k[3][0][0] == 0xff}
+    for key in early | multicast:
         got.pop(key, None)
         expected.pop(key, None)
     assert len(expected) >= 9  # 6 UDP + 3 TCP flows, plus whatever else crossed the NICs
