@@ -165,21 +165,24 @@ static __always_inline __u8 port_rule(__u16 port)
 	return rule ? *rule : 0;
 }
 
-/* Include wins, then exclude, then the default action. */
-static __always_inline bool filter_allows(const struct sniffer_record *r)
+/* The SNIFFER_PORT_* bits of the packet's source and destination ports,
+ * looked up once for the filter and for kernel aggregation's packet_ports. */
+static __always_inline __u8 port_rules(const struct sniffer_filter_settings *fs, const struct sniffer_record *r)
 {
-	__u32 zero = 0;
-	struct sniffer_filter_settings *fs = bpf_map_lookup_elem(&filter_settings, &zero);
-	if (!fs)
+	if (!fs || !fs->has_port_rules || (!r->sport && !r->dport))
+		return 0;
+	return port_rule(r->sport) | port_rule(r->dport);
+}
+
+/* Include wins, then exclude, then the default action (capture without
+ * settings). */
+static __always_inline bool filter_allows(const struct sniffer_filter_settings *fs, __u8 rules)
+{
+	if (rules & SNIFFER_PORT_INCLUDE)
 		return true;
-	if (fs->has_port_rules && (r->sport || r->dport)) {
-		__u8 rules = port_rule(r->sport) | port_rule(r->dport);
-		if (rules & SNIFFER_PORT_INCLUDE)
-			return true;
-		if (rules & SNIFFER_PORT_EXCLUDE)
-			return false;
-	}
-	return fs->default_action != SNIFFER_ACTION_SKIP;
+	if (rules & SNIFFER_PORT_EXCLUDE)
+		return false;
+	return !fs || fs->default_action != SNIFFER_ACTION_SKIP;
 }
 
 /* Notes the ring's fill for the metrics and chooses the wakeup. With
@@ -457,12 +460,9 @@ __noinline int account_flow(struct sniffer_record *r, __u32 slot)
 
 /* Kernel aggregation: whether this packet also yields a packet record: its
  * port is one of flows.packet_ports, or it is sampled (1 in N, at random). */
-static __always_inline bool wants_record(const struct sniffer_record *r)
+static __always_inline bool wants_record(__u8 rules)
 {
-	__u32 zero = 0;
-	struct sniffer_filter_settings *fs = bpf_map_lookup_elem(&filter_settings, &zero);
-	if (fs && fs->has_record_ports && (r->sport || r->dport) &&
-	    ((port_rule(r->sport) | port_rule(r->dport)) & SNIFFER_PORT_RECORD))
+	if (rules & SNIFFER_PORT_RECORD)
 		return true;
 	if (!cfg_packet_sample)
 		return false;
@@ -501,7 +501,10 @@ static __always_inline int observe(void *ctx, bool is_xdp, void *data, void *dat
 		stat_add(slot, SNIFFER_STAT_BLOCKED_UNRECORDED, 1);
 		return verdict;
 	}
-	if (!filter_allows(&rec)) {
+	__u32 zero = 0;
+	struct sniffer_filter_settings *fs = bpf_map_lookup_elem(&filter_settings, &zero);
+	__u8 rules = port_rules(fs, &rec);
+	if (!filter_allows(fs, rules)) {
 		stat_add(slot, SNIFFER_STAT_FILTERED, 1);
 		return verdict;
 	}
@@ -514,7 +517,7 @@ static __always_inline int observe(void *ctx, bool is_xdp, void *data, void *dat
 	rec.is_wan_facing = cfg->is_wan_facing;
 	if (cfg_flow_kernel) {
 		account_flow(&rec, slot);
-		if (!wants_record(&rec)) {
+		if (!wants_record(rules)) {
 			stat_add(slot, SNIFFER_STAT_SAMPLED_OUT, 1);
 			return verdict;
 		}

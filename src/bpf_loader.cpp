@@ -211,6 +211,7 @@ int BpfPrograms::flows_map_fd() const { return bpf_map__fd(skel_->maps.flows); }
 
 void BpfPrograms::set_local_addresses(
     const std::vector<std::pair<std::uint8_t, std::array<std::uint8_t, 16>>>& addresses) {
+  if (!options_.flow_kernel) return;  // only kernel flow aggregation reads them
   const int fd = bpf_map__fd(skel_->maps.local_addrs);
   // Clear, then fill: the set is small (the host's own addresses).
   sniffer_local_addr key{}, next{};
@@ -304,7 +305,6 @@ void BpfPrograms::set_filter(const FilterConfig& filter, const std::vector<std::
   sniffer_filter_settings settings{};
   settings.default_action = filter.default_capture ? SNIFFER_ACTION_CAPTURE : SNIFFER_ACTION_SKIP;
   settings.has_port_rules = wanted.empty() ? 0 : 1;
-  settings.has_record_ports = record_ports.empty() ? 0 : 1;
   __u32 zero = 0;
   if (bpf_map_update_elem(bpf_map__fd(skel_->maps.filter_settings), &zero, &settings, BPF_ANY)) {
     throw Error("filter_settings: update: " + errno_text(errno));

@@ -81,7 +81,7 @@ LoadOptions load_options(const Config& config) {
   load.wakeup_bytes = config.capture.wakeup_bytes;
   load.btf_path = config.btf_path;
   load.blocklist_max_entries = config.blocklist.max_entries;
-  load.flow_kernel = config.flows.enabled && config.flows.aggregation == FlowAggregation::Kernel;
+  load.flow_kernel = aggregates_in_kernel(config.flows);
   load.flow_max_entries = config.flows.max_flows;
   load.packet_sample = config.publish.packet_events ? config.flows.packet_sample_one_in : 0;
   load.flow_params = flow_params(flow_table_config(config.flows));
@@ -89,8 +89,8 @@ LoadOptions load_options(const Config& config) {
 }
 
 std::vector<std::uint16_t> record_ports(const Config& config) {
-  const bool kernel = config.flows.enabled && config.flows.aggregation == FlowAggregation::Kernel;
-  return kernel && config.publish.packet_events ? config.flows.packet_ports : std::vector<std::uint16_t>{};
+  return aggregates_in_kernel(config.flows) && config.publish.packet_events ? config.flows.packet_ports
+                                                                           : std::vector<std::uint16_t>{};
 }
 
 PipelineOutputs kernel_flow_outputs(const BpfPrograms& progs, PipelineOutputs outputs) {
@@ -114,6 +114,14 @@ void fill_maps(BpfPrograms& progs, const Config& config, const InterfaceTable& i
 
 namespace {
 
+// The interfaces or the host's addresses changed: the pipeline and the
+// programs' local_addrs (kernel flow aggregation) learn them.
+void refresh_host(BpfPrograms& progs, Pipeline& pipeline, const InterfaceTable& interfaces) {
+  HostAddresses host = HostAddresses::from_system(interfaces);
+  progs.set_local_addresses(host.local_list());
+  pipeline.set_interfaces(interfaces, std::move(host));
+}
+
 // SIGHUP: re-read the config and apply what can change without reloading the
 // programs (interfaces, roles, modes, hooks, filters, log level). An invalid
 // config is rejected and the running one stays.
@@ -133,9 +141,7 @@ void reload(Config& config, const RunOptions& options, BpfPrograms& progs, Inter
     manager.configure(next.interfaces);
     progs.set_filter(next.filter, record_ports(config));  // flows.*: restart only
     manager.attach();
-    HostAddresses host = HostAddresses::from_system(manager.table());
-    progs.set_local_addresses(host.local_list());
-    pipeline.set_interfaces(manager.table(), std::move(host));
+    refresh_host(progs, pipeline, manager.table());
     if (next.log_level != config.log_level) spdlog::set_level(spdlog::level::from_str(next.log_level));
     config.interfaces = next.interfaces;
     config.filter = next.filter;
@@ -168,15 +174,15 @@ int run_daemon(const Config& initial_config, const RunOptions& options) {
   spdlog::info("BPF programs loaded (ABI {}, ring buffer {} bytes, payload snippet {} bytes)", SNIFFER_ABI_VERSION,
                config.capture.ring_buffer_bytes, config.capture.payload_bytes);
   if (progs.flow_kernel()) {
+    const std::size_t ports = record_ports(config).size();
     spdlog::info("flows aggregated in the kernel: map of {} flows ({} MiB preallocated); packet events: {}{}",
                  progs.flow_max_entries(),
                  (std::uint64_t{progs.flow_max_entries()} * sizeof(sniffer_flow_value)) >> 20,
                  !config.publish.packet_events              ? std::string("off")
                  : config.flows.packet_sample_one_in == 0   ? std::string("none sampled (packet_sample_one_in 0)")
                                                              : "1 in " + std::to_string(config.flows.packet_sample_one_in),
-                 record_ports(config).empty() ? std::string()
-                                              : ", and every packet of " + std::to_string(record_ports(config).size()) +
-                                                    " port(s) (flows.packet_ports)");
+                 ports == 0 ? std::string()
+                            : ", and every packet of " + std::to_string(ports) + " port(s) (flows.packet_ports)");
   }
   if (!config.pin_path.empty() && !options.dry_run) progs.pin_maps(config.pin_path);
   LinkMonitor links;  // opened before resolving the interfaces: no link event in between is missed
@@ -249,11 +255,7 @@ int run_daemon(const Config& initial_config, const RunOptions& options) {
     // Interfaces deleted, re-created, down or up: re-attach per config; the
     // pipeline learns new ifindexes (and addresses) before their records.
     if (LinkChanges changes = links.poll(); !changes.empty()) {
-      if (manager.apply(changes) || changes.addresses_changed) {
-        HostAddresses now_host = HostAddresses::from_system(manager.table());
-        progs.set_local_addresses(now_host.local_list());
-        pipeline.set_interfaces(manager.table(), std::move(now_host));
-      }
+      if (manager.apply(changes) || changes.addresses_changed) refresh_host(progs, pipeline, manager.table());
     }
     pipeline.tick(clock.to_wall_ns(now_mono), now_mono);
     prevention.poll(now_mono, realtime_now_ns());

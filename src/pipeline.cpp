@@ -67,7 +67,7 @@ Pipeline::Pipeline(const Config& config, InterfaceTable interfaces, HostAddresse
       flow_output_(flow, reason, is_update);
     };
     auto classify = [this](const PacketInfo& p) { return host_.classify(p); };
-    if (config.flows.aggregation == FlowAggregation::Kernel) {
+    if (aggregates_in_kernel(config.flows)) {
       if (outputs.kernel_flows_fd < 0) throw Error("flows.aggregation \"kernel\": the programs have no flow map");
       kernel_flows_.emplace(outputs.kernel_flows_fd, outputs.kernel_flows_capacity, flow_table_config(config.flows),
                             sink, classify);
@@ -150,12 +150,17 @@ nlohmann::json Pipeline::counters_json() const {
   if (flow_stream_) add_latency(kTopicFlows, flow_stream_->counters());
   j["publish_latency"] = latency;
   if (auth_) j["auth"] = auth_->counters_json();  // {"publish": {"accepted": n, "refused": n}, ...}
-  if (flows_) {
-    const FlowTableCounters& c = flows_->counters();
+  // {"FLOW_END_FIN": n, ...} of either flow table's counters.
+  auto reasons_json = [](const std::uint64_t (&by_reason)[v1::FlowEndReason_ARRAYSIZE]) {
     nlohmann::json reasons;
     for (int r = 1; r < v1::FlowEndReason_ARRAYSIZE; ++r) {
-      reasons[v1::FlowEndReason_Name(static_cast<v1::FlowEndReason>(r))] = c.by_reason[r];
+      reasons[v1::FlowEndReason_Name(static_cast<v1::FlowEndReason>(r))] = by_reason[r];
     }
+    return reasons;
+  };
+  if (flows_) {
+    const FlowTableCounters& c = flows_->counters();
+    const nlohmann::json reasons = reasons_json(c.by_reason);
     j["flows"] = {{"packets", c.packets},   {"created", c.created}, {"ended", c.ended},
                   {"updates", c.updates},   {"evicted", c.evicted}, {"active", flows_->size()},
                   {"capacity", flows_->capacity()}, {"ended_by_reason", reasons}};
@@ -163,10 +168,7 @@ nlohmann::json Pipeline::counters_json() const {
   }
   if (kernel_flows_) {
     const KernelFlowCounters& c = kernel_flows_->counters();
-    nlohmann::json reasons;
-    for (int r = 1; r < v1::FlowEndReason_ARRAYSIZE; ++r) {
-      reasons[v1::FlowEndReason_Name(static_cast<v1::FlowEndReason>(r))] = c.by_reason[r];
-    }
+    const nlohmann::json reasons = reasons_json(c.by_reason);
     // "packets" and "created" are the kernel's (the daemon adds them).
     j["flows"] = {{"aggregation", "kernel"},   {"records", c.records},
                   {"ended", c.ended},          {"updates", c.updates},

@@ -68,8 +68,7 @@ struct sniffer_iface_config {
 struct sniffer_filter_settings {
 	__u8 default_action;   /* SNIFFER_ACTION_*, applied when no port rule matches */
 	__u8 has_port_rules;   /* 1 when port_filters holds entries (saves two lookups) */
-	__u8 has_record_ports; /* 1 when an entry has SNIFFER_PORT_RECORD */
-	__u8 reserved;
+	__u8 reserved[2];
 };
 
 /* ---- port_filters: HASH, key __u16 port (host order), value __u8 bits ----
@@ -390,7 +389,6 @@ SNIFFER_ASSERT_OFFSET(sniffer_iface_config, blocklist, 7);
 SNIFFER_STATIC_ASSERT(sizeof(struct sniffer_filter_settings) == 4, "filter_settings size");
 SNIFFER_ASSERT_OFFSET(sniffer_filter_settings, default_action, 0);
 SNIFFER_ASSERT_OFFSET(sniffer_filter_settings, has_port_rules, 1);
-SNIFFER_ASSERT_OFFSET(sniffer_filter_settings, has_record_ports, 2);
 
 SNIFFER_STATIC_ASSERT(sizeof(struct sniffer_record) == 112, "record size");
 SNIFFER_ASSERT_OFFSET(sniffer_record, magic, 0);

@@ -75,6 +75,7 @@ class BpfPrograms {
 
   // Replaces the host addresses the programs know (local_addrs): at TC
   // egress, kernel flow aggregation counts only packets sent from them.
+  // Nothing to do when flows are aggregated in userspace.
   void set_local_addresses(const std::vector<std::pair<std::uint8_t, std::array<std::uint8_t, 16>>>& addresses);
 
   // Offline replay: the capture time and original length of the next packet

@@ -164,6 +164,10 @@ const char* to_string(Role role);
 const char* to_string(Mode mode);
 const char* to_string(XdpMode mode);
 const char* to_string(FlowAggregation aggregation);
+// Flows on, and aggregated by the programs (flows.aggregation "kernel").
+inline bool aggregates_in_kernel(const FlowConfig& f) {
+  return f.enabled && f.aggregation == FlowAggregation::Kernel;
+}
 const char* to_string(Hook hook);
 const char* to_string(TcAttach method);
 
