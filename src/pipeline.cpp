@@ -57,11 +57,10 @@ Pipeline::Pipeline(const Config& config, InterfaceTable interfaces, HostAddresse
     }
   }
   if (!outputs.csv_path.empty()) {
-    csv_.open(outputs.csv_path, std::ios::out | std::ios::trunc);
-    if (!csv_) throw Error("--write-csv " + outputs.csv_path + ": cannot open for writing: " + errno_text(errno));
-    csv_ << flow_csv_header();
+    csv_.emplace(outputs.csv_path, "--write-csv");
+    csv_->write(flow_csv_header());
   }
-  flow_output_ = FlowOutput(interfaces_, flow_stream_ ? &*flow_stream_ : nullptr, csv_.is_open() ? &csv_ : nullptr);
+  flow_output_ = FlowOutput(interfaces_, flow_stream_ ? &*flow_stream_ : nullptr, csv_ ? &*csv_ : nullptr);
   if (config.flows.enabled) {
     auto sink = [this](const FlowState& flow, v1::FlowEndReason reason, bool is_update) {
       flow_output_(flow, reason, is_update);
@@ -124,7 +123,7 @@ void Pipeline::finish(v1::FlowEndReason reason) {
   if (kernel_flows_) kernel_flows_->flush(reason);
   if (events_) events_->flush();
   if (flow_stream_) flow_stream_->flush();
-  if (csv_.is_open()) csv_.flush();
+  if (csv_) csv_->commit();  // complete: renamed into place
 }
 
 nlohmann::json Pipeline::counters_json() const {

@@ -33,7 +33,7 @@ void RecordProcessor::process(const DecodedRecord& record, std::uint64_t ts_ns, 
   flows_->add(packet_);
 }
 
-FlowOutput::FlowOutput(const InterfaceTable& interfaces, FlowStream* stream, std::ostream* csv)
+FlowOutput::FlowOutput(const InterfaceTable& interfaces, FlowStream* stream, OutputFile* csv)
     : interfaces_(&interfaces), stream_(stream), csv_(csv) {}
 
 void FlowOutput::operator()(const FlowState& flow, v1::FlowEndReason reason, bool is_update) {
@@ -42,7 +42,7 @@ void FlowOutput::operator()(const FlowState& flow, v1::FlowEndReason reason, boo
   flow.to_proto(*record, reason, is_update, clock_offset_ns_);
   auto it = interfaces_->find(flow.ifindex());
   if (it != interfaces_->end()) record->set_interface(it->second.name);
-  if (csv_) *csv_ << flow_csv_row(*record);
+  if (csv_) csv_->write(flow_csv_row(*record));
 }
 
 }  // namespace sniffer

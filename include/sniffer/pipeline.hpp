@@ -3,7 +3,6 @@
 // The live daemon and the offline pcap reader drive the same Pipeline.
 #pragma once
 
-#include <fstream>
 #include <memory>
 #include <optional>
 #include <string>
@@ -17,6 +16,7 @@
 #include "sniffer/host_addresses.hpp"
 #include "sniffer/interfaces.hpp"
 #include "sniffer/kernel_flows.hpp"
+#include "sniffer/output_file.hpp"
 #include "sniffer/publisher.hpp"
 #include "sniffer/record_processor.hpp"
 
@@ -56,7 +56,8 @@ class Pipeline {
   void tick(std::uint64_t now_ns, std::uint64_t now_mono_ns);
   // Milliseconds until a batch is due, or -1.
   int ms_until_due(std::uint64_t now_mono_ns) const;
-  // Ends every flow with `reason` and sends everything pending.
+  // Ends every flow with `reason`, sends everything pending and completes the
+  // CSV file (throws, naming it, when it could not be written whole).
   void finish(v1::FlowEndReason reason);
 
   // Live reload: the interfaces and host addresses change in place (the
@@ -93,7 +94,7 @@ class Pipeline {
   std::optional<PublishSocket> socket_;
   std::optional<EventStream> events_;
   std::optional<FlowStream> flow_stream_;
-  std::ofstream csv_;
+  std::optional<OutputFile> csv_;
   FlowOutput flow_output_;
   std::optional<FlowTable> flows_;
   std::optional<KernelFlows> kernel_flows_;

@@ -4,11 +4,11 @@
 #pragma once
 
 #include <cstdint>
-#include <ostream>
 
 #include "sniffer/flow_table.hpp"
 #include "sniffer/host_addresses.hpp"
 #include "sniffer/interfaces.hpp"
+#include "sniffer/output_file.hpp"
 #include "sniffer/publisher.hpp"
 #include "sniffer/record.hpp"
 
@@ -45,7 +45,7 @@ class RecordProcessor {
 // Turns ended flows into FlowRecords for the flow stream and/or a CSV file.
 class FlowOutput {
  public:
-  FlowOutput(const InterfaceTable& interfaces, FlowStream* stream, std::ostream* csv);
+  FlowOutput(const InterfaceTable& interfaces, FlowStream* stream, OutputFile* csv);
   void operator()(const FlowState& flow, v1::FlowEndReason reason, bool is_update);
   // Added to the flows' times to make them wall-clock times (kernel flows).
   void set_clock_offset(std::int64_t offset_ns) { clock_offset_ns_ = offset_ns; }
@@ -54,7 +54,7 @@ class FlowOutput {
   const InterfaceTable* interfaces_;
   std::int64_t clock_offset_ns_ = 0;
   FlowStream* stream_;
-  std::ostream* csv_;
+  OutputFile* csv_;
   v1::FlowRecord scratch_;
 };
 

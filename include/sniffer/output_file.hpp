@@ -1,0 +1,42 @@
+// A file the program writes, with every write, flush and close checked.
+//
+// A regular file (or a path that does not exist yet) is written to a
+// temporary file in the same directory and renamed over the target by
+// commit(): a run that fails part way leaves the target as it was, never a
+// file that looks complete. Anything else (a device such as /dev/full, a FIFO,
+// /dev/stdout) is written directly: a rename must never replace a device node
+// or a pipe. Every error throws an Error naming `what`, the path and the
+// errno text.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace sniffer {
+
+class OutputFile {
+ public:
+  // `what` names the file in errors, e.g. "--write-csv".
+  OutputFile(std::string path, std::string what);
+  ~OutputFile();  // not committed: the temporary file is removed
+  OutputFile(const OutputFile&) = delete;
+  OutputFile& operator=(const OutputFile&) = delete;
+
+  void write(std::string_view data);
+  // Flushes, syncs, closes and (for a regular file) renames into place.
+  void commit();
+
+  const std::string& path() const { return path_; }
+  bool direct() const { return temp_path_.empty(); }
+
+ private:
+  [[noreturn]] void fail(const char* step, int err) const;
+  void flush_buffer();
+
+  std::string path_, what_;
+  std::string target_, temp_path_;  // the file renamed over, and its temporary; empty: written directly
+  std::string buffer_;
+  int fd_ = -1;
+};
+
+}  // namespace sniffer

@@ -1,0 +1,102 @@
+#include "sniffer/output_file.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstdlib>
+
+#include "sniffer/error.hpp"
+
+namespace sniffer {
+
+namespace {
+
+constexpr std::size_t kBufferBytes = 64 * 1024;
+
+// The file a rename would replace: `path` itself, or the regular file a
+// symbolic link leads to. Empty when the target is not a regular file (or a
+// new one): then it is written directly.
+std::string rename_target(const std::string& path) {
+  struct stat st {};
+  if (lstat(path.c_str(), &st) != 0) return errno == ENOENT ? path : std::string();
+  if (S_ISREG(st.st_mode)) return path;
+  if (!S_ISLNK(st.st_mode)) return {};
+  char resolved[PATH_MAX];
+  if (realpath(path.c_str(), resolved) == nullptr) return {};  // dangling: open() creates it directly
+  if (stat(resolved, &st) != 0 || !S_ISREG(st.st_mode)) return {};  // /dev/stdout -> a pipe or a tty
+  return resolved;
+}
+
+std::string directory_of(const std::string& path) {
+  const auto slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+
+}  // namespace
+
+OutputFile::OutputFile(std::string path, std::string what) : path_(std::move(path)), what_(std::move(what)) {
+  buffer_.reserve(kBufferBytes);
+  const std::string target = rename_target(path_);
+  if (target.empty()) {
+    fd_ = open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    if (fd_ < 0) fail("cannot open for writing", errno);
+    return;
+  }
+  const auto slash = target.rfind('/');
+  const std::string name = slash == std::string::npos ? target : target.substr(slash + 1);
+  std::string temp = directory_of(target) + "/." + name + ".XXXXXX";
+  fd_ = mkostemp(temp.data(), O_CLOEXEC);
+  if (fd_ < 0) fail("cannot create a temporary file beside it", errno);
+  temp_path_ = temp;
+  target_ = target;
+  const mode_t mask = umask(0);  // mkstemp makes 0600; the result gets the usual 0666 & ~umask
+  umask(mask);
+  if (fchmod(fd_, 0666 & ~mask) != 0) fail("chmod", errno);
+}
+
+OutputFile::~OutputFile() {
+  if (fd_ >= 0) close(fd_);
+  if (!temp_path_.empty()) unlink(temp_path_.c_str());
+}
+
+void OutputFile::fail(const char* step, int err) const {
+  throw Error(what_ + " " + path_ + ": " + step + ": " + errno_text(err));
+}
+
+void OutputFile::write(std::string_view data) {
+  if (fd_ < 0) throw Error(what_ + " " + path_ + ": written after it was closed");
+  buffer_.append(data);
+  if (buffer_.size() >= kBufferBytes) flush_buffer();
+}
+
+void OutputFile::flush_buffer() {
+  std::size_t done = 0;
+  while (done < buffer_.size()) {
+    const ssize_t n = ::write(fd_, buffer_.data() + done, buffer_.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) fail("write", errno);
+    if (n == 0) fail("write", ENOSPC);  // a zero-length write of a non-empty buffer: no room
+    done += static_cast<std::size_t>(n);
+  }
+  buffer_.clear();
+}
+
+void OutputFile::commit() {
+  if (fd_ < 0) return;
+  flush_buffer();
+  // fsync before the rename, or a crash could leave the new name on an empty
+  // file; devices and pipes may not support it (EINVAL), which is no error.
+  if (!direct() && fsync(fd_) != 0) fail("fsync", errno);
+  const int fd = fd_;
+  fd_ = -1;
+  if (close(fd) != 0) fail("close", errno);  // NFS reports write errors here
+  if (direct()) return;
+  if (rename(temp_path_.c_str(), target_.c_str()) != 0) fail("rename into place", errno);
+  temp_path_.clear();
+}
+
+}  // namespace sniffer

@@ -1,0 +1,82 @@
+"""Nothing written is lost silently: --write-csv on a full file system or /dev/full exits 1
+with one line naming the path and the errno text, and leaves no file that looks complete;
+FIFOs and /dev/stdout are written directly, never replaced."""
+import os
+import subprocess
+import threading
+
+import pytest
+
+from e2e_support import PCAPS, run
+
+CAPTURE = PCAPS / "scan" / "nmap_tcp_syn_scan.pcap"  # about 1,000 flows: ~430 KB of CSV
+
+
+def read_pcap(env, csv, **kwargs):
+    return subprocess.run([str(env.sniffer), "--read-pcap", str(CAPTURE), "--write-csv", str(csv)],
+                          capture_output=True, text=True, timeout=120, **kwargs)
+
+
+def error_lines(stderr):
+    return [line for line in stderr.splitlines() if line.strip()]
+
+
+@pytest.fixture
+def full_disk(tmp_path):
+    """A 16 KiB tmpfs: far too small for the table."""
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    run(["mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", str(mnt)])
+    try:
+        yield mnt
+    finally:
+        run(["umount", str(mnt)], check=False)
+
+
+def test_full_file_system_fails_and_leaves_no_partial_table(env, full_disk):
+    assert CAPTURE.exists(), f"{CAPTURE} missing"
+    target = full_disk / "flows.csv"
+    result = read_pcap(env, target)
+    assert result.returncode == 1, result.stderr
+    assert error_lines(result.stderr) == [
+        f"sniffer: --write-csv {target}: write: No space left on device (errno 28)"], result.stderr
+    assert os.listdir(full_disk) == [], "a partial table or temporary file was left"
+
+
+def test_full_file_system_keeps_the_previous_complete_table(env, full_disk):
+    target = full_disk / "flows.csv"
+    target.write_text("previous,complete,table\n")
+    result = read_pcap(env, target)
+    assert result.returncode == 1
+    assert target.read_text() == "previous,complete,table\n"
+    assert os.listdir(full_disk) == ["flows.csv"]
+
+
+def test_dev_full_fails_with_its_name(env):
+    result = read_pcap(env, "/dev/full")
+    assert result.returncode == 1
+    assert error_lines(result.stderr) == [
+        "sniffer: --write-csv /dev/full: write: No space left on device (errno 28)"], result.stderr
+    assert os.path.exists("/dev/full") and not os.path.isfile("/dev/full")
+
+
+def test_fifo_and_stdout_are_written_directly(env, tmp_path):
+    whole = tmp_path / "whole.csv"
+    assert read_pcap(env, whole).returncode == 0
+    expected = whole.read_text()
+    assert expected.count("\n") > 500
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    received = []
+    reader = threading.Thread(target=lambda: received.append(open(fifo).read()))
+    reader.start()
+    result = read_pcap(env, fifo)
+    reader.join(30)
+    assert result.returncode == 0, result.stderr
+    assert received == [expected]
+    assert fifo.is_fifo()
+
+    result = read_pcap(env, "/dev/stdout")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(expected), "the table on standard output differs"

@@ -1,0 +1,129 @@
+// OutputFile: a regular file appears whole or not at all; devices and pipes
+// are written directly; every error names the path and the errno text.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "sniffer/error.hpp"
+#include "sniffer/output_file.hpp"
+
+namespace fs = std::filesystem;
+using sniffer::OutputFile;
+
+namespace {
+
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    std::string tmpl = (fs::temp_directory_path() / "output_file.XXXXXX").string();
+    path = mkdtemp(tmpl.data());
+  }
+  ~TempDir() { fs::remove_all(path); }
+  std::size_t entries() const { return static_cast<std::size_t>(std::distance(fs::directory_iterator(path), {})); }
+};
+
+std::string read(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+}  // namespace
+
+TEST(OutputFile, RegularFileAppearsOnlyAtCommit) {
+  TempDir dir;
+  const fs::path target = dir.path / "flows.csv";
+  {
+    OutputFile out(target.string(), "--write-csv");
+    EXPECT_FALSE(out.direct());
+    out.write("a,b\n");
+    out.write(std::string(200000, 'x'));  // past the buffer: written to the temporary file
+    EXPECT_FALSE(fs::exists(target));
+    out.commit();
+  }
+  EXPECT_EQ(read(target).size(), 4u + 200000u);
+  EXPECT_EQ(dir.entries(), 1u) << "no temporary file left";
+}
+
+TEST(OutputFile, AbandonedWriteKeepsThePreviousFileAndLeavesNoTemporary) {
+  TempDir dir;
+  const fs::path target = dir.path / "flows.csv";
+  std::ofstream(target) << "old complete table\n";
+  {
+    OutputFile out(target.string(), "--write-csv");
+    out.write(std::string(100000, 'y'));
+    // destroyed without commit(): as when a later write failed
+  }
+  EXPECT_EQ(read(target), "old complete table\n");
+  EXPECT_EQ(dir.entries(), 1u);
+}
+
+TEST(OutputFile, DeviceIsWrittenDirectlyAndAFullOneFailsNamingPathAndErrno) {
+  OutputFile null("/dev/null", "--write-csv");
+  EXPECT_TRUE(null.direct());
+  null.write("fine\n");
+  null.commit();
+  EXPECT_TRUE(fs::is_character_file("/dev/null")) << "a device node must never be replaced";
+
+  OutputFile full("/dev/full", "--write-csv");
+  EXPECT_TRUE(full.direct());
+  full.write("row\n");
+  try {
+    full.commit();
+    FAIL() << "writing /dev/full succeeded";
+  } catch (const sniffer::Error& e) {
+    EXPECT_STREQ(e.what(), "--write-csv /dev/full: write: No space left on device (errno 28)");
+  }
+}
+
+TEST(OutputFile, FifoIsWrittenDirectly) {
+  TempDir dir;
+  const fs::path fifo = dir.path / "pipe";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  const int reader = open(fifo.c_str(), O_RDONLY | O_NONBLOCK);  // so the writer's open does not block
+  ASSERT_GE(reader, 0);
+  {
+    OutputFile out(fifo.string(), "--write-csv");
+    EXPECT_TRUE(out.direct());
+    out.write("through the pipe\n");
+    out.commit();
+  }
+  char buf[64] = {};
+  EXPECT_EQ(::read(reader, buf, sizeof(buf)), 17);
+  EXPECT_STREQ(buf, "through the pipe\n");
+  close(reader);
+  EXPECT_TRUE(fs::is_fifo(fifo));
+}
+
+TEST(OutputFile, SymlinkToARegularFileKeepsTheLink) {
+  TempDir dir;
+  const fs::path real = dir.path / "real.csv", link = dir.path / "link.csv";
+  std::ofstream(real) << "old\n";
+  fs::create_symlink(real, link);
+  {
+    OutputFile out(link.string(), "--write-csv");
+    out.write("new\n");
+    out.commit();
+  }
+  EXPECT_TRUE(fs::is_symlink(link));
+  EXPECT_EQ(read(real), "new\n");
+}
+
+TEST(OutputFile, MissingDirectoryIsAnErrorNamingThePath) {
+  try {
+    OutputFile out("/nonexistent-dir/flows.csv", "--write-csv");
+    FAIL() << "opened a file in a missing directory";
+  } catch (const sniffer::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("--write-csv /nonexistent-dir/flows.csv: "), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("No such file or directory"), std::string::npos) << e.what();
+  }
+}
