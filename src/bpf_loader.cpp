@@ -4,7 +4,6 @@
 #include <bpf/libbpf.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
-#include <sys/statfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -16,6 +15,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "sniffer/bpffs.hpp"
 #include "sniffer/error.hpp"
 #include "sniffer_bpf.skel.h"
 
@@ -24,7 +24,6 @@ namespace sniffer {
 namespace {
 
 constexpr const char* kKernelBtf = "/sys/kernel/btf/vmlinux";
-constexpr long kBpfFsMagic = 0xcafe4a11;
 
 std::uint8_t abi_mode(Mode mode) {
   return mode == Mode::HostBased ? SNIFFER_MODE_HOST_BASED : SNIFFER_MODE_GATEWAY;
@@ -131,6 +130,7 @@ BpfPrograms::BpfPrograms(const LoadOptions& options) : options_(options) {
 }
 
 BpfPrograms::~BpfPrograms() {
+  unpin_maps();  // a start that failed, or an exit without keep_pins: no pin outlives its maps' owner
   if (skel_) sniffer_bpf__destroy(skel_);
 }
 
@@ -170,8 +170,7 @@ void BpfPrograms::verify_maps() const {
 }
 
 void BpfPrograms::pin_maps(const std::string& dir) {
-  struct statfs fs {};
-  if (statfs("/sys/fs/bpf", &fs) != 0 || static_cast<long>(fs.f_type) != kBpfFsMagic) {
+  if (!bpffs_mounted()) {
     if (mount("bpf", "/sys/fs/bpf", "bpf", 0, "mode=0700") != 0) {
       throw Error("pin_path " + dir + ": bpffs is not mounted at /sys/fs/bpf and mounting it failed: " +
                   errno_text(errno) + " (mount it, or set pin_path to \"\")");
@@ -179,23 +178,26 @@ void BpfPrograms::pin_maps(const std::string& dir) {
     spdlog::info("mounted bpffs at /sys/fs/bpf");
   }
   if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) throw Error("pin_path " + dir + ": " + errno_text(errno));
+  pinned_dir_ = dir;  // from here on, the destructor removes what was pinned
   bpf_map* map;
   bpf_object__for_each_map(map, skel_->obj) {
     if (bpf_map__is_internal(map)) continue;  // .rodata: not part of the interface
     std::string path = dir + "/" + bpf_map__name(map);
+    // The caller holds the pin path's InstanceLock: no live sensor owns these.
     if (unlink(path.c_str()) == 0) spdlog::info("replaced a stale pin {} (left by an earlier run)", path);
     int err = bpf_map__pin(map, path.c_str());
     if (err) throw Error("pin map " + std::string(bpf_map__name(map)) + " at " + path + ": " + errno_text(err));
   }
-  pinned_dir_ = dir;
-  spdlog::info("maps pinned under {} (bpftool map dump pinned {}/stats)", dir, dir);
+  const std::string netns = network_namespace_name();
+  spdlog::info("maps pinned under {}{} ({}bpftool map dump pinned {}/stats)", dir,
+               netns.empty() ? std::string() : " in network namespace " + netns, bpffs_shell_prefix(), dir);
 }
 
 void BpfPrograms::unpin_maps() {
   if (pinned_dir_.empty()) return;
   bpf_map* map;
   bpf_object__for_each_map(map, skel_->obj) {
-    if (bpf_map__is_internal(map)) continue;
+    if (bpf_map__is_internal(map) || !bpf_map__is_pinned(map)) continue;  // only what this run pinned
     bpf_map__unpin(map, nullptr);
   }
   rmdir(pinned_dir_.c_str());

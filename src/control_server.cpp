@@ -77,6 +77,7 @@ ControlServer::ControlServer(const ControlConfig& control, const BlocklistConfig
                              zmq::context_t& ctx, ZapAuthenticator& auth)
     : limits_(limits),
       blocklist_(blocklist),
+      ipc_file_(control.endpoint, "control.endpoint"),
       socket_(ctx, zmq::socket_type::rep),
       limiter_(control.rate_limit_per_s, control.rate_burst),
       rate_per_s_(control.rate_limit_per_s),
@@ -90,6 +91,7 @@ ControlServer::ControlServer(const ControlConfig& control, const BlocklistConfig
   } catch (const zmq::error_t& e) {
     throw Error("control.endpoint \"" + control.endpoint + "\": bind: " + e.what());
   }
+  ipc_file_.bound();
   spdlog::info("control socket on {} (CURVE; clients from {}; {} commands/s per client, bursts of {})",
                control.endpoint, control.curve.authorized_keys_file, control.rate_limit_per_s, control.rate_burst);
 }

@@ -13,6 +13,7 @@
 
 #include "sniffer/attach.hpp"
 #include "sniffer/bpf_loader.hpp"
+#include "sniffer/instance_lock.hpp"
 #include "sniffer/interface_manager.hpp"
 #include "sniffer/interfaces.hpp"
 #include "sniffer/link_monitor.hpp"
@@ -170,7 +171,12 @@ int run_daemon(const Config& initial_config, const RunOptions& options) {
     resolve_ifindex(config.interfaces[i].name, "interfaces[" + std::to_string(i) + "].name");
   }
 
-  BpfPrograms progs(load_options(config));
+  // Before anything shared (pins, socket files, ports, interfaces) is touched:
+  // a second sensor with this pin path stops here and changes nothing.
+  std::optional<InstanceLock> lock;
+  if (!config.pin_path.empty() && !options.dry_run) lock.emplace(config.pin_path);
+
+  BpfPrograms progs(load_options(config));  // after the lock: its pins are removed before the lock is released
   spdlog::info("BPF programs loaded (ABI {}, ring buffer {} bytes, payload snippet {} bytes)", SNIFFER_ABI_VERSION,
                config.capture.ring_buffer_bytes, config.capture.payload_bytes);
   if (progs.flow_kernel()) {
@@ -296,7 +302,8 @@ int run_daemon(const Config& initial_config, const RunOptions& options) {
   pipeline.finish(v1::FLOW_END_SHUTDOWN);
   nlohmann::json final_report = report();
   manager.detach_all();
-  if (!config.keep_pins) progs.unpin_maps();
+  if (config.keep_pins) progs.keep_pins();
+  else progs.unpin_maps();
   std::cout << final_report.dump() << std::endl;
   spdlog::info("stopped; final {}", summary_line(final_report));
   return 0;

@@ -3,7 +3,6 @@
 #include <bpf/libbpf.h>
 #include <linux/if_link.h>
 #include <net/if.h>
-#include <sys/statfs.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 #include <xdp/libxdp.h>
@@ -17,14 +16,13 @@
 #include "sniffer/attach.hpp"
 #include "sniffer/bpf_loader.hpp"
 #include "sniffer/daemon.hpp"
+#include "sniffer/bpffs.hpp"
 #include "sniffer/error.hpp"
 #include "sniffer_bpf.skel.h"
 
 namespace sniffer {
 
 namespace {
-
-constexpr long kBpfFsMagic = 0xcafe4a11;
 
 struct Row {
   std::string item, result;
@@ -90,8 +88,7 @@ int run_host_check(const Config& config) {
   rows.push_back({"BTF", have_btf ? btf : btf + ": " + errno_text(errno) + " (CO-RE needs it; set btf_path)", true,
                   have_btf});
 
-  struct statfs fs{};
-  bool bpffs = statfs("/sys/fs/bpf", &fs) == 0 && static_cast<long>(fs.f_type) == kBpfFsMagic;
+  const bool bpffs = bpffs_mounted();
   rows.push_back({"bpffs", bpffs ? "mounted at /sys/fs/bpf" : "not mounted at /sys/fs/bpf (needed only for pinning)",
                   false, bpffs});
 

@@ -8,7 +8,7 @@
 namespace sniffer {
 
 PublishSocket::PublishSocket(zmq::context_t& ctx, const PublishConfig& config)
-    : socket_(ctx, zmq::socket_type::xpub) {
+    : ipc_file_(config.endpoint, "publish.endpoint"), socket_(ctx, zmq::socket_type::xpub) {
   socket_.set(zmq::sockopt::sndhwm, config.send_hwm);
   // NODROP: at the high-water mark a non-blocking send fails with EAGAIN
   // instead of PUB's silent discard, so every drop is counted.
@@ -31,6 +31,7 @@ PublishSocket::PublishSocket(zmq::context_t& ctx, const PublishConfig& config)
   } catch (const zmq::error_t& e) {
     throw Error("publish.endpoint \"" + config.endpoint + "\": cannot bind: " + e.what());
   }
+  ipc_file_.bound();
 }
 
 void PublishSocket::read_subscriptions() {

@@ -94,10 +94,14 @@ class BpfPrograms {
   KernelStats read_stats() const { return read_counters().total(); }
 
   // Pins every map under `dir` (bpffs; mounted at /sys/fs/bpf if it is not),
-  // replacing pins a previous run left there. Throws Error.
+  // replacing pins a previous run left there: call it only while holding the
+  // pin path's InstanceLock. Throws Error; the pins made so far are removed
+  // by unpin_maps() or the destructor.
   void pin_maps(const std::string& dir);
   // Removes the pins made by pin_maps, and the directory if empty.
   void unpin_maps();
+  // keep_pins: the pins outlive this object (for inspection after exit).
+  void keep_pins() { pinned_dir_.clear(); }
 
 
  private:

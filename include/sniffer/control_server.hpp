@@ -16,6 +16,7 @@
 #include "sniffer/blocklist.hpp"
 #include "sniffer/config.hpp"
 #include "sniffer/curve_auth.hpp"
+#include "sniffer/ipc_socket_file.hpp"
 #include "sniffer/rate_limiter.hpp"
 
 namespace sniffer {
@@ -51,6 +52,7 @@ class ControlServer {
 
   BlocklistConfig limits_;
   Blocklist& blocklist_;
+  IpcSocketFile ipc_file_;  // before the socket: checked before the bind, removed after the close
   zmq::socket_t socket_;
   RateLimiter limiter_;
   double rate_per_s_;

@@ -13,6 +13,7 @@
 
 #include "sniffer.pb.h"
 #include "sniffer/config.hpp"
+#include "sniffer/ipc_socket_file.hpp"
 #include "sniffer/wall_clock.hpp"
 
 namespace sniffer {
@@ -47,6 +48,7 @@ class PublishSocket {
  private:
   void read_subscriptions();
 
+  IpcSocketFile ipc_file_;  // before the socket: checked before the bind, removed after the close
   zmq::socket_t socket_;
   // XPUB reports the first subscription to a prefix and the last
   // unsubscription from it: the prefixes somebody wants right now.

@@ -1,0 +1,98 @@
+#include "sniffer/instance_lock.hpp"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+
+namespace sniffer {
+
+namespace {
+
+// The pid written in the lock file by its holder, or "" when unreadable.
+std::string holder_pid(int fd) {
+  char buf[32] = {};
+  const ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+  std::string pid(buf, n > 0 ? static_cast<std::size_t>(n) : 0);
+  while (!pid.empty() && (pid.back() == '\n' || pid.back() == ' ')) pid.pop_back();
+  return pid.find_first_not_of("0123456789") == std::string::npos ? pid : std::string();
+}
+
+// True when `fd` is still the file at `path`: a holder that exits removes the
+// file, so a lock taken on a file already removed protects nothing.
+bool still_linked(int fd, const std::string& path) {
+  struct stat by_fd {}, by_path {};
+  return fstat(fd, &by_fd) == 0 && stat(path.c_str(), &by_path) == 0 && by_fd.st_dev == by_path.st_dev &&
+         by_fd.st_ino == by_path.st_ino;
+}
+
+}  // namespace
+
+std::string InstanceLock::file_name(const std::string& pin_path) {
+  std::string trimmed = pin_path;
+  while (trimmed.size() > 1 && trimmed.back() == '/') trimmed.pop_back();
+  std::size_t start = trimmed.find_first_not_of('/');
+  std::string out;
+  for (std::size_t i = start == std::string::npos ? trimmed.size() : start; i < trimmed.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(trimmed[i]);
+    if (c == '/') {
+      out += '-';
+    } else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+               (c == '.' && !out.empty())) {
+      out += static_cast<char>(c);
+    } else {
+      char hex[5];
+      std::snprintf(hex, sizeof(hex), "\\x%02x", c);
+      out += hex;
+    }
+  }
+  return (out.empty() ? std::string("-") : out) + ".lock";
+}
+
+InstanceLock::InstanceLock(const std::string& pin_path, const std::string& directory) : pin_path_(pin_path) {
+  if (mkdir(directory.c_str(), 0755) != 0 && errno != EEXIST) {
+    throw Error("lock directory " + directory + ": " + errno_text(errno));
+  }
+  file_ = directory + "/" + file_name(pin_path);
+  // A few tries: between our open and our flock, an exiting holder may remove
+  // the file we opened.
+  for (int attempt = 0; attempt < 10; ++attempt) {
+    const int fd = open(file_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd < 0) throw Error("lock file " + file_ + ": " + errno_text(errno));
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      const int err = errno;
+      const std::string pid = holder_pid(fd);
+      close(fd);
+      if (err == EWOULDBLOCK) {
+        throw AlreadyRunning("another sniffer (pid " + (pid.empty() ? std::string("unknown") : pid) + ") holds " +
+                             pin_path + " (lock " + file_ + "): stop it first, or give this one another pin_path");
+      }
+      throw Error("lock file " + file_ + ": flock: " + errno_text(err));
+    }
+    if (!still_linked(fd, file_)) {
+      close(fd);
+      continue;
+    }
+    const std::string pid = std::to_string(getpid()) + "\n";
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid.data(), pid.size(), 0) != static_cast<ssize_t>(pid.size())) {
+      const int err = errno;
+      unlink(file_.c_str());
+      close(fd);
+      throw Error("lock file " + file_ + ": write pid: " + errno_text(err));
+    }
+    fd_ = fd;
+    return;
+  }
+  throw Error("lock file " + file_ + ": removed and re-created while taking it, 10 times in a row");
+}
+
+InstanceLock::~InstanceLock() {
+  if (fd_ < 0) return;
+  unlink(file_.c_str());  // still holding the lock: nobody else can be using this file
+  close(fd_);
+}
+
+}  // namespace sniffer

@@ -1,0 +1,281 @@
+"""One sensor per pin path and endpoint: a second start, as the systemd service and a shell
+would collide on one gateway, changes nothing of the running sensor; a failed start leaves
+nothing behind; a clean exit removes its socket file; the pin hint works as printed.
+
+The daemons run with `nsenter --net` (the host's mount namespace, so both see the host's
+bpffs, as a service and a shell do), except the hint test, which runs under `ip netns exec`
+(a private bpffs)."""
+import json
+import os
+import re
+import secrets
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+
+from e2e_support import Addr, Subscriber, lab_config, run, warm_up
+
+LOCK_DIR = "/run/sniffer"
+
+
+def ensure_bpffs():
+    if subprocess.run(["mountpoint", "-q", "/sys/fs/bpf"]).returncode != 0:
+        run(["mount", "-t", "bpf", "bpf", "/sys/fs/bpf"])
+
+
+def lock_file(pin_dir):
+    return os.path.join(LOCK_DIR, pin_dir.strip("/").replace("-", "\\x2d").replace("/", "-") + ".lock")
+
+
+class HostDaemon:
+    """The real daemon in the lab's sensor namespace, in the host's mount namespace."""
+
+    def __init__(self, env, lab, tmp_path, config, name):
+        self.config_path = tmp_path / f"{name}.json"
+        self.config_path.write_text(json.dumps(config))
+        self.err_path = tmp_path / f"{name}.stderr"
+        self.out_path = tmp_path / f"{name}.stdout"
+        self.cmd = ["nsenter", f"--net=/run/netns/{lab.gw}", str(env.sniffer), "--config", str(self.config_path)]
+        self.proc = None
+
+    def start(self):
+        with open(self.out_path, "wb") as out, open(self.err_path, "wb") as err:
+            self.proc = subprocess.Popen(self.cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if "publishing on" in self.stderr():
+                return self
+            if self.proc.poll() is not None:
+                pytest.fail(f"sniffer exited with {self.proc.returncode}:\n{self.stderr()}", pytrace=False)
+            time.sleep(0.05)
+        pytest.fail(f"sniffer did not start:\n{self.stderr()}", pytrace=False)
+
+    def run_to_exit(self, timeout=15):
+        """Runs the daemon expecting it to exit by itself: (exit code, stderr)."""
+        with open(self.out_path, "wb") as out, open(self.err_path, "wb") as err:
+            self.proc = subprocess.Popen(self.cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.stop()
+            pytest.fail(f"sniffer did not exit by itself within {timeout} s:\n{self.stderr()}", pytrace=False)
+        return self.proc.returncode, self.stderr()
+
+    def stderr(self):
+        return self.err_path.read_text(errors="replace")
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode if self.proc else None
+
+
+@pytest.fixture
+def sensors():
+    started = []
+    yield started
+    for daemon in started:
+        daemon.stop()
+
+
+def new_pin_dir(lab):
+    return f"/sys/fs/bpf/{lab.prefix}-{secrets.token_hex(2)}"
+
+
+def pinned_map_ids(pin_dir):
+    ids = {}
+    for name in sorted(os.listdir(pin_dir)):
+        info = json.loads(run(["bpftool", "-j", "map", "show", "pinned", f"{pin_dir}/{name}"]).stdout)
+        ids[name] = info["id"]
+    return ids
+
+
+def attached_xdp(lab):
+    """{interface: XDP program id} in the sensor namespace."""
+    return {name: link["xdp"]["prog"]["id"] for name, link in lab.links().items() if "xdp" in link}
+
+
+def tc_filters(lab, dev):
+    out = run(["ip", "netns", "exec", lab.gw, "tc", "filter", "show", "dev", dev, "egress"], check=False).stdout
+    tcx = run(["ip", "netns", "exec", lab.gw, "bpftool", "net", "show", "dev", dev], check=False).stdout
+    return out.strip() + ("\n" + tcx if "tcx" in tcx and "sniffer" in tcx else "")
+
+
+def assert_receives(env, lab, endpoint, what):
+    """A NEW subscriber on `endpoint` receives packet events of fresh pings."""
+    sub = Subscriber(env, endpoint)
+    try:
+        warm_up(lab, sub.count)
+    finally:
+        sub.stop(quiet=0.1)
+    assert sub.count() > 0, what
+
+
+def test_second_start_with_the_same_config_changes_nothing(env, lab, tmp_path, sensors):
+    ensure_bpffs()
+    pin_dir = new_pin_dir(lab)
+    endpoint = f"ipc://{tmp_path}/pub.sock"
+    config = lab_config(endpoint, pin_path=pin_dir, metrics={"listen": ""})
+    first = HostDaemon(env, lab, tmp_path, config, "first").start()
+    sensors.append(first)
+    running = Subscriber(env, endpoint)
+    try:
+        warm_up(lab, running.count)
+        ids_before = pinned_map_ids(pin_dir)
+        sock_before = os.stat(endpoint[len("ipc://"):]).st_ino
+        xdp_before = attached_xdp(lab)
+
+        second = HostDaemon(env, lab, tmp_path, config, "second")
+        started = time.monotonic()
+        code, err = second.run_to_exit()
+        elapsed = time.monotonic() - started
+
+        assert code == 1, err
+        lines = [line for line in err.splitlines() if line.strip()]
+        assert len(lines) == 1, f"expected one line, got:\n{err}"
+        assert f"another sniffer (pid {first.proc.pid}) holds {pin_dir}" in lines[0], err
+        assert elapsed < 5, f"the second start took {elapsed:.1f} s to give up"
+        # Nothing of the running sensor changed: the same maps behind its pins, its
+        # socket file, its programs; the running subscriber and a new one still receive.
+        assert pinned_map_ids(pin_dir) == ids_before
+        assert os.stat(endpoint[len("ipc://"):]).st_ino == sock_before
+        assert attached_xdp(lab) == xdp_before
+        seen = running.count()
+        lab.ping(lab.wan, Addr.WAN4_GW, count=3)
+        assert running.wait_for(lambda events: len(events) > seen), "the running subscriber stopped receiving"
+    finally:
+        running.stop(quiet=0.1)
+    assert_receives(env, lab, endpoint, "a new subscriber of the running sensor got nothing")
+    assert first.proc.poll() is None, "the running sensor exited"
+
+
+def test_ipc_endpoint_of_a_live_sensor_is_refused(env, lab, tmp_path, sensors):
+    ensure_bpffs()
+    endpoint = f"ipc://{tmp_path}/pub.sock"
+    first = HostDaemon(env, lab, tmp_path, lab_config(endpoint, pin_path=new_pin_dir(lab), metrics={"listen": ""}),
+                       "first").start()
+    sensors.append(first)
+    sock_before = os.stat(endpoint[len("ipc://"):]).st_ino
+    other_pins = new_pin_dir(lab)
+    # Another pin path (so another lock), the same socket file.
+    second = HostDaemon(env, lab, tmp_path, lab_config(endpoint, pin_path=other_pins, metrics={"listen": ""}),
+                        "second")
+    code, err = second.run_to_exit()
+    assert code == 1, err
+    assert "publish.endpoint" in err and "in use by a live process" in err, err
+    assert f"pid {first.proc.pid}" in err, err
+    assert os.stat(endpoint[len("ipc://"):]).st_ino == sock_before, "the socket file was replaced"
+    assert not os.path.exists(other_pins), "the refused start left its pins"
+    assert_receives(env, lab, endpoint, "the running sensor's subscribers got nothing after the refused start")
+
+
+def test_failed_starts_leave_nothing_behind(env, lab, tmp_path, sensors):
+    ensure_bpffs()
+    before_xdp = attached_xdp(lab)
+    before_tc = tc_filters(lab, "wan0")
+
+    def assert_no_residue(pin_dir, sock, why):
+        assert not os.path.exists(pin_dir), f"{why}: pins left in {pin_dir}"
+        assert not os.path.exists(sock), f"{why}: socket file {sock} left"
+        assert not os.path.exists(lock_file(pin_dir)), f"{why}: lock file left"
+
+    # 1. A port in use: the metrics listener cannot bind (after pins and the publish socket).
+    holder = subprocess.Popen(["ip", "netns", "exec", lab.gw, "python3", "-c",
+                               "import socket,sys,time; s=socket.socket(); s.bind(('127.0.0.1',0)); s.listen();"
+                               "print(s.getsockname()[1], flush=True); time.sleep(60)"],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        port = int(holder.stdout.readline())
+        pin_dir, sock = new_pin_dir(lab), f"{tmp_path}/busy.sock"
+        daemon = HostDaemon(env, lab, tmp_path,
+                            lab_config(f"ipc://{sock}", pin_path=pin_dir, metrics={"listen": f"127.0.0.1:{port}"}),
+                            "busy")
+        code, err = daemon.run_to_exit()
+        assert code == 1, err
+        assert str(port) in err, err
+        assert_no_residue(pin_dir, sock, "port in use")
+        assert attached_xdp(lab) == before_xdp and tc_filters(lab, "wan0") == before_tc
+    finally:
+        holder.kill()
+        holder.wait()
+
+    # 2. A missing interface.
+    pin_dir, sock = new_pin_dir(lab), f"{tmp_path}/missing.sock"
+    config = lab_config(f"ipc://{sock}", pin_path=pin_dir, metrics={"listen": ""})
+    config["interfaces"].append({"name": "nosuch0", "role": "lan", "mode": "gateway"})
+    code, err = HostDaemon(env, lab, tmp_path, config, "missing").run_to_exit()
+    assert code == 1 and "nosuch0" in err, err
+    assert_no_residue(pin_dir, sock, "missing interface")
+
+    # 3. Attach refused: another sensor (its own pin path and endpoint) holds the XDP hooks.
+    first = HostDaemon(env, lab, tmp_path, lab_config(f"ipc://{tmp_path}/first.sock", pin_path=new_pin_dir(lab),
+                                                      metrics={"listen": ""}), "first").start()
+    sensors.append(first)
+    first_xdp, first_tc = attached_xdp(lab), tc_filters(lab, "wan0")
+    pin_dir, sock = new_pin_dir(lab), f"{tmp_path}/refused.sock"
+    code, err = HostDaemon(env, lab, tmp_path, lab_config(f"ipc://{sock}", pin_path=pin_dir, metrics={"listen": ""}),
+                           "refused").run_to_exit()
+    assert code == 1 and "XDP" in err, err
+    assert_no_residue(pin_dir, sock, "attach refused")
+    assert attached_xdp(lab) == first_xdp and tc_filters(lab, "wan0") == first_tc, "the refused start changed hooks"
+    assert_receives(env, lab, f"ipc://{tmp_path}/first.sock", "the running sensor stopped publishing")
+
+
+def test_clean_exit_removes_socket_file_pins_and_lock(env, lab, tmp_path, sensors):
+    ensure_bpffs()
+    pin_dir, sock = new_pin_dir(lab), f"{tmp_path}/pub.sock"
+    daemon = HostDaemon(env, lab, tmp_path, lab_config(f"ipc://{sock}", pin_path=pin_dir, metrics={"listen": ""}),
+                        "clean").start()
+    assert os.path.exists(sock) and os.path.exists(pin_dir) and os.path.exists(lock_file(pin_dir))
+    with open(lock_file(pin_dir)) as f:
+        assert f.read().strip() == str(daemon.proc.pid)
+    assert daemon.stop() == 0, daemon.stderr()
+    assert not os.path.exists(sock), "socket file left after a clean exit"
+    assert not os.path.exists(pin_dir), "pins left after a clean exit"
+    assert not os.path.exists(lock_file(pin_dir)), "lock file left after a clean exit"
+
+
+def test_stale_ipc_socket_file_is_replaced_but_not_a_regular_file(env, lab, tmp_path, sensors):
+    stale = tmp_path / "stale.sock"
+    s = socket.socket(socket.AF_UNIX)
+    s.bind(str(stale))
+    s.close()  # a socket file nobody listens on: what a SIGKILLed sensor leaves
+    daemon = HostDaemon(env, lab, tmp_path, lab_config(f"ipc://{stale}", pin_path="", metrics={"listen": ""}),
+                        "stale").start()
+    sensors.append(daemon)
+    assert "removed a stale socket file" in daemon.stderr()
+    daemon.stop()
+
+    regular = tmp_path / "notes.txt"
+    regular.write_text("an operator's file\n")
+    code, err = HostDaemon(env, lab, tmp_path, lab_config(f"ipc://{regular}", pin_path="", metrics={"listen": ""}),
+                           "regular").run_to_exit()
+    assert code == 1 and "is not a socket" in err, err
+    assert regular.read_text() == "an operator's file\n"
+
+
+def test_pin_hint_under_ip_netns_exec_works_as_printed(lab, start_daemon):
+    pin_dir = new_pin_dir(lab)
+    daemon = start_daemon(pin_path=pin_dir, metrics={"listen": ""})  # under ip netns exec
+    match = re.search(r"maps pinned under (\S+) in network namespace (\S+) \((.*bpftool map dump pinned \S+)\)",
+                      daemon.stderr())
+    assert match, daemon.stderr()
+    assert match.group(1) == pin_dir and match.group(2) == lab.gw
+    command = match.group(3)
+    assert command.startswith(f"nsenter --target {daemon.proc.pid} --mount "), command
+    # Run from the host, as an operator would paste it.
+    result = subprocess.run(command, shell=True, capture_output=True, text=True, timeout=10)
+    assert result.returncode == 0, f"{command}: {result.stderr}"
+    assert "key" in result.stdout, result.stdout
+    # What iproute2 would suggest sees an empty bpffs: the reason the hint is nsenter.
+    naive = subprocess.run(["ip", "netns", "exec", lab.gw, "bpftool", "map", "dump", "pinned", f"{pin_dir}/stats"],
+                           capture_output=True, text=True, timeout=10)
+    assert naive.returncode != 0

@@ -1,0 +1,72 @@
+// InstanceLock: one holder per pin path, named in the refusal; released (and
+// its file removed) when the holder goes.
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "sniffer/instance_lock.hpp"
+
+namespace fs = std::filesystem;
+using sniffer::AlreadyRunning;
+using sniffer::InstanceLock;
+
+namespace {
+
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    std::string tmpl = (fs::temp_directory_path() / "instance_lock.XXXXXX").string();
+    path = mkdtemp(tmpl.data());
+  }
+  ~TempDir() { fs::remove_all(path); }
+};
+
+}  // namespace
+
+TEST(InstanceLock, FileNameEscapesThePathAsSystemdDoes) {
+  EXPECT_EQ(InstanceLock::file_name("/sys/fs/bpf/sniffer"), "sys-fs-bpf-sniffer.lock");
+  EXPECT_EQ(InstanceLock::file_name("/sys/fs/bpf/sniffer-lab/"), "sys-fs-bpf-sniffer\\x2dlab.lock");
+  // Two paths that a plain '/' -> '-' would merge stay apart.
+  EXPECT_NE(InstanceLock::file_name("/sys/fs/bpf/a-b"), InstanceLock::file_name("/sys/fs/bpf/a/b"));
+}
+
+TEST(InstanceLock, SecondHolderIsRefusedNamingTheFirst) {
+  TempDir dir;
+  std::optional<InstanceLock> first;
+  first.emplace("/sys/fs/bpf/sniffer", dir.path.string());
+  std::ifstream pid_file(first->file());
+  std::string pid;
+  pid_file >> pid;
+  EXPECT_EQ(pid, std::to_string(getpid()));
+  try {
+    InstanceLock second("/sys/fs/bpf/sniffer", dir.path.string());
+    FAIL() << "two holders of one pin path";
+  } catch (const AlreadyRunning& e) {
+    EXPECT_NE(std::string(e.what()).find("another sniffer (pid " + pid + ") holds /sys/fs/bpf/sniffer"),
+              std::string::npos)
+        << e.what();
+  }
+  InstanceLock other_path("/sys/fs/bpf/other", dir.path.string());  // another pin path: its own lock
+
+  const std::string file = first->file();
+  first.reset();
+  EXPECT_FALSE(fs::exists(file)) << "the lock file outlived its holder";
+  InstanceLock again("/sys/fs/bpf/sniffer", dir.path.string());  // free again
+}
+
+TEST(InstanceLock, LeftoverFileOfADeadHolderDoesNotBlock) {
+  TempDir dir;
+  // What a SIGKILLed daemon leaves: the file with its pid, and no lock on it.
+  std::ofstream(dir.path / InstanceLock::file_name("/sys/fs/bpf/sniffer")) << "999999\n";
+  InstanceLock lock("/sys/fs/bpf/sniffer", dir.path.string());
+  std::ifstream in(lock.file());
+  std::string pid;
+  in >> pid;
+  EXPECT_EQ(pid, std::to_string(getpid()));
+}
