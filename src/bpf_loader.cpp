@@ -77,7 +77,7 @@ BpfPrograms::BpfPrograms(const LoadOptions& options) : options_(options) {
   LIBBPF_OPTS(bpf_object_open_opts, open_opts);
   if (!options.btf_path.empty()) open_opts.btf_custom_path = btf.c_str();
 
-  skel_ = sniffer_bpf__open_opts(&open_opts);
+  skel_.reset(sniffer_bpf__open_opts(&open_opts));
   if (!skel_) throw Error("open the embedded BPF object: " + errno_text(errno));
 
   skel_->rodata->cfg_payload_bytes = options.payload_bytes;
@@ -90,27 +90,22 @@ BpfPrograms::BpfPrograms(const LoadOptions& options) : options_(options) {
   // entry when flows are aggregated in userspace.
   int err = bpf_map__set_max_entries(skel_->maps.flows, options.flow_kernel ? options.flow_max_entries : 1);
   if (err) {
-    sniffer_bpf__destroy(skel_);
     throw Error("size the flow map to " + std::to_string(options.flow_max_entries) + " entries: " + errno_text(err));
   }
   err = bpf_map__set_max_entries(skel_->maps.events, options.ring_buffer_bytes);
   if (err) {
-    sniffer_bpf__destroy(skel_);
     throw Error("size the ring buffer to " + std::to_string(options.ring_buffer_bytes) + " bytes: " + errno_text(err));
   }
   for (bpf_map* trie : {skel_->maps.block_src_v4, skel_->maps.block_src_v6, skel_->maps.block_dst_v4,
                         skel_->maps.block_dst_v6, skel_->maps.allow_v4, skel_->maps.allow_v6}) {
     err = bpf_map__set_max_entries(trie, options.blocklist_max_entries);
     if (err) {
-      sniffer_bpf__destroy(skel_);
       throw Error("size the blocklist tries to " + std::to_string(options.blocklist_max_entries) +
                   " entries: " + errno_text(err));
     }
   }
-  err = sniffer_bpf__load(skel_);
+  err = sniffer_bpf__load(skel_.get());
   if (err) {
-    sniffer_bpf__destroy(skel_);
-    skel_ = nullptr;
     const std::string flow_map_note =
         err == -ENOMEM && options.flow_kernel
             ? " (flows.aggregation \"kernel\" preallocates flows.max_flows = " +
@@ -121,17 +116,13 @@ BpfPrograms::BpfPrograms(const LoadOptions& options) : options_(options) {
                 (err == -EPERM ? " (needs root or CAP_BPF + CAP_NET_ADMIN + CAP_PERFMON)" : "") + flow_map_note +
                 "; run with -vv for the verifier log");
   }
-  try {
-    verify_maps();
-  } catch (...) {
-    sniffer_bpf__destroy(skel_);
-    throw;
-  }
+  verify_maps();
 }
+
+void BpfPrograms::SkeletonDeleter::operator()(sniffer_bpf* skel) const { sniffer_bpf__destroy(skel); }
 
 BpfPrograms::~BpfPrograms() {
   unpin_maps();  // a start that failed, or an exit without keep_pins: no pin outlives its maps' owner
-  if (skel_) sniffer_bpf__destroy(skel_);
 }
 
 void BpfPrograms::verify_maps() const {

@@ -6,6 +6,7 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -108,7 +109,12 @@ class BpfPrograms {
   void verify_maps() const;
   std::string pinned_dir_;
 
-  sniffer_bpf* skel_ = nullptr;
+  // Destroys the skeleton (programs, maps, links it owns) on every path out,
+  // a constructor that throws part way included.
+  struct SkeletonDeleter {
+    void operator()(sniffer_bpf* skel) const;
+  };
+  std::unique_ptr<sniffer_bpf, SkeletonDeleter> skel_;
   LoadOptions options_;
 };
 
