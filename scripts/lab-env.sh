@@ -31,18 +31,20 @@ fi
 
 # start_sensor NAMESPACE BINARY CONFIG WORKDIR: starts the daemon in the namespace,
 # its final report in WORKDIR/report.json and its log in WORKDIR/sniffer.log; sets
-# DAEMON_PID. Returns once it publishes, or 1 (the log on stderr) if it did not
-# within 10 s.
+# DAEMON_PID. Returns once the daemon says READY=1 (sd_notify, as systemd's
+# Type=notify waits for it), or 1 (the log on stderr) if it did not within 10 s.
 start_sensor() {
-  local ns=$1 binary=$2 config=$3 work=$4 i
-  ip netns exec "$ns" "$binary" --config "$config" >"$work/report.json" 2>"$work/sniffer.log" &
+  local ns=$1 binary=$2 config=$3 work=$4 sock=$4/notify.sock waiter i
+  "$PYTHON" "$REPO/scripts/notify-ready.py" "$sock" 10 >"$work/notify.out" &
+  waiter=$!
+  for ((i = 0; i < 100; i++)); do [[ -S $sock ]] && break; sleep 0.02; done
+  NOTIFY_SOCKET=$sock ip netns exec "$ns" "$binary" --config "$config" >"$work/report.json" 2>"$work/sniffer.log" &
   DAEMON_PID=$!
-  for ((i = 0; i < 100; i++)); do
-    grep -q "publishing on" "$work/sniffer.log" && return 0
-    kill -0 "$DAEMON_PID" 2>/dev/null || break
-    sleep 0.1
+  while kill -0 "$waiter" 2>/dev/null; do  # until READY=1, the timeout, or the daemon's exit
+    kill -0 "$DAEMON_PID" 2>/dev/null || { kill "$waiter" 2>/dev/null; break; }
+    sleep 0.05
   done
-  grep -q "publishing on" "$work/sniffer.log" && return 0
+  wait "$waiter" 2>/dev/null && return 0
   cat "$work/sniffer.log" >&2
   return 1
 }

@@ -116,7 +116,7 @@ sensor_stop() {
 }
 
 sensor_start() {
-  local state pid i
+  local state pid i waiter
   state=$(state_dir)
   [[ -d $state ]] || die "no lab '$PREFIX' (netns-lab.sh up)"
   need_build
@@ -125,26 +125,31 @@ sensor_start() {
   fi
   : >"$state/sniffer.out"
   : >"$state/sniffer.log"
-  ip netns exec "$PREFIX-gw" setsid "$BUILD_DIR/sniffer" --config "$state/lab.json" \
+  # Ready means READY=1 through sd_notify, as systemd's Type=notify waits for.
+  python3 "$REPO/scripts/notify-ready.py" "$state/notify.sock" "$START_TIMEOUT" >/dev/null &
+  waiter=$!
+  for ((i = 0; i < 100; i++)); do [[ -S $state/notify.sock ]] && break; sleep 0.02; done
+  NOTIFY_SOCKET=$state/notify.sock ip netns exec "$PREFIX-gw" setsid "$BUILD_DIR/sniffer" --config "$state/lab.json" \
     >"$state/sniffer.out" 2>"$state/sniffer.log" </dev/null &
   pid=$!
   echo "$pid" >"$state/sniffer.pid"
-  for ((i = 0; i < START_TIMEOUT * 20; i++)); do
-    if grep -q "publishing on" "$state/sniffer.log"; then
-      echo "$PROG: sensor running in $PREFIX-gw (pid $pid), publishing on ipc://$state/lab.sock"
-      return 0
-    fi
+  while kill -0 "$waiter" 2>/dev/null; do
     if ! kill -0 "$pid" 2>/dev/null; then
+      kill "$waiter" 2>/dev/null || true
       rm -f "$state/sniffer.pid"
       cat "$state/sniffer.log" >&2
       die "the sensor exited instead of publishing (its log above)"
     fi
     sleep 0.05
   done
+  if wait "$waiter"; then
+    echo "$PROG: sensor running in $PREFIX-gw (pid $pid), publishing on ipc://$state/lab.sock"
+    return 0
+  fi
   cat "$state/sniffer.log" >&2
   kill -KILL "$pid" 2>/dev/null || true
   rm -f "$state/sniffer.pid"
-  die "the sensor did not start publishing within $START_TIMEOUT s (its log above)"
+  die "the sensor sent no READY=1 within $START_TIMEOUT s (its log above)"
 }
 
 cmd_up() {

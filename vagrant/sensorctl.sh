@@ -68,29 +68,29 @@ cmd_stop() {
 }
 
 cmd_start() {
-  local id i
+  local id started=0
   [[ -x $BINARY ]] || die "$BINARY is missing: vagrant provision defender"
   [[ -f $CONFIG ]] || die "$CONFIG is missing: vagrant provision defender"
   if active; then cmd_stop "$STATE/previous-report.json" >/dev/null; fi
+  # Type=notify: the start job, and so this command, completes only once the
+  # daemon sends READY=1 (every interface attached, publishing); a daemon that
+  # exits or stays silent for TimeoutStartSec fails it.
   if installed_unit; then
-    systemctl start "$UNIT"
+    systemctl start "$UNIT" && started=1
   else
     systemctl reset-failed "$UNIT" >/dev/null 2>&1 || true
     systemd-run --quiet --unit="$UNIT" --collect --description="sniffer IDS sensor (lab, transient unit)" \
-      -p RuntimeDirectory=sniffer -p Restart=no "$BINARY" --config "$CONFIG"
+      -p Type=notify -p NotifyAccess=main -p TimeoutStartSec="${START_TIMEOUT}s" \
+      -p RuntimeDirectory=sniffer -p RuntimeDirectoryPreserve=yes -p Restart=no \
+      "$BINARY" --config "$CONFIG" && started=1
   fi
   id=$(invocation)
-  for ((i = 0; i < START_TIMEOUT * 10; i++)); do
-    if [[ -n $id ]] && journal_of "$id" | grep -q "publishing on"; then
-      echo "$PROG: $UNIT running ($(installed_unit && echo "installed unit" || echo "transient unit")), invocation $id"
-      return 0
-    fi
-    active || break
-    sleep 0.1
-    [[ -n $id ]] || id=$(invocation)
-  done
+  if ((started)) && active; then
+    echo "$PROG: $UNIT running ($(installed_unit && echo "installed unit" || echo "transient unit")), invocation $id"
+    return 0
+  fi
   [[ -n $id ]] && journal_of "$id" | tail -n 20 >&2
-  die "$UNIT did not start publishing within $START_TIMEOUT s"
+  die "$UNIT did not become ready within $START_TIMEOUT s"
 }
 
 cmd_status() {

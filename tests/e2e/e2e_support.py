@@ -5,6 +5,7 @@ import os
 import secrets
 import select
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -121,6 +122,49 @@ def lab_config(endpoint, **overrides):
             config[key] = value
     return config
 
+class NotifySocket:
+    """A NOTIFY_SOCKET for one daemon: ready() turns true once it sends READY=1
+    (sd_notify), the signal systemd's Type=notify waits for, not a line of its log."""
+
+    def __init__(self):
+        self.path = f"/tmp/snf-notify-{secrets.token_hex(6)}.sock"  # short: sun_path has 108 bytes
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(self.path)
+        self.sock.setblocking(False)
+        self.messages = []
+
+    def env(self):
+        return {**os.environ, "NOTIFY_SOCKET": self.path}
+
+    def ready(self):
+        while True:
+            try:
+                self.messages.append(self.sock.recv(4096).decode(errors="replace"))
+            except BlockingIOError:
+                break
+        return any("READY=1" in m.splitlines() for m in self.messages)
+
+    def close(self):
+        self.sock.close()
+        if os.path.exists(self.path):
+            os.unlink(self.path)
+
+
+def wait_ready(proc, notify, stderr, timeout=DAEMON_START_TIMEOUT):
+    """Waits for READY=1 from the daemon `proc`; fails the test (with its log) if it exits or times out."""
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            if notify.ready():
+                return
+            if proc.poll() is not None:
+                pytest.fail(f"sniffer exited with {proc.returncode} before READY=1:\n{stderr()}", pytrace=False)
+            time.sleep(0.05)
+        pytest.fail(f"sniffer sent no READY=1 within {timeout} s:\n{stderr()}", pytrace=False)
+    finally:
+        notify.close()
+
+
 class Daemon:
     """The real sniffer binary in the sensor namespace, with its output in files."""
 
@@ -136,19 +180,12 @@ class Daemon:
         self.report = None
 
     def start(self):
+        notify = NotifySocket()
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
             self.proc = self.lab.popen(self.lab.gw, [self.env.sniffer, "--config", self.config_path],
-                                       stdout=out, stderr=err, stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + DAEMON_START_TIMEOUT
-        while time.monotonic() < deadline:
-            if "publishing on" in self.stderr():
-                return self
-            if self.proc.poll() is not None:
-                pytest.fail(f"sniffer exited with {self.proc.returncode} before publishing:\n{self.stderr()}",
-                            pytrace=False)
-            time.sleep(0.05)
-        pytest.fail(f"sniffer did not log 'publishing on' within {DAEMON_START_TIMEOUT} s:\n{self.stderr()}",
-                    pytrace=False)
+                                       stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=notify.env())
+        wait_ready(self.proc, notify, self.stderr)
+        return self
 
     def stderr(self):
         return self.stderr_path.read_text(errors="replace")

@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from e2e_support import Addr, Subscriber, lab_config, run, warm_up
+from e2e_support import Addr, NotifySocket, Subscriber, lab_config, run, wait_ready, warm_up
 
 LOCK_DIR = "/run/sniffer"
 
@@ -42,16 +42,11 @@ class HostDaemon:
         self.proc = None
 
     def start(self):
+        notify = NotifySocket()
         with open(self.out_path, "wb") as out, open(self.err_path, "wb") as err:
-            self.proc = subprocess.Popen(self.cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if "publishing on" in self.stderr():
-                return self
-            if self.proc.poll() is not None:
-                pytest.fail(f"sniffer exited with {self.proc.returncode}:\n{self.stderr()}", pytrace=False)
-            time.sleep(0.05)
-        pytest.fail(f"sniffer did not start:\n{self.stderr()}", pytrace=False)
+            self.proc = subprocess.Popen(self.cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=notify.env())
+        wait_ready(self.proc, notify, self.stderr)
+        return self
 
     def run_to_exit(self, timeout=15):
         """Runs the daemon expecting it to exit by itself: (exit code, stderr)."""
