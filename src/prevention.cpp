@@ -69,12 +69,7 @@ void Prevention::apply(const BlocklistConfig& config) {
     rules.push_back(r);
   }
   blocklist_.set_static(rules);
-  for (const BlockRule& r : blocklist_.revoke_refused()) {
-    ++revoked_;
-    spdlog::warn("blocklist: {} ({}) removed, rule {} by {} (reason \"{}\", {} hits): {}", r.prefix.text(),
-                 to_string(r.direction), r.id, r.origin, r.reason, r.hits,
-                 blocklist_.guard().check(r.prefix)->message);
-  }
+  revoke();
   if (control_) control_->set_limits(config);
   spdlog::info("blocklist: {} static entries, {} allowlist prefixes{}", config.entries.size(), config.allow.size(),
                config.monitor_only ? "; monitor_only: entries count, none drops" : "");
@@ -83,6 +78,15 @@ void Prevention::apply(const BlocklistConfig& config) {
                config.min_prefix_v4, config.min_prefix_v6,
                endpoint_address(control_endpoint_) ? ", the control endpoint's address" : "",
                config.protected_prefixes.size());
+}
+
+void Prevention::revoke() {
+  for (const BlockRule& r : blocklist_.revoke_refused()) {
+    ++revoked_;
+    auto refusal = blocklist_.guard().check(r.prefix);
+    spdlog::warn("blocklist: {} ({}) removed, rule {} by {} (reason \"{}\", {} hits): {}", r.prefix.text(),
+                 to_string(r.direction), r.id, r.origin, r.reason, r.hits, refusal ? refusal->message : "");
+  }
 }
 
 void Prevention::reload(const BlocklistConfig& next) {
@@ -99,6 +103,9 @@ void Prevention::poll(std::uint64_t now_mono_ns, std::uint64_t now_wall_ns) {
     spdlog::warn("blocklist: {} ({}) expired, rule {} by {} (reason \"{}\", {} hits)", r.prefix.text(),
                  to_string(r.direction), r.id, r.origin, r.reason, r.hits);
   }
+  // The sensor gained an address a control entry covers: that entry goes
+  // (re-reads the host's addresses: once a second).
+  revoke();
 }
 
 nlohmann::json Prevention::counters_json() const {

@@ -31,7 +31,8 @@ class Prevention {
   // anything, so that a refused entry keeps the running configuration.
   void check(const BlocklistConfig& next);
 
-  // Answers control commands; once a second removes expired entries.
+  // Answers control commands; once a second removes expired entries, and
+  // the control entries that cover an address the sensor has gained since.
   void poll(std::uint64_t now_mono_ns, std::uint64_t now_wall_ns);
   // SIGHUP: monitor_only, record_dropped, durations, allowlist, the guard and
   // static entries (entries added through the control socket stay, unless
@@ -45,6 +46,8 @@ class Prevention {
 
  private:
   void apply(const BlocklistConfig& config);
+  // Removes (and logs) the control entries the guard now refuses.
+  void revoke();
 
   Blocklist blocklist_;
   std::optional<ControlServer> control_;

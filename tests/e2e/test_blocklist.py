@@ -222,6 +222,13 @@ def test_a_wan_side_control_client_cannot_lock_out_the_wan_the_sensor_or_itself(
     assert lan_echoes_from(lab, ATTACKER) == 3, "the attacker is still dropped after del"
     assert block("list").returncode == 0
 
+    # The sensor gains an address a control entry covers: the entry goes within the daemon's sweep.
+    assert block("add", "198.51.100.32/28", "--duration", "60").returncode == 0
+    lab.exec(lab.gw, ["ip", "addr", "add", "198.51.100.33/32", "dev", "wan0"])
+    assert wait_log(daemon, "198.51.100.32/28 (src) removed", timeout=5), daemon.stderr()
+    assert "would cover the sensor's address 198.51.100.33" in daemon.stderr()
+    assert "198.51.100.32/28" not in block("list").stdout
+
     _, samples = scrape(lab, metrics_port)
     expected = {"min_prefix": 2, "sensor_address": 3, "control_client": 2, "control_endpoint": 0, "protected": 0,
                 "allowlist": 0}
@@ -230,7 +237,8 @@ def test_a_wan_side_control_client_cannot_lock_out_the_wan_the_sensor_or_itself(
     report = daemon.stop()
     bl = report["userspace"]["blocklist"]
     assert bl["refused"] == expected
-    assert bl["control"]["block"] == {"refused": 7, "ok": 1}
+    assert bl["control"]["block"] == {"refused": 7, "ok": 2}
+    assert bl["revoked"] == 1
     log = daemon.stderr()
     assert "asked to block 0.0.0.0/0" in log and "wan-detector" in log
 
