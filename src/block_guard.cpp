@@ -24,7 +24,7 @@ Prefix as_v6(const Prefix& p) {
   return v6;
 }
 
-std::string suffix() { return " (blocks never cover the sensor's addresses, its control clients or blocklist.protected)"; }
+constexpr const char* kWhy = " (blocks never cover the sensor's addresses, its control clients or blocklist.protected)";
 
 }  // namespace
 
@@ -120,7 +120,7 @@ std::optional<BlockRefusal> BlockGuard::check(const Prefix& block, const std::ve
   auto test = [&](const ProtectedPrefix& p) -> std::optional<BlockRefusal> {
     if (!overlaps(block, p.prefix)) return std::nullopt;
     const bool covers = as_v6(block).length <= as_v6(p.prefix).length;
-    return BlockRefusal{p.kind, block.text() + (covers ? " would cover " : " is inside ") + p.what + suffix()};
+    return BlockRefusal{p.kind, block.text() + (covers ? " would cover " : " is inside ") + p.what + kWhy};
   };
   for (const auto* list : {&extra, &sensor_, &endpoint_, &configured_}) {
     for (const ProtectedPrefix& p : *list) {

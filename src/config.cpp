@@ -574,8 +574,8 @@ BlockGuard blocklist_guard(const BlocklistConfig& b, const std::string& control_
   }
   guard.set_protected(RefusalReason::Protected, std::move(configured));
   if (auto bound = endpoint_address(control_endpoint)) {
-    guard.set_protected(RefusalReason::ControlEndpoint,
-                        {{*bound, RefusalReason::ControlEndpoint, "the control endpoint's address " + display(*bound)}});
+    const std::string what = "the control endpoint's address " + display(*bound);
+    guard.set_protected(RefusalReason::ControlEndpoint, {{*bound, RefusalReason::ControlEndpoint, what}});
   }
   return guard;
 }

@@ -154,7 +154,8 @@ int ControlServer::poll(std::uint64_t now_mono_ns, std::uint64_t now_wall_ns) {
 
 std::string ControlServer::describe(const v1::ControlRequest& request, const std::string& client,
                                    const std::string& peer_address) const {
-  std::string who = (request.requester().empty() ? "client" : sanitized(request.requester(), 64)) + " (key " + client;
+  std::string who = request.requester().empty() ? "client" : sanitized(request.requester(), 64);
+  who += " (key " + client;
   if (auto it = key_comments_.find(client); it != key_comments_.end()) who += " \"" + it->second + "\"";
   if (!peer_address.empty()) who += ", from " + sanitized(peer_address, 64);
   return who + ")";
@@ -213,7 +214,8 @@ v1::ControlReply ControlServer::block(const v1::BlockCommand& cmd, const std::st
   // "del") must get through.
   std::vector<ProtectedPrefix> sender;
   if (auto addr = address_prefix(peer_address)) {
-    sender.push_back({*addr, RefusalReason::ControlClient, "the address of this command's sender " + display(*addr)});
+    const std::string what = "the address of this command's sender " + display(*addr);
+    sender.push_back({*addr, RefusalReason::ControlClient, what});
   }
   try {
     rule = blocklist_.add(rule, sender);
