@@ -425,6 +425,13 @@ TEST(Config, BlocklistGuardKeysHaveDefaultsAndAreValidatedByName) {
 }
 
 TEST(Config, StaticEntriesBroaderThanTheMinimumOrOverAProtectedPrefixAreErrorsNamingTheEntry) {
+  // The whole Internet, with the default keys only.
+  auto whole = problems(R"({"interfaces": [{"name": "eth0", "role": "wan", "mode": "gateway"}],
+      "blocklist": {"entries": [{"prefix": "0.0.0.0/0"}, {"prefix": "::/0"}]}})");
+  EXPECT_EQ(whole, (std::vector<std::string>{
+                       "blocklist.entries[0].prefix: blocklist.min_prefix_v4 is 16: 0.0.0.0/0 is broader",
+                       "blocklist.entries[1].prefix: blocklist.min_prefix_v6 is 32: ::/0 is broader"}));
+
   auto p = problems(R"({"interfaces": [{"name": "eth0", "role": "wan", "mode": "gateway"}],
       "blocklist": {"protected": ["10.20.30.0/24", "2001:db8:ffff::/48"],
                     "entries": [{"prefix": "0.0.0.0/0"}, {"prefix": "::/0"}, {"prefix": "10.0.0.0/8"},
