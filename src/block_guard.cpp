@@ -103,11 +103,11 @@ void BlockGuard::add_control_client(const Prefix& address, const std::string& wh
   const Prefix a = unmapped(address);
   auto it = std::find_if(clients_.begin(), clients_.end(), [&](const ProtectedPrefix& p) { return p.prefix == a; });
   if (it != clients_.end()) {
-    it->what = "the address of control client " + who + " " + display(a);  // the latest name it used
+    it->what = "the address " + display(a) + " of control client " + who;  // the latest name it used
     return;
   }
   if (clients_.size() >= kMaxControlClients) clients_.pop_front();
-  clients_.push_back({a, RefusalReason::ControlClient, "the address of control client " + who + " " + display(a)});
+  clients_.push_back({a, RefusalReason::ControlClient, "the address " + display(a) + " of control client " + who});
 }
 
 std::optional<BlockRefusal> BlockGuard::check(const Prefix& block, const std::vector<ProtectedPrefix>& extra) const {

@@ -140,9 +140,7 @@ int ControlServer::poll(std::uint64_t now_mono_ns, std::uint64_t now_wall_ns) {
       reply = failure(v1::ControlReply::INVALID, "not a ControlRequest protobuf message");
       ++counters_["unknown"]["invalid"];
       spdlog::warn("control: a malformed request from {}", describe(request, client, peer_address));
-      if (auto addr = address_prefix(peer_address)) {
-        blocklist_.guard().add_control_client(*addr, describe(request, client, peer_address));
-      }
+      if (auto addr = address_prefix(peer_address)) blocklist_.guard().add_control_client(*addr, key_name(client));
     } else {
       reply = handle(request, client, peer_address, now_mono_ns, now_wall_ns);
     }
@@ -150,6 +148,11 @@ int ControlServer::poll(std::uint64_t now_mono_ns, std::uint64_t now_wall_ns) {
     socket_.send(zmq::buffer(bytes), zmq::send_flags::dontwait);
     ++handled;
   }
+}
+
+std::string ControlServer::key_name(const std::string& client) const {
+  auto it = key_comments_.find(client);
+  return it != key_comments_.end() ? "\"" + it->second + "\" (key " + client + ")" : "key " + client;
 }
 
 std::string ControlServer::describe(const v1::ControlRequest& request, const std::string& client,
@@ -167,7 +170,7 @@ v1::ControlReply ControlServer::handle(const v1::ControlRequest& request, const 
   const std::string who = describe(request, client, peer_address);
   // Every authorized client's address is protected from then on: a later
   // command (its own or another client's) may not cut it off either.
-  if (auto addr = address_prefix(peer_address)) blocklist_.guard().add_control_client(*addr, who);
+  if (auto addr = address_prefix(peer_address)) blocklist_.guard().add_control_client(*addr, key_name(client));
   v1::ControlReply reply;
   if (!limiter_.allow(client, now_mono_ns)) {
     reply = failure(v1::ControlReply::RATE_LIMITED,

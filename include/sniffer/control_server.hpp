@@ -46,6 +46,8 @@ class ControlServer {
                           const std::string& peer_address, std::uint64_t now_mono_ns, std::uint64_t now_wall_ns);
 
  private:
+  // "COMMENT" (key Z85), or key Z85 without a comment: a client, as the guard names it.
+  std::string key_name(const std::string& client) const;
   // "REQUESTER (key Z85 "COMMENT", from ADDRESS)": who asked, for logs and origins.
   std::string describe(const v1::ControlRequest& request, const std::string& client,
                        const std::string& peer_address) const;

@@ -99,7 +99,7 @@ TEST(BlockGuard, ControlClientsAreProtectedTheSenderFirst) {
   g.add_control_client(P("198.51.100.10"), "det-1 again");  // once per address
   ASSERT_EQ(g.control_clients().size(), 1u);
   EXPECT_EQ(refusal(g, "198.51.100.0/24"),
-            "198.51.100.0/24 would cover the address of control client det-1 again 198.51.100.10 (blocks never cover "
+            "198.51.100.0/24 would cover the address 198.51.100.10 of control client det-1 again (blocks never cover "
             "the sensor's addresses, its control clients or blocklist.protected)");
   EXPECT_EQ(reason(g, "198.51.100.10"), RefusalReason::ControlClient);
   EXPECT_EQ(refusal(g, "198.51.100.20"), "");  // an attacker next to the client
