@@ -74,12 +74,48 @@ void Blocklist::set_allowlist(const std::vector<Prefix>& prefixes) {
   }
 }
 
-BlockRule Blocklist::add(BlockRule rule) {
+void Blocklist::set_guard(BlockGuard guard) {
+  guard.take_control_clients(guard_);
+  guard_ = std::move(guard);
+  refresh_host_addresses();
+}
+
+void Blocklist::refresh_host_addresses() {
+  if (!host_source_) return;
+  std::vector<ProtectedPrefix> sensor;
+  for (const Prefix& p : host_source_()) {
+    sensor.push_back({p, RefusalReason::SensorAddress, "the sensor's address " + display(p)});
+  }
+  guard_.set_protected(RefusalReason::SensorAddress, std::move(sensor));
+}
+
+std::optional<BlockRefusal> Blocklist::check(const Prefix& prefix, const std::vector<ProtectedPrefix>& extra) const {
+  if (auto refusal = guard_.check(prefix, extra)) return refusal;
   for (const Prefix& a : allow_) {
-    if (a.contains(rule.prefix)) {
-      throw BlocklistError(BlocklistError::Kind::Refused,
-                           rule.prefix.text() + " is inside the allowlist entry " + a.text() + ": it would never apply");
+    if (a.contains(prefix)) {
+      return BlockRefusal{RefusalReason::Allowlist,
+                          prefix.text() + " is inside the allowlist entry " + a.text() + ": it would never apply"};
     }
+  }
+  return std::nullopt;
+}
+
+std::map<RefusalReason, std::uint64_t> Blocklist::refused() const {
+  std::map<RefusalReason, std::uint64_t> out;
+  for (RefusalReason r : kRefusalReasons) out[r] = 0;
+  for (const auto& [r, n] : refused_) out[r] = n;
+  return out;
+}
+
+BlockRule Blocklist::add(BlockRule rule, const std::vector<ProtectedPrefix>& extra) {
+  refresh_host_addresses();
+  return add_checked(std::move(rule), extra);
+}
+
+BlockRule Blocklist::add_checked(BlockRule rule, const std::vector<ProtectedPrefix>& extra) {
+  if (auto refusal = check(rule.prefix, extra)) {
+    ++refused_[refusal->reason];
+    throw BlocklistError(BlocklistError::Kind::Refused, refusal->message, refusal->reason);
   }
   const Key key{rule.prefix, rule.direction};
   auto existing = rules_.find(key);
@@ -159,18 +195,38 @@ std::vector<BlockRule> Blocklist::expire(std::uint64_t now_mono_ns) {
 
 void Blocklist::set_static(const std::vector<BlockRule>& rules) {
   for (auto it = rules_.begin(); it != rules_.end();) {
-    if (it->second.origin != "config") {
+    if (!it->second.from_config) {
       ++it;
       continue;
     }
     erase_from_kernel(it->second);
     it = rules_.erase(it);
   }
+  refresh_host_addresses();  // once for all of them
   for (BlockRule r : rules) {
-    r.origin = "config";
-    add(r);
+    r.from_config = true;
+    if (r.origin.empty()) r.origin = "config";
+    add_checked(r, {});
   }
   update_dst_flag();
+}
+
+std::vector<BlockRule> Blocklist::revoke_refused() {
+  refresh_host_addresses();
+  std::vector<BlockRule> gone;
+  for (auto it = rules_.begin(); it != rules_.end();) {
+    if (it->second.from_config || !guard_.check(it->second.prefix)) {
+      ++it;
+      continue;
+    }
+    BlockRule r = it->second;
+    r.hits = read_hits(r);
+    erase_from_kernel(r);
+    gone.push_back(r);
+    it = rules_.erase(it);
+  }
+  if (!gone.empty()) update_dst_flag();
+  return gone;
 }
 
 std::uint64_t Blocklist::allowlist_hits() const {

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "sniffer/abi.h"
+#include "sniffer/block_guard.hpp"
 #include "sniffer/curve_auth.hpp"
 #include "sniffer/error.hpp"
 
@@ -253,7 +254,8 @@ const std::map<std::string, BlockAction> kBlockActions{{"drop", BlockAction::Dro
 
 void read_blocklist(Reader& r, const json& b, BlocklistConfig& out) {
   if (!r.object(b, "blocklist", {"roles", "monitor_only", "record_dropped", "max_entries", "default_duration_s",
-                                 "max_duration_s", "entries", "allow"})) {
+                                 "max_duration_s", "entries", "allow", "min_prefix_v4", "min_prefix_v6",
+                                 "protected"})) {
     return;
   }
   if (b.contains("roles")) {
@@ -276,6 +278,21 @@ void read_blocklist(Reader& r, const json& b, BlocklistConfig& out) {
   if (out.default_duration_s > out.max_duration_s) {
     r.fail("blocklist.default_duration_s", "must not exceed blocklist.max_duration_s (" +
                                                std::to_string(out.max_duration_s) + ")");
+  }
+  r.uint(b, "blocklist", "min_prefix_v4", out.min_prefix_v4, 0, 32);
+  r.uint(b, "blocklist", "min_prefix_v6", out.min_prefix_v6, 0, 128);
+  if (b.contains("protected")) {
+    const json& prot = b.at("protected");
+    if (!prot.is_array()) {
+      r.fail("blocklist.protected", std::string("expected an array of prefixes, got ") + prot.type_name());
+    } else {
+      for (std::size_t i = 0; i < prot.size(); ++i) {
+        Prefix p;
+        if (read_prefix(r, prot[i], "blocklist.protected[" + std::to_string(i) + "]", p)) {
+          out.protected_prefixes.push_back(p);
+        }
+      }
+    }
   }
   if (b.contains("allow")) {
     const json& allow = b.at("allow");
@@ -300,6 +317,7 @@ void read_blocklist(Reader& r, const json& b, BlocklistConfig& out) {
       const json& e = entries[i];
       if (!r.object(e, path, {"prefix", "direction", "action", "reason"})) continue;
       StaticBlockConfig entry;
+      entry.path = path;
       if (!e.contains("prefix")) {
         r.fail(path + ".prefix", "missing: the prefix to block");
         continue;
@@ -321,6 +339,17 @@ void read_blocklist(Reader& r, const json& b, BlocklistConfig& out) {
       }
       out.entries.push_back(entry);
     }
+  }
+}
+
+// The guard (min prefix lengths, protected prefixes) over the static entries,
+// once the control endpoint is known. The sensor's own addresses are checked
+// when the daemon applies the entries (Prevention), not here: a config file
+// is valid or not whatever host reads it.
+void check_blocklist_guard(Reader& r, const Config& c) {
+  const BlockGuard guard = blocklist_guard(c.blocklist, c.control.endpoint);
+  for (const auto& entry : c.blocklist.entries) {
+    if (auto refusal = guard.check(entry.prefix)) r.fail(entry.path + ".prefix", refusal->message);
   }
 }
 
@@ -530,8 +559,25 @@ Config parse_config_json(const json& doc) {
   }
   r.boolean(doc, "", "keep_pins", c.keep_pins);
 
+  check_blocklist_guard(r, c);
+
   if (!r.errors.empty()) throw ConfigInvalid(std::move(r.errors));
   return c;
+}
+
+BlockGuard blocklist_guard(const BlocklistConfig& b, const std::string& control_endpoint) {
+  BlockGuard guard(b.min_prefix_v4, b.min_prefix_v6);
+  std::vector<ProtectedPrefix> configured;
+  for (std::size_t i = 0; i < b.protected_prefixes.size(); ++i) {
+    configured.push_back({b.protected_prefixes[i], RefusalReason::Protected,
+                          "blocklist.protected[" + std::to_string(i) + "] " + display(b.protected_prefixes[i])});
+  }
+  guard.set_protected(RefusalReason::Protected, std::move(configured));
+  if (auto bound = endpoint_address(control_endpoint)) {
+    const std::string what = "the control endpoint's address " + display(*bound);
+    guard.set_protected(RefusalReason::ControlEndpoint, {{*bound, RefusalReason::ControlEndpoint, what}});
+  }
+  return guard;
 }
 
 Config parse_config(const std::string& text) {
@@ -589,6 +635,8 @@ json config_to_json(const Config& c) {
   json roles = json::array(), allow = json::array(), entries = json::array();
   for (Role role : c.blocklist.roles) roles.push_back(to_string(role));
   for (const Prefix& p : c.blocklist.allow) allow.push_back(p.text());
+  json protected_prefixes = json::array();
+  for (const Prefix& p : c.blocklist.protected_prefixes) protected_prefixes.push_back(p.text());
   for (const auto& e : c.blocklist.entries) {
     entries.push_back({{"prefix", e.prefix.text()},
                        {"direction", to_string(e.direction)},
@@ -633,7 +681,10 @@ json config_to_json(const Config& c) {
             {"default_duration_s", c.blocklist.default_duration_s},
             {"max_duration_s", c.blocklist.max_duration_s},
             {"entries", entries},
-            {"allow", allow}}},
+            {"allow", allow},
+            {"min_prefix_v4", c.blocklist.min_prefix_v4},
+            {"min_prefix_v6", c.blocklist.min_prefix_v6},
+            {"protected", protected_prefixes}}},
           {"control", control},
           {"metrics",
            {{"listen", c.metrics.listen},

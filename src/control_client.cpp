@@ -51,6 +51,13 @@ std::string wall_text(std::uint64_t ns) {
   return buf;
 }
 
+// "2026-12-05T04:00:00Z (in 598 s)"; "never" for a static entry.
+std::string expiry_text(std::uint64_t expires_ns, std::uint64_t now_ns) {
+  if (expires_ns == 0) return "never";
+  const std::uint64_t left_s = expires_ns > now_ns ? (expires_ns - now_ns + 999'999'999) / 1'000'000'000 : 0;
+  return wall_text(expires_ns) + " (in " + std::to_string(left_s) + " s)";
+}
+
 }  // namespace
 
 int print_control_reply(const v1::ControlReply& reply, std::ostream& out, std::ostream& err) {
@@ -58,13 +65,19 @@ int print_control_reply(const v1::ControlReply& reply, std::ostream& out, std::o
     err << "refused (" << v1::ControlReply::Status_Name(reply.status()) << "): " << reply.error() << '\n';
     return 1;
   }
-  out << fmt::format("{:>5}  {:<43} {:<4} {:<5} {:>10}  {:<20}  {:<20}  {}\n", "rule", "prefix", "dir", "act",
-                     "hits", "expires", "origin", "reason");
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  const std::uint64_t now_ns = std::uint64_t(ts.tv_sec) * 1'000'000'000 + std::uint64_t(ts.tv_nsec);
+  // The last column says why the entry exists: "config blocklist.entries[N]"
+  // (a static entry) or "control: REQUESTER (key Z85 "KEY COMMENT", from
+  // ADDRESS)" (who sent the block command), then the reason it was given.
+  out << fmt::format("{:>5}  {:<43} {:<4} {:<5} {:>10}  {:<31}  {}\n", "rule", "prefix", "dir", "act", "hits",
+                     "expires", "origin: reason");
   for (const auto& e : reply.entries()) {
-    out << fmt::format("{:>5}  {:<43} {:<4} {:<5} {:>10}  {:<20}  {:<20}  {}\n", e.rule_id(), e.prefix(),
+    out << fmt::format("{:>5}  {:<43} {:<4} {:<5} {:>10}  {:<31}  {}: \"{}\"\n", e.rule_id(), e.prefix(),
                        e.direction() == v1::BLOCK_DIRECTION_DST ? "dst" : "src",
-                       e.action() == v1::BLOCK_ACTION_COUNT ? "count" : "drop", e.hits(), wall_text(e.expires_ns()),
-                       e.origin().substr(0, 20), e.reason());
+                       e.action() == v1::BLOCK_ACTION_COUNT ? "count" : "drop", e.hits(),
+                       expiry_text(e.expires_ns(), now_ns), e.origin().empty() ? "unknown" : e.origin(), e.reason());
   }
   if (reply.monitor_only()) out << "monitor_only is on: every entry counts, none drops\n";
   return 0;

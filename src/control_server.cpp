@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <fstream>
+#include <sstream>
 
 #include <spdlog/spdlog.h>
 
@@ -59,7 +61,29 @@ BlockDirection direction_of(v1::BlockDirection d) {
   return d == v1::BLOCK_DIRECTION_DST ? BlockDirection::Destination : BlockDirection::Source;
 }
 
+std::string trimmed(const std::string& s) {
+  const char* blanks = " \t\r\n\v\f";
+  auto b = s.find_first_not_of(blanks);
+  if (b == std::string::npos) return {};
+  return s.substr(b, s.find_last_not_of(blanks) - b + 1);
+}
+
 }  // namespace
+
+std::map<std::string, std::string> authorized_key_comments(const std::string& text) {
+  std::map<std::string, std::string> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    line = trimmed(line);
+    auto blank = line.find_first_of(" \t");
+    if (blank == std::string::npos || !is_z85_key(line.substr(0, blank))) continue;
+    std::string rest = trimmed(line.substr(blank));
+    if (rest.empty() || rest.front() != '#') continue;
+    std::string comment = sanitized(trimmed(rest.substr(1)), 64);
+    if (!comment.empty()) out[line.substr(0, blank)] = comment;
+  }
+  return out;
+}
 
 void rule_to_proto(const BlockRule& rule, v1::BlockEntry& out) {
   out.set_rule_id(rule.id);
@@ -83,6 +107,12 @@ ControlServer::ControlServer(const ControlConfig& control, const BlocklistConfig
       rate_per_s_(control.rate_limit_per_s),
       rate_burst_(control.rate_burst) {
   auth.allow(kZapDomainControl, load_authorized_keys(control.curve.authorized_keys_file));
+  {
+    std::ifstream in(control.curve.authorized_keys_file);  // validated just above
+    std::stringstream text;
+    text << in.rdbuf();
+    key_comments_ = authorized_key_comments(text.str());
+  }
   make_curve_server(socket_, load_secret_key_file(control.curve.secret_key_file), kZapDomainControl);
   socket_.set(zmq::sockopt::linger, 0);
   socket_.set(zmq::sockopt::maxmsgsize, std::int64_t{65536});  // a request is small; refuse floods of bytes
@@ -101,17 +131,20 @@ int ControlServer::poll(std::uint64_t now_mono_ns, std::uint64_t now_wall_ns) {
   for (;;) {
     zmq::message_t msg;
     if (!socket_.recv(msg, zmq::recv_flags::dontwait)) return handled;
-    // The ZAP handler set the user id to the client's public key.
-    const char* key = msg.gets("User-Id");
-    const std::string client = key ? key : "";
+    // The ZAP handler set the user id to the client's public key; libzmq sets
+    // the peer's address for tcp:// connections.
+    const char* key = zmq_msg_gets(msg.handle(), "User-Id");
+    const char* peer = zmq_msg_gets(msg.handle(), "Peer-Address");
+    const std::string client = key ? key : "", peer_address = peer ? peer : "";
     v1::ControlRequest request;
     v1::ControlReply reply;
     if (!request.ParseFromArray(msg.data(), static_cast<int>(msg.size()))) {
       reply = failure(v1::ControlReply::INVALID, "not a ControlRequest protobuf message");
       ++counters_["unknown"]["invalid"];
-      spdlog::warn("control: a malformed request from key {}", client);
+      spdlog::warn("control: a malformed request from {}", describe(request, client, peer_address));
+      if (auto addr = address_prefix(peer_address)) blocklist_.guard().add_control_client(*addr, key_name(client));
     } else {
-      reply = handle(request, client, now_mono_ns, now_wall_ns);
+      reply = handle(request, client, peer_address, now_mono_ns, now_wall_ns);
     }
     const std::string bytes = reply.SerializeAsString();
     socket_.send(zmq::buffer(bytes), zmq::send_flags::dontwait);
@@ -119,10 +152,27 @@ int ControlServer::poll(std::uint64_t now_mono_ns, std::uint64_t now_wall_ns) {
   }
 }
 
+std::string ControlServer::key_name(const std::string& client) const {
+  auto it = key_comments_.find(client);
+  return it != key_comments_.end() ? "\"" + it->second + "\" (key " + client + ")" : "key " + client;
+}
+
+std::string ControlServer::describe(const v1::ControlRequest& request, const std::string& client,
+                                   const std::string& peer_address) const {
+  std::string who = request.requester().empty() ? "client" : sanitized(request.requester(), 64);
+  who += " (key " + client;
+  if (auto it = key_comments_.find(client); it != key_comments_.end()) who += " \"" + it->second + "\"";
+  if (!peer_address.empty()) who += ", from " + sanitized(peer_address, 64);
+  return who + ")";
+}
+
 v1::ControlReply ControlServer::handle(const v1::ControlRequest& request, const std::string& client,
-                                       std::uint64_t now_mono_ns, std::uint64_t now_wall_ns) {
-  const std::string who = (request.requester().empty() ? "client" : sanitized(request.requester(), 64)) +
-                          " (key " + client + ")";
+                                       const std::string& peer_address, std::uint64_t now_mono_ns,
+                                       std::uint64_t now_wall_ns) {
+  const std::string who = describe(request, client, peer_address);
+  // Every authorized client's address is protected from then on: a later
+  // command (its own or another client's) may not cut it off either.
+  if (auto addr = address_prefix(peer_address)) blocklist_.guard().add_control_client(*addr, key_name(client));
   v1::ControlReply reply;
   if (!limiter_.allow(client, now_mono_ns)) {
     reply = failure(v1::ControlReply::RATE_LIMITED,
@@ -131,7 +181,9 @@ v1::ControlReply ControlServer::handle(const v1::ControlRequest& request, const 
     spdlog::warn("control: {} rate-limited ({} refused)", who, command_name(request));
   } else {
     switch (request.command_case()) {
-      case v1::ControlRequest::kBlock: reply = block(request.block(), who, now_mono_ns, now_wall_ns); break;
+      case v1::ControlRequest::kBlock:
+        reply = block(request.block(), who, peer_address, now_mono_ns, now_wall_ns);
+        break;
       case v1::ControlRequest::kUnblock: reply = unblock(request.unblock(), who); break;
       case v1::ControlRequest::kList: reply = list(); break;
       default: reply = failure(v1::ControlReply::INVALID, "no command (block, unblock or list)"); break;
@@ -142,7 +194,8 @@ v1::ControlReply ControlServer::handle(const v1::ControlRequest& request, const 
   return reply;
 }
 
-v1::ControlReply ControlServer::block(const v1::BlockCommand& cmd, const std::string& who, std::uint64_t now_mono_ns,
+v1::ControlReply ControlServer::block(const v1::BlockCommand& cmd, const std::string& who,
+                                      const std::string& peer_address, std::uint64_t now_mono_ns,
                                       std::uint64_t now_wall_ns) {
   BlockRule rule;
   try {
@@ -161,9 +214,16 @@ v1::ControlReply ControlServer::block(const v1::BlockCommand& cmd, const std::st
   rule.expires_mono_ns = now_mono_ns + std::uint64_t{duration} * 1'000'000'000;
   rule.expires_wall_ns = now_wall_ns + std::uint64_t{duration} * 1'000'000'000;
   rule.reason = sanitized(cmd.reason());
-  rule.origin = who;
+  rule.origin = "control: " + who;
+  // The sender of this very command, checked first: its reply (and its next
+  // "del") must get through.
+  std::vector<ProtectedPrefix> sender;
+  if (auto addr = address_prefix(peer_address)) {
+    const std::string what = "the address of this command's sender " + display(*addr);
+    sender.push_back({*addr, RefusalReason::ControlClient, what});
+  }
   try {
-    rule = blocklist_.add(rule);
+    rule = blocklist_.add(rule, sender);
   } catch (const BlocklistError& e) {
     spdlog::warn("control: {} asked to block {} ({}): refused: {}", who, rule.prefix.text(), rule.reason, e.what());
     return failure(status_of(e), e.what());

@@ -136,6 +136,7 @@ void reload(Config& config, const RunOptions& options, BpfPrograms& progs, Inter
   try {
     Config next = options.reload();
     manager.check(next.interfaces);  // before any change: a missing new interface rejects it all
+    prevention.check(next.blocklist);  // likewise a static entry the blocklist guard refuses
     warn_restart_only_changes(config, next);
     ring.consume();  // records read before the tables change keep their old context
     manager.set_blocklist_roles(next.blocklist.roles);

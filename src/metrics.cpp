@@ -235,6 +235,12 @@ std::string prometheus_text(const json& report) {
         .sample("", at(bl, "capacity"));
     Family(out, "sniffer_blocklist_expired_total", "counter", "Blocklist entries removed at their expiry.")
         .sample("", at(bl, "expired"));
+    {
+      Family refused(out, "sniffer_blocklist_refused_total", "counter",
+                     "Blocks refused before reaching the kernel, by reason (min_prefix, sensor_address, "
+                     "control_client, control_endpoint, protected, allowlist): control commands and static entries.");
+      for (const auto& [reason, n] : children(bl, "refused").items()) refused.sample(label("reason", reason), n);
+    }
     Family commands(out, "sniffer_control_commands_total", "counter",
                     "Control socket commands, by command and reply status (ok, invalid, full, not_found, refused, "
                     "rate_limited, error).");

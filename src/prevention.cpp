@@ -1,17 +1,61 @@
 #include "sniffer/prevention.hpp"
 
+#include <sys/socket.h>
+
 #include <spdlog/spdlog.h>
+
+#include "sniffer/host_addresses.hpp"
 
 namespace sniffer {
 
-Prevention::Prevention(BpfPrograms& progs, const Config& config, Pipeline& pipeline) : blocklist_(progs) {
+namespace {
+
+// Every address of this network namespace (all interfaces, loopback and
+// link-local too): no block may cover one of them.
+std::vector<Prefix> sensor_addresses() {
+  std::vector<Prefix> out;
+  for (const auto& [version, addr] : HostAddresses::from_system(InterfaceTable{}).local_list()) {
+    Prefix p;
+    p.family = version == 4 ? AF_INET : AF_INET6;
+    p.addr = addr;
+    p.length = version == 4 ? 32 : 128;
+    out.push_back(unmapped(p));
+  }
+  return out;
+}
+
+}  // namespace
+
+Prevention::Prevention(BpfPrograms& progs, const Config& config, Pipeline& pipeline)
+    : blocklist_(progs), control_endpoint_(config.control.endpoint) {
+  blocklist_.set_host_addresses_source(sensor_addresses);
+  check(config.blocklist);
   apply(config.blocklist);
   if (!config.control.endpoint.empty()) {
     control_.emplace(config.control, config.blocklist, blocklist_, pipeline.zmq_context(), pipeline.authenticator());
   }
 }
 
+void Prevention::check(const BlocklistConfig& next) {
+  BlockGuard guard = blocklist_guard(next, control_endpoint_);
+  guard.take_control_clients(blocklist_.guard());
+  std::vector<ProtectedPrefix> sensor;
+  for (const Prefix& p : sensor_addresses()) {
+    sensor.push_back({p, RefusalReason::SensorAddress, "the sensor's address " + display(p)});
+  }
+  guard.set_protected(RefusalReason::SensorAddress, std::move(sensor));
+  std::vector<ConfigError> errors;
+  for (const auto& e : next.entries) {
+    if (auto refusal = guard.check(e.prefix)) {
+      blocklist_.count_refusal(refusal->reason);
+      errors.push_back({e.path + ".prefix", refusal->message});
+    }
+  }
+  if (!errors.empty()) throw ConfigInvalid(std::move(errors));
+}
+
 void Prevention::apply(const BlocklistConfig& config) {
+  blocklist_.set_guard(blocklist_guard(config, control_endpoint_));
   blocklist_.set_settings(config.monitor_only, config.record_dropped);
   blocklist_.set_allowlist(config.allow);
   std::vector<BlockRule> rules;
@@ -21,15 +65,34 @@ void Prevention::apply(const BlocklistConfig& config) {
     r.direction = e.direction;
     r.action = e.action;
     r.reason = e.reason;
+    r.origin = "config " + e.path;
     rules.push_back(r);
   }
   blocklist_.set_static(rules);
+  revoke();
   if (control_) control_->set_limits(config);
   spdlog::info("blocklist: {} static entries, {} allowlist prefixes{}", config.entries.size(), config.allow.size(),
                config.monitor_only ? "; monitor_only: entries count, none drops" : "");
+  spdlog::info("blocklist guard: no block broader than /{} (IPv4) or /{} (IPv6), none covering the sensor's "
+               "addresses, its control clients{} or {} blocklist.protected prefixes",
+               config.min_prefix_v4, config.min_prefix_v6,
+               endpoint_address(control_endpoint_) ? ", the control endpoint's address" : "",
+               config.protected_prefixes.size());
 }
 
-void Prevention::reload(const BlocklistConfig& next) { apply(next); }
+void Prevention::revoke() {
+  for (const BlockRule& r : blocklist_.revoke_refused()) {
+    ++revoked_;
+    auto refusal = blocklist_.guard().check(r.prefix);
+    spdlog::warn("blocklist: {} ({}) removed, rule {} by {} (reason \"{}\", {} hits): {}", r.prefix.text(),
+                 to_string(r.direction), r.id, r.origin, r.reason, r.hits, refusal ? refusal->message : "");
+  }
+}
+
+void Prevention::reload(const BlocklistConfig& next) {
+  check(next);
+  apply(next);
+}
 
 void Prevention::poll(std::uint64_t now_mono_ns, std::uint64_t now_wall_ns) {
   if (control_) control_->poll(now_mono_ns, now_wall_ns);
@@ -40,12 +103,19 @@ void Prevention::poll(std::uint64_t now_mono_ns, std::uint64_t now_wall_ns) {
     spdlog::warn("blocklist: {} ({}) expired, rule {} by {} (reason \"{}\", {} hits)", r.prefix.text(),
                  to_string(r.direction), r.id, r.origin, r.reason, r.hits);
   }
+  // The sensor gained an address a control entry covers: that entry goes
+  // (re-reads the host's addresses: once a second).
+  revoke();
 }
 
 nlohmann::json Prevention::counters_json() const {
+  nlohmann::json refused = nlohmann::json::object();
+  for (const auto& [reason, n] : blocklist_.refused()) refused[to_string(reason)] = n;
   nlohmann::json j{{"entries", blocklist_.size()},
                    {"capacity", blocklist_.capacity()},
                    {"expired", expired_},
+                   {"revoked", revoked_},
+                   {"refused", refused},
                    {"allowlist_hits", blocklist_.allowlist_hits()}};
   j["control"] = control_ ? control_->counters_json() : nlohmann::json::object();
   return j;

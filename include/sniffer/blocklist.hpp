@@ -7,11 +7,13 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "sniffer/block_guard.hpp"
 #include "sniffer/bpf_loader.hpp"
 #include "sniffer/error.hpp"
 #include "sniffer/prefix.hpp"
@@ -27,7 +29,10 @@ struct BlockRule {
   std::uint64_t expires_mono_ns = 0;  // 0: never
   std::uint64_t expires_wall_ns = 0;  // 0: never
   std::string reason;
-  std::string origin;  // "config", or who sent the command
+  // Why the entry exists: "config blocklist.entries[3]", or "control: " and
+  // who sent the command (requester, key, key comment, address).
+  std::string origin;
+  bool from_config = false;  // a static entry (set_static replaces these)
   std::uint64_t hits = 0;  // filled by list()
 };
 
@@ -35,11 +40,15 @@ struct BlockRule {
 class BlocklistError : public Error {
  public:
   enum class Kind { Full, NotFound, Refused };
-  BlocklistError(Kind kind, const std::string& what) : Error(what), kind_(kind) {}
+  BlocklistError(Kind kind, const std::string& what, std::optional<RefusalReason> reason = std::nullopt)
+      : Error(what), kind_(kind), reason_(reason) {}
   Kind kind() const { return kind_; }
+  // Refused: which rule of the guard (or the allowlist) refused it.
+  std::optional<RefusalReason> reason() const { return reason_; }
 
  private:
   Kind kind_;
+  std::optional<RefusalReason> reason_;
 };
 
 class Blocklist {
@@ -50,17 +59,42 @@ class Blocklist {
   void set_settings(bool monitor_only, bool record_dropped);
   // Replaces the allowlist.
   void set_allowlist(const std::vector<Prefix>& prefixes);
+  // The guard every entry passes before it reaches the kernel (min prefix
+  // lengths, protected prefixes). set_guard keeps the control clients the
+  // current guard has seen.
+  void set_guard(BlockGuard guard);
+  BlockGuard& guard() { return guard_; }
+  const BlockGuard& guard() const { return guard_; }
+  // Where the sensor's own addresses come from (read before each add, so an
+  // address the host gained a moment ago is protected); unset: none.
+  void set_host_addresses_source(std::function<std::vector<Prefix>()> source) { host_source_ = std::move(source); }
+
   // Adds or replaces the rule for (prefix, direction); returns it with its id.
-  // Throws BlocklistError: Full when the trie is full, Refused when the
-  // allowlist covers the prefix (it would never apply).
-  BlockRule add(BlockRule rule);
+  // Throws BlocklistError: Full when the trie is full, Refused (with its
+  // RefusalReason, counted) when the guard refuses the prefix (`extra`: more
+  // protected prefixes, checked first: the sender of the command) or the
+  // allowlist covers it (it would never apply).
+  BlockRule add(BlockRule rule, const std::vector<ProtectedPrefix>& extra = {});
+  // What add() would refuse (guard and allowlist), without counting it; the
+  // sensor's addresses as last refreshed.
+  std::optional<BlockRefusal> check(const Prefix& prefix, const std::vector<ProtectedPrefix>& extra = {}) const;
+  // Re-reads the sensor's addresses from the source.
+  void refresh_host_addresses();
+  // Counts a refusal made outside add() (a static entry of a reload).
+  void count_refusal(RefusalReason reason) { ++refused_[reason]; }
+  // Refusals by reason, every reason present.
+  std::map<RefusalReason, std::uint64_t> refused() const;
+  // Removes the entries from the control socket that the guard now refuses
+  // (after a reload protects more, or the host gained an address); returns them.
+  std::vector<BlockRule> revoke_refused();
   // Removes the rule for (prefix, direction). Throws BlocklistError NotFound.
   BlockRule remove(const Prefix& prefix, BlockDirection direction);
   // The rules with their hit counters.
   std::vector<BlockRule> list() const;
   // Removes the rules whose expiry has passed; returns them (with hits).
   std::vector<BlockRule> expire(std::uint64_t now_mono_ns);
-  // Replaces the rules that came from the config (origin "config").
+  // Replaces the rules that came from the config (from_config). Each passes
+  // the guard (Refused names it); check them all first to change nothing.
   void set_static(const std::vector<BlockRule>& rules);
 
   std::size_t size() const { return rules_.size(); }
@@ -75,7 +109,12 @@ class Blocklist {
   void erase_from_kernel(const BlockRule& r);
   void update_dst_flag();
 
+  BlockRule add_checked(BlockRule rule, const std::vector<ProtectedPrefix>& extra);
+
   BpfPrograms& progs_;
+  BlockGuard guard_;
+  std::function<std::vector<Prefix>()> host_source_;
+  std::map<RefusalReason, std::uint64_t> refused_;
   std::map<Key, BlockRule> rules_;
   std::vector<Prefix> allow_;
   std::uint32_t next_id_ = 1;

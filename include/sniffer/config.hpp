@@ -10,6 +10,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "sniffer/block_guard.hpp"
 #include "sniffer/prefix.hpp"
 
 namespace sniffer {
@@ -89,6 +90,7 @@ struct StaticBlockConfig {
   BlockDirection direction = BlockDirection::Source;
   BlockAction action = BlockAction::Drop;
   std::string reason;
+  std::string path;  // "blocklist.entries[3]": names the entry in errors and in `sniffer block list`
 };
 
 struct BlocklistConfig {
@@ -100,6 +102,13 @@ struct BlocklistConfig {
   std::uint32_t max_duration_s = 86400;      // the longest block the control socket accepts
   std::vector<StaticBlockConfig> entries;
   std::vector<Prefix> allow;                 // never blocked, as source or destination
+  // The guard (include/sniffer/block_guard.hpp), for static and control
+  // entries alike: no block broader than these prefix lengths...
+  std::uint32_t min_prefix_v4 = kDefaultMinPrefixV4;  // 16: one organisation, never a carrier
+  std::uint32_t min_prefix_v6 = kDefaultMinPrefixV6;  // 32: one provider's allocation at most
+  // ...and none overlapping these (the management networks), besides the
+  // sensor's own addresses and its control clients, always protected.
+  std::vector<Prefix> protected_prefixes;    // "blocklist.protected"
 };
 
 // The control socket (blocklist commands from detectors): CURVE is required.
@@ -156,6 +165,12 @@ InterfaceConfig parse_interface_spec(const std::string& spec);
 // Default hooks of a mode: gateway sees every forwarded packet at XDP ingress
 // of both NICs; host-based also needs TC egress for the host's own replies.
 std::vector<Hook> default_hooks(Mode mode);
+
+// The blocklist's guard as the config defines it: blocklist.min_prefix_v4/_v6,
+// blocklist.protected, and the address control.endpoint binds (when it is a
+// literal IP address). The daemon adds the sensor's own addresses and the
+// control clients it sees.
+BlockGuard blocklist_guard(const BlocklistConfig& blocklist, const std::string& control_endpoint);
 
 // The effective config with every default filled in.
 nlohmann::json config_to_json(const Config& config);

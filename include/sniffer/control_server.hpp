@@ -40,18 +40,26 @@ class ControlServer {
   nlohmann::json counters_json() const;
 
   // One request, as the socket's loop runs it (public for tests). `client`
-  // is the ZAP user id (the client's public key).
-  v1::ControlReply handle(const v1::ControlRequest& request, const std::string& client, std::uint64_t now_mono_ns,
-                          std::uint64_t now_wall_ns);
+  // is the ZAP user id (the client's public key); `peer_address` the
+  // connection's source address ("Peer-Address": empty for ipc://). That
+  // address is remembered: no block may ever cover it (BlockGuard).
+  v1::ControlReply handle(const v1::ControlRequest& request, const std::string& client,
+                          const std::string& peer_address, std::uint64_t now_mono_ns, std::uint64_t now_wall_ns);
 
  private:
-  v1::ControlReply block(const v1::BlockCommand& cmd, const std::string& who, std::uint64_t now_mono_ns,
-                         std::uint64_t now_wall_ns);
+  // "COMMENT" (key Z85), or key Z85 without a comment: a client, as the guard names it.
+  std::string key_name(const std::string& client) const;
+  // "REQUESTER (key Z85 "COMMENT", from ADDRESS)": who asked, for logs and origins.
+  std::string describe(const v1::ControlRequest& request, const std::string& client,
+                       const std::string& peer_address) const;
+  v1::ControlReply block(const v1::BlockCommand& cmd, const std::string& who, const std::string& peer_address,
+                         std::uint64_t now_mono_ns, std::uint64_t now_wall_ns);
   v1::ControlReply unblock(const v1::UnblockCommand& cmd, const std::string& who);
   v1::ControlReply list() const;
 
   BlocklistConfig limits_;
   Blocklist& blocklist_;
+  std::map<std::string, std::string> key_comments_;  // Z85 key -> its comment in authorized_keys_file
   IpcSocketFile ipc_file_;  // before the socket: checked before the bind, removed after the close
   zmq::socket_t socket_;
   RateLimiter limiter_;
@@ -59,6 +67,12 @@ class ControlServer {
   std::uint32_t rate_burst_;
   std::map<std::string, std::map<std::string, std::uint64_t>> counters_;  // command -> status -> n
 };
+
+// The comment after each key of an authorized-keys file ("KEY # ops laptop"
+// -> {KEY: "ops laptop"}): the name `sniffer block list` and the log show for
+// the key. Keys without a comment are absent. Lines that are not keys are
+// skipped (load_authorized_keys has validated the file).
+std::map<std::string, std::string> authorized_key_comments(const std::string& text);
 
 // A BlockRule as the protocol shows it.
 void rule_to_proto(const BlockRule& rule, v1::BlockEntry& out);

@@ -18,27 +18,43 @@ namespace sniffer {
 
 class Prevention {
  public:
-  // Throws Error (a static entry the kernel refuses, a control socket that
-  // cannot bind). The control socket shares the pipeline's ZeroMQ context and
-  // its ZAP handler (domain "control").
+  // Throws ConfigInvalid (a static entry the guard refuses: one that covers
+  // the sensor's own addresses, named by its path), Error (a static entry the
+  // kernel refuses, a control socket that cannot bind). The control socket
+  // shares the pipeline's ZeroMQ context and its ZAP handler (domain "control").
   Prevention(BpfPrograms& progs, const Config& config, Pipeline& pipeline);
 
-  // Answers control commands; once a second removes expired entries.
+  // Throws ConfigInvalid naming every static entry of `next` the guard would
+  // refuse now (the sensor's current addresses, the control clients seen so
+  // far, next's own min prefix lengths and protected prefixes); changes
+  // nothing but the refusal counters. A reload calls it before changing
+  // anything, so that a refused entry keeps the running configuration.
+  void check(const BlocklistConfig& next);
+
+  // Answers control commands; once a second removes expired entries, and
+  // the control entries that cover an address the sensor has gained since.
   void poll(std::uint64_t now_mono_ns, std::uint64_t now_wall_ns);
-  // SIGHUP: monitor_only, record_dropped, durations, allowlist and static
-  // entries (entries added through the control socket stay).
+  // SIGHUP: monitor_only, record_dropped, durations, allowlist, the guard and
+  // static entries (entries added through the control socket stay, unless
+  // the new guard refuses them: those are removed and logged). Throws
+  // ConfigInvalid, changing nothing, when check(next) does.
   void reload(const BlocklistConfig& next);
 
-  // {"entries", "capacity", "added", "removed", "expired", "allowlist_hits", "control": {...}}
+  // {"entries", "capacity", "expired", "revoked", "allowlist_hits",
+  //  "refused": {reason: n}, "control": {...}}
   nlohmann::json counters_json() const;
 
  private:
   void apply(const BlocklistConfig& config);
+  // Removes (and logs) the control entries the guard now refuses.
+  void revoke();
 
   Blocklist blocklist_;
   std::optional<ControlServer> control_;
+  std::string control_endpoint_;  // restart only: the guard protects the address it binds
   std::uint64_t next_sweep_ns_ = 0;
   std::uint64_t expired_ = 0;
+  std::uint64_t revoked_ = 0;
 };
 
 }  // namespace sniffer

@@ -801,6 +801,62 @@ TEST_F(ProgramsTest, AFullBlocklistIsAnErrorNotASilentFailure) {
   bl.add(rule("2001:db8::1"));   // the IPv6 trie has its own room
 }
 
+// The guard sits in Blocklist::add itself, the one way into the tries: a
+// refused prefix never reaches the kernel (packets keep passing), whoever asks.
+TEST_F(ProgramsTest, TheGuardKeepsLockoutBlocksOutOfTheKernelAndCountsThem) {
+  load();
+  progs_->set_interface(kLoopback, Mode::Gateway, Role::Wan, 1, true);
+  Blocklist bl(*progs_);
+  bl.set_host_addresses_source([] { return std::vector<Prefix>{Prefix::parse("192.0.2.10")}; });
+  BlocklistConfig config;
+  config.protected_prefixes = {Prefix::parse("203.0.113.0/24")};
+  bl.set_guard(blocklist_guard(config, ""));
+  auto refused = [&](const char* prefix, RefusalReason reason, const std::vector<ProtectedPrefix>& extra = {}) {
+    try {
+      bl.add(rule(prefix), extra);
+      ADD_FAILURE() << prefix << " was accepted";
+    } catch (const BlocklistError& e) {
+      EXPECT_EQ(e.kind(), BlocklistError::Kind::Refused) << prefix;
+      EXPECT_EQ(e.reason(), reason) << prefix << ": " << e.what();
+    }
+  };
+  refused("0.0.0.0/0", RefusalReason::MinPrefix);
+  refused("::/0", RefusalReason::MinPrefix);
+  refused("192.0.2.0/24", RefusalReason::SensorAddress);  // the sensor's address as a destination
+  refused("203.0.113.128/25", RefusalReason::Protected);
+  refused("198.51.100.0/24", RefusalReason::ControlClient,
+          {{Prefix::parse("198.51.100.10"), RefusalReason::ControlClient, "this command's sender"}});
+  EXPECT_EQ(bl.size(), 0u);
+  EXPECT_EQ(xdp_verdict(udp_from("198.51.100.10")), kXdpPass);  // nothing reached the tries
+  EXPECT_EQ(xdp_verdict(udp_from("198.51.100.11", "192.0.2.10")), kXdpPass);
+  EXPECT_EQ(stat(SNIFFER_STAT_BLOCKED), 0u);
+
+  // Static entries pass the same guard.
+  BlockRule whole = rule("0.0.0.0/0");
+  EXPECT_THROW(bl.set_static({whole}), BlocklistError);
+  EXPECT_EQ(bl.size(), 0u);
+
+  // A legitimate block still drops.
+  bl.add(rule("198.51.100.11"));
+  EXPECT_EQ(xdp_verdict(udp_from("198.51.100.11")), kXdpDrop);
+  EXPECT_EQ(xdp_verdict(udp_from("198.51.100.10")), kXdpPass);
+
+  auto counts = bl.refused();
+  EXPECT_EQ(counts[RefusalReason::MinPrefix], 3u);
+  EXPECT_EQ(counts[RefusalReason::SensorAddress], 1u);
+  EXPECT_EQ(counts[RefusalReason::Protected], 1u);
+  EXPECT_EQ(counts[RefusalReason::ControlClient], 1u);
+  EXPECT_EQ(counts[RefusalReason::Allowlist], 0u);
+
+  // A reload that protects more revokes the control entries it now covers.
+  config.protected_prefixes.push_back(Prefix::parse("198.51.100.0/24"));
+  bl.set_guard(blocklist_guard(config, ""));
+  auto gone = bl.revoke_refused();
+  ASSERT_EQ(gone.size(), 1u);
+  EXPECT_EQ(gone[0].prefix.text(), "198.51.100.11/32");
+  EXPECT_EQ(xdp_verdict(udp_from("198.51.100.11")), kXdpPass);
+}
+
 TEST_F(ProgramsTest, MissingBtfFileIsAClearError) {
   try {
     BpfPrograms p(LoadOptions{.btf_path = "/nonexistent/vmlinux.btf"});

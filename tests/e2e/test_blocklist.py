@@ -5,9 +5,13 @@ events say "blocked"), the entry expiring and traffic flowing again; a client wh
 does not allow is refused, and commands beyond the rate limit are refused."""
 import calendar
 import json
+import signal
+import subprocess
 import time
 
-from e2e_support import Addr, run, warm_up
+import pytest
+
+from e2e_support import Addr, lab_config, random_ports, run, scrape, wait_log, warm_up
 
 BLOCK_SECONDS = 4
 
@@ -133,3 +137,180 @@ def test_a_control_socket_without_curve_is_refused_at_start(env, tmp_path):
     result = run([env.sniffer, "--config", config, "--print-config"], check=False)
     assert result.returncode == 2
     assert "control.curve: missing" in result.stderr
+
+
+# ---- the guard: prevention that cannot lock the operator out ----
+
+REFUSAL_SUFFIX = "(blocks never cover the sensor's addresses, its control clients or blocklist.protected)"
+ATTACKER = "198.51.100.20"  # a second address of the WAN namespace; the control client is Addr.WAN4_PEER
+
+
+def lan_echoes_from(lab, src, count=3):
+    """Pings the LAN peer from `src` (an address of the WAN namespace); returns how many echo
+    requests the LAN peer received meanwhile (replies are not needed: they may be blocked)."""
+    before = lan_peer_echo_requests(lab)
+    lab.exec(lab.wan, ["ping", "-n", "-q", "-c", count, "-i", "0.2", "-W", 1, "-I", src, Addr.LAN4_PEER], check=False)
+    return lan_peer_echo_requests(lab) - before
+
+
+def test_a_wan_side_control_client_cannot_lock_out_the_wan_the_sensor_or_itself(env, lab, start_daemon, tmp_path):
+    """The detector sits on the WAN side and talks to the control socket over tcp:// through the very
+    NIC the blocklist guards. 0.0.0.0/0, ::/0, a prefix covering the sensor's address and one covering
+    the client itself are refused with the reason; a /32 of an attacker next to it still drops; the
+    control path answers throughout; `block list` says why each entry exists."""
+    sensor_pub, sensor_key = keygen(env, tmp_path / "sensor")
+    detector_pub, detector_key = keygen(env, tmp_path / "detector")
+    authorized = tmp_path / "detectors"
+    authorized.write_text(open(detector_pub).read().strip() + "  # wan-detector\n")
+    port, metrics_port = random_ports(2)
+    control = f"tcp://{Addr.WAN4_GW}:{port}"
+    daemon = start_daemon(
+        control={"endpoint": control, "rate_limit_per_s": 100, "rate_burst": 100,
+                 "curve": {"secret_key_file": sensor_key, "authorized_keys_file": str(authorized)}},
+        blocklist={"roles": ["wan"], "entries": [{"prefix": "100.64.0.0/16", "reason": "cgnat scanner"}]},
+        metrics={"listen": f"127.0.0.1:{metrics_port}"})
+    # The attacker: a second address in the WAN namespace (the gateway knows its MAC: no ARP).
+    lab.exec(lab.wan, ["ip", "addr", "add", f"{ATTACKER}/24", "dev", "eth0"])
+    lab.exec(lab.gw, ["ip", "neigh", "replace", ATTACKER, "lladdr", "02:53:00:64:00:10", "dev", "wan0",
+                      "nud", "permanent"])
+
+    def block(*args):
+        """`sniffer block` run by the detector in the WAN namespace (source address Addr.WAN4_PEER)."""
+        return lab.exec(lab.wan, [env.sniffer, "block", "--endpoint", control, "--server-key", sensor_pub,
+                                  "--key-file", detector_key, "--name", "e2e-detector", "--timeout-ms", "3000",
+                                  *args], check=False)
+
+    def refused(prefix, expected, *args):
+        result = block("add", prefix, "--duration", "60", *args)
+        assert result.returncode == 1, f"add {prefix} was not refused:\n{result.stdout}{result.stderr}"
+        assert f"refused (REFUSED): {expected}" in result.stderr, result.stderr
+        # The control path still answers, from the WAN side.
+        assert block("list").returncode == 0, f"no answer after add {prefix}"
+
+    assert block("list").returncode == 0, "the control socket does not answer the WAN side"
+    assert lan_echoes_from(lab, ATTACKER) == 3 and lan_echoes_from(lab, Addr.WAN4_PEER) == 3
+
+    refused("0.0.0.0/0", "blocklist.min_prefix_v4 is 16: 0.0.0.0/0 is broader")
+    refused("::/0", "blocklist.min_prefix_v6 is 32: ::/0 is broader")
+    refused("198.51.100.0/30", f"198.51.100.0/30 would cover the sensor's address {Addr.WAN4_GW} {REFUSAL_SUFFIX}")
+    refused("2001:db8:100::/64", f"2001:db8:100::/64 would cover the sensor's address {Addr.WAN6_GW}")
+    refused("192.0.2.1", "192.0.2.1/32 would cover the sensor's address 192.0.2.1", "--direction", "dst")
+    refused("198.51.100.8/29",
+            f"198.51.100.8/29 would cover the address of this command's sender {Addr.WAN4_PEER} {REFUSAL_SUFFIX}")
+    refused(Addr.WAN4_PEER, f"{Addr.WAN4_PEER}/32 would cover the address of this command's sender",
+            "--direction", "dst")
+    assert lan_echoes_from(lab, Addr.WAN4_PEER) == 3, "a refused block reached the kernel"
+
+    # A legitimate /32: the attacker is dropped at the WAN NIC, the client next to it is not.
+    added = block("add", ATTACKER, "--duration", "60", "--reason", "e2e attacker")
+    assert added.returncode == 0, added.stderr
+    assert lan_echoes_from(lab, ATTACKER) == 0, "pings from a blocked source got through"
+    assert lan_echoes_from(lab, Addr.WAN4_PEER) == 3
+    listed = block("list")
+    assert listed.returncode == 0, listed.stderr
+    rows = {line.split()[1]: line for line in listed.stdout.splitlines()[1:]}
+    assert set(rows) == {f"{ATTACKER}/32", "100.64.0.0/16"}, listed.stdout
+    attacker_row = rows[f"{ATTACKER}/32"]
+    assert int(attacker_row.split()[4]) >= 3, attacker_row
+    assert "(in " in attacker_row and " s)" in attacker_row, attacker_row  # expiry, with the seconds left
+    assert (f'control: e2e-detector (key {open(detector_pub).read().strip()} "wan-detector", '
+            f'from {Addr.WAN4_PEER}): "e2e attacker"') in attacker_row, attacker_row
+    static_row = rows["100.64.0.0/16"]
+    assert static_row.split()[5] == "never" and 'config blocklist.entries[0]: "cgnat scanner"' in static_row
+
+    assert block("del", ATTACKER).returncode == 0
+    assert lan_echoes_from(lab, ATTACKER) == 3, "the attacker is still dropped after del"
+    assert block("list").returncode == 0
+
+    # The sensor gains an address a control entry covers: the entry goes within the daemon's sweep.
+    assert block("add", "198.51.100.32/28", "--duration", "60").returncode == 0
+    lab.exec(lab.gw, ["ip", "addr", "add", "198.51.100.33/32", "dev", "wan0"])
+    assert wait_log(daemon, "198.51.100.32/28 (src) removed", timeout=5), daemon.stderr()
+    assert "would cover the sensor's address 198.51.100.33" in daemon.stderr()
+    assert "198.51.100.32/28" not in block("list").stdout
+
+    _, samples = scrape(lab, metrics_port)
+    expected = {"min_prefix": 2, "sensor_address": 3, "control_client": 2, "control_endpoint": 0, "protected": 0,
+                "allowlist": 0}
+    for reason, n in expected.items():
+        assert samples[f'sniffer_blocklist_refused_total{{reason="{reason}"}}'] == n, (reason, samples)
+    report = daemon.stop()
+    bl = report["userspace"]["blocklist"]
+    assert bl["refused"] == expected
+    assert bl["control"]["block"] == {"refused": 7, "ok": 2}
+    assert bl["revoked"] == 1
+    log = daemon.stderr()
+    assert "asked to block 0.0.0.0/0" in log and "wan-detector" in log
+
+
+def test_static_entries_that_would_lock_out_are_config_errors_at_start_and_at_reload(env, lab, start_daemon,
+                                                                                     tmp_path):
+    # Without any host: 0.0.0.0/0, ::/0 and a prefix over blocklist.protected are config errors.
+    def print_config(blocklist):
+        config = tmp_path / "static.json"
+        config.write_text(json.dumps({"interfaces": [{"name": "lo", "role": "wan", "mode": "host-based"}],
+                                      "blocklist": blocklist}))
+        result = run([env.sniffer, "--config", config, "--print-config"], check=False)
+        assert result.returncode == 2, f"accepted:\n{result.stdout}{result.stderr}"
+        return result.stderr
+
+    errors = print_config({"entries": [{"prefix": "0.0.0.0/0"}, {"prefix": "::/0"}]})
+    assert "blocklist.entries[0].prefix: blocklist.min_prefix_v4 is 16: 0.0.0.0/0 is broader" in errors
+    assert "blocklist.entries[1].prefix: blocklist.min_prefix_v6 is 32: ::/0 is broader" in errors
+    errors = print_config({"protected": ["10.20.30.0/24"], "entries": [{"prefix": "10.20.0.0/16"}]})
+    assert "blocklist.entries[0].prefix: 10.20.0.0/16 would cover blocklist.protected[0] 10.20.30.0/24" in errors
+
+    # On the sensor: an entry over its own address stops the start (exit 2, naming the entry).
+    lockout = tmp_path / "lockout.json"
+    lockout.write_text(json.dumps(lab_config(f"ipc://{tmp_path}/lockout.sock", blocklist={
+        "entries": [{"prefix": "203.0.113.0/24"}, {"prefix": "198.51.100.0/24", "direction": "dst"}]})))
+    try:
+        started = lab.exec(lab.gw, [env.sniffer, "--config", lockout], check=False, timeout=20)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the sensor started with a static entry over its own address")
+    assert started.returncode == 2, started.stderr
+    assert (f"blocklist.entries[1].prefix: 198.51.100.0/24 would cover the sensor's address {Addr.WAN4_GW}"
+            in started.stderr), started.stderr
+
+    # At reload: a refused entry keeps the running configuration, entries and all.
+    sensor_pub, sensor_key = keygen(env, tmp_path / "sensor")
+    detector_pub, detector_key = keygen(env, tmp_path / "detector")
+    authorized = tmp_path / "detectors"
+    authorized.write_text(open(detector_pub).read())
+    control = f"ipc://{tmp_path}/control.sock"
+    daemon = start_daemon(
+        control={"endpoint": control,
+                 "curve": {"secret_key_file": sensor_key, "authorized_keys_file": str(authorized)}},
+        blocklist={"entries": [{"prefix": "100.64.0.0/16", "reason": "cgnat scanner"}]})
+
+    def block(*args):
+        return run([env.sniffer, "block", "--endpoint", control, "--server-key", sensor_pub, "--key-file",
+                    detector_key, "--timeout-ms", "3000", *args], check=False)
+
+    assert block("add", ATTACKER, "--reason", "from a detector").returncode == 0
+
+    def reload(blocklist, expect):
+        cfg = dict(daemon.config, blocklist=blocklist)
+        daemon.config_path.write_text(json.dumps(cfg))
+        daemon.proc.send_signal(signal.SIGHUP)
+        assert wait_log(daemon, expect, timeout=5), daemon.stderr()
+
+    reload({"entries": [{"prefix": "100.64.0.0/16"}, {"prefix": "198.51.100.0/28", "reason": "oops"}]},
+           "reload rejected, the running configuration stays")
+    assert (f"blocklist.entries[1].prefix: 198.51.100.0/28 would cover the sensor's address {Addr.WAN4_GW}"
+            in daemon.stderr())
+    listed = block("list").stdout
+    assert "100.64.0.0/16" in listed and "198.51.100.0/28" not in listed and f"{ATTACKER}/32" in listed, listed
+
+    # A reload that protects the control entry's network removes that entry (logged); static ones change.
+    reload({"entries": [{"prefix": "100.65.0.0/16", "reason": "new static"}], "protected": ["198.51.100.16/28"]},
+           "reload: applied")
+    listed = block("list").stdout
+    assert "100.65.0.0/16" in listed and "100.64.0.0/16" not in listed and ATTACKER not in listed, listed
+    assert f"{ATTACKER}/32 (src) removed" in daemon.stderr()
+    refused = block("add", "198.51.100.17")
+    assert refused.returncode == 1 and "is inside blocklist.protected[0] 198.51.100.16/28" in refused.stderr
+
+    bl = daemon.stop()["userspace"]["blocklist"]
+    assert bl["refused"]["sensor_address"] == 1 and bl["refused"]["protected"] == 1
+    assert bl["revoked"] == 1

@@ -384,6 +384,86 @@ TEST_F(CurveConfigTest, TheControlSocketRequiresCurveAndItsOwnEndpoint) {
   EXPECT_EQ(config_to_json(c)["control"]["curve"]["authorized_keys_file"], authorized_);
 }
 
+TEST(Config, BlocklistGuardKeysHaveDefaultsAndAreValidatedByName) {
+  Config d = parse_config(kMinimal);
+  EXPECT_EQ(d.blocklist.min_prefix_v4, 16u);
+  EXPECT_EQ(d.blocklist.min_prefix_v6, 32u);
+  EXPECT_TRUE(d.blocklist.protected_prefixes.empty());
+  EXPECT_EQ(config_to_json(d)["blocklist"]["min_prefix_v4"], 16);
+  EXPECT_EQ(config_to_json(d)["blocklist"]["min_prefix_v6"], 32);
+  EXPECT_EQ(config_to_json(d)["blocklist"]["protected"], nlohmann::json::array());
+
+  Config c = parse_config(R"({"interfaces": [{"name": "eth0", "role": "wan", "mode": "gateway"}],
+      "blocklist": {"min_prefix_v4": 8, "min_prefix_v6": 0,
+                    "protected": ["10.20.30.0/24", "2001:db8:ffff::/48", "192.0.2.7"],
+                    "entries": [{"prefix": "100.0.0.0/8", "reason": "a /8 is fine at min_prefix_v4 8"},
+                                {"prefix": "2001:db8:fffe::/48"}]}})");
+  EXPECT_EQ(c.blocklist.min_prefix_v4, 8u);
+  EXPECT_EQ(c.blocklist.min_prefix_v6, 0u);
+  ASSERT_EQ(c.blocklist.protected_prefixes.size(), 3u);
+  EXPECT_EQ(c.blocklist.protected_prefixes[2].text(), "192.0.2.7/32");
+  EXPECT_EQ(c.blocklist.entries[1].path, "blocklist.entries[1]");
+  nlohmann::json j = config_to_json(c);
+  EXPECT_EQ(j["blocklist"]["protected"][1], "2001:db8:ffff::/48");
+  EXPECT_EQ(config_to_json(parse_config_json(j)), j);  // round-trips
+
+  auto p = problems(R"({"interfaces": [{"name": "eth0", "role": "wan", "mode": "gateway"}],
+      "blocklist": {"min_prefix_v4": 33, "min_prefix_v6": "64", "protected": ["10.0.0.1/8", 7],
+                    "protect": []}})");
+  EXPECT_TRUE(has_problem(p, "blocklist.min_prefix_v4: must be between 0 and 32, got 33"))
+      << ::testing::PrintToString(p);
+  EXPECT_TRUE(has_problem(p, "blocklist.min_prefix_v6: expected an unsigned integer, got string"));
+  EXPECT_TRUE(has_problem(p, "blocklist.protected[0]: prefix \"10.0.0.1/8\": host bits set after /8"));
+  EXPECT_TRUE(has_problem(p, "blocklist.protected[1]: expected a prefix string"));
+  EXPECT_TRUE(has_problem(p, "blocklist.protect: unknown key"));
+  EXPECT_TRUE(has_problem(problems(R"({"interfaces": [{"name": "eth0", "role": "wan", "mode": "gateway"}],
+                                       "blocklist": {"min_prefix_v6": 129, "protected": "10.0.0.0/8"}})"),
+                          "blocklist.min_prefix_v6: must be between 0 and 128, got 129"));
+  EXPECT_TRUE(has_problem(problems(R"({"interfaces": [{"name": "eth0", "role": "wan", "mode": "gateway"}],
+                                       "blocklist": {"protected": "10.0.0.0/8"}})"),
+                          "blocklist.protected: expected an array of prefixes, got string"));
+}
+
+TEST(Config, StaticEntriesBroaderThanTheMinimumOrOverAProtectedPrefixAreErrorsNamingTheEntry) {
+  // The whole Internet, with the default keys only.
+  auto whole = problems(R"({"interfaces": [{"name": "eth0", "role": "wan", "mode": "gateway"}],
+      "blocklist": {"entries": [{"prefix": "0.0.0.0/0"}, {"prefix": "::/0"}]}})");
+  EXPECT_EQ(whole, (std::vector<std::string>{
+                       "blocklist.entries[0].prefix: blocklist.min_prefix_v4 is 16: 0.0.0.0/0 is broader",
+                       "blocklist.entries[1].prefix: blocklist.min_prefix_v6 is 32: ::/0 is broader"}));
+
+  auto p = problems(R"({"interfaces": [{"name": "eth0", "role": "wan", "mode": "gateway"}],
+      "blocklist": {"protected": ["10.20.30.0/24", "2001:db8:ffff::/48"],
+                    "entries": [{"prefix": "0.0.0.0/0"}, {"prefix": "::/0"}, {"prefix": "10.0.0.0/8"},
+                                {"prefix": "10.20.0.0/16", "direction": "dst"}, {"prefix": "10.20.30.40"},
+                                {"prefix": "2001:db8:ffff:1::/64"}, {"prefix": "10.21.0.0/16"},
+                                {"prefix": "2001:db8::/32"}]}})");
+  EXPECT_TRUE(has_problem(p, "blocklist.entries[0].prefix: blocklist.min_prefix_v4 is 16: 0.0.0.0/0 is broader"))
+      << ::testing::PrintToString(p);
+  EXPECT_TRUE(has_problem(p, "blocklist.entries[1].prefix: blocklist.min_prefix_v6 is 32: ::/0 is broader"));
+  EXPECT_TRUE(has_problem(p, "blocklist.entries[2].prefix: blocklist.min_prefix_v4 is 16: 10.0.0.0/8 is broader"));
+  EXPECT_TRUE(has_problem(p, "blocklist.entries[3].prefix: 10.20.0.0/16 would cover blocklist.protected[0] "
+                             "10.20.30.0/24"));
+  EXPECT_TRUE(has_problem(p, "blocklist.entries[4].prefix: 10.20.30.40/32 is inside blocklist.protected[0] "
+                             "10.20.30.0/24"));
+  EXPECT_TRUE(has_problem(p, "blocklist.entries[5].prefix: 2001:db8:ffff:1::/64 is inside blocklist.protected[1] "
+                             "2001:db8:ffff::/48"));
+  EXPECT_TRUE(has_problem(p, "blocklist.entries[7].prefix: 2001:db8::/32 would cover blocklist.protected[1]"));
+  EXPECT_FALSE(has_problem(p, "blocklist.entries[6]"));  // the /16 next to the protected one
+  EXPECT_EQ(p.size(), 7u) << ::testing::PrintToString(p);
+}
+
+TEST_F(CurveConfigTest, AStaticEntryOverTheControlEndpointsAddressIsAnError) {
+  const std::string control = R"("control": {"endpoint": "tcp://192.0.2.1:5557", "curve": )" +
+                              curve(secret_, authorized_) + "}";
+  auto p = problems(R"({"interfaces": [{"name": "eth0", "role": "wan", "mode": "gateway"}],
+      "blocklist": {"entries": [{"prefix": "192.0.2.0/24"}, {"prefix": "192.0.3.0/24"}]}, )" + control + "}");
+  EXPECT_TRUE(has_problem(p, "blocklist.entries[0].prefix: 192.0.2.0/24 would cover the control endpoint's "
+                             "address 192.0.2.1"))
+      << ::testing::PrintToString(p);
+  EXPECT_EQ(p.size(), 1u) << ::testing::PrintToString(p);
+}
+
 TEST(Config, ShippedExamplesParse) {
   for (const char* name : {"sniffer.json", "lab.json"}) {
     std::string path = std::string(SNIFFER_SOURCE_DIR) + "/config/" + name;
