@@ -117,9 +117,13 @@ struct HttpServer::Impl {
     open = conns.size();
   }
 
-  // Counts a connection that ends before its response was written in full.
+  // Counts a connection that ends before its response was written in full,
+  // and resets it: a plain close would leave the kernel holding (and
+  // retrying) whatever a client that does not read left in the send buffer.
   void drop(int fd, std::atomic<std::uint64_t>& reason) {
     ++reason;
+    linger abort{1, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &abort, sizeof(abort));
     close_conn(fd);
   }
 
