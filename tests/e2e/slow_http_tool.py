@@ -6,7 +6,8 @@
 Each slow client connects, sends a request line and then one more header line every
 `interval` seconds, never ending its headers: the attack that kept every worker of a
 thread-pool server busy. A client the server closes reconnects after reconnect-delay
-(so `clients` connections are held all along), until `duration` seconds have passed.
+(so `clients` connections are held all along), until `duration` seconds have passed;
+then they fall silent (still connected) until the last scrape is done.
 At each --scrape-at time (seconds after every client first connected), a separate
 thread scrapes GET /metrics and records how long it took.
 
@@ -147,7 +148,7 @@ def main():
             if c.sock is None:
                 if now < end and c.reconnect_at is not None and now >= c.reconnect_at:
                     connect(c, now)
-            elif now >= c.next_send:
+            elif now < end and now >= c.next_send:
                 try:
                     c.sock.send(b"X-Slow-%d-%d: y\r\n" % (c.index, c.lines))
                     c.lines += 1
