@@ -15,6 +15,8 @@
 #include <thread>
 #include <utility>
 
+#include <spdlog/spdlog.h>
+
 #include "sniffer/error.hpp"
 
 namespace sniffer {
@@ -54,6 +56,7 @@ const char* reason_phrase(int status) {
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
     case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
     default: return "Error";
   }
 }
@@ -99,7 +102,8 @@ struct HttpServer::Impl {
   bool accept_paused = false;
 
   std::atomic<std::uint64_t> accepted{0}, served{0}, evicted{0}, request_timeout{0}, write_timeout{0},
-      client_closed{0}, bad_request{0}, header_too_large{0}, not_found{0}, method_not_allowed{0}, accept_errors{0},
+      client_closed{0}, bad_request{0}, header_too_large{0}, not_found{0}, method_not_allowed{0}, internal_error{0},
+      accept_errors{0},
       open{0};
 
   HttpServerStats snapshot() const;
@@ -201,7 +205,14 @@ struct HttpServer::Impl {
       ++method_not_allowed;
       return error_response(405);
     }
-    HttpResponse r = route->second(snapshot());
+    HttpResponse r;
+    try {
+      r = route->second(snapshot());
+    } catch (const std::exception& e) {
+      spdlog::error("HTTP server: handler of {}: {}", std::string(target), e.what());
+      ++internal_error;
+      return error_response(500);
+    }
     ok = true;
     return response_text(200, r.content_type, r.body, method == "HEAD");
   }
@@ -328,7 +339,10 @@ struct HttpServer::Impl {
     for (;;) {
       int n = ::epoll_wait(epoll_fd.get(), events, 64, wait_ms(Clock::now()));
       Clock::time_point now = Clock::now();
-      if (n < 0 && errno != EINTR) return;  // cannot happen with valid descriptors
+      if (n < 0 && errno != EINTR) {  // cannot happen with valid descriptors
+        spdlog::error("HTTP server on port {}: epoll_wait: {}; it stops serving", port, errno_text(errno));
+        return;
+      }
       for (int i = 0; i < n; ++i) {
         int fd = events[i].data.fd;
         if (fd == wake_fd.get()) return;
@@ -426,6 +440,7 @@ HttpServerStats HttpServer::Impl::snapshot() const {
   s.header_too_large = i.header_too_large;
   s.not_found = i.not_found;
   s.method_not_allowed = i.method_not_allowed;
+  s.internal_error = i.internal_error;
   s.accept_errors = i.accept_errors;
   s.open = i.open;
   return s;

@@ -284,11 +284,12 @@ std::string http_server_text(const HttpServerStats& s) {
       .sample(label("reason", "client_closed"), s.client_closed);
   Family(out, "sniffer_metrics_http_requests_rejected_total", "counter",
          "Requests to the metrics endpoint answered with an error, by reason (bad_request 400, not_found 404, "
-         "method_not_allowed 405, header_too_large 431).")
+         "method_not_allowed 405, header_too_large 431, internal_error 500).")
       .sample(label("reason", "bad_request"), s.bad_request)
       .sample(label("reason", "not_found"), s.not_found)
       .sample(label("reason", "method_not_allowed"), s.method_not_allowed)
-      .sample(label("reason", "header_too_large"), s.header_too_large);
+      .sample(label("reason", "header_too_large"), s.header_too_large)
+      .sample(label("reason", "internal_error"), s.internal_error);
   Family(out, "sniffer_metrics_http_accept_errors_total", "counter",
          "accept() failures of the metrics endpoint (e.g. out of file descriptors).")
       .sample("", s.accept_errors);

@@ -9,7 +9,8 @@
 //   the longest (a finished response still lingering first, then the least
 //   recently active), so a crowd of slow clients cannot keep a scraper out.
 // - Headers are capped at max_header_bytes; only GET and HEAD of the
-//   configured paths are served (404, 405, 400, 431 otherwise); every response
+//   configured paths are served (404, 405, 400, 431 otherwise; 500 if a
+//   handler throws); every response
 //   closes the connection.
 // - Every connection that ends without its response, and every request that
 //   is rejected, is counted by reason (stats()).
@@ -52,6 +53,7 @@ struct HttpServerStats {
   std::uint64_t header_too_large = 0;    // 431: headers over max_header_bytes
   std::uint64_t not_found = 0;           // 404
   std::uint64_t method_not_allowed = 0;  // 405: not GET or HEAD
+  std::uint64_t internal_error = 0;      // 500: the handler threw (logged)
   std::uint64_t accept_errors = 0;       // accept() failed (e.g. out of file descriptors)
   std::uint64_t open = 0;                // connections open now (a gauge)
 };

@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <functional>
+#include <stdexcept>
 #include <string>
 #include <thread>
 
@@ -146,6 +147,15 @@ TEST(HttpServer, HandlerSeesTheCounters) {
   EXPECT_NE(get(server.port(), "GET /metrics HTTP/1.1\r\n\r\n").find("served 0\n"), std::string::npos);
   ASSERT_TRUE(eventually(server, [](const HttpServerStats& s) { return s.served == 1; }));
   EXPECT_NE(get(server.port(), "GET /metrics HTTP/1.1\r\n\r\n").find("served 1\n"), std::string::npos);
+}
+
+TEST(HttpServer, AThrowingHandlerIsA500) {
+  HttpServer server("127.0.0.1", 0,
+                    {{"/metrics", [](const HttpServerStats&) -> HttpResponse { throw std::runtime_error("boom"); }}});
+  EXPECT_EQ(get(server.port(), "GET /metrics HTTP/1.1\r\n\r\n").rfind("HTTP/1.1 500", 0), 0u);
+  EXPECT_TRUE(eventually(server, [](const HttpServerStats& s) { return s.internal_error == 1 && s.served == 0; }));
+  // The server lives on.
+  EXPECT_EQ(get(server.port(), "GET /x HTTP/1.1\r\n\r\n").rfind("HTTP/1.1 404", 0), 0u);
 }
 
 TEST(HttpServer, OversizedHeadersAreRejected) {
@@ -315,6 +325,7 @@ TEST(MetricsServer, EndpointCountersRenderEveryReason) {
         "sniffer_metrics_http_requests_rejected_total{reason=\"not_found\"} 0\n",
         "sniffer_metrics_http_requests_rejected_total{reason=\"method_not_allowed\"} 0\n",
         "sniffer_metrics_http_requests_rejected_total{reason=\"header_too_large\"} 4\n",
+        "sniffer_metrics_http_requests_rejected_total{reason=\"internal_error\"} 0\n",
         "sniffer_metrics_http_accept_errors_total 5\n"}) {
     EXPECT_NE(text.find(line), std::string::npos) << line << "\n" << text;
   }
