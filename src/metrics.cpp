@@ -1,10 +1,9 @@
 #include "sniffer/metrics.hpp"
 
-#include <httplib.h>
-
-#include <chrono>
+#include <map>
 #include <sstream>
 #include <tuple>
+#include <utility>
 
 #include <nlohmann/json.hpp>
 
@@ -269,33 +268,81 @@ std::string summary_line(const json& report) {
   return out.str();
 }
 
-MetricsServer::MetricsServer(const std::string& listen) : server_(std::make_unique<httplib::Server>()) {
+std::string http_server_text(const HttpServerStats& s) {
+  std::ostringstream out;
+  Family(out, "sniffer_metrics_http_connections_accepted_total", "counter",
+         "Connections the metrics endpoint accepted.")
+      .sample("", s.accepted);
+  Family(out, "sniffer_metrics_http_connections_open", "gauge",
+         "Connections of the metrics endpoint open now (at most its connection cap).")
+      .sample("", s.open);
+  Family(out, "sniffer_metrics_http_requests_served_total", "counter",
+         "Scrapes answered 200 and written in full (this one not yet included).")
+      .sample("", s.served);
+  Family(out, "sniffer_metrics_http_connections_dropped_total", "counter",
+         "Connections of the metrics endpoint closed before their response was complete, by reason "
+         "(evicted: the connection cap was reached and this one was idle the longest; request_timeout: "
+         "request line and headers not complete within the deadline from accept; write_timeout: the "
+         "response not written within its deadline; client_closed: closed or reset by the client).")
+      .sample(label("reason", "evicted"), s.evicted)
+      .sample(label("reason", "request_timeout"), s.request_timeout)
+      .sample(label("reason", "write_timeout"), s.write_timeout)
+      .sample(label("reason", "client_closed"), s.client_closed);
+  Family(out, "sniffer_metrics_http_requests_rejected_total", "counter",
+         "Requests to the metrics endpoint answered with an error, by reason (bad_request 400, not_found 404, "
+         "method_not_allowed 405, header_too_large 431, internal_error 500).")
+      .sample(label("reason", "bad_request"), s.bad_request)
+      .sample(label("reason", "not_found"), s.not_found)
+      .sample(label("reason", "method_not_allowed"), s.method_not_allowed)
+      .sample(label("reason", "header_too_large"), s.header_too_large)
+      .sample(label("reason", "internal_error"), s.internal_error);
+  Family(out, "sniffer_metrics_http_accept_errors_total", "counter",
+         "accept() failures of the metrics endpoint (e.g. out of file descriptors).")
+      .sample("", s.accept_errors);
+  return out.str();
+}
+
+namespace {
+
+// HOST:PORT or [V6]:PORT (config validation checked the form).
+std::pair<std::string, int> split_listen(const std::string& listen) {
   auto colon = listen.rfind(':');
   std::string host = listen.substr(0, colon);
   if (host.size() > 1 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  int port = std::stoi(listen.substr(colon + 1));
-  // SO_REUSEADDR only: httplib's default adds SO_REUSEPORT, which would let a
-  // second daemon silently share the port.
-  server_->set_socket_options([](socket_t sock) {
-    int yes = 1;
-    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
-  });
-  server_->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    res.set_content(text_, "text/plain; version=0.0.4; charset=utf-8");
-  });
-  port_ = port == 0 ? server_->bind_to_any_port(host) : (server_->bind_to_port(host, port) ? port : -1);
-  if (port_ < 0) throw Error("metrics.listen \"" + listen + "\": cannot bind: " + errno_text(errno));
-  thread_ = std::thread([this] { server_->listen_after_bind(); });
-  // Stopping a server that has not started listening would leave the thread
-  // running: wait (bounded) until it listens.
-  for (int i = 0; i < 1000 && !server_->is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  return {host, std::stoi(listen.substr(colon + 1))};
 }
 
-MetricsServer::~MetricsServer() {
-  server_->stop();
-  if (thread_.joinable()) thread_.join();
+}  // namespace
+
+MetricsServer::MetricsServer(const std::string& listen, HttpLimits limits) {
+  auto [host, port] = split_listen(listen);
+  try {
+    server_ = std::make_unique<HttpServer>(
+        host, port,
+        std::map<std::string, HttpServer::Handler>{
+            {"/metrics",
+             [this](const HttpServerStats& stats) {
+               HttpResponse r;
+               r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+               {
+                 std::lock_guard<std::mutex> lock(mutex_);
+                 r.body = text_;
+               }
+               // The endpoint's own counters, live (the server thread runs this).
+               r.body += http_server_text(stats);
+               return r;
+             }}},
+        limits);
+  } catch (const Error& e) {
+    throw Error("metrics.listen \"" + listen + "\": " + e.what());
+  }
 }
+
+MetricsServer::~MetricsServer() = default;
+
+int MetricsServer::port() const { return server_->port(); }
+
+HttpServerStats MetricsServer::stats() const { return server_->stats(); }
 
 void MetricsServer::update(std::string text) {
   std::lock_guard<std::mutex> lock(mutex_);
