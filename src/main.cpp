@@ -36,6 +36,7 @@ std::string problems_text(const sniffer::ConfigInvalid& e) {
 }
 
 // An option value that must be NAME:ROLE:MODE (a usage error otherwise).
+// CLI11 names the option: the message starts at the value.
 CLI::Validator interface_spec_check() {
   return CLI::Validator(
       [](std::string& spec) -> std::string {
@@ -43,10 +44,16 @@ CLI::Validator interface_spec_check() {
           (void)sniffer::parse_interface_spec(spec);
           return {};
         } catch (const sniffer::ConfigInvalid& e) {
-          return problems_text(e);
+          const std::string option = "--interface ";
+          std::string text;
+          for (const auto& err : e.errors()) {
+            const std::string& path = err.path.rfind(option, 0) == 0 ? err.path.substr(option.size()) : err.path;
+            text += (text.empty() ? "" : "; ") + path + ": " + err.message;
+          }
+          return text;
         }
       },
-      "NAME:ROLE:MODE");
+      /*validator_desc=*/"");
 }
 
 }  // namespace
@@ -64,13 +71,15 @@ int main(int argc, char** argv) {
   app.add_option("-c,--config", config_path, "JSON config file (sniffer.json)");
   app.add_option("-i,--interface", interface_specs,
                  "NAME:ROLE:MODE, e.g. eth0:wan:gateway; replaces the config's interface of that name, or adds one")
-      ->check(interface_spec_check());
+      ->check(interface_spec_check())
+      ->type_name("NAME:ROLE:MODE");
   auto* pcap_opt = app.add_option("--read-pcap", read_pcap,
                                   "offline: run a capture file (pcap, pcapng) through the programs and the flow table");
   app.add_option("--pcap-interface", pcap_interface,
                  "offline: NAME:ROLE:MODE the capture is attributed to (default: the first configured interface, "
                  "else pcap0:wan:gateway)")
       ->check(interface_spec_check())
+      ->type_name("NAME:ROLE:MODE")
       ->needs(pcap_opt);
   auto* csv_opt = app.add_option("--write-csv", write_csv,
                                  "offline: write flow records to this CSV file instead of publishing")
