@@ -178,7 +178,8 @@ int main(int argc, char** argv) {
       }
     } catch (const zmq::error_t& e) {
       if (e.num() == EINTR) continue;  // SIGINT/SIGTERM: the loop ends
-      throw;
+      std::cerr << "sniffer-sub: receive: " << e.what() << "\n";  // not an uncaught exception (abort, 134)
+      return kExitError;
     }
     ++received;
     const std::string name = topic_frame.to_string();
