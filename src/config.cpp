@@ -567,8 +567,16 @@ Config parse_config(const std::string& text) {
   } catch (const json::exception& e) {  // parse_error
     throw ConfigInvalid({{"", std::string("not valid JSON: ") + e.what()}});
   }
-  if (!builder.errors.empty()) throw ConfigInvalid(std::move(builder.errors));
-  return parse_config_json(doc);
+  if (builder.errors.empty()) return parse_config_json(doc);
+  // Every problem, not just the first: the duplicates, then what the document
+  // (with the last of each duplicate, as nlohmann keeps it) has besides.
+  std::vector<ConfigError> errors = std::move(builder.errors);
+  try {
+    (void)parse_config_json(doc);
+  } catch (const ConfigInvalid& e) {
+    errors.insert(errors.end(), e.errors().begin(), e.errors().end());
+  }
+  throw ConfigInvalid(std::move(errors));
 }
 
 Config load_config_file(const std::string& path) {

@@ -492,6 +492,11 @@ TEST(ConfigJson, ADuplicateKeyAnywhereIsNamedByItsPath) {
   p = problems(std::string(R"({"interfaces": [{"name": "eth0", "role": "wan", "mode": "gateway"}],
                                "flows": {}, "flows": {"enabled": false}})"));
   EXPECT_EQ(p, std::vector<std::string>{"flows: duplicate key"});
+  // With the document's other problems.
+  p = problems(R"({"interfaces": [{"name": "eth0", "role": "wan", "mode": "gateway"}],
+                   "log_level": "loud", "keep_pins": true, "keep_pins": false})");
+  EXPECT_EQ(p, (std::vector<std::string>{"keep_pins: duplicate key", "log_level: unknown level \"loud\" (trace, "
+                                                                      "debug, info, warn, error)"}));
 }
 
 TEST(ConfigJson, ANulByteOrTrailingContentIsAnError) {
