@@ -127,6 +127,8 @@ def test_exit_codes(env, tmp_path):
         # Config and runtime errors.
         ([sniffer, "--config", config, "-i", "lan1:wan:gateway", "--print-config"], 1),
         ([sniffer, "keygen", "--out", tmp_path / "nodir" / "k"], 1),
+        ([sniffer, "-i", "wan0:wan:gateway", "--read-pcap", tmp_path / "none.pcap", "--write-csv", tmp_path / "f.csv"],
+         1),  # a file that cannot be read, like --config
         ([sniffer, "block", "--endpoint", f"ipc://{tmp_path}/c.sock", "--server-key", tmp_path / "none.pub",
           "--key-file", tmp_path / "none.key", "list"], 1),
         ([sub, "--connect", "tcp://127.0.0.1:1", "--server-key", tmp_path / "none.pub", "--key-file",
