@@ -100,7 +100,7 @@ int main(int argc, char** argv) {
     return kExitUsage;
   }
   const bool curve = !server_key.empty();
-  bool reported_failure = false, connected = false, mechanism_mismatch = false;
+  bool reported_failure = false, connected = false;
   // False when the sensor refused our key, or speaks another security
   // mechanism: libzmq does not get further than that.
   auto check_handshakes = [&] {
@@ -122,7 +122,6 @@ int main(int argc, char** argv) {
                   << "): is its public key in the sensor's authorized keys file?\n";
         return false;
       } else if (id == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL && value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH) {
-        mechanism_mismatch = true;
         if (curve) {
           std::cerr << "sniffer-sub: the sensor does not use CURVE (its publish.curve is not set): leave out "
                        "--server-key and --key-file\n";

@@ -174,6 +174,15 @@ def test_sniffer_sub_without_keys_says_the_sensor_requires_curve(lab, env, start
     daemon.stop()
 
 
+def test_sniffer_sub_with_keys_against_a_plaintext_sensor_says_so(lab, env, start_daemon, keys, tmp_path):
+    daemon = start_daemon(metrics={"listen": ""})
+    result = run([env.sniffer_sub, "--connect", daemon.endpoint, "--server-key", tmp_path / "sensor.pub",
+                  "--key-file", tmp_path / "alice.key", "--timeout", "5"], check=False, timeout=15)
+    assert result.returncode == 1, result.stderr
+    assert "the sensor does not use CURVE (its publish.curve is not set)" in result.stderr, result.stderr
+    daemon.stop()
+
+
 def test_sniffer_sub_says_when_nothing_arrived(env, tmp_path):
     """--timeout ends a wait for nothing with exit 1 and what it means."""
     result = run([env.sniffer_sub, "--connect", f"ipc://{tmp_path}/nobody.sock", "--timeout", "1"], check=False)
