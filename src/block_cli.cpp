@@ -66,7 +66,7 @@ int BlockCli::run() const {
     return print_control_reply(send_control_request(client_, request), std::cout, std::cerr);
   } catch (const std::exception& e) {
     std::cerr << "sniffer block: " << e.what() << "\n";
-    return 2;
+    return 1;  // a runtime error (no reply, a key file): 2 is for usage errors
   }
 }
 

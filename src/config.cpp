@@ -1,9 +1,15 @@
 #include "sniffer/config.hpp"
 
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <fstream>
+#include <cerrno>
+#include <cmath>
 #include <functional>
 #include <map>
 #include <optional>
@@ -191,8 +197,7 @@ void read_interface(Reader& r, const json& v, const std::string& path, Interface
         Hook h;
         if (r.choice(hooks[i], hp + "[" + std::to_string(i) + "]", kHooks, h)) out.hooks.push_back(h);
       }
-      check_hooks(r, out.hooks, hp);
-    }
+    }  // duplicates and conflicts: validate_config
   }
   if (out.hooks.empty()) out.hooks = default_hooks(out.mode);
 }
@@ -353,14 +358,6 @@ void check_blocklist_guard(Reader& r, const Config& c) {
   }
 }
 
-bool valid_endpoint(const std::string& e) {
-  for (const char* scheme : {"tcp://", "ipc://", "inproc://"}) {
-    std::string s(scheme);
-    if (e.rfind(s, 0) == 0 && e.size() > s.size()) return true;
-  }
-  return false;
-}
-
 bool valid_listen(const std::string& listen) {
   auto colon = listen.rfind(':');
   if (colon == std::string::npos || colon == 0 || colon + 1 >= listen.size()) return false;
@@ -368,6 +365,86 @@ bool valid_listen(const std::string& listen) {
   if (port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos) return false;
   return std::stoul(port) <= 65535;
 }
+
+constexpr std::size_t kMaxConfigBytes = 16u << 20;
+
+// Builds the document like nlohmann's own DOM parser, and reports every key
+// that an object has twice, by its path ("publish.endpoint: duplicate key"):
+// nlohmann keeps the last silently.
+class StrictDomBuilder : public nlohmann::json_sax<json> {
+ public:
+  std::vector<ConfigError> errors;
+
+  explicit StrictDomBuilder(json& root) : root_(root) {}
+
+  bool null() override { return value(nullptr); }
+  bool boolean(bool v) override { return value(v); }
+  bool number_integer(number_integer_t v) override { return value(v); }
+  bool number_unsigned(number_unsigned_t v) override { return value(v); }
+  bool number_float(number_float_t v, const string_t& text) override {
+    if (!std::isfinite(v)) {
+      throw ConfigInvalid({{"", "not valid JSON: number overflow parsing '" + text + "'"}});
+    }
+    return value(v);
+  }
+  bool string(string_t& v) override { return value(v); }
+  bool binary(binary_t& v) override { return value(json::binary(v)); }
+  bool start_object(std::size_t) override { return open(json::object()); }
+  bool key(string_t& k) override {
+    Frame& top = stack_.back();
+    if (top.value->contains(k)) {
+      errors.push_back({top.path.empty() ? k : top.path + "." + k, "duplicate key"});
+    }
+    top.key = k;
+    return true;
+  }
+  bool end_object() override { return close(); }
+  bool start_array(std::size_t) override { return open(json::array()); }
+  bool end_array() override { return close(); }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception& e) override {
+    throw e;
+  }
+
+ private:
+  struct Frame {
+    json* value;
+    std::string path;
+    std::string key;  // objects: the key of the next value
+  };
+
+  // Places v in the current container (or as the root); returns it and its path.
+  std::pair<json*, std::string> place(json&& v) {
+    if (stack_.empty()) {
+      root_ = std::move(v);
+      return {&root_, ""};
+    }
+    Frame& top = stack_.back();
+    if (top.value->is_array()) {
+      std::string path = top.path + "[" + std::to_string(top.value->size()) + "]";
+      top.value->push_back(std::move(v));
+      return {&top.value->back(), path};
+    }
+    json& slot = (*top.value)[top.key];
+    slot = std::move(v);
+    return {&slot, top.path.empty() ? top.key : top.path + "." + top.key};
+  }
+  bool value(json&& v) {
+    place(std::move(v));
+    return true;
+  }
+  bool open(json&& container) {
+    auto [where, path] = place(std::move(container));
+    stack_.push_back({where, std::move(path), {}});
+    return true;
+  }
+  bool close() {
+    stack_.pop_back();
+    return true;
+  }
+
+  json& root_;
+  std::vector<Frame> stack_;
+};
 
 std::string host_name() {
   char buf[256] = {};
@@ -399,7 +476,6 @@ Config parse_config_json(const json& doc) {
     throw ConfigInvalid(std::move(r.errors));
   }
   r.string(doc, "", "sensor_id", c.sensor_id);
-  if (c.sensor_id.empty()) r.fail("sensor_id", "must not be empty (leave it out to use the host name)");
 
   if (!doc.contains("interfaces")) {
     r.fail("interfaces", "missing: list at least one interface ({\"name\", \"role\", \"mode\"})");
@@ -407,36 +483,12 @@ Config parse_config_json(const json& doc) {
     r.fail("interfaces", "expected a non-empty array of interfaces");
   } else {
     const json& list = doc.at("interfaces");
-    std::map<std::string, std::size_t> names;
     for (std::size_t i = 0; i < list.size(); ++i) {
-      std::string path = "interfaces[" + std::to_string(i) + "]";
       InterfaceConfig iface;
-      read_interface(r, list[i], path, iface);
-      if (!iface.name.empty()) {
-        auto [it, inserted] = names.emplace(iface.name, i);
-        if (!inserted) {
-          r.fail(path + ".name", "interface \"" + iface.name + "\" is already listed at interfaces[" +
-                                     std::to_string(it->second) + "]");
-        }
-      }
+      read_interface(r, list[i], "interfaces[" + std::to_string(i) + "]", iface);
       c.interfaces.push_back(std::move(iface));
     }
-    // The sensor's model is one uplink: a second WAN interface is refused
-    // (flow directions would be ambiguous); any number of LAN interfaces.
-    std::optional<std::size_t> wan;
-    for (std::size_t i = 0; i < c.interfaces.size(); ++i) {
-      if (c.interfaces[i].role != Role::Wan || c.interfaces[i].name.empty()) continue;
-      if (wan) {
-        r.fail("interfaces[" + std::to_string(i) + "].role",
-               "\"wan\" is already the role of interfaces[" + std::to_string(*wan) +
-                   "]: a sensor has one WAN interface (LAN interfaces may be several)");
-      } else {
-        wan = i;
-      }
-    }
-    if (c.interfaces.size() > SNIFFER_MAX_IFACES - 1) {
-      r.fail("interfaces", "at most " + std::to_string(SNIFFER_MAX_IFACES - 1) + " interfaces");
-    }
+    // Names once, one WAN interface, the count, hooks: validate_config.
   }
 
   if (doc.contains("capture") && r.object(doc.at("capture"), "capture",
@@ -444,20 +496,10 @@ Config parse_config_json(const json& doc) {
                                             "tc_attach"})) {
     const json& cap = doc.at("capture");
     r.uint(cap, "capture", "ring_buffer_bytes", c.capture.ring_buffer_bytes, 4096, 1u << 30);
-    std::uint32_t rb = c.capture.ring_buffer_bytes;
-    if ((rb & (rb - 1)) != 0) {
-      r.fail("capture.ring_buffer_bytes", "must be a power of two (the kernel's ring buffer rule), got " +
-                                              std::to_string(rb));
-    }
     r.uint(cap, "capture", "payload_bytes", c.capture.payload_bytes, 0, SNIFFER_MAX_PAYLOAD_BYTES);
     r.uint(cap, "capture", "wakeup_bytes", c.capture.wakeup_bytes, 0, 1u << 30);
     r.uint(cap, "capture", "poll_interval_ms", c.capture.poll_interval_ms, 1, 1000);
     if (cap.contains("tc_attach")) r.choice(cap.at("tc_attach"), "capture.tc_attach", kTcAttach, c.capture.tc_attach);
-    if (c.capture.wakeup_bytes >= c.capture.ring_buffer_bytes) {
-      r.fail("capture.wakeup_bytes", "must be smaller than capture.ring_buffer_bytes (" +
-                                         std::to_string(c.capture.ring_buffer_bytes) + "), else the reader is "
-                                         "woken only by its poll timer");
-    }
   }
 
   if (doc.contains("filter") &&
@@ -466,13 +508,6 @@ Config parse_config_json(const json& doc) {
     if (f.contains("default_action")) r.choice(f.at("default_action"), "filter.default_action", kActions, c.filter.default_capture);
     r.ports(f, "filter", "include_ports", c.filter.include_ports);
     r.ports(f, "filter", "exclude_ports", c.filter.exclude_ports);
-    std::set<std::uint16_t> inc(c.filter.include_ports.begin(), c.filter.include_ports.end());
-    for (auto p : c.filter.exclude_ports) {
-      if (inc.count(p)) r.fail("filter.exclude_ports", "port " + std::to_string(p) + " is also in include_ports");
-    }
-    if (c.filter.include_ports.size() + c.filter.exclude_ports.size() > SNIFFER_MAX_PORT_FILTERS) {
-      r.fail("filter", "at most " + std::to_string(SNIFFER_MAX_PORT_FILTERS) + " port rules");
-    }
   }
 
   if (doc.contains("flows") &&
@@ -489,14 +524,6 @@ Config parse_config_json(const json& doc) {
     if (f.contains("aggregation")) r.choice(f.at("aggregation"), "flows.aggregation", kAggregations, c.flows.aggregation);
     r.uint(f, "flows", "packet_sample_one_in", c.flows.packet_sample_one_in, 0, 1u << 30);
     r.ports(f, "flows", "packet_ports", c.flows.packet_ports);
-    // They share the port_filters map with the filter's rules.
-    std::set<std::uint16_t> all(c.filter.include_ports.begin(), c.filter.include_ports.end());
-    all.insert(c.filter.exclude_ports.begin(), c.filter.exclude_ports.end());
-    all.insert(c.flows.packet_ports.begin(), c.flows.packet_ports.end());
-    if (all.size() > SNIFFER_MAX_PORT_FILTERS) {
-      r.fail("flows.packet_ports", "with filter.include_ports and exclude_ports, at most " +
-                                       std::to_string(SNIFFER_MAX_PORT_FILTERS) + " distinct ports");
-    }
   }
 
   if (doc.contains("publish") &&
@@ -505,9 +532,6 @@ Config parse_config_json(const json& doc) {
     const json& p = doc.at("publish");
     r.string(p, "publish", "endpoint", c.publish.endpoint);
     r.boolean(p, "publish", "packet_events", c.publish.packet_events);
-    if (!valid_endpoint(c.publish.endpoint)) {
-      r.fail("publish.endpoint", "\"" + c.publish.endpoint + "\" is not a ZeroMQ endpoint (tcp://HOST:PORT, ipc://PATH)");
-    }
     r.uint(p, "publish", "batch_max_events", c.publish.batch_max_events, 1, 65536);
     r.uint(p, "publish", "batch_max_latency_ms", c.publish.batch_max_latency_ms, 1, 60000);
     r.uint(p, "publish", "send_hwm", c.publish.send_hwm, 1, 1000000);
@@ -532,16 +556,8 @@ Config parse_config_json(const json& doc) {
     const json& ctl = doc.at("control");
     r.string(ctl, "control", "endpoint", c.control.endpoint);
     if (!c.control.endpoint.empty()) {
-      if (!valid_endpoint(c.control.endpoint)) {
-        r.fail("control.endpoint",
-               "\"" + c.control.endpoint + "\" is not a ZeroMQ endpoint (tcp://HOST:PORT, ipc://PATH; empty: none)");
-      } else if (c.control.endpoint == c.publish.endpoint) {
-        r.fail("control.endpoint", "is publish.endpoint: the control socket needs its own");
-      }
       std::optional<CurveConfig> curve;
-      if (ctl.contains("curve")) read_curve(r, ctl.at("curve"), "control.curve", curve);
-      else r.fail("control.curve", "missing: the control socket changes what the gateway drops, so only "
-                                   "CURVE-authenticated clients may use it ({\"secret_key_file\", \"authorized_keys_file\"})");
+      if (ctl.contains("curve")) read_curve(r, ctl.at("curve"), "control.curve", curve);  // missing: validate_config
       if (curve) c.control.curve = *curve;
     }
     r.uint(ctl, "control", "rate_limit_per_s", c.control.rate_limit_per_s, 1, 1000);
@@ -549,18 +565,19 @@ Config parse_config_json(const json& doc) {
   }
 
   r.string(doc, "", "log_level", c.log_level);
-  if (!kLogLevels.count(c.log_level)) {
-    r.fail("log_level", "unknown level \"" + c.log_level + "\" (trace, debug, info, warn, error)");
-  }
   r.string(doc, "", "btf_path", c.btf_path);
   r.string(doc, "", "pin_path", c.pin_path);
-  if (!c.pin_path.empty() && c.pin_path.rfind("/sys/fs/bpf/", 0) != 0) {
-    r.fail("pin_path", "\"" + c.pin_path + "\" is not under /sys/fs/bpf/ (empty disables pinning)");
-  }
   r.boolean(doc, "", "keep_pins", c.keep_pins);
 
   check_blocklist_guard(r, c);
 
+  // The rules on the whole config, the same for every way in. A key the
+  // reader already refused keeps its default: its one problem is the reader's.
+  std::set<std::string> refused;
+  for (const auto& e : r.errors) refused.insert(e.path);
+  for (auto& e : validate_config(c)) {
+    if (!refused.count(e.path)) r.errors.push_back(std::move(e));
+  }
   if (!r.errors.empty()) throw ConfigInvalid(std::move(r.errors));
   return c;
 }
@@ -581,21 +598,219 @@ BlockGuard blocklist_guard(const BlocklistConfig& b, const std::string& control_
 }
 
 Config parse_config(const std::string& text) {
+  // nlohmann's reader takes a NUL byte for the end of the input, and would
+  // ignore everything after it.
+  if (auto nul = text.find('\0'); nul != std::string::npos) {
+    auto line = 1 + std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(nul), '\n');
+    throw ConfigInvalid({{"", "not valid JSON: a NUL byte at line " + std::to_string(line) + " (byte " +
+                                  std::to_string(nul) + ")"}});
+  }
   json doc;
+  StrictDomBuilder builder(doc);
   try {
-    doc = json::parse(text, nullptr, /*allow_exceptions=*/true, /*ignore_comments=*/true);
-  } catch (const json::exception& e) {  // parse_error, and out_of_range for numbers like 1e9999
+    // strict: anything but blanks and comments after the top-level value is an error.
+    json::sax_parse(text, &builder, json::input_format_t::json, /*strict=*/true, /*ignore_comments=*/true);
+  } catch (const json::exception& e) {  // parse_error
     throw ConfigInvalid({{"", std::string("not valid JSON: ") + e.what()}});
   }
-  return parse_config_json(doc);
+  if (builder.errors.empty()) return parse_config_json(doc);
+  // Every problem, not just the first: the duplicates, then what the document
+  // (with the last of each duplicate, as nlohmann keeps it) has besides.
+  std::vector<ConfigError> errors = std::move(builder.errors);
+  try {
+    (void)parse_config_json(doc);
+  } catch (const ConfigInvalid& e) {
+    errors.insert(errors.end(), e.errors().begin(), e.errors().end());
+  }
+  throw ConfigInvalid(std::move(errors));
 }
 
 Config load_config_file(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw ConfigInvalid({{"", "cannot read config file \"" + path + "\""}});
-  std::stringstream buf;
-  buf << in.rdbuf();
-  return parse_config(buf.str());
+  const std::string name = "cannot read config file \"" + path + "\": ";
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) throw ConfigInvalid({{"", name + errno_text(errno)}});
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) throw ConfigInvalid({{"", name + errno_text(errno)}});
+  if (S_ISDIR(st.st_mode)) throw ConfigInvalid({{"", name + errno_text(EISDIR)}});
+  std::string text;
+  char buf[16384];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw ConfigInvalid({{"", name + errno_text(errno)}});
+    if (n == 0) break;
+    text.append(buf, static_cast<std::size_t>(n));
+    if (text.size() > kMaxConfigBytes) {
+      throw ConfigInvalid({{"", name + "more than " + std::to_string(kMaxConfigBytes >> 20) + " MiB"}});
+    }
+  }
+  return parse_config(text);
+}
+
+std::vector<ConfigError> validate_config(const Config& c) {
+  Reader r;
+  if (c.sensor_id.empty()) r.fail("sensor_id", "must not be empty (leave it out to use the host name)");
+
+  // Interfaces: each named once, one WAN interface (the sensor's model is one
+  // uplink: flow directions would be ambiguous), any number of LAN ones.
+  auto label = [&](std::size_t i) {
+    const InterfaceConfig& iface = c.interfaces[i];
+    if (!iface.origin.empty()) return iface.origin;
+    return "interfaces[" + std::to_string(i) + "]" + (iface.name.empty() ? "" : " (\"" + iface.name + "\")");
+  };
+  auto path_of = [&](std::size_t i) {
+    return c.interfaces[i].origin.empty() ? "interfaces[" + std::to_string(i) + "]" : c.interfaces[i].origin;
+  };
+  std::map<std::string, std::size_t> names;
+  std::optional<std::size_t> wan;
+  for (std::size_t i = 0; i < c.interfaces.size(); ++i) {
+    const InterfaceConfig& iface = c.interfaces[i];
+    const std::string path = path_of(i);
+    if (iface.name.empty() || iface.name.size() >= IF_NAMESIZE) {
+      r.fail(path + ".name", "an interface name has 1 to " + std::to_string(IF_NAMESIZE - 1) + " characters, got \"" +
+                                 iface.name + "\"");
+    } else if (auto [it, inserted] = names.emplace(iface.name, i); !inserted) {
+      r.fail(path + ".name", "interface \"" + iface.name + "\" is already listed at " + path_of(it->second));
+    }
+    if (iface.role == Role::Wan && !iface.name.empty()) {
+      if (wan) {
+        r.fail(path + ".role", "\"wan\" is already the role of " + label(*wan) +
+                                   ": a sensor has one WAN interface (LAN interfaces may be several)");
+      } else {
+        wan = i;
+      }
+    }
+    if (iface.hooks.empty()) {
+      r.fail(path + ".hooks", "no hooks (expected some of \"xdp\", \"tc_ingress\", \"tc_egress\")");
+    } else {
+      check_hooks(r, iface.hooks, path + ".hooks");
+    }
+  }
+  if (c.interfaces.size() > SNIFFER_MAX_IFACES - 1) {
+    r.fail("interfaces", "at most " + std::to_string(SNIFFER_MAX_IFACES - 1) + " interfaces, got " +
+                             std::to_string(c.interfaces.size()));
+  }
+
+  const std::uint32_t rb = c.capture.ring_buffer_bytes;
+  if (rb == 0 || (rb & (rb - 1)) != 0) {
+    r.fail("capture.ring_buffer_bytes",
+           "must be a power of two (the kernel's ring buffer rule), got " + std::to_string(rb));
+  }
+  if (c.capture.wakeup_bytes >= rb) {
+    r.fail("capture.wakeup_bytes", "must be smaller than capture.ring_buffer_bytes (" + std::to_string(rb) +
+                                       "), else the reader is woken only by its poll timer");
+  }
+
+  std::set<std::uint16_t> inc(c.filter.include_ports.begin(), c.filter.include_ports.end());
+  for (auto p : c.filter.exclude_ports) {
+    if (inc.count(p)) r.fail("filter.exclude_ports", "port " + std::to_string(p) + " is also in include_ports");
+  }
+  if (c.filter.include_ports.size() + c.filter.exclude_ports.size() > SNIFFER_MAX_PORT_FILTERS) {
+    r.fail("filter", "at most " + std::to_string(SNIFFER_MAX_PORT_FILTERS) + " port rules");
+  }
+  // flows.packet_ports share the port_filters map with the filter's rules.
+  std::set<std::uint16_t> all = inc;
+  all.insert(c.filter.exclude_ports.begin(), c.filter.exclude_ports.end());
+  all.insert(c.flows.packet_ports.begin(), c.flows.packet_ports.end());
+  if (all.size() > SNIFFER_MAX_PORT_FILTERS) {
+    r.fail("flows.packet_ports", "with filter.include_ports and exclude_ports, at most " +
+                                     std::to_string(SNIFFER_MAX_PORT_FILTERS) + " distinct ports");
+  }
+
+  if (auto why = bind_endpoint_problem(c.publish.endpoint); !why.empty()) r.fail("publish.endpoint", why);
+  if (!c.control.endpoint.empty()) {
+    if (auto why = bind_endpoint_problem(c.control.endpoint); !why.empty()) {
+      r.fail("control.endpoint", why + "; empty: no control socket");
+    } else if (c.control.endpoint == c.publish.endpoint) {
+      r.fail("control.endpoint", "is publish.endpoint: the control socket needs its own");
+    }
+    if (c.control.curve.secret_key_file.empty() || c.control.curve.authorized_keys_file.empty()) {
+      r.fail("control.curve", "missing: the control socket changes what the gateway drops, so only "
+                              "CURVE-authenticated clients may use it ({\"secret_key_file\", \"authorized_keys_file\"})");
+    }
+  }
+
+  if (!kLogLevels.count(c.log_level)) {
+    r.fail("log_level", "unknown level \"" + c.log_level + "\" (trace, debug, info, warn, error)");
+  }
+  if (!c.pin_path.empty() && c.pin_path.rfind("/sys/fs/bpf/", 0) != 0) {
+    r.fail("pin_path", "\"" + c.pin_path + "\" is not under /sys/fs/bpf/ (empty disables pinning)");
+  }
+  return std::move(r.errors);
+}
+
+void check_config(const Config& config) {
+  auto errors = validate_config(config);
+  if (!errors.empty()) throw ConfigInvalid(std::move(errors));
+}
+
+std::string bind_endpoint_problem(const std::string& e) {
+  const std::string quoted = "\"" + e + "\"";
+  if (e.rfind("tcp://", 0) == 0) {
+    const std::string rest = e.substr(6);
+    std::string host, port;
+    if (!rest.empty() && rest.front() == '[') {
+      auto close = rest.find(']');
+      if (close == std::string::npos || close + 1 >= rest.size() || rest[close + 1] != ':') {
+        return quoted + ": expected tcp://[IPv6 ADDRESS]:PORT";
+      }
+      host = rest.substr(1, close - 1);
+      port = rest.substr(close + 2);
+      in6_addr a6{};
+      if (inet_pton(AF_INET6, host.substr(0, host.find('%')).c_str(), &a6) != 1) {
+        return quoted + ": \"" + host + "\" is not an IPv6 address";
+      }
+    } else {
+      auto colon = rest.rfind(':');
+      if (colon == std::string::npos) return quoted + " has no port (tcp://ADDRESS:PORT, e.g. tcp://127.0.0.1:5556)";
+      host = rest.substr(0, colon);
+      port = rest.substr(colon + 1);
+      if (host.empty()) return quoted + " has no address (tcp://ADDRESS:PORT; * binds every address)";
+      if (host.find(':') != std::string::npos) {
+        return quoted + ": an IPv6 address is written in brackets, e.g. tcp://[::1]:PORT";
+      }
+      in_addr a4{};
+      if (host != "*" && inet_pton(AF_INET, host.c_str(), &a4) != 1 &&
+          (host.size() >= IF_NAMESIZE || if_nametoindex(host.c_str()) == 0)) {
+        return quoted + ": \"" + host + "\" is neither an IP address nor an interface of this host: use 127.0.0.1, "
+               "[::1] or * (every address); ZeroMQ binds to an address or interface, not a host name";
+      }
+    }
+    if (port == "*" || port == "0") {
+      return quoted + ": an ephemeral port (" + port + ") would not be known to subscribers: give a port 1-65535";
+    }
+    if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos ||
+        std::stoul(port) < 1 || std::stoul(port) > 65535) {
+      return quoted + ": port \"" + port + "\" is not a number between 1 and 65535";
+    }
+    return {};
+  }
+  if (e.rfind("ipc://", 0) == 0) {
+    const std::string path = e.substr(6);
+    if (path.empty()) return quoted + " has no path (e.g. ipc:///run/sniffer/events.sock)";
+    constexpr std::size_t kMaxPath = sizeof(sockaddr_un::sun_path) - 1;
+    if (path.size() > kMaxPath) {
+      return quoted + ": the path has " + std::to_string(path.size()) + " characters, more than a Unix socket's " +
+             std::to_string(kMaxPath);
+    }
+    if (path.front() == '@') return {};  // Linux abstract namespace: no file
+    const auto slash = path.rfind('/');
+    const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+    struct stat st {};
+    if (::stat(dir.c_str(), &st) != 0) {
+      const int err = errno;
+      return quoted + ": its directory \"" + dir + "\" " +
+             (err == ENOENT ? std::string("does not exist") : "cannot be used: " + errno_text(err));
+    }
+    if (!S_ISDIR(st.st_mode)) return quoted + ": \"" + dir + "\" is not a directory";
+    return {};
+  }
+  if (e.rfind("inproc://", 0) == 0 && e.size() > 9) return {};
+  return quoted + " is not a ZeroMQ endpoint (tcp://ADDRESS:PORT, ipc://PATH)";
 }
 
 InterfaceConfig parse_interface_spec(const std::string& spec) {
@@ -609,7 +824,41 @@ InterfaceConfig parse_interface_spec(const std::string& spec) {
   InterfaceConfig iface;
   read_interface(r, v, path, iface);
   if (!r.errors.empty()) throw ConfigInvalid(std::move(r.errors));
+  iface.origin = path;
   return iface;
+}
+
+std::vector<InterfaceConfig> parse_interface_specs(const std::vector<std::string>& specs) {
+  std::vector<InterfaceConfig> out;
+  std::vector<ConfigError> errors;
+  for (const auto& spec : specs) {
+    try {
+      InterfaceConfig iface = parse_interface_spec(spec);
+      auto same = std::find_if(out.begin(), out.end(), [&](const InterfaceConfig& o) { return o.name == iface.name; });
+      if (same != out.end()) {
+        errors.push_back({iface.origin + ".name", "interface \"" + iface.name + "\" is already given by " + same->origin});
+      } else {
+        out.push_back(std::move(iface));
+      }
+    } catch (const ConfigInvalid& e) {
+      errors.insert(errors.end(), e.errors().begin(), e.errors().end());
+    }
+  }
+  if (!errors.empty()) throw ConfigInvalid(std::move(errors));
+  return out;
+}
+
+void apply_interface_overrides(Config& config, const std::vector<InterfaceConfig>& overrides) {
+  for (const auto& iface : overrides) {
+    auto same = std::find_if(config.interfaces.begin(), config.interfaces.end(),
+                             [&](const InterfaceConfig& o) { return o.name == iface.name; });
+    if (same != config.interfaces.end()) {
+      *same = iface;
+    } else {
+      config.interfaces.push_back(iface);
+    }
+  }
+  check_config(config);
 }
 
 json config_to_json(const Config& c) {

@@ -127,6 +127,13 @@ void create_file(const std::string& path, mode_t mode, const std::string& text) 
   }
 }
 
+bool ends_with(const std::string& s, std::string_view suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// The first line of a PREFIX.key that write_keypair_files writes.
+constexpr std::string_view kSecretKeyHeader = "# CURVE secret key";
+
 std::string frame_text(const zmq::message_t& m) { return std::string(static_cast<const char*>(m.data()), m.size()); }
 
 }  // namespace
@@ -175,6 +182,13 @@ std::vector<std::string> parse_key_lines(const std::string& text, const std::str
 }
 
 CurveKeyPair load_secret_key_file(const std::string& path) {
+  // Before the mode check: a PREFIX.pub is mode 0644, and "chmod 600" would
+  // be the wrong advice (its key would then serve as a secret key that no
+  // client knows the public key of).
+  if (ends_with(path, ".pub")) {
+    throw Error("\"" + path + "\" is a public key file (sniffer keygen's PREFIX.pub); give the secret key file \"" +
+                path.substr(0, path.size() - 4) + ".key\"");
+  }
   std::vector<std::string> keys = parse_key_lines(read_key_file(path, "secret key file", true), path);
   if (keys.empty()) throw Error("secret key file \"" + path + "\": no key (expected one Z85 secret key)");
   if (keys.size() > 1) throw Error("secret key file \"" + path + "\": " + std::to_string(keys.size()) +
@@ -197,7 +211,13 @@ std::set<std::string> load_authorized_keys(const std::string& path) {
 
 std::string load_public_key(const std::string& z85_or_path) {
   if (is_z85_key(z85_or_path)) return z85_or_path;
-  std::vector<std::string> keys = parse_key_lines(read_key_file(z85_or_path, "public key file", false), z85_or_path);
+  const std::string text = read_key_file(z85_or_path, "public key file", false);
+  if (text.rfind(kSecretKeyHeader, 0) == 0) {
+    const std::string prefix = ends_with(z85_or_path, ".key") ? z85_or_path.substr(0, z85_or_path.size() - 4) : "PREFIX";
+    throw Error("\"" + z85_or_path + "\" is a secret key file (sniffer keygen's PREFIX.key); give the public key \"" +
+                prefix + ".pub\"");
+  }
+  std::vector<std::string> keys = parse_key_lines(text, z85_or_path);
   if (keys.size() != 1) {
     throw Error("public key file \"" + z85_or_path + "\": " + std::to_string(keys.size()) +
                 " keys; expected exactly one Z85 public key");
@@ -219,7 +239,7 @@ std::pair<std::string, std::string> write_keypair_files(const std::string& prefi
     throw Error("\"" + pub_path + "\" already exists: refusing to overwrite a key (remove it first)");
   }
   create_file(key_path, 0600,
-              "# CURVE secret key (Z85), written by sniffer keygen. Keep it private (mode 0600).\n"
+              std::string(kSecretKeyHeader) + " (Z85), written by sniffer keygen. Keep it private (mode 0600).\n"
               "# Its public key: " + keys.public_z85 + "\n" + keys.secret_z85 + "\n");
   try {
     create_file(pub_path, 0644, keys.public_z85 + "\n");

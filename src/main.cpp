@@ -1,5 +1,10 @@
 // sniffer: dual-NIC XDP/TC sensor daemon. The data path starts in
 // run_daemon() (src/daemon.cpp): load -> attach -> RingReader -> Pipeline (events, flows) -> ZeroMQ.
+//
+// Exit codes (also of the keygen and block subcommands): 0 success (and
+// --help, --version); 1 a runtime or configuration error (the config file,
+// a key file, the resulting configuration, the kernel, a socket);
+// 2 a usage error (an unknown option, a bad option value, missing options).
 #include <bpf/libbpf.h>
 
 #include <iostream>
@@ -20,19 +25,35 @@
 
 namespace {
 
-// --interface NAME:ROLE:MODE replaces the config's interface of that name, or adds one.
-void apply_interface_overrides(sniffer::Config& config, const std::vector<std::string>& specs) {
-  for (const auto& spec : specs) {
-    sniffer::InterfaceConfig iface = sniffer::parse_interface_spec(spec);
-    bool replaced = false;
-    for (auto& existing : config.interfaces) {
-      if (existing.name == iface.name) {
-        existing = iface;
-        replaced = true;
-      }
-    }
-    if (!replaced) config.interfaces.push_back(iface);
-  }
+constexpr int kExitError = 1;  // runtime or configuration error
+constexpr int kExitUsage = 2;  // unknown option, bad option value
+
+// One line per problem, for an option's error message.
+std::string problems_text(const sniffer::ConfigInvalid& e) {
+  std::string text;
+  for (const auto& err : e.errors()) text += (text.empty() ? "" : "; ") + err.path + ": " + err.message;
+  return text;
+}
+
+// An option value that must be NAME:ROLE:MODE (a usage error otherwise).
+// CLI11 names the option: the message starts at the value.
+CLI::Validator interface_spec_check() {
+  return CLI::Validator(
+      [](std::string& spec) -> std::string {
+        try {
+          (void)sniffer::parse_interface_spec(spec);
+          return {};
+        } catch (const sniffer::ConfigInvalid& e) {
+          const std::string option = "--interface ";
+          std::string text;
+          for (const auto& err : e.errors()) {
+            const std::string& path = err.path.rfind(option, 0) == 0 ? err.path.substr(option.size()) : err.path;
+            text += (text.empty() ? "" : "; ") + path + ": " + err.message;
+          }
+          return text;
+        }
+      },
+      /*validator_desc=*/"");
 }
 
 }  // namespace
@@ -45,15 +66,20 @@ int main(int argc, char** argv) {
   double wait_subscriber_s = 0;
   bool dry_run = false, print_config = false, version = false, check = false;
   int verbosity = 0;
-  app.add_option("-c,--config", config_path, "JSON config file (sniffer.json)")->check(CLI::ExistingFile);
+  // Not CLI::ExistingFile: a config file that cannot be read is a config
+  // error (exit 1) naming the errno text, like the same file at SIGHUP.
+  app.add_option("-c,--config", config_path, "JSON config file (sniffer.json)");
   app.add_option("-i,--interface", interface_specs,
-                 "NAME:ROLE:MODE, e.g. eth0:wan:gateway; replaces the config's interface of that name, or adds one");
+                 "NAME:ROLE:MODE, e.g. eth0:wan:gateway; replaces the config's interface of that name, or adds one")
+      ->check(interface_spec_check())
+      ->type_name("NAME:ROLE:MODE");
   auto* pcap_opt = app.add_option("--read-pcap", read_pcap,
-                                  "offline: run a capture file (pcap, pcapng) through the programs and the flow table")
-                       ->check(CLI::ExistingFile);
+                                  "offline: run a capture file (pcap, pcapng) through the programs and the flow table");
   app.add_option("--pcap-interface", pcap_interface,
                  "offline: NAME:ROLE:MODE the capture is attributed to (default: the first configured interface, "
                  "else pcap0:wan:gateway)")
+      ->check(interface_spec_check())
+      ->type_name("NAME:ROLE:MODE")
       ->needs(pcap_opt);
   auto* csv_opt = app.add_option("--write-csv", write_csv,
                                  "offline: write flow records to this CSV file instead of publishing")
@@ -85,7 +111,18 @@ int main(int argc, char** argv) {
   keygen->add_option("--out", keygen_prefix, "path prefix of the two files (never overwritten)")->required();
   sniffer::BlockCli block(app);
   app.require_subcommand(0, 1);
-  CLI11_PARSE(app, argc, argv);
+  std::vector<sniffer::InterfaceConfig> overrides;
+  try {
+    app.parse(argc, argv);
+    // A name given twice would silently drop the first.
+    overrides = sniffer::parse_interface_specs(interface_specs);
+  } catch (const CLI::ParseError& e) {
+    // --help prints and exits 0; every other parse error is a usage error.
+    return app.exit(e) == 0 ? 0 : kExitUsage;
+  } catch (const sniffer::ConfigInvalid& e) {
+    std::cerr << "sniffer: " << problems_text(e) << "\nRun with --help for more information.\n";
+    return kExitUsage;
+  }
 
   if (block.selected()) return block.run();
 
@@ -98,7 +135,7 @@ int main(int argc, char** argv) {
       return 0;
     } catch (const std::exception& e) {
       std::cerr << "sniffer keygen: " << e.what() << "\n";
-      return 1;
+      return kExitError;
     }
   }
 
@@ -116,9 +153,10 @@ int main(int argc, char** argv) {
       config = sniffer::default_config();
     } else {
       std::cerr << "sniffer: no interfaces: pass --config FILE or --interface NAME:ROLE:MODE (see --help)\n";
-      return 2;
+      return kExitUsage;
     }
-    apply_interface_overrides(config, interface_specs);
+    // The whole config is validated again with the overrides in it.
+    sniffer::apply_interface_overrides(config, overrides);
     if (print_config) {
       std::cout << sniffer::config_to_json(config).dump(2) << std::endl;
       return 0;
@@ -141,18 +179,15 @@ int main(int argc, char** argv) {
     sniffer::RunOptions run{.dry_run = dry_run};
     if (!config_path.empty()) {
       // SIGHUP re-reads the file and applies the same --interface overrides.
-      run.reload = [config_path, interface_specs] {
+      run.reload = [config_path, overrides] {
         sniffer::Config next = sniffer::load_config_file(config_path);
-        apply_interface_overrides(next, interface_specs);
+        sniffer::apply_interface_overrides(next, overrides);
         return next;
       };
     }
     return sniffer::run_daemon(config, run);
-  } catch (const sniffer::ConfigInvalid& e) {
+  } catch (const std::exception& e) {  // ConfigInvalid included: a config error is not a usage error
     std::cerr << "sniffer: " << e.what() << "\n";
-    return 2;
-  } catch (const std::exception& e) {
-    std::cerr << "sniffer: " << e.what() << "\n";
-    return 1;
+    return kExitError;
   }
 }

@@ -1,6 +1,10 @@
 // sniffer-sub: subscribes to a sensor's ZeroMQ stream and prints one JSON
 // object per packet event or flow record (decoded from protobuf), one per
 // line on stdout; a stats report as one {"stats": ...} line.
+//
+// Exit codes: 0 success (and --help); 1 a runtime error (a key file, the
+// sensor refused the key or speaks CURVE to a plaintext subscriber, nothing
+// arrived before --timeout); 2 a usage error (an unknown option, a bad value).
 #include <chrono>
 #include <csignal>
 #include <cstring>
@@ -17,6 +21,9 @@
 #include "sniffer/publisher.hpp"
 
 namespace {
+
+constexpr int kExitError = 1;
+constexpr int kExitUsage = 2;
 
 volatile std::sig_atomic_t g_stop = 0;
 void on_stop(int) { g_stop = 1; }
@@ -57,7 +64,11 @@ int main(int argc, char** argv) {
                                       "in the sensor's authorized keys)");
   server_key_opt->needs(key_file_opt);
   key_file_opt->needs(server_key_opt);
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : kExitUsage;  // --help: 0
+  }
 
   zmq::context_t ctx(1);
   zmq::socket_t sub(ctx, zmq::socket_type::sub);
@@ -67,31 +78,31 @@ int main(int argc, char** argv) {
       sniffer::make_curve_client(sub, sniffer::load_secret_key_file(key_file), sniffer::load_public_key(server_key));
     } catch (const std::exception& e) {
       std::cerr << "sniffer-sub: " << e.what() << "\n";
-      return 2;
+      return kExitError;
     }
   }
   sub.set(zmq::sockopt::rcvtimeo, 200);
-  // With CURVE, a failed handshake is otherwise silent: say why nothing
-  // arrives. (Watched from before connect, so no event is missed.)
+  // A failed handshake is otherwise silent: say why nothing arrives.
+  // (Watched from before connect, so no event is missed.)
   zmq::socket_t monitor;
-  if (!server_key.empty()) {
-    const char* monitor_endpoint = "inproc://sniffer-sub-monitor";
-    if (zmq_socket_monitor(sub.handle(), monitor_endpoint,
-                           ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
-                               ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) == 0) {
-      monitor = zmq::socket_t(ctx, zmq::socket_type::pair);
-      monitor.set(zmq::sockopt::linger, 0);
-      monitor.connect(monitor_endpoint);
-    }
+  const char* monitor_endpoint = "inproc://sniffer-sub-monitor";
+  if (zmq_socket_monitor(sub.handle(), monitor_endpoint,
+                         ZMQ_EVENT_CONNECTED | ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
+                             ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) == 0) {
+    monitor = zmq::socket_t(ctx, zmq::socket_type::pair);
+    monitor.set(zmq::sockopt::linger, 0);
+    monitor.connect(monitor_endpoint);
   }
   try {
     sub.connect(endpoint);
   } catch (const zmq::error_t& e) {
     std::cerr << "sniffer-sub: --connect " << endpoint << ": " << e.what() << "\n";
-    return 2;
+    return kExitUsage;
   }
-  bool reported_failure = false;
-  // False when the sensor refused our key: libzmq does not reconnect after that.
+  const bool curve = !server_key.empty();
+  bool reported_failure = false, connected = false;
+  // False when the sensor refused our key, or speaks another security
+  // mechanism: libzmq does not get further than that.
   auto check_handshakes = [&] {
     zmq::message_t event, address;
     while (monitor && monitor.recv(event, zmq::recv_flags::dontwait)) {
@@ -101,14 +112,26 @@ int main(int argc, char** argv) {
       std::uint32_t value;
       std::memcpy(&id, event.data(), 2);
       std::memcpy(&value, static_cast<const char*>(event.data()) + 2, 4);
-      if (id == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+      if (id == ZMQ_EVENT_CONNECTED) {
+        connected = true;
+      } else if (id == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
         if (reported_failure) std::cerr << "sniffer-sub: CURVE handshake with the sensor succeeded\n";
         reported_failure = false;
       } else if (id == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
         std::cerr << "sniffer-sub: the sensor refused this subscriber's key (ZAP status " << value
                   << "): is its public key in the sensor's authorized keys file?\n";
         return false;
-      } else if (!reported_failure) {
+      } else if (id == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL && value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH) {
+        if (curve) {
+          std::cerr << "sniffer-sub: the sensor does not use CURVE (its publish.curve is not set): leave out "
+                       "--server-key and --key-file\n";
+        } else {
+          std::cerr << "sniffer-sub: the sensor requires CURVE (publish.curve): give --server-key (the sensor's "
+                       "public key, PREFIX.pub) and --key-file (this subscriber's secret key, authorized by the "
+                       "sensor)\n";
+        }
+        return false;
+      } else if (curve && !reported_failure) {
         reported_failure = true;
         std::cerr << "sniffer-sub: CURVE handshake with the sensor failed: is --server-key the sensor's public "
                      "key? (retrying)\n";
@@ -120,7 +143,7 @@ int main(int argc, char** argv) {
   std::signal(SIGINT, on_stop);
   std::signal(SIGTERM, on_stop);
   auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
-  std::uint64_t printed = 0;
+  std::uint64_t printed = 0, received = 0;  // received: messages, decodable or not
   std::map<std::string, SequenceTracker> sequences;
   sniffer::v1::EventBatch events;
   sniffer::v1::FlowBatch flows;
@@ -145,7 +168,7 @@ int main(int argc, char** argv) {
   while (!g_stop && (max_events == 0 || printed < max_events)) {
     if (timeout_s > 0 && std::chrono::steady_clock::now() >= deadline) break;
     zmq::message_t topic_frame, body;
-    if (!check_handshakes()) return 1;
+    if (!check_handshakes()) return kExitError;
     try {
       if (!sub.recv(topic_frame)) continue;  // receive timeout: check the deadline
       if (!topic_frame.more() || !sub.recv(body)) {
@@ -154,8 +177,10 @@ int main(int argc, char** argv) {
       }
     } catch (const zmq::error_t& e) {
       if (e.num() == EINTR) continue;  // SIGINT/SIGTERM: the loop ends
-      throw;
+      std::cerr << "sniffer-sub: receive: " << e.what() << "\n";  // not an uncaught exception (abort, 134)
+      return kExitError;
     }
+    ++received;
     const std::string name = topic_frame.to_string();
     const int size = static_cast<int>(body.size());
     if (name == sniffer::kTopicPackets && events.ParseFromArray(body.data(), size)) {
@@ -187,6 +212,19 @@ int main(int argc, char** argv) {
   for (const auto& [name, seq] : sequences) {
     std::cerr << "sniffer-sub: " << name << ": " << seq.batches << " batch(es) received, " << seq.missing
               << " missing\n";
+  }
+  if (!g_stop && received == 0) {  // the --timeout ended a wait for nothing
+    (void)check_handshakes();
+    std::cerr << "sniffer-sub: nothing arrived from " << endpoint << " in " << timeout_s << " s";
+    if (!connected) {
+      std::cerr << ": no connection was made (is the sensor running, with this publish.endpoint?)\n";
+    } else if (!curve) {
+      std::cerr << " (topic \"" << topic << "\"): is the sensor capturing? It may also require CURVE: then give "
+                   "--server-key and --key-file\n";
+    } else {
+      std::cerr << " (topic \"" << topic << "\"): is the sensor capturing?\n";
+    }
+    return kExitError;
   }
   return 0;
 }

@@ -28,6 +28,9 @@ struct InterfaceConfig {
   Mode mode = Mode::Gateway;
   XdpMode xdp_mode = XdpMode::Auto;
   std::vector<Hook> hooks;  // never empty after parsing (defaults by mode)
+  // Where it was given, for errors: empty for the config file's
+  // "interfaces[N]", "--interface SPEC" for a command-line override.
+  std::string origin;
 };
 
 struct CaptureConfig {
@@ -154,13 +157,35 @@ class ConfigInvalid : public std::runtime_error {
 // Every default, no interfaces (for a command line that lists them).
 Config default_config();
 
-// Parses a JSON document (comments allowed). Throws ConfigInvalid.
+// Parses a JSON document (comments allowed) strictly: a key twice in an
+// object, a NUL byte or anything after the top-level value is an error.
+// Then validate_config. Throws ConfigInvalid.
 Config parse_config(const std::string& text);
 Config parse_config_json(const nlohmann::json& doc);
+// Throws ConfigInvalid, also when the file cannot be read (naming errno).
 Config load_config_file(const std::string& path);
+
+// Every rule on a whole Config, however it was built (the file, --interface
+// overrides, code): interface names, one WAN interface, the interface count,
+// hooks, capture sizes, port rules, endpoints, log level, pin path.
+// Empty when the config is valid. (Key files are checked when read.)
+std::vector<ConfigError> validate_config(const Config& config);
+// Throws ConfigInvalid with the problems of validate_config, if any.
+void check_config(const Config& config);
 
 // "NAME:ROLE:MODE" as given to --interface. Throws ConfigInvalid.
 InterfaceConfig parse_interface_spec(const std::string& spec);
+// Every --interface; a name given twice is refused. Throws ConfigInvalid.
+std::vector<InterfaceConfig> parse_interface_specs(const std::vector<std::string>& specs);
+// Each override replaces the config's interface of its name, or is added;
+// then the whole config is validated (check_config). Throws ConfigInvalid.
+void apply_interface_overrides(Config& config, const std::vector<InterfaceConfig>& overrides);
+
+// Why a server socket could not bind `endpoint`, or empty when it can:
+// tcp://ADDRESS:PORT where ADDRESS is *, an IPv4 address, [an IPv6 address]
+// or an interface of this host (not a host name: ZeroMQ does not resolve
+// names for bind), PORT 1-65535; ipc://PATH in a directory that exists.
+std::string bind_endpoint_problem(const std::string& endpoint);
 
 // Default hooks of a mode: gateway sees every forwarded packet at XDP ingress
 // of both NICs; host-based also needs TC egress for the host's own replies.

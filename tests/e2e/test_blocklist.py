@@ -79,7 +79,7 @@ def test_a_block_command_stops_the_attacker_at_the_wan_nic_until_it_expires(env,
 
     # A client the sensor does not allow gets no answer, and nothing changes.
     refused = block(stranger_key, "del", Addr.WAN4_PEER)
-    assert refused.returncode == 2 and "no reply" in refused.stderr, refused.stderr + refused.stdout
+    assert refused.returncode == 1 and "no reply" in refused.stderr, refused.stderr + refused.stdout
     assert f"{Addr.WAN4_PEER}/32" in block(detector_key, "list").stdout
 
     # The entry expires: traffic flows again, without any command.
@@ -135,7 +135,7 @@ def test_a_control_socket_without_curve_is_refused_at_start(env, tmp_path):
     config.write_text(json.dumps({"interfaces": [{"name": "lo", "role": "wan", "mode": "host-based"}],
                                   "control": {"endpoint": f"ipc://{tmp_path}/c.sock"}}))
     result = run([env.sniffer, "--config", config, "--print-config"], check=False)
-    assert result.returncode == 2
+    assert result.returncode == 1
     assert "control.curve: missing" in result.stderr
 
 
@@ -251,7 +251,7 @@ def test_static_entries_that_would_lock_out_are_config_errors_at_start_and_at_re
         config.write_text(json.dumps({"interfaces": [{"name": "lo", "role": "wan", "mode": "host-based"}],
                                       "blocklist": blocklist}))
         result = run([env.sniffer, "--config", config, "--print-config"], check=False)
-        assert result.returncode == 2, f"accepted:\n{result.stdout}{result.stderr}"
+        assert result.returncode == 1, f"accepted:\n{result.stdout}{result.stderr}"
         return result.stderr
 
     errors = print_config({"entries": [{"prefix": "0.0.0.0/0"}, {"prefix": "::/0"}]})
@@ -260,7 +260,7 @@ def test_static_entries_that_would_lock_out_are_config_errors_at_start_and_at_re
     errors = print_config({"protected": ["10.20.30.0/24"], "entries": [{"prefix": "10.20.0.0/16"}]})
     assert "blocklist.entries[0].prefix: 10.20.0.0/16 would cover blocklist.protected[0] 10.20.30.0/24" in errors
 
-    # On the sensor: an entry over its own address stops the start (exit 2, naming the entry).
+    # On the sensor: an entry over its own address stops the start (exit 1, naming the entry).
     lockout = tmp_path / "lockout.json"
     lockout.write_text(json.dumps(lab_config(f"ipc://{tmp_path}/lockout.sock", blocklist={
         "entries": [{"prefix": "203.0.113.0/24"}, {"prefix": "198.51.100.0/24", "direction": "dst"}]})))
@@ -268,7 +268,7 @@ def test_static_entries_that_would_lock_out_are_config_errors_at_start_and_at_re
         started = lab.exec(lab.gw, [env.sniffer, "--config", lockout], check=False, timeout=20)
     except subprocess.TimeoutExpired:
         pytest.fail("the sensor started with a static entry over its own address")
-    assert started.returncode == 2, started.stderr
+    assert started.returncode == 1, started.stderr
     assert (f"blocklist.entries[1].prefix: 198.51.100.0/24 would cover the sensor's address {Addr.WAN4_GW}"
             in started.stderr), started.stderr
 

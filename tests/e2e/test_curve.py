@@ -65,7 +65,7 @@ def test_keygen_writes_a_private_key_once(env, tmp_path):
     assert stat.S_IMODE(os.stat(tmp_path / "k.key").st_mode) == 0o600
     assert len(public) == len(secret) == 40
     again = run([env.sniffer, "keygen", "--out", tmp_path / "k"], check=False)
-    assert again.returncode != 0 and "already exists" in again.stderr, again.stderr
+    assert again.returncode == 1 and "already exists" in again.stderr, again.stderr
     assert open(tmp_path / "k.pub").read().strip() == public  # untouched
 
 
@@ -135,7 +135,7 @@ def test_sniffer_sub_with_keys(lab, env, start_daemon, keys, tmp_path):
     # A group-readable subscriber key is refused like the sensor's.
     os.chmod(tmp_path / "alice.key", 0o640)
     result = run([*common, "--key-file", tmp_path / "alice.key", "--timeout", "1"], check=False)
-    assert result.returncode == 2 and "mode 0640" in result.stderr, result.stderr
+    assert result.returncode == 1 and "mode 0640" in result.stderr, result.stderr
 
 
 def test_group_readable_secret_key_is_refused(env, keys, tmp_path):
@@ -144,8 +144,51 @@ def test_group_readable_secret_key_is_refused(env, keys, tmp_path):
     config = tmp_path / "sniffer.json"
     config.write_text(json.dumps(lab_config(f"ipc://{tmp_path}/s.sock", publish={"curve": keys["curve"]})))
     result = run([env.sniffer, "--config", config], check=False, timeout=10)
-    assert result.returncode == 2, result.stderr
+    assert result.returncode == 1, result.stderr
     assert f'publish.curve.secret_key_file: secret key file "{key_file}": mode 0640' in result.stderr, result.stderr
+
+
+def test_a_public_key_file_given_as_the_secret_key_is_named(env, keys, tmp_path):
+    """sensor.pub instead of sensor.key: named as a public key file, not refused for its mode
+    0644 with advice to chmod it."""
+    config = tmp_path / "sniffer.json"
+    curve = dict(keys["curve"], secret_key_file=str(tmp_path / "sensor.pub"))
+    config.write_text(json.dumps(lab_config(f"ipc://{tmp_path}/s.sock", publish={"curve": curve})))
+    result = run([env.sniffer, "--config", config, "--print-config"], check=False, timeout=10)
+    assert result.returncode == 1, result.stderr
+    assert (f'publish.curve.secret_key_file: "{tmp_path}/sensor.pub" is a public key file (sniffer keygen\'s '
+            f'PREFIX.pub); give the secret key file "{tmp_path}/sensor.key"') in result.stderr, result.stderr
+    assert "chmod" not in result.stderr
+
+
+def test_sniffer_sub_without_keys_says_the_sensor_requires_curve(lab, env, start_daemon, keys):
+    """A plaintext sniffer-sub against a CURVE publisher: not a silent wait, but a message saying
+    the sensor requires CURVE, and exit 1."""
+    daemon = start_daemon(publish={"curve": keys["curve"]}, metrics={"listen": ""})
+    started = time.monotonic()
+    result = run([env.sniffer_sub, "--connect", daemon.endpoint, "--timeout", "5"], check=False, timeout=15)
+    assert result.returncode == 1, result.stderr
+    assert "the sensor requires CURVE (publish.curve): give --server-key" in result.stderr, result.stderr
+    assert result.stdout == ""
+    assert time.monotonic() - started < 5, "the handshake failure is known at once"
+    daemon.stop()
+
+
+def test_sniffer_sub_with_keys_against_a_plaintext_sensor_says_so(lab, env, start_daemon, keys, tmp_path):
+    daemon = start_daemon(metrics={"listen": ""})
+    result = run([env.sniffer_sub, "--connect", daemon.endpoint, "--server-key", tmp_path / "sensor.pub",
+                  "--key-file", tmp_path / "alice.key", "--timeout", "5"], check=False, timeout=15)
+    assert result.returncode == 1, result.stderr
+    assert "the sensor does not use CURVE (its publish.curve is not set)" in result.stderr, result.stderr
+    daemon.stop()
+
+
+def test_sniffer_sub_says_when_nothing_arrived(env, tmp_path):
+    """--timeout ends a wait for nothing with exit 1 and what it means."""
+    result = run([env.sniffer_sub, "--connect", f"ipc://{tmp_path}/nobody.sock", "--timeout", "1"], check=False)
+    assert result.returncode == 1, result.stderr
+    assert f"nothing arrived from ipc://{tmp_path}/nobody.sock in 1 s: no connection was made" in result.stderr, \
+        result.stderr
 
 
 def test_plaintext_tcp_endpoint_is_warned_about(lab, env, tmp_path):

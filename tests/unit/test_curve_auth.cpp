@@ -154,6 +154,21 @@ TEST(CurveKeys, PublicKeyAsTextOrFile) {
   EXPECT_TRUE(contains(e, "e.pub\": 0 keys; expected exactly one")) << e;
 }
 
+TEST(CurveKeys, KeygenFilesAreNotTakenForEachOther) {
+  TempDir dir;
+  const std::string prefix = dir.path() + "/sensor";
+  write_keypair_files(prefix, generate_keypair());
+  // A PREFIX.pub given as a secret key is named, before its mode 0644 is
+  // (chmod 600 would be the wrong advice).
+  std::string e = error_of([&] { load_secret_key_file(prefix + ".pub"); });
+  EXPECT_EQ(e, "\"" + prefix + ".pub\" is a public key file (sniffer keygen's PREFIX.pub); give the secret key file \"" +
+                   prefix + ".key\"");
+  // A PREFIX.key given as the server's public key.
+  e = error_of([&] { load_public_key(prefix + ".key"); });
+  EXPECT_EQ(e, "\"" + prefix + ".key\" is a secret key file (sniffer keygen's PREFIX.key); give the public key \"" +
+                   prefix + ".pub\"");
+}
+
 TEST(CurveKeys, KeygenFilesAreCreatedOnceWithMode0600) {
   TempDir dir;
   CurveKeyPair k = generate_keypair();
