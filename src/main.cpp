@@ -7,6 +7,7 @@
 // 2 a usage error (an unknown option, a bad option value, missing options).
 #include <bpf/libbpf.h>
 
+#include <cerrno>
 #include <iostream>
 
 #include <CLI/CLI.hpp>
@@ -57,6 +58,19 @@ CLI::Validator interface_spec_check() {
 }
 
 }  // namespace
+
+// The final report, --print-config and --write-csv /dev/stdout go to standard
+// output: a write that failed (a full disk, /dev/full) is an error, never a
+// silent exit 0.
+static int checked_stdout(int code) {
+  errno = 0;
+  std::cout.flush();
+  if (std::cout) return code;
+  const int err = errno;
+  std::cerr << "sniffer: standard output: write failed" << (err != 0 ? ": " + sniffer::errno_text(err) : "")
+            << "\n";
+  return kExitError;
+}
 
 int main(int argc, char** argv) {
   CLI::App app{"sniffer: dual-NIC XDP/TC intrusion-detection sensor"};
@@ -159,7 +173,7 @@ int main(int argc, char** argv) {
     sniffer::apply_interface_overrides(config, overrides);
     if (print_config) {
       std::cout << sniffer::config_to_json(config).dump(2) << std::endl;
-      return 0;
+      return checked_stdout(0);
     }
     sniffer::setup_logging(config.log_level, verbosity, log_format == "json");
     sniffer::route_libbpf_logs();
@@ -174,7 +188,7 @@ int main(int argc, char** argv) {
       } else {
         offline.interface = sniffer::parse_interface_spec("pcap0:wan:gateway");
       }
-      return sniffer::run_offline(config, offline);
+      return checked_stdout(sniffer::run_offline(config, offline));
     }
     sniffer::RunOptions run{.dry_run = dry_run};
     if (!config_path.empty()) {
@@ -185,7 +199,7 @@ int main(int argc, char** argv) {
         return next;
       };
     }
-    return sniffer::run_daemon(config, run);
+    return checked_stdout(sniffer::run_daemon(config, run));
   } catch (const std::exception& e) {  // ConfigInvalid included: a config error is not a usage error
     std::cerr << "sniffer: " << e.what() << "\n";
     return kExitError;

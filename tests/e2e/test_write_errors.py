@@ -80,3 +80,18 @@ def test_fifo_and_stdout_are_written_directly(env, tmp_path):
     result = read_pcap(env, "/dev/stdout")
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(expected), "the table on standard output differs"
+
+
+def test_final_report_to_a_full_stdout_is_an_error(env, tmp_path):
+    with open("/dev/full", "w") as full:
+        result = subprocess.run([str(env.sniffer), "--read-pcap", str(CAPTURE), "--write-csv", str(tmp_path / "t.csv")],
+                                stdout=full, stderr=subprocess.PIPE, text=True, timeout=120)
+    assert result.returncode == 1, result.stderr
+    assert error_lines(result.stderr) == [
+        "sniffer: standard output: write failed: No space left on device (errno 28)"], result.stderr
+
+    with open("/dev/full", "w") as full:
+        result = subprocess.run([str(env.sniffer), "-i", "lo:wan:gateway", "--print-config"],
+                                stdout=full, stderr=subprocess.PIPE, text=True, timeout=30)
+    assert result.returncode == 1, result.stderr
+    assert "standard output: write failed" in result.stderr
