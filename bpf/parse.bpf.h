@@ -59,12 +59,34 @@ static __always_inline void parse_l4(void *data, void *data_end, __u32 off,
 	switch (r->l4_proto) {
 	case PROTO_TCP: {
 		struct tcphdr *th = pos;
-		if ((void *)(th + 1) > data_end) {
+		__u8 *tb = pos;
+		if ((void *)(tb + 4) > data_end) {
 			r->parse_flags |= SNIFFER_PARSE_TRUNCATED;
 			return;
 		}
+		/* The ports are the first 4 bytes: a header the capture cut
+		 * (snap length) still has them, as tshark reads them. */
 		r->sport = bpf_ntohs(th->source);
 		r->dport = bpf_ntohs(th->dest);
+		if ((void *)(th + 1) > data_end) {
+			/* Cut inside the fixed header: each field whose bytes were
+			 * captured; the flags with the data offset (bytes 12, 13),
+			 * which sets l4_hdr_len. No payload in the frame. */
+			r->parse_flags |= SNIFFER_PARSE_TRUNCATED | SNIFFER_PARSE_L4_CUT;
+			if ((void *)(tb + 8) <= data_end)
+				r->tcp_seq = bpf_ntohl(th->seq);
+			if ((void *)(tb + 12) <= data_end)
+				r->tcp_ack = bpf_ntohl(th->ack_seq);
+			if ((void *)(tb + 14) <= data_end) {
+				r->l4_hdr_len = (tb[12] >> 4) * 4;
+				r->tcp_flags = tb[13];
+				if (r->l4_hdr_len < sizeof(*th))
+					r->parse_flags |= SNIFFER_PARSE_MALFORMED;
+			}
+			if ((void *)(tb + 16) <= data_end)
+				r->tcp_window = bpf_ntohs(th->window);
+			return;
+		}
 		r->tcp_flags = ((__u8 *)th)[13];
 		r->tcp_window = bpf_ntohs(th->window);
 		r->tcp_seq = bpf_ntohl(th->seq);
@@ -84,12 +106,17 @@ static __always_inline void parse_l4(void *data, void *data_end, __u32 off,
 	}
 	case PROTO_UDP: {
 		struct udphdr *uh = pos;
-		if ((void *)(uh + 1) > data_end) {
+		if ((void *)((__u8 *)pos + 4) > data_end) {
 			r->parse_flags |= SNIFFER_PARSE_TRUNCATED;
 			return;
 		}
 		r->sport = bpf_ntohs(uh->source);
 		r->dport = bpf_ntohs(uh->dest);
+		if ((void *)(uh + 1) > data_end) {
+			/* Cut after the ports: no length, no payload in the frame. */
+			r->parse_flags |= SNIFFER_PARSE_TRUNCATED | SNIFFER_PARSE_L4_CUT;
+			return;
+		}
 		r->l4_hdr_len = sizeof(*uh);
 		r->payload_offset = off + sizeof(*uh);
 		return;
@@ -140,7 +167,10 @@ static __always_inline void parse_ipv4(void *data, void *data_end, __u32 off,
 
 	__u32 hlen = iph->ihl * 4;
 	r->l3_hdr_len = hlen;
-	if (r->ip_total_len < hlen)
+	/* A total length of 0 (a capture on a host with TCP segmentation
+	 * offload) is not malformed: check_ip_length() takes the length from
+	 * the frame. */
+	if (r->ip_total_len && r->ip_total_len < hlen)
 		r->parse_flags |= SNIFFER_PARSE_MALFORMED;
 
 	__u16 frag = bpf_ntohs(iph->frag_off);

@@ -227,9 +227,20 @@ static __always_inline __u32 payload_available(const struct sniffer_record *r, _
  * A global function: the verifier checks it once, on its own, and forgets at
  * the call what it knew of the record's fields. Inlined, it multiplied the
  * parser's paths past the verifier's 1M-instruction budget. */
-__noinline int check_ip_length(struct sniffer_record *r, __u32 wire_len)
+__noinline int check_ip_length(struct sniffer_record *r, __u32 wire_len, __u32 frame_len)
 {
-	if (!r || !r->ip_version || !r->l3_hdr_len || r->ip_total_len < r->l3_hdr_len ||
+	if (!r)
+		return 0;
+	if (r->ip_version == 4 && r->l3_hdr_len && r->ip_total_len == 0) {
+		/* A TSO capture: the NIC fills the length in later. The frame's
+		 * own length (the original one, offline) stands in for it. */
+		__u32 l3 = sizeof(struct ethhdr) + r->vlan_count * sizeof(struct vlan_tag);
+		__u32 len = frame_len > l3 ? frame_len - l3 : 0;
+		r->ip_total_len = len > 0xffff ? 0xffff : len;
+		r->parse_flags |= SNIFFER_PARSE_IP_LEN_FROM_FRAME;
+		return 0;
+	}
+	if (!r->ip_version || !r->l3_hdr_len || r->ip_total_len < r->l3_hdr_len ||
 	    (r->parse_flags & (SNIFFER_PARSE_TRUNCATED | SNIFFER_PARSE_EXTHDR_LIMIT)))
 		return 0;
 	__u32 l3_start = sizeof(struct ethhdr) + r->vlan_count * sizeof(struct vlan_tag);
@@ -486,7 +497,8 @@ static __always_inline int observe(void *ctx, bool is_xdp, void *data, void *dat
 
 	struct sniffer_record rec = {};
 	parse_packet(data, data_end, &rec);
-	check_ip_length(&rec, wire_len);
+	/* Offline, the frame's original length (the capture may have cut it). */
+	check_ip_length(&rec, wire_len, replay_active && replay_wire_len ? replay_wire_len : wire_len);
 	int verdict = SNIFFER_VERDICT_PASS;
 	if (cfg->blocklist && hook != SNIFFER_HOOK_TC_EGRESS)
 		verdict = block_verdict(&rec, slot);

@@ -89,6 +89,7 @@ sniffer_flow_packet flow_packet_of(const PacketInfo& p) {
   f.tcp_window = p.tcp_window;
   f.tcp_flags = p.tcp_flags;
   f.has_tcp_header = p.has_tcp_header ? 1 : 0;
+  f.has_tcp_window = p.has_tcp_header && p.has_tcp_window ? 1 : 0;
   return f;
 }
 

@@ -178,6 +178,16 @@ struct sniffer_block_settings {
 #define SNIFFER_PARSE_VLAN_EXCESS 0x04   /* more VLAN tags than the parser reads (2) */
 #define SNIFFER_PARSE_EXTHDR_LIMIT 0x08  /* IPv6 extension chain longer than the walk bound */
 #define SNIFFER_PARSE_BAD_LENGTH 0x10    /* IP length field beyond the frame, or IPv6 length 0 (no jumbo) */
+/* With TRUNCATED: the capture cut the TCP/UDP fixed header (20/8 bytes) after
+ * its ports. Ports valid; the other fields are those whose bytes were
+ * captured, 0 past the cut: TCP seq (8 bytes captured), ack (12), data offset
+ * and flags (14: l4_hdr_len is then set), window (16). No payload offset. */
+#define SNIFFER_PARSE_L4_CUT 0x20
+/* IPv4 total length 0 (a capture on a host with TCP segmentation offload):
+ * ip_total_len is the frame's length from the IPv4 header on (the original
+ * length, Ethernet padding included), not the header's. */
+#define SNIFFER_PARSE_IP_LEN_FROM_FRAME 0x40
+#define SNIFFER_PARSE_ALL_FLAGS 0x7f
 
 #define SNIFFER_IPV6_MAX_EXT_HDRS 8
 
@@ -427,6 +437,15 @@ SNIFFER_ASSERT_OFFSET(sniffer_record, tcp_seq, 96);
 SNIFFER_ASSERT_OFFSET(sniffer_record, tcp_ack, 100);
 SNIFFER_ASSERT_OFFSET(sniffer_record, block_rule_id, 104);
 SNIFFER_ASSERT_OFFSET(sniffer_record, verdict, 108);
+
+SNIFFER_STATIC_ASSERT((SNIFFER_PARSE_TRUNCATED | SNIFFER_PARSE_MALFORMED | SNIFFER_PARSE_VLAN_EXCESS |
+		       SNIFFER_PARSE_EXTHDR_LIMIT | SNIFFER_PARSE_BAD_LENGTH | SNIFFER_PARSE_L4_CUT |
+		       SNIFFER_PARSE_IP_LEN_FROM_FRAME) == SNIFFER_PARSE_ALL_FLAGS &&
+			      (SNIFFER_PARSE_TRUNCATED + SNIFFER_PARSE_MALFORMED + SNIFFER_PARSE_VLAN_EXCESS +
+			       SNIFFER_PARSE_EXTHDR_LIMIT + SNIFFER_PARSE_BAD_LENGTH + SNIFFER_PARSE_L4_CUT +
+			       SNIFFER_PARSE_IP_LEN_FROM_FRAME) == SNIFFER_PARSE_ALL_FLAGS &&
+			      SNIFFER_PARSE_ALL_FLAGS <= 0xff,
+		      "parse flags: distinct bits of sniffer_record.parse_flags (__u8)");
 
 SNIFFER_STATIC_ASSERT(sizeof(struct sniffer_lpm_v4) == 8, "lpm_v4 size");
 SNIFFER_STATIC_ASSERT(sizeof(struct sniffer_lpm_v6) == 20, "lpm_v6 size");

@@ -37,7 +37,9 @@ struct sniffer_flow_packet {
 	__u32 tcp_seq;
 	__u16 tcp_window;
 	__u8 tcp_flags;
-	__u8 has_tcp_header; /* flags, window and seq are valid */
+	__u8 has_tcp_header; /* flags and seq are valid */
+	__u8 has_tcp_window; /* tcp_window is valid (the fixed TCP header was captured whole) */
+	__u8 reserved[3];
 };
 
 /* t + d without wrapping: timestamps come from packets, which may carry
@@ -63,11 +65,30 @@ SNIFFER_INLINE int sniffer_flow_packet_of(const struct sniffer_record *r, __u64 
 		return 0;
 	p->ts = ts;
 	p->wire_len = wire_len;
-	p->header_len = (__u32)r->l3_hdr_len + r->l4_hdr_len;
+	int first_fragment = !(r->frag_flags & SNIFFER_FRAG_NOT_FIRST);
+	/* An L4 header the capture cut before its length is known (the parser
+	 * left l4_hdr_len 0) still takes its minimal size out of the datagram:
+	 * its bytes are header, not payload. Never beyond the datagram (a tiny
+	 * fragment). */
+	__u32 l4 = r->l4_hdr_len;
+	if (!l4 && first_fragment) {
+		if (r->l4_proto == 6)
+			l4 = 20;
+		else if (r->l4_proto == 17 || (r->ip_version == 4 && r->l4_proto == 1) ||
+			 (r->ip_version == 6 && r->l4_proto == 58))
+			l4 = 8;
+		if (r->ip_total_len >= r->l3_hdr_len && (__u32)r->l3_hdr_len + l4 > r->ip_total_len)
+			l4 = r->ip_total_len - r->l3_hdr_len;
+	}
+	p->header_len = (__u32)r->l3_hdr_len + l4;
 	p->payload_len = r->ip_total_len > p->header_len ? r->ip_total_len - p->header_len : 0;
-	p->has_tcp_header = r->l4_proto == 6 && r->l4_hdr_len >= 20 && !(r->frag_flags & SNIFFER_FRAG_NOT_FIRST);
+	/* The parser sets l4_hdr_len once it read the data offset, together with
+	 * the flags byte: the flags are valid then, even in a cut header. */
+	p->has_tcp_header = r->l4_proto == 6 && r->l4_hdr_len >= 20 && first_fragment;
 	p->tcp_flags = p->has_tcp_header ? r->tcp_flags : 0;
-	p->tcp_window = p->has_tcp_header ? r->tcp_window : 0;
+	/* The window only when the fixed header was captured whole. */
+	p->has_tcp_window = p->has_tcp_header && !(r->parse_flags & SNIFFER_PARSE_L4_CUT);
+	p->tcp_window = p->has_tcp_window ? r->tcp_window : 0;
 	p->tcp_seq = p->has_tcp_header ? r->tcp_seq : 0;
 	return 1;
 }
@@ -266,7 +287,7 @@ SNIFFER_INLINE void sniffer_flow_add_to_dir(struct sniffer_flow_state *s, struct
 			d->psh++;
 		if (p->tcp_flags & SNIFFER_TCP_FLAG_URG)
 			d->urg++;
-		if (d->init_window < 0)
+		if (d->init_window < 0 && p->has_tcp_window)
 			d->init_window = p->tcp_window;
 		sniffer_flow_add_tcp(s, p, forward);
 	}

@@ -250,13 +250,16 @@ TEST_F(ProgramsTest, TruncatedHeadersAreFlaggedCountedAndPassed) {
   EXPECT_EQ(h.ip_version, 4);
   EXPECT_EQ(h.sport, 0);
 
-  // Cut inside the TCP header: addresses known, ports not.
+  // Cut inside the TCP header after its ports: addresses and ports known
+  // (as tshark reads them), the flags not.
   Bytes cut_tcp(full.begin(), full.begin() + 14 + 20 + 10);
   h = one_xdp(cut_tcp).header;
-  EXPECT_EQ(h.parse_flags, SNIFFER_PARSE_TRUNCATED);
+  EXPECT_EQ(h.parse_flags, SNIFFER_PARSE_TRUNCATED | SNIFFER_PARSE_L4_CUT);
   EXPECT_EQ(addr(h.saddr, AF_INET), "198.51.100.10");
   EXPECT_EQ(h.l4_proto, 6);
-  EXPECT_EQ(h.sport, 0);
+  EXPECT_EQ(h.sport, 1);
+  EXPECT_EQ(h.dport, 2);
+  EXPECT_EQ(h.l4_hdr_len, 0);
 
   // A TCP data offset beyond the packet.
   Bytes bad_doff = full;
@@ -332,6 +335,86 @@ TEST_F(ProgramsTest, EveryCutOfAFrameIsPassedCountedAndFlagged) {
   }
   EXPECT_EQ(stat(SNIFFER_STAT_RECORDS), cuts);
   EXPECT_EQ(stat(SNIFFER_STAT_PARSE_ERROR), flagged);
+}
+
+TEST_F(ProgramsTest, HeadersCutByTheSnapLengthKeepTheirPorts) {
+  // Captures with a snap length of 64 or 68 bytes cut the TCP header of
+  // IPv6 segments: the ports are in its first 4 bytes (tshark reads them),
+  // the flags only when byte 13 was captured, never any payload.
+  load();
+  progs_->set_interface(kLoopback, Mode::Gateway, Role::Wan, 1);
+  L4 tcp{.kind = L4::Tcp, .sport = 22, .dport = 50123, .tcp_flags = 0x18, .window = 501, .tcp_doff = 8,
+         .payload = std::string(100, 'x')};
+  const Bytes full = test::ipv6_frame("2001:db8::22", "2001:db8::99", tcp);
+  auto cut = [&](std::size_t len) {
+    return one_xdp(Bytes(full.begin(), full.begin() + static_cast<std::ptrdiff_t>(len))).header;
+  };
+  constexpr std::uint16_t kCut = SNIFFER_PARSE_TRUNCATED | SNIFFER_PARSE_L4_CUT;
+
+  sniffer_record h = cut(64);  // 10 bytes of TCP: ports and sequence number
+  EXPECT_EQ(h.parse_flags, kCut);
+  EXPECT_EQ(h.sport, 22);
+  EXPECT_EQ(h.dport, 50123);
+  EXPECT_EQ(h.tcp_seq, 1000u);
+  EXPECT_EQ(h.l4_hdr_len, 0);   // data offset not captured
+  EXPECT_EQ(h.tcp_flags, 0);
+  EXPECT_EQ(h.payload_offset, 0);
+  EXPECT_EQ(h.ip_total_len, 40 + 32 + 100);  // the datagram's own length
+
+  h = cut(68);  // 14 bytes: data offset and flags, no window
+  EXPECT_EQ(h.parse_flags, kCut);
+  EXPECT_EQ(h.sport, 22);
+  EXPECT_EQ(h.l4_hdr_len, 32);
+  EXPECT_EQ(h.tcp_flags, 0x18);
+  EXPECT_EQ(h.tcp_window, 0);
+  EXPECT_EQ(h.payload_offset, 0);
+
+  h = cut(14 + 40 + 3);  // 3 bytes: no ports
+  EXPECT_EQ(h.parse_flags, SNIFFER_PARSE_TRUNCATED);
+  EXPECT_EQ(h.sport, 0);
+  EXPECT_EQ(h.dport, 0);
+
+  h = cut(14 + 40 + 24);  // the fixed header whole, options cut: as before
+  EXPECT_EQ(h.parse_flags, SNIFFER_PARSE_TRUNCATED);
+  EXPECT_EQ(h.tcp_window, 501);
+  EXPECT_EQ(h.l4_hdr_len, 32);
+
+  // UDP cut after its ports (IPv4, 6 bytes of UDP).
+  const Bytes udp = test::ipv4_frame("198.51.100.10", "192.0.2.10",
+                                     L4{.kind = L4::Udp, .sport = 5353, .dport = 53, .payload = "query"});
+  h = one_xdp(Bytes(udp.begin(), udp.begin() + 14 + 20 + 6)).header;
+  EXPECT_EQ(h.parse_flags, kCut);
+  EXPECT_EQ(h.sport, 5353);
+  EXPECT_EQ(h.dport, 53);
+  EXPECT_EQ(h.l4_hdr_len, 0);
+  EXPECT_EQ(h.payload_offset, 0);
+}
+
+TEST_F(ProgramsTest, Ipv4TotalLengthZeroTakesTheFramesLength) {
+  // Captured on a host with TCP segmentation offload: the stack leaves the
+  // IPv4 total length 0 for the NIC to fill in. The frame's length stands
+  // in for it (flagged), so the segment's payload counts.
+  load({.payload_bytes = 16});
+  progs_->set_interface(kLoopback, Mode::Gateway, Role::Wan, 1);
+  L4 tcp{.kind = L4::Tcp, .sport = 389, .dport = 40000, .tcp_flags = 0x18, .window = 300,
+         .payload = std::string(1800, 'l')};
+  Bytes frame = test::ipv4_frame("192.0.2.10", "198.51.100.10", tcp);
+  test::set16(frame, 14 + 2, 0);
+  Captured c = one_xdp(frame);
+  const sniffer_record& h = c.header;
+  EXPECT_EQ(h.parse_flags, SNIFFER_PARSE_IP_LEN_FROM_FRAME);
+  EXPECT_EQ(h.ip_total_len, 20 + 20 + 1800);
+  EXPECT_EQ(h.sport, 389);
+  EXPECT_EQ(h.tcp_flags, 0x18);
+  EXPECT_EQ(h.payload_offset, 14 + 20 + 20);
+  EXPECT_EQ(h.snippet_len, 16);
+  EXPECT_EQ(std::string(c.snippet.begin(), c.snippet.end()), std::string(16, 'l'));
+
+  // Behind a VLAN tag, the length starts after the tag.
+  Bytes tagged = test::ipv4_frame("192.0.2.10", "198.51.100.10", tcp, {}, {{0x8100, 7}});
+  test::set16(tagged, 18 + 2, 0);
+  EXPECT_EQ(one_xdp(tagged).header.ip_total_len, 20 + 20 + 1800);
+  EXPECT_EQ(stat(SNIFFER_STAT_PARSE_ERROR), 2u);
 }
 
 TEST_F(ProgramsTest, LaterFragmentsHaveNoPorts) {
@@ -458,8 +541,9 @@ TEST_F(ProgramsTest, TinyAndOverlappingFragmentsAreRecordedAsTheyCome) {
   set16(v6, kIp + 4, 8 + 4);
   h = one_xdp(v6).header;
   EXPECT_EQ(h.frag_flags, SNIFFER_FRAG_FRAGMENT | SNIFFER_FRAG_MF);
-  EXPECT_EQ(h.parse_flags, SNIFFER_PARSE_TRUNCATED);
-  EXPECT_EQ(h.sport, 0);
+  EXPECT_EQ(h.parse_flags, SNIFFER_PARSE_TRUNCATED | SNIFFER_PARSE_L4_CUT);
+  EXPECT_EQ(h.sport, 9);  // its 4 bytes hold the ports
+  EXPECT_EQ(h.l4_hdr_len, 0);
 
   EXPECT_EQ(stat(SNIFFER_STAT_PARSE_ERROR), 2u);
   EXPECT_EQ(stat(SNIFFER_STAT_RECORDS), 4u);
