@@ -328,10 +328,10 @@ SNIFFER_INLINE int sniffer_flow_due_reason(const struct sniffer_flow_state *s, _
 /* Whether the flow s must end before packet p joins it, and why
  * (SNIFFER_FLOW_END_*), or 0: it is due at `now` (the latest time seen,
  * p's included: a capture's clock may step back, and a flow that was due
- * stays ended), or p opens a new connection on its 5-tuple (a SYN whose
- * sequence number differs from the flow's first SYN, or any SYN once a flow
- * that never saw a SYN has closed; a SYN repeating the first one's sequence
- * number is a retransmission or a duplicate, in whatever state). */
+ * stays ended), or p opens a new connection on its 5-tuple: any SYN once
+ * the flow has closed (FIN both ways or a RST), or, on an open flow, a SYN
+ * whose sequence number differs from the flow's first SYN (a SYN repeating
+ * it on an open flow is a retransmission). */
 SNIFFER_INLINE int sniffer_flow_end_before(const struct sniffer_flow_state *s, const struct sniffer_flow_packet *p,
 					   __u64 now, const struct sniffer_flow_params *prm)
 {
@@ -339,9 +339,13 @@ SNIFFER_INLINE int sniffer_flow_end_before(const struct sniffer_flow_state *s, c
 	if (due)
 		return due;
 	if (sniffer_is_syn_only(p)) {
-		int reuse = (s->tcp & SNIFFER_TCP_HAS_SYN_SEQ) ? p->tcp_seq != s->syn_seq : sniffer_flow_closed(s);
-		if (reuse)
-			return sniffer_flow_closed(s) ? sniffer_flow_close_reason(s) : SNIFFER_FLOW_END_PORT_REUSE;
+		/* A closed flow's grace is for its late ACKs and FINs: any SYN
+		 * opens a new connection, a retry of a refused one included (same
+		 * sequence number: Zeek logs one REJ per attempt). */
+		if (sniffer_flow_closed(s))
+			return sniffer_flow_close_reason(s);
+		if ((s->tcp & SNIFFER_TCP_HAS_SYN_SEQ) && p->tcp_seq != s->syn_seq)
+			return SNIFFER_FLOW_END_PORT_REUSE;
 	}
 	return 0;
 }

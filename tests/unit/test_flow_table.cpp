@@ -229,16 +229,58 @@ TEST_F(FlowTableTest, NewSynOnAClosedFlowStartsANewOne) {
   EXPECT_NE(out[0].flow_id(), out[1].flow_id());
 }
 
-TEST_F(FlowTableTest, ADuplicateOfTheFirstSynAfterCloseStaysInTheFlow) {
+TEST_F(FlowTableTest, ASynAfterARstStartsANewFlowEvenWithTheSameSequenceNumber) {
+  // The client aborts, then opens again on the same 5-tuple with the same
+  // initial sequence number: a new connection (docs/flow-features.md), not
+  // a retransmission in the old one. The old flow keeps its reason.
   FlowTable t = make();
   t.add(tcp(0, true, SYN));
   t.add(tcp(1 * kMs, false, SYN | ACK));
   t.add(tcp(2 * kMs, true, RST));
   t.add(tcp(3 * kMs, true, SYN));  // same sequence number as the first SYN
-  EXPECT_TRUE(out.empty());
-  t.flush(v1::FLOW_END_SHUTDOWN);
   ASSERT_EQ(out.size(), 1u);
-  EXPECT_EQ(out[0].fwd().packets(), 3u);
+  EXPECT_EQ(out[0].fwd().packets(), 2u);
+  EXPECT_EQ(out[0].end_reason(), v1::FLOW_END_RST);
+  EXPECT_EQ(out[0].conn_state(), "RSTO");
+  t.flush(v1::FLOW_END_SHUTDOWN);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[1].fwd().packets(), 1u);
+  EXPECT_EQ(out[1].conn_state(), "S0");
+  EXPECT_NE(out[0].flow_id(), out[1].flow_id());
+}
+
+TEST_F(FlowTableTest, EachRetryOfARefusedConnectionIsItsOwnRejectedFlow) {
+  // Zeek's Traces/pop3.pcap: a client retries a refused connection with the
+  // same sequence number; Zeek logs one REJ per attempt.
+  FlowTable t = make();
+  for (std::uint64_t attempt = 0; attempt < 3; ++attempt) {
+    PacketInfo syn = tcp(attempt * kSec, true, SYN);
+    syn.tcp_seq = 4242;
+    t.add(syn);
+    t.add(tcp(attempt * kSec + 1 * kMs, false, RST | ACK));
+  }
+  t.flush(v1::FLOW_END_END_OF_CAPTURE);
+  ASSERT_EQ(out.size(), 3u);
+  for (const auto& r : out) {
+    EXPECT_EQ(r.conn_state(), "REJ");
+    EXPECT_EQ(r.history(), "Sr");
+    EXPECT_EQ(r.fwd().packets(), 1u);
+    EXPECT_EQ(r.bwd().packets(), 1u);
+    EXPECT_EQ(r.end_reason(), v1::FLOW_END_RST);
+  }
+}
+
+TEST_F(FlowTableTest, LateAcksAndFinsStayInAClosedFlow) {
+  FlowTable t = make();
+  t.add(tcp(0, true, SYN));
+  t.add(tcp(1 * kMs, false, SYN | ACK));
+  t.add(tcp(2 * kMs, true, ACK));
+  t.add(tcp(3 * kMs, false, RST | ACK));
+  t.add(tcp(4 * kMs, true, FIN | ACK));  // late, inside the grace
+  t.add(tcp(5 * kMs, true, ACK));
+  t.flush(v1::FLOW_END_END_OF_CAPTURE);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].fwd().packets(), 4u);
   EXPECT_EQ(out[0].end_reason(), v1::FLOW_END_RST);
 }
 
