@@ -102,6 +102,9 @@ FlowState::FlowState(const FlowKey& key, const PacketInfo& first, bool first_a_t
 }
 
 std::string FlowState::conn_state() const {
+  // UDP as Zeek: SF when both sides sent, S0 when only the originator did
+  // (the first packet's sender is the originator, so it always sent).
+  if (s_.key.l4_proto == 17) return s_.bwd.payload.count > 0 ? "SF" : "S0";
   if (s_.key.l4_proto != 6) return "";
   auto has = [this](std::uint8_t bit) { return (s_.tcp & bit) != 0; };
   const bool syn_orig = has(SNIFFER_TCP_SYN_ORIG), synack_resp = has(SNIFFER_TCP_SYNACK_RESP);

@@ -290,6 +290,8 @@ SNIFFER_INLINE void sniffer_flow_add_to_dir(struct sniffer_flow_state *s, struct
 		if (d->init_window < 0 && p->has_tcp_window)
 			d->init_window = p->tcp_window;
 		sniffer_flow_add_tcp(s, p, forward);
+	} else if (s->key.l4_proto == 17 && p->payload_len > 0) {
+		sniffer_flow_note(s, 'd', 5, forward); /* UDP: Zeek's D / d */
 	}
 	sniffer_flow_add_bulk(d, other, p, prm);
 	s->last_ts = t;

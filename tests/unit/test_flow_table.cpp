@@ -94,7 +94,7 @@ TEST_F(FlowTableTest, SinglePacketFlow) {
   EXPECT_EQ(r.active_us().count(), 0u);
   EXPECT_EQ(r.idle_us().count(), 0u);
   EXPECT_EQ(r.fwd().init_window(), -1);  // not TCP
-  EXPECT_EQ(r.conn_state(), "");
+  EXPECT_EQ(r.conn_state(), "S0");       // UDP, one way (as Zeek)
   EXPECT_EQ(r.direction(), v1::FLOW_DIRECTION_INBOUND);
   EXPECT_EQ(r.ifindex(), 3u);
   EXPECT_EQ(r.role(), v1::ROLE_WAN);
@@ -282,6 +282,32 @@ TEST_F(FlowTableTest, LateAcksAndFinsStayInAClosedFlow) {
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(out[0].fwd().packets(), 4u);
   EXPECT_EQ(out[0].end_reason(), v1::FLOW_END_RST);
+}
+
+TEST_F(FlowTableTest, UdpFlowsHaveZeeksConnectionStates) {
+  FlowTable t = make();
+  t.add(packet(0, true, 30));  // a query nobody answers
+  t.flush(v1::FLOW_END_END_OF_CAPTURE);
+  t.add(packet(1 * kSec, true, 30));
+  t.add(packet(1 * kSec + 1 * kMs, false, 90));
+  t.flush(v1::FLOW_END_END_OF_CAPTURE);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].conn_state(), "S0");
+  EXPECT_EQ(out[0].history(), "D");
+  EXPECT_EQ(out[1].conn_state(), "SF");
+  EXPECT_EQ(out[1].history(), "Dd");
+}
+
+TEST_F(FlowTableTest, AMidStreamConnectionThatClosesIsOth) {
+  // No SYN seen: OTH, as in Zeek, even after both FINs.
+  FlowTable t = make();
+  t.add(tcp(0, true, PSH | ACK, 10));
+  t.add(tcp(1 * kMs, false, FIN | ACK));
+  t.add(tcp(2 * kMs, true, FIN | ACK));
+  t.flush(v1::FLOW_END_END_OF_CAPTURE);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].conn_state(), "OTH");
+  EXPECT_EQ(out[0].end_reason(), v1::FLOW_END_FIN);
 }
 
 TEST_F(FlowTableTest, SynWithANewSequenceNumberStartsANewFlowEvenWhileOpen) {
