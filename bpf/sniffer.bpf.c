@@ -415,6 +415,9 @@ __noinline int account_flow(struct sniffer_record *r, __u32 slot)
 	struct sniffer_flow_key key = {};
 	int a_to_b = sniffer_flow_key_make(r->saddr, r->daddr, r->sport, r->dport, r->vlan_count ? r->vlan_ids[0] : 0,
 					   r->l4_proto, r->ip_version, &key);
+	/* The way a flow this packet starts would run (a SYN+ACK's receiver
+	 * is the originator). */
+	int orig_a = sniffer_flow_orig_is_a(&p, a_to_b);
 	__u32 zero = 0;
 	struct sniffer_flow_record *out = bpf_map_lookup_elem(&flow_out, &zero);
 	if (!out)
@@ -430,7 +433,7 @@ __noinline int account_flow(struct sniffer_record *r, __u32 slot)
 	if (!v) {
 		/* No room: the packet leaves at once, as a one-packet flow. */
 		stat_add(slot, SNIFFER_STAT_FLOW_MAP_FULL, 1);
-		sniffer_flow_init(&out->state, &key, a_to_b, new_flow_id(), now, r->ifindex, r->mode, r->is_wan_facing,
+		sniffer_flow_init(&out->state, &key, orig_a, new_flow_id(), now, r->ifindex, r->mode, r->is_wan_facing,
 				  prm);
 		sniffer_flow_add(&out->state, &p, a_to_b, prm);
 		send_flow(out, SNIFFER_FLOW_END_TABLE_FULL, 0, slot);
@@ -441,12 +444,12 @@ __noinline int account_flow(struct sniffer_record *r, __u32 slot)
 	int reason = 0, update = 0;
 	bpf_spin_lock(&v->lock);
 	if (v->state.flow_id == 0) {
-		sniffer_flow_init(&v->state, &key, a_to_b, new_flow_id(), now, r->ifindex, r->mode, r->is_wan_facing, prm);
+		sniffer_flow_init(&v->state, &key, orig_a, new_flow_id(), now, r->ifindex, r->mode, r->is_wan_facing, prm);
 	} else {
 		reason = sniffer_flow_end_before(&v->state, &p, clock > now ? clock : now, prm);
 		if (reason) {
 			__builtin_memcpy(&out->state, &v->state, sizeof(out->state));
-			sniffer_flow_init(&v->state, &key, a_to_b, new_flow_id(), now, r->ifindex, r->mode,
+			sniffer_flow_init(&v->state, &key, orig_a, new_flow_id(), now, r->ifindex, r->mode,
 					  r->is_wan_facing, prm);
 		}
 	}

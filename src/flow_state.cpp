@@ -96,9 +96,10 @@ sniffer_flow_packet flow_packet_of(const PacketInfo& p) {
 FlowState::FlowState(const FlowKey& key, const PacketInfo& first, bool first_a_to_b, std::uint64_t id,
                      std::uint8_t direction, const sniffer_flow_params& params)
     : direction_(direction) {
-  sniffer_flow_init(&s_, &key, first_a_to_b, id, first.ts_ns, first.ifindex, first.mode, first.is_wan_facing ? 1 : 0,
-                    &params);
-  add(flow_packet_of(first), first_a_to_b, params);
+  const sniffer_flow_packet packet = flow_packet_of(first);
+  sniffer_flow_init(&s_, &key, sniffer_flow_orig_is_a(&packet, first_a_to_b ? 1 : 0), id, first.ts_ns, first.ifindex,
+                    first.mode, first.is_wan_facing ? 1 : 0, &params);
+  add(packet, first_a_to_b, params);
 }
 
 std::string FlowState::conn_state() const {

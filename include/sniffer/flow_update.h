@@ -93,6 +93,22 @@ SNIFFER_INLINE int sniffer_flow_packet_of(const struct sniffer_record *r, __u64 
 	return 1;
 }
 
+/* Whether p is a SYN+ACK: the answer to a connection attempt. */
+SNIFFER_INLINE int sniffer_is_syn_ack(const struct sniffer_flow_packet *p)
+{
+	return p->has_tcp_header && (p->tcp_flags & 0x12) == 0x12;
+}
+
+/* Which way the flow whose first packet is p runs: 1 when its originator is
+ * side A. The first packet's sender is the originator, except for a SYN+ACK
+ * (the capture began mid-handshake, or sees only the server's side): as in
+ * Zeek, its receiver is the originator, so the connection states and the
+ * history read as from the client. a_to_b: p goes from side A to B. */
+SNIFFER_INLINE int sniffer_flow_orig_is_a(const struct sniffer_flow_packet *p, int a_to_b)
+{
+	return sniffer_is_syn_ack(p) ? !a_to_b : a_to_b != 0;
+}
+
 /* Fills the canonical key; returns 1 when the packet goes from side A to B. */
 SNIFFER_INLINE int sniffer_flow_key_make(const __u8 *src, const __u8 *dst, __u16 sport, __u16 dport, __u16 vlan_id,
 					 __u8 l4_proto, __u8 ip_version, struct sniffer_flow_key *k)
@@ -148,8 +164,9 @@ SNIFFER_INLINE int sniffer_flow_close_reason(const struct sniffer_flow_state *s)
 }
 
 /* Starts a flow (s is overwritten whole); its first packet goes to
- * sniffer_flow_add next. */
-SNIFFER_INLINE void sniffer_flow_init(struct sniffer_flow_state *s, const struct sniffer_flow_key *key, int a_to_b,
+ * sniffer_flow_add next. orig_a: the originator ("forward" sender) is side A
+ * (sniffer_flow_orig_is_a). */
+SNIFFER_INLINE void sniffer_flow_init(struct sniffer_flow_state *s, const struct sniffer_flow_key *key, int orig_a,
 				      __u64 flow_id, __u64 ts, __u32 ifindex, __u8 mode, __u8 is_wan_facing,
 				      const struct sniffer_flow_params *prm)
 {
@@ -162,7 +179,7 @@ SNIFFER_INLINE void sniffer_flow_init(struct sniffer_flow_state *s, const struct
 	s->ifindex = ifindex;
 	s->mode = mode;
 	s->is_wan_facing = is_wan_facing;
-	s->fwd_is_a_to_b = a_to_b ? 1 : 0;
+	s->fwd_is_a_to_b = orig_a ? 1 : 0;
 }
 
 /* Zeek-like history: each letter once per side, originator upper case.

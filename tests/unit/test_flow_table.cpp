@@ -284,6 +284,60 @@ TEST_F(FlowTableTest, LateAcksAndFinsStayInAClosedFlow) {
   EXPECT_EQ(out[0].end_reason(), v1::FLOW_END_RST);
 }
 
+TEST_F(FlowTableTest, AFlowThatStartsWithASynAckRunsFromItsReceiver) {
+  // Only the server's side is visible (Zeek's
+  // Traces/ssh.server-side-half-duplex.pcap): the SYN+ACK's receiver is the
+  // originator, as in Zeek, so the states read SHR / RSTRH, not OTH.
+  FlowTable t = make();
+  t.add(tcp(0, false, SYN | ACK, 0, 65160));
+  t.add(tcp(1 * kMs, false, PSH | ACK, 40));
+  t.add(tcp(2 * kMs, false, FIN | ACK));
+  t.flush(v1::FLOW_END_END_OF_CAPTURE);
+  ASSERT_EQ(out.size(), 1u);
+  const auto& r = out[0];
+  char buf[INET_ADDRSTRLEN];
+  EXPECT_STREQ(inet_ntop(AF_INET, r.src_addr().data(), buf, sizeof(buf)), "198.51.100.10");
+  EXPECT_EQ(r.src_port(), 40000u);
+  EXPECT_EQ(r.dst_port(), 80u);
+  EXPECT_EQ(r.fwd().packets(), 0u);
+  EXPECT_EQ(r.bwd().packets(), 3u);
+  EXPECT_EQ(r.bwd().init_window(), 65160);
+  EXPECT_EQ(r.fwd().init_window(), -1);
+  EXPECT_EQ(r.conn_state(), "SHR");
+  EXPECT_EQ(r.history(), "hdf");
+
+  // Both sides visible, the SYN missed: the client's ACK is forward.
+  t.add(tcp(10 * kSec, false, SYN | ACK));
+  t.add(tcp(10 * kSec + 1 * kMs, true, ACK));
+  t.add(tcp(10 * kSec + 2 * kMs, false, RST));
+  t.flush(v1::FLOW_END_END_OF_CAPTURE);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[1].src_port(), 40000u);
+  EXPECT_EQ(out[1].fwd().packets(), 1u);
+  EXPECT_EQ(out[1].bwd().packets(), 2u);
+  EXPECT_EQ(out[1].conn_state(), "RSTRH");
+  EXPECT_EQ(out[1].history(), "hAr");
+}
+
+TEST_F(FlowTableTest, TheDirectionIsClassifiedFromTheOriginator) {
+  // The classifier sees the flow as its originator sends it: for a flow
+  // that starts with a SYN+ACK, that packet reversed.
+  std::vector<std::uint16_t> seen_sports;
+  FlowTable t(
+      FlowTableConfig{}, [this](const FlowState& f, v1::FlowEndReason reason, bool update) {
+        v1::FlowRecord r;
+        f.to_proto(r, reason, update);
+        out.push_back(r);
+      },
+      [&](const PacketInfo& p) {
+        seen_sports.push_back(p.sport);
+        return std::uint8_t{v1::FLOW_DIRECTION_OUTBOUND};
+      });
+  t.add(tcp(0, false, SYN | ACK));
+  ASSERT_EQ(seen_sports.size(), 1u);
+  EXPECT_EQ(seen_sports[0], 40000u);
+}
+
 TEST_F(FlowTableTest, UdpFlowsHaveZeeksConnectionStates) {
   FlowTable t = make();
   t.add(packet(0, true, 30));  // a query nobody answers
