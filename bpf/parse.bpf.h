@@ -16,6 +16,8 @@
 #define ETH_P_IPV6 0x86DD
 #define ETH_P_8021Q 0x8100
 #define ETH_P_8021AD 0x88A8
+#define ETH_P_MPLS_UC 0x8847
+#define ETH_P_MPLS_MC 0x8848
 
 #define NEXTHDR_HOP 0
 #define NEXTHDR_ROUTING 43
@@ -269,6 +271,13 @@ static __always_inline void parse_ipv6(void *data, void *data_end, __u32 off,
 	r->parse_flags |= SNIFFER_PARSE_EXTHDR_LIMIT;
 }
 
+/* Where the IP header starts: after the Ethernet header, the VLAN tags and
+ * the MPLS labels the parser read. */
+static __always_inline __u32 sniffer_l3_offset(const struct sniffer_record *r)
+{
+	return sizeof(struct ethhdr) + (__u32)r->vlan_count * sizeof(struct vlan_tag) + (__u32)r->mpls_count * 4;
+}
+
 /* Fills the parsed fields of r from the frame [data, data_end). */
 static __always_inline void parse_packet(void *data, void *data_end, struct sniffer_record *r)
 {
@@ -298,6 +307,40 @@ static __always_inline void parse_packet(void *data, void *data_end, struct snif
 	r->ethertype = bpf_ntohs(proto);
 	if (proto == bpf_htons(ETH_P_8021Q) || proto == bpf_htons(ETH_P_8021AD)) {
 		r->parse_flags |= SNIFFER_PARSE_VLAN_EXCESS;
+		return;
+	}
+	if (proto == bpf_htons(ETH_P_MPLS_UC) || proto == bpf_htons(ETH_P_MPLS_MC)) {
+		/* A bounded walk to the bottom-of-stack label (RFC 3032: label 20
+		 * bits, TC 3, S 1, TTL 8). Below it no EtherType says what
+		 * follows: as Zeek and Suricata, the first nibble tells IPv4 (4)
+		 * from IPv6 (6); anything else (a pseudowire, ...) is not parsed. */
+		int bottom = 0;
+		for (int i = 0; i < SNIFFER_MPLS_MAX_LABELS; i++) {
+			__u8 *lse = data + off;
+			if ((void *)(lse + 4) > data_end) {
+				r->parse_flags |= SNIFFER_PARSE_TRUNCATED;
+				return;
+			}
+			r->mpls_count = i + 1;
+			off += 4;
+			if (lse[2] & 0x01) {
+				bottom = 1;
+				break;
+			}
+		}
+		if (!bottom) {
+			r->parse_flags |= SNIFFER_PARSE_VLAN_EXCESS;
+			return;
+		}
+		__u8 *ip = data + off;
+		if ((void *)(ip + 1) > data_end) {
+			r->parse_flags |= SNIFFER_PARSE_TRUNCATED;
+			return;
+		}
+		if ((*ip >> 4) == 4)
+			parse_ipv4(data, data_end, off, r);
+		else if ((*ip >> 4) == 6)
+			parse_ipv6(data, data_end, off, r);
 		return;
 	}
 	if (proto == bpf_htons(ETH_P_IP))

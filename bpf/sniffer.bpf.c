@@ -210,7 +210,7 @@ static __always_inline __u32 payload_available(const struct sniffer_record *r, _
 	if (!r->payload_offset)
 		return 0;
 	__u32 end = wire_len;
-	__u32 l3_start = sizeof(struct ethhdr) + r->vlan_count * sizeof(struct vlan_tag);
+	__u32 l3_start = sniffer_l3_offset(r);
 	if (r->ip_total_len && l3_start + r->ip_total_len < end)
 		end = l3_start + r->ip_total_len;
 	return end > r->payload_offset ? end - r->payload_offset : 0;
@@ -234,7 +234,7 @@ __noinline int check_ip_length(struct sniffer_record *r, __u32 wire_len, __u32 f
 	if (r->ip_version == 4 && r->l3_hdr_len && r->ip_total_len == 0) {
 		/* A TSO capture: the NIC fills the length in later. The frame's
 		 * own length (the original one, offline) stands in for it. */
-		__u32 l3 = sizeof(struct ethhdr) + r->vlan_count * sizeof(struct vlan_tag);
+		__u32 l3 = sniffer_l3_offset(r);
 		__u32 len = frame_len > l3 ? frame_len - l3 : 0;
 		r->ip_total_len = len > 0xffff ? 0xffff : len;
 		r->parse_flags |= SNIFFER_PARSE_IP_LEN_FROM_FRAME;
@@ -243,7 +243,7 @@ __noinline int check_ip_length(struct sniffer_record *r, __u32 wire_len, __u32 f
 	if (!r->ip_version || !r->l3_hdr_len || r->ip_total_len < r->l3_hdr_len ||
 	    (r->parse_flags & (SNIFFER_PARSE_TRUNCATED | SNIFFER_PARSE_EXTHDR_LIMIT)))
 		return 0;
-	__u32 l3_start = sizeof(struct ethhdr) + r->vlan_count * sizeof(struct vlan_tag);
+	__u32 l3_start = sniffer_l3_offset(r);
 	__u32 ip_end = l3_start + r->ip_total_len;
 	if (ip_end > wire_len) {
 		r->parse_flags |= SNIFFER_PARSE_BAD_LENGTH;

@@ -417,6 +417,83 @@ TEST_F(ProgramsTest, Ipv4TotalLengthZeroTakesTheFramesLength) {
   EXPECT_EQ(stat(SNIFFER_STAT_PARSE_ERROR), 2u);
 }
 
+// An MPLS frame: Ethernet (with `vlans`), the label stack entries (label,
+// bottom-of-stack bit set on the last), then the IP packet of `ip_frame`
+// (an Ethernet frame from the builder, whose own Ethernet header is dropped).
+Bytes mpls_frame(const test::VlanTags& vlans, const std::vector<std::uint32_t>& labels, const Bytes& ip_frame,
+                 bool bottom = true) {
+  Bytes b = test::ethernet(vlans, 0x8847);
+  for (std::size_t i = 0; i < labels.size(); ++i) {
+    const bool bos = bottom && i + 1 == labels.size();
+    test::put32(b, (labels[i] << 12) | (bos ? 0x100u : 0u) | 64u);  // label, TC 0, S, TTL 64
+  }
+  b.insert(b.end(), ip_frame.begin() + 14, ip_frame.end());
+  return b;
+}
+
+TEST_F(ProgramsTest, MplsLabelStacksAreWalkedToTheIpPacketBelow) {
+  // Zeek's Traces/mixed-vlan-mpls.pcap: MPLS-encapsulated IP made no flow.
+  load({.payload_bytes = 8});
+  progs_->set_interface(kLoopback, Mode::Gateway, Role::Wan, 1);
+  L4 tcp{.kind = L4::Tcp, .sport = 11001, .dport = 23, .tcp_flags = 0x18, .payload = "login:"};
+  Captured c = one_xdp(mpls_frame({}, {29}, test::ipv4_frame("10.1.2.1", "10.34.0.1", tcp)));
+  sniffer_record h = c.header;
+  EXPECT_EQ(h.ethertype, 0x8847);
+  EXPECT_EQ(h.mpls_count, 1);
+  EXPECT_EQ(h.ip_version, 4);
+  EXPECT_EQ(addr(h.saddr, AF_INET), "10.1.2.1");
+  EXPECT_EQ(h.sport, 11001);
+  EXPECT_EQ(h.dport, 23);
+  EXPECT_EQ(h.tcp_flags, 0x18);
+  EXPECT_EQ(h.parse_flags, 0);
+  EXPECT_EQ(h.payload_offset, 14 + 4 + 20 + 20);
+  EXPECT_EQ(std::string(c.snippet.begin(), c.snippet.end()), "login:");
+
+  // A VLAN tag, then two labels, then IPv6 (first nibble 6).
+  L4 udp{.kind = L4::Udp, .sport = 5353, .dport = 53, .payload = "q"};
+  h = one_xdp(mpls_frame({{0x8100, 100}}, {1000, 16},
+                         test::ipv6_frame("2001:db8::1", "2001:db8::2", udp)))
+          .header;
+  EXPECT_EQ(h.vlan_count, 1);
+  EXPECT_EQ(h.vlan_ids[0], 100);
+  EXPECT_EQ(h.mpls_count, 2);
+  EXPECT_EQ(h.ip_version, 6);
+  EXPECT_EQ(h.sport, 5353);
+  EXPECT_EQ(h.parse_flags, 0);
+
+  // Padded to the Ethernet minimum: the padding is not payload, and the
+  // length check starts the IP packet below the labels.
+  Bytes small = mpls_frame({}, {29}, test::ipv4_frame("10.1.2.1", "10.34.0.1", L4{.kind = L4::Udp, .sport = 1, .dport = 2}));
+  small.resize(64, 0);
+  h = one_xdp(small).header;
+  EXPECT_EQ(h.parse_flags, 0);
+  EXPECT_EQ(h.ip_total_len, 28);
+
+  // More labels than the walk reads, no bottom of stack: flagged, no IP.
+  h = one_xdp(mpls_frame({}, {1, 2, 3, 4, 5}, test::ipv4_frame("10.1.2.1", "10.34.0.1", udp))).header;
+  EXPECT_EQ(h.parse_flags, SNIFFER_PARSE_VLAN_EXCESS);
+  EXPECT_EQ(h.ip_version, 0);
+  EXPECT_EQ(h.mpls_count, SNIFFER_MPLS_MAX_LABELS);
+
+  // Below the bottom label, neither IPv4 nor IPv6 (a pseudowire control
+  // word, first nibble 0): not parsed, not an error.
+  Bytes pw = test::ethernet({}, 0x8847);
+  test::put32(pw, (77u << 12) | 0x100u | 64u);
+  test::put32(pw, 0);  // control word
+  pw.resize(64, 0);
+  h = one_xdp(pw).header;
+  EXPECT_EQ(h.parse_flags, 0);
+  EXPECT_EQ(h.ip_version, 0);
+  EXPECT_EQ(h.mpls_count, 1);
+
+  // Cut inside the label stack.
+  Bytes cut = mpls_frame({}, {1, 2}, test::ipv4_frame("10.1.2.1", "10.34.0.1", udp));
+  cut.resize(14 + 6);
+  h = one_xdp(cut).header;
+  EXPECT_EQ(h.parse_flags, SNIFFER_PARSE_TRUNCATED);
+  EXPECT_EQ(h.ip_version, 0);
+}
+
 TEST_F(ProgramsTest, LaterFragmentsHaveNoPorts) {
   load();
   progs_->set_interface(kLoopback, Mode::Gateway, Role::Wan, 1);
