@@ -16,6 +16,8 @@
 #define ETH_P_IPV6 0x86DD
 #define ETH_P_8021Q 0x8100
 #define ETH_P_8021AD 0x88A8
+#define ETH_P_MPLS_UC 0x8847
+#define ETH_P_MPLS_MC 0x8848
 
 #define NEXTHDR_HOP 0
 #define NEXTHDR_ROUTING 43
@@ -59,12 +61,34 @@ static __always_inline void parse_l4(void *data, void *data_end, __u32 off,
 	switch (r->l4_proto) {
 	case PROTO_TCP: {
 		struct tcphdr *th = pos;
-		if ((void *)(th + 1) > data_end) {
+		__u8 *tb = pos;
+		if ((void *)(tb + 4) > data_end) {
 			r->parse_flags |= SNIFFER_PARSE_TRUNCATED;
 			return;
 		}
+		/* The ports are the first 4 bytes: a header the capture cut
+		 * (snap length) still has them, as tshark reads them. */
 		r->sport = bpf_ntohs(th->source);
 		r->dport = bpf_ntohs(th->dest);
+		if ((void *)(th + 1) > data_end) {
+			/* Cut inside the fixed header: each field whose bytes were
+			 * captured; the flags with the data offset (bytes 12, 13),
+			 * which sets l4_hdr_len. No payload in the frame. */
+			r->parse_flags |= SNIFFER_PARSE_TRUNCATED | SNIFFER_PARSE_L4_CUT;
+			if ((void *)(tb + 8) <= data_end)
+				r->tcp_seq = bpf_ntohl(th->seq);
+			if ((void *)(tb + 12) <= data_end)
+				r->tcp_ack = bpf_ntohl(th->ack_seq);
+			if ((void *)(tb + 14) <= data_end) {
+				r->l4_hdr_len = (tb[12] >> 4) * 4;
+				r->tcp_flags = tb[13];
+				if (r->l4_hdr_len < sizeof(*th))
+					r->parse_flags |= SNIFFER_PARSE_MALFORMED;
+			}
+			if ((void *)(tb + 16) <= data_end)
+				r->tcp_window = bpf_ntohs(th->window);
+			return;
+		}
 		r->tcp_flags = ((__u8 *)th)[13];
 		r->tcp_window = bpf_ntohs(th->window);
 		r->tcp_seq = bpf_ntohl(th->seq);
@@ -84,12 +108,17 @@ static __always_inline void parse_l4(void *data, void *data_end, __u32 off,
 	}
 	case PROTO_UDP: {
 		struct udphdr *uh = pos;
-		if ((void *)(uh + 1) > data_end) {
+		if ((void *)((__u8 *)pos + 4) > data_end) {
 			r->parse_flags |= SNIFFER_PARSE_TRUNCATED;
 			return;
 		}
 		r->sport = bpf_ntohs(uh->source);
 		r->dport = bpf_ntohs(uh->dest);
+		if ((void *)(uh + 1) > data_end) {
+			/* Cut after the ports: no length, no payload in the frame. */
+			r->parse_flags |= SNIFFER_PARSE_TRUNCATED | SNIFFER_PARSE_L4_CUT;
+			return;
+		}
 		r->l4_hdr_len = sizeof(*uh);
 		r->payload_offset = off + sizeof(*uh);
 		return;
@@ -140,7 +169,10 @@ static __always_inline void parse_ipv4(void *data, void *data_end, __u32 off,
 
 	__u32 hlen = iph->ihl * 4;
 	r->l3_hdr_len = hlen;
-	if (r->ip_total_len < hlen)
+	/* A total length of 0 (a capture on a host with TCP segmentation
+	 * offload) is not malformed: check_ip_length() takes the length from
+	 * the frame. */
+	if (r->ip_total_len && r->ip_total_len < hlen)
 		r->parse_flags |= SNIFFER_PARSE_MALFORMED;
 
 	__u16 frag = bpf_ntohs(iph->frag_off);
@@ -239,6 +271,13 @@ static __always_inline void parse_ipv6(void *data, void *data_end, __u32 off,
 	r->parse_flags |= SNIFFER_PARSE_EXTHDR_LIMIT;
 }
 
+/* Where the IP header starts: after the Ethernet header, the VLAN tags and
+ * the MPLS labels the parser read. */
+static __always_inline __u32 sniffer_l3_offset(const struct sniffer_record *r)
+{
+	return sizeof(struct ethhdr) + (__u32)r->vlan_count * sizeof(struct vlan_tag) + (__u32)r->mpls_count * 4;
+}
+
 /* Fills the parsed fields of r from the frame [data, data_end). */
 static __always_inline void parse_packet(void *data, void *data_end, struct sniffer_record *r)
 {
@@ -268,6 +307,40 @@ static __always_inline void parse_packet(void *data, void *data_end, struct snif
 	r->ethertype = bpf_ntohs(proto);
 	if (proto == bpf_htons(ETH_P_8021Q) || proto == bpf_htons(ETH_P_8021AD)) {
 		r->parse_flags |= SNIFFER_PARSE_VLAN_EXCESS;
+		return;
+	}
+	if (proto == bpf_htons(ETH_P_MPLS_UC) || proto == bpf_htons(ETH_P_MPLS_MC)) {
+		/* A bounded walk to the bottom-of-stack label (RFC 3032: label 20
+		 * bits, TC 3, S 1, TTL 8). Below it no EtherType says what
+		 * follows: as Zeek and Suricata, the first nibble tells IPv4 (4)
+		 * from IPv6 (6); anything else (a pseudowire, ...) is not parsed. */
+		int bottom = 0;
+		for (int i = 0; i < SNIFFER_MPLS_MAX_LABELS; i++) {
+			__u8 *lse = data + off;
+			if ((void *)(lse + 4) > data_end) {
+				r->parse_flags |= SNIFFER_PARSE_TRUNCATED;
+				return;
+			}
+			r->mpls_count = i + 1;
+			off += 4;
+			if (lse[2] & 0x01) {
+				bottom = 1;
+				break;
+			}
+		}
+		if (!bottom) {
+			r->parse_flags |= SNIFFER_PARSE_VLAN_EXCESS;
+			return;
+		}
+		__u8 *ip = data + off;
+		if ((void *)(ip + 1) > data_end) {
+			r->parse_flags |= SNIFFER_PARSE_TRUNCATED;
+			return;
+		}
+		if ((*ip >> 4) == 4)
+			parse_ipv4(data, data_end, off, r);
+		else if ((*ip >> 4) == 6)
+			parse_ipv6(data, data_end, off, r);
 		return;
 	}
 	if (proto == bpf_htons(ETH_P_IP))

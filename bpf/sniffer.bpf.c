@@ -210,7 +210,7 @@ static __always_inline __u32 payload_available(const struct sniffer_record *r, _
 	if (!r->payload_offset)
 		return 0;
 	__u32 end = wire_len;
-	__u32 l3_start = sizeof(struct ethhdr) + r->vlan_count * sizeof(struct vlan_tag);
+	__u32 l3_start = sniffer_l3_offset(r);
 	if (r->ip_total_len && l3_start + r->ip_total_len < end)
 		end = l3_start + r->ip_total_len;
 	return end > r->payload_offset ? end - r->payload_offset : 0;
@@ -227,12 +227,23 @@ static __always_inline __u32 payload_available(const struct sniffer_record *r, _
  * A global function: the verifier checks it once, on its own, and forgets at
  * the call what it knew of the record's fields. Inlined, it multiplied the
  * parser's paths past the verifier's 1M-instruction budget. */
-__noinline int check_ip_length(struct sniffer_record *r, __u32 wire_len)
+__noinline int check_ip_length(struct sniffer_record *r, __u32 wire_len, __u32 frame_len)
 {
-	if (!r || !r->ip_version || !r->l3_hdr_len || r->ip_total_len < r->l3_hdr_len ||
+	if (!r)
+		return 0;
+	if (r->ip_version == 4 && r->l3_hdr_len && r->ip_total_len == 0) {
+		/* A TSO capture: the NIC fills the length in later. The frame's
+		 * own length (the original one, offline) stands in for it. */
+		__u32 l3 = sniffer_l3_offset(r);
+		__u32 len = frame_len > l3 ? frame_len - l3 : 0;
+		r->ip_total_len = len > 0xffff ? 0xffff : len;
+		r->parse_flags |= SNIFFER_PARSE_IP_LEN_FROM_FRAME;
+		return 0;
+	}
+	if (!r->ip_version || !r->l3_hdr_len || r->ip_total_len < r->l3_hdr_len ||
 	    (r->parse_flags & (SNIFFER_PARSE_TRUNCATED | SNIFFER_PARSE_EXTHDR_LIMIT)))
 		return 0;
-	__u32 l3_start = sizeof(struct ethhdr) + r->vlan_count * sizeof(struct vlan_tag);
+	__u32 l3_start = sniffer_l3_offset(r);
 	__u32 ip_end = l3_start + r->ip_total_len;
 	if (ip_end > wire_len) {
 		r->parse_flags |= SNIFFER_PARSE_BAD_LENGTH;
@@ -404,6 +415,9 @@ __noinline int account_flow(struct sniffer_record *r, __u32 slot)
 	struct sniffer_flow_key key = {};
 	int a_to_b = sniffer_flow_key_make(r->saddr, r->daddr, r->sport, r->dport, r->vlan_count ? r->vlan_ids[0] : 0,
 					   r->l4_proto, r->ip_version, &key);
+	/* The way a flow this packet starts would run (a SYN+ACK's receiver
+	 * is the originator). */
+	int orig_a = sniffer_flow_orig_is_a(&p, a_to_b);
 	__u32 zero = 0;
 	struct sniffer_flow_record *out = bpf_map_lookup_elem(&flow_out, &zero);
 	if (!out)
@@ -419,7 +433,7 @@ __noinline int account_flow(struct sniffer_record *r, __u32 slot)
 	if (!v) {
 		/* No room: the packet leaves at once, as a one-packet flow. */
 		stat_add(slot, SNIFFER_STAT_FLOW_MAP_FULL, 1);
-		sniffer_flow_init(&out->state, &key, a_to_b, new_flow_id(), now, r->ifindex, r->mode, r->is_wan_facing,
+		sniffer_flow_init(&out->state, &key, orig_a, new_flow_id(), now, r->ifindex, r->mode, r->is_wan_facing,
 				  prm);
 		sniffer_flow_add(&out->state, &p, a_to_b, prm);
 		send_flow(out, SNIFFER_FLOW_END_TABLE_FULL, 0, slot);
@@ -430,12 +444,12 @@ __noinline int account_flow(struct sniffer_record *r, __u32 slot)
 	int reason = 0, update = 0;
 	bpf_spin_lock(&v->lock);
 	if (v->state.flow_id == 0) {
-		sniffer_flow_init(&v->state, &key, a_to_b, new_flow_id(), now, r->ifindex, r->mode, r->is_wan_facing, prm);
+		sniffer_flow_init(&v->state, &key, orig_a, new_flow_id(), now, r->ifindex, r->mode, r->is_wan_facing, prm);
 	} else {
 		reason = sniffer_flow_end_before(&v->state, &p, clock > now ? clock : now, prm);
 		if (reason) {
 			__builtin_memcpy(&out->state, &v->state, sizeof(out->state));
-			sniffer_flow_init(&v->state, &key, a_to_b, new_flow_id(), now, r->ifindex, r->mode,
+			sniffer_flow_init(&v->state, &key, orig_a, new_flow_id(), now, r->ifindex, r->mode,
 					  r->is_wan_facing, prm);
 		}
 	}
@@ -486,7 +500,8 @@ static __always_inline int observe(void *ctx, bool is_xdp, void *data, void *dat
 
 	struct sniffer_record rec = {};
 	parse_packet(data, data_end, &rec);
-	check_ip_length(&rec, wire_len);
+	/* Offline, the frame's original length (the capture may have cut it). */
+	check_ip_length(&rec, wire_len, replay_active && replay_wire_len ? replay_wire_len : wire_len);
 	int verdict = SNIFFER_VERDICT_PASS;
 	if (cfg->blocklist && hook != SNIFFER_HOOK_TC_EGRESS)
 		verdict = block_verdict(&rec, slot);

@@ -89,18 +89,23 @@ sniffer_flow_packet flow_packet_of(const PacketInfo& p) {
   f.tcp_window = p.tcp_window;
   f.tcp_flags = p.tcp_flags;
   f.has_tcp_header = p.has_tcp_header ? 1 : 0;
+  f.has_tcp_window = p.has_tcp_header && p.has_tcp_window ? 1 : 0;
   return f;
 }
 
 FlowState::FlowState(const FlowKey& key, const PacketInfo& first, bool first_a_to_b, std::uint64_t id,
                      std::uint8_t direction, const sniffer_flow_params& params)
     : direction_(direction) {
-  sniffer_flow_init(&s_, &key, first_a_to_b, id, first.ts_ns, first.ifindex, first.mode, first.is_wan_facing ? 1 : 0,
-                    &params);
-  add(flow_packet_of(first), first_a_to_b, params);
+  const sniffer_flow_packet packet = flow_packet_of(first);
+  sniffer_flow_init(&s_, &key, sniffer_flow_orig_is_a(&packet, first_a_to_b ? 1 : 0), id, first.ts_ns, first.ifindex,
+                    first.mode, first.is_wan_facing ? 1 : 0, &params);
+  add(packet, first_a_to_b, params);
 }
 
 std::string FlowState::conn_state() const {
+  // UDP as Zeek: SF when both sides sent, S0 when only the originator did
+  // (the first packet's sender is the originator, so it always sent).
+  if (s_.key.l4_proto == 17) return s_.bwd.payload.count > 0 ? "SF" : "S0";
   if (s_.key.l4_proto != 6) return "";
   auto has = [this](std::uint8_t bit) { return (s_.tcp & bit) != 0; };
   const bool syn_orig = has(SNIFFER_TCP_SYN_ORIG), synack_resp = has(SNIFFER_TCP_SYNACK_RESP);

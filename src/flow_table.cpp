@@ -1,6 +1,7 @@
 #include "sniffer/flow_table.hpp"
 
 #include <algorithm>
+#include <utility>
 
 namespace sniffer {
 
@@ -80,7 +81,20 @@ std::uint32_t FlowTable::create(const FlowKey& key, std::uint32_t hash, const Pa
     slots_.emplace_back();
   }
   Slot& s = slots_[slot];
-  s.flow.emplace(key, p, a_to_b, next_id_++, classify_(p), params_);
+  // The direction is the originator's: a flow that starts with a SYN+ACK
+  // runs from that packet's receiver (sniffer_flow_orig_is_a), as the
+  // kernel flows' classification sees it too.
+  const sniffer_flow_packet packet = flow_packet_of(p);
+  std::uint8_t direction;
+  if (sniffer_flow_orig_is_a(&packet, a_to_b ? 1 : 0) != (a_to_b ? 1 : 0)) {
+    PacketInfo reversed = p;
+    std::swap(reversed.src, reversed.dst);
+    std::swap(reversed.sport, reversed.dport);
+    direction = classify_(reversed);
+  } else {
+    direction = classify_(p);
+  }
+  s.flow.emplace(key, p, a_to_b, next_id_++, direction, params_);
   s.hash = hash;
   s.closing = false;
   index_.insert(hash, slot);  // cannot fail: a full table evicted above

@@ -21,6 +21,7 @@ bool packet_info_from_record(const sniffer_record& r, std::uint64_t ts_ns, Packe
   p.header_len = f.header_len;
   p.payload_len = f.payload_len;  // from the IP header's own length (Ethernet padding excluded)
   p.has_tcp_header = f.has_tcp_header != 0;
+  p.has_tcp_window = f.has_tcp_window != 0;
   p.tcp_flags = f.tcp_flags;
   p.tcp_window = f.tcp_window;
   p.tcp_seq = f.tcp_seq;

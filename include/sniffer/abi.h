@@ -20,7 +20,7 @@
 #endif
 
 /* Bumped whenever any layout below changes. */
-#define SNIFFER_ABI_VERSION 5
+#define SNIFFER_ABI_VERSION 6
 /* First word of every ring record, read as a little-endian u32: "SNFR" for a
  * packet record, "SNFL" for a flow record (kernel flow aggregation). */
 #define SNIFFER_RECORD_MAGIC 0x52464e53u
@@ -175,11 +175,23 @@ struct sniffer_block_settings {
 
 #define SNIFFER_PARSE_TRUNCATED 0x01     /* the packet ended inside a header */
 #define SNIFFER_PARSE_MALFORMED 0x02     /* a header field is impossible (IHL < 5, ...) */
-#define SNIFFER_PARSE_VLAN_EXCESS 0x04   /* more VLAN tags than the parser reads (2) */
+#define SNIFFER_PARSE_VLAN_EXCESS 0x04   /* more VLAN tags (2) or MPLS labels (SNIFFER_MPLS_MAX_LABELS) than the parser reads */
 #define SNIFFER_PARSE_EXTHDR_LIMIT 0x08  /* IPv6 extension chain longer than the walk bound */
 #define SNIFFER_PARSE_BAD_LENGTH 0x10    /* IP length field beyond the frame, or IPv6 length 0 (no jumbo) */
+/* With TRUNCATED: the capture cut the TCP/UDP fixed header (20/8 bytes) after
+ * its ports. Ports valid; the other fields are those whose bytes were
+ * captured, 0 past the cut: TCP seq (8 bytes captured), ack (12), data offset
+ * and flags (14: l4_hdr_len is then set), window (16). No payload offset. */
+#define SNIFFER_PARSE_L4_CUT 0x20
+/* IPv4 total length 0 (a capture on a host with TCP segmentation offload):
+ * ip_total_len is the frame's length from the IPv4 header on (the original
+ * length, Ethernet padding included), not the header's. */
+#define SNIFFER_PARSE_IP_LEN_FROM_FRAME 0x40
+#define SNIFFER_PARSE_ALL_FLAGS 0x7f
 
 #define SNIFFER_IPV6_MAX_EXT_HDRS 8
+/* MPLS label stack entries the parser walks to the bottom of the stack. */
+#define SNIFFER_MPLS_MAX_LABELS 4
 
 /*
  * One packet observation, followed in the ring by payload_capacity bytes of
@@ -201,7 +213,7 @@ struct sniffer_record {
 	__u8 tcp_flags;      /* TCP header byte 13: FIN 0x01 ... CWR 0x80 */
 	__u8 ttl;            /* IPv4 TTL or IPv6 hop limit */
 	__u8 vlan_count;     /* VLAN tags parsed, 0..2 */
-	__u16 ethertype;     /* EtherType after the VLAN tags */
+	__u16 ethertype;     /* EtherType after the VLAN tags (0x8847/0x8848 for MPLS: the IP header is below the labels) */
 	__u16 vlan_ids[2];   /* 12-bit VIDs, outer tag first */
 	__u16 sport;         /* 0 when the packet has no ports */
 	__u16 dport;
@@ -223,7 +235,8 @@ struct sniffer_record {
 	__u32 tcp_ack;       /* raw acknowledgment number */
 	__u32 block_rule_id; /* the blocklist rule that matched, 0 for none */
 	__u8 verdict;        /* SNIFFER_VERDICT_* */
-	__u8 reserved[3];
+	__u8 mpls_count;     /* MPLS labels parsed (after the VLAN tags), 0..SNIFFER_MPLS_MAX_LABELS */
+	__u8 reserved[2];
 };
 
 /* ---- kernel flow aggregation (flows.aggregation = "kernel") ----
@@ -427,6 +440,17 @@ SNIFFER_ASSERT_OFFSET(sniffer_record, tcp_seq, 96);
 SNIFFER_ASSERT_OFFSET(sniffer_record, tcp_ack, 100);
 SNIFFER_ASSERT_OFFSET(sniffer_record, block_rule_id, 104);
 SNIFFER_ASSERT_OFFSET(sniffer_record, verdict, 108);
+SNIFFER_ASSERT_OFFSET(sniffer_record, mpls_count, 109);
+SNIFFER_ASSERT_OFFSET(sniffer_record, reserved, 110);
+
+SNIFFER_STATIC_ASSERT((SNIFFER_PARSE_TRUNCATED | SNIFFER_PARSE_MALFORMED | SNIFFER_PARSE_VLAN_EXCESS |
+		       SNIFFER_PARSE_EXTHDR_LIMIT | SNIFFER_PARSE_BAD_LENGTH | SNIFFER_PARSE_L4_CUT |
+		       SNIFFER_PARSE_IP_LEN_FROM_FRAME) == SNIFFER_PARSE_ALL_FLAGS &&
+			      (SNIFFER_PARSE_TRUNCATED + SNIFFER_PARSE_MALFORMED + SNIFFER_PARSE_VLAN_EXCESS +
+			       SNIFFER_PARSE_EXTHDR_LIMIT + SNIFFER_PARSE_BAD_LENGTH + SNIFFER_PARSE_L4_CUT +
+			       SNIFFER_PARSE_IP_LEN_FROM_FRAME) == SNIFFER_PARSE_ALL_FLAGS &&
+			      SNIFFER_PARSE_ALL_FLAGS <= 0xff,
+		      "parse flags: distinct bits of sniffer_record.parse_flags (__u8)");
 
 SNIFFER_STATIC_ASSERT(sizeof(struct sniffer_lpm_v4) == 8, "lpm_v4 size");
 SNIFFER_STATIC_ASSERT(sizeof(struct sniffer_lpm_v6) == 20, "lpm_v6 size");

@@ -37,7 +37,9 @@ struct sniffer_flow_packet {
 	__u32 tcp_seq;
 	__u16 tcp_window;
 	__u8 tcp_flags;
-	__u8 has_tcp_header; /* flags, window and seq are valid */
+	__u8 has_tcp_header; /* flags and seq are valid */
+	__u8 has_tcp_window; /* tcp_window is valid (the fixed TCP header was captured whole) */
+	__u8 reserved[3];
 };
 
 /* t + d without wrapping: timestamps come from packets, which may carry
@@ -63,13 +65,48 @@ SNIFFER_INLINE int sniffer_flow_packet_of(const struct sniffer_record *r, __u64 
 		return 0;
 	p->ts = ts;
 	p->wire_len = wire_len;
-	p->header_len = (__u32)r->l3_hdr_len + r->l4_hdr_len;
+	int first_fragment = !(r->frag_flags & SNIFFER_FRAG_NOT_FIRST);
+	/* An L4 header the capture cut before its length is known (the parser
+	 * left l4_hdr_len 0) still takes its minimal size out of the datagram:
+	 * its bytes are header, not payload. Never beyond the datagram (a tiny
+	 * fragment). */
+	__u32 l4 = r->l4_hdr_len;
+	if (!l4 && first_fragment) {
+		if (r->l4_proto == 6)
+			l4 = 20;
+		else if (r->l4_proto == 17 || (r->ip_version == 4 && r->l4_proto == 1) ||
+			 (r->ip_version == 6 && r->l4_proto == 58))
+			l4 = 8;
+		if (r->ip_total_len >= r->l3_hdr_len && (__u32)r->l3_hdr_len + l4 > r->ip_total_len)
+			l4 = r->ip_total_len - r->l3_hdr_len;
+	}
+	p->header_len = (__u32)r->l3_hdr_len + l4;
 	p->payload_len = r->ip_total_len > p->header_len ? r->ip_total_len - p->header_len : 0;
-	p->has_tcp_header = r->l4_proto == 6 && r->l4_hdr_len >= 20 && !(r->frag_flags & SNIFFER_FRAG_NOT_FIRST);
+	/* The parser sets l4_hdr_len once it read the data offset, together with
+	 * the flags byte: the flags are valid then, even in a cut header. */
+	p->has_tcp_header = r->l4_proto == 6 && r->l4_hdr_len >= 20 && first_fragment;
 	p->tcp_flags = p->has_tcp_header ? r->tcp_flags : 0;
-	p->tcp_window = p->has_tcp_header ? r->tcp_window : 0;
+	/* The window only when the fixed header was captured whole. */
+	p->has_tcp_window = p->has_tcp_header && !(r->parse_flags & SNIFFER_PARSE_L4_CUT);
+	p->tcp_window = p->has_tcp_window ? r->tcp_window : 0;
 	p->tcp_seq = p->has_tcp_header ? r->tcp_seq : 0;
 	return 1;
+}
+
+/* Whether p is a SYN+ACK: the answer to a connection attempt. */
+SNIFFER_INLINE int sniffer_is_syn_ack(const struct sniffer_flow_packet *p)
+{
+	return p->has_tcp_header && (p->tcp_flags & 0x12) == 0x12;
+}
+
+/* Which way the flow whose first packet is p runs: 1 when its originator is
+ * side A. The first packet's sender is the originator, except for a SYN+ACK
+ * (the capture began mid-handshake, or sees only the server's side): as in
+ * Zeek, its receiver is the originator, so the connection states and the
+ * history read as from the client. a_to_b: p goes from side A to B. */
+SNIFFER_INLINE int sniffer_flow_orig_is_a(const struct sniffer_flow_packet *p, int a_to_b)
+{
+	return sniffer_is_syn_ack(p) ? !a_to_b : a_to_b != 0;
 }
 
 /* Fills the canonical key; returns 1 when the packet goes from side A to B. */
@@ -127,8 +164,9 @@ SNIFFER_INLINE int sniffer_flow_close_reason(const struct sniffer_flow_state *s)
 }
 
 /* Starts a flow (s is overwritten whole); its first packet goes to
- * sniffer_flow_add next. */
-SNIFFER_INLINE void sniffer_flow_init(struct sniffer_flow_state *s, const struct sniffer_flow_key *key, int a_to_b,
+ * sniffer_flow_add next. orig_a: the originator ("forward" sender) is side A
+ * (sniffer_flow_orig_is_a). */
+SNIFFER_INLINE void sniffer_flow_init(struct sniffer_flow_state *s, const struct sniffer_flow_key *key, int orig_a,
 				      __u64 flow_id, __u64 ts, __u32 ifindex, __u8 mode, __u8 is_wan_facing,
 				      const struct sniffer_flow_params *prm)
 {
@@ -141,7 +179,7 @@ SNIFFER_INLINE void sniffer_flow_init(struct sniffer_flow_state *s, const struct
 	s->ifindex = ifindex;
 	s->mode = mode;
 	s->is_wan_facing = is_wan_facing;
-	s->fwd_is_a_to_b = a_to_b ? 1 : 0;
+	s->fwd_is_a_to_b = orig_a ? 1 : 0;
 }
 
 /* Zeek-like history: each letter once per side, originator upper case.
@@ -266,9 +304,11 @@ SNIFFER_INLINE void sniffer_flow_add_to_dir(struct sniffer_flow_state *s, struct
 			d->psh++;
 		if (p->tcp_flags & SNIFFER_TCP_FLAG_URG)
 			d->urg++;
-		if (d->init_window < 0)
+		if (d->init_window < 0 && p->has_tcp_window)
 			d->init_window = p->tcp_window;
 		sniffer_flow_add_tcp(s, p, forward);
+	} else if (s->key.l4_proto == 17 && p->payload_len > 0) {
+		sniffer_flow_note(s, 'd', 5, forward); /* UDP: Zeek's D / d */
 	}
 	sniffer_flow_add_bulk(d, other, p, prm);
 	s->last_ts = t;
@@ -307,10 +347,10 @@ SNIFFER_INLINE int sniffer_flow_due_reason(const struct sniffer_flow_state *s, _
 /* Whether the flow s must end before packet p joins it, and why
  * (SNIFFER_FLOW_END_*), or 0: it is due at `now` (the latest time seen,
  * p's included: a capture's clock may step back, and a flow that was due
- * stays ended), or p opens a new connection on its 5-tuple (a SYN whose
- * sequence number differs from the flow's first SYN, or any SYN once a flow
- * that never saw a SYN has closed; a SYN repeating the first one's sequence
- * number is a retransmission or a duplicate, in whatever state). */
+ * stays ended), or p opens a new connection on its 5-tuple: any SYN once
+ * the flow has closed (FIN both ways or a RST), or, on an open flow, a SYN
+ * whose sequence number differs from the flow's first SYN (a SYN repeating
+ * it on an open flow is a retransmission). */
 SNIFFER_INLINE int sniffer_flow_end_before(const struct sniffer_flow_state *s, const struct sniffer_flow_packet *p,
 					   __u64 now, const struct sniffer_flow_params *prm)
 {
@@ -318,9 +358,13 @@ SNIFFER_INLINE int sniffer_flow_end_before(const struct sniffer_flow_state *s, c
 	if (due)
 		return due;
 	if (sniffer_is_syn_only(p)) {
-		int reuse = (s->tcp & SNIFFER_TCP_HAS_SYN_SEQ) ? p->tcp_seq != s->syn_seq : sniffer_flow_closed(s);
-		if (reuse)
-			return sniffer_flow_closed(s) ? sniffer_flow_close_reason(s) : SNIFFER_FLOW_END_PORT_REUSE;
+		/* A closed flow's grace is for its late ACKs and FINs: any SYN
+		 * opens a new connection, a retry of a refused one included (same
+		 * sequence number: Zeek logs one REJ per attempt). */
+		if (sniffer_flow_closed(s))
+			return sniffer_flow_close_reason(s);
+		if ((s->tcp & SNIFFER_TCP_HAS_SYN_SEQ) && p->tcp_seq != s->syn_seq)
+			return SNIFFER_FLOW_END_PORT_REUSE;
 	}
 	return 0;
 }

@@ -21,7 +21,8 @@ struct PacketInfo {
   std::uint8_t tcp_flags = 0;
   std::uint16_t tcp_window = 0;
   std::uint32_t tcp_seq = 0;
-  bool has_tcp_header = false;    // flags and window are valid
+  bool has_tcp_header = false;    // flags and seq are valid
+  bool has_tcp_window = true;     // with has_tcp_header: the window is valid (false: the capture cut it)
   std::uint32_t ifindex = 0;
   std::uint8_t hook = 0;
   std::uint8_t mode = 0;

@@ -250,13 +250,16 @@ TEST_F(ProgramsTest, TruncatedHeadersAreFlaggedCountedAndPassed) {
   EXPECT_EQ(h.ip_version, 4);
   EXPECT_EQ(h.sport, 0);
 
-  // Cut inside the TCP header: addresses known, ports not.
+  // Cut inside the TCP header after its ports: addresses and ports known
+  // (as tshark reads them), the flags not.
   Bytes cut_tcp(full.begin(), full.begin() + 14 + 20 + 10);
   h = one_xdp(cut_tcp).header;
-  EXPECT_EQ(h.parse_flags, SNIFFER_PARSE_TRUNCATED);
+  EXPECT_EQ(h.parse_flags, SNIFFER_PARSE_TRUNCATED | SNIFFER_PARSE_L4_CUT);
   EXPECT_EQ(addr(h.saddr, AF_INET), "198.51.100.10");
   EXPECT_EQ(h.l4_proto, 6);
-  EXPECT_EQ(h.sport, 0);
+  EXPECT_EQ(h.sport, 1);
+  EXPECT_EQ(h.dport, 2);
+  EXPECT_EQ(h.l4_hdr_len, 0);
 
   // A TCP data offset beyond the packet.
   Bytes bad_doff = full;
@@ -332,6 +335,163 @@ TEST_F(ProgramsTest, EveryCutOfAFrameIsPassedCountedAndFlagged) {
   }
   EXPECT_EQ(stat(SNIFFER_STAT_RECORDS), cuts);
   EXPECT_EQ(stat(SNIFFER_STAT_PARSE_ERROR), flagged);
+}
+
+TEST_F(ProgramsTest, HeadersCutByTheSnapLengthKeepTheirPorts) {
+  // Captures with a snap length of 64 or 68 bytes cut the TCP header of
+  // IPv6 segments: the ports are in its first 4 bytes (tshark reads them),
+  // the flags only when byte 13 was captured, never any payload.
+  load();
+  progs_->set_interface(kLoopback, Mode::Gateway, Role::Wan, 1);
+  L4 tcp{.kind = L4::Tcp, .sport = 22, .dport = 50123, .tcp_flags = 0x18, .window = 501, .tcp_doff = 8,
+         .payload = std::string(100, 'x')};
+  const Bytes full = test::ipv6_frame("2001:db8::22", "2001:db8::99", tcp);
+  auto cut = [&](std::size_t len) {
+    return one_xdp(Bytes(full.begin(), full.begin() + static_cast<std::ptrdiff_t>(len))).header;
+  };
+  constexpr std::uint16_t kCut = SNIFFER_PARSE_TRUNCATED | SNIFFER_PARSE_L4_CUT;
+
+  sniffer_record h = cut(64);  // 10 bytes of TCP: ports and sequence number
+  EXPECT_EQ(h.parse_flags, kCut);
+  EXPECT_EQ(h.sport, 22);
+  EXPECT_EQ(h.dport, 50123);
+  EXPECT_EQ(h.tcp_seq, 1000u);
+  EXPECT_EQ(h.l4_hdr_len, 0);   // data offset not captured
+  EXPECT_EQ(h.tcp_flags, 0);
+  EXPECT_EQ(h.payload_offset, 0);
+  EXPECT_EQ(h.ip_total_len, 40 + 32 + 100);  // the datagram's own length
+
+  h = cut(68);  // 14 bytes: data offset and flags, no window
+  EXPECT_EQ(h.parse_flags, kCut);
+  EXPECT_EQ(h.sport, 22);
+  EXPECT_EQ(h.l4_hdr_len, 32);
+  EXPECT_EQ(h.tcp_flags, 0x18);
+  EXPECT_EQ(h.tcp_window, 0);
+  EXPECT_EQ(h.payload_offset, 0);
+
+  h = cut(14 + 40 + 3);  // 3 bytes: no ports
+  EXPECT_EQ(h.parse_flags, SNIFFER_PARSE_TRUNCATED);
+  EXPECT_EQ(h.sport, 0);
+  EXPECT_EQ(h.dport, 0);
+
+  h = cut(14 + 40 + 24);  // the fixed header whole, options cut: as before
+  EXPECT_EQ(h.parse_flags, SNIFFER_PARSE_TRUNCATED);
+  EXPECT_EQ(h.tcp_window, 501);
+  EXPECT_EQ(h.l4_hdr_len, 32);
+
+  // UDP cut after its ports (IPv4, 6 bytes of UDP).
+  const Bytes udp = test::ipv4_frame("198.51.100.10", "192.0.2.10",
+                                     L4{.kind = L4::Udp, .sport = 5353, .dport = 53, .payload = "query"});
+  h = one_xdp(Bytes(udp.begin(), udp.begin() + 14 + 20 + 6)).header;
+  EXPECT_EQ(h.parse_flags, kCut);
+  EXPECT_EQ(h.sport, 5353);
+  EXPECT_EQ(h.dport, 53);
+  EXPECT_EQ(h.l4_hdr_len, 0);
+  EXPECT_EQ(h.payload_offset, 0);
+}
+
+TEST_F(ProgramsTest, Ipv4TotalLengthZeroTakesTheFramesLength) {
+  // Captured on a host with TCP segmentation offload: the stack leaves the
+  // IPv4 total length 0 for the NIC to fill in. The frame's length stands
+  // in for it (flagged), so the segment's payload counts.
+  load({.payload_bytes = 16});
+  progs_->set_interface(kLoopback, Mode::Gateway, Role::Wan, 1);
+  L4 tcp{.kind = L4::Tcp, .sport = 389, .dport = 40000, .tcp_flags = 0x18, .window = 300,
+         .payload = std::string(1800, 'l')};
+  Bytes frame = test::ipv4_frame("192.0.2.10", "198.51.100.10", tcp);
+  test::set16(frame, 14 + 2, 0);
+  Captured c = one_xdp(frame);
+  const sniffer_record& h = c.header;
+  EXPECT_EQ(h.parse_flags, SNIFFER_PARSE_IP_LEN_FROM_FRAME);
+  EXPECT_EQ(h.ip_total_len, 20 + 20 + 1800);
+  EXPECT_EQ(h.sport, 389);
+  EXPECT_EQ(h.tcp_flags, 0x18);
+  EXPECT_EQ(h.payload_offset, 14 + 20 + 20);
+  EXPECT_EQ(h.snippet_len, 16);
+  EXPECT_EQ(std::string(c.snippet.begin(), c.snippet.end()), std::string(16, 'l'));
+
+  // Behind a VLAN tag, the length starts after the tag.
+  Bytes tagged = test::ipv4_frame("192.0.2.10", "198.51.100.10", tcp, {}, {{0x8100, 7}});
+  test::set16(tagged, 18 + 2, 0);
+  EXPECT_EQ(one_xdp(tagged).header.ip_total_len, 20 + 20 + 1800);
+  EXPECT_EQ(stat(SNIFFER_STAT_PARSE_ERROR), 2u);
+}
+
+// An MPLS frame: Ethernet (with `vlans`), the label stack entries (label,
+// bottom-of-stack bit set on the last), then the IP packet of `ip_frame`
+// (an Ethernet frame from the builder, whose own Ethernet header is dropped).
+Bytes mpls_frame(const test::VlanTags& vlans, const std::vector<std::uint32_t>& labels, const Bytes& ip_frame,
+                 bool bottom = true) {
+  Bytes b = test::ethernet(vlans, 0x8847);
+  for (std::size_t i = 0; i < labels.size(); ++i) {
+    const bool bos = bottom && i + 1 == labels.size();
+    test::put32(b, (labels[i] << 12) | (bos ? 0x100u : 0u) | 64u);  // label, TC 0, S, TTL 64
+  }
+  b.insert(b.end(), ip_frame.begin() + 14, ip_frame.end());
+  return b;
+}
+
+TEST_F(ProgramsTest, MplsLabelStacksAreWalkedToTheIpPacketBelow) {
+  // Zeek's Traces/mixed-vlan-mpls.pcap: MPLS-encapsulated IP made no flow.
+  load({.payload_bytes = 8});
+  progs_->set_interface(kLoopback, Mode::Gateway, Role::Wan, 1);
+  L4 tcp{.kind = L4::Tcp, .sport = 11001, .dport = 23, .tcp_flags = 0x18, .payload = "login:"};
+  Captured c = one_xdp(mpls_frame({}, {29}, test::ipv4_frame("10.1.2.1", "10.34.0.1", tcp)));
+  sniffer_record h = c.header;
+  EXPECT_EQ(h.ethertype, 0x8847);
+  EXPECT_EQ(h.mpls_count, 1);
+  EXPECT_EQ(h.ip_version, 4);
+  EXPECT_EQ(addr(h.saddr, AF_INET), "10.1.2.1");
+  EXPECT_EQ(h.sport, 11001);
+  EXPECT_EQ(h.dport, 23);
+  EXPECT_EQ(h.tcp_flags, 0x18);
+  EXPECT_EQ(h.parse_flags, 0);
+  EXPECT_EQ(h.payload_offset, 14 + 4 + 20 + 20);
+  EXPECT_EQ(std::string(c.snippet.begin(), c.snippet.end()), "login:");
+
+  // A VLAN tag, then two labels, then IPv6 (first nibble 6).
+  L4 udp{.kind = L4::Udp, .sport = 5353, .dport = 53, .payload = "q"};
+  h = one_xdp(mpls_frame({{0x8100, 100}}, {1000, 16},
+                         test::ipv6_frame("2001:db8::1", "2001:db8::2", udp)))
+          .header;
+  EXPECT_EQ(h.vlan_count, 1);
+  EXPECT_EQ(h.vlan_ids[0], 100);
+  EXPECT_EQ(h.mpls_count, 2);
+  EXPECT_EQ(h.ip_version, 6);
+  EXPECT_EQ(h.sport, 5353);
+  EXPECT_EQ(h.parse_flags, 0);
+
+  // Padded to the Ethernet minimum: the padding is not payload, and the
+  // length check starts the IP packet below the labels.
+  Bytes small = mpls_frame({}, {29}, test::ipv4_frame("10.1.2.1", "10.34.0.1", L4{.kind = L4::Udp, .sport = 1, .dport = 2}));
+  small.resize(64, 0);
+  h = one_xdp(small).header;
+  EXPECT_EQ(h.parse_flags, 0);
+  EXPECT_EQ(h.ip_total_len, 28);
+
+  // More labels than the walk reads, no bottom of stack: flagged, no IP.
+  h = one_xdp(mpls_frame({}, {1, 2, 3, 4, 5}, test::ipv4_frame("10.1.2.1", "10.34.0.1", udp))).header;
+  EXPECT_EQ(h.parse_flags, SNIFFER_PARSE_VLAN_EXCESS);
+  EXPECT_EQ(h.ip_version, 0);
+  EXPECT_EQ(h.mpls_count, SNIFFER_MPLS_MAX_LABELS);
+
+  // Below the bottom label, neither IPv4 nor IPv6 (a pseudowire control
+  // word, first nibble 0): not parsed, not an error.
+  Bytes pw = test::ethernet({}, 0x8847);
+  test::put32(pw, (77u << 12) | 0x100u | 64u);
+  test::put32(pw, 0);  // control word
+  pw.resize(64, 0);
+  h = one_xdp(pw).header;
+  EXPECT_EQ(h.parse_flags, 0);
+  EXPECT_EQ(h.ip_version, 0);
+  EXPECT_EQ(h.mpls_count, 1);
+
+  // Cut inside the label stack.
+  Bytes cut = mpls_frame({}, {1, 2}, test::ipv4_frame("10.1.2.1", "10.34.0.1", udp));
+  cut.resize(14 + 6);
+  h = one_xdp(cut).header;
+  EXPECT_EQ(h.parse_flags, SNIFFER_PARSE_TRUNCATED);
+  EXPECT_EQ(h.ip_version, 0);
 }
 
 TEST_F(ProgramsTest, LaterFragmentsHaveNoPorts) {
@@ -458,8 +618,9 @@ TEST_F(ProgramsTest, TinyAndOverlappingFragmentsAreRecordedAsTheyCome) {
   set16(v6, kIp + 4, 8 + 4);
   h = one_xdp(v6).header;
   EXPECT_EQ(h.frag_flags, SNIFFER_FRAG_FRAGMENT | SNIFFER_FRAG_MF);
-  EXPECT_EQ(h.parse_flags, SNIFFER_PARSE_TRUNCATED);
-  EXPECT_EQ(h.sport, 0);
+  EXPECT_EQ(h.parse_flags, SNIFFER_PARSE_TRUNCATED | SNIFFER_PARSE_L4_CUT);
+  EXPECT_EQ(h.sport, 9);  // its 4 bytes hold the ports
+  EXPECT_EQ(h.l4_hdr_len, 0);
 
   EXPECT_EQ(stat(SNIFFER_STAT_PARSE_ERROR), 2u);
   EXPECT_EQ(stat(SNIFFER_STAT_RECORDS), 4u);

@@ -497,6 +497,20 @@ def _outer(frame: Frame, e: TapEvent) -> bool:
     return outer_l4(frame) == (e.proto, e.src, e.dst)
 
 
+def _syn_after_close(events) -> bool:
+    """Whether a SYN without ACK follows a RST or FINs from both sides."""
+    fins, closed = set(), False
+    for e in events:
+        if closed and e.tcp_flags & 0x12 == 0x02:
+            return True
+        if e.tcp_flags & 0x04:
+            closed = True
+        if e.tcp_flags & 0x01:
+            fins.add(e.src)
+            closed = closed or len(fins) == 2
+    return False
+
+
 def oddities(table: ConversationTable) -> dict:
     """Key -> sorted flags, for the 5-tuples where a flow meter that reads only
     the outer headers and keys flows by 5-tuple + outer VLAN id would not
@@ -512,6 +526,11 @@ def oddities(table: ConversationTable) -> dict:
       malformed   tshark found some frame malformed (it counted it anyway)
       uncounted   frames whose outer TCP/UDP header a parser reads but tshark
                   did not count (e.g. TCP options cut by the snap length)
+      syn_after_close  a SYN without ACK after the conversation closed (a RST,
+                  or FINs from both sides): tshark keeps it in the conversation
+                  when its sequence number repeats the first SYN's (a client
+                  retrying a refused connection); Zeek and sniffer start a new
+                  connection there
     """
     result = {}
     tapped = {e.frame for e in table.events}
@@ -538,6 +557,8 @@ def oddities(table: ConversationTable) -> dict:
                     flags.add("malformed")
         if len(vlans) > 1:
             flags.add("vlan_split")
+        if key[0] == "tcp" and any(_syn_after_close(c.events) for c in convs):
+            flags.add("syn_after_close")
         if flags:
             result[key] = sorted(flags)
     return {k: sorted(v) for k, v in result.items()}

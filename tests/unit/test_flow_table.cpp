@@ -94,7 +94,7 @@ TEST_F(FlowTableTest, SinglePacketFlow) {
   EXPECT_EQ(r.active_us().count(), 0u);
   EXPECT_EQ(r.idle_us().count(), 0u);
   EXPECT_EQ(r.fwd().init_window(), -1);  // not TCP
-  EXPECT_EQ(r.conn_state(), "");
+  EXPECT_EQ(r.conn_state(), "S0");       // UDP, one way (as Zeek)
   EXPECT_EQ(r.direction(), v1::FLOW_DIRECTION_INBOUND);
   EXPECT_EQ(r.ifindex(), 3u);
   EXPECT_EQ(r.role(), v1::ROLE_WAN);
@@ -229,17 +229,139 @@ TEST_F(FlowTableTest, NewSynOnAClosedFlowStartsANewOne) {
   EXPECT_NE(out[0].flow_id(), out[1].flow_id());
 }
 
-TEST_F(FlowTableTest, ADuplicateOfTheFirstSynAfterCloseStaysInTheFlow) {
+TEST_F(FlowTableTest, ASynAfterARstStartsANewFlowEvenWithTheSameSequenceNumber) {
+  // The client aborts, then opens again on the same 5-tuple with the same
+  // initial sequence number: a new connection (docs/flow-features.md), not
+  // a retransmission in the old one. The old flow keeps its reason.
   FlowTable t = make();
   t.add(tcp(0, true, SYN));
   t.add(tcp(1 * kMs, false, SYN | ACK));
   t.add(tcp(2 * kMs, true, RST));
   t.add(tcp(3 * kMs, true, SYN));  // same sequence number as the first SYN
-  EXPECT_TRUE(out.empty());
-  t.flush(v1::FLOW_END_SHUTDOWN);
   ASSERT_EQ(out.size(), 1u);
-  EXPECT_EQ(out[0].fwd().packets(), 3u);
+  EXPECT_EQ(out[0].fwd().packets(), 2u);
   EXPECT_EQ(out[0].end_reason(), v1::FLOW_END_RST);
+  EXPECT_EQ(out[0].conn_state(), "RSTO");
+  t.flush(v1::FLOW_END_SHUTDOWN);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[1].fwd().packets(), 1u);
+  EXPECT_EQ(out[1].conn_state(), "S0");
+  EXPECT_NE(out[0].flow_id(), out[1].flow_id());
+}
+
+TEST_F(FlowTableTest, EachRetryOfARefusedConnectionIsItsOwnRejectedFlow) {
+  // Zeek's Traces/pop3.pcap: a client retries a refused connection with the
+  // same sequence number; Zeek logs one REJ per attempt.
+  FlowTable t = make();
+  for (std::uint64_t attempt = 0; attempt < 3; ++attempt) {
+    PacketInfo syn = tcp(attempt * kSec, true, SYN);
+    syn.tcp_seq = 4242;
+    t.add(syn);
+    t.add(tcp(attempt * kSec + 1 * kMs, false, RST | ACK));
+  }
+  t.flush(v1::FLOW_END_END_OF_CAPTURE);
+  ASSERT_EQ(out.size(), 3u);
+  for (const auto& r : out) {
+    EXPECT_EQ(r.conn_state(), "REJ");
+    EXPECT_EQ(r.history(), "Sr");
+    EXPECT_EQ(r.fwd().packets(), 1u);
+    EXPECT_EQ(r.bwd().packets(), 1u);
+    EXPECT_EQ(r.end_reason(), v1::FLOW_END_RST);
+  }
+}
+
+TEST_F(FlowTableTest, LateAcksAndFinsStayInAClosedFlow) {
+  FlowTable t = make();
+  t.add(tcp(0, true, SYN));
+  t.add(tcp(1 * kMs, false, SYN | ACK));
+  t.add(tcp(2 * kMs, true, ACK));
+  t.add(tcp(3 * kMs, false, RST | ACK));
+  t.add(tcp(4 * kMs, true, FIN | ACK));  // late, inside the grace
+  t.add(tcp(5 * kMs, true, ACK));
+  t.flush(v1::FLOW_END_END_OF_CAPTURE);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].fwd().packets(), 4u);
+  EXPECT_EQ(out[0].end_reason(), v1::FLOW_END_RST);
+}
+
+TEST_F(FlowTableTest, AFlowThatStartsWithASynAckRunsFromItsReceiver) {
+  // Only the server's side is visible (Zeek's
+  // Traces/ssh.server-side-half-duplex.pcap): the SYN+ACK's receiver is the
+  // originator, as in Zeek, so the states read SHR / RSTRH, not OTH.
+  FlowTable t = make();
+  t.add(tcp(0, false, SYN | ACK, 0, 65160));
+  t.add(tcp(1 * kMs, false, PSH | ACK, 40));
+  t.add(tcp(2 * kMs, false, FIN | ACK));
+  t.flush(v1::FLOW_END_END_OF_CAPTURE);
+  ASSERT_EQ(out.size(), 1u);
+  const auto& r = out[0];
+  char buf[INET_ADDRSTRLEN];
+  EXPECT_STREQ(inet_ntop(AF_INET, r.src_addr().data(), buf, sizeof(buf)), "198.51.100.10");
+  EXPECT_EQ(r.src_port(), 40000u);
+  EXPECT_EQ(r.dst_port(), 80u);
+  EXPECT_EQ(r.fwd().packets(), 0u);
+  EXPECT_EQ(r.bwd().packets(), 3u);
+  EXPECT_EQ(r.bwd().init_window(), 65160);
+  EXPECT_EQ(r.fwd().init_window(), -1);
+  EXPECT_EQ(r.conn_state(), "SHR");
+  EXPECT_EQ(r.history(), "hdf");
+
+  // Both sides visible, the SYN missed: the client's ACK is forward.
+  t.add(tcp(10 * kSec, false, SYN | ACK));
+  t.add(tcp(10 * kSec + 1 * kMs, true, ACK));
+  t.add(tcp(10 * kSec + 2 * kMs, false, RST));
+  t.flush(v1::FLOW_END_END_OF_CAPTURE);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[1].src_port(), 40000u);
+  EXPECT_EQ(out[1].fwd().packets(), 1u);
+  EXPECT_EQ(out[1].bwd().packets(), 2u);
+  EXPECT_EQ(out[1].conn_state(), "RSTRH");
+  EXPECT_EQ(out[1].history(), "hAr");
+}
+
+TEST_F(FlowTableTest, TheDirectionIsClassifiedFromTheOriginator) {
+  // The classifier sees the flow as its originator sends it: for a flow
+  // that starts with a SYN+ACK, that packet reversed.
+  std::vector<std::uint16_t> seen_sports;
+  FlowTable t(
+      FlowTableConfig{}, [this](const FlowState& f, v1::FlowEndReason reason, bool update) {
+        v1::FlowRecord r;
+        f.to_proto(r, reason, update);
+        out.push_back(r);
+      },
+      [&](const PacketInfo& p) {
+        seen_sports.push_back(p.sport);
+        return std::uint8_t{v1::FLOW_DIRECTION_OUTBOUND};
+      });
+  t.add(tcp(0, false, SYN | ACK));
+  ASSERT_EQ(seen_sports.size(), 1u);
+  EXPECT_EQ(seen_sports[0], 40000u);
+}
+
+TEST_F(FlowTableTest, UdpFlowsHaveZeeksConnectionStates) {
+  FlowTable t = make();
+  t.add(packet(0, true, 30));  // a query nobody answers
+  t.flush(v1::FLOW_END_END_OF_CAPTURE);
+  t.add(packet(1 * kSec, true, 30));
+  t.add(packet(1 * kSec + 1 * kMs, false, 90));
+  t.flush(v1::FLOW_END_END_OF_CAPTURE);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].conn_state(), "S0");
+  EXPECT_EQ(out[0].history(), "D");
+  EXPECT_EQ(out[1].conn_state(), "SF");
+  EXPECT_EQ(out[1].history(), "Dd");
+}
+
+TEST_F(FlowTableTest, AMidStreamConnectionThatClosesIsOth) {
+  // No SYN seen: OTH, as in Zeek, even after both FINs.
+  FlowTable t = make();
+  t.add(tcp(0, true, PSH | ACK, 10));
+  t.add(tcp(1 * kMs, false, FIN | ACK));
+  t.add(tcp(2 * kMs, true, FIN | ACK));
+  t.flush(v1::FLOW_END_END_OF_CAPTURE);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].conn_state(), "OTH");
+  EXPECT_EQ(out[0].end_reason(), v1::FLOW_END_FIN);
 }
 
 TEST_F(FlowTableTest, SynWithANewSequenceNumberStartsANewFlowEvenWhileOpen) {
