@@ -18,6 +18,7 @@
 #include "sniffer/interfaces.hpp"
 #include "sniffer/link_monitor.hpp"
 #include "sniffer/metrics.hpp"
+#include "sniffer/output_file.hpp"
 #include "sniffer/pipeline.hpp"
 #include "sniffer/prevention.hpp"
 #include "sniffer/ring_reader.hpp"
@@ -305,7 +306,7 @@ int run_daemon(const Config& initial_config, const RunOptions& options) {
   manager.detach_all();
   if (config.keep_pins) progs.keep_pins();
   else progs.unpin_maps();
-  std::cout << final_report.dump() << std::endl;
+  write_stdout(final_report.dump() + "\n");
   spdlog::info("stopped; final {}", summary_line(final_report));
   return 0;
 }

@@ -7,7 +7,6 @@
 // 2 a usage error (an unknown option, a bad option value, missing options).
 #include <bpf/libbpf.h>
 
-#include <cerrno>
 #include <iostream>
 
 #include <CLI/CLI.hpp>
@@ -22,6 +21,7 @@
 #include "sniffer/error.hpp"
 #include "sniffer/host_check.hpp"
 #include "sniffer/logging.hpp"
+#include "sniffer/output_file.hpp"
 #include "sniffer/pcap_replay.hpp"
 
 namespace {
@@ -58,19 +58,6 @@ CLI::Validator interface_spec_check() {
 }
 
 }  // namespace
-
-// The final report, --print-config and --write-csv /dev/stdout go to standard
-// output: a write that failed (a full disk, /dev/full) is an error, never a
-// silent exit 0.
-static int checked_stdout(int code) {
-  errno = 0;
-  std::cout.flush();
-  if (std::cout) return code;
-  const int err = errno;
-  std::cerr << "sniffer: standard output: write failed" << (err != 0 ? ": " + sniffer::errno_text(err) : "")
-            << "\n";
-  return kExitError;
-}
 
 int main(int argc, char** argv) {
   CLI::App app{"sniffer: dual-NIC XDP/TC intrusion-detection sensor"};
@@ -172,8 +159,8 @@ int main(int argc, char** argv) {
     // The whole config is validated again with the overrides in it.
     sniffer::apply_interface_overrides(config, overrides);
     if (print_config) {
-      std::cout << sniffer::config_to_json(config).dump(2) << std::endl;
-      return checked_stdout(0);
+      sniffer::write_stdout(sniffer::config_to_json(config).dump(2) + "\n");
+      return 0;
     }
     sniffer::setup_logging(config.log_level, verbosity, log_format == "json");
     sniffer::route_libbpf_logs();
@@ -188,7 +175,7 @@ int main(int argc, char** argv) {
       } else {
         offline.interface = sniffer::parse_interface_spec("pcap0:wan:gateway");
       }
-      return checked_stdout(sniffer::run_offline(config, offline));
+      return sniffer::run_offline(config, offline);
     }
     sniffer::RunOptions run{.dry_run = dry_run};
     if (!config_path.empty()) {
@@ -199,7 +186,7 @@ int main(int argc, char** argv) {
         return next;
       };
     }
-    return checked_stdout(sniffer::run_daemon(config, run));
+    return sniffer::run_daemon(config, run);
   } catch (const std::exception& e) {  // ConfigInvalid included: a config error is not a usage error
     std::cerr << "sniffer: " << e.what() << "\n";
     return kExitError;

@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <climits>
 #include <cstdlib>
+#include <iostream>
 
 #include "sniffer/error.hpp"
 
@@ -37,6 +38,17 @@ std::string directory_of(const std::string& path) {
 }
 
 }  // namespace
+
+void write_stdout(std::string_view text) {
+  std::cout.flush();
+  std::size_t done = 0;
+  while (done < text.size()) {
+    const ssize_t n = ::write(STDOUT_FILENO, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) throw Error("standard output: write: " + errno_text(n < 0 ? errno : ENOSPC));
+    done += static_cast<std::size_t>(n);
+  }
+}
 
 OutputFile::OutputFile(std::string path, std::string what) : path_(std::move(path)), what_(std::move(what)) {
   buffer_.reserve(kBufferBytes);

@@ -1,6 +1,5 @@
 #include "sniffer/pcap_replay.hpp"
 
-#include <iostream>
 
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
@@ -8,6 +7,7 @@
 #include "sniffer/bpf_loader.hpp"
 #include "sniffer/daemon.hpp"
 #include "sniffer/error.hpp"
+#include "sniffer/output_file.hpp"
 #include "sniffer/pcap_reader.hpp"
 #include "sniffer/pipeline.hpp"
 #include "sniffer/ring_reader.hpp"
@@ -103,7 +103,7 @@ int run_offline(const Config& config, const OfflineOptions& options) {
                           {"read_error", read_error}}},
                         {"kernel", kernel},
                         {"userspace", user}};
-  std::cout << report.dump() << std::endl;
+  write_stdout(report.dump() + "\n");
   if (!read_error.empty()) {
     spdlog::error("--read-pcap {}: read error after {} packets: {} (everything before it was processed)",
                   options.pcap_path, counters.read, read_error);

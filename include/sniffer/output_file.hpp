@@ -14,6 +14,11 @@
 
 namespace sniffer {
 
+// Writes `text` to standard output (after what std::cout holds), every write
+// checked: a report lost to a full disk or /dev/full throws an Error
+// ("standard output: write: No space left on device (errno 28)").
+void write_stdout(std::string_view text);
+
 class OutputFile {
  public:
   // `what` names the file in errors, e.g. "--write-csv".

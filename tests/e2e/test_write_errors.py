@@ -88,10 +88,10 @@ def test_final_report_to_a_full_stdout_is_an_error(env, tmp_path):
                                 stdout=full, stderr=subprocess.PIPE, text=True, timeout=120)
     assert result.returncode == 1, result.stderr
     assert error_lines(result.stderr) == [
-        "sniffer: standard output: write failed: No space left on device (errno 28)"], result.stderr
+        "sniffer: standard output: write: No space left on device (errno 28)"], result.stderr
 
     with open("/dev/full", "w") as full:
         result = subprocess.run([str(env.sniffer), "-i", "lo:wan:gateway", "--print-config"],
                                 stdout=full, stderr=subprocess.PIPE, text=True, timeout=30)
     assert result.returncode == 1, result.stderr
-    assert "standard output: write failed" in result.stderr
+    assert "standard output: write: No space left on device" in result.stderr
