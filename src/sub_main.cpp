@@ -208,6 +208,10 @@ int main(int argc, char** argv) {
       continue;
     }
     std::cout.flush();
+    if (!std::cout) {  // a full disk or a closed reader: what it receives would be lost unseen
+      std::cerr << "sniffer-sub: standard output: write failed\n";
+      return kExitError;
+    }
   }
   for (const auto& [name, seq] : sequences) {
     std::cerr << "sniffer-sub: " << name << ": " << seq.batches << " batch(es) received, " << seq.missing
