@@ -30,7 +30,9 @@ PYTHON=/usr/bin/python3
 # shutdown, both subscribers, reload (attach/detach while running), the metrics endpoint,
 # the stats topic and systemd notify, ring-full and HWM overload, interface faults (netlink),
 # CURVE and its ZAP handler, the blocklist's control socket, pins after SIGKILL, the
-# clsact fallback, config errors, the unit's capabilities, and the gateway scenario (a
+# clsact fallback, config errors, the unit's capabilities, a second start and failed
+# starts (lock, socket files, pins), write errors, the metrics server against slow
+# clients, and the gateway scenario (a
 # real capture replayed live, with 64-byte payload snippets). Left out for time: the other
 # lab scenarios and test_flow_reference (3 minutes of tshark); the offline path runs below.
 default_tests=(
@@ -48,6 +50,9 @@ default_tests=(
   tests/e2e/test_attach_methods.py
   tests/e2e/test_daemon_errors.py
   tests/e2e/test_systemd_unit.py
+  tests/e2e/test_single_instance.py
+  tests/e2e/test_write_errors.py
+  tests/e2e/test_metrics_slow_clients.py
   "tests/e2e/test_lab_scenarios.py::test_scenario[gateway]"
 )
 PCAPS=${SNIFFER_PCAPS:-$REPO/../shared/pcaps}
