@@ -176,21 +176,25 @@ std::vector<BlockRule> Blocklist::list() const {
   return out;
 }
 
-std::vector<BlockRule> Blocklist::expire(std::uint64_t now_mono_ns) {
-  std::vector<BlockRule> gone;
+std::vector<BlockRule> Blocklist::remove_if(const std::function<bool(const BlockRule&)>& gone) {
+  std::vector<BlockRule> removed;
   for (auto it = rules_.begin(); it != rules_.end();) {
-    if (it->second.expires_mono_ns == 0 || it->second.expires_mono_ns > now_mono_ns) {
+    if (!gone(it->second)) {
       ++it;
       continue;
     }
     BlockRule r = it->second;
     r.hits = read_hits(r);
     erase_from_kernel(r);
-    gone.push_back(r);
+    removed.push_back(r);
     it = rules_.erase(it);
   }
-  if (!gone.empty()) update_dst_flag();
-  return gone;
+  if (!removed.empty()) update_dst_flag();
+  return removed;
+}
+
+std::vector<BlockRule> Blocklist::expire(std::uint64_t now_mono_ns) {
+  return remove_if([&](const BlockRule& r) { return r.expires_mono_ns != 0 && r.expires_mono_ns <= now_mono_ns; });
 }
 
 void Blocklist::set_static(const std::vector<BlockRule>& rules) {
@@ -213,20 +217,7 @@ void Blocklist::set_static(const std::vector<BlockRule>& rules) {
 
 std::vector<BlockRule> Blocklist::revoke_refused() {
   refresh_host_addresses();
-  std::vector<BlockRule> gone;
-  for (auto it = rules_.begin(); it != rules_.end();) {
-    if (it->second.from_config || !guard_.check(it->second.prefix)) {
-      ++it;
-      continue;
-    }
-    BlockRule r = it->second;
-    r.hits = read_hits(r);
-    erase_from_kernel(r);
-    gone.push_back(r);
-    it = rules_.erase(it);
-  }
-  if (!gone.empty()) update_dst_flag();
-  return gone;
+  return remove_if([&](const BlockRule& r) { return !r.from_config && guard_.check(r.prefix).has_value(); });
 }
 
 std::uint64_t Blocklist::allowlist_hits() const {

@@ -108,6 +108,8 @@ class Blocklist {
   std::uint64_t read_hits(const BlockRule& r) const;
   void erase_from_kernel(const BlockRule& r);
   void update_dst_flag();
+  // Removes the rules `gone` selects from the maps; returns them with their hits.
+  std::vector<BlockRule> remove_if(const std::function<bool(const BlockRule&)>& gone);
 
   BlockRule add_checked(BlockRule rule, const std::vector<ProtectedPrefix>& extra);
 
