@@ -137,8 +137,14 @@ else
   echo "sanitize-e2e.sh: $PCAPS not found: offline runs skipped (set SNIFFER_PCAPS)" >&2
 fi
 
-# sniffer-sub's own exit path (LeakSanitizer), with no publisher: connect, wait, exit.
-"$build/sniffer-sub" --connect "ipc://$logs/none.sock" --timeout 0.5 >/dev/null || status=$?
+# sniffer-sub's own exit path (LeakSanitizer), with no publisher: connect, wait, exit 1
+# ("nothing arrived"); any other code (a sanitizer's 23, an abort) fails the run.
+sub_status=0
+"$build/sniffer-sub" --connect "ipc://$logs/none.sock" --timeout 0.5 >/dev/null 2>&1 || sub_status=$?
+if ((sub_status != 1)); then
+  echo "sanitize-e2e.sh: sniffer-sub with no publisher exited $sub_status, expected 1 (nothing arrived)" >&2
+  status=1
+fi
 
 reports=$(find "$logs" -type f -name 'report*' | sort)
 if [[ -n $reports ]]; then
