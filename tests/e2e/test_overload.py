@@ -29,7 +29,7 @@ from e2e_support import Addr, random_ports, scrape, warm_up
 
 # ABI: a record is 104 bytes; a ring sample adds an 8-byte header (rounded up to 8).
 SAMPLE_BYTES = 104 + 8
-RING_MIN = 4096  # the smallest capture.ring_buffer_bytes (src/config.cpp): one page
+RING_MIN = 4096  # the smallest capture.ring_buffer_bytes (src/config/config.cpp): one page
 RING_RECORDS = RING_MIN // SAMPLE_BYTES  # 36 records fit
 
 HOOKS = {"xdp_ingress": 1, "tc_ingress": 2, "tc_egress": 3}
