@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Prints a SHA-256 of the offline flow CSV of every capture, in both aggregation
+# Prints a SHA-256 of the offline flow CSV (rows sorted) of every capture, in both aggregation
 # modes, one line each ("MODE DIGEST CAPTURE"), then one digest of them all: a
 # refactoring that must not change behaviour compares this output before and after.
 #
@@ -24,7 +24,10 @@ while IFS= read -r capture; do
     # Exit 1 with a read error (a capture cut short) still writes the table.
     "$binary" --config "$work/$mode.json" --read-pcap "$capture" --write-csv "$work/flows.csv" \
       >/dev/null 2>"$work/stderr" || grep -q "read error" "$work/stderr" || { cat "$work/stderr" >&2; exit 1; }
-    printf '%s %s %s\n' "$mode" "$(sha256sum <"$work/flows.csv" | cut -d' ' -f1)" "${capture#"$pcaps"/}"
+    # The header, then the rows sorted: with kernel aggregation the order in which
+    # the sweep finds ended flows in the hash map varies from run to run.
+    digest=$({ head -n 1 "$work/flows.csv"; tail -n +2 "$work/flows.csv" | LC_ALL=C sort; } | sha256sum | cut -d' ' -f1)
+    printf '%s %s %s\n' "$mode" "$digest" "${capture#"$pcaps"/}"
   done
 done < <(find "$pcaps" -type f \( -name '*.pcap' -o -name '*.pcapng' -o -name '*.cap' \) | sort) | tee "$work/all"
 echo "all $(sha256sum <"$work/all" | cut -d' ' -f1) $(wc -l <"$work/all") tables"
