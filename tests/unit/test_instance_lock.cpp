@@ -2,7 +2,6 @@
 // its file removed) when the holder goes.
 #include <unistd.h>
 
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -10,24 +9,13 @@
 
 #include <gtest/gtest.h>
 
+#include "temp_dir.hpp"
+
 #include "sniffer/instance_lock.hpp"
 
 namespace fs = std::filesystem;
 using sniffer::AlreadyRunning;
 using sniffer::InstanceLock;
-
-namespace {
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "instance_lock.XXXXXX").string();
-    path = mkdtemp(tmpl.data());
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
-
-}  // namespace
 
 TEST(InstanceLock, FileNameEscapesThePathAsSystemdDoes) {
   EXPECT_EQ(InstanceLock::file_name("/sys/fs/bpf/sniffer"), "sys-fs-bpf-sniffer.lock");
@@ -37,7 +25,7 @@ TEST(InstanceLock, FileNameEscapesThePathAsSystemdDoes) {
 }
 
 TEST(InstanceLock, SecondHolderIsRefusedNamingTheFirst) {
-  TempDir dir;
+  TempDir dir("instance_lock");
   std::optional<InstanceLock> first;
   first.emplace("/sys/fs/bpf/sniffer", dir.path.string());
   std::ifstream pid_file(first->file());
@@ -61,7 +49,7 @@ TEST(InstanceLock, SecondHolderIsRefusedNamingTheFirst) {
 }
 
 TEST(InstanceLock, LeftoverFileOfADeadHolderDoesNotBlock) {
-  TempDir dir;
+  TempDir dir("instance_lock");
   // What a SIGKILLed daemon leaves: the file with its pid, and no lock on it.
   std::ofstream(dir.path / InstanceLock::file_name("/sys/fs/bpf/sniffer")) << "999999\n";
   InstanceLock lock("/sys/fs/bpf/sniffer", dir.path.string());

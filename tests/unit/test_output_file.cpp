@@ -4,13 +4,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
 
 #include <gtest/gtest.h>
+
+#include "temp_dir.hpp"
 
 #include "sniffer/error.hpp"
 #include "sniffer/output_file.hpp"
@@ -20,15 +21,6 @@ using sniffer::OutputFile;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "output_file.XXXXXX").string();
-    path = mkdtemp(tmpl.data());
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::size_t entries() const { return static_cast<std::size_t>(std::distance(fs::directory_iterator(path), {})); }
-};
 
 std::string read(const fs::path& p) {
   std::ifstream in(p);
@@ -40,7 +32,7 @@ std::string read(const fs::path& p) {
 }  // namespace
 
 TEST(OutputFile, RegularFileAppearsOnlyAtCommit) {
-  TempDir dir;
+  TempDir dir("output_file");
   const fs::path target = dir.path / "flows.csv";
   {
     OutputFile out(target.string(), "--write-csv");
@@ -55,7 +47,7 @@ TEST(OutputFile, RegularFileAppearsOnlyAtCommit) {
 }
 
 TEST(OutputFile, AbandonedWriteKeepsThePreviousFileAndLeavesNoTemporary) {
-  TempDir dir;
+  TempDir dir("output_file");
   const fs::path target = dir.path / "flows.csv";
   std::ofstream(target) << "old complete table\n";
   {
@@ -86,7 +78,7 @@ TEST(OutputFile, DeviceIsWrittenDirectlyAndAFullOneFailsNamingPathAndErrno) {
 }
 
 TEST(OutputFile, FifoIsWrittenDirectly) {
-  TempDir dir;
+  TempDir dir("output_file");
   const fs::path fifo = dir.path / "pipe";
   ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
   const int reader = open(fifo.c_str(), O_RDONLY | O_NONBLOCK);  // so the writer's open does not block
@@ -105,7 +97,7 @@ TEST(OutputFile, FifoIsWrittenDirectly) {
 }
 
 TEST(OutputFile, SymlinkToARegularFileKeepsTheLink) {
-  TempDir dir;
+  TempDir dir("output_file");
   const fs::path real = dir.path / "real.csv", link = dir.path / "link.csv";
   std::ofstream(real) << "old\n";
   fs::create_symlink(real, link);
