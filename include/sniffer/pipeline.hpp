@@ -11,7 +11,6 @@
 #include <zmq.hpp>
 
 #include "sniffer/config.hpp"
-#include "sniffer/curve_auth.hpp"
 #include "sniffer/flow_table.hpp"
 #include "sniffer/host_addresses.hpp"
 #include "sniffer/interfaces.hpp"
@@ -19,6 +18,7 @@
 #include "sniffer/output_file.hpp"
 #include "sniffer/publisher.hpp"
 #include "sniffer/record_processor.hpp"
+#include "sniffer/zmq_runtime.hpp"
 
 namespace sniffer {
 
@@ -35,8 +35,10 @@ FlowTableConfig flow_table_config(const FlowConfig& f);
 
 class Pipeline {
  public:
+  // The publish socket lives in `zmq` (with publish.curve, its ZAP handler
+  // allows domain "publish"), which must outlive the pipeline.
   Pipeline(const Config& config, InterfaceTable interfaces, HostAddresses host, const PipelineOutputs& outputs,
-           std::uint64_t sensor_start_ns);
+           std::uint64_t sensor_start_ns, ZmqRuntime& zmq);
 
   void process(const DecodedRecord& record, std::uint64_t ts_ns, std::uint64_t now_mono_ns) {
     processor_.process(record, ts_ns, now_mono_ns);
@@ -73,13 +75,6 @@ class Pipeline {
   // has a subscriber, at most `seconds`; false if one still has none.
   bool wait_for_subscribers(double seconds);
 
-  // The ZeroMQ context of the publish socket, and its ZAP handler (created
-  // on first use; with publish.curve, it exists and allows domain "publish").
-  // Another CURVE server socket of the daemon (e.g. a control socket) lives in
-  // this context and calls authenticator().allow(its domain, its keys).
-  zmq::context_t& zmq_context() { return zmq_ctx_; }
-  ZapAuthenticator& authenticator();
-
   const InterfaceTable& interfaces() const { return interfaces_; }
   // {"records": .., "events_published": .., "flows": {...}, ...}
   nlohmann::json counters_json() const;
@@ -87,10 +82,6 @@ class Pipeline {
  private:
   InterfaceTable interfaces_;
   HostAddresses host_;
-  zmq::context_t zmq_ctx_{1};
-  // Declared between the context and the sockets: it is bound before any
-  // CURVE socket accepts a client and stops after they are closed.
-  std::optional<ZapAuthenticator> auth_;
   std::optional<PublishSocket> socket_;
   std::optional<EventStream> events_;
   std::optional<FlowStream> flow_stream_;

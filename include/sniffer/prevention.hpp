@@ -12,7 +12,7 @@
 #include "sniffer/bpf_loader.hpp"
 #include "sniffer/config.hpp"
 #include "sniffer/control_server.hpp"
-#include "sniffer/pipeline.hpp"
+#include "sniffer/zmq_runtime.hpp"
 
 namespace sniffer {
 
@@ -21,8 +21,9 @@ class Prevention {
   // Throws ConfigInvalid (a static entry the guard refuses: one that covers
   // the sensor's own addresses, named by its path), Error (a static entry the
   // kernel refuses, a control socket that cannot bind). The control socket
-  // shares the pipeline's ZeroMQ context and its ZAP handler (domain "control").
-  Prevention(BpfPrograms& progs, const Config& config, Pipeline& pipeline);
+  // lives in `zmq` (its ZAP handler allows domain "control"), which must
+  // outlive this object.
+  Prevention(BpfPrograms& progs, const Config& config, ZmqRuntime& zmq);
 
   // Throws ConfigInvalid naming every static entry of `next` the guard would
   // refuse now (the sensor's current addresses, the control clients seen so

@@ -15,7 +15,7 @@
 
 #include "sniffer/attach.hpp"
 #include "sniffer/bpf_loader.hpp"
-#include "sniffer/daemon.hpp"
+#include "sniffer/sensor.hpp"
 #include "sniffer/bpffs.hpp"
 #include "sniffer/error.hpp"
 #include "sniffer_bpf.skel.h"

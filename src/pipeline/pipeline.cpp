@@ -35,7 +35,7 @@ nlohmann::json publish_json(const PublishCounters& c) {
 }  // namespace
 
 Pipeline::Pipeline(const Config& config, InterfaceTable interfaces, HostAddresses host,
-                   const PipelineOutputs& outputs, std::uint64_t sensor_start_ns)
+                   const PipelineOutputs& outputs, std::uint64_t sensor_start_ns, ZmqRuntime& zmq)
     : interfaces_(std::move(interfaces)),
       host_(std::move(host)),
       flow_output_(interfaces_, nullptr, nullptr),
@@ -46,9 +46,9 @@ Pipeline::Pipeline(const Config& config, InterfaceTable interfaces, HostAddresse
       std::set<std::string> keys = load_authorized_keys(file);
       if (keys.empty()) spdlog::warn("publish: \"{}\" lists no key: no subscriber can connect", file);
       else spdlog::info("publish: {} authorized subscriber key(s) from \"{}\"", keys.size(), file);
-      authenticator().allow(kZapDomainPublish, std::move(keys));
+      zmq.authenticator().allow(kZapDomainPublish, std::move(keys));
     }
-    socket_.emplace(zmq_ctx_, config.publish);
+    socket_.emplace(zmq.context(), config.publish);
     if (config.publish.packet_events) {
       events_.emplace(*socket_, kTopicPackets, config.publish, config.sensor_id, sensor_start_ns);
     }
@@ -75,11 +75,6 @@ Pipeline::Pipeline(const Config& config, InterfaceTable interfaces, HostAddresse
     }
   }
   processor_ = RecordProcessor(interfaces_, host_, events_ ? &*events_ : nullptr, flows_ ? &*flows_ : nullptr);
-}
-
-ZapAuthenticator& Pipeline::authenticator() {
-  if (!auth_) auth_.emplace(zmq_ctx_);
-  return *auth_;
 }
 
 void Pipeline::tick(std::uint64_t now_ns, std::uint64_t now_mono_ns) {
@@ -148,7 +143,6 @@ nlohmann::json Pipeline::counters_json() const {
   if (events_) add_latency(kTopicPackets, events_->counters());
   if (flow_stream_) add_latency(kTopicFlows, flow_stream_->counters());
   j["publish_latency"] = latency;
-  if (auth_) j["auth"] = auth_->counters_json();  // {"publish": {"accepted": n, "refused": n}, ...}
   // {"FLOW_END_FIN": n, ...} of either flow table's counters.
   auto reasons_json = [](const std::uint64_t (&by_reason)[v1::FlowEndReason_ARRAYSIZE]) {
     nlohmann::json reasons;

@@ -1,0 +1,143 @@
+// A run of the sensor, assembled from a Config: the single-instance lock, the
+// BPF programs and their pins, the interfaces they watch, the ZeroMQ runtime,
+// the pipeline (events, flows, publishing), the ring reader, the metrics
+// endpoint and prevention. The live daemon and the offline replay build the
+// same Sensor; they differ in the packet source: attached interfaces (live),
+// or a capture file run through the loaded XDP program (replay).
+//
+// apply(config) serves start and reload: the constructor calls it for the
+// parts a reload may change (interfaces, roles, modes, hooks, filter, log
+// level, blocklist); the rest is fixed until a restart.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "sniffer/bpf_loader.hpp"
+#include "sniffer/config.hpp"
+#include "sniffer/instance_lock.hpp"
+#include "sniffer/interface_manager.hpp"
+#include "sniffer/link_monitor.hpp"
+#include "sniffer/metrics.hpp"
+#include "sniffer/pipeline.hpp"
+#include "sniffer/prevention.hpp"
+#include "sniffer/ring_reader.hpp"
+#include "sniffer/wall_clock.hpp"
+#include "sniffer/zmq_runtime.hpp"
+
+namespace sniffer {
+
+enum class PacketSource {
+  Interfaces,  // live: the programs attached to the configured interfaces
+  Replay,      // offline: frames run through the XDP program (BPF_PROG_TEST_RUN)
+};
+
+struct SensorOptions {
+  PacketSource source = PacketSource::Interfaces;
+  // Live: load, verify and fill the maps, then stop there (no lock, pins,
+  // outputs or hooks).
+  bool dry_run = false;
+  // Replay: the interface the capture is attributed to, and the outputs.
+  InterfaceConfig replay_interface;
+  bool publish = true;   // bind publish.endpoint
+  std::string csv_path;  // non-empty: write flow records to this CSV file
+};
+
+// What became of one replayed frame.
+enum class ReplayVerdict {
+  Run,       // run through the program
+  TooShort,  // shorter than an Ethernet header: the kernel refuses it
+  Rejected,  // BPF_PROG_TEST_RUN refused it (error: a negative errno)
+};
+struct ReplayResult {
+  ReplayVerdict verdict;
+  int error;
+};
+
+// The programs' load-time settings from the config.
+LoadOptions load_options(const Config& config);
+// Kernel flow aggregation with packet events: flows.packet_ports (else none).
+std::vector<std::uint16_t> record_ports(const Config& config);
+
+class Sensor {
+ public:
+  // Throws Error, ConfigInvalid or InterfaceUnavailable; whatever was built
+  // before the failure (pins, sockets, the lock) is undone.
+  Sensor(const Config& config, const SensorOptions& options);
+  Sensor(const Sensor&) = delete;
+  Sensor& operator=(const Sensor&) = delete;
+
+  // Reload (live): checks `next` first (a missing interface or a refused
+  // static block rejects it all, throwing and changing nothing), warns of
+  // the keys that only a restart applies, then applies the rest.
+  void apply(const Config& next);
+
+  // Live: attaches the configured hooks (after the constructor: every output
+  // is ready before the first packet arrives).
+  void attach();
+  // Live: waits for records at most until the next batch is due or
+  // capture.poll_interval_ms, handles them, link changes, idle flows,
+  // batches, control commands.
+  void poll();
+  // Re-measures the kernel's monotonic clock against the wall clock.
+  void resync_clock();
+
+  // Replay: runs one captured frame through the program at its capture time
+  // and original length, and handles what it produced.
+  ReplayResult replay(const std::uint8_t* data, std::uint32_t caplen, std::uint64_t ts_ns, std::uint32_t wire_len);
+  // Replay, publishing: waits until every enabled stream has a subscriber,
+  // at most `seconds`; false if one still has none.
+  bool wait_for_subscribers(double seconds);
+
+  // Every stage's counters: {"kernel": {...}, "userspace": {...}}.
+  nlohmann::json report() const;
+  // Dry run: {"dry_run": "ok", "interfaces": n, "kernel": {...}}.
+  nlohmann::json dry_run_report() const;
+  // Publishes a report on the "stats" topic, and serves it as metrics.
+  void publish_stats(const nlohmann::json& report);
+  void update_metrics(const nlohmann::json& report);
+
+  // Live: detaches the hooks, drains the ring, ends every flow with `reason`
+  // and returns the final report; then removes every hook and (unless
+  // keep_pins) the pins. Replay: drains and ends the flows the same way.
+  nlohmann::json stop(v1::FlowEndReason reason);
+
+  const InterfaceTable& interfaces() const;
+  const BpfPrograms& programs() const { return progs_; }
+  const Config& config() const { return config_; }
+  std::uint64_t start_wall_ns() const { return start_wall_ns_; }
+
+ private:
+  bool is_live() const { return options_.source == PacketSource::Interfaces; }
+  void open_outputs();
+  void refresh_host();
+  void handle_record(const DecodedRecord& record);
+  void log_kernel_flows() const;
+  nlohmann::json kernel_report() const;
+
+  Config config_;
+  const SensorOptions options_;
+  const std::uint64_t start_wall_ns_;
+  std::optional<InstanceLock> lock_;  // before the programs: their pins go before the lock does
+  BpfPrograms progs_;
+  std::optional<LinkMonitor> links_;  // live: opened before the interfaces are resolved
+  std::optional<InterfaceManager> manager_;  // live
+  InterfaceTable replay_interfaces_;         // replay: the capture's one interface
+  bool applied_ = false;
+  ZmqRuntime zmq_;  // before every socket: outlives them
+  std::optional<Pipeline> pipeline_;
+  MonotonicToWall clock_;
+  std::uint64_t now_mono_ns_ = 0;
+  std::uint64_t replay_ts_ns_ = 0;      // replay: the frame being run
+  std::uint32_t replay_wire_len_ = 0;
+  std::optional<RingReader> ring_;
+  std::optional<MetricsServer> metrics_;
+  std::optional<Prevention> prevention_;
+  std::uint64_t stats_sequence_ = 0;
+};
+
+}  // namespace sniffer

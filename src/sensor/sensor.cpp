@@ -1,0 +1,228 @@
+#include "sniffer/sensor.hpp"
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "sniffer/error.hpp"
+#include "sniffer/host_addresses.hpp"
+
+namespace sniffer {
+
+namespace {
+
+// BPF_PROG_TEST_RUN delivers frames on the loopback device of the calling
+// network namespace, which always has this ifindex.
+constexpr std::uint32_t kLoopbackIfindex = 1;
+
+// Live, before anything is loaded: every configured interface exists, and no
+// other sensor holds this pin path (a second sensor stops here and changes
+// nothing shared: pins, socket files, ports, hooks).
+std::optional<InstanceLock> claim(const Config& config, const SensorOptions& options) {
+  if (options.source != PacketSource::Interfaces) return std::nullopt;
+  for (std::size_t i = 0; i < config.interfaces.size(); ++i) {
+    resolve_ifindex(config.interfaces[i].name, "interfaces[" + std::to_string(i) + "].name");
+  }
+  if (config.pin_path.empty() || options.dry_run) return std::nullopt;
+  return std::optional<InstanceLock>(std::in_place, config.pin_path);
+}
+
+// Keys a reload cannot apply to running programs and sockets.
+void warn_restart_only_changes(const Config& running, const Config& next) {
+  nlohmann::json a = config_to_json(running), b = config_to_json(next);
+  for (const char* key : {"sensor_id", "capture", "flows", "publish", "metrics", "control", "btf_path", "pin_path"}) {
+    if (a[key] != b[key]) {
+      spdlog::warn("reload: \"{}\" changed: it takes effect at the next restart; the running value stays", key);
+    }
+  }
+  if (running.blocklist.max_entries != next.blocklist.max_entries) {
+    spdlog::warn("reload: \"blocklist.max_entries\" changed: it sizes the tries, so it takes effect at the next "
+                 "restart; the running value stays");
+  }
+}
+
+}  // namespace
+
+LoadOptions load_options(const Config& config) {
+  LoadOptions load;
+  load.ring_buffer_bytes = config.capture.ring_buffer_bytes;
+  load.payload_bytes = config.capture.payload_bytes;
+  load.wakeup_bytes = config.capture.wakeup_bytes;
+  load.btf_path = config.btf_path;
+  load.blocklist_max_entries = config.blocklist.max_entries;
+  load.flow_kernel = aggregates_in_kernel(config.flows);
+  load.flow_max_entries = config.flows.max_flows;
+  load.packet_sample = config.publish.packet_events ? config.flows.packet_sample_one_in : 0;
+  load.flow_params = flow_params(flow_table_config(config.flows));
+  return load;
+}
+
+std::vector<std::uint16_t> record_ports(const Config& config) {
+  return aggregates_in_kernel(config.flows) && config.publish.packet_events ? config.flows.packet_ports
+                                                                           : std::vector<std::uint16_t>{};
+}
+
+Sensor::Sensor(const Config& config, const SensorOptions& options)
+    : config_(config),
+      options_(options),
+      start_wall_ns_(realtime_now_ns()),
+      lock_(claim(config, options)),
+      progs_(load_options(config)) {  // after the lock: its pins are removed before the lock is released
+  spdlog::info("BPF programs loaded (ABI {}, ring buffer {} bytes, payload snippet {} bytes)", SNIFFER_ABI_VERSION,
+               config_.capture.ring_buffer_bytes, config_.capture.payload_bytes);
+  if (is_live()) {
+    log_kernel_flows();
+    if (!config_.pin_path.empty() && !options_.dry_run) progs_.pin_maps(config_.pin_path);
+    links_.emplace();  // before resolving the interfaces: no link event in between is missed
+    manager_.emplace(progs_, config_.capture.tc_attach);
+  } else {
+    const InterfaceConfig& iface = options_.replay_interface;
+    replay_interfaces_.emplace(kLoopbackIfindex, InterfaceInfo{iface.name, kLoopbackIfindex, iface.role, iface.mode,
+                                                               /*stats_slot=*/1});
+  }
+  apply(config_);
+  if (!options_.dry_run) open_outputs();
+}
+
+void Sensor::apply(const Config& next) {
+  const bool reload = applied_;
+  if (reload) {
+    manager_->check(next.interfaces);  // before any change: a missing new interface rejects it all
+    if (prevention_) prevention_->check(next.blocklist);  // likewise a static entry the guard refuses
+    warn_restart_only_changes(config_, next);
+    ring_->consume();  // records read before the tables change keep their old context
+  }
+  if (manager_) {
+    manager_->set_blocklist_roles(next.blocklist.roles);
+    manager_->configure(next.interfaces);
+  } else {
+    for (const auto& [ifindex, info] : replay_interfaces_) {
+      progs_.set_interface(ifindex, info.mode, info.role, info.stats_slot);
+    }
+  }
+  progs_.set_filter(next.filter, record_ports(config_));  // flows.*: restart only
+  applied_ = true;
+  if (!reload) return;
+
+  manager_->attach();
+  refresh_host();
+  if (next.log_level != config_.log_level) spdlog::set_level(spdlog::level::from_str(next.log_level));
+  config_.interfaces = next.interfaces;
+  config_.filter = next.filter;
+  config_.log_level = next.log_level;
+  if (prevention_) prevention_->reload(next.blocklist);
+  const std::uint32_t max_entries = config_.blocklist.max_entries;
+  config_.blocklist = next.blocklist;
+  config_.blocklist.max_entries = max_entries;  // sizes the tries: fixed until a restart
+}
+
+// The pipeline and what feeds it: built once the interfaces are known.
+void Sensor::open_outputs() {
+  const bool live = is_live();
+  // Offline there are no host addresses: directions follow the interface's role.
+  HostAddresses host = live ? HostAddresses::from_system(interfaces()) : HostAddresses{};
+  if (live) progs_.set_local_addresses(host.local_list());
+  PipelineOutputs outputs{.publish = live || options_.publish, .csv_path = options_.csv_path};
+  if (progs_.flow_kernel()) {
+    outputs.kernel_flows_fd = progs_.flows_map_fd();
+    outputs.kernel_flows_capacity = progs_.flow_max_entries();
+  }
+  pipeline_.emplace(config_, interfaces(), std::move(host), outputs, start_wall_ns_, zmq_);
+  // Kernel flow aggregation: live flow times are CLOCK_MONOTONIC; a replay
+  // runs on the capture's clock (set_replay_packet) and needs no offset.
+  if (live) pipeline_->set_kernel_clock_offset(clock_.offset_ns());
+  now_mono_ns_ = monotonic_now_ns();
+  ring_.emplace(
+      progs_.events_map_fd(), config_.capture.payload_bytes, [this](const DecodedRecord& r) { handle_record(r); },
+      [this](const sniffer_flow_record& r) { pipeline_->process_flow(r); });
+  if (!live) return;
+  if (!config_.metrics.listen.empty()) metrics_.emplace(config_.metrics.listen);
+  prevention_.emplace(progs_, config_, zmq_);
+}
+
+void Sensor::handle_record(const DecodedRecord& record) {
+  if (is_live()) {
+    pipeline_->process(record, clock_.to_wall_ns(record.header.ts_mono_ns), now_mono_ns_);
+    return;
+  }
+  DecodedRecord rec = record;
+  rec.header.wire_len = replay_wire_len_;  // the original length, even when the capture cut the packet
+  pipeline_->process(rec, replay_ts_ns_, monotonic_now_ns());
+}
+
+// The interfaces or the host's addresses changed: the pipeline and the
+// programs' local_addrs (kernel flow aggregation) learn them.
+void Sensor::refresh_host() {
+  HostAddresses host = HostAddresses::from_system(manager_->table());
+  progs_.set_local_addresses(host.local_list());
+  pipeline_->set_interfaces(manager_->table(), std::move(host));
+}
+
+void Sensor::attach() {
+  manager_->attach();
+  spdlog::info("xdp: attached through the kernel's bpf_link, one program per interface; libxdp's multi-program "
+               "dispatcher is not used");
+}
+
+void Sensor::poll() {
+  int timeout = static_cast<int>(config_.capture.poll_interval_ms);
+  const int due = pipeline_->ms_until_due(now_mono_ns_);
+  if (due >= 0 && due < timeout) timeout = due;
+  ring_->poll(timeout);
+  now_mono_ns_ = monotonic_now_ns();
+  // Interfaces deleted, re-created, down or up: re-attach per config; the
+  // pipeline learns new ifindexes (and addresses) before their records.
+  if (LinkChanges changes = links_->poll(); !changes.empty()) {
+    if (manager_->apply(changes) || changes.addresses_changed) refresh_host();
+  }
+  pipeline_->tick(clock_.to_wall_ns(now_mono_ns_), now_mono_ns_);
+  prevention_->poll(now_mono_ns_, realtime_now_ns());
+}
+
+void Sensor::resync_clock() {
+  clock_.resync();
+  pipeline_->set_kernel_clock_offset(clock_.offset_ns());
+}
+
+bool Sensor::wait_for_subscribers(double seconds) { return pipeline_->wait_for_subscribers(seconds); }
+
+ReplayResult Sensor::replay(const std::uint8_t* data, std::uint32_t caplen, std::uint64_t ts_ns,
+                            std::uint32_t wire_len) {
+  replay_ts_ns_ = ts_ns;
+  replay_wire_len_ = wire_len;
+  if (caplen < 14) return {ReplayVerdict::TooShort, 0};  // shorter than Ethernet: the kernel refuses it
+  progs_.set_replay_packet(ts_ns, wire_len);
+  if (int err = progs_.test_run_xdp(data, caplen); err != 0) return {ReplayVerdict::Rejected, err};
+  ring_->consume();
+  pipeline_->tick(ts_ns, monotonic_now_ns());
+  return {ReplayVerdict::Run, 0};
+}
+
+nlohmann::json Sensor::stop(v1::FlowEndReason reason) {
+  // Detach first, so that nothing arrives after the final drain and the
+  // counters of the report are complete.
+  if (manager_) manager_->detach_attachments();
+  ring_->consume();
+  pipeline_->finish(reason);
+  nlohmann::json final_report = report();
+  if (manager_) manager_->detach_all();
+  if (config_.keep_pins) progs_.keep_pins();
+  else progs_.unpin_maps();
+  return final_report;
+}
+
+const InterfaceTable& Sensor::interfaces() const { return manager_ ? manager_->table() : replay_interfaces_; }
+
+void Sensor::log_kernel_flows() const {
+  if (!progs_.flow_kernel()) return;
+  const std::size_t ports = record_ports(config_).size();
+  const FlowConfig& f = config_.flows;
+  spdlog::info("flows aggregated in the kernel: map of {} flows ({} MiB preallocated); packet events: {}{}",
+               progs_.flow_max_entries(), (std::uint64_t{progs_.flow_max_entries()} * sizeof(sniffer_flow_value)) >> 20,
+               !config_.publish.packet_events ? std::string("off")
+               : f.packet_sample_one_in == 0  ? std::string("none sampled (packet_sample_one_in 0)")
+                                              : "1 in " + std::to_string(f.packet_sample_one_in),
+               ports == 0 ? std::string()
+                          : ", and every packet of " + std::to_string(ports) + " port(s) (flows.packet_ports)");
+}
+
+}  // namespace sniffer
