@@ -67,9 +67,9 @@ Sensor::Sensor(const Config& config, const SensorOptions& options)
       start_wall_ns_(realtime_now_ns()),
       lock_(claim(config, options)),
       progs_(load_options(config)) {  // after the lock: its pins are removed before the lock is released
-  spdlog::info("BPF programs loaded (ABI {}, ring buffer {} bytes, payload snippet {} bytes)", SNIFFER_ABI_VERSION,
-               config_.capture.ring_buffer_bytes, config_.capture.payload_bytes);
-  if (is_live()) {
+  if (is_live()) {  // offline, stderr stays for errors
+    spdlog::info("BPF programs loaded (ABI {}, ring buffer {} bytes, payload snippet {} bytes)", SNIFFER_ABI_VERSION,
+                 config_.capture.ring_buffer_bytes, config_.capture.payload_bytes);
     log_kernel_flows();
     if (!config_.pin_path.empty() && !options_.dry_run) progs_.pin_maps(config_.pin_path);
     links_.emplace();  // before resolving the interfaces: no link event in between is missed
