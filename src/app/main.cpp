@@ -18,7 +18,7 @@
 #include "sniffer/block_cli.hpp"
 #include "sniffer/bpf_loader.hpp"
 #include "sniffer/config.hpp"
-#include "sniffer/curve_auth.hpp"
+#include "sniffer/curve_keys.hpp"
 #include "sniffer/daemon.hpp"
 #include "sniffer/error.hpp"
 #include "sniffer/host_check.hpp"

@@ -18,6 +18,7 @@
 
 #include "sniffer.pb.h"
 #include "sniffer/curve_auth.hpp"
+#include "sniffer/curve_keys.hpp"
 #include "sniffer/event_json.hpp"
 #include "sniffer/publisher.hpp"
 
