@@ -1,6 +1,7 @@
-// Authenticated, encrypted ZeroMQ transport: CURVE keys (Z85 text files) and
-// a ZAP handler (RFC 27) that admits a client only when its public key is in
-// the allowed set of the server socket's ZAP domain.
+// Authenticated, encrypted ZeroMQ transport: CURVE server and client sockets,
+// and a ZAP handler (RFC 27) that admits a client only when its public key is
+// in the allowed set of the server socket's ZAP domain. The keys and their
+// files are in curve_keys.hpp.
 //
 // Use, for any server socket (the publisher, a control socket):
 //   ZapAuthenticator& auth = ...;            // one per zmq context, created first
@@ -16,52 +17,16 @@
 #include <mutex>
 #include <set>
 #include <string>
-#include <string_view>
 #include <thread>
-#include <vector>
 
 #include <nlohmann/json_fwd.hpp>
 #include <zmq.hpp>
 
+#include "sniffer/curve_keys.hpp"
+
 namespace sniffer {
 
-inline constexpr std::size_t kZ85KeyLength = 40;  // 32 bytes as Z85 text
 inline constexpr const char* kZapDomainPublish = "publish";
-
-// A CURVE key pair as Z85 text.
-struct CurveKeyPair {
-  std::string public_z85;
-  std::string secret_z85;
-};
-
-// True when `text` is 40 Z85 characters encoding 32 bytes.
-bool is_z85_key(std::string_view text);
-
-// The keys of a key file's text, in order. Each line is blank, a comment
-// (starts with '#'), or a key optionally followed by blanks and a '#' comment.
-// (Z85 has a '#' character, but no 32-byte key's text begins with it.)
-// A malformed line throws Error "FILE:LINE: ..." (the line is not echoed).
-std::vector<std::string> parse_key_lines(const std::string& text, const std::string& file);
-
-// Reads the one secret key of a key file and derives its public key. Refuses
-// (Error naming the file and its mode) a file that group or other may read or
-// write, and a file that is not a regular file.
-CurveKeyPair load_secret_key_file(const std::string& path);
-
-// The allowed client public keys of an authorized-keys file (any number of
-// keys, one a line). Throws Error naming FILE:LINE for a malformed line.
-std::set<std::string> load_authorized_keys(const std::string& path);
-
-// A server's public key given as Z85 text, or as the path of a file that
-// holds exactly one key (a .pub file).
-std::string load_public_key(const std::string& z85_or_path);
-
-// A new key pair (zmq_curve_keypair).
-CurveKeyPair generate_keypair();
-
-// Writes PREFIX.key (the secret, mode 0600) and PREFIX.pub (the public key).
-// Refuses to overwrite either file (O_EXCL). Returns the two paths.
-std::pair<std::string, std::string> write_keypair_files(const std::string& prefix, const CurveKeyPair& keys);
 
 // Makes `socket` a CURVE server with `keys` that asks the ZAP handler about
 // every client under `zap_domain`. Call before bind. Fails closed: without a

@@ -8,6 +8,8 @@
 #include <bpf/libbpf.h>
 
 #include <iostream>
+#include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -16,7 +18,7 @@
 #include "sniffer/block_cli.hpp"
 #include "sniffer/bpf_loader.hpp"
 #include "sniffer/config.hpp"
-#include "sniffer/curve_auth.hpp"
+#include "sniffer/curve_keys.hpp"
 #include "sniffer/daemon.hpp"
 #include "sniffer/error.hpp"
 #include "sniffer/host_check.hpp"
@@ -57,130 +59,127 @@ CLI::Validator interface_spec_check() {
       /*validator_desc=*/"");
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  CLI::App app{"sniffer: dual-NIC XDP/TC intrusion-detection sensor"};
+// What the command line sets.
+struct CommandLine {
   std::string config_path;
   std::vector<std::string> interface_specs;
   std::string read_pcap, pcap_interface, write_csv, log_format = "text";
   double wait_subscriber_s = 0;
   bool dry_run = false, print_config = false, version = false, check = false;
   int verbosity = 0;
+  CLI::App* keygen = nullptr;  // the keygen subcommand
+  std::string keygen_prefix;
+};
+
+// The config and the modes: --config, --interface, the offline options,
+// --check, --dry-run, --print-config.
+void add_mode_options(CLI::App& app, CommandLine& cl) {
   // Not CLI::ExistingFile: a config file that cannot be read is a config
   // error (exit 1) naming the errno text, like the same file at SIGHUP.
-  app.add_option("-c,--config", config_path, "JSON config file (sniffer.json)");
-  app.add_option("-i,--interface", interface_specs,
+  app.add_option("-c,--config", cl.config_path, "JSON config file (sniffer.json)");
+  app.add_option("-i,--interface", cl.interface_specs,
                  "NAME:ROLE:MODE, e.g. eth0:wan:gateway; replaces the config's interface of that name, or adds one")
       ->check(interface_spec_check())
       ->type_name("NAME:ROLE:MODE");
-  auto* pcap_opt = app.add_option("--read-pcap", read_pcap,
+  auto* pcap_opt = app.add_option("--read-pcap", cl.read_pcap,
                                   "offline: run a capture file (pcap, pcapng) through the programs and the flow table");
-  app.add_option("--pcap-interface", pcap_interface,
+  app.add_option("--pcap-interface", cl.pcap_interface,
                  "offline: NAME:ROLE:MODE the capture is attributed to (default: the first configured interface, "
                  "else pcap0:wan:gateway)")
       ->check(interface_spec_check())
       ->type_name("NAME:ROLE:MODE")
       ->needs(pcap_opt);
-  auto* csv_opt = app.add_option("--write-csv", write_csv,
+  auto* csv_opt = app.add_option("--write-csv", cl.write_csv,
                                  "offline: write flow records to this CSV file instead of publishing")
                       ->needs(pcap_opt);
-  app.add_option("--wait-subscriber", wait_subscriber_s,
+  app.add_option("--wait-subscriber", cl.wait_subscriber_s,
                  "offline, publishing: wait up to this many seconds for a subscriber to every published topic "
                  "before the first packet (default 0: publish at once; what nobody hears is counted as unsubscribed)")
       ->check(CLI::Range(0.0, 3600.0))
       ->needs(pcap_opt)
       ->excludes(csv_opt);
-  auto* check_opt = app.add_flag("--check", check,
+  auto* check_opt = app.add_flag("--check", cl.check,
                "diagnose this host for the config (kernel, BTF, bpffs, capabilities, interfaces, XDP modes, "
                "libxdp dispatcher); exit 1 on a blocking problem");
   auto* dry_run_opt =
-      app.add_flag("--dry-run", dry_run, "validate, load and verify the programs, fill the maps; attach nothing");
+      app.add_flag("--dry-run", cl.dry_run, "validate, load and verify the programs, fill the maps; attach nothing");
   auto* print_opt =
-      app.add_flag("--print-config", print_config, "print the effective config (defaults filled in) and exit");
+      app.add_flag("--print-config", cl.print_config, "print the effective config (defaults filled in) and exit");
   // Modes that would silently ignore each other are refused together.
   pcap_opt->excludes(check_opt)->excludes(dry_run_opt)->excludes(print_opt);
   check_opt->excludes(dry_run_opt)->excludes(print_opt);
   dry_run_opt->excludes(print_opt);
-  app.add_flag("--version", version, "print program, ABI and libbpf versions and exit");
-  app.add_flag("-v,--verbose", verbosity, "more logging (-vv: libbpf and verifier detail)");
-  app.add_option("--log-format", log_format, "text, or json: one JSON object per log line")
+}
+
+// --version, the logging options and the keygen subcommand.
+void add_general_options(CLI::App& app, CommandLine& cl) {
+  app.add_flag("--version", cl.version, "print program, ABI and libbpf versions and exit");
+  app.add_flag("-v,--verbose", cl.verbosity, "more logging (-vv: libbpf and verifier detail)");
+  app.add_option("--log-format", cl.log_format, "text, or json: one JSON object per log line")
       ->check(CLI::IsMember({"text", "json"}))
       ->capture_default_str();
-  std::string keygen_prefix;
-  auto* keygen = app.add_subcommand("keygen", "write a CURVE key pair: PREFIX.key (secret, mode 0600) and PREFIX.pub");
-  keygen->add_option("--out", keygen_prefix, "path prefix of the two files (never overwritten)")->required();
-  sniffer::BlockCli block(app);
-  app.require_subcommand(0, 1);
-  std::vector<sniffer::InterfaceConfig> overrides;
+  cl.keygen = app.add_subcommand("keygen", "write a CURVE key pair: PREFIX.key (secret, mode 0600) and PREFIX.pub");
+  cl.keygen->add_option("--out", cl.keygen_prefix, "path prefix of the two files (never overwritten)")->required();
+}
+
+int run_keygen(const std::string& prefix) {
   try {
-    app.parse(argc, argv);
-    // A name given twice would silently drop the first.
-    overrides = sniffer::parse_interface_specs(interface_specs);
-  } catch (const CLI::ParseError& e) {
-    // --help prints and exits 0; every other parse error is a usage error.
-    return app.exit(e) == 0 ? 0 : kExitUsage;
-  } catch (const sniffer::ConfigInvalid& e) {
-    std::cerr << "sniffer: " << problems_text(e) << "\nRun with --help for more information.\n";
+    sniffer::CurveKeyPair keys = sniffer::generate_keypair();
+    auto [key_path, pub_path] = sniffer::write_keypair_files(prefix, keys);
+    std::cerr << "sniffer keygen: wrote " << key_path << " (secret, mode 0600) and " << pub_path << "\n";
+    std::cout << keys.public_z85 << std::endl;  // the public key, for scripts
+    return 0;
+  } catch (const std::exception& e) {
+    std::cerr << "sniffer keygen: " << e.what() << "\n";
+    return kExitError;
+  }
+}
+
+int print_version() {
+  std::cout << "sniffer " << SNIFFER_VERSION << " (record ABI " << SNIFFER_ABI_VERSION << ", libbpf "
+            << libbpf_major_version() << "." << libbpf_minor_version() << ")" << std::endl;
+  return 0;
+}
+
+// --read-pcap's options; the capture's interface is --pcap-interface, else
+// the config's first, else pcap0:wan:gateway.
+sniffer::OfflineOptions offline_options(const CommandLine& cl, const sniffer::Config& config) {
+  sniffer::OfflineOptions offline{
+      .pcap_path = cl.read_pcap, .csv_path = cl.write_csv, .wait_subscriber_s = cl.wait_subscriber_s};
+  if (!cl.pcap_interface.empty()) {
+    offline.interface = sniffer::parse_interface_spec(cl.pcap_interface);
+  } else if (!config.interfaces.empty()) {
+    offline.interface = config.interfaces.front();
+  } else {
+    offline.interface = sniffer::parse_interface_spec("pcap0:wan:gateway");
+  }
+  return offline;
+}
+
+// Builds the config and runs the mode the command line chose: --print-config,
+// --check, --read-pcap, or the daemon (--dry-run included).
+int run_configured(const CommandLine& cl, const std::vector<sniffer::InterfaceConfig>& overrides) {
+  if (cl.config_path.empty() && cl.interface_specs.empty() && cl.read_pcap.empty()) {
+    std::cerr << "sniffer: no interfaces: pass --config FILE or --interface NAME:ROLE:MODE (see --help)\n";
     return kExitUsage;
   }
-
-  if (block.selected()) return block.run();
-
-  if (*keygen) {
-    try {
-      sniffer::CurveKeyPair keys = sniffer::generate_keypair();
-      auto [key_path, pub_path] = sniffer::write_keypair_files(keygen_prefix, keys);
-      std::cerr << "sniffer keygen: wrote " << key_path << " (secret, mode 0600) and " << pub_path << "\n";
-      std::cout << keys.public_z85 << std::endl;  // the public key, for scripts
-      return 0;
-    } catch (const std::exception& e) {
-      std::cerr << "sniffer keygen: " << e.what() << "\n";
-      return kExitError;
-    }
-  }
-
-  if (version) {
-    std::cout << "sniffer " << SNIFFER_VERSION << " (record ABI " << SNIFFER_ABI_VERSION << ", libbpf "
-              << libbpf_major_version() << "." << libbpf_minor_version() << ")" << std::endl;
-    return 0;
-  }
-
   try {
-    sniffer::Config config;
-    if (!config_path.empty()) {
-      config = sniffer::load_config_file(config_path);
-    } else if (!interface_specs.empty() || !read_pcap.empty()) {
-      config = sniffer::default_config();
-    } else {
-      std::cerr << "sniffer: no interfaces: pass --config FILE or --interface NAME:ROLE:MODE (see --help)\n";
-      return kExitUsage;
-    }
+    sniffer::Config config =
+        cl.config_path.empty() ? sniffer::default_config() : sniffer::load_config_file(cl.config_path);
     // The whole config is validated again with the overrides in it.
     sniffer::apply_interface_overrides(config, overrides);
-    if (print_config) {
+    if (cl.print_config) {
       sniffer::write_stdout(sniffer::config_to_json(config).dump(2) + "\n");
       return 0;
     }
-    sniffer::setup_logging(config.log_level, verbosity, log_format == "json");
+    sniffer::setup_logging(config.log_level, cl.verbosity, cl.log_format == "json");
     sniffer::route_libbpf_logs();
-    if (check) return sniffer::run_host_check(config);
-    if (!read_pcap.empty()) {
-      sniffer::OfflineOptions offline{
-          .pcap_path = read_pcap, .csv_path = write_csv, .wait_subscriber_s = wait_subscriber_s};
-      if (!pcap_interface.empty()) {
-        offline.interface = sniffer::parse_interface_spec(pcap_interface);
-      } else if (!config.interfaces.empty()) {
-        offline.interface = config.interfaces.front();
-      } else {
-        offline.interface = sniffer::parse_interface_spec("pcap0:wan:gateway");
-      }
-      return sniffer::run_offline(config, offline);
-    }
-    sniffer::RunOptions run{.dry_run = dry_run};
-    if (!config_path.empty()) {
+    if (cl.check) return sniffer::run_host_check(config);
+    if (!cl.read_pcap.empty()) return sniffer::run_offline(config, offline_options(cl, config));
+    sniffer::RunOptions run{.dry_run = cl.dry_run};
+    if (!cl.config_path.empty()) {
       // SIGHUP re-reads the file and applies the same --interface overrides.
-      run.reload = [config_path, overrides] {
+      run.reload = [config_path = cl.config_path, overrides] {
         sniffer::Config next = sniffer::load_config_file(config_path);
         sniffer::apply_interface_overrides(next, overrides);
         return next;
@@ -191,4 +190,32 @@ int main(int argc, char** argv) {
     std::cerr << "sniffer: " << e.what() << "\n";
     return kExitError;
   }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"sniffer: dual-NIC XDP/TC intrusion-detection sensor"};
+  CommandLine cl;
+  add_mode_options(app, cl);
+  add_general_options(app, cl);
+  sniffer::BlockCli block(app);
+  app.require_subcommand(0, 1);
+  std::vector<sniffer::InterfaceConfig> overrides;
+  try {
+    app.parse(argc, argv);
+    // A name given twice would silently drop the first.
+    overrides = sniffer::parse_interface_specs(cl.interface_specs);
+  } catch (const CLI::ParseError& e) {
+    // --help prints and exits 0; every other parse error is a usage error.
+    return app.exit(e) == 0 ? 0 : kExitUsage;
+  } catch (const sniffer::ConfigInvalid& e) {
+    std::cerr << "sniffer: " << problems_text(e) << "\nRun with --help for more information.\n";
+    return kExitUsage;
+  }
+
+  if (block.selected()) return block.run();
+  if (*cl.keygen) return run_keygen(cl.keygen_prefix);
+  if (cl.version) return print_version();
+  return run_configured(cl, overrides);
 }

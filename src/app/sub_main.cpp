@@ -10,6 +10,7 @@
 #include <cstring>
 #include <iostream>
 #include <map>
+#include <optional>
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -17,6 +18,7 @@
 
 #include "sniffer.pb.h"
 #include "sniffer/curve_auth.hpp"
+#include "sniffer/curve_keys.hpp"
 #include "sniffer/event_json.hpp"
 #include "sniffer/publisher.hpp"
 
@@ -27,6 +29,126 @@ constexpr int kExitUsage = 2;
 
 volatile std::sig_atomic_t g_stop = 0;
 void on_stop(int) { g_stop = 1; }
+
+struct Options {
+  std::string endpoint, topic = "pkt";
+  std::uint64_t max_events = 0;
+  double timeout_s = 0;
+  bool batches = false;
+  std::string server_key, key_file;  // CURVE: both or neither
+
+  bool curve() const { return !server_key.empty(); }
+};
+
+// Fills `opts` from the command line. Returns the exit code when the program
+// ends here (--help: 0, a usage error: 2).
+std::optional<int> parse_options(int argc, char** argv, Options& opts) {
+  CLI::App app{"sniffer-sub: print a sniffer sensor's packet events, flow records or stats as JSON lines"};
+  app.add_option("--connect", opts.endpoint, "the sensor's publish endpoint, e.g. tcp://127.0.0.1:5556")->required();
+  app.add_option("--topic", opts.topic, "pkt (packet events), flow (flow records), stats, or \"\" for all")
+      ->capture_default_str();
+  app.add_option("--count", opts.max_events, "exit after this many events or flow records (0: never)");
+  app.add_option("--timeout", opts.timeout_s, "exit after this many seconds (0: never)");
+  app.add_flag("--batches", opts.batches, "also print one {\"batch\": ...} line per batch (sequence, gaps)");
+  auto* server_key_opt = app.add_option("--server-key", opts.server_key,
+                                        "CURVE: the sensor's public key, as Z85 text or a file holding it (.pub)");
+  auto* key_file_opt = app.add_option("--key-file", opts.key_file,
+                                      "CURVE: this subscriber's secret key file (mode 0600; its public key must be "
+                                      "in the sensor's authorized keys)");
+  server_key_opt->needs(key_file_opt);
+  key_file_opt->needs(server_key_opt);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : kExitUsage;  // --help: 0
+  }
+  return std::nullopt;
+}
+
+// Subscribes `sub` to the topic, as a CURVE client when asked. False when a
+// key cannot be loaded (reported).
+bool set_up_subscriber(zmq::socket_t& sub, const Options& opts) {
+  sub.set(zmq::sockopt::subscribe, opts.topic);
+  if (opts.curve()) {
+    try {
+      sniffer::make_curve_client(sub, sniffer::load_secret_key_file(opts.key_file),
+                                 sniffer::load_public_key(opts.server_key));
+    } catch (const std::exception& e) {
+      std::cerr << "sniffer-sub: " << e.what() << "\n";
+      return false;
+    }
+  }
+  sub.set(zmq::sockopt::rcvtimeo, 200);
+  return true;
+}
+
+// A failed handshake is otherwise silent: watches the subscriber's
+// connection and handshake events to say why nothing arrives. Made before
+// connect, so no event is missed.
+class HandshakeWatch {
+ public:
+  HandshakeWatch(zmq::context_t& ctx, zmq::socket_t& sub, bool curve) : curve_(curve) {
+    const char* endpoint = "inproc://sniffer-sub-monitor";
+    if (zmq_socket_monitor(sub.handle(), endpoint,
+                           ZMQ_EVENT_CONNECTED | ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
+                               ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) == 0) {
+      monitor_ = zmq::socket_t(ctx, zmq::socket_type::pair);
+      monitor_.set(zmq::sockopt::linger, 0);
+      monitor_.connect(endpoint);
+    }
+  }
+
+  // Reads the events so far. False when the sensor refused our key, or
+  // speaks another security mechanism: libzmq does not get further than that.
+  bool check() {
+    zmq::message_t event, address;
+    while (monitor_ && monitor_.recv(event, zmq::recv_flags::dontwait)) {
+      if (event.more()) (void)monitor_.recv(address);
+      if (event.size() < 6) continue;
+      std::uint16_t id;
+      std::uint32_t value;
+      std::memcpy(&id, event.data(), 2);
+      std::memcpy(&value, static_cast<const char*>(event.data()) + 2, 4);
+      if (!on_event(id, value)) return false;
+    }
+    return true;
+  }
+
+  bool connected() const { return connected_; }
+
+ private:
+  bool on_event(std::uint16_t id, std::uint32_t value) {
+    if (id == ZMQ_EVENT_CONNECTED) {
+      connected_ = true;
+    } else if (id == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+      if (reported_failure_) std::cerr << "sniffer-sub: CURVE handshake with the sensor succeeded\n";
+      reported_failure_ = false;
+    } else if (id == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
+      std::cerr << "sniffer-sub: the sensor refused this subscriber's key (ZAP status " << value
+                << "): is its public key in the sensor's authorized keys file?\n";
+      return false;
+    } else if (id == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL && value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH) {
+      if (curve_) {
+        std::cerr << "sniffer-sub: the sensor does not use CURVE (its publish.curve is not set): leave out "
+                     "--server-key and --key-file\n";
+      } else {
+        std::cerr << "sniffer-sub: the sensor requires CURVE (publish.curve): give --server-key (the sensor's "
+                     "public key, PREFIX.pub) and --key-file (this subscriber's secret key, authorized by the "
+                     "sensor)\n";
+      }
+      return false;
+    } else if (curve_ && !reported_failure_) {
+      reported_failure_ = true;
+      std::cerr << "sniffer-sub: CURVE handshake with the sensor failed: is --server-key the sensor's public "
+                   "key? (retrying)\n";
+    }
+    return true;
+  }
+
+  zmq::socket_t monitor_;
+  bool curve_;
+  bool reported_failure_ = false, connected_ = false;
+};
 
 // Per topic: the batch sequence, to report the batches that never arrived.
 struct SequenceTracker {
@@ -42,116 +164,67 @@ struct SequenceTracker {
   }
 };
 
-}  // namespace
+// Decodes each [topic, batch] message and prints its items as JSON lines.
+class BatchPrinter {
+ public:
+  explicit BatchPrinter(const Options& opts) : opts_(opts) {}
 
-int main(int argc, char** argv) {
-  CLI::App app{"sniffer-sub: print a sniffer sensor's packet events, flow records or stats as JSON lines"};
-  std::string endpoint, topic = "pkt";
-  std::uint64_t max_events = 0;
-  double timeout_s = 0;
-  bool batches = false;
-  app.add_option("--connect", endpoint, "the sensor's publish endpoint, e.g. tcp://127.0.0.1:5556")->required();
-  app.add_option("--topic", topic, "pkt (packet events), flow (flow records), stats, or \"\" for all")
-      ->capture_default_str();
-  app.add_option("--count", max_events, "exit after this many events or flow records (0: never)");
-  app.add_option("--timeout", timeout_s, "exit after this many seconds (0: never)");
-  app.add_flag("--batches", batches, "also print one {\"batch\": ...} line per batch (sequence, gaps)");
-  std::string server_key, key_file;
-  auto* server_key_opt = app.add_option("--server-key", server_key,
-                                        "CURVE: the sensor's public key, as Z85 text or a file holding it (.pub)");
-  auto* key_file_opt = app.add_option("--key-file", key_file,
-                                      "CURVE: this subscriber's secret key file (mode 0600; its public key must be "
-                                      "in the sensor's authorized keys)");
-  server_key_opt->needs(key_file_opt);
-  key_file_opt->needs(server_key_opt);
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? 0 : kExitUsage;  // --help: 0
-  }
-
-  zmq::context_t ctx(1);
-  zmq::socket_t sub(ctx, zmq::socket_type::sub);
-  sub.set(zmq::sockopt::subscribe, topic);
-  if (!server_key.empty()) {
-    try {
-      sniffer::make_curve_client(sub, sniffer::load_secret_key_file(key_file), sniffer::load_public_key(server_key));
-    } catch (const std::exception& e) {
-      std::cerr << "sniffer-sub: " << e.what() << "\n";
-      return kExitError;
-    }
-  }
-  sub.set(zmq::sockopt::rcvtimeo, 200);
-  // A failed handshake is otherwise silent: say why nothing arrives.
-  // (Watched from before connect, so no event is missed.)
-  zmq::socket_t monitor;
-  const char* monitor_endpoint = "inproc://sniffer-sub-monitor";
-  if (zmq_socket_monitor(sub.handle(), monitor_endpoint,
-                         ZMQ_EVENT_CONNECTED | ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
-                             ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) == 0) {
-    monitor = zmq::socket_t(ctx, zmq::socket_type::pair);
-    monitor.set(zmq::sockopt::linger, 0);
-    monitor.connect(monitor_endpoint);
-  }
-  try {
-    sub.connect(endpoint);
-  } catch (const zmq::error_t& e) {
-    std::cerr << "sniffer-sub: --connect " << endpoint << ": " << e.what() << "\n";
-    return kExitUsage;
-  }
-  const bool curve = !server_key.empty();
-  bool reported_failure = false, connected = false;
-  // False when the sensor refused our key, or speaks another security
-  // mechanism: libzmq does not get further than that.
-  auto check_handshakes = [&] {
-    zmq::message_t event, address;
-    while (monitor && monitor.recv(event, zmq::recv_flags::dontwait)) {
-      if (event.more()) (void)monitor.recv(address);
-      if (event.size() < 6) continue;
-      std::uint16_t id;
-      std::uint32_t value;
-      std::memcpy(&id, event.data(), 2);
-      std::memcpy(&value, static_cast<const char*>(event.data()) + 2, 4);
-      if (id == ZMQ_EVENT_CONNECTED) {
-        connected = true;
-      } else if (id == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
-        if (reported_failure) std::cerr << "sniffer-sub: CURVE handshake with the sensor succeeded\n";
-        reported_failure = false;
-      } else if (id == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
-        std::cerr << "sniffer-sub: the sensor refused this subscriber's key (ZAP status " << value
-                  << "): is its public key in the sensor's authorized keys file?\n";
-        return false;
-      } else if (id == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL && value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH) {
-        if (curve) {
-          std::cerr << "sniffer-sub: the sensor does not use CURVE (its publish.curve is not set): leave out "
-                       "--server-key and --key-file\n";
-        } else {
-          std::cerr << "sniffer-sub: the sensor requires CURVE (publish.curve): give --server-key (the sensor's "
-                       "public key, PREFIX.pub) and --key-file (this subscriber's secret key, authorized by the "
-                       "sensor)\n";
-        }
-        return false;
-      } else if (curve && !reported_failure) {
-        reported_failure = true;
-        std::cerr << "sniffer-sub: CURVE handshake with the sensor failed: is --server-key the sensor's public "
-                     "key? (retrying)\n";
+  // False when standard output failed (reported): what arrives would be lost unseen.
+  bool print(const std::string& name, const zmq::message_t& body) {
+    ++received_;
+    const int size = static_cast<int>(body.size());
+    if (name == sniffer::kTopicPackets && events_.ParseFromArray(body.data(), size)) {
+      batch_seen(name, events_, events_.events_size());
+      for (const auto& event : events_.events()) {
+        std::cout << sniffer::event_to_json(event).dump() << "\n";
+        if (done_after_one_more()) break;
       }
+    } else if (name == sniffer::kTopicFlows && flows_.ParseFromArray(body.data(), size)) {
+      batch_seen(name, flows_, flows_.flows_size());
+      for (const auto& flow : flows_.flows()) {
+        std::cout << sniffer::flow_to_json(flow).dump() << "\n";
+        if (done_after_one_more()) break;
+      }
+    } else if (name == sniffer::kTopicStats && stats_.ParseFromArray(body.data(), size)) {
+      batch_seen(name, stats_, 0);
+      nlohmann::json report = nlohmann::json::parse(stats_.report_json(), nullptr, false);
+      std::cout << nlohmann::json{{"stats", {{"sensor_id", stats_.sensor_id()},
+                                             {"timestamp_ns", stats_.timestamp_ns()},
+                                             {"report", report}}}}
+                       .dump()
+                << "\n";
+    } else {
+      std::cerr << "sniffer-sub: cannot decode a message on topic \"" << name << "\" (" << body.size() << " bytes)\n";
+      return true;
+    }
+    std::cout.flush();
+    if (!std::cout) {  // a full disk or a closed reader
+      std::cerr << "sniffer-sub: standard output: write failed\n";
+      return false;
     }
     return true;
-  };
+  }
 
-  std::signal(SIGINT, on_stop);
-  std::signal(SIGTERM, on_stop);
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
-  std::uint64_t printed = 0, received = 0;  // received: messages, decodable or not
-  std::map<std::string, SequenceTracker> sequences;
-  sniffer::v1::EventBatch events;
-  sniffer::v1::FlowBatch flows;
-  sniffer::v1::StatsReport stats;
+  // --count is reached.
+  bool done() const { return opts_.max_events != 0 && printed_ >= opts_.max_events; }
+  // Messages received, decodable or not.
+  std::uint64_t received() const { return received_; }
+
+  void report_sequences() const {
+    for (const auto& [name, seq] : sequences_) {
+      std::cerr << "sniffer-sub: " << name << ": " << seq.batches << " batch(es) received, " << seq.missing
+                << " missing\n";
+    }
+  }
+
+ private:
+  bool done_after_one_more() { return opts_.max_events && ++printed_ >= opts_.max_events; }
+
   // Tracks one decoded batch's sequence; prints its header line (--batches) or its gap.
-  auto batch_seen = [&](const std::string& name, const auto& batch, int items) {
-    std::uint64_t gap = sequences[name].see(batch.sensor_start_ns(), batch.sequence());
-    if (batches) {
+  template <class Batch>
+  void batch_seen(const std::string& name, const Batch& batch, int items) {
+    std::uint64_t gap = sequences_[name].see(batch.sensor_start_ns(), batch.sequence());
+    if (opts_.batches) {
       std::cout << nlohmann::json{{"batch",
                                    {{"topic", name},
                                     {"sensor_id", batch.sensor_id()},
@@ -164,11 +237,24 @@ int main(int argc, char** argv) {
       std::cerr << "sniffer-sub: " << gap << " " << name << " batch(es) missing before sequence " << batch.sequence()
                 << "\n";
     }
-  };
-  while (!g_stop && (max_events == 0 || printed < max_events)) {
-    if (timeout_s > 0 && std::chrono::steady_clock::now() >= deadline) break;
+  }
+
+  const Options& opts_;
+  std::uint64_t printed_ = 0, received_ = 0;
+  std::map<std::string, SequenceTracker> sequences_;
+  sniffer::v1::EventBatch events_;
+  sniffer::v1::FlowBatch flows_;
+  sniffer::v1::StatsReport stats_;
+};
+
+// Receives and prints until --count, --timeout or a signal. False on an
+// error that ends the run (reported).
+bool receive(zmq::socket_t& sub, HandshakeWatch& handshakes, BatchPrinter& printer, const Options& opts) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(opts.timeout_s);
+  while (!g_stop && !printer.done()) {
+    if (opts.timeout_s > 0 && std::chrono::steady_clock::now() >= deadline) break;
     zmq::message_t topic_frame, body;
-    if (!check_handshakes()) return kExitError;
+    if (!handshakes.check()) return false;
     try {
       if (!sub.recv(topic_frame)) continue;  // receive timeout: check the deadline
       if (!topic_frame.more() || !sub.recv(body)) {
@@ -178,56 +264,51 @@ int main(int argc, char** argv) {
     } catch (const zmq::error_t& e) {
       if (e.num() == EINTR) continue;  // SIGINT/SIGTERM: the loop ends
       std::cerr << "sniffer-sub: receive: " << e.what() << "\n";  // not an uncaught exception (abort, 134)
-      return kExitError;
+      return false;
     }
-    ++received;
-    const std::string name = topic_frame.to_string();
-    const int size = static_cast<int>(body.size());
-    if (name == sniffer::kTopicPackets && events.ParseFromArray(body.data(), size)) {
-      batch_seen(name, events, events.events_size());
-      for (const auto& event : events.events()) {
-        std::cout << sniffer::event_to_json(event).dump() << "\n";
-        if (max_events && ++printed >= max_events) break;
-      }
-    } else if (name == sniffer::kTopicFlows && flows.ParseFromArray(body.data(), size)) {
-      batch_seen(name, flows, flows.flows_size());
-      for (const auto& flow : flows.flows()) {
-        std::cout << sniffer::flow_to_json(flow).dump() << "\n";
-        if (max_events && ++printed >= max_events) break;
-      }
-    } else if (name == sniffer::kTopicStats && stats.ParseFromArray(body.data(), size)) {
-      batch_seen(name, stats, 0);
-      nlohmann::json report = nlohmann::json::parse(stats.report_json(), nullptr, false);
-      std::cout << nlohmann::json{{"stats", {{"sensor_id", stats.sensor_id()},
-                                             {"timestamp_ns", stats.timestamp_ns()},
-                                             {"report", report}}}}
-                       .dump()
-                << "\n";
-    } else {
-      std::cerr << "sniffer-sub: cannot decode a message on topic \"" << name << "\" (" << body.size() << " bytes)\n";
-      continue;
-    }
-    std::cout.flush();
-    if (!std::cout) {  // a full disk or a closed reader: what it receives would be lost unseen
-      std::cerr << "sniffer-sub: standard output: write failed\n";
-      return kExitError;
-    }
+    if (!printer.print(topic_frame.to_string(), body)) return false;
   }
-  for (const auto& [name, seq] : sequences) {
-    std::cerr << "sniffer-sub: " << name << ": " << seq.batches << " batch(es) received, " << seq.missing
-              << " missing\n";
+  return true;
+}
+
+// The --timeout ended a wait for nothing: says what is the likely cause.
+void report_nothing_arrived(const Options& opts, HandshakeWatch& handshakes) {
+  (void)handshakes.check();
+  std::cerr << "sniffer-sub: nothing arrived from " << opts.endpoint << " in " << opts.timeout_s << " s";
+  if (!handshakes.connected()) {
+    std::cerr << ": no connection was made (is the sensor running, with this publish.endpoint?)\n";
+  } else if (!opts.curve()) {
+    std::cerr << " (topic \"" << opts.topic << "\"): is the sensor capturing? It may also require CURVE: then give "
+                 "--server-key and --key-file\n";
+  } else {
+    std::cerr << " (topic \"" << opts.topic << "\"): is the sensor capturing?\n";
   }
-  if (!g_stop && received == 0) {  // the --timeout ended a wait for nothing
-    (void)check_handshakes();
-    std::cerr << "sniffer-sub: nothing arrived from " << endpoint << " in " << timeout_s << " s";
-    if (!connected) {
-      std::cerr << ": no connection was made (is the sensor running, with this publish.endpoint?)\n";
-    } else if (!curve) {
-      std::cerr << " (topic \"" << topic << "\"): is the sensor capturing? It may also require CURVE: then give "
-                   "--server-key and --key-file\n";
-    } else {
-      std::cerr << " (topic \"" << topic << "\"): is the sensor capturing?\n";
-    }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options opts;
+  if (auto exit_code = parse_options(argc, argv, opts)) return *exit_code;
+
+  zmq::context_t ctx(1);
+  zmq::socket_t sub(ctx, zmq::socket_type::sub);
+  if (!set_up_subscriber(sub, opts)) return kExitError;
+  HandshakeWatch handshakes(ctx, sub, opts.curve());
+  try {
+    sub.connect(opts.endpoint);
+  } catch (const zmq::error_t& e) {
+    std::cerr << "sniffer-sub: --connect " << opts.endpoint << ": " << e.what() << "\n";
+    return kExitUsage;
+  }
+
+  std::signal(SIGINT, on_stop);
+  std::signal(SIGTERM, on_stop);
+  BatchPrinter printer(opts);
+  if (!receive(sub, handshakes, printer, opts)) return kExitError;
+  printer.report_sequences();
+  if (!g_stop && printer.received() == 0) {
+    report_nothing_arrived(opts, handshakes);
     return kExitError;
   }
   return 0;

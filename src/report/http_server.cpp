@@ -1,7 +1,5 @@
 #include "sniffer/http_server.hpp"
 
-#include <netdb.h>
-#include <netinet/in.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -11,6 +9,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <optional>
 #include <string_view>
 #include <thread>
 #include <utility>
@@ -18,6 +17,8 @@
 #include <spdlog/spdlog.h>
 
 #include "sniffer/error.hpp"
+#include "sniffer/http_request.hpp"
+#include "sniffer/tcp_listener.hpp"
 
 namespace sniffer {
 
@@ -25,63 +26,13 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// A file descriptor closed on destruction.
-class Fd {
- public:
-  Fd() = default;
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(Fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-  Fd& operator=(Fd&& o) noexcept {
-    if (this != &o) {
-      reset();
-      fd_ = std::exchange(o.fd_, -1);
-    }
-    return *this;
-  }
-  ~Fd() { reset(); }
-  void reset() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-  int get() const { return fd_; }
-
- private:
-  int fd_ = -1;
-};
-
-const char* reason_phrase(int status) {
-  switch (status) {
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    default: return "Error";
-  }
-}
-
-std::string response_text(int status, const std::string& content_type, const std::string& body, bool head) {
-  std::string out = "HTTP/1.1 " + std::to_string(status) + ' ' + reason_phrase(status) +
-                    "\r\nContent-Type: " + content_type + "\r\nContent-Length: " + std::to_string(body.size()) +
-                    "\r\nConnection: close\r\n";
-  if (status == 405) out += "Allow: GET, HEAD\r\n";
-  out += "\r\n";
-  if (!head) out += body;
-  return out;
-}
-
-std::string error_response(int status) {
-  return response_text(status, "text/plain; charset=utf-8", std::string(reason_phrase(status)) + "\n", false);
-}
-
 }  // namespace
 
 struct HttpServer::Impl {
   enum class State { reading, writing, lingering };
 
   struct Conn {
-    Fd fd;
+    UniqueFd fd;
     State state = State::reading;
     Clock::time_point last_activity;
     Clock::time_point deadline;
@@ -94,7 +45,7 @@ struct HttpServer::Impl {
 
   std::map<std::string, Handler> routes;
   HttpLimits limits;
-  Fd listen_fd, epoll_fd, wake_fd;
+  UniqueFd listen_fd, epoll_fd, wake_fd;
   int port = 0;
   std::thread thread;
   std::map<int, Conn> conns;
@@ -168,7 +119,7 @@ struct HttpServer::Impl {
       }
       while (conns.size() >= limits.max_connections && !conns.empty()) evict_one();
       Conn& c = conns[fd];
-      c.fd = Fd(fd);
+      c.fd = UniqueFd(fd);
       c.last_activity = now;
       c.deadline = now + limits.request_timeout;
       watch(fd, EPOLLIN | EPOLLRDHUP, EPOLL_CTL_ADD);
@@ -183,38 +134,30 @@ struct HttpServer::Impl {
   // Builds the response to a complete request head.
   std::string respond(std::string_view head, bool& ok) {
     ok = false;
-    auto eol = head.find('\n');
-    std::string_view line = head.substr(0, eol);
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    auto sp1 = line.find(' ');
-    auto sp2 = sp1 == std::string_view::npos ? sp1 : line.find(' ', sp1 + 1);
-    if (sp1 == std::string_view::npos || sp2 == std::string_view::npos || sp1 == 0 || sp2 == sp1 + 1 ||
-        line.substr(sp2 + 1).rfind("HTTP/1.", 0) != 0 || line.substr(sp2 + 1).size() != 8) {
+    std::optional<HttpRequestLine> request = parse_http_request_line(head);
+    if (!request) {
       ++bad_request;
-      return error_response(400);
+      return http_error_response(400);
     }
-    std::string_view method = line.substr(0, sp1);
-    std::string_view target = line.substr(sp1 + 1, sp2 - sp1 - 1);
-    target = target.substr(0, target.find('?'));
-    auto route = routes.find(std::string(target));
+    auto route = routes.find(std::string(request->path));
     if (route == routes.end()) {
       ++not_found;
-      return error_response(404);
+      return http_error_response(404);
     }
-    if (method != "GET" && method != "HEAD") {
+    if (request->method != "GET" && request->method != "HEAD") {
       ++method_not_allowed;
-      return error_response(405);
+      return http_error_response(405);
     }
     HttpResponse r;
     try {
       r = route->second(snapshot());
     } catch (const std::exception& e) {
-      spdlog::error("HTTP server: handler of {}: {}", std::string(target), e.what());
+      spdlog::error("HTTP server: handler of {}: {}", std::string(request->path), e.what());
       ++internal_error;
-      return error_response(500);
+      return http_error_response(500);
     }
     ok = true;
-    return response_text(200, r.content_type, r.body, method == "HEAD");
+    return http_response_text(200, r.content_type, r.body, request->method == "HEAD");
   }
 
   void start_writing(Conn& c, std::string response, bool ok, Clock::time_point now) {
@@ -226,16 +169,6 @@ struct HttpServer::Impl {
     c.in.shrink_to_fit();
     c.deadline = now + limits.write_timeout;
     watch(c.fd.get(), EPOLLOUT, EPOLL_CTL_MOD);
-  }
-
-  // Where the request head ends (after its empty line), or npos; the search
-  // starts at `from` (an empty line cannot start earlier than what is new).
-  static std::size_t head_end(const std::string& in, std::size_t from) {
-    for (std::size_t p = in.find('\n', from); p != std::string::npos; p = in.find('\n', p + 1)) {
-      if (p + 1 < in.size() && in[p + 1] == '\n') return p + 2;
-      if (p + 2 < in.size() && in[p + 1] == '\r' && in[p + 2] == '\n') return p + 3;
-    }
-    return std::string::npos;
   }
 
   void on_readable(int fd, Conn& c, Clock::time_point now) {
@@ -264,7 +197,7 @@ struct HttpServer::Impl {
       // bytes and the 3 before them.
       std::size_t from = c.in.size() > 3 ? c.in.size() - 3 : 0;
       c.in.append(buf, static_cast<std::size_t>(n));
-      std::size_t end = head_end(c.in, from);
+      std::size_t end = http_head_end(c.in, from);
       if (end != std::string::npos) {
         if (end > limits.max_header_bytes) break;
         bool ok = false;
@@ -276,7 +209,7 @@ struct HttpServer::Impl {
     }
     if (c.in.size() > limits.max_header_bytes) {
       ++header_too_large;
-      start_writing(c, error_response(431), false, now);
+      start_writing(c, http_error_response(431), false, now);
       on_writable(fd, c, now);
     }
   }
@@ -370,43 +303,10 @@ HttpServer::HttpServer(const std::string& host, int port, std::map<std::string, 
   impl_->limits = limits;
   if (impl_->limits.max_connections == 0) impl_->limits.max_connections = 1;
   const std::string where = host + ":" + std::to_string(port);
-
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-  addrinfo* result = nullptr;
-  int rc = ::getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &result);
-  if (rc != 0) throw Error("cannot resolve " + where + ": " + ::gai_strerror(rc));
-  int err = 0;
-  for (addrinfo* ai = result; ai != nullptr; ai = ai->ai_next) {
-    Fd fd(::socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol));
-    if (fd.get() < 0) {
-      err = errno;
-      continue;
-    }
-    // SO_REUSEADDR only (no SO_REUSEPORT, which would let a second daemon
-    // silently share the port).
-    int yes = 1;
-    ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
-    if (::bind(fd.get(), ai->ai_addr, ai->ai_addrlen) != 0 || ::listen(fd.get(), SOMAXCONN) != 0) {
-      err = errno;
-      continue;
-    }
-    impl_->listen_fd = std::move(fd);
-    break;
-  }
-  ::freeaddrinfo(result);
-  if (impl_->listen_fd.get() < 0) throw Error("cannot bind " + where + ": " + errno_text(err));
-
-  sockaddr_storage bound{};
-  socklen_t len = sizeof(bound);
-  ::getsockname(impl_->listen_fd.get(), reinterpret_cast<sockaddr*>(&bound), &len);
-  impl_->port = ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
-                                                  : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
-
-  impl_->epoll_fd = Fd(::epoll_create1(EPOLL_CLOEXEC));
-  impl_->wake_fd = Fd(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+  impl_->listen_fd = listen_tcp(host, port);
+  impl_->port = local_port(impl_->listen_fd.get());
+  impl_->epoll_fd = UniqueFd(::epoll_create1(EPOLL_CLOEXEC));
+  impl_->wake_fd = UniqueFd(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
   if (impl_->epoll_fd.get() < 0 || impl_->wake_fd.get() < 0) {
     throw Error("HTTP server on " + where + ": cannot create its epoll/eventfd: " + errno_text(errno));
   }

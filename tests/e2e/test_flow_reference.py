@@ -31,23 +31,11 @@ import pytest
 
 import tshark_conv as tc
 from e2e_support import PCAPS, Subscriber, build_dir
+from flow_support import captures
 
 EXCUSED = {"inner", "vlan_split", "uncounted"}  # deliberate outer-header differences
 NO_TIMEOUTS = {"idle_timeout_ms": 86400000, "active_timeout_ms": 86400000, "tcp_close_grace_ms": 86400000}
 PROTOS = {6: "tcp", 17: "udp"}
-
-
-def captures():
-    """Every capture of the manifest, as (category/name, path)."""
-    manifest = PCAPS / "MANIFEST.tsv"
-    if not manifest.exists():
-        return []
-    out = []
-    for line in manifest.read_text().splitlines()[1:]:
-        fields = line.split("\t")
-        if len(fields) > 1 and (PCAPS / fields[1]).is_file():
-            out.append(fields[1])
-    return out
 
 
 @pytest.fixture(scope="module")

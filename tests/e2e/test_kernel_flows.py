@@ -15,9 +15,8 @@ import time
 from collections import Counter
 
 from e2e_support import PCAPS, Addr, random_ports, scrape
-from test_flow_reference import captures
-from test_flows import DATAGRAMS, FLOOD_SCRIPT, FLOW_DIRECTION, END_FIN, END_SHUTDOWN, final_records, flow_key, \
-    tcp_exchange, udp_flows
+from flow_support import DATAGRAMS, END_FIN, END_SHUTDOWN, FLOOD_SCRIPT, FLOW_DIRECTION, captures, final_records, \
+    flow_key, tcp_exchange, udp_flows
 
 END_IDLE, END_ACTIVE, END_TABLE_FULL = 3, 4, 9
 SHORT_TIMEOUTS = {"idle_timeout_ms": 3000, "active_timeout_ms": 1000, "tcp_close_grace_ms": 500,

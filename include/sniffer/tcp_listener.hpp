@@ -1,0 +1,43 @@
+// The listening socket of a TCP server (the metrics endpoint's): bound to
+// HOST:PORT, non-blocking, close-on-exec; and the owner of a descriptor.
+#pragma once
+
+#include <unistd.h>
+
+#include <string>
+#include <utility>
+
+namespace sniffer {
+
+// A file descriptor closed on destruction.
+class UniqueFd {
+ public:
+  UniqueFd() = default;
+  explicit UniqueFd(int fd) : fd_(fd) {}
+  UniqueFd(UniqueFd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
+  UniqueFd& operator=(UniqueFd&& o) noexcept {
+    if (this != &o) {
+      reset();
+      fd_ = std::exchange(o.fd_, -1);
+    }
+    return *this;
+  }
+  ~UniqueFd() { reset(); }
+  void reset() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+  int get() const { return fd_; }
+
+ private:
+  int fd_ = -1;
+};
+
+// A socket listening on HOST:PORT (port 0: any free port), the first address
+// of HOST that binds. Throws Error naming the address and errno if none does.
+UniqueFd listen_tcp(const std::string& host, int port);
+
+// The local port of a bound socket (the one the kernel chose for port 0).
+int local_port(int fd);
+
+}  // namespace sniffer
