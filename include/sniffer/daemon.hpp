@@ -4,14 +4,14 @@
 
 #include <functional>
 
-#include <nlohmann/json_fwd.hpp>
-
 #include "sniffer/bpf_loader.hpp"
 #include "sniffer/config.hpp"
 #include "sniffer/interfaces.hpp"
 #include "sniffer/pipeline.hpp"
 
 namespace sniffer {
+
+struct Report;  // report.hpp
 
 struct RunOptions {
   bool dry_run = false;  // load, verify and fill maps; attach nothing
@@ -29,8 +29,8 @@ std::vector<std::uint16_t> record_ports(const Config& config);
 // outputs, plus the programs' flow map when they aggregate flows.
 PipelineOutputs kernel_flow_outputs(const BpfPrograms& progs, PipelineOutputs outputs);
 // Kernel flow aggregation: adds the kernel's share of the flow counters
-// ("packets", "created") to the report's userspace "flows".
-void add_kernel_flow_counts(const BpfPrograms& progs, const nlohmann::json& kernel, nlohmann::json& user);
+// (packets, created) to the report's flow counters.
+void add_kernel_flow_counts(const BpfPrograms& progs, Report& report);
 
 // Returns the process exit code. Throws Error / ConfigInvalid on failure.
 int run_daemon(const Config& config, const RunOptions& options);

@@ -7,10 +7,10 @@
 #include <optional>
 #include <string>
 
-#include <nlohmann/json_fwd.hpp>
 #include <zmq.hpp>
 
 #include "sniffer/config.hpp"
+#include "sniffer/counters.hpp"
 #include "sniffer/curve_auth.hpp"
 #include "sniffer/flow_table.hpp"
 #include "sniffer/host_addresses.hpp"
@@ -81,8 +81,8 @@ class Pipeline {
   ZapAuthenticator& authenticator();
 
   const InterfaceTable& interfaces() const { return interfaces_; }
-  // {"records": .., "events_published": .., "flows": {...}, ...}
-  nlohmann::json counters_json() const;
+  // The record processor's, the streams', the flow table's counters.
+  PipelineCounters counters() const;
 
  private:
   InterfaceTable interfaces_;

@@ -21,6 +21,7 @@
 #include "sniffer/output_file.hpp"
 #include "sniffer/pipeline.hpp"
 #include "sniffer/prevention.hpp"
+#include "sniffer/report.hpp"
 #include "sniffer/ring_reader.hpp"
 #include "sniffer/stats.hpp"
 #include "sniffer/wall_clock.hpp"
@@ -103,10 +104,10 @@ PipelineOutputs kernel_flow_outputs(const BpfPrograms& progs, PipelineOutputs ou
   return outputs;
 }
 
-void add_kernel_flow_counts(const BpfPrograms& progs, const nlohmann::json& kernel, nlohmann::json& user) {
-  if (!progs.flow_kernel() || !user.contains("flows")) return;
-  user["flows"]["packets"] = kernel.value("flow_packets", std::uint64_t{0});
-  user["flows"]["created"] = progs.flows_created();
+void add_kernel_flow_counts(const BpfPrograms& progs, Report& report) {
+  if (!progs.flow_kernel() || !report.pipeline.flows) return;
+  report.pipeline.flows->packets = report.kernel.total[SNIFFER_STAT_FLOW_PACKETS];
+  report.pipeline.flows->created = progs.flows_created();
 }
 
 void fill_maps(BpfPrograms& progs, const Config& config, const InterfaceTable& interfaces) {
@@ -203,7 +204,7 @@ int run_daemon(const Config& initial_config, const RunOptions& options) {
   if (options.dry_run) {
     std::cout << nlohmann::json{{"dry_run", "ok"},
                                 {"interfaces", interfaces.size()},
-                                {"kernel", kernel_stats_json(progs.read_counters(), interfaces)}}
+                                {"kernel", to_json(kernel_report(progs.read_counters(), interfaces))}}
                      .dump()
               << std::endl;
     spdlog::info("dry run: programs verified and maps filled; nothing attached");
@@ -228,15 +229,15 @@ int run_daemon(const Config& initial_config, const RunOptions& options) {
   // The counters of every stage, as the final report, the metrics and the
   // "stats" topic show them.
   auto report = [&] {
-    nlohmann::json kernel = kernel_stats_json(progs.read_counters(), interfaces);
-    kernel["ring_size_bytes"] = config.capture.ring_buffer_bytes;
-    nlohmann::json user = drain_stats_json(ring.counters());
-    user.update(pipeline.counters_json());
-    add_kernel_flow_counts(progs, kernel, user);
-    user["interface_events"] = manager.link_json();
-    user["netlink_resyncs"] = manager.resyncs();
-    user["blocklist"] = prevention.counters_json();
-    return nlohmann::json{{"kernel", kernel}, {"userspace", user}};
+    Report r{.kernel = kernel_report(progs.read_counters(), interfaces),
+             .ring = ring_counters(ring.counters()),
+             .pipeline = pipeline.counters(),
+             .live = LiveCounters{.interface_events = manager.link_counters(),
+                                  .netlink_resyncs = manager.resyncs(),
+                                  .blocklist = prevention.counters()}};
+    r.kernel.ring_size_bytes = config.capture.ring_buffer_bytes;
+    add_kernel_flow_counts(progs, r);
+    return r;
   };
 
   install_signal_handlers();
@@ -278,7 +279,7 @@ int run_daemon(const Config& initial_config, const RunOptions& options) {
     }
     const bool want_log = log_line.due(now_mono), want_stats = stats_topic.due(now_mono);
     if (refresh.due(now_mono) || want_log || want_stats) {
-      nlohmann::json r = report();
+      Report r = report();
       if (metrics) metrics->update(prometheus_text(r));
       std::string line = summary_line(r);
       sd_notifyf(0, "STATUS=%s", line.c_str());
@@ -289,7 +290,7 @@ int run_daemon(const Config& initial_config, const RunOptions& options) {
         stats.set_sequence(++stats_sequence);
         stats.set_sensor_start_ns(start_wall_ns);
         stats.set_timestamp_ns(realtime_now_ns());
-        stats.set_report_json(r.dump());
+        stats.set_report_json(r.to_json().dump());
         pipeline.publish_stats(stats.SerializeAsString());
       }
     }
@@ -302,11 +303,11 @@ int run_daemon(const Config& initial_config, const RunOptions& options) {
   manager.detach_attachments();
   ring.consume();
   pipeline.finish(v1::FLOW_END_SHUTDOWN);
-  nlohmann::json final_report = report();
+  Report final_report = report();
   manager.detach_all();
   if (config.keep_pins) progs.keep_pins();
   else progs.unpin_maps();
-  write_stdout(final_report.dump() + "\n");
+  write_stdout(final_report.to_json().dump() + "\n");
   spdlog::info("stopped; final {}", summary_line(final_report));
   return 0;
 }

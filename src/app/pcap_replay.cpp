@@ -10,6 +10,7 @@
 #include "sniffer/output_file.hpp"
 #include "sniffer/pcap_reader.hpp"
 #include "sniffer/pipeline.hpp"
+#include "sniffer/report.hpp"
 #include "sniffer/ring_reader.hpp"
 #include "sniffer/stats.hpp"
 #include "sniffer/wall_clock.hpp"
@@ -89,20 +90,18 @@ int run_offline(const Config& config, const OfflineOptions& options) {
   ring.consume();
   pipeline.finish(v1::FLOW_END_END_OF_CAPTURE);
 
-  nlohmann::json kernel = kernel_stats_json(progs.read_counters(), interfaces);
-  nlohmann::json user = drain_stats_json(ring.counters());
-  user.update(pipeline.counters_json());
-  add_kernel_flow_counts(progs, kernel, user);
-  nlohmann::json report{{"pcap",
-                         {{"file", options.pcap_path},
-                          {"packets_read", counters.read},
-                          {"packets_run", counters.run},
-                          {"too_short", counters.too_short},
-                          {"rejected", counters.rejected},
-                          {"truncated", counters.truncated},
-                          {"read_error", read_error}}},
-                        {"kernel", kernel},
-                        {"userspace", user}};
+  Report stages{.kernel = kernel_report(progs.read_counters(), interfaces),
+                .ring = ring_counters(ring.counters()),
+                .pipeline = pipeline.counters()};
+  add_kernel_flow_counts(progs, stages);
+  nlohmann::json report = stages.to_json();
+  report["pcap"] = {{"file", options.pcap_path},
+                    {"packets_read", counters.read},
+                    {"packets_run", counters.run},
+                    {"too_short", counters.too_short},
+                    {"rejected", counters.rejected},
+                    {"truncated", counters.truncated},
+                    {"read_error", read_error}};
   write_stdout(report.dump() + "\n");
   if (!read_error.empty()) {
     spdlog::error("--read-pcap {}: read error after {} packets: {} (everything before it was processed)",
