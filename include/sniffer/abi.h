@@ -161,43 +161,44 @@ struct sniffer_block_settings {
  *   labels  that sample's labels, "name=value" or "interface" (the interface's
  *           name) separated by commas. Without "interface" the counter is
  *           reported in total only (not per interface).
- *   kind    COUNTER, or GAUGE (its total is the largest value of any CPU)
+ *   kind    COUNTER or GAUGE (the ring fill: the daemon keeps the largest value
+ *           of any CPU, bpf_loader.cpp)
  *   help    what it counts */
-#define SNIFFER_STATS(X)                                                                                           \
-	X(RECORDS, 24, "records", "sniffer_records_total", "interface", COUNTER,                               \
-	  "records submitted to the ring")                                                                       \
+#define SNIFFER_STATS(X)                                                                                        \
+	X(RECORDS, 24, "records", "sniffer_records_total", "interface", COUNTER,                                \
+	  "records submitted to the ring")                                                                      \
 	X(RINGBUF_FULL, 25, "ringbuf_full", "sniffer_dropped_total", "stage=kernel,reason=ring_full,interface", \
-	  COUNTER, "bpf_ringbuf_reserve failed: record lost")                                                    \
-	X(PARSE_ERROR, 26, "parse_errors", "sniffer_parse_errors_total", "interface", COUNTER,                 \
-	  "truncated or malformed headers (the record is still sent)")                                           \
+	  COUNTER, "bpf_ringbuf_reserve failed: record lost")                                                   \
+	X(PARSE_ERROR, 26, "parse_errors", "sniffer_parse_errors_total", "interface", COUNTER,                  \
+	  "truncated or malformed headers (the record is still sent)")                                          \
 	X(FILTERED, 27, "filtered", "sniffer_dropped_total", "stage=kernel,reason=filtered,interface", COUNTER, \
-	  "skipped by the port filter or the default action")                                                    \
+	  "skipped by the port filter or the default action")                                                   \
 	X(UNCONFIGURED, 28, "unconfigured", "sniffer_dropped_total", "stage=kernel,reason=unconfigured_interface", \
-	  COUNTER, "packets on an ifindex without an iface_configs entry (no record)")                           \
-	X(RING_FILL, 29, "ring_fill_bytes", "sniffer_ring_buffer_fill_bytes", "", GAUGE,                         \
-	  "ring bytes queued, as last seen by this CPU")                                                         \
-	X(BLOCKED, 30, "blocked", "sniffer_blocklist_packets_total", "interface,result=dropped", COUNTER,        \
-	  "dropped by a blocklist entry")                                                                        \
+	  COUNTER, "packets on an ifindex without an iface_configs entry (no record)")                          \
+	X(RING_FILL, 29, "ring_fill_bytes", "sniffer_ring_buffer_fill_bytes", "", GAUGE,                        \
+	  "ring bytes queued, as last seen by this CPU")                                                        \
+	X(BLOCKED, 30, "blocked", "sniffer_blocklist_packets_total", "interface,result=dropped", COUNTER,       \
+	  "dropped by a blocklist entry")                                                                       \
 	X(BLOCK_MONITORED, 31, "block_monitored", "sniffer_blocklist_packets_total", "interface,result=monitored", \
-	  COUNTER, "matched a count-only entry: passed")                                                         \
-	X(BLOCKED_UNRECORDED, 32, "blocked_unrecorded", "sniffer_dropped_total",                                 \
-	  "stage=kernel,reason=blocked_unrecorded,interface", COUNTER,                                           \
-	  "dropped without a record (block_settings.record_dropped = 0)")                                        \
-	X(ALLOWED, 33, "allowed", "sniffer_blocklist_packets_total", "interface,result=allowed", COUNTER,        \
-	  "matched the allowlist on a blocklist interface")                                                      \
-	X(SAMPLED_OUT, 34, "sampled_out", "sniffer_dropped_total", "stage=kernel,reason=sampled_out,interface",  \
-	  COUNTER, "kernel flow aggregation: aggregated without a packet record (flows.packet_sample_one_in)")   \
+	  COUNTER, "matched a count-only entry: passed")                                                        \
+	X(BLOCKED_UNRECORDED, 32, "blocked_unrecorded", "sniffer_dropped_total",                                \
+	  "stage=kernel,reason=blocked_unrecorded,interface", COUNTER,                                          \
+	  "dropped without a record (block_settings.record_dropped = 0)")                                       \
+	X(ALLOWED, 33, "allowed", "sniffer_blocklist_packets_total", "interface,result=allowed", COUNTER,       \
+	  "matched the allowlist on a blocklist interface")                                                     \
+	X(SAMPLED_OUT, 34, "sampled_out", "sniffer_dropped_total", "stage=kernel,reason=sampled_out,interface", \
+	  COUNTER, "kernel flow aggregation: aggregated without a packet record (flows.packet_sample_one_in)")  \
 	X(FLOW_PACKETS, 35, "flow_packets", "sniffer_kernel_flow_packets_total", "interface", COUNTER,          \
-	  "kernel flow aggregation: packets added to a flow")                                                    \
+	  "kernel flow aggregation: packets added to a flow")                                                   \
 	X(FLOW_SKIPPED, 36, "flow_skipped", "sniffer_kernel_flow_skipped_total", "interface", COUNTER,          \
-	  "kernel flow aggregation: not flow material (no IP header read, or a forwarded packet at TC egress)")  \
+	  "kernel flow aggregation: not flow material (no IP header read, or a forwarded packet at TC egress)") \
 	X(FLOW_RECORDS, 37, "flow_records", "sniffer_kernel_flow_records_total", "interface", COUNTER,          \
-	  "kernel flow aggregation: flow records submitted to the ring")                                         \
-	X(FLOW_RING_FULL, 38, "flow_ringbuf_full", "sniffer_dropped_total",                                      \
-	  "stage=kernel,reason=flow_ring_full,interface", COUNTER,                                               \
-	  "kernel flow aggregation: flow record lost, the ring was full")                                        \
-	X(FLOW_MAP_FULL, 39, "flow_map_full", "sniffer_kernel_flow_update_failures_total",                       \
-	  "interface,reason=map_full", COUNTER,                                                                  \
+	  "kernel flow aggregation: flow records submitted to the ring")                                        \
+	X(FLOW_RING_FULL, 38, "flow_ringbuf_full", "sniffer_dropped_total",                                     \
+	  "stage=kernel,reason=flow_ring_full,interface", COUNTER,                                              \
+	  "kernel flow aggregation: flow record lost, the ring was full")                                       \
+	X(FLOW_MAP_FULL, 39, "flow_map_full", "sniffer_kernel_flow_update_failures_total",                      \
+	  "interface,reason=map_full", COUNTER,                                                                 \
 	  "kernel flow aggregation: no room for a new flow, its packet left as a one-packet record")
 
 /* SNIFFER_STAT_RECORDS = 24, ... (an enum: a macro cannot define macros). */
