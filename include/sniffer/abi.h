@@ -140,31 +140,77 @@ struct sniffer_block_settings {
  * counters per interface: counter c of the interface in slot s is at index
  * SNIFFER_STAT_INDEX(s, c). Slot 0 holds what belongs to no configured
  * interface (SNIFFER_STAT_UNCONFIGURED). Within a block, per hook and class:
- * packets at SNIFFER_STAT_PACKETS(h, c), bytes at SNIFFER_STAT_BYTES(h, c).
+ * packets at SNIFFER_STAT_PACKETS(h, c), bytes at SNIFFER_STAT_BYTES(h, c);
+ * then the named counters of SNIFFER_STATS.
  * Accounting identity, per interface and in total:
- *   packets = records emitted + ring reserve failures + filtered + blocked unrecorded */
+ *   packets = records emitted + ring reserve failures + filtered + blocked unrecorded
+ * With kernel flow aggregation (flows.aggregation = "kernel") it reads:
+ *   packets = records + ring reserve failures + filtered + blocked unrecorded + sampled out */
 #define SNIFFER_STAT_PACKETS(hook, cls) (((hook) * SNIFFER_NUM_CLASSES + (cls)) * 2)
 #define SNIFFER_STAT_BYTES(hook, cls) (SNIFFER_STAT_PACKETS(hook, cls) + 1)
-#define SNIFFER_STAT_RECORDS 24       /* records submitted to the ring */
-#define SNIFFER_STAT_RINGBUF_FULL 25  /* bpf_ringbuf_reserve failed: record lost */
-#define SNIFFER_STAT_PARSE_ERROR 26   /* truncated or malformed headers (record still sent) */
-#define SNIFFER_STAT_FILTERED 27      /* skipped by the port filter / default action */
-#define SNIFFER_STAT_UNCONFIGURED 28  /* packet on an ifindex without iface_configs entry */
-#define SNIFFER_STAT_RING_FILL 29     /* gauge: ring bytes queued, as last seen by this CPU */
-#define SNIFFER_STAT_BLOCKED 30       /* dropped by a blocklist entry */
-#define SNIFFER_STAT_BLOCK_MONITORED 31 /* matched a count-only entry: passed */
-#define SNIFFER_STAT_BLOCKED_UNRECORDED 32 /* dropped without a record (record_dropped = 0) */
-#define SNIFFER_STAT_ALLOWED 33       /* matched the allowlist on a blocklist interface */
-/* Kernel flow aggregation only (flows.aggregation = "kernel"), where the
- * identity reads: packets = records + ring reserve failures + filtered +
- * blocked unrecorded + sampled out. */
-#define SNIFFER_STAT_SAMPLED_OUT 34    /* aggregated, no packet record (flows.packet_sample_one_in) */
-#define SNIFFER_STAT_FLOW_PACKETS 35   /* packets added to a kernel flow */
-#define SNIFFER_STAT_FLOW_SKIPPED 36   /* not flow material: no IP header read, or a forwarded packet at TC egress */
-#define SNIFFER_STAT_FLOW_RECORDS 37   /* flow records submitted to the ring */
-#define SNIFFER_STAT_FLOW_RING_FULL 38 /* flow record lost: the ring was full */
-#define SNIFFER_STAT_FLOW_MAP_FULL 39  /* no room for a new flow: its packet left as a one-packet record */
-#define SNIFFER_NUM_STATS 40
+#define SNIFFER_STAT_FIRST_NAMED (SNIFFER_NUM_HOOKS * SNIFFER_NUM_CLASSES * 2)
+
+/* The named counters: the one list that the programs' indices, the JSON
+ * report, the Prometheus metrics and the tests are made from. In index order
+ * from SNIFFER_STAT_FIRST_NAMED, without gaps (asserted below); the indices
+ * are ABI.
+ *   X(ID, index, key, family, labels, kind, help)
+ *   ID      the programs count at SNIFFER_STAT_<ID>
+ *   key     its name in the report: kernel.<key> and kernel.interfaces.<name>.<key>
+ *   family  the Prometheus metric it is a sample of
+ *   labels  that sample's labels, "name=value" or "interface" (the interface's
+ *           name) separated by commas. Without "interface" the counter is
+ *           reported in total only (not per interface).
+ *   kind    COUNTER or GAUGE (the ring fill: the daemon keeps the largest value
+ *           of any CPU, bpf_loader.cpp)
+ *   help    what it counts */
+#define SNIFFER_STATS(X)                                                                                        \
+	X(RECORDS, 24, "records", "sniffer_records_total", "interface", COUNTER,                                \
+	  "records submitted to the ring")                                                                      \
+	X(RINGBUF_FULL, 25, "ringbuf_full", "sniffer_dropped_total", "stage=kernel,reason=ring_full,interface", \
+	  COUNTER, "bpf_ringbuf_reserve failed: record lost")                                                   \
+	X(PARSE_ERROR, 26, "parse_errors", "sniffer_parse_errors_total", "interface", COUNTER,                  \
+	  "truncated or malformed headers (the record is still sent)")                                          \
+	X(FILTERED, 27, "filtered", "sniffer_dropped_total", "stage=kernel,reason=filtered,interface", COUNTER, \
+	  "skipped by the port filter or the default action")                                                   \
+	X(UNCONFIGURED, 28, "unconfigured", "sniffer_dropped_total", "stage=kernel,reason=unconfigured_interface", \
+	  COUNTER, "packets on an ifindex without an iface_configs entry (no record)")                          \
+	X(RING_FILL, 29, "ring_fill_bytes", "sniffer_ring_buffer_fill_bytes", "", GAUGE,                        \
+	  "ring bytes queued, as last seen by this CPU")                                                        \
+	X(BLOCKED, 30, "blocked", "sniffer_blocklist_packets_total", "interface,result=dropped", COUNTER,       \
+	  "dropped by a blocklist entry")                                                                       \
+	X(BLOCK_MONITORED, 31, "block_monitored", "sniffer_blocklist_packets_total", "interface,result=monitored", \
+	  COUNTER, "matched a count-only entry: passed")                                                        \
+	X(BLOCKED_UNRECORDED, 32, "blocked_unrecorded", "sniffer_dropped_total",                                \
+	  "stage=kernel,reason=blocked_unrecorded,interface", COUNTER,                                          \
+	  "dropped without a record (block_settings.record_dropped = 0)")                                       \
+	X(ALLOWED, 33, "allowed", "sniffer_blocklist_packets_total", "interface,result=allowed", COUNTER,       \
+	  "matched the allowlist on a blocklist interface")                                                     \
+	X(SAMPLED_OUT, 34, "sampled_out", "sniffer_dropped_total", "stage=kernel,reason=sampled_out,interface", \
+	  COUNTER, "kernel flow aggregation: aggregated without a packet record (flows.packet_sample_one_in)")  \
+	X(FLOW_PACKETS, 35, "flow_packets", "sniffer_kernel_flow_packets_total", "interface", COUNTER,          \
+	  "kernel flow aggregation: packets added to a flow")                                                   \
+	X(FLOW_SKIPPED, 36, "flow_skipped", "sniffer_kernel_flow_skipped_total", "interface", COUNTER,          \
+	  "kernel flow aggregation: not flow material (no IP header read, or a forwarded packet at TC egress)") \
+	X(FLOW_RECORDS, 37, "flow_records", "sniffer_kernel_flow_records_total", "interface", COUNTER,          \
+	  "kernel flow aggregation: flow records submitted to the ring")                                        \
+	X(FLOW_RING_FULL, 38, "flow_ringbuf_full", "sniffer_dropped_total",                                     \
+	  "stage=kernel,reason=flow_ring_full,interface", COUNTER,                                              \
+	  "kernel flow aggregation: flow record lost, the ring was full")                                       \
+	X(FLOW_MAP_FULL, 39, "flow_map_full", "sniffer_kernel_flow_update_failures_total",                      \
+	  "interface,reason=map_full", COUNTER,                                                                 \
+	  "kernel flow aggregation: no room for a new flow, its packet left as a one-packet record")
+
+/* SNIFFER_STAT_RECORDS = 24, ... (an enum: a macro cannot define macros). */
+#define SNIFFER_STAT_INDEX_(id, index, ...) SNIFFER_STAT_##id = (index),
+enum sniffer_stat { SNIFFER_STATS(SNIFFER_STAT_INDEX_) };
+/* The position of each in the list: the block ends after the last. */
+#define SNIFFER_STAT_POSITION_(id, ...) SNIFFER_STAT_POSITION_##id,
+enum sniffer_stat_position {
+	SNIFFER_STAT_POSITION_BEFORE_FIRST_ = SNIFFER_STAT_FIRST_NAMED - 1,
+	SNIFFER_STATS(SNIFFER_STAT_POSITION_) SNIFFER_STAT_POSITION_END_
+};
+#define SNIFFER_NUM_STATS ((int)SNIFFER_STAT_POSITION_END_)
 #define SNIFFER_STAT_INDEX(slot, counter) ((slot) * SNIFFER_NUM_STATS + (counter))
 
 /* ---- ring record flags ---- */
@@ -451,6 +497,12 @@ SNIFFER_STATIC_ASSERT((SNIFFER_PARSE_TRUNCATED | SNIFFER_PARSE_MALFORMED | SNIFF
 			       SNIFFER_PARSE_IP_LEN_FROM_FRAME) == SNIFFER_PARSE_ALL_FLAGS &&
 			      SNIFFER_PARSE_ALL_FLAGS <= 0xff,
 		      "parse flags: distinct bits of sniffer_record.parse_flags (__u8)");
+
+#define SNIFFER_STAT_AT_POSITION_(id, ...) &&(int)SNIFFER_STAT_##id == (int)SNIFFER_STAT_POSITION_##id
+SNIFFER_STATIC_ASSERT(1 SNIFFER_STATS(SNIFFER_STAT_AT_POSITION_),
+		      "SNIFFER_STATS: indices in list order from SNIFFER_STAT_FIRST_NAMED, without gaps");
+SNIFFER_STATIC_ASSERT(SNIFFER_NUM_STATS == 40,
+		      "the stats block changed size: bump SNIFFER_ABI_VERSION, then this number");
 
 SNIFFER_STATIC_ASSERT(sizeof(struct sniffer_lpm_v4) == 8, "lpm_v4 size");
 SNIFFER_STATIC_ASSERT(sizeof(struct sniffer_lpm_v6) == 20, "lpm_v6 size");

@@ -13,6 +13,7 @@
 
 #include "sniffer/abi.h"
 #include "sniffer/config.hpp"
+#include "sniffer/counters.hpp"  // KernelStats
 
 struct sniffer_bpf;  // generated skeleton (bpf/sniffer_bpf.skel.h)
 
@@ -35,9 +36,6 @@ struct LoadOptions {
 
 // The blocklist's tries, by family and match (see abi.h).
 enum class LpmMap { BlockSrcV4, BlockSrcV6, BlockDstV4, BlockDstV6, AllowV4, AllowV6 };
-
-// One block of named counters (indices SNIFFER_STAT_*).
-using KernelStats = std::array<std::uint64_t, SNIFFER_NUM_STATS>;
 
 // Every block of the stats map: slot 0 (no configured interface) and one per
 // interface, summed over CPUs (the ring-fill gauge: the largest CPU value).

@@ -15,6 +15,7 @@
 #include "sniffer.pb.h"
 #include "sniffer/blocklist.hpp"
 #include "sniffer/config.hpp"
+#include "sniffer/counters.hpp"
 #include "sniffer/curve_auth.hpp"
 #include "sniffer/ipc_socket_file.hpp"
 #include "sniffer/rate_limiter.hpp"
@@ -36,8 +37,8 @@ class ControlServer {
   // Applies a reloaded blocklist section (durations; monitor_only for replies).
   void set_limits(const BlocklistConfig& limits) { limits_ = limits; }
 
-  // {"commands": {"block": {"ok": n, "invalid": n, ...}, ...}}
-  nlohmann::json counters_json() const;
+  // Replies by command, then status: {"block": {"ok": n, "invalid": n, ...}, ...}
+  const std::map<std::string, NamedCounts>& counters() const { return counters_; }
 
   // One request, as the socket's loop runs it (public for tests). `client`
   // is the ZAP user id (the client's public key); `peer_address` the
@@ -65,7 +66,7 @@ class ControlServer {
   RateLimiter limiter_;
   double rate_per_s_;
   std::uint32_t rate_burst_;
-  std::map<std::string, std::map<std::string, std::uint64_t>> counters_;  // command -> status -> n
+  std::map<std::string, NamedCounts> counters_;  // command -> status -> n
 };
 
 // The comment after each key of an authorized-keys file ("KEY # ops laptop"

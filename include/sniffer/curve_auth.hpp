@@ -19,9 +19,9 @@
 #include <string>
 #include <thread>
 
-#include <nlohmann/json_fwd.hpp>
 #include <zmq.hpp>
 
+#include "sniffer/counters.hpp"  // AuthCounters
 #include "sniffer/curve_keys.hpp"
 
 namespace sniffer {
@@ -36,11 +36,6 @@ void make_curve_server(zmq::socket_t& socket, const CurveKeyPair& keys, const st
 // Makes `socket` a CURVE client that talks to the server with public key
 // `server_public_z85`. Call before connect.
 void make_curve_client(zmq::socket_t& socket, const CurveKeyPair& own, const std::string& server_public_z85);
-
-struct AuthCounters {
-  std::uint64_t accepted = 0;  // handshakes of an allowed key
-  std::uint64_t refused = 0;   // handshakes refused (key not allowed, not CURVE, unknown domain)
-};
 
 // The ZAP handler of one zmq context: binds inproc://zeromq.zap.01 (only one
 // handler per context can) and answers requests on its own thread until
@@ -60,8 +55,8 @@ class ZapAuthenticator {
   void allow(const std::string& domain, std::set<std::string> public_keys_z85);
 
   AuthCounters counters(const std::string& domain) const;
-  // {"publish": {"accepted": n, "refused": n}, ...}: every domain allowed or asked about.
-  nlohmann::json counters_json() const;
+  // By domain: every domain allowed or asked about.
+  std::map<std::string, AuthCounters> counters_by_domain() const;
 
  private:
   struct RefusalLog {

@@ -9,6 +9,8 @@
 
 namespace sniffer {
 
+struct Report;  // report.hpp
+
 struct RunOptions {
   bool dry_run = false;  // load, verify and fill maps; attach nothing
   // Re-reads the configuration on SIGHUP (throws ConfigInvalid); null: no reload.

@@ -19,11 +19,10 @@
 #include <utility>
 #include <vector>
 
-#include <nlohmann/json_fwd.hpp>
-
 #include "sniffer/attach.hpp"
 #include "sniffer/bpf_loader.hpp"
 #include "sniffer/config.hpp"
+#include "sniffer/counters.hpp"
 #include "sniffer/error.hpp"
 #include "sniffer/interfaces.hpp"
 #include "sniffer/link_monitor.hpp"
@@ -74,14 +73,13 @@ class InterfaceManager {
   // ifindex of each interface that was lost (so records and flows still in
   // flight from it keep its name and role; same counter slot).
   const InterfaceTable& table() const { return table_; }
-  // {name: {"present", "up", "ifindex", "link_down", "link_up", "lost",
-  //  "reattached", "reattach_errors"}}
-  nlohmann::json link_json() const;
+  // By name: present, up, ifindex, and the link events counted.
+  std::map<std::string, LinkCounters> link_counters() const;
   std::uint64_t resyncs() const { return resyncs_; }
 
  private:
   std::map<std::string, std::optional<LinkEvent>> resolve(const std::vector<InterfaceConfig>& interfaces) const;
-  struct LinkCounters {
+  struct LinkEvents {
     std::uint64_t down = 0, up = 0, lost = 0, reattached = 0, reattach_errors = 0;
   };
   struct Entry {
@@ -91,7 +89,7 @@ class InterfaceManager {
     bool up = false;             // IFF_UP and IFF_RUNNING
     bool reattach_pending = false;
     std::uint32_t retired_ifindex = 0;  // the ifindex it had when it was last lost
-    LinkCounters counters;
+    LinkEvents counters;
   };
   std::uint8_t free_slot() const;
   void rebuild_table();

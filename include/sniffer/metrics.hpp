@@ -1,23 +1,22 @@
-// Prometheus text-format metrics rendered from the daemon's counter report,
-// served over HTTP on metrics.listen by a single-threaded, non-blocking server
-// with a whole-request deadline and a connection cap (http_server.hpp).
+// Prometheus text-format metrics rendered from the daemon's counter report
+// (report.hpp; the families: metric_families.hpp), served over HTTP on
+// metrics.listen by a single-threaded, non-blocking server with a
+// whole-request deadline and a connection cap (http_server.hpp).
 #pragma once
 
 #include <memory>
 #include <mutex>
 #include <string>
 
-#include <nlohmann/json_fwd.hpp>
-
 #include "sniffer/http_server.hpp"
+#include "sniffer/report.hpp"
 
 namespace sniffer {
 
-// The report is the daemon's counter JSON: {"kernel": {...}, "userspace": {...}}.
-std::string prometheus_text(const nlohmann::json& report);
+std::string prometheus_text(const Report& report);
 
 // One-line human summary of the same report, for the periodic log line.
-std::string summary_line(const nlohmann::json& report);
+std::string summary_line(const Report& report);
 
 // The metrics endpoint's own counters (connections accepted, open, dropped by
 // reason, requests served and rejected by reason) as Prometheus text; every

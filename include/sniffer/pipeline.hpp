@@ -11,6 +11,7 @@
 #include <zmq.hpp>
 
 #include "sniffer/config.hpp"
+#include "sniffer/counters.hpp"
 #include "sniffer/flow_table.hpp"
 #include "sniffer/host_addresses.hpp"
 #include "sniffer/interfaces.hpp"
@@ -76,8 +77,8 @@ class Pipeline {
   bool wait_for_subscribers(double seconds);
 
   const InterfaceTable& interfaces() const { return interfaces_; }
-  // {"records": .., "events_published": .., "flows": {...}, ...}
-  nlohmann::json counters_json() const;
+  // The record processor's, the streams', the flow table's counters.
+  PipelineCounters counters() const;
 
  private:
   InterfaceTable interfaces_;

@@ -12,6 +12,7 @@
 #include "sniffer/bpf_loader.hpp"
 #include "sniffer/config.hpp"
 #include "sniffer/control_server.hpp"
+#include "sniffer/counters.hpp"
 #include "sniffer/zmq_runtime.hpp"
 
 namespace sniffer {
@@ -41,9 +42,7 @@ class Prevention {
   // ConfigInvalid, changing nothing, when check(next) does.
   void reload(const BlocklistConfig& next);
 
-  // {"entries", "capacity", "expired", "revoked", "allowlist_hits",
-  //  "refused": {reason: n}, "control": {...}}
-  nlohmann::json counters_json() const;
+  BlocklistCounters counters() const;
 
  private:
   void apply(const BlocklistConfig& config);

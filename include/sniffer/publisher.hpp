@@ -13,6 +13,7 @@
 
 #include "sniffer.pb.h"
 #include "sniffer/config.hpp"
+#include "sniffer/counters.hpp"  // PublishCounters
 #include "sniffer/ipc_socket_file.hpp"
 #include "sniffer/wall_clock.hpp"
 
@@ -21,16 +22,6 @@ namespace sniffer {
 inline constexpr const char* kTopicPackets = "pkt";
 inline constexpr const char* kTopicFlows = "flow";
 inline constexpr const char* kTopicStats = "stats";
-
-struct PublishCounters {
-  std::uint64_t batches_sent = 0;          // handed to ZeroMQ (with or without a subscriber)
-  std::uint64_t items_sent = 0;
-  std::uint64_t batches_unsubscribed = 0;  // of those, sent while no subscriber wanted the topic
-  std::uint64_t items_unsubscribed = 0;
-  std::uint64_t batches_dropped_hwm = 0;   // refused: a subscriber's queue was full
-  std::uint64_t items_dropped_hwm = 0;
-  std::uint64_t batch_age_ns_sum = 0;      // first item added -> batch sent, over sent batches
-};
 
 enum class SendResult { Delivered, NoSubscriber, HighWaterMark };
 

@@ -25,6 +25,7 @@
 #include "sniffer/metrics.hpp"
 #include "sniffer/pipeline.hpp"
 #include "sniffer/prevention.hpp"
+#include "sniffer/report.hpp"
 #include "sniffer/ring_reader.hpp"
 #include "sniffer/wall_clock.hpp"
 #include "sniffer/zmq_runtime.hpp"
@@ -93,18 +94,18 @@ class Sensor {
   // at most `seconds`; false if one still has none.
   bool wait_for_subscribers(double seconds);
 
-  // Every stage's counters: {"kernel": {...}, "userspace": {...}}.
-  nlohmann::json report() const;
+  // Every stage's counters (to_json(): {"kernel": {...}, "userspace": {...}}).
+  Report report() const;
   // Dry run: {"dry_run": "ok", "interfaces": n, "kernel": {...}}.
   nlohmann::json dry_run_report() const;
   // Publishes a report on the "stats" topic, and serves it as metrics.
-  void publish_stats(const nlohmann::json& report);
-  void update_metrics(const nlohmann::json& report);
+  void publish_stats(const Report& report);
+  void update_metrics(const Report& report);
 
   // Live: detaches the hooks, drains the ring, ends every flow with `reason`
   // and returns the final report; then removes every hook and (unless
   // keep_pins) the pins. Replay: drains and ends the flows the same way.
-  nlohmann::json stop(v1::FlowEndReason reason);
+  Report stop(v1::FlowEndReason reason);
 
   const InterfaceTable& interfaces() const;
   const BpfPrograms& programs() const { return progs_; }
@@ -117,7 +118,6 @@ class Sensor {
   void refresh_host();
   void handle_record(const DecodedRecord& record);
   void log_kernel_flows() const;
-  nlohmann::json kernel_report() const;
 
   Config config_;
   const SensorOptions options_;

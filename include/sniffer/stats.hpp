@@ -1,13 +1,11 @@
-// Named views of the counters, kernel and userspace, for logs and reports.
+// The kernel's counters and the ring reader's, as the report's typed counters.
 #pragma once
 
 #include <array>
 #include <cstdint>
-#include <string>
-
-#include <nlohmann/json_fwd.hpp>
 
 #include "sniffer/bpf_loader.hpp"
+#include "sniffer/counters.hpp"
 #include "sniffer/interfaces.hpp"
 #include "sniffer/record.hpp"
 
@@ -20,14 +18,8 @@ struct DrainCounters {
   std::array<std::uint64_t, kNumDecodeStatus> decode_errors{};  // indexed by DecodeStatus
 };
 
-const char* hook_name(int abi_hook);
-const char* class_name(int abi_class);
-
-// {"packets": {"xdp_ingress": {"tcp": n, ...}, ...}, "bytes": {...}, "records": n, ...}
-nlohmann::json kernel_stats_json(const KernelStats& stats);
-// The totals as above, plus "interfaces": {name: the same per interface}.
-nlohmann::json kernel_stats_json(const KernelCounters& counters, const InterfaceTable& interfaces);
-// {"records_received": n, "decode_errors": {"bad_magic": n, ...}}
-nlohmann::json drain_stats_json(const DrainCounters& drain);
+// The totals, and each interface's block (by name) less its baseline.
+KernelReport kernel_report(const KernelCounters& counters, const InterfaceTable& interfaces);
+RingCounters ring_counters(const DrainCounters& drain);
 
 }  // namespace sniffer

@@ -103,7 +103,7 @@ int run_daemon(const Config& config, const RunOptions& options) {
     if (resync.due(now_mono)) sensor.resync_clock();
     const bool want_log = log_line.due(now_mono), want_stats = stats_topic.due(now_mono);
     if (refresh.due(now_mono) || want_log || want_stats) {
-      const nlohmann::json report = sensor.report();
+      const Report report = sensor.report();
       sensor.update_metrics(report);
       const std::string line = summary_line(report);
       sd_notifyf(0, "STATUS=%s", line.c_str());
@@ -113,8 +113,8 @@ int run_daemon(const Config& config, const RunOptions& options) {
   }
   spdlog::info("signal {} received: detaching", static_cast<int>(g_stop_signal));
   sd_notify(0, "STOPPING=1");
-  const nlohmann::json final_report = sensor.stop(v1::FLOW_END_SHUTDOWN);
-  write_stdout(final_report.dump() + "\n");
+  const Report final_report = sensor.stop(v1::FLOW_END_SHUTDOWN);
+  write_stdout(final_report.to_json().dump() + "\n");
   spdlog::info("stopped; final {}", summary_line(final_report));
   return 0;
 }

@@ -51,7 +51,7 @@ int run_offline(const Config& config, const OfflineOptions& options) {
     }
   }
   const std::string read_error = pcap.error();
-  nlohmann::json report = sensor.stop(v1::FLOW_END_END_OF_CAPTURE);
+  nlohmann::json report = sensor.stop(v1::FLOW_END_END_OF_CAPTURE).to_json();
   report["pcap"] = {{"file", options.pcap_path},
                     {"packets_read", counters.read},
                     {"packets_run", counters.run},

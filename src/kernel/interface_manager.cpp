@@ -4,7 +4,6 @@
 #include <optional>
 #include <set>
 
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include "sniffer/error.hpp"
@@ -310,19 +309,19 @@ bool InterfaceManager::apply(const LinkChanges& changes) {
   return table_changed_;
 }
 
-nlohmann::json InterfaceManager::link_json() const {
-  nlohmann::json j = nlohmann::json::object();
+std::map<std::string, LinkCounters> InterfaceManager::link_counters() const {
+  std::map<std::string, LinkCounters> links;
   for (const auto& [name, e] : entries_) {
-    j[name] = {{"present", e.present},
-               {"up", e.up},
-               {"ifindex", e.info.ifindex},
-               {"link_down", e.counters.down},
-               {"link_up", e.counters.up},
-               {"lost", e.counters.lost},
-               {"reattached", e.counters.reattached},
-               {"reattach_errors", e.counters.reattach_errors}};
+    links[name] = LinkCounters{.present = e.present,
+                               .up = e.up,
+                               .ifindex = e.info.ifindex,
+                               .link_down = e.counters.down,
+                               .link_up = e.counters.up,
+                               .lost = e.counters.lost,
+                               .reattached = e.counters.reattached,
+                               .reattach_errors = e.counters.reattach_errors};
   }
-  return j;
+  return links;
 }
 
 }  // namespace sniffer

@@ -3,7 +3,6 @@
 #include <chrono>
 #include <thread>
 
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include "sniffer/error.hpp"
@@ -20,19 +19,6 @@ FlowTableConfig flow_table_config(const FlowConfig& f) {
   t.features.activity_timeout_ns = std::uint64_t{f.activity_timeout_ms} * 1000000u;
   return t;
 }
-
-namespace {
-
-nlohmann::json publish_json(const PublishCounters& c) {
-  return {{"published", c.items_sent},
-          {"batches_published", c.batches_sent},
-          {"unsubscribed", c.items_unsubscribed},
-          {"batches_unsubscribed", c.batches_unsubscribed},
-          {"dropped_hwm", c.items_dropped_hwm},
-          {"batches_dropped_hwm", c.batches_dropped_hwm}};
-}
-
-}  // namespace
 
 Pipeline::Pipeline(const Config& config, InterfaceTable interfaces, HostAddresses host,
                    const PipelineOutputs& outputs, std::uint64_t sensor_start_ns, ZmqRuntime& zmq)
@@ -121,58 +107,55 @@ void Pipeline::finish(v1::FlowEndReason reason) {
   if (csv_) csv_->commit();  // complete: renamed into place
 }
 
-nlohmann::json Pipeline::counters_json() const {
-  const ProcessorCounters& p = processor_.counters();
-  nlohmann::json j{{"records_processed", p.records},
-                   {"unknown_ifindex", p.unknown_ifindex},
-                   {"not_ip", p.not_ip},
-                   {"egress_forwarded", p.egress_forwarded}};
-  if (events_) {
-    const PublishCounters& e = events_->counters();
-    j["events_published"] = e.items_sent;
-    j["events_unsubscribed"] = e.items_unsubscribed;
-    j["events_dropped_hwm"] = e.items_dropped_hwm;
-    j["batches_published"] = e.batches_sent;
-    j["batches_unsubscribed"] = e.batches_unsubscribed;
-    j["batches_dropped_hwm"] = e.batches_dropped_hwm;
+namespace {
+
+// {"FLOW_END_FIN": n, ...} of either flow table's counters.
+NamedCounts by_reason_name(const std::uint64_t (&by_reason)[v1::FlowEndReason_ARRAYSIZE]) {
+  NamedCounts reasons;
+  for (int r = 1; r < v1::FlowEndReason_ARRAYSIZE; ++r) {
+    reasons[v1::FlowEndReason_Name(static_cast<v1::FlowEndReason>(r))] = by_reason[r];
   }
-  nlohmann::json latency = nlohmann::json::object();
-  auto add_latency = [&latency](const char* topic, const PublishCounters& c) {
-    latency[topic] = {{"sum_seconds", static_cast<double>(c.batch_age_ns_sum) * 1e-9}, {"count", c.batches_sent}};
-  };
-  if (events_) add_latency(kTopicPackets, events_->counters());
-  if (flow_stream_) add_latency(kTopicFlows, flow_stream_->counters());
-  j["publish_latency"] = latency;
-  // {"FLOW_END_FIN": n, ...} of either flow table's counters.
-  auto reasons_json = [](const std::uint64_t (&by_reason)[v1::FlowEndReason_ARRAYSIZE]) {
-    nlohmann::json reasons;
-    for (int r = 1; r < v1::FlowEndReason_ARRAYSIZE; ++r) {
-      reasons[v1::FlowEndReason_Name(static_cast<v1::FlowEndReason>(r))] = by_reason[r];
-    }
-    return reasons;
-  };
+  return reasons;
+}
+
+}  // namespace
+
+PipelineCounters Pipeline::counters() const {
+  const ProcessorCounters& p = processor_.counters();
+  PipelineCounters c{.records_processed = p.records,
+                     .unknown_ifindex = p.unknown_ifindex,
+                     .not_ip = p.not_ip,
+                     .egress_forwarded = p.egress_forwarded};
+  if (events_) c.events = events_->counters();
+  if (flow_stream_) c.flow_stream = flow_stream_->counters();
   if (flows_) {
-    const FlowTableCounters& c = flows_->counters();
-    const nlohmann::json reasons = reasons_json(c.by_reason);
-    j["flows"] = {{"packets", c.packets},   {"created", c.created}, {"ended", c.ended},
-                  {"updates", c.updates},   {"evicted", c.evicted}, {"active", flows_->size()},
-                  {"capacity", flows_->capacity()}, {"ended_by_reason", reasons}};
-    if (flow_stream_) j["flows"]["publish"] = publish_json(flow_stream_->counters());
+    const FlowTableCounters& t = flows_->counters();
+    c.flows = FlowCounters{.packets = t.packets,
+                           .created = t.created,
+                           .ended = t.ended,
+                           .updates = t.updates,
+                           .evicted = t.evicted,
+                           .active = flows_->size(),
+                           .capacity = flows_->capacity(),
+                           .ended_by_reason = by_reason_name(t.by_reason)};
   }
   if (kernel_flows_) {
-    const KernelFlowCounters& c = kernel_flows_->counters();
-    const nlohmann::json reasons = reasons_json(c.by_reason);
-    // "packets" and "created" are the kernel's (the daemon adds them).
-    j["flows"] = {{"aggregation", "kernel"},   {"records", c.records},
-                  {"ended", c.ended},          {"updates", c.updates},
-                  {"evicted", c.evicted},      {"table_full", c.table_full},
-                  {"swept", c.swept},          {"sweeps", c.sweeps},
-                  {"sweep_failures", c.sweep_failures},
-                  {"active", c.entries},       {"capacity", kernel_flows_->capacity()},
-                  {"ended_by_reason", reasons}};
-    if (flow_stream_) j["flows"]["publish"] = publish_json(flow_stream_->counters());
+    // packets and created are the kernel's: the caller adds them.
+    const KernelFlowCounters& k = kernel_flows_->counters();
+    c.flows = FlowCounters{.kernel_aggregation = true,
+                           .ended = k.ended,
+                           .updates = k.updates,
+                           .evicted = k.evicted,
+                           .active = k.entries,
+                           .capacity = kernel_flows_->capacity(),
+                           .ended_by_reason = by_reason_name(k.by_reason),
+                           .records = k.records,
+                           .table_full = k.table_full,
+                           .swept = k.swept,
+                           .sweeps = k.sweeps,
+                           .sweep_failures = k.sweep_failures};
   }
-  return j;
+  return c;
 }
 
 }  // namespace sniffer

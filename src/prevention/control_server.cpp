@@ -260,12 +260,4 @@ v1::ControlReply ControlServer::list() const {
   return reply;
 }
 
-nlohmann::json ControlServer::counters_json() const {
-  nlohmann::json j = nlohmann::json::object();
-  for (const auto& [command, by_status] : counters_) {
-    for (const auto& [status, n] : by_status) j[command][status] = n;
-  }
-  return j;
-}
-
 }  // namespace sniffer

@@ -108,17 +108,15 @@ void Prevention::poll(std::uint64_t now_mono_ns, std::uint64_t now_wall_ns) {
   revoke();
 }
 
-nlohmann::json Prevention::counters_json() const {
-  nlohmann::json refused = nlohmann::json::object();
-  for (const auto& [reason, n] : blocklist_.refused()) refused[to_string(reason)] = n;
-  nlohmann::json j{{"entries", blocklist_.size()},
-                   {"capacity", blocklist_.capacity()},
-                   {"expired", expired_},
-                   {"revoked", revoked_},
-                   {"refused", refused},
-                   {"allowlist_hits", blocklist_.allowlist_hits()}};
-  j["control"] = control_ ? control_->counters_json() : nlohmann::json::object();
-  return j;
+BlocklistCounters Prevention::counters() const {
+  BlocklistCounters c{.entries = blocklist_.size(),
+                      .capacity = blocklist_.capacity(),
+                      .expired = expired_,
+                      .revoked = revoked_,
+                      .allowlist_hits = blocklist_.allowlist_hits()};
+  for (const auto& [reason, n] : blocklist_.refused()) c.refused[to_string(reason)] = n;
+  if (control_) c.control = control_->counters();
+  return c;
 }
 
 }  // namespace sniffer

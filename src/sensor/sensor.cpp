@@ -197,13 +197,13 @@ ReplayResult Sensor::replay(const std::uint8_t* data, std::uint32_t caplen, std:
   return {ReplayVerdict::Run, 0};
 }
 
-nlohmann::json Sensor::stop(v1::FlowEndReason reason) {
+Report Sensor::stop(v1::FlowEndReason reason) {
   // Detach first, so that nothing arrives after the final drain and the
   // counters of the report are complete.
   if (manager_) manager_->detach_attachments();
   ring_->consume();
   pipeline_->finish(reason);
-  nlohmann::json final_report = report();
+  Report final_report = report();
   if (manager_) manager_->detach_all();
   if (config_.keep_pins) progs_.keep_pins();
   else progs_.unpin_maps();

@@ -5,7 +5,6 @@
 
 #include <cerrno>
 
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include "sniffer/error.hpp"
@@ -99,11 +98,9 @@ AuthCounters ZapAuthenticator::counters(const std::string& domain) const {
   return it == counters_.end() ? AuthCounters{} : it->second;
 }
 
-nlohmann::json ZapAuthenticator::counters_json() const {
+std::map<std::string, AuthCounters> ZapAuthenticator::counters_by_domain() const {
   std::lock_guard<std::mutex> lock(mutex_);
-  nlohmann::json j = nlohmann::json::object();
-  for (const auto& [domain, c] : counters_) j[domain] = {{"accepted", c.accepted}, {"refused", c.refused}};
-  return j;
+  return {counters_.begin(), counters_.end()};
 }
 
 void ZapAuthenticator::run() {

@@ -1,0 +1,38 @@
+// The counters of a run, every stage's, in one typed report: its JSON is the
+// final report on stdout, the "stats" topic's payload and --dry-run's
+// "kernel"; metrics.hpp renders the same report as Prometheus text.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "sniffer/counters.hpp"
+
+namespace sniffer {
+
+// What the live daemon adds to the stages of an offline run.
+struct LiveCounters {
+  std::map<std::string, LinkCounters> interface_events;  // by name
+  std::uint64_t netlink_resyncs = 0;
+  BlocklistCounters blocklist;
+};
+
+struct Report {
+  KernelReport kernel;
+  RingCounters ring;
+  PipelineCounters pipeline;
+  std::optional<std::map<std::string, AuthCounters>> auth;  // by ZAP domain, with CURVE
+  std::optional<LiveCounters> live;
+
+  // {"kernel": {...}, "userspace": {...}} (README "Counters and accounting").
+  nlohmann::json to_json() const;
+};
+
+// {"packets": {hook: {class: n}}, "bytes": {...}, <key>: n, ..., "interfaces": {name: {...}}}
+nlohmann::json to_json(const KernelReport& kernel);
+
+}  // namespace sniffer
