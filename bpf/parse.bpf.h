@@ -50,6 +50,100 @@ struct ipv6_frag_hdr {
 	__be32 identification;
 };
 
+/* Reads the ports, the first 4 bytes of a TCP or UDP header: a header the
+ * capture cut (snap length) still has them, as tshark reads them. Returns 0,
+ * the record flagged TRUNCATED, when they are not in the frame. */
+static __always_inline int parse_ports(void *pos, void *data_end, struct sniffer_record *r)
+{
+	__be16 *ports = pos;
+	if ((void *)((__u8 *)pos + 4) > data_end) {
+		r->parse_flags |= SNIFFER_PARSE_TRUNCATED;
+		return 0;
+	}
+	r->sport = bpf_ntohs(ports[0]);
+	r->dport = bpf_ntohs(ports[1]);
+	return 1;
+}
+
+/* A TCP header cut inside its fixed part: each field whose bytes were
+ * captured; the flags with the data offset (bytes 12, 13), which sets
+ * l4_hdr_len. No payload in the frame. */
+static __always_inline void parse_tcp_cut(struct tcphdr *th, void *data_end, struct sniffer_record *r)
+{
+	__u8 *tb = (__u8 *)th;
+	r->parse_flags |= SNIFFER_PARSE_TRUNCATED | SNIFFER_PARSE_L4_CUT;
+	if ((void *)(tb + 8) <= data_end)
+		r->tcp_seq = bpf_ntohl(th->seq);
+	if ((void *)(tb + 12) <= data_end)
+		r->tcp_ack = bpf_ntohl(th->ack_seq);
+	if ((void *)(tb + 14) <= data_end) {
+		r->l4_hdr_len = (tb[12] >> 4) * 4;
+		r->tcp_flags = tb[13];
+		if (r->l4_hdr_len < sizeof(*th))
+			r->parse_flags |= SNIFFER_PARSE_MALFORMED;
+	}
+	if ((void *)(tb + 16) <= data_end)
+		r->tcp_window = bpf_ntohs(th->window);
+}
+
+static __always_inline void parse_tcp(void *pos, void *data_end, __u32 off, struct sniffer_record *r)
+{
+	struct tcphdr *th = pos;
+	if (!parse_ports(pos, data_end, r))
+		return;
+	if ((void *)(th + 1) > data_end) {
+		parse_tcp_cut(th, data_end, r);
+		return;
+	}
+	r->tcp_flags = ((__u8 *)th)[13];
+	r->tcp_window = bpf_ntohs(th->window);
+	r->tcp_seq = bpf_ntohl(th->seq);
+	r->tcp_ack = bpf_ntohl(th->ack_seq);
+	__u32 hlen = th->doff * 4;
+	r->l4_hdr_len = hlen;
+	if (hlen < sizeof(*th)) {
+		r->parse_flags |= SNIFFER_PARSE_MALFORMED;
+		return;
+	}
+	if (pos + hlen > data_end) {
+		r->parse_flags |= SNIFFER_PARSE_TRUNCATED;
+		return;
+	}
+	r->payload_offset = off + hlen;
+}
+
+static __always_inline void parse_udp(void *pos, void *data_end, __u32 off, struct sniffer_record *r)
+{
+	struct udphdr *uh = pos;
+	if (!parse_ports(pos, data_end, r))
+		return;
+	if ((void *)(uh + 1) > data_end) {
+		/* Cut after the ports: no length, no payload in the frame. */
+		r->parse_flags |= SNIFFER_PARSE_TRUNCATED | SNIFFER_PARSE_L4_CUT;
+		return;
+	}
+	r->l4_hdr_len = sizeof(*uh);
+	r->payload_offset = off + sizeof(*uh);
+}
+
+/* ICMP and ICMPv6: type, code, checksum, 4 bytes of rest-of-header. */
+static __always_inline void parse_icmp(void *pos, void *data_end, __u32 off, struct sniffer_record *r)
+{
+	__u8 *ih = pos;
+	if ((void *)(ih + 8) > data_end) {
+		if ((void *)(ih + 2) <= data_end) {
+			r->icmp_type = ih[0];
+			r->icmp_code = ih[1];
+		}
+		r->parse_flags |= SNIFFER_PARSE_TRUNCATED;
+		return;
+	}
+	r->icmp_type = ih[0];
+	r->icmp_code = ih[1];
+	r->l4_hdr_len = 8;
+	r->payload_offset = off + 8;
+}
+
 /* Parses the L4 header at offset off. Sets ports, flags and payload_offset. */
 static __always_inline void parse_l4(void *data, void *data_end, __u32 off,
 				     struct sniffer_record *r)
@@ -59,88 +153,16 @@ static __always_inline void parse_l4(void *data, void *data_end, __u32 off,
 	void *pos = data + off;
 
 	switch (r->l4_proto) {
-	case PROTO_TCP: {
-		struct tcphdr *th = pos;
-		__u8 *tb = pos;
-		if ((void *)(tb + 4) > data_end) {
-			r->parse_flags |= SNIFFER_PARSE_TRUNCATED;
-			return;
-		}
-		/* The ports are the first 4 bytes: a header the capture cut
-		 * (snap length) still has them, as tshark reads them. */
-		r->sport = bpf_ntohs(th->source);
-		r->dport = bpf_ntohs(th->dest);
-		if ((void *)(th + 1) > data_end) {
-			/* Cut inside the fixed header: each field whose bytes were
-			 * captured; the flags with the data offset (bytes 12, 13),
-			 * which sets l4_hdr_len. No payload in the frame. */
-			r->parse_flags |= SNIFFER_PARSE_TRUNCATED | SNIFFER_PARSE_L4_CUT;
-			if ((void *)(tb + 8) <= data_end)
-				r->tcp_seq = bpf_ntohl(th->seq);
-			if ((void *)(tb + 12) <= data_end)
-				r->tcp_ack = bpf_ntohl(th->ack_seq);
-			if ((void *)(tb + 14) <= data_end) {
-				r->l4_hdr_len = (tb[12] >> 4) * 4;
-				r->tcp_flags = tb[13];
-				if (r->l4_hdr_len < sizeof(*th))
-					r->parse_flags |= SNIFFER_PARSE_MALFORMED;
-			}
-			if ((void *)(tb + 16) <= data_end)
-				r->tcp_window = bpf_ntohs(th->window);
-			return;
-		}
-		r->tcp_flags = ((__u8 *)th)[13];
-		r->tcp_window = bpf_ntohs(th->window);
-		r->tcp_seq = bpf_ntohl(th->seq);
-		r->tcp_ack = bpf_ntohl(th->ack_seq);
-		__u32 hlen = th->doff * 4;
-		r->l4_hdr_len = hlen;
-		if (hlen < sizeof(*th)) {
-			r->parse_flags |= SNIFFER_PARSE_MALFORMED;
-			return;
-		}
-		if (pos + hlen > data_end) {
-			r->parse_flags |= SNIFFER_PARSE_TRUNCATED;
-			return;
-		}
-		r->payload_offset = off + hlen;
+	case PROTO_TCP:
+		parse_tcp(pos, data_end, off, r);
 		return;
-	}
-	case PROTO_UDP: {
-		struct udphdr *uh = pos;
-		if ((void *)((__u8 *)pos + 4) > data_end) {
-			r->parse_flags |= SNIFFER_PARSE_TRUNCATED;
-			return;
-		}
-		r->sport = bpf_ntohs(uh->source);
-		r->dport = bpf_ntohs(uh->dest);
-		if ((void *)(uh + 1) > data_end) {
-			/* Cut after the ports: no length, no payload in the frame. */
-			r->parse_flags |= SNIFFER_PARSE_TRUNCATED | SNIFFER_PARSE_L4_CUT;
-			return;
-		}
-		r->l4_hdr_len = sizeof(*uh);
-		r->payload_offset = off + sizeof(*uh);
+	case PROTO_UDP:
+		parse_udp(pos, data_end, off, r);
 		return;
-	}
 	case PROTO_ICMP:
-	case PROTO_ICMPV6: {
-		/* type, code, checksum, 4 bytes of rest-of-header */
-		__u8 *ih = pos;
-		if ((void *)(ih + 8) > data_end) {
-			if ((void *)(ih + 2) <= data_end) {
-				r->icmp_type = ih[0];
-				r->icmp_code = ih[1];
-			}
-			r->parse_flags |= SNIFFER_PARSE_TRUNCATED;
-			return;
-		}
-		r->icmp_type = ih[0];
-		r->icmp_code = ih[1];
-		r->l4_hdr_len = 8;
-		r->payload_offset = off + 8;
+	case PROTO_ICMPV6:
+		parse_icmp(pos, data_end, off, r);
 		return;
-	}
 	default:
 		r->payload_offset = off;
 		return;

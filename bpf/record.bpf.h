@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The "events" ring buffer: packet records with their payload snippet (and,
+ * through flows.bpf.h, flow records), and the choice of when to wake the
+ * reader. Uses the loader's constants cfg_payload_bytes and cfg_wakeup_bytes
+ * (sniffer.bpf.c).
+ */
+#ifndef SNIFFER_RECORD_BPF_H
+#define SNIFFER_RECORD_BPF_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include "sniffer/abi.h"
+#include "counters.bpf.h"
+#include "parse.bpf.h"
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, SNIFFER_DEFAULT_RINGBUF_BYTES); /* resized from the config */
+} events SEC(".maps");
+
+/* Notes the ring's fill for the metrics and chooses the wakeup. With
+ * cfg_wakeup_bytes set, only the record that brings the queue across the
+ * threshold wakes the reader; the others never do (a reader that fell behind
+ * would otherwise be woken, at about 1 us each, by every record). The reader
+ * also polls on a timer, so nothing waits longer than its poll interval. */
+static __always_inline __u64 wakeup_flag(__u32 record_bytes, bool queued_has_record)
+{
+	__u64 queued = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+	stat_set(0, SNIFFER_STAT_RING_FILL, queued);
+	if (!cfg_wakeup_bytes)
+		return 0;
+	/* A reserved record counts in queued already (it is committed when we
+	 * submit); one sent by bpf_ringbuf_output does not yet. */
+	if (!queued_has_record)
+		queued += record_bytes;
+	return queued >= cfg_wakeup_bytes && queued < cfg_wakeup_bytes + record_bytes ? BPF_RB_FORCE_WAKEUP
+										    : BPF_RB_NO_WAKEUP;
+}
+
+/* Bytes of L4 payload present in the frame (Ethernet padding excluded). */
+static __always_inline __u32 payload_available(const struct sniffer_record *r, __u32 wire_len)
+{
+	if (!r->payload_offset)
+		return 0;
+	__u32 end = wire_len;
+	__u32 l3_start = sniffer_l3_offset(r);
+	if (r->ip_total_len && l3_start + r->ip_total_len < end)
+		end = l3_start + r->ip_total_len;
+	return end > r->payload_offset ? end - r->payload_offset : 0;
+}
+
+/* Sends the record in rec (fully filled in but for the header and the
+ * snippet) with up to cfg_payload_bytes of its payload; a full ring loses it,
+ * counted. ctx is the xdp_md or the __sk_buff; is_xdp selects the helper that
+ * copies the payload snippet. */
+static __always_inline void send_record(void *ctx, bool is_xdp, struct sniffer_record *rec, __u32 wire_len,
+					__u32 slot)
+{
+	__u32 cap = cfg_payload_bytes;
+	if (cap > SNIFFER_MAX_PAYLOAD_BYTES)
+		cap = SNIFFER_MAX_PAYLOAD_BYTES;
+	struct sniffer_record *out = bpf_ringbuf_reserve(&events, sizeof(*rec) + cap, 0);
+	if (!out) {
+		stat_add(slot, SNIFFER_STAT_RINGBUF_FULL, 1);
+		return;
+	}
+
+	rec->magic = SNIFFER_RECORD_MAGIC;
+	rec->abi_version = SNIFFER_ABI_VERSION;
+	rec->record_len = sizeof(*rec) + cap;
+
+	__u64 n = 0;
+	if (cap) {
+		n = payload_available(rec, wire_len);
+		if (n > cap)
+			n = cap;
+		/* Keep clang from checking a copy: the verifier must see the
+		 * bound on the register passed to the helper. */
+		asm volatile("" : "+r"(n));
+		if (n > 0 && n <= SNIFFER_MAX_PAYLOAD_BYTES && n <= cap) {
+			long err = is_xdp ? bpf_xdp_load_bytes(ctx, rec->payload_offset, out + 1, n)
+					  : bpf_skb_load_bytes(ctx, rec->payload_offset, out + 1, n);
+			if (err)
+				n = 0;
+		} else {
+			n = 0;
+		}
+	}
+	rec->snippet_len = n;
+	__builtin_memcpy(out, rec, sizeof(*rec));
+
+	/* A ring sample takes its length plus an 8-byte header, rounded up to 8. */
+	bpf_ringbuf_submit(out, wakeup_flag((rec->record_len + 8 + 7) & ~7u, true));
+	stat_add(slot, SNIFFER_STAT_RECORDS, 1);
+}
+
+#endif /* SNIFFER_RECORD_BPF_H */

@@ -1,0 +1,97 @@
+// bpf tier, ring records: the payload snippet, frames spanning buffers, a
+// full ring, and the loader's own checks (names, bounds, BTF).
+#include <bpf/bpf.h>
+
+#include <cstring>
+
+#include <gtest/gtest.h>
+
+#include "programs_fixture.hpp"
+
+namespace sniffer::test {
+namespace {
+
+TEST_F(ProgramsTest, PayloadSnippetIsCopiedUpToTheConfiguredLength) {
+  load({.payload_bytes = 16});
+  configure();
+  const Bytes request = Frame{}.ipv4().udp({.sport = 1, .dport = 2, .payload = "GET /index.html HTTP/1.1\r\n"});
+  check({
+      {.description = "a long payload: the first 16 bytes",
+       .frame = request,
+       .record = RecordFields{.record_len = sizeof(sniffer_record) + 16, .snippet_len = 16,
+                              .snippet = "GET /index.html "}},
+      {.description = "a short payload: only its bytes, not the Ethernet padding after it",
+       .frame = Frame{}.ipv4().udp({.sport = 1, .dport = 2, .payload = "hi"}).pad_to(60, 0xee),
+       .record = RecordFields{.snippet_len = 2, .snippet = "hi"}},
+      {.description = "through TC as well (bpf_skb_load_bytes)",
+       .frame = request,
+       .verdict = kTcContinue,
+       .record = RecordFields{.snippet = "GET /index.html "},
+       .hook = Hook::TcEgress},
+  });
+}
+
+TEST_F(ProgramsTest, JumboFramesSpanningBuffersAreMeasuredWhole) {
+  load({.payload_bytes = 8});
+  configure();
+  // 9000 bytes do not fit one page: the test run builds a multi-buffer frame.
+  const Bytes frame = Frame{}.ipv4().tcp({.sport = 2049, .dport = 700, .payload = "NFSDATA!" + std::string(8900, 'z')});
+  check(Row{.description = "a 9000-byte frame",
+            .frame = frame,
+            .record = RecordFields{.wire_len = frame.size(), .sport = 2049, .ip_total_len = frame.size() - 14,
+                                   .snippet = "NFSDATA!"},
+            .counters = {{SNIFFER_STAT_BYTES(SNIFFER_HOOK_XDP_INGRESS, SNIFFER_CLASS_TCP), frame.size()}}});
+}
+
+TEST_F(ProgramsTest, LoadsAtTheSnippetBounds) {
+  // The verifier must accept the snippet copy at both ends of its range.
+  for (std::uint32_t cap : {1u, static_cast<std::uint32_t>(SNIFFER_MAX_PAYLOAD_BYTES)}) {
+    BpfPrograms p(LoadOptions{.ring_buffer_bytes = 1u << 16, .payload_bytes = cap});
+    EXPECT_GE(p.xdp_prog_fd(), 0);
+  }
+}
+
+TEST_F(ProgramsTest, FullRingDropsAreCountedExactly) {
+  // The smallest ring (one page) holds 4096 / (112 + 8 header) records.
+  load({.ring_buffer_bytes = 4096});
+  configure();
+  const Bytes frame = Frame{}.ipv4().udp({.sport = 1, .dport = 2});
+  constexpr int kSent = 100;
+  for (int i = 0; i < kSent; ++i) EXPECT_EQ(run_unread(Hook::Xdp, frame), kXdpPass);  // nobody reads
+  records_.clear();
+  ring_buffer__consume(ring_);
+  std::uint64_t records = stat(SNIFFER_STAT_RECORDS), full = stat(SNIFFER_STAT_RINGBUF_FULL);
+  EXPECT_EQ(records, 4096u / (sizeof(sniffer_record) + 8));
+  EXPECT_EQ(records + full, static_cast<std::uint64_t>(kSent));
+  EXPECT_EQ(records_.size(), records);
+  EXPECT_EQ(stat(SNIFFER_STAT_PACKETS(SNIFFER_HOOK_XDP_INGRESS, SNIFFER_CLASS_UDP)), static_cast<std::uint64_t>(kSent));
+  // The fill gauge saw the full ring (each record has an 8-byte ring header).
+  EXPECT_EQ(stat(SNIFFER_STAT_RING_FILL), records * (sizeof(sniffer_record) + 8));
+}
+
+TEST_F(ProgramsTest, MapsAndProgramsHaveTheirBpftoolNames) {
+  load();
+  for (const char* name : {SNIFFER_MAP_IFACE_CONFIGS, SNIFFER_MAP_FILTER_SETTINGS, SNIFFER_MAP_PORT_FILTERS,
+                           SNIFFER_MAP_EVENTS, SNIFFER_MAP_STATS, SNIFFER_MAP_BLOCK_SETTINGS, SNIFFER_MAP_BLOCK_SRC_V4,
+                           SNIFFER_MAP_BLOCK_SRC_V6, SNIFFER_MAP_BLOCK_DST_V4, SNIFFER_MAP_BLOCK_DST_V6,
+                           SNIFFER_MAP_ALLOW_V4, SNIFFER_MAP_ALLOW_V6}) {
+    EXPECT_LE(std::strlen(name), 15u) << name;
+  }
+  bpf_prog_info info{};
+  __u32 len = sizeof(info);
+  ASSERT_EQ(bpf_obj_get_info_by_fd(progs_->xdp_prog_fd(), &info, &len), 0);
+  EXPECT_STREQ(info.name, "sniffer_xdp");
+}
+
+TEST_F(ProgramsTest, MissingBtfFileIsAClearError) {
+  try {
+    BpfPrograms p(LoadOptions{.btf_path = "/nonexistent/vmlinux.btf"});
+    FAIL() << "loaded without BTF";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("/nonexistent/vmlinux.btf"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("No such file"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace sniffer::test
