@@ -16,6 +16,7 @@
 #include "sniffer/block_cli.hpp"
 #include "sniffer/bpf_loader.hpp"
 #include "sniffer/config.hpp"
+#include "sniffer/config_schema.hpp"
 #include "sniffer/curve_auth.hpp"
 #include "sniffer/daemon.hpp"
 #include "sniffer/error.hpp"
@@ -98,6 +99,8 @@ int main(int argc, char** argv) {
       app.add_flag("--dry-run", dry_run, "validate, load and verify the programs, fill the maps; attach nothing");
   auto* print_opt =
       app.add_flag("--print-config", print_config, "print the effective config (defaults filled in) and exit");
+  bool print_reference = false;  // hidden: README.md's "Configuration reference" table, from the key tables
+  app.add_flag("--print-config-reference", print_reference)->group("");
   // Modes that would silently ignore each other are refused together.
   pcap_opt->excludes(check_opt)->excludes(dry_run_opt)->excludes(print_opt);
   check_opt->excludes(dry_run_opt)->excludes(print_opt);
@@ -138,6 +141,11 @@ int main(int argc, char** argv) {
       std::cerr << "sniffer keygen: " << e.what() << "\n";
       return kExitError;
     }
+  }
+
+  if (print_reference) {
+    sniffer::write_stdout(sniffer::config_reference_markdown());
+    return 0;
   }
 
   if (version) {
