@@ -58,7 +58,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, SNIFFER_DEFAULT_RINGBUF_BYTES); /* resized from the config */
+	__uint(max_entries, 4096); /* resized by the loader (capture.ring_buffer_bytes) */
 } events SEC(".maps");
 
 struct {
@@ -79,7 +79,7 @@ struct {
  * (flows.max_flows; 1 entry when aggregation is in userspace). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 65536);
+	__uint(max_entries, 1); /* resized by the loader */
 	__type(key, struct sniffer_flow_key);
 	__type(value, struct sniffer_flow_value);
 } flows SEC(".maps");
@@ -109,7 +109,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 256);
+	__uint(max_entries, SNIFFER_MAX_LOCAL_ADDRS);
 	__type(key, struct sniffer_local_addr);
 	__type(value, __u8);
 } local_addrs SEC(".maps");
@@ -118,7 +118,7 @@ struct {
 #define LPM_MAP(name, key_type, value_type)                \
 	struct {                                           \
 		__uint(type, BPF_MAP_TYPE_LPM_TRIE);       \
-		__uint(max_entries, 1024);                 \
+		__uint(max_entries, 1); /* resized */      \
 		__uint(map_flags, BPF_F_NO_PREALLOC);      \
 		__type(key, key_type);                     \
 		__type(value, value_type);                 \

@@ -19,13 +19,9 @@ struct RunOptions {
   std::function<Config()> reload;
 };
 
-// The programs' load-time settings from the config.
-LoadOptions load_options(const Config& config);
 // iface_configs (one counter slot each, from 1) and the filter maps.
 void fill_maps(BpfPrograms& progs, const Config& config, const InterfaceTable& interfaces);
 
-// Kernel flow aggregation with packet events: flows.packet_ports (else none).
-std::vector<std::uint16_t> record_ports(const Config& config);
 // outputs, plus the programs' flow map when they aggregate flows.
 PipelineOutputs kernel_flow_outputs(const BpfPrograms& progs, PipelineOutputs outputs);
 // Kernel flow aggregation: adds the kernel's share of the flow counters

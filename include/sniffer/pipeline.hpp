@@ -30,9 +30,6 @@ struct PipelineOutputs {
   std::uint32_t kernel_flows_capacity = 0;
 };
 
-// The flow table's settings from the config.
-FlowTableConfig flow_table_config(const FlowConfig& f);
-
 class Pipeline {
  public:
   Pipeline(const Config& config, InterfaceTable interfaces, HostAddresses host, const PipelineOutputs& outputs,

@@ -7,6 +7,7 @@
 #include "sniffer/bpf_loader.hpp"
 #include "sniffer/daemon.hpp"
 #include "sniffer/error.hpp"
+#include "sniffer/load_options.hpp"
 #include "sniffer/output_file.hpp"
 #include "sniffer/pcap_reader.hpp"
 #include "sniffer/pipeline.hpp"
