@@ -23,7 +23,7 @@ struct {
 #define LPM_MAP(name, key_type, value_type)                \
 	struct {                                           \
 		__uint(type, BPF_MAP_TYPE_LPM_TRIE);       \
-		__uint(max_entries, 1024);                 \
+		__uint(max_entries, 1); /* resized */      \
 		__uint(map_flags, BPF_F_NO_PREALLOC);      \
 		__type(key, key_type);                     \
 		__type(value, value_type);                 \

@@ -20,7 +20,7 @@
  * (flows.max_flows; 1 entry when aggregation is in userspace). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 65536);
+	__uint(max_entries, 1); /* resized by the loader */
 	__type(key, struct sniffer_flow_key);
 	__type(value, struct sniffer_flow_value);
 } flows SEC(".maps");
@@ -50,7 +50,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 256);
+	__uint(max_entries, SNIFFER_MAX_LOCAL_ADDRS);
 	__type(key, struct sniffer_local_addr);
 	__type(value, __u8);
 } local_addrs SEC(".maps");

@@ -16,7 +16,7 @@
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, SNIFFER_DEFAULT_RINGBUF_BYTES); /* resized from the config */
+	__uint(max_entries, 4096); /* resized by the loader (capture.ring_buffer_bytes) */
 } events SEC(".maps");
 
 /* Notes the ring's fill for the metrics and chooses the wakeup. With

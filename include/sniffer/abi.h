@@ -44,9 +44,10 @@
 
 #define SNIFFER_MAX_IFACES 64
 #define SNIFFER_MAX_PORT_FILTERS 8192
+/* Host addresses the programs know (local_addrs), for kernel flow aggregation. */
+#define SNIFFER_MAX_LOCAL_ADDRS 256
 /* Upper bound of the per-record payload snippet. */
 #define SNIFFER_MAX_PAYLOAD_BYTES 512
-#define SNIFFER_DEFAULT_RINGBUF_BYTES (16u * 1024u * 1024u)
 
 /* ---- iface_configs: HASH, key __u32 ifindex ---- */
 #define SNIFFER_MODE_HOST_BASED 1

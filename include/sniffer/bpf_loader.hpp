@@ -19,17 +19,19 @@ struct sniffer_bpf;  // generated skeleton (bpf/sniffer_bpf.skel.h)
 
 namespace sniffer {
 
+// Built from the config by load_options(config) (load_options.hpp). The sizes
+// default to the config's defaults (config.hpp); the rest to zero / off (for tests).
 struct LoadOptions {
-  std::uint32_t ring_buffer_bytes = SNIFFER_DEFAULT_RINGBUF_BYTES;
+  std::uint32_t ring_buffer_bytes = CaptureConfig{}.ring_buffer_bytes;
   std::uint32_t payload_bytes = 0;
   std::uint32_t wakeup_bytes = 0;
   std::string btf_path;  // empty: the running kernel's
-  std::uint32_t blocklist_max_entries = 65536;  // per LPM trie (block_*, allow_*)
+  std::uint32_t blocklist_max_entries = BlocklistConfig{}.max_entries;  // per LPM trie (block_*, allow_*)
   // Kernel flow aggregation (flows.aggregation "kernel"): the flow map's size,
   // the flow parameters, and 1 in packet_sample packets still yielding a
   // packet record (0: none).
   bool flow_kernel = false;
-  std::uint32_t flow_max_entries = 65536;
+  std::uint32_t flow_max_entries = FlowConfig{}.max_flows;
   std::uint32_t packet_sample = 0;
   sniffer_flow_params flow_params{};
 };

@@ -47,6 +47,9 @@ struct FilterConfig {
   std::vector<std::uint16_t> exclude_ports;
 };
 
+// Milliseconds (the config's unit) in nanoseconds (the clocks').
+constexpr std::uint64_t ms_to_ns(std::uint32_t ms) { return std::uint64_t{ms} * 1'000'000; }
+
 struct FlowConfig {
   bool enabled = true;
   std::uint32_t max_flows = 65536;

@@ -26,7 +26,7 @@ using NamedCounts = std::map<std::string, std::uint64_t>;
 enum class MetricKind { Counter, Gauge, Summary };
 
 // The hooks and protocol classes of the packets/bytes counters, by index.
-inline constexpr std::array<const char*, SNIFFER_NUM_HOOKS> kHookNames = {"xdp_ingress", "tc_ingress", "tc_egress"};
+inline constexpr std::array<const char*, SNIFFER_NUM_HOOKS> kAbiHookNames = {"xdp_ingress", "tc_ingress", "tc_egress"};
 inline constexpr std::array<const char*, SNIFFER_NUM_CLASSES> kClassNames = {"tcp", "udp", "icmp", "other"};
 static_assert(SNIFFER_HOOK_XDP_INGRESS == 0 && SNIFFER_HOOK_TC_INGRESS == 1 && SNIFFER_HOOK_TC_EGRESS == 2);
 static_assert(SNIFFER_CLASS_TCP == 0 && SNIFFER_CLASS_UDP == 1 && SNIFFER_CLASS_ICMP == 2 && SNIFFER_CLASS_OTHER == 3);

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "sniffer.pb.h"
+#include "sniffer/config.hpp"
 #include "sniffer/flow_update.h"
 #include "sniffer/packet_info.hpp"
 
@@ -29,9 +30,10 @@ FlowKey flow_key_of(const PacketInfo& p, bool& a_to_b);
 // What the flow logic reads of a packet.
 sniffer_flow_packet flow_packet_of(const PacketInfo& p);
 
-// Tunables of the feature definitions (CICFlowMeter's values by default).
+// Tunables of the feature definitions (CICFlowMeter's values by default;
+// activity_timeout_ns: flows.activity_timeout_ms's, config.hpp).
 struct FlowFeatureParams {
-  std::uint64_t activity_timeout_ns = 5'000'000'000;  // active/idle split
+  std::uint64_t activity_timeout_ns = ms_to_ns(FlowConfig{}.activity_timeout_ms);  // active/idle split
   std::uint64_t subflow_gap_ns = 1'000'000'000;
   std::uint64_t bulk_gap_ns = 1'000'000'000;
 };

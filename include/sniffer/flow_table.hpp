@@ -9,18 +9,26 @@
 #include <optional>
 #include <vector>
 
+#include "sniffer/config.hpp"
 #include "sniffer/flow_index.hpp"
 #include "sniffer/flow_state.hpp"
 
 namespace sniffer {
 
+// Defaults: FlowConfig's (config.hpp, the one place they are written).
 struct FlowTableConfig {
-  std::uint32_t max_flows = 65536;
-  std::uint64_t idle_timeout_ns = 120'000'000'000;      // no packet for this long ends a flow
-  std::uint64_t active_timeout_ns = 1'800'000'000'000;  // a long flow is exported (as an update) this often
-  std::uint64_t tcp_close_grace_ns = 2'000'000'000;     // after FIN+FIN or RST, for the last ACKs
+  std::uint32_t max_flows = FlowConfig{}.max_flows;
+  // No packet for this long ends a flow.
+  std::uint64_t idle_timeout_ns = ms_to_ns(FlowConfig{}.idle_timeout_ms);
+  // A long flow is exported (as an update) this often.
+  std::uint64_t active_timeout_ns = ms_to_ns(FlowConfig{}.active_timeout_ms);
+  // After FIN+FIN or RST, for the last ACKs.
+  std::uint64_t tcp_close_grace_ns = ms_to_ns(FlowConfig{}.tcp_close_grace_ms);
   FlowFeatureParams features;
 };
+
+// The flow table's settings from the config (the one conversion of flows.*).
+FlowTableConfig flow_table_config(const FlowConfig& flows);
 
 // The parameters of sniffer/flow_update.h, from a table's config.
 sniffer_flow_params flow_params(const FlowTableConfig& config);

@@ -31,9 +31,6 @@ struct PipelineOutputs {
   std::uint32_t kernel_flows_capacity = 0;
 };
 
-// The flow table's settings from the config.
-FlowTableConfig flow_table_config(const FlowConfig& f);
-
 class Pipeline {
  public:
   // The publish socket lives in `zmq` (with publish.curve, its ZAP handler

@@ -59,10 +59,6 @@ struct ReplayResult {
   int error;
 };
 
-// The programs' load-time settings from the config.
-LoadOptions load_options(const Config& config);
-// Kernel flow aggregation with packet events: flows.packet_ports (else none).
-std::vector<std::uint16_t> record_ports(const Config& config);
 
 class Sensor {
  public:

@@ -7,6 +7,7 @@
 #include <unistd.h>
 #include <xdp/libxdp.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -15,9 +16,9 @@
 
 #include "sniffer/attach.hpp"
 #include "sniffer/bpf_loader.hpp"
-#include "sniffer/sensor.hpp"
 #include "sniffer/bpffs.hpp"
 #include "sniffer/error.hpp"
+#include "sniffer/load_options.hpp"
 #include "sniffer_bpf.skel.h"
 
 namespace sniffer {

@@ -18,6 +18,7 @@
 #include "sniffer/block_cli.hpp"
 #include "sniffer/bpf_loader.hpp"
 #include "sniffer/config.hpp"
+#include "sniffer/config_schema.hpp"
 #include "sniffer/curve_keys.hpp"
 #include "sniffer/daemon.hpp"
 #include "sniffer/error.hpp"
@@ -65,7 +66,7 @@ struct CommandLine {
   std::vector<std::string> interface_specs;
   std::string read_pcap, pcap_interface, write_csv, log_format = "text";
   double wait_subscriber_s = 0;
-  bool dry_run = false, print_config = false, version = false, check = false;
+  bool dry_run = false, print_config = false, print_reference = false, version = false, check = false;
   int verbosity = 0;
   CLI::App* keygen = nullptr;  // the keygen subcommand
   std::string keygen_prefix;
@@ -105,6 +106,8 @@ void add_mode_options(CLI::App& app, CommandLine& cl) {
       app.add_flag("--dry-run", cl.dry_run, "validate, load and verify the programs, fill the maps; attach nothing");
   auto* print_opt =
       app.add_flag("--print-config", cl.print_config, "print the effective config (defaults filled in) and exit");
+  // Hidden: README.md's "Configuration reference" table, from the key tables.
+  app.add_flag("--print-config-reference", cl.print_reference)->group("");
   // Modes that would silently ignore each other are refused together.
   pcap_opt->excludes(check_opt)->excludes(dry_run_opt)->excludes(print_opt);
   check_opt->excludes(dry_run_opt)->excludes(print_opt);
@@ -217,5 +220,9 @@ int main(int argc, char** argv) {
   if (block.selected()) return block.run();
   if (*cl.keygen) return run_keygen(cl.keygen_prefix);
   if (cl.version) return print_version();
+  if (cl.print_reference) {
+    sniffer::write_stdout(sniffer::config_reference_markdown());
+    return 0;
+  }
   return run_configured(cl, overrides);
 }

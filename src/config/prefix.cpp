@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 
+#include "sniffer/config_names.hpp"
 #include "sniffer/error.hpp"
 
 namespace sniffer {
@@ -51,19 +52,16 @@ bool Prefix::contains(const Prefix& other) const {
   return true;
 }
 
-const char* to_string(BlockDirection d) { return d == BlockDirection::Source ? "src" : "dst"; }
-const char* to_string(BlockAction a) { return a == BlockAction::Drop ? "drop" : "count"; }
+// to_string(BlockDirection), to_string(BlockAction): config_names.cpp.
 
 BlockDirection block_direction_from_string(const std::string& s) {
-  if (s == "src") return BlockDirection::Source;
-  if (s == "dst") return BlockDirection::Destination;
-  throw Error("direction \"" + s + "\": expected \"src\" or \"dst\"");
+  if (auto d = value_of(kBlockDirectionNames, s)) return *d;
+  throw Error("direction \"" + s + "\": expected " + quoted_choices(kBlockDirectionNames));
 }
 
 BlockAction block_action_from_string(const std::string& s) {
-  if (s == "drop") return BlockAction::Drop;
-  if (s == "count") return BlockAction::Count;
-  throw Error("action \"" + s + "\": expected \"drop\" or \"count\"");
+  if (auto a = value_of(kBlockActionNames, s)) return *a;
+  throw Error("action \"" + s + "\": expected " + quoted_choices(kBlockActionNames));
 }
 
 }  // namespace sniffer

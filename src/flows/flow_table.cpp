@@ -5,6 +5,16 @@
 
 namespace sniffer {
 
+FlowTableConfig flow_table_config(const FlowConfig& f) {
+  FlowTableConfig t;
+  t.max_flows = f.max_flows;
+  t.idle_timeout_ns = ms_to_ns(f.idle_timeout_ms);
+  t.active_timeout_ns = ms_to_ns(f.active_timeout_ms);
+  t.tcp_close_grace_ns = ms_to_ns(f.tcp_close_grace_ms);
+  t.features.activity_timeout_ns = ms_to_ns(f.activity_timeout_ms);
+  return t;
+}
+
 sniffer_flow_params flow_params(const FlowTableConfig& config) {
   sniffer_flow_params p{};
   p.idle_timeout_ns = config.idle_timeout_ns;

@@ -218,9 +218,9 @@ void BpfPrograms::set_local_addresses(
     if (bpf_map_update_elem(fd, &key, &one, BPF_ANY) == 0) ++n;
   }
   if (n < addresses.size()) {
-    spdlog::warn("local_addrs: {} of the host's {} addresses did not fit (256 at most): TC-egress packets from the "
+    spdlog::warn("local_addrs: {} of the host's {} addresses did not fit ({} at most): TC-egress packets from the "
                  "others are left out of kernel flows",
-                 addresses.size() - n, addresses.size());
+                 addresses.size() - n, addresses.size(), SNIFFER_MAX_LOCAL_ADDRS);
   }
 }
 

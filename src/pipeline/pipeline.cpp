@@ -10,16 +10,6 @@
 
 namespace sniffer {
 
-FlowTableConfig flow_table_config(const FlowConfig& f) {
-  FlowTableConfig t;
-  t.max_flows = f.max_flows;
-  t.idle_timeout_ns = std::uint64_t{f.idle_timeout_ms} * 1000000u;
-  t.active_timeout_ns = std::uint64_t{f.active_timeout_ms} * 1000000u;
-  t.tcp_close_grace_ns = std::uint64_t{f.tcp_close_grace_ms} * 1000000u;
-  t.features.activity_timeout_ns = std::uint64_t{f.activity_timeout_ms} * 1000000u;
-  return t;
-}
-
 Pipeline::Pipeline(const Config& config, InterfaceTable interfaces, HostAddresses host,
                    const PipelineOutputs& outputs, std::uint64_t sensor_start_ns, ZmqRuntime& zmq)
     : interfaces_(std::move(interfaces)),

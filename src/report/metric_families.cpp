@@ -41,7 +41,7 @@ void packet_matrix(FamilyWriter& f, const Report& r) {
   for (const auto& [name, s] : r.kernel.interfaces) {
     for (int h = 0; h < SNIFFER_NUM_HOOKS; ++h) {
       for (int c = 0; c < SNIFFER_NUM_CLASSES; ++c) {
-        f.sample(label("interface", name) + "," + label("hook", kHookNames[h]) + "," + label("class", kClassNames[c]),
+        f.sample(label("interface", name) + "," + label("hook", kAbiHookNames[h]) + "," + label("class", kClassNames[c]),
                  s[kBytes ? SNIFFER_STAT_BYTES(h, c) : SNIFFER_STAT_PACKETS(h, c)]);
       }
     }

@@ -13,8 +13,8 @@ json kernel_block_json(const KernelStats& s, bool total) {
   json packets, bytes;
   for (int h = 0; h < SNIFFER_NUM_HOOKS; ++h) {
     for (int c = 0; c < SNIFFER_NUM_CLASSES; ++c) {
-      packets[kHookNames[h]][kClassNames[c]] = s[SNIFFER_STAT_PACKETS(h, c)];
-      bytes[kHookNames[h]][kClassNames[c]] = s[SNIFFER_STAT_BYTES(h, c)];
+      packets[kAbiHookNames[h]][kClassNames[c]] = s[SNIFFER_STAT_PACKETS(h, c)];
+      bytes[kAbiHookNames[h]][kClassNames[c]] = s[SNIFFER_STAT_BYTES(h, c)];
     }
   }
   json j{{"packets", packets}, {"bytes", bytes}};

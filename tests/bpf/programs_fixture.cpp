@@ -21,8 +21,10 @@ std::string address(const std::uint8_t* bytes, int ip_version) {
 
 void expect_record(const Captured& got, const RecordFields& want, const std::string& what) {
   const sniffer_record& h = got.header;
-#define SNIFFER_EXPECT_FIELD(field, value) \
-  if (want.field) EXPECT_EQ(static_cast<std::uint64_t>(value), *want.field) << what << ": " #field;
+#define SNIFFER_EXPECT_FIELD(field, value)                                             \
+  if (want.field) {                                                                     \
+    EXPECT_EQ(static_cast<std::uint64_t>(value), *want.field) << what << ": " #field; \
+  }
   SNIFFER_EXPECT_FIELD(record_len, h.record_len)
   SNIFFER_EXPECT_FIELD(ifindex, h.ifindex)
   SNIFFER_EXPECT_FIELD(wire_len, h.wire_len)
@@ -57,9 +59,15 @@ void expect_record(const Captured& got, const RecordFields& want, const std::str
   SNIFFER_EXPECT_FIELD(verdict, h.verdict)
   SNIFFER_EXPECT_FIELD(mpls_count, h.mpls_count)
 #undef SNIFFER_EXPECT_FIELD
-  if (want.saddr) EXPECT_EQ(address(h.saddr, h.ip_version), *want.saddr) << what << ": saddr";
-  if (want.daddr) EXPECT_EQ(address(h.daddr, h.ip_version), *want.daddr) << what << ": daddr";
-  if (want.snippet) EXPECT_EQ(std::string(got.snippet.begin(), got.snippet.end()), *want.snippet) << what;
+  if (want.saddr) {
+    EXPECT_EQ(address(h.saddr, h.ip_version), *want.saddr) << what << ": saddr";
+  }
+  if (want.daddr) {
+    EXPECT_EQ(address(h.daddr, h.ip_version), *want.daddr) << what << ": daddr";
+  }
+  if (want.snippet) {
+    EXPECT_EQ(std::string(got.snippet.begin(), got.snippet.end()), *want.snippet) << what;
+  }
 }
 
 void ProgramsTest::SetUp() { SNIFFER_REQUIRE_ROOT(); }
