@@ -1,6 +1,6 @@
 // bench/micro_user: userspace cost per record, Google Benchmark.
 //   decode            decode_record() of a ring sample
-//   flow_table        packet_info_from_record + FlowTable::add, N distinct flows
+//   flow_table        flow_packet_of + FlowTable::add, N distinct flows
 //                     (beyond max_flows=65536 the table evicts, as live)
 //   events_publish    decode -> RecordProcessor -> PacketEvent -> EventBatch (256)
 //                     -> protobuf -> ZeroMQ inproc XPUB -> a SUB thread reading
@@ -27,7 +27,7 @@
 #include "sniffer/flow_table.hpp"
 #include "sniffer/host_addresses.hpp"
 #include "sniffer/interfaces.hpp"
-#include "sniffer/packet_info.hpp"
+#include "sniffer/flow_packet.hpp"
 #include "sniffer/publisher.hpp"
 #include "sniffer/record.hpp"
 #include "sniffer/record_processor.hpp"
@@ -104,14 +104,13 @@ void BM_FlowTable(benchmark::State& state) {
   const auto flows = static_cast<std::uint32_t>(state.range(0));
   auto recs = make_records(std::max<std::size_t>(1 << 18, 4 * flows), flows);
   std::uint64_t exported = 0;
-  FlowTable table(table_config(), [&](const FlowState&, v1::FlowEndReason, bool) { ++exported; },
-                  [](const PacketInfo&) { return std::uint8_t{0}; });
-  PacketInfo p;
+  FlowTable table(table_config(), [&](const FlowState&, v1::FlowEndReason, bool) { ++exported; });
+  FlowPacket p;
   std::size_t i = 0;
   for (auto _ : state) {
     const auto& r = recs[i];
     if (++i == recs.size()) i = 0;
-    packet_info_from_record(r, r.ts_mono_ns, p);
+    flow_packet_of(r, r.ts_mono_ns, p);
     table.add(p);
   }
   state.SetItemsProcessed(state.iterations());
@@ -164,9 +163,8 @@ struct Rig {
     events.emplace(*sock, kTopicPackets, pc, "bench", 1);
     if (with_flows) {
       flow_stream.emplace(*sock, kTopicFlows, pc, "bench", 1);
-      flow_out.emplace(ifs, &*flow_stream, nullptr);
-      table.emplace(table_config(), [this](const FlowState& f, v1::FlowEndReason r, bool u) { (*flow_out)(f, r, u); },
-                    [this](const PacketInfo& p) { return host.classify(p); });
+      flow_out.emplace(ifs, host, &*flow_stream, nullptr);
+      table.emplace(table_config(), [this](const FlowState& f, v1::FlowEndReason r, bool u) { (*flow_out)(f, r, u); });
     }
     proc.emplace(ifs, host, &*events, table ? &*table : nullptr);
   }

@@ -6,29 +6,14 @@
 #pragma once
 
 #include <cstdint>
-#include <cstring>
 #include <string>
 
 #include "sniffer.pb.h"
 #include "sniffer/config.hpp"
+#include "sniffer/flow_packet.hpp"
 #include "sniffer/flow_update.h"
-#include "sniffer/packet_info.hpp"
-
-inline bool operator==(const sniffer_flow_key& x, const sniffer_flow_key& y) {
-  return std::memcmp(&x, &y, sizeof x) == 0;  // no padding: asserted in abi.h
-}
 
 namespace sniffer {
-
-// Canonical bidirectional key: the (address, port) pair that sorts first is
-// side A, so both directions of a conversation map to the same key.
-using FlowKey = sniffer_flow_key;
-
-// The key of p, and whether p travels from side A to side B.
-FlowKey flow_key_of(const PacketInfo& p, bool& a_to_b);
-
-// What the flow logic reads of a packet.
-sniffer_flow_packet flow_packet_of(const PacketInfo& p);
 
 // Tunables of the feature definitions (CICFlowMeter's values by default;
 // activity_timeout_ns: flows.activity_timeout_ms's, config.hpp).
@@ -41,17 +26,17 @@ struct FlowFeatureParams {
 class FlowState {
  public:
   // Starts a flow with its first packet (which defines "forward").
-  FlowState(const FlowKey& key, const PacketInfo& first, bool first_a_to_b, std::uint64_t id,
-            std::uint8_t direction, const sniffer_flow_params& params);
-  // A flow the kernel aggregated (direction: v1::FlowDirection).
-  FlowState(const sniffer_flow_state& state, std::uint8_t direction) : s_(state), direction_(direction) {}
+  FlowState(const FlowPacket& first, std::uint64_t id, const sniffer_flow_params& params);
+  // A flow the kernel aggregated.
+  explicit FlowState(const sniffer_flow_state& state) : s_(state) {}
 
   // Adds a packet (the first one included: the constructor calls it).
   void add(const sniffer_flow_packet& p, bool a_to_b, const sniffer_flow_params& params) {
     sniffer_flow_add(&s_, &p, a_to_b, &params);
   }
 
-  // Writes the record (the interface name is the caller's to set).
+  // Writes the record. The interface name and the direction are the
+  // caller's to set: they depend on the host, not on the flow's packets.
   // clock_offset_ns turns the state's times into wall-clock time.
   void to_proto(v1::FlowRecord& out, v1::FlowEndReason reason, bool is_update, std::int64_t clock_offset_ns = 0) const;
 
@@ -71,7 +56,6 @@ class FlowState {
 
  private:
   sniffer_flow_state s_;
-  std::uint8_t direction_;  // v1::FlowDirection
 };
 
 }  // namespace sniffer

@@ -46,12 +46,10 @@ class FlowTable {
  public:
   // Receives every exported record's state; is_update marks active-timeout updates.
   using Sink = std::function<void(const FlowState&, v1::FlowEndReason, bool is_update)>;
-  // Returns the v1::FlowDirection of a flow from its first packet.
-  using Classifier = std::function<std::uint8_t(const PacketInfo&)>;
 
-  FlowTable(const FlowTableConfig& config, Sink sink, Classifier classify);
+  FlowTable(const FlowTableConfig& config, Sink sink);
 
-  void add(const PacketInfo& p);
+  void add(const FlowPacket& p);
   // Ends idle flows and closed TCP flows whose grace has passed.
   void expire(std::uint64_t now_ns);
   // Ends every flow (shutdown, end of capture).
@@ -70,7 +68,7 @@ class FlowTable {
     bool closing = false;                      // queued in closing_
   };
 
-  std::uint32_t create(const FlowKey& key, std::uint32_t hash, const PacketInfo& p, bool a_to_b);
+  std::uint32_t create(std::uint32_t hash, const FlowPacket& p);
   void end_closed(std::uint32_t slot) { end(slot, static_cast<v1::FlowEndReason>(sniffer_flow_close_reason(&slots_[slot].flow->state()))); }
   void end(std::uint32_t slot, v1::FlowEndReason reason);
   void unlink(std::uint32_t slot);
@@ -79,7 +77,6 @@ class FlowTable {
   FlowTableConfig config_;
   sniffer_flow_params params_;
   Sink sink_;
-  Classifier classify_;
   FlowIndex index_;  // flow hash -> slot; the key is the slot's
   std::vector<Slot> slots_;
   std::vector<std::uint32_t> free_;

@@ -8,8 +8,8 @@
 #include <utility>
 #include <vector>
 
+#include "sniffer/abi.h"
 #include "sniffer/interfaces.hpp"
-#include "sniffer/packet_info.hpp"
 
 namespace sniffer {
 
@@ -28,8 +28,8 @@ class HostAddresses {
   // The host's addresses (ip_version, address): what the programs' local_addrs map holds.
   std::vector<std::pair<std::uint8_t, Address>> local_list() const;
   bool in_lan(std::uint8_t ip_version, const Address& addr) const;
-  // A v1::FlowDirection for a flow whose first packet is p.
-  std::uint8_t classify(const PacketInfo& p) const;
+  // The v1::FlowDirection of a flow, seen from its originator.
+  std::uint8_t classify(const sniffer_flow_state& flow) const;
 
  private:
   struct Prefix {

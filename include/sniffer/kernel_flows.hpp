@@ -30,8 +30,7 @@ class KernelFlows {
  public:
   // map_fd: the "flows" map of `capacity` entries. Times are the programs'
   // clock (CLOCK_MONOTONIC live; the capture's offline).
-  KernelFlows(int map_fd, std::uint32_t capacity, const FlowTableConfig& config, FlowTable::Sink sink,
-              FlowTable::Classifier classify);
+  KernelFlows(int map_fd, std::uint32_t capacity, const FlowTableConfig& config, FlowTable::Sink sink);
 
   // A flow record from the ring.
   void on_record(const sniffer_flow_record& record);
@@ -56,7 +55,6 @@ class KernelFlows {
   std::uint32_t capacity_;
   sniffer_flow_params params_;
   FlowTable::Sink sink_;
-  FlowTable::Classifier classify_;
   std::uint64_t last_now_ = 0, next_sweep_ = 0;
   KernelFlowCounters counters_;
   std::vector<sniffer_flow_key> keys_;  // the sweep's batch buffers, kept between sweeps

@@ -34,24 +34,30 @@ class RecordProcessor {
   const ProcessorCounters& counters() const { return counters_; }
 
  private:
+  // Whether the host sent r (its source is one of the host's addresses).
+  bool sent_by_host(const sniffer_record& r) const;
+
   const InterfaceTable* interfaces_;
   const HostAddresses* host_;
   EventStream* events_;
   FlowTable* flows_;
   ProcessorCounters counters_;
-  PacketInfo packet_;
+  FlowPacket packet_;
 };
 
-// Turns ended flows into FlowRecords for the flow stream and/or a CSV file.
+// Turns ended flows into FlowRecords for the flow stream and/or a CSV file;
+// names their interface and classifies their direction, from the flow's
+// state, both in userspace and kernel flow aggregation.
 class FlowOutput {
  public:
-  FlowOutput(const InterfaceTable& interfaces, FlowStream* stream, OutputFile* csv);
+  FlowOutput(const InterfaceTable& interfaces, const HostAddresses& host, FlowStream* stream, OutputFile* csv);
   void operator()(const FlowState& flow, v1::FlowEndReason reason, bool is_update);
   // Added to the flows' times to make them wall-clock times (kernel flows).
   void set_clock_offset(std::int64_t offset_ns) { clock_offset_ns_ = offset_ns; }
 
  private:
   const InterfaceTable* interfaces_;
+  const HostAddresses* host_;
   std::int64_t clock_offset_ns_ = 0;
   FlowStream* stream_;
   OutputFile* csv_;

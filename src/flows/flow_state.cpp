@@ -72,34 +72,11 @@ void set_direction(v1::DirectionStats* out, const sniffer_flow_dir& d, double du
 
 }  // namespace
 
-FlowKey flow_key_of(const PacketInfo& p, bool& a_to_b) {
-  FlowKey k{};
-  a_to_b = sniffer_flow_key_make(p.src.data(), p.dst.data(), p.sport, p.dport, p.vlan_id, p.l4_proto, p.ip_version,
-                                 &k) != 0;
-  return k;
-}
-
-sniffer_flow_packet flow_packet_of(const PacketInfo& p) {
-  sniffer_flow_packet f{};
-  f.ts = p.ts_ns;
-  f.wire_len = p.wire_len;
-  f.header_len = p.header_len;
-  f.payload_len = p.payload_len;
-  f.tcp_seq = p.tcp_seq;
-  f.tcp_window = p.tcp_window;
-  f.tcp_flags = p.tcp_flags;
-  f.has_tcp_header = p.has_tcp_header ? 1 : 0;
-  f.has_tcp_window = p.has_tcp_header && p.has_tcp_window ? 1 : 0;
-  return f;
-}
-
-FlowState::FlowState(const FlowKey& key, const PacketInfo& first, bool first_a_to_b, std::uint64_t id,
-                     std::uint8_t direction, const sniffer_flow_params& params)
-    : direction_(direction) {
-  const sniffer_flow_packet packet = flow_packet_of(first);
-  sniffer_flow_init(&s_, &key, sniffer_flow_orig_is_a(&packet, first_a_to_b ? 1 : 0), id, first.ts_ns, first.ifindex,
-                    first.mode, first.is_wan_facing ? 1 : 0, &params);
-  add(packet, first_a_to_b, params);
+FlowState::FlowState(const FlowPacket& first, std::uint64_t id, const sniffer_flow_params& params) {
+  const int a_to_b = first.a_to_b ? 1 : 0;
+  sniffer_flow_init(&s_, &first.key, sniffer_flow_orig_is_a(&first.packet, a_to_b), id, first.packet.ts, first.ifindex,
+                    first.mode, first.is_wan_facing, &params);
+  add(first.packet, first.a_to_b, params);
 }
 
 std::string FlowState::conn_state() const {
@@ -162,7 +139,6 @@ void FlowState::to_proto(v1::FlowRecord& r, v1::FlowEndReason reason, bool is_up
              : s.mode == SNIFFER_MODE_GATEWAY  ? v1::MODE_GATEWAY
                                                : v1::MODE_UNSPECIFIED);
   r.set_is_wan_facing(s.is_wan_facing != 0);
-  r.set_direction(static_cast<v1::FlowDirection>(direction_));
 
   set_direction(r.mutable_fwd(), s.fwd, duration_s);
   set_direction(r.mutable_bwd(), s.bwd, duration_s);

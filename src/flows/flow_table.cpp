@@ -26,35 +26,30 @@ sniffer_flow_params flow_params(const FlowTableConfig& config) {
   return p;
 }
 
-FlowTable::FlowTable(const FlowTableConfig& config, Sink sink, Classifier classify)
-    : config_(config),
-      params_(flow_params(config)),
-      sink_(std::move(sink)),
-      classify_(std::move(classify)),
-      index_(config.max_flows) {
+FlowTable::FlowTable(const FlowTableConfig& config, Sink sink)
+    : config_(config), params_(flow_params(config)), sink_(std::move(sink)), index_(config.max_flows) {
   // Slots and index grow on demand up to max_flows: memory follows the flows present.
 }
 
-void FlowTable::add(const PacketInfo& p) {
+void FlowTable::add(const FlowPacket& p) {
   ++counters_.packets;
-  bool a_to_b = false;
-  FlowKey key = flow_key_of(p, a_to_b);
-  const sniffer_flow_packet packet = flow_packet_of(p);
-  const std::uint32_t hash = index_.hash(key);
-  std::uint32_t slot = index_.find(hash, [&](std::uint32_t i) { return flow_keys_equal(slots_[i].flow->key(), key); });
+  const sniffer_flow_packet& packet = p.packet;
+  const std::uint32_t hash = index_.hash(p.key);
+  std::uint32_t slot = index_.find(hash, [&](std::uint32_t i) { return flow_keys_equal(slots_[i].flow->key(), p.key); });
   if (slot != kNone) {
     // Ended before this packet joins it (close grace over, idle, a new
     // connection): decided on arrival, as the kernel does, so the result
     // does not depend on when expire() last ran.
-    if (int reason = sniffer_flow_end_before(&slots_[slot].flow->state(), &packet, std::max(clock_, p.ts_ns), &params_)) {
+    const std::uint64_t now = std::max<std::uint64_t>(clock_, packet.ts);
+    if (int reason = sniffer_flow_end_before(&slots_[slot].flow->state(), &packet, now, &params_)) {
       end(slot, static_cast<v1::FlowEndReason>(reason));
       slot = kNone;
     }
   }
   if (slot == kNone) {
-    slot = create(key, hash, p, a_to_b);
+    slot = create(hash, p);
   } else {
-    slots_[slot].flow->add(packet, a_to_b, params_);
+    slots_[slot].flow->add(packet, p.a_to_b, params_);
     unlink(slot);
     push_front(slot);
   }
@@ -71,7 +66,7 @@ void FlowTable::add(const PacketInfo& p) {
   }
 }
 
-std::uint32_t FlowTable::create(const FlowKey& key, std::uint32_t hash, const PacketInfo& p, bool a_to_b) {
+std::uint32_t FlowTable::create(std::uint32_t hash, const FlowPacket& p) {
   if (index_.size() >= config_.max_flows && tail_ != kNone) {
     ++counters_.evicted;
     end(tail_, v1::FLOW_END_EVICTED);
@@ -91,20 +86,7 @@ std::uint32_t FlowTable::create(const FlowKey& key, std::uint32_t hash, const Pa
     slots_.emplace_back();
   }
   Slot& s = slots_[slot];
-  // The direction is the originator's: a flow that starts with a SYN+ACK
-  // runs from that packet's receiver (sniffer_flow_orig_is_a), as the
-  // kernel flows' classification sees it too.
-  const sniffer_flow_packet packet = flow_packet_of(p);
-  std::uint8_t direction;
-  if (sniffer_flow_orig_is_a(&packet, a_to_b ? 1 : 0) != (a_to_b ? 1 : 0)) {
-    PacketInfo reversed = p;
-    std::swap(reversed.src, reversed.dst);
-    std::swap(reversed.sport, reversed.dport);
-    direction = classify_(reversed);
-  } else {
-    direction = classify_(p);
-  }
-  s.flow.emplace(key, p, a_to_b, next_id_++, direction, params_);
+  s.flow.emplace(p, next_id_++, params_);
   s.hash = hash;
   s.closing = false;
   index_.insert(hash, slot);  // cannot fail: a full table evicted above

@@ -93,11 +93,15 @@ std::vector<std::pair<std::uint8_t, HostAddresses::Address>> HostAddresses::loca
   return out;
 }
 
-std::uint8_t HostAddresses::classify(const PacketInfo& p) const {
-  if (is_local(p.ip_version, p.src)) return v1::FLOW_DIRECTION_FROM_SENSOR;
-  if (is_local(p.ip_version, p.dst)) return v1::FLOW_DIRECTION_TO_SENSOR;
-  if (p.is_wan_facing) return v1::FLOW_DIRECTION_INBOUND;
-  return in_lan(p.ip_version, p.dst) ? v1::FLOW_DIRECTION_INTERNAL : v1::FLOW_DIRECTION_OUTBOUND;
+std::uint8_t HostAddresses::classify(const sniffer_flow_state& flow) const {
+  const sniffer_flow_key& k = flow.key;
+  Address src{}, dst{};  // the originator's and the responder's
+  std::memcpy(src.data(), flow.fwd_is_a_to_b ? k.addr_a : k.addr_b, src.size());
+  std::memcpy(dst.data(), flow.fwd_is_a_to_b ? k.addr_b : k.addr_a, dst.size());
+  if (is_local(k.ip_version, src)) return v1::FLOW_DIRECTION_FROM_SENSOR;
+  if (is_local(k.ip_version, dst)) return v1::FLOW_DIRECTION_TO_SENSOR;
+  if (flow.is_wan_facing) return v1::FLOW_DIRECTION_INBOUND;
+  return in_lan(k.ip_version, dst) ? v1::FLOW_DIRECTION_INTERNAL : v1::FLOW_DIRECTION_OUTBOUND;
 }
 
 }  // namespace sniffer

@@ -4,40 +4,15 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <utility>
 
 namespace sniffer {
 
-namespace {
-
-// The first packet of a flow, as much as classifying its direction needs.
-PacketInfo first_packet(const sniffer_flow_state& s) {
-  PacketInfo p;
-  p.ip_version = s.key.ip_version;
-  p.l4_proto = s.key.l4_proto;
-  std::copy_n(s.fwd_is_a_to_b ? s.key.addr_a : s.key.addr_b, 16, p.src.begin());
-  std::copy_n(s.fwd_is_a_to_b ? s.key.addr_b : s.key.addr_a, 16, p.dst.begin());
-  p.sport = s.fwd_is_a_to_b ? s.key.port_a : s.key.port_b;
-  p.dport = s.fwd_is_a_to_b ? s.key.port_b : s.key.port_a;
-  p.ts_ns = s.first_ts;
-  p.ifindex = s.ifindex;
-  p.mode = s.mode;
-  p.is_wan_facing = s.is_wan_facing != 0;
-  return p;
-}
-
-}  // namespace
-
-KernelFlows::KernelFlows(int map_fd, std::uint32_t capacity, const FlowTableConfig& config, FlowTable::Sink sink,
-                         FlowTable::Classifier classify)
-    : map_fd_(map_fd),
-      capacity_(capacity),
-      params_(flow_params(config)),
-      sink_(std::move(sink)),
-      classify_(std::move(classify)) {}
+KernelFlows::KernelFlows(int map_fd, std::uint32_t capacity, const FlowTableConfig& config, FlowTable::Sink sink)
+    : map_fd_(map_fd), capacity_(capacity), params_(flow_params(config)), sink_(std::move(sink)) {}
 
 void KernelFlows::end(const sniffer_flow_state& state, v1::FlowEndReason reason) {
-  FlowState flow(state, classify_(first_packet(state)));
-  sink_(flow, reason, false);
+  sink_(FlowState(state), reason, false);
   ++counters_.ended;
   if (reason > 0 && reason < v1::FlowEndReason_ARRAYSIZE) ++counters_.by_reason[reason];
 }
@@ -45,7 +20,7 @@ void KernelFlows::end(const sniffer_flow_state& state, v1::FlowEndReason reason)
 void KernelFlows::on_record(const sniffer_flow_record& r) {
   ++counters_.records;
   if (r.is_update) {
-    sink_(FlowState(r.state, classify_(first_packet(r.state))), v1::FLOW_END_ACTIVE_TIMEOUT, true);
+    sink_(FlowState(r.state), v1::FLOW_END_ACTIVE_TIMEOUT, true);
     ++counters_.updates;
     return;
   }

@@ -14,7 +14,7 @@ Pipeline::Pipeline(const Config& config, InterfaceTable interfaces, HostAddresse
                    const PipelineOutputs& outputs, std::uint64_t sensor_start_ns, ZmqRuntime& zmq)
     : interfaces_(std::move(interfaces)),
       host_(std::move(host)),
-      flow_output_(interfaces_, nullptr, nullptr),
+      flow_output_(interfaces_, host_, nullptr, nullptr),
       processor_(interfaces_, host_, nullptr, nullptr) {
   if (outputs.publish) {
     if (config.publish.curve) {
@@ -36,18 +36,17 @@ Pipeline::Pipeline(const Config& config, InterfaceTable interfaces, HostAddresse
     csv_.emplace(outputs.csv_path, "--write-csv");
     csv_->write(flow_csv_header());
   }
-  flow_output_ = FlowOutput(interfaces_, flow_stream_ ? &*flow_stream_ : nullptr, csv_ ? &*csv_ : nullptr);
+  flow_output_ = FlowOutput(interfaces_, host_, flow_stream_ ? &*flow_stream_ : nullptr, csv_ ? &*csv_ : nullptr);
   if (config.flows.enabled) {
     auto sink = [this](const FlowState& flow, v1::FlowEndReason reason, bool is_update) {
       flow_output_(flow, reason, is_update);
     };
-    auto classify = [this](const PacketInfo& p) { return host_.classify(p); };
     if (aggregates_in_kernel(config.flows)) {
       if (outputs.kernel_flows_fd < 0) throw Error("flows.aggregation \"kernel\": the programs have no flow map");
       kernel_flows_.emplace(outputs.kernel_flows_fd, outputs.kernel_flows_capacity, flow_table_config(config.flows),
-                            sink, classify);
+                            sink);
     } else {
-      flows_.emplace(flow_table_config(config.flows), sink, classify);
+      flows_.emplace(flow_table_config(config.flows), sink);
     }
   }
   processor_ = RecordProcessor(interfaces_, host_, events_ ? &*events_ : nullptr, flows_ ? &*flows_ : nullptr);

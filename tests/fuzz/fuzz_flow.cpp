@@ -19,28 +19,30 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     f.to_proto(out, r, update);
     (void)sniffer::flow_csv_row(out);
     if (!update) ++finals;
-  }, [](const sniffer::PacketInfo&) { return std::uint8_t{2}; });
+  });
 
   constexpr std::size_t kStep = 8;
   std::uint64_t t = 1000;
   for (std::size_t i = 0; i + kStep <= size; i += kStep) {
     const std::uint8_t* b = data + i;
-    sniffer::PacketInfo p;
+    sniffer_record r{};
     t = b[0] & 0x80 ? t - (b[0] & 0x3f) : t + b[0];  // time may run backwards
-    p.ts_ns = t;
-    p.ip_version = b[1] & 1 ? 6 : 4;
-    p.l4_proto = b[1] & 2 ? 6 : 17;
-    p.src[3] = b[2] & 3;
-    p.dst[3] = (b[2] >> 2) & 3;
-    p.sport = b[3] & 3;
-    p.dport = (b[3] >> 2) & 3;
-    p.has_tcp_header = p.l4_proto == 6;
-    p.tcp_flags = b[4];
-    p.tcp_seq = b[5] & 3;
-    p.payload_len = b[6];
-    p.header_len = 40;
-    p.wire_len = 14 + 40 + b[6];
-    p.vlan_id = b[7] & 1;
+    r.ip_version = b[1] & 1 ? 6 : 4;
+    r.l4_proto = b[1] & 2 ? 6 : 17;
+    r.saddr[3] = b[2] & 3;
+    r.daddr[3] = (b[2] >> 2) & 3;
+    r.sport = b[3] & 3;
+    r.dport = (b[3] >> 2) & 3;
+    r.l3_hdr_len = 20;
+    r.l4_hdr_len = 20;
+    r.tcp_flags = b[4];
+    r.tcp_seq = b[5] & 3;
+    r.ip_total_len = static_cast<std::uint16_t>(40 + b[6]);
+    r.wire_len = 14 + 40 + b[6];
+    r.vlan_count = b[7] & 1;
+    r.vlan_ids[0] = 1;
+    sniffer::FlowPacket p;
+    if (!sniffer::flow_packet_of(r, t, p)) __builtin_trap();
     table.add(p);
     if (table.size() > cfg.max_flows) __builtin_trap();
     if (b[7] & 0x80) table.expire(t);

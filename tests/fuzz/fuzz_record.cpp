@@ -23,7 +23,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     sniffer_flow_record flow;
     if (sniffer::decode_flow_record(data + 2, size - 2, flow) != sniffer::DecodeStatus::Ok) return 0;
     sniffer::v1::FlowRecord out;
-    sniffer::FlowState(flow.state, data[1] % 6).to_proto(out, static_cast<sniffer::v1::FlowEndReason>(flow.end_reason % 10),
+    sniffer::FlowState(flow.state).to_proto(out, static_cast<sniffer::v1::FlowEndReason>(flow.end_reason % 10),
                                                        flow.is_update != 0, -static_cast<std::int64_t>(data[1]));
     (void)sniffer::flow_csv_row(out);
     return 0;
@@ -33,8 +33,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   sniffer::v1::PacketEvent event;
   sniffer::record_to_event(rec, nullptr, 0, event);
   (void)sniffer::event_to_json(event).dump();
-  sniffer::PacketInfo p;
-  if (sniffer::packet_info_from_record(rec.header, rec.header.ts_mono_ns, p)) {
+  sniffer::FlowPacket p;
+  if (sniffer::flow_packet_of(rec.header, rec.header.ts_mono_ns, p)) {
     sniffer::FlowTableConfig cfg;
     cfg.max_flows = 2;
     std::size_t exported = 0;
@@ -42,7 +42,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       sniffer::v1::FlowRecord out;
       f.to_proto(out, r, u);
       ++exported;
-    }, [](const sniffer::PacketInfo&) { return std::uint8_t{1}; });
+    });
     table.add(p);
     table.flush(sniffer::v1::FLOW_END_SHUTDOWN);
     if (exported != 1) __builtin_trap();

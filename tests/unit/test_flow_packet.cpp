@@ -1,15 +1,18 @@
-// What one parsed record contributes to its flow (sniffer_flow_packet_of in
-// include/sniffer/flow_update.h, shared by the kernel flows and the
-// userspace table), for records the parser makes of frames the capture cut.
+// The flow view of one parsed record (flow_packet_of; its features' part is
+// sniffer_flow_packet_of in include/sniffer/flow_update.h, shared by the
+// kernel flows and the userspace table): its canonical key and direction,
+// and what it contributes, for records the parser makes of frames the
+// capture cut.
 #include <arpa/inet.h>
 
 #include <cstring>
+#include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
 
+#include "sniffer/flow_packet.hpp"
 #include "sniffer/flow_table.hpp"
-#include "sniffer/packet_info.hpp"
 
 namespace sniffer {
 namespace {
@@ -39,13 +42,45 @@ sniffer_record cut_ipv6_tcp(unsigned tcp_bytes, std::uint8_t flags = 0x10) {
   return r;
 }
 
-TEST(PacketInfo, ACutTcpHeaderIsNotPayload) {
+TEST(FlowPacket, BothDirectionsOfAConversationShareOneKey) {
+  sniffer_record r = cut_ipv6_tcp(24);
+  r.vlan_count = 2;
+  r.vlan_ids[0] = 100;  // the outer tag is the flow's
+  r.vlan_ids[1] = 200;
+  r.ifindex = 7;
+  r.mode = SNIFFER_MODE_HOST_BASED;
+  r.is_wan_facing = 1;
+  FlowPacket out{}, back{};
+  ASSERT_TRUE(flow_packet_of(r, 5, out));
+  std::swap(r.saddr, r.daddr);
+  std::swap(r.sport, r.dport);
+  ASSERT_TRUE(flow_packet_of(r, 6, back));
+  EXPECT_TRUE(out.key == back.key);
+  EXPECT_TRUE(out.a_to_b);  // 2001:db8::1 sorts first: side A
+  EXPECT_FALSE(back.a_to_b);
+  EXPECT_EQ(out.key.port_a, 443);
+  EXPECT_EQ(out.key.port_b, 50000);
+  EXPECT_EQ(out.key.vlan_id, 100);
+  EXPECT_EQ(out.key.l4_proto, 6);
+  EXPECT_EQ(out.key.ip_version, 6);
+  EXPECT_EQ(out.packet.ts, 5u);
+  EXPECT_EQ(out.packet.wire_len, r.wire_len);
+  EXPECT_EQ(out.ifindex, 7u);
+  EXPECT_EQ(out.mode, SNIFFER_MODE_HOST_BASED);
+  EXPECT_EQ(out.is_wan_facing, 1);
+
+  r.ip_version = 0;  // not IP: no flow
+  EXPECT_FALSE(flow_packet_of(r, 7, out));
+}
+
+TEST(FlowPacket, ACutTcpHeaderIsNotPayload) {
   // Snap length 64: 10 bytes of TCP, the data offset unknown: the minimal
   // 20-byte header comes out of the datagram, and no flags.
-  PacketInfo p;
-  ASSERT_TRUE(packet_info_from_record(cut_ipv6_tcp(10), 1, p));
-  EXPECT_EQ(p.sport, 443);
-  EXPECT_EQ(p.dport, 50000);
+  FlowPacket f;
+  ASSERT_TRUE(flow_packet_of(cut_ipv6_tcp(10), 1, f));
+  const sniffer_flow_packet& p = f.packet;
+  EXPECT_EQ(f.key.port_a, 443);
+  EXPECT_EQ(f.key.port_b, 50000);
   EXPECT_EQ(p.header_len, 40u + 20);
   EXPECT_EQ(p.payload_len, 32u + 1208 - 20);
   EXPECT_FALSE(p.has_tcp_header);
@@ -53,7 +88,7 @@ TEST(PacketInfo, ACutTcpHeaderIsNotPayload) {
 
   // Snap length 68: 14 bytes, the data offset and the flags are there; the
   // window is not.
-  ASSERT_TRUE(packet_info_from_record(cut_ipv6_tcp(14, 0x18), 1, p));
+  ASSERT_TRUE(flow_packet_of(cut_ipv6_tcp(14, 0x18), 1, f));
   EXPECT_EQ(p.header_len, 40u + 32);
   EXPECT_EQ(p.payload_len, 1208u);
   EXPECT_TRUE(p.has_tcp_header);
@@ -61,12 +96,12 @@ TEST(PacketInfo, ACutTcpHeaderIsNotPayload) {
   EXPECT_FALSE(p.has_tcp_window);
 
   // The whole fixed header, options cut: the window too.
-  ASSERT_TRUE(packet_info_from_record(cut_ipv6_tcp(24), 1, p));
+  ASSERT_TRUE(flow_packet_of(cut_ipv6_tcp(24), 1, f));
   EXPECT_TRUE(p.has_tcp_window);
   EXPECT_EQ(p.tcp_window, 512);
 }
 
-TEST(PacketInfo, ACutUdpHeaderIsNotPayloadAndATinyDatagramHasNone) {
+TEST(FlowPacket, ACutUdpHeaderIsNotPayloadAndATinyDatagramHasNone) {
   sniffer_record r{};
   r.ip_version = 4;
   r.l4_proto = 17;
@@ -75,19 +110,20 @@ TEST(PacketInfo, ACutUdpHeaderIsNotPayloadAndATinyDatagramHasNone) {
   r.sport = 53;
   r.dport = 5353;
   r.parse_flags = SNIFFER_PARSE_TRUNCATED | SNIFFER_PARSE_L4_CUT;
-  PacketInfo p;
-  ASSERT_TRUE(packet_info_from_record(r, 1, p));
+  FlowPacket f;
+  const sniffer_flow_packet& p = f.packet;
+  ASSERT_TRUE(flow_packet_of(r, 1, f));
   EXPECT_EQ(p.payload_len, 100u);
   EXPECT_EQ(p.header_len, 28u);
   // A datagram shorter than the minimal header (a tiny fragment): its
   // bytes are all header, never more.
   r.ip_total_len = 20 + 4;
-  ASSERT_TRUE(packet_info_from_record(r, 1, p));
+  ASSERT_TRUE(flow_packet_of(r, 1, f));
   EXPECT_EQ(p.payload_len, 0u);
   EXPECT_EQ(p.header_len, 24u);
 }
 
-TEST(PacketInfo, FlowsOfCutHeadersKeepTheirPortsFlagsAndPayload) {
+TEST(FlowPacket, FlowsOfCutHeadersKeepTheirPortsFlagsAndPayload) {
   // A server's segments captured with snap length 68 (IPv6): one flow with
   // its ports, its ACK flags counted, the payload without header bytes, and
   // no initial window taken from a cut one.
@@ -97,11 +133,10 @@ TEST(PacketInfo, FlowsOfCutHeadersKeepTheirPortsFlagsAndPayload) {
         v1::FlowRecord r;
         f.to_proto(r, reason, update);
         out.push_back(r);
-      },
-      [](const PacketInfo&) { return std::uint8_t{v1::FLOW_DIRECTION_INBOUND}; });
-  PacketInfo p;
+      });
+  FlowPacket p;
   for (int i = 0; i < 3; ++i) {
-    ASSERT_TRUE(packet_info_from_record(cut_ipv6_tcp(14), 1000 + i, p));
+    ASSERT_TRUE(flow_packet_of(cut_ipv6_tcp(14), 1000 + i, p));
     t.add(p);
   }
   t.flush(v1::FLOW_END_END_OF_CAPTURE);
