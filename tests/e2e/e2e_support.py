@@ -179,10 +179,13 @@ class Daemon:
         self.proc = None
         self.report = None
 
+    def command(self):
+        return [self.env.sniffer, "--config", self.config_path]
+
     def start(self):
         notify = NotifySocket()
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
-            self.proc = self.lab.popen(self.lab.gw, [self.env.sniffer, "--config", self.config_path],
+            self.proc = self.lab.popen(self.lab.gw, self.command(),
                                        stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=notify.env())
         wait_ready(self.proc, notify, self.stderr)
         return self

@@ -5,7 +5,6 @@ import json
 import os
 import secrets
 import signal
-import subprocess
 import time
 
 import pytest
@@ -171,12 +170,8 @@ class DaemonWithArgs(Daemon):
         super().__init__(env, lab, workdir, config)
         self.args = [str(a) for a in args]
 
-    def start(self):
-        with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
-            self.proc = self.lab.popen(self.lab.gw, [self.env.sniffer, "--config", self.config_path, *self.args],
-                                       stdout=out, stderr=err, stdin=subprocess.DEVNULL)
-        assert wait_log(self, "publishing on", timeout=START_TIMEOUT), self.stderr()
-        return self
+    def command(self):
+        return [*super().command(), *self.args]
 
 
 def test_sighup_validates_the_config_with_the_overrides(env, lab, tmp_path):

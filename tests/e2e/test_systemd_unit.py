@@ -2,10 +2,9 @@
 daemon runs with exactly the capabilities it grants (and not with fewer)."""
 import re
 import subprocess
-import time
 
 
-from e2e_support import REPO_ROOT, run
+from e2e_support import REPO_ROOT, NotifySocket, run, wait_ready
 
 UNIT = REPO_ROOT / "config" / "sniffer.service"
 
@@ -31,23 +30,25 @@ def test_unit_exposure_score(env):
     assert score <= 3.0, result.stdout
 
 
-def start_with_caps(lab, env, tmp_path, caps):
+def start_with_caps(lab, env, tmp_path, caps, notify=None):
     config = tmp_path / "caps.json"
     config.write_text('{"interfaces": [{"name": "wan0", "role": "wan", "mode": "host-based"}],'
                       f' "publish": {{"endpoint": "ipc://{tmp_path}/caps.sock"}}, "metrics": {{"listen": ""}},'
                       ' "pin_path": ""}')  # a fresh mount namespace has no bpffs, and mounting needs CAP_SYS_ADMIN
     spec = "-all," + ",".join("+" + c for c in caps)
     return lab.popen(lab.gw, ["setpriv", "--bounding-set", spec, "--inh-caps", spec, "--", env.sniffer,
-                              "--config", config], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                              "--config", config], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                     env=notify.env() if notify else None)
 
 
 def test_daemon_runs_with_exactly_the_units_capabilities(lab, env, tmp_path):
     caps = unit_capabilities()
     assert sorted(caps) == ["bpf", "net_admin", "perfmon"]
-    proc = start_with_caps(lab, env, tmp_path, caps)
+    notify = NotifySocket()
+    proc = start_with_caps(lab, env, tmp_path, caps, notify)
     try:
-        time.sleep(2)  # load, attach, publish
-        assert proc.poll() is None, proc.communicate()[1]
+        # READY=1: loaded, attached, publishing (its log is read once it has exited).
+        wait_ready(proc, notify, lambda: proc.communicate()[1] if proc.poll() is not None else "")
     finally:
         proc.terminate()
         out, err = proc.communicate(timeout=10)
