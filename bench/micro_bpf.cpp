@@ -9,7 +9,7 @@
 // difference to bare. The ring is consumed after every round and sized so a
 // round never fills it; the kernel's ringbuf_full counter is checked.
 //
-// The "flow" variants run kernel flow aggregation (bpf/sniffer.bpf.c
+// The "flow" variants run kernel flow aggregation (bpf/flows.bpf.h
 // account_flow) on the live clock: the repeated frame is one flow whose
 // packets keep being added, so they measure the steady state (lookup, spin
 // lock, flow_update.h), not flow creation. --contend instead measures that

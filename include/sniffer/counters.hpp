@@ -61,6 +61,15 @@ inline constexpr KernelCounterDef kKernelCounters[] = {SNIFFER_STATS(SNIFFER_STA
 static_assert(SNIFFER_STAT_FIRST_NAMED + std::size(kKernelCounters) == SNIFFER_NUM_STATS,
               "every kernel counter is either a packets/bytes one or a row of SNIFFER_STATS");
 
+// A gauge (the ring's fill) sums to nothing: over CPUs and slots its value is
+// the largest; every other kernel counter is the sum.
+constexpr bool is_kernel_gauge(int index) {
+  for (const KernelCounterDef& c : kKernelCounters) {
+    if (c.index == index) return c.kind == MetricKind::Gauge;
+  }
+  return false;
+}
+
 // The kernel's counters of a run (kernel/stats).
 struct KernelReport {
   KernelStats total{};                            // every slot (the ring fill: the largest)

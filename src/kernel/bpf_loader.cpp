@@ -313,7 +313,7 @@ KernelStats KernelCounters::total() const {
   KernelStats t{};
   for (const auto& slot : slots) {
     for (int c = 0; c < SNIFFER_NUM_STATS; ++c) {
-      if (c == SNIFFER_STAT_RING_FILL) t[c] = std::max(t[c], slot[c]);
+      if (is_kernel_gauge(c)) t[c] = std::max(t[c], slot[c]);
       else t[c] += slot[c];
     }
   }
@@ -337,7 +337,7 @@ KernelCounters BpfPrograms::read_counters() const {
     const int c = static_cast<int>(keys[i] % SNIFFER_NUM_STATS);
     for (int cpu = 0; cpu < ncpu; ++cpu) {
       std::uint64_t v = values[static_cast<std::size_t>(i) * static_cast<std::size_t>(ncpu) + static_cast<std::size_t>(cpu)];
-      if (c == SNIFFER_STAT_RING_FILL) slot[c] = std::max(slot[c], v);
+      if (is_kernel_gauge(c)) slot[c] = std::max(slot[c], v);
       else slot[c] += v;
     }
   }
