@@ -7,7 +7,6 @@
 #include <optional>
 #include <string>
 
-#include <nlohmann/json_fwd.hpp>
 #include <zmq.hpp>
 
 #include "sniffer/config.hpp"

@@ -6,8 +6,6 @@
 #include <cstdint>
 #include <optional>
 
-#include <nlohmann/json.hpp>
-
 #include "sniffer/blocklist.hpp"
 #include "sniffer/bpf_loader.hpp"
 #include "sniffer/config.hpp"

@@ -104,13 +104,11 @@ class Sensor {
   Report stop(v1::FlowEndReason reason);
 
   const InterfaceTable& interfaces() const;
-  const BpfPrograms& programs() const { return progs_; }
-  const Config& config() const { return config_; }
-  std::uint64_t start_wall_ns() const { return start_wall_ns_; }
 
  private:
   bool is_live() const { return options_.source == PacketSource::Interfaces; }
   void open_outputs();
+  HostAddresses learn_host_addresses();
   void refresh_host();
   void handle_record(const DecodedRecord& record);
   void log_kernel_flows() const;

@@ -3,7 +3,6 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
-#include "sniffer/error.hpp"
 #include "sniffer/host_addresses.hpp"
 #include "sniffer/load_options.hpp"
 
@@ -101,8 +100,7 @@ void Sensor::apply(const Config& next) {
 void Sensor::open_outputs() {
   const bool live = is_live();
   // Offline there are no host addresses: directions follow the interface's role.
-  HostAddresses host = live ? HostAddresses::from_system(interfaces()) : HostAddresses{};
-  if (live) progs_.set_local_addresses(host.local_list());
+  HostAddresses host = live ? learn_host_addresses() : HostAddresses{};
   PipelineOutputs outputs{.publish = live || options_.publish, .csv_path = options_.csv_path};
   if (progs_.flow_kernel()) {
     outputs.kernel_flows_fd = progs_.flows_map_fd();
@@ -131,13 +129,17 @@ void Sensor::handle_record(const DecodedRecord& record) {
   pipeline_->process(rec, replay_ts_ns_, monotonic_now_ns());
 }
 
-// The interfaces or the host's addresses changed: the pipeline and the
-// programs' local_addrs (kernel flow aggregation) learn them.
-void Sensor::refresh_host() {
+// The host's addresses now, also given to the programs' local_addrs (kernel
+// flow aggregation counts TC egress packets sent from them).
+HostAddresses Sensor::learn_host_addresses() {
   HostAddresses host = HostAddresses::from_system(manager_->table());
   progs_.set_local_addresses(host.local_list());
-  pipeline_->set_interfaces(manager_->table(), std::move(host));
+  return host;
 }
+
+// The interfaces or the host's addresses changed: the pipeline and the
+// programs learn them.
+void Sensor::refresh_host() { pipeline_->set_interfaces(manager_->table(), learn_host_addresses()); }
 
 void Sensor::attach() {
   manager_->attach();
