@@ -18,4 +18,6 @@ mountpoint -q /sys/fs/bpf 2>/dev/null || mount -t bpf bpf /sys/fs/bpf 2>/dev/nul
 
 build_dir=${SNIFFER_BUILD_DIR:-build}
 cd "$build_dir"
-ctest --output-on-failure --timeout 900 "$@"
+# Two tests at a time (SNIFFER_TEST_JOBS): the e2e files spend most of their time
+# waiting on the network and the daemon; the bpf tier runs alone (RUN_SERIAL).
+ctest --output-on-failure --timeout 900 -j "${SNIFFER_TEST_JOBS:-2}" "$@"
