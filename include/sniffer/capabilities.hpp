@@ -16,6 +16,7 @@ inline constexpr Capability kCapBpf{39, "CAP_BPF"};
 inline constexpr Capability kCapNetAdmin{12, "CAP_NET_ADMIN"};
 inline constexpr Capability kCapPerfmon{38, "CAP_PERFMON"};
 inline constexpr Capability kCapDacReadSearch{2, "CAP_DAC_READ_SEARCH"};
+inline constexpr Capability kCapSysAdmin{21, "CAP_SYS_ADMIN"};
 
 // The names of those of `wanted` not in this process's effective set
 // (/proc/self/status CapEff), "CAP_BPF, CAP_PERFMON"; "" when it has them all.

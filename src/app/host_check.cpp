@@ -42,6 +42,11 @@ std::string read_line(const std::string& path) {
 // libxdp's multi-program dispatcher: attach our XDP program through libxdp
 // and see whether it installed a dispatcher or fell back to one legacy program.
 std::string probe_libxdp(std::uint32_t ifindex) {
+  // libxdp finds a program it attached by id (BPF_PROG_GET_FD_BY_ID), which
+  // needs CAP_SYS_ADMIN: without it the probe could not detach what it attached.
+  if (!missing_capabilities({kCapSysAdmin}).empty()) {
+    return "not probed: libxdp needs CAP_SYS_ADMIN to detach its probe (sniffer attaches through bpf_link)";
+  }
   libxdp_set_print(nullptr);
   std::size_t size = 0;
   const void* elf = sniffer_bpf__elf_bytes(&size);

@@ -3,6 +3,7 @@ daemon runs as an unprivileged user with exactly the capabilities it grants; wit
 any one of them it stops, naming that capability."""
 import os
 import re
+import shutil
 import subprocess
 
 from e2e_support import REPO_ROOT, NotifySocket, run, wait_ready
@@ -29,10 +30,14 @@ def test_unit_exposure_score(env):
 
 
 def start_as_user(lab, env, workdir, user, caps, notify=None):
+    # A copy the user can run wherever the checkout is (under /root, say).
+    binary = workdir / "sniffer"
+    if not binary.exists():
+        shutil.copy2(env.sniffer, binary)
     config = workdir / "caps.json"
     config.write_text('{"interfaces": [{"name": "wan0", "role": "wan", "mode": "host-based"}],'
                       f' "publish": {{"endpoint": "ipc://{workdir}/caps.sock"}}, "metrics": {{"listen": ""}}}}')
-    return lab.popen(lab.gw, service_command(user, caps, [env.sniffer, "--config", config]),
+    return lab.popen(lab.gw, service_command(user, caps, [binary, "--config", config]),
                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                      env=notify.env() if notify else None)
 
