@@ -13,6 +13,8 @@ packages=(
   build-essential ccache cmake pkg-config clang llvm bpftool libbpf-dev libxdp-dev libelf-dev zlib1g-dev
   protobuf-compiler libprotobuf-dev libzmq3-dev cppzmq-dev nlohmann-json3-dev libspdlog-dev libcli11-dev
   libgtest-dev libpcap-dev libsystemd-dev universal-ctags
+  # the Debian package (scripts/package.sh) and its test
+  dpkg-dev help2man lintian
   # run, lab and tests
   iproute2 ethtool iputils-ping netcat-openbsd python3 python3-zmq python3-protobuf python3-pytest
   shellcheck tshark tcpreplay hping3 iperf3

@@ -48,11 +48,15 @@ setup() {
   install -m 0644 "$REPO/config/lab.json" /etc/sniffer/lab.json
   if [[ -f $REPO/config/sniffer.service ]]; then
     log "installing config/sniffer.service as sniffer.service, with the lab config (drop-in lab.conf)"
+    # The unit's user, as the Debian package's postinst creates it.
+    id sniffer >/dev/null 2>&1 || adduser --system --group --quiet --home /nonexistent --no-create-home sniffer
     install -m 0644 "$REPO/config/sniffer.service" /etc/systemd/system/sniffer.service
     install -d -m 0755 /etc/systemd/system/sniffer.service.d
     cat >/etc/systemd/system/sniffer.service.d/lab.conf <<'EOF'
-# Written by vagrant/provision-defender.sh: the lab's config and runtime directory.
+# Written by vagrant/provision-defender.sh: the lab's config, pin and runtime directories.
 [Service]
+ExecStartPre=
+ExecStartPre=+/usr/bin/install -d -o sniffer -g sniffer -m 0700 /sys/fs/bpf/sniffer-lab
 ExecStart=
 ExecStart=/usr/local/bin/sniffer --config /etc/sniffer/lab.json
 RuntimeDirectory=

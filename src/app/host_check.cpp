@@ -17,6 +17,7 @@
 #include "sniffer/attach.hpp"
 #include "sniffer/bpf_loader.hpp"
 #include "sniffer/bpffs.hpp"
+#include "sniffer/capabilities.hpp"
 #include "sniffer/error.hpp"
 #include "sniffer/load_options.hpp"
 #include "sniffer_bpf.skel.h"
@@ -31,14 +32,6 @@ struct Row {
   bool ok = true;
 };
 
-std::uint64_t effective_caps() {
-  std::ifstream status("/proc/self/status");
-  for (std::string line; std::getline(status, line);) {
-    if (line.rfind("CapEff:", 0) == 0) return std::stoull(line.substr(7), nullptr, 16);
-  }
-  return 0;
-}
-
 std::string read_line(const std::string& path) {
   std::ifstream in(path);
   std::string line;
@@ -49,6 +42,11 @@ std::string read_line(const std::string& path) {
 // libxdp's multi-program dispatcher: attach our XDP program through libxdp
 // and see whether it installed a dispatcher or fell back to one legacy program.
 std::string probe_libxdp(std::uint32_t ifindex) {
+  // libxdp finds a program it attached by id (BPF_PROG_GET_FD_BY_ID), which
+  // needs CAP_SYS_ADMIN: without it the probe could not detach what it attached.
+  if (!missing_capabilities({kCapSysAdmin}).empty()) {
+    return "not probed: libxdp needs CAP_SYS_ADMIN to detach its probe (sniffer attaches through bpf_link)";
+  }
   libxdp_set_print(nullptr);
   std::size_t size = 0;
   const void* elf = sniffer_bpf__elf_bytes(&size);
@@ -93,11 +91,7 @@ int run_host_check(const Config& config) {
   rows.push_back({"bpffs", bpffs ? "mounted at /sys/fs/bpf" : "not mounted at /sys/fs/bpf (needed only for pinning)",
                   false, bpffs});
 
-  const std::uint64_t caps = effective_caps();
-  std::string missing;
-  for (auto [bit, name] : {std::pair{39, "CAP_BPF"}, {12, "CAP_NET_ADMIN"}, {38, "CAP_PERFMON"}}) {
-    if (!(caps & (1ull << bit))) missing += std::string(missing.empty() ? "" : ", ") + name;
-  }
+  const std::string missing = missing_capabilities({kCapBpf, kCapNetAdmin, kCapPerfmon});
   rows.push_back({"capabilities", missing.empty() ? "CAP_BPF, CAP_NET_ADMIN, CAP_PERFMON" : "missing " + missing, true,
                   missing.empty()});
 

@@ -2,7 +2,7 @@
 // object per packet event or flow record (decoded from protobuf), one per
 // line on stdout; a stats report as one {"stats": ...} line.
 //
-// Exit codes: 0 success (and --help); 1 a runtime error (a key file, the
+// Exit codes: 0 success (and --help, --version); 1 a runtime error (a key file, the
 // sensor refused the key or speaks CURVE to a plaintext subscriber, nothing
 // arrived before --timeout); 2 a usage error (an unknown option, a bad value).
 #include <chrono>
@@ -57,10 +57,11 @@ std::optional<int> parse_options(int argc, char** argv, Options& opts) {
                                       "in the sensor's authorized keys)");
   server_key_opt->needs(key_file_opt);
   key_file_opt->needs(server_key_opt);
+  app.set_version_flag("--version", "sniffer-sub " SNIFFER_VERSION, "print the version and exit");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? 0 : kExitUsage;  // --help: 0
+    return app.exit(e) == 0 ? 0 : kExitUsage;  // --help, --version: 0
   }
   return std::nullopt;
 }

@@ -16,6 +16,7 @@
 #include <spdlog/spdlog.h>
 
 #include "sniffer/bpffs.hpp"
+#include "sniffer/capabilities.hpp"
 #include "sniffer/error.hpp"
 #include "sniffer_bpf.skel.h"
 
@@ -112,8 +113,14 @@ BpfPrograms::BpfPrograms(const LoadOptions& options) : options_(options) {
                   std::to_string(options.flow_max_entries) + " x " + std::to_string(sizeof(sniffer_flow_value)) +
                   " bytes of kernel memory: lower flows.max_flows)"
             : "";
-    throw Error("load the BPF programs into the kernel: " + errno_text(err) +
-                (err == -EPERM ? " (needs root or CAP_BPF + CAP_NET_ADMIN + CAP_PERFMON)" : "") + flow_map_note +
+    // EPERM without CAP_BPF or CAP_NET_ADMIN (XDP and TC are networking
+    // program types), EACCES from the verifier without CAP_PERFMON.
+    const std::string capability_note =
+        err == -EPERM || err == -EACCES
+            ? missing_capabilities_note({kCapBpf, kCapNetAdmin, kCapPerfmon},
+                                        "loading the programs needs CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON")
+            : "";
+    throw Error("load the BPF programs into the kernel: " + errno_text(err) + capability_note + flow_map_note +
                 "; run with -vv for the verifier log");
   }
   verify_maps();
@@ -168,7 +175,18 @@ void BpfPrograms::pin_maps(const std::string& dir) {
     }
     spdlog::info("mounted bpffs at /sys/fs/bpf");
   }
-  if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) throw Error("pin_path " + dir + ": " + errno_text(errno));
+  if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    const int err = errno;
+    // systemd mounts bpffs with mode 0700: another user reaches a directory
+    // in it (made theirs beforehand, as the unit's ExecStartPre does) only
+    // with CAP_DAC_READ_SEARCH.
+    const std::string note =
+        err == EACCES ? missing_capabilities_note({kCapDacReadSearch},
+                                                  "a directory under a bpffs of mode 0700 needs it, and must exist "
+                                                  "owned by this user")
+                      : "";
+    throw Error("pin_path " + dir + ": " + errno_text(err) + note);
+  }
   pinned_dir_ = dir;  // from here on, the destructor removes what was pinned
   bpf_map* map;
   bpf_object__for_each_map(map, skel_->obj) {
