@@ -100,7 +100,7 @@ struct flow_arrival {
 static __always_inline void start_flow(struct sniffer_flow_state *s, const struct flow_arrival *a,
 				       const struct sniffer_record *r, const struct sniffer_flow_params *prm)
 {
-	sniffer_flow_init(s, &a->key, a->orig_a, new_flow_id(), a->now, r->ifindex, r->mode, r->is_wan_facing, prm);
+	sniffer_flow_init(s, &a->key, a->orig_a, new_flow_id(), &a->p, r->ifindex, r->mode, r->is_wan_facing, prm);
 }
 
 /* The packet's entry in "flows", created (all zero: not started) when

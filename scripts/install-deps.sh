@@ -12,7 +12,7 @@ packages=(
   # build
   build-essential ccache cmake pkg-config clang llvm bpftool libbpf-dev libxdp-dev libelf-dev zlib1g-dev
   protobuf-compiler libprotobuf-dev libzmq3-dev cppzmq-dev nlohmann-json3-dev libspdlog-dev libcli11-dev
-  libgtest-dev libpcap-dev libsystemd-dev universal-ctags
+  libgtest-dev libpcap-dev libsystemd-dev libssl-dev universal-ctags
   # the Debian package (scripts/package.sh) and its test
   dpkg-dev help2man lintian
   # run, lab and tests

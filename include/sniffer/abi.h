@@ -20,7 +20,7 @@
 #endif
 
 /* Bumped whenever any layout below changes. */
-#define SNIFFER_ABI_VERSION 6
+#define SNIFFER_ABI_VERSION 7
 /* First word of every ring record, read as a little-endian u32: "SNFR" for a
  * packet record, "SNFL" for a flow record (kernel flow aggregation). */
 #define SNIFFER_RECORD_MAGIC 0x52464e53u
@@ -390,7 +390,10 @@ struct sniffer_flow_state {
 	__u8 mode;          /* SNIFFER_MODE_* of the first packet's interface */
 	__u8 is_wan_facing;
 	__u8 tcp;           /* SNIFFER_TCP_* */
-	__u8 reserved[3];
+	/* The first packet's, for the flow's Community ID (community_id.hpp). */
+	__u8 icmp_type;     /* ICMP/ICMPv6 type and code */
+	__u8 icmp_code;
+	__u8 no_l4_header;  /* a fragment after the first: no ports */
 };
 
 /* "flows" HASH value. The lock guards the state: a flow's packets may come

@@ -87,6 +87,7 @@ struct PublishConfig {
   std::uint32_t batch_max_events = 256;
   std::uint32_t batch_max_latency_ms = 100;
   int send_hwm = 1000;
+  std::uint32_t community_id_seed = 0;  // Community ID v1 seed (0..65535) of every event and flow record
   std::optional<CurveConfig> curve;  // absent: plaintext, anyone who reaches the endpoint reads it
 };
 

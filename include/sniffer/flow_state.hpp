@@ -6,9 +6,11 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "sniffer.pb.h"
+#include "sniffer/community_id.hpp"
 #include "sniffer/config.hpp"
 #include "sniffer/flow_packet.hpp"
 #include "sniffer/flow_update.h"
@@ -54,8 +56,15 @@ class FlowState {
 
   std::string conn_state() const;
 
+  // The flow's Community ID input and ID, computed on first use and kept: one
+  // SHA-1 per flow, whatever its packets and records. seed: the same each call.
+  const CommunityIdTuple& community_id_tuple() const;
+  const std::string& community_id(std::uint16_t seed) const;
+
  private:
   sniffer_flow_state s_;
+  mutable std::optional<CommunityIdTuple> community_id_tuple_;
+  mutable std::string community_id_;  // empty until hashed
 };
 
 }  // namespace sniffer

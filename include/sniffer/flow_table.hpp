@@ -49,7 +49,8 @@ class FlowTable {
 
   FlowTable(const FlowTableConfig& config, Sink sink);
 
-  void add(const FlowPacket& p);
+  // Returns the flow the packet joined (or started).
+  const FlowState& add(const FlowPacket& p);
   // Ends idle flows and closed TCP flows whose grace has passed.
   void expire(std::uint64_t now_ns);
   // Ends every flow (shutdown, end of capture).

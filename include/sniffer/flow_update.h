@@ -39,7 +39,9 @@ struct sniffer_flow_packet {
 	__u8 tcp_flags;
 	__u8 has_tcp_header; /* flags and seq are valid */
 	__u8 has_tcp_window; /* tcp_window is valid (the fixed TCP header was captured whole) */
-	__u8 reserved[3];
+	__u8 icmp_type;      /* ICMP/ICMPv6 type and code (a flow keeps its first packet's) */
+	__u8 icmp_code;
+	__u8 no_l4_header;   /* a fragment after the first */
 };
 
 /* t + d without wrapping: timestamps come from packets, which may carry
@@ -90,6 +92,9 @@ SNIFFER_INLINE int sniffer_flow_packet_of(const struct sniffer_record *r, __u64 
 	p->has_tcp_window = p->has_tcp_header && !(r->parse_flags & SNIFFER_PARSE_L4_CUT);
 	p->tcp_window = p->has_tcp_window ? r->tcp_window : 0;
 	p->tcp_seq = p->has_tcp_header ? r->tcp_seq : 0;
+	p->icmp_type = r->icmp_type;
+	p->icmp_code = r->icmp_code;
+	p->no_l4_header = !first_fragment;
 	return 1;
 }
 
@@ -163,13 +168,14 @@ SNIFFER_INLINE int sniffer_flow_close_reason(const struct sniffer_flow_state *s)
 	return sniffer_flow_rst_seen(s) ? SNIFFER_FLOW_END_RST : SNIFFER_FLOW_END_FIN;
 }
 
-/* Starts a flow (s is overwritten whole); its first packet goes to
+/* Starts a flow (s is overwritten whole) with its first packet, which goes to
  * sniffer_flow_add next. orig_a: the originator ("forward" sender) is side A
  * (sniffer_flow_orig_is_a). */
 SNIFFER_INLINE void sniffer_flow_init(struct sniffer_flow_state *s, const struct sniffer_flow_key *key, int orig_a,
-				      __u64 flow_id, __u64 ts, __u32 ifindex, __u8 mode, __u8 is_wan_facing,
-				      const struct sniffer_flow_params *prm)
+				      __u64 flow_id, const struct sniffer_flow_packet *first, __u32 ifindex, __u8 mode,
+				      __u8 is_wan_facing, const struct sniffer_flow_params *prm)
 {
+	__u64 ts = first->ts;
 	__builtin_memset(s, 0, sizeof(*s));
 	__builtin_memcpy(&s->key, key, sizeof(*key));
 	s->flow_id = flow_id;
@@ -180,6 +186,9 @@ SNIFFER_INLINE void sniffer_flow_init(struct sniffer_flow_state *s, const struct
 	s->mode = mode;
 	s->is_wan_facing = is_wan_facing;
 	s->fwd_is_a_to_b = orig_a ? 1 : 0;
+	s->icmp_type = first->icmp_type;
+	s->icmp_code = first->icmp_code;
+	s->no_l4_header = first->no_l4_header;
 }
 
 /* Zeek-like history: each letter once per side, originator upper case.

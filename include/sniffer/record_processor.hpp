@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #include "sniffer/flow_table.hpp"
 #include "sniffer/host_addresses.hpp"
@@ -23,9 +24,10 @@ struct ProcessorCounters {
 
 class RecordProcessor {
  public:
-  // events and flows may be null (switched off).
+  // events and flows may be null (switched off). community_id_seed:
+  // publish.community_id_seed.
   RecordProcessor(const InterfaceTable& interfaces, const HostAddresses& host, EventStream* events,
-                  FlowTable* flows);
+                  FlowTable* flows, std::uint16_t community_id_seed = 0);
 
   // ts_ns: wall-clock time of the packet (live: converted from the kernel's
   // monotonic stamp; offline: the capture's). now_mono_ns: for batch ageing.
@@ -36,13 +38,22 @@ class RecordProcessor {
  private:
   // Whether the host sent r (its source is one of the host's addresses).
   bool sent_by_host(const sniffer_record& r) const;
+  // Adds r to its flow; the flow, or null when r joins none.
+  const FlowState* add_to_flow(const sniffer_record& r, std::uint64_t ts_ns);
+  // r's Community ID: its flow's when r hashes the same (one SHA-1 per flow,
+  // not per packet), else computed (and kept for the next packet); empty
+  // when r has no IP addresses.
+  const std::string& community_id_of(const sniffer_record& r, const FlowState* flow);
 
   const InterfaceTable* interfaces_;
   const HostAddresses* host_;
   EventStream* events_;
   FlowTable* flows_;
+  std::uint16_t community_id_seed_;
   ProcessorCounters counters_;
   FlowPacket packet_;
+  CommunityIdTuple last_tuple_;  // the last ID computed here, and its input
+  std::string last_community_id_;
 };
 
 // Turns ended flows into FlowRecords for the flow stream and/or a CSV file;
@@ -50,7 +61,8 @@ class RecordProcessor {
 // state, both in userspace and kernel flow aggregation.
 class FlowOutput {
  public:
-  FlowOutput(const InterfaceTable& interfaces, const HostAddresses& host, FlowStream* stream, OutputFile* csv);
+  FlowOutput(const InterfaceTable& interfaces, const HostAddresses& host, FlowStream* stream, OutputFile* csv,
+             std::uint16_t community_id_seed = 0);
   void operator()(const FlowState& flow, v1::FlowEndReason reason, bool is_update);
   // Added to the flows' times to make them wall-clock times (kernel flows).
   void set_clock_offset(std::int64_t offset_ns) { clock_offset_ns_ = offset_ns; }
@@ -60,6 +72,7 @@ class FlowOutput {
   const HostAddresses* host_;
   std::int64_t clock_offset_ns_ = 0;
   FlowStream* stream_;
+  std::uint16_t community_id_seed_;
   OutputFile* csv_;
   v1::FlowRecord scratch_;
 };

@@ -238,6 +238,7 @@ const Column kColumns[] = {
     {"is_update", [](const Record& r) { return std::string(r.is_update() ? "1" : "0"); }},
     {"update_count", [](const Record& r) { return num(r.update_count()); }},
     {"flow_id_num", [](const Record& r) { return num(r.flow_id()); }},
+    {"community_id", [](const Record& r) { return text(r.community_id()); }},
 };
 
 }  // namespace

@@ -74,9 +74,19 @@ void set_direction(v1::DirectionStats* out, const sniffer_flow_dir& d, double du
 
 FlowState::FlowState(const FlowPacket& first, std::uint64_t id, const sniffer_flow_params& params) {
   const int a_to_b = first.a_to_b ? 1 : 0;
-  sniffer_flow_init(&s_, &first.key, sniffer_flow_orig_is_a(&first.packet, a_to_b), id, first.packet.ts, first.ifindex,
+  sniffer_flow_init(&s_, &first.key, sniffer_flow_orig_is_a(&first.packet, a_to_b), id, &first.packet, first.ifindex,
                     first.mode, first.is_wan_facing, &params);
   add(first.packet, first.a_to_b, params);
+}
+
+const CommunityIdTuple& FlowState::community_id_tuple() const {
+  if (!community_id_tuple_) community_id_tuple_ = sniffer::community_id_tuple(s_);
+  return *community_id_tuple_;
+}
+
+const std::string& FlowState::community_id(std::uint16_t seed) const {
+  if (community_id_.empty()) community_id_ = sniffer::community_id(community_id_tuple(), seed);
+  return community_id_;
 }
 
 std::string FlowState::conn_state() const {

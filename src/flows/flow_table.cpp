@@ -31,7 +31,7 @@ FlowTable::FlowTable(const FlowTableConfig& config, Sink sink)
   // Slots and index grow on demand up to max_flows: memory follows the flows present.
 }
 
-void FlowTable::add(const FlowPacket& p) {
+const FlowState& FlowTable::add(const FlowPacket& p) {
   ++counters_.packets;
   const sniffer_flow_packet& packet = p.packet;
   const std::uint32_t hash = index_.hash(p.key);
@@ -64,6 +64,7 @@ void FlowTable::add(const FlowPacket& p) {
     s.flow->count_update();
     ++counters_.updates;
   }
+  return *s.flow;
 }
 
 std::uint32_t FlowTable::create(std::uint32_t hash, const FlowPacket& p) {

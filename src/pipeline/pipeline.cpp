@@ -36,7 +36,9 @@ Pipeline::Pipeline(const Config& config, InterfaceTable interfaces, HostAddresse
     csv_.emplace(outputs.csv_path, "--write-csv");
     csv_->write(flow_csv_header());
   }
-  flow_output_ = FlowOutput(interfaces_, host_, flow_stream_ ? &*flow_stream_ : nullptr, csv_ ? &*csv_ : nullptr);
+  const auto seed = static_cast<std::uint16_t>(config.publish.community_id_seed);
+  flow_output_ =
+      FlowOutput(interfaces_, host_, flow_stream_ ? &*flow_stream_ : nullptr, csv_ ? &*csv_ : nullptr, seed);
   if (config.flows.enabled) {
     auto sink = [this](const FlowState& flow, v1::FlowEndReason reason, bool is_update) {
       flow_output_(flow, reason, is_update);
@@ -49,7 +51,8 @@ Pipeline::Pipeline(const Config& config, InterfaceTable interfaces, HostAddresse
       flows_.emplace(flow_table_config(config.flows), sink);
     }
   }
-  processor_ = RecordProcessor(interfaces_, host_, events_ ? &*events_ : nullptr, flows_ ? &*flows_ : nullptr);
+  processor_ =
+      RecordProcessor(interfaces_, host_, events_ ? &*events_ : nullptr, flows_ ? &*flows_ : nullptr, seed);
 }
 
 void Pipeline::tick(std::uint64_t now_ns, std::uint64_t now_mono_ns) {

@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "sniffer/community_id.hpp"
 #include "sniffer/event_codec.hpp"
 #include "sniffer/flow_csv.hpp"
 #include "sniffer/wall_clock.hpp"
@@ -9,8 +10,8 @@
 namespace sniffer {
 
 RecordProcessor::RecordProcessor(const InterfaceTable& interfaces, const HostAddresses& host, EventStream* events,
-                                 FlowTable* flows)
-    : interfaces_(&interfaces), host_(&host), events_(events), flows_(flows) {}
+                                 FlowTable* flows, std::uint16_t community_id_seed)
+    : interfaces_(&interfaces), host_(&host), events_(events), flows_(flows), community_id_seed_(community_id_seed) {}
 
 bool RecordProcessor::sent_by_host(const sniffer_record& r) const {
   HostAddresses::Address src;
@@ -25,31 +26,52 @@ void RecordProcessor::process(const DecodedRecord& record, std::uint64_t ts_ns, 
   const InterfaceInfo* iface = it == interfaces_->end() ? nullptr : &it->second;
   if (!iface) ++counters_.unknown_ifindex;
 
-  if (events_) record_to_event(record, iface, ts_ns, *events_->add(now_mono_ns));
+  // The flow first: the event takes its Community ID.
+  const FlowState* flow = flows_ ? add_to_flow(r, ts_ns) : nullptr;
+  if (events_) {
+    v1::PacketEvent& event = *events_->add(now_mono_ns);
+    record_to_event(record, iface, ts_ns, event);
+    event.set_community_id(community_id_of(r, flow));
+  }
+}
 
-  if (!flows_) return;
+const FlowState* RecordProcessor::add_to_flow(const sniffer_record& r, std::uint64_t ts_ns) {
   if (!flow_packet_of(r, ts_ns, packet_)) {
     ++counters_.not_ip;
-    return;
+    return nullptr;
   }
   // A forwarded packet leaving through TC egress was already counted when
   // it entered: only the host's own packets count at egress.
   if (r.hook == SNIFFER_HOOK_TC_EGRESS && !sent_by_host(r)) {
     ++counters_.egress_forwarded;
-    return;
+    return nullptr;
   }
-  flows_->add(packet_);
+  return &flows_->add(packet_);
+}
+
+const std::string& RecordProcessor::community_id_of(const sniffer_record& r, const FlowState* flow) {
+  static const std::string none;
+  if ((r.ip_version != 4 && r.ip_version != 6) || r.l3_hdr_len == 0) return none;  // no addresses read
+  const CommunityIdTuple tuple = community_id_tuple(r);
+  // An ICMP message other than its flow's first one may hash differently.
+  if (flow && flow->community_id_tuple() == tuple) return flow->community_id(community_id_seed_);
+  if (last_community_id_.empty() || !(tuple == last_tuple_)) {
+    last_tuple_ = tuple;
+    last_community_id_ = community_id(tuple, community_id_seed_);
+  }
+  return last_community_id_;
 }
 
 FlowOutput::FlowOutput(const InterfaceTable& interfaces, const HostAddresses& host, FlowStream* stream,
-                       OutputFile* csv)
-    : interfaces_(&interfaces), host_(&host), stream_(stream), csv_(csv) {}
+                       OutputFile* csv, std::uint16_t community_id_seed)
+    : interfaces_(&interfaces), host_(&host), stream_(stream), community_id_seed_(community_id_seed), csv_(csv) {}
 
 void FlowOutput::operator()(const FlowState& flow, v1::FlowEndReason reason, bool is_update) {
   v1::FlowRecord* record = stream_ ? stream_->add(monotonic_now_ns()) : &scratch_;
   record->Clear();
   flow.to_proto(*record, reason, is_update, clock_offset_ns_);
   record->set_direction(static_cast<v1::FlowDirection>(host_->classify(flow.state())));
+  record->set_community_id(flow.community_id(community_id_seed_));
   auto it = interfaces_->find(flow.ifindex());
   if (it != interfaces_->end()) record->set_interface(it->second.name);
   if (csv_) csv_->write(flow_csv_row(*record));

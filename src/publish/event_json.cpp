@@ -127,6 +127,7 @@ nlohmann::json event_to_json(const v1::PacketEvent& e) {
                       : e.verdict() == v1::VERDICT_MONITORED ? "monitored"
                                                               : "pass"},
           {"block_rule_id", e.block_rule_id()},
+          {"community_id", e.community_id()},
           {"payload_hex", hex(e.payload())}};
 }
 

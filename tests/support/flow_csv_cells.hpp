@@ -94,6 +94,7 @@ inline void set_stats(v1::Stats* s, std::uint64_t count, double min, double max,
 inline v1::FlowRecord tcp_record() {
   v1::FlowRecord r;
   r.set_flow_id(42);
+  r.set_community_id("1:LQU9qZlK+B5F3KDmev6m5PMibrg=");
   r.set_start_ns(1'499'245'200'123'456'789ull);  // 2017-07-05T09:00:00.123456789Z
   r.set_end_ns(1'499'245'200'133'456'789ull);
   r.set_duration_us(10000);
@@ -184,7 +185,7 @@ inline const std::vector<std::string> kCicColumns = {
 inline const std::vector<std::string> kOwnColumns = {
     "fwd_frame_bytes", "bwd_frame_bytes", "start_ns", "end_ns", "ip_version", "vlan_id", "interface", "ifindex",
     "role", "mode", "is_wan_facing", "direction", "conn_state", "history", "end_reason", "is_update",
-    "update_count", "flow_id_num"};
+    "update_count", "flow_id_num", "community_id"};
 
 inline void expect_no_nan_or_inf(const std::string& row) {
   for (const char* bad : {"nan", "NaN", "inf", "Infinity"}) EXPECT_EQ(row.find(bad), std::string::npos) << row;

@@ -18,7 +18,7 @@ TEST(FlowCsv, HeaderHasTheCicNamesThenOurOwn) {
   const std::string header = flow_csv_header();
   EXPECT_EQ(parse_csv_line(header), expected);
   EXPECT_EQ(kCicColumns.size(), 83u);  // CIC-IDS2017's 84 features minus its duplicated "Fwd Header Length"
-  EXPECT_EQ(expected.size(), 101u);
+  EXPECT_EQ(expected.size(), 102u);
   EXPECT_EQ(header.find(", "), std::string::npos) << "no stray leading spaces";
   EXPECT_EQ(std::set<std::string>(expected.begin(), expected.end()).size(), expected.size()) << "unique names";
 }

@@ -158,6 +158,7 @@ TEST(FlowCsv, OwnColumns) {
   EXPECT_EQ(c["is_update"], "1");
   EXPECT_EQ(c["update_count"], "2");
   EXPECT_EQ(c["flow_id_num"], "42");
+  EXPECT_EQ(c["community_id"], "1:LQU9qZlK+B5F3KDmev6m5PMibrg=");  // as it is: base64 needs no quoting
 }
 
 TEST(FlowCsv, EnumNames) {

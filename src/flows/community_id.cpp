@@ -1,0 +1,142 @@
+#include "sniffer/community_id.hpp"
+
+#include <cstring>
+#include <memory>
+
+#include <openssl/evp.h>
+
+#include "sniffer/error.hpp"
+
+namespace sniffer {
+
+namespace {
+
+constexpr std::uint8_t kIcmp = 1, kTcp = 6, kUdp = 17, kIcmpV6 = 58, kSctp = 132;
+
+// The type an ICMP message answers or is answered by: such a pair is one
+// two-way flow (the spec takes Zeek's table). -1: a one-way message.
+int icmp_counterpart(std::uint8_t type) {
+  switch (type) {
+    case 8: return 0;    // echo request -> echo reply
+    case 0: return 8;
+    case 13: return 14;  // timestamp
+    case 14: return 13;
+    case 15: return 16;  // information
+    case 16: return 15;
+    case 10: return 9;   // router solicitation -> advertisement
+    case 9: return 10;
+    case 17: return 18;  // address mask
+    case 18: return 17;
+    default: return -1;
+  }
+}
+
+int icmpv6_counterpart(std::uint8_t type) {
+  switch (type) {
+    case 128: return 129;  // echo request -> echo reply
+    case 129: return 128;
+    case 130: return 131;  // multicast listener query -> report
+    case 131: return 130;
+    case 133: return 134;  // router solicitation -> advertisement
+    case 134: return 133;
+    case 135: return 136;  // neighbor solicitation -> advertisement
+    case 136: return 135;
+    case 139: return 140;  // node information query -> reply ("who are you")
+    case 140: return 139;
+    case 144: return 145;  // home agent address discovery request -> reply
+    case 145: return 144;
+    default: return -1;
+  }
+}
+
+struct DigestContextFree {
+  void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
+};
+
+// SHA-1, fetched once; one reusable context per thread (no allocation per hash).
+void sha1(const std::uint8_t* data, std::size_t len, unsigned char (&out)[20]) {
+  static EVP_MD* const md = EVP_MD_fetch(nullptr, "SHA1", nullptr);
+  thread_local std::unique_ptr<EVP_MD_CTX, DigestContextFree> ctx(EVP_MD_CTX_new());
+  unsigned int out_len = 0;
+  if (!md || !ctx || EVP_DigestInit_ex2(ctx.get(), md, nullptr) != 1 ||
+      EVP_DigestUpdate(ctx.get(), data, len) != 1 || EVP_DigestFinal_ex(ctx.get(), out, &out_len) != 1 ||
+      out_len != sizeof out) {
+    throw Error("Community ID: OpenSSL's SHA-1 is not available");
+  }
+}
+
+}  // namespace
+
+CommunityIdTuple community_id_tuple(std::uint8_t ip_version, const std::uint8_t* src, const std::uint8_t* dst,
+                                    std::uint8_t proto, std::uint16_t sport, std::uint16_t dport, bool no_l4_header) {
+  CommunityIdTuple t;
+  t.addr_len = ip_version == 4 ? 4 : 16;
+  t.proto = proto;
+  std::memcpy(t.src.data(), src, t.addr_len);
+  std::memcpy(t.dst.data(), dst, t.addr_len);
+  const bool port_proto = proto == kTcp || proto == kUdp || proto == kSctp || proto == kIcmp || proto == kIcmpV6;
+  t.has_ports = port_proto && !no_l4_header;
+  if (!t.has_ports) {
+    if (std::memcmp(t.src.data(), t.dst.data(), t.addr_len) > 0) std::swap(t.src, t.dst);
+    return t;
+  }
+  bool one_way = false;
+  if (proto == kIcmp || proto == kIcmpV6) {
+    // sport, dport: the type and code. A two-way type pairs with its counterpart.
+    const int counterpart = proto == kIcmp ? icmp_counterpart(static_cast<std::uint8_t>(sport))
+                                           : icmpv6_counterpart(static_cast<std::uint8_t>(sport));
+    one_way = counterpart < 0;
+    if (!one_way) dport = static_cast<std::uint16_t>(counterpart);
+  }
+  t.sport = sport;
+  t.dport = dport;
+  const int cmp = std::memcmp(t.src.data(), t.dst.data(), t.addr_len);
+  if (!one_way && (cmp > 0 || (cmp == 0 && sport > dport))) {
+    std::swap(t.src, t.dst);
+    std::swap(t.sport, t.dport);
+  }
+  return t;
+}
+
+CommunityIdTuple community_id_tuple(const sniffer_record& r) {
+  const bool icmp = r.l4_proto == kIcmp || r.l4_proto == kIcmpV6;
+  return community_id_tuple(r.ip_version, r.saddr, r.daddr, r.l4_proto, icmp ? r.icmp_type : r.sport,
+                            icmp ? r.icmp_code : r.dport, (r.frag_flags & SNIFFER_FRAG_NOT_FIRST) != 0);
+}
+
+CommunityIdTuple community_id_tuple(const sniffer_flow_state& s) {
+  const sniffer_flow_key& k = s.key;
+  const bool a_first = s.fwd_is_a_to_b != 0;
+  const bool icmp = k.l4_proto == kIcmp || k.l4_proto == kIcmpV6;
+  const std::uint16_t sport = icmp ? s.icmp_type : a_first ? k.port_a : k.port_b;
+  const std::uint16_t dport = icmp ? s.icmp_code : a_first ? k.port_b : k.port_a;
+  return community_id_tuple(k.ip_version, a_first ? k.addr_a : k.addr_b, a_first ? k.addr_b : k.addr_a, k.l4_proto,
+                            sport, dport, s.no_l4_header != 0);
+}
+
+std::string community_id(const CommunityIdTuple& t, std::uint16_t seed) {
+  // seed(2) . saddr . daddr . proto(1) . 0(1) [. sport(2) . dport(2)], network order.
+  std::uint8_t in[2 + 16 + 16 + 2 + 4];
+  std::size_t n = 0;
+  in[n++] = static_cast<std::uint8_t>(seed >> 8);
+  in[n++] = static_cast<std::uint8_t>(seed);
+  std::memcpy(in + n, t.src.data(), t.addr_len);
+  n += t.addr_len;
+  std::memcpy(in + n, t.dst.data(), t.addr_len);
+  n += t.addr_len;
+  in[n++] = t.proto;
+  in[n++] = 0;
+  if (t.has_ports) {
+    in[n++] = static_cast<std::uint8_t>(t.sport >> 8);
+    in[n++] = static_cast<std::uint8_t>(t.sport);
+    in[n++] = static_cast<std::uint8_t>(t.dport >> 8);
+    in[n++] = static_cast<std::uint8_t>(t.dport);
+  }
+  unsigned char digest[20];
+  sha1(in, n, digest);
+  unsigned char text[29];  // 4 * ceil(20 / 3) + NUL
+  const int len = EVP_EncodeBlock(text, digest, sizeof digest);
+  return "1:" + std::string(reinterpret_cast<const char*>(text), static_cast<std::size_t>(len));
+}
+
+}  // namespace sniffer

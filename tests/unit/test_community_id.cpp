@@ -1,0 +1,201 @@
+// Community ID v1 on vectors computed by hand from the spec's definition:
+// each vector's preimage is written out byte by byte here, its SHA-1 and
+// base64 taken directly, and the result is the known value (the spec's
+// baseline/baseline_*.json, made by its reference implementation, or
+// tshark 4.0's communityid for the cases the baseline lacks). The function
+// under test must give that value from the unordered 5-tuple.
+#include <arpa/inet.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <openssl/evp.h>
+
+#include "sniffer/community_id.hpp"
+#include "sniffer/flow_packet.hpp"
+
+namespace sniffer {
+namespace {
+
+using Bytes = std::vector<std::uint8_t>;
+
+Bytes addr(const char* text) {
+  std::uint8_t buf[16] = {};
+  const bool v6 = std::strchr(text, ':') != nullptr;
+  EXPECT_EQ(inet_pton(v6 ? AF_INET6 : AF_INET, text, buf), 1) << text;
+  return Bytes(buf, buf + (v6 ? 16 : 4));
+}
+
+Bytes be16(std::uint16_t v) { return {static_cast<std::uint8_t>(v >> 8), static_cast<std::uint8_t>(v)}; }
+
+// seed . saddr . daddr . proto . 0 [. sport . dport]: the spec's preimage.
+Bytes preimage(std::uint16_t seed, const char* saddr, const char* daddr, std::uint8_t proto, bool ports = false,
+               std::uint16_t sport = 0, std::uint16_t dport = 0) {
+  Bytes b = be16(seed);
+  for (const Bytes& part : {addr(saddr), addr(daddr), Bytes{proto, 0}}) b.insert(b.end(), part.begin(), part.end());
+  if (ports) {
+    for (const Bytes& part : {be16(sport), be16(dport)}) b.insert(b.end(), part.begin(), part.end());
+  }
+  return b;
+}
+
+std::string hash_of(const Bytes& preimage) {
+  unsigned char digest[20];
+  unsigned int len = 0;
+  EXPECT_EQ(EVP_Digest(preimage.data(), preimage.size(), digest, &len, EVP_sha1(), nullptr), 1);
+  unsigned char text[29];
+  const int n = EVP_EncodeBlock(text, digest, sizeof digest);
+  return "1:" + std::string(reinterpret_cast<const char*>(text), static_cast<std::size_t>(n));
+}
+
+// The ID of a packet src:sport -> dst:dport (ICMP: type, code).
+std::string id_of(const char* src, const char* dst, std::uint8_t proto, std::uint16_t sport, std::uint16_t dport,
+                  std::uint16_t seed = 0, bool not_first_fragment = false) {
+  const Bytes s = addr(src), d = addr(dst);
+  const std::uint8_t version = s.size() == 4 ? 4 : 6;
+  return community_id(community_id_tuple(version, s.data(), d.data(), proto, sport, dport, not_first_fragment), seed);
+}
+
+TEST(CommunityId, TcpIpv4BothDirectionsAndSeed) {
+  const std::string want = "1:LQU9qZlK+B5F3KDmev6m5PMibrg=";
+  EXPECT_EQ(hash_of(preimage(0, "66.35.250.204", "128.232.110.120", 6, true, 80, 34855)), want);
+  EXPECT_EQ(id_of("128.232.110.120", "66.35.250.204", 6, 34855, 80), want);
+  EXPECT_EQ(id_of("66.35.250.204", "128.232.110.120", 6, 80, 34855), want);
+  const std::string seeded = "1:3V71V58M3Ksw/yuFALMcW0LAHvc=";
+  EXPECT_EQ(hash_of(preimage(1, "66.35.250.204", "128.232.110.120", 6, true, 80, 34855)), seeded);
+  EXPECT_EQ(id_of("128.232.110.120", "66.35.250.204", 6, 34855, 80, 1), seeded);
+}
+
+TEST(CommunityId, UdpIpv4) {
+  const std::string want = "1:d/FP5EW3wiY1vCndhwleRRKHowQ=";
+  EXPECT_EQ(hash_of(preimage(0, "8.8.8.8", "192.168.1.52", 17, true, 53, 54585)), want);
+  EXPECT_EQ(id_of("192.168.1.52", "8.8.8.8", 17, 54585, 53), want);
+  EXPECT_EQ(id_of("8.8.8.8", "192.168.1.52", 17, 53, 54585), want);
+}
+
+TEST(CommunityId, TcpIpv6) {
+  const char* client = "2001:470:e5bf:dead:4957:2174:e82c:4887";
+  const char* server = "2607:f8b0:400c:c03::1a";
+  const std::string want = "1:/qFaeAR+gFe1KYjMzVDsMv+wgU4=";
+  EXPECT_EQ(hash_of(preimage(0, client, server, 6, true, 63943, 25)), want);
+  EXPECT_EQ(id_of(client, server, 6, 63943, 25), want);
+  EXPECT_EQ(id_of(server, client, 6, 25, 63943), want);
+}
+
+TEST(CommunityId, EqualAddressesOrderByPort) {
+  const std::string want = hash_of(preimage(0, "10.0.0.1", "10.0.0.1", 6, true, 80, 40000));
+  EXPECT_EQ(id_of("10.0.0.1", "10.0.0.1", 6, 40000, 80), want);
+  EXPECT_EQ(id_of("10.0.0.1", "10.0.0.1", 6, 80, 40000), want);
+}
+
+TEST(CommunityId, IcmpEchoRequestAndReplyAreOneFlow) {
+  // Echo request (type 8) maps to ports (8, 0), its reply (type 0) to (0, 8).
+  const std::string want = "1:X0snYXpgwiv9TZtqg64sgzUn6Dk=";
+  EXPECT_EQ(hash_of(preimage(0, "192.168.0.1", "192.168.0.89", 1, true, 0, 8)), want);
+  EXPECT_EQ(id_of("192.168.0.89", "192.168.0.1", 1, 8, 0), want);  // request
+  EXPECT_EQ(id_of("192.168.0.1", "192.168.0.89", 1, 0, 0), want);  // reply
+  // The other side pinging (request from .1) is another flow: ports (8, 0).
+  const std::string other = hash_of(preimage(0, "192.168.0.1", "192.168.0.89", 1, true, 8, 0));
+  EXPECT_NE(other, want);
+  EXPECT_EQ(id_of("192.168.0.1", "192.168.0.89", 1, 8, 0), other);
+  EXPECT_EQ(id_of("192.168.0.89", "192.168.0.1", 1, 0, 0), other);
+  const std::string seeded = "1:03g6IloqVBdcZlPyX8r0hgoE7kA=";
+  EXPECT_EQ(hash_of(preimage(1, "192.168.0.1", "192.168.0.89", 1, true, 0, 8)), seeded);
+  EXPECT_EQ(id_of("192.168.0.89", "192.168.0.1", 1, 8, 0, 1), seeded);
+}
+
+TEST(CommunityId, IcmpOneWayTypeKeepsItsDirection) {
+  // Time exceeded (11): type and code as ports, the sender first even when
+  // its address is the larger (tshark's value).
+  EXPECT_EQ(hash_of(preimage(0, "10.0.0.1", "10.0.0.2", 1, true, 11, 0)), "1:YHxtAirCG//0OzkcVAukqKQN9xM=");
+  EXPECT_EQ(id_of("10.0.0.1", "10.0.0.2", 1, 11, 0), "1:YHxtAirCG//0OzkcVAukqKQN9xM=");
+  EXPECT_EQ(hash_of(preimage(0, "10.0.0.2", "10.0.0.1", 1, true, 11, 0)), "1:c5iqfdGYsNWhMJVcYXWPNWbpnKs=");
+  EXPECT_EQ(id_of("10.0.0.2", "10.0.0.1", 1, 11, 0), "1:c5iqfdGYsNWhMJVcYXWPNWbpnKs=");
+}
+
+TEST(CommunityId, Icmpv6) {
+  const char* a = "3ffe:507:0:1:200:86ff:fe05:80da";
+  const char* b = "3ffe:501:0:1001::2";
+  const std::string echo = "1:+TW+HtLHvV1xnGhV1lv7XoJrqQg=";
+  EXPECT_EQ(hash_of(preimage(0, b, a, 58, true, 129, 128)), echo);
+  EXPECT_EQ(id_of(a, b, 58, 128, 0), echo);  // echo request
+  EXPECT_EQ(id_of(b, a, 58, 129, 0), echo);  // echo reply
+  EXPECT_EQ(id_of(a, b, 58, 128, 0, 1), "1:GfZxjAkDk2MkegpBYHV6tadtFXQ=");
+  // Neighbor solicitation (135) and its advertisement (136) pair up.
+  const char* n1 = "fe80::200:86ff:fe05:80da";
+  const char* n2 = "fe80::260:97ff:fe07:69ea";
+  const std::string ns = "1:dGHyGvjMfljg6Bppwm3bg0LO8TY=";
+  EXPECT_EQ(hash_of(preimage(0, n1, n2, 58, true, 135, 136)), ns);
+  EXPECT_EQ(id_of(n1, n2, 58, 135, 0), ns);
+  EXPECT_EQ(id_of(n2, n1, 58, 136, 0), ns);
+  // Destination unreachable (1, code 4): one-way, code as destination port.
+  const char* router = "3ffe:501:410:0:2c0:dfff:fe47:33e";
+  EXPECT_EQ(hash_of(preimage(0, router, a, 58, true, 1, 4)), "1:hLZd0XGWojozrvxqE0dWB1iM6R0=");
+  EXPECT_EQ(id_of(router, a, 58, 1, 4), "1:hLZd0XGWojozrvxqE0dWB1iM6R0=");
+}
+
+TEST(CommunityId, SctpHasPorts) {
+  const std::string want = "1:MP2EtRCAUIZvTw6MxJHLV7N7JDs=";
+  EXPECT_EQ(hash_of(preimage(0, "192.168.170.8", "192.168.170.56", 132, true, 7, 7)), want);
+  EXPECT_EQ(id_of("192.168.170.56", "192.168.170.8", 132, 7, 7), want);
+  EXPECT_EQ(id_of("192.168.170.8", "192.168.170.56", 132, 7, 7, 1), "1:5w3ZRjeKBzqT3zsaEECDGjUbYeg=");
+}
+
+TEST(CommunityId, ProtocolWithoutPortsHashesNone) {
+  // RSVP (46): 12 bytes hashed, no ports even if some were passed.
+  const std::string want = "1:KHlLkgoJW7ifUTyTSgyVfkFHzKw=";
+  EXPECT_EQ(hash_of(preimage(0, "10.1.12.1", "10.1.12.2", 46)), want);
+  EXPECT_EQ(id_of("10.1.12.2", "10.1.12.1", 46, 0, 0), want);
+  EXPECT_EQ(id_of("10.1.12.1", "10.1.12.2", 46, 7, 9), want);
+  EXPECT_EQ(id_of("10.1.12.1", "10.1.12.2", 46, 0, 0, 1), "1:rYir8gphR31noO9iDRQmF/BteEI=");
+}
+
+TEST(CommunityId, FragmentAfterTheFirstHashesNoPorts) {
+  // Its TCP header is in the first fragment: no ports, as tshark (without
+  // reassembly) hashes it.
+  const std::string want = "1:H3aJwHWlOnBTHSVZnnD+QYJb9v0=";
+  EXPECT_EQ(hash_of(preimage(0, "10.0.0.1", "10.0.0.2", 6)), want);
+  EXPECT_EQ(id_of("10.0.0.2", "10.0.0.1", 6, 0, 0, 0, /*not_first_fragment=*/true), want);
+  EXPECT_NE(id_of("10.0.0.2", "10.0.0.1", 6, 0, 0), want);  // ports 0 are ports
+}
+
+sniffer_record icmp_record(const char* src, const char* dst, std::uint8_t type) {
+  sniffer_record r{};
+  r.ip_version = 4;
+  r.l4_proto = 1;
+  r.l3_hdr_len = 20;
+  r.ip_total_len = 28;
+  r.l4_hdr_len = 8;
+  r.icmp_type = type;
+  std::memcpy(r.saddr, addr(src).data(), 4);
+  std::memcpy(r.daddr, addr(dst).data(), 4);
+  return r;
+}
+
+TEST(CommunityId, RecordsAndTheirFlowAgree) {
+  // A flow that starts with an echo reply (the capture began late): the
+  // flow, the reply and the request all give the spec's ID.
+  const sniffer_record reply = icmp_record("192.168.0.1", "192.168.0.89", 0);
+  const sniffer_record request = icmp_record("192.168.0.89", "192.168.0.1", 8);
+  FlowPacket first{};
+  ASSERT_TRUE(flow_packet_of(reply, 1000, first));
+  sniffer_flow_params params{};
+  sniffer_flow_state flow{};
+  sniffer_flow_init(&flow, &first.key, sniffer_flow_orig_is_a(&first.packet, first.a_to_b), 1, &first.packet, 1, 0, 0,
+                    &params);
+  const std::string want = "1:X0snYXpgwiv9TZtqg64sgzUn6Dk=";
+  EXPECT_EQ(community_id(community_id_tuple(flow), 0), want);
+  EXPECT_EQ(community_id(community_id_tuple(reply), 0), want);
+  EXPECT_EQ(community_id(community_id_tuple(request), 0), want);
+  // A one-way message starts a flow whose ID keeps the sender first.
+  const sniffer_record exceeded = icmp_record("10.0.0.2", "10.0.0.1", 11);
+  ASSERT_TRUE(flow_packet_of(exceeded, 1000, first));
+  sniffer_flow_init(&flow, &first.key, sniffer_flow_orig_is_a(&first.packet, first.a_to_b), 2, &first.packet, 1, 0, 0,
+                    &params);
+  EXPECT_EQ(community_id(community_id_tuple(flow), 0), "1:c5iqfdGYsNWhMJVcYXWPNWbpnKs=");
+}
+
+}  // namespace
+}  // namespace sniffer
