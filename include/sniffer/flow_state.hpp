@@ -6,7 +6,6 @@
 #pragma once
 
 #include <cstdint>
-#include <optional>
 #include <string>
 
 #include "sniffer.pb.h"
@@ -56,14 +55,14 @@ class FlowState {
 
   std::string conn_state() const;
 
-  // The flow's Community ID input and ID, computed on first use and kept: one
-  // SHA-1 per flow, whatever its packets and records. seed: the same each call.
-  const CommunityIdTuple& community_id_tuple() const;
+  // The flow's Community ID input (from its first packet), and its ID,
+  // computed on first use and kept: one SHA-1 per flow, whatever its packets
+  // and records. seed: the same each call.
+  CommunityIdTuple community_id_tuple() const { return sniffer::community_id_tuple(s_); }
   const std::string& community_id(std::uint16_t seed) const;
 
  private:
   sniffer_flow_state s_;
-  mutable std::optional<CommunityIdTuple> community_id_tuple_;
   mutable std::string community_id_;  // empty until hashed
 };
 

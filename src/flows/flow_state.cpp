@@ -79,11 +79,6 @@ FlowState::FlowState(const FlowPacket& first, std::uint64_t id, const sniffer_fl
   add(first.packet, first.a_to_b, params);
 }
 
-const CommunityIdTuple& FlowState::community_id_tuple() const {
-  if (!community_id_tuple_) community_id_tuple_ = sniffer::community_id_tuple(s_);
-  return *community_id_tuple_;
-}
-
 const std::string& FlowState::community_id(std::uint16_t seed) const {
   if (community_id_.empty()) community_id_ = sniffer::community_id(community_id_tuple(), seed);
   return community_id_;

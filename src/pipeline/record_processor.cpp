@@ -1,5 +1,7 @@
 #include "sniffer/record_processor.hpp"
 
+#include <netinet/in.h>
+
 #include <cstring>
 
 #include "sniffer/community_id.hpp"
@@ -52,8 +54,15 @@ const FlowState* RecordProcessor::add_to_flow(const sniffer_record& r, std::uint
 const std::string& RecordProcessor::community_id_of(const sniffer_record& r, const FlowState* flow) {
   static const std::string none;
   if ((r.ip_version != 4 && r.ip_version != 6) || r.l3_hdr_len == 0) return none;  // no addresses read
+  if (flow) {
+    // r has its flow's key: it hashes as the flow does unless it is an ICMP
+    // message other than the flow's first, or a fragment after the first
+    // where the flow began with its L4 header (or the other way round).
+    const bool icmp = r.l4_proto == IPPROTO_ICMP || r.l4_proto == IPPROTO_ICMPV6;
+    const bool no_l4_header = (r.frag_flags & SNIFFER_FRAG_NOT_FIRST) != 0;
+    if (!icmp && no_l4_header == (flow->state().no_l4_header != 0)) return flow->community_id(community_id_seed_);
+  }
   const CommunityIdTuple tuple = community_id_tuple(r);
-  // An ICMP message other than its flow's first one may hash differently.
   if (flow && flow->community_id_tuple() == tuple) return flow->community_id(community_id_seed_);
   if (last_community_id_.empty() || !(tuple == last_tuple_)) {
     last_tuple_ = tuple;
