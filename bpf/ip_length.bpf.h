@@ -56,6 +56,8 @@ __noinline int check_ip_length(struct sniffer_record *r, __u32 wire_len, __u32 f
 		need = r->l4_hdr_len > sizeof(struct tcphdr) ? r->l4_hdr_len : sizeof(struct tcphdr);
 	else if (r->l4_proto == PROTO_UDP || r->l4_proto == PROTO_ICMP || r->l4_proto == PROTO_ICMPV6)
 		need = 8;
+	else if (r->l4_proto == PROTO_SCTP)
+		need = SCTP_COMMON_HDR_LEN;
 	if (l4_start + need <= ip_end)
 		return 0;
 	/* A MALFORMED left here came from the L4 header, i.e. from the padding. */

@@ -29,6 +29,8 @@
 #define PROTO_TCP 6
 #define PROTO_UDP 17
 #define PROTO_ICMPV6 58
+#define PROTO_SCTP 132
+#define SCTP_COMMON_HDR_LEN 12
 
 /* Offsets beyond this are not parsed (keeps the verifier's ranges small). */
 #define PARSE_MAX_OFFSET 4096
@@ -126,6 +128,20 @@ static __always_inline void parse_udp(void *pos, void *data_end, __u32 off, stru
 	r->payload_offset = off + sizeof(*uh);
 }
 
+/* SCTP: the common header (ports, verification tag, checksum); its chunks are
+ * the payload. The ports key the flow, as for TCP and UDP (and Community ID). */
+static __always_inline void parse_sctp(void *pos, void *data_end, __u32 off, struct sniffer_record *r)
+{
+	if (!parse_ports(pos, data_end, r))
+		return;
+	if ((void *)((__u8 *)pos + SCTP_COMMON_HDR_LEN) > data_end) {
+		r->parse_flags |= SNIFFER_PARSE_TRUNCATED | SNIFFER_PARSE_L4_CUT;
+		return;
+	}
+	r->l4_hdr_len = SCTP_COMMON_HDR_LEN;
+	r->payload_offset = off + SCTP_COMMON_HDR_LEN;
+}
+
 /* ICMP and ICMPv6: type, code, checksum, 4 bytes of rest-of-header. */
 static __always_inline void parse_icmp(void *pos, void *data_end, __u32 off, struct sniffer_record *r)
 {
@@ -158,6 +174,9 @@ static __always_inline void parse_l4(void *data, void *data_end, __u32 off,
 		return;
 	case PROTO_UDP:
 		parse_udp(pos, data_end, off, r);
+		return;
+	case PROTO_SCTP:
+		parse_sctp(pos, data_end, off, r);
 		return;
 	case PROTO_ICMP:
 	case PROTO_ICMPV6:

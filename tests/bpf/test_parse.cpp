@@ -102,6 +102,23 @@ TEST_F(ProgramsTest, IcmpEchoAndIcmpv6) {
   });
 }
 
+TEST_F(ProgramsTest, SctpPortsAreReadFromItsCommonHeader) {
+  load();
+  configure(Mode::Gateway, Role::Wan);
+  // Ports 5000 -> 38412, verification tag, checksum, then one 16-byte chunk.
+  const std::string common_header("\x13\x88\x96\x0c\x00\x00\x00\x01\x00\x00\x00\x00", 12);
+  check({
+      {.description = "SCTP over IPv4",
+       .frame = Frame{}.ipv4({}).raw({.proto = 132, .payload = common_header + std::string(16, 'c')}),
+       .record = RecordFields{.l4_proto = 132, .sport = 5000, .dport = 38412, .l4_hdr_len = 12,
+                              .parse_flags = 0, .payload_offset = 14 + 20 + 12}},
+      {.description = "SCTP cut inside its common header",
+       .frame = Frame{}.ipv4({}).raw({.proto = 132, .payload = common_header.substr(0, 8)}),
+       .record = RecordFields{.l4_proto = 132, .sport = 5000, .dport = 38412, .l4_hdr_len = 0,
+                              .parse_flags = SNIFFER_PARSE_TRUNCATED | SNIFFER_PARSE_L4_CUT}},
+  });
+}
+
 TEST_F(ProgramsTest, NonIpFrameYieldsRecordOfClassOther) {
   load();
   configure(Mode::Gateway, Role::Wan);
