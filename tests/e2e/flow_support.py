@@ -6,7 +6,9 @@ import subprocess
 import sys
 from collections import defaultdict
 
-from e2e_support import PCAPS, Addr, packed, random_ports, udp_send
+import pytest
+
+from e2e_support import PCAPS, Addr, packed, pcap_corpus, random_ports, udp_send
 
 DATAGRAMS = 5
 
@@ -107,8 +109,8 @@ for port in range(first, first + count):
 """
 
 
-def captures():
-    """Every capture of the manifest that is present, as its path under PCAPS (category/name)."""
+def listed_captures():
+    """Every capture of the corpus's manifest that is present, as its path under PCAPS (category/name)."""
     manifest = PCAPS / "MANIFEST.tsv"
     if not manifest.exists():
         return []
@@ -118,3 +120,20 @@ def captures():
         if len(fields) > 1 and (PCAPS / fields[1]).is_file():
             out.append(fields[1])
     return out
+
+
+def captures():
+    """listed_captures() for a corpus-wide test: none at all fails the test (comparing
+    nothing must not pass)."""
+    out = listed_captures()
+    if not out:
+        pytest.fail(f"no captures listed in {PCAPS / 'MANIFEST.tsv'} (SNIFFER_PCAPS: a directory with a "
+                    "MANIFEST.tsv like tests/data/pcaps/)", pytrace=False)
+    return out
+
+
+def corpus_line():
+    """Which corpus the corpus-wide tests run on, and how many captures: printed in the
+    header of every e2e run (conftest.py) and in the corpus-wide tests' reports."""
+    how = pcap_corpus()[1]
+    return f"capture corpus: {PCAPS} ({how}), {len(listed_captures())} captures"
