@@ -2,7 +2,7 @@
 # Which capture corpus a script uses (sourced). The in-repository corpus, tests/data/pcaps,
 # holds the captures that tests and lab scenarios name; runs over every capture use
 # $SNIFFER_PCAPS if set, else ../shared/pcaps beside the repository if it exists, else the
-# in-repository corpus. tests/e2e/e2e_support.py (pcap_corpus) applies the same rule.
+# in-repository corpus. tests/e2e/corpus.py (pcap_corpus) applies the same rule.
 
 # repo_pcaps REPO: prints the in-repository corpus of the checkout at REPO.
 repo_pcaps() {

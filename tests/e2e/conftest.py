@@ -17,9 +17,9 @@ import sys
 
 import pytest
 
-from e2e_support import (REPO_PCAPS, Daemon, EchoServers, Env, Lab, Subscriber, build_dir, lab_config,
+from corpus import REPO_PCAPS, corpus_line
+from e2e_support import (Daemon, EchoServers, Env, Lab, Subscriber, build_dir, lab_config,
                          unavailable)
-from flow_support import corpus_line
 
 
 def pytest_report_header(config):

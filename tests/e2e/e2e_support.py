@@ -20,24 +20,6 @@ E2E_DIR = Path(__file__).resolve().parent
 TOPOLOGY_SCRIPT = REPO_ROOT / "scripts" / "lab-topology.sh"
 UDP_TOOL = E2E_DIR / "udp_tool.py"
 PYTHON_CONSUMER = REPO_ROOT / "examples" / "python_consumer.py"
-# Captures. A test that names a capture reads it from the in-repository corpus (always there).
-# The corpus-wide tests run on pcap_corpus(): $SNIFFER_PCAPS, else the larger shared corpus
-# beside the repository if it exists, else the in-repository one (tests/data/pcaps/README.md).
-REPO_PCAPS = REPO_ROOT / "tests" / "data" / "pcaps"
-SHARED_PCAPS = REPO_ROOT.parent / "shared" / "pcaps"
-
-
-def pcap_corpus():
-    """(directory, how it was chosen) of the corpus the corpus-wide tests run on."""
-    if os.environ.get("SNIFFER_PCAPS"):
-        return Path(os.environ["SNIFFER_PCAPS"]).resolve(), "SNIFFER_PCAPS"
-    if SHARED_PCAPS.is_dir():
-        return SHARED_PCAPS.resolve(), "../shared/pcaps beside the repository"
-    return REPO_PCAPS, "in-repository corpus"
-
-
-PCAPS = pcap_corpus()[0]
-
 # The names of our BPF programs (bpf/sniffer.bpf.c), as `bpftool prog show` lists them.
 PROGRAM_NAMES = {"sniffer_xdp", "sniffer_tc_in", "sniffer_tc_eg"}
 

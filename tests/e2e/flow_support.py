@@ -1,14 +1,12 @@
 """Flow pieces shared by the flow e2e files (test_flows, test_kernel_flows, test_flow_reference):
-the live lab's UDP and TCP flows and their expected records, the flood script, the capture list.
+the live lab's UDP and TCP flows and their expected records, the flood script.
 Test modules do not import each other: what two of them use lives here."""
 import ipaddress
 import subprocess
 import sys
 from collections import defaultdict
 
-import pytest
-
-from e2e_support import PCAPS, Addr, packed, pcap_corpus, random_ports, udp_send
+from e2e_support import Addr, packed, random_ports, udp_send
 
 DATAGRAMS = 5
 
@@ -107,33 +105,3 @@ s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 for port in range(first, first + count):
     s.sendto(b'x', (dst, port))
 """
-
-
-def listed_captures():
-    """Every capture of the corpus's manifest that is present, as its path under PCAPS (category/name)."""
-    manifest = PCAPS / "MANIFEST.tsv"
-    if not manifest.exists():
-        return []
-    out = []
-    for line in manifest.read_text().splitlines()[1:]:
-        fields = line.split("\t")
-        if len(fields) > 1 and (PCAPS / fields[1]).is_file():
-            out.append(fields[1])
-    return out
-
-
-def captures():
-    """listed_captures() for a corpus-wide test: none at all fails the test (comparing
-    nothing must not pass)."""
-    out = listed_captures()
-    if not out:
-        pytest.fail(f"no captures listed in {PCAPS / 'MANIFEST.tsv'} (SNIFFER_PCAPS: a directory with a "
-                    "MANIFEST.tsv like tests/data/pcaps/)", pytrace=False)
-    return out
-
-
-def corpus_line():
-    """Which corpus the corpus-wide tests run on, and how many captures: printed in the
-    header of every e2e run (conftest.py) and in the corpus-wide tests' reports."""
-    how = pcap_corpus()[1]
-    return f"capture corpus: {PCAPS} ({how}), {len(listed_captures())} captures"

@@ -1,6 +1,6 @@
 """Flow records against a reference: tshark's conversation statistics.
 
-For every capture of the corpus (e2e_support.pcap_corpus(): SNIFFER_PCAPS, ../shared/pcaps
+For every capture of the corpus (corpus.py: SNIFFER_PCAPS, ../shared/pcaps
 or tests/data/pcaps), every TCP and UDP conversation tshark reports
 (tests/e2e/tshark_conv.py: outer headers only, the exact per-frame numbers) must equal
 sniffer's flow record for it: packets and frame bytes per direction, and the times of
@@ -31,8 +31,8 @@ from collections import Counter, defaultdict
 import pytest
 
 import tshark_conv as tc
-from e2e_support import PCAPS, Subscriber, build_dir
-from flow_support import captures, corpus_line
+from corpus import PCAPS, captures, corpus_line
+from e2e_support import Subscriber, build_dir
 
 EXCUSED = {"inner", "vlan_split", "uncounted"}  # deliberate outer-header differences
 NO_TIMEOUTS = {"idle_timeout_ms": 86400000, "active_timeout_ms": 86400000, "tcp_close_grace_ms": 86400000}

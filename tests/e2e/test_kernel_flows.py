@@ -1,6 +1,6 @@
 """Kernel flow aggregation (flows.aggregation "kernel") against the userspace flow table.
 
-Offline: every capture of the corpus (e2e_support.pcap_corpus()), and one written here with a
+Offline: every capture of the corpus (corpus.py), and one written here with a
 TCP port reuse (no capture of the in-repository corpus has one), through --read-pcap in both
 modes, twice (default timeouts, and short ones that make idle endings and active-timeout
 updates common): the flow records (CSV rows, flow ids included) must be identical, and so
@@ -15,9 +15,10 @@ import sys
 import time
 from collections import Counter
 
-from e2e_support import PCAPS, REPO_PCAPS, Addr, random_ports, scrape
-from flow_support import DATAGRAMS, END_FIN, END_SHUTDOWN, FLOOD_SCRIPT, FLOW_DIRECTION, captures, final_records, \
-    flow_key, corpus_line, tcp_exchange, udp_flows
+from corpus import PCAPS, REPO_PCAPS, captures, corpus_line
+from e2e_support import Addr, random_ports, scrape
+from flow_support import DATAGRAMS, END_FIN, END_SHUTDOWN, FLOOD_SCRIPT, FLOW_DIRECTION, final_records, flow_key, \
+    tcp_exchange, udp_flows
 from pcap_frames import ACK, SYN, ether, ipv4, tcp, write_pcap
 
 END_IDLE, END_ACTIVE, END_TABLE_FULL = 3, 4, 9

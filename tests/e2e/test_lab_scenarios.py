@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from e2e_support import REPO_PCAPS, REPO_ROOT, unavailable
+from corpus import REPO_PCAPS
+from e2e_support import REPO_ROOT, unavailable
 
 NETNS_LAB = REPO_ROOT / "vagrant" / "netns-lab.sh"
 PREPARE_GATEWAY = REPO_ROOT / "vagrant" / "prepare-gateway.sh"

@@ -20,7 +20,7 @@ import subprocess
 
 import pytest
 
-from e2e_support import REPO_PCAPS
+from corpus import REPO_PCAPS
 from pcap_frames import ACK, FIN, PSH, RST, SYN, ether, ipv4, ipv6, tcp, udp, write_pcap
 
 MODES = ("userspace", "kernel")

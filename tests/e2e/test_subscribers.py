@@ -13,7 +13,8 @@ from contextlib import redirect_stderr
 
 import pytest
 
-from e2e_support import PYTHON_CONSUMER, REPO_PCAPS, Addr, random_ports, udp_send, warm_up
+from corpus import REPO_PCAPS
+from e2e_support import PYTHON_CONSUMER, Addr, random_ports, udp_send, warm_up
 
 DATAGRAMS = 4
 

@@ -7,7 +7,8 @@ import threading
 
 import pytest
 
-from e2e_support import REPO_PCAPS, run
+from corpus import REPO_PCAPS
+from e2e_support import run
 
 # IPv4 and IPv6 fragments: about 3,000 flows, ~1 MB of CSV.
 CAPTURE = REPO_PCAPS / "fragments" / "defrag_af_confusion_spray.pcap"
