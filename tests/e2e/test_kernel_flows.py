@@ -1,10 +1,10 @@
 """Kernel flow aggregation (flows.aggregation "kernel") against the userspace flow table.
 
-Offline: every capture of the corpus (corpus.py), and one written here with a
-TCP port reuse (no capture of the in-repository corpus has one), through --read-pcap in both
-modes, twice (default timeouts, and short ones that make idle endings and active-timeout
-updates common): the flow records (CSV rows, flow ids included) must be identical, and so
-must the report's flow counts. Live: the dual-NIC lab with the programs aggregating, flow records exact and
+Offline: every capture of the corpus (corpus.py), and one written here with a TCP port reuse
+(no capture of the in-repository corpus has one), through --read-pcap in both modes, twice
+(default timeouts, and short ones that make idle endings and active-timeout updates common):
+the flow records (CSV rows, flow ids included) must be identical, and so must the report's
+flow counts. Live: the dual-NIC lab with the programs aggregating, flow records exact and
 complete, sampled packet events alongside, the kernel's counters and metrics; and a flow map
 too small for the traffic, where no packet goes missing from the flow records.
 """
@@ -89,7 +89,7 @@ def test_offline_records_are_identical_in_both_modes(env, tmp_path):
         lines.append(f"{'short' if timeouts else 'default'} timeouts: {dict(totals)}")
     print("\n".join(lines))
     # The comparison covered every way a flow ends offline, and many records: the in-repository
-    # corpus gives about 6,900 of them, the shared one (../shared/pcaps) over 100,000.
+    # corpus gives about 6,900 of them; a larger corpus (../shared/pcaps: 69 captures) over 100,000.
     many = 5000 if PCAPS == REPO_PCAPS else 100000
     assert totals["records"] > many and totals["updates"] > 0 and totals["idle"] > 0
     assert totals["fin_rst"] > 0 and totals["reuse"] > 0
