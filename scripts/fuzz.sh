@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds with clang + libFuzzer + ASan + UBSan into ./build-fuzz, runs the unit
 # tier under the sanitizers, then each fuzz target for SECONDS (default 60)
-# from the committed seed corpus (tests/fuzz/corpus/TARGET). A crash, a
+# from the committed seed corpus (tests/fuzz/corpus/TARGET; fuzz_pcap also from the real
+# captures under 64 KiB of the in-repository corpus, tests/data/pcaps). A crash, a
 # sanitizer report or a leak fails the run; the input is kept as
 # build-fuzz/crash-TARGET-*. Usage: scripts/fuzz.sh [SECONDS]
 set -euo pipefail
@@ -21,6 +22,9 @@ for target in "${targets[@]}"; do
   work=$(mktemp -d)
   echo "fuzz.sh: fuzz_$target for ${seconds}s"
   # New inputs go to the temporary first corpus; the committed seeds stay as they are.
+  if [[ $target == pcap ]]; then
+    find tests/data/pcaps -type f -name '*.pcap' -size -64k -exec cp -t "$work" {} +
+  fi
   status=0
   ASAN_OPTIONS=detect_leaks=1 "$build/tests/fuzz/fuzz_$target" -max_total_time="$seconds" -print_final_stats=1 \
     -artifact_prefix="$build/crash-$target-" "$work" "tests/fuzz/corpus/$target" >"$work.log" 2>&1 || status=$?

@@ -27,7 +27,8 @@
 # PREFIX (default "lab", or $NETNS_LAB_PREFIX) names the namespaces; state (config copy,
 # daemon pid, log, report, the ipc socket) lives in $NETNS_LAB_STATE/PREFIX (default
 # /run/sniffer-netns-lab/PREFIX). The binaries come from $SNIFFER_BUILD_DIR (default
-# ./build: scripts/build.sh); the captures from $SNIFFER_PCAP_DIR (default ../shared/pcaps);
+# ./build: scripts/build.sh); the captures from $SNIFFER_PCAP_DIR (default the in-repository
+# tests/data/pcaps);
 # the config from $NETNS_LAB_CONFIG (default config/lab.json; its endpoint
 # ipc:///run/sniffer/lab.sock is replaced).
 set -euo pipefail
@@ -41,7 +42,9 @@ PREPARE=$HERE/prepare-gateway.sh
 SCENARIOS=$HERE/scenarios
 BUILD_DIR=${SNIFFER_BUILD_DIR:-$REPO/build}
 [[ $BUILD_DIR = /* ]] || BUILD_DIR=$REPO/$BUILD_DIR
-PCAPS=${SNIFFER_PCAP_DIR:-$REPO/../shared/pcaps}
+# shellcheck source-path=SCRIPTDIR source=../scripts/lib/pcaps.sh
+source "$REPO/scripts/lib/pcaps.sh"
+PCAPS=${SNIFFER_PCAP_DIR:-$(repo_pcaps "$REPO")}
 CONFIG=${NETNS_LAB_CONFIG:-$REPO/config/lab.json}
 STATE_ROOT=${NETNS_LAB_STATE:-/run/sniffer-netns-lab}
 PREFIX=${NETNS_LAB_PREFIX:-lab}

@@ -17,8 +17,15 @@ import sys
 
 import pytest
 
+from corpus import REPO_PCAPS, corpus_line
 from e2e_support import (Daemon, EchoServers, Env, Lab, Subscriber, build_dir, lab_config,
                          unavailable)
+
+
+def pytest_report_header(config):
+    """Shown at the top of every e2e run (ctest -V, --output-on-failure): the captures used."""
+    return [corpus_line() + " (corpus-wide tests; SNIFFER_PCAPS=DIR selects another)",
+            f"named captures: {REPO_PCAPS}"]
 
 
 @pytest.fixture(scope="session")

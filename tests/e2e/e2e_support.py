@@ -20,9 +20,6 @@ E2E_DIR = Path(__file__).resolve().parent
 TOPOLOGY_SCRIPT = REPO_ROOT / "scripts" / "lab-topology.sh"
 UDP_TOOL = E2E_DIR / "udp_tool.py"
 PYTHON_CONSUMER = REPO_ROOT / "examples" / "python_consumer.py"
-# The shared captures (../shared/pcaps next to the repository), or SNIFFER_PCAPS.
-PCAPS = Path(os.environ.get("SNIFFER_PCAPS", REPO_ROOT.parent / "shared" / "pcaps"))
-
 # The names of our BPF programs (bpf/sniffer.bpf.c), as `bpftool prog show` lists them.
 PROGRAM_NAMES = {"sniffer_xdp", "sniffer_tc_in", "sniffer_tc_eg"}
 

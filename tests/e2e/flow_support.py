@@ -1,12 +1,12 @@
 """Flow pieces shared by the flow e2e files (test_flows, test_kernel_flows, test_flow_reference):
-the live lab's UDP and TCP flows and their expected records, the flood script, the capture list.
+the live lab's UDP and TCP flows and their expected records, the flood script.
 Test modules do not import each other: what two of them use lives here."""
 import ipaddress
 import subprocess
 import sys
 from collections import defaultdict
 
-from e2e_support import PCAPS, Addr, packed, random_ports, udp_send
+from e2e_support import Addr, packed, random_ports, udp_send
 
 DATAGRAMS = 5
 
@@ -105,16 +105,3 @@ s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 for port in range(first, first + count):
     s.sendto(b'x', (dst, port))
 """
-
-
-def captures():
-    """Every capture of the manifest that is present, as its path under PCAPS (category/name)."""
-    manifest = PCAPS / "MANIFEST.tsv"
-    if not manifest.exists():
-        return []
-    out = []
-    for line in manifest.read_text().splitlines()[1:]:
-        fields = line.split("\t")
-        if len(fields) > 1 and (PCAPS / fields[1]).is_file():
-            out.append(fields[1])
-    return out

@@ -1,6 +1,7 @@
 """Flow records against a reference: tshark's conversation statistics.
 
-For the captures in ../shared/pcaps, every TCP and UDP conversation tshark reports
+For every capture of the corpus (corpus.py: SNIFFER_PCAPS, ../shared/pcaps
+or tests/data/pcaps), every TCP and UDP conversation tshark reports
 (tests/e2e/tshark_conv.py: outer headers only, the exact per-frame numbers) must equal
 sniffer's flow record for it: packets and frame bytes per direction, and the times of
 its first and last packet to the nanosecond (so its start and duration too). Twice: offline (--read-pcap: BPF_PROG_TEST_RUN, CSV
@@ -30,8 +31,8 @@ from collections import Counter, defaultdict
 import pytest
 
 import tshark_conv as tc
-from e2e_support import PCAPS, Subscriber, build_dir
-from flow_support import captures
+from corpus import PCAPS, captures, corpus_line
+from e2e_support import Subscriber, build_dir
 
 EXCUSED = {"inner", "vlan_split", "uncounted"}  # deliberate outer-header differences
 NO_TIMEOUTS = {"idle_timeout_ms": 86400000, "active_timeout_ms": 86400000, "tcp_close_grace_ms": 86400000}
@@ -41,8 +42,7 @@ PROTOS = {6: "tcp", 17: "udp"}
 @pytest.fixture(scope="module")
 def references():
     """tshark's tables, computed once per capture for both tests."""
-    if not captures():
-        pytest.fail(f"no captures under {PCAPS} (set SNIFFER_PCAPS)", pytrace=False)
+    captures()  # fails on an empty corpus
     return {}
 
 
@@ -137,7 +137,7 @@ def flow_from_values(proto, src, sport, dst, dport, fwd_p, fwd_b, bwd_p, bwd_b, 
 
 
 def report(title, results):
-    lines = [title]
+    lines = [title, "  " + corpus_line()]
     total = Counter()
     for name, (matched, excused, failed) in results.items():
         n = len(matched) + len(excused) + len(failed)

@@ -18,13 +18,15 @@ from pathlib import Path
 
 import pytest
 
+from corpus import REPO_PCAPS
 from e2e_support import REPO_ROOT, unavailable
 
 NETNS_LAB = REPO_ROOT / "vagrant" / "netns-lab.sh"
 PREPARE_GATEWAY = REPO_ROOT / "vagrant" / "prepare-gateway.sh"
 SCENARIO_DIR = REPO_ROOT / "vagrant" / "scenarios"
 SCENARIOS = sorted(p.stem for p in SCENARIO_DIR.glob("*.sh"))
-PCAP_DIR = Path(os.environ.get("SNIFFER_PCAP_DIR", REPO_ROOT.parent / "shared" / "pcaps"))
+# The gateway scenario replays the in-repository capture (SNIFFER_PCAP_DIR: another corpus).
+PCAP_DIR = Path(os.environ.get("SNIFFER_PCAP_DIR", REPO_PCAPS))
 GATEWAY_PCAP = "web/http_bro_org.pcap"  # the gateway scenario's default capture
 SCENARIO_TIMEOUT = 180
 
@@ -39,7 +41,7 @@ def scenario_tools(env):
         if shutil.which(tool) is None:
             unavailable(f"'{tool}' not found in PATH (apt-get install {package}): the lab scenarios need it")
     if not (PCAP_DIR / GATEWAY_PCAP).is_file():
-        unavailable(f"{PCAP_DIR / GATEWAY_PCAP} not found: the gateway scenario replays it (set SNIFFER_PCAP_DIR)")
+        pytest.fail(f"{PCAP_DIR / GATEWAY_PCAP} not found: the gateway scenario replays it", pytrace=False)
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 aggregation modes (userspace table and kernel flows, which must agree).
 
 Issue 16 ("found on real captures"): each case is a capture written here frame by frame
-(struct, no scapy) after a published trace, or the trace itself where ../shared/pcaps has it:
+(pcap_frames.py) after a published trace, or the trace itself where tests/data/pcaps has it:
 - IPv6 captured with snap length 64 / 68: the TCP header is cut, the ports must survive
   (tshark reads them), its bytes are not payload, the flags count when captured;
 - a client retrying a refused connection with the same sequence number (Zeek's
@@ -11,59 +11,20 @@ Issue 16 ("found on real captures"): each case is a capture written here frame b
   SYN+ACK's receiver is the originator, conn_state SHR as in Zeek;
 - IPv4 total length 0 from a host with TCP segmentation offload (Zeek's
   Traces/.../missing_ldap_logs.pcapng): the segments count their payload;
-- MPLS-encapsulated IP (Zeek's Traces/mixed-vlan-mpls.pcap, in ../shared/pcaps): a flow;
+- MPLS-encapsulated IP (Zeek's Traces/mixed-vlan-mpls.pcap, in tests/data/pcaps): a flow;
 - UDP: Zeek's S0 / SF.
 """
 import csv
-import ipaddress
 import json
-import struct
 import subprocess
 
 import pytest
 
-from e2e_support import PCAPS
+from corpus import REPO_PCAPS
+from pcap_frames import ACK, FIN, PSH, RST, SYN, ether, ipv4, ipv6, tcp, udp, write_pcap
 
 MODES = ("userspace", "kernel")
 NO_TIMEOUTS = {"idle_timeout_ms": 86400000, "active_timeout_ms": 86400000, "tcp_close_grace_ms": 86400000}
-SYN, RST, PSH, ACK, FIN = 0x02, 0x04, 0x08, 0x10, 0x01
-
-
-def ether(ethertype, vlan=None):
-    b = bytes.fromhex("020000000002") + bytes.fromhex("020000000001")
-    if vlan is not None:
-        b += struct.pack("!HH", 0x8100, vlan)
-    return b + struct.pack("!H", ethertype)
-
-
-def tcp(sport, dport, flags, seq=1000, ack=0, payload=b"", doff=5, window=1024):
-    opts = b"\x01" * ((doff - 5) * 4)
-    return struct.pack("!HHIIBBHHH", sport, dport, seq, ack, doff << 4, flags, window, 0, 0) + opts + payload
-
-
-def udp(sport, dport, payload=b""):
-    return struct.pack("!HHHH", sport, dport, 8 + len(payload), 0) + payload
-
-
-def ipv4(src, dst, proto, l4, total_len=None):
-    n = 20 + len(l4) if total_len is None else total_len
-    return struct.pack("!BBHHHBBH4s4s", 0x45, 0, n, 1, 0x4000, 64, proto, 0, ipaddress.IPv4Address(src).packed,
-                       ipaddress.IPv4Address(dst).packed) + l4
-
-
-def ipv6(src, dst, proto, l4):
-    return struct.pack("!IHBB16s16s", 0x60000000, len(l4), proto, 64, ipaddress.IPv6Address(src).packed,
-                       ipaddress.IPv6Address(dst).packed) + l4
-
-
-def write_pcap(path, frames, snaplen=65535):
-    """frames: (seconds, frame bytes); each cut to snaplen, its original length kept."""
-    with open(path, "wb") as f:
-        f.write(struct.pack("<IHHiIII", 0xa1b2c3d4, 2, 4, 0, 0, snaplen, 1))
-        for t, frame in frames:
-            cap = frame[:snaplen]
-            f.write(struct.pack("<IIII", int(t), int(round((t % 1) * 1e6)), len(cap), len(frame)) + cap)
-    return path
 
 
 def flows_of(env, tmp_path, pcap, mode):
@@ -151,9 +112,7 @@ def test_ipv4_total_length_zero_segments_count_their_payload(env, tmp_path, mode
 
 
 def test_mpls_encapsulated_ip_makes_flows(env, tmp_path, mode):
-    pcap = PCAPS / "vlan" / "mixed_vlan_mpls.pcap"
-    if not pcap.exists():
-        pytest.fail(f"{pcap} missing (set SNIFFER_PCAPS)", pytrace=False)
+    pcap = REPO_PCAPS / "vlan" / "mixed_vlan_mpls.pcap"
     flows = flows_of(env, tmp_path, pcap, mode)
     telnet = [f for f in flows if f["Flow ID"] == "10.1.2.1-10.34.0.1-11001-23-6"]
     assert len(telnet) == 1, [f["Flow ID"] for f in flows]

@@ -13,7 +13,8 @@ from contextlib import redirect_stderr
 
 import pytest
 
-from e2e_support import PCAPS, PYTHON_CONSUMER, Addr, random_ports, udp_send, warm_up
+from corpus import REPO_PCAPS
+from e2e_support import PYTHON_CONSUMER, Addr, random_ports, udp_send, warm_up
 
 DATAGRAMS = 4
 
@@ -224,7 +225,7 @@ def test_python_consumer_reports_sequence_gaps(env):
 def test_offline_replay_waits_for_its_subscriber(env, tmp_path, printers):
     """--read-pcap --wait-subscriber: the records of a capture reach a subscriber that connects
     as the daemon starts, every one; without a subscriber the wait ends with a warning."""
-    capture = PCAPS / "web" / "tls12_handshake.pcap"
+    capture = REPO_PCAPS / "web" / "tls12_handshake.pcap"
     endpoint = f"ipc://{tmp_path}/offline.sock"
     config = tmp_path / "offline.json"
     config.write_text(json.dumps({"interfaces": [{"name": "wan0", "role": "wan", "mode": "gateway"}],

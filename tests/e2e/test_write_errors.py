@@ -7,9 +7,11 @@ import threading
 
 import pytest
 
-from e2e_support import PCAPS, run
+from corpus import REPO_PCAPS
+from e2e_support import run
 
-CAPTURE = PCAPS / "scan" / "nmap_tcp_syn_scan.pcap"  # about 1,000 flows: ~430 KB of CSV
+# IPv4 and IPv6 fragments: about 3,000 flows, ~1 MB of CSV.
+CAPTURE = REPO_PCAPS / "fragments" / "defrag_af_confusion_spray.pcap"
 
 
 def read_pcap(env, csv, **kwargs):

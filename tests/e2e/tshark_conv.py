@@ -48,7 +48,7 @@ IPv6 chains of more extension headers than it walks, and truncated frames.
 oddities() flags them per 5-tuple.
 
 Usage:
-    table = conversations("../shared/pcaps/web/http_bro_org.pcap")
+    table = conversations("tests/data/pcaps/web/http_bro_org.pcap")
     for key, convs in table.items():   # ("tcp", ("10.0.2.15", 55080), ("192.150.187.43", 80))
         for c in convs:                # usually one; several after TCP port reuse
             c.direction(("10.0.2.15", 55080))   # {"src", "dst", "packets", "bytes"}

@@ -1,7 +1,8 @@
 // libFuzzer: capture files (pcap, pcapng) as the offline path reads them:
 // libpcap's parsing and our frame loop. (The frames then go through
 // BPF_PROG_TEST_RUN, which needs root: the bpf tier and the e2e replay of
-// every capture in ../shared/pcaps cover that part.)
+// every capture of the corpus cover that part.) scripts/fuzz.sh seeds it with
+// tests/fuzz/corpus/pcap and the small captures of tests/data/pcaps.
 #include <cstdint>
 #include <cstdio>
 

@@ -2,7 +2,8 @@
 # gateway.sh: a real capture replayed from the client side, through the defender.
 #
 # GATEWAY_PCAP (default web/http_bro_org.pcap: 751 frames, 13 HTTP connections between
-# two hosts; see ../shared/pcaps/MANIFEST.tsv), relative to PCAP_DIR, must hold IPv4
+# two hosts; see tests/data/pcaps/MANIFEST.tsv), relative to PCAP_DIR (the lab's default: the
+# in-repository tests/data/pcaps; SNIFFER_PCAP_DIR selects another corpus), must hold IPv4
 # traffic between two hosts. tcprewrite moves it into the lab: the capture's first source
 # becomes GATEWAY_CLIENT_ADDR (default 192.0.2.50, on the LAN), its first destination
 # GATEWAY_SERVER_ADDR (default 198.51.100.50, on the WAN); every frame gets the client's
@@ -29,7 +30,7 @@ PCAP=${GATEWAY_PCAP:-web/http_bro_org.pcap}
 A=${GATEWAY_CLIENT_ADDR:-192.0.2.50}
 B=${GATEWAY_SERVER_ADDR:-198.51.100.50}
 PPS=${GATEWAY_PPS:-2000}
-: "${PCAP_DIR:?PCAP_DIR is not set: the directory of ../shared/pcaps on the client}"
+: "${PCAP_DIR:?PCAP_DIR is not set: the capture directory (tests/data/pcaps) on the client}"
 
 scenario_begin gateway
 need_tools client tcpreplay tcprewrite tshark

@@ -19,7 +19,8 @@
 #   SNIFFER_PROTO_DIR  the directory of sniffer_pb2.py on the defender
 #   DEFENDER_PYTHON    a python3 with python3-zmq and python3-protobuf on the defender
 #                      (default /usr/bin/python3)
-#   PCAP_DIR           ../shared/pcaps as the client sees it (the gateway scenario)
+#   PCAP_DIR           the capture directory as the client sees it (the gateway scenario;
+#                      default the in-repository tests/data/pcaps)
 #   LAB_NAME           printed in the banner ("netns lab snf1a2b3c", "vagrant lab")
 #
 # The lab's addresses and the sensor's interface names (config/lab.json) have defaults, the
