@@ -9,6 +9,8 @@ from collections import defaultdict
 from e2e_support import Addr, packed, random_ports, udp_send
 
 DATAGRAMS = 5
+# The two flow aggregation modes (flows.aggregation), for tests run in both.
+AGGREGATION_MODES = ("userspace", "kernel")
 
 FLOW_DIRECTION = {"INBOUND": 1, "OUTBOUND": 2, "TO_SENSOR": 3, "FROM_SENSOR": 4, "INTERNAL": 5}
 END_FIN, END_SHUTDOWN = 1, 6

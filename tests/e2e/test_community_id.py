@@ -18,9 +18,11 @@ import time
 
 import pytest
 
-from e2e_support import PCAPS, Addr, Subscriber, random_ports, unavailable
+from corpus import REPO_PCAPS
+from e2e_support import Addr, Subscriber, random_ports, unavailable
+from flow_support import AGGREGATION_MODES as MODES
 from flow_support import final_records, record_key, str_addr, tcp_exchange, udp_flows
-from test_offline_captures import MODES, ether, ipv4, write_pcap
+from pcap_frames import ether, ipv4, write_pcap
 
 # Zeek's request/reply pairs of ICMP types (the spec's table); other types are one-way.
 ICMP_PAIRS = {
@@ -126,7 +128,7 @@ def row_tuple(row):
 
 @pytest.mark.parametrize("mode", MODES)
 def test_csv_community_id_equals_tsharks_on_a_shared_capture(env, tmp_path, mode):
-    pcap = PCAPS / "web" / "http_bro_org.pcap"
+    pcap = REPO_PCAPS / "web" / "http_bro_org.pcap"
     if not pcap.is_file():
         unavailable(f"no {pcap}")
     rows = csv_rows(env, tmp_path, pcap, mode)

@@ -21,9 +21,9 @@ import subprocess
 import pytest
 
 from corpus import REPO_PCAPS
+from flow_support import AGGREGATION_MODES as MODES
 from pcap_frames import ACK, FIN, PSH, RST, SYN, ether, ipv4, ipv6, tcp, udp, write_pcap
 
-MODES = ("userspace", "kernel")
 NO_TIMEOUTS = {"idle_timeout_ms": 86400000, "active_timeout_ms": 86400000, "tcp_close_grace_ms": 86400000}
 
 
