@@ -16,6 +16,12 @@ scripts/build.sh -DSNIFFER_BUILD_TESTS=ON
 # bpffs is not needed by the tests, but mount it if absent so tools work.
 mountpoint -q /sys/fs/bpf 2>/dev/null || mount -t bpf bpf /sys/fs/bpf 2>/dev/null || true
 
+# Which captures the corpus-wide tests read (their own output says it too, with -V).
+# shellcheck source-path=SCRIPTDIR source=lib/pcaps.sh
+source scripts/lib/pcaps.sh
+pcap_corpus "$PWD"
+echo "test.sh: capture corpus: $PCAP_CORPUS ($PCAP_CORPUS_FROM), $(pcap_files "$PCAP_CORPUS" | tr -cd '\0' | wc -c) captures"
+
 build_dir=${SNIFFER_BUILD_DIR:-build}
 cd "$build_dir"
 # Two tests at a time (SNIFFER_TEST_JOBS): the e2e files spend most of their time
