@@ -98,9 +98,23 @@ echo "sanitize-e2e.sh: built in $((phase - start))s; ${tests[*]}"
 # Not under ASan: the flow table's RSS bound (ASan's quarantine holds freed memory), and
 # the offline comparison of both flow modes over every capture (the loop below runs the
 # kernel mode offline too).
-SNIFFER_BUILD_DIR=$build "$PYTHON" -m pytest -p no:cacheprovider -q \
-  -k "not test_table_memory_is_bounded and not test_offline_records_are_identical" \
-  "${tests[@]}" || status=$?
+# Two pytest processes at once, each on every other file (as scripts/test.sh runs ctest -j2:
+# each file builds its own namespaces and pins); their output follows, one after the other.
+halves=("" "")
+for i in "${!tests[@]}"; do halves[i % 2]+="${tests[i]}"$'\n'; done
+pids=()
+for half in 0 1; do
+  mapfile -t files <<<"${halves[half]%$'\n'}"
+  [[ -n ${files[0]} ]] || continue
+  SNIFFER_BUILD_DIR=$build "$PYTHON" -m pytest -p no:cacheprovider -q \
+    -k "not test_table_memory_is_bounded and not test_offline_records_are_identical" \
+    "${files[@]}" >"$build/pytest-$half.log" 2>&1 &
+  pids+=("$!")
+done
+for half in "${!pids[@]}"; do
+  wait "${pids[half]}" || status=$?
+  cat "$build/pytest-$half.log"
+done
 
 echo "sanitize-e2e.sh: e2e tests took $((SECONDS - phase))s"
 phase=$SECONDS
