@@ -64,7 +64,8 @@ CLI::Validator interface_spec_check() {
 struct CommandLine {
   std::string config_path;
   std::vector<std::string> interface_specs;
-  std::string read_pcap, pcap_interface, write_csv, log_format = "text";
+  std::vector<std::string> read_pcap;  // files, directories, patterns, "-"
+  std::string pcap_interface, write_csv, log_format = "text";
   double wait_subscriber_s = 0;
   bool dry_run = false, print_config = false, print_reference = false, version = false, check = false;
   int verbosity = 0;
@@ -83,7 +84,10 @@ void add_mode_options(CLI::App& app, CommandLine& cl) {
       ->check(interface_spec_check())
       ->type_name("NAME:ROLE:MODE");
   auto* pcap_opt = app.add_option("--read-pcap", cl.read_pcap,
-                                  "offline: run a capture file (pcap, pcapng) through the programs and the flow table");
+                                  "offline: run capture files (pcap, pcapng) through the programs and the flow table, "
+                                  "merged in timestamp order into one stream; each a file, a directory (its *.pcap, "
+                                  "*.pcapng, *.cap), a quoted glob pattern, or - for standard input")
+                      ->type_name("FILE|DIR|-");
   app.add_option("--pcap-interface", cl.pcap_interface,
                  "offline: NAME:ROLE:MODE the capture is attributed to (default: the first configured interface, "
                  "else pcap0:wan:gateway)")
@@ -148,7 +152,7 @@ int print_version() {
 // the config's first, else pcap0:wan:gateway.
 sniffer::OfflineOptions offline_options(const CommandLine& cl, const sniffer::Config& config) {
   sniffer::OfflineOptions offline{
-      .pcap_path = cl.read_pcap, .csv_path = cl.write_csv, .wait_subscriber_s = cl.wait_subscriber_s};
+      .pcap_inputs = cl.read_pcap, .csv_path = cl.write_csv, .wait_subscriber_s = cl.wait_subscriber_s};
   if (!cl.pcap_interface.empty()) {
     offline.interface = sniffer::parse_interface_spec(cl.pcap_interface);
   } else if (!config.interfaces.empty()) {

@@ -3,9 +3,10 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "sniffer/capture_inputs.hpp"
+#include "sniffer/capture_merge.hpp"
 #include "sniffer/error.hpp"
 #include "sniffer/output_file.hpp"
-#include "sniffer/pcap_reader.hpp"
 #include "sniffer/sensor.hpp"
 
 namespace sniffer {
@@ -13,17 +14,35 @@ namespace sniffer {
 namespace {
 
 struct PcapCounters {
-  std::uint64_t read = 0;       // packets read from the file
+  std::uint64_t read = 0;       // packets read from the files
   std::uint64_t run = 0;        // packets run through the program
   std::uint64_t too_short = 0;  // shorter than an Ethernet header: the kernel refuses them
   std::uint64_t rejected = 0;   // BPF_PROG_TEST_RUN refused the frame (e.g. larger than it accepts)
   std::uint64_t truncated = 0;  // captured shorter than on the wire (snaplen); run as captured
 };
 
+std::string joined(const std::vector<std::string>& parts, const char* separator) {
+  std::string text;
+  for (const std::string& part : parts) text += (text.empty() ? "" : separator) + part;
+  return text;
+}
+
+// Every read error, one line each; the report's read_error joins them.
+std::string report_read_errors(const std::vector<CaptureReadError>& errors) {
+  std::vector<std::string> texts;
+  for (const CaptureReadError& e : errors) {
+    spdlog::error("--read-pcap {}: read error after {} packets: {} (everything before it was processed)",
+                  e.path, e.packets, e.message);
+    texts.push_back(e.path + ": " + e.message);
+  }
+  return joined(texts, "; ");
+}
+
 }  // namespace
 
 int run_offline(const Config& config, const OfflineOptions& options) {
-  PcapReader pcap(options.pcap_path);
+  const std::vector<std::string> files = resolve_capture_inputs(options.pcap_inputs);
+  CaptureMerge pcap(files);
   Sensor sensor(config, SensorOptions{.source = PacketSource::Replay,
                                       .replay_interface = options.interface,
                                       .publish = options.csv_path.empty(),
@@ -50,9 +69,10 @@ int run_offline(const Config& config, const OfflineOptions& options) {
         break;
     }
   }
-  const std::string read_error = pcap.error();
   nlohmann::json report = sensor.stop(v1::FLOW_END_END_OF_CAPTURE).to_json();
-  report["pcap"] = {{"file", options.pcap_path},
+  const std::string read_error = report_read_errors(pcap.errors());
+  report["pcap"] = {{"file", joined(files, ", ")},
+                    {"files", pcap.files()},
                     {"packets_read", counters.read},
                     {"packets_run", counters.run},
                     {"too_short", counters.too_short},
@@ -60,12 +80,7 @@ int run_offline(const Config& config, const OfflineOptions& options) {
                     {"truncated", counters.truncated},
                     {"read_error", read_error}};
   write_stdout(report.dump() + "\n");
-  if (!read_error.empty()) {
-    spdlog::error("--read-pcap {}: read error after {} packets: {} (everything before it was processed)",
-                  options.pcap_path, counters.read, read_error);
-    return 1;
-  }
-  return 0;
+  return read_error.empty() ? 0 : 1;
 }
 
 }  // namespace sniffer

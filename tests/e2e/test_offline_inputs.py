@@ -1,0 +1,169 @@
+"""Many files, one table (issue 14): --read-pcap takes several files, directories, quoted glob
+patterns and "-" (standard input); the files are merged by timestamp into one stream, so a
+capture split into pieces gives the same flow table as the whole, whatever order the pieces
+are named in, and flows that cross a piece's boundary stay one flow. pcapng reads like pcap.
+
+The reference capture is web/http_bro_org.pcap (751 packets, 13 TCP flows, six of them open
+together at the start): cut at packet 200 (inside those six flows) and at packet 689 (between
+flows). The whole CSV is compared, row for row (as a multiset: flow ids included).
+"""
+import csv
+import gzip
+import json
+import shutil
+import struct
+import subprocess
+from collections import Counter
+
+import pytest
+
+from corpus import REPO_PCAPS
+
+CAPTURE = REPO_PCAPS / "web" / "http_bro_org.pcap"
+CUTS = (200, 689)  # mid-flow, then at a flow boundary
+
+
+def records(path):
+    """(global header, [(timestamp, record bytes)]) of a classic little-endian microsecond pcap."""
+    data = path.read_bytes()
+    assert struct.unpack_from("<I", data)[0] == 0xa1b2c3d4
+    out, off = [], 24
+    while off < len(data):
+        sec, usec, caplen, _ = struct.unpack_from("<IIII", data, off)
+        out.append((sec * 1_000_000 + usec, data[off:off + 16 + caplen]))
+        off += 16 + caplen
+    return data[:24], out
+
+
+def split_capture(path, cuts, directory):
+    """The capture cut into len(cuts) + 1 files part0.pcap... at those packet indexes."""
+    header, recs = records(path)
+    bounds = [0, *cuts, len(recs)]
+    parts = []
+    directory.mkdir(exist_ok=True)
+    for i, (lo, hi) in enumerate(zip(bounds, bounds[1:])):
+        # A tie at a cut would make the order of the two packets the merge's choice, not the file's.
+        assert lo == 0 or recs[lo - 1][0] < recs[lo][0], f"equal timestamps at cut {lo}"
+        part = directory / f"part{i}.pcap"
+        part.write_bytes(header + b"".join(r for _, r in recs[lo:hi]))
+        parts.append(part)
+    return parts
+
+
+def offline(env, tmp_path, inputs, name, stdin=None):
+    """(CSV rows as a Counter, the report's pcap section) of one --read-pcap run that succeeded."""
+    config = tmp_path / "offline.json"
+    config.write_text(json.dumps({"interfaces": [{"name": "wan0", "role": "wan", "mode": "gateway"}]}))
+    out = tmp_path / f"{name}.csv"
+    proc = subprocess.run([env.sniffer, "--config", config, "--read-pcap", *inputs, "--write-csv", out],
+                          stdin=stdin, capture_output=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr.decode()
+    report = json.loads(proc.stdout.decode().splitlines()[-1])["pcap"]
+    with open(out) as f:
+        return Counter(tuple(row) for row in csv.reader(f)), report
+
+
+def failed(env, tmp_path, inputs):
+    """The stderr of a --read-pcap run that must fail with exit 1, having written no CSV."""
+    out = tmp_path / "failed.csv"
+    proc = subprocess.run([env.sniffer, "-i", "wan0:wan:gateway", "--read-pcap", *inputs, "--write-csv", out],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1, proc.stderr
+    assert not out.exists(), "the CSV was written before the inputs were checked"
+    return proc.stderr
+
+
+@pytest.fixture
+def whole(env, tmp_path):
+    rows, report = offline(env, tmp_path, [CAPTURE], "whole")
+    assert report["files"] == 1 and report["packets_read"] == 751, report
+    assert sum(1 for r in rows if r[0] != "Flow ID") == 13
+    return rows
+
+
+def test_a_capture_split_in_three_gives_the_table_of_the_whole(env, tmp_path, whole):
+    parts = split_capture(CAPTURE, CUTS, tmp_path / "parts")
+    runs = {"in order": [str(p) for p in parts],
+            "reversed": [str(p) for p in reversed(parts)],
+            "directory": [str(tmp_path / "parts")],
+            "quoted pattern": [str(tmp_path / "parts" / "part*.pcap")]}
+    for name, inputs in runs.items():
+        rows, report = offline(env, tmp_path, inputs, name.replace(" ", "_"))
+        assert (report["files"], report["packets_read"], report["read_error"]) == (3, 751, ""), (name, report)
+        assert rows == whole, f"{name}: {sorted((rows - whole).elements())} instead of {sorted((whole - rows).elements())}"
+
+
+def test_two_captures_of_one_time_span_interleave(env, tmp_path, whole):
+    """The capture split by flow (client port odd / even): two files overlapping in time, as two
+    taps of one network write them; the merge interleaves them back into the whole."""
+    header, recs = records(CAPTURE)
+    client_port = [struct.unpack_from("!HH", r, 16 + 14 + 20) for _, r in recs]
+    odd = [r for (_, r), ports in zip(recs, client_port) if max(ports) % 2]
+    even = [r for (_, r), ports in zip(recs, client_port) if not max(ports) % 2]
+    assert odd and even
+    (tmp_path / "odd.pcap").write_bytes(header + b"".join(odd))
+    (tmp_path / "even.pcap").write_bytes(header + b"".join(even))
+    rows, report = offline(env, tmp_path, [tmp_path / "odd.pcap", tmp_path / "even.pcap"], "interleaved")
+    assert (report["files"], report["packets_read"]) == (2, 751), report
+    assert rows == whole
+
+
+def test_standard_input_plain_and_through_zcat(env, tmp_path, whole):
+    with open(CAPTURE, "rb") as f:
+        rows, report = offline(env, tmp_path, ["-"], "stdin", stdin=f)
+    assert (report["file"], report["packets_read"]) == ("-", 751), report
+    assert rows == whole
+    gz = tmp_path / "capture.pcap.gz"
+    gz.write_bytes(gzip.compress(CAPTURE.read_bytes()))
+    zcat = subprocess.Popen(["zcat", gz], stdout=subprocess.PIPE)
+    rows, report = offline(env, tmp_path, ["-"], "zcat", stdin=zcat.stdout)
+    zcat.stdout.close()
+    assert zcat.wait() == 0
+    assert report["packets_read"] == 751, report
+    assert rows == whole
+
+
+def test_pcapng_gives_the_table_of_pcap(env, tmp_path, whole):
+    if shutil.which("editcap") is None:
+        pytest.fail("editcap not found (install wireshark-common / tshark)")
+    ng = tmp_path / "capture.pcapng"
+    subprocess.run(["editcap", "-F", "pcapng", CAPTURE, ng], check=True, timeout=60)
+    assert ng.read_bytes()[:4] == b"\x0a\x0d\x0d\x0a"  # a section header block: really pcapng
+    rows, _ = offline(env, tmp_path, [ng], "pcapng")
+    assert rows == whole
+    # pcapng and pcap pieces together, one from standard input.
+    parts = split_capture(CAPTURE, CUTS, tmp_path / "parts")
+    subprocess.run(["editcap", "-F", "pcapng", parts[1], tmp_path / "part1.pcapng"], check=True, timeout=60)
+    with open(parts[0], "rb") as f:
+        rows, report = offline(env, tmp_path, [parts[2], "-", tmp_path / "part1.pcapng"], "mixed", stdin=f)
+    assert (report["files"], report["packets_read"]) == (3, 751), report
+    assert rows == whole
+
+
+def test_input_errors_name_the_input_before_anything_is_read(env, tmp_path):
+    parts = split_capture(CAPTURE, CUTS, tmp_path / "parts")
+    missing = tmp_path / "parts" / "part9.pcap"
+    assert f"{missing}: no such file or directory" in failed(env, tmp_path, [parts[0], missing, parts[1]])
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "notes.txt").write_text("no capture here")
+    assert f"{tmp_path / 'empty'}: no capture files" in failed(env, tmp_path, [tmp_path / "empty"])
+    assert "nothing*.pcap: no file matches" in failed(env, tmp_path, [tmp_path / "nothing*.pcap"])
+    assert "part0.pcap: given twice" in failed(env, tmp_path, [tmp_path / "parts", parts[0]])
+    (tmp_path / "notes.pcap").write_text("this is not a capture file")
+    assert "notes.pcap" in failed(env, tmp_path, [parts[0], tmp_path / "notes.pcap"])
+
+
+def test_a_piece_cut_short_keeps_what_was_read_and_the_other_pieces(env, tmp_path):
+    """As with one file: the records before the broken one count, the error names the file, exit 1."""
+    parts = split_capture(CAPTURE, CUTS, tmp_path / "parts")
+    data = parts[1].read_bytes()
+    parts[1].write_bytes(data[:-10])  # the last record of the middle piece cut short
+    config = tmp_path / "offline.json"
+    config.write_text(json.dumps({"interfaces": [{"name": "wan0", "role": "wan", "mode": "gateway"}]}))
+    proc = subprocess.run([env.sniffer, "--config", config, "--read-pcap", *parts, "--write-csv", tmp_path / "f.csv"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1, proc.stderr
+    report = json.loads(proc.stdout.splitlines()[-1])["pcap"]
+    assert report["packets_read"] == 750 and report["files"] == 3, report
+    assert str(parts[1]) in report["read_error"], report
+    assert f"--read-pcap {parts[1]}: read error after {CUTS[1] - CUTS[0] - 1} packets" in proc.stderr

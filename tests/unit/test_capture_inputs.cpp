@@ -1,0 +1,130 @@
+// --read-pcap's inputs: the list resolved from files, directories and
+// patterns, and the merge of several files into one stream by timestamp.
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <fstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "sniffer/capture_inputs.hpp"
+#include "sniffer/capture_merge.hpp"
+#include "sniffer/error.hpp"
+#include "temp_dir.hpp"
+
+namespace sniffer {
+namespace {
+
+namespace fs = std::filesystem;
+
+template <typename T>
+void put(std::ofstream& out, T value) {
+  out.write(reinterpret_cast<const char*>(&value), sizeof value);
+}
+
+// A microsecond Ethernet pcap whose frames are 14 bytes, the first byte the
+// frame's tag (to tell the merged frames apart); `cut` leaves the last record
+// short, as a capture ended mid-write does.
+fs::path write_capture(const fs::path& path, const std::vector<std::pair<double, std::uint8_t>>& frames,
+                       bool cut = false) {
+  std::ofstream out(path, std::ios::binary);
+  put<std::uint32_t>(out, 0xa1b2c3d4);
+  put<std::uint16_t>(out, 2);
+  put<std::uint16_t>(out, 4);
+  put<std::uint32_t>(out, 0);
+  put<std::uint32_t>(out, 0);
+  put<std::uint32_t>(out, 65535);
+  put<std::uint32_t>(out, 1);  // DLT_EN10MB
+  for (std::size_t i = 0; i < frames.size(); ++i) {
+    const auto [ts, tag] = frames[i];
+    const auto sec = static_cast<std::uint32_t>(ts);
+    put<std::uint32_t>(out, sec);
+    put<std::uint32_t>(out, static_cast<std::uint32_t>((ts - sec) * 1e6 + 0.5));
+    put<std::uint32_t>(out, 14);
+    put<std::uint32_t>(out, 14);
+    std::string frame(14, '\0');
+    frame[0] = static_cast<char>(tag);
+    out.write(frame.data(), cut && i + 1 == frames.size() ? 5 : 14);
+  }
+  return path;
+}
+
+// The tags of every frame, in the merge's order.
+std::vector<int> merged_tags(CaptureMerge& merge) {
+  std::vector<int> tags;
+  PcapFrame frame;
+  while (merge.next(frame)) tags.push_back(frame.data[0]);
+  return tags;
+}
+
+std::string error_of(const std::vector<std::string>& arguments) {
+  try {
+    resolve_capture_inputs(arguments);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(CaptureInputs, DirectoriesGiveTheirCapturesSortedAndPatternsTheirMatches) {
+  TempDir dir("capture_inputs");
+  fs::create_directories(dir.path / "day2");
+  for (const char* name : {"b.pcap", "a.PCAPNG", "notes.txt", "day2/c.cap"}) std::ofstream(dir.path / name) << "x";
+  const std::string d = dir.path.string();
+  EXPECT_EQ(resolve_capture_inputs({d}),
+            (std::vector<std::string>{d + "/a.PCAPNG", d + "/b.pcap", d + "/day2/c.cap"}));
+  EXPECT_EQ(resolve_capture_inputs({d + "/*.pcap", "-"}), (std::vector<std::string>{d + "/b.pcap", "-"}));
+  EXPECT_EQ(resolve_capture_inputs({d + "/notes.txt"}), std::vector<std::string>{d + "/notes.txt"});
+}
+
+TEST(CaptureInputs, ErrorsNameTheArgument) {
+  TempDir dir("capture_inputs");
+  std::ofstream(dir.path / "a.pcap") << "x";
+  fs::create_directories(dir.path / "empty");
+  const std::string d = dir.path.string();
+  EXPECT_NE(error_of({d + "/a.pcap", d + "/none.pcap"}).find(d + "/none.pcap: no such file"), std::string::npos);
+  EXPECT_NE(error_of({d + "/empty"}).find(d + "/empty: no capture files"), std::string::npos);
+  EXPECT_NE(error_of({d + "/*.pcapng"}).find("*.pcapng: no file matches"), std::string::npos);
+  EXPECT_NE(error_of({d + "/a.pcap", d}).find("a.pcap: given twice"), std::string::npos);
+  EXPECT_NE(error_of({"-", "-"}).find("-: given twice"), std::string::npos);
+}
+
+TEST(CaptureMerge, OverlappingFilesInterleaveByTimeAndTiesKeepTheGivenOrder) {
+  TempDir dir("capture_merge");
+  const auto first = write_capture(dir.path / "1.pcap", {{10.0, 1}, {12.0, 3}, {13.0, 5}});
+  const auto second = write_capture(dir.path / "2.pcap", {{11.0, 2}, {12.0, 4}, {20.0, 6}});
+  CaptureMerge merge({first, second});
+  EXPECT_EQ(merge.files(), 2u);
+  EXPECT_EQ(merged_tags(merge), (std::vector<int>{1, 2, 3, 4, 5, 6}));
+  CaptureMerge reversed({second, first});
+  EXPECT_EQ(merged_tags(reversed), (std::vector<int>{1, 2, 4, 3, 5, 6}));  // at 12.0: the file given first
+  EXPECT_TRUE(reversed.errors().empty());
+}
+
+TEST(CaptureMerge, AFileCutShortKeepsWhatWasReadAndTheOthersGoOn) {
+  TempDir dir("capture_merge");
+  const auto cut = write_capture(dir.path / "cut.pcap", {{10.0, 1}, {11.0, 2}, {12.0, 9}}, /*cut=*/true);
+  const auto whole = write_capture(dir.path / "whole.pcap", {{10.5, 3}, {30.0, 4}});
+  CaptureMerge merge({cut, whole});
+  EXPECT_EQ(merged_tags(merge), (std::vector<int>{1, 3, 2, 4}));
+  ASSERT_EQ(merge.errors().size(), 1u);
+  EXPECT_EQ(merge.errors()[0].path, cut.string());
+  EXPECT_EQ(merge.errors()[0].packets, 2u);
+  EXPECT_FALSE(merge.errors()[0].message.empty());
+}
+
+TEST(CaptureMerge, AFileThatIsNotACaptureFailsBeforeAnythingIsRead) {
+  TempDir dir("capture_merge");
+  const auto good = write_capture(dir.path / "good.pcap", {{10.0, 1}});
+  std::ofstream(dir.path / "text.pcap") << "this is not a capture file";
+  try {
+    CaptureMerge merge({good, dir.path / "text.pcap"});
+    FAIL() << "a text file was opened as a capture";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("text.pcap"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace sniffer
