@@ -116,7 +116,7 @@ TEST(Config, UnknownKeysAreNamedWithTheirPath) {
 TEST(Config, WrongTypesAndValues) {
   auto p = problems(R"({"interfaces": [{"name": 7, "role": "dmz", "mode": "gateway", "xdp_mode": "fast"}],
                         "capture": {"payload_bytes": "64", "ring_buffer_bytes": -1},
-                        "publish": {"batch_max_events": 0},
+                        "publish": {"batch_max_events": 0, "community_id_seed": 65536},
                         "flows": {"aggregation": "ebpf", "packet_sample_one_in": -1, "packet_ports": [0]}})");
   EXPECT_TRUE(has_problem(p, "interfaces[0].name: expected a string, got number"));
   EXPECT_TRUE(has_problem(p, "flows.aggregation: unknown value \"ebpf\" (expected one of kernel, userspace)"));
@@ -127,6 +127,7 @@ TEST(Config, WrongTypesAndValues) {
   EXPECT_TRUE(has_problem(p, "capture.payload_bytes: expected an unsigned integer, got string"));
   EXPECT_TRUE(has_problem(p, "capture.ring_buffer_bytes: must be between 4096 and 1073741824, got -1"));
   EXPECT_TRUE(has_problem(p, "publish.batch_max_events: must be between 1 and 65536, got 0"));
+  EXPECT_TRUE(has_problem(p, "publish.community_id_seed: must be between 0 and 65535, got 65536"));
 }
 
 TEST(Config, OutOfRangeValues) {
