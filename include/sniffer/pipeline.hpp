@@ -28,6 +28,7 @@ struct PipelineOutputs {
   // Kernel flow aggregation: the programs' "flows" map and its size.
   int kernel_flows_fd = -1;
   std::uint32_t kernel_flows_capacity = 0;
+  KernelFlows::FlowsStarted kernel_flows_started;  // offline only (see KernelFlows)
 };
 
 class Pipeline {

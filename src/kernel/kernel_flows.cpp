@@ -8,8 +8,14 @@
 
 namespace sniffer {
 
-KernelFlows::KernelFlows(int map_fd, std::uint32_t capacity, const FlowTableConfig& config, FlowTable::Sink sink)
-    : map_fd_(map_fd), capacity_(capacity), params_(flow_params(config)), sink_(std::move(sink)) {}
+KernelFlows::KernelFlows(int map_fd, std::uint32_t capacity, const FlowTableConfig& config, FlowTable::Sink sink,
+                         FlowsStarted flows_started)
+    : map_fd_(map_fd),
+      capacity_(capacity),
+      params_(flow_params(config)),
+      sink_(std::move(sink)),
+      flows_started_(std::move(flows_started)),
+      timed_sweeps_(!flows_started_ || !due_reason_is_settled(params_)) {}
 
 void KernelFlows::end(const sniffer_flow_state& state, v1::FlowEndReason reason) {
   sink_(FlowState(state), reason, false);
@@ -19,6 +25,7 @@ void KernelFlows::end(const sniffer_flow_state& state, v1::FlowEndReason reason)
 
 void KernelFlows::on_record(const sniffer_flow_record& r) {
   ++counters_.records;
+  if (!r.is_update) ++started_in_no_new_entry_;  // the flow after it took its entry, or none (table full)
   if (r.is_update) {
     sink_(FlowState(r.state), v1::FLOW_END_ACTIVE_TIMEOUT, true);
     ++counters_.updates;
@@ -52,10 +59,30 @@ void KernelFlows::take(const sniffer_flow_key& key, int reason, std::uint64_t no
 void KernelFlows::expire(std::uint64_t now, bool force) {
   // A capture's clock may step back: what was due stays due.
   last_now_ = std::max(last_now_, now);
-  const std::uint64_t now_ns = last_now_;
-  if (!force && now_ns < next_sweep_) return;
+  if (force || sweep_due(last_now_)) sweep(last_now_);
+}
+
+bool KernelFlows::sweep_due(std::uint64_t now_ns) {
+  if (timed_sweeps_ && now_ns >= next_sweep_) return true;
+  if (!flows_started_) return false;
+  // Each flow started since the last sweep took a new entry, but for those
+  // whose records said otherwise: the map's entries now, exactly (offline
+  // no program runs meanwhile; a record not yet read only counts one more).
+  const std::uint64_t started = flows_started_() - started_at_sweep_;
+  counters_.entries += started - std::min(started, started_in_no_new_entry_);
+  started_at_sweep_ += started;
+  started_in_no_new_entry_ -= std::min(started, started_in_no_new_entry_);
+  const std::uint64_t room = std::max<std::uint64_t>(1, capacity_ / 20);  // 5 %
+  return counters_.entries + room >= capacity_;
+}
+
+void KernelFlows::sweep(std::uint64_t now_ns) {
   next_sweep_ = sniffer_later(now_ns, kSweepIntervalNs);
   ++counters_.sweeps;
+  if (flows_started_) {
+    started_at_sweep_ = flows_started_();  // read first: a flow started during the walk counts twice at most
+    started_in_no_new_entry_ = 0;
+  }
 
   struct Live {
     std::uint64_t last_ts;

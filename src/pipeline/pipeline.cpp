@@ -46,7 +46,7 @@ Pipeline::Pipeline(const Config& config, InterfaceTable interfaces, HostAddresse
     if (aggregates_in_kernel(config.flows)) {
       if (outputs.kernel_flows_fd < 0) throw Error("flows.aggregation \"kernel\": the programs have no flow map");
       kernel_flows_.emplace(outputs.kernel_flows_fd, outputs.kernel_flows_capacity, flow_table_config(config.flows),
-                            sink);
+                            sink, outputs.kernel_flows_started);
     } else {
       flows_.emplace(flow_table_config(config.flows), sink);
     }

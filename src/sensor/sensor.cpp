@@ -105,6 +105,7 @@ void Sensor::open_outputs() {
   if (progs_.flow_kernel()) {
     outputs.kernel_flows_fd = progs_.flows_map_fd();
     outputs.kernel_flows_capacity = progs_.flow_max_entries();
+    if (!live) outputs.kernel_flows_started = [this] { return progs_.flows_created(); };
   }
   pipeline_.emplace(config_, interfaces(), std::move(host), outputs, start_wall_ns_, zmq_);
   // Kernel flow aggregation: live flow times are CLOCK_MONOTONIC; a replay
