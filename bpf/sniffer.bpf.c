@@ -17,12 +17,19 @@
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* Set by the loader between open and load (frozen .rodata: the verifier
- * sees them as constants, so the ring reservation size is a constant). */
-const volatile __u32 cfg_payload_bytes = 0; /* snippet capacity, <= SNIFFER_MAX_PAYLOAD_BYTES */
-const volatile __u64 cfg_wakeup_bytes = 0;  /* 0: wake the reader per record */
-const volatile __u8 cfg_flow_kernel = 0;    /* 1: aggregate flows here (flows.aggregation "kernel") */
-const volatile __u32 cfg_packet_sample = 0; /* then 1 in N packets also yields a packet record; 0: none */
-const volatile struct sniffer_flow_params cfg_flow_params = {};
+ * sees them as constants, so the ring reservation size is a constant). The
+ * user engine (SNIFFER_USERSPACE, src/engine) sets them before its first
+ * packet: there they are plain globals, not const. */
+#ifdef SNIFFER_USERSPACE
+#define SNIFFER_LOADER_CONST volatile
+#else
+#define SNIFFER_LOADER_CONST const volatile
+#endif
+SNIFFER_LOADER_CONST __u32 cfg_payload_bytes = 0; /* snippet capacity, <= SNIFFER_MAX_PAYLOAD_BYTES */
+SNIFFER_LOADER_CONST __u64 cfg_wakeup_bytes = 0;  /* 0: wake the reader per record */
+SNIFFER_LOADER_CONST __u8 cfg_flow_kernel = 0;    /* 1: aggregate flows here (flows.aggregation "kernel") */
+SNIFFER_LOADER_CONST __u32 cfg_packet_sample = 0; /* then 1 in N packets also yields a packet record; 0: none */
+SNIFFER_LOADER_CONST struct sniffer_flow_params cfg_flow_params = {};
 
 /* Offline replay (--read-pcap) writes these before each run of a captured
  * packet: its capture time and original length, which the flows then use,
@@ -108,6 +115,10 @@ static __always_inline int observe(void *ctx, bool is_xdp, void *data, void *dat
 	return verdict;
 }
 
+/* The hooks. The user engine (src/engine/user_programs.c) has no xdp_md or
+ * __sk_buff: it calls observe() itself, as the XDP hook below does. */
+#ifndef SNIFFER_USERSPACE
+
 /* xdp.frags: the program accepts multi-buffer frames (jumbo frames, and
  * large frames replayed from captures through BPF_PROG_TEST_RUN). Headers
  * are parsed in the first buffer; the wire length counts every buffer and
@@ -162,3 +173,5 @@ int sniffer_tc_eg(struct __sk_buff *skb)
 {
 	return observe_skb(skb, SNIFFER_HOOK_TC_EGRESS);
 }
+
+#endif /* !SNIFFER_USERSPACE */

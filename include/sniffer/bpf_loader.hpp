@@ -16,6 +16,7 @@
 #include "sniffer/counters.hpp"  // KernelStats
 
 struct sniffer_bpf;  // generated skeleton (bpf/sniffer_bpf.skel.h)
+struct bpf_object;   // libbpf
 
 namespace sniffer {
 
@@ -65,6 +66,9 @@ class BpfPrograms {
   std::uint32_t flow_max_entries() const { return options_.flow_max_entries; }
   std::uint32_t blocklist_max_entries() const { return options_.blocklist_max_entries; }
   std::uint32_t payload_bytes() const { return options_.payload_bytes; }
+  const LoadOptions& options() const { return options_; }
+  // The loaded object: its maps, by name (the user engine copies them).
+  const bpf_object* object() const;
 
   // stats_slot: 1..SNIFFER_MAX_IFACES-1, this interface's block of counters.
   // blocklist: check ingress packets against the blocklist.

@@ -1,14 +1,19 @@
 // Offline mode: every packet of the capture files (merged by timestamp into
-// one stream, see capture_merge.hpp) goes through the same loaded
-// XDP program (BPF_PROG_TEST_RUN), the same ring buffer and the same
-// Pipeline as live traffic, with the capture's timestamps. Training
-// features and live features come from one code path.
+// one stream, see capture_merge.hpp) goes through the same XDP program and
+// the same Pipeline as live traffic, with the capture's timestamps. Training
+// features and live features come from one code path. The program runs in
+// the user engine (its C source compiled for userspace, user_engine.hpp) or,
+// with --engine kernel and under kernel flow aggregation, as the loaded
+// program (BPF_PROG_TEST_RUN per packet, its records through the ring).
 #pragma once
 
 #include <string>
 #include <vector>
 
+#include <optional>
+
 #include "sniffer/config.hpp"
+#include "sniffer/sensor.hpp"
 
 namespace sniffer {
 
@@ -17,6 +22,9 @@ struct OfflineOptions {
   InterfaceConfig interface;  // the interface (name, role, mode) the capture is attributed to
   std::string csv_path;       // non-empty: write flows here instead of publishing
   double wait_subscriber_s = 0;  // publishing: wait this long for subscribers first
+  // --engine; unset: the user engine, or the kernel's under kernel flow
+  // aggregation (whose flows live in the kernel's map).
+  std::optional<ReplayEngine> engine;
 };
 
 // Returns the exit code: 0, or 1 when a file could not be read to its end

@@ -29,6 +29,9 @@ class RingReader {
   bool poll(int timeout_ms);
   // Handles every record available now, without waiting.
   void consume();
+  // Handles one record (a ring sample); the user engine hands its records
+  // here as it submits them.
+  void handle(const void* data, std::size_t size);
 
   const DrainCounters& counters() const { return counters_; }
 

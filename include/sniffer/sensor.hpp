@@ -27,6 +27,7 @@
 #include "sniffer/prevention.hpp"
 #include "sniffer/report.hpp"
 #include "sniffer/ring_reader.hpp"
+#include "sniffer/user_engine.hpp"
 #include "sniffer/wall_clock.hpp"
 #include "sniffer/zmq_runtime.hpp"
 
@@ -34,7 +35,13 @@ namespace sniffer {
 
 enum class PacketSource {
   Interfaces,  // live: the programs attached to the configured interfaces
-  Replay,      // offline: frames run through the XDP program (BPF_PROG_TEST_RUN)
+  Replay,      // offline: frames run through the XDP program
+};
+
+// Replay: what runs the XDP program on a frame.
+enum class ReplayEngine {
+  Kernel,  // the loaded program, one BPF_PROG_TEST_RUN per frame
+  User,    // the same program compiled as C, in-process (user_engine.hpp)
 };
 
 struct SensorOptions {
@@ -44,6 +51,7 @@ struct SensorOptions {
   bool dry_run = false;
   // Replay: the interface the capture is attributed to, and the outputs.
   InterfaceConfig replay_interface;
+  ReplayEngine replay_engine = ReplayEngine::Kernel;
   bool publish = true;   // bind publish.endpoint
   std::string csv_path;  // non-empty: write flow records to this CSV file
 };
@@ -52,7 +60,7 @@ struct SensorOptions {
 enum class ReplayVerdict {
   Run,       // run through the program
   TooShort,  // shorter than an Ethernet header: the kernel refuses it
-  Rejected,  // BPF_PROG_TEST_RUN refused it (error: a negative errno)
+  Rejected,  // BPF_PROG_TEST_RUN refused it, or the user engine would have (error: a negative errno)
 };
 struct ReplayResult {
   ReplayVerdict verdict;
@@ -112,6 +120,7 @@ class Sensor {
   void refresh_host();
   void handle_record(const DecodedRecord& record);
   void log_kernel_flows() const;
+  KernelCounters program_counters() const;  // the kernel's, or the user engine's
 
   Config config_;
   const SensorOptions options_;
@@ -129,6 +138,7 @@ class Sensor {
   std::uint64_t replay_ts_ns_ = 0;      // replay: the frame being run
   std::uint32_t replay_wire_len_ = 0;
   std::optional<RingReader> ring_;
+  std::optional<UserEngine> user_engine_;  // replay with ReplayEngine::User; its records go to ring_
   std::optional<MetricsServer> metrics_;
   std::optional<Prevention> prevention_;
   std::uint64_t stats_sequence_ = 0;

@@ -65,7 +65,7 @@ struct CommandLine {
   std::string config_path;
   std::vector<std::string> interface_specs;
   std::vector<std::string> read_pcap;  // files, directories, patterns, "-"
-  std::string pcap_interface, write_csv, log_format = "text";
+  std::string pcap_interface, write_csv, engine, log_format = "text";
   double wait_subscriber_s = 0;
   bool dry_run = false, print_config = false, print_reference = false, version = false, check = false;
   int verbosity = 0;
@@ -97,6 +97,12 @@ void add_mode_options(CLI::App& app, CommandLine& cl) {
   auto* csv_opt = app.add_option("--write-csv", cl.write_csv,
                                  "offline: write flow records to this CSV file instead of publishing")
                       ->needs(pcap_opt);
+  app.add_option("--engine", cl.engine,
+                 "offline: what runs the XDP program on each packet: user (its C source compiled into sniffer, "
+                 "no syscall per packet; the default) or kernel (the loaded program, one BPF_PROG_TEST_RUN per "
+                 "packet; the default and the only one under flows.aggregation \"kernel\")")
+      ->check(CLI::IsMember({"user", "kernel"}))
+      ->needs(pcap_opt);
   app.add_option("--wait-subscriber", cl.wait_subscriber_s,
                  "offline, publishing: wait up to this many seconds for a subscriber to every published topic "
                  "before the first packet (default 0: publish at once; what nobody hears is counted as unsubscribed)")
@@ -153,6 +159,9 @@ int print_version() {
 sniffer::OfflineOptions offline_options(const CommandLine& cl, const sniffer::Config& config) {
   sniffer::OfflineOptions offline{
       .pcap_inputs = cl.read_pcap, .csv_path = cl.write_csv, .wait_subscriber_s = cl.wait_subscriber_s};
+  if (!cl.engine.empty()) {
+    offline.engine = cl.engine == "user" ? sniffer::ReplayEngine::User : sniffer::ReplayEngine::Kernel;
+  }
   if (!cl.pcap_interface.empty()) {
     offline.interface = sniffer::parse_interface_spec(cl.pcap_interface);
   } else if (!config.interfaces.empty()) {

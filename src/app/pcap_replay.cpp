@@ -38,13 +38,18 @@ std::string report_read_errors(const std::vector<CaptureReadError>& errors) {
   return joined(texts, "; ");
 }
 
+const char* engine_name(ReplayEngine engine) { return engine == ReplayEngine::User ? "user" : "kernel"; }
+
 }  // namespace
 
 int run_offline(const Config& config, const OfflineOptions& options) {
   const std::vector<std::string> files = resolve_capture_inputs(options.pcap_inputs);
   CaptureMerge pcap(files);
+  const ReplayEngine engine = options.engine.value_or(
+      aggregates_in_kernel(config.flows) ? ReplayEngine::Kernel : ReplayEngine::User);
   Sensor sensor(config, SensorOptions{.source = PacketSource::Replay,
                                       .replay_interface = options.interface,
+                                      .replay_engine = engine,
                                       .publish = options.csv_path.empty(),
                                       .csv_path = options.csv_path});
   if (options.wait_subscriber_s > 0 && !sensor.wait_for_subscribers(options.wait_subscriber_s)) {
@@ -72,6 +77,7 @@ int run_offline(const Config& config, const OfflineOptions& options) {
   nlohmann::json report = sensor.stop(v1::FLOW_END_END_OF_CAPTURE).to_json();
   const std::string read_error = report_read_errors(pcap.errors());
   report["pcap"] = {{"file", joined(files, ", ")},
+                    {"engine", engine_name(engine)},
                     {"files", pcap.files()},
                     {"packets_read", counters.read},
                     {"packets_run", counters.run},

@@ -322,6 +322,8 @@ void BpfPrograms::set_filter(const FilterConfig& filter, const std::vector<std::
   }
 }
 
+const bpf_object* BpfPrograms::object() const { return skel_->obj; }
+
 int BpfPrograms::test_run_xdp(const void* frame, std::uint32_t size) const {
   LIBBPF_OPTS(bpf_test_run_opts, run, .data_in = frame, .data_size_in = size);
   return bpf_prog_test_run_opts(xdp_prog_fd(), &run) == 0 ? 0 : -errno;

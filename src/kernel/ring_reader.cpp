@@ -15,25 +15,28 @@ RingReader::RingReader(int events_map_fd, std::uint32_t payload_bytes, Handler h
 RingReader::~RingReader() { ring_buffer__free(ring_); }
 
 int RingReader::on_sample(void* ctx, void* data, std::size_t size) {
-  auto* self = static_cast<RingReader*>(ctx);
-  if (self->flow_handler_ && record_magic(data, size) == SNIFFER_FLOW_RECORD_MAGIC) {
-    self->counters_.flow_records_received++;
-    DecodeStatus status = decode_flow_record(data, size, self->flow_scratch_);
-    if (status != DecodeStatus::Ok) {
-      self->counters_.decode_errors[static_cast<int>(status)]++;
-      return 0;
-    }
-    self->flow_handler_(self->flow_scratch_);
-    return 0;
-  }
-  self->counters_.records_received++;
-  DecodeStatus status = decode_record(data, size, self->payload_bytes_, self->scratch_);
-  if (status != DecodeStatus::Ok) {
-    self->counters_.decode_errors[static_cast<int>(status)]++;
-    return 0;
-  }
-  self->handler_(self->scratch_);
+  static_cast<RingReader*>(ctx)->handle(data, size);
   return 0;
+}
+
+void RingReader::handle(const void* data, std::size_t size) {
+  if (flow_handler_ && record_magic(data, size) == SNIFFER_FLOW_RECORD_MAGIC) {
+    counters_.flow_records_received++;
+    DecodeStatus status = decode_flow_record(data, size, flow_scratch_);
+    if (status != DecodeStatus::Ok) {
+      counters_.decode_errors[static_cast<int>(status)]++;
+      return;
+    }
+    flow_handler_(flow_scratch_);
+    return;
+  }
+  counters_.records_received++;
+  DecodeStatus status = decode_record(data, size, payload_bytes_, scratch_);
+  if (status != DecodeStatus::Ok) {
+    counters_.decode_errors[static_cast<int>(status)]++;
+    return;
+  }
+  handler_(scratch_);
 }
 
 bool RingReader::poll(int timeout_ms) {

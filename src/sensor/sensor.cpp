@@ -115,6 +115,9 @@ void Sensor::open_outputs() {
   ring_.emplace(
       progs_.events_map_fd(), config_.capture.payload_bytes, [this](const DecodedRecord& r) { handle_record(r); },
       [this](const sniffer_flow_record& r) { pipeline_->process_flow(r); });
+  if (!live && options_.replay_engine == ReplayEngine::User) {
+    user_engine_.emplace(progs_, [this](const void* data, std::size_t size) { ring_->handle(data, size); });
+  }
   if (!live) return;
   if (!config_.metrics.listen.empty()) metrics_.emplace(config_.metrics.listen);
   prevention_.emplace(progs_, config_, zmq_);
@@ -175,9 +178,13 @@ ReplayResult Sensor::replay(const std::uint8_t* data, std::uint32_t caplen, std:
   replay_ts_ns_ = ts_ns;
   replay_wire_len_ = wire_len;
   if (caplen < 14) return {ReplayVerdict::TooShort, 0};  // shorter than Ethernet: the kernel refuses it
-  progs_.set_replay_packet(ts_ns, wire_len);
-  if (int err = progs_.test_run_xdp(data, caplen); err != 0) return {ReplayVerdict::Rejected, err};
-  ring_->consume();
+  if (user_engine_) {
+    if (int err = user_engine_->run(data, caplen, ts_ns, wire_len); err != 0) return {ReplayVerdict::Rejected, err};
+  } else {
+    progs_.set_replay_packet(ts_ns, wire_len);
+    if (int err = progs_.test_run_xdp(data, caplen); err != 0) return {ReplayVerdict::Rejected, err};
+    ring_->consume();
+  }
   pipeline_->tick(ts_ns, monotonic_now_ns());
   return {ReplayVerdict::Run, 0};
 }

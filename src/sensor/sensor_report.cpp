@@ -9,7 +9,7 @@
 namespace sniffer {
 
 Report Sensor::report() const {
-  Report r{.kernel = kernel_report(progs_.read_counters(), interfaces()),
+  Report r{.kernel = kernel_report(program_counters(), interfaces()),
            .ring = ring_counters(ring_->counters()),
            .pipeline = pipeline_->counters()};
   // Kernel flow aggregation: the kernel's share of the flow counters.
@@ -30,7 +30,11 @@ Report Sensor::report() const {
 nlohmann::json Sensor::dry_run_report() const {
   return nlohmann::json{{"dry_run", "ok"},
                         {"interfaces", interfaces().size()},
-                        {"kernel", to_json(kernel_report(progs_.read_counters(), interfaces()))}};
+                        {"kernel", to_json(kernel_report(program_counters(), interfaces()))}};
+}
+
+KernelCounters Sensor::program_counters() const {
+  return user_engine_ ? user_engine_->read_counters() : progs_.read_counters();
 }
 
 void Sensor::publish_stats(const Report& report) {

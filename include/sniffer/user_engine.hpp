@@ -1,0 +1,44 @@
+// The user engine (--engine user, the offline default): the programs of
+// bpf/sniffer.bpf.c compiled as ordinary C (user_programs.c) and run
+// in-process on each captured frame: the same parser, record and counter
+// code as the kernel's, without a BPF_PROG_TEST_RUN syscall per packet.
+//
+// It starts from the loaded kernel programs: their constants (the same
+// LoadOptions) and a copy of their maps as the config filled them
+// (interfaces, filter, blocklist), so both engines run one program on one
+// configuration. Records the programs submit go to the sink at once, as the
+// ring reader would take them. One UserEngine at a time: the programs'
+// globals are the process's.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "sniffer/bpf_loader.hpp"
+#include "sniffer/user_maps.hpp"
+
+namespace sniffer {
+
+class UserEngine {
+ public:
+  // Throws Error: kernel flow aggregation (its flows live in the kernel's
+  // map), or a map of the programs without a store here.
+  UserEngine(const BpfPrograms& programs, UserRingBuffer::Sink sink);
+  ~UserEngine();
+  UserEngine(const UserEngine&) = delete;
+  UserEngine& operator=(const UserEngine&) = delete;
+
+  // Runs one frame through the XDP path at its capture time and original
+  // length. 0, or a negative errno where BPF_PROG_TEST_RUN refuses the frame.
+  int run(const std::uint8_t* data, std::uint32_t caplen, std::uint64_t ts_ns, std::uint32_t wire_len);
+
+  // The programs' counters, as BpfPrograms::read_counters gives the kernel's.
+  KernelCounters read_counters() const;
+
+ private:
+  std::vector<std::unique_ptr<sniffer_user_map>> stores_;
+  const UserArrayMap* stats_ = nullptr;
+};
+
+}  // namespace sniffer

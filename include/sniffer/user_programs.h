@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The programs of bpf/sniffer.bpf.c compiled as ordinary C (the user engine,
+ * src/engine): the very same source as the kernel's, with the helpers of
+ * bpf/userspace/ in place of the kernel's. C, for src/engine/user_programs.c
+ * (the programs' side) and the C++ engine (the maps' side).
+ */
+#ifndef SNIFFER_USER_PROGRAMS_H
+#define SNIFFER_USER_PROGRAMS_H
+
+#include <linux/types.h>
+
+#include "sniffer/abi.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* One captured frame, the XDP context of the user engine. */
+struct sniffer_user_frame {
+	const __u8 *data;
+	__u32 len;
+};
+
+/* A map of the programs: its name (as bpftool shows it) and sizes, and the
+ * slot where the engine puts its store. */
+struct sniffer_user_map; /* the engine's store (C++) */
+struct sniffer_user_map_slot {
+	const char *name;
+	struct sniffer_user_map **store;
+	__u32 type; /* BPF_MAP_TYPE_* */
+	__u32 key_size, value_size; /* 0 for a ring buffer */
+};
+
+/* --- The programs' side (src/engine/user_programs.c) --- */
+
+/* Every map the programs use. */
+const struct sniffer_user_map_slot *sniffer_user_maps(__u32 *count);
+/* The loader's constants (bpf_loader.cpp sets the kernel's from the same LoadOptions). */
+void sniffer_user_set_constants(__u32 payload_bytes, __u64 wakeup_bytes, __u8 flow_kernel, __u32 packet_sample,
+				const struct sniffer_flow_params *flow_params);
+/* The replay globals, as BpfPrograms::set_replay_packet sets the kernel's. */
+void sniffer_user_set_replay_packet(__u64 ts_ns, __u32 wire_len);
+/* Runs observe() on the frame as the XDP hook does: headers parsed in its
+ * first linear_len bytes, wire length frame->len. Returns the verdict
+ * (SNIFFER_VERDICT_*). */
+int sniffer_user_observe_xdp(const struct sniffer_user_frame *frame, __u32 linear_len, __u32 ifindex);
+
+/* --- The maps' side (src/engine/user_maps.cpp): the helpers' work --- */
+
+void *sniffer_user_map_lookup(void *map, const void *key);
+long sniffer_user_map_update(void *map, const void *key, const void *value, __u64 flags);
+void *sniffer_user_ringbuf_reserve(void *map, __u64 size, __u64 flags);
+void sniffer_user_ringbuf_submit(void *data, __u64 flags);
+long sniffer_user_ringbuf_output(void *map, void *data, __u64 size, __u64 flags);
+__u64 sniffer_user_ringbuf_query(void *map, __u64 flags);
+__u32 sniffer_user_prandom_u32(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SNIFFER_USER_PROGRAMS_H */

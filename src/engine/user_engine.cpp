@@ -1,0 +1,134 @@
+#include "sniffer/user_engine.hpp"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <linux/bpf.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <span>
+#include <string>
+
+#include "sniffer/counters.hpp"
+#include "sniffer/error.hpp"
+
+namespace sniffer {
+
+namespace {
+
+// BPF_PROG_TEST_RUN runs a frame as arriving on lo (ifindex 1), with its
+// first PAGE_SIZE - XDP_PACKET_HEADROOM (256) - aligned skb_shared_info (320)
+// bytes linear, where the parser reads headers, and the rest in up to
+// MAX_SKB_FRAGS (17) page fragments; a larger frame is refused (ENOMEM).
+constexpr std::uint32_t kTestRunIfindex = 1;
+constexpr std::uint32_t kTestRunLinearBytes = 4096 - 256 - 320;
+constexpr std::uint32_t kTestRunMaxBytes = kTestRunLinearBytes + 17 * 4096;
+constexpr std::size_t kMaxLpmKeyBytes = 4 + 16;
+
+std::atomic<bool> engine_exists{false};
+
+std::unique_ptr<sniffer_user_map> make_store(const sniffer_user_map_slot& slot, const bpf_map* kernel_map) {
+  const std::uint32_t max_entries = bpf_map__max_entries(kernel_map);  // the loader resized some
+  switch (slot.type) {
+    case BPF_MAP_TYPE_ARRAY:
+    case BPF_MAP_TYPE_PERCPU_ARRAY:  // one thread runs the programs: one CPU's values
+      return std::make_unique<UserArrayMap>(slot.value_size, max_entries);
+    case BPF_MAP_TYPE_HASH: return std::make_unique<UserHashMap>(slot.key_size, slot.value_size, max_entries);
+    case BPF_MAP_TYPE_LPM_TRIE:
+      if (slot.key_size > kMaxLpmKeyBytes) break;
+      return std::make_unique<UserLpmTrie>(slot.key_size, slot.value_size, max_entries);
+    case BPF_MAP_TYPE_RINGBUF: return std::make_unique<UserRingBuffer>(max_entries);
+    default: break;
+  }
+  throw Error(std::string("user engine: map ") + slot.name + ": type " + std::to_string(slot.type) +
+              " has no userspace store");
+}
+
+// Copies a kernel map's entries into its store: the configuration the
+// loader wrote (per-CPU maps and the ring start empty in both engines).
+void copy_entries(const sniffer_user_map_slot& slot, const bpf_map* kernel_map, sniffer_user_map& store) {
+  if (slot.type == BPF_MAP_TYPE_PERCPU_ARRAY || slot.type == BPF_MAP_TYPE_RINGBUF) return;
+  const int fd = bpf_map__fd(kernel_map);
+  std::vector<std::uint8_t> key(slot.key_size), next(slot.key_size), value(slot.value_size);
+  void* previous = nullptr;
+  while (bpf_map_get_next_key(fd, previous, next.data()) == 0) {
+    key = next;
+    previous = key.data();
+    if (bpf_map_lookup_elem(fd, key.data(), value.data()) != 0) continue;  // deleted meanwhile
+    if (long err = store.update(key.data(), value.data(), BPF_ANY); err != 0) {
+      throw Error(std::string("user engine: copy map ") + slot.name + ": " + errno_text(static_cast<int>(-err)));
+    }
+  }
+}
+
+}  // namespace
+
+UserEngine::UserEngine(const BpfPrograms& programs, UserRingBuffer::Sink sink) {
+  const LoadOptions& options = programs.options();
+  if (options.flow_kernel) {
+    throw Error("--engine user: flows.aggregation \"kernel\" keeps the flows in the kernel's flow map; "
+                "run it with --engine kernel (or use flows.aggregation \"userspace\")");
+  }
+  if (engine_exists.exchange(true)) throw Error("user engine: one at a time (the programs' globals are shared)");
+  try {
+    __u32 count = 0;
+    const sniffer_user_map_slot* slots = sniffer_user_maps(&count);
+    for (const sniffer_user_map_slot& slot : std::span(slots, count)) {
+      const bpf_map* kernel_map = bpf_object__find_map_by_name(programs.object(), slot.name);
+      if (!kernel_map) throw Error(std::string("user engine: the programs have no map ") + slot.name);
+      if (slot.key_size != bpf_map__key_size(kernel_map) || slot.value_size != bpf_map__value_size(kernel_map)) {
+        throw Error(std::string("user engine: map ") + slot.name + ": key or value size differs from the kernel's");
+      }
+      std::unique_ptr<sniffer_user_map> store = make_store(slot, kernel_map);
+      copy_entries(slot, kernel_map, *store);
+      if (slot.type == BPF_MAP_TYPE_RINGBUF) static_cast<UserRingBuffer&>(*store).set_sink(sink);
+      if (std::strcmp(slot.name, "stats") == 0) stats_ = static_cast<const UserArrayMap*>(store.get());
+      *slot.store = store.get();
+      stores_.push_back(std::move(store));
+    }
+    if (!stats_) throw Error("user engine: the programs have no stats map");
+    // Every map of the programs needs its store: one added to bpf/ without one here fails at start.
+    const bpf_map* map = nullptr;
+    bpf_object__for_each_map(map, programs.object()) {
+      const std::string name = bpf_map__name(map);
+      if (name.find('.') != std::string::npos) continue;  // .rodata, .bss: the globals, set below
+      bool known = false;
+      for (const sniffer_user_map_slot& slot : std::span(slots, count)) known = known || name == slot.name;
+      if (!known) throw Error("user engine: the programs' map " + name + " has no userspace store");
+    }
+    sniffer_user_set_constants(options.payload_bytes, options.wakeup_bytes, 0, options.packet_sample,
+                               &options.flow_params);
+  } catch (...) {
+    engine_exists = false;
+    throw;
+  }
+}
+
+UserEngine::~UserEngine() {
+  __u32 count = 0;
+  const sniffer_user_map_slot* slots = sniffer_user_maps(&count);
+  for (const sniffer_user_map_slot& slot : std::span(slots, count)) *slot.store = nullptr;
+  engine_exists = false;
+}
+
+int UserEngine::run(const std::uint8_t* data, std::uint32_t caplen, std::uint64_t ts_ns, std::uint32_t wire_len) {
+  if (caplen > kTestRunMaxBytes) return -ENOMEM;
+  sniffer_user_set_replay_packet(ts_ns, wire_len);
+  const sniffer_user_frame frame{data, caplen};
+  sniffer_user_observe_xdp(&frame, std::min(caplen, kTestRunLinearBytes), kTestRunIfindex);
+  return 0;
+}
+
+KernelCounters UserEngine::read_counters() const {
+  KernelCounters out;
+  for (std::uint32_t i = 0; i < stats_->size(); ++i) {
+    std::uint64_t value;
+    std::memcpy(&value, stats_->at(i), sizeof value);
+    out.slots[i / SNIFFER_NUM_STATS][static_cast<int>(i % SNIFFER_NUM_STATS)] = value;
+  }
+  return out;
+}
+
+}  // namespace sniffer

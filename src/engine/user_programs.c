@@ -1,0 +1,74 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * The programs of bpf/sniffer.bpf.c, compiled as ordinary C: this file
+ * includes the very source the kernel runs, with bpf/userspace/ ahead on the
+ * include path (vmlinux.h from the UAPI headers, the helpers in userspace),
+ * and adds what the engine needs to drive it: the list of its maps, its
+ * constants and replay globals, and one call of observe() per frame.
+ */
+#include <stddef.h>
+
+#include "sniffer.bpf.c"
+#include "sniffer/user_programs.h"
+
+/* A map with a key and a value, and the ring buffer (neither). The store's
+ * pointer must be the struct's first member (see bpf/userspace/bpf/bpf_helpers.h). */
+#define USER_MAP(m) {#m, &m.user_map, sizeof(*m.type) / sizeof(int), sizeof(*m.key), sizeof(*m.value)}
+#define USER_RING(m) {#m, &m.user_map, sizeof(*m.type) / sizeof(int), 0, 0}
+#define STORE_FIRST(m) _Static_assert(offsetof(typeof(m), user_map) == 0, #m ": user_map is not first")
+
+STORE_FIRST(iface_configs);
+STORE_FIRST(stats);
+STORE_FIRST(filter_settings);
+STORE_FIRST(port_filters);
+STORE_FIRST(block_settings);
+STORE_FIRST(block_src_v4);
+STORE_FIRST(block_src_v6);
+STORE_FIRST(block_dst_v4);
+STORE_FIRST(block_dst_v6);
+STORE_FIRST(allow_v4);
+STORE_FIRST(allow_v6);
+STORE_FIRST(flows);
+STORE_FIRST(flow_blank);
+STORE_FIRST(flow_out);
+STORE_FIRST(local_addrs);
+STORE_FIRST(events);
+
+static const struct sniffer_user_map_slot user_maps[] = {
+	USER_MAP(iface_configs), USER_MAP(stats),	 USER_MAP(filter_settings), USER_MAP(port_filters),
+	USER_MAP(block_settings), USER_MAP(block_src_v4), USER_MAP(block_src_v6),   USER_MAP(block_dst_v4),
+	USER_MAP(block_dst_v6),	 USER_MAP(allow_v4),	 USER_MAP(allow_v6),	    USER_MAP(flows),
+	USER_MAP(flow_blank),	 USER_MAP(flow_out),	 USER_MAP(local_addrs),	    USER_RING(events),
+};
+
+const struct sniffer_user_map_slot *sniffer_user_maps(__u32 *count)
+{
+	*count = sizeof(user_maps) / sizeof(user_maps[0]);
+	return user_maps;
+}
+
+void sniffer_user_set_constants(__u32 payload_bytes, __u64 wakeup_bytes, __u8 flow_kernel, __u32 packet_sample,
+				const struct sniffer_flow_params *flow_params)
+{
+	cfg_payload_bytes = payload_bytes;
+	cfg_wakeup_bytes = wakeup_bytes;
+	cfg_flow_kernel = flow_kernel;
+	cfg_packet_sample = packet_sample;
+	memcpy((void *)&cfg_flow_params, flow_params, sizeof(*flow_params));
+}
+
+void sniffer_user_set_replay_packet(__u64 ts_ns, __u32 wire_len)
+{
+	replay_ts_ns = ts_ns;
+	if (ts_ns > replay_clock_ns)
+		replay_clock_ns = ts_ns;
+	replay_wire_len = wire_len;
+	replay_active = 1;
+}
+
+int sniffer_user_observe_xdp(const struct sniffer_user_frame *frame, __u32 linear_len, __u32 ifindex)
+{
+	void *data = (void *)frame->data;
+	return observe((void *)frame, true, data, (__u8 *)data + linear_len, ifindex, frame->len,
+		       SNIFFER_HOOK_XDP_INGRESS);
+}
