@@ -17,6 +17,7 @@ struct OfflineOptions {
   InterfaceConfig interface;  // the interface (name, role, mode) the capture is attributed to
   std::string csv_path;       // non-empty: write flows here instead of publishing
   double wait_subscriber_s = 0;  // publishing: wait this long for subscribers first
+  bool progress = false;  // the progress bar on stderr even when it is not a terminal
 };
 
 // Returns the exit code: 0, or 1 when a file could not be read to its end
