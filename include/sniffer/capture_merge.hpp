@@ -34,6 +34,9 @@ class CaptureMerge {
   // the next call.
   bool next(PcapFrame& frame);
   std::size_t files() const { return inputs_.size(); }
+  // Files read to their end (or to an error), and bytes read of all files.
+  std::size_t files_done() const { return files_done_; }
+  std::uint64_t bytes_read() const;
   // The files whose reading stopped on an error, in the order it happened.
   const std::vector<CaptureReadError>& errors() const { return errors_; }
 
@@ -59,6 +62,8 @@ class CaptureMerge {
   std::vector<std::size_t> heap_;  // inputs with a pending frame, a min-heap by (time, input)
   std::optional<std::size_t> handed_out_;  // its frame is the caller's until the next call
   std::vector<CaptureReadError> errors_;
+  std::size_t files_done_ = 0;
+  std::uint64_t bytes_done_ = 0;  // of the files done
 };
 
 }  // namespace sniffer

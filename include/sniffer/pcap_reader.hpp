@@ -36,12 +36,17 @@ class PcapReader {
   bool next(PcapFrame& frame);
   // Empty, or why reading stopped early.
   const std::string& error() const { return error_; }
+  // Bytes of the file read so far (for the progress bar): its position, or
+  // on a stream without one (a pipe) the size of the headers and records
+  // read as a classic pcap file lays them out.
+  std::uint64_t bytes_read() const;
 
  private:
   void check_link_type(const std::string& name);
 
   pcap* pcap_ = nullptr;
   std::string error_;
+  std::uint64_t record_bytes_ = 24;  // the file header, then 16 bytes and caplen per record
 };
 
 }  // namespace sniffer

@@ -25,6 +25,7 @@ struct OfflineOptions {
   // --engine; unset: the user engine, or the kernel's under kernel flow
   // aggregation (whose flows live in the kernel's map).
   std::optional<ReplayEngine> engine;
+  bool progress = false;  // the progress bar on stderr even when it is not a terminal
 };
 
 // Returns the exit code: 0, or 1 when a file could not be read to its end

@@ -67,6 +67,7 @@ struct CommandLine {
   std::vector<std::string> read_pcap;  // files, directories, patterns, "-"
   std::string pcap_interface, write_csv, engine, log_format = "text";
   double wait_subscriber_s = 0;
+  bool progress = false;  // --progress
   bool dry_run = false, print_config = false, print_reference = false, version = false, check = false;
   int verbosity = 0;
   CLI::App* keygen = nullptr;  // the keygen subcommand
@@ -109,6 +110,10 @@ void add_mode_options(CLI::App& app, CommandLine& cl) {
       ->check(CLI::Range(0.0, 3600.0))
       ->needs(pcap_opt)
       ->excludes(csv_opt);
+  app.add_flag("--progress", cl.progress,
+               "offline (with --read-pcap only): draw the progress bar on stderr even when it is not a terminal (on a terminal it is "
+               "always drawn; the summary line at the end always is)")
+      ->needs(pcap_opt);
   auto* check_opt = app.add_flag("--check", cl.check,
                "diagnose this host for the config (kernel, BTF, bpffs, capabilities, interfaces, XDP modes, "
                "libxdp dispatcher); exit 1 on a blocking problem");
@@ -158,7 +163,8 @@ int print_version() {
 // the config's first, else pcap0:wan:gateway.
 sniffer::OfflineOptions offline_options(const CommandLine& cl, const sniffer::Config& config) {
   sniffer::OfflineOptions offline{
-      .pcap_inputs = cl.read_pcap, .csv_path = cl.write_csv, .wait_subscriber_s = cl.wait_subscriber_s};
+      .pcap_inputs = cl.read_pcap, .csv_path = cl.write_csv, .wait_subscriber_s = cl.wait_subscriber_s,
+      .progress = cl.progress};
   if (!cl.engine.empty()) {
     offline.engine = cl.engine == "user" ? sniffer::ReplayEngine::User : sniffer::ReplayEngine::Kernel;
   }

@@ -1,11 +1,14 @@
 #include "sniffer/pcap_replay.hpp"
 
+#include <unistd.h>
+
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include "sniffer/capture_inputs.hpp"
 #include "sniffer/capture_merge.hpp"
 #include "sniffer/error.hpp"
+#include "sniffer/offline_progress.hpp"
 #include "sniffer/output_file.hpp"
 #include "sniffer/sensor.hpp"
 
@@ -40,6 +43,17 @@ std::string report_read_errors(const std::vector<CaptureReadError>& errors) {
 
 const char* engine_name(ReplayEngine engine) { return engine == ReplayEngine::User ? "user" : "kernel"; }
 
+// Where the run stands, for the progress bar and the summary line.
+ProgressSnapshot progress_at(const CaptureMerge& pcap, std::optional<std::uint64_t> bytes_total,
+                             std::uint64_t packets, const Report& report) {
+  return ProgressSnapshot{.bytes_read = pcap.bytes_read(),
+                          .bytes_total = bytes_total,
+                          .files_done = pcap.files_done(),
+                          .files_total = pcap.files(),
+                          .packets = packets,
+                          .flows = report.pipeline.flows ? report.pipeline.flows->created : 0};
+}
+
 }  // namespace
 
 int run_offline(const Config& config, const OfflineOptions& options) {
@@ -58,6 +72,8 @@ int run_offline(const Config& config, const OfflineOptions& options) {
                  options.wait_subscriber_s);
   }
 
+  const std::optional<std::uint64_t> bytes_total = capture_bytes_total(files);
+  OfflineProgress progress(options.progress || isatty(STDERR_FILENO));
   PcapCounters counters;
   PcapFrame frame;
   while (pcap.next(frame)) {
@@ -73,8 +89,13 @@ int run_offline(const Config& config, const OfflineOptions& options) {
                       errno_text(result.error));
         break;
     }
+    if (progress.due(counters.read)) progress.draw(progress_at(pcap, bytes_total, counters.read, sensor.report()));
   }
-  nlohmann::json report = sensor.stop(v1::FLOW_END_END_OF_CAPTURE).to_json();
+  const Report final_report = sensor.stop(v1::FLOW_END_END_OF_CAPTURE);
+  const std::uint64_t peak_rss = peak_rss_bytes();
+  const ProgressSnapshot end = progress_at(pcap, bytes_total, counters.read, final_report);
+  progress.end_bar(end);
+  nlohmann::json report = final_report.to_json();
   const std::string read_error = report_read_errors(pcap.errors());
   report["pcap"] = {{"file", joined(files, ", ")},
                     {"engine", engine_name(engine)},
@@ -84,8 +105,10 @@ int run_offline(const Config& config, const OfflineOptions& options) {
                     {"too_short", counters.too_short},
                     {"rejected", counters.rejected},
                     {"truncated", counters.truncated},
-                    {"read_error", read_error}};
-  write_stdout(report.dump() + "\n");
+                    {"read_error", read_error},
+                    {"peak_rss_bytes", peak_rss}};
+  write_stdout(report.dump() + "\n");  // first: when it fails, its error is the last line
+  progress.summarize(end, peak_rss);
   return read_error.empty() ? 0 : 1;
 }
 

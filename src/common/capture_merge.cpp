@@ -22,7 +22,17 @@ void CaptureMerge::advance(std::size_t i) {
     return;
   }
   if (!input.reader->error().empty()) errors_.push_back({input.path, input.packets, input.reader->error()});
+  ++files_done_;
+  bytes_done_ += input.reader->bytes_read();
   input.reader.reset();  // closes the file: a long list does not keep every one open to its end
+}
+
+std::uint64_t CaptureMerge::bytes_read() const {
+  std::uint64_t bytes = bytes_done_;
+  for (const Input& input : inputs_) {
+    if (input.reader) bytes += input.reader->bytes_read();
+  }
+  return bytes;
 }
 
 bool CaptureMerge::next(PcapFrame& frame) {

@@ -36,6 +36,11 @@ PcapReader::~PcapReader() {
   if (pcap_) pcap_close(pcap_);
 }
 
+std::uint64_t PcapReader::bytes_read() const {
+  const off_t at = ftello(pcap_file(pcap_));
+  return at < 0 ? record_bytes_ : static_cast<std::uint64_t>(at);
+}
+
 bool PcapReader::next(PcapFrame& frame) {
   pcap_pkthdr* hdr = nullptr;
   const u_char* data = nullptr;
@@ -50,6 +55,7 @@ bool PcapReader::next(PcapFrame& frame) {
   const auto nsec = hdr->ts.tv_usec < 0 ? 0ull : static_cast<std::uint64_t>(hdr->ts.tv_usec) % 1'000'000'000ull;
   frame.ts_ns = hdr->ts.tv_sec < 0 ? 0 : (sec > kMaxSeconds ? UINT64_MAX : sec * 1'000'000'000ull + nsec);
   frame.caplen = hdr->caplen;
+  record_bytes_ += 16 + hdr->caplen;
   frame.wire_len = hdr->len;
   frame.data = data;
   return true;

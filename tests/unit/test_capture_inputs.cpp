@@ -2,8 +2,12 @@
 // patterns, and the merge of several files into one stream by timestamp.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <cstdint>
+#include <cstdio>
 #include <fstream>
+#include <iterator>
 #include <string>
 #include <utility>
 #include <vector>
@@ -124,6 +128,42 @@ TEST(CaptureMerge, AFileThatIsNotACaptureFailsBeforeAnythingIsRead) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("text.pcap"), std::string::npos) << e.what();
   }
+}
+
+// The progress bar's counts: every file's position, and the files read to
+// their end (a 14-byte frame is a 30-byte record after the 24-byte header).
+TEST(CaptureMerge, CountsTheBytesReadAndTheFilesDone) {
+  TempDir dir("capture_merge");
+  const auto first = write_capture(dir.path / "1.pcap", {{10.0, 1}, {11.0, 2}});
+  const auto second = write_capture(dir.path / "2.pcap", {{20.0, 3}});
+  CaptureMerge merge({first, second});
+  PcapFrame frame;
+  std::vector<std::pair<std::uint64_t, std::size_t>> seen;  // (bytes, files done) after each frame
+  while (merge.next(frame)) seen.emplace_back(merge.bytes_read(), merge.files_done());
+  // Each file's first frame is read ahead at the start; a file is done once its end was met.
+  const std::vector<std::pair<std::uint64_t, std::size_t>> expected{{54 + 54, 0}, {84 + 54, 0}, {84 + 54, 1}};
+  EXPECT_EQ(seen, expected);
+  EXPECT_EQ(merge.files_done(), 2u);
+  EXPECT_EQ(merge.bytes_read(), fs::file_size(first) + fs::file_size(second));
+}
+
+// A pipe has no position: the records read are counted instead.
+TEST(PcapReader, CountsTheBytesOfAPipeByItsRecords) {
+  TempDir dir("capture_merge");
+  const auto path = write_capture(dir.path / "piped.pcap", {{10.0, 1}, {11.0, 2}, {12.0, 3}});
+  std::ifstream in(path, std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  ASSERT_EQ(write(fds[1], bytes.data(), bytes.size()), static_cast<ssize_t>(bytes.size()));
+  close(fds[1]);
+  PcapReader reader(fdopen(fds[0], "rb"), "pipe");
+  PcapFrame frame;
+  ASSERT_TRUE(reader.next(frame));
+  EXPECT_EQ(reader.bytes_read(), 24u + 30u);
+  while (reader.next(frame)) {
+  }
+  EXPECT_EQ(reader.bytes_read(), bytes.size());
 }
 
 }  // namespace
