@@ -19,7 +19,7 @@ struct OfflineOptions {
   InterfaceConfig interface;  // the interface (name, role, mode) the capture is attributed to
   std::string csv_path;       // non-empty: write flows here instead of publishing
   double wait_subscriber_s = 0;  // publishing: wait this long for subscribers first
-  std::shared_ptr<const FlowLabels> labels;  // --labels, read and checked before the captures are
+  std::shared_ptr<const FlowLabels> labels;  // --labels, read and checked before any capture is opened
 };
 
 // Returns the exit code: 0, or 1 when a file could not be read to its end
