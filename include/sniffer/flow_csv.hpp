@@ -1,10 +1,11 @@
 // FlowRecord -> one CSV row (RFC 4180), for offline training data.
 //
 // The first columns carry the CIC-IDS2017 feature names (without the stray
-// leading spaces of the published CSVs, without CIC's duplicated second
-// "Fwd Header Length" column and without "Label"); the rest are sniffer's own
-// snake_case columns. Every definition, unit and the proto field behind each
-// column: docs/flow-features.md. Cells are never NaN or infinite (0 instead).
+// leading spaces of the published CSVs and without CIC's duplicated second
+// "Fwd Header Length" column); then sniffer's own snake_case columns; then,
+// with label_column (--labels), "Label" (the record's label). Every
+// definition, unit and the proto field behind each column:
+// docs/flow-features.md. Cells are never NaN or infinite (0 instead).
 #pragma once
 
 #include <string>
@@ -14,9 +15,9 @@
 namespace sniffer {
 
 // The header line, newline-terminated.
-std::string flow_csv_header();
+std::string flow_csv_header(bool label_column = false);
 
 // One record as a line with as many cells as the header, newline-terminated.
-std::string flow_csv_row(const v1::FlowRecord& record);
+std::string flow_csv_row(const v1::FlowRecord& record, bool label_column = false);
 
 }  // namespace sniffer

@@ -7,12 +7,13 @@
 // program (BPF_PROG_TEST_RUN per packet, its records through the ring).
 #pragma once
 
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
-#include <optional>
-
 #include "sniffer/config.hpp"
+#include "sniffer/flow_labels.hpp"
 #include "sniffer/sensor.hpp"
 
 namespace sniffer {
@@ -26,6 +27,7 @@ struct OfflineOptions {
   // aggregation (whose flows live in the kernel's map).
   std::optional<ReplayEngine> engine;
   bool progress = false;  // the progress bar on stderr even when it is not a terminal
+  std::shared_ptr<const FlowLabels> labels;  // --labels, read and checked before any capture is opened
 };
 
 // Returns the exit code: 0, or 1 when a file could not be read to its end

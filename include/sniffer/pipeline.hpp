@@ -25,6 +25,7 @@ namespace sniffer {
 struct PipelineOutputs {
   bool publish = true;   // bind the ZeroMQ socket (publish.endpoint)
   std::string csv_path;  // write flow records here too (empty: no CSV)
+  std::shared_ptr<const FlowLabels> labels;  // --labels: label every flow record (and a Label column)
   // Kernel flow aggregation: the programs' "flows" map and its size.
   int kernel_flows_fd = -1;
   std::uint32_t kernel_flows_capacity = 0;
@@ -84,6 +85,7 @@ class Pipeline {
   std::optional<EventStream> events_;
   std::optional<FlowStream> flow_stream_;
   std::optional<OutputFile> csv_;
+  std::shared_ptr<const FlowLabels> labels_;
   FlowOutput flow_output_;
   std::optional<FlowTable> flows_;
   std::optional<KernelFlows> kernel_flows_;

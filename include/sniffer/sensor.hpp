@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -19,6 +20,7 @@
 
 #include "sniffer/bpf_loader.hpp"
 #include "sniffer/config.hpp"
+#include "sniffer/flow_labels.hpp"
 #include "sniffer/instance_lock.hpp"
 #include "sniffer/interface_manager.hpp"
 #include "sniffer/link_monitor.hpp"
@@ -54,6 +56,7 @@ struct SensorOptions {
   ReplayEngine replay_engine = ReplayEngine::Kernel;
   bool publish = true;   // bind publish.endpoint
   std::string csv_path;  // non-empty: write flow records to this CSV file
+  std::shared_ptr<const FlowLabels> labels;  // --labels: label every flow record
 };
 
 // What became of one replayed frame.

@@ -22,6 +22,7 @@
 #include "sniffer/curve_keys.hpp"
 #include "sniffer/daemon.hpp"
 #include "sniffer/error.hpp"
+#include "sniffer/flow_labels.hpp"
 #include "sniffer/host_check.hpp"
 #include "sniffer/logging.hpp"
 #include "sniffer/output_file.hpp"
@@ -65,7 +66,7 @@ struct CommandLine {
   std::string config_path;
   std::vector<std::string> interface_specs;
   std::vector<std::string> read_pcap;  // files, directories, patterns, "-"
-  std::string pcap_interface, write_csv, engine, log_format = "text";
+  std::string pcap_interface, write_csv, engine, labels, log_format = "text";
   double wait_subscriber_s = 0;
   bool progress = false;  // --progress
   bool dry_run = false, print_config = false, print_reference = false, version = false, check = false;
@@ -103,6 +104,11 @@ void add_mode_options(CLI::App& app, CommandLine& cl) {
                  "no syscall per packet; the default) or kernel (the loaded program, one BPF_PROG_TEST_RUN per "
                  "packet; the default and the only one under flows.aggregation \"kernel\")")
       ->check(CLI::IsMember({"user", "kernel"}))
+      ->needs(pcap_opt);
+  app.add_option("--labels", cl.labels,
+                 "offline: label every flow by the first rule it matches in this CSV or JSON file (time window, "
+                 "prefixes, ports, protocol -> label; default BENIGN): a Label column and FlowRecord.label")
+      ->type_name("RULES")
       ->needs(pcap_opt);
   app.add_option("--wait-subscriber", cl.wait_subscriber_s,
                  "offline, publishing: wait up to this many seconds for a subscriber to every published topic "
@@ -174,6 +180,10 @@ sniffer::OfflineOptions offline_options(const CommandLine& cl, const sniffer::Co
     offline.interface = config.interfaces.front();
   } else {
     offline.interface = sniffer::parse_interface_spec("pcap0:wan:gateway");
+  }
+  // Read and checked whole here, before any capture is opened.
+  if (!cl.labels.empty()) {
+    offline.labels = std::make_shared<const sniffer::FlowLabels>(sniffer::load_flow_labels(cl.labels));
   }
   return offline;
 }

@@ -65,7 +65,8 @@ int run_offline(const Config& config, const OfflineOptions& options) {
                                       .replay_interface = options.interface,
                                       .replay_engine = engine,
                                       .publish = options.csv_path.empty(),
-                                      .csv_path = options.csv_path});
+                                      .csv_path = options.csv_path,
+                                      .labels = options.labels});
   if (options.wait_subscriber_s > 0 && !sensor.wait_for_subscribers(options.wait_subscriber_s)) {
     spdlog::warn("--wait-subscriber: no subscriber to every published topic after {} s: publishing anyway "
                  "(what nobody hears is counted as unsubscribed)",

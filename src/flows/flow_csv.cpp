@@ -243,17 +243,18 @@ const Column kColumns[] = {
 
 }  // namespace
 
-std::string flow_csv_header() {
+std::string flow_csv_header(bool label_column) {
   std::string out;
   for (const Column& c : kColumns) {
     if (!out.empty()) out.push_back(',');
     out += c.name;  // no name needs quoting
   }
+  if (label_column) out += ",Label";  // CIC-IDS2017's name, last as in its CSVs
   out.push_back('\n');
   return out;
 }
 
-std::string flow_csv_row(const v1::FlowRecord& record) {
+std::string flow_csv_row(const v1::FlowRecord& record, bool label_column) {
   std::string out;
   out.reserve(1024);
   bool first = true;
@@ -262,6 +263,7 @@ std::string flow_csv_row(const v1::FlowRecord& record) {
     first = false;
     out += c.cell(record);
   }
+  if (label_column) out += "," + text(record.label());
   out.push_back('\n');
   return out;
 }

@@ -34,11 +34,12 @@ Pipeline::Pipeline(const Config& config, InterfaceTable interfaces, HostAddresse
   }
   if (!outputs.csv_path.empty()) {
     csv_.emplace(outputs.csv_path, "--write-csv");
-    csv_->write(flow_csv_header());
+    csv_->write(flow_csv_header(outputs.labels != nullptr));
   }
   const auto seed = static_cast<std::uint16_t>(config.publish.community_id_seed);
-  flow_output_ =
-      FlowOutput(interfaces_, host_, flow_stream_ ? &*flow_stream_ : nullptr, csv_ ? &*csv_ : nullptr, seed);
+  labels_ = outputs.labels;
+  flow_output_ = FlowOutput(interfaces_, host_, flow_stream_ ? &*flow_stream_ : nullptr, csv_ ? &*csv_ : nullptr,
+                            seed, labels_.get());
   if (config.flows.enabled) {
     auto sink = [this](const FlowState& flow, v1::FlowEndReason reason, bool is_update) {
       flow_output_(flow, reason, is_update);
