@@ -77,10 +77,11 @@ def offline(env, workdir, engine, inputs, config):
 
 
 def without_timings(section):
-    """A report section without what the clock decides: the engine's name, publishing latency
-    (its counts stay)."""
+    """A report section without what differs by engine or by clock: the engine's name, peak
+    memory, publishing latency (its counts stay)."""
     out = dict(section)
     out.pop("engine", None)
+    out.pop("peak_rss_bytes", None)
     if "publish_latency" in out:
         out["publish_latency"] = {topic: v["count"] for topic, v in out["publish_latency"].items()}
     return out
