@@ -35,6 +35,9 @@ struct LoadOptions {
   std::uint32_t flow_max_entries = FlowConfig{}.max_flows;
   std::uint32_t packet_sample = 0;
   sniffer_flow_params flow_params{};
+  // false: create the maps only, no program (no verifier run): the user
+  // engine runs the programs' C source itself and needs only their maps.
+  bool load_programs = true;
 };
 
 // The blocklist's tries, by family and match (see abi.h).

@@ -105,6 +105,10 @@ BpfPrograms::BpfPrograms(const LoadOptions& options) : options_(options) {
                   " entries: " + errno_text(err));
     }
   }
+  if (!options.load_programs) {
+    bpf_program* prog = nullptr;
+    bpf_object__for_each_program(prog, skel_->obj) bpf_program__set_autoload(prog, false);
+  }
   err = sniffer_bpf__load(skel_.get());
   if (err) {
     const std::string flow_map_note =

@@ -40,6 +40,14 @@ void warn_restart_only_changes(const Config& running, const Config& next) {
   }
 }
 
+// The user engine runs the programs' C source itself: the kernel then holds
+// their maps only, and the verifier does not run (most of a short run's time).
+LoadOptions program_load_options(const Config& config, const SensorOptions& options) {
+  LoadOptions load = load_options(config);
+  load.load_programs = options.source == PacketSource::Interfaces || options.replay_engine == ReplayEngine::Kernel;
+  return load;
+}
+
 }  // namespace
 
 Sensor::Sensor(const Config& config, const SensorOptions& options)
@@ -47,7 +55,7 @@ Sensor::Sensor(const Config& config, const SensorOptions& options)
       options_(options),
       start_wall_ns_(realtime_now_ns()),
       lock_(claim(config, options)),
-      progs_(load_options(config)) {  // after the lock: its pins are removed before the lock is released
+      progs_(program_load_options(config, options)) {  // after the lock: its pins are removed before the lock is released
   if (is_live()) {  // offline, stderr stays for errors
     spdlog::info("BPF programs loaded (ABI {}, ring buffer {} bytes, payload snippet {} bytes)", SNIFFER_ABI_VERSION,
                  config_.capture.ring_buffer_bytes, config_.capture.payload_bytes);
