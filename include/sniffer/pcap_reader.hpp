@@ -44,6 +44,11 @@ class PcapReader {
  private:
   void check_link_type(const std::string& name);
 
+  void open(std::FILE* stream, const std::string& name, const std::string& what);
+
+  // A file's stdio buffer, larger than stdio's 4 KiB: a capture is read
+  // through in one pass, and each refill is a read() syscall.
+  std::unique_ptr<char[]> buffer_;
   pcap* pcap_ = nullptr;
   std::string error_;
   std::uint64_t record_bytes_ = 24;  // the file header, then 16 bytes and caplen per record

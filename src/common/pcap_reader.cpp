@@ -6,19 +6,29 @@
 
 namespace sniffer {
 
-PcapReader::PcapReader(const std::string& path) {
-  char errbuf[PCAP_ERRBUF_SIZE] = {};
-  pcap_ = pcap_open_offline_with_tstamp_precision(path.c_str(), PCAP_TSTAMP_PRECISION_NANO, errbuf);
-  if (!pcap_) throw Error("--read-pcap " + path + ": " + errbuf);
-  check_link_type(path);
+namespace {
+constexpr std::size_t kReadBufferBytes = 1 << 20;
 }
 
-PcapReader::PcapReader(std::FILE* stream, const std::string& name) {
+PcapReader::PcapReader(const std::string& path) {
+  // "-": standard input (pcap_close leaves it open).
+  std::FILE* stream = path == "-" ? stdin : std::fopen(path.c_str(), "rb");
+  if (!stream) throw Error("--read-pcap " + path + ": " + errno_text(errno));
+  buffer_ = std::make_unique<char[]>(kReadBufferBytes);
+  std::setvbuf(stream, buffer_.get(), _IOFBF, kReadBufferBytes);
+  open(stream, path, "--read-pcap " + path);
+}
+
+PcapReader::PcapReader(std::FILE* stream, const std::string& name) { open(stream, name, name); }
+
+// Takes the stream: pcap_close closes it, and so does a failure here, whose
+// error starts with `what`.
+void PcapReader::open(std::FILE* stream, const std::string& name, const std::string& what) {
   char errbuf[PCAP_ERRBUF_SIZE] = {};
   pcap_ = pcap_fopen_offline_with_tstamp_precision(stream, PCAP_TSTAMP_PRECISION_NANO, errbuf);
   if (!pcap_) {
     std::fclose(stream);
-    throw Error(name + ": " + errbuf);
+    throw Error(what + ": " + errbuf);
   }
   check_link_type(name);
 }
