@@ -79,8 +79,8 @@ flow_records() {
   esac
 }
 
-# run TOOL: one timed run; appends "wall cpu rss_kib" to $W/TOOL.t (wall from bash's clock, in us;
-# CPU user+sys and peak RSS from /usr/bin/time), or records why it failed.
+# run TOOL: one timed run; appends "wall_s cpu_s rss_kib" to $W/TOOL.t (wall from bash's clock to
+# the microsecond; CPU user+sys and peak RSS from /usr/bin/time), or records why it failed.
 run() {
   local t0 t1
   set_cmd "$1"
@@ -88,7 +88,7 @@ run() {
   t0=$EPOCHREALTIME
   if /usr/bin/time -f '%U %S %M' -o "$W/time" "${CMD[@]}" >"$W/out" 2>"$W/err"; then
     t1=$EPOCHREALTIME
-    awk -v w="$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.6f", b - a }')" '{ print w, $1 + $2, $3 }' "$W/time" >>"$W/$1.t"
+    awk -v a="$t0" -v b="$t1" '{ printf "%.6f %.2f %d\n", b - a, $1 + $2, $3 }' "$W/time" >>"$W/$1.t"
     flow_records "$1" >"$W/$1.flows"
   else
     echo "failed ($(head -1 "$W/time")): $(grep -v '^Command ' "$W/err" | tail -1)" >"$W/$1.na"
@@ -120,7 +120,7 @@ for ((r = 0; r < ROUNDS; r++)); do
 done
 
 # The table: medians over the rounds (packets/s from each round's wall time).
-median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+median() { sort -n | awk '{ v[NR] = $1 } END { m = (NR + 1) / 2; print (v[int(m)] + v[int(m + 0.5)]) / 2 }'; }
 summary() {  # summary FILE: median_pps min_pps max_pps median_wall median_cpu max_rss_mib
   local wall cpu
   wall=$(cut -d' ' -f1 "$1" | median)
