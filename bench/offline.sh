@@ -120,7 +120,7 @@ for ((r = 0; r < ROUNDS; r++)); do
 done
 
 # The table: medians over the rounds (packets/s from each round's wall time).
-median() { sort -n | awk '{ v[NR] = $1 } END { m = (NR + 1) / 2; print (v[int(m)] + v[int(m + 0.5)]) / 2 }'; }
+median() { sort -n | awk '{ v[NR] = $1 } END { m = (NR + 1) / 2; printf "%.6f\n", (v[int(m)] + v[int(m + 0.5)]) / 2 }'; }
 summary() {  # summary FILE: median_pps min_pps max_pps median_wall median_cpu max_rss_mib
   local wall cpu
   wall=$(cut -d' ' -f1 "$1" | median)
