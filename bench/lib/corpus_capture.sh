@@ -1,19 +1,20 @@
 # shellcheck shell=bash
 # Sourced by bench/offline.sh: one large capture made of copies of the in-repository captures.
 #
-# corpus_capture DIR PACKETS: prints the path of DIR/corpus-<N>x.pcap, building it first if it is
-# missing or older than a capture of tests/data/pcaps. N copies of the corpus, N the least for at
+# corpus_capture DIR PACKETS: prints the path of DIR/corpus-<N>x-<digest>.pcap, building it first if
+# it is missing or older than a capture of tests/data/pcaps. N copies of the corpus, N the least for at
 # least PACKETS packets. Classic pcap (every tool here reads it), Ethernet.
 #
 # Every capture of tests/data/pcaps is used but the two broken on purpose (MANIFEST.tsv notes
 # "FILE-LEVEL": a reader stops in them) and malformed/arp_oobr.pcap (a fuzzer input that makes
-# argus 3.0.8 abort with "free(): invalid pointer": one tool missing would leave nothing to compare).
+# argus 3.0.8 abort with "free(): invalid pointer"; every tool gets the same capture).
 # Each is shifted with `editcap -t` to start at the beginning of its own slot of SLOT seconds; the N
 # copies of that set follow each other, copy c shifted by c x (captures x SLOT); `mergecap` sorts
 # it all by time into one file. Addresses stay the same, so what keeps flows apart is time. SLOT:
 # the longest capture lasts 4,336 s (smb/smb1_osx) and the longest idle timeout of the tools
 # (softflowd's tcp and general, 3,600 s; sniffer's default is 120 s) fits after it, so no flow of a
-# slot is still open when the next starts, and copies are days apart. A slot per capture (not
+# slot is still open when the next starts (in the tools that end flows by the capture's clock:
+# softflowd -r does not, bench/README.md), and copies are days apart. A slot per capture (not
 # one slot per copy), because some captures hold the same session at the same instants
 # (vlan/http_vlan, http_qinq, vlan_qinqinq: one HTTP exchange under different tags): unshifted,
 # the tools that ignore the tags would merge them. Two captures are collections of sessions
