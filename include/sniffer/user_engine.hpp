@@ -30,8 +30,11 @@ class UserEngine {
   UserEngine& operator=(const UserEngine&) = delete;
 
   // Runs one frame through the XDP path at its capture time and original
-  // length. 0, or a negative errno where BPF_PROG_TEST_RUN refuses the frame.
-  int run(const std::uint8_t* data, std::uint32_t caplen, std::uint64_t ts_ns, std::uint32_t wire_len);
+  // length; the programs' bpf_ktime_get_ns() gives mono_now_ns, the
+  // CLOCK_MONOTONIC time the caller read for this frame. 0, or a negative
+  // errno where BPF_PROG_TEST_RUN refuses the frame.
+  int run(const std::uint8_t* data, std::uint32_t caplen, std::uint64_t ts_ns, std::uint32_t wire_len,
+          std::uint64_t mono_now_ns);
 
   // The programs' counters, as BpfPrograms::read_counters gives the kernel's.
   KernelCounters read_counters() const;

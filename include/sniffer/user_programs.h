@@ -39,8 +39,11 @@ const struct sniffer_user_map_slot *sniffer_user_maps(__u32 *count);
 /* The loader's constants (bpf_loader.cpp sets the kernel's from the same LoadOptions). */
 void sniffer_user_set_constants(__u32 payload_bytes, __u64 wakeup_bytes, __u8 flow_kernel, __u32 packet_sample,
 				const struct sniffer_flow_params *flow_params);
-/* The replay globals, as BpfPrograms::set_replay_packet sets the kernel's. */
-void sniffer_user_set_replay_packet(__u64 ts_ns, __u32 wire_len);
+/* The replay globals, as BpfPrograms::set_replay_packet sets the kernel's,
+ * and what bpf_ktime_get_ns() returns while the frame runs. */
+void sniffer_user_set_replay_packet(__u64 ts_ns, __u32 wire_len, __u64 mono_now_ns);
+/* The frame's CLOCK_MONOTONIC time (bpf_ktime_get_ns in the user engine). */
+extern __u64 sniffer_user_mono_now_ns;
 /* Runs observe() on the frame as the XDP hook does: headers parsed in its
  * first linear_len bytes, wire length frame->len. Returns the verdict
  * (SNIFFER_VERDICT_*). */

@@ -113,9 +113,10 @@ UserEngine::~UserEngine() {
   engine_exists = false;
 }
 
-int UserEngine::run(const std::uint8_t* data, std::uint32_t caplen, std::uint64_t ts_ns, std::uint32_t wire_len) {
+int UserEngine::run(const std::uint8_t* data, std::uint32_t caplen, std::uint64_t ts_ns, std::uint32_t wire_len,
+                    std::uint64_t mono_now_ns) {
   if (caplen > kTestRunMaxBytes) return -ENOMEM;
-  sniffer_user_set_replay_packet(ts_ns, wire_len);
+  sniffer_user_set_replay_packet(ts_ns, wire_len, mono_now_ns);
   const sniffer_user_frame frame{data, caplen};
   sniffer_user_observe_xdp(&frame, std::min(caplen, kTestRunLinearBytes), kTestRunIfindex);
   return 0;

@@ -57,8 +57,11 @@ void sniffer_user_set_constants(__u32 payload_bytes, __u64 wakeup_bytes, __u8 fl
 	memcpy((void *)&cfg_flow_params, flow_params, sizeof(*flow_params));
 }
 
-void sniffer_user_set_replay_packet(__u64 ts_ns, __u32 wire_len)
+__u64 sniffer_user_mono_now_ns;
+
+void sniffer_user_set_replay_packet(__u64 ts_ns, __u32 wire_len, __u64 mono_now_ns)
 {
+	sniffer_user_mono_now_ns = mono_now_ns;
 	replay_ts_ns = ts_ns;
 	if (ts_ns > replay_clock_ns)
 		replay_clock_ns = ts_ns;

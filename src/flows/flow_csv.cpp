@@ -73,9 +73,9 @@ void put_iso_utc(std::string& out, std::uint64_t ns) {
     last_secs = secs;
   }
   if (last_text.empty()) return;  // a time gmtime cannot express: an empty cell, as before
-  const unsigned micros = static_cast<unsigned>((ns / 1000ull) % 1'000'000ull);
-  char frac[16];
-  std::snprintf(frac, sizeof(frac), ".%06uZ", micros);
+  unsigned micros = static_cast<unsigned>((ns / 1000ull) % 1'000'000ull);
+  char frac[] = ".000000Z";
+  for (int i = 6; i >= 1; --i, micros /= 10) frac[i] = static_cast<char>('0' + micros % 10);
   out += last_text;
   out += frac;
 }
@@ -129,14 +129,17 @@ double per_subflow(std::uint64_t v, const Record& r) {
   return ratio(static_cast<double>(v), static_cast<double>(r.subflow_count()));
 }
 
+// Addresses, ports and protocol joined by dashes: nothing to quote.
 void put_flow_id(std::string& out, const Record& r, const RowText& t) {
-  std::string id = t.src + "-" + t.dst + "-";
-  put(id, r.src_port());
-  id.push_back('-');
-  put(id, r.dst_port());
-  id.push_back('-');
-  put(id, r.l4_protocol());
-  put_text(out, id);
+  out += t.src;
+  out.push_back('-');
+  out += t.dst;
+  out.push_back('-');
+  put(out, r.src_port());
+  out.push_back('-');
+  put(out, r.dst_port());
+  out.push_back('-');
+  put(out, r.l4_protocol());
 }
 
 // ---- the columns ----------------------------------------------------------
@@ -150,7 +153,7 @@ struct Column {
 // layout), then sniffer's own columns. One entry per column: the header and
 // every row come from this table, so they cannot disagree.
 // A column's cell from an expression of the record r: a number, text (quoted
-// when it must be), or a word (a name that never needs quoting).
+// when it must be), or a word that never needs quoting (the enum names).
 #define NUMBER(expr) [](const Record& r, const RowText&, std::string& o) { put(o, expr); }
 #define TEXT(expr) [](const Record& r, const RowText&, std::string& o) { put_text(o, expr); }
 #define WORD(expr) [](const Record& r, const RowText&, std::string& o) { o += expr; }
@@ -158,9 +161,9 @@ struct Column {
 const Column kColumns[] = {
     // Identity.
     {"Flow ID", [](const Record& r, const RowText& t, std::string& o) { put_flow_id(o, r, t); }},
-    {"Source IP", [](const Record&, const RowText& t, std::string& o) { put_text(o, t.src); }},
+    {"Source IP", [](const Record&, const RowText& t, std::string& o) { o += t.src; }},
     {"Source Port", NUMBER(r.src_port())},
-    {"Destination IP", [](const Record&, const RowText& t, std::string& o) { put_text(o, t.dst); }},
+    {"Destination IP", [](const Record&, const RowText& t, std::string& o) { o += t.dst; }},
     {"Destination Port", NUMBER(r.dst_port())},
     {"Protocol", NUMBER(r.l4_protocol())},
     {"Timestamp", [](const Record& r, const RowText&, std::string& o) { put_iso_utc(o, r.start_ns()); }},

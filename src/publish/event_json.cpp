@@ -2,6 +2,8 @@
 
 #include <arpa/inet.h>
 
+#include <charconv>
+
 #include <google/protobuf/descriptor.h>
 #include <nlohmann/json.hpp>
 
@@ -9,7 +11,14 @@ namespace sniffer {
 
 std::string address_to_string(const std::string& bytes) {
   char buf[INET6_ADDRSTRLEN] = {};
-  if (bytes.size() == 4) return inet_ntop(AF_INET, bytes.data(), buf, sizeof(buf)) ? buf : "";
+  if (bytes.size() == 4) {  // dotted quad, as inet_ntop writes it (which goes through sprintf)
+    char* at = buf;
+    for (int i = 0; i < 4; ++i) {
+      if (i) *at++ = '.';
+      at = std::to_chars(at, buf + sizeof(buf), static_cast<unsigned char>(bytes[i])).ptr;
+    }
+    return std::string(buf, at);
+  }
   if (bytes.size() == 16) return inet_ntop(AF_INET6, bytes.data(), buf, sizeof(buf)) ? buf : "";
   return "";
 }

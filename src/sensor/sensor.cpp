@@ -139,7 +139,7 @@ void Sensor::handle_record(const DecodedRecord& record) {
   }
   DecodedRecord rec = record;
   rec.header.wire_len = replay_wire_len_;  // the original length, even when the capture cut the packet
-  pipeline_->process(rec, replay_ts_ns_, monotonic_now_ns());
+  pipeline_->process(rec, replay_ts_ns_, now_mono_ns_);
 }
 
 // The host's addresses now, also given to the programs' local_addrs (kernel
@@ -186,15 +186,18 @@ ReplayResult Sensor::replay(const std::uint8_t* data, std::uint32_t caplen, std:
                             std::uint32_t wire_len) {
   replay_ts_ns_ = ts_ns;
   replay_wire_len_ = wire_len;
+  now_mono_ns_ = monotonic_now_ns();  // once per frame: the clock read was a tenth of a user-engine run
   if (caplen < 14) return {ReplayVerdict::TooShort, 0};  // shorter than Ethernet: the kernel refuses it
   if (user_engine_) {
-    if (int err = user_engine_->run(data, caplen, ts_ns, wire_len); err != 0) return {ReplayVerdict::Rejected, err};
+    if (int err = user_engine_->run(data, caplen, ts_ns, wire_len, now_mono_ns_); err != 0) {
+      return {ReplayVerdict::Rejected, err};
+    }
   } else {
     progs_.set_replay_packet(ts_ns, wire_len);
     if (int err = progs_.test_run_xdp(data, caplen); err != 0) return {ReplayVerdict::Rejected, err};
     ring_->consume();
   }
-  pipeline_->tick(ts_ns, monotonic_now_ns());
+  pipeline_->tick(ts_ns, now_mono_ns_);
   return {ReplayVerdict::Run, 0};
 }
 
