@@ -32,10 +32,11 @@ class UserArrayMap : public sniffer_user_map {
   void* lookup(const void* key) override;
   long update(const void* key, const void* value, std::uint64_t flags) override;
   std::uint32_t size() const { return max_entries_; }
-  const void* at(std::uint32_t index) const { return bytes_.data() + std::size_t{index} * value_size_; }
+  const void* at(std::uint32_t index) const { return bytes_.data() + std::size_t{index} * stride_; }
 
  private:
   std::uint32_t value_size_;
+  std::uint32_t stride_;  // value_size_ rounded up to 8, as the kernel lays array values out
   std::uint32_t max_entries_;
   std::vector<std::uint8_t> bytes_;
 };

@@ -24,13 +24,14 @@ std::uint64_t ring_footprint(std::uint64_t size) { return (size + BPF_RINGBUF_HD
 }  // namespace
 
 UserArrayMap::UserArrayMap(std::uint32_t value_size, std::uint32_t max_entries)
-    : value_size_((value_size + 7) & ~7u),  // the kernel rounds array values up to 8 bytes too
+    : value_size_(value_size),
+      stride_((value_size + 7) & ~7u),
       max_entries_(max_entries),
-      bytes_(std::size_t{value_size_} * max_entries) {}
+      bytes_(std::size_t{stride_} * max_entries) {}
 
 void* UserArrayMap::lookup(const void* key) {
   const std::uint32_t index = key_index(key);
-  return index < max_entries_ ? bytes_.data() + std::size_t{index} * value_size_ : nullptr;
+  return index < max_entries_ ? bytes_.data() + std::size_t{index} * stride_ : nullptr;
 }
 
 long UserArrayMap::update(const void* key, const void* value, std::uint64_t flags) {
