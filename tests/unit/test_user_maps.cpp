@@ -1,0 +1,93 @@
+// The user engine's map stores: the kernel's semantics for what the programs
+// do with their maps (bpf/userspace/bpf/bpf_helpers.h routes the helpers here).
+#include <linux/bpf.h>
+
+#include <cstring>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "sniffer/user_maps.hpp"
+
+namespace sniffer {
+namespace {
+
+std::uint32_t u32(const void* p) {
+  std::uint32_t v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+TEST(UserMaps, ArrayHasEveryIndexBelowItsSizeAndNoOther) {
+  UserArrayMap array(4, 3);
+  const std::uint32_t two = 2, three = 3, value = 77;
+  ASSERT_NE(array.lookup(&two), nullptr);
+  EXPECT_EQ(u32(array.lookup(&two)), 0u);  // zeroed, as a kernel array
+  EXPECT_EQ(array.lookup(&three), nullptr);
+  EXPECT_EQ(array.update(&two, &value, BPF_ANY), 0);
+  EXPECT_EQ(u32(array.at(2)), 77u);
+  EXPECT_EQ(array.update(&two, &value, BPF_NOEXIST), -EEXIST);
+  EXPECT_EQ(array.update(&three, &value, BPF_ANY), -E2BIG);
+}
+
+TEST(UserMaps, HashKeepsItsFlagsAndItsSize) {
+  UserHashMap hash(2, 4, 2);
+  const std::uint16_t a = 80, b = 443, c = 22;
+  const std::uint32_t one = 1, two = 2;
+  EXPECT_EQ(hash.lookup(&a), nullptr);
+  EXPECT_EQ(hash.update(&a, &one, BPF_EXIST), -ENOENT);
+  EXPECT_EQ(hash.update(&a, &one, BPF_NOEXIST), 0);
+  void* stored = hash.lookup(&a);
+  EXPECT_EQ(hash.update(&a, &two, BPF_NOEXIST), -EEXIST);
+  EXPECT_EQ(hash.update(&a, &two, BPF_ANY), 0);
+  EXPECT_EQ(hash.lookup(&a), stored);  // a value never moves: the programs keep pointers into it
+  EXPECT_EQ(u32(stored), 2u);
+  EXPECT_EQ(hash.update(&b, &one, BPF_ANY), 0);
+  EXPECT_EQ(hash.update(&c, &one, BPF_ANY), -E2BIG);
+}
+
+struct LpmV4 {
+  std::uint32_t prefixlen;
+  std::uint8_t addr[4];
+};
+
+TEST(UserMaps, LpmTrieFindsTheLongestPrefixThatCoversTheAddress) {
+  UserLpmTrie trie(sizeof(LpmV4), 4, 8);
+  const std::uint32_t wide = 8, narrow = 24;
+  const LpmV4 ten{8, {10, 9, 9, 9}};         // stored as 10.0.0.0/8: bits past the prefix do not count
+  const LpmV4 ten_one_two{24, {10, 1, 2, 0}};
+  ASSERT_EQ(trie.update(&ten, &wide, BPF_ANY), 0);
+  ASSERT_EQ(trie.update(&ten_one_two, &narrow, BPF_ANY), 0);
+  const LpmV4 in_narrow{32, {10, 1, 2, 3}}, in_wide{32, {10, 1, 3, 3}}, outside{32, {11, 1, 2, 3}};
+  ASSERT_NE(trie.lookup(&in_narrow), nullptr);
+  EXPECT_EQ(u32(trie.lookup(&in_narrow)), 24u);
+  EXPECT_EQ(u32(trie.lookup(&in_wide)), 8u);
+  EXPECT_EQ(trie.lookup(&outside), nullptr);
+  const LpmV4 too_long{33, {10, 1, 2, 3}};
+  EXPECT_EQ(trie.update(&too_long, &wide, BPF_ANY), -EINVAL);
+}
+
+TEST(UserMaps, RingBufferHandsEachSubmittedRecordToItsSinkAndCountsWhatIsQueued) {
+  UserRingBuffer ring(64);
+  std::vector<std::vector<std::uint8_t>> seen;
+  ring.set_sink([&](const void* data, std::size_t size) {
+    const auto* bytes = static_cast<const std::uint8_t*>(data);
+    seen.emplace_back(bytes, bytes + size);
+  });
+  auto* first = static_cast<std::uint8_t*>(ring.reserve(20));
+  ASSERT_NE(first, nullptr);
+  std::memset(first, 0xab, 20);
+  EXPECT_EQ(ring.queued(), 32u);  // 20 bytes + the 8-byte header, rounded up to 8
+  EXPECT_EQ(ring.reserve(40), nullptr);  // 48 more do not fit in 64: as a full ring
+  UserRingBuffer::submit(first);
+  EXPECT_EQ(ring.queued(), 0u);
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0], std::vector<std::uint8_t>(20, 0xab));
+  const std::uint8_t record[3] = {1, 2, 3};
+  EXPECT_EQ(ring.output(record, sizeof record), 0);
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen[1], std::vector<std::uint8_t>({1, 2, 3}));
+}
+
+}  // namespace
+}  // namespace sniffer
