@@ -52,4 +52,6 @@ else
   BUILD=$BUILD "$ROOT/bench/flowmode.sh"
   echo "# offline.sh"
   BUILD=$BUILD "$ROOT/bench/offline.sh"
+  echo "# offline.sh, long flows"
+  BUILD=$BUILD CAPTURE=long "$ROOT/bench/offline.sh"
 fi

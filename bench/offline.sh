@@ -8,6 +8,8 @@
 # RSS (/usr/bin/time %M: process memory only, not sniffer's BPF maps), flow records written.
 #   sudo bench/offline.sh [SNIFFER]     default bench/build/sniffer (built if missing)
 #   ROUNDS=5 PACKETS=1000000 BUILD=bench/build KEEP=0;  QUICK=1: 1 round, ~100 k packets
+#   CAPTURE=corpus (copies of the whole corpus, ~3.3 packets a flow) or long (copies of one HTTP
+#   capture, ~58 packets a flow: the per-packet cost without the per-flow one)
 # sniffer runs once per flows.aggregation ("userspace", "kernel") and, when its --help lists
 # --engine, per engine (user, kernel); a combination sniffer refuses is shown as n/a with its
 # reason. The tools are installed by bench/all.sh.
@@ -33,7 +35,11 @@ if [[ ! -x $SNIFFER ]]; then
   cmake --build "$BUILD" -j"$(nproc)" --target sniffer >/dev/null
 fi
 
-CAP=$(corpus_capture "$ROOT/bench/build/offline" "$PACKETS")
+case ${CAPTURE:=corpus} in
+  corpus) CAP=$(corpus_capture "$ROOT/bench/build/offline" "$PACKETS") ;;
+  long) CAP=$(long_capture "$ROOT/bench/build/offline" "$PACKETS") ;;
+  *) die "CAPTURE=$CAPTURE: corpus or long" ;;
+esac
 PKTS=$(capinfos -T -r -c -M "$CAP" | cut -f2)
 W=$(mktemp -d /tmp/sniffer-offline.XXXX)
 trap '((${KEEP:-0})) && echo "kept $W" >&2 || rm -rf "$W"' EXIT

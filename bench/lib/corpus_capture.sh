@@ -62,3 +62,41 @@ corpus_capture() {
   rm -rf "$tmp"
   echo "$out"
 }
+
+# long_capture DIR PACKETS: prints the path of DIR/long-<N>x.pcap, built if missing: N copies of
+# web/http_bro_org.pcap (751 packets in 13 TCP flows, ~58 packets a flow: long flows, where the
+# per-packet cost dominates; the corpus capture above has ~3.3 packets a flow, where the per-flow
+# cost does), for at least PACKETS packets. Copies are built in tiers of at most ten (so that no
+# mergecap opens more than ten files): N is a power of ten times the last tier's count, each copy
+# CORPUS_SLOT_S after the last.
+long_capture() {
+  local dir=$1 want=$2 src="$ROOT/tests/data/pcaps/web/http_bro_org.pcap"
+  local per_copy copies out
+  per_copy=$(capinfos -T -r -c "$src" | cut -f2)
+  copies=$(((want + per_copy - 1) / per_copy))
+  local -a tiers=()
+  local planned=1
+  while ((planned < copies)); do
+    tiers+=($((copies / planned >= 10 ? 10 : (copies + planned - 1) / planned)))
+    planned=$((planned * ${tiers[-1]}))
+  done
+  out=$dir/long-${planned}x.pcap
+  if [[ -s $out && ! $src -nt $out ]]; then
+    echo "$out"
+    return
+  fi
+  mkdir -p "$dir"
+  local tmp span=$CORPUS_SLOT_S k n
+  tmp=$(mktemp -d "$dir/build.XXXX")
+  editcap -F pcap "$src" "$tmp/set.pcap"
+  for n in "${tiers[@]}"; do
+    for ((k = 0; k < n; k++)); do editcap -F pcap -t $((k * span)) "$tmp/set.pcap" "$tmp/part$k.pcap"; done
+    mergecap -F pcap -w "$tmp/next.pcap" "$tmp"/part*.pcap
+    rm -f "$tmp"/part*.pcap
+    mv "$tmp/next.pcap" "$tmp/set.pcap"
+    span=$((span * n))
+  done
+  mv "$tmp/set.pcap" "$out"
+  rm -rf "$tmp"
+  echo "$out"
+}
