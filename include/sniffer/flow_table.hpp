@@ -25,6 +25,9 @@ struct FlowTableConfig {
   // After FIN+FIN or RST, for the last ACKs.
   std::uint64_t tcp_close_grace_ns = ms_to_ns(FlowConfig{}.tcp_close_grace_ms);
   FlowFeatureParams features;
+  // The first flow id (then one up per flow): --read-pcap -j gives each
+  // worker its own range, so that ids stay unique in the table they make.
+  std::uint64_t first_flow_id = 1;
 };
 
 // The flow table's settings from the config (the one conversion of flows.*).

@@ -28,6 +28,11 @@ struct OfflineOptions {
   std::optional<ReplayEngine> engine;
   bool progress = false;  // the progress bar on stderr even when it is not a terminal
   std::shared_ptr<const FlowLabels> labels;  // --labels, read and checked before any capture is opened
+  // -j: the files split into this many groups, each run in its own process
+  // (pcap_jobs.hpp); a worker (one of them) shows no bar and no summary.
+  unsigned jobs = 1;
+  bool worker = false;
+  std::uint64_t first_flow_id = 1;
 };
 
 // Returns the exit code: 0, or 1 when a file could not be read to its end

@@ -26,6 +26,7 @@ struct PipelineOutputs {
   bool publish = true;   // bind the ZeroMQ socket (publish.endpoint)
   std::string csv_path;  // write flow records here too (empty: no CSV)
   std::shared_ptr<const FlowLabels> labels;  // --labels: label every flow record (and a Label column)
+  std::uint64_t first_flow_id = 1;           // userspace flow table (FlowTableConfig::first_flow_id)
   // Kernel flow aggregation: the programs' "flows" map and its size.
   int kernel_flows_fd = -1;
   std::uint32_t kernel_flows_capacity = 0;

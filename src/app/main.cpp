@@ -69,6 +69,7 @@ struct CommandLine {
   std::string pcap_interface, write_csv, engine, labels, log_format = "text";
   double wait_subscriber_s = 0;
   bool progress = false;  // --progress
+  unsigned jobs = 1;      // -j
   bool dry_run = false, print_config = false, print_reference = false, version = false, check = false;
   int verbosity = 0;
   CLI::App* keygen = nullptr;  // the keygen subcommand
@@ -110,6 +111,14 @@ void add_mode_options(CLI::App& app, CommandLine& cl) {
                  "prefixes, ports, protocol -> label; default BENIGN): a Label column and FlowRecord.label")
       ->type_name("RULES")
       ->needs(pcap_opt);
+  app.add_option("-j,--jobs", cl.jobs,
+                 "offline, with --write-csv: the captures are unrelated (no flow crosses from one to another): split "
+                 "them into N groups of about equal size, run each in its own process, and write one table (default 1: "
+                 "one stream merged by timestamp)")
+      ->check(CLI::Range(1, 256))
+      ->type_name("N")
+      ->needs(pcap_opt)
+      ->needs(csv_opt);
   app.add_option("--wait-subscriber", cl.wait_subscriber_s,
                  "offline, publishing: wait up to this many seconds for a subscriber to every published topic "
                  "before the first packet (default 0: publish at once; what nobody hears is counted as unsubscribed)")
@@ -170,7 +179,7 @@ int print_version() {
 sniffer::OfflineOptions offline_options(const CommandLine& cl, const sniffer::Config& config) {
   sniffer::OfflineOptions offline{
       .pcap_inputs = cl.read_pcap, .csv_path = cl.write_csv, .wait_subscriber_s = cl.wait_subscriber_s,
-      .progress = cl.progress};
+      .progress = cl.progress, .jobs = cl.jobs};
   if (!cl.engine.empty()) {
     offline.engine = cl.engine == "user" ? sniffer::ReplayEngine::User : sniffer::ReplayEngine::Kernel;
   }

@@ -10,6 +10,7 @@
 #include "sniffer/error.hpp"
 #include "sniffer/offline_progress.hpp"
 #include "sniffer/output_file.hpp"
+#include "sniffer/pcap_jobs.hpp"
 #include "sniffer/sensor.hpp"
 
 namespace sniffer {
@@ -58,12 +59,14 @@ ProgressSnapshot progress_at(const CaptureMerge& pcap, std::optional<std::uint64
 
 int run_offline(const Config& config, const OfflineOptions& options) {
   const std::vector<std::string> files = resolve_capture_inputs(options.pcap_inputs);
+  if (options.jobs > 1 && !options.worker) return run_offline_jobs(config, options, files);
   CaptureMerge pcap(files);
   const ReplayEngine engine = options.engine.value_or(
       aggregates_in_kernel(config.flows) ? ReplayEngine::Kernel : ReplayEngine::User);
   Sensor sensor(config, SensorOptions{.source = PacketSource::Replay,
                                       .replay_interface = options.interface,
                                       .replay_engine = engine,
+                                      .first_flow_id = options.first_flow_id,
                                       .publish = options.csv_path.empty(),
                                       .csv_path = options.csv_path,
                                       .labels = options.labels});
@@ -74,7 +77,7 @@ int run_offline(const Config& config, const OfflineOptions& options) {
   }
 
   const std::optional<std::uint64_t> bytes_total = capture_bytes_total(files);
-  OfflineProgress progress(options.progress || isatty(STDERR_FILENO));
+  OfflineProgress progress(!options.worker && (options.progress || isatty(STDERR_FILENO)));
   PcapCounters counters;
   PcapFrame frame;
   while (pcap.next(frame)) {
@@ -109,7 +112,7 @@ int run_offline(const Config& config, const OfflineOptions& options) {
                     {"read_error", read_error},
                     {"peak_rss_bytes", peak_rss}};
   write_stdout(report.dump() + "\n");  // first: when it fails, its error is the last line
-  progress.summarize(end, peak_rss);
+  if (!options.worker) progress.summarize(end, peak_rss);
   return read_error.empty() ? 0 : 1;
 }
 

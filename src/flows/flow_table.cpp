@@ -27,7 +27,11 @@ sniffer_flow_params flow_params(const FlowTableConfig& config) {
 }
 
 FlowTable::FlowTable(const FlowTableConfig& config, Sink sink)
-    : config_(config), params_(flow_params(config)), sink_(std::move(sink)), index_(config.max_flows) {
+    : config_(config),
+      params_(flow_params(config)),
+      sink_(std::move(sink)),
+      index_(config.max_flows),
+      next_id_(config.first_flow_id) {
   // Slots and index grow on demand up to max_flows: memory follows the flows present.
 }
 

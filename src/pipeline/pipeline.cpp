@@ -49,7 +49,9 @@ Pipeline::Pipeline(const Config& config, InterfaceTable interfaces, HostAddresse
       kernel_flows_.emplace(outputs.kernel_flows_fd, outputs.kernel_flows_capacity, flow_table_config(config.flows),
                             sink, outputs.kernel_flows_started);
     } else {
-      flows_.emplace(flow_table_config(config.flows), sink);
+      FlowTableConfig table = flow_table_config(config.flows);
+      table.first_flow_id = outputs.first_flow_id;
+      flows_.emplace(table, sink);
     }
   }
   processor_ =

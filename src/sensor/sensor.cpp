@@ -109,8 +109,10 @@ void Sensor::open_outputs() {
   const bool live = is_live();
   // Offline there are no host addresses: directions follow the interface's role.
   HostAddresses host = live ? learn_host_addresses() : HostAddresses{};
-  PipelineOutputs outputs{
-      .publish = live || options_.publish, .csv_path = options_.csv_path, .labels = options_.labels};
+  PipelineOutputs outputs{.publish = live || options_.publish,
+                          .csv_path = options_.csv_path,
+                          .labels = options_.labels,
+                          .first_flow_id = options_.first_flow_id};
   if (progs_.flow_kernel()) {
     outputs.kernel_flows_fd = progs_.flows_map_fd();
     outputs.kernel_flows_capacity = progs_.flow_max_entries();

@@ -1,0 +1,180 @@
+#include "sniffer/pcap_jobs.hpp"
+
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <numeric>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "sniffer/error.hpp"
+#include "sniffer/offline_progress.hpp"
+#include "sniffer/output_file.hpp"
+
+namespace sniffer {
+
+namespace {
+
+// File i's flow ids start at i x 10^12 + 1: readable, and no capture makes a trillion flows.
+constexpr std::uint64_t kFlowIdsPerFile = 1'000'000'000'000ull;
+
+// The files' indexes in N groups: largest file first, each to the group
+// with the fewest bytes so far.
+std::vector<std::vector<std::size_t>> split_by_size(const std::vector<std::string>& files, unsigned jobs) {
+  std::vector<std::pair<std::uintmax_t, std::size_t>> sized;
+  for (std::size_t i = 0; i < files.size(); ++i) {
+    if (files[i] == "-") {
+      throw Error("--read-pcap -j: standard input (-) cannot be shared out between workers; run it without -j");
+    }
+    std::error_code ec;
+    const std::uintmax_t size = std::filesystem::file_size(files[i], ec);
+    sized.emplace_back(ec ? 0 : size, i);
+  }
+  std::stable_sort(sized.begin(), sized.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+  std::vector<std::vector<std::size_t>> groups(std::min<std::size_t>(jobs, files.size()));
+  std::vector<std::uintmax_t> load(groups.size(), 0);
+  for (const auto& [size, index] : sized) {
+    const auto lightest = std::min_element(load.begin(), load.end()) - load.begin();
+    groups[lightest].push_back(index);
+    load[lightest] += size;
+  }
+  return groups;
+}
+
+// Adds a part's report b into a: counters summed, the ring's fill gauge the
+// largest, texts joined (the caller sets the peak RSS).
+void merge_report(nlohmann::json& a, const nlohmann::json& b) {
+  for (const auto& [key, value] : b.items()) {
+    if (!a.contains(key)) {
+      a[key] = value;
+      continue;
+    }
+    nlohmann::json& mine = a[key];
+    if (value.is_object()) {
+      merge_report(mine, value);
+    } else if (value.is_number_integer()) {
+      const auto x = mine.get<std::uint64_t>(), y = value.get<std::uint64_t>();
+      mine = key == "ring_fill_bytes" ? std::max(x, y) : x + y;
+    } else if (value.is_number()) {
+      mine = mine.get<double>() + value.get<double>();
+    } else if (value.is_string() && !value.get<std::string>().empty() && value != mine) {
+      const std::string text = mine.get<std::string>();
+      mine = text.empty() ? value.get<std::string>() : text + (key == "read_error" ? "; " : ", ") + value.get<std::string>();
+    }
+  }
+}
+
+// Part i of the table: file i's flows, and its report.
+std::string part_csv(const OfflineOptions& options, std::size_t i) { return options.csv_path + ".part" + std::to_string(i + 1); }
+std::string part_report(const OfflineOptions& options, std::size_t i) { return part_csv(options, i) + ".json"; }
+
+// Runs file i on its own: its own stream and clock, flow ids from i x 10^12 + 1.
+int run_part(const Config& config, OfflineOptions options, const std::vector<std::string>& files, std::size_t i) {
+  const std::string report_path = part_report(options, i);
+  const int fd = open(report_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0 || dup2(fd, STDOUT_FILENO) < 0) throw Error(report_path + ": " + errno_text(errno));
+  close(fd);
+  options.pcap_inputs = {files[i]};
+  options.csv_path = part_csv(options, i);
+  options.worker = true;
+  options.first_flow_id = i * kFlowIdsPerFile + 1;
+  const int code = run_offline(config, options);
+  std::fflush(stdout);
+  return code;
+}
+
+// Starts a worker process on its group of files, one after the other.
+pid_t start_worker(const Config& config, const OfflineOptions& options, const std::vector<std::string>& files,
+                   const std::vector<std::size_t>& group) {
+  std::fflush(nullptr);
+  const pid_t pid = fork();
+  if (pid < 0) throw Error("--read-pcap -j: fork: " + errno_text(errno));
+  if (pid > 0) return pid;
+  int code = 0;
+  for (std::size_t i : group) {
+    try {
+      code = std::max(code, run_part(config, options, files, i));
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "sniffer: --read-pcap -j: %s: %s\n", files[i].c_str(), e.what());
+      code = 2;
+      break;
+    }
+  }
+  std::fflush(nullptr);
+  _exit(code);
+}
+
+std::string read_whole(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+}  // namespace
+
+int run_offline_jobs(const Config& config, const OfflineOptions& options, const std::vector<std::string>& files) {
+  if (aggregates_in_kernel(config.flows)) {
+    throw Error("--read-pcap -j: flows.aggregation \"kernel\" numbers flows in the kernel's map, one range for all: "
+                "use flows.aggregation \"userspace\" with -j");
+  }
+  const auto groups = split_by_size(files, options.jobs);
+  std::vector<std::size_t> worker_of(files.size());
+  for (std::size_t k = 0; k < groups.size(); ++k) {
+    for (std::size_t i : groups[k]) worker_of[i] = k;
+  }
+  const auto start = std::chrono::steady_clock::now();
+  std::vector<pid_t> workers;
+  for (const auto& group : groups) workers.push_back(start_worker(config, options, files, group));
+  int exit_code = 0;
+  std::string failed;
+  for (std::size_t k = 0; k < workers.size(); ++k) {
+    int status = 0;
+    while (waitpid(workers[k], &status, 0) < 0 && errno == EINTR) {
+    }
+    const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    if (code > 1) failed += (failed.empty() ? "worker " : "; worker ") + std::to_string(k + 1) + " exit " + std::to_string(code);
+    exit_code = std::max(exit_code, code);
+  }
+  // The table: the parts in the order of the files, under the first part's header.
+  nlohmann::json report = nlohmann::json::object();
+  std::vector<std::uint64_t> worker_peak(groups.size(), 0);  // a worker's parts share its process
+  if (failed.empty()) {
+    OutputFile table(options.csv_path, "--write-csv");
+    for (std::size_t i = 0; i < files.size(); ++i) {
+      const std::string rows = read_whole(part_csv(options, i));
+      table.write(i == 0 ? std::string_view(rows) : std::string_view(rows).substr(rows.find('\n') + 1));
+      const nlohmann::json part = nlohmann::json::parse(read_whole(part_report(options, i)));
+      merge_report(report, part);
+      const std::size_t k = worker_of[i];
+      worker_peak[k] = std::max(worker_peak[k], part["pcap"]["peak_rss_bytes"].get<std::uint64_t>());
+    }
+    table.commit();
+    // The workers ran at once: their peaks add up.
+    report["pcap"]["peak_rss_bytes"] = std::accumulate(worker_peak.begin(), worker_peak.end(), std::uint64_t{0});
+  }
+  for (std::size_t i = 0; i < files.size(); ++i) {
+    std::filesystem::remove(part_csv(options, i));
+    std::filesystem::remove(part_report(options, i));
+  }
+  if (!failed.empty()) throw Error("--read-pcap -j: " + failed + " (its error above): no table written");
+  report["pcap"]["jobs"] = groups.size();
+  write_stdout(report.dump() + "\n");
+  const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const OfflineSummary summary{.packets = report["pcap"]["packets_read"].get<std::uint64_t>(),
+                               .files = files.size(),
+                               .elapsed_s = elapsed,
+                               .flows = report["userspace"]["flows"]["created"].get<std::uint64_t>(),
+                               .peak_rss_bytes = report["pcap"]["peak_rss_bytes"].get<std::uint64_t>()};
+  std::fprintf(stderr, "%s\n", summary_line(summary).c_str());
+  return exit_code;
+}
+
+}  // namespace sniffer
