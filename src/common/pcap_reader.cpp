@@ -7,14 +7,16 @@
 namespace sniffer {
 
 namespace {
-constexpr std::size_t kReadBufferBytes = 1 << 20;
+// 16 x stdio's 4 KiB: as fast here as 1 MiB, and a merge keeps every input
+// open at once (300 files: 68 MiB peak RSS with 64 KiB buffers, 350 with 1 MiB).
+constexpr std::size_t kReadBufferBytes = 64 << 10;
 }
 
 PcapReader::PcapReader(const std::string& path) {
   // "-": standard input (pcap_close leaves it open).
   std::FILE* stream = path == "-" ? stdin : std::fopen(path.c_str(), "rb");
   if (!stream) throw Error("--read-pcap " + path + ": " + errno_text(errno));
-  buffer_ = std::make_unique<char[]>(kReadBufferBytes);
+  buffer_ = std::make_unique_for_overwrite<char[]>(kReadBufferBytes);  // not zeroed: stdio fills it
   std::setvbuf(stream, buffer_.get(), _IOFBF, kReadBufferBytes);
   open(stream, path, "--read-pcap " + path);
 }
