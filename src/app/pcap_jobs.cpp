@@ -10,7 +10,6 @@
 #include <filesystem>
 #include <fstream>
 #include <numeric>
-#include <sstream>
 
 #include <nlohmann/json.hpp>
 
@@ -111,12 +110,38 @@ pid_t start_worker(const Config& config, const OfflineOptions& options, const st
   _exit(code);
 }
 
-std::string read_whole(const std::string& path) {
+// Appends part file `path` to the table, streamed (a part can be as large as
+// its capture's table), without its header line unless it is the first.
+void append_part(OutputFile& table, const std::string& path, bool with_header) {
   std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
+  if (!in) throw Error("--read-pcap -j: " + path + ": " + errno_text(errno));
+  std::string header;
+  std::getline(in, header);  // column names: no line break inside
+  if (with_header) table.write(header + "\n");
+  char chunk[64 << 10];
+  while (in.read(chunk, sizeof chunk) || in.gcount() > 0) table.write(std::string_view(chunk, in.gcount()));
+  if (in.bad()) throw Error("--read-pcap -j: " + path + ": read error");
 }
+
+nlohmann::json read_part_report(const std::string& path) {
+  std::ifstream in(path);
+  nlohmann::json report = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  if (!report.is_object()) throw Error("--read-pcap -j: " + path + ": no report from its worker");
+  return report;
+}
+
+// The workers' part files, removed on every way out (a full disk included).
+struct PartFiles {
+  const OfflineOptions& options;
+  std::size_t count;
+  ~PartFiles() {
+    std::error_code ignored;
+    for (std::size_t i = 0; i < count; ++i) {
+      std::filesystem::remove(part_csv(options, i), ignored);
+      std::filesystem::remove(part_report(options, i), ignored);
+    }
+  }
+};
 
 }  // namespace
 
@@ -131,6 +156,7 @@ int run_offline_jobs(const Config& config, const OfflineOptions& options, const 
     for (std::size_t i : groups[k]) worker_of[i] = k;
   }
   const auto start = std::chrono::steady_clock::now();
+  const PartFiles parts{options, files.size()};
   std::vector<pid_t> workers;
   for (const auto& group : groups) workers.push_back(start_worker(config, options, files, group));
   int exit_code = 0;
@@ -144,27 +170,20 @@ int run_offline_jobs(const Config& config, const OfflineOptions& options, const 
     exit_code = std::max(exit_code, code);
   }
   // The table: the parts in the order of the files, under the first part's header.
+  if (!failed.empty()) throw Error("--read-pcap -j: " + failed + " (its error above): no table written");
   nlohmann::json report = nlohmann::json::object();
   std::vector<std::uint64_t> worker_peak(groups.size(), 0);  // a worker's parts share its process
-  if (failed.empty()) {
-    OutputFile table(options.csv_path, "--write-csv");
-    for (std::size_t i = 0; i < files.size(); ++i) {
-      const std::string rows = read_whole(part_csv(options, i));
-      table.write(i == 0 ? std::string_view(rows) : std::string_view(rows).substr(rows.find('\n') + 1));
-      const nlohmann::json part = nlohmann::json::parse(read_whole(part_report(options, i)));
-      merge_report(report, part);
-      const std::size_t k = worker_of[i];
-      worker_peak[k] = std::max(worker_peak[k], part["pcap"]["peak_rss_bytes"].get<std::uint64_t>());
-    }
-    table.commit();
-    // The workers ran at once: their peaks add up.
-    report["pcap"]["peak_rss_bytes"] = std::accumulate(worker_peak.begin(), worker_peak.end(), std::uint64_t{0});
-  }
+  OutputFile table(options.csv_path, "--write-csv");
   for (std::size_t i = 0; i < files.size(); ++i) {
-    std::filesystem::remove(part_csv(options, i));
-    std::filesystem::remove(part_report(options, i));
+    append_part(table, part_csv(options, i), i == 0);
+    const nlohmann::json part = read_part_report(part_report(options, i));
+    merge_report(report, part);
+    const std::size_t k = worker_of[i];
+    worker_peak[k] = std::max(worker_peak[k], part["pcap"]["peak_rss_bytes"].get<std::uint64_t>());
   }
-  if (!failed.empty()) throw Error("--read-pcap -j: " + failed + " (its error above): no table written");
+  table.commit();
+  // The workers ran at once: their peaks add up.
+  report["pcap"]["peak_rss_bytes"] = std::accumulate(worker_peak.begin(), worker_peak.end(), std::uint64_t{0});
   report["pcap"]["jobs"] = groups.size();
   write_stdout(report.dump() + "\n");
   const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
