@@ -11,35 +11,23 @@
 #include "sniffer.bpf.c"
 #include "sniffer/user_programs.h"
 
-/* A map with a key and a value, and the ring buffer (neither). The store's
- * pointer must be the struct's first member (see bpf/userspace/bpf/bpf_helpers.h). */
-#define USER_MAP(m) {#m, &m.user_map, sizeof(*m.type) / sizeof(int), sizeof(*m.key), sizeof(*m.value)}
-#define USER_RING(m) {#m, &m.user_map, sizeof(*m.type) / sizeof(int), 0, 0}
-#define STORE_FIRST(m) _Static_assert(offsetof(typeof(m), user_map) == 0, #m ": user_map is not first")
+/* Every map of the programs, once: those with a key and a value, and the
+ * ring buffer (neither). The engine checks at start that the kernel's object
+ * has no map missing here. */
+#define KEYED_MAPS(X)                                                                                      \
+	X(iface_configs) X(stats) X(filter_settings) X(port_filters) X(block_settings) X(block_src_v4)    \
+	X(block_src_v6) X(block_dst_v4) X(block_dst_v6) X(allow_v4) X(allow_v6) X(flows) X(flow_blank)   \
+	X(flow_out) X(local_addrs)
+#define RINGS(X) X(events)
 
-STORE_FIRST(iface_configs);
-STORE_FIRST(stats);
-STORE_FIRST(filter_settings);
-STORE_FIRST(port_filters);
-STORE_FIRST(block_settings);
-STORE_FIRST(block_src_v4);
-STORE_FIRST(block_src_v6);
-STORE_FIRST(block_dst_v4);
-STORE_FIRST(block_dst_v6);
-STORE_FIRST(allow_v4);
-STORE_FIRST(allow_v6);
-STORE_FIRST(flows);
-STORE_FIRST(flow_blank);
-STORE_FIRST(flow_out);
-STORE_FIRST(local_addrs);
-STORE_FIRST(events);
+/* The store's pointer must be the struct's first member (see bpf/userspace/bpf/bpf_helpers.h). */
+#define STORE_FIRST(m) _Static_assert(offsetof(typeof(m), user_map) == 0, #m ": user_map is not first");
+KEYED_MAPS(STORE_FIRST)
+RINGS(STORE_FIRST)
 
-static const struct sniffer_user_map_slot user_maps[] = {
-	USER_MAP(iface_configs), USER_MAP(stats),	 USER_MAP(filter_settings), USER_MAP(port_filters),
-	USER_MAP(block_settings), USER_MAP(block_src_v4), USER_MAP(block_src_v6),   USER_MAP(block_dst_v4),
-	USER_MAP(block_dst_v6),	 USER_MAP(allow_v4),	 USER_MAP(allow_v6),	    USER_MAP(flows),
-	USER_MAP(flow_blank),	 USER_MAP(flow_out),	 USER_MAP(local_addrs),	    USER_RING(events),
-};
+#define USER_MAP(m) {#m, &m.user_map, sizeof(*m.type) / sizeof(int), sizeof(*m.key), sizeof(*m.value)},
+#define USER_RING(m) {#m, &m.user_map, sizeof(*m.type) / sizeof(int), 0, 0},
+static const struct sniffer_user_map_slot user_maps[] = {KEYED_MAPS(USER_MAP) RINGS(USER_RING)};
 
 const struct sniffer_user_map_slot *sniffer_user_maps(__u32 *count)
 {
