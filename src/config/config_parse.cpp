@@ -2,10 +2,6 @@
 // rows of config_schema.hpp, then validate_config.
 #include "sniffer/config.hpp"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cmath>
 #include <set>
@@ -15,6 +11,7 @@
 
 #include "sniffer/config_schema.hpp"
 #include "sniffer/error.hpp"
+#include "sniffer/small_file.hpp"
 
 namespace sniffer {
 
@@ -177,27 +174,11 @@ Config parse_config(const std::string& text) {
 }
 
 Config load_config_file(const std::string& path) {
-  const std::string name = "cannot read config file \"" + path + "\": ";
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
-  if (fd < 0) throw ConfigInvalid({{"", name + errno_text(errno)}});
-  struct Closer {
-    int fd;
-    ~Closer() { ::close(fd); }
-  } closer{fd};
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) throw ConfigInvalid({{"", name + errno_text(errno)}});
-  if (S_ISDIR(st.st_mode)) throw ConfigInvalid({{"", name + errno_text(EISDIR)}});
   std::string text;
-  char buf[16384];
-  for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof(buf));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) throw ConfigInvalid({{"", name + errno_text(errno)}});
-    if (n == 0) break;
-    text.append(buf, static_cast<std::size_t>(n));
-    if (text.size() > kMaxConfigBytes) {
-      throw ConfigInvalid({{"", name + "more than " + std::to_string(kMaxConfigBytes >> 20) + " MiB"}});
-    }
+  try {
+    text = read_small_file(path, kMaxConfigBytes);
+  } catch (const Error& e) {
+    throw ConfigInvalid({{"", "cannot read config file \"" + path + "\": " + e.what()}});
   }
   return parse_config(text);
 }

@@ -3,15 +3,15 @@
 // build_flow_labels (flow_labels.cpp) checks and pre-parses.
 #include <algorithm>
 #include <cctype>
-#include <cerrno>
-#include <cstdio>
 #include <functional>
 #include <optional>
 #include <set>
 
 #include <nlohmann/json.hpp>
 
+#include "sniffer/error.hpp"
 #include "sniffer/flow_labels.hpp"
+#include "sniffer/small_file.hpp"
 
 namespace sniffer {
 
@@ -142,18 +142,11 @@ std::optional<RuleText> rule_text(const std::string& file, const json& rule, std
 }
 
 std::string read_rules_file(const std::string& path) {
-  const std::string cannot = "cannot read labels file \"" + path + "\": ";
-  std::FILE* f = std::fopen(path.c_str(), "rbe");
-  if (!f) throw LabelsInvalid(path, {cannot + errno_text(errno)});
-  std::string text;
-  char buf[16384];
-  std::size_t n;
-  while ((n = std::fread(buf, 1, sizeof(buf), f)) > 0 && text.size() <= kMaxRulesBytes) text.append(buf, n);
-  const int err = std::ferror(f) ? errno : 0;
-  std::fclose(f);
-  if (err) throw LabelsInvalid(path, {cannot + errno_text(err)});
-  if (text.size() > kMaxRulesBytes) throw LabelsInvalid(path, {cannot + "more than 16 MiB"});
-  return text;
+  try {
+    return read_small_file(path, kMaxRulesBytes);
+  } catch (const Error& e) {
+    throw LabelsInvalid(path, {"cannot read labels file \"" + path + "\": " + e.what()});
+  }
 }
 
 bool ends_with(const std::string& s, const std::string& suffix) {

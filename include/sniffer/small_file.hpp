@@ -1,0 +1,15 @@
+// Reading a small text file whole (a config, a rules file): bounded, so that
+// a wrong path (a device, a huge file) fails at once with a clear reason.
+#pragma once
+
+#include <cstddef>
+#include <string>
+
+namespace sniffer {
+
+// The file's bytes. Throws Error whose text is the reason only (the errno
+// text, e.g. "Is a directory (errno 21)", or "more than N MiB"), for the
+// caller to prefix with what it was reading.
+std::string read_small_file(const std::string& path, std::size_t max_bytes);
+
+}  // namespace sniffer
