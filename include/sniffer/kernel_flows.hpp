@@ -18,6 +18,7 @@
 #include <functional>
 #include <vector>
 
+#include "sniffer/flow_map.hpp"
 #include "sniffer/flow_table.hpp"
 
 namespace sniffer {
@@ -50,10 +51,11 @@ class KernelFlows {
   // The programs' count of flows started so far (their last flow id).
   using FlowsStarted = std::function<std::uint64_t()>;
 
-  // map_fd: the "flows" map of `capacity` entries. Times are the programs'
+  // map: the "flows" map of `capacity` entries (the kernel's, or the user
+  // engine's; it outlives this). Times are the programs'
   // clock (CLOCK_MONOTONIC live; the capture's offline). flows_started:
   // offline only (live, the programs start flows while the sweep walks).
-  KernelFlows(int map_fd, std::uint32_t capacity, const FlowTableConfig& config, FlowTable::Sink sink,
+  KernelFlows(FlowMap& map, std::uint32_t capacity, const FlowTableConfig& config, FlowTable::Sink sink,
               FlowsStarted flows_started = {});
 
   // A flow record from the ring.
@@ -72,7 +74,6 @@ class KernelFlows {
 
  private:
   static constexpr std::uint64_t kSweepIntervalNs = 1'000'000'000;
-  static constexpr std::uint32_t kBatch = 1024;  // map entries read per syscall
   bool sweep_due(std::uint64_t now_ns);
   void sweep(std::uint64_t now_ns);
   void end(const sniffer_flow_state& state, v1::FlowEndReason reason);
@@ -80,7 +81,7 @@ class KernelFlows {
   // calls for at now (nothing if it calls for none: a packet revived it).
   void take(const sniffer_flow_key& key, int reason, std::uint64_t now_ns);
 
-  int map_fd_;
+  FlowMap& map_;
   std::uint32_t capacity_;
   sniffer_flow_params params_;
   FlowTable::Sink sink_;
@@ -92,8 +93,6 @@ class KernelFlows {
   // new flow took its entry, or one-packet flows that found no room).
   std::uint64_t started_at_sweep_ = 0, started_in_no_new_entry_ = 0;
   KernelFlowCounters counters_;
-  std::vector<sniffer_flow_key> keys_;  // the sweep's batch buffers, kept between sweeps
-  std::vector<sniffer_flow_value> values_;
 };
 
 }  // namespace sniffer

@@ -3,8 +3,8 @@
 // the same Pipeline as live traffic, with the capture's timestamps. Training
 // features and live features come from one code path. The program runs in
 // the user engine (its C source compiled for userspace, user_engine.hpp) or,
-// with --engine kernel and under kernel flow aggregation, as the loaded
-// program (BPF_PROG_TEST_RUN per packet, its records through the ring).
+// with --engine kernel, as the loaded program (BPF_PROG_TEST_RUN per packet,
+// its records through the ring).
 #pragma once
 
 #include <memory>
@@ -23,8 +23,7 @@ struct OfflineOptions {
   InterfaceConfig interface;  // the interface (name, role, mode) the capture is attributed to
   std::string csv_path;       // non-empty: write flows here instead of publishing
   double wait_subscriber_s = 0;  // publishing: wait this long for subscribers first
-  // --engine; unset: the user engine, or the kernel's under kernel flow
-  // aggregation (whose flows live in the kernel's map).
+  // --engine; unset: the user engine.
   std::optional<ReplayEngine> engine;
   bool progress = false;  // the progress bar on stderr even when it is not a terminal
   std::shared_ptr<const FlowLabels> labels;  // --labels, read and checked before any capture is opened

@@ -27,8 +27,8 @@ struct PipelineOutputs {
   std::string csv_path;  // write flow records here too (empty: no CSV)
   std::shared_ptr<const FlowLabels> labels;  // --labels: label every flow record (and a Label column)
   std::uint64_t first_flow_id = 1;           // userspace flow table (FlowTableConfig::first_flow_id)
-  // Kernel flow aggregation: the programs' "flows" map and its size.
-  int kernel_flows_fd = -1;
+  // Kernel flow aggregation: the programs' "flows" map (it outlives the pipeline) and its size.
+  FlowMap* kernel_flow_map = nullptr;
   std::uint32_t kernel_flows_capacity = 0;
   KernelFlows::FlowsStarted kernel_flows_started;  // offline only (see KernelFlows)
 };

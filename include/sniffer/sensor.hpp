@@ -125,6 +125,7 @@ class Sensor {
   void handle_record(const DecodedRecord& record);
   void log_kernel_flows() const;
   KernelCounters program_counters() const;  // the kernel's, or the user engine's
+  std::uint64_t flows_created() const;      // by the programs, the kernel's or the user engine's
 
   Config config_;
   const SensorOptions options_;
@@ -136,13 +137,15 @@ class Sensor {
   InterfaceTable replay_interfaces_;         // replay: the capture's one interface
   bool applied_ = false;
   ZmqRuntime zmq_;  // before every socket: outlives them
+  // Before the pipeline, whose kernel flow sweep uses one of them (or neither).
+  std::optional<UserEngine> user_engine_;  // replay with ReplayEngine::User; its records go to ring_
+  std::optional<KernelFlowMap> kernel_flow_map_;  // kernel flow aggregation on the kernel's programs
   std::optional<Pipeline> pipeline_;
   MonotonicToWall clock_;
   std::uint64_t now_mono_ns_ = 0;
   std::uint64_t replay_ts_ns_ = 0;      // replay: the frame being run
   std::uint32_t replay_wire_len_ = 0;
   std::optional<RingReader> ring_;
-  std::optional<UserEngine> user_engine_;  // replay with ReplayEngine::User; its records go to ring_
   std::optional<MetricsServer> metrics_;
   std::optional<Prevention> prevention_;
   std::uint64_t stats_sequence_ = 0;

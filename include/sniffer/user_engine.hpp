@@ -7,23 +7,26 @@
 // LoadOptions) and a copy of their maps as the config filled them
 // (interfaces, filter, blocklist), so both engines run one program on one
 // configuration. Records the programs submit go to the sink at once, as the
-// ring reader would take them. One UserEngine at a time: the programs'
-// globals are the process's.
+// ring reader would take them. Under kernel flow aggregation the flows live
+// in the engine's store of the programs' "flows" map (flow_map()), swept as
+// the kernel's would be. One UserEngine at a time: the programs' globals are
+// the process's.
 #pragma once
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "sniffer/bpf_loader.hpp"
+#include "sniffer/user_flow_map.hpp"
 #include "sniffer/user_maps.hpp"
 
 namespace sniffer {
 
 class UserEngine {
  public:
-  // Throws Error: kernel flow aggregation (its flows live in the kernel's
-  // map), or a map of the programs without a store here.
+  // Throws Error: a map of the programs without a store here.
   UserEngine(const BpfPrograms& programs, UserRingBuffer::Sink sink);
   ~UserEngine();
   UserEngine(const UserEngine&) = delete;
@@ -38,10 +41,15 @@ class UserEngine {
 
   // The programs' counters, as BpfPrograms::read_counters gives the kernel's.
   KernelCounters read_counters() const;
+  // Kernel flow aggregation: the programs' flow map, and the flows they
+  // started (BpfPrograms::flows_created).
+  FlowMap& flow_map() { return *flows_; }
+  std::uint64_t flows_created() const;
 
  private:
   std::vector<std::unique_ptr<sniffer_user_map>> stores_;
   const UserArrayMap* stats_ = nullptr;
+  std::optional<UserFlowMap> flows_;
 };
 
 }  // namespace sniffer

@@ -46,19 +46,22 @@ class UserHashMap : public sniffer_user_map {
   UserHashMap(std::uint32_t key_size, std::uint32_t value_size, std::uint32_t max_entries);
   void* lookup(const void* key) override;
   long update(const void* key, const void* value, std::uint64_t flags) override;
+  // Copies out `key`'s value and removes it: 0, or -ENOENT.
+  long take(const void* key, void* value);
+  // Calls visit(key, value) for every entry; it must not add or remove any.
+  void for_each(const std::function<void(const void* key, const void* value)>& visit) const;
 
  protected:
   std::uint32_t key_size_;
 
  private:
-  struct Hash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-  };
   std::uint32_t value_size_;
+  std::uint32_t value_words_;  // the value rounded up to 8 bytes: the key follows it
   std::uint32_t max_entries_;
-  // Values are 8-byte aligned and never move (the programs keep pointers into them).
-  std::unordered_map<std::string, std::unique_ptr<std::uint64_t[]>, Hash, std::equal_to<>> entries_;
+  // One allocation per entry, the value (8-byte aligned; it never moves: the
+  // programs keep pointers into it) then the key, which the index's view
+  // points into: a lookup touches the entry once.
+  std::unordered_map<std::string_view, std::unique_ptr<std::uint64_t[]>> entries_;
 };
 
 // Keys are {__u32 prefixlen; __u8 addr[]}; an entry matches an address when

@@ -44,6 +44,8 @@ void sniffer_user_set_constants(__u32 payload_bytes, __u64 wakeup_bytes, __u8 fl
 void sniffer_user_set_replay_packet(__u64 ts_ns, __u32 wire_len, __u64 mono_now_ns);
 /* The frame's CLOCK_MONOTONIC time (bpf_ktime_get_ns in the user engine). */
 extern __u64 sniffer_user_mono_now_ns;
+/* The flows the programs started so far (their last flow id; kernel flow aggregation). */
+__u64 sniffer_user_flows_created(void);
 /* Runs observe() on the frame as the XDP hook does: headers parsed in its
  * first linear_len bytes, wire length frame->len. Returns the verdict
  * (SNIFFER_VERDICT_*). */

@@ -103,7 +103,7 @@ void add_mode_options(CLI::App& app, CommandLine& cl) {
   app.add_option("--engine", cl.engine,
                  "offline: what runs the XDP program on each packet: user (its C source compiled into sniffer, "
                  "no syscall per packet; the default) or kernel (the loaded program, one BPF_PROG_TEST_RUN per "
-                 "packet; the default and the only one under flows.aggregation \"kernel\")")
+                 "packet)")
       ->check(CLI::IsMember({"user", "kernel"}))
       ->needs(pcap_opt);
   app.add_option("--labels", cl.labels,

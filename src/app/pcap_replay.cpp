@@ -61,8 +61,7 @@ int run_offline(const Config& config, const OfflineOptions& options) {
   const std::vector<std::string> files = resolve_capture_inputs(options.pcap_inputs);
   if (options.jobs > 1 && !options.worker) return run_offline_jobs(config, options, files);
   CaptureMerge pcap(files);
-  const ReplayEngine engine = options.engine.value_or(
-      aggregates_in_kernel(config.flows) ? ReplayEngine::Kernel : ReplayEngine::User);
+  const ReplayEngine engine = options.engine.value_or(ReplayEngine::User);
   Sensor sensor(config, SensorOptions{.source = PacketSource::Replay,
                                       .replay_interface = options.interface,
                                       .replay_engine = engine,

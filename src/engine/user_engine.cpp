@@ -67,10 +67,6 @@ void copy_entries(const sniffer_user_map_slot& slot, const bpf_map* kernel_map, 
 
 UserEngine::UserEngine(const BpfPrograms& programs, UserRingBuffer::Sink sink) {
   const LoadOptions& options = programs.options();
-  if (options.flow_kernel) {
-    throw Error("--engine user: flows.aggregation \"kernel\" keeps the flows in the kernel's flow map; "
-                "run it with --engine kernel (or use flows.aggregation \"userspace\")");
-  }
   if (engine_exists.exchange(true)) throw Error("user engine: one at a time (the programs' globals are shared)");
   try {
     __u32 count = 0;
@@ -85,10 +81,11 @@ UserEngine::UserEngine(const BpfPrograms& programs, UserRingBuffer::Sink sink) {
       copy_entries(slot, kernel_map, *store);
       if (slot.type == BPF_MAP_TYPE_RINGBUF) static_cast<UserRingBuffer&>(*store).set_sink(sink);
       if (std::strcmp(slot.name, "stats") == 0) stats_ = static_cast<const UserArrayMap*>(store.get());
+      if (std::strcmp(slot.name, "flows") == 0) flows_.emplace(static_cast<UserHashMap&>(*store));
       *slot.store = store.get();
       stores_.push_back(std::move(store));
     }
-    if (!stats_) throw Error("user engine: the programs have no stats map");
+    if (!stats_ || !flows_) throw Error("user engine: the programs have no stats or flows map");
     // Every map of the programs needs its store: one added to bpf/ without one here fails at start.
     const bpf_map* map = nullptr;
     bpf_object__for_each_map(map, programs.object()) {
@@ -98,8 +95,8 @@ UserEngine::UserEngine(const BpfPrograms& programs, UserRingBuffer::Sink sink) {
       for (const sniffer_user_map_slot& slot : std::span(slots, count)) known = known || name == slot.name;
       if (!known) throw Error("user engine: the programs' map " + name + " has no userspace store");
     }
-    sniffer_user_set_constants(options.payload_bytes, options.wakeup_bytes, 0, options.packet_sample,
-                               &options.flow_params);
+    sniffer_user_set_constants(options.payload_bytes, options.wakeup_bytes, options.flow_kernel ? 1 : 0,
+                               options.packet_sample, &options.flow_params);
   } catch (...) {
     engine_exists = false;
     throw;
@@ -121,6 +118,8 @@ int UserEngine::run(const std::uint8_t* data, std::uint32_t caplen, std::uint64_
   sniffer_user_observe_xdp(&frame, std::min(caplen, kTestRunLinearBytes), kTestRunIfindex);
   return 0;
 }
+
+std::uint64_t UserEngine::flows_created() const { return sniffer_user_flows_created(); }
 
 KernelCounters UserEngine::read_counters() const {
   KernelCounters out;

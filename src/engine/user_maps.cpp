@@ -43,7 +43,9 @@ long UserArrayMap::update(const void* key, const void* value, std::uint64_t flag
 }
 
 UserHashMap::UserHashMap(std::uint32_t key_size, std::uint32_t value_size, std::uint32_t max_entries)
-    : key_size_(key_size), value_size_(value_size), max_entries_(max_entries) {}
+    : key_size_(key_size), value_size_(value_size), value_words_((value_size + 7) / 8), max_entries_(max_entries) {
+  entries_.reserve(std::min<std::uint32_t>(max_entries, 65536));  // few rehashes, a bounded index
+}
 
 void* UserHashMap::lookup(const void* key) {
   auto it = entries_.find(std::string_view(static_cast<const char*>(key), key_size_));
@@ -60,10 +62,24 @@ long UserHashMap::update(const void* key, const void* value, std::uint64_t flags
   }
   if (flags == BPF_EXIST) return -ENOENT;
   if (entries_.size() >= max_entries_) return -E2BIG;
-  auto stored = std::make_unique<std::uint64_t[]>((value_size_ + 7) / 8);
-  std::memcpy(stored.get(), value, value_size_);
-  entries_.emplace(std::string(k), std::move(stored));
+  auto entry = std::make_unique<std::uint64_t[]>(value_words_ + (key_size_ + 7) / 8);
+  std::memcpy(entry.get(), value, value_size_);
+  char* stored_key = reinterpret_cast<char*>(entry.get() + value_words_);
+  std::memcpy(stored_key, key, key_size_);
+  entries_.emplace(std::string_view(stored_key, key_size_), std::move(entry));
   return 0;
+}
+
+long UserHashMap::take(const void* key, void* value) {
+  auto it = entries_.find(std::string_view(static_cast<const char*>(key), key_size_));
+  if (it == entries_.end()) return -ENOENT;
+  std::memcpy(value, it->second.get(), value_size_);
+  entries_.erase(it);
+  return 0;
+}
+
+void UserHashMap::for_each(const std::function<void(const void* key, const void* value)>& visit) const {
+  for (const auto& [key, value] : entries_) visit(key.data(), value.get());
 }
 
 namespace {

@@ -57,6 +57,11 @@ void sniffer_user_set_replay_packet(__u64 ts_ns, __u32 wire_len, __u64 mono_now_
 	replay_active = 1;
 }
 
+__u64 sniffer_user_flows_created(void)
+{
+	return last_flow_id;
+}
+
 int sniffer_user_observe_xdp(const struct sniffer_user_frame *frame, __u32 linear_len, __u32 ifindex)
 {
 	void *data = (void *)frame->data;

@@ -1,16 +1,14 @@
 #include "sniffer/kernel_flows.hpp"
 
-#include <bpf/bpf.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <utility>
 
 namespace sniffer {
 
-KernelFlows::KernelFlows(int map_fd, std::uint32_t capacity, const FlowTableConfig& config, FlowTable::Sink sink,
+KernelFlows::KernelFlows(FlowMap& map, std::uint32_t capacity, const FlowTableConfig& config, FlowTable::Sink sink,
                          FlowsStarted flows_started)
-    : map_fd_(map_fd),
+    : map_(map),
       capacity_(capacity),
       params_(flow_params(config)),
       sink_(std::move(sink)),
@@ -39,8 +37,8 @@ void KernelFlows::take(const sniffer_flow_key& key, int reason, std::uint64_t no
   sniffer_flow_value value{};
   // Copied under the entry's lock and removed in one step: a packet that
   // arrives after it starts a new entry.
-  if (bpf_map_lookup_and_delete_elem_flags(map_fd_, &key, &value, BPF_F_LOCK) != 0) {
-    if (errno != ENOENT) ++counters_.sweep_failures;
+  if (int err = map_.take(key, value); err != 0) {
+    if (err != ENOENT) ++counters_.sweep_failures;
     return;
   }
   if (value.state.flow_id == 0) return;  // created, not started: nothing to send
@@ -48,7 +46,7 @@ void KernelFlows::take(const sniffer_flow_key& key, int reason, std::uint64_t no
   if (why == 0) {
     // A packet revived the flow between the read and the removal: put it
     // back; if a newer entry took its place meanwhile, send it as evicted.
-    if (bpf_map_update_elem(map_fd_, &key, &value, BPF_NOEXIST | BPF_F_LOCK) == 0) return;
+    if (map_.put_back(key, value) == 0) return;
     why = SNIFFER_FLOW_END_EVICTED;
     ++counters_.evicted;
   }
@@ -91,29 +89,14 @@ void KernelFlows::sweep(std::uint64_t now_ns) {
   std::vector<sniffer_flow_key> due;
   std::vector<Live> live;
   std::uint64_t entries = 0;
-  // Batched reads, each entry copied under its lock: two syscalls per entry
-  // cost ~2 us each; a batch of 1024 costs about as much as one.
-  keys_.resize(kBatch);
-  values_.resize(kBatch);
-  LIBBPF_OPTS(bpf_map_batch_opts, opts, .elem_flags = BPF_F_LOCK);
-  __u32 cursor = 0;
-  for (bool first = true;; first = false) {
-    __u32 count = kBatch;
-    const int err = bpf_map_lookup_batch(map_fd_, first ? nullptr : &cursor, &cursor, keys_.data(), values_.data(),
-                                         &count, &opts);
-    if (err && errno != ENOENT) {  // ENOENT: the walk is complete (count may still be > 0)
-      ++counters_.sweep_failures;  // the flows not read stay for the next sweep
-      break;
-    }
-    for (__u32 i = 0; i < count; ++i) {
-      ++entries;
-      const sniffer_flow_state& state = values_[i].state;
-      if (state.flow_id == 0) continue;  // being created by a program right now
-      if (sniffer_flow_due_reason(&state, now_ns, &params_)) due.push_back(keys_[i]);
-      else live.push_back({state.last_ts, keys_[i]});
-    }
-    if (err) break;
-  }
+  const bool complete = map_.for_each([&](const sniffer_flow_key& key, const sniffer_flow_value& value) {
+    ++entries;
+    const sniffer_flow_state& state = value.state;
+    if (state.flow_id == 0) return;  // being created by a program right now
+    if (sniffer_flow_due_reason(&state, now_ns, &params_)) due.push_back(key);
+    else live.push_back({state.last_ts, key});
+  });
+  if (!complete) ++counters_.sweep_failures;  // the flows not read stay for the next sweep
   for (const sniffer_flow_key& k : due) take(k, 0, now_ns);
   counters_.entries = entries - std::min<std::uint64_t>(entries, due.size());
 
@@ -134,18 +117,11 @@ void KernelFlows::sweep(std::uint64_t now_ns) {
 
 void KernelFlows::flush(v1::FlowEndReason reason) {
   expire(last_now_, true);
-  std::vector<sniffer_flow_key> keys;
-  sniffer_flow_key key{}, next{};
-  const void* prev = nullptr;
-  while (bpf_map_get_next_key(map_fd_, prev, &next) == 0) {
-    key = next;
-    prev = &key;
-    keys.push_back(key);
-  }
+  const std::vector<sniffer_flow_key> keys = map_.keys();
   for (const sniffer_flow_key& k : keys) {
     sniffer_flow_value value{};
-    if (bpf_map_lookup_and_delete_elem_flags(map_fd_, &k, &value, BPF_F_LOCK) != 0) {
-      if (errno != ENOENT) ++counters_.sweep_failures;
+    if (int err = map_.take(k, value); err != 0) {
+      if (err != ENOENT) ++counters_.sweep_failures;
       continue;
     }
     if (value.state.flow_id == 0) continue;

@@ -45,8 +45,8 @@ Pipeline::Pipeline(const Config& config, InterfaceTable interfaces, HostAddresse
       flow_output_(flow, reason, is_update);
     };
     if (aggregates_in_kernel(config.flows)) {
-      if (outputs.kernel_flows_fd < 0) throw Error("flows.aggregation \"kernel\": the programs have no flow map");
-      kernel_flows_.emplace(outputs.kernel_flows_fd, outputs.kernel_flows_capacity, flow_table_config(config.flows),
+      if (!outputs.kernel_flow_map) throw Error("flows.aggregation \"kernel\": the programs have no flow map");
+      kernel_flows_.emplace(*outputs.kernel_flow_map, outputs.kernel_flows_capacity, flow_table_config(config.flows),
                             sink, outputs.kernel_flows_started);
     } else {
       FlowTableConfig table = flow_table_config(config.flows);

@@ -113,10 +113,14 @@ void Sensor::open_outputs() {
                           .csv_path = options_.csv_path,
                           .labels = options_.labels,
                           .first_flow_id = options_.first_flow_id};
+  // The user engine first: under kernel flow aggregation the flows are in its store.
+  if (!live && options_.replay_engine == ReplayEngine::User) {
+    user_engine_.emplace(progs_, [this](const void* data, std::size_t size) { ring_->handle(data, size); });
+  }
   if (progs_.flow_kernel()) {
-    outputs.kernel_flows_fd = progs_.flows_map_fd();
     outputs.kernel_flows_capacity = progs_.flow_max_entries();
-    if (!live) outputs.kernel_flows_started = [this] { return progs_.flows_created(); };
+    outputs.kernel_flow_map = user_engine_ ? &user_engine_->flow_map() : &kernel_flow_map_.emplace(progs_.flows_map_fd());
+    if (!live) outputs.kernel_flows_started = [this] { return flows_created(); };
   }
   pipeline_.emplace(config_, interfaces(), std::move(host), outputs, start_wall_ns_, zmq_);
   // Kernel flow aggregation: live flow times are CLOCK_MONOTONIC; a replay
@@ -126,9 +130,6 @@ void Sensor::open_outputs() {
   ring_.emplace(
       progs_.events_map_fd(), config_.capture.payload_bytes, [this](const DecodedRecord& r) { handle_record(r); },
       [this](const sniffer_flow_record& r) { pipeline_->process_flow(r); });
-  if (!live && options_.replay_engine == ReplayEngine::User) {
-    user_engine_.emplace(progs_, [this](const void* data, std::size_t size) { ring_->handle(data, size); });
-  }
   if (!live) return;
   if (!config_.metrics.listen.empty()) metrics_.emplace(config_.metrics.listen);
   prevention_.emplace(progs_, config_, zmq_);

@@ -15,7 +15,7 @@ Report Sensor::report() const {
   // Kernel flow aggregation: the kernel's share of the flow counters.
   if (progs_.flow_kernel() && r.pipeline.flows) {
     r.pipeline.flows->packets = r.kernel.total[SNIFFER_STAT_FLOW_PACKETS];
-    r.pipeline.flows->created = progs_.flows_created();
+    r.pipeline.flows->created = flows_created();
   }
   if (const ZapAuthenticator* auth = zmq_.authenticator_if_used()) r.auth = auth->counters_by_domain();
   if (is_live()) {
@@ -35,6 +35,10 @@ nlohmann::json Sensor::dry_run_report() const {
 
 KernelCounters Sensor::program_counters() const {
   return user_engine_ ? user_engine_->read_counters() : progs_.read_counters();
+}
+
+std::uint64_t Sensor::flows_created() const {
+  return user_engine_ ? user_engine_->flows_created() : progs_.flows_created();
 }
 
 void Sensor::publish_stats(const Report& report) {

@@ -5,7 +5,8 @@ Every capture of the corpus (corpus.py), and one written here with frames at the
 what BPF_PROG_TEST_RUN takes, through both engines: the flow records (CSV, byte for byte), the
 programs' counters, the pipeline's and the capture reader's must be identical. And every
 packet event published from the in-repository corpus, payload snippets included, must be
-identical too (the kernel clock's monotonic_ns aside: it says when the program ran).
+identical too (the kernel clock's monotonic_ns aside: it says when the program ran). Under
+kernel flow aggregation too, the flows (kept in the engine's map) must be the same.
 """
 import json
 import struct
@@ -117,6 +118,28 @@ def test_every_capture_gives_identical_flows_and_counters_in_both_engines(env, t
     print(corpus_line(), f"+ edges.pcap: {len(names)} captures identical in both engines")
     # The edge capture's frame one byte past the kernel's limit is refused by both.
     assert runs_with_rejects >= 1
+
+
+def test_kernel_aggregation_gives_the_same_flows_and_counters_in_both_engines(env, tmp_path):
+    """flows.aggregation "kernel": the programs' flow code and the sweep run on the kernel's map
+    (--engine kernel) or on the user engine's store of it. Every capture of the corpus in one
+    run (merged by time: one start-up, and more flows in the map at once), every packet event
+    recorded (packet_sample_one_in 1: sampling draws random numbers). The rows' order is the
+    maps' walk order, which differs; the rows must not."""
+    names = [*captures(), edge_capture(tmp_path / "edges.pcap")]
+    config = {"interfaces": INTERFACE, "capture": {"payload_bytes": 64},
+              "flows": {"aggregation": "kernel", "packet_sample_one_in": 1}}
+    inputs = [PCAPS / name for name in names]
+    started = {e: offline(env, tmp_path / e, e, inputs, config) for e in ENGINES}
+    (user_csv, user), (kernel_csv, kernel) = (started[e]() for e in ENGINES)
+    user_rows, kernel_rows = sorted(user_csv.splitlines()), sorted(kernel_csv.splitlines())
+    flows = user["userspace"]["flows"]
+    assert flows["aggregation"] == "kernel" and flows["ended"] > 0
+    assert len(user_rows) == flows["ended"] + 1  # and the header
+    assert user_rows == kernel_rows, "the flow records differ between the engines"
+    diff = differences(user, kernel)
+    assert not diff, diff
+    print(corpus_line(), f"+ edges.pcap: kernel aggregation, {flows['ended']} flows identical in both engines")
 
 
 def subscribe(env, endpoint, out_path):

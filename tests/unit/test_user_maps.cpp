@@ -2,7 +2,9 @@
 // do with their maps (bpf/userspace/bpf/bpf_helpers.h routes the helpers here).
 #include <linux/bpf.h>
 
+#include <algorithm>
 #include <cstring>
+#include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -44,6 +46,28 @@ TEST(UserMaps, HashKeepsItsFlagsAndItsSize) {
   EXPECT_EQ(u32(stored), 2u);
   EXPECT_EQ(hash.update(&b, &one, BPF_ANY), 0);
   EXPECT_EQ(hash.update(&c, &one, BPF_ANY), -E2BIG);
+}
+
+TEST(UserMaps, HashTakeRemovesAndForEachVisitsEveryEntryOnce) {
+  UserHashMap hash(2, 4, 4);
+  const std::uint16_t a = 80, b = 443;
+  const std::uint32_t one = 1, two = 2;
+  ASSERT_EQ(hash.update(&a, &one, BPF_ANY), 0);
+  ASSERT_EQ(hash.update(&b, &two, BPF_ANY), 0);
+  std::vector<std::pair<std::uint16_t, std::uint32_t>> seen;
+  hash.for_each([&](const void* key, const void* value) {
+    std::uint16_t k;
+    std::memcpy(&k, key, sizeof k);
+    seen.emplace_back(k, u32(value));
+  });
+  std::sort(seen.begin(), seen.end());
+  EXPECT_EQ(seen, (std::vector<std::pair<std::uint16_t, std::uint32_t>>{{80, 1}, {443, 2}}));
+  std::uint32_t out = 0;
+  EXPECT_EQ(hash.take(&b, &out), 0);
+  EXPECT_EQ(out, 2u);
+  EXPECT_EQ(hash.lookup(&b), nullptr);
+  EXPECT_EQ(hash.take(&b, &out), -ENOENT);
+  EXPECT_EQ(hash.update(&b, &one, BPF_NOEXIST), 0);  // its room is free again
 }
 
 struct LpmV4 {

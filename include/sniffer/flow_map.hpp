@@ -1,0 +1,48 @@
+// Where kernel flow aggregation's flows live, as the sweep (kernel_flows.hpp)
+// sees them: the kernel's "flows" map (KernelFlowMap, through its fd), or the
+// user engine's store of the same map when the programs run in-process
+// (user_flow_map.hpp). One interface, so that one sweep serves both engines.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "sniffer/abi.h"
+
+namespace sniffer {
+
+class FlowMap {
+ public:
+  using Visit = std::function<void(const sniffer_flow_key&, const sniffer_flow_value&)>;
+  virtual ~FlowMap() = default;
+
+  // Visits every entry, each copied under its lock. false: the walk failed
+  // part way (the entries not visited stay for the next walk).
+  virtual bool for_each(const Visit& visit) = 0;
+  // Removes `key` and copies out its value, in one step: 0, ENOENT (no such
+  // entry), or another errno.
+  virtual int take(const sniffer_flow_key& key, sniffer_flow_value& value) = 0;
+  // Puts an entry back unless the key has one again: 0 or an errno (EEXIST).
+  virtual int put_back(const sniffer_flow_key& key, const sniffer_flow_value& value) = 0;
+  // Every key now.
+  virtual std::vector<sniffer_flow_key> keys() = 0;
+};
+
+// The kernel's "flows" map.
+class KernelFlowMap : public FlowMap {
+ public:
+  explicit KernelFlowMap(int map_fd) : map_fd_(map_fd) {}
+  bool for_each(const Visit& visit) override;
+  int take(const sniffer_flow_key& key, sniffer_flow_value& value) override;
+  int put_back(const sniffer_flow_key& key, const sniffer_flow_value& value) override;
+  std::vector<sniffer_flow_key> keys() override;
+
+ private:
+  static constexpr std::uint32_t kBatch = 1024;  // entries read per syscall
+  int map_fd_;
+  std::vector<sniffer_flow_key> keys_;  // batch buffers, kept between walks
+  std::vector<sniffer_flow_value> values_;
+};
+
+}  // namespace sniffer
