@@ -26,7 +26,7 @@ struct PipelineOutputs {
   bool publish = true;   // bind the ZeroMQ socket (publish.endpoint)
   std::string csv_path;  // write flow records here too (empty: no CSV)
   std::shared_ptr<const FlowLabels> labels;  // --labels: label every flow record (and a Label column)
-  std::uint64_t first_flow_id = 1;           // userspace flow table (FlowTableConfig::first_flow_id)
+  std::uint64_t first_flow_id = 1;           // userspace flow table (FlowTableConfig::first_flow_id); the kernel's: the Sensor
   // Kernel flow aggregation: the programs' "flows" map (it outlives the pipeline) and its size.
   FlowMap* kernel_flow_map = nullptr;
   std::uint32_t kernel_flows_capacity = 0;

@@ -54,7 +54,7 @@ struct SensorOptions {
   // Replay: the interface the capture is attributed to, and the outputs.
   InterfaceConfig replay_interface;
   ReplayEngine replay_engine = ReplayEngine::Kernel;
-  std::uint64_t first_flow_id = 1;  // replay: the userspace flow table's first id (-j workers)
+  std::uint64_t first_flow_id = 1;  // replay: the first flow id, either aggregation (-j workers)
   bool publish = true;   // bind publish.endpoint
   std::string csv_path;  // non-empty: write flow records to this CSV file
   std::shared_ptr<const FlowLabels> labels;  // --labels: label every flow record

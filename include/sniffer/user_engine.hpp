@@ -26,8 +26,9 @@ namespace sniffer {
 
 class UserEngine {
  public:
-  // Throws Error: a map of the programs without a store here.
-  UserEngine(const BpfPrograms& programs, UserRingBuffer::Sink sink);
+  // Kernel flow aggregation numbers flows from first_flow_id. Throws Error:
+  // a map of the programs without a store here.
+  UserEngine(const BpfPrograms& programs, UserRingBuffer::Sink sink, std::uint64_t first_flow_id = 1);
   ~UserEngine();
   UserEngine(const UserEngine&) = delete;
   UserEngine& operator=(const UserEngine&) = delete;
@@ -42,12 +43,13 @@ class UserEngine {
   // The programs' counters, as BpfPrograms::read_counters gives the kernel's.
   KernelCounters read_counters() const;
   // Kernel flow aggregation: the programs' flow map, and the flows they
-  // started (BpfPrograms::flows_created).
+  // started.
   FlowMap& flow_map() { return *flows_; }
   std::uint64_t flows_created() const;
 
  private:
   std::vector<std::unique_ptr<sniffer_user_map>> stores_;
+  const std::uint64_t first_flow_id_;
   const UserArrayMap* stats_ = nullptr;
   std::optional<UserFlowMap> flows_;
 };

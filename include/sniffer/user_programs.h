@@ -44,8 +44,11 @@ void sniffer_user_set_constants(__u32 payload_bytes, __u64 wakeup_bytes, __u8 fl
 void sniffer_user_set_replay_packet(__u64 ts_ns, __u32 wire_len, __u64 mono_now_ns);
 /* The frame's CLOCK_MONOTONIC time (bpf_ktime_get_ns in the user engine). */
 extern __u64 sniffer_user_mono_now_ns;
-/* The flows the programs started so far (their last flow id; kernel flow aggregation). */
-__u64 sniffer_user_flows_created(void);
+/* The programs' globals as a fresh load has them (one process may run
+ * several engines one after the other), their flow ids from first_flow_id. */
+void sniffer_user_start(__u64 first_flow_id);
+/* The programs' last flow id (kernel flow aggregation). */
+__u64 sniffer_user_last_flow_id(void);
 /* Runs observe() on the frame as the XDP hook does: headers parsed in its
  * first linear_len bytes, wire length frame->len. Returns the verdict
  * (SNIFFER_VERDICT_*). */

@@ -146,10 +146,6 @@ struct PartFiles {
 }  // namespace
 
 int run_offline_jobs(const Config& config, const OfflineOptions& options, const std::vector<std::string>& files) {
-  if (aggregates_in_kernel(config.flows)) {
-    throw Error("--read-pcap -j: flows.aggregation \"kernel\" numbers flows in the kernel's map, one range for all: "
-                "use flows.aggregation \"userspace\" with -j");
-  }
   const auto groups = split_by_size(files, options.jobs);
   std::vector<std::size_t> worker_of(files.size());
   for (std::size_t k = 0; k < groups.size(); ++k) {

@@ -65,7 +65,8 @@ void copy_entries(const sniffer_user_map_slot& slot, const bpf_map* kernel_map, 
 
 }  // namespace
 
-UserEngine::UserEngine(const BpfPrograms& programs, UserRingBuffer::Sink sink) {
+UserEngine::UserEngine(const BpfPrograms& programs, UserRingBuffer::Sink sink, std::uint64_t first_flow_id)
+    : first_flow_id_(first_flow_id) {
   const LoadOptions& options = programs.options();
   if (engine_exists.exchange(true)) throw Error("user engine: one at a time (the programs' globals are shared)");
   try {
@@ -95,6 +96,7 @@ UserEngine::UserEngine(const BpfPrograms& programs, UserRingBuffer::Sink sink) {
       for (const sniffer_user_map_slot& slot : std::span(slots, count)) known = known || name == slot.name;
       if (!known) throw Error("user engine: the programs' map " + name + " has no userspace store");
     }
+    sniffer_user_start(first_flow_id);
     sniffer_user_set_constants(options.payload_bytes, options.wakeup_bytes, options.flow_kernel ? 1 : 0,
                                options.packet_sample, &options.flow_params);
   } catch (...) {
@@ -119,7 +121,7 @@ int UserEngine::run(const std::uint8_t* data, std::uint32_t caplen, std::uint64_
   return 0;
 }
 
-std::uint64_t UserEngine::flows_created() const { return sniffer_user_flows_created(); }
+std::uint64_t UserEngine::flows_created() const { return sniffer_user_last_flow_id() - (first_flow_id_ - 1); }
 
 KernelCounters UserEngine::read_counters() const {
   KernelCounters out;

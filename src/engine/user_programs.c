@@ -57,7 +57,16 @@ void sniffer_user_set_replay_packet(__u64 ts_ns, __u32 wire_len, __u64 mono_now_
 	replay_active = 1;
 }
 
-__u64 sniffer_user_flows_created(void)
+void sniffer_user_start(__u64 first_flow_id)
+{
+	replay_ts_ns = 0;
+	replay_clock_ns = 0;
+	replay_wire_len = 0;
+	replay_active = 0;
+	last_flow_id = first_flow_id - 1;
+}
+
+__u64 sniffer_user_last_flow_id(void)
 {
 	return last_flow_id;
 }

@@ -115,7 +115,10 @@ void Sensor::open_outputs() {
                           .first_flow_id = options_.first_flow_id};
   // The user engine first: under kernel flow aggregation the flows are in its store.
   if (!live && options_.replay_engine == ReplayEngine::User) {
-    user_engine_.emplace(progs_, [this](const void* data, std::size_t size) { ring_->handle(data, size); });
+    user_engine_.emplace(
+        progs_, [this](const void* data, std::size_t size) { ring_->handle(data, size); }, options_.first_flow_id);
+  } else if (!live) {
+    progs_.set_first_flow_id(options_.first_flow_id);
   }
   if (progs_.flow_kernel()) {
     outputs.kernel_flows_capacity = progs_.flow_max_entries();
