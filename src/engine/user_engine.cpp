@@ -29,8 +29,13 @@ constexpr std::size_t kMaxLpmKeyBytes = 4 + 16;
 
 std::atomic<bool> engine_exists{false};
 
-std::unique_ptr<sniffer_user_map> make_store(const sniffer_user_map_slot& slot, const bpf_map* kernel_map) {
-  const std::uint32_t max_entries = bpf_map__max_entries(kernel_map);  // the loader resized some
+std::unique_ptr<sniffer_user_map> make_store(const sniffer_user_map_slot& slot, const bpf_map* kernel_map,
+                                              const LoadOptions& options) {
+  // The loader resized some maps. The flow map is sized here: with the
+  // programs not loaded the kernel's has one entry (nothing there uses it).
+  const bool flows = std::strcmp(slot.name, "flows") == 0;
+  const std::uint32_t max_entries =
+      !flows ? bpf_map__max_entries(kernel_map) : options.flow_kernel ? options.flow_max_entries : 1;
   switch (slot.type) {
     case BPF_MAP_TYPE_ARRAY:
     case BPF_MAP_TYPE_PERCPU_ARRAY:  // one thread runs the programs: one CPU's values
@@ -78,7 +83,7 @@ UserEngine::UserEngine(const BpfPrograms& programs, UserRingBuffer::Sink sink, s
       if (slot.key_size != bpf_map__key_size(kernel_map) || slot.value_size != bpf_map__value_size(kernel_map)) {
         throw Error(std::string("user engine: map ") + slot.name + ": key or value size differs from the kernel's");
       }
-      std::unique_ptr<sniffer_user_map> store = make_store(slot, kernel_map);
+      std::unique_ptr<sniffer_user_map> store = make_store(slot, kernel_map, options);
       copy_entries(slot, kernel_map, *store);
       if (slot.type == BPF_MAP_TYPE_RINGBUF) static_cast<UserRingBuffer&>(*store).set_sink(sink);
       if (std::strcmp(slot.name, "stats") == 0) stats_ = static_cast<const UserArrayMap*>(store.get());

@@ -88,8 +88,10 @@ BpfPrograms::BpfPrograms(const LoadOptions& options) : options_(options) {
   std::memcpy(const_cast<sniffer_flow_params*>(&skel_->rodata->cfg_flow_params), &options.flow_params,
               sizeof options.flow_params);
   // The flow map is preallocated (options.flow_max_entries * 768 bytes): one
-  // entry when flows are aggregated in userspace.
-  int err = bpf_map__set_max_entries(skel_->maps.flows, options.flow_kernel ? options.flow_max_entries : 1);
+  // entry when flows are aggregated in userspace, or when no program runs in
+  // the kernel (the user engine keeps its own, of the configured size).
+  const bool kernel_flows = options.flow_kernel && options.load_programs;
+  int err = bpf_map__set_max_entries(skel_->maps.flows, kernel_flows ? options.flow_max_entries : 1);
   if (err) {
     throw Error("size the flow map to " + std::to_string(options.flow_max_entries) + " entries: " + errno_text(err));
   }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <utility>
 
 namespace sniffer {
@@ -105,8 +106,14 @@ void KernelFlows::sweep(std::uint64_t now_ns) {
   const std::uint64_t high = capacity_ - capacity_ / 10, low = capacity_ - capacity_ / 5;
   if (live.size() > high) {
     const std::size_t n = live.size() - low;
+    // Ties (flows last seen at one instant) go by key: the same flows end
+    // whatever order the map is walked in (the kernel's hash seed, or the
+    // user engine's store).
     std::nth_element(live.begin(), live.begin() + static_cast<std::ptrdiff_t>(n), live.end(),
-                     [](const Live& a, const Live& b) { return a.last_ts < b.last_ts; });
+                     [](const Live& a, const Live& b) {
+                       if (a.last_ts != b.last_ts) return a.last_ts < b.last_ts;
+                       return std::memcmp(&a.key, &b.key, sizeof a.key) < 0;
+                     });
     for (std::size_t i = 0; i < n; ++i) {
       ++counters_.evicted;
       take(live[i].key, SNIFFER_FLOW_END_EVICTED, now_ns);

@@ -13,6 +13,8 @@ import struct
 import subprocess
 import time
 
+import pytest
+
 from corpus import REPO_PCAPS, captures, corpus_line, PCAPS
 from pcap_frames import ether, ipv4, ipv6, tcp, udp, write_pcap
 
@@ -120,26 +122,31 @@ def test_every_capture_gives_identical_flows_and_counters_in_both_engines(env, t
     assert runs_with_rejects >= 1
 
 
-def test_kernel_aggregation_gives_the_same_flows_and_counters_in_both_engines(env, tmp_path):
+@pytest.mark.parametrize("max_flows", [65536, 1024])
+def test_kernel_aggregation_gives_the_same_flows_and_counters_in_both_engines(env, tmp_path, max_flows):
     """flows.aggregation "kernel": the programs' flow code and the sweep run on the kernel's map
     (--engine kernel) or on the user engine's store of it. Every capture of the corpus in one
     run (merged by time: one start-up, and more flows in the map at once), every packet event
-    recorded (packet_sample_one_in 1: sampling draws random numbers). The rows' order is the
-    maps' walk order, which differs; the rows must not."""
+    recorded (packet_sample_one_in 1: sampling draws random numbers); with the default map, and
+    with one small enough that the sweep evicts. The rows' order is the maps' walk order, which
+    differs; the rows must not."""
     names = [*captures(), edge_capture(tmp_path / "edges.pcap")]
     config = {"interfaces": INTERFACE, "capture": {"payload_bytes": 64},
-              "flows": {"aggregation": "kernel", "packet_sample_one_in": 1}}
+              "flows": {"aggregation": "kernel", "packet_sample_one_in": 1, "max_flows": max_flows}}
     inputs = [PCAPS / name for name in names]
     started = {e: offline(env, tmp_path / e, e, inputs, config) for e in ENGINES}
     (user_csv, user), (kernel_csv, kernel) = (started[e]() for e in ENGINES)
     user_rows, kernel_rows = sorted(user_csv.splitlines()), sorted(kernel_csv.splitlines())
     flows = user["userspace"]["flows"]
-    assert flows["aggregation"] == "kernel" and flows["ended"] > 0
+    assert flows["aggregation"] == "kernel" and flows["ended"] > 0 and flows["capacity"] == max_flows
     assert len(user_rows) == flows["ended"] + 1  # and the header
+    if max_flows < 65536:
+        assert flows["evicted"] > 0, "the small map never filled: nothing tested the eviction"
     assert user_rows == kernel_rows, "the flow records differ between the engines"
     diff = differences(user, kernel)
     assert not diff, diff
-    print(corpus_line(), f"+ edges.pcap: kernel aggregation, {flows['ended']} flows identical in both engines")
+    print(corpus_line(), f"+ edges.pcap: kernel aggregation, {max_flows} entries, {flows['ended']} flows "
+          f"({flows['evicted']} evicted) identical in both engines")
 
 
 def subscribe(env, endpoint, out_path):
