@@ -5,6 +5,8 @@
 //   events_publish    decode -> RecordProcessor -> PacketEvent -> EventBatch (256)
 //                     -> protobuf -> ZeroMQ inproc XPUB -> a SUB thread reading
 //   full_pipeline     the same plus the flow table and flow records (the daemon's path)
+//   flow_output       one ended flow -> FlowRecord (to_proto, Community ID) -> CSV row
+//                     into /dev/null: the offline path's cost per flow (--write-csv)
 // items_per_second = records/s on one core (the SUB thread runs on the other).
 //
 //   bench/build/bench/micro_user                       # all benchmarks
@@ -25,6 +27,7 @@
 
 #include "sniffer/abi.h"
 #include "sniffer/flow_table.hpp"
+#include "sniffer/output_file.hpp"
 #include "sniffer/host_addresses.hpp"
 #include "sniffer/interfaces.hpp"
 #include "sniffer/flow_packet.hpp"
@@ -118,6 +121,33 @@ void BM_FlowTable(benchmark::State& state) {
   state.counters["evicted"] = static_cast<double>(table.counters().evicted);
 }
 BENCHMARK(BM_FlowTable)->ArgName("flows")->Arg(1000)->Arg(50000)->Arg(1000000);
+
+// Flows of 3 packets (SYN, SYN-ACK, ACK), ended by the table's flush, each
+// written as a CSV row: what a flood-heavy capture costs offline per flow.
+void BM_FlowOutput(benchmark::State& state) {
+  std::vector<FlowState> ended;
+  FlowTable table(table_config(), [&](const FlowState& f, v1::FlowEndReason, bool) { ended.push_back(f); });
+  auto recs = make_records(3 * 4096, 4096);
+  const std::uint8_t flags[] = {0x02, 0x12, 0x10};
+  FlowPacket p;
+  for (std::size_t i = 0; i < recs.size(); ++i) {
+    recs[i].tcp_flags = flags[i / 4096];
+    flow_packet_of(recs[i], recs[i].ts_mono_ns, p);
+    table.add(p);
+  }
+  table.flush(v1::FLOW_END_IDLE_TIMEOUT);
+  const InterfaceTable ifaces = interfaces();
+  const HostAddresses host;
+  OutputFile csv("/dev/null", "csv");
+  FlowOutput output(ifaces, host, nullptr, &csv);
+  std::size_t i = 0;
+  for (auto _ : state) {
+    output(ended[i], v1::FLOW_END_IDLE_TIMEOUT, false);
+    if (++i == ended.size()) i = 0;
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_FlowOutput);
 
 // A subscriber on its own thread, reading every message until told to stop.
 struct Subscriber {

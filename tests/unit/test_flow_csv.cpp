@@ -1,5 +1,7 @@
 // FlowRecord -> CSV, the format: the header (CIC-IDS2017 column names, then
 // sniffer's own), zeros instead of NaN or infinity, quoting, timestamps.
+#include <charconv>
+#include <cstdint>
 #include <limits>
 #include <set>
 #include <string>
@@ -102,6 +104,32 @@ TEST(FlowCsv, NonFiniteInputsBecomeZero) {
   EXPECT_EQ(c["Flow IAT Std"], "0");
   EXPECT_EQ(c["Packet Length Variance"], "0");
   EXPECT_EQ(c["Bwd Avg Bulk Rate"], "0");
+}
+
+// A number cell is std::to_chars's shortest text (whole numbers take a faster
+// path, which must write the very same text: fixed, or scientific when shorter).
+TEST(FlowCsv, NumbersAreTheShortestTextThatReadsBack) {
+  std::vector<double> values = {1, 9, 10, 99, 100, 1000, 12000, 120000, 1000000, 1200000, 12300000, 100000000,
+                                123456789, 1e15, 1.5e15, 9007199254740991.0, 9007199254740992.0, 1e16, 1e17,
+                                0.5, 1.25, 1e-7, 123.456, 1e300, -1, -1000000, -123.5, 4503599627370495.5};
+  std::uint64_t x = 88172645463325252ull;  // xorshift: whole numbers of every size, and fractions
+  for (int i = 0; i < 20000; ++i) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    const int shift = static_cast<int>(x % 60);
+    values.push_back(static_cast<double>((x >> 4) >> shift));
+    values.push_back(static_cast<double>((x >> 4) >> shift) * 1000);
+    values.push_back(static_cast<double>(x >> shift) / 1024);
+  }
+  for (double v : values) {
+    if (v == 0) continue;
+    v1::FlowRecord r;
+    r.set_duration_us(v);
+    char buf[32];
+    const char* end = std::to_chars(buf, buf + sizeof(buf), v).ptr;
+    ASSERT_EQ(cells_of(r)["Flow Duration"], std::string(buf, static_cast<std::size_t>(end - buf))) << v;
+  }
 }
 
 TEST(FlowCsv, BulkRateIsZeroWithoutBulkTime) {
