@@ -105,7 +105,7 @@ stop_tool() {
   if [[ $1 = softflowd ]]; then softflowctl -c "$W/sfd.ctl" shutdown >/dev/null; else kill -INT "$T"; fi
   for _ in $(seq 100); do kill -0 "$T" 2>/dev/null || break; sleep 0.1; done
   kill -0 "$T" 2>/dev/null && fail "$1 did not exit within 10 s of being asked"
-  wait "$T"
+  wait "$T" 2>/dev/null; RC=$?  # argus 3.0.8 sometimes dies of SIGSEGV on its way out: noted
   [[ $1 = argus ]] && racount -r "$W/argus.out" > "${LOG%.log}.racount" 2>&1
 }
 
@@ -131,10 +131,10 @@ print(sum(int(r["PACKETS"]) for r in csv.DictReader(open(sys.argv[1]))))' "${LOG
 # phase TOOL ROUND: appends one line "TOOL.ROUND key=value..." to W/rounds.txt: the send window
 # (send_window), the tool's processes' ticks (user), its BPF programs' run time (bpf, sniffer
 # only), the packets it accounted for (count; the sensor's come from its report, read later), the
-# packets that crossed wan0 from the tool's start to the end of the window (wire).
+# packets that crossed wan0 from the tool's start to the end of the window (wire), its exit status (rc).
 phase() {
   local tool=$1 name="$1.$2" u0 u1 b0=0 b1=0 count=- w0 w1
-  D='' T='' LOG=$W/$1.$2.log
+  D='' T='' RC=0 LOG=$W/$1.$2.log
   case $tool in
     packet|flow) start_daemon "$tool" "$name"; T=$D; b0=$(bpf_ns "$D") ;;
     base) start_pass_xdp ;;
@@ -158,7 +158,7 @@ phase() {
     *) stop_tool "$tool"; count=$(count_tool "$tool") || exit 1 ;;
   esac
   [[ $tool = packet || $tool = flow ]] || stop_pass_xdp
-  echo "$name $WIN user=$((${u1:-0} - ${u0:-0})) bpf=$((b1 - b0)) count=$count wire=$((w1 - w0))" >> "$W/rounds.txt"
+  echo "$name $WIN user=$((${u1:-0} - ${u0:-0})) bpf=$((b1 - b0)) count=$count wire=$((w1 - w0)) rc=$RC" >> "$W/rounds.txt"
 }
 
 TOOLS=(base packet flow tcpdump softflowd argus pmacctd)

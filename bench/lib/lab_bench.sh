@@ -108,20 +108,37 @@ start_pass_xdp() {
 }
 stop_pass_xdp() { kill -TERM "$PASS"; wait "$PASS"; }
 
+# children_times FILE: user and system CPU of this shell's finished children (bash's `times`,
+# second line), into FILE; run in this shell, not in a $(...) subshell, whose children are its own.
+# children_ms FILE1 FILE2: the difference, ms.
+children_times() { times > "$1"; }
+children_ms() {
+  awk -F'[ms ]' 'FNR == 2 {t = ($1 * 60 + $2 + $4 * 60 + $5) * 1000; if (NR == FNR) a = t; else b = t}
+                 END {printf "%.0f\n", b - a}' "$1" "$2"
+}
+# ksoftirqd_ticks: utime + stime of the ksoftirqd threads (softirq work deferred out of the
+# generator's context).
+# shellcheck disable=SC2016  # awk's own $14
+ksoftirqd_ticks() { pgrep '^ksoftirqd/' | sed 's|.*|/proc/&/stat|' | xargs awk '{s += $14 + $15} END {print s + 0}'; }
+
 # send_window NAME: livegen at its maximum rate from the WAN peer for DURATION s (1 thread, UDP
 # 198.51.100.10:1024..2047 -> 192.0.2.10:9, 1024 flows, forwarded by the gateway to the LAN peer),
-# with readings around it. Sets WIN to "tx=... secs=... sys=... claim=...": WAN peer eth0
-# tx_packets delta, wall clock of the send, system-wide CPU ticks from the start of the send until
-# SETTLE s after it, livegen's own claim.
+# with readings around it. Sets WIN to "tx=... secs=... sys=... gen=... ksirq=... claim=...": WAN
+# peer eth0 tx_packets delta, wall clock of the send, system-wide CPU ticks from the start of the
+# send until SETTLE s after it, livegen's own CPU (ms), ksoftirqd's ticks over the same window,
+# livegen's own claim. The kernel charges softirq work to the task it interrupts (tick accounting,
+# no IRQ time accounting here), so livegen's CPU holds what its sends set off on its CPU: the veth,
+# the programs on wan0, forwarding, delivery to the LAN peer, AF_PACKET copies for the capture tools.
 send_window() {
-  local tx0 tx1 s0 s1 j0 j1
+  local tx0 tx1 s0 s1 j0 j1 k0
+  k0=$(ksoftirqd_ticks); children_times "$W/times0"
   tx0=$(tx); j0=$(sys_ticks); s0=$(date +%s.%N)
-  in_wan "$LIVEGEN" --dev eth0 --threads 1 --rate max --duration "$DURATION" > "$W/gen.txt" 2>&1 ||
+  ip netns exec "$P-wan" "$LIVEGEN" --dev eth0 --threads 1 --rate max --duration "$DURATION" > "$W/gen.txt" 2>&1 ||
     fail "$1: livegen failed: $(cat "$W/gen.txt")"
-  s1=$(date +%s.%N); tx1=$(tx)
+  s1=$(date +%s.%N); children_times "$W/times1"; tx1=$(tx)
   sleep "$SETTLE"
   j1=$(sys_ticks)
-  WIN="tx=$((tx1 - tx0)) secs=$(awk "BEGIN {print $s1 - $s0}") sys=$((j1 - j0))"
+  WIN="tx=$((tx1 - tx0)) secs=$(awk "BEGIN {print $s1 - $s0}") sys=$((j1 - j0)) gen=$(children_ms "$W/times0" "$W/times1") ksirq=$(($(ksoftirqd_ticks) - k0))"
   WIN="$WIN claim=$(sed -n 's/^livegen: claimed \([0-9]*\) .*/\1/p' "$W/gen.txt")"
 }
 
