@@ -17,119 +17,33 @@
 # subscriber, missing report); 3 every phase ran but some flow accounting was lost; 2 usage.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-BUILD=${BUILD:-$ROOT/bench/build}
-QUICK=${QUICK:-0}
-if ((QUICK)); then DURATION=${DURATION:-1}; ROUNDS=${ROUNDS:-1}; fi
-DURATION=${DURATION:-4}
-ROUNDS=${ROUNDS:-3}
-SETTLE=${SETTLE:-1}  # s after the send still inside the CPU window: what the daemon had queued is in
-LIVEGEN=$BUILD/bench/livegen
-PY=/usr/bin/python3  # Debian's: has zmq and protobuf
-P=${PREFIX:-fm$$}
-PIN=/sys/fs/bpf/sniffer-$P  # in the mount namespace of ip netns exec: each daemon has its own
-
-[[ $(id -u) -eq 0 ]] || { echo "flowmode.sh: run as root (BPF, network namespaces)" >&2; exit 2; }
-for f in "$BUILD/sniffer" "$LIVEGEN" "$BUILD/proto/sniffer_pb2.py"; do
-  [[ -e $f ]] || { echo "flowmode.sh: $f missing; build first: cmake -S . -B bench/build -DSNIFFER_BUILD_BENCH=ON -DSNIFFER_BUILD_TESTS=OFF && cmake --build bench/build -j2" >&2; exit 2; }
-done
-
-W=$(mktemp -d /tmp/sniffer-flowmode.XXXX)
-"$ROOT/scripts/lab-topology.sh" up "$P" >/dev/null || exit 1
-# bpf_stats (run_time_ns of the programs) costs every program run two clock reads: on only here,
-# and put back as it was however the script ends.
-STATS_WAS=$(sysctl -n kernel.bpf_stats_enabled)
+BENCH=flowmode.sh BENCH_ROUNDS=3 P=${PREFIX:-fm$$}
+# shellcheck source=SCRIPTDIR/lib/lab_bench.sh
+source "$ROOT/bench/lib/lab_bench.sh"
 # The subscriber runs outside the namespaces (the endpoint is an ipc:// file): end it ourselves.
 S=
-# KEEP=1 keeps W (configs, reports, logs, subscriber counts) for a closer look.
-trap '[[ -n $S ]] && kill -TERM "$S" 2>/dev/null; "$ROOT/scripts/lab-topology.sh" down "$P" >/dev/null 2>&1; ((${KEEP:-0})) && echo "kept $W" >&2 || rm -rf "$W"; sysctl -qw kernel.bpf_stats_enabled="$STATS_WAS"' EXIT
-sysctl -qw kernel.bpf_stats_enabled=1
-TCK=$(getconf CLK_TCK)
+# shellcheck disable=SC2317  # called by the lib's exit trap
+bench_on_exit() { [[ -n $S ]] && kill -TERM "$S" 2>/dev/null; }
+lab_bench_setup
 
-# make_config NAME AGGREGATION PACKET_EVENTS SAMPLE: config/lab.json (the sensor as run.sh runs it:
-# both NICs, 64 B payload snippets, 1024 flows fit its 65,536-entry flow table) with our own
-# endpoint and pins, and the flows/publish settings of one configuration.
-make_config() {
-  sed -e "s|\"endpoint\": \"[^\"]*\"|\"endpoint\": \"ipc://$W/s.sock\"|" \
-      -e "s|\"pin_path\": \"[^\"]*\"|\"pin_path\": \"$PIN\"|" \
-      -e "s|\"log_level\": \"info\"|\"log_level\": \"warn\"|" \
-      -e "s|\"flows\": {|\"flows\": { \"aggregation\": \"$2\", \"packet_sample_one_in\": $4,|" \
-      -e "s|\"packet_events\": true|\"packet_events\": $3|" "$ROOT/config/lab.json" > "$W/$1.cfg.json"
-  # The substitutions must all have taken: check the effective config, not the sed.
-  "$BUILD/sniffer" --config "$W/$1.cfg.json" --print-config | "$PY" -c '
-import json, sys
-c = json.load(sys.stdin); agg, ev, n = sys.argv[1:]
-ok = (c["flows"]["aggregation"], str(c["publish"]["packet_events"]).lower(), str(c["flows"]["packet_sample_one_in"])) == (agg, ev, n)
-ok = ok and c["publish"]["endpoint"].startswith("ipc:///tmp/")
-sys.exit(0 if ok else "flowmode.sh: config " + json.dumps(c["flows"]) + " is not what was asked")' "$2" "$3" "$4" || exit 2
-}
 make_config packet userspace true 0
 make_config flow kernel false 0
 make_config flow100 kernel true 100
 # the subscriber's topics per configuration (flow100 is "flow+1/100" in the table)
 declare -A TOPICS=([packet]="pkt,flow" [flow]="flow" [flow100]="pkt,flow")
 
-in_wan() { ip netns exec "$P-wan" "$@"; }
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }  # utime + stime of a process (all its threads)
-sys_ticks() { awk '$1 == "cpu" {print $2 + $3 + $4 + $7 + $8; exit}' /proc/stat; }  # user nice system irq softirq, all CPUs
-tx() { in_wan cat /sys/class/net/eth0/statistics/tx_packets; }
-# bpf_ns: run_time_ns (bpf_stats) summed over the daemon's own programs, the bpf-prog fds it holds
-# (/proc/PID/fdinfo shows the same counter as bpftool prog show). Not "every sniffer_* program":
-# a test suite running at the same time loads those too, and this bpftool (7.1) shows neither
-# tcx attachments nor owner pids; the daemon's pins live in ip netns exec's own mount namespace.
-bpf_ns() {
-  awk 'FNR == 1 {id = ""} /^prog_id:/ {id = $2} /^run_time_ns:/ && id != "" {t[id] = $2}
-       END {s = 0; for (i in t) s += t[i]; print s}' "/proc/$1"/fdinfo/* 2>/dev/null
-}
-fail() { echo "flowmode.sh: $*" >&2; [[ -n ${D:-} ]] && kill -KILL "$D" 2>/dev/null; exit 1; }
-
-# Background processes are started with ip netns exec directly (not through a function, which
-# would fork a subshell): $! is then the process itself, for /proc/PID and kill.
-# start_daemon CONFIG NAME: final report in W/NAME.json, log (warnings and errors) in W/NAME.log;
-# ready when its endpoint exists (phase() then gives the subscriber 1 s to connect: ZeroMQ drops
-# what is published before).
-start_daemon() {
-  rm -f "$W/s.sock"
-  ip netns exec "$P-gw" "$BUILD/sniffer" --config "$W/$1.cfg.json" > "$W/$2.json" 2> "$W/$2.log" &
-  D=$!
-  for _ in $(seq 100); do [[ -S $W/s.sock ]] && break; kill -0 "$D" 2>/dev/null || break; sleep 0.1; done
-  [[ -S $W/s.sock ]] || fail "$2: the daemon did not start: $(tail -5 "$W/$2.log")"
-}
-# stop_daemon NAME: SIGTERM makes it flush every flow and print its report; a hang or a non-zero
-# exit fails the run.
-stop_daemon() {
-  local rc
-  kill -TERM "$D"
-  for _ in $(seq 300); do kill -0 "$D" 2>/dev/null || break; sleep 0.1; done
-  kill -0 "$D" 2>/dev/null && fail "$1: the daemon did not exit within 30 s of SIGTERM"
-  wait "$D"; rc=$?; D=
-  ((rc == 0)) || fail "$1: the daemon exited with $rc: $(tail -5 "$W/$1.log")"
-}
-start_pass_xdp() {
-  ip netns exec "$P-gw" "$LIVEGEN" --attach-pass wan0 > "$W/pass.txt" 2>&1 & PASS=$!
-  for _ in $(seq 50); do grep -q attached "$W/pass.txt" 2>/dev/null && return 0; sleep 0.1; done
-  fail "livegen --attach-pass wan0 failed: $(cat "$W/pass.txt")"
-}
-stop_pass_xdp() { kill -TERM "$PASS"; wait "$PASS"; }
-
-# measure NAME: the send with readings around it: tx (WAN peer eth0 tx_packets), wall clock of
-# the send, system-wide CPU ticks; with a daemon (D set) also its ticks, its programs' run time
-# and the subscriber's ticks. The window closes SETTLE s after the send. Appends one line
-# "NAME key=value..." to W/rounds.txt.
+# measure NAME: the send (send_window) with, when a daemon runs (D set), its ticks, its programs'
+# run time and the subscriber's ticks read around it. Appends one line "NAME key=value..." to
+# W/rounds.txt.
 measure() {
-  local name=$1 tx0 tx1 s0 s1 j0 j1 d0=0 d1=0 b0=0 b1=0 u0=0 u1=0
+  local name=$1 d0=0 d1=0 b0=0 b1=0 u0=0 u1=0
   if [[ -n ${D:-} ]]; then b0=$(bpf_ns "$D"); d0=$(cpu_ticks "$D"); u0=$(cpu_ticks "$S"); fi
-  tx0=$(tx); j0=$(sys_ticks); s0=$(date +%s.%N)
-  in_wan "$LIVEGEN" --dev eth0 --threads 1 --rate max --duration "$DURATION" > "$W/gen.txt" 2>&1 ||
-    fail "$name: livegen failed: $(cat "$W/gen.txt")"
-  s1=$(date +%s.%N); tx1=$(tx)
-  sleep "$SETTLE"
-  j1=$(sys_ticks)
+  send_window "$name"
   if [[ -n ${D:-} ]]; then
     kill -0 "$D" 2>/dev/null || fail "$name: the daemon died during the send: $(tail -5 "$W/$name.log")"
     d1=$(cpu_ticks "$D"); u1=$(cpu_ticks "$S"); b1=$(bpf_ns "$D")
   fi
-  echo "$name tx=$((tx1 - tx0)) secs=$(awk "BEGIN {print $s1 - $s0}") sys=$((j1 - j0)) user=$((d1 - d0))" \
-       "bpf=$((b1 - b0)) sub=$((u1 - u0)) claim=$(sed -n 's/^livegen: claimed \([0-9]*\) .*/\1/p' "$W/gen.txt")" >> "$W/rounds.txt"
+  echo "$name $WIN user=$((d1 - d0)) bpf=$((b1 - b0)) sub=$((u1 - u0))" >> "$W/rounds.txt"
 }
 
 # phase CONFIG ROUND
@@ -159,7 +73,7 @@ echo "livegen --rate max, 1 thread, 1024 UDP flows; DURATION=${DURATION}s, ROUND
 # then always hit the same one).
 CONFIGS=(base packet flow flow100)
 for r in $(seq "$ROUNDS"); do
-  for i in 0 1 2 3; do phase "${CONFIGS[(i + r - 1) % 4]}" "$r"; done
+  for i in 0 1 2 3; do phase "${CONFIGS[$(rotated "$i" "$r" 4)]}" "$r"; done
 done
 
 "$PY" - "$W" "$TCK" "$ROUNDS" <<'PY'
