@@ -41,6 +41,7 @@
 #define SNIFFER_MAP_ALLOW_V6 "allow_v6"
 #define SNIFFER_MAP_FLOWS "flows"
 #define SNIFFER_MAP_LOCAL_ADDRS "local_addrs"
+#define SNIFFER_MAP_KERNEL_DROPS "kernel_drops"
 
 #define SNIFFER_MAX_IFACES 64
 #define SNIFFER_MAX_PORT_FILTERS 8192
@@ -424,6 +425,29 @@ struct sniffer_local_addr {
 	__u8 addr[16];
 };
 
+/* ---- kernel_drops: PERCPU_HASH, key struct sniffer_drop_key, value __u64
+ * packets. The skb:kfree_skb tracepoint program (bpf/drops.bpf.h) counts the
+ * packets the kernel frees with a drop reason on a monitored interface (the
+ * skb's device, else its input interface, in the sensor's network namespace),
+ * by the interface's stats slot, the reason (enum skb_drop_reason, named from
+ * the kernel's BTF by the daemon) and the protocol class (SNIFFER_CLASS_*).
+ * Two keys are not kernel reasons: SNIFFER_DROP_IGNORED (a reason of
+ * drops.reasons_ignored, counted per interface without its name) and, in slot
+ * 0, SNIFFER_DROP_MAP_FULL (the map had no room for a new key; the daemon
+ * inserts that key before attaching, so it always exists). */
+#define SNIFFER_MAX_DROP_KEYS 4096
+/* Reasons below this may be ignored (cfg_drops_ignored, one byte each). */
+#define SNIFFER_DROP_IGNORABLE_REASONS 512
+#define SNIFFER_DROP_IGNORED 0xfffffffeu
+#define SNIFFER_DROP_MAP_FULL 0xffffffffu
+
+struct sniffer_drop_key {
+	__u32 reason;     /* enum skb_drop_reason, or SNIFFER_DROP_IGNORED / SNIFFER_DROP_MAP_FULL */
+	__u8 stats_slot;  /* the interface's slot (iface_configs.stats_slot); 0 with SNIFFER_DROP_MAP_FULL */
+	__u8 proto_class; /* SNIFFER_CLASS_* of the dropped packet */
+	__u8 reserved[2];
+};
+
 /* The flow table's tunables (the programs get them as constants). */
 struct sniffer_flow_params {
 	__u64 idle_timeout_ns;
@@ -541,5 +565,9 @@ SNIFFER_ASSERT_OFFSET(sniffer_flow_record, end_reason, 8);
 SNIFFER_ASSERT_OFFSET(sniffer_flow_record, state, 16);
 SNIFFER_STATIC_ASSERT(sizeof(struct sniffer_local_addr) == 20, "local_addr size");
 SNIFFER_STATIC_ASSERT(sizeof(struct sniffer_flow_params) == 48, "flow_params size");
+SNIFFER_STATIC_ASSERT(sizeof(struct sniffer_drop_key) == 8, "drop_key size");
+SNIFFER_ASSERT_OFFSET(sniffer_drop_key, reason, 0);
+SNIFFER_ASSERT_OFFSET(sniffer_drop_key, stats_slot, 4);
+SNIFFER_ASSERT_OFFSET(sniffer_drop_key, proto_class, 5);
 
 #endif /* SNIFFER_ABI_H */

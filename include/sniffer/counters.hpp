@@ -70,11 +70,24 @@ constexpr bool is_kernel_gauge(int index) {
   return false;
 }
 
+// Packets the kernel dropped on the monitored interfaces (kernel/kernel_drops).
+struct KernelDropCounters {
+  using ByClass = std::array<std::uint64_t, SNIFFER_NUM_CLASSES>;  // indexed by SNIFFER_CLASS_*
+  // interface name -> reason name (the kernel's, or "ignored") -> packets by class
+  std::map<std::string, std::map<std::string, ByClass>> interfaces;
+  // Not attributed to a reason of an interface, by why: "map_full" (no room
+  // for a new key), "interface_gone" (counted for an interface since removed),
+  // "tracepoint_missed" (runs the kernel skipped: another BPF program was
+  // running on that CPU).
+  NamedCounts unattributed;
+};
+
 // The kernel's counters of a run (kernel/stats).
 struct KernelReport {
   KernelStats total{};                            // every slot (the ring fill: the largest)
   std::map<std::string, KernelStats> interfaces;  // by name, since the interface was configured
   std::optional<std::uint64_t> ring_size_bytes;   // live only
+  std::optional<KernelDropCounters> drops;        // live, with drops on
 };
 
 // ---- userspace stages ----

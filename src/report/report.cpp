@@ -102,6 +102,17 @@ json blocklist_json(const BlocklistCounters& b) {
           {"control", control}};
 }
 
+// {"interfaces": {name: {reason: {class: n}}}, "unattributed": {why: n}}
+json drops_json(const KernelDropCounters& d) {
+  json per = json::object();
+  for (const auto& [name, reasons] : d.interfaces) {
+    for (const auto& [reason, by_class] : reasons) {
+      for (int c = 0; c < SNIFFER_NUM_CLASSES; ++c) per[name][reason][kClassNames[c]] = by_class[c];
+    }
+  }
+  return {{"interfaces", per}, {"unattributed", object_of(d.unattributed)}};
+}
+
 }  // namespace
 
 json to_json(const KernelReport& kernel) {
@@ -110,6 +121,7 @@ json to_json(const KernelReport& kernel) {
   for (const auto& [name, stats] : kernel.interfaces) per[name] = kernel_block_json(stats, false);
   j["interfaces"] = per;
   if (kernel.ring_size_bytes) j["ring_size_bytes"] = *kernel.ring_size_bytes;
+  if (kernel.drops) j["drops"] = drops_json(*kernel.drops);
   return j;
 }
 
