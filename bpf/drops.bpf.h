@@ -11,6 +11,8 @@
  * gives the sk_buff's address, and its fields are read with CO-RE reads.
  * Loaded only when the daemon found the tracepoint and the reasons in the
  * kernel's BTF (drops.enabled); the user engine has the map, not the program.
+ * With flows aggregated in userspace, each counted IP packet (of a reason not
+ * ignored) also yields a drop record (abi.h) so that its flow counts it.
  */
 #ifndef SNIFFER_DROPS_BPF_H
 #define SNIFFER_DROPS_BPF_H
@@ -28,6 +30,8 @@ struct {
 /* The sensor's network namespace (its inode number): ifindexes are per
  * namespace, and the tracepoint sees every namespace's packets. */
 SNIFFER_LOADER_CONST __u32 cfg_drops_netns = 0;
+/* 1: send a drop record per counted IP packet (flows aggregated in userspace). */
+SNIFFER_LOADER_CONST __u8 cfg_drops_records = 0;
 /* 1: the reason is in drops.reasons_ignored. */
 SNIFFER_LOADER_CONST __u8 cfg_drops_ignored[SNIFFER_DROP_IGNORABLE_REASONS] = {};
 
@@ -99,6 +103,66 @@ static __always_inline void count_drop(struct sniffer_drop_key *key)
 		*n += 1;
 }
 
+/* The dropped packet's addresses and ports, from its network header (bounded
+ * reads of the skb's head). False when it is not IP or the header is not set. */
+static __always_inline bool dropped_tuple(struct sk_buff *skb, __u16 ethertype, struct sniffer_drop_record *r)
+{
+	unsigned char *head = BPF_CORE_READ(skb, head);
+	__u16 nh = BPF_CORE_READ(skb, network_header);
+	if (!head || nh == SNIFFER_NO_HEADER)
+		return false;
+	unsigned char *ip = head + nh;
+	__u8 h[40];
+	__u32 l4_offset;
+	if (ethertype == ETH_P_IP) {
+		if (bpf_probe_read_kernel(h, 20, ip) || (h[0] >> 4) != 4)
+			return false;
+		r->ip_version = 4;
+		r->l4_proto = h[9];
+		__builtin_memcpy(r->saddr, &h[12], 4);
+		__builtin_memcpy(r->daddr, &h[16], 4);
+		if ((h[6] & 0x1f) || h[7]) /* a later fragment: no ports */
+			return true;
+		l4_offset = (h[0] & 0x0f) * 4;
+	} else if (ethertype == ETH_P_IPV6) {
+		if (bpf_probe_read_kernel(h, 40, ip) || (h[0] >> 4) != 6)
+			return false;
+		r->ip_version = 6;
+		r->l4_proto = h[6];
+		__builtin_memcpy(r->saddr, &h[8], 16);
+		__builtin_memcpy(r->daddr, &h[24], 16);
+		l4_offset = 40;
+	} else {
+		return false;
+	}
+	__u16 ports[2];
+	if ((r->l4_proto == PROTO_TCP || r->l4_proto == PROTO_UDP) &&
+	    !bpf_probe_read_kernel(ports, sizeof ports, ip + l4_offset)) {
+		r->sport = bpf_ntohs(ports[0]);
+		r->dport = bpf_ntohs(ports[1]);
+	}
+	return true;
+}
+
+/* A drop record for the daemon's flow table; one the ring cannot take is counted. */
+static __always_inline void send_drop_record(struct sk_buff *skb, __u16 ethertype, __u32 ifindex, __u32 reason)
+{
+	struct sniffer_drop_record r = {.magic = SNIFFER_DROP_RECORD_MAGIC,
+					.abi_version = SNIFFER_ABI_VERSION,
+					.record_len = sizeof(struct sniffer_drop_record),
+					.ifindex = ifindex,
+					.reason = reason};
+	if (!dropped_tuple(skb, ethertype, &r))
+		return;
+	r.ts_mono_ns = bpf_ktime_get_ns();
+	if (bpf_ringbuf_output(&events, &r, sizeof r, wakeup_flag((sizeof r + 8 + 7) & ~7u, false))) {
+		struct sniffer_drop_key full = {.reason = SNIFFER_DROP_RING_FULL, .proto_class = SNIFFER_CLASS_OTHER};
+		__u64 *n = bpf_map_lookup_elem(&kernel_drops, &full);
+		if (n)
+			*n += 1;
+	}
+}
+
 SEC("tracepoint/skb/kfree_skb")
 int sniffer_kfree_skb(struct trace_event_raw_kfree_skb *ctx)
 {
@@ -114,6 +178,8 @@ int sniffer_kfree_skb(struct trace_event_raw_kfree_skb *ctx)
 		key.reason = SNIFFER_DROP_IGNORED;
 	key.proto_class = dropped_class(skb, ctx->protocol); /* the tracepoint gives it in host order */
 	count_drop(&key);
+	if (cfg_drops_records && key.reason != SNIFFER_DROP_IGNORED) /* ignored: counted, no record */
+		send_drop_record(skb, ctx->protocol, cfg->ifindex, key.reason);
 	return 0;
 }
 #endif /* !SNIFFER_USERSPACE */

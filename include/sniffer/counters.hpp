@@ -96,6 +96,7 @@ struct KernelReport {
 struct RingCounters {
   std::uint64_t records_received = 0;       // packet records
   std::uint64_t flow_records_received = 0;  // flow records (kernel flow aggregation)
+  std::uint64_t drop_records_received = 0;  // drop records (kernel drop reasons)
   NamedCounts decode_errors;                // by DecodeStatus name
 };
 
@@ -127,6 +128,10 @@ struct FlowCounters {
   std::uint64_t active = 0;
   std::uint64_t capacity = 0;
   NamedCounts ended_by_reason;  // by FlowEndReason name
+  // Userspace aggregation with kernel drop reasons: drop records counted on
+  // their flow, and those of no flow in the table.
+  std::uint64_t kernel_drops = 0;
+  std::uint64_t kernel_drops_no_flow = 0;
   // Kernel aggregation only.
   std::uint64_t records = 0;
   std::uint64_t table_full = 0;

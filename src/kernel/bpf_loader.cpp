@@ -137,6 +137,7 @@ void BpfPrograms::set_drop_constants(const LoadOptions& options) {
     return;
   }
   skel_->rodata->cfg_drops_netns = options.drops_netns;
+  skel_->rodata->cfg_drops_records = options.drops_records ? 1 : 0;
   for (std::uint32_t reason : options.drops_ignored) {
     if (reason < SNIFFER_DROP_IGNORABLE_REASONS) skel_->rodata->cfg_drops_ignored[reason] = 1;
   }

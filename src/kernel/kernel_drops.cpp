@@ -126,9 +126,11 @@ std::optional<KernelDrops> KernelDrops::attach(const BpfPrograms& programs, Drop
   // The key that counts what the full map cannot take exists from the start.
   const int ncpu = libbpf_num_possible_cpus();
   std::vector<std::uint64_t> zeros(static_cast<std::size_t>(ncpu > 0 ? ncpu : 1));
-  const sniffer_drop_key full{.reason = SNIFFER_DROP_MAP_FULL, .stats_slot = 0, .proto_class = SNIFFER_CLASS_OTHER};
-  if (bpf_map_update_elem(map_fd, &full, zeros.data(), BPF_ANY) != 0) {
-    throw Error("kernel drops: insert the map-full key: " + errno_text(errno));
+  for (std::uint32_t reason : {SNIFFER_DROP_MAP_FULL, SNIFFER_DROP_RING_FULL}) {
+    const sniffer_drop_key key{.reason = reason, .stats_slot = 0, .proto_class = SNIFFER_CLASS_OTHER};
+    if (bpf_map_update_elem(map_fd, &key, zeros.data(), BPF_ANY) != 0) {
+      throw Error("kernel drops: insert the map-full and ring-full keys: " + errno_text(errno));
+    }
   }
   bpf_link* link = attach_tracepoint(prog);
   if (!link) {
@@ -143,7 +145,7 @@ KernelDropCounters KernelDrops::read(const InterfaceTable& interfaces) const {
   std::map<std::uint8_t, const std::string*> by_slot;
   for (const auto& [ifindex, info] : interfaces) by_slot[info.stats_slot] = &info.name;
   KernelDropCounters out;
-  out.unattributed = {{"map_full", 0}, {"interface_gone", 0}, {"tracepoint_missed", 0}};
+  out.unattributed = {{"map_full", 0}, {"interface_gone", 0}, {"tracepoint_missed", 0}, {"record_ring_full", 0}};
   const int ncpu = libbpf_num_possible_cpus();
   std::vector<std::uint64_t> values(static_cast<std::size_t>(ncpu > 0 ? ncpu : 1));
   sniffer_drop_key key{}, next{};
@@ -154,8 +156,8 @@ KernelDropCounters KernelDrops::read(const InterfaceTable& interfaces) const {
     if (bpf_map_lookup_elem(map_fd_, &key, values.data()) != 0) continue;
     std::uint64_t n = 0;
     for (std::uint64_t v : values) n += v;
-    if (key.reason == SNIFFER_DROP_MAP_FULL) {
-      out.unattributed["map_full"] += n;
+    if (key.reason == SNIFFER_DROP_MAP_FULL || key.reason == SNIFFER_DROP_RING_FULL) {
+      out.unattributed[key.reason == SNIFFER_DROP_MAP_FULL ? "map_full" : "record_ring_full"] += n;
       continue;
     }
     auto slot = by_slot.find(key.stats_slot);

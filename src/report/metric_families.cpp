@@ -61,6 +61,9 @@ void userspace_drops(FamilyWriter& f, const Report& r) {
     for (const auto& [why, n] : r.kernel.drops->unattributed) {
       f.sample(label("stage", "kernel_drops") + "," + label("reason", why), n);
     }
+    if (r.pipeline.flows && !r.pipeline.flows->kernel_aggregation) {
+      f.sample(label("stage", "kernel_drops") + "," + label("reason", "no_flow"), r.pipeline.flows->kernel_drops_no_flow);
+    }
   }
   for (auto [name, s] : {std::pair{"pkt", &r.pipeline.events}, std::pair{"flow", &r.pipeline.flow_stream}}) {
     f.sample(label("stage", "publish") + "," + label("reason", "hwm") + "," + topic(name), stream(*s).items_dropped_hwm);

@@ -49,6 +49,8 @@ LoadOptions program_load_options(const Config& config, const SensorOptions& opti
   LoadOptions load = load_options(config);
   load.load_programs = options.source == PacketSource::Interfaces || options.replay_engine == ReplayEngine::Kernel;
   if (options.source == PacketSource::Interfaces) set_drop_options(config.drops, reasons, load);
+  // Per flow: the userspace table counts the drop records; kernel flows do not.
+  load.drops_records = load.drops && config.flows.enabled && !aggregates_in_kernel(config.flows);
   return load;
 }
 
@@ -135,7 +137,8 @@ void Sensor::open_outputs() {
   now_mono_ns_ = monotonic_now_ns();
   ring_.emplace(
       progs_.events_map_fd(), config_.capture.payload_bytes, [this](const DecodedRecord& r) { handle_record(r); },
-      [this](const sniffer_flow_record& r) { pipeline_->process_flow(r); });
+      [this](const sniffer_flow_record& r) { pipeline_->process_flow(r); },
+      [this](const sniffer_drop_record& r) { pipeline_->process_drop(r); });
   if (!live && options_.replay_engine == ReplayEngine::User) {
     user_engine_.emplace(progs_, [this](const void* data, std::size_t size) { ring_->handle(data, size); });
   }

@@ -1,7 +1,9 @@
 """Kernel drop reasons (issue 18): the gateway's kernel drops traffic from the WAN peer in three
 ways (an nftables drop rule, no route to the destination, a reverse-path filter failure); the
 daemon counts each way's packets by the reason the kernel gives, on the interface they came
-in on, in the final report and in the Prometheus counter sniffer_kernel_drops_total."""
+in on, in the final report and in the Prometheus counter sniffer_kernel_drops_total; and the flow
+record of each of those flows carries its dropped packets (fwd.kernel_dropped)."""
+import ipaddress
 import shutil
 import sys
 import time
@@ -52,10 +54,12 @@ def send_ways(lab):
         lab.exec(lab.wan, [sys.executable, "-c", SEND, src, dst, dport, PACKETS])
 
 
-def test_gateway_drops_counted_by_reason(lab, start_daemon):
+def test_gateway_drops_counted_by_reason(lab, start_daemon, subscribe):
     make_gateway_drop(lab)
     daemon = start_daemon(metrics={"listen": f"127.0.0.1:{METRICS_PORT}"})
     assert wait_log(daemon, "kernel drops: counting"), daemon.stderr()
+    flows = subscribe(daemon.endpoint, topic=b"flow")
+    time.sleep(0.5)  # the subscription reaches the daemon before its first flow record
     send_ways(lab)
 
     names = [f'sniffer_kernel_drops_total{{interface="wan0",reason="{reason}",protocol="udp"}}'
@@ -79,7 +83,19 @@ def test_gateway_drops_counted_by_reason(lab, start_daemon):
     lan0 = report["kernel"]["drops"]["interfaces"].get("lan0", {})
     assert not any(reason in lan0 for _, _, reason in WAYS.values()), lan0
     assert report["kernel"]["drops"]["unattributed"] == {"map_full": 0, "interface_gone": 0,
-                                                          "tracepoint_missed": 0}
+                                                          "tracepoint_missed": 0, "record_ring_full": 0}
+    # Per flow: each way's one flow (the WAN peer's socket, one source port) carries its drops.
+    flows.stop()
+    records = flows.snapshot()
+    for dport, (src, dst, reason) in WAYS.items():
+        mine = [r for r in records if r.dst_port == dport and r.l4_protocol == 17]
+        assert len(mine) == 1, f"{reason}: {mine}"
+        r = mine[0]
+        assert (ipaddress.ip_address(r.src_addr), ipaddress.ip_address(r.dst_addr)) == \
+            (ipaddress.ip_address(src), ipaddress.ip_address(dst))
+        assert (r.fwd.packets, r.fwd.kernel_dropped, r.bwd.kernel_dropped) == (PACKETS, PACKETS, 0), f"{reason}: {r}"
+    assert report["userspace"]["flows"]["kernel_drops_no_flow"] == 0
+    assert report["userspace"]["flows"]["kernel_drops"] >= 3 * PACKETS
 
 
 def test_ignored_reason_counted_as_ignored(lab, start_daemon):
