@@ -36,7 +36,7 @@ cleanup() {
 }
 trap cleanup EXIT
 sysctl -qw kernel.bpf_stats_enabled=1
-ip netns exec "$P-gw" nft -f - <<'EOF'
+if ! ip netns exec "$P-gw" nft -f - <<'EOF'
 table inet bench {
  chain fwd_drop {
   type filter hook forward priority 0;
@@ -44,7 +44,9 @@ table inet bench {
  }
 }
 EOF
-[[ $? -eq 0 ]] || exit 1
+then
+  exit 1
+fi
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 sys_ticks() { awk '$1 == "cpu" {print $2 + $3 + $4 + $7 + $8; exit}' /proc/stat; }
@@ -108,8 +110,8 @@ print(sum(c for i in d["interfaces"].values() for r2 in i.values() for c in r2.v
 }
 
 for r in $(seq "$ROUNDS"); do
-  order=($PHASES)
-  ((r % 2)) || order=($(printf '%s\n' "${order[@]}" | tac))  # every other round reversed: shared noise
+  read -r -a order <<< "$PHASES"
+  ((r % 2)) || mapfile -t order < <(printf '%s\n' "${order[@]}" | tac)  # every other round reversed: shared noise
   for phase in "${order[@]}"; do phase "$phase" "$r"; done
 done
 
