@@ -56,6 +56,7 @@ struct {
 #include "filter.bpf.h"
 #include "record.bpf.h"
 #include "flows.bpf.h"
+#include "drops.bpf.h" /* the skb:kfree_skb tracepoint: packets the kernel dropped */
 
 /*
  * The whole per-packet path, shared by every hook. ctx is the xdp_md or the

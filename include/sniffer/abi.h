@@ -22,9 +22,11 @@
 /* Bumped whenever any layout below changes. */
 #define SNIFFER_ABI_VERSION 7
 /* First word of every ring record, read as a little-endian u32: "SNFR" for a
- * packet record, "SNFL" for a flow record (kernel flow aggregation). */
+ * packet record, "SNFL" for a flow record (kernel flow aggregation), "SNFD"
+ * for a drop record (kernel drop reasons). */
 #define SNIFFER_RECORD_MAGIC 0x52464e53u
 #define SNIFFER_FLOW_RECORD_MAGIC 0x4c464e53u
+#define SNIFFER_DROP_RECORD_MAGIC 0x44464e53u
 
 /* ---- map names (at most 15 characters: the kernel truncates longer) ---- */
 #define SNIFFER_MAP_IFACE_CONFIGS "iface_configs"
@@ -41,6 +43,7 @@
 #define SNIFFER_MAP_ALLOW_V6 "allow_v6"
 #define SNIFFER_MAP_FLOWS "flows"
 #define SNIFFER_MAP_LOCAL_ADDRS "local_addrs"
+#define SNIFFER_MAP_KERNEL_DROPS "kernel_drops"
 
 #define SNIFFER_MAX_IFACES 64
 #define SNIFFER_MAX_PORT_FILTERS 8192
@@ -424,6 +427,52 @@ struct sniffer_local_addr {
 	__u8 addr[16];
 };
 
+/* ---- kernel_drops: PERCPU_HASH, key struct sniffer_drop_key, value __u64
+ * packets. The skb:kfree_skb tracepoint program (bpf/drops.bpf.h) counts the
+ * packets the kernel frees with a drop reason on a monitored interface (the
+ * skb's device, else its input interface, in the sensor's network namespace),
+ * by the interface's stats slot, the reason (enum skb_drop_reason, named from
+ * the kernel's BTF by the daemon) and the protocol class (SNIFFER_CLASS_*).
+ * Two keys are not kernel reasons: SNIFFER_DROP_IGNORED (a reason of
+ * drops.reasons_ignored, counted per interface without its name) and, in slot
+ * 0, SNIFFER_DROP_MAP_FULL (the map had no room for a new key; the daemon
+ * inserts that key before attaching, so it always exists). */
+#define SNIFFER_MAX_DROP_KEYS 4096
+/* Reasons below this may be ignored (cfg_drops_ignored, one byte each). */
+#define SNIFFER_DROP_IGNORABLE_REASONS 512
+#define SNIFFER_DROP_IGNORED 0xfffffffeu
+#define SNIFFER_DROP_MAP_FULL 0xffffffffu
+/* Slot 0: drop records the full ring could not take (inserted by the daemon). */
+#define SNIFFER_DROP_RING_FULL 0xfffffffdu
+
+struct sniffer_drop_key {
+	__u32 reason;     /* enum skb_drop_reason, or SNIFFER_DROP_IGNORED / SNIFFER_DROP_MAP_FULL */
+	__u8 stats_slot;  /* the interface's slot (iface_configs.stats_slot); 0 with SNIFFER_DROP_MAP_FULL */
+	__u8 proto_class; /* SNIFFER_CLASS_* of the dropped packet */
+	__u8 reserved[2];
+};
+
+/* One dropped IP packet of a monitored interface, for the daemon's flow table
+ * (flows aggregated in userspace): its addresses and ports as on the wire,
+ * so the flow it belongs to counts it (fwd or bwd). Sent through "events"
+ * when cfg_drops_records is set; a record the full ring refuses is counted
+ * under SNIFFER_DROP_RING_FULL. */
+struct sniffer_drop_record {
+	__u32 magic;       /* SNIFFER_DROP_RECORD_MAGIC */
+	__u16 abi_version; /* SNIFFER_ABI_VERSION */
+	__u16 record_len;  /* sizeof(struct sniffer_drop_record) */
+	__u64 ts_mono_ns;  /* bpf_ktime_get_ns() */
+	__u32 ifindex;     /* the monitored interface it was counted on */
+	__u32 reason;      /* enum skb_drop_reason (never an ignored one: those send no record) */
+	__u8 ip_version;   /* 4 or 6 */
+	__u8 l4_proto;     /* IPPROTO_* (IPv6: the fixed header's next header) */
+	__u16 sport;       /* host order; 0 without ports (not TCP/UDP, or a later fragment) */
+	__u16 dport;
+	__u8 reserved[2];
+	__u8 saddr[16];    /* network order; IPv4 in the first 4 bytes */
+	__u8 daddr[16];
+};
+
 /* The flow table's tunables (the programs get them as constants). */
 struct sniffer_flow_params {
 	__u64 idle_timeout_ns;
@@ -541,5 +590,19 @@ SNIFFER_ASSERT_OFFSET(sniffer_flow_record, end_reason, 8);
 SNIFFER_ASSERT_OFFSET(sniffer_flow_record, state, 16);
 SNIFFER_STATIC_ASSERT(sizeof(struct sniffer_local_addr) == 20, "local_addr size");
 SNIFFER_STATIC_ASSERT(sizeof(struct sniffer_flow_params) == 48, "flow_params size");
+SNIFFER_STATIC_ASSERT(sizeof(struct sniffer_drop_key) == 8, "drop_key size");
+SNIFFER_ASSERT_OFFSET(sniffer_drop_key, reason, 0);
+SNIFFER_ASSERT_OFFSET(sniffer_drop_key, stats_slot, 4);
+SNIFFER_ASSERT_OFFSET(sniffer_drop_key, proto_class, 5);
+SNIFFER_STATIC_ASSERT(sizeof(struct sniffer_drop_record) == 64, "drop_record size");
+SNIFFER_ASSERT_OFFSET(sniffer_drop_record, ts_mono_ns, 8);
+SNIFFER_ASSERT_OFFSET(sniffer_drop_record, ifindex, 16);
+SNIFFER_ASSERT_OFFSET(sniffer_drop_record, reason, 20);
+SNIFFER_ASSERT_OFFSET(sniffer_drop_record, ip_version, 24);
+SNIFFER_ASSERT_OFFSET(sniffer_drop_record, l4_proto, 25);
+SNIFFER_ASSERT_OFFSET(sniffer_drop_record, sport, 26);
+SNIFFER_ASSERT_OFFSET(sniffer_drop_record, dport, 28);
+SNIFFER_ASSERT_OFFSET(sniffer_drop_record, saddr, 32);
+SNIFFER_ASSERT_OFFSET(sniffer_drop_record, daddr, 48);
 
 #endif /* SNIFFER_ABI_H */

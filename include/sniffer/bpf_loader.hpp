@@ -38,6 +38,13 @@ struct LoadOptions {
   // false: create the maps only, no program (no verifier run): the user
   // engine runs the programs' C source itself and needs only their maps.
   bool load_programs = true;
+  // Kernel drop reasons (kernel_drops.hpp): load the skb:kfree_skb program,
+  // for the interfaces of the network namespace of inode drops_netns, with
+  // the reasons of drops_ignored (enum values) counted as ignored.
+  bool drops = false;
+  bool drops_records = false;  // a drop record per dropped IP packet, for the userspace flow table
+  std::uint32_t drops_netns = 0;
+  std::vector<std::uint32_t> drops_ignored;
 };
 
 // The blocklist's tries, by family and match (see abi.h).
@@ -115,6 +122,7 @@ class BpfPrograms {
 
 
  private:
+  void set_drop_constants(const LoadOptions& options);
   void verify_maps() const;
   std::string pinned_dir_;
 

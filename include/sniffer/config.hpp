@@ -68,6 +68,12 @@ struct FlowConfig {
   std::vector<std::uint16_t> packet_ports;
 };
 
+// Kernel drop reasons (the skb:kfree_skb tracepoint, kernel/kernel_drops).
+struct DropsConfig {
+  bool enabled = true;                       // on where the kernel supports it
+  std::vector<std::string> reasons_ignored;  // reason names (enum skb_drop_reason), checked at start
+};
+
 struct MetricsConfig {
   std::string listen = "127.0.0.1:9750";  // empty: no HTTP endpoint
   std::uint32_t log_interval_s = 60;      // 0: no periodic log line
@@ -136,6 +142,7 @@ struct Config {
   MetricsConfig metrics;
   BlocklistConfig blocklist;
   ControlConfig control;
+  DropsConfig drops;
   std::string log_level = "info";
   std::string btf_path;  // empty: the kernel's /sys/kernel/btf/vmlinux
   std::string pin_path = "/sys/fs/bpf/sniffer";  // empty: maps are not pinned

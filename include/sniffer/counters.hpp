@@ -70,11 +70,24 @@ constexpr bool is_kernel_gauge(int index) {
   return false;
 }
 
+// Packets the kernel dropped on the monitored interfaces (kernel/kernel_drops).
+struct KernelDropCounters {
+  using ByClass = std::array<std::uint64_t, SNIFFER_NUM_CLASSES>;  // indexed by SNIFFER_CLASS_*
+  // interface name -> reason name (the kernel's, or "ignored") -> packets by class
+  std::map<std::string, std::map<std::string, ByClass>> interfaces;
+  // Not attributed to a reason of an interface, by why: "map_full" (no room
+  // for a new key), "interface_gone" (counted for an interface since removed),
+  // "tracepoint_missed" (runs the kernel skipped: another BPF program was
+  // running on that CPU).
+  NamedCounts unattributed;
+};
+
 // The kernel's counters of a run (kernel/stats).
 struct KernelReport {
   KernelStats total{};                            // every slot (the ring fill: the largest)
   std::map<std::string, KernelStats> interfaces;  // by name, since the interface was configured
   std::optional<std::uint64_t> ring_size_bytes;   // live only
+  std::optional<KernelDropCounters> drops;        // live, with drops on
 };
 
 // ---- userspace stages ----
@@ -83,6 +96,7 @@ struct KernelReport {
 struct RingCounters {
   std::uint64_t records_received = 0;       // packet records
   std::uint64_t flow_records_received = 0;  // flow records (kernel flow aggregation)
+  std::uint64_t drop_records_received = 0;  // drop records (kernel drop reasons)
   NamedCounts decode_errors;                // by DecodeStatus name
 };
 
@@ -114,6 +128,10 @@ struct FlowCounters {
   std::uint64_t active = 0;
   std::uint64_t capacity = 0;
   NamedCounts ended_by_reason;  // by FlowEndReason name
+  // Userspace aggregation with kernel drop reasons: drop records counted on
+  // their flow, and those of no flow in the table.
+  std::uint64_t kernel_drops = 0;
+  std::uint64_t kernel_drops_no_flow = 0;
   // Kernel aggregation only.
   std::uint64_t records = 0;
   std::uint64_t table_full = 0;

@@ -51,6 +51,8 @@ class FlowState {
   bool closed() const { return sniffer_flow_closed(&s_); }
   bool rst_seen() const { return sniffer_flow_rst_seen(&s_); }
   std::uint32_t update_count() const { return s_.update_count; }
+  // A packet of this flow the kernel dropped (after the programs saw it).
+  void count_kernel_drop(bool a_to_b) { ++kernel_dropped_[a_to_b == (s_.fwd_is_a_to_b != 0) ? 0 : 1]; }
   void count_update() { ++s_.update_count; }
 
   std::string conn_state() const;
@@ -63,6 +65,7 @@ class FlowState {
 
  private:
   sniffer_flow_state s_;
+  std::uint64_t kernel_dropped_[2] = {};  // fwd, bwd: the kernel's drops (drop records; userspace flows only)
   mutable std::string community_id_;  // empty until hashed
 };
 

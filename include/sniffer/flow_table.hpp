@@ -43,6 +43,8 @@ struct FlowTableCounters {
   std::uint64_t updates = 0;       // active-timeout updates exported
   std::uint64_t evicted = 0;       // ended early because the table was full
   std::uint64_t by_reason[v1::FlowEndReason_ARRAYSIZE] = {};  // final records by v1::FlowEndReason
+  std::uint64_t kernel_drops = 0;          // dropped packets counted on their flow
+  std::uint64_t kernel_drops_no_flow = 0;  // dropped packets of no flow in the table
 };
 
 class FlowTable {
@@ -54,6 +56,9 @@ class FlowTable {
 
   // Returns the flow the packet joined (or started).
   const FlowState& add(const FlowPacket& p);
+  // A packet the kernel dropped, by its flow's key and direction: counted on
+  // the flow (false, and counted as such, when the table has no such flow).
+  bool count_kernel_drop(const FlowKey& key, bool a_to_b);
   // Ends idle flows and closed TCP flows whose grace has passed.
   void expire(std::uint64_t now_ns);
   // Ends every flow (shutdown, end of capture).

@@ -31,6 +31,8 @@ std::uint32_t record_magic(const void* data, std::size_t size);
 
 // Checks one flow record (kernel flow aggregation) and copies it to out.
 DecodeStatus decode_flow_record(const void* data, std::size_t size, sniffer_flow_record& out);
+// A drop record (kernel drop reasons, flows aggregated in userspace).
+DecodeStatus decode_drop_record(const void* data, std::size_t size, sniffer_drop_record& out);
 
 // Checks one ring sample of `size` bytes. payload_capacity is the snippet
 // area the programs were loaded with (capture.payload_bytes).

@@ -16,9 +16,11 @@ class RingReader {
  public:
   using Handler = std::function<void(const DecodedRecord&)>;
   using FlowHandler = std::function<void(const sniffer_flow_record&)>;
+  using DropHandler = std::function<void(const sniffer_drop_record&)>;
 
-  // Without a flow handler, a flow record counts as a decode error.
-  RingReader(int events_map_fd, std::uint32_t payload_bytes, Handler handler, FlowHandler flow_handler = nullptr);
+  // Without a flow (drop) handler, a flow (drop) record counts as a decode error.
+  RingReader(int events_map_fd, std::uint32_t payload_bytes, Handler handler, FlowHandler flow_handler = nullptr,
+             DropHandler drop_handler = nullptr);
   ~RingReader();
   RingReader(const RingReader&) = delete;
   RingReader& operator=(const RingReader&) = delete;
@@ -42,9 +44,11 @@ class RingReader {
   std::uint32_t payload_bytes_;
   Handler handler_;
   FlowHandler flow_handler_;
+  DropHandler drop_handler_;
   DrainCounters counters_;
   DecodedRecord scratch_;
   sniffer_flow_record flow_scratch_{};
+  sniffer_drop_record drop_scratch_{};
 };
 
 }  // namespace sniffer

@@ -23,6 +23,7 @@
 #include "sniffer/flow_labels.hpp"
 #include "sniffer/instance_lock.hpp"
 #include "sniffer/interface_manager.hpp"
+#include "sniffer/kernel_drops.hpp"
 #include "sniffer/link_monitor.hpp"
 #include "sniffer/metrics.hpp"
 #include "sniffer/pipeline.hpp"
@@ -131,6 +132,7 @@ class Sensor {
   const SensorOptions options_;
   const std::uint64_t start_wall_ns_;
   std::optional<InstanceLock> lock_;  // before the programs: their pins go before the lock does
+  DropReasons drop_reasons_;          // before the programs: their load options name the ignored reasons
   BpfPrograms progs_;
   std::optional<LinkMonitor> links_;  // live: opened before the interfaces are resolved
   std::optional<InterfaceManager> manager_;  // live
@@ -148,6 +150,7 @@ class Sensor {
   std::optional<RingReader> ring_;
   std::optional<MetricsServer> metrics_;
   std::optional<Prevention> prevention_;
+  std::optional<KernelDrops> drops_;  // live, with drops on and attached
   std::uint64_t stats_sequence_ = 0;
 };
 

@@ -15,6 +15,7 @@ namespace sniffer {
 struct DrainCounters {
   std::uint64_t records_received = 0;       // packet records
   std::uint64_t flow_records_received = 0;  // flow records (kernel flow aggregation)
+  std::uint64_t drop_records_received = 0;  // drop records (kernel drop reasons)
   std::array<std::uint64_t, kNumDecodeStatus> decode_errors{};  // indexed by DecodeStatus
 };
 

@@ -256,6 +256,36 @@ const ConfigTable<ControlConfig>& control_table() {
   return table;
 }
 
+// Names only: whether this kernel has them is checked at start (kernel_drops).
+ConfigKey<DropsConfig> reasons_ignored_key() {
+  return {"reasons_ignored", "array of strings",
+          "drop reasons (`NOT_SPECIFIED`, ...: `enum skb_drop_reason` without its `SKB_DROP_REASON_` prefix) "
+          "counted as `ignored`, not by name; an unknown name stops the start",
+          [](ConfigReader& r, const json& v, const std::string& path, DropsConfig& d) {
+            if (!v.is_array()) {
+              r.fail(path, "expected an array of drop reason names");
+              return false;
+            }
+            d.reasons_ignored.clear();
+            for (std::size_t i = 0; i < v.size(); ++i) {
+              std::string name;
+              if (r.string(v[i], ConfigReader::item(path, i), name)) d.reasons_ignored.push_back(name);
+            }
+            return true;
+          },
+          [](const DropsConfig& d, json& o) { o["reasons_ignored"] = d.reasons_ignored; }};
+}
+
+const ConfigTable<DropsConfig>& drops_table() {
+  static const ConfigTable<DropsConfig> table{{
+      bool_key("enabled", &DropsConfig::enabled,
+               "count the packets the kernel drops on the monitored interfaces, by reason (the `skb:kfree_skb` "
+               "tracepoint); a kernel without it is said once in the log and the feature is off"),
+      reasons_ignored_key(),
+  }};
+  return table;
+}
+
 const ConfigTable<MetricsConfig>& metrics_table() {
   static const ConfigTable<MetricsConfig> table{{
       listen_key(),
@@ -308,6 +338,7 @@ const ConfigTable<Config>& config_table() {
       section_key("blocklist", &Config::blocklist, blocklist_table()),
       section_key("control", &Config::control, control_table()),
       section_key("metrics", &Config::metrics, metrics_table()),
+      section_key("drops", &Config::drops, drops_table()),
       string_key("log_level", &Config::log_level, "log verbosity (`-v` lowers it to debug)")
           .typed("`\"trace\"`..`\"error\"`"),
       string_key("btf_path", &Config::btf_path, "a BTF file for kernels without `/sys/kernel/btf/vmlinux`"),

@@ -40,7 +40,9 @@ std::unique_ptr<sniffer_user_map> make_store(const sniffer_user_map_slot& slot, 
     case BPF_MAP_TYPE_ARRAY:
     case BPF_MAP_TYPE_PERCPU_ARRAY:  // one thread runs the programs: one CPU's values
       return std::make_unique<UserArrayMap>(slot.value_size, max_entries);
-    case BPF_MAP_TYPE_HASH: return std::make_unique<UserHashMap>(slot.key_size, slot.value_size, max_entries);
+    case BPF_MAP_TYPE_HASH:
+    case BPF_MAP_TYPE_PERCPU_HASH:  // kernel_drops: written by a tracepoint the engine does not run
+      return std::make_unique<UserHashMap>(slot.key_size, slot.value_size, max_entries);
     case BPF_MAP_TYPE_LPM_TRIE:
       if (slot.key_size > kMaxLpmKeyBytes) break;
       return std::make_unique<UserLpmTrie>(slot.key_size, slot.value_size, max_entries);
@@ -54,7 +56,10 @@ std::unique_ptr<sniffer_user_map> make_store(const sniffer_user_map_slot& slot, 
 // Copies a kernel map's entries into its store: the configuration the
 // loader wrote (per-CPU maps and the ring start empty in both engines).
 void copy_entries(const sniffer_user_map_slot& slot, const bpf_map* kernel_map, sniffer_user_map& store) {
-  if (slot.type == BPF_MAP_TYPE_PERCPU_ARRAY || slot.type == BPF_MAP_TYPE_RINGBUF) return;
+  if (slot.type == BPF_MAP_TYPE_PERCPU_ARRAY || slot.type == BPF_MAP_TYPE_PERCPU_HASH ||
+      slot.type == BPF_MAP_TYPE_RINGBUF) {
+    return;
+  }
   const int fd = bpf_map__fd(kernel_map);
   std::vector<std::uint8_t> key(slot.key_size), next(slot.key_size), value(slot.value_size);
   void* previous = nullptr;

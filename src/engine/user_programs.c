@@ -17,7 +17,7 @@
 #define KEYED_MAPS(X)                                                                                      \
 	X(iface_configs) X(stats) X(filter_settings) X(port_filters) X(block_settings) X(block_src_v4)    \
 	X(block_src_v6) X(block_dst_v4) X(block_dst_v6) X(allow_v4) X(allow_v6) X(flows) X(flow_blank)   \
-	X(flow_out) X(local_addrs)
+	X(flow_out) X(local_addrs) X(kernel_drops)
 #define RINGS(X) X(events)
 
 /* The store's pointer must be the struct's first member (see bpf/userspace/bpf/bpf_helpers.h). */

@@ -147,6 +147,8 @@ void FlowState::to_proto(v1::FlowRecord& r, v1::FlowEndReason reason, bool is_up
 
   set_direction(r.mutable_fwd(), s.fwd, duration_s);
   set_direction(r.mutable_bwd(), s.bwd, duration_s);
+  r.mutable_fwd()->set_kernel_dropped(kernel_dropped_[0]);
+  r.mutable_bwd()->set_kernel_dropped(kernel_dropped_[1]);
   set_stats(r.mutable_payload_length(), merged(s.fwd.payload, s.bwd.payload));
   set_stats(r.mutable_iat_us(), s.iat_ns, 1e-3);
   r.set_fin_count(s.flag_counts[0]);

@@ -71,6 +71,18 @@ const FlowState& FlowTable::add(const FlowPacket& p) {
   return *s.flow;
 }
 
+bool FlowTable::count_kernel_drop(const FlowKey& key, bool a_to_b) {
+  const std::uint32_t slot =
+      index_.find(index_.hash(key), [&](std::uint32_t i) { return flow_keys_equal(slots_[i].flow->key(), key); });
+  if (slot == kNone) {
+    ++counters_.kernel_drops_no_flow;
+    return false;
+  }
+  slots_[slot].flow->count_kernel_drop(a_to_b);
+  ++counters_.kernel_drops;
+  return true;
+}
+
 std::uint32_t FlowTable::create(std::uint32_t hash, const FlowPacket& p) {
   if (index_.size() >= config_.max_flows && tail_ != kNone) {
     ++counters_.evicted;

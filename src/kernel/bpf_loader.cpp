@@ -107,6 +107,7 @@ BpfPrograms::BpfPrograms(const LoadOptions& options) : options_(options) {
                   " entries: " + errno_text(err));
     }
   }
+  set_drop_constants(options);
   if (!options.load_programs) {
     bpf_program* prog = nullptr;
     bpf_object__for_each_program(prog, skel_->obj) bpf_program__set_autoload(prog, false);
@@ -130,6 +131,18 @@ BpfPrograms::BpfPrograms(const LoadOptions& options) : options_(options) {
                 "; run with -vv for the verifier log");
   }
   verify_maps();
+}
+
+void BpfPrograms::set_drop_constants(const LoadOptions& options) {
+  if (!options.drops) {
+    bpf_program__set_autoload(skel_->progs.sniffer_kfree_skb, false);  // its CO-RE reads need the reasons
+    return;
+  }
+  skel_->rodata->cfg_drops_netns = options.drops_netns;
+  skel_->rodata->cfg_drops_records = options.drops_records ? 1 : 0;
+  for (std::uint32_t reason : options.drops_ignored) {
+    if (reason < SNIFFER_DROP_IGNORABLE_REASONS) skel_->rodata->cfg_drops_ignored[reason] = 1;
+  }
 }
 
 void BpfPrograms::SkeletonDeleter::operator()(sniffer_bpf* skel) const { sniffer_bpf__destroy(skel); }
@@ -156,6 +169,7 @@ void BpfPrograms::verify_maps() const {
       {skel_->maps.allow_v6, SNIFFER_MAP_ALLOW_V6, sizeof(sniffer_lpm_v6), sizeof(sniffer_allow_entry)},
       {skel_->maps.flows, SNIFFER_MAP_FLOWS, sizeof(sniffer_flow_key), sizeof(sniffer_flow_value)},
       {skel_->maps.local_addrs, SNIFFER_MAP_LOCAL_ADDRS, sizeof(sniffer_local_addr), sizeof(__u8)},
+      {skel_->maps.kernel_drops, SNIFFER_MAP_KERNEL_DROPS, sizeof(sniffer_drop_key), sizeof(__u64)},
   };
   for (const auto& m : expected) {
     bpf_map_info info{};

@@ -37,13 +37,27 @@ std::uint32_t record_magic(const void* data, std::size_t size) {
   return magic;
 }
 
-DecodeStatus decode_flow_record(const void* data, std::size_t size, sniffer_flow_record& out) {
-  if (size < sizeof(sniffer_flow_record)) return DecodeStatus::TooShort;
+namespace {
+
+// A record of fixed size: copied whole, then its header checked.
+template <typename Record>
+DecodeStatus decode_fixed(const void* data, std::size_t size, std::uint32_t magic, Record& out) {
+  if (size < sizeof(Record)) return DecodeStatus::TooShort;
   std::memcpy(&out, data, sizeof out);
-  if (out.magic != SNIFFER_FLOW_RECORD_MAGIC) return DecodeStatus::BadMagic;
+  if (out.magic != magic) return DecodeStatus::BadMagic;
   if (out.abi_version != SNIFFER_ABI_VERSION) return DecodeStatus::BadVersion;
-  if (out.record_len != sizeof(sniffer_flow_record)) return DecodeStatus::BadLength;
+  if (out.record_len != sizeof(Record)) return DecodeStatus::BadLength;
   return DecodeStatus::Ok;
+}
+
+}  // namespace
+
+DecodeStatus decode_flow_record(const void* data, std::size_t size, sniffer_flow_record& out) {
+  return decode_fixed(data, size, SNIFFER_FLOW_RECORD_MAGIC, out);
+}
+
+DecodeStatus decode_drop_record(const void* data, std::size_t size, sniffer_drop_record& out) {
+  return decode_fixed(data, size, SNIFFER_DROP_RECORD_MAGIC, out);
 }
 
 }  // namespace sniffer

@@ -6,8 +6,12 @@
 
 namespace sniffer {
 
-RingReader::RingReader(int events_map_fd, std::uint32_t payload_bytes, Handler handler, FlowHandler flow_handler)
-    : payload_bytes_(payload_bytes), handler_(std::move(handler)), flow_handler_(std::move(flow_handler)) {
+RingReader::RingReader(int events_map_fd, std::uint32_t payload_bytes, Handler handler, FlowHandler flow_handler,
+                       DropHandler drop_handler)
+    : payload_bytes_(payload_bytes),
+      handler_(std::move(handler)),
+      flow_handler_(std::move(flow_handler)),
+      drop_handler_(std::move(drop_handler)) {
   ring_ = ring_buffer__new(events_map_fd, &RingReader::on_sample, this, nullptr);
   if (!ring_) throw Error("open the events ring buffer: " + errno_text(errno));
 }
@@ -19,15 +23,30 @@ int RingReader::on_sample(void* ctx, void* data, std::size_t size) {
   return 0;
 }
 
+namespace {
+
+// A fixed-size record (flow, drop): handed on when it decoded, else counted.
+template <typename Record, typename Handler>
+void hand_on(DecodeStatus status, const Record& record, const Handler& handler, DrainCounters& counters) {
+  if (status != DecodeStatus::Ok) {
+    counters.decode_errors[static_cast<int>(status)]++;
+    return;
+  }
+  handler(record);
+}
+
+}  // namespace
+
 void RingReader::handle(const void* data, std::size_t size) {
-  if (flow_handler_ && record_magic(data, size) == SNIFFER_FLOW_RECORD_MAGIC) {
+  const std::uint32_t magic = record_magic(data, size);
+  if (flow_handler_ && magic == SNIFFER_FLOW_RECORD_MAGIC) {
     counters_.flow_records_received++;
-    DecodeStatus status = decode_flow_record(data, size, flow_scratch_);
-    if (status != DecodeStatus::Ok) {
-      counters_.decode_errors[static_cast<int>(status)]++;
-      return;
-    }
-    flow_handler_(flow_scratch_);
+    hand_on(decode_flow_record(data, size, flow_scratch_), flow_scratch_, flow_handler_, counters_);
+    return;
+  }
+  if (drop_handler_ && magic == SNIFFER_DROP_RECORD_MAGIC) {
+    counters_.drop_records_received++;
+    hand_on(decode_drop_record(data, size, drop_scratch_), drop_scratch_, drop_handler_, counters_);
     return;
   }
   counters_.records_received++;

@@ -17,7 +17,8 @@ KernelReport kernel_report(const KernelCounters& counters, const InterfaceTable&
 
 RingCounters ring_counters(const DrainCounters& drain) {
   RingCounters ring{.records_received = drain.records_received,
-                    .flow_records_received = drain.flow_records_received};
+                    .flow_records_received = drain.flow_records_received,
+                    .drop_records_received = drain.drop_records_received};
   for (int i = 1; i < kNumDecodeStatus; ++i) {
     ring.decode_errors[to_string(static_cast<DecodeStatus>(i))] = drain.decode_errors[i];
   }

@@ -132,7 +132,9 @@ PipelineCounters Pipeline::counters() const {
                            .evicted = t.evicted,
                            .active = flows_->size(),
                            .capacity = flows_->capacity(),
-                           .ended_by_reason = by_reason_name(t.by_reason)};
+                           .ended_by_reason = by_reason_name(t.by_reason),
+                           .kernel_drops = t.kernel_drops,
+                           .kernel_drops_no_flow = t.kernel_drops_no_flow};
   }
   if (kernel_flows_) {
     // packets and created are the kernel's: the caller adds them.

@@ -57,10 +57,31 @@ std::string topic(const char* name) { return label("topic", name); }
 
 void userspace_drops(FamilyWriter& f, const Report& r) {
   for (const auto& [reason, n] : r.ring.decode_errors) f.sample(label("stage", "decode") + "," + label("reason", reason), n);
+  if (r.kernel.drops) {
+    for (const auto& [why, n] : r.kernel.drops->unattributed) {
+      f.sample(label("stage", "kernel_drops") + "," + label("reason", why), n);
+    }
+    if (r.pipeline.flows && !r.pipeline.flows->kernel_aggregation) {
+      f.sample(label("stage", "kernel_drops") + "," + label("reason", "no_flow"), r.pipeline.flows->kernel_drops_no_flow);
+    }
+  }
   for (auto [name, s] : {std::pair{"pkt", &r.pipeline.events}, std::pair{"flow", &r.pipeline.flow_stream}}) {
     f.sample(label("stage", "publish") + "," + label("reason", "hwm") + "," + topic(name), stream(*s).items_dropped_hwm);
     f.sample(label("stage", "publish") + "," + label("reason", "no_subscriber") + "," + topic(name),
              stream(*s).items_unsubscribed);
+  }
+}
+
+void kernel_drops(FamilyWriter& f, const Report& r) {
+  if (!r.kernel.drops) return;
+  for (const auto& [name, reasons] : r.kernel.drops->interfaces) {
+    for (const auto& [reason, by_class] : reasons) {
+      for (int c = 0; c < SNIFFER_NUM_CLASSES; ++c) {
+        if (by_class[c] == 0) continue;  // the kernel counts only what it saw; so do the samples
+        f.sample(label("interface", name) + "," + label("reason", reason) + "," + label("protocol", kClassNames[c]),
+                 by_class[c]);
+      }
+    }
   }
 }
 
@@ -213,6 +234,10 @@ constexpr MetricFamily kFamilies[] = {
      "Blocks refused before reaching the kernel, by reason (min_prefix, sensor_address, control_client, "
      "control_endpoint, protected, allowlist): control commands and static entries.",
      blocklist_refused},
+    {"sniffer_kernel_drops_total", kCounter,
+     "Packets the kernel dropped on a monitored interface (skb:kfree_skb), by interface, drop reason (the kernel's "
+     "name, or ignored: drops.reasons_ignored) and protocol class.",
+     kernel_drops},
     {"sniffer_control_commands_total", kCounter,
      "Control socket commands, by command and reply status (ok, invalid, full, not_found, refused, rate_limited, "
      "error).",

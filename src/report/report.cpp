@@ -43,6 +43,7 @@ json flows_json(const FlowCounters& c) {
   json j{{"packets", c.packets}, {"created", c.created},   {"ended", c.ended},
          {"updates", c.updates}, {"evicted", c.evicted},   {"active", c.active},
          {"capacity", c.capacity}, {"ended_by_reason", object_of(c.ended_by_reason)}};
+  if (!c.kernel_aggregation) j.update({{"kernel_drops", c.kernel_drops}, {"kernel_drops_no_flow", c.kernel_drops_no_flow}});
   if (c.kernel_aggregation) {
     j.update({{"aggregation", "kernel"},
               {"records", c.records},
@@ -102,6 +103,17 @@ json blocklist_json(const BlocklistCounters& b) {
           {"control", control}};
 }
 
+// {"interfaces": {name: {reason: {class: n}}}, "unattributed": {why: n}}
+json drops_json(const KernelDropCounters& d) {
+  json per = json::object();
+  for (const auto& [name, reasons] : d.interfaces) {
+    for (const auto& [reason, by_class] : reasons) {
+      for (int c = 0; c < SNIFFER_NUM_CLASSES; ++c) per[name][reason][kClassNames[c]] = by_class[c];
+    }
+  }
+  return {{"interfaces", per}, {"unattributed", object_of(d.unattributed)}};
+}
+
 }  // namespace
 
 json to_json(const KernelReport& kernel) {
@@ -110,12 +122,14 @@ json to_json(const KernelReport& kernel) {
   for (const auto& [name, stats] : kernel.interfaces) per[name] = kernel_block_json(stats, false);
   j["interfaces"] = per;
   if (kernel.ring_size_bytes) j["ring_size_bytes"] = *kernel.ring_size_bytes;
+  if (kernel.drops) j["drops"] = drops_json(*kernel.drops);
   return j;
 }
 
 json Report::to_json() const {
   json user{{"records_received", ring.records_received},
             {"flow_records_received", ring.flow_records_received},
+            {"drop_records_received", ring.drop_records_received},
             {"decode_errors", object_of(ring.decode_errors)}};
   user.update(pipeline_json(pipeline));
   if (auth) {

@@ -29,7 +29,8 @@ std::optional<InstanceLock> claim(const Config& config, const SensorOptions& opt
 // Keys a reload cannot apply to running programs and sockets.
 void warn_restart_only_changes(const Config& running, const Config& next) {
   nlohmann::json a = config_to_json(running), b = config_to_json(next);
-  for (const char* key : {"sensor_id", "capture", "flows", "publish", "metrics", "control", "btf_path", "pin_path"}) {
+  for (const char* key :
+       {"sensor_id", "capture", "flows", "publish", "metrics", "control", "btf_path", "pin_path", "drops"}) {
     if (a[key] != b[key]) {
       spdlog::warn("reload: \"{}\" changed: it takes effect at the next restart; the running value stays", key);
     }
@@ -42,10 +43,20 @@ void warn_restart_only_changes(const Config& running, const Config& next) {
 
 // The user engine runs the programs' C source itself: the kernel then holds
 // their maps only, and the verifier does not run (most of a short run's time).
-LoadOptions program_load_options(const Config& config, const SensorOptions& options) {
+// Kernel drop reasons: live only (a replay's packets are never freed by the
+// kernel's stack).
+LoadOptions program_load_options(const Config& config, const SensorOptions& options, const DropReasons& reasons) {
   LoadOptions load = load_options(config);
   load.load_programs = options.source == PacketSource::Interfaces || options.replay_engine == ReplayEngine::Kernel;
+  if (options.source == PacketSource::Interfaces) set_drop_options(config.drops, reasons, load);
+  // Per flow: the userspace table counts the drop records; kernel flows do not.
+  load.drops_records = load.drops && config.flows.enabled && !aggregates_in_kernel(config.flows);
   return load;
+}
+
+DropReasons drop_reasons(const Config& config, const SensorOptions& options) {
+  const bool wanted = config.drops.enabled && options.source == PacketSource::Interfaces;
+  return wanted ? DropReasons::from_kernel(config.btf_path) : DropReasons(std::map<std::uint32_t, std::string>{});
 }
 
 }  // namespace
@@ -55,7 +66,8 @@ Sensor::Sensor(const Config& config, const SensorOptions& options)
       options_(options),
       start_wall_ns_(realtime_now_ns()),
       lock_(claim(config, options)),
-      progs_(program_load_options(config, options)) {  // after the lock: its pins are removed before the lock is released
+      drop_reasons_(drop_reasons(config, options)),
+      progs_(program_load_options(config, options, drop_reasons_)) {  // after the lock: its pins are removed before the lock is released
   if (is_live()) {  // offline, stderr stays for errors
     spdlog::info("BPF programs loaded (ABI {}, ring buffer {} bytes, payload snippet {} bytes)", SNIFFER_ABI_VERSION,
                  config_.capture.ring_buffer_bytes, config_.capture.payload_bytes);
@@ -132,7 +144,8 @@ void Sensor::open_outputs() {
   now_mono_ns_ = monotonic_now_ns();
   ring_.emplace(
       progs_.events_map_fd(), config_.capture.payload_bytes, [this](const DecodedRecord& r) { handle_record(r); },
-      [this](const sniffer_flow_record& r) { pipeline_->process_flow(r); });
+      [this](const sniffer_flow_record& r) { pipeline_->process_flow(r); },
+      [this](const sniffer_drop_record& r) { pipeline_->process_drop(r); });
   if (!live) return;
   if (!config_.metrics.listen.empty()) metrics_.emplace(config_.metrics.listen);
   prevention_.emplace(progs_, config_, zmq_);
@@ -162,6 +175,7 @@ void Sensor::refresh_host() { pipeline_->set_interfaces(manager_->table(), learn
 
 void Sensor::attach() {
   manager_->attach();
+  if (progs_.options().drops) drops_ = KernelDrops::attach(progs_, drop_reasons_);
   spdlog::info("xdp: attached through the kernel's bpf_link, one program per interface; libxdp's multi-program "
                "dispatcher is not used");
 }

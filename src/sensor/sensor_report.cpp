@@ -20,6 +20,7 @@ Report Sensor::report() const {
   if (const ZapAuthenticator* auth = zmq_.authenticator_if_used()) r.auth = auth->counters_by_domain();
   if (is_live()) {
     r.kernel.ring_size_bytes = config_.capture.ring_buffer_bytes;
+    if (drops_) r.kernel.drops = drops_->read(interfaces());
     r.live = LiveCounters{.interface_events = manager_->link_counters(),
                           .netlink_resyncs = manager_->resyncs(),
                           .blocklist = prevention_->counters()};

@@ -1,0 +1,128 @@
+"""Kernel drop reasons (issue 18): the gateway's kernel drops traffic from the WAN peer in three
+ways (an nftables drop rule, no route to the destination, a reverse-path filter failure); the
+daemon counts each way's packets by the reason the kernel gives, on the interface they came
+in on, in the final report and in the Prometheus counter sniffer_kernel_drops_total; and the flow
+record of each of those flows carries its dropped packets (fwd.kernel_dropped)."""
+import ipaddress
+import shutil
+import sys
+import time
+
+import pytest
+
+from e2e_support import run, scrape, unavailable, wait_log
+
+METRICS_PORT = 9762
+PACKETS = 25
+LAN_PEER = "192.0.2.10"
+NO_ROUTE = "203.0.113.5"    # TEST-NET-3: the gateway has no route to it
+SPOOFED_LAN = "192.0.2.77"  # a LAN source arriving on wan0: rp_filter=1 drops it
+WAN_PEER = "198.51.100.10"
+
+# dport -> (source, destination, the reason this kernel gives)
+WAYS = {
+    40001: (WAN_PEER, LAN_PEER, "NETFILTER_DROP"),
+    40002: (WAN_PEER, NO_ROUTE, "IP_INNOROUTES"),
+    40003: (SPOOFED_LAN, LAN_PEER, "IP_RPFILTER"),
+}
+
+# `python3 -c SEND SRC DST DPORT COUNT`: COUNT 16-byte UDP datagrams from SRC.
+SEND = """
+import socket, sys
+src, dst, dport, count = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((src, 0))
+for _ in range(count):
+    s.sendto(b'd' * 16, (dst, dport))
+"""
+
+
+def make_gateway_drop(lab):
+    """The three ways, in the gateway's namespace (and the spoofed source on the WAN peer)."""
+    if shutil.which("nft") is None:
+        unavailable("'nft' not found in PATH (install nftables)")
+    nft = ["nft", "-f", "-"]
+    rules = ("table inet sniffer_e2e {\n chain forward_drop {\n  type filter hook forward priority 0;\n"
+             "  udp dport 40001 drop\n }\n}\n")
+    run(["ip", "netns", "exec", lab.gw, *nft], input=rules)
+    lab.exec(lab.gw, ["sysctl", "-qw", "net.ipv4.conf.wan0.rp_filter=1"])
+    lab.exec(lab.wan, ["ip", "addr", "add", f"{SPOOFED_LAN}/32", "dev", "eth0"])
+
+
+def send_ways(lab):
+    for dport, (src, dst, _) in WAYS.items():
+        lab.exec(lab.wan, [sys.executable, "-c", SEND, src, dst, dport, PACKETS])
+
+
+def test_gateway_drops_counted_by_reason(lab, start_daemon, subscribe):
+    make_gateway_drop(lab)
+    daemon = start_daemon(metrics={"listen": f"127.0.0.1:{METRICS_PORT}"})
+    assert wait_log(daemon, "kernel drops: counting"), daemon.stderr()
+    flows = subscribe(daemon.endpoint, topic=b"flow")
+    time.sleep(0.5)  # the subscription reaches the daemon before its first flow record
+    send_ways(lab)
+
+    names = [f'sniffer_kernel_drops_total{{interface="wan0",reason="{reason}",protocol="udp"}}'
+             for _, _, reason in WAYS.values()]
+    deadline = time.monotonic() + 5  # the metrics text is refreshed every second
+    while True:
+        _, samples = scrape(lab, METRICS_PORT)
+        if all(name in samples for name in names) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    for name in names:
+        assert samples.get(name) == PACKETS, f"{name}: {samples.get(name)}\n" + "\n".join(
+            k for k in samples if k.startswith("sniffer_kernel_drops_total"))
+    assert samples['sniffer_dropped_total{stage="kernel_drops",reason="map_full"}'] == 0
+
+    report = daemon.stop()
+    wan0 = report["kernel"]["drops"]["interfaces"]["wan0"]
+    for _, _, reason in WAYS.values():
+        assert wan0[reason] == {"tcp": 0, "udp": PACKETS, "icmp": 0, "other": 0}, wan0
+    # The rejected packets never left on lan0: nothing of theirs was dropped there.
+    lan0 = report["kernel"]["drops"]["interfaces"].get("lan0", {})
+    assert not any(reason in lan0 for _, _, reason in WAYS.values()), lan0
+    assert report["kernel"]["drops"]["unattributed"] == {"map_full": 0, "interface_gone": 0,
+                                                          "tracepoint_missed": 0, "record_ring_full": 0}
+    # Per flow: each way's one flow (the WAN peer's socket, one source port) carries its drops.
+    flows.stop()
+    records = flows.snapshot()
+    for dport, (src, dst, reason) in WAYS.items():
+        mine = [r for r in records if r.dst_port == dport and r.l4_protocol == 17]
+        assert len(mine) == 1, f"{reason}: {mine}"
+        r = mine[0]
+        assert (ipaddress.ip_address(r.src_addr), ipaddress.ip_address(r.dst_addr)) == \
+            (ipaddress.ip_address(src), ipaddress.ip_address(dst))
+        assert (r.fwd.packets, r.fwd.kernel_dropped, r.bwd.kernel_dropped) == (PACKETS, PACKETS, 0), f"{reason}: {r}"
+    assert report["userspace"]["flows"]["kernel_drops_no_flow"] == 0
+    assert report["userspace"]["flows"]["kernel_drops"] >= 3 * PACKETS
+
+
+def test_ignored_reason_counted_as_ignored(lab, start_daemon):
+    make_gateway_drop(lab)
+    daemon = start_daemon(drops={"reasons_ignored": ["NETFILTER_DROP"]})
+    assert wait_log(daemon, "kernel drops: counting"), daemon.stderr()
+    send_ways(lab)
+    wan0 = daemon.stop()["kernel"]["drops"]["interfaces"]["wan0"]
+    assert "NETFILTER_DROP" not in wan0, wan0
+    assert wan0["ignored"]["udp"] == PACKETS, wan0
+    assert wan0["IP_RPFILTER"]["udp"] == PACKETS, wan0
+
+
+def test_unknown_ignored_reason_stops_the_start(lab, env, tmp_path):
+    from e2e_support import Daemon, lab_config
+    config = lab_config(f"ipc://{tmp_path}/s.sock", drops={"reasons_ignored": ["NOT_SPECIFIED", "NO_SUCH_REASON"]})
+    daemon = Daemon(env, lab, tmp_path, config)
+    result = lab.exec(lab.gw, daemon.command(), check=False)
+    assert result.returncode != 0
+    assert 'drops.reasons_ignored[1]: "NO_SUCH_REASON" is not a drop reason of this kernel' in result.stderr, \
+        result.stderr
+
+
+def test_drops_disabled(lab, start_daemon):
+    make_gateway_drop(lab)
+    daemon = start_daemon(drops={"enabled": False})
+    send_ways(lab)
+    report = daemon.stop()
+    assert "drops" not in report["kernel"]
+    assert "kernel drops" not in daemon.stderr()
