@@ -9,6 +9,10 @@
 
 namespace sniffer {
 
+// The options every control-socket client takes: --endpoint, --server-key,
+// --key-file, --name (default "TOOL@HOST"), --timeout-ms.
+void add_control_client_options(CLI::App* cmd, ControlClientOptions& client, const std::string& tool);
+
 class BlockCli {
  public:
   // Adds the "block" subcommand and its own subcommands to `app`.

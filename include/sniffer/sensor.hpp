@@ -26,6 +26,7 @@
 #include "sniffer/link_monitor.hpp"
 #include "sniffer/metrics.hpp"
 #include "sniffer/pipeline.hpp"
+#include "sniffer/captures.hpp"
 #include "sniffer/prevention.hpp"
 #include "sniffer/report.hpp"
 #include "sniffer/ring_reader.hpp"
@@ -144,6 +145,7 @@ class Sensor {
   std::optional<RingReader> ring_;
   std::optional<UserEngine> user_engine_;  // replay with ReplayEngine::User; its records go to ring_
   std::optional<MetricsServer> metrics_;
+  std::optional<Captures> captures_;  // live; before prevention_, whose control socket starts them
   std::optional<Prevention> prevention_;
   std::uint64_t stats_sequence_ = 0;
 };

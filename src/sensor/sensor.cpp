@@ -131,7 +131,8 @@ void Sensor::open_outputs() {
   }
   if (!live) return;
   if (!config_.metrics.listen.empty()) metrics_.emplace(config_.metrics.listen);
-  prevention_.emplace(progs_, config_, zmq_);
+  captures_.emplace(progs_, config_.capture, interfaces(), clock_);
+  prevention_.emplace(progs_, config_, zmq_, &*captures_);
 }
 
 void Sensor::handle_record(const DecodedRecord& record) {
@@ -175,6 +176,7 @@ void Sensor::poll() {
   }
   pipeline_->tick(clock_.to_wall_ns(now_mono_ns_), now_mono_ns_);
   prevention_->poll(now_mono_ns_, realtime_now_ns());
+  captures_->poll(now_mono_ns_, realtime_now_ns());
 }
 
 void Sensor::resync_clock() {
@@ -208,6 +210,7 @@ Report Sensor::stop(v1::FlowEndReason reason) {
   // counters of the report are complete.
   if (manager_) manager_->detach_attachments();
   ring_->consume();
+  if (captures_) captures_->stop_all(realtime_now_ns());
   pipeline_->finish(reason);
   Report final_report = report();
   if (manager_) manager_->detach_all();
