@@ -18,20 +18,13 @@
 #include "sniffer/bpf_loader.hpp"
 #include "sniffer/capture_session.hpp"
 #include "sniffer/config.hpp"
+#include "sniffer/counters.hpp"
 #include "sniffer/interfaces.hpp"
 #include "sniffer/wall_clock.hpp"
 
 struct ring_buffer;  // libbpf
 
 namespace sniffer {
-
-// Since start, over every capture.
-struct CaptureTotals {
-  std::uint64_t started = 0;
-  std::uint64_t written = 0;    // packets written to files
-  std::uint64_t ring_full = 0;  // matched, lost: the captures ring was full
-  std::uint64_t not_written = 0;  // read past a capture's packet limit
-};
 
 class Captures {
  public:
@@ -51,7 +44,7 @@ class Captures {
   void stop_all(std::uint64_t now_wall_ns);
 
   std::uint32_t running() const;
-  const CaptureTotals& totals() const { return totals_; }
+  CaptureCounters counters() const;
 
  private:
   static int on_sample(void* ctx, void* data, std::size_t size);
@@ -67,7 +60,7 @@ class Captures {
   const MonotonicToWall& clock_;
   ring_buffer* ring_ = nullptr;
   std::array<std::unique_ptr<CaptureSession>, SNIFFER_MAX_CAPTURES> sessions_;
-  CaptureTotals totals_;
+  CaptureCounters totals_;  // but running
 };
 
 }  // namespace sniffer

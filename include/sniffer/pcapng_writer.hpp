@@ -26,7 +26,7 @@ class PcapngWriter {
     std::string_view name;
     std::string_view comment;
     std::uint16_t link_type = kLinkTypeEthernet;
-    std::uint32_t snaplen = 0;  // 0: no limit
+    std::uint32_t snaplen = 0;  // 0: no limit. libpcap reads only files whose interfaces all have the same
   };
   struct Packet {
     std::uint32_t interface_id = 0;

@@ -58,6 +58,12 @@ std::uint32_t Captures::running() const {
   return static_cast<std::uint32_t>(std::count_if(sessions_.begin(), sessions_.end(), [](auto& s) { return !!s; }));
 }
 
+CaptureCounters Captures::counters() const {
+  CaptureCounters c = totals_;
+  c.running = running();
+  return c;
+}
+
 v1::ControlReply Captures::start(const v1::CaptureCommand& cmd, const std::string& who, std::uint64_t now_mono_ns,
                                  std::uint64_t now_wall_ns) {
   const CaptureLimits limits{.packets = or_default(cmd.packets(), kDefaultPackets),

@@ -41,7 +41,9 @@ class Block {
     u32(static_cast<std::uint32_t>(ts >> 32));
     u32(static_cast<std::uint32_t>(ts));
   }
-  void bytes(const void* data, std::size_t n) { out_.append(static_cast<const char*>(data), n); }
+  void bytes(const void* data, std::size_t n) {
+    if (n) out_.append(static_cast<const char*>(data), n);
+  }
   void pad() { out_.append(padded(out_.size() - start_) - (out_.size() - start_), '\0'); }
   void option(std::uint16_t code, const void* data, std::size_t n) {
     u16(code);

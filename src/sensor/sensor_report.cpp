@@ -22,7 +22,8 @@ Report Sensor::report() const {
     r.kernel.ring_size_bytes = config_.capture.ring_buffer_bytes;
     r.live = LiveCounters{.interface_events = manager_->link_counters(),
                           .netlink_resyncs = manager_->resyncs(),
-                          .blocklist = prevention_->counters()};
+                          .blocklist = prevention_->counters(),
+                          .captures = captures_->counters()};
   }
   return r;
 }

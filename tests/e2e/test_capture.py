@@ -204,6 +204,7 @@ def test_a_small_captures_ring_counts_what_a_burst_loses_in_the_file_and_the_met
     assert stats["recv"] == burst, stats
     assert stats["ifdrop"] > 0 and written > 0, (stats, written)
     assert stats["ifdrop"] + written + stats["osdrop"] == burst, (stats, written)
+    print(f"a burst of {burst} through a {8192}-byte captures ring: {written} written, {stats}")
     _, samples = scrape(lab, port)
     assert samples['sniffer_capture_packets_total{result="ring_full"}'] == stats["ifdrop"]
     assert samples['sniffer_capture_packets_total{result="written"}'] == written
