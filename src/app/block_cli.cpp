@@ -66,10 +66,15 @@ int BlockCli::run() const {
   } else {
     request.mutable_list();
   }
+  return run_control_request(client_, request, "sniffer block");
+}
+
+int run_control_request(const ControlClientOptions& client, const v1::ControlRequest& request,
+                        const std::string& tool) {
   try {
-    return print_control_reply(send_control_request(client_, request), std::cout, std::cerr);
+    return print_control_reply(send_control_request(client, request), std::cout, std::cerr);
   } catch (const std::exception& e) {
-    std::cerr << "sniffer block: " << e.what() << "\n";
+    std::cerr << tool << ": " << e.what() << "\n";
     return 1;  // a runtime error (no reply, a key file): 2 is for usage errors
   }
 }

@@ -1,7 +1,5 @@
 #include "sniffer/capture_cli.hpp"
 
-#include <iostream>
-
 #include "sniffer/block_cli.hpp"
 
 namespace sniffer {
@@ -26,12 +24,7 @@ int CaptureCli::run() const {
   cmd->set_seconds(seconds_);
   cmd->set_snaplen(snaplen_);
   cmd->set_file(file_);
-  try {
-    return print_control_reply(send_control_request(client_, request), std::cout, std::cerr);
-  } catch (const std::exception& e) {
-    std::cerr << "sniffer capture: " << e.what() << "\n";
-    return 1;  // a runtime error (no reply, a key file): 2 is for usage errors
-  }
+  return run_control_request(client_, request, "sniffer capture");
 }
 
 }  // namespace sniffer

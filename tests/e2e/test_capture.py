@@ -205,6 +205,15 @@ def test_a_small_captures_ring_counts_what_a_burst_loses_in_the_file_and_the_met
     assert stats["ifdrop"] > 0 and written > 0, (stats, written)
     assert stats["ifdrop"] + written + stats["osdrop"] == burst, (stats, written)
     print(f"a burst of {burst} through a {8192}-byte captures ring: {written} written, {stats}")
-    _, samples = scrape(lab, port)
+    # The metrics endpoint's text is renewed on the daemon's stats interval.
+    deadline = time.monotonic() + 5
+    while True:
+        _, samples = scrape(lab, port)
+        done = samples.get("sniffer_captures_started_total") == 1 and samples.get("sniffer_captures_running") == 0
+        if done or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert samples["sniffer_captures_started_total"] == 1 and samples["sniffer_captures_running"] == 0
     assert samples['sniffer_capture_packets_total{result="ring_full"}'] == stats["ifdrop"]
     assert samples['sniffer_capture_packets_total{result="written"}'] == written
+    assert samples['sniffer_capture_packets_total{result="not_written"}'] == stats["osdrop"]
