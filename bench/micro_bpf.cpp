@@ -57,8 +57,13 @@ struct Variant {
   bool skip = false;
   bool flow = false;                // kernel flow aggregation
   std::uint32_t packet_sample = 0;  // with flow: 1 in N packets also yields a record
+  // Full-packet capture: slot 0 active with a filter no frame matches, or
+  // one every frame matches (snap length 128: its records drained per round).
+  enum class Capture { None, NoMatch, Match } capture = Capture::None;
   std::unique_ptr<BpfPrograms> progs;
   ring_buffer* ring = nullptr;
+  ring_buffer* capture_ring = nullptr;
+  std::atomic<std::uint64_t> captured{0};
   int fd = -1;
   std::atomic<std::uint64_t> consumed{0};
 };
@@ -239,15 +244,26 @@ int main(int argc, char** argv) {
   add("flow (kernel, no packet records)", false, 65536, 0, false).flow = true;
   Variant& sampled = add("flow+1/100 (1 in 100 packet records)", false, 65536, 0, false);
   sampled.flow = true, sampled.packet_sample = 100;
+  add("records + 1 capture, no match", false, 65536, 0, false).capture = Variant::Capture::NoMatch;
+  add("records + 1 capture, all match (128 B)", false, 65536, 0, false).capture = Variant::Capture::Match;
   ring_buffer* all = nullptr;  // --live: every ring in one epoll set
   for (auto& v : vs) {
     if (v.bare) { v.fd = bpf_program__fd(bare->progs.bench_bare); continue; }
     LoadOptions o = v.flow ? flow_options(v.packet_sample) : LoadOptions{};
     o.ring_buffer_bytes = ring;
+    o.capture_ring_bytes = ring;  // one round of 128 B captures fits as the records do
     o.wakeup_bytes = v.wakeup_bytes;
     o.payload_bytes = v.payload_bytes;
     v.progs = std::make_unique<BpfPrograms>(o);
     v.progs->set_interface(kLoopback, Mode::Gateway, Role::Wan, 1);
+    if (v.capture != Variant::Capture::None) {
+      sniffer_capture_filter f{.snaplen = 128};
+      f.l4_proto = v.capture == Variant::Capture::Match ? 0 : 132;  // SCTP: none of the frames
+      const std::uint32_t slot = 0;
+      bpf_map_update_elem(v.progs->capture_slots_map_fd(), &slot, &f, BPF_ANY);
+      v.progs->set_capture_active(1);
+      v.capture_ring = ring_buffer__new(v.progs->capture_ring_fd(), count_sample, &v.captured, nullptr);
+    }
     if (v.skip) {
       FilterConfig f;
       f.default_capture = false;
@@ -308,6 +324,7 @@ int main(int argc, char** argv) {
         }
         ns[i].push_back(opts.duration);
         if (vs[i].ring) ring_buffer__consume(vs[i].ring);  // never let it fill
+        if (vs[i].capture_ring) ring_buffer__consume(vs[i].capture_ring);
       }
     }
     if (live) {  // let the reader catch up before counting
@@ -366,8 +383,10 @@ int main(int argc, char** argv) {
   stop = true;
   if (reader.joinable()) reader.join();
   if (all) ring_buffer__free(all);
-  for (auto& v : vs)
+  for (auto& v : vs) {
     if (v.ring) ring_buffer__free(v.ring);
+    if (v.capture_ring) ring_buffer__free(v.capture_ring);
+  }
   bench_bare__destroy(bare);
   return status;
 }

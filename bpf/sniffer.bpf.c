@@ -56,6 +56,7 @@ struct {
 #include "filter.bpf.h"
 #include "record.bpf.h"
 #include "flows.bpf.h"
+#include "capture.bpf.h"
 #include "drops.bpf.h" /* the skb:kfree_skb tracepoint: packets the kernel dropped */
 
 /*
@@ -81,6 +82,9 @@ static __always_inline int observe(void *ctx, bool is_xdp, void *data, void *dat
 	if (cfg->blocklist && hook != SNIFFER_HOOK_TC_EGRESS)
 		verdict = block_verdict(&rec, slot);
 	rec.verdict = verdict;
+	/* Full-packet capture: one load and one branch while none runs. */
+	if (capture_active)
+		capture_packet(ctx, is_xdp, &rec, ifindex, wire_len, hook, slot);
 
 	__u32 cls = protocol_class(&rec);
 	stat_add(slot, SNIFFER_STAT_PACKETS(hook, cls), 1);

@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
 build=${SNIFFER_FUZZ_BUILD_DIR:-build-fuzz}
-targets=(config record flow pcap)
+targets=(config record flow pcap pcapng)
 
 CC=clang CXX=clang++ cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSNIFFER_FUZZ=ON \
   -DSNIFFER_SANITIZE=ON >/dev/null

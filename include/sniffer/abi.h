@@ -483,6 +483,75 @@ struct sniffer_flow_params {
 	__u64 bulk_gap_ns;
 };
 
+/* ---- full-packet capture on demand (bpf/capture.bpf.h, src/capture/) ----
+ * capture_slots: ARRAY of SNIFFER_MAX_CAPTURES filters; the global
+ * capture_active (.bss) has bit i set while slot i runs, so that a packet
+ * pays one load and one branch when no capture runs. A packet that matches
+ * one slot or more is copied once (up to the largest snap length of those
+ * slots, at most SNIFFER_CAPTURE_MAX_BYTES) into a "captures" ring record.
+ * capture_counts: PERCPU_ARRAY, key SNIFFER_CAPTURE_COUNT_INDEX(capture slot,
+ * interface stats slot): what each capture matched and lost per interface. */
+#define SNIFFER_MAP_CAPTURE_SLOTS "capture_slots"
+#define SNIFFER_MAP_CAPTURE_COUNTS "capture_counts"
+#define SNIFFER_MAP_CAPTURES "captures"
+#define SNIFFER_MAP_CAPTURE_BUF "capture_buf"
+#define SNIFFER_MAX_CAPTURES 8
+#define SNIFFER_CAPTURE_MAX_BYTES 4096 /* a longer frame (jumbo, GSO) is cut and flagged */
+#define SNIFFER_CAPTURE_RECORD_MAGIC 0x43464e53u /* "SNFC" */
+#define SNIFFER_CAPTURE_COUNT_INDEX(capture, iface_slot) ((capture) * SNIFFER_MAX_IFACES + (iface_slot))
+
+/* One side of a capture filter: a prefix (addr & mask == addr) and a port
+ * (0: any). A zero mask matches every packet, IP or not. */
+struct sniffer_capture_side {
+	__u8 addr[16]; /* network order; IPv4 in the first 4 bytes */
+	__u8 mask[16];
+	__u16 port;
+	__u8 reserved[2];
+};
+
+/* A packet matches when side a matches its source and side b its
+ * destination, or the other way round (so a flow's 5-tuple catches both
+ * directions), and its IP version, protocol and interface match (0: any). */
+struct sniffer_capture_filter {
+	struct sniffer_capture_side a;
+	struct sniffer_capture_side b;
+	__u32 ifindex;
+	__u32 snaplen;     /* frame bytes kept (beyond SNIFFER_CAPTURE_MAX_BYTES: cut, flagged) */
+	__u8 ip_version;
+	__u8 l4_proto;
+	__u8 reserved[6];
+};
+
+struct sniffer_capture_counts {
+	__u64 matched;   /* packets that matched the capture */
+	__u64 ring_full; /* of those, lost: the captures ring had no room */
+};
+
+/* Why a record's data ends before the frame does (besides the snap length). */
+#define SNIFFER_CAPTURE_CUT_RECORD 0x01 /* the frame is longer than SNIFFER_CAPTURE_MAX_BYTES */
+
+/* Who produced a capture record: today the on-demand captures (slots holds
+ * the matching ones); the same ring and copy (capture_emit) are meant for a
+ * later producer, the first payload bytes of each flow's opening packets. */
+#define SNIFFER_CAPTURE_SOURCE_SLOTS 1
+
+/* A record in "captures": this header, then cap_len bytes of the frame from
+ * data_offset on (0 for a whole frame). */
+struct sniffer_capture_record {
+	__u32 magic;         /* SNIFFER_CAPTURE_RECORD_MAGIC */
+	__u16 abi_version;   /* SNIFFER_ABI_VERSION */
+	__u16 cap_len;
+	__u64 ts_mono_ns;    /* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
+	__u32 ifindex;
+	__u32 wire_len;      /* the whole frame's length */
+	__u16 data_offset;
+	__u8 slots;          /* bit i: capture slot i matched */
+	__u8 hook;           /* SNIFFER_HOOK_* */
+	__u8 flags;          /* SNIFFER_CAPTURE_CUT_* */
+	__u8 source;         /* SNIFFER_CAPTURE_SOURCE_* */
+	__u8 reserved[2];
+};
+
 #ifdef __cplusplus
 #define SNIFFER_STATIC_ASSERT(cond, msg) static_assert(cond, msg)
 #else
@@ -604,5 +673,20 @@ SNIFFER_ASSERT_OFFSET(sniffer_drop_record, sport, 26);
 SNIFFER_ASSERT_OFFSET(sniffer_drop_record, dport, 28);
 SNIFFER_ASSERT_OFFSET(sniffer_drop_record, saddr, 32);
 SNIFFER_ASSERT_OFFSET(sniffer_drop_record, daddr, 48);
+
+SNIFFER_STATIC_ASSERT(sizeof(struct sniffer_capture_side) == 36, "capture_side size");
+SNIFFER_STATIC_ASSERT(sizeof(struct sniffer_capture_filter) == 88, "capture_filter size");
+SNIFFER_ASSERT_OFFSET(sniffer_capture_filter, b, 36);
+SNIFFER_ASSERT_OFFSET(sniffer_capture_filter, ifindex, 72);
+SNIFFER_ASSERT_OFFSET(sniffer_capture_filter, snaplen, 76);
+SNIFFER_ASSERT_OFFSET(sniffer_capture_filter, ip_version, 80);
+SNIFFER_STATIC_ASSERT(sizeof(struct sniffer_capture_counts) == 16, "capture_counts size");
+SNIFFER_STATIC_ASSERT(sizeof(struct sniffer_capture_record) == 32, "capture_record size");
+SNIFFER_ASSERT_OFFSET(sniffer_capture_record, ts_mono_ns, 8);
+SNIFFER_ASSERT_OFFSET(sniffer_capture_record, wire_len, 20);
+SNIFFER_ASSERT_OFFSET(sniffer_capture_record, data_offset, 24);
+SNIFFER_ASSERT_OFFSET(sniffer_capture_record, slots, 26);
+SNIFFER_ASSERT_OFFSET(sniffer_capture_record, source, 29);
+SNIFFER_STATIC_ASSERT(SNIFFER_MAX_CAPTURES <= 8, "capture_record.slots is one bit per capture slot");
 
 #endif /* SNIFFER_ABI_H */

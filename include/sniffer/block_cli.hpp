@@ -9,6 +9,15 @@
 
 namespace sniffer {
 
+// The options every control-socket client takes: --endpoint, --server-key,
+// --key-file, --name (default "TOOL@HOST"), --timeout-ms.
+void add_control_client_options(CLI::App* cmd, ControlClientOptions& client, const std::string& tool);
+
+// Sends `request`, prints the reply; returns the exit status (1 when no reply
+// came, with "TOOL: why" on stderr).
+int run_control_request(const ControlClientOptions& client, const v1::ControlRequest& request,
+                        const std::string& tool);
+
 class BlockCli {
  public:
   // Adds the "block" subcommand and its own subcommands to `app`.

@@ -24,6 +24,7 @@ namespace sniffer {
 // default to the config's defaults (config.hpp); the rest to zero / off (for tests).
 struct LoadOptions {
   std::uint32_t ring_buffer_bytes = CaptureConfig{}.ring_buffer_bytes;
+  std::uint32_t capture_ring_bytes = CaptureConfig{}.full_packet_ring_bytes;  // the "captures" ring
   std::uint32_t payload_bytes = 0;
   std::uint32_t wakeup_bytes = 0;
   std::string btf_path;  // empty: the running kernel's
@@ -72,6 +73,12 @@ class BpfPrograms {
   int lpm_map_fd(LpmMap map) const;
   int block_settings_map_fd() const;
   int flows_map_fd() const;
+  // Full-packet capture (abi.h): the ring, the filters, the per-capture
+  // counters; set_capture_active: bit i while capture slot i runs.
+  int capture_ring_fd() const;
+  int capture_slots_map_fd() const;
+  int capture_counts_map_fd() const;
+  void set_capture_active(std::uint32_t slots);
   bool flow_kernel() const { return options_.flow_kernel; }
   std::uint32_t flow_max_entries() const { return options_.flow_max_entries; }
   std::uint32_t blocklist_max_entries() const { return options_.blocklist_max_entries; }

@@ -39,6 +39,10 @@ struct CaptureConfig {
   std::uint32_t wakeup_bytes = 64u * 1024u;
   std::uint32_t poll_interval_ms = 20;
   TcAttach tc_attach = TcAttach::Auto;
+  // Full-packet capture on demand (`sniffer capture`): the ring its frames
+  // go through, and the directory its pcapng files are written in.
+  std::uint32_t full_packet_ring_bytes = 4u * 1024u * 1024u;
+  std::string full_packet_directory = "/var/lib/sniffer/captures";
 };
 
 struct FilterConfig {

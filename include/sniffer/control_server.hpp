@@ -1,6 +1,7 @@
 // The control socket: a ZeroMQ REP socket, CURVE-authenticated (ZAP domain
 // "control", its own allowed keys), on which detectors send ControlRequest
-// messages to block, unblock and list prefixes. Each client key is
+// messages to block, unblock and list prefixes, and to start full-packet
+// captures (captures.hpp). Each client key is
 // rate-limited; every change is logged with who asked and why. Polled from the
 // daemon's loop (never blocks), so the blocklist is only touched by one thread.
 #pragma once
@@ -14,6 +15,7 @@
 
 #include "sniffer.pb.h"
 #include "sniffer/blocklist.hpp"
+#include "sniffer/captures.hpp"
 #include "sniffer/config.hpp"
 #include "sniffer/counters.hpp"
 #include "sniffer/curve_auth.hpp"
@@ -28,9 +30,10 @@ class ControlServer {
  public:
   // Binds control.endpoint in `ctx` as a CURVE server whose clients `auth`
   // admits (domain "control"; keys read now: Error names the file).
-  // `blocklist`, `ctx` and `auth` must outlive the server.
+  // `blocklist`, `ctx`, `auth` and `captures` (null: capture refused) must
+  // outlive the server.
   ControlServer(const ControlConfig& control, const BlocklistConfig& limits, Blocklist& blocklist,
-                zmq::context_t& ctx, ZapAuthenticator& auth);
+                zmq::context_t& ctx, ZapAuthenticator& auth, Captures* captures = nullptr);
 
   // Answers every request waiting; returns how many.
   int poll(std::uint64_t now_mono_ns, std::uint64_t now_wall_ns);
@@ -60,6 +63,7 @@ class ControlServer {
 
   BlocklistConfig limits_;
   Blocklist& blocklist_;
+  Captures* captures_;
   std::map<std::string, std::string> key_comments_;  // Z85 key -> its comment in authorized_keys_file
   IpcSocketFile ipc_file_;  // before the socket: checked before the bind, removed after the close
   zmq::socket_t socket_;

@@ -174,4 +174,13 @@ struct BlocklistCounters {
   std::map<std::string, NamedCounts> control;  // by command, then reply status
 };
 
+// Full-packet capture on demand (capture/), over every capture since start.
+struct CaptureCounters {
+  std::uint64_t running = 0;
+  std::uint64_t started = 0;
+  std::uint64_t written = 0;      // packets written to capture files
+  std::uint64_t ring_full = 0;    // matched, lost: the captures ring was full
+  std::uint64_t not_written = 0;  // read past a capture's packet limit
+};
+
 }  // namespace sniffer

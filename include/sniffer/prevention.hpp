@@ -21,8 +21,9 @@ class Prevention {
   // the sensor's own addresses, named by its path), Error (a static entry the
   // kernel refuses, a control socket that cannot bind). The control socket
   // lives in `zmq` (its ZAP handler allows domain "control"), which must
-  // outlive this object.
-  Prevention(BpfPrograms& progs, const Config& config, ZmqRuntime& zmq);
+  // outlive this object, as must `captures` (null: the control socket
+  // refuses captures).
+  Prevention(BpfPrograms& progs, const Config& config, ZmqRuntime& zmq, Captures* captures = nullptr);
 
   // Throws ConfigInvalid naming every static entry of `next` the guard would
   // refuse now (the sensor's current addresses, the control clients seen so

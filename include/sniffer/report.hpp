@@ -19,6 +19,7 @@ struct LiveCounters {
   std::map<std::string, LinkCounters> interface_events;  // by name
   std::uint64_t netlink_resyncs = 0;
   BlocklistCounters blocklist;
+  CaptureCounters captures;
 };
 
 struct Report {

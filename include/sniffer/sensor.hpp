@@ -27,6 +27,7 @@
 #include "sniffer/link_monitor.hpp"
 #include "sniffer/metrics.hpp"
 #include "sniffer/pipeline.hpp"
+#include "sniffer/captures.hpp"
 #include "sniffer/prevention.hpp"
 #include "sniffer/report.hpp"
 #include "sniffer/ring_reader.hpp"
@@ -149,6 +150,7 @@ class Sensor {
   std::uint32_t replay_wire_len_ = 0;
   std::optional<RingReader> ring_;
   std::optional<MetricsServer> metrics_;
+  std::optional<Captures> captures_;  // live; before prevention_, whose control socket starts them
   std::optional<Prevention> prevention_;
   std::optional<KernelDrops> drops_;  // live, with drops on and attached
   std::uint64_t stats_sequence_ = 0;

@@ -8,21 +8,25 @@
 
 namespace sniffer {
 
-BlockCli::BlockCli(CLI::App& app) {
-  block_ = app.add_subcommand("block", "add, remove or list blocklist entries through a sensor's control socket");
-  block_->add_option("--endpoint", client_.endpoint, "the sensor's control.endpoint")->required();
-  block_->add_option("--server-key", client_.server_key, "the sensor's public key: Z85 text or its .pub file")
+void add_control_client_options(CLI::App* cmd, ControlClientOptions& client, const std::string& tool) {
+  cmd->add_option("--endpoint", client.endpoint, "the sensor's control.endpoint")->required();
+  cmd->add_option("--server-key", client.server_key, "the sensor's public key: Z85 text or its .pub file")
       ->required();
-  block_->add_option("--key-file", client_.key_file, "this client's secret key file (sniffer keygen; mode 0600)")
+  cmd->add_option("--key-file", client.key_file, "this client's secret key file (sniffer keygen; mode 0600)")
       ->required();
   char host[256] = "localhost";
   gethostname(host, sizeof(host) - 1);
-  client_.requester = std::string("sniffer block@") + host;
-  block_->add_option("--name", client_.requester, "a name for the sensor's log, next to this client's key")
+  client.requester = tool + "@" + host;
+  cmd->add_option("--name", client.requester, "a name for the sensor's log, next to this client's key")
       ->capture_default_str();
-  block_->add_option("--timeout-ms", client_.timeout_ms, "how long to wait for the reply")
+  cmd->add_option("--timeout-ms", client.timeout_ms, "how long to wait for the reply")
       ->check(CLI::Range(100, 600000))
       ->capture_default_str();
+}
+
+BlockCli::BlockCli(CLI::App& app) {
+  block_ = app.add_subcommand("block", "add, remove or list blocklist entries through a sensor's control socket");
+  add_control_client_options(block_, client_, "sniffer block");
   block_->require_subcommand(1);
 
   auto direction = [this](CLI::App* cmd) {
@@ -62,10 +66,15 @@ int BlockCli::run() const {
   } else {
     request.mutable_list();
   }
+  return run_control_request(client_, request, "sniffer block");
+}
+
+int run_control_request(const ControlClientOptions& client, const v1::ControlRequest& request,
+                        const std::string& tool) {
   try {
-    return print_control_reply(send_control_request(client_, request), std::cout, std::cerr);
+    return print_control_reply(send_control_request(client, request), std::cout, std::cerr);
   } catch (const std::exception& e) {
-    std::cerr << "sniffer block: " << e.what() << "\n";
+    std::cerr << tool << ": " << e.what() << "\n";
     return 1;  // a runtime error (no reply, a key file): 2 is for usage errors
   }
 }

@@ -16,6 +16,7 @@
 
 #include "sniffer/abi.h"
 #include "sniffer/block_cli.hpp"
+#include "sniffer/capture_cli.hpp"
 #include "sniffer/bpf_loader.hpp"
 #include "sniffer/config.hpp"
 #include "sniffer/config_schema.hpp"
@@ -241,6 +242,7 @@ int main(int argc, char** argv) {
   add_mode_options(app, cl);
   add_general_options(app, cl);
   sniffer::BlockCli block(app);
+  sniffer::CaptureCli capture(app);
   app.require_subcommand(0, 1);
   std::vector<sniffer::InterfaceConfig> overrides;
   try {
@@ -256,6 +258,7 @@ int main(int argc, char** argv) {
   }
 
   if (block.selected()) return block.run();
+  if (capture.selected()) return capture.run();
   if (*cl.keygen) return run_keygen(cl.keygen_prefix);
   if (cl.version) return print_version();
   if (cl.print_reference) {

@@ -183,6 +183,11 @@ const ConfigTable<CaptureConfig>& capture_table() {
                "the daemon reads the ring at least this often"),
       choice_key("tc_attach", &CaptureConfig::tc_attach, kTcAttachNames,
                  "TC attach method: tcx links (Linux 6.6+), or a clsact qdisc and filter"),
+      uint_key("full_packet_ring_bytes", &CaptureConfig::full_packet_ring_bytes, 4096, 1u << 30,
+               "size of the `captures` ring buffer (`sniffer capture`)")
+          .typed(integer_type(4096, 1u << 30) + ", power of two"),
+      string_key("full_packet_directory", &CaptureConfig::full_packet_directory,
+                 "directory of the pcapng files `sniffer capture` writes"),
   }};
   return table;
 }

@@ -85,6 +85,14 @@ void check_capture(ConfigReader& r, const CaptureConfig& capture) {
     r.fail("capture.wakeup_bytes", "must be smaller than capture.ring_buffer_bytes (" + std::to_string(rb) +
                                        "), else the reader is woken only by its poll timer");
   }
+  const std::uint32_t crb = capture.full_packet_ring_bytes;
+  if (crb == 0 || (crb & (crb - 1)) != 0) {
+    r.fail("capture.full_packet_ring_bytes",
+           "must be a power of two (the kernel's ring buffer rule), got " + std::to_string(crb));
+  }
+  if (capture.full_packet_directory.empty() || capture.full_packet_directory.front() != '/') {
+    r.fail("capture.full_packet_directory", "must be an absolute path");
+  }
 }
 
 // The filter's rules and flows.packet_ports share the port_filters map.

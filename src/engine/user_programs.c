@@ -17,8 +17,10 @@
 #define KEYED_MAPS(X)                                                                                      \
 	X(iface_configs) X(stats) X(filter_settings) X(port_filters) X(block_settings) X(block_src_v4)    \
 	X(block_src_v6) X(block_dst_v4) X(block_dst_v6) X(allow_v4) X(allow_v6) X(flows) X(flow_blank)   \
-	X(flow_out) X(local_addrs) X(kernel_drops)
-#define RINGS(X) X(events)
+	X(flow_out) X(local_addrs) X(kernel_drops) X(capture_slots) X(capture_counts) X(capture_buf)
+/* captures: offline, capture_active stays 0 (the capture maps are kept for
+ * the check that every map has a store), so nothing reaches that ring. */
+#define RINGS(X) X(events) X(captures)
 
 /* The store's pointer must be the struct's first member (see bpf/userspace/bpf/bpf_helpers.h). */
 #define STORE_FIRST(m) _Static_assert(offsetof(typeof(m), user_map) == 0, #m ": user_map is not first");

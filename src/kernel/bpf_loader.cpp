@@ -99,6 +99,10 @@ BpfPrograms::BpfPrograms(const LoadOptions& options) : options_(options) {
   if (err) {
     throw Error("size the ring buffer to " + std::to_string(options.ring_buffer_bytes) + " bytes: " + errno_text(err));
   }
+  err = bpf_map__set_max_entries(skel_->maps.captures, options.capture_ring_bytes);
+  if (err) {
+    throw Error("size the capture ring to " + std::to_string(options.capture_ring_bytes) + " bytes: " + errno_text(err));
+  }
   for (bpf_map* trie : {skel_->maps.block_src_v4, skel_->maps.block_src_v6, skel_->maps.block_dst_v4,
                         skel_->maps.block_dst_v6, skel_->maps.allow_v4, skel_->maps.allow_v6}) {
     err = bpf_map__set_max_entries(trie, options.blocklist_max_entries);
@@ -170,6 +174,9 @@ void BpfPrograms::verify_maps() const {
       {skel_->maps.flows, SNIFFER_MAP_FLOWS, sizeof(sniffer_flow_key), sizeof(sniffer_flow_value)},
       {skel_->maps.local_addrs, SNIFFER_MAP_LOCAL_ADDRS, sizeof(sniffer_local_addr), sizeof(__u8)},
       {skel_->maps.kernel_drops, SNIFFER_MAP_KERNEL_DROPS, sizeof(sniffer_drop_key), sizeof(__u64)},
+      {skel_->maps.capture_slots, SNIFFER_MAP_CAPTURE_SLOTS, sizeof(__u32), sizeof(sniffer_capture_filter)},
+      {skel_->maps.capture_counts, SNIFFER_MAP_CAPTURE_COUNTS, sizeof(__u32), sizeof(sniffer_capture_counts)},
+      {skel_->maps.captures, SNIFFER_MAP_CAPTURES, 0, 0},
   };
   for (const auto& m : expected) {
     bpf_map_info info{};
@@ -239,6 +246,12 @@ int BpfPrograms::tc_egress_prog_fd() const { return bpf_program__fd(skel_->progs
 int BpfPrograms::events_map_fd() const { return bpf_map__fd(skel_->maps.events); }
 int BpfPrograms::block_settings_map_fd() const { return bpf_map__fd(skel_->maps.block_settings); }
 int BpfPrograms::flows_map_fd() const { return bpf_map__fd(skel_->maps.flows); }
+int BpfPrograms::capture_ring_fd() const { return bpf_map__fd(skel_->maps.captures); }
+int BpfPrograms::capture_slots_map_fd() const { return bpf_map__fd(skel_->maps.capture_slots); }
+int BpfPrograms::capture_counts_map_fd() const { return bpf_map__fd(skel_->maps.capture_counts); }
+void BpfPrograms::set_capture_active(std::uint32_t slots) {
+  __atomic_store_n(&skel_->bss->capture_active, slots, __ATOMIC_RELAXED);
+}
 
 void BpfPrograms::set_local_addresses(
     const std::vector<std::pair<std::uint8_t, std::array<std::uint8_t, 16>>>& addresses) {
@@ -352,17 +365,6 @@ const bpf_object* BpfPrograms::object() const { return skel_->obj; }
 int BpfPrograms::test_run_xdp(const void* frame, std::uint32_t size) const {
   LIBBPF_OPTS(bpf_test_run_opts, run, .data_in = frame, .data_size_in = size);
   return bpf_prog_test_run_opts(xdp_prog_fd(), &run) == 0 ? 0 : -errno;
-}
-
-KernelStats KernelCounters::total() const {
-  KernelStats t{};
-  for (const auto& slot : slots) {
-    for (int c = 0; c < SNIFFER_NUM_STATS; ++c) {
-      if (is_kernel_gauge(c)) t[c] = std::max(t[c], slot[c]);
-      else t[c] += slot[c];
-    }
-  }
-  return t;
 }
 
 KernelCounters BpfPrograms::read_counters() const {

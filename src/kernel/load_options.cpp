@@ -7,6 +7,7 @@ namespace sniffer {
 LoadOptions load_options(const Config& config) {
   LoadOptions load;
   load.ring_buffer_bytes = config.capture.ring_buffer_bytes;
+  load.capture_ring_bytes = config.capture.full_packet_ring_bytes;
   load.payload_bytes = config.capture.payload_bytes;
   load.wakeup_bytes = config.capture.wakeup_bytes;
   load.btf_path = config.btf_path;

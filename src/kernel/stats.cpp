@@ -4,6 +4,17 @@
 
 namespace sniffer {
 
+KernelStats KernelCounters::total() const {
+  KernelStats t{};
+  for (const auto& slot : slots) {
+    for (int c = 0; c < SNIFFER_NUM_STATS; ++c) {
+      if (is_kernel_gauge(c)) t[c] = std::max(t[c], slot[c]);
+      else t[c] += slot[c];
+    }
+  }
+  return t;
+}
+
 KernelReport kernel_report(const KernelCounters& counters, const InterfaceTable& interfaces) {
   KernelReport report;
   report.total = counters.total();

@@ -65,6 +65,10 @@ int print_control_reply(const v1::ControlReply& reply, std::ostream& out, std::o
     err << "refused (" << v1::ControlReply::Status_Name(reply.status()) << "): " << reply.error() << '\n';
     return 1;
   }
+  if (!reply.capture_path().empty()) {
+    out << "capturing into " << reply.capture_path() << " (the name appears once the capture stops)\n";
+    return 0;
+  }
   timespec ts{};
   clock_gettime(CLOCK_REALTIME, &ts);
   const std::uint64_t now_ns = std::uint64_t(ts.tv_sec) * 1'000'000'000 + std::uint64_t(ts.tv_nsec);

@@ -30,6 +30,7 @@ const char* command_name(const v1::ControlRequest& r) {
     case v1::ControlRequest::kBlock: return "block";
     case v1::ControlRequest::kUnblock: return "unblock";
     case v1::ControlRequest::kList: return "list";
+    case v1::ControlRequest::kCapture: return "capture";
     default: return "unknown";
   }
 }
@@ -98,9 +99,10 @@ void rule_to_proto(const BlockRule& rule, v1::BlockEntry& out) {
 }
 
 ControlServer::ControlServer(const ControlConfig& control, const BlocklistConfig& limits, Blocklist& blocklist,
-                             zmq::context_t& ctx, ZapAuthenticator& auth)
+                             zmq::context_t& ctx, ZapAuthenticator& auth, Captures* captures)
     : limits_(limits),
       blocklist_(blocklist),
+      captures_(captures),
       ipc_file_(control.endpoint, "control.endpoint"),
       socket_(ctx, zmq::socket_type::rep),
       limiter_(control.rate_limit_per_s, control.rate_burst),
@@ -186,7 +188,11 @@ v1::ControlReply ControlServer::handle(const v1::ControlRequest& request, const 
         break;
       case v1::ControlRequest::kUnblock: reply = unblock(request.unblock(), who); break;
       case v1::ControlRequest::kList: reply = list(); break;
-      default: reply = failure(v1::ControlReply::INVALID, "no command (block, unblock or list)"); break;
+      case v1::ControlRequest::kCapture:
+        reply = captures_ ? captures_->start(request.capture(), who, now_mono_ns, now_wall_ns)
+                          : failure(v1::ControlReply::INVALID, "this sensor does not capture");
+        break;
+      default: reply = failure(v1::ControlReply::INVALID, "no command (block, unblock, list or capture)"); break;
     }
   }
   reply.set_monitor_only(limits_.monitor_only);

@@ -26,13 +26,13 @@ std::vector<Prefix> sensor_addresses() {
 
 }  // namespace
 
-Prevention::Prevention(BpfPrograms& progs, const Config& config, ZmqRuntime& zmq)
+Prevention::Prevention(BpfPrograms& progs, const Config& config, ZmqRuntime& zmq, Captures* captures)
     : blocklist_(progs), control_endpoint_(config.control.endpoint) {
   blocklist_.set_host_addresses_source(sensor_addresses);
   check(config.blocklist);
   apply(config.blocklist);
   if (!config.control.endpoint.empty()) {
-    control_.emplace(config.control, config.blocklist, blocklist_, zmq.context(), zmq.authenticator());
+    control_.emplace(config.control, config.blocklist, blocklist_, zmq.context(), zmq.authenticator(), captures);
   }
 }
 

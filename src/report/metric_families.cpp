@@ -157,6 +157,19 @@ void control_commands(FamilyWriter& f, const Report& r) {
   }
 }
 
+template <std::uint64_t CaptureCounters::*kField>
+void capture_figure(FamilyWriter& f, const Report& r) {
+  if (r.live) f.sample("", r.live->captures.*kField);
+}
+
+void capture_packets(FamilyWriter& f, const Report& r) {
+  if (!r.live) return;
+  const CaptureCounters& c = r.live->captures;
+  f.sample(label("result", "written"), c.written);
+  f.sample(label("result", "ring_full"), c.ring_full);
+  f.sample(label("result", "not_written"), c.not_written);
+}
+
 constexpr auto kCounter = MetricKind::Counter;
 constexpr auto kGauge = MetricKind::Gauge;
 
@@ -242,6 +255,14 @@ constexpr MetricFamily kFamilies[] = {
      "Control socket commands, by command and reply status (ok, invalid, full, not_found, refused, rate_limited, "
      "error).",
      control_commands},
+    {"sniffer_captures_running", kGauge, "Full-packet captures running (`sniffer capture`).",
+     capture_figure<&CaptureCounters::running>},
+    {"sniffer_captures_started_total", kCounter, "Full-packet captures started.",
+     capture_figure<&CaptureCounters::started>},
+    {"sniffer_capture_packets_total", kCounter,
+     "Packets full-packet captures matched, by result (written to the file; ring_full: lost, the captures ring "
+     "was full; not_written: read past the capture's packet limit).",
+     capture_packets},
 };
 
 // Every kernel counter's family is listed, with the counter's kind: a

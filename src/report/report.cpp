@@ -141,6 +141,10 @@ json Report::to_json() const {
     user["interface_events"] = links_json(live->interface_events);
     user["netlink_resyncs"] = live->netlink_resyncs;
     user["blocklist"] = blocklist_json(live->blocklist);
+    const CaptureCounters& c = live->captures;
+    user["captures"] = {{"running", c.running},     {"started", c.started},
+                        {"written", c.written},     {"ring_full", c.ring_full},
+                        {"not_written", c.not_written}};
   }
   return {{"kernel", sniffer::to_json(kernel)}, {"userspace", user}};
 }

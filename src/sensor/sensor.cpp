@@ -148,7 +148,8 @@ void Sensor::open_outputs() {
       [this](const sniffer_drop_record& r) { pipeline_->process_drop(r); });
   if (!live) return;
   if (!config_.metrics.listen.empty()) metrics_.emplace(config_.metrics.listen);
-  prevention_.emplace(progs_, config_, zmq_);
+  captures_.emplace(progs_, config_.capture, interfaces(), clock_);
+  prevention_.emplace(progs_, config_, zmq_, &*captures_);
 }
 
 void Sensor::handle_record(const DecodedRecord& record) {
@@ -193,6 +194,7 @@ void Sensor::poll() {
   }
   pipeline_->tick(clock_.to_wall_ns(now_mono_ns_), now_mono_ns_);
   prevention_->poll(now_mono_ns_, realtime_now_ns());
+  captures_->poll(now_mono_ns_, realtime_now_ns());
 }
 
 void Sensor::resync_clock() {
@@ -226,6 +228,7 @@ Report Sensor::stop(v1::FlowEndReason reason) {
   // counters of the report are complete.
   if (manager_) manager_->detach_attachments();
   ring_->consume();
+  if (captures_) captures_->stop_all(realtime_now_ns());
   pipeline_->finish(reason);
   Report final_report = report();
   if (manager_) manager_->detach_all();

@@ -23,7 +23,8 @@ Report Sensor::report() const {
     if (drops_) r.kernel.drops = drops_->read(interfaces());
     r.live = LiveCounters{.interface_events = manager_->link_counters(),
                           .netlink_resyncs = manager_->resyncs(),
-                          .blocklist = prevention_->counters()};
+                          .blocklist = prevention_->counters(),
+                          .captures = captures_->counters()};
   }
   return r;
 }
