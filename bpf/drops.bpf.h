@@ -11,8 +11,10 @@
  * gives the sk_buff's address, and its fields are read with CO-RE reads.
  * Loaded only when the daemon found the tracepoint and the reasons in the
  * kernel's BTF (drops.enabled); the user engine has the map, not the program.
- * With flows aggregated in userspace, each counted IP packet (of a reason not
- * ignored) also yields a drop record (abi.h) so that its flow counts it.
+ * With flows on (either aggregation), each counted IP packet (of a reason not
+ * ignored) also yields a drop record (abi.h) so that its flow counts it: the
+ * daemon does the counting, as a tracing program cannot use the kernel flow
+ * map (its values hold a spin lock).
  */
 #ifndef SNIFFER_DROPS_BPF_H
 #define SNIFFER_DROPS_BPF_H
@@ -30,7 +32,7 @@ struct {
 /* The sensor's network namespace (its inode number): ifindexes are per
  * namespace, and the tracepoint sees every namespace's packets. */
 SNIFFER_LOADER_CONST __u32 cfg_drops_netns = 0;
-/* 1: send a drop record per counted IP packet (flows aggregated in userspace). */
+/* 1: send a drop record per counted IP packet (flows on). */
 SNIFFER_LOADER_CONST __u8 cfg_drops_records = 0;
 /* 1: the reason is in drops.reasons_ignored. */
 SNIFFER_LOADER_CONST __u8 cfg_drops_ignored[SNIFFER_DROP_IGNORABLE_REASONS] = {};

@@ -452,8 +452,8 @@ struct sniffer_drop_key {
 	__u8 reserved[2];
 };
 
-/* One dropped IP packet of a monitored interface, for the daemon's flow table
- * (flows aggregated in userspace): its addresses and ports as on the wire,
+/* One dropped IP packet of a monitored interface, for the daemon's flows
+ * (either aggregation): its addresses and ports as on the wire,
  * so the flow it belongs to counts it (fwd or bwd). Sent through "events"
  * when cfg_drops_records is set; a record the full ring refuses is counted
  * under SNIFFER_DROP_RING_FULL. */

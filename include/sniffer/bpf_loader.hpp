@@ -43,7 +43,7 @@ struct LoadOptions {
   // for the interfaces of the network namespace of inode drops_netns, with
   // the reasons of drops_ignored (enum values) counted as ignored.
   bool drops = false;
-  bool drops_records = false;  // a drop record per dropped IP packet, for the userspace flow table
+  bool drops_records = false;  // a drop record per dropped IP packet, for the flows
   std::uint32_t drops_netns = 0;
   std::vector<std::uint32_t> drops_ignored;
 };

@@ -128,8 +128,8 @@ struct FlowCounters {
   std::uint64_t active = 0;
   std::uint64_t capacity = 0;
   NamedCounts ended_by_reason;  // by FlowEndReason name
-  // Userspace aggregation with kernel drop reasons: drop records counted on
-  // their flow, and those of no flow in the table.
+  // With kernel drop reasons: drop records counted on their flow, and those
+  // of no flow in the table (or the kernel's map).
   std::uint64_t kernel_drops = 0;
   std::uint64_t kernel_drops_no_flow = 0;
   // Kernel aggregation only.

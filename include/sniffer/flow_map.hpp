@@ -23,6 +23,8 @@ class FlowMap {
   // Removes `key` and copies out its value, in one step: 0, ENOENT (no such
   // entry), or another errno.
   virtual int take(const sniffer_flow_key& key, sniffer_flow_value& value) = 0;
+  // Copies out `key`'s value, under its lock: 0, ENOENT or another errno.
+  virtual int lookup(const sniffer_flow_key& key, sniffer_flow_value& value) = 0;
   // Puts an entry back unless the key has one again: 0 or an errno (EEXIST).
   virtual int put_back(const sniffer_flow_key& key, const sniffer_flow_value& value) = 0;
   // Every key now.
@@ -35,6 +37,7 @@ class KernelFlowMap : public FlowMap {
   explicit KernelFlowMap(int map_fd) : map_fd_(map_fd) {}
   bool for_each(const Visit& visit) override;
   int take(const sniffer_flow_key& key, sniffer_flow_value& value) override;
+  int lookup(const sniffer_flow_key& key, sniffer_flow_value& value) override;
   int put_back(const sniffer_flow_key& key, const sniffer_flow_value& value) override;
   std::vector<sniffer_flow_key> keys() override;
 

@@ -53,6 +53,8 @@ class FlowState {
   std::uint32_t update_count() const { return s_.update_count; }
   // A packet of this flow the kernel dropped (after the programs saw it).
   void count_kernel_drop(bool a_to_b) { ++kernel_dropped_[a_to_b == (s_.fwd_is_a_to_b != 0) ? 0 : 1]; }
+  // The drops counted beside the kernel's flow entry (kernel flow aggregation).
+  void set_kernel_drops(std::uint64_t fwd, std::uint64_t bwd) { kernel_dropped_[0] = fwd, kernel_dropped_[1] = bwd; }
   void count_update() { ++s_.update_count; }
 
   std::string conn_state() const;
@@ -65,7 +67,7 @@ class FlowState {
 
  private:
   sniffer_flow_state s_;
-  std::uint64_t kernel_dropped_[2] = {};  // fwd, bwd: the kernel's drops (drop records; userspace flows only)
+  std::uint64_t kernel_dropped_[2] = {};  // fwd, bwd: the kernel's drops (drop records)
   mutable std::string community_id_;  // empty until hashed
 };
 

@@ -14,8 +14,10 @@
 // the last one: the map stays as free of ended flows as it must, no more.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
+#include <unordered_map>
 #include <vector>
 
 #include "sniffer/flow_map.hpp"
@@ -44,6 +46,8 @@ struct KernelFlowCounters {
   std::uint64_t by_reason[v1::FlowEndReason_ARRAYSIZE] = {};
   std::uint64_t entries = 0;   // map entries: at the last sweep (live); counted as flows start (offline)
   std::uint64_t sweeps = 0;
+  std::uint64_t kernel_drops = 0;          // drop records counted on their flow
+  std::uint64_t kernel_drops_no_flow = 0;  // drop records of no flow in the map (or past the bound below)
 };
 
 class KernelFlows {
@@ -60,6 +64,10 @@ class KernelFlows {
 
   // A flow record from the ring.
   void on_record(const sniffer_flow_record& record);
+  // A packet of `key` the kernel dropped (a drop record; a_to_b: its way).
+  // A tracing program cannot use a map whose values hold a spin lock, so
+  // the count is kept here, by flow id, and put on the flow's records.
+  void on_drop(const sniffer_flow_key& key, bool a_to_b);
   // Sweeps the map when due (now on the programs' clock), or always with
   // force. Live: a second after the last sweep. Offline: when the flows in
   // the map (due ones included) reach 95 % of it; and a second after the
@@ -77,6 +85,8 @@ class KernelFlows {
   bool sweep_due(std::uint64_t now_ns);
   void sweep(std::uint64_t now_ns);
   void end(const sniffer_flow_state& state, v1::FlowEndReason reason);
+  // The flow with its drops (taken off drops_ when `ended`).
+  FlowState with_drops(const sniffer_flow_state& state, bool ended);
   // Removes `key` and sends its last state; `reason` 0: the one its state
   // calls for at now (nothing if it calls for none: a packet revived it).
   void take(const sniffer_flow_key& key, int reason, std::uint64_t now_ns);
@@ -93,6 +103,10 @@ class KernelFlows {
   // new flow took its entry, or one-packet flows that found no room).
   std::uint64_t started_at_sweep_ = 0, started_in_no_new_entry_ = 0;
   KernelFlowCounters counters_;
+  // Drops by flow id (fwd, bwd), while the flow is in the map; at most
+  // `capacity_` flows (a flow's end record lost to a full ring leaves its
+  // entry: a bound, not a leak).
+  std::unordered_map<std::uint64_t, std::array<std::uint64_t, 2>> drops_;
 };
 
 }  // namespace sniffer

@@ -47,13 +47,13 @@ class Pipeline {
   void process_flow(const sniffer_flow_record& record) {
     if (kernel_flows_) kernel_flows_->on_record(record);
   }
-  // A packet the kernel dropped: counted on its flow (userspace flows).
+  // A packet the kernel dropped: counted on its flow, in either aggregation.
   void process_drop(const sniffer_drop_record& record) {
-    if (!flows_) return;
     FlowKey key;
     const bool a_to_b = sniffer_flow_key_make(record.saddr, record.daddr, record.sport, record.dport, 0,
                                               record.l4_proto, record.ip_version, &key) != 0;
-    flows_->count_kernel_drop(key, a_to_b);
+    if (flows_) flows_->count_kernel_drop(key, a_to_b);
+    if (kernel_flows_) kernel_flows_->on_drop(key, a_to_b);
   }
   // Kernel flow aggregation, live: the flows' times are CLOCK_MONOTONIC;
   // records and sweeps convert with this offset (wall - monotonic).

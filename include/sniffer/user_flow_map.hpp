@@ -14,6 +14,7 @@ class UserFlowMap : public FlowMap {
   explicit UserFlowMap(UserHashMap& store) : store_(store) {}
   bool for_each(const Visit& visit) override;
   int take(const sniffer_flow_key& key, sniffer_flow_value& value) override;
+  int lookup(const sniffer_flow_key& key, sniffer_flow_value& value) override;
   int put_back(const sniffer_flow_key& key, const sniffer_flow_value& value) override;
   std::vector<sniffer_flow_key> keys() override;
 

@@ -21,6 +21,13 @@ int UserFlowMap::take(const sniffer_flow_key& key, sniffer_flow_value& value) {
   return static_cast<int>(-store_.take(&key, &value));
 }
 
+int UserFlowMap::lookup(const sniffer_flow_key& key, sniffer_flow_value& value) {
+  const void* stored = store_.lookup(&key);
+  if (!stored) return ENOENT;
+  std::memcpy(&value, stored, sizeof value);
+  return 0;
+}
+
 int UserFlowMap::put_back(const sniffer_flow_key& key, const sniffer_flow_value& value) {
   return static_cast<int>(-store_.update(&key, &value, BPF_NOEXIST));
 }

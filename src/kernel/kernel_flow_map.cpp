@@ -27,6 +27,10 @@ int KernelFlowMap::take(const sniffer_flow_key& key, sniffer_flow_value& value) 
   return bpf_map_lookup_and_delete_elem_flags(map_fd_, &key, &value, BPF_F_LOCK) == 0 ? 0 : errno;
 }
 
+int KernelFlowMap::lookup(const sniffer_flow_key& key, sniffer_flow_value& value) {
+  return bpf_map_lookup_elem_flags(map_fd_, &key, &value, BPF_F_LOCK) == 0 ? 0 : errno;
+}
+
 int KernelFlowMap::put_back(const sniffer_flow_key& key, const sniffer_flow_value& value) {
   return bpf_map_update_elem(map_fd_, &key, &value, BPF_NOEXIST | BPF_F_LOCK) == 0 ? 0 : errno;
 }

@@ -16,8 +16,17 @@ KernelFlows::KernelFlows(FlowMap& map, std::uint32_t capacity, const FlowTableCo
       flows_started_(std::move(flows_started)),
       timed_sweeps_(!flows_started_ || !due_reason_is_settled(params_)) {}
 
+FlowState KernelFlows::with_drops(const sniffer_flow_state& state, bool ended) {
+  FlowState flow(state);
+  auto it = drops_.find(state.flow_id);
+  if (it == drops_.end()) return flow;
+  flow.set_kernel_drops(it->second[0], it->second[1]);
+  if (ended) drops_.erase(it);
+  return flow;
+}
+
 void KernelFlows::end(const sniffer_flow_state& state, v1::FlowEndReason reason) {
-  sink_(FlowState(state), reason, false);
+  sink_(with_drops(state, true), reason, false);
   ++counters_.ended;
   if (reason > 0 && reason < v1::FlowEndReason_ARRAYSIZE) ++counters_.by_reason[reason];
 }
@@ -26,12 +35,23 @@ void KernelFlows::on_record(const sniffer_flow_record& r) {
   ++counters_.records;
   if (!r.is_update) ++started_in_no_new_entry_;  // the flow after it took its entry, or none (table full)
   if (r.is_update) {
-    sink_(FlowState(r.state), v1::FLOW_END_ACTIVE_TIMEOUT, true);
+    sink_(with_drops(r.state, false), v1::FLOW_END_ACTIVE_TIMEOUT, true);
     ++counters_.updates;
     return;
   }
   if (r.end_reason == SNIFFER_FLOW_END_TABLE_FULL) ++counters_.table_full;
   end(r.state, static_cast<v1::FlowEndReason>(r.end_reason));
+}
+
+void KernelFlows::on_drop(const sniffer_flow_key& key, bool a_to_b) {
+  sniffer_flow_value value{};
+  const std::uint64_t id = map_.lookup(key, value) == 0 ? value.state.flow_id : 0;
+  if (id == 0 || (drops_.size() >= capacity_ && !drops_.contains(id))) {
+    ++counters_.kernel_drops_no_flow;
+    return;
+  }
+  ++drops_[id][a_to_b == (value.state.fwd_is_a_to_b != 0) ? 0 : 1];
+  ++counters_.kernel_drops;
 }
 
 void KernelFlows::take(const sniffer_flow_key& key, int reason, std::uint64_t now_ns) {

@@ -146,6 +146,8 @@ PipelineCounters Pipeline::counters() const {
                            .active = k.entries,
                            .capacity = kernel_flows_->capacity(),
                            .ended_by_reason = by_reason_name(k.by_reason),
+                           .kernel_drops = k.kernel_drops,
+                           .kernel_drops_no_flow = k.kernel_drops_no_flow,
                            .records = k.records,
                            .table_full = k.table_full,
                            .swept = k.swept,

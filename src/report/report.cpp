@@ -43,7 +43,7 @@ json flows_json(const FlowCounters& c) {
   json j{{"packets", c.packets}, {"created", c.created},   {"ended", c.ended},
          {"updates", c.updates}, {"evicted", c.evicted},   {"active", c.active},
          {"capacity", c.capacity}, {"ended_by_reason", object_of(c.ended_by_reason)}};
-  if (!c.kernel_aggregation) j.update({{"kernel_drops", c.kernel_drops}, {"kernel_drops_no_flow", c.kernel_drops_no_flow}});
+  j.update({{"kernel_drops", c.kernel_drops}, {"kernel_drops_no_flow", c.kernel_drops_no_flow}});
   if (c.kernel_aggregation) {
     j.update({{"aggregation", "kernel"},
               {"records", c.records},

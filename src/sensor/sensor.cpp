@@ -50,7 +50,7 @@ LoadOptions program_load_options(const Config& config, const SensorOptions& opti
   load.load_programs = options.source == PacketSource::Interfaces || options.replay_engine == ReplayEngine::Kernel;
   if (options.source == PacketSource::Interfaces) set_drop_options(config.drops, reasons, load);
   // Per flow: the userspace table counts the drop records; kernel flows do not.
-  load.drops_records = load.drops && config.flows.enabled && !aggregates_in_kernel(config.flows);
+  load.drops_records = load.drops && config.flows.enabled;
   return load;
 }
 

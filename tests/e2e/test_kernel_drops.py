@@ -2,7 +2,8 @@
 ways (an nftables drop rule, no route to the destination, a reverse-path filter failure); the
 daemon counts each way's packets by the reason the kernel gives, on the interface they came
 in on, in the final report and in the Prometheus counter sniffer_kernel_drops_total; and the flow
-record of each of those flows carries its dropped packets (fwd.kernel_dropped)."""
+record of each of those flows carries its dropped packets (fwd.kernel_dropped), in either flow
+aggregation."""
 import ipaddress
 import shutil
 import sys
@@ -54,9 +55,14 @@ def send_ways(lab):
         lab.exec(lab.wan, [sys.executable, "-c", SEND, src, dst, dport, PACKETS])
 
 
-def test_gateway_drops_counted_by_reason(lab, start_daemon, subscribe):
+@pytest.mark.parametrize("aggregation", ["userspace", "kernel"])
+def test_gateway_drops_counted_by_reason(lab, start_daemon, subscribe, aggregation):
+    """In either aggregation the flow records carry the drops: the userspace table counts the
+    drop records on its flows; under kernel aggregation the daemon keeps them beside the kernel's
+    flow entries (a tracing program cannot use that map) and puts them on the flow's record."""
     make_gateway_drop(lab)
-    daemon = start_daemon(metrics={"listen": f"127.0.0.1:{METRICS_PORT}"})
+    daemon = start_daemon(metrics={"listen": f"127.0.0.1:{METRICS_PORT}"},
+                          flows={"aggregation": aggregation, "packet_sample_one_in": 0})
     assert wait_log(daemon, "kernel drops: counting"), daemon.stderr()
     flows = subscribe(daemon.endpoint, topic=b"flow")
     time.sleep(0.5)  # the subscription reaches the daemon before its first flow record
