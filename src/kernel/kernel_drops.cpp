@@ -42,12 +42,14 @@ std::uint32_t own_network_namespace() {
 }
 
 bpf_link* attach_tracepoint(bpf_program* prog) {
-  bpf_link* link = bpf_program__attach_tracepoint(prog, "skb", "kfree_skb");
-  if (link || access((std::string(kTracefs) + "/events").c_str(), F_OK) == 0) return link;
-  // libbpf finds the tracepoint's id in tracefs: mount it where it is absent
-  // (a namespace of `ip netns exec` has a /sys without it).
-  if (mount("nodev", kTracefs, "tracefs", 0, nullptr) != 0) return nullptr;
-  spdlog::info("kernel drops: mounted tracefs at {}", kTracefs);
+  // libbpf finds the tracepoint's id in tracefs (or tracing under debugfs):
+  // mount it first where it is absent (a namespace of `ip netns exec` has a
+  // /sys without it), so that libbpf does not fail once and warn.
+  const bool present = access((std::string(kTracefs) + "/events").c_str(), F_OK) == 0 ||
+                       access("/sys/kernel/debug/tracing/events", F_OK) == 0;
+  if (!present && mount("nodev", kTracefs, "tracefs", 0, nullptr) == 0) {
+    spdlog::info("kernel drops: mounted tracefs at {}", kTracefs);
+  }
   return bpf_program__attach_tracepoint(prog, "skb", "kfree_skb");
 }
 
