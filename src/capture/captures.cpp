@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <cctype>
 #include <cstring>
+#include <filesystem>
+#include <system_error>
 #include <vector>
 
 #include <spdlog/spdlog.h>
@@ -18,6 +20,17 @@
 namespace sniffer {
 
 namespace {
+
+// The capture directory, its parents created as needed (a sensor started
+// from a shell on a fresh host has no /var/lib/sniffer); the directory
+// itself 0750: the files hold whole packets.
+void make_directory(const std::string& dir) {
+  std::error_code ec;
+  const std::filesystem::path parent = std::filesystem::path(dir).parent_path();
+  if (!parent.empty()) std::filesystem::create_directories(parent, ec);
+  if (ec) throw Error(parent.string() + ": create: " + ec.message());
+  if (mkdir(dir.c_str(), 0750) != 0 && errno != EEXIST) throw Error(dir + ": mkdir: " + errno_text(errno));
+}
 
 constexpr std::uint32_t kDefaultPackets = 10000, kMaxPackets = 1000000;
 constexpr std::uint32_t kDefaultSeconds = 60, kMaxSeconds = 3600;
@@ -97,12 +110,10 @@ v1::ControlReply Captures::start(const v1::CaptureCommand& cmd, const std::strin
   }
   if (access(path.c_str(), F_OK) == 0) return failure(v1::ControlReply::INVALID, path + " exists");
   try {
-    if (mkdir(config_.full_packet_directory.c_str(), 0750) != 0 && errno != EEXIST) {
-      throw Error(config_.full_packet_directory + ": mkdir: " + errno_text(errno));
-    }
+    make_directory(config_.full_packet_directory);
     clear_counts(slot);
     if (int err = bpf_map_update_elem(progs_.capture_slots_map_fd(), &slot, &filter, BPF_ANY); err != 0) {
-      throw Error("capture_slots: update: " + errno_text(err));
+      throw Error("capture_slots: update: " + errno_text(-err));  // libbpf: -errno
     }
     *free_slot = std::make_unique<CaptureSession>(slot, path, limits, interfaces_, now_mono_ns, now_wall_ns);
   } catch (const Error& e) {

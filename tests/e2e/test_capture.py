@@ -7,6 +7,7 @@ interface statistics blocks and in the metrics."""
 import json
 import os
 import signal
+import stat
 import struct
 import subprocess
 import time
@@ -80,7 +81,7 @@ def capture_sensor(env, lab, start_daemon, tmp_path):
     authorized = tmp_path / "analysts"
     authorized.write_text(open(tmp_path / "analyst.pub").read())
     control = f"ipc://{tmp_path}/control.sock"
-    directory = tmp_path / "captures"
+    directory = tmp_path / "state" / "captures"  # neither exists yet: the daemon creates both
 
     def start(**overrides):
         capture_section = {"full_packet_directory": str(directory), **overrides.pop("capture", {})}
@@ -131,6 +132,7 @@ def test_a_capture_equals_tcpdump_on_the_same_interface_and_stops_at_its_packet_
                   "--seconds", 60, "-w", "pings.pcapng")
     path = directory / "pings.pcapng"
     assert str(path) in out.stdout
+    assert stat.S_IMODE(os.stat(directory).st_mode) == 0o750, "whole packets: the directory is not for everyone"
     assert not path.exists(), "the file is in place before the capture stopped"
     for size in sizes:
         lab.exec(lab.wan, ["ping", "-n", "-q", "-c", pings, "-i", "0.2", "-W", 1, "-s", size, Addr.LAN4_PEER])
