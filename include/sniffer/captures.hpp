@@ -50,6 +50,10 @@ class Captures {
   static int on_sample(void* ctx, void* data, std::size_t size);
   void handle(const void* data, std::size_t size);
   void finish(std::uint32_t slot, std::uint64_t now_wall_ns);
+  // Stops a capture whose file cannot be written (a full disk, an I/O
+  // error): its temporary file removed, counted; the daemon and the other
+  // captures go on.
+  void abandon(std::uint32_t slot, const std::string& why);
   CaptureKernelCounts read_counts(std::uint32_t slot) const;
   void clear_counts(std::uint32_t slot) const;
   void set_active();

@@ -181,6 +181,7 @@ struct CaptureCounters {
   std::uint64_t written = 0;      // packets written to capture files
   std::uint64_t ring_full = 0;    // matched, lost: the captures ring was full
   std::uint64_t not_written = 0;  // read past a capture's packet limit
+  std::uint64_t failed = 0;       // captures stopped by a write error (a full disk): no file
 };
 
 }  // namespace sniffer

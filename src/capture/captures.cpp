@@ -150,7 +150,12 @@ void Captures::handle(const void* data, std::size_t size) {
   const std::span<const std::uint8_t> frame(static_cast<const std::uint8_t*>(data) + sizeof rec, rec.cap_len);
   const std::uint64_t wall_ns = clock_.to_wall_ns(rec.ts_mono_ns);
   for (std::uint32_t i = 0; i < SNIFFER_MAX_CAPTURES; ++i) {
-    if ((rec.slots & (1u << i)) && sessions_[i]) sessions_[i]->add(rec, frame, wall_ns);
+    if (!(rec.slots & (1u << i)) || !sessions_[i]) continue;
+    try {  // never out of this ring callback: libbpf's C frames are below
+      sessions_[i]->add(rec, frame, wall_ns);
+    } catch (const Error& e) {
+      abandon(i, e.what());
+    }
   }
 }
 
@@ -181,17 +186,26 @@ void Captures::finish(std::uint32_t slot, std::uint64_t now_wall_ns) {
     matched += c.matched;
     lost += c.ring_full;
   }
+  try {
+    session->finish(counts, now_wall_ns);
+  } catch (const Error& e) {
+    spdlog::error("capture {}: {}: stopped, no file written", slot, e.what());
+    ++totals_.failed;
+    return;
+  }
   const std::uint64_t taken = matched - std::min(matched, lost);
   totals_.ring_full += lost;
   totals_.written += session->written();
   totals_.not_written += taken - std::min(taken, session->written());
-  try {
-    session->finish(counts, now_wall_ns);
-    spdlog::info("capture {} done: {} packets written to {} ({} matched, {} lost: the captures ring was full)", slot,
-                 session->written(), session->path(), matched, lost);
-  } catch (const Error& e) {
-    spdlog::error("capture {}: {}", slot, e.what());
-  }
+  spdlog::info("capture {} done: {} packets written to {} ({} matched, {} lost: the captures ring was full)", slot,
+               session->written(), session->path(), matched, lost);
+}
+
+void Captures::abandon(std::uint32_t slot, const std::string& why) {
+  spdlog::error("capture {}: {}: stopped, no file written", slot, why);
+  sessions_[slot].reset();  // its OutputFile, not committed, removes the temporary file
+  set_active();
+  ++totals_.failed;
 }
 
 CaptureKernelCounts Captures::read_counts(std::uint32_t slot) const {

@@ -259,6 +259,9 @@ constexpr MetricFamily kFamilies[] = {
      capture_figure<&CaptureCounters::running>},
     {"sniffer_captures_started_total", kCounter, "Full-packet captures started.",
      capture_figure<&CaptureCounters::started>},
+    {"sniffer_captures_failed_total", kCounter,
+     "Full-packet captures stopped by an error writing their file (a full disk): no file is left.",
+     capture_figure<&CaptureCounters::failed>},
     {"sniffer_capture_packets_total", kCounter,
      "Packets full-packet captures matched, by result (written to the file; ring_full: lost, the captures ring "
      "was full; not_written: read past the capture's packet limit).",

@@ -188,6 +188,57 @@ def test_a_flow_capture_holds_both_directions_cut_at_its_snap_length_and_stops_a
     assert sources.count(packed(Addr.WAN4_PEER)) == 5 and sources.count(packed(Addr.LAN4_PEER)) == 10
 
 
+def udp_burst(lab, dport, sport, count):
+    """count 1,400-byte UDP datagrams from the WAN peer to the LAN peer, as fast as Python sends."""
+    sender = ("import socket,sys\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n"
+              "s.bind(('0.0.0.0',int(sys.argv[3])))\n"
+              "for _ in range(int(sys.argv[4])): s.sendto(b'b'*1400,(sys.argv[1],int(sys.argv[2])))\n")
+    lab.exec(lab.wan, ["python3", "-c", sender, Addr.LAN4_PEER, dport, sport, count])
+
+
+def wait_samples(lab, port, done, timeout=5):
+    """The metrics endpoint's samples once done(samples) holds, or at the timeout (its text is
+    renewed on the daemon's stats interval)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        _, samples = scrape(lab, port)
+        if done(samples) or time.monotonic() > deadline:
+            return samples
+        time.sleep(0.2)
+
+
+def test_a_full_disk_stops_the_capture_not_the_sensor(env, lab, capture_sensor, tmp_path):
+    """A capture directory with no room left (a 64 KiB tmpfs): the capture stops at its first
+    write error, its temporary file removed, and is counted; the daemon goes on, and a later
+    capture that fits writes its file."""
+    start, capture, _ = capture_sensor
+    full = tmp_path / "full"
+    full.mkdir()
+    run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(full)])
+    try:
+        port = 20000 + (os.getpid() + 7) % 20000
+        daemon = start(capture={"full_packet_directory": str(full / "captures")},
+                       metrics={"listen": f"127.0.0.1:{port}"})
+        sport, dport = random_ports(2)
+        capture("--filter", f"proto udp port {dport} interface wan0", "--packets", 5000, "--seconds", 30,
+                "-w", "big.pcapng")
+        udp_burst(lab, dport, sport, 1500)  # ~2 MB of frames: past the session's 1 MiB buffer
+        samples = wait_samples(lab, port, lambda s: s.get("sniffer_captures_failed_total") == 1)
+        assert samples["sniffer_captures_failed_total"] == 1 and samples["sniffer_captures_running"] == 0, (
+            daemon.stderr()[-3000:], {k: v for k, v in samples.items() if "capture" in k}, os.listdir(full / "captures"))
+        assert daemon.proc.poll() is None, "the daemon stopped"
+        assert os.listdir(full / "captures") == [], "a partial capture file was left"
+        assert "stopped, no file written" in daemon.stderr()
+
+        capture("--filter", f"proto udp port {dport} interface wan0", "--packets", 3, "-w", "small.pcapng")
+        udp_burst(lab, dport, sport, 3)
+        wait_file(full / "captures" / "small.pcapng", 5)
+        assert len(tshark_frames(full / "captures" / "small.pcapng")) == 3
+        daemon.stop()
+    finally:
+        run(["umount", "-l", str(full)], check=False)
+
+
 def test_a_small_captures_ring_counts_what_a_burst_loses_in_the_file_and_the_metrics(env, lab, capture_sensor,
                                                                                      tmp_path):
     start, capture, directory = capture_sensor
@@ -196,10 +247,7 @@ def test_a_small_captures_ring_counts_what_a_burst_loses_in_the_file_and_the_met
     sport, dport = random_ports(2)
     capture("--filter", f"proto udp port {dport} interface wan0", "--seconds", 3, "-w", "burst.pcapng")
     burst = 400
-    sender = ("import socket,sys\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n"
-              "s.bind(('0.0.0.0',int(sys.argv[3])))\n"
-              "for _ in range(int(sys.argv[4])): s.sendto(b'b'*1400,(sys.argv[1],int(sys.argv[2])))\n")
-    lab.exec(lab.wan, ["python3", "-c", sender, Addr.LAN4_PEER, dport, sport, burst])
+    udp_burst(lab, dport, sport, burst)
     wait_file(directory / "burst.pcapng", 6)
     stats = interface_statistics(directory / "burst.pcapng")["wan0"]
     written = len(tshark_frames(directory / "burst.pcapng"))
@@ -207,14 +255,8 @@ def test_a_small_captures_ring_counts_what_a_burst_loses_in_the_file_and_the_met
     assert stats["ifdrop"] > 0 and written > 0, (stats, written)
     assert stats["ifdrop"] + written + stats["osdrop"] == burst, (stats, written)
     print(f"a burst of {burst} through a {8192}-byte captures ring: {written} written, {stats}")
-    # The metrics endpoint's text is renewed on the daemon's stats interval.
-    deadline = time.monotonic() + 5
-    while True:
-        _, samples = scrape(lab, port)
-        done = samples.get("sniffer_captures_started_total") == 1 and samples.get("sniffer_captures_running") == 0
-        if done or time.monotonic() > deadline:
-            break
-        time.sleep(0.2)
+    samples = wait_samples(lab, port, lambda s: s.get("sniffer_captures_started_total") == 1 and
+                           s.get("sniffer_captures_running") == 0)
     assert samples["sniffer_captures_started_total"] == 1 and samples["sniffer_captures_running"] == 0
     assert samples['sniffer_capture_packets_total{result="ring_full"}'] == stats["ifdrop"]
     assert samples['sniffer_capture_packets_total{result="written"}'] == written
