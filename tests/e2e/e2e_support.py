@@ -382,6 +382,17 @@ def scrape(lab, port):
     return text, samples
 
 
+def scrape_until(lab, port, done, timeout=5.0):
+    """The /metrics samples once done(samples) holds, or those of the last scrape at the timeout
+    (the endpoint's text is renewed on the daemon's stats interval, every second)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        _, samples = scrape(lab, port)
+        if done(samples) or time.monotonic() >= deadline:
+            return samples
+        time.sleep(0.2)
+
+
 # A steady UDP sender for `python3 -c SENDER DST DPORT SPORT SECONDS`: one 32-byte
 # datagram every 5 ms from a fixed source port; prints how many it sent.
 SENDER = """

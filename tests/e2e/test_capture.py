@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from e2e_support import Addr, EchoServers, packed, random_ports, run, scrape, udp_send
+from e2e_support import Addr, EchoServers, packed, random_ports, run, scrape_until, udp_send
 from test_blocklist import keygen
 
 SNAPLEN_CUT = 100
@@ -196,17 +196,6 @@ def udp_burst(lab, dport, sport, count):
     lab.exec(lab.wan, ["python3", "-c", sender, Addr.LAN4_PEER, dport, sport, count])
 
 
-def wait_samples(lab, port, done, timeout=5):
-    """The metrics endpoint's samples once done(samples) holds, or at the timeout (its text is
-    renewed on the daemon's stats interval)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        _, samples = scrape(lab, port)
-        if done(samples) or time.monotonic() > deadline:
-            return samples
-        time.sleep(0.2)
-
-
 def test_a_full_disk_stops_the_capture_not_the_sensor(env, lab, capture_sensor, tmp_path):
     """A capture directory with no room left (a 64 KiB tmpfs): the capture stops at its first
     write error, its temporary file removed, and is counted; the daemon goes on, and a later
@@ -223,7 +212,7 @@ def test_a_full_disk_stops_the_capture_not_the_sensor(env, lab, capture_sensor, 
         capture("--filter", f"proto udp port {dport} interface wan0", "--packets", 5000, "--seconds", 30,
                 "-w", "big.pcapng")
         udp_burst(lab, dport, sport, 1500)  # ~2 MB of frames: past the session's 1 MiB buffer
-        samples = wait_samples(lab, port, lambda s: s.get("sniffer_captures_failed_total") == 1)
+        samples = scrape_until(lab, port, lambda s: s.get("sniffer_captures_failed_total") == 1)
         assert samples["sniffer_captures_failed_total"] == 1 and samples["sniffer_captures_running"] == 0, (
             daemon.stderr()[-3000:], {k: v for k, v in samples.items() if "capture" in k}, os.listdir(full / "captures"))
         assert daemon.proc.poll() is None, "the daemon stopped"
@@ -255,7 +244,7 @@ def test_a_small_captures_ring_counts_what_a_burst_loses_in_the_file_and_the_met
     assert stats["ifdrop"] > 0 and written > 0, (stats, written)
     assert stats["ifdrop"] + written + stats["osdrop"] == burst, (stats, written)
     print(f"a burst of {burst} through a {8192}-byte captures ring: {written} written, {stats}")
-    samples = wait_samples(lab, port, lambda s: s.get("sniffer_captures_started_total") == 1 and
+    samples = scrape_until(lab, port, lambda s: s.get("sniffer_captures_started_total") == 1 and
                            s.get("sniffer_captures_running") == 0)
     assert samples["sniffer_captures_started_total"] == 1 and samples["sniffer_captures_running"] == 0
     assert samples['sniffer_capture_packets_total{result="ring_full"}'] == stats["ifdrop"]

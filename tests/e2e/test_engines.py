@@ -9,7 +9,6 @@ identical too (the kernel clock's monotonic_ns aside: it says when the program r
 kernel flow aggregation too, the flows (kept in the engine's map) must be the same.
 """
 import json
-import struct
 import subprocess
 import time
 

@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 
-from e2e_support import SENDER, Addr, random_ports, scrape, udp_send, warm_up, wait_log
+from e2e_support import SENDER, Addr, random_ports, scrape_until, udp_send, warm_up, wait_log
 
 ROLE_WAN = 1
 MODE_HOST_BASED = 1
@@ -37,12 +37,7 @@ MAC_PEER_WAN = "02:53:00:64:00:10"
 
 def wait_metric(lab, port, name, value, timeout=5.0):
     """Scrapes until metric `name` has `value` (the endpoint is refreshed every second)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        _, m = scrape(lab, port)
-        if m.get(name) == value or time.monotonic() >= deadline:
-            return m
-        time.sleep(0.2)
+    return scrape_until(lab, port, lambda m: m.get(name) == value, timeout)
 
 
 def wan_neighbours(lab):

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from e2e_support import run, scrape, unavailable, wait_log
+from e2e_support import run, scrape_until, unavailable, wait_log
 
 METRICS_PORT = 9762
 PACKETS = 25
@@ -70,12 +70,7 @@ def test_gateway_drops_counted_by_reason(lab, start_daemon, subscribe, aggregati
 
     names = [f'sniffer_kernel_drops_total{{interface="wan0",reason="{reason}",protocol="udp"}}'
              for _, _, reason in WAYS.values()]
-    deadline = time.monotonic() + 5  # the metrics text is refreshed every second
-    while True:
-        _, samples = scrape(lab, METRICS_PORT)
-        if all(name in samples for name in names) or time.monotonic() > deadline:
-            break
-        time.sleep(0.2)
+    samples = scrape_until(lab, METRICS_PORT, lambda s: all(name in s for name in names))
     for name in names:
         assert samples.get(name) == PACKETS, f"{name}: {samples.get(name)}\n" + "\n".join(
             k for k in samples if k.startswith("sniffer_kernel_drops_total"))
