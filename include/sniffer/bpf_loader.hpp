@@ -103,7 +103,8 @@ class BpfPrograms {
   // Offline replay: the capture time and original length of the next packet
   // run (kernel flow aggregation uses them instead of the kernel's clock).
   void set_replay_packet(std::uint64_t ts_ns, std::uint32_t wire_len);
-  // Kernel flow aggregation: flows started so far (from the first flow id).
+  // Kernel flow aggregation: the last flow id handed out (the flows started,
+  // when ids start at 1).
   std::uint64_t flows_created() const;
   // Kernel flow aggregation numbers flows from first_flow_id (offline, before the first packet).
   void set_first_flow_id(std::uint64_t first_flow_id);
@@ -140,7 +141,6 @@ class BpfPrograms {
   };
   std::unique_ptr<sniffer_bpf, SkeletonDeleter> skel_;
   LoadOptions options_;
-  std::uint64_t first_flow_id_ = 1;
 };
 
 // Path of the kernel BTF libbpf will use, with a clear error when absent.

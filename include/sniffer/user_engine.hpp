@@ -42,14 +42,13 @@ class UserEngine {
 
   // The programs' counters, as BpfPrograms::read_counters gives the kernel's.
   KernelCounters read_counters() const;
-  // Kernel flow aggregation: the programs' flow map, and the flows they
-  // started.
+  // Kernel flow aggregation: the programs' flow map, and the last flow id
+  // they handed out (as BpfPrograms::flows_created).
   FlowMap& flow_map() { return *flows_; }
   std::uint64_t flows_created() const;
 
  private:
   std::vector<std::unique_ptr<sniffer_user_map>> stores_;
-  const std::uint64_t first_flow_id_;
   const UserArrayMap* stats_ = nullptr;
   std::optional<UserFlowMap> flows_;
 };

@@ -75,8 +75,7 @@ void copy_entries(const sniffer_user_map_slot& slot, const bpf_map* kernel_map, 
 
 }  // namespace
 
-UserEngine::UserEngine(const BpfPrograms& programs, UserRingBuffer::Sink sink, std::uint64_t first_flow_id)
-    : first_flow_id_(first_flow_id) {
+UserEngine::UserEngine(const BpfPrograms& programs, UserRingBuffer::Sink sink, std::uint64_t first_flow_id) {
   const LoadOptions& options = programs.options();
   if (engine_exists.exchange(true)) throw Error("user engine: one at a time (the programs' globals are shared)");
   try {
@@ -131,7 +130,7 @@ int UserEngine::run(const std::uint8_t* data, std::uint32_t caplen, std::uint64_
   return 0;
 }
 
-std::uint64_t UserEngine::flows_created() const { return sniffer_user_last_flow_id() - (first_flow_id_ - 1); }
+std::uint64_t UserEngine::flows_created() const { return sniffer_user_last_flow_id(); }
 
 KernelCounters UserEngine::read_counters() const {
   KernelCounters out;

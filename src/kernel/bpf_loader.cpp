@@ -276,13 +276,10 @@ void BpfPrograms::set_local_addresses(
 }
 
 std::uint64_t BpfPrograms::flows_created() const {
-  return __atomic_load_n(&skel_->bss->last_flow_id, __ATOMIC_RELAXED) - (first_flow_id_ - 1);
+  return __atomic_load_n(&skel_->bss->last_flow_id, __ATOMIC_RELAXED);
 }
 
-void BpfPrograms::set_first_flow_id(std::uint64_t first_flow_id) {
-  first_flow_id_ = first_flow_id;
-  skel_->bss->last_flow_id = first_flow_id - 1;
-}
+void BpfPrograms::set_first_flow_id(std::uint64_t first_flow_id) { skel_->bss->last_flow_id = first_flow_id - 1; }
 
 void BpfPrograms::set_replay_packet(std::uint64_t ts_ns, std::uint32_t wire_len) {
   skel_->bss->replay_ts_ns = ts_ns;

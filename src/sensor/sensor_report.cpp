@@ -39,8 +39,10 @@ KernelCounters Sensor::program_counters() const {
   return user_engine_ ? user_engine_->read_counters() : progs_.read_counters();
 }
 
+// From the run's first flow id (a -j worker's file numbers its own range).
 std::uint64_t Sensor::flows_created() const {
-  return user_engine_ ? user_engine_->flows_created() : progs_.flows_created();
+  const std::uint64_t last_id = user_engine_ ? user_engine_->flows_created() : progs_.flows_created();
+  return last_id - (options_.first_flow_id - 1);
 }
 
 void Sensor::publish_stats(const Report& report) {
