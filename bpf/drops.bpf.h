@@ -157,7 +157,8 @@ static __always_inline void send_drop_record(struct sk_buff *skb, __u16 ethertyp
 	if (!dropped_tuple(skb, ethertype, &r))
 		return;
 	r.ts_mono_ns = bpf_ktime_get_ns();
-	if (bpf_ringbuf_output(&events, &r, sizeof r, wakeup_flag((sizeof r + 8 + 7) & ~7u, false))) {
+	void *ring = events_ring(r.saddr, r.sport, r.daddr, r.dport, r.l4_proto);
+	if (!ring || bpf_ringbuf_output(ring, &r, sizeof r, wakeup_flag(ring, (sizeof r + 8 + 7) & ~7u, false))) {
 		struct sniffer_drop_key full = {.reason = SNIFFER_DROP_RING_FULL, .proto_class = SNIFFER_CLASS_OTHER};
 		__u64 *n = bpf_map_lookup_elem(&kernel_drops, &full);
 		if (n)

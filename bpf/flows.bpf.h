@@ -75,7 +75,9 @@ static __always_inline void send_flow(struct sniffer_flow_record *out, int reaso
 	out->record_len = sizeof(*out);
 	out->end_reason = reason;
 	out->is_update = is_update;
-	if (bpf_ringbuf_output(&events, out, sizeof(*out), wakeup_flag((sizeof(*out) + 8 + 7) & ~7u, false)))
+	const struct sniffer_flow_key *k = &out->state.key;
+	void *ring = events_ring(k->addr_a, k->port_a, k->addr_b, k->port_b, k->l4_proto);
+	if (!ring || bpf_ringbuf_output(ring, out, sizeof(*out), wakeup_flag(ring, (sizeof(*out) + 8 + 7) & ~7u, false)))
 		stat_add(slot, SNIFFER_STAT_FLOW_RING_FULL, 1);
 	else
 		stat_add(slot, SNIFFER_STAT_FLOW_RECORDS, 1);

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * The "events" ring buffer: packet records with their payload snippet (and,
- * through flows.bpf.h, flow records), and the choice of when to wake the
- * reader. Uses the loader's constants cfg_payload_bytes and cfg_wakeup_bytes
+ * The "events" ring buffers, one per worker: packet records with their
+ * payload snippet (and, through flows.bpf.h and drops.bpf.h, flow and drop
+ * records), and the choice of when to wake the reader. Uses the loader's
+ * constants cfg_payload_bytes, cfg_wakeup_bytes and cfg_workers
  * (sniffer.bpf.c).
  */
 #ifndef SNIFFER_RECORD_BPF_H
@@ -13,20 +14,54 @@
 #include "sniffer/abi.h"
 #include "counters.bpf.h"
 #include "parse.bpf.h"
+#include "sniffer/worker_shard.h"
 
-struct {
+struct events_ring {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 4096); /* resized by the loader (capture.ring_buffer_bytes) */
-} events SEC(".maps");
+};
+
+/* Worker 0's ring, and the only one with one worker. */
+struct events_ring events SEC(".maps");
+
+/* capture.workers: each worker's ring, by worker; the loader creates rings
+ * 1.. (of the size of "events") and puts them here. A flow's records all go
+ * to one ring (sniffer/worker_shard.h). The user engine runs one worker. */
+#ifndef SNIFFER_USERSPACE
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, SNIFFER_MAX_WORKERS);
+	__type(key, __u32);
+	__array(values, struct events_ring);
+} event_rings SEC(".maps") = {
+	.values = {[0] = &events},
+};
+#endif
+
+/* The ring of the worker that owns the flow between (a, port_a) and
+ * (b, port_b); NULL only if the loader left a worker without a ring. With
+ * one worker (a constant) it is "events", without a lookup. */
+static __always_inline void *events_ring(const __u8 *a, __u16 port_a, const __u8 *b, __u16 port_b, __u8 l4_proto)
+{
+#ifndef SNIFFER_USERSPACE
+	if (cfg_workers > 1) {
+		__u32 worker = sniffer_worker_of(a, port_a, b, port_b, l4_proto, cfg_workers);
+		return bpf_map_lookup_elem(&event_rings, &worker);
+	}
+#else
+	(void)a, (void)port_a, (void)b, (void)port_b, (void)l4_proto;
+#endif
+	return &events;
+}
 
 /* Notes the ring's fill for the metrics and chooses the wakeup. With
  * cfg_wakeup_bytes set, only the record that brings the queue across the
  * threshold wakes the reader; the others never do (a reader that fell behind
  * would otherwise be woken, at about 1 us each, by every record). The reader
  * also polls on a timer, so nothing waits longer than its poll interval. */
-static __always_inline __u64 wakeup_flag(__u32 record_bytes, bool queued_has_record)
+static __always_inline __u64 wakeup_flag(void *ring, __u32 record_bytes, bool queued_has_record)
 {
-	__u64 queued = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+	__u64 queued = bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA);
 	stat_set(0, SNIFFER_STAT_RING_FILL, queued);
 	if (!cfg_wakeup_bytes)
 		return 0;
@@ -60,7 +95,8 @@ static __always_inline void send_record(void *ctx, bool is_xdp, struct sniffer_r
 	__u32 cap = cfg_payload_bytes;
 	if (cap > SNIFFER_MAX_PAYLOAD_BYTES)
 		cap = SNIFFER_MAX_PAYLOAD_BYTES;
-	struct sniffer_record *out = bpf_ringbuf_reserve(&events, sizeof(*rec) + cap, 0);
+	void *ring = events_ring(rec->saddr, rec->sport, rec->daddr, rec->dport, rec->l4_proto);
+	struct sniffer_record *out = ring ? bpf_ringbuf_reserve(ring, sizeof(*rec) + cap, 0) : 0;
 	if (!out) {
 		stat_add(slot, SNIFFER_STAT_RINGBUF_FULL, 1);
 		return;
@@ -91,7 +127,7 @@ static __always_inline void send_record(void *ctx, bool is_xdp, struct sniffer_r
 	__builtin_memcpy(out, rec, sizeof(*rec));
 
 	/* A ring sample takes its length plus an 8-byte header, rounded up to 8. */
-	bpf_ringbuf_submit(out, wakeup_flag((rec->record_len + 8 + 7) & ~7u, true));
+	bpf_ringbuf_submit(out, wakeup_flag(ring, (rec->record_len + 8 + 7) & ~7u, true));
 	stat_add(slot, SNIFFER_STAT_RECORDS, 1);
 }
 

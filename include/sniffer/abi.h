@@ -33,6 +33,7 @@
 #define SNIFFER_MAP_FILTER_SETTINGS "filter_settings"
 #define SNIFFER_MAP_PORT_FILTERS "port_filters"
 #define SNIFFER_MAP_EVENTS "events"
+#define SNIFFER_MAP_EVENT_RINGS "event_rings"
 #define SNIFFER_MAP_STATS "stats"
 #define SNIFFER_MAP_BLOCK_SETTINGS "block_settings"
 #define SNIFFER_MAP_BLOCK_SRC_V4 "block_src_v4"
@@ -49,6 +50,9 @@
 #define SNIFFER_MAX_PORT_FILTERS 8192
 /* Host addresses the programs know (local_addrs), for kernel flow aggregation. */
 #define SNIFFER_MAX_LOCAL_ADDRS 256
+/* Workers (capture.workers): one "events" ring each; event_rings, an
+ * ARRAY_OF_MAPS of this many, holds them ("events" is worker 0's). */
+#define SNIFFER_MAX_WORKERS 16
 /* Upper bound of the per-record payload snippet. */
 #define SNIFFER_MAX_PAYLOAD_BYTES 512
 

@@ -13,6 +13,7 @@
 
 #include "sniffer/abi.h"
 #include "sniffer/config.hpp"
+#include "sniffer/worker_rings.hpp"
 #include "sniffer/counters.hpp"  // KernelStats
 
 struct sniffer_bpf;  // generated skeleton (bpf/sniffer_bpf.skel.h)
@@ -27,6 +28,7 @@ struct LoadOptions {
   std::uint32_t capture_ring_bytes = CaptureConfig{}.full_packet_ring_bytes;  // the "captures" ring
   std::uint32_t payload_bytes = 0;
   std::uint32_t wakeup_bytes = 0;
+  std::uint32_t workers = 1;  // capture.workers, resolved: one "events" ring each
   std::string btf_path;  // empty: the running kernel's
   std::uint32_t blocklist_max_entries = BlocklistConfig{}.max_entries;  // per LPM trie (block_*, allow_*)
   // Kernel flow aggregation (flows.aggregation "kernel"): the flow map's size,
@@ -69,7 +71,8 @@ class BpfPrograms {
   int xdp_prog_fd() const;
   int tc_ingress_prog_fd() const;
   int tc_egress_prog_fd() const;
-  int events_map_fd() const;
+  // Worker `worker`'s ring (0: "events"; capture.workers).
+  int events_map_fd(std::uint32_t worker = 0) const { return worker_rings_.fd(worker); }
   int lpm_map_fd(LpmMap map) const;
   int block_settings_map_fd() const;
   int flows_map_fd() const;
@@ -141,6 +144,7 @@ class BpfPrograms {
   };
   std::unique_ptr<sniffer_bpf, SkeletonDeleter> skel_;
   LoadOptions options_;
+  WorkerRings worker_rings_;
 };
 
 // Path of the kernel BTF libbpf will use, with a clear error when absent.

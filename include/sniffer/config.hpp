@@ -38,6 +38,10 @@ struct CaptureConfig {
   std::uint32_t payload_bytes = 0;
   std::uint32_t wakeup_bytes = 64u * 1024u;
   std::uint32_t poll_interval_ms = 20;
+  // Worker threads, each with its own ring, flow table shard and batches
+  // (0: one per receive queue of the interfaces, at most one per CPU and
+  // 8; offline always 1).
+  std::uint32_t workers = 0;
   TcAttach tc_attach = TcAttach::Auto;
   // Full-packet capture on demand (`sniffer capture`): the ring its frames
   // go through, and the directory its pcapng files are written in.

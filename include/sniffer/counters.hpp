@@ -151,6 +151,13 @@ struct PipelineCounters {
   std::optional<FlowCounters> flows;           // when flows are on
 };
 
+// One worker of the data path (capture.workers; sensor/worker): its share.
+struct WorkerCounters {
+  std::uint64_t records_received = 0;       // records of every kind read from its ring
+  std::uint64_t records_processed = 0;      // packet records handled
+  std::uint64_t flows_active = 0;           // flows in its shard of the table
+};
+
 // One monitored interface (kernel/interface_manager).
 struct LinkCounters {
   bool present = false;

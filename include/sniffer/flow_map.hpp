@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <vector>
 
 #include "sniffer/abi.h"
@@ -46,6 +47,27 @@ class KernelFlowMap : public FlowMap {
   int map_fd_;
   std::vector<sniffer_flow_key> keys_;  // batch buffers, kept between walks
   std::vector<sniffer_flow_value> values_;
+};
+
+// One worker's shard of a map (capture.workers): its walks (for_each, keys)
+// see only the keys whose flows sniffer_worker_of gives this worker, so each
+// worker sweeps its own flows; lookups and removals pass through.
+class ShardFlowMap : public FlowMap {
+ public:
+  ShardFlowMap(std::unique_ptr<FlowMap> map, std::uint32_t worker, std::uint32_t workers)
+      : map_(std::move(map)), worker_(worker), workers_(workers) {}
+  bool for_each(const Visit& visit) override;
+  int take(const sniffer_flow_key& key, sniffer_flow_value& value) override { return map_->take(key, value); }
+  int lookup(const sniffer_flow_key& key, sniffer_flow_value& value) override { return map_->lookup(key, value); }
+  int put_back(const sniffer_flow_key& key, const sniffer_flow_value& value) override {
+    return map_->put_back(key, value);
+  }
+  std::vector<sniffer_flow_key> keys() override;
+
+ private:
+  bool owns(const sniffer_flow_key& key) const;
+  std::unique_ptr<FlowMap> map_;
+  std::uint32_t worker_, workers_;
 };
 
 }  // namespace sniffer

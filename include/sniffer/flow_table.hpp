@@ -28,6 +28,8 @@ struct FlowTableConfig {
   // The first flow id (then one up per flow): --read-pcap -j gives each
   // worker its own range, so that ids stay unique in the table they make.
   std::uint64_t first_flow_id = 1;
+  // capture.workers: worker i of n numbers its flows first + i, first + i + n, ...
+  std::uint64_t flow_id_step = 1;
 };
 
 // The flow table's settings from the config (the one conversion of flows.*).

@@ -23,7 +23,10 @@
 namespace sniffer {
 
 struct PipelineOutputs {
-  bool publish = true;   // bind the ZeroMQ socket (publish.endpoint)
+  PublishSocket* socket = nullptr;  // publish here (null: not publishing); it outlives the pipeline
+  // capture.workers: this pipeline is worker `worker` of `workers`, with
+  // that share of flows.max_flows and flow ids (userspace aggregation).
+  std::uint32_t worker = 0, workers = 1;
   std::string csv_path;  // write flow records here too (empty: no CSV)
   std::shared_ptr<const FlowLabels> labels;  // --labels: label every flow record (and a Label column)
   std::uint64_t first_flow_id = 1;           // userspace flow table (FlowTableConfig::first_flow_id); the kernel's: the Sensor
@@ -33,12 +36,18 @@ struct PipelineOutputs {
   KernelFlows::FlowsStarted kernel_flows_started;  // offline only (see KernelFlows)
 };
 
+// With publish.curve: lets the subscribers of publish.curve's
+// authorized_keys_file through `zmq`'s ZAP handler (domain "publish"),
+// before the publish socket is made.
+void allow_publish_subscribers(const PublishConfig& publish, ZmqRuntime& zmq);
+
+// Adds one worker's counters to a sum over workers.
+PipelineCounters& operator+=(PipelineCounters& sum, const PipelineCounters& part);
+
 class Pipeline {
  public:
-  // The publish socket lives in `zmq` (with publish.curve, its ZAP handler
-  // allows domain "publish"), which must outlive the pipeline.
   Pipeline(const Config& config, InterfaceTable interfaces, HostAddresses host, const PipelineOutputs& outputs,
-           std::uint64_t sensor_start_ns, ZmqRuntime& zmq);
+           std::uint64_t sensor_start_ns);
 
   void process(const DecodedRecord& record, std::uint64_t ts_ns, std::uint64_t now_mono_ns) {
     processor_.process(record, ts_ns, now_mono_ns);
@@ -77,8 +86,6 @@ class Pipeline {
     host_ = std::move(host);
   }
 
-  // Sends one message on the "stats" topic (when publishing).
-  void publish_stats(const std::string& serialized_report);
   // Offline: waits until every enabled stream (packet events, flow records)
   // has a subscriber, at most `seconds`; false if one still has none.
   bool wait_for_subscribers(double seconds);
@@ -90,7 +97,7 @@ class Pipeline {
  private:
   InterfaceTable interfaces_;
   HostAddresses host_;
-  std::optional<PublishSocket> socket_;
+  PublishSocket* socket_;
   std::optional<EventStream> events_;
   std::optional<FlowStream> flow_stream_;
   std::optional<OutputFile> csv_;

@@ -3,9 +3,16 @@
 // The capture thread never blocks: sends are non-blocking, and a batch
 // refused at the high-water mark is counted as dropped (with all its items)
 // and its sequence number is consumed, so subscribers see the gap.
+//
+// Workers (capture.workers) each batch their own records and share the one
+// socket: it numbers the batches of a topic as it sends them, whichever
+// worker made them, so a topic keeps one sequence; a batch's `worker` field
+// says which worker made it.
 #pragma once
 
 #include <cstdint>
+#include <map>
+#include <mutex>
 #include <set>
 #include <string>
 
@@ -33,14 +40,24 @@ class PublishSocket {
   PublishSocket(zmq::context_t& ctx, const PublishConfig& config);
   // Sends [topic, payload] without blocking.
   SendResult send(const std::string& topic, const std::string& payload);
+  // Sends [topic, batch] without blocking, the batch serialised in
+  // buffer[room..] without its sequence: the topic's next sequence number
+  // (field 2) goes in front, in the room (protobuf reads fields in any
+  // order). Consumed whether or not the batch goes out.
+  static constexpr std::size_t kSequenceRoom = 11;  // the field's tag byte and a 64-bit varint
+  SendResult send_batch(const std::string& topic, std::string& buffer);
   // Whether any subscriber currently subscribes to a prefix of `topic`.
   bool has_subscriber(const std::string& topic);
 
  private:
   void read_subscriptions();
+  bool has_subscriber_locked(const std::string& topic);
+  SendResult send_locked(const std::string& topic, zmq::const_buffer payload);
 
+  std::mutex mutex_;  // the workers share the socket; ZeroMQ sockets are not thread-safe
   IpcSocketFile ipc_file_;  // before the socket: checked before the bind, removed after the close
   zmq::socket_t socket_;
+  std::map<std::string, std::uint64_t> sequences_;  // per topic: the last number sent
   // XPUB reports the first subscription to a prefix and the last
   // unsubscription from it: the prefixes somebody wants right now.
   std::set<std::string> subscribed_;
@@ -60,11 +77,12 @@ class BatchStream {
   using Item = std::remove_pointer_t<decltype(items_of(std::declval<Batch&>()).Add())>;
 
   BatchStream(PublishSocket& socket, const char* topic, const PublishConfig& config, const std::string& sensor_id,
-              std::uint64_t sensor_start_ns)
+              std::uint64_t sensor_start_ns, std::uint32_t worker = 0)
       : socket_(socket), topic_(topic), max_items_(config.batch_max_events),
         max_age_ns_(std::uint64_t{config.batch_max_latency_ms} * 1000000u) {
     batch_.set_sensor_id(sensor_id);
     batch_.set_sensor_start_ns(sensor_start_ns);
+    batch_.set_worker(worker);
   }
 
   // A new item in the pending batch, for the caller to fill.
@@ -86,10 +104,11 @@ class BatchStream {
   void flush() {
     std::uint64_t n = pending();
     if (n == 0) return;
-    batch_.set_sequence(++sequence_);
-    batch_.SerializeToString(&buffer_);
+    const std::size_t body = batch_.ByteSizeLong();
+    buffer_.resize(PublishSocket::kSequenceRoom + body);
+    batch_.SerializeWithCachedSizesToArray(reinterpret_cast<std::uint8_t*>(&buffer_[PublishSocket::kSequenceRoom]));
     const std::uint64_t age_ns = now_ns() - started_ns_;
-    switch (socket_.send(topic_, buffer_)) {
+    switch (socket_.send_batch(topic_, buffer_)) {
       case SendResult::NoSubscriber:
         counters_.batches_unsubscribed++;
         counters_.items_unsubscribed += n;
@@ -118,8 +137,7 @@ class BatchStream {
   std::uint64_t max_age_ns_;
   Batch batch_;
   std::uint64_t started_ns_ = 0;
-  std::uint64_t sequence_ = 0;
-  std::string buffer_;
+  std::string buffer_;  // kSequenceRoom bytes, then the batch
   PublishCounters counters_;
 };
 

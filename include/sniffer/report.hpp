@@ -7,6 +7,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json_fwd.hpp>
 
@@ -25,7 +26,8 @@ struct LiveCounters {
 struct Report {
   KernelReport kernel;
   RingCounters ring;
-  PipelineCounters pipeline;
+  PipelineCounters pipeline;                 // over every worker
+  std::vector<WorkerCounters> workers;       // each worker's share (capture.workers)
   std::optional<std::map<std::string, AuthCounters>> auth;  // by ZAP domain, with CURVE
   std::optional<LiveCounters> live;
 

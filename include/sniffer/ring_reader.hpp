@@ -25,10 +25,9 @@ class RingReader {
   RingReader(const RingReader&) = delete;
   RingReader& operator=(const RingReader&) = delete;
 
-  // Waits up to timeout_ms (epoll) and handles every available record,
-  // including those submitted without a wakeup. False when a signal
-  // interrupted the wait.
-  bool poll(int timeout_ms);
+  // Waits up to timeout_ms for a wakeup, handling nothing (consume() then
+  // does). False when a signal interrupted the wait.
+  bool wait(int timeout_ms);
   // Handles every record available now, without waiting.
   void consume();
   // Handles one record (a ring sample); the user engine hands its records

@@ -1,7 +1,8 @@
 // A run of the sensor, assembled from a Config: the single-instance lock, the
 // BPF programs and their pins, the interfaces they watch, the ZeroMQ runtime,
-// the pipeline (events, flows, publishing), the ring reader, the metrics
-// endpoint and prevention. The live daemon and the offline replay build the
+// the workers (capture.workers: each a ring reader and a pipeline of events,
+// flows and batches), the publish socket, the metrics endpoint and
+// prevention. The live daemon and the offline replay build the
 // same Sensor; they differ in the packet source: attached interfaces (live),
 // or a capture file run through the loaded XDP program (replay).
 //
@@ -30,9 +31,9 @@
 #include "sniffer/captures.hpp"
 #include "sniffer/prevention.hpp"
 #include "sniffer/report.hpp"
-#include "sniffer/ring_reader.hpp"
 #include "sniffer/user_engine.hpp"
 #include "sniffer/wall_clock.hpp"
+#include "sniffer/worker.hpp"
 #include "sniffer/zmq_runtime.hpp"
 
 namespace sniffer {
@@ -88,14 +89,20 @@ class Sensor {
   void apply(const Config& next);
 
   // Live: attaches the configured hooks (after the constructor: every output
-  // is ready before the first packet arrives).
+  // is ready before the first packet arrives), and starts the workers'
+  // threads when there are several.
   void attach();
-  // Live: waits for records at most until the next batch is due or
-  // capture.poll_interval_ms, handles them, link changes, idle flows,
-  // batches, control commands.
+  // Live, one turn of the main loop. With one worker: waits for records at
+  // most until the next batch is due or capture.poll_interval_ms, handles
+  // them, idle flows and batches; with several (each on its thread), waits
+  // capture.poll_interval_ms and rethrows a worker's failure. Then link
+  // changes and control commands.
   void poll();
   // Re-measures the kernel's monotonic clock against the wall clock.
   void resync_clock();
+  // Whether every worker took a turn within the last `within_ns` (the
+  // watchdog's ping says the data path is alive, not only the main loop).
+  bool workers_alive(std::uint64_t now_mono_ns, std::uint64_t within_ns) const;
 
   // Replay: runs one captured frame through the program at its capture time
   // and original length, and handles what it produced.
@@ -124,7 +131,8 @@ class Sensor {
   void open_outputs();
   HostAddresses learn_host_addresses();
   void refresh_host();
-  void handle_record(const DecodedRecord& record);
+  std::unique_ptr<Worker> make_worker(std::uint32_t index, std::uint32_t count, const HostAddresses& host);
+  bool threaded() const { return workers_.size() > 1; }
   void log_kernel_flows() const;
   KernelCounters program_counters() const;  // the kernel's, or the user engine's
   std::uint64_t flows_created() const;      // by the programs, the kernel's or the user engine's
@@ -140,15 +148,12 @@ class Sensor {
   InterfaceTable replay_interfaces_;         // replay: the capture's one interface
   bool applied_ = false;
   ZmqRuntime zmq_;  // before every socket: outlives them
-  // Before the pipeline, whose kernel flow sweep uses one of them (or neither).
-  std::optional<UserEngine> user_engine_;  // replay with ReplayEngine::User; its records go to ring_
-  std::optional<KernelFlowMap> kernel_flow_map_;  // kernel flow aggregation on the kernel's programs
-  std::optional<Pipeline> pipeline_;
+  std::optional<PublishSocket> publish_;  // the workers' streams and the stats topic share it
+  // Before the workers: under kernel flow aggregation the flows are in its store.
+  std::optional<UserEngine> user_engine_;  // replay with ReplayEngine::User; its records go to worker 0's reader
   MonotonicToWall clock_;
   std::uint64_t now_mono_ns_ = 0;
-  std::uint64_t replay_ts_ns_ = 0;      // replay: the frame being run
-  std::uint32_t replay_wire_len_ = 0;
-  std::optional<RingReader> ring_;
+  std::vector<std::unique_ptr<Worker>> workers_;  // capture.workers; offline one
   std::optional<MetricsServer> metrics_;
   std::optional<Captures> captures_;  // live; before prevention_, whose control socket starts them
   std::optional<Prevention> prevention_;

@@ -95,7 +95,8 @@ int run_daemon(const Config& config, const RunOptions& options) {
   while (!g_stop_signal) {
     sensor.poll();
     const std::uint64_t now_mono = monotonic_now_ns();
-    if (ping.due(now_mono)) sd_notify(0, "WATCHDOG=1");  // the drain loop is alive
+    // The drain loop is alive: this loop, and every worker's within half the watchdog's time.
+    if (ping.due(now_mono) && sensor.workers_alive(now_mono, watchdog_usec * 500)) sd_notify(0, "WATCHDOG=1");
     if (g_reload_signal) {
       g_reload_signal = 0;
       reload(sensor, options);

@@ -181,6 +181,9 @@ const ConfigTable<CaptureConfig>& capture_table() {
           .typed(integer_type(0, 1u << 30) + ", < ring size"),
       uint_key("poll_interval_ms", &CaptureConfig::poll_interval_ms, 1, 1000,
                "the daemon reads the ring at least this often"),
+      uint_key("workers", &CaptureConfig::workers, 0, SNIFFER_MAX_WORKERS,
+               "threads, each with its own ring, flow table shard and batches; 0: one per receive queue of "
+               "the interfaces, at most one per CPU and 8"),
       choice_key("tc_attach", &CaptureConfig::tc_attach, kTcAttachNames,
                  "TC attach method: tcx links (Linux 6.6+), or a clsact qdisc and filter"),
       uint_key("full_packet_ring_bytes", &CaptureConfig::full_packet_ring_bytes, 4096, 1u << 30,

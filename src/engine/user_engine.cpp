@@ -101,6 +101,7 @@ UserEngine::UserEngine(const BpfPrograms& programs, UserRingBuffer::Sink sink, s
     bpf_object__for_each_map(map, programs.object()) {
       const std::string name = bpf_map__name(map);
       if (name.find('.') != std::string::npos) continue;  // .rodata, .bss: the globals, set below
+      if (name == SNIFFER_MAP_EVENT_RINGS) continue;  // the workers' rings: the user engine runs one, on "events"
       bool known = false;
       for (const sniffer_user_map_slot& slot : std::span(slots, count)) known = known || name == slot.name;
       if (!known) throw Error("user engine: the programs' map " + name + " has no userspace store");

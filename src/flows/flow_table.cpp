@@ -103,7 +103,8 @@ std::uint32_t FlowTable::create(std::uint32_t hash, const FlowPacket& p) {
     slots_.emplace_back();
   }
   Slot& s = slots_[slot];
-  s.flow.emplace(p, next_id_++, params_);
+  s.flow.emplace(p, next_id_, params_);
+  next_id_ += config_.flow_id_step;
   s.hash = hash;
   s.closing = false;
   index_.insert(hash, slot);  // cannot fail: a full table evicted above

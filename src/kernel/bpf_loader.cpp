@@ -83,6 +83,7 @@ BpfPrograms::BpfPrograms(const LoadOptions& options) : options_(options) {
 
   skel_->rodata->cfg_payload_bytes = options.payload_bytes;
   skel_->rodata->cfg_wakeup_bytes = options.wakeup_bytes;
+  skel_->rodata->cfg_workers = options.workers;
   skel_->rodata->cfg_flow_kernel = options.flow_kernel ? 1 : 0;
   skel_->rodata->cfg_packet_sample = options.packet_sample;
   std::memcpy(const_cast<sniffer_flow_params*>(&skel_->rodata->cfg_flow_params), &options.flow_params,
@@ -135,6 +136,8 @@ BpfPrograms::BpfPrograms(const LoadOptions& options) : options_(options) {
                 "; run with -vv for the verifier log");
   }
   verify_maps();
+  worker_rings_ = WorkerRings(bpf_map__fd(skel_->maps.event_rings), bpf_map__fd(skel_->maps.events), options.workers,
+                              options.ring_buffer_bytes);
 }
 
 void BpfPrograms::set_drop_constants(const LoadOptions& options) {
@@ -163,6 +166,7 @@ void BpfPrograms::verify_maps() const {
       {skel_->maps.filter_settings, SNIFFER_MAP_FILTER_SETTINGS, sizeof(__u32), sizeof(sniffer_filter_settings)},
       {skel_->maps.port_filters, SNIFFER_MAP_PORT_FILTERS, sizeof(__u16), sizeof(__u8)},
       {skel_->maps.events, SNIFFER_MAP_EVENTS, 0, 0},
+      {skel_->maps.event_rings, SNIFFER_MAP_EVENT_RINGS, sizeof(__u32), sizeof(__u32)},
       {skel_->maps.stats, SNIFFER_MAP_STATS, sizeof(__u32), sizeof(__u64)},
       {skel_->maps.block_settings, SNIFFER_MAP_BLOCK_SETTINGS, sizeof(__u32), sizeof(sniffer_block_settings)},
       {skel_->maps.block_src_v4, SNIFFER_MAP_BLOCK_SRC_V4, sizeof(sniffer_lpm_v4), sizeof(sniffer_block_entry)},
@@ -243,7 +247,6 @@ void BpfPrograms::unpin_maps() {
 int BpfPrograms::xdp_prog_fd() const { return bpf_program__fd(skel_->progs.sniffer_xdp); }
 int BpfPrograms::tc_ingress_prog_fd() const { return bpf_program__fd(skel_->progs.sniffer_tc_in); }
 int BpfPrograms::tc_egress_prog_fd() const { return bpf_program__fd(skel_->progs.sniffer_tc_eg); }
-int BpfPrograms::events_map_fd() const { return bpf_map__fd(skel_->maps.events); }
 int BpfPrograms::block_settings_map_fd() const { return bpf_map__fd(skel_->maps.block_settings); }
 int BpfPrograms::flows_map_fd() const { return bpf_map__fd(skel_->maps.flows); }
 int BpfPrograms::capture_ring_fd() const { return bpf_map__fd(skel_->maps.captures); }

@@ -3,6 +3,7 @@
 #include <cerrno>
 
 #include "sniffer/flow_map.hpp"
+#include "sniffer/worker_shard.h"
 
 namespace sniffer {
 
@@ -45,6 +46,22 @@ std::vector<sniffer_flow_key> KernelFlowMap::keys() {
     keys.push_back(key);
   }
   return keys;
+}
+
+bool ShardFlowMap::owns(const sniffer_flow_key& k) const {
+  return sniffer_worker_of(k.addr_a, k.port_a, k.addr_b, k.port_b, k.l4_proto, workers_) == worker_;
+}
+
+bool ShardFlowMap::for_each(const Visit& visit) {
+  return map_->for_each([&](const sniffer_flow_key& key, const sniffer_flow_value& value) {
+    if (owns(key)) visit(key, value);
+  });
+}
+
+std::vector<sniffer_flow_key> ShardFlowMap::keys() {
+  std::vector<sniffer_flow_key> all = map_->keys();
+  std::erase_if(all, [this](const sniffer_flow_key& key) { return !owns(key); });
+  return all;
 }
 
 }  // namespace sniffer

@@ -1,5 +1,9 @@
 #include "sniffer/ring_reader.hpp"
 
+#include <sys/epoll.h>
+
+#include <cerrno>
+
 #include <bpf/libbpf.h>
 
 #include "sniffer/error.hpp"
@@ -58,11 +62,11 @@ void RingReader::handle(const void* data, std::size_t size) {
   handler_(scratch_);
 }
 
-bool RingReader::poll(int timeout_ms) {
-  int n = ring_buffer__poll(ring_, timeout_ms);
-  if (n == -EINTR) return false;
-  if (n < 0) throw Error("poll the events ring buffer: " + errno_text(n));
-  consume();  // records submitted with BPF_RB_NO_WAKEUP
+bool RingReader::wait(int timeout_ms) {
+  epoll_event event{};
+  const int n = epoll_wait(ring_buffer__epoll_fd(ring_), &event, 1, timeout_ms);
+  if (n < 0 && errno == EINTR) return false;
+  if (n < 0) throw Error("wait for the events ring buffer: " + errno_text(errno));
   return true;
 }
 

@@ -1,5 +1,6 @@
 #include "sniffer/pipeline.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <thread>
 
@@ -10,26 +11,39 @@
 
 namespace sniffer {
 
+namespace {
+
+// Worker `worker`'s share of `total` (the last one takes the remainder).
+std::uint32_t shard_of(std::uint32_t total, std::uint32_t worker, std::uint32_t workers) {
+  const std::uint32_t share = std::max(1u, total / workers), others = share * (workers - 1);
+  return worker + 1 == workers && total > others ? total - others : share;
+}
+
+}  // namespace
+
+void allow_publish_subscribers(const PublishConfig& publish, ZmqRuntime& zmq) {
+  if (!publish.curve) return;
+  const std::string& file = publish.curve->authorized_keys_file;
+  std::set<std::string> keys = load_authorized_keys(file);
+  if (keys.empty()) spdlog::warn("publish: \"{}\" lists no key: no subscriber can connect", file);
+  else spdlog::info("publish: {} authorized subscriber key(s) from \"{}\"", keys.size(), file);
+  zmq.authenticator().allow(kZapDomainPublish, std::move(keys));
+}
+
 Pipeline::Pipeline(const Config& config, InterfaceTable interfaces, HostAddresses host,
-                   const PipelineOutputs& outputs, std::uint64_t sensor_start_ns, ZmqRuntime& zmq)
+                   const PipelineOutputs& outputs, std::uint64_t sensor_start_ns)
     : interfaces_(std::move(interfaces)),
       host_(std::move(host)),
+      socket_(outputs.socket),
       flow_output_(interfaces_, host_, nullptr, nullptr),
       processor_(interfaces_, host_, nullptr, nullptr) {
-  if (outputs.publish) {
-    if (config.publish.curve) {
-      const std::string& file = config.publish.curve->authorized_keys_file;
-      std::set<std::string> keys = load_authorized_keys(file);
-      if (keys.empty()) spdlog::warn("publish: \"{}\" lists no key: no subscriber can connect", file);
-      else spdlog::info("publish: {} authorized subscriber key(s) from \"{}\"", keys.size(), file);
-      zmq.authenticator().allow(kZapDomainPublish, std::move(keys));
-    }
-    socket_.emplace(zmq.context(), config.publish);
+  if (socket_) {
     if (config.publish.packet_events) {
-      events_.emplace(*socket_, kTopicPackets, config.publish, config.sensor_id, sensor_start_ns);
+      events_.emplace(*socket_, kTopicPackets, config.publish, config.sensor_id, sensor_start_ns, outputs.worker);
     }
     if (config.flows.enabled) {
-      flow_stream_.emplace(*socket_, kTopicFlows, config.publish, config.sensor_id, sensor_start_ns);
+      flow_stream_.emplace(*socket_, kTopicFlows, config.publish, config.sensor_id, sensor_start_ns,
+                           outputs.worker);
     }
   }
   if (!outputs.csv_path.empty()) {
@@ -46,11 +60,14 @@ Pipeline::Pipeline(const Config& config, InterfaceTable interfaces, HostAddresse
     };
     if (aggregates_in_kernel(config.flows)) {
       if (!outputs.kernel_flow_map) throw Error("flows.aggregation \"kernel\": the programs have no flow map");
-      kernel_flows_.emplace(*outputs.kernel_flow_map, outputs.kernel_flows_capacity, flow_table_config(config.flows),
-                            sink, outputs.kernel_flows_started);
+      kernel_flows_.emplace(*outputs.kernel_flow_map,
+                            shard_of(outputs.kernel_flows_capacity, outputs.worker, outputs.workers),
+                            flow_table_config(config.flows), sink, outputs.kernel_flows_started);
     } else {
       FlowTableConfig table = flow_table_config(config.flows);
-      table.first_flow_id = outputs.first_flow_id;
+      table.max_flows = shard_of(table.max_flows, outputs.worker, outputs.workers);
+      table.first_flow_id = outputs.first_flow_id + outputs.worker;
+      table.flow_id_step = outputs.workers;
       flows_.emplace(table, sink);
     }
   }
@@ -74,10 +91,6 @@ int Pipeline::ms_until_due(std::uint64_t now_mono_ns) const {
     if (d >= 0 && (due < 0 || d < due)) due = d;
   }
   return due;
-}
-
-void Pipeline::publish_stats(const std::string& serialized_report) {
-  if (socket_) socket_->send(kTopicStats, serialized_report);
 }
 
 bool Pipeline::wait_for_subscribers(double seconds) {
@@ -155,6 +168,53 @@ PipelineCounters Pipeline::counters() const {
                            .sweep_failures = k.sweep_failures};
   }
   return c;
+}
+
+namespace {
+
+void add(NamedCounts& sum, const NamedCounts& part) {
+  for (const auto& [name, n] : part) sum[name] += n;
+}
+
+void add(PublishCounters& sum, const PublishCounters& part) {
+  sum.batches_sent += part.batches_sent;
+  sum.items_sent += part.items_sent;
+  sum.batches_unsubscribed += part.batches_unsubscribed;
+  sum.items_unsubscribed += part.items_unsubscribed;
+  sum.batches_dropped_hwm += part.batches_dropped_hwm;
+  sum.items_dropped_hwm += part.items_dropped_hwm;
+  sum.batch_age_ns_sum += part.batch_age_ns_sum;
+}
+
+void add(FlowCounters& sum, const FlowCounters& part) {
+  for (auto field : {&FlowCounters::packets, &FlowCounters::created, &FlowCounters::ended, &FlowCounters::updates,
+                     &FlowCounters::evicted, &FlowCounters::active, &FlowCounters::capacity,
+                     &FlowCounters::kernel_drops, &FlowCounters::kernel_drops_no_flow, &FlowCounters::records,
+                     &FlowCounters::table_full, &FlowCounters::swept, &FlowCounters::sweeps,
+                     &FlowCounters::sweep_failures}) {
+    sum.*field += part.*field;
+  }
+  add(sum.ended_by_reason, part.ended_by_reason);
+}
+
+template <typename T>
+void add(std::optional<T>& sum, const std::optional<T>& part) {
+  if (!part) return;
+  if (!sum) sum = part;
+  else add(*sum, *part);
+}
+
+}  // namespace
+
+PipelineCounters& operator+=(PipelineCounters& sum, const PipelineCounters& part) {
+  sum.records_processed += part.records_processed;
+  sum.unknown_ifindex += part.unknown_ifindex;
+  sum.not_ip += part.not_ip;
+  sum.egress_forwarded += part.egress_forwarded;
+  add(sum.events, part.events);
+  add(sum.flow_stream, part.flow_stream);
+  add(sum.flows, part.flows);
+  return sum;
 }
 
 }  // namespace sniffer

@@ -1,5 +1,7 @@
 #include "sniffer/publisher.hpp"
 
+#include <cstring>
+
 #include <spdlog/spdlog.h>
 
 #include "sniffer/curve_auth.hpp"
@@ -47,7 +49,7 @@ void PublishSocket::read_subscriptions() {
   }
 }
 
-bool PublishSocket::has_subscriber(const std::string& topic) {
+bool PublishSocket::has_subscriber_locked(const std::string& topic) {
   read_subscriptions();
   for (const auto& prefix : subscribed_) {
     if (topic.compare(0, prefix.size(), prefix) == 0) return true;
@@ -55,11 +57,36 @@ bool PublishSocket::has_subscriber(const std::string& topic) {
   return false;
 }
 
+bool PublishSocket::has_subscriber(const std::string& topic) {
+  std::lock_guard lock(mutex_);
+  return has_subscriber_locked(topic);
+}
+
 SendResult PublishSocket::send(const std::string& topic, const std::string& payload) {
-  bool wanted = has_subscriber(topic);
+  std::lock_guard lock(mutex_);
+  return send_locked(topic, zmq::buffer(payload));
+}
+
+SendResult PublishSocket::send_batch(const std::string& topic, std::string& buffer) {
+  std::lock_guard lock(mutex_);
+  // Field 2 (sequence), varint: its tag, then 7 bits a byte, low bits first.
+  std::uint8_t field[kSequenceRoom];
+  std::size_t n = 0;
+  field[n++] = 2 << 3;
+  for (std::uint64_t v = ++sequences_[topic];; v >>= 7) {
+    field[n++] = static_cast<std::uint8_t>(v < 0x80 ? v : (v & 0x7f) | 0x80);
+    if (v < 0x80) break;
+  }
+  const std::size_t start = kSequenceRoom - n;
+  std::memcpy(&buffer[start], field, n);
+  return send_locked(topic, zmq::const_buffer(buffer.data() + start, buffer.size() - start));
+}
+
+SendResult PublishSocket::send_locked(const std::string& topic, zmq::const_buffer payload) {
+  bool wanted = has_subscriber_locked(topic);
   auto sent = socket_.send(zmq::buffer(topic), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
   // A multipart message is atomic: once the first frame is queued, so is the rest.
-  if (!sent || !socket_.send(zmq::buffer(payload), zmq::send_flags::dontwait)) return SendResult::HighWaterMark;
+  if (!sent || !socket_.send(payload, zmq::send_flags::dontwait)) return SendResult::HighWaterMark;
   return wanted ? SendResult::Delivered : SendResult::NoSubscriber;
 }
 

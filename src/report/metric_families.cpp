@@ -123,6 +123,12 @@ void flows_ended(FamilyWriter& f, const Report& r) {
   for (const auto& [reason, n] : r.pipeline.flows->ended_by_reason) f.sample(label("reason", reason), n);
 }
 
+// A figure of each worker (capture.workers).
+template <std::uint64_t WorkerCounters::*kField>
+void worker_figure(FamilyWriter& f, const Report& r) {
+  for (std::size_t i = 0; i < r.workers.size(); ++i) f.sample(label("worker", std::to_string(i)), r.workers[i].*kField);
+}
+
 void link_changes(FamilyWriter& f, const Report& r) {
   if (!r.live) return;
   for (const auto& [name, l] : r.live->interface_events) {
@@ -186,6 +192,11 @@ constexpr MetricFamily kFamilies[] = {
      [](FamilyWriter& f, const Report& r) { f.sample("", r.kernel.ring_size_bytes.value_or(0)); }},
     {"sniffer_records_received_total", kCounter, "Records the daemon read from the ring buffer.",
      [](FamilyWriter& f, const Report& r) { f.sample("", r.ring.records_received); }},
+    {"sniffer_worker_records_received_total", kCounter,
+     "Records of every kind each worker read from its ring (capture.workers).",
+     worker_figure<&WorkerCounters::records_received>},
+    {"sniffer_worker_flows_active", kGauge, "Flows in each worker's shard of the flow table.",
+     worker_figure<&WorkerCounters::flows_active>},
     {"sniffer_published_total", kCounter, "Items handed to ZeroMQ, by topic.", published},
     {"sniffer_published_batches_total", kCounter, "Batches handed to ZeroMQ, by topic.", published_batches},
     {"sniffer_publish_batch_age_seconds", MetricKind::Summary,

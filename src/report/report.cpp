@@ -132,6 +132,13 @@ json Report::to_json() const {
             {"drop_records_received", ring.drop_records_received},
             {"decode_errors", object_of(ring.decode_errors)}};
   user.update(pipeline_json(pipeline));
+  json per_worker = json::array();
+  for (const WorkerCounters& w : workers) {
+    per_worker.push_back({{"records_received", w.records_received},
+                          {"records_processed", w.records_processed},
+                          {"flows_active", w.flows_active}});
+  }
+  user["workers"] = per_worker;
   if (auth) {
     json by_domain = json::object();
     for (const auto& [domain, c] : *auth) by_domain[domain] = {{"accepted", c.accepted}, {"refused", c.refused}};

@@ -1,6 +1,10 @@
 #include "sniffer/sensor.hpp"
 
 #include <nlohmann/json.hpp>
+#include <poll.h>
+
+#include <algorithm>
+
 #include <spdlog/spdlog.h>
 
 #include "sniffer/host_addresses.hpp"
@@ -47,6 +51,7 @@ void warn_restart_only_changes(const Config& running, const Config& next) {
 // kernel's stack).
 LoadOptions program_load_options(const Config& config, const SensorOptions& options, const DropReasons& reasons) {
   LoadOptions load = load_options(config);
+  load.workers = resolve_workers(config, options.source == PacketSource::Interfaces);
   load.load_programs = options.source == PacketSource::Interfaces || options.replay_engine == ReplayEngine::Kernel;
   if (options.source == PacketSource::Interfaces) set_drop_options(config.drops, reasons, load);
   // Per flow: the userspace table counts the drop records; kernel flows do not.
@@ -90,7 +95,7 @@ void Sensor::apply(const Config& next) {
     manager_->check(next.interfaces);  // before any change: a missing new interface rejects it all
     if (prevention_) prevention_->check(next.blocklist);  // likewise a static entry the guard refuses
     warn_restart_only_changes(config_, next);
-    ring_->consume();  // records read before the tables change keep their old context
+    for (auto& worker : workers_) worker->drain();  // records read before the tables change keep their old context
   }
   if (manager_) {
     manager_->set_blocklist_roles(next.blocklist.roles);
@@ -116,50 +121,61 @@ void Sensor::apply(const Config& next) {
   config_.blocklist.max_entries = max_entries;  // sizes the tries: fixed until a restart
 }
 
-// The pipeline and what feeds it: built once the interfaces are known.
+// The workers and what feeds them: built once the interfaces are known.
 void Sensor::open_outputs() {
   const bool live = is_live();
   // Offline there are no host addresses: directions follow the interface's role.
-  HostAddresses host = live ? learn_host_addresses() : HostAddresses{};
-  PipelineOutputs outputs{.publish = live || options_.publish,
-                          .csv_path = options_.csv_path,
-                          .labels = options_.labels,
-                          .first_flow_id = options_.first_flow_id};
+  const HostAddresses host = live ? learn_host_addresses() : HostAddresses{};
+  if (live || options_.publish) {
+    allow_publish_subscribers(config_.publish, zmq_);
+    publish_.emplace(zmq_.context(), config_.publish);
+  }
   // The user engine first: under kernel flow aggregation the flows are in its store.
   if (!live && options_.replay_engine == ReplayEngine::User) {
     user_engine_.emplace(
-        progs_, [this](const void* data, std::size_t size) { ring_->handle(data, size); }, options_.first_flow_id);
+        progs_, [this](const void* data, std::size_t size) { workers_[0]->ring().handle(data, size); },
+        options_.first_flow_id);
   } else if (!live) {
     progs_.set_first_flow_id(options_.first_flow_id);
   }
-  if (progs_.flow_kernel()) {
-    outputs.kernel_flows_capacity = progs_.flow_max_entries();
-    outputs.kernel_flow_map = user_engine_ ? &user_engine_->flow_map() : &kernel_flow_map_.emplace(progs_.flows_map_fd());
-    if (!live) outputs.kernel_flows_started = [this] { return flows_created(); };
-  }
-  pipeline_.emplace(config_, interfaces(), std::move(host), outputs, start_wall_ns_, zmq_);
-  // Kernel flow aggregation: live flow times are CLOCK_MONOTONIC; a replay
-  // runs on the capture's clock (set_replay_packet) and needs no offset.
-  if (live) pipeline_->set_kernel_clock_offset(clock_.offset_ns());
+  const std::uint32_t count = progs_.options().workers;
+  for (std::uint32_t i = 0; i < count; ++i) workers_.push_back(make_worker(i, count, host));
   now_mono_ns_ = monotonic_now_ns();
-  ring_.emplace(
-      progs_.events_map_fd(), config_.capture.payload_bytes, [this](const DecodedRecord& r) { handle_record(r); },
-      [this](const sniffer_flow_record& r) { pipeline_->process_flow(r); },
-      [this](const sniffer_drop_record& r) { pipeline_->process_drop(r); });
   if (!live) return;
   if (!config_.metrics.listen.empty()) metrics_.emplace(config_.metrics.listen);
   captures_.emplace(progs_, config_.capture, interfaces(), clock_);
   prevention_.emplace(progs_, config_, zmq_, &*captures_);
 }
 
-void Sensor::handle_record(const DecodedRecord& record) {
-  if (is_live()) {
-    pipeline_->process(record, clock_.to_wall_ns(record.header.ts_mono_ns), now_mono_ns_);
-    return;
+// Worker `index` of `count`: its ring, its pipeline, and under kernel flow
+// aggregation its shard of the programs' flow map.
+std::unique_ptr<Worker> Sensor::make_worker(std::uint32_t index, std::uint32_t count, const HostAddresses& host) {
+  const bool live = is_live();
+  PipelineOutputs outputs{.socket = publish_ ? &*publish_ : nullptr,
+                          .worker = index,
+                          .workers = count,
+                          .csv_path = options_.csv_path,
+                          .labels = options_.labels,
+                          .first_flow_id = options_.first_flow_id};
+  std::unique_ptr<FlowMap> flow_map;
+  if (progs_.flow_kernel()) {
+    outputs.kernel_flows_capacity = progs_.flow_max_entries();
+    if (user_engine_) {
+      outputs.kernel_flow_map = &user_engine_->flow_map();
+    } else {
+      flow_map = std::make_unique<KernelFlowMap>(progs_.flows_map_fd());
+      if (count > 1) flow_map = std::make_unique<ShardFlowMap>(std::move(flow_map), index, count);
+      outputs.kernel_flow_map = flow_map.get();
+    }
+    if (!live) outputs.kernel_flows_started = [this] { return flows_created(); };
   }
-  DecodedRecord rec = record;
-  rec.header.wire_len = replay_wire_len_;  // the original length, even when the capture cut the packet
-  pipeline_->process(rec, replay_ts_ns_, now_mono_ns_);
+  auto pipeline = std::make_unique<Pipeline>(config_, interfaces(), host, outputs, start_wall_ns_);
+  auto worker = std::make_unique<Worker>(index, progs_.events_map_fd(index), config_.capture.payload_bytes,
+                                         std::move(flow_map), std::move(pipeline), live);
+  // Kernel flow aggregation: live flow times are CLOCK_MONOTONIC; a replay
+  // runs on the capture's clock (set_replay_packet) and needs no offset.
+  if (live) worker->set_clock_offset(clock_.offset_ns());
+  return worker;
 }
 
 // The host's addresses now, also given to the programs' local_addrs (kernel
@@ -172,43 +188,58 @@ HostAddresses Sensor::learn_host_addresses() {
 
 // The interfaces or the host's addresses changed: the pipeline and the
 // programs learn them.
-void Sensor::refresh_host() { pipeline_->set_interfaces(manager_->table(), learn_host_addresses()); }
+void Sensor::refresh_host() {
+  const HostAddresses host = learn_host_addresses();
+  for (auto& worker : workers_) worker->set_interfaces(manager_->table(), host);
+}
 
 void Sensor::attach() {
   manager_->attach();
   if (progs_.options().drops) drops_ = KernelDrops::attach(progs_, drop_reasons_);
   spdlog::info("xdp: attached through the kernel's bpf_link, one program per interface; libxdp's multi-program "
                "dispatcher is not used");
+  if (!threaded()) return;
+  for (auto& worker : workers_) worker->start(static_cast<int>(config_.capture.poll_interval_ms));
+  spdlog::info("{} workers, each with its own ring, flow table shard and batches (capture.workers {})",
+               workers_.size(), config_.capture.workers == 0 ? "auto" : std::to_string(config_.capture.workers));
 }
 
 void Sensor::poll() {
-  int timeout = static_cast<int>(config_.capture.poll_interval_ms);
-  const int due = pipeline_->ms_until_due(now_mono_ns_);
-  if (due >= 0 && due < timeout) timeout = due;
-  ring_->poll(timeout);
+  const int interval = static_cast<int>(config_.capture.poll_interval_ms);
+  if (!threaded()) {
+    workers_[0]->poll(interval);
+  } else {
+    ::poll(nullptr, 0, interval);  // a signal ends it early
+    for (auto& worker : workers_) worker->rethrow_failure();
+  }
   now_mono_ns_ = monotonic_now_ns();
   // Interfaces deleted, re-created, down or up: re-attach per config; the
   // pipeline learns new ifindexes (and addresses) before their records.
   if (LinkChanges changes = links_->poll(); !changes.empty()) {
     if (manager_->apply(changes) || changes.addresses_changed) refresh_host();
   }
-  pipeline_->tick(clock_.to_wall_ns(now_mono_ns_), now_mono_ns_);
   prevention_->poll(now_mono_ns_, realtime_now_ns());
   captures_->poll(now_mono_ns_, realtime_now_ns());
 }
 
 void Sensor::resync_clock() {
   clock_.resync();
-  pipeline_->set_kernel_clock_offset(clock_.offset_ns());
+  for (auto& worker : workers_) worker->set_clock_offset(clock_.offset_ns());
 }
 
-bool Sensor::wait_for_subscribers(double seconds) { return pipeline_->wait_for_subscribers(seconds); }
+bool Sensor::workers_alive(std::uint64_t now_mono_ns, std::uint64_t within_ns) const {
+  if (!threaded()) return true;  // the main thread takes the one worker's turns
+  return std::all_of(workers_.begin(), workers_.end(),
+                     [&](const auto& w) { return now_mono_ns - w->last_turn_ns() <= within_ns; });
+}
+
+bool Sensor::wait_for_subscribers(double seconds) { return workers_[0]->pipeline().wait_for_subscribers(seconds); }
 
 ReplayResult Sensor::replay(const std::uint8_t* data, std::uint32_t caplen, std::uint64_t ts_ns,
                             std::uint32_t wire_len) {
-  replay_ts_ns_ = ts_ns;
-  replay_wire_len_ = wire_len;
+  Worker& worker = *workers_[0];  // offline: one, on this thread
   now_mono_ns_ = monotonic_now_ns();  // once per frame: the clock read was a tenth of a user-engine run
+  worker.set_replay_packet(ts_ns, wire_len, now_mono_ns_);
   if (caplen < 14) return {ReplayVerdict::TooShort, 0};  // shorter than Ethernet: the kernel refuses it
   if (user_engine_) {
     if (int err = user_engine_->run(data, caplen, ts_ns, wire_len, now_mono_ns_); err != 0) {
@@ -217,9 +248,9 @@ ReplayResult Sensor::replay(const std::uint8_t* data, std::uint32_t caplen, std:
   } else {
     progs_.set_replay_packet(ts_ns, wire_len);
     if (int err = progs_.test_run_xdp(data, caplen); err != 0) return {ReplayVerdict::Rejected, err};
-    ring_->consume();
+    worker.ring().consume();
   }
-  pipeline_->tick(ts_ns, now_mono_ns_);
+  worker.pipeline().tick(ts_ns, now_mono_ns_);
   return {ReplayVerdict::Run, 0};
 }
 
@@ -227,9 +258,12 @@ Report Sensor::stop(v1::FlowEndReason reason) {
   // Detach first, so that nothing arrives after the final drain and the
   // counters of the report are complete.
   if (manager_) manager_->detach_attachments();
-  ring_->consume();
+  for (auto& worker : workers_) {
+    worker->stop();
+    worker->drain();
+  }
   if (captures_) captures_->stop_all(realtime_now_ns());
-  pipeline_->finish(reason);
+  for (auto& worker : workers_) worker->finish(reason);
   Report final_report = report();
   if (manager_) manager_->detach_all();
   if (config_.keep_pins) progs_.keep_pins();

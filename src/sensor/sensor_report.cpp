@@ -9,9 +9,18 @@
 namespace sniffer {
 
 Report Sensor::report() const {
-  Report r{.kernel = kernel_report(program_counters(), interfaces()),
-           .ring = ring_counters(ring_->counters()),
-           .pipeline = pipeline_->counters()};
+  Report r{.kernel = kernel_report(program_counters(), interfaces())};
+  DrainCounters drained;
+  for (const auto& worker : workers_) {
+    const WorkerSnapshot w = worker->snapshot();
+    drained += w.ring;
+    r.pipeline += w.pipeline;
+    r.workers.push_back({.records_received =
+                             w.ring.records_received + w.ring.flow_records_received + w.ring.drop_records_received,
+                         .records_processed = w.pipeline.records_processed,
+                         .flows_active = w.pipeline.flows ? w.pipeline.flows->active : 0});
+  }
+  r.ring = ring_counters(drained);
   // Kernel flow aggregation: the kernel's share of the flow counters.
   if (progs_.flow_kernel() && r.pipeline.flows) {
     r.pipeline.flows->packets = r.kernel.total[SNIFFER_STAT_FLOW_PACKETS];
@@ -52,7 +61,7 @@ void Sensor::publish_stats(const Report& report) {
   stats.set_sensor_start_ns(start_wall_ns_);
   stats.set_timestamp_ns(realtime_now_ns());
   stats.set_report_json(report.to_json().dump());
-  pipeline_->publish_stats(stats.SerializeAsString());
+  if (publish_) publish_->send(kTopicStats, stats.SerializeAsString());
 }
 
 void Sensor::update_metrics(const Report& report) {

@@ -98,6 +98,11 @@ class Lab:
     def ping(self, ns, dst, count=1, wait=1):
         return self.exec(ns, ["ping", "-n", "-q", "-c", count, "-i", "0.2", "-W", wait, dst], check=False)
 
+# capture.workers of every lab config, when set: ctest runs the files where workers
+# matter (flows exact, accounting, reload, kernel flows) a second time with 2.
+WORKERS = int(os.environ.get("SNIFFER_E2E_WORKERS", "0"))
+
+
 def lab_config(endpoint, **overrides):
     """The e2e config: WAN wan0 host-based (xdp + tc_egress), LAN lan0 gateway (xdp)."""
     config = {
@@ -112,6 +117,8 @@ def lab_config(endpoint, **overrides):
         # Never the default /sys/fs/bpf/sniffer: a sensor running on this host keeps its pins.
         "pin_path": f"/sys/fs/bpf/sniffer-e2e-{os.getpid()}",
     }
+    if WORKERS:  # the workers variant of a test file (tests/CMakeLists.txt)
+        config["capture"]["workers"] = WORKERS
     for key, value in overrides.items():  # sections are merged key by key
         if isinstance(value, dict) and isinstance(config.get(key), dict):
             config[key].update(value)

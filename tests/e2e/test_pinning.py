@@ -44,7 +44,7 @@ def test_pins_survive_sigkill_and_are_replaced_and_removed(lab, env, tmp_path):
         assert json.loads(dump.stdout), "stats map not readable through its pin"
         assert sorted(os.listdir(pin_dir)) == ["allow_v4", "allow_v6", "block_dst_v4", "block_dst_v6", "block_settings",
                                             "block_src_v4", "block_src_v6", "capture_buf", "capture_counts",
-                                            "capture_slots", "captures", "events", "filter_settings",
+                                            "capture_slots", "captures", "event_rings", "events", "filter_settings",
                                             "flow_blank", "flow_out", "flows", "iface_configs", "kernel_drops",
                                             "local_addrs", "port_filters", "stats"]
 

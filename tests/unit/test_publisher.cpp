@@ -1,6 +1,8 @@
 // Publishing over inproc ZeroMQ: batching bounds, topics, sequence numbers
 // per topic, and exact high-water-mark drop accounting.
 #include <chrono>
+#include <map>
+#include <numeric>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -91,6 +93,43 @@ TEST_F(PublisherTest, TopicsHaveTheirOwnSequencesAndSubscriptions) {
   }
   EXPECT_EQ(ids, (std::vector<std::uint64_t>{42, 43}));
   EXPECT_EQ(sequences, (std::vector<std::uint64_t>{1, 2}));  // independent of the pkt stream
+}
+
+// capture.workers: each worker's stream batches its own items on its own
+// thread; the socket numbers the batches of a topic in one sequence, and a
+// batch says which worker made it.
+TEST_F(PublisherTest, WorkersOnOneSocketShareTheTopicsSequence) {
+  PublishConfig cfg{.endpoint = "inproc://workers", .batch_max_events = 1, .batch_max_latency_ms = 60000,
+                    .send_hwm = 100000};
+  PublishSocket socket(ctx, cfg);
+  auto sub = subscribe(cfg.endpoint, "", 100000);
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  constexpr int kPerWorker = 300;  // past 127: two-byte sequence varints too
+  std::vector<std::thread> threads;
+  for (std::uint32_t w = 0; w < 2; ++w) {
+    threads.emplace_back([&, w] {
+      EventStream events(socket, kTopicPackets, cfg, "s", 1, w);
+      for (int i = 0; i < kPerWorker; ++i) events.add(0)->set_src_port(static_cast<std::uint32_t>(i));
+      events.flush();
+    });
+  }
+  for (auto& t : threads) t.join();
+  std::vector<std::uint64_t> sequences;
+  std::map<std::uint32_t, std::vector<std::uint32_t>> ports_by_worker;
+  Received r;
+  while (receive(sub, r, 200)) {
+    v1::EventBatch batch;
+    ASSERT_TRUE(batch.ParseFromString(r.body));
+    sequences.push_back(batch.sequence());
+    for (const auto& e : batch.events()) ports_by_worker[batch.worker()].push_back(e.src_port());
+  }
+  std::vector<std::uint64_t> expected(2 * kPerWorker);
+  std::iota(expected.begin(), expected.end(), 1);
+  EXPECT_EQ(sequences, expected);  // in sending order, whoever sent
+  for (std::uint32_t w = 0; w < 2; ++w) {
+    ASSERT_EQ(ports_by_worker[w].size(), static_cast<std::size_t>(kPerWorker)) << w;
+    for (int i = 0; i < kPerWorker; ++i) EXPECT_EQ(ports_by_worker[w][i], static_cast<std::uint32_t>(i));
+  }
 }
 
 TEST_F(PublisherTest, BatchesNobodySubscribedToAreCountedApart) {
