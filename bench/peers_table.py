@@ -15,6 +15,7 @@ LABEL = {
     "flow": "sniffer, kernel flow aggregation",
     "packet": "sniffer, packet events (lab.json)",
     "packet_old": "sniffer, packet events (lab.json), OLD_SNIFFER",
+    "packet_var": "sniffer, packet events (lab.json + VARIANT_SED)",
     "tcpdump": "tcpdump -s 128 -w /dev/null",
     "softflowd": "softflowd (NetFlow v9)",
     "argus": "argus",
@@ -46,7 +47,7 @@ def read_rounds(w, tck):
         row = {"tx": tx, "pps": tx / float(a["secs"]), "sys": int(a["sys"]) / tck * 1e9 / max(tx, 1),
                "own": own_ns / max(tx, 1), "proc": (user_ns + int(a["bpf"])) / max(tx, 1),
                "want": int(a["wire"]), "bad": [f"killed by signal {int(a['rc']) - 128}"] if int(a["rc"]) > 128 else []}
-        if tool in ("packet", "packet_old", "flow"):
+        if tool.startswith("packet") or tool == "flow":
             row["count"], bad = sensor_count(w, name, tool)
             row["bad"] += bad
         elif tool != "base":
@@ -94,7 +95,7 @@ def main():
         print(f"| {LABEL[tool]} | {med(tool, 'pps'):,.0f} | {cpl} | {med(tool, 'sysx'):,.0f} | "
               f"{med(tool, 'ownx'):,.0f} | {med(tool, 'proc'):,.0f} | {ratio} |")
     for key, what in (("sysx", "system-wide"), ("ownx", "generator + ksoftirqd + tool")):
-        for packet in (t for t in ("packet", "packet_old") if t in runs and "tcpdump" in runs):
+        for packet in (t for t in ("packet", "packet_old", "packet_var") if t in runs and "tcpdump" in runs):
             pk, td = med(packet, key), med("tcpdump", key)
             print(f"{packet} / tcpdump, {what} over base: {pk:.0f} / {td:.0f} = " + (f"{pk / td:.2f}" if td > 0 else "n/a"))
 
