@@ -10,7 +10,7 @@
 // items_per_second = records/s on one core (the SUB thread runs on the other).
 //
 //   bench/build/bench/micro_user                       # all benchmarks
-//   bench/build/bench/micro_user --fixed N             # N records through full_pipeline once
+//   bench/build/bench/micro_user --fixed N [SNIPPET]   # N records (SNIPPET B payload each) through full_pipeline once
 //                                                      # (the callgrind driver, bench/callgrind.sh)
 #include <benchmark/benchmark.h>
 
@@ -184,6 +184,7 @@ struct Rig {
   std::optional<FlowTable> table;
   std::optional<RecordProcessor> proc;
   std::unique_ptr<Subscriber> sub;
+  std::vector<std::uint8_t> snippet;  // every record's payload snippet (lab.json: 64 B), or none
 
   Rig(const std::string& ep, bool with_flows) {
     pc.endpoint = ep;
@@ -200,7 +201,9 @@ struct Rig {
   }
   void feed(const sniffer_record& r) {
     DecodedRecord d;
-    if (decode_record(&r, sizeof r, 0, d) == DecodeStatus::Ok) proc->process(d, r.ts_mono_ns, r.ts_mono_ns);
+    if (decode_record(&r, sizeof r, 0, d) != DecodeStatus::Ok) return;
+    d.snippet = snippet;
+    proc->process(d, r.ts_mono_ns, r.ts_mono_ns);
   }
 };
 
@@ -226,11 +229,13 @@ void BM_FullPipeline(benchmark::State& s) { run_publish(s, true); }
 BENCHMARK(BM_EventsPublish)->ArgName("flows")->Arg(1000)->UseRealTime();
 BENCHMARK(BM_FullPipeline)->ArgName("flows")->Arg(1000)->Arg(50000)->Arg(1000000)->UseRealTime();
 
-// Fixed input for callgrind: N records over 1000 flows through the full path.
-int fixed(std::size_t n) {
+// Fixed input for callgrind: N records over 1000 flows through the full path,
+// each with a snippet of snippet_bytes.
+int fixed(std::size_t n, std::size_t snippet_bytes) {
   auto recs = make_records(n, 1000);
   {
     Rig rig("inproc://fixed", true);
+    rig.snippet.assign(snippet_bytes, 0x5a);
     for (const auto& r : recs) rig.feed(r);
     rig.events->flush();
     rig.flow_stream->flush();
@@ -244,7 +249,9 @@ int fixed(std::size_t n) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc == 3 && std::strcmp(argv[1], "--fixed") == 0) return fixed(std::strtoull(argv[2], nullptr, 10));
+  if ((argc == 3 || argc == 4) && std::strcmp(argv[1], "--fixed") == 0) {
+    return fixed(std::strtoull(argv[2], nullptr, 10), argc == 4 ? std::strtoull(argv[3], nullptr, 10) : 0);
+  }
   benchmark::Initialize(&argc, argv);
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();

@@ -17,6 +17,10 @@
 # Prints a line per phase and round, then the table (medians over the rounds); bench/README.md
 # ("peers.sh") says what every column means and how each tool's packets are counted.
 #   sudo bench/peers.sh        DURATION=4 ROUNDS=6 BUILD=bench/build SETTLE=1 KEEP=0;  QUICK=1: 1 s, 1 round
+# TOOLS="base packet tcpdump": only these phases (base is always needed). OLD_SNIFFER=PATH adds the
+# phase packet_old: packet events as `packet`, with another build of the sensor (before/after in one run).
+# VARIANT_SED='s|"wakeup_bytes": 65536|"wakeup_bytes": 1048576|' adds the phase packet_var: `packet`'s
+# config with that sed expression applied (checked to have changed it).
 # Exit status: 0 every phase ran; 1 a phase failed (a tool, the generator, a missing count); 2 usage
 # or a tool missing.
 set -uo pipefail
@@ -35,6 +39,11 @@ done
 lab_bench_setup
 make_config packet userspace true 0
 make_config flow kernel false 0
+if [[ -n ${VARIANT_SED:-} ]]; then
+  sed -e "$VARIANT_SED" "$W/packet.cfg.json" > "$W/packet_var.cfg.json" || lab_bench_fail "VARIANT_SED: sed failed"
+  ! cmp -s "$W/packet.cfg.json" "$W/packet_var.cfg.json" || lab_bench_fail "VARIANT_SED changed nothing in the config"
+  "$BUILD/sniffer" --config "$W/packet_var.cfg.json" --print-config > /dev/null || lab_bench_fail "VARIANT_SED: config refused"
+fi
 
 # wire: the packets that crossed wan0 either way, as the WAN peer's eth0 counts them (sent: the
 # generator's, received: what the gateway sent back, the LAN peer's ICMP errors).
@@ -137,6 +146,8 @@ phase() {
   D='' T='' RC=0 LOG=$W/$1.$2.log
   case $tool in
     packet|flow) start_daemon "$tool" "$name"; T=$D; b0=$(bpf_ns "$D") ;;
+    packet_old) start_daemon packet "$name" "$OLD_SNIFFER"; T=$D; b0=$(bpf_ns "$D") ;;
+    packet_var) start_daemon packet_var "$name"; T=$D; b0=$(bpf_ns "$D") ;;
     base) start_pass_xdp ;;
     # Attaching XDP to wan0 makes the gateway send two IPv6 MLD reports on it within ~1.5 s: let
     # them pass before the tool starts, or it may count one that the wire count below missed.
@@ -153,15 +164,21 @@ phase() {
     [[ -n $D ]] && b1=$(bpf_ns "$D")
   fi
   case $tool in
-    packet|flow) stop_daemon "$name" ;;
+    packet*|flow) stop_daemon "$name" ;;
     base) ;;
     *) stop_tool "$tool"; count=$(count_tool "$tool") || exit 1 ;;
   esac
-  [[ $tool = packet || $tool = flow ]] || stop_pass_xdp
+  [[ $tool = packet* || $tool = flow ]] || stop_pass_xdp
   echo "$name $WIN user=$((${u1:-0} - ${u0:-0})) bpf=$((b1 - b0)) count=$count wire=$((w1 - w0)) rc=$RC" >> "$W/rounds.txt"
 }
 
-TOOLS=(base packet flow tcpdump softflowd argus pmacctd)
+read -r -a TOOLS <<< "${TOOLS:-base packet flow tcpdump softflowd argus pmacctd}"
+[[ " ${TOOLS[*]} " = *" base "* ]] || lab_bench_fail "TOOLS must include base (the baseline of every round)"
+if [[ -n ${OLD_SNIFFER:-} ]]; then
+  [[ -x $OLD_SNIFFER ]] || lab_bench_fail "OLD_SNIFFER=$OLD_SNIFFER is not an executable"
+  TOOLS+=(packet_old)
+fi
+[[ -n ${VARIANT_SED:-} ]] && TOOLS+=(packet_var)
 echo "peers.sh: $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, kernel $(uname -r), commit $(git -C "$ROOT" rev-parse --short HEAD)$(git -C "$ROOT" diff --quiet HEAD 2>/dev/null || echo ' + uncommitted changes'), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "livegen --rate max, 1 thread, 1024 UDP flows; DURATION=${DURATION}s, ROUNDS=$ROUNDS (phase order rotates), CPU window = send + ${SETTLE}s"
 echo "versions: $(dpkg-query -W -f '${Package} ${Version}, ' tcpdump softflowd argus-server pmacct 2>/dev/null)"

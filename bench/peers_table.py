@@ -14,6 +14,8 @@ import sys
 LABEL = {
     "flow": "sniffer, kernel flow aggregation",
     "packet": "sniffer, packet events (lab.json)",
+    "packet_old": "sniffer, packet events (lab.json), OLD_SNIFFER",
+    "packet_var": "sniffer, packet events (lab.json + VARIANT_SED)",
     "tcpdump": "tcpdump -s 128 -w /dev/null",
     "softflowd": "softflowd (NetFlow v9)",
     "argus": "argus",
@@ -28,7 +30,7 @@ def sensor_count(w, name, tool):
     bad = [f"{c}={k[c]}" for c in ("ringbuf_full", "flow_ringbuf_full", "flow_map_full") if k.get(c)]
     if f.get("sweep_failures"):
         bad.append(f"sweep_failures={f['sweep_failures']}")
-    if tool == "packet":
+    if tool.startswith("packet"):
         return f["packets"], bad  # userspace aggregation: what the flow table counted
     return k["flow_packets"], bad
 
@@ -45,7 +47,7 @@ def read_rounds(w, tck):
         row = {"tx": tx, "pps": tx / float(a["secs"]), "sys": int(a["sys"]) / tck * 1e9 / max(tx, 1),
                "own": own_ns / max(tx, 1), "proc": (user_ns + int(a["bpf"])) / max(tx, 1),
                "want": int(a["wire"]), "bad": [f"killed by signal {int(a['rc']) - 128}"] if int(a["rc"]) > 128 else []}
-        if tool in ("packet", "flow"):
+        if tool.startswith("packet") or tool == "flow":
             row["count"], bad = sensor_count(w, name, tool)
             row["bad"] += bad
         elif tool != "base":
@@ -83,8 +85,8 @@ def main():
     print("| tool | offered pps | completeness | sys ns/pkt over base | gen+tool ns/pkt over base | process ns/pkt "
           "| vs sniffer flow mode (sys) |")
     print("|---|---|---|---|---|---|---|")
-    flow = med("flow", "sysx")
-    for tool in sorted(LABEL, key=lambda t: med(t, "sysx")):
+    flow = med("flow", "sysx") if "flow" in runs else 0
+    for tool in sorted((t for t in LABEL if t in runs), key=lambda t: med(t, "sysx")):
         xs = list(runs[tool].values())
         exact = sum(x["count"] == x["want"] and not x["bad"] for x in xs)
         cpl = (f"exact, {exact}/{len(xs)}" if exact == len(xs) else
@@ -93,8 +95,9 @@ def main():
         print(f"| {LABEL[tool]} | {med(tool, 'pps'):,.0f} | {cpl} | {med(tool, 'sysx'):,.0f} | "
               f"{med(tool, 'ownx'):,.0f} | {med(tool, 'proc'):,.0f} | {ratio} |")
     for key, what in (("sysx", "system-wide"), ("ownx", "generator + ksoftirqd + tool")):
-        pk, td = med("packet", key), med("tcpdump", key)
-        print(f"packet events / tcpdump, {what} over base: {pk:.0f} / {td:.0f} = " + (f"{pk / td:.2f}" if td > 0 else "n/a"))
+        for packet in (t for t in ("packet", "packet_old", "packet_var") if t in runs and "tcpdump" in runs):
+            pk, td = med(packet, key), med("tcpdump", key)
+            print(f"{packet} / tcpdump, {what} over base: {pk:.0f} / {td:.0f} = " + (f"{pk / td:.2f}" if td > 0 else "n/a"))
 
 
 if __name__ == "__main__":

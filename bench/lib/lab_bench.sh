@@ -79,11 +79,11 @@ sys.exit(0 if ok else bench + ": config " + json.dumps(c["flows"]) + " is not wh
 
 # Background processes are started with ip netns exec directly (not through a function, which
 # would fork a subshell): $! is then the process itself, for /proc/PID and kill.
-# start_daemon CONFIG NAME: the sensor in the gw namespace (D), final report in W/NAME.json, log
-# (warnings and errors) in W/NAME.log; ready when its endpoint exists.
+# start_daemon CONFIG NAME [SNIFFER]: the sensor (default $BUILD/sniffer) in the gw namespace (D),
+# final report in W/NAME.json, log (warnings and errors) in W/NAME.log; ready when its endpoint exists.
 start_daemon() {
   rm -f "$W/s.sock"
-  ip netns exec "$P-gw" "$BUILD/sniffer" --config "$W/$1.cfg.json" > "$W/$2.json" 2> "$W/$2.log" &
+  ip netns exec "$P-gw" "${3:-$BUILD/sniffer}" --config "$W/$1.cfg.json" > "$W/$2.json" 2> "$W/$2.log" &
   D=$!
   for _ in $(seq 100); do [[ -S $W/s.sock ]] && break; kill -0 "$D" 2>/dev/null || break; sleep 0.1; done
   [[ -S $W/s.sock ]] || fail "$2: the daemon did not start: $(tail -5 "$W/$2.log")"

@@ -2,6 +2,19 @@
 
 namespace sniffer {
 
+namespace {
+
+// Copies bytes into a string field of an event: the generated setters for
+// (pointer, size) build a temporary std::string first (protobuf 3.21), a
+// heap allocation per call for more than 15 bytes (an IPv6 address, a
+// snippet). assign() reuses the capacity the cleared field kept from the
+// batch before.
+void set_bytes(std::string* field, const void* data, std::size_t size) {
+  field->assign(static_cast<const char*>(data), size);
+}
+
+}  // namespace
+
 v1::Role to_proto(Role role) { return role == Role::Wan ? v1::ROLE_WAN : v1::ROLE_LAN; }
 
 v1::Mode to_proto_mode(std::uint8_t abi_mode) {
@@ -38,8 +51,8 @@ void record_to_event(const DecodedRecord& record, const InterfaceInfo* iface, st
   e.set_ip_version(r.ip_version);
   std::size_t addr_len = r.ip_version == 4 ? 4 : r.ip_version == 6 ? 16 : 0;
   if (addr_len) {
-    e.set_src_addr(reinterpret_cast<const char*>(r.saddr), addr_len);
-    e.set_dst_addr(reinterpret_cast<const char*>(r.daddr), addr_len);
+    set_bytes(e.mutable_src_addr(), r.saddr, addr_len);
+    set_bytes(e.mutable_dst_addr(), r.daddr, addr_len);
   }
   e.set_src_port(r.sport);
   e.set_dst_port(r.dport);
@@ -66,9 +79,7 @@ void record_to_event(const DecodedRecord& record, const InterfaceInfo* iface, st
                 : r.verdict == SNIFFER_VERDICT_MONITORED ? v1::VERDICT_MONITORED
                                                           : v1::VERDICT_PASS);
   e.set_block_rule_id(r.block_rule_id);
-  if (!record.snippet.empty()) {
-    e.set_payload(reinterpret_cast<const char*>(record.snippet.data()), record.snippet.size());
-  }
+  if (!record.snippet.empty()) set_bytes(e.mutable_payload(), record.snippet.data(), record.snippet.size());
 }
 
 }  // namespace sniffer
