@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <string>
@@ -41,18 +42,20 @@ class PublishSocket {
   // Sends [topic, payload] without blocking.
   SendResult send(const std::string& topic, const std::string& payload);
   // Sends [topic, batch] without blocking, the batch serialised in
-  // buffer[room..] without its sequence: the topic's next sequence number
-  // (field 2) goes in front, in the room (protobuf reads fields in any
-  // order). Consumed whether or not the batch goes out.
+  // bytes[kSequenceRoom..] without its sequence: the topic's next sequence
+  // number (field 2) goes in front, in the room (protobuf reads fields in
+  // any order); consumed whether or not the batch goes out. ZeroMQ takes
+  // the bytes as they are, without a copy, and frees them.
   static constexpr std::size_t kSequenceRoom = 11;  // the field's tag byte and a 64-bit varint
-  SendResult send_batch(const std::string& topic, std::string& buffer);
+  SendResult send_batch(const std::string& topic, std::unique_ptr<std::uint8_t[]> bytes, std::size_t size);
   // Whether any subscriber currently subscribes to a prefix of `topic`.
   bool has_subscriber(const std::string& topic);
 
  private:
   void read_subscriptions();
   bool has_subscriber_locked(const std::string& topic);
-  SendResult send_locked(const std::string& topic, zmq::const_buffer payload);
+  SendResult send_locked(const std::string& topic, zmq::const_buffer payload);  // copied
+  SendResult send_locked(const std::string& topic, zmq::message_t& payload);
 
   std::mutex mutex_;  // the workers share the socket; ZeroMQ sockets are not thread-safe
   IpcSocketFile ipc_file_;  // before the socket: checked before the bind, removed after the close
@@ -104,11 +107,11 @@ class BatchStream {
   void flush() {
     std::uint64_t n = pending();
     if (n == 0) return;
-    const std::size_t body = batch_.ByteSizeLong();
-    buffer_.resize(PublishSocket::kSequenceRoom + body);
-    batch_.SerializeWithCachedSizesToArray(reinterpret_cast<std::uint8_t*>(&buffer_[PublishSocket::kSequenceRoom]));
+    const std::size_t size = PublishSocket::kSequenceRoom + batch_.ByteSizeLong();
+    std::unique_ptr<std::uint8_t[]> bytes(new std::uint8_t[size]);  // not zeroed: every byte is written or skipped
+    batch_.SerializeWithCachedSizesToArray(bytes.get() + PublishSocket::kSequenceRoom);
     const std::uint64_t age_ns = now_ns() - started_ns_;
-    switch (socket_.send_batch(topic_, buffer_)) {
+    switch (socket_.send_batch(topic_, std::move(bytes), size)) {
       case SendResult::NoSubscriber:
         counters_.batches_unsubscribed++;
         counters_.items_unsubscribed += n;
@@ -137,7 +140,6 @@ class BatchStream {
   std::uint64_t max_age_ns_;
   Batch batch_;
   std::uint64_t started_ns_ = 0;
-  std::string buffer_;  // kSequenceRoom bytes, then the batch
   PublishCounters counters_;
 };
 

@@ -67,7 +67,8 @@ SendResult PublishSocket::send(const std::string& topic, const std::string& payl
   return send_locked(topic, zmq::buffer(payload));
 }
 
-SendResult PublishSocket::send_batch(const std::string& topic, std::string& buffer) {
+SendResult PublishSocket::send_batch(const std::string& topic, std::unique_ptr<std::uint8_t[]> bytes,
+                                     std::size_t size) {
   std::lock_guard lock(mutex_);
   // Field 2 (sequence), varint: its tag, then 7 bits a byte, low bits first.
   std::uint8_t field[kSequenceRoom];
@@ -78,11 +79,19 @@ SendResult PublishSocket::send_batch(const std::string& topic, std::string& buff
     if (v < 0x80) break;
   }
   const std::size_t start = kSequenceRoom - n;
-  std::memcpy(&buffer[start], field, n);
-  return send_locked(topic, zmq::const_buffer(buffer.data() + start, buffer.size() - start));
+  std::memcpy(bytes.get() + start, field, n);
+  std::uint8_t* owned = bytes.release();  // the message frees it, sent or not
+  zmq::message_t payload(owned + start, size - start, [](void*, void* hint) { delete[] static_cast<std::uint8_t*>(hint); },
+                         owned);
+  return send_locked(topic, payload);
 }
 
 SendResult PublishSocket::send_locked(const std::string& topic, zmq::const_buffer payload) {
+  zmq::message_t message(payload.data(), payload.size());
+  return send_locked(topic, message);
+}
+
+SendResult PublishSocket::send_locked(const std::string& topic, zmq::message_t& payload) {
   bool wanted = has_subscriber_locked(topic);
   auto sent = socket_.send(zmq::buffer(topic), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
   // A multipart message is atomic: once the first frame is queued, so is the rest.
