@@ -34,9 +34,10 @@ PYTHON=/usr/bin/python3
 # clsact fallback, config errors, the unit's capabilities, a second start and failed
 # starts (lock, socket files, pins), write errors, the metrics server against slow
 # clients, full-packet captures (pcapng files, a full disk), kernel drop reasons (the
-# tracepoint, drop records on flows in both aggregations), and the gateway scenario (a
-# real capture replayed live, with 64-byte payload snippets). Left out for time: the other
-# lab scenarios and test_flow_reference (3 minutes of tshark); the offline path runs below.
+# tracepoint, drop records on flows in both aggregations), two workers on their threads
+# (the shared publish socket, the report's reads under each worker's lock), and the gateway
+# scenario (a real capture replayed live, with 64-byte payload snippets). Left out for time:
+# the other lab scenarios and test_flow_reference (3 minutes of tshark); the offline path runs below.
 default_tests=(
   tests/e2e/test_dual_nic.py
   tests/e2e/test_flows.py
@@ -57,6 +58,7 @@ default_tests=(
   tests/e2e/test_metrics_slow_clients.py
   tests/e2e/test_capture.py
   tests/e2e/test_kernel_drops.py
+  tests/e2e/test_workers.py
   "tests/e2e/test_lab_scenarios.py::test_scenario[gateway]"
 )
 # shellcheck source-path=SCRIPTDIR source=lib/pcaps.sh
