@@ -44,9 +44,8 @@ char* ipv6_to_chars(char* out, const std::uint8_t* a) {
       continue;
     }
     if (i) *out++ = ':';
-    // ::a.b.c.d (not ::1), ::ffff:a.b.c.d and ::ffff:0:a.b.c.d end in a dotted quad.
-    if (i == 6 && zeros.base == 0 &&
-        (zeros.len == 6 || (zeros.len == 7 && words[7] != 1) || (zeros.len == 5 && words[5] == 0xffff))) {
+    // IPv4-compatible ::a.b.c.d and IPv4-mapped ::ffff:a.b.c.d end in a dotted quad.
+    if (i == 6 && zeros.base == 0 && (zeros.len == 6 || (zeros.len == 5 && words[5] == 0xffff))) {
       return ipv4_to_chars(out, a + 12);
     }
     out = std::to_chars(out, out + 4, words[i], 16).ptr;
