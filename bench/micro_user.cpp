@@ -26,6 +26,7 @@
 #include <zmq.hpp>
 
 #include "sniffer/abi.h"
+#include "sniffer/flow_output.hpp"
 #include "sniffer/flow_table.hpp"
 #include "sniffer/output_file.hpp"
 #include "sniffer/host_addresses.hpp"

@@ -19,5 +19,7 @@ std::string flow_csv_header(bool label_column = false);
 
 // One record as a line with as many cells as the header, newline-terminated.
 std::string flow_csv_row(const v1::FlowRecord& record, bool label_column = false);
+// The same row appended to `out`: a caller writing many rows reuses one buffer.
+void append_flow_csv_row(std::string& out, const v1::FlowRecord& record, bool label_column = false);
 
 }  // namespace sniffer

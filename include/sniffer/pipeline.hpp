@@ -11,6 +11,7 @@
 
 #include "sniffer/config.hpp"
 #include "sniffer/counters.hpp"
+#include "sniffer/flow_output.hpp"
 #include "sniffer/flow_table.hpp"
 #include "sniffer/host_addresses.hpp"
 #include "sniffer/interfaces.hpp"

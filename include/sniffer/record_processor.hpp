@@ -6,11 +6,9 @@
 #include <cstdint>
 #include <string>
 
-#include "sniffer/flow_labels.hpp"
 #include "sniffer/flow_table.hpp"
 #include "sniffer/host_addresses.hpp"
 #include "sniffer/interfaces.hpp"
-#include "sniffer/output_file.hpp"
 #include "sniffer/publisher.hpp"
 #include "sniffer/record.hpp"
 
@@ -55,29 +53,6 @@ class RecordProcessor {
   FlowPacket packet_;
   CommunityIdTuple last_tuple_;  // the last ID computed here, and its input
   std::string last_community_id_;
-};
-
-// Turns ended flows into FlowRecords for the flow stream and/or a CSV file;
-// names their interface and classifies their direction, from the flow's
-// state, both in userspace and kernel flow aggregation. With labels
-// (--labels), each record gets its label, once, and the CSV its Label column.
-class FlowOutput {
- public:
-  FlowOutput(const InterfaceTable& interfaces, const HostAddresses& host, FlowStream* stream, OutputFile* csv,
-             std::uint16_t community_id_seed = 0, const FlowLabels* labels = nullptr);
-  void operator()(const FlowState& flow, v1::FlowEndReason reason, bool is_update);
-  // Added to the flows' times to make them wall-clock times (kernel flows).
-  void set_clock_offset(std::int64_t offset_ns) { clock_offset_ns_ = offset_ns; }
-
- private:
-  const InterfaceTable* interfaces_;
-  const HostAddresses* host_;
-  std::int64_t clock_offset_ns_ = 0;
-  FlowStream* stream_;
-  std::uint16_t community_id_seed_;
-  OutputFile* csv_;
-  const FlowLabels* labels_;
-  v1::FlowRecord scratch_;
 };
 
 }  // namespace sniffer

@@ -4,12 +4,14 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <iterator>
 #include <string_view>
 #include <type_traits>
 
-#include "sniffer/event_json.hpp"  // address_to_string, role_name, mode_name
+#include "sniffer/event_json.hpp"  // role_name, mode_name
+#include "sniffer/ip_text.hpp"
 
 namespace sniffer {
 
@@ -18,12 +20,27 @@ namespace {
 using Record = v1::FlowRecord;
 
 // ---- cell formatting ------------------------------------------------------
-// Cells are appended to the row in place (to_chars, no temporary strings):
-// a flood capture writes a row for every few packets.
+// Cells are written in place through a cursor into room reserved for the whole
+// row (to_chars, no temporary strings, no capacity check per character): a
+// flood capture writes a row for every few packets.
+
+struct Cursor {
+  char* at;
+  void push_back(char c) { *at++ = c; }
+  void append(const char* s, std::size_t n) {
+    std::memcpy(at, s, n);
+    at += n;
+  }
+  void append(std::string_view s) { append(s.data(), s.size()); }
+  Cursor& operator+=(std::string_view s) {
+    append(s);
+    return *this;
+  }
+};
 
 template <typename Int>
   requires std::is_integral_v<Int>
-void put(std::string& out, Int v) {
+void put(Cursor& out, Int v) {
   char buf[24];
   auto res = std::to_chars(buf, buf + sizeof(buf), v);
   out.append(buf, static_cast<std::size_t>(res.ptr - buf));  // (pointer, size): append's fast path
@@ -34,7 +51,7 @@ void put(std::string& out, Int v) {
 // integer formatting, ~5x faster, when it gives to_chars's text: its digits
 // are then the shortest, and to_chars writes them in fixed notation unless
 // scientific is shorter (1000000 -> "1e+06"; a tie goes to fixed).
-void put(std::string& out, double v) {
+void put(Cursor& out, double v) {
   if (!std::isfinite(v) || v == 0.0) {
     out.push_back('0');
     return;
@@ -62,8 +79,16 @@ void put(std::string& out, double v) {
 double ratio(double a, double b) { return b != 0.0 ? a / b : 0.0; }
 
 // RFC 4180: quoted when the text holds a comma, a quote, CR or LF; quotes doubled.
-void put_text(std::string& out, std::string_view s) {
-  if (s.find_first_of(",\"\r\n") == std::string_view::npos) {
+// One pass over the text (find_first_of would call memchr per character).
+bool needs_quotes(std::string_view s) {
+  for (char c : s) {
+    if (c == ',' || c == '"' || c == '\r' || c == '\n') return true;
+  }
+  return false;
+}
+
+void put_text(Cursor& out, std::string_view s) {
+  if (!needs_quotes(s)) {
     out.append(s);
     return;
   }
@@ -78,7 +103,7 @@ void put_text(std::string& out, std::string_view s) {
 // ISO 8601 UTC with microseconds (truncated): 2017-07-05T09:00:00.123456Z.
 // The date and time of the last second formatted are kept: rows come in time
 // order, many in the same second.
-void put_iso_utc(std::string& out, std::uint64_t ns) {
+void put_iso_utc(Cursor& out, std::uint64_t ns) {
   thread_local std::time_t last_secs = -1;
   thread_local std::string last_text;
   const std::time_t secs = static_cast<std::time_t>(ns / 1'000'000'000ull);
@@ -99,7 +124,13 @@ void put_iso_utc(std::string& out, std::uint64_t ns) {
 
 // The row's addresses as text, formatted once (Flow ID and the IP columns use them).
 struct RowText {
-  std::string src, dst;
+  explicit RowText(const Record& r) : src(text_of(r.src_addr(), src_buf)), dst(text_of(r.dst_addr(), dst_buf)) {}
+  static std::string_view text_of(const std::string& bytes, char* buf) {
+    const auto* addr = reinterpret_cast<const std::uint8_t*>(bytes.data());
+    return {buf, static_cast<std::size_t>(ip_to_chars(buf, addr, bytes.size()) - buf)};
+  }
+  char src_buf[kIpTextMax], dst_buf[kIpTextMax];
+  std::string_view src, dst;
 };
 
 const char* direction_name(v1::FlowDirection d) {
@@ -147,7 +178,7 @@ double per_subflow(std::uint64_t v, const Record& r) {
 }
 
 // Addresses, ports and protocol joined by dashes: nothing to quote.
-void put_flow_id(std::string& out, const Record& r, const RowText& t) {
+void put_flow_id(Cursor& out, const Record& r, const RowText& t) {
   out += t.src;
   out.push_back('-');
   out += t.dst;
@@ -163,7 +194,7 @@ void put_flow_id(std::string& out, const Record& r, const RowText& t) {
 
 struct Column {
   const char* name;
-  void (*cell)(const Record&, const RowText&, std::string& out);
+  void (*cell)(const Record&, const RowText&, Cursor& out);
 };
 
 // The order of the CIC-IDS2017 CSVs (GeneratedLabelledFlows / TrafficLabelling
@@ -171,19 +202,19 @@ struct Column {
 // every row come from this table, so they cannot disagree.
 // A column's cell from an expression of the record r: a number, text (quoted
 // when it must be), or a word that never needs quoting (the enum names).
-#define NUMBER(expr) [](const Record& r, const RowText&, std::string& o) { put(o, expr); }
-#define TEXT(expr) [](const Record& r, const RowText&, std::string& o) { put_text(o, expr); }
-#define WORD(expr) [](const Record& r, const RowText&, std::string& o) { o += expr; }
+#define NUMBER(expr) [](const Record& r, const RowText&, Cursor& o) { put(o, expr); }
+#define TEXT(expr) [](const Record& r, const RowText&, Cursor& o) { put_text(o, expr); }
+#define WORD(expr) [](const Record& r, const RowText&, Cursor& o) { o += expr; }
 
 const Column kColumns[] = {
     // Identity.
-    {"Flow ID", [](const Record& r, const RowText& t, std::string& o) { put_flow_id(o, r, t); }},
-    {"Source IP", [](const Record&, const RowText& t, std::string& o) { o += t.src; }},
+    {"Flow ID", [](const Record& r, const RowText& t, Cursor& o) { put_flow_id(o, r, t); }},
+    {"Source IP", [](const Record&, const RowText& t, Cursor& o) { o += t.src; }},
     {"Source Port", NUMBER(r.src_port())},
-    {"Destination IP", [](const Record&, const RowText& t, std::string& o) { o += t.dst; }},
+    {"Destination IP", [](const Record&, const RowText& t, Cursor& o) { o += t.dst; }},
     {"Destination Port", NUMBER(r.dst_port())},
     {"Protocol", NUMBER(r.l4_protocol())},
-    {"Timestamp", [](const Record& r, const RowText&, std::string& o) { put_iso_utc(o, r.start_ns()); }},
+    {"Timestamp", [](const Record& r, const RowText&, Cursor& o) { put_iso_utc(o, r.start_ns()); }},
     {"Flow Duration", NUMBER(r.duration_us())},
     // Counts and payload lengths.
     {"Total Fwd Packets", NUMBER(r.fwd().packets())},
@@ -300,6 +331,15 @@ const Column kColumns[] = {
 #undef TEXT
 #undef WORD
 
+// Room enough for any row of this record: 64 bytes a cell (numbers take at
+// most 24, the timestamp 34, the enum names 14), the addresses (four times:
+// Flow ID and the IP columns), and the text cells twice over (quoting).
+std::size_t row_bound(const v1::FlowRecord& r) {
+  const std::size_t text = r.interface().size() + r.conn_state().size() + r.history().size() +
+                           r.community_id().size() + r.label().size();
+  return 64 * (std::size(kColumns) + 1) + 4 * kIpTextMax + 2 * text + 4;
+}
+
 }  // namespace
 
 std::string flow_csv_header(bool label_column) {
@@ -313,21 +353,31 @@ std::string flow_csv_header(bool label_column) {
   return out;
 }
 
-std::string flow_csv_row(const v1::FlowRecord& record, bool label_column) {
-  const RowText row_text{address_to_string(record.src_addr()), address_to_string(record.dst_addr())};
-  std::string out;
-  out.reserve(1024);
+void append_flow_csv_row(std::string& out, const v1::FlowRecord& record, bool label_column) {
+  const RowText row_text(record);
+  // Written in a buffer that only ever grows, then appended: making room in
+  // `out` itself (resize) would zero all of it for every row.
+  thread_local std::string room;
+  if (const std::size_t bound = row_bound(record); room.size() < bound) room.resize(bound);
+  Cursor c{room.data()};
   bool first = true;
-  for (const Column& c : kColumns) {
-    if (!first) out.push_back(',');
+  for (const Column& col : kColumns) {
+    if (!first) c.push_back(',');
     first = false;
-    c.cell(record, row_text, out);
+    col.cell(record, row_text, c);
   }
   if (label_column) {
-    out.push_back(',');
-    put_text(out, record.label());
+    c.push_back(',');
+    put_text(c, record.label());
   }
-  out.push_back('\n');
+  c.push_back('\n');
+  out.append(room.data(), static_cast<std::size_t>(c.at - room.data()));
+}
+
+std::string flow_csv_row(const v1::FlowRecord& record, bool label_column) {
+  std::string out;
+  out.reserve(1024);
+  append_flow_csv_row(out, record, label_column);
   return out;
 }
 

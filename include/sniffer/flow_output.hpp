@@ -1,0 +1,52 @@
+// The flows' way out: ended (or updated) flows to the flow stream and/or a
+// CSV file, in both userspace and kernel flow aggregation.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include <google/protobuf/arena.h>
+
+#include "sniffer/flow_labels.hpp"
+#include "sniffer/flow_state.hpp"
+#include "sniffer/host_addresses.hpp"
+#include "sniffer/interfaces.hpp"
+#include "sniffer/output_file.hpp"
+#include "sniffer/publisher.hpp"
+
+namespace sniffer {
+
+// Turns ended flows into FlowRecords for the flow stream and/or a CSV file;
+// names their interface and classifies their direction, from the flow's
+// state, both in userspace and kernel flow aggregation. With labels
+// (--labels), each record gets its label, once, and the CSV its Label column.
+class FlowOutput {
+ public:
+  FlowOutput(const InterfaceTable& interfaces, const HostAddresses& host, FlowStream* stream, OutputFile* csv,
+             std::uint16_t community_id_seed = 0, const FlowLabels* labels = nullptr);
+  void operator()(const FlowState& flow, v1::FlowEndReason reason, bool is_update);
+  // Added to the flows' times to make them wall-clock times (kernel flows).
+  void set_clock_offset(std::int64_t offset_ns) { clock_offset_ns_ = offset_ns; }
+
+ private:
+  const InterfaceTable* interfaces_;
+  const HostAddresses* host_;
+  std::int64_t clock_offset_ns_ = 0;
+  FlowStream* stream_;
+  std::uint16_t community_id_seed_;
+  OutputFile* csv_;
+  const FlowLabels* labels_;
+  // The record of a flow written to the CSV only: built on an arena over a
+  // fixed block, so a flow's record costs no allocation (heap-held: an Arena
+  // cannot move, FlowOutput must).
+  struct Scratch {
+    Scratch();
+    alignas(16) char block[16 * 1024];
+    google::protobuf::Arena arena;
+  };
+  std::unique_ptr<Scratch> scratch_ = std::make_unique<Scratch>();
+  std::string row_;  // the CSV row being written
+};
+
+}  // namespace sniffer

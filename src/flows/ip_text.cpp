@@ -1,0 +1,65 @@
+#include "sniffer/ip_text.hpp"
+
+#include <charconv>
+
+namespace sniffer {
+
+namespace {
+
+char* ipv4_to_chars(char* out, const std::uint8_t* a) {
+  for (int i = 0; i < 4; ++i) {
+    if (i) *out++ = '.';
+    out = std::to_chars(out, out + 3, a[i]).ptr;
+  }
+  return out;
+}
+
+// The longest run of zero groups (at least two; the first of equal runs), as
+// inet_ntop picks it. len 0: none.
+struct ZeroRun {
+  int base = -1, len = 0;
+};
+
+ZeroRun longest_zero_run(const std::uint16_t (&words)[8]) {
+  ZeroRun best, cur;
+  for (int i = 0; i <= 8; ++i) {
+    if (i < 8 && words[i] == 0) {
+      if (cur.base < 0) cur = {i, 0};
+      ++cur.len;
+    } else if (cur.base >= 0) {
+      if (cur.len > best.len) best = cur;
+      cur = {};
+    }
+  }
+  return best.len >= 2 ? best : ZeroRun{};
+}
+
+char* ipv6_to_chars(char* out, const std::uint8_t* a) {
+  std::uint16_t words[8];
+  for (int i = 0; i < 8; ++i) words[i] = static_cast<std::uint16_t>(a[2 * i] << 8 | a[2 * i + 1]);
+  const ZeroRun zeros = longest_zero_run(words);
+  for (int i = 0; i < 8; ++i) {
+    if (zeros.base >= 0 && i >= zeros.base && i < zeros.base + zeros.len) {
+      if (i == zeros.base) *out++ = ':';
+      continue;
+    }
+    if (i) *out++ = ':';
+    // IPv4-compatible ::a.b.c.d and IPv4-mapped ::ffff:a.b.c.d end in a dotted quad.
+    if (i == 6 && zeros.base == 0 && (zeros.len == 6 || (zeros.len == 5 && words[5] == 0xffff))) {
+      return ipv4_to_chars(out, a + 12);
+    }
+    out = std::to_chars(out, out + 4, words[i], 16).ptr;
+  }
+  if (zeros.base >= 0 && zeros.base + zeros.len == 8) *out++ = ':';
+  return out;
+}
+
+}  // namespace
+
+char* ip_to_chars(char* out, const std::uint8_t* addr, std::size_t len) {
+  if (len == 4) return ipv4_to_chars(out, addr);
+  if (len == 16) return ipv6_to_chars(out, addr);
+  return out;
+}
+
+}  // namespace sniffer
