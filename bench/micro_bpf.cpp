@@ -2,7 +2,7 @@
 // with repeat, next to a bare parse-and-pass program (bpf/bench_bare.bpf.c),
 // all variants interleaved in one run so machine noise hits them alike.
 //
-//   sudo bench/build/bench/micro_bpf [--repeat N] [--rounds R] [--live | --contend]
+//   sudo bench/build/bench/micro_bpf [--repeat N] [--rounds R] [--only TEXT] [--live | --contend]
 //
 // Per frame and variant: the median over R rounds of the kernel's own
 // average (bpf_test_run_opts.duration = ns per repetition), and the
@@ -66,6 +66,7 @@ struct Variant {
   std::atomic<std::uint64_t> captured{0};
   int fd = -1;
   std::atomic<std::uint64_t> consumed{0};
+  bool off = false;  // left out by --only
 };
 
 int count_sample(void* ctx, void*, std::size_t) {
@@ -211,11 +212,13 @@ int main(int argc, char** argv) {
   std::uint32_t repeat = 100000, rounds = 10;
   bool live = false;  // --live: a reader thread drains the rings during the runs (epoll, as the daemon)
   bool contend = false;  // --contend: the flow entry's spin lock under 2 CPUs (run_contend)
+  const char* only = nullptr;  // --only TEXT: bare and the variants whose name contains TEXT
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--live")) live = true;
     else if (!std::strcmp(argv[i], "--contend")) contend = true;
     else if (i + 1 < argc && !std::strcmp(argv[i], "--repeat")) repeat = std::strtoul(argv[++i], nullptr, 10);
     else if (i + 1 < argc && !std::strcmp(argv[i], "--rounds")) rounds = std::strtoul(argv[++i], nullptr, 10);
+    else if (i + 1 < argc && !std::strcmp(argv[i], "--only")) only = argv[++i];
   }
   libbpf_set_print([](libbpf_print_level l, const char* f, va_list a) { return l == LIBBPF_WARN ? vfprintf(stderr, f, a) : 0; });
   if (contend) return run_contend(repeat, rounds);
@@ -246,8 +249,10 @@ int main(int argc, char** argv) {
   sampled.flow = true, sampled.packet_sample = 100;
   add("records + 1 capture, no match", false, 65536, 0, false).capture = Variant::Capture::NoMatch;
   add("records + 1 capture, all match (128 B)", false, 65536, 0, false).capture = Variant::Capture::Match;
+  for (auto& v : vs) v.off = only && !v.bare && v.name.find(only) == std::string::npos;
   ring_buffer* all = nullptr;  // --live: every ring in one epoll set
   for (auto& v : vs) {
+    if (v.off) continue;
     if (v.bare) { v.fd = bpf_program__fd(bare->progs.bench_bare); continue; }
     LoadOptions o = v.flow ? flow_options(v.packet_sample) : LoadOptions{};
     o.ring_buffer_bytes = ring;
@@ -316,6 +321,7 @@ int main(int argc, char** argv) {
     };
     for (std::uint32_t r = 0; r < rounds; ++r) {
       for (std::size_t i = 0; i < vs.size(); ++i) {  // interleaved: same noise for all
+        if (vs[i].off) continue;
         LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = fr.bytes.data(),
                     .data_size_in = static_cast<__u32>(fr.bytes.size()), .repeat = static_cast<int>(repeat));
         if (bpf_prog_test_run_opts(vs[i].fd, &opts) != 0 || opts.retval != XDP_PASS) {
@@ -338,6 +344,7 @@ int main(int argc, char** argv) {
     }
     double bare_ns = median(ns[0]);
     for (std::size_t i = 0; i < vs.size(); ++i) {
+      if (vs[i].off) continue;
       std::string recs = "-";
       if (vs[i].progs) {
         auto st = vs[i].progs->read_stats();
@@ -371,7 +378,7 @@ int main(int argc, char** argv) {
   }
   // The flow variants' kernel counters over the whole run (checked per frame above).
   for (auto& v : vs)
-    if (v.flow) {
+    if (v.flow && !v.off) {
       auto st = v.progs->read_stats();
       std::printf("counters %s: flow_packets %llu of %llu run, packet records %llu, sampled_out %llu, "
                   "flow_map_full %llu, flow_ringbuf_full %llu\n",
