@@ -206,6 +206,141 @@ int run_contend(std::uint32_t repeat, std::uint32_t rounds) {
   return ok ? 0 : 1;
 }
 
+// The variants, in the order they run and print (bare first: the others' reference).
+void add_variants(std::deque<Variant>& vs) {
+  auto add = [&](std::string name, bool is_bare, std::uint32_t wakeup, std::uint32_t payload, bool skip) -> Variant& {
+    Variant& v = vs.emplace_back();
+    v.name = std::move(name), v.bare = is_bare, v.wakeup_bytes = wakeup, v.payload_bytes = payload, v.skip = skip;
+    return v;
+  };
+  add("bare parse+PASS", true, 0, 0, false);
+  add("records, wakeup_bytes=65536 (default)", false, 65536, 0, false);
+  add("records, wakeup_bytes=0 (flags 0)", false, 0, 0, false);
+  add("records + 64 B snippet (lab.json)", false, 65536, 64, false);
+  add("filtered out (default_action skip)", false, 65536, 0, true);
+  // Kernel flow aggregation (the daemon's flows.aggregation "kernel"): no
+  // packet records at all, and the config default's 1 in 100.
+  add("flow (kernel, no packet records)", false, 65536, 0, false).flow = true;
+  Variant& sampled = add("flow+1/100 (1 in 100 packet records)", false, 65536, 0, false);
+  sampled.flow = true, sampled.packet_sample = 100;
+  add("records + 1 capture, no match", false, 65536, 0, false).capture = Variant::Capture::NoMatch;
+  add("records + 1 capture, all match (128 B)", false, 65536, 0, false).capture = Variant::Capture::Match;
+}
+
+// Loads a (non-bare) variant's programs with rings of ring bytes. live: its
+// events ring joins the epoll set all (created by the first).
+void load_variant(Variant& v, std::uint32_t ring, bool live, ring_buffer*& all) {
+  LoadOptions o = v.flow ? flow_options(v.packet_sample) : LoadOptions{};
+  o.ring_buffer_bytes = ring;
+  o.capture_ring_bytes = ring;  // one round of 128 B captures fits as the records do
+  o.wakeup_bytes = v.wakeup_bytes;
+  o.payload_bytes = v.payload_bytes;
+  v.progs = std::make_unique<BpfPrograms>(o);
+  v.progs->set_interface(kLoopback, Mode::Gateway, Role::Wan, 1);
+  if (v.capture != Variant::Capture::None) {
+    sniffer_capture_filter f{.snaplen = 128};
+    f.l4_proto = v.capture == Variant::Capture::Match ? 0 : 132;  // SCTP: none of the frames
+    const std::uint32_t slot = 0;
+    bpf_map_update_elem(v.progs->capture_slots_map_fd(), &slot, &f, BPF_ANY);
+    v.progs->set_capture_active(1);
+    v.capture_ring = ring_buffer__new(v.progs->capture_ring_fd(), count_sample, &v.captured, nullptr);
+  }
+  if (v.skip) {
+    FilterConfig f;
+    f.default_capture = false;
+    v.progs->set_filter(f);
+  }
+  // ring_buffer__new also registers the ring in an epoll set, as the daemon
+  // does, so wakeups reach a real waiter (ep_poll_callback).
+  if (live && all) ring_buffer__add(all, v.progs->events_map_fd(), count_sample, &v.consumed);
+  else v.ring = ring_buffer__new(v.progs->events_map_fd(), count_sample, &v.consumed, nullptr);
+  if (live && !all) all = v.ring, v.ring = nullptr;
+  v.fd = v.progs->xdp_prog_fd();
+}
+
+// The records column of a variant after a frame's runs (run packets, sent
+// ring samples, counters before them), flagged with "!" and status 1 where
+// a check fails.
+std::string checked_records(const Variant& v, const KernelStats& before, std::uint64_t run, std::uint64_t sent,
+                            int& status) {
+  auto st = v.progs->read_stats();
+  std::string recs = std::to_string(v.consumed.load());
+  if (st[SNIFFER_STAT_RINGBUF_FULL] != 0) { recs += " RINGFULL!"; status = 1; }
+  if (sent != v.consumed) { recs += " (emitted " + std::to_string(sent) + ")"; status = 1; }
+  if (v.flow) {
+    // Every packet run went into its flow, and is either sampled out
+    // or a packet record; no flow lost to a full map or ring.
+    auto delta = [&](int c) { return st[c] - before[c]; };
+    if (delta(SNIFFER_STAT_FLOW_PACKETS) != run) {
+      recs += " flow_packets " + std::to_string(delta(SNIFFER_STAT_FLOW_PACKETS)) + "!";
+      status = 1;
+    }
+    if (delta(SNIFFER_STAT_SAMPLED_OUT) + delta(SNIFFER_STAT_RECORDS) != run) {
+      recs += " sampled_out " + std::to_string(delta(SNIFFER_STAT_SAMPLED_OUT)) + "!";
+      status = 1;
+    }
+    if (st[SNIFFER_STAT_FLOW_MAP_FULL] != 0 || st[SNIFFER_STAT_FLOW_RING_FULL] != 0) {
+      recs += " FLOW_MAP/RING_FULL!";
+      status = 1;
+    }
+  }
+  return recs;
+}
+
+struct Frame { std::string name; Bytes bytes; };
+
+// Runs one frame through every variant, interleaved per round, and prints a
+// line per variant. Returns 0, 1 when a check failed, -1 when a run failed.
+int measure_frame(std::deque<Variant>& vs, const Frame& fr, std::uint32_t repeat, std::uint32_t rounds, bool live) {
+  std::vector<std::vector<double>> ns(vs.size());
+  std::vector<KernelStats> before(vs.size());
+  for (std::size_t i = 0; i < vs.size(); ++i) {
+    vs[i].consumed = 0;
+    if (vs[i].progs) before[i] = vs[i].progs->read_stats();
+  }
+  // Ring samples sent during this frame's runs: packet records, and flow
+  // records (none expected: a live-clock flow neither idles nor times out here).
+  auto emitted = [&](std::size_t i) {
+    auto st = vs[i].progs->read_stats();
+    return st[SNIFFER_STAT_RECORDS] - before[i][SNIFFER_STAT_RECORDS] + st[SNIFFER_STAT_FLOW_RECORDS] -
+           before[i][SNIFFER_STAT_FLOW_RECORDS];
+  };
+  for (std::uint32_t r = 0; r < rounds; ++r) {
+    for (std::size_t i = 0; i < vs.size(); ++i) {  // interleaved: same noise for all
+      if (vs[i].off) continue;
+      LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = fr.bytes.data(),
+                  .data_size_in = static_cast<__u32>(fr.bytes.size()), .repeat = static_cast<int>(repeat));
+      if (bpf_prog_test_run_opts(vs[i].fd, &opts) != 0 || opts.retval != XDP_PASS) {
+        std::fprintf(stderr, "test_run %s: %s retval %u\n", vs[i].name.c_str(), std::strerror(errno), opts.retval);
+        return -1;
+      }
+      ns[i].push_back(opts.duration);
+      if (vs[i].ring) ring_buffer__consume(vs[i].ring);  // never let it fill
+      if (vs[i].capture_ring) ring_buffer__consume(vs[i].capture_ring);
+    }
+  }
+  if (live) {  // let the reader catch up before counting
+    for (int w = 0; w < 500; ++w) {
+      bool done = true;
+      for (std::size_t i = 0; i < vs.size(); ++i)
+        if (vs[i].progs && vs[i].consumed != emitted(i)) done = false;
+      if (done) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  }
+  int status = 0;
+  double bare_ns = median(ns[0]);
+  for (std::size_t i = 0; i < vs.size(); ++i) {
+    if (vs[i].off) continue;
+    std::string recs = "-";
+    if (vs[i].progs) recs = checked_records(vs[i], before[i], std::uint64_t{repeat} * rounds, emitted(i), status);
+    double m = median(ns[i]);
+    std::printf("%-16s %-40s %9.1f %9.1f %+9.1f %10s\n", fr.name.c_str(), vs[i].name.c_str(), m,
+                *std::min_element(ns[i].begin(), ns[i].end()), m - bare_ns, recs.c_str());
+  }
+  return status;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -232,61 +367,19 @@ int main(int argc, char** argv) {
   if (!bare) { std::perror("bench_bare load"); return 1; }
 
   std::deque<Variant> vs;  // not movable (atomic counter)
-  auto add = [&](std::string name, bool is_bare, std::uint32_t wakeup, std::uint32_t payload, bool skip) -> Variant& {
-    Variant& v = vs.emplace_back();
-    v.name = std::move(name), v.bare = is_bare, v.wakeup_bytes = wakeup, v.payload_bytes = payload, v.skip = skip;
-    return v;
-  };
-  add("bare parse+PASS", true, 0, 0, false);
-  add("records, wakeup_bytes=65536 (default)", false, 65536, 0, false);
-  add("records, wakeup_bytes=0 (flags 0)", false, 0, 0, false);
-  add("records + 64 B snippet (lab.json)", false, 65536, 64, false);
-  add("filtered out (default_action skip)", false, 65536, 0, true);
-  // Kernel flow aggregation (the daemon's flows.aggregation "kernel"): no
-  // packet records at all, and the config default's 1 in 100.
-  add("flow (kernel, no packet records)", false, 65536, 0, false).flow = true;
-  Variant& sampled = add("flow+1/100 (1 in 100 packet records)", false, 65536, 0, false);
-  sampled.flow = true, sampled.packet_sample = 100;
-  add("records + 1 capture, no match", false, 65536, 0, false).capture = Variant::Capture::NoMatch;
-  add("records + 1 capture, all match (128 B)", false, 65536, 0, false).capture = Variant::Capture::Match;
+  add_variants(vs);
   for (auto& v : vs) v.off = only && !v.bare && v.name.find(only) == std::string::npos;
   ring_buffer* all = nullptr;  // --live: every ring in one epoll set
   for (auto& v : vs) {
     if (v.off) continue;
     if (v.bare) { v.fd = bpf_program__fd(bare->progs.bench_bare); continue; }
-    LoadOptions o = v.flow ? flow_options(v.packet_sample) : LoadOptions{};
-    o.ring_buffer_bytes = ring;
-    o.capture_ring_bytes = ring;  // one round of 128 B captures fits as the records do
-    o.wakeup_bytes = v.wakeup_bytes;
-    o.payload_bytes = v.payload_bytes;
-    v.progs = std::make_unique<BpfPrograms>(o);
-    v.progs->set_interface(kLoopback, Mode::Gateway, Role::Wan, 1);
-    if (v.capture != Variant::Capture::None) {
-      sniffer_capture_filter f{.snaplen = 128};
-      f.l4_proto = v.capture == Variant::Capture::Match ? 0 : 132;  // SCTP: none of the frames
-      const std::uint32_t slot = 0;
-      bpf_map_update_elem(v.progs->capture_slots_map_fd(), &slot, &f, BPF_ANY);
-      v.progs->set_capture_active(1);
-      v.capture_ring = ring_buffer__new(v.progs->capture_ring_fd(), count_sample, &v.captured, nullptr);
-    }
-    if (v.skip) {
-      FilterConfig f;
-      f.default_capture = false;
-      v.progs->set_filter(f);
-    }
-    // ring_buffer__new also registers the ring in an epoll set, as the daemon
-    // does, so wakeups reach a real waiter (ep_poll_callback).
-    if (live && all) ring_buffer__add(all, v.progs->events_map_fd(), count_sample, &v.consumed);
-    else v.ring = ring_buffer__new(v.progs->events_map_fd(), count_sample, &v.consumed, nullptr);
-    if (live && !all) all = v.ring, v.ring = nullptr;
-    v.fd = v.progs->xdp_prog_fd();
+    load_variant(v, ring, live, all);
   }
 
   std::atomic<bool> stop{false};
   std::thread reader;
   if (live) reader = std::thread([&] { while (!stop) { ring_buffer__poll(all, 20); ring_buffer__consume(all); } });  // + poll_interval drain, as the daemon
 
-  struct Frame { std::string name; Bytes bytes; };
   L4 udp{.kind = L4::Udp, .sport = 53000, .dport = 53, .payload = std::string(32, 'q')};
   std::vector<Frame> frames = {
       {"IPv4/TCP 64 B", padded_tcp(64)},
@@ -306,75 +399,9 @@ int main(int argc, char** argv) {
   std::printf("%-16s %-40s %9s %9s %9s %10s\n", "frame", "variant", "ns/pkt", "min", "vs bare", "records");
   int status = 0;
   for (auto& fr : frames) {
-    std::vector<std::vector<double>> ns(vs.size());
-    std::vector<KernelStats> before(vs.size());
-    for (std::size_t i = 0; i < vs.size(); ++i) {
-      vs[i].consumed = 0;
-      if (vs[i].progs) before[i] = vs[i].progs->read_stats();
-    }
-    // Ring samples sent during this frame's runs: packet records, and flow
-    // records (none expected: a live-clock flow neither idles nor times out here).
-    auto emitted = [&](std::size_t i) {
-      auto st = vs[i].progs->read_stats();
-      return st[SNIFFER_STAT_RECORDS] - before[i][SNIFFER_STAT_RECORDS] + st[SNIFFER_STAT_FLOW_RECORDS] -
-             before[i][SNIFFER_STAT_FLOW_RECORDS];
-    };
-    for (std::uint32_t r = 0; r < rounds; ++r) {
-      for (std::size_t i = 0; i < vs.size(); ++i) {  // interleaved: same noise for all
-        if (vs[i].off) continue;
-        LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = fr.bytes.data(),
-                    .data_size_in = static_cast<__u32>(fr.bytes.size()), .repeat = static_cast<int>(repeat));
-        if (bpf_prog_test_run_opts(vs[i].fd, &opts) != 0 || opts.retval != XDP_PASS) {
-          std::fprintf(stderr, "test_run %s: %s retval %u\n", vs[i].name.c_str(), std::strerror(errno), opts.retval);
-          return 1;
-        }
-        ns[i].push_back(opts.duration);
-        if (vs[i].ring) ring_buffer__consume(vs[i].ring);  // never let it fill
-        if (vs[i].capture_ring) ring_buffer__consume(vs[i].capture_ring);
-      }
-    }
-    if (live) {  // let the reader catch up before counting
-      for (int w = 0; w < 500; ++w) {
-        bool done = true;
-        for (std::size_t i = 0; i < vs.size(); ++i)
-          if (vs[i].progs && vs[i].consumed != emitted(i)) done = false;
-        if (done) break;
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
-      }
-    }
-    double bare_ns = median(ns[0]);
-    for (std::size_t i = 0; i < vs.size(); ++i) {
-      if (vs[i].off) continue;
-      std::string recs = "-";
-      if (vs[i].progs) {
-        auto st = vs[i].progs->read_stats();
-        std::uint64_t sent = emitted(i);
-        recs = std::to_string(vs[i].consumed.load());
-        if (st[SNIFFER_STAT_RINGBUF_FULL] != 0) { recs += " RINGFULL!"; status = 1; }
-        if (sent != vs[i].consumed) { recs += " (emitted " + std::to_string(sent) + ")"; status = 1; }
-        if (vs[i].flow) {
-          // Every packet run went into its flow, and is either sampled out
-          // or a packet record; no flow lost to a full map or ring.
-          auto delta = [&](int c) { return st[c] - before[i][c]; };
-          const std::uint64_t run = std::uint64_t{repeat} * rounds;
-          if (delta(SNIFFER_STAT_FLOW_PACKETS) != run) {
-            recs += " flow_packets " + std::to_string(delta(SNIFFER_STAT_FLOW_PACKETS)) + "!";
-            status = 1;
-          }
-          if (delta(SNIFFER_STAT_SAMPLED_OUT) + delta(SNIFFER_STAT_RECORDS) != run) {
-            recs += " sampled_out " + std::to_string(delta(SNIFFER_STAT_SAMPLED_OUT)) + "!";
-            status = 1;
-          }
-          if (st[SNIFFER_STAT_FLOW_MAP_FULL] != 0 || st[SNIFFER_STAT_FLOW_RING_FULL] != 0) {
-            recs += " FLOW_MAP/RING_FULL!";
-            status = 1;
-          }
-        }
-      }
-      double m = median(ns[i]);
-      std::printf("%-16s %-40s %9.1f %9.1f %+9.1f %10s\n", fr.name.c_str(), vs[i].name.c_str(), m,
-                  *std::min_element(ns[i].begin(), ns[i].end()), m - bare_ns, recs.c_str());
-    }
+    const int st = measure_frame(vs, fr, repeat, rounds, live);
+    if (st < 0) return 1;
+    status |= st;
   }
   // The flow variants' kernel counters over the whole run (checked per frame above).
   for (auto& v : vs)
