@@ -2,7 +2,7 @@
 // with repeat, next to a bare parse-and-pass program (bpf/bench_bare.bpf.c),
 // all variants interleaved in one run so machine noise hits them alike.
 //
-//   sudo bench/build/bench/micro_bpf [--repeat N] [--rounds R] [--live | --contend]
+//   sudo bench/build/bench/micro_bpf [--repeat N] [--rounds R] [--only TEXT] [--live | --contend]
 //
 // Per frame and variant: the median over R rounds of the kernel's own
 // average (bpf_test_run_opts.duration = ns per repetition), and the
@@ -40,40 +40,16 @@
 #include "sniffer/bpf_loader.hpp"
 #include "sniffer/flow_table.hpp"
 #include "sniffer/pipeline.hpp"
+#include "micro_bpf.hpp"
 
 using namespace sniffer;
 using test::Bytes;
 using test::L4;
+using namespace sniffer::bench;
 
-namespace {
+namespace sniffer::bench {
 
-constexpr std::uint32_t kLoopback = 1;  // PROG_TEST_RUN frames arrive on lo
-
-struct Variant {
-  std::string name;
-  bool bare = false;
-  std::uint32_t wakeup_bytes = 65536;
-  std::uint32_t payload_bytes = 0;
-  bool skip = false;
-  bool flow = false;                // kernel flow aggregation
-  std::uint32_t packet_sample = 0;  // with flow: 1 in N packets also yields a record
-  // Full-packet capture: slot 0 active with a filter no frame matches, or
-  // one every frame matches (snap length 128: its records drained per round).
-  enum class Capture { None, NoMatch, Match } capture = Capture::None;
-  std::unique_ptr<BpfPrograms> progs;
-  ring_buffer* ring = nullptr;
-  ring_buffer* capture_ring = nullptr;
-  std::atomic<std::uint64_t> captured{0};
-  int fd = -1;
-  std::atomic<std::uint64_t> consumed{0};
-};
-
-int count_sample(void* ctx, void*, std::size_t) {
-  static_cast<std::atomic<std::uint64_t>*>(ctx)->fetch_add(1, std::memory_order_relaxed);
-  return 0;
-}
-
-Bytes padded_tcp(std::size_t frame_len, std::uint16_t sport = 40000) {
+Bytes padded_tcp(std::size_t frame_len, std::uint16_t sport) {
   L4 tcp{.kind = L4::Tcp, .sport = sport, .dport = 443, .tcp_flags = 0x18, .window = 64240};
   Bytes f = test::ipv4_frame("198.51.100.10", "192.0.2.10", tcp);
   if (f.size() < frame_len) {
@@ -97,138 +73,37 @@ LoadOptions flow_options(std::uint32_t packet_sample) {
   return o;
 }
 
-// The first two CPUs this process may run on (the contention threads' CPUs).
-bool two_cpus(int cpu[2]) {
-  cpu_set_t set;
-  if (sched_getaffinity(0, sizeof set, &set) != 0) return false;
-  int n = 0;
-  for (int c = 0; c < CPU_SETSIZE && n < 2; ++c)
-    if (CPU_ISSET(c, &set)) cpu[n++] = c;
-  return n == 2;
+}  // namespace sniffer::bench
+
+namespace {
+
+struct Variant {
+  std::string name;
+  bool bare = false;
+  std::uint32_t wakeup_bytes = 65536;
+  std::uint32_t payload_bytes = 0;
+  bool skip = false;
+  bool flow = false;                // kernel flow aggregation
+  std::uint32_t packet_sample = 0;  // with flow: 1 in N packets also yields a record
+  // Full-packet capture: slot 0 active with a filter no frame matches, or
+  // one every frame matches (snap length 128: its records drained per round).
+  enum class Capture { None, NoMatch, Match } capture = Capture::None;
+  std::unique_ptr<BpfPrograms> progs;
+  ring_buffer* ring = nullptr;
+  ring_buffer* capture_ring = nullptr;
+  std::atomic<std::uint64_t> captured{0};
+  int fd = -1;
+  std::atomic<std::uint64_t> consumed{0};
+  bool off = false;  // left out by --only
+};
+
+int count_sample(void* ctx, void*, std::size_t) {
+  static_cast<std::atomic<std::uint64_t>*>(ctx)->fetch_add(1, std::memory_order_relaxed);
+  return 0;
 }
 
-// --contend: the "flow" variant's cost per packet when 1 or 2 threads, each
-// pinned to its own CPU, run it at the same time, on the same flow (both
-// write the same map entry under its bpf_spin_lock: lock wait plus the
-// entry's cache lines bouncing between CPUs) or on two flows (different
-// source ports: separate entries, nothing written in common; the stats and
-// flow_out maps are per-CPU). All cases share one loaded program and map and
-// are interleaved per round, every thread with the same repeat; one thread
-// alone runs on each CPU, since the host slows the two vCPUs unevenly.
-//
-// The runs do overlap: with repeat > 1 the kernel adds the program to the
-// XDP dispatcher around the loop (bpf_prog_change_xdp). The first thread to
-// do so waits for an RCU grace period (ms) under the dispatcher's mutex while
-// the other waits on that mutex, and then only takes a reference, so both
-// loops start within microseconds. The wall time of a call (grace periods
-// included) says nothing about that; the loops' own times do.
-int run_contend(std::uint32_t repeat, std::uint32_t rounds) {
-  int cpu[2];
-  if (!two_cpus(cpu)) { std::fprintf(stderr, "--contend needs 2 CPUs\n"); return 1; }
-  BpfPrograms progs(flow_options(0));
-  progs.set_interface(kLoopback, Mode::Gateway, Role::Wan, 1);
-  const int fd = progs.xdp_prog_fd();
-  const Bytes a = padded_tcp(64), b = padded_tcp(64, 40001);
-
-  struct Case {
-    std::string name;
-    std::vector<const Bytes*> frames;  // thread t runs frames[t] on cpus[t]
-    std::vector<int> cpus;
-    std::vector<std::vector<double>> ns = {};  // [thread][round]
-    std::vector<double> agg = {};              // per round, Mpps
-  };
-  std::vector<Case> cases = {{"1 thread", {&a}, {cpu[0]}},
-                             {"1 thread", {&a}, {cpu[1]}},
-                             {"2 threads, same flow", {&a, &a}, {cpu[0], cpu[1]}},
-                             {"2 threads, 2 flows", {&a, &b}, {cpu[0], cpu[1]}}};
-  for (auto& c : cases) c.ns.resize(c.frames.size());
-
-  const KernelStats before = progs.read_stats();
-  std::uint64_t run = 0;
-  for (std::uint32_t r = 0; r < rounds; ++r) {
-    for (auto& c : cases) {  // interleaved: same noise for all
-      const std::size_t n = c.frames.size();
-      std::vector<double> dur(n);
-      std::atomic<std::size_t> ready{0};
-      std::atomic<bool> failed{false};
-      std::vector<std::thread> th;
-      for (std::size_t t = 0; t < n; ++t)
-        th.emplace_back([&, t] {
-          cpu_set_t set;
-          CPU_ZERO(&set);
-          CPU_SET(c.cpus[t], &set);
-          if (sched_setaffinity(0, sizeof set, &set) != 0) failed = true;
-          ready.fetch_add(1);
-          while (ready.load() < n) {}  // enter the kernel together (see above)
-          const Bytes& f = *c.frames[t];
-          LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = f.data(), .data_size_in = static_cast<__u32>(f.size()),
-                      .repeat = static_cast<int>(repeat));
-          if (bpf_prog_test_run_opts(fd, &opts) != 0 || opts.retval != XDP_PASS) failed = true;
-          dur[t] = opts.duration;
-        });
-      for (auto& t : th) t.join();
-      if (failed) { std::fprintf(stderr, "test_run %s: failed\n", c.name.c_str()); return 1; }
-      run += std::uint64_t{repeat} * n;
-      for (std::size_t t = 0; t < n; ++t) c.ns[t].push_back(dur[t]);
-      // Every thread's packets over the longest loop: when one thread is
-      // slower, the other's lead is not counted as parallel throughput.
-      c.agg.push_back(1e3 * n / *std::max_element(dur.begin(), dur.end()));
-    }
-  }
-
-  std::printf("micro_bpf --contend: sniffer_xdp, kernel flow aggregation (packet_sample 0), IPv4/TCP 64 B, "
-              "repeat %u x %u rounds per thread (median of rounds)\n",
-              repeat, rounds);
-  if (std::ifstream stats_sysctl("/proc/sys/kernel/bpf_stats_enabled"); stats_sysctl.get() == '1')
-    std::printf("micro_bpf: NOTE kernel.bpf_stats_enabled=1: every run pays for its run-time accounting\n");
-  std::printf("%-22s %5s %9s %9s %11s %10s\n", "case", "cpu", "ns/pkt", "min", "vs 1 thr", "agg Mpps");
-  auto alone = [&](int on) { return median(cases[on == cpu[0] ? 0 : 1].ns[0]); };  // 1 thread on that CPU
-  for (auto& c : cases)
-    for (std::size_t t = 0; t < c.frames.size(); ++t) {
-      double m = median(c.ns[t]);
-      char agg[16] = "";
-      if (t == 0) std::snprintf(agg, sizeof agg, "%.2f", median(c.agg));
-      std::printf("%-22s %5d %9.1f %9.1f %+11.1f %10s\n", t == 0 ? c.name.c_str() : "", c.cpus[t], m,
-                  *std::min_element(c.ns[t].begin(), c.ns[t].end()), m - alone(c.cpus[t]), agg);
-    }
-
-  // Every packet added to a flow, none lost, and two flows only (a, b): the
-  // same-flow runs really shared one entry.
-  const KernelStats st = progs.read_stats();
-  const std::uint64_t flow_pkts = st[SNIFFER_STAT_FLOW_PACKETS] - before[SNIFFER_STAT_FLOW_PACKETS];
-  const bool ok = flow_pkts == run && st[SNIFFER_STAT_FLOW_MAP_FULL] == 0 && st[SNIFFER_STAT_FLOW_RING_FULL] == 0 &&
-                  progs.flows_created() == 2;
-  std::printf("counters: flow_packets %llu of %llu run, flow_map_full %llu, flow_ringbuf_full %llu, flows %llu%s\n",
-              (unsigned long long)flow_pkts, (unsigned long long)run,
-              (unsigned long long)st[SNIFFER_STAT_FLOW_MAP_FULL], (unsigned long long)st[SNIFFER_STAT_FLOW_RING_FULL],
-              (unsigned long long)progs.flows_created(), ok ? "" : "  MISMATCH!");
-  return ok ? 0 : 1;
-}
-
-}  // namespace
-
-int main(int argc, char** argv) {
-  std::uint32_t repeat = 100000, rounds = 10;
-  bool live = false;  // --live: a reader thread drains the rings during the runs (epoll, as the daemon)
-  bool contend = false;  // --contend: the flow entry's spin lock under 2 CPUs (run_contend)
-  for (int i = 1; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--live")) live = true;
-    else if (!std::strcmp(argv[i], "--contend")) contend = true;
-    else if (i + 1 < argc && !std::strcmp(argv[i], "--repeat")) repeat = std::strtoul(argv[++i], nullptr, 10);
-    else if (i + 1 < argc && !std::strcmp(argv[i], "--rounds")) rounds = std::strtoul(argv[++i], nullptr, 10);
-  }
-  libbpf_set_print([](libbpf_print_level l, const char* f, va_list a) { return l == LIBBPF_WARN ? vfprintf(stderr, f, a) : 0; });
-  if (contend) return run_contend(repeat, rounds);
-
-  // Ring big enough for one round of the largest record (+8 byte header), x2.
-  std::uint64_t need = std::uint64_t{repeat} * (sizeof(sniffer_record) + 64 + 8) * 2;
-  std::uint32_t ring = 1u << 20;
-  while (ring < need && ring < (1u << 30)) ring <<= 1;
-
-  bench_bare* bare = bench_bare__open_and_load();
-  if (!bare) { std::perror("bench_bare load"); return 1; }
-
-  std::deque<Variant> vs;  // not movable (atomic counter)
+// The variants, in the order they run and print (bare first: the others' reference).
+void add_variants(std::deque<Variant>& vs) {
   auto add = [&](std::string name, bool is_bare, std::uint32_t wakeup, std::uint32_t payload, bool skip) -> Variant& {
     Variant& v = vs.emplace_back();
     v.name = std::move(name), v.bare = is_bare, v.wakeup_bytes = wakeup, v.payload_bytes = payload, v.skip = skip;
@@ -246,42 +121,161 @@ int main(int argc, char** argv) {
   sampled.flow = true, sampled.packet_sample = 100;
   add("records + 1 capture, no match", false, 65536, 0, false).capture = Variant::Capture::NoMatch;
   add("records + 1 capture, all match (128 B)", false, 65536, 0, false).capture = Variant::Capture::Match;
+}
+
+// Loads a (non-bare) variant's programs with rings of ring bytes. live: its
+// events ring joins the epoll set all (created by the first).
+void load_variant(Variant& v, std::uint32_t ring, bool live, ring_buffer*& all) {
+  LoadOptions o = v.flow ? flow_options(v.packet_sample) : LoadOptions{};
+  o.ring_buffer_bytes = ring;
+  o.capture_ring_bytes = ring;  // one round of 128 B captures fits as the records do
+  o.wakeup_bytes = v.wakeup_bytes;
+  o.payload_bytes = v.payload_bytes;
+  v.progs = std::make_unique<BpfPrograms>(o);
+  v.progs->set_interface(kLoopback, Mode::Gateway, Role::Wan, 1);
+  if (v.capture != Variant::Capture::None) {
+    sniffer_capture_filter f{.snaplen = 128};
+    f.l4_proto = v.capture == Variant::Capture::Match ? 0 : 132;  // SCTP: none of the frames
+    const std::uint32_t slot = 0;
+    bpf_map_update_elem(v.progs->capture_slots_map_fd(), &slot, &f, BPF_ANY);
+    v.progs->set_capture_active(1);
+    v.capture_ring = ring_buffer__new(v.progs->capture_ring_fd(), count_sample, &v.captured, nullptr);
+  }
+  if (v.skip) {
+    FilterConfig f;
+    f.default_capture = false;
+    v.progs->set_filter(f);
+  }
+  // ring_buffer__new also registers the ring in an epoll set, as the daemon
+  // does, so wakeups reach a real waiter (ep_poll_callback).
+  if (live && all) ring_buffer__add(all, v.progs->events_map_fd(), count_sample, &v.consumed);
+  else v.ring = ring_buffer__new(v.progs->events_map_fd(), count_sample, &v.consumed, nullptr);
+  if (live && !all) all = v.ring, v.ring = nullptr;
+  v.fd = v.progs->xdp_prog_fd();
+}
+
+// The records column of a variant after a frame's runs (run packets, sent
+// ring samples, counters before them), flagged with "!" and status 1 where
+// a check fails.
+std::string checked_records(const Variant& v, const KernelStats& before, std::uint64_t run, std::uint64_t sent,
+                            int& status) {
+  auto st = v.progs->read_stats();
+  std::string recs = std::to_string(v.consumed.load());
+  if (st[SNIFFER_STAT_RINGBUF_FULL] != 0) { recs += " RINGFULL!"; status = 1; }
+  if (sent != v.consumed) { recs += " (emitted " + std::to_string(sent) + ")"; status = 1; }
+  if (v.flow) {
+    // Every packet run went into its flow, and is either sampled out
+    // or a packet record; no flow lost to a full map or ring.
+    auto delta = [&](int c) { return st[c] - before[c]; };
+    if (delta(SNIFFER_STAT_FLOW_PACKETS) != run) {
+      recs += " flow_packets " + std::to_string(delta(SNIFFER_STAT_FLOW_PACKETS)) + "!";
+      status = 1;
+    }
+    if (delta(SNIFFER_STAT_SAMPLED_OUT) + delta(SNIFFER_STAT_RECORDS) != run) {
+      recs += " sampled_out " + std::to_string(delta(SNIFFER_STAT_SAMPLED_OUT)) + "!";
+      status = 1;
+    }
+    if (st[SNIFFER_STAT_FLOW_MAP_FULL] != 0 || st[SNIFFER_STAT_FLOW_RING_FULL] != 0) {
+      recs += " FLOW_MAP/RING_FULL!";
+      status = 1;
+    }
+  }
+  return recs;
+}
+
+struct Frame { std::string name; Bytes bytes; };
+
+// Runs one frame through every variant, interleaved per round, and prints a
+// line per variant. Returns 0, 1 when a check failed, -1 when a run failed.
+int measure_frame(std::deque<Variant>& vs, const Frame& fr, std::uint32_t repeat, std::uint32_t rounds, bool live) {
+  std::vector<std::vector<double>> ns(vs.size());
+  std::vector<KernelStats> before(vs.size());
+  for (std::size_t i = 0; i < vs.size(); ++i) {
+    vs[i].consumed = 0;
+    if (vs[i].progs) before[i] = vs[i].progs->read_stats();
+  }
+  // Ring samples sent during this frame's runs: packet records, and flow
+  // records (none expected: a live-clock flow neither idles nor times out here).
+  auto emitted = [&](std::size_t i) {
+    auto st = vs[i].progs->read_stats();
+    return st[SNIFFER_STAT_RECORDS] - before[i][SNIFFER_STAT_RECORDS] + st[SNIFFER_STAT_FLOW_RECORDS] -
+           before[i][SNIFFER_STAT_FLOW_RECORDS];
+  };
+  for (std::uint32_t r = 0; r < rounds; ++r) {
+    for (std::size_t i = 0; i < vs.size(); ++i) {  // interleaved: same noise for all
+      if (vs[i].off) continue;
+      LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = fr.bytes.data(),
+                  .data_size_in = static_cast<__u32>(fr.bytes.size()), .repeat = static_cast<int>(repeat));
+      if (bpf_prog_test_run_opts(vs[i].fd, &opts) != 0 || opts.retval != XDP_PASS) {
+        std::fprintf(stderr, "test_run %s: %s retval %u\n", vs[i].name.c_str(), std::strerror(errno), opts.retval);
+        return -1;
+      }
+      ns[i].push_back(opts.duration);
+      if (vs[i].ring) ring_buffer__consume(vs[i].ring);  // never let it fill
+      if (vs[i].capture_ring) ring_buffer__consume(vs[i].capture_ring);
+    }
+  }
+  if (live) {  // let the reader catch up before counting
+    for (int w = 0; w < 500; ++w) {
+      bool done = true;
+      for (std::size_t i = 0; i < vs.size(); ++i)
+        if (vs[i].progs && vs[i].consumed != emitted(i)) done = false;
+      if (done) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  }
+  int status = 0;
+  double bare_ns = median(ns[0]);
+  for (std::size_t i = 0; i < vs.size(); ++i) {
+    if (vs[i].off) continue;
+    std::string recs = "-";
+    if (vs[i].progs) recs = checked_records(vs[i], before[i], std::uint64_t{repeat} * rounds, emitted(i), status);
+    double m = median(ns[i]);
+    std::printf("%-16s %-40s %9.1f %9.1f %+9.1f %10s\n", fr.name.c_str(), vs[i].name.c_str(), m,
+                *std::min_element(ns[i].begin(), ns[i].end()), m - bare_ns, recs.c_str());
+  }
+  return status;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::uint32_t repeat = 100000, rounds = 10;
+  bool live = false;  // --live: a reader thread drains the rings during the runs (epoll, as the daemon)
+  bool contend = false;  // --contend: the flow entry's spin lock under 2 CPUs (run_contend)
+  const char* only = nullptr;  // --only TEXT: bare and the variants whose name contains TEXT
+  for (int i = 1; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--live")) live = true;
+    else if (!std::strcmp(argv[i], "--contend")) contend = true;
+    else if (i + 1 < argc && !std::strcmp(argv[i], "--repeat")) repeat = std::strtoul(argv[++i], nullptr, 10);
+    else if (i + 1 < argc && !std::strcmp(argv[i], "--rounds")) rounds = std::strtoul(argv[++i], nullptr, 10);
+    else if (i + 1 < argc && !std::strcmp(argv[i], "--only")) only = argv[++i];
+  }
+  libbpf_set_print([](libbpf_print_level l, const char* f, va_list a) { return l == LIBBPF_WARN ? vfprintf(stderr, f, a) : 0; });
+  if (contend) return run_contend(repeat, rounds);
+
+  // Ring big enough for one round of the largest record (+8 byte header), x2.
+  std::uint64_t need = std::uint64_t{repeat} * (sizeof(sniffer_record) + 64 + 8) * 2;
+  std::uint32_t ring = 1u << 20;
+  while (ring < need && ring < (1u << 30)) ring <<= 1;
+
+  bench_bare* bare = bench_bare__open_and_load();
+  if (!bare) { std::perror("bench_bare load"); return 1; }
+
+  std::deque<Variant> vs;  // not movable (atomic counter)
+  add_variants(vs);
+  for (auto& v : vs) v.off = only && !v.bare && v.name.find(only) == std::string::npos;
   ring_buffer* all = nullptr;  // --live: every ring in one epoll set
   for (auto& v : vs) {
+    if (v.off) continue;
     if (v.bare) { v.fd = bpf_program__fd(bare->progs.bench_bare); continue; }
-    LoadOptions o = v.flow ? flow_options(v.packet_sample) : LoadOptions{};
-    o.ring_buffer_bytes = ring;
-    o.capture_ring_bytes = ring;  // one round of 128 B captures fits as the records do
-    o.wakeup_bytes = v.wakeup_bytes;
-    o.payload_bytes = v.payload_bytes;
-    v.progs = std::make_unique<BpfPrograms>(o);
-    v.progs->set_interface(kLoopback, Mode::Gateway, Role::Wan, 1);
-    if (v.capture != Variant::Capture::None) {
-      sniffer_capture_filter f{.snaplen = 128};
-      f.l4_proto = v.capture == Variant::Capture::Match ? 0 : 132;  // SCTP: none of the frames
-      const std::uint32_t slot = 0;
-      bpf_map_update_elem(v.progs->capture_slots_map_fd(), &slot, &f, BPF_ANY);
-      v.progs->set_capture_active(1);
-      v.capture_ring = ring_buffer__new(v.progs->capture_ring_fd(), count_sample, &v.captured, nullptr);
-    }
-    if (v.skip) {
-      FilterConfig f;
-      f.default_capture = false;
-      v.progs->set_filter(f);
-    }
-    // ring_buffer__new also registers the ring in an epoll set, as the daemon
-    // does, so wakeups reach a real waiter (ep_poll_callback).
-    if (live && all) ring_buffer__add(all, v.progs->events_map_fd(), count_sample, &v.consumed);
-    else v.ring = ring_buffer__new(v.progs->events_map_fd(), count_sample, &v.consumed, nullptr);
-    if (live && !all) all = v.ring, v.ring = nullptr;
-    v.fd = v.progs->xdp_prog_fd();
+    load_variant(v, ring, live, all);
   }
 
   std::atomic<bool> stop{false};
   std::thread reader;
   if (live) reader = std::thread([&] { while (!stop) { ring_buffer__poll(all, 20); ring_buffer__consume(all); } });  // + poll_interval drain, as the daemon
 
-  struct Frame { std::string name; Bytes bytes; };
   L4 udp{.kind = L4::Udp, .sport = 53000, .dport = 53, .payload = std::string(32, 'q')};
   std::vector<Frame> frames = {
       {"IPv4/TCP 64 B", padded_tcp(64)},
@@ -301,77 +295,13 @@ int main(int argc, char** argv) {
   std::printf("%-16s %-40s %9s %9s %9s %10s\n", "frame", "variant", "ns/pkt", "min", "vs bare", "records");
   int status = 0;
   for (auto& fr : frames) {
-    std::vector<std::vector<double>> ns(vs.size());
-    std::vector<KernelStats> before(vs.size());
-    for (std::size_t i = 0; i < vs.size(); ++i) {
-      vs[i].consumed = 0;
-      if (vs[i].progs) before[i] = vs[i].progs->read_stats();
-    }
-    // Ring samples sent during this frame's runs: packet records, and flow
-    // records (none expected: a live-clock flow neither idles nor times out here).
-    auto emitted = [&](std::size_t i) {
-      auto st = vs[i].progs->read_stats();
-      return st[SNIFFER_STAT_RECORDS] - before[i][SNIFFER_STAT_RECORDS] + st[SNIFFER_STAT_FLOW_RECORDS] -
-             before[i][SNIFFER_STAT_FLOW_RECORDS];
-    };
-    for (std::uint32_t r = 0; r < rounds; ++r) {
-      for (std::size_t i = 0; i < vs.size(); ++i) {  // interleaved: same noise for all
-        LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = fr.bytes.data(),
-                    .data_size_in = static_cast<__u32>(fr.bytes.size()), .repeat = static_cast<int>(repeat));
-        if (bpf_prog_test_run_opts(vs[i].fd, &opts) != 0 || opts.retval != XDP_PASS) {
-          std::fprintf(stderr, "test_run %s: %s retval %u\n", vs[i].name.c_str(), std::strerror(errno), opts.retval);
-          return 1;
-        }
-        ns[i].push_back(opts.duration);
-        if (vs[i].ring) ring_buffer__consume(vs[i].ring);  // never let it fill
-        if (vs[i].capture_ring) ring_buffer__consume(vs[i].capture_ring);
-      }
-    }
-    if (live) {  // let the reader catch up before counting
-      for (int w = 0; w < 500; ++w) {
-        bool done = true;
-        for (std::size_t i = 0; i < vs.size(); ++i)
-          if (vs[i].progs && vs[i].consumed != emitted(i)) done = false;
-        if (done) break;
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
-      }
-    }
-    double bare_ns = median(ns[0]);
-    for (std::size_t i = 0; i < vs.size(); ++i) {
-      std::string recs = "-";
-      if (vs[i].progs) {
-        auto st = vs[i].progs->read_stats();
-        std::uint64_t sent = emitted(i);
-        recs = std::to_string(vs[i].consumed.load());
-        if (st[SNIFFER_STAT_RINGBUF_FULL] != 0) { recs += " RINGFULL!"; status = 1; }
-        if (sent != vs[i].consumed) { recs += " (emitted " + std::to_string(sent) + ")"; status = 1; }
-        if (vs[i].flow) {
-          // Every packet run went into its flow, and is either sampled out
-          // or a packet record; no flow lost to a full map or ring.
-          auto delta = [&](int c) { return st[c] - before[i][c]; };
-          const std::uint64_t run = std::uint64_t{repeat} * rounds;
-          if (delta(SNIFFER_STAT_FLOW_PACKETS) != run) {
-            recs += " flow_packets " + std::to_string(delta(SNIFFER_STAT_FLOW_PACKETS)) + "!";
-            status = 1;
-          }
-          if (delta(SNIFFER_STAT_SAMPLED_OUT) + delta(SNIFFER_STAT_RECORDS) != run) {
-            recs += " sampled_out " + std::to_string(delta(SNIFFER_STAT_SAMPLED_OUT)) + "!";
-            status = 1;
-          }
-          if (st[SNIFFER_STAT_FLOW_MAP_FULL] != 0 || st[SNIFFER_STAT_FLOW_RING_FULL] != 0) {
-            recs += " FLOW_MAP/RING_FULL!";
-            status = 1;
-          }
-        }
-      }
-      double m = median(ns[i]);
-      std::printf("%-16s %-40s %9.1f %9.1f %+9.1f %10s\n", fr.name.c_str(), vs[i].name.c_str(), m,
-                  *std::min_element(ns[i].begin(), ns[i].end()), m - bare_ns, recs.c_str());
-    }
+    const int st = measure_frame(vs, fr, repeat, rounds, live);
+    if (st < 0) return 1;
+    status |= st;
   }
   // The flow variants' kernel counters over the whole run (checked per frame above).
   for (auto& v : vs)
-    if (v.flow) {
+    if (v.flow && !v.off) {
       auto st = v.progs->read_stats();
       std::printf("counters %s: flow_packets %llu of %llu run, packet records %llu, sampled_out %llu, "
                   "flow_map_full %llu, flow_ringbuf_full %llu\n",

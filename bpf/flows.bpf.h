@@ -62,7 +62,8 @@ struct {
  * packet was counted when it entered. */
 static __always_inline bool from_local_address(const struct sniffer_record *r)
 {
-	struct sniffer_local_addr k = {.ip_version = r->ip_version};
+	/* Aligned: the address goes in four words, not sixteen bytes. */
+	struct sniffer_local_addr k __attribute__((aligned(8))) = {.ip_version = r->ip_version};
 	__builtin_memcpy(k.addr, r->saddr, 16);
 	return bpf_map_lookup_elem(&local_addrs, &k) != 0;
 }
@@ -90,7 +91,7 @@ static __always_inline __u64 new_flow_id(void)
 
 /* One packet's arrival at its flow: what starting and adding to it need. */
 struct flow_arrival {
-	struct sniffer_flow_key key;
+	struct sniffer_flow_key key __attribute__((aligned(8))); /* sniffer_flow_key_make's word stores */
 	struct sniffer_flow_packet p;
 	__u64 now;   /* the packet's time */
 	__u64 clock; /* the latest time so far (a capture's clock may step back) */
@@ -175,7 +176,7 @@ __noinline int account_flow(struct sniffer_record *r, __u32 slot)
 		.bulk_gap_ns = cfg_flow_params.bulk_gap_ns,
 	};
 	const struct sniffer_flow_params *prm = &params;
-	struct flow_arrival a = {};
+	struct flow_arrival a; /* every field set below before its use */
 	a.now = replay_active ? replay_ts_ns : r->ts_mono_ns;
 	a.clock = replay_active ? replay_clock_ns : a.now;
 	__u32 wire_len = replay_active ? replay_wire_len : r->wire_len;

@@ -12,12 +12,7 @@
 #define SNIFFER_FLOW_UPDATE_H
 
 #include "sniffer/abi.h"
-
-#ifdef __cplusplus
-#define SNIFFER_INLINE static inline
-#else
-#define SNIFFER_INLINE static __always_inline
-#endif
+#include "sniffer/flow_key.h" /* SNIFFER_INLINE, sniffer_flow_key_make */
 
 #define SNIFFER_TS_NEVER (~(__u64)0)
 
@@ -114,26 +109,6 @@ SNIFFER_INLINE int sniffer_flow_orig_is_a(const struct sniffer_flow_packet *p, i
 	return sniffer_is_syn_ack(p) ? !a_to_b : a_to_b != 0;
 }
 
-/* Fills the canonical key; returns 1 when the packet goes from side A to B. */
-SNIFFER_INLINE int sniffer_flow_key_make(const __u8 *src, const __u8 *dst, __u16 sport, __u16 dport, __u16 vlan_id,
-					 __u8 l4_proto, __u8 ip_version, struct sniffer_flow_key *k)
-{
-	int cmp = 0;
-	for (int i = 0; i < 16; i++) {
-		if (cmp == 0)
-			cmp = (int)src[i] - (int)dst[i];
-	}
-	int a_to_b = cmp < 0 || (cmp == 0 && sport <= dport);
-	__builtin_memcpy(k->addr_a, a_to_b ? src : dst, 16);
-	__builtin_memcpy(k->addr_b, a_to_b ? dst : src, 16);
-	k->port_a = a_to_b ? sport : dport;
-	k->port_b = a_to_b ? dport : sport;
-	k->vlan_id = vlan_id;
-	k->l4_proto = l4_proto;
-	k->ip_version = ip_version;
-	return a_to_b;
-}
-
 /* Adds x: count, sum, 128-bit sum of squares, min, max. */
 SNIFFER_INLINE void sniffer_moments_add(struct sniffer_moments *m, __u64 x)
 {
@@ -141,11 +116,15 @@ SNIFFER_INLINE void sniffer_moments_add(struct sniffer_moments *m, __u64 x)
 	m->max = m->count == 0 || x > m->max ? x : m->max;
 	m->count++;
 	m->sum += x;
-	/* x^2 = hi^2 * 2^64 + 2 * hi * lo * 2^32 + lo^2, in 32-bit halves. */
+	/* x^2 = hi^2 * 2^64 + 2 * hi * lo * 2^32 + lo^2, in 32-bit halves; the
+	 * usual x (sizes, gaps under 4.3 s) has hi 0: x^2 = lo^2. */
 	__u64 lo = x & 0xffffffffULL, hi = x >> 32;
-	__u64 ll = lo * lo, lh = lo * hi, hh = hi * hi;
-	__u64 sq_lo = ll + (lh << 33);
-	__u64 sq_hi = hh + (lh >> 31) + (sq_lo < ll ? 1 : 0);
+	__u64 sq_lo = lo * lo, sq_hi = 0;
+	if (hi) {
+		__u64 ll = sq_lo, lh = lo * hi;
+		sq_lo = ll + (lh << 33);
+		sq_hi = hi * hi + (lh >> 31) + (sq_lo < ll ? 1 : 0);
+	}
 	m->sumsq_lo += sq_lo;
 	m->sumsq_hi += sq_hi + (m->sumsq_lo < sq_lo ? 1 : 0);
 }
