@@ -66,7 +66,7 @@ worker_ticks() {
 # measure NAME: send_window with, when a daemon runs (D), its ticks (process and worker threads),
 # its programs' run time and the subscriber's ticks around it; one line in W/rounds.txt.
 measure() {
-  local d0=0 d1=0 b0=0 b1=0 u0=0 u1=0 w0= w1=
+  local d0=0 d1=0 b0=0 b1=0 u0=0 u1=0 w0='' w1=''
   if [[ -n ${D:-} ]]; then b0=$(bpf_ns "$D"); d0=$(cpu_ticks "$D"); u0=$(cpu_ticks "$S"); w0=$(worker_ticks "$D"); fi
   send_window "$1"
   if [[ -n ${D:-} ]]; then
@@ -78,23 +78,8 @@ measure() {
 
 # phase CONFIG RATE ROUND
 phase() {
-  local cfg=$1 name="$1.$2.$3"
-  D=
   GEN_RATE=$2
-  if [[ $cfg = base ]]; then
-    start_pass_xdp; sleep 1
-    measure "$name"
-    stop_pass_xdp
-    return
-  fi
-  start_daemon "$cfg" "$name"
-  "$PY" "$ROOT/bench/sub_flows.py" "ipc://$W/s.sock" "$BUILD/proto" "$W/$name.sub.json" "${TOPICS[$cfg]}" & S=$!
-  sleep 1
-  measure "$name"
-  stop_daemon "$name"
-  kill -TERM "$S"; wait "$S" || fail "$name: the subscriber failed"
-  S=
-  [[ -s $W/$name.sub.json ]] || fail "$name: the subscriber wrote nothing"
+  if [[ $1 = base ]]; then base_phase "$1.$2.$3"; else sensor_phase "$1" "$1.$2.$3" "${TOPICS[$1]}"; fi
 }
 
 echo "workers.sh: $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, kernel $(uname -r), commit $(git -C "$ROOT" rev-parse --short HEAD)$(git -C "$ROOT" diff --quiet HEAD 2>/dev/null || echo ' + uncommitted changes'), load average $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -86,7 +86,7 @@ print()
 print(f"median of {rounds} round(s); lossless: every round of that configuration and rate")
 print(f"{'config':<6} {'rate':>8} {'pps':>8} | {'user_ns/p':>9} {'bpf_ns/p':>8} {'proc_ns/p':>9} {'sub_ns/p':>8} "
       f"{'wmax%':>5} | {'sys_ns/p':>8} {'sys-base':>8} | lossless")
-best = {}
+best, stepped_lossy = {}, set()
 for cfg in configs:
     for rate in rates:
         if cfg == "base":
@@ -94,8 +94,10 @@ for cfg in configs:
                   f"{med(cfg, rate, 'sys'):>8.0f} {'-':>8} |")
             continue
         ok = not any(x["bad"] for x in rows[(cfg, rate)])
-        if ok:
-            best[cfg] = max(best.get(cfg, 0), med(cfg, rate, "pps"))
+        if ok and cfg not in stepped_lossy:
+            best[cfg] = med(cfg, rate, "pps")  # RATES rise: every step so far lossless
+        elif not ok:
+            stepped_lossy.add(cfg)
         proc = med(cfg, rate, "user") + med(cfg, rate, "bpf")
         print(f"{cfg:<6} {rate:>8} {med(cfg, rate, 'pps'):>8.0f} | {med(cfg, rate, 'user'):>9.0f} "
               f"{med(cfg, rate, 'bpf'):>8.0f} {proc:>9.0f} {med(cfg, rate, 'sub'):>8.0f} {med(cfg, rate, 'wmax'):>5.0f} | "
@@ -105,7 +107,8 @@ print("user = daemon utime+stime / seen; bpf = run_time_ns of its programs / see
 print("python subscriber's utime+stime / seen; wmax% = the busiest worker thread's CPU (1 worker: the process's)")
 print("over send + settle; sys = /proc/stat user+nice+system+irq+softirq, all CPUs, / offered;")
 print("sys-base = sys minus the base phase's at that rate and round")
-print("highest lossless offered rate (pps, median of the rounds): " +
+print("highest lossless offered rate (pps, median of the rounds, at the highest step of RATES up to which every step\n"
+      "was lossless in every round): " +
       ", ".join(f"{c} {best.get(c, 0):.0f}" for c in configs if c != "base"))
 for one, two in (("pkt1", "pkt2"), ("flow1", "flow2")):
     if one in configs and two in configs and best.get(one):

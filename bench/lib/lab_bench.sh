@@ -45,7 +45,7 @@ lab_bench_setup() {
 # multi-queue NIC (a veth is created with up to one per CPU, 1 in use): livegen's thread on CPU i
 # then delivers into queue i, whose NAPI runs on CPU i, so the programs run on every CPU at once.
 wan_queues() {
-  in_wan ethtool -L eth0 rx "$1" tx "$1" && ip netns exec "$P-gw" ethtool -L wan0 rx "$1" tx "$1" ||
+  { in_wan ethtool -L eth0 rx "$1" tx "$1" && ip netns exec "$P-gw" ethtool -L wan0 rx "$1" tx "$1"; } ||
     lab_bench_fail "WAN_QUEUES=$1: ethtool -L failed (a veth allows up to $(nproc) queues; kernel >= 5.13)"
 }
 
@@ -119,6 +119,23 @@ start_pass_xdp() {
   fail "livegen --attach-pass wan0 failed: $(cat "$W/pass.txt")"
 }
 stop_pass_xdp() { kill -TERM "$PASS"; wait "$PASS"; }
+
+# Phases of flowmode.sh and workers.sh, each calling the sourcing script's `measure NAME` (a send
+# with its readings). base_phase NAME: no sensor, the bare XDP_PASS on wan0.
+base_phase() { D=; start_pass_xdp; sleep 1; measure "$1"; stop_pass_xdp; }
+# sensor_phase CONFIG NAME TOPICS: a fresh daemon (D) with a real subscriber (S, bench/sub_flows.py)
+# on TOPICS, counting into W/NAME.sub.json; both end after the send, the subscriber once it has
+# drained what the daemon sent last.
+sensor_phase() {
+  start_daemon "$1" "$2"
+  "$PY" "$ROOT/bench/sub_flows.py" "ipc://$W/s.sock" "$BUILD/proto" "$W/$2.sub.json" "$3" & S=$!
+  sleep 1
+  measure "$2"
+  stop_daemon "$2"
+  kill -TERM "$S"; wait "$S" || fail "$2: the subscriber failed"
+  S=
+  [[ -s $W/$2.sub.json ]] || fail "$2: the subscriber wrote nothing"
+}
 
 # children_times FILE: user and system CPU of this shell's finished children (bash's `times`,
 # second line), into FILE; run in this shell, not in a $(...) subshell, whose children are its own.
