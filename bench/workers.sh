@@ -15,7 +15,7 @@
 # publisher's high-water-mark drops) and the subscriber received every event and flow packet.
 # Prints a line per phase, then per configuration and rate the medians over the rounds, the
 # highest lossless offered rate and the ratio pkt2 / pkt1 (bench/README.md, "Workers (issue 15)").
-#   sudo bench/workers.sh   DURATION=4 ROUNDS=2 RATES="400000 800000 1200000 1600000 max"
+#   sudo bench/workers.sh   DURATION=4 ROUNDS=2 RATES="300000 450000 550000 650000 max"
 #                           CONFIGS="base pkt1 pkt2 flow1 flow2" BUILD=bench/build SETTLE=1 KEEP=0
 #   QUICK=1: 1 s, 1 round, RATES=max
 # Exit status: 0 every phase ran (lossless or not: loss at a high rate is a finding); 1 a phase
@@ -27,7 +27,7 @@ WAN_QUEUES=${WAN_QUEUES:-2} GEN_THREADS=${GEN_THREADS:-2}
 # shellcheck source=SCRIPTDIR/lib/lab_bench.sh
 source "$ROOT/bench/lib/lab_bench.sh"
 if ((QUICK)); then RATES=${RATES:-max}; fi
-RATES=${RATES:-400000 800000 1200000 1600000 max}
+RATES=${RATES:-300000 450000 550000 650000 max}
 read -ra CONFIGS <<< "${CONFIGS:-base pkt1 pkt2 flow1 flow2}"
 [[ ${CONFIGS[0]} = base ]] || lab_bench_fail "CONFIGS must start with base (the baseline of every rate)"
 # The subscriber runs outside the namespaces (the endpoint is an ipc:// file): end it ourselves.
