@@ -65,9 +65,10 @@ tx() { in_wan cat /sys/class/net/eth0/statistics/tx_packets; }
 # holds (/proc/PID/fdinfo shows the same counter as bpftool prog show). Not "every sniffer_*
 # program": a test suite running at the same time loads those too, and this bpftool (7.1) shows
 # neither tcx attachments nor owner pids; the daemon's pins live in ip netns exec's own mount namespace.
+# printf, not print: mawk prints a sum past 2^31 (2.1 s of run time) as 2.2759e+09, which $((...)) refuses.
 bpf_ns() {
   awk 'FNR == 1 {id = ""} /^prog_id:/ {id = $2} /^run_time_ns:/ && id != "" {t[id] = $2}
-       END {s = 0; for (i in t) s += t[i]; print s}' "/proc/$1"/fdinfo/* 2>/dev/null
+       END {s = 0; for (i in t) s += t[i]; printf "%.0f\n", s}' "/proc/$1"/fdinfo/* 2>/dev/null
 }
 fail() { echo "$BENCH: $*" >&2; [[ -n ${D:-} ]] && kill -KILL "$D" 2>/dev/null; exit 1; }
 
