@@ -7,7 +7,8 @@
 # (userspace records/s), callgrind.sh (instructions per record), run.sh (lab rate
 # sweep, sniffer and tcpdump side by side), flowmode.sh (kernel flow aggregation
 # against packet events at the generator's maximum rate), peers.sh (the sensor against tcpdump,
-# softflowd, argus and pmacctd on the same live traffic), offline.sh (--read-pcap against
+# softflowd, argus and pmacctd on the same live traffic), workers.sh (capture.workers 1 against 2
+# on a 2-queue wan0, with micro_bpf --workers before it), offline.sh (--read-pcap against
 # softflowd, argus, tshark and tcpdump on a >= 1 M packet capture). Figures on stdout; bench/README.md says
 # what every column means. Not part of CI.
 #   QUICK=1: fewer rounds and rates (a smoke run of the harness, not figures to quote)
@@ -42,6 +43,8 @@ if ((QUICK)); then
   BUILD=$BUILD RATES="50000 max" DURATION=2 "$ROOT/bench/run.sh"
   BUILD=$BUILD QUICK=1 "$ROOT/bench/flowmode.sh"
   BUILD=$BUILD QUICK=1 "$ROOT/bench/peers.sh"
+  "$BUILD/bench/micro_bpf" --workers --repeat 10000 --rounds 2
+  BUILD=$BUILD QUICK=1 "$ROOT/bench/workers.sh"
   BUILD=$BUILD QUICK=1 "$ROOT/bench/offline.sh"
 else
   echo "# micro_bpf"
@@ -58,6 +61,10 @@ else
   BUILD=$BUILD "$ROOT/bench/flowmode.sh"
   echo "# peers.sh"
   BUILD=$BUILD "$ROOT/bench/peers.sh"
+  echo "# micro_bpf --workers"
+  "$BUILD/bench/micro_bpf" --workers
+  echo "# workers.sh"
+  BUILD=$BUILD "$ROOT/bench/workers.sh"
   echo "# offline.sh"
   BUILD=$BUILD "$ROOT/bench/offline.sh"
   echo "# offline.sh, long flows"

@@ -48,22 +48,7 @@ measure() {
 
 # phase CONFIG ROUND
 phase() {
-  local cfg=$1 name="$1.$2"
-  D=
-  if [[ $cfg = base ]]; then
-    start_pass_xdp; sleep 1
-    measure "$name"
-    stop_pass_xdp
-    return
-  fi
-  start_daemon "$cfg" "$name"
-  "$PY" "$ROOT/bench/sub_flows.py" "ipc://$W/s.sock" "$BUILD/proto" "$W/$name.sub.json" "${TOPICS[$cfg]}" & S=$!
-  sleep 1
-  measure "$name"
-  stop_daemon "$name"
-  kill -TERM "$S"; wait "$S" || fail "$name: the subscriber failed"
-  S=
-  [[ -s $W/$name.sub.json ]] || fail "$name: the subscriber wrote nothing"
+  if [[ $1 = base ]]; then base_phase "$1.$2"; else sensor_phase "$1" "$1.$2" "${TOPICS[$1]}"; fi
 }
 
 echo "flowmode.sh: $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, kernel $(uname -r), commit $(git -C "$ROOT" rev-parse --short HEAD)$(git -C "$ROOT" diff --quiet HEAD 2>/dev/null || echo ' + uncommitted changes')"

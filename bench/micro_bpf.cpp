@@ -2,7 +2,7 @@
 // with repeat, next to a bare parse-and-pass program (bpf/bench_bare.bpf.c),
 // all variants interleaved in one run so machine noise hits them alike.
 //
-//   sudo bench/build/bench/micro_bpf [--repeat N] [--rounds R] [--only TEXT] [--live | --contend]
+//   sudo bench/build/bench/micro_bpf [--repeat N] [--rounds R] [--only TEXT] [--live | --contend | --workers]
 //
 // Per frame and variant: the median over R rounds of the kernel's own
 // average (bpf_test_run_opts.duration = ns per repetition), and the
@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "bench_bare.skel.h"
+#include "micro_bpf_workers.hpp"
 #include "packet_builder.hpp"
 #include "sniffer/abi.h"
 #include "sniffer/bpf_loader.hpp"
@@ -243,16 +244,19 @@ int main(int argc, char** argv) {
   std::uint32_t repeat = 100000, rounds = 10;
   bool live = false;  // --live: a reader thread drains the rings during the runs (epoll, as the daemon)
   bool contend = false;  // --contend: the flow entry's spin lock under 2 CPUs (run_contend)
+  bool workers = false;  // --workers: capture.workers 1 vs 2 (micro_bpf_workers.cpp)
   const char* only = nullptr;  // --only TEXT: bare and the variants whose name contains TEXT
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--live")) live = true;
     else if (!std::strcmp(argv[i], "--contend")) contend = true;
+    else if (!std::strcmp(argv[i], "--workers")) workers = true;
     else if (i + 1 < argc && !std::strcmp(argv[i], "--repeat")) repeat = std::strtoul(argv[++i], nullptr, 10);
     else if (i + 1 < argc && !std::strcmp(argv[i], "--rounds")) rounds = std::strtoul(argv[++i], nullptr, 10);
     else if (i + 1 < argc && !std::strcmp(argv[i], "--only")) only = argv[++i];
   }
   libbpf_set_print([](libbpf_print_level l, const char* f, va_list a) { return l == LIBBPF_WARN ? vfprintf(stderr, f, a) : 0; });
   if (contend) return run_contend(repeat, rounds);
+  if (workers) return sniffer::bench::run_workers(repeat, rounds);
 
   // Ring big enough for one round of the largest record (+8 byte header), x2.
   std::uint64_t need = std::uint64_t{repeat} * (sizeof(sniffer_record) + 64 + 8) * 2;

@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Sourced by bench/flowmode.sh and bench/peers.sh: the namespace lab (scripts/lab-topology.sh) with
+# Sourced by bench/flowmode.sh, bench/peers.sh and bench/workers.sh: the namespace lab (scripts/lab-topology.sh) with
 # livegen at its maximum rate into wan0, and the readings around a send.
 #
 # The sourcing script sets ROOT, P (the lab's prefix), BENCH (its name, for messages) and
@@ -14,6 +14,9 @@ if ((QUICK)); then DURATION=${DURATION:-1}; ROUNDS=${ROUNDS:-1}; fi
 DURATION=${DURATION:-4}
 ROUNDS=${ROUNDS:-$BENCH_ROUNDS}
 SETTLE=${SETTLE:-1}  # s after the send still inside the CPU window: what the tools had queued is in
+WAN_QUEUES=${WAN_QUEUES:-1}  # wan0's receive queues (wan_queues)
+GEN_THREADS=${GEN_THREADS:-1}  # livegen's sending threads, each on its own CPU (send_window)
+GEN_RATE=${GEN_RATE:-max}      # livegen's --rate over all threads: max, or packets per second
 LIVEGEN=$BUILD/bench/livegen
 PY=/usr/bin/python3  # Debian's: has zmq and protobuf
 
@@ -34,7 +37,16 @@ lab_bench_setup() {
   STATS_WAS=$(sysctl -n kernel.bpf_stats_enabled)
   trap lab_bench_cleanup EXIT
   "$ROOT/scripts/lab-topology.sh" up "$P" >/dev/null || exit 1
+  ((WAN_QUEUES == 1)) || wan_queues "$WAN_QUEUES"
   sysctl -qw kernel.bpf_stats_enabled=1
+}
+
+# wan_queues N: wan0 and the WAN peer's eth0 with N receive and transmit queues each, as a
+# multi-queue NIC (a veth is created with up to one per CPU, 1 in use): livegen's thread on CPU i
+# then delivers into queue i, whose NAPI runs on CPU i, so the programs run on every CPU at once.
+wan_queues() {
+  { in_wan ethtool -L eth0 rx "$1" tx "$1" && ip netns exec "$P-gw" ethtool -L wan0 rx "$1" tx "$1"; } ||
+    lab_bench_fail "WAN_QUEUES=$1: ethtool -L failed (a veth allows up to $(nproc) queues; kernel >= 5.13)"
 }
 
 lab_bench_cleanup() {
@@ -53,9 +65,10 @@ tx() { in_wan cat /sys/class/net/eth0/statistics/tx_packets; }
 # holds (/proc/PID/fdinfo shows the same counter as bpftool prog show). Not "every sniffer_*
 # program": a test suite running at the same time loads those too, and this bpftool (7.1) shows
 # neither tcx attachments nor owner pids; the daemon's pins live in ip netns exec's own mount namespace.
+# printf, not print: mawk prints a sum past 2^31 (2.1 s of run time) as 2.2759e+09, which $((...)) refuses.
 bpf_ns() {
   awk 'FNR == 1 {id = ""} /^prog_id:/ {id = $2} /^run_time_ns:/ && id != "" {t[id] = $2}
-       END {s = 0; for (i in t) s += t[i]; print s}' "/proc/$1"/fdinfo/* 2>/dev/null
+       END {s = 0; for (i in t) s += t[i]; printf "%.0f\n", s}' "/proc/$1"/fdinfo/* 2>/dev/null
 }
 fail() { echo "$BENCH: $*" >&2; [[ -n ${D:-} ]] && kill -KILL "$D" 2>/dev/null; exit 1; }
 
@@ -108,6 +121,23 @@ start_pass_xdp() {
 }
 stop_pass_xdp() { kill -TERM "$PASS"; wait "$PASS"; }
 
+# Phases of flowmode.sh and workers.sh, each calling the sourcing script's `measure NAME` (a send
+# with its readings). base_phase NAME: no sensor, the bare XDP_PASS on wan0.
+base_phase() { D=; start_pass_xdp; sleep 1; measure "$1"; stop_pass_xdp; }
+# sensor_phase CONFIG NAME TOPICS: a fresh daemon (D) with a real subscriber (S, bench/sub_flows.py)
+# on TOPICS, counting into W/NAME.sub.json; both end after the send, the subscriber once it has
+# drained what the daemon sent last.
+sensor_phase() {
+  start_daemon "$1" "$2"
+  "$PY" "$ROOT/bench/sub_flows.py" "ipc://$W/s.sock" "$BUILD/proto" "$W/$2.sub.json" "$3" & S=$!
+  sleep 1
+  measure "$2"
+  stop_daemon "$2"
+  kill -TERM "$S"; wait "$S" || fail "$2: the subscriber failed"
+  S=
+  [[ -s $W/$2.sub.json ]] || fail "$2: the subscriber wrote nothing"
+}
+
 # children_times FILE: user and system CPU of this shell's finished children (bash's `times`,
 # second line), into FILE; run in this shell, not in a $(...) subshell, whose children are its own.
 # children_ms FILE1 FILE2: the difference, ms.
@@ -121,8 +151,9 @@ children_ms() {
 # shellcheck disable=SC2016  # awk's own $14
 ksoftirqd_ticks() { pgrep '^ksoftirqd/' | sed 's|.*|/proc/&/stat|' | xargs awk '{s += $14 + $15} END {print s + 0}'; }
 
-# send_window NAME: livegen at its maximum rate from the WAN peer for DURATION s (1 thread, UDP
-# 198.51.100.10:1024..2047 -> 192.0.2.10:9, 1024 flows, forwarded by the gateway to the LAN peer),
+# send_window NAME: livegen at GEN_RATE (default its maximum) on GEN_THREADS threads (default 1)
+# from the WAN peer for DURATION s (UDP 198.51.100.10:1024..2047 -> 192.0.2.10:9, 1024 flows,
+# forwarded by the gateway to the LAN peer),
 # with readings around it. Sets WIN to "tx=... secs=... sys=... gen=... ksirq=... claim=...": WAN
 # peer eth0 tx_packets delta, wall clock of the send, system-wide CPU ticks from the start of the
 # send until SETTLE s after it, livegen's own CPU (ms), ksoftirqd's ticks over the same window,
@@ -133,7 +164,7 @@ send_window() {
   local tx0 tx1 s0 s1 j0 j1 k0
   k0=$(ksoftirqd_ticks); children_times "$W/times0"
   tx0=$(tx); j0=$(sys_ticks); s0=$(date +%s.%N)
-  ip netns exec "$P-wan" "$LIVEGEN" --dev eth0 --threads 1 --rate max --duration "$DURATION" > "$W/gen.txt" 2>&1 ||
+  ip netns exec "$P-wan" "$LIVEGEN" --dev eth0 --threads "$GEN_THREADS" --rate "$GEN_RATE" --duration "$DURATION" > "$W/gen.txt" 2>&1 ||
     fail "$1: livegen failed: $(cat "$W/gen.txt")"
   s1=$(date +%s.%N); children_times "$W/times1"; tx1=$(tx)
   sleep "$SETTLE"
