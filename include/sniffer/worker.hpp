@@ -22,6 +22,7 @@
 #include "sniffer/flow_map.hpp"
 #include "sniffer/pipeline.hpp"
 #include "sniffer/ring_reader.hpp"
+#include "sniffer/wall_clock.hpp"
 
 namespace sniffer {
 
@@ -41,7 +42,7 @@ class Worker {
  public:
   // flow_map: the shard of the kernel's flow map the pipeline sweeps (kernel
   // flow aggregation; else null), kept alive here. live: records carry
-  // CLOCK_MONOTONIC stamps (set_clock_offset); else a replay (set_replay_packet).
+  // CLOCK_MONOTONIC stamps (set_clock); else a replay (set_replay_packet).
   Worker(std::uint32_t index, int ring_fd, std::uint32_t payload_bytes, std::unique_ptr<FlowMap> flow_map,
          std::unique_ptr<Pipeline> pipeline, bool live);
   ~Worker();  // stops the thread
@@ -62,7 +63,7 @@ class Worker {
 
   // Under the worker's lock:
   void drain();  // handles every record the ring holds now
-  void set_clock_offset(std::int64_t offset_ns);  // live: wall - monotonic
+  void set_clock(const MonotonicToWall& clock);  // live: the sensor's, after each resync
   void set_interfaces(const InterfaceTable& interfaces, const HostAddresses& host);
   void finish(v1::FlowEndReason reason);  // after stop(): ends every flow, sends everything
   WorkerSnapshot snapshot();
@@ -83,7 +84,7 @@ class Worker {
   std::unique_ptr<Pipeline> pipeline_;  // before the ring, whose handlers feed it
   RingReader ring_;
   std::mutex mutex_;
-  std::int64_t clock_offset_ns_ = 0;
+  MonotonicToWall clock_;  // live: the records' stamps to wall time
   std::uint64_t now_mono_ns_ = 0;
   std::uint64_t replay_ts_ns_ = 0;  // replay: the frame being run
   std::uint32_t replay_wire_len_ = 0;

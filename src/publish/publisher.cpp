@@ -1,7 +1,6 @@
 #include "sniffer/publisher.hpp"
 
-#include <cstring>
-
+#include <google/protobuf/io/coded_stream.h>
 #include <spdlog/spdlog.h>
 
 #include "sniffer/curve_auth.hpp"
@@ -70,16 +69,13 @@ SendResult PublishSocket::send(const std::string& topic, const std::string& payl
 SendResult PublishSocket::send_batch(const std::string& topic, std::unique_ptr<std::uint8_t[]> bytes,
                                      std::size_t size) {
   std::lock_guard lock(mutex_);
-  // Field 2 (sequence), varint: its tag, then 7 bits a byte, low bits first.
-  std::uint8_t field[kSequenceRoom];
-  std::size_t n = 0;
-  field[n++] = 2 << 3;
-  for (std::uint64_t v = ++sequences_[topic];; v >>= 7) {
-    field[n++] = static_cast<std::uint8_t>(v < 0x80 ? v : (v & 0x7f) | 0x80);
-    if (v < 0x80) break;
-  }
-  const std::size_t start = kSequenceRoom - n;
-  std::memcpy(bytes.get() + start, field, n);
+  using google::protobuf::io::CodedOutputStream;
+  static_assert(int{v1::FlowBatch::kSequenceFieldNumber} == int{v1::EventBatch::kSequenceFieldNumber});
+  constexpr std::uint32_t kTag = v1::EventBatch::kSequenceFieldNumber << 3;  // wire type 0: varint
+  const std::uint64_t sequence = ++sequences_[topic];
+  const std::size_t start =
+      kSequenceRoom - CodedOutputStream::VarintSize32(kTag) - CodedOutputStream::VarintSize64(sequence);
+  CodedOutputStream::WriteVarint64ToArray(sequence, CodedOutputStream::WriteTagToArray(kTag, bytes.get() + start));
   std::uint8_t* owned = bytes.release();  // the message frees it, sent or not
   zmq::message_t payload(owned + start, size - start, [](void*, void* hint) { delete[] static_cast<std::uint8_t*>(hint); },
                          owned);

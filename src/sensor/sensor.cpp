@@ -174,7 +174,7 @@ std::unique_ptr<Worker> Sensor::make_worker(std::uint32_t index, std::uint32_t c
                                          std::move(flow_map), std::move(pipeline), live);
   // Kernel flow aggregation: live flow times are CLOCK_MONOTONIC; a replay
   // runs on the capture's clock (set_replay_packet) and needs no offset.
-  if (live) worker->set_clock_offset(clock_.offset_ns());
+  if (live) worker->set_clock(clock_);
   return worker;
 }
 
@@ -224,7 +224,7 @@ void Sensor::poll() {
 
 void Sensor::resync_clock() {
   clock_.resync();
-  for (auto& worker : workers_) worker->set_clock_offset(clock_.offset_ns());
+  for (auto& worker : workers_) worker->set_clock(clock_);
 }
 
 bool Sensor::workers_alive(std::uint64_t now_mono_ns, std::uint64_t within_ns) const {

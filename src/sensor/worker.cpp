@@ -51,9 +51,7 @@ Worker::~Worker() { stop(); }
 
 void Worker::handle(const DecodedRecord& record) {
   if (live_) {
-    const auto wall_ns = static_cast<std::uint64_t>(static_cast<std::int64_t>(record.header.ts_mono_ns) +
-                                                    clock_offset_ns_);
-    pipeline_->process(record, wall_ns, now_mono_ns_);
+    pipeline_->process(record, clock_.to_wall_ns(record.header.ts_mono_ns), now_mono_ns_);
     return;
   }
   DecodedRecord rec = record;
@@ -72,8 +70,7 @@ void Worker::poll(int max_timeout_ms) {
   std::lock_guard lock(mutex_);
   now_mono_ns_ = monotonic_now_ns();
   ring_.consume();  // records submitted with BPF_RB_NO_WAKEUP too
-  const auto now_wall = static_cast<std::uint64_t>(static_cast<std::int64_t>(now_mono_ns_) + clock_offset_ns_);
-  pipeline_->tick(now_wall, now_mono_ns_);
+  pipeline_->tick(clock_.to_wall_ns(now_mono_ns_), now_mono_ns_);
   last_turn_ns_.store(now_mono_ns_, std::memory_order_relaxed);
 }
 
@@ -113,10 +110,10 @@ void Worker::drain() {
   ring_.consume();
 }
 
-void Worker::set_clock_offset(std::int64_t offset_ns) {
+void Worker::set_clock(const MonotonicToWall& clock) {
   std::lock_guard lock(mutex_);
-  clock_offset_ns_ = offset_ns;
-  pipeline_->set_kernel_clock_offset(offset_ns);
+  clock_ = clock;
+  pipeline_->set_kernel_clock_offset(clock.offset_ns());
 }
 
 void Worker::set_interfaces(const InterfaceTable& interfaces, const HostAddresses& host) {
