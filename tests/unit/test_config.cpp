@@ -55,7 +55,7 @@ TEST(Config, EveryKeyIsRead) {
       {"name": "lan0", "role": "lan", "mode": "gateway", "xdp_mode": "native"}
     ],
     "capture": {"ring_buffer_bytes": 1048576, "payload_bytes": 128, "wakeup_bytes": 4096, "poll_interval_ms": 5,
-                "tc_attach": "clsact"},
+                "workers": 4, "tc_attach": "clsact"},
     "filter": {"default_action": "skip", "include_ports": [53, 443], "exclude_ports": [22]},
     "publish": {"endpoint": "ipc:///run/sniffer.sock", "batch_max_events": 64, "batch_max_latency_ms": 10,
                 "send_hwm": 50},
@@ -76,6 +76,7 @@ TEST(Config, EveryKeyIsRead) {
   EXPECT_EQ(c.capture.payload_bytes, 128u);
   EXPECT_EQ(c.capture.wakeup_bytes, 4096u);
   EXPECT_EQ(c.capture.poll_interval_ms, 5u);
+  EXPECT_EQ(c.capture.workers, 4u);
   EXPECT_EQ(c.capture.tc_attach, TcAttach::Clsact);
   EXPECT_FALSE(c.filter.default_capture);
   EXPECT_EQ(c.filter.include_ports, (std::vector<std::uint16_t>{53, 443}));
@@ -132,9 +133,10 @@ TEST(Config, WrongTypesAndValues) {
 
 TEST(Config, OutOfRangeValues) {
   auto p = problems(R"({"interfaces": [{"name": "eth0", "role": "wan", "mode": "gateway"}],
-                        "capture": {"payload_bytes": 513, "ring_buffer_bytes": 100000},
+                        "capture": {"payload_bytes": 513, "ring_buffer_bytes": 100000, "workers": 17},
                         "filter": {"include_ports": [0, 70000, "http"]}})");
   EXPECT_TRUE(has_problem(p, "capture.payload_bytes: must be between 0 and 512, got 513"));
+  EXPECT_TRUE(has_problem(p, "capture.workers: must be between 0 and 16, got 17"));
   EXPECT_TRUE(has_problem(p, "capture.ring_buffer_bytes: must be a power of two"));
   EXPECT_TRUE(has_problem(p, "filter.include_ports[0]: expected a port number between 1 and 65535, got 0"));
   EXPECT_TRUE(has_problem(p, "filter.include_ports[1]: expected a port number"));
