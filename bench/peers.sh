@@ -19,7 +19,7 @@
 #   sudo bench/peers.sh        DURATION=4 ROUNDS=6 BUILD=bench/build SETTLE=1 KEEP=0;  QUICK=1: 1 s, 1 round
 # TOOLS="base packet tcpdump": only these phases (base is always needed). OLD_SNIFFER=PATH adds the
 # phase packet_old: packet events as `packet`, with another build of the sensor (before/after in one run).
-# VARIANT_SED='s|"wakeup_bytes": 65536|"wakeup_bytes": 1048576|' adds the phase packet_var: `packet`'s
+# VARIANT_SED='s|"payload_bytes": 64|"payload_bytes": 0|' adds the phase packet_var: `packet`'s
 # config with that sed expression applied (checked to have changed it).
 # Exit status: 0 every phase ran; 1 a phase failed (a tool, the generator, a missing count); 2 usage
 # or a tool missing.

@@ -169,6 +169,32 @@ const ConfigTable<InterfaceConfig>& interface_table() {
 
 namespace {
 
+// An integer, or "auto" (the default): a sixteenth of the ring (wakeup_bytes()).
+ConfigKey<CaptureConfig> wakeup_bytes_key() {
+  constexpr std::uint64_t kMax = 1u << 30;
+  return ConfigKey<CaptureConfig>{
+      "wakeup_bytes", integer_type(0, kMax) + ", < ring size, or `\"auto\"`",
+      "queued bytes that wake the daemon (0: wake per record; `\"auto\"`: `ring_buffer_bytes` / 16)",
+      [=](ConfigReader& r, const json& v, const std::string& path, CaptureConfig& c) {
+        if (v.is_string() && v.get<std::string>() == "auto") {
+          c.wakeup_bytes.reset();
+          return true;
+        }
+        if (!v.is_number_integer()) {
+          r.fail(path, std::string("expected an unsigned integer or \"auto\", got ") +
+                           (v.is_string() ? v.dump() : v.type_name()));
+          return false;
+        }
+        std::uint64_t n = 0;
+        if (!r.uint(v, path, 0, kMax, n)) return false;
+        c.wakeup_bytes = static_cast<std::uint32_t>(n);
+        return true;
+      },
+      [](const CaptureConfig& c, json& o) {
+        o["wakeup_bytes"] = c.wakeup_bytes ? json(*c.wakeup_bytes) : json("auto");
+      }};
+}
+
 const ConfigTable<CaptureConfig>& capture_table() {
   static const ConfigTable<CaptureConfig> table{{
       uint_key("ring_buffer_bytes", &CaptureConfig::ring_buffer_bytes, 4096, 1u << 30,
@@ -176,9 +202,7 @@ const ConfigTable<CaptureConfig>& capture_table() {
           .typed(integer_type(4096, 1u << 30) + ", power of two"),
       uint_key("payload_bytes", &CaptureConfig::payload_bytes, 0, SNIFFER_MAX_PAYLOAD_BYTES,
                "L4 payload bytes copied into each event (`payload`)"),
-      uint_key("wakeup_bytes", &CaptureConfig::wakeup_bytes, 0, 1u << 30,
-               "queued bytes that wake the daemon (0: wake per record)")
-          .typed(integer_type(0, 1u << 30) + ", < ring size"),
+      wakeup_bytes_key(),
       uint_key("poll_interval_ms", &CaptureConfig::poll_interval_ms, 1, 1000,
                "the daemon reads the ring at least this often"),
       uint_key("workers", &CaptureConfig::workers, 0, SNIFFER_MAX_WORKERS,

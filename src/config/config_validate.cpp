@@ -81,7 +81,7 @@ void check_capture(ConfigReader& r, const CaptureConfig& capture) {
     r.fail("capture.ring_buffer_bytes",
            "must be a power of two (the kernel's ring buffer rule), got " + std::to_string(rb));
   }
-  if (capture.wakeup_bytes >= rb) {
+  if (capture.wakeup_bytes && *capture.wakeup_bytes >= rb) {
     r.fail("capture.wakeup_bytes", "must be smaller than capture.ring_buffer_bytes (" + std::to_string(rb) +
                                        "), else the reader is woken only by its poll timer");
   }

@@ -9,7 +9,7 @@ LoadOptions load_options(const Config& config) {
   load.ring_buffer_bytes = config.capture.ring_buffer_bytes;
   load.capture_ring_bytes = config.capture.full_packet_ring_bytes;
   load.payload_bytes = config.capture.payload_bytes;
-  load.wakeup_bytes = config.capture.wakeup_bytes;
+  load.wakeup_bytes = wakeup_bytes(config.capture);
   load.btf_path = config.btf_path;
   load.blocklist_max_entries = config.blocklist.max_entries;
   load.flow_kernel = aggregates_in_kernel(config.flows);

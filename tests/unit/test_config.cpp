@@ -143,6 +143,34 @@ TEST(Config, OutOfRangeValues) {
   EXPECT_TRUE(has_problem(p, "filter.include_ports[2]: expected a port number"));
 }
 
+// "auto" (and absent) wake the daemon at a sixteenth of the ring, whatever
+// its size; a number is taken as given and must stay below the ring.
+TEST(Config, WakeupBytesDefaultsToASixteenthOfTheRing) {
+  Config absent = parse_config(kMinimal);
+  EXPECT_FALSE(absent.capture.wakeup_bytes.has_value());
+  EXPECT_EQ(wakeup_bytes(absent.capture), 1024u * 1024);
+  EXPECT_EQ(config_to_json(absent)["capture"]["wakeup_bytes"], "auto");
+
+  Config small = parse_config(R"({"interfaces": [{"name": "eth0", "role": "wan", "mode": "gateway"}],
+                                   "capture": {"ring_buffer_bytes": 4096, "wakeup_bytes": "auto"}})");
+  EXPECT_EQ(wakeup_bytes(small.capture), 256u);
+
+  Config given = parse_config(R"({"interfaces": [{"name": "eth0", "role": "wan", "mode": "gateway"}],
+                                   "capture": {"ring_buffer_bytes": 4096, "wakeup_bytes": 0}})");
+  EXPECT_EQ(wakeup_bytes(given.capture), 0u);
+  EXPECT_EQ(config_to_json(given)["capture"]["wakeup_bytes"], 0);
+
+  auto p = problems(R"({"interfaces": [{"name": "eth0", "role": "wan", "mode": "gateway"}],
+                        "capture": {"ring_buffer_bytes": 65536, "wakeup_bytes": 65536}})");
+  EXPECT_TRUE(has_problem(p, "capture.wakeup_bytes: must be smaller than capture.ring_buffer_bytes (65536)"));
+  p = problems(R"({"interfaces": [{"name": "eth0", "role": "wan", "mode": "gateway"}],
+                   "capture": {"wakeup_bytes": "1MiB"}})");
+  EXPECT_TRUE(has_problem(p, R"(capture.wakeup_bytes: expected an unsigned integer or "auto", got "1MiB")"));
+  p = problems(R"({"interfaces": [{"name": "eth0", "role": "wan", "mode": "gateway"}],
+                   "capture": {"wakeup_bytes": true}})");
+  EXPECT_TRUE(has_problem(p, R"(capture.wakeup_bytes: expected an unsigned integer or "auto", got boolean)"));
+}
+
 TEST(Config, InterfacesMustBeListedOnceAndExist) {
   EXPECT_TRUE(has_problem(problems("{}"), "interfaces: missing"));
   EXPECT_TRUE(has_problem(problems(R"({"interfaces": []})"), "interfaces: expected a non-empty array"));
