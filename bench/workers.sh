@@ -8,6 +8,7 @@
 #   base   no sensor: a bare XDP_PASS on wan0 (livegen --attach-pass), the system-wide baseline;
 #   pkt1   config/lab.json (userspace aggregation, packet events, 64 B snippets), capture.workers 1;
 #   pkt2   the same with capture.workers 2;
+#   pkt1big  pkt1 with a 32 MiB ring (the ring memory of pkt2's two): is it the ring or the threads?
 #   flow1  kernel flow aggregation, no packet events, capture.workers 1;
 #   flow2  the same with capture.workers 2.
 # A real subscriber drains what the sensor publishes: SUB=fast (bench/sub_fast, native, the
@@ -41,29 +42,36 @@ S=
 bench_on_exit() { [[ -n $S ]] && kill -TERM "$S" 2>/dev/null; }
 lab_bench_setup
 
-# worker_config NAME BASE WORKERS: W/BASE.cfg.json with capture.workers WORKERS, as W/NAME.cfg.json
-# (checked in the effective config).
+# worker_config NAME BASE WORKERS [RING_BYTES]: W/BASE.cfg.json with capture.workers WORKERS (and
+# capture.ring_buffer_bytes, per worker), as W/NAME.cfg.json (checked in the effective config).
 worker_config() {
-  "$BUILD/sniffer" --config "$W/$2.cfg.json" --print-config |
-    "$PY" -c 'import json, sys; c = json.load(sys.stdin); c["capture"]["workers"] = int(sys.argv[1]); json.dump(c, sys.stdout)' "$3" \
-    > "$W/$1.cfg.json" || lab_bench_fail "$1: cannot write its config"
-  [[ $("$BUILD/sniffer" --config "$W/$1.cfg.json" --print-config | "$PY" -c 'import json, sys; print(json.load(sys.stdin)["capture"]["workers"])') = "$3" ]] ||
-    lab_bench_fail "$1: capture.workers is not $3 in the effective config"
+  local want="$3 ${4:-16777216}"
+  "$BUILD/sniffer" --config "$W/$2.cfg.json" --print-config | "$PY" -c '
+import json, sys
+c = json.load(sys.stdin); c["capture"]["workers"] = int(sys.argv[1])
+if len(sys.argv) > 2: c["capture"]["ring_buffer_bytes"] = int(sys.argv[2])
+json.dump(c, sys.stdout)' "${@:3}" > "$W/$1.cfg.json" || lab_bench_fail "$1: cannot write its config"
+  [[ $("$BUILD/sniffer" --config "$W/$1.cfg.json" --print-config |
+       "$PY" -c 'import json, sys; c = json.load(sys.stdin)["capture"]; print(c["workers"], c["ring_buffer_bytes"])') = "$want" ]] ||
+    lab_bench_fail "$1: capture.workers and ring_buffer_bytes are not $want in the effective config"
 }
 make_config packet userspace true 0
 make_config flow kernel false 0
 worker_config pkt1 packet 1
+worker_config pkt1big packet 1 33554432  # 1 worker with the ring memory of 2 (2 x 16 MiB)
 worker_config pkt2 packet 2
 worker_config flow1 flow 1
 worker_config flow2 flow 2
-declare -A TOPICS=([pkt1]="pkt,flow" [pkt2]="pkt,flow" [flow1]="flow" [flow2]="flow")
+declare -A TOPICS=([pkt1]="pkt,flow" [pkt1big]="pkt,flow" [pkt2]="pkt,flow" [flow1]="flow" [flow2]="flow")
 
-# thread_ticks PID: utime + stime of each of its threads as TID:COMM:TICKS, comma-separated (the
-# daemon's: sniffer (main; the worker with 1), sniffer-w0, sniffer-w1, ZMQbg/IO/0, ...).
+# thread_ticks PID: utime + stime of each of its threads and the ns it waited runnable for a CPU
+# (schedstat's run_delay) as TID:COMM:TICKS:WAIT_NS, comma-separated (the daemon's: sniffer (main;
+# the worker with 1), sniffer-w0, sniffer-w1, ZMQbg/IO/0, ...).
 thread_ticks() {
   local t out=
   for t in /proc/"$1"/task/*; do
     out="$out,${t##*/}:$(tr -d ' ,:' < "$t/comm" 2>/dev/null):$(awk '{print $14 + $15}' "$t/stat" 2>/dev/null)"
+    out="$out:$(cut -d' ' -f2 "$t/schedstat" 2>/dev/null)"
   done
   echo "${out#,}"
 }

@@ -77,20 +77,20 @@ def losses(cfg, rep, sub):
 
 
 def thread_shares(a, secs):
-    """Each daemon thread's share of one CPU over the window, summed by name: workers (sniffer-w0,
-    ...; with 1 worker the main thread, which runs it), main (with more workers), io (ZeroMQ)."""
+    """Each daemon thread's share of one CPU over the window, and of the window it waited runnable
+    for a CPU: workers (sniffer-w0, ...; with 1 worker the main thread, which runs it) as lists of
+    (run, wait), io (the ZeroMQ threads' run)."""
     def parse(s):
-        return {t: (c, int(n)) for t, c, n in (x.split(":") for x in s.split(",") if x.count(":") == 2)}
+        return {t: (c, int(n), int(d)) for t, c, n, d in (x.split(":") for x in s.split(",") if x.count(":") == 3)}
     before, after = parse(a["t0"]), parse(a["t1"])
     by_name = {}
-    for tid, (comm, ticks) in after.items():
-        by_name[comm] = by_name.get(comm, 0) + (ticks - before.get(tid, (comm, 0))[1]) / tck / secs
-    workers = [v for c, v in sorted(by_name.items()) if c.startswith("sniffer-w")]
-    main = by_name.get("sniffer", 0)
-    if not workers:
-        workers, main = [main], 0
-    io = sum(v for c, v in by_name.items() if c.startswith("ZMQbg"))
-    return workers, main, io
+    for tid, (comm, ticks, wait) in after.items():
+        _, ticks0, wait0 = before.get(tid, (comm, 0, 0))
+        run, waited = by_name.get(comm, (0, 0))
+        by_name[comm] = (run + (ticks - ticks0) / tck / secs, waited + (wait - wait0) / 1e9 / secs)
+    workers = [v for c, v in sorted(by_name.items()) if c.startswith("sniffer-w")] or [by_name.get("sniffer", (0, 0))]
+    io = sum(v[0] for c, v in by_name.items() if c.startswith("ZMQbg"))
+    return workers, io
 
 
 def cpu_idle(a, secs):
@@ -100,7 +100,7 @@ def cpu_idle(a, secs):
 
 rows = {}  # (cfg, rate) -> list of per-round dicts
 print(f"{'config':<6} {'rate':>8} {'rd':>2} {'load':>5} {'pps':>8} {'seen':>8} | {'user':>5} {'bpf':>5} {'sub':>5} "
-      f"{'gen':>5} | {'work%':>9} {'io%':>3} {'sub%':>4} {'idle%':>7} | {'sys':>5} {'sys-base':>8} | loss")
+      f"{'gen':>5} | {'work% wait%':>13} {'io%':>3} {'sub%':>4} {'idle%':>7} | {'sys':>5} {'sys-base':>8} | loss")
 for r in range(1, rounds + 1):
     for rate in rates:
         base = runs[f"base.{rate}.{r}"]
@@ -117,20 +117,21 @@ for r in range(1, rounds + 1):
             if cfg == "base":
                 rows.setdefault((cfg, rate), []).append(row)
                 print(f"{cfg:<6} {rate:>8} {r:>2} {row['load']:>5.2f} {row['pps']:>8.0f} {'-':>8} | {'':>5} {'':>5} "
-                      f"{'':>5} {row['gen']:>5.0f} | {'':>9} {'':>3} {'':>4} {idle_s:>7} | {sysp:>5.0f} {'':>8} |")
+                      f"{'':>5} {row['gen']:>5.0f} | {'':>13} {'':>3} {'':>4} {idle_s:>7} | {sysp:>5.0f} {'':>8} |")
                 continue
             name = f"{cfg}.{rate}.{r}"
             rep = json.loads(open(f"{w}/{name}.json").read().strip().splitlines()[-1])
             sub = json.load(open(f"{w}/{name}.sub.json"))
             seen = max(sum(rep["kernel"]["packets"]["xdp_ingress"].values()), 1)
-            workers, main, io = thread_shares(a, window)
+            workers, io = thread_shares(a, window)
             row.update(seen=seen, user=int(a["user"]) / tck * 1e9 / seen, bpf=int(a["bpf"]) / seen,
-                       sub=int(a["sub"]) / tck * 1e9 / seen, wmax=100 * max(workers), io=100 * io,
+                       sub=int(a["sub"]) / tck * 1e9 / seen, wmax=100 * max(x[0] for x in workers),
+                       wait=100 * max(x[1] for x in workers), io=100 * io,
                        subp=100 * int(a["sub"]) / tck / window, bad=losses(cfg, rep, sub))
             rows.setdefault((cfg, rate), []).append(row)
-            work_s = "/".join(f"{100 * x:.0f}" for x in workers)
+            work_s = "/".join(f"{100 * x[0]:.0f}" for x in workers) + " " + "/".join(f"{100 * x[1]:.0f}" for x in workers)
             print(f"{cfg:<6} {rate:>8} {r:>2} {row['load']:>5.2f} {row['pps']:>8.0f} {seen:>8} | {row['user']:>5.0f} "
-                  f"{row['bpf']:>5.0f} {row['sub']:>5.0f} {row['gen']:>5.0f} | {work_s:>9} {row['io']:>3.0f} "
+                  f"{row['bpf']:>5.0f} {row['sub']:>5.0f} {row['gen']:>5.0f} | {work_s:>13} {row['io']:>3.0f} "
                   f"{row['subp']:>4.0f} {idle_s:>7} | {sysp:>5.0f} {row['sysx']:>8.0f} | "
                   f"{'; '.join(row['bad']) if row['bad'] else 'none'}")
 
@@ -145,7 +146,7 @@ def medians_table():
     print()
     print(f"median of {rounds} round(s); lossless: every round of that configuration and rate")
     print(f"{'config':<6} {'rate':>8} {'pps':>8} | {'user_ns/p':>9} {'bpf_ns/p':>8} {'proc_ns/p':>9} {'sub_ns/p':>8} "
-          f"{'gen_ns/p':>8} {'wmax%':>5} {'io%':>3} {'idle%':>5} | {'sys_ns/p':>8} {'sys-base':>8} | lossless")
+          f"{'gen_ns/p':>8} {'wmax%':>5} {'wait%':>5} {'io%':>3} {'idle%':>5} | {'sys_ns/p':>8} {'sys-base':>8} | lossless")
     best, stepped_lossy = {}, set()
     for cfg in configs:
         for rate in rates:
@@ -153,7 +154,7 @@ def medians_table():
                       f"{med(cfg, rate, 'sys'):>8.0f}")
             if cfg == "base":
                 print(f"{cfg:<6} {rate:>8} {med(cfg, rate, 'pps'):>8.0f} | {'':>9} {'':>8} {'':>9} {'':>8} "
-                      f"{common[0]} {'':>5} {'':>3} {common[1]} | {common[2]} {'-':>8} |")
+                      f"{common[0]} {'':>5} {'':>5} {'':>3} {common[1]} | {common[2]} {'-':>8} |")
                 continue
             ok = not any(x["bad"] for x in rows[(cfg, rate)])
             if ok and cfg not in stepped_lossy:
@@ -163,7 +164,7 @@ def medians_table():
             proc = med(cfg, rate, "user") + med(cfg, rate, "bpf")
             print(f"{cfg:<6} {rate:>8} {med(cfg, rate, 'pps'):>8.0f} | {med(cfg, rate, 'user'):>9.0f} "
                   f"{med(cfg, rate, 'bpf'):>8.0f} {proc:>9.0f} {med(cfg, rate, 'sub'):>8.0f} {common[0]} "
-                  f"{med(cfg, rate, 'wmax'):>5.0f} {med(cfg, rate, 'io'):>3.0f} {common[1]} | {common[2]} "
+                  f"{med(cfg, rate, 'wmax'):>5.0f} {med(cfg, rate, 'wait'):>5.0f} {med(cfg, rate, 'io'):>3.0f} {common[1]} | {common[2]} "
                   f"{med(cfg, rate, 'sysx'):>8.0f} | {'yes' if ok else 'NO'}")
     return best
 
@@ -183,14 +184,15 @@ best = medians_table()
 print("pps = WAN peer eth0 tx_packets/s over the send (offered); seen = xdp_ingress packets in the daemon's report;")
 print("user = daemon utime+stime / seen; bpf = run_time_ns of its programs / seen; proc = user + bpf; sub = the")
 print("subscriber's utime+stime / seen; gen = livegen's CPU (with the softirq work its sends set off) / offered;")
-print("work% = each worker thread's share of one CPU (1 worker: the main thread), wmax% the busiest; io% = the")
+print("work% = each worker thread's share of one CPU (1 worker: the main thread), wmax% the busiest; wait% = each")
+print("worker's time runnable but waiting for a CPU (schedstat run_delay) / window, the median's the longest; io% = the")
 print("daemon's ZeroMQ I/O thread; sub% = the subscriber's; idle% = each CPU's idle share (per CPU; median: sum);")
 print("all over send + settle; sys = /proc/stat user+nice+system+irq+softirq, all CPUs, / offered;")
 print("sys-base = sys minus the base phase's at that rate and round")
 print("highest lossless offered rate (pps, median of the rounds, at the highest step of RATES up to which every step\n"
       "was lossless in every round): " +
       ", ".join(f"{c} {best.get(c, 0):.0f}" for c in configs if c != "base"))
-for one, two in (("pkt1", "pkt2"), ("flow1", "flow2")):
+for one, two in (("pkt1", "pkt2"), ("pkt1big", "pkt2"), ("flow1", "flow2")):
     if one not in configs or two not in configs:
         continue
     each = [(per_round_best(one, r), per_round_best(two, r)) for r in range(1, rounds + 1)]
