@@ -25,7 +25,7 @@ lab_bench_fail() { echo "$BENCH: $*" >&2; exit 2; }
 lab_bench_setup() {
   [[ $(id -u) -eq 0 ]] || lab_bench_fail "run as root (BPF, network namespaces)"
   local f
-  for f in "$BUILD/sniffer" "$LIVEGEN" "$BUILD/proto/sniffer_pb2.py"; do
+  for f in "$BUILD/sniffer" "$LIVEGEN" "$BUILD/proto/sniffer_pb2.py" $([[ ${SUB:-} = fast ]] && echo "$BUILD/bench/sub_fast"); do
     [[ -e $f ]] || lab_bench_fail "$f missing; build first: cmake -S . -B bench/build -DSNIFFER_BUILD_BENCH=ON -DSNIFFER_BUILD_TESTS=OFF && cmake --build bench/build -j2"
   done
   PIN=/sys/fs/bpf/sniffer-$P  # in the mount namespace of ip netns exec: each daemon has its own
@@ -94,9 +94,12 @@ sys.exit(0 if ok else bench + ": config " + json.dumps(c["flows"]) + " is not wh
 # would fork a subshell): $! is then the process itself, for /proc/PID and kill.
 # start_daemon CONFIG NAME [SNIFFER]: the sensor (default $BUILD/sniffer) in the gw namespace (D),
 # final report in W/NAME.json, log (warnings and errors) in W/NAME.log; ready when its endpoint exists.
+# DAEMON_CPUS: the CPUs it may run on (taskset -c; default any).
 start_daemon() {
+  local pin=()
+  [[ -n ${DAEMON_CPUS:-} ]] && pin=(taskset -c "$DAEMON_CPUS")
   rm -f "$W/s.sock"
-  ip netns exec "$P-gw" "${3:-$BUILD/sniffer}" --config "$W/$1.cfg.json" > "$W/$2.json" 2> "$W/$2.log" &
+  ip netns exec "$P-gw" "${pin[@]}" "${3:-$BUILD/sniffer}" --config "$W/$1.cfg.json" > "$W/$2.json" 2> "$W/$2.log" &
   D=$!
   for _ in $(seq 100); do [[ -S $W/s.sock ]] && break; kill -0 "$D" 2>/dev/null || break; sleep 0.1; done
   [[ -S $W/s.sock ]] || fail "$2: the daemon did not start: $(tail -5 "$W/$2.log")"
@@ -124,12 +127,24 @@ stop_pass_xdp() { kill -TERM "$PASS"; wait "$PASS"; }
 # Phases of flowmode.sh and workers.sh, each calling the sourcing script's `measure NAME` (a send
 # with its readings). base_phase NAME: no sensor, the bare XDP_PASS on wan0.
 base_phase() { D=; start_pass_xdp; sleep 1; measure "$1"; stop_pass_xdp; }
-# sensor_phase CONFIG NAME TOPICS: a fresh daemon (D) with a real subscriber (S, bench/sub_flows.py)
+# start_subscriber OUTFILE TOPICS: the subscriber (S) of sensor_phase, by SUB: python
+# (bench/sub_flows.py, the default) or fast (bench/sub_fast, native, the same counts); SUB_CPUS:
+# the CPUs it may run on (taskset -c; default any).
+start_subscriber() {
+  local pin=()
+  [[ -n ${SUB_CPUS:-} ]] && pin=(taskset -c "$SUB_CPUS")
+  case ${SUB:-python} in
+    python) "${pin[@]}" "$PY" "$ROOT/bench/sub_flows.py" "ipc://$W/s.sock" "$BUILD/proto" "$1" "$2" & S=$! ;;
+    fast) "${pin[@]}" "$BUILD/bench/sub_fast" "ipc://$W/s.sock" "$1" "$2" & S=$! ;;
+    *) fail "SUB=$SUB: python or fast" ;;
+  esac
+}
+# sensor_phase CONFIG NAME TOPICS: a fresh daemon (D) with a real subscriber (S, start_subscriber)
 # on TOPICS, counting into W/NAME.sub.json; both end after the send, the subscriber once it has
 # drained what the daemon sent last.
 sensor_phase() {
   start_daemon "$1" "$2"
-  "$PY" "$ROOT/bench/sub_flows.py" "ipc://$W/s.sock" "$BUILD/proto" "$W/$2.sub.json" "$3" & S=$!
+  start_subscriber "$W/$2.sub.json" "$3"
   sleep 1
   measure "$2"
   stop_daemon "$2"
