@@ -55,6 +55,10 @@ class WireWriter {
   std::uint8_t* at_;
 };
 
+constexpr std::uint32_t kEventsTag =
+    WireFormatLite::MakeTag(v1::EventBatch::kEventsFieldNumber, WireFormatLite::WIRETYPE_LENGTH_DELIMITED);
+static_assert(kEventsTag < 0x80, "EventBatch.events' tag is one byte");
+
 std::string_view name_of(const InterfaceInfo* iface) { return iface ? std::string_view(iface->name) : std::string_view(); }
 
 std::size_t address_length(const sniffer_record& r) { return r.ip_version == 4 ? 4 : r.ip_version == 6 ? 16 : 0; }
@@ -156,8 +160,7 @@ void EventWireBatch::add(const DecodedRecord& record, const InterfaceInfo* iface
   const auto length = static_cast<std::uint32_t>(encode_event(record, name, wall_ts_ns, community_id, body) - body);
   const std::size_t length_size = CodedOutputStream::VarintSize32(length);
   if (length_size < length_room) std::memmove(tag + 1 + length_size, body, length);
-  *tag = static_cast<std::uint8_t>(
-      WireFormatLite::MakeTag(v1::EventBatch::kEventsFieldNumber, WireFormatLite::WIRETYPE_LENGTH_DELIMITED));
+  *tag = kEventsTag;
   CodedOutputStream::WriteVarint32ToArray(length, tag + 1);
   used_ += 1 + length_size + length;
   ++count_;
