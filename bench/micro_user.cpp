@@ -2,8 +2,11 @@
 //   decode            decode_record() of a ring sample
 //   flow_table        flow_packet_of + FlowTable::add, N distinct flows
 //                     (beyond max_flows=65536 the table evicts, as live)
-//   events_publish    decode -> RecordProcessor -> PacketEvent -> EventBatch (256)
-//                     -> protobuf -> ZeroMQ inproc XPUB -> a SUB thread reading
+//   events_encode     records (64 B snippets) -> EventWireBatch (256) -> its wire bytes: the
+//                     publish path's encoding alone; events_encode_protobuf the same batch
+//                     through record_to_event + libprotobuf's serialisation (the reference)
+//   events_publish    decode -> RecordProcessor -> EventWireBatch (256)
+//                     -> ZeroMQ inproc XPUB -> a SUB thread reading
 //   full_pipeline     the same plus the flow table and flow records (the daemon's path)
 //   flow_output       one ended flow -> FlowRecord (to_proto, Community ID) -> CSV row
 //                     into /dev/null: the offline path's cost per flow (--write-csv)
@@ -26,6 +29,8 @@
 #include <zmq.hpp>
 
 #include "sniffer/abi.h"
+#include "sniffer/event_codec.hpp"
+#include "sniffer/event_wire.hpp"
 #include "sniffer/flow_output.hpp"
 #include "sniffer/flow_table.hpp"
 #include "sniffer/output_file.hpp"
@@ -149,6 +154,57 @@ void BM_FlowOutput(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_FlowOutput);
+
+// Decoded records of make_records with a 64 B snippet (lab.json's) each, and
+// the Community ID of each record's flow (as RecordProcessor passes it).
+struct EncodeInput {
+  std::vector<sniffer_record> records = make_records(4096, 1000);
+  std::vector<std::uint8_t> snippet = std::vector<std::uint8_t>(64, 0x5a);
+  std::vector<DecodedRecord> decoded;
+  std::string community_id = "1:LQU9qZlK+B5F3KDmev6m5PMibrg=";
+  InterfaceInfo iface = interfaces().at(kIfindex);
+  EncodeInput() {
+    for (const auto& r : records) decoded.push_back(DecodedRecord{r, snippet});
+  }
+};
+
+void BM_EventsEncode(benchmark::State& state) {
+  EncodeInput in;
+  EventWireBatch batch("bench", 1, 0);
+  std::size_t i = 0, bytes = 0;
+  for (auto _ : state) {
+    const DecodedRecord& d = in.decoded[i++ & 4095];
+    batch.add(d, &in.iface, d.header.ts_mono_ns, in.community_id);
+    if (batch.size() == 256) bytes += batch.take().size;
+  }
+  state.SetItemsProcessed(state.iterations());
+  state.SetBytesProcessed(static_cast<std::int64_t>(bytes));
+}
+BENCHMARK(BM_EventsEncode);
+
+void BM_EventsEncodeProtobuf(benchmark::State& state) {
+  EncodeInput in;
+  v1::EventBatch batch;
+  batch.set_sensor_id("bench");
+  batch.set_sensor_start_ns(1);
+  std::size_t i = 0, bytes = 0;
+  for (auto _ : state) {
+    const DecodedRecord& d = in.decoded[i++ & 4095];
+    v1::PacketEvent& e = *batch.add_events();
+    record_to_event(d, &in.iface, d.header.ts_mono_ns, e);
+    e.set_community_id(in.community_id);
+    if (batch.events_size() == 256) {
+      const std::size_t size = batch.ByteSizeLong();
+      std::unique_ptr<std::uint8_t[]> out(new std::uint8_t[size]);
+      batch.SerializeWithCachedSizesToArray(out.get());
+      bytes += size;
+      batch.mutable_events()->Clear();
+    }
+  }
+  state.SetItemsProcessed(state.iterations());
+  state.SetBytesProcessed(static_cast<std::int64_t>(bytes));
+}
+BENCHMARK(BM_EventsEncodeProtobuf);
 
 // A subscriber on its own thread, reading every message until told to stop.
 struct Subscriber {

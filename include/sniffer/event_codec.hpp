@@ -1,4 +1,7 @@
-// Ring record -> protobuf PacketEvent.
+// Ring record -> protobuf PacketEvent: the message, for whatever needs one
+// (tests, JSON). The publisher encodes events straight from the records
+// (sniffer/event_wire.hpp) into the same bytes; the enum mappings below are
+// both's.
 #pragma once
 
 #include "sniffer.pb.h"
@@ -16,5 +19,6 @@ void record_to_event(const DecodedRecord& record, const InterfaceInfo* iface, st
 v1::Role to_proto(Role role);
 v1::Mode to_proto_mode(std::uint8_t abi_mode);
 v1::Hook to_proto_hook(std::uint8_t abi_hook);
+v1::Verdict to_proto_verdict(std::uint8_t abi_verdict);
 
 }  // namespace sniffer

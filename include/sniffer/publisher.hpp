@@ -66,33 +66,49 @@ class PublishSocket {
   std::set<std::string> subscribed_;
 };
 
-// The repeated field that holds a batch's items.
-inline auto& items_of(v1::EventBatch& b) { return *b.mutable_events(); }
-inline const auto& items_of(const v1::EventBatch& b) { return b.events(); }
-inline auto& items_of(v1::FlowBatch& b) { return *b.mutable_flows(); }
-inline const auto& items_of(const v1::FlowBatch& b) { return b.flows(); }
+// A batch's wire bytes as send_batch takes them: `size` bytes, the first
+// PublishSocket::kSequenceRoom of them left for the sequence number.
+struct SerialisedBatch {
+  std::unique_ptr<std::uint8_t[]> bytes;
+  std::size_t size = 0;
+};
 
-// Accumulates items of one kind (EventBatch.events or FlowBatch.flows) and
-// sends them in batches bounded by count and age.
-template <typename Batch>
-class BatchStream {
+// Flow records, batched as a FlowBatch message: the caller fills each
+// record, and the message is serialised once when the batch is sent.
+class FlowBatchPayload {
  public:
-  using Item = std::remove_pointer_t<decltype(items_of(std::declval<Batch&>()).Add())>;
-
-  BatchStream(PublishSocket& socket, const char* topic, const PublishConfig& config, const std::string& sensor_id,
-              std::uint64_t sensor_start_ns, std::uint32_t worker = 0)
-      : socket_(socket), topic_(topic), max_items_(config.batch_max_events),
-        max_age_ns_(std::uint64_t{config.batch_max_latency_ms} * 1000000u) {
+  FlowBatchPayload(const std::string& sensor_id, std::uint64_t sensor_start_ns, std::uint32_t worker) {
     batch_.set_sensor_id(sensor_id);
     batch_.set_sensor_start_ns(sensor_start_ns);
     batch_.set_worker(worker);
   }
+  v1::FlowRecord* add() { return batch_.mutable_flows()->Add(); }
+  std::uint32_t size() const { return static_cast<std::uint32_t>(batch_.flows_size()); }
+  // The serialised batch, in an exact-size buffer; empties the batch.
+  SerialisedBatch take();
 
-  // A new item in the pending batch, for the caller to fill.
-  Item* add(std::uint64_t now_mono_ns) {
+ private:
+  v1::FlowBatch batch_;
+};
+
+// Accumulates items in a Payload (FlowBatchPayload, EventWireBatch) and sends them
+// in batches bounded by count and age. A Payload has size(), take() and an
+// add(...) that appends one item.
+template <typename Payload>
+class BatchStream {
+ public:
+  BatchStream(PublishSocket& socket, const char* topic, const PublishConfig& config, const std::string& sensor_id,
+              std::uint64_t sensor_start_ns, std::uint32_t worker = 0)
+      : socket_(socket), topic_(topic), max_items_(config.batch_max_events),
+        max_age_ns_(std::uint64_t{config.batch_max_latency_ms} * 1000000u), payload_(sensor_id, sensor_start_ns, worker) {}
+
+  // Appends an item to the pending batch: Payload::add(args...), whose
+  // result it returns (FlowBatchPayload: the new record, for the caller to fill).
+  template <typename... Args>
+  decltype(auto) add(std::uint64_t now_mono_ns, Args&&... args) {
     if (pending() >= max_items_) flush();
     if (pending() == 0) started_ns_ = now_mono_ns;
-    return items_of(batch_).Add();
+    return payload_.add(std::forward<Args>(args)...);
   }
   // Sends the pending batch when it is full or older than the latency bound.
   void flush_if_due(std::uint64_t now_mono_ns) {
@@ -107,11 +123,9 @@ class BatchStream {
   void flush() {
     std::uint64_t n = pending();
     if (n == 0) return;
-    const std::size_t size = PublishSocket::kSequenceRoom + batch_.ByteSizeLong();
-    std::unique_ptr<std::uint8_t[]> bytes(new std::uint8_t[size]);  // not zeroed: every byte is written or skipped
-    batch_.SerializeWithCachedSizesToArray(bytes.get() + PublishSocket::kSequenceRoom);
+    SerialisedBatch batch = payload_.take();
     const std::uint64_t age_ns = now_ns() - started_ns_;
-    switch (socket_.send_batch(topic_, std::move(bytes), size)) {
+    switch (socket_.send_batch(topic_, std::move(batch.bytes), batch.size)) {
       case SendResult::NoSubscriber:
         counters_.batches_unsubscribed++;
         counters_.items_unsubscribed += n;
@@ -126,9 +140,8 @@ class BatchStream {
         counters_.items_dropped_hwm += n;
         break;
     }
-    items_of(batch_).Clear();
   }
-  std::uint32_t pending() const { return static_cast<std::uint32_t>(items_of(batch_).size()); }
+  std::uint32_t pending() const { return payload_.size(); }
   const PublishCounters& counters() const { return counters_; }
 
  private:
@@ -138,12 +151,13 @@ class BatchStream {
   std::string topic_;
   std::uint32_t max_items_;
   std::uint64_t max_age_ns_;
-  Batch batch_;
+  Payload payload_;
   std::uint64_t started_ns_ = 0;
   PublishCounters counters_;
 };
 
-using EventStream = BatchStream<v1::EventBatch>;
-using FlowStream = BatchStream<v1::FlowBatch>;
+// Packet events go as EventWireBatch (sniffer/event_wire.hpp): encoded
+// straight from the records, without a PacketEvent message.
+using FlowStream = BatchStream<FlowBatchPayload>;
 
 }  // namespace sniffer

@@ -1,5 +1,5 @@
 // The one path every validated record takes, live or offline: it becomes a
-// PacketEvent (when packet events are published) and feeds the flow table
+// packet event (when packet events are published) and feeds the flow table
 // (when flows are on). Only the timestamp's source differs between modes.
 #pragma once
 
@@ -9,7 +9,7 @@
 #include "sniffer/flow_table.hpp"
 #include "sniffer/host_addresses.hpp"
 #include "sniffer/interfaces.hpp"
-#include "sniffer/publisher.hpp"
+#include "sniffer/event_wire.hpp"
 #include "sniffer/record.hpp"
 
 namespace sniffer {

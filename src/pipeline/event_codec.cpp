@@ -34,6 +34,15 @@ v1::Hook to_proto_hook(std::uint8_t abi_hook) {
   }
 }
 
+v1::Verdict to_proto_verdict(std::uint8_t abi_verdict) {
+  // A verdict this build does not know is reported as a pass, never invented.
+  switch (abi_verdict) {
+    case SNIFFER_VERDICT_BLOCKED: return v1::VERDICT_BLOCKED;
+    case SNIFFER_VERDICT_MONITORED: return v1::VERDICT_MONITORED;
+    default: return v1::VERDICT_PASS;
+  }
+}
+
 void record_to_event(const DecodedRecord& record, const InterfaceInfo* iface, std::uint64_t wall_ts_ns,
                      v1::PacketEvent& e) {
   const sniffer_record& r = record.header;
@@ -74,10 +83,7 @@ void record_to_event(const DecodedRecord& record, const InterfaceInfo* iface, st
   e.set_icmp_type(r.icmp_type);
   e.set_icmp_code(r.icmp_code);
   e.set_parse_flags(r.parse_flags);
-  // A verdict this build does not know is reported as a pass, never invented.
-  e.set_verdict(r.verdict == SNIFFER_VERDICT_BLOCKED     ? v1::VERDICT_BLOCKED
-                : r.verdict == SNIFFER_VERDICT_MONITORED ? v1::VERDICT_MONITORED
-                                                          : v1::VERDICT_PASS);
+  e.set_verdict(to_proto_verdict(r.verdict));
   e.set_block_rule_id(r.block_rule_id);
   if (!record.snippet.empty()) set_bytes(e.mutable_payload(), record.snippet.data(), record.snippet.size());
 }

@@ -5,7 +5,6 @@
 #include <cstring>
 
 #include "sniffer/community_id.hpp"
-#include "sniffer/event_codec.hpp"
 
 namespace sniffer {
 
@@ -28,11 +27,7 @@ void RecordProcessor::process(const DecodedRecord& record, std::uint64_t ts_ns, 
 
   // The flow first: the event takes its Community ID.
   const FlowState* flow = flows_ ? add_to_flow(r, ts_ns) : nullptr;
-  if (events_) {
-    v1::PacketEvent& event = *events_->add(now_mono_ns);
-    record_to_event(record, iface, ts_ns, event);
-    event.set_community_id(community_id_of(r, flow));
-  }
+  if (events_) events_->add(now_mono_ns, record, iface, ts_ns, community_id_of(r, flow));
 }
 
 const FlowState* RecordProcessor::add_to_flow(const sniffer_record& r, std::uint64_t ts_ns) {

@@ -82,6 +82,15 @@ SendResult PublishSocket::send_batch(const std::string& topic, std::unique_ptr<s
   return send_locked(topic, payload);
 }
 
+SerialisedBatch FlowBatchPayload::take() {
+  SerialisedBatch out;
+  out.size = PublishSocket::kSequenceRoom + batch_.ByteSizeLong();
+  out.bytes.reset(new std::uint8_t[out.size]);  // not zeroed: every byte is written or skipped
+  batch_.SerializeWithCachedSizesToArray(out.bytes.get() + PublishSocket::kSequenceRoom);
+  batch_.mutable_flows()->Clear();
+  return out;
+}
+
 SendResult PublishSocket::send_locked(const std::string& topic, zmq::const_buffer payload) {
   zmq::message_t message(payload.data(), payload.size());
   return send_locked(topic, message);

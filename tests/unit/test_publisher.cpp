@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 #include <zmq.hpp>
 
+#include "sniffer/event_wire.hpp"
 #include "sniffer/publisher.hpp"
 
 namespace sniffer {
@@ -29,6 +30,13 @@ bool receive(zmq::socket_t& sub, Received& out, int timeout_ms = 1000) {
   return true;
 }
 
+// An event whose only set field is src_port (besides the role every event has).
+void add_event(EventStream& events, std::uint64_t now_mono_ns, std::uint16_t src_port = 0) {
+  DecodedRecord record;
+  record.header.sport = src_port;
+  events.add(now_mono_ns, record, nullptr, 0, "");
+}
+
 class PublisherTest : public ::testing::Test {
  protected:
   zmq::context_t ctx{1};
@@ -47,7 +55,7 @@ TEST_F(PublisherTest, BatchesByCountWithTopicAndSequence) {
   PublishSocket socket(ctx, cfg);
   EventStream events(socket, kTopicPackets, cfg, "sensor-a", 1234);
   auto sub = subscribe(cfg.endpoint);
-  for (int i = 0; i < 7; ++i) events.add(0)->set_src_port(1000 + i);
+  for (int i = 0; i < 7; ++i) add_event(events, 0, static_cast<std::uint16_t>(1000 + i));
   events.flush();  // the partial batch
 
   std::vector<int> sizes;
@@ -77,7 +85,7 @@ TEST_F(PublisherTest, TopicsHaveTheirOwnSequencesAndSubscriptions) {
   FlowStream flows(socket, kTopicFlows, cfg, "s", 1);
   auto flow_sub = subscribe(cfg.endpoint, kTopicFlows);
   std::this_thread::sleep_for(std::chrono::milliseconds(50));  // let the subscription arrive
-  events.add(0);
+  add_event(events, 0);
   events.flush();
   flows.add(0)->set_flow_id(42);
   flows.add(0)->set_flow_id(43);  // batch_max_events 1: the first is sent here
@@ -109,7 +117,7 @@ TEST_F(PublisherTest, WorkersOnOneSocketShareTheTopicsSequence) {
   for (std::uint32_t w = 0; w < 2; ++w) {
     threads.emplace_back([&, w] {
       EventStream events(socket, kTopicPackets, cfg, "s", 1, w);
-      for (int i = 0; i < kPerWorker; ++i) events.add(0)->set_src_port(static_cast<std::uint32_t>(i));
+      for (int i = 0; i < kPerWorker; ++i) add_event(events, 0, static_cast<std::uint16_t>(i));
       events.flush();
     });
   }
@@ -137,11 +145,11 @@ TEST_F(PublisherTest, BatchesNobodySubscribedToAreCountedApart) {
   PublishSocket socket(ctx, cfg);
   EventStream events(socket, kTopicPackets, cfg, "s", 1);
   FlowStream flows(socket, kTopicFlows, cfg, "s", 1);
-  events.add(0);
+  add_event(events, 0);
   events.flush();  // no subscriber at all
   auto sub = subscribe(cfg.endpoint, kTopicPackets);
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  events.add(0);
+  add_event(events, 0);
   events.flush();  // now somebody wants "pkt"...
   flows.add(0);
   flows.flush();  // ...but nobody "flow"
@@ -161,7 +169,7 @@ TEST_F(PublisherTest, LatencyBoundFlushesAPartialBatch) {
   PublishSocket socket(ctx, cfg);
   EventStream events(socket, kTopicPackets, cfg, "s", 1);
   auto sub = subscribe(cfg.endpoint);
-  events.add(1000000000);
+  add_event(events, 1000000000);
   events.flush_if_due(1000000000 + 4000000);  // 4 ms: not yet
   EXPECT_EQ(events.pending(), 1u);
   EXPECT_EQ(events.ms_until_due(1000000000 + 4000000), 1);
@@ -179,7 +187,7 @@ TEST_F(PublisherTest, HighWaterMarkDropsAreCountedAndLeaveSequenceGaps) {
   auto sub = subscribe(cfg.endpoint, "", 2);
   std::this_thread::sleep_for(std::chrono::milliseconds(50));  // let the subscription arrive
   constexpr int kEvents = 200;
-  for (int i = 0; i < kEvents; ++i) events.add(0);  // the subscriber does not read meanwhile
+  for (int i = 0; i < kEvents; ++i) add_event(events, 0);  // the subscriber does not read meanwhile
   events.flush();
   const auto& c = events.counters();
   EXPECT_GT(c.items_dropped_hwm, 0u);
@@ -197,7 +205,7 @@ TEST_F(PublisherTest, HighWaterMarkDropsAreCountedAndLeaveSequenceGaps) {
   }
   EXPECT_EQ(received_events, c.items_sent);  // sent = delivered, exactly
   // Once the subscriber reads again, the next batch shows the gap.
-  events.add(0);
+  add_event(events, 0);
   events.flush();
   ASSERT_TRUE(receive(sub, r));
   ASSERT_TRUE(batch.ParseFromString(r.body));

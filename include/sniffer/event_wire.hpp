@@ -1,0 +1,52 @@
+// Packet events encoded straight from ring records into the batch's wire
+// bytes: no PacketEvent message per event, no ByteSizeLong or Serialize.
+// The bytes are exactly those libprotobuf writes for the same EventBatch
+// whose events record_to_event (sniffer/event_codec.hpp) fills: fields in
+// number order, proto3's rules (no default-valued scalar, packed repeated,
+// minimal varints). tests/unit/test_event_wire.cpp compares the two.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "sniffer/interfaces.hpp"
+#include "sniffer/publisher.hpp"
+#include "sniffer/record.hpp"
+
+namespace sniffer {
+
+// An EventBatch being encoded, event by event, into the buffer that
+// ZeroMQ takes when it is sent (BatchStream's Payload).
+class EventWireBatch {
+ public:
+  EventWireBatch(const std::string& sensor_id, std::uint64_t sensor_start_ns, std::uint32_t worker);
+
+  // Appends the event of a validated record, as record_to_event fills it,
+  // with its Community ID (field 35; empty: none).
+  void add(const DecodedRecord& record, const InterfaceInfo* iface, std::uint64_t wall_ts_ns,
+           std::string_view community_id);
+  std::uint32_t size() const { return count_; }
+  // The EventBatch's wire bytes after PublishSocket::kSequenceRoom bytes of
+  // room for the sequence; empties the batch.
+  SerialisedBatch take();
+
+ private:
+  // Starts a batch: room for the sequence, then head_.
+  void begin();
+  // Room for `more` bytes after the used ones.
+  void reserve(std::size_t more);
+
+  std::string head_;  // fields 1 and 3 (sensor_id, sensor_start_ns): before the events
+  std::string tail_;  // field 5 (worker): after them
+  std::unique_ptr<std::uint8_t[]> buffer_;
+  std::size_t used_ = 0;
+  std::size_t capacity_ = 0;
+  std::size_t next_capacity_ = 4096;  // the largest batch's so far: a new buffer rarely grows
+  std::uint32_t count_ = 0;
+};
+
+using EventStream = BatchStream<EventWireBatch>;
+
+}  // namespace sniffer
