@@ -147,9 +147,6 @@ class BpfPrograms {
   WorkerRings worker_rings_;
 };
 
-// Path of the kernel BTF libbpf will use, with a clear error when absent.
-std::string require_btf(const std::string& custom_path);
-
 // libbpf's own messages go through spdlog (debug/info/warn).
 void route_libbpf_logs();
 

@@ -3,10 +3,7 @@
 #pragma once
 
 #include <cstdint>
-#include <memory>
 #include <string>
-
-#include <google/protobuf/arena.h>
 
 #include "sniffer/flow_labels.hpp"
 #include "sniffer/flow_state.hpp"
@@ -37,15 +34,10 @@ class FlowOutput {
   std::uint16_t community_id_seed_;
   OutputFile* csv_;
   const FlowLabels* labels_;
-  // The record of a flow written to the CSV only: built on an arena over a
-  // fixed block, so a flow's record costs no allocation (heap-held: an Arena
-  // cannot move, FlowOutput must).
-  struct Scratch {
-    Scratch();
-    alignas(16) char block[16 * 1024];
-    google::protobuf::Arena arena;
-  };
-  std::unique_ptr<Scratch> scratch_ = std::make_unique<Scratch>();
+  // The record of a flow written to the CSV only: one, reused and never
+  // cleared (Clear() would free its ten sub-messages and the fill allocate
+  // them again, for every flow); its strings keep their memory too.
+  v1::FlowRecord csv_record_;
   std::string row_;  // the CSV row being written
 };
 

@@ -1,6 +1,7 @@
 #include "sniffer/pcap_reader.hpp"
 
 #include <pcap/pcap.h>
+#include <stdio_ext.h>
 
 #include "sniffer/error.hpp"
 
@@ -26,6 +27,9 @@ PcapReader::PcapReader(std::FILE* stream, const std::string& name) { open(stream
 // Takes the stream: pcap_close closes it, and so does a failure here, whose
 // error starts with `what`.
 void PcapReader::open(std::FILE* stream, const std::string& name, const std::string& what) {
+  // One reader, one thread: no stdio lock around each of libpcap's two
+  // fread()s a packet.
+  __fsetlocking(stream, FSETLOCKING_BYCALLER);
   char errbuf[PCAP_ERRBUF_SIZE] = {};
   pcap_ = pcap_fopen_offline_with_tstamp_precision(stream, PCAP_TSTAMP_PRECISION_NANO, errbuf);
   if (!pcap_) {

@@ -38,12 +38,14 @@ struct Cursor {
   }
 };
 
+// Numbers are written straight into the row's room (no copy from a buffer):
+// at most 24 characters, within the 64 reserved a cell.
+constexpr std::ptrdiff_t kNumberRoom = 32;
+
 template <typename Int>
   requires std::is_integral_v<Int>
 void put(Cursor& out, Int v) {
-  char buf[24];
-  auto res = std::to_chars(buf, buf + sizeof(buf), v);
-  out.append(buf, static_cast<std::size_t>(res.ptr - buf));  // (pointer, size): append's fast path
+  out.at = std::to_chars(out.at, out.at + kNumberRoom, v).ptr;
 }
 
 // Shortest text that reads back as the same double; NaN and +-inf become 0,
@@ -58,21 +60,19 @@ void put(Cursor& out, double v) {
   }
   if (v == std::trunc(v) && std::fabs(v) < 9007199254740992.0) {  // 2^53
     const auto n = static_cast<std::int64_t>(v);
-    char buf[24];
-    const char* end = std::to_chars(buf, buf + sizeof(buf), n < 0 ? -n : n).ptr;
-    const auto digits = static_cast<int>(end - buf);
+    char* digits_at = out.at + (n < 0 ? 1 : 0);
+    char* const end = std::to_chars(digits_at, digits_at + kNumberRoom, n < 0 ? -n : n).ptr;
+    const auto digits = static_cast<int>(end - digits_at);
     int significant = digits;
-    while (significant > 1 && buf[significant - 1] == '0') --significant;
+    while (significant > 1 && digits_at[significant - 1] == '0') --significant;
     const int scientific = significant + (significant > 1 ? 1 : 0) + 4;  // d[.ddd]e+XX (exponent < 100)
     if (digits <= scientific) {
-      if (n < 0) out.push_back('-');
-      out.append(buf, static_cast<std::size_t>(digits));
+      if (n < 0) *out.at = '-';
+      out.at = end;
       return;
     }
   }
-  char buf[32];
-  auto res = std::to_chars(buf, buf + sizeof(buf), v);
-  out.append(buf, static_cast<std::size_t>(res.ptr - buf));
+  out.at = std::to_chars(out.at, out.at + kNumberRoom, v).ptr;  // overwrites the digits tried above
 }
 
 // a / b, 0 when b is 0 (and never NaN or inf).

@@ -16,6 +16,7 @@
 #include <spdlog/spdlog.h>
 
 #include "sniffer/bpffs.hpp"
+#include "sniffer/btf_source.hpp"
 #include "sniffer/capabilities.hpp"
 #include "sniffer/error.hpp"
 #include "sniffer_bpf.skel.h"
@@ -23,8 +24,6 @@
 namespace sniffer {
 
 namespace {
-
-constexpr const char* kKernelBtf = "/sys/kernel/btf/vmlinux";
 
 std::uint8_t abi_mode(Mode mode) {
   return mode == Mode::HostBased ? SNIFFER_MODE_HOST_BASED : SNIFFER_MODE_GATEWAY;
@@ -60,23 +59,9 @@ struct MapExpectation {
 
 void route_libbpf_logs() { libbpf_set_print(libbpf_to_spdlog); }
 
-std::string require_btf(const std::string& custom_path) {
-  const std::string path = custom_path.empty() ? kKernelBtf : custom_path;
-  if (access(path.c_str(), R_OK) != 0) {
-    if (custom_path.empty()) {
-      throw Error(std::string("kernel BTF not found at ") + kKernelBtf + " (" + errno_text(errno) +
-                  "): this kernel was built without CONFIG_DEBUG_INFO_BTF, so CO-RE programs cannot be "
-                  "relocated; set btf_path to a BTF file for this kernel");
-    }
-    throw Error("btf_path \"" + path + "\": " + errno_text(errno));
-  }
-  return path;
-}
-
 BpfPrograms::BpfPrograms(const LoadOptions& options) : options_(options) {
-  std::string btf = require_btf(options.btf_path);
-  LIBBPF_OPTS(bpf_object_open_opts, open_opts);
-  if (!options.btf_path.empty()) open_opts.btf_custom_path = btf.c_str();
+  const BtfSource btf(options);  // read by sniffer_bpf__load
+  LIBBPF_OPTS(bpf_object_open_opts, open_opts, .btf_custom_path = btf.custom_path());
 
   skel_.reset(sniffer_bpf__open_opts(&open_opts));
   if (!skel_) throw Error("open the embedded BPF object: " + errno_text(errno));

@@ -5,17 +5,6 @@
 
 namespace sniffer {
 
-namespace {
-google::protobuf::ArenaOptions arena_on(char* block, std::size_t size) {
-  google::protobuf::ArenaOptions options;
-  options.initial_block = block;
-  options.initial_block_size = size;
-  return options;
-}
-}  // namespace
-
-FlowOutput::Scratch::Scratch() : arena(arena_on(block, sizeof block)) {}
-
 FlowOutput::FlowOutput(const InterfaceTable& interfaces, const HostAddresses& host, FlowStream* stream,
                        OutputFile* csv, std::uint16_t community_id_seed, const FlowLabels* labels)
     : interfaces_(&interfaces),
@@ -26,21 +15,22 @@ FlowOutput::FlowOutput(const InterfaceTable& interfaces, const HostAddresses& ho
       labels_(labels) {}
 
 void FlowOutput::operator()(const FlowState& flow, v1::FlowEndReason reason, bool is_update) {
-  v1::FlowRecord* record;
+  v1::FlowRecord* record = &csv_record_;
   if (stream_) {
     record = stream_->add(monotonic_now_ns());
     record->Clear();
-  } else {
-    // A fresh record on the arena: Clear() would free its ten sub-messages,
-    // and the fill allocate them again, for every flow.
-    scratch_->arena.Reset();
-    record = google::protobuf::Arena::CreateMessage<v1::FlowRecord>(&scratch_->arena);
   }
+  // Every field is set below, none only sometimes: the CSV's record, reused,
+  // keeps nothing of the flow before.
   flow.to_proto(*record, reason, is_update, clock_offset_ns_);
   record->set_direction(static_cast<v1::FlowDirection>(host_->classify(flow.state())));
   record->set_community_id(flow.community_id(community_id_seed_));
   auto it = interfaces_->find(flow.ifindex());
-  if (it != interfaces_->end()) record->set_interface(it->second.name);
+  if (it != interfaces_->end()) {
+    record->set_interface(it->second.name);
+  } else {
+    record->clear_interface();
+  }
   if (labels_) record->set_label(labels_->label_of(*record));
   if (csv_) {
     row_.clear();  // keeps its capacity: no allocation per row
