@@ -165,17 +165,11 @@ __noinline int account_flow(struct sniffer_record *r, __u32 slot)
 {
 	if (!r)
 		return 0;
-	/* Read through the volatile: clang would fold a plain read of the
+	/* The loader's parameters, read where used (no copy per packet). The
+	 * asm hides what prm points to: clang would fold a plain read of the
 	 * zero-initialized constant to 0. */
-	const struct sniffer_flow_params params = {
-		.idle_timeout_ns = cfg_flow_params.idle_timeout_ns,
-		.active_timeout_ns = cfg_flow_params.active_timeout_ns,
-		.tcp_close_grace_ns = cfg_flow_params.tcp_close_grace_ns,
-		.activity_timeout_ns = cfg_flow_params.activity_timeout_ns,
-		.subflow_gap_ns = cfg_flow_params.subflow_gap_ns,
-		.bulk_gap_ns = cfg_flow_params.bulk_gap_ns,
-	};
-	const struct sniffer_flow_params *prm = &params;
+	const struct sniffer_flow_params *prm = (const struct sniffer_flow_params *)&cfg_flow_params;
+	asm volatile("" : "+r"(prm));
 	struct flow_arrival a; /* every field set below before its use */
 	a.now = replay_active ? replay_ts_ns : r->ts_mono_ns;
 	a.clock = replay_active ? replay_clock_ns : a.now;

@@ -112,8 +112,14 @@ SNIFFER_INLINE int sniffer_flow_orig_is_a(const struct sniffer_flow_packet *p, i
 /* Adds x: count, sum, 128-bit sum of squares, min, max. */
 SNIFFER_INLINE void sniffer_moments_add(struct sniffer_moments *m, __u64 x)
 {
-	m->min = m->count == 0 || x < m->min ? x : m->min;
-	m->max = m->count == 0 || x > m->max ? x : m->max;
+	if (m->count == 0) {
+		m->min = m->max = x;
+	} else {
+		if (x < m->min)
+			m->min = x;
+		if (x > m->max)
+			m->max = x;
+	}
 	m->count++;
 	m->sum += x;
 	/* x^2 = hi^2 * 2^64 + 2 * hi * lo * 2^32 + lo^2, in 32-bit halves; the
@@ -125,8 +131,11 @@ SNIFFER_INLINE void sniffer_moments_add(struct sniffer_moments *m, __u64 x)
 		sq_lo = ll + (lh << 33);
 		sq_hi = hi * hi + (lh >> 31) + (sq_lo < ll ? 1 : 0);
 	}
-	m->sumsq_lo += sq_lo;
-	m->sumsq_hi += sq_hi + (m->sumsq_lo < sq_lo ? 1 : 0);
+	__u64 old = m->sumsq_lo;
+	m->sumsq_lo = old + sq_lo;
+	/* The high word changes only by a carry or a square of 2^64 or more. */
+	if (sq_hi || m->sumsq_lo < old)
+		m->sumsq_hi += sq_hi + (m->sumsq_lo < old ? 1 : 0);
 }
 
 SNIFFER_INLINE int sniffer_flow_rst_seen(const struct sniffer_flow_state *s)
@@ -250,6 +259,24 @@ SNIFFER_INLINE void sniffer_flow_add_bulk(struct sniffer_flow_dir *d, const stru
 	d->last_data_ts = t;
 }
 
+/* flag_counts: ACK alone and PSH+ACK (most packets) without a test per bit. */
+SNIFFER_INLINE void sniffer_flow_count_flags(struct sniffer_flow_state *s, __u8 f)
+{
+	if (f == SNIFFER_TCP_FLAG_ACK) {
+		s->flag_counts[4]++;
+		return;
+	}
+	if (f == (SNIFFER_TCP_FLAG_PSH | SNIFFER_TCP_FLAG_ACK)) {
+		s->flag_counts[3]++;
+		s->flag_counts[4]++;
+		return;
+	}
+	for (int bit = 0; bit < 8; bit++) {
+		if (f & (1u << bit))
+			s->flag_counts[bit]++;
+	}
+}
+
 SNIFFER_INLINE void sniffer_flow_add_to_dir(struct sniffer_flow_state *s, struct sniffer_flow_dir *d,
 					    const struct sniffer_flow_dir *other, const struct sniffer_flow_packet *p,
 					    int forward, const struct sniffer_flow_params *prm)
@@ -284,10 +311,7 @@ SNIFFER_INLINE void sniffer_flow_add_to_dir(struct sniffer_flow_state *s, struct
 	sniffer_moments_add(&d->payload, p->payload_len);
 
 	if (p->has_tcp_header) {
-		for (int bit = 0; bit < 8; bit++) {
-			if (p->tcp_flags & (1u << bit))
-				s->flag_counts[bit]++;
-		}
+		sniffer_flow_count_flags(s, p->tcp_flags);
 		if (p->tcp_flags & SNIFFER_TCP_FLAG_PSH)
 			d->psh++;
 		if (p->tcp_flags & SNIFFER_TCP_FLAG_URG)
