@@ -53,8 +53,8 @@ void set_drop_options(const DropsConfig& config, const DropReasons& reasons, Loa
 // The attached tracepoint, and the reader of its map.
 class KernelDrops {
  public:
-  // Attaches the loaded program (mounting tracefs if libbpf cannot find the
-  // tracepoint's id); nullopt, said in the log, when attaching fails.
+  // Attaches the loaded program to the raw tracepoint; nullopt, said in the
+  // log, when attaching fails.
   static std::optional<KernelDrops> attach(const BpfPrograms& programs, DropReasons reasons);
 
   // The counts so far, by interface name and reason name.

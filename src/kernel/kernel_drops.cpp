@@ -2,9 +2,7 @@
 
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <cerrno>
 #include <vector>
@@ -18,7 +16,6 @@ namespace sniffer {
 namespace {
 
 constexpr std::string_view kReasonPrefix = "SKB_DROP_REASON_";
-constexpr const char* kTracefs = "/sys/kernel/tracing";
 
 struct BtfDeleter {
   void operator()(btf* b) const { btf__free(b); }
@@ -39,18 +36,6 @@ std::uint32_t own_network_namespace() {
     throw Error("kernel drops: stat /proc/thread-self/ns/net: " + errno_text(errno));
   }
   return static_cast<std::uint32_t>(st.st_ino);
-}
-
-bpf_link* attach_tracepoint(bpf_program* prog) {
-  // libbpf finds the tracepoint's id in tracefs (or tracing under debugfs):
-  // mount it first where it is absent (a namespace of `ip netns exec` has a
-  // /sys without it), so that libbpf does not fail once and warn.
-  const bool present = access((std::string(kTracefs) + "/events").c_str(), F_OK) == 0 ||
-                       access("/sys/kernel/debug/tracing/events", F_OK) == 0;
-  if (!present && mount("nodev", kTracefs, "tracefs", 0, nullptr) == 0) {
-    spdlog::info("kernel drops: mounted tracefs at {}", kTracefs);
-  }
-  return bpf_program__attach_tracepoint(prog, "skb", "kfree_skb");
 }
 
 }  // namespace
@@ -134,7 +119,7 @@ std::optional<KernelDrops> KernelDrops::attach(const BpfPrograms& programs, Drop
       throw Error("kernel drops: insert the map-full and ring-full keys: " + errno_text(errno));
     }
   }
-  bpf_link* link = attach_tracepoint(prog);
+  bpf_link* link = bpf_program__attach_raw_tracepoint(prog, "kfree_skb");
   if (!link) {
     spdlog::warn("kernel drops: off: attach to the skb:kfree_skb tracepoint: {}", errno_text(errno));
     return std::nullopt;
