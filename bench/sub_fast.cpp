@@ -11,7 +11,8 @@
 // On SIGTERM it drains until nothing arrived for 0.5 s, then writes one JSON object to OUTFILE:
 // sub_flows.py's fields (events, pkt_batches, flow_records, flow_updates, flows, duplicate_finals,
 // flow_packets), per topic the sequence accounting ("seq": batches, first, last, gaps, missing,
-// out_of_order) and per worker its pkt batches and events ("workers").
+// out_of_order; sniffer/sequence_check.hpp, as sniffer-sub) and per worker its pkt batches and events
+// ("workers").
 #include <chrono>
 #include <csignal>
 #include <cstdint>
@@ -28,6 +29,7 @@
 #include <zmq.hpp>
 
 #include "sniffer.pb.h"
+#include "sniffer/sequence_check.hpp"
 
 namespace {
 
@@ -37,45 +39,24 @@ using google::protobuf::internal::WireFormatLite;
 volatile std::sig_atomic_t g_stop = 0;
 void on_term(int) { g_stop = 1; }
 
-// The sequence numbers of one topic (one counter per topic across all workers, +1 per batch the
-// publisher sent or refused): a missing number is a lost batch. The first number received is where
-// this subscriber came in (batches sent before it subscribed are not losses).
-struct SequenceCheck {
-  std::uint64_t batches = 0, first = 0, last = 0, gaps = 0, missing = 0, out_of_order = 0;
-
-  void see(std::uint64_t sequence) {
-    if (batches++ == 0) {
-      first = last = sequence;
-      return;
-    }
-    if (sequence <= last) {  // a repeat or a reordering: the publisher's lock makes neither possible
-      ++out_of_order;
-      return;
-    }
-    if (sequence != last + 1) {
-      ++gaps;
-      missing += sequence - last - 1;
-    }
-    last = sequence;
-  }
-
-  nlohmann::json json() const {
-    return {{"batches", batches}, {"first", first}, {"last", last},
-            {"gaps", gaps},       {"missing", missing}, {"out_of_order", out_of_order}};
-  }
-};
+// One topic's sequence accounting, as sub_flows.py writes it.
+nlohmann::json sequence_json(const sniffer::SequenceCount& c) {
+  return {{"batches", c.batches}, {"first", c.first}, {"last", c.last},
+          {"gaps", c.gaps},       {"missing", c.missing}, {"out_of_order", c.out_of_order}};
+}
 
 // What one EventBatch says about itself without its events being decoded.
 struct BatchHead {
-  std::uint64_t sequence = 0, events = 0;
+  std::uint64_t sequence = 0, sensor_start_ns = 0, events = 0;
   std::uint32_t worker = 0;
 };
 
-// Walks the batch's top-level fields: sequence and worker read, every event (field 4) counted and
-// skipped by its length. False on a malformed batch.
+// Walks the batch's top-level fields: sequence, sensor start and worker read, every event (field 4)
+// counted and skipped by its length. False on a malformed batch.
 bool scan_event_batch(const void* data, std::size_t size, BatchHead& head) {
   constexpr auto kVarint = WireFormatLite::WIRETYPE_VARINT;
   constexpr auto kSequence = WireFormatLite::MakeTag(pb::EventBatch::kSequenceFieldNumber, kVarint);
+  constexpr auto kStart = WireFormatLite::MakeTag(pb::EventBatch::kSensorStartNsFieldNumber, kVarint);
   constexpr auto kWorker = WireFormatLite::MakeTag(pb::EventBatch::kWorkerFieldNumber, kVarint);
   constexpr auto kEvent =
       WireFormatLite::MakeTag(pb::EventBatch::kEventsFieldNumber, WireFormatLite::WIRETYPE_LENGTH_DELIMITED);
@@ -88,6 +69,8 @@ bool scan_event_batch(const void* data, std::size_t size, BatchHead& head) {
       ++head.events;
     } else if (tag == kSequence) {
       ok = in.ReadVarint64(&head.sequence);
+    } else if (tag == kStart) {
+      ok = in.ReadVarint64(&head.sensor_start_ns);
     } else if (tag == kWorker) {
       ok = in.ReadVarint32(&head.worker);
     } else {
@@ -101,7 +84,7 @@ bool scan_event_batch(const void* data, std::size_t size, BatchHead& head) {
 bool decode_event_batch(const void* data, std::size_t size, BatchHead& head) {
   static pb::EventBatch batch;  // reused: its events' storage survives Clear()
   if (!batch.ParseFromArray(data, static_cast<int>(size))) return false;
-  head = {batch.sequence(), static_cast<std::uint64_t>(batch.events_size()), batch.worker()};
+  head = {batch.sequence(), batch.sensor_start_ns(), static_cast<std::uint64_t>(batch.events_size()), batch.worker()};
   return true;
 }
 
@@ -116,7 +99,7 @@ class Accounting {
   bool event_batch(const zmq::message_t& payload) {
     BatchHead head;
     if (!(decode_ ? decode_event_batch : scan_event_batch)(payload.data(), payload.size(), head)) return false;
-    pkt_.see(head.sequence);
+    sequences_.see("pkt", head.sensor_start_ns, head.sequence);
     events_ += head.events;
     WorkerCounts& w = workers_[head.worker];
     ++w.batches;
@@ -126,7 +109,7 @@ class Accounting {
 
   bool flow_batch(const zmq::message_t& payload) {
     if (!flow_batch_.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) return false;
-    flow_.see(flow_batch_.sequence());
+    sequences_.see("flow", flow_batch_.sensor_start_ns(), flow_batch_.sequence());
     for (const pb::FlowRecord& r : flow_batch_.flows()) {
       ++flow_records_;
       flow_updates_ += r.is_update();
@@ -146,19 +129,20 @@ class Accounting {
     nlohmann::json workers = nlohmann::json::object();
     for (const auto& [id, w] : workers_) workers[std::to_string(id)] = {{"batches", w.batches}, {"events", w.events}};
     return {{"events", events_},
-            {"pkt_batches", pkt_.batches},
+            {"pkt_batches", sequences_.count("pkt").batches},
             {"flow_records", flow_records_},
             {"flow_updates", flow_updates_},
             {"flows", kept_.size()},
             {"duplicate_finals", duplicate_finals_},
             {"flow_packets", flow_packets},
-            {"seq", {{"pkt", pkt_.json()}, {"flow", flow_.json()}}},
+            {"seq",
+             {{"pkt", sequence_json(sequences_.count("pkt"))}, {"flow", sequence_json(sequences_.count("flow"))}}},
             {"workers", workers}};
   }
 
  private:
   bool decode_;
-  SequenceCheck pkt_, flow_;
+  sniffer::SequenceCheck sequences_;
   std::uint64_t events_ = 0, flow_records_ = 0, flow_updates_ = 0, duplicate_finals_ = 0;
   std::map<std::uint32_t, WorkerCounts> workers_;
   pb::FlowBatch flow_batch_;

@@ -9,7 +9,6 @@
 #include <csignal>
 #include <cstring>
 #include <iostream>
-#include <map>
 #include <optional>
 
 #include <CLI/CLI.hpp>
@@ -21,6 +20,7 @@
 #include "sniffer/curve_keys.hpp"
 #include "sniffer/event_json.hpp"
 #include "sniffer/publisher.hpp"
+#include "sniffer/sequence_check.hpp"
 
 namespace {
 
@@ -151,20 +151,6 @@ class HandshakeWatch {
   bool reported_failure_ = false, connected_ = false;
 };
 
-// Per topic: the batch sequence, to report the batches that never arrived.
-struct SequenceTracker {
-  std::uint64_t sensor_start = 0, last = 0, missing = 0, batches = 0;
-  // Batches missing right before this one (0 after a sensor restart: the sequence starts over).
-  std::uint64_t see(std::uint64_t start, std::uint64_t sequence) {
-    std::uint64_t gap = start == sensor_start && sequence > last + 1 ? sequence - last - 1 : 0;
-    sensor_start = start;
-    last = sequence;
-    missing += gap;
-    ++batches;
-    return gap;
-  }
-};
-
 // Decodes each [topic, batch] message and prints its items as JSON lines.
 class BatchPrinter {
  public:
@@ -212,7 +198,7 @@ class BatchPrinter {
   std::uint64_t received() const { return received_; }
 
   void report_sequences() const {
-    for (const auto& [name, seq] : sequences_) {
+    for (const auto& [name, seq] : sequences_.topics()) {
       std::cerr << "sniffer-sub: " << name << ": " << seq.batches << " batch(es) received, " << seq.missing
                 << " missing\n";
     }
@@ -224,7 +210,7 @@ class BatchPrinter {
   // Tracks one decoded batch's sequence; prints its header line (--batches) or its gap.
   template <class Batch>
   void batch_seen(const std::string& name, const Batch& batch, int items) {
-    std::uint64_t gap = sequences_[name].see(batch.sensor_start_ns(), batch.sequence());
+    const std::uint64_t gap = sequences_.see(name, batch.sensor_start_ns(), batch.sequence());
     if (opts_.batches) {
       std::cout << nlohmann::json{{"batch",
                                    {{"topic", name},
@@ -242,7 +228,7 @@ class BatchPrinter {
 
   const Options& opts_;
   std::uint64_t printed_ = 0, received_ = 0;
-  std::map<std::string, SequenceTracker> sequences_;
+  sniffer::SequenceCheck sequences_;  // per topic
   sniffer::v1::EventBatch events_;
   sniffer::v1::FlowBatch flows_;
   sniffer::v1::StatsReport stats_;
