@@ -15,15 +15,10 @@
 #define SNIFFER_WORKER_SHARD_H
 
 #include "sniffer/abi.h"
-
-#ifdef __cplusplus
-#define SNIFFER_SHARD_INLINE static inline
-#else
-#define SNIFFER_SHARD_INLINE static __always_inline
-#endif
+#include "sniffer/flow_key.h" /* SNIFFER_INLINE */
 
 /* One endpoint, mixed: the sum of two of these is symmetric in the two. */
-SNIFFER_SHARD_INLINE __u32 sniffer_endpoint_mix(const __u8 *addr, __u16 port)
+SNIFFER_INLINE __u32 sniffer_endpoint_mix(const __u8 *addr, __u16 port)
 {
 	__u32 w[4];
 	__builtin_memcpy(w, addr, 16);
@@ -33,8 +28,8 @@ SNIFFER_SHARD_INLINE __u32 sniffer_endpoint_mix(const __u8 *addr, __u16 port)
 }
 
 /* The owner, 0..workers-1, of the flow between (a, port_a) and (b, port_b). */
-SNIFFER_SHARD_INLINE __u32 sniffer_worker_of(const __u8 *a, __u16 port_a, const __u8 *b, __u16 port_b,
-					     __u8 l4_proto, __u32 workers)
+SNIFFER_INLINE __u32 sniffer_worker_of(const __u8 *a, __u16 port_a, const __u8 *b, __u16 port_b,
+				       __u8 l4_proto, __u32 workers)
 {
 	__u32 h = sniffer_endpoint_mix(a, port_a) + sniffer_endpoint_mix(b, port_b) + l4_proto;
 	h ^= h >> 16;
