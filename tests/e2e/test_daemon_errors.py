@@ -5,9 +5,6 @@ import json
 import os
 import secrets
 import signal
-import time
-
-import pytest
 
 from e2e_support import Daemon, lab_config, run, wait_log
 
