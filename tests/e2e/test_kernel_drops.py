@@ -19,6 +19,7 @@ LAN_PEER = "192.0.2.10"
 NO_ROUTE = "203.0.113.5"    # TEST-NET-3: the gateway has no route to it
 SPOOFED_LAN = "192.0.2.77"  # a LAN source arriving on wan0: rp_filter=1 drops it
 WAN_PEER = "198.51.100.10"
+OTHER_NETNS_PORT = 40009    # forwarded, then dropped by the LAN peer (NO_SOCKET): not the sensor's
 
 # dport -> (source, destination, the reason this kernel gives)
 WAYS = {
@@ -66,6 +67,9 @@ def test_gateway_drops_counted_by_reason(lab, start_daemon, subscribe, aggregati
     assert wait_log(daemon, "kernel drops: counting"), daemon.stderr()
     flows = subscribe(daemon.endpoint, topic=b"flow")
     time.sleep(0.5)  # the subscription reaches the daemon before its first flow record
+    # First a drop in another namespace (the LAN peer has no socket on the port): the program
+    # remembers that namespace as not the sensor's, and must still count the gateway's own after.
+    lab.exec(lab.wan, [sys.executable, "-c", SEND, WAN_PEER, LAN_PEER, OTHER_NETNS_PORT, PACKETS])
     send_ways(lab)
 
     names = [f'sniffer_kernel_drops_total{{interface="wan0",reason="{reason}",protocol="udp"}}'
@@ -83,6 +87,9 @@ def test_gateway_drops_counted_by_reason(lab, start_daemon, subscribe, aggregati
     # The rejected packets never left on lan0: nothing of theirs was dropped there.
     lan0 = report["kernel"]["drops"]["interfaces"].get("lan0", {})
     assert not any(reason in lan0 for _, _, reason in WAYS.values()), lan0
+    # The LAN peer's drops happened in its own namespace, on none of the sensor's interfaces.
+    assert not any("NO_SOCKET" in by_reason for by_reason in report["kernel"]["drops"]["interfaces"].values()), \
+        report["kernel"]["drops"]["interfaces"]
     assert report["kernel"]["drops"]["unattributed"] == {"map_full": 0, "interface_gone": 0,
                                                           "tracepoint_missed": 0, "record_ring_full": 0}
     # Per flow: each way's one flow (the WAN peer's socket, one source port) carries its drops.
@@ -95,6 +102,8 @@ def test_gateway_drops_counted_by_reason(lab, start_daemon, subscribe, aggregati
         assert (ipaddress.ip_address(r.src_addr), ipaddress.ip_address(r.dst_addr)) == \
             (ipaddress.ip_address(src), ipaddress.ip_address(dst))
         assert (r.fwd.packets, r.fwd.kernel_dropped, r.bwd.kernel_dropped) == (PACKETS, PACKETS, 0), f"{reason}: {r}"
+    other = [r for r in records if r.dst_port == OTHER_NETNS_PORT and r.l4_protocol == 17]
+    assert len(other) == 1 and (other[0].fwd.packets, other[0].fwd.kernel_dropped) == (PACKETS, 0), other
     assert report["userspace"]["flows"]["kernel_drops_no_flow"] == 0
     assert report["userspace"]["flows"]["kernel_drops"] >= 3 * PACKETS
 
