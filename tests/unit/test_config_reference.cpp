@@ -57,5 +57,20 @@ TEST(ConfigReference, EveryKeyOfTheEffectiveConfigHasALine) {
   EXPECT_GT(paths.size(), 50u);
 }
 
+// config/sniffer.json says that it shows every key: every section and every key
+// of a section of the default config is written out.
+TEST(ConfigReference, TheExampleConfigShowsEveryKey) {
+  const nlohmann::json defaults = config_to_json(default_config());
+  std::ifstream in(std::string(SNIFFER_SOURCE_DIR) + "/config/sniffer.json");
+  const auto file = nlohmann::json::parse(in, nullptr, true, /*ignore_comments=*/true);
+  for (const auto& [section, value] : defaults.items()) {
+    EXPECT_TRUE(file.contains(section)) << "config/sniffer.json has no \"" << section << "\"";
+    if (!file.contains(section) || !value.is_object()) continue;
+    for (const auto& [key, unused] : value.items()) {
+      EXPECT_TRUE(file[section].contains(key)) << "config/sniffer.json has no \"" << section << "." << key << "\"";
+    }
+  }
+}
+
 }  // namespace
 }  // namespace sniffer
