@@ -21,11 +21,17 @@
 # phase packet_old: packet events as `packet`, with another build of the sensor (before/after in one run).
 # VARIANT_SED='s|"payload_bytes": 64|"payload_bytes": 0|' adds the phase packet_var: `packet`'s
 # config with that sed expression applied (checked to have changed it).
+# BPF_STATS=0 (default): bpf_stats off, as a deployed sensor runs; its two clock reads per program
+# run would charge the sensor, and no peer, ~40-100 ns per program run (its XDP program and the
+# drops program both run per packet; the baseline's XDP_PASS pays it once). The process column is
+# then every tool's own CPU, the sensor's programs being system-wide like tcpdump's AF_PACKET copy.
+# BPF_STATS=1: on, and the sensor's process column adds its programs' run_time_ns.
 # Exit status: 0 every phase ran; 1 a phase failed (a tool, the generator, a missing count); 2 usage
 # or a tool missing.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BENCH=peers.sh BENCH_ROUNDS=6 P=${PREFIX:-pr$$}
+BPF_STATS=${BPF_STATS:-0}
 # shellcheck source=SCRIPTDIR/lib/lab_bench.sh
 source "$ROOT/bench/lib/lab_bench.sh"
 
@@ -181,6 +187,7 @@ fi
 [[ -n ${VARIANT_SED:-} ]] && TOOLS+=(packet_var)
 echo "peers.sh: $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, kernel $(uname -r), commit $(git -C "$ROOT" rev-parse --short HEAD)$(git -C "$ROOT" diff --quiet HEAD 2>/dev/null || echo ' + uncommitted changes'), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "livegen --rate max, 1 thread, 1024 UDP flows; DURATION=${DURATION}s, ROUNDS=$ROUNDS (phase order rotates), CPU window = send + ${SETTLE}s"
+echo "bpf_stats $( ((BPF_STATS)) && echo "on (BPF_STATS=1): the sensor's process column adds its programs' run time" || echo "off (BPF_STATS=0): process = each tool's own CPU")"
 echo "versions: $(dpkg-query -W -f '${Package} ${Version}, ' tcpdump softflowd argus-server pmacct 2>/dev/null)"
 for r in $(seq "$ROUNDS"); do
   for i in "${!TOOLS[@]}"; do phase "${TOOLS[$(rotated "$i" "$r" ${#TOOLS[@]})]}" "$r"; done
