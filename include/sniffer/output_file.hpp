@@ -9,6 +9,7 @@
 // errno text.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -42,6 +43,8 @@ class OutputFile {
   std::string target_, temp_path_;  // the file renamed over, and its temporary; empty: written directly
   std::string buffer_;
   int fd_ = -1;
+  std::uint64_t written_ = 0;          // bytes written to fd_
+  std::uint64_t write_back_from_ = 0;  // the first byte whose write-back was not yet started
 };
 
 }  // namespace sniffer

@@ -16,6 +16,9 @@ namespace sniffer {
 namespace {
 
 constexpr std::size_t kBufferBytes = 64 * 1024;
+// A regular file's write-back is started every this many bytes (see
+// flush_buffer).
+constexpr std::uint64_t kWriteBackBytes = 8 << 20;
 
 // The file a rename would replace: `path` itself, or the regular file a
 // symbolic link leads to. Empty when the target is not a regular file (or a
@@ -95,6 +98,16 @@ void OutputFile::flush_buffer() {
     done += static_cast<std::size_t>(n);
   }
   buffer_.clear();
+  written_ += done;
+  // commit() syncs the file before renaming it: writing it back all then
+  // waited ~80 ms for a 128 MB CSV. Started as it is written, the disk works
+  // while the run goes on and the sync finds little left. Only a hint: an
+  // error here shows again at the sync.
+  if (!direct() && written_ - write_back_from_ >= kWriteBackBytes) {
+    sync_file_range(fd_, static_cast<off_t>(write_back_from_), static_cast<off_t>(written_ - write_back_from_),
+                    SYNC_FILE_RANGE_WRITE);
+    write_back_from_ = written_;
+  }
 }
 
 void OutputFile::commit() {
