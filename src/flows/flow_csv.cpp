@@ -45,6 +45,10 @@ constexpr std::ptrdiff_t kNumberRoom = 32;
 template <typename Int>
   requires std::is_integral_v<Int>
 void put(Cursor& out, Int v) {
+  if (v >= 0 && v < 10) {  // most counts and flags of a short flow: one digit, no digit count
+    out.push_back(static_cast<char>('0' + v));
+    return;
+  }
   out.at = std::to_chars(out.at, out.at + kNumberRoom, v).ptr;
 }
 
@@ -60,6 +64,10 @@ void put(Cursor& out, double v) {
   }
   if (v == std::trunc(v) && std::fabs(v) < 9007199254740992.0) {  // 2^53
     const auto n = static_cast<std::int64_t>(v);
+    if (n > -100000 && n < 100000) {  // five digits or fewer: never shorter in scientific notation
+      put(out, n);
+      return;
+    }
     char* digits_at = out.at + (n < 0 ? 1 : 0);
     char* const end = std::to_chars(digits_at, digits_at + kNumberRoom, n < 0 ? -n : n).ptr;
     const auto digits = static_cast<int>(end - digits_at);
