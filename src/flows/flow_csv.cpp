@@ -334,16 +334,16 @@ const Column kColumns[] = {
 #undef TEXT
 #undef WORD
 
+}  // namespace
+
 // Room enough for any row of this record: 64 bytes a cell (numbers take at
 // most 24, the timestamp 34, the enum names 14), the addresses (four times:
 // Flow ID and the IP columns), and the text cells twice over (quoting).
-std::size_t row_bound(const v1::FlowRecord& r) {
+std::size_t flow_csv_row_bound(const v1::FlowRecord& r) {
   const std::size_t text = r.interface().size() + r.conn_state().size() + r.history().size() +
                            r.community_id().size() + r.label().size();
   return 64 * (std::size(kColumns) + 1) + 4 * kIpTextMax + 2 * text + 4;
 }
-
-}  // namespace
 
 std::string flow_csv_header(bool label_column) {
   std::string out;
@@ -356,13 +356,8 @@ std::string flow_csv_header(bool label_column) {
   return out;
 }
 
-void append_flow_csv_row(std::string& out, const v1::FlowRecord& record, bool label_column) {
+char* write_flow_csv_row(char* at, const v1::FlowRecord& record, bool label_column) {
   const RowText row_text(record);
-  // Written in a buffer that only ever grows, then appended: making room in
-  // `out` itself (resize) would zero all of it for every row.
-  thread_local std::string room;
-  if (const std::size_t bound = row_bound(record); room.size() < bound) room.resize(bound);
-  char* at = room.data();
   for (const Column& col : kColumns) {
     at = col.cell(record, row_text, at);
     *at++ = ',';
@@ -373,7 +368,14 @@ void append_flow_csv_row(std::string& out, const v1::FlowRecord& record, bool la
   } else {
     at[-1] = '\n';  // the comma after the last cell
   }
-  out.append(room.data(), static_cast<std::size_t>(at - room.data()));
+  return at;
+}
+
+void append_flow_csv_row(std::string& out, const v1::FlowRecord& record, bool label_column) {
+  const std::size_t size = out.size();
+  out.resize(size + flow_csv_row_bound(record));
+  char* const end = write_flow_csv_row(out.data() + size, record, label_column);
+  out.resize(static_cast<std::size_t>(end - out.data()));
 }
 
 std::string flow_csv_row(const v1::FlowRecord& record, bool label_column) {
