@@ -58,7 +58,6 @@ class FlowState {
   void count_update() { ++s_.update_count; }
 
   std::string conn_state() const;
-  const char* conn_state_name() const;  // the same, as a literal
 
   // The flow's Community ID input (from its first packet), and its ID,
   // computed on first use and kept: one SHA-1 per flow, whatever its packets

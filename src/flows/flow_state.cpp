@@ -106,9 +106,7 @@ const std::string& FlowState::community_id(std::uint16_t seed) const {
   return community_id_;
 }
 
-std::string FlowState::conn_state() const { return conn_state_name(); }
-
-const char* FlowState::conn_state_name() const {
+std::string FlowState::conn_state() const {
   // UDP as Zeek: SF when both sides sent, S0 when only the originator did
   // (the first packet's sender is the originator, so it always sent).
   if (s_.key.l4_proto == 17) return s_.bwd.payload.count > 0 ? "SF" : "S0";
@@ -198,8 +196,8 @@ void FlowState::to_proto(v1::FlowRecord& r, v1::FlowEndReason reason, bool is_up
   r.set_down_up_ratio(s.fwd.payload.count
                           ? static_cast<double>(s.bwd.payload.count) / static_cast<double>(s.fwd.payload.count)
                           : 0.0);
-  r.set_conn_state(conn_state_name());  // no temporary strings: the record's keep their memory
-  r.set_history(reinterpret_cast<const char*>(s.history), std::min<std::size_t>(s.history_len, sizeof s.history));
+  r.set_conn_state(conn_state());
+  r.set_history(std::string(reinterpret_cast<const char*>(s.history), std::min<std::size_t>(s.history_len, sizeof s.history)));
   r.set_end_reason(reason);
   r.set_is_update(is_update);
   r.set_update_count(s.update_count);
