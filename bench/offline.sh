@@ -10,6 +10,8 @@
 #   ROUNDS=5 PACKETS=1000000 BUILD=bench/build KEEP=0;  QUICK=1: 1 round, ~100 k packets
 #   CAPTURE=corpus (copies of the whole corpus, ~3.3 packets a flow) or long (copies of one HTTP
 #   capture, ~58 packets a flow: the per-packet cost without the per-flow one)
+#   OLD=PATH: another sniffer binary (e.g. a build before a change), timed in the same rounds on the
+#   default offline path, as old:userspace:<engine> (its rows compared with SNIFFER's, `cmp`)
 # sniffer runs once per flows.aggregation ("userspace", "kernel") and, when its --help lists
 # --engine, per engine (user, kernel); a combination sniffer refuses is shown as n/a with its
 # reason. The tools are installed by bench/all.sh.
@@ -66,9 +68,11 @@ set_cmd() {
     softflowd) CMD=(softflowd -r "$CAP" -d -v 9 -m 65536 -n 127.0.0.1:9995 -p "$W/softflowd.pid") ;;
     argus) CMD=(argus -X -r "$CAP" -w "$W/out.argus") ;;
     tshark) CMD=(tshark -r "$CAP" -q -z 'conv,tcp') ;;
-    sniffer:*)
+    sniffer:* | old:*)
+      local bin=$SNIFFER
+      [[ $1 == old:* ]] && bin=$OLD
       IFS=: read -r _ agg eng <<<"$1"
-      CMD=("$SNIFFER" --config "$W/$agg.json" --read-pcap "$CAP" --write-csv "$W/out.csv")
+      CMD=("$bin" --config "$W/$agg.json" --read-pcap "$CAP" --write-csv "$W/out.csv")
       [[ $eng == default ]] || CMD+=(--engine "$eng") ;;
   esac
 }
@@ -80,7 +84,7 @@ flow_records() {
   case $1 in
     softflowd) sed -n 's/^Flows exported: \([0-9]*\).*/\1/p' "$W/out" ;;
     argus) racount -r "$W/out.argus" | awk '$1 == "sum" { print $2 " status" }' ;;
-    sniffer:*) echo $(($(wc -l <"$W/out.csv") - 1)) ;;
+    sniffer:* | old:*) echo $(($(wc -l <"$W/out.csv") - 1)) ;;
     *) echo - ;;
   esac
 }
@@ -96,6 +100,8 @@ run() {
     t1=$EPOCHREALTIME
     awk -v a="$t0" -v b="$t1" '{ printf "%.6f %.2f %d\n", b - a, $1 + $2, $3 }' "$W/time" >>"$W/$1.t"
     flow_records "$1" >"$W/$1.flows"
+    # The default path's CSV, kept from each binary for the comparison at the end.
+    if [[ $1 == "$BASE" || $1 == old:* ]]; then mv "$W/out.csv" "$W/${1%%:*}.csv"; fi
   else
     echo "failed ($(head -1 "$W/time")): $(grep -v '^Command ' "$W/err" | tail -1)" >"$W/$1.na"
   fi
@@ -105,6 +111,10 @@ TOOLS=(tcpdump softflowd argus tshark)
 for agg in userspace kernel; do
   for eng in "${ENGINES[@]}"; do TOOLS+=("sniffer:$agg:$eng"); done
 done
+if [[ -n ${OLD:-} ]]; then
+  [[ -x $OLD ]] || die "OLD=$OLD: not an executable"
+  TOOLS+=("old:userspace:${ENGINES[0]}")
+fi
 # Every tool runs once on a small capture first: its start-up time (start_s: loading, for sniffer
 # the verifier and the maps; the 751 packets cost nothing next to it), and a combination sniffer
 # refuses (e.g. kernel aggregation with the user engine) is found there and not timed.
@@ -154,3 +164,7 @@ for t in "${TOOLS[@]}"; do
     "$(cat "$W/$t.flows")"
 done
 echo "# x sniffer: median wall time / that of $BASE (the default offline path); start_s: one run on $(basename "$PROBE")"
+if [[ -n ${OLD:-} && -e $W/sniffer.csv && -e $W/old.csv ]]; then
+  cmp -s "$W/sniffer.csv" "$W/old.csv" && echo "# old: $OLD; its CSV is byte for byte $BASE's" ||
+    echo "# old: $OLD; its CSV DIFFERS from $BASE's"
+fi

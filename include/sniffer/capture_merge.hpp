@@ -50,6 +50,8 @@ class CaptureMerge {
   // Reads input i's next frame into its pending slot and onto the heap; at
   // its end (or error) it leaves the merge.
   void advance(std::size_t i);
+  // Input i is read to its end (or error): its error kept, its file closed.
+  void finish(std::size_t i);
   // The heap's order: true when input a's pending frame comes after b's.
   auto comes_after() const {
     return [this](std::size_t a, std::size_t b) {

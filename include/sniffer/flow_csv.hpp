@@ -8,6 +8,7 @@
 // docs/flow-features.md. Cells are never NaN or infinite (0 instead).
 #pragma once
 
+#include <cstddef>
 #include <string>
 
 #include "sniffer.pb.h"
@@ -19,7 +20,12 @@ std::string flow_csv_header(bool label_column = false);
 
 // One record as a line with as many cells as the header, newline-terminated.
 std::string flow_csv_row(const v1::FlowRecord& record, bool label_column = false);
-// The same row appended to `out`: a caller writing many rows reuses one buffer.
+// The same row appended to `out`.
 void append_flow_csv_row(std::string& out, const v1::FlowRecord& record, bool label_column = false);
+// The same row written at `at`, which has room for flow_csv_row_bound(record)
+// bytes; returns the end of the row. For a writer with a buffer of its own
+// (FlowOutput writes into its file's): no copy of the row.
+char* write_flow_csv_row(char* at, const v1::FlowRecord& record, bool label_column = false);
+std::size_t flow_csv_row_bound(const v1::FlowRecord& record);
 
 }  // namespace sniffer

@@ -38,7 +38,6 @@ class FlowOutput {
   // cleared (Clear() would free its ten sub-messages and the fill allocate
   // them again, for every flow); its strings keep their memory too.
   v1::FlowRecord csv_record_;
-  std::string row_;  // the CSV row being written
 };
 
 }  // namespace sniffer

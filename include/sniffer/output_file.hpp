@@ -9,6 +9,9 @@
 // errno text.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -28,6 +31,10 @@ class OutputFile {
   OutputFile& operator=(const OutputFile&) = delete;
 
   void write(std::string_view data);
+  // Room for `bytes` at the end of what is buffered, to write in place; then
+  // wrote() with the bytes used (at most those). Nothing else in between.
+  char* room(std::size_t bytes);
+  void wrote(std::size_t bytes);
   // Flushes, syncs, closes and (for a regular file) renames into place.
   void commit();
 
@@ -40,8 +47,11 @@ class OutputFile {
 
   std::string path_, what_;
   std::string target_, temp_path_;  // the file renamed over, and its temporary; empty: written directly
-  std::string buffer_;
+  std::unique_ptr<char[]> buffer_;  // written to fd_ when it holds 64 KiB or more
+  std::size_t capacity_ = 0, used_ = 0;
   int fd_ = -1;
+  std::uint64_t written_ = 0;          // bytes written to fd_
+  std::uint64_t write_back_from_ = 0;  // the first byte whose write-back was not yet started
 };
 
 }  // namespace sniffer

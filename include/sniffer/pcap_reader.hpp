@@ -1,12 +1,16 @@
-// Reads Ethernet frames from a capture file (pcap or pcapng, through
-// libpcap) with their timestamps in nanoseconds; the offline path and the
-// fuzzer share it.
+// Reads Ethernet frames from a capture file (pcap or pcapng) with their
+// timestamps in nanoseconds; the offline path and the fuzzer share it.
+// libpcap opens every file; a regular classic pcap file's records are then
+// parsed directly (libpcap takes over at the first record it must judge:
+// cut, too long, truncated), everything else is read through libpcap.
 #pragma once
 
 #include <cstdint>
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 struct pcap;
 
@@ -45,6 +49,22 @@ class PcapReader {
   void check_link_type(const std::string& name);
 
   void open(std::FILE* stream, const std::string& name, const std::string& what);
+  void start_direct();
+  bool next_direct(PcapFrame& frame);
+  bool hand_over(PcapFrame& frame);
+
+  // A classic pcap file read without libpcap (pcap_reader.cpp): its records
+  // parsed in place in `buf`, read with pread() from file_off on.
+  struct Direct {
+    int fd = -1;
+    bool nano = false;           // nanosecond timestamps (else microseconds)
+    std::uint32_t snapshot = 0;  // libpcap's snapshot length of the file
+    std::vector<std::uint8_t> buf;
+    std::uint64_t file_off = 0;  // the file offset of buf[tail]
+    std::size_t head = 0, tail = 0;  // the bytes read and not yet returned
+    bool fill(std::size_t want);
+  };
+  std::optional<Direct> direct_;
 
   // A file's stdio buffer, larger than stdio's 4 KiB: a capture is read
   // through in one pass, and each refill is a read() syscall.

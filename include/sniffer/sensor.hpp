@@ -153,6 +153,7 @@ class Sensor {
   std::optional<UserEngine> user_engine_;  // replay with ReplayEngine::User; its records go to worker 0's reader
   MonotonicToWall clock_;
   std::uint64_t now_mono_ns_ = 0;
+  std::uint64_t replay_frames_ = 0;  // frames replayed: without a publish socket the clock is read every kReplayClockEvery
   std::vector<std::unique_ptr<Worker>> workers_;  // capture.workers; offline one
   std::optional<MetricsServer> metrics_;
   std::optional<Captures> captures_;  // live; before prevention_, whose control socket starts them

@@ -21,6 +21,11 @@ void CaptureMerge::advance(std::size_t i) {
     std::push_heap(heap_.begin(), heap_.end(), comes_after());
     return;
   }
+  finish(i);
+}
+
+void CaptureMerge::finish(std::size_t i) {
+  Input& input = inputs_[i];
   if (!input.reader->error().empty()) errors_.push_back({input.path, input.packets, input.reader->error()});
   ++files_done_;
   bytes_done_ += input.reader->bytes_read();
@@ -36,6 +41,16 @@ std::uint64_t CaptureMerge::bytes_read() const {
 }
 
 bool CaptureMerge::next(PcapFrame& frame) {
+  if (handed_out_ && inputs_.size() == 1) {  // one file: its frames in its order, no heap
+    Input& input = inputs_[0];
+    if (input.reader->next(frame)) {
+      ++input.packets;
+      return true;
+    }
+    finish(0);
+    handed_out_.reset();
+    return false;
+  }
   // The frame handed out last belongs to its reader's buffer: only now may
   // that reader move on.
   if (handed_out_) advance(*handed_out_);

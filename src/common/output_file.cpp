@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <climits>
 #include <cstdlib>
+#include <cstring>
 #include <iostream>
 
 #include "sniffer/error.hpp"
@@ -16,6 +17,9 @@ namespace sniffer {
 namespace {
 
 constexpr std::size_t kBufferBytes = 64 * 1024;
+// A regular file's write-back is started every this many bytes (see
+// flush_buffer).
+constexpr std::uint64_t kWriteBackBytes = 8 << 20;
 
 // The file a rename would replace: `path` itself, or the regular file a
 // symbolic link leads to. Empty when the target is not a regular file (or a
@@ -50,8 +54,11 @@ void write_stdout(std::string_view text) {
   }
 }
 
-OutputFile::OutputFile(std::string path, std::string what) : path_(std::move(path)), what_(std::move(what)) {
-  buffer_.reserve(kBufferBytes);
+OutputFile::OutputFile(std::string path, std::string what)
+    : path_(std::move(path)),
+      what_(std::move(what)),
+      buffer_(std::make_unique_for_overwrite<char[]>(kBufferBytes)),
+      capacity_(kBufferBytes) {
   const std::string target = rename_target(path_);
   if (target.empty()) {
     fd_ = open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
@@ -80,21 +87,48 @@ void OutputFile::fail(const char* step, int err) const {
 }
 
 void OutputFile::write(std::string_view data) {
+  char* at = room(data.size());
+  std::memcpy(at, data.data(), data.size());
+  wrote(data.size());
+}
+
+char* OutputFile::room(std::size_t bytes) {
   if (fd_ < 0) throw Error(what_ + " " + path_ + ": written after it was closed");
-  buffer_.append(data);
-  if (buffer_.size() >= kBufferBytes) flush_buffer();
+  if (used_ + bytes > capacity_) {
+    flush_buffer();
+    if (bytes > capacity_) {
+      buffer_ = std::make_unique_for_overwrite<char[]>(bytes);
+      capacity_ = bytes;
+    }
+  }
+  return buffer_.get() + used_;
+}
+
+void OutputFile::wrote(std::size_t bytes) {
+  used_ += bytes;
+  if (used_ >= kBufferBytes) flush_buffer();
 }
 
 void OutputFile::flush_buffer() {
   std::size_t done = 0;
-  while (done < buffer_.size()) {
-    const ssize_t n = ::write(fd_, buffer_.data() + done, buffer_.size() - done);
+  while (done < used_) {
+    const ssize_t n = ::write(fd_, buffer_.get() + done, used_ - done);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) fail("write", errno);
     if (n == 0) fail("write", ENOSPC);  // a zero-length write of a non-empty buffer: no room
     done += static_cast<std::size_t>(n);
   }
-  buffer_.clear();
+  used_ = 0;
+  written_ += done;
+  // commit() syncs the file before renaming it: writing it back all then
+  // waited ~80 ms for a 128 MB CSV. Started as it is written, the disk works
+  // while the run goes on and the sync finds little left. Only a hint: an
+  // error here shows again at the sync.
+  if (!direct() && written_ - write_back_from_ >= kWriteBackBytes) {
+    sync_file_range(fd_, static_cast<off_t>(write_back_from_), static_cast<off_t>(written_ - write_back_from_),
+                    SYNC_FILE_RANGE_WRITE);
+    write_back_from_ = written_;
+  }
 }
 
 void OutputFile::commit() {

@@ -20,23 +20,15 @@ namespace {
 using Record = v1::FlowRecord;
 
 // ---- cell formatting ------------------------------------------------------
-// Cells are written in place through a cursor into room reserved for the whole
-// row (to_chars, no temporary strings, no capacity check per character): a
-// flood capture writes a row for every few packets.
+// Cells are written in place into room reserved for the whole row (to_chars,
+// no temporary strings, no capacity check per character): a flood capture
+// writes a row for every few packets. Every writer takes the position and
+// returns the one after what it wrote (kept in a register, not in memory).
 
-struct Cursor {
-  char* at;
-  void push_back(char c) { *at++ = c; }
-  void append(const char* s, std::size_t n) {
-    std::memcpy(at, s, n);
-    at += n;
-  }
-  void append(std::string_view s) { append(s.data(), s.size()); }
-  Cursor& operator+=(std::string_view s) {
-    append(s);
-    return *this;
-  }
-};
+char* put_chars(char* at, std::string_view s) {
+  std::memcpy(at, s.data(), s.size());
+  return at + s.size();
+}
 
 // Numbers are written straight into the row's room (no copy from a buffer):
 // at most 24 characters, within the 64 reserved a cell.
@@ -44,8 +36,12 @@ constexpr std::ptrdiff_t kNumberRoom = 32;
 
 template <typename Int>
   requires std::is_integral_v<Int>
-void put(Cursor& out, Int v) {
-  out.at = std::to_chars(out.at, out.at + kNumberRoom, v).ptr;
+char* put(char* at, Int v) {
+  if (v >= 0 && v < 10) {  // most counts and flags of a short flow: one digit, no digit count
+    *at = static_cast<char>('0' + v);
+    return at + 1;
+  }
+  return std::to_chars(at, at + kNumberRoom, v).ptr;
 }
 
 // Shortest text that reads back as the same double; NaN and +-inf become 0,
@@ -53,26 +49,35 @@ void put(Cursor& out, Int v) {
 // integer formatting, ~5x faster, when it gives to_chars's text: its digits
 // are then the shortest, and to_chars writes them in fixed notation unless
 // scientific is shorter (1000000 -> "1e+06"; a tie goes to fixed).
-void put(Cursor& out, double v) {
-  if (!std::isfinite(v) || v == 0.0) {
-    out.push_back('0');
-    return;
+[[gnu::noinline]] char* put_nonzero(char* at, double v) {
+  if (!std::isfinite(v)) {
+    *at = '0';
+    return at + 1;
   }
   if (v == std::trunc(v) && std::fabs(v) < 9007199254740992.0) {  // 2^53
     const auto n = static_cast<std::int64_t>(v);
-    char* digits_at = out.at + (n < 0 ? 1 : 0);
+    if (n > -100000 && n < 100000) return put(at, n);  // five digits or fewer: never shorter in scientific notation
+    char* digits_at = at + (n < 0 ? 1 : 0);
     char* const end = std::to_chars(digits_at, digits_at + kNumberRoom, n < 0 ? -n : n).ptr;
     const auto digits = static_cast<int>(end - digits_at);
     int significant = digits;
     while (significant > 1 && digits_at[significant - 1] == '0') --significant;
     const int scientific = significant + (significant > 1 ? 1 : 0) + 4;  // d[.ddd]e+XX (exponent < 100)
     if (digits <= scientific) {
-      if (n < 0) *out.at = '-';
-      out.at = end;
-      return;
+      if (n < 0) *at = '-';
+      return end;
     }
   }
-  out.at = std::to_chars(out.at, out.at + kNumberRoom, v).ptr;  // overwrites the digits tried above
+  return std::to_chars(at, at + kNumberRoom, v).ptr;  // overwrites the digits tried above
+}
+
+// Zero, most cells of a short flow, in the cell itself.
+[[gnu::always_inline]] inline char* put(char* at, double v) {
+  if (v == 0.0) {
+    *at = '0';
+    return at + 1;
+  }
+  return put_nonzero(at, v);
 }
 
 // a / b, 0 when b is 0 (and never NaN or inf).
@@ -87,23 +92,21 @@ bool needs_quotes(std::string_view s) {
   return false;
 }
 
-void put_text(Cursor& out, std::string_view s) {
-  if (!needs_quotes(s)) {
-    out.append(s);
-    return;
-  }
-  out.push_back('"');
+char* put_text(char* at, std::string_view s) {
+  if (!needs_quotes(s)) return put_chars(at, s);
+  *at++ = '"';
   for (char c : s) {
-    if (c == '"') out.push_back('"');
-    out.push_back(c);
+    if (c == '"') *at++ = '"';
+    *at++ = c;
   }
-  out.push_back('"');
+  *at++ = '"';
+  return at;
 }
 
 // ISO 8601 UTC with microseconds (truncated): 2017-07-05T09:00:00.123456Z.
 // The date and time of the last second formatted are kept: rows come in time
 // order, many in the same second.
-void put_iso_utc(Cursor& out, std::uint64_t ns) {
+char* put_iso_utc(char* at, std::uint64_t ns) {
   thread_local std::time_t last_secs = -1;
   thread_local std::string last_text;
   const std::time_t secs = static_cast<std::time_t>(ns / 1'000'000'000ull);
@@ -114,12 +117,12 @@ void put_iso_utc(Cursor& out, std::uint64_t ns) {
     last_text.assign(buf, n);
     last_secs = secs;
   }
-  if (last_text.empty()) return;  // a time gmtime cannot express: an empty cell, as before
+  if (last_text.empty()) return at;  // a time gmtime cannot express: an empty cell, as before
   unsigned micros = static_cast<unsigned>((ns / 1000ull) % 1'000'000ull);
   char frac[] = ".000000Z";
   for (int i = 6; i >= 1; --i, micros /= 10) frac[i] = static_cast<char>('0' + micros % 10);
-  out += last_text;
-  out += frac;
+  at = put_chars(at, last_text);
+  return put_chars(at, std::string_view(frac, sizeof frac - 1));
 }
 
 // The row's addresses as text, formatted once (Flow ID and the IP columns use them).
@@ -178,23 +181,23 @@ double per_subflow(std::uint64_t v, const Record& r) {
 }
 
 // Addresses, ports and protocol joined by dashes: nothing to quote.
-void put_flow_id(Cursor& out, const Record& r, const RowText& t) {
-  out += t.src;
-  out.push_back('-');
-  out += t.dst;
-  out.push_back('-');
-  put(out, r.src_port());
-  out.push_back('-');
-  put(out, r.dst_port());
-  out.push_back('-');
-  put(out, r.l4_protocol());
+char* put_flow_id(char* at, const Record& r, const RowText& t) {
+  at = put_chars(at, t.src);
+  *at++ = '-';
+  at = put_chars(at, t.dst);
+  *at++ = '-';
+  at = put(at, r.src_port());
+  *at++ = '-';
+  at = put(at, r.dst_port());
+  *at++ = '-';
+  return put(at, r.l4_protocol());
 }
 
 // ---- the columns ----------------------------------------------------------
 
 struct Column {
   const char* name;
-  void (*cell)(const Record&, const RowText&, Cursor& out);
+  char* (*cell)(const Record&, const RowText&, char* at);  // returns the position after the cell
 };
 
 // The order of the CIC-IDS2017 CSVs (GeneratedLabelledFlows / TrafficLabelling
@@ -202,19 +205,19 @@ struct Column {
 // every row come from this table, so they cannot disagree.
 // A column's cell from an expression of the record r: a number, text (quoted
 // when it must be), or a word that never needs quoting (the enum names).
-#define NUMBER(expr) [](const Record& r, const RowText&, Cursor& o) { put(o, expr); }
-#define TEXT(expr) [](const Record& r, const RowText&, Cursor& o) { put_text(o, expr); }
-#define WORD(expr) [](const Record& r, const RowText&, Cursor& o) { o += expr; }
+#define NUMBER(expr) [](const Record& r, const RowText&, char* o) { return put(o, expr); }
+#define TEXT(expr) [](const Record& r, const RowText&, char* o) { return put_text(o, expr); }
+#define WORD(expr) [](const Record& r, const RowText&, char* o) { return put_chars(o, expr); }
 
 const Column kColumns[] = {
     // Identity.
-    {"Flow ID", [](const Record& r, const RowText& t, Cursor& o) { put_flow_id(o, r, t); }},
-    {"Source IP", [](const Record&, const RowText& t, Cursor& o) { o += t.src; }},
+    {"Flow ID", [](const Record& r, const RowText& t, char* o) { return put_flow_id(o, r, t); }},
+    {"Source IP", [](const Record&, const RowText& t, char* o) { return put_chars(o, t.src); }},
     {"Source Port", NUMBER(r.src_port())},
-    {"Destination IP", [](const Record&, const RowText& t, Cursor& o) { o += t.dst; }},
+    {"Destination IP", [](const Record&, const RowText& t, char* o) { return put_chars(o, t.dst); }},
     {"Destination Port", NUMBER(r.dst_port())},
     {"Protocol", NUMBER(r.l4_protocol())},
-    {"Timestamp", [](const Record& r, const RowText&, Cursor& o) { put_iso_utc(o, r.start_ns()); }},
+    {"Timestamp", [](const Record& r, const RowText&, char* o) { return put_iso_utc(o, r.start_ns()); }},
     {"Flow Duration", NUMBER(r.duration_us())},
     // Counts and payload lengths.
     {"Total Fwd Packets", NUMBER(r.fwd().packets())},
@@ -331,16 +334,16 @@ const Column kColumns[] = {
 #undef TEXT
 #undef WORD
 
+}  // namespace
+
 // Room enough for any row of this record: 64 bytes a cell (numbers take at
 // most 24, the timestamp 34, the enum names 14), the addresses (four times:
 // Flow ID and the IP columns), and the text cells twice over (quoting).
-std::size_t row_bound(const v1::FlowRecord& r) {
+std::size_t flow_csv_row_bound(const v1::FlowRecord& r) {
   const std::size_t text = r.interface().size() + r.conn_state().size() + r.history().size() +
                            r.community_id().size() + r.label().size();
   return 64 * (std::size(kColumns) + 1) + 4 * kIpTextMax + 2 * text + 4;
 }
-
-}  // namespace
 
 std::string flow_csv_header(bool label_column) {
   std::string out;
@@ -353,25 +356,26 @@ std::string flow_csv_header(bool label_column) {
   return out;
 }
 
-void append_flow_csv_row(std::string& out, const v1::FlowRecord& record, bool label_column) {
+char* write_flow_csv_row(char* at, const v1::FlowRecord& record, bool label_column) {
   const RowText row_text(record);
-  // Written in a buffer that only ever grows, then appended: making room in
-  // `out` itself (resize) would zero all of it for every row.
-  thread_local std::string room;
-  if (const std::size_t bound = row_bound(record); room.size() < bound) room.resize(bound);
-  Cursor c{room.data()};
-  bool first = true;
   for (const Column& col : kColumns) {
-    if (!first) c.push_back(',');
-    first = false;
-    col.cell(record, row_text, c);
+    at = col.cell(record, row_text, at);
+    *at++ = ',';
   }
   if (label_column) {
-    c.push_back(',');
-    put_text(c, record.label());
+    at = put_text(at, record.label());
+    *at++ = '\n';
+  } else {
+    at[-1] = '\n';  // the comma after the last cell
   }
-  c.push_back('\n');
-  out.append(room.data(), static_cast<std::size_t>(c.at - room.data()));
+  return at;
+}
+
+void append_flow_csv_row(std::string& out, const v1::FlowRecord& record, bool label_column) {
+  const std::size_t size = out.size();
+  out.resize(size + flow_csv_row_bound(record));
+  char* const end = write_flow_csv_row(out.data() + size, record, label_column);
+  out.resize(static_cast<std::size_t>(end - out.data()));
 }
 
 std::string flow_csv_row(const v1::FlowRecord& record, bool label_column) {

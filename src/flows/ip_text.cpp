@@ -1,15 +1,32 @@
 #include "sniffer/ip_text.hpp"
 
 #include <charconv>
+#include <cstring>
 
 namespace sniffer {
 
 namespace {
 
+// "0" to "255", each in 4 bytes (digits, then their count): an octet's text
+// is one 4-byte copy, without dividing.
+struct OctetTexts {
+  char text[256][4];
+  constexpr OctetTexts() : text{} {
+    for (int v = 0; v < 256; ++v) {
+      const int n = v >= 100 ? 3 : v >= 10 ? 2 : 1;
+      for (int i = n - 1, x = v; i >= 0; --i, x /= 10) text[v][i] = static_cast<char>('0' + x % 10);
+      text[v][3] = static_cast<char>(n);
+    }
+  }
+};
+constexpr OctetTexts kOctets;
+
 char* ipv4_to_chars(char* out, const std::uint8_t* a) {
   for (int i = 0; i < 4; ++i) {
     if (i) *out++ = '.';
-    out = std::to_chars(out, out + 3, a[i]).ptr;
+    const char* t = kOctets.text[a[i]];
+    std::memcpy(out, t, 3);  // the room holds 3 digits an octet (kIpTextMax); the count says how many count
+    out += t[3];
   }
   return out;
 }

@@ -32,10 +32,9 @@ void FlowOutput::operator()(const FlowState& flow, v1::FlowEndReason reason, boo
     record->clear_interface();
   }
   if (labels_) record->set_label(labels_->label_of(*record));
-  if (csv_) {
-    row_.clear();  // keeps its capacity: no allocation per row
-    append_flow_csv_row(row_, *record, labels_ != nullptr);
-    csv_->write(row_);
+  if (csv_) {  // the row written straight into the file's buffer
+    char* const at = csv_->room(flow_csv_row_bound(*record));
+    csv_->wrote(static_cast<std::size_t>(write_flow_csv_row(at, *record, labels_ != nullptr) - at));
   }
 }
 

@@ -2,6 +2,7 @@
 // inter-arrival times, flags, windows, bulks, active/idle periods, subflows.
 #include <cmath>
 #include <cstdio>
+#include <random>
 
 #include <gtest/gtest.h>
 
@@ -193,6 +194,57 @@ TEST(FlowMemory, BytesPerFlowAreFixed) {
   std::size_t per_flow = sizeof(FlowState) + 32 + kIndexBuckets;
   std::printf("sizeof(FlowState) = %zu bytes; about %zu bytes per flow with the index\n", sizeof(FlowState), per_flow);
   EXPECT_LE(per_flow, 1024u);
+}
+
+// The statistics as they were first written, all in long double: the record
+// must keep these very doubles (the CSV digests depend on them) whatever
+// shortcut computes them.
+double mean_reference(const sniffer_moments& m) {
+  return static_cast<double>(static_cast<long double>(m.sum) / static_cast<long double>(m.count));
+}
+double std_reference(const sniffer_moments& m) {
+  if (m.count < 2) return 0.0;
+  const long double n = static_cast<long double>(m.count);
+  const unsigned __int128 sumsq = (static_cast<unsigned __int128>(m.sumsq_hi) << 64) | m.sumsq_lo;
+  const unsigned __int128 square = static_cast<unsigned __int128>(m.sum) * m.sum;
+  const unsigned __int128 q = square / m.count, r = square % m.count;
+  const unsigned __int128 whole = sumsq >= q ? sumsq - q : 0;
+  long double m2 = static_cast<long double>(whole) - static_cast<long double>(r) / n;
+  if (m2 < 0) m2 = 0;
+  return static_cast<double>(std::sqrt(m2 / (n - 1)));
+}
+
+// Random moments on both sides of the shortcuts' bounds (n < 2^11, sum < 2^53,
+// sum^2 < 2^64): mean and std equal the long double computation's, bit for bit.
+TEST(FlowStats, MeanAndStdEqualTheLongDoubleOnes) {
+  std::mt19937_64 rng(14);
+  for (int i = 0; i < 200000; ++i) {
+    sniffer_flow_state s{};
+    sniffer_moments& m = s.iat_ns;
+    m.count = 1 + rng() % (i % 2 ? 4096 : 16);
+    const int bits = static_cast<int>(rng() % 62);
+    const std::uint64_t value_max = (std::uint64_t{1} << bits) / m.count + 1;  // sum below 2^62
+    for (std::uint64_t k = 0; k < m.count && k < 64; ++k) {  // the first values, the rest as their mean
+      const std::uint64_t v = rng() % value_max;
+      m.sum += v;
+      const unsigned __int128 sq = static_cast<unsigned __int128>(v) * v;
+      const std::uint64_t lo = m.sumsq_lo + static_cast<std::uint64_t>(sq);
+      m.sumsq_hi += static_cast<std::uint64_t>(sq >> 64) + (lo < m.sumsq_lo ? 1 : 0);
+      m.sumsq_lo = lo;
+    }
+    if (m.count > 64) {
+      const std::uint64_t v = m.sum / 64, more = m.count - 64;
+      m.sum += v * more;
+      const unsigned __int128 sq = static_cast<unsigned __int128>(v) * v * more;
+      const std::uint64_t lo = m.sumsq_lo + static_cast<std::uint64_t>(sq);
+      m.sumsq_hi += static_cast<std::uint64_t>(sq >> 64) + (lo < m.sumsq_lo ? 1 : 0);
+      m.sumsq_lo = lo;
+    }
+    v1::FlowRecord r;
+    FlowState(s).to_proto(r, v1::FLOW_END_END_OF_CAPTURE, false);
+    ASSERT_EQ(r.iat_us().mean(), mean_reference(m) * 1e-3) << m.sum << " / " << m.count;
+    ASSERT_EQ(r.iat_us().std(), std_reference(m) * 1e-3) << m.sum << " / " << m.count;
+  }
 }
 
 }  // namespace

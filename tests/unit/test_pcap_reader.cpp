@@ -2,7 +2,12 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "sniffer/error.hpp"
 #include "sniffer/pcap_reader.hpp"
@@ -47,6 +52,106 @@ TEST(PcapReader, NotACaptureIsAnErrorNamingTheFile) {
     EXPECT_NE(std::string(e.what()).find("notes.txt"), std::string::npos) << e.what();
   }
   EXPECT_THROW(PcapReader("/nonexistent.pcap"), Error);
+}
+
+// Every frame of `reader`, and how it ended.
+struct ReadOut {
+  std::vector<std::string> frames;  // time, lengths and bytes of each
+  std::string error;
+  std::uint64_t bytes_read = 0;
+};
+
+ReadOut read_all(PcapReader& reader) {
+  ReadOut out;
+  PcapFrame f;
+  while (reader.next(f)) {
+    out.frames.push_back(std::to_string(f.ts_ns) + " " + std::to_string(f.caplen) + " " +
+                         std::to_string(f.wire_len) + " " +
+                         std::string(reinterpret_cast<const char*>(f.data), f.caplen));
+  }
+  out.error = reader.error();
+  out.bytes_read = reader.bytes_read();
+  return out;
+}
+
+std::string file_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+// A capture read from its file (classic pcap: parsed directly) gives what
+// libpcap alone gives (the same bytes from memory: no file descriptor, so
+// libpcap reads every record).
+void expect_same_as_libpcap(const std::string& path) {
+  SCOPED_TRACE(path);
+  std::string text = file_text(path);
+  std::FILE* memory = fmemopen(text.data(), text.size(), "rb");
+  ASSERT_NE(memory, nullptr);
+  std::optional<ReadOut> direct, libpcap;
+  try {
+    PcapReader from_file(path);
+    direct = read_all(from_file);
+  } catch (const Error&) {
+  }
+  try {
+    PcapReader from_memory(memory, path);
+    libpcap = read_all(from_memory);
+  } catch (const Error&) {
+  }
+  ASSERT_EQ(direct.has_value(), libpcap.has_value());  // both refuse the file, or both read it
+  if (!direct) return;
+  EXPECT_EQ(direct->frames, libpcap->frames);
+  EXPECT_EQ(direct->error, libpcap->error);
+  EXPECT_EQ(direct->bytes_read, libpcap->bytes_read);
+  if (direct->error.empty()) {
+    EXPECT_EQ(direct->bytes_read, text.size());
+  }
+}
+
+TEST(PcapReader, ClassicFilesReadDirectlyAsLibpcapReadsThem) {
+  std::size_t files = 0;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(std::string(SNIFFER_SOURCE_DIR) +
+                                                                         "/tests/data/pcaps")) {
+    const std::string path = entry.path().string();
+    if (!entry.is_regular_file() || (!path.ends_with(".pcap") && !path.ends_with(".pcapng"))) continue;
+    expect_same_as_libpcap(path);
+    ++files;
+  }
+  for (const char* seed : {"udp_tcp_cut.pcap", "nanosecond.pcap", "one_frame.pcapng"}) expect_same_as_libpcap(kSeeds + seed);
+  EXPECT_GE(files, 40u);
+}
+
+// Records libpcap must judge: one longer than the file's snapshot length,
+// then one cut short by the end of the file. libpcap takes over at the first
+// and gives its frames and its error.
+TEST(PcapReader, LibpcapTakesOverAtARecordItMustJudge) {
+  auto u32 = [](std::string& s, std::uint32_t v) { s.append(reinterpret_cast<const char*>(&v), 4); };
+  std::string file;
+  u32(file, 0xa1b2c3d4);
+  u32(file, 2 | (4u << 16));  // version 2.4
+  u32(file, 0);
+  u32(file, 0);
+  u32(file, 100);  // snaplen
+  u32(file, 1);    // Ethernet
+  auto record = [&](std::uint32_t sec, std::uint32_t caplen, std::uint32_t stored) {
+    u32(file, sec);
+    u32(file, 7);
+    u32(file, caplen);
+    u32(file, caplen + 4);
+    file.append(stored, static_cast<char>(sec));
+  };
+  record(1, 60, 60);
+  record(2, 200, 200);  // above the snapshot length of 100
+  record(3, 60, 60);
+  record(4, 80, 30);  // the file ends inside it
+  const std::string path = ::testing::TempDir() + "/sniffer_pcap_reader_take_over.pcap";
+  std::ofstream(path, std::ios::binary) << file;
+  expect_same_as_libpcap(path);
+  PcapReader reader(path);
+  const ReadOut out = read_all(reader);
+  EXPECT_FALSE(out.frames.empty());
+  EXPECT_FALSE(out.error.empty());
+  std::remove(path.c_str());
 }
 
 }  // namespace
