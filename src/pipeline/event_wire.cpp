@@ -71,13 +71,21 @@ std::size_t event_size_bound(const DecodedRecord& record, std::string_view iface
          record.snippet.size() + community_id.size();
 }
 
-// PacketEvent's fields, in number order, as record_to_event sets them.
-std::uint8_t* encode_event(const DecodedRecord& record, std::string_view iface_name, std::uint64_t wall_ts_ns,
-                           std::string_view community_id, std::uint8_t* at) {
-  const sniffer_record& r = record.header;
-  WireWriter w(at);
-  w.varint(E::kTimestampNsFieldNumber, wall_ts_ns);
-  w.varint(E::kMonotonicNsFieldNumber, r.ts_mono_ns);
+}  // namespace
+
+// PacketEvent's fields 3 to 8 (interface, ifindex, role, mode,
+// is_wan_facing, hook): the same for every record of an interface and hook,
+// so encoded again only when one of them changes.
+std::string_view EventWireBatch::IfaceFields::of(const InterfaceInfo* iface, const sniffer_record& r) {
+  const std::uint64_t k = std::uint64_t{r.ifindex} << 32 | std::uint32_t{r.is_wan_facing} << 16 |
+                          std::uint32_t{r.mode} << 8 | r.hook;
+  if (valid && k == key && iface == info) return bytes;
+  const std::string_view iface_name = name_of(iface);
+  key = k;
+  info = iface;
+  bytes.resize(iface_name.size() + 6 * (2 + 10 + 5));
+  auto* const start = reinterpret_cast<std::uint8_t*>(bytes.data());
+  WireWriter w(start);
   w.bytes(E::kInterfaceFieldNumber, iface_name.data(), iface_name.size());
   w.varint(E::kIfindexFieldNumber, r.ifindex);
   // Enums are written as their (non-negative) numbers.
@@ -85,6 +93,23 @@ std::uint8_t* encode_event(const DecodedRecord& record, std::string_view iface_n
   w.varint(E::kModeFieldNumber, to_proto_mode(r.mode));
   w.varint(E::kIsWanFacingFieldNumber, r.is_wan_facing != 0);
   w.varint(E::kHookFieldNumber, to_proto_hook(r.hook));
+  bytes.resize(static_cast<std::size_t>(w.position() - start));
+  valid = true;
+  return bytes;
+}
+
+namespace {
+
+// PacketEvent's fields, in number order, as record_to_event sets them;
+// fields 3 to 8 already encoded in iface_fields.
+std::uint8_t* encode_event(const DecodedRecord& record, std::string_view iface_fields, std::uint64_t wall_ts_ns,
+                           std::string_view community_id, std::uint8_t* at) {
+  const sniffer_record& r = record.header;
+  WireWriter w(at);
+  w.varint(E::kTimestampNsFieldNumber, wall_ts_ns);
+  w.varint(E::kMonotonicNsFieldNumber, r.ts_mono_ns);
+  std::memcpy(w.position(), iface_fields.data(), iface_fields.size());
+  w = WireWriter(w.position() + iface_fields.size());
   w.varint(E::kIpVersionFieldNumber, r.ip_version);
   const std::size_t addr_len = address_length(r);
   w.bytes(E::kSrcAddrFieldNumber, r.saddr, addr_len);
@@ -157,7 +182,8 @@ void EventWireBatch::add(const DecodedRecord& record, const InterfaceInfo* iface
   reserve(1 + length_room + bound);
   std::uint8_t* const tag = buffer_.get() + used_;
   std::uint8_t* const body = tag + 1 + length_room;
-  const auto length = static_cast<std::uint32_t>(encode_event(record, name, wall_ts_ns, community_id, body) - body);
+  const auto length = static_cast<std::uint32_t>(
+      encode_event(record, iface_fields_.of(iface, record.header), wall_ts_ns, community_id, body) - body);
   const std::size_t length_size = CodedOutputStream::VarintSize32(length);
   if (length_size < length_room) std::memmove(tag + 1 + length_size, body, length);
   *tag = kEventsTag;
