@@ -49,7 +49,13 @@ class EventWireBatch {
     const InterfaceInfo* info = nullptr;
     std::uint64_t key = 0;
     std::string bytes;
-    std::string_view of(const InterfaceInfo* iface, const sniffer_record& r);
+    std::string_view of(const InterfaceInfo* iface, const sniffer_record& r) {
+      const std::uint64_t k = std::uint64_t{r.ifindex} << 32 | std::uint32_t{r.is_wan_facing} << 16 |
+                              std::uint32_t{r.mode} << 8 | r.hook;
+      if (!valid || k != key || iface != info) encode(iface, r, k);
+      return bytes;
+    }
+    void encode(const InterfaceInfo* iface, const sniffer_record& r, std::uint64_t k);
   };
 
   IfaceFields iface_fields_;

@@ -34,7 +34,20 @@ class WireWriter {
     if (size == 0) return;
     tag(field, WireFormatLite::WIRETYPE_LENGTH_DELIMITED);
     at_ = CodedOutputStream::WriteVarint32ToArray(static_cast<std::uint32_t>(size), at_);
+    append(data, size);
+  }
+  // Bytes as they are.
+  void append(const void* data, std::size_t size) {
     std::memcpy(at_, data, size);
+    at_ += size;
+  }
+  // An address (4 or 16 bytes; absent when 0): copies of a constant size.
+  void address(int field, const std::uint8_t* addr, std::size_t size) {
+    if (size == 0) return;
+    tag(field, WireFormatLite::WIRETYPE_LENGTH_DELIMITED);
+    *at_++ = static_cast<std::uint8_t>(size);
+    if (size == 4) std::memcpy(at_, addr, 4);
+    else std::memcpy(at_, addr, 16);
     at_ += size;
   }
   // A packed repeated uint32 field: absent when empty.
@@ -76,10 +89,7 @@ std::size_t event_size_bound(const DecodedRecord& record, std::string_view iface
 // PacketEvent's fields 3 to 8 (interface, ifindex, role, mode,
 // is_wan_facing, hook): the same for every record of an interface and hook,
 // so encoded again only when one of them changes.
-std::string_view EventWireBatch::IfaceFields::of(const InterfaceInfo* iface, const sniffer_record& r) {
-  const std::uint64_t k = std::uint64_t{r.ifindex} << 32 | std::uint32_t{r.is_wan_facing} << 16 |
-                          std::uint32_t{r.mode} << 8 | r.hook;
-  if (valid && k == key && iface == info) return bytes;
+void EventWireBatch::IfaceFields::encode(const InterfaceInfo* iface, const sniffer_record& r, std::uint64_t k) {
   const std::string_view iface_name = name_of(iface);
   key = k;
   info = iface;
@@ -95,7 +105,6 @@ std::string_view EventWireBatch::IfaceFields::of(const InterfaceInfo* iface, con
   w.varint(E::kHookFieldNumber, to_proto_hook(r.hook));
   bytes.resize(static_cast<std::size_t>(w.position() - start));
   valid = true;
-  return bytes;
 }
 
 namespace {
@@ -108,12 +117,11 @@ std::uint8_t* encode_event(const DecodedRecord& record, std::string_view iface_f
   WireWriter w(at);
   w.varint(E::kTimestampNsFieldNumber, wall_ts_ns);
   w.varint(E::kMonotonicNsFieldNumber, r.ts_mono_ns);
-  std::memcpy(w.position(), iface_fields.data(), iface_fields.size());
-  w = WireWriter(w.position() + iface_fields.size());
+  w.append(iface_fields.data(), iface_fields.size());
   w.varint(E::kIpVersionFieldNumber, r.ip_version);
   const std::size_t addr_len = address_length(r);
-  w.bytes(E::kSrcAddrFieldNumber, r.saddr, addr_len);
-  w.bytes(E::kDstAddrFieldNumber, r.daddr, addr_len);
+  w.address(E::kSrcAddrFieldNumber, r.saddr, addr_len);
+  w.address(E::kDstAddrFieldNumber, r.daddr, addr_len);
   w.varint(E::kSrcPortFieldNumber, r.sport);
   w.varint(E::kDstPortFieldNumber, r.dport);
   w.varint(E::kL4ProtocolFieldNumber, r.ip_version ? r.l4_proto : 0);
