@@ -6,7 +6,7 @@
 // the consumer position after every record, and the programs read that
 // position on every reservation, so each record moved its cache line from
 // the reader's CPU to the writer's and back. This reader gives the space
-// back every sixteenth of the ring and at the end of each consume(), and
+// back every sixteenth of the ring and whenever it has caught up, and
 // fetches the records a little ahead of the one it decodes (only bytes the
 // programs have already reserved).
 #pragma once

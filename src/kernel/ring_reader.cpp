@@ -108,9 +108,10 @@ bool RingReader::wait(int timeout_ms) {
 
 // As libbpf's ring_buffer__consume (a sample's 8-byte header: its length,
 // with the busy and discard bits; samples 8-byte aligned), but the consumer
-// position is stored every sixteenth of the ring and on the way out (a
-// handler's exception included), not after every sample, and the samples'
-// lines are fetched kAhead bytes before they are handled.
+// position is stored every sixteenth of the ring, whenever the reader has
+// caught up, and on the way out (a handler's exception included), not after
+// every sample; and the samples' lines are fetched kAhead bytes before
+// they are handled.
 void RingReader::consume() {
   constexpr unsigned long kLine = 64, kAhead = 1024;
   const unsigned long mask = data_size_ - 1, release_every = data_size_ / 16;
@@ -138,6 +139,10 @@ void RingReader::consume() {
       if (!(len & BPF_RINGBUF_DISCARD_BIT)) handle(sample + BPF_RINGBUF_HDR_SZ, size);
       if (cons.at - cons.released >= release_every) cons.release();
     }
+    // Caught up: stored before the producer position is read again, so that
+    // a record reserved after that read finds the reader at its position
+    // (the kernel's default wakeup, wakeup_bytes 0, is for exactly that case).
+    cons.release();
   }
 }
 
