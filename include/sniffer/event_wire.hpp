@@ -28,6 +28,9 @@ class EventWireBatch {
   void add(const DecodedRecord& record, const InterfaceInfo* iface, std::uint64_t wall_ts_ns,
            std::string_view community_id);
   std::uint32_t size() const { return count_; }
+  // The interface table changed: an InterfaceInfo* seen before may now be
+  // another interface's.
+  void forget_interfaces() { iface_fields_.valid = false; }
   // The EventBatch's wire bytes after PublishSocket::kSequenceRoom bytes of
   // room for the sequence; empties the batch.
   SerialisedBatch take();
@@ -38,6 +41,24 @@ class EventWireBatch {
   // Room for `more` bytes after the used ones.
   void reserve(std::size_t more);
 
+  // The last event's fields 3 to 8, encoded, and what they were encoded
+  // from: the interface by its entry (forget_interfaces() when the table
+  // changes), the record's ifindex, is_wan_facing, mode and hook.
+  struct IfaceFields {
+    bool valid = false;
+    const InterfaceInfo* info = nullptr;
+    std::uint64_t key = 0;
+    std::string bytes;
+    std::string_view of(const InterfaceInfo* iface, const sniffer_record& r) {
+      const std::uint64_t k = std::uint64_t{r.ifindex} << 32 | std::uint32_t{r.is_wan_facing} << 16 |
+                              std::uint32_t{r.mode} << 8 | r.hook;
+      if (!valid || k != key || iface != info) encode(iface, r, k);
+      return bytes;
+    }
+    void encode(const InterfaceInfo* iface, const sniffer_record& r, std::uint64_t k);
+  };
+
+  IfaceFields iface_fields_;
   std::string head_;  // fields 1 and 3 (sensor_id, sensor_start_ns): before the events
   std::string tail_;  // field 5 (worker): after them
   std::unique_ptr<std::uint8_t[]> buffer_;

@@ -85,6 +85,8 @@ class Pipeline {
   void set_interfaces(InterfaceTable interfaces, HostAddresses host) {
     interfaces_ = std::move(interfaces);
     host_ = std::move(host);
+    processor_.forget_interface();
+    if (events_) events_->payload().forget_interfaces();
   }
 
   // Offline: waits until every enabled stream (packet events, flow records)

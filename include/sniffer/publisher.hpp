@@ -143,6 +143,7 @@ class BatchStream {
   }
   std::uint32_t pending() const { return payload_.size(); }
   const PublishCounters& counters() const { return counters_; }
+  Payload& payload() { return payload_; }
 
  private:
   static std::uint64_t now_ns() { return monotonic_now_ns(); }

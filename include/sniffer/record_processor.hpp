@@ -33,6 +33,8 @@ class RecordProcessor {
   void process(const DecodedRecord& record, std::uint64_t ts_ns, std::uint64_t now_mono_ns);
 
   const ProcessorCounters& counters() const { return counters_; }
+  // The interface table changed (its entries moved): forget the one looked up last.
+  void forget_interface() { iface_known_ = false; }
 
  private:
   // Whether the host sent r (its source is one of the host's addresses).
@@ -50,6 +52,10 @@ class RecordProcessor {
   FlowTable* flows_;
   std::uint16_t community_id_seed_;
   ProcessorCounters counters_;
+  // The last record's interface, by ifindex (null: not in the table).
+  bool iface_known_ = false;
+  std::uint32_t iface_ifindex_ = 0;
+  const InterfaceInfo* iface_ = nullptr;
   FlowPacket packet_;
   CommunityIdTuple last_tuple_;  // the last ID computed here, and its input
   std::string last_community_id_;

@@ -54,8 +54,10 @@ const FlowState& FlowTable::add(const FlowPacket& p) {
     slot = create(hash, p);
   } else {
     slots_[slot].flow->add(packet, p.a_to_b, params_);
-    unlink(slot);
-    push_front(slot);
+    if (slot != head_) {
+      unlink(slot);
+      push_front(slot);
+    }
   }
   Slot& s = slots_[slot];
   const bool update_due = sniffer_flow_after_add(&s.flow->state(), &packet, &params_);
@@ -101,6 +103,7 @@ std::uint32_t FlowTable::create(std::uint32_t hash, const FlowPacket& p) {
   } else {
     slot = static_cast<std::uint32_t>(slots_.size());
     slots_.emplace_back();
+    links_.emplace_back();
   }
   Slot& s = slots_[slot];
   s.flow.emplace(p, next_id_, params_);
@@ -150,19 +153,19 @@ void FlowTable::flush(v1::FlowEndReason reason) {
 }
 
 void FlowTable::unlink(std::uint32_t slot) {
-  Slot& s = slots_[slot];
-  if (s.prev != kNone) slots_[s.prev].next = s.next;
+  Link& s = links_[slot];
+  if (s.prev != kNone) links_[s.prev].next = s.next;
   else head_ = s.next;
-  if (s.next != kNone) slots_[s.next].prev = s.prev;
+  if (s.next != kNone) links_[s.next].prev = s.prev;
   else tail_ = s.prev;
   s.prev = s.next = kNone;
 }
 
 void FlowTable::push_front(std::uint32_t slot) {
-  Slot& s = slots_[slot];
+  Link& s = links_[slot];
   s.prev = kNone;
   s.next = head_;
-  if (head_ != kNone) slots_[head_].prev = slot;
+  if (head_ != kNone) links_[head_].prev = slot;
   head_ = slot;
   if (tail_ == kNone) tail_ = slot;
 }

@@ -34,7 +34,20 @@ class WireWriter {
     if (size == 0) return;
     tag(field, WireFormatLite::WIRETYPE_LENGTH_DELIMITED);
     at_ = CodedOutputStream::WriteVarint32ToArray(static_cast<std::uint32_t>(size), at_);
+    append(data, size);
+  }
+  // Bytes as they are.
+  void append(const void* data, std::size_t size) {
     std::memcpy(at_, data, size);
+    at_ += size;
+  }
+  // An address (4 or 16 bytes; absent when 0): copies of a constant size.
+  void address(int field, const std::uint8_t* addr, std::size_t size) {
+    if (size == 0) return;
+    tag(field, WireFormatLite::WIRETYPE_LENGTH_DELIMITED);
+    *at_++ = static_cast<std::uint8_t>(size);
+    if (size == 4) std::memcpy(at_, addr, 4);
+    else std::memcpy(at_, addr, 16);
     at_ += size;
   }
   // A packed repeated uint32 field: absent when empty.
@@ -71,13 +84,18 @@ std::size_t event_size_bound(const DecodedRecord& record, std::string_view iface
          record.snippet.size() + community_id.size();
 }
 
-// PacketEvent's fields, in number order, as record_to_event sets them.
-std::uint8_t* encode_event(const DecodedRecord& record, std::string_view iface_name, std::uint64_t wall_ts_ns,
-                           std::string_view community_id, std::uint8_t* at) {
-  const sniffer_record& r = record.header;
-  WireWriter w(at);
-  w.varint(E::kTimestampNsFieldNumber, wall_ts_ns);
-  w.varint(E::kMonotonicNsFieldNumber, r.ts_mono_ns);
+}  // namespace
+
+// PacketEvent's fields 3 to 8 (interface, ifindex, role, mode,
+// is_wan_facing, hook): the same for every record of an interface and hook,
+// so encoded again only when one of them changes.
+void EventWireBatch::IfaceFields::encode(const InterfaceInfo* iface, const sniffer_record& r, std::uint64_t k) {
+  const std::string_view iface_name = name_of(iface);
+  key = k;
+  info = iface;
+  bytes.resize(iface_name.size() + 6 * (2 + 10 + 5));
+  auto* const start = reinterpret_cast<std::uint8_t*>(bytes.data());
+  WireWriter w(start);
   w.bytes(E::kInterfaceFieldNumber, iface_name.data(), iface_name.size());
   w.varint(E::kIfindexFieldNumber, r.ifindex);
   // Enums are written as their (non-negative) numbers.
@@ -85,10 +103,25 @@ std::uint8_t* encode_event(const DecodedRecord& record, std::string_view iface_n
   w.varint(E::kModeFieldNumber, to_proto_mode(r.mode));
   w.varint(E::kIsWanFacingFieldNumber, r.is_wan_facing != 0);
   w.varint(E::kHookFieldNumber, to_proto_hook(r.hook));
+  bytes.resize(static_cast<std::size_t>(w.position() - start));
+  valid = true;
+}
+
+namespace {
+
+// PacketEvent's fields, in number order, as record_to_event sets them;
+// fields 3 to 8 already encoded in iface_fields.
+std::uint8_t* encode_event(const DecodedRecord& record, std::string_view iface_fields, std::uint64_t wall_ts_ns,
+                           std::string_view community_id, std::uint8_t* at) {
+  const sniffer_record& r = record.header;
+  WireWriter w(at);
+  w.varint(E::kTimestampNsFieldNumber, wall_ts_ns);
+  w.varint(E::kMonotonicNsFieldNumber, r.ts_mono_ns);
+  w.append(iface_fields.data(), iface_fields.size());
   w.varint(E::kIpVersionFieldNumber, r.ip_version);
   const std::size_t addr_len = address_length(r);
-  w.bytes(E::kSrcAddrFieldNumber, r.saddr, addr_len);
-  w.bytes(E::kDstAddrFieldNumber, r.daddr, addr_len);
+  w.address(E::kSrcAddrFieldNumber, r.saddr, addr_len);
+  w.address(E::kDstAddrFieldNumber, r.daddr, addr_len);
   w.varint(E::kSrcPortFieldNumber, r.sport);
   w.varint(E::kDstPortFieldNumber, r.dport);
   w.varint(E::kL4ProtocolFieldNumber, r.ip_version ? r.l4_proto : 0);
@@ -157,7 +190,8 @@ void EventWireBatch::add(const DecodedRecord& record, const InterfaceInfo* iface
   reserve(1 + length_room + bound);
   std::uint8_t* const tag = buffer_.get() + used_;
   std::uint8_t* const body = tag + 1 + length_room;
-  const auto length = static_cast<std::uint32_t>(encode_event(record, name, wall_ts_ns, community_id, body) - body);
+  const auto length = static_cast<std::uint32_t>(
+      encode_event(record, iface_fields_.of(iface, record.header), wall_ts_ns, community_id, body) - body);
   const std::size_t length_size = CodedOutputStream::VarintSize32(length);
   if (length_size < length_room) std::memmove(tag + 1 + length_size, body, length);
   *tag = kEventsTag;

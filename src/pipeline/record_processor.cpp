@@ -21,8 +21,14 @@ bool RecordProcessor::sent_by_host(const sniffer_record& r) const {
 void RecordProcessor::process(const DecodedRecord& record, std::uint64_t ts_ns, std::uint64_t now_mono_ns) {
   ++counters_.records;
   const sniffer_record& r = record.header;
-  auto it = interfaces_->find(r.ifindex);
-  const InterfaceInfo* iface = it == interfaces_->end() ? nullptr : &it->second;
+  if (r.ifindex != iface_ifindex_ || !iface_known_) {
+    // Nearly every record comes from the interface of the one before.
+    auto it = interfaces_->find(r.ifindex);
+    iface_ = it == interfaces_->end() ? nullptr : &it->second;
+    iface_ifindex_ = r.ifindex;
+    iface_known_ = true;
+  }
+  const InterfaceInfo* iface = iface_;
   if (!iface) ++counters_.unknown_ifindex;
 
   // The flow first: the event takes its Community ID.

@@ -183,6 +183,21 @@ TEST(EventWire, RandomRecordsInBatchesOfEverySize) {
   EXPECT_GT(events, 5000u);
 }
 
+// The interface fields are encoded once per interface entry: a table that
+// changed (the same entry now another interface) is forgotten, and the next
+// event carries the new name.
+TEST(EventWire, AnInterfaceEntryChangedAfterForgetInterfaces) {
+  std::vector<std::uint8_t> snippet;
+  EventInput in = all_fields_set(snippet);
+  InterfaceInfo iface{"wan0", 7, Role::Wan, Mode::Gateway};
+  in.iface = &iface;
+  EventWireBatch wire("s", 1, 0);
+  expect_same_encodings(wire, {in, in}, "s", 1, 0, "wan0");
+  iface.name = "enp3s0f1";
+  wire.forget_interfaces();
+  expect_same_encodings(wire, {in, in}, "s", 1, 0, "renamed");
+}
+
 TEST(EventWire, TheBatchsOwnFieldsWithAndWithoutDefaults) {
   std::vector<std::uint8_t> snippet;
   const EventInput all = all_fields_set(snippet);
