@@ -42,6 +42,7 @@ std::unique_ptr<sniffer_user_map> make_store(const sniffer_user_map_slot& slot, 
       return std::make_unique<UserArrayMap>(slot.value_size, max_entries);
     case BPF_MAP_TYPE_HASH:
     case BPF_MAP_TYPE_PERCPU_HASH:  // kernel_drops: written by a tracepoint the engine does not run
+      if (slot.key_size == 0 || slot.key_size > UserHashMap::kMaxKeyBytes) break;
       return std::make_unique<UserHashMap>(slot.key_size, slot.value_size, max_entries);
     case BPF_MAP_TYPE_LPM_TRIE:
       if (slot.key_size > kMaxLpmKeyBytes) break;
