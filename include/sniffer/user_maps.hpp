@@ -21,6 +21,12 @@ struct sniffer_user_map {  // the C side's opaque store type
   virtual void* lookup(const void* key) = 0;
   // 0 or a negative errno, as bpf_map_update_elem (flags BPF_ANY, BPF_NOEXIST, BPF_EXIST).
   virtual long update(const void* key, const void* value, std::uint64_t flags) = 0;
+
+  // An array's values, for the lookup helper's direct path (the programs'
+  // counters: several a packet); nullptr for any other store.
+  std::uint8_t* array_values = nullptr;
+  std::uint32_t array_stride = 0;
+  std::uint32_t array_entries = 0;
 };
 
 namespace sniffer {

@@ -29,7 +29,11 @@ UserArrayMap::UserArrayMap(std::uint32_t value_size, std::uint32_t max_entries)
     : value_size_(value_size),
       stride_((value_size + 7) & ~7u),
       max_entries_(max_entries),
-      bytes_(std::size_t{stride_} * max_entries) {}
+      bytes_(std::size_t{stride_} * max_entries) {
+  array_values = bytes_.data();  // never reallocated
+  array_stride = stride_;
+  array_entries = max_entries_;
+}
 
 void* UserArrayMap::lookup(const void* key) {
   const std::uint32_t index = key_index(key);
@@ -306,7 +310,13 @@ sniffer::UserRingBuffer* ring_of(void* map) { return static_cast<sniffer::UserRi
 
 extern "C" {
 
-void* sniffer_user_map_lookup(void* map, const void* key) { return store_of(map)->lookup(key); }
+void* sniffer_user_map_lookup(void* map, const void* key) {
+  sniffer_user_map* store = store_of(map);
+  if (!store->array_values) return store->lookup(key);
+  std::uint32_t index;  // UserArrayMap::lookup, without the virtual call
+  std::memcpy(&index, key, sizeof index);
+  return index < store->array_entries ? store->array_values + std::size_t{index} * store->array_stride : nullptr;
+}
 
 long sniffer_user_map_update(void* map, const void* key, const void* value, __u64 flags) {
   return store_of(map)->update(key, value, flags);

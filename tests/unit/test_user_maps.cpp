@@ -34,6 +34,24 @@ TEST(UserMaps, ArrayHasEveryIndexBelowItsSizeAndNoOther) {
   EXPECT_EQ(array.update(&three, &value, BPF_ANY), -E2BIG);
 }
 
+// The programs' lookup helper reads an array directly, a hash map through its store.
+TEST(UserMaps, TheLookupHelperFindsWhatTheStoresFind) {
+  UserArrayMap array(12, 3);  // a stride of 16
+  UserHashMap hash(4, 4, 4);
+  struct {
+    sniffer_user_map* user_map;
+  } array_def{&array}, hash_def{&hash};
+  const std::uint32_t value = 5;
+  for (std::uint32_t key = 0; key < 5; ++key) {
+    EXPECT_EQ(sniffer_user_map_lookup(&array_def, &key), array.lookup(&key)) << key;
+    ASSERT_EQ(hash.update(&key, &value, BPF_ANY), key < 4 ? 0 : -E2BIG);
+    EXPECT_EQ(sniffer_user_map_lookup(&hash_def, &key), hash.lookup(&key)) << key;
+  }
+  const std::uint32_t two = 2;
+  EXPECT_EQ(static_cast<std::uint8_t*>(sniffer_user_map_lookup(&array_def, &two)),
+            static_cast<const std::uint8_t*>(array.at(0)) + 32);
+}
+
 TEST(UserMaps, HashKeepsItsFlagsAndItsSize) {
   UserHashMap hash(2, 4, 2);
   const std::uint16_t a = 80, b = 443, c = 22;
