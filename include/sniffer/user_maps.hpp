@@ -6,13 +6,12 @@
 // sink (the ring reader's handler) when submitted.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
-#include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "sniffer/user_programs.h"
@@ -22,6 +21,12 @@ struct sniffer_user_map {  // the C side's opaque store type
   virtual void* lookup(const void* key) = 0;
   // 0 or a negative errno, as bpf_map_update_elem (flags BPF_ANY, BPF_NOEXIST, BPF_EXIST).
   virtual long update(const void* key, const void* value, std::uint64_t flags) = 0;
+
+  // An array's values, for the lookup helper's direct path (the programs'
+  // counters: several a packet); nullptr for any other store.
+  std::uint8_t* array_values = nullptr;
+  std::uint32_t array_stride = 0;
+  std::uint32_t array_entries = 0;
 };
 
 namespace sniffer {
@@ -41,8 +46,14 @@ class UserArrayMap : public sniffer_user_map {
   std::vector<std::uint8_t> bytes_;
 };
 
+// An open-addressing table (linear probing, at most half full) of fixed-size
+// keys: a key is compared and hashed as the 8-byte words it is padded to with
+// zeros, with the hash kept beside each entry's pointer, so that a probe of
+// another key rarely reads that key.
 class UserHashMap : public sniffer_user_map {
  public:
+  static constexpr std::uint32_t kMaxKeyBytes = 64;  // the programs' largest: sniffer_flow_key, 40
+  // Throws std::invalid_argument for a key of 0 or more than kMaxKeyBytes bytes.
   UserHashMap(std::uint32_t key_size, std::uint32_t value_size, std::uint32_t max_entries);
   void* lookup(const void* key) override;
   long update(const void* key, const void* value, std::uint64_t flags) override;
@@ -50,18 +61,37 @@ class UserHashMap : public sniffer_user_map {
   long take(const void* key, void* value);
   // Calls visit(key, value) for every entry; it must not add or remove any.
   void for_each(const std::function<void(const void* key, const void* value)>& visit) const;
+  std::uint32_t size() const { return count_; }
 
  protected:
   std::uint32_t key_size_;
 
  private:
+  using Key = std::array<std::uint64_t, kMaxKeyBytes / 8>;
+  struct Slot {
+    std::uint64_t hash = 0;
+    std::uint64_t* entry = nullptr;  // nullptr: free
+  };
+  // The key's words and hash; then the slot holding it, or the free slot where
+  // the probe ended. N: the key size, known at compile time (0: key_size_).
+  template <std::uint32_t N>
+  std::size_t locate(const void* key, Key& words, std::uint64_t& hash) const;
+  std::size_t locate(const void* key, Key& words, std::uint64_t& hash) const;  // by key_size_
+  std::size_t find(const Key& words, std::uint64_t hash) const;               // any size
+  void erase(std::size_t slot);
+  void grow();
+  std::uint64_t* allocate();
+
   std::uint32_t value_size_;
-  std::uint32_t value_words_;  // the value rounded up to 8 bytes: the key follows it
+  std::uint32_t value_words_;  // the value rounded up to 8 bytes: the key's words follow it
+  std::uint32_t key_words_;
   std::uint32_t max_entries_;
-  // One allocation per entry, the value (8-byte aligned; it never moves: the
-  // programs keep pointers into it) then the key, which the index's view
-  // points into: a lookup touches the entry once.
-  std::unordered_map<std::string_view, std::unique_ptr<std::uint64_t[]>> entries_;
+  std::uint32_t count_ = 0;
+  std::vector<Slot> slots_;  // a power of two
+  // Entries never move (the programs keep pointers into values): allocated
+  // in chunks, a removed one reused.
+  std::vector<std::unique_ptr<std::uint64_t[]>> chunks_;
+  std::vector<std::uint64_t*> free_;
 };
 
 // Keys are {__u32 prefixlen; __u8 addr[]}; an entry matches an address when
@@ -71,6 +101,10 @@ class UserLpmTrie : public UserHashMap {
   using UserHashMap::UserHashMap;
   void* lookup(const void* key) override;
   long update(const void* key, const void* value, std::uint64_t flags) override;
+
+ private:
+  // The prefix lengths of the entries added (0-128): lookup probes those only.
+  std::array<std::uint64_t, 3> lengths_{};
 };
 
 class UserRingBuffer : public sniffer_user_map {

@@ -31,17 +31,20 @@ std::atomic<bool> engine_exists{false};
 
 std::unique_ptr<sniffer_user_map> make_store(const sniffer_user_map_slot& slot, const bpf_map* kernel_map,
                                               const LoadOptions& options) {
-  // The loader resized some maps. The flow map is sized here: with the
-  // programs not loaded the kernel's has one entry (nothing there uses it).
-  const bool flows = std::strcmp(slot.name, "flows") == 0;
-  const std::uint32_t max_entries =
-      !flows ? bpf_map__max_entries(kernel_map) : options.flow_kernel ? options.flow_max_entries : 1;
+  // The loader resized some maps. The flow map and the rings are sized here:
+  // with the programs not loaded the kernel's flow map has one entry and its
+  // events ring one page, and it creates no capture ring (nothing there uses them).
+  std::uint32_t max_entries = bpf_map__max_entries(kernel_map);
+  if (std::strcmp(slot.name, "flows") == 0) max_entries = options.flow_kernel ? options.flow_max_entries : 1;
+  if (std::strcmp(slot.name, "events") == 0) max_entries = options.ring_buffer_bytes;
+  if (std::strcmp(slot.name, "captures") == 0) max_entries = options.capture_ring_bytes;
   switch (slot.type) {
     case BPF_MAP_TYPE_ARRAY:
     case BPF_MAP_TYPE_PERCPU_ARRAY:  // one thread runs the programs: one CPU's values
       return std::make_unique<UserArrayMap>(slot.value_size, max_entries);
     case BPF_MAP_TYPE_HASH:
     case BPF_MAP_TYPE_PERCPU_HASH:  // kernel_drops: written by a tracepoint the engine does not run
+      if (slot.key_size == 0 || slot.key_size > UserHashMap::kMaxKeyBytes) break;
       return std::make_unique<UserHashMap>(slot.key_size, slot.value_size, max_entries);
     case BPF_MAP_TYPE_LPM_TRIE:
       if (slot.key_size > kMaxLpmKeyBytes) break;

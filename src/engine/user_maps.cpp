@@ -7,6 +7,8 @@
 #include <cerrno>
 #include <cstring>
 #include <random>
+#include <stdexcept>
+#include <string>
 
 namespace sniffer {
 
@@ -27,7 +29,11 @@ UserArrayMap::UserArrayMap(std::uint32_t value_size, std::uint32_t max_entries)
     : value_size_(value_size),
       stride_((value_size + 7) & ~7u),
       max_entries_(max_entries),
-      bytes_(std::size_t{stride_} * max_entries) {}
+      bytes_(std::size_t{stride_} * max_entries) {
+  array_values = bytes_.data();  // never reallocated
+  array_stride = stride_;
+  array_entries = max_entries_;
+}
 
 void* UserArrayMap::lookup(const void* key) {
   const std::uint32_t index = key_index(key);
@@ -43,43 +49,158 @@ long UserArrayMap::update(const void* key, const void* value, std::uint64_t flag
 }
 
 UserHashMap::UserHashMap(std::uint32_t key_size, std::uint32_t value_size, std::uint32_t max_entries)
-    : key_size_(key_size), value_size_(value_size), value_words_((value_size + 7) / 8), max_entries_(max_entries) {
-  entries_.reserve(std::min<std::uint32_t>(max_entries, 65536));  // few rehashes, a bounded index
+    : key_size_(key_size),
+      value_size_(value_size),
+      value_words_((value_size + 7) / 8),
+      key_words_((key_size + 7) / 8),
+      max_entries_(max_entries),
+      slots_(16) {
+  if (key_size == 0 || key_size > kMaxKeyBytes) {
+    throw std::invalid_argument("a hash map key of " + std::to_string(key_size) + " bytes (1 to " +
+                                std::to_string(kMaxKeyBytes) + " in userspace)");
+  }
+}
+
+template <std::uint32_t N>
+std::size_t UserHashMap::locate(const void* key, Key& words, std::uint64_t& hash) const {
+  const std::uint32_t size = N ? N : key_size_;
+  const std::uint32_t count = N ? (N + 7) / 8 : key_words_;
+  const auto* bytes = static_cast<const std::uint8_t*>(key);
+  std::uint64_t h = size;  // in a register, not through the reference
+  for (std::uint32_t i = 0; i < count; ++i) {
+    // Each word read into a register, the last zero-padded there: a word
+    // assembled in memory from narrower stores then read back whole stalls
+    // the store forwarding (half of this function's time when it did).
+    std::uint64_t word = 0;
+    std::memcpy(&word, bytes + i * 8, std::min<std::uint32_t>(8, size - i * 8));
+    words[i] = word;
+    h = (h ^ word) * 0x9e3779b97f4a7c15ull;
+    h ^= h >> 29;
+  }
+  h ^= h >> 32;
+  hash = h;
+  const std::size_t mask = slots_.size() - 1;
+  for (std::size_t i = h & mask;; i = (i + 1) & mask) {
+    const Slot& slot = slots_[i];
+    if (!slot.entry) return i;
+    if (slot.hash != h) continue;
+    const std::uint64_t* stored = slot.entry + value_words_;
+    std::uint64_t differ = 0;
+    for (std::uint32_t w = 0; w < count; ++w) differ |= stored[w] ^ words[w];
+    if (differ == 0) return i;
+  }
+}
+
+// The programs' key sizes unrolled (constant copies and compares); any other by key_size_.
+std::size_t UserHashMap::locate(const void* key, Key& words, std::uint64_t& hash) const {
+  switch (key_size_) {
+    case 2: return locate<2>(key, words, hash);    // port_filters
+    case 4: return locate<4>(key, words, hash);    // iface_configs
+    case 20: return locate<20>(key, words, hash);  // local_addrs
+    case 40: return locate<40>(key, words, hash);  // flows
+    default: return locate<0>(key, words, hash);
+  }
+}
+
+std::size_t UserHashMap::find(const Key& words, std::uint64_t hash) const {
+  const std::size_t mask = slots_.size() - 1;
+  for (std::size_t i = hash & mask;; i = (i + 1) & mask) {
+    const Slot& slot = slots_[i];
+    if (!slot.entry) return i;
+    if (slot.hash == hash && std::equal(words.begin(), words.begin() + key_words_, slot.entry + value_words_)) {
+      return i;
+    }
+  }
 }
 
 void* UserHashMap::lookup(const void* key) {
-  auto it = entries_.find(std::string_view(static_cast<const char*>(key), key_size_));
-  return it == entries_.end() ? nullptr : it->second.get();
+  if (count_ == 0) return nullptr;
+  Key words;
+  std::uint64_t hash;
+  return slots_[locate(key, words, hash)].entry;
 }
 
 long UserHashMap::update(const void* key, const void* value, std::uint64_t flags) {
-  std::string_view k(static_cast<const char*>(key), key_size_);
-  auto it = entries_.find(k);
-  if (it != entries_.end()) {
+  Key words;
+  std::uint64_t hash;
+  std::size_t i = locate(key, words, hash);
+  if (slots_[i].entry) {
     if (flags == BPF_NOEXIST) return -EEXIST;
-    std::memcpy(it->second.get(), value, value_size_);
+    std::memcpy(slots_[i].entry, value, value_size_);
     return 0;
   }
   if (flags == BPF_EXIST) return -ENOENT;
-  if (entries_.size() >= max_entries_) return -E2BIG;
-  auto entry = std::make_unique<std::uint64_t[]>(value_words_ + (key_size_ + 7) / 8);
-  std::memcpy(entry.get(), value, value_size_);
-  char* stored_key = reinterpret_cast<char*>(entry.get() + value_words_);
-  std::memcpy(stored_key, key, key_size_);
-  entries_.emplace(std::string_view(stored_key, key_size_), std::move(entry));
+  if (count_ >= max_entries_) return -E2BIG;
+  if (std::size_t{count_ + 1} * 2 > slots_.size()) {
+    grow();
+    i = find(words, hash);
+  }
+  std::uint64_t* entry = allocate();
+  std::memcpy(entry, value, value_size_);
+  std::memcpy(entry + value_words_, words.data(), std::size_t{key_words_} * 8);
+  slots_[i] = Slot{hash, entry};
+  ++count_;
   return 0;
 }
 
 long UserHashMap::take(const void* key, void* value) {
-  auto it = entries_.find(std::string_view(static_cast<const char*>(key), key_size_));
-  if (it == entries_.end()) return -ENOENT;
-  std::memcpy(value, it->second.get(), value_size_);
-  entries_.erase(it);
+  Key words;
+  std::uint64_t hash;
+  const std::size_t i = locate(key, words, hash);
+  if (!slots_[i].entry) return -ENOENT;
+  std::memcpy(value, slots_[i].entry, value_size_);
+  free_.push_back(slots_[i].entry);
+  erase(i);
+  --count_;
   return 0;
 }
 
+// Backward-shift deletion: the entries after the freed slot that probed past
+// it move back, so that every probe still ends at a free slot after its key.
+void UserHashMap::erase(std::size_t slot) {
+  const std::size_t mask = slots_.size() - 1;
+  std::size_t hole = slot;
+  for (std::size_t i = (slot + 1) & mask; slots_[i].entry; i = (i + 1) & mask) {
+    const std::size_t home = slots_[i].hash & mask;
+    // Moves back unless its home lies cyclically in (hole, i].
+    const bool stays = hole <= i ? (home > hole && home <= i) : (home > hole || home <= i);
+    if (!stays) {
+      slots_[hole] = slots_[i];
+      hole = i;
+    }
+  }
+  slots_[hole] = Slot{};
+}
+
+void UserHashMap::grow() {
+  std::vector<Slot> old(slots_.size() * 2);
+  old.swap(slots_);
+  const std::size_t mask = slots_.size() - 1;
+  for (const Slot& s : old) {
+    if (!s.entry) continue;
+    std::size_t i = s.hash & mask;
+    while (slots_[i].entry) i = (i + 1) & mask;
+    slots_[i] = s;
+  }
+}
+
+std::uint64_t* UserHashMap::allocate() {
+  if (free_.empty()) {
+    // Chunks of 1, 2, 4, ... up to 1,024 entries: a small map stays small.
+    const std::size_t entries = std::size_t{1} << std::min<std::size_t>(chunks_.size(), 10);
+    const std::size_t words = value_words_ + key_words_;
+    chunks_.push_back(std::make_unique<std::uint64_t[]>(entries * words));
+    for (std::size_t e = entries; e-- > 0;) free_.push_back(chunks_.back().get() + e * words);
+  }
+  std::uint64_t* entry = free_.back();
+  free_.pop_back();
+  return entry;
+}
+
 void UserHashMap::for_each(const std::function<void(const void* key, const void* value)>& visit) const {
-  for (const auto& [key, value] : entries_) visit(key.data(), value.get());
+  for (const Slot& s : slots_) {
+    if (s.entry) visit(s.entry + value_words_, s.entry);
+  }
 }
 
 namespace {
@@ -106,8 +227,10 @@ void* UserLpmTrie::lookup(const void* key) {
   std::uint32_t wanted;
   std::memcpy(&wanted, key, sizeof wanted);
   const std::uint32_t max_bits = (key_size_ - 4) * 8;
+  if (size() == 0) return nullptr;
   std::array<std::uint8_t, kMaxLpmKey> probe;
   for (std::uint32_t len = std::min(wanted, max_bits) + 1; len-- > 0;) {
+    if (!(lengths_[len / 64] >> (len % 64) & 1)) continue;
     masked_lpm_key(key, key_size_, len, probe.data());
     if (void* v = UserHashMap::lookup(probe.data())) return v;
   }
@@ -120,7 +243,9 @@ long UserLpmTrie::update(const void* key, const void* value, std::uint64_t flags
   if (prefixlen > (key_size_ - 4) * 8) return -EINVAL;
   std::array<std::uint8_t, kMaxLpmKey> normal;
   masked_lpm_key(key, key_size_, prefixlen, normal.data());
-  return UserHashMap::update(normal.data(), value, flags);
+  const long err = UserHashMap::update(normal.data(), value, flags);
+  if (err == 0) lengths_[prefixlen / 64] |= std::uint64_t{1} << (prefixlen % 64);
+  return err;
 }
 
 // A reserved record: its ring and size in a header before the bytes the
@@ -185,7 +310,13 @@ sniffer::UserRingBuffer* ring_of(void* map) { return static_cast<sniffer::UserRi
 
 extern "C" {
 
-void* sniffer_user_map_lookup(void* map, const void* key) { return store_of(map)->lookup(key); }
+void* sniffer_user_map_lookup(void* map, const void* key) {
+  sniffer_user_map* store = store_of(map);
+  if (!store->array_values) return store->lookup(key);
+  std::uint32_t index;  // UserArrayMap::lookup, without the virtual call
+  std::memcpy(&index, key, sizeof index);
+  return index < store->array_entries ? store->array_values + std::size_t{index} * store->array_stride : nullptr;
+}
 
 long sniffer_user_map_update(void* map, const void* key, const void* value, __u64 flags) {
   return store_of(map)->update(key, value, flags);

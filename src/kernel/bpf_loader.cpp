@@ -55,6 +55,21 @@ struct MapExpectation {
   std::uint32_t value_size;
 };
 
+std::uint32_t page_bytes() { return static_cast<std::uint32_t>(sysconf(_SC_PAGESIZE)); }
+
+// The user engine (no program loaded) copies the configuration maps and keeps
+// its own counters, rings and per-CPU scratch: the kernel need not create
+// those (the 4 MiB capture ring, the per-CPU arrays, event_rings, whose slot
+// update waits for an RCU grace period).
+void leave_out_unread_maps(sniffer_bpf& skel) {
+  for (bpf_map* map : {skel.maps.event_rings, skel.maps.captures, skel.maps.stats, skel.maps.flow_out,
+                       skel.maps.capture_counts, skel.maps.capture_buf, skel.maps.kernel_drops}) {
+    if (int err = bpf_map__set_autocreate(map, false); err) {
+      throw Error(std::string("leave out map ") + bpf_map__name(map) + ": " + errno_text(err));
+    }
+  }
+}
+
 }  // namespace
 
 void route_libbpf_logs() { libbpf_set_print(libbpf_to_spdlog); }
@@ -81,10 +96,11 @@ BpfPrograms::BpfPrograms(const LoadOptions& options) : options_(options) {
   if (err) {
     throw Error("size the flow map to " + std::to_string(options.flow_max_entries) + " entries: " + errno_text(err));
   }
-  err = bpf_map__set_max_entries(skel_->maps.events, options.ring_buffer_bytes);
-  if (err) {
-    throw Error("size the ring buffer to " + std::to_string(options.ring_buffer_bytes) + " bytes: " + errno_text(err));
-  }
+  // Without programs in the kernel the events ring only gives the worker's
+  // reader an fd (the user engine hands it the records): one page.
+  const std::uint32_t ring_bytes = options.load_programs ? options.ring_buffer_bytes : page_bytes();
+  err = bpf_map__set_max_entries(skel_->maps.events, ring_bytes);
+  if (err) throw Error("size the ring buffer to " + std::to_string(ring_bytes) + " bytes: " + errno_text(err));
   err = bpf_map__set_max_entries(skel_->maps.captures, options.capture_ring_bytes);
   if (err) {
     throw Error("size the capture ring to " + std::to_string(options.capture_ring_bytes) + " bytes: " + errno_text(err));
@@ -101,6 +117,7 @@ BpfPrograms::BpfPrograms(const LoadOptions& options) : options_(options) {
   if (!options.load_programs) {
     bpf_program* prog = nullptr;
     bpf_object__for_each_program(prog, skel_->obj) bpf_program__set_autoload(prog, false);
+    leave_out_unread_maps(*skel_);
   }
   err = sniffer_bpf__load(skel_.get());
   if (err) {
@@ -168,6 +185,7 @@ void BpfPrograms::verify_maps() const {
       {skel_->maps.captures, SNIFFER_MAP_CAPTURES, 0, 0},
   };
   for (const auto& m : expected) {
+    if (!bpf_map__autocreate(m.map)) continue;  // left out (user engine)
     bpf_map_info info{};
     __u32 len = sizeof(info);
     int err = bpf_obj_get_info_by_fd(bpf_map__fd(m.map), &info, &len);

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <map>
+#include <random>
 #include <utility>
 #include <vector>
 
@@ -30,6 +32,24 @@ TEST(UserMaps, ArrayHasEveryIndexBelowItsSizeAndNoOther) {
   EXPECT_EQ(u32(array.at(2)), 77u);
   EXPECT_EQ(array.update(&two, &value, BPF_NOEXIST), -EEXIST);
   EXPECT_EQ(array.update(&three, &value, BPF_ANY), -E2BIG);
+}
+
+// The programs' lookup helper reads an array directly, a hash map through its store.
+TEST(UserMaps, TheLookupHelperFindsWhatTheStoresFind) {
+  UserArrayMap array(12, 3);  // a stride of 16
+  UserHashMap hash(4, 4, 4);
+  struct {
+    sniffer_user_map* user_map;
+  } array_def{&array}, hash_def{&hash};
+  const std::uint32_t value = 5;
+  for (std::uint32_t key = 0; key < 5; ++key) {
+    EXPECT_EQ(sniffer_user_map_lookup(&array_def, &key), array.lookup(&key)) << key;
+    ASSERT_EQ(hash.update(&key, &value, BPF_ANY), key < 4 ? 0 : -E2BIG);
+    EXPECT_EQ(sniffer_user_map_lookup(&hash_def, &key), hash.lookup(&key)) << key;
+  }
+  const std::uint32_t two = 2;
+  EXPECT_EQ(static_cast<std::uint8_t*>(sniffer_user_map_lookup(&array_def, &two)),
+            static_cast<const std::uint8_t*>(array.at(0)) + 32);
 }
 
 TEST(UserMaps, HashKeepsItsFlagsAndItsSize) {
@@ -68,6 +88,79 @@ TEST(UserMaps, HashTakeRemovesAndForEachVisitsEveryEntryOnce) {
   EXPECT_EQ(hash.lookup(&b), nullptr);
   EXPECT_EQ(hash.take(&b, &out), -ENOENT);
   EXPECT_EQ(hash.update(&b, &one, BPF_NOEXIST), 0);  // its room is free again
+}
+
+// Random updates, lookups and takes on a small key space (many collisions of
+// the home slot, growth, backward-shift removal) against std::map, for keys of
+// KeyBytes bytes (the sizes the store unrolls, and one it does not; the
+// padding to 8 bytes must not count).
+template <std::size_t KeyBytes>
+void agrees_with_an_ordered_map() {
+  struct Key {
+    std::uint8_t bytes[KeyBytes];
+    bool operator<(const Key& o) const { return std::memcmp(bytes, o.bytes, sizeof bytes) < 0; }
+  };
+  UserHashMap hash(sizeof(Key), 4, 300);
+  std::map<Key, std::uint32_t> reference;
+  std::map<Key, const void*> address;  // a value stays where it was created
+  std::mt19937 random(14);
+  for (int step = 0; step < 200000; ++step) {
+    Key key{};
+    key.bytes[0] = static_cast<std::uint8_t>(random() % 23);
+    key.bytes[KeyBytes - 1] = static_cast<std::uint8_t>(random() % 19);  // 437 keys: the map fills
+    const std::uint32_t value = static_cast<std::uint32_t>(random());
+    const auto it = reference.find(key);
+    switch (random() % 4) {
+      case 0: {
+        void* found = hash.lookup(&key);
+        ASSERT_EQ(found != nullptr, it != reference.end());
+        if (found) {
+          EXPECT_EQ(u32(found), it->second);
+          EXPECT_EQ(found, address[key]);
+        }
+        break;
+      }
+      case 1: {
+        std::uint32_t out = 0;
+        ASSERT_EQ(hash.take(&key, &out), it == reference.end() ? -ENOENT : 0);
+        if (it != reference.end()) {
+          EXPECT_EQ(out, it->second);
+          reference.erase(it);
+        }
+        break;
+      }
+      default: {
+        const std::uint64_t flags = random() % 3;  // BPF_ANY, BPF_NOEXIST, BPF_EXIST
+        long want = 0;
+        if (it != reference.end() && flags == BPF_NOEXIST) want = -EEXIST;
+        else if (it == reference.end() && flags == BPF_EXIST) want = -ENOENT;
+        else if (it == reference.end() && reference.size() >= 300) want = -E2BIG;
+        ASSERT_EQ(hash.update(&key, &value, flags), want);
+        if (want == 0) {
+          reference[key] = value;
+          address[key] = hash.lookup(&key);
+        }
+      }
+    }
+    ASSERT_EQ(hash.size(), reference.size());
+  }
+  std::size_t visited = 0;
+  hash.for_each([&](const void* key, const void* value) {
+    Key k;
+    std::memcpy(&k, key, sizeof k);
+    ASSERT_EQ(reference.count(k), 1u);
+    EXPECT_EQ(u32(value), reference[k]);
+    ++visited;
+  });
+  EXPECT_EQ(visited, reference.size());
+}
+
+TEST(UserMaps, HashAgreesWithAnOrderedMapUnderRandomUpdatesAndTakes) {
+  agrees_with_an_ordered_map<2>();
+  agrees_with_an_ordered_map<4>();
+  agrees_with_an_ordered_map<13>();
+  agrees_with_an_ordered_map<20>();
+  agrees_with_an_ordered_map<40>();
 }
 
 struct LpmV4 {
