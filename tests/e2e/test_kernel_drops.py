@@ -104,7 +104,12 @@ def test_gateway_drops_counted_by_reason(lab, start_daemon, subscribe, aggregati
         assert (r.fwd.packets, r.fwd.kernel_dropped, r.bwd.kernel_dropped) == (PACKETS, PACKETS, 0), f"{reason}: {r}"
     other = [r for r in records if r.dst_port == OTHER_NETNS_PORT and r.l4_protocol == 17]
     assert len(other) == 1 and (other[0].fwd.packets, other[0].fwd.kernel_dropped) == (PACKETS, 0), other
-    assert report["userspace"]["flows"]["kernel_drops_no_flow"] == 0
+    # A drop no flow can take: an IPv6 packet with extension headers (the drop's tuple stops at the
+    # first next header, the flow's key at the transport), e.g. the MLD report a veth peer may send
+    # after an XDP attach, which the gateway drops: class "other". Every other drop is on its flow.
+    others = sum(by_class["other"] for by_reason in report["kernel"]["drops"]["interfaces"].values()
+                 for by_class in by_reason.values())
+    assert report["userspace"]["flows"]["kernel_drops_no_flow"] == others, report["kernel"]["drops"]
     assert report["userspace"]["flows"]["kernel_drops"] >= 3 * PACKETS
 
 
