@@ -78,8 +78,10 @@ void PcapReader::check_link_type(const std::string& name) {
 // libpcap has read the file header. A regular file in the classic format,
 // version 2.4, this machine's byte order, is then read directly: records
 // parsed where read() put them, no stdio, no copy. Anything else stays with
-// libpcap (pcapng, pipes, swapped or older files).
+// libpcap (pcapng, pipes, swapped or older files, standard input: the reads
+// below are at offsets from the file's start, where stdin need not begin).
 void PcapReader::start_direct() {
+  if (pcap_file(pcap_) == stdin) return;
   const int fd = fileno(pcap_file(pcap_));
   struct stat st {};
   std::uint32_t magic = 0;
@@ -107,7 +109,8 @@ std::uint64_t PcapReader::bytes_read() const {
 }
 
 // At least `want` bytes from head on: false at the end of the file or on a
-// read error (then libpcap, taking over, reads the same and reports it).
+// read error (then libpcap, taking over, reads the same and reports it, or
+// finds the end).
 bool PcapReader::Direct::fill(std::size_t want) {
   if (tail - head >= want) return true;
   if (head + want > buf.size()) {  // move what is left to the front; grow for a record larger than the buffer
@@ -128,10 +131,9 @@ bool PcapReader::Direct::fill(std::size_t want) {
 
 bool PcapReader::next_direct(PcapFrame& frame) {
   Direct& d = *direct_;
-  if (!d.fill(kRecordHeaderBytes)) {
-    if (d.tail == d.head) return false;  // the end, after a whole record
-    return hand_over(frame);
-  }
+  // The end, a record cut short or a read error: libpcap reads from here on
+  // and says which (at the end, nothing and no error).
+  if (!d.fill(kRecordHeaderBytes)) return hand_over(frame);
   const std::uint8_t* at = d.buf.data() + d.head;
   std::int32_t sec, frac;
   std::uint32_t caplen, len;

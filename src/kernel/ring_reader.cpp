@@ -143,6 +143,13 @@ void RingReader::consume() {
     // a record reserved after that read finds the reader at its position
     // (the kernel's default wakeup, wakeup_bytes 0, is for exactly that case).
     cons.release();
+    // A full fence between that store and the next load of the producer
+    // position (release/acquire would let x86 reorder them): the kernel's
+    // commit writes the header, then reads the consumer position to decide
+    // on a wakeup; without it both sides could miss the other (libbpf has
+    // the same pattern and relies on level-triggered epoll and the poll
+    // timeout; so does this reader, but need not).
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
   }
 }
 
