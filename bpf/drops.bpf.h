@@ -131,6 +131,39 @@ static __always_inline void count_drop(struct sniffer_drop_key *key)
 		*n += 1;
 }
 
+/* The transport protocol of a dropped IPv6 packet and its offset from the
+ * IPv6 header, past the extension headers as parse_ipv6() walks them (the
+ * same bound), so that the drop finds the flow the programs keyed on it.
+ * False (l4_proto set, no ports to read) for a later fragment or a header that
+ * could not be read. */
+static __always_inline bool dropped_ipv6_transport(unsigned char *ip, __u8 next, __u32 *off,
+						   struct sniffer_drop_record *r)
+{
+	for (int i = 0; i < SNIFFER_IPV6_MAX_EXT_HDRS; i++) {
+		if (next != NEXTHDR_HOP && next != NEXTHDR_ROUTING && next != NEXTHDR_DEST &&
+		    next != NEXTHDR_AUTH && next != NEXTHDR_FRAGMENT)
+			break;
+		__u8 eh[4];
+		if (bpf_probe_read_kernel(eh, sizeof eh, ip + *off)) {
+			r->l4_proto = next;
+			return false;
+		}
+		if (next == NEXTHDR_FRAGMENT) {
+			next = eh[0];
+			*off += 8;
+			if (((eh[2] << 8) | eh[3]) & 0xfff8) { /* not the first fragment */
+				r->l4_proto = next;
+				return false;
+			}
+			continue;
+		}
+		*off += next == NEXTHDR_AUTH ? (eh[1] + 2) * 4 : (eh[1] + 1) * 8;
+		next = eh[0];
+	}
+	r->l4_proto = next;
+	return true;
+}
+
 /* The dropped packet's addresses and ports, from its network header (bounded
  * reads of the skb's head). False when it is not IP or the header is not set. */
 static __always_inline bool dropped_tuple(struct sk_buff *skb, __u16 ethertype, struct sniffer_drop_record *r)
@@ -156,15 +189,16 @@ static __always_inline bool dropped_tuple(struct sk_buff *skb, __u16 ethertype, 
 		if (bpf_probe_read_kernel(h, 40, ip) || (h[0] >> 4) != 6)
 			return false;
 		r->ip_version = 6;
-		r->l4_proto = h[6];
 		__builtin_memcpy(r->saddr, &h[8], 16);
 		__builtin_memcpy(r->daddr, &h[24], 16);
 		l4_offset = 40;
+		if (!dropped_ipv6_transport(ip, h[6], &l4_offset, r))
+			return true; /* a later fragment, or a header not readable: no ports */
 	} else {
 		return false;
 	}
 	__u16 ports[2];
-	if ((r->l4_proto == PROTO_TCP || r->l4_proto == PROTO_UDP) &&
+	if ((r->l4_proto == PROTO_TCP || r->l4_proto == PROTO_UDP || r->l4_proto == PROTO_SCTP) &&
 	    !bpf_probe_read_kernel(ports, sizeof ports, ip + l4_offset)) {
 		r->sport = bpf_ntohs(ports[0]);
 		r->dport = bpf_ntohs(ports[1]);
