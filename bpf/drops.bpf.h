@@ -140,8 +140,7 @@ static __always_inline bool dropped_ipv6_transport(unsigned char *ip, __u8 next,
 						   struct sniffer_drop_record *r)
 {
 	for (int i = 0; i < SNIFFER_IPV6_MAX_EXT_HDRS; i++) {
-		if (next != NEXTHDR_HOP && next != NEXTHDR_ROUTING && next != NEXTHDR_DEST &&
-		    next != NEXTHDR_AUTH && next != NEXTHDR_FRAGMENT)
+		if (next != NEXTHDR_FRAGMENT && !ipv6_is_ext_hdr(next))
 			break;
 		__u8 eh[4];
 		if (bpf_probe_read_kernel(eh, sizeof eh, ip + *off)) {
@@ -157,7 +156,7 @@ static __always_inline bool dropped_ipv6_transport(unsigned char *ip, __u8 next,
 			}
 			continue;
 		}
-		*off += next == NEXTHDR_AUTH ? (eh[1] + 2) * 4 : (eh[1] + 1) * 8;
+		*off += ipv6_ext_hdr_len(next, eh[1]);
 		next = eh[0];
 	}
 	r->l4_proto = next;

@@ -11,6 +11,7 @@
 #include "vmlinux.h"
 #include <bpf/bpf_endian.h>
 #include "sniffer/abi.h"
+#include "ipv6_ext.bpf.h"
 
 #define ETH_P_IP 0x0800
 #define ETH_P_IPV6 0x86DD
@@ -18,12 +19,6 @@
 #define ETH_P_8021AD 0x88A8
 #define ETH_P_MPLS_UC 0x8847
 #define ETH_P_MPLS_MC 0x8848
-
-#define NEXTHDR_HOP 0
-#define NEXTHDR_ROUTING 43
-#define NEXTHDR_FRAGMENT 44
-#define NEXTHDR_AUTH 51
-#define NEXTHDR_DEST 60
 
 #define PROTO_ICMP 1
 #define PROTO_TCP 6
@@ -290,8 +285,7 @@ static __always_inline void parse_ipv6(void *data, void *data_end, __u32 off,
 			}
 			continue;
 		}
-		if (nexthdr != NEXTHDR_HOP && nexthdr != NEXTHDR_ROUTING &&
-		    nexthdr != NEXTHDR_DEST && nexthdr != NEXTHDR_AUTH) {
+		if (!ipv6_is_ext_hdr(nexthdr)) {
 			r->l4_proto = nexthdr;
 			r->l3_hdr_len = off - l3_start;
 			parse_l4(data, data_end, off, r);
@@ -302,7 +296,7 @@ static __always_inline void parse_ipv6(void *data, void *data_end, __u32 off,
 			r->parse_flags |= SNIFFER_PARSE_TRUNCATED;
 			return;
 		}
-		__u32 len = nexthdr == NEXTHDR_AUTH ? (eh->hdrlen + 2) * 4 : (eh->hdrlen + 1) * 8;
+		__u32 len = ipv6_ext_hdr_len(nexthdr, eh->hdrlen);
 		nexthdr = eh->nexthdr;
 		off += len;
 	}
