@@ -9,6 +9,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <memory>
 #include <string>
@@ -22,11 +23,18 @@ struct sniffer_user_map {  // the C side's opaque store type
   // 0 or a negative errno, as bpf_map_update_elem (flags BPF_ANY, BPF_NOEXIST, BPF_EXIST).
   virtual long update(const void* key, const void* value, std::uint64_t flags) = 0;
 
-  // An array's values, for the lookup helper's direct path (the programs'
-  // counters: several a packet); nullptr for any other store.
+  // An array's values (UserArrayMap; nullptr for any other store), here so
+  // that the lookup helper reaches the programs' counters, several a packet,
+  // without a virtual call.
   std::uint8_t* array_values = nullptr;
-  std::uint32_t array_stride = 0;
+  std::uint32_t array_stride = 0;  // the value size rounded up to 8, as the kernel lays array values out
   std::uint32_t array_entries = 0;
+  // The array's value at index *key (a __u32), nullptr past the end.
+  void* array_element(const void* key) const {
+    std::uint32_t index;
+    std::memcpy(&index, key, sizeof index);
+    return index < array_entries ? array_values + std::size_t{index} * array_stride : nullptr;
+  }
 };
 
 namespace sniffer {
@@ -36,14 +44,12 @@ class UserArrayMap : public sniffer_user_map {
   UserArrayMap(std::uint32_t value_size, std::uint32_t max_entries);
   void* lookup(const void* key) override;
   long update(const void* key, const void* value, std::uint64_t flags) override;
-  std::uint32_t size() const { return max_entries_; }
-  const void* at(std::uint32_t index) const { return bytes_.data() + std::size_t{index} * stride_; }
+  std::uint32_t size() const { return array_entries; }
+  const void* at(std::uint32_t index) const { return array_values + std::size_t{index} * array_stride; }
 
  private:
   std::uint32_t value_size_;
-  std::uint32_t stride_;  // value_size_ rounded up to 8, as the kernel lays array values out
-  std::uint32_t max_entries_;
-  std::vector<std::uint8_t> bytes_;
+  std::vector<std::uint8_t> bytes_;  // never reallocated: array_values points into it
 };
 
 // An open-addressing table (linear probing, at most half full) of fixed-size
@@ -77,7 +83,8 @@ class UserHashMap : public sniffer_user_map {
   template <std::uint32_t N>
   std::size_t locate(const void* key, Key& words, std::uint64_t& hash) const;
   std::size_t locate(const void* key, Key& words, std::uint64_t& hash) const;  // by key_size_
-  std::size_t find(const Key& words, std::uint64_t hash) const;               // any size
+  template <std::uint32_t N>
+  std::size_t probe(const Key& words, std::uint64_t hash) const;
   void erase(std::size_t slot);
   void grow();
   std::uint64_t* allocate();
@@ -98,6 +105,7 @@ class UserHashMap : public sniffer_user_map {
 // its prefix does; lookup finds the longest.
 class UserLpmTrie : public UserHashMap {
  public:
+  static constexpr std::uint32_t kMaxKeyBytes = 4 + 16;  // prefixlen + an IPv6 address
   using UserHashMap::UserHashMap;
   void* lookup(const void* key) override;
   long update(const void* key, const void* value, std::uint64_t flags) override;

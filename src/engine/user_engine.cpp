@@ -25,7 +25,6 @@ namespace {
 constexpr std::uint32_t kTestRunIfindex = 1;
 constexpr std::uint32_t kTestRunLinearBytes = 4096 - 256 - 320;
 constexpr std::uint32_t kTestRunMaxBytes = kTestRunLinearBytes + 17 * 4096;
-constexpr std::size_t kMaxLpmKeyBytes = 4 + 16;
 
 std::atomic<bool> engine_exists{false};
 
@@ -35,19 +34,26 @@ std::unique_ptr<sniffer_user_map> make_store(const sniffer_user_map_slot& slot, 
   // with the programs not loaded the kernel's flow map has one entry and its
   // events ring one page, and it creates no capture ring (nothing there uses them).
   std::uint32_t max_entries = bpf_map__max_entries(kernel_map);
-  if (std::strcmp(slot.name, "flows") == 0) max_entries = options.flow_kernel ? options.flow_max_entries : 1;
-  if (std::strcmp(slot.name, "events") == 0) max_entries = options.ring_buffer_bytes;
-  if (std::strcmp(slot.name, "captures") == 0) max_entries = options.capture_ring_bytes;
+  if (std::strcmp(slot.name, SNIFFER_MAP_FLOWS) == 0) max_entries = options.flow_kernel ? options.flow_max_entries : 1;
+  if (std::strcmp(slot.name, SNIFFER_MAP_EVENTS) == 0) max_entries = options.ring_buffer_bytes;
+  if (std::strcmp(slot.name, SNIFFER_MAP_CAPTURES) == 0) max_entries = options.capture_ring_bytes;
+  // A key the store cannot hold: the map named, not "no store".
+  const auto check_key = [&](std::uint32_t max_bytes) {
+    if (slot.key_size == 0 || slot.key_size > max_bytes) {
+      throw Error(std::string("user engine: map ") + slot.name + ": a key of " + std::to_string(slot.key_size) +
+                  " bytes (1 to " + std::to_string(max_bytes) + " in userspace)");
+    }
+  };
   switch (slot.type) {
     case BPF_MAP_TYPE_ARRAY:
     case BPF_MAP_TYPE_PERCPU_ARRAY:  // one thread runs the programs: one CPU's values
       return std::make_unique<UserArrayMap>(slot.value_size, max_entries);
     case BPF_MAP_TYPE_HASH:
     case BPF_MAP_TYPE_PERCPU_HASH:  // kernel_drops: written by a tracepoint the engine does not run
-      if (slot.key_size == 0 || slot.key_size > UserHashMap::kMaxKeyBytes) break;
+      check_key(UserHashMap::kMaxKeyBytes);
       return std::make_unique<UserHashMap>(slot.key_size, slot.value_size, max_entries);
     case BPF_MAP_TYPE_LPM_TRIE:
-      if (slot.key_size > kMaxLpmKeyBytes) break;
+      check_key(UserLpmTrie::kMaxKeyBytes);
       return std::make_unique<UserLpmTrie>(slot.key_size, slot.value_size, max_entries);
     case BPF_MAP_TYPE_RINGBUF: return std::make_unique<UserRingBuffer>(max_entries);
     default: break;

@@ -14,31 +14,20 @@ namespace sniffer {
 
 namespace {
 
-std::uint32_t key_index(const void* key) {
-  std::uint32_t index;
-  std::memcpy(&index, key, sizeof index);
-  return index;
-}
-
 // A ring sample takes its length plus an 8-byte header, rounded up to 8.
 std::uint64_t ring_footprint(std::uint64_t size) { return (size + BPF_RINGBUF_HDR_SZ + 7) & ~std::uint64_t{7}; }
 
 }  // namespace
 
 UserArrayMap::UserArrayMap(std::uint32_t value_size, std::uint32_t max_entries)
-    : value_size_(value_size),
-      stride_((value_size + 7) & ~7u),
-      max_entries_(max_entries),
-      bytes_(std::size_t{stride_} * max_entries) {
-  array_values = bytes_.data();  // never reallocated
-  array_stride = stride_;
-  array_entries = max_entries_;
+    : value_size_(value_size) {
+  array_stride = (value_size + 7) & ~7u;
+  array_entries = max_entries;
+  bytes_.resize(std::size_t{array_stride} * max_entries);
+  array_values = bytes_.data();
 }
 
-void* UserArrayMap::lookup(const void* key) {
-  const std::uint32_t index = key_index(key);
-  return index < max_entries_ ? bytes_.data() + std::size_t{index} * stride_ : nullptr;
-}
+void* UserArrayMap::lookup(const void* key) { return array_element(key); }
 
 long UserArrayMap::update(const void* key, const void* value, std::uint64_t flags) {
   void* slot = lookup(key);
@@ -79,11 +68,19 @@ std::size_t UserHashMap::locate(const void* key, Key& words, std::uint64_t& hash
   }
   h ^= h >> 32;
   hash = h;
+  return probe<N>(words, h);
+}
+
+// The slot holding the key of these words and hash, or the free slot where
+// the probe ended. N as for locate.
+template <std::uint32_t N>
+std::size_t UserHashMap::probe(const Key& words, std::uint64_t hash) const {
+  const std::uint32_t count = N ? (N + 7) / 8 : key_words_;
   const std::size_t mask = slots_.size() - 1;
-  for (std::size_t i = h & mask;; i = (i + 1) & mask) {
+  for (std::size_t i = hash & mask;; i = (i + 1) & mask) {
     const Slot& slot = slots_[i];
     if (!slot.entry) return i;
-    if (slot.hash != h) continue;
+    if (slot.hash != hash) continue;
     const std::uint64_t* stored = slot.entry + value_words_;
     std::uint64_t differ = 0;
     for (std::uint32_t w = 0; w < count; ++w) differ |= stored[w] ^ words[w];
@@ -99,17 +96,6 @@ std::size_t UserHashMap::locate(const void* key, Key& words, std::uint64_t& hash
     case 20: return locate<20>(key, words, hash);  // local_addrs
     case 40: return locate<40>(key, words, hash);  // flows
     default: return locate<0>(key, words, hash);
-  }
-}
-
-std::size_t UserHashMap::find(const Key& words, std::uint64_t hash) const {
-  const std::size_t mask = slots_.size() - 1;
-  for (std::size_t i = hash & mask;; i = (i + 1) & mask) {
-    const Slot& slot = slots_[i];
-    if (!slot.entry) return i;
-    if (slot.hash == hash && std::equal(words.begin(), words.begin() + key_words_, slot.entry + value_words_)) {
-      return i;
-    }
   }
 }
 
@@ -133,7 +119,7 @@ long UserHashMap::update(const void* key, const void* value, std::uint64_t flags
   if (count_ >= max_entries_) return -E2BIG;
   if (std::size_t{count_ + 1} * 2 > slots_.size()) {
     grow();
-    i = find(words, hash);
+    i = probe<0>(words, hash);
   }
   std::uint64_t* entry = allocate();
   std::memcpy(entry, value, value_size_);
@@ -205,8 +191,6 @@ void UserHashMap::for_each(const std::function<void(const void* key, const void*
 
 namespace {
 
-constexpr std::size_t kMaxLpmKey = 4 + 16;  // prefixlen + an IPv6 address
-
 // An LPM key with the address bits past prefixlen cleared (the trie's own
 // normal form), in `out` (key_size bytes).
 void masked_lpm_key(const void* key, std::uint32_t key_size, std::uint32_t prefixlen, std::uint8_t* out) {
@@ -228,7 +212,7 @@ void* UserLpmTrie::lookup(const void* key) {
   std::memcpy(&wanted, key, sizeof wanted);
   const std::uint32_t max_bits = (key_size_ - 4) * 8;
   if (size() == 0) return nullptr;
-  std::array<std::uint8_t, kMaxLpmKey> probe;
+  std::array<std::uint8_t, UserLpmTrie::kMaxKeyBytes> probe;
   for (std::uint32_t len = std::min(wanted, max_bits) + 1; len-- > 0;) {
     if (!(lengths_[len / 64] >> (len % 64) & 1)) continue;
     masked_lpm_key(key, key_size_, len, probe.data());
@@ -241,7 +225,7 @@ long UserLpmTrie::update(const void* key, const void* value, std::uint64_t flags
   std::uint32_t prefixlen;
   std::memcpy(&prefixlen, key, sizeof prefixlen);
   if (prefixlen > (key_size_ - 4) * 8) return -EINVAL;
-  std::array<std::uint8_t, kMaxLpmKey> normal;
+  std::array<std::uint8_t, UserLpmTrie::kMaxKeyBytes> normal;
   masked_lpm_key(key, key_size_, prefixlen, normal.data());
   const long err = UserHashMap::update(normal.data(), value, flags);
   if (err == 0) lengths_[prefixlen / 64] |= std::uint64_t{1} << (prefixlen % 64);
@@ -312,10 +296,7 @@ extern "C" {
 
 void* sniffer_user_map_lookup(void* map, const void* key) {
   sniffer_user_map* store = store_of(map);
-  if (!store->array_values) return store->lookup(key);
-  std::uint32_t index;  // UserArrayMap::lookup, without the virtual call
-  std::memcpy(&index, key, sizeof index);
-  return index < store->array_entries ? store->array_values + std::size_t{index} * store->array_stride : nullptr;
+  return store->array_values ? store->array_element(key) : store->lookup(key);  // an array without the virtual call
 }
 
 long sniffer_user_map_update(void* map, const void* key, const void* value, __u64 flags) {
