@@ -20,8 +20,6 @@ std::string flow_csv_header(bool label_column = false);
 
 // One record as a line with as many cells as the header, newline-terminated.
 std::string flow_csv_row(const v1::FlowRecord& record, bool label_column = false);
-// The same row appended to `out`.
-void append_flow_csv_row(std::string& out, const v1::FlowRecord& record, bool label_column = false);
 // The same row written at `at`, which has room for flow_csv_row_bound(record)
 // bytes; returns the end of the row. For a writer with a buffer of its own
 // (FlowOutput writes into its file's): no copy of the row.

@@ -176,7 +176,7 @@ bool PcapReader::next(PcapFrame& frame) {
     return false;
   }
   set_frame(frame, hdr->ts.tv_sec, hdr->ts.tv_usec, hdr->caplen, hdr->len, data);
-  record_bytes_ += 16 + hdr->caplen;
+  record_bytes_ += kRecordHeaderBytes + hdr->caplen;
   return true;
 }
 

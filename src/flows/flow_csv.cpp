@@ -371,18 +371,10 @@ char* write_flow_csv_row(char* at, const v1::FlowRecord& record, bool label_colu
   return at;
 }
 
-void append_flow_csv_row(std::string& out, const v1::FlowRecord& record, bool label_column) {
-  const std::size_t size = out.size();
-  out.resize(size + flow_csv_row_bound(record));
-  char* const end = write_flow_csv_row(out.data() + size, record, label_column);
-  out.resize(static_cast<std::size_t>(end - out.data()));
-}
-
 std::string flow_csv_row(const v1::FlowRecord& record, bool label_column) {
-  std::string out;
-  out.reserve(1024);
-  append_flow_csv_row(out, record, label_column);
-  return out;
+  std::string row(flow_csv_row_bound(record), '\0');
+  row.resize(static_cast<std::size_t>(write_flow_csv_row(row.data(), record, label_column) - row.data()));
+  return row;
 }
 
 }  // namespace sniffer
