@@ -11,8 +11,8 @@
 // On SIGTERM it drains until nothing arrived for 0.5 s, then writes one JSON object to OUTFILE:
 // sub_flows.py's fields (events, pkt_batches, flow_records, flow_updates, flows, duplicate_finals,
 // flow_packets), per topic the sequence accounting ("seq": batches, first, last, gaps, missing,
-// out_of_order; sniffer/sequence_check.hpp, as sniffer-sub) and per worker its pkt batches and events
-// ("workers").
+// out_of_order, restarts; sniffer/sequence_check.hpp, as sniffer-sub) and per worker its pkt
+// batches and events ("workers").
 #include <chrono>
 #include <csignal>
 #include <cstdint>
@@ -41,8 +41,8 @@ void on_term(int) { g_stop = 1; }
 
 // One topic's sequence accounting, as sub_flows.py writes it.
 nlohmann::json sequence_json(const sniffer::SequenceCount& c) {
-  return {{"batches", c.batches}, {"first", c.first}, {"last", c.last},
-          {"gaps", c.gaps},       {"missing", c.missing}, {"out_of_order", c.out_of_order}};
+  return {{"batches", c.batches}, {"first", c.first},   {"last", c.last},         {"gaps", c.gaps},
+          {"missing", c.missing}, {"out_of_order", c.out_of_order}, {"restarts", c.restarts}};
 }
 
 // What one EventBatch says about itself without its events being decoded.
