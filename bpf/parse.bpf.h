@@ -306,14 +306,17 @@ static __always_inline void parse_ipv6(void *data, void *data_end, __u32 off,
 	r->parse_flags |= SNIFFER_PARSE_EXTHDR_LIMIT;
 }
 
-/* Where the IP header starts: after the Ethernet header, the VLAN tags and
- * the MPLS labels the parser read. */
+/* Where the IP header starts in the frame: after the Ethernet header, the
+ * VLAN tags and the MPLS labels the parser read there (an offloaded tag is
+ * not in the frame). */
 static __always_inline __u32 sniffer_l3_offset(const struct sniffer_record *r)
 {
-	return sizeof(struct ethhdr) + (__u32)r->vlan_count * sizeof(struct vlan_tag) + (__u32)r->mpls_count * 4;
+	__u32 tags_in_frame = (__u32)r->vlan_count - r->vlan_offloaded;
+	return sizeof(struct ethhdr) + tags_in_frame * sizeof(struct vlan_tag) + (__u32)r->mpls_count * 4;
 }
 
-/* Fills the parsed fields of r from the frame [data, data_end). */
+/* Fills the parsed fields of r from the frame [data, data_end). An outer tag
+ * the caller already put in r (vlan_offloaded) comes before the frame's. */
 static __always_inline void parse_packet(void *data, void *data_end, struct sniffer_record *r)
 {
 	struct ethhdr *eth = data;
@@ -328,14 +331,21 @@ static __always_inline void parse_packet(void *data, void *data_end, struct snif
 	for (int i = 0; i < 2; i++) {
 		if (proto != bpf_htons(ETH_P_8021Q) && proto != bpf_htons(ETH_P_8021AD))
 			break;
+		__u8 n = r->vlan_count;
+		if (n >= 2)
+			break; /* the offloaded tag and one in the frame: VLAN_EXCESS below */
 		struct vlan_tag *vt = data + off;
 		if ((void *)(vt + 1) > data_end) {
 			r->ethertype = bpf_ntohs(proto);
 			r->parse_flags |= SNIFFER_PARSE_TRUNCATED;
 			return;
 		}
-		r->vlan_ids[i] = bpf_ntohs(vt->tci) & 0x0fff;
-		r->vlan_count = i + 1;
+		__u16 vid = bpf_ntohs(vt->tci) & 0x0fff;
+		if (n) /* not vlan_ids[n]: clang turns that address into an OR the verifier refuses */
+			r->vlan_ids[1] = vid;
+		else
+			r->vlan_ids[0] = vid;
+		r->vlan_count = n + 1;
 		proto = vt->inner_proto;
 		off += sizeof(*vt);
 	}

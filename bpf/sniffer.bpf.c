@@ -63,10 +63,12 @@ struct {
 /*
  * The whole per-packet path, shared by every hook. ctx is the xdp_md or the
  * __sk_buff; is_xdp selects the helper that copies the payload snippet.
+ * wire_len is the frame's length; skb_vlan is SKB_VLAN_PRESENT | TCI when
+ * the skb holds the outer VLAN tag outside the frame (TC only), else 0.
  * Returns the verdict: SNIFFER_VERDICT_BLOCKED means drop the packet.
  */
 static __always_inline int observe(void *ctx, bool is_xdp, void *data, void *data_end,
-				   __u32 ifindex, __u32 wire_len, __u8 hook)
+				   __u32 ifindex, __u32 wire_len, __u8 hook, __u32 skb_vlan)
 {
 	struct sniffer_iface_config *cfg = bpf_map_lookup_elem(&iface_configs, &ifindex);
 	if (!cfg) {
@@ -76,16 +78,25 @@ static __always_inline int observe(void *ctx, bool is_xdp, void *data, void *dat
 	__u32 slot = cfg->stats_slot;
 
 	struct sniffer_record rec = {};
+	if (skb_vlan) {
+		rec.vlan_ids[0] = skb_vlan & 0x0fff;
+		rec.vlan_count = 1;
+		rec.vlan_offloaded = 1;
+	}
 	parse_packet(data, data_end, &rec);
+	/* Lengths in the frame stay frame_len; what is reported counts the
+	 * offloaded tag as the wire carries it (and as XDP sees it). */
+	__u32 frame_len = wire_len;
+	wire_len += rec.vlan_offloaded * sizeof(struct vlan_tag);
 	/* Offline, the frame's original length (the capture may have cut it). */
-	check_ip_length(&rec, wire_len, replay_active && replay_wire_len ? replay_wire_len : wire_len);
+	check_ip_length(&rec, frame_len, replay_active && replay_wire_len ? replay_wire_len : frame_len);
 	int verdict = SNIFFER_VERDICT_PASS;
 	if (cfg->blocklist && hook != SNIFFER_HOOK_TC_EGRESS)
 		verdict = block_verdict(&rec, slot);
 	rec.verdict = verdict;
 	/* Full-packet capture: one load and one branch while none runs. */
 	if (capture_active)
-		capture_packet(ctx, is_xdp, &rec, ifindex, wire_len, hook, slot);
+		capture_packet(ctx, is_xdp, &rec, ifindex, frame_len, hook, slot);
 
 	__u32 cls = protocol_class(&rec);
 	stat_add(slot, SNIFFER_STAT_PACKETS(hook, cls), 1);
@@ -117,7 +128,7 @@ static __always_inline int observe(void *ctx, bool is_xdp, void *data, void *dat
 			return verdict;
 		}
 	}
-	send_record(ctx, is_xdp, &rec, wire_len, slot);
+	send_record(ctx, is_xdp, &rec, frame_len, slot);
 	return verdict;
 }
 
@@ -135,7 +146,7 @@ int sniffer_xdp(struct xdp_md *ctx)
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
 	int verdict = observe(ctx, true, data, data_end, ctx->ingress_ifindex,
-			      bpf_xdp_get_buff_len(ctx), SNIFFER_HOOK_XDP_INGRESS);
+			      bpf_xdp_get_buff_len(ctx), SNIFFER_HOOK_XDP_INGRESS, 0);
 	return verdict == SNIFFER_VERDICT_BLOCKED ? XDP_DROP : XDP_PASS;
 }
 
@@ -160,11 +171,17 @@ static __noinline int ensure_headers_linear(struct __sk_buff *skb)
 #define SNIFFER_TC_CONTINUE (-1)
 #define SNIFFER_TC_SHOT 2
 
+/* The skb's own VLAN tag: on receive the kernel moves the frame's outer tag
+ * there before TC ingress runs (skb_vlan_untag), and a device with VLAN
+ * offload sends it there at TC egress. */
+#define SKB_VLAN_PRESENT 0x10000
+
 static __always_inline int observe_skb(struct __sk_buff *skb, __u8 hook)
 {
 	ensure_headers_linear(skb);
+	__u32 skb_vlan = skb->vlan_present ? SKB_VLAN_PRESENT | skb->vlan_tci : 0;
 	int verdict = observe(skb, false, (void *)(long)skb->data, (void *)(long)skb->data_end,
-			      skb->ifindex, skb->len, hook);
+			      skb->ifindex, skb->len, hook, skb_vlan);
 	return verdict == SNIFFER_VERDICT_BLOCKED ? SNIFFER_TC_SHOT : SNIFFER_TC_CONTINUE;
 }
 

@@ -290,7 +290,9 @@ struct sniffer_record {
 	__u32 block_rule_id; /* the blocklist rule that matched, 0 for none */
 	__u8 verdict;        /* SNIFFER_VERDICT_* */
 	__u8 mpls_count;     /* MPLS labels parsed (after the VLAN tags), 0..SNIFFER_MPLS_MAX_LABELS */
-	__u8 reserved[2];
+	__u8 vlan_offloaded; /* 1: vlan_ids[0] came from the skb (TC), not the frame: the kernel
+			      * or a NIC with VLAN offload holds the outer tag outside the frame */
+	__u8 reserved;
 };
 
 /* ---- kernel flow aggregation (flows.aggregation = "kernel") ----
@@ -613,7 +615,8 @@ SNIFFER_ASSERT_OFFSET(sniffer_record, tcp_ack, 100);
 SNIFFER_ASSERT_OFFSET(sniffer_record, block_rule_id, 104);
 SNIFFER_ASSERT_OFFSET(sniffer_record, verdict, 108);
 SNIFFER_ASSERT_OFFSET(sniffer_record, mpls_count, 109);
-SNIFFER_ASSERT_OFFSET(sniffer_record, reserved, 110);
+SNIFFER_ASSERT_OFFSET(sniffer_record, vlan_offloaded, 110);
+SNIFFER_ASSERT_OFFSET(sniffer_record, reserved, 111);
 
 SNIFFER_STATIC_ASSERT((SNIFFER_PARSE_TRUNCATED | SNIFFER_PARSE_MALFORMED | SNIFFER_PARSE_VLAN_EXCESS |
 		       SNIFFER_PARSE_EXTHDR_LIMIT | SNIFFER_PARSE_BAD_LENGTH | SNIFFER_PARSE_L4_CUT |

@@ -77,5 +77,5 @@ int sniffer_user_observe_xdp(const struct sniffer_user_frame *frame, __u32 linea
 {
 	void *data = (void *)frame->data;
 	return observe((void *)frame, true, data, (__u8 *)data + linear_len, ifindex, frame->len,
-		       SNIFFER_HOOK_XDP_INGRESS);
+		       SNIFFER_HOOK_XDP_INGRESS, 0);
 }
