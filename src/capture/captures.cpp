@@ -108,7 +108,12 @@ v1::ControlReply Captures::start(const v1::CaptureCommand& cmd, const std::strin
   for (const auto& s : sessions_) {
     if (s && s->path() == path) return failure(v1::ControlReply::INVALID, path + ": a running capture writes it");
   }
-  if (access(path.c_str(), F_OK) == 0) return failure(v1::ControlReply::INVALID, path + " exists");
+  // lstat, not access: a dangling symbolic link "does not exist" for access(), and
+  // opening it would create its target wherever it points, as root.
+  if (struct stat st {}; lstat(path.c_str(), &st) == 0) {
+    return failure(v1::ControlReply::INVALID,
+                   path + (S_ISLNK(st.st_mode) ? " exists (a symbolic link: never followed)" : " exists"));
+  }
   try {
     make_directory(config_.full_packet_directory);
     clear_counts(slot);

@@ -250,3 +250,28 @@ def test_a_small_captures_ring_counts_what_a_burst_loses_in_the_file_and_the_met
     assert samples['sniffer_capture_packets_total{result="ring_full"}'] == stats["ifdrop"]
     assert samples['sniffer_capture_packets_total{result="written"}'] == written
     assert samples['sniffer_capture_packets_total{result="not_written"}'] == stats["osdrop"]
+
+
+def test_a_capture_never_follows_or_replaces_what_is_in_its_directory(env, lab, capture_sensor, tmp_path):
+    """The daemon writes captures as root: a name already taken in the directory is refused,
+    a dangling symbolic link included (opening it would create its target wherever it
+    points), and nothing is written through it."""
+    start, capture, directory = capture_sensor
+    daemon = start()
+    capture("--filter", "proto icmp", "--packets", 1, "--seconds", 1, "-w", "first.pcapng")
+    wait_file(directory / "first.pcapng", 5)  # the directory exists now
+    outside = tmp_path / "outside" / "planted.pcapng"
+    outside.parent.mkdir()
+    (directory / "trap.pcapng").symlink_to(outside)
+    taken = directory / "taken.pcapng"
+    taken.write_bytes(b"keep me")
+    for name, why in (("trap.pcapng", "a symbolic link"), ("taken.pcapng", "exists")):
+        result = run([env.sniffer, "capture", "--endpoint", f"ipc://{tmp_path}/control.sock", "--server-key",
+                      tmp_path / "sensor.pub", "--key-file", tmp_path / "analyst.key", "--name", "e2e-analyst",
+                      "--filter", "proto icmp", "-w", name], check=False)
+        assert result.returncode != 0, f"{name}: the capture started"
+        assert why in result.stderr and str(directory / name) in result.stderr, result.stderr
+    lab.ping(lab.wan, Addr.WAN4_GW, count=2)
+    assert not outside.exists(), "a capture was written through the symbolic link"
+    assert taken.read_bytes() == b"keep me"
+    assert daemon.running()
