@@ -294,7 +294,7 @@ void BM_FullPipeline(benchmark::State& s) { run_publish(s, true); }
 BENCHMARK(BM_EventsPublish)->ArgNames({"flows", "peek"})->Args({1000, 0})->UseRealTime();
 BENCHMARK(BM_FullPipeline)
     ->ArgNames({"flows", "peek"})
-    ->ArgsProduct({{1000, 4096, 16384, 65536, 1000000}, {0, 1}})
+    ->ArgsProduct({{1000, 4096, 16384, 32768, 65536, 1000000}, {0, 1}})
     ->UseRealTime();
 
 // Fixed input for callgrind: N records over 1000 flows through the full path,
