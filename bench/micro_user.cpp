@@ -7,7 +7,9 @@
 //                     through record_to_event + libprotobuf's serialisation (the reference)
 //   events_publish    decode -> RecordProcessor -> EventWireBatch (256)
 //                     -> ZeroMQ inproc XPUB -> a SUB thread reading
-//   full_pipeline     the same plus the flow table and flow records (the daemon's path)
+//   full_pipeline     the same plus the flow table and flow records (the daemon's path);
+//                     peek:1 hands each record to RecordProcessor::prefetch a few records
+//                     ahead, as RingReader's peek does live (--fixed always does)
 //   flow_output       one ended flow -> FlowRecord (to_proto, Community ID) -> CSV row
 //                     into /dev/null: the offline path's cost per flow (--write-csv)
 // items_per_second = records/s on one core (the SUB thread runs on the other).
@@ -40,6 +42,7 @@
 #include "sniffer/publisher.hpp"
 #include "sniffer/record.hpp"
 #include "sniffer/record_processor.hpp"
+#include "sniffer/ring_reader.hpp"
 
 using namespace sniffer;
 
@@ -264,12 +267,17 @@ struct Rig {
   }
 };
 
+// peek: each record is handed to RecordProcessor::prefetch RingReader::kPeekAhead
+// records before process(), as the live reader does.
 void run_publish(benchmark::State& state, bool with_flows) {
   static int n = 0;
   Rig rig("inproc://bench" + std::to_string(n++), with_flows);
   auto recs = make_records(1 << 18, static_cast<std::uint32_t>(state.range(0)));
-  std::size_t i = 0;
+  const bool peek = state.range(1) != 0;
+  std::size_t i = 0, ahead = RingReader::kPeekAhead;
   for (auto _ : state) {
+    if (peek) rig.proc->prefetch(&recs[ahead], sizeof(sniffer_record));
+    if (++ahead == recs.size()) ahead = 0;
     rig.feed(recs[i]);
     if (++i == recs.size()) i = 0;
   }
@@ -283,8 +291,11 @@ void run_publish(benchmark::State& state, bool with_flows) {
 }
 void BM_EventsPublish(benchmark::State& s) { run_publish(s, false); }
 void BM_FullPipeline(benchmark::State& s) { run_publish(s, true); }
-BENCHMARK(BM_EventsPublish)->ArgName("flows")->Arg(1000)->UseRealTime();
-BENCHMARK(BM_FullPipeline)->ArgName("flows")->Arg(1000)->Arg(50000)->Arg(1000000)->UseRealTime();
+BENCHMARK(BM_EventsPublish)->ArgNames({"flows", "peek"})->Args({1000, 0})->UseRealTime();
+BENCHMARK(BM_FullPipeline)
+    ->ArgNames({"flows", "peek"})
+    ->ArgsProduct({{1000, 4096, 16384, 32768, 65536, 1000000}, {0, 1}})
+    ->UseRealTime();
 
 // Fixed input for callgrind: N records over 1000 flows through the full path,
 // each with a snippet of snippet_bytes.
@@ -293,7 +304,10 @@ int fixed(std::size_t n, std::size_t snippet_bytes) {
   {
     Rig rig("inproc://fixed", true);
     rig.snippet.assign(snippet_bytes, 0x5a);
-    for (const auto& r : recs) rig.feed(r);
+    for (std::size_t i = 0; i < n; ++i) {
+      if (i + RingReader::kPeekAhead < n) rig.proc->prefetch(&recs[i + RingReader::kPeekAhead], sizeof(sniffer_record));
+      rig.feed(recs[i]);
+    }
     rig.events->flush();
     rig.flow_stream->flush();
     std::printf("fixed: %zu records, %lu events published, %lu dropped_hwm\n", n,

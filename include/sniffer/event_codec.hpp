@@ -19,6 +19,14 @@ void record_to_event(const DecodedRecord& record, const InterfaceInfo* iface, st
 v1::Role to_proto(Role role);
 v1::Mode to_proto_mode(std::uint8_t abi_mode);
 v1::Hook to_proto_hook(std::uint8_t abi_hook);
-v1::Verdict to_proto_verdict(std::uint8_t abi_verdict);
+// Inline: the publish path maps every event's verdict.
+inline v1::Verdict to_proto_verdict(std::uint8_t abi_verdict) {
+  // A verdict this build does not know is reported as a pass, never invented.
+  switch (abi_verdict) {
+    case SNIFFER_VERDICT_BLOCKED: return v1::VERDICT_BLOCKED;
+    case SNIFFER_VERDICT_MONITORED: return v1::VERDICT_MONITORED;
+    default: return v1::VERDICT_PASS;
+  }
+}
 
 }  // namespace sniffer

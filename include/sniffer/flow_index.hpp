@@ -86,6 +86,9 @@ class FlowIndex {
     }
   }
 
+  // Starts fetching the bucket a lookup of h reads first (only a hint).
+  void prefetch(std::uint32_t h) const { __builtin_prefetch(&buckets_[h & mask_]); }
+
   // Adds (h, slot); the caller guarantees the key is not present yet.
   // Returns false (and changes nothing) when size() == max_entries() or slot == kNone.
   bool insert(std::uint32_t h, std::uint32_t slot);

@@ -53,6 +53,8 @@ class Pipeline {
   void process(const DecodedRecord& record, std::uint64_t ts_ns, std::uint64_t now_mono_ns) {
     processor_.process(record, ts_ns, now_mono_ns);
   }
+  // A ring sample process() gets a few records later (RingReader's peek).
+  void prefetch(const void* data, std::size_t size) { processor_.prefetch(data, size); }
   // A flow record the kernel aggregated (kernel flow aggregation).
   void process_flow(const sniffer_flow_record& record) {
     if (kernel_flows_) kernel_flows_->on_record(record);

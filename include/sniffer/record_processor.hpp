@@ -3,6 +3,7 @@
 // (when flows are on). Only the timestamp's source differs between modes.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 
@@ -31,6 +32,10 @@ class RecordProcessor {
   // ts_ns: wall-clock time of the packet (live: converted from the kernel's
   // monotonic stamp; offline: the capture's). now_mono_ns: for batch ageing.
   void process(const DecodedRecord& record, std::uint64_t ts_ns, std::uint64_t now_mono_ns);
+
+  // A ring sample that process() gets a few records later (RingReader's
+  // peek): starts fetching its flow's table entry. Only a hint.
+  void prefetch(const void* data, std::size_t size);
 
   const ProcessorCounters& counters() const { return counters_; }
   // The interface table changed (its entries moved): forget the one looked up last.

@@ -8,12 +8,15 @@
 // the reader's CPU to the writer's and back. This reader gives the space
 // back every sixteenth of the ring and whenever it has caught up, and
 // fetches the records a little ahead of the one it decodes (only bytes the
-// programs have already reserved).
+// programs have already reserved). A peek handler, if set, sees each packet
+// sample kPeekAhead samples before the handler does (only those already
+// committed), to fetch what handling it will need.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <utility>
 
 #include "sniffer/record.hpp"
 #include "sniffer/stats.hpp"
@@ -25,6 +28,8 @@ class RingReader {
   using Handler = std::function<void(const DecodedRecord&)>;
   using FlowHandler = std::function<void(const sniffer_flow_record&)>;
   using DropHandler = std::function<void(const sniffer_drop_record&)>;
+  using Peek = std::function<void(const void* data, std::size_t size)>;
+  static constexpr unsigned kPeekAhead = 6;
 
   // Without a flow (drop) handler, a flow (drop) record counts as a decode error.
   RingReader(int events_map_fd, std::uint32_t payload_bytes, Handler handler, FlowHandler flow_handler = nullptr,
@@ -32,6 +37,9 @@ class RingReader {
   ~RingReader();
   RingReader(const RingReader&) = delete;
   RingReader& operator=(const RingReader&) = delete;
+
+  // Sets the peek handler (consume() only; a sample's bytes, not validated).
+  void set_peek(Peek peek) { peek_ = std::move(peek); }
 
   // Waits up to timeout_ms for a wakeup, handling nothing (consume() then
   // does). False when a signal interrupted the wait.
@@ -59,6 +67,7 @@ class RingReader {
   Handler handler_;
   FlowHandler flow_handler_;
   DropHandler drop_handler_;
+  Peek peek_;
   DrainCounters counters_;
   DecodedRecord scratch_;
   sniffer_flow_record flow_scratch_{};

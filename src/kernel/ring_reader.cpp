@@ -106,14 +106,30 @@ bool RingReader::wait(int timeout_ms) {
   return true;
 }
 
-// As libbpf's ring_buffer__consume (a sample's 8-byte header: its length,
-// with the busy and discard bits; samples 8-byte aligned), but the consumer
-// position is stored every sixteenth of the ring, whenever the reader has
-// caught up, and on the way out (a handler's exception included), not after
-// every sample; and the samples' lines are fetched kAhead bytes before
-// they are handled.
+namespace {
+
+// A ring sample's 8-byte header: its length, with the busy and discard bits.
+struct SampleHeader {
+  std::uint32_t len;
+  bool busy() const { return (len & BPF_RINGBUF_BUSY_BIT) != 0; }  // reserved, not committed yet
+  bool discarded() const { return (len & BPF_RINGBUF_DISCARD_BIT) != 0; }
+  std::uint32_t size() const { return len & ~(BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT); }
+  unsigned long span() const { return (size() + BPF_RINGBUF_HDR_SZ + 7) & ~7ul; }  // samples are 8-byte aligned
+};
+
+SampleHeader header_at(const std::uint8_t* sample) {
+  return {__atomic_load_n(reinterpret_cast<const std::uint32_t*>(sample), __ATOMIC_ACQUIRE)};
+}
+
+}  // namespace
+
+// As libbpf's ring_buffer__consume, but the consumer position is stored
+// every sixteenth of the ring, whenever the reader has caught up, and on the
+// way out (a handler's exception included), not after every sample; the
+// samples' lines are fetched kAhead bytes before they are handled, and the
+// peek handler sees them kPeekAhead samples before.
 void RingReader::consume() {
-  constexpr unsigned long kLine = 64, kAhead = 1024;
+  constexpr unsigned long kLine = 64, kAhead = 2048;
   const unsigned long mask = data_size_ - 1, release_every = data_size_ / 16;
   struct Position {
     unsigned long* shared;
@@ -125,18 +141,27 @@ void RingReader::consume() {
     ~Position() { release(); }
   } cons{consumer_pos_, 0, 0};
   cons.at = cons.released = __atomic_load_n(consumer_pos_, __ATOMIC_ACQUIRE);
-  unsigned long fetched = cons.at;
+  unsigned long fetched = cons.at, peeked = cons.at;
+  unsigned ahead = 0;  // samples peeked and not handled yet: those in [cons.at, peeked)
   for (unsigned long prod; (prod = __atomic_load_n(producer_pos_, __ATOMIC_ACQUIRE)) != cons.at;) {
     while (cons.at < prod) {
       for (const unsigned long until = std::min(cons.at + kAhead, prod); fetched < until; fetched += kLine) {
         __builtin_prefetch(data_ + (fetched & mask));
       }
+      for (; peek_ && ahead < kPeekAhead && peeked < prod; ++ahead) {
+        const std::uint8_t* sample = data_ + (peeked & mask);
+        const SampleHeader h = header_at(sample);
+        if (h.busy()) break;
+        if (!h.discarded()) peek_(sample + BPF_RINGBUF_HDR_SZ, h.size());
+        peeked += h.span();
+      }
       const std::uint8_t* sample = data_ + (cons.at & mask);
-      const std::uint32_t len = __atomic_load_n(reinterpret_cast<const std::uint32_t*>(sample), __ATOMIC_ACQUIRE);
-      if (len & BPF_RINGBUF_BUSY_BIT) return;  // reserved, not committed yet: the next consume() takes it
-      const std::uint32_t size = len & ~(BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT);
-      cons.at += (size + BPF_RINGBUF_HDR_SZ + 7) & ~7ul;  // before the handler: a throw skips the sample
-      if (!(len & BPF_RINGBUF_DISCARD_BIT)) handle(sample + BPF_RINGBUF_HDR_SZ, size);
+      const SampleHeader h = header_at(sample);
+      if (h.busy()) return;  // the next consume() takes it
+      cons.at += h.span();  // before the handler: a throw skips the sample
+      if (!h.discarded()) handle(sample + BPF_RINGBUF_HDR_SZ, h.size());
+      if (ahead) --ahead;
+      else peeked = cons.at;
       if (cons.at - cons.released >= release_every) cons.release();
     }
     // Caught up: stored before the producer position is read again, so that

@@ -34,15 +34,6 @@ v1::Hook to_proto_hook(std::uint8_t abi_hook) {
   }
 }
 
-v1::Verdict to_proto_verdict(std::uint8_t abi_verdict) {
-  // A verdict this build does not know is reported as a pass, never invented.
-  switch (abi_verdict) {
-    case SNIFFER_VERDICT_BLOCKED: return v1::VERDICT_BLOCKED;
-    case SNIFFER_VERDICT_MONITORED: return v1::VERDICT_MONITORED;
-    default: return v1::VERDICT_PASS;
-  }
-}
-
 void record_to_event(const DecodedRecord& record, const InterfaceInfo* iface, std::uint64_t wall_ts_ns,
                      v1::PacketEvent& e) {
   const sniffer_record& r = record.header;

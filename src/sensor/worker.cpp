@@ -45,7 +45,9 @@ Worker::Worker(std::uint32_t index, int ring_fd, std::uint32_t payload_bytes, st
           ring_fd, payload_bytes, [this](const DecodedRecord& r) { handle(r); },
           [this](const sniffer_flow_record& r) { pipeline_->process_flow(r); },
           [this](const sniffer_drop_record& r) { pipeline_->process_drop(r); }),
-      now_mono_ns_(monotonic_now_ns()) {}
+      now_mono_ns_(monotonic_now_ns()) {
+  ring_.set_peek([this](const void* data, std::size_t size) { pipeline_->prefetch(data, size); });
+}
 
 Worker::~Worker() { stop(); }
 

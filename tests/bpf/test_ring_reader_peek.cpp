@@ -1,0 +1,67 @@
+// bpf tier, RingReader's peek: every packet sample reaches the peek handler
+// exactly RingReader::kPeekAhead samples before the handler (fewer at the
+// end of what is committed), each once and in ring order, across consume()s.
+#include <algorithm>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "programs_fixture.hpp"
+#include "sniffer/ring_reader.hpp"
+
+namespace sniffer::test {
+namespace {
+
+// "P<port>" for a peek, "H<port>" for a handled record, by UDP source port.
+struct Log {
+  std::vector<std::string> seen;
+  void add(char what, std::uint16_t port) { seen.push_back(what + std::to_string(port)); }
+};
+
+// What consume() must log for ports [first, first + n) already in the ring.
+std::vector<std::string> expected(std::uint16_t first, unsigned n) {
+  std::vector<std::string> v;
+  const unsigned k = RingReader::kPeekAhead;
+  for (unsigned i = 0; i < std::min(n, k); ++i) v.push_back("P" + std::to_string(first + i));
+  for (unsigned i = 0; i < n; ++i) {
+    v.push_back("H" + std::to_string(first + i));
+    if (i + k < n) v.push_back("P" + std::to_string(first + i + k));
+  }
+  return v;
+}
+
+TEST_F(ProgramsTest, RingReaderPeeksEachSampleKPeekAheadBeforeHandlingIt) {
+  load({.payload_bytes = 16});
+  configure();
+  Log log;
+  RingReader reader(progs_->events_map_fd(), payload_, [&](const DecodedRecord& r) { log.add('H', r.header.sport); });
+  reader.set_peek([&](const void* data, std::size_t size) {
+    ASSERT_GE(size, sizeof(sniffer_record));
+    sniffer_record r;
+    std::memcpy(&r, data, sizeof r);
+    log.add('P', r.sport);
+  });
+  auto send = [&](std::uint16_t first, unsigned n) {
+    for (unsigned i = 0; i < n; ++i) {
+      const auto port = static_cast<std::uint16_t>(first + i);
+      EXPECT_EQ(run_unread(Hook::Xdp, Frame{}.ipv4().udp({.sport = port, .dport = 9, .payload = "x"})), kXdpPass);
+    }
+  };
+  send(1000, 20);
+  reader.consume();
+  EXPECT_EQ(log.seen, expected(1000, 20));
+  // Fewer samples than the peek distance, then none.
+  log.seen.clear();
+  send(2000, 3);
+  reader.consume();
+  EXPECT_EQ(log.seen, expected(2000, 3));
+  log.seen.clear();
+  reader.consume();
+  EXPECT_TRUE(log.seen.empty());
+  EXPECT_EQ(reader.counters().records_received, 23u);
+}
+
+}  // namespace
+}  // namespace sniffer::test
