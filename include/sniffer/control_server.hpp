@@ -20,6 +20,7 @@
 #include "sniffer/counters.hpp"
 #include "sniffer/curve_auth.hpp"
 #include "sniffer/ipc_socket_file.hpp"
+#include "sniffer/log_throttle.hpp"
 #include "sniffer/rate_limiter.hpp"
 
 namespace sniffer {
@@ -51,6 +52,10 @@ class ControlServer {
                           const std::string& peer_address, std::uint64_t now_mono_ns, std::uint64_t now_wall_ns);
 
  private:
+  // Reads and answers one request; false when none was waiting.
+  bool answer_one(std::uint64_t now_mono_ns, std::uint64_t now_wall_ns);
+  // Logs a warning of a kind about `client`: at most one a minute each.
+  void warn(const char* kind, const std::string& client, std::uint64_t now_mono_ns, const std::string& text);
   // "COMMENT" (key Z85), or key Z85 without a comment: a client, as the guard names it.
   std::string key_name(const std::string& client) const;
   // "REQUESTER (key Z85 "COMMENT", from ADDRESS)": who asked, for logs and origins.
@@ -71,6 +76,7 @@ class ControlServer {
   double rate_per_s_;
   std::uint32_t rate_burst_;
   std::map<std::string, NamedCounts> counters_;  // command -> status -> n
+  LogThrottle warnings_;  // malformed and rate-limited requests: one line a minute per client
 };
 
 // The comment after each key of an authorized-keys file ("KEY # ops laptop"

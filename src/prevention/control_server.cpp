@@ -130,28 +130,53 @@ ControlServer::ControlServer(const ControlConfig& control, const BlocklistConfig
 
 int ControlServer::poll(std::uint64_t now_mono_ns, std::uint64_t now_wall_ns) {
   int handled = 0;
-  for (;;) {
-    zmq::message_t msg;
-    if (!socket_.recv(msg, zmq::recv_flags::dontwait)) return handled;
-    // The ZAP handler set the user id to the client's public key; libzmq sets
-    // the peer's address for tcp:// connections.
-    const char* key = zmq_msg_gets(msg.handle(), "User-Id");
-    const char* peer = zmq_msg_gets(msg.handle(), "Peer-Address");
-    const std::string client = key ? key : "", peer_address = peer ? peer : "";
-    v1::ControlRequest request;
-    v1::ControlReply reply;
-    if (!request.ParseFromArray(msg.data(), static_cast<int>(msg.size()))) {
-      reply = failure(v1::ControlReply::INVALID, "not a ControlRequest protobuf message");
-      ++counters_["unknown"]["invalid"];
-      spdlog::warn("control: a malformed request from {}", describe(request, client, peer_address));
-      if (auto addr = address_prefix(peer_address)) blocklist_.guard().add_control_client(*addr, key_name(client));
-    } else {
-      reply = handle(request, client, peer_address, now_mono_ns, now_wall_ns);
-    }
-    const std::string bytes = reply.SerializeAsString();
-    socket_.send(zmq::buffer(bytes), zmq::send_flags::dontwait);
-    ++handled;
+  try {
+    while (answer_one(now_mono_ns, now_wall_ns)) ++handled;
+  } catch (const zmq::error_t& e) {  // no client's message may end the daemon
+    warn("socket", "", now_mono_ns, std::string("control: the socket failed: ") + e.what() + "; next poll tries again");
   }
+  return handled;
+}
+
+bool ControlServer::answer_one(std::uint64_t now_mono_ns, std::uint64_t now_wall_ns) {
+  zmq::message_t msg;
+  if (!socket_.recv(msg, zmq::recv_flags::dontwait)) return false;
+  // A request is one frame. The REP socket must have read every frame of a
+  // message before it may reply (else libzmq refuses the send: EFSM).
+  std::size_t frames = 1;
+  for (bool more = msg.more(); more;) {
+    zmq::message_t rest;
+    if (!socket_.recv(rest, zmq::recv_flags::dontwait)) break;  // a message's frames arrive together
+    ++frames;
+    more = rest.more();
+  }
+  // The ZAP handler set the user id to the client's public key; libzmq sets
+  // the peer's address for tcp:// connections.
+  const char* key = zmq_msg_gets(msg.handle(), "User-Id");
+  const char* peer = zmq_msg_gets(msg.handle(), "Peer-Address");
+  const std::string client = key ? key : "", peer_address = peer ? peer : "";
+  v1::ControlRequest request;
+  v1::ControlReply reply;
+  if (frames != 1 || !request.ParseFromArray(msg.data(), static_cast<int>(msg.size()))) {
+    const std::string why = frames != 1 ? std::to_string(frames) + " frames, not one" : "not a ControlRequest protobuf message";
+    reply = failure(v1::ControlReply::INVALID, why);
+    ++counters_["unknown"]["invalid"];
+    warn("malformed", client, now_mono_ns, "control: a malformed request (" + why + ") from " + describe(request, client, peer_address));
+    if (auto addr = address_prefix(peer_address)) blocklist_.guard().add_control_client(*addr, key_name(client));
+  } else {
+    reply = handle(request, client, peer_address, now_mono_ns, now_wall_ns);
+  }
+  const std::string bytes = reply.SerializeAsString();
+  socket_.send(zmq::buffer(bytes), zmq::send_flags::dontwait);  // REP drops it if the client is gone
+  return true;
+}
+
+void ControlServer::warn(const char* kind, const std::string& client, std::uint64_t now_mono_ns,
+                         const std::string& text) {
+  std::uint64_t left_out = 0;
+  if (!warnings_.allow(std::string(kind) + '\n' + client, now_mono_ns, left_out)) return;
+  if (left_out) spdlog::warn("{} ({} more like it from this client since its last line)", text, left_out);
+  else spdlog::warn("{}", text);
 }
 
 std::string ControlServer::key_name(const std::string& client) const {
@@ -180,7 +205,7 @@ v1::ControlReply ControlServer::handle(const v1::ControlRequest& request, const 
     reply = failure(v1::ControlReply::RATE_LIMITED,
                     fmt::format("too many commands: at most {:g} a second per client (bursts of {})", rate_per_s_,
                                 rate_burst_));
-    spdlog::warn("control: {} rate-limited ({} refused)", who, command_name(request));
+    warn("rate-limited", client, now_mono_ns, fmt::format("control: {} rate-limited ({} refused)", who, command_name(request)));
   } else {
     switch (request.command_case()) {
       case v1::ControlRequest::kBlock:
