@@ -35,6 +35,10 @@ enum class SendResult { Delivered, NoSubscriber, HighWaterMark };
 
 class PublishSocket {
  public:
+  // The largest message a subscriber may send (a subscription: a byte and a
+  // topic prefix); libzmq drops a peer that sends more.
+  static constexpr std::int64_t kMaxSubscriptionBytes = 256;
+
   // With config.curve, a CURVE server in ZAP domain "publish": the context
   // needs a ZapAuthenticator that allows that domain (Pipeline makes one),
   // else every handshake fails.

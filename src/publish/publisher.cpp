@@ -15,6 +15,11 @@ PublishSocket::PublishSocket(zmq::context_t& ctx, const PublishConfig& config)
   // instead of PUB's silent discard, so every drop is counted.
   socket_.set(zmq::sockopt::xpub_nodrop, 1);
   socket_.set(zmq::sockopt::linger, 2000);
+  // What subscribers send is subscriptions: a byte and a topic prefix ("pkt",
+  // "flow", "stats"). A larger message is refused and its sender dropped:
+  // one 50 MB subscription grew ZeroMQ's subscription trie (in the sending
+  // thread) to gigabytes and stalled every subscriber.
+  socket_.set(zmq::sockopt::maxmsgsize, kMaxSubscriptionBytes);
   if (config.curve) {
     // Subscribers must hold a listed key and this sensor's public key; the
     // context's ZapAuthenticator (domain "publish") decides who is admitted.
