@@ -12,6 +12,7 @@
 #include "sniffer/community_id.hpp"
 #include "sniffer/config.hpp"
 #include "sniffer/flow_packet.hpp"
+#include "sniffer/flow_row.hpp"
 #include "sniffer/flow_update.h"
 
 namespace sniffer {
@@ -40,6 +41,8 @@ class FlowState {
   // caller's to set: they depend on the host, not on the flow's packets.
   // clock_offset_ns turns the state's times into wall-clock time.
   void to_proto(v1::FlowRecord& out, v1::FlowEndReason reason, bool is_update, std::int64_t clock_offset_ns = 0) const;
+  // The same values as plain ones (a CSV row without a FlowRecord).
+  void to_row(FlowRow& out, v1::FlowEndReason reason, bool is_update, std::int64_t clock_offset_ns = 0) const;
 
   const sniffer_flow_state& state() const { return s_; }
   sniffer_flow_state& state() { return s_; }
@@ -57,7 +60,7 @@ class FlowState {
   void set_kernel_drops(std::uint64_t fwd, std::uint64_t bwd) { kernel_dropped_[0] = fwd, kernel_dropped_[1] = bwd; }
   void count_update() { ++s_.update_count; }
 
-  std::string conn_state() const;
+  const char* conn_state() const;  // Zeek's, "" when not TCP or UDP
 
   // The flow's Community ID input (from its first packet), and its ID,
   // computed on first use and kept: one SHA-1 per flow, whatever its packets
@@ -66,6 +69,9 @@ class FlowState {
   const std::string& community_id(std::uint16_t seed) const;
 
  private:
+  template <typename Record>
+  void fill(Record& r, v1::FlowEndReason reason, bool is_update, std::int64_t clock_offset_ns) const;
+
   sniffer_flow_state s_;
   std::uint64_t kernel_dropped_[2] = {};  // fwd, bwd: the kernel's drops (drop records)
   mutable std::string community_id_;  // empty until hashed

@@ -17,8 +17,6 @@ namespace sniffer {
 
 namespace {
 
-using Record = v1::FlowRecord;
-
 // ---- cell formatting ------------------------------------------------------
 // Cells are written in place into room reserved for the whole row (to_chars,
 // no temporary strings, no capacity check per character): a flood capture
@@ -34,12 +32,39 @@ char* put_chars(char* at, std::string_view s) {
 // at most 24 characters, within the 64 reserved a cell.
 constexpr std::ptrdiff_t kNumberRoom = 32;
 
+// Exactly eight digits of v (< 10^8), two at a time from a table.
+char* put_8_digits(char* at, std::uint32_t v) {
+  static constexpr char kPairs[] =
+      "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+      "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+      "8081828384858687888990919293949596979899";
+  for (int i = 6; i >= 0; i -= 2, v /= 100) std::memcpy(at + i, kPairs + 2 * (v % 100), 2);
+  return at + 8;
+}
+
+// v >= 10^8 (the nanosecond times: 19 digits) in chunks of eight digits:
+// 32-bit arithmetic, the chunks independent of each other; to_chars's text.
+[[gnu::noinline]] char* put_large(char* at, std::uint64_t v) {
+  const std::uint64_t high = v / 100'000'000;
+  const auto low = static_cast<std::uint32_t>(v % 100'000'000);
+  if (high < 100'000'000) {
+    at = std::to_chars(at, at + kNumberRoom, static_cast<std::uint32_t>(high)).ptr;
+  } else {
+    at = std::to_chars(at, at + kNumberRoom, static_cast<std::uint32_t>(high / 100'000'000)).ptr;
+    at = put_8_digits(at, static_cast<std::uint32_t>(high % 100'000'000));
+  }
+  return put_8_digits(at, low);
+}
+
 template <typename Int>
   requires std::is_integral_v<Int>
 char* put(char* at, Int v) {
   if (v >= 0 && v < 10) {  // most counts and flags of a short flow: one digit, no digit count
     *at = static_cast<char>('0' + v);
     return at + 1;
+  }
+  if constexpr (sizeof(Int) == 8) {
+    if (v >= 100'000'000) return put_large(at, static_cast<std::uint64_t>(v));
   }
   return std::to_chars(at, at + kNumberRoom, v).ptr;
 }
@@ -49,13 +74,12 @@ char* put(char* at, Int v) {
 // integer formatting, ~5x faster, when it gives to_chars's text: its digits
 // are then the shortest, and to_chars writes them in fixed notation unless
 // scientific is shorter (1000000 -> "1e+06"; a tie goes to fixed).
+// Whole: the conversion to an integer and back gives v (one instruction each
+// way; std::trunc is a library call without SSE4.1).
 [[gnu::noinline]] char* put_nonzero(char* at, double v) {
-  if (!std::isfinite(v)) {
-    *at = '0';
-    return at + 1;
-  }
-  if (v == std::trunc(v) && std::fabs(v) < 9007199254740992.0) {  // 2^53
+  if (std::fabs(v) < 9007199254740992.0) {  // 2^53 (false for NaN)
     const auto n = static_cast<std::int64_t>(v);
+    if (static_cast<double>(n) != v) return std::to_chars(at, at + kNumberRoom, v).ptr;
     if (n > -100000 && n < 100000) return put(at, n);  // five digits or fewer: never shorter in scientific notation
     char* digits_at = at + (n < 0 ? 1 : 0);
     char* const end = std::to_chars(digits_at, digits_at + kNumberRoom, n < 0 ? -n : n).ptr;
@@ -67,6 +91,9 @@ char* put(char* at, Int v) {
       if (n < 0) *at = '-';
       return end;
     }
+  } else if (!std::isfinite(v)) {
+    *at = '0';
+    return at + 1;
   }
   return std::to_chars(at, at + kNumberRoom, v).ptr;  // overwrites the digits tried above
 }
@@ -127,8 +154,9 @@ char* put_iso_utc(char* at, std::uint64_t ns) {
 
 // The row's addresses as text, formatted once (Flow ID and the IP columns use them).
 struct RowText {
+  template <typename Record>
   explicit RowText(const Record& r) : src(text_of(r.src_addr(), src_buf)), dst(text_of(r.dst_addr(), dst_buf)) {}
-  static std::string_view text_of(const std::string& bytes, char* buf) {
+  static std::string_view text_of(std::string_view bytes, char* buf) {
     const auto* addr = reinterpret_cast<const std::uint8_t*>(bytes.data());
     return {buf, static_cast<std::size_t>(ip_to_chars(buf, addr, bytes.size()) - buf)};
   }
@@ -164,23 +192,29 @@ const char* end_reason_name(v1::FlowEndReason r) {
 
 // ---- derived quantities ---------------------------------------------------
 
+template <typename Record>
 std::uint64_t total_packets(const Record& r) { return r.fwd().packets() + r.bwd().packets(); }
 
-double avg_bulk_bytes(const v1::DirectionStats& d) {
+template <typename Direction>
+double avg_bulk_bytes(const Direction& d) {
   return ratio(static_cast<double>(d.bulk_bytes()), static_cast<double>(d.bulk_count()));
 }
-double avg_bulk_packets(const v1::DirectionStats& d) {
+template <typename Direction>
+double avg_bulk_packets(const Direction& d) {
   return ratio(static_cast<double>(d.bulk_packets()), static_cast<double>(d.bulk_count()));
 }
 // Payload bytes per second of bulk time.
-double bulk_rate(const v1::DirectionStats& d) {
+template <typename Direction>
+double bulk_rate(const Direction& d) {
   return ratio(static_cast<double>(d.bulk_bytes()), d.bulk_duration_us() * 1e-6);
 }
+template <typename Record>
 double per_subflow(std::uint64_t v, const Record& r) {
   return ratio(static_cast<double>(v), static_cast<double>(r.subflow_count()));
 }
 
 // Addresses, ports and protocol joined by dashes: nothing to quote.
+template <typename Record>
 char* put_flow_id(char* at, const Record& r, const RowText& t) {
   at = put_chars(at, t.src);
   *at++ = '-';
@@ -195,11 +229,14 @@ char* put_flow_id(char* at, const Record& r, const RowText& t) {
 
 // ---- the columns ----------------------------------------------------------
 
+template <typename Record>
 struct Column {
   const char* name;
   char* (*cell)(const Record&, const RowText&, char* at);  // returns the position after the cell
 };
 
+// The table is one for both record types (v1::FlowRecord, FlowRow: the same
+// accessors), instantiated for each.
 // The order of the CIC-IDS2017 CSVs (GeneratedLabelledFlows / TrafficLabelling
 // layout), then sniffer's own columns. One entry per column: the header and
 // every row come from this table, so they cannot disagree.
@@ -209,7 +246,8 @@ struct Column {
 #define TEXT(expr) [](const Record& r, const RowText&, char* o) { return put_text(o, expr); }
 #define WORD(expr) [](const Record& r, const RowText&, char* o) { return put_chars(o, expr); }
 
-const Column kColumns[] = {
+template <typename Record>
+const Column<Record> kColumns[] = {
     // Identity.
     {"Flow ID", [](const Record& r, const RowText& t, char* o) { return put_flow_id(o, r, t); }},
     {"Source IP", [](const Record&, const RowText& t, char* o) { return put_chars(o, t.src); }},
@@ -334,31 +372,20 @@ const Column kColumns[] = {
 #undef TEXT
 #undef WORD
 
-}  // namespace
-
 // Room enough for any row of this record: 64 bytes a cell (numbers take at
 // most 24, the timestamp 34, the enum names 14), the addresses (four times:
 // Flow ID and the IP columns), and the text cells twice over (quoting).
-std::size_t flow_csv_row_bound(const v1::FlowRecord& r) {
+template <typename Record>
+std::size_t row_bound(const Record& r) {
   const std::size_t text = r.interface().size() + r.conn_state().size() + r.history().size() +
                            r.community_id().size() + r.label().size();
-  return 64 * (std::size(kColumns) + 1) + 4 * kIpTextMax + 2 * text + 4;
+  return 64 * (std::size(kColumns<Record>) + 1) + 4 * kIpTextMax + 2 * text + 4;
 }
 
-std::string flow_csv_header(bool label_column) {
-  std::string out;
-  for (const Column& c : kColumns) {
-    if (!out.empty()) out.push_back(',');
-    out += c.name;  // no name needs quoting
-  }
-  if (label_column) out += ",Label";  // CIC-IDS2017's name, last as in its CSVs
-  out.push_back('\n');
-  return out;
-}
-
-char* write_flow_csv_row(char* at, const v1::FlowRecord& record, bool label_column) {
+template <typename Record>
+char* write_row(char* at, const Record& record, bool label_column) {
   const RowText row_text(record);
-  for (const Column& col : kColumns) {
+  for (const Column<Record>& col : kColumns<Record>) {
     at = col.cell(record, row_text, at);
     *at++ = ',';
   }
@@ -370,6 +397,27 @@ char* write_flow_csv_row(char* at, const v1::FlowRecord& record, bool label_colu
   }
   return at;
 }
+
+}  // namespace
+
+std::size_t flow_csv_row_bound(const v1::FlowRecord& r) { return row_bound(r); }
+std::size_t flow_csv_row_bound(const FlowRow& r) { return row_bound(r); }
+
+std::string flow_csv_header(bool label_column) {
+  std::string out;
+  for (const Column<v1::FlowRecord>& c : kColumns<v1::FlowRecord>) {
+    if (!out.empty()) out.push_back(',');
+    out += c.name;  // no name needs quoting
+  }
+  if (label_column) out += ",Label";  // CIC-IDS2017's name, last as in its CSVs
+  out.push_back('\n');
+  return out;
+}
+
+char* write_flow_csv_row(char* at, const v1::FlowRecord& record, bool label_column) {
+  return write_row(at, record, label_column);
+}
+char* write_flow_csv_row(char* at, const FlowRow& row, bool label_column) { return write_row(at, row, label_column); }
 
 std::string flow_csv_row(const v1::FlowRecord& record, bool label_column) {
   std::string row(flow_csv_row_bound(record), '\0');

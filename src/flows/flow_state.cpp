@@ -22,7 +22,8 @@ double mean_of(std::uint64_t sum, std::uint64_t n) {
 // integer sums. The sum of squared deviations, sumsq - sum^2 / n, is taken
 // in 128-bit integers first, so no precision is lost to cancellation; below
 // 2^64 in 64-bit ones (the same values, one division instruction).
-void set_stats(v1::Stats* out, const sniffer_moments& m, double scale = 1.0) {
+template <typename Stats>
+void set_stats(Stats* out, const sniffer_moments& m, double scale = 1.0) {
   out->set_count(m.count);
   if (m.count == 0) {
     out->set_min(0);
@@ -73,7 +74,8 @@ sniffer_moments merged(const sniffer_moments& a, const sniffer_moments& b) {
   return m;
 }
 
-void set_direction(v1::DirectionStats* out, const sniffer_flow_dir& d, double duration_s) {
+template <typename Direction>
+void set_direction(Direction* out, const sniffer_flow_dir& d, double duration_s) {
   out->set_packets(d.payload.count);
   out->set_bytes(d.bytes);
   out->set_payload_bytes(d.payload.sum);
@@ -106,7 +108,7 @@ const std::string& FlowState::community_id(std::uint16_t seed) const {
   return community_id_;
 }
 
-std::string FlowState::conn_state() const {
+const char* FlowState::conn_state() const {
   // UDP as Zeek: SF when both sides sent, S0 when only the originator did
   // (the first packet's sender is the originator, so it always sent).
   if (s_.key.l4_proto == 17) return s_.bwd.payload.count > 0 ? "SF" : "S0";
@@ -138,8 +140,9 @@ std::string FlowState::conn_state() const {
   return "OTH";  // no SYN seen: picked up mid-stream
 }
 
-void FlowState::to_proto(v1::FlowRecord& r, v1::FlowEndReason reason, bool is_update,
-                         std::int64_t clock_offset_ns) const {
+// One fill for both: FlowRow has FlowRecord's setters.
+template <typename Record>
+void FlowState::fill(Record& r, v1::FlowEndReason reason, bool is_update, std::int64_t clock_offset_ns) const {
   const sniffer_flow_state& s = s_;
   const double duration_s = static_cast<double>(s.last_ts - s.first_ts) * 1e-9;
   r.set_flow_id(s.flow_id);
@@ -197,10 +200,19 @@ void FlowState::to_proto(v1::FlowRecord& r, v1::FlowEndReason reason, bool is_up
                           ? static_cast<double>(s.bwd.payload.count) / static_cast<double>(s.fwd.payload.count)
                           : 0.0);
   r.set_conn_state(conn_state());
-  r.set_history(std::string(reinterpret_cast<const char*>(s.history), std::min<std::size_t>(s.history_len, sizeof s.history)));
+  r.set_history(reinterpret_cast<const char*>(s.history), std::min<std::size_t>(s.history_len, sizeof s.history));
   r.set_end_reason(reason);
   r.set_is_update(is_update);
   r.set_update_count(s.update_count);
+}
+
+void FlowState::to_proto(v1::FlowRecord& out, v1::FlowEndReason reason, bool is_update,
+                         std::int64_t clock_offset_ns) const {
+  fill(out, reason, is_update, clock_offset_ns);
+}
+
+void FlowState::to_row(FlowRow& out, v1::FlowEndReason reason, bool is_update, std::int64_t clock_offset_ns) const {
+  fill(out, reason, is_update, clock_offset_ns);
 }
 
 }  // namespace sniffer
