@@ -8,6 +8,7 @@
 #include <ctime>
 #include <iterator>
 #include <string_view>
+#include <tuple>
 #include <type_traits>
 
 #include "sniffer/event_json.hpp"  // role_name, mode_name
@@ -229,11 +230,17 @@ char* put_flow_id(char* at, const Record& r, const RowText& t) {
 
 // ---- the columns ----------------------------------------------------------
 
-template <typename Record>
+// A column: its name and its cell's writer, a lambda (Record, RowText, position)
+// returning the position after the cell. The columns are a tuple, not an
+// array of function pointers: a row is written by one function with every
+// cell's code inlined (an indirect call a cell was ~1/6 of a row's work).
+template <typename Write>
 struct Column {
   const char* name;
-  char* (*cell)(const Record&, const RowText&, char* at);  // returns the position after the cell
+  Write cell;
 };
+template <typename Write>
+Column(const char*, Write) -> Column<Write>;
 
 // The table is one for both record types (v1::FlowRecord, FlowRow: the same
 // accessors), instantiated for each.
@@ -247,126 +254,125 @@ struct Column {
 #define WORD(expr) [](const Record& r, const RowText&, char* o) { return put_chars(o, expr); }
 
 template <typename Record>
-const Column<Record> kColumns[] = {
+constexpr auto kColumns = std::make_tuple(
     // Identity.
-    {"Flow ID", [](const Record& r, const RowText& t, char* o) { return put_flow_id(o, r, t); }},
-    {"Source IP", [](const Record&, const RowText& t, char* o) { return put_chars(o, t.src); }},
-    {"Source Port", NUMBER(r.src_port())},
-    {"Destination IP", [](const Record&, const RowText& t, char* o) { return put_chars(o, t.dst); }},
-    {"Destination Port", NUMBER(r.dst_port())},
-    {"Protocol", NUMBER(r.l4_protocol())},
-    {"Timestamp", [](const Record& r, const RowText&, char* o) { return put_iso_utc(o, r.start_ns()); }},
-    {"Flow Duration", NUMBER(r.duration_us())},
+    Column{"Flow ID", [](const Record& r, const RowText& t, char* o) { return put_flow_id(o, r, t); }},
+    Column{"Source IP", [](const Record&, const RowText& t, char* o) { return put_chars(o, t.src); }},
+    Column{"Source Port", NUMBER(r.src_port())},
+    Column{"Destination IP", [](const Record&, const RowText& t, char* o) { return put_chars(o, t.dst); }},
+    Column{"Destination Port", NUMBER(r.dst_port())},
+    Column{"Protocol", NUMBER(r.l4_protocol())},
+    Column{"Timestamp", [](const Record& r, const RowText&, char* o) { return put_iso_utc(o, r.start_ns()); }},
+    Column{"Flow Duration", NUMBER(r.duration_us())},
     // Counts and payload lengths.
-    {"Total Fwd Packets", NUMBER(r.fwd().packets())},
-    {"Total Backward Packets", NUMBER(r.bwd().packets())},
-    {"Total Length of Fwd Packets", NUMBER(r.fwd().payload_bytes())},
-    {"Total Length of Bwd Packets", NUMBER(r.bwd().payload_bytes())},
-    {"Fwd Packet Length Max", NUMBER(r.fwd().payload_length().max())},
-    {"Fwd Packet Length Min", NUMBER(r.fwd().payload_length().min())},
-    {"Fwd Packet Length Mean", NUMBER(r.fwd().payload_length().mean())},
-    {"Fwd Packet Length Std", NUMBER(r.fwd().payload_length().std())},
-    {"Bwd Packet Length Max", NUMBER(r.bwd().payload_length().max())},
-    {"Bwd Packet Length Min", NUMBER(r.bwd().payload_length().min())},
-    {"Bwd Packet Length Mean", NUMBER(r.bwd().payload_length().mean())},
-    {"Bwd Packet Length Std", NUMBER(r.bwd().payload_length().std())},
+    Column{"Total Fwd Packets", NUMBER(r.fwd().packets())},
+    Column{"Total Backward Packets", NUMBER(r.bwd().packets())},
+    Column{"Total Length of Fwd Packets", NUMBER(r.fwd().payload_bytes())},
+    Column{"Total Length of Bwd Packets", NUMBER(r.bwd().payload_bytes())},
+    Column{"Fwd Packet Length Max", NUMBER(r.fwd().payload_length().max())},
+    Column{"Fwd Packet Length Min", NUMBER(r.fwd().payload_length().min())},
+    Column{"Fwd Packet Length Mean", NUMBER(r.fwd().payload_length().mean())},
+    Column{"Fwd Packet Length Std", NUMBER(r.fwd().payload_length().std())},
+    Column{"Bwd Packet Length Max", NUMBER(r.bwd().payload_length().max())},
+    Column{"Bwd Packet Length Min", NUMBER(r.bwd().payload_length().min())},
+    Column{"Bwd Packet Length Mean", NUMBER(r.bwd().payload_length().mean())},
+    Column{"Bwd Packet Length Std", NUMBER(r.bwd().payload_length().std())},
     // Rates and inter-arrival times.
-    {"Flow Bytes/s", NUMBER(r.bytes_per_second())},
-    {"Flow Packets/s", NUMBER(r.packets_per_second())},
-    {"Flow IAT Mean", NUMBER(r.iat_us().mean())},
-    {"Flow IAT Std", NUMBER(r.iat_us().std())},
-    {"Flow IAT Max", NUMBER(r.iat_us().max())},
-    {"Flow IAT Min", NUMBER(r.iat_us().min())},
-    {"Fwd IAT Total", NUMBER(r.fwd().iat_us().total())},
-    {"Fwd IAT Mean", NUMBER(r.fwd().iat_us().mean())},
-    {"Fwd IAT Std", NUMBER(r.fwd().iat_us().std())},
-    {"Fwd IAT Max", NUMBER(r.fwd().iat_us().max())},
-    {"Fwd IAT Min", NUMBER(r.fwd().iat_us().min())},
-    {"Bwd IAT Total", NUMBER(r.bwd().iat_us().total())},
-    {"Bwd IAT Mean", NUMBER(r.bwd().iat_us().mean())},
-    {"Bwd IAT Std", NUMBER(r.bwd().iat_us().std())},
-    {"Bwd IAT Max", NUMBER(r.bwd().iat_us().max())},
-    {"Bwd IAT Min", NUMBER(r.bwd().iat_us().min())},
+    Column{"Flow Bytes/s", NUMBER(r.bytes_per_second())},
+    Column{"Flow Packets/s", NUMBER(r.packets_per_second())},
+    Column{"Flow IAT Mean", NUMBER(r.iat_us().mean())},
+    Column{"Flow IAT Std", NUMBER(r.iat_us().std())},
+    Column{"Flow IAT Max", NUMBER(r.iat_us().max())},
+    Column{"Flow IAT Min", NUMBER(r.iat_us().min())},
+    Column{"Fwd IAT Total", NUMBER(r.fwd().iat_us().total())},
+    Column{"Fwd IAT Mean", NUMBER(r.fwd().iat_us().mean())},
+    Column{"Fwd IAT Std", NUMBER(r.fwd().iat_us().std())},
+    Column{"Fwd IAT Max", NUMBER(r.fwd().iat_us().max())},
+    Column{"Fwd IAT Min", NUMBER(r.fwd().iat_us().min())},
+    Column{"Bwd IAT Total", NUMBER(r.bwd().iat_us().total())},
+    Column{"Bwd IAT Mean", NUMBER(r.bwd().iat_us().mean())},
+    Column{"Bwd IAT Std", NUMBER(r.bwd().iat_us().std())},
+    Column{"Bwd IAT Max", NUMBER(r.bwd().iat_us().max())},
+    Column{"Bwd IAT Min", NUMBER(r.bwd().iat_us().min())},
     // Per-direction flags and headers.
-    {"Fwd PSH Flags", NUMBER(r.fwd().psh_count())},
-    {"Bwd PSH Flags", NUMBER(r.bwd().psh_count())},
-    {"Fwd URG Flags", NUMBER(r.fwd().urg_count())},
-    {"Bwd URG Flags", NUMBER(r.bwd().urg_count())},
-    {"Fwd Header Length", NUMBER(r.fwd().header_bytes())},
-    {"Bwd Header Length", NUMBER(r.bwd().header_bytes())},
-    {"Fwd Packets/s", NUMBER(r.fwd().packets_per_second())},
-    {"Bwd Packets/s", NUMBER(r.bwd().packets_per_second())},
+    Column{"Fwd PSH Flags", NUMBER(r.fwd().psh_count())},
+    Column{"Bwd PSH Flags", NUMBER(r.bwd().psh_count())},
+    Column{"Fwd URG Flags", NUMBER(r.fwd().urg_count())},
+    Column{"Bwd URG Flags", NUMBER(r.bwd().urg_count())},
+    Column{"Fwd Header Length", NUMBER(r.fwd().header_bytes())},
+    Column{"Bwd Header Length", NUMBER(r.bwd().header_bytes())},
+    Column{"Fwd Packets/s", NUMBER(r.fwd().packets_per_second())},
+    Column{"Bwd Packets/s", NUMBER(r.bwd().packets_per_second())},
     // Both directions' payload lengths.
-    {"Min Packet Length", NUMBER(r.payload_length().min())},
-    {"Max Packet Length", NUMBER(r.payload_length().max())},
-    {"Packet Length Mean", NUMBER(r.payload_length().mean())},
-    {"Packet Length Std", NUMBER(r.payload_length().std())},
-    {"Packet Length Variance",
+    Column{"Min Packet Length", NUMBER(r.payload_length().min())},
+    Column{"Max Packet Length", NUMBER(r.payload_length().max())},
+    Column{"Packet Length Mean", NUMBER(r.payload_length().mean())},
+    Column{"Packet Length Std", NUMBER(r.payload_length().std())},
+    Column{"Packet Length Variance",
      NUMBER(r.payload_length().std() * r.payload_length().std())},
     // TCP flag counts, both directions.
-    {"FIN Flag Count", NUMBER(r.fin_count())},
-    {"SYN Flag Count", NUMBER(r.syn_count())},
-    {"RST Flag Count", NUMBER(r.rst_count())},
-    {"PSH Flag Count", NUMBER(r.psh_count())},
-    {"ACK Flag Count", NUMBER(r.ack_count())},
-    {"URG Flag Count", NUMBER(r.urg_count())},
-    {"CWE Flag Count", NUMBER(r.cwr_count())},  // CIC's name for CWR
-    {"ECE Flag Count", NUMBER(r.ece_count())},
+    Column{"FIN Flag Count", NUMBER(r.fin_count())},
+    Column{"SYN Flag Count", NUMBER(r.syn_count())},
+    Column{"RST Flag Count", NUMBER(r.rst_count())},
+    Column{"PSH Flag Count", NUMBER(r.psh_count())},
+    Column{"ACK Flag Count", NUMBER(r.ack_count())},
+    Column{"URG Flag Count", NUMBER(r.urg_count())},
+    Column{"CWE Flag Count", NUMBER(r.cwr_count())},  // CIC's name for CWR
+    Column{"ECE Flag Count", NUMBER(r.ece_count())},
     // Ratios and averages.
-    {"Down/Up Ratio", NUMBER(r.down_up_ratio())},
-    {"Average Packet Size",
+    Column{"Down/Up Ratio", NUMBER(r.down_up_ratio())},
+    Column{"Average Packet Size",
      NUMBER(ratio(static_cast<double>(r.fwd().payload_bytes() + r.bwd().payload_bytes()),
                   static_cast<double>(total_packets(r))))},
-    {"Avg Fwd Segment Size", NUMBER(r.fwd().payload_length().mean())},
-    {"Avg Bwd Segment Size", NUMBER(r.bwd().payload_length().mean())},
+    Column{"Avg Fwd Segment Size", NUMBER(r.fwd().payload_length().mean())},
+    Column{"Avg Bwd Segment Size", NUMBER(r.bwd().payload_length().mean())},
     // Bulks.
-    {"Fwd Avg Bytes/Bulk", NUMBER(avg_bulk_bytes(r.fwd()))},
-    {"Fwd Avg Packets/Bulk", NUMBER(avg_bulk_packets(r.fwd()))},
-    {"Fwd Avg Bulk Rate", NUMBER(bulk_rate(r.fwd()))},
-    {"Bwd Avg Bytes/Bulk", NUMBER(avg_bulk_bytes(r.bwd()))},
-    {"Bwd Avg Packets/Bulk", NUMBER(avg_bulk_packets(r.bwd()))},
-    {"Bwd Avg Bulk Rate", NUMBER(bulk_rate(r.bwd()))},
+    Column{"Fwd Avg Bytes/Bulk", NUMBER(avg_bulk_bytes(r.fwd()))},
+    Column{"Fwd Avg Packets/Bulk", NUMBER(avg_bulk_packets(r.fwd()))},
+    Column{"Fwd Avg Bulk Rate", NUMBER(bulk_rate(r.fwd()))},
+    Column{"Bwd Avg Bytes/Bulk", NUMBER(avg_bulk_bytes(r.bwd()))},
+    Column{"Bwd Avg Packets/Bulk", NUMBER(avg_bulk_packets(r.bwd()))},
+    Column{"Bwd Avg Bulk Rate", NUMBER(bulk_rate(r.bwd()))},
     // Subflows.
-    {"Subflow Fwd Packets", NUMBER(per_subflow(r.fwd().packets(), r))},
-    {"Subflow Fwd Bytes", NUMBER(per_subflow(r.fwd().payload_bytes(), r))},
-    {"Subflow Bwd Packets", NUMBER(per_subflow(r.bwd().packets(), r))},
-    {"Subflow Bwd Bytes", NUMBER(per_subflow(r.bwd().payload_bytes(), r))},
+    Column{"Subflow Fwd Packets", NUMBER(per_subflow(r.fwd().packets(), r))},
+    Column{"Subflow Fwd Bytes", NUMBER(per_subflow(r.fwd().payload_bytes(), r))},
+    Column{"Subflow Bwd Packets", NUMBER(per_subflow(r.bwd().packets(), r))},
+    Column{"Subflow Bwd Bytes", NUMBER(per_subflow(r.bwd().payload_bytes(), r))},
     // TCP windows, data packets, headers.
-    {"Init_Win_bytes_forward", NUMBER(r.fwd().init_window())},
-    {"Init_Win_bytes_backward", NUMBER(r.bwd().init_window())},
-    {"act_data_pkt_fwd", NUMBER(r.fwd().data_packets())},
-    {"min_seg_size_forward", NUMBER(r.fwd().min_header_bytes())},
+    Column{"Init_Win_bytes_forward", NUMBER(r.fwd().init_window())},
+    Column{"Init_Win_bytes_backward", NUMBER(r.bwd().init_window())},
+    Column{"act_data_pkt_fwd", NUMBER(r.fwd().data_packets())},
+    Column{"min_seg_size_forward", NUMBER(r.fwd().min_header_bytes())},
     // Active and idle periods.
-    {"Active Mean", NUMBER(r.active_us().mean())},
-    {"Active Std", NUMBER(r.active_us().std())},
-    {"Active Max", NUMBER(r.active_us().max())},
-    {"Active Min", NUMBER(r.active_us().min())},
-    {"Idle Mean", NUMBER(r.idle_us().mean())},
-    {"Idle Std", NUMBER(r.idle_us().std())},
-    {"Idle Max", NUMBER(r.idle_us().max())},
-    {"Idle Min", NUMBER(r.idle_us().min())},
+    Column{"Active Mean", NUMBER(r.active_us().mean())},
+    Column{"Active Std", NUMBER(r.active_us().std())},
+    Column{"Active Max", NUMBER(r.active_us().max())},
+    Column{"Active Min", NUMBER(r.active_us().min())},
+    Column{"Idle Mean", NUMBER(r.idle_us().mean())},
+    Column{"Idle Std", NUMBER(r.idle_us().std())},
+    Column{"Idle Max", NUMBER(r.idle_us().max())},
+    Column{"Idle Min", NUMBER(r.idle_us().min())},
 
     // sniffer's own columns.
-    {"fwd_frame_bytes", NUMBER(r.fwd().bytes())},
-    {"bwd_frame_bytes", NUMBER(r.bwd().bytes())},
-    {"start_ns", NUMBER(r.start_ns())},
-    {"end_ns", NUMBER(r.end_ns())},
-    {"ip_version", NUMBER(r.ip_version())},
-    {"vlan_id", NUMBER(r.vlan_id())},
-    {"interface", TEXT(r.interface())},
-    {"ifindex", NUMBER(r.ifindex())},
-    {"role", WORD(role_name(r.role()))},
-    {"mode", WORD(mode_name(r.mode()))},
-    {"is_wan_facing", WORD(r.is_wan_facing() ? "1" : "0")},
-    {"direction", WORD(direction_name(r.direction()))},
-    {"conn_state", TEXT(r.conn_state())},
-    {"history", TEXT(r.history())},
-    {"end_reason", WORD(end_reason_name(r.end_reason()))},
-    {"is_update", WORD(r.is_update() ? "1" : "0")},
-    {"update_count", NUMBER(r.update_count())},
-    {"flow_id_num", NUMBER(r.flow_id())},
-    {"community_id", TEXT(r.community_id())},
-};
+    Column{"fwd_frame_bytes", NUMBER(r.fwd().bytes())},
+    Column{"bwd_frame_bytes", NUMBER(r.bwd().bytes())},
+    Column{"start_ns", NUMBER(r.start_ns())},
+    Column{"end_ns", NUMBER(r.end_ns())},
+    Column{"ip_version", NUMBER(r.ip_version())},
+    Column{"vlan_id", NUMBER(r.vlan_id())},
+    Column{"interface", TEXT(r.interface())},
+    Column{"ifindex", NUMBER(r.ifindex())},
+    Column{"role", WORD(role_name(r.role()))},
+    Column{"mode", WORD(mode_name(r.mode()))},
+    Column{"is_wan_facing", WORD(r.is_wan_facing() ? "1" : "0")},
+    Column{"direction", WORD(direction_name(r.direction()))},
+    Column{"conn_state", TEXT(r.conn_state())},
+    Column{"history", TEXT(r.history())},
+    Column{"end_reason", WORD(end_reason_name(r.end_reason()))},
+    Column{"is_update", WORD(r.is_update() ? "1" : "0")},
+    Column{"update_count", NUMBER(r.update_count())},
+    Column{"flow_id_num", NUMBER(r.flow_id())},
+    Column{"community_id", TEXT(r.community_id())});
 
 #undef NUMBER
 #undef TEXT
@@ -379,16 +385,14 @@ template <typename Record>
 std::size_t row_bound(const Record& r) {
   const std::size_t text = r.interface().size() + r.conn_state().size() + r.history().size() +
                            r.community_id().size() + r.label().size();
-  return 64 * (std::size(kColumns<Record>) + 1) + 4 * kIpTextMax + 2 * text + 4;
+  return 64 * (std::tuple_size_v<decltype(kColumns<Record>)> + 1) + 4 * kIpTextMax + 2 * text + 4;
 }
 
 template <typename Record>
 char* write_row(char* at, const Record& record, bool label_column) {
   const RowText row_text(record);
-  for (const Column<Record>& col : kColumns<Record>) {
-    at = col.cell(record, row_text, at);
-    *at++ = ',';
-  }
+  std::apply([&](const auto&... column) { ((at = column.cell(record, row_text, at), *at++ = ','), ...); },
+             kColumns<Record>);
   if (label_column) {
     at = put_text(at, record.label());
     *at++ = '\n';
@@ -405,10 +409,9 @@ std::size_t flow_csv_row_bound(const FlowRow& r) { return row_bound(r); }
 
 std::string flow_csv_header(bool label_column) {
   std::string out;
-  for (const Column<v1::FlowRecord>& c : kColumns<v1::FlowRecord>) {
-    if (!out.empty()) out.push_back(',');
-    out += c.name;  // no name needs quoting
-  }
+  std::apply([&](const auto&... column) { ((out += column.name, out += ','), ...); },  // no name needs quoting
+             kColumns<v1::FlowRecord>);
+  out.pop_back();  // the last comma
   if (label_column) out += ",Label";  // CIC-IDS2017's name, last as in its CSVs
   out.push_back('\n');
   return out;
