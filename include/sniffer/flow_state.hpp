@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "sniffer.pb.h"
 #include "sniffer/community_id.hpp"
@@ -60,7 +61,7 @@ class FlowState {
   void set_kernel_drops(std::uint64_t fwd, std::uint64_t bwd) { kernel_dropped_[0] = fwd, kernel_dropped_[1] = bwd; }
   void count_update() { ++s_.update_count; }
 
-  const char* conn_state() const;  // Zeek's, "" when not TCP or UDP
+  std::string_view conn_state() const;  // Zeek's, "" when not TCP or UDP
 
   // The flow's Community ID input (from its first packet), and its ID,
   // computed on first use and kept: one SHA-1 per flow, whatever its packets
