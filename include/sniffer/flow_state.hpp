@@ -68,6 +68,9 @@ class FlowState {
   // and records. seed: the same each call.
   CommunityIdTuple community_id_tuple() const { return sniffer::community_id_tuple(s_); }
   const std::string& community_id(std::uint16_t seed) const;
+  // The same ID, the kept one or else written into buf and not kept (no
+  // allocation: a flow's last record, the CSV's).
+  std::string_view community_id(std::uint16_t seed, char (&buf)[kCommunityIdLength]) const;
 
  private:
   template <typename Record>

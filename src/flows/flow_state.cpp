@@ -108,6 +108,11 @@ const std::string& FlowState::community_id(std::uint16_t seed) const {
   return community_id_;
 }
 
+std::string_view FlowState::community_id(std::uint16_t seed, char (&buf)[kCommunityIdLength]) const {
+  if (!community_id_.empty()) return community_id_;
+  return {buf, static_cast<std::size_t>(write_community_id(buf, community_id_tuple(), seed) - buf)};
+}
+
 std::string_view FlowState::conn_state() const {
   using namespace std::string_view_literals;
   // UDP as Zeek: SF when both sides sent, S0 when only the originator did

@@ -45,7 +45,8 @@ void FlowOutput::write_row(const FlowState& flow, v1::FlowEndReason reason, bool
   FlowRow row;
   flow.to_row(row, reason, is_update, clock_offset_ns_);
   row.set_direction(static_cast<v1::FlowDirection>(host_->classify(flow.state())));
-  row.set_community_id(flow.community_id(community_id_seed_));
+  char id[kCommunityIdLength];
+  row.set_community_id(flow.community_id(community_id_seed_, id));
   auto it = interfaces_->find(flow.ifindex());
   if (it != interfaces_->end()) row.set_interface(it->second.name);
   char* const at = csv_->room(flow_csv_row_bound(row));

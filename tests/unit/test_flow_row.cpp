@@ -1,6 +1,7 @@
 // The CSV row written from a FlowRow (FlowOutput's path for a flow going to
 // the CSV only) is byte for byte the row of the FlowRecord to_proto fills;
-// and integer cells of every size are std::to_chars's text.
+// the Community ID written into a buffer is the one a flow keeps; and integer
+// cells of every size are std::to_chars's text.
 #include <charconv>
 #include <cstdint>
 #include <random>
@@ -55,6 +56,12 @@ TEST(FlowRow, RowEqualsTheFlowRecordRow) {
       row.set_interface(interface);
     }
     ASSERT_EQ(row_of(row), flow_csv_row(record)) << i;
+    // The ID written into a buffer (not kept) is the kept one.
+    char buf[kCommunityIdLength];
+    const auto seed = static_cast<std::uint16_t>(rng());
+    const std::string written(flow.community_id(seed, buf));
+    ASSERT_EQ(written, flow.community_id(seed)) << i;
+    ASSERT_EQ(flow.community_id(seed, buf).data(), flow.community_id(seed).data()) << "the kept one, once kept";
   }
 }
 
