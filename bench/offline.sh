@@ -3,9 +3,11 @@
 # tshark and the tcpdump floor, on one capture of >= 1 M packets built from tests/data/pcaps
 # (bench/lib/corpus_capture.sh; cached in bench/build/offline/). Interleaved rounds: every round
 # runs every tool once on the same file, the order rotating from round to round, so that they
-# share the noise of this shared machine. Per tool: packets/s (median of the rounds, and min-max),
-# wall and user+sys CPU seconds (medians), time relative to sniffer's default offline path, peak
-# RSS (/usr/bin/time %M: process memory only, not sniffer's BPF maps), flow records written.
+# share the noise of this shared machine. Per tool: packets/s of wall time (median of the rounds, and
+# min-max), packets/s of CPU time (user+sys: what the tool costs, whatever the other sessions do;
+# median, min-max), wall and CPU seconds (medians, to the millisecond), time relative to sniffer's
+# default offline path, peak RSS (/usr/bin/time %M: process memory only, not sniffer's BPF maps),
+# flow records written. The load average is read before every round (its range is printed).
 #   sudo bench/offline.sh [SNIFFER]     default bench/build/sniffer (built if missing)
 #   ROUNDS=5 PACKETS=1000000 BUILD=bench/build KEEP=0;  QUICK=1: 1 round, ~100 k packets
 #   CAPTURE=corpus (copies of the whole corpus, ~3.3 packets a flow) or long (copies of one HTTP
@@ -90,15 +92,18 @@ flow_records() {
 }
 
 # run TOOL: one timed run; appends "wall_s cpu_s rss_kib" to $W/TOOL.t (wall from bash's clock to
-# the microsecond; CPU user+sys and peak RSS from /usr/bin/time), or records why it failed.
+# the microsecond; CPU user+sys from bash's `time`, to the millisecond: /usr/bin/time's %U %S have
+# 10 ms steps, 4 % of softflowd's run; peak RSS from /usr/bin/time), or records why it failed.
 run() {
-  local t0 t1
+  local t0 t1 ok=1
   set_cmd "$1"
   rm -f "$W/out.argus" "$W/out.csv"
   t0=$EPOCHREALTIME
-  if /usr/bin/time -f '%U %S %M' -o "$W/time" "${CMD[@]}" >"$W/out" 2>"$W/err"; then
-    t1=$EPOCHREALTIME
-    awk -v a="$t0" -v b="$t1" '{ printf "%.6f %.2f %d\n", b - a, $1 + $2, $3 }' "$W/time" >>"$W/$1.t"
+  { time /usr/bin/time -f '%M' -o "$W/time" "${CMD[@]}" >"$W/out" 2>"$W/err" || ok=0; } 2>"$W/cpu"
+  t1=$EPOCHREALTIME
+  if ((ok)); then
+    awk -v a="$t0" -v b="$t1" -v cpu="$(cat "$W/cpu")" '{ split(cpu, c, " "); printf "%.6f %.3f %d\n", b - a, c[1] + c[2], $1 }' \
+      "$W/time" >>"$W/$1.t"
     flow_records "$1" >"$W/$1.flows"
     # The default path's CSV, kept from each binary for the comparison at the end.
     if [[ $1 == "$BASE" || $1 == old:* ]]; then mv "$W/out.csv" "$W/${1%%:*}.csv"; fi
@@ -133,7 +138,9 @@ done
 echo "# offline.sh: $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, kernel $(uname -r), commit $(git -C "$ROOT" rev-parse --short HEAD), load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "# capture $CAP: $PKTS packets, $(capinfos -T -r -s "$CAP" | cut -f2) bytes; $ROUNDS round(s), order rotating; sniffer $SNIFFER, engines: ${ENGINES[*]}"
 cat "$CAP" >/dev/null  # in the page cache for every tool alike
+TIMEFORMAT='%3U %3S'
 for ((r = 0; r < ROUNDS; r++)); do
+  cut -d' ' -f1 /proc/loadavg >>"$W/load"
   n=${#TOOLS[@]}
   for ((k = 0; k < n; k++)); do
     t=${TOOLS[$(((k + r) % n))]}
@@ -143,27 +150,31 @@ done
 
 # The table: medians over the rounds (packets/s from each round's wall time).
 median() { sort -n | awk '{ v[NR] = $1 } END { m = (NR + 1) / 2; printf "%.6f\n", (v[int(m)] + v[int(m + 0.5)]) / 2 }'; }
-summary() {  # summary FILE: median_pps min_pps max_pps median_wall median_cpu max_rss_mib
+# summary FILE: median_pps min_pps max_pps median_cpu_pps min max median_wall median_cpu max_rss_mib
+summary() {
   local wall cpu
   wall=$(cut -d' ' -f1 "$1" | median)
   cpu=$(cut -d' ' -f2 "$1" | median)
-  sort -n -k1,1 "$1" | awk -v p="$PKTS" -v w="$wall" -v c="$cpu" '
-    NR == 1 { fast = $1 } { slow = $1; if ($3 > rss) rss = $3 }
-    END { printf "%.0f %.0f %.0f %.2f %.2f %.0f\n", p / w, p / slow, p / fast, w, c, rss / 1024 }'
+  awk -v p="$PKTS" -v w="$wall" -v c="$cpu" '
+    NR == 1 { wf = ws = $1; cf = cs = $2 }
+    { if ($1 < wf) wf = $1; if ($1 > ws) ws = $1; if ($2 < cf) cf = $2; if ($2 > cs) cs = $2; if ($3 > rss) rss = $3 }
+    END { printf "%.0f %.0f %.0f %.0f %.0f %.0f %.3f %.3f %.0f\n", p / w, p / ws, p / wf, p / c, p / cs, p / cf, w, c, rss / 1024 }' "$1"
 }
-base_wall=$([[ -e $W/$BASE.t ]] && summary "$W/$BASE.t" | cut -d' ' -f4 || echo 0)
-printf '%-26s %9s %19s %7s %6s %7s %9s %6s %s\n' tool 'pkt/s' 'min-max' 'wall_s' 'cpu_s' 'start_s' 'x sniffer' 'rssMiB' 'flow records'
+base_wall=$([[ -e $W/$BASE.t ]] && summary "$W/$BASE.t" | cut -d' ' -f7 || echo 0)
+printf '%-26s %9s %19s %9s %19s %7s %6s %7s %9s %6s %s\n' tool 'pkt/s' 'min-max' 'cpu pkt/s' 'min-max' 'wall_s' 'cpu_s' \
+  'start_s' 'x sniffer' 'rssMiB' 'flow records'
 for t in "${TOOLS[@]}"; do
   if [[ -e $W/$t.na ]]; then
     printf '%-26s n/a: %s\n' "$t" "$(cat "$W/$t.na")"
     continue
   fi
-  read -r pps lo hi wall cpu rss < <(summary "$W/$t.t")
+  read -r pps lo hi cpps clo chi wall cpu rss < <(summary "$W/$t.t")
   rel=$(awk -v a="$wall" -v b="$base_wall" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')
-  printf '%-26s %9s %19s %7s %6s %7s %9s %6s %s\n' "$t" "$pps" "$lo-$hi" "$wall" "$cpu" "$(cat "$W/$t.start")" "$rel" "$rss" \
-    "$(cat "$W/$t.flows")"
+  printf '%-26s %9s %19s %9s %19s %7s %6s %7s %9s %6s %s\n' "$t" "$pps" "$lo-$hi" "$cpps" "$clo-$chi" "$wall" "$cpu" \
+    "$(cat "$W/$t.start")" "$rel" "$rss" "$(cat "$W/$t.flows")"
 done
 echo "# x sniffer: median wall time / that of $BASE (the default offline path); start_s: one run on $(basename "$PROBE")"
+echo "# load average (1 min) before the rounds: $(sort -n "$W/load" | sed -n '1p;$p' | paste -sd- -), now $(cut -d' ' -f1 /proc/loadavg)"
 if [[ -n ${OLD:-} && -e $W/sniffer.csv && -e $W/old.csv ]]; then
   cmp -s "$W/sniffer.csv" "$W/old.csv" && echo "# old: $OLD; its CSV is byte for byte $BASE's" ||
     echo "# old: $OLD; its CSV DIFFERS from $BASE's"

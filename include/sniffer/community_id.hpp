@@ -9,6 +9,7 @@
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 
@@ -44,5 +45,10 @@ CommunityIdTuple community_id_tuple(const sniffer_flow_state& s);
 
 // "1:" and the base64 of the SHA-1 (OpenSSL's libcrypto) of the tuple and seed.
 std::string community_id(const CommunityIdTuple& tuple, std::uint16_t seed);
+
+// "1:" and the base64 of the 20-byte digest, 4 * ceil(20 / 3) characters.
+inline constexpr std::size_t kCommunityIdLength = 2 + 28;
+// The same ID written at `out` (room for kCommunityIdLength); returns its end.
+char* write_community_id(char* out, const CommunityIdTuple& tuple, std::uint16_t seed);
 
 }  // namespace sniffer

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "sniffer.pb.h"
+#include "sniffer/flow_row.hpp"
 
 namespace sniffer {
 
@@ -25,5 +26,8 @@ std::string flow_csv_row(const v1::FlowRecord& record, bool label_column = false
 // (FlowOutput writes into its file's): no copy of the row.
 char* write_flow_csv_row(char* at, const v1::FlowRecord& record, bool label_column = false);
 std::size_t flow_csv_row_bound(const v1::FlowRecord& record);
+// The same from a FlowRow (its text cells as a FlowRecord's would be).
+char* write_flow_csv_row(char* at, const FlowRow& row, bool label_column = false);
+std::size_t flow_csv_row_bound(const FlowRow& row);
 
 }  // namespace sniffer

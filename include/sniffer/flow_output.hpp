@@ -27,6 +27,8 @@ class FlowOutput {
   void set_clock_offset(std::int64_t offset_ns) { clock_offset_ns_ = offset_ns; }
 
  private:
+  void write_row(const FlowState& flow, v1::FlowEndReason reason, bool is_update);
+
   const InterfaceTable* interfaces_;
   const HostAddresses* host_;
   std::int64_t clock_offset_ns_ = 0;

@@ -7,11 +7,13 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "sniffer.pb.h"
 #include "sniffer/community_id.hpp"
 #include "sniffer/config.hpp"
 #include "sniffer/flow_packet.hpp"
+#include "sniffer/flow_row.hpp"
 #include "sniffer/flow_update.h"
 
 namespace sniffer {
@@ -40,6 +42,8 @@ class FlowState {
   // caller's to set: they depend on the host, not on the flow's packets.
   // clock_offset_ns turns the state's times into wall-clock time.
   void to_proto(v1::FlowRecord& out, v1::FlowEndReason reason, bool is_update, std::int64_t clock_offset_ns = 0) const;
+  // The same values as plain ones (a CSV row without a FlowRecord).
+  void to_row(FlowRow& out, v1::FlowEndReason reason, bool is_update, std::int64_t clock_offset_ns = 0) const;
 
   const sniffer_flow_state& state() const { return s_; }
   sniffer_flow_state& state() { return s_; }
@@ -57,15 +61,21 @@ class FlowState {
   void set_kernel_drops(std::uint64_t fwd, std::uint64_t bwd) { kernel_dropped_[0] = fwd, kernel_dropped_[1] = bwd; }
   void count_update() { ++s_.update_count; }
 
-  std::string conn_state() const;
+  std::string_view conn_state() const;  // Zeek's, "" when not TCP or UDP
 
   // The flow's Community ID input (from its first packet), and its ID,
   // computed on first use and kept: one SHA-1 per flow, whatever its packets
   // and records. seed: the same each call.
   CommunityIdTuple community_id_tuple() const { return sniffer::community_id_tuple(s_); }
   const std::string& community_id(std::uint16_t seed) const;
+  // The same ID, the kept one or else written into buf and not kept (no
+  // allocation: a flow's last record, the CSV's).
+  std::string_view community_id(std::uint16_t seed, char (&buf)[kCommunityIdLength]) const;
 
  private:
+  template <typename Record>
+  void fill(Record& r, v1::FlowEndReason reason, bool is_update, std::int64_t clock_offset_ns) const;
+
   sniffer_flow_state s_;
   std::uint64_t kernel_dropped_[2] = {};  // fwd, bwd: the kernel's drops (drop records)
   mutable std::string community_id_;  // empty until hashed

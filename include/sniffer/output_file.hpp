@@ -47,8 +47,9 @@ class OutputFile {
 
   std::string path_, what_;
   std::string target_, temp_path_;  // the file renamed over, and its temporary; empty: written directly
-  std::unique_ptr<char[]> buffer_;  // written to fd_ when it holds 64 KiB or more
+  std::unique_ptr<char[]> buffer_;  // written to fd_ when it holds flush_at_ bytes or more
   std::size_t capacity_ = 0, used_ = 0;
+  std::size_t flush_at_ = 64 * 1024;  // 1 MiB once the file is past its first write-back range
   int fd_ = -1;
   std::uint64_t written_ = 0;          // bytes written to fd_
   std::uint64_t write_back_from_ = 0;  // the first byte whose write-back was not yet started

@@ -17,6 +17,11 @@ namespace sniffer {
 namespace {
 
 constexpr std::size_t kBufferBytes = 64 * 1024;
+// A file past its first write-back range (a bulk output: the offline CSV, a
+// long capture) gets this buffer: 1 MiB writes let the page cache take large
+// folios, ~20 % less kernel time writing a 128 MB CSV than 64 KiB ones
+// (bench/README.md, r10-offline). Small files keep the small buffer.
+constexpr std::size_t kLargeBufferBytes = 1024 * 1024;
 // A regular file's write-back is started every this many bytes (see
 // flush_buffer).
 constexpr std::uint64_t kWriteBackBytes = 8 << 20;
@@ -106,7 +111,7 @@ char* OutputFile::room(std::size_t bytes) {
 
 void OutputFile::wrote(std::size_t bytes) {
   used_ += bytes;
-  if (used_ >= kBufferBytes) flush_buffer();
+  if (used_ >= flush_at_) flush_buffer();
 }
 
 void OutputFile::flush_buffer() {
@@ -128,6 +133,13 @@ void OutputFile::flush_buffer() {
     sync_file_range(fd_, static_cast<off_t>(write_back_from_), static_cast<off_t>(written_ - write_back_from_),
                     SYNC_FILE_RANGE_WRITE);
     write_back_from_ = written_;
+    if (flush_at_ < kLargeBufferBytes) {
+      flush_at_ = kLargeBufferBytes;
+      if (capacity_ < kLargeBufferBytes) {
+        buffer_ = std::make_unique_for_overwrite<char[]>(kLargeBufferBytes);  // empty now: nothing to copy
+        capacity_ = kLargeBufferBytes;
+      }
+    }
   }
 }
 

@@ -149,6 +149,12 @@ CommunityIdTuple community_id_tuple(const sniffer_flow_state& s) {
 }
 
 std::string community_id(const CommunityIdTuple& t, std::uint16_t seed) {
+  std::string id(kCommunityIdLength, ':');  // one allocation
+  write_community_id(id.data(), t, seed);
+  return id;
+}
+
+char* write_community_id(char* out, const CommunityIdTuple& t, std::uint16_t seed) {
   // seed(2) . saddr . daddr . proto(1) . 0(1) [. sport(2) . dport(2)], network order.
   std::uint8_t in[2 + 16 + 16 + 2 + 4];
   std::size_t n = 0;
@@ -173,10 +179,10 @@ std::string community_id(const CommunityIdTuple& t, std::uint16_t seed) {
   }
   unsigned char digest[20];
   sha1(in, n, digest);
-  std::string id(2 + 28, ':');  // "1:" and 4 * ceil(20 / 3) characters: one allocation
-  id[0] = '1';
-  base64_digest(digest, id.data() + 2);
-  return id;
+  out[0] = '1';
+  out[1] = ':';
+  base64_digest(digest, out + 2);
+  return out + kCommunityIdLength;
 }
 
 }  // namespace sniffer

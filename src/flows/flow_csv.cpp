@@ -8,127 +8,24 @@
 #include <ctime>
 #include <iterator>
 #include <string_view>
+#include <tuple>
 #include <type_traits>
 
 #include "sniffer/event_json.hpp"  // role_name, mode_name
 #include "sniffer/ip_text.hpp"
+#include "csv_cells.hpp"
 
 namespace sniffer {
 
 namespace {
 
-using Record = v1::FlowRecord;
-
-// ---- cell formatting ------------------------------------------------------
-// Cells are written in place into room reserved for the whole row (to_chars,
-// no temporary strings, no capacity check per character): a flood capture
-// writes a row for every few packets. Every writer takes the position and
-// returns the one after what it wrote (kept in a register, not in memory).
-
-char* put_chars(char* at, std::string_view s) {
-  std::memcpy(at, s.data(), s.size());
-  return at + s.size();
-}
-
-// Numbers are written straight into the row's room (no copy from a buffer):
-// at most 24 characters, within the 64 reserved a cell.
-constexpr std::ptrdiff_t kNumberRoom = 32;
-
-template <typename Int>
-  requires std::is_integral_v<Int>
-char* put(char* at, Int v) {
-  if (v >= 0 && v < 10) {  // most counts and flags of a short flow: one digit, no digit count
-    *at = static_cast<char>('0' + v);
-    return at + 1;
-  }
-  return std::to_chars(at, at + kNumberRoom, v).ptr;
-}
-
-// Shortest text that reads back as the same double; NaN and +-inf become 0,
-// and so does -0. Whole numbers below 2^53 (most cells of a short flow) take
-// integer formatting, ~5x faster, when it gives to_chars's text: its digits
-// are then the shortest, and to_chars writes them in fixed notation unless
-// scientific is shorter (1000000 -> "1e+06"; a tie goes to fixed).
-[[gnu::noinline]] char* put_nonzero(char* at, double v) {
-  if (!std::isfinite(v)) {
-    *at = '0';
-    return at + 1;
-  }
-  if (v == std::trunc(v) && std::fabs(v) < 9007199254740992.0) {  // 2^53
-    const auto n = static_cast<std::int64_t>(v);
-    if (n > -100000 && n < 100000) return put(at, n);  // five digits or fewer: never shorter in scientific notation
-    char* digits_at = at + (n < 0 ? 1 : 0);
-    char* const end = std::to_chars(digits_at, digits_at + kNumberRoom, n < 0 ? -n : n).ptr;
-    const auto digits = static_cast<int>(end - digits_at);
-    int significant = digits;
-    while (significant > 1 && digits_at[significant - 1] == '0') --significant;
-    const int scientific = significant + (significant > 1 ? 1 : 0) + 4;  // d[.ddd]e+XX (exponent < 100)
-    if (digits <= scientific) {
-      if (n < 0) *at = '-';
-      return end;
-    }
-  }
-  return std::to_chars(at, at + kNumberRoom, v).ptr;  // overwrites the digits tried above
-}
-
-// Zero, most cells of a short flow, in the cell itself.
-[[gnu::always_inline]] inline char* put(char* at, double v) {
-  if (v == 0.0) {
-    *at = '0';
-    return at + 1;
-  }
-  return put_nonzero(at, v);
-}
-
-// a / b, 0 when b is 0 (and never NaN or inf).
-double ratio(double a, double b) { return b != 0.0 ? a / b : 0.0; }
-
-// RFC 4180: quoted when the text holds a comma, a quote, CR or LF; quotes doubled.
-// One pass over the text (find_first_of would call memchr per character).
-bool needs_quotes(std::string_view s) {
-  for (char c : s) {
-    if (c == ',' || c == '"' || c == '\r' || c == '\n') return true;
-  }
-  return false;
-}
-
-char* put_text(char* at, std::string_view s) {
-  if (!needs_quotes(s)) return put_chars(at, s);
-  *at++ = '"';
-  for (char c : s) {
-    if (c == '"') *at++ = '"';
-    *at++ = c;
-  }
-  *at++ = '"';
-  return at;
-}
-
-// ISO 8601 UTC with microseconds (truncated): 2017-07-05T09:00:00.123456Z.
-// The date and time of the last second formatted are kept: rows come in time
-// order, many in the same second.
-char* put_iso_utc(char* at, std::uint64_t ns) {
-  thread_local std::time_t last_secs = -1;
-  thread_local std::string last_text;
-  const std::time_t secs = static_cast<std::time_t>(ns / 1'000'000'000ull);
-  if (secs != last_secs) {
-    std::tm tm{};
-    char buf[64];
-    const std::size_t n = gmtime_r(&secs, &tm) ? std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm) : 0;
-    last_text.assign(buf, n);
-    last_secs = secs;
-  }
-  if (last_text.empty()) return at;  // a time gmtime cannot express: an empty cell, as before
-  unsigned micros = static_cast<unsigned>((ns / 1000ull) % 1'000'000ull);
-  char frac[] = ".000000Z";
-  for (int i = 6; i >= 1; --i, micros /= 10) frac[i] = static_cast<char>('0' + micros % 10);
-  at = put_chars(at, last_text);
-  return put_chars(at, std::string_view(frac, sizeof frac - 1));
-}
+using namespace csv_cells;  // the cell writers
 
 // The row's addresses as text, formatted once (Flow ID and the IP columns use them).
 struct RowText {
+  template <typename Record>
   explicit RowText(const Record& r) : src(text_of(r.src_addr(), src_buf)), dst(text_of(r.dst_addr(), dst_buf)) {}
-  static std::string_view text_of(const std::string& bytes, char* buf) {
+  static std::string_view text_of(std::string_view bytes, char* buf) {
     const auto* addr = reinterpret_cast<const std::uint8_t*>(bytes.data());
     return {buf, static_cast<std::size_t>(ip_to_chars(buf, addr, bytes.size()) - buf)};
   }
@@ -136,51 +33,60 @@ struct RowText {
   std::string_view src, dst;
 };
 
-const char* direction_name(v1::FlowDirection d) {
+// Views of literals: their lengths known when compiled (no strlen a row).
+std::string_view direction_name(v1::FlowDirection d) {
+  using namespace std::string_view_literals;
   switch (d) {
-    case v1::FLOW_DIRECTION_INBOUND: return "inbound";
-    case v1::FLOW_DIRECTION_OUTBOUND: return "outbound";
-    case v1::FLOW_DIRECTION_TO_SENSOR: return "to_sensor";
-    case v1::FLOW_DIRECTION_FROM_SENSOR: return "from_sensor";
-    case v1::FLOW_DIRECTION_INTERNAL: return "internal";
-    default: return "unspecified";
+    case v1::FLOW_DIRECTION_INBOUND: return "inbound"sv;
+    case v1::FLOW_DIRECTION_OUTBOUND: return "outbound"sv;
+    case v1::FLOW_DIRECTION_TO_SENSOR: return "to_sensor"sv;
+    case v1::FLOW_DIRECTION_FROM_SENSOR: return "from_sensor"sv;
+    case v1::FLOW_DIRECTION_INTERNAL: return "internal"sv;
+    default: return "unspecified"sv;
   }
 }
 
-const char* end_reason_name(v1::FlowEndReason r) {
+std::string_view end_reason_name(v1::FlowEndReason r) {
+  using namespace std::string_view_literals;
   switch (r) {
-    case v1::FLOW_END_FIN: return "fin";
-    case v1::FLOW_END_RST: return "rst";
-    case v1::FLOW_END_IDLE_TIMEOUT: return "idle_timeout";
-    case v1::FLOW_END_ACTIVE_TIMEOUT: return "active_timeout";
-    case v1::FLOW_END_EVICTED: return "evicted";
-    case v1::FLOW_END_SHUTDOWN: return "shutdown";
-    case v1::FLOW_END_END_OF_CAPTURE: return "end_of_capture";
-    case v1::FLOW_END_PORT_REUSE: return "port_reuse";
-    case v1::FLOW_END_TABLE_FULL: return "table_full";
-    default: return "unspecified";
+    case v1::FLOW_END_FIN: return "fin"sv;
+    case v1::FLOW_END_RST: return "rst"sv;
+    case v1::FLOW_END_IDLE_TIMEOUT: return "idle_timeout"sv;
+    case v1::FLOW_END_ACTIVE_TIMEOUT: return "active_timeout"sv;
+    case v1::FLOW_END_EVICTED: return "evicted"sv;
+    case v1::FLOW_END_SHUTDOWN: return "shutdown"sv;
+    case v1::FLOW_END_END_OF_CAPTURE: return "end_of_capture"sv;
+    case v1::FLOW_END_PORT_REUSE: return "port_reuse"sv;
+    case v1::FLOW_END_TABLE_FULL: return "table_full"sv;
+    default: return "unspecified"sv;
   }
 }
 
 // ---- derived quantities ---------------------------------------------------
 
+template <typename Record>
 std::uint64_t total_packets(const Record& r) { return r.fwd().packets() + r.bwd().packets(); }
 
-double avg_bulk_bytes(const v1::DirectionStats& d) {
+template <typename Direction>
+double avg_bulk_bytes(const Direction& d) {
   return ratio(static_cast<double>(d.bulk_bytes()), static_cast<double>(d.bulk_count()));
 }
-double avg_bulk_packets(const v1::DirectionStats& d) {
+template <typename Direction>
+double avg_bulk_packets(const Direction& d) {
   return ratio(static_cast<double>(d.bulk_packets()), static_cast<double>(d.bulk_count()));
 }
 // Payload bytes per second of bulk time.
-double bulk_rate(const v1::DirectionStats& d) {
+template <typename Direction>
+double bulk_rate(const Direction& d) {
   return ratio(static_cast<double>(d.bulk_bytes()), d.bulk_duration_us() * 1e-6);
 }
+template <typename Record>
 double per_subflow(std::uint64_t v, const Record& r) {
   return ratio(static_cast<double>(v), static_cast<double>(r.subflow_count()));
 }
 
 // Addresses, ports and protocol joined by dashes: nothing to quote.
+template <typename Record>
 char* put_flow_id(char* at, const Record& r, const RowText& t) {
   at = put_chars(at, t.src);
   *at++ = '-';
@@ -195,11 +101,20 @@ char* put_flow_id(char* at, const Record& r, const RowText& t) {
 
 // ---- the columns ----------------------------------------------------------
 
+// A column: its name and its cell's writer, a lambda (Record, RowText, position)
+// returning the position after the cell. The columns are a tuple, not an
+// array of function pointers: a row is written by one function with every
+// cell's code inlined (an indirect call a cell was ~1/6 of a row's work).
+template <typename Write>
 struct Column {
   const char* name;
-  char* (*cell)(const Record&, const RowText&, char* at);  // returns the position after the cell
+  Write cell;
 };
+template <typename Write>
+Column(const char*, Write) -> Column<Write>;
 
+// The table is one for both record types (v1::FlowRecord, FlowRow: the same
+// accessors), instantiated for each.
 // The order of the CIC-IDS2017 CSVs (GeneratedLabelledFlows / TrafficLabelling
 // layout), then sniffer's own columns. One entry per column: the header and
 // every row come from this table, so they cannot disagree.
@@ -209,159 +124,147 @@ struct Column {
 #define TEXT(expr) [](const Record& r, const RowText&, char* o) { return put_text(o, expr); }
 #define WORD(expr) [](const Record& r, const RowText&, char* o) { return put_chars(o, expr); }
 
-const Column kColumns[] = {
+template <typename Record>
+constexpr auto kColumns = std::make_tuple(
     // Identity.
-    {"Flow ID", [](const Record& r, const RowText& t, char* o) { return put_flow_id(o, r, t); }},
-    {"Source IP", [](const Record&, const RowText& t, char* o) { return put_chars(o, t.src); }},
-    {"Source Port", NUMBER(r.src_port())},
-    {"Destination IP", [](const Record&, const RowText& t, char* o) { return put_chars(o, t.dst); }},
-    {"Destination Port", NUMBER(r.dst_port())},
-    {"Protocol", NUMBER(r.l4_protocol())},
-    {"Timestamp", [](const Record& r, const RowText&, char* o) { return put_iso_utc(o, r.start_ns()); }},
-    {"Flow Duration", NUMBER(r.duration_us())},
+    Column{"Flow ID", [](const Record& r, const RowText& t, char* o) { return put_flow_id(o, r, t); }},
+    Column{"Source IP", [](const Record&, const RowText& t, char* o) { return put_chars(o, t.src); }},
+    Column{"Source Port", NUMBER(r.src_port())},
+    Column{"Destination IP", [](const Record&, const RowText& t, char* o) { return put_chars(o, t.dst); }},
+    Column{"Destination Port", NUMBER(r.dst_port())},
+    Column{"Protocol", NUMBER(r.l4_protocol())},
+    Column{"Timestamp", [](const Record& r, const RowText&, char* o) { return put_iso_utc(o, r.start_ns()); }},
+    Column{"Flow Duration", NUMBER(r.duration_us())},
     // Counts and payload lengths.
-    {"Total Fwd Packets", NUMBER(r.fwd().packets())},
-    {"Total Backward Packets", NUMBER(r.bwd().packets())},
-    {"Total Length of Fwd Packets", NUMBER(r.fwd().payload_bytes())},
-    {"Total Length of Bwd Packets", NUMBER(r.bwd().payload_bytes())},
-    {"Fwd Packet Length Max", NUMBER(r.fwd().payload_length().max())},
-    {"Fwd Packet Length Min", NUMBER(r.fwd().payload_length().min())},
-    {"Fwd Packet Length Mean", NUMBER(r.fwd().payload_length().mean())},
-    {"Fwd Packet Length Std", NUMBER(r.fwd().payload_length().std())},
-    {"Bwd Packet Length Max", NUMBER(r.bwd().payload_length().max())},
-    {"Bwd Packet Length Min", NUMBER(r.bwd().payload_length().min())},
-    {"Bwd Packet Length Mean", NUMBER(r.bwd().payload_length().mean())},
-    {"Bwd Packet Length Std", NUMBER(r.bwd().payload_length().std())},
+    Column{"Total Fwd Packets", NUMBER(r.fwd().packets())},
+    Column{"Total Backward Packets", NUMBER(r.bwd().packets())},
+    Column{"Total Length of Fwd Packets", NUMBER(r.fwd().payload_bytes())},
+    Column{"Total Length of Bwd Packets", NUMBER(r.bwd().payload_bytes())},
+    Column{"Fwd Packet Length Max", NUMBER(r.fwd().payload_length().max())},
+    Column{"Fwd Packet Length Min", NUMBER(r.fwd().payload_length().min())},
+    Column{"Fwd Packet Length Mean", NUMBER(r.fwd().payload_length().mean())},
+    Column{"Fwd Packet Length Std", NUMBER(r.fwd().payload_length().std())},
+    Column{"Bwd Packet Length Max", NUMBER(r.bwd().payload_length().max())},
+    Column{"Bwd Packet Length Min", NUMBER(r.bwd().payload_length().min())},
+    Column{"Bwd Packet Length Mean", NUMBER(r.bwd().payload_length().mean())},
+    Column{"Bwd Packet Length Std", NUMBER(r.bwd().payload_length().std())},
     // Rates and inter-arrival times.
-    {"Flow Bytes/s", NUMBER(r.bytes_per_second())},
-    {"Flow Packets/s", NUMBER(r.packets_per_second())},
-    {"Flow IAT Mean", NUMBER(r.iat_us().mean())},
-    {"Flow IAT Std", NUMBER(r.iat_us().std())},
-    {"Flow IAT Max", NUMBER(r.iat_us().max())},
-    {"Flow IAT Min", NUMBER(r.iat_us().min())},
-    {"Fwd IAT Total", NUMBER(r.fwd().iat_us().total())},
-    {"Fwd IAT Mean", NUMBER(r.fwd().iat_us().mean())},
-    {"Fwd IAT Std", NUMBER(r.fwd().iat_us().std())},
-    {"Fwd IAT Max", NUMBER(r.fwd().iat_us().max())},
-    {"Fwd IAT Min", NUMBER(r.fwd().iat_us().min())},
-    {"Bwd IAT Total", NUMBER(r.bwd().iat_us().total())},
-    {"Bwd IAT Mean", NUMBER(r.bwd().iat_us().mean())},
-    {"Bwd IAT Std", NUMBER(r.bwd().iat_us().std())},
-    {"Bwd IAT Max", NUMBER(r.bwd().iat_us().max())},
-    {"Bwd IAT Min", NUMBER(r.bwd().iat_us().min())},
+    Column{"Flow Bytes/s", NUMBER(r.bytes_per_second())},
+    Column{"Flow Packets/s", NUMBER(r.packets_per_second())},
+    Column{"Flow IAT Mean", NUMBER(r.iat_us().mean())},
+    Column{"Flow IAT Std", NUMBER(r.iat_us().std())},
+    Column{"Flow IAT Max", NUMBER(r.iat_us().max())},
+    Column{"Flow IAT Min", NUMBER(r.iat_us().min())},
+    Column{"Fwd IAT Total", NUMBER(r.fwd().iat_us().total())},
+    Column{"Fwd IAT Mean", NUMBER(r.fwd().iat_us().mean())},
+    Column{"Fwd IAT Std", NUMBER(r.fwd().iat_us().std())},
+    Column{"Fwd IAT Max", NUMBER(r.fwd().iat_us().max())},
+    Column{"Fwd IAT Min", NUMBER(r.fwd().iat_us().min())},
+    Column{"Bwd IAT Total", NUMBER(r.bwd().iat_us().total())},
+    Column{"Bwd IAT Mean", NUMBER(r.bwd().iat_us().mean())},
+    Column{"Bwd IAT Std", NUMBER(r.bwd().iat_us().std())},
+    Column{"Bwd IAT Max", NUMBER(r.bwd().iat_us().max())},
+    Column{"Bwd IAT Min", NUMBER(r.bwd().iat_us().min())},
     // Per-direction flags and headers.
-    {"Fwd PSH Flags", NUMBER(r.fwd().psh_count())},
-    {"Bwd PSH Flags", NUMBER(r.bwd().psh_count())},
-    {"Fwd URG Flags", NUMBER(r.fwd().urg_count())},
-    {"Bwd URG Flags", NUMBER(r.bwd().urg_count())},
-    {"Fwd Header Length", NUMBER(r.fwd().header_bytes())},
-    {"Bwd Header Length", NUMBER(r.bwd().header_bytes())},
-    {"Fwd Packets/s", NUMBER(r.fwd().packets_per_second())},
-    {"Bwd Packets/s", NUMBER(r.bwd().packets_per_second())},
+    Column{"Fwd PSH Flags", NUMBER(r.fwd().psh_count())},
+    Column{"Bwd PSH Flags", NUMBER(r.bwd().psh_count())},
+    Column{"Fwd URG Flags", NUMBER(r.fwd().urg_count())},
+    Column{"Bwd URG Flags", NUMBER(r.bwd().urg_count())},
+    Column{"Fwd Header Length", NUMBER(r.fwd().header_bytes())},
+    Column{"Bwd Header Length", NUMBER(r.bwd().header_bytes())},
+    Column{"Fwd Packets/s", NUMBER(r.fwd().packets_per_second())},
+    Column{"Bwd Packets/s", NUMBER(r.bwd().packets_per_second())},
     // Both directions' payload lengths.
-    {"Min Packet Length", NUMBER(r.payload_length().min())},
-    {"Max Packet Length", NUMBER(r.payload_length().max())},
-    {"Packet Length Mean", NUMBER(r.payload_length().mean())},
-    {"Packet Length Std", NUMBER(r.payload_length().std())},
-    {"Packet Length Variance",
+    Column{"Min Packet Length", NUMBER(r.payload_length().min())},
+    Column{"Max Packet Length", NUMBER(r.payload_length().max())},
+    Column{"Packet Length Mean", NUMBER(r.payload_length().mean())},
+    Column{"Packet Length Std", NUMBER(r.payload_length().std())},
+    Column{"Packet Length Variance",
      NUMBER(r.payload_length().std() * r.payload_length().std())},
     // TCP flag counts, both directions.
-    {"FIN Flag Count", NUMBER(r.fin_count())},
-    {"SYN Flag Count", NUMBER(r.syn_count())},
-    {"RST Flag Count", NUMBER(r.rst_count())},
-    {"PSH Flag Count", NUMBER(r.psh_count())},
-    {"ACK Flag Count", NUMBER(r.ack_count())},
-    {"URG Flag Count", NUMBER(r.urg_count())},
-    {"CWE Flag Count", NUMBER(r.cwr_count())},  // CIC's name for CWR
-    {"ECE Flag Count", NUMBER(r.ece_count())},
+    Column{"FIN Flag Count", NUMBER(r.fin_count())},
+    Column{"SYN Flag Count", NUMBER(r.syn_count())},
+    Column{"RST Flag Count", NUMBER(r.rst_count())},
+    Column{"PSH Flag Count", NUMBER(r.psh_count())},
+    Column{"ACK Flag Count", NUMBER(r.ack_count())},
+    Column{"URG Flag Count", NUMBER(r.urg_count())},
+    Column{"CWE Flag Count", NUMBER(r.cwr_count())},  // CIC's name for CWR
+    Column{"ECE Flag Count", NUMBER(r.ece_count())},
     // Ratios and averages.
-    {"Down/Up Ratio", NUMBER(r.down_up_ratio())},
-    {"Average Packet Size",
+    Column{"Down/Up Ratio", NUMBER(r.down_up_ratio())},
+    Column{"Average Packet Size",
      NUMBER(ratio(static_cast<double>(r.fwd().payload_bytes() + r.bwd().payload_bytes()),
                   static_cast<double>(total_packets(r))))},
-    {"Avg Fwd Segment Size", NUMBER(r.fwd().payload_length().mean())},
-    {"Avg Bwd Segment Size", NUMBER(r.bwd().payload_length().mean())},
+    Column{"Avg Fwd Segment Size", NUMBER(r.fwd().payload_length().mean())},
+    Column{"Avg Bwd Segment Size", NUMBER(r.bwd().payload_length().mean())},
     // Bulks.
-    {"Fwd Avg Bytes/Bulk", NUMBER(avg_bulk_bytes(r.fwd()))},
-    {"Fwd Avg Packets/Bulk", NUMBER(avg_bulk_packets(r.fwd()))},
-    {"Fwd Avg Bulk Rate", NUMBER(bulk_rate(r.fwd()))},
-    {"Bwd Avg Bytes/Bulk", NUMBER(avg_bulk_bytes(r.bwd()))},
-    {"Bwd Avg Packets/Bulk", NUMBER(avg_bulk_packets(r.bwd()))},
-    {"Bwd Avg Bulk Rate", NUMBER(bulk_rate(r.bwd()))},
+    Column{"Fwd Avg Bytes/Bulk", NUMBER(avg_bulk_bytes(r.fwd()))},
+    Column{"Fwd Avg Packets/Bulk", NUMBER(avg_bulk_packets(r.fwd()))},
+    Column{"Fwd Avg Bulk Rate", NUMBER(bulk_rate(r.fwd()))},
+    Column{"Bwd Avg Bytes/Bulk", NUMBER(avg_bulk_bytes(r.bwd()))},
+    Column{"Bwd Avg Packets/Bulk", NUMBER(avg_bulk_packets(r.bwd()))},
+    Column{"Bwd Avg Bulk Rate", NUMBER(bulk_rate(r.bwd()))},
     // Subflows.
-    {"Subflow Fwd Packets", NUMBER(per_subflow(r.fwd().packets(), r))},
-    {"Subflow Fwd Bytes", NUMBER(per_subflow(r.fwd().payload_bytes(), r))},
-    {"Subflow Bwd Packets", NUMBER(per_subflow(r.bwd().packets(), r))},
-    {"Subflow Bwd Bytes", NUMBER(per_subflow(r.bwd().payload_bytes(), r))},
+    Column{"Subflow Fwd Packets", NUMBER(per_subflow(r.fwd().packets(), r))},
+    Column{"Subflow Fwd Bytes", NUMBER(per_subflow(r.fwd().payload_bytes(), r))},
+    Column{"Subflow Bwd Packets", NUMBER(per_subflow(r.bwd().packets(), r))},
+    Column{"Subflow Bwd Bytes", NUMBER(per_subflow(r.bwd().payload_bytes(), r))},
     // TCP windows, data packets, headers.
-    {"Init_Win_bytes_forward", NUMBER(r.fwd().init_window())},
-    {"Init_Win_bytes_backward", NUMBER(r.bwd().init_window())},
-    {"act_data_pkt_fwd", NUMBER(r.fwd().data_packets())},
-    {"min_seg_size_forward", NUMBER(r.fwd().min_header_bytes())},
+    Column{"Init_Win_bytes_forward", NUMBER(r.fwd().init_window())},
+    Column{"Init_Win_bytes_backward", NUMBER(r.bwd().init_window())},
+    Column{"act_data_pkt_fwd", NUMBER(r.fwd().data_packets())},
+    Column{"min_seg_size_forward", NUMBER(r.fwd().min_header_bytes())},
     // Active and idle periods.
-    {"Active Mean", NUMBER(r.active_us().mean())},
-    {"Active Std", NUMBER(r.active_us().std())},
-    {"Active Max", NUMBER(r.active_us().max())},
-    {"Active Min", NUMBER(r.active_us().min())},
-    {"Idle Mean", NUMBER(r.idle_us().mean())},
-    {"Idle Std", NUMBER(r.idle_us().std())},
-    {"Idle Max", NUMBER(r.idle_us().max())},
-    {"Idle Min", NUMBER(r.idle_us().min())},
+    Column{"Active Mean", NUMBER(r.active_us().mean())},
+    Column{"Active Std", NUMBER(r.active_us().std())},
+    Column{"Active Max", NUMBER(r.active_us().max())},
+    Column{"Active Min", NUMBER(r.active_us().min())},
+    Column{"Idle Mean", NUMBER(r.idle_us().mean())},
+    Column{"Idle Std", NUMBER(r.idle_us().std())},
+    Column{"Idle Max", NUMBER(r.idle_us().max())},
+    Column{"Idle Min", NUMBER(r.idle_us().min())},
 
     // sniffer's own columns.
-    {"fwd_frame_bytes", NUMBER(r.fwd().bytes())},
-    {"bwd_frame_bytes", NUMBER(r.bwd().bytes())},
-    {"start_ns", NUMBER(r.start_ns())},
-    {"end_ns", NUMBER(r.end_ns())},
-    {"ip_version", NUMBER(r.ip_version())},
-    {"vlan_id", NUMBER(r.vlan_id())},
-    {"interface", TEXT(r.interface())},
-    {"ifindex", NUMBER(r.ifindex())},
-    {"role", WORD(role_name(r.role()))},
-    {"mode", WORD(mode_name(r.mode()))},
-    {"is_wan_facing", WORD(r.is_wan_facing() ? "1" : "0")},
-    {"direction", WORD(direction_name(r.direction()))},
-    {"conn_state", TEXT(r.conn_state())},
-    {"history", TEXT(r.history())},
-    {"end_reason", WORD(end_reason_name(r.end_reason()))},
-    {"is_update", WORD(r.is_update() ? "1" : "0")},
-    {"update_count", NUMBER(r.update_count())},
-    {"flow_id_num", NUMBER(r.flow_id())},
-    {"community_id", TEXT(r.community_id())},
-};
+    Column{"fwd_frame_bytes", NUMBER(r.fwd().bytes())},
+    Column{"bwd_frame_bytes", NUMBER(r.bwd().bytes())},
+    Column{"start_ns", NUMBER(r.start_ns())},
+    Column{"end_ns", NUMBER(r.end_ns())},
+    Column{"ip_version", NUMBER(r.ip_version())},
+    Column{"vlan_id", NUMBER(r.vlan_id())},
+    Column{"interface", TEXT(r.interface())},
+    Column{"ifindex", NUMBER(r.ifindex())},
+    Column{"role", WORD(role_name(r.role()))},
+    Column{"mode", WORD(mode_name(r.mode()))},
+    Column{"is_wan_facing", WORD(r.is_wan_facing() ? "1" : "0")},
+    Column{"direction", WORD(direction_name(r.direction()))},
+    Column{"conn_state", TEXT(r.conn_state())},
+    Column{"history", TEXT(r.history())},
+    Column{"end_reason", WORD(end_reason_name(r.end_reason()))},
+    Column{"is_update", WORD(r.is_update() ? "1" : "0")},
+    Column{"update_count", NUMBER(r.update_count())},
+    Column{"flow_id_num", NUMBER(r.flow_id())},
+    // "1:" and base64 (letters, digits, "+/="): never quoted, not scanned.
+    Column{"community_id", WORD(r.community_id())});
 
 #undef NUMBER
 #undef TEXT
 #undef WORD
 
-}  // namespace
-
 // Room enough for any row of this record: 64 bytes a cell (numbers take at
 // most 24, the timestamp 34, the enum names 14), the addresses (four times:
 // Flow ID and the IP columns), and the text cells twice over (quoting).
-std::size_t flow_csv_row_bound(const v1::FlowRecord& r) {
+template <typename Record>
+std::size_t row_bound(const Record& r) {
   const std::size_t text = r.interface().size() + r.conn_state().size() + r.history().size() +
                            r.community_id().size() + r.label().size();
-  return 64 * (std::size(kColumns) + 1) + 4 * kIpTextMax + 2 * text + 4;
+  return 64 * (std::tuple_size_v<decltype(kColumns<Record>)> + 1) + 4 * kIpTextMax + 2 * text + 4;
 }
 
-std::string flow_csv_header(bool label_column) {
-  std::string out;
-  for (const Column& c : kColumns) {
-    if (!out.empty()) out.push_back(',');
-    out += c.name;  // no name needs quoting
-  }
-  if (label_column) out += ",Label";  // CIC-IDS2017's name, last as in its CSVs
-  out.push_back('\n');
-  return out;
-}
-
-char* write_flow_csv_row(char* at, const v1::FlowRecord& record, bool label_column) {
+template <typename Record>
+char* write_row(char* at, const Record& record, bool label_column) {
   const RowText row_text(record);
-  for (const Column& col : kColumns) {
-    at = col.cell(record, row_text, at);
-    *at++ = ',';
-  }
+  std::apply([&](const auto&... column) { ((at = column.cell(record, row_text, at), *at++ = ','), ...); },
+             kColumns<Record>);
   if (label_column) {
     at = put_text(at, record.label());
     *at++ = '\n';
@@ -370,6 +273,26 @@ char* write_flow_csv_row(char* at, const v1::FlowRecord& record, bool label_colu
   }
   return at;
 }
+
+}  // namespace
+
+std::size_t flow_csv_row_bound(const v1::FlowRecord& r) { return row_bound(r); }
+std::size_t flow_csv_row_bound(const FlowRow& r) { return row_bound(r); }
+
+std::string flow_csv_header(bool label_column) {
+  std::string out;
+  std::apply([&](const auto&... column) { ((out += column.name, out += ','), ...); },  // no name needs quoting
+             kColumns<v1::FlowRecord>);
+  out.pop_back();  // the last comma
+  if (label_column) out += ",Label";  // CIC-IDS2017's name, last as in its CSVs
+  out.push_back('\n');
+  return out;
+}
+
+char* write_flow_csv_row(char* at, const v1::FlowRecord& record, bool label_column) {
+  return write_row(at, record, label_column);
+}
+char* write_flow_csv_row(char* at, const FlowRow& row, bool label_column) { return write_row(at, row, label_column); }
 
 std::string flow_csv_row(const v1::FlowRecord& record, bool label_column) {
   std::string row(flow_csv_row_bound(record), '\0');

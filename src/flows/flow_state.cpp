@@ -22,7 +22,8 @@ double mean_of(std::uint64_t sum, std::uint64_t n) {
 // integer sums. The sum of squared deviations, sumsq - sum^2 / n, is taken
 // in 128-bit integers first, so no precision is lost to cancellation; below
 // 2^64 in 64-bit ones (the same values, one division instruction).
-void set_stats(v1::Stats* out, const sniffer_moments& m, double scale = 1.0) {
+template <typename Stats>
+void set_stats(Stats* out, const sniffer_moments& m, double scale = 1.0) {
   out->set_count(m.count);
   if (m.count == 0) {
     out->set_min(0);
@@ -73,7 +74,8 @@ sniffer_moments merged(const sniffer_moments& a, const sniffer_moments& b) {
   return m;
 }
 
-void set_direction(v1::DirectionStats* out, const sniffer_flow_dir& d, double duration_s) {
+template <typename Direction>
+void set_direction(Direction* out, const sniffer_flow_dir& d, double duration_s) {
   out->set_packets(d.payload.count);
   out->set_bytes(d.bytes);
   out->set_payload_bytes(d.payload.sum);
@@ -106,40 +108,47 @@ const std::string& FlowState::community_id(std::uint16_t seed) const {
   return community_id_;
 }
 
-std::string FlowState::conn_state() const {
+std::string_view FlowState::community_id(std::uint16_t seed, char (&buf)[kCommunityIdLength]) const {
+  if (!community_id_.empty()) return community_id_;
+  return {buf, static_cast<std::size_t>(write_community_id(buf, community_id_tuple(), seed) - buf)};
+}
+
+std::string_view FlowState::conn_state() const {
+  using namespace std::string_view_literals;
   // UDP as Zeek: SF when both sides sent, S0 when only the originator did
   // (the first packet's sender is the originator, so it always sent).
-  if (s_.key.l4_proto == 17) return s_.bwd.payload.count > 0 ? "SF" : "S0";
-  if (s_.key.l4_proto != 6) return "";
+  if (s_.key.l4_proto == 17) return s_.bwd.payload.count > 0 ? "SF"sv : "S0"sv;
+  if (s_.key.l4_proto != 6) return ""sv;
   auto has = [this](std::uint8_t bit) { return (s_.tcp & bit) != 0; };
   const bool syn_orig = has(SNIFFER_TCP_SYN_ORIG), synack_resp = has(SNIFFER_TCP_SYNACK_RESP);
   const bool fin_orig = has(SNIFFER_TCP_FIN_ORIG), fin_resp = has(SNIFFER_TCP_FIN_RESP);
   const bool rst_orig = has(SNIFFER_TCP_RST_ORIG), rst_resp = has(SNIFFER_TCP_RST_RESP);
   const bool resp_sent = s_.bwd.payload.count > 0;
   if (syn_orig && !synack_resp) {
-    if (rst_resp) return "REJ";
-    if (rst_orig) return "RSTOS0";
-    if (fin_orig) return "SH";
-    return resp_sent ? "OTH" : "S0";
+    if (rst_resp) return "REJ"sv;
+    if (rst_orig) return "RSTOS0"sv;
+    if (fin_orig) return "SH"sv;
+    return resp_sent ? "OTH"sv : "S0"sv;
   }
   if (!syn_orig && synack_resp) {
-    if (rst_resp) return "RSTRH";
-    if (fin_resp) return "SHR";
-    return "OTH";
+    if (rst_resp) return "RSTRH"sv;
+    if (fin_resp) return "SHR"sv;
+    return "OTH"sv;
   }
   if (syn_orig && synack_resp) {
-    if (rst_orig) return "RSTO";
-    if (rst_resp) return "RSTR";
-    if (fin_orig && fin_resp) return "SF";
-    if (fin_orig) return "S2";
-    if (fin_resp) return "S3";
-    return "S1";
+    if (rst_orig) return "RSTO"sv;
+    if (rst_resp) return "RSTR"sv;
+    if (fin_orig && fin_resp) return "SF"sv;
+    if (fin_orig) return "S2"sv;
+    if (fin_resp) return "S3"sv;
+    return "S1"sv;
   }
-  return "OTH";  // no SYN seen: picked up mid-stream
+  return "OTH"sv;  // no SYN seen: picked up mid-stream
 }
 
-void FlowState::to_proto(v1::FlowRecord& r, v1::FlowEndReason reason, bool is_update,
-                         std::int64_t clock_offset_ns) const {
+// One fill for both: FlowRow has FlowRecord's setters.
+template <typename Record>
+void FlowState::fill(Record& r, v1::FlowEndReason reason, bool is_update, std::int64_t clock_offset_ns) const {
   const sniffer_flow_state& s = s_;
   const double duration_s = static_cast<double>(s.last_ts - s.first_ts) * 1e-9;
   r.set_flow_id(s.flow_id);
@@ -196,11 +205,21 @@ void FlowState::to_proto(v1::FlowRecord& r, v1::FlowEndReason reason, bool is_up
   r.set_down_up_ratio(s.fwd.payload.count
                           ? static_cast<double>(s.bwd.payload.count) / static_cast<double>(s.fwd.payload.count)
                           : 0.0);
-  r.set_conn_state(conn_state());
-  r.set_history(std::string(reinterpret_cast<const char*>(s.history), std::min<std::size_t>(s.history_len, sizeof s.history)));
+  const std::string_view state = conn_state();
+  r.set_conn_state(state.data(), state.size());
+  r.set_history(reinterpret_cast<const char*>(s.history), std::min<std::size_t>(s.history_len, sizeof s.history));
   r.set_end_reason(reason);
   r.set_is_update(is_update);
   r.set_update_count(s.update_count);
+}
+
+void FlowState::to_proto(v1::FlowRecord& out, v1::FlowEndReason reason, bool is_update,
+                         std::int64_t clock_offset_ns) const {
+  fill(out, reason, is_update, clock_offset_ns);
+}
+
+void FlowState::to_row(FlowRow& out, v1::FlowEndReason reason, bool is_update, std::int64_t clock_offset_ns) const {
+  fill(out, reason, is_update, clock_offset_ns);
 }
 
 }  // namespace sniffer

@@ -4,6 +4,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdint>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -118,4 +120,35 @@ TEST(OutputFile, MissingDirectoryIsAnErrorNamingThePath) {
     EXPECT_NE(std::string(e.what()).find("--write-csv /nonexistent-dir/flows.csv: "), std::string::npos) << e.what();
     EXPECT_NE(std::string(e.what()).find("No such file or directory"), std::string::npos) << e.what();
   }
+}
+
+// A file past its first 8 MiB write-back range switches to a 1 MiB buffer:
+// every byte, written through room()/wrote() and write() in pieces of every
+// size across the switch, lands once and in order.
+TEST(OutputFile, LargeFileKeepsEveryByteAcrossTheBufferSwitch) {
+  TempDir dir("output_file");
+  const fs::path target = dir.path / "flows.csv";
+  std::string expected;
+  {
+    OutputFile out(target.string(), "--write-csv");
+    std::uint32_t x = 12345;
+    while (expected.size() < (20u << 20)) {
+      x = x * 1664525u + 1013904223u;
+      const std::size_t n = 1 + (x >> 8) % (x % 5 == 0 ? 200000 : 3000);
+      std::string piece(n, static_cast<char>('a' + x % 26));
+      piece.back() = '\n';
+      if (x % 2) {
+        out.write(piece);
+      } else {
+        char* at = out.room(n + 100);  // more room than used
+        std::memcpy(at, piece.data(), n);
+        out.wrote(n);
+      }
+      expected += piece;
+    }
+    out.commit();
+  }
+  const std::string got = read(target);
+  ASSERT_EQ(got.size(), expected.size());
+  EXPECT_TRUE(got == expected);
 }
