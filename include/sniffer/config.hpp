@@ -21,6 +21,11 @@ enum class XdpMode { Auto, Native, Generic };
 enum class Hook { XdpIngress, TcIngress, TcEgress };
 enum class TcAttach { Auto, Tcx, Clsact };
 enum class FlowAggregation { Userspace, Kernel };
+// A subscriber whose queue is full (publish.send_hwm): it alone loses
+// batches until it drains, the others get them (Isolate); or nobody gets the
+// batch (AllOrNone: exact drop counts, but one stuck subscriber stops the
+// stream for everyone). README "Slow subscribers".
+enum class SlowSubscriber { Isolate, AllOrNone };
 
 struct InterfaceConfig {
   std::string name;
@@ -111,6 +116,7 @@ struct PublishConfig {
   std::uint32_t batch_max_events = 256;
   std::uint32_t batch_max_latency_ms = 100;
   int send_hwm = 1000;
+  SlowSubscriber slow_subscriber = SlowSubscriber::Isolate;
   std::uint32_t community_id_seed = 0;  // Community ID v1 seed (0..65535) of every event and flow record
   std::optional<CurveConfig> curve;  // absent: plaintext, anyone who reaches the endpoint reads it
 };

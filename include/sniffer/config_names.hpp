@@ -28,6 +28,8 @@ inline constexpr EnumName<TcAttach> kTcAttachNames[] = {
     {TcAttach::Auto, "auto"}, {TcAttach::Tcx, "tcx"}, {TcAttach::Clsact, "clsact"}};
 inline constexpr EnumName<FlowAggregation> kFlowAggregationNames[] = {{FlowAggregation::Userspace, "userspace"},
                                                                       {FlowAggregation::Kernel, "kernel"}};
+inline constexpr EnumName<SlowSubscriber> kSlowSubscriberNames[] = {{SlowSubscriber::Isolate, "isolate"},
+                                                                    {SlowSubscriber::AllOrNone, "all_or_none"}};
 inline constexpr EnumName<BlockDirection> kBlockDirectionNames[] = {{BlockDirection::Source, "src"},
                                                                     {BlockDirection::Destination, "dst"}};
 inline constexpr EnumName<BlockAction> kBlockActionNames[] = {{BlockAction::Drop, "drop"},

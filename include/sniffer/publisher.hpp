@@ -60,7 +60,10 @@ class PublishSocket {
   bool has_subscriber_locked(const std::string& topic);
   SendResult send_locked(const std::string& topic, zmq::const_buffer payload);  // copied
   SendResult send_locked(const std::string& topic, zmq::message_t& payload);
+  // [topic, payload] in one non-blocking send; false when NODROP refused it.
+  bool send_pair(const std::string& topic, zmq::message_t& payload);
 
+  bool isolate_slow_;  // publish.slow_subscriber "isolate"
   std::mutex mutex_;  // the workers share the socket; ZeroMQ sockets are not thread-safe
   IpcSocketFile ipc_file_;  // before the socket: checked before the bind, removed after the close
   zmq::socket_t socket_;

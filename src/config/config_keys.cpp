@@ -268,6 +268,10 @@ const ConfigTable<PublishConfig>& publish_table() {
                "a partial batch is sent after this long"),
       uint_key("send_hwm", &PublishConfig::send_hwm, 1, 1000000,
                "messages queued per subscriber before batches are dropped (counted)"),
+      choice_key("slow_subscriber", &PublishConfig::slow_subscriber, kSlowSubscriberNames,
+                 "a subscriber at `send_hwm`: `isolate` it (it loses the batch, the others get it) or "
+                 "`all_or_none` (nobody gets it: one stuck subscriber stops the stream for all); see "
+                 "\"Slow subscribers\""),
       uint_key("community_id_seed", &PublishConfig::community_id_seed, 0, 65535,
                "seed of the Community ID (v1) on every packet event, flow record and CSV row; other tools "
                "(Zeek, Suricata) must use the same seed for the IDs to match"),

@@ -9,7 +9,9 @@
 namespace sniffer {
 
 PublishSocket::PublishSocket(zmq::context_t& ctx, const PublishConfig& config)
-    : ipc_file_(config.endpoint, "publish.endpoint"), socket_(ctx, zmq::socket_type::xpub) {
+    : isolate_slow_(config.slow_subscriber == SlowSubscriber::Isolate),
+      ipc_file_(config.endpoint, "publish.endpoint"),
+      socket_(ctx, zmq::socket_type::xpub) {
   socket_.set(zmq::sockopt::sndhwm, config.send_hwm);
   // NODROP: at the high-water mark a non-blocking send fails with EAGAIN
   // instead of PUB's silent discard, so every drop is counted.
@@ -103,10 +105,24 @@ SendResult PublishSocket::send_locked(const std::string& topic, zmq::const_buffe
 
 SendResult PublishSocket::send_locked(const std::string& topic, zmq::message_t& payload) {
   bool wanted = has_subscriber_locked(topic);
+  if (send_pair(topic, payload)) return wanted ? SendResult::Delivered : SendResult::NoSubscriber;
+  if (isolate_slow_) {
+    // A subscriber's queue is full, and NODROP refused the batch to all.
+    // Sent again without NODROP it reaches every subscriber with room; the
+    // full ones lose it, and ZeroMQ skips them (uncounted) until they drain:
+    // each sees its loss as gaps in its sequence numbers. One stuck
+    // subscriber must not blind the others. Counted here once, as an HWM drop.
+    socket_.set(zmq::sockopt::xpub_nodrop, 0);
+    send_pair(topic, payload);
+    socket_.set(zmq::sockopt::xpub_nodrop, 1);
+  }
+  return SendResult::HighWaterMark;
+}
+
+bool PublishSocket::send_pair(const std::string& topic, zmq::message_t& payload) {
   auto sent = socket_.send(zmq::buffer(topic), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
   // A multipart message is atomic: once the first frame is queued, so is the rest.
-  if (!sent || !socket_.send(payload, zmq::send_flags::dontwait)) return SendResult::HighWaterMark;
-  return wanted ? SendResult::Delivered : SendResult::NoSubscriber;
+  return sent && socket_.send(payload, zmq::send_flags::dontwait);
 }
 
 }  // namespace sniffer

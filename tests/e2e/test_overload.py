@@ -25,7 +25,7 @@ from collections import Counter
 
 import pytest
 
-from e2e_support import Addr, random_ports, scrape, warm_up
+from e2e_support import Addr, Subscriber, random_ports, scrape, warm_up
 
 # ABI: a record is 104 bytes; a ring sample adds an 8-byte header (rounded up to 8).
 SAMPLE_BYTES = 104 + 8
@@ -275,8 +275,9 @@ class PausableSubscriber:
 def test_hwm_drops_are_counted_and_capture_never_stalls(env, lab, start_daemon, sink):
     port = 9750 + random_ports(1)[0] % 1000
     sport, dport = random_ports(2)
-    daemon = start_daemon(publish={"send_hwm": SEND_HWM, "batch_max_events": BATCH}, pin_path="",
-                          metrics={"listen": f"127.0.0.1:{port}"})
+    # all_or_none: a batch reaches every subscriber or none, so the counters are exact.
+    daemon = start_daemon(publish={"send_hwm": SEND_HWM, "batch_max_events": BATCH, "slow_subscriber": "all_or_none"},
+                          pin_path="", metrics={"listen": f"127.0.0.1:{port}"})
     sink(Addr.LAN4_PEER, dport)
     sub = PausableSubscriber(env, daemon.endpoint)
     try:
@@ -349,3 +350,55 @@ def test_hwm_drops_are_counted_and_capture_never_stalls(env, lab, start_daemon, 
     assert sequences[0] == user["batches_unsubscribed"] + 1, report
     assert sequences[-1] == user["batches_published"] + user["batches_dropped_hwm"], report
     assert len(sub.batches) == user["batches_published"] - user["batches_unsubscribed"], report
+
+
+PACED = r"""
+import socket, sys, time
+src, sport, dst, dport, count = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((src, sport))
+for i in range(count):
+    s.sendto(b"p" * 32, (dst, dport))
+    if i % 50 == 49:
+        time.sleep(0.01)
+"""
+
+
+@pytest.mark.parametrize("mode", ["isolate", "all_or_none"])
+def test_a_stuck_subscriber_costs_the_others_nothing_when_isolated(env, lab, start_daemon, sink, mode):
+    """A subscriber that connects and never reads (a stalled detector, or anyone who can reach
+    the endpoint) next to one that reads: with slow_subscriber "isolate" (the default) the
+    reader gets every event and no gap in its sequence numbers, and the daemon still counts
+    the batches the stuck one lost; with "all_or_none" the reader loses them too."""
+    sport, dport = random_ports(2)
+    # A queue of 200 batches: the reader's own (its I/O thread empties it at once) never
+    # fills; the stuck one's does, behind its socket buffers, within the blast.
+    daemon = start_daemon(publish={"send_hwm": 200, "batch_max_events": BATCH, "slow_subscriber": mode},
+                          pin_path="")
+    sink(Addr.LAN4_PEER, dport)
+    stuck = PausableSubscriber(env, daemon.endpoint)
+    reader = Subscriber(env, daemon.endpoint)
+    try:
+        warm_up(lab, reader.count)
+        stuck.read(quiet=0.3, timeout=2)  # its slow joiner: subscribed; from now on it never reads
+        assert stuck.batches, "the stuck subscriber never subscribed"
+        # Paced (~5,000 a second): the reader keeps up; the stuck one fills its queue anyway.
+        lab.exec(lab.wan, [sys.executable, "-c", PACED, Addr.WAN4_PEER, sport, Addr.LAN4_PEER, dport, COUNT],
+                 timeout=60)
+        reader.wait_for(lambda evs: sum(e.src_port == sport for e in evs) >= COUNT, timeout=15)
+        report = daemon.stop()
+        reader.stop()
+    finally:
+        stuck.close()
+
+    user = report["userspace"]
+    ours = [e for e in reader.snapshot() if (e.src_port, e.dst_port) == (sport, dport)]
+    sequences = [b.sequence for b in reader.batches]
+    gaps = sum(b - a - 1 for a, b in zip(sequences, sequences[1:]))
+    print(f"{mode}: reader got {len(ours)} of {COUNT} in {len(sequences)} batches, gaps {gaps}; "
+          f"dropped_hwm {user['batches_dropped_hwm']} batches")
+    assert user["batches_dropped_hwm"] > 0, "the stuck subscriber's queue never filled: no test"
+    if mode == "isolate":
+        assert len(ours) == COUNT and gaps == 0, (len(ours), gaps)
+    else:  # the reader got what was sent before the stuck queue filled, then nothing
+        assert len(ours) < COUNT, len(ours)

@@ -181,7 +181,8 @@ TEST_F(PublisherTest, LatencyBoundFlushesAPartialBatch) {
 }
 
 TEST_F(PublisherTest, HighWaterMarkDropsAreCountedAndLeaveSequenceGaps) {
-  PublishConfig cfg{.endpoint = "inproc://hwm", .batch_max_events = 2, .batch_max_latency_ms = 60000, .send_hwm = 2};
+  PublishConfig cfg{.endpoint = "inproc://hwm", .batch_max_events = 2, .batch_max_latency_ms = 60000, .send_hwm = 2,
+                    .slow_subscriber = SlowSubscriber::AllOrNone};  // all_or_none: the counts are exact
   PublishSocket socket(ctx, cfg);
   EventStream events(socket, kTopicPackets, cfg, "s", 1);
   auto sub = subscribe(cfg.endpoint, "", 2);
