@@ -142,6 +142,7 @@ Config parse_config_json(const json& doc) {
     if (!refused.count(e.path)) r.errors.push_back(std::move(e));
   }
   if (!r.errors.empty()) throw ConfigInvalid(std::move(r.errors));
+  c.pin_path = normal_pin_path(c.pin_path);  // validated as such; refusals quote it as written
   return c;
 }
 

@@ -217,6 +217,31 @@ TEST(Config, PinPathMustBeOnBpffs) {
   EXPECT_TRUE(has_problem(p, "keep_pins: expected true or false, got string"));
 }
 
+// Every spelling of one pin directory is read as one (the lock, the pins and
+// the messages use it); ".." cannot leave /sys/fs/bpf, nor name its root.
+TEST(Config, PinPathIsReadInItsNormalForm) {
+  auto pin = [](const std::string& path) {
+    return parse_config(R"({"interfaces": [{"name": "eth0", "role": "wan", "mode": "gateway"}], "pin_path": ")" +
+                        path + "\"}").pin_path;
+  };
+  EXPECT_EQ(pin("/sys/fs/bpf/redteam-a"), "/sys/fs/bpf/redteam-a");
+  EXPECT_EQ(pin("/sys/fs/bpf//redteam-a"), "/sys/fs/bpf/redteam-a");
+  EXPECT_EQ(pin("/sys/fs/bpf/./redteam-a"), "/sys/fs/bpf/redteam-a");
+  EXPECT_EQ(pin("/sys/fs/bpf/redteam-a/"), "/sys/fs/bpf/redteam-a");
+  EXPECT_EQ(pin("/sys/fs/bpf/x/../redteam-a/."), "/sys/fs/bpf/redteam-a");
+  EXPECT_EQ(pin(""), "");  // pinning off
+  const std::string head = R"({"interfaces": [{"name": "eth0", "role": "wan", "mode": "gateway"}], "pin_path": )";
+  EXPECT_TRUE(has_problem(problems(head + R"("/sys/fs/bpf/../../../etc"})"),
+                          "pin_path: \"/sys/fs/bpf/../../../etc\" (that is \"/etc\") is not under /sys/fs/bpf/"));
+  EXPECT_TRUE(has_problem(problems(head + R"("/sys/fs/bpf/a/../.."})"),
+                          "pin_path: \"/sys/fs/bpf/a/../..\" (that is \"/sys/fs\") is not under /sys/fs/bpf/"));
+  // bpffs's root: a clean exit would remove every other program's pins.
+  EXPECT_TRUE(has_problem(problems(head + R"("/sys/fs/bpf//"})"),
+                          "pin_path: \"/sys/fs/bpf//\" (that is \"/sys/fs/bpf\") is not under /sys/fs/bpf/"));
+  EXPECT_TRUE(has_problem(problems(head + R"("/sys/fs/bpf/."})"),
+                          "pin_path: \"/sys/fs/bpf/.\" (that is \"/sys/fs/bpf\") is not under /sys/fs/bpf/"));
+}
+
 TEST(Config, SyntaxErrorsSayWhere) {
   auto p = problems("{\"interfaces\": [\n  {\"name\": \"eth0\",, }\n]}");
   ASSERT_EQ(p.size(), 1u);
