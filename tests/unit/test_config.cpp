@@ -367,6 +367,24 @@ TEST(ConfigValidate, AConfigBuiltInCodeGetsTheFileRules) {
 
 // --- The JSON reader is strict. ---
 
+// Arrays and objects nest at most 32 deep (the schema needs 4: blocklist.
+// entries[0].prefix): the reader kept each level's path, so memory grew with
+// the square of the depth (a 40 KB file of 20,000 "[" took 614 MB).
+TEST(ConfigJson, NestingDeeperThan32LevelsIsRefusedNamingWhere) {
+  auto nested = [](int arrays) {
+    return R"({"x": )" + std::string(static_cast<std::size_t>(arrays), '[') +
+           std::string(static_cast<std::size_t>(arrays), ']') + "}";
+  };
+  std::string where = "x";
+  for (int i = 0; i < 31; ++i) where += "[0]";
+  const std::string refusal = where + ": not valid JSON: nested deeper than 32 levels (arrays and objects; the "
+                                      "configuration's deepest value is 4 levels down, blocklist.entries[0].prefix)";
+  EXPECT_EQ(problems(nested(32)), std::vector<std::string>{refusal});  // the root object and 32 arrays: 33
+  EXPECT_EQ(problems(nested(2000)), std::vector<std::string>{refusal});
+  EXPECT_FALSE(has_problem(problems(nested(31)), where)) << "32 levels are read";
+  EXPECT_TRUE(has_problem(problems(nested(31)), "x: unknown key"));
+}
+
 TEST(ConfigJson, ADuplicateKeyAnywhereIsNamedByItsPath) {
   auto p = problems(R"({"interfaces": [{"name": "eth0", "role": "wan", "mode": "gateway", "role": "lan"}],
                         "publish": {"endpoint": "ipc:///tmp/a.sock", "endpoint": "ipc:///tmp/b.sock"},
