@@ -9,7 +9,12 @@
 //   - it overlaps (contains, or lies inside) none of the protected prefixes:
 //     the sensor's own addresses, the control endpoint's address, the address
 //     of every control client seen so far (and of the command's sender), and
-//     blocklist.protected (the management networks).
+//     blocklist.protected (the management networks);
+//   - it overlaps none of the ranges a link's own control traffic uses, in
+//     either direction: multicast (ff00::/8, 224.0.0.0/4), link-local
+//     (fe80::/10, 169.254.0.0/16), the unspecified addresses 0.0.0.0 and ::
+//     (the sources of DHCP discovery and duplicate address detection) and
+//     255.255.255.255 (refused as "protected").
 // Pure logic (no kernel, no sockets): unit-tested in tests/unit/test_block_guard.cpp.
 #pragma once
 

@@ -207,6 +207,11 @@ Config load_config_file(const std::string& path);
 std::vector<ConfigError> validate_config(const Config& config);
 // Throws ConfigInvalid with the problems of validate_config, if any.
 void check_config(const Config& config);
+// One spelling per pin directory, lexically: "/sys/fs/bpf//a/./" and
+// "/sys/fs/bpf/x/../a" are "/sys/fs/bpf/a" (no trailing slash; "" stays "").
+// The reader stores pin_path so: the lock, the pins and every message then
+// agree on it (two spellings were two locks over one directory).
+std::string normal_pin_path(const std::string& pin_path);
 
 // "NAME:ROLE:MODE" as given to --interface. Throws ConfigInvalid.
 InterfaceConfig parse_interface_spec(const std::string& spec);

@@ -4,6 +4,8 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <initializer_list>
+#include <utility>
 
 #include "sniffer/error.hpp"
 
@@ -25,6 +27,29 @@ Prefix as_v6(const Prefix& p) {
 }
 
 constexpr const char* kWhy = " (blocks never cover the sensor's addresses, its control clients or blocklist.protected)";
+constexpr const char* kWhyLink =
+    " (blocks never cover the addresses a link's own control traffic uses: multicast, link-local, unspecified, "
+    "limited broadcast)";
+
+// Whatever the direction: a block on them cuts the sensor's management path
+// (ff02::1:ff00:0/104 alone silences neighbour discovery to the sensor).
+const std::vector<ProtectedPrefix>& network_control() {
+  static const std::vector<ProtectedPrefix> ranges = [] {
+    std::vector<ProtectedPrefix> out;
+    for (const auto& [prefix, what] : std::initializer_list<std::pair<const char*, const char*>>{
+             {"ff00::/8", "the IPv6 multicast range ff00::/8 (neighbour discovery, router advertisements, MLD)"},
+             {"224.0.0.0/4", "the IPv4 multicast range 224.0.0.0/4 (routing protocols, VRRP, IGMP)"},
+             {"fe80::/10", "the IPv6 link-local range fe80::/10 (routers' advertisements, neighbour discovery)"},
+             {"169.254.0.0/16", "the IPv4 link-local range 169.254.0.0/16"},
+             {"0.0.0.0/32", "the unspecified address 0.0.0.0 (the source of DHCP discovery)"},
+             {"::/128", "the unspecified address :: (the source of duplicate address detection)"},
+             {"255.255.255.255/32", "the limited broadcast 255.255.255.255 (DHCP)"}}) {
+      out.push_back({Prefix::parse(prefix), RefusalReason::Protected, what});
+    }
+    return out;
+  }();
+  return ranges;
+}
 
 }  // namespace
 
@@ -117,10 +142,10 @@ std::optional<BlockRefusal> BlockGuard::check(const Prefix& block, const std::ve
     return BlockRefusal{RefusalReason::MinPrefix, std::string("blocklist.min_prefix_") + (v4 ? "v4" : "v6") + " is " +
                                                       std::to_string(min) + ": " + block.text() + " is broader"};
   }
-  auto test = [&](const ProtectedPrefix& p) -> std::optional<BlockRefusal> {
+  auto test = [&](const ProtectedPrefix& p, const char* why = kWhy) -> std::optional<BlockRefusal> {
     if (!overlaps(block, p.prefix)) return std::nullopt;
     const bool covers = as_v6(block).length <= as_v6(p.prefix).length;
-    return BlockRefusal{p.kind, block.text() + (covers ? " would cover " : " is inside ") + p.what + kWhy};
+    return BlockRefusal{p.kind, block.text() + (covers ? " would cover " : " is inside ") + p.what + why};
   };
   for (const auto* list : {&extra, &sensor_, &endpoint_, &configured_}) {
     for (const ProtectedPrefix& p : *list) {
@@ -129,6 +154,9 @@ std::optional<BlockRefusal> BlockGuard::check(const Prefix& block, const std::ve
   }
   for (const ProtectedPrefix& p : clients_) {
     if (auto refusal = test(p)) return refusal;
+  }
+  for (const ProtectedPrefix& p : network_control()) {
+    if (auto refusal = test(p, kWhyLink)) return refusal;
   }
   return std::nullopt;
 }

@@ -27,6 +27,10 @@ std::string join_errors(const std::vector<ConfigError>& errors) {
 }
 
 constexpr std::size_t kMaxConfigBytes = 16u << 20;
+// Arrays and objects within one another: the schema needs 4 (the root,
+// blocklist, entries, an entry). Each level keeps its path, so memory would
+// grow with the square of an unbounded depth.
+constexpr std::size_t kMaxConfigDepth = 32;
 
 // Builds the document like nlohmann's own DOM parser, and reports every key
 // that an object has twice, by its path ("publish.endpoint: duplicate key"):
@@ -94,6 +98,11 @@ class StrictDomBuilder : public nlohmann::json_sax<json> {
   }
   bool open(json&& container) {
     auto [where, path] = place(std::move(container));
+    if (stack_.size() >= kMaxConfigDepth) {
+      throw ConfigInvalid({{path, "not valid JSON: nested deeper than " + std::to_string(kMaxConfigDepth) +
+                                      " levels (arrays and objects; the configuration's deepest value is 4 levels "
+                                      "down, blocklist.entries[0].prefix)"}});
+    }
     stack_.push_back({where, std::move(path), {}});
     return true;
   }
@@ -142,6 +151,7 @@ Config parse_config_json(const json& doc) {
     if (!refused.count(e.path)) r.errors.push_back(std::move(e));
   }
   if (!r.errors.empty()) throw ConfigInvalid(std::move(r.errors));
+  c.pin_path = normal_pin_path(c.pin_path);  // validated as such; refusals quote it as written
   return c;
 }
 

@@ -8,6 +8,7 @@
 #include <sys/un.h>
 
 #include <cerrno>
+#include <filesystem>
 #include <map>
 #include <optional>
 #include <set>
@@ -137,7 +138,25 @@ void check_log_level(ConfigReader& r, const std::string& level) {
   if (!known) r.fail("log_level", "unknown level \"" + level + "\" (" + levels + ")");
 }
 
+// Judged in its normal form: "/sys/fs/bpf/../../etc" is "/etc", and
+// "/sys/fs/bpf/." is bpffs's root, where a clean exit would remove every pin.
+void check_pin_path(ConfigReader& r, const std::string& pin_path) {
+  if (pin_path.empty()) return;
+  const std::string normal = normal_pin_path(pin_path);
+  const std::string bpffs = "/sys/fs/bpf/";
+  if (normal.size() > bpffs.size() && normal.rfind(bpffs, 0) == 0) return;
+  r.fail("pin_path", "\"" + pin_path + "\"" + (normal == pin_path ? "" : " (that is \"" + normal + "\")") +
+                         " is not under /sys/fs/bpf/ (empty disables pinning)");
+}
+
 }  // namespace
+
+std::string normal_pin_path(const std::string& pin_path) {
+  if (pin_path.empty()) return pin_path;
+  std::string normal = std::filesystem::path(pin_path).lexically_normal().string();
+  while (normal.size() > 1 && normal.back() == '/') normal.pop_back();
+  return normal;
+}
 
 std::vector<ConfigError> validate_config(const Config& c) {
   ConfigReader r;
@@ -147,9 +166,7 @@ std::vector<ConfigError> validate_config(const Config& c) {
   check_ports(r, c.filter, c.flows);
   check_endpoints(r, c.publish, c.control);
   check_log_level(r, c.log_level);
-  if (!c.pin_path.empty() && c.pin_path.rfind("/sys/fs/bpf/", 0) != 0) {
-    r.fail("pin_path", "\"" + c.pin_path + "\" is not under /sys/fs/bpf/ (empty disables pinning)");
-  }
+  check_pin_path(r, c.pin_path);
   return std::move(r.errors);
 }
 

@@ -20,6 +20,7 @@ namespace {
 using json = nlohmann::json;
 
 constexpr std::size_t kMaxRulesBytes = 16u << 20;
+constexpr std::size_t kMaxRulesDepth = 32;  // arrays and objects within one another
 
 bool known_field(const std::string& name) {
   for (const char* f : kLabelRuleFields) {
@@ -94,6 +95,13 @@ class DuplicateKeys {
   explicit DuplicateKeys(std::string file) : file_(std::move(file)) {}
 
   bool operator()(int depth, json::parse_event_t event, json& parsed) {
+    // depth: the containers around this one. A rules file needs 3 levels;
+    // 16 MB of "[" would hold 8 million in memory.
+    if ((event == json::parse_event_t::object_start || event == json::parse_event_t::array_start) &&
+        depth >= static_cast<int>(kMaxRulesDepth)) {
+      throw LabelsInvalid(file_, {file_ + ": not valid JSON: nested deeper than " + std::to_string(kMaxRulesDepth) +
+                                  " levels (arrays and objects; a rules file needs 3)"});
+    }
     if (event == json::parse_event_t::object_start) {
       keys_.emplace_back();
       if (depth == 2) ++rules_;

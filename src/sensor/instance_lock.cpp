@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <filesystem>
 
 namespace sniffer {
 
@@ -32,7 +33,9 @@ bool still_linked(int fd, const std::string& path) {
 }  // namespace
 
 std::string InstanceLock::file_name(const std::string& pin_path) {
-  std::string trimmed = pin_path;
+  // One file per directory, however spelled ("//", "/./", "x/../"), as
+  // systemd-escape --path simplifies the path first.
+  std::string trimmed = std::filesystem::path(pin_path).lexically_normal().string();
   while (trimmed.size() > 1 && trimmed.back() == '/') trimmed.pop_back();
   std::size_t start = trimmed.find_first_not_of('/');
   std::string out;

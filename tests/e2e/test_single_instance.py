@@ -152,6 +152,30 @@ def test_second_start_with_the_same_config_changes_nothing(env, lab, tmp_path, s
     assert first.proc.poll() is None, "the running sensor exited"
 
 
+@pytest.mark.parametrize("spelling", ["{bpffs}//{name}", "{bpffs}/./{name}/"])
+def test_pin_path_spelled_otherwise_is_the_same_lock(env, lab, tmp_path, sensors, spelling):
+    """Another spelling of the running sensor's pin directory is the same lock: the second
+    start is refused before it touches a pin (it used to take a lock of its own, replace the
+    live pins as stale, fail on the endpoint and remove the whole directory)."""
+    ensure_bpffs()
+    pin_dir = new_pin_dir(lab)
+    endpoint = f"ipc://{tmp_path}/pub.sock"
+    first = HostDaemon(env, lab, tmp_path, lab_config(endpoint, pin_path=pin_dir, metrics={"listen": ""}), "first")
+    sensors.append(first.start())
+    ids_before = pinned_map_ids(pin_dir)
+    assert ids_before, f"the running sensor pinned nothing under {pin_dir}"
+
+    other = spelling.format(bpffs="/sys/fs/bpf", name=os.path.basename(pin_dir))
+    config = lab_config(endpoint, pin_path=other, metrics={"listen": ""})
+    code, err = HostDaemon(env, lab, tmp_path, config, "second").run_to_exit()
+    assert code == 1, err
+    assert f"another sniffer (pid {first.proc.pid}) holds {pin_dir} (lock {lock_file(pin_dir)})" in err, err
+    assert "stale" not in err, err
+    assert pinned_map_ids(pin_dir) == ids_before, "the running sensor's pins changed"
+    assert first.proc.poll() is None, "the running sensor exited"
+    assert_receives(env, lab, endpoint, "the running sensor stopped publishing")
+
+
 def test_ipc_endpoint_of_a_live_sensor_is_refused(env, lab, tmp_path, sensors):
     ensure_bpffs()
     endpoint = f"ipc://{tmp_path}/pub.sock"

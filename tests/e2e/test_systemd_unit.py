@@ -3,10 +3,13 @@ daemon runs as an unprivileged user with exactly the capabilities it grants; wit
 any one of them it stops, naming that capability."""
 import os
 import re
+import resource
 import shutil
 import subprocess
+import sys
+import time
 
-from e2e_support import REPO_ROOT, NotifySocket, run, wait_ready
+from e2e_support import REPO_ROOT, SCRAPE, Daemon, NotifySocket, lab_config, random_ports, run, wait_ready
 from service_user import service_command, temporary_user, unit_capabilities, user_directory
 
 UNIT = REPO_ROOT / "config" / "sniffer.service"
@@ -69,3 +72,71 @@ def test_daemon_runs_as_a_user_with_exactly_the_units_capabilities(lab, env):
             assert f"without CAP_{missing.upper()}:" in last, err
             assert last.startswith("sniffer: pin_path " if missing == "dac_read_search"
                                    else "sniffer: load the BPF programs into the kernel: "), err
+
+
+# Holds N idle TCP connections to 127.0.0.1:PORT (no ZeroMQ greeting: what an
+# unauthenticated client or a port scan leaves) until its stdin closes.
+HOLD_CONNECTIONS = """
+import resource, socket, sys, time
+n, port = int(sys.argv[1]), int(sys.argv[2])
+resource.setrlimit(resource.RLIMIT_NOFILE, (n + 64, max(n + 64, resource.getrlimit(resource.RLIMIT_NOFILE)[1])))
+held = []
+for i in range(n):  # not waiting for each: the daemon drops idle ones after ZeroMQ's handshake timeout
+    s = socket.socket()
+    s.setblocking(False)
+    s.connect_ex(("127.0.0.1", port))
+    held.append(s)
+    if i % 50 == 49:
+        time.sleep(0.02)  # the listener's backlog is 100
+time.sleep(1)
+print(len(held), flush=True)
+sys.stdin.read()
+"""
+
+
+def unit_nofile_limit():
+    """The unit's LimitNOFILE (its soft limit); without one, systemd's default soft limit, 1024."""
+    match = re.search(r"^LimitNOFILE=(\d+)(?::\d+)?\s*$", UNIT.read_text(), re.MULTILINE)
+    return int(match.group(1)) if match else 1024
+
+
+class LimitedDaemon(Daemon):
+    """The daemon with the file descriptor limit the unit gives it."""
+
+    def __init__(self, *args, nofile):
+        super().__init__(*args)
+        self.nofile = nofile
+
+    def command(self):
+        return ["prlimit", f"--nofile={self.nofile}:{self.nofile}", "--", *super().command()]
+
+
+def test_idle_connections_to_the_publish_port_do_not_exhaust_the_units_descriptors(lab, env, tmp_path):
+    """1,100 idle TCP connections to the publish port (each a descriptor of the daemon until
+    ZeroMQ's handshake timeout drops it): under the unit's LimitNOFILE, /metrics still answers.
+    Under systemd's default 1,024 the daemon ran out of descriptors and stopped answering."""
+    connections = 1100
+    nofile = unit_nofile_limit()
+    publish_port, metrics_port = random_ports(2)
+    config = lab_config(f"tcp://127.0.0.1:{publish_port}", metrics={"listen": f"127.0.0.1:{metrics_port}"})
+    # systemd raises the hard limit too; here it cannot go above this process's (20,000
+    # on the test machine), which still holds far more than these connections.
+    nofile = min(nofile, resource.getrlimit(resource.RLIMIT_NOFILE)[1])
+    daemon = LimitedDaemon(env, lab, tmp_path, config, nofile=nofile).start()
+    holder = None
+    try:
+        holder = lab.popen(lab.gw, [sys.executable, "-c", HOLD_CONNECTIONS, str(connections), str(publish_port)],
+                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert holder.stdout.readline().strip() == str(connections), "the connections were not all made"
+        time.sleep(1)  # the daemon's I/O thread accepts them
+        result = lab.exec(lab.gw, [sys.executable, "-c", SCRAPE, f"http://127.0.0.1:{metrics_port}/metrics"],
+                          check=False)
+        assert result.returncode == 0, (f"/metrics did not answer with {connections} idle connections open "
+                                        f"(LimitNOFILE={nofile}):\n{result.stderr[-300:]}")
+        assert "sniffer_" in result.stdout
+        assert daemon.running(), daemon.stderr()
+    finally:
+        if holder is not None:
+            holder.stdin.close()
+            holder.wait(10)
+        daemon.terminate()

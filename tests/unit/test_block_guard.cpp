@@ -44,7 +44,7 @@ TEST(BlockGuard, DefaultsRefuseBlocksBroaderThanSlash16AndSlash32NamingTheKey) {
   EXPECT_EQ(reason(g, "::/0"), RefusalReason::MinPrefix);
 
   BlockGuard loose(0, 0);  // no minimum: only the protected prefixes limit blocks
-  EXPECT_EQ(refusal(loose, "0.0.0.0/0"), "");
+  EXPECT_EQ(refusal(loose, "64.0.0.0/2"), "");  // (0.0.0.0/0 covers multicast, link-local: below)
   BlockGuard strict(24, 64);
   EXPECT_EQ(refusal(strict, "203.0.112.0/23"), "blocklist.min_prefix_v4 is 24: 203.0.112.0/23 is broader");
   EXPECT_EQ(refusal(strict, "2001:db8:1::/48"), "blocklist.min_prefix_v6 is 64: 2001:db8:1::/48 is broader");
@@ -147,6 +147,44 @@ TEST(BlockGuard, IPv4MappedAddressesProtectTheIPv4AddressAndItsMappedForm) {
   EXPECT_EQ(refusal(g, "::ffff:198.51.100.11"), "");
   EXPECT_TRUE(overlaps(P("::/32"), P("10.0.0.1")));  // ::ffff:0:0/96 lies inside ::/32
   EXPECT_FALSE(overlaps(P("2001:db8::/32"), P("10.0.0.1")));
+}
+
+// What a link's own control traffic uses is never blocked, whatever the
+// direction: neighbour discovery and router advertisements (IPv6 multicast,
+// link-local), routing protocols and VRRP (IPv4 multicast), DHCP (0.0.0.0,
+// 255.255.255.255), duplicate address detection (::). Blocking
+// ff02::1:ff00:0/104 alone cuts IPv6 to the sensor: its neighbours can no
+// longer resolve it.
+TEST(BlockGuard, NetworkControlAddressesAreNeverBlocked) {
+  const BlockGuard g(0, 0);  // no minimum: the ranges alone refuse these
+  const std::string why =
+      " (blocks never cover the addresses a link's own control traffic uses: multicast, link-local, unspecified, "
+      "limited broadcast)";
+  const std::pair<const char*, const char*> refused[] = {
+      {"ff02::1:ff00:0/104", "ff02::1:ff00:0/104 is inside the IPv6 multicast range ff00::/8 (neighbour discovery, "
+                             "router advertisements, MLD)"},
+      {"ff02::1", "ff02::1/128 is inside the IPv6 multicast range ff00::/8 (neighbour discovery, router "
+                  "advertisements, MLD)"},
+      {"224.0.0.0/16", "224.0.0.0/16 is inside the IPv4 multicast range 224.0.0.0/4 (routing protocols, VRRP, IGMP)"},
+      {"fe80::1", "fe80::1/128 is inside the IPv6 link-local range fe80::/10 (routers' advertisements, neighbour "
+                  "discovery)"},
+      {"169.254.0.0/16", "169.254.0.0/16 would cover the IPv4 link-local range 169.254.0.0/16"},
+      {"0.0.0.0/32", "0.0.0.0/32 would cover the unspecified address 0.0.0.0 (the source of DHCP discovery)"},
+      {"::/128", "::/128 would cover the unspecified address :: (the source of duplicate address detection)"},
+      {"255.255.255.255", "255.255.255.255/32 would cover the limited broadcast 255.255.255.255 (DHCP)"},
+  };
+  for (const auto& [block, message] : refused) EXPECT_EQ(refusal(g, block), message + why) << block;
+  for (const char* block : {"ff00::/8", "ff02::/16", "ff05::1:3", "239.255.255.250", "224.0.0.18", "232.0.0.0/8",
+                            "fe80::/64", "fe80::/10", "169.254.169.254", "::ffff:224.0.0.5", "0.0.0.0/0", "::/0",
+                            "0.0.0.0/8", "::/96", "255.255.255.0/24", "::ffff:0.0.0.0"}) {
+    EXPECT_EQ(reason(g, block), RefusalReason::Protected) << block;
+  }
+  // Ordinary blocks still pass, next to the ranges too.
+  for (const char* block : {"203.0.113.0/24", "2001:db8:1:2::/64", "198.51.100.7", "2001:db8::dead",
+                            "223.255.255.0/24", "240.0.0.0/24", "0.0.0.1", "::2", "169.253.255.255",
+                            "fec0::/10", "feff::/16"}) {
+    EXPECT_EQ(refusal(g, block), "") << block;
+  }
 }
 
 TEST(BlockGuard, EndpointAddresses) {

@@ -217,6 +217,31 @@ TEST(Config, PinPathMustBeOnBpffs) {
   EXPECT_TRUE(has_problem(p, "keep_pins: expected true or false, got string"));
 }
 
+// Every spelling of one pin directory is read as one (the lock, the pins and
+// the messages use it); ".." cannot leave /sys/fs/bpf, nor name its root.
+TEST(Config, PinPathIsReadInItsNormalForm) {
+  auto pin = [](const std::string& path) {
+    return parse_config(R"({"interfaces": [{"name": "eth0", "role": "wan", "mode": "gateway"}], "pin_path": ")" +
+                        path + "\"}").pin_path;
+  };
+  EXPECT_EQ(pin("/sys/fs/bpf/redteam-a"), "/sys/fs/bpf/redteam-a");
+  EXPECT_EQ(pin("/sys/fs/bpf//redteam-a"), "/sys/fs/bpf/redteam-a");
+  EXPECT_EQ(pin("/sys/fs/bpf/./redteam-a"), "/sys/fs/bpf/redteam-a");
+  EXPECT_EQ(pin("/sys/fs/bpf/redteam-a/"), "/sys/fs/bpf/redteam-a");
+  EXPECT_EQ(pin("/sys/fs/bpf/x/../redteam-a/."), "/sys/fs/bpf/redteam-a");
+  EXPECT_EQ(pin(""), "");  // pinning off
+  const std::string head = R"({"interfaces": [{"name": "eth0", "role": "wan", "mode": "gateway"}], "pin_path": )";
+  EXPECT_TRUE(has_problem(problems(head + R"("/sys/fs/bpf/../../../etc"})"),
+                          "pin_path: \"/sys/fs/bpf/../../../etc\" (that is \"/etc\") is not under /sys/fs/bpf/"));
+  EXPECT_TRUE(has_problem(problems(head + R"("/sys/fs/bpf/a/../.."})"),
+                          "pin_path: \"/sys/fs/bpf/a/../..\" (that is \"/sys/fs\") is not under /sys/fs/bpf/"));
+  // bpffs's root: a clean exit would remove every other program's pins.
+  EXPECT_TRUE(has_problem(problems(head + R"("/sys/fs/bpf//"})"),
+                          "pin_path: \"/sys/fs/bpf//\" (that is \"/sys/fs/bpf\") is not under /sys/fs/bpf/"));
+  EXPECT_TRUE(has_problem(problems(head + R"("/sys/fs/bpf/."})"),
+                          "pin_path: \"/sys/fs/bpf/.\" (that is \"/sys/fs/bpf\") is not under /sys/fs/bpf/"));
+}
+
 TEST(Config, SyntaxErrorsSayWhere) {
   auto p = problems("{\"interfaces\": [\n  {\"name\": \"eth0\",, }\n]}");
   ASSERT_EQ(p.size(), 1u);
@@ -341,6 +366,24 @@ TEST(ConfigValidate, AConfigBuiltInCodeGetsTheFileRules) {
 }
 
 // --- The JSON reader is strict. ---
+
+// Arrays and objects nest at most 32 deep (the schema needs 4: blocklist.
+// entries[0].prefix): the reader kept each level's path, so memory grew with
+// the square of the depth (a 40 KB file of 20,000 "[" took 614 MB).
+TEST(ConfigJson, NestingDeeperThan32LevelsIsRefusedNamingWhere) {
+  auto nested = [](int arrays) {
+    return R"({"x": )" + std::string(static_cast<std::size_t>(arrays), '[') +
+           std::string(static_cast<std::size_t>(arrays), ']') + "}";
+  };
+  std::string where = "x";
+  for (int i = 0; i < 31; ++i) where += "[0]";
+  const std::string refusal = where + ": not valid JSON: nested deeper than 32 levels (arrays and objects; the "
+                                      "configuration's deepest value is 4 levels down, blocklist.entries[0].prefix)";
+  EXPECT_EQ(problems(nested(32)), std::vector<std::string>{refusal});  // the root object and 32 arrays: 33
+  EXPECT_EQ(problems(nested(2000)), std::vector<std::string>{refusal});
+  EXPECT_FALSE(has_problem(problems(nested(31)), where)) << "32 levels are read";
+  EXPECT_TRUE(has_problem(problems(nested(31)), "x: unknown key"));
+}
 
 TEST(ConfigJson, ADuplicateKeyAnywhereIsNamedByItsPath) {
   auto p = problems(R"({"interfaces": [{"name": "eth0", "role": "wan", "mode": "gateway", "role": "lan"}],

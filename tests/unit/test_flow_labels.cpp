@@ -193,6 +193,16 @@ TEST(FlowLabels, StructuralErrorsAreNamed) {
             "r.json: rule 1 (rules[0]): src: expected a string or a number, got array");
   EXPECT_EQ(only_problem(R"([{"label": "x"}])", "r.json").rfind("r.json: expected an object with an array of rules", 0), 0u);
   EXPECT_EQ(only_problem(R"({"rules": [)", "r.json").rfind("r.json: not valid JSON: ", 0), 0u);
+  // Nesting: at most 32 levels (a rules file needs 3, then 29 arrays); 16 MB of "[" would
+  // otherwise hold 8 million levels in memory.
+  auto nested = [](std::size_t arrays) {
+    return R"({"rules": [{"label": "x", "src": )" + std::string(arrays, '[') + std::string(arrays, ']') + "}]}";
+  };
+  EXPECT_EQ(only_problem(nested(29), "r.json"), "r.json: rule 1 (rules[0]): src: expected a string or a number, got array");
+  EXPECT_EQ(only_problem(nested(29 + 1), "r.json"),
+            "r.json: not valid JSON: nested deeper than 32 levels (arrays and objects; a rules file needs 3)");
+  EXPECT_EQ(only_problem(nested(100000), "r.json"),
+            "r.json: not valid JSON: nested deeper than 32 levels (arrays and objects; a rules file needs 3)");
 }
 
 TEST(FlowLabels, EveryProblemIsListedNotJustTheFirst) {

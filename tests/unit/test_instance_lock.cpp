@@ -24,6 +24,16 @@ TEST(InstanceLock, FileNameEscapesThePathAsSystemdDoes) {
   EXPECT_NE(InstanceLock::file_name("/sys/fs/bpf/a-b"), InstanceLock::file_name("/sys/fs/bpf/a/b"));
 }
 
+// One directory spelled otherwise ("//", "/./", "a/../") is one lock: else a
+// second sensor takes its own lock and replaces the first one's live pins.
+TEST(InstanceLock, FileNameIsTheSameForEverySpellingOfOneDirectory) {
+  const std::string lock = InstanceLock::file_name("/sys/fs/bpf/redteam-a");
+  for (const char* spelling : {"/sys/fs/bpf//redteam-a", "/sys/fs/bpf/./redteam-a", "/sys/fs/bpf/redteam-a/.",
+                               "/sys/fs/bpf/x/../redteam-a", "//sys//fs/bpf/redteam-a//"}) {
+    EXPECT_EQ(InstanceLock::file_name(spelling), lock) << spelling;
+  }
+}
+
 TEST(InstanceLock, SecondHolderIsRefusedNamingTheFirst) {
   TempDir dir("instance_lock");
   std::optional<InstanceLock> first;
