@@ -118,6 +118,7 @@ ControlServer::ControlServer(const ControlConfig& control, const BlocklistConfig
   make_curve_server(socket_, load_secret_key_file(control.curve.secret_key_file), kZapDomainControl);
   socket_.set(zmq::sockopt::linger, 0);
   socket_.set(zmq::sockopt::maxmsgsize, std::int64_t{65536});  // a request is small; refuse floods of bytes
+  socket_.set(zmq::sockopt::handshake_ivl, 5000);  // ms: an idle connection's descriptor back after 5 s, not 30
   try {
     socket_.bind(control.endpoint);
   } catch (const zmq::error_t& e) {
