@@ -319,9 +319,23 @@ void BpfPrograms::set_interface(std::uint32_t ifindex, Mode mode, Role role, std
   value.blocklist = blocklist ? 1 : 0;
   int err = bpf_map_update_elem(bpf_map__fd(skel_->maps.iface_configs), &ifindex, &value, BPF_ANY);
   if (err) throw Error("iface_configs: set ifindex " + std::to_string(ifindex) + ": " + errno_text(errno));
+  // Then the programs' copy (abi.h, SNIFFER_IFACE_CACHE_SLOTS), whole in one store.
+  auto* cached = &skel_->bss->iface_cache[ifindex % SNIFFER_IFACE_CACHE_SLOTS];
+  std::remove_reference_t<decltype(*cached)> word;
+  static_assert(sizeof word == sizeof value);
+  std::memcpy(&word, &value, sizeof word);
+  __atomic_store_n(cached, word, __ATOMIC_RELEASE);
 }
 
 void BpfPrograms::remove_interface(std::uint32_t ifindex) {
+  // The programs' copy first (if its slot holds this interface), then the entry.
+  auto* cached = &skel_->bss->iface_cache[ifindex % SNIFFER_IFACE_CACHE_SLOTS];
+  auto word = __atomic_load_n(cached, __ATOMIC_ACQUIRE);
+  sniffer_iface_config entry;
+  std::memcpy(&entry, &word, sizeof entry);
+  if (word != 0 && entry.ifindex == ifindex) {
+    __atomic_compare_exchange_n(cached, &word, decltype(word){0}, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+  }
   int err = bpf_map_delete_elem(bpf_map__fd(skel_->maps.iface_configs), &ifindex);
   if (err && errno != ENOENT) {
     throw Error("iface_configs: remove ifindex " + std::to_string(ifindex) + ": " + errno_text(errno));
@@ -354,9 +368,13 @@ void BpfPrograms::set_filter(const FilterConfig& filter, const std::vector<std::
   }
   for (auto k : stale) bpf_map_delete_elem(ports_fd, &k);
 
+  // Written last: a port's bit is set once its rule is in port_filters (a
+  // bit without a rule costs a lookup that finds nothing, a rule without its
+  // bit would be skipped), and cleared only after its rule is gone.
   sniffer_filter_settings settings{};
   settings.default_action = filter.default_capture ? SNIFFER_ACTION_CAPTURE : SNIFFER_ACTION_SKIP;
   settings.has_port_rules = wanted.empty() ? 0 : 1;
+  for (__u16 port : wanted) settings.port_bits[port / 64] |= std::uint64_t{1} << (port % 64);
   __u32 zero = 0;
   if (bpf_map_update_elem(bpf_map__fd(skel_->maps.filter_settings), &zero, &settings, BPF_ANY)) {
     throw Error("filter_settings: update: " + errno_text(errno));
