@@ -17,20 +17,23 @@ Bytes udp(std::uint16_t sport = 40000, std::uint16_t dport = 53) {
   return Frame{}.ipv4({.src = "198.51.100.10", .dst = "192.0.2.10"}).udp({.sport = sport, .dport = dport});
 }
 
+// One packet on lo, whose record must carry this mode and role.
+Row on_lo(std::string what, std::uint64_t mode, std::uint64_t wan) {
+  return Row{.description = std::move(what),
+             .frame = udp(),
+             .record = RecordFields{.ifindex = kLoopback, .mode = mode, .is_wan_facing = wan}};
+}
+
 TEST_F(ProgramsTest, InterfaceChangeShowsInTheNextRecord) {
   load();
   configure(Mode::Gateway, Role::Wan, 1);
   // Run twice each time: the second packet is the one a cached entry would serve.
   for (int i = 0; i < 2; ++i) {
-    check(Row{.description = "wan, gateway, slot 1",
-              .frame = udp(),
-              .record = RecordFields{.mode = SNIFFER_MODE_GATEWAY, .is_wan_facing = 1}});
+    check(on_lo("wan, gateway, slot 1", SNIFFER_MODE_GATEWAY, 1));
   }
   configure(Mode::HostBased, Role::Lan, 3);
   for (int i = 0; i < 2; ++i) {
-    check(Row{.description = "changed to lan, host-based, slot 3",
-              .frame = udp(),
-              .record = RecordFields{.mode = SNIFFER_MODE_HOST_BASED, .is_wan_facing = 0}});
+    check(on_lo("changed to lan, host-based, slot 3", SNIFFER_MODE_HOST_BASED, 0));
   }
   KernelCounters c = progs_->read_counters();
   EXPECT_EQ(c.slots[1][kXdpUdp], 2u);
@@ -41,9 +44,7 @@ TEST_F(ProgramsTest, InterfaceChangeShowsInTheNextRecord) {
     check(Row{.description = "removed", .frame = udp(), .counters = {{SNIFFER_STAT_UNCONFIGURED, 1}}});
   }
   configure(Mode::Gateway, Role::Wan, 2);
-  check(Row{.description = "configured again, slot 2",
-            .frame = udp(),
-            .record = RecordFields{.mode = SNIFFER_MODE_GATEWAY, .is_wan_facing = 1}});
+  check(on_lo("configured again, slot 2", SNIFFER_MODE_GATEWAY, 1));
   EXPECT_EQ(progs_->read_counters().slots[2][kXdpUdp], 1u);
 }
 
@@ -52,17 +53,13 @@ TEST_F(ProgramsTest, InterfaceSharingTheCacheSlotIsReadFromTheMap) {
   constexpr std::uint32_t kSameSlot = kLoopback + SNIFFER_IFACE_CACHE_SLOTS;  // holds lo's cache slot
   configure(Mode::Gateway, Role::Wan, 1);
   progs_->set_interface(kSameSlot, Mode::HostBased, Role::Lan, 2);
-  check(Row{.description = "lo, its slot taken by another ifindex",
-            .frame = udp(),
-            .record = RecordFields{.ifindex = kLoopback, .mode = SNIFFER_MODE_GATEWAY, .is_wan_facing = 1}});
+  check(on_lo("lo, its slot taken by another ifindex", SNIFFER_MODE_GATEWAY, 1));
   // Removing the other interface leaves lo as it is; changing lo (now not in
   // the slot) takes effect as well.
   progs_->remove_interface(kSameSlot);
   configure(Mode::HostBased, Role::Lan, 4);
   progs_->set_interface(kSameSlot, Mode::Gateway, Role::Wan, 2);
-  check(Row{.description = "lo changed while another ifindex holds its slot",
-            .frame = udp(),
-            .record = RecordFields{.ifindex = kLoopback, .mode = SNIFFER_MODE_HOST_BASED, .is_wan_facing = 0}});
+  check(on_lo("lo changed while another ifindex holds its slot", SNIFFER_MODE_HOST_BASED, 0));
   // Removing lo while another interface holds its slot: lo is unconfigured.
   progs_->remove_interface(kLoopback);
   check(Row{.description = "lo removed", .frame = udp(), .counters = {{SNIFFER_STAT_UNCONFIGURED, 1}}});
