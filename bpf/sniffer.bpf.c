@@ -137,7 +137,7 @@ static __always_inline int observe(void *ctx, bool is_xdp, void *data, void *dat
 			return verdict;
 		}
 	}
-	send_record(ctx, is_xdp, &rec, wire_len, slot);
+	send_record(ctx, is_xdp, data, data_end, &rec, wire_len, slot);
 	return verdict;
 }
 
