@@ -84,6 +84,7 @@ struct Variant {
   std::uint32_t wakeup_bytes = 65536;
   std::uint32_t payload_bytes = 0;
   bool skip = false;
+  bool exclude_22 = false;          // lab.json's filter: exclude_ports [22] (two port_filters lookups a packet)
   bool flow = false;                // kernel flow aggregation
   std::uint32_t packet_sample = 0;  // with flow: 1 in N packets also yields a record
   // Full-packet capture: slot 0 active with a filter no frame matches, or
@@ -114,6 +115,7 @@ void add_variants(std::deque<Variant>& vs) {
   add("records, wakeup_bytes=65536 (default)", false, 65536, 0, false);
   add("records, wakeup_bytes=0 (flags 0)", false, 0, 0, false);
   add("records + 64 B snippet (lab.json)", false, 65536, 64, false);
+  add("lab.json: 64 B snippet, exclude port 22", false, 65536, 64, false).exclude_22 = true;
   add("filtered out (default_action skip)", false, 65536, 0, true);
   // Kernel flow aggregation (the daemon's flows.aggregation "kernel"): no
   // packet records at all, and the config default's 1 in 100.
@@ -142,9 +144,10 @@ void load_variant(Variant& v, std::uint32_t ring, bool live, ring_buffer*& all) 
     v.progs->set_capture_active(1);
     v.capture_ring = ring_buffer__new(v.progs->capture_ring_fd(), count_sample, &v.captured, nullptr);
   }
-  if (v.skip) {
+  if (v.skip || v.exclude_22) {
     FilterConfig f;
-    f.default_capture = false;
+    f.default_capture = !v.skip;
+    if (v.exclude_22) f.exclude_ports = {22};
     v.progs->set_filter(f);
   }
   // ring_buffer__new also registers the ring in an epoll set, as the daemon

@@ -25,8 +25,11 @@ struct {
 	__type(value, __u8);
 } port_filters SEC(".maps");
 
-static __always_inline __u8 port_rule(__u16 port)
+/* The port's rule bits: looked up only when fs->port_bits says it has a rule. */
+static __always_inline __u8 port_rule(const struct sniffer_filter_settings *fs, __u16 port)
 {
+	if (!(fs->port_bits[port / 64] & (1ull << (port % 64))))
+		return 0;
 	__u8 *rule = bpf_map_lookup_elem(&port_filters, &port);
 	return rule ? *rule : 0;
 }
@@ -37,7 +40,7 @@ static __always_inline __u8 port_rules(const struct sniffer_filter_settings *fs,
 {
 	if (!fs || !fs->has_port_rules || (!r->sport && !r->dport))
 		return 0;
-	return port_rule(r->sport) | port_rule(r->dport);
+	return port_rule(fs, r->sport) | port_rule(fs, r->dport);
 }
 
 /* Include wins, then exclude, then the default action (capture without

@@ -85,12 +85,37 @@ static __always_inline __u32 payload_available(const struct sniffer_record *r, _
 	return end > r->payload_offset ? end - r->payload_offset : 0;
 }
 
+/* XDP, a whole snippet of cap bytes (a multiple of 8, at most
+ * SNIFFER_DIRECT_SNIPPET_BYTES) in the frame's first buffer: copied in
+ * 8-byte words straight from the packet, without bpf_xdp_load_bytes' call
+ * (the same bytes). False: not so (a shorter payload, another hook, a
+ * multi-buffer frame whose payload is beyond the first buffer, another cap),
+ * the caller copies with the helper. */
+#define SNIFFER_DIRECT_SNIPPET_BYTES 64
+static __always_inline bool copy_snippet_direct(bool is_xdp, void *data, void *data_end, __u32 offset, __u32 n,
+						__u32 cap, void *dst)
+{
+	/* offset bounded for the verifier (a payload in the first buffer) */
+	if (!is_xdp || n != cap || cap % 8 || cap > SNIFFER_DIRECT_SNIPPET_BYTES || offset > 0x3fff)
+		return false;
+	__u8 *src = (__u8 *)data + offset;
+	if ((void *)(src + SNIFFER_DIRECT_SNIPPET_BYTES) > data_end) /* a constant: the verifier's bound */
+		return false;
+#pragma unroll
+	for (__u32 i = 0; i < SNIFFER_DIRECT_SNIPPET_BYTES / 8; i++) {
+		if (i * 8 >= cap)
+			break;
+		((__u64 *)dst)[i] = *(__u64 *)(src + i * 8);
+	}
+	return true;
+}
+
 /* Sends the record in rec (fully filled in but for the header and the
  * snippet) with up to cfg_payload_bytes of its payload; a full ring loses it,
  * counted. ctx is the xdp_md or the __sk_buff; is_xdp selects the helper that
- * copies the payload snippet. */
-static __always_inline void send_record(void *ctx, bool is_xdp, struct sniffer_record *rec, __u32 wire_len,
-					__u32 slot)
+ * copies the payload snippet; [data, data_end) the frame's first buffer. */
+static __always_inline void send_record(void *ctx, bool is_xdp, void *data, void *data_end,
+					struct sniffer_record *rec, __u32 wire_len, __u32 slot)
 {
 	__u32 cap = cfg_payload_bytes;
 	if (cap > SNIFFER_MAX_PAYLOAD_BYTES)
@@ -114,7 +139,8 @@ static __always_inline void send_record(void *ctx, bool is_xdp, struct sniffer_r
 		/* Keep clang from checking a copy: the verifier must see the
 		 * bound on the register passed to the helper. */
 		asm volatile("" : "+r"(n));
-		if (n > 0 && n <= SNIFFER_MAX_PAYLOAD_BYTES && n <= cap) {
+		if (copy_snippet_direct(is_xdp, data, data_end, rec->payload_offset, n, cap, out + 1)) {
+		} else if (n > 0 && n <= SNIFFER_MAX_PAYLOAD_BYTES && n <= cap) {
 			long err = is_xdp ? bpf_xdp_load_bytes(ctx, rec->payload_offset, out + 1, n)
 					  : bpf_skb_load_bytes(ctx, rec->payload_offset, out + 1, n);
 			if (err)

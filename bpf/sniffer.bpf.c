@@ -50,6 +50,26 @@ struct {
 	__type(value, struct sniffer_iface_config);
 } iface_configs SEC(".maps");
 
+/* iface_configs' entries, direct-mapped, written by the daemon only (abi.h,
+ * SNIFFER_IFACE_CACHE_SLOTS); all 0 in the user engine, which then always
+ * reads the map. */
+__u64 iface_cache[SNIFFER_IFACE_CACHE_SLOTS] = {};
+
+/* The interface's entry into *cfg: from iface_cache when its slot holds this
+ * ifindex's entry, else from iface_configs. False: not a monitored interface. */
+static __always_inline bool iface_config(__u32 ifindex, struct sniffer_iface_config *cfg)
+{
+	__u64 word = *(volatile __u64 *)&iface_cache[ifindex % SNIFFER_IFACE_CACHE_SLOTS];
+	__builtin_memcpy(cfg, &word, sizeof(word));
+	if (cfg->ifindex == ifindex && ifindex)
+		return true;
+	struct sniffer_iface_config *entry = bpf_map_lookup_elem(&iface_configs, &ifindex);
+	if (!entry)
+		return false;
+	*cfg = *entry;
+	return true;
+}
+
 /* Each concern in its header; they use the constants and globals above. */
 #include "counters.bpf.h"
 #include "ip_length.bpf.h"
@@ -70,12 +90,12 @@ struct {
 static __always_inline int observe(void *ctx, bool is_xdp, void *data, void *data_end,
 				   __u32 ifindex, __u32 wire_len, __u8 hook, __u32 skb_vlan)
 {
-	struct sniffer_iface_config *cfg = bpf_map_lookup_elem(&iface_configs, &ifindex);
-	if (!cfg) {
+	struct sniffer_iface_config cfg;
+	if (!iface_config(ifindex, &cfg)) {
 		stat_add(0, SNIFFER_STAT_UNCONFIGURED, 1);
 		return SNIFFER_VERDICT_PASS;
 	}
-	__u32 slot = cfg->stats_slot;
+	__u32 slot = cfg.stats_slot;
 
 	struct sniffer_record rec = {};
 	if (skb_vlan) {
@@ -91,7 +111,7 @@ static __always_inline int observe(void *ctx, bool is_xdp, void *data, void *dat
 	/* Offline, the frame's original length (the capture may have cut it). */
 	check_ip_length(&rec, frame_len, replay_active && replay_wire_len ? replay_wire_len : frame_len);
 	int verdict = SNIFFER_VERDICT_PASS;
-	if (cfg->blocklist && hook != SNIFFER_HOOK_TC_EGRESS)
+	if (cfg.blocklist && hook != SNIFFER_HOOK_TC_EGRESS)
 		verdict = block_verdict(&rec, slot);
 	rec.verdict = verdict;
 	/* Full-packet capture: one load and one branch while none runs. */
@@ -119,8 +139,8 @@ static __always_inline int observe(void *ctx, bool is_xdp, void *data, void *dat
 	rec.ifindex = ifindex;
 	rec.wire_len = wire_len;
 	rec.hook = hook;
-	rec.mode = cfg->mode;
-	rec.is_wan_facing = cfg->is_wan_facing;
+	rec.mode = cfg.mode;
+	rec.is_wan_facing = cfg.is_wan_facing;
 	if (cfg_flow_kernel) {
 		account_flow(&rec, slot);
 		if (!wants_record(rules)) {
@@ -128,7 +148,7 @@ static __always_inline int observe(void *ctx, bool is_xdp, void *data, void *dat
 			return verdict;
 		}
 	}
-	send_record(ctx, is_xdp, &rec, frame_len, slot);
+	send_record(ctx, is_xdp, data, data_end, &rec, frame_len, slot);
 	return verdict;
 }
 

@@ -20,7 +20,7 @@
 #endif
 
 /* Bumped whenever any layout below changes. */
-#define SNIFFER_ABI_VERSION 7
+#define SNIFFER_ABI_VERSION 8
 /* First word of every ring record, read as a little-endian u32: "SNFR" for a
  * packet record, "SNFL" for a flow record (kernel flow aggregation), "SNFD"
  * for a drop record (kernel drop reasons). */
@@ -68,15 +68,35 @@ struct sniffer_iface_config {
 	__u8 blocklist;     /* 1: ingress packets are checked against the blocklist */
 };
 
+/* iface_cache (a global of the programs, .bss): a direct-mapped copy of
+ * iface_configs in front of it. Slot ifindex % SNIFFER_IFACE_CACHE_SLOTS
+ * holds one interface's struct sniffer_iface_config whole, as one 8-byte word
+ * (stored and loaded at once, so never seen half written), or 0. Only the
+ * daemon writes it, with iface_configs (BpfPrograms::set_interface stores the
+ * entry after the map update, remove_interface clears it before the delete):
+ * a word whose ifindex is the packet's is that interface's current entry; any
+ * other word sends the program to the map. Writers of iface_configs must go
+ * through those two functions. */
+#define SNIFFER_IFACE_CACHE_SLOTS 64
+
 /* ---- filter_settings: ARRAY, one entry (key 0) ---- */
 /* Zero is "capture" so that an unfilled map captures everything. */
 #define SNIFFER_ACTION_CAPTURE 0
 #define SNIFFER_ACTION_SKIP 1
 
+/* port_bits: bit (port % 64) of word (port / 64) is set for every port that
+ * has a port_filters entry, and for no other once the daemon's update of the
+ * filter returns (it writes this value last). The programs look a port up in
+ * port_filters only when its bit is set: most packets match no rule, and then
+ * cost two bit tests instead of two hash lookups. port_filters stays the
+ * rules' source; the daemon (BpfPrograms::set_filter) is their only writer. */
+#define SNIFFER_PORT_BITS_WORDS (65536 / 64)
+
 struct sniffer_filter_settings {
 	__u8 default_action;   /* SNIFFER_ACTION_*, applied when no port rule matches */
 	__u8 has_port_rules;   /* 1 when port_filters holds entries (saves two lookups) */
-	__u8 reserved[2];
+	__u8 reserved[6];
+	__u64 port_bits[SNIFFER_PORT_BITS_WORDS];
 };
 
 /* ---- port_filters: HASH, key __u16 port (host order), value __u8 bits ----
@@ -573,9 +593,11 @@ SNIFFER_ASSERT_OFFSET(sniffer_iface_config, is_wan_facing, 5);
 SNIFFER_ASSERT_OFFSET(sniffer_iface_config, stats_slot, 6);
 SNIFFER_ASSERT_OFFSET(sniffer_iface_config, blocklist, 7);
 
-SNIFFER_STATIC_ASSERT(sizeof(struct sniffer_filter_settings) == 4, "filter_settings size");
+SNIFFER_STATIC_ASSERT(sizeof(struct sniffer_filter_settings) == 8 + 8192, "filter_settings size");
 SNIFFER_ASSERT_OFFSET(sniffer_filter_settings, default_action, 0);
 SNIFFER_ASSERT_OFFSET(sniffer_filter_settings, has_port_rules, 1);
+SNIFFER_ASSERT_OFFSET(sniffer_filter_settings, reserved, 2);
+SNIFFER_ASSERT_OFFSET(sniffer_filter_settings, port_bits, 8);
 
 SNIFFER_STATIC_ASSERT(sizeof(struct sniffer_record) == 112, "record size");
 SNIFFER_ASSERT_OFFSET(sniffer_record, magic, 0);

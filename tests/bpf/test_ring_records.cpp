@@ -2,7 +2,9 @@
 // full ring, and the loader's own checks (names, bounds, BTF).
 #include <bpf/bpf.h>
 
+#include <algorithm>
 #include <cstring>
+#include <string>
 
 #include <gtest/gtest.h>
 
@@ -29,6 +31,44 @@ TEST_F(ProgramsTest, PayloadSnippetIsCopiedUpToTheConfiguredLength) {
        .record = RecordFields{.snippet = "GET /index.html "},
        .hook = Hook::TcEgress},
   });
+}
+
+// XDP copies a whole snippet of up to 64 bytes (a multiple of 8) word by word
+// straight from the frame when 64 bytes follow the payload's start
+// (record.bpf.h, copy_snippet_direct), else through bpf_xdp_load_bytes: the
+// same bytes either way, and as TC's bpf_skb_load_bytes copies them.
+class SnippetTest : public ProgramsTest {
+ protected:
+  void expect_snippets(std::uint32_t cap);
+};
+
+void SnippetTest::expect_snippets(std::uint32_t cap) {
+  std::string payload;
+  for (int i = 0; i < 100; ++i) payload += static_cast<char>(i * 7 + 3);
+  for (std::size_t len : {std::size_t{100}, std::size_t{64}, std::size_t{63}, cap - std::size_t{1}}) {
+    const std::string p = payload.substr(0, len);
+    const Bytes frame = Frame{}.ipv4().udp({.sport = 1, .dport = 2, .payload = p});
+    const std::string want = p.substr(0, std::min<std::size_t>(cap, len));
+    for (Hook hook : {Hook::Xdp, Hook::TcEgress}) {
+      check(Row{.description = "cap " + std::to_string(cap) + ", payload " + std::to_string(len),
+                .frame = frame,
+                .verdict = hook == Hook::Xdp ? kXdpPass : kTcContinue,
+                .record = RecordFields{.snippet_len = want.size(), .snippet = want},
+                .hook = hook});
+    }
+  }
+}
+
+TEST_F(SnippetTest, Of64BytesIsTheFramesBytesOnEveryPath) {
+  load({.payload_bytes = 64});
+  configure();
+  expect_snippets(64);
+}
+
+TEST_F(SnippetTest, Of8BytesIsTheFramesBytesOnEveryPath) {
+  load({.payload_bytes = 8});
+  configure();
+  expect_snippets(8);
 }
 
 TEST_F(ProgramsTest, JumboFramesSpanningBuffersAreMeasuredWhole) {

@@ -15,7 +15,7 @@ TEST(Abi, RecordLayoutIsFixed) {
   EXPECT_EQ(sizeof(sniffer_record), 112u);
   EXPECT_EQ(sizeof(sniffer_record) % 8, 0u);  // ring samples stay 8-byte aligned
   EXPECT_EQ(sizeof(sniffer_iface_config), 8u);
-  EXPECT_EQ(sizeof(sniffer_filter_settings), 4u);
+  EXPECT_EQ(sizeof(sniffer_filter_settings), 8u + 8192u);
   EXPECT_EQ(sizeof(sniffer_block_entry), 24u);
   EXPECT_EQ(sizeof(sniffer_block_settings), 4u);
   EXPECT_EQ(offsetof(sniffer_record, saddr) % 4, 0u);
