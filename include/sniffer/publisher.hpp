@@ -36,8 +36,10 @@ enum class SendResult { Delivered, NoSubscriber, HighWaterMark };
 class PublishSocket {
  public:
   // The largest message a subscriber may send (a subscription: a byte and a
-  // topic prefix); libzmq drops a peer that sends more.
-  static constexpr std::int64_t kMaxSubscriptionBytes = 256;
+  // topic prefix); libzmq drops a peer that sends more. The limit also
+  // applies to the CURVE handshake's commands (INITIATE is ~300 bytes with
+  // its metadata): 256 refused every CURVE subscriber.
+  static constexpr std::int64_t kMaxSubscriptionBytes = 4096;
 
   // With config.curve, a CURVE server in ZAP domain "publish": the context
   // needs a ZapAuthenticator that allows that domain (Pipeline makes one),

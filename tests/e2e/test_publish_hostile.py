@@ -3,7 +3,7 @@
 A subscription is a byte and a topic prefix ("pkt", "flow", "stats"). One SUB socket that
 subscribed to an 8 MB prefix once grew ZeroMQ's subscription trie, in the daemon's sending
 thread, by ~800 MB and stopped every other subscriber for seconds. The publish socket now
-refuses messages over PublishSocket::kMaxSubscriptionBytes and drops their sender: the
+refuses messages over PublishSocket::kMaxSubscriptionBytes (4 KiB) and drops their sender: the
 daemon's resident memory must stay within a few MB and a well-behaved subscriber must keep
 receiving events while it happens.
 """
