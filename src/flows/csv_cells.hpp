@@ -26,7 +26,7 @@ namespace {
 // returns the one after what it wrote (kept in a register, not in memory).
 
 char* put_chars(char* at, std::string_view s) {
-  std::memcpy(at, s.data(), s.size());
+  if (!s.empty()) std::memcpy(at, s.data(), s.size());  // an empty view's data() may be null: UB for memcpy
   return at + s.size();
 }
 
