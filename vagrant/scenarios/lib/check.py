@@ -190,7 +190,12 @@ def flood(c):
     att, cli, wan, lan = c.p["attacker"], c.p["client"], c.p["wan_if"], c.p["lan_if"]
     c.head(f"traffic: hping3 SYN flood {att} -> {cli}:{c.p['port']} (closed), {n} packets")
     c.row("SYNs the attacker sent (hping3)", n, int(c.p["sent"]))
-    c.row("RST/ACKs the attacker received (hping3)", n, int(c.p["received"]))
+    # hping3 counts the replies through its own libpcap capture, which can miss a few when the
+    # machine is busy (CI: 19,994 of 20,000 while the sensor recorded all 20,000 at every hook
+    # below): the sensor's exactness is in the rows that follow, this one only says the replies came.
+    received = int(c.p["received"])
+    c.row("RST/ACKs the attacker received (hping3's capture: at least 99 %)", n, received,
+          ok=0.99 * n <= received <= n)
     c.head(f"records per interface (events on the stream, TCP between {att} and {cli})")
     c.row(f"{wan} xdp_ingress: SYN {att} -> {cli}", n, c.ev(wan, "xdp_ingress", TCP, att, cli, SYN))
     c.row(f"{lan} xdp_ingress: RST/ACK {cli} -> {att}", n, c.ev(lan, "xdp_ingress", TCP, cli, att, RST | ACK))
