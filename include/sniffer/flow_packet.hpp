@@ -33,4 +33,11 @@ struct FlowPacket {
 // belong to a flow (not IP, or the IP header was not read).
 bool flow_packet_of(const sniffer_record& r, std::uint64_t ts_ns, FlowPacket& out);
 
+// The record's flow key, the same for both directions; true when the record
+// runs from the key's a side to its b side.
+inline bool flow_key_of(const sniffer_record& r, FlowKey& key) {
+  return sniffer_flow_key_make(r.saddr, r.daddr, r.sport, r.dport, r.vlan_count ? r.vlan_ids[0] : 0, r.l4_proto,
+                               r.ip_version, &key) != 0;
+}
+
 }  // namespace sniffer

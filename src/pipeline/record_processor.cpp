@@ -38,14 +38,12 @@ void RecordProcessor::process(const DecodedRecord& record, std::uint64_t ts_ns, 
 
 void RecordProcessor::prefetch(const void* data, std::size_t size) {
   // Committed bytes the kernel no longer writes (8-byte aligned in the
-  // ring); not validated yet, but any key is harmless here. The key as
-  // flow_packet_of makes it.
+  // ring); not validated yet, but any key is harmless here.
   const auto* r = static_cast<const sniffer_record*>(data);
   if (!flows_ || !flows_->prefetch_pays() || size < sizeof(sniffer_record) || r->magic != SNIFFER_RECORD_MAGIC) return;
   if (r->ip_version != 4 && r->ip_version != 6) return;
   FlowKey key;
-  sniffer_flow_key_make(r->saddr, r->daddr, r->sport, r->dport, r->vlan_count ? r->vlan_ids[0] : 0, r->l4_proto,
-                        r->ip_version, &key);
+  flow_key_of(*r, key);
   flows_->prefetch(key);
 }
 

@@ -7,7 +7,9 @@
 
 #include <cerrno>
 #include <cstdio>
-#include <filesystem>
+#include <string>
+
+#include "sniffer/config.hpp"  // normal_pin_path
 
 namespace sniffer {
 
@@ -35,8 +37,7 @@ bool still_linked(int fd, const std::string& path) {
 std::string InstanceLock::file_name(const std::string& pin_path) {
   // One file per directory, however spelled ("//", "/./", "x/../"), as
   // systemd-escape --path simplifies the path first.
-  std::string trimmed = std::filesystem::path(pin_path).lexically_normal().string();
-  while (trimmed.size() > 1 && trimmed.back() == '/') trimmed.pop_back();
+  const std::string trimmed = normal_pin_path(pin_path);
   std::size_t start = trimmed.find_first_not_of('/');
   std::string out;
   for (std::size_t i = start == std::string::npos ? trimmed.size() : start; i < trimmed.size(); ++i) {
