@@ -168,6 +168,7 @@ struct LinkCounters {
   std::uint64_t lost = 0;
   std::uint64_t reattached = 0;
   std::uint64_t reattach_errors = 0;
+  std::uint64_t hooks_missing = 0;  // configured hooks not attached while present
 };
 
 // Prevention (prevention/): the blocklist and its control socket.

@@ -35,6 +35,13 @@ class InterfaceUnavailable : public Error {
   using Error::Error;
 };
 
+// attach(): some configured hooks could not be attached (each named); every
+// other hook was, and the next attach() (SIGHUP) tries the missing ones again.
+class HooksMissing : public Error {
+ public:
+  using Error::Error;
+};
+
 class InterfaceManager {
  public:
   InterfaceManager(BpfPrograms& progs, TcAttach tc_attach) : progs_(progs), tc_attach_(tc_attach) {}
@@ -54,7 +61,8 @@ class InterfaceManager {
   void set_blocklist_roles(const std::vector<Role>& roles);
   bool blocklist_for(Role role) const;
   // Attaches the configured hooks that are not attached yet (on present
-  // interfaces), and detaches those no longer configured.
+  // interfaces), and detaches those no longer configured. A hook that fails
+  // does not stop the others: HooksMissing names every failure at the end.
   void attach();
   // Detaches every program (iface_configs stays, for the final counters).
   void detach_attachments() { attached_.clear(); }
@@ -89,11 +97,14 @@ class InterfaceManager {
     bool up = false;             // IFF_UP and IFF_RUNNING
     bool reattach_pending = false;
     std::uint32_t retired_ifindex = 0;  // the ifindex it had when it was last lost
+    std::uint64_t hooks_missing = 0;    // hooks that failed at the last attach (0 once all are attached)
     LinkEvents counters;
   };
   std::uint8_t free_slot() const;
   void rebuild_table();
+  std::unique_ptr<Attachment> attach_hook(const std::string& name, const Entry& e, Hook hook, XdpMode xdp_mode);
   void attach_entry(const std::string& name, Entry& e);
+  void restore_xdp(const std::string& name, const Entry& e, XdpMode mode, std::string& failures);
   void on_link(const LinkEvent& link);
   void lost(const std::string& name, Entry& e, const std::string& why);
   void appeared(const std::string& name, Entry& e, const LinkEvent& link, bool attach_now);

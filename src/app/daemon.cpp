@@ -64,6 +64,10 @@ void reload(Sensor& sensor, const RunOptions& options) {
     spdlog::error("reload rejected, the running configuration stays: {}", e.what());
   } catch (const InterfaceUnavailable& e) {
     spdlog::error("reload rejected, the running configuration stays: {}", e.what());
+  } catch (const HooksMissing& e) {
+    spdlog::error("reload applied, but hooks are missing (sniffer_interface_hooks_missing; the next SIGHUP retries "
+                  "them): {}",
+                  e.what());
   } catch (const std::exception& e) {
     spdlog::error("reload failed part way: {}; interfaces now monitored: {}", e.what(), sensor.interfaces().size());
   }

@@ -147,20 +147,45 @@ void InterfaceManager::set_blocklist_roles(const std::vector<Role>& roles) {
   }
 }
 
+std::unique_ptr<Attachment> InterfaceManager::attach_hook(const std::string& name, const Entry& e, Hook hook,
+                                                          XdpMode xdp_mode) {
+  switch (hook) {
+    case Hook::XdpIngress: return attach_xdp(progs_.xdp_prog_fd(), e.info.ifindex, name, xdp_mode);
+    case Hook::TcIngress: return attach_tc(progs_.tc_ingress_prog_fd(), e.info.ifindex, name, true, tc_attach_);
+    case Hook::TcEgress: return attach_tc(progs_.tc_egress_prog_fd(), e.info.ifindex, name, false, tc_attach_);
+  }
+  throw Error(name + ": unknown hook");
+}
+
+// Every configured hook that is not attached yet; one that fails does not stop
+// the others. An XDP hook whose mode changed is replaced, and kept in its old
+// mode when the new one fails (two XDP programs cannot share an interface, so
+// the old one must go first). Throws, once all were tried, naming each failure.
 void InterfaceManager::attach_entry(const std::string& name, Entry& e) {
+  std::string failures;
+  e.hooks_missing = 0;
   for (Hook hook : e.config.hooks) {
     auto key = std::make_pair(name, hook);
-    if (attached_.count(key)) continue;
-    std::unique_ptr<Attachment> a;
-    switch (hook) {
-      case Hook::XdpIngress: a = attach_xdp(progs_.xdp_prog_fd(), e.info.ifindex, name, e.config.xdp_mode); break;
-      case Hook::TcIngress: a = attach_tc(progs_.tc_ingress_prog_fd(), e.info.ifindex, name, true, tc_attach_); break;
-      case Hook::TcEgress: a = attach_tc(progs_.tc_egress_prog_fd(), e.info.ifindex, name, false, tc_attach_); break;
+    std::optional<XdpMode> previous;
+    if (auto it = attached_.find(key); it != attached_.end()) {
+      if (it->second.first == e.config.xdp_mode || hook != Hook::XdpIngress) continue;
+      previous = it->second.first;
+      spdlog::info("{}: detached {} (xdp_mode is now {})", name, it->second.second->describe(),
+                   to_string(e.config.xdp_mode));
+      attached_.erase(it);
     }
-    spdlog::info("{} (ifindex {}, {}, {}): attached {}", name, e.info.ifindex, to_string(e.config.role),
-                 to_string(e.config.mode), a->describe());
-    attached_[key] = {e.config.xdp_mode, std::move(a)};
+    try {
+      std::unique_ptr<Attachment> a = attach_hook(name, e, hook, e.config.xdp_mode);
+      spdlog::info("{} (ifindex {}, {}, {}): attached {}", name, e.info.ifindex, to_string(e.config.role),
+                   to_string(e.config.mode), a->describe());
+      attached_[key] = {e.config.xdp_mode, std::move(a)};
+    } catch (const std::exception& ex) {
+      failures += std::string(failures.empty() ? "" : "; ") + ex.what();
+      ++e.hooks_missing;  // an XDP hook kept in its old mode still counts: not as configured
+      if (previous) restore_xdp(name, e, *previous, failures);
+    }
   }
+  if (!failures.empty()) throw Error(failures);
   if (e.reattach_pending) {
     e.reattach_pending = false;
     ++e.counters.reattached;
@@ -169,16 +194,26 @@ void InterfaceManager::attach_entry(const std::string& name, Entry& e) {
   }
 }
 
+void InterfaceManager::restore_xdp(const std::string& name, const Entry& e, XdpMode mode, std::string& failures) {
+  try {
+    std::unique_ptr<Attachment> a = attach_hook(name, e, Hook::XdpIngress, mode);
+    spdlog::warn("{} (ifindex {}): kept XDP in its previous mode: attached {}; the next SIGHUP retries {}", name,
+                 e.info.ifindex, a->describe(), to_string(e.config.xdp_mode));
+    failures += " (kept XDP in " + std::string(to_string(mode)) + " mode)";
+    attached_[std::make_pair(name, Hook::XdpIngress)] = {mode, std::move(a)};
+  } catch (const std::exception& ex) {
+    failures += std::string("; ") + name + ": XDP in its previous mode too: " + ex.what();
+  }
+}
+
 void InterfaceManager::attach() {
-  // Detach what is no longer wanted (a removed or absent interface or hook,
-  // or an XDP mode that changed).
+  // Detach what is no longer wanted (a removed or absent interface or hook).
   for (auto it = attached_.begin(); it != attached_.end();) {
     const auto& [name, hook] = it->first;
     auto e = entries_.find(name);
     bool wanted = e != entries_.end() && e->second.present &&
                   std::find(e->second.config.hooks.begin(), e->second.config.hooks.end(), hook) !=
-                      e->second.config.hooks.end() &&
-                  (hook != Hook::XdpIngress || it->second.first == e->second.config.xdp_mode);
+                      e->second.config.hooks.end();
     if (wanted) {
       ++it;
       continue;
@@ -186,9 +221,17 @@ void InterfaceManager::attach() {
     spdlog::info("{}: detached {}", name, it->second.second->describe());
     it = attached_.erase(it);
   }
+  // Then every interface's missing hooks: one interface that fails leaves the others attached.
+  std::string failures;
   for (auto& [name, e] : entries_) {
-    if (e.present) attach_entry(name, e);
+    if (!e.present) continue;
+    try {
+      attach_entry(name, e);
+    } catch (const std::exception& ex) {
+      failures += std::string(failures.empty() ? "" : "; ") + ex.what();
+    }
   }
+  if (!failures.empty()) throw HooksMissing(failures);
 }
 
 void InterfaceManager::detach_all() {
@@ -215,6 +258,7 @@ void InterfaceManager::lost(const std::string& name, Entry& e, const std::string
   e.up = false;
   e.present = false;
   e.reattach_pending = false;
+  e.hooks_missing = 0;
   e.retired_ifindex = e.info.ifindex;
   ++e.counters.lost;
   rebuild_table();
@@ -319,7 +363,8 @@ std::map<std::string, LinkCounters> InterfaceManager::link_counters() const {
                                .link_up = e.counters.up,
                                .lost = e.counters.lost,
                                .reattached = e.counters.reattached,
-                               .reattach_errors = e.counters.reattach_errors};
+                               .reattach_errors = e.counters.reattach_errors,
+                               .hooks_missing = e.hooks_missing};
   }
   return links;
 }

@@ -237,6 +237,10 @@ constexpr MetricFamily kFamilies[] = {
     {"sniffer_interface_reattach_errors_total", kCounter,
      "Times re-attaching a returning interface failed (see the log; SIGHUP retries).",
      link_figure<&LinkCounters::reattach_errors>},
+    {"sniffer_interface_hooks_missing", kGauge,
+     "Configured hooks that failed to attach on the present interface at the last try (reload, start or its "
+     "return; the log says why, SIGHUP retries). An XDP hook kept in its previous mode counts.",
+     link_figure<&LinkCounters::hooks_missing>},
     {"sniffer_interface_present", kGauge,
      "1 while the monitored interface exists (hooks attached), 0 while it is absent.",
      link_figure<&LinkCounters::present>},

@@ -89,7 +89,8 @@ json links_json(const std::map<std::string, LinkCounters>& links) {
     j[name] = {{"present", l.present},       {"up", l.up},
                {"ifindex", l.ifindex},       {"link_down", l.link_down},
                {"link_up", l.link_up},       {"lost", l.lost},
-               {"reattached", l.reattached}, {"reattach_errors", l.reattach_errors}};
+               {"reattached", l.reattached}, {"reattach_errors", l.reattach_errors},
+               {"hooks_missing", l.hooks_missing}};
   }
   return j;
 }

@@ -113,7 +113,14 @@ void Sensor::apply(const Config& next) {
   applied_ = true;
   if (!reload) return;
 
-  manager_->attach();
+  // Hooks that fail to attach leave the others attached: the rest of the new
+  // configuration applies all the same (blocklist included), then the failure is told.
+  std::optional<HooksMissing> missing;
+  try {
+    manager_->attach();
+  } catch (const HooksMissing& e) {
+    missing = e;
+  }
   refresh_host();
   if (next.log_level != config_.log_level) spdlog::set_level(spdlog::level::from_str(next.log_level));
   config_.interfaces = next.interfaces;
@@ -123,6 +130,7 @@ void Sensor::apply(const Config& next) {
   const std::uint32_t max_entries = config_.blocklist.max_entries;
   config_.blocklist = next.blocklist;
   config_.blocklist.max_entries = max_entries;  // sizes the tries: fixed until a restart
+  if (missing) throw *missing;
 }
 
 // The workers and what feeds them: built once the interfaces are known.

@@ -6,7 +6,7 @@ import subprocess
 import sys
 import time
 
-from e2e_support import SENDER, Addr, random_ports, wait_log
+from e2e_support import SENDER, Addr, random_ports, scrape_until, wait_log
 
 UDP_BURST = """
 import socket, sys
@@ -116,3 +116,45 @@ def test_reload_adds_and_removes_an_interface(lab, start_daemon):
     # (An IPv6 neighbour discovery packet may reach lan0 after the re-attach: UDP cannot.)
     assert interfaces["lan0"]["packets"]["xdp_ingress"]["udp"] == 0, interfaces["lan0"]
     assert report["kernel"]["packets"]["xdp_ingress"]["udp"] >= 100, "the first lan0's packets left the totals"
+
+
+def test_a_hook_that_fails_on_reload_leaves_the_others_attached(lab, start_daemon, tmp_path):
+    """A reload adds an interface whose XDP hook another sensor holds and changes wan0's xdp_mode:
+    a0's attach fails, but wan0 gets its new hook (or keeps its old one), the blocklist of the same
+    reload is enforced, and the gauge names the interface with a missing hook."""
+    lab.exec(lab.gw, ["ip", "link", "add", "a0", "type", "veth", "peer", "name", "a0p"])
+    for name in ("a0", "a0p"):
+        lab.exec(lab.gw, ["ip", "link", "set", name, "up"])
+    holder = start_daemon(interfaces=[{"name": "a0", "role": "lan", "mode": "gateway", "hooks": ["xdp"]}],
+                          pin_path="", metrics={"listen": ""})
+    assert "xdp" in lab.links()["a0"], "the other sensor holds a0's XDP hook"
+    port = random_ports(1)[0]
+    daemon = start_daemon(metrics={"listen": f"127.0.0.1:{port}"})
+    lab.ping(lab.wan, Addr.LAN4_PEER, count=1)  # not blocked yet
+
+    config = json.loads(daemon.config_path.read_text().split("\n", 1)[1])
+    config["interfaces"][0]["xdp_mode"] = "generic"
+    config["interfaces"].append({"name": "a0", "role": "lan", "mode": "gateway", "hooks": ["xdp"]})
+    before = daemon.stderr().count("hooks are missing")
+    rewrite(daemon, interfaces=config["interfaces"],
+            blocklist={"entries": [{"prefix": Addr.WAN4_PEER + "/32", "action": "drop"}]})
+    daemon.proc.send_signal(signal.SIGHUP)
+    assert wait_log(daemon, "reload applied, but hooks are missing"), daemon.stderr()
+    log = daemon.stderr()
+    assert log.count("hooks are missing") == before + 1 and 'a0' in log.split("hooks are missing")[-1], log
+    assert daemon.running()
+    assert lab.links()["wan0"].get("xdp", {}).get("mode") == 2, f"wan0 not in generic XDP: {lab.links()['wan0']}"
+    lost = lab.exec(lab.wan, ["ping", "-c", "2", "-W", "1", "-i", "0.2", Addr.LAN4_PEER], check=False)
+    assert lost.returncode != 0, "the reload's block of the WAN peer is not enforced"
+    samples = scrape_until(lab, port, lambda m: m.get('sniffer_interface_hooks_missing{interface="a0"}') == 1)
+    assert samples.get('sniffer_interface_hooks_missing{interface="a0"}') == 1, samples
+    assert samples.get('sniffer_interface_hooks_missing{interface="wan0"}') == 0, samples
+    assert holder.running()
+
+    # The holder lets go: the next SIGHUP attaches a0, and the gauge goes back to 0.
+    holder.stop()
+    assert reload_with(daemon), daemon.stderr()
+    assert "xdp" in lab.links()["a0"]
+    samples = scrape_until(lab, port, lambda m: m.get('sniffer_interface_hooks_missing{interface="a0"}') == 0)
+    assert samples.get('sniffer_interface_hooks_missing{interface="a0"}') == 0, samples
+    daemon.stop()
