@@ -21,6 +21,7 @@
 
 #include "sniffer.pb.h"
 #include "sniffer/config.hpp"
+#include "sniffer/accepted_connections.hpp"
 #include "sniffer/counters.hpp"  // PublishCounters
 #include "sniffer/ipc_socket_file.hpp"
 #include "sniffer/wall_clock.hpp"
@@ -39,7 +40,11 @@ class PublishSocket {
   // topic prefix); libzmq drops a peer that sends more. The limit also
   // applies to the CURVE handshake's commands (INITIATE is ~300 bytes with
   // its metadata): 256 refused every CURVE subscriber.
-  static constexpr std::int64_t kMaxSubscriptionBytes = 4096;
+  static constexpr std::int64_t kMaxSubscriptionBytes = 512;
+  // Messages queued from one peer before ZeroMQ stops reading it: what one
+  // connection can add to the subscription trie between two of our reads
+  // (subscribers send a few subscriptions, once).
+  static constexpr int kSubscriptionQueue = 16;
 
   // With config.curve, a CURVE server in ZAP domain "publish": the context
   // needs a ZapAuthenticator that allows that domain (Pipeline makes one),
@@ -56,9 +61,17 @@ class PublishSocket {
   SendResult send_batch(const std::string& topic, std::unique_ptr<std::uint8_t[]> bytes, std::size_t size);
   // Whether any subscriber currently subscribes to a prefix of `topic`.
   bool has_subscriber(const std::string& topic);
+  // Lets ZeroMQ apply what peers sent (subscriptions, closed connections) when
+  // nothing is sent for a while: an idle socket kept every closed connection's memory.
+  void service();
+  // More distinct subscriptions than this at once is abuse (a subscriber
+  // needs a few topics): every connection is cut, and subscribers reconnect.
+  static constexpr std::size_t kMaxSubscriptions = 1024;
+  std::uint64_t connection_cuts() const { return cuts_; }
 
  private:
   void read_subscriptions();
+  void cut_connections();
   bool has_subscriber_locked(const std::string& topic);
   SendResult send_locked(const std::string& topic, zmq::const_buffer payload);  // copied
   SendResult send_locked(const std::string& topic, zmq::message_t& payload);
@@ -73,6 +86,10 @@ class PublishSocket {
   // XPUB reports the first subscription to a prefix and the last
   // unsubscription from it: the prefixes somebody wants right now.
   std::set<std::string> subscribed_;
+  AcceptedConnections connections_;  // after the socket: monitors it
+  std::string bound_;                 // the endpoint as bound (its last_endpoint)
+  std::uint64_t cuts_ = 0;            // times connections were cut (kMaxSubscriptions)
+  std::uint64_t last_cut_log_ns_ = 0;
 };
 
 // A batch's wire bytes as send_batch takes them: `size` bytes, the first

@@ -29,6 +29,7 @@ struct Report {
   PipelineCounters pipeline;                 // over every worker
   std::vector<WorkerCounters> workers;       // each worker's share (capture.workers)
   std::optional<std::map<std::string, AuthCounters>> auth;  // by ZAP domain, with CURVE
+  std::uint64_t publish_connection_cuts = 0;  // PublishSocket::connection_cuts
   std::optional<LiveCounters> live;
 
   // {"kernel": {...}, "userspace": {...}} (README "Counters and accounting").

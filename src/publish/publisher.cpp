@@ -11,7 +11,8 @@ namespace sniffer {
 PublishSocket::PublishSocket(zmq::context_t& ctx, const PublishConfig& config)
     : isolate_slow_(config.slow_subscriber == SlowSubscriber::Isolate),
       ipc_file_(config.endpoint, "publish.endpoint"),
-      socket_(ctx, zmq::socket_type::xpub) {
+      socket_(ctx, zmq::socket_type::xpub),
+      connections_(ctx, socket_, "publish") {
   socket_.set(zmq::sockopt::sndhwm, config.send_hwm);
   // NODROP: at the high-water mark a non-blocking send fails with EAGAIN
   // instead of PUB's silent discard, so every drop is counted.
@@ -25,6 +26,10 @@ PublishSocket::PublishSocket(zmq::context_t& ctx, const PublishConfig& config)
   // one 50 MB subscription grew ZeroMQ's subscription trie (in the sending
   // thread) to gigabytes and stalled every subscriber.
   socket_.set(zmq::sockopt::maxmsgsize, kMaxSubscriptionBytes);
+  // Many small distinct subscriptions cost as much (each is kept until its
+  // peer leaves): a bounded queue per peer, and a bound on their number
+  // (kMaxSubscriptions, read_subscriptions).
+  socket_.set(zmq::sockopt::rcvhwm, kSubscriptionQueue);
   if (config.curve) {
     // Subscribers must hold a listed key and this sensor's public key; the
     // context's ZapAuthenticator (domain "publish") decides who is admitted.
@@ -43,6 +48,7 @@ PublishSocket::PublishSocket(zmq::context_t& ctx, const PublishConfig& config)
     throw Error("publish.endpoint \"" + config.endpoint + "\": cannot bind: " + e.what());
   }
   ipc_file_.bound();
+  bound_ = socket_.get(zmq::sockopt::last_endpoint);
 }
 
 void PublishSocket::read_subscriptions() {
@@ -56,6 +62,33 @@ void PublishSocket::read_subscriptions() {
     if (*static_cast<const std::uint8_t*>(msg.data()) == 1) subscribed_.insert(prefix);
     else subscribed_.erase(prefix);
   }
+  connections_.update();
+  if (subscribed_.size() > kMaxSubscriptions) cut_connections();
+}
+
+// ZeroMQ keeps every distinct subscription (in the sending thread's memory)
+// until its peer leaves, whatever their number: 36 MB of them grew the daemon
+// by 670 MB. Which peer sent them is not known here, so all are cut; their
+// subscriptions go with them (the unsubscriptions follow). Subscribers
+// reconnect by themselves; what they missed shows as sequence gaps.
+// Until the cut connections' unsubscriptions arrive, every read cuts again
+// (only connections opened since): an abuser that reconnects and sends its
+// subscriptions again adds no more than it could between two reads.
+void PublishSocket::cut_connections() {
+  const std::size_t cut = connections_.cut_all(bound_);
+  if (cut == 0) return;
+  ++cuts_;
+  const std::uint64_t now = monotonic_now_ns();
+  if (now - last_cut_log_ns_ < 10'000'000'000ull) return;  // one line per 10 s: an abuser loops
+  last_cut_log_ns_ = now;
+  spdlog::warn("publish: {} distinct subscriptions (more than {}; a subscriber needs a few topics): cut all {} "
+               "connection(s) ({} cuts so far); subscribers reconnect, and see what they missed as sequence gaps",
+               subscribed_.size(), kMaxSubscriptions, cut, cuts_);
+}
+
+void PublishSocket::service() {
+  std::lock_guard lock(mutex_);
+  read_subscriptions();
 }
 
 bool PublishSocket::has_subscriber_locked(const std::string& topic) {

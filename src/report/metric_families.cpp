@@ -201,6 +201,10 @@ constexpr MetricFamily kFamilies[] = {
     {"sniffer_published_batches_total", kCounter, "Batches handed to ZeroMQ, by topic.", published_batches},
     {"sniffer_publish_batch_age_seconds", MetricKind::Summary,
      "Age of a batch's first item when the batch is sent (publish latency).", batch_age},
+    {"sniffer_publish_connection_cuts_total", kCounter,
+     "Times every publish connection was cut because subscribers held more than 1,024 distinct subscriptions "
+     "(abuse: each is kept in memory until its peer leaves); subscribers reconnect.",
+     [](FamilyWriter& f, const Report& r) { f.sample("", r.publish_connection_cuts); }},
     {"sniffer_auth_total", kCounter,
      "CURVE handshakes judged by the ZAP handler, by socket domain and result (accepted, refused).", auth},
     {"sniffer_kernel_flow_packets_total", kCounter,

@@ -140,6 +140,7 @@ json Report::to_json() const {
                           {"flows_active", w.flows_active}});
   }
   user["workers"] = per_worker;
+  user["publish_connection_cuts"] = publish_connection_cuts;
   if (auth) {
     json by_domain = json::object();
     for (const auto& [domain, c] : *auth) by_domain[domain] = {{"accepted", c.accepted}, {"refused", c.refused}};

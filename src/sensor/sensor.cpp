@@ -232,6 +232,7 @@ void Sensor::poll() {
   }
   prevention_->poll(now_mono_ns_, realtime_now_ns());
   captures_->poll(now_mono_ns_, realtime_now_ns());
+  if (publish_) publish_->service();
 }
 
 void Sensor::resync_clock() {

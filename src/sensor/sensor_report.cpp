@@ -27,6 +27,7 @@ Report Sensor::report() const {
     r.pipeline.flows->created = flows_created();
   }
   if (const ZapAuthenticator* auth = zmq_.authenticator_if_used()) r.auth = auth->counters_by_domain();
+  if (publish_) r.publish_connection_cuts = publish_->connection_cuts();
   if (is_live()) {
     r.kernel.ring_size_bytes = config_.capture.ring_buffer_bytes;
     if (drops_) r.kernel.drops = drops_->read(interfaces());

@@ -1,0 +1,75 @@
+#include "sniffer/accepted_connections.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+
+#include "sniffer/error.hpp"
+
+namespace sniffer {
+
+namespace {
+
+// Whether descriptor fd is still a connection of the endpoint `bound`
+// ("tcp://host:port", "ipc:///path"): its number may have been reused since
+// the monitor told of it, by a socket that is not ours to cut.
+bool local_address_is(int fd, const std::string& bound) {
+  sockaddr_storage local{};
+  socklen_t len = sizeof local;
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) != 0) return false;
+  if (bound.rfind("ipc://", 0) == 0) {
+    if (local.ss_family != AF_UNIX) return false;
+    const auto* un = reinterpret_cast<const sockaddr_un*>(&local);
+    return std::strncmp(un->sun_path, bound.c_str() + 6, sizeof un->sun_path) == 0;
+  }
+  const std::size_t colon = bound.rfind(':');
+  if (bound.rfind("tcp://", 0) != 0 || colon == std::string::npos) return false;
+  const unsigned long port = std::strtoul(bound.c_str() + colon + 1, nullptr, 10);
+  if (local.ss_family == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in*>(&local)->sin_port) == port;
+  if (local.ss_family == AF_INET6) return ntohs(reinterpret_cast<const sockaddr_in6*>(&local)->sin6_port) == port;
+  return false;
+}
+
+}  // namespace
+
+AcceptedConnections::AcceptedConnections(zmq::context_t& ctx, zmq::socket_t& socket, const std::string& name)
+    : monitor_(ctx, zmq::socket_type::pair) {
+  const std::string endpoint = "inproc://sniffer-monitor-" + name;
+  if (zmq_socket_monitor(socket.handle(), endpoint.c_str(), ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED) != 0) {
+    throw Error(name + ": cannot monitor its connections: " + zmq_strerror(zmq_errno()));
+  }
+  monitor_.set(zmq::sockopt::linger, 0);
+  monitor_.set(zmq::sockopt::rcvhwm, 0);  // no event dropped between two reads (one per batch or second)
+  monitor_.connect(endpoint);
+}
+
+void AcceptedConnections::update() {
+  // An event is two frames: 2 bytes event, 4 bytes value (the descriptor), then the endpoint.
+  zmq::message_t head, address;
+  while (monitor_.recv(head, zmq::recv_flags::dontwait)) {
+    if (!monitor_.recv(address, zmq::recv_flags::dontwait) || head.size() < 6) continue;
+    std::uint16_t event;
+    std::int32_t fd;
+    std::memcpy(&event, head.data(), sizeof event);
+    std::memcpy(&fd, static_cast<const char*>(head.data()) + 2, sizeof fd);
+    if (event == ZMQ_EVENT_ACCEPTED) fds_.insert(fd);
+    else if (event == ZMQ_EVENT_DISCONNECTED) fds_.erase(fd);
+  }
+}
+
+std::size_t AcceptedConnections::cut_all(const std::string& bound) {
+  update();
+  std::size_t cut = 0;
+  for (int fd : fds_) {
+    if (local_address_is(fd, bound) && shutdown(fd, SHUT_RDWR) == 0) ++cut;
+  }
+  fds_.clear();  // their DISCONNECTED events follow; a reused number is not ours
+  return cut;
+}
+
+}  // namespace sniffer
