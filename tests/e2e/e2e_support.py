@@ -174,6 +174,8 @@ class Daemon:
 
     def __init__(self, env, lab, workdir, config):
         self.env, self.lab, self.workdir = env, lab, workdir
+        if "control" in config:  # the control socket's blocks are kept here, not in this host's /var/lib/sniffer
+            config.setdefault("blocklist", {}).setdefault("state_file", str(workdir / "blocklist.json"))
         self.config = config
         self.endpoint = config["publish"]["endpoint"]
         self.config_path = workdir / "sniffer.json"
