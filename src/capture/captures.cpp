@@ -178,11 +178,16 @@ void Captures::finish(std::uint32_t slot, std::uint64_t now_wall_ns) {
     return;
   }
   const std::uint64_t taken = matched - std::min(matched, lost);
+  const std::uint64_t past_limit = taken - std::min(taken, session->written());
   totals_.ring_full += lost;
   totals_.written += session->written();
-  totals_.not_written += taken - std::min(taken, session->written());
-  spdlog::info("capture {} done: {} packets written to {} ({} matched, {} lost: the captures ring was full)", slot,
-               session->written(), session->path(), matched, lost);
+  totals_.not_written += past_limit;
+  // Only the losses that happened are named: "0 lost: the ring was full"
+  // read as if the ring had been full.
+  std::string accounting = std::to_string(matched) + " matched";
+  if (lost) accounting += "; " + std::to_string(lost) + " lost, the captures ring was full";
+  if (past_limit) accounting += "; " + std::to_string(past_limit) + " past the packet limit, not written";
+  spdlog::info("capture {} done: {} packets written to {} ({})", slot, session->written(), session->path(), accounting);
 }
 
 void Captures::abandon(std::uint32_t slot, const std::string& why) {
