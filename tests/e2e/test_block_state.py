@@ -6,35 +6,29 @@ aside and kept; a full disk (a small tmpfs) leaves the block applied with a warn
 written once there is room again; two sensors cannot share one file."""
 import json
 import os
-import subprocess
 import time
 
 import pytest
 
-from e2e_support import Addr, random_ports, run, scrape_until, wait_log
-from test_blocklist import keygen, lan_peer_echo_requests
+from e2e_support import Addr, fill, run, scrape_until, small_tmpfs, wait_log
+from test_blocklist import control_socket, lan_peer_echo_requests
+from test_single_instance import run_second_sensor
 
 
 @pytest.fixture
 def block_sensor(env, lab, start_daemon, tmp_path):
     """(start(**overrides) -> Daemon, block(*args) -> CompletedProcess, state file path)."""
-    sensor_pub, sensor_key = keygen(env, tmp_path / "sensor")
-    _, detector_key = keygen(env, tmp_path / "detector")
-    authorized = tmp_path / "detectors"
-    authorized.write_text(open(tmp_path / "detector.pub").read())
-    control = f"ipc://{tmp_path}/control.sock"
+    control, sensor_pub, detector_key = control_socket(env, tmp_path, "detector")
+    control.update(rate_limit_per_s=100, rate_burst=100)
     state = tmp_path / "state" / "blocklist.json"  # its directory does not exist yet: the daemon makes it
 
     def start(state_file=state, **overrides):
         blocklist = {"roles": ["wan"], "max_duration_s": 3600, "state_file": str(state_file),
                      **overrides.pop("blocklist", {})}
-        return start_daemon(control={"endpoint": control, "rate_limit_per_s": 100, "rate_burst": 100,
-                                     "curve": {"secret_key_file": sensor_key,
-                                               "authorized_keys_file": str(authorized)}},
-                            blocklist=blocklist, **overrides)
+        return start_daemon(control=control, blocklist=blocklist, **overrides)
 
     def block(*args):
-        return run([env.sniffer, "block", "--endpoint", control, "--server-key", sensor_pub, "--key-file",
+        return run([env.sniffer, "block", "--endpoint", control["endpoint"], "--server-key", sensor_pub, "--key-file",
                     detector_key, "--name", "e2e-detector", "--timeout-ms", "3000", *map(str, args)], check=False)
 
     return start, block, state
@@ -115,14 +109,11 @@ def test_a_corrupt_state_file_is_named_set_aside_and_kept(lab, block_sensor):
 
 def test_a_full_disk_applies_the_block_warns_counts_and_writes_it_once_there_is_room(lab, block_sensor, tmp_path):
     start, block, _ = block_sensor
-    full = tmp_path / "full"
-    full.mkdir()
-    run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(full)])
-    try:
+    with small_tmpfs(tmp_path / "full") as full:
         port = 20000 + (os.getpid() + 11) % 20000
         state = full / "blocklist.json"
         daemon = start(state_file=state, metrics={"listen": f"127.0.0.1:{port}"})
-        subprocess.run(["dd", "if=/dev/zero", f"of={full / 'fill'}", "bs=4k"], capture_output=True)
+        filler = fill(full)
         added = block("add", Addr.WAN4_PEER, "--duration", 600, "--reason", "disk full")
         assert added.returncode == 0, added.stderr
         assert "warning: applied, not persisted" in added.stderr and "No space left on device" in added.stderr, (
@@ -134,7 +125,7 @@ def test_a_full_disk_applies_the_block_warns_counts_and_writes_it_once_there_is_
         assert not state.exists() or f"{Addr.WAN4_PEER}" not in state.read_text()
         assert "the blocks are applied but not kept across a restart" in daemon.stderr()
 
-        (full / "fill").unlink()
+        filler.unlink()
         samples = scrape_until(lab, port, lambda s: s.get("sniffer_blocklist_state_unsaved") == 0)
         assert samples["sniffer_blocklist_state_unsaved"] == 0, "not written again once there was room"
         assert wait_log(daemon, f"{state} written again")
@@ -142,21 +133,14 @@ def test_a_full_disk_applies_the_block_warns_counts_and_writes_it_once_there_is_
         daemon = start(state_file=state)
         assert f"{Addr.WAN4_PEER}/32" in rows(block)
         daemon.stop()
-    finally:
-        run(["umount", "-l", str(full)], check=False)
 
 
 def test_two_sensors_never_share_one_state_file(env, lab, block_sensor, tmp_path):
     start, _, state = block_sensor
     first = start()
-    config = dict(first.config)
-    config["pin_path"] = config["pin_path"] + "-second"  # another instance lock: only the state file is shared
-    config["control"] = dict(config["control"], endpoint=f"ipc://{tmp_path}/control-second.sock")
-    config["publish"] = dict(config["publish"], endpoint=f"ipc://{tmp_path}/second.sock")
-    config["metrics"] = {"listen": ""}
-    path = tmp_path / "second.json"
-    path.write_text(json.dumps(config))
-    second = lab.exec(lab.gw, [env.sniffer, "--config", path], check=False, timeout=30)
+    # Another pin path (instance lock) and endpoints: only the state file is shared.
+    second = run_second_sensor(env, lab, tmp_path, first,
+                               control=dict(first.config["control"], endpoint=f"ipc://{tmp_path}/control-2.sock"))
     assert second.returncode == 1, second.stderr
     assert f"blocklist.state_file {state} is in use by another sniffer (pid {first.proc.pid}," in second.stderr, (
         second.stderr)

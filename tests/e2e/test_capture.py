@@ -16,7 +16,7 @@ import time
 import pytest
 
 from e2e_support import Addr, EchoServers, packed, random_ports, run, scrape_until, udp_send, wait_log
-from test_blocklist import keygen
+from test_blocklist import control_socket
 
 SNAPLEN_CUT = 100
 
@@ -77,22 +77,16 @@ def interface_statistics(path):
 @pytest.fixture
 def capture_sensor(env, lab, start_daemon, tmp_path):
     """A sensor with a control socket and a capture directory; returns (daemon, capture(), directory)."""
-    sensor_pub, sensor_key = keygen(env, tmp_path / "sensor")
-    _, client_key = keygen(env, tmp_path / "analyst")
-    authorized = tmp_path / "analysts"
-    authorized.write_text(open(tmp_path / "analyst.pub").read())
-    control = f"ipc://{tmp_path}/control.sock"
+    control, sensor_pub, client_key = control_socket(env, tmp_path, "analyst")
     directory = tmp_path / "state" / "captures"  # neither exists yet: the daemon creates both
 
     def start(**overrides):
         capture_section = {"full_packet_directory": str(directory), **overrides.pop("capture", {})}
-        return start_daemon(control={"endpoint": control, "curve": {"secret_key_file": sensor_key,
-                                                                   "authorized_keys_file": str(authorized)}},
-                            capture=capture_section, **overrides)
+        return start_daemon(control=control, capture=capture_section, **overrides)
 
     def capture(*args):
-        result = run([env.sniffer, "capture", "--endpoint", control, "--server-key", sensor_pub, "--key-file",
-                      client_key, "--name", "e2e-analyst", *map(str, args)], check=False)
+        result = run([env.sniffer, "capture", "--endpoint", control["endpoint"], "--server-key", sensor_pub,
+                      "--key-file", client_key, "--name", "e2e-analyst", *map(str, args)], check=False)
         assert result.returncode == 0, result.stderr
         return result
 

@@ -34,12 +34,7 @@ BlockRule rule(const char* prefix, std::uint64_t expires_ns) {
   return r;
 }
 
-std::string read(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+std::string read(const fs::path& p) { return read_text(p); }
 
 }  // namespace
 

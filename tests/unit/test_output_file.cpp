@@ -23,13 +23,7 @@ using sniffer::OutputFile;
 
 namespace {
 
-
-std::string read(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+std::string read(const fs::path& p) { return read_text(p); }
 
 }  // namespace
 
