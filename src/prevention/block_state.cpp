@@ -26,12 +26,12 @@ constexpr int kVersion = 1;
 template <typename T, std::size_t N>
 T choice(const json& entry, const char* key, const EnumName<T> (&names)[N], const std::string& path) {
   const json& v = entry.at(key);
-  if (v.is_string()) {
-    for (const auto& n : names) {
-      if (v.get<std::string>() == n.name) return n.value;
-    }
+  std::string expected;
+  for (const auto& n : names) {
+    if (v.is_string() && v.get<std::string>() == n.name) return n.value;
+    expected += (expected.empty() ? "\"" : " or \"") + std::string(n.name) + "\"";
   }
-  throw Error(path + "." + key + ": " + v.dump() + " is not one of the names it may be");
+  throw Error(path + "." + key + ": " + v.dump() + ", expected " + expected);
 }
 
 BlockRule parse_entry(const json& e, const std::string& path) {
@@ -39,6 +39,12 @@ BlockRule parse_entry(const json& e, const std::string& path) {
   BlockRule r;
   try {
     r.prefix = Prefix::parse(e.at("prefix").get<std::string>());
+  } catch (const Error& x) {
+    throw Error(path + ".prefix: " + x.what());
+  } catch (const json::exception& x) {
+    throw Error(path + ": " + x.what());
+  }
+  try {
     r.direction = choice(e, "direction", kBlockDirectionNames, path);
     r.action = choice(e, "action", kBlockActionNames, path);
     r.created_wall_ns = e.at("created_ns").get<std::uint64_t>();
@@ -46,8 +52,6 @@ BlockRule parse_entry(const json& e, const std::string& path) {
     r.reason = e.at("reason").get<std::string>();
     r.origin = e.at("origin").get<std::string>();
   } catch (const json::exception& x) {
-    throw Error(path + ": " + x.what());
-  } catch (const Error& x) {
     throw Error(path + ": " + x.what());
   }
   return r;

@@ -67,10 +67,10 @@ TEST(BlockState, ABadFileSaysWhatIsWrongAndWhere) {
             std::string::npos);
   std::string text = sniffer::block_state_text({rule("203.0.113.7", 0), rule("203.0.113.8", 0)});
   text.replace(text.find("203.0.113.8"), 11, "203.0.113.888");
-  EXPECT_NE(error(text).find("entries[1]: "), std::string::npos) << error(text);
+  EXPECT_NE(error(text).find("entries[1].prefix: "), std::string::npos) << error(text);
   text = sniffer::block_state_text({rule("203.0.113.7", 0)});
   text.replace(text.find("\"dst\""), 5, "\"up\"");
-  EXPECT_NE(error(text).find("entries[0].direction: \"up\""), std::string::npos) << error(text);
+  EXPECT_EQ(error(text), "entries[0].direction: \"up\", expected \"src\" or \"dst\"");
 }
 
 TEST(BlockState, SavedRulesLoadBackAndAMissingFileIsEmpty) {
@@ -129,4 +129,16 @@ TEST(BlockState, TwoSensorsNeverShareOneFile) {
     }
   }
   BlockStateFile again(path);  // released with its holder
+}
+
+TEST(BlockState, AnUnreadableFileIsSetAsideWithTheErrnoText) {
+  TempDir dir("block_state");
+  const fs::path path = dir.path / "blocklist.json";
+  fs::create_directories(path / "inside");  // open(2) works, read(2) fails: EISDIR (as root too)
+  BlockStateFile file(path.string());
+  const auto loaded = file.load();
+  EXPECT_EQ(loaded.problem, "read: Is a directory (errno 21)");
+  ASSERT_FALSE(loaded.set_aside.empty());
+  EXPECT_TRUE(fs::is_directory(fs::path(loaded.set_aside) / "inside"));
+  EXPECT_FALSE(fs::exists(path));
 }
