@@ -30,8 +30,9 @@ bool CaptureDirectory::temporary_name(const std::string& name) {
   if (name.size() < 1 + 1 + kSuffix || name.front() != '.') return false;
   const std::string middle = name.substr(1, name.size() - 1 - kSuffix);
   const std::string suffix = name.substr(name.size() - kSuffix);
+  const auto letter_or_digit = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; };
   return plain_capture_file_name(middle) && suffix.front() == '.' &&
-         std::all_of(suffix.begin() + 1, suffix.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)); });
+         std::all_of(suffix.begin() + 1, suffix.end(), letter_or_digit);
 }
 
 CaptureDirectory::CaptureDirectory(std::string path) : path_(std::move(path)) {

@@ -83,9 +83,10 @@ std::string Prevention::persist() {
     ++state_write_failures_;
     state_unsaved_ = true;
     if (const LogThrottle::Verdict v = state_warnings_.check("state", monotonic_now_ns()); v.log) {
-      spdlog::error("blocklist: the blocks are applied but not kept across a restart: {} (retried every second; {} "
-                    "more failures since the last line)",
-                    e.what(), v.left_out);
+      const std::string more =
+          v.left_out ? "; " + std::to_string(v.left_out) + " more failures since the last line" : "";
+      spdlog::error("blocklist: the blocks are applied but not kept across a restart: {} (retried every second{})",
+                    e.what(), more);
     }
     return e.what();
   }

@@ -39,7 +39,8 @@ std::string read(const fs::path& p) { return read_text(p); }
 }  // namespace
 
 TEST(BlockState, TextRoundTripsEveryFieldButTheMonotonicExpiry) {
-  const auto rules = sniffer::parse_block_state(sniffer::block_state_text({rule("2001:db8::/48", 5'000), rule("203.0.113.7", 0)}));
+  const auto rules =
+      sniffer::parse_block_state(sniffer::block_state_text({rule("2001:db8::/48", 5'000), rule("203.0.113.7", 0)}));
   ASSERT_EQ(rules.size(), 2u);
   EXPECT_EQ(rules[0].prefix.text(), "2001:db8::/48");
   EXPECT_EQ(rules[0].direction, sniffer::BlockDirection::Destination);
