@@ -91,6 +91,9 @@ class Blocklist {
   BlockRule remove(const Prefix& prefix, BlockDirection direction);
   // The rules with their hit counters.
   std::vector<BlockRule> list() const;
+  // The rules from the control socket (not from_config), without hits: what
+  // blocklist.state_file keeps.
+  std::vector<BlockRule> control_rules() const;
   // Removes the rules whose expiry has passed; returns them (with hits).
   std::vector<BlockRule> expire(std::uint64_t now_mono_ns);
   // Replaces the rules that came from the config (from_config). Each passes

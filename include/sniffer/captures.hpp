@@ -16,6 +16,7 @@
 
 #include "sniffer.pb.h"
 #include "sniffer/bpf_loader.hpp"
+#include "sniffer/capture_directory.hpp"
 #include "sniffer/capture_session.hpp"
 #include "sniffer/config.hpp"
 #include "sniffer/counters.hpp"
@@ -62,6 +63,7 @@ class Captures {
   CaptureConfig config_;
   const InterfaceTable& interfaces_;
   const MonotonicToWall& clock_;
+  CaptureDirectory directory_;  // locked (and cleaned) for this object's life
   ring_buffer* ring_ = nullptr;
   std::array<std::unique_ptr<CaptureSession>, SNIFFER_MAX_CAPTURES> sessions_;
   CaptureCounters totals_;  // but running

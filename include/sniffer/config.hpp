@@ -146,6 +146,9 @@ struct BlocklistConfig {
   // ...and none overlapping these (the management networks), besides the
   // sensor's own addresses and its control clients, always protected.
   std::vector<Prefix> protected_prefixes;    // "blocklist.protected"
+  // The control socket's blocks, kept across restarts (block_state.hpp);
+  // empty: not kept. Restart only.
+  std::string state_file = "/var/lib/sniffer/blocklist.json";
 };
 
 // The control socket (blocklist commands from detectors): CURVE is required.

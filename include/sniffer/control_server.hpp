@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 
@@ -40,6 +41,10 @@ class ControlServer {
   int poll(std::uint64_t now_mono_ns, std::uint64_t now_wall_ns);
   // Applies a reloaded blocklist section (durations; monitor_only for replies).
   void set_limits(const BlocklistConfig& limits) { limits_ = limits; }
+  // Called after every block and unblock that changed the blocklist: keeps
+  // it (blocklist.state_file); returns why it could not ("" when it did),
+  // which the reply carries as its warning.
+  void set_persist(std::function<std::string()> persist) { persist_ = std::move(persist); }
 
   // Replies by command, then status: {"block": {"ok": n, "invalid": n, ...}, ...}
   const std::map<std::string, NamedCounts>& counters() const { return counters_; }
@@ -65,6 +70,8 @@ class ControlServer {
                          std::uint64_t now_mono_ns, std::uint64_t now_wall_ns);
   v1::ControlReply unblock(const v1::UnblockCommand& cmd, const std::string& who);
   v1::ControlReply list() const;
+  // persist_, its failure as the reply's warning (the change stays applied).
+  void persist(v1::ControlReply& reply);
 
   BlocklistConfig limits_;
   Blocklist& blocklist_;
@@ -76,6 +83,7 @@ class ControlServer {
   double rate_per_s_;
   std::uint32_t rate_burst_;
   std::map<std::string, NamedCounts> counters_;  // command -> status -> n
+  std::function<std::string()> persist_;
   LogThrottle warnings_;  // malformed and rate-limited requests: one line a minute per client
 };
 

@@ -177,6 +177,10 @@ struct BlocklistCounters {
   std::uint64_t capacity = 0;
   std::uint64_t expired = 0;
   std::uint64_t revoked = 0;
+  // blocklist.state_file: failed writes (each change, then a retry a second
+  // while it fails), and 1 while the file lags the blocklist.
+  std::uint64_t state_write_failures = 0;
+  std::uint64_t state_unsaved = 0;
   NamedCounts refused;  // by reason
   std::uint64_t allowlist_hits = 0;
   std::map<std::string, NamedCounts> control;  // by command, then reply status

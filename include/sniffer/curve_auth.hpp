@@ -23,6 +23,7 @@
 
 #include "sniffer/counters.hpp"  // AuthCounters
 #include "sniffer/curve_keys.hpp"
+#include "sniffer/log_throttle.hpp"
 
 namespace sniffer {
 
@@ -59,11 +60,6 @@ class ZapAuthenticator {
   std::map<std::string, AuthCounters> counters_by_domain() const;
 
  private:
-  struct RefusalLog {
-    std::uint64_t last_ns = 0;
-    std::uint64_t suppressed = 0;
-  };
-
   void run();
   void handle_request();
   void log_refusal(const std::string& domain, const std::string& key, const std::string& address,
@@ -79,11 +75,8 @@ class ZapAuthenticator {
   std::map<std::string, AuthCounters> counters_;
 
   // Refused keys are logged once, then at most once a minute each, and at
-  // most kMaxLogLinesPerMinute lines in all (the handler thread only).
-  std::map<std::string, RefusalLog> refusal_log_;
-  std::uint64_t window_start_ns_ = 0;
-  std::uint32_t window_lines_ = 0;
-  std::uint64_t window_suppressed_ = 0;
+  // most 10 lines a minute in all (the handler thread only).
+  LogThrottle refusal_log_{LogThrottle::Limits{.max_lines = 10}};
 };
 
 }  // namespace sniffer

@@ -24,8 +24,14 @@ void write_stdout(std::string_view text);
 
 class OutputFile {
  public:
+  // Replace: a regular file (or the one a symbolic link leads to) is
+  // replaced at commit. NewOnly: `path` must not exist, now or at commit: a
+  // name that appears meanwhile (a file, a symbolic link) is neither followed
+  // nor replaced, and commit() fails (a capture file in a directory others
+  // may write).
+  enum class Mode { Replace, NewOnly };
   // `what` names the file in errors, e.g. "--write-csv".
-  OutputFile(std::string path, std::string what);
+  OutputFile(std::string path, std::string what, Mode mode = Mode::Replace);
   ~OutputFile();  // not committed: the temporary file is removed
   OutputFile(const OutputFile&) = delete;
   OutputFile& operator=(const OutputFile&) = delete;
@@ -44,6 +50,8 @@ class OutputFile {
  private:
   [[noreturn]] void fail(const char* step, int err) const;
   void flush_buffer();
+  // Renames the temporary file to target_ (NewOnly: never over a name).
+  void rename_into_place();
 
   std::string path_, what_;
   std::string target_, temp_path_;  // the file renamed over, and its temporary; empty: written directly
@@ -51,6 +59,7 @@ class OutputFile {
   std::size_t capacity_ = 0, used_ = 0;
   std::size_t flush_at_ = 64 * 1024;  // 1 MiB once the file is past its first write-back range
   int fd_ = -1;
+  Mode mode_;
   std::uint64_t written_ = 0;          // bytes written to fd_
   std::uint64_t write_back_from_ = 0;  // the first byte whose write-back was not yet started
 };

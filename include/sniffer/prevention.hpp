@@ -6,11 +6,13 @@
 #include <cstdint>
 #include <optional>
 
+#include "sniffer/block_state.hpp"
 #include "sniffer/blocklist.hpp"
 #include "sniffer/bpf_loader.hpp"
 #include "sniffer/config.hpp"
 #include "sniffer/control_server.hpp"
 #include "sniffer/counters.hpp"
+#include "sniffer/log_throttle.hpp"
 #include "sniffer/zmq_runtime.hpp"
 
 namespace sniffer {
@@ -22,7 +24,10 @@ class Prevention {
   // kernel refuses, a control socket that cannot bind). The control socket
   // lives in `zmq` (its ZAP handler allows domain "control"), which must
   // outlive this object, as must `captures` (null: the control socket
-  // refuses captures).
+  // refuses captures). With a control socket and blocklist.state_file, the
+  // file's lock is taken (Error: another sensor holds it) and its blocks are
+  // restored through the guard (an unreadable file is set aside and logged;
+  // Error when it cannot be: block_state.hpp).
   Prevention(BpfPrograms& progs, const Config& config, ZmqRuntime& zmq, Captures* captures = nullptr);
 
   // Throws ConfigInvalid naming every static entry of `next` the guard would
@@ -45,8 +50,16 @@ class Prevention {
 
  private:
   void apply(const BlocklistConfig& config);
-  // Removes (and logs) the control entries the guard now refuses.
+  // Removes (and logs) the control entries the guard now refuses; keeps the
+  // state file in step.
   void revoke();
+  // blocklist.state_file: its blocks back into the blocklist (each through
+  // the guard; expired ones dropped), logged.
+  void restore();
+  // Writes the control entries to the state file; returns why not ("" when
+  // written, or without a state file). A failure leaves the file pending:
+  // poll() tries again every second.
+  std::string persist();
 
   Blocklist blocklist_;
   std::optional<ControlServer> control_;
@@ -54,6 +67,11 @@ class Prevention {
   std::uint64_t next_sweep_ns_ = 0;
   std::uint64_t expired_ = 0;
   std::uint64_t revoked_ = 0;
+  std::optional<BlockStateFile> state_;
+  std::string state_file_;  // as configured: restart only
+  bool state_unsaved_ = false;
+  std::uint64_t state_write_failures_ = 0;
+  LogThrottle state_warnings_;
 };
 
 }  // namespace sniffer

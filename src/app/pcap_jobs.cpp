@@ -89,25 +89,63 @@ int run_part(const Config& config, OfflineOptions options, const std::vector<std
   return code;
 }
 
-// Starts a worker process on its group of files, one after the other.
-pid_t start_worker(const Config& config, const OfflineOptions& options, const std::vector<std::string>& files,
-                   const std::vector<std::size_t>& group) {
+// A worker process, and the read end of the pipe on which it says why it failed.
+struct WorkerProcess {
+  pid_t pid = -1;
+  int reason_fd = -1;
+};
+
+// Starts a worker process on its group of files, one after the other. Its
+// error ("FILE: REASON") goes to the parent, which ends the run with it.
+WorkerProcess start_worker(const Config& config, const OfflineOptions& options, const std::vector<std::string>& files,
+                           const std::vector<std::size_t>& group) {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) throw Error("--read-pcap -j: pipe: " + errno_text(errno));
   std::fflush(nullptr);
   const pid_t pid = fork();
   if (pid < 0) throw Error("--read-pcap -j: fork: " + errno_text(errno));
-  if (pid > 0) return pid;
+  if (pid > 0) {
+    close(fds[1]);
+    return {pid, fds[0]};
+  }
+  close(fds[0]);
   int code = 0;
   for (std::size_t i : group) {
     try {
       code = std::max(code, run_part(config, options, files, i));
     } catch (const std::exception& e) {
-      std::fprintf(stderr, "sniffer: --read-pcap -j: %s: %s\n", files[i].c_str(), e.what());
+      const std::string reason = files[i] + ": " + e.what();
+      if (write(fds[1], reason.data(), reason.size()) < 0) {  // no parent to tell: say it here
+        std::fprintf(stderr, "sniffer: --read-pcap -j: %s\n", reason.c_str());
+      }
       code = 2;
       break;
     }
   }
   std::fflush(nullptr);
   _exit(code);
+}
+
+// Waits for a worker; "" when it succeeded (or exited 1: a file cut short,
+// as without -j), else why it failed, as it said (a full disk: the errno
+// text), or how it ended.
+std::string wait_worker(const WorkerProcess& worker, int& exit_code) {
+  std::string reason;
+  char buf[4096];
+  for (ssize_t n; (n = read(worker.reason_fd, buf, sizeof buf)) != 0;) {
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) break;
+    reason.append(buf, static_cast<std::size_t>(n));
+  }
+  close(worker.reason_fd);
+  int status = 0;
+  while (waitpid(worker.pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  exit_code = std::max(exit_code, code);
+  if (code <= 1) return {};
+  if (!reason.empty()) return reason;
+  return WIFEXITED(status) ? "exit " + std::to_string(code) : "killed by signal " + std::to_string(WTERMSIG(status));
 }
 
 // Appends part file `path` to the table, streamed (a part can be as large as
@@ -153,20 +191,16 @@ int run_offline_jobs(const Config& config, const OfflineOptions& options, const 
   }
   const auto start = std::chrono::steady_clock::now();
   const PartFiles parts{options, files.size()};
-  std::vector<pid_t> workers;
+  std::vector<WorkerProcess> workers;
   for (const auto& group : groups) workers.push_back(start_worker(config, options, files, group));
   int exit_code = 0;
   std::string failed;
   for (std::size_t k = 0; k < workers.size(); ++k) {
-    int status = 0;
-    while (waitpid(workers[k], &status, 0) < 0 && errno == EINTR) {
-    }
-    const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    if (code > 1) failed += (failed.empty() ? "worker " : "; worker ") + std::to_string(k + 1) + " exit " + std::to_string(code);
-    exit_code = std::max(exit_code, code);
+    const std::string why = wait_worker(workers[k], exit_code);
+    if (!why.empty()) failed += (failed.empty() ? "worker " : "; worker ") + std::to_string(k + 1) + ": " + why;
   }
   // The table: the parts in the order of the files, under the first part's header.
-  if (!failed.empty()) throw Error("--read-pcap -j: " + failed + " (its error above): no table written");
+  if (!failed.empty()) throw Error("--read-pcap -j: " + failed + "; no table written");
   nlohmann::json report = nlohmann::json::object();
   std::vector<std::uint64_t> worker_peak(groups.size(), 0);  // a worker's parts share its process
   OutputFile table(options.csv_path, "--write-csv");

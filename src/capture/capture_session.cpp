@@ -29,7 +29,7 @@ CaptureSession::CaptureSession(std::uint32_t slot, const std::string& path, cons
       limits_(limits),
       start_mono_ns_(start_mono_ns),
       start_wall_ns_(start_wall_ns),
-      file_(path, "capture file"),
+      file_(path, "capture file", OutputFile::Mode::NewOnly),
       writer_(buffer_, "sniffer capture") {
   // In ifindex order: the file's interface ids do not depend on a hash's.
   std::map<std::uint32_t, const InterfaceInfo*> sorted;

@@ -8,8 +8,6 @@
 #include <algorithm>
 #include <cctype>
 #include <cstring>
-#include <filesystem>
-#include <system_error>
 #include <vector>
 
 #include <spdlog/spdlog.h>
@@ -20,17 +18,6 @@
 namespace sniffer {
 
 namespace {
-
-// The capture directory, its parents created as needed (a sensor started
-// from a shell on a fresh host has no /var/lib/sniffer); the directory
-// itself 0750: the files hold whole packets.
-void make_directory(const std::string& dir) {
-  std::error_code ec;
-  const std::filesystem::path parent = std::filesystem::path(dir).parent_path();
-  if (!parent.empty()) std::filesystem::create_directories(parent, ec);
-  if (ec) throw Error(parent.string() + ": create: " + ec.message());
-  if (mkdir(dir.c_str(), 0750) != 0 && errno != EEXIST) throw Error(dir + ": mkdir: " + errno_text(errno));
-}
 
 constexpr std::uint32_t kDefaultPackets = 10000, kMaxPackets = 1000000;
 constexpr std::uint32_t kDefaultSeconds = 60, kMaxSeconds = 3600;
@@ -43,21 +30,13 @@ v1::ControlReply failure(v1::ControlReply::Status status, const std::string& err
   return reply;
 }
 
-// A plain file name: no directory, no hidden or temporary name, printable.
-bool plain_file_name(const std::string& name) {
-  if (name.empty() || name.size() > 200 || name.front() == '.') return false;
-  return std::all_of(name.begin(), name.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
-  });
-}
-
 std::uint32_t or_default(std::uint32_t value, std::uint32_t fallback) { return value ? value : fallback; }
 
 }  // namespace
 
 Captures::Captures(BpfPrograms& progs, const CaptureConfig& config, const InterfaceTable& interfaces,
                    const MonotonicToWall& clock)
-    : progs_(progs), config_(config), interfaces_(interfaces), clock_(clock) {
+    : progs_(progs), config_(config), interfaces_(interfaces), clock_(clock), directory_(config.full_packet_directory) {
   ring_ = ring_buffer__new(progs_.capture_ring_fd(), &Captures::on_sample, this, nullptr);
   if (!ring_) throw Error("open the captures ring buffer: " + errno_text(errno));
 }
@@ -87,7 +66,7 @@ v1::ControlReply Captures::start(const v1::CaptureCommand& cmd, const std::strin
                                                   std::to_string(kMaxSeconds) + ", snaplen <= " +
                                                   std::to_string(kMaxSnaplen));
   }
-  if (!plain_file_name(cmd.file())) {
+  if (!plain_capture_file_name(cmd.file())) {
     return failure(v1::ControlReply::INVALID,
                    "file: a plain name (letters, digits, '-', '_', '.'; not starting with '.'), written in " +
                        config_.full_packet_directory);
@@ -115,7 +94,7 @@ v1::ControlReply Captures::start(const v1::CaptureCommand& cmd, const std::strin
                    path + (S_ISLNK(st.st_mode) ? " exists (a symbolic link: never followed)" : " exists"));
   }
   try {
-    make_directory(config_.full_packet_directory);
+    directory_.prepare();
     clear_counts(slot);
     if (int err = bpf_map_update_elem(progs_.capture_slots_map_fd(), &slot, &filter, BPF_ANY); err != 0) {
       throw Error("capture_slots: update: " + errno_text(-err));  // libbpf: -errno
@@ -199,11 +178,16 @@ void Captures::finish(std::uint32_t slot, std::uint64_t now_wall_ns) {
     return;
   }
   const std::uint64_t taken = matched - std::min(matched, lost);
+  const std::uint64_t past_limit = taken - std::min(taken, session->written());
   totals_.ring_full += lost;
   totals_.written += session->written();
-  totals_.not_written += taken - std::min(taken, session->written());
-  spdlog::info("capture {} done: {} packets written to {} ({} matched, {} lost: the captures ring was full)", slot,
-               session->written(), session->path(), matched, lost);
+  totals_.not_written += past_limit;
+  // Only the losses that happened are named: "0 lost: the ring was full"
+  // read as if the ring had been full.
+  std::string accounting = std::to_string(matched) + " matched";
+  if (lost) accounting += "; " + std::to_string(lost) + " lost, the captures ring was full";
+  if (past_limit) accounting += "; " + std::to_string(past_limit) + " past the packet limit, not written";
+  spdlog::info("capture {} done: {} packets written to {} ({})", slot, session->written(), session->path(), accounting);
 }
 
 void Captures::abandon(std::uint32_t slot, const std::string& why) {

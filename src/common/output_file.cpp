@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <climits>
+#include <cstdio>  // renameat2
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
@@ -59,12 +60,15 @@ void write_stdout(std::string_view text) {
   }
 }
 
-OutputFile::OutputFile(std::string path, std::string what)
+OutputFile::OutputFile(std::string path, std::string what, Mode mode)
     : path_(std::move(path)),
       what_(std::move(what)),
       buffer_(std::make_unique_for_overwrite<char[]>(kBufferBytes)),
-      capacity_(kBufferBytes) {
-  const std::string target = rename_target(path_);
+      capacity_(kBufferBytes),
+      mode_(mode) {
+  struct stat st {};
+  if (mode_ == Mode::NewOnly && lstat(path_.c_str(), &st) == 0) fail("create", EEXIST);
+  const std::string target = mode_ == Mode::NewOnly ? path_ : rename_target(path_);
   if (target.empty()) {
     fd_ = open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
     if (fd_ < 0) fail("cannot open for writing", errno);
@@ -153,8 +157,30 @@ void OutputFile::commit() {
   fd_ = -1;
   if (close(fd) != 0) fail("close", errno);  // NFS reports write errors here
   if (direct()) return;
-  if (rename(temp_path_.c_str(), target_.c_str()) != 0) fail("rename into place", errno);
+  rename_into_place();
   temp_path_.clear();
+  // The new name itself survives a crash of the machine once its directory
+  // is synced (best effort: a directory may not be readable to open).
+  const int dir = open(directory_of(target_).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir >= 0) {
+    const int err = fsync(dir) != 0 ? errno : 0;
+    close(dir);
+    if (err && err != EINVAL) fail("fsync its directory", err);
+  }
+}
+
+void OutputFile::rename_into_place() {
+  if (mode_ == Mode::Replace) {
+    if (rename(temp_path_.c_str(), target_.c_str()) != 0) fail("rename into place", errno);
+    return;
+  }
+  // rename(2) would replace a name that appeared meanwhile (a symbolic link
+  // planted there included). RENAME_NOREPLACE fails instead; a file system
+  // without it gets link(2), which never replaces nor follows, then unlink.
+  if (renameat2(AT_FDCWD, temp_path_.c_str(), AT_FDCWD, target_.c_str(), RENAME_NOREPLACE) == 0) return;
+  if (errno != EINVAL && errno != ENOSYS) fail("rename into place (never over an existing name)", errno);
+  if (link(temp_path_.c_str(), target_.c_str()) != 0) fail("link into place (never over an existing name)", errno);
+  unlink(temp_path_.c_str());
 }
 
 }  // namespace sniffer

@@ -84,6 +84,9 @@ void check_blocklist(ConfigReader& r, const std::string& path, BlocklistConfig& 
     r.fail(ConfigReader::join(path, "default_duration_s"),
            "must not exceed blocklist.max_duration_s (" + std::to_string(b.max_duration_s) + ")");
   }
+  if (!b.state_file.empty() && (b.state_file.front() != '/' || b.state_file.back() == '/')) {
+    r.fail(ConfigReader::join(path, "state_file"), "must be an absolute file path, or \"\" (not kept)");
+  }
   std::map<std::pair<Prefix, BlockDirection>, const StaticBlockConfig*> seen;
   for (const auto& entry : b.entries) {
     for (const Prefix& a : b.allow) {
@@ -131,6 +134,10 @@ const ConfigTable<BlocklistConfig>& blocklist_table() {
                        "no block may overlap these (contain them or lie inside them): the management networks. "
                        "Always protected besides: the sensor's own addresses, the address `control.endpoint` "
                        "binds, and every control client's address"),
+          string_key("state_file", &BlocklistConfig::state_file,
+                     "with `control.endpoint`: the blocks added over the control socket, rewritten at every change and "
+                     "restored at start (see \"Blocks across restarts\"); one sensor per file; `\"\"`: not kept. "
+                     "Restart to change"),
       },
       check_blocklist};
   return table;

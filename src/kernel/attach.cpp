@@ -97,21 +97,37 @@ std::unique_ptr<Attachment> attach_clsact(int prog_fd, std::uint32_t ifindex, co
 
 }  // namespace
 
+namespace {
+
+// EBUSY, EEXIST: the device has an XDP program already (in either mode, or on
+// an upper device), which no mode can replace with a link.
+bool another_xdp_program(int err) { return err == -EBUSY || err == -EEXIST; }
+
+}  // namespace
+
+// auto: native, else generic. What is logged follows the outcome: "native
+// unavailable, attached generic" once generic worked; when both fail, one
+// error carries both reasons (a line "trying generic" before the error read
+// as if generic had been the problem).
 std::unique_ptr<Attachment> attach_xdp(int prog_fd, std::uint32_t ifindex, const std::string& ifname, XdpMode mode) {
+  int native = 0;
   if (mode != XdpMode::Generic) {
-    int fd = link_create(prog_fd, ifindex, BPF_XDP, XDP_FLAGS_DRV_MODE);
-    if (fd >= 0) return std::make_unique<LinkAttachment>(fd, "xdp native (bpf_link)");
+    native = link_create(prog_fd, ifindex, BPF_XDP, XDP_FLAGS_DRV_MODE);
+    if (native >= 0) return std::make_unique<LinkAttachment>(native, "xdp native (bpf_link)");
     if (mode == XdpMode::Native) {
-      throw Error("interface \"" + ifname + "\": attach XDP in native mode: " + errno_text(fd) +
-                  (fd == -EBUSY || fd == -EEXIST ? " (another XDP program is attached)" : ""));
+      throw Error("interface \"" + ifname + "\": attach XDP in native mode: " + errno_text(native) +
+                  (another_xdp_program(native) ? " (another XDP program is attached)" : ""));
     }
-    spdlog::info("{}: native XDP unavailable ({}), trying generic", ifname, errno_text(fd));
   }
-  int fd = link_create(prog_fd, ifindex, BPF_XDP, XDP_FLAGS_SKB_MODE);
+  const int fd = link_create(prog_fd, ifindex, BPF_XDP, XDP_FLAGS_SKB_MODE);
   if (fd < 0) {
-    throw Error("interface \"" + ifname + "\": attach XDP in generic mode: " + errno_text(fd) +
-                (fd == -EBUSY || fd == -EEXIST ? " (another XDP program is attached)" : ""));
+    const bool other = another_xdp_program(fd) || another_xdp_program(native);
+    throw Error("interface \"" + ifname + "\": attach XDP" +
+                (other ? ": another XDP program is attached (bpftool net show dev " + ifname + ")" : std::string()) +
+                (native ? "; native mode: " + errno_text(native) : std::string()) +
+                "; generic mode: " + errno_text(fd));
   }
+  if (native) spdlog::info("{}: native XDP unavailable ({}): attached in generic mode", ifname, errno_text(native));
   return std::make_unique<LinkAttachment>(fd, "xdp generic (bpf_link)");
 }
 

@@ -176,6 +176,14 @@ std::vector<BlockRule> Blocklist::list() const {
   return out;
 }
 
+std::vector<BlockRule> Blocklist::control_rules() const {
+  std::vector<BlockRule> out;
+  for (const auto& [key, rule] : rules_) {
+    if (!rule.from_config) out.push_back(rule);
+  }
+  return out;
+}
+
 std::vector<BlockRule> Blocklist::remove_if(const std::function<bool(const BlockRule&)>& gone) {
   std::vector<BlockRule> removed;
   for (auto it = rules_.begin(); it != rules_.end();) {

@@ -65,6 +65,7 @@ int print_control_reply(const v1::ControlReply& reply, std::ostream& out, std::o
     err << "refused (" << v1::ControlReply::Status_Name(reply.status()) << "): " << reply.error() << '\n';
     return 1;
   }
+  if (!reply.warning().empty()) err << "warning: " << reply.warning() << '\n';
   if (!reply.capture_path().empty()) {
     out << "capturing into " << reply.capture_path() << " (the name appears once the capture stops)\n";
     return 0;

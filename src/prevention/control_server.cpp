@@ -174,9 +174,9 @@ bool ControlServer::answer_one(std::uint64_t now_mono_ns, std::uint64_t now_wall
 
 void ControlServer::warn(const char* kind, const std::string& client, std::uint64_t now_mono_ns,
                          const std::string& text) {
-  std::uint64_t left_out = 0;
-  if (!warnings_.allow(std::string(kind) + '\n' + client, now_mono_ns, left_out)) return;
-  if (left_out) spdlog::warn("{} ({} more like it from this client since its last line)", text, left_out);
+  const LogThrottle::Verdict v = warnings_.check(std::string(kind) + '\n' + client, now_mono_ns);
+  if (!v.log) return;
+  if (v.left_out) spdlog::warn("{} ({} more like it from this client since its last line)", text, v.left_out);
   else spdlog::warn("{}", text);
 }
 
@@ -268,7 +268,15 @@ v1::ControlReply ControlServer::block(const v1::BlockCommand& cmd, const std::st
                limits_.monitor_only ? " (monitor_only: counted, not dropped)" : "");
   v1::ControlReply reply;
   rule_to_proto(rule, *reply.add_entries());
+  persist(reply);
   return reply;
+}
+
+void ControlServer::persist(v1::ControlReply& reply) {
+  if (!persist_) return;
+  const std::string why = persist_();
+  if (why.empty()) return;
+  reply.set_warning("applied, not persisted (lost at a restart until a later write succeeds): " + why);
 }
 
 v1::ControlReply ControlServer::unblock(const v1::UnblockCommand& cmd, const std::string& who) {
@@ -278,6 +286,7 @@ v1::ControlReply ControlServer::unblock(const v1::UnblockCommand& cmd, const std
                  to_string(gone.direction), gone.id, gone.reason, gone.hits);
     v1::ControlReply reply;
     rule_to_proto(gone, *reply.add_entries());
+    persist(reply);
     return reply;
   } catch (const BlocklistError& e) {
     return failure(status_of(e), e.what());

@@ -1,10 +1,12 @@
 #include "sniffer/prevention.hpp"
 
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <spdlog/spdlog.h>
 
 #include "sniffer/host_addresses.hpp"
+#include "sniffer/wall_clock.hpp"
 
 namespace sniffer {
 
@@ -27,13 +29,70 @@ std::vector<Prefix> sensor_addresses() {
 }  // namespace
 
 Prevention::Prevention(BpfPrograms& progs, const Config& config, ZmqRuntime& zmq, Captures* captures)
-    : blocklist_(progs), control_endpoint_(config.control.endpoint) {
+    : blocklist_(progs), control_endpoint_(config.control.endpoint), state_file_(config.blocklist.state_file) {
   blocklist_.set_host_addresses_source(sensor_addresses);
   check(config.blocklist);
   apply(config.blocklist);
   if (!config.control.endpoint.empty()) {
+    if (!state_file_.empty()) {
+      state_.emplace(state_file_);
+      restore();
+    }
     control_.emplace(config.control, config.blocklist, blocklist_, zmq.context(), zmq.authenticator(), captures);
+    control_->set_persist([this] { return persist(); });
+  } else if (!state_file_.empty() && access(state_file_.c_str(), F_OK) == 0) {
+    spdlog::warn("blocklist: {} is not read: without control.endpoint there are no control blocks to restore",
+                 state_file_);
   }
+}
+
+void Prevention::restore() {
+  BlockStateFile::Loaded loaded = state_->load();
+  if (!loaded.set_aside.empty()) {
+    spdlog::error("blocklist.state_file {}: {}: moved aside to {}; started without its blocks", state_->path(),
+                  loaded.problem, loaded.set_aside);
+  }
+  const std::uint64_t now_mono = monotonic_now_ns(), now_wall = realtime_now_ns();
+  std::size_t restored = 0, expired = 0, failed = 0;
+  for (BlockRule r : loaded.rules) {
+    if (r.expires_wall_ns != 0 && r.expires_wall_ns <= now_wall) {
+      ++expired;
+      continue;
+    }
+    r.expires_mono_ns = r.expires_wall_ns ? now_mono + (r.expires_wall_ns - now_wall) : 0;
+    try {
+      blocklist_.add(r);
+      ++restored;
+    } catch (const Error& e) {  // refused by the guard now, or a full trie
+      ++failed;
+      spdlog::warn("blocklist.state_file {}: {} ({}) by {} not restored: {}", state_->path(), r.prefix.text(),
+                   to_string(r.direction), r.origin, e.what());
+    }
+  }
+  spdlog::info("blocklist: {} control entries restored from {} ({} expired while stopped, {} not restored)", restored,
+               state_->path(), expired, failed);
+  // The file now says what the blocklist holds (a set-aside file: a new one).
+  if (!loaded.set_aside.empty() || expired || failed) persist();
+}
+
+std::string Prevention::persist() {
+  if (!state_) return {};
+  try {
+    state_->save(blocklist_.control_rules());
+  } catch (const Error& e) {
+    ++state_write_failures_;
+    state_unsaved_ = true;
+    if (const LogThrottle::Verdict v = state_warnings_.check("state", monotonic_now_ns()); v.log) {
+      const std::string more =
+          v.left_out ? "; " + std::to_string(v.left_out) + " more failures since the last line" : "";
+      spdlog::error("blocklist: the blocks are applied but not kept across a restart: {} (retried every second{})",
+                    e.what(), more);
+    }
+    return e.what();
+  }
+  if (state_unsaved_) spdlog::info("blocklist: {} written again: every block is kept", state_->path());
+  state_unsaved_ = false;
+  return {};
 }
 
 void Prevention::check(const BlocklistConfig& next) {
@@ -81,17 +140,23 @@ void Prevention::apply(const BlocklistConfig& config) {
 }
 
 void Prevention::revoke() {
-  for (const BlockRule& r : blocklist_.revoke_refused()) {
+  const std::vector<BlockRule> revoked = blocklist_.revoke_refused();
+  for (const BlockRule& r : revoked) {
     ++revoked_;
     auto refusal = blocklist_.guard().check(r.prefix);
     spdlog::warn("blocklist: {} ({}) removed, rule {} by {} (reason \"{}\", {} hits): {}", r.prefix.text(),
                  to_string(r.direction), r.id, r.origin, r.reason, r.hits, refusal ? refusal->message : "");
   }
+  if (!revoked.empty() || state_unsaved_) persist();
 }
 
 void Prevention::reload(const BlocklistConfig& next) {
   check(next);
   apply(next);
+  if (next.state_file != state_file_) {
+    spdlog::warn("reload: \"blocklist.state_file\" changed: it takes effect at the next restart; {} stays",
+                 state_file_.empty() ? "\"\"" : state_file_);
+  }
 }
 
 void Prevention::poll(std::uint64_t now_mono_ns, std::uint64_t now_wall_ns) {
@@ -113,6 +178,8 @@ BlocklistCounters Prevention::counters() const {
                       .capacity = blocklist_.capacity(),
                       .expired = expired_,
                       .revoked = revoked_,
+                      .state_write_failures = state_write_failures_,
+                      .state_unsaved = state_unsaved_ ? 1u : 0u,
                       .allowlist_hits = blocklist_.allowlist_hits()};
   for (const auto& [reason, n] : blocklist_.refused()) c.refused[to_string(reason)] = n;
   if (control_) c.control = control_->counters();

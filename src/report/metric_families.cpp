@@ -262,6 +262,13 @@ constexpr MetricFamily kFamilies[] = {
      blocklist_figure<&BlocklistCounters::capacity>},
     {"sniffer_blocklist_expired_total", kCounter, "Blocklist entries removed at their expiry.",
      blocklist_figure<&BlocklistCounters::expired>},
+    {"sniffer_blocklist_state_write_failures_total", kCounter,
+     "Failed writes of blocklist.state_file (a full disk): the blocks added since are applied but not kept across "
+     "a restart until a write succeeds (retried every second).",
+     blocklist_figure<&BlocklistCounters::state_write_failures>},
+    {"sniffer_blocklist_state_unsaved", kGauge,
+     "1 while blocklist.state_file lags the blocklist (its last write failed), else 0.",
+     blocklist_figure<&BlocklistCounters::state_unsaved>},
     {"sniffer_blocklist_refused_total", kCounter,
      "Blocks refused before reaching the kernel, by reason (min_prefix, sensor_address, control_client, "
      "control_endpoint, protected, allowlist): control commands and static entries.",

@@ -19,9 +19,6 @@ namespace sniffer {
 namespace {
 
 constexpr const char* kZapEndpoint = "inproc://zeromq.zap.01";
-constexpr std::uint64_t kRefusalLogInterval = 60'000'000'000ull;  // per key
-constexpr std::uint32_t kMaxLogLinesPerMinute = 10;                // all keys
-constexpr std::size_t kMaxRefusalLogEntries = 1024;
 
 std::string frame_text(const zmq::message_t& m) { return std::string(static_cast<const char*>(m.data()), m.size()); }
 
@@ -177,37 +174,16 @@ void ZapAuthenticator::handle_request() {
 
 void ZapAuthenticator::log_refusal(const std::string& domain, const std::string& key, const std::string& address,
                                    const std::string& reason) {
-  const std::uint64_t now = monotonic_now_ns();
-  if (window_start_ns_ == 0 || now - window_start_ns_ >= kRefusalLogInterval) {
-    if (window_suppressed_ > 0) {
-      spdlog::warn("auth: {} more refused handshake(s) were not logged in the last minute (log rate limit)",
-                   window_suppressed_);
-    }
-    window_start_ns_ = now;
-    window_lines_ = 0;
-    window_suppressed_ = 0;
+  const LogThrottle::Verdict v = refusal_log_.check(domain + '\n' + key, monotonic_now_ns());
+  if (v.capped > 0) {
+    spdlog::warn("auth: {} more refused handshake(s) were not logged in the last minute (log rate limit)", v.capped);
   }
-  if (refusal_log_.size() >= kMaxRefusalLogEntries) {
-    std::erase_if(refusal_log_, [now](const auto& e) { return now - e.second.last_ns >= kRefusalLogInterval; });
-    if (refusal_log_.size() >= kMaxRefusalLogEntries) refusal_log_.clear();
-  }
-  RefusalLog& entry = refusal_log_[domain + '\n' + key];
-  if (entry.last_ns != 0 && now - entry.last_ns < kRefusalLogInterval) {
-    entry.suppressed++;  // a client retries every reconnect interval: one line a minute is enough
-    return;
-  }
-  if (window_lines_ >= kMaxLogLinesPerMinute) {
-    window_suppressed_++;
-    return;
-  }
-  window_lines_++;
+  if (!v.log) return;  // a client retries every reconnect interval: one line a minute is enough
   std::string repeats;
-  if (entry.last_ns == 0) repeats = "; this key is logged at most once a minute";
-  else if (entry.suppressed > 0) repeats = "; " + std::to_string(entry.suppressed) + " more refusal(s) since its last line";
+  if (v.first) repeats = "; this key is logged at most once a minute";
+  else if (v.left_out > 0) repeats = "; " + std::to_string(v.left_out) + " more refusal(s) since its last line";
   spdlog::warn("auth: \"{}\": refused CURVE client {} ({}): {}{}", domain, key, address.empty() ? "local" : address,
                reason, repeats);
-  entry.last_ns = now;
-  entry.suppressed = 0;
 }
 
 }  // namespace sniffer

@@ -1,4 +1,5 @@
 """Helpers of the e2e tier (see conftest.py for the fixtures built on them)."""
+import contextlib
 import ipaddress
 import json
 import os
@@ -174,6 +175,8 @@ class Daemon:
 
     def __init__(self, env, lab, workdir, config):
         self.env, self.lab, self.workdir = env, lab, workdir
+        if "control" in config:  # the control socket's blocks are kept here, not in this host's /var/lib/sniffer
+            config.setdefault("blocklist", {}).setdefault("state_file", str(workdir / "blocklist.json"))
         self.config = config
         self.endpoint = config["publish"]["endpoint"]
         self.config_path = workdir / "sniffer.json"
@@ -413,6 +416,24 @@ while time.monotonic() < end:
     time.sleep(0.005)
 print(n)
 """
+
+
+@contextlib.contextmanager
+def small_tmpfs(path, size="64k"):
+    """A tmpfs of `size` mounted at `path` (made here) for the block: a disk that fills up."""
+    path.mkdir()
+    run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)])
+    try:
+        yield path
+    finally:
+        run(["umount", "-l", str(path)], check=False)
+
+
+def fill(directory):
+    """Fills the file system of `directory` (a small tmpfs) with one file, returned."""
+    path = directory / "fill"
+    subprocess.run(["dd", "if=/dev/zero", f"of={path}", "bs=4k"], capture_output=True)
+    return path
 
 
 def wait_log(daemon, text, timeout=5.0):

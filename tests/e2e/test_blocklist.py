@@ -21,6 +21,18 @@ def keygen(env, prefix):
     return f"{prefix}.pub", f"{prefix}.key"
 
 
+def control_socket(env, tmp_path, client):
+    """A control socket on ipc:// with one authorized client `client`: (the config's control section,
+    the sensor's public key file, the client's secret key file)."""
+    sensor_pub, sensor_key = keygen(env, tmp_path / "sensor")
+    _, client_key = keygen(env, tmp_path / client)
+    authorized = tmp_path / f"{client}s"
+    authorized.write_text(open(tmp_path / f"{client}.pub").read())
+    control = {"endpoint": f"ipc://{tmp_path}/control.sock",
+               "curve": {"secret_key_file": sensor_key, "authorized_keys_file": str(authorized)}}
+    return control, sensor_pub, client_key
+
+
 def lan_peer_echo_requests(lab):
     """ICMP echo requests the client namespace has received (Icmp InEchos of its /proc/net/snmp).
     Not the NIC's rx counter: that also counts the gateway's own IPv6 MLD reports of a fresh lab."""

@@ -6,6 +6,7 @@ holds both directions; a captures ring too small for a burst counts what it lost
 interface statistics blocks and in the metrics."""
 import json
 import os
+import re
 import signal
 import stat
 import struct
@@ -14,8 +15,8 @@ import time
 
 import pytest
 
-from e2e_support import Addr, EchoServers, packed, random_ports, run, scrape_until, udp_send
-from test_blocklist import keygen
+from e2e_support import Addr, EchoServers, packed, random_ports, run, scrape_until, udp_send, wait_log
+from test_blocklist import control_socket
 
 SNAPLEN_CUT = 100
 
@@ -76,22 +77,16 @@ def interface_statistics(path):
 @pytest.fixture
 def capture_sensor(env, lab, start_daemon, tmp_path):
     """A sensor with a control socket and a capture directory; returns (daemon, capture(), directory)."""
-    sensor_pub, sensor_key = keygen(env, tmp_path / "sensor")
-    _, client_key = keygen(env, tmp_path / "analyst")
-    authorized = tmp_path / "analysts"
-    authorized.write_text(open(tmp_path / "analyst.pub").read())
-    control = f"ipc://{tmp_path}/control.sock"
+    control, sensor_pub, client_key = control_socket(env, tmp_path, "analyst")
     directory = tmp_path / "state" / "captures"  # neither exists yet: the daemon creates both
 
     def start(**overrides):
         capture_section = {"full_packet_directory": str(directory), **overrides.pop("capture", {})}
-        return start_daemon(control={"endpoint": control, "curve": {"secret_key_file": sensor_key,
-                                                                   "authorized_keys_file": str(authorized)}},
-                            capture=capture_section, **overrides)
+        return start_daemon(control=control, capture=capture_section, **overrides)
 
     def capture(*args):
-        result = run([env.sniffer, "capture", "--endpoint", control, "--server-key", sensor_pub, "--key-file",
-                      client_key, "--name", "e2e-analyst", *map(str, args)], check=False)
+        result = run([env.sniffer, "capture", "--endpoint", control["endpoint"], "--server-key", sensor_pub,
+                      "--key-file", client_key, "--name", "e2e-analyst", *map(str, args)], check=False)
         assert result.returncode == 0, result.stderr
         return result
 
@@ -232,7 +227,7 @@ def test_a_small_captures_ring_counts_what_a_burst_loses_in_the_file_and_the_met
                                                                                      tmp_path):
     start, capture, directory = capture_sensor
     port = 20000 + os.getpid() % 20000
-    start(capture={"full_packet_ring_bytes": 8192}, metrics={"listen": f"127.0.0.1:{port}"})
+    daemon = start(capture={"full_packet_ring_bytes": 8192}, metrics={"listen": f"127.0.0.1:{port}"})
     sport, dport = random_ports(2)
     capture("--filter", f"proto udp port {dport} interface wan0", "--seconds", 3, "-w", "burst.pcapng")
     burst = 400
@@ -250,6 +245,7 @@ def test_a_small_captures_ring_counts_what_a_burst_loses_in_the_file_and_the_met
     assert samples['sniffer_capture_packets_total{result="ring_full"}'] == stats["ifdrop"]
     assert samples['sniffer_capture_packets_total{result="written"}'] == written
     assert samples['sniffer_capture_packets_total{result="not_written"}'] == stats["osdrop"]
+    assert f"({burst} matched; {stats['ifdrop']} lost, the captures ring was full" in daemon.stderr()
 
 
 def test_a_capture_never_follows_or_replaces_what_is_in_its_directory(env, lab, capture_sensor, tmp_path):
@@ -275,3 +271,52 @@ def test_a_capture_never_follows_or_replaces_what_is_in_its_directory(env, lab, 
     assert not outside.exists(), "a capture was written through the symbolic link"
     assert taken.read_bytes() == b"keep me"
     assert daemon.running()
+
+
+def test_a_name_planted_while_a_capture_runs_is_neither_followed_nor_replaced(env, lab, capture_sensor, tmp_path):
+    """Captures.start refuses a taken name, but the file is renamed into place when the capture
+    stops: a symbolic link planted there meanwhile must not be followed nor replaced (rename(2)
+    replaced it). The capture fails, counted; the link and what it points to stay as they were."""
+    start, capture, directory = capture_sensor
+    port = 20000 + (os.getpid() + 13) % 20000
+    daemon = start(metrics={"listen": f"127.0.0.1:{port}"})
+    capture("--filter", "proto icmp", "--packets", 1, "--seconds", 1, "-w", "first.pcapng")
+    wait_file(directory / "first.pcapng", 5)  # the directory exists now
+    outside = tmp_path / "outside" / "planted.pcapng"
+    outside.parent.mkdir()
+    capture("--filter", "proto icmp", "--seconds", 2, "-w", "race.pcapng")
+    (directory / "race.pcapng").symlink_to(outside)
+    lab.ping(lab.wan, Addr.WAN4_GW, count=2)
+    samples = scrape_until(lab, port, lambda s: s.get("sniffer_captures_failed_total") == 1, timeout=8)
+    assert samples.get("sniffer_captures_failed_total") == 1, daemon.stderr()[-2000:]
+    assert (directory / "race.pcapng").is_symlink(), "the planted link was replaced"
+    assert not outside.exists(), "a capture was written through the planted link"
+    assert "never over an existing name" in daemon.stderr()
+    assert [p.name for p in directory.iterdir() if p.name.startswith(".")] == [], "a temporary file was left"
+    assert daemon.running()
+
+
+def test_a_killed_captures_temporary_file_is_removed_at_the_next_start(env, lab, capture_sensor, tmp_path):
+    """SIGKILL during a capture leaves its temporary file (.NAME.XXXXXX); the next start removes it
+    (the directory is not in use by another sensor), and nothing else: a finished capture, a file
+    of another name, a link of the pattern stay."""
+    start, capture, directory = capture_sensor
+    daemon = start()
+    capture("--filter", "proto icmp", "--packets", 1, "--seconds", 1, "-w", "done.pcapng")
+    wait_file(directory / "done.pcapng", 5)
+    # Its summary: what it lost nothing to is not named ("0 lost: the captures ring was full" was).
+    assert wait_log(daemon, f"written to {directory / 'done.pcapng'} ("), daemon.stderr()[-1500:]
+    assert re.search(r"done\.pcapng \(\d+ matched\)\n", daemon.stderr()), daemon.stderr()[-1500:]
+    capture("--filter", "proto icmp", "--seconds", 60, "-w", "killed.pcapng")
+    temporary = [p for p in directory.iterdir() if p.name.startswith(".killed.pcapng.")]
+    assert len(temporary) == 1, list(directory.iterdir())
+    (directory / ".notes").write_text("someone's")
+    (directory / ".link.pcapng.Ab12Cd").symlink_to(directory / "done.pcapng")
+    daemon.proc.kill()
+    daemon.proc.wait()
+    assert temporary[0].exists()
+    daemon = start()
+    assert not temporary[0].exists(), "the killed capture's temporary file is still there"
+    assert f"removed {temporary[0].name}" in daemon.stderr()
+    assert sorted(p.name for p in directory.iterdir()) == [".link.pcapng.Ab12Cd", ".notes", "done.pcapng"]
+    daemon.stop()

@@ -13,6 +13,7 @@ import json
 import subprocess
 
 from corpus import REPO_PCAPS
+from e2e_support import fill, small_tmpfs
 
 FILES = [REPO_PCAPS / f for f in ("web/http_bro_org.pcap", "dns/dnssec.pcap", "smb/smb3.pcap",
                                   "ipv6/ftp_ipv6.pcap", "malformed/file_cut_short_http_mime.pcap")]
@@ -96,3 +97,17 @@ def test_jobs_refuse_what_cannot_be_shared_out(env, tmp_path):
     published = run(env, tmp_path, "published", ["--read-pcap", *FILES[:2], "-j", "2"])
     assert published.returncode == 2 and "--write-csv" in published.stderr, published.stderr
     assert not (tmp_path / "out.csv").exists()
+
+
+def test_a_full_disk_ends_the_run_with_each_workers_reason(env, tmp_path):
+    """Workers writing their parts into a full file system: the run's last line says why each
+    failed (the file, the part, the errno text), not "exit 2"; no table, no part left."""
+    with small_tmpfs(tmp_path / "full") as full:
+        fill(full)
+        done = run(env, tmp_path, "full", ["--read-pcap", *FILES[:2], "-j", "2", "--write-csv", full / "jobs.csv"])
+        assert done.returncode == 1, done.stderr
+        last = done.stderr.strip().splitlines()[-1]
+        for k, pcap in ((1, FILES[0]), (2, FILES[1])):
+            assert f"worker {k}: {pcap}: --write-csv {full / 'jobs.csv'}.part" in last, last
+        assert "No space left on device (errno 28)" in last and "exit 2" not in last, last
+        assert sorted(p.name for p in full.iterdir()) == ["fill"]

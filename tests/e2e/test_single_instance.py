@@ -298,3 +298,31 @@ def test_pin_hint_under_ip_netns_exec_works_as_printed(lab, start_daemon):
     naive = subprocess.run(["ip", "netns", "exec", lab.gw, "bpftool", "map", "dump", "pinned", f"{pin_dir}/stats"],
                            capture_output=True, text=True, timeout=10)
     assert naive.returncode != 0
+
+
+def run_second_sensor(env, lab, tmp_path, first, **sections):
+    """A second sensor beside the running `first`: its config with another pin path (another
+    instance lock), publish endpoint and no metrics port, and `sections`; run until it exits."""
+    config = dict(first.config, **sections)
+    config["pin_path"] = first.config["pin_path"] + "-second"
+    config["publish"] = dict(config["publish"], endpoint=f"ipc://{tmp_path}/second.sock")
+    config["metrics"] = {"listen": ""}
+    path = tmp_path / "second.json"
+    path.write_text(json.dumps(config))
+    return lab.exec(lab.gw, [env.sniffer, "--config", path], check=False, timeout=30)
+
+
+def test_an_interface_another_xdp_program_holds_is_one_error_with_both_modes_reasons(env, lab, tmp_path,
+                                                                                    start_daemon):
+    """A second sensor (its own pin path) on interfaces the first one's XDP links hold: native and
+    generic attach both fail. One error says so with both reasons; no "trying generic" line comes
+    before it as if generic had been the problem."""
+    first = start_daemon()
+    second = run_second_sensor(env, lab, tmp_path, first)
+    assert second.returncode == 1, second.stderr
+    assert "trying generic" not in second.stderr and "attached in generic mode" not in second.stderr, second.stderr
+    error = [line for line in second.stderr.splitlines() if "attach XDP" in line]
+    assert len(error) == 1, second.stderr
+    assert "another XDP program is attached" in error[0], error[0]
+    assert "native mode: Device or resource busy" in error[0] and "generic mode: " in error[0], error[0]
+    assert first.running()

@@ -25,6 +25,18 @@ def test_unit_verifies(env, tmp_path):
     assert "sniffer.service" not in result.stderr, result.stderr
 
 
+def test_the_units_state_directories_hold_the_default_state_file_and_captures(env):
+    """Under ProtectSystem=strict the daemon writes only where the unit says: the default
+    blocklist.state_file (the control socket's blocks, kept across restarts) and capture
+    directory must lie in its StateDirectory= entries."""
+    directories = [f"/var/lib/{entry}" for line in UNIT.read_text().splitlines()
+                   if line.startswith("StateDirectory=") for entry in line.split("=", 1)[1].split()]
+    reference = run([env.sniffer, "--print-config-reference"]).stdout
+    defaults = dict(re.findall(r'^\| `([a-z_.]+)` \| string \| `"([^"]*)"` \|', reference, re.M))
+    assert os.path.dirname(defaults["blocklist.state_file"]) in directories, (defaults, directories)
+    assert defaults["capture.full_packet_directory"] in directories, (defaults, directories)
+
+
 def test_unit_exposure_score(env):
     result = run(["systemd-analyze", "security", "--offline=true", str(UNIT)], check=False)
     score = float(re.search(r"Overall exposure level for sniffer.service: ([\d.]+)", result.stdout).group(1))

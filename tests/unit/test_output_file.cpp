@@ -23,13 +23,7 @@ using sniffer::OutputFile;
 
 namespace {
 
-
-std::string read(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+std::string read(const fs::path& p) { return read_text(p); }
 
 }  // namespace
 
@@ -151,4 +145,39 @@ TEST(OutputFile, LargeFileKeepsEveryByteAcrossTheBufferSwitch) {
   const std::string got = read(target);
   ASSERT_EQ(got.size(), expected.size());
   EXPECT_TRUE(got == expected);
+}
+
+// A capture's file (NewOnly): a name planted while it is written (a
+// symbolic link to a file the daemon may write as root, or a plain file) is
+// neither followed nor replaced when it stops. rename(2) replaced it.
+TEST(OutputFile, NewOnlyNeverReplacesNorFollowsANamePlantedMeanwhile) {
+  TempDir dir("output_file");
+  const fs::path victim = dir.path / "victim";
+  std::ofstream(victim) << "keep me";
+  for (const bool as_link : {true, false}) {
+    const fs::path target = dir.path / (as_link ? "capture-link.pcapng" : "capture-file.pcapng");
+    OutputFile out(target.string(), "capture file", OutputFile::Mode::NewOnly);
+    out.write("packets");
+    if (as_link) fs::create_symlink(victim, target);
+    else std::ofstream(target) << "planted";
+    try {
+      out.commit();
+      FAIL() << "commit replaced " << target;
+    } catch (const sniffer::Error& e) {
+      EXPECT_NE(std::string(e.what()).find(target.string() + ": rename into place (never over an existing name): "
+                                           "File exists"),
+                std::string::npos)
+          << e.what();
+    }
+    EXPECT_EQ(read(victim), "keep me");
+    EXPECT_EQ(as_link ? fs::is_symlink(target) : read(target) == "planted", true);
+  }
+}
+
+TEST(OutputFile, NewOnlyRefusesAnExistingNameAtOnce) {
+  TempDir dir("output_file");
+  const fs::path target = dir.path / "taken.pcapng";
+  fs::create_symlink(dir.path / "nowhere", target);  // dangling: open() would create its target
+  EXPECT_THROW(OutputFile(target.string(), "capture file", OutputFile::Mode::NewOnly), sniffer::Error);
+  EXPECT_EQ(dir.entries(), 1u);
 }

@@ -1,0 +1,193 @@
+#include "sniffer/block_state.hpp"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <ctime>
+#include <filesystem>
+#include <system_error>
+
+#include <nlohmann/json.hpp>
+
+#include "sniffer/config_names.hpp"
+#include "sniffer/output_file.hpp"
+
+namespace sniffer {
+
+namespace {
+
+using json = nlohmann::json;
+
+constexpr const char* kFormat = "sniffer blocklist state";
+constexpr int kVersion = 1;
+
+template <typename T, std::size_t N>
+T choice(const json& entry, const char* key, const EnumName<T> (&names)[N], const std::string& path) {
+  const json& v = entry.at(key);
+  std::string expected;
+  for (const auto& n : names) {
+    if (v.is_string() && v.get<std::string>() == n.name) return n.value;
+    expected += (expected.empty() ? "\"" : " or \"") + std::string(n.name) + "\"";
+  }
+  throw Error(path + "." + key + ": " + v.dump() + ", expected " + expected);
+}
+
+BlockRule parse_entry(const json& e, const std::string& path) {
+  if (!e.is_object()) throw Error(path + ": not an object");
+  BlockRule r;
+  try {
+    r.prefix = Prefix::parse(e.at("prefix").get<std::string>());
+  } catch (const Error& x) {
+    throw Error(path + ".prefix: " + x.what());
+  } catch (const json::exception& x) {
+    throw Error(path + ": " + x.what());
+  }
+  try {
+    r.direction = choice(e, "direction", kBlockDirectionNames, path);
+    r.action = choice(e, "action", kBlockActionNames, path);
+    r.created_wall_ns = e.at("created_ns").get<std::uint64_t>();
+    r.expires_wall_ns = e.at("expires_ns").get<std::uint64_t>();
+    r.reason = e.at("reason").get<std::string>();
+    r.origin = e.at("origin").get<std::string>();
+  } catch (const json::exception& x) {
+    throw Error(path + ": " + x.what());
+  }
+  return r;
+}
+
+// "20261206T053000Z": when a bad file was set aside.
+std::string utc_stamp() {
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y%m%dT%H%M%SZ", &tm);
+  return buf;
+}
+
+// The whole file; an errno text on failure.
+bool read_all(const std::string& path, std::string& text, std::string& problem, bool& missing) {
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    missing = errno == ENOENT;
+    problem = "open: " + errno_text(errno);
+    return false;
+  }
+  char buf[16384];
+  for (;;) {
+    const ssize_t n = read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) problem = "read: " + errno_text(errno);
+    if (n <= 0) break;
+    text.append(buf, static_cast<std::size_t>(n));
+  }
+  close(fd);
+  return problem.empty();
+}
+
+}  // namespace
+
+std::string block_state_text(const std::vector<BlockRule>& rules) {
+  json entries = json::array();
+  for (const BlockRule& r : rules) {
+    entries.push_back({{"prefix", r.prefix.text()},
+                       {"direction", to_string(r.direction)},
+                       {"action", to_string(r.action)},
+                       {"created_ns", r.created_wall_ns},
+                       {"expires_ns", r.expires_wall_ns},
+                       {"reason", r.reason},
+                       {"origin", r.origin}});
+  }
+  json doc = {{"format", kFormat}, {"version", kVersion}, {"entries", entries}};
+  return doc.dump(1) + "\n";
+}
+
+std::vector<BlockRule> parse_block_state(const std::string& text) {
+  json doc;
+  try {
+    doc = json::parse(text);
+  } catch (const json::exception& e) {
+    throw Error(std::string("not JSON: ") + e.what());
+  }
+  if (!doc.is_object() || doc.value("format", json()) != kFormat) {
+    throw Error(std::string("not a blocklist state file (no \"format\": \"") + kFormat + "\")");
+  }
+  if (doc.value("version", json()) != kVersion) {
+    throw Error("version " + doc.value("version", json()).dump() + ": this sniffer reads version " +
+                std::to_string(kVersion));
+  }
+  const json& entries = doc.value("entries", json());
+  if (!entries.is_array()) throw Error("entries: not an array");
+  std::vector<BlockRule> out;
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    out.push_back(parse_entry(entries[i], "entries[" + std::to_string(i) + "]"));
+  }
+  return out;
+}
+
+BlockStateFile::BlockStateFile(std::string path) : path_(std::move(path)) {
+  const std::string lock = path_ + ".lock";
+  std::error_code ec;
+  std::filesystem::create_directories(std::filesystem::path(path_).parent_path(), ec);
+  if (ec) throw Error("blocklist.state_file " + path_ + ": create its directory: " + ec.message());
+  const int fd = open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
+  if (fd < 0) throw Error("blocklist.state_file " + path_ + ": lock file " + lock + ": " + errno_text(errno));
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
+    char pid[32] = {};
+    const ssize_t n = pread(fd, pid, sizeof pid - 1, 0);
+    std::string holder = n > 0 ? std::string(pid, static_cast<std::size_t>(n)) : "unknown";
+    while (!holder.empty() && (holder.back() == '\n' || holder.back() == ' ')) holder.pop_back();
+    close(fd);
+    if (err == EWOULDBLOCK) {
+      throw Error("blocklist.state_file " + path_ + " is in use by another sniffer (pid " + holder + ", lock " + lock +
+                  "): two sensors never share one; give this one its own blocklist.state_file");
+    }
+    throw Error("blocklist.state_file " + path_ + ": lock " + lock + ": flock: " + errno_text(err));
+  }
+  const std::string pid = std::to_string(getpid()) + "\n";
+  if (ftruncate(fd, 0) != 0 || pwrite(fd, pid.data(), pid.size(), 0) != static_cast<ssize_t>(pid.size())) {
+    const int err = errno;
+    close(fd);
+    throw Error("blocklist.state_file " + path_ + ": lock " + lock + ": write pid: " + errno_text(err));
+  }
+  lock_fd_ = fd;  // the file stays after exit: removing it would race the next holder's open
+}
+
+BlockStateFile::~BlockStateFile() {
+  if (lock_fd_ >= 0) close(lock_fd_);
+}
+
+BlockStateFile::Loaded BlockStateFile::load() {
+  Loaded out;
+  std::string text;
+  bool missing = false;
+  if (read_all(path_, text, out.problem, missing)) {
+    try {
+      out.rules = parse_block_state(text);
+      return out;
+    } catch (const Error& e) {
+      out.problem = e.what();
+    }
+  } else if (missing) {
+    out.problem.clear();
+    return out;
+  }
+  out.set_aside = path_ + ".bad-" + utc_stamp();
+  if (rename(path_.c_str(), out.set_aside.c_str()) != 0) {
+    throw Error("blocklist.state_file " + path_ + ": " + out.problem + "; it cannot be moved aside to " +
+                out.set_aside + " either (" + errno_text(errno) +
+                "): the sensor does not start rather than overwrite the blocks it holds");
+  }
+  return out;
+}
+
+void BlockStateFile::save(const std::vector<BlockRule>& rules) {
+  OutputFile file(path_, "blocklist.state_file");
+  file.write(block_state_text(rules));
+  file.commit();
+}
+
+}  // namespace sniffer

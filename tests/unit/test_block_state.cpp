@@ -1,0 +1,145 @@
+// blocklist.state_file: the control socket's blocks, kept across restarts.
+// The text round-trips; a bad file is named with what is wrong, set aside and
+// never overwritten; one sensor per file.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "temp_dir.hpp"
+
+#include "sniffer/block_state.hpp"
+
+namespace fs = std::filesystem;
+using sniffer::BlockRule;
+using sniffer::BlockStateFile;
+
+namespace {
+
+BlockRule rule(const char* prefix, std::uint64_t expires_ns) {
+  BlockRule r;
+  r.prefix = sniffer::Prefix::parse(prefix);
+  r.direction = sniffer::BlockDirection::Destination;
+  r.action = sniffer::BlockAction::Count;
+  r.created_wall_ns = 1'000;
+  r.expires_wall_ns = expires_ns;
+  r.expires_mono_ns = 77;  // not kept: monotonic time means nothing after a reboot
+  r.reason = "port scan \"quoted\"";
+  r.origin = "control: e2e (key abc, from 198.51.100.10)";
+  return r;
+}
+
+std::string read(const fs::path& p) { return read_text(p); }
+
+}  // namespace
+
+TEST(BlockState, TextRoundTripsEveryFieldButTheMonotonicExpiry) {
+  const auto rules =
+      sniffer::parse_block_state(sniffer::block_state_text({rule("2001:db8::/48", 5'000), rule("203.0.113.7", 0)}));
+  ASSERT_EQ(rules.size(), 2u);
+  EXPECT_EQ(rules[0].prefix.text(), "2001:db8::/48");
+  EXPECT_EQ(rules[0].direction, sniffer::BlockDirection::Destination);
+  EXPECT_EQ(rules[0].action, sniffer::BlockAction::Count);
+  EXPECT_EQ(rules[0].created_wall_ns, 1'000u);
+  EXPECT_EQ(rules[0].expires_wall_ns, 5'000u);
+  EXPECT_EQ(rules[0].expires_mono_ns, 0u);
+  EXPECT_EQ(rules[0].reason, "port scan \"quoted\"");
+  EXPECT_EQ(rules[0].origin, "control: e2e (key abc, from 198.51.100.10)");
+  EXPECT_EQ(rules[1].prefix.text(), "203.0.113.7/32");
+}
+
+TEST(BlockState, ABadFileSaysWhatIsWrongAndWhere) {
+  auto error = [](const std::string& text) {
+    try {
+      sniffer::parse_block_state(text);
+    } catch (const sniffer::Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(error("{\"format\": \"sniffer blo").find("not JSON"), std::string::npos);
+  EXPECT_NE(error("[1]").find("not a blocklist state file"), std::string::npos);
+  EXPECT_NE(error(R"({"format": "sniffer blocklist state", "version": 9, "entries": []})").find("version 9"),
+            std::string::npos);
+  std::string text = sniffer::block_state_text({rule("203.0.113.7", 0), rule("203.0.113.8", 0)});
+  text.replace(text.find("203.0.113.8"), 11, "203.0.113.888");
+  EXPECT_NE(error(text).find("entries[1].prefix: "), std::string::npos) << error(text);
+  text = sniffer::block_state_text({rule("203.0.113.7", 0)});
+  text.replace(text.find("\"dst\""), 5, "\"up\"");
+  EXPECT_EQ(error(text), "entries[0].direction: \"up\", expected \"src\" or \"dst\"");
+}
+
+TEST(BlockState, SavedRulesLoadBackAndAMissingFileIsEmpty) {
+  TempDir dir("block_state");
+  const fs::path path = dir.path / "sub" / "blocklist.json";  // its directory is made
+  BlockStateFile file(path.string());
+  EXPECT_TRUE(file.load().rules.empty());
+  file.save({rule("203.0.113.7", 9)});
+  const auto loaded = file.load();
+  ASSERT_EQ(loaded.rules.size(), 1u);
+  EXPECT_EQ(loaded.rules[0].expires_wall_ns, 9u);
+  EXPECT_TRUE(loaded.set_aside.empty());
+}
+
+TEST(BlockState, ACorruptFileIsSetAsideNamedAndNeverOverwritten) {
+  TempDir dir("block_state");
+  const fs::path path = dir.path / "blocklist.json";
+  std::ofstream(path) << "{\"format\": \"sniffer blocklist state\", \"version\": 1, \"entries\": [";  // cut short
+  BlockStateFile file(path.string());
+  const auto loaded = file.load();
+  EXPECT_TRUE(loaded.rules.empty());
+  EXPECT_NE(loaded.problem.find("not JSON"), std::string::npos) << loaded.problem;
+  ASSERT_FALSE(loaded.set_aside.empty());
+  EXPECT_EQ(loaded.set_aside.rfind(path.string() + ".bad-", 0), 0u) << loaded.set_aside;
+  EXPECT_NE(read(loaded.set_aside).find("\"entries\": ["), std::string::npos);
+  EXPECT_FALSE(fs::exists(path));
+}
+
+TEST(BlockState, AFileThatCanBeNeitherReadNorMovedAsideStopsTheStart) {
+  if (geteuid() == 0) GTEST_SKIP() << "root reads and renames anything";
+  TempDir dir("block_state");
+  const fs::path sub = dir.path / "state";
+  fs::create_directories(sub);
+  const fs::path path = sub / "blocklist.json";
+  std::ofstream(path) << "x";
+  BlockStateFile file(path.string());
+  chmod(path.c_str(), 0);
+  chmod(sub.c_str(), 0500);  // no rename inside
+  EXPECT_THROW(file.load(), sniffer::Error);
+  chmod(sub.c_str(), 0700);
+  EXPECT_TRUE(fs::exists(path));
+}
+
+TEST(BlockState, TwoSensorsNeverShareOneFile) {
+  TempDir dir("block_state");
+  const std::string path = (dir.path / "blocklist.json").string();
+  {
+    BlockStateFile first(path);
+    try {
+      BlockStateFile second(path);
+      FAIL() << "a second holder took " << path;
+    } catch (const sniffer::Error& e) {
+      EXPECT_NE(std::string(e.what()).find("in use by another sniffer (pid " + std::to_string(getpid()) + ","),
+                std::string::npos)
+          << e.what();
+    }
+  }
+  BlockStateFile again(path);  // released with its holder
+}
+
+TEST(BlockState, AnUnreadableFileIsSetAsideWithTheErrnoText) {
+  TempDir dir("block_state");
+  const fs::path path = dir.path / "blocklist.json";
+  fs::create_directories(path / "inside");  // open(2) works, read(2) fails: EISDIR (as root too)
+  BlockStateFile file(path.string());
+  const auto loaded = file.load();
+  EXPECT_EQ(loaded.problem, "read: Is a directory (errno 21)");
+  ASSERT_FALSE(loaded.set_aside.empty());
+  EXPECT_TRUE(fs::is_directory(fs::path(loaded.set_aside) / "inside"));
+  EXPECT_FALSE(fs::exists(path));
+}
