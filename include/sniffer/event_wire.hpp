@@ -14,6 +14,7 @@
 #include "sniffer/interfaces.hpp"
 #include "sniffer/publisher.hpp"
 #include "sniffer/record.hpp"
+#include "sniffer/wire_writer.hpp"
 
 namespace sniffer {
 
@@ -40,6 +41,9 @@ class EventWireBatch {
   void begin();
   // Room for `more` bytes after the used ones.
   void reserve(std::size_t more);
+  // The event's fields at `at` (room for its bound reserved); their end.
+  std::uint8_t* encode_event(const DecodedRecord& record, std::string_view iface_fields, std::uint64_t wall_ts_ns,
+                             std::string_view community_id, std::uint8_t* at);
 
   // The last event's fields 3 to 8, encoded, and what they were encoded
   // from: the interface by its entry (forget_interfaces() when the table
@@ -59,6 +63,9 @@ class EventWireBatch {
   };
 
   IfaceFields iface_fields_;
+  // Fields 1 and 2 (timestamp_ns, monotonic_ns): the high bits' bytes kept.
+  wire::RepeatingU64<1> timestamp_;
+  wire::RepeatingU64<2> monotonic_;
   std::string head_;  // fields 1 and 3 (sensor_id, sensor_start_ns): before the events
   std::string tail_;  // field 5 (worker): after them
   std::unique_ptr<std::uint8_t[]> buffer_;

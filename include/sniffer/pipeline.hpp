@@ -55,6 +55,8 @@ class Pipeline {
   }
   // A ring sample process() gets a few records later (RingReader's peek).
   void prefetch(const void* data, std::size_t size) { processor_.prefetch(data, size); }
+  // Whether prefetch() would do anything now (a flow table past the caches).
+  bool prefetch_pays() const { return flows_ && flows_->prefetch_pays(); }
   // A flow record the kernel aggregated (kernel flow aggregation).
   void process_flow(const sniffer_flow_record& record) {
     if (kernel_flows_) kernel_flows_->on_record(record);

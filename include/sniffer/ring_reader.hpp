@@ -40,6 +40,9 @@ class RingReader {
 
   // Sets the peek handler (consume() only; a sample's bytes, not validated).
   void set_peek(Peek peek) { peek_ = std::move(peek); }
+  // Whether the next consume()s call it (default: yes); off, a record costs
+  // no peek call at all (the worker's while its flow table fits the caches).
+  void set_peek_active(bool active) { peek_active_ = active; }
 
   // Waits up to timeout_ms for a wakeup, handling nothing (consume() then
   // does). False when a signal interrupted the wait.
@@ -68,6 +71,7 @@ class RingReader {
   FlowHandler flow_handler_;
   DropHandler drop_handler_;
   Peek peek_;
+  bool peek_active_ = true;
   DrainCounters counters_;
   DecodedRecord scratch_;
   sniffer_flow_record flow_scratch_{};

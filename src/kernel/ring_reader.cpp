@@ -143,12 +143,13 @@ void RingReader::consume() {
   cons.at = cons.released = __atomic_load_n(consumer_pos_, __ATOMIC_ACQUIRE);
   unsigned long fetched = cons.at, peeked = cons.at;
   unsigned ahead = 0;  // samples peeked and not handled yet: those in [cons.at, peeked)
+  const bool peeking = peek_ && peek_active_;
   for (unsigned long prod; (prod = __atomic_load_n(producer_pos_, __ATOMIC_ACQUIRE)) != cons.at;) {
     while (cons.at < prod) {
       for (const unsigned long until = std::min(cons.at + kAhead, prod); fetched < until; fetched += kLine) {
         __builtin_prefetch(data_ + (fetched & mask));
       }
-      for (; peek_ && ahead < kPeekAhead && peeked < prod; ++ahead) {
+      for (; peeking && ahead < kPeekAhead && peeked < prod; ++ahead) {
         const std::uint8_t* sample = data_ + (peeked & mask);
         const SampleHeader h = header_at(sample);
         if (h.busy()) break;

@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "sniffer/event_codec.hpp"
+#include "sniffer/wire_writer.hpp"
 
 namespace sniffer {
 
@@ -34,30 +35,8 @@ class WireWriter {
     if (size == 0) return;
     tag(field, WireFormatLite::WIRETYPE_LENGTH_DELIMITED);
     at_ = CodedOutputStream::WriteVarint32ToArray(static_cast<std::uint32_t>(size), at_);
-    append(data, size);
-  }
-  // Bytes as they are.
-  void append(const void* data, std::size_t size) {
     std::memcpy(at_, data, size);
     at_ += size;
-  }
-  // An address (4 or 16 bytes; absent when 0): copies of a constant size.
-  void address(int field, const std::uint8_t* addr, std::size_t size) {
-    if (size == 0) return;
-    tag(field, WireFormatLite::WIRETYPE_LENGTH_DELIMITED);
-    *at_++ = static_cast<std::uint8_t>(size);
-    if (size == 4) std::memcpy(at_, addr, 4);
-    else std::memcpy(at_, addr, 16);
-    at_ += size;
-  }
-  // A packed repeated uint32 field: absent when empty.
-  void packed(int field, const std::uint16_t* values, unsigned count) {
-    if (count == 0) return;
-    std::uint32_t size = 0;
-    for (unsigned i = 0; i < count; ++i) size += static_cast<std::uint32_t>(CodedOutputStream::VarintSize32(values[i]));
-    tag(field, WireFormatLite::WIRETYPE_LENGTH_DELIMITED);
-    at_ = CodedOutputStream::WriteVarint32ToArray(size, at_);
-    for (unsigned i = 0; i < count; ++i) at_ = CodedOutputStream::WriteVarint32ToArray(values[i], at_);
   }
 
  private:
@@ -74,14 +53,14 @@ static_assert(kEventsTag < 0x80, "EventBatch.events' tag is one byte");
 
 std::string_view name_of(const InterfaceInfo* iface) { return iface ? std::string_view(iface->name) : std::string_view(); }
 
-std::size_t address_length(const sniffer_record& r) { return r.ip_version == 4 ? 4 : r.ip_version == 6 ? 16 : 0; }
-
-// At most what encode_event writes: every field a 2-byte tag, a 10-byte
-// varint or a 5-byte length, plus the strings' and bytes' contents.
-std::size_t event_size_bound(const DecodedRecord& record, std::string_view iface_name, std::string_view community_id) {
+// At most what encode_event keeps: every field a 2-byte tag, a 10-byte
+// varint or a 5-byte length, plus the strings' and bytes' contents (the
+// interface's name is in the prepared fields 3 to 8); then the stores'
+// slack past the end.
+std::size_t event_size_bound(const DecodedRecord& record, std::size_t iface_fields, std::string_view community_id) {
   constexpr std::size_t kPerField = 2 + 10 + 5;
-  return E::kCommunityIdFieldNumber * kPerField + iface_name.size() + 2 * address_length(record.header) +
-         record.snippet.size() + community_id.size();
+  return E::kCommunityIdFieldNumber * kPerField + iface_fields + 2 * 16 + record.snippet.size() + community_id.size() +
+         wire::kSlack;
 }
 
 }  // namespace
@@ -109,47 +88,80 @@ void EventWireBatch::IfaceFields::encode(const InterfaceInfo* iface, const sniff
 
 namespace {
 
-// PacketEvent's fields, in number order, as record_to_event sets them;
-// fields 3 to 8 already encoded in iface_fields.
-std::uint8_t* encode_event(const DecodedRecord& record, std::string_view iface_fields, std::uint64_t wall_ts_ns,
-                           std::string_view community_id, std::uint8_t* at) {
-  const sniffer_record& r = record.header;
+// Fields 9 to 11 (ip_version, src_addr, dst_addr): an IPv4 address with its
+// tag and length in one store.
+std::uint8_t* encode_addresses(const sniffer_record& r, std::uint8_t* at) {
+  constexpr std::uint64_t kSrc = wire::tag_of(E::kSrcAddrFieldNumber, wire::kLengthDelimited);
+  constexpr std::uint64_t kDst = wire::tag_of(E::kDstAddrFieldNumber, wire::kLengthDelimited);
+  static_assert(kSrc < 0x80 && kDst < 0x80);
+  at = wire::u32<E::kIpVersionFieldNumber>(at, r.ip_version);
+  if (r.ip_version == 4) {
+    std::uint32_t src, dst;
+    std::memcpy(&src, r.saddr, 4);
+    std::memcpy(&dst, r.daddr, 4);
+    wire::store64(at, kSrc | 4 << 8 | std::uint64_t{src} << 16);
+    wire::store64(at + 6, kDst | 4 << 8 | std::uint64_t{dst} << 16);
+    return at + 12;
+  }
+  if (r.ip_version == 6) {
+    wire::store64(at, kSrc | 16 << 8);
+    std::memcpy(at + 2, r.saddr, 16);
+    wire::store64(at + 18, kDst | 16 << 8);
+    std::memcpy(at + 20, r.daddr, 16);
+    return at + 36;
+  }
+  return at;
+}
+
+// Field 22 (vlan_ids, packed): absent when there is no tag.
+std::uint8_t* encode_vlans(const sniffer_record& r, std::uint8_t* at) {
+  const unsigned count = std::min<unsigned>(r.vlan_count, 2);
+  if (count == 0) return at;
   WireWriter w(at);
-  w.varint(E::kTimestampNsFieldNumber, wall_ts_ns);
-  w.varint(E::kMonotonicNsFieldNumber, r.ts_mono_ns);
-  w.append(iface_fields.data(), iface_fields.size());
-  w.varint(E::kIpVersionFieldNumber, r.ip_version);
-  const std::size_t addr_len = address_length(r);
-  w.address(E::kSrcAddrFieldNumber, r.saddr, addr_len);
-  w.address(E::kDstAddrFieldNumber, r.daddr, addr_len);
-  w.varint(E::kSrcPortFieldNumber, r.sport);
-  w.varint(E::kDstPortFieldNumber, r.dport);
-  w.varint(E::kL4ProtocolFieldNumber, r.ip_version ? r.l4_proto : 0);
-  w.varint(E::kTcpFlagsFieldNumber, r.tcp_flags);
-  w.varint(E::kTcpWindowFieldNumber, r.tcp_window);
-  w.varint(E::kTtlFieldNumber, r.ttl);
-  w.varint(E::kWireLengthFieldNumber, r.wire_len);
-  w.varint(E::kL3HeaderLengthFieldNumber, r.l3_hdr_len);
-  w.varint(E::kL4HeaderLengthFieldNumber, r.l4_hdr_len);
-  w.varint(E::kIpTotalLengthFieldNumber, r.ip_total_len);
-  w.packed(E::kVlanIdsFieldNumber, r.vlan_ids, std::min<unsigned>(r.vlan_count, 2));
-  w.varint(E::kEthertypeFieldNumber, r.ethertype);
-  w.varint(E::kFragmentFlagsFieldNumber, r.frag_flags);
-  w.varint(E::kFragmentOffsetFieldNumber, r.frag_offset);
-  w.varint(E::kFragmentIdFieldNumber, r.frag_id);
-  w.varint(E::kIcmpTypeFieldNumber, r.icmp_type);
-  w.varint(E::kIcmpCodeFieldNumber, r.icmp_code);
-  w.varint(E::kParseFlagsFieldNumber, r.parse_flags);
-  w.bytes(E::kPayloadFieldNumber, record.snippet.data(), record.snippet.size());
-  w.varint(E::kTcpSeqFieldNumber, r.tcp_seq);
-  w.varint(E::kTcpAckFieldNumber, r.tcp_ack);
-  w.varint(E::kVerdictFieldNumber, to_proto_verdict(r.verdict));
-  w.varint(E::kBlockRuleIdFieldNumber, r.block_rule_id);
-  w.bytes(E::kCommunityIdFieldNumber, community_id.data(), community_id.size());
+  std::uint8_t values[2 * 5];
+  std::uint8_t* end = values;
+  for (unsigned i = 0; i < count; ++i) end = CodedOutputStream::WriteVarint32ToArray(r.vlan_ids[i], end);
+  w.bytes(E::kVlanIdsFieldNumber, values, static_cast<std::size_t>(end - values));
   return w.position();
 }
 
 }  // namespace
+
+// PacketEvent's fields, in number order, as record_to_event sets them;
+// fields 3 to 8 already encoded in iface_fields.
+std::uint8_t* EventWireBatch::encode_event(const DecodedRecord& record, std::string_view iface_fields,
+                                           std::uint64_t wall_ts_ns, std::string_view community_id,
+                                           std::uint8_t* at) {
+  const sniffer_record& r = record.header;
+  at = timestamp_.put(at, wall_ts_ns);
+  at = monotonic_.put(at, r.ts_mono_ns);
+  wire::copy_short(at, iface_fields.data(), iface_fields.size());
+  at = encode_addresses(r, at + iface_fields.size());
+  at = wire::u32<E::kSrcPortFieldNumber>(at, r.sport);
+  at = wire::u32<E::kDstPortFieldNumber>(at, r.dport);
+  at = wire::u32<E::kL4ProtocolFieldNumber>(at, r.ip_version ? r.l4_proto : 0);
+  at = wire::u32<E::kTcpFlagsFieldNumber>(at, r.tcp_flags);
+  at = wire::u32<E::kTcpWindowFieldNumber>(at, r.tcp_window);
+  at = wire::u32<E::kTtlFieldNumber>(at, r.ttl);
+  at = wire::u32<E::kWireLengthFieldNumber>(at, r.wire_len);
+  at = wire::u32<E::kL3HeaderLengthFieldNumber>(at, r.l3_hdr_len);
+  at = wire::u32<E::kL4HeaderLengthFieldNumber>(at, r.l4_hdr_len);
+  at = wire::u32<E::kIpTotalLengthFieldNumber>(at, r.ip_total_len);
+  at = encode_vlans(r, at);
+  at = wire::u32<E::kEthertypeFieldNumber>(at, r.ethertype);
+  at = wire::u32<E::kFragmentFlagsFieldNumber>(at, r.frag_flags);
+  at = wire::u32<E::kFragmentOffsetFieldNumber>(at, r.frag_offset);
+  at = wire::u32<E::kFragmentIdFieldNumber>(at, r.frag_id);
+  at = wire::u32<E::kIcmpTypeFieldNumber>(at, r.icmp_type);
+  at = wire::u32<E::kIcmpCodeFieldNumber>(at, r.icmp_code);
+  at = wire::u32<E::kParseFlagsFieldNumber>(at, r.parse_flags);
+  at = wire::bytes<E::kPayloadFieldNumber>(at, record.snippet.data(), record.snippet.size());
+  at = wire::u32<E::kTcpSeqFieldNumber>(at, r.tcp_seq);
+  at = wire::u32<E::kTcpAckFieldNumber>(at, r.tcp_ack);
+  at = wire::u32<E::kVerdictFieldNumber>(at, to_proto_verdict(r.verdict));
+  at = wire::u32<E::kBlockRuleIdFieldNumber>(at, r.block_rule_id);
+  return wire::bytes<E::kCommunityIdFieldNumber>(at, community_id.data(), community_id.size());
+}
 
 EventWireBatch::EventWireBatch(const std::string& sensor_id, std::uint64_t sensor_start_ns, std::uint32_t worker) {
   // The batch's own fields, serialised once by libprotobuf: the events go
@@ -184,16 +196,15 @@ void EventWireBatch::add(const DecodedRecord& record, const InterfaceInfo* iface
   // Field 4, length-delimited: the length goes before the event, which is
   // encoded behind room for the longest length its bound allows, then moved
   // up to the length's real end if that is shorter (only tiny events).
-  const std::string_view name = name_of(iface);
-  const std::size_t bound = event_size_bound(record, name, community_id);
+  const std::string_view fields = iface_fields_.of(iface, record.header);
+  const std::size_t bound = event_size_bound(record, fields.size(), community_id);
   const std::size_t length_room = CodedOutputStream::VarintSize64(bound);
   reserve(1 + length_room + bound);
   std::uint8_t* const tag = buffer_.get() + used_;
   std::uint8_t* const body = tag + 1 + length_room;
-  const auto length = static_cast<std::uint32_t>(
-      encode_event(record, iface_fields_.of(iface, record.header), wall_ts_ns, community_id, body) - body);
+  const auto length = static_cast<std::uint32_t>(encode_event(record, fields, wall_ts_ns, community_id, body) - body);
   const std::size_t length_size = CodedOutputStream::VarintSize32(length);
-  if (length_size < length_room) std::memmove(tag + 1 + length_size, body, length);
+  if (length_size < length_room) [[unlikely]] std::memmove(tag + 1 + length_size, body, length);
   *tag = kEventsTag;
   CodedOutputStream::WriteVarint32ToArray(length, tag + 1);
   used_ += 1 + length_size + length;

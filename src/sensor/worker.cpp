@@ -71,6 +71,8 @@ void Worker::poll(int max_timeout_ms) {
   ring_.wait(timeout);  // not under the lock: the main thread may read the counters meanwhile
   std::lock_guard lock(mutex_);
   now_mono_ns_ = monotonic_now_ns();
+  // The peek only pays for a table past the caches: below that, no call per record.
+  ring_.set_peek_active(pipeline_->prefetch_pays());
   ring_.consume();  // records submitted with BPF_RB_NO_WAKEUP too
   pipeline_->tick(clock_.to_wall_ns(now_mono_ns_), now_mono_ns_);
   last_turn_ns_.store(now_mono_ns_, std::memory_order_relaxed);

@@ -1,6 +1,7 @@
 // bpf tier, RingReader's peek: every packet sample reaches the peek handler
 // exactly RingReader::kPeekAhead samples before the handler (fewer at the
-// end of what is committed), each once and in ring order, across consume()s.
+// end of what is committed), each once and in ring order, across consume()s;
+// none while the peek is switched off.
 #include <algorithm>
 #include <cstring>
 #include <string>
@@ -61,6 +62,20 @@ TEST_F(ProgramsTest, RingReaderPeeksEachSampleKPeekAheadBeforeHandlingIt) {
   reader.consume();
   EXPECT_TRUE(log.seen.empty());
   EXPECT_EQ(reader.counters().records_received, 23u);
+  // Switched off (a worker whose flow table fits the caches): no peek, every
+  // record handled; switched on again, the peeks are back.
+  log.seen.clear();
+  reader.set_peek_active(false);
+  send(3000, 8);
+  reader.consume();
+  std::vector<std::string> handled;
+  for (unsigned i = 0; i < 8; ++i) handled.push_back("H" + std::to_string(3000 + i));
+  EXPECT_EQ(log.seen, handled);
+  log.seen.clear();
+  reader.set_peek_active(true);
+  send(4000, 9);
+  reader.consume();
+  EXPECT_EQ(log.seen, expected(4000, 9));
 }
 
 }  // namespace

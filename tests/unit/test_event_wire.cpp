@@ -183,6 +183,32 @@ TEST(EventWire, RandomRecordsInBatchesOfEverySize) {
   EXPECT_GT(events, 5000u);
 }
 
+// The timestamps as a clock gives them: each close to the one before, so
+// their high bits' bytes are reused (wire::RepeatingU64), across the points
+// where the bits from 28 up change, where the varint grows a byte, and with
+// values too small to keep (below 2^28, 0) in between.
+TEST(EventWire, ClockTimestampsAcrossTheKeptBitsAndVarintSizes) {
+  std::mt19937_64 rng(20261206);
+  std::vector<std::uint8_t> snippet;
+  const EventInput all = all_fields_set(snippet);
+  EventWireBatch wire("s", 1, 0);
+  using U = std::uint64_t;
+  const std::array<U, 7> starts{0, (U{1} << 28) - 5000, (U{1} << 35) - 70000, (U{1} << 42) - 100000,
+                                U{1764950400123456789ull} - 300000, (U{1} << 63) - 200000, ~U{0} - 300000};
+  for (const U start : starts) {
+    std::vector<EventInput> in(300, all);
+    std::uint64_t wall = start, mono = start / 3;
+    for (std::size_t i = 0; i < in.size(); ++i) {
+      wall += rng() % 2048;
+      mono += rng() % 2048;
+      in[i].wall_ts_ns = i % 50 == 7 ? 0 : i % 50 == 8 ? rng() % (1u << 28) : wall;
+      in[i].record.header.ts_mono_ns = i % 60 == 9 ? 0 : mono;
+    }
+    expect_same_encodings(wire, in, "s", 1, 0, "from " + std::to_string(start));
+    if (HasFailure()) return;
+  }
+}
+
 // The interface fields are encoded once per interface entry: a table that
 // changed (the same entry now another interface) is forgotten, and the next
 // event carries the new name.
