@@ -1,5 +1,6 @@
 #include "sniffer/ip_text.hpp"
 
+#include <bit>
 #include <charconv>
 #include <cstring>
 
@@ -29,6 +30,33 @@ char* ipv4_to_chars(char* out, const std::uint8_t* a) {
     out += t[3];
   }
   return out;
+}
+
+// "00" to "ff": a byte's two hex digits, one 2-byte copy.
+struct HexPairs {
+  char text[256][2];
+  constexpr HexPairs() : text{} {
+    for (int v = 0; v < 256; ++v) {
+      text[v][0] = "0123456789abcdef"[v >> 4];
+      text[v][1] = "0123456789abcdef"[v & 15];
+    }
+  }
+};
+constexpr HexPairs kHexPairs;
+
+// A group in lower-case hex without leading zeros (as to_chars base 16,
+// without its digit loop): the four digits in a register, its leading zeros
+// shifted out, four bytes stored (the room holds them: see kIpTextMax).
+char* put_hex_group(char* out, std::uint16_t w) {
+  if constexpr (std::endian::native != std::endian::little) return std::to_chars(out, out + 4, w, 16).ptr;
+  const int digits = w >= 0x1000 ? 4 : w >= 0x100 ? 3 : w >= 0x10 ? 2 : 1;
+  std::uint16_t high, low;
+  std::memcpy(&high, kHexPairs.text[w >> 8], 2);
+  std::memcpy(&low, kHexPairs.text[w & 0xff], 2);
+  std::uint32_t text = std::uint32_t{high} | std::uint32_t{low} << 16;  // the first digit in the lowest byte
+  text >>= 8 * (4 - digits);
+  std::memcpy(out, &text, 4);
+  return out + digits;
 }
 
 // The longest run of zero groups (at least two; the first of equal runs), as
@@ -65,7 +93,7 @@ char* ipv6_to_chars(char* out, const std::uint8_t* a) {
     if (i == 6 && zeros.base == 0 && (zeros.len == 6 || (zeros.len == 5 && words[5] == 0xffff))) {
       return ipv4_to_chars(out, a + 12);
     }
-    out = std::to_chars(out, out + 4, words[i], 16).ptr;
+    out = put_hex_group(out, words[i]);
   }
   if (zeros.base >= 0 && zeros.base + zeros.len == 8) *out++ = ':';
   return out;
