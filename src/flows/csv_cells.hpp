@@ -34,13 +34,15 @@ char* put_chars(char* at, std::string_view s) {
 // at most 24 characters, within the 64 reserved a cell.
 constexpr std::ptrdiff_t kNumberRoom = 32;
 
+// "00" to "99": two digits in one 2-byte copy.
+constexpr char kPairs[] =
+    "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+    "8081828384858687888990919293949596979899";
+
 // Exactly eight digits of v (< 10^8), two at a time from a table.
 // Halves of four digits, then pairs: two steps of dependent divisions, not four.
 char* put_8_digits(char* at, std::uint32_t v) {
-  static constexpr char kPairs[] =
-      "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
-      "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
-      "8081828384858687888990919293949596979899";
   const std::uint32_t high = v / 10000, low = v % 10000;
   std::memcpy(at, kPairs + 2 * (high / 100), 2);
   std::memcpy(at + 2, kPairs + 2 * (high % 100), 2);
@@ -137,26 +139,40 @@ char* put_text(char* at, std::string_view s) {
   return at;
 }
 
+// ".123456Z": the microseconds of ns, truncated.
+char* put_micros(char* at, std::uint64_t ns) {
+  const auto micros = static_cast<std::uint32_t>((ns / 1000ull) % 1'000'000ull);
+  at[0] = '.';
+  std::memcpy(at + 1, kPairs + 2 * (micros / 10000), 2);
+  std::memcpy(at + 3, kPairs + 2 * (micros / 100 % 100), 2);
+  std::memcpy(at + 5, kPairs + 2 * (micros % 100), 2);
+  at[7] = 'Z';
+  return at + 8;
+}
+
 // ISO 8601 UTC with microseconds (truncated): 2017-07-05T09:00:00.123456Z.
 // The date and time of the last second formatted are kept: rows come in time
-// order, many in the same second.
+// order, many in the same second. Their usual 19 characters are one
+// constant-size copy.
 char* put_iso_utc(char* at, std::uint64_t ns) {
+  constexpr std::size_t kDateTime = 19;  // 2017-07-05T09:00:00 (a year of four digits)
   thread_local std::time_t last_secs = -1;
-  thread_local std::string last_text;
+  thread_local std::size_t last_len = 0;
+  thread_local char last_text[64];
   const std::time_t secs = static_cast<std::time_t>(ns / 1'000'000'000ull);
   if (secs != last_secs) {
     std::tm tm{};
-    char buf[64];
-    const std::size_t n = gmtime_r(&secs, &tm) ? std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm) : 0;
-    last_text.assign(buf, n);
+    last_len = gmtime_r(&secs, &tm) ? std::strftime(last_text, sizeof(last_text), "%Y-%m-%dT%H:%M:%S", &tm) : 0;
     last_secs = secs;
   }
-  if (last_text.empty()) return at;  // a time gmtime cannot express: an empty cell, as before
-  unsigned micros = static_cast<unsigned>((ns / 1000ull) % 1'000'000ull);
-  char frac[] = ".000000Z";
-  for (int i = 6; i >= 1; --i, micros /= 10) frac[i] = static_cast<char>('0' + micros % 10);
-  at = put_chars(at, last_text);
-  return put_chars(at, std::string_view(frac, sizeof frac - 1));
+  if (last_len == kDateTime) {
+    std::memcpy(at, last_text, kDateTime);
+  } else if (last_len == 0) {
+    return at;  // a time gmtime cannot express: an empty cell, as before
+  } else {
+    std::memcpy(at, last_text, last_len);
+  }
+  return put_micros(at + last_len, ns);
 }
 
 }  // namespace

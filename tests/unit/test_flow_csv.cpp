@@ -169,5 +169,22 @@ TEST(FlowCsv, TimestampTruncatesToMicroseconds) {
   EXPECT_EQ(cells_of(r)["Timestamp"], "2023-11-14T22:13:20.999999Z");
 }
 
+// The date and time of the last second are kept between rows: rows in the
+// same second, the next, an earlier one, and the epoch's.
+TEST(FlowCsv, TimestampsOfConsecutiveRows) {
+  v1::FlowRecord r;
+  const std::pair<std::uint64_t, const char*> cases[] = {
+      {1'499'936'400'000'007'000ull, "2017-07-13T09:00:00.000007Z"},
+      {1'499'936'400'120'450'999ull, "2017-07-13T09:00:00.120450Z"},
+      {1'499'936'401'000'000'000ull, "2017-07-13T09:00:01.000000Z"},
+      {1'499'936'399'999'999'999ull, "2017-07-13T08:59:59.999999Z"},
+      {0, "1970-01-01T00:00:00.000000Z"},
+      {18'446'744'073'709'551'615ull, "2554-07-21T23:34:33.709551Z"}};
+  for (const auto& [ns, text] : cases) {
+    r.set_start_ns(ns);
+    EXPECT_EQ(cells_of(r)["Timestamp"], text) << ns;
+  }
+}
+
 }  // namespace
 }  // namespace sniffer::test
