@@ -132,6 +132,42 @@ TEST(FlowCsv, NumbersAreTheShortestTextThatReadsBack) {
   }
 }
 
+// Fractions are formatted through a small cache of recent values: the same
+// value in several cells of a row and across rows, values that share a cache
+// entry, of every length: each cell still to_chars's text of its own value.
+TEST(FlowCsv, RepeatedFractionsAreEachCellsOwnText) {
+  std::vector<double> pool;
+  for (int i = 1; i <= 40; ++i) pool.push_back(1.0 / (i * 3 + 0.5) * (i % 2 ? 1e-3 : 1e9) + (i % 5) * 0.25);
+  std::uint64_t x = 0x2545f4914f6cdd1dull;
+  auto pick = [&] {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return pool[x % pool.size()];
+  };
+  auto text = [](double v) {
+    char buf[32];
+    return std::string(buf, std::to_chars(buf, buf + sizeof(buf), v).ptr);
+  };
+  for (int row = 0; row < 2000; ++row) {
+    v1::FlowRecord r;
+    const double a = pick(), b = pick(), c = pick(), d = pick();
+    r.mutable_iat_us()->set_mean(a);
+    r.mutable_iat_us()->set_std(b);
+    r.mutable_fwd()->mutable_iat_us()->set_mean(c);
+    r.mutable_fwd()->mutable_iat_us()->set_std(a);
+    r.mutable_bwd()->mutable_iat_us()->set_mean(d);
+    r.mutable_bwd()->mutable_iat_us()->set_std(c);
+    auto cells = cells_of(r);
+    ASSERT_EQ(cells["Flow IAT Mean"], text(a)) << row;
+    ASSERT_EQ(cells["Flow IAT Std"], text(b)) << row;
+    ASSERT_EQ(cells["Fwd IAT Mean"], text(c)) << row;
+    ASSERT_EQ(cells["Fwd IAT Std"], text(a)) << row;
+    ASSERT_EQ(cells["Bwd IAT Mean"], text(d)) << row;
+    ASSERT_EQ(cells["Bwd IAT Std"], text(c)) << row;
+  }
+}
+
 TEST(FlowCsv, BulkRateIsZeroWithoutBulkTime) {
   v1::FlowRecord r;
   r.mutable_fwd()->set_bulk_count(1);
