@@ -55,12 +55,13 @@ class PcapReader {
   // A classic pcap file read without libpcap (pcap_reader.cpp): mapped, its
   // records parsed in place from head on.
   struct Direct {
-    Direct(const std::uint8_t* m, std::size_t n, bool ns, std::uint32_t snap, std::size_t page_size)
-        : map(m), size(n), mapped(n), nano(ns), snapshot(snap), page(page_size) {}
+    static constexpr std::size_t kMinStep = 16 << 10;  // the first step (see advance)
+    Direct(const std::uint8_t* m, std::size_t n, bool ns, std::uint32_t snap, std::size_t page_size);
     Direct(const Direct&) = delete;
     Direct& operator=(const Direct&) = delete;
     ~Direct();
     void advance();  // the pages ahead made resident, those behind released
+    static std::size_t max_step();  // the largest step, shared among the readers open
     const std::uint8_t* map;
     std::size_t size;            // the file's size when mapped (or where it was found cut short)
     std::size_t mapped;          // the mapping's length

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 
@@ -103,7 +104,25 @@ void PcapReader::start_direct() {
   direct_->advance();
 }
 
-PcapReader::Direct::~Direct() { munmap(const_cast<std::uint8_t*>(map), mapped); }
+namespace {
+std::atomic<std::size_t> g_direct_readers{0};
+}  // namespace
+
+PcapReader::Direct::Direct(const std::uint8_t* m, std::size_t n, bool ns, std::uint32_t snap, std::size_t page_size)
+    : map(m), size(n), mapped(n), nano(ns), snapshot(snap), page(page_size) {
+  g_direct_readers.fetch_add(1, std::memory_order_relaxed);
+}
+
+PcapReader::Direct::~Direct() {
+  munmap(const_cast<std::uint8_t*>(map), mapped);
+  g_direct_readers.fetch_sub(1, std::memory_order_relaxed);
+}
+
+std::size_t PcapReader::Direct::max_step() {
+  constexpr std::size_t kBudget = 16 << 20, kMaxStep = 4 << 20;
+  const std::size_t readers = std::max<std::size_t>(1, g_direct_readers.load(std::memory_order_relaxed));
+  return std::clamp(kBudget / (4 * readers), kMinStep, kMaxStep);  // up to 4 steps resident a reader
+}
 
 PcapReader::~PcapReader() {
   direct_.reset();
@@ -120,14 +139,15 @@ std::uint64_t PcapReader::bytes_read() const {
 // call maps a step's pages: no fault a page, and no copy as read() makes),
 // and released a step behind it (the pages stay in the page cache): the RSS
 // stays flat over any file size. The step grows with what the file has had
-// read, from 64 KiB to 4 MiB: a merge's inputs, all open at once, hold little
-// each until read on. A file cut shorter than it was when mapped: the reader
+// read, from 16 KiB to 4 MiB, and the readers open at once (a merge's
+// inputs, read in turn or together) share 16 MiB: up to four steps are
+// resident a reader (one read through since the last step, the one behind,
+// two ahead), 64 KiB a reader beyond 256 of them. A file cut shorter than it was when mapped: the reader
 // stops where populating fails, and libpcap reads on from there through the
 // stream (and reports the record cut short).
 void PcapReader::Direct::advance() {
-  constexpr std::size_t kMinStep = 64 << 10, kMaxStep = 4 << 20;
+  const std::size_t step = std::clamp(head, kMinStep, max_step());
   auto* const base = const_cast<std::uint8_t*>(map);
-  const std::size_t step = std::clamp(head, kMinStep, kMaxStep);
   const std::size_t behind = head > step ? (head - step) & ~(page - 1) : 0;
   if (behind > released) {
     madvise(base + released, behind - released, MADV_DONTNEED);
