@@ -168,6 +168,31 @@ TEST(FlowCsv, RepeatedFractionsAreEachCellsOwnText) {
   }
 }
 
+// Large numbers keep the text of their digits above the last eight for the
+// last two values: start_ns and end_ns of rows in time order, sharing them or
+// not, alternating, growing in length.
+TEST(FlowCsv, NanosecondTimesOfConsecutiveRows) {
+  const std::uint64_t t = 1'499'936'400'123'456'789ull;
+  const std::pair<std::uint64_t, std::uint64_t> rows[] = {
+      {t, t + 5},
+      {t + 7, t + 300'000'000},
+      {t + 9, t + 300'000'001},
+      {t + 100'000'000, t + 100'000'001},
+      {t, t + 99'999'999},
+      {100'000'000, 999'999'999},
+      {1'000'000'000'000'000'000ull, 18'446'744'073'709'551'615ull},
+      {t, 18'446'744'073'709'551'615ull},
+      {t + 1, t + 2}};
+  for (const auto& [start, end] : rows) {
+    v1::FlowRecord r;
+    r.set_start_ns(start);
+    r.set_end_ns(end);
+    auto cells = cells_of(r);
+    EXPECT_EQ(cells["start_ns"], std::to_string(start));
+    EXPECT_EQ(cells["end_ns"], std::to_string(end));
+  }
+}
+
 TEST(FlowCsv, BulkRateIsZeroWithoutBulkTime) {
   v1::FlowRecord r;
   r.mutable_fwd()->set_bulk_count(1);
