@@ -1,7 +1,7 @@
 // Reads Ethernet frames from a capture file (pcap or pcapng) with their
 // timestamps in nanoseconds; the offline path and the fuzzer share it.
-// libpcap opens every file; a regular classic pcap file's records are then
-// parsed directly (libpcap takes over at the first record it must judge:
+// libpcap opens every file; a regular classic pcap file is then mapped and its
+// records parsed in place (libpcap takes over at the first record it must judge:
 // cut, too long, truncated), everything else is read through libpcap.
 #pragma once
 
@@ -10,7 +10,6 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <vector>
 
 struct pcap;
 
@@ -53,16 +52,26 @@ class PcapReader {
   bool next_direct(PcapFrame& frame);
   bool hand_over(PcapFrame& frame);
 
-  // A classic pcap file read without libpcap (pcap_reader.cpp): its records
-  // parsed in place in `buf`, read with pread() from file_off on.
+  // A classic pcap file read without libpcap (pcap_reader.cpp): mapped, its
+  // records parsed in place from head on.
   struct Direct {
-    int fd = -1;
-    bool nano = false;           // nanosecond timestamps (else microseconds)
-    std::uint32_t snapshot = 0;  // libpcap's snapshot length of the file
-    std::vector<std::uint8_t> buf;
-    std::uint64_t file_off = 0;  // the file offset of buf[tail]
-    std::size_t head = 0, tail = 0;  // the bytes read and not yet returned
-    bool fill(std::size_t want);
+    static constexpr std::size_t kMinStep = 16 << 10;  // the first step (see advance)
+    Direct(const std::uint8_t* m, std::size_t n, bool ns, std::uint32_t snap, std::size_t page_size);
+    Direct(const Direct&) = delete;
+    Direct& operator=(const Direct&) = delete;
+    ~Direct();
+    void advance();  // the pages ahead made resident, those behind released
+    static std::size_t max_step();  // the largest step, shared among the readers open
+    const std::uint8_t* map;
+    std::size_t size;            // the file's size when mapped (or where it was found cut short)
+    std::size_t mapped;          // the mapping's length
+    bool nano;                   // nanosecond timestamps (else microseconds)
+    std::uint32_t snapshot;      // libpcap's snapshot length of the file
+    std::size_t head = 24;       // the offset of the next record (after the file header)
+    std::size_t page;            // the page size
+    std::size_t released = 0;    // the pages before this offset are out of memory
+    std::size_t populated = 0;   // those from released to here are resident
+    std::size_t next_advance = 0;  // advance() when head reaches this
   };
   std::optional<Direct> direct_;
 

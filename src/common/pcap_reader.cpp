@@ -2,9 +2,12 @@
 
 #include <pcap/pcap.h>
 #include <stdio_ext.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 
@@ -15,7 +18,6 @@ namespace sniffer {
 namespace {
 // 16 x stdio's 4 KiB: as fast here as 1 MiB, and a merge keeps every input
 // open at once (300 files: 68 MiB peak RSS with 64 KiB buffers, 350 with 1 MiB).
-// The direct reader's buffer starts at this size too (grown for a larger record).
 constexpr std::size_t kReadBufferBytes = 64 << 10;
 
 // A classic pcap file in this machine's byte order: its magic numbers.
@@ -76,10 +78,10 @@ void PcapReader::check_link_type(const std::string& name) {
 }
 
 // libpcap has read the file header. A regular file in the classic format,
-// version 2.4, this machine's byte order, is then read directly: records
-// parsed where read() put them, no stdio, no copy. Anything else stays with
-// libpcap (pcapng, pipes, swapped or older files, standard input: the reads
-// below are at offsets from the file's start, where stdin need not begin).
+// version 2.4, this machine's byte order, is then read directly: the file
+// mapped, its records parsed where they lie (no read() copy, no stdio).
+// Anything else stays with libpcap (pcapng, pipes, swapped or older files,
+// standard input, a file that cannot be mapped).
 void PcapReader::start_direct() {
   if (pcap_file(pcap_) == stdin) return;
   const int fd = fileno(pcap_file(pcap_));
@@ -88,53 +90,87 @@ void PcapReader::start_direct() {
   if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || pcap_is_swapped(pcap_) ||
       pcap_major_version(pcap_) != 2 || pcap_minor_version(pcap_) != 4 ||
       pread(fd, &magic, sizeof magic, 0) != static_cast<ssize_t>(sizeof magic) ||
-      (magic != kMagicMicro && magic != kMagicNano)) {
+      (magic != kMagicMicro && magic != kMagicNano) || st.st_size <= static_cast<off_t>(kFileHeaderBytes)) {
     return;
   }
-  direct_.emplace(Direct{.fd = fd,
-                         .nano = magic == kMagicNano,
-                         .snapshot = static_cast<std::uint32_t>(pcap_snapshot(pcap_)),
-                         .buf = std::vector<std::uint8_t>(kReadBufferBytes),
-                         .file_off = kFileHeaderBytes});
+  const auto size = static_cast<std::size_t>(st.st_size);
+  void* map = mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+  if (map == MAP_FAILED) return;
+  // Read once, front to back: the kernel reads ahead further (a file not yet
+  // in the page cache).
+  madvise(map, size, MADV_SEQUENTIAL);
+  direct_.emplace(static_cast<const std::uint8_t*>(map), size, magic == kMagicNano,
+                  static_cast<std::uint32_t>(pcap_snapshot(pcap_)), static_cast<std::size_t>(sysconf(_SC_PAGESIZE)));
+  direct_->advance();
+}
+
+namespace {
+std::atomic<std::size_t> g_direct_readers{0};
+}  // namespace
+
+PcapReader::Direct::Direct(const std::uint8_t* m, std::size_t n, bool ns, std::uint32_t snap, std::size_t page_size)
+    : map(m), size(n), mapped(n), nano(ns), snapshot(snap), page(page_size) {
+  g_direct_readers.fetch_add(1, std::memory_order_relaxed);
+}
+
+PcapReader::Direct::~Direct() {
+  munmap(const_cast<std::uint8_t*>(map), mapped);
+  g_direct_readers.fetch_sub(1, std::memory_order_relaxed);
+}
+
+std::size_t PcapReader::Direct::max_step() {
+  constexpr std::size_t kBudget = 16 << 20, kMaxStep = 4 << 20;
+  const std::size_t readers = std::max<std::size_t>(1, g_direct_readers.load(std::memory_order_relaxed));
+  return std::clamp(kBudget / (4 * readers), kMinStep, kMaxStep);  // up to 4 steps resident a reader
 }
 
 PcapReader::~PcapReader() {
+  direct_.reset();
   if (pcap_) pcap_close(pcap_);
 }
 
 std::uint64_t PcapReader::bytes_read() const {
-  if (direct_) return direct_->file_off - (direct_->tail - direct_->head);
+  if (direct_) return direct_->head;
   const off_t at = ftello(pcap_file(pcap_));
   return at < 0 ? record_bytes_ : static_cast<std::uint64_t>(at);
 }
 
-// At least `want` bytes from head on: false at the end of the file or on a
-// read error (then libpcap, taking over, reads the same and reports it, or
-// finds the end).
-bool PcapReader::Direct::fill(std::size_t want) {
-  if (tail - head >= want) return true;
-  if (head + want > buf.size()) {  // move what is left to the front; grow for a record larger than the buffer
-    std::memmove(buf.data(), buf.data() + head, tail - head);
-    tail -= head;
-    head = 0;
-    if (want > buf.size()) buf.resize(want);
+// The mapping is made resident ahead of the reader, a step at a time (one
+// call maps a step's pages: no fault a page, and no copy as read() makes),
+// and released a step behind it (the pages stay in the page cache): the RSS
+// stays flat over any file size. The step grows with what the file has had
+// read, from 16 KiB to 4 MiB, and the readers open at once (a merge's
+// inputs, read in turn or together) share 16 MiB: up to four steps are
+// resident a reader (one read through since the last step, the one behind,
+// two ahead), 64 KiB a reader beyond 256 of them. A file cut shorter than it was when mapped: the reader
+// stops where populating fails, and libpcap reads on from there through the
+// stream (and reports the record cut short).
+void PcapReader::Direct::advance() {
+  const std::size_t step = std::clamp(head, kMinStep, max_step());
+  auto* const base = const_cast<std::uint8_t*>(map);
+  const std::size_t behind = head > step ? (head - step) & ~(page - 1) : 0;
+  if (behind > released) {
+    madvise(base + released, behind - released, MADV_DONTNEED);
+    released = behind;
   }
-  while (tail - head < want) {
-    const ssize_t n = pread(fd, buf.data() + tail, buf.size() - tail, static_cast<off_t>(file_off));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    tail += static_cast<std::size_t>(n);
-    file_off += static_cast<std::uint64_t>(n);
+  const std::size_t target = std::min(size, (head + 2 * step + page - 1) & ~(page - 1));
+  if (target > populated) {
+    // EINVAL: a kernel before 5.14 (the pages then come in by faults).
+    if (madvise(base + populated, target - populated, MADV_POPULATE_READ) != 0 && errno != EINVAL) {
+      size = populated;
+    }
+    populated = std::min(size, target);
   }
-  return true;
+  next_advance = head + step;
 }
 
 bool PcapReader::next_direct(PcapFrame& frame) {
   Direct& d = *direct_;
-  // The end, a record cut short or a read error: libpcap reads from here on
-  // and says which (at the end, nothing and no error).
-  if (!d.fill(kRecordHeaderBytes)) return hand_over(frame);
-  const std::uint8_t* at = d.buf.data() + d.head;
+  // The end, a record cut short or beyond the size the file had when it was
+  // mapped (a file still growing): libpcap reads from here on and says which
+  // (at the end, nothing and no error).
+  if (d.size - d.head < kRecordHeaderBytes) return hand_over(frame);
+  const std::uint8_t* at = d.map + d.head;
   std::int32_t sec, frac;
   std::uint32_t caplen, len;
   std::memcpy(&sec, at, 4);
@@ -143,14 +179,14 @@ bool PcapReader::next_direct(PcapFrame& frame) {
   std::memcpy(&len, at + 12, 4);
   // libpcap's checks: larger than the file's snapshot length or than it ever
   // accepts is its to report (or to cut, as it does).
-  if (caplen > d.snapshot || caplen > kMaxEthernetCaplen || !d.fill(kRecordHeaderBytes + caplen)) {
+  if (caplen > d.snapshot || caplen > kMaxEthernetCaplen || d.size - d.head - kRecordHeaderBytes < caplen) {
     return hand_over(frame);
   }
-  at = d.buf.data() + d.head;  // fill may have moved the bytes
   const long frac_ns = d.nano ? long{frac} : long{frac} * 1000;
   set_frame(frame, sec, frac_ns, caplen, len, at + kRecordHeaderBytes);
   d.head += kRecordHeaderBytes + caplen;
   record_bytes_ += kRecordHeaderBytes + caplen;
+  if (d.head >= d.next_advance) d.advance();  // releases nothing of this frame
   return true;
 }
 

@@ -132,6 +132,67 @@ TEST(FlowCsv, NumbersAreTheShortestTextThatReadsBack) {
   }
 }
 
+// Fractions are formatted through a small cache of recent values: the same
+// value in several cells of a row and across rows, values that share a cache
+// entry, of every length: each cell still to_chars's text of its own value.
+TEST(FlowCsv, RepeatedFractionsAreEachCellsOwnText) {
+  std::vector<double> pool;
+  for (int i = 1; i <= 40; ++i) pool.push_back(1.0 / (i * 3 + 0.5) * (i % 2 ? 1e-3 : 1e9) + (i % 5) * 0.25);
+  std::uint64_t x = 0x2545f4914f6cdd1dull;
+  auto pick = [&] {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return pool[x % pool.size()];
+  };
+  auto text = [](double v) {
+    char buf[32];
+    return std::string(buf, std::to_chars(buf, buf + sizeof(buf), v).ptr);
+  };
+  for (int row = 0; row < 2000; ++row) {
+    v1::FlowRecord r;
+    const double a = pick(), b = pick(), c = pick(), d = pick();
+    r.mutable_iat_us()->set_mean(a);
+    r.mutable_iat_us()->set_std(b);
+    r.mutable_fwd()->mutable_iat_us()->set_mean(c);
+    r.mutable_fwd()->mutable_iat_us()->set_std(a);
+    r.mutable_bwd()->mutable_iat_us()->set_mean(d);
+    r.mutable_bwd()->mutable_iat_us()->set_std(c);
+    auto cells = cells_of(r);
+    ASSERT_EQ(cells["Flow IAT Mean"], text(a)) << row;
+    ASSERT_EQ(cells["Flow IAT Std"], text(b)) << row;
+    ASSERT_EQ(cells["Fwd IAT Mean"], text(c)) << row;
+    ASSERT_EQ(cells["Fwd IAT Std"], text(a)) << row;
+    ASSERT_EQ(cells["Bwd IAT Mean"], text(d)) << row;
+    ASSERT_EQ(cells["Bwd IAT Std"], text(c)) << row;
+  }
+}
+
+// Large numbers keep the text of their digits above the last eight for the
+// last two values: start_ns and end_ns of rows in time order, sharing them or
+// not, alternating, growing in length.
+TEST(FlowCsv, NanosecondTimesOfConsecutiveRows) {
+  const std::uint64_t t = 1'499'936'400'123'456'789ull;
+  const std::pair<std::uint64_t, std::uint64_t> rows[] = {
+      {t, t + 5},
+      {t + 7, t + 300'000'000},
+      {t + 9, t + 300'000'001},
+      {t + 100'000'000, t + 100'000'001},
+      {t, t + 99'999'999},
+      {100'000'000, 999'999'999},
+      {1'000'000'000'000'000'000ull, 18'446'744'073'709'551'615ull},
+      {t, 18'446'744'073'709'551'615ull},
+      {t + 1, t + 2}};
+  for (const auto& [start, end] : rows) {
+    v1::FlowRecord r;
+    r.set_start_ns(start);
+    r.set_end_ns(end);
+    auto cells = cells_of(r);
+    EXPECT_EQ(cells["start_ns"], std::to_string(start));
+    EXPECT_EQ(cells["end_ns"], std::to_string(end));
+  }
+}
+
 TEST(FlowCsv, BulkRateIsZeroWithoutBulkTime) {
   v1::FlowRecord r;
   r.mutable_fwd()->set_bulk_count(1);
@@ -167,6 +228,23 @@ TEST(FlowCsv, TimestampTruncatesToMicroseconds) {
   v1::FlowRecord r;
   r.set_start_ns(1'700'000'000'999'999'999ull);
   EXPECT_EQ(cells_of(r)["Timestamp"], "2023-11-14T22:13:20.999999Z");
+}
+
+// The date and time of the last second are kept between rows: rows in the
+// same second, the next, an earlier one, and the epoch's.
+TEST(FlowCsv, TimestampsOfConsecutiveRows) {
+  v1::FlowRecord r;
+  const std::pair<std::uint64_t, const char*> cases[] = {
+      {1'499'936'400'000'007'000ull, "2017-07-13T09:00:00.000007Z"},
+      {1'499'936'400'120'450'999ull, "2017-07-13T09:00:00.120450Z"},
+      {1'499'936'401'000'000'000ull, "2017-07-13T09:00:01.000000Z"},
+      {1'499'936'399'999'999'999ull, "2017-07-13T08:59:59.999999Z"},
+      {0, "1970-01-01T00:00:00.000000Z"},
+      {18'446'744'073'709'551'615ull, "2554-07-21T23:34:33.709551Z"}};
+  for (const auto& [ns, text] : cases) {
+    r.set_start_ns(ns);
+    EXPECT_EQ(cells_of(r)["Timestamp"], text) << ns;
+  }
 }
 
 }  // namespace

@@ -154,5 +154,31 @@ TEST(PcapReader, LibpcapTakesOverAtARecordItMustJudge) {
   std::remove(path.c_str());
 }
 
+// A file larger than the reader's steps (it maps the file, makes it resident
+// ahead of the reader and releases it behind, in steps growing to 4 MiB):
+// every record across the steps' edges as libpcap reads it, the last one cut
+// short by the end of the file.
+TEST(PcapReader, LargeFileReadAcrossMappingStepsAsLibpcapReadsIt) {
+  auto u32 = [](std::string& s, std::uint32_t v) { s.append(reinterpret_cast<const char*>(&v), 4); };
+  std::string file;
+  for (std::uint32_t v : {0xa1b2c3d4u, 2u | (4u << 16), 0u, 0u, 65535u, 1u}) u32(file, v);
+  std::uint32_t n = 0;
+  while (file.size() < (20u << 20)) {  // sizes 60 to 1559: records end at every offset in a page
+    const std::uint32_t caplen = 60 + (n * 7919) % 1500;
+    for (std::uint32_t v : {n / 1000, (n % 1000) * 1000, caplen, caplen}) u32(file, v);
+    file.append(caplen, static_cast<char>(n++));
+  }
+  for (std::uint32_t v : {n, 0u, 1000u, 1000u}) u32(file, v);
+  file.append(100, 'x');  // cut short
+  const std::string path = ::testing::TempDir() + "/sniffer_pcap_reader_large.pcap";
+  std::ofstream(path, std::ios::binary) << file;
+  expect_same_as_libpcap(path);
+  PcapReader reader(path);
+  const ReadOut out = read_all(reader);
+  EXPECT_EQ(out.frames.size(), n);
+  EXPECT_FALSE(out.error.empty());
+  std::remove(path.c_str());
+}
+
 }  // namespace
 }  // namespace sniffer
