@@ -1,6 +1,7 @@
 #include "sniffer/pcap_reader.hpp"
 
 #include <pcap/pcap.h>
+#include <signal.h>
 #include <stdio_ext.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -26,6 +27,33 @@ constexpr std::size_t kFileHeaderBytes = 24, kRecordHeaderBytes = 16;
 // libpcap's largest capture length for Ethernet (MAXIMUM_SNAPLEN): a record
 // above it is an error it reports.
 constexpr std::uint32_t kMaxEthernetCaplen = 262144;
+
+// A mapped file cut shorter under the reader (truncated, rotated with
+// copytruncate) faults with SIGBUS on a page that is gone: say so and exit 1
+// rather than die of a signal. BUS_ADRERR is that case (no backing for the
+// address); any other SIGBUS keeps its default action.
+void on_sigbus(int sig, siginfo_t* info, void*) {
+  if (info->si_code == BUS_ADRERR) {
+    static const char kText[] =
+        "sniffer: a capture file was cut shorter while it was being read (SIGBUS on its mapping); stopped, "
+        "no table written\n";
+    (void)!write(STDERR_FILENO, kText, sizeof kText - 1);
+    _exit(1);
+  }
+  signal(sig, SIG_DFL);
+  raise(sig);
+}
+
+void handle_sigbus_once() {
+  static const bool installed = [] {
+    struct sigaction sa {};
+    sa.sa_sigaction = on_sigbus;
+    sa.sa_flags = SA_SIGINFO;
+    sigemptyset(&sa.sa_mask);
+    return sigaction(SIGBUS, &sa, nullptr) == 0;
+  }();
+  (void)installed;
+}
 
 // A frame from a record's header fields as libpcap gives them (seconds and
 // fraction as signed 32-bit values, the fraction in nanoseconds).
@@ -96,6 +124,7 @@ void PcapReader::start_direct() {
   const auto size = static_cast<std::size_t>(st.st_size);
   void* map = mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
   if (map == MAP_FAILED) return;
+  handle_sigbus_once();
   // Read once, front to back: the kernel reads ahead further (a file not yet
   // in the page cache).
   madvise(map, size, MADV_SEQUENTIAL);
