@@ -92,6 +92,31 @@ static __always_inline __u32 payload_available(const struct sniffer_record *r, _
  * shorter snippet, another hook, a frame whose payload is beyond the first
  * buffer, a larger area), the caller copies with the helper. */
 #define SNIFFER_DIRECT_SNIPPET_BYTES 64
+
+/* The words of copy_snippet_direct: checked says that each is first checked
+ * against the frame's end (else the caller checked them all at once). */
+static __always_inline bool copy_snippet_words(__u8 *src, void *data_end, __u64 n, void *dst, bool checked)
+{
+#pragma unroll
+	for (__u32 i = 0; i < SNIFFER_DIRECT_SNIPPET_BYTES / 8; i++) {
+		if (i * 8 + 8 > n)
+			break;
+		if (checked && (void *)(src + i * 8 + 8) > data_end)
+			return false;
+		((__u64 *)dst)[i] = *(__u64 *)(src + i * 8);
+	}
+	if (n % 8) {
+		__u64 last = n - 8;
+		__u8 *tail = src + last;
+		/* check and load through this one pointer (the verifier's range) */
+		asm volatile("" : "+r"(tail));
+		if ((void *)(tail + 8) > data_end)
+			return false;
+		*(__u64 *)((__u8 *)dst + last) = *(__u64 *)tail;
+	}
+	return true;
+}
+
 static __always_inline bool copy_snippet_direct(bool is_xdp, void *data, void *data_end, __u32 offset, __u64 n,
 						__u32 area, void *dst)
 {
@@ -99,22 +124,11 @@ static __always_inline bool copy_snippet_direct(bool is_xdp, void *data, void *d
 	if (!is_xdp || n < 8 || n > area || area > SNIFFER_DIRECT_SNIPPET_BYTES || offset > 0x3fff)
 		return false;
 	__u8 *src = (__u8 *)data + offset;
-#pragma unroll
-	for (__u32 i = 0; i < SNIFFER_DIRECT_SNIPPET_BYTES / 8; i++) {
-		if (i * 8 + 8 > n)
-			break;
-		if ((void *)(src + i * 8 + 8) > data_end)
-			return false;
-		((__u64 *)dst)[i] = *(__u64 *)(src + i * 8);
-	}
-	if (n % 8) {
-		__u64 last = n - 8;
-		__u8 *tail = src + last;
-		if ((void *)(tail + 8) > data_end)
-			return false;
-		*(__u64 *)((__u8 *)dst + last) = *(__u64 *)tail;
-	}
-	return true;
+	/* A frame with the whole area after the payload's start (area is a
+	 * constant on each path): one check for every word. */
+	if ((void *)(src + area) <= data_end)
+		return copy_snippet_words(src, data_end, n, dst, false);
+	return copy_snippet_words(src, data_end, n, dst, true);
 }
 
 /* Sends rec (fully filled in but for the header and the snippet) with its n
