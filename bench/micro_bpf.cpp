@@ -284,7 +284,10 @@ int main(int argc, char** argv) {
   if (live) reader = std::thread([&] { while (!stop) { ring_buffer__poll(all, 20); ring_buffer__consume(all); } });  // + poll_interval drain, as the daemon
 
   L4 udp{.kind = L4::Udp, .sport = 53000, .dport = 53, .payload = std::string(32, 'q')};
+  // livegen's frame (peers.sh, run.sh): 60 B, UDP with an 18-byte payload.
+  L4 gen{.kind = L4::Udp, .sport = 1024, .dport = 9, .payload = std::string(18, 'g')};
   std::vector<Frame> frames = {
+      {"IPv4/UDP 60 B", test::ipv4_frame("198.51.100.10", "192.0.2.10", gen)},
       {"IPv4/TCP 64 B", padded_tcp(64)},
       {"IPv6/UDP 94 B", test::ipv6_frame("2001:db8:100::10", "2001:db8:200::10", udp)},
       {"IPv4/TCP 1514 B", padded_tcp(1514)},

@@ -92,20 +92,18 @@ static __always_inline bool in_sensor_netns(struct net_device *dev)
 	return true;
 }
 
-/* The monitored interface the drop belongs to: the skb's device, else its
- * input interface; NULL when neither is monitored or the device is in another
- * network namespace (or there is none). */
-static __always_inline struct sniffer_iface_config *dropped_on(struct sk_buff *skb)
+/* The monitored interface the drop belongs to, into *cfg: the skb's device,
+ * else its input interface (iface_config(): the direct-mapped copy first);
+ * false when neither is monitored or the device is in another network
+ * namespace (or there is none). */
+static __always_inline bool dropped_on(struct sk_buff *skb, struct sniffer_iface_config *cfg)
 {
 	struct net_device *dev = BPF_CORE_READ(skb, dev);
 	if (!dev || !in_sensor_netns(dev))
-		return NULL;
-	__u32 ifindex = BPF_CORE_READ(dev, ifindex);
-	struct sniffer_iface_config *cfg = bpf_map_lookup_elem(&iface_configs, &ifindex);
-	if (cfg)
-		return cfg;
-	ifindex = BPF_CORE_READ(skb, skb_iif);
-	return bpf_map_lookup_elem(&iface_configs, &ifindex);
+		return false;
+	if (iface_config(BPF_CORE_READ(dev, ifindex), cfg))
+		return true;
+	return iface_config(BPF_CORE_READ(skb, skb_iif), cfg);
 }
 
 /* One more packet under `key`; a key the full map cannot take is counted
@@ -236,18 +234,18 @@ SEC("raw_tracepoint/kfree_skb")
 int sniffer_kfree_skb(struct bpf_raw_tracepoint_args *ctx)
 {
 	struct sk_buff *skb = (struct sk_buff *)ctx->args[0];
-	struct sniffer_iface_config *cfg = dropped_on(skb);
-	if (!cfg)
+	struct sniffer_iface_config cfg;
+	if (!dropped_on(skb, &cfg))
 		return 0;
 	__u32 reason = (__u32)ctx->args[2];
 	__u16 ethertype = bpf_ntohs(BPF_CORE_READ(skb, protocol));
-	struct sniffer_drop_key key = {.reason = reason, .stats_slot = cfg->stats_slot};
+	struct sniffer_drop_key key = {.reason = reason, .stats_slot = cfg.stats_slot};
 	if (reason < SNIFFER_DROP_IGNORABLE_REASONS && cfg_drops_ignored[reason])
 		key.reason = SNIFFER_DROP_IGNORED;
 	key.proto_class = dropped_class(skb, ethertype);
 	count_drop(&key);
 	if (cfg_drops_records && key.reason != SNIFFER_DROP_IGNORED) /* ignored: counted, no record */
-		send_drop_record(skb, ethertype, cfg->ifindex, key.reason);
+		send_drop_record(skb, ethertype, cfg.ifindex, key.reason);
 	return 0;
 }
 #endif /* !SNIFFER_USERSPACE */

@@ -85,35 +85,94 @@ static __always_inline __u32 payload_available(const struct sniffer_record *r, _
 	return end > r->payload_offset ? end - r->payload_offset : 0;
 }
 
-/* XDP, a whole snippet of cap bytes (a multiple of 8, at most
- * SNIFFER_DIRECT_SNIPPET_BYTES) in the frame's first buffer: copied in
- * 8-byte words straight from the packet, without bpf_xdp_load_bytes' call
- * (the same bytes). False: not so (a shorter payload, another hook, a
- * multi-buffer frame whose payload is beyond the first buffer, another cap),
- * the caller copies with the helper. */
+/* XDP: n snippet bytes (8 <= n <= area <= SNIFFER_DIRECT_SNIPPET_BYTES)
+ * copied straight from the frame's first buffer in 8-byte words, the last
+ * word ending at n (it overlaps the one before when n is not a multiple of
+ * 8), without bpf_xdp_load_bytes' call: the same bytes. False: not so (a
+ * shorter snippet, another hook, a frame whose payload is beyond the first
+ * buffer, a larger area), the caller copies with the helper. */
 #define SNIFFER_DIRECT_SNIPPET_BYTES 64
-static __always_inline bool copy_snippet_direct(bool is_xdp, void *data, void *data_end, __u32 offset, __u32 n,
-						__u32 cap, void *dst)
+
+/* The words of copy_snippet_direct: checked says that each is first checked
+ * against the frame's end (else the caller checked them all at once). */
+static __always_inline bool copy_snippet_words(__u8 *src, void *data_end, __u64 n, void *dst, bool checked)
 {
-	/* offset bounded for the verifier (a payload in the first buffer) */
-	if (!is_xdp || n != cap || cap % 8 || cap > SNIFFER_DIRECT_SNIPPET_BYTES || offset > 0x3fff)
-		return false;
-	__u8 *src = (__u8 *)data + offset;
-	if ((void *)(src + SNIFFER_DIRECT_SNIPPET_BYTES) > data_end) /* a constant: the verifier's bound */
-		return false;
 #pragma unroll
 	for (__u32 i = 0; i < SNIFFER_DIRECT_SNIPPET_BYTES / 8; i++) {
-		if (i * 8 >= cap)
+		if (i * 8 + 8 > n)
 			break;
+		if (checked && (void *)(src + i * 8 + 8) > data_end)
+			return false;
 		((__u64 *)dst)[i] = *(__u64 *)(src + i * 8);
 	}
+	if (n % 8) {
+		__u64 last = n - 8;
+		__u8 *tail = src + last;
+		/* check and load through this one pointer (the verifier's range) */
+		asm volatile("" : "+r"(tail));
+		if ((void *)(tail + 8) > data_end)
+			return false;
+		*(__u64 *)((__u8 *)dst + last) = *(__u64 *)tail;
+	}
 	return true;
+}
+
+static __always_inline bool copy_snippet_direct(bool is_xdp, void *data, void *data_end, __u32 offset, __u64 n,
+						__u32 area, void *dst)
+{
+	/* offset bounded for the verifier (a payload in the first buffer) */
+	if (!is_xdp || n < 8 || n > area || area > SNIFFER_DIRECT_SNIPPET_BYTES || offset > 0x3fff)
+		return false;
+	__u8 *src = (__u8 *)data + offset;
+	/* A frame with the whole area after the payload's start (area is a
+	 * constant on each path): one check for every word. */
+	if ((void *)(src + area) <= data_end)
+		return copy_snippet_words(src, data_end, n, dst, false);
+	return copy_snippet_words(src, data_end, n, dst, true);
+}
+
+/* Sends rec (fully filled in but for the header and the snippet) with its n
+ * snippet bytes in a record whose snippet area is area bytes (n <= area <=
+ * cfg_payload_bytes; a constant on each path, for the verifier's reserve);
+ * a full ring loses it, counted. */
+static __always_inline void send_in_area(void *ctx, bool is_xdp, void *data, void *data_end, void *ring,
+					 struct sniffer_record *rec, __u64 n, __u32 area, __u32 slot)
+{
+	struct sniffer_record *out = bpf_ringbuf_reserve(ring, sizeof(*rec) + area, 0);
+	if (!out) {
+		stat_add(slot, SNIFFER_STAT_RINGBUF_FULL, 1);
+		return;
+	}
+	rec->magic = SNIFFER_RECORD_MAGIC;
+	rec->abi_version = SNIFFER_ABI_VERSION;
+	rec->record_len = sizeof(*rec) + area;
+
+	/* Keep clang from dropping the bound (or checking a 32-bit copy): the
+	 * verifier must see it on the register passed to the helper. */
+	asm volatile("" : "+r"(n));
+	if (n > area || n > SNIFFER_MAX_PAYLOAD_BYTES)
+		n = 0;
+	if (n && !copy_snippet_direct(is_xdp, data, data_end, rec->payload_offset, n, area, out + 1)) {
+		long err = is_xdp ? bpf_xdp_load_bytes(ctx, rec->payload_offset, out + 1, n)
+				  : bpf_skb_load_bytes(ctx, rec->payload_offset, out + 1, n);
+		if (err)
+			n = 0;
+	}
+	rec->snippet_len = n;
+	__builtin_memcpy(out, rec, sizeof(*rec));
+
+	/* A ring sample takes its length plus an 8-byte header, rounded up to 8. */
+	bpf_ringbuf_submit(out, wakeup_flag(ring, (sizeof(*rec) + area + 8 + 7) & ~7u, true));
+	stat_add(slot, SNIFFER_STAT_RECORDS, 1);
 }
 
 /* Sends the record in rec (fully filled in but for the header and the
  * snippet) with up to cfg_payload_bytes of its payload; a full ring loses it,
  * counted. ctx is the xdp_md or the __sk_buff; is_xdp selects the helper that
- * copies the payload snippet; [data, data_end) the frame's first buffer. */
+ * copies the payload snippet; [data, data_end) the frame's first buffer.
+ * The record's snippet area is the snippet's length rounded up to 8 while
+ * that is below SNIFFER_DIRECT_SNIPPET_BYTES and the capacity, else the
+ * capacity (abi.h): a short payload takes fewer of the ring's cache lines. */
 static __always_inline void send_record(void *ctx, bool is_xdp, void *data, void *data_end,
 					struct sniffer_record *rec, __u32 wire_len, __u32 slot)
 {
@@ -121,40 +180,26 @@ static __always_inline void send_record(void *ctx, bool is_xdp, void *data, void
 	if (cap > SNIFFER_MAX_PAYLOAD_BYTES)
 		cap = SNIFFER_MAX_PAYLOAD_BYTES;
 	void *ring = events_ring(rec->saddr, rec->sport, rec->daddr, rec->dport, rec->l4_proto);
-	struct sniffer_record *out = ring ? bpf_ringbuf_reserve(ring, sizeof(*rec) + cap, 0) : 0;
-	if (!out) {
+	if (!ring) {
 		stat_add(slot, SNIFFER_STAT_RINGBUF_FULL, 1);
 		return;
 	}
-
-	rec->magic = SNIFFER_RECORD_MAGIC;
-	rec->abi_version = SNIFFER_ABI_VERSION;
-	rec->record_len = sizeof(*rec) + cap;
-
-	__u64 n = 0;
-	if (cap) {
-		n = payload_available(rec, wire_len);
-		if (n > cap)
-			n = cap;
-		/* Keep clang from checking a copy: the verifier must see the
-		 * bound on the register passed to the helper. */
-		asm volatile("" : "+r"(n));
-		if (copy_snippet_direct(is_xdp, data, data_end, rec->payload_offset, n, cap, out + 1)) {
-		} else if (n > 0 && n <= SNIFFER_MAX_PAYLOAD_BYTES && n <= cap) {
-			long err = is_xdp ? bpf_xdp_load_bytes(ctx, rec->payload_offset, out + 1, n)
-					  : bpf_skb_load_bytes(ctx, rec->payload_offset, out + 1, n);
-			if (err)
-				n = 0;
-		} else {
-			n = 0;
-		}
+	__u64 n = cap ? payload_available(rec, wire_len) : 0;
+	if (n > cap)
+		n = cap;
+	__u32 area = (n + 7) & ~7u;
+	/* One reservation of a constant size per case (the verifier's rule). */
+	switch (area < cap ? area : ~0u) {
+	case 0: send_in_area(ctx, is_xdp, data, data_end, ring, rec, n, 0, slot); break;
+	case 8: send_in_area(ctx, is_xdp, data, data_end, ring, rec, n, 8, slot); break;
+	case 16: send_in_area(ctx, is_xdp, data, data_end, ring, rec, n, 16, slot); break;
+	case 24: send_in_area(ctx, is_xdp, data, data_end, ring, rec, n, 24, slot); break;
+	case 32: send_in_area(ctx, is_xdp, data, data_end, ring, rec, n, 32, slot); break;
+	case 40: send_in_area(ctx, is_xdp, data, data_end, ring, rec, n, 40, slot); break;
+	case 48: send_in_area(ctx, is_xdp, data, data_end, ring, rec, n, 48, slot); break;
+	case 56: send_in_area(ctx, is_xdp, data, data_end, ring, rec, n, 56, slot); break;
+	default: send_in_area(ctx, is_xdp, data, data_end, ring, rec, n, cap, slot); break;
 	}
-	rec->snippet_len = n;
-	__builtin_memcpy(out, rec, sizeof(*rec));
-
-	/* A ring sample takes its length plus an 8-byte header, rounded up to 8. */
-	bpf_ringbuf_submit(out, wakeup_flag(ring, (rec->record_len + 8 + 7) & ~7u, true));
-	stat_add(slot, SNIFFER_STAT_RECORDS, 1);
 }
 
 #endif /* SNIFFER_RECORD_BPF_H */

@@ -20,7 +20,7 @@
 #endif
 
 /* Bumped whenever any layout below changes. */
-#define SNIFFER_ABI_VERSION 8
+#define SNIFFER_ABI_VERSION 9
 /* First word of every ring record, read as a little-endian u32: "SNFR" for a
  * packet record, "SNFL" for a flow record (kernel flow aggregation), "SNFD"
  * for a drop record (kernel drop reasons). */
@@ -268,14 +268,17 @@ enum sniffer_stat_position {
 #define SNIFFER_MPLS_MAX_LABELS 4
 
 /*
- * One packet observation, followed in the ring by payload_capacity bytes of
- * snippet area (payload_capacity is fixed for a run: the configured
- * payload_bytes), of which snippet_len are valid. record_len covers both.
+ * One packet observation, followed in the ring by its snippet area, of which
+ * snippet_len bytes are valid. The area is the snippet's length rounded up to
+ * a multiple of 8 when that is less than both the payload capacity (the
+ * configured payload_bytes, fixed for a run) and 64, else the capacity: from
+ * 0 to the capacity bytes (since ABI 9; before, always the capacity).
+ * record_len covers both: sizeof(struct sniffer_record) + the area.
  */
 struct sniffer_record {
 	__u32 magic;         /* SNIFFER_RECORD_MAGIC */
 	__u16 abi_version;   /* SNIFFER_ABI_VERSION */
-	__u16 record_len;    /* sizeof(struct sniffer_record) + payload capacity */
+	__u16 record_len;    /* sizeof(struct sniffer_record) + snippet area (0..payload capacity) */
 	__u64 ts_mono_ns;    /* bpf_ktime_get_ns(): CLOCK_MONOTONIC, not wall time */
 	__u32 ifindex;
 	__u32 wire_len;      /* frame length from the Ethernet header on */

@@ -14,8 +14,8 @@ enum class DecodeStatus {
   TooShort,     // fewer bytes than the fixed record
   BadMagic,     // not a sniffer record at all
   BadVersion,   // a layout this build does not know: never guess
-  BadLength,    // record_len disagrees with the ring sample size or the configured capacity
-  BadSnippet,   // snippet_len larger than the snippet area
+  BadLength,    // record_len beyond the ring sample or the configured capacity
+  BadSnippet,   // snippet_len larger than the record's snippet area
 };
 inline constexpr int kNumDecodeStatus = 6;
 

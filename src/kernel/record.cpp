@@ -23,10 +23,12 @@ DecodeStatus decode_record(const void* data, std::size_t size, std::uint32_t pay
   const sniffer_record& h = out.header;
   if (h.magic != SNIFFER_RECORD_MAGIC) return DecodeStatus::BadMagic;
   if (h.abi_version != SNIFFER_ABI_VERSION) return DecodeStatus::BadVersion;
-  std::size_t expected = sizeof(sniffer_record) + payload_capacity;
-  // The ring rounds sample sizes up to 8 bytes.
-  if (h.record_len != expected || size < expected) return DecodeStatus::BadLength;
-  if (h.snippet_len > payload_capacity) return DecodeStatus::BadSnippet;
+  // The snippet area is 0 to payload_capacity bytes (abi.h); the ring rounds
+  // sample sizes up to 8 bytes.
+  if (h.record_len < sizeof(sniffer_record) || h.record_len > sizeof(sniffer_record) + payload_capacity ||
+      size < h.record_len)
+    return DecodeStatus::BadLength;
+  if (h.snippet_len > h.record_len - sizeof(sniffer_record)) return DecodeStatus::BadSnippet;
   out.snippet = {static_cast<const std::uint8_t*>(data) + sizeof(sniffer_record), h.snippet_len};
   return DecodeStatus::Ok;
 }

@@ -33,10 +33,13 @@ TEST_F(ProgramsTest, PayloadSnippetIsCopiedUpToTheConfiguredLength) {
   });
 }
 
-// XDP copies a whole snippet of up to 64 bytes (a multiple of 8) word by word
-// straight from the frame when 64 bytes follow the payload's start
-// (record.bpf.h, copy_snippet_direct), else through bpf_xdp_load_bytes: the
-// same bytes either way, and as TC's bpf_skb_load_bytes copies them.
+// XDP copies a snippet of 8 to 64 bytes word by word straight from the frame
+// (record.bpf.h, copy_snippet_direct; the last word overlaps the one before
+// when the length is not a multiple of 8), a shorter one or one beyond the
+// frame's first buffer through bpf_xdp_load_bytes: the same bytes either way,
+// and as TC's bpf_skb_load_bytes copies them. The record's snippet area is
+// the snippet's length rounded up to 8 while that is below the capacity and
+// 64, else the capacity (abi.h).
 class SnippetTest : public ProgramsTest {
  protected:
   void expect_snippets(std::uint32_t cap);
@@ -45,16 +48,25 @@ class SnippetTest : public ProgramsTest {
 void SnippetTest::expect_snippets(std::uint32_t cap) {
   std::string payload;
   for (int i = 0; i < 100; ++i) payload += static_cast<char>(i * 7 + 3);
-  for (std::size_t len : {std::size_t{100}, std::size_t{64}, std::size_t{63}, cap - std::size_t{1}}) {
+  for (std::size_t len : {std::size_t{100}, std::size_t{64}, std::size_t{63}, cap - std::size_t{1}, std::size_t{57},
+                          std::size_t{56}, std::size_t{18}, std::size_t{9}, std::size_t{8}, std::size_t{7},
+                          std::size_t{1}, std::size_t{0}}) {
     const std::string p = payload.substr(0, len);
-    const Bytes frame = Frame{}.ipv4().udp({.sport = 1, .dport = 2, .payload = p});
     const std::string want = p.substr(0, std::min<std::size_t>(cap, len));
-    for (Hook hook : {Hook::Xdp, Hook::TcEgress}) {
-      check(Row{.description = "cap " + std::to_string(cap) + ", payload " + std::to_string(len),
-                .frame = frame,
-                .verdict = hook == Hook::Xdp ? kXdpPass : kTcContinue,
-                .record = RecordFields{.snippet_len = want.size(), .snippet = want},
-                .hook = hook});
+    const std::size_t rounded = (want.size() + 7) / 8 * 8;
+    const std::size_t area = rounded < cap && rounded < 64 ? rounded : cap;
+    for (std::uint8_t pad : {0, 0xee}) {  // a short frame padded to 60 bytes: the padding is not payload
+      const Bytes frame = Frame{}.ipv4().udp({.sport = 1, .dport = 2, .payload = p}).pad_to(pad ? 60 : 0, pad);
+      for (Hook hook : {Hook::Xdp, Hook::TcEgress}) {
+        check(Row{.description = "cap " + std::to_string(cap) + ", payload " + std::to_string(len) + ", pad " +
+                                 std::to_string(pad),
+                  .frame = frame,
+                  .verdict = hook == Hook::Xdp ? kXdpPass : kTcContinue,
+                  .record = RecordFields{.record_len = sizeof(sniffer_record) + area,
+                                         .snippet_len = want.size(),
+                                         .snippet = want},
+                  .hook = hook});
+      }
     }
   }
 }
@@ -69,6 +81,18 @@ TEST_F(SnippetTest, Of8BytesIsTheFramesBytesOnEveryPath) {
   load({.payload_bytes = 8});
   configure();
   expect_snippets(8);
+}
+
+TEST_F(SnippetTest, Of20BytesIsTheFramesBytesOnEveryPath) {  // not a multiple of 8
+  load({.payload_bytes = 20});
+  configure();
+  expect_snippets(20);
+}
+
+TEST_F(SnippetTest, Of100BytesIsTheFramesBytesOnEveryPath) {  // above 64: areas of 0..56 bytes, else 100
+  load({.payload_bytes = 100});
+  configure();
+  expect_snippets(100);
 }
 
 TEST_F(ProgramsTest, JumboFramesSpanningBuffersAreMeasuredWhole) {

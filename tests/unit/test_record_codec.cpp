@@ -49,12 +49,32 @@ TEST(RecordDecode, RejectsWhatItDoesNotKnow) {
   EXPECT_EQ(decode_record(buf.data(), buf.size(), 0, out), DecodeStatus::BadVersion);
 
   buf = sample(16);
-  EXPECT_EQ(decode_record(buf.data(), buf.size(), 0, out), DecodeStatus::BadLength);  // capacity disagrees
+  EXPECT_EQ(decode_record(buf.data(), buf.size(), 0, out), DecodeStatus::BadLength);  // an area beyond the capacity
   EXPECT_EQ(decode_record(buf.data(), buf.size() - 8, 16, out), DecodeStatus::BadLength);  // sample too short
 
   buf = sample(4);
   header_of(buf).snippet_len = 5;
   EXPECT_EQ(decode_record(buf.data(), buf.size(), 4, out), DecodeStatus::BadSnippet);
+
+  buf = sample(8, "abcdefgh");  // an area of 8 under a capacity of 64: the snippet must fit the area
+  header_of(buf).snippet_len = 9;
+  EXPECT_EQ(decode_record(buf.data(), buf.size(), 64, out), DecodeStatus::BadSnippet);
+  header_of(buf).record_len = sizeof(sniffer_record) - 8;  // shorter than the fixed record
+  EXPECT_EQ(decode_record(buf.data(), buf.size(), 64, out), DecodeStatus::BadLength);
+}
+
+TEST(RecordDecode, TheSnippetAreaIsUpToTheCapacity) {
+  // Since ABI 9 a short snippet takes an area of its length rounded up to 8
+  // (abi.h): every area from 0 to the capacity is well formed.
+  DecodedRecord out;
+  auto buf = sample(24, "0123456789abcdefgh");
+  ASSERT_EQ(decode_record(buf.data(), buf.size(), 64, out), DecodeStatus::Ok);
+  EXPECT_EQ(std::string(out.snippet.begin(), out.snippet.end()), "0123456789abcdefgh");
+  buf = sample(0);
+  ASSERT_EQ(decode_record(buf.data(), buf.size(), 64, out), DecodeStatus::Ok);
+  EXPECT_TRUE(out.snippet.empty());
+  buf = sample(72);  // beyond the capacity
+  EXPECT_EQ(decode_record(buf.data(), buf.size(), 64, out), DecodeStatus::BadLength);
 }
 
 TEST(EventCodec, AddressesStayInNetworkOrderAndTimeBecomesWallClock) {
