@@ -9,7 +9,9 @@ namespace sniffer {
 
 // The file's bytes. Throws Error whose text is the reason only (the errno
 // text, e.g. "Is a directory (errno 21)", or "more than N MiB"), for the
-// caller to prefix with what it was reading.
-std::string read_small_file(const std::string& path, std::size_t max_bytes);
+// caller to prefix with what it was reading. regular_only: anything but a
+// regular file (a FIFO, a device) is refused, without waiting for a writer:
+// the daemon re-reads its config in its capture loop (SIGHUP).
+std::string read_small_file(const std::string& path, std::size_t max_bytes, bool regular_only = false);
 
 }  // namespace sniffer

@@ -38,6 +38,22 @@ class Every {
 void on_stop_signal(int sig) { g_stop_signal = sig; }
 void on_reload_signal(int) { g_reload_signal = 1; }
 
+// From the start: a SIGHUP while the programs load is a reload once the loop
+// runs (its default action killed the daemon); SIGUSR1/2 are not used, and a
+// log pipe that closes (`2>&1 | head`) is no reason to stop watching.
+void install_early_signal_handlers() {
+  struct sigaction sa {};
+  sigemptyset(&sa.sa_mask);
+  sa.sa_handler = on_reload_signal;
+  sigaction(SIGHUP, &sa, nullptr);
+  sa.sa_handler = SIG_IGN;
+  sigaction(SIGUSR1, &sa, nullptr);
+  sigaction(SIGUSR2, &sa, nullptr);
+  sigaction(SIGPIPE, &sa, nullptr);
+}
+
+// Once attached: SIGINT and SIGTERM detach and report (before, their default
+// action ends a start that has attached nothing).
 void install_signal_handlers() {
   struct sigaction sa {};
   sa.sa_handler = on_stop_signal;
@@ -45,8 +61,6 @@ void install_signal_handlers() {
   sa.sa_flags = 0;  // no SA_RESTART: epoll_wait returns EINTR and the loop sees the flag
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
-  sa.sa_handler = on_reload_signal;
-  sigaction(SIGHUP, &sa, nullptr);
 }
 
 // SIGHUP: re-read the config and apply what can change without reloading the
@@ -77,6 +91,7 @@ void reload(Sensor& sensor, const RunOptions& options) {
 }  // namespace
 
 int run_daemon(const Config& config, const RunOptions& options) {
+  install_early_signal_handlers();
   Sensor sensor(config, SensorOptions{.source = PacketSource::Interfaces, .dry_run = options.dry_run});
   if (options.dry_run) {
     std::cout << sensor.dry_run_report().dump() << std::endl;

@@ -186,7 +186,7 @@ Config parse_config(const std::string& text) {
 Config load_config_file(const std::string& path) {
   std::string text;
   try {
-    text = read_small_file(path, kMaxConfigBytes);
+    text = read_small_file(path, kMaxConfigBytes, /*regular_only=*/true);
   } catch (const Error& e) {
     throw ConfigInvalid({{"", "cannot read config file \"" + path + "\": " + e.what()}});
   }

@@ -158,3 +158,28 @@ def test_a_hook_that_fails_on_reload_leaves_the_others_attached(lab, start_daemo
     samples = scrape_until(lab, port, lambda m: m.get('sniffer_interface_hooks_missing{interface="a0"}') == 0)
     assert samples.get('sniffer_interface_hooks_missing{interface="a0"}') == 0, samples
     daemon.stop()
+
+
+def test_a_fifo_config_is_refused_without_waiting_and_stray_signals_are_ignored(lab, start_daemon, subscribe):
+    """A reload that read a FIFO waited for its writer, stopping the capture loop; SIGUSR1/2
+    (default action: terminate) killed the daemon with no final report."""
+    import os
+    daemon = start_daemon()
+    sub = subscribe(daemon.endpoint)
+    for sig in (signal.SIGUSR1, signal.SIGUSR2):
+        daemon.proc.send_signal(sig)
+    daemon.config_path.rename(daemon.config_path.with_suffix(".saved"))
+    os.mkfifo(daemon.config_path)
+    daemon.proc.send_signal(signal.SIGHUP)
+    assert wait_log(daemon, "reload rejected"), daemon.stderr()
+    assert "not a regular file" in daemon.stderr(), daemon.stderr()
+    start = sub.count()
+    lab.ping(lab.wan, Addr.LAN4_PEER, count=2)  # the loop still drains the ring
+    deadline = time.monotonic() + 3
+    while sub.count() - start < 4 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert sub.count() - start >= 4, "no events after the refused reload"
+    assert daemon.running()
+    report = daemon.stop()
+    sub.stop()
+    assert report["kernel"]["ringbuf_full"] == 0
