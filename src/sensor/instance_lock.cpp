@@ -7,7 +7,9 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <filesystem>
 #include <string>
+#include <vector>
 
 #include "sniffer/config.hpp"  // normal_pin_path
 
@@ -30,6 +32,25 @@ bool still_linked(int fd, const std::string& path) {
   struct stat by_fd {}, by_path {};
   return fstat(fd, &by_fd) == 0 && stat(path.c_str(), &by_path) == 0 && by_fd.st_dev == by_path.st_dev &&
          by_fd.st_ino == by_path.st_ino;
+}
+
+// The pin path with the symbolic links of its existing part resolved: bpffs
+// allows links, and a link to a running sensor's pin directory is that
+// directory (a second sensor through one replaced, then removed, its pins).
+std::string resolved_pin_path(const std::string& pin_path) {
+  namespace fs = std::filesystem;
+  const fs::path normal = normal_pin_path(pin_path);
+  fs::path existing = normal;
+  std::vector<fs::path> missing;  // the components below `existing`, deepest first
+  std::error_code ec;
+  while (existing.has_relative_path() && !fs::exists(existing, ec)) {
+    missing.push_back(existing.filename());
+    existing = existing.parent_path();
+  }
+  fs::path resolved = fs::canonical(existing, ec);
+  if (ec) return normal.string();
+  for (auto it = missing.rbegin(); it != missing.rend(); ++it) resolved /= *it;
+  return resolved.string();
 }
 
 }  // namespace
@@ -60,7 +81,7 @@ InstanceLock::InstanceLock(const std::string& pin_path, const std::string& direc
   if (mkdir(directory.c_str(), 0755) != 0 && errno != EEXIST) {
     throw Error("lock directory " + directory + ": " + errno_text(errno));
   }
-  file_ = directory + "/" + file_name(pin_path);
+  file_ = directory + "/" + file_name(resolved_pin_path(pin_path));
   // A few tries: between our open and our flock, an exiting holder may remove
   // the file we opened.
   for (int attempt = 0; attempt < 10; ++attempt) {

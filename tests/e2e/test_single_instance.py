@@ -326,3 +326,26 @@ def test_an_interface_another_xdp_program_holds_is_one_error_with_both_modes_rea
     assert "another XDP program is attached" in error[0], error[0]
     assert "native mode: Device or resource busy" in error[0] and "generic mode: " in error[0], error[0]
     assert first.running()
+
+
+def test_a_symlink_to_a_live_pin_directory_is_the_same_lock(env, lab, tmp_path, sensors):
+    """bpffs allows symbolic links: a second sensor on a link to the running sensor's pin
+    directory replaced every live pin as stale and removed them all on its exit."""
+    ensure_bpffs()
+    pin_dir = new_pin_dir(lab)
+    endpoint = f"ipc://{tmp_path}/pub.sock"
+    first = HostDaemon(env, lab, tmp_path, lab_config(endpoint, pin_path=pin_dir, metrics={"listen": ""}), "first")
+    sensors.append(first.start())
+    ids_before = pinned_map_ids(pin_dir)
+    link = pin_dir + "-link"
+    os.symlink(pin_dir, link)
+    try:
+        config = lab_config(f"ipc://{tmp_path}/other.sock", pin_path=link, metrics={"listen": ""})
+        code, err = HostDaemon(env, lab, tmp_path, config, "second").run_to_exit()
+    finally:
+        os.unlink(link)
+    assert code == 1, err
+    assert f"another sniffer (pid {first.proc.pid}) holds {link}" in err, err
+    assert "stale" not in err, err
+    assert pinned_map_ids(pin_dir) == ids_before, "the running sensor's pins changed"
+    assert first.proc.poll() is None, "the running sensor exited"
