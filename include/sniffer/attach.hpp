@@ -19,6 +19,10 @@ class Attachment {
   virtual ~Attachment() = default;
   // "xdp native (bpf_link)", "tc egress (tcx link)", ...
   virtual std::string describe() const = 0;
+  // False once someone else removed it: since Linux 5.9 any root process can
+  // detach a link (`bpftool link detach`), and a clsact filter goes with its
+  // qdisc (`tc qdisc del dev X clsact`). True when it cannot be told.
+  virtual bool still_attached() const = 0;
 };
 
 // Attaches the XDP program. Auto tries native first, then generic.

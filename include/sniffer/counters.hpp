@@ -169,6 +169,7 @@ struct LinkCounters {
   std::uint64_t reattached = 0;
   std::uint64_t reattach_errors = 0;
   std::uint64_t hooks_missing = 0;  // configured hooks not attached while present
+  std::uint64_t hooks_detached = 0;  // hooks found removed by someone else (and attached again)
 };
 
 // Prevention (prevention/): the blocklist and its control socket.

@@ -64,6 +64,10 @@ class InterfaceManager {
   // interfaces), and detaches those no longer configured. A hook that fails
   // does not stop the others: HooksMissing names every failure at the end.
   void attach();
+  // Finds hooks someone else removed (a link detached by id, a clsact qdisc
+  // deleted), logs and counts them, and attaches them again. At most once a
+  // second unless `now` is 0 (SIGHUP: always).
+  void verify(std::uint64_t now_mono_ns);
   // Detaches every program (iface_configs stays, for the final counters).
   void detach_attachments() { attached_.clear(); }
   // Detaches everything and empties iface_configs.
@@ -88,7 +92,7 @@ class InterfaceManager {
  private:
   std::map<std::string, std::optional<LinkEvent>> resolve(const std::vector<InterfaceConfig>& interfaces) const;
   struct LinkEvents {
-    std::uint64_t down = 0, up = 0, lost = 0, reattached = 0, reattach_errors = 0;
+    std::uint64_t down = 0, up = 0, lost = 0, reattached = 0, reattach_errors = 0, hooks_detached = 0;
   };
   struct Entry {
     InterfaceConfig config;
@@ -118,6 +122,7 @@ class InterfaceManager {
   bool table_changed_ = false;
   std::vector<Role> blocklist_roles_;
   std::uint64_t resyncs_ = 0;
+  std::uint64_t last_verify_ns_ = 0;
 };
 
 }  // namespace sniffer

@@ -26,6 +26,14 @@ class LinkAttachment : public Attachment {
   LinkAttachment(int fd, std::string what) : fd_(fd), what_(std::move(what)) {}
   ~LinkAttachment() override { close(fd_); }  // closing the last fd detaches
   std::string describe() const override { return what_; }
+  // A detached XDP or tcx link reports ifindex 0: the union's first field
+  // for both (tcx's member is newer than Debian 12's headers).
+  bool still_attached() const override {
+    bpf_link_info info{};
+    __u32 len = sizeof info;
+    if (bpf_obj_get_info_by_fd(fd_, &info, &len) != 0) return true;
+    return info.xdp.ifindex != 0;
+  }
 
  private:
   int fd_;
@@ -54,6 +62,13 @@ class ClsactAttachment : public Attachment {
         spdlog::warn("{}: remove clsact qdisc: {}", ifname_, errno_text(err));
       }
     }
+  }
+  bool still_attached() const override {
+    LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = static_cast<int>(ifindex_),
+                .attach_point = ingress_ ? BPF_TC_INGRESS : BPF_TC_EGRESS);
+    LIBBPF_OPTS(bpf_tc_opts, opts, .handle = kTcHandle, .priority = kTcPriority);
+    const int err = bpf_tc_query(&hook, &opts);
+    return !(err == -ENOENT || err == -EINVAL);  // the filter, or its qdisc, is gone
   }
   std::string describe() const override {
     return std::string("tc ") + (ingress_ ? "ingress" : "egress") + " (clsact filter" +

@@ -1,5 +1,7 @@
 #include "sniffer/interface_manager.hpp"
 
+#include <net/if.h>
+
 #include <algorithm>
 #include <optional>
 #include <set>
@@ -206,7 +208,39 @@ void InterfaceManager::restore_xdp(const std::string& name, const Entry& e, XdpM
   }
 }
 
+void InterfaceManager::verify(std::uint64_t now_mono_ns) {
+  if (now_mono_ns != 0 && now_mono_ns - last_verify_ns_ < 1'000'000'000ull) return;
+  last_verify_ns_ = now_mono_ns;
+  std::set<std::string> damaged;
+  for (auto it = attached_.begin(); it != attached_.end();) {
+    const std::string& name = it->first.first;
+    auto e = entries_.find(name);
+    char current[IF_NAMESIZE] = {};
+    // An interface deleted or renamed is the link monitor's (its hooks went with it).
+    const bool ours = e != entries_.end() && e->second.present &&
+                      if_indextoname(e->second.info.ifindex, current) != nullptr && name == current;
+    if (!ours || it->second.second->still_attached()) {
+      ++it;
+      continue;
+    }
+    spdlog::warn("{} (ifindex {}): {} was removed by someone else (bpftool link detach, tc qdisc del?): "
+                 "attaching it again",
+                 name, e->second.info.ifindex, it->second.second->describe());
+    ++e->second.counters.hooks_detached;
+    damaged.insert(name);
+    it = attached_.erase(it);
+  }
+  for (const std::string& name : damaged) {
+    try {
+      attach_entry(name, entries_.at(name));
+    } catch (const std::exception& ex) {
+      spdlog::error("{}: attaching again failed: {}", name, ex.what());
+    }
+  }
+}
+
 void InterfaceManager::attach() {
+  verify(0);
   // Detach what is no longer wanted (a removed or absent interface or hook).
   for (auto it = attached_.begin(); it != attached_.end();) {
     const auto& [name, hook] = it->first;
@@ -364,7 +398,8 @@ std::map<std::string, LinkCounters> InterfaceManager::link_counters() const {
                                .lost = e.counters.lost,
                                .reattached = e.counters.reattached,
                                .reattach_errors = e.counters.reattach_errors,
-                               .hooks_missing = e.hooks_missing};
+                               .hooks_missing = e.hooks_missing,
+                               .hooks_detached = e.counters.hooks_detached};
   }
   return links;
 }

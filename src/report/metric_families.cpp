@@ -241,6 +241,10 @@ constexpr MetricFamily kFamilies[] = {
     {"sniffer_interface_reattach_errors_total", kCounter,
      "Times re-attaching a returning interface failed (see the log; SIGHUP retries).",
      link_figure<&LinkCounters::reattach_errors>},
+    {"sniffer_interface_hooks_detached_total", kCounter,
+     "Hooks of the interface found removed by someone else (bpftool link detach, tc qdisc del) and attached "
+     "again (checked every second).",
+     link_figure<&LinkCounters::hooks_detached>},
     {"sniffer_interface_hooks_missing", kGauge,
      "Configured hooks that failed to attach on the present interface at the last try (reload, start or its "
      "return; the log says why, SIGHUP retries). An XDP hook kept in its previous mode counts.",

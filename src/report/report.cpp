@@ -90,7 +90,7 @@ json links_json(const std::map<std::string, LinkCounters>& links) {
                {"ifindex", l.ifindex},       {"link_down", l.link_down},
                {"link_up", l.link_up},       {"lost", l.lost},
                {"reattached", l.reattached}, {"reattach_errors", l.reattach_errors},
-               {"hooks_missing", l.hooks_missing}};
+               {"hooks_missing", l.hooks_missing}, {"hooks_detached", l.hooks_detached}};
   }
   return j;
 }

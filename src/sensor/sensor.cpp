@@ -230,6 +230,7 @@ void Sensor::poll() {
   if (LinkChanges changes = links_->poll(); !changes.empty()) {
     if (manager_->apply(changes) || changes.addresses_changed) refresh_host();
   }
+  manager_->verify(now_mono_ns_);
   prevention_->poll(now_mono_ns_, realtime_now_ns());
   captures_->poll(now_mono_ns_, realtime_now_ns());
   if (publish_) publish_->service();

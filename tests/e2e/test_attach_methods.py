@@ -40,3 +40,41 @@ def test_clsact_qdisc_of_someone_else_is_left_in_place(lab, start_daemon):
     kinds, filters = tc_state(lab, "wan0")
     assert "clsact" in kinds, "sniffer removed a qdisc it did not create"
     assert not filters, f"sniffer left its filter: {filters}"
+
+
+def xdp_prog_id(lab, dev):
+    link = json.loads(lab.exec(lab.gw, ["ip", "-j", "link", "show", "dev", dev]).stdout)[0]
+    return link.get("xdp", {}).get("prog", {}).get("id")
+
+
+def test_hooks_removed_by_someone_else_are_attached_again(lab, start_daemon, subscribe):
+    """Any root process can detach a bpf_link by id, and a traffic-shaping reset deletes a clsact
+    qdisc with its filters: the interface went unobserved (and unblocked) silently until a
+    restart. Now the daemon notices within a second, says so, counts it and attaches again."""
+    # wan0 alone: its XDP link is then the only one of this daemon's program (bpftool 7.1 shows no
+    # ifindex for an XDP link, and every interface runs the same program).
+    daemon = start_daemon(capture={"tc_attach": "clsact"},
+                          interfaces=[{"name": "wan0", "role": "wan", "mode": "host-based", "hooks": ["xdp", "tc_egress"]}])
+    prog = xdp_prog_id(lab, "wan0")
+    links = json.loads(lab.exec(lab.gw, ["bpftool", "-j", "link", "show"]).stdout)
+    xdp_link = next(l["id"] for l in links if l.get("type") == "xdp" and l.get("prog_id") == prog)
+    lab.exec(lab.gw, ["bpftool", "link", "detach", "id", str(xdp_link)])
+    lab.exec(lab.gw, ["tc", "qdisc", "del", "dev", "wan0", "clsact"])
+    deadline = time.monotonic() + 4
+    while time.monotonic() < deadline and daemon.stderr().count("was removed by someone else") < 2:
+        time.sleep(0.1)
+    log = daemon.stderr()
+    assert "xdp native (bpf_link) was removed by someone else" in log, log
+    assert "tc egress (clsact filter, qdisc created by sniffer) was removed by someone else" in log, log
+    links = json.loads(lab.exec(lab.gw, ["bpftool", "-j", "link", "show"]).stdout)
+    assert any(l.get("type") == "xdp" and l.get("prog_id") == prog and l["id"] != xdp_link for l in links), links
+    assert "clsact" in tc_state(lab, "wan0")[0], log
+    sub = subscribe(daemon.endpoint)
+    time.sleep(0.5)
+    lab.ping(lab.wan, Addr.WAN4_GW, count=3)
+    time.sleep(0.3)
+    report = daemon.stop()
+    sub.stop()
+    assert len([e for e in sub.events if e.hook == 1 and e.icmp_type == 8]) == 3, "wan0's XDP hook sees nothing"
+    assert len([e for e in sub.events if e.hook == 3 and e.icmp_type == 0]) == 3, "wan0's TC egress sees nothing"
+    assert report["userspace"]["interface_events"]["wan0"]["hooks_detached"] == 2, (report["userspace"]["interface_events"], daemon.stderr())

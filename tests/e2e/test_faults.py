@@ -102,7 +102,8 @@ def test_link_down_up_keeps_the_hooks_and_is_counted(lab, start_daemon, subscrib
     assert all(e.ifindex == ifindex for e in after if e.interface == "wan0")
     links = report["userspace"]["interface_events"]
     assert links["wan0"] == {"present": True, "up": True, "ifindex": ifindex, "link_down": 1, "link_up": 1,
-                             "lost": 0, "reattached": 0, "reattach_errors": 0, "hooks_missing": 0}, links
+                             "lost": 0, "reattached": 0, "reattach_errors": 0, "hooks_missing": 0,
+                             "hooks_detached": 0}, links
     assert links["lan0"]["link_down"] == 0 and links["lan0"]["link_up"] == 0, links
     wan = report["kernel"]["interfaces"]["wan0"]
     assert wan["packets"]["xdp_ingress"]["udp"] == 7 and wan["packets"]["tc_egress"]["udp"] == 7, wan
