@@ -1,0 +1,135 @@
+// InterfaceManager's hooks: attaching the configured ones (a failure does not
+// stop the others), replacing an XDP hook whose mode changed, and finding
+// those someone else removed.
+#include <net/if.h>
+
+#include <algorithm>
+#include <set>
+
+#include <spdlog/spdlog.h>
+
+#include "sniffer/error.hpp"
+#include "sniffer/interface_manager.hpp"
+
+namespace sniffer {
+
+std::unique_ptr<Attachment> InterfaceManager::attach_hook(const std::string& name, const Entry& e, Hook hook,
+                                                          XdpMode xdp_mode) {
+  switch (hook) {
+    case Hook::XdpIngress: return attach_xdp(progs_.xdp_prog_fd(), e.info.ifindex, name, xdp_mode);
+    case Hook::TcIngress: return attach_tc(progs_.tc_ingress_prog_fd(), e.info.ifindex, name, true, tc_attach_);
+    case Hook::TcEgress: return attach_tc(progs_.tc_egress_prog_fd(), e.info.ifindex, name, false, tc_attach_);
+  }
+  throw Error(name + ": unknown hook");
+}
+
+// Every configured hook that is not attached yet; one that fails does not stop
+// the others. An XDP hook whose mode changed is replaced, and kept in its old
+// mode when the new one fails (two XDP programs cannot share an interface, so
+// the old one must go first). Throws, once all were tried, naming each failure.
+void InterfaceManager::attach_entry(const std::string& name, Entry& e) {
+  std::string failures;
+  e.hooks_missing = 0;
+  for (Hook hook : e.config.hooks) {
+    auto key = std::make_pair(name, hook);
+    std::optional<XdpMode> previous;
+    if (auto it = attached_.find(key); it != attached_.end()) {
+      if (it->second.first == e.config.xdp_mode || hook != Hook::XdpIngress) continue;
+      previous = it->second.first;
+      spdlog::info("{}: detached {} (xdp_mode is now {})", name, it->second.second->describe(),
+                   to_string(e.config.xdp_mode));
+      attached_.erase(it);
+    }
+    try {
+      std::unique_ptr<Attachment> a = attach_hook(name, e, hook, e.config.xdp_mode);
+      spdlog::info("{} (ifindex {}, {}, {}): attached {}", name, e.info.ifindex, to_string(e.config.role),
+                   to_string(e.config.mode), a->describe());
+      attached_[key] = {e.config.xdp_mode, std::move(a)};
+    } catch (const std::exception& ex) {
+      failures += std::string(failures.empty() ? "" : "; ") + ex.what();
+      ++e.hooks_missing;  // an XDP hook kept in its old mode still counts: not as configured
+      if (previous) restore_xdp(name, e, *previous, failures);
+    }
+  }
+  if (!failures.empty()) throw Error(failures);
+  if (e.reattach_pending) {
+    e.reattach_pending = false;
+    ++e.counters.reattached;
+    spdlog::info("{} (ifindex {}): re-attached ({} hook(s)); counters continue", name, e.info.ifindex,
+                 e.config.hooks.size());
+  }
+}
+
+void InterfaceManager::restore_xdp(const std::string& name, const Entry& e, XdpMode mode, std::string& failures) {
+  try {
+    std::unique_ptr<Attachment> a = attach_hook(name, e, Hook::XdpIngress, mode);
+    spdlog::warn("{} (ifindex {}): kept XDP in its previous mode: attached {}; the next SIGHUP retries {}", name,
+                 e.info.ifindex, a->describe(), to_string(e.config.xdp_mode));
+    failures += " (kept XDP in " + std::string(to_string(mode)) + " mode)";
+    attached_[std::make_pair(name, Hook::XdpIngress)] = {mode, std::move(a)};
+  } catch (const std::exception& ex) {
+    failures += std::string("; ") + name + ": XDP in its previous mode too: " + ex.what();
+  }
+}
+
+void InterfaceManager::verify(std::uint64_t now_mono_ns) {
+  if (now_mono_ns != 0 && now_mono_ns - last_verify_ns_ < 1'000'000'000ull) return;
+  last_verify_ns_ = now_mono_ns;
+  std::set<std::string> damaged;
+  for (auto it = attached_.begin(); it != attached_.end();) {
+    const std::string& name = it->first.first;
+    auto e = entries_.find(name);
+    char current[IF_NAMESIZE] = {};
+    // An interface deleted or renamed is the link monitor's (its hooks went with it).
+    const bool ours = e != entries_.end() && e->second.present &&
+                      if_indextoname(e->second.info.ifindex, current) != nullptr && name == current;
+    if (!ours || it->second.second->still_attached()) {
+      ++it;
+      continue;
+    }
+    spdlog::warn("{} (ifindex {}): {} was removed by someone else (bpftool link detach, tc qdisc del?): "
+                 "attaching it again",
+                 name, e->second.info.ifindex, it->second.second->describe());
+    ++e->second.counters.hooks_detached;
+    damaged.insert(name);
+    it = attached_.erase(it);
+  }
+  for (const std::string& name : damaged) {
+    try {
+      attach_entry(name, entries_.at(name));
+    } catch (const std::exception& ex) {
+      spdlog::error("{}: attaching again failed: {}", name, ex.what());
+    }
+  }
+}
+
+void InterfaceManager::attach() {
+  verify(0);
+  // Detach what is no longer wanted (a removed or absent interface or hook).
+  for (auto it = attached_.begin(); it != attached_.end();) {
+    const auto& [name, hook] = it->first;
+    auto e = entries_.find(name);
+    bool wanted = e != entries_.end() && e->second.present &&
+                  std::find(e->second.config.hooks.begin(), e->second.config.hooks.end(), hook) !=
+                      e->second.config.hooks.end();
+    if (wanted) {
+      ++it;
+      continue;
+    }
+    spdlog::info("{}: detached {}", name, it->second.second->describe());
+    it = attached_.erase(it);
+  }
+  // Then every interface's missing hooks: one interface that fails leaves the others attached.
+  std::string failures;
+  for (auto& [name, e] : entries_) {
+    if (!e.present) continue;
+    try {
+      attach_entry(name, e);
+    } catch (const std::exception& ex) {
+      failures += std::string(failures.empty() ? "" : "; ") + ex.what();
+    }
+  }
+  if (!failures.empty()) throw HooksMissing(failures);
+}
+
+}  // namespace sniffer
