@@ -4,13 +4,15 @@ others receive nothing, and the refusals are counted (metrics, final report) and
 A secret key file that group or other can read is refused at start, by name."""
 import json
 import os
+import signal
 import stat
 import subprocess
 import time
 
 import pytest
 
-from e2e_support import Addr, Daemon, Subscriber, lab_config, random_ports, run, scrape, udp_send, warm_up
+from e2e_support import (Addr, Daemon, Subscriber, lab_config, random_ports, run, scrape, udp_send, wait_log,
+                         warm_up)
 
 DATAGRAMS = 5
 
@@ -106,6 +108,65 @@ def test_only_the_authorized_subscriber_receives(lab, env, start_daemon, subscri
     assert len(refused_lines) == 1 and keys["mallory"][0] in refused_lines[0], refused_lines
     assert f"accepted CURVE client {keys['alice'][0]}" in log, log
     for sub in (alice, mallory, mallory_again, fooled, plain):
+        sub.stop(quiet=0)
+
+
+def sighup(daemon, outcome):
+    """SIGHUP; True once the daemon logs one more line containing `outcome`."""
+    before = daemon.stderr().count(outcome)
+    daemon.proc.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 5
+    while daemon.stderr().count(outcome) == before:
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def test_sighup_rereads_the_authorized_keys(lab, env, start_daemon, subscribers, keys, tmp_path):
+    """A key removed from the file and SIGHUP: new handshakes with it are refused (counted), and
+    the connections admitted before are cut so that every subscriber authenticates again; a still
+    listed key keeps receiving. A file with a bad line is rejected at SIGHUP and the keys stay."""
+    bob = keygen(env, tmp_path / "bob")
+    authorized = tmp_path / "subscribers"
+    authorized.write_text(f"{keys['alice'][0]}  # alice\n{bob[0]}  # bob\n")
+    keys["bob"] = bob
+    port = 9750 + random_ports(1)[0] % 1000
+    daemon = start_daemon(publish={"curve": keys["curve"]}, metrics={"listen": f"127.0.0.1:{port}"})
+    alice = subscribers(env, daemon.endpoint, curve=curve_of(keys, "sensor", "alice"))
+    old_bob = subscribers(env, daemon.endpoint, curve=curve_of(keys, "sensor", "bob"))
+    warm_up(lab, alice.count)
+    warm_up(lab, old_bob.count)
+
+    authorized.write_text(f"{bob[0]}  # bob\n")  # alice revoked
+    assert sighup(daemon, "reload: applied"), daemon.stderr()
+    log = daemon.stderr()
+    assert f'"publish": 1 authorized key(s) from "{authorized}" (1 removed)' in log, log
+    assert "cut all 2 subscriber connection(s)" in log, log
+    new_alice = subscribers(env, daemon.endpoint, curve=curve_of(keys, "sensor", "alice"))
+    new_bob = subscribers(env, daemon.endpoint, curve=curve_of(keys, "sensor", "bob"))
+    time.sleep(1.0)  # reconnections and handshakes settle; what was in flight arrives
+    alice_before, old_bob_before = alice.count(), old_bob.count()
+    warm_up(lab, new_bob.count)
+    warm_up(lab, lambda: old_bob.count() - old_bob_before)  # reconnected by itself, admitted again
+    time.sleep(0.5)
+    assert (new_alice.count(), alice.count() - alice_before) == (0, 0)
+
+    # A bad line: the reload is rejected, naming the file and line; bob's key still works.
+    authorized.write_text(f"{bob[0]}  # bob\nnot-a-key\n")
+    assert sighup(daemon, "reload rejected"), daemon.stderr()
+    rejected = daemon.stderr().rsplit("reload rejected", 1)[1]  # the problems follow, one a line
+    assert f"authorized_keys_file: {authorized}:2: not a CURVE key" in rejected, rejected
+    bob_again = subscribers(env, daemon.endpoint, curve=curve_of(keys, "sensor", "bob"))
+    warm_up(lab, bob_again.count)
+
+    time.sleep(1.2)  # the metrics text is refreshed every second
+    _, m = scrape(lab, port)
+    # alice's new connection and the old one's reconnection: both refused.
+    assert m['sniffer_auth_total{domain="publish",result="refused"}'] >= 1, m
+    assert wait_log(daemon, f"refused CURVE client {keys['alice'][0]}"), daemon.stderr()
+    daemon.stop()
+    for sub in (alice, old_bob, new_alice, new_bob, bob_again):
         sub.stop(quiet=0)
 
 
