@@ -170,6 +170,27 @@ def test_sighup_rereads_the_authorized_keys(lab, env, start_daemon, subscribers,
         sub.stop(quiet=0)
 
 
+def test_sighup_rereads_the_control_clients_keys(env, start_daemon, tmp_path):
+    """control.curve.authorized_keys_file: a key removed and SIGHUP, the client's next command is refused."""
+    from test_blocklist import control_socket
+    control, sensor_pub, detector_key = control_socket(env, tmp_path, "detector")
+    daemon = start_daemon(control=control, blocklist={"roles": ["wan"]})
+
+    def block_list():
+        return run([env.sniffer, "block", "--endpoint", control["endpoint"], "--server-key", sensor_pub, "--key-file",
+                    detector_key, "--timeout-ms", "2000", "list"], check=False)
+
+    assert block_list().returncode == 0
+    authorized = control["curve"]["authorized_keys_file"]
+    with open(authorized, "w") as f:
+        f.write("# nobody\n")
+    assert sighup(daemon, "reload: applied"), daemon.stderr()
+    assert f'"control": 0 authorized key(s) from "{authorized}" (1 removed)' in daemon.stderr()
+    assert block_list().returncode != 0
+    assert wait_log(daemon, 'auth: "control": refused CURVE client'), daemon.stderr()
+    daemon.stop()
+
+
 def test_sniffer_sub_with_keys(lab, env, start_daemon, keys, tmp_path):
     daemon = start_daemon(publish={"curve": keys["curve"]}, metrics={"listen": ""})
     common = [env.sniffer_sub, "--connect", daemon.endpoint, "--server-key", tmp_path / "sensor.pub"]
