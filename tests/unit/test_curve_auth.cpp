@@ -217,6 +217,15 @@ class ZapRoundTrip : public ::testing::Test {
     s.connect(endpoint);
     return s;
   }
+  // A CURVE REQ client of `endpoint` that has sent "status".
+  zmq::socket_t requester(const CurveKeyPair& own, const std::string& endpoint) {
+    zmq::socket_t s(ctx, zmq::socket_type::req);
+    s.set(zmq::sockopt::linger, 0);
+    make_curve_client(s, own, server.public_z85);
+    s.connect(endpoint);
+    s.send(zmq::str_buffer("status"), zmq::send_flags::dontwait);
+    return s;
+  }
   static int drain(zmq::socket_t& s) {
     int n = 0;
     zmq::message_t m;
@@ -272,11 +281,7 @@ TEST_F(ZapRoundTrip, DomainsHaveTheirOwnKeysAndTheUserIdIsTheClientKey) {
   zmq::socket_t rep = curve_server(zmq::socket_type::rep, "control", endpoint);
   rep.set(zmq::sockopt::rcvtimeo, 3000);
 
-  zmq::socket_t req(ctx, zmq::socket_type::req);
-  req.set(zmq::sockopt::linger, 0);
-  make_curve_client(req, operator_key, server.public_z85);
-  req.connect(endpoint);
-  req.send(zmq::str_buffer("status"), zmq::send_flags::none);
+  zmq::socket_t req = requester(operator_key, endpoint);
   zmq::message_t msg;
   ASSERT_TRUE(rep.recv(msg));
   EXPECT_EQ(msg.to_string(), "status");
@@ -306,11 +311,7 @@ TEST_F(ZapRoundTrip, ReplacedKeysApplyToTheNextHandshake) {
   zmq::socket_t rep = curve_server(zmq::socket_type::rep, "control", endpoint);
   rep.set(zmq::sockopt::rcvtimeo, 1000);
   auto ask = [&](const CurveKeyPair& own) {
-    zmq::socket_t req(ctx, zmq::socket_type::req);
-    req.set(zmq::sockopt::linger, 0);
-    make_curve_client(req, own, server.public_z85);
-    req.connect(endpoint);
-    req.send(zmq::str_buffer("status"), zmq::send_flags::dontwait);
+    zmq::socket_t req = requester(own, endpoint);
     zmq::message_t msg;
     if (!rep.recv(msg)) return std::string();
     rep.send(zmq::str_buffer("ok"), zmq::send_flags::none);
