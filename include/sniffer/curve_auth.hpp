@@ -12,6 +12,7 @@
 // from each received message with zmq_msg_gets(&msg, "User-Id").
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <mutex>
@@ -38,6 +39,13 @@ void make_curve_server(zmq::socket_t& socket, const CurveKeyPair& keys, const st
 // `server_public_z85`. Call before connect.
 void make_curve_client(zmq::socket_t& socket, const CurveKeyPair& own, const std::string& server_public_z85);
 
+// The keys of an authorized-keys file, read for a ZAP domain.
+struct AuthorizedKeys {
+  std::string domain;
+  std::string file;
+  std::set<std::string> keys;  // Z85
+};
+
 // The ZAP handler of one zmq context: binds inproc://zeromq.zap.01 (only one
 // handler per context can) and answers requests on its own thread until
 // destroyed. Create it before any CURVE server socket of the context, and
@@ -51,9 +59,13 @@ class ZapAuthenticator {
   ZapAuthenticator(const ZapAuthenticator&) = delete;
   ZapAuthenticator& operator=(const ZapAuthenticator&) = delete;
 
-  // Sets (replaces) the public keys (Z85) allowed in `domain`. A domain never
-  // set refuses every client.
-  void allow(const std::string& domain, std::set<std::string> public_keys_z85);
+  // Sets (replaces) the public keys (Z85) allowed in `domain`, at once for
+  // the next handshake (SIGHUP re-reads the files). A domain never set
+  // refuses every client. Returns how many keys allowed until now no longer are.
+  std::size_t allow(const std::string& domain, std::set<std::string> public_keys_z85);
+
+  // SIGHUP: allow(list.domain, list.keys), logged with the file. Returns how many keys were removed.
+  std::size_t replace(AuthorizedKeys list);
 
   AuthCounters counters(const std::string& domain) const;
   // By domain: every domain allowed or asked about.

@@ -68,6 +68,10 @@ class PublishSocket {
   // needs a few topics): every connection is cut, and subscribers reconnect.
   static constexpr std::size_t kMaxSubscriptions = 1024;
   std::uint64_t connection_cuts() const { return cuts_; }
+  // Cuts every accepted connection, so that each subscriber authenticates
+  // again (a subscriber key was removed: CURVE checks keys at the handshake
+  // only). Subscribers reconnect by themselves. Returns how many were cut.
+  std::size_t cut_for_reauthentication();
 
  private:
   void read_subscriptions();

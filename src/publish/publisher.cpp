@@ -86,6 +86,11 @@ void PublishSocket::cut_connections() {
                subscribed_.size(), kMaxSubscriptions, cut, cuts_);
 }
 
+std::size_t PublishSocket::cut_for_reauthentication() {
+  std::lock_guard lock(mutex_);
+  return connections_.cut_all(bound_);
+}
+
 void PublishSocket::service() {
   std::lock_guard lock(mutex_);
   read_subscriptions();

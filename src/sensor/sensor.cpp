@@ -7,6 +7,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "sniffer/control_server.hpp"  // kZapDomainControl
 #include "sniffer/host_addresses.hpp"
 #include "sniffer/load_options.hpp"
 
@@ -47,6 +48,27 @@ void warn_restart_only_changes(const Config& running, const Config& next) {
     spdlog::warn("reload: \"blocklist.max_entries\" changed: it sizes the tries, so it takes effect at the next "
                  "restart; the running value stays");
   }
+}
+
+// SIGHUP re-reads the authorized-keys files of the running CURVE sockets
+// (their paths are restart only), all of them before anything changes: a file
+// that cannot be read or has a bad line rejects the reload, the keys stay.
+std::vector<AuthorizedKeys> read_authorized_keys(const Config& running, bool publishing, bool control) {
+  std::vector<AuthorizedKeys> lists;
+  if (publishing && running.publish.curve) {
+    lists.push_back({kZapDomainPublish, running.publish.curve->authorized_keys_file, {}});
+  }
+  if (control) lists.push_back({kZapDomainControl, running.control.curve.authorized_keys_file, {}});
+  std::vector<ConfigError> errors;
+  for (auto& list : lists) {
+    try {
+      list.keys = load_authorized_keys(list.file);
+    } catch (const Error& e) {
+      errors.push_back({list.domain + ".curve.authorized_keys_file", e.what()});
+    }
+  }
+  if (!errors.empty()) throw ConfigInvalid(std::move(errors));
+  return lists;
 }
 
 // The user engine runs the programs' C source itself: the kernel then holds
@@ -95,9 +117,11 @@ Sensor::Sensor(const Config& config, const SensorOptions& options)
 
 void Sensor::apply(const Config& next) {
   const bool reload = applied_;
+  std::vector<AuthorizedKeys> keys;
   if (reload) {
     manager_->check(next.interfaces);  // before any change: a missing new interface rejects it all
     if (prevention_) prevention_->check(next.blocklist);  // likewise a static entry the guard refuses
+    keys = read_authorized_keys(config_, publish_.has_value(), prevention_ && !config_.control.endpoint.empty());
     warn_restart_only_changes(config_, next);
     for (auto& worker : workers_) worker->drain();  // records read before the tables change keep their old context
   }
@@ -130,6 +154,14 @@ void Sensor::apply(const Config& next) {
   const std::uint32_t max_entries = config_.blocklist.max_entries;
   config_.blocklist = next.blocklist;
   config_.blocklist.max_entries = max_entries;  // sizes the tries: fixed until a restart
+  for (auto& list : keys) {
+    const bool publish = list.domain == kZapDomainPublish;
+    if (zmq_.authenticator().replace(std::move(list)) > 0 && publish) {
+      spdlog::info("reload: subscriber key(s) removed: cut all {} subscriber connection(s) (CURVE checks keys at the "
+                   "handshake only); subscribers reconnect and authenticate again",
+                   publish_->cut_for_reauthentication());
+    }
+  }
   if (missing) throw *missing;
 }
 

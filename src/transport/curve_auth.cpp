@@ -78,15 +78,27 @@ ZapAuthenticator::~ZapAuthenticator() {
   }
 }
 
-void ZapAuthenticator::allow(const std::string& domain, std::set<std::string> public_keys_z85) {
+std::size_t ZapAuthenticator::allow(const std::string& domain, std::set<std::string> public_keys_z85) {
   std::set<std::string> binary;
   for (const auto& key : public_keys_z85) {
     if (!is_z85_key(key)) throw Error("auth: \"" + domain + "\": not a Z85 public key");
     binary.insert(z85_decode_key(key));
   }
-  std::lock_guard<std::mutex> lock(mutex_);
-  allowed_[domain] = std::move(binary);
+  std::lock_guard<std::mutex> lock(mutex_);  // the handler thread reads the set under it
+  std::set<std::string>& allowed = allowed_[domain];
+  std::size_t removed = 0;
+  for (const auto& key : allowed) removed += binary.count(key) == 0 ? 1 : 0;
+  allowed = std::move(binary);
   counters_[domain];  // shown as 0/0 until a client comes
+  return removed;
+}
+
+std::size_t ZapAuthenticator::replace(AuthorizedKeys list) {
+  const std::size_t count = list.keys.size();
+  const std::size_t removed = allow(list.domain, std::move(list.keys));
+  spdlog::info("reload: \"{}\": {} authorized key(s) from \"{}\" ({} removed); new handshakes see them", list.domain,
+               count, list.file, removed);
+  return removed;
 }
 
 AuthCounters ZapAuthenticator::counters(const std::string& domain) const {

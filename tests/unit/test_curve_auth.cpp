@@ -217,6 +217,15 @@ class ZapRoundTrip : public ::testing::Test {
     s.connect(endpoint);
     return s;
   }
+  // A CURVE REQ client of `endpoint` that has sent "status".
+  zmq::socket_t requester(const CurveKeyPair& own, const std::string& endpoint) {
+    zmq::socket_t s(ctx, zmq::socket_type::req);
+    s.set(zmq::sockopt::linger, 0);
+    make_curve_client(s, own, server.public_z85);
+    s.connect(endpoint);
+    s.send(zmq::str_buffer("status"), zmq::send_flags::dontwait);
+    return s;
+  }
   static int drain(zmq::socket_t& s) {
     int n = 0;
     zmq::message_t m;
@@ -272,11 +281,7 @@ TEST_F(ZapRoundTrip, DomainsHaveTheirOwnKeysAndTheUserIdIsTheClientKey) {
   zmq::socket_t rep = curve_server(zmq::socket_type::rep, "control", endpoint);
   rep.set(zmq::sockopt::rcvtimeo, 3000);
 
-  zmq::socket_t req(ctx, zmq::socket_type::req);
-  req.set(zmq::sockopt::linger, 0);
-  make_curve_client(req, operator_key, server.public_z85);
-  req.connect(endpoint);
-  req.send(zmq::str_buffer("status"), zmq::send_flags::none);
+  zmq::socket_t req = requester(operator_key, endpoint);
   zmq::message_t msg;
   ASSERT_TRUE(rep.recv(msg));
   EXPECT_EQ(msg.to_string(), "status");
@@ -294,6 +299,31 @@ TEST_F(ZapRoundTrip, DomainsHaveTheirOwnKeysAndTheUserIdIsTheClientKey) {
   EXPECT_EQ(auth.counters("control").accepted, 1u);
   EXPECT_GE(auth.counters("control").refused, 1u);
   EXPECT_EQ(auth.counters(kZapDomainPublish).accepted, 0u);
+}
+
+// SIGHUP's swap: allow() replaces a domain's keys for the next handshake
+// while the handler runs, and says how many keys went.
+TEST_F(ZapRoundTrip, ReplacedKeysApplyToTheNextHandshake) {
+  ZapAuthenticator auth(ctx);
+  CurveKeyPair kept = generate_keypair();
+  EXPECT_EQ(auth.allow("control", {allowed.public_z85, kept.public_z85}), 0u);
+  std::string endpoint;
+  zmq::socket_t rep = curve_server(zmq::socket_type::rep, "control", endpoint);
+  rep.set(zmq::sockopt::rcvtimeo, 1000);
+  auto ask = [&](const CurveKeyPair& own) {
+    zmq::socket_t req = requester(own, endpoint);
+    zmq::message_t msg;
+    if (!rep.recv(msg)) return std::string();
+    rep.send(zmq::str_buffer("ok"), zmq::send_flags::none);
+    return std::string(msg.gets("User-Id"));
+  };
+  EXPECT_EQ(ask(allowed), allowed.public_z85);
+  EXPECT_EQ(auth.allow("control", {kept.public_z85, unlisted.public_z85}), 1u);  // `allowed` removed
+  EXPECT_EQ(ask(allowed), "");
+  EXPECT_EQ(ask(kept), kept.public_z85);
+  EXPECT_EQ(ask(unlisted), unlisted.public_z85);
+  EXPECT_EQ(auth.counters("control").accepted, 3u);
+  EXPECT_GE(auth.counters("control").refused, 1u);
 }
 
 TEST_F(ZapRoundTrip, WithoutAHandlerEveryClientIsRefused) {
