@@ -6,7 +6,8 @@
 // time, whatever their number; files that overlap in time interleave (a flow
 // that crosses a file boundary stays one flow). At most open_limit() files are
 // open at once: beyond it, the file whose pending frame is the latest is
-// closed and reopened when the merge needs it (it skips what it had read).
+// closed and reopened when the merge needs it (at the pending frame's offset
+// in a classic pcap file, else reading again what it had read).
 #pragma once
 
 #include <cstddef>
@@ -58,6 +59,7 @@ class CaptureMerge {
     PcapFrame pending;                   // when closed, only its time is kept
     std::uint64_t packets = 0;           // frames read from it, the pending one included
     bool reopenable = true;              // a regular file (not standard input, a pipe)
+    std::optional<std::uint64_t> resume; // where its pending frame starts, when closed before its end
   };
   // Input i opened (again): its first `packets` frames read, the last one
   // pending. False when that fails (its error kept, the input done).

@@ -65,6 +65,7 @@ void CaptureMerge::park_one() {
     if (inputs_[i].reopenable && (!latest || comes_after()(i, *latest))) latest = i;
   }
   if (!latest) return;  // only inputs that cannot be read again are open
+  inputs_[*latest].resume = inputs_[*latest].reader->last_frame_offset();
   close_reader(*latest);
   ++reopened_;
 }
@@ -80,9 +81,10 @@ bool CaptureMerge::reopen(std::size_t i) {
     return false;
   }
   opened(i);
-  // The frames read before it was closed are read again; the last one is
-  // pending again.
-  for (std::uint64_t n = 0; n < input.packets; ++n) {
+  // The pending frame read again: from where it starts, or the frames read
+  // before it was closed are read again, the last one pending.
+  const bool resumed = input.resume && input.reader->resume_at(*input.resume);
+  for (std::uint64_t n = resumed ? input.packets - 1 : 0; n < input.packets; ++n) {
     if (input.reader->next(input.pending)) continue;
     const std::string& why = input.reader->error();
     errors_.push_back({input.path, input.packets - 1, why.empty() ? "shorter than when it was first read" : why});
