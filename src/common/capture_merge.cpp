@@ -33,7 +33,7 @@ bool reopenable(const std::string& path) {
 }  // namespace
 
 CaptureMerge::CaptureMerge(const std::vector<std::string>& paths, std::size_t open_limit) {
-  open_limit_ = open_limit ? open_limit : std::clamp<std::size_t>(raised_open_files_limit() / 4, 2, 256);
+  open_limit_ = open_limit ? open_limit : std::clamp<std::size_t>(raised_open_files_limit() / 2, 2, 1024);
   inputs_.reserve(paths.size());
   heap_.reserve(paths.size());
   open_inputs_.reserve(open_limit_ + 1);

@@ -199,16 +199,16 @@ def offline_with_files_limit(env, tmp_path, inputs, name, nofile):
         return Counter(tuple(row) for row in csv.reader(f)), json.loads(proc.stdout.decode().splitlines()[-1])["pcap"]
 
 
-@pytest.mark.parametrize("files,overlap", [(3000, 1), (300, 100)])
+@pytest.mark.parametrize("files,overlap", [(3000, 1), (400, 200)])
 def test_thousands_of_files_under_a_small_open_files_limit(env, tmp_path, files, overlap):
     """F1: the merge keeps few files open, however many there are. 3,000 files one after another
-    (each the capture's first 20 packets, moved in time), or 300 of which 100 overlap at once
-    (more than may be open under `ulimit -n 256`), give the table of one file holding the same
+    (each the capture's first 20 packets, moved in time), or 400 of which 200 overlap at once
+    (more than may be open under `ulimit -n 256`: 128), give the table of one file holding the same
     packets in the merge's order, and the peak RSS stays near one file's (it grew 73 KB a file)."""
     header, recs = records(CAPTURE)
     recs = recs[:20]
     span = recs[-1][0] - recs[0][0]
-    step = span + 1_000_000 if overlap == 1 else span // overlap  # after the one before, or 100 at once
+    step = span + 1_000_000 if overlap == 1 else span // overlap  # after the one before, or 200 at once
     offsets = [f * step for f in range(files)]
     reference = shifted_copies(tmp_path / "many", recs, header, offsets)
     one, one_report = offline_with_files_limit(env, tmp_path, [reference], "one", 256)
