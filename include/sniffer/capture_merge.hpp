@@ -1,8 +1,13 @@
-// Several capture files read as one stream in timestamp order: a k-way merge
-// over the open readers, one pending frame per file (memory stays flat
-// whatever the files' sizes). Files of one data set that follow each other
-// come out concatenated; files that overlap in time interleave, so a flow
-// that crosses a file boundary stays one flow.
+// Several capture files read as one stream in timestamp order: a k-way merge,
+// one pending frame per file. A file is open only while the merge reads it:
+// each is opened once at the start to read its first timestamp and closed,
+// then opened again when the merge reaches that time and closed at its end.
+// Files of one data set that follow each other are then open one or two at a
+// time, whatever their number; files that overlap in time interleave (a flow
+// that crosses a file boundary stays one flow). At most open_limit() files are
+// open at once: beyond it, the file whose pending frame is the latest is
+// closed and reopened when the merge needs it (at the pending frame's offset
+// in a classic pcap file, else reading again what it had read).
 #pragma once
 
 #include <cstddef>
@@ -25,9 +30,12 @@ struct CaptureReadError {
 
 class CaptureMerge {
  public:
-  // Opens every file ("-": standard input) before reading any; throws Error
-  // naming the first that cannot be opened, is not a capture, or is not Ethernet.
-  explicit CaptureMerge(const std::vector<std::string>& paths);
+  // Opens every file ("-": standard input) in turn to read its first frame,
+  // before handing out any; throws Error naming the first that cannot be
+  // opened, is not a capture, or is not Ethernet. Raises the soft limit on
+  // open files to the hard one; `open_limit` 0: min(1024, that limit / 2)
+  // (about 130 KB a file open, its buffers and libpcap's).
+  explicit CaptureMerge(const std::vector<std::string>& paths, std::size_t open_limit = 0);
 
   // The earliest pending frame of all files (at equal times, the file given
   // first); false when every file is read. The frame's data stays valid until
@@ -39,19 +47,34 @@ class CaptureMerge {
   std::uint64_t bytes_read() const;
   // The files whose reading stopped on an error, in the order it happened.
   const std::vector<CaptureReadError>& errors() const { return errors_; }
+  // At most this many files are open at once; files closed before their end
+  // because more overlapped (each reopened later), and the most open at once.
+  std::size_t open_limit() const { return open_limit_; }
+  std::uint64_t reopened() const { return reopened_; }
+  std::size_t most_open() const { return most_open_; }
 
  private:
   struct Input {
     std::string path;
-    std::unique_ptr<PcapReader> reader;
-    PcapFrame pending;
-    std::uint64_t packets = 0;
+    std::unique_ptr<PcapReader> reader;  // null: closed (not reached yet, parked, or done)
+    PcapFrame pending;                   // when closed, only its time is kept
+    std::uint64_t packets = 0;           // frames read from it, the pending one included
+    bool reopenable = true;              // a regular file (not standard input, a pipe)
+    std::optional<std::uint64_t> resume; // where its pending frame starts, when closed before its end
   };
+  // Input i opened (again): its first `packets` frames read, the last one
+  // pending. False when that fails (its error kept, the input done).
+  bool reopen(std::size_t i);
+  // Closes the open input (one that can be read again) whose pending frame
+  // is the latest.
+  void park_one();
+  void opened(std::size_t i);
   // Reads input i's next frame into its pending slot and onto the heap; at
   // its end (or error) it leaves the merge.
   void advance(std::size_t i);
   // Input i is read to its end (or error): its error kept, its file closed.
   void finish(std::size_t i);
+  void close_reader(std::size_t i);
   // The heap's order: true when input a's pending frame comes after b's.
   auto comes_after() const {
     return [this](std::size_t a, std::size_t b) {
@@ -66,6 +89,10 @@ class CaptureMerge {
   std::vector<CaptureReadError> errors_;
   std::size_t files_done_ = 0;
   std::uint64_t bytes_done_ = 0;  // of the files done
+  std::size_t open_limit_ = 0;
+  std::vector<std::size_t> open_inputs_;  // the inputs whose file is open
+  std::size_t most_open_ = 0;
+  std::uint64_t reopened_ = 0;
 };
 
 }  // namespace sniffer

@@ -43,6 +43,11 @@ class PcapReader {
   // on a stream without one (a pipe) the size of the headers and records
   // read as a classic pcap file lays them out.
   std::uint64_t bytes_read() const;
+  // Where the frame last returned starts, when the file is read directly (a
+  // classic pcap file): a reader of it opened again goes on from there with
+  // resume_at (false: not read directly, or beyond its end).
+  std::optional<std::uint64_t> last_frame_offset() const;
+  bool resume_at(std::uint64_t offset);
 
  private:
   void check_link_type(const std::string& name);
@@ -68,6 +73,7 @@ class PcapReader {
     bool nano;                   // nanosecond timestamps (else microseconds)
     std::uint32_t snapshot;      // libpcap's snapshot length of the file
     std::size_t head = 24;       // the offset of the next record (after the file header)
+    std::size_t last = 0;        // the offset of the record last returned
     std::size_t page;            // the page size
     std::size_t released = 0;    // the pages before this offset are out of memory
     std::size_t populated = 0;   // those from released to here are resident

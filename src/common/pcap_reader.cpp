@@ -213,9 +213,26 @@ bool PcapReader::next_direct(PcapFrame& frame) {
   }
   const long frac_ns = d.nano ? long{frac} : long{frac} * 1000;
   set_frame(frame, sec, frac_ns, caplen, len, at + kRecordHeaderBytes);
+  d.last = d.head;
   d.head += kRecordHeaderBytes + caplen;
   record_bytes_ += kRecordHeaderBytes + caplen;
   if (d.head >= d.next_advance) d.advance();  // releases nothing of this frame
+  return true;
+}
+
+std::optional<std::uint64_t> PcapReader::last_frame_offset() const {
+  if (!direct_ || direct_->last == 0) return std::nullopt;
+  return direct_->last;
+}
+
+// The pages before the offset are never made resident: the mapping starts
+// there, as if read through to it.
+bool PcapReader::resume_at(std::uint64_t offset) {
+  if (!direct_ || offset < kFileHeaderBytes || offset >= direct_->size) return false;
+  Direct& d = *direct_;
+  d.head = offset;
+  d.released = d.populated = offset & ~(d.page - 1);
+  d.advance();
   return true;
 }
 

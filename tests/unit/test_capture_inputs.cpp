@@ -4,6 +4,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <fstream>
@@ -140,11 +141,85 @@ TEST(CaptureMerge, CountsTheBytesReadAndTheFilesDone) {
   PcapFrame frame;
   std::vector<std::pair<std::uint64_t, std::size_t>> seen;  // (bytes, files done) after each frame
   while (merge.next(frame)) seen.emplace_back(merge.bytes_read(), merge.files_done());
-  // Each file's first frame is read ahead at the start; a file is done once its end was met.
-  const std::vector<std::pair<std::uint64_t, std::size_t>> expected{{54 + 54, 0}, {84 + 54, 0}, {84 + 54, 1}};
+  // A file counts once the merge reaches it (its first frame, read at the start
+  // to know its time, is read again then); a file is done once its end was met.
+  const std::vector<std::pair<std::uint64_t, std::size_t>> expected{{54, 0}, {84, 0}, {84 + 54, 1}};
   EXPECT_EQ(seen, expected);
   EXPECT_EQ(merge.files_done(), 2u);
   EXPECT_EQ(merge.bytes_read(), fs::file_size(first) + fs::file_size(second));
+}
+
+// Files that follow each other are open one at a time, however many there are.
+TEST(CaptureMerge, FilesOneAfterAnotherAreOpenOneAtATime) {
+  TempDir dir("capture_merge");
+  std::vector<std::string> paths;
+  std::vector<int> expected;
+  for (int f = 0; f < 40; ++f) {
+    const double t = 100.0 + f * 10;
+    const auto tag = static_cast<std::uint8_t>(2 * f);
+    paths.push_back(write_capture(dir.path / ("f" + std::to_string(100 + f) + ".pcap"),
+                                  {{t, tag}, {t + 1, static_cast<std::uint8_t>(tag + 1)}}));
+    expected.insert(expected.end(), {tag, tag + 1});
+  }
+  CaptureMerge merge(paths, 4);
+  EXPECT_EQ(merged_tags(merge), expected);
+  EXPECT_EQ(merge.most_open(), 1u);
+  EXPECT_EQ(merge.reopened(), 0u);
+  EXPECT_EQ(merge.files_done(), 40u);
+}
+
+// A capture written by write_capture in the other byte order (read through
+// libpcap, not mapped: a reader of it reopened reads again what it had read).
+void swap_byte_order(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  in.close();
+  const auto swap = [&](std::size_t at, std::size_t n) { std::reverse(bytes.begin() + at, bytes.begin() + at + n); };
+  swap(0, 4), swap(4, 2), swap(6, 2);
+  for (std::size_t at = 8; at < 24; at += 4) swap(at, 4);
+  for (std::size_t at = 24; at + 30 <= bytes.size(); at += 30) {
+    for (std::size_t field = 0; field < 16; field += 4) swap(at + field, 4);
+  }
+  std::ofstream(path, std::ios::binary) << bytes;
+}
+
+// More files overlap than may be open: the latest are closed and reopened
+// where they were, and the stream is the same as with every file open.
+TEST(CaptureMerge, MoreOverlappingFilesThanTheLimitGiveTheSameStream) {
+  TempDir dir("capture_merge");
+  std::vector<std::string> paths;
+  for (int f = 0; f < 9; ++f) {  // file f: frames at f, f + 9, f + 18, ... (tags in time order)
+    std::vector<std::pair<double, std::uint8_t>> frames;
+    for (int k = 0; k < 5; ++k) frames.emplace_back(10.0 + f + 9 * k, static_cast<std::uint8_t>(f + 9 * k));
+    paths.push_back(write_capture(dir.path / ("f" + std::to_string(f) + ".pcap"), frames));
+    if (f % 2) swap_byte_order(paths.back());  // half of them not mapped
+  }
+  CaptureMerge all_open(paths, 9), bounded(paths, 3);
+  const std::vector<int> tags = merged_tags(all_open);
+  ASSERT_EQ(tags.size(), 45u);
+  for (int k = 0; k < 45; ++k) EXPECT_EQ(tags[k], k);
+  EXPECT_EQ(merged_tags(bounded), tags);
+  EXPECT_EQ(all_open.reopened(), 0u);
+  EXPECT_GT(bounded.reopened(), 0u);
+  EXPECT_LE(bounded.most_open(), 3u);
+  EXPECT_TRUE(bounded.errors().empty());
+  EXPECT_EQ(bounded.bytes_read(), all_open.bytes_read());
+}
+
+// A file gone between its first read and the merge reaching it: an error
+// naming it, and the others go on.
+TEST(CaptureMerge, AFileGoneBeforeTheMergeReachesItIsAnErrorAndTheOthersGoOn) {
+  TempDir dir("capture_merge");
+  const auto first = write_capture(dir.path / "1.pcap", {{10.0, 1}, {11.0, 2}});
+  const auto gone = write_capture(dir.path / "2.pcap", {{20.0, 3}});
+  const auto third = write_capture(dir.path / "3.pcap", {{30.0, 4}});
+  CaptureMerge merge({first, gone, third});
+  fs::remove(gone);
+  EXPECT_EQ(merged_tags(merge), (std::vector<int>{1, 2, 4}));
+  ASSERT_EQ(merge.errors().size(), 1u);
+  EXPECT_EQ(merge.errors()[0].path, gone.string());
+  EXPECT_EQ(merge.errors()[0].packets, 0u);
+  EXPECT_EQ(merge.files_done(), 3u);
 }
 
 // A pipe has no position: the records read are counted instead.
