@@ -10,6 +10,46 @@
 #include "sniffer/abi.h"
 #include "parse.bpf.h"
 
+/* The fixed size of the transport header a first fragment must hold: 0 for a
+ * protocol without one the parser reads. */
+static __always_inline __u32 l4_fixed_header_len(__u8 l4_proto)
+{
+	if (l4_proto == PROTO_TCP)
+		return sizeof(struct tcphdr);
+	if (l4_proto == PROTO_UDP || l4_proto == PROTO_ICMP || l4_proto == PROTO_ICMPV6)
+		return 8;
+	return l4_proto == PROTO_SCTP ? SCTP_COMMON_HDR_LEN : 0;
+}
+
+/* Flags a fragment that splits the transport header (SNIFFER_PARSE_SPLIT_L4):
+ * a first fragment (more to come) whose datagram ends before the fixed
+ * transport header, or, IPv6, inside the extension chain (the parser stopped
+ * there: TRUNCATED, no l3_hdr_len, the packet not cut by a capture); or a
+ * later TCP fragment at offset 8 or 16, which rewrites the fixed header (RFC
+ * 1858's overlap: its flags at offset 13). captured_len and orig_len as for
+ * check_ip_length(). */
+static __always_inline void check_split_l4(struct sniffer_record *r, __u32 captured_len, __u32 orig_len)
+{
+	if (r->frag_flags & SNIFFER_FRAG_NOT_FIRST) {
+		if (r->l4_proto == PROTO_TCP && r->frag_offset < sizeof(struct tcphdr))
+			r->parse_flags |= SNIFFER_PARSE_SPLIT_L4;
+		return;
+	}
+	if (!(r->frag_flags & SNIFFER_FRAG_MF) || (r->parse_flags & SNIFFER_PARSE_EXTHDR_LIMIT))
+		return; /* an IPv6 atomic fragment is a whole datagram */
+	if (!r->l3_hdr_len) {
+		if ((r->parse_flags & SNIFFER_PARSE_TRUNCATED) && captured_len == orig_len)
+			r->parse_flags |= SNIFFER_PARSE_SPLIT_L4;
+		return;
+	}
+	__u32 l3_start = sniffer_l3_offset(r);
+	__u32 end = r->ip_total_len ? l3_start + r->ip_total_len : orig_len;
+	if (end > orig_len)
+		end = orig_len;
+	if (l3_start + r->l3_hdr_len + l4_fixed_header_len(r->l4_proto) > end)
+		r->parse_flags |= SNIFFER_PARSE_SPLIT_L4;
+}
+
 /* Checks the parse against the IP length field, after the parser:
  * - a length reaching beyond the frame (a forged length; a frame cut short is
  *   already TRUNCATED), or an IPv6 payload length of 0 that no hop-by-hop
@@ -18,6 +58,7 @@
  *   frame's bytes after the datagram are Ethernet padding, not header, so the
  *   fields read from them are cleared and the record is flagged TRUNCATED.
  * A length shorter than the frame is padding: normal.
+ * A fragment is first checked by check_split_l4().
  * A global function: the verifier checks it once, on its own, and forgets at
  * the call what it knew of the record's fields. Inlined, it multiplied the
  * parser's paths past the verifier's 1M-instruction budget. */
@@ -25,6 +66,8 @@ __noinline int check_ip_length(struct sniffer_record *r, __u32 wire_len, __u32 f
 {
 	if (!r)
 		return 0;
+	if (r->frag_flags & SNIFFER_FRAG_FRAGMENT)
+		check_split_l4(r, wire_len, frame_len);
 	if (r->ip_version == 4 && r->l3_hdr_len && r->ip_total_len == 0) {
 		/* A TSO capture: the NIC fills the length in later. The frame's
 		 * own length (the original one, offline) stands in for it. */
@@ -51,13 +94,9 @@ __noinline int check_ip_length(struct sniffer_record *r, __u32 wire_len, __u32 f
 	if (r->frag_flags & SNIFFER_FRAG_NOT_FIRST)
 		return 0; /* no L4 header was parsed */
 	__u32 l4_start = l3_start + r->l3_hdr_len;
-	__u32 need = 0;
-	if (r->l4_proto == PROTO_TCP)
-		need = r->l4_hdr_len > sizeof(struct tcphdr) ? r->l4_hdr_len : sizeof(struct tcphdr);
-	else if (r->l4_proto == PROTO_UDP || r->l4_proto == PROTO_ICMP || r->l4_proto == PROTO_ICMPV6)
-		need = 8;
-	else if (r->l4_proto == PROTO_SCTP)
-		need = SCTP_COMMON_HDR_LEN;
+	__u32 need = l4_fixed_header_len(r->l4_proto);
+	if (r->l4_proto == PROTO_TCP && r->l4_hdr_len > need)
+		need = r->l4_hdr_len;
 	if (l4_start + need <= ip_end)
 		return 0;
 	/* A MALFORMED left here came from the L4 header, i.e. from the padding. */

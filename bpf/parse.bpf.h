@@ -159,8 +159,10 @@ static __always_inline void parse_icmp(void *pos, void *data_end, __u32 off, str
 static __always_inline void parse_l4(void *data, void *data_end, __u32 off,
 				     struct sniffer_record *r)
 {
-	if (off > PARSE_MAX_OFFSET)
+	if (off > PARSE_MAX_OFFSET) {
+		r->parse_flags |= SNIFFER_PARSE_TRUNCATED; /* not read: past the parser's reach */
 		return;
+	}
 	void *pos = data + off;
 
 	switch (r->l4_proto) {
@@ -256,8 +258,12 @@ static __always_inline void parse_ipv6(void *data, void *data_end, __u32 off,
 	__u32 l3_start = off;
 	off += sizeof(*ip6);
 
-	/* Bounded walk over the extension headers. */
+	/* Bounded walk over the extension headers, then one parse of what
+	 * follows them: a single place where the walk's exits meet, so that the
+	 * verifier can prune the rest of the program for each of them. */
 	for (int i = 0; i < SNIFFER_IPV6_MAX_EXT_HDRS; i++) {
+		if (nexthdr != NEXTHDR_FRAGMENT && !ipv6_is_ext_hdr(nexthdr))
+			break;
 		if (off > PARSE_MAX_OFFSET) {
 			r->parse_flags |= SNIFFER_PARSE_TRUNCATED;
 			return;
@@ -285,25 +291,22 @@ static __always_inline void parse_ipv6(void *data, void *data_end, __u32 off,
 			}
 			continue;
 		}
-		if (!ipv6_is_ext_hdr(nexthdr)) {
-			r->l4_proto = nexthdr;
-			r->l3_hdr_len = off - l3_start;
-			parse_l4(data, data_end, off, r);
-			return;
-		}
 		struct ipv6_ext_hdr *eh = data + off;
 		if ((void *)(eh + 1) > data_end) {
 			r->parse_flags |= SNIFFER_PARSE_TRUNCATED;
 			return;
 		}
-		__u32 len = ipv6_ext_hdr_len(nexthdr, eh->hdrlen);
+		off += ipv6_ext_hdr_len(nexthdr, eh->hdrlen);
 		nexthdr = eh->nexthdr;
-		off += len;
 	}
-	/* Still inside the extension chain after the bound. */
 	r->l4_proto = nexthdr;
 	r->l3_hdr_len = off - l3_start;
-	r->parse_flags |= SNIFFER_PARSE_EXTHDR_LIMIT;
+	if (nexthdr == NEXTHDR_FRAGMENT || ipv6_is_ext_hdr(nexthdr)) {
+		/* Still inside the extension chain after the bound. */
+		r->parse_flags |= SNIFFER_PARSE_EXTHDR_LIMIT;
+		return;
+	}
+	parse_l4(data, data_end, off, r);
 }
 
 /* Where the IP header starts in the frame: after the Ethernet header, the

@@ -121,8 +121,11 @@ static __always_inline int observe(void *ctx, bool is_xdp, void *data, void *dat
 	__u32 cls = protocol_class(&rec);
 	stat_add(slot, SNIFFER_STAT_PACKETS(hook, cls), 1);
 	stat_add(slot, SNIFFER_STAT_BYTES(hook, cls), wire_len);
-	if (rec.parse_flags)
+	if (rec.parse_flags) {
 		stat_add(slot, SNIFFER_STAT_PARSE_ERROR, 1);
+		if (rec.parse_flags & SNIFFER_PARSE_SPLIT_L4)
+			stat_add(slot, SNIFFER_STAT_SPLIT_L4_FRAGMENT, 1);
+	}
 	if (verdict == SNIFFER_VERDICT_BLOCKED && !record_dropped()) {
 		stat_add(slot, SNIFFER_STAT_BLOCKED_UNRECORDED, 1);
 		return verdict;

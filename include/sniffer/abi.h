@@ -227,7 +227,9 @@ struct sniffer_block_settings {
 	  "kernel flow aggregation: flow record lost, the ring was full")                                       \
 	X(FLOW_MAP_FULL, 39, "flow_map_full", "sniffer_kernel_flow_update_failures_total",                      \
 	  "interface,reason=map_full", COUNTER,                                                                 \
-	  "kernel flow aggregation: no room for a new flow, its packet left as a one-packet record")
+	  "kernel flow aggregation: no room for a new flow, its packet left as a one-packet record")            \
+	X(SPLIT_L4_FRAGMENT, 40, "split_l4_fragments", "sniffer_split_l4_fragments_total", "interface",         \
+	  COUNTER, "fragments that split the transport header (RFC 1858: tiny, or overlapping it)")
 
 /* SNIFFER_STAT_RECORDS = 24, ... (an enum: a macro cannot define macros). */
 #define SNIFFER_STAT_INDEX_(id, index, ...) SNIFFER_STAT_##id = (index),
@@ -261,9 +263,20 @@ enum sniffer_stat_position {
  * ip_total_len is the frame's length from the IPv4 header on (the original
  * length, Ethernet padding included), not the header's. */
 #define SNIFFER_PARSE_IP_LEN_FROM_FRAME 0x40
-#define SNIFFER_PARSE_ALL_FLAGS 0x7f
+/* A fragment that splits the transport header (RFC 1858, RFC 8200 4.5): a
+ * first fragment whose datagram ends before the fixed TCP (20 bytes), UDP,
+ * ICMP (8) or SCTP (12) header does, or (IPv6) inside the extension chain;
+ * or a later TCP fragment at offset 8 or 16, inside the fixed header (the
+ * overlap attack). What the record holds is what this fragment holds: the
+ * other fragment's fields (TCP flags, ...) are not seen. Counted in
+ * SNIFFER_STAT_SPLIT_L4_FRAGMENT. */
+#define SNIFFER_PARSE_SPLIT_L4 0x80
+#define SNIFFER_PARSE_ALL_FLAGS 0xff
 
-#define SNIFFER_IPV6_MAX_EXT_HDRS 8
+/* Extension headers (the fragment header included) the IPv6 walk steps over:
+ * the transport header after that many is read; after more, it is not
+ * (SNIFFER_PARSE_EXTHDR_LIMIT). */
+#define SNIFFER_IPV6_MAX_EXT_HDRS 16
 /* MPLS label stack entries the parser walks to the bottom of the stack. */
 #define SNIFFER_MPLS_MAX_LABELS 4
 
@@ -645,17 +658,17 @@ SNIFFER_ASSERT_OFFSET(sniffer_record, reserved, 111);
 
 SNIFFER_STATIC_ASSERT((SNIFFER_PARSE_TRUNCATED | SNIFFER_PARSE_MALFORMED | SNIFFER_PARSE_VLAN_EXCESS |
 		       SNIFFER_PARSE_EXTHDR_LIMIT | SNIFFER_PARSE_BAD_LENGTH | SNIFFER_PARSE_L4_CUT |
-		       SNIFFER_PARSE_IP_LEN_FROM_FRAME) == SNIFFER_PARSE_ALL_FLAGS &&
+		       SNIFFER_PARSE_IP_LEN_FROM_FRAME | SNIFFER_PARSE_SPLIT_L4) == SNIFFER_PARSE_ALL_FLAGS &&
 			      (SNIFFER_PARSE_TRUNCATED + SNIFFER_PARSE_MALFORMED + SNIFFER_PARSE_VLAN_EXCESS +
 			       SNIFFER_PARSE_EXTHDR_LIMIT + SNIFFER_PARSE_BAD_LENGTH + SNIFFER_PARSE_L4_CUT +
-			       SNIFFER_PARSE_IP_LEN_FROM_FRAME) == SNIFFER_PARSE_ALL_FLAGS &&
+			       SNIFFER_PARSE_IP_LEN_FROM_FRAME + SNIFFER_PARSE_SPLIT_L4) == SNIFFER_PARSE_ALL_FLAGS &&
 			      SNIFFER_PARSE_ALL_FLAGS <= 0xff,
 		      "parse flags: distinct bits of sniffer_record.parse_flags (__u8)");
 
 #define SNIFFER_STAT_AT_POSITION_(id, ...) &&(int)SNIFFER_STAT_##id == (int)SNIFFER_STAT_POSITION_##id
 SNIFFER_STATIC_ASSERT(1 SNIFFER_STATS(SNIFFER_STAT_AT_POSITION_),
 		      "SNIFFER_STATS: indices in list order from SNIFFER_STAT_FIRST_NAMED, without gaps");
-SNIFFER_STATIC_ASSERT(SNIFFER_NUM_STATS == 40,
+SNIFFER_STATIC_ASSERT(SNIFFER_NUM_STATS == 41,
 		      "the stats block changed size: bump SNIFFER_ABI_VERSION, then this number");
 
 SNIFFER_STATIC_ASSERT(sizeof(struct sniffer_lpm_v4) == 8, "lpm_v4 size");

@@ -185,6 +185,8 @@ constexpr MetricFamily kFamilies[] = {
     {"sniffer_bytes_total", kCounter, "Frame bytes seen, by interface, hook and protocol class.", packet_matrix<true>},
     {"sniffer_records_total", kCounter, "Records the BPF programs put in the ring buffer.", nullptr},
     {"sniffer_parse_errors_total", kCounter, "Truncated or malformed packets (still recorded and passed).", nullptr},
+    {"sniffer_split_l4_fragments_total", kCounter,
+     "Fragments splitting the transport header (RFC 1858 tiny or overlapping; parse flag 0x80).", nullptr},
     {"sniffer_dropped_total", kCounter,
      "Records or items lost or withheld, by stage and reason (sent = delivered + these).", userspace_drops},
     {"sniffer_ring_buffer_fill_bytes", kGauge, "Bytes queued in the ring buffer when last measured.", nullptr},

@@ -199,15 +199,35 @@ TEST_F(ProgramsTest, LaterFragmentsHaveNoPorts) {
 }
 
 TEST_F(ProgramsTest, Ipv6ExtensionChainPastTheBoundIsFlagged) {
+  // Linux delivers a datagram behind any number of Destination Options
+  // headers: the walk reads the transport header behind up to
+  // SNIFFER_IPV6_MAX_EXT_HDRS (16) of them; behind more, the record says so.
   load();
   configure(Mode::Gateway, Role::Wan);
+  const auto dest_opts = [](std::size_t n) { return std::vector<std::uint8_t>(n, 60); };
+  const UdpFields udp{.sport = 1, .dport = 2, .payload = "secret"};
   check({
       {.description = "one more extension header than the walk reads",
-       .frame = Frame{}.ipv6({.ext = std::vector<std::uint8_t>(SNIFFER_IPV6_MAX_EXT_HDRS + 1, 60)}).udp({.sport = 1, .dport = 2}),
-       .record = RecordFields{.sport = 0, .parse_flags = SNIFFER_PARSE_EXTHDR_LIMIT}},
-      {.description = "within the bound",
-       .frame = Frame{}.ipv6({.ext = std::vector<std::uint8_t>(SNIFFER_IPV6_MAX_EXT_HDRS - 1, 60)}).udp({.sport = 1, .dport = 2}),
-       .record = RecordFields{.sport = 1, .parse_flags = 0}},
+       .frame = Frame{}.ipv6({.ext = dest_opts(SNIFFER_IPV6_MAX_EXT_HDRS + 1)}).udp(udp),
+       .record = RecordFields{.l4_proto = 60, .sport = 0, .l3_hdr_len = 40 + 8 * (SNIFFER_IPV6_MAX_EXT_HDRS),
+                              .parse_flags = SNIFFER_PARSE_EXTHDR_LIMIT, .payload_offset = 0},
+       .counters = {{SNIFFER_STAT_PARSE_ERROR, 1}}},
+      {.description = "exactly the bound: the transport header after the last one is read",
+       .frame = Frame{}.ipv6({.ext = dest_opts(SNIFFER_IPV6_MAX_EXT_HDRS)}).udp(udp),
+       .record = RecordFields{.l4_proto = 17, .sport = 1, .dport = 2, .l3_hdr_len = 40 + 8 * SNIFFER_IPV6_MAX_EXT_HDRS,
+                              .parse_flags = 0, .payload_offset = 14 + 40 + 8 * SNIFFER_IPV6_MAX_EXT_HDRS + 8},
+       .counters = {{SNIFFER_STAT_PARSE_ERROR, 0}}},
+      {.description = "12 headers (the red team's F4: delivered by Linux)",
+       .frame = Frame{}.ipv6({.ext = dest_opts(12)}).udp(udp),
+       .record = RecordFields{.l4_proto = 17, .sport = 1, .dport = 2, .parse_flags = 0}},
+      {.description = "8 headers",
+       .frame = Frame{}.ipv6({.ext = dest_opts(8)}).udp(udp),
+       .record = RecordFields{.l4_proto = 17, .sport = 1, .dport = 2, .parse_flags = 0}},
+      {.description = "a fragment header last in a full chain: a first fragment, its ports read",
+       .frame = Frame{}.ipv6({.ext = [&] { auto e = dest_opts(SNIFFER_IPV6_MAX_EXT_HDRS - 1); e.push_back(44); return e; }(),
+                             .more_fragments = true}).udp(udp),
+       .record = RecordFields{.l4_proto = 17, .sport = 1, .dport = 2,
+                              .frag_flags = SNIFFER_FRAG_FRAGMENT | SNIFFER_FRAG_MF, .parse_flags = 0}},
   });
 }
 

@@ -11,6 +11,8 @@ constexpr std::uint64_t kCut = SNIFFER_PARSE_TRUNCATED | SNIFFER_PARSE_L4_CUT;
 // A record and, flagged or not, the parse error counter.
 const CounterDeltas kFlagged{{SNIFFER_STAT_RECORDS, 1}, {SNIFFER_STAT_PARSE_ERROR, 1}};
 const CounterDeltas kClean{{SNIFFER_STAT_RECORDS, 1}, {SNIFFER_STAT_PARSE_ERROR, 0}};
+// A fragment splitting the transport header: a parse error of its own kind.
+const CounterDeltas kSplit{{SNIFFER_STAT_RECORDS, 1}, {SNIFFER_STAT_PARSE_ERROR, 1}, {SNIFFER_STAT_SPLIT_L4_FRAGMENT, 1}};
 
 TEST_F(ProgramsTest, TruncatedHeadersAreFlaggedCountedAndPassed) {
   load();
@@ -183,8 +185,8 @@ TEST_F(ProgramsTest, TinyAndOverlappingFragmentsAreRecordedAsTheyCome) {
                     .pad_to(60),
        .record = RecordFields{.l4_proto = 6, .tcp_flags = 0 /* not the padding's zeros: cleared */, .sport = 4444,
                               .dport = 22, .frag_flags = SNIFFER_FRAG_FRAGMENT | SNIFFER_FRAG_MF,
-                              .parse_flags = SNIFFER_PARSE_TRUNCATED, .payload_offset = 0},
-       .counters = kFlagged},
+                              .parse_flags = SNIFFER_PARSE_TRUNCATED | SNIFFER_PARSE_SPLIT_L4, .payload_offset = 0},
+       .counters = kSplit},
       // Two fragments of one datagram overlapping at offset 8: the overlap
       // is visible in their offsets and lengths.
       {.description = "first fragment, covering bytes [0, 32)",
@@ -205,8 +207,77 @@ TEST_F(ProgramsTest, TinyAndOverlappingFragmentsAreRecordedAsTheyCome) {
                     .udp({.sport = 9, .dport = 9})
                     .cut(14 + 40 + 8 + 4),
        .record = RecordFields{.sport = 9 /* its 4 bytes hold the ports */, .l4_hdr_len = 0,
-                              .frag_flags = SNIFFER_FRAG_FRAGMENT | SNIFFER_FRAG_MF, .parse_flags = kCut},
-       .counters = kFlagged},
+                              .frag_flags = SNIFFER_FRAG_FRAGMENT | SNIFFER_FRAG_MF,
+                              .parse_flags = kCut | SNIFFER_PARSE_SPLIT_L4},
+       .counters = kSplit},
+  });
+}
+
+TEST_F(ProgramsTest, FragmentsSplittingTheTransportHeaderAreFlaggedAndCounted) {
+  // RFC 1858 (the red team's F12): a SYN whose first fragment holds 8 bytes
+  // of TCP (the ports) and whose flags come in the next one, at offset 8, is
+  // reassembled by the victim; the sensor cannot reassemble, so it marks both
+  // fragments SNIFFER_PARSE_SPLIT_L4 and counts them. Whole headers are not.
+  load();
+  configure(Mode::Gateway, Role::Wan);
+  const TcpFields syn{.sport = 40000, .dport = 22, .flags = kSyn};
+  const Ipv4Fields first{.frag_field = 0x2000, .id = 9, .forged_total_len = 20 + 8};
+  check({
+      {.description = "IPv4: 8 bytes of TCP in a first fragment, as a veth delivers it (no padding)",
+       .frame = Frame{}.ipv4(first).tcp(syn).cut(14 + 20 + 8),
+       .record = RecordFields{.l4_proto = 6, .tcp_flags = 0, .sport = 40000, .dport = 22,
+                              .frag_flags = SNIFFER_FRAG_FRAGMENT | SNIFFER_FRAG_MF,
+                              .parse_flags = kCut | SNIFFER_PARSE_SPLIT_L4},
+       .counters = kSplit},
+      {.description = "IPv4: its second fragment at offset 8 (the flags)",
+       .frame = Frame{}.ipv4({.frag_field = 0x0001, .id = 9}).raw({.proto = 6, .payload = std::string(12, 'f')}),
+       .record = RecordFields{.l4_proto = 6, .sport = 0, .frag_offset = 8,
+                              .frag_flags = SNIFFER_FRAG_FRAGMENT | SNIFFER_FRAG_NOT_FIRST,
+                              .parse_flags = SNIFFER_PARSE_SPLIT_L4},
+       .counters = kSplit},
+      {.description = "IPv4: a TCP fragment at offset 16, still inside the fixed header",
+       .frame = Frame{}.ipv4({.frag_field = 0x0002, .id = 9}).raw({.proto = 6, .payload = std::string(8, 'f')}),
+       .record = RecordFields{.frag_offset = 16, .parse_flags = SNIFFER_PARSE_SPLIT_L4},
+       .counters = kSplit},
+      {.description = "IPv4: a first fragment with the whole TCP header is not split",
+       .frame = Frame{}.ipv4({.frag_field = 0x2000}).tcp({.sport = 1, .dport = 2, .payload = "abcdefgh"}),
+       .record = RecordFields{.tcp_flags = kSyn, .sport = 1, .parse_flags = 0},
+       .counters = {{SNIFFER_STAT_PARSE_ERROR, 0}, {SNIFFER_STAT_SPLIT_L4_FRAGMENT, 0}}},
+      {.description = "IPv4: a later TCP fragment at offset 24 (past the fixed header) is not split",
+       .frame = Frame{}.ipv4({.frag_field = 0x0003}).raw({.proto = 6, .payload = std::string(8, 'f')}),
+       .record = RecordFields{.frag_offset = 24, .parse_flags = 0},
+       .counters = {{SNIFFER_STAT_PARSE_ERROR, 0}, {SNIFFER_STAT_SPLIT_L4_FRAGMENT, 0}}},
+      {.description = "IPv4: a UDP fragment at offset 8 is not (the header is 8 bytes)",
+       .frame = Frame{}.ipv4({.frag_field = 0x0001}).raw({.proto = 17, .payload = std::string(8, 'f')}),
+       .record = RecordFields{.frag_offset = 8, .parse_flags = 0},
+       .counters = {{SNIFFER_STAT_SPLIT_L4_FRAGMENT, 0}}},
+      {.description = "IPv6: 8 bytes of TCP in a first fragment",
+       .frame = Frame{}
+                    .ipv6({.ext = {44}, .more_fragments = true, .forged_payload_len = 8 + 8})
+                    .tcp(syn)
+                    .cut(14 + 40 + 8 + 8),
+       .record = RecordFields{.l4_proto = 6, .tcp_flags = 0, .sport = 40000,
+                              .frag_flags = SNIFFER_FRAG_FRAGMENT | SNIFFER_FRAG_MF,
+                              .parse_flags = kCut | SNIFFER_PARSE_SPLIT_L4},
+       .counters = kSplit},
+      {.description = "IPv6: a TCP fragment at offset 8",
+       .frame = Frame{}.ipv6({.ext = {44}, .frag_offset = 8}).tcp(syn),
+       .record = RecordFields{.l4_proto = 6, .sport = 0, .frag_offset = 8,
+                              .frag_flags = SNIFFER_FRAG_FRAGMENT | SNIFFER_FRAG_NOT_FIRST,
+                              .parse_flags = SNIFFER_PARSE_SPLIT_L4},
+       .counters = kSplit},
+      {.description = "IPv6: a first fragment that ends inside the extension chain",
+       .frame = Frame{}
+                    .ipv6({.ext = {44, 60}, .more_fragments = true, .forged_payload_len = 8 + 1})
+                    .udp({.sport = 9, .dport = 9})
+                    .cut(14 + 40 + 8 + 1),
+       .record = RecordFields{.l4_proto = 0, .frag_flags = SNIFFER_FRAG_FRAGMENT | SNIFFER_FRAG_MF,
+                              .parse_flags = SNIFFER_PARSE_TRUNCATED | SNIFFER_PARSE_SPLIT_L4},
+       .counters = kSplit},
+      {.description = "IPv6: a whole first fragment is not split",
+       .frame = Frame{}.ipv6({.ext = {44}, .more_fragments = true}).tcp({.sport = 1, .dport = 2}),
+       .record = RecordFields{.tcp_flags = kSyn, .sport = 1, .parse_flags = 0},
+       .counters = {{SNIFFER_STAT_SPLIT_L4_FRAGMENT, 0}}},
   });
 }
 

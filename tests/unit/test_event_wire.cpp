@@ -48,7 +48,7 @@ EventInput all_fields_set(std::vector<std::uint8_t>& snippet) {
   r.frag_flags = 0xf;
   r.icmp_type = 128;
   r.icmp_code = 255;
-  r.parse_flags = 0x7f;
+  r.parse_flags = 0xff;
   inet_pton(AF_INET6, "2001:db8:100::10", r.saddr);
   inet_pton(AF_INET6, "2001:db8:200::10", r.daddr);
   r.frag_id = 0xffffffffu;
