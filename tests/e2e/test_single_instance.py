@@ -152,17 +152,22 @@ def test_second_start_with_the_same_config_changes_nothing(env, lab, tmp_path, s
     assert first.proc.poll() is None, "the running sensor exited"
 
 
-@pytest.mark.parametrize("spelling", ["{bpffs}//{name}", "{bpffs}/./{name}/"])
-def test_pin_path_spelled_otherwise_is_the_same_lock(env, lab, tmp_path, sensors, spelling):
-    """Another spelling of the running sensor's pin directory is the same lock: the second
-    start is refused before it touches a pin (it used to take a lock of its own, replace the
-    live pins as stale, fail on the endpoint and remove the whole directory)."""
+def start_pinned_sensor(env, lab, tmp_path, sensors):
+    """A running sensor with pins of its own -> (daemon, pin_dir, endpoint, its pinned map ids)."""
     ensure_bpffs()
     pin_dir = new_pin_dir(lab)
     endpoint = f"ipc://{tmp_path}/pub.sock"
     first = HostDaemon(env, lab, tmp_path, lab_config(endpoint, pin_path=pin_dir, metrics={"listen": ""}), "first")
     sensors.append(first.start())
-    ids_before = pinned_map_ids(pin_dir)
+    return first, pin_dir, endpoint, pinned_map_ids(pin_dir)
+
+
+@pytest.mark.parametrize("spelling", ["{bpffs}//{name}", "{bpffs}/./{name}/"])
+def test_pin_path_spelled_otherwise_is_the_same_lock(env, lab, tmp_path, sensors, spelling):
+    """Another spelling of the running sensor's pin directory is the same lock: the second
+    start is refused before it touches a pin (it used to take a lock of its own, replace the
+    live pins as stale, fail on the endpoint and remove the whole directory)."""
+    first, pin_dir, endpoint, ids_before = start_pinned_sensor(env, lab, tmp_path, sensors)
     assert ids_before, f"the running sensor pinned nothing under {pin_dir}"
 
     other = spelling.format(bpffs="/sys/fs/bpf", name=os.path.basename(pin_dir))
@@ -331,12 +336,7 @@ def test_an_interface_another_xdp_program_holds_is_one_error_with_both_modes_rea
 def test_a_symlink_to_a_live_pin_directory_is_the_same_lock(env, lab, tmp_path, sensors):
     """bpffs allows symbolic links: a second sensor on a link to the running sensor's pin
     directory replaced every live pin as stale and removed them all on its exit."""
-    ensure_bpffs()
-    pin_dir = new_pin_dir(lab)
-    endpoint = f"ipc://{tmp_path}/pub.sock"
-    first = HostDaemon(env, lab, tmp_path, lab_config(endpoint, pin_path=pin_dir, metrics={"listen": ""}), "first")
-    sensors.append(first.start())
-    ids_before = pinned_map_ids(pin_dir)
+    first, pin_dir, endpoint, ids_before = start_pinned_sensor(env, lab, tmp_path, sensors)
     link = pin_dir + "-link"
     os.symlink(pin_dir, link)
     try:
