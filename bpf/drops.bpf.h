@@ -158,7 +158,8 @@ static __always_inline bool dropped_ipv6_transport(unsigned char *ip, __u8 next,
 		next = eh[0];
 	}
 	r->l4_proto = next;
-	return true;
+	/* Past the bound `next` is still an extension header: no ports to read. */
+	return next != NEXTHDR_FRAGMENT && !ipv6_is_ext_hdr(next);
 }
 
 /* The dropped packet's addresses and ports, from its network header (bounded
