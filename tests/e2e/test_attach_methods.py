@@ -4,6 +4,8 @@ exactly what it created."""
 import json
 import time
 
+import pytest
+
 from e2e_support import Addr
 
 
@@ -48,10 +50,15 @@ def xdp_prog_id(lab, dev):
 
 
 def bpf_links(lab):
-    """bpftool's link list; other tests' daemons come and go meanwhile: a link gone between its
-    listing and its read is an error entry (and exit 255) that is skipped."""
-    out = lab.exec(lab.gw, ["bpftool", "-j", "link", "show"], check=False).stdout
-    return [link for link in json.loads(out or "[]") if "type" in link]
+    """bpftool's link list. Other tests' daemons come and go meanwhile: a link gone between its
+    listing and its read ends bpftool's list with an error entry (exit 255): list again."""
+    for _ in range(50):
+        out = lab.exec(lab.gw, ["bpftool", "-j", "link", "show"], check=False).stdout
+        links = json.loads(out or "[]")
+        if all("error" not in link for link in links):
+            return links
+        time.sleep(0.1)
+    pytest.fail(f"bpftool link show kept failing: {links}")
 
 
 def test_hooks_removed_by_someone_else_are_attached_again(lab, start_daemon, subscribe):
