@@ -13,6 +13,16 @@
 
 namespace sniffer {
 
+namespace {
+
+// Failures are joined with "; " into one message.
+void append_failure(std::string& failures, const std::string& failure) {
+  if (!failures.empty()) failures += "; ";
+  failures += failure;
+}
+
+}  // namespace
+
 std::unique_ptr<Attachment> InterfaceManager::attach_hook(const std::string& name, const Entry& e, Hook hook,
                                                           XdpMode xdp_mode) {
   switch (hook) {
@@ -46,7 +56,7 @@ void InterfaceManager::attach_entry(const std::string& name, Entry& e) {
                    to_string(e.config.mode), a->describe());
       attached_[key] = {e.config.xdp_mode, std::move(a)};
     } catch (const std::exception& ex) {
-      failures += std::string(failures.empty() ? "" : "; ") + ex.what();
+      append_failure(failures, ex.what());
       ++e.hooks_missing;  // an XDP hook kept in its old mode still counts: not as configured
       if (previous) restore_xdp(name, e, *previous, failures);
     }
@@ -68,7 +78,7 @@ void InterfaceManager::restore_xdp(const std::string& name, const Entry& e, XdpM
     failures += " (kept XDP in " + std::string(to_string(mode)) + " mode)";
     attached_[std::make_pair(name, Hook::XdpIngress)] = {mode, std::move(a)};
   } catch (const std::exception& ex) {
-    failures += std::string("; ") + name + ": XDP in its previous mode too: " + ex.what();
+    append_failure(failures, name + ": XDP in its previous mode too: " + ex.what());
   }
 }
 
@@ -126,7 +136,7 @@ void InterfaceManager::attach() {
     try {
       attach_entry(name, e);
     } catch (const std::exception& ex) {
-      failures += std::string(failures.empty() ? "" : "; ") + ex.what();
+      append_failure(failures, ex.what());
     }
   }
   if (!failures.empty()) throw HooksMissing(failures);
