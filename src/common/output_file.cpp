@@ -12,6 +12,7 @@
 #include <iostream>
 
 #include "sniffer/error.hpp"
+#include "sniffer/temp_files.hpp"
 
 namespace sniffer {
 
@@ -80,6 +81,7 @@ OutputFile::OutputFile(std::string path, std::string what, Mode mode)
   fd_ = mkostemp(temp.data(), O_CLOEXEC);
   if (fd_ < 0) fail("cannot create a temporary file beside it", errno);
   temp_path_ = temp;
+  temp_slot_ = temp_files::remember(temp_path_.c_str());
   target_ = target;
   const mode_t mask = umask(0);  // mkstemp makes 0600; the result gets the usual 0666 & ~umask
   umask(mask);
@@ -88,6 +90,7 @@ OutputFile::OutputFile(std::string path, std::string what, Mode mode)
 
 OutputFile::~OutputFile() {
   if (fd_ >= 0) close(fd_);
+  temp_files::forget(temp_slot_);
   if (!temp_path_.empty()) unlink(temp_path_.c_str());
 }
 
@@ -158,6 +161,8 @@ void OutputFile::commit() {
   if (close(fd) != 0) fail("close", errno);  // NFS reports write errors here
   if (direct()) return;
   rename_into_place();
+  temp_files::forget(temp_slot_);  // after the rename: a signal before it removes the file
+  temp_slot_ = -1;
   temp_path_.clear();
   // The new name itself survives a crash of the machine once its directory
   // is synced (best effort: a directory may not be readable to open).

@@ -13,6 +13,7 @@
 #include <cstring>
 
 #include "sniffer/error.hpp"
+#include "sniffer/temp_files.hpp"
 
 namespace sniffer {
 
@@ -38,6 +39,7 @@ void on_sigbus(int sig, siginfo_t* info, void*) {
         "sniffer: a capture file was cut shorter while it was being read (SIGBUS on its mapping); stopped, "
         "no table written\n";
     (void)!write(STDERR_FILENO, kText, sizeof kText - 1);
+    temp_files::remove_all_now();
     _exit(1);
   }
   signal(sig, SIG_DFL);

@@ -2,8 +2,10 @@
 with one line naming the path and the errno text, and leaves no file that looks complete;
 FIFOs and /dev/stdout are written directly, never replaced."""
 import os
+import signal
 import subprocess
 import threading
+import time
 
 import pytest
 
@@ -97,3 +99,27 @@ def test_final_report_to_a_full_stdout_is_an_error(env, tmp_path):
                                 stdout=full, stderr=subprocess.PIPE, text=True, timeout=30)
     assert result.returncode == 1, result.stderr
     assert "standard output: write: No space left on device" in result.stderr
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
+def test_a_run_stopped_by_a_signal_leaves_no_temporary_file(env, tmp_path, sig):
+    """Ctrl-C or a SIGTERM in the middle of a long run: the hidden table beside the target goes too,
+    and the process still dies of the signal (its exit status says which)."""
+    target = tmp_path / "flows.csv"
+    proc = subprocess.Popen([str(env.sniffer), "--read-pcap", "-", "--write-csv", str(target)],
+                            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            # a background job's shell may have left SIGINT ignored: the user's Ctrl-C is not
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        proc.stdin.write(CAPTURE.read_bytes()[:200_000])  # part of it; the pipe stays open: the run goes on
+        proc.stdin.flush()
+        deadline = time.monotonic() + 20
+        while not list(tmp_path.glob(".flows.csv.*")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert list(tmp_path.glob(".flows.csv.*")), "no temporary table beside the target"
+        proc.send_signal(sig)
+        assert proc.wait(30) == -sig, proc.stderr.read()
+    finally:
+        proc.kill()
+        proc.wait()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [], "left behind"

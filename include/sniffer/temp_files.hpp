@@ -1,0 +1,23 @@
+// Temporary output files that a fatal signal must not leave behind.
+//
+// OutputFile writes a table beside its target under a hidden name and renames
+// it at commit; a run that fails removes it in its destructor. A run stopped
+// by a signal (Ctrl-C, SIGTERM, SIGHUP, SIGQUIT, or the mapped reader's SIGBUS
+// guard) runs no destructor, and a long run's hidden file could be gigabytes.
+// So the temporary paths are registered here, and a signal whose action was
+// the default removes them before the process dies of it as before (the
+// daemon's own handlers, installed later, take precedence).
+#pragma once
+
+namespace sniffer::temp_files {
+
+// Registers `path` (the caller keeps it alive until forget()). Returns its
+// slot, or -1 when every slot is taken (that file is then left behind by a
+// signal, as before). The first call installs the signal handlers.
+int remember(const char* path);
+void forget(int slot);
+
+// Unlinks every registered path. Async-signal-safe.
+void remove_all_now() noexcept;
+
+}  // namespace sniffer::temp_files

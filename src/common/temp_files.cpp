@@ -1,0 +1,64 @@
+// The registry of temporary output files (see temp_files.hpp): fixed slots of
+// atomic pointers, so that a signal handler can read them at any moment.
+#include "sniffer/temp_files.hpp"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <array>
+#include <atomic>
+#include <mutex>
+
+namespace sniffer::temp_files {
+
+namespace {
+
+// More than -j's outputs at once; a path beyond them is simply not removed.
+std::array<std::atomic<const char*>, 256> g_slots{};
+
+// Removes the files, then dies of the signal with its default action (the
+// handler was installed with SA_RESETHAND; the raised signal is delivered
+// when the handler returns), so the exit status says which signal it was.
+void on_fatal_signal(int sig) {
+  remove_all_now();
+  raise(sig);
+}
+
+// Only where the action is still the default: a handler someone installed
+// (the daemon's SIGHUP, SIGINT and SIGTERM) and an ignored signal (a
+// background job's SIGINT) are left alone.
+void install_handlers() {
+  for (const int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT}) {
+    struct sigaction current {};
+    if (sigaction(sig, nullptr, &current) != 0 || current.sa_handler != SIG_DFL) continue;
+    struct sigaction sa {};
+    sa.sa_handler = on_fatal_signal;
+    sa.sa_flags = SA_RESETHAND;
+    sigemptyset(&sa.sa_mask);
+    sigaction(sig, &sa, nullptr);
+  }
+}
+
+}  // namespace
+
+int remember(const char* path) {
+  static std::once_flag installed;
+  std::call_once(installed, install_handlers);
+  for (std::size_t i = 0; i < g_slots.size(); ++i) {
+    const char* expected = nullptr;
+    if (g_slots[i].compare_exchange_strong(expected, path)) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+void forget(int slot) {
+  if (slot >= 0) g_slots[static_cast<std::size_t>(slot)].store(nullptr);
+}
+
+void remove_all_now() noexcept {
+  for (auto& slot : g_slots) {
+    if (const char* path = slot.load()) unlink(path);
+  }
+}
+
+}  // namespace sniffer::temp_files
