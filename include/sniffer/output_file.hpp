@@ -55,7 +55,8 @@ class OutputFile {
 
   std::string path_, what_;
   std::string target_, temp_path_;  // the file renamed over, and its temporary; empty: written directly
-  int temp_slot_ = -1;              // temp_path_'s slot in temp_files (removed at a fatal signal)
+  const char* temp_c_str_ = nullptr;  // temp_path_, as temp_files holds it (removed at a fatal signal)
+  int temp_slot_ = -1;
   std::unique_ptr<char[]> buffer_;  // written to fd_ when it holds flush_at_ bytes or more
   std::size_t capacity_ = 0, used_ = 0;
   std::size_t flush_at_ = 64 * 1024;  // 1 MiB once the file is past its first write-back range

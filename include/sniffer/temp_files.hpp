@@ -9,12 +9,15 @@
 // daemon's own handlers, installed later, take precedence).
 #pragma once
 
+#include <cstddef>
+
 namespace sniffer::temp_files {
 
-// Registers `path` (the caller keeps it alive until forget()). Returns its
-// slot, or -1 when every slot is taken (that file is then left behind by a
-// signal, as before). The first call installs the signal handlers.
-int remember(const char* path);
+// Registers the `count` paths of `paths` (the caller keeps the array and the
+// strings alive, unchanged, until forget()). Returns the slot, or -1 when
+// every slot is taken (those files are then left behind by a signal, as
+// before). The first call installs the signal handlers.
+int remember(const char* const* paths, std::size_t count);
 void forget(int slot);
 
 // Unlinks every registered path. Async-signal-safe.

@@ -1,11 +1,13 @@
 #include "sniffer/pcap_jobs.hpp"
 
 #include <fcntl.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -16,6 +18,7 @@
 #include "sniffer/error.hpp"
 #include "sniffer/offline_progress.hpp"
 #include "sniffer/output_file.hpp"
+#include "sniffer/temp_files.hpp"
 
 namespace sniffer {
 
@@ -102,6 +105,7 @@ WorkerProcess start_worker(const Config& config, const OfflineOptions& options, 
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0) throw Error("--read-pcap -j: pipe: " + errno_text(errno));
   std::fflush(nullptr);
+  const pid_t parent = getpid();
   const pid_t pid = fork();
   if (pid < 0) throw Error("--read-pcap -j: fork: " + errno_text(errno));
   if (pid > 0) {
@@ -109,6 +113,9 @@ WorkerProcess start_worker(const Config& config, const OfflineOptions& options, 
     return {pid, fds[0]};
   }
   close(fds[0]);
+  // A parent stopped by a signal (kill PID) takes its workers with it: each
+  // then removes its temporary and the parts (temp_files, inherited).
+  if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != parent) _exit(2);
   int code = 0;
   for (std::size_t i : group) {
     try {
@@ -168,17 +175,31 @@ nlohmann::json read_part_report(const std::string& path) {
   return report;
 }
 
-// The workers' part files, removed on every way out (a full disk included).
-struct PartFiles {
-  const OfflineOptions& options;
-  std::size_t count;
-  ~PartFiles() {
-    std::error_code ignored;
+// The workers' part files, removed on every way out: a full disk, and a
+// fatal signal to the parent or a worker (registered in temp_files before the
+// workers are forked, so that they inherit the list).
+class PartFiles {
+ public:
+  PartFiles(const OfflineOptions& options, std::size_t count) {
     for (std::size_t i = 0; i < count; ++i) {
-      std::filesystem::remove(part_csv(options, i), ignored);
-      std::filesystem::remove(part_report(options, i), ignored);
+      paths_.push_back(part_csv(options, i));
+      paths_.push_back(part_report(options, i));
     }
+    for (const std::string& path : paths_) c_strs_.push_back(path.c_str());
+    slot_ = temp_files::remember(c_strs_.data(), c_strs_.size());
   }
+  PartFiles(const PartFiles&) = delete;
+  PartFiles& operator=(const PartFiles&) = delete;
+  ~PartFiles() {
+    temp_files::forget(slot_);
+    std::error_code ignored;
+    for (const std::string& path : paths_) std::filesystem::remove(path, ignored);
+  }
+
+ private:
+  std::vector<std::string> paths_;
+  std::vector<const char*> c_strs_;  // paths_, as temp_files holds them
+  int slot_ = -1;
 };
 
 }  // namespace
@@ -190,7 +211,7 @@ int run_offline_jobs(const Config& config, const OfflineOptions& options, const 
     for (std::size_t i : groups[k]) worker_of[i] = k;
   }
   const auto start = std::chrono::steady_clock::now();
-  const PartFiles parts{options, files.size()};
+  const PartFiles parts(options, files.size());
   std::vector<WorkerProcess> workers;
   for (const auto& group : groups) workers.push_back(start_worker(config, options, files, group));
   int exit_code = 0;

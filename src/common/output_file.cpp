@@ -81,7 +81,8 @@ OutputFile::OutputFile(std::string path, std::string what, Mode mode)
   fd_ = mkostemp(temp.data(), O_CLOEXEC);
   if (fd_ < 0) fail("cannot create a temporary file beside it", errno);
   temp_path_ = temp;
-  temp_slot_ = temp_files::remember(temp_path_.c_str());
+  temp_c_str_ = temp_path_.c_str();
+  temp_slot_ = temp_files::remember(&temp_c_str_, 1);
   target_ = target;
   const mode_t mask = umask(0);  // mkstemp makes 0600; the result gets the usual 0666 & ~umask
   umask(mask);

@@ -13,8 +13,15 @@ namespace sniffer::temp_files {
 
 namespace {
 
-// More than -j's outputs at once; a path beyond them is simply not removed.
-std::array<std::atomic<const char*>, 256> g_slots{};
+// A registered list of paths. `count` is set after `paths` is taken and
+// cleared before it is released: a handler reading in between sees fewer.
+struct Slot {
+  std::atomic<const char* const*> paths{nullptr};
+  std::atomic<std::size_t> count{0};
+};
+
+// Every output at once (-j's parts are one list); beyond them, not removed.
+std::array<Slot, 64> g_slots{};
 
 // Removes the files, then dies of the signal with its default action (the
 // handler was installed with SA_RESETHAND; the raised signal is delivered
@@ -41,23 +48,30 @@ void install_handlers() {
 
 }  // namespace
 
-int remember(const char* path) {
+int remember(const char* const* paths, std::size_t count) {
   static std::once_flag installed;
   std::call_once(installed, install_handlers);
   for (std::size_t i = 0; i < g_slots.size(); ++i) {
-    const char* expected = nullptr;
-    if (g_slots[i].compare_exchange_strong(expected, path)) return static_cast<int>(i);
+    const char* const* expected = nullptr;
+    if (g_slots[i].paths.compare_exchange_strong(expected, paths)) {
+      g_slots[i].count.store(count);
+      return static_cast<int>(i);
+    }
   }
   return -1;
 }
 
 void forget(int slot) {
-  if (slot >= 0) g_slots[static_cast<std::size_t>(slot)].store(nullptr);
+  if (slot < 0) return;
+  g_slots[static_cast<std::size_t>(slot)].count.store(0);
+  g_slots[static_cast<std::size_t>(slot)].paths.store(nullptr);
 }
 
 void remove_all_now() noexcept {
-  for (auto& slot : g_slots) {
-    if (const char* path = slot.load()) unlink(path);
+  for (const Slot& slot : g_slots) {
+    const char* const* paths = slot.paths.load();
+    const std::size_t count = slot.count.load();
+    for (std::size_t i = 0; paths != nullptr && i < count; ++i) unlink(paths[i]);
   }
 }
 

@@ -10,7 +10,11 @@ each with its reason.
 """
 import csv
 import json
+import shutil
+import signal
 import subprocess
+import time
+from pathlib import Path
 
 from corpus import REPO_PCAPS
 from e2e_support import fill, small_tmpfs
@@ -111,3 +115,45 @@ def test_a_full_disk_ends_the_run_with_each_workers_reason(env, tmp_path):
             assert f"worker {k}: {pcap}: --write-csv {full / 'jobs.csv'}.part" in last, last
         assert "No space left on device (errno 28)" in last and "exit 2" not in last, last
         assert sorted(p.name for p in full.iterdir()) == ["fill"]
+
+
+def processes_with_parent(pid):
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # ended meanwhile
+        if int(fields[1]) == pid:
+            children.append(int(stat.parent.name))
+    return children
+
+
+def test_a_run_killed_mid_way_takes_its_workers_and_parts_with_it(env, tmp_path):
+    """`kill PID` of the parent of -j 2 (not its process group, as Ctrl-C would): the workers stop
+    too, and neither parts nor temporary files are left in the table's directory."""
+    big = REPO_PCAPS / "ipv6" / "thc_denial6_ext_headers.pcap"  # 3.6 MB, 36 k packets
+    inputs = []
+    for i in range(24):
+        inputs.append(tmp_path / f"in{i}.pcap")
+        shutil.copyfile(big, inputs[-1])
+    out = tmp_path / "out"
+    out.mkdir()
+    proc = subprocess.Popen([env.sniffer, "--read-pcap", *inputs, "-j", "2", "--write-csv", out / "t.csv"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30
+        while not list(out.glob("t.csv.part*")) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        workers = processes_with_parent(proc.pid)
+        assert proc.poll() is None and len(workers) == 2, "the run ended before it could be stopped"
+        proc.terminate()
+        assert proc.wait(30) == -signal.SIGTERM
+    finally:
+        proc.kill()
+        proc.wait()
+    deadline = time.monotonic() + 10
+    while any(Path(f"/proc/{w}").exists() for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(Path(f"/proc/{w}").exists() for w in workers), "a worker outlived the run"
+    assert sorted(p.name for p in out.iterdir()) == [], "left behind"
