@@ -22,6 +22,9 @@ class AcceptedConnections {
   // the socket's (`bound`: its last_endpoint): libzmq then closes it and drops
   // its pipe, and with it the peer's subscriptions. Returns how many.
   std::size_t cut_all(const std::string& bound);
+  // As cut_all, only the connections from `peer` (ZeroMQ's "Peer-Address":
+  // an IP address, or "localhost:UID:GID:PID" for ipc).
+  std::size_t cut_peer(const std::string& bound, const std::string& peer);
   std::size_t size() const { return fds_.size(); }
 
  private:

@@ -14,7 +14,6 @@
 #include <map>
 #include <memory>
 #include <mutex>
-#include <set>
 #include <string>
 
 #include <zmq.hpp>
@@ -24,6 +23,8 @@
 #include "sniffer/accepted_connections.hpp"
 #include "sniffer/counters.hpp"  // PublishCounters
 #include "sniffer/ipc_socket_file.hpp"
+#include "sniffer/log_throttle.hpp"
+#include "sniffer/subscriptions.hpp"
 #include "sniffer/wall_clock.hpp"
 
 namespace sniffer {
@@ -64,10 +65,16 @@ class PublishSocket {
   // Lets ZeroMQ apply what peers sent (subscriptions, closed connections) when
   // nothing is sent for a while: an idle socket kept every closed connection's memory.
   void service();
-  // More distinct subscriptions than this at once is abuse (a subscriber
-  // needs a few topics): every connection is cut, and subscribers reconnect.
+  // More distinct subscriptions than this from one peer (an IP address, an
+  // ipc process) is abuse (a subscriber needs a few topics): its connections
+  // are cut. More than kMaxSubscriptions from all peers at once: the peers
+  // with the most are cut until the rest is under it (every connection, when
+  // the peers cannot be told apart). Cut subscribers reconnect by themselves.
+  static constexpr std::size_t kMaxSubscriptionsPerPeer = 64;
   static constexpr std::size_t kMaxSubscriptions = 1024;
   std::uint64_t connection_cuts() const { return cuts_; }
+  // The endpoint as bound ("tcp://127.0.0.1:*" becomes the port chosen).
+  const std::string& endpoint() const { return bound_; }
   // Cuts every accepted connection, so that each subscriber authenticates
   // again (a subscriber key was removed: CURVE checks keys at the handshake
   // only). Subscribers reconnect by themselves. Returns how many were cut.
@@ -75,6 +82,8 @@ class PublishSocket {
 
  private:
   void read_subscriptions();
+  void cut_peer(const std::string& peer, std::size_t count, bool over_all);
+  void cut_largest_peers();
   void cut_connections();
   bool has_subscriber_locked(const std::string& topic);
   SendResult send_locked(const std::string& topic, zmq::const_buffer payload);  // copied
@@ -87,13 +96,11 @@ class PublishSocket {
   IpcSocketFile ipc_file_;  // before the socket: checked before the bind, removed after the close
   zmq::socket_t socket_;
   std::map<std::string, std::uint64_t> sequences_;  // per topic: the last number sent
-  // XPUB reports the first subscription to a prefix and the last
-  // unsubscription from it: the prefixes somebody wants right now.
-  std::set<std::string> subscribed_;
+  Subscriptions subscriptions_;
   AcceptedConnections connections_;  // after the socket: monitors it
   std::string bound_;                 // the endpoint as bound (its last_endpoint)
-  std::uint64_t cuts_ = 0;            // times connections were cut (kMaxSubscriptions)
-  std::uint64_t last_cut_log_ns_ = 0;
+  std::uint64_t cuts_ = 0;            // times connections were cut (a peer's, or all)
+  LogThrottle cut_log_{LogThrottle::Limits{.interval_ns = 10'000'000'000, .max_lines = 4}};  // per peer ("": all)
 };
 
 // A batch's wire bytes as send_batch takes them: `size` bytes, the first

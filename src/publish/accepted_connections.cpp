@@ -1,6 +1,7 @@
 #include "sniffer/accepted_connections.hpp"
 
 #include <arpa/inet.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -33,6 +34,27 @@ bool local_address_is(int fd, const std::string& bound) {
   if (local.ss_family == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in*>(&local)->sin_port) == port;
   if (local.ss_family == AF_INET6) return ntohs(reinterpret_cast<const sockaddr_in6*>(&local)->sin6_port) == port;
   return false;
+}
+
+// Whether the peer of connection fd is `peer`, as ZeroMQ names it in a
+// message's "Peer-Address": the numeric IP address for tcp, and for ipc
+// "localhost:UID:GID:PID" (its credentials).
+bool peer_is(int fd, const std::string& peer) {
+  sockaddr_storage remote{};
+  socklen_t len = sizeof remote;
+  if (getpeername(fd, reinterpret_cast<sockaddr*>(&remote), &len) != 0) return false;
+  if (remote.ss_family == AF_UNIX) {
+    ucred cred{};
+    socklen_t size = sizeof cred;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &size) != 0) return false;
+    const std::string ids = ":" + std::to_string(cred.uid) + ":" + std::to_string(cred.gid) + ":" +
+                            std::to_string(cred.pid);
+    return peer.size() > ids.size() && peer.compare(peer.size() - ids.size(), ids.size(), ids) == 0;
+  }
+  char host[NI_MAXHOST];
+  return getnameinfo(reinterpret_cast<const sockaddr*>(&remote), len, host, sizeof host, nullptr, 0,
+                     NI_NUMERICHOST) == 0 &&
+         peer == host;
 }
 
 }  // namespace
@@ -69,6 +91,20 @@ std::size_t AcceptedConnections::cut_all(const std::string& bound) {
     if (local_address_is(fd, bound) && shutdown(fd, SHUT_RDWR) == 0) ++cut;
   }
   fds_.clear();  // their DISCONNECTED events follow; a reused number is not ours
+  return cut;
+}
+
+std::size_t AcceptedConnections::cut_peer(const std::string& bound, const std::string& peer) {
+  update();
+  std::size_t cut = 0;
+  for (auto it = fds_.begin(); it != fds_.end();) {
+    if (local_address_is(*it, bound) && peer_is(*it, peer)) {
+      if (shutdown(*it, SHUT_RDWR) == 0) ++cut;
+      it = fds_.erase(it);  // its DISCONNECTED event follows
+    } else {
+      ++it;
+    }
+  }
   return cut;
 }
 

@@ -59,31 +59,61 @@ void PublishSocket::read_subscriptions() {
   while (socket_.recv(msg, zmq::recv_flags::dontwait)) {
     if (msg.size() < 1) continue;
     std::string prefix(static_cast<const char*>(msg.data()) + 1, msg.size() - 1);
-    if (*static_cast<const std::uint8_t*>(msg.data()) == 1) subscribed_.insert(prefix);
-    else subscribed_.erase(prefix);
+    const char* peer = zmq_msg_gets(msg.handle(), "Peer-Address");  // null for an unsubscription
+    subscriptions_.apply(*static_cast<const std::uint8_t*>(msg.data()) == 1, prefix, peer ? peer : "");
   }
   connections_.update();
-  if (subscribed_.size() > kMaxSubscriptions) cut_connections();
+  for (const auto& [peer, count] : subscriptions_.peers_over(kMaxSubscriptionsPerPeer)) cut_peer(peer, count, false);
+  if (subscriptions_.size() > kMaxSubscriptions) cut_largest_peers();
+}
+
+// Too many distinct subscriptions over all peers, each under its own bound
+// (an abuser with many addresses): the peers charged with the most are cut
+// until what is left is under the bound, so that subscribers with a few
+// topics are the last to go. Prefixes no peer can be told by (unknown
+// peers) leave only the last resort: every connection is cut.
+void PublishSocket::cut_largest_peers() {
+  std::size_t left = subscriptions_.size();
+  for (const auto& [peer, count] : subscriptions_.peers_over(0)) {
+    if (left <= kMaxSubscriptions) return;
+    cut_peer(peer, count, true);  // a peer cut before, whose unsubscriptions are still to come, too
+    left -= count;
+  }
+  if (left > kMaxSubscriptions) cut_connections();
 }
 
 // ZeroMQ keeps every distinct subscription (in the sending thread's memory)
 // until its peer leaves, whatever their number: 36 MB of them grew the daemon
-// by 670 MB. Which peer sent them is not known here, so all are cut; their
-// subscriptions go with them (the unsubscriptions follow). Subscribers
-// reconnect by themselves; what they missed shows as sequence gaps.
-// Until the cut connections' unsubscriptions arrive, every read cuts again
-// (only connections opened since): an abuser that reconnects and sends its
-// subscriptions again adds no more than it could between two reads.
+// by 670 MB. A peer charged with more than a subscriber needs is cut alone
+// (every connection from its address): the others keep receiving. Its
+// subscriptions go with it (the unsubscriptions follow); until they arrive,
+// every read cuts its new connections again.
+void PublishSocket::cut_peer(const std::string& peer, std::size_t count, bool over_all) {
+  const std::size_t cut = connections_.cut_peer(bound_, peer);
+  if (cut == 0) return;
+  ++cuts_;
+  const LogThrottle::Verdict v = cut_log_.check(peer, monotonic_now_ns());
+  if (!v.log) return;
+  const std::string why = over_all ? fmt::format("one of the most of {} distinct subscriptions from all peers (at "
+                                                 "most {})", subscriptions_.size(), kMaxSubscriptions)
+                                   : fmt::format("at most {} a peer", kMaxSubscriptionsPerPeer);
+  spdlog::warn("publish: peer {} holds {} distinct subscriptions ({}; a subscriber needs a few topics): cut its {} "
+               "connection(s) ({} cuts so far, {} more about it not logged)",
+               peer, count, why, cut, cuts_, v.left_out);
+}
+
+// Every connection is cut. Subscribers reconnect by themselves; what they missed shows as
+// sequence gaps. Until the cut connections' unsubscriptions arrive, every
+// read cuts again (only connections opened since).
 void PublishSocket::cut_connections() {
   const std::size_t cut = connections_.cut_all(bound_);
   if (cut == 0) return;
   ++cuts_;
-  const std::uint64_t now = monotonic_now_ns();
-  if (now - last_cut_log_ns_ < 10'000'000'000ull) return;  // one line per 10 s: an abuser loops
-  last_cut_log_ns_ = now;
+  const LogThrottle::Verdict v = cut_log_.check("", monotonic_now_ns());
+  if (!v.log) return;
   spdlog::warn("publish: {} distinct subscriptions (more than {}; a subscriber needs a few topics): cut all {} "
                "connection(s) ({} cuts so far); subscribers reconnect, and see what they missed as sequence gaps",
-               subscribed_.size(), kMaxSubscriptions, cut, cuts_);
+               subscriptions_.size(), kMaxSubscriptions, cut, cuts_);
 }
 
 std::size_t PublishSocket::cut_for_reauthentication() {
@@ -98,10 +128,7 @@ void PublishSocket::service() {
 
 bool PublishSocket::has_subscriber_locked(const std::string& topic) {
   read_subscriptions();
-  for (const auto& prefix : subscribed_) {
-    if (topic.compare(0, prefix.size(), prefix) == 0) return true;
-  }
-  return false;
+  return subscriptions_.wanted(topic);
 }
 
 bool PublishSocket::has_subscriber(const std::string& topic) {

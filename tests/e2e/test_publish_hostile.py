@@ -95,13 +95,69 @@ def test_many_distinct_subscriptions_cut_the_connections_and_memory_stays_bounde
     hostile.communicate(timeout=30)
     grown = peak - before
     print(f"peak growth {grown} KiB, good subscriber {good.count() - start} events in 3 s after")
-    assert "distinct subscriptions (more than 1024" in daemon.stderr(), daemon.stderr()[-3000:]
+    assert "distinct subscriptions (at most 64 a peer" in daemon.stderr(), daemon.stderr()[-3000:]
     assert grown < 96 * 1024, f"the daemon grew by {grown} KiB under 20 MB of distinct subscriptions"
     assert good.count() - start >= 5, f"the good subscriber got {good.count() - start} events in 3 s after the cuts"
     assert daemon.running()
     report = daemon.stop()
     good.stop()
     assert report["userspace"]["publish_connection_cuts"] >= 1, report["userspace"]
+
+
+# Fresh sockets again and again: each round, N SUB sockets x K distinct subscriptions (K under
+# ZeroMQ's queue of 16, so that each socket's arrive in one read), closed after HOLD seconds.
+LOOP = """
+import sys, time, zmq
+ctx = zmq.Context()
+end, n, k, hold = time.time() + float(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
+r = 0
+while time.time() < end:
+    socks = []
+    for j in range(n):
+        s = ctx.socket(zmq.SUB)
+        s.setsockopt(zmq.LINGER, 0)
+        for i in range(k):
+            s.setsockopt(zmq.SUBSCRIBE, b"%05d-%03d-%02d" % (r, j, i))
+        s.connect(sys.argv[1])
+        socks.append(s)
+    time.sleep(hold)
+    for s in socks:
+        s.close()
+    r += 1
+"""
+
+
+def events_while_pinging(lab, good, seconds):
+    pinger = lab.popen(lab.wan, ["ping", "-n", "-q", "-i", "0.02", "-w", seconds, Addr.WAN4_GW],
+                       stdout=subprocess.DEVNULL)
+    start = good.count()
+    pinger.wait(seconds + 10)
+    time.sleep(0.3)
+    return good.count() - start
+
+
+def test_a_peer_that_piles_up_subscriptions_is_cut_alone(env, lab, start_daemon, subscribe):
+    """Red team R12-1: a peer that reconnects with fresh sockets holding 1,120 distinct
+    subscriptions, every 50 ms, once had every connection cut each time: the good subscriber got
+    18 events where it got 656 without it. The peer (here an ipc process; over tcp its address)
+    charged with more than 64 is now cut alone."""
+    daemon = start_daemon(metrics={"listen": ""})
+    good = subscribe(daemon.endpoint)
+    warm_up(lab, good.count)
+    baseline = events_while_pinging(lab, good, 4)
+    hostile = subprocess.Popen([sys.executable, "-c", LOOP, daemon.endpoint, "7", "80", "14", "0.05"])
+    time.sleep(1)
+    attacked = events_while_pinging(lab, good, 4)
+    assert hostile.wait(30) == 0
+    print(f"good subscriber: {baseline} events in 4 s alone, {attacked} under attack")
+    log = daemon.stderr()
+    assert "distinct subscriptions (at most 64 a peer" in log, log[-3000:]
+    assert f"peer localhost:0:0:{hostile.pid} " in log, log[-3000:]
+    assert "cut all" not in log, log[-3000:]
+    assert baseline >= 100, baseline
+    assert attacked >= 0.8 * baseline, f"{attacked} events under attack against {baseline} without"
+    report = daemon.stop()
+    assert report["userspace"]["publish_connection_cuts"] >= 10, report["userspace"]
 
 
 RECONNECT = """

@@ -1,0 +1,32 @@
+// The publish socket's subscriptions as XPUB reports them: the first
+// subscription to a prefix and the last unsubscription from it, so the
+// prefixes somebody wants right now. Each prefix is charged to the peer that
+// subscribed to it first (ZeroMQ's "Peer-Address" of the message: the IP
+// address for tcp, "localhost:UID:GID:PID" for ipc), so that a peer that
+// piles up distinct subscriptions can be cut alone.
+#pragma once
+
+#include <cstddef>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sniffer {
+
+class Subscriptions {
+ public:
+  // A subscription (or an unsubscription) to `prefix`; `peer` who sent it ("" unknown).
+  void apply(bool subscribe, const std::string& prefix, const std::string& peer);
+  // Whether a prefix of `topic` is subscribed.
+  bool wanted(std::string_view topic) const;
+  std::size_t size() const { return owner_.size(); }
+  // The known peers charged with more than `limit` prefixes, most first.
+  std::vector<std::pair<std::string, std::size_t>> peers_over(std::size_t limit) const;
+
+ private:
+  std::map<std::string, std::string> owner_;      // prefix -> the peer charged with it
+  std::map<std::string, std::size_t> per_peer_;  // peer -> how many prefixes it is charged with
+};
+
+}  // namespace sniffer

@@ -1,0 +1,138 @@
+// The publish socket's subscription book (charged per peer, so that one
+// peer that piles up distinct subscriptions can be cut alone), and the cut
+// itself on real tcp connections from two source addresses.
+#include <chrono>
+#include <thread>
+
+#include <gtest/gtest.h>
+#include <zmq.hpp>
+
+#include "sniffer/publisher.hpp"
+#include "sniffer/subscriptions.hpp"
+
+namespace sniffer {
+namespace {
+
+TEST(Subscriptions, ChargesEachPrefixToItsFirstSubscriber) {
+  Subscriptions subs;
+  subs.apply(true, "pkt", "10.0.0.1");
+  subs.apply(true, "flow", "10.0.0.1");
+  for (int i = 0; i < 5; ++i) subs.apply(true, "junk" + std::to_string(i), "10.0.0.9");
+  subs.apply(true, "pkt", "10.0.0.9");  // XPUB would not report it twice: no change
+  EXPECT_EQ(subs.size(), 7u);
+  EXPECT_TRUE(subs.wanted("pkt"));
+  EXPECT_TRUE(subs.wanted("flow"));
+  EXPECT_FALSE(subs.wanted("stats"));
+  EXPECT_TRUE(subs.wanted("junk3-and-more"));
+  EXPECT_FALSE(subs.wanted("jun"));  // a prefix longer than the topic
+  using Over = std::vector<std::pair<std::string, std::size_t>>;
+  EXPECT_EQ(subs.peers_over(4), (Over{{"10.0.0.9", 5}}));
+  EXPECT_EQ(subs.peers_over(1), (Over{{"10.0.0.9", 5}, {"10.0.0.1", 2}}));
+  EXPECT_EQ(subs.peers_over(5), Over{});
+}
+
+TEST(Subscriptions, AnUnsubscriptionUnchargesThePrefixsPeer) {
+  Subscriptions subs;
+  for (int i = 0; i < 3; ++i) subs.apply(true, "x" + std::to_string(i), "10.0.0.9");
+  subs.apply(false, "x1", "");  // unsubscriptions come without a peer (the last holder left)
+  subs.apply(false, "never", "");
+  EXPECT_EQ(subs.size(), 2u);
+  EXPECT_FALSE(subs.wanted("x1"));
+  using Over = std::vector<std::pair<std::string, std::size_t>>;
+  EXPECT_EQ(subs.peers_over(1), (Over{{"10.0.0.9", 2}}));
+  subs.apply(false, "x0", "");
+  subs.apply(false, "x2", "");
+  EXPECT_EQ(subs.peers_over(0), Over{});
+  EXPECT_EQ(subs.size(), 0u);
+}
+
+TEST(Subscriptions, UnknownPeersAreNeverSingledOut) {
+  Subscriptions subs;
+  for (int i = 0; i < 100; ++i) subs.apply(true, std::to_string(i), "");
+  EXPECT_TRUE(subs.peers_over(10).empty());  // left to the bound over all peers
+  EXPECT_EQ(subs.size(), 100u);
+}
+
+// Counts the DISCONNECTED events of `socket`'s connections.
+struct Disconnects {
+  Disconnects(zmq::context_t& ctx, zmq::socket_t& socket, const std::string& name) : monitor(ctx, zmq::socket_type::pair) {
+    const std::string endpoint = "inproc://test-disconnects-" + name;
+    EXPECT_EQ(zmq_socket_monitor(socket.handle(), endpoint.c_str(), ZMQ_EVENT_DISCONNECTED), 0);
+    monitor.connect(endpoint);
+  }
+  int count() {
+    zmq::message_t frame;
+    while (monitor.recv(frame, zmq::recv_flags::dontwait)) {
+      if (!frame.more()) ++seen;  // an event is two frames
+    }
+    return seen;
+  }
+  zmq::socket_t monitor;
+  int seen = 0;
+};
+
+TEST(PublishSocketCuts, APeerWithTooManySubscriptionsIsCutAloneOverTcp) {
+  zmq::context_t ctx;
+  PublishConfig config;
+  config.endpoint = "tcp://127.0.0.1:*";
+  PublishSocket pub(ctx, config);
+  const std::string bound = pub.endpoint();  // the port ZeroMQ chose
+  const std::string port = bound.substr(bound.rfind(':') + 1);
+
+  zmq::socket_t good(ctx, zmq::socket_type::sub), hostile(ctx, zmq::socket_type::sub);
+  Disconnects good_disconnects(ctx, good, "good"), hostile_disconnects(ctx, hostile, "hostile");
+  good.set(zmq::sockopt::linger, 0);
+  hostile.set(zmq::sockopt::linger, 0);
+  good.connect("tcp://127.0.0.2:0;127.0.0.1:" + port);
+  good.set(zmq::sockopt::subscribe, "pkt");
+  hostile.connect("tcp://127.0.0.3:0;127.0.0.1:" + port);
+  for (std::size_t i = 0; i <= PublishSocket::kMaxSubscriptionsPerPeer; ++i) {
+    hostile.set(zmq::sockopt::subscribe, "junk" + std::to_string(i));
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (pub.connection_cuts() == 0 && std::chrono::steady_clock::now() < deadline) {
+    pub.service();
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_EQ(pub.connection_cuts(), 1u);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  pub.service();
+  EXPECT_GE(hostile_disconnects.count(), 1);
+  EXPECT_EQ(good_disconnects.count(), 0) << "the good subscriber, on another address, was cut too";
+  EXPECT_TRUE(pub.has_subscriber("pkt"));
+}
+
+TEST(PublishSocketCuts, ManyPeersUnderTheirBoundLoseTheLargestFirst) {
+  zmq::context_t ctx;
+  PublishConfig config;
+  config.endpoint = "tcp://127.0.0.1:*";
+  PublishSocket pub(ctx, config);
+  const std::string port = pub.endpoint().substr(pub.endpoint().rfind(':') + 1);
+  zmq::socket_t good(ctx, zmq::socket_type::sub);
+  Disconnects good_disconnects(ctx, good, "good-of-many");
+  good.set(zmq::sockopt::linger, 0);
+  good.connect("tcp://127.0.0.2:0;127.0.0.1:" + port);
+  good.set(zmq::sockopt::subscribe, "pkt");
+  // 20 peers x 60 distinct subscriptions: each under its own bound, 1,200 in all.
+  std::vector<zmq::socket_t> hostile;
+  for (int p = 0; p < 20; ++p) {
+    hostile.emplace_back(ctx, zmq::socket_type::sub);
+    hostile.back().set(zmq::sockopt::linger, 0);
+    hostile.back().connect("tcp://127.0.0." + std::to_string(10 + p) + ":0;127.0.0.1:" + port);
+    for (int i = 0; i < 60; ++i) hostile.back().set(zmq::sockopt::subscribe, std::to_string(p) + "/" + std::to_string(i));
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (pub.connection_cuts() < 3 && std::chrono::steady_clock::now() < deadline) {
+    pub.service();
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  pub.service();
+  EXPECT_GE(pub.connection_cuts(), 3u);  // 1,200 - 3 x 60 <= 1,024
+  EXPECT_LT(pub.connection_cuts(), 20u) << "every hostile peer was cut: the bound over all peers cut everyone";
+  EXPECT_EQ(good_disconnects.count(), 0) << "the subscriber with one topic was cut";
+  EXPECT_TRUE(pub.has_subscriber("pkt"));
+}
+
+}  // namespace
+}  // namespace sniffer
