@@ -76,6 +76,7 @@ class ControlServer {
   BlocklistConfig limits_;
   Blocklist& blocklist_;
   Captures* captures_;
+  const ZapAuthenticator& auth_;  // asked at each request: a key removed at a reload stops at once
   std::map<std::string, std::string> key_comments_;  // Z85 key -> its comment in authorized_keys_file
   IpcSocketFile ipc_file_;  // before the socket: checked before the bind, removed after the close
   zmq::socket_t socket_;

@@ -66,6 +66,9 @@ class ZapAuthenticator {
 
   // SIGHUP: allow(list.domain, list.keys), logged with the file. Returns how many keys were removed.
   std::size_t replace(AuthorizedKeys list);
+  // Whether the Z85 public key `key_z85` is allowed in `domain` now: a
+  // connection admitted before a reload removed its key asks at each request.
+  bool allows(const std::string& domain, const std::string& key_z85) const;
 
   AuthCounters counters(const std::string& domain) const;
   // By domain: every domain allowed or asked about.

@@ -103,6 +103,7 @@ ControlServer::ControlServer(const ControlConfig& control, const BlocklistConfig
     : limits_(limits),
       blocklist_(blocklist),
       captures_(captures),
+      auth_(auth),
       ipc_file_(control.endpoint, "control.endpoint"),
       socket_(ctx, zmq::socket_type::rep),
       limiter_(control.rate_limit_per_s, control.rate_burst),
@@ -163,7 +164,10 @@ bool ControlServer::answer_one(std::uint64_t now_mono_ns, std::uint64_t now_wall
     reply = failure(v1::ControlReply::INVALID, why);
     ++counters_["unknown"]["invalid"];
     warn("malformed", client, now_mono_ns, "control: a malformed request (" + why + ") from " + describe(request, client, peer_address));
-    if (auto addr = address_prefix(peer_address)) blocklist_.guard().add_control_client(*addr, key_name(client));
+    const bool authorized = auth_.allows(kZapDomainControl, client);
+    if (auto addr = address_prefix(peer_address); addr && authorized) {
+      blocklist_.guard().add_control_client(*addr, key_name(client));
+    }
   } else {
     reply = handle(request, client, peer_address, now_mono_ns, now_wall_ns);
   }
@@ -198,10 +202,21 @@ v1::ControlReply ControlServer::handle(const v1::ControlRequest& request, const 
                                        const std::string& peer_address, std::uint64_t now_mono_ns,
                                        std::uint64_t now_wall_ns) {
   const std::string who = describe(request, client, peer_address);
+  v1::ControlReply reply;
+  // CURVE checks a key at the handshake only: a connection admitted before
+  // a reload removed its key must not go on commanding.
+  if (!auth_.allows(kZapDomainControl, client)) {
+    reply = failure(v1::ControlReply::REFUSED, "this client's key is no longer in control.curve.authorized_keys_file "
+                                               "(removed at a reload; the connection was admitted before)");
+    warn("revoked", client, now_mono_ns, fmt::format("control: {} refused: its key was removed at a reload ({})", who,
+                                                     command_name(request)));
+    reply.set_monitor_only(limits_.monitor_only);
+    ++counters_[command_name(request)][status_name(reply.status())];
+    return reply;
+  }
   // Every authorized client's address is protected from then on: a later
   // command (its own or another client's) may not cut it off either.
   if (auto addr = address_prefix(peer_address)) blocklist_.guard().add_control_client(*addr, key_name(client));
-  v1::ControlReply reply;
   if (!limiter_.allow(client, now_mono_ns)) {
     reply = failure(v1::ControlReply::RATE_LIMITED,
                     fmt::format("too many commands: at most {:g} a second per client (bursts of {})", rate_per_s_,

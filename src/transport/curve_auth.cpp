@@ -101,6 +101,14 @@ std::size_t ZapAuthenticator::replace(AuthorizedKeys list) {
   return removed;
 }
 
+bool ZapAuthenticator::allows(const std::string& domain, const std::string& key_z85) const {
+  if (!is_z85_key(key_z85)) return false;
+  const std::string key = z85_decode_key(key_z85);
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = allowed_.find(domain);
+  return it != allowed_.end() && it->second.count(key) != 0;
+}
+
 AuthCounters ZapAuthenticator::counters(const std::string& domain) const {
   std::lock_guard<std::mutex> lock(mutex_);
   auto it = counters_.find(domain);

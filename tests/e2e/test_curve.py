@@ -191,6 +191,40 @@ def test_sighup_rereads_the_control_clients_keys(env, start_daemon, tmp_path):
     daemon.stop()
 
 
+def test_a_revoked_control_key_is_refused_on_its_open_connection(env, start_daemon, tmp_path):
+    """Red team R12-11: a detector's connection admitted before the SIGHUP that removed its key
+    went on blocking (ZeroMQ checks keys at the handshake only). Each request now asks."""
+    from test_blocklist import control_socket
+    from test_control_hostile import curve_socket
+    control, sensor_pub, detector_key = control_socket(env, tmp_path, "detector")
+    daemon = start_daemon(control=control, blocklist={"roles": ["wan"]})
+    ctx, req = curve_socket(env, env.zmq.REQ, control["endpoint"], sensor_pub, detector_key)
+
+    def block(prefix):
+        request = env.pb2.ControlRequest()
+        request.block.prefix = prefix
+        request.block.duration_s = 60
+        req.send(request.SerializeToString())
+        reply = env.pb2.ControlReply()
+        reply.ParseFromString(req.recv())
+        return reply
+
+    try:
+        assert block("198.18.0.2/32").status == env.pb2.ControlReply.OK
+        with open(control["curve"]["authorized_keys_file"], "w") as f:
+            f.write("# nobody\n")
+        assert sighup(daemon, "reload: applied"), daemon.stderr()
+        refused = block("198.18.0.3/32")  # the same connection, still open
+        assert refused.status == env.pb2.ControlReply.REFUSED, refused
+        assert "no longer in control.curve.authorized_keys_file" in refused.error
+        assert wait_log(daemon, "refused: its key was removed at a reload (block)"), daemon.stderr()
+    finally:
+        req.close()
+        ctx.term()
+    assert "198.18.0.2/32" in daemon.stderr() and "198.18.0.3" not in daemon.stderr(), daemon.stderr()[-3000:]
+    daemon.stop()
+
+
 def test_sniffer_sub_with_keys(lab, env, start_daemon, keys, tmp_path):
     daemon = start_daemon(publish={"curve": keys["curve"]}, metrics={"listen": ""})
     common = [env.sniffer_sub, "--connect", daemon.endpoint, "--server-key", tmp_path / "sensor.pub"]
