@@ -65,8 +65,9 @@ class InterfaceManager {
   // does not stop the others: HooksMissing names every failure at the end.
   void attach();
   // Finds hooks someone else removed (a link detached by id, a clsact qdisc
-  // deleted), logs and counts them, and attaches them again. At most once a
-  // second unless `now` is 0 (SIGHUP: always).
+  // deleted, a filter replaced), logs and counts them, and attaches them
+  // again; tries missing hooks again on their backoff. At most once a second
+  // unless `now` is 0 (SIGHUP: always).
   void verify(std::uint64_t now_mono_ns);
   // Detaches every program (iface_configs stays, for the final counters).
   void detach_attachments() { attached_.clear(); }
@@ -94,6 +95,7 @@ class InterfaceManager {
   struct LinkEvents {
     std::uint64_t down = 0, up = 0, lost = 0, reattached = 0, reattach_errors = 0, hooks_detached = 0;
   };
+  static constexpr std::uint64_t kRetryMaxNs = 30'000'000'000;  // missing hooks: the longest wait between tries
   struct Entry {
     InterfaceConfig config;
     InterfaceInfo info;          // info.ifindex: the current one, or the last one while absent
@@ -102,6 +104,12 @@ class InterfaceManager {
     bool reattach_pending = false;
     std::uint32_t retired_ifindex = 0;  // the ifindex it had when it was last lost
     std::uint64_t hooks_missing = 0;    // hooks that failed at the last attach (0 once all are attached)
+    // Missing hooks are tried again (verify) from then on, the delay doubled
+    // after each failure up to kRetryMaxNs: a tool that held the hook for a
+    // moment must not leave the interface unhooked until a SIGHUP.
+    std::uint64_t retry_at_ns = 0;
+    std::uint64_t retry_delay_ns = 0;
+    std::uint64_t retries = 0;
     LinkEvents counters;
   };
   std::uint8_t free_slot() const;
@@ -109,6 +117,7 @@ class InterfaceManager {
   std::unique_ptr<Attachment> attach_hook(const std::string& name, const Entry& e, Hook hook, XdpMode xdp_mode);
   void attach_entry(const std::string& name, Entry& e);
   void restore_xdp(const std::string& name, const Entry& e, XdpMode mode, std::string& failures);
+  void retry_missing(std::uint64_t now_mono_ns);
   void on_link(const LinkEvent& link);
   void lost(const std::string& name, Entry& e, const std::string& why);
   void appeared(const std::string& name, Entry& e, const LinkEvent& link, bool attach_now);

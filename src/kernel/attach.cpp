@@ -5,6 +5,8 @@
 #include <linux/if_link.h>
 #include <unistd.h>
 
+#include <optional>
+
 #include <spdlog/spdlog.h>
 
 #include "sniffer/error.hpp"
@@ -42,18 +44,24 @@ class LinkAttachment : public Attachment {
 
 class ClsactAttachment : public Attachment {
  public:
-  ClsactAttachment(std::uint32_t ifindex, std::string ifname, bool ingress, bool created_qdisc)
-      : ifindex_(ifindex), ifname_(std::move(ifname)), ingress_(ingress), created_qdisc_(created_qdisc) {}
+  ClsactAttachment(std::uint32_t ifindex, std::string ifname, bool ingress, bool created_qdisc, std::uint32_t prog_id)
+      : ifindex_(ifindex), ifname_(std::move(ifname)), ingress_(ingress), created_qdisc_(created_qdisc), prog_id_(prog_id) {}
 
+  // Removes the filter only if it still runs our program: another tool may
+  // have replaced it at our handle and priority (tc filter replace), and its
+  // filter is not ours to delete (a small race remains: tc has no
+  // compare-and-delete).
   ~ClsactAttachment() override {
+    const std::optional<std::uint32_t> current = query_prog_id();
+    const bool ours = current == prog_id_;
     LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = static_cast<int>(ifindex_),
                 .attach_point = ingress_ ? BPF_TC_INGRESS : BPF_TC_EGRESS);
     LIBBPF_OPTS(bpf_tc_opts, opts, .handle = kTcHandle, .priority = kTcPriority);
-    int err = bpf_tc_detach(&hook, &opts);
+    int err = ours ? bpf_tc_detach(&hook, &opts) : 0;
     if (err && err != -ENOENT && err != -ENODEV) {
       spdlog::warn("{}: remove tc {} filter: {}", ifname_, ingress_ ? "ingress" : "egress", errno_text(err));
     }
-    if (created_qdisc_) {
+    if (created_qdisc_ && (ours || !current)) {
       // Destroying the clsact qdisc removes both directions: only when we
       // created it, and only if the interface still exists.
       hook.attach_point = static_cast<bpf_tc_attach_point>(BPF_TC_INGRESS | BPF_TC_EGRESS);
@@ -63,23 +71,29 @@ class ClsactAttachment : public Attachment {
       }
     }
   }
-  bool still_attached() const override {
-    LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = static_cast<int>(ifindex_),
-                .attach_point = ingress_ ? BPF_TC_INGRESS : BPF_TC_EGRESS);
-    LIBBPF_OPTS(bpf_tc_opts, opts, .handle = kTcHandle, .priority = kTcPriority);
-    const int err = bpf_tc_query(&hook, &opts);
-    return !(err == -ENOENT || err == -EINVAL);  // the filter, or its qdisc, is gone
-  }
+  // Attached while the filter at our handle and priority runs our program.
+  bool still_attached() const override { return query_prog_id() == prog_id_; }
   std::string describe() const override {
     return std::string("tc ") + (ingress_ ? "ingress" : "egress") + " (clsact filter" +
            (created_qdisc_ ? ", qdisc created by sniffer" : "") + ")";
   }
 
  private:
+  // The program id of the filter at our handle and priority; none when the
+  // filter (or its qdisc, or the interface) is gone.
+  std::optional<std::uint32_t> query_prog_id() const {
+    LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = static_cast<int>(ifindex_),
+                .attach_point = ingress_ ? BPF_TC_INGRESS : BPF_TC_EGRESS);
+    LIBBPF_OPTS(bpf_tc_opts, opts, .handle = kTcHandle, .priority = kTcPriority);
+    if (bpf_tc_query(&hook, &opts) != 0) return std::nullopt;
+    return opts.prog_id;
+  }
+
   std::uint32_t ifindex_;
   std::string ifname_;
   bool ingress_;
   bool created_qdisc_;
+  std::uint32_t prog_id_;  // our program, as bpf_tc_attach reported it
 };
 
 int link_create(int prog_fd, std::uint32_t ifindex, int attach_type, __u32 flags) {
@@ -107,7 +121,7 @@ std::unique_ptr<Attachment> attach_clsact(int prog_fd, std::uint32_t ifindex, co
     throw Error("interface \"" + ifname + "\": attach tc " + (ingress ? "ingress" : "egress") +
                 " filter: " + errno_text(err));
   }
-  return std::make_unique<ClsactAttachment>(ifindex, ifname, ingress, created);
+  return std::make_unique<ClsactAttachment>(ifindex, ifname, ingress, created, opts.prog_id);
 }
 
 }  // namespace

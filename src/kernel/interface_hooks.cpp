@@ -97,8 +97,8 @@ void InterfaceManager::verify(std::uint64_t now_mono_ns) {
       ++it;
       continue;
     }
-    spdlog::warn("{} (ifindex {}): {} was removed by someone else (bpftool link detach, tc qdisc del?): "
-                 "attaching it again",
+    spdlog::warn("{} (ifindex {}): {} was removed or replaced by someone else (bpftool link detach, tc qdisc del, "
+                 "tc filter replace?): attaching it again",
                  name, e->second.info.ifindex, it->second.second->describe());
     ++e->second.counters.hooks_detached;
     damaged.insert(name);
@@ -108,7 +108,40 @@ void InterfaceManager::verify(std::uint64_t now_mono_ns) {
     try {
       attach_entry(name, entries_.at(name));
     } catch (const std::exception& ex) {
-      spdlog::error("{}: attaching again failed: {}", name, ex.what());
+      spdlog::error("{}: attaching again failed: {}; tried again in 1 s, then less and less often (at most every "
+                    "{} s)",
+                    name, ex.what(), kRetryMaxNs / 1'000'000'000);
+    }
+  }
+  retry_missing(now_mono_ns);
+}
+
+// Interfaces whose last attach left hooks missing (another program held the
+// XDP hook for a moment): tried again after 1, 2, 4... up to 30 s; logged
+// when they come back (the failures were logged when they began).
+void InterfaceManager::retry_missing(std::uint64_t now_mono_ns) {
+  if (now_mono_ns == 0) return;  // a SIGHUP: attach() tries every missing hook anyway
+  for (auto& [name, e] : entries_) {
+    if (!e.present || e.hooks_missing == 0) {
+      e.retry_at_ns = e.retry_delay_ns = e.retries = 0;
+      continue;
+    }
+    if (e.retry_delay_ns == 0) {  // just found missing: the first retry in a second
+      e.retry_delay_ns = 1'000'000'000;
+      e.retry_at_ns = now_mono_ns + e.retry_delay_ns;
+      continue;
+    }
+    if (now_mono_ns < e.retry_at_ns) continue;
+    ++e.retries;
+    try {
+      attach_entry(name, e);
+      spdlog::info("{} (ifindex {}): the missing hook(s) attached again, at retry {}", name, e.info.ifindex, e.retries);
+    } catch (const std::exception& ex) {
+      e.retry_delay_ns = std::min(e.retry_delay_ns * 2, kRetryMaxNs);
+      e.retry_at_ns = now_mono_ns + e.retry_delay_ns;
+      if (e.retry_delay_ns == kRetryMaxNs && e.retries % 10 == 0) {
+        spdlog::warn("{}: hooks still missing after {} retries: {}", name, e.retries, ex.what());
+      }
     }
   }
 }

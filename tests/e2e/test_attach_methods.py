@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from e2e_support import Addr
+from e2e_support import Addr, wait_log
 
 
 def tc_state(lab, dev):
@@ -75,11 +75,11 @@ def test_hooks_removed_by_someone_else_are_attached_again(lab, start_daemon, sub
     lab.exec(lab.gw, ["bpftool", "link", "detach", "id", str(xdp_link)])
     lab.exec(lab.gw, ["tc", "qdisc", "del", "dev", "wan0", "clsact"])
     deadline = time.monotonic() + 4
-    while time.monotonic() < deadline and daemon.stderr().count("was removed by someone else") < 2:
+    while time.monotonic() < deadline and daemon.stderr().count("was removed or replaced by someone else") < 2:
         time.sleep(0.1)
     log = daemon.stderr()
-    assert "xdp native (bpf_link) was removed by someone else" in log, log
-    assert "tc egress (clsact filter, qdisc created by sniffer) was removed by someone else" in log, log
+    assert "xdp native (bpf_link) was removed or replaced by someone else" in log, log
+    assert "tc egress (clsact filter, qdisc created by sniffer) was removed or replaced by someone else" in log, log
     links = bpf_links(lab)
     assert any(l.get("type") == "xdp" and l.get("prog_id") == prog and l["id"] != xdp_link for l in links), links
     assert "clsact" in tc_state(lab, "wan0")[0], log
@@ -92,3 +92,24 @@ def test_hooks_removed_by_someone_else_are_attached_again(lab, start_daemon, sub
     assert len([e for e in sub.events if e.hook == 1 and e.icmp_type == 8]) == 3, "wan0's XDP hook sees nothing"
     assert len([e for e in sub.events if e.hook == 3 and e.icmp_type == 0]) == 3, "wan0's TC egress sees nothing"
     assert report["userspace"]["interface_events"]["wan0"]["hooks_detached"] == 2, (report["userspace"]["interface_events"], daemon.stderr())
+
+
+def test_a_filter_replaced_at_our_handle_is_noticed_and_ours_again(lab, start_daemon):
+    """Red team R12-4: `tc filter replace` at the sensor's handle and priority (0x5f1f, 0xc0de)
+    with another program turned the TC hook off silently (the check only asked whether a filter
+    was there). The check now compares the program: noticed, counted, and ours again."""
+    daemon = start_daemon(capture={"tc_attach": "clsact"},
+                          interfaces=[{"name": "wan0", "role": "wan", "mode": "host-based", "hooks": ["tc_egress"]}])
+    ours = tc_state(lab, "wan0")[1]
+    assert ours, "no filter of the sensor's"
+    # A classic BPF filter that accepts everything, in place of the sensor's.
+    lab.exec(lab.gw, ["tc", "filter", "replace", "dev", "wan0", "egress", "prio", str(0xc0de), "handle", "0x5f1f",
+                      "protocol", "all", "bpf", "bytecode", "1,6 0 0 4294967295,"])
+    assert wait_log(daemon, "tc egress (clsact filter, qdisc created by sniffer) was removed or replaced", timeout=4), \
+        daemon.stderr()
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline and tc_state(lab, "wan0")[1] != ours:
+        time.sleep(0.1)
+    assert tc_state(lab, "wan0")[1] == ours, "the sensor's program is not back at its handle"
+    report = daemon.stop()
+    assert report["userspace"]["interface_events"]["wan0"]["hooks_detached"] == 1, report["userspace"]["interface_events"]
