@@ -7,10 +7,16 @@
 #include <cstddef>
 #include <set>
 #include <string>
+#include <vector>
 
 #include <zmq.hpp>
 
 namespace sniffer {
+
+// How many connections a socket may hold, at most `most`, under a descriptor
+// limit of `open_files_limit`: a quarter of it, less a reserve for the
+// daemon's own files (at least 16).
+std::size_t connection_cap(std::size_t open_files_limit, std::size_t most);
 
 class AcceptedConnections {
  public:
@@ -25,6 +31,12 @@ class AcceptedConnections {
   // As cut_all, only the connections from `peer` (ZeroMQ's "Peer-Address":
   // an IP address, or "localhost:UID:GID:PID" for ipc).
   std::size_t cut_peer(const std::string& bound, const std::string& peer);
+  // At most `cap` connections: above it, the peer with the most connections
+  // (an IP address; an ipc process) loses them all, again until at most cap
+  // are left: a flood of raw connections (each a descriptor, before any
+  // handshake) must not take the daemon to its descriptor limit. Returns
+  // the peers cut (their names), empty when under the cap.
+  std::vector<std::string> cut_crowds(const std::string& bound, std::size_t cap);
   std::size_t size() const { return fds_.size(); }
 
  private:

@@ -15,6 +15,7 @@
 #include <zmq.hpp>
 
 #include "sniffer.pb.h"
+#include "sniffer/accepted_connections.hpp"
 #include "sniffer/blocklist.hpp"
 #include "sniffer/captures.hpp"
 #include "sniffer/config.hpp"
@@ -27,6 +28,8 @@
 namespace sniffer {
 
 inline constexpr const char* kZapDomainControl = "control";
+// Control connections accepted at once, at most (fewer under a low descriptor limit).
+inline constexpr std::size_t kMaxControlConnections = 64;
 
 class ControlServer {
  public:
@@ -80,6 +83,9 @@ class ControlServer {
   std::map<std::string, std::string> key_comments_;  // Z85 key -> its comment in authorized_keys_file
   IpcSocketFile ipc_file_;  // before the socket: checked before the bind, removed after the close
   zmq::socket_t socket_;
+  AcceptedConnections connections_;  // after the socket: monitors it
+  std::string bound_;                 // the endpoint as bound
+  std::size_t max_connections_ = 0;
   RateLimiter limiter_;
   double rate_per_s_;
   std::uint32_t rate_burst_;

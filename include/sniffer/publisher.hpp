@@ -72,6 +72,9 @@ class PublishSocket {
   // the peers cannot be told apart). Cut subscribers reconnect by themselves.
   static constexpr std::size_t kMaxSubscriptionsPerPeer = 64;
   static constexpr std::size_t kMaxSubscriptions = 1024;
+  // Connections accepted at once, at most (AcceptedConnections::cut_crowds);
+  // less when the descriptor limit is low (connection_cap).
+  static constexpr std::size_t kMaxConnections = 1024;
   std::uint64_t connection_cuts() const { return cuts_; }
   // The endpoint as bound ("tcp://127.0.0.1:*" becomes the port chosen).
   const std::string& endpoint() const { return bound_; }
@@ -99,6 +102,7 @@ class PublishSocket {
   Subscriptions subscriptions_;
   AcceptedConnections connections_;  // after the socket: monitors it
   std::string bound_;                 // the endpoint as bound (its last_endpoint)
+  std::size_t max_connections_ = kMaxConnections;
   std::uint64_t cuts_ = 0;            // times connections were cut (a peer's, or all)
   LogThrottle cut_log_{LogThrottle::Limits{.interval_ns = 10'000'000'000, .max_lines = 4}};  // per peer ("": all)
 };

@@ -1,30 +1,16 @@
 #include "sniffer/capture_merge.hpp"
 
-#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <algorithm>
 #include <cstdint>
 
 #include "sniffer/error.hpp"
+#include "sniffer/open_files_limit.hpp"
 
 namespace sniffer {
 
 namespace {
-// The soft limit on open files, raised to the hard one first (a shell's
-// default 1024 is no bound a merge needs, but the sensor's own descriptors
-// count too).
-std::size_t raised_open_files_limit() {
-  rlimit lim{};
-  if (getrlimit(RLIMIT_NOFILE, &lim) != 0) return 1024;
-  if (lim.rlim_cur < lim.rlim_max) {
-    rlimit raised = lim;
-    raised.rlim_cur = lim.rlim_max;
-    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) lim = raised;
-  }
-  return lim.rlim_cur == RLIM_INFINITY ? SIZE_MAX : static_cast<std::size_t>(lim.rlim_cur);
-}
-
 // Only a regular file can be opened again and read to the same place.
 bool reopenable(const std::string& path) {
   struct stat st {};

@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include "sniffer/error.hpp"
+#include "sniffer/open_files_limit.hpp"
 
 namespace sniffer {
 
@@ -106,6 +107,7 @@ ControlServer::ControlServer(const ControlConfig& control, const BlocklistConfig
       auth_(auth),
       ipc_file_(control.endpoint, "control.endpoint"),
       socket_(ctx, zmq::socket_type::rep),
+      connections_(ctx, socket_, "control"),
       limiter_(control.rate_limit_per_s, control.rate_burst),
       rate_per_s_(control.rate_limit_per_s),
       rate_burst_(control.rate_burst) {
@@ -126,6 +128,10 @@ ControlServer::ControlServer(const ControlConfig& control, const BlocklistConfig
     throw Error("control.endpoint \"" + control.endpoint + "\": bind: " + e.what());
   }
   ipc_file_.bound();
+  bound_ = socket_.get(zmq::sockopt::last_endpoint);
+  // A detector keeps one connection; a flood of them (each a descriptor
+  // before any handshake) must not take the daemon to its descriptor limit.
+  max_connections_ = connection_cap(raised_open_files_limit(), kMaxControlConnections);
   spdlog::info("control socket on {} (CURVE; clients from {}; {} commands/s per client, bursts of {})",
                control.endpoint, control.curve.authorized_keys_file, control.rate_limit_per_s, control.rate_burst);
 }
@@ -133,6 +139,11 @@ ControlServer::ControlServer(const ControlConfig& control, const BlocklistConfig
 int ControlServer::poll(std::uint64_t now_mono_ns, std::uint64_t now_wall_ns) {
   int handled = 0;
   try {
+    for (const std::string& peer : connections_.cut_crowds(bound_, max_connections_)) {
+      warn("crowd", peer, now_mono_ns,
+           fmt::format("control: more than {} connections at once: cut every connection of peer {}, the one with "
+                       "the most", max_connections_, peer));
+    }
     while (answer_one(now_mono_ns, now_wall_ns)) ++handled;
   } catch (const zmq::error_t& e) {  // no client's message may end the daemon
     warn("socket", "", now_mono_ns, std::string("control: the socket failed: ") + e.what() + "; next poll tries again");

@@ -5,6 +5,7 @@
 
 #include "sniffer/curve_auth.hpp"
 #include "sniffer/error.hpp"
+#include "sniffer/open_files_limit.hpp"
 
 namespace sniffer {
 
@@ -49,6 +50,7 @@ PublishSocket::PublishSocket(zmq::context_t& ctx, const PublishConfig& config)
   }
   ipc_file_.bound();
   bound_ = socket_.get(zmq::sockopt::last_endpoint);
+  max_connections_ = connection_cap(raised_open_files_limit(), kMaxConnections);
 }
 
 void PublishSocket::read_subscriptions() {
@@ -62,7 +64,14 @@ void PublishSocket::read_subscriptions() {
     const char* peer = zmq_msg_gets(msg.handle(), "Peer-Address");  // null for an unsubscription
     subscriptions_.apply(*static_cast<const std::uint8_t*>(msg.data()) == 1, prefix, peer ? peer : "");
   }
-  connections_.update();
+  for (const std::string& peer : connections_.cut_crowds(bound_, max_connections_)) {
+    ++cuts_;
+    if (cut_log_.check(peer, monotonic_now_ns()).log) {
+      spdlog::warn("publish: more than {} connections at once (each a descriptor, before any handshake): cut every "
+                   "connection of peer {}, the one with the most",
+                   max_connections_, peer);
+    }
+  }
   for (const auto& [peer, count] : subscriptions_.peers_over(kMaxSubscriptionsPerPeer)) cut_peer(peer, count, false);
   if (subscriptions_.size() > kMaxSubscriptions) cut_largest_peers();
 }

@@ -6,7 +6,9 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include <algorithm>
 #include <cstdint>
+#include <map>
 #include <cstdlib>
 #include <cstring>
 
@@ -36,28 +38,41 @@ bool local_address_is(int fd, const std::string& bound) {
   return false;
 }
 
-// Whether the peer of connection fd is `peer`, as ZeroMQ names it in a
-// message's "Peer-Address": the numeric IP address for tcp, and for ipc
-// "localhost:UID:GID:PID" (its credentials).
-bool peer_is(int fd, const std::string& peer) {
+// The peer of connection fd as ZeroMQ names it in a message's
+// "Peer-Address": the numeric IP address for tcp; for ipc its credentials
+// ":UID:GID:PID" (ZeroMQ puts "localhost" in front). "" when unknown.
+std::string peer_of(int fd) {
   sockaddr_storage remote{};
   socklen_t len = sizeof remote;
-  if (getpeername(fd, reinterpret_cast<sockaddr*>(&remote), &len) != 0) return false;
+  if (getpeername(fd, reinterpret_cast<sockaddr*>(&remote), &len) != 0) return "";
   if (remote.ss_family == AF_UNIX) {
     ucred cred{};
     socklen_t size = sizeof cred;
-    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &size) != 0) return false;
-    const std::string ids = ":" + std::to_string(cred.uid) + ":" + std::to_string(cred.gid) + ":" +
-                            std::to_string(cred.pid);
-    return peer.size() > ids.size() && peer.compare(peer.size() - ids.size(), ids.size(), ids) == 0;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &size) != 0) return "";
+    return ":" + std::to_string(cred.uid) + ":" + std::to_string(cred.gid) + ":" + std::to_string(cred.pid);
   }
   char host[NI_MAXHOST];
-  return getnameinfo(reinterpret_cast<const sockaddr*>(&remote), len, host, sizeof host, nullptr, 0,
-                     NI_NUMERICHOST) == 0 &&
-         peer == host;
+  if (getnameinfo(reinterpret_cast<const sockaddr*>(&remote), len, host, sizeof host, nullptr, 0, NI_NUMERICHOST) != 0) {
+    return "";
+  }
+  return host;
+}
+
+// Whether `peer` (a Peer-Address) names the peer of fd.
+bool peer_is(int fd, const std::string& peer) {
+  const std::string of = peer_of(fd);
+  if (of.empty()) return false;
+  if (of.front() != ':') return peer == of;
+  return peer.size() > of.size() && peer.compare(peer.size() - of.size(), of.size(), of) == 0;
 }
 
 }  // namespace
+
+std::size_t connection_cap(std::size_t open_files_limit, std::size_t most) {
+  constexpr std::size_t kReserve = 256;  // the daemon's own: maps, rings, files, sockets
+  const std::size_t share = open_files_limit > kReserve ? (open_files_limit - kReserve) / 4 : 0;
+  return std::clamp<std::size_t>(share, 16, most);
+}
 
 AcceptedConnections::AcceptedConnections(zmq::context_t& ctx, zmq::socket_t& socket, const std::string& name)
     : monitor_(ctx, zmq::socket_type::pair) {
@@ -91,6 +106,23 @@ std::size_t AcceptedConnections::cut_all(const std::string& bound) {
     if (local_address_is(fd, bound) && shutdown(fd, SHUT_RDWR) == 0) ++cut;
   }
   fds_.clear();  // their DISCONNECTED events follow; a reused number is not ours
+  return cut;
+}
+
+std::vector<std::string> AcceptedConnections::cut_crowds(const std::string& bound, std::size_t cap) {
+  update();
+  std::vector<std::string> cut;
+  while (fds_.size() > cap) {
+    std::map<std::string, std::vector<int>> by_peer;
+    for (int fd : fds_) by_peer[peer_of(fd)].push_back(fd);
+    const auto crowd = std::max_element(by_peer.begin(), by_peer.end(),
+                                        [](const auto& a, const auto& b) { return a.second.size() < b.second.size(); });
+    for (int fd : crowd->second) {
+      if (local_address_is(fd, bound)) shutdown(fd, SHUT_RDWR);
+      fds_.erase(fd);  // its DISCONNECTED event follows; a reused number is not ours
+    }
+    cut.push_back(crowd->first.empty() ? "(unknown)" : crowd->first);
+  }
   return cut;
 }
 
