@@ -3,8 +3,8 @@
  * The "events" ring buffers, one per worker: packet records with their
  * payload snippet (and, through flows.bpf.h and drops.bpf.h, flow and drop
  * records), and the choice of when to wake the reader. Uses the loader's
- * constants cfg_payload_bytes, cfg_wakeup_bytes and cfg_workers
- * (sniffer.bpf.c).
+ * constants cfg_payload_bytes, cfg_wakeup_bytes, cfg_workers and
+ * cfg_worker_key (sniffer.bpf.c).
  */
 #ifndef SNIFFER_RECORD_BPF_H
 #define SNIFFER_RECORD_BPF_H
@@ -26,7 +26,8 @@ struct events_ring events SEC(".maps");
 
 /* capture.workers: each worker's ring, by worker; the loader creates rings
  * 1.. (of the size of "events") and puts them here. A flow's records all go
- * to one ring (sniffer/worker_shard.h). The user engine runs one worker. */
+ * to one ring (sniffer/worker_shard.h, keyed by cfg_worker_key). The user
+ * engine runs one worker. */
 #ifndef SNIFFER_USERSPACE
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
@@ -45,7 +46,7 @@ static __always_inline void *events_ring(const __u8 *a, __u16 port_a, const __u8
 {
 #ifndef SNIFFER_USERSPACE
 	if (cfg_workers > 1) {
-		__u32 worker = sniffer_worker_of(a, port_a, b, port_b, l4_proto, cfg_workers);
+		__u32 worker = sniffer_worker_of(a, port_a, b, port_b, l4_proto, cfg_workers, cfg_worker_key);
 		return bpf_map_lookup_elem(&event_rings, &worker);
 	}
 #else

@@ -12,6 +12,7 @@
 #include <bpf/bpf_helpers.h>
 #include "sniffer/abi.h"
 #include "sniffer/flow_update.h"
+#include "sniffer/worker_shard.h"
 #include "parse.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -28,6 +29,8 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 SNIFFER_LOADER_CONST __u32 cfg_payload_bytes = 0; /* snippet capacity, <= SNIFFER_MAX_PAYLOAD_BYTES */
 SNIFFER_LOADER_CONST __u64 cfg_wakeup_bytes = 0;  /* 0: wake the reader per record */
 SNIFFER_LOADER_CONST __u32 cfg_workers = 1;       /* capture.workers: rings, 1..SNIFFER_MAX_WORKERS */
+/* With workers > 1: the steering key, random per load (sniffer/worker_shard.h). */
+SNIFFER_LOADER_CONST __u32 cfg_worker_key[SNIFFER_WORKER_KEY_WORDS] = {};
 SNIFFER_LOADER_CONST __u8 cfg_flow_kernel = 0;    /* 1: aggregate flows here (flows.aggregation "kernel") */
 SNIFFER_LOADER_CONST __u32 cfg_packet_sample = 0; /* then 1 in N packets also yields a packet record; 0: none */
 SNIFFER_LOADER_CONST struct sniffer_flow_params cfg_flow_params = {};

@@ -7,6 +7,7 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -14,6 +15,7 @@
 #include "sniffer/abi.h"
 #include "sniffer/config.hpp"
 #include "sniffer/worker_rings.hpp"
+#include "sniffer/worker_shard.h"  // WorkerKey
 #include "sniffer/counters.hpp"  // KernelStats
 
 struct sniffer_bpf;  // generated skeleton (bpf/sniffer_bpf.skel.h)
@@ -29,6 +31,9 @@ struct LoadOptions {
   std::uint32_t payload_bytes = 0;
   std::uint32_t wakeup_bytes = 0;
   std::uint32_t workers = 1;  // capture.workers, resolved: one "events" ring each
+  // The key that steers flows to workers (worker_shard.h); none: drawn
+  // (getrandom) at load when workers > 1, else 0 (no hash runs).
+  std::optional<WorkerKey> worker_key;
   std::string btf_path;  // empty: the running kernel's
   std::uint32_t blocklist_max_entries = BlocklistConfig{}.max_entries;  // per LPM trie (block_*, allow_*)
   // Kernel flow aggregation (flows.aggregation "kernel"): the flow map's size,
@@ -86,6 +91,9 @@ class BpfPrograms {
   std::uint32_t flow_max_entries() const { return options_.flow_max_entries; }
   std::uint32_t blocklist_max_entries() const { return options_.blocklist_max_entries; }
   std::uint32_t payload_bytes() const { return options_.payload_bytes; }
+  // The key the loaded programs steer flows with: the kernel flow sweep's
+  // shards must use it (ShardFlowMap).
+  const WorkerKey& worker_key() const { return *options_.worker_key; }
   const LoadOptions& options() const { return options_; }
   // The loaded object: its maps, by name (the user engine copies them).
   const bpf_object* object() const;

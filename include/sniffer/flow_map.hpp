@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "sniffer/abi.h"
+#include "sniffer/worker_shard.h"  // WorkerKey
 
 namespace sniffer {
 
@@ -50,12 +51,13 @@ class KernelFlowMap : public FlowMap {
 };
 
 // One worker's shard of a map (capture.workers): its walks (for_each, keys)
-// see only the keys whose flows sniffer_worker_of gives this worker, so each
-// worker sweeps its own flows; lookups and removals pass through.
+// see only the keys whose flows sniffer_worker_of gives this worker under
+// `key` (the loaded programs' key, BpfPrograms::worker_key), so each worker
+// sweeps its own flows; lookups and removals pass through.
 class ShardFlowMap : public FlowMap {
  public:
-  ShardFlowMap(std::unique_ptr<FlowMap> map, std::uint32_t worker, std::uint32_t workers)
-      : map_(std::move(map)), worker_(worker), workers_(workers) {}
+  ShardFlowMap(std::unique_ptr<FlowMap> map, std::uint32_t worker, std::uint32_t workers, const WorkerKey& key)
+      : map_(std::move(map)), worker_(worker), workers_(workers), key_(key) {}
   bool for_each(const Visit& visit) override;
   int take(const sniffer_flow_key& key, sniffer_flow_value& value) override { return map_->take(key, value); }
   int lookup(const sniffer_flow_key& key, sniffer_flow_value& value) override { return map_->lookup(key, value); }
@@ -68,6 +70,7 @@ class ShardFlowMap : public FlowMap {
   bool owns(const sniffer_flow_key& key) const;
   std::unique_ptr<FlowMap> map_;
   std::uint32_t worker_, workers_;
+  WorkerKey key_;
 };
 
 }  // namespace sniffer

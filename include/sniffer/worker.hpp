@@ -1,5 +1,5 @@
 // One worker of the data path (capture.workers): its "events" ring (the
-// flows sniffer/worker_shard.h gives it), the reader of that ring, and its
+// flows sniffer/worker_shard.h gives it under the load's key), the reader of that ring, and its
 // own Pipeline: packet events, its shard of the flow table, its batches.
 // Workers share nothing but the publish socket (which locks) and the
 // kernel's maps, so they never wait for each other.

@@ -3,6 +3,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <sys/mount.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -64,6 +65,20 @@ void leave_out_unread_maps(sniffer_bpf& skel) {
   }
 }
 
+// capture.workers > 1: a new secret steering key for this load (worker_shard.h).
+// Blocks only until the kernel's random pool is first initialised.
+WorkerKey draw_worker_key() {
+  WorkerKey key{};
+  auto* bytes = reinterpret_cast<std::uint8_t*>(key.data());
+  for (std::size_t got = 0; got < sizeof key;) {
+    const ssize_t n = getrandom(bytes + got, sizeof key - got, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw Error("draw the worker steering key (getrandom): " + errno_text(errno));
+    got += static_cast<std::size_t>(n);
+  }
+  return key;
+}
+
 }  // namespace
 
 void route_libbpf_logs() { libbpf_set_print(libbpf_to_spdlog); }
@@ -78,6 +93,9 @@ BpfPrograms::BpfPrograms(const LoadOptions& options) : options_(options) {
   skel_->rodata->cfg_payload_bytes = options.payload_bytes;
   skel_->rodata->cfg_wakeup_bytes = options.wakeup_bytes;
   skel_->rodata->cfg_workers = options.workers;
+  if (!options_.worker_key) options_.worker_key = options.workers > 1 ? draw_worker_key() : WorkerKey{};
+  static_assert(sizeof skel_->rodata->cfg_worker_key == sizeof(WorkerKey));
+  std::memcpy(const_cast<__u32*>(skel_->rodata->cfg_worker_key), options_.worker_key->data(), sizeof(WorkerKey));
   skel_->rodata->cfg_flow_kernel = options.flow_kernel ? 1 : 0;
   skel_->rodata->cfg_packet_sample = options.packet_sample;
   std::memcpy(const_cast<sniffer_flow_params*>(&skel_->rodata->cfg_flow_params), &options.flow_params,

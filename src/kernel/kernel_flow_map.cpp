@@ -49,7 +49,7 @@ std::vector<sniffer_flow_key> KernelFlowMap::keys() {
 }
 
 bool ShardFlowMap::owns(const sniffer_flow_key& k) const {
-  return sniffer_worker_of(k.addr_a, k.port_a, k.addr_b, k.port_b, k.l4_proto, workers_) == worker_;
+  return sniffer_worker_of(k.addr_a, k.port_a, k.addr_b, k.port_b, k.l4_proto, workers_, key_.data()) == worker_;
 }
 
 bool ShardFlowMap::for_each(const Visit& visit) {

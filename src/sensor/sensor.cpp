@@ -208,7 +208,7 @@ std::unique_ptr<Worker> Sensor::make_worker(std::uint32_t index, std::uint32_t c
       outputs.kernel_flow_map = &user_engine_->flow_map();
     } else {
       flow_map = std::make_unique<KernelFlowMap>(progs_.flows_map_fd());
-      if (count > 1) flow_map = std::make_unique<ShardFlowMap>(std::move(flow_map), index, count);
+      if (count > 1) flow_map = std::make_unique<ShardFlowMap>(std::move(flow_map), index, count, progs_.worker_key());
       outputs.kernel_flow_map = flow_map.get();
     }
     if (!live) outputs.kernel_flows_started = [this] { return flows_created(); };
