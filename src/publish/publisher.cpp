@@ -51,18 +51,26 @@ PublishSocket::PublishSocket(zmq::context_t& ctx, const PublishConfig& config)
   bound_ = socket_.get(zmq::sockopt::last_endpoint);
 }
 
-void PublishSocket::read_subscriptions() {
+void PublishSocket::read_subscriptions(bool sending) {
   // XPUB hands subscription messages to the application: byte 1 subscribes,
   // byte 0 unsubscribes, the rest is the topic prefix. Reading them also lets
   // ZeroMQ apply them before the next send, so our view matches its own.
   zmq::message_t msg;
+  bool heard = !sending || ++sends_since_connections_ >= kConnectionsEvery;
   while (socket_.recv(msg, zmq::recv_flags::dontwait)) {
+    heard = true;
     if (msg.size() < 1) continue;
     std::string prefix(static_cast<const char*>(msg.data()) + 1, msg.size() - 1);
     if (*static_cast<const std::uint8_t*>(msg.data()) == 1) subscribed_.insert(prefix);
     else subscribed_.erase(prefix);
   }
-  connections_.update();
+  // The monitor's events (connections accepted and gone) are needed only
+  // when connections are cut (which reads them first as well); read here
+  // so that they do not pile up.
+  if (heard) {
+    connections_.update();
+    sends_since_connections_ = 0;
+  }
   if (subscribed_.size() > kMaxSubscriptions) cut_connections();
 }
 
@@ -96,8 +104,8 @@ void PublishSocket::service() {
   read_subscriptions();
 }
 
-bool PublishSocket::has_subscriber_locked(const std::string& topic) {
-  read_subscriptions();
+bool PublishSocket::has_subscriber_locked(const std::string& topic, bool sending) {
+  read_subscriptions(sending);
   for (const auto& prefix : subscribed_) {
     if (topic.compare(0, prefix.size(), prefix) == 0) return true;
   }
@@ -145,7 +153,7 @@ SendResult PublishSocket::send_locked(const std::string& topic, zmq::const_buffe
 }
 
 SendResult PublishSocket::send_locked(const std::string& topic, zmq::message_t& payload) {
-  bool wanted = has_subscriber_locked(topic);
+  bool wanted = has_subscriber_locked(topic, true);
   if (send_pair(topic, payload)) return wanted ? SendResult::Delivered : SendResult::NoSubscriber;
   if (isolate_slow_) {
     // A subscriber's queue is full, and NODROP refused the batch to all.
