@@ -176,14 +176,18 @@ phase() {
   local perf=
   if [[ -n $D ]]; then
     thread_ticks "$D" > "$W/$name.threads0"
-    [[ -n ${PERF:-} ]] && { perf $PERF -p "$D" -o "$W/$name.perf" -- sleep "$DURATION" > /dev/null 2>&1 & perf=$!; }
+    if [[ -n ${PERF:-} ]]; then
+      local args
+      read -r -a args <<< "$PERF"
+      perf "${args[@]}" -p "$D" -o "$W/$name.perf" -- sleep "$DURATION" > /dev/null 2>&1 & perf=$!
+    fi
   fi
   send_window "$name"
+  w1=$(wire)
   [[ -n $perf ]] && wait "$perf"
   # shellcheck disable=SC2016  # awk's own $1
   [[ -n $D ]] && thread_ticks "$D" | awk 'NR == FNR {t[$1] = $3; next} {print $1, $2, $3 - t[$1]}' \
     "$W/$name.threads0" - > "$W/$name.threads"
-  w1=$(wire)
   if [[ -n $T ]]; then
     kill -0 "$T" 2>/dev/null || fail "$name: $tool died during the send: $(tail -5 "$LOG")"
     u1=$(tree_ticks "$T")
