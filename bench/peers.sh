@@ -21,6 +21,9 @@
 # phase packet_old: packet events as `packet`, with another build of the sensor (before/after in one run).
 # VARIANT_SED='s|"payload_bytes": 64|"payload_bytes": 0|' adds the phase packet_var: `packet`'s
 # config with that sed expression applied (checked to have changed it).
+# PERF='stat -e cycles,instructions' (perf's arguments): in each sensor phase, `perf ARGS -p DAEMON
+# -o W/NAME.perf -- sleep DURATION` beside the send (KEEP=1 keeps W). Every sensor phase also writes
+# W/NAME.threads: each thread's name and CPU ticks over the window (utime + stime), e.g. ZeroMQ's.
 # BPF_STATS=0 (default): bpf_stats off, as a deployed sensor runs; its two clock reads per program
 # run would charge the sensor, and no peer, ~40-100 ns per program run (its XDP program and the
 # drops program both run per packet; the baseline's XDP_PASS pays it once). The process column is
@@ -143,6 +146,14 @@ print(sum(int(r["PACKETS"]) for r in csv.DictReader(open(sys.argv[1]))))' "${LOG
   esac
 }
 
+# thread_ticks PID: "TID NAME TICKS" per thread of PID.
+thread_ticks() {
+  local t
+  for t in /proc/"$1"/task/*; do
+    echo "${t##*/} $(tr ' ' _ < "$t/comm") $(awk '{print $14 + $15}' "$t/stat")"
+  done 2>/dev/null
+}
+
 # phase TOOL ROUND: appends one line "TOOL.ROUND key=value..." to W/rounds.txt: the send window
 # (send_window), the tool's processes' ticks (user), its BPF programs' run time (bpf, sniffer
 # only), the packets it accounted for (count; the sensor's come from its report, read later), the
@@ -162,8 +173,21 @@ phase() {
   w0=$(wire)  # from here on the tool counts (not the XDP attach and detach around it)
   sleep 1
   [[ -n $T ]] && u0=$(tree_ticks "$T")
+  local perf=
+  if [[ -n $D ]]; then
+    thread_ticks "$D" > "$W/$name.threads0"
+    if [[ -n ${PERF:-} ]]; then
+      local args
+      read -r -a args <<< "$PERF"
+      perf "${args[@]}" -p "$D" -o "$W/$name.perf" -- sleep "$DURATION" > /dev/null 2>&1 & perf=$!
+    fi
+  fi
   send_window "$name"
   w1=$(wire)
+  [[ -n $perf ]] && wait "$perf"
+  # shellcheck disable=SC2016  # awk's own $1
+  [[ -n $D ]] && thread_ticks "$D" | awk 'NR == FNR {t[$1] = $3; next} {print $1, $2, $3 - t[$1]}' \
+    "$W/$name.threads0" - > "$W/$name.threads"
   if [[ -n $T ]]; then
     kill -0 "$T" 2>/dev/null || fail "$name: $tool died during the send: $(tail -5 "$LOG")"
     u1=$(tree_ticks "$T")

@@ -63,11 +63,23 @@ SNIFFER_INLINE int sniffer_flow_key_make(const __u8 *src, const __u8 *dst, __u16
 	int a_to_b = bs0 != bd0 ? bs0 < bd0 : bs1 != bd1 ? bs1 < bd1 : sport <= dport;
 	sniffer_addr_put(k->addr_a, a_to_b ? s0 : d0, a_to_b ? s1 : d1);
 	sniffer_addr_put(k->addr_b, a_to_b ? d0 : s0, a_to_b ? d1 : s1);
+#if !defined(__bpf__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	/* Userspace: the last five fields as one 8-byte store. The flow table
+	 * hashes the key as five 8-byte loads right after this: a load spanning
+	 * five smaller stores cannot take its bytes from the store buffer and
+	 * waits until they have reached the cache (~10 ns a packet here). */
+	{
+		__u64 tail = (__u64)(a_to_b ? sport : dport) | (__u64)(a_to_b ? dport : sport) << 16 |
+			     (__u64)vlan_id << 32 | (__u64)l4_proto << 48 | (__u64)ip_version << 56;
+		__builtin_memcpy(&k->port_a, &tail, 8);
+	}
+#else
 	k->port_a = a_to_b ? sport : dport;
 	k->port_b = a_to_b ? dport : sport;
 	k->vlan_id = vlan_id;
 	k->l4_proto = l4_proto;
 	k->ip_version = ip_version;
+#endif
 	return a_to_b;
 }
 

@@ -85,7 +85,10 @@ class FlowTable {
 
  private:
   static constexpr std::uint32_t kNone = UINT32_MAX;
-  struct Slot {
+  // On a cache line's start: a packet touches the key's line, its
+  // direction's, and the last one (Community ID, hash, closing); 824 bytes
+  // from anywhere span 14 lines, not 13, and split those groups more often.
+  struct alignas(64) Slot {
     std::optional<FlowState> flow;
     std::uint32_t hash = 0;  // index_.hash(flow->key())
     bool closing = false;    // queued in closing_

@@ -84,11 +84,16 @@ class PublishSocket {
   std::size_t cut_for_reauthentication();
 
  private:
-  void read_subscriptions();
+  // sending: a batch's send asks (the connections' monitor is then read
+  // only when a subscription came, or every kConnectionsEvery-th time: each
+  // read that finds nothing costs ZeroMQ a poll() call).
+  void read_subscriptions(bool sending = false);
   void cut_peer(const std::string& peer, std::size_t count, bool over_all);
   void cut_largest_peers();
   void cut_connections();
-  bool has_subscriber_locked(const std::string& topic);
+  bool has_subscriber_locked(const std::string& topic, bool sending = false);
+  static constexpr unsigned kConnectionsEvery = 64;
+  unsigned sends_since_connections_ = 0;
   SendResult send_locked(const std::string& topic, zmq::const_buffer payload);  // copied
   SendResult send_locked(const std::string& topic, zmq::message_t& payload);
   // [topic, payload] in one non-blocking send; false when NODROP refused it.

@@ -6,7 +6,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
+#include "sniffer/community_id.hpp"
 #include "sniffer/flow_table.hpp"
 #include "sniffer/host_addresses.hpp"
 #include "sniffer/interfaces.hpp"
@@ -20,6 +22,25 @@ struct ProcessorCounters {
   std::uint64_t unknown_ifindex = 0;     // records of an ifindex the daemon does not list (no name)
   std::uint64_t not_ip = 0;              // no IP header read: an event, but no flow
   std::uint64_t egress_forwarded = 0;    // TC-egress copies of forwarded packets: kept out of flows
+};
+
+// Community IDs by tuple, for packets no flow in the table holds (kernel
+// flow aggregation, ICMP messages, fragments): direct-mapped, a slot per
+// tuple hash, each with the last tuple hashed there and its ID. Only saves
+// the SHA-1: an ID is always that of its exact tuple (compared whole).
+class CommunityIdCache {
+ public:
+  static constexpr std::size_t kSlots = 4096;  // a power of two
+  // The ID of `tuple`; valid until the next call.
+  const std::string& get(const CommunityIdTuple& tuple, std::uint16_t seed);
+
+ private:
+  struct Entry {
+    CommunityIdTuple tuple;
+    std::uint16_t seed = 0;
+    std::string id;  // empty: unused
+  };
+  std::vector<Entry> entries_;  // kSlots once used
 };
 
 class RecordProcessor {
@@ -62,8 +83,7 @@ class RecordProcessor {
   std::uint32_t iface_ifindex_ = 0;
   const InterfaceInfo* iface_ = nullptr;
   FlowPacket packet_;
-  CommunityIdTuple last_tuple_;  // the last ID computed here, and its input
-  std::string last_community_id_;
+  CommunityIdCache community_ids_;  // the IDs computed here
 };
 
 }  // namespace sniffer

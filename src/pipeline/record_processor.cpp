@@ -74,11 +74,25 @@ const std::string& RecordProcessor::community_id_of(const sniffer_record& r, con
   }
   const CommunityIdTuple tuple = community_id_tuple(r);
   if (flow && flow->community_id_tuple() == tuple) return flow->community_id(community_id_seed_);
-  if (last_community_id_.empty() || !(tuple == last_tuple_)) {
-    last_tuple_ = tuple;
-    last_community_id_ = community_id(tuple, community_id_seed_);
+  return community_ids_.get(tuple, community_id_seed_);
+}
+
+const std::string& CommunityIdCache::get(const CommunityIdTuple& tuple, std::uint16_t seed) {
+  if (entries_.empty()) entries_.resize(kSlots);
+  std::uint64_t w[4];
+  std::memcpy(w, tuple.src.data(), 16);
+  std::memcpy(w + 2, tuple.dst.data(), 16);
+  std::uint64_t h = (w[0] ^ w[1] * 0x9e3779b97f4a7c15ull) * 0xbf58476d1ce4e5b9ull ^
+                    (w[2] ^ w[3] * 0x94d049bb133111ebull) ^
+                    (std::uint64_t{tuple.sport} << 16 | tuple.dport | std::uint64_t{tuple.proto} << 32);
+  h *= 0x9e3779b97f4a7c15ull;
+  Entry& e = entries_[(h >> 40) & (kSlots - 1)];
+  if (e.id.empty() || e.seed != seed || !(e.tuple == tuple)) {
+    e.tuple = tuple;
+    e.seed = seed;
+    e.id = community_id(tuple, seed);
   }
-  return last_community_id_;
+  return e.id;
 }
 
 }  // namespace sniffer

@@ -53,23 +53,32 @@ PublishSocket::PublishSocket(zmq::context_t& ctx, const PublishConfig& config)
   max_connections_ = connection_cap(raised_open_files_limit(), kMaxConnections);
 }
 
-void PublishSocket::read_subscriptions() {
+void PublishSocket::read_subscriptions(bool sending) {
   // XPUB hands subscription messages to the application: byte 1 subscribes,
   // byte 0 unsubscribes, the rest is the topic prefix. Reading them also lets
   // ZeroMQ apply them before the next send, so our view matches its own.
   zmq::message_t msg;
+  bool heard = !sending || ++sends_since_connections_ >= kConnectionsEvery;
   while (socket_.recv(msg, zmq::recv_flags::dontwait)) {
+    heard = true;
     if (msg.size() < 1) continue;
     std::string prefix(static_cast<const char*>(msg.data()) + 1, msg.size() - 1);
     const char* peer = zmq_msg_gets(msg.handle(), "Peer-Address");  // null for an unsubscription
     subscriptions_.apply(*static_cast<const std::uint8_t*>(msg.data()) == 1, prefix, peer ? peer : "");
   }
-  for (const std::string& peer : connections_.cut_crowds(bound_, max_connections_)) {
-    ++cuts_;
-    if (cut_log_.check(peer, monotonic_now_ns()).log) {
-      spdlog::warn("publish: more than {} connections at once (each a descriptor, before any handshake): cut every "
-                   "connection of peer {}, the one with the most",
-                   max_connections_, peer);
+  // The monitor's events (connections accepted and gone) are read, and
+  // crowds cut, when a subscription came and on every service(), but only
+  // every kConnectionsEvery-th batch's send: each read that finds nothing
+  // costs ZeroMQ a poll() call.
+  if (heard) {
+    sends_since_connections_ = 0;
+    for (const std::string& peer : connections_.cut_crowds(bound_, max_connections_)) {
+      ++cuts_;
+      if (cut_log_.check(peer, monotonic_now_ns()).log) {
+        spdlog::warn("publish: more than {} connections at once (each a descriptor, before any handshake): cut "
+                     "every connection of peer {}, the one with the most",
+                     max_connections_, peer);
+      }
     }
   }
   for (const auto& [peer, count] : subscriptions_.peers_over(kMaxSubscriptionsPerPeer)) cut_peer(peer, count, false);
@@ -135,8 +144,8 @@ void PublishSocket::service() {
   read_subscriptions();
 }
 
-bool PublishSocket::has_subscriber_locked(const std::string& topic) {
-  read_subscriptions();
+bool PublishSocket::has_subscriber_locked(const std::string& topic, bool sending) {
+  read_subscriptions(sending);
   return subscriptions_.wanted(topic);
 }
 
@@ -181,7 +190,7 @@ SendResult PublishSocket::send_locked(const std::string& topic, zmq::const_buffe
 }
 
 SendResult PublishSocket::send_locked(const std::string& topic, zmq::message_t& payload) {
-  bool wanted = has_subscriber_locked(topic);
+  bool wanted = has_subscriber_locked(topic, true);
   if (send_pair(topic, payload)) return wanted ? SendResult::Delivered : SendResult::NoSubscriber;
   if (isolate_slow_) {
     // A subscriber's queue is full, and NODROP refused the batch to all.
