@@ -69,14 +69,29 @@ void set_frame(PcapFrame& frame, long sec, long frac_ns, std::uint32_t caplen, s
   frame.wire_len = len;
   frame.data = data;
 }
+// Whether start_direct will likely map the file: a regular file that starts
+// with the magic of a classic pcap in this machine's byte order.
+bool maps_likely(std::FILE* stream) {
+  const int fd = stream == stdin ? -1 : fileno(stream);
+  struct stat st {};
+  std::uint32_t magic = 0;
+  return fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+         pread(fd, &magic, sizeof magic, 0) == static_cast<ssize_t>(sizeof magic) &&
+         (magic == kMagicMicro || magic == kMagicNano);
+}
 }  // namespace
 
 PcapReader::PcapReader(const std::string& path) {
   // "-": standard input (pcap_close leaves it open).
   std::FILE* stream = path == "-" ? stdin : std::fopen(path.c_str(), "rb");
   if (!stream) throw Error("--read-pcap " + path + ": " + errno_text(errno));
-  buffer_ = std::make_unique_for_overwrite<char[]>(kReadBufferBytes);  // not zeroed: stdio fills it
-  std::setvbuf(stream, buffer_.get(), _IOFBF, kReadBufferBytes);
+  // A file that will be mapped (start_direct) is read through the stream
+  // for its header only: stdio's 4 KiB then, not a 64 KiB buffer filled
+  // for nothing (300 files open at once: 19 MiB).
+  if (!maps_likely(stream)) {
+    buffer_ = std::make_unique_for_overwrite<char[]>(kReadBufferBytes);  // not zeroed: stdio fills it
+    std::setvbuf(stream, buffer_.get(), _IOFBF, kReadBufferBytes);
+  }
   open(stream, path, "--read-pcap " + path);
 }
 
@@ -179,11 +194,6 @@ std::uint64_t PcapReader::bytes_read() const {
 void PcapReader::Direct::advance() {
   const std::size_t step = std::clamp(head, kMinStep, max_step());
   auto* const base = const_cast<std::uint8_t*>(map);
-  const std::size_t behind = head > step ? (head - step) & ~(page - 1) : 0;
-  if (behind > released) {
-    madvise(base + released, behind - released, MADV_DONTNEED);
-    released = behind;
-  }
   const std::size_t target = std::min(size, (head + 2 * step + page - 1) & ~(page - 1));
   if (target > populated) {
     // EINVAL: a kernel before 5.14 (the pages then come in by faults).
@@ -191,6 +201,19 @@ void PcapReader::Direct::advance() {
       size = populated;
     }
     populated = std::min(size, target);
+  }
+  // Released after populating: a page populated maps the whole page-cache
+  // folio it is in (up to 2 MiB, within its page table), the pages behind it
+  // that were released before included. The release starts again at that
+  // page table's start (2 MiB of addresses), or those pages would stay to
+  // the end: 300 files read in turn in 16 KiB steps kept 80 % of their pages.
+  const std::size_t behind = head > step ? (head - step) & ~(page - 1) : 0;
+  if (behind > released) {
+    constexpr std::uintptr_t kPageTableSpan = 2 << 20;
+    const auto start = reinterpret_cast<std::uintptr_t>(base);
+    const std::size_t from = std::max(start, (start + released) & ~(kPageTableSpan - 1)) - start;
+    madvise(base + from, behind - from, MADV_DONTNEED);
+    released = behind;
   }
   next_advance = head + step;
 }
