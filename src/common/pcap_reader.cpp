@@ -194,6 +194,12 @@ std::uint64_t PcapReader::bytes_read() const {
 void PcapReader::Direct::advance() {
   const std::size_t step = std::clamp(head, kMinStep, max_step());
   auto* const base = const_cast<std::uint8_t*>(map);
+  const std::size_t behind = head > step ? (head - step) & ~(page - 1) : 0;
+  const std::size_t released_before = released;
+  if (behind > released) {
+    madvise(base + released, behind - released, MADV_DONTNEED);
+    released = behind;
+  }
   const std::size_t target = std::min(size, (head + 2 * step + page - 1) & ~(page - 1));
   if (target > populated) {
     // EINVAL: a kernel before 5.14 (the pages then come in by faults).
@@ -202,18 +208,15 @@ void PcapReader::Direct::advance() {
     }
     populated = std::min(size, target);
   }
-  // Released after populating: a page populated maps the whole page-cache
-  // folio it is in (up to 2 MiB, within its page table), the pages behind it
-  // that were released before included. The release starts again at that
-  // page table's start (2 MiB of addresses), or those pages would stay to
-  // the end: 300 files read in turn in 16 KiB steps kept 80 % of their pages.
-  const std::size_t behind = head > step ? (head - step) & ~(page - 1) : 0;
-  if (behind > released) {
+  // A page populated maps the whole page-cache folio it is in (up to 2 MiB,
+  // within its page table), pages released before included: released again
+  // from that page table's start (2 MiB of addresses), or they would stay to
+  // the end (300 files read in turn in 16 KiB steps kept 80 % of their pages).
+  if (behind > released_before) {
     constexpr std::uintptr_t kPageTableSpan = 2 << 20;
     const auto start = reinterpret_cast<std::uintptr_t>(base);
-    const std::size_t from = std::max(start, (start + released) & ~(kPageTableSpan - 1)) - start;
+    const std::size_t from = std::max(start, (start + released_before) & ~(kPageTableSpan - 1)) - start;
     madvise(base + from, behind - from, MADV_DONTNEED);
-    released = behind;
   }
   next_advance = head + step;
 }
