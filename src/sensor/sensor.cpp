@@ -157,7 +157,7 @@ void Sensor::apply(const Config& next) {
   for (auto& list : keys) {
     const bool publish = list.domain == kZapDomainPublish;
     if (zmq_.authenticator().replace(std::move(list)) > 0 && publish) {
-      spdlog::info("reload: subscriber key(s) removed: cut all {} subscriber connection(s) (CURVE checks keys at the "
+      spdlog::warn("reload: subscriber key(s) removed: cut all {} subscriber connection(s) (CURVE checks keys at the "
                    "handshake only); subscribers reconnect and authenticate again",
                    publish_->cut_for_reauthentication());
     }

@@ -96,8 +96,9 @@ std::size_t ZapAuthenticator::allow(const std::string& domain, std::set<std::str
 std::size_t ZapAuthenticator::replace(AuthorizedKeys list) {
   const std::size_t count = list.keys.size();
   const std::size_t removed = allow(list.domain, std::move(list.keys));
-  spdlog::info("reload: \"{}\": {} authorized key(s) from \"{}\" ({} removed); new handshakes see them", list.domain,
-               count, list.file, removed);
+  spdlog::log(count == 0 ? spdlog::level::warn : spdlog::level::info,
+              "reload: \"{}\": {} authorized key(s) from \"{}\" ({} removed); new handshakes see them{}", list.domain,
+              count, list.file, removed, count == 0 ? ": nobody is admitted" : "");
   return removed;
 }
 

@@ -190,7 +190,14 @@ CurveKeyPair load_secret_key_file(const std::string& path) {
 }
 
 std::set<std::string> load_authorized_keys(const std::string& path) {
-  std::vector<std::string> keys = parse_key_lines(read_key_file(path, "authorized keys file", false), path);
+  const std::string text = read_key_file(path, "authorized keys file", false);
+  // An empty file is more often one being rewritten (truncated, not yet
+  // written) than a decision to admit nobody: that must be said.
+  if (text.find_first_not_of(" \t\r\n") == std::string::npos) {
+    throw Error("authorized keys file \"" + path + "\": empty (a file being rewritten?); it would admit nobody: to "
+                "mean that, write a comment line such as \"# nobody\"");
+  }
+  std::vector<std::string> keys = parse_key_lines(text, path);
   return std::set<std::string>(keys.begin(), keys.end());
 }
 

@@ -144,6 +144,18 @@ TEST(CurveKeys, AuthorizedKeysFile) {
   EXPECT_TRUE(contains(e, "authorized keys file \"" + dir.path() + "/none\": cannot open")) << e;
 }
 
+TEST(CurveKeys, AnEmptyAuthorizedKeysFileIsRefusedACommentedOneAdmitsNobody) {
+  // Red team R12-7: a file truncated for a rewrite and read by a SIGHUP in
+  // between locked every subscriber out, logged at info.
+  TempDir dir;
+  for (const char* text : {"", "\n \n\t\n"}) {
+    const std::string path = dir.write("empty", text, 0644);
+    const std::string e = error_of([&] { load_authorized_keys(path); });
+    EXPECT_TRUE(contains(e, "authorized keys file \"" + path + "\": empty (a file being rewritten?)")) << e;
+  }
+  EXPECT_TRUE(load_authorized_keys(dir.write("nobody", "# nobody\n", 0644)).empty());
+}
+
 TEST(CurveKeys, PublicKeyAsTextOrFile) {
   TempDir dir;
   CurveKeyPair a = generate_keypair();
