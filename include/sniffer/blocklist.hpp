@@ -75,6 +75,11 @@ class Blocklist {
   // protected prefixes, checked first: the sender of the command) or the
   // allowlist covers it (it would never apply).
   BlockRule add(BlockRule rule, const std::vector<ProtectedPrefix>& extra = {});
+  // Adds many rules (a state file restored): the sensor's addresses read and
+  // the kernel's dst flag set once for all, not per rule. `refused` gets each
+  // rule add() would refuse, with the error.
+  void add_all(const std::vector<BlockRule>& rules,
+               const std::function<void(const BlockRule&, const Error&)>& refused);
   // What add() would refuse (guard and allowlist), without counting it; the
   // sensor's addresses as last refreshed.
   std::optional<BlockRefusal> check(const Prefix& prefix, const std::vector<ProtectedPrefix>& extra = {}) const;
@@ -114,7 +119,7 @@ class Blocklist {
   // Removes the rules `gone` selects from the maps; returns them with their hits.
   std::vector<BlockRule> remove_if(const std::function<bool(const BlockRule&)>& gone);
 
-  BlockRule add_checked(BlockRule rule, const std::vector<ProtectedPrefix>& extra);
+  BlockRule add_checked(BlockRule rule, const std::vector<ProtectedPrefix>& extra, bool update_flag = true);
 
   BpfPrograms& progs_;
   BlockGuard guard_;

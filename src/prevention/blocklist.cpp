@@ -112,7 +112,20 @@ BlockRule Blocklist::add(BlockRule rule, const std::vector<ProtectedPrefix>& ext
   return add_checked(std::move(rule), extra);
 }
 
-BlockRule Blocklist::add_checked(BlockRule rule, const std::vector<ProtectedPrefix>& extra) {
+void Blocklist::add_all(const std::vector<BlockRule>& rules,
+                        const std::function<void(const BlockRule&, const Error&)>& refused) {
+  refresh_host_addresses();
+  for (const BlockRule& r : rules) {
+    try {
+      add_checked(r, {}, false);
+    } catch (const Error& e) {
+      refused(r, e);
+    }
+  }
+  update_dst_flag();
+}
+
+BlockRule Blocklist::add_checked(BlockRule rule, const std::vector<ProtectedPrefix>& extra, bool update_flag) {
   if (auto refusal = check(rule.prefix, extra)) {
     ++refused_[refusal->reason];
     throw BlocklistError(BlocklistError::Kind::Refused, refusal->message, refusal->reason);
@@ -134,7 +147,7 @@ BlockRule Blocklist::add_checked(BlockRule rule, const std::vector<ProtectedPref
     throw Error("blocklist: add " + rule.prefix.text() + ": " + errno_text(err));
   }
   rules_[key] = rule;
-  update_dst_flag();
+  if (update_flag) update_dst_flag();
   return rule;
 }
 
@@ -218,7 +231,7 @@ void Blocklist::set_static(const std::vector<BlockRule>& rules) {
   for (BlockRule r : rules) {
     r.from_config = true;
     if (r.origin.empty()) r.origin = "config";
-    add_checked(r, {});
+    add_checked(r, {}, false);
   }
   update_dst_flag();
 }
