@@ -88,6 +88,23 @@ bool read_all(const std::string& path, std::string& text, std::string& problem, 
   return problem.empty();
 }
 
+// `path` with every symbolic link resolved, a dangling last one too (the
+// file it names may not exist yet); as given when that fails.
+std::string resolved(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::path p = fs::absolute(path, ec);
+  if (ec) return path;
+  for (int hops = 0; hops < 40 && fs::is_symlink(fs::symlink_status(p, ec)); ++hops) {
+    const fs::path next = fs::read_symlink(p, ec);
+    if (ec) return path;
+    p = next.is_absolute() ? next : p.parent_path() / next;
+  }
+  ec.clear();
+  const fs::path out = fs::weakly_canonical(p, ec);
+  return ec || out.empty() ? path : out.string();
+}
+
 }  // namespace
 
 std::string block_state_text(const std::vector<BlockRule>& rules) {
@@ -135,8 +152,7 @@ BlockStateFile::BlockStateFile(std::string path) : path_(std::move(path)) {
   if (ec) throw Error("blocklist.state_file " + path_ + ": create its directory: " + ec.message());
   // Symbolic links resolved: two spellings of one file (a link, "x/../")
   // share one lock, and the file read, written and moved aside is the one locked.
-  target_ = fs::weakly_canonical(fs::absolute(path_, ec), ec).string();
-  if (ec || target_.empty()) target_ = path_;
+  target_ = resolved(path_);
   struct stat st{};
   if (stat(target_.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
     throw Error("blocklist.state_file " + path_ + ": " + (S_ISDIR(st.st_mode) ? "a directory" : "not a regular file") +

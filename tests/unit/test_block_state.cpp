@@ -162,6 +162,11 @@ TEST(BlockState, ALinkAndItsTargetShareOneLock) {
   EXPECT_THROW(BlockStateFile second(link.string()), sniffer::Error);
   const fs::path dots = dir.path / "real" / ".." / "real" / "blocklist.json";
   EXPECT_THROW(BlockStateFile third(dots.string()), sniffer::Error);
+  // A link to a file not written yet (the first sensor had no block so far).
+  const fs::path later = dir.path / "real" / "later.json";
+  BlockStateFile fourth(later.string());
+  fs::create_symlink("real/later.json", dir.path / "dangling.json");
+  EXPECT_THROW(BlockStateFile fifth((dir.path / "dangling.json").string()), sniffer::Error);
 }
 
 TEST(BlockState, TheTextIsCompact) {
