@@ -191,6 +191,7 @@ std::vector<BlockRule> Blocklist::list() const {
 
 std::vector<BlockRule> Blocklist::control_rules() const {
   std::vector<BlockRule> out;
+  out.reserve(rules_.size());
   for (const auto& [key, rule] : rules_) {
     if (!rule.from_config) out.push_back(rule);
   }

@@ -60,6 +60,7 @@ void Prevention::restore(const BlocklistConfig& config) {
     if (make_printable(r.reason, 200) | make_printable(r.origin, 400)) ++t.cleaned;
     rules.push_back(std::move(r));
   }
+  const std::size_t before = blocklist_.size();
   blocklist_.add_all(rules, [&](const BlockRule& r, const Error& e) {
     const auto* b = dynamic_cast<const BlocklistError*>(&e);
     t.full += b && b->kind() == BlocklistError::Kind::Full ? 1 : 0;
@@ -68,7 +69,7 @@ void Prevention::restore(const BlocklistConfig& config) {
     }
   });
   spdlog::info("blocklist: {} control entries restored from {} ({} expired while stopped, {} not restored)",
-               rules.size() - t.failed, state_->path(), t.expired, t.failed);
+               blocklist_.size() - before, state_->path(), t.expired, t.failed);
   if (t.failed) {
     spdlog::warn("blocklist.state_file {}: {} not restored ({} for a full blocklist, {} refused by the guard); "
                  "first: {}", state_->path(), t.failed, t.full, t.failed - t.full, t.first_failure);
