@@ -102,11 +102,16 @@ class BlockGuard {
   // nullopt when `block` may enter the blocklist; else the first rule it
   // breaks. `extra` is checked first (the sender of the command at hand).
   std::optional<BlockRefusal> check(const Prefix& block, const std::vector<ProtectedPrefix>& extra = {}) const;
+  // Grows each time the guard may refuse more (a protected prefix set that
+  // changed, a new control client): an entry it passed before stays passed
+  // while this stays the same.
+  std::uint64_t generation() const { return generation_; }
 
  private:
   unsigned min_v4_ = kDefaultMinPrefixV4, min_v6_ = kDefaultMinPrefixV6;
   std::vector<ProtectedPrefix> sensor_, endpoint_, configured_;
   std::deque<ProtectedPrefix> clients_;
+  std::uint64_t generation_ = 0;
 };
 
 }  // namespace sniffer

@@ -1,6 +1,6 @@
 // The blocks added over the control socket, kept across restarts in
 // blocklist.state_file: rewritten whole (temporary file, fsync, rename) after
-// every change, read back at start through the same guard as the config's
+// changes, off the packet thread (block_state_writer.hpp), read back at start through the same guard as the config's
 // entries. Expiry is kept as wall-clock time: a block of 600 s added at 10:00
 // ends at 10:10 however often the sensor restarts in between.
 //
@@ -29,8 +29,10 @@ std::vector<BlockRule> parse_block_state(const std::string& text);
 
 class BlockStateFile {
  public:
-  // Takes the lock (creating the directory, 0750, if needed). Throws Error:
-  // another live sensor holds it (naming its pid), or the lock cannot be made.
+  // Takes the lock on the resolved path (symbolic links followed), creating
+  // the directory if needed. Throws Error: the path names something other
+  // than a regular file (a directory, a device), another live sensor holds
+  // the lock (naming its pid), or the lock cannot be made.
   explicit BlockStateFile(std::string path);
   ~BlockStateFile();
   BlockStateFile(const BlockStateFile&) = delete;
@@ -52,7 +54,8 @@ class BlockStateFile {
   const std::string& path() const { return path_; }
 
  private:
-  std::string path_;
+  std::string path_;    // as configured: for messages
+  std::string target_;  // symbolic links resolved: locked, read, written
   int lock_fd_ = -1;
 };
 

@@ -75,6 +75,11 @@ class Blocklist {
   // protected prefixes, checked first: the sender of the command) or the
   // allowlist covers it (it would never apply).
   BlockRule add(BlockRule rule, const std::vector<ProtectedPrefix>& extra = {});
+  // Adds many rules (a state file restored): the sensor's addresses read and
+  // the kernel's dst flag set once for all, not per rule. `refused` gets each
+  // rule add() would refuse, with the error.
+  void add_all(const std::vector<BlockRule>& rules,
+               const std::function<void(const BlockRule&, const Error&)>& refused);
   // What add() would refuse (guard and allowlist), without counting it; the
   // sensor's addresses as last refreshed.
   std::optional<BlockRefusal> check(const Prefix& prefix, const std::vector<ProtectedPrefix>& extra = {}) const;
@@ -111,10 +116,12 @@ class Blocklist {
   std::uint64_t read_hits(const BlockRule& r) const;
   void erase_from_kernel(const BlockRule& r);
   void update_dst_flag();
+  // rules_.erase, keeping dst_rules_ (not the kernel's entry: erase_from_kernel).
+  std::map<Key, BlockRule>::iterator erase(std::map<Key, BlockRule>::iterator it);
   // Removes the rules `gone` selects from the maps; returns them with their hits.
   std::vector<BlockRule> remove_if(const std::function<bool(const BlockRule&)>& gone);
 
-  BlockRule add_checked(BlockRule rule, const std::vector<ProtectedPrefix>& extra);
+  BlockRule add_checked(BlockRule rule, const std::vector<ProtectedPrefix>& extra, bool update_flag = true);
 
   BpfPrograms& progs_;
   BlockGuard guard_;
@@ -123,6 +130,10 @@ class Blocklist {
   std::map<Key, BlockRule> rules_;
   std::vector<Prefix> allow_;
   std::uint32_t next_id_ = 1;
+  std::size_t dst_rules_ = 0;  // rules_ with direction Destination: the kernel's has_dst_rules
+  // The guard (and its generation) revoke_refused() last checked every
+  // control rule against; nullopt: check again.
+  std::optional<std::uint64_t> revoke_checked_;
   bool monitor_only_ = false, record_dropped_ = true;
 };
 

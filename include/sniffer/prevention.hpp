@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "sniffer/block_state.hpp"
+#include "sniffer/block_state_writer.hpp"
 #include "sniffer/blocklist.hpp"
 #include "sniffer/bpf_loader.hpp"
 #include "sniffer/config.hpp"
@@ -29,6 +30,9 @@ class Prevention {
   // restored through the guard (an unreadable file is set aside and logged;
   // Error when it cannot be: block_state.hpp).
   Prevention(BpfPrograms& progs, const Config& config, ZmqRuntime& zmq, Captures* captures = nullptr);
+  // Writes the state file's last change, if not yet written (a SIGTERM
+  // keeps every block acknowledged before it).
+  ~Prevention();
 
   // Throws ConfigInvalid naming every static entry of `next` the guard would
   // refuse now (the sensor's current addresses, the control clients seen so
@@ -54,12 +58,17 @@ class Prevention {
   // state file in step.
   void revoke();
   // blocklist.state_file: its blocks back into the blocklist (each through
-  // the guard; expired ones dropped), logged.
-  void restore();
-  // Writes the control entries to the state file; returns why not ("" when
-  // written, or without a state file). A failure leaves the file pending:
-  // poll() tries again every second.
+  // the guard; expired ones dropped; expiry clamped to max_duration_s, text
+  // made printable), logged in a few summary lines.
+  void restore(const BlocklistConfig& config);
+  // The control entries changed: the state file is to be rewritten (by the
+  // writer thread, as soon as it is idle). Returns the last write's error
+  // while the file is behind ("" when the last write succeeded, or without a
+  // state file): the change itself is applied either way.
   std::string persist();
+  // Hands the latest control entries to the writer when a change waits and
+  // the writer is idle; logs a write that failed, or succeeded again.
+  void service_state();
 
   Blocklist blocklist_;
   std::optional<ControlServer> control_;
@@ -68,9 +77,10 @@ class Prevention {
   std::uint64_t expired_ = 0;
   std::uint64_t revoked_ = 0;
   std::optional<BlockStateFile> state_;
+  std::optional<BlockStateWriter> writer_;  // after state_: stops (and writes) first
   std::string state_file_;  // as configured: restart only
-  bool state_unsaved_ = false;
-  std::uint64_t state_write_failures_ = 0;
+  bool state_dirty_ = false;  // a change not yet handed to the writer
+  BlockStateWriter::Status state_seen_;  // what service_state() has logged
   LogThrottle state_warnings_;
 };
 

@@ -116,12 +116,16 @@ std::string display(const Prefix& p) {
 
 void BlockGuard::set_protected(RefusalReason kind, std::vector<ProtectedPrefix> prefixes) {
   for (auto& p : prefixes) p.kind = kind;
+  std::vector<ProtectedPrefix>* target = nullptr;
   switch (kind) {
-    case RefusalReason::SensorAddress: sensor_ = std::move(prefixes); break;
-    case RefusalReason::ControlEndpoint: endpoint_ = std::move(prefixes); break;
-    case RefusalReason::Protected: configured_ = std::move(prefixes); break;
+    case RefusalReason::SensorAddress: target = &sensor_; break;
+    case RefusalReason::ControlEndpoint: target = &endpoint_; break;
+    case RefusalReason::Protected: target = &configured_; break;
     default: throw Error(std::string("BlockGuard::set_protected: not a settable kind: ") + to_string(kind));
   }
+  const auto same_prefix = [](const ProtectedPrefix& a, const ProtectedPrefix& b) { return a.prefix == b.prefix; };
+  if (!std::equal(target->begin(), target->end(), prefixes.begin(), prefixes.end(), same_prefix)) ++generation_;
+  *target = std::move(prefixes);
 }
 
 void BlockGuard::add_control_client(const Prefix& address, const std::string& who) {
@@ -132,6 +136,7 @@ void BlockGuard::add_control_client(const Prefix& address, const std::string& wh
     return;
   }
   if (clients_.size() >= kMaxControlClients) clients_.pop_front();
+  ++generation_;
   clients_.push_back({a, RefusalReason::ControlClient, "the address " + display(a) + " of control client " + who});
 }
 

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -87,6 +88,23 @@ bool read_all(const std::string& path, std::string& text, std::string& problem, 
   return problem.empty();
 }
 
+// `path` with every symbolic link resolved, a dangling last one too (the
+// file it names may not exist yet); as given when that fails.
+std::string resolved(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::path p = fs::absolute(path, ec);
+  if (ec) return path;
+  for (int hops = 0; hops < 40 && fs::is_symlink(fs::symlink_status(p, ec)); ++hops) {
+    const fs::path next = fs::read_symlink(p, ec);
+    if (ec) return path;
+    p = next.is_absolute() ? next : p.parent_path() / next;
+  }
+  ec.clear();
+  const fs::path out = fs::weakly_canonical(p, ec);
+  return ec || out.empty() ? path : out.string();
+}
+
 }  // namespace
 
 std::string block_state_text(const std::vector<BlockRule>& rules) {
@@ -101,7 +119,7 @@ std::string block_state_text(const std::vector<BlockRule>& rules) {
                        {"origin", r.origin}});
   }
   json doc = {{"format", kFormat}, {"version", kVersion}, {"entries", entries}};
-  return doc.dump(1) + "\n";
+  return doc.dump() + "\n";  // compact: 65,536 entries are ~12 MB, not ~31
 }
 
 std::vector<BlockRule> parse_block_state(const std::string& text) {
@@ -128,10 +146,20 @@ std::vector<BlockRule> parse_block_state(const std::string& text) {
 }
 
 BlockStateFile::BlockStateFile(std::string path) : path_(std::move(path)) {
-  const std::string lock = path_ + ".lock";
+  namespace fs = std::filesystem;
   std::error_code ec;
-  std::filesystem::create_directories(std::filesystem::path(path_).parent_path(), ec);
+  fs::create_directories(fs::path(path_).parent_path(), ec);
   if (ec) throw Error("blocklist.state_file " + path_ + ": create its directory: " + ec.message());
+  // Symbolic links resolved: two spellings of one file (a link, "x/../")
+  // share one lock, and the file read, written and moved aside is the one locked.
+  target_ = resolved(path_);
+  struct stat st{};
+  if (stat(target_.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+    throw Error("blocklist.state_file " + path_ + ": " + (S_ISDIR(st.st_mode) ? "a directory" : "not a regular file") +
+                (target_ != path_ ? " (" + target_ + ")" : "") +
+                ": it must name a regular file, or one that does not exist yet");
+  }
+  const std::string lock = target_ + ".lock";
   const int fd = open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
   if (fd < 0) throw Error("blocklist.state_file " + path_ + ": lock file " + lock + ": " + errno_text(errno));
   if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
@@ -164,7 +192,7 @@ BlockStateFile::Loaded BlockStateFile::load() {
   Loaded out;
   std::string text;
   bool missing = false;
-  if (read_all(path_, text, out.problem, missing)) {
+  if (read_all(target_, text, out.problem, missing)) {
     try {
       out.rules = parse_block_state(text);
       return out;
@@ -175,8 +203,12 @@ BlockStateFile::Loaded BlockStateFile::load() {
     out.problem.clear();
     return out;
   }
-  out.set_aside = path_ + ".bad-" + utc_stamp();
-  if (rename(path_.c_str(), out.set_aside.c_str()) != 0) {
+  struct stat st{};
+  if (stat(target_.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {  // only a regular file is ever moved aside
+    throw Error("blocklist.state_file " + path_ + ": " + out.problem + ": not a regular file, left as it is");
+  }
+  out.set_aside = target_ + ".bad-" + utc_stamp();
+  if (rename(target_.c_str(), out.set_aside.c_str()) != 0) {
     throw Error("blocklist.state_file " + path_ + ": " + out.problem + "; it cannot be moved aside to " +
                 out.set_aside + " either (" + errno_text(errno) +
                 "): the sensor does not start rather than overwrite the blocks it holds");
@@ -185,7 +217,7 @@ BlockStateFile::Loaded BlockStateFile::load() {
 }
 
 void BlockStateFile::save(const std::vector<BlockRule>& rules) {
-  OutputFile file(path_, "blocklist.state_file");
+  OutputFile file(target_, "blocklist.state_file");
   file.write(block_state_text(rules));
   file.commit();
 }

@@ -60,14 +60,27 @@ std::string expiry_text(std::uint64_t expires_ns, std::uint64_t now_ns) {
 
 }  // namespace
 
+std::string terminal_text(const std::string& text) {
+  std::string out;
+  for (const char c : text) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u >= 0x20 && u < 0x7f) {
+      out += c;
+    } else {
+      out += fmt::format("\\x{:02x}", u);
+    }
+  }
+  return out;
+}
+
 int print_control_reply(const v1::ControlReply& reply, std::ostream& out, std::ostream& err) {
   if (reply.status() != v1::ControlReply::OK) {
-    err << "refused (" << v1::ControlReply::Status_Name(reply.status()) << "): " << reply.error() << '\n';
+    err << "refused (" << v1::ControlReply::Status_Name(reply.status()) << "): " << terminal_text(reply.error()) << '\n';
     return 1;
   }
-  if (!reply.warning().empty()) err << "warning: " << reply.warning() << '\n';
+  if (!reply.warning().empty()) err << "warning: " << terminal_text(reply.warning()) << '\n';
   if (!reply.capture_path().empty()) {
-    out << "capturing into " << reply.capture_path() << " (the name appears once the capture stops)\n";
+    out << "capturing into " << terminal_text(reply.capture_path()) << " (the name appears once the capture stops)\n";
     return 0;
   }
   timespec ts{};
@@ -79,10 +92,11 @@ int print_control_reply(const v1::ControlReply& reply, std::ostream& out, std::o
   out << fmt::format("{:>5}  {:<43} {:<4} {:<5} {:>10}  {:<31}  {}\n", "rule", "prefix", "dir", "act", "hits",
                      "expires", "origin: reason");
   for (const auto& e : reply.entries()) {
-    out << fmt::format("{:>5}  {:<43} {:<4} {:<5} {:>10}  {:<31}  {}: \"{}\"\n", e.rule_id(), e.prefix(),
+    out << fmt::format("{:>5}  {:<43} {:<4} {:<5} {:>10}  {:<31}  {}: \"{}\"\n", e.rule_id(), terminal_text(e.prefix()),
                        e.direction() == v1::BLOCK_DIRECTION_DST ? "dst" : "src",
                        e.action() == v1::BLOCK_ACTION_COUNT ? "count" : "drop", e.hits(),
-                       expiry_text(e.expires_ns(), now_ns), e.origin().empty() ? "unknown" : e.origin(), e.reason());
+                       expiry_text(e.expires_ns(), now_ns), e.origin().empty() ? "unknown" : terminal_text(e.origin()),
+                       terminal_text(e.reason()));
   }
   if (reply.monitor_only()) out << "monitor_only is on: every entry counts, none drops\n";
   return 0;

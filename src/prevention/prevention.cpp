@@ -36,7 +36,8 @@ Prevention::Prevention(BpfPrograms& progs, const Config& config, ZmqRuntime& zmq
   if (!config.control.endpoint.empty()) {
     if (!state_file_.empty()) {
       state_.emplace(state_file_);
-      restore();
+      restore(config.blocklist);
+      writer_.emplace(*state_);
     }
     control_.emplace(config.control, config.blocklist, blocklist_, zmq.context(), zmq.authenticator(), captures);
     control_->set_persist([this] { return persist(); });
@@ -44,55 +45,6 @@ Prevention::Prevention(BpfPrograms& progs, const Config& config, ZmqRuntime& zmq
     spdlog::warn("blocklist: {} is not read: without control.endpoint there are no control blocks to restore",
                  state_file_);
   }
-}
-
-void Prevention::restore() {
-  BlockStateFile::Loaded loaded = state_->load();
-  if (!loaded.set_aside.empty()) {
-    spdlog::error("blocklist.state_file {}: {}: moved aside to {}; started without its blocks", state_->path(),
-                  loaded.problem, loaded.set_aside);
-  }
-  const std::uint64_t now_mono = monotonic_now_ns(), now_wall = realtime_now_ns();
-  std::size_t restored = 0, expired = 0, failed = 0;
-  for (BlockRule r : loaded.rules) {
-    if (r.expires_wall_ns != 0 && r.expires_wall_ns <= now_wall) {
-      ++expired;
-      continue;
-    }
-    r.expires_mono_ns = r.expires_wall_ns ? now_mono + (r.expires_wall_ns - now_wall) : 0;
-    try {
-      blocklist_.add(r);
-      ++restored;
-    } catch (const Error& e) {  // refused by the guard now, or a full trie
-      ++failed;
-      spdlog::warn("blocklist.state_file {}: {} ({}) by {} not restored: {}", state_->path(), r.prefix.text(),
-                   to_string(r.direction), r.origin, e.what());
-    }
-  }
-  spdlog::info("blocklist: {} control entries restored from {} ({} expired while stopped, {} not restored)", restored,
-               state_->path(), expired, failed);
-  // The file now says what the blocklist holds (a set-aside file: a new one).
-  if (!loaded.set_aside.empty() || expired || failed) persist();
-}
-
-std::string Prevention::persist() {
-  if (!state_) return {};
-  try {
-    state_->save(blocklist_.control_rules());
-  } catch (const Error& e) {
-    ++state_write_failures_;
-    state_unsaved_ = true;
-    if (const LogThrottle::Verdict v = state_warnings_.check("state", monotonic_now_ns()); v.log) {
-      const std::string more =
-          v.left_out ? "; " + std::to_string(v.left_out) + " more failures since the last line" : "";
-      spdlog::error("blocklist: the blocks are applied but not kept across a restart: {} (retried every second{})",
-                    e.what(), more);
-    }
-    return e.what();
-  }
-  if (state_unsaved_) spdlog::info("blocklist: {} written again: every block is kept", state_->path());
-  state_unsaved_ = false;
-  return {};
 }
 
 void Prevention::check(const BlocklistConfig& next) {
@@ -147,7 +99,7 @@ void Prevention::revoke() {
     spdlog::warn("blocklist: {} ({}) removed, rule {} by {} (reason \"{}\", {} hits): {}", r.prefix.text(),
                  to_string(r.direction), r.id, r.origin, r.reason, r.hits, refusal ? refusal->message : "");
   }
-  if (!revoked.empty() || state_unsaved_) persist();
+  if (!revoked.empty()) persist();
 }
 
 void Prevention::reload(const BlocklistConfig& next) {
@@ -161,6 +113,7 @@ void Prevention::reload(const BlocklistConfig& next) {
 
 void Prevention::poll(std::uint64_t now_mono_ns, std::uint64_t now_wall_ns) {
   if (control_) control_->poll(now_mono_ns, now_wall_ns);
+  service_state();
   if (now_mono_ns < next_sweep_ns_) return;
   next_sweep_ns_ = now_mono_ns + 1'000'000'000;
   for (const BlockRule& r : blocklist_.expire(now_mono_ns)) {
@@ -171,6 +124,8 @@ void Prevention::poll(std::uint64_t now_mono_ns, std::uint64_t now_wall_ns) {
   // The sensor gained an address a control entry covers: that entry goes
   // (re-reads the host's addresses: once a second).
   revoke();
+  // A failed write is tried again once a second (with the state of then).
+  if (writer_ && state_seen_.unsaved) state_dirty_ = true;
 }
 
 BlocklistCounters Prevention::counters() const {
@@ -178,8 +133,8 @@ BlocklistCounters Prevention::counters() const {
                       .capacity = blocklist_.capacity(),
                       .expired = expired_,
                       .revoked = revoked_,
-                      .state_write_failures = state_write_failures_,
-                      .state_unsaved = state_unsaved_ ? 1u : 0u,
+                      .state_write_failures = state_seen_.failures,
+                      .state_unsaved = state_seen_.unsaved ? 1u : 0u,
                       .allowlist_hits = blocklist_.allowlist_hits()};
   for (const auto& [reason, n] : blocklist_.refused()) c.refused[to_string(reason)] = n;
   if (control_) c.control = control_->counters();

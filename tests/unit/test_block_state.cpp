@@ -14,6 +14,8 @@
 #include "temp_dir.hpp"
 
 #include "sniffer/block_state.hpp"
+#include "sniffer/block_state_writer.hpp"
+#include "sniffer/control_client.hpp"
 
 namespace fs = std::filesystem;
 using sniffer::BlockRule;
@@ -132,14 +134,99 @@ TEST(BlockState, TwoSensorsNeverShareOneFile) {
   BlockStateFile again(path);  // released with its holder
 }
 
-TEST(BlockState, AnUnreadableFileIsSetAsideWithTheErrnoText) {
+TEST(BlockState, ADirectoryIsRefusedNamedAndLeftWhereItIs) {
   TempDir dir("block_state");
   const fs::path path = dir.path / "blocklist.json";
-  fs::create_directories(path / "inside");  // open(2) works, read(2) fails: EISDIR (as root too)
+  fs::create_directories(path / "inside");
+  try {
+    BlockStateFile file(path.string());
+    FAIL() << "a directory was taken for the state file";
+  } catch (const sniffer::Error& e) {
+    EXPECT_EQ(std::string(e.what()), "blocklist.state_file " + path.string() +
+                                         ": a directory: it must name a regular file, or one that does not exist yet");
+  }
+  EXPECT_TRUE(fs::is_directory(path / "inside"));
+  for (const auto& entry : fs::directory_iterator(dir.path)) {
+    EXPECT_EQ(entry.path().string().find(".bad-"), std::string::npos) << entry.path();
+  }
+}
+
+TEST(BlockState, ALinkAndItsTargetShareOneLock) {
+  TempDir dir("block_state");
+  const fs::path real = dir.path / "real" / "blocklist.json";
+  const fs::path link = dir.path / "link.json";
+  fs::create_directories(real.parent_path());
+  std::ofstream(real) << sniffer::block_state_text({rule("203.0.113.7", 9)});
+  fs::create_symlink(real, link);
+  BlockStateFile first(real.string());
+  EXPECT_THROW(BlockStateFile second(link.string()), sniffer::Error);
+  const fs::path dots = dir.path / "real" / ".." / "real" / "blocklist.json";
+  EXPECT_THROW(BlockStateFile third(dots.string()), sniffer::Error);
+  // A link to a file not written yet (the first sensor had no block so far).
+  const fs::path later = dir.path / "real" / "later.json";
+  BlockStateFile fourth(later.string());
+  fs::create_symlink("real/later.json", dir.path / "dangling.json");
+  EXPECT_THROW(BlockStateFile fifth((dir.path / "dangling.json").string()), sniffer::Error);
+}
+
+TEST(BlockState, TheTextIsCompact) {
+  // 65,536 entries (the blocklist's capacity) were ~31 MB indented.
+  const std::string text = sniffer::block_state_text({rule("203.0.113.7", 9), rule("2001:db8::/48", 9)});
+  EXPECT_EQ(text.find('\n'), text.size() - 1) << text;
+  EXPECT_NE(text.find("{\"action\":\"count\",\"created_ns\":1000,"), std::string::npos) << text;
+}
+
+TEST(BlockStateWriter, WritesOffTheCallersThreadKeepsTheLatestAndReportsFailures) {
+  TempDir dir("block_state");
+  const fs::path path = dir.path / "sub" / "blocklist.json";
   BlockStateFile file(path.string());
-  const auto loaded = file.load();
-  EXPECT_EQ(loaded.problem, "read: Is a directory (errno 21)");
-  ASSERT_FALSE(loaded.set_aside.empty());
-  EXPECT_TRUE(fs::is_directory(fs::path(loaded.set_aside) / "inside"));
-  EXPECT_FALSE(fs::exists(path));
+  {
+    sniffer::BlockStateWriter writer(file);
+    writer.submit({rule("203.0.113.7", 9)});
+    writer.flush();
+    EXPECT_FALSE(writer.busy());
+    EXPECT_EQ(file.load().rules.size(), 1u);
+    fs::remove_all(path.parent_path());  // the next write fails (as root too)
+    writer.submit({rule("203.0.113.8", 9)});
+    writer.flush();
+    auto status = writer.status();
+    EXPECT_TRUE(status.unsaved);
+    EXPECT_EQ(status.failures, 1u);
+    EXPECT_NE(status.last_error.find("blocklist.state_file " + path.string()), std::string::npos) << status.last_error;
+    fs::create_directories(path.parent_path());
+    for (int i = 0; i < 50; ++i) {
+      writer.submit({rule("203.0.113.7", 9), rule(("198.51.100." + std::to_string(i)).c_str(), 9)});
+    }
+    // no flush: the destructor writes what is pending
+  }
+  const auto loaded = file.load().rules;
+  ASSERT_EQ(loaded.size(), 2u);
+  EXPECT_EQ(loaded[1].prefix.text(), "198.51.100.49/32");  // the latest state won
+}
+
+TEST(ControlClient, TerminalTextShowsControlBytesAsEscapes) {
+  EXPECT_EQ(sniffer::terminal_text("port scan \"x\""), "port scan \"x\"");
+  EXPECT_EQ(sniffer::terminal_text("evil\x1b[2J\nFAKE\x7f\xc3\xa9"), "evil\\x1b[2J\\x0aFAKE\\x7f\\xc3\\xa9");
+}
+
+TEST(BlockGuard, TheGenerationGrowsOnlyWhenTheGuardMayRefuseMore) {
+  // A blocklist re-checks its control entries (once a second) only when this changes: at 65,536
+  // entries each full check took ~80 ms of the packet thread.
+  sniffer::BlockGuard guard;
+  const auto sensor = [](const char* p) {
+    return sniffer::ProtectedPrefix{sniffer::Prefix::parse(p), sniffer::RefusalReason::SensorAddress, "x"};
+  };
+  const std::uint64_t g0 = guard.generation();
+  guard.set_protected(sniffer::RefusalReason::SensorAddress, {sensor("192.0.2.1")});
+  const std::uint64_t g1 = guard.generation();
+  EXPECT_GT(g1, g0);
+  guard.set_protected(sniffer::RefusalReason::SensorAddress, {sensor("192.0.2.1")});  // a refresh, nothing new
+  EXPECT_EQ(guard.generation(), g1);
+  guard.add_control_client(sniffer::Prefix::parse("198.51.100.10"), "a");
+  const std::uint64_t g2 = guard.generation();
+  EXPECT_GT(g2, g1);
+  guard.add_control_client(sniffer::Prefix::parse("198.51.100.10"), "renamed");
+  EXPECT_EQ(guard.generation(), g2);
+  guard.set_protected(sniffer::RefusalReason::SensorAddress, {sensor("192.0.2.1"), sensor("192.0.2.2")});
+  EXPECT_GT(guard.generation(), g2);
 }
