@@ -135,8 +135,8 @@ const ConfigTable<BlocklistConfig>& blocklist_table() {
                        "Always protected besides: the sensor's own addresses, the address `control.endpoint` "
                        "binds, and every control client's address"),
           string_key("state_file", &BlocklistConfig::state_file,
-                     "with `control.endpoint`: the blocks added over the control socket, rewritten at every change and "
-                     "restored at start (see \"Blocks across restarts\"); one sensor per file; `\"\"`: not kept. "
+                     "with `control.endpoint`: the blocks added over the control socket, rewritten after every "
+                     "change (by a thread of its own) and restored at start (see \"Blocks across restarts\"); one sensor per file; `\"\"`: not kept. "
                      "Restart to change"),
       },
       check_blocklist};
