@@ -100,6 +100,9 @@ class Sensor {
   void poll();
   // Re-measures the kernel's monotonic clock against the wall clock.
   void resync_clock();
+  // resync_clock() when the wall clock moved by more than kClockStepNs since.
+  void resync_clock_if_stepped();
+  static constexpr std::int64_t kClockStepNs = 2'000'000;
   // Whether every worker took a turn within the last `within_ns` (the
   // watchdog's ping says the data path is alive, not only the main loop).
   bool workers_alive(std::uint64_t now_mono_ns, std::uint64_t within_ns) const;

@@ -123,6 +123,7 @@ int run_daemon(const Config& config, const RunOptions& options) {
     if (resync.due(now_mono)) sensor.resync_clock();
     const bool want_log = log_line.due(now_mono), want_stats = stats_topic.due(now_mono);
     if (refresh.due(now_mono) || want_log || want_stats) {
+      sensor.resync_clock_if_stepped();
       const Report report = sensor.report();
       sensor.update_metrics(report);
       const std::string line = summary_line(report);

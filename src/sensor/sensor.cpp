@@ -273,6 +273,17 @@ void Sensor::resync_clock() {
   for (auto& worker : workers_) worker->set_clock(clock_);
 }
 
+void Sensor::resync_clock_if_stepped() {
+  // A step of the wall clock (settimeofday, a time daemon's makestep, a
+  // virtual machine resumed and set right) would date every event wrong
+  // until the next minute's resync: checked each second instead.
+  const auto drift = static_cast<std::int64_t>(realtime_now_ns() - clock_.to_wall_ns(monotonic_now_ns()));
+  if (drift > -kClockStepNs && drift < kClockStepNs) return;
+  resync_clock();
+  spdlog::info("the wall clock moved by {:+.3f} ms against the monotonic clock: event times follow it from now",
+               static_cast<double>(drift) / 1e6);
+}
+
 bool Sensor::workers_alive(std::uint64_t now_mono_ns, std::uint64_t within_ns) const {
   if (!threaded()) return true;  // the main thread takes the one worker's turns
   return std::all_of(workers_.begin(), workers_.end(),
