@@ -66,19 +66,19 @@ void PublishSocket::read_subscriptions(bool sending) {
     const char* peer = zmq_msg_gets(msg.handle(), "Peer-Address");  // null for an unsubscription
     subscriptions_.apply(*static_cast<const std::uint8_t*>(msg.data()) == 1, prefix, peer ? peer : "");
   }
-  // The monitor's events (connections accepted and gone) are read, and
-  // crowds cut, when a subscription came and on every service(), but only
-  // every kConnectionsEvery-th batch's send: each read that finds nothing
-  // costs ZeroMQ a poll() call.
-  if (heard) {
-    sends_since_connections_ = 0;
-    for (const std::string& peer : connections_.cut_crowds(bound_, max_connections_)) {
-      ++cuts_;
-      if (cut_log_.check(peer, monotonic_now_ns()).log) {
-        spdlog::warn("publish: more than {} connections at once (each a descriptor, before any handshake): cut "
-                     "every connection of peer {}, the one with the most",
-                     max_connections_, peer);
-      }
+  // The monitor's events (connections accepted and gone) are read, crowds
+  // and abusers cut, when a subscription came and on every service(), but
+  // only every kConnectionsEvery-th batch's send: each read that finds
+  // nothing costs ZeroMQ a poll() call, and without a new subscription the
+  // book has not changed.
+  if (!heard) return;
+  sends_since_connections_ = 0;
+  for (const std::string& peer : connections_.cut_crowds(bound_, max_connections_)) {
+    ++cuts_;
+    if (cut_log_.check(peer, monotonic_now_ns()).log) {
+      spdlog::warn("publish: more than {} connections at once (each a descriptor, before any handshake): cut every "
+                   "connection of peer {}, the one with the most",
+                   max_connections_, peer);
     }
   }
   for (const auto& [peer, count] : subscriptions_.peers_over(kMaxSubscriptionsPerPeer)) cut_peer(peer, count, false);

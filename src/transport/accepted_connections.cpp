@@ -8,9 +8,9 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <map>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 
 #include "sniffer/error.hpp"
 
@@ -112,16 +112,19 @@ std::size_t AcceptedConnections::cut_all(const std::string& bound) {
 std::vector<std::string> AcceptedConnections::cut_crowds(const std::string& bound, std::size_t cap) {
   update();
   std::vector<std::string> cut;
-  while (fds_.size() > cap) {
-    std::map<std::string, std::vector<int>> by_peer;
-    for (int fd : fds_) by_peer[peer_of(fd)].push_back(fd);
-    const auto crowd = std::max_element(by_peer.begin(), by_peer.end(),
-                                        [](const auto& a, const auto& b) { return a.second.size() < b.second.size(); });
-    for (int fd : crowd->second) {
+  if (fds_.size() <= cap) return cut;
+  // Each connection's peer read once; then the largest crowds first.
+  std::map<std::string, std::vector<int>> by_peer;
+  for (int fd : fds_) by_peer[peer_of(fd)].push_back(fd);
+  std::vector<std::pair<std::string, std::vector<int>>> crowds(by_peer.begin(), by_peer.end());
+  std::sort(crowds.begin(), crowds.end(), [](const auto& a, const auto& b) { return a.second.size() > b.second.size(); });
+  for (const auto& [peer, fds] : crowds) {
+    if (fds_.size() <= cap) break;
+    for (int fd : fds) {
       if (local_address_is(fd, bound)) shutdown(fd, SHUT_RDWR);
       fds_.erase(fd);  // its DISCONNECTED event follows; a reused number is not ours
     }
-    cut.push_back(crowd->first.empty() ? "(unknown)" : crowd->first);
+    cut.push_back(peer.empty() ? "(unknown)" : peer);
   }
   return cut;
 }
