@@ -68,7 +68,7 @@ class PublishSocket {
   // More distinct subscriptions than this from one peer (an IP address, an
   // ipc process) is abuse (a subscriber needs a few topics): its connections
   // are cut. More than kMaxSubscriptions from all peers at once: the peers
-  // with the most are cut until the rest is under it (every connection, when
+  // that subscribed last are cut until the rest is under it (every connection, when
   // the peers cannot be told apart). Cut subscribers reconnect by themselves.
   static constexpr std::size_t kMaxSubscriptionsPerPeer = 64;
   static constexpr std::size_t kMaxSubscriptions = 1024;
@@ -89,7 +89,7 @@ class PublishSocket {
   // read that finds nothing costs ZeroMQ a poll() call).
   void read_subscriptions(bool sending = false);
   void cut_peer(const std::string& peer, std::size_t count, bool over_all);
-  void cut_largest_peers();
+  void cut_newest_peers();
   void cut_connections();
   bool has_subscriber_locked(const std::string& topic, bool sending = false);
   static constexpr unsigned kConnectionsEvery = 64;

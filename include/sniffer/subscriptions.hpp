@@ -3,10 +3,12 @@
 // prefixes somebody wants right now. Each prefix is charged to the peer that
 // subscribed to it first (ZeroMQ's "Peer-Address" of the message: the IP
 // address for tcp, "localhost:UID:GID:PID" for ipc), so that a peer that
-// piles up distinct subscriptions can be cut alone.
+// piles up distinct subscriptions can be cut alone, and so that when many
+// peers together hold too many, the ones that subscribed last go first.
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <map>
 #include <string>
 #include <string_view>
@@ -23,10 +25,18 @@ class Subscriptions {
   std::size_t size() const { return owner_.size(); }
   // The known peers charged with more than `limit` prefixes, most first.
   std::vector<std::pair<std::string, std::size_t>> peers_over(std::size_t limit) const;
+  // Every known peer with how many prefixes it is charged with, the peer
+  // charged last first (its newest prefix the most recent of all).
+  std::vector<std::pair<std::string, std::size_t>> peers_newest_first() const;
 
  private:
-  std::map<std::string, std::string> owner_;      // prefix -> the peer charged with it
-  std::map<std::string, std::size_t> per_peer_;  // peer -> how many prefixes it is charged with
+  struct Charge {
+    std::size_t prefixes = 0;
+    std::uint64_t last = 0;  // when its newest prefix was charged (a count of charges)
+  };
+  std::map<std::string, std::string> owner_;  // prefix -> the peer charged with it
+  std::map<std::string, Charge> per_peer_;    // peer -> what it is charged with
+  std::uint64_t charges_ = 0;
 };
 
 }  // namespace sniffer

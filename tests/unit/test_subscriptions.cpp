@@ -46,6 +46,19 @@ TEST(Subscriptions, AnUnsubscriptionUnchargesThePrefixsPeer) {
   EXPECT_EQ(subs.size(), 0u);
 }
 
+TEST(Subscriptions, PeersNewestFirstOrdersByTheLastCharge) {
+  Subscriptions subs;
+  subs.apply(true, "pkt", "10.0.0.1");
+  subs.apply(true, "a", "10.0.0.2");
+  subs.apply(true, "b", "10.0.0.3");
+  subs.apply(true, "flow", "10.0.0.1");  // the first peer's newest prefix: now the newest of all
+  subs.apply(true, "c", "");             // unknown peers are never listed
+  using Peers = std::vector<std::pair<std::string, std::size_t>>;
+  EXPECT_EQ(subs.peers_newest_first(), (Peers{{"10.0.0.1", 2}, {"10.0.0.3", 1}, {"10.0.0.2", 1}}));
+  subs.apply(false, "b", "");
+  EXPECT_EQ(subs.peers_newest_first(), (Peers{{"10.0.0.1", 2}, {"10.0.0.2", 1}}));
+}
+
 TEST(Subscriptions, UnknownPeersAreNeverSingledOut) {
   Subscriptions subs;
   for (int i = 0; i < 100; ++i) subs.apply(true, std::to_string(i), "");
@@ -102,7 +115,11 @@ TEST(PublishSocketCuts, APeerWithTooManySubscriptionsIsCutAloneOverTcp) {
   EXPECT_TRUE(pub.has_subscriber("pkt"));
 }
 
-TEST(PublishSocketCuts, ManyPeersUnderTheirBoundLoseTheLargestFirst) {
+TEST(PublishSocketCuts, ManyPeersUnderTheirBoundLoseTheNewestFirst) {
+  // Red team R13-2: peers each holding fewer subscriptions than the detector
+  // (3 against its 4), enough of them to pass the bound over all peers. The
+  // detector subscribed first and must keep receiving; cutting the largest
+  // first cut it on every reconnection.
   zmq::context_t ctx;
   PublishConfig config;
   config.endpoint = "tcp://127.0.0.1:*";
@@ -112,25 +129,30 @@ TEST(PublishSocketCuts, ManyPeersUnderTheirBoundLoseTheLargestFirst) {
   Disconnects good_disconnects(ctx, good, "good-of-many");
   good.set(zmq::sockopt::linger, 0);
   good.connect("tcp://127.0.0.2:0;127.0.0.1:" + port);
-  good.set(zmq::sockopt::subscribe, "pkt");
-  // 20 peers x 60 distinct subscriptions: each under its own bound, 1,200 in all.
+  for (const char* topic : {"pkt", "flow", "stats", "alert"}) good.set(zmq::sockopt::subscribe, topic);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (!pub.has_subscriber("alert") && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  // 345 peers x 3 distinct subscriptions: 1,039 in all with the detector's.
+  constexpr int kPeers = 345;
   std::vector<zmq::socket_t> hostile;
-  for (int p = 0; p < 20; ++p) {
+  for (int p = 0; p < kPeers; ++p) {
     hostile.emplace_back(ctx, zmq::socket_type::sub);
     hostile.back().set(zmq::sockopt::linger, 0);
-    hostile.back().connect("tcp://127.0.0." + std::to_string(10 + p) + ":0;127.0.0.1:" + port);
-    for (int i = 0; i < 60; ++i) hostile.back().set(zmq::sockopt::subscribe, std::to_string(p) + "/" + std::to_string(i));
+    const std::string source = "127.0." + std::to_string(1 + p / 200) + "." + std::to_string(p % 200 + 1);
+    hostile.back().connect("tcp://" + source + ":0;127.0.0.1:" + port);
+    for (int i = 0; i < 3; ++i) hostile.back().set(zmq::sockopt::subscribe, std::to_string(p) + "/" + std::to_string(i));
   }
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (pub.connection_cuts() < 3 && std::chrono::steady_clock::now() < deadline) {
+  while (pub.connection_cuts() < 5 && std::chrono::steady_clock::now() < deadline) {
     pub.service();
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   pub.service();
-  EXPECT_GE(pub.connection_cuts(), 3u);  // 1,200 - 3 x 60 <= 1,024
-  EXPECT_LT(pub.connection_cuts(), 20u) << "every hostile peer was cut: the bound over all peers cut everyone";
-  EXPECT_EQ(good_disconnects.count(), 0) << "the subscriber with one topic was cut";
+  EXPECT_GE(pub.connection_cuts(), 5u);  // 1,039 - 5 x 3 <= 1,024
+  EXPECT_LT(pub.connection_cuts(), static_cast<std::uint64_t>(kPeers)) << "every peer was cut";
+  EXPECT_EQ(good_disconnects.count(), 0) << "the detector, subscribed first, was cut";
   EXPECT_TRUE(pub.has_subscriber("pkt"));
 }
 
