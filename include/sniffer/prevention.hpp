@@ -33,6 +33,9 @@ class Prevention {
   // Writes the state file's last change, if not yet written (a SIGTERM
   // keeps every block acknowledged before it).
   ~Prevention();
+  // At stop, before the final report: writes the state file's last change
+  // now and logs an error naming what is lost when that write fails.
+  void save_state_at_stop();
 
   // Throws ConfigInvalid naming every static entry of `next` the guard would
   // refuse now (the sensor's current addresses, the control clients seen so
@@ -67,8 +70,12 @@ class Prevention {
   // state file): the change itself is applied either way.
   std::string persist();
   // Hands the latest control entries to the writer when a change waits and
-  // the writer is idle; logs a write that failed, or succeeded again.
+  // the writer is idle (after a failure: when the retry is due); logs a
+  // write that failed, or succeeded again.
   void service_state();
+  // Once a second while the file is behind: whether to try again (the
+  // backoff's time has come, or its filesystem has more room than at the failure).
+  bool state_retry_due(std::uint64_t now_mono_ns) const;
 
   Blocklist blocklist_;
   std::optional<ControlServer> control_;
@@ -81,6 +88,11 @@ class Prevention {
   std::string state_file_;  // as configured: restart only
   bool state_dirty_ = false;  // a change not yet handed to the writer
   BlockStateWriter::Status state_seen_;  // what service_state() has logged
+  // After a failed write, the next waits 1, 2, 4 ... 30 s or more room: a
+  // full disk under a large blocklist cost a third of a core, serializing
+  // it every second (red team R13-3). Commands meanwhile wait too.
+  std::uint64_t state_retry_at_ns_ = 0, state_retry_delay_ns_ = 0, state_room_at_failure_ = 0;
+  bool state_retry_now_ = false;
   LogThrottle state_warnings_;
 };
 

@@ -124,8 +124,8 @@ void Prevention::poll(std::uint64_t now_mono_ns, std::uint64_t now_wall_ns) {
   // The sensor gained an address a control entry covers: that entry goes
   // (re-reads the host's addresses: once a second).
   revoke();
-  // A failed write is tried again once a second (with the state of then).
-  if (writer_ && state_seen_.unsaved) state_dirty_ = true;
+  // A failed write is tried again (with the state of then) on its backoff.
+  if (writer_ && state_seen_.unsaved && state_retry_due(now_mono_ns)) state_dirty_ = state_retry_now_ = true;
 }
 
 BlocklistCounters Prevention::counters() const {

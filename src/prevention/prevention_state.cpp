@@ -1,5 +1,9 @@
 // Prevention and blocklist.state_file: the restore at start (checked against
 // the current config), and the writes handed to the writer thread.
+#include <sys/statvfs.h>
+
+#include <filesystem>
+
 #include <spdlog/spdlog.h>
 
 #include "sniffer/prevention.hpp"
@@ -21,6 +25,17 @@ bool make_printable(std::string& text, std::size_t max) {
   return text != before;
 }
 
+// Bytes an unprivileged writer may still use on the filesystem holding `path`.
+std::uint64_t room_beside(const std::string& path) {
+  struct statvfs fs {};
+  const std::string dir = std::filesystem::path(path).parent_path().string();
+  if (statvfs(dir.empty() ? "." : dir.c_str(), &fs) != 0) return 0;
+  return std::uint64_t{fs.f_bavail} * fs.f_frsize;
+}
+
+constexpr std::uint64_t kFirstRetryNs = 1'000'000'000, kLongestRetryNs = 30'000'000'000;
+constexpr std::uint64_t kMoreRoom = 1 << 20;  // freed on the state file's filesystem: worth a retry
+
 struct RestoreTally {
   std::size_t expired = 0, clamped = 0, cleaned = 0, failed = 0, full = 0;
   std::string first_failure;
@@ -33,6 +48,23 @@ Prevention::~Prevention() {
   writer_->flush();
   if (state_dirty_) writer_->submit(blocklist_.control_rules());
   // writer_'s destructor writes what was just handed over.
+}
+
+void Prevention::save_state_at_stop() {
+  if (!writer_) return;
+  writer_->flush();
+  if (state_dirty_ || state_seen_.unsaved) writer_->submit(blocklist_.control_rules());
+  writer_->flush();
+  state_dirty_ = false;
+  state_seen_ = writer_->status();
+  if (state_seen_.unsaved) {
+    spdlog::error("blocklist: {} could not be written at stop: {}: the {} control entries are not kept across "
+                  "this restart", state_->path(), state_seen_.last_error, blocklist_.control_rules().size());
+  }
+}
+
+bool Prevention::state_retry_due(std::uint64_t now_mono_ns) const {
+  return now_mono_ns >= state_retry_at_ns_ || room_beside(state_->path()) >= state_room_at_failure_ + kMoreRoom;
 }
 
 void Prevention::restore(const BlocklistConfig& config) {
@@ -95,21 +127,26 @@ std::string Prevention::persist() {
 
 void Prevention::service_state() {
   if (!writer_) return;
-  if (state_dirty_ && !writer_->busy()) {
+  if (state_dirty_ && !writer_->busy() && (!state_seen_.unsaved || state_retry_now_)) {
     writer_->submit(blocklist_.control_rules());
-    state_dirty_ = false;
+    state_dirty_ = state_retry_now_ = false;
   }
   const BlockStateWriter::Status now = writer_->status();
   if (now.failures > state_seen_.failures) {
-    if (const LogThrottle::Verdict v = state_warnings_.check("state", monotonic_now_ns()); v.log) {
+    const std::uint64_t mono = monotonic_now_ns();
+    state_retry_delay_ns_ = std::min(state_retry_delay_ns_ ? 2 * state_retry_delay_ns_ : kFirstRetryNs, kLongestRetryNs);
+    state_retry_at_ns_ = mono + state_retry_delay_ns_;
+    state_room_at_failure_ = room_beside(state_->path());
+    if (const LogThrottle::Verdict v = state_warnings_.check("state", mono); v.log) {
       const std::string more =
           v.left_out ? "; " + std::to_string(v.left_out) + " more failures since the last line" : "";
-      spdlog::error("blocklist: the blocks are applied but not kept across a restart: {} (retried every second{})",
-                    now.last_error, more);
+      spdlog::error("blocklist: the blocks are applied but not kept across a restart: {} (tried again in {} s, or "
+                    "once its filesystem has more room{})", now.last_error, state_retry_delay_ns_ / 1'000'000'000, more);
     }
   }
   if ((state_seen_.unsaved || now.failures > state_seen_.failures) && !now.unsaved) {
     spdlog::info("blocklist: {} written again: every block is kept", state_->path());
+    state_retry_delay_ns_ = 0;
   }
   state_seen_ = now;
 }

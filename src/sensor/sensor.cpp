@@ -325,6 +325,7 @@ Report Sensor::stop(v1::FlowEndReason reason) {
   }
   if (captures_) captures_->stop_all(realtime_now_ns());
   for (auto& worker : workers_) worker->finish(reason);
+  if (prevention_) prevention_->save_state_at_stop();
   Report final_report = report();
   if (manager_) manager_->detach_all();
   if (config_.keep_pins) progs_.keep_pins();

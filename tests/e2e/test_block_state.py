@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from e2e_support import Addr, fill, run, scrape_until, small_tmpfs, wait_log
+from e2e_support import Addr, fill, run, scrape, scrape_until, small_tmpfs, wait_log
 from test_blocklist import control_socket, lan_peer_echo_requests
 from test_single_instance import run_second_sensor
 
@@ -148,6 +148,32 @@ def test_a_full_disk_applies_the_block_warns_counts_and_writes_it_once_there_is_
         daemon = start(state_file=state)
         assert f"{Addr.WAN4_PEER}/32" in rows(block)
         daemon.stop()
+
+
+def test_a_full_disk_is_tried_again_on_a_backoff_and_a_last_write_that_fails_is_an_error(lab, block_sensor,
+                                                                                           tmp_path):
+    """Red team R13-3: on a full disk the whole file was serialized and written again every second
+    (a third of a core for 60,000 entries), and a stop that could not write it exited without a word.
+    Now the retries come 1, 2, 4 ... s apart, and the stop says what is lost."""
+    start, block, _ = block_sensor
+    with small_tmpfs(tmp_path / "full") as full:
+        port = 20000 + (os.getpid() + 13) % 20000
+        state = full / "blocklist.json"
+        daemon = start(state_file=state, metrics={"listen": f"127.0.0.1:{port}"})
+        fill(full)
+        assert block("add", Addr.WAN4_PEER, "--duration", 600, "--reason", "disk full").returncode == 0
+        samples = scrape_until(lab, port, lambda s: s.get("sniffer_blocklist_state_unsaved") == 1)
+        first = samples["sniffer_blocklist_state_write_failures_total"]
+        time.sleep(8.5)
+        _, samples = scrape(lab, port)
+        retries = samples["sniffer_blocklist_state_write_failures_total"] - first
+        # Tried again after 1, 2 and 4 s (at 1, 3 and 7 s): every second would be 8.
+        assert 1 <= retries <= 4, f"{retries} failed writes in 8.5 s after the first"
+        report = daemon.stop()
+        log = daemon.stderr()
+        assert f"blocklist: {state} could not be written at stop" in log, log[-2000:]
+        assert "the 1 control entries are not kept across this restart" in log, log[-2000:]
+        assert report["userspace"]["blocklist"]["state_unsaved"] == 1, report["userspace"]["blocklist"]
 
 
 def test_two_sensors_never_share_one_state_file(env, lab, block_sensor, tmp_path):
