@@ -47,8 +47,9 @@ class Prevention {
   // SIGHUP: monitor_only, record_dropped, durations, allowlist, the guard and
   // static entries (entries added through the control socket stay, unless
   // the new guard refuses them: those are removed and logged; those that end
-  // later than the new max_duration_s from now end then). Throws
-  // ConfigInvalid, changing nothing, when check(next) does.
+  // later than the new max_duration_s from now end then); the comments of
+  // the control socket's authorized keys read again. Throws ConfigInvalid,
+  // changing nothing, when check(next) does.
   void reload(const BlocklistConfig& next);
 
   BlocklistCounters counters() const;

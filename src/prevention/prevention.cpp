@@ -106,6 +106,7 @@ void Prevention::reload(const BlocklistConfig& next) {
   check(next);
   apply(next);
   end_within_max_duration(next.max_duration_s);
+  if (control_) control_->reload_key_comments();
   if (next.state_file != state_file_) {
     spdlog::warn("reload: \"blocklist.state_file\" changed: it takes effect at the next restart; {} stays",
                  state_file_.empty() ? "\"\"" : state_file_);
