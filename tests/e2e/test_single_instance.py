@@ -349,3 +349,43 @@ def test_a_symlink_to_a_live_pin_directory_is_the_same_lock(env, lab, tmp_path, 
     assert "stale" not in err, err
     assert pinned_map_ids(pin_dir) == ids_before, "the running sensor's pins changed"
     assert first.proc.poll() is None, "the running sensor exited"
+
+
+def test_a_dangling_symlink_pin_path_is_the_lock_of_the_directory_it_names(env, lab, tmp_path, sensors):
+    """A sensor started on a link to a pin directory not made yet took the link's own lock; once the
+    directory was made (by ExecStartPre, an operator) before its pins, they went there, and a second
+    sensor on the directory itself took another lock and replaced them all as stale."""
+    ensure_bpffs()
+    pin_dir = new_pin_dir(lab)
+    link = pin_dir + "-link"
+    os.symlink(pin_dir, link)  # dangling
+    try:
+        first = HostDaemon(env, lab, tmp_path, lab_config(f"ipc://{tmp_path}/pub.sock", pin_path=link,
+                                                          metrics={"listen": ""}), "first")
+        first.start = lambda: first  # started here, so that the directory is made while it loads
+        notify = NotifySocket()
+        with open(first.out_path, "wb") as out, open(first.err_path, "wb") as err:
+            first.proc = subprocess.Popen(first.cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
+                                          env=notify.env())
+        sensors.append(first)
+        deadline = time.monotonic() + 10
+        while not any(os.path.exists(lock_file(p)) for p in (link, pin_dir)) and time.monotonic() < deadline:
+            time.sleep(0.002)
+        os.mkdir(pin_dir)  # its lock is taken, its programs load: the pins are not there yet
+        wait_ready(first.proc, notify, first.stderr)
+        ids_before = pinned_map_ids(pin_dir)
+        assert ids_before, first.stderr()
+        config = lab_config(f"ipc://{tmp_path}/other.sock", pin_path=pin_dir, metrics={"listen": ""})
+        code, err = HostDaemon(env, lab, tmp_path, config, "second").run_to_exit()
+        assert code == 1, err
+        assert f"another sniffer (pid {first.proc.pid}) holds {pin_dir} (lock {lock_file(pin_dir)})" in err, err
+        assert "stale" not in err, err
+        assert pinned_map_ids(pin_dir) == ids_before, "the running sensor's pins changed"
+        assert first.proc.poll() is None, "the running sensor exited"
+    finally:
+        os.unlink(link)
+        first.stop()
+        if os.path.isdir(pin_dir):
+            for name in os.listdir(pin_dir):
+                os.unlink(os.path.join(pin_dir, name))
+            os.rmdir(pin_dir)
