@@ -170,22 +170,25 @@ def maps_file(pid, path):
 def test_a_capture_cut_shorter_under_a_worker_is_one_error_naming_it(env, tmp_path):
     """A worker whose capture is truncated while it is mapped dies of SIGBUS (its handler removes
     the parts and exits 1): the base then merged as if the file had only been cut short and failed
-    on the part that was gone, a second, misleading line ("...part2: No such file or directory").
+    on a part that was gone, a second, misleading line ("...part1.json: no report from its worker", or
+"...part2: No such file or directory").
     Now the run's one error names the file and the cause; no table, no part."""
-    source = (REPO_PCAPS / "ipv6" / "thc_denial6_ext_headers.pcap").read_bytes()  # 3.6 MB
+    source = (REPO_PCAPS / "ipv6" / "thc_denial6_ext_headers.pcap").read_bytes()  # 1,000 packets, 100 kB
     big = tmp_path / "big.pcap"
     with open(big, "wb") as f:
         f.write(source[:24])
-        for _ in range(30):  # ~110 MB: still being read when stopped
-            f.write(source[24:])
+        f.write(source[24:] * 600)  # 60 MB: a few tenths of a second to read, still being read when stopped
     out = tmp_path / "out"
     out.mkdir()
     proc = subprocess.Popen([env.sniffer, "--read-pcap", FILES[1], big, "-j", "2", "--write-csv", out / "t.csv"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
-        reader, deadline = None, time.monotonic() + 30
+        workers, deadline = [], time.monotonic() + 30
+        while len(workers) < 2 and proc.poll() is None and time.monotonic() < deadline:
+            workers = processes_with_parent(proc.pid)
+        reader = None
         while reader is None and proc.poll() is None and time.monotonic() < deadline:
-            reader = next((w for w in processes_with_parent(proc.pid) if maps_file(w, big)), None)
+            reader = next((w for w in workers if maps_file(w, big)), None)
         assert reader is not None, "no worker mapped the capture"
         os.kill(reader, signal.SIGSTOP)  # mid-file: what it reads next is past the new end
         os.truncate(big, 4096)
