@@ -234,7 +234,8 @@ BlockStateFile::Loaded BlockStateFile::load() {
   out.set_aside = rename_to_free_name(target_, aside);
   if (out.set_aside.empty()) {
     throw Error("blocklist.state_file " + path_ + ": " + out.problem + "; it cannot be moved aside to " + aside +
-                " either (" + errno_text(errno) + "): the sensor does not start rather than overwrite the blocks it holds");
+                " either (" + errno_text(errno) +
+                "): the sensor does not start rather than overwrite the blocks it holds");
   }
   return out;
 }
