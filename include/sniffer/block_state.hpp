@@ -7,7 +7,8 @@
 // One sensor per state file: an exclusive flock on "<state_file>.lock", held
 // for the daemon's life (the kernel drops it when the holder dies, SIGKILL
 // included). The daemon never overwrites a file it could not read: an
-// unreadable or corrupt one is renamed aside ("<state_file>.bad-<UTC time>")
+// unreadable or corrupt one is renamed aside ("<state_file>.bad-<UTC time>",
+// "-2", "-3"... after it when that name is taken: never over an earlier one)
 // and named in the log, or, when even that fails, the start fails.
 #pragma once
 

@@ -101,6 +101,10 @@ class Blocklist {
   std::vector<BlockRule> control_rules() const;
   // Removes the rules whose expiry has passed; returns them (with hits).
   std::vector<BlockRule> expire(std::uint64_t now_mono_ns);
+  // Makes every control rule that ends later than the given time (or never)
+  // end then, here and in the kernel (its hit counter kept); returns how many
+  // changed. A reload that lowers blocklist.max_duration_s.
+  std::size_t end_control_rules_by(std::uint64_t latest_mono_ns, std::uint64_t latest_wall_ns);
   // Replaces the rules that came from the config (from_config). Each passes
   // the guard (Refused names it); check them all first to change nothing.
   void set_static(const std::vector<BlockRule>& rules);

@@ -44,6 +44,10 @@ class ControlServer {
   int poll(std::uint64_t now_mono_ns, std::uint64_t now_wall_ns);
   // Applies a reloaded blocklist section (durations; monitor_only for replies).
   void set_limits(const BlocklistConfig& limits) { limits_ = limits; }
+  // Reads the authorized-keys file's comments again (SIGHUP): the names the
+  // log and the origins of new blocks give each key. A file that cannot be
+  // read keeps the names of before (logged).
+  void reload_key_comments();
   // Called after every block and unblock that changed the blocklist: keeps
   // it (blocklist.state_file); returns why it could not ("" when it did),
   // which the reply carries as its warning.
@@ -81,6 +85,7 @@ class ControlServer {
   Captures* captures_;
   const ZapAuthenticator& auth_;  // asked at each request: a key removed at a reload stops at once
   std::map<std::string, std::string> key_comments_;  // Z85 key -> its comment in authorized_keys_file
+  std::string authorized_keys_file_;  // restart only: its comments are read again at a reload
   IpcSocketFile ipc_file_;  // before the socket: checked before the bind, removed after the close
   zmq::socket_t socket_;
   AcceptedConnections connections_;  // after the socket: monitors it

@@ -22,6 +22,12 @@ struct PcapFrame {
   const std::uint8_t* data = nullptr;
 };
 
+// Where a capture cut shorter while it is mapped (its SIGBUS, after which the
+// process exits 1) is reported, and with what text, instead of a line on
+// standard error: a -j worker tells its parent which file it was. `text` is
+// kept by the caller until the next call.
+void report_cut_short_mapping(int fd, const char* text);
+
 class PcapReader {
  public:
   // Opens `path`; throws Error naming it (unreadable, not a capture, a link

@@ -49,8 +49,10 @@ class Prevention {
   void poll(std::uint64_t now_mono_ns, std::uint64_t now_wall_ns);
   // SIGHUP: monitor_only, record_dropped, durations, allowlist, the guard and
   // static entries (entries added through the control socket stay, unless
-  // the new guard refuses them: those are removed and logged). Throws
-  // ConfigInvalid, changing nothing, when check(next) does.
+  // the new guard refuses them: those are removed and logged; those that end
+  // later than the new max_duration_s from now end then); the comments of
+  // the control socket's authorized keys read again. Throws ConfigInvalid,
+  // changing nothing, when check(next) does.
   void reload(const BlocklistConfig& next);
 
   BlocklistCounters counters() const;
@@ -60,6 +62,10 @@ class Prevention {
   // Removes (and logs) the control entries the guard now refuses; keeps the
   // state file in step.
   void revoke();
+  // A reload's blocklist.max_duration_s applies to the blocks in place too:
+  // those that end later than that from now end then (logged with the count;
+  // the state file follows).
+  void end_within_max_duration(std::uint32_t max_duration_s);
   // blocklist.state_file: its blocks back into the blocklist (each through
   // the guard; expired ones dropped; expiry clamped to max_duration_s, text
   // made printable), logged in a few summary lines.

@@ -18,6 +18,7 @@
 #include "sniffer/error.hpp"
 #include "sniffer/offline_progress.hpp"
 #include "sniffer/output_file.hpp"
+#include "sniffer/pcap_reader.hpp"
 #include "sniffer/temp_files.hpp"
 
 namespace sniffer {
@@ -117,7 +118,10 @@ WorkerProcess start_worker(const Config& config, const OfflineOptions& options, 
   // then removes its temporary and the parts (temp_files, inherited).
   if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != parent) _exit(2);
   int code = 0;
+  std::string cut_short;  // what a SIGBUS on the file's mapping tells the parent
   for (std::size_t i : group) {
+    cut_short = files[i] + ": cut shorter while it was being read (SIGBUS on its mapping)";
+    report_cut_short_mapping(fds[1], cut_short.c_str());
     try {
       code = std::max(code, run_part(config, options, files, i));
     } catch (const std::exception& e) {
@@ -133,9 +137,10 @@ WorkerProcess start_worker(const Config& config, const OfflineOptions& options, 
   _exit(code);
 }
 
-// Waits for a worker; "" when it succeeded (or exited 1: a file cut short,
-// as without -j), else why it failed, as it said (a full disk: the errno
-// text), or how it ended.
+// Waits for a worker; "" when it succeeded (or exited 1 without a word: a
+// file cut short, as without -j), else why it failed, as it said (a full
+// disk: the errno text; a capture cut shorter under its mapping: the file),
+// or how it ended.
 std::string wait_worker(const WorkerProcess& worker, int& exit_code) {
   std::string reason;
   char buf[4096];
@@ -150,8 +155,8 @@ std::string wait_worker(const WorkerProcess& worker, int& exit_code) {
   }
   const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   exit_code = std::max(exit_code, code);
-  if (code <= 1) return {};
   if (!reason.empty()) return reason;
+  if (code <= 1) return {};
   return WIFEXITED(status) ? "exit " + std::to_string(code) : "killed by signal " + std::to_string(WTERMSIG(status));
 }
 

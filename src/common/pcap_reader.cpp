@@ -29,16 +29,22 @@ constexpr std::size_t kFileHeaderBytes = 24, kRecordHeaderBytes = 16;
 // above it is an error it reports.
 constexpr std::uint32_t kMaxEthernetCaplen = 262144;
 
+// Where and what on_sigbus reports (report_cut_short_mapping): by default a
+// line on standard error.
+constexpr const char* kCutShortText =
+    "sniffer: a capture file was cut shorter while it was being read (SIGBUS on its mapping); stopped, "
+    "no table written\n";
+std::atomic<int> g_cut_short_fd{STDERR_FILENO};
+std::atomic<const char*> g_cut_short_text{kCutShortText};
+
 // A mapped file cut shorter under the reader (truncated, rotated with
 // copytruncate) faults with SIGBUS on a page that is gone: say so and exit 1
 // rather than die of a signal. BUS_ADRERR is that case (no backing for the
 // address); any other SIGBUS keeps its default action.
 void on_sigbus(int sig, siginfo_t* info, void*) {
   if (info->si_code == BUS_ADRERR) {
-    static const char kText[] =
-        "sniffer: a capture file was cut shorter while it was being read (SIGBUS on its mapping); stopped, "
-        "no table written\n";
-    (void)!write(STDERR_FILENO, kText, sizeof kText - 1);
+    const char* text = g_cut_short_text.load();
+    (void)!write(g_cut_short_fd.load(), text, strlen(text));
     temp_files::remove_all_now();
     _exit(1);
   }
@@ -56,6 +62,15 @@ void handle_sigbus_once() {
   }();
   (void)installed;
 }
+
+}  // namespace
+
+void report_cut_short_mapping(int fd, const char* text) {
+  g_cut_short_text.store(text);
+  g_cut_short_fd.store(fd);
+}
+
+namespace {
 
 // A frame from a record's header fields as libpcap gives them (seconds and
 // fraction as signed 32-bit values, the fraction in nanoseconds).

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <ctime>
 #include <filesystem>
 #include <system_error>
@@ -66,6 +67,28 @@ std::string utc_stamp() {
   char buf[32];
   std::strftime(buf, sizeof buf, "%Y%m%dT%H%M%SZ", &tm);
   return buf;
+}
+
+// Renames `from` to `base`, or to "base-2", "base-3"... when that name is
+// taken (two bad files within one second): never over an earlier bad file.
+// Returns the name; "" with errno set when it cannot be moved.
+std::string rename_to_free_name(const std::string& from, const std::string& base) {
+  for (int n = 1; n <= 1000; ++n) {
+    const std::string to = n == 1 ? base : base + "-" + std::to_string(n);
+    if (renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) == 0) return to;
+    if (errno == EINVAL) {  // a file system without RENAME_NOREPLACE: a hard link fails on a taken name too
+      if (link(from.c_str(), to.c_str()) == 0) {
+        if (unlink(from.c_str()) == 0) return to;
+        const int err = errno;
+        unlink(to.c_str());
+        errno = err;
+        return {};
+      }
+    }
+    if (errno != EEXIST) return {};
+  }
+  errno = EEXIST;
+  return {};
 }
 
 // The whole file; an errno text on failure.
@@ -207,10 +230,11 @@ BlockStateFile::Loaded BlockStateFile::load() {
   if (stat(target_.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {  // only a regular file is ever moved aside
     throw Error("blocklist.state_file " + path_ + ": " + out.problem + ": not a regular file, left as it is");
   }
-  out.set_aside = target_ + ".bad-" + utc_stamp();
-  if (rename(target_.c_str(), out.set_aside.c_str()) != 0) {
-    throw Error("blocklist.state_file " + path_ + ": " + out.problem + "; it cannot be moved aside to " +
-                out.set_aside + " either (" + errno_text(errno) +
+  const std::string aside = target_ + ".bad-" + utc_stamp();
+  out.set_aside = rename_to_free_name(target_, aside);
+  if (out.set_aside.empty()) {
+    throw Error("blocklist.state_file " + path_ + ": " + out.problem + "; it cannot be moved aside to " + aside +
+                " either (" + errno_text(errno) +
                 "): the sensor does not start rather than overwrite the blocks it holds");
   }
   return out;

@@ -25,6 +25,15 @@ struct LpmKey {
   const void* data() const { return bytes.data(); }
 };
 
+// A rule's value in the kernel's trie (hits from zero).
+sniffer_block_entry kernel_entry(const BlockRule& rule) {
+  sniffer_block_entry value{};
+  value.expires_ns = rule.expires_mono_ns;
+  value.rule_id = rule.id;
+  value.action = rule.action == BlockAction::Drop ? SNIFFER_BLOCK_DROP : SNIFFER_BLOCK_COUNT;
+  return value;
+}
+
 }  // namespace
 
 Blocklist::Blocklist(BpfPrograms& progs) : progs_(progs) { set_settings(false, true); }
@@ -134,10 +143,7 @@ BlockRule Blocklist::add_checked(BlockRule rule, const std::vector<ProtectedPref
   const Key key{rule.prefix, rule.direction};
   auto existing = rules_.find(key);
   rule.id = existing != rules_.end() ? existing->second.id : next_id_++;
-  sniffer_block_entry value{};
-  value.expires_ns = rule.expires_mono_ns;
-  value.rule_id = rule.id;
-  value.action = rule.action == BlockAction::Drop ? SNIFFER_BLOCK_DROP : SNIFFER_BLOCK_COUNT;
+  sniffer_block_entry value = kernel_entry(rule);
   LpmKey lpm(rule.prefix);
   if (bpf_map_update_elem(map_fd(rule.prefix, rule.direction), lpm.data(), &value, BPF_ANY)) {
     const int err = errno;
@@ -219,6 +225,28 @@ std::vector<BlockRule> Blocklist::remove_if(const std::function<bool(const Block
 
 std::vector<BlockRule> Blocklist::expire(std::uint64_t now_mono_ns) {
   return remove_if([&](const BlockRule& r) { return r.expires_mono_ns != 0 && r.expires_mono_ns <= now_mono_ns; });
+}
+
+std::size_t Blocklist::end_control_rules_by(std::uint64_t latest_mono_ns, std::uint64_t latest_wall_ns) {
+  std::size_t changed = 0;
+  for (auto& [key, rule] : rules_) {
+    if (rule.from_config || (rule.expires_mono_ns != 0 && rule.expires_mono_ns <= latest_mono_ns)) continue;
+    LpmKey lpm(rule.prefix);
+    sniffer_block_entry value{};
+    const int fd = map_fd(rule.prefix, rule.direction);
+    // Read, then written back with the new end: the hits counted meanwhile
+    // (between two syscalls) are the only ones that can be lost.
+    if (bpf_map_lookup_elem(fd, lpm.data(), &value) != 0 || value.rule_id != rule.id) value = kernel_entry(rule);
+    value.expires_ns = latest_mono_ns;
+    if (bpf_map_update_elem(fd, lpm.data(), &value, BPF_ANY)) {
+      spdlog::warn("blocklist: shorten {} in the kernel: {}", rule.prefix.text(), errno_text(errno));
+      continue;
+    }
+    rule.expires_mono_ns = latest_mono_ns;
+    rule.expires_wall_ns = latest_wall_ns;
+    ++changed;
+  }
+  return changed;
 }
 
 void Blocklist::set_static(const std::vector<BlockRule>& rules) {

@@ -105,6 +105,7 @@ ControlServer::ControlServer(const ControlConfig& control, const BlocklistConfig
       blocklist_(blocklist),
       captures_(captures),
       auth_(auth),
+      authorized_keys_file_(control.curve.authorized_keys_file),
       ipc_file_(control.endpoint, "control.endpoint"),
       socket_(ctx, zmq::socket_type::rep),
       connections_(ctx, socket_, "control"),
@@ -112,12 +113,7 @@ ControlServer::ControlServer(const ControlConfig& control, const BlocklistConfig
       rate_per_s_(control.rate_limit_per_s),
       rate_burst_(control.rate_burst) {
   auth.allow(kZapDomainControl, load_authorized_keys(control.curve.authorized_keys_file));
-  {
-    std::ifstream in(control.curve.authorized_keys_file);  // validated just above
-    std::stringstream text;
-    text << in.rdbuf();
-    key_comments_ = authorized_key_comments(text.str());
-  }
+  reload_key_comments();  // the file validated just above
   make_curve_server(socket_, load_secret_key_file(control.curve.secret_key_file), kZapDomainControl);
   socket_.set(zmq::sockopt::linger, 0);
   socket_.set(zmq::sockopt::maxmsgsize, std::int64_t{65536});  // a request is small; refuse floods of bytes
@@ -193,6 +189,18 @@ void ControlServer::warn(const char* kind, const std::string& client, std::uint6
   if (!v.log) return;
   if (v.left_out) spdlog::warn("{} ({} more like it from this client since its last line)", text, v.left_out);
   else spdlog::warn("{}", text);
+}
+
+void ControlServer::reload_key_comments() {
+  std::ifstream in(authorized_keys_file_);
+  std::stringstream text;
+  text << in.rdbuf();
+  if (!in) {
+    spdlog::warn("control: {}: cannot read it again for its keys' comments ({}): the previous names stay",
+                 authorized_keys_file_, errno_text(errno));
+    return;
+  }
+  key_comments_ = authorized_key_comments(text.str());
 }
 
 std::string ControlServer::key_name(const std::string& client) const {

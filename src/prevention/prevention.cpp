@@ -105,10 +105,22 @@ void Prevention::revoke() {
 void Prevention::reload(const BlocklistConfig& next) {
   check(next);
   apply(next);
+  end_within_max_duration(next.max_duration_s);
+  if (control_) control_->reload_key_comments();
   if (next.state_file != state_file_) {
     spdlog::warn("reload: \"blocklist.state_file\" changed: it takes effect at the next restart; {} stays",
                  state_file_.empty() ? "\"\"" : state_file_);
   }
+}
+
+void Prevention::end_within_max_duration(std::uint32_t max_duration_s) {
+  const std::uint64_t longest = std::uint64_t{max_duration_s} * 1'000'000'000;
+  const std::size_t shortened =
+      blocklist_.end_control_rules_by(monotonic_now_ns() + longest, realtime_now_ns() + longest);
+  if (shortened == 0) return;
+  spdlog::warn("blocklist: {} control entries ended later than blocklist.max_duration_s ({} s) from now: "
+               "they now end {} s from now", shortened, max_duration_s, max_duration_s);
+  persist();
 }
 
 void Prevention::poll(std::uint64_t now_mono_ns, std::uint64_t now_wall_ns) {

@@ -34,23 +34,36 @@ bool still_linked(int fd, const std::string& path) {
          by_fd.st_ino == by_path.st_ino;
 }
 
-// The pin path with the symbolic links of its existing part resolved: bpffs
-// allows links, and a link to a running sensor's pin directory is that
-// directory (a second sensor through one replaced, then removed, its pins).
+// The pin path with its symbolic links resolved: bpffs allows links, and a
+// link to a running sensor's pin directory is that directory (a second sensor
+// through one replaced, then removed, its pins). A link to a directory not
+// made yet (dangling) stands for the path it names: the directory made
+// meanwhile, the link's sensor pins there.
 std::string resolved_pin_path(const std::string& pin_path) {
   namespace fs = std::filesystem;
   const fs::path normal = normal_pin_path(pin_path);
-  fs::path existing = normal;
-  std::vector<fs::path> missing;  // the components below `existing`, deepest first
-  std::error_code ec;
-  while (existing.has_relative_path() && !fs::exists(existing, ec)) {
-    missing.push_back(existing.filename());
-    existing = existing.parent_path();
+  fs::path path = normal;
+  for (int links = 0; links < 40; ++links) {  // as many as the kernel follows (ELOOP)
+    fs::path existing = path;
+    std::vector<fs::path> missing;  // the components below `existing`, deepest first
+    std::error_code ec;
+    while (existing.has_relative_path() && !fs::exists(existing, ec) && !fs::is_symlink(existing, ec)) {
+      missing.push_back(existing.filename());
+      existing = existing.parent_path();
+    }
+    fs::path resolved;
+    if (fs::exists(existing, ec)) {
+      resolved = fs::canonical(existing, ec);
+    } else {  // a dangling link: on from what it names
+      const fs::path target = fs::read_symlink(existing, ec);
+      resolved = (target.is_absolute() ? target : existing.parent_path() / target).lexically_normal();
+    }
+    if (ec) return normal.string();
+    for (auto it = missing.rbegin(); it != missing.rend(); ++it) resolved /= *it;
+    if (fs::exists(existing, ec)) return resolved.string();
+    path = resolved;
   }
-  fs::path resolved = fs::canonical(existing, ec);
-  if (ec) return normal.string();
-  for (auto it = missing.rbegin(); it != missing.rend(); ++it) resolved /= *it;
-  return resolved.string();
+  return normal.string();
 }
 
 }  // namespace

@@ -57,8 +57,9 @@ def env():
 
 @pytest.fixture
 def lab(env):
-    """A fresh topology under a random prefix, removed after the test even when it fails."""
-    topology = Lab("snf" + secrets.token_hex(3))
+    """A fresh topology under a random prefix (after SNIFFER_E2E_NETNS_PREFIX, "snf" by default:
+    sessions sharing a host can tell their namespaces apart), removed after the test even when it fails."""
+    topology = Lab(os.environ.get("SNIFFER_E2E_NETNS_PREFIX", "snf") + secrets.token_hex(3))
     try:
         topology.up()
         yield topology

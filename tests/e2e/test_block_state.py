@@ -3,7 +3,9 @@ the real `sniffer block` client, the lab's attacker pinging through the gateway.
 back, still enforced and with their expiry, after SIGTERM and after SIGKILL; a removed one stays
 removed; one that expired while the sensor was stopped is dropped. A corrupt file is named, set
 aside and kept; a full disk (a small tmpfs) leaves the block applied, counted, logged, warned in the
-replies while the file is behind, and written once there is room again; two sensors cannot share one file."""
+replies while the file is behind, and written once there is room again; two sensors cannot share one file.
+A reload that lowers blocklist.max_duration_s shortens the blocks in place: the kernel's entries and the file."""
+import calendar
 import json
 import os
 import time
@@ -12,6 +14,7 @@ import pytest
 
 from e2e_support import Addr, fill, run, scrape, scrape_until, small_tmpfs, wait_log
 from test_blocklist import control_socket, lan_peer_echo_requests
+from test_reload import reload_with
 from test_single_instance import run_second_sensor
 
 
@@ -187,3 +190,51 @@ def test_two_sensors_never_share_one_state_file(env, lab, block_sensor, tmp_path
         second.stderr)
     assert first.running()
     first.stop()
+
+
+def kernel_block_ends(daemon, map_name="block_src_v4"):
+    """{rule id: expires_ns (CLOCK_MONOTONIC)} of the kernel's trie, read through its pin (in the
+    daemon's mount namespace: `ip netns exec` gives it a bpffs of its own)."""
+    out = {}
+    dump = ["nsenter", "--target", str(daemon.proc.pid), "--mount", "bpftool", "-j", "map", "dump", "pinned",
+            f"{daemon.config['pin_path']}/{map_name}"]
+    for item in json.loads(run(dump).stdout):
+        if "formatted" in item:
+            value = item["formatted"]["value"]
+            out[value["rule_id"]] = value["expires_ns"]
+        else:  # raw bytes: expires_ns at 0, rule_id at 16 (abi.h), little-endian
+            raw = bytes(int(b, 16) for b in item["value"])
+            out[int.from_bytes(raw[16:20], "little")] = int.from_bytes(raw[0:8], "little")
+    return out
+
+
+def test_a_reload_that_lowers_max_duration_shortens_the_blocks_in_place(lab, block_sensor):
+    """The base kept a block's old end after a SIGHUP that lowered the limit: a 600 s block still
+    ended in 600 s with max_duration_s 30, in the kernel, in `block list` and in the state file."""
+    start, block, state = block_sensor
+    daemon = start()  # max_duration_s 3600
+    assert block("add", Addr.WAN4_PEER, "--duration", 600, "--reason", "long").returncode == 0
+    assert block("add", "198.51.100.9", "--duration", 20, "--reason", "short").returncode == 0
+    before = rows(block)
+    blocklist = dict(daemon.config["blocklist"], max_duration_s=30, default_duration_s=30)
+    assert reload_with(daemon, blocklist=blocklist), daemon.stderr()[-2000:]
+    latest_wall, latest_mono = time.time_ns() + 30 * 10**9, time.monotonic_ns() + 30 * 10**9
+
+    after = rows(block)
+    assert after["198.51.100.9/32"] == before["198.51.100.9/32"], "a block within the new limit changed"
+    end = after[f"{Addr.WAN4_PEER}/32"].split()[0]
+    assert calendar.timegm(time.strptime(end, "%Y-%m-%dT%H:%M:%SZ")) <= latest_wall // 10**9 + 1, after
+    ends = kernel_block_ends(daemon)
+    assert len(ends) == 2 and all(0 < e <= latest_mono for e in ends.values()), (ends, latest_mono)
+    assert attacker_blocked(lab), "the shortened block no longer drops"
+
+    deadline = time.monotonic() + 5
+    while True:  # written after the reload, by the writer thread
+        saved = {e["prefix"]: e["expires_ns"] for e in json.loads(state.read_text())["entries"]}
+        if saved[f"{Addr.WAN4_PEER}/32"] <= latest_wall or time.monotonic() >= deadline:
+            break
+        time.sleep(0.05)
+    assert all(0 < e <= latest_wall for e in saved.values()), saved
+    assert "blocklist: 1 control entries ended later than blocklist.max_duration_s (30 s) from now" in (
+        daemon.stderr()), daemon.stderr()[-2000:]
+    daemon.stop()

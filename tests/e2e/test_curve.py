@@ -225,6 +225,51 @@ def test_a_revoked_control_key_is_refused_on_its_open_connection(env, start_daem
     daemon.stop()
 
 
+def test_a_control_keys_comment_changed_at_a_reload_names_it_from_then_on(env, start_daemon, tmp_path):
+    """The base read the comments of control.curve.authorized_keys_file once, at start: a key
+    relabelled in the file and a SIGHUP still put the old name into the log and into the origin of
+    every later block. The reload now reads them again."""
+    from test_blocklist import control_socket
+    from test_control_hostile import curve_socket
+    control, sensor_pub, detector_key = control_socket(env, tmp_path, "detector")
+    authorized = control["curve"]["authorized_keys_file"]
+    public = open(tmp_path / "detector.pub").read().strip()
+    with open(authorized, "w") as f:
+        f.write(f"{public}  # old-label\n")
+    daemon = start_daemon(control=control, blocklist={"roles": ["wan"]})
+    ctx, req = curve_socket(env, env.zmq.REQ, control["endpoint"], sensor_pub, detector_key)
+
+    def ask(fill):
+        request = env.pb2.ControlRequest(requester="e2e")
+        fill(request)
+        req.send(request.SerializeToString())
+        reply = env.pb2.ControlReply()
+        reply.ParseFromString(req.recv())
+        return reply
+
+    def block(prefix):
+        def fill(request):
+            request.block.prefix, request.block.duration_s = prefix, 60
+        return ask(fill)
+
+    try:
+        assert block("198.18.0.2/32").status == env.pb2.ControlReply.OK
+        with open(authorized, "w") as f:
+            f.write(f"{public}  # new-label\n")
+        assert sighup(daemon, "reload: applied"), daemon.stderr()
+        assert block("198.18.0.3/32").status == env.pb2.ControlReply.OK
+        listed = ask(lambda request: request.list.SetInParent())
+    finally:
+        req.close()
+        ctx.term()
+    origins = {e.prefix: e.origin for e in listed.entries}
+    assert "old-label" in origins["198.18.0.2/32"], origins  # its origin is what it was when added
+    assert "new-label" in origins["198.18.0.3/32"] and "old-label" not in origins["198.18.0.3/32"], origins
+    after = daemon.stderr().split("reload: applied", 1)[1]
+    assert "new-label" in after and "old-label" not in after, after
+    daemon.stop()
+
+
 def test_sniffer_sub_with_keys(lab, env, start_daemon, keys, tmp_path):
     daemon = start_daemon(publish={"curve": keys["curve"]}, metrics={"listen": ""})
     common = [env.sniffer_sub, "--connect", daemon.endpoint, "--server-key", tmp_path / "sensor.pub"]

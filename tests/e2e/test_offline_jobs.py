@@ -10,6 +10,7 @@ each with its reason.
 """
 import csv
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -156,4 +157,49 @@ def test_a_run_killed_mid_way_takes_its_workers_and_parts_with_it(env, tmp_path)
     while any(Path(f"/proc/{w}").exists() for w in workers) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not any(Path(f"/proc/{w}").exists() for w in workers), "a worker outlived the run"
+    assert sorted(p.name for p in out.iterdir()) == [], "left behind"
+
+
+def maps_file(pid, path):
+    try:
+        return str(path) in Path(f"/proc/{pid}/maps").read_text()
+    except OSError:
+        return False
+
+
+def test_a_capture_cut_shorter_under_a_worker_is_one_error_naming_it(env, tmp_path):
+    """A worker whose capture is truncated while it is mapped dies of SIGBUS (its handler removes
+    the parts and exits 1): the base then merged as if the file had only been cut short and failed
+    on a part that was gone, a second, misleading line ("...part1.json: no report from its worker", or
+"...part2: No such file or directory").
+    Now the run's one error names the file and the cause; no table, no part."""
+    source = (REPO_PCAPS / "ipv6" / "thc_denial6_ext_headers.pcap").read_bytes()  # 1,000 packets, 100 kB
+    big = tmp_path / "big.pcap"
+    with open(big, "wb") as f:
+        f.write(source[:24])
+        f.write(source[24:] * 600)  # 60 MB: a few tenths of a second to read, still being read when stopped
+    out = tmp_path / "out"
+    out.mkdir()
+    proc = subprocess.Popen([env.sniffer, "--read-pcap", FILES[1], big, "-j", "2", "--write-csv", out / "t.csv"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        workers, deadline = [], time.monotonic() + 30
+        while len(workers) < 2 and proc.poll() is None and time.monotonic() < deadline:
+            workers = processes_with_parent(proc.pid)
+        reader = None
+        while reader is None and proc.poll() is None and time.monotonic() < deadline:
+            reader = next((w for w in workers if maps_file(w, big)), None)
+        assert reader is not None, "no worker mapped the capture"
+        os.kill(reader, signal.SIGSTOP)  # mid-file: what it reads next is past the new end
+        os.truncate(big, 4096)
+        os.kill(reader, signal.SIGCONT)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == 1, stderr
+    errors = [line for line in stderr.splitlines() if line.strip()]
+    assert len(errors) == 1, errors
+    assert f"worker 1: {big}: cut shorter while it was being read (SIGBUS on its mapping)" in errors[0], errors
+    assert "No such file or directory" not in stderr and "no table written" in errors[0], errors
     assert sorted(p.name for p in out.iterdir()) == [], "left behind"

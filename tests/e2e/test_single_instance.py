@@ -162,6 +162,18 @@ def start_pinned_sensor(env, lab, tmp_path, sensors):
     return first, pin_dir, endpoint, pinned_map_ids(pin_dir)
 
 
+def assert_second_refused(env, lab, tmp_path, first, pin_path, endpoint, pin_dir, ids_before):
+    """A second sensor on `pin_path` (`endpoint`) is refused by the lock `first` holds on `pin_dir`,
+    before it touches a pin; the first runs on."""
+    config = lab_config(endpoint, pin_path=pin_path, metrics={"listen": ""})
+    code, err = HostDaemon(env, lab, tmp_path, config, "second").run_to_exit()
+    assert code == 1, err
+    assert f"another sniffer (pid {first.proc.pid}) holds {pin_dir} (lock {lock_file(pin_dir)})" in err, err
+    assert "stale" not in err, err
+    assert pinned_map_ids(pin_dir) == ids_before, "the running sensor's pins changed"
+    assert first.proc.poll() is None, "the running sensor exited"
+
+
 @pytest.mark.parametrize("spelling", ["{bpffs}//{name}", "{bpffs}/./{name}/"])
 def test_pin_path_spelled_otherwise_is_the_same_lock(env, lab, tmp_path, sensors, spelling):
     """Another spelling of the running sensor's pin directory is the same lock: the second
@@ -171,13 +183,7 @@ def test_pin_path_spelled_otherwise_is_the_same_lock(env, lab, tmp_path, sensors
     assert ids_before, f"the running sensor pinned nothing under {pin_dir}"
 
     other = spelling.format(bpffs="/sys/fs/bpf", name=os.path.basename(pin_dir))
-    config = lab_config(endpoint, pin_path=other, metrics={"listen": ""})
-    code, err = HostDaemon(env, lab, tmp_path, config, "second").run_to_exit()
-    assert code == 1, err
-    assert f"another sniffer (pid {first.proc.pid}) holds {pin_dir} (lock {lock_file(pin_dir)})" in err, err
-    assert "stale" not in err, err
-    assert pinned_map_ids(pin_dir) == ids_before, "the running sensor's pins changed"
-    assert first.proc.poll() is None, "the running sensor exited"
+    assert_second_refused(env, lab, tmp_path, first, other, endpoint, pin_dir, ids_before)
     assert_receives(env, lab, endpoint, "the running sensor stopped publishing")
 
 
@@ -349,3 +355,36 @@ def test_a_symlink_to_a_live_pin_directory_is_the_same_lock(env, lab, tmp_path, 
     assert "stale" not in err, err
     assert pinned_map_ids(pin_dir) == ids_before, "the running sensor's pins changed"
     assert first.proc.poll() is None, "the running sensor exited"
+
+
+def test_a_dangling_symlink_pin_path_is_the_lock_of_the_directory_it_names(env, lab, tmp_path, sensors):
+    """A sensor started on a link to a pin directory not made yet took the link's own lock; once the
+    directory was made (by ExecStartPre, an operator) before its pins, they went there, and a second
+    sensor on the directory itself took another lock and replaced them all as stale."""
+    ensure_bpffs()
+    pin_dir = new_pin_dir(lab)
+    link = pin_dir + "-link"
+    os.symlink(pin_dir, link)  # dangling
+    try:
+        first = HostDaemon(env, lab, tmp_path, lab_config(f"ipc://{tmp_path}/pub.sock", pin_path=link,
+                                                          metrics={"listen": ""}), "first")
+        notify = NotifySocket()
+        with open(first.out_path, "wb") as out, open(first.err_path, "wb") as err:
+            first.proc = subprocess.Popen(first.cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
+                                          env=notify.env())
+        sensors.append(first)
+        deadline = time.monotonic() + 10
+        while not any(os.path.exists(lock_file(p)) for p in (link, pin_dir)) and time.monotonic() < deadline:
+            time.sleep(0.002)
+        os.mkdir(pin_dir)  # its lock is taken, its programs load: the pins are not there yet
+        wait_ready(first.proc, notify, first.stderr)
+        ids_before = pinned_map_ids(pin_dir)
+        assert ids_before, first.stderr()
+        assert_second_refused(env, lab, tmp_path, first, pin_dir, f"ipc://{tmp_path}/other.sock", pin_dir, ids_before)
+    finally:
+        os.unlink(link)
+        first.stop()
+        if os.path.isdir(pin_dir):
+            for name in os.listdir(pin_dir):
+                os.unlink(os.path.join(pin_dir, name))
+            os.rmdir(pin_dir)

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -100,6 +101,24 @@ TEST(BlockState, ACorruptFileIsSetAsideNamedAndNeverOverwritten) {
   EXPECT_EQ(loaded.set_aside.rfind(path.string() + ".bad-", 0), 0u) << loaded.set_aside;
   EXPECT_NE(read(loaded.set_aside).find("\"entries\": ["), std::string::npos);
   EXPECT_FALSE(fs::exists(path));
+}
+
+TEST(BlockState, BadFilesWithinOneSecondAreEachKept) {
+  // The name has the second: the base renamed the second bad file over the first.
+  TempDir dir("block_state");
+  const fs::path path = dir.path / "blocklist.json";
+  BlockStateFile file(path.string());
+  std::vector<std::string> aside;
+  for (int i = 0; i < 3; ++i) {  // microseconds apart: at least two within one second
+    std::ofstream(path) << "bad " << i;
+    aside.push_back(file.load().set_aside);
+  }
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(aside[i].rfind(path.string() + ".bad-", 0), 0u) << aside[i];
+    EXPECT_EQ(read(aside[i]), "bad " + std::to_string(i)) << aside[i];
+  }
+  EXPECT_NE(aside[0], aside[1]);
+  EXPECT_NE(aside[1], aside[2]);
 }
 
 TEST(BlockState, AFileThatCanBeNeitherReadNorMovedAsideStopsTheStart) {

@@ -58,6 +58,24 @@ TEST(InstanceLock, SecondHolderIsRefusedNamingTheFirst) {
   InstanceLock again("/sys/fs/bpf/sniffer", dir.path.string());  // free again
 }
 
+TEST(InstanceLock, ADanglingLinkIsTheLockOfTheDirectoryItNames) {
+  // The base took the link's own lock: once the directory was made, two
+  // sensors pinned into it, each under a lock of its own.
+  TempDir dir("instance_lock");
+  const std::string locks = (dir.path / "locks").string();
+  const fs::path target = dir.path / "pins" / "sensor";  // not made yet
+  fs::create_symlink(target, dir.path / "link");
+  fs::create_symlink("pins/sensor", dir.path / "relative-link");
+  fs::create_symlink("relative-link", dir.path / "link-to-link");
+  InstanceLock first((dir.path / "link").string(), locks);
+  for (const fs::path& other : {target, dir.path / "relative-link", dir.path / "link-to-link"}) {
+    EXPECT_THROW(InstanceLock(other.string(), locks), AlreadyRunning) << other;
+  }
+  fs::create_directories(target);  // made: one lock still
+  EXPECT_THROW(InstanceLock(target.string(), locks), AlreadyRunning);
+  InstanceLock elsewhere((dir.path / "pins" / "other").string(), locks);
+}
+
 TEST(InstanceLock, LeftoverFileOfADeadHolderDoesNotBlock) {
   TempDir dir("instance_lock");
   // What a SIGKILLed daemon leaves: the file with its pid, and no lock on it.
