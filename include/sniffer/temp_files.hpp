@@ -20,7 +20,8 @@ namespace sniffer::temp_files {
 int remember(const char* const* paths, std::size_t count);
 void forget(int slot);
 
-// Unlinks every registered path. Async-signal-safe.
+// Unlinks every registered path, then removes those that are (now empty)
+// directories. Async-signal-safe.
 void remove_all_now() noexcept;
 
 }  // namespace sniffer::temp_files

@@ -74,18 +74,57 @@ void merge_report(nlohmann::json& a, const nlohmann::json& b) {
   }
 }
 
-// Part i of the table: file i's flows, and its report.
-std::string part_csv(const OfflineOptions& options, std::size_t i) { return options.csv_path + ".part" + std::to_string(i + 1); }
-std::string part_report(const OfflineOptions& options, std::size_t i) { return part_csv(options, i) + ".json"; }
+// The workers' part files (file i's flows and its report), in a directory of
+// the run's own beside the table (mkdtemp: mode 0700, a fresh name), so that
+// nobody can put a symbolic link where a part is to be written, and two runs
+// on one table never meet (red team R13-1). Removed on every way out: a full
+// disk, and a fatal signal to the parent or a worker (registered in
+// temp_files before the workers are forked, so that they inherit the list).
+class PartFiles {
+ public:
+  PartFiles(const std::string& csv_path, std::size_t count) {
+    const std::filesystem::path table(csv_path);
+    std::string dir = (table.has_parent_path() ? table.parent_path() : std::filesystem::path("."))
+                          .append("." + table.filename().string() + ".parts.XXXXXX");
+    if (mkdtemp(dir.data()) == nullptr) {
+      throw Error("--read-pcap -j: cannot create a directory for the parts beside " + csv_path + ": " +
+                  errno_text(errno));
+    }
+    dir_ = dir;
+    for (std::size_t i = 0; i < count; ++i) {
+      paths_.push_back(dir_ + "/part" + std::to_string(i + 1) + ".csv");
+      paths_.push_back(paths_.back() + ".json");
+    }
+    paths_.push_back(dir_);  // temp_files removes the files, then the directory
+    for (const std::string& path : paths_) c_strs_.push_back(path.c_str());
+    slot_ = temp_files::remember(c_strs_.data(), c_strs_.size());
+  }
+  PartFiles(const PartFiles&) = delete;
+  PartFiles& operator=(const PartFiles&) = delete;
+  ~PartFiles() {
+    temp_files::forget(slot_);
+    std::error_code ignored;
+    std::filesystem::remove_all(dir_, ignored);  // the parts, and a worker's temporary left by a crash
+  }
+  const std::string& csv(std::size_t i) const { return paths_[2 * i]; }
+  const std::string& report(std::size_t i) const { return paths_[2 * i + 1]; }
+
+ private:
+  std::string dir_;
+  std::vector<std::string> paths_;
+  std::vector<const char*> c_strs_;  // paths_, as temp_files holds them
+  int slot_ = -1;
+};
 
 // Runs file i on its own: its own stream and clock, flow ids from i x 10^12 + 1.
-int run_part(const Config& config, OfflineOptions options, const std::vector<std::string>& files, std::size_t i) {
-  const std::string report_path = part_report(options, i);
-  const int fd = open(report_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+int run_part(const Config& config, OfflineOptions options, const std::vector<std::string>& files, std::size_t i,
+             const PartFiles& parts) {
+  const std::string& report_path = parts.report(i);
+  const int fd = open(report_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0 || dup2(fd, STDOUT_FILENO) < 0) throw Error(report_path + ": " + errno_text(errno));
   close(fd);
   options.pcap_inputs = {files[i]};
-  options.csv_path = part_csv(options, i);
+  options.csv_path = parts.csv(i);
   options.worker = true;
   options.first_flow_id = i * kFlowIdsPerFile + 1;
   const int code = run_offline(config, options);
@@ -102,7 +141,7 @@ struct WorkerProcess {
 // Starts a worker process on its group of files, one after the other. Its
 // error ("FILE: REASON") goes to the parent, which ends the run with it.
 WorkerProcess start_worker(const Config& config, const OfflineOptions& options, const std::vector<std::string>& files,
-                           const std::vector<std::size_t>& group) {
+                           const std::vector<std::size_t>& group, const PartFiles& parts) {
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0) throw Error("--read-pcap -j: pipe: " + errno_text(errno));
   std::fflush(nullptr);
@@ -123,7 +162,7 @@ WorkerProcess start_worker(const Config& config, const OfflineOptions& options, 
     cut_short = files[i] + ": cut shorter while it was being read (SIGBUS on its mapping)";
     report_cut_short_mapping(fds[1], cut_short.c_str());
     try {
-      code = std::max(code, run_part(config, options, files, i));
+      code = std::max(code, run_part(config, options, files, i, parts));
     } catch (const std::exception& e) {
       const std::string reason = files[i] + ": " + e.what();
       if (write(fds[1], reason.data(), reason.size()) < 0) {  // no parent to tell: say it here
@@ -180,33 +219,6 @@ nlohmann::json read_part_report(const std::string& path) {
   return report;
 }
 
-// The workers' part files, removed on every way out: a full disk, and a
-// fatal signal to the parent or a worker (registered in temp_files before the
-// workers are forked, so that they inherit the list).
-class PartFiles {
- public:
-  PartFiles(const OfflineOptions& options, std::size_t count) {
-    for (std::size_t i = 0; i < count; ++i) {
-      paths_.push_back(part_csv(options, i));
-      paths_.push_back(part_report(options, i));
-    }
-    for (const std::string& path : paths_) c_strs_.push_back(path.c_str());
-    slot_ = temp_files::remember(c_strs_.data(), c_strs_.size());
-  }
-  PartFiles(const PartFiles&) = delete;
-  PartFiles& operator=(const PartFiles&) = delete;
-  ~PartFiles() {
-    temp_files::forget(slot_);
-    std::error_code ignored;
-    for (const std::string& path : paths_) std::filesystem::remove(path, ignored);
-  }
-
- private:
-  std::vector<std::string> paths_;
-  std::vector<const char*> c_strs_;  // paths_, as temp_files holds them
-  int slot_ = -1;
-};
-
 }  // namespace
 
 int run_offline_jobs(const Config& config, const OfflineOptions& options, const std::vector<std::string>& files) {
@@ -216,9 +228,9 @@ int run_offline_jobs(const Config& config, const OfflineOptions& options, const 
     for (std::size_t i : groups[k]) worker_of[i] = k;
   }
   const auto start = std::chrono::steady_clock::now();
-  const PartFiles parts(options, files.size());
+  const PartFiles parts(options.csv_path, files.size());
   std::vector<WorkerProcess> workers;
-  for (const auto& group : groups) workers.push_back(start_worker(config, options, files, group));
+  for (const auto& group : groups) workers.push_back(start_worker(config, options, files, group, parts));
   int exit_code = 0;
   std::string failed;
   for (std::size_t k = 0; k < workers.size(); ++k) {
@@ -231,8 +243,8 @@ int run_offline_jobs(const Config& config, const OfflineOptions& options, const 
   std::vector<std::uint64_t> worker_peak(groups.size(), 0);  // a worker's parts share its process
   OutputFile table(options.csv_path, "--write-csv");
   for (std::size_t i = 0; i < files.size(); ++i) {
-    append_part(table, part_csv(options, i), i == 0);
-    const nlohmann::json part = read_part_report(part_report(options, i));
+    append_part(table, parts.csv(i), i == 0);
+    const nlohmann::json part = read_part_report(parts.report(i));
     merge_report(report, part);
     const std::size_t k = worker_of[i];
     worker_peak[k] = std::max(worker_peak[k], part["pcap"]["peak_rss_bytes"].get<std::uint64_t>());

@@ -48,6 +48,21 @@ std::string directory_of(const std::string& path) {
   return slash == 0 ? "/" : path.substr(0, slash);
 }
 
+// A symbolic link in a sticky, world-writable directory (/tmp) owned by
+// neither us nor the directory's owner is another user's: following it would
+// let them choose which file is replaced. The kernel's fs.protected_symlinks
+// rule, applied whatever the sysctl says, since a rename over the link's
+// resolved target (rename_target) is not covered by it (red team R13-1).
+// Returns the link's owner, or -1 when `path` is no such link.
+long foreign_link_owner(const std::string& path) {
+  struct stat link {}, dir {};
+  if (lstat(path.c_str(), &link) != 0 || !S_ISLNK(link.st_mode)) return -1;
+  if (stat(directory_of(path).c_str(), &dir) != 0) return -1;
+  const bool shared_sticky = (dir.st_mode & S_ISVTX) != 0 && (dir.st_mode & S_IWOTH) != 0;
+  if (!shared_sticky || link.st_uid == geteuid() || link.st_uid == dir.st_uid) return -1;
+  return static_cast<long>(link.st_uid);
+}
+
 }  // namespace
 
 void write_stdout(std::string_view text) {
@@ -69,6 +84,11 @@ OutputFile::OutputFile(std::string path, std::string what, Mode mode)
       mode_(mode) {
   struct stat st {};
   if (mode_ == Mode::NewOnly && lstat(path_.c_str(), &st) == 0) fail("create", EEXIST);
+  if (const long owner = foreign_link_owner(path_); owner >= 0) {
+    throw Error(what_ + " " + path_ + ": a symbolic link of another user (uid " + std::to_string(owner) +
+                ") in a shared sticky directory: not followed, as its owner could name any file; remove it, "
+                "or name the file it leads to");
+  }
   const std::string target = mode_ == Mode::NewOnly ? path_ : rename_target(path_);
   if (target.empty()) {
     fd_ = open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);

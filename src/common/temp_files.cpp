@@ -68,10 +68,14 @@ void forget(int slot) {
 }
 
 void remove_all_now() noexcept {
-  for (const Slot& slot : g_slots) {
-    const char* const* paths = slot.paths.load();
-    const std::size_t count = slot.count.load();
-    for (std::size_t i = 0; paths != nullptr && i < count; ++i) unlink(paths[i]);
+  // Files first, then directories (-j's parts directory, emptied by then;
+  // rmdir of a file already unlinked fails harmlessly).
+  for (const bool directories : {false, true}) {
+    for (const Slot& slot : g_slots) {
+      const char* const* paths = slot.paths.load();
+      const std::size_t count = slot.count.load();
+      for (std::size_t i = 0; paths != nullptr && i < count; ++i) directories ? rmdir(paths[i]) : unlink(paths[i]);
+    }
   }
 }
 

@@ -77,7 +77,7 @@ def check_jobs_give_the_single_runs_tables(env, tmp_path, config, in_order, engi
     assert report["pcap"]["packets_read"] == packets and report["userspace"]["flows"]["created"] == flows
     assert "file_cut_short_http_mime.pcap" in report["pcap"]["read_error"]
     assert f"{packets} packets from {len(FILES)} files" in done.stderr.splitlines()[-1]
-    assert not list(tmp_path.glob("jobs.csv.part*")), "the workers' parts were left behind"
+    assert not list(tmp_path.glob(".jobs.csv.parts.*")), "the workers' parts were left behind"
 
 
 def test_jobs_give_the_single_runs_tables_one_after_the_other(env, tmp_path):
@@ -113,7 +113,7 @@ def test_a_full_disk_ends_the_run_with_each_workers_reason(env, tmp_path):
         assert done.returncode == 1, done.stderr
         last = done.stderr.strip().splitlines()[-1]
         for k, pcap in ((1, FILES[0]), (2, FILES[1])):
-            assert f"worker {k}: {pcap}: --write-csv {full / 'jobs.csv'}.part" in last, last
+            assert f"worker {k}: {pcap}: --write-csv {full}/.jobs.csv.parts." in last, last
         assert "No space left on device (errno 28)" in last and "exit 2" not in last, last
         assert sorted(p.name for p in full.iterdir()) == ["fill"]
 
@@ -144,7 +144,7 @@ def test_a_run_killed_mid_way_takes_its_workers_and_parts_with_it(env, tmp_path)
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 30
-        while not list(out.glob("t.csv.part*")) and time.monotonic() < deadline:
+        while not list(out.glob(".t.csv.parts.*/part*")) and time.monotonic() < deadline:
             time.sleep(0.01)
         workers = processes_with_parent(proc.pid)
         assert proc.poll() is None and len(workers) == 2, "the run ended before it could be stopped"
@@ -203,3 +203,46 @@ def test_a_capture_cut_shorter_under_a_worker_is_one_error_naming_it(env, tmp_pa
     assert f"worker 1: {big}: cut shorter while it was being read (SIGBUS on its mapping)" in errors[0], errors
     assert "No such file or directory" not in stderr and "no table written" in errors[0], errors
     assert sorted(p.name for p in out.iterdir()) == [], "left behind"
+
+
+def test_parts_are_private_to_the_run_so_links_planted_at_their_old_names_are_never_followed(env, tmp_path):
+    """Red team R13-1: the parts had fixed names beside the table (TABLE.partN, TABLE.partN.json),
+    so a local user's symbolic links planted there in a shared directory made root's run replace
+    the files they named, exit 0. The parts now live in a directory of the run's own (mkdtemp)."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    victims = {}
+    for name in ("out.csv.part1", "out.csv.part1.json", "out.csv.part2", "out.csv.part2.json"):
+        victim = tmp_path / f"victim-{name}"
+        victim.write_text("precious\n")
+        (shared / name).symlink_to(victim)
+        victims[victim] = "precious\n"
+    done = run(env, tmp_path, "planted", ["--read-pcap", *FILES[:2], "-j", "2", "--write-csv", shared / "out.csv"])
+    assert done.returncode in (0, 1), done.stderr  # 1: a file of FILES is cut short on purpose
+    assert (shared / "out.csv").read_text().startswith("Flow ID,"), done.stderr
+    for victim, text in victims.items():
+        assert victim.read_text() == text, f"{victim} was overwritten through a planted link"
+    assert not list(shared.glob(".out.csv.parts.*")), "the parts' directory was left behind"
+
+
+def test_a_table_named_by_another_users_link_in_a_shared_sticky_directory_is_refused(env, tmp_path):
+    """The same attack on the table itself: another user's link in a sticky, world-writable
+    directory (as /tmp) is not followed, whatever fs.protected_symlinks says (the table is renamed
+    over the link's resolved target, which the sysctl does not cover)."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    link = shared / "out.csv"
+    link.symlink_to(victim)
+    os.lchown(link, 65534, 65534)  # nobody's link
+    done = run(env, tmp_path, "foreign", ["--read-pcap", FILES[0], "--write-csv", link])
+    assert done.returncode == 1, done.stderr
+    assert f"--write-csv {link}: a symbolic link of another user (uid 65534) in a shared sticky directory: " \
+           "not followed" in done.stderr, done.stderr
+    assert victim.read_text() == "precious\n"
+    os.lchown(link, 0, 0)  # one's own link is followed, as before
+    done = run(env, tmp_path, "own", ["--read-pcap", FILES[0], "--write-csv", link])
+    assert done.returncode in (0, 1) and victim.read_text().startswith("Flow ID,"), done.stderr
