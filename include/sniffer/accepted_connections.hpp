@@ -5,6 +5,8 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -31,17 +33,32 @@ class AcceptedConnections {
   // As cut_all, only the connections from `peer` (ZeroMQ's "Peer-Address":
   // an IP address, or "localhost:UID:GID:PID" for ipc).
   std::size_t cut_peer(const std::string& bound, const std::string& peer);
-  // At most `cap` connections: above it, the peer with the most connections
-  // (an IP address; an ipc process) loses them all, again until at most cap
-  // are left: a flood of raw connections (each a descriptor, before any
-  // handshake) must not take the daemon to its descriptor limit. Returns
-  // the peers cut (their names), empty when under the cap.
-  std::vector<std::string> cut_crowds(const std::string& bound, std::size_t cap);
+  // A peer that proved itself (an authorized control request, a
+  // subscription): kept out of crowd cuts while others can be cut. At most
+  // kMaxVouched are remembered (the earliest kept).
+  void vouch(const std::string& peer);
+  static constexpr std::size_t kMaxVouched = 4096;
+  // A peer cut for a crowd, and how many of its connections were cut.
+  struct CrowdCut {
+    std::string peer;
+    std::size_t connections = 0;
+  };
+  // At most `cap` connections: above it, whole peers (an IP address; an ipc
+  // process) lose their connections until at most cap are left, so that a
+  // flood of raw connections (each a descriptor, before any handshake)
+  // cannot take the daemon to its descriptor limit. The order: peers not
+  // vouched for first, then the most connections, then the newest
+  // connection; so that a detector with one connection is neither chosen by
+  // the order of address strings among equals (red team R13-6) nor pushed
+  // out by connections that arrived after it. Returns the peers cut.
+  std::vector<CrowdCut> cut_crowds(const std::string& bound, std::size_t cap);
   std::size_t size() const { return fds_.size(); }
 
  private:
   zmq::socket_t monitor_;
-  std::set<int> fds_;
+  std::map<int, std::uint64_t> fds_;  // descriptor -> the order it was accepted in
+  std::uint64_t accepted_ = 0;
+  std::set<std::string> vouched_;
 };
 
 }  // namespace sniffer

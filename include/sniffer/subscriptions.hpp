@@ -4,7 +4,7 @@
 // subscribed to it first (ZeroMQ's "Peer-Address" of the message: the IP
 // address for tcp, "localhost:UID:GID:PID" for ipc), so that a peer that
 // piles up distinct subscriptions can be cut alone, and so that when many
-// peers together hold too many, the ones that subscribed last go first.
+// peers together hold too many, the ones that came last go first.
 #pragma once
 
 #include <cstddef>
@@ -25,9 +25,13 @@ class Subscriptions {
   std::size_t size() const { return owner_.size(); }
   // The known peers charged with more than `limit` prefixes, most first.
   std::vector<std::pair<std::string, std::size_t>> peers_over(std::size_t limit) const;
-  // Every known peer with how many prefixes it is charged with, the peer
-  // charged last first (its newest prefix the most recent of all).
+  // Every known peer charged with a prefix, with how many, the newest peer
+  // first: the one first seen last (a peer seen again after it left keeps
+  // its first sighting: a detector that reconnects keeps its place), then
+  // the one charged last. Peers beyond the kMaxRemembered first ones count as
+  // newer than any remembered.
   std::vector<std::pair<std::string, std::size_t>> peers_newest_first() const;
+  static constexpr std::size_t kMaxRemembered = 4096;
 
  private:
   struct Charge {
@@ -36,6 +40,7 @@ class Subscriptions {
   };
   std::map<std::string, std::string> owner_;  // prefix -> the peer charged with it
   std::map<std::string, Charge> per_peer_;    // peer -> what it is charged with
+  std::map<std::string, std::uint64_t> first_seen_;  // peer -> its first charge (bounded: kMaxRemembered)
   std::uint64_t charges_ = 0;
 };
 

@@ -135,10 +135,11 @@ ControlServer::ControlServer(const ControlConfig& control, const BlocklistConfig
 int ControlServer::poll(std::uint64_t now_mono_ns, std::uint64_t now_wall_ns) {
   int handled = 0;
   try {
-    for (const std::string& peer : connections_.cut_crowds(bound_, max_connections_)) {
-      warn("crowd", peer, now_mono_ns,
-           fmt::format("control: more than {} connections at once: cut every connection of peer {}, the one with "
-                       "the most", max_connections_, peer));
+    for (const auto& [peer, count] : connections_.cut_crowds(bound_, max_connections_)) {
+      warn("crowd", "", now_mono_ns,
+           fmt::format("control: more than {} connections at once: cut the {} connection(s) of peer {} (peers that "
+                       "made no authorized request go first, the most connections and the newest first)",
+                       max_connections_, count, peer));
     }
     while (answer_one(now_mono_ns, now_wall_ns)) ++handled;
   } catch (const zmq::error_t& e) {  // no client's message may end the daemon
@@ -236,6 +237,7 @@ v1::ControlReply ControlServer::handle(const v1::ControlRequest& request, const 
   // Every authorized client's address is protected from then on: a later
   // command (its own or another client's) may not cut it off either.
   if (auto addr = address_prefix(peer_address)) blocklist_.guard().add_control_client(*addr, key_name(client));
+  connections_.vouch(peer_address);  // and its connections go last in a crowd cut
   if (!limiter_.allow(client, now_mono_ns)) {
     reply = failure(v1::ControlReply::RATE_LIMITED,
                     fmt::format("too many commands: at most {:g} a second per client (bursts of {})", rate_per_s_,

@@ -65,6 +65,7 @@ void PublishSocket::read_subscriptions(bool sending) {
     std::string prefix(static_cast<const char*>(msg.data()) + 1, msg.size() - 1);
     const char* peer = zmq_msg_gets(msg.handle(), "Peer-Address");  // null for an unsubscription
     subscriptions_.apply(*static_cast<const std::uint8_t*>(msg.data()) == 1, prefix, peer ? peer : "");
+    if (peer != nullptr) connections_.vouch(peer);
   }
   // The monitor's events (connections accepted and gone) are read, crowds
   // and abusers cut, when a subscription came and on every service(), but
@@ -73,12 +74,12 @@ void PublishSocket::read_subscriptions(bool sending) {
   // book has not changed.
   if (!heard) return;
   sends_since_connections_ = 0;
-  for (const std::string& peer : connections_.cut_crowds(bound_, max_connections_)) {
+  for (const auto& [peer, count] : connections_.cut_crowds(bound_, max_connections_)) {
     ++cuts_;
-    if (cut_log_.check(peer, monotonic_now_ns()).log) {
-      spdlog::warn("publish: more than {} connections at once (each a descriptor, before any handshake): cut every "
-                   "connection of peer {}, the one with the most",
-                   max_connections_, peer);
+    if (cut_log_.check("*crowd*", monotonic_now_ns()).log) {
+      spdlog::warn("publish: more than {} connections at once (each a descriptor, before any handshake): cut the {} "
+                   "connection(s) of peer {} (peers that never subscribed go first, the most connections and the "
+                   "newest first)", max_connections_, count, peer);
     }
   }
   for (const auto& [peer, count] : subscriptions_.peers_over(kMaxSubscriptionsPerPeer)) cut_peer(peer, count, false);

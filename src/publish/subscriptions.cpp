@@ -12,6 +12,7 @@ void Subscriptions::apply(bool subscribe, const std::string& prefix, const std::
     Charge& charge = per_peer_[peer];
     ++charge.prefixes;
     charge.last = ++charges_;
+    if (!peer.empty() && first_seen_.size() < kMaxRemembered) first_seen_.emplace(peer, charges_);
     return;
   }
   // An unsubscription comes when the last holder left, whoever that was:
@@ -37,14 +38,23 @@ std::vector<std::pair<std::string, std::size_t>> Subscriptions::peers_over(std::
 }
 
 std::vector<std::pair<std::string, std::size_t>> Subscriptions::peers_newest_first() const {
-  std::vector<std::pair<std::string, const Charge*>> known;
+  struct Known {
+    const std::string* peer;
+    std::uint64_t first, last;
+    std::size_t prefixes;
+  };
+  std::vector<Known> known;
   for (const auto& [peer, charge] : per_peer_) {
-    if (!peer.empty()) known.emplace_back(peer, &charge);
+    if (peer.empty()) continue;
+    const auto seen = first_seen_.find(peer);
+    known.push_back({&peer, seen != first_seen_.end() ? seen->second : UINT64_MAX, charge.last, charge.prefixes});
   }
-  std::sort(known.begin(), known.end(), [](const auto& a, const auto& b) { return a.second->last > b.second->last; });
+  std::sort(known.begin(), known.end(), [](const Known& a, const Known& b) {
+    return a.first != b.first ? a.first > b.first : a.last > b.last;
+  });
   std::vector<std::pair<std::string, std::size_t>> newest;
   newest.reserve(known.size());
-  for (const auto& [peer, charge] : known) newest.emplace_back(peer, charge->prefixes);
+  for (const Known& k : known) newest.emplace_back(*k.peer, k.prefixes);
   return newest;
 }
 

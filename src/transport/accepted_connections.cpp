@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <string_view>
 
 #include "sniffer/error.hpp"
 
@@ -94,7 +95,7 @@ void AcceptedConnections::update() {
     std::int32_t fd;
     std::memcpy(&event, head.data(), sizeof event);
     std::memcpy(&fd, static_cast<const char*>(head.data()) + 2, sizeof fd);
-    if (event == ZMQ_EVENT_ACCEPTED) fds_.insert(fd);
+    if (event == ZMQ_EVENT_ACCEPTED) fds_[fd] = ++accepted_;
     else if (event == ZMQ_EVENT_DISCONNECTED) fds_.erase(fd);
   }
 }
@@ -102,29 +103,54 @@ void AcceptedConnections::update() {
 std::size_t AcceptedConnections::cut_all(const std::string& bound) {
   update();
   std::size_t cut = 0;
-  for (int fd : fds_) {
+  for (const auto& [fd, order] : fds_) {
     if (local_address_is(fd, bound) && shutdown(fd, SHUT_RDWR) == 0) ++cut;
   }
   fds_.clear();  // their DISCONNECTED events follow; a reused number is not ours
   return cut;
 }
 
-std::vector<std::string> AcceptedConnections::cut_crowds(const std::string& bound, std::size_t cap) {
+void AcceptedConnections::vouch(const std::string& peer) {
+  // As peer_of names it: an ipc peer without ZeroMQ's "localhost" in front.
+  constexpr std::string_view kLocal = "localhost:";
+  const std::string name = peer.rfind(kLocal, 0) == 0 ? peer.substr(kLocal.size() - 1) : peer;
+  if (!name.empty() && vouched_.size() < kMaxVouched) vouched_.insert(name);
+}
+
+std::vector<AcceptedConnections::CrowdCut> AcceptedConnections::cut_crowds(const std::string& bound, std::size_t cap) {
   update();
-  std::vector<std::string> cut;
+  std::vector<CrowdCut> cut;
   if (fds_.size() <= cap) return cut;
-  // Each connection's peer read once; then the largest crowds first.
-  std::map<std::string, std::vector<int>> by_peer;
-  for (int fd : fds_) by_peer[peer_of(fd)].push_back(fd);
-  std::vector<std::pair<std::string, std::vector<int>>> crowds(by_peer.begin(), by_peer.end());
-  std::sort(crowds.begin(), crowds.end(), [](const auto& a, const auto& b) { return a.second.size() > b.second.size(); });
-  for (const auto& [peer, fds] : crowds) {
+  // Each connection's peer read once.
+  struct Crowd {
+    std::vector<int> fds;
+    std::uint64_t newest = 0;
+    bool vouched = false;
+  };
+  std::map<std::string, Crowd> by_peer;
+  for (const auto& [fd, order] : fds_) {
+    Crowd& crowd = by_peer[peer_of(fd)];
+    crowd.fds.push_back(fd);
+    crowd.newest = std::max(crowd.newest, order);
+  }
+  std::vector<std::pair<const std::string*, Crowd*>> order;
+  for (auto& [peer, crowd] : by_peer) {
+    crowd.vouched = vouched_.count(peer) != 0;
+    order.emplace_back(&peer, &crowd);
+  }
+  std::sort(order.begin(), order.end(), [](const auto& a, const auto& b) {
+    const Crowd &x = *a.second, &y = *b.second;
+    if (x.vouched != y.vouched) return !x.vouched;
+    if (x.fds.size() != y.fds.size()) return x.fds.size() > y.fds.size();
+    return x.newest > y.newest;
+  });
+  for (const auto& [peer, crowd] : order) {
     if (fds_.size() <= cap) break;
-    for (int fd : fds) {
+    for (int fd : crowd->fds) {
       if (local_address_is(fd, bound)) shutdown(fd, SHUT_RDWR);
       fds_.erase(fd);  // its DISCONNECTED event follows; a reused number is not ours
     }
-    cut.push_back(peer.empty() ? "(unknown)" : peer);
+    cut.push_back({peer->empty() ? "(unknown)" : *peer, crowd->fds.size()});
   }
   return cut;
 }
@@ -133,8 +159,8 @@ std::size_t AcceptedConnections::cut_peer(const std::string& bound, const std::s
   update();
   std::size_t cut = 0;
   for (auto it = fds_.begin(); it != fds_.end();) {
-    if (local_address_is(*it, bound) && peer_is(*it, peer)) {
-      if (shutdown(*it, SHUT_RDWR) == 0) ++cut;
+    if (local_address_is(it->first, bound) && peer_is(it->first, peer)) {
+      if (shutdown(it->first, SHUT_RDWR) == 0) ++cut;
       it = fds_.erase(it);  // its DISCONNECTED event follows
     } else {
       ++it;

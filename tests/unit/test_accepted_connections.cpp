@@ -69,7 +69,10 @@ TEST(AcceptedConnections, AFloodFromOnePeerIsCutAndTheOthersStay) {
     connections.update();
   }
   ASSERT_EQ(connections.size(), 32u);
-  EXPECT_EQ(connections.cut_crowds(bound, 16), std::vector<std::string>{"127.0.0.5"});
+  const auto cut = connections.cut_crowds(bound, 16);
+  ASSERT_EQ(cut.size(), 1u);
+  EXPECT_EQ(cut[0].peer, "127.0.0.5");
+  EXPECT_EQ(cut[0].connections, 30u);
   EXPECT_LE(connections.size(), 16u);
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
   EXPECT_TRUE(std::all_of(crowd.begin(), crowd.end(), closed_by_peer)) << "the crowd's connections stay open";
@@ -77,6 +80,67 @@ TEST(AcceptedConnections, AFloodFromOnePeerIsCutAndTheOthersStay) {
   EXPECT_TRUE(connections.cut_crowds(bound, 16).empty());
   for (int fd : crowd) close(fd);
   for (int fd : others) close(fd);
+}
+
+// An XPUB on 127.0.0.1 whose connections are watched; `port` it was bound to.
+struct WatchedSocket {
+  WatchedSocket() : xpub(ctx, zmq::socket_type::xpub), connections(ctx, xpub, "test-ties") {
+    xpub.bind("tcp://127.0.0.1:*");
+    bound = xpub.get(zmq::sockopt::last_endpoint);
+    port = std::stoi(bound.substr(bound.rfind(':') + 1));
+  }
+  void wait_for(std::size_t n) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (connections.size() < n && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      connections.update();
+    }
+    ASSERT_EQ(connections.size(), n);
+  }
+  zmq::context_t ctx;
+  zmq::socket_t xpub;
+  AcceptedConnections connections;
+  std::string bound;
+  int port = 0;
+};
+
+// Red team R13-6: peers with one connection each, some of whose addresses
+// sort before the detector's. The tie went by the order of address strings:
+// the detector, connected first, was cut on every try.
+TEST(AcceptedConnections, AmongEqualCrowdsTheNewestConnectionsGoFirst) {
+  WatchedSocket w;
+  const int detector = raw_connection("127.0.0.200", w.port);
+  w.wait_for(1);
+  std::vector<int> flood;
+  for (int i = 10; i < 30; ++i) {
+    flood.push_back(raw_connection(("127.0.0." + std::to_string(i)).c_str(), w.port));
+    w.wait_for(flood.size() + 1);  // one at a time: the order they are accepted in is known
+  }
+  const auto cut = w.connections.cut_crowds(w.bound, 16);
+  std::vector<std::string> peers;
+  for (const auto& c : cut) peers.push_back(c.peer);
+  EXPECT_EQ(peers, (std::vector<std::string>{"127.0.0.29", "127.0.0.28", "127.0.0.27", "127.0.0.26", "127.0.0.25"}));
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_FALSE(closed_by_peer(detector)) << "the first connection was cut";
+  close(detector);
+  for (int fd : flood) close(fd);
+}
+
+TEST(AcceptedConnections, AVouchedPeerGoesLastEvenWhenItsConnectionIsTheNewest) {
+  WatchedSocket w;
+  std::vector<int> flood;
+  for (int i = 10; i < 30; ++i) flood.push_back(raw_connection(("127.0.0." + std::to_string(i)).c_str(), w.port));
+  w.wait_for(flood.size());
+  const int detector = raw_connection("127.0.0.200", w.port);
+  w.wait_for(flood.size() + 1);
+  w.connections.vouch("127.0.0.200");
+  const auto cut = w.connections.cut_crowds(w.bound, 16);
+  EXPECT_EQ(cut.size(), 5u);
+  EXPECT_TRUE(std::none_of(cut.begin(), cut.end(), [](const auto& c) { return c.peer == "127.0.0.200"; }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_FALSE(closed_by_peer(detector)) << "the vouched peer was cut";
+  close(detector);
+  for (int fd : flood) close(fd);
 }
 
 }  // namespace

@@ -46,17 +46,32 @@ TEST(Subscriptions, AnUnsubscriptionUnchargesThePrefixsPeer) {
   EXPECT_EQ(subs.size(), 0u);
 }
 
-TEST(Subscriptions, PeersNewestFirstOrdersByTheLastCharge) {
+TEST(Subscriptions, PeersNewestFirstOrdersByTheFirstSightingThenTheLastCharge) {
   Subscriptions subs;
   subs.apply(true, "pkt", "10.0.0.1");
   subs.apply(true, "a", "10.0.0.2");
   subs.apply(true, "b", "10.0.0.3");
-  subs.apply(true, "flow", "10.0.0.1");  // the first peer's newest prefix: now the newest of all
+  subs.apply(true, "flow", "10.0.0.1");  // charged last, but seen first: still the oldest
   subs.apply(true, "c", "");             // unknown peers are never listed
   using Peers = std::vector<std::pair<std::string, std::size_t>>;
-  EXPECT_EQ(subs.peers_newest_first(), (Peers{{"10.0.0.1", 2}, {"10.0.0.3", 1}, {"10.0.0.2", 1}}));
-  subs.apply(false, "b", "");
-  EXPECT_EQ(subs.peers_newest_first(), (Peers{{"10.0.0.1", 2}, {"10.0.0.2", 1}}));
+  EXPECT_EQ(subs.peers_newest_first(), (Peers{{"10.0.0.3", 1}, {"10.0.0.2", 1}, {"10.0.0.1", 2}}));
+  // 10.0.0.1 leaves (cut, or a restart of the detector) and comes back after
+  // 10.0.0.4: it keeps its first sighting.
+  subs.apply(false, "pkt", "");
+  subs.apply(false, "flow", "");
+  subs.apply(true, "d", "10.0.0.4");
+  subs.apply(true, "pkt", "10.0.0.1");
+  EXPECT_EQ(subs.peers_newest_first(), (Peers{{"10.0.0.4", 1}, {"10.0.0.3", 1}, {"10.0.0.2", 1}, {"10.0.0.1", 1}}));
+}
+
+TEST(Subscriptions, PeersBeyondTheRememberedAreNewerThanAnyRemembered) {
+  Subscriptions subs;
+  for (std::size_t i = 0; i <= Subscriptions::kMaxRemembered; ++i) subs.apply(true, std::to_string(i), "p" + std::to_string(i));
+  subs.apply(true, "x", "p0");  // the oldest charged again: not newer for it
+  const auto newest = subs.peers_newest_first();
+  ASSERT_EQ(newest.size(), Subscriptions::kMaxRemembered + 1);
+  EXPECT_EQ(newest.front().first, "p" + std::to_string(Subscriptions::kMaxRemembered));  // not remembered
+  EXPECT_EQ(newest.back().first, "p0");
 }
 
 TEST(Subscriptions, UnknownPeersAreNeverSingledOut) {
