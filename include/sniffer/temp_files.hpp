@@ -2,7 +2,7 @@
 //
 // OutputFile writes a table beside its target under a hidden name and renames
 // it at commit; a run that fails removes it in its destructor. A run stopped
-// by a signal (Ctrl-C, SIGTERM, SIGHUP, SIGQUIT, or the mapped reader's SIGBUS
+// by a signal (Ctrl-C, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE, or the mapped reader's SIGBUS
 // guard) runs no destructor, and a long run's hidden file could be gigabytes.
 // So the temporary paths are registered here, and a signal whose action was
 // the default removes them before the process dies of it as before (the

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <numeric>
+#include <optional>
 
 #include <nlohmann/json.hpp>
 
@@ -228,9 +229,9 @@ int run_offline_jobs(const Config& config, const OfflineOptions& options, const 
     for (std::size_t i : groups[k]) worker_of[i] = k;
   }
   const auto start = std::chrono::steady_clock::now();
-  const PartFiles parts(options.csv_path, files.size());
+  std::optional<PartFiles> parts(std::in_place, options.csv_path, files.size());
   std::vector<WorkerProcess> workers;
-  for (const auto& group : groups) workers.push_back(start_worker(config, options, files, group, parts));
+  for (const auto& group : groups) workers.push_back(start_worker(config, options, files, group, *parts));
   int exit_code = 0;
   std::string failed;
   for (std::size_t k = 0; k < workers.size(); ++k) {
@@ -243,13 +244,14 @@ int run_offline_jobs(const Config& config, const OfflineOptions& options, const 
   std::vector<std::uint64_t> worker_peak(groups.size(), 0);  // a worker's parts share its process
   OutputFile table(options.csv_path, "--write-csv");
   for (std::size_t i = 0; i < files.size(); ++i) {
-    append_part(table, parts.csv(i), i == 0);
-    const nlohmann::json part = read_part_report(parts.report(i));
+    append_part(table, parts->csv(i), i == 0);
+    const nlohmann::json part = read_part_report(parts->report(i));
     merge_report(report, part);
     const std::size_t k = worker_of[i];
     worker_peak[k] = std::max(worker_peak[k], part["pcap"]["peak_rss_bytes"].get<std::uint64_t>());
   }
   table.commit();
+  parts.reset();  // before the report: a reader of stdout gone (SIGPIPE) leaves no parts (red team R13-4)
   // The workers ran at once: their peaks add up.
   report["pcap"]["peak_rss_bytes"] = std::accumulate(worker_peak.begin(), worker_peak.end(), std::uint64_t{0});
   report["pcap"]["jobs"] = groups.size();

@@ -35,7 +35,7 @@ void on_fatal_signal(int sig) {
 // (the daemon's SIGHUP, SIGINT and SIGTERM) and an ignored signal (a
 // background job's SIGINT) are left alone.
 void install_handlers() {
-  for (const int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT}) {
+  for (const int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE}) {
     struct sigaction current {};
     if (sigaction(sig, nullptr, &current) != 0 || current.sa_handler != SIG_DFL) continue;
     struct sigaction sa {};

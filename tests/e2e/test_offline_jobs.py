@@ -246,3 +246,18 @@ def test_a_table_named_by_another_users_link_in_a_shared_sticky_directory_is_ref
     os.lchown(link, 0, 0)  # one's own link is followed, as before
     done = run(env, tmp_path, "own", ["--read-pcap", FILES[0], "--write-csv", link])
     assert done.returncode in (0, 1) and victim.read_text().startswith("Flow ID,"), done.stderr
+
+
+def test_a_report_reader_gone_leaves_no_parts(env, tmp_path):
+    """Red team R13-4: `... -j 2 | true`: the report's write met a closed pipe (SIGPIPE) while the
+    parts were still there, and they stayed (a second copy of the table). Now they are removed
+    before the report is written, and SIGPIPE removes temporaries as the other signals do."""
+    out = tmp_path / "out"
+    out.mkdir()
+    config = tmp_path / "pipe.json"
+    config.write_text(json.dumps({"interfaces": [{"name": "wan0", "role": "wan", "mode": "gateway"}]}))
+    done = subprocess.run(["bash", "-c", '"$@" | true',
+                           "pipe", env.sniffer, "--config", config, "--read-pcap", *FILES[:2], "-j", "2",
+                           "--write-csv", out / "t.csv"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["t.csv"], "parts or temporaries left behind"
