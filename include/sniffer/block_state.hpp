@@ -31,9 +31,13 @@ std::vector<BlockRule> parse_block_state(const std::string& text);
 class BlockStateFile {
  public:
   // Takes the lock on the resolved path (symbolic links followed), creating
-  // the directory if needed. Throws Error: the path names something other
-  // than a regular file (a directory, a device), another live sensor holds
-  // the lock (naming its pid), or the lock cannot be made.
+  // the directory if needed, and removes the temporaries of writers killed
+  // mid-write. On a read-only filesystem (or one not ours to write) the lock
+  // is taken read-only (the existing lock file, or else the directory), so
+  // that the blocks are still restored (writable() false). Throws Error: the
+  // path names something other than a regular file (a directory, a device),
+  // another live sensor holds the lock (naming its pid), or the lock cannot
+  // be made.
   explicit BlockStateFile(std::string path);
   ~BlockStateFile();
   BlockStateFile(const BlockStateFile&) = delete;
@@ -53,11 +57,18 @@ class BlockStateFile {
   void save(const std::vector<BlockRule>& rules);
 
   const std::string& path() const { return path_; }
+  // Whether the lock file could be opened for writing (false: a read-only
+  // filesystem, or no write permission: writes will fail until that changes).
+  bool writable() const { return writable_; }
+  // The temporaries of dead writers removed at start (".NAME.XXXXXX").
+  std::size_t dead_temporaries() const { return dead_temporaries_; }
 
  private:
   std::string path_;    // as configured: for messages
   std::string target_;  // symbolic links resolved: locked, read, written
   int lock_fd_ = -1;
+  bool writable_ = true;
+  std::size_t dead_temporaries_ = 0;
 };
 
 }  // namespace sniffer

@@ -128,6 +128,41 @@ std::string resolved(const std::string& path) {
   return ec || out.empty() ? path : out.string();
 }
 
+// The lock's descriptor: STATE.lock, read-write, created as needed. On a
+// read-only filesystem (or one not ours to write) the existing lock file
+// read-only, or else the state file's directory: flock works on either, so
+// sensors still exclude each other and the blocks can be restored (a
+// restart after /var went read-only refused to start at all: red team
+// R13-10). `writable` says which it was.
+int open_lock(const std::string& lock, const std::string& dir, bool& writable) {
+  writable = true;
+  const int fd = open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
+  if (fd >= 0 || (errno != EROFS && errno != EACCES)) return fd;
+  writable = false;
+  const int existing = open(lock.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (existing >= 0 || errno != ENOENT) return existing;
+  return open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
+// Removes what a writer killed mid-write (SIGKILL, the OOM killer) left
+// beside the state file: OutputFile's ".NAME.XXXXXX". With the lock held no
+// live writer has one (red team R13-7). Returns how many.
+std::size_t remove_dead_temporaries(const std::string& target) {
+  namespace fs = std::filesystem;
+  const fs::path file(target);
+  const std::string prefix = "." + file.filename().string() + ".";
+  std::size_t removed = 0;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(file.parent_path(), ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.size() == prefix.size() + 6 && name.compare(0, prefix.size(), prefix) == 0 &&
+        !entry.is_symlink(ec) && entry.is_regular_file(ec) && fs::remove(entry.path(), ec)) {
+      ++removed;
+    }
+  }
+  return removed;
+}
+
 }  // namespace
 
 std::string block_state_text(const std::vector<BlockRule>& rules) {
@@ -183,7 +218,7 @@ BlockStateFile::BlockStateFile(std::string path) : path_(std::move(path)) {
                 ": it must name a regular file, or one that does not exist yet");
   }
   const std::string lock = target_ + ".lock";
-  const int fd = open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
+  const int fd = open_lock(lock, fs::path(target_).parent_path().string(), writable_);
   if (fd < 0) throw Error("blocklist.state_file " + path_ + ": lock file " + lock + ": " + errno_text(errno));
   if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
     const int err = errno;
@@ -198,13 +233,16 @@ BlockStateFile::BlockStateFile(std::string path) : path_(std::move(path)) {
     }
     throw Error("blocklist.state_file " + path_ + ": lock " + lock + ": flock: " + errno_text(err));
   }
+  lock_fd_ = fd;  // the file stays after exit: removing it would race the next holder's open
+  if (!writable_) return;
+  dead_temporaries_ = remove_dead_temporaries(target_);
   const std::string pid = std::to_string(getpid()) + "\n";
   if (ftruncate(fd, 0) != 0 || pwrite(fd, pid.data(), pid.size(), 0) != static_cast<ssize_t>(pid.size())) {
     const int err = errno;
     close(fd);
+    lock_fd_ = -1;
     throw Error("blocklist.state_file " + path_ + ": lock " + lock + ": write pid: " + errno_text(err));
   }
-  lock_fd_ = fd;  // the file stays after exit: removing it would race the next holder's open
 }
 
 BlockStateFile::~BlockStateFile() {

@@ -68,6 +68,14 @@ bool Prevention::state_retry_due(std::uint64_t now_mono_ns) const {
 }
 
 void Prevention::restore(const BlocklistConfig& config) {
+  if (!state_->writable()) {
+    spdlog::warn("blocklist.state_file {}: its filesystem is read-only (or not writable by this process): the blocks "
+                 "are restored, but changes are not kept until it can be written", state_->path());
+  }
+  if (state_->dead_temporaries() > 0) {
+    spdlog::info("blocklist.state_file {}: removed {} temporary file(s) of writes cut short (a sensor killed while "
+                 "writing)", state_->path(), state_->dead_temporaries());
+  }
   BlockStateFile::Loaded loaded = state_->load();
   if (!loaded.set_aside.empty()) {
     spdlog::error("blocklist.state_file {}: {}: moved aside to {}; started without its blocks", state_->path(),
@@ -115,7 +123,8 @@ void Prevention::restore(const BlocklistConfig& config) {
                  "non-ASCII bytes or overlong: replaced by '?', cut", state_->path(), t.cleaned);
   }
   // The file is to say what the blocklist holds (a set-aside file: a new one).
-  state_dirty_ = !loaded.set_aside.empty() || t.expired || t.failed || t.clamped || t.cleaned;
+  // Not writable: tried at once, so that the failure shows (log, metrics, replies) from the start.
+  state_dirty_ = !loaded.set_aside.empty() || t.expired || t.failed || t.clamped || t.cleaned || !state_->writable();
 }
 
 std::string Prevention::persist() {

@@ -179,6 +179,29 @@ def test_a_full_disk_is_tried_again_on_a_backoff_and_a_last_write_that_fails_is_
         assert report["userspace"]["blocklist"]["state_unsaved"] == 1, report["userspace"]["blocklist"]
 
 
+def test_a_read_only_state_directory_still_starts_and_restores_the_blocks(lab, block_sensor, tmp_path):
+    """Red team R13-10: after the state file's filesystem went read-only (ext4's errors=remount-ro),
+    the next start failed on the lock file (O_RDWR|O_CREAT): no flows, no events, no blocking at all
+    for the sake of the blocklist's persistence. Now the lock is taken read-only, the blocks come
+    back, and the log says changes are not kept."""
+    start, block, _ = block_sensor
+    with small_tmpfs(tmp_path / "ro", size="1m") as ro:
+        state = ro / "blocklist.json"
+        daemon = start(state_file=state)
+        assert block("add", Addr.WAN4_PEER, "--duration", 600, "--reason", "before ro").returncode == 0
+        assert saved_prefixes(state, [f"{Addr.WAN4_PEER}/32"]) == [f"{Addr.WAN4_PEER}/32"]
+        daemon.stop()
+        run(["mount", "-o", "remount,ro", str(ro)])
+        daemon = start(state_file=state)
+        assert f"blocklist.state_file {state}: its filesystem is read-only" in daemon.stderr(), daemon.stderr()[-2000:]
+        assert f"{Addr.WAN4_PEER}/32" in rows(block)
+        assert attacker_blocked(lab), "the restored block is not enforced"
+        assert wait_log(daemon, "the blocks are applied but not kept across a restart"), daemon.stderr()[-2000:]
+        added = block("add", "198.51.100.9", "--duration", 600)
+        assert added.returncode == 0 and "warning: applied, not persisted" in added.stderr, added.stderr
+        daemon.stop()
+
+
 def test_two_sensors_never_share_one_state_file(env, lab, block_sensor, tmp_path):
     start, _, state = block_sensor
     first = start()

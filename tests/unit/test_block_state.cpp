@@ -153,6 +153,27 @@ TEST(BlockState, TwoSensorsNeverShareOneFile) {
   BlockStateFile again(path);  // released with its holder
 }
 
+// Red team R13-7: each writer killed mid-write (SIGKILL) left its temporary
+// (".blocklist.json.XXXXXX", up to the file's size) for good.
+TEST(BlockState, TheTemporariesOfDeadWritersAreRemovedWithTheLockHeld) {
+  TempDir dir("block_state");
+  const std::string path = (dir.path / "blocklist.json").string();
+  for (const char* name : {".blocklist.json.P0tOFj", ".blocklist.json.45iimU", ".blocklist.json.toolong7",
+                           ".other.json.X7EisW", "blocklist.json.bad-20261206T053000Z"}) {
+    std::ofstream(dir.path / name) << "x";
+  }
+  std::filesystem::create_symlink("/etc/hostname", dir.path / ".blocklist.json.linkedX");
+  BlockStateFile file(path);
+  EXPECT_EQ(file.dead_temporaries(), 2u);
+  EXPECT_TRUE(file.writable());
+  EXPECT_FALSE(std::filesystem::exists(dir.path / ".blocklist.json.P0tOFj"));
+  EXPECT_FALSE(std::filesystem::exists(dir.path / ".blocklist.json.45iimU"));
+  for (const char* kept : {".blocklist.json.toolong7", ".other.json.X7EisW", "blocklist.json.bad-20261206T053000Z",
+                           ".blocklist.json.linkedX"}) {
+    EXPECT_TRUE(std::filesystem::exists(std::filesystem::symlink_status(dir.path / kept))) << kept;
+  }
+}
+
 TEST(BlockState, ADirectoryIsRefusedNamedAndLeftWhereItIs) {
   TempDir dir("block_state");
   const fs::path path = dir.path / "blocklist.json";
