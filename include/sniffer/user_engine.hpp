@@ -48,6 +48,8 @@ class UserEngine {
   std::uint64_t flows_created() const;
 
  private:
+  void cache_interfaces();
+
   std::vector<std::unique_ptr<sniffer_user_map>> stores_;
   const UserArrayMap* stats_ = nullptr;
   std::optional<UserFlowMap> flows_;

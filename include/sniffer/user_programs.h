@@ -47,6 +47,14 @@ extern __u64 sniffer_user_mono_now_ns;
 /* The programs' globals as a fresh load has them (one process may run
  * several engines one after the other), their flow ids from first_flow_id. */
 void sniffer_user_start(__u64 first_flow_id);
+/* Puts an interface's entry into the programs' iface_cache (abi.h), as the
+ * daemon does after updating iface_configs: a frame of that interface then
+ * takes its config from there, not from a lookup of the map's store. The
+ * engine calls it once a run for each entry it copied (sniffer_user_start
+ * empties the cache first). */
+void sniffer_user_cache_interface(const struct sniffer_iface_config *cfg);
+/* 1 and the entry in *cfg when the cache holds ifindex's entry, else 0. */
+int sniffer_user_cached_interface(__u32 ifindex, struct sniffer_iface_config *cfg);
 /* The programs' last flow id (kernel flow aggregation). */
 __u64 sniffer_user_last_flow_id(void);
 /* Runs observe() on the frame as the XDP hook does: headers parsed in its

@@ -238,9 +238,12 @@ struct UserRingBuffer::Reservation {
   static constexpr std::size_t kHeader = 16;
   UserRingBuffer* ring = nullptr;
   std::uint64_t size = 0;
-  std::vector<std::uint64_t> words;  // header + record, 8-byte aligned
+  // Header + record, 8-byte aligned; reused, so not cleared: as the kernel's
+  // ring, a record holds what the programs write into it.
+  std::unique_ptr<std::uint64_t[]> words;
+  std::size_t capacity = 0;  // words
 
-  std::uint8_t* bytes() { return reinterpret_cast<std::uint8_t*>(words.data()) + kHeader; }
+  std::uint8_t* bytes() { return reinterpret_cast<std::uint8_t*>(words.get()) + kHeader; }
   static Reservation* of(void* data) {
     Reservation* r;
     std::memcpy(&r, static_cast<std::uint8_t*>(data) - kHeader, sizeof r);
@@ -262,9 +265,12 @@ void* UserRingBuffer::reserve(std::uint64_t size) {
   }
   r->ring = this;
   r->size = size;
-  r->words.resize((Reservation::kHeader + size + 7) / 8);
+  if (const std::size_t need = (Reservation::kHeader + size + 7) / 8; need > r->capacity) {
+    r->words = std::make_unique_for_overwrite<std::uint64_t[]>(need);
+    r->capacity = need;
+  }
   Reservation* raw = r.release();
-  std::memcpy(reinterpret_cast<std::uint8_t*>(raw->words.data()), &raw, sizeof raw);
+  std::memcpy(reinterpret_cast<std::uint8_t*>(raw->words.get()), &raw, sizeof raw);
   queued_ += ring_footprint(size);
   return raw->bytes();
 }

@@ -61,11 +61,25 @@ void sniffer_user_set_replay_packet(__u64 ts_ns, __u32 wire_len, __u64 mono_now_
 
 void sniffer_user_start(__u64 first_flow_id)
 {
+	memset(iface_cache, 0, sizeof(iface_cache));
 	replay_ts_ns = 0;
 	replay_clock_ns = 0;
 	replay_wire_len = 0;
 	replay_active = 0;
 	last_flow_id = first_flow_id - 1;
+}
+
+void sniffer_user_cache_interface(const struct sniffer_iface_config *cfg)
+{
+	__u64 word;
+	memcpy(&word, cfg, sizeof(word));
+	iface_cache[cfg->ifindex % SNIFFER_IFACE_CACHE_SLOTS] = word;
+}
+
+int sniffer_user_cached_interface(__u32 ifindex, struct sniffer_iface_config *cfg)
+{
+	memcpy(cfg, &iface_cache[ifindex % SNIFFER_IFACE_CACHE_SLOTS], sizeof(*cfg));
+	return cfg->ifindex == ifindex && ifindex;
 }
 
 __u64 sniffer_user_last_flow_id(void)
