@@ -199,6 +199,7 @@ std::unique_ptr<Worker> Sensor::make_worker(std::uint32_t index, std::uint32_t c
                           .worker = index,
                           .workers = count,
                           .csv_path = options_.csv_path,
+                          .csv_uncached = options_.csv_uncached,
                           .labels = options_.labels,
                           .first_flow_id = options_.first_flow_id};
   std::unique_ptr<FlowMap> flow_map;

@@ -206,5 +206,28 @@ TEST(UserMaps, RingBufferHandsEachSubmittedRecordToItsSinkAndCountsWhatIsQueued)
   EXPECT_EQ(seen[1], std::vector<std::uint8_t>({1, 2, 3}));
 }
 
+// The programs' iface_cache in the user engine (abi.h): an entry put there
+// is found for its ifindex only, a later one of the same slot replaces it,
+// and a new engine's start empties it (one process may run several).
+TEST(UserPrograms, InterfaceCacheHoldsWhatWasPutAndAStartEmptiesIt) {
+  sniffer_user_start(1);
+  const sniffer_iface_config lo{.ifindex = 1, .mode = 1, .is_wan_facing = 1, .stats_slot = 1, .blocklist = 0};
+  const sniffer_iface_config other{.ifindex = 1 + SNIFFER_IFACE_CACHE_SLOTS, .mode = 0, .is_wan_facing = 0,
+                                   .stats_slot = 2, .blocklist = 1};  // lo's slot
+  sniffer_iface_config got{};
+  EXPECT_EQ(sniffer_user_cached_interface(1, &got), 0);
+  EXPECT_EQ(sniffer_user_cached_interface(0, &got), 0);  // ifindex 0 never matches an empty slot
+  sniffer_user_cache_interface(&lo);
+  ASSERT_EQ(sniffer_user_cached_interface(1, &got), 1);
+  EXPECT_EQ(std::memcmp(&got, &lo, sizeof got), 0);
+  EXPECT_EQ(sniffer_user_cached_interface(other.ifindex, &got), 0);
+  sniffer_user_cache_interface(&other);
+  EXPECT_EQ(sniffer_user_cached_interface(1, &got), 0);
+  ASSERT_EQ(sniffer_user_cached_interface(other.ifindex, &got), 1);
+  EXPECT_EQ(got.stats_slot, 2);
+  sniffer_user_start(1);
+  EXPECT_EQ(sniffer_user_cached_interface(other.ifindex, &got), 0);
+}
+
 }  // namespace
 }  // namespace sniffer
