@@ -49,6 +49,7 @@ class UserEngine {
 
  private:
   void cache_interfaces();
+  void release_slots();  // the programs' maps without stores again
 
   std::vector<std::unique_ptr<sniffer_user_map>> stores_;
   const UserArrayMap* stats_ = nullptr;

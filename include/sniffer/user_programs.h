@@ -22,12 +22,22 @@ struct sniffer_user_frame {
 	__u32 len;
 };
 
+/* An array map's values as the kernel lays them out (each value's size
+ * rounded up to 8): the lookup helper indexes them inline, without a call
+ * (the counters take several lookups a packet). */
+struct sniffer_user_array {
+	__u8 *values;
+	__u32 stride;
+	__u32 entries;
+};
+
 /* A map of the programs: its name (as bpftool shows it) and sizes, and the
- * slot where the engine puts its store. */
+ * slots where the engine puts its store and, for an array, its values. */
 struct sniffer_user_map; /* the engine's store (C++) */
 struct sniffer_user_map_slot {
 	const char *name;
 	struct sniffer_user_map **store;
+	const struct sniffer_user_array **array; /* NULL in the definition unless an array */
 	__u32 type; /* BPF_MAP_TYPE_* */
 	__u32 key_size, value_size; /* 0 for a ring buffer */
 };

@@ -102,6 +102,7 @@ UserEngine::UserEngine(const BpfPrograms& programs, UserRingBuffer::Sink sink, s
       if (std::strcmp(slot.name, "stats") == 0) stats_ = static_cast<const UserArrayMap*>(store.get());
       if (std::strcmp(slot.name, "flows") == 0) flows_.emplace(static_cast<UserHashMap&>(*store));
       *slot.store = store.get();
+      *slot.array = store->array.values ? &store->array : nullptr;
       stores_.push_back(std::move(store));
     }
     if (!stats_ || !flows_) throw Error("user engine: the programs have no stats or flows map");
@@ -120,8 +121,18 @@ UserEngine::UserEngine(const BpfPrograms& programs, UserRingBuffer::Sink sink, s
     sniffer_user_set_constants(options.payload_bytes, options.wakeup_bytes, options.flow_kernel ? 1 : 0,
                                options.packet_sample, &options.flow_params);
   } catch (...) {
+    release_slots();  // the stores go with this half-built engine
     engine_exists = false;
     throw;
+  }
+}
+
+void UserEngine::release_slots() {
+  __u32 count = 0;
+  const sniffer_user_map_slot* slots = sniffer_user_maps(&count);
+  for (const sniffer_user_map_slot& slot : std::span(slots, count)) {
+    *slot.store = nullptr;
+    *slot.array = nullptr;
   }
 }
 
@@ -144,9 +155,7 @@ void UserEngine::cache_interfaces() {
 }
 
 UserEngine::~UserEngine() {
-  __u32 count = 0;
-  const sniffer_user_map_slot* slots = sniffer_user_maps(&count);
-  for (const sniffer_user_map_slot& slot : std::span(slots, count)) *slot.store = nullptr;
+  release_slots();
   engine_exists = false;
 }
 

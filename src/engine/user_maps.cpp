@@ -21,10 +21,10 @@ std::uint64_t ring_footprint(std::uint64_t size) { return (size + BPF_RINGBUF_HD
 
 UserArrayMap::UserArrayMap(std::uint32_t value_size, std::uint32_t max_entries)
     : value_size_(value_size) {
-  array_stride = (value_size + 7) & ~7u;
-  array_entries = max_entries;
-  bytes_.resize(std::size_t{array_stride} * max_entries);
-  array_values = bytes_.data();
+  array.stride = (value_size + 7) & ~7u;
+  array.entries = max_entries;
+  bytes_.resize(std::size_t{array.stride} * max_entries);
+  array.values = bytes_.data();
 }
 
 void* UserArrayMap::lookup(const void* key) { return array_element(key); }
@@ -302,7 +302,7 @@ extern "C" {
 
 void* sniffer_user_map_lookup(void* map, const void* key) {
   sniffer_user_map* store = store_of(map);
-  return store->array_values ? store->array_element(key) : store->lookup(key);  // an array without the virtual call
+  return store->array.values ? store->array_element(key) : store->lookup(key);  // an array without the virtual call
 }
 
 long sniffer_user_map_update(void* map, const void* key, const void* value, __u64 flags) {

@@ -23,12 +23,15 @@
 #define RINGS(X) X(events) X(captures)
 
 /* The store's pointer must be the struct's first member (see bpf/userspace/bpf/bpf_helpers.h). */
-#define STORE_FIRST(m) _Static_assert(offsetof(typeof(m), user_map) == 0, #m ": user_map is not first");
+#define STORE_FIRST(m)                                                                    \
+	_Static_assert(offsetof(typeof(m), user_map) == offsetof(struct sniffer_user_map_head, user_map) && \
+			       offsetof(typeof(m), user_array) == offsetof(struct sniffer_user_map_head, user_array), \
+		       #m ": user_map and user_array are not first");
 KEYED_MAPS(STORE_FIRST)
 RINGS(STORE_FIRST)
 
-#define USER_MAP(m) {#m, &m.user_map, sizeof(*m.type) / sizeof(int), sizeof(*m.key), sizeof(*m.value)},
-#define USER_RING(m) {#m, &m.user_map, sizeof(*m.type) / sizeof(int), 0, 0},
+#define USER_MAP(m) {#m, &m.user_map, &m.user_array, sizeof(*m.type) / sizeof(int), sizeof(*m.key), sizeof(*m.value)},
+#define USER_RING(m) {#m, &m.user_map, &m.user_array, sizeof(*m.type) / sizeof(int), 0, 0},
 static const struct sniffer_user_map_slot user_maps[] = {KEYED_MAPS(USER_MAP) RINGS(USER_RING)};
 
 const struct sniffer_user_map_slot *sniffer_user_maps(__u32 *count)
