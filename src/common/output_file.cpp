@@ -1,6 +1,8 @@
 #include "sniffer/output_file.hpp"
 
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -181,7 +183,15 @@ struct OutputFile::Writer {
   bool busy = false, quit = false;
   std::thread thread;
 
-  explicit Writer(int f) : fd(f), thread([this] { run(); }) {}
+  // The thread blocks every signal (it inherits the mask set around its
+  // start): they reach the thread that handles them, as before it existed.
+  explicit Writer(int f) : fd(f) {
+    sigset_t all, previous;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &previous);
+    thread = std::thread([this] { run(); });
+    pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+  }
   void run() {
     std::unique_lock lock(mutex);
     for (;;) {
