@@ -53,9 +53,9 @@ struct {
 	__type(value, struct sniffer_iface_config);
 } iface_configs SEC(".maps");
 
-/* iface_configs' entries, direct-mapped, written by the daemon only (abi.h,
- * SNIFFER_IFACE_CACHE_SLOTS); all 0 in the user engine, which then always
- * reads the map. */
+/* iface_configs' entries, direct-mapped, written by the daemon (abi.h,
+ * SNIFFER_IFACE_CACHE_SLOTS); the user engine fills it once at its start
+ * from its copy of the map, which nothing changes afterwards. */
 __u64 iface_cache[SNIFFER_IFACE_CACHE_SLOTS] = {};
 
 /* The interface's entry into *cfg: from iface_cache when its slot holds this

@@ -44,12 +44,44 @@ class OutputFile {
   // Flushes, syncs, closes and (for a regular file) renames into place.
   void commit();
 
+  // A bulk output written once and not read back soon (the offline CSV):
+  // once past its first write-back range, a regular file is written in whole
+  // blocks with O_DIRECT, bypassing the page cache (no copy of every byte
+  // into it, nothing left to write back at commit), by a thread of the
+  // file's own while the next buffer fills (such a write waits for the disk).
+  // The bytes short of a block stay buffered to the next flush; the last
+  // ones, and everything where the file system refuses O_DIRECT, go through
+  // the page cache. An error of the thread's write throws at the next flush
+  // or at commit.
+  void bypass_page_cache() { uncached_ = true; }
+  // Whether writes bypass the page cache now.
+  bool uncached() const { return direct_io_; }
+
   const std::string& path() const { return path_; }
   bool direct() const { return temp_path_.empty(); }
 
  private:
+  struct Free {
+    void operator()(char* p) const;
+  };
+  struct Writer;
+  struct WriterStop {
+    void operator()(Writer* w) const;
+  };
   [[noreturn]] void fail(const char* step, int err) const;
   void flush_buffer();
+  // Writes n bytes from data (what O_DIRECT refuses, and all after, through
+  // the page cache).
+  void write_out(const char* data, std::size_t n);
+  // O_DIRECT: the full blocks of the buffer to the writer thread.
+  void flush_uncached();
+  // Waits for the writer thread's write, if any, and accounts for it.
+  void finish_pending();
+  // O_DIRECT on or off on fd_ (on: false when the file system refuses it).
+  bool set_uncached(bool on);
+  // A buffer of `bytes` (block-aligned, a multiple of the block), holding what the old one held.
+  void resize_buffer(std::size_t bytes);
+  static std::unique_ptr<char[], Free> aligned_buffer(std::size_t bytes);  // bytes: whole blocks
   // Renames the temporary file to target_ (NewOnly: never over a name).
   void rename_into_place();
 
@@ -57,13 +89,18 @@ class OutputFile {
   std::string target_, temp_path_;  // the file renamed over, and its temporary; empty: written directly
   const char* temp_c_str_ = nullptr;  // temp_path_, as temp_files holds it (removed at a fatal signal)
   int temp_slot_ = -1;
-  std::unique_ptr<char[]> buffer_;  // written to fd_ when it holds flush_at_ bytes or more
+  std::unique_ptr<char[], Free> buffer_;  // written to fd_ when it holds flush_at_ bytes or more; block-aligned
   std::size_t capacity_ = 0, used_ = 0;
   std::size_t flush_at_ = 64 * 1024;  // 1 MiB once the file is past its first write-back range
   int fd_ = -1;
   Mode mode_;
   std::uint64_t written_ = 0;          // bytes written to fd_
   std::uint64_t write_back_from_ = 0;  // the first byte whose write-back was not yet started
+  bool uncached_ = false;   // bypass_page_cache() asked for, and not refused
+  bool direct_io_ = false;  // O_DIRECT set on fd_
+  std::unique_ptr<char[], Free> spare_;  // O_DIRECT: the buffer the writer thread writes
+  std::size_t spare_capacity_ = 0;
+  std::unique_ptr<Writer, WriterStop> writer_;  // after spare_: stopped before it is freed
 };
 
 }  // namespace sniffer

@@ -22,6 +22,9 @@ struct OfflineOptions {
   std::vector<std::string> pcap_inputs;  // files, directories, patterns, "-" (see capture_inputs.hpp)
   InterfaceConfig interface;  // the interface (name, role, mode) the capture is attributed to
   std::string csv_path;       // non-empty: write flows here instead of publishing
+  // The CSV past its first 8 MiB bypasses the page cache (OutputFile::bypass_page_cache):
+  // not for a -j worker's part, which the table then reads back.
+  bool csv_uncached = true;
   double wait_subscriber_s = 0;  // publishing: wait this long for subscribers first
   // --engine; unset: the user engine.
   std::optional<ReplayEngine> engine;

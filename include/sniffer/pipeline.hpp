@@ -29,6 +29,7 @@ struct PipelineOutputs {
   // that share of flows.max_flows and flow ids (userspace aggregation).
   std::uint32_t worker = 0, workers = 1;
   std::string csv_path;  // write flow records here too (empty: no CSV)
+  bool csv_uncached = false;  // the CSV past its first 8 MiB bypasses the page cache (OutputFile::bypass_page_cache)
   std::shared_ptr<const FlowLabels> labels;  // --labels: label every flow record (and a Label column)
   std::uint64_t first_flow_id = 1;           // userspace flow table (FlowTableConfig::first_flow_id); the kernel's: the Sensor
   // Kernel flow aggregation: the programs' "flows" map (it outlives the pipeline) and its size.

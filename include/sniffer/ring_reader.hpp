@@ -49,9 +49,12 @@ class RingReader {
   bool wait(int timeout_ms);
   // Handles every record available now, without waiting.
   void consume();
-  // Handles one record (a ring sample); the user engine hands its records
-  // here as it submits them.
+  // Handles one record (a ring sample).
   void handle(const void* data, std::size_t size);
+  // Counts and checks one record: a packet record's decoded form (the
+  // reader's, valid until the next record), which the caller handles; or
+  // nullptr: a flow or drop record (its handler has had it) or a rejected one.
+  DecodedRecord* decode(const void* data, std::size_t size);
 
   const DrainCounters& counters() const { return counters_; }
 

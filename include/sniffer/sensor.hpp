@@ -60,6 +60,7 @@ struct SensorOptions {
   std::uint64_t first_flow_id = 1;  // replay: the first flow id, either aggregation (-j workers)
   bool publish = true;   // bind publish.endpoint
   std::string csv_path;  // non-empty: write flow records to this CSV file
+  bool csv_uncached = false;  // it bypasses the page cache past its first 8 MiB (OutputFile::bypass_page_cache)
   std::shared_ptr<const FlowLabels> labels;  // --labels: label every flow record
 };
 

@@ -48,6 +48,9 @@ class UserEngine {
   std::uint64_t flows_created() const;
 
  private:
+  void cache_interfaces();
+  void release_slots();  // the programs' maps without stores again
+
   std::vector<std::unique_ptr<sniffer_user_map>> stores_;
   const UserArrayMap* stats_ = nullptr;
   std::optional<UserFlowMap> flows_;

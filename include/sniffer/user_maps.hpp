@@ -23,17 +23,15 @@ struct sniffer_user_map {  // the C side's opaque store type
   // 0 or a negative errno, as bpf_map_update_elem (flags BPF_ANY, BPF_NOEXIST, BPF_EXIST).
   virtual long update(const void* key, const void* value, std::uint64_t flags) = 0;
 
-  // An array's values (UserArrayMap; nullptr for any other store), here so
-  // that the lookup helper reaches the programs' counters, several a packet,
-  // without a virtual call.
-  std::uint8_t* array_values = nullptr;
-  std::uint32_t array_stride = 0;  // the value size rounded up to 8, as the kernel lays array values out
-  std::uint32_t array_entries = 0;
+  // An array's values (UserArrayMap; values nullptr for any other store),
+  // which the programs' lookup helper indexes inline (the engine hands them
+  // to the map's definition): the counters, several a packet, without a call.
+  sniffer_user_array array{};
   // The array's value at index *key (a __u32), nullptr past the end.
   void* array_element(const void* key) const {
     std::uint32_t index;
     std::memcpy(&index, key, sizeof index);
-    return index < array_entries ? array_values + std::size_t{index} * array_stride : nullptr;
+    return index < array.entries ? array.values + std::size_t{index} * array.stride : nullptr;
   }
 };
 
@@ -44,12 +42,12 @@ class UserArrayMap : public sniffer_user_map {
   UserArrayMap(std::uint32_t value_size, std::uint32_t max_entries);
   void* lookup(const void* key) override;
   long update(const void* key, const void* value, std::uint64_t flags) override;
-  std::uint32_t size() const { return array_entries; }
-  const void* at(std::uint32_t index) const { return array_values + std::size_t{index} * array_stride; }
+  std::uint32_t size() const { return array.entries; }
+  const void* at(std::uint32_t index) const { return array.values + std::size_t{index} * array.stride; }
 
  private:
   std::uint32_t value_size_;
-  std::vector<std::uint8_t> bytes_;  // never reallocated: array_values points into it
+  std::vector<std::uint8_t> bytes_;  // never reallocated: array.values points into it
 };
 
 // An open-addressing table (linear probing, at most half full) of fixed-size

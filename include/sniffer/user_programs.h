@@ -22,12 +22,22 @@ struct sniffer_user_frame {
 	__u32 len;
 };
 
+/* An array map's values as the kernel lays them out (each value's size
+ * rounded up to 8): the lookup helper indexes them inline, without a call
+ * (the counters take several lookups a packet). */
+struct sniffer_user_array {
+	__u8 *values;
+	__u32 stride;
+	__u32 entries;
+};
+
 /* A map of the programs: its name (as bpftool shows it) and sizes, and the
- * slot where the engine puts its store. */
+ * slots where the engine puts its store and, for an array, its values. */
 struct sniffer_user_map; /* the engine's store (C++) */
 struct sniffer_user_map_slot {
 	const char *name;
 	struct sniffer_user_map **store;
+	const struct sniffer_user_array **array; /* NULL in the definition unless an array */
 	__u32 type; /* BPF_MAP_TYPE_* */
 	__u32 key_size, value_size; /* 0 for a ring buffer */
 };
@@ -47,6 +57,14 @@ extern __u64 sniffer_user_mono_now_ns;
 /* The programs' globals as a fresh load has them (one process may run
  * several engines one after the other), their flow ids from first_flow_id. */
 void sniffer_user_start(__u64 first_flow_id);
+/* Puts an interface's entry into the programs' iface_cache (abi.h), as the
+ * daemon does after updating iface_configs: a frame of that interface then
+ * takes its config from there, not from a lookup of the map's store. The
+ * engine calls it once a run for each entry it copied (sniffer_user_start
+ * empties the cache first). */
+void sniffer_user_cache_interface(const struct sniffer_iface_config *cfg);
+/* 1 and the entry in *cfg when the cache holds ifindex's entry, else 0. */
+int sniffer_user_cached_interface(__u32 ifindex, struct sniffer_iface_config *cfg);
 /* The programs' last flow id (kernel flow aggregation). */
 __u64 sniffer_user_last_flow_id(void);
 /* Runs observe() on the frame as the XDP hook does: headers parsed in its

@@ -69,8 +69,11 @@ class Worker {
   WorkerSnapshot snapshot();
 
   // Replay (one worker, no thread): the frame about to run, then its
-  // records go through ring() to the pipeline.
+  // records go through ring() to the pipeline; or, from the user engine,
+  // through replay_record as it submits them: the ring's checks and counters,
+  // then the pipeline, with no handler call or copy between.
   void set_replay_packet(std::uint64_t ts_ns, std::uint32_t wire_len, std::uint64_t now_mono_ns);
+  void replay_record(const void* data, std::size_t size);
   RingReader& ring() { return ring_; }
   Pipeline& pipeline() { return *pipeline_; }
 

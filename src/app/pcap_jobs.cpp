@@ -126,6 +126,7 @@ int run_part(const Config& config, OfflineOptions options, const std::vector<std
   close(fd);
   options.pcap_inputs = {files[i]};
   options.csv_path = parts.csv(i);
+  options.csv_uncached = false;  // read back into the table at once
   options.worker = true;
   options.first_flow_id = i * kFlowIdsPerFile + 1;
   const int code = run_offline(config, options);
@@ -243,6 +244,7 @@ int run_offline_jobs(const Config& config, const OfflineOptions& options, const 
   nlohmann::json report = nlohmann::json::object();
   std::vector<std::uint64_t> worker_peak(groups.size(), 0);  // a worker's parts share its process
   OutputFile table(options.csv_path, "--write-csv");
+  if (options.csv_uncached) table.bypass_page_cache();
   for (std::size_t i = 0; i < files.size(); ++i) {
     append_part(table, parts->csv(i), i == 0);
     const nlohmann::json part = read_part_report(parts->report(i));

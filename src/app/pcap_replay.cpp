@@ -68,6 +68,7 @@ int run_offline(const Config& config, const OfflineOptions& options) {
                                       .first_flow_id = options.first_flow_id,
                                       .publish = options.csv_path.empty(),
                                       .csv_path = options.csv_path,
+                                      .csv_uncached = options.csv_uncached,
                                       .labels = options.labels});
   if (options.wait_subscriber_s > 0 && !sensor.wait_for_subscribers(options.wait_subscriber_s)) {
     spdlog::warn("--wait-subscriber: no subscriber to every published topic after {} s: publishing anyway "

@@ -1,15 +1,23 @@
 #include "sniffer/output_file.hpp"
 
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <cstdio>  // renameat2
 #include <cstdlib>
 #include <cstring>
+#include <condition_variable>
 #include <iostream>
+#include <mutex>
+#include <thread>
+#include <utility>
+#include <new>
 
 #include "sniffer/error.hpp"
 #include "sniffer/temp_files.hpp"
@@ -27,6 +35,9 @@ constexpr std::size_t kLargeBufferBytes = 1024 * 1024;
 // A regular file's write-back is started every this many bytes (see
 // flush_buffer).
 constexpr std::uint64_t kWriteBackBytes = 8 << 20;
+// O_DIRECT's unit: file offsets, buffer addresses and lengths in whole blocks
+// (4096 covers disks of 512 and 4096-byte sectors).
+constexpr std::size_t kBlockBytes = 4096;
 
 // The file a rename would replace: `path` itself, or the regular file a
 // symbolic link leads to. Empty when the target is not a regular file (or a
@@ -79,9 +90,8 @@ void write_stdout(std::string_view text) {
 OutputFile::OutputFile(std::string path, std::string what, Mode mode)
     : path_(std::move(path)),
       what_(std::move(what)),
-      buffer_(std::make_unique_for_overwrite<char[]>(kBufferBytes)),
-      capacity_(kBufferBytes),
       mode_(mode) {
+  resize_buffer(kBufferBytes);
   struct stat st {};
   if (mode_ == Mode::NewOnly && lstat(path_.c_str(), &st) == 0) fail("create", EEXIST);
   if (const long owner = foreign_link_owner(path_); owner >= 0) {
@@ -110,9 +120,33 @@ OutputFile::OutputFile(std::string path, std::string what, Mode mode)
 }
 
 OutputFile::~OutputFile() {
+  writer_.reset();  // its write done, before the file is closed
   if (fd_ >= 0) close(fd_);
   temp_files::forget(temp_slot_);
   if (!temp_path_.empty()) unlink(temp_path_.c_str());
+}
+
+void OutputFile::Free::operator()(char* p) const { std::free(p); }
+
+std::unique_ptr<char[], OutputFile::Free> OutputFile::aligned_buffer(std::size_t bytes) {
+  auto* p = static_cast<char*>(std::aligned_alloc(kBlockBytes, bytes));
+  if (!p) throw std::bad_alloc();
+  return std::unique_ptr<char[], Free>(p);
+}
+
+void OutputFile::resize_buffer(std::size_t bytes) {
+  bytes = (bytes + kBlockBytes - 1) / kBlockBytes * kBlockBytes;  // aligned_alloc wants a multiple
+  auto fresh = aligned_buffer(bytes);
+  if (used_) std::memcpy(fresh.get(), buffer_.get(), used_);
+  buffer_ = std::move(fresh);
+  capacity_ = bytes;
+}
+
+bool OutputFile::set_uncached(bool on) {
+  const int flags = fcntl(fd_, F_GETFL);
+  if (flags < 0 || fcntl(fd_, F_SETFL, on ? flags | O_DIRECT : flags & ~O_DIRECT) != 0) return false;
+  direct_io_ = on;
+  return true;
 }
 
 void OutputFile::fail(const char* step, int err) const {
@@ -129,10 +163,7 @@ char* OutputFile::room(std::size_t bytes) {
   if (fd_ < 0) throw Error(what_ + " " + path_ + ": written after it was closed");
   if (used_ + bytes > capacity_) {
     flush_buffer();
-    if (bytes > capacity_) {
-      buffer_ = std::make_unique_for_overwrite<char[]>(bytes);
-      capacity_ = bytes;
-    }
+    if (used_ + bytes > capacity_) resize_buffer(used_ + bytes);  // uncached: a tail may stay
   }
   return buffer_.get() + used_;
 }
@@ -142,17 +173,135 @@ void OutputFile::wrote(std::size_t bytes) {
   if (used_ >= flush_at_) flush_buffer();
 }
 
-void OutputFile::flush_buffer() {
+void OutputFile::write_out(const char* data, std::size_t n) {
   std::size_t done = 0;
-  while (done < used_) {
-    const ssize_t n = ::write(fd_, buffer_.get() + done, used_ - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) fail("write", errno);
-    if (n == 0) fail("write", ENOSPC);  // a zero-length write of a non-empty buffer: no room
-    done += static_cast<std::size_t>(n);
+  while (done < n) {
+    const ssize_t w = ::write(fd_, data + done, n - done);
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0 && errno == EINVAL && direct_io_) {
+      // O_DIRECT refused (a file system's stricter alignment, or a short
+      // write left the offset off a block): the page cache from now on.
+      if (!set_uncached(false)) fail("write", EINVAL);
+      uncached_ = false;
+      continue;
+    }
+    if (w < 0) fail("write", errno);
+    if (w == 0) fail("write", ENOSPC);  // a zero-length write of a non-empty buffer: no room
+    done += static_cast<std::size_t>(w);
   }
-  used_ = 0;
   written_ += done;
+}
+
+// The O_DIRECT writer: one write at a time, of the buffer the file is not filling.
+struct OutputFile::Writer {
+  int fd;
+  std::mutex mutex;
+  std::condition_variable wake;
+  const char* data = nullptr;
+  std::size_t size = 0, done = 0;
+  int err = 0;
+  bool busy = false, quit = false;
+  std::thread thread;
+
+  // The thread blocks every signal (it inherits the mask set around its
+  // start): they reach the thread that handles them, as before it existed.
+  explicit Writer(int f) : fd(f) {
+    sigset_t all, previous;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &previous);
+    thread = std::thread([this] { run(); });
+    pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+  }
+  void run() {
+    std::unique_lock lock(mutex);
+    for (;;) {
+      wake.wait(lock, [this] { return busy || quit; });
+      if (!busy) return;
+      lock.unlock();
+      std::size_t n = 0;
+      int e = 0;
+      while (n < size) {
+        const ssize_t w = ::write(fd, data + n, size - n);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) {
+          e = w < 0 ? errno : ENOSPC;
+          break;
+        }
+        n += static_cast<std::size_t>(w);
+      }
+      lock.lock();
+      done = n;
+      err = e;
+      busy = false;
+      wake.notify_all();
+    }
+  }
+  void submit(const char* d, std::size_t n) {
+    std::lock_guard lock(mutex);
+    data = d;
+    size = n;
+    busy = true;
+    wake.notify_all();
+  }
+  void wait() {
+    std::unique_lock lock(mutex);
+    wake.wait(lock, [this] { return !busy; });
+  }
+};
+
+void OutputFile::WriterStop::operator()(Writer* w) const {
+  {
+    std::lock_guard lock(w->mutex);
+    w->quit = true;
+    w->wake.notify_all();
+  }
+  w->thread.join();  // after its write, if one runs
+  delete w;
+}
+
+void OutputFile::finish_pending() {
+  if (!writer_ || writer_->size == 0) return;
+  writer_->wait();
+  const std::size_t size = std::exchange(writer_->size, 0), done = writer_->done;
+  written_ += done;
+  if (writer_->err == EINVAL) {
+    write_out(spare_.get() + done, size - done);  // O_DIRECT refused: the rest through the page cache
+  } else if (writer_->err != 0) {
+    fail("write", writer_->err);
+  }
+}
+
+void OutputFile::flush_uncached() {
+  finish_pending();
+  const std::size_t blocks = used_ / kBlockBytes * kBlockBytes;
+  if (!direct_io_ || blocks == 0) return;  // refused meanwhile; or nothing whole yet
+  if (spare_capacity_ < capacity_) {
+    spare_ = aligned_buffer(capacity_);
+    spare_capacity_ = capacity_;
+  }
+  std::swap(spare_, buffer_);
+  std::swap(spare_capacity_, capacity_);
+  used_ -= blocks;  // the tail, under a block, waits in the other buffer for the next flush
+  std::memcpy(buffer_.get(), spare_.get() + blocks, used_);
+  if (!writer_) writer_.reset(new Writer(fd_));
+  writer_->submit(spare_.get(), blocks);
+}
+
+void OutputFile::flush_buffer() {
+  if (uncached_ && !direct_io_ && flush_at_ == kLargeBufferBytes) {
+    // Through the page cache up to a block boundary; the rest moved to the
+    // buffer's (aligned) start, then O_DIRECT.
+    const std::size_t gap = std::min<std::size_t>(used_, (kBlockBytes - written_ % kBlockBytes) % kBlockBytes);
+    write_out(buffer_.get(), gap);
+    used_ -= gap;
+    std::memmove(buffer_.get(), buffer_.get() + gap, used_);
+    if (written_ % kBlockBytes == 0 && !set_uncached(true)) uncached_ = false;
+  }
+  if (direct_io_) flush_uncached();
+  if (direct_io_) return;
+  finish_pending();  // a write refused meanwhile: it comes before these bytes
+  write_out(buffer_.get(), used_);
+  used_ = 0;
   // commit() syncs the file before renaming it: writing it back all then
   // waited ~80 ms for a 128 MB CSV. Started as it is written, the disk works
   // while the run goes on and the sync finds little left. Only a hint: an
@@ -163,16 +312,16 @@ void OutputFile::flush_buffer() {
     write_back_from_ = written_;
     if (flush_at_ < kLargeBufferBytes) {
       flush_at_ = kLargeBufferBytes;
-      if (capacity_ < kLargeBufferBytes) {
-        buffer_ = std::make_unique_for_overwrite<char[]>(kLargeBufferBytes);  // empty now: nothing to copy
-        capacity_ = kLargeBufferBytes;
-      }
+      if (capacity_ < kLargeBufferBytes) resize_buffer(kLargeBufferBytes);  // empty now: nothing to copy
     }
   }
 }
 
 void OutputFile::commit() {
   if (fd_ < 0) return;
+  finish_pending();
+  uncached_ = false;  // the last bytes, under a block, through the page cache
+  if (direct_io_ && !set_uncached(false)) fail("fcntl", errno);
   flush_buffer();
   // fsync before the rename, or a crash could leave the new name on an empty
   // file; devices and pipes may not support it (EINVAL), which is no error.

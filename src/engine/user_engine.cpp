@@ -102,6 +102,7 @@ UserEngine::UserEngine(const BpfPrograms& programs, UserRingBuffer::Sink sink, s
       if (std::strcmp(slot.name, "stats") == 0) stats_ = static_cast<const UserArrayMap*>(store.get());
       if (std::strcmp(slot.name, "flows") == 0) flows_.emplace(static_cast<UserHashMap&>(*store));
       *slot.store = store.get();
+      *slot.array = store->array.values ? &store->array : nullptr;
       stores_.push_back(std::move(store));
     }
     if (!stats_ || !flows_) throw Error("user engine: the programs have no stats or flows map");
@@ -116,18 +117,45 @@ UserEngine::UserEngine(const BpfPrograms& programs, UserRingBuffer::Sink sink, s
       if (!known) throw Error("user engine: the programs' map " + name + " has no userspace store");
     }
     sniffer_user_start(first_flow_id);
+    cache_interfaces();
     sniffer_user_set_constants(options.payload_bytes, options.wakeup_bytes, options.flow_kernel ? 1 : 0,
                                options.packet_sample, &options.flow_params);
   } catch (...) {
+    release_slots();  // the stores go with this half-built engine
     engine_exists = false;
     throw;
   }
 }
 
-UserEngine::~UserEngine() {
+void UserEngine::release_slots() {
   __u32 count = 0;
   const sniffer_user_map_slot* slots = sniffer_user_maps(&count);
-  for (const sniffer_user_map_slot& slot : std::span(slots, count)) *slot.store = nullptr;
+  for (const sniffer_user_map_slot& slot : std::span(slots, count)) {
+    *slot.store = nullptr;
+    *slot.array = nullptr;
+  }
+}
+
+// The programs read an interface's config from their iface_cache when it
+// holds it, as the daemon's do: one load a frame instead of a hash lookup.
+// Filled once: the engine's iface_configs is the loader's copy, never changed.
+void UserEngine::cache_interfaces() {
+  __u32 count = 0;
+  const sniffer_user_map_slot* slots = sniffer_user_maps(&count);
+  for (const sniffer_user_map_slot& slot : std::span(slots, count)) {
+    if (std::strcmp(slot.name, "iface_configs") != 0) continue;
+    const auto* configs = dynamic_cast<const UserHashMap*>(*slot.store);
+    if (!configs) throw Error("user engine: map iface_configs is not a hash map");
+    configs->for_each([](const void*, const void* value) {
+      sniffer_iface_config cfg;
+      std::memcpy(&cfg, value, sizeof cfg);
+      sniffer_user_cache_interface(&cfg);
+    });
+  }
+}
+
+UserEngine::~UserEngine() {
+  release_slots();
   engine_exists = false;
 }
 

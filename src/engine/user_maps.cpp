@@ -21,10 +21,10 @@ std::uint64_t ring_footprint(std::uint64_t size) { return (size + BPF_RINGBUF_HD
 
 UserArrayMap::UserArrayMap(std::uint32_t value_size, std::uint32_t max_entries)
     : value_size_(value_size) {
-  array_stride = (value_size + 7) & ~7u;
-  array_entries = max_entries;
-  bytes_.resize(std::size_t{array_stride} * max_entries);
-  array_values = bytes_.data();
+  array.stride = (value_size + 7) & ~7u;
+  array.entries = max_entries;
+  bytes_.resize(std::size_t{array.stride} * max_entries);
+  array.values = bytes_.data();
 }
 
 void* UserArrayMap::lookup(const void* key) { return array_element(key); }
@@ -238,9 +238,12 @@ struct UserRingBuffer::Reservation {
   static constexpr std::size_t kHeader = 16;
   UserRingBuffer* ring = nullptr;
   std::uint64_t size = 0;
-  std::vector<std::uint64_t> words;  // header + record, 8-byte aligned
+  // Header + record, 8-byte aligned; reused, so not cleared: as the kernel's
+  // ring, a record holds what the programs write into it.
+  std::unique_ptr<std::uint64_t[]> words;
+  std::size_t capacity = 0;  // words
 
-  std::uint8_t* bytes() { return reinterpret_cast<std::uint8_t*>(words.data()) + kHeader; }
+  std::uint8_t* bytes() { return reinterpret_cast<std::uint8_t*>(words.get()) + kHeader; }
   static Reservation* of(void* data) {
     Reservation* r;
     std::memcpy(&r, static_cast<std::uint8_t*>(data) - kHeader, sizeof r);
@@ -262,9 +265,12 @@ void* UserRingBuffer::reserve(std::uint64_t size) {
   }
   r->ring = this;
   r->size = size;
-  r->words.resize((Reservation::kHeader + size + 7) / 8);
+  if (const std::size_t need = (Reservation::kHeader + size + 7) / 8; need > r->capacity) {
+    r->words = std::make_unique_for_overwrite<std::uint64_t[]>(need);
+    r->capacity = need;
+  }
   Reservation* raw = r.release();
-  std::memcpy(reinterpret_cast<std::uint8_t*>(raw->words.data()), &raw, sizeof raw);
+  std::memcpy(reinterpret_cast<std::uint8_t*>(raw->words.get()), &raw, sizeof raw);
   queued_ += ring_footprint(size);
   return raw->bytes();
 }
@@ -296,7 +302,7 @@ extern "C" {
 
 void* sniffer_user_map_lookup(void* map, const void* key) {
   sniffer_user_map* store = store_of(map);
-  return store->array_values ? store->array_element(key) : store->lookup(key);  // an array without the virtual call
+  return store->array.values ? store->array_element(key) : store->lookup(key);  // an array without the virtual call
 }
 
 long sniffer_user_map_update(void* map, const void* key, const void* value, __u64 flags) {

@@ -23,12 +23,15 @@
 #define RINGS(X) X(events) X(captures)
 
 /* The store's pointer must be the struct's first member (see bpf/userspace/bpf/bpf_helpers.h). */
-#define STORE_FIRST(m) _Static_assert(offsetof(typeof(m), user_map) == 0, #m ": user_map is not first");
+#define STORE_FIRST(m)                                                                    \
+	_Static_assert(offsetof(typeof(m), user_map) == offsetof(struct sniffer_user_map_head, user_map) && \
+			       offsetof(typeof(m), user_array) == offsetof(struct sniffer_user_map_head, user_array), \
+		       #m ": user_map and user_array are not first");
 KEYED_MAPS(STORE_FIRST)
 RINGS(STORE_FIRST)
 
-#define USER_MAP(m) {#m, &m.user_map, sizeof(*m.type) / sizeof(int), sizeof(*m.key), sizeof(*m.value)},
-#define USER_RING(m) {#m, &m.user_map, sizeof(*m.type) / sizeof(int), 0, 0},
+#define USER_MAP(m) {#m, &m.user_map, &m.user_array, sizeof(*m.type) / sizeof(int), sizeof(*m.key), sizeof(*m.value)},
+#define USER_RING(m) {#m, &m.user_map, &m.user_array, sizeof(*m.type) / sizeof(int), 0, 0},
 static const struct sniffer_user_map_slot user_maps[] = {KEYED_MAPS(USER_MAP) RINGS(USER_RING)};
 
 const struct sniffer_user_map_slot *sniffer_user_maps(__u32 *count)
@@ -61,11 +64,25 @@ void sniffer_user_set_replay_packet(__u64 ts_ns, __u32 wire_len, __u64 mono_now_
 
 void sniffer_user_start(__u64 first_flow_id)
 {
+	memset(iface_cache, 0, sizeof(iface_cache));
 	replay_ts_ns = 0;
 	replay_clock_ns = 0;
 	replay_wire_len = 0;
 	replay_active = 0;
 	last_flow_id = first_flow_id - 1;
+}
+
+void sniffer_user_cache_interface(const struct sniffer_iface_config *cfg)
+{
+	__u64 word;
+	memcpy(&word, cfg, sizeof(word));
+	iface_cache[cfg->ifindex % SNIFFER_IFACE_CACHE_SLOTS] = word;
+}
+
+int sniffer_user_cached_interface(__u32 ifindex, struct sniffer_iface_config *cfg)
+{
+	memcpy(cfg, &iface_cache[ifindex % SNIFFER_IFACE_CACHE_SLOTS], sizeof(*cfg));
+	return cfg->ifindex == ifindex && ifindex;
 }
 
 __u64 sniffer_user_last_flow_id(void)

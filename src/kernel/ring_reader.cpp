@@ -77,25 +77,29 @@ void hand_on(DecodeStatus status, const Record& record, const Handler& handler, 
 
 }  // namespace
 
-void RingReader::handle(const void* data, std::size_t size) {
+DecodedRecord* RingReader::decode(const void* data, std::size_t size) {
   const std::uint32_t magic = record_magic(data, size);
   if (flow_handler_ && magic == SNIFFER_FLOW_RECORD_MAGIC) {
     counters_.flow_records_received++;
     hand_on(decode_flow_record(data, size, flow_scratch_), flow_scratch_, flow_handler_, counters_);
-    return;
+    return nullptr;
   }
   if (drop_handler_ && magic == SNIFFER_DROP_RECORD_MAGIC) {
     counters_.drop_records_received++;
     hand_on(decode_drop_record(data, size, drop_scratch_), drop_scratch_, drop_handler_, counters_);
-    return;
+    return nullptr;
   }
   counters_.records_received++;
   DecodeStatus status = decode_record(data, size, payload_bytes_, scratch_);
   if (status != DecodeStatus::Ok) {
     counters_.decode_errors[static_cast<int>(status)]++;
-    return;
+    return nullptr;
   }
-  handler_(scratch_);
+  return &scratch_;
+}
+
+void RingReader::handle(const void* data, std::size_t size) {
+  if (DecodedRecord* record = decode(data, size)) handler_(*record);
 }
 
 bool RingReader::wait(int timeout_ms) {

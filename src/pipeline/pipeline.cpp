@@ -48,6 +48,7 @@ Pipeline::Pipeline(const Config& config, InterfaceTable interfaces, HostAddresse
   }
   if (!outputs.csv_path.empty()) {
     csv_.emplace(outputs.csv_path, "--write-csv");
+    if (outputs.csv_uncached) csv_->bypass_page_cache();
     csv_->write(flow_csv_header(outputs.labels != nullptr));
   }
   const auto seed = static_cast<std::uint16_t>(config.publish.community_id_seed);

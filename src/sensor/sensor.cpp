@@ -177,7 +177,7 @@ void Sensor::open_outputs() {
   // The user engine first: under kernel flow aggregation the flows are in its store.
   if (!live && options_.replay_engine == ReplayEngine::User) {
     user_engine_.emplace(
-        progs_, [this](const void* data, std::size_t size) { workers_[0]->ring().handle(data, size); },
+        progs_, [this](const void* data, std::size_t size) { workers_[0]->replay_record(data, size); },
         options_.first_flow_id);
   } else if (!live) {
     progs_.set_first_flow_id(options_.first_flow_id);
@@ -199,6 +199,7 @@ std::unique_ptr<Worker> Sensor::make_worker(std::uint32_t index, std::uint32_t c
                           .worker = index,
                           .workers = count,
                           .csv_path = options_.csv_path,
+                          .csv_uncached = options_.csv_uncached,
                           .labels = options_.labels,
                           .first_flow_id = options_.first_flow_id};
   std::unique_ptr<FlowMap> flow_map;

@@ -135,6 +135,13 @@ WorkerSnapshot Worker::snapshot() {
   return {ring_.counters(), pipeline_->counters()};
 }
 
+void Worker::replay_record(const void* data, std::size_t size) {
+  DecodedRecord* record = ring_.decode(data, size);
+  if (!record) return;
+  record->header.wire_len = replay_wire_len_;  // as handle() does
+  pipeline_->process(*record, replay_ts_ns_, now_mono_ns_);
+}
+
 void Worker::set_replay_packet(std::uint64_t ts_ns, std::uint32_t wire_len, std::uint64_t now_mono_ns) {
   replay_ts_ns_ = ts_ns;
   replay_wire_len_ = wire_len;

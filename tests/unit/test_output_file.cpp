@@ -147,6 +147,57 @@ TEST(OutputFile, LargeFileKeepsEveryByteAcrossTheBufferSwitch) {
   EXPECT_TRUE(got == expected);
 }
 
+// bypass_page_cache(): past its first write-back range the file is written
+// with O_DIRECT by the file's writer thread, whole blocks from two buffers in
+// turn, the bytes short of a block carried to the next flush, the last ones
+// through the page cache at commit: every byte lands once and in order.
+TEST(OutputFile, UncachedLargeFileKeepsEveryByteAndBypassesThePageCache) {
+  TempDir dir("output_file");
+  const fs::path target = dir.path / "flows.csv";
+  std::string expected;
+  bool went_uncached = false;
+  {
+    OutputFile out(target.string(), "--write-csv");
+    out.bypass_page_cache();
+    std::uint32_t x = 777;
+    while (expected.size() < (24u << 20) + 1234) {
+      x = x * 1664525u + 1013904223u;
+      const std::size_t n = 1 + (x >> 8) % (x % 7 == 0 ? 3000000 : 3000);  // some rows past a buffer
+      std::string piece(n, static_cast<char>('a' + x % 26));
+      piece.back() = '\n';
+      if (x % 2) {
+        out.write(piece);
+      } else {
+        char* at = out.room(n + 100);
+        std::memcpy(at, piece.data(), n);
+        out.wrote(n);
+      }
+      expected += piece;
+      went_uncached = went_uncached || out.uncached();
+    }
+    out.commit();
+    EXPECT_FALSE(out.uncached());  // the last bytes went through the page cache
+  }
+  EXPECT_TRUE(went_uncached) << "O_DIRECT never set (a file system that refuses it?)";
+  const std::string got = read(target);
+  ASSERT_EQ(got.size(), expected.size());
+  EXPECT_TRUE(got == expected);
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir.path), fs::directory_iterator()), 1);  // no temporary left
+}
+
+// Abandoned while its writer thread may be writing: no temporary left behind.
+TEST(OutputFile, UncachedFileAbandonedLeavesNoTemporary) {
+  TempDir dir("output_file");
+  {
+    OutputFile out((dir.path / "flows.csv").string(), "--write-csv");
+    out.bypass_page_cache();
+    const std::string piece(100000, 'x');
+    for (int i = 0; i < 200; ++i) out.write(piece);
+    EXPECT_TRUE(out.uncached());
+  }
+  EXPECT_TRUE(fs::is_empty(dir.path));
+}
+
 // A capture's file (NewOnly): a name planted while it is written (a
 // symbolic link to a file the daemon may write as root, or a plain file) is
 // neither followed nor replaced when it stops. rename(2) replaced it.

@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 
 #include "sniffer/user_maps.hpp"
+#include "user_lookup_probe.h"
 
 namespace sniffer {
 namespace {
@@ -50,6 +51,29 @@ TEST(UserMaps, TheLookupHelperFindsWhatTheStoresFind) {
   const std::uint32_t two = 2;
   EXPECT_EQ(static_cast<std::uint8_t*>(sniffer_user_map_lookup(&array_def, &two)),
             static_cast<const std::uint8_t*>(array.at(0)) + 32);
+}
+
+// The programs' own lookup (bpf_helpers.h): an array given its values is
+// indexed inline, every index below its size and none past it; without them,
+// and for a key that is not a __u32, the store answers.
+TEST(UserMaps, TheProgramsLookupIndexesAnArrayInlineAndAsksAnyOtherStore) {
+  UserArrayMap array(12, 3);
+  UserHashMap hash(4, 8, 8);
+  for (std::uint32_t key = 0; key < 5; ++key) {
+    EXPECT_EQ(user_lookup_probe32(&array, &array.array, key), array.lookup(&key)) << key;
+    EXPECT_EQ(user_lookup_probe32(&array, nullptr, key), array.lookup(&key)) << key;
+  }
+  EXPECT_EQ(user_lookup_probe32(&array, &array.array, 3), nullptr);
+  const std::uint32_t one = 1;
+  const std::uint64_t value = 9;
+  ASSERT_EQ(hash.update(&one, &value, BPF_ANY), 0);
+  EXPECT_EQ(user_lookup_probe32(&hash, nullptr, 1), hash.lookup(&one));
+  EXPECT_EQ(user_lookup_probe32(&hash, nullptr, 2), nullptr);
+  UserHashMap ports(2, 8, 8);
+  const std::uint16_t port = 443;
+  ASSERT_EQ(ports.update(&port, &value, BPF_ANY), 0);
+  // A __u16 key never takes the array path, even with a view at hand.
+  EXPECT_EQ(user_lookup_probe16(&ports, &array.array, 443), ports.lookup(&port));
 }
 
 TEST(UserMaps, HashKeepsItsFlagsAndItsSize) {
@@ -204,6 +228,29 @@ TEST(UserMaps, RingBufferHandsEachSubmittedRecordToItsSinkAndCountsWhatIsQueued)
   EXPECT_EQ(ring.output(record, sizeof record), 0);
   ASSERT_EQ(seen.size(), 2u);
   EXPECT_EQ(seen[1], std::vector<std::uint8_t>({1, 2, 3}));
+}
+
+// The programs' iface_cache in the user engine (abi.h): an entry put there
+// is found for its ifindex only, a later one of the same slot replaces it,
+// and a new engine's start empties it (one process may run several).
+TEST(UserPrograms, InterfaceCacheHoldsWhatWasPutAndAStartEmptiesIt) {
+  sniffer_user_start(1);
+  const sniffer_iface_config lo{.ifindex = 1, .mode = 1, .is_wan_facing = 1, .stats_slot = 1, .blocklist = 0};
+  const sniffer_iface_config other{.ifindex = 1 + SNIFFER_IFACE_CACHE_SLOTS, .mode = 0, .is_wan_facing = 0,
+                                   .stats_slot = 2, .blocklist = 1};  // lo's slot
+  sniffer_iface_config got{};
+  EXPECT_EQ(sniffer_user_cached_interface(1, &got), 0);
+  EXPECT_EQ(sniffer_user_cached_interface(0, &got), 0);  // ifindex 0 never matches an empty slot
+  sniffer_user_cache_interface(&lo);
+  ASSERT_EQ(sniffer_user_cached_interface(1, &got), 1);
+  EXPECT_EQ(std::memcmp(&got, &lo, sizeof got), 0);
+  EXPECT_EQ(sniffer_user_cached_interface(other.ifindex, &got), 0);
+  sniffer_user_cache_interface(&other);
+  EXPECT_EQ(sniffer_user_cached_interface(1, &got), 0);
+  ASSERT_EQ(sniffer_user_cached_interface(other.ifindex, &got), 1);
+  EXPECT_EQ(got.stats_slot, 2);
+  sniffer_user_start(1);
+  EXPECT_EQ(sniffer_user_cached_interface(other.ifindex, &got), 0);
 }
 
 }  // namespace

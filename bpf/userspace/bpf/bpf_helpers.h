@@ -25,16 +25,38 @@
 #define __noinline __attribute__((noinline))
 
 /* Each map's first line is __uint(type, ...): that one also declares the
- * store's pointer, first, so that *(struct sniffer_user_map **)map finds it. */
+ * store's pointer, first, so that *(struct sniffer_user_map **)map finds it,
+ * and then an array's values (struct sniffer_user_map_head). */
 #define __uint(name, val) __sniffer_uint_##name(val)
 #define __sniffer_uint_type(val) \
 	struct sniffer_user_map *user_map; \
+	const struct sniffer_user_array *user_array; \
 	int (*type)[val]
 #define __sniffer_uint_max_entries(val) int (*max_entries)[val]
 #define __sniffer_uint_map_flags(val) int (*map_flags)[val]
 #define __type(name, val) typeof(val) *name
 
-#define bpf_map_lookup_elem(map, key) sniffer_user_map_lookup(map, key)
+/* Every map definition's first members. */
+struct sniffer_user_map_head {
+	struct sniffer_user_map *user_map;
+	const struct sniffer_user_array *user_array;
+};
+
+/* An array's element inline (NULL past its end, as the kernel's); any other
+ * map through its store. key_size: the key's type's (an array's is a __u32;
+ * a constant here, so the inline path is not even compiled for other keys). */
+static __always_inline void *sniffer_user_lookup(void *map, const void *key, __u64 key_size)
+{
+	const struct sniffer_user_array *a = ((const struct sniffer_user_map_head *)map)->user_array;
+	if (key_size == sizeof(__u32) && a) {
+		__u32 index;
+		memcpy(&index, key, sizeof(index));
+		return index < a->entries ? a->values + (__u64)index * a->stride : NULL;
+	}
+	return sniffer_user_map_lookup(map, key);
+}
+
+#define bpf_map_lookup_elem(map, key) sniffer_user_lookup((void *)(map), key, sizeof(*(key)))
 #define bpf_map_update_elem(map, key, value, flags) sniffer_user_map_update(map, key, value, flags)
 #define bpf_ringbuf_reserve(map, size, flags) sniffer_user_ringbuf_reserve(map, size, flags)
 #define bpf_ringbuf_submit(data, flags) sniffer_user_ringbuf_submit(data, flags)
