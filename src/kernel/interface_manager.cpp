@@ -197,7 +197,8 @@ void InterfaceManager::appeared(const std::string& name, Entry& e, const LinkEve
     attach_entry(name, e, false);
   } catch (const std::exception& ex) {
     ++e.counters.reattach_errors;
-    spdlog::error("{} (ifindex {}): re-attach failed: {}; the next SIGHUP retries", name, e.info.ifindex, ex.what());
+    spdlog::error("{} (ifindex {}): re-attach failed: {}; tried again after 1, 2, 4 ... 30 s and at SIGHUP", name,
+                  e.info.ifindex, ex.what());
   }
 }
 
