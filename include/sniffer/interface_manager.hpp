@@ -142,6 +142,7 @@ class InterfaceManager {
   // otherwise (re-attaching, retrying) a hook kept in its previous mode stays.
   void attach_entry(const std::string& name, Entry& e, bool reload);
   void restore_xdp(const std::string& name, Entry& e, XdpMode mode, std::string& failures);
+  static bool fighting(const Entry& e);
   void removed(const std::string& name, Entry& e, const Attachment& what, Hook hook, std::uint64_t now_ns);
   void retry_missing(std::uint64_t now_mono_ns);
   void on_link(const LinkEvent& link);

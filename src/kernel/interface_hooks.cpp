@@ -24,6 +24,11 @@ void append_failure(std::string& failures, const std::string& failure) {
 
 }  // namespace
 
+// Removed by someone else more than once, the last time within kCalmNs.
+bool InterfaceManager::fighting(const Entry& e) {
+  return e.removals > 1 && monotonic_now_ns() - e.last_removed_ns < kCalmNs;
+}
+
 std::unique_ptr<Attachment> InterfaceManager::attach_hook(const std::string& name, const Entry& e, Hook hook,
                                                           XdpMode xdp_mode) {
   switch (hook) {
@@ -59,7 +64,7 @@ void InterfaceManager::attach_entry(const std::string& name, Entry& e, bool relo
     try {
       std::unique_ptr<Attachment> a = attach_hook(name, e, hook, mode);
       // In a fight with another tool the warning (throttled) says it all.
-      spdlog::log(e.removals > 1 ? spdlog::level::debug : spdlog::level::info, "{} (ifindex {}, {}, {}): attached {}",
+      spdlog::log(fighting(e) ? spdlog::level::debug : spdlog::level::info, "{} (ifindex {}, {}, {}): attached {}",
                   name, e.info.ifindex, to_string(e.config.role), to_string(e.config.mode), a->describe());
       attached_[key] = {mode, std::move(a)};
     } catch (const std::exception& ex) {
@@ -173,7 +178,7 @@ void InterfaceManager::retry_missing(std::uint64_t now_mono_ns) {
     ++e.retries;
     try {
       attach_entry(name, e, false);
-      spdlog::log(e.removals > 1 ? spdlog::level::debug : spdlog::level::info,
+      spdlog::log(fighting(e) ? spdlog::level::debug : spdlog::level::info,
                   "{} (ifindex {}): the missing hook(s) attached again, at retry {}", name, e.info.ifindex, e.retries);
     } catch (const std::exception& ex) {
       e.retry_delay_ns = std::min(e.retry_delay_ns * 2, kRetryMaxNs);

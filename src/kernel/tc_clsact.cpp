@@ -8,11 +8,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <array>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <optional>
+#include <vector>
 
 #include <spdlog/spdlog.h>
 
@@ -50,15 +50,15 @@ int count_filters(std::uint32_t ifindex, bool ingress, std::size_t& count) {
   std::size_t heads = 0;
   count = 0;
   if (sendto(fd, &req, sizeof req, 0, reinterpret_cast<sockaddr*>(&kernel), sizeof kernel) < 0) err = -errno;
-  alignas(nlmsghdr) std::array<char, 32768> buf;
+  std::vector<nlmsghdr> buf(65536 / sizeof(nlmsghdr));  // aligned; a dump's parts are at most 32 KiB
   for (bool done = err != 0; !done;) {
-    const ssize_t n = recv(fd, buf.data(), buf.size(), 0);
+    const ssize_t n = recv(fd, buf.data(), buf.size() * sizeof(nlmsghdr), 0);
     if (n <= 0) {
       err = n < 0 ? -errno : -EIO;
       break;
     }
     int left = static_cast<int>(n);
-    for (auto* nh = reinterpret_cast<nlmsghdr*>(buf.data()); NLMSG_OK(nh, left); nh = NLMSG_NEXT(nh, left)) {
+    for (nlmsghdr* nh = buf.data(); NLMSG_OK(nh, left); nh = NLMSG_NEXT(nh, left)) {
       if (nh->nlmsg_type == NLMSG_DONE) done = true;
       if (nh->nlmsg_type == NLMSG_ERROR) {
         err = static_cast<const nlmsgerr*>(NLMSG_DATA(nh))->error;

@@ -152,9 +152,10 @@ def test_a_hook_removed_again_and_again_is_attached_again_on_a_backoff(lab, star
         time.sleep(0.3)
     log = daemon.stderr()
     warnings = log.count("was removed or replaced by someone else")
-    attaches = log.count("attached xdp")
-    assert detaches >= 3 and warnings == 1, (detaches, log)
-    assert attaches <= 5, f"{attaches} re-attaches in 8 s of a fight (backoff 1, 2, 4 s): {log}"
+    # Re-attached at once, then after 1, 2, 4 s (each removal seen within a second): 4 or 5 times
+    # in 8 s, where every removal was re-attached at once (8 or more) before.
+    assert 3 <= detaches <= 5, (detaches, log)
+    assert warnings == 1 and log.count("attached xdp") <= 2, log  # the start's and the first re-attach's
     deadline = time.monotonic() + 20  # the backoff after 8 s is at most 8 s
     while time.monotonic() < deadline and xdp_prog_id(lab, "wan0") != prog:
         time.sleep(0.2)
