@@ -3,7 +3,7 @@
 // link when its last fd closes, so even a SIGKILLed daemon leaves nothing
 // behind. On kernels without tcx (< 6.6), TC falls back to a clsact qdisc and
 // a cls_bpf filter over netlink; the daemon then removes its filter, and the
-// qdisc only if it created it.
+// qdisc only if it created it and no other filter is on it.
 #pragma once
 
 #include <cstdint>
@@ -28,8 +28,10 @@ class Attachment {
 // Attaches the XDP program. Auto tries native first, then generic.
 std::unique_ptr<Attachment> attach_xdp(int prog_fd, std::uint32_t ifindex, const std::string& ifname, XdpMode mode);
 
-// Attaches a TC program on ingress or egress.
+// Attaches a TC program on ingress or egress. On the clsact path a filter
+// already at our handle is replaced only with `reclaim` (ours, replaced by
+// someone else) or when a killed sniffer left it (see tc_clsact.hpp).
 std::unique_ptr<Attachment> attach_tc(int prog_fd, std::uint32_t ifindex, const std::string& ifname, bool ingress,
-                                      TcAttach method);
+                                      TcAttach method, bool reclaim);
 
 }  // namespace sniffer

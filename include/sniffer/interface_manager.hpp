@@ -26,6 +26,7 @@
 #include "sniffer/error.hpp"
 #include "sniffer/interfaces.hpp"
 #include "sniffer/link_monitor.hpp"
+#include "sniffer/log_throttle.hpp"
 
 namespace sniffer {
 
@@ -37,9 +38,16 @@ class InterfaceUnavailable : public Error {
 
 // attach(): some configured hooks could not be attached (each named); every
 // other hook was, and the next attach() (SIGHUP) tries the missing ones again.
+// modes_kept_only(): none is missing, but an XDP hook whose xdp_mode change
+// failed is still attached in its previous mode.
 class HooksMissing : public Error {
  public:
-  using Error::Error;
+  explicit HooksMissing(const std::string& what, bool modes_kept_only = false)
+      : Error(what), modes_kept_only_(modes_kept_only) {}
+  bool modes_kept_only() const { return modes_kept_only_; }
+
+ private:
+  bool modes_kept_only_;
 };
 
 class InterfaceManager {
@@ -96,6 +104,7 @@ class InterfaceManager {
     std::uint64_t down = 0, up = 0, lost = 0, reattached = 0, reattach_errors = 0, hooks_detached = 0;
   };
   static constexpr std::uint64_t kRetryMaxNs = 30'000'000'000;  // missing hooks: the longest wait between tries
+  static constexpr std::uint64_t kCalmNs = 60'000'000'000;      // a hook that stayed this long ends a fight
   struct Entry {
     InterfaceConfig config;
     InterfaceInfo info;          // info.ifindex: the current one, or the last one while absent
@@ -103,20 +112,38 @@ class InterfaceManager {
     bool up = false;             // IFF_UP and IFF_RUNNING
     bool reattach_pending = false;
     std::uint32_t retired_ifindex = 0;  // the ifindex it had when it was last lost
-    std::uint64_t hooks_missing = 0;    // hooks that failed at the last attach (0 once all are attached)
+    // Hooks not attached: failed at the last attach, or waiting to be attached
+    // again after repeated removals. A hook kept in its previous XDP mode is
+    // attached (it observes), so it is not counted.
+    std::uint64_t hooks_missing = 0;
     // Missing hooks are tried again (verify) from then on, the delay doubled
     // after each failure up to kRetryMaxNs: a tool that held the hook for a
     // moment must not leave the interface unhooked until a SIGHUP.
     std::uint64_t retry_at_ns = 0;
     std::uint64_t retry_delay_ns = 0;
     std::uint64_t retries = 0;
+    // A hook found removed or replaced by someone else: the first time it is
+    // attached again at once, and `reclaim` takes our clsact handle back from
+    // whoever replaced it; removed again within kCalmNs, the next attach waits
+    // 1, 2, 4 ... 30 s (a tool fighting the sensor sets neither the pace of
+    // re-attaching nor the log's volume).
+    bool reclaim = false;
+    std::uint32_t removals = 0;  // in a row, each within kCalmNs of the last
+    std::uint64_t last_removed_ns = 0;
+    // An xdp_mode change that failed (the driver lacks the mode): the XDP hook
+    // stays in this previous mode, counted attached, until a SIGHUP tries again.
+    std::optional<XdpMode> xdp_kept;
     LinkEvents counters;
   };
   std::uint8_t free_slot() const;
   void rebuild_table();
   std::unique_ptr<Attachment> attach_hook(const std::string& name, const Entry& e, Hook hook, XdpMode xdp_mode);
-  void attach_entry(const std::string& name, Entry& e);
-  void restore_xdp(const std::string& name, const Entry& e, XdpMode mode, std::string& failures);
+  // reload: a SIGHUP's (or the start's) attach, which also changes XDP modes;
+  // otherwise (re-attaching, retrying) a hook kept in its previous mode stays.
+  void attach_entry(const std::string& name, Entry& e, bool reload);
+  void restore_xdp(const std::string& name, Entry& e, XdpMode mode, std::string& failures);
+  static bool fighting(const Entry& e);
+  void removed(const std::string& name, Entry& e, const Attachment& what, Hook hook, std::uint64_t now_ns);
   void retry_missing(std::uint64_t now_mono_ns);
   void on_link(const LinkEvent& link);
   void lost(const std::string& name, Entry& e, const std::string& why);
@@ -132,6 +159,7 @@ class InterfaceManager {
   std::vector<Role> blocklist_roles_;
   std::uint64_t resyncs_ = 0;
   std::uint64_t last_verify_ns_ = 0;
+  LogThrottle removed_log_;  // "removed or replaced by someone else": per hook
 };
 
 }  // namespace sniffer

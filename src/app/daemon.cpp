@@ -79,9 +79,15 @@ void reload(Sensor& sensor, const RunOptions& options) {
   } catch (const InterfaceUnavailable& e) {
     spdlog::error("reload rejected, the running configuration stays: {}", e.what());
   } catch (const HooksMissing& e) {
-    spdlog::error("reload applied, but hooks are missing (sniffer_interface_hooks_missing; the next SIGHUP retries "
-                  "them): {}",
-                  e.what());
+    if (e.modes_kept_only()) {
+      spdlog::warn("reload applied, but an xdp_mode change did not take (the previous mode stays attached; the next "
+                   "SIGHUP tries again): {}",
+                   e.what());
+    } else {
+      spdlog::error("reload applied, but hooks are missing (sniffer_interface_hooks_missing; tried again after 1, 2, "
+                    "4 ... 30 s and at each SIGHUP): {}",
+                    e.what());
+    }
   } catch (const std::exception& e) {
     spdlog::error("reload failed part way: {}; interfaces now monitored: {}", e.what(), sensor.interfaces().size());
   }

@@ -10,6 +10,7 @@
 
 #include "sniffer/error.hpp"
 #include "sniffer/interface_manager.hpp"
+#include "sniffer/wall_clock.hpp"
 
 namespace sniffer {
 
@@ -23,45 +24,57 @@ void append_failure(std::string& failures, const std::string& failure) {
 
 }  // namespace
 
+// Removed by someone else more than once, the last time within kCalmNs.
+bool InterfaceManager::fighting(const Entry& e) {
+  return e.removals > 1 && monotonic_now_ns() - e.last_removed_ns < kCalmNs;
+}
+
 std::unique_ptr<Attachment> InterfaceManager::attach_hook(const std::string& name, const Entry& e, Hook hook,
                                                           XdpMode xdp_mode) {
   switch (hook) {
     case Hook::XdpIngress: return attach_xdp(progs_.xdp_prog_fd(), e.info.ifindex, name, xdp_mode);
-    case Hook::TcIngress: return attach_tc(progs_.tc_ingress_prog_fd(), e.info.ifindex, name, true, tc_attach_);
-    case Hook::TcEgress: return attach_tc(progs_.tc_egress_prog_fd(), e.info.ifindex, name, false, tc_attach_);
+    case Hook::TcIngress:
+      return attach_tc(progs_.tc_ingress_prog_fd(), e.info.ifindex, name, true, tc_attach_, e.reclaim);
+    case Hook::TcEgress:
+      return attach_tc(progs_.tc_egress_prog_fd(), e.info.ifindex, name, false, tc_attach_, e.reclaim);
   }
   throw Error(name + ": unknown hook");
 }
 
 // Every configured hook that is not attached yet; one that fails does not stop
-// the others. An XDP hook whose mode changed is replaced, and kept in its old
-// mode when the new one fails (two XDP programs cannot share an interface, so
-// the old one must go first). Throws, once all were tried, naming each failure.
-void InterfaceManager::attach_entry(const std::string& name, Entry& e) {
+// the others. On reload an XDP hook whose mode changed is replaced, and kept in
+// its old mode when the new one fails (two XDP programs cannot share an
+// interface, so the old one must go first); that kept hook counts as attached
+// and is left alone until the next reload. Throws, once all were tried, naming
+// each failure.
+void InterfaceManager::attach_entry(const std::string& name, Entry& e, bool reload) {
   std::string failures;
   e.hooks_missing = 0;
+  if (reload) e.xdp_kept.reset();
   for (Hook hook : e.config.hooks) {
     auto key = std::make_pair(name, hook);
+    const XdpMode mode = hook == Hook::XdpIngress && e.xdp_kept ? *e.xdp_kept : e.config.xdp_mode;
     std::optional<XdpMode> previous;
     if (auto it = attached_.find(key); it != attached_.end()) {
-      if (it->second.first == e.config.xdp_mode || hook != Hook::XdpIngress) continue;
+      if (it->second.first == mode || hook != Hook::XdpIngress || !reload) continue;
       previous = it->second.first;
-      spdlog::info("{}: detached {} (xdp_mode is now {})", name, it->second.second->describe(),
-                   to_string(e.config.xdp_mode));
+      spdlog::info("{}: detached {} (xdp_mode is now {})", name, it->second.second->describe(), to_string(mode));
       attached_.erase(it);
     }
     try {
-      std::unique_ptr<Attachment> a = attach_hook(name, e, hook, e.config.xdp_mode);
-      spdlog::info("{} (ifindex {}, {}, {}): attached {}", name, e.info.ifindex, to_string(e.config.role),
-                   to_string(e.config.mode), a->describe());
-      attached_[key] = {e.config.xdp_mode, std::move(a)};
+      std::unique_ptr<Attachment> a = attach_hook(name, e, hook, mode);
+      // In a fight with another tool the warning (throttled) says it all.
+      spdlog::log(fighting(e) ? spdlog::level::debug : spdlog::level::info, "{} (ifindex {}, {}, {}): attached {}",
+                  name, e.info.ifindex, to_string(e.config.role), to_string(e.config.mode), a->describe());
+      attached_[key] = {mode, std::move(a)};
     } catch (const std::exception& ex) {
       append_failure(failures, ex.what());
-      ++e.hooks_missing;  // an XDP hook kept in its old mode still counts: not as configured
       if (previous) restore_xdp(name, e, *previous, failures);
+      if (!previous || !e.xdp_kept) ++e.hooks_missing;
     }
   }
-  if (!failures.empty()) throw Error(failures);
+  if (!failures.empty()) throw HooksMissing(failures, e.hooks_missing == 0);
+  e.reclaim = false;
   if (e.reattach_pending) {
     e.reattach_pending = false;
     ++e.counters.reattached;
@@ -70,21 +83,53 @@ void InterfaceManager::attach_entry(const std::string& name, Entry& e) {
   }
 }
 
-void InterfaceManager::restore_xdp(const std::string& name, const Entry& e, XdpMode mode, std::string& failures) {
+void InterfaceManager::restore_xdp(const std::string& name, Entry& e, XdpMode mode, std::string& failures) {
   try {
     std::unique_ptr<Attachment> a = attach_hook(name, e, Hook::XdpIngress, mode);
-    spdlog::warn("{} (ifindex {}): kept XDP in its previous mode: attached {}; the next SIGHUP retries {}", name,
-                 e.info.ifindex, a->describe(), to_string(e.config.xdp_mode));
+    spdlog::warn("{} (ifindex {}): xdp_mode {} is not available here: kept XDP in its previous mode, attached {}; "
+                 "not tried again until the next SIGHUP",
+                 name, e.info.ifindex, to_string(e.config.xdp_mode), a->describe());
     failures += " (kept XDP in " + std::string(to_string(mode)) + " mode)";
     attached_[std::make_pair(name, Hook::XdpIngress)] = {mode, std::move(a)};
+    e.xdp_kept = mode;
   } catch (const std::exception& ex) {
     append_failure(failures, name + ": XDP in its previous mode too: " + ex.what());
   }
 }
 
+// A hook someone else removed: counted, said (at most once a minute per hook,
+// with how many were left out), and attached again at once the first time,
+// after 1, 2, 4 ... 30 s (retry_missing) when it keeps being removed.
+void InterfaceManager::removed(const std::string& name, Entry& e, const Attachment& what, Hook hook,
+                               std::uint64_t now_ns) {
+  ++e.counters.hooks_detached;
+  if (e.removals > 0 && now_ns - e.last_removed_ns >= kCalmNs) e.removals = 0;
+  ++e.removals;
+  e.last_removed_ns = now_ns;
+  e.reclaim = true;
+  const std::uint64_t backoff = std::uint64_t{1'000'000'000} << std::min(e.removals, 7u) >> 2;  // 1, 2, 4 ... s
+  const std::uint64_t delay = e.removals == 1 ? 0 : std::min(backoff, kRetryMaxNs);
+  const LogThrottle::Verdict v = removed_log_.check(name + "/" + std::to_string(static_cast<int>(hook)), now_ns);
+  if (v.log) {
+    spdlog::warn("{} (ifindex {}): {} was removed or replaced by someone else (bpftool link detach, tc qdisc del, "
+                 "tc filter replace?): attaching it again{}{}",
+                 name, e.info.ifindex, what.describe(),
+                 delay ? " in " + std::to_string(delay / 1'000'000'000) + " s (removed " + std::to_string(e.removals) +
+                             " times in a row)"
+                       : std::string(),
+                 v.left_out ? "; " + std::to_string(v.left_out) + " such removal(s) not logged since the last line"
+                            : std::string());
+  }
+  if (delay == 0) return;
+  ++e.hooks_missing;  // until the retry: not attached
+  e.retry_delay_ns = delay;
+  e.retry_at_ns = now_ns + delay;
+}
+
 void InterfaceManager::verify(std::uint64_t now_mono_ns) {
   if (now_mono_ns != 0 && now_mono_ns - last_verify_ns_ < 1'000'000'000ull) return;
   last_verify_ns_ = now_mono_ns;
+  const std::uint64_t now = now_mono_ns ? now_mono_ns : monotonic_now_ns();
   std::set<std::string> damaged;
   for (auto it = attached_.begin(); it != attached_.end();) {
     const std::string& name = it->first.first;
@@ -97,16 +142,13 @@ void InterfaceManager::verify(std::uint64_t now_mono_ns) {
       ++it;
       continue;
     }
-    spdlog::warn("{} (ifindex {}): {} was removed or replaced by someone else (bpftool link detach, tc qdisc del, "
-                 "tc filter replace?): attaching it again",
-                 name, e->second.info.ifindex, it->second.second->describe());
-    ++e->second.counters.hooks_detached;
-    damaged.insert(name);
+    removed(name, e->second, *it->second.second, it->first.second, now);
+    if (e->second.removals == 1) damaged.insert(name);
     it = attached_.erase(it);
   }
   for (const std::string& name : damaged) {
     try {
-      attach_entry(name, entries_.at(name));
+      attach_entry(name, entries_.at(name), false);
     } catch (const std::exception& ex) {
       spdlog::error("{}: attaching again failed: {}; tried again in 1 s, then less and less often (at most every "
                     "{} s)",
@@ -117,8 +159,9 @@ void InterfaceManager::verify(std::uint64_t now_mono_ns) {
 }
 
 // Interfaces whose last attach left hooks missing (another program held the
-// XDP hook for a moment): tried again after 1, 2, 4... up to 30 s; logged
-// when they come back (the failures were logged when they began).
+// XDP hook for a moment, or removes ours again and again): tried again after
+// 1, 2, 4... up to 30 s; logged when they come back (the failures were logged
+// when they began). A hook kept in its previous XDP mode is not missing.
 void InterfaceManager::retry_missing(std::uint64_t now_mono_ns) {
   if (now_mono_ns == 0) return;  // a SIGHUP: attach() tries every missing hook anyway
   for (auto& [name, e] : entries_) {
@@ -134,8 +177,9 @@ void InterfaceManager::retry_missing(std::uint64_t now_mono_ns) {
     if (now_mono_ns < e.retry_at_ns) continue;
     ++e.retries;
     try {
-      attach_entry(name, e);
-      spdlog::info("{} (ifindex {}): the missing hook(s) attached again, at retry {}", name, e.info.ifindex, e.retries);
+      attach_entry(name, e, false);
+      spdlog::log(fighting(e) ? spdlog::level::debug : spdlog::level::info,
+                  "{} (ifindex {}): the missing hook(s) attached again, at retry {}", name, e.info.ifindex, e.retries);
     } catch (const std::exception& ex) {
       e.retry_delay_ns = std::min(e.retry_delay_ns * 2, kRetryMaxNs);
       e.retry_at_ns = now_mono_ns + e.retry_delay_ns;
@@ -164,15 +208,20 @@ void InterfaceManager::attach() {
   }
   // Then every interface's missing hooks: one interface that fails leaves the others attached.
   std::string failures;
+  bool modes_kept_only = true;
   for (auto& [name, e] : entries_) {
     if (!e.present) continue;
     try {
-      attach_entry(name, e);
+      attach_entry(name, e, true);
+    } catch (const HooksMissing& ex) {
+      append_failure(failures, ex.what());
+      modes_kept_only = modes_kept_only && ex.modes_kept_only();
     } catch (const std::exception& ex) {
       append_failure(failures, ex.what());
+      modes_kept_only = false;
     }
   }
-  if (!failures.empty()) throw HooksMissing(failures);
+  if (!failures.empty()) throw HooksMissing(failures, modes_kept_only);
 }
 
 }  // namespace sniffer

@@ -172,6 +172,7 @@ void InterfaceManager::lost(const std::string& name, Entry& e, const std::string
   e.present = false;
   e.reattach_pending = false;
   e.hooks_missing = 0;
+  e.xdp_kept.reset();  // a new interface of that name gets the configured mode first
   e.retired_ifindex = e.info.ifindex;
   ++e.counters.lost;
   rebuild_table();
@@ -193,10 +194,11 @@ void InterfaceManager::appeared(const std::string& name, Entry& e, const LinkEve
   rebuild_table();
   if (!attach_now) return;
   try {
-    attach_entry(name, e);
+    attach_entry(name, e, false);
   } catch (const std::exception& ex) {
     ++e.counters.reattach_errors;
-    spdlog::error("{} (ifindex {}): re-attach failed: {}; the next SIGHUP retries", name, e.info.ifindex, ex.what());
+    spdlog::error("{} (ifindex {}): re-attach failed: {}; tried again after 1, 2, 4 ... 30 s and at SIGHUP", name,
+                  e.info.ifindex, ex.what());
   }
 }
 

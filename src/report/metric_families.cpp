@@ -248,8 +248,9 @@ constexpr MetricFamily kFamilies[] = {
      "again (checked every second).",
      link_figure<&LinkCounters::hooks_detached>},
     {"sniffer_interface_hooks_missing", kGauge,
-     "Configured hooks that failed to attach on the present interface at the last try (reload, start or its "
-     "return; the log says why, SIGHUP retries). An XDP hook kept in its previous mode counts.",
+     "Configured hooks not attached on the present interface: failed at the last try (reload, start or its "
+     "return; the log says why; retried after 1, 2, 4 ... 30 s and at SIGHUP), or removed by someone else again "
+     "and waiting for their re-attach. An XDP hook kept in its previous mode is attached: not counted.",
      link_figure<&LinkCounters::hooks_missing>},
     {"sniffer_interface_present", kGauge,
      "1 while the monitored interface exists (hooks attached), 0 while it is absent.",

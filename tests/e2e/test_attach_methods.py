@@ -113,3 +113,52 @@ def test_a_filter_replaced_at_our_handle_is_noticed_and_ours_again(lab, start_da
     assert tc_state(lab, "wan0")[1] == ours, "the sensor's program is not back at its handle"
     report = daemon.stop()
     assert report["userspace"]["interface_events"]["wan0"]["hooks_detached"] == 1, report["userspace"]["interface_events"]
+
+
+def test_the_clsact_qdisc_other_tools_use_is_left_with_their_filters(lab, start_daemon):
+    """Red team R13-8: the sensor created the clsact qdisc, another tool added its filters to it
+    (both directions), and the sensor's stop destroyed the qdisc with them. Now it removes its own
+    filter only, and leaves the qdisc while others use it, saying so."""
+    daemon = start_daemon(capture={"tc_attach": "clsact"},
+                          interfaces=[{"name": "wan0", "role": "wan", "mode": "host-based", "hooks": ["xdp", "tc_egress"]}])
+    assert "qdisc created by sniffer" in daemon.stderr(), daemon.stderr()
+    for direction in ("ingress", "egress"):
+        lab.exec(lab.gw, ["tc", "filter", "add", "dev", "wan0", direction, "prio", "7", "bpf", "bytecode", "1,6 0 0 0,"])
+    daemon.stop()
+    kinds, egress = tc_state(lab, "wan0")
+    ingress = json.loads(lab.exec(lab.gw, ["tc", "-j", "filter", "show", "dev", "wan0", "ingress"]).stdout or "[]")
+    assert "clsact" in kinds, "the sensor removed the qdisc with another tool's filters on it"
+    for filters in (ingress, egress):
+        assert any(f.get("pref") == 7 and f.get("options", {}).get("handle") for f in filters), (ingress, egress)
+        assert not any("sniffer" in json.dumps(f) for f in filters), f"the sensor left its filter: {filters}"
+    assert "wan0: left the clsact qdisc sniffer created in place: other tc filters use it (ingress 1, egress 1)" \
+        in daemon.stderr(), daemon.stderr()
+
+
+def test_a_hook_removed_again_and_again_is_attached_again_on_a_backoff(lab, start_daemon):
+    """Red team R13-9: a tool detaching the sensor's XDP link every 0.3 s got one warning and one
+    re-attach per removal, without end. Now the first removal is re-attached at once, the next
+    ones after 1, 2, 4 ... s, with one warning per hook per minute; the hook is back once the
+    tool stops."""
+    daemon = start_daemon(interfaces=[{"name": "wan0", "role": "wan", "mode": "host-based", "hooks": ["xdp"]}])
+    prog = xdp_prog_id(lab, "wan0")
+    detaches, deadline = 0, time.monotonic() + 8
+    while time.monotonic() < deadline:
+        if xdp_prog_id(lab, "wan0") == prog:  # attached (again): detach every link of the program
+            for link in bpf_links(lab):  # (a detached link stays listed while the sensor holds its fd)
+                if link.get("type") == "xdp" and link.get("prog_id") == prog:
+                    lab.exec(lab.gw, ["bpftool", "link", "detach", "id", str(link["id"])], check=False)
+            detaches += xdp_prog_id(lab, "wan0") is None
+        time.sleep(0.3)
+    log = daemon.stderr()
+    warnings = log.count("was removed or replaced by someone else")
+    # Re-attached at once, then after 1, 2, 4 s (each removal seen within a second): 4 or 5 times
+    # in 8 s, where every removal was re-attached at once (8 or more) before.
+    assert 3 <= detaches <= 5, (detaches, log)
+    assert warnings == 1 and log.count("attached xdp") <= 2, log  # the start's and the first re-attach's
+    deadline = time.monotonic() + 20  # the backoff after 8 s is at most 8 s
+    while time.monotonic() < deadline and xdp_prog_id(lab, "wan0") != prog:
+        time.sleep(0.2)
+    assert xdp_prog_id(lab, "wan0") == prog, "the hook did not come back after the tool stopped"
+    report = daemon.stop()
+    assert report["userspace"]["interface_events"]["wan0"]["hooks_detached"] == detaches, (detaches, report)

@@ -185,3 +185,33 @@ def test_a_fifo_config_is_refused_without_waiting_and_stray_signals_are_ignored(
     report = daemon.stop()
     sub.stop()
     assert report["kernel"]["ringbuf_full"] == 0
+
+
+def test_an_xdp_mode_the_driver_lacks_keeps_the_old_mode_without_retrying(lab, start_daemon):
+    """Red team R13-5: a reload asking native XDP on lo (no native XDP) kept generic, but counted
+    the hook missing, and the retries detached the working program and attached it again every
+    1, 2, 4 ... 30 s forever, two log lines each. Now it is said once, the hook counts attached
+    (sniffer_interface_hooks_missing 0) and stays untouched until the next SIGHUP tries again."""
+    port = random_ports(1)[0]
+    interfaces = [{"name": "wan0", "role": "wan", "mode": "gateway"},
+                  {"name": "lo", "role": "lan", "mode": "gateway", "xdp_mode": "generic"}]
+    daemon = start_daemon(interfaces=interfaces, metrics={"listen": f"127.0.0.1:{port}"})
+    interfaces[1]["xdp_mode"] = "native"
+    rewrite(daemon, interfaces=interfaces)
+    daemon.proc.send_signal(signal.SIGHUP)
+    assert wait_log(daemon, "(xdp_mode is now native)"), daemon.stderr()
+    time.sleep(4.5)  # the old retries: at 1 and 3 s
+    log = daemon.stderr()
+    assert log.count("detached xdp generic") == 1, log
+    assert "reload applied, but an xdp_mode change did not take" in log, log
+    assert log.count("xdp_mode native is not available here: kept XDP in its previous mode") == 1, log
+    samples = scrape_until(lab, port, lambda m: 'sniffer_interface_hooks_missing{interface="lo"}' in m)
+    assert samples.get('sniffer_interface_hooks_missing{interface="lo"}') == 0, samples
+    assert lab.links()["lo"].get("xdp", {}).get("mode") == 2, lab.links()["lo"]
+    daemon.proc.send_signal(signal.SIGHUP)  # a SIGHUP tries native again, once
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and daemon.stderr().count("detached xdp generic") < 2:
+        time.sleep(0.1)
+    assert daemon.stderr().count("detached xdp generic") == 2, daemon.stderr()
+    report = daemon.stop()
+    assert report["userspace"]["interface_events"]["lo"]["hooks_missing"] == 0, report["userspace"]["interface_events"]

@@ -388,3 +388,63 @@ def test_a_dangling_symlink_pin_path_is_the_lock_of_the_directory_it_names(env, 
             for name in os.listdir(pin_dir):
                 os.unlink(os.path.join(pin_dir, name))
             os.rmdir(pin_dir)
+
+
+def sniffer_tc_prog_ids(lab, dev):
+    out = run(["ip", "netns", "exec", lab.gw, "tc", "-j", "filter", "show", "dev", dev, "egress"]).stdout
+    return [f["options"]["prog"]["id"] for f in json.loads(out or "[]") if "sniffer" in json.dumps(f)]
+
+
+def test_a_second_start_on_the_clsact_path_leaves_the_first_sensors_filter(env, lab, tmp_path, sensors):
+    """Red team R13-9: on the clsact path (tc_attach "clsact", what "auto" picks before Linux 6.6)
+    a second sensor on the same interface replaced the first's tc filter, and its failed start
+    deleted it (the first blind until its check); two tc-only sensors replaced each other's
+    filter every second. Now the second start does not replace a live sensor's filter: it fails,
+    naming the program and the process that hold the handle, and the first is untouched."""
+    ensure_bpffs()
+    clsact = {"tc_attach": "clsact", "payload_bytes": 0}
+    first = HostDaemon(env, lab, tmp_path, lab_config(f"ipc://{tmp_path}/first.sock", pin_path=new_pin_dir(lab),
+                                                      metrics={"listen": ""}, capture=clsact), "first").start()
+    sensors.append(first)
+    ours = sniffer_tc_prog_ids(lab, "wan0")
+    assert len(ours) == 1, ours
+    for hooks in (["xdp", "tc_egress"], ["tc_egress"]):
+        interfaces = [{"name": "wan0", "role": "wan", "mode": "host-based", "hooks": hooks}]
+        code, err = HostDaemon(env, lab, tmp_path, lab_config(f"ipc://{tmp_path}/second.sock",
+                                                              pin_path=new_pin_dir(lab), metrics={"listen": ""},
+                                                              capture=clsact, interfaces=interfaces),
+                               "second").run_to_exit()
+        assert code == 1, err
+        assert sniffer_tc_prog_ids(lab, "wan0") == ours, "the second start changed the first's filter"
+        time.sleep(1.5)  # the first sensor's check runs every second
+        assert "removed or replaced by someone else" not in first.stderr(), first.stderr()
+        assert (f'is taken by BPF program id {ours[0]} "sniffer_tc_eg", held by pid {first.proc.pid} (sniffer)'
+                in err), err
+    assert_receives(env, lab, f"ipc://{tmp_path}/first.sock", "the running sensor stopped publishing")
+
+
+def test_a_filter_a_killed_sensor_left_on_the_clsact_path_is_taken_over(env, lab, tmp_path, sensors):
+    """The filter of a SIGKILLed sensor stays (tc filters are not tied to an fd): the next start
+    takes it over, as its program is ours and no process holds it, and removes it at its stop."""
+    ensure_bpffs()
+    config = lab_config(f"ipc://{tmp_path}/killed.sock", pin_path=new_pin_dir(lab), metrics={"listen": ""},
+                        capture={"tc_attach": "clsact"})
+    killed = HostDaemon(env, lab, tmp_path, config, "killed").start()
+    killed.proc.kill()
+    killed.proc.wait()
+    left = sniffer_tc_prog_ids(lab, "wan0")
+    assert len(left) == 1, left
+    for name in os.listdir(config["pin_path"]):  # the killed run's pins and lock file: not this test's subject
+        os.unlink(os.path.join(config["pin_path"], name))
+    os.rmdir(config["pin_path"])
+    if os.path.exists(lock_file(config["pin_path"])):
+        os.unlink(lock_file(config["pin_path"]))
+    config["pin_path"] = new_pin_dir(lab)
+    config["publish"]["endpoint"] = f"ipc://{tmp_path}/next.sock"
+    nxt = HostDaemon(env, lab, tmp_path, config, "next").start()
+    sensors.append(nxt)
+    assert f'taking over the tc egress filter a stopped sniffer left (BPF program id {left[0]} "sniffer_tc_eg", ' \
+           'held by no process)' in nxt.stderr(), nxt.stderr()
+    assert len(sniffer_tc_prog_ids(lab, "wan0")) == 1 and sniffer_tc_prog_ids(lab, "wan0") != left
+    assert nxt.stop() == 0
+    assert sniffer_tc_prog_ids(lab, "wan0") == [], "the sensor left its filter"

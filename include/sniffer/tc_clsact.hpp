@@ -1,0 +1,22 @@
+// The TC fallback for kernels without tcx (< 6.6): a cls_bpf filter of ours
+// on a clsact qdisc, at a fixed handle and priority. Other tools share that
+// qdisc (tc, Cilium, firewalls, another IDS), so the daemon removes only its
+// own filter, and the qdisc only if it created it and no filter of anyone is
+// left on it in either direction (an empty clsact qdisc is otherwise left, as
+// tc and Cilium do). A filter already at our handle is not replaced, unless it
+// runs a program of our name that no process holds any more (left by a killed
+// sniffer), or `reclaim` (our own filter, replaced by someone else).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "sniffer/attach.hpp"
+
+namespace sniffer {
+
+std::unique_ptr<Attachment> attach_clsact(int prog_fd, std::uint32_t ifindex, const std::string& ifname, bool ingress,
+                                          bool reclaim);
+
+}  // namespace sniffer

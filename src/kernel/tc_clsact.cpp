@@ -1,0 +1,254 @@
+#include "sniffer/tc_clsact.hpp"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <linux/netlink.h>
+#include <linux/pkt_sched.h>
+#include <linux/rtnetlink.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <optional>
+#include <vector>
+
+#include <spdlog/spdlog.h>
+
+#include "sniffer/error.hpp"
+
+namespace sniffer {
+
+namespace {
+
+// Our cls_bpf filter's identity.
+constexpr __u32 kTcHandle = 0x5f1f;
+constexpr __u32 kTcPriority = 0xc0de;
+
+const char* direction(bool ingress) { return ingress ? "ingress" : "egress"; }
+
+// Counts the filters (of anyone) on the clsact qdisc of `ifindex` in one
+// direction, every chain, with a netlink dump (RTM_GETTFILTER): 0 or -errno
+// (-EINVAL, -ENOENT: no clsact qdisc there; -ENODEV: no interface).
+int count_filters(std::uint32_t ifindex, bool ingress, std::size_t& count) {
+  const int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+  if (fd < 0) return -errno;
+  const timeval timeout{.tv_sec = 1, .tv_usec = 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  struct {
+    nlmsghdr nh;
+    tcmsg tc;
+  } req{};
+  req.nh = {.nlmsg_len = sizeof req, .nlmsg_type = RTM_GETTFILTER, .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP,
+            .nlmsg_seq = 1, .nlmsg_pid = 0};
+  req.tc.tcm_family = AF_UNSPEC;
+  req.tc.tcm_ifindex = static_cast<int>(ifindex);
+  req.tc.tcm_parent = TC_H_MAKE(TC_H_CLSACT, ingress ? TC_H_MIN_INGRESS : TC_H_MIN_EGRESS);
+  sockaddr_nl kernel{.nl_family = AF_NETLINK, .nl_pad = 0, .nl_pid = 0, .nl_groups = 0};
+  int err = 0;
+  std::size_t heads = 0;
+  count = 0;
+  if (sendto(fd, &req, sizeof req, 0, reinterpret_cast<sockaddr*>(&kernel), sizeof kernel) < 0) err = -errno;
+  std::vector<nlmsghdr> buf(65536 / sizeof(nlmsghdr));  // aligned; a dump's parts are at most 32 KiB
+  for (bool done = err != 0; !done;) {
+    const ssize_t n = recv(fd, buf.data(), buf.size() * sizeof(nlmsghdr), 0);
+    if (n <= 0) {
+      err = n < 0 ? -errno : -EIO;
+      break;
+    }
+    int left = static_cast<int>(n);
+    for (nlmsghdr* nh = buf.data(); NLMSG_OK(nh, left); nh = NLMSG_NEXT(nh, left)) {
+      if (nh->nlmsg_type == NLMSG_DONE) done = true;
+      if (nh->nlmsg_type == NLMSG_ERROR) {
+        err = static_cast<const nlmsgerr*>(NLMSG_DATA(nh))->error;
+        done = true;
+      }
+      if (nh->nlmsg_type != RTM_NEWTFILTER) continue;
+      // One message heads each priority's filters (handle 0), then one per filter.
+      ++(static_cast<const tcmsg*>(NLMSG_DATA(nh))->tcm_handle ? count : heads);
+    }
+  }
+  close(fd);
+  if (count == 0) count = heads;  // a priority without a filter of its own: in use all the same
+  return err;
+}
+
+// The clsact qdisc the daemon created on an interface, shared by the
+// attachments there; the last one gone removes it if nothing else uses it.
+class CreatedQdisc {
+ public:
+  CreatedQdisc(std::uint32_t ifindex, std::string ifname) : ifindex_(ifindex), ifname_(std::move(ifname)) {}
+  ~CreatedQdisc();
+  // The qdisc the daemon created on ifindex, while an attachment there holds it.
+  static std::shared_ptr<CreatedQdisc> get(std::uint32_t ifindex, const std::string& ifname, bool created_now) {
+    std::erase_if(registry(), [](const auto& e) { return e.second.expired(); });
+    if (!created_now) {
+      auto it = registry().find(ifindex);
+      return it == registry().end() ? nullptr : it->second.lock();
+    }
+    auto q = std::make_shared<CreatedQdisc>(ifindex, ifname);
+    registry()[ifindex] = q;
+    return q;
+  }
+
+ private:
+  // By ifindex. The daemon attaches and detaches from its main thread only.
+  static std::map<std::uint32_t, std::weak_ptr<CreatedQdisc>>& registry() {
+    static std::map<std::uint32_t, std::weak_ptr<CreatedQdisc>> created;
+    return created;
+  }
+  std::uint32_t ifindex_;
+  std::string ifname_;
+};
+
+CreatedQdisc::~CreatedQdisc() {
+  auto it = registry().find(ifindex_);
+  if (it != registry().end() && !it->second.expired()) return;  // re-created since (ours again, someone else's)
+  std::size_t in = 0, eg = 0;
+  int err = count_filters(ifindex_, true, in);
+  if (err == 0) err = count_filters(ifindex_, false, eg);
+  if (err == -EINVAL || err == -ENOENT || err == -ENODEV) return;  // the qdisc or the interface is gone
+  if (err) {
+    spdlog::info("{}: left the clsact qdisc sniffer created in place: cannot tell whether other filters use it ({})",
+                 ifname_, errno_text(err));
+    return;
+  }
+  if (in + eg > 0) {
+    spdlog::info("{}: left the clsact qdisc sniffer created in place: other tc filters use it (ingress {}, egress {})",
+                 ifname_, in, eg);
+    return;
+  }
+  LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = static_cast<int>(ifindex_),
+              .attach_point = static_cast<bpf_tc_attach_point>(BPF_TC_INGRESS | BPF_TC_EGRESS));
+  err = bpf_tc_hook_destroy(&hook);
+  if (err && err != -ENOENT && err != -ENODEV && err != -EINVAL) {
+    spdlog::warn("{}: remove clsact qdisc: {}", ifname_, errno_text(err));
+  }
+}
+
+// The program id of the filter at our handle and priority; none when the
+// filter (or its qdisc, or the interface) is gone, or it is no eBPF filter.
+std::optional<std::uint32_t> query_prog_id(std::uint32_t ifindex, bool ingress) {
+  LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = static_cast<int>(ifindex),
+              .attach_point = ingress ? BPF_TC_INGRESS : BPF_TC_EGRESS);
+  LIBBPF_OPTS(bpf_tc_opts, opts, .handle = kTcHandle, .priority = kTcPriority);
+  if (bpf_tc_query(&hook, &opts) != 0) return std::nullopt;
+  return opts.prog_id;
+}
+
+class ClsactAttachment : public Attachment {
+ public:
+  ClsactAttachment(std::uint32_t ifindex, std::string ifname, bool ingress, std::shared_ptr<CreatedQdisc> qdisc,
+                   std::uint32_t prog_id)
+      : ifindex_(ifindex), ifname_(std::move(ifname)), ingress_(ingress), qdisc_(std::move(qdisc)), prog_id_(prog_id) {}
+
+  // Removes the filter only if it still runs our program: another tool may
+  // have replaced it at our handle and priority (tc filter replace), and its
+  // filter is not ours to delete (a small race remains: tc has no
+  // compare-and-delete). The qdisc goes with the last attachment holding it.
+  ~ClsactAttachment() override {
+    if (query_prog_id(ifindex_, ingress_) != prog_id_) return;
+    LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = static_cast<int>(ifindex_),
+                .attach_point = ingress_ ? BPF_TC_INGRESS : BPF_TC_EGRESS);
+    LIBBPF_OPTS(bpf_tc_opts, opts, .handle = kTcHandle, .priority = kTcPriority);
+    const int err = bpf_tc_detach(&hook, &opts);
+    if (err && err != -ENOENT && err != -ENODEV) {
+      spdlog::warn("{}: remove tc {} filter: {}", ifname_, direction(ingress_), errno_text(err));
+    }
+  }
+  // Attached while the filter at our handle and priority runs our program.
+  bool still_attached() const override { return query_prog_id(ifindex_, ingress_) == prog_id_; }
+  std::string describe() const override {
+    return std::string("tc ") + direction(ingress_) + " (clsact filter" + (qdisc_ ? ", qdisc created by sniffer" : "") +
+           ")";
+  }
+
+ private:
+  std::uint32_t ifindex_;
+  std::string ifname_;
+  bool ingress_;
+  std::shared_ptr<CreatedQdisc> qdisc_;  // null: someone else's qdisc
+  std::uint32_t prog_id_;                // our program, as bpf_tc_attach reported it
+};
+
+// A BPF program's name; empty if it cannot be read.
+std::string prog_name(int prog_fd) {
+  bpf_prog_info info{};
+  __u32 len = sizeof info;
+  return bpf_obj_get_info_by_fd(prog_fd, &info, &len) == 0 ? std::string(info.name) : std::string();
+}
+
+// The first process found holding an fd of the program (/proc/PID/fdinfo
+// "prog_id:"), as "pid N (comm)"; empty when none (in this pid namespace).
+std::string process_holding(std::uint32_t prog_id) {
+  namespace fs = std::filesystem;
+  const std::string wanted = "prog_id:\t" + std::to_string(prog_id);
+  std::error_code ec;
+  for (fs::directory_iterator p("/proc", ec), end; !ec && p != end; p.increment(ec)) {
+    const std::string pid = p->path().filename();
+    if (pid.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::error_code fd_ec;
+    for (fs::directory_iterator f(p->path() / "fd", fd_ec); !fd_ec && f != end; f.increment(fd_ec)) {
+      std::error_code link_ec;
+      if (fs::read_symlink(f->path(), link_ec).string() != "anon_inode:bpf-prog") continue;
+      std::ifstream fdinfo(p->path() / "fdinfo" / f->path().filename());
+      for (std::string line; std::getline(fdinfo, line);) {
+        if (line != wanted) continue;
+        std::string comm;
+        std::getline(std::ifstream(p->path() / "comm"), comm);
+        return "pid " + pid + " (" + comm + ")";
+      }
+    }
+  }
+  return {};
+}
+
+// Attaches at our handle without replacing what is there; a filter of a
+// killed sniffer (our program's name, no process holding it) is taken over.
+int attach_filter(bpf_tc_hook& hook, bpf_tc_opts& opts, const std::string& ifname, bool ingress, bool reclaim,
+                  std::string& holder) {
+  opts.flags = reclaim ? BPF_TC_F_REPLACE : 0;
+  int err = bpf_tc_attach(&hook, &opts);
+  if (err != -EEXIST) return err;
+  const std::optional<std::uint32_t> id = query_prog_id(static_cast<std::uint32_t>(hook.ifindex), ingress);
+  if (!id) {
+    holder = "a filter that runs no eBPF program (tc filter show dev " + ifname + " " + direction(ingress) + ")";
+    return err;
+  }
+  const int fd = bpf_prog_get_fd_by_id(*id);
+  const std::string name = fd >= 0 ? prog_name(fd) : std::string();
+  if (fd >= 0) close(fd);
+  const std::string process = process_holding(*id);
+  holder = "BPF program id " + std::to_string(*id) + " \"" + name + "\"" +
+           (process.empty() ? ", held by no process" : ", held by " + process);
+  if (!process.empty() || name != prog_name(opts.prog_fd)) return err;
+  spdlog::info("{}: taking over the tc {} filter a stopped sniffer left ({})", ifname, direction(ingress), holder);
+  opts.flags = BPF_TC_F_REPLACE;
+  opts.prog_id = 0;
+  return bpf_tc_attach(&hook, &opts);
+}
+
+}  // namespace
+
+std::unique_ptr<Attachment> attach_clsact(int prog_fd, std::uint32_t ifindex, const std::string& ifname, bool ingress,
+                                          bool reclaim) {
+  LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = static_cast<int>(ifindex),
+              .attach_point = ingress ? BPF_TC_INGRESS : BPF_TC_EGRESS);
+  int err = bpf_tc_hook_create(&hook);
+  if (err && err != -EEXIST) throw Error("interface \"" + ifname + "\": create clsact qdisc: " + errno_text(err));
+  // Before the attach: a failure then removes the qdisc created just now, if unused.
+  std::shared_ptr<CreatedQdisc> qdisc = CreatedQdisc::get(ifindex, ifname, err == 0);
+  LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = prog_fd, .handle = kTcHandle, .priority = kTcPriority);
+  std::string holder;
+  err = attach_filter(hook, opts, ifname, ingress, reclaim, holder);
+  if (err == -EEXIST) {
+    throw Error("interface \"" + ifname + "\": attach tc " + direction(ingress) + " filter: handle 0x5f1f priority " +
+                std::to_string(kTcPriority) + " is taken by " + holder +
+                " (another sniffer on this interface?); not replaced");
+  }
+  if (err) throw Error("interface \"" + ifname + "\": attach tc " + direction(ingress) + " filter: " + errno_text(err));
+  return std::make_unique<ClsactAttachment>(ifindex, ifname, ingress, std::move(qdisc), opts.prog_id);
+}
+
+}  // namespace sniffer
