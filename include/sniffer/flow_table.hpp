@@ -105,6 +105,18 @@ class FlowTable {
   void end(std::uint32_t slot, v1::FlowEndReason reason);
   void unlink(std::uint32_t slot);
   void push_front(std::uint32_t slot);
+  // unlink + push_front of a listed slot that is not the head (every packet
+  // of a flow seen before): its prev and the head exist.
+  void move_to_front(std::uint32_t slot) {
+    Link& s = links_[slot];
+    links_[s.prev].next = s.next;
+    if (s.next != kNone) links_[s.next].prev = s.prev;
+    else tail_ = s.prev;
+    s.prev = kNone;
+    s.next = head_;
+    links_[head_].prev = slot;
+    head_ = slot;
+  }
 
   FlowTableConfig config_;
   sniffer_flow_params params_;

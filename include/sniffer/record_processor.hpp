@@ -65,12 +65,13 @@ class RecordProcessor {
  private:
   // Whether the host sent r (its source is one of the host's addresses).
   bool sent_by_host(const sniffer_record& r) const;
-  // Adds r to its flow; the flow, or null when r joins none.
-  const FlowState* add_to_flow(const sniffer_record& r, std::uint64_t ts_ns);
+  // Adds r to its flow; the flow, or null when r joins none. Both this and
+  // community_id_of are inlined into process() (every record takes them).
+  [[gnu::always_inline]] inline const FlowState* add_to_flow(const sniffer_record& r, std::uint64_t ts_ns);
   // r's Community ID: its flow's when r hashes the same (one SHA-1 per flow,
   // not per packet), else computed (and kept for the next packet); empty
   // when r has no IP addresses.
-  const std::string& community_id_of(const sniffer_record& r, const FlowState* flow);
+  [[gnu::always_inline]] inline const std::string& community_id_of(const sniffer_record& r, const FlowState* flow);
 
   const InterfaceTable* interfaces_;
   const HostAddresses* host_;

@@ -69,10 +69,7 @@ const FlowState& FlowTable::add(const FlowPacket& p) {
     slot = create(hash, p);
   } else {
     slots_[slot].flow->add(packet, p.a_to_b, params_);
-    if (slot != head_) {
-      unlink(slot);
-      push_front(slot);
-    }
+    if (slot != head_) move_to_front(slot);
   }
   Slot& s = slots_[slot];
   const bool update_due = sniffer_flow_after_add(&s.flow->state(), &packet, &params_);
