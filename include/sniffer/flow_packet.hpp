@@ -39,7 +39,7 @@ inline bool flow_key_of(const sniffer_record& r, FlowKey& key) {
 // Fills `out` from a record seen at ts_ns; false when the packet cannot
 // belong to a flow (not IP, or the IP header was not read). Inline: every
 // packet takes it, just before the flow table.
-inline bool flow_packet_of(const sniffer_record& r, std::uint64_t ts_ns, FlowPacket& out) {
+[[gnu::always_inline]] inline bool flow_packet_of(const sniffer_record& r, std::uint64_t ts_ns, FlowPacket& out) {
   if (!sniffer_flow_packet_of(&r, ts_ns, r.wire_len, &out.packet)) return false;
   out.a_to_b = flow_key_of(r, out.key);
   out.ifindex = r.ifindex;
