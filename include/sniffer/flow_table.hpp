@@ -58,7 +58,11 @@ class FlowTable {
   FlowTable(const FlowTableConfig& config, Sink sink);
 
   // Returns the flow the packet joined (or started).
-  const FlowState& add(const FlowPacket& p);
+  const FlowState& add(const FlowPacket& p) { return add(p, index_.hash(p.key)); }
+  // The same, with hash_of(p.key) computed before (a group of records
+  // hashes its keys first: RecordProcessor::process_group).
+  const FlowState& add(const FlowPacket& p, std::uint32_t hash);
+  std::uint32_t hash_of(const FlowKey& key) const { return index_.hash(key); }
   // A packet of this key comes a few add()s later (the ring reader sees it
   // ahead): starts fetching its index bucket, and the slot of the key given
   // kPrefetchLag calls ago, whose bucket is in cache by now. Only a hint:

@@ -50,10 +50,9 @@ FlowTable::FlowTable(const FlowTableConfig& config, Sink sink)
   // Slots and index grow on demand up to max_flows: memory follows the flows present.
 }
 
-const FlowState& FlowTable::add(const FlowPacket& p) {
+const FlowState& FlowTable::add(const FlowPacket& p, std::uint32_t hash) {
   ++counters_.packets;
   const sniffer_flow_packet& packet = p.packet;
-  const std::uint32_t hash = index_.hash(p.key);
   std::uint32_t slot = index_.find(hash, [&](std::uint32_t i) { return flow_keys_equal(slots_[i].flow->key(), p.key); });
   if (slot != kNone) {
     // Ended before this packet joins it (close grace over, idle, a new
