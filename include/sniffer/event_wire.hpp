@@ -40,9 +40,12 @@ class EventWireBatch {
   // Starts a batch: room for the sequence, then head_.
   void begin();
   // Room for `more` bytes after the used ones.
-  void reserve(std::size_t more);
+  void reserve(std::size_t more) {
+    if (used_ + more > capacity_) [[unlikely]] grow(more);
+  }
+  void grow(std::size_t more);
   // The event's fields at `at` (room for its bound reserved); their end.
-  std::uint8_t* encode_event(const DecodedRecord& record, std::string_view iface_fields, std::uint64_t wall_ts_ns,
+  [[gnu::always_inline]] inline std::uint8_t* encode_event(const DecodedRecord& record, std::string_view iface_fields, std::uint64_t wall_ts_ns,
                              std::string_view community_id, std::uint8_t* at);
 
   // The last event's fields 3 to 8, encoded, and what they were encoded

@@ -29,15 +29,23 @@ struct FlowPacket {
   std::uint8_t is_wan_facing;
 };
 
-// Fills `out` from a record seen at ts_ns; false when the packet cannot
-// belong to a flow (not IP, or the IP header was not read).
-bool flow_packet_of(const sniffer_record& r, std::uint64_t ts_ns, FlowPacket& out);
-
 // The record's flow key, the same for both directions; true when the record
 // runs from the key's a side to its b side.
 inline bool flow_key_of(const sniffer_record& r, FlowKey& key) {
   return sniffer_flow_key_make(r.saddr, r.daddr, r.sport, r.dport, r.vlan_count ? r.vlan_ids[0] : 0, r.l4_proto,
                                r.ip_version, &key) != 0;
+}
+
+// Fills `out` from a record seen at ts_ns; false when the packet cannot
+// belong to a flow (not IP, or the IP header was not read). Inline: every
+// packet takes it, just before the flow table.
+[[gnu::always_inline]] inline bool flow_packet_of(const sniffer_record& r, std::uint64_t ts_ns, FlowPacket& out) {
+  if (!sniffer_flow_packet_of(&r, ts_ns, r.wire_len, &out.packet)) return false;
+  out.a_to_b = flow_key_of(r, out.key);
+  out.ifindex = r.ifindex;
+  out.mode = r.mode;
+  out.is_wan_facing = r.is_wan_facing != 0 ? 1 : 0;
+  return true;
 }
 
 }  // namespace sniffer

@@ -67,12 +67,16 @@ class FlowState {
   // computed on first use and kept: one SHA-1 per flow, whatever its packets
   // and records. seed: the same each call.
   CommunityIdTuple community_id_tuple() const { return sniffer::community_id_tuple(s_); }
-  const std::string& community_id(std::uint16_t seed) const;
+  const std::string& community_id(std::uint16_t seed) const {
+    if (community_id_.empty()) [[unlikely]] hash_community_id(seed);
+    return community_id_;
+  }
   // The same ID, the kept one or else written into buf and not kept (no
   // allocation: a flow's last record, the CSV's).
   std::string_view community_id(std::uint16_t seed, char (&buf)[kCommunityIdLength]) const;
 
  private:
+  void hash_community_id(std::uint16_t seed) const;
   template <typename Record>
   void fill(Record& r, v1::FlowEndReason reason, bool is_update, std::int64_t clock_offset_ns) const;
 

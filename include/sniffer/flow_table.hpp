@@ -58,7 +58,11 @@ class FlowTable {
   FlowTable(const FlowTableConfig& config, Sink sink);
 
   // Returns the flow the packet joined (or started).
-  const FlowState& add(const FlowPacket& p);
+  const FlowState& add(const FlowPacket& p) { return add(p, index_.hash(p.key)); }
+  // The same, with hash_of(p.key) computed before (a group of records
+  // hashes its keys first: RecordProcessor::process_group).
+  const FlowState& add(const FlowPacket& p, std::uint32_t hash);
+  std::uint32_t hash_of(const FlowKey& key) const { return index_.hash(key); }
   // A packet of this key comes a few add()s later (the ring reader sees it
   // ahead): starts fetching its index bucket, and the slot of the key given
   // kPrefetchLag calls ago, whose bucket is in cache by now. Only a hint:
@@ -105,6 +109,18 @@ class FlowTable {
   void end(std::uint32_t slot, v1::FlowEndReason reason);
   void unlink(std::uint32_t slot);
   void push_front(std::uint32_t slot);
+  // unlink + push_front of a listed slot that is not the head (every packet
+  // of a flow seen before): its prev and the head exist.
+  void move_to_front(std::uint32_t slot) {
+    Link& s = links_[slot];
+    links_[s.prev].next = s.next;
+    if (s.next != kNone) links_[s.next].prev = s.prev;
+    else tail_ = s.prev;
+    s.prev = kNone;
+    s.next = head_;
+    links_[head_].prev = slot;
+    head_ = slot;
+  }
 
   FlowTableConfig config_;
   sniffer_flow_params params_;

@@ -54,6 +54,10 @@ class Pipeline {
   void process(const DecodedRecord& record, std::uint64_t ts_ns, std::uint64_t now_mono_ns) {
     processor_.process(record, ts_ns, now_mono_ns);
   }
+  void process_group(const DecodedRecord* const* records, const std::uint64_t* ts_ns, std::size_t n,
+                     std::uint64_t now_mono_ns) {
+    processor_.process_group(records, ts_ns, n, now_mono_ns);
+  }
   // A ring sample process() gets a few records later (RingReader's peek).
   void prefetch(const void* data, std::size_t size) { processor_.prefetch(data, size); }
   // Whether prefetch() would do anything now (a flow table past the caches).

@@ -29,7 +29,11 @@ class RingReader {
   using FlowHandler = std::function<void(const sniffer_flow_record&)>;
   using DropHandler = std::function<void(const sniffer_drop_record&)>;
   using Peek = std::function<void(const void* data, std::size_t size)>;
+  // Packet records in ring order, n <= kGroup; their snippets point into
+  // the ring, valid until the handler returns.
+  using GroupHandler = std::function<void(const DecodedRecord* const* records, std::size_t n)>;
   static constexpr unsigned kPeekAhead = 6;
+  static constexpr std::size_t kGroup = 16;
 
   // Without a flow (drop) handler, a flow (drop) record counts as a decode error.
   RingReader(int events_map_fd, std::uint32_t payload_bytes, Handler handler, FlowHandler flow_handler = nullptr,
@@ -43,6 +47,11 @@ class RingReader {
   // Whether the next consume()s call it (default: yes); off, a record costs
   // no peek call at all (the worker's while its flow table fits the caches).
   void set_peek_active(bool active) { peek_active_ = active; }
+  // Set, consume() hands packet records over in groups of up to kGroup
+  // consecutive samples while no peek is active (a flow or drop record
+  // between them ends a group: the order stays the ring's). A handler's
+  // throw skips the rest of its group.
+  void set_group_handler(GroupHandler handler) { group_handler_ = std::move(handler); }
 
   // Waits up to timeout_ms for a wakeup, handling nothing (consume() then
   // does). False when a signal interrupted the wait.
@@ -59,6 +68,10 @@ class RingReader {
   const DrainCounters& counters() const { return counters_; }
 
  private:
+  // Takes the committed samples from `at` (moved past them), up to kGroup;
+  // false when it stopped at a busy one.
+  bool take_group(unsigned long& at, unsigned long prod);
+
   // The ring's mappings (as libbpf maps them): the consumer page, writable;
   // the producer page and the data pages, mapped twice in a row so that a
   // record wrapping around the end reads as one piece.
@@ -74,6 +87,9 @@ class RingReader {
   FlowHandler flow_handler_;
   DropHandler drop_handler_;
   Peek peek_;
+  GroupHandler group_handler_;
+  DecodedRecord group_[kGroup];
+  const DecodedRecord* group_records_[kGroup] = {};
   bool peek_active_ = true;
   DrainCounters counters_;
   DecodedRecord scratch_;

@@ -79,6 +79,7 @@ class Worker {
 
  private:
   void handle(const DecodedRecord& record);
+  void handle_group(const DecodedRecord* const* records, std::size_t n);  // live: the ring's groups
   void run(int poll_interval_ms);
 
   const std::uint32_t index_;

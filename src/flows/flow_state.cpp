@@ -103,9 +103,8 @@ FlowState::FlowState(const FlowPacket& first, std::uint64_t id, const sniffer_fl
   add(first.packet, first.a_to_b, params);
 }
 
-const std::string& FlowState::community_id(std::uint16_t seed) const {
-  if (community_id_.empty()) community_id_ = sniffer::community_id(community_id_tuple(), seed);
-  return community_id_;
+void FlowState::hash_community_id(std::uint16_t seed) const {
+  community_id_ = sniffer::community_id(community_id_tuple(), seed);
 }
 
 std::string_view FlowState::community_id(std::uint16_t seed, char (&buf)[kCommunityIdLength]) const {

@@ -50,10 +50,9 @@ FlowTable::FlowTable(const FlowTableConfig& config, Sink sink)
   // Slots and index grow on demand up to max_flows: memory follows the flows present.
 }
 
-const FlowState& FlowTable::add(const FlowPacket& p) {
+const FlowState& FlowTable::add(const FlowPacket& p, std::uint32_t hash) {
   ++counters_.packets;
   const sniffer_flow_packet& packet = p.packet;
-  const std::uint32_t hash = index_.hash(p.key);
   std::uint32_t slot = index_.find(hash, [&](std::uint32_t i) { return flow_keys_equal(slots_[i].flow->key(), p.key); });
   if (slot != kNone) {
     // Ended before this packet joins it (close grace over, idle, a new
@@ -69,10 +68,7 @@ const FlowState& FlowTable::add(const FlowPacket& p) {
     slot = create(hash, p);
   } else {
     slots_[slot].flow->add(packet, p.a_to_b, params_);
-    if (slot != head_) {
-      unlink(slot);
-      push_front(slot);
-    }
+    if (slot != head_) move_to_front(slot);
   }
   Slot& s = slots_[slot];
   const bool update_due = sniffer_flow_after_add(&s.flow->state(), &packet, &params_);

@@ -148,10 +148,16 @@ void RingReader::consume() {
   unsigned long fetched = cons.at, peeked = cons.at;
   unsigned ahead = 0;  // samples peeked and not handled yet: those in [cons.at, peeked)
   const bool peeking = peek_ && peek_active_;
+  const bool grouping = group_handler_ && !peeking;
   for (unsigned long prod; (prod = __atomic_load_n(producer_pos_, __ATOMIC_ACQUIRE)) != cons.at;) {
     while (cons.at < prod) {
       for (const unsigned long until = std::min(cons.at + kAhead, prod); fetched < until; fetched += kLine) {
         __builtin_prefetch(data_ + (fetched & mask));
+      }
+      if (grouping) {
+        if (!take_group(cons.at, prod)) return;  // the next consume() takes the busy sample
+        if (cons.at - cons.released >= release_every) cons.release();
+        continue;
       }
       for (; peeking && ahead < kPeekAhead && peeked < prod; ++ahead) {
         const std::uint8_t* sample = data_ + (peeked & mask);
@@ -181,6 +187,40 @@ void RingReader::consume() {
     // timeout; so does this reader, but need not).
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
   }
+}
+
+bool RingReader::take_group(unsigned long& at, unsigned long prod) {
+  const unsigned long mask = data_size_ - 1;
+  std::size_t n = 0;
+  bool busy = false;
+  while (n < kGroup && at < prod) {
+    const std::uint8_t* sample = data_ + (at & mask);
+    const SampleHeader h = header_at(sample);
+    if (h.busy()) {
+      busy = true;
+      break;
+    }
+    at += h.span();  // before handling, as consume()
+    if (h.discarded()) continue;
+    const void* data = sample + BPF_RINGBUF_HDR_SZ;
+    const std::uint32_t magic = record_magic(data, h.size());
+    if ((flow_handler_ && magic == SNIFFER_FLOW_RECORD_MAGIC) || (drop_handler_ && magic == SNIFFER_DROP_RECORD_MAGIC)) {
+      if (n) group_handler_(group_records_, n);  // the packets before it first
+      n = 0;
+      handle(data, h.size());
+      continue;
+    }
+    counters_.records_received++;
+    const DecodeStatus status = decode_record(data, h.size(), payload_bytes_, group_[n]);
+    if (status != DecodeStatus::Ok) {
+      counters_.decode_errors[static_cast<int>(status)]++;
+      continue;
+    }
+    group_records_[n] = &group_[n];
+    ++n;
+  }
+  if (n) group_handler_(group_records_, n);
+  return !busy;
 }
 
 }  // namespace sniffer

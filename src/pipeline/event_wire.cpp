@@ -174,8 +174,7 @@ EventWireBatch::EventWireBatch(const std::string& sensor_id, std::uint64_t senso
   tail_ = tail.SerializeAsString();
 }
 
-void EventWireBatch::reserve(std::size_t more) {
-  if (used_ + more <= capacity_) return;
+void EventWireBatch::grow(std::size_t more) {
   const std::size_t capacity = std::max({next_capacity_, 2 * capacity_, used_ + more});
   std::unique_ptr<std::uint8_t[]> grown(new std::uint8_t[capacity]);
   if (used_) std::memcpy(grown.get(), buffer_.get(), used_);

@@ -18,24 +18,6 @@ bool RecordProcessor::sent_by_host(const sniffer_record& r) const {
   return host_->is_local(r.ip_version, src);
 }
 
-void RecordProcessor::process(const DecodedRecord& record, std::uint64_t ts_ns, std::uint64_t now_mono_ns) {
-  ++counters_.records;
-  const sniffer_record& r = record.header;
-  if (r.ifindex != iface_ifindex_ || !iface_known_) {
-    // Nearly every record comes from the interface of the one before.
-    auto it = interfaces_->find(r.ifindex);
-    iface_ = it == interfaces_->end() ? nullptr : &it->second;
-    iface_ifindex_ = r.ifindex;
-    iface_known_ = true;
-  }
-  const InterfaceInfo* iface = iface_;
-  if (!iface) ++counters_.unknown_ifindex;
-
-  // The flow first: the event takes its Community ID.
-  const FlowState* flow = flows_ ? add_to_flow(r, ts_ns) : nullptr;
-  if (events_) events_->add(now_mono_ns, record, iface, ts_ns, community_id_of(r, flow));
-}
-
 void RecordProcessor::prefetch(const void* data, std::size_t size) {
   // Committed bytes the kernel no longer writes (8-byte aligned in the
   // ring); not validated yet, but any key is harmless here.
@@ -75,6 +57,51 @@ const std::string& RecordProcessor::community_id_of(const sniffer_record& r, con
   const CommunityIdTuple tuple = community_id_tuple(r);
   if (flow && flow->community_id_tuple() == tuple) return flow->community_id(community_id_seed_);
   return community_ids_.get(tuple, community_id_seed_);
+}
+
+const InterfaceInfo* RecordProcessor::interface_of(const sniffer_record& r) {
+  ++counters_.records;
+  if (r.ifindex != iface_ifindex_ || !iface_known_) {
+    // Nearly every record comes from the interface of the one before.
+    auto it = interfaces_->find(r.ifindex);
+    iface_ = it == interfaces_->end() ? nullptr : &it->second;
+    iface_ifindex_ = r.ifindex;
+    iface_known_ = true;
+  }
+  if (!iface_) ++counters_.unknown_ifindex;
+  return iface_;
+}
+
+void RecordProcessor::process(const DecodedRecord& record, std::uint64_t ts_ns, std::uint64_t now_mono_ns) {
+  const sniffer_record& r = record.header;
+  const InterfaceInfo* iface = interface_of(r);
+  // The flow first: the event takes its Community ID.
+  const FlowState* flow = flows_ ? add_to_flow(r, ts_ns) : nullptr;
+  if (events_) events_->add(now_mono_ns, record, iface, ts_ns, community_id_of(r, flow));
+}
+
+void RecordProcessor::process_group(const DecodedRecord* const* records, const std::uint64_t* ts_ns, std::size_t n,
+                                    std::uint64_t now_mono_ns) {
+  if (!flows_ || n > kGroup) {
+    for (std::size_t i = 0; i < n; ++i) process(*records[i], ts_ns[i], now_mono_ns);
+    return;
+  }
+  for (std::size_t i = 0; i < n; ++i) {  // what add_to_flow computes first
+    const sniffer_record& r = records[i]->header;
+    const bool joins = flow_packet_of(r, ts_ns[i], group_packets_[i]);
+    group_joins_[i] = !joins ? 0 : r.hook == SNIFFER_HOOK_TC_EGRESS ? 2 : 1;
+    if (joins) group_hashes_[i] = flows_->hash_of(group_packets_[i].key);
+  }
+  for (std::size_t i = 0; i < n; ++i) {
+    const DecodedRecord& record = *records[i];
+    const sniffer_record& r = record.header;
+    const InterfaceInfo* iface = interface_of(r);
+    const FlowState* flow = nullptr;
+    if (group_joins_[i] == 0) ++counters_.not_ip;
+    else if (group_joins_[i] == 2 && !sent_by_host(r)) ++counters_.egress_forwarded;  // as add_to_flow
+    else flow = &flows_->add(group_packets_[i], group_hashes_[i]);
+    if (events_) events_->add(now_mono_ns, record, iface, ts_ns[i], community_id_of(r, flow));
+  }
 }
 
 const std::string& CommunityIdCache::get(const CommunityIdTuple& tuple, std::uint16_t seed) {

@@ -47,6 +47,7 @@ Worker::Worker(std::uint32_t index, int ring_fd, std::uint32_t payload_bytes, st
           [this](const sniffer_drop_record& r) { pipeline_->process_drop(r); }),
       now_mono_ns_(monotonic_now_ns()) {
   ring_.set_peek([this](const void* data, std::size_t size) { pipeline_->prefetch(data, size); });
+  if (live_) ring_.set_group_handler([this](const DecodedRecord* const* r, std::size_t n) { handle_group(r, n); });
 }
 
 Worker::~Worker() { stop(); }
@@ -59,6 +60,14 @@ void Worker::handle(const DecodedRecord& record) {
   DecodedRecord rec = record;
   rec.header.wire_len = replay_wire_len_;  // the original length, even when the capture cut the packet
   pipeline_->process(rec, replay_ts_ns_, now_mono_ns_);
+}
+
+static_assert(RingReader::kGroup == RecordProcessor::kGroup);
+
+void Worker::handle_group(const DecodedRecord* const* records, std::size_t n) {
+  std::uint64_t ts[RingReader::kGroup];
+  for (std::size_t i = 0; i < n; ++i) ts[i] = clock_.to_wall_ns(records[i]->header.ts_mono_ns);
+  pipeline_->process_group(records, ts, n, now_mono_ns_);
 }
 
 void Worker::poll(int max_timeout_ms) {

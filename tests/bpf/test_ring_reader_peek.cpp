@@ -1,7 +1,7 @@
 // bpf tier, RingReader's peek: every packet sample reaches the peek handler
 // exactly RingReader::kPeekAhead samples before the handler (fewer at the
 // end of what is committed), each once and in ring order, across consume()s;
-// none while the peek is switched off.
+// none while the peek is switched off. And the group handler's order.
 #include <algorithm>
 #include <cstring>
 #include <string>
@@ -76,6 +76,49 @@ TEST_F(ProgramsTest, RingReaderPeeksEachSampleKPeekAheadBeforeHandlingIt) {
   send(4000, 9);
   reader.consume();
   EXPECT_EQ(log.seen, expected(4000, 9));
+}
+
+// With a group handler, consume() hands packet records over in groups of
+// up to RingReader::kGroup, in ring order, none to the one-record handler;
+// while a peek is active, one by one as before.
+TEST_F(ProgramsTest, RingReaderHandsPacketRecordsOverInGroupsInRingOrder) {
+  load({.payload_bytes = 16});
+  configure();
+  Log log;
+  std::vector<std::size_t> sizes;
+  RingReader reader(progs_->events_map_fd(), payload_, [&](const DecodedRecord& r) { log.add('H', r.header.sport); });
+  reader.set_group_handler([&](const DecodedRecord* const* records, std::size_t n) {
+    sizes.push_back(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      log.add('G', records[i]->header.sport);
+      EXPECT_EQ(records[i]->snippet.size(), 1u);  // "x", read while the ring still holds it
+    }
+  });
+  auto send = [&](std::uint16_t first, unsigned n) {
+    for (unsigned i = 0; i < n; ++i) {
+      const auto port = static_cast<std::uint16_t>(first + i);
+      EXPECT_EQ(run_unread(Hook::Xdp, Frame{}.ipv4().udp({.sport = port, .dport = 9, .payload = "x"})), kXdpPass);
+    }
+  };
+  const unsigned k = RingReader::kGroup;
+  send(5000, 2 * k + 5);
+  reader.consume();
+  std::vector<std::string> grouped;
+  for (unsigned i = 0; i < 2 * k + 5; ++i) grouped.push_back("G" + std::to_string(5000 + i));
+  EXPECT_EQ(log.seen, grouped);
+  EXPECT_EQ(sizes, (std::vector<std::size_t>{k, k, 5}));
+  EXPECT_EQ(reader.counters().records_received, 2 * k + 5);
+  // A peek active (a table past the caches): one by one, as without groups.
+  log.seen.clear();
+  reader.set_peek([](const void*, std::size_t) {});
+  send(6000, 3);
+  reader.consume();
+  EXPECT_EQ(log.seen, (std::vector<std::string>{"H6000", "H6001", "H6002"}));
+  reader.set_peek_active(false);
+  log.seen.clear();
+  send(7000, 2);
+  reader.consume();
+  EXPECT_EQ(log.seen, (std::vector<std::string>{"G7000", "G7001"}));
 }
 
 }  // namespace

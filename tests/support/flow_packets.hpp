@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 
 #include <cstdint>
+#include <random>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -62,6 +63,21 @@ inline Packet packet(std::uint64_t t, bool from_client, std::uint32_t payload, s
 inline Packet tcp(std::uint64_t t, bool from_client, std::uint8_t flags, std::uint32_t payload = 0,
                   std::uint16_t window = 1000) {
   return packet(t, from_client, payload, 6, flags, window);
+}
+
+// n TCP packets over `flows` client ports, random flags (FIN, RST and SYN
+// end and restart flows), time moving on.
+inline std::vector<Packet> random_packets(std::size_t n, std::uint16_t flows, std::uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::vector<Packet> v;
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::uint8_t flags[] = {ACK, ACK, ACK, ACK | PSH, SYN, SYN | ACK, FIN | ACK, RST};
+    Packet p = tcp(i * kMs, rng() % 2 == 0, flags[rng() % 8], rng() % 1400);
+    const auto port = static_cast<std::uint16_t>(20000 + rng() % flows);
+    (p.record.sport == 80 ? p.record.dport : p.record.sport) = port;
+    v.push_back(p);
+  }
+  return v;
 }
 
 // Keeps every record a table exports, in order.

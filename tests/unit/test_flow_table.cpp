@@ -3,6 +3,9 @@
 // times at the end of the clock or stepping back.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <vector>
+
 #include "flow_packets.hpp"
 
 namespace sniffer::test {
@@ -121,6 +124,38 @@ TEST_F(FlowTableTest, FullTableEvictsTheLeastRecentlySeenFlowAndCountsIt) {
   EXPECT_EQ(out[0].src_port(), 40001u);
   EXPECT_EQ(t.counters().evicted, 1u);
   EXPECT_EQ(t.size(), 2u);
+}
+
+// The LRU list against a model: flows seen again from the tail, the middle
+// and the head of the list, a full table evicting, in a pseudo-random order;
+// every eviction must take the model's least recently seen flow.
+TEST_F(FlowTableTest, EvictionFollowsTheRecencyOfEveryFlowSeenAgain) {
+  FlowTableConfig cfg;
+  cfg.max_flows = 8;
+  FlowTable t = make(cfg);
+  std::vector<std::uint16_t> recency;  // ports, most recent first
+  std::uint32_t x = 12345;
+  for (std::uint64_t i = 0; i < 3000; ++i) {
+    x = x * 1103515245u + 12345u;
+    const auto port = static_cast<std::uint16_t>(40000 + (x >> 16) % 12);
+    Packet p = packet(i, true, 1);
+    p.record.sport = port;
+    const std::size_t before = out.size();
+    t.add(p);
+    const auto seen = std::find(recency.begin(), recency.end(), port);
+    const bool known = seen != recency.end();
+    const bool evicts = !known && recency.size() == cfg.max_flows;
+    ASSERT_EQ(out.size(), before + (evicts ? 1 : 0)) << "packet " << i;
+    if (known) recency.erase(seen);
+    if (evicts) {
+      EXPECT_EQ(out.back().end_reason(), v1::FLOW_END_EVICTED);
+      ASSERT_EQ(out.back().src_port(), recency.back()) << "packet " << i;
+      recency.pop_back();
+    }
+    recency.insert(recency.begin(), port);
+  }
+  EXPECT_EQ(t.counters().evicted, out.size());
+  EXPECT_GT(out.size(), 500u);  // 968 with this seed
 }
 
 TEST_F(FlowTableTest, TimestampsNearTheEndOfTimeDoNotWrap) {
