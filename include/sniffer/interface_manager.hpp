@@ -11,6 +11,7 @@
 // XDP and TC links survive a link down/up, so that is only logged and counted.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -128,8 +129,14 @@ class InterfaceManager {
     // 1, 2, 4 ... 30 s (a tool fighting the sensor sets neither the pace of
     // re-attaching nor the log's volume).
     bool reclaim = false;
-    std::uint32_t removals = 0;  // in a row, each within kCalmNs of the last
-    std::uint64_t last_removed_ns = 0;
+    // Per hook (indexed by Hook): removed in a row, each within kCalmNs of
+    // the last. Two hooks removed once each (a qdisc reset and a link
+    // detach) are no fight.
+    struct Removals {
+      std::uint32_t count = 0;
+      std::uint64_t last_ns = 0;
+    };
+    std::array<Removals, 3> removals{};
     // An xdp_mode change that failed (the driver lacks the mode): the XDP hook
     // stays in this previous mode, counted attached, until a SIGHUP tries again.
     std::optional<XdpMode> xdp_kept;

@@ -26,7 +26,9 @@ void append_failure(std::string& failures, const std::string& failure) {
 
 // Removed by someone else more than once, the last time within kCalmNs.
 bool InterfaceManager::fighting(const Entry& e) {
-  return e.removals > 1 && monotonic_now_ns() - e.last_removed_ns < kCalmNs;
+  const std::uint64_t now = monotonic_now_ns();
+  return std::any_of(e.removals.begin(), e.removals.end(),
+                     [now](const Entry::Removals& r) { return r.count > 1 && now - r.last_ns < kCalmNs; });
 }
 
 std::unique_ptr<Attachment> InterfaceManager::attach_hook(const std::string& name, const Entry& e, Hook hook,
@@ -103,18 +105,19 @@ void InterfaceManager::restore_xdp(const std::string& name, Entry& e, XdpMode mo
 void InterfaceManager::removed(const std::string& name, Entry& e, const Attachment& what, Hook hook,
                                std::uint64_t now_ns) {
   ++e.counters.hooks_detached;
-  if (e.removals > 0 && now_ns - e.last_removed_ns >= kCalmNs) e.removals = 0;
-  ++e.removals;
-  e.last_removed_ns = now_ns;
+  Entry::Removals& r = e.removals.at(static_cast<std::size_t>(hook));
+  if (r.count > 0 && now_ns - r.last_ns >= kCalmNs) r.count = 0;
+  ++r.count;
+  r.last_ns = now_ns;
   e.reclaim = true;
-  const std::uint64_t backoff = std::uint64_t{1'000'000'000} << std::min(e.removals, 7u) >> 2;  // 1, 2, 4 ... s
-  const std::uint64_t delay = e.removals == 1 ? 0 : std::min(backoff, kRetryMaxNs);
+  const std::uint64_t backoff = std::uint64_t{1'000'000'000} << std::min(r.count, 7u) >> 2;  // 1, 2, 4 ... s
+  const std::uint64_t delay = r.count == 1 ? 0 : std::min(backoff, kRetryMaxNs);
   const LogThrottle::Verdict v = removed_log_.check(name + "/" + std::to_string(static_cast<int>(hook)), now_ns);
   if (v.log) {
     spdlog::warn("{} (ifindex {}): {} was removed or replaced by someone else (bpftool link detach, tc qdisc del, "
                  "tc filter replace?): attaching it again{}{}",
                  name, e.info.ifindex, what.describe(),
-                 delay ? " in " + std::to_string(delay / 1'000'000'000) + " s (removed " + std::to_string(e.removals) +
+                 delay ? " in " + std::to_string(delay / 1'000'000'000) + " s (removed " + std::to_string(r.count) +
                              " times in a row)"
                        : std::string(),
                  v.left_out ? "; " + std::to_string(v.left_out) + " such removal(s) not logged since the last line"
@@ -143,7 +146,7 @@ void InterfaceManager::verify(std::uint64_t now_mono_ns) {
       continue;
     }
     removed(name, e->second, *it->second.second, it->first.second, now);
-    if (e->second.removals == 1) damaged.insert(name);
+    if (e->second.removals.at(static_cast<std::size_t>(it->first.second)).count == 1) damaged.insert(name);
     it = attached_.erase(it);
   }
   for (const std::string& name : damaged) {

@@ -74,12 +74,15 @@ def test_hooks_removed_by_someone_else_are_attached_again(lab, start_daemon, sub
     xdp_link = next(l["id"] for l in links if l.get("type") == "xdp" and l.get("prog_id") == prog)
     lab.exec(lab.gw, ["bpftool", "link", "detach", "id", str(xdp_link)])
     lab.exec(lab.gw, ["tc", "qdisc", "del", "dev", "wan0", "clsact"])
+    # Both back within the next check (each hook removed once is attached again at once: no backoff).
     deadline = time.monotonic() + 4
-    while time.monotonic() < deadline and daemon.stderr().count("was removed or replaced by someone else") < 2:
+    while time.monotonic() < deadline and (daemon.stderr().count("was removed or replaced by someone else") < 2
+                                           or "clsact" not in tc_state(lab, "wan0")[0]):
         time.sleep(0.1)
     log = daemon.stderr()
     assert "xdp native (bpf_link) was removed or replaced by someone else" in log, log
     assert "tc egress (clsact filter, qdisc created by sniffer) was removed or replaced by someone else" in log, log
+    assert "times in a row" not in log, log  # two hooks removed once each: no fight, no backoff
     links = bpf_links(lab)
     assert any(l.get("type") == "xdp" and l.get("prog_id") == prog and l["id"] != xdp_link for l in links), links
     assert "clsact" in tc_state(lab, "wan0")[0], log
