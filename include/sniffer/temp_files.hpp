@@ -20,8 +20,10 @@ namespace sniffer::temp_files {
 int remember(const char* const* paths, std::size_t count);
 void forget(int slot);
 
-// Unlinks every registered path, then removes those that are (now empty)
-// directories. Async-signal-safe.
-void remove_all_now() noexcept;
+// Unlinks every registered path, then (`directories_too`) removes those that
+// are (now empty) directories. Async-signal-safe. A -j worker that fails on
+// its own (the SIGBUS guard) leaves the parts directory, which the other
+// workers still write into, to the parent.
+void remove_all_now(bool directories_too = true) noexcept;
 
 }  // namespace sniffer::temp_files

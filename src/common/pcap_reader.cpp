@@ -45,7 +45,7 @@ void on_sigbus(int sig, siginfo_t* info, void*) {
   if (info->si_code == BUS_ADRERR) {
     const char* text = g_cut_short_text.load();
     (void)!write(g_cut_short_fd.load(), text, strlen(text));
-    temp_files::remove_all_now();
+    temp_files::remove_all_now(/*directories_too=*/false);
     _exit(1);
   }
   signal(sig, SIG_DFL);

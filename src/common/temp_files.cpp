@@ -67,10 +67,11 @@ void forget(int slot) {
   g_slots[static_cast<std::size_t>(slot)].paths.store(nullptr);
 }
 
-void remove_all_now() noexcept {
+void remove_all_now(bool directories_too) noexcept {
   // Files first, then directories (-j's parts directory, emptied by then;
   // rmdir of a file already unlinked fails harmlessly).
   for (const bool directories : {false, true}) {
+    if (directories && !directories_too) break;
     for (const Slot& slot : g_slots) {
       const char* const* paths = slot.paths.load();
       const std::size_t count = slot.count.load();
