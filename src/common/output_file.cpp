@@ -74,17 +74,30 @@ long foreign_link_owner(const std::string& path) {
   return static_cast<long>(link.st_uid);
 }
 
+// Writes n bytes, again after a short write or EINTR. Returns how many were
+// written; `err` is 0, or why it stopped (ENOSPC for a write of nothing: no room).
+std::size_t write_all(int fd, const char* data, std::size_t n, int& err) {
+  std::size_t done = 0;
+  err = 0;
+  while (done < n) {
+    const ssize_t w = ::write(fd, data + done, n - done);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) {
+      err = w < 0 ? errno : ENOSPC;
+      break;
+    }
+    done += static_cast<std::size_t>(w);
+  }
+  return done;
+}
+
 }  // namespace
 
 void write_stdout(std::string_view text) {
   std::cout.flush();
-  std::size_t done = 0;
-  while (done < text.size()) {
-    const ssize_t n = ::write(STDOUT_FILENO, text.data() + done, text.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) throw Error("standard output: write: " + errno_text(n < 0 ? errno : ENOSPC));
-    done += static_cast<std::size_t>(n);
-  }
+  int err = 0;
+  write_all(STDOUT_FILENO, text.data(), text.size(), err);
+  if (err != 0) throw Error("standard output: write: " + errno_text(err));
 }
 
 OutputFile::OutputFile(std::string path, std::string what, Mode mode)
@@ -175,19 +188,14 @@ void OutputFile::wrote(std::size_t bytes) {
 
 void OutputFile::write_out(const char* data, std::size_t n) {
   std::size_t done = 0;
-  while (done < n) {
-    const ssize_t w = ::write(fd_, data + done, n - done);
-    if (w < 0 && errno == EINTR) continue;
-    if (w < 0 && errno == EINVAL && direct_io_) {
-      // O_DIRECT refused (a file system's stricter alignment, or a short
-      // write left the offset off a block): the page cache from now on.
-      if (!set_uncached(false)) fail("write", EINVAL);
-      uncached_ = false;
-      continue;
-    }
-    if (w < 0) fail("write", errno);
-    if (w == 0) fail("write", ENOSPC);  // a zero-length write of a non-empty buffer: no room
-    done += static_cast<std::size_t>(w);
+  for (int err = 0;;) {
+    done += write_all(fd_, data + done, n - done, err);
+    if (err == 0) break;
+    // O_DIRECT refused (a file system's stricter alignment, or a short write
+    // left the offset off a block): the page cache from now on.
+    if (err != EINVAL || !direct_io_) fail("write", err);
+    if (!set_uncached(false)) fail("write", EINVAL);
+    uncached_ = false;
   }
   written_ += done;
 }
@@ -218,17 +226,8 @@ struct OutputFile::Writer {
       wake.wait(lock, [this] { return busy || quit; });
       if (!busy) return;
       lock.unlock();
-      std::size_t n = 0;
       int e = 0;
-      while (n < size) {
-        const ssize_t w = ::write(fd, data + n, size - n);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) {
-          e = w < 0 ? errno : ENOSPC;
-          break;
-        }
-        n += static_cast<std::size_t>(w);
-      }
+      const std::size_t n = write_all(fd, data, size, e);
       lock.lock();
       done = n;
       err = e;
