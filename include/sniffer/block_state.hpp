@@ -60,6 +60,9 @@ class BlockStateFile {
   // Whether the lock file could be opened for writing (false: a read-only
   // filesystem, or no write permission: writes will fail until that changes).
   bool writable() const { return writable_; }
+  // Bytes an unprivileged writer may still use on the file's filesystem
+  // (its symbolic links followed); 0 when unknown.
+  std::uint64_t free_bytes() const;
   // The temporaries of dead writers removed at start (".NAME.XXXXXX").
   std::size_t dead_temporaries() const { return dead_temporaries_; }
 

@@ -28,6 +28,7 @@
 #include "sniffer/interfaces.hpp"
 #include "sniffer/link_monitor.hpp"
 #include "sniffer/log_throttle.hpp"
+#include "sniffer/retry_delay.hpp"
 
 namespace sniffer {
 
@@ -104,7 +105,6 @@ class InterfaceManager {
   struct LinkEvents {
     std::uint64_t down = 0, up = 0, lost = 0, reattached = 0, reattach_errors = 0, hooks_detached = 0;
   };
-  static constexpr std::uint64_t kRetryMaxNs = 30'000'000'000;  // missing hooks: the longest wait between tries
   static constexpr std::uint64_t kCalmNs = 60'000'000'000;      // a hook that stayed this long ends a fight
   struct Entry {
     InterfaceConfig config;
@@ -118,7 +118,7 @@ class InterfaceManager {
     // attached (it observes), so it is not counted.
     std::uint64_t hooks_missing = 0;
     // Missing hooks are tried again (verify) from then on, the delay doubled
-    // after each failure up to kRetryMaxNs: a tool that held the hook for a
+    // after each failure up to kLongestRetryNs (retry_delay.hpp): a tool that held the hook for a
     // moment must not leave the interface unhooked until a SIGHUP.
     std::uint64_t retry_at_ns = 0;
     std::uint64_t retry_delay_ns = 0;

@@ -110,8 +110,8 @@ void InterfaceManager::removed(const std::string& name, Entry& e, const Attachme
   ++r.count;
   r.last_ns = now_ns;
   e.reclaim = true;
-  const std::uint64_t backoff = std::uint64_t{1'000'000'000} << std::min(r.count, 7u) >> 2;  // 1, 2, 4 ... s
-  const std::uint64_t delay = r.count == 1 ? 0 : std::min(backoff, kRetryMaxNs);
+  const std::uint64_t backoff = kFirstRetryNs << std::min(r.count, 7u) >> 2;  // 1, 2, 4 ... s
+  const std::uint64_t delay = r.count == 1 ? 0 : std::min(backoff, kLongestRetryNs);
   const LogThrottle::Verdict v = removed_log_.check(name + "/" + std::to_string(static_cast<int>(hook)), now_ns);
   if (v.log) {
     spdlog::warn("{} (ifindex {}): {} was removed or replaced by someone else (bpftool link detach, tc qdisc del, "
@@ -155,7 +155,7 @@ void InterfaceManager::verify(std::uint64_t now_mono_ns) {
     } catch (const std::exception& ex) {
       spdlog::error("{}: attaching again failed: {}; tried again in 1 s, then less and less often (at most every "
                     "{} s)",
-                    name, ex.what(), kRetryMaxNs / 1'000'000'000);
+                    name, ex.what(), kLongestRetryNs / 1'000'000'000);
     }
   }
   retry_missing(now_mono_ns);
@@ -173,7 +173,7 @@ void InterfaceManager::retry_missing(std::uint64_t now_mono_ns) {
       continue;
     }
     if (e.retry_delay_ns == 0) {  // just found missing: the first retry in a second
-      e.retry_delay_ns = 1'000'000'000;
+      e.retry_delay_ns = next_retry_delay_ns(0);
       e.retry_at_ns = now_mono_ns + e.retry_delay_ns;
       continue;
     }
@@ -184,9 +184,9 @@ void InterfaceManager::retry_missing(std::uint64_t now_mono_ns) {
       spdlog::log(fighting(e) ? spdlog::level::debug : spdlog::level::info,
                   "{} (ifindex {}): the missing hook(s) attached again, at retry {}", name, e.info.ifindex, e.retries);
     } catch (const std::exception& ex) {
-      e.retry_delay_ns = std::min(e.retry_delay_ns * 2, kRetryMaxNs);
+      e.retry_delay_ns = next_retry_delay_ns(e.retry_delay_ns);
       e.retry_at_ns = now_mono_ns + e.retry_delay_ns;
-      if (e.retry_delay_ns == kRetryMaxNs && e.retries % 10 == 0) {
+      if (e.retry_delay_ns == kLongestRetryNs && e.retries % 10 == 0) {
         spdlog::warn("{}: hooks still missing after {} retries: {}", name, e.retries, ex.what());
       }
     }

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -243,6 +244,12 @@ BlockStateFile::BlockStateFile(std::string path) : path_(std::move(path)) {
     lock_fd_ = -1;
     throw Error("blocklist.state_file " + path_ + ": lock " + lock + ": write pid: " + errno_text(err));
   }
+}
+
+std::uint64_t BlockStateFile::free_bytes() const {
+  struct statvfs fs {};
+  if (statvfs(std::filesystem::path(target_).parent_path().c_str(), &fs) != 0) return 0;
+  return std::uint64_t{fs.f_bavail} * fs.f_frsize;
 }
 
 BlockStateFile::~BlockStateFile() {

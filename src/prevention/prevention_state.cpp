@@ -1,12 +1,9 @@
 // Prevention and blocklist.state_file: the restore at start (checked against
 // the current config), and the writes handed to the writer thread.
-#include <sys/statvfs.h>
-
-#include <filesystem>
-
 #include <spdlog/spdlog.h>
 
 #include "sniffer/prevention.hpp"
+#include "sniffer/retry_delay.hpp"
 #include "sniffer/wall_clock.hpp"
 
 namespace sniffer {
@@ -25,15 +22,6 @@ bool make_printable(std::string& text, std::size_t max) {
   return text != before;
 }
 
-// Bytes an unprivileged writer may still use on the filesystem holding `path`.
-std::uint64_t room_beside(const std::string& path) {
-  struct statvfs fs {};
-  const std::string dir = std::filesystem::path(path).parent_path().string();
-  if (statvfs(dir.empty() ? "." : dir.c_str(), &fs) != 0) return 0;
-  return std::uint64_t{fs.f_bavail} * fs.f_frsize;
-}
-
-constexpr std::uint64_t kFirstRetryNs = 1'000'000'000, kLongestRetryNs = 30'000'000'000;
 constexpr std::uint64_t kMoreRoom = 1 << 20;  // freed on the state file's filesystem: worth a retry
 
 struct RestoreTally {
@@ -64,7 +52,7 @@ void Prevention::save_state_at_stop() {
 }
 
 bool Prevention::state_retry_due(std::uint64_t now_mono_ns) const {
-  return now_mono_ns >= state_retry_at_ns_ || room_beside(state_->path()) >= state_room_at_failure_ + kMoreRoom;
+  return now_mono_ns >= state_retry_at_ns_ || state_->free_bytes() >= state_room_at_failure_ + kMoreRoom;
 }
 
 void Prevention::restore(const BlocklistConfig& config) {
@@ -143,9 +131,9 @@ void Prevention::service_state() {
   const BlockStateWriter::Status now = writer_->status();
   if (now.failures > state_seen_.failures) {
     const std::uint64_t mono = monotonic_now_ns();
-    state_retry_delay_ns_ = std::min(state_retry_delay_ns_ ? 2 * state_retry_delay_ns_ : kFirstRetryNs, kLongestRetryNs);
+    state_retry_delay_ns_ = next_retry_delay_ns(state_retry_delay_ns_);
     state_retry_at_ns_ = mono + state_retry_delay_ns_;
-    state_room_at_failure_ = room_beside(state_->path());
+    state_room_at_failure_ = state_->free_bytes();
     if (const LogThrottle::Verdict v = state_warnings_.check("state", mono); v.log) {
       const std::string more =
           v.left_out ? "; " + std::to_string(v.left_out) + " more failures since the last line" : "";
