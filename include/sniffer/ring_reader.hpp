@@ -68,6 +68,9 @@ class RingReader {
   const DrainCounters& counters() const { return counters_; }
 
  private:
+  // A packet record, counted and decoded into `into`; nullptr (counted as a
+  // decode error) when rejected.
+  DecodedRecord* decode_packet(const void* data, std::size_t size, DecodedRecord& into);
   // Takes the committed samples from `at` (moved past them), up to kGroup;
   // false when it stopped at a busy one.
   bool take_group(unsigned long& at, unsigned long prod);

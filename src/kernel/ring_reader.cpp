@@ -89,13 +89,17 @@ DecodedRecord* RingReader::decode(const void* data, std::size_t size) {
     hand_on(decode_drop_record(data, size, drop_scratch_), drop_scratch_, drop_handler_, counters_);
     return nullptr;
   }
+  return decode_packet(data, size, scratch_);
+}
+
+DecodedRecord* RingReader::decode_packet(const void* data, std::size_t size, DecodedRecord& into) {
   counters_.records_received++;
-  DecodeStatus status = decode_record(data, size, payload_bytes_, scratch_);
+  const DecodeStatus status = decode_record(data, size, payload_bytes_, into);
   if (status != DecodeStatus::Ok) {
     counters_.decode_errors[static_cast<int>(status)]++;
     return nullptr;
   }
-  return &scratch_;
+  return &into;
 }
 
 void RingReader::handle(const void* data, std::size_t size) {
@@ -210,14 +214,7 @@ bool RingReader::take_group(unsigned long& at, unsigned long prod) {
       handle(data, h.size());
       continue;
     }
-    counters_.records_received++;
-    const DecodeStatus status = decode_record(data, h.size(), payload_bytes_, group_[n]);
-    if (status != DecodeStatus::Ok) {
-      counters_.decode_errors[static_cast<int>(status)]++;
-      continue;
-    }
-    group_records_[n] = &group_[n];
-    ++n;
+    if (const DecodedRecord* record = decode_packet(data, h.size(), group_[n])) group_records_[n++] = record;
   }
   if (n) group_handler_(group_records_, n);
   return !busy;
