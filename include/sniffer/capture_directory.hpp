@@ -9,6 +9,8 @@
 // be live: nothing is removed.
 #pragma once
 
+#include <cstdint>
+#include <optional>
 #include <string>
 
 namespace sniffer {
@@ -28,6 +30,9 @@ class CaptureDirectory {
   void prepare();
 
   const std::string& path() const { return path_; }
+  // Bytes an unprivileged writer may still use on the directory's filesystem
+  // (statvfs f_bavail); none while the directory is not open yet.
+  std::optional<std::uint64_t> free_bytes() const;
 
   // Whether `name` is a capture's temporary file name: "." + a plain file
   // name + "." + 6 letters or digits (mkstemp's XXXXXX).

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <span>
 #include <string>
@@ -27,6 +28,10 @@ struct CaptureLimits {
   std::uint32_t snaplen = 0;
 };
 
+// Asked after each 1 MiB the capture writes: why it may write no more (the
+// filesystem's room, capture.keep_free_bytes), or empty.
+using RoomCheck = std::function<std::string()>;
+
 // What the kernel counted for this capture on one interface (capture_counts).
 using CaptureKernelCounts = std::map<std::uint32_t, sniffer_capture_counts>;  // by ifindex
 
@@ -34,14 +39,17 @@ class CaptureSession {
  public:
   // Opens `path`; Error when it cannot be created.
   CaptureSession(std::uint32_t slot, const std::string& path, const CaptureLimits& limits,
-                 const InterfaceTable& interfaces, std::uint64_t start_mono_ns, std::uint64_t start_wall_ns);
+                 const InterfaceTable& interfaces, std::uint64_t start_mono_ns, std::uint64_t start_wall_ns,
+                 RoomCheck room_check = {});
 
   std::uint32_t slot() const { return slot_; }
   const std::string& path() const { return file_.path(); }
   // A record whose slots include this capture's; `wall_ns` its time.
   void add(const sniffer_capture_record& record, std::span<const std::uint8_t> frame, std::uint64_t wall_ns);
-  // The packet limit reached, or the time limit passed.
+  // The packet limit reached, the time limit passed, or out of room.
   bool done(std::uint64_t now_mono_ns) const;
+  // Why the capture stopped writing for room, or empty.
+  const std::string& out_of_room() const { return out_of_room_; }
   std::uint64_t written() const { return written_; }
   // Writes the statistics blocks and puts the file in place.
   void finish(const CaptureKernelCounts& counts, std::uint64_t now_wall_ns);
@@ -59,6 +67,8 @@ class CaptureSession {
   std::map<std::uint32_t, std::uint32_t> ids_;              // ifindex -> interface id
   std::map<std::uint32_t, std::uint64_t> written_per_if_;  // ifindex -> packets written
   std::uint64_t written_ = 0;
+  RoomCheck room_check_;
+  std::string out_of_room_;
 };
 
 }  // namespace sniffer

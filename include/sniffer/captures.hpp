@@ -55,6 +55,8 @@ class Captures {
   // error): its temporary file removed, counted; the daemon and the other
   // captures go on.
   void abandon(std::uint32_t slot, const std::string& why);
+  // Why no capture may write more (capture.keep_free_bytes), or empty.
+  std::string short_of_room() const;
   CaptureKernelCounts read_counts(std::uint32_t slot) const;
   void clear_counts(std::uint32_t slot) const;
   void set_active();

@@ -53,6 +53,10 @@ struct CaptureConfig {
   // go through, and the directory its pcapng files are written in.
   std::uint32_t full_packet_ring_bytes = 4u * 1024u * 1024u;
   std::string full_packet_directory = "/var/lib/sniffer/captures";
+  // Free space captures leave on that directory's filesystem, which usually
+  // holds the blocklist's state file too: no capture starts with less free,
+  // and a running one stops (its file kept) when less is left. 0: no bound.
+  std::uint64_t keep_free_bytes = std::uint64_t{1} << 30;
 };
 
 // The "auto" wakeup: a sixteenth of the ring. At 184-byte packet records a

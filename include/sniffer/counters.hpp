@@ -193,8 +193,9 @@ struct CaptureCounters {
   std::uint64_t started = 0;
   std::uint64_t written = 0;      // packets written to capture files
   std::uint64_t ring_full = 0;    // matched, lost: the captures ring was full
-  std::uint64_t not_written = 0;  // read past a capture's packet limit
+  std::uint64_t not_written = 0;  // read past a capture's packet limit, or after it stopped for room
   std::uint64_t failed = 0;       // captures stopped by a write error (a full disk): no file
+  std::uint64_t out_of_room = 0;  // captures stopped early, their file kept: capture.keep_free_bytes reached
 };
 
 }  // namespace sniffer

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -75,6 +76,12 @@ bool CaptureDirectory::claim() {
   while (flock(fd_, LOCK_SH) != 0 && errno == EINTR) {
   }
   return true;
+}
+
+std::optional<std::uint64_t> CaptureDirectory::free_bytes() const {
+  struct statvfs st {};
+  if (fd_ < 0 || fstatvfs(fd_, &st) != 0) return std::nullopt;
+  return std::uint64_t{st.f_bavail} * st.f_frsize;
 }
 
 void CaptureDirectory::remove_leftovers() {

@@ -24,13 +24,14 @@ constexpr std::size_t kFlushBytes = 1 << 20;
 
 CaptureSession::CaptureSession(std::uint32_t slot, const std::string& path, const CaptureLimits& limits,
                                const InterfaceTable& interfaces, std::uint64_t start_mono_ns,
-                               std::uint64_t start_wall_ns)
+                               std::uint64_t start_wall_ns, RoomCheck room_check)
     : slot_(slot),
       limits_(limits),
       start_mono_ns_(start_mono_ns),
       start_wall_ns_(start_wall_ns),
       file_(path, "capture file", OutputFile::Mode::NewOnly),
-      writer_(buffer_, "sniffer capture") {
+      writer_(buffer_, "sniffer capture"),
+      room_check_(std::move(room_check)) {
   // In ifindex order: the file's interface ids do not depend on a hash's.
   std::map<std::uint32_t, const InterfaceInfo*> sorted;
   for (const auto& [ifindex, info] : interfaces) sorted[ifindex] = &info;
@@ -52,7 +53,8 @@ std::uint32_t CaptureSession::interface_id(std::uint32_t ifindex, const std::str
 
 void CaptureSession::add(const sniffer_capture_record& record, std::span<const std::uint8_t> frame,
                          std::uint64_t wall_ns) {
-  if (written_ >= limits_.packets) return;  // counted at the end as read, not written (osdrop)
+  // Counted at the end as read, not written (osdrop).
+  if (written_ >= limits_.packets || !out_of_room_.empty()) return;
   // An interface the table did not have at start (a re-created one): its own block now.
   const std::uint32_t id =
       interface_id(record.ifindex, "ifindex " + std::to_string(record.ifindex), "not monitored at the start");
@@ -68,11 +70,15 @@ void CaptureSession::add(const sniffer_capture_record& record, std::span<const s
                         .comment = comment});
   ++written_;
   ++written_per_if_[record.ifindex];
-  if (buffer_.size() >= kFlushBytes) flush();
+  if (buffer_.size() >= kFlushBytes) {
+    flush();
+    if (room_check_) out_of_room_ = room_check_();
+  }
 }
 
 bool CaptureSession::done(std::uint64_t now_mono_ns) const {
-  return written_ >= limits_.packets || now_mono_ns >= start_mono_ns_ + limits_.seconds * 1'000'000'000;
+  return written_ >= limits_.packets || !out_of_room_.empty() ||
+         now_mono_ns >= start_mono_ns_ + limits_.seconds * 1'000'000'000;
 }
 
 void CaptureSession::flush() {

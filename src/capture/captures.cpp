@@ -95,11 +95,13 @@ v1::ControlReply Captures::start(const v1::CaptureCommand& cmd, const std::strin
   }
   try {
     directory_.prepare();
+    if (const std::string why = short_of_room(); !why.empty()) return failure(v1::ControlReply::FULL, why);
     clear_counts(slot);
     if (int err = bpf_map_update_elem(progs_.capture_slots_map_fd(), &slot, &filter, BPF_ANY); err != 0) {
       throw Error("capture_slots: update: " + errno_text(-err));  // libbpf: -errno
     }
-    *free_slot = std::make_unique<CaptureSession>(slot, path, limits, interfaces_, now_mono_ns, now_wall_ns);
+    *free_slot = std::make_unique<CaptureSession>(slot, path, limits, interfaces_, now_mono_ns, now_wall_ns,
+                                                  [this] { return short_of_room(); });
   } catch (const Error& e) {
     return failure(v1::ControlReply::ERROR, e.what());
   }
@@ -147,9 +149,29 @@ void Captures::poll(std::uint64_t now_mono_ns, std::uint64_t now_wall_ns) {
   if (!running()) return;
   int n = ring_buffer__consume(ring_);
   if (n < 0 && n != -EINTR) throw Error("consume the captures ring buffer: " + errno_text(n));
+  const std::string room = short_of_room();  // others may fill the filesystem too
   for (std::uint32_t i = 0; i < SNIFFER_MAX_CAPTURES; ++i) {
-    if (sessions_[i] && sessions_[i]->done(now_mono_ns)) finish(i, now_wall_ns);
+    if (!sessions_[i]) continue;
+    const std::string why = sessions_[i]->out_of_room().empty() ? room : sessions_[i]->out_of_room();
+    if (!why.empty()) {
+      spdlog::warn("capture {}: stopped early, its file kept: {}", i, why);
+      ++totals_.out_of_room;
+      finish(i, now_wall_ns);
+    } else if (sessions_[i]->done(now_mono_ns)) {
+      finish(i, now_wall_ns);
+    }
   }
+}
+
+// Checked before a capture starts, after each 1 MiB a capture writes, and on
+// every poll while captures run (a statvfs each): a capture writes at most
+// about 1 MiB past the bound.
+std::string Captures::short_of_room() const {
+  if (config_.keep_free_bytes == 0) return {};
+  const std::optional<std::uint64_t> free = directory_.free_bytes();
+  if (!free || *free >= config_.keep_free_bytes) return {};
+  return directory_.path() + " has " + std::to_string(*free) + " bytes free, under capture.keep_free_bytes (" +
+         std::to_string(config_.keep_free_bytes) + "), kept for the blocklist's state file and the system";
 }
 
 void Captures::stop_all(std::uint64_t now_wall_ns) {

@@ -215,6 +215,9 @@ const ConfigTable<CaptureConfig>& capture_table() {
           .typed(integer_type(4096, 1u << 30) + ", power of two"),
       string_key("full_packet_directory", &CaptureConfig::full_packet_directory,
                  "directory of the pcapng files `sniffer capture` writes"),
+      uint_key("keep_free_bytes", &CaptureConfig::keep_free_bytes, 0, std::uint64_t{1} << 50,
+               "free space captures leave on that directory's filesystem: none starts with less, a running one "
+               "stops (its file kept) when less is left; 0: no bound"),
   }};
   return table;
 }

@@ -295,9 +295,12 @@ constexpr MetricFamily kFamilies[] = {
     {"sniffer_captures_failed_total", kCounter,
      "Full-packet captures stopped by an error writing their file (a full disk): no file is left.",
      capture_figure<&CaptureCounters::failed>},
+    {"sniffer_captures_out_of_room_total", kCounter,
+     "Full-packet captures stopped early, their file kept, as less than capture.keep_free_bytes was free.",
+     capture_figure<&CaptureCounters::out_of_room>},
     {"sniffer_capture_packets_total", kCounter,
      "Packets full-packet captures matched, by result (written to the file; ring_full: lost, the captures ring "
-     "was full; not_written: read past the capture's packet limit).",
+     "was full; not_written: read past the capture's packet limit, or after it stopped for room).",
      capture_packets},
 };
 

@@ -154,7 +154,8 @@ json Report::to_json() const {
     const CaptureCounters& c = live->captures;
     user["captures"] = {{"running", c.running},     {"started", c.started},
                         {"written", c.written},     {"ring_full", c.ring_full},
-                        {"not_written", c.not_written}, {"failed", c.failed}};
+                        {"not_written", c.not_written}, {"failed", c.failed},
+                        {"out_of_room", c.out_of_room}};
   }
   return {{"kernel", sniffer::to_json(kernel)}, {"userspace", user}};
 }

@@ -84,10 +84,10 @@ def capture_sensor(env, lab, start_daemon, tmp_path):
         capture_section = {"full_packet_directory": str(directory), **overrides.pop("capture", {})}
         return start_daemon(control=control, capture=capture_section, **overrides)
 
-    def capture(*args):
+    def capture(*args, refused=False):
         result = run([env.sniffer, "capture", "--endpoint", control["endpoint"], "--server-key", sensor_pub,
                       "--key-file", client_key, "--name", "e2e-analyst", *map(str, args)], check=False)
-        assert result.returncode == 0, result.stderr
+        assert (result.returncode != 0) == refused, result.stderr
         return result
 
     return start, capture, directory
@@ -201,7 +201,8 @@ def test_a_full_disk_stops_the_capture_not_the_sensor(env, lab, capture_sensor, 
     run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(full)])
     try:
         port = 20000 + (os.getpid() + 7) % 20000
-        daemon = start(capture={"full_packet_directory": str(full / "captures")},
+        # No room kept: this is what a write error does (the next test keeps room).
+        daemon = start(capture={"full_packet_directory": str(full / "captures"), "keep_free_bytes": 0},
                        metrics={"listen": f"127.0.0.1:{port}"})
         sport, dport = random_ports(2)
         capture("--filter", f"proto udp port {dport} interface wan0", "--packets", 5000, "--seconds", 30,
@@ -221,6 +222,46 @@ def test_a_full_disk_stops_the_capture_not_the_sensor(env, lab, capture_sensor, 
         daemon.stop()
     finally:
         run(["umount", "-l", str(full)], check=False)
+
+
+def test_captures_leave_keep_free_bytes_free_and_keep_what_they_wrote(env, lab, capture_sensor, tmp_path):
+    """A 4 MiB tmpfs keeping 2 MiB free: a capture of ~3.5 MB of frames stops early with its file
+    kept (a valid pcapng, its statistics adding up), counted; the next capture is refused with a
+    reply naming the key; the room left is never under what one poll can write past the bound."""
+    start, capture, _ = capture_sensor
+    small = tmp_path / "small"
+    small.mkdir()
+    run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(small)])
+    try:
+        directory = small / "captures"
+        port = 20000 + (os.getpid() + 11) % 20000
+        daemon = start(capture={"full_packet_directory": str(directory), "keep_free_bytes": 2 << 20},
+                       metrics={"listen": f"127.0.0.1:{port}"})
+        sport, dport = random_ports(2)
+        capture("--filter", f"proto udp port {dport} interface wan0", "--packets", 5000, "--seconds", 30,
+                "-w", "big.pcapng")
+        burst = 2500  # 1,400-byte datagrams: ~3.6 MB of frames, more than the 2 MiB the capture may use
+        udp_burst(lab, dport, sport, burst)
+        wait_file(directory / "big.pcapng", 10)
+        samples = scrape_until(lab, port, lambda s: s.get("sniffer_captures_out_of_room_total") == 1)
+        assert samples["sniffer_captures_failed_total"] == 0 and samples["sniffer_captures_running"] == 0, samples
+        assert "stopped early, its file kept" in daemon.stderr() and "capture.keep_free_bytes" in daemon.stderr()
+        written = len(tshark_frames(directory / "big.pcapng"))
+        stats = interface_statistics(directory / "big.pcapng")["wan0"]
+        assert 0 < written < burst, written
+        assert stats["ifdrop"] + written + stats["osdrop"] == stats["recv"], (stats, written)
+        free = os.statvfs(small).f_bavail * os.statvfs(small).f_frsize
+        assert free > 0, "the filesystem filled up"
+        print(f"{written} of {burst} frames written before the bound; {free} bytes left free; {stats}")
+
+        refused = capture("--filter", f"proto udp port {dport}", "--packets", 3, "-w", "next.pcapng",
+                          refused=True).stderr
+        assert "capture.keep_free_bytes" in refused and str(directory) in refused, refused
+        assert not (directory / "next.pcapng").exists()
+        assert daemon.proc.poll() is None, "the daemon stopped"
+        daemon.stop()
+    finally:
+        run(["umount", "-l", str(small)], check=False)
 
 
 def test_a_small_captures_ring_counts_what_a_burst_loses_in_the_file_and_the_metrics(env, lab, capture_sensor,
