@@ -39,20 +39,6 @@ constexpr std::uint64_t kWriteBackBytes = 8 << 20;
 // (4096 covers disks of 512 and 4096-byte sectors).
 constexpr std::size_t kBlockBytes = 4096;
 
-// The file a rename would replace: `path` itself, or the regular file a
-// symbolic link leads to. Empty when the target is not a regular file (or a
-// new one): then it is written directly.
-std::string rename_target(const std::string& path) {
-  struct stat st {};
-  if (lstat(path.c_str(), &st) != 0) return errno == ENOENT ? path : std::string();
-  if (S_ISREG(st.st_mode)) return path;
-  if (!S_ISLNK(st.st_mode)) return {};
-  char resolved[PATH_MAX];
-  if (realpath(path.c_str(), resolved) == nullptr) return {};  // dangling: open() creates it directly
-  if (stat(resolved, &st) != 0 || !S_ISREG(st.st_mode)) return {};  // /dev/stdout -> a pipe or a tty
-  return resolved;
-}
-
 std::string directory_of(const std::string& path) {
   const auto slash = path.rfind('/');
   if (slash == std::string::npos) return ".";
@@ -63,15 +49,43 @@ std::string directory_of(const std::string& path) {
 // neither us nor the directory's owner is another user's: following it would
 // let them choose which file is replaced. The kernel's fs.protected_symlinks
 // rule, applied whatever the sysctl says, since a rename over the link's
-// resolved target (rename_target) is not covered by it (red team R13-1).
-// Returns the link's owner, or -1 when `path` is no such link.
-long foreign_link_owner(const std::string& path) {
-  struct stat link {}, dir {};
-  if (lstat(path.c_str(), &link) != 0 || !S_ISLNK(link.st_mode)) return -1;
-  if (stat(directory_of(path).c_str(), &dir) != 0) return -1;
+// resolved target is not covered by it (red team R13-1). Returns the link's
+// owner, or -1 when it is no such link.
+long foreign_link_owner(const std::string& path, const struct stat& link) {
+  struct stat dir {};
+  if (!S_ISLNK(link.st_mode) || stat(directory_of(path).c_str(), &dir) != 0) return -1;
   const bool shared_sticky = (dir.st_mode & S_ISVTX) != 0 && (dir.st_mode & S_IWOTH) != 0;
   if (!shared_sticky || link.st_uid == geteuid() || link.st_uid == dir.st_uid) return -1;
   return static_cast<long>(link.st_uid);
+}
+
+// How `path` is written, decided from ONE lstat: another user may swap a
+// plain file of theirs and a link between two looks (red team R14-2), so
+// nothing seen as a plain file is resolved later, and an in-place open does
+// not follow what was not a link. `rename_over`: the file a rename replaces
+// at commit (`path` itself, new or regular, or the regular file our own link
+// leads to); empty: written in place (a pipe, a device, a dangling link of
+// ours, which open() creates).
+struct WriteTarget {
+  std::string rename_over;
+  int open_flags = O_NOFOLLOW;
+};
+
+WriteTarget write_target(const std::string& path, const std::string& what) {
+  struct stat st {};
+  if (lstat(path.c_str(), &st) != 0) return {errno == ENOENT ? path : std::string()};
+  if (S_ISREG(st.st_mode)) return {path};
+  if (!S_ISLNK(st.st_mode)) return {};
+  if (const long owner = foreign_link_owner(path, st); owner >= 0) {
+    throw Error(what + " " + path + ": a symbolic link of another user (uid " + std::to_string(owner) +
+                ") in a shared sticky directory: not followed, as its owner could name any file; remove it, "
+                "or name the file it leads to");
+  }
+  // Ours (or in a directory no one else may rename in): what it leads to.
+  char resolved[PATH_MAX];
+  if (realpath(path.c_str(), resolved) == nullptr) return {{}, 0};  // dangling: open() creates it
+  if (stat(resolved, &st) != 0 || !S_ISREG(st.st_mode)) return {{}, 0};  // /dev/stdout -> a pipe or a tty
+  return {resolved};
 }
 
 // Writes n bytes, again after a short write or EINTR. Returns how many were
@@ -107,14 +121,10 @@ OutputFile::OutputFile(std::string path, std::string what, Mode mode)
   resize_buffer(kBufferBytes);
   struct stat st {};
   if (mode_ == Mode::NewOnly && lstat(path_.c_str(), &st) == 0) fail("create", EEXIST);
-  if (const long owner = foreign_link_owner(path_); owner >= 0) {
-    throw Error(what_ + " " + path_ + ": a symbolic link of another user (uid " + std::to_string(owner) +
-                ") in a shared sticky directory: not followed, as its owner could name any file; remove it, "
-                "or name the file it leads to");
-  }
-  const std::string target = mode_ == Mode::NewOnly ? path_ : rename_target(path_);
+  const WriteTarget how = mode_ == Mode::NewOnly ? WriteTarget{path_} : write_target(path_, what_);
+  const std::string& target = how.rename_over;
   if (target.empty()) {
-    fd_ = open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    fd_ = open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | how.open_flags, 0666);
     if (fd_ < 0) fail("cannot open for writing", errno);
     return;
   }

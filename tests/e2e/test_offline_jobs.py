@@ -248,6 +248,53 @@ def test_a_table_named_by_another_users_link_in_a_shared_sticky_directory_is_ref
     assert done.returncode in (0, 1) and victim.read_text().startswith("Flow ID,"), done.stderr
 
 
+EXCHANGE_LOOP = """
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+a, b = (os.fsencode(p) for p in sys.argv[1:3])
+print("swapping", flush=True)
+while True:
+    libc.renameat2(-100, a, -100, b, 2)  # AT_FDCWD, RENAME_EXCHANGE
+"""
+
+
+def test_a_file_and_a_link_swapped_under_the_table_never_make_it_replace_another_file(env, tmp_path):
+    """Red team R14-2: another user swaps (RENAME_EXCHANGE) a plain file of theirs and their link at
+    the table's name while the run starts. The decision to follow or not is taken from one look at
+    the name: a plain file seen is replaced by a rename of the name itself (which replaces whatever
+    is there, never what it points to), a foreign link is refused. The base replaced the victim
+    about once in 20-40 runs; 150 runs here."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    table, swap = shared / "out.csv", shared / "swap"
+    outcomes = {"written": 0, "refused": 0}
+    for i in range(150):
+        for p in (table, swap):
+            if p.is_symlink() or p.exists():
+                p.unlink()
+        table.write_text("decoy\n")
+        swap.symlink_to(victim)
+        for p in (table, swap):
+            os.lchown(p, 65534, 65534)  # nobody's file and link
+        exchanger = subprocess.Popen(["python3", "-c", EXCHANGE_LOOP, table, swap], stdout=subprocess.PIPE,
+                                     text=True)
+        try:
+            assert exchanger.stdout.readline() == "swapping\n"
+            done = run(env, tmp_path, f"swap{i}", ["--read-pcap", FILES[1], "--write-csv", table])
+        finally:
+            exchanger.kill()
+            exchanger.wait()
+        assert victim.read_text() == "precious\n", f"run {i} replaced the victim: {done.stderr[-500:]}"
+        refused = "a symbolic link of another user (uid 65534)" in done.stderr
+        assert done.returncode == (1 if refused else 0), done.stderr
+        outcomes["refused" if refused else "written"] += 1
+    print(outcomes)
+    assert outcomes["written"] and outcomes["refused"], outcomes  # both looks happened
+
+
 def test_a_report_reader_gone_leaves_no_parts(env, tmp_path):
     """Red team R13-4: `... -j 2 | true`: the report's write met a closed pipe (SIGPIPE) while the
     parts were still there, and they stayed (a second copy of the table). Now they are removed
