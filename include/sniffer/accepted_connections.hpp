@@ -37,6 +37,7 @@ class AcceptedConnections {
   // subscription): kept out of crowd cuts while others can be cut. At most
   // kMaxVouched are remembered (the earliest kept).
   void vouch(const std::string& peer);
+  bool vouched(const std::string& peer) const { return vouched_.count(local_name(peer)) != 0; }
   static constexpr std::size_t kMaxVouched = 4096;
   // A peer cut for a crowd, and how many of its connections were cut.
   struct CrowdCut {
@@ -55,6 +56,7 @@ class AcceptedConnections {
   std::size_t size() const { return fds_.size(); }
 
  private:
+  static std::string local_name(const std::string& peer);
   zmq::socket_t monitor_;
   std::map<int, std::uint64_t> fds_;  // descriptor -> the order it was accepted in
   std::uint64_t accepted_ = 0;

@@ -76,6 +76,9 @@ class PublishSocket {
   // less when the descriptor limit is low (connection_cap).
   static constexpr std::size_t kMaxConnections = 1024;
   std::uint64_t connection_cuts() const { return cuts_; }
+  // Whether `peer` (a Peer-Address) subscribed since the start: crowd cuts
+  // spare it until the peers that never did are gone.
+  bool vouched(const std::string& peer) const { return connections_.vouched(peer); }
   // The endpoint as bound ("tcp://127.0.0.1:*" becomes the port chosen).
   const std::string& endpoint() const { return bound_; }
   // Cuts every accepted connection, so that each subscriber authenticates
@@ -88,6 +91,7 @@ class PublishSocket {
   // only when a subscription came, or every kConnectionsEvery-th time: each
   // read that finds nothing costs ZeroMQ a poll() call).
   void read_subscriptions(bool sending = false);
+  static constexpr std::size_t kSubscriptionsPerRead = 4096;
   void cut_peer(const std::string& peer, std::size_t count, bool over_all);
   void cut_newest_peers();
   void cut_connections();

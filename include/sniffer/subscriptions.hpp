@@ -1,6 +1,6 @@
-// The publish socket's subscriptions as XPUB reports them: the first
-// subscription to a prefix and the last unsubscription from it, so the
-// prefixes somebody wants right now. Each prefix is charged to the peer that
+// The publish socket's subscriptions as XPUB reports them (XPUB_VERBOSE:
+// every subscription, and the last unsubscription from a prefix), so the
+// prefixes somebody wants right now, and every peer that subscribed. Each prefix is charged to the peer that
 // subscribed to it first (ZeroMQ's "Peer-Address" of the message: the IP
 // address for tcp, "localhost:UID:GID:PID" for ipc), so that a peer that
 // piles up distinct subscriptions can be cut alone, and so that when many

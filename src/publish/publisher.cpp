@@ -18,6 +18,11 @@ PublishSocket::PublishSocket(zmq::context_t& ctx, const PublishConfig& config)
   // NODROP: at the high-water mark a non-blocking send fails with EAGAIN
   // instead of PUB's silent discard, so every drop is counted.
   socket_.set(zmq::sockopt::xpub_nodrop, 1);
+  // VERBOSE: every subscription is handed up, not only a prefix's first, so
+  // that each subscriber is seen (vouched for, remembered): a detector whose
+  // topics another peer held first counted as one that never subscribed,
+  // and went first in every crowd cut (red team R14-3).
+  socket_.set(zmq::sockopt::xpub_verbose, 1);
   socket_.set(zmq::sockopt::linger, 2000);
   // An idle or unauthenticated connection holds a descriptor until its
   // handshake times out: 5 s instead of ZeroMQ's 30.
@@ -59,7 +64,9 @@ void PublishSocket::read_subscriptions(bool sending) {
   // ZeroMQ apply them before the next send, so our view matches its own.
   zmq::message_t msg;
   bool heard = !sending || ++sends_since_connections_ >= kConnectionsEvery;
-  while (socket_.recv(msg, zmq::recv_flags::dontwait)) {
+  // Bounded a call: repeated subscriptions now reach us too, and a peer
+  // sending them in a loop must not hold the sending thread here.
+  for (std::size_t n = 0; n < kSubscriptionsPerRead && socket_.recv(msg, zmq::recv_flags::dontwait); ++n) {
     heard = true;
     if (msg.size() < 1) continue;
     std::string prefix(static_cast<const char*>(msg.data()) + 1, msg.size() - 1);
@@ -206,6 +213,11 @@ SendResult PublishSocket::send_locked(const std::string& topic, zmq::message_t& 
     socket_.set(zmq::sockopt::xpub_nodrop, 0);
     send_pair(topic, payload);
     socket_.set(zmq::sockopt::xpub_nodrop, 1);
+  // VERBOSE: every subscription is handed up, not only a prefix's first, so
+  // that each subscriber is seen (vouched for, remembered): a detector whose
+  // topics another peer held first counted as one that never subscribed,
+  // and went first in every crowd cut (red team R14-3).
+  socket_.set(zmq::sockopt::xpub_verbose, 1);
   }
   return SendResult::HighWaterMark;
 }

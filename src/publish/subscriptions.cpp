@@ -6,13 +6,14 @@ namespace sniffer {
 
 void Subscriptions::apply(bool subscribe, const std::string& prefix, const std::string& peer) {
   auto it = owner_.find(prefix);
-  if (subscribe == (it != owner_.end())) return;  // XPUB reports each once; nothing to change
+  // Every subscriber is remembered, the ones whose prefixes were held first too.
+  if (subscribe && !peer.empty() && first_seen_.size() < kMaxRemembered) first_seen_.emplace(peer, charges_ + 1);
+  if (subscribe == (it != owner_.end())) return;  // a prefix held already, or an unknown one left
   if (subscribe) {
     owner_.emplace(prefix, peer);
     Charge& charge = per_peer_[peer];
     ++charge.prefixes;
     charge.last = ++charges_;
-    if (!peer.empty() && first_seen_.size() < kMaxRemembered) first_seen_.emplace(peer, charges_);
     return;
   }
   // An unsubscription comes when the last holder left, whoever that was:

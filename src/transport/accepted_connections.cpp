@@ -110,10 +110,14 @@ std::size_t AcceptedConnections::cut_all(const std::string& bound) {
   return cut;
 }
 
-void AcceptedConnections::vouch(const std::string& peer) {
-  // As peer_of names it: an ipc peer without ZeroMQ's "localhost" in front.
+// As peer_of names it: an ipc peer without ZeroMQ's "localhost" in front.
+std::string AcceptedConnections::local_name(const std::string& peer) {
   constexpr std::string_view kLocal = "localhost:";
-  const std::string name = peer.rfind(kLocal, 0) == 0 ? peer.substr(kLocal.size() - 1) : peer;
+  return peer.rfind(kLocal, 0) == 0 ? peer.substr(kLocal.size() - 1) : peer;
+}
+
+void AcceptedConnections::vouch(const std::string& peer) {
+  const std::string name = local_name(peer);
   if (!name.empty() && vouched_.size() < kMaxVouched) vouched_.insert(name);
 }
 

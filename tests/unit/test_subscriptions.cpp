@@ -171,5 +171,37 @@ TEST(PublishSocketCuts, ManyPeersUnderTheirBoundLoseTheNewestFirst) {
   EXPECT_TRUE(pub.has_subscriber("pkt"));
 }
 
+TEST(PublishSocketCuts, ASubscriberOfTopicsAnotherPeerHeldFirstIsVouchedFor) {
+  // Red team R14-3: without XPUB_VERBOSE, ZeroMQ handed up only a prefix's
+  // first subscription, so a detector subscribing to topics another peer
+  // held first was never seen, and went first in every crowd cut.
+  zmq::context_t ctx;
+  PublishConfig config;
+  config.endpoint = "tcp://127.0.0.1:*";
+  PublishSocket pub(ctx, config);
+  const std::string port = pub.endpoint().substr(pub.endpoint().rfind(':') + 1);
+  zmq::socket_t holder(ctx, zmq::socket_type::sub), detector(ctx, zmq::socket_type::sub),
+      silent(ctx, zmq::socket_type::sub);
+  for (zmq::socket_t* s : {&holder, &detector, &silent}) s->set(zmq::sockopt::linger, 0);
+  holder.connect("tcp://127.0.0.3:0;127.0.0.1:" + port);
+  for (const char* topic : {"pkt", "flow", "stats"}) holder.set(zmq::sockopt::subscribe, topic);
+  const auto settle = [&](const char* peer) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!pub.vouched(peer) && std::chrono::steady_clock::now() < deadline) {
+      pub.service();
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  };
+  settle("127.0.0.3");
+  ASSERT_TRUE(pub.vouched("127.0.0.3"));
+  detector.connect("tcp://127.0.0.2:0;127.0.0.1:" + port);
+  for (const char* topic : {"pkt", "flow", "stats"}) detector.set(zmq::sockopt::subscribe, topic);
+  silent.connect("tcp://127.0.0.4:0;127.0.0.1:" + port);  // connected, never subscribes
+  settle("127.0.0.2");
+  EXPECT_TRUE(pub.vouched("127.0.0.2")) << "the detector's subscriptions to held topics were not seen";
+  pub.service();
+  EXPECT_FALSE(pub.vouched("127.0.0.4"));
+}
+
 }  // namespace
 }  // namespace sniffer
