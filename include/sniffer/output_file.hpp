@@ -5,7 +5,8 @@
 // commit(): a run that fails part way leaves the target as it was, never a
 // file that looks complete. Anything else (a device such as /dev/full, a FIFO,
 // /dev/stdout) is written directly: a rename must never replace a device node
-// or a pipe. Every error throws an Error naming `what`, the path and the
+// or a pipe; /dev/stdout, /dev/stderr, /dev/fd/N and /proc/self/fd/N are the
+// inherited descriptor itself (`>> file` appends). Every error throws an Error naming `what`, the path and the
 // errno text.
 #pragma once
 

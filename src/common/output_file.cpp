@@ -88,6 +88,29 @@ WriteTarget write_target(const std::string& path, const std::string& what) {
   return {resolved};
 }
 
+// The descriptor a name such as /dev/stdout, /dev/fd/N or /proc/self/fd/N
+// stands for, if open: written through, as the shell opened it (`>>`
+// appends). Resolved to the file behind it and renamed over, `>> day.csv`
+// replaced the file, and what went to standard output after (the report)
+// went to the old one (red team R14-4). -1 for any other name.
+int descriptor_named(const std::string& path) {
+  int fd = -1;
+  if (path == "/dev/stdout") {
+    fd = STDOUT_FILENO;
+  } else if (path == "/dev/stderr") {
+    fd = STDERR_FILENO;
+  } else {
+    for (const std::string_view prefix : {"/dev/fd/", "/proc/self/fd/"}) {
+      if (path.rfind(prefix, 0) != 0) continue;
+      const char* digits = path.c_str() + prefix.size();
+      char* end = nullptr;
+      const long n = std::strtol(digits, &end, 10);
+      if (end != digits && *end == '\0' && n >= 0 && n <= INT_MAX) fd = static_cast<int>(n);
+    }
+  }
+  return fd >= 0 && fcntl(fd, F_GETFD) >= 0 ? fd : -1;
+}
+
 // Writes n bytes, again after a short write or EINTR. Returns how many were
 // written; `err` is 0, or why it stopped (ENOSPC for a write of nothing: no room).
 std::size_t write_all(int fd, const char* data, std::size_t n, int& err) {
@@ -121,6 +144,11 @@ OutputFile::OutputFile(std::string path, std::string what, Mode mode)
   resize_buffer(kBufferBytes);
   struct stat st {};
   if (mode_ == Mode::NewOnly && lstat(path_.c_str(), &st) == 0) fail("create", EEXIST);
+  if (const int inherited = mode_ == Mode::Replace ? descriptor_named(path_) : -1; inherited >= 0) {
+    fd_ = fcntl(inherited, F_DUPFD_CLOEXEC, 3);  // its offset and flags shared: written in place
+    if (fd_ < 0) fail("dup", errno);
+    return;
+  }
   const WriteTarget how = mode_ == Mode::NewOnly ? WriteTarget{path_} : write_target(path_, what_);
   const std::string& target = how.rename_over;
   if (target.empty()) {

@@ -17,8 +17,9 @@ CAPTURE = REPO_PCAPS / "fragments" / "defrag_af_confusion_spray.pcap"
 
 
 def read_pcap(env, csv, **kwargs):
+    streams = {} if "stdout" in kwargs else {"capture_output": True}
     return subprocess.run([str(env.sniffer), "--read-pcap", str(CAPTURE), "--write-csv", str(csv)],
-                          capture_output=True, text=True, timeout=120, **kwargs)
+                          text=True, timeout=120, **streams, **kwargs)
 
 
 def error_lines(stderr):
@@ -84,6 +85,28 @@ def test_fifo_and_stdout_are_written_directly(env, tmp_path):
     result = read_pcap(env, "/dev/stdout")
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(expected), "the table on standard output differs"
+
+
+@pytest.mark.parametrize("name", ["/dev/stdout", "/dev/fd/1", "/proc/self/fd/1"])
+def test_a_table_to_standard_output_appended_to_a_file_keeps_what_it_held(env, tmp_path, name):
+    """Red team R14-4: `--write-csv /dev/stdout >> day.csv` resolved /dev/stdout to day.csv and
+    renamed the table over it: the earlier days gone, and the report, written to standard output
+    after, went to the old file. The name stands for the descriptor, written through as the shell
+    opened it: the file keeps its lines, then the table, then the report; same inode."""
+    whole = tmp_path / "whole.csv"
+    assert read_pcap(env, whole).returncode == 0
+    log = tmp_path / "days.csv"
+    log.write_text("previous day 1\nprevious day 2\n")
+    inode = log.stat().st_ino
+    with open(log, "a") as out:
+        result = read_pcap(env, name, stdout=out, stderr=subprocess.PIPE)
+    assert result.returncode == 0, result.stderr
+    assert log.stat().st_ino == inode, "the file was replaced"
+    text = log.read_text()
+    previous, table = "previous day 1\nprevious day 2\n", whole.read_text()
+    assert text.startswith(previous + table), text[:300]
+    report = text[len(previous + table):]
+    assert report.count("\n") == 1 and '"pcap"' in report, report[:300]
 
 
 def test_final_report_to_a_full_stdout_is_an_error(env, tmp_path):
