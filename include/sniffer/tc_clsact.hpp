@@ -5,7 +5,10 @@
 // left on it in either direction (an empty clsact qdisc is otherwise left, as
 // tc and Cilium do). A filter already at our handle is not replaced, unless it
 // runs a program of our name that no process holds any more (left by a killed
-// sniffer), or `reclaim` (our own filter, replaced by someone else).
+// sniffer), or `reclaim` (our own filter, replaced by someone else). Both only
+// under the hook's lock (an abstract unix socket of the interface's network
+// namespace, held with the filter): a live sniffer in another pid namespace,
+// invisible in our /proc, holds it, and its filter is never replaced.
 #pragma once
 
 #include <cstdint>
