@@ -76,7 +76,10 @@ int count_filters(std::uint32_t ifindex, bool ingress, std::size_t& count) {
 }
 
 // The clsact qdisc the daemon created on an interface, shared by the
-// attachments there; the last one gone removes it if nothing else uses it.
+// attachments there. It is left when the last one goes: RTM_DELQDISC has no
+// "only if empty" (sch_api.c: tc_get_qdisc grafts it away with every filter
+// on it), so whatever a dump found before, a filter another tool adds between
+// that dump and the delete would go with it. The log says what is left.
 class CreatedQdisc {
  public:
   CreatedQdisc(std::uint32_t ifindex, std::string ifname) : ifindex_(ifindex), ifname_(std::move(ifname)) {}
@@ -113,18 +116,14 @@ CreatedQdisc::~CreatedQdisc() {
   if (err) {
     spdlog::info("{}: left the clsact qdisc sniffer created in place: cannot tell whether other filters use it ({})",
                  ifname_, errno_text(err));
-    return;
-  }
-  if (in + eg > 0) {
+  } else if (in + eg > 0) {
     spdlog::info("{}: left the clsact qdisc sniffer created in place: other tc filters use it (ingress {}, egress {})",
                  ifname_, in, eg);
-    return;
-  }
-  LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = static_cast<int>(ifindex_),
-              .attach_point = static_cast<bpf_tc_attach_point>(BPF_TC_INGRESS | BPF_TC_EGRESS));
-  err = bpf_tc_hook_destroy(&hook);
-  if (err && err != -ENOENT && err != -ENODEV && err != -EINVAL) {
-    spdlog::warn("{}: remove clsact qdisc: {}", ifname_, errno_text(err));
+  } else {
+    spdlog::info("{}: left the clsact qdisc sniffer created in place, empty: deleting it would also delete a filter "
+                 "another tool adds at that moment (tc has no delete-if-empty); `tc qdisc del dev {} clsact` removes "
+                 "it once nothing uses it",
+                 ifname_, ifname_);
   }
 }
 
@@ -216,7 +215,7 @@ class ClsactAttachment : public Attachment {
   // Removes the filter only if it still runs our program: another tool may
   // have replaced it at our handle and priority (tc filter replace), and its
   // filter is not ours to delete (a small race remains: tc has no
-  // compare-and-delete). The qdisc goes with the last attachment holding it.
+  // compare-and-delete). The qdisc stays (CreatedQdisc).
   ~ClsactAttachment() override {
     if (query_prog_id(ifindex_, ingress_) != prog_id_) return;
     LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = static_cast<int>(ifindex_),
@@ -344,7 +343,7 @@ std::unique_ptr<Attachment> attach_clsact(int prog_fd, std::uint32_t ifindex, co
   }
   int err = bpf_tc_hook_create(&hook);
   if (err && err != -EEXIST) throw Error("interface \"" + ifname + "\": create clsact qdisc: " + errno_text(err));
-  // Before the attach: a failure then removes the qdisc created just now, if unused.
+  // Before the attach: a failure then says what it leaves (CreatedQdisc).
   std::shared_ptr<CreatedQdisc> qdisc = CreatedQdisc::get(ifindex, ifname, err == 0);
   LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = prog_fd, .handle = kTcHandle, .priority = kTcPriority);
   std::string holder;
