@@ -8,8 +8,6 @@ the interface's network namespace (an abstract unix socket: shared whatever the 
 namespace, freed by the kernel when its holder dies), and a filter is taken over only when that
 lock can be taken."""
 import os
-import signal
-import subprocess
 import time
 
 from e2e_support import lab_config
@@ -22,22 +20,15 @@ TC_ONLY = [{"name": "wan0", "role": "wan", "mode": "host-based", "hooks": ["tc_e
 
 class ContainerDaemon(HostDaemon):
     """The daemon in a pid namespace of its own, with its own /proc (a container's view). unshare
-    passes no signal on: stop() signals the daemon (its pid 1) itself."""
+    passes no signal on: stop() signals the daemon (its pid 1 there) itself."""
 
     def __init__(self, *args):
         super().__init__(*args)
         self.cmd = ["unshare", "--pid", "--fork", "--mount-proc", *self.cmd]
 
-    def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            with open(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children") as children:
-                os.kill(int(children.read().split()[0]), signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode if self.proc else None
+    def daemon_pid(self):
+        with open(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children") as children:
+            return int(children.read().split()[0])
 
 
 def remove_pins(pin_dir):
