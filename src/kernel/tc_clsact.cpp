@@ -149,7 +149,7 @@ class HandleLock {
  public:
   HandleLock(std::uint32_t ifindex, bool ingress) {
     name_ = std::string("sniffer-tc/") + std::to_string(ifindex) + "/" + direction(ingress);
-    fd_ = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    fd_ = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd_ < 0) {
       error_ = -errno;
       return;
@@ -186,6 +186,11 @@ class HandleLock {
     return who;
   }
   std::string describe() const { return "@" + name_; }
+  // Closes the connections of refused sniffers that asked who holds it: the
+  // backlog of 1 would otherwise keep the next ones from learning it.
+  void drain() const {
+    for (int fd; fd_ >= 0 && (fd = accept4(fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0;) close(fd);
+  }
 
  private:
   sockaddr_un address() const {
@@ -227,7 +232,11 @@ class ClsactAttachment : public Attachment {
     }
   }
   // Attached while the filter at our handle and priority runs our program.
-  bool still_attached() const override { return query_prog_id(ifindex_, ingress_) == prog_id_; }
+  // Asked every second: the lock's pending connections go meanwhile.
+  bool still_attached() const override {
+    lock_->drain();
+    return query_prog_id(ifindex_, ingress_) == prog_id_;
+  }
   std::string describe() const override {
     return std::string("tc ") + direction(ingress_) + " (clsact filter" + (qdisc_ ? ", qdisc created by sniffer" : "") +
            ")";
