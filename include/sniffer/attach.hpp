@@ -2,8 +2,8 @@
 // attached. XDP and TC (tcx) attach through bpf_link: the kernel detaches a
 // link when its last fd closes, so even a SIGKILLed daemon leaves nothing
 // behind. On kernels without tcx (< 6.6), TC falls back to a clsact qdisc and
-// a cls_bpf filter over netlink; the daemon then removes its filter, and the
-// qdisc only if it created it and no other filter is on it.
+// a cls_bpf filter over netlink; the daemon then removes its filter and leaves
+// the qdisc (see tc_clsact.hpp).
 #pragma once
 
 #include <cstdint>

@@ -6,6 +6,7 @@
 #include <linux/pkt_sched.h>
 #include <linux/rtnetlink.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -75,7 +76,10 @@ int count_filters(std::uint32_t ifindex, bool ingress, std::size_t& count) {
 }
 
 // The clsact qdisc the daemon created on an interface, shared by the
-// attachments there; the last one gone removes it if nothing else uses it.
+// attachments there. It is left when the last one goes: RTM_DELQDISC has no
+// "only if empty" (sch_api.c: tc_get_qdisc grafts it away with every filter
+// on it), so whatever a dump found before, a filter another tool adds between
+// that dump and the delete would go with it. The log says what is left.
 class CreatedQdisc {
  public:
   CreatedQdisc(std::uint32_t ifindex, std::string ifname) : ifindex_(ifindex), ifname_(std::move(ifname)) {}
@@ -112,18 +116,14 @@ CreatedQdisc::~CreatedQdisc() {
   if (err) {
     spdlog::info("{}: left the clsact qdisc sniffer created in place: cannot tell whether other filters use it ({})",
                  ifname_, errno_text(err));
-    return;
-  }
-  if (in + eg > 0) {
+  } else if (in + eg > 0) {
     spdlog::info("{}: left the clsact qdisc sniffer created in place: other tc filters use it (ingress {}, egress {})",
                  ifname_, in, eg);
-    return;
-  }
-  LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = static_cast<int>(ifindex_),
-              .attach_point = static_cast<bpf_tc_attach_point>(BPF_TC_INGRESS | BPF_TC_EGRESS));
-  err = bpf_tc_hook_destroy(&hook);
-  if (err && err != -ENOENT && err != -ENODEV && err != -EINVAL) {
-    spdlog::warn("{}: remove clsact qdisc: {}", ifname_, errno_text(err));
+  } else {
+    spdlog::info("{}: left the clsact qdisc sniffer created in place, empty: deleting it would also delete a filter "
+                 "another tool adds at that moment (tc has no delete-if-empty); `tc qdisc del dev {} clsact` removes "
+                 "it once nothing uses it",
+                 ifname_, ifname_);
   }
 }
 
@@ -137,16 +137,90 @@ std::optional<std::uint32_t> query_prog_id(std::uint32_t ifindex, bool ingress) 
   return opts.prog_id;
 }
 
+// The lock of our handle on one interface and direction, held by every
+// sniffer that holds (or is attaching) its filter there: an abstract unix
+// socket bound to "@sniffer-tc/<ifindex>/<direction>". Abstract names belong
+// to the network namespace, the interface's, so every sniffer that can attach
+// there sees it, whatever its pid or mount namespace (a container's /proc
+// shows none of the processes outside); the kernel frees it when its holder
+// dies, even SIGKILLed. It listens, so that a refused sniffer can learn who
+// holds it (SO_PEERCRED: its pid in our pid namespace, 0 outside it).
+class HandleLock {
+ public:
+  HandleLock(std::uint32_t ifindex, bool ingress) {
+    name_ = std::string("sniffer-tc/") + std::to_string(ifindex) + "/" + direction(ingress);
+    fd_ = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd_ < 0) {
+      error_ = -errno;
+      return;
+    }
+    const sockaddr_un addr = address();
+    if (bind(fd_, reinterpret_cast<const sockaddr*>(&addr), length()) != 0 || listen(fd_, 1) != 0) {
+      error_ = -errno;
+      close(fd_);
+      fd_ = -1;
+    }
+  }
+  ~HandleLock() {
+    if (fd_ >= 0) close(fd_);
+  }
+  HandleLock(const HandleLock&) = delete;
+  HandleLock& operator=(const HandleLock&) = delete;
+  bool held() const { return fd_ >= 0; }
+  int error() const { return error_; }
+  // Who holds it, when we do not: "pid N" (in our pid namespace), or
+  // "a process in another pid namespace"; empty when it cannot be told.
+  std::string holder() const {
+    const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) return {};
+    const sockaddr_un addr = address();
+    ucred cred{};
+    socklen_t size = sizeof cred;
+    std::string who;
+    if (connect(fd, reinterpret_cast<const sockaddr*>(&addr), length()) == 0 &&
+        getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &size) == 0) {
+      who = cred.pid ? "pid " + std::to_string(cred.pid) : std::string("a process in another pid namespace");
+      who += " (uid " + std::to_string(cred.uid) + ")";
+    }
+    close(fd);
+    return who;
+  }
+  std::string describe() const { return "@" + name_; }
+  // Closes the connections of refused sniffers that asked who holds it: the
+  // backlog of 1 would otherwise keep the next ones from learning it.
+  void drain() const {
+    for (int fd; fd_ >= 0 && (fd = accept4(fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0;) close(fd);
+  }
+
+ private:
+  sockaddr_un address() const {
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    name_.copy(addr.sun_path + 1, sizeof addr.sun_path - 2);
+    return addr;
+  }
+  socklen_t length() const { return static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + name_.size()); }
+
+  std::string name_;
+  int fd_ = -1;
+  int error_ = 0;
+};
+
 class ClsactAttachment : public Attachment {
  public:
   ClsactAttachment(std::uint32_t ifindex, std::string ifname, bool ingress, std::shared_ptr<CreatedQdisc> qdisc,
-                   std::uint32_t prog_id)
-      : ifindex_(ifindex), ifname_(std::move(ifname)), ingress_(ingress), qdisc_(std::move(qdisc)), prog_id_(prog_id) {}
+                   std::uint32_t prog_id, std::unique_ptr<HandleLock> lock)
+      : ifindex_(ifindex),
+        ifname_(std::move(ifname)),
+        ingress_(ingress),
+        qdisc_(std::move(qdisc)),
+        prog_id_(prog_id),
+        lock_(std::move(lock)) {}
 
   // Removes the filter only if it still runs our program: another tool may
   // have replaced it at our handle and priority (tc filter replace), and its
   // filter is not ours to delete (a small race remains: tc has no
-  // compare-and-delete). The qdisc goes with the last attachment holding it.
+  // compare-and-delete). The qdisc stays (CreatedQdisc).
   ~ClsactAttachment() override {
     if (query_prog_id(ifindex_, ingress_) != prog_id_) return;
     LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = static_cast<int>(ifindex_),
@@ -158,7 +232,11 @@ class ClsactAttachment : public Attachment {
     }
   }
   // Attached while the filter at our handle and priority runs our program.
-  bool still_attached() const override { return query_prog_id(ifindex_, ingress_) == prog_id_; }
+  // Asked every second: the lock's pending connections go meanwhile.
+  bool still_attached() const override {
+    lock_->drain();
+    return query_prog_id(ifindex_, ingress_) == prog_id_;
+  }
   std::string describe() const override {
     return std::string("tc ") + direction(ingress_) + " (clsact filter" + (qdisc_ ? ", qdisc created by sniffer" : "") +
            ")";
@@ -170,6 +248,7 @@ class ClsactAttachment : public Attachment {
   bool ingress_;
   std::shared_ptr<CreatedQdisc> qdisc_;  // null: someone else's qdisc
   std::uint32_t prog_id_;                // our program, as bpf_tc_attach reported it
+  std::unique_ptr<HandleLock> lock_;     // released after the filter is removed
 };
 
 // A BPF program's name; empty if it cannot be read.
@@ -204,25 +283,49 @@ std::string process_holding(std::uint32_t prog_id) {
   return {};
 }
 
-// Attaches at our handle without replacing what is there; a filter of a
-// killed sniffer (our program's name, no process holding it) is taken over.
-int attach_filter(bpf_tc_hook& hook, bpf_tc_opts& opts, const std::string& ifname, bool ingress, bool reclaim,
-                  std::string& holder) {
-  opts.flags = reclaim ? BPF_TC_F_REPLACE : 0;
-  int err = bpf_tc_attach(&hook, &opts);
-  if (err != -EEXIST) return err;
-  const std::optional<std::uint32_t> id = query_prog_id(static_cast<std::uint32_t>(hook.ifindex), ingress);
+// The filter at our handle, as an error names it: `BPF program id N "name",
+// held by pid P (comm)` (or "held by no process": none in this pid
+// namespace); `prog` its program's name, `process` whether one holds it.
+struct Occupant {
+  std::string text;
+  std::string prog;
+  bool process = false;
+};
+
+Occupant occupant(std::uint32_t ifindex, bool ingress, const std::string& ifname) {
+  const std::optional<std::uint32_t> id = query_prog_id(ifindex, ingress);
   if (!id) {
-    holder = "a filter that runs no eBPF program (tc filter show dev " + ifname + " " + direction(ingress) + ")";
-    return err;
+    return {.text = "a filter that runs no eBPF program (tc filter show dev " + ifname + " " + direction(ingress) + ")",
+            .prog = {}, .process = false};
   }
   const int fd = bpf_prog_get_fd_by_id(*id);
   const std::string name = fd >= 0 ? prog_name(fd) : std::string();
   if (fd >= 0) close(fd);
   const std::string process = process_holding(*id);
-  holder = "BPF program id " + std::to_string(*id) + " \"" + name + "\"" +
-           (process.empty() ? ", held by no process" : ", held by " + process);
-  if (!process.empty() || name != prog_name(opts.prog_fd)) return err;
+  return {.text = "BPF program id " + std::to_string(*id) + " \"" + name + "\"" +
+                  (process.empty() ? ", held by no process" : ", held by " + process),
+          .prog = name, .process = !process.empty()};
+}
+
+// Who is at our handle while another holds its lock.
+std::string locked_out(std::uint32_t ifindex, bool ingress, const std::string& ifname, const HandleLock& lock) {
+  const std::string who = lock.holder();
+  return (query_prog_id(ifindex, ingress) ? occupant(ifindex, ingress, ifname).text : "no filter at present") +
+         std::string("; a live sniffer holds the lock of this hook (") + lock.describe() +
+         (who.empty() ? "" : ", " + who) + ")";
+}
+
+// Attaches at our handle without replacing what is there (called under the
+// hook's lock); a filter of a killed sniffer (our program's name, no process
+// holding it, and its lock was free) is taken over.
+int attach_filter(bpf_tc_hook& hook, bpf_tc_opts& opts, const std::string& ifname, bool ingress, bool reclaim,
+                  std::string& holder) {
+  opts.flags = reclaim ? BPF_TC_F_REPLACE : 0;
+  int err = bpf_tc_attach(&hook, &opts);
+  if (err != -EEXIST) return err;
+  const Occupant o = occupant(static_cast<std::uint32_t>(hook.ifindex), ingress, ifname);
+  holder = o.text;
+  if (o.process || o.prog.empty() || o.prog != prog_name(opts.prog_fd)) return err;
   spdlog::info("{}: taking over the tc {} filter a stopped sniffer left ({})", ifname, direction(ingress), holder);
   opts.flags = BPF_TC_F_REPLACE;
   opts.prog_id = 0;
@@ -235,20 +338,29 @@ std::unique_ptr<Attachment> attach_clsact(int prog_fd, std::uint32_t ifindex, co
                                           bool reclaim) {
   LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = static_cast<int>(ifindex),
               .attach_point = ingress ? BPF_TC_INGRESS : BPF_TC_EGRESS);
+  const std::string what = "interface \"" + ifname + "\": attach tc " + direction(ingress) + " filter: ";
+  const std::string taken = "handle 0x5f1f priority " + std::to_string(kTcPriority) + " is taken by ";
+  const char* const refused = " (another sniffer on this interface, in this or another pid namespace?); not replaced";
+  // A live sniffer holds the lock, whatever its pid namespace: its filter is
+  // not touched, nor is a qdisc created.
+  auto lock = std::make_unique<HandleLock>(ifindex, ingress);
+  if (!lock->held() && lock->error() == -EADDRINUSE) {
+    throw Error(what + taken + locked_out(ifindex, ingress, ifname, *lock) + refused);
+  }
+  if (!lock->held()) {
+    throw Error(what + "cannot take the lock of this hook (" + lock->describe() + "): " + errno_text(lock->error()));
+  }
   int err = bpf_tc_hook_create(&hook);
   if (err && err != -EEXIST) throw Error("interface \"" + ifname + "\": create clsact qdisc: " + errno_text(err));
-  // Before the attach: a failure then removes the qdisc created just now, if unused.
+  // Before the attach: a failure then says what it leaves (CreatedQdisc).
   std::shared_ptr<CreatedQdisc> qdisc = CreatedQdisc::get(ifindex, ifname, err == 0);
   LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = prog_fd, .handle = kTcHandle, .priority = kTcPriority);
   std::string holder;
   err = attach_filter(hook, opts, ifname, ingress, reclaim, holder);
-  if (err == -EEXIST) {
-    throw Error("interface \"" + ifname + "\": attach tc " + direction(ingress) + " filter: handle 0x5f1f priority " +
-                std::to_string(kTcPriority) + " is taken by " + holder +
-                " (another sniffer on this interface?); not replaced");
-  }
-  if (err) throw Error("interface \"" + ifname + "\": attach tc " + direction(ingress) + " filter: " + errno_text(err));
-  return std::make_unique<ClsactAttachment>(ifindex, ifname, ingress, std::move(qdisc), opts.prog_id);
+  if (err == -EEXIST) throw Error(what + taken + holder + refused);
+  if (err) throw Error(what + errno_text(err));
+  return std::make_unique<ClsactAttachment>(ifindex, ifname, ingress, std::move(qdisc), opts.prog_id,
+                                            std::move(lock));
 }
 
 }  // namespace sniffer

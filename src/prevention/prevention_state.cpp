@@ -38,16 +38,24 @@ Prevention::~Prevention() {
   // writer_'s destructor writes what was just handed over.
 }
 
+// The control rules are built once: what is handed to the writer is what the
+// error counts. A write in flight at the stop that fails is tried once more
+// (its status read after it finished, not the loop's last look).
 void Prevention::save_state_at_stop() {
   if (!writer_) return;
   writer_->flush();
-  if (state_dirty_ || state_seen_.unsaved) writer_->submit(blocklist_.control_rules());
-  writer_->flush();
+  std::size_t entries = 0;
+  if (state_dirty_ || writer_->status().unsaved) {
+    std::vector<BlockRule> rules = blocklist_.control_rules();
+    entries = rules.size();
+    writer_->submit(std::move(rules));
+    writer_->flush();
+  }
   state_dirty_ = false;
   state_seen_ = writer_->status();
   if (state_seen_.unsaved) {
     spdlog::error("blocklist: {} could not be written at stop: {}: the {} control entries are not kept across "
-                  "this restart", state_->path(), state_seen_.last_error, blocklist_.control_rules().size());
+                  "this restart", state_->path(), state_seen_.last_error, entries);
   }
 }
 

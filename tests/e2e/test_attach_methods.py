@@ -1,6 +1,6 @@
 """The clsact fallback (kernels without tcx) and switching outputs off: the daemon attaches
 a cls_bpf filter on a clsact qdisc it creates, sees egress traffic through it, and removes
-exactly what it created."""
+its filter (the qdisc stays: see test_tc_clsact_stop.py)."""
 import json
 import time
 
@@ -31,7 +31,9 @@ def test_clsact_fallback_attaches_counts_and_cleans_up(lab, start_daemon, subscr
     assert len(replies) == 3, [(e.hook, e.icmp_type) for e in sub.events]
     assert "flows" not in report["userspace"]  # flows.enabled false: no table, no flow topic
     kinds, filters = tc_state(lab, "wan0")
-    assert "clsact" not in kinds, "the qdisc sniffer created is still there"
+    # The qdisc stays (deleting it could take a filter another tool adds meanwhile: test_tc_clsact_stop.py).
+    assert not any("sniffer" in json.dumps(f) for f in filters), f"sniffer left its filter: {filters}"
+    assert "wan0: left the clsact qdisc sniffer created in place, empty" in daemon.stderr(), daemon.stderr()
 
 
 def test_clsact_qdisc_of_someone_else_is_left_in_place(lab, start_daemon):

@@ -62,9 +62,13 @@ class HostDaemon:
     def stderr(self):
         return self.err_path.read_text(errors="replace")
 
+    def daemon_pid(self):
+        """The daemon's pid (a wrapper around it overrides this)."""
+        return self.proc.pid
+
     def stop(self):
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+            os.kill(self.daemon_pid(), signal.SIGTERM)
             try:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:

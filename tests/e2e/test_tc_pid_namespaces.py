@@ -1,0 +1,84 @@
+"""The clsact path (tc_attach "clsact", what "auto" picks before Linux 6.6) across pid namespaces.
+
+A filter at our handle whose program has our name and that no process holds is a killed sniffer's
+leftover, taken over by the next start. "No process" was read from /proc: a sensor in a container
+(`unshare -p -f --mount-proc`) sees only its own processes there, and took the filter of a live
+sensor outside (red team, round 14). Now every sensor holding a clsact filter also holds a lock in
+the interface's network namespace (an abstract unix socket: shared whatever the pid or mount
+namespace, freed by the kernel when its holder dies), and a filter is taken over only when that
+lock can be taken."""
+import os
+import time
+
+from e2e_support import lab_config
+from test_single_instance import (HostDaemon, assert_receives, ensure_bpffs, lock_file, new_pin_dir,
+                                  sensors, sniffer_tc_prog_ids)  # noqa: F401 (sensors: a fixture)
+
+CLSACT = {"tc_attach": "clsact", "payload_bytes": 0}
+TC_ONLY = [{"name": "wan0", "role": "wan", "mode": "host-based", "hooks": ["tc_egress"]}]
+
+
+class ContainerDaemon(HostDaemon):
+    """The daemon in a pid namespace of its own, with its own /proc (a container's view). unshare
+    passes no signal on: stop() signals the daemon (its pid 1 there) itself."""
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.cmd = ["unshare", "--pid", "--fork", "--mount-proc", *self.cmd]
+
+    def daemon_pid(self):
+        with open(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children") as children:
+            return int(children.read().split()[0])
+
+
+def remove_pins(pin_dir):
+    for name in os.listdir(pin_dir):
+        os.unlink(os.path.join(pin_dir, name))
+    os.rmdir(pin_dir)
+    if os.path.exists(lock_file(pin_dir)):
+        os.unlink(lock_file(pin_dir))
+
+
+def test_a_sensor_in_another_pid_namespace_leaves_the_live_sensors_filter(env, lab, tmp_path, sensors):
+    ensure_bpffs()
+    first = HostDaemon(env, lab, tmp_path, lab_config(f"ipc://{tmp_path}/first.sock", pin_path=new_pin_dir(lab),
+                                                      metrics={"listen": ""}, capture=CLSACT), "first").start()
+    sensors.append(first)
+    ours = sniffer_tc_prog_ids(lab, "wan0")
+    assert len(ours) == 1, ours
+    for attempt in range(3):  # each refused start learns who holds the lock (its backlog is emptied every second)
+        second = ContainerDaemon(env, lab, tmp_path, lab_config(f"ipc://{tmp_path}/second.sock",
+                                                                pin_path=new_pin_dir(lab), metrics={"listen": ""},
+                                                                capture=CLSACT, interfaces=TC_ONLY), "second")
+        code, err = second.run_to_exit()
+        assert "taking over" not in err, err
+        assert code == 1, err
+        assert sniffer_tc_prog_ids(lab, "wan0") == ours, "the sensor in the container took the first's filter"
+        assert "a live sniffer holds the lock of this hook (@sniffer-tc/" in err, err
+        assert "/egress, a process in another pid namespace (uid 0))" in err, (attempt, err)
+        time.sleep(1.5)  # the first sensor's check runs every second
+        assert "removed or replaced by someone else" not in first.stderr(), first.stderr()
+    assert_receives(env, lab, f"ipc://{tmp_path}/first.sock", "the running sensor stopped publishing")
+
+
+def test_a_sensor_in_a_container_takes_over_what_a_killed_sensor_left(env, lab, tmp_path, sensors):
+    """The lock is no obstacle to the takeover it exists for: the killed sensor's lock went with it."""
+    ensure_bpffs()
+    killed_pins = new_pin_dir(lab)
+    killed = HostDaemon(env, lab, tmp_path, lab_config(f"ipc://{tmp_path}/killed.sock", pin_path=killed_pins,
+                                                       metrics={"listen": ""}, capture=CLSACT,
+                                                       interfaces=TC_ONLY), "killed").start()
+    killed.proc.kill()
+    killed.proc.wait()
+    remove_pins(killed_pins)  # the killed run's pins and lock file: not this test's subject
+    left = sniffer_tc_prog_ids(lab, "wan0")
+    assert len(left) == 1, left
+    nxt = ContainerDaemon(env, lab, tmp_path, lab_config(f"ipc://{tmp_path}/next.sock", pin_path=new_pin_dir(lab),
+                                                         metrics={"listen": ""}, capture=CLSACT,
+                                                         interfaces=TC_ONLY), "next").start()
+    sensors.append(nxt)
+    assert "taking over the tc egress filter a stopped sniffer left" in nxt.stderr(), nxt.stderr()
+    now = sniffer_tc_prog_ids(lab, "wan0")
+    assert len(now) == 1 and now != left, now
+    assert nxt.stop() == 0
+    assert sniffer_tc_prog_ids(lab, "wan0") == [], "the sensor left its filter"
