@@ -1,9 +1,10 @@
 // A file the program writes, with every write, flush and close checked.
 //
 // A regular file (or a path that does not exist yet) is written to a
-// temporary file in the same directory and renamed over the target by
-// commit(): a run that fails part way leaves the target as it was, never a
-// file that looks complete. Anything else (a device such as /dev/full, a FIFO,
+// temporary file in the same directory (unnamed, O_TMPFILE, where the file
+// system allows) and renamed over the target by commit(): a run that fails
+// part way, or is killed, leaves the target as it was, never a file that
+// looks complete, and no temporary file. Anything else (a device such as /dev/full, a FIFO,
 // /dev/stdout) is written directly: a rename must never replace a device node
 // or a pipe; /dev/stdout, /dev/stderr, /dev/fd/N and /proc/self/fd/N are the
 // inherited descriptor itself (`>> file` appends). Every error throws an Error naming `what`, the path and the
@@ -59,7 +60,7 @@ class OutputFile {
   bool uncached() const { return direct_io_; }
 
   const std::string& path() const { return path_; }
-  bool direct() const { return temp_path_.empty(); }
+  bool direct() const { return target_.empty(); }
 
  private:
   struct Free {
@@ -85,9 +86,18 @@ class OutputFile {
   static std::unique_ptr<char[], Free> aligned_buffer(std::size_t bytes);  // bytes: whole blocks
   // Renames the temporary file to target_ (NewOnly: never over a name).
   void rename_into_place();
+  // "DIR/.NAME.XXXXXX" beside target_.
+  std::string temp_name_pattern() const;
+  // A named temporary file: removed at exit and at fatal signals.
+  void remember_temp(const std::string& temp);
+  // Links the O_TMPFILE file: true when at target_ already (NewOnly), false
+  // when at a temporary name, to be renamed.
+  bool name_unnamed_file();
 
   std::string path_, what_;
-  std::string target_, temp_path_;  // the file renamed over, and its temporary; empty: written directly
+  // The file renamed over (empty: written directly), and the temporary's
+  // name (empty while it is unnamed, O_TMPFILE).
+  std::string target_, temp_path_;
   const char* temp_c_str_ = nullptr;  // temp_path_, as temp_files holds it (removed at a fatal signal)
   int temp_slot_ = -1;
   std::unique_ptr<char[], Free> buffer_;  // written to fd_ when it holds flush_at_ bytes or more; block-aligned

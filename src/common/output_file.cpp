@@ -18,6 +18,7 @@
 #include <thread>
 #include <utility>
 #include <new>
+#include <random>
 
 #include "sniffer/error.hpp"
 #include "sniffer/temp_files.hpp"
@@ -156,18 +157,63 @@ OutputFile::OutputFile(std::string path, std::string what, Mode mode)
     if (fd_ < 0) fail("cannot open for writing", errno);
     return;
   }
-  const auto slash = target.rfind('/');
-  const std::string name = slash == std::string::npos ? target : target.substr(slash + 1);
-  std::string temp = directory_of(target) + "/." + name + ".XXXXXX";
+  target_ = target;
+  // Unnamed until commit (O_TMPFILE): a run killed by SIGKILL or the OOM
+  // killer leaves nothing behind (red team R14-7: each such kill left a
+  // `.NAME.XXXXXX` of up to a whole table, for good). A file system without
+  // it gets a named temporary file, removed at exit and at fatal signals.
+  fd_ = open(directory_of(target).c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0666);
+  if (fd_ >= 0) return;
+  if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL) fail("cannot create a temporary file beside it", errno);
+  std::string temp = temp_name_pattern();
   fd_ = mkostemp(temp.data(), O_CLOEXEC);
   if (fd_ < 0) fail("cannot create a temporary file beside it", errno);
-  temp_path_ = temp;
-  temp_c_str_ = temp_path_.c_str();
-  temp_slot_ = temp_files::remember(&temp_c_str_, 1);
-  target_ = target;
+  remember_temp(temp);
   const mode_t mask = umask(0);  // mkstemp makes 0600; the result gets the usual 0666 & ~umask
   umask(mask);
   if (fchmod(fd_, 0666 & ~mask) != 0) fail("chmod", errno);
+}
+
+std::string OutputFile::temp_name_pattern() const {
+  const auto slash = target_.rfind('/');
+  const std::string name = slash == std::string::npos ? target_ : target_.substr(slash + 1);
+  return directory_of(target_) + "/." + name + ".XXXXXX";
+}
+
+void OutputFile::remember_temp(const std::string& temp) {
+  temp_path_ = temp;
+  temp_c_str_ = temp_path_.c_str();
+  temp_slot_ = temp_files::remember(&temp_c_str_, 1);
+}
+
+// The unnamed file gets a name at commit: the target itself when nothing may
+// be replaced (NewOnly: fails on a name that exists), else a temporary name
+// that the rename then moves over the target (a kill between the two leaves
+// it, a window of two system calls).
+bool OutputFile::name_unnamed_file() {
+  const auto link_to = [this](const std::string& name) {
+    if (linkat(fd_, "", AT_FDCWD, name.c_str(), AT_EMPTY_PATH) == 0) return 0;
+    if (errno != EPERM && errno != ENOENT) return errno;  // AT_EMPTY_PATH wants CAP_DAC_READ_SEARCH
+    const std::string self = "/proc/self/fd/" + std::to_string(fd_);
+    return linkat(AT_FDCWD, self.c_str(), AT_FDCWD, name.c_str(), AT_SYMLINK_FOLLOW) == 0 ? 0 : errno;
+  };
+  if (mode_ == Mode::NewOnly) {
+    if (const int err = link_to(target_); err != 0) fail("link into place (never over an existing name)", err);
+    return true;
+  }
+  const std::string pattern = temp_name_pattern();
+  std::random_device random;
+  constexpr std::string_view kLetters = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    std::string temp = pattern;
+    for (std::size_t i = temp.size() - 6; i < temp.size(); ++i) temp[i] = kLetters[random() % kLetters.size()];
+    const int err = link_to(temp);
+    if (err == EEXIST) continue;
+    if (err != 0) fail("name the temporary file", err);
+    remember_temp(temp);
+    return false;
+  }
+  fail("name the temporary file", EEXIST);
 }
 
 OutputFile::~OutputFile() {
@@ -363,11 +409,12 @@ void OutputFile::commit() {
   // fsync before the rename, or a crash could leave the new name on an empty
   // file; devices and pipes may not support it (EINVAL), which is no error.
   if (!direct() && fsync(fd_) != 0) fail("fsync", errno);
+  const bool in_place = !direct() && temp_path_.empty() && name_unnamed_file();
   const int fd = fd_;
   fd_ = -1;
   if (close(fd) != 0) fail("close", errno);  // NFS reports write errors here
   if (direct()) return;
-  rename_into_place();
+  if (!in_place) rename_into_place();
   temp_files::forget(temp_slot_);  // after the rename: a signal before it removes the file
   temp_slot_ = -1;
   temp_path_.clear();

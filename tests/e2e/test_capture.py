@@ -337,10 +337,12 @@ def test_a_name_planted_while_a_capture_runs_is_neither_followed_nor_replaced(en
     assert daemon.running()
 
 
-def test_a_killed_captures_temporary_file_is_removed_at_the_next_start(env, lab, capture_sensor, tmp_path):
-    """SIGKILL during a capture leaves its temporary file (.NAME.XXXXXX); the next start removes it
-    (the directory is not in use by another sensor), and nothing else: a finished capture, a file
-    of another name, a link of the pattern stay."""
+def test_a_killed_capture_leaves_nothing_and_old_temporary_files_go_at_the_next_start(env, lab, capture_sensor,
+                                                                                     tmp_path):
+    """SIGKILL during a capture leaves no file (it is an unnamed O_TMPFILE file until it stops). A
+    temporary file of the pattern (.NAME.XXXXXX: left by an older sensor, or where the file system
+    has no O_TMPFILE) is removed at the next start (the directory is not in use by another sensor),
+    and nothing else: a finished capture, a file of another name, a link of the pattern stay."""
     start, capture, directory = capture_sensor
     daemon = start()
     capture("--filter", "proto icmp", "--packets", 1, "--seconds", 1, "-w", "done.pcapng")
@@ -349,15 +351,19 @@ def test_a_killed_captures_temporary_file_is_removed_at_the_next_start(env, lab,
     assert wait_log(daemon, f"written to {directory / 'done.pcapng'} ("), daemon.stderr()[-1500:]
     assert re.search(r"done\.pcapng \(\d+ matched\)\n", daemon.stderr()), daemon.stderr()[-1500:]
     capture("--filter", "proto icmp", "--seconds", 60, "-w", "killed.pcapng")
-    temporary = [p for p in directory.iterdir() if p.name.startswith(".killed.pcapng.")]
-    assert len(temporary) == 1, list(directory.iterdir())
-    (directory / ".notes").write_text("someone's")
-    (directory / ".link.pcapng.Ab12Cd").symlink_to(directory / "done.pcapng")
+    pid = daemon.proc.pid
+    assert any(os.readlink(f"/proc/{pid}/fd/{fd}").startswith(f"{directory}/#")
+               for fd in os.listdir(f"/proc/{pid}/fd")), "the capture is not an unnamed file"
+    assert sorted(p.name for p in directory.iterdir()) == ["done.pcapng"]
     daemon.proc.kill()
     daemon.proc.wait()
-    assert temporary[0].exists()
+    assert sorted(p.name for p in directory.iterdir()) == ["done.pcapng"], "the killed capture left a file"
+    older = directory / ".killed.pcapng.Xy12Zw"
+    older.write_bytes(b"\x0a\x0d\x0d\x0a")
+    (directory / ".notes").write_text("someone's")
+    (directory / ".link.pcapng.Ab12Cd").symlink_to(directory / "done.pcapng")
     daemon = start()
-    assert not temporary[0].exists(), "the killed capture's temporary file is still there"
-    assert f"removed {temporary[0].name}" in daemon.stderr()
+    assert not older.exists(), "the old temporary file is still there"
+    assert f"removed {older.name}" in daemon.stderr()
     assert sorted(p.name for p in directory.iterdir()) == [".link.pcapng.Ab12Cd", ".notes", "done.pcapng"]
     daemon.stop()
