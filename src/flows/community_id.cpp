@@ -82,31 +82,21 @@ void sha1(const std::uint8_t* data, std::size_t len, unsigned char (&out)[20]) {
 #endif
 
 // Standard base64 (RFC 4648, padded) of a 20-byte digest: 28 characters, the
-// last one '=', as EVP_EncodeBlock writes them. Two characters a 12-bit
-// index from a table (8 KiB): 14 lookups, not 27.
-struct Base64Pairs {
-  char text[4096][2];
-  constexpr Base64Pairs() : text{} {
-    constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    for (int v = 0; v < 4096; ++v) {
-      text[v][0] = kAlphabet[v >> 6];
-      text[v][1] = kAlphabet[v & 63];
-    }
-  }
-};
-constexpr Base64Pairs kBase64Pairs;
-
+// last one '=', as EVP_EncodeBlock writes them.
 void base64_digest(const unsigned char (&in)[20], char* out) {
+  static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   for (int i = 0; i < 18; i += 3) {  // six whole groups of three bytes
     const std::uint32_t v = (std::uint32_t{in[i]} << 16) | (std::uint32_t{in[i + 1]} << 8) | in[i + 2];
-    std::memcpy(out, kBase64Pairs.text[v >> 12], 2);
-    std::memcpy(out + 2, kBase64Pairs.text[v & 4095], 2);
-    out += 4;
+    *out++ = kAlphabet[v >> 18];
+    *out++ = kAlphabet[(v >> 12) & 63];
+    *out++ = kAlphabet[(v >> 6) & 63];
+    *out++ = kAlphabet[v & 63];
   }
   const std::uint32_t v = (std::uint32_t{in[18]} << 16) | (std::uint32_t{in[19]} << 8);  // two bytes left
-  std::memcpy(out, kBase64Pairs.text[v >> 12], 2);
-  out[2] = kBase64Pairs.text[v & 4095][0];  // the third character's six bits: the last two bits are 0
-  out[3] = '=';
+  *out++ = kAlphabet[v >> 18];
+  *out++ = kAlphabet[(v >> 12) & 63];
+  *out++ = kAlphabet[(v >> 6) & 63];
+  *out = '=';
 }
 
 }  // namespace

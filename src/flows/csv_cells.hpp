@@ -84,35 +84,6 @@ char* put_8_digits(char* at, std::uint32_t v) {
   return put_8_digits(at + h.len, low);
 }
 
-// v < 100,000 (most numbers of a row): its digits by its size, two at a time
-// from kPairs; std::to_chars's text without its digit-count loop.
-char* put_below_100000(char* at, std::uint32_t v) {
-  if (v < 100) {
-    if (v < 10) {
-      *at = static_cast<char>('0' + v);
-      return at + 1;
-    }
-    std::memcpy(at, kPairs + 2 * v, 2);
-    return at + 2;
-  }
-  if (v < 10000) {
-    const std::uint32_t high = v / 100, low = v % 100;
-    if (v < 1000) {
-      *at = static_cast<char>('0' + high);
-      std::memcpy(at + 1, kPairs + 2 * low, 2);
-      return at + 3;
-    }
-    std::memcpy(at, kPairs + 2 * high, 2);
-    std::memcpy(at + 2, kPairs + 2 * low, 2);
-    return at + 4;
-  }
-  const std::uint32_t low = v % 10000;
-  *at = static_cast<char>('0' + v / 10000);
-  std::memcpy(at + 1, kPairs + 2 * (low / 100), 2);
-  std::memcpy(at + 3, kPairs + 2 * (low % 100), 2);
-  return at + 5;
-}
-
 template <typename Int>
   requires std::is_integral_v<Int>
 char* put(char* at, Int v) {
@@ -120,7 +91,6 @@ char* put(char* at, Int v) {
     *at = static_cast<char>('0' + v);
     return at + 1;
   }
-  if (v >= 0 && v < 100000) return put_below_100000(at, static_cast<std::uint32_t>(v));
   if constexpr (sizeof(Int) == 8) {
     if (v >= 100'000'000) return put_large(at, static_cast<std::uint64_t>(v));
   }
@@ -158,15 +128,14 @@ char* put_fraction(char* at, double v) {
 // and so does -0. Whole numbers below 2^53 (most cells of a short flow) take
 // integer formatting, ~5x faster, when it gives to_chars's text: its digits
 // are then the shortest, and to_chars writes them in fixed notation unless
-// scientific is shorter (1000000 -> "1e+06"; a tie goes to fixed). Five
-// digits or fewer are never shorter in scientific notation: put_nonzero
-// (below) writes those before calling this.
+// scientific is shorter (1000000 -> "1e+06"; a tie goes to fixed).
 // Whole: the conversion to an integer and back gives v (one instruction each
 // way; std::trunc is a library call without SSE4.1).
-[[gnu::noinline]] char* put_nonzero_rest(char* at, double v) {
+[[gnu::noinline]] char* put_nonzero(char* at, double v) {
   if (std::fabs(v) < 9007199254740992.0) {  // 2^53 (false for NaN)
     const auto n = static_cast<std::int64_t>(v);
     if (static_cast<double>(n) != v) return put_fraction(at, v);
+    if (n > -100000 && n < 100000) return put(at, n);  // five digits or fewer: never shorter in scientific notation
     char* digits_at = at + (n < 0 ? 1 : 0);
     char* const end = std::to_chars(digits_at, digits_at + kNumberRoom, n < 0 ? -n : n).ptr;
     const auto digits = static_cast<int>(end - digits_at);
@@ -182,21 +151,6 @@ char* put_fraction(char* at, double v) {
     return at + 1;
   }
   return std::to_chars(at, at + kNumberRoom, v).ptr;  // overwrites the digits tried above
-}
-
-// A whole number of five digits or fewer (most nonzero cells: lengths, counts,
-// short times) without a call: no registers saved, no digit count; the rest
-// (fractions, larger and non-finite values) in put_nonzero_rest, the same text.
-[[gnu::noinline]] char* put_nonzero(char* at, double v) {
-  if (std::fabs(v) < 100000.0) {  // false for NaN
-    const auto n = static_cast<std::int32_t>(v);
-    if (static_cast<double>(n) == v) {
-      if (n >= 0) return put_below_100000(at, static_cast<std::uint32_t>(n));
-      *at = '-';
-      return put_below_100000(at + 1, static_cast<std::uint32_t>(-n));
-    }
-  }
-  return put_nonzero_rest(at, v);
 }
 
 // Zero, most cells of a short flow, in the cell itself.
