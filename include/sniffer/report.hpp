@@ -30,6 +30,7 @@ struct Report {
   std::vector<WorkerCounters> workers;       // each worker's share (capture.workers)
   std::optional<std::map<std::string, AuthCounters>> auth;  // by ZAP domain, with CURVE
   std::uint64_t publish_connection_cuts = 0;  // PublishSocket::connection_cuts
+  std::uint64_t connections_refused = 0;      // accepts_refused_for_descriptors (accept_guard.hpp)
   std::optional<LiveCounters> live;
 
   // {"kernel": {...}, "userspace": {...}} (README "Counters and accounting").

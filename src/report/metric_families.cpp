@@ -207,6 +207,10 @@ constexpr MetricFamily kFamilies[] = {
      "Times every publish connection was cut because subscribers held more than 1,024 distinct subscriptions "
      "(abuse: each is kept in memory until its peer leaves); subscribers reconnect.",
      [](FamilyWriter& f, const Report& r) { f.sample("", r.publish_connection_cuts); }},
+    {"sniffer_connections_refused_total", kCounter,
+     "Connections closed as they were accepted (publish, control, metrics): their descriptor would have left "
+     "fewer than 64 free below RLIMIT_NOFILE (a connection flood).",
+     [](FamilyWriter& f, const Report& r) { f.sample("", r.connections_refused); }},
     {"sniffer_auth_total", kCounter,
      "CURVE handshakes judged by the ZAP handler, by socket domain and result (accepted, refused).", auth},
     {"sniffer_kernel_flow_packets_total", kCounter,

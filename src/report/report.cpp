@@ -142,6 +142,7 @@ json Report::to_json() const {
   }
   user["workers"] = per_worker;
   user["publish_connection_cuts"] = publish_connection_cuts;
+  user["connections_refused"] = connections_refused;
   if (auth) {
     json by_domain = json::object();
     for (const auto& [domain, c] : *auth) by_domain[domain] = {{"accepted", c.accepted}, {"refused", c.refused}};

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "sniffer.pb.h"
+#include "sniffer/accept_guard.hpp"
 #include "sniffer/sensor.hpp"
 #include "sniffer/stats.hpp"
 
@@ -28,6 +29,7 @@ Report Sensor::report() const {
   }
   if (const ZapAuthenticator* auth = zmq_.authenticator_if_used()) r.auth = auth->counters_by_domain();
   if (publish_) r.publish_connection_cuts = publish_->connection_cuts();
+  r.connections_refused = accepts_refused_for_descriptors();
   if (is_live()) {
     r.kernel.ring_size_bytes = config_.capture.ring_buffer_bytes;
     if (drops_) r.kernel.drops = drops_->read(interfaces());

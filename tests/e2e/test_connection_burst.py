@@ -57,4 +57,5 @@ def test_a_connection_burst_beyond_the_headroom_leaves_the_sensor_up(env, lab, s
     assert listed.returncode == 0, listed.stderr
     assert "connections refused at once: descriptor" in daemon.stderr(), daemon.stderr()[-3000:]
     report = daemon.stop()
+    assert report["userspace"]["connections_refused"] >= 1, report["userspace"]
     assert report["userspace"]["publish_connection_cuts"] >= 1
