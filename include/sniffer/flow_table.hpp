@@ -70,14 +70,6 @@ class FlowTable {
   // record) only when the slots outgrow the caches: see prefetch_pays().
   void prefetch(const FlowKey& key);
   bool prefetch_pays() const { return index_.size() >= kPrefetchFrom; }
-  // For a group of known hashes (RecordProcessor::process_group), the
-  // caller keeping the lag: the index bucket, then, once it is in cache,
-  // the key's line of the first slot with that hash (the line add()'s key
-  // compare waits on; the slot's other lines, fetched too, 14 prefetches a
-  // record, filled the line-fill buffers and stalled live: bench/README.md,
-  // "Round 14: packet").
-  void prefetch_bucket(std::uint32_t hash) const { index_.prefetch(hash); }
-  void prefetch_key(std::uint32_t hash) const;
   // bench/micro_user BM_FullPipeline, 2 vCPUs with 4 MiB L2 each: peeking
   // cost 4-15 ns per record up to 16,384 flows (~14 MB of slots) and saved
   // ~40 at 65,536.
@@ -112,10 +104,6 @@ class FlowTable {
     std::uint32_t prev = kNone, next = kNone;
   };
 
-  // The first slot whose hash is `hash` (the key's nearly always), for the hints.
-  std::uint32_t first_slot_of(std::uint32_t hash) const {
-    return index_.find(hash, [](std::uint32_t) { return true; });
-  }
   std::uint32_t create(std::uint32_t hash, const FlowPacket& p);
   void end_closed(std::uint32_t slot) { end(slot, static_cast<v1::FlowEndReason>(sniffer_flow_close_reason(&slots_[slot].flow->state()))); }
   void end(std::uint32_t slot, v1::FlowEndReason reason);

@@ -61,9 +61,6 @@ class RecordProcessor {
   // found as one by one). The keys' hashes of a group overlap, instead of
   // each record's hash -> bucket -> slot chain waiting for the record before.
   static constexpr std::size_t kGroup = 16;
-  // Each key's index bucket is prefetched with its hash, its slot's key
-  // line this many records before its add() (FlowTable::prefetch_key).
-  static constexpr std::size_t kSlotLead = 2;
   void process_group(const DecodedRecord* const* records, const std::uint64_t* ts_ns, std::size_t n,
                      std::uint64_t now_mono_ns);
 

@@ -89,15 +89,11 @@ void FlowTable::prefetch(const FlowKey& key) {
   index_.prefetch(hash);
   const std::uint32_t earlier = std::exchange(prefetched_[prefetch_next_], hash);
   prefetch_next_ = prefetch_next_ + 1 == kPrefetchLag ? 0 : prefetch_next_ + 1;
-  const std::uint32_t slot = first_slot_of(earlier);
+  // The first slot whose hash matches: the key's nearly always.
+  const std::uint32_t slot = index_.find(earlier, [](std::uint32_t) { return true; });
   if (slot == kNone) return;
   prefetch_lines<sizeof(Slot), 3>(&slots_[slot]);
   __builtin_prefetch(&links_[slot], 1, 3);
-}
-
-void FlowTable::prefetch_key(std::uint32_t hash) const {
-  const std::uint32_t slot = first_slot_of(hash);
-  if (slot != kNone) __builtin_prefetch(&slots_[slot], 1, 3);  // the key is the slot's first line
 }
 
 bool FlowTable::count_kernel_drop(const FlowKey& key, bool a_to_b) {

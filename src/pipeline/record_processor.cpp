@@ -90,16 +90,9 @@ void RecordProcessor::process_group(const DecodedRecord* const* records, const s
     const sniffer_record& r = records[i]->header;
     const bool joins = flow_packet_of(r, ts_ns[i], group_packets_[i]);
     group_joins_[i] = !joins ? 0 : r.hook == SNIFFER_HOOK_TC_EGRESS ? 2 : 1;
-    if (joins) {
-      group_hashes_[i] = flows_->hash_of(group_packets_[i].key);
-      flows_->prefetch_bucket(group_hashes_[i]);
-    }
-  }
-  for (std::size_t i = 0; i < n && i < kSlotLead; ++i) {
-    if (group_joins_[i]) flows_->prefetch_key(group_hashes_[i]);
+    if (joins) group_hashes_[i] = flows_->hash_of(group_packets_[i].key);
   }
   for (std::size_t i = 0; i < n; ++i) {
-    if (i + kSlotLead < n && group_joins_[i + kSlotLead]) flows_->prefetch_key(group_hashes_[i + kSlotLead]);
     const DecodedRecord& record = *records[i];
     const sniffer_record& r = record.header;
     const InterfaceInfo* iface = interface_of(r);
