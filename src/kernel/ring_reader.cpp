@@ -134,10 +134,14 @@ SampleHeader header_at(const std::uint8_t* sample) {
 // As libbpf's ring_buffer__consume, but the consumer position is stored
 // every sixteenth of the ring, whenever the reader has caught up, and on the
 // way out (a handler's exception included), not after every sample; the
-// samples' lines are fetched kAhead bytes before they are handled, and the
+// samples' lines are fetched 2 KiB (4 KiB in groups) before they are handled, and the
 // peek handler sees them kPeekAhead samples before.
 void RingReader::consume() {
-  constexpr unsigned long kLine = 64, kAhead = 2048;
+  constexpr unsigned long kLine = 64;
+  // A group takes up to kGroup samples at once (16 of the lab's 144-byte
+  // records: 2.3 KiB): fetched only 2 KiB past its start, its own samples
+  // were requested just before it read them, and its last ones not at all.
+  // 4 KiB: the next group's are on their way while this one is handled.
   const unsigned long mask = data_size_ - 1, release_every = data_size_ / 16;
   struct Position {
     unsigned long* shared;
@@ -153,9 +157,10 @@ void RingReader::consume() {
   unsigned ahead = 0;  // samples peeked and not handled yet: those in [cons.at, peeked)
   const bool peeking = peek_ && peek_active_;
   const bool grouping = group_handler_ && !peeking;
+  const unsigned long read_ahead = grouping ? 4096 : 2048;
   for (unsigned long prod; (prod = __atomic_load_n(producer_pos_, __ATOMIC_ACQUIRE)) != cons.at;) {
     while (cons.at < prod) {
-      for (const unsigned long until = std::min(cons.at + kAhead, prod); fetched < until; fetched += kLine) {
+      for (const unsigned long until = std::min(cons.at + read_ahead, prod); fetched < until; fetched += kLine) {
         __builtin_prefetch(data_ + (fetched & mask));
       }
       if (grouping) {
