@@ -99,13 +99,18 @@ struct Disconnects {
   int seen = 0;
 };
 
-TEST(PublishSocketCuts, APeerWithTooManySubscriptionsIsCutAloneOverTcp) {
-  zmq::context_t ctx;
+// A publish socket on a port of 127.0.0.1 that ZeroMQ chooses, and that port.
+PublishConfig on_loopback() {
   PublishConfig config;
   config.endpoint = "tcp://127.0.0.1:*";
-  PublishSocket pub(ctx, config);
-  const std::string bound = pub.endpoint();  // the port ZeroMQ chose
-  const std::string port = bound.substr(bound.rfind(':') + 1);
+  return config;
+}
+std::string port_of(const PublishSocket& pub) { return pub.endpoint().substr(pub.endpoint().rfind(':') + 1); }
+
+TEST(PublishSocketCuts, APeerWithTooManySubscriptionsIsCutAloneOverTcp) {
+  zmq::context_t ctx;
+  PublishSocket pub(ctx, on_loopback());
+  const std::string port = port_of(pub);
 
   zmq::socket_t good(ctx, zmq::socket_type::sub), hostile(ctx, zmq::socket_type::sub);
   Disconnects good_disconnects(ctx, good, "good"), hostile_disconnects(ctx, hostile, "hostile");
@@ -136,10 +141,8 @@ TEST(PublishSocketCuts, ManyPeersUnderTheirBoundLoseTheNewestFirst) {
   // detector subscribed first and must keep receiving; cutting the largest
   // first cut it on every reconnection.
   zmq::context_t ctx;
-  PublishConfig config;
-  config.endpoint = "tcp://127.0.0.1:*";
-  PublishSocket pub(ctx, config);
-  const std::string port = pub.endpoint().substr(pub.endpoint().rfind(':') + 1);
+  PublishSocket pub(ctx, on_loopback());
+  const std::string port = port_of(pub);
   zmq::socket_t good(ctx, zmq::socket_type::sub);
   Disconnects good_disconnects(ctx, good, "good-of-many");
   good.set(zmq::sockopt::linger, 0);
@@ -176,10 +179,8 @@ TEST(PublishSocketCuts, ASubscriberOfTopicsAnotherPeerHeldFirstIsVouchedFor) {
   // first subscription, so a detector subscribing to topics another peer
   // held first was never seen, and went first in every crowd cut.
   zmq::context_t ctx;
-  PublishConfig config;
-  config.endpoint = "tcp://127.0.0.1:*";
-  PublishSocket pub(ctx, config);
-  const std::string port = pub.endpoint().substr(pub.endpoint().rfind(':') + 1);
+  PublishSocket pub(ctx, on_loopback());
+  const std::string port = port_of(pub);
   zmq::socket_t holder(ctx, zmq::socket_type::sub), detector(ctx, zmq::socket_type::sub),
       silent(ctx, zmq::socket_type::sub);
   for (zmq::socket_t* s : {&holder, &detector, &silent}) s->set(zmq::sockopt::linger, 0);

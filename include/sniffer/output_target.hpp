@@ -1,0 +1,35 @@
+// Where and how an output file is written (OutputFile): decided from the
+// name alone, before anything is opened.
+#pragma once
+
+#include <fcntl.h>
+
+#include <string>
+
+namespace sniffer {
+
+// The directory part of `path` ("." for a bare name, "/" for the root's files).
+std::string directory_of(const std::string& path);
+
+// How `path` is written, decided from ONE lstat: another user may swap a
+// plain file of theirs and a link between two looks (red team R14-2), so
+// nothing seen as a plain file is resolved later, and an in-place open does
+// not follow what was not a link. `rename_over`: the file a rename replaces
+// at commit (`path` itself, new or regular, or the regular file our own link
+// leads to); empty: written in place (a pipe, a device, a dangling link of
+// ours, which open() creates). Throws Error for another user's link in a
+// shared sticky directory (`what` names the file).
+struct WriteTarget {
+  std::string rename_over;
+  int open_flags = O_NOFOLLOW;
+};
+WriteTarget write_target(const std::string& path, const std::string& what);
+
+// The descriptor a name such as /dev/stdout, /dev/fd/N or /proc/self/fd/N
+// stands for, if open: written through, as the shell opened it (`>>`
+// appends). Resolved to the file behind it and renamed over, `>> day.csv`
+// replaced the file, and what went to standard output after (the report)
+// went to the old one (red team R14-4). -1 for any other name.
+int descriptor_named(const std::string& path);
+
+}  // namespace sniffer
