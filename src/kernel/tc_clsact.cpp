@@ -168,22 +168,22 @@ class HandleLock {
   HandleLock& operator=(const HandleLock&) = delete;
   bool held() const { return fd_ >= 0; }
   int error() const { return error_; }
-  // Who holds it, when we do not: "pid N" (in our pid namespace), or
-  // "a process in another pid namespace"; empty when it cannot be told.
-  std::string holder() const {
+  // Who holds it, when we do not (SO_PEERCRED of a connection to it).
+  std::optional<ucred> holder() const {
     const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0) return {};
+    if (fd < 0) return std::nullopt;
     const sockaddr_un addr = address();
     ucred cred{};
     socklen_t size = sizeof cred;
-    std::string who;
-    if (connect(fd, reinterpret_cast<const sockaddr*>(&addr), length()) == 0 &&
-        getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &size) == 0) {
-      who = cred.pid ? "pid " + std::to_string(cred.pid) : std::string("a process in another pid namespace");
-      who += " (uid " + std::to_string(cred.uid) + ")";
-    }
+    const bool known = connect(fd, reinterpret_cast<const sockaddr*>(&addr), length()) == 0 &&
+                       getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &size) == 0;
     close(fd);
-    return who;
+    return known ? std::optional<ucred>(cred) : std::nullopt;
+  }
+  // "pid N (uid U)" (in our pid namespace), or "a process in another pid namespace (uid U)".
+  static std::string name_of(const ucred& c) {
+    return (c.pid ? "pid " + std::to_string(c.pid) : std::string("a process in another pid namespace")) + " (uid " +
+           std::to_string(c.uid) + ")";
   }
   std::string describe() const { return "@" + name_; }
   // Closes the connections of refused sniffers that asked who holds it: the
@@ -234,7 +234,7 @@ class ClsactAttachment : public Attachment {
   // Attached while the filter at our handle and priority runs our program.
   // Asked every second: the lock's pending connections go meanwhile.
   bool still_attached() const override {
-    lock_->drain();
+    if (lock_) lock_->drain();
     return query_prog_id(ifindex_, ingress_) == prog_id_;
   }
   std::string describe() const override {
@@ -248,7 +248,7 @@ class ClsactAttachment : public Attachment {
   bool ingress_;
   std::shared_ptr<CreatedQdisc> qdisc_;  // null: someone else's qdisc
   std::uint32_t prog_id_;                // our program, as bpf_tc_attach reported it
-  std::unique_ptr<HandleLock> lock_;     // released after the filter is removed
+  std::unique_ptr<HandleLock> lock_;     // released after the filter is removed; null: a squatted name
 };
 
 // A BPF program's name; empty if it cannot be read.
@@ -309,10 +309,24 @@ Occupant occupant(std::uint32_t ifindex, bool ingress, const std::string& ifname
 
 // Who is at our handle while another holds its lock.
 std::string locked_out(std::uint32_t ifindex, bool ingress, const std::string& ifname, const HandleLock& lock) {
-  const std::string who = lock.holder();
+  const std::optional<ucred> holder = lock.holder();
+  const std::string who = holder ? HandleLock::name_of(*holder) : std::string();
   return (query_prog_id(ifindex, ingress) ? occupant(ifindex, ingress, ifname).text : "no filter at present") +
          std::string("; a live sniffer holds the lock of this hook (") + lock.describe() +
          (who.empty() ? "" : ", " + who) + ")";
+}
+
+// Any local user may bind an abstract name: a holder of another uid than
+// root's or ours, with nothing at our handle, is no sniffer, and must not
+// keep the sensor off the hook (it attaches without the lock, and says so).
+// A holder of another uid WITH a filter at our handle is refused as any.
+bool squatted(const HandleLock& lock, std::uint32_t ifindex, bool ingress, const std::string& ifname) {
+  const std::optional<ucred> holder = lock.holder();
+  if (!holder || holder->uid == 0 || holder->uid == geteuid() || query_prog_id(ifindex, ingress)) return false;
+  spdlog::warn("{}: the lock of the tc {} hook ({}) is held by {}, not a sniffer (another user's process, and no "
+               "filter at our handle): attaching without it",
+               ifname, direction(ingress), lock.describe(), HandleLock::name_of(*holder));
+  return true;
 }
 
 // Attaches at our handle without replacing what is there (called under the
@@ -345,9 +359,12 @@ std::unique_ptr<Attachment> attach_clsact(int prog_fd, std::uint32_t ifindex, co
   // not touched, nor is a qdisc created.
   auto lock = std::make_unique<HandleLock>(ifindex, ingress);
   if (!lock->held() && lock->error() == -EADDRINUSE) {
-    throw Error(what + taken + locked_out(ifindex, ingress, ifname, *lock) + refused);
+    if (!squatted(*lock, ifindex, ingress, ifname)) {
+      throw Error(what + taken + locked_out(ifindex, ingress, ifname, *lock) + refused);
+    }
+    lock.reset();
   }
-  if (!lock->held()) {
+  if (lock && !lock->held()) {
     throw Error(what + "cannot take the lock of this hook (" + lock->describe() + "): " + errno_text(lock->error()));
   }
   int err = bpf_tc_hook_create(&hook);

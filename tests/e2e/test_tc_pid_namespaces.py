@@ -8,6 +8,7 @@ the interface's network namespace (an abstract unix socket: shared whatever the 
 namespace, freed by the kernel when its holder dies), and a filter is taken over only when that
 lock can be taken."""
 import os
+import subprocess
 import time
 
 from e2e_support import lab_config
@@ -82,3 +83,37 @@ def test_a_sensor_in_a_container_takes_over_what_a_killed_sensor_left(env, lab, 
     assert len(now) == 1 and now != left, now
     assert nxt.stop() == 0
     assert sniffer_tc_prog_ids(lab, "wan0") == [], "the sensor left its filter"
+
+
+SQUATTER = """
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind(b"\\0" + sys.argv[1].encode())
+s.listen(1)
+print("bound", flush=True)
+sys.stdin.read()
+"""
+
+
+def test_another_users_process_on_the_lock_name_does_not_keep_the_sensor_off_the_hook(env, lab, tmp_path, sensors):
+    """Any local user may bind an abstract name: a process of nobody's holding "@sniffer-tc/IFINDEX/
+    egress" before the sensor starts, with no filter at our handle, is not a sniffer; the sensor
+    attaches without the lock (and says so) rather than stay blind on that hook."""
+    ensure_bpffs()
+    ifindex = int(lab.exec(lab.gw, ["cat", "/sys/class/net/wan0/ifindex"]).stdout)
+    squatter = lab.popen(lab.gw, ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3", "-c",
+                                  SQUATTER, f"sniffer-tc/{ifindex}/egress"], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, text=True)
+    try:
+        assert squatter.stdout.readline() == "bound\n"
+        sensor = HostDaemon(env, lab, tmp_path, lab_config(f"ipc://{tmp_path}/s.sock", pin_path=new_pin_dir(lab),
+                                                           metrics={"listen": ""}, capture=CLSACT,
+                                                           interfaces=TC_ONLY), "squatted").start()
+        sensors.append(sensor)
+        assert len(sniffer_tc_prog_ids(lab, "wan0")) == 1, sensor.stderr()
+        assert f"the lock of the tc egress hook (@sniffer-tc/{ifindex}/egress) is held by pid " in sensor.stderr()
+        assert "(uid 65534), not a sniffer" in sensor.stderr(), sensor.stderr()
+        assert sensor.stop() == 0
+    finally:
+        squatter.kill()
+        squatter.wait()
