@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstring>
 #include <set>
+#include <span>
 #include <stdexcept>
 
 namespace sniffer {
@@ -244,6 +245,15 @@ bool ends_match(const LabelRule& rule, const Prefix& src, std::uint32_t src_port
          rule.dst_port.contains(dst_port);
 }
 
+// Every field of the rule against the flow (the index narrows by address only).
+bool matches(const LabelRule& rule, const v1::FlowRecord& record, const Prefix& src, const Prefix& dst) {
+  const std::uint64_t start = record.start_ns();
+  if (start < rule.start_ns || start >= rule.end_ns) return false;
+  if (rule.protocol && *rule.protocol != record.l4_protocol()) return false;
+  return ends_match(rule, src, record.src_port(), dst, record.dst_port()) ||
+         (rule.direction == LabelDirection::Either && ends_match(rule, dst, record.dst_port(), src, record.src_port()));
+}
+
 }  // namespace
 
 LabelsInvalid::LabelsInvalid(const std::string& file, std::vector<std::string> problems)
@@ -262,17 +272,20 @@ FlowLabels build_flow_labels(const std::string& file, const std::vector<RuleText
 const std::string& FlowLabels::label_of(const v1::FlowRecord& record) const {
   if (rules_.empty()) return default_label_;
   const Prefix src = host_of(record.src_addr()), dst = host_of(record.dst_addr());
-  const std::uint64_t start = record.start_ns();
-  for (const LabelRule& rule : rules_) {
-    if (start < rule.start_ns || start >= rule.end_ns) continue;
-    if (rule.protocol && *rule.protocol != record.l4_protocol()) continue;
-    const bool either = rule.direction == LabelDirection::Either;
-    if (ends_match(rule, src, record.src_port(), dst, record.dst_port()) ||
-        (either && ends_match(rule, dst, record.dst_port(), src, record.src_port()))) {
-      return rule.label;
+  // The first rule in file order that matches: the lowest-numbered match over
+  // the candidate lists (each ascending, so a list stops at its first match
+  // or at a rule after the best so far).
+  std::size_t first = rules_.size();
+  index_.candidates(src, dst, [&](std::span<const std::uint32_t> list) {
+    for (const std::uint32_t i : list) {
+      if (i >= first) break;
+      if (matches(rules_[i], record, src, dst)) {
+        first = i;
+        break;
+      }
     }
-  }
-  return default_label_;
+  });
+  return first < rules_.size() ? rules_[first].label : default_label_;
 }
 
 }  // namespace sniffer
