@@ -10,33 +10,15 @@
 
 namespace sniffer {
 
-namespace {
-
-// One filing of a rule: under which masked address.
-struct Filing {
-  std::array<std::uint8_t, 16> addr;
-  std::uint32_t rule;
-};
-
-}  // namespace
-
-LabelRuleIndex::Address LabelRuleIndex::masked(const Address& addr, std::uint8_t length) {
-  Address out{};
-  const std::size_t whole = std::min<std::size_t>(length / 8, out.size());
-  std::copy_n(addr.begin(), whole, out.begin());
-  if (whole < out.size() && length % 8) out[whole] = addr[whole] & static_cast<std::uint8_t>(0xff00 >> (length % 8));
-  return out;
-}
-
-const LabelRuleIndex::Bucket* LabelRuleIndex::Table::find(const Address& masked) const {
-  auto it = std::lower_bound(buckets.begin(), buckets.end(), masked,
-                             [](const Bucket& b, const Address& a) { return b.addr < a; });
-  return it != buckets.end() && it->addr == masked ? &*it : nullptr;
+LabelRuleIndex::Key LabelRuleIndex::mask_of(std::uint8_t length) {
+  std::array<std::uint8_t, 16> bytes{};
+  for (int bit = 0; bit < length && bit < 128; ++bit) bytes[bit / 8] |= static_cast<std::uint8_t>(0x80 >> (bit % 8));
+  return key_of(bytes);
 }
 
 LabelRuleIndex::LabelRuleIndex(const std::vector<LabelRule>& rules) {
-  // (side, family, length) -> filings, in rule order.
-  std::map<std::tuple<int, int, int>, std::vector<Filing>> filings;
+  // (side, family, length) -> (masked address, rule number), in rule order.
+  std::map<std::tuple<int, int, std::uint8_t>, std::vector<std::pair<Key, std::uint32_t>>> filings;
   for (std::uint32_t i = 0; i < rules.size(); ++i) {
     const LabelRule& rule = rules[i];
     const bool by_src = rule.src && (!rule.dst || rule.src->length >= rule.dst->length);
@@ -46,19 +28,19 @@ LabelRuleIndex::LabelRuleIndex(const std::vector<LabelRule>& rules) {
       continue;
     }
     const int side = by_src ? 0 : 1;
-    const Filing filing{masked(key->addr, key->length), i};
+    const std::pair filing{key_of(key->addr) & mask_of(key->length), i};
     filings[{side, key->family, key->length}].push_back(filing);
     // Its reverse orientation holds the same prefix against the other end.
     if (rule.direction == LabelDirection::Either) filings[{1 - side, key->family, key->length}].push_back(filing);
   }
   for (auto& [where, list] : filings) {
     // Stable: the rules of one address stay in rule order.
-    std::stable_sort(list.begin(), list.end(), [](const Filing& a, const Filing& b) { return a.addr < b.addr; });
-    Table table{std::get<1>(where), static_cast<std::uint8_t>(std::get<2>(where)), {}};
+    std::stable_sort(list.begin(), list.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    Table table{std::get<1>(where), mask_of(std::get<2>(where)), {}};
     for (std::size_t at = 0; at < list.size();) {
       const auto begin = static_cast<std::uint32_t>(rules_.size());
-      const Address& addr = list[at].addr;
-      for (; at < list.size() && list[at].addr == addr; ++at) rules_.push_back(list[at].rule);
+      const Key addr = list[at].first;
+      for (; at < list.size() && list[at].first == addr; ++at) rules_.push_back(list[at].second);
       table.buckets.push_back({addr, begin, static_cast<std::uint32_t>(rules_.size())});
     }
     sides_[std::get<0>(where)].tables.push_back(std::move(table));
