@@ -8,8 +8,9 @@
 // "either" also under the other end (its reverse orientation). A rule without
 // an address is on the wildcard list. A flow's candidates are then the rules
 // filed under its initiator's masked address (one look-up per length present),
-// under its responder's, and the wildcard list: each list in rule order, a
-// rule possibly on two. Memory: a rule number (4 bytes) per filing, at most
+// under its responder's, and the wildcard list, each in rule order (a rule
+// possibly on two), merged into one ascending sequence that is checked up to
+// the first match. Memory: a rule number (4 bytes) per filing, at most
 // two a rule, and a 24-byte bucket per distinct masked address.
 #pragma once
 
@@ -18,7 +19,6 @@
 #include <compare>
 #include <cstdint>
 #include <cstring>
-#include <span>
 #include <vector>
 
 #include "sniffer/prefix.hpp"
@@ -32,17 +32,43 @@ class LabelRuleIndex {
   LabelRuleIndex() = default;
   explicit LabelRuleIndex(const std::vector<LabelRule>& rules);
 
-  // Calls visit(std::span<const std::uint32_t>) with each list of rule
-  // numbers (ascending) that may match a flow from `src` to `dst` (hosts; a
-  // family of 0 has none): every rule the flow matches is on one of them.
-  template <class Visit>
-  void candidates(const Prefix& src, const Prefix& dst, Visit&& visit) const {
-    sides_[0].containing(src.family, key_of(src.addr), rules_, visit);
-    sides_[1].containing(dst.family, key_of(dst.addr), rules_, visit);
-    if (!wildcard_.empty()) visit(std::span<const std::uint32_t>(wildcard_));
+  // The lowest rule number n among those that may match a flow from `src`
+  // to `dst` (hosts; a family of 0 has none) for which match(n) holds,
+  // UINT32_MAX for none: the candidates are tried in ascending order, as a
+  // scan of every rule would, and none after the first that matches.
+  template <class Match>
+  std::uint32_t first(const Prefix& src, const Prefix& dst, Match&& match) const {
+    const Key keys[2] = {key_of(src.addr), key_of(dst.addr)};
+    const int families[2] = {src.family, dst.family};
+    Range lists[kMaxLists];  // left uninitialized: only the first `count` are set
+    std::size_t count = 0;
+    for (const Table& table : tables_) {
+      if (table.family != families[table.end]) continue;
+      if (const Bucket* b = table.find(keys[table.end] & table.mask)) {
+        lists[count++] = {rules_.data() + b->begin, rules_.data() + b->end};
+      }
+    }
+    if (!wildcard_.empty()) lists[count++] = {wildcard_.data(), wildcard_.data() + wildcard_.size()};
+    // Merged: the list with the lowest next rule number gives the next candidate.
+    for (;;) {
+      Range* next = nullptr;
+      for (std::size_t i = 0; i < count; ++i) {
+        if (lists[i].at != lists[i].end && (!next || *lists[i].at < *next->at)) next = &lists[i];
+      }
+      if (!next) return UINT32_MAX;
+      const std::uint32_t number = *next->at++;
+      if (match(number)) return number;
+    }
   }
 
  private:
+  // At most one table per end, family and length holds a flow's end, plus
+  // the wildcard list.
+  static constexpr std::size_t kMaxLists = 2 * 129 + 1;
+  struct Range {  // rule numbers, ascending
+    const std::uint32_t* at;
+    const std::uint32_t* end;
+  };
   // An address's 16 bytes as two words (in memory order: masks and
   // comparisons need no byte swapping, only a consistent order).
   struct Key {
@@ -55,6 +81,7 @@ class LabelRuleIndex {
     std::uint32_t begin, end;  // its rule numbers: rules_[begin, end)
   };
   struct Table {
+    int end;               // the flow's end it holds: 0 the initiator, 1 the responder
     int family;
     Key mask;                     // of its length
     std::vector<Bucket> buckets;  // by addr
@@ -62,19 +89,6 @@ class LabelRuleIndex {
       auto it = std::lower_bound(buckets.begin(), buckets.end(), masked,
                                  [](const Bucket& b, const Key& k) { return b.addr < k; });
       return it != buckets.end() && it->addr == masked ? &*it : nullptr;
-    }
-  };
-  // The tables of one end of the flow (0: initiator, 1: responder).
-  struct Side {
-    std::vector<Table> tables;
-    template <class Visit>
-    void containing(int family, const Key& host, const std::vector<std::uint32_t>& rules, Visit& visit) const {
-      for (const Table& table : tables) {
-        if (table.family != family) continue;
-        if (const Bucket* b = table.find(host & table.mask)) {
-          visit(std::span<const std::uint32_t>(rules.data() + b->begin, b->end - b->begin));
-        }
-      }
     }
   };
   static Key key_of(const std::array<std::uint8_t, 16>& addr) {
@@ -85,7 +99,7 @@ class LabelRuleIndex {
   }
   static Key mask_of(std::uint8_t length);
 
-  std::array<Side, 2> sides_;
+  std::vector<Table> tables_;
   std::vector<std::uint32_t> rules_;     // the buckets' rule numbers, bucket after bucket
   std::vector<std::uint32_t> wildcard_;  // rules without an address, ascending
 };

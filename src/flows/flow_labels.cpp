@@ -11,7 +11,6 @@
 #include <chrono>
 #include <cstring>
 #include <set>
-#include <span>
 #include <stdexcept>
 
 namespace sniffer {
@@ -272,19 +271,9 @@ FlowLabels build_flow_labels(const std::string& file, const std::vector<RuleText
 const std::string& FlowLabels::label_of(const v1::FlowRecord& record) const {
   if (rules_.empty()) return default_label_;
   const Prefix src = host_of(record.src_addr()), dst = host_of(record.dst_addr());
-  // The first rule in file order that matches: the lowest-numbered match over
-  // the candidate lists (each ascending, so a list stops at its first match
-  // or at a rule after the best so far).
-  std::size_t first = rules_.size();
-  index_.candidates(src, dst, [&](std::span<const std::uint32_t> list) {
-    for (const std::uint32_t i : list) {
-      if (i >= first) break;
-      if (matches(rules_[i], record, src, dst)) {
-        first = i;
-        break;
-      }
-    }
-  });
+  // The first rule in file order that matches, among those whose address may hold the flow's.
+  const std::uint32_t first =
+      index_.first(src, dst, [&](std::uint32_t number) { return matches(rules_[number], record, src, dst); });
   return first < rules_.size() ? rules_[first].label : default_label_;
 }
 

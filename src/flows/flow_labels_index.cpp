@@ -17,7 +17,7 @@ LabelRuleIndex::Key LabelRuleIndex::mask_of(std::uint8_t length) {
 }
 
 LabelRuleIndex::LabelRuleIndex(const std::vector<LabelRule>& rules) {
-  // (side, family, length) -> (masked address, rule number), in rule order.
+  // (flow end, family, length) -> (masked address, rule number), in rule order.
   std::map<std::tuple<int, int, std::uint8_t>, std::vector<std::pair<Key, std::uint32_t>>> filings;
   for (std::uint32_t i = 0; i < rules.size(); ++i) {
     const LabelRule& rule = rules[i];
@@ -27,23 +27,23 @@ LabelRuleIndex::LabelRuleIndex(const std::vector<LabelRule>& rules) {
       wildcard_.push_back(i);
       continue;
     }
-    const int side = by_src ? 0 : 1;
+    const int end = by_src ? 0 : 1;
     const std::pair filing{key_of(key->addr) & mask_of(key->length), i};
-    filings[{side, key->family, key->length}].push_back(filing);
+    filings[{end, key->family, key->length}].push_back(filing);
     // Its reverse orientation holds the same prefix against the other end.
-    if (rule.direction == LabelDirection::Either) filings[{1 - side, key->family, key->length}].push_back(filing);
+    if (rule.direction == LabelDirection::Either) filings[{1 - end, key->family, key->length}].push_back(filing);
   }
   for (auto& [where, list] : filings) {
     // Stable: the rules of one address stay in rule order.
     std::stable_sort(list.begin(), list.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
-    Table table{std::get<1>(where), mask_of(std::get<2>(where)), {}};
+    Table table{std::get<0>(where), std::get<1>(where), mask_of(std::get<2>(where)), {}};
     for (std::size_t at = 0; at < list.size();) {
       const auto begin = static_cast<std::uint32_t>(rules_.size());
       const Key addr = list[at].first;
       for (; at < list.size() && list[at].first == addr; ++at) rules_.push_back(list[at].second);
       table.buckets.push_back({addr, begin, static_cast<std::uint32_t>(rules_.size())});
     }
-    sides_[std::get<0>(where)].tables.push_back(std::move(table));
+    tables_.push_back(std::move(table));
   }
 }
 
