@@ -2,19 +2,18 @@
 // a flow at all, so that a flow is checked against those, not every rule.
 //
 // A rule with an address is filed under one of its prefixes (the longer of
-// src and dst; src on a tie), as its masked address in a sorted table per
+// src and dst; src on a tie), as its masked address in a hash table per
 // family and length, for the end of a flow it must hold: a src prefix under
 // the flow's initiator, a dst prefix under its responder; a rule of direction
 // "either" also under the other end (its reverse orientation). A rule without
 // an address is on the wildcard list. A flow's candidates are then the rules
-// filed under its initiator's masked address (one look-up per length present),
+// filed under its initiator's masked address (one hash look-up per length present),
 // under its responder's, and the wildcard list, each in rule order (a rule
 // possibly on two), merged into one ascending sequence that is checked up to
 // the first match. Memory: a rule number (4 bytes) per filing, at most
-// two a rule, and a 24-byte bucket per distinct masked address.
+// two a rule, and 2-4 24-byte slots per distinct masked address.
 #pragma once
 
-#include <algorithm>
 #include <array>
 #include <compare>
 #include <cstdint>
@@ -84,12 +83,20 @@ class LabelRuleIndex {
     int end;               // the flow's end it holds: 0 the initiator, 1 the responder
     int family;
     Key mask;                     // of its length
-    std::vector<Bucket> buckets;  // by addr
+    // Open addressing, linear probing, at most half full; an empty slot has
+    // begin == end (a bucket holds a rule at least).
+    std::vector<Bucket> slots;
+    int shift = 64;  // a hash's top bits index the slots: 64 - log2(slots)
+    static std::uint64_t hash(const Key& k) { return (k.hi ^ (k.lo * 0x9e3779b97f4a7c15ull)) * 0xbf58476d1ce4e5b9ull; }
     const Bucket* find(const Key& masked) const {
-      auto it = std::lower_bound(buckets.begin(), buckets.end(), masked,
-                                 [](const Bucket& b, const Key& k) { return b.addr < k; });
-      return it != buckets.end() && it->addr == masked ? &*it : nullptr;
+      const std::size_t wrap = slots.size() - 1;
+      for (std::size_t at = hash(masked) >> shift;; at = (at + 1) & wrap) {
+        const Bucket& slot = slots[at];
+        if (slot.begin == slot.end) return nullptr;
+        if (slot.addr == masked) return &slot;
+      }
     }
+    void insert(const Bucket& bucket);
   };
   static Key key_of(const std::array<std::uint8_t, 16>& addr) {
     Key key;

@@ -3,6 +3,7 @@
 #include "sniffer/flow_labels_index.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <map>
 #include <tuple>
 
@@ -14,6 +15,13 @@ LabelRuleIndex::Key LabelRuleIndex::mask_of(std::uint8_t length) {
   std::array<std::uint8_t, 16> bytes{};
   for (int bit = 0; bit < length && bit < 128; ++bit) bytes[bit / 8] |= static_cast<std::uint8_t>(0x80 >> (bit % 8));
   return key_of(bytes);
+}
+
+void LabelRuleIndex::Table::insert(const Bucket& bucket) {
+  const std::size_t wrap = slots.size() - 1;
+  std::size_t at = hash(bucket.addr) >> shift;
+  while (slots[at].begin != slots[at].end) at = (at + 1) & wrap;
+  slots[at] = bucket;
 }
 
 LabelRuleIndex::LabelRuleIndex(const std::vector<LabelRule>& rules) {
@@ -37,12 +45,18 @@ LabelRuleIndex::LabelRuleIndex(const std::vector<LabelRule>& rules) {
     // Stable: the rules of one address stay in rule order.
     std::stable_sort(list.begin(), list.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
     Table table{std::get<0>(where), std::get<1>(where), mask_of(std::get<2>(where)), {}};
+    std::vector<Bucket> buckets;
     for (std::size_t at = 0; at < list.size();) {
       const auto begin = static_cast<std::uint32_t>(rules_.size());
       const Key addr = list[at].first;
       for (; at < list.size() && list[at].first == addr; ++at) rules_.push_back(list[at].second);
-      table.buckets.push_back({addr, begin, static_cast<std::uint32_t>(rules_.size())});
+      buckets.push_back({addr, begin, static_cast<std::uint32_t>(rules_.size())});
     }
+    std::size_t size = 2;
+    while (size < 2 * buckets.size()) size *= 2;
+    table.slots.assign(size, Bucket{{}, 0, 0});
+    table.shift = 64 - std::countr_zero(size);
+    for (const Bucket& bucket : buckets) table.insert(bucket);
     tables_.push_back(std::move(table));
   }
 }
