@@ -23,6 +23,7 @@
 
 #include "sniffer.pb.h"
 #include "sniffer/error.hpp"
+#include "sniffer/flow_labels_index.hpp"
 #include "sniffer/prefix.hpp"
 
 namespace sniffer {
@@ -49,10 +50,11 @@ struct LabelRule {
   std::string label;
 };
 
-// The rules in file order. Pure: matching reads only the record.
+// The rules in file order, indexed by address (flow_labels_index.hpp). Pure:
+// matching reads only the record.
 class FlowLabels {
  public:
-  explicit FlowLabels(std::vector<LabelRule> rules) : rules_(std::move(rules)) {}
+  explicit FlowLabels(std::vector<LabelRule> rules) : rules_(std::move(rules)), index_(rules_) {}
 
   // The label of the first rule `record` matches (its addresses, ports,
   // l4_protocol and start_ns), else kDefaultLabel.
@@ -61,6 +63,7 @@ class FlowLabels {
 
  private:
   std::vector<LabelRule> rules_;
+  LabelRuleIndex index_;  // of rules_
   std::string default_label_ = kDefaultLabel;
 };
 

@@ -244,6 +244,15 @@ bool ends_match(const LabelRule& rule, const Prefix& src, std::uint32_t src_port
          rule.dst_port.contains(dst_port);
 }
 
+// Every field of the rule against the flow (the index narrows by address only).
+bool matches(const LabelRule& rule, const v1::FlowRecord& record, const Prefix& src, const Prefix& dst) {
+  const std::uint64_t start = record.start_ns();
+  if (start < rule.start_ns || start >= rule.end_ns) return false;
+  if (rule.protocol && *rule.protocol != record.l4_protocol()) return false;
+  return ends_match(rule, src, record.src_port(), dst, record.dst_port()) ||
+         (rule.direction == LabelDirection::Either && ends_match(rule, dst, record.dst_port(), src, record.src_port()));
+}
+
 }  // namespace
 
 LabelsInvalid::LabelsInvalid(const std::string& file, std::vector<std::string> problems)
@@ -262,17 +271,10 @@ FlowLabels build_flow_labels(const std::string& file, const std::vector<RuleText
 const std::string& FlowLabels::label_of(const v1::FlowRecord& record) const {
   if (rules_.empty()) return default_label_;
   const Prefix src = host_of(record.src_addr()), dst = host_of(record.dst_addr());
-  const std::uint64_t start = record.start_ns();
-  for (const LabelRule& rule : rules_) {
-    if (start < rule.start_ns || start >= rule.end_ns) continue;
-    if (rule.protocol && *rule.protocol != record.l4_protocol()) continue;
-    const bool either = rule.direction == LabelDirection::Either;
-    if (ends_match(rule, src, record.src_port(), dst, record.dst_port()) ||
-        (either && ends_match(rule, dst, record.dst_port(), src, record.src_port()))) {
-      return rule.label;
-    }
-  }
-  return default_label_;
+  // The first rule in file order that matches, among those whose address may hold the flow's.
+  const std::uint32_t first =
+      index_.first(src, dst, [&](std::uint32_t number) { return matches(rules_[number], record, src, dst); });
+  return first < rules_.size() ? rules_[first].label : default_label_;
 }
 
 }  // namespace sniffer

@@ -1,0 +1,114 @@
+// The --labels rules by address (FlowLabels' index): which rules could match
+// a flow at all, so that a flow is checked against those, not every rule.
+//
+// A rule with an address is filed under one of its prefixes (the longer of
+// src and dst; src on a tie), as its masked address in a hash table per
+// family and length, for the end of a flow it must hold: a src prefix under
+// the flow's initiator, a dst prefix under its responder; a rule of direction
+// "either" also under the other end (its reverse orientation). A rule without
+// an address is on the wildcard list. A flow's candidates are then the rules
+// filed under its initiator's masked address (one hash look-up per length present),
+// under its responder's, and the wildcard list, each in rule order (a rule
+// possibly on two), merged into one ascending sequence that is checked up to
+// the first match. Memory: a rule number (4 bytes) per filing, at most
+// two a rule, and 2-4 24-byte slots per distinct masked address.
+#pragma once
+
+#include <array>
+#include <compare>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "sniffer/prefix.hpp"
+
+namespace sniffer {
+
+struct LabelRule;
+
+class LabelRuleIndex {
+ public:
+  LabelRuleIndex() = default;
+  explicit LabelRuleIndex(const std::vector<LabelRule>& rules);
+
+  // The lowest rule number n among those that may match a flow from `src`
+  // to `dst` (hosts; a family of 0 has none) for which match(n) holds,
+  // UINT32_MAX for none: the candidates are tried in ascending order, as a
+  // scan of every rule would, and none after the first that matches.
+  template <class Match>
+  std::uint32_t first(const Prefix& src, const Prefix& dst, Match&& match) const {
+    const Key keys[2] = {key_of(src.addr), key_of(dst.addr)};
+    const int families[2] = {src.family, dst.family};
+    Range lists[kMaxLists];  // left uninitialized: only the first `count` are set
+    std::size_t count = 0;
+    for (const Table& table : tables_) {
+      if (table.family != families[table.end]) continue;
+      if (const Bucket* b = table.find(keys[table.end] & table.mask)) {
+        lists[count++] = {rules_.data() + b->begin, rules_.data() + b->end};
+      }
+    }
+    if (!wildcard_.empty()) lists[count++] = {wildcard_.data(), wildcard_.data() + wildcard_.size()};
+    // Merged: the list with the lowest next rule number gives the next candidate.
+    for (;;) {
+      Range* next = nullptr;
+      for (std::size_t i = 0; i < count; ++i) {
+        if (lists[i].at != lists[i].end && (!next || *lists[i].at < *next->at)) next = &lists[i];
+      }
+      if (!next) return UINT32_MAX;
+      const std::uint32_t number = *next->at++;
+      if (match(number)) return number;
+    }
+  }
+
+ private:
+  // At most one table per end, family and length holds a flow's end, plus
+  // the wildcard list.
+  static constexpr std::size_t kMaxLists = 2 * 129 + 1;
+  struct Range {  // rule numbers, ascending
+    const std::uint32_t* at;
+    const std::uint32_t* end;
+  };
+  // An address's 16 bytes as two words (in memory order: masks and
+  // comparisons need no byte swapping, only a consistent order).
+  struct Key {
+    std::uint64_t hi = 0, lo = 0;
+    auto operator<=>(const Key&) const = default;
+    Key operator&(const Key& mask) const { return {hi & mask.hi, lo & mask.lo}; }
+  };
+  struct Bucket {
+    Key addr;                   // masked to the table's length
+    std::uint32_t begin, end;  // its rule numbers: rules_[begin, end)
+  };
+  struct Table {
+    int end;               // the flow's end it holds: 0 the initiator, 1 the responder
+    int family;
+    Key mask;                     // of its length
+    // Open addressing, linear probing, at most half full; an empty slot has
+    // begin == end (a bucket holds a rule at least).
+    std::vector<Bucket> slots;
+    int shift = 64;  // a hash's top bits index the slots: 64 - log2(slots)
+    static std::uint64_t hash(const Key& k) { return (k.hi ^ (k.lo * 0x9e3779b97f4a7c15ull)) * 0xbf58476d1ce4e5b9ull; }
+    const Bucket* find(const Key& masked) const {
+      const std::size_t wrap = slots.size() - 1;
+      for (std::size_t at = hash(masked) >> shift;; at = (at + 1) & wrap) {
+        const Bucket& slot = slots[at];
+        if (slot.begin == slot.end) return nullptr;
+        if (slot.addr == masked) return &slot;
+      }
+    }
+    void insert(const Bucket& bucket);
+  };
+  static Key key_of(const std::array<std::uint8_t, 16>& addr) {
+    Key key;
+    std::memcpy(&key.hi, addr.data(), 8);
+    std::memcpy(&key.lo, addr.data() + 8, 8);
+    return key;
+  }
+  static Key mask_of(std::uint8_t length);
+
+  std::vector<Table> tables_;
+  std::vector<std::uint32_t> rules_;     // the buckets' rule numbers, bucket after bucket
+  std::vector<std::uint32_t> wildcard_;  // rules without an address, ascending
+};
+
+}  // namespace sniffer
