@@ -18,6 +18,7 @@
 #include <spdlog/spdlog.h>
 
 #include "sniffer/error.hpp"
+#include "sniffer/tc_netlink.hpp"
 
 namespace sniffer {
 
@@ -28,52 +29,6 @@ constexpr __u32 kTcHandle = 0x5f1f;
 constexpr __u32 kTcPriority = 0xc0de;
 
 const char* direction(bool ingress) { return ingress ? "ingress" : "egress"; }
-
-// Counts the filters (of anyone) on the clsact qdisc of `ifindex` in one
-// direction, every chain, with a netlink dump (RTM_GETTFILTER): 0 or -errno
-// (-EINVAL, -ENOENT: no clsact qdisc there; -ENODEV: no interface).
-int count_filters(std::uint32_t ifindex, bool ingress, std::size_t& count) {
-  const int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
-  if (fd < 0) return -errno;
-  const timeval timeout{.tv_sec = 1, .tv_usec = 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-  struct {
-    nlmsghdr nh;
-    tcmsg tc;
-  } req{};
-  req.nh = {.nlmsg_len = sizeof req, .nlmsg_type = RTM_GETTFILTER, .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP,
-            .nlmsg_seq = 1, .nlmsg_pid = 0};
-  req.tc.tcm_family = AF_UNSPEC;
-  req.tc.tcm_ifindex = static_cast<int>(ifindex);
-  req.tc.tcm_parent = TC_H_MAKE(TC_H_CLSACT, ingress ? TC_H_MIN_INGRESS : TC_H_MIN_EGRESS);
-  sockaddr_nl kernel{.nl_family = AF_NETLINK, .nl_pad = 0, .nl_pid = 0, .nl_groups = 0};
-  int err = 0;
-  std::size_t heads = 0;
-  count = 0;
-  if (sendto(fd, &req, sizeof req, 0, reinterpret_cast<sockaddr*>(&kernel), sizeof kernel) < 0) err = -errno;
-  std::vector<nlmsghdr> buf(65536 / sizeof(nlmsghdr));  // aligned; a dump's parts are at most 32 KiB
-  for (bool done = err != 0; !done;) {
-    const ssize_t n = recv(fd, buf.data(), buf.size() * sizeof(nlmsghdr), 0);
-    if (n <= 0) {
-      err = n < 0 ? -errno : -EIO;
-      break;
-    }
-    int left = static_cast<int>(n);
-    for (nlmsghdr* nh = buf.data(); NLMSG_OK(nh, left); nh = NLMSG_NEXT(nh, left)) {
-      if (nh->nlmsg_type == NLMSG_DONE) done = true;
-      if (nh->nlmsg_type == NLMSG_ERROR) {
-        err = static_cast<const nlmsgerr*>(NLMSG_DATA(nh))->error;
-        done = true;
-      }
-      if (nh->nlmsg_type != RTM_NEWTFILTER) continue;
-      // One message heads each priority's filters (handle 0), then one per filter.
-      ++(static_cast<const tcmsg*>(NLMSG_DATA(nh))->tcm_handle ? count : heads);
-    }
-  }
-  close(fd);
-  if (count == 0) count = heads;  // a priority without a filter of its own: in use all the same
-  return err;
-}
 
 // The clsact qdisc the daemon created on an interface, shared by the
 // attachments there. It is left when the last one goes: RTM_DELQDISC has no
@@ -299,11 +254,14 @@ Occupant occupant(std::uint32_t ifindex, bool ingress, const std::string& ifname
             .prog = {}, .process = false};
   }
   const int fd = bpf_prog_get_fd_by_id(*id);
-  const std::string name = fd >= 0 ? prog_name(fd) : std::string();
+  // Without CAP_SYS_ADMIN (the packaged unit) a program cannot be opened by
+  // id: its name is read from the filter (TCA_BPF_NAME), or a restart after a
+  // crash could never take its own leftover over.
+  const std::string name = fd >= 0 ? prog_name(fd) : filter_program_name(ifindex, ingress, kTcHandle, kTcPriority);
   if (fd >= 0) close(fd);
   const std::string process = process_holding(*id);
   return {.text = "BPF program id " + std::to_string(*id) + " \"" + name + "\"" +
-                  (process.empty() ? ", held by no process" : ", held by " + process),
+                  (process.empty() ? ", held by no process visible here" : ", held by " + process),
           .prog = name, .process = !process.empty()};
 }
 

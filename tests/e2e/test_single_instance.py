@@ -448,7 +448,7 @@ def test_a_filter_a_killed_sensor_left_on_the_clsact_path_is_taken_over(env, lab
     nxt = HostDaemon(env, lab, tmp_path, config, "next").start()
     sensors.append(nxt)
     assert f'taking over the tc egress filter a stopped sniffer left (BPF program id {left[0]} "sniffer_tc_eg", ' \
-           'held by no process)' in nxt.stderr(), nxt.stderr()
+           'held by no process visible here)' in nxt.stderr(), nxt.stderr()
     assert len(sniffer_tc_prog_ids(lab, "wan0")) == 1 and sniffer_tc_prog_ids(lab, "wan0") != left
     assert nxt.stop() == 0
     assert sniffer_tc_prog_ids(lab, "wan0") == [], "the sensor left its filter"

@@ -7,8 +7,12 @@ sensor outside (red team, round 14). Now every sensor holding a clsact filter al
 the interface's network namespace (an abstract unix socket: shared whatever the pid or mount
 namespace, freed by the kernel when its holder dies), and a filter is taken over only when that
 lock can be taken."""
+import json
 import os
+import shutil
+import signal
 import subprocess
+import tempfile
 import time
 
 from e2e_support import lab_config
@@ -117,3 +121,53 @@ def test_another_users_process_on_the_lock_name_does_not_keep_the_sensor_off_the
     finally:
         squatter.kill()
         squatter.wait()
+
+
+UNIT_CAPS = "+bpf,+net_admin,+perfmon,+dac_read_search"  # config/sniffer.service's AmbientCapabilities
+
+
+def test_the_packaged_units_user_takes_over_its_own_leftover_after_a_crash(env, lab):
+    """Run as the packaged unit runs it (a user of its own with the unit's ambient capabilities, no
+    CAP_SYS_ADMIN), a sensor killed on the clsact path (SIGKILL, the OOM killer) leaves its filter;
+    the restart could not open the program by id to read its name, so it refused the leftover
+    ('"", held by no process') and the unit could never come back. The name is now read from the
+    filter itself (TCA_BPF_NAME), and the restart takes its leftover over."""
+    work = tempfile.mkdtemp(prefix="sniffer-unit-user-")
+    os.chmod(work, 0o777)  # the unit's user writes its socket here
+    config = os.path.join(work, "sniffer.json")
+    with open(config, "w") as f:
+        json.dump({**lab_config(f"ipc://{work}/pub.sock", metrics={"listen": ""}, capture=CLSACT,
+                                interfaces=TC_ONLY), "pin_path": ""}, f)
+    os.chmod(config, 0o644)
+    cmd = ["nsenter", f"--net=/run/netns/{lab.gw}", "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+           f"--inh-caps={UNIT_CAPS}", f"--ambient-caps={UNIT_CAPS}", str(env.sniffer), "--config", config]
+
+    def start(name):
+        err = open(os.path.join(work, f"{name}.stderr"), "w+")
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + 15
+        while "publishing on" not in open(err.name).read():
+            assert proc.poll() is None, open(err.name).read()
+            assert time.monotonic() < deadline, open(err.name).read()
+            time.sleep(0.1)
+        return proc, err.name
+
+    try:
+        crashed, _ = start("crashed")
+        left = sniffer_tc_prog_ids(lab, "wan0")
+        assert len(left) == 1, left
+        crashed.kill()
+        crashed.wait()
+        restarted, log = start("restarted")
+        text = open(log).read()
+        assert "taking over the tc egress filter a stopped sniffer left" in text and '"sniffer_tc_eg"' in text, text
+        now = sniffer_tc_prog_ids(lab, "wan0")
+        assert len(now) == 1 and now != left, now
+        restarted.send_signal(signal.SIGTERM)
+        assert restarted.wait(10) == 0, open(log).read()
+        assert sniffer_tc_prog_ids(lab, "wan0") == [], "the sensor left its filter"
+    finally:
+        for proc in [p for p in (locals().get("crashed"), locals().get("restarted")) if p and p.poll() is None]:
+            proc.kill()
+            proc.wait()
+        shutil.rmtree(work, ignore_errors=True)

@@ -1,0 +1,100 @@
+#include "sniffer/tc_netlink.hpp"
+
+#include <linux/netlink.h>
+#include <linux/pkt_cls.h>
+#include <linux/pkt_sched.h>
+#include <linux/rtnetlink.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <functional>
+#include <vector>
+
+namespace sniffer {
+
+namespace {
+
+// One RTM_GETTFILTER dump of the clsact qdisc's filters in one direction,
+// every chain: `each` sees every RTM_NEWTFILTER message. 0 or -errno.
+int dump_filters(std::uint32_t ifindex, bool ingress, const std::function<void(const nlmsghdr*)>& each) {
+  const int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+  if (fd < 0) return -errno;
+  const timeval timeout{.tv_sec = 1, .tv_usec = 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  struct {
+    nlmsghdr nh;
+    tcmsg tc;
+  } req{};
+  req.nh = {.nlmsg_len = sizeof req, .nlmsg_type = RTM_GETTFILTER, .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP,
+            .nlmsg_seq = 1, .nlmsg_pid = 0};
+  req.tc.tcm_family = AF_UNSPEC;
+  req.tc.tcm_ifindex = static_cast<int>(ifindex);
+  req.tc.tcm_parent = TC_H_MAKE(TC_H_CLSACT, ingress ? TC_H_MIN_INGRESS : TC_H_MIN_EGRESS);
+  sockaddr_nl kernel{.nl_family = AF_NETLINK, .nl_pad = 0, .nl_pid = 0, .nl_groups = 0};
+  int err = 0;
+  if (sendto(fd, &req, sizeof req, 0, reinterpret_cast<sockaddr*>(&kernel), sizeof kernel) < 0) err = -errno;
+  std::vector<nlmsghdr> buf(65536 / sizeof(nlmsghdr));  // aligned; a dump's parts are at most 32 KiB
+  for (bool done = err != 0; !done;) {
+    const ssize_t n = recv(fd, buf.data(), buf.size() * sizeof(nlmsghdr), 0);
+    if (n <= 0) {
+      err = n < 0 ? -errno : -EIO;
+      break;
+    }
+    int left = static_cast<int>(n);
+    for (nlmsghdr* nh = buf.data(); NLMSG_OK(nh, left); nh = NLMSG_NEXT(nh, left)) {
+      if (nh->nlmsg_type == NLMSG_DONE) done = true;
+      if (nh->nlmsg_type == NLMSG_ERROR) {
+        err = static_cast<const nlmsgerr*>(NLMSG_DATA(nh))->error;
+        done = true;
+      }
+      if (nh->nlmsg_type == RTM_NEWTFILTER) each(nh);
+    }
+  }
+  close(fd);
+  return err;
+}
+
+// The attribute `type` among those from `at` (`len` bytes), or null.
+const rtattr* find_attribute(const rtattr* at, int len, unsigned short type) {
+  for (; RTA_OK(at, len); at = RTA_NEXT(at, len)) {
+    if (at->rta_type == type) return at;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+int count_filters(std::uint32_t ifindex, bool ingress, std::size_t& count) {
+  std::size_t heads = 0;
+  count = 0;
+  const int err = dump_filters(ifindex, ingress, [&](const nlmsghdr* nh) {
+    // One message heads each priority's filters (handle 0), then one per filter.
+    ++(static_cast<const tcmsg*>(NLMSG_DATA(nh))->tcm_handle ? count : heads);
+  });
+  if (count == 0) count = heads;  // a priority without a filter of its own: in use all the same
+  return err;
+}
+
+std::string filter_program_name(std::uint32_t ifindex, bool ingress, std::uint32_t handle, std::uint32_t priority) {
+  std::string name;
+  dump_filters(ifindex, ingress, [&](const nlmsghdr* nh) {
+    const auto* tc = static_cast<const tcmsg*>(NLMSG_DATA(nh));
+    if (tc->tcm_handle != handle || TC_H_MAJ(tc->tcm_info) >> 16 != priority) return;
+    const int len = static_cast<int>(nh->nlmsg_len - NLMSG_LENGTH(sizeof *tc));
+    const rtattr* options = find_attribute(TCA_RTA(tc), len, TCA_OPTIONS);
+    if (!options) return;
+    const rtattr* bpf_name = find_attribute(static_cast<const rtattr*>(RTA_DATA(options)),
+                                            static_cast<int>(RTA_PAYLOAD(options)), TCA_BPF_NAME);
+    if (!bpf_name) return;
+    const std::string text(static_cast<const char*>(RTA_DATA(bpf_name)), strnlen(static_cast<const char*>(
+                                                                              RTA_DATA(bpf_name)),
+                                                                          RTA_PAYLOAD(bpf_name)));
+    name = text.substr(0, text.rfind(":["));  // libbpf's "name:[id]"
+  });
+  return name;
+}
+
+}  // namespace sniffer
