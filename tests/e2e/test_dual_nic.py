@@ -253,8 +253,15 @@ def test_dual_nic_exact_events(lab, start_daemon, subscribe, echo_servers):
     # A program of that name held by no process would be an orphan (e.g. a TC filter left
     # behind); one held by another live process belongs to a concurrent run (another sensor,
     # the bpf tier), so it is not ours to judge.
-    holders = program_holders()
-    orphans = [p for p in remaining if not holders.get(p[0])]
+    # A run that has just exited (a concurrent test's) holds nothing while the kernel frees its
+    # links and programs (deferred to a workqueue): an orphan must still be there after 3 s.
+    deadline = time.monotonic() + 3
+    while True:
+        holders = program_holders()
+        orphans = [p for p in loaded_programs() if p[0] in {q[0] for q in remaining} and not holders.get(p[0])]
+        if not orphans or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
     assert not orphans, f"sniffer programs loaded but held by no process: {orphans}"
 
 
