@@ -239,8 +239,9 @@ std::string process_holding(std::uint32_t prog_id) {
 }
 
 // The filter at our handle, as an error names it: `BPF program id N "name",
-// held by pid P (comm)` (or "held by no process": none in this pid
-// namespace); `prog` its program's name, `process` whether one holds it.
+// held by pid P (comm)` (or "held by no process visible here": none in this
+// pid namespace that we may look at); `prog` its program's name, `process`
+// whether one holds it.
 struct Occupant {
   std::string text;
   std::string prog;

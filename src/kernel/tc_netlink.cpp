@@ -89,9 +89,8 @@ std::string filter_program_name(std::uint32_t ifindex, bool ingress, std::uint32
     const rtattr* bpf_name = find_attribute(static_cast<const rtattr*>(RTA_DATA(options)),
                                             static_cast<int>(RTA_PAYLOAD(options)), TCA_BPF_NAME);
     if (!bpf_name) return;
-    const std::string text(static_cast<const char*>(RTA_DATA(bpf_name)), strnlen(static_cast<const char*>(
-                                                                              RTA_DATA(bpf_name)),
-                                                                          RTA_PAYLOAD(bpf_name)));
+    const char* raw = static_cast<const char*>(RTA_DATA(bpf_name));
+    const std::string text(raw, strnlen(raw, RTA_PAYLOAD(bpf_name)));
     name = text.substr(0, text.rfind(":["));  // libbpf's "name:[id]"
   });
   return name;

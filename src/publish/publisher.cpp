@@ -213,11 +213,6 @@ SendResult PublishSocket::send_locked(const std::string& topic, zmq::message_t& 
     socket_.set(zmq::sockopt::xpub_nodrop, 0);
     send_pair(topic, payload);
     socket_.set(zmq::sockopt::xpub_nodrop, 1);
-  // VERBOSE: every subscription is handed up, not only a prefix's first, so
-  // that each subscriber is seen (vouched for, remembered): a detector whose
-  // topics another peer held first counted as one that never subscribed,
-  // and went first in every crowd cut (red team R14-3).
-  socket_.set(zmq::sockopt::xpub_verbose, 1);
   }
   return SendResult::HighWaterMark;
 }

@@ -152,6 +152,7 @@ def test_the_packaged_units_user_takes_over_its_own_leftover_after_a_crash(env, 
             time.sleep(0.1)
         return proc, err.name
 
+    crashed = restarted = None
     try:
         crashed, _ = start("crashed")
         left = sniffer_tc_prog_ids(lab, "wan0")
@@ -167,7 +168,8 @@ def test_the_packaged_units_user_takes_over_its_own_leftover_after_a_crash(env, 
         assert restarted.wait(10) == 0, open(log).read()
         assert sniffer_tc_prog_ids(lab, "wan0") == [], "the sensor left its filter"
     finally:
-        for proc in [p for p in (locals().get("crashed"), locals().get("restarted")) if p and p.poll() is None]:
-            proc.kill()
-            proc.wait()
+        for proc in (crashed, restarted):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait()
         shutil.rmtree(work, ignore_errors=True)
