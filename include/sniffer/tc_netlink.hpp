@@ -1,4 +1,5 @@
-// The clsact qdisc's filters as a netlink dump (RTM_GETTFILTER) shows them:
+// The clsact qdisc and its filters as netlink dumps (RTM_GETQDISC,
+// RTM_GETTFILTER) show them:
 // what tc_clsact.cpp needs to know of other tools' filters and of ours,
 // without CAP_SYS_ADMIN (a dump needs no privilege).
 #pragma once
@@ -9,9 +10,13 @@
 
 namespace sniffer {
 
+// Whether `ifindex` has a clsact qdisc (of anyone): 0 or -errno (-ENODEV: no
+// interface).
+int has_clsact_qdisc(std::uint32_t ifindex, bool& present);
+
 // Counts the filters (of anyone) on the clsact qdisc of `ifindex` in one
-// direction, every chain: 0 or -errno (-EINVAL, -ENOENT: no clsact qdisc
-// there; -ENODEV: no interface).
+// direction, every chain: 0 or -errno (-ENODEV: no interface). Without a
+// clsact qdisc the dump is empty: 0 filters.
 int count_filters(std::uint32_t ifindex, bool ingress, std::size_t& count);
 
 // The program name of the cls_bpf filter at `handle` and `priority` (its

@@ -64,10 +64,13 @@ class CreatedQdisc {
 CreatedQdisc::~CreatedQdisc() {
   auto it = registry().find(ifindex_);
   if (it != registry().end() && !it->second.expired()) return;  // re-created since (ours again, someone else's)
+  bool present = false;
+  int err = has_clsact_qdisc(ifindex_, present);
+  if (err == 0 && !present) return;  // deleted by someone (the hook watcher attaches again)
   std::size_t in = 0, eg = 0;
-  int err = count_filters(ifindex_, true, in);
+  if (err == 0) err = count_filters(ifindex_, true, in);
   if (err == 0) err = count_filters(ifindex_, false, eg);
-  if (err == -EINVAL || err == -ENOENT || err == -ENODEV) return;  // the qdisc or the interface is gone
+  if (err == -EINVAL || err == -ENOENT || err == -ENODEV) return;  // the qdisc or the interface went meanwhile
   if (err) {
     spdlog::info("{}: left the clsact qdisc sniffer created in place: cannot tell whether other filters use it ({})",
                  ifname_, errno_text(err));
@@ -267,8 +270,8 @@ Occupant occupant(std::uint32_t ifindex, bool ingress, const std::string& ifname
 }
 
 // Who is at our handle while another holds its lock.
-std::string locked_out(std::uint32_t ifindex, bool ingress, const std::string& ifname, const HandleLock& lock) {
-  const std::optional<ucred> holder = lock.holder();
+std::string locked_out(std::uint32_t ifindex, bool ingress, const std::string& ifname, const HandleLock& lock,
+                       const std::optional<ucred>& holder) {
   const std::string who = holder ? HandleLock::name_of(*holder) : std::string();
   return (query_prog_id(ifindex, ingress) ? occupant(ifindex, ingress, ifname).text : "no filter at present") +
          std::string("; a live sniffer holds the lock of this hook (") + lock.describe() +
@@ -279,8 +282,8 @@ std::string locked_out(std::uint32_t ifindex, bool ingress, const std::string& i
 // root's or ours, with nothing at our handle, is no sniffer, and must not
 // keep the sensor off the hook (it attaches without the lock, and says so).
 // A holder of another uid WITH a filter at our handle is refused as any.
-bool squatted(const HandleLock& lock, std::uint32_t ifindex, bool ingress, const std::string& ifname) {
-  const std::optional<ucred> holder = lock.holder();
+bool squatted(const HandleLock& lock, const std::optional<ucred>& holder, std::uint32_t ifindex, bool ingress,
+              const std::string& ifname) {
   if (!holder || holder->uid == 0 || holder->uid == geteuid() || query_prog_id(ifindex, ingress)) return false;
   spdlog::warn("{}: the lock of the tc {} hook ({}) is held by {}, not a sniffer (another user's process, and no "
                "filter at our handle): attaching without it",
@@ -318,8 +321,9 @@ std::unique_ptr<Attachment> attach_clsact(int prog_fd, std::uint32_t ifindex, co
   // not touched, nor is a qdisc created.
   auto lock = std::make_unique<HandleLock>(ifindex, ingress);
   if (!lock->held() && lock->error() == -EADDRINUSE) {
-    if (!squatted(*lock, ifindex, ingress, ifname)) {
-      throw Error(what + taken + locked_out(ifindex, ingress, ifname, *lock) + refused);
+    const std::optional<ucred> holder = lock->holder();
+    if (!squatted(*lock, holder, ifindex, ingress, ifname)) {
+      throw Error(what + taken + locked_out(ifindex, ingress, ifname, *lock, holder) + refused);
     }
     lock.reset();
   }

@@ -17,9 +17,9 @@ namespace sniffer {
 
 namespace {
 
-// One RTM_GETTFILTER dump of the clsact qdisc's filters in one direction,
-// every chain: `each` sees every RTM_NEWTFILTER message. 0 or -errno.
-int dump_filters(std::uint32_t ifindex, bool ingress, const std::function<void(const nlmsghdr*)>& each) {
+// One rtnetlink dump (`type` RTM_GETTFILTER or RTM_GETQDISC) asked with `tc`:
+// `each` sees every message of the matching RTM_NEW* type. 0 or -errno.
+int dump(std::uint16_t type, const tcmsg& tc, const std::function<void(const nlmsghdr*)>& each) {
   const int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
   if (fd < 0) return -errno;
   const timeval timeout{.tv_sec = 1, .tv_usec = 0};
@@ -28,11 +28,10 @@ int dump_filters(std::uint32_t ifindex, bool ingress, const std::function<void(c
     nlmsghdr nh;
     tcmsg tc;
   } req{};
-  req.nh = {.nlmsg_len = sizeof req, .nlmsg_type = RTM_GETTFILTER, .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP,
+  req.nh = {.nlmsg_len = sizeof req, .nlmsg_type = type, .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP,
             .nlmsg_seq = 1, .nlmsg_pid = 0};
-  req.tc.tcm_family = AF_UNSPEC;
-  req.tc.tcm_ifindex = static_cast<int>(ifindex);
-  req.tc.tcm_parent = TC_H_MAKE(TC_H_CLSACT, ingress ? TC_H_MIN_INGRESS : TC_H_MIN_EGRESS);
+  req.tc = tc;
+  const std::uint16_t reply = type == RTM_GETQDISC ? RTM_NEWQDISC : RTM_NEWTFILTER;
   sockaddr_nl kernel{.nl_family = AF_NETLINK, .nl_pad = 0, .nl_pid = 0, .nl_groups = 0};
   int err = 0;
   if (sendto(fd, &req, sizeof req, 0, reinterpret_cast<sockaddr*>(&kernel), sizeof kernel) < 0) err = -errno;
@@ -50,7 +49,7 @@ int dump_filters(std::uint32_t ifindex, bool ingress, const std::function<void(c
         err = static_cast<const nlmsgerr*>(NLMSG_DATA(nh))->error;
         done = true;
       }
-      if (nh->nlmsg_type == RTM_NEWTFILTER) each(nh);
+      if (nh->nlmsg_type == reply) each(nh);
     }
   }
   close(fd);
@@ -65,7 +64,30 @@ const rtattr* find_attribute(const rtattr* at, int len, unsigned short type) {
   return nullptr;
 }
 
+// The clsact qdisc's filters in one direction, every chain.
+int dump_filters(std::uint32_t ifindex, bool ingress, const std::function<void(const nlmsghdr*)>& each) {
+  tcmsg tc{};
+  tc.tcm_family = AF_UNSPEC;
+  tc.tcm_ifindex = static_cast<int>(ifindex);
+  tc.tcm_parent = TC_H_MAKE(TC_H_CLSACT, ingress ? TC_H_MIN_INGRESS : TC_H_MIN_EGRESS);
+  return dump(RTM_GETTFILTER, tc, each);
+}
+
 }  // namespace
+
+int has_clsact_qdisc(std::uint32_t ifindex, bool& present) {
+  present = false;
+  tcmsg tc{};
+  tc.tcm_family = AF_UNSPEC;
+  tc.tcm_ifindex = static_cast<int>(ifindex);  // older kernels dump every interface's: filtered below
+  return dump(RTM_GETQDISC, tc, [&](const nlmsghdr* nh) {
+    const auto* q = static_cast<const tcmsg*>(NLMSG_DATA(nh));
+    if (q->tcm_ifindex != static_cast<int>(ifindex) || q->tcm_parent != TC_H_CLSACT) return;
+    const int len = static_cast<int>(nh->nlmsg_len - NLMSG_LENGTH(sizeof *q));
+    const rtattr* kind = find_attribute(TCA_RTA(q), len, TCA_KIND);
+    if (kind && strncmp(static_cast<const char*>(RTA_DATA(kind)), "clsact", RTA_PAYLOAD(kind)) == 0) present = true;
+  });
+}
 
 int count_filters(std::uint32_t ifindex, bool ingress, std::size_t& count) {
   std::size_t heads = 0;

@@ -85,6 +85,8 @@ def test_hooks_removed_by_someone_else_are_attached_again(lab, start_daemon, sub
     assert "xdp native (bpf_link) was removed or replaced by someone else" in log, log
     assert "tc egress (clsact filter, qdisc created by sniffer) was removed or replaced by someone else" in log, log
     assert "times in a row" not in log, log  # two hooks removed once each: no fight, no backoff
+    # The qdisc was deleted, not left in place: nothing to say of it until the stop.
+    assert "left the clsact qdisc" not in log, log
     links = bpf_links(lab)
     assert any(l.get("type") == "xdp" and l.get("prog_id") == prog and l["id"] != xdp_link for l in links), links
     assert "clsact" in tc_state(lab, "wan0")[0], log
@@ -97,6 +99,7 @@ def test_hooks_removed_by_someone_else_are_attached_again(lab, start_daemon, sub
     assert len([e for e in sub.events if e.hook == 1 and e.icmp_type == 8]) == 3, "wan0's XDP hook sees nothing"
     assert len([e for e in sub.events if e.hook == 3 and e.icmp_type == 0]) == 3, "wan0's TC egress sees nothing"
     assert report["userspace"]["interface_events"]["wan0"]["hooks_detached"] == 2, (report["userspace"]["interface_events"], daemon.stderr())
+    assert daemon.stderr().count("left the clsact qdisc") == 1, daemon.stderr()  # the re-created one, at the stop
 
 
 def test_a_filter_replaced_at_our_handle_is_noticed_and_ours_again(lab, start_daemon):
