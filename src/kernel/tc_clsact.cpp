@@ -5,8 +5,6 @@
 #include <linux/netlink.h>
 #include <linux/pkt_sched.h>
 #include <linux/rtnetlink.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -18,6 +16,7 @@
 #include <spdlog/spdlog.h>
 
 #include "sniffer/error.hpp"
+#include "sniffer/tc_hook_lock.hpp"
 #include "sniffer/tc_netlink.hpp"
 
 namespace sniffer {
@@ -95,79 +94,10 @@ std::optional<std::uint32_t> query_prog_id(std::uint32_t ifindex, bool ingress) 
   return opts.prog_id;
 }
 
-// The lock of our handle on one interface and direction, held by every
-// sniffer that holds (or is attaching) its filter there: an abstract unix
-// socket bound to "@sniffer-tc/<ifindex>/<direction>". Abstract names belong
-// to the network namespace, the interface's, so every sniffer that can attach
-// there sees it, whatever its pid or mount namespace (a container's /proc
-// shows none of the processes outside); the kernel frees it when its holder
-// dies, even SIGKILLed. It listens, so that a refused sniffer can learn who
-// holds it (SO_PEERCRED: its pid in our pid namespace, 0 outside it).
-class HandleLock {
- public:
-  HandleLock(std::uint32_t ifindex, bool ingress) {
-    name_ = std::string("sniffer-tc/") + std::to_string(ifindex) + "/" + direction(ingress);
-    fd_ = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd_ < 0) {
-      error_ = -errno;
-      return;
-    }
-    const sockaddr_un addr = address();
-    if (bind(fd_, reinterpret_cast<const sockaddr*>(&addr), length()) != 0 || listen(fd_, 1) != 0) {
-      error_ = -errno;
-      close(fd_);
-      fd_ = -1;
-    }
-  }
-  ~HandleLock() {
-    if (fd_ >= 0) close(fd_);
-  }
-  HandleLock(const HandleLock&) = delete;
-  HandleLock& operator=(const HandleLock&) = delete;
-  bool held() const { return fd_ >= 0; }
-  int error() const { return error_; }
-  // Who holds it, when we do not (SO_PEERCRED of a connection to it).
-  std::optional<ucred> holder() const {
-    const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0) return std::nullopt;
-    const sockaddr_un addr = address();
-    ucred cred{};
-    socklen_t size = sizeof cred;
-    const bool known = connect(fd, reinterpret_cast<const sockaddr*>(&addr), length()) == 0 &&
-                       getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &size) == 0;
-    close(fd);
-    return known ? std::optional<ucred>(cred) : std::nullopt;
-  }
-  // "pid N (uid U)" (in our pid namespace), or "a process in another pid namespace (uid U)".
-  static std::string name_of(const ucred& c) {
-    return (c.pid ? "pid " + std::to_string(c.pid) : std::string("a process in another pid namespace")) + " (uid " +
-           std::to_string(c.uid) + ")";
-  }
-  std::string describe() const { return "@" + name_; }
-  // Closes the connections of refused sniffers that asked who holds it: the
-  // backlog of 1 would otherwise keep the next ones from learning it.
-  void drain() const {
-    for (int fd; fd_ >= 0 && (fd = accept4(fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0;) close(fd);
-  }
-
- private:
-  sockaddr_un address() const {
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    name_.copy(addr.sun_path + 1, sizeof addr.sun_path - 2);
-    return addr;
-  }
-  socklen_t length() const { return static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + name_.size()); }
-
-  std::string name_;
-  int fd_ = -1;
-  int error_ = 0;
-};
-
 class ClsactAttachment : public Attachment {
  public:
   ClsactAttachment(std::uint32_t ifindex, std::string ifname, bool ingress, std::shared_ptr<CreatedQdisc> qdisc,
-                   std::uint32_t prog_id, std::unique_ptr<HandleLock> lock)
+                   std::uint32_t prog_id, std::unique_ptr<TcHookLock> lock)
       : ifindex_(ifindex),
         ifname_(std::move(ifname)),
         ingress_(ingress),
@@ -190,9 +120,14 @@ class ClsactAttachment : public Attachment {
     }
   }
   // Attached while the filter at our handle and priority runs our program.
-  // Asked every second: the lock's pending connections go meanwhile.
+  // Asked every second: the lock's pending connections go meanwhile, and a
+  // lock a squatter held at the attach is taken once it is free.
   bool still_attached() const override {
-    if (lock_) lock_->drain();
+    if (!lock_->held() && lock_->take()) {
+      spdlog::info("{}: took the lock of the tc {} hook ({}): its squatter let it go", ifname_, direction(ingress_),
+                   lock_->describe());
+    }
+    lock_->drain();
     return query_prog_id(ifindex_, ingress_) == prog_id_;
   }
   std::string describe() const override {
@@ -206,7 +141,9 @@ class ClsactAttachment : public Attachment {
   bool ingress_;
   std::shared_ptr<CreatedQdisc> qdisc_;  // null: someone else's qdisc
   std::uint32_t prog_id_;                // our program, as bpf_tc_attach reported it
-  std::unique_ptr<HandleLock> lock_;     // released after the filter is removed; null: a squatted name
+  // Released after the filter is removed; not held while a squatter holds
+  // the name (taken again from still_attached(), hence mutable).
+  mutable std::unique_ptr<TcHookLock> lock_;
 };
 
 // A BPF program's name; empty if it cannot be read.
@@ -269,26 +206,11 @@ Occupant occupant(std::uint32_t ifindex, bool ingress, const std::string& ifname
           .prog = name, .process = !process.empty()};
 }
 
-// Who is at our handle while another holds its lock.
-std::string locked_out(std::uint32_t ifindex, bool ingress, const std::string& ifname, const HandleLock& lock,
-                       const std::optional<ucred>& holder) {
-  const std::string who = holder ? HandleLock::name_of(*holder) : std::string();
+// Who is at our handle while a live sniffer (`who`) holds its lock.
+std::string locked_out(std::uint32_t ifindex, bool ingress, const std::string& ifname, const TcHookLock& lock,
+                       const std::string& who) {
   return (query_prog_id(ifindex, ingress) ? occupant(ifindex, ingress, ifname).text : "no filter at present") +
-         std::string("; a live sniffer holds the lock of this hook (") + lock.describe() +
-         (who.empty() ? "" : ", " + who) + ")";
-}
-
-// Any local user may bind an abstract name: a holder of another uid than
-// root's or ours, with nothing at our handle, is no sniffer, and must not
-// keep the sensor off the hook (it attaches without the lock, and says so).
-// A holder of another uid WITH a filter at our handle is refused as any.
-bool squatted(const HandleLock& lock, const std::optional<ucred>& holder, std::uint32_t ifindex, bool ingress,
-              const std::string& ifname) {
-  if (!holder || holder->uid == 0 || holder->uid == geteuid() || query_prog_id(ifindex, ingress)) return false;
-  spdlog::warn("{}: the lock of the tc {} hook ({}) is held by {}, not a sniffer (another user's process, and no "
-               "filter at our handle): attaching without it",
-               ifname, direction(ingress), lock.describe(), HandleLock::name_of(*holder));
-  return true;
+         std::string("; a live sniffer holds the lock of this hook (") + lock.describe() + ", " + who + ")";
 }
 
 // Attaches at our handle without replacing what is there (called under the
@@ -319,15 +241,16 @@ std::unique_ptr<Attachment> attach_clsact(int prog_fd, std::uint32_t ifindex, co
   const char* const refused = " (another sniffer on this interface, in this or another pid namespace?); not replaced";
   // A live sniffer holds the lock, whatever its pid namespace: its filter is
   // not touched, nor is a qdisc created.
-  auto lock = std::make_unique<HandleLock>(ifindex, ingress);
+  auto lock = std::make_unique<TcHookLock>(ifindex, ingress);
   if (!lock->held() && lock->error() == -EADDRINUSE) {
-    const std::optional<ucred> holder = lock->holder();
-    if (!squatted(*lock, holder, ifindex, ingress, ifname)) {
-      throw Error(what + taken + locked_out(ifindex, ingress, ifname, *lock, holder) + refused);
-    }
-    lock.reset();
-  }
-  if (lock && !lock->held()) {
+    const TcHookLock::Holder holder = lock->holder();
+    if (holder.sniffer) throw Error(what + taken + locked_out(ifindex, ingress, ifname, *lock, holder.who) + refused);
+    // A squatter must not keep the sensor off the hook, nor keep it from
+    // taking over a killed sniffer's leftover.
+    spdlog::warn("{}: the lock of the tc {} hook ({}) is held by {}, not a sniffer: attaching without it (taken "
+                 "once it is free)",
+                 ifname, direction(ingress), lock->describe(), holder.who);
+  } else if (!lock->held()) {
     throw Error(what + "cannot take the lock of this hook (" + lock->describe() + "): " + errno_text(lock->error()));
   }
   int err = bpf_tc_hook_create(&hook);

@@ -90,13 +90,35 @@ def test_a_sensor_in_a_container_takes_over_what_a_killed_sensor_left(env, lab, 
 
 
 SQUATTER = """
-import socket, sys
+import socket, sys, time
 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-s.bind(b"\\0" + sys.argv[1].encode())
-s.listen(1)
+while True:  # "wait": until the name is free (its holder died)
+    try:
+        s.bind(b"\\0" + sys.argv[1].encode())
+        break
+    except OSError:
+        if sys.argv[2] != "wait":
+            raise
+        time.sleep(0.005)
+if sys.argv[2] != "nolisten":
+    s.listen(1)
 print("bound", flush=True)
 sys.stdin.read()
 """
+
+
+def squat(lab, mode):
+    """A process of nobody's on wan0's tc egress lock name ("listen", "nolisten", or "wait": bind as
+    soon as the name is free, then listen)."""
+    ifindex = int(lab.exec(lab.gw, ["cat", "/sys/class/net/wan0/ifindex"]).stdout)
+    return ifindex, lab.popen(lab.gw, ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                                       "/usr/bin/python3", "-c", SQUATTER, f"sniffer-tc/{ifindex}/egress", mode],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+
+def stop(process):
+    process.kill()
+    process.wait()
 
 
 def test_another_users_process_on_the_lock_name_does_not_keep_the_sensor_off_the_hook(env, lab, tmp_path, sensors):
@@ -104,10 +126,7 @@ def test_another_users_process_on_the_lock_name_does_not_keep_the_sensor_off_the
     egress" before the sensor starts, with no filter at our handle, is not a sniffer; the sensor
     attaches without the lock (and says so) rather than stay blind on that hook."""
     ensure_bpffs()
-    ifindex = int(lab.exec(lab.gw, ["cat", "/sys/class/net/wan0/ifindex"]).stdout)
-    squatter = lab.popen(lab.gw, ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3", "-c",
-                                  SQUATTER, f"sniffer-tc/{ifindex}/egress"], stdin=subprocess.PIPE,
-                         stdout=subprocess.PIPE, text=True)
+    ifindex, squatter = squat(lab, "listen")
     try:
         assert squatter.stdout.readline() == "bound\n"
         sensor = HostDaemon(env, lab, tmp_path, lab_config(f"ipc://{tmp_path}/s.sock", pin_path=new_pin_dir(lab),
@@ -119,8 +138,81 @@ def test_another_users_process_on_the_lock_name_does_not_keep_the_sensor_off_the
         assert "(uid 65534), not a sniffer" in sensor.stderr(), sensor.stderr()
         assert sensor.stop() == 0
     finally:
-        squatter.kill()
-        squatter.wait()
+        stop(squatter)
+
+
+def test_a_squatter_that_does_not_listen_does_not_keep_the_sensor_off_the_hook(env, lab, tmp_path, sensors):
+    """A bound name that refuses connections (no listen()) looked like a live sniffer: every start and
+    restart failed for as long as the squatter lived (red team, round 15). A sniffer always answers."""
+    ensure_bpffs()
+    _, squatter = squat(lab, "nolisten")
+    try:
+        assert squatter.stdout.readline() == "bound\n"
+        sensor = HostDaemon(env, lab, tmp_path, lab_config(f"ipc://{tmp_path}/s.sock", pin_path=new_pin_dir(lab),
+                                                           metrics={"listen": ""}, capture=CLSACT,
+                                                           interfaces=TC_ONLY), "nolisten").start()
+        sensors.append(sensor)
+        assert len(sniffer_tc_prog_ids(lab, "wan0")) == 1, sensor.stderr()
+        assert "is held by a process that does not answer, not a sniffer: attaching without it" in sensor.stderr()
+        assert sensor.stop() == 0
+    finally:
+        stop(squatter)
+
+
+def test_a_squatter_does_not_keep_a_restart_from_its_killed_sensors_leftover(env, lab, tmp_path, sensors):
+    """A squatter waiting for the name took it the moment the sensor died (a crash, the OOM killer); the
+    restart then refused the killed sensor's filter ("a live sniffer holds the lock"), for good."""
+    ensure_bpffs()
+    killed_pins = new_pin_dir(lab)
+    killed = HostDaemon(env, lab, tmp_path, lab_config(f"ipc://{tmp_path}/killed.sock", pin_path=killed_pins,
+                                                       metrics={"listen": ""}, capture=CLSACT,
+                                                       interfaces=TC_ONLY), "killed").start()
+    _, squatter = squat(lab, "wait")
+    try:
+        killed.proc.kill()
+        killed.proc.wait()
+        assert squatter.stdout.readline() == "bound\n"
+        remove_pins(killed_pins)
+        left = sniffer_tc_prog_ids(lab, "wan0")
+        assert len(left) == 1, left
+        restarted = HostDaemon(env, lab, tmp_path, lab_config(f"ipc://{tmp_path}/r.sock", pin_path=new_pin_dir(lab),
+                                                              metrics={"listen": ""}, capture=CLSACT,
+                                                              interfaces=TC_ONLY), "restarted").start()
+        sensors.append(restarted)
+        assert "(uid 65534), not a sniffer: attaching without it" in restarted.stderr(), restarted.stderr()
+        assert "taking over the tc egress filter a stopped sniffer left" in restarted.stderr(), restarted.stderr()
+        now = sniffer_tc_prog_ids(lab, "wan0")
+        assert len(now) == 1 and now != left, now
+    finally:
+        stop(squatter)
+
+
+def test_a_sensor_that_attached_beside_a_squatter_takes_the_lock_when_it_goes(env, lab, tmp_path, sensors):
+    """A sensor that attached without the lock kept going without it: once the squatter left, a sensor in
+    a container took its live filter as a dead one's, and it stayed blind (red team, round 15)."""
+    ensure_bpffs()
+    _, squatter = squat(lab, "listen")
+    assert squatter.stdout.readline() == "bound\n"
+    try:
+        first = HostDaemon(env, lab, tmp_path, lab_config(f"ipc://{tmp_path}/first.sock", pin_path=new_pin_dir(lab),
+                                                          metrics={"listen": ""}, capture=CLSACT,
+                                                          interfaces=TC_ONLY), "first").start()
+        sensors.append(first)
+    finally:
+        stop(squatter)
+    ours = sniffer_tc_prog_ids(lab, "wan0")
+    wait_for = time.monotonic() + 3
+    while "took the lock of the tc egress hook" not in first.stderr():
+        assert time.monotonic() < wait_for, first.stderr()
+        time.sleep(0.1)
+    second = ContainerDaemon(env, lab, tmp_path, lab_config(f"ipc://{tmp_path}/second.sock", pin_path=new_pin_dir(lab),
+                                                            metrics={"listen": ""}, capture=CLSACT,
+                                                            interfaces=TC_ONLY), "second")
+    code, err = second.run_to_exit()
+    assert code == 1 and "taking over" not in err, err
+    assert "a live sniffer holds the lock of this hook" in err, err
+    assert sniffer_tc_prog_ids(lab, "wan0") == ours, "the sensor in the container took the first's filter"
+    assert_receives(env, lab, f"ipc://{tmp_path}/first.sock", "the first sensor stopped publishing")
 
 
 UNIT_CAPS = "+bpf,+net_admin,+perfmon,+dac_read_search"  # config/sniffer.service's AmbientCapabilities

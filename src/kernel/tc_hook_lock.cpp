@@ -1,0 +1,103 @@
+#include "sniffer/tc_hook_lock.hpp"
+
+#include <pwd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstddef>
+#include <thread>
+
+namespace sniffer {
+
+namespace {
+
+struct Address {
+  sockaddr_un addr{};
+  socklen_t length = 0;
+};
+
+Address address_of(const std::string& name) {
+  Address a;
+  a.addr.sun_family = AF_UNIX;
+  name.copy(a.addr.sun_path + 1, sizeof a.addr.sun_path - 2);  // sun_path[0] = 0: abstract
+  a.length = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + name.size());
+  return a;
+}
+
+// The users a sniffer runs as: root, ours, and the packaged unit's.
+bool sniffer_user(uid_t uid) {
+  if (uid == 0 || uid == geteuid()) return true;
+  passwd entry{};
+  passwd* found = nullptr;
+  char buf[1024];
+  return getpwnam_r("sniffer", &entry, buf, sizeof buf, &found) == 0 && found != nullptr && found->pw_uid == uid;
+}
+
+std::string name_of(const ucred& c) {
+  return (c.pid ? "pid " + std::to_string(c.pid) : std::string("a process in another pid namespace")) + " (uid " +
+         std::to_string(c.uid) + ")";
+}
+
+}  // namespace
+
+TcHookLock::TcHookLock(std::uint32_t ifindex, bool ingress)
+    : name_(std::string("sniffer-tc/") + std::to_string(ifindex) + (ingress ? "/ingress" : "/egress")) {
+  take();
+}
+
+TcHookLock::~TcHookLock() {
+  if (fd_ >= 0) close(fd_);
+}
+
+bool TcHookLock::take() {
+  if (fd_ >= 0) return true;
+  const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    error_ = -errno;
+    return false;
+  }
+  const Address a = address_of(name_);
+  // A backlog for a few refused sniffers asking at once between two drains.
+  if (bind(fd, reinterpret_cast<const sockaddr*>(&a.addr), a.length) != 0 || listen(fd, 16) != 0) {
+    error_ = -errno;
+    close(fd);
+    return false;
+  }
+  fd_ = fd;
+  error_ = 0;
+  return true;
+}
+
+void TcHookLock::drain() const {
+  for (int fd; fd_ >= 0 && (fd = accept4(fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0;) close(fd);
+}
+
+TcHookLock::Holder TcHookLock::holder() const {
+  using namespace std::chrono;
+  const Address a = address_of(name_);
+  // A sniffer listens from its bind on (refused for microseconds in between)
+  // and empties its backlog every second: a holder still refused after 0.2 s,
+  // or with a full backlog after 1.5 s, does not answer as a sniffer does.
+  const auto start = steady_clock::now();
+  for (;;) {
+    const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) return {.sniffer = true, .who = "a process that could not be asked"};
+    ucred cred{};
+    socklen_t size = sizeof cred;
+    const bool connected = connect(fd, reinterpret_cast<const sockaddr*>(&a.addr), a.length) == 0;
+    const int err = errno;
+    const bool known = connected && getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &size) == 0;
+    close(fd);
+    if (known) return {.sniffer = sniffer_user(cred.uid), .who = name_of(cred)};
+    if (connected) return {.sniffer = true, .who = "a process that could not be asked"};
+    const auto waited = steady_clock::now() - start;
+    const bool retry = (err == ECONNREFUSED && waited < milliseconds(200)) || (err == EAGAIN && waited < 1500ms);
+    if (!retry) return {.sniffer = false, .who = "a process that does not answer"};
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+}
+
+}  // namespace sniffer
