@@ -25,11 +25,14 @@ struct WriteTarget {
 };
 WriteTarget write_target(const std::string& path, const std::string& what);
 
-// The descriptor a name such as /dev/stdout, /dev/fd/N or /proc/self/fd/N
-// stands for, if open: written through, as the shell opened it (`>>`
-// appends). Resolved to the file behind it and renamed over, `>> day.csv`
-// replaced the file, and what went to standard output after (the report)
-// went to the old one (red team R14-4). -1 for any other name.
+// Our descriptor open for writing on the file `path` names (followed), if
+// any, such as /dev/stdout, /dev/fd/N or /proc/self/fd/N: written through,
+// as the shell opened it (`>>` appends). Resolved to the file behind it and
+// renamed over, `>> day.csv` replaced the file, and what went to standard
+// output after (the report) went to the old one (red team R14-4). Decided by
+// what the name leads to (device and inode), not by its spelling:
+// /dev//stdout and /proc/thread-self/fd/1 did the same (R15-3). -1 when no
+// such descriptor is open.
 int descriptor_named(const std::string& path);
 
 }  // namespace sniffer

@@ -1,12 +1,15 @@
 #include "sniffer/output_target.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <climits>
 #include <cstdlib>
 #include <string_view>
+#include <vector>
 
 #include "sniffer/error.hpp"
 
@@ -53,22 +56,58 @@ WriteTarget write_target(const std::string& path, const std::string& what) {
   return {resolved};
 }
 
-int descriptor_named(const std::string& path) {
-  int fd = -1;
-  if (path == "/dev/stdout") {
-    fd = STDOUT_FILENO;
-  } else if (path == "/dev/stderr") {
-    fd = STDERR_FILENO;
-  } else {
-    for (const std::string_view prefix : {"/dev/fd/", "/proc/self/fd/"}) {
-      if (path.rfind(prefix, 0) != 0) continue;
-      const char* digits = path.c_str() + prefix.size();
-      char* end = nullptr;
-      const long n = std::strtol(digits, &end, 10);
-      if (end != digits && *end == '\0' && n >= 0 && n <= INT_MAX) fd = static_cast<int>(n);
-    }
+namespace {
+
+// The descriptor a name spells out (/dev/stdout, /dev/stderr, /dev/fd/N,
+// /proc/self/fd/N), preferred when two are open on the same file; -1 if none.
+int spelled_descriptor(const std::string& path) {
+  if (path == "/dev/stdout") return STDOUT_FILENO;
+  if (path == "/dev/stderr") return STDERR_FILENO;
+  for (const std::string_view prefix : {"/dev/fd/", "/proc/self/fd/"}) {
+    if (path.rfind(prefix, 0) != 0) continue;
+    const char* digits = path.c_str() + prefix.size();
+    char* end = nullptr;
+    const long n = std::strtol(digits, &end, 10);
+    if (end != digits && *end == '\0' && n >= 0 && n <= INT_MAX) return static_cast<int>(n);
   }
-  return fd >= 0 && fcntl(fd, F_GETFD) >= 0 ? fd : -1;
+  return -1;
+}
+
+// This process's descriptors open for writing (/proc/self/fd; without /proc,
+// 0-1023).
+std::vector<int> writable_descriptors() {
+  std::vector<int> fds;
+  if (DIR* dir = opendir("/proc/self/fd")) {
+    const int own = dirfd(dir);
+    while (const dirent* e = readdir(dir)) {
+      if (e->d_name[0] != '.' && std::atoi(e->d_name) != own) fds.push_back(std::atoi(e->d_name));
+    }
+    closedir(dir);
+  } else {
+    for (int fd = 0; fd < 1024; ++fd) fds.push_back(fd);
+  }
+  std::erase_if(fds, [](int fd) {
+    const int flags = fcntl(fd, F_GETFL);
+    return flags < 0 || (flags & O_PATH) != 0 || (flags & O_ACCMODE) == O_RDONLY;
+  });
+  return fds;
+}
+
+bool same_file(int fd, const struct stat& named) {
+  struct stat open {};
+  return fstat(fd, &open) == 0 && open.st_dev == named.st_dev && open.st_ino == named.st_ino;
+}
+
+}  // namespace
+
+int descriptor_named(const std::string& path) {
+  struct stat named {};
+  if (stat(path.c_str(), &named) != 0 || S_ISDIR(named.st_mode)) return -1;
+  const std::vector<int> open = writable_descriptors();
+  const int spelled = spelled_descriptor(path);
+  if (std::find(open.begin(), open.end(), spelled) != open.end() && same_file(spelled, named)) return spelled;
+  const auto it = std::find_if(open.begin(), open.end(), [&](int fd) { return same_file(fd, named); });
+  return it == open.end() ? -1 : *it;
 }
 
 }  // namespace sniffer

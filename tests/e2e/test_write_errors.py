@@ -87,7 +87,10 @@ def test_fifo_and_stdout_are_written_directly(env, tmp_path):
     assert result.stdout.startswith(expected), "the table on standard output differs"
 
 
-@pytest.mark.parametrize("name", ["/dev/stdout", "/dev/fd/1", "/proc/self/fd/1"])
+# Any spelling of the descriptor (R15-3: /dev//stdout, /proc/thread-self/fd/1, /dev/fd/./1 were
+# matched by their text before, and replaced the file), and the file's own name.
+@pytest.mark.parametrize("name", ["/dev/stdout", "/dev/fd/1", "/proc/self/fd/1", "/dev//stdout",
+                                  "/proc/thread-self/fd/1", "/dev/fd/./1", "/proc/self/fd//1", "DAYS"])
 def test_a_table_to_standard_output_appended_to_a_file_keeps_what_it_held(env, tmp_path, name):
     """Red team R14-4: `--write-csv /dev/stdout >> day.csv` resolved /dev/stdout to day.csv and
     renamed the table over it: the earlier days gone, and the report, written to standard output
@@ -99,7 +102,7 @@ def test_a_table_to_standard_output_appended_to_a_file_keeps_what_it_held(env, t
     log.write_text("previous day 1\nprevious day 2\n")
     inode = log.stat().st_ino
     with open(log, "a") as out:
-        result = read_pcap(env, name, stdout=out, stderr=subprocess.PIPE)
+        result = read_pcap(env, log if name == "DAYS" else name, stdout=out, stderr=subprocess.PIPE)
     assert result.returncode == 0, result.stderr
     assert log.stat().st_ino == inode, "the file was replaced"
     text = log.read_text()
