@@ -24,7 +24,7 @@ void LabelRuleIndex::Table::insert(const Bucket& bucket) {
   slots[at] = bucket;
 }
 
-LabelRuleIndex::LabelRuleIndex(const std::vector<LabelRule>& rules) {
+LabelRuleIndex::LabelRuleIndex(const std::vector<LabelRule>& rules) : rule_count_(static_cast<std::uint32_t>(rules.size())) {
   // (flow end, family, length) -> (masked address, rule number), in rule order.
   std::map<std::tuple<int, int, std::uint8_t>, std::vector<std::pair<Key, std::uint32_t>>> filings;
   for (std::uint32_t i = 0; i < rules.size(); ++i) {

@@ -146,13 +146,27 @@ class World {
   std::vector<std::string> seeds4_, seeds6_;
 };
 
-TEST(FlowLabelsIndex, LabelsAreTheFirstMatchingRulesOfAPlainScan) {
+// A host rule no drawn flow is near (198.18.0.0/15): never a candidate.
+LabelRule unrelated_host(std::size_t number) {
+  LabelRule r;
+  r.dst = Prefix::parse("198.18." + std::to_string(number / 256 % 256) + "." + std::to_string(number % 256));
+  r.label = "pad" + std::to_string(number);
+  return r;
+}
+
+// Random rule sets, each rule followed by `padding` unrelated host rules: with
+// padding the candidates are a few of many rules, so the index merges its
+// lists; without, most rules are candidates of a flow and it tries them all.
+void expect_labels_of_a_plain_scan(int padding) {
   std::size_t flows = 0, matched = 0, overlapped = 0, reversed = 0;
   for (std::uint64_t set = 0; set < 400; ++set) {
     World world(set);
     std::vector<LabelRule> rules;
     const int count = 1 + world.pick(set % 4 == 0 ? 400 : 40);
-    for (int i = 0; i < count; ++i) rules.push_back(world.rule(rules.size()));
+    for (int i = 0; i < count; ++i) {
+      rules.push_back(world.rule(rules.size()));
+      for (int k = 0; k < padding; ++k) rules.push_back(unrelated_host(rules.size()));
+    }
     const FlowLabels labels(rules);
     for (int n = 0; n < 300; ++n) {
       const v1::FlowRecord f = world.flow();
@@ -172,6 +186,12 @@ TEST(FlowLabelsIndex, LabelsAreTheFirstMatchingRulesOfAPlainScan) {
   EXPECT_GT(matched, flows / 3) << matched << " of " << flows;
   EXPECT_GT(overlapped, flows / 5) << overlapped << " of " << flows;
   EXPECT_GT(reversed, flows / 30) << reversed << " of " << flows;
+}
+
+TEST(FlowLabelsIndex, LabelsAreTheFirstMatchingRulesOfAPlainScan) { expect_labels_of_a_plain_scan(0); }
+
+TEST(FlowLabelsIndex, LabelsAreTheFirstMatchingRulesOfAPlainScanAmongManyOthers) {
+  expect_labels_of_a_plain_scan(6);
 }
 
 // Thousands of rules under one prefix (the random sets rarely file more than
