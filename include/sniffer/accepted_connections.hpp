@@ -35,7 +35,8 @@ class AcceptedConnections {
   std::size_t cut_peer(const std::string& bound, const std::string& peer);
   // A peer that proved itself (an authorized control request, a
   // subscription): kept out of crowd cuts while others can be cut. At most
-  // kMaxVouched are remembered (the earliest kept).
+  // kMaxVouched are remembered: when full, those with no connection now are
+  // forgotten.
   void vouch(const std::string& peer);
   bool vouched(const std::string& peer) const { return vouched_.count(local_name(peer)) != 0; }
   static constexpr std::size_t kMaxVouched = 4096;

@@ -28,8 +28,9 @@ class Subscriptions {
   // Every known peer charged with a prefix, with how many, the newest peer
   // first: the one first seen last (a peer seen again after it left keeps
   // its first sighting: a detector that reconnects keeps its place), then
-  // the one charged last. Peers beyond the kMaxRemembered first ones count as
-  // newer than any remembered.
+  // the one charged last. At most kMaxRemembered are remembered (when full,
+  // those charged with nothing now are forgotten); one not remembered counts
+  // as newer than any remembered.
   std::vector<std::pair<std::string, std::size_t>> peers_newest_first() const;
   static constexpr std::size_t kMaxRemembered = 4096;
 

@@ -6,7 +6,12 @@ namespace sniffer {
 
 void Subscriptions::apply(bool subscribe, const std::string& prefix, const std::string& peer) {
   auto it = owner_.find(prefix);
-  // Every subscriber is remembered, the ones whose prefixes were held first too.
+  // Every subscriber is remembered, the ones whose prefixes were held first
+  // too. When full, the peers charged with nothing now are forgotten, or
+  // peers passing through once would fill it for good (red team R15-5).
+  if (subscribe && !peer.empty() && first_seen_.size() >= kMaxRemembered && !first_seen_.count(peer)) {
+    std::erase_if(first_seen_, [&](const auto& seen) { return !per_peer_.count(seen.first); });
+  }
   if (subscribe && !peer.empty() && first_seen_.size() < kMaxRemembered) first_seen_.emplace(peer, charges_ + 1);
   if (subscribe == (it != owner_.end())) return;  // a prefix held already, or an unknown one left
   if (subscribe) {

@@ -118,7 +118,18 @@ std::string AcceptedConnections::local_name(const std::string& peer) {
 
 void AcceptedConnections::vouch(const std::string& peer) {
   const std::string name = local_name(peer);
-  if (!name.empty() && vouched_.size() < kMaxVouched) vouched_.insert(name);
+  if (name.empty()) return;
+  if (vouched_.size() >= kMaxVouched && !vouched_.count(name)) {
+    // Full: the peers with no connection now are forgotten (one vouches
+    // again when it comes back and subscribes), or peers passing through once
+    // would fill it for good and every later detector would count as
+    // unproven (red team R15-5).
+    update();
+    std::set<std::string> connected;
+    for (const auto& [fd, order] : fds_) connected.insert(peer_of(fd));
+    std::erase_if(vouched_, [&](const std::string& p) { return !connected.count(p); });
+  }
+  if (vouched_.size() < kMaxVouched) vouched_.insert(name);
 }
 
 std::vector<AcceptedConnections::CrowdCut> AcceptedConnections::cut_crowds(const std::string& bound, std::size_t cap) {

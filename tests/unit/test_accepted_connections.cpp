@@ -143,5 +143,25 @@ TEST(AcceptedConnections, AVouchedPeerGoesLastEvenWhenItsConnectionIsTheNewest) 
   for (int fd : flood) close(fd);
 }
 
+// Red team R15-5: peers that vouched once and left filled the memory
+// (4,096) for good, and every later detector was cut first by any crowd.
+TEST(AcceptedConnections, PeersThatLeftMakeRoomForNewVouchesWhenTheMemoryIsFull) {
+  WatchedSocket w;
+  const int early = raw_connection("127.0.0.201", w.port);
+  w.wait_for(1);
+  w.connections.vouch("127.0.0.201");
+  for (std::size_t i = 1; i < AcceptedConnections::kMaxVouched; ++i) {
+    w.connections.vouch("10.9." + std::to_string(i / 256) + "." + std::to_string(i % 256));  // not connected now
+  }
+  const int detector = raw_connection("127.0.0.200", w.port);
+  w.wait_for(2);
+  w.connections.vouch("127.0.0.200");
+  EXPECT_TRUE(w.connections.vouched("127.0.0.200"));
+  EXPECT_TRUE(w.connections.vouched("127.0.0.201")) << "a connected peer was forgotten";
+  EXPECT_FALSE(w.connections.vouched("10.9.0.1"));
+  close(detector);
+  close(early);
+}
+
 }  // namespace
 }  // namespace sniffer

@@ -74,6 +74,22 @@ TEST(Subscriptions, PeersBeyondTheRememberedAreNewerThanAnyRemembered) {
   EXPECT_EQ(newest.back().first, "p0");
 }
 
+// Red team R15-5: peers passing through once (subscribe, leave) filled the
+// memory for good, and every later detector counted as newer than all.
+TEST(Subscriptions, PeersThatLeftMakeRoomForNewOnesWhenTheMemoryIsFull) {
+  Subscriptions subs;
+  subs.apply(true, "k", "keeper");
+  for (std::size_t i = 0; i < Subscriptions::kMaxRemembered; ++i) {
+    subs.apply(true, "x" + std::to_string(i), "passer" + std::to_string(i));
+    subs.apply(false, "x" + std::to_string(i), "");  // it left: its prefix uncharged
+  }
+  subs.apply(true, "d", "detector");
+  subs.apply(true, "l", "late");
+  subs.apply(true, "d2", "detector");  // charged last, but seen before "late"
+  using Peers = std::vector<std::pair<std::string, std::size_t>>;
+  EXPECT_EQ(subs.peers_newest_first(), (Peers{{"late", 1}, {"detector", 2}, {"keeper", 1}}));
+}
+
 TEST(Subscriptions, UnknownPeersAreNeverSingledOut) {
   Subscriptions subs;
   for (int i = 0; i < 100; ++i) subs.apply(true, std::to_string(i), "");
