@@ -24,7 +24,8 @@ namespace sniffer {
 inline constexpr std::size_t kAcceptReserve = 64;
 
 // accept4(2), refusing a connection that would leave fewer than `reserve`
-// descriptors below RLIMIT_NOFILE (read at each call).
+// descriptors (at most an eighth of the limit) below RLIMIT_NOFILE (read at
+// each call).
 int accept_keeping_headroom(int listen_fd, sockaddr* addr, socklen_t* len, int flags, std::size_t reserve);
 
 // Connections refused so far for want of descriptors (any thread).

@@ -209,7 +209,7 @@ constexpr MetricFamily kFamilies[] = {
      [](FamilyWriter& f, const Report& r) { f.sample("", r.publish_connection_cuts); }},
     {"sniffer_connections_refused_total", kCounter,
      "Connections closed as they were accepted (publish, control, metrics): their descriptor would have left "
-     "fewer than 64 free below RLIMIT_NOFILE (a connection flood).",
+     "fewer than 64 (at most an eighth of the limit) free below RLIMIT_NOFILE (a connection flood).",
      [](FamilyWriter& f, const Report& r) { f.sample("", r.connections_refused); }},
     {"sniffer_auth_total", kCounter,
      "CURVE handshakes judged by the ZAP handler, by socket domain and result (accepted, refused).", auth},

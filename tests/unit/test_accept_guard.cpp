@@ -33,7 +33,10 @@ TEST(AcceptGuard, ConnectionsThatWouldLeaveTooFewDescriptorsAreClosedAtOnce) {
     clients.push_back(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
     ASSERT_EQ(connect(clients.back(), reinterpret_cast<sockaddr*>(&addr), len), 0);
   }
-  // Room for exactly one more descriptor above a reserve of 4.
+  // Room for exactly one more descriptor above a reserve of 4 (under a limit
+  // of at least 32: the reserve is at most an eighth of it).
+  std::vector<int> filler;
+  while (filler.size() < 40) filler.push_back(dup(0));
   const int lowest_free = dup(0);
   ASSERT_GE(lowest_free, 0);
   close(lowest_free);
@@ -62,6 +65,46 @@ TEST(AcceptGuard, ConnectionsThatWouldLeaveTooFewDescriptorsAreClosedAtOnce) {
   EXPECT_EQ(recv(clients[0], &byte, 1, MSG_DONTWAIT), -1);
   for (int fd : clients) close(fd);
   for (int fd : accepted) close(fd);
+  for (int fd : filler) close(fd);
+  close(listener);
+}
+
+// Red team R15-7: under a limit of 100 the daemon's own ~60 descriptors and a
+// reserve of 64 left no connection at all; the reserve is at most an eighth.
+TEST(AcceptGuard, ALowLimitStillLeavesRoomForConnections) {
+  const int listener = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  ASSERT_GE(listener, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  const std::string name = "sniffer-test-accept-low-" + std::to_string(getpid());
+  name.copy(addr.sun_path + 1, sizeof addr.sun_path - 2);
+  const auto len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + name.size());
+  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&addr), len), 0);
+  ASSERT_EQ(listen(listener, 64), 0);
+  std::vector<int> clients;
+  for (int i = 0; i < 32; ++i) {
+    clients.push_back(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    ASSERT_EQ(connect(clients.back(), reinterpret_cast<sockaddr*>(&addr), len), 0);
+  }
+  std::vector<int> taken;  // the daemon's own descriptors: every number below 60
+  while (taken.empty() || taken.back() < 59) taken.push_back(dup(0));
+  ASSERT_EQ(taken.back(), 59);
+  rlimit saved{};
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &saved), 0);
+  rlimit low = saved;
+  low.rlim_cur = 100;
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
+  std::vector<int> accepted;
+  for (int i = 0; i < 32; ++i) {
+    const int fd = accept_keeping_headroom(listener, nullptr, nullptr, SOCK_CLOEXEC, kAcceptReserve);
+    if (fd >= 0) accepted.push_back(fd);
+  }
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &saved), 0);
+  // Descriptors 60..87, below 100 - 100 / 8 (a reserve of 64 left none).
+  EXPECT_EQ(accepted.size(), 28u);
+  for (int fd : clients) close(fd);
+  for (int fd : accepted) close(fd);
+  for (int fd : taken) close(fd);
   close(listener);
 }
 
