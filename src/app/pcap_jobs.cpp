@@ -1,7 +1,9 @@
 #include "sniffer/pcap_jobs.hpp"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -81,17 +83,25 @@ void merge_report(nlohmann::json& a, const nlohmann::json& b) {
 // on one table never meet (red team R13-1). Removed on every way out: a full
 // disk, and a fatal signal to the parent or a worker (registered in
 // temp_files before the workers are forked, so that they inherit the list).
+// The run holds an flock on its directory while it lives: a run killed with
+// its workers (SIGKILL to the process group: `timeout -s KILL`, a cgroup's
+// OOM kill) cannot remove it, so every run removes the parts directories of
+// its table whose lock is free (red team R15-6).
 class PartFiles {
  public:
   PartFiles(const std::string& csv_path, std::size_t count) {
     const std::filesystem::path table(csv_path);
-    std::string dir = (table.has_parent_path() ? table.parent_path() : std::filesystem::path("."))
-                          .append("." + table.filename().string() + ".parts.XXXXXX");
+    const std::filesystem::path beside = table.has_parent_path() ? table.parent_path() : std::filesystem::path(".");
+    const std::string prefix = "." + table.filename().string() + ".parts.";
+    remove_dead_runs_parts(beside, prefix);
+    std::string dir = std::filesystem::path(beside).append(prefix + "XXXXXX");
     if (mkdtemp(dir.data()) == nullptr) {
       throw Error("--read-pcap -j: cannot create a directory for the parts beside " + csv_path + ": " +
                   errno_text(errno));
     }
     dir_ = dir;
+    lock_fd_ = open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (lock_fd_ >= 0) flock(lock_fd_, LOCK_EX | LOCK_NB);  // fresh: nobody else knows it yet
     for (std::size_t i = 0; i < count; ++i) {
       paths_.push_back(dir_ + "/part" + std::to_string(i + 1) + ".csv");
       paths_.push_back(paths_.back() + ".json");
@@ -106,12 +116,32 @@ class PartFiles {
     temp_files::forget(slot_);
     std::error_code ignored;
     std::filesystem::remove_all(dir_, ignored);  // the parts, and a worker's temporary left by a crash
+    if (lock_fd_ >= 0) close(lock_fd_);
   }
   const std::string& csv(std::size_t i) const { return paths_[2 * i]; }
   const std::string& report(std::size_t i) const { return paths_[2 * i + 1]; }
 
  private:
+  // Our own directories `prefix`XXXXXX in `beside` whose run is gone (their
+  // flock free).
+  static void remove_dead_runs_parts(const std::filesystem::path& beside, const std::string& prefix) {
+    std::error_code ec;
+    for (std::filesystem::directory_iterator e(beside, ec), end; !ec && e != end; e.increment(ec)) {
+      const std::string name = e->path().filename().string();
+      if (name.size() != prefix.size() + 6 || name.compare(0, prefix.size(), prefix) != 0) continue;
+      const int fd = open(e->path().c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      struct stat st {};
+      if (fd < 0) continue;
+      if (fstat(fd, &st) == 0 && st.st_uid == geteuid() && flock(fd, LOCK_EX | LOCK_NB) == 0) {
+        std::error_code ignored;
+        std::filesystem::remove_all(e->path(), ignored);  // links in it are removed, not followed
+      }
+      close(fd);
+    }
+  }
+
   std::string dir_;
+  int lock_fd_ = -1;
   std::vector<std::string> paths_;
   std::vector<const char*> c_strs_;  // paths_, as temp_files holds them
   int slot_ = -1;

@@ -160,6 +160,46 @@ def test_a_run_killed_mid_way_takes_its_workers_and_parts_with_it(env, tmp_path)
     assert sorted(p.name for p in out.iterdir()) == [], "left behind"
 
 
+def test_the_parts_of_a_run_killed_with_its_workers_go_at_the_next_run(env, tmp_path):
+    """SIGKILL to the whole process group (`timeout -s KILL`, a cgroup's OOM kill) leaves nobody to
+    remove the parts directory (red team R15-6: 45 MB after three kills, for good). The next run on
+    the table removes the directories whose run is gone (their flock free), not a live run's."""
+    import fcntl
+    big = REPO_PCAPS / "ipv6" / "thc_denial6_ext_headers.pcap"
+    inputs = []
+    for i in range(24):
+        inputs.append(tmp_path / f"in{i}.pcap")
+        shutil.copyfile(big, inputs[-1])
+    out = tmp_path / "out"
+    out.mkdir()
+    proc = subprocess.Popen([env.sniffer, "--read-pcap", *inputs, "-j", "2", "--write-csv", out / "t.csv"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not list(out.glob(".t.csv.parts.*/part*")) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert proc.poll() is None, "the run ended before it could be killed"
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(30)
+    finally:
+        proc.kill()
+        proc.wait()
+    time.sleep(0.5)  # the workers die with the group
+    killed = list(out.glob(".t.csv.parts.*"))
+    assert len(killed) == 1, killed
+    live = out / ".t.csv.parts.LIVE01"  # another run's, alive: its lock held
+    live.mkdir()
+    live_fd = os.open(live, os.O_RDONLY | os.O_DIRECTORY)
+    fcntl.flock(live_fd, fcntl.LOCK_EX)
+    try:
+        done = subprocess.run([env.sniffer, "--read-pcap", *inputs[:2], "-j", "2", "--write-csv", out / "t.csv"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+    finally:
+        os.close(live_fd)
+    assert sorted(p.name for p in out.iterdir()) == [".t.csv.parts.LIVE01", "t.csv"]
+
+
 def maps_file(pid, path):
     try:
         return str(path) in Path(f"/proc/{pid}/maps").read_text()
