@@ -208,7 +208,11 @@ void Captures::finish(std::uint32_t slot, std::uint64_t now_wall_ns) {
   // read as if the ring had been full.
   std::string accounting = std::to_string(matched) + " matched";
   if (lost) accounting += "; " + std::to_string(lost) + " lost, the captures ring was full";
-  if (past_limit) accounting += "; " + std::to_string(past_limit) + " past the packet limit, not written";
+  if (past_limit) {
+    accounting += "; " + std::to_string(past_limit) +
+                  (session->out_of_room().empty() ? " past the packet limit" : " after it ran out of room") +
+                  ", not written";
+  }
   spdlog::info("capture {} done: {} packets written to {} ({})", slot, session->written(), session->path(), accounting);
 }
 
