@@ -123,6 +123,12 @@ class UserRingBuffer : public sniffer_user_map {
   long update(const void*, const void*, std::uint64_t) override { return -22; }  // -EINVAL, as the kernel
 
   void* reserve(std::uint64_t size);
+  // The user engine's record area: where observe() builds each packet record
+  // (sniffer_user_record), max_size bytes, and reserve_at reserves it in place.
+  void* record_area(std::uint64_t max_size);
+  // Reserves size bytes at the record area (at: its address), or nullptr when
+  // the ring is full, as reserve(); submit() hands it on the same way.
+  void* reserve_at(void* at, std::uint64_t size);
   // Hands a reserved record to its ring's sink (bpf_ringbuf_submit gets only the record).
   static void submit(void* data);
   long output(const void* data, std::uint64_t size);
@@ -136,6 +142,7 @@ class UserRingBuffer : public sniffer_user_map {
   std::uint64_t queued_ = 0;
   Sink sink_;
   std::vector<std::unique_ptr<Reservation>> free_;
+  std::unique_ptr<Reservation> area_;
 };
 
 }  // namespace sniffer

@@ -99,6 +99,10 @@ UserEngine::UserEngine(const BpfPrograms& programs, UserRingBuffer::Sink sink, s
       std::unique_ptr<sniffer_user_map> store = make_store(slot, kernel_map, options);
       copy_entries(slot, kernel_map, *store);
       if (slot.type == BPF_MAP_TYPE_RINGBUF) static_cast<UserRingBuffer&>(*store).set_sink(sink);
+      if (std::strcmp(slot.name, SNIFFER_MAP_EVENTS) == 0) {
+        void* area = static_cast<UserRingBuffer&>(*store).record_area(sizeof(sniffer_record) + SNIFFER_MAX_PAYLOAD_BYTES);
+        sniffer_user_record = static_cast<sniffer_record*>(area);
+      }
       if (std::strcmp(slot.name, "stats") == 0) stats_ = static_cast<const UserArrayMap*>(store.get());
       if (std::strcmp(slot.name, "flows") == 0) flows_.emplace(static_cast<UserHashMap&>(*store));
       *slot.store = store.get();
@@ -134,6 +138,7 @@ void UserEngine::release_slots() {
     *slot.store = nullptr;
     *slot.array = nullptr;
   }
+  sniffer_user_record = nullptr;
 }
 
 // The programs read an interface's config from their iface_cache when it

@@ -275,12 +275,33 @@ void* UserRingBuffer::reserve(std::uint64_t size) {
   return raw->bytes();
 }
 
+void* UserRingBuffer::record_area(std::uint64_t max_size) {
+  if (!area_) area_ = std::make_unique<Reservation>();
+  area_->ring = this;
+  if (const std::size_t need = (Reservation::kHeader + max_size + 7) / 8; need > area_->capacity) {
+    area_->words = std::make_unique<std::uint64_t[]>(need);
+    area_->capacity = need;
+  }
+  Reservation* raw = area_.get();
+  std::memcpy(reinterpret_cast<std::uint8_t*>(raw->words.get()), &raw, sizeof raw);
+  return raw->bytes();
+}
+
+void* UserRingBuffer::reserve_at(void* at, std::uint64_t size) {
+  if (queued_ + ring_footprint(size) > capacity_) return nullptr;  // as a full ring
+  area_->size = size;
+  queued_ += ring_footprint(size);
+  return at;
+}
+
 void UserRingBuffer::submit(void* data) {
-  std::unique_ptr<Reservation> r(Reservation::of(data));
-  UserRingBuffer& ring = *r->ring;
-  ring.sink_(r->bytes(), r->size);
-  ring.queued_ -= ring_footprint(r->size);
-  ring.free_.push_back(std::move(r));
+  Reservation* raw = Reservation::of(data);
+  UserRingBuffer& ring = *raw->ring;
+  // The record area stays the ring's; any other reservation is reused.
+  std::unique_ptr<Reservation> r(raw == ring.area_.get() ? nullptr : raw);
+  ring.sink_(raw->bytes(), raw->size);
+  ring.queued_ -= ring_footprint(raw->size);
+  if (r) ring.free_.push_back(std::move(r));
 }
 
 long UserRingBuffer::output(const void* data, std::uint64_t size) {
@@ -310,6 +331,8 @@ long sniffer_user_map_update(void* map, const void* key, const void* value, __u6
 }
 
 void* sniffer_user_ringbuf_reserve(void* map, __u64 size, __u64) { return ring_of(map)->reserve(size); }
+
+void* sniffer_user_ringbuf_reserve_at(void* map, void* at, __u64 size) { return ring_of(map)->reserve_at(at, size); }
 
 void sniffer_user_ringbuf_submit(void* data, __u64) { sniffer::UserRingBuffer::submit(data); }
 

@@ -67,6 +67,15 @@ static __always_inline void *sniffer_user_lookup(void *map, const void *key, __u
  * the frame (a clock read per call was a tenth of a run). */
 static inline __u64 bpf_ktime_get_ns(void) { return sniffer_user_mono_now_ns; }
 
+/* observe()'s packet record, zeroed as the kernel's `= {}` on the stack is,
+ * in the ring's record area (sniffer_user_record). */
+static inline struct sniffer_record *sniffer_user_new_record(void)
+{
+	struct sniffer_record *rec = sniffer_user_record;
+	memset(rec, 0, sizeof(*rec));
+	return rec;
+}
+
 /* One thread runs the programs: the entry's lock has nobody to exclude. */
 static inline void bpf_spin_lock(struct bpf_spin_lock *lock) { (void)lock; }
 static inline void bpf_spin_unlock(struct bpf_spin_lock *lock) { (void)lock; }
