@@ -244,6 +244,18 @@ struct UserRingBuffer::Reservation {
   std::size_t capacity = 0;  // words
 
   std::uint8_t* bytes() { return reinterpret_cast<std::uint8_t*>(words.get()) + kHeader; }
+  // Room for len bytes after the header (the words kept when large enough),
+  // the header pointing back here; returns where the len bytes go.
+  std::uint8_t* fit(UserRingBuffer* owner, std::uint64_t len) {
+    ring = owner;
+    if (const std::size_t need = (kHeader + len + 7) / 8; need > capacity) {
+      words = std::make_unique_for_overwrite<std::uint64_t[]>(need);
+      capacity = need;
+    }
+    Reservation* self = this;
+    std::memcpy(words.get(), &self, sizeof self);
+    return bytes();
+  }
   static Reservation* of(void* data) {
     Reservation* r;
     std::memcpy(&r, static_cast<std::uint8_t*>(data) - kHeader, sizeof r);
@@ -263,28 +275,15 @@ void* UserRingBuffer::reserve(std::uint64_t size) {
     r = std::move(free_.back());
     free_.pop_back();
   }
-  r->ring = this;
   r->size = size;
-  if (const std::size_t need = (Reservation::kHeader + size + 7) / 8; need > r->capacity) {
-    r->words = std::make_unique_for_overwrite<std::uint64_t[]>(need);
-    r->capacity = need;
-  }
-  Reservation* raw = r.release();
-  std::memcpy(reinterpret_cast<std::uint8_t*>(raw->words.get()), &raw, sizeof raw);
+  std::uint8_t* const data = r.release()->fit(this, size);
   queued_ += ring_footprint(size);
-  return raw->bytes();
+  return data;
 }
 
 void* UserRingBuffer::record_area(std::uint64_t max_size) {
   if (!area_) area_ = std::make_unique<Reservation>();
-  area_->ring = this;
-  if (const std::size_t need = (Reservation::kHeader + max_size + 7) / 8; need > area_->capacity) {
-    area_->words = std::make_unique<std::uint64_t[]>(need);
-    area_->capacity = need;
-  }
-  Reservation* raw = area_.get();
-  std::memcpy(reinterpret_cast<std::uint8_t*>(raw->words.get()), &raw, sizeof raw);
-  return raw->bytes();
+  return area_->fit(this, max_size);
 }
 
 void* UserRingBuffer::reserve_at(void* at, std::uint64_t size) {
