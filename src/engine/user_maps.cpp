@@ -264,7 +264,9 @@ struct UserRingBuffer::Reservation {
 };
 
 UserRingBuffer::UserRingBuffer(std::uint32_t capacity) : capacity_(capacity) {}
-UserRingBuffer::~UserRingBuffer() = default;
+UserRingBuffer::~UserRingBuffer() {
+  if (area_ring_ == this) area_ring_ = nullptr;
+}
 
 void* UserRingBuffer::reserve(std::uint64_t size) {
   if (queued_ + ring_footprint(size) > capacity_) return nullptr;  // as a full ring
@@ -281,26 +283,34 @@ void* UserRingBuffer::reserve(std::uint64_t size) {
   return data;
 }
 
-void* UserRingBuffer::record_area(std::uint64_t max_size) {
-  if (!area_) area_ = std::make_unique<Reservation>();
-  return area_->fit(this, max_size);
+void* UserRingBuffer::record_area(std::uint64_t max_size, void* at) {
+  if (!at) {
+    own_area_ = std::make_unique_for_overwrite<std::uint64_t[]>((max_size + 7) / 8);
+    at = own_area_.get();
+  }
+  area_ = at;
+  area_ring_ = this;
+  return at;
 }
 
 void* UserRingBuffer::reserve_at(void* at, std::uint64_t size) {
   if (queued_ + ring_footprint(size) > capacity_) return nullptr;  // as a full ring
-  area_->size = size;
+  area_size_ = size;
   queued_ += ring_footprint(size);
   return at;
 }
 
 void UserRingBuffer::submit(void* data) {
-  Reservation* raw = Reservation::of(data);
-  UserRingBuffer& ring = *raw->ring;
-  // The record area stays the ring's; any other reservation is reused.
-  std::unique_ptr<Reservation> r(raw == ring.area_.get() ? nullptr : raw);
-  ring.sink_(raw->bytes(), raw->size);
-  ring.queued_ -= ring_footprint(raw->size);
-  if (r) ring.free_.push_back(std::move(r));
+  if (UserRingBuffer* ring = area_ring_; ring && data == ring->area_) {  // the record area, no header before it
+    ring->sink_(data, ring->area_size_);
+    ring->queued_ -= ring_footprint(ring->area_size_);
+    return;
+  }
+  std::unique_ptr<Reservation> r(Reservation::of(data));
+  UserRingBuffer& ring = *r->ring;
+  ring.sink_(r->bytes(), r->size);
+  ring.queued_ -= ring_footprint(r->size);
+  ring.free_.push_back(std::move(r));
 }
 
 long UserRingBuffer::output(const void* data, std::uint64_t size) {

@@ -233,7 +233,7 @@ TEST(UserMaps, RingBufferHandsEachSubmittedRecordToItsSinkAndCountsWhatIsQueued)
 // The record area (the user engine's packet records, built in place): a
 // reservation there is counted as any, refused when the ring is full, handed
 // to the sink from where it was written, and stays the area's (a reservation
-// after it gets other memory, the area the same again).
+// after it gets other memory); the area may be the reader's memory.
 TEST(UserMaps, RingBufferRecordAreaIsReservedInPlace) {
   UserRingBuffer ring(64);
   std::vector<std::pair<const void*, std::vector<std::uint8_t>>> seen;
@@ -258,7 +258,17 @@ TEST(UserMaps, RingBufferRecordAreaIsReservedInPlace) {
   void* next = ring.reserve(24);
   EXPECT_NE(next, area);
   UserRingBuffer::submit(next);
-  EXPECT_EQ(ring.record_area(40), area);
+  ASSERT_EQ(seen.size(), 3u);
+  EXPECT_EQ(seen[2].first, next);
+  // The reader's memory as the area: records handed on from there.
+  alignas(8) std::uint8_t reader[40] = {7, 7, 7};
+  ASSERT_EQ(ring.record_area(sizeof reader, reader), reader);
+  ASSERT_EQ(ring.reserve_at(reader, 3), reader);
+  UserRingBuffer::submit(reader);
+  ASSERT_EQ(seen.size(), 4u);
+  EXPECT_EQ(seen[3].first, reader);
+  EXPECT_EQ(seen[3].second, std::vector<std::uint8_t>(3, 7));
+  EXPECT_EQ(ring.queued(), 0u);
 }
 
 // The programs' iface_cache in the user engine (abi.h): an entry put there
