@@ -69,6 +69,7 @@ void FlowOutput::write_row(const FlowState& flow, v1::FlowEndReason reason, bool
   char id[kCommunityIdLength];
   bool held = false;
   if (flow.community_id_kept()) {
+    finish();  // a held ID first: room() below may flush its row
     row.set_community_id(flow.community_id(community_id_seed_, id));
   } else if (pending_id_) {  // this ID and the held one together, before room() may flush that
     write_community_id_pair(pending_id_, pending_tuple_, id, flow.community_id_tuple(), community_id_seed_);

@@ -113,7 +113,7 @@ TEST(FlowRow, FlowOutputRowsHaveEachTheirOwnCommunityId) {
         s.fwd.payload.count = 1 + rng() % 100;
         s.fwd.bytes = rng() % 100000;
         const FlowState flow(s);
-        if (i % 5 == 4) flow.community_id(seed);  // kept already: written as it is
+        if (i % 3 == 1) flow.community_id(seed);  // kept already (often after a held one: room() may flush it)
         output(flow, v1::FLOW_END_IDLE_TIMEOUT, false);
         v1::FlowRecord record;
         flow.to_proto(record, v1::FLOW_END_IDLE_TIMEOUT, false, 0);
