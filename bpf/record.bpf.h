@@ -139,7 +139,12 @@ static __always_inline bool copy_snippet_direct(bool is_xdp, void *data, void *d
 static __always_inline void send_in_area(void *ctx, bool is_xdp, void *data, void *data_end, void *ring,
 					 struct sniffer_record *rec, __u64 n, __u32 area, __u32 slot)
 {
+#ifdef SNIFFER_USERSPACE
+	/* The user engine: rec is the ring's record area already (observe). */
+	struct sniffer_record *out = sniffer_user_ringbuf_reserve_at(ring, rec, sizeof(*rec) + area);
+#else
 	struct sniffer_record *out = bpf_ringbuf_reserve(ring, sizeof(*rec) + area, 0);
+#endif
 	if (!out) {
 		stat_add(slot, SNIFFER_STAT_RINGBUF_FULL, 1);
 		return;
@@ -160,7 +165,9 @@ static __always_inline void send_in_area(void *ctx, bool is_xdp, void *data, voi
 			n = 0;
 	}
 	rec->snippet_len = n;
+#ifndef SNIFFER_USERSPACE
 	__builtin_memcpy(out, rec, sizeof(*rec));
+#endif
 
 	/* A ring sample takes its length plus an 8-byte header, rounded up to 8. */
 	bpf_ringbuf_submit(out, wakeup_flag(ring, (sizeof(*rec) + area + 8 + 7) & ~7u, true));

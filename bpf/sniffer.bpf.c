@@ -100,33 +100,40 @@ static __always_inline int observe(void *ctx, bool is_xdp, void *data, void *dat
 	}
 	__u32 slot = cfg.stats_slot;
 
-	struct sniffer_record rec = {};
+#ifdef SNIFFER_USERSPACE
+	/* The user engine builds the record, zeroed, in its ring's record area,
+	 * where the reader takes it: no copy (record.bpf.h, send_in_area). */
+	struct sniffer_record *rec = sniffer_user_new_record();
+#else
+	struct sniffer_record stack_rec = {};
+	struct sniffer_record *rec = &stack_rec;
+#endif
 	if (skb_vlan) {
-		rec.vlan_ids[0] = skb_vlan & 0x0fff;
-		rec.vlan_count = 1;
-		rec.vlan_offloaded = 1;
+		rec->vlan_ids[0] = skb_vlan & 0x0fff;
+		rec->vlan_count = 1;
+		rec->vlan_offloaded = 1;
 	}
-	parse_packet(data, data_end, &rec);
+	parse_packet(data, data_end, rec);
 	/* Lengths in the frame stay frame_len; what is reported counts the
 	 * offloaded tag as the wire carries it (and as XDP sees it). */
 	__u32 frame_len = wire_len;
-	wire_len += rec.vlan_offloaded * sizeof(struct vlan_tag);
+	wire_len += rec->vlan_offloaded * sizeof(struct vlan_tag);
 	/* Offline, the frame's original length (the capture may have cut it). */
-	check_ip_length(&rec, frame_len, replay_active && replay_wire_len ? replay_wire_len : frame_len);
+	check_ip_length(rec, frame_len, replay_active && replay_wire_len ? replay_wire_len : frame_len);
 	int verdict = SNIFFER_VERDICT_PASS;
 	if (cfg.blocklist && hook != SNIFFER_HOOK_TC_EGRESS)
-		verdict = block_verdict(&rec, slot);
-	rec.verdict = verdict;
+		verdict = block_verdict(rec, slot);
+	rec->verdict = verdict;
 	/* Full-packet capture: one load and one branch while none runs. */
 	if (capture_active)
-		capture_packet(ctx, is_xdp, &rec, ifindex, frame_len, hook, slot);
+		capture_packet(ctx, is_xdp, rec, ifindex, frame_len, hook, slot);
 
-	__u32 cls = protocol_class(&rec);
+	__u32 cls = protocol_class(rec);
 	stat_add(slot, SNIFFER_STAT_PACKETS(hook, cls), 1);
 	stat_add(slot, SNIFFER_STAT_BYTES(hook, cls), wire_len);
-	if (rec.parse_flags) {
+	if (rec->parse_flags) {
 		stat_add(slot, SNIFFER_STAT_PARSE_ERROR, 1);
-		if (rec.parse_flags & SNIFFER_PARSE_SPLIT_L4)
+		if (rec->parse_flags & SNIFFER_PARSE_SPLIT_L4)
 			stat_add(slot, SNIFFER_STAT_SPLIT_L4_FRAGMENT, 1);
 	}
 	if (verdict == SNIFFER_VERDICT_BLOCKED && !record_dropped()) {
@@ -135,26 +142,26 @@ static __always_inline int observe(void *ctx, bool is_xdp, void *data, void *dat
 	}
 	__u32 zero = 0;
 	struct sniffer_filter_settings *fs = bpf_map_lookup_elem(&filter_settings, &zero);
-	__u8 rules = port_rules(fs, &rec);
+	__u8 rules = port_rules(fs, rec);
 	if (!filter_allows(fs, rules)) {
 		stat_add(slot, SNIFFER_STAT_FILTERED, 1);
 		return verdict;
 	}
 
-	rec.ts_mono_ns = bpf_ktime_get_ns();
-	rec.ifindex = ifindex;
-	rec.wire_len = wire_len;
-	rec.hook = hook;
-	rec.mode = cfg.mode;
-	rec.is_wan_facing = cfg.is_wan_facing;
+	rec->ts_mono_ns = bpf_ktime_get_ns();
+	rec->ifindex = ifindex;
+	rec->wire_len = wire_len;
+	rec->hook = hook;
+	rec->mode = cfg.mode;
+	rec->is_wan_facing = cfg.is_wan_facing;
 	if (cfg_flow_kernel) {
-		account_flow(&rec, slot);
+		account_flow(rec, slot);
 		if (!wants_record(rules)) {
 			stat_add(slot, SNIFFER_STAT_SAMPLED_OUT, 1);
 			return verdict;
 		}
 	}
-	send_record(ctx, is_xdp, data, data_end, &rec, frame_len, slot);
+	send_record(ctx, is_xdp, data, data_end, rec, frame_len, slot);
 	return verdict;
 }
 

@@ -28,6 +28,8 @@ char* write_flow_csv_row(char* at, const v1::FlowRecord& record, bool label_colu
 std::size_t flow_csv_row_bound(const v1::FlowRecord& record);
 // The same from a FlowRow (its text cells as a FlowRecord's would be).
 char* write_flow_csv_row(char* at, const FlowRow& row, bool label_column = false);
+// Without the label column a row ends in its Community ID (kCommunityIdLength
+// bytes) and '\n': FlowOutput fills a held-back ID in there.
 std::size_t flow_csv_row_bound(const FlowRow& row);
 
 }  // namespace sniffer

@@ -25,6 +25,9 @@ class FlowOutput {
   void operator()(const FlowState& flow, v1::FlowEndReason reason, bool is_update);
   // Added to the flows' times to make them wall-clock times (kernel flows).
   void set_clock_offset(std::int64_t offset_ns) { clock_offset_ns_ = offset_ns; }
+  // Writes the Community ID that the CSV's last row holds back (below); the
+  // owner calls it before the CSV's file is committed.
+  void finish();
 
  private:
   void write_row(const FlowState& flow, v1::FlowEndReason reason, bool is_update);
@@ -40,6 +43,13 @@ class FlowOutput {
   // cleared (Clear() would free its ten sub-messages and the fill allocate
   // them again, for every flow); its strings keep their memory too.
   v1::FlowRecord csv_record_;
+  // The CSV alone: a row whose flow's Community ID was not computed yet is
+  // written with a placeholder and its ID held back, to be hashed together
+  // with the next such row's (two SHA-1 chains overlap: write_community_id_pair).
+  // pending_id_: the placeholder's place in the CSV's buffer, valid until the
+  // next room() (which may flush), so resolved before it, and by finish().
+  char* pending_id_ = nullptr;
+  CommunityIdTuple pending_tuple_;
 };
 
 }  // namespace sniffer

@@ -74,6 +74,8 @@ class FlowState {
   // The same ID, the kept one or else written into buf and not kept (no
   // allocation: a flow's last record, the CSV's).
   std::string_view community_id(std::uint16_t seed, char (&buf)[kCommunityIdLength]) const;
+  // True once the ID is kept (computed by community_id(seed)).
+  bool community_id_kept() const { return !community_id_.empty(); }
 
  private:
   void hash_community_id(std::uint16_t seed) const;

@@ -22,9 +22,23 @@ inline constexpr int kNumDecodeStatus = 6;
 const char* to_string(DecodeStatus status);
 
 struct DecodedRecord {
-  sniffer_record header{};              // copied out: ring memory is reused
+  DecodedRecord() = default;
+  DecodedRecord(const sniffer_record& h, std::span<const std::uint8_t> s) : snippet(s), header(h) {}
   std::span<const std::uint8_t> snippet;  // points into the ring sample
+  // Copied out (ring memory is reused), except in a RecordArea. Last, so
+  // that a RecordArea's snippet bytes follow it.
+  sniffer_record header{};
 };
+
+// A packet record decoded where it was written: the user engine builds its
+// records (header, then snippet) at &record.header, and decode_record finds
+// the header in place, no copy.
+struct RecordArea {
+  DecodedRecord record;
+  std::uint8_t snippet[SNIFFER_MAX_PAYLOAD_BYTES];
+};
+static_assert(offsetof(RecordArea, snippet) == offsetof(RecordArea, record.header) + sizeof(sniffer_record),
+              "the snippet follows the header, as in a ring sample");
 
 // The record type of a ring sample, by its first word (0 if too short).
 std::uint32_t record_magic(const void* data, std::size_t size);

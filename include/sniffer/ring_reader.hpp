@@ -64,6 +64,9 @@ class RingReader {
   // reader's, valid until the next record), which the caller handles; or
   // nullptr: a flow or drop record (its handler has had it) or a rejected one.
   DecodedRecord* decode(const void* data, std::size_t size);
+  // Where a record written for decode() is decoded without a copy (the user
+  // engine's record area): room for a header and SNIFFER_MAX_PAYLOAD_BYTES.
+  void* record_area() { return &scratch_.record.header; }
 
   const DrainCounters& counters() const { return counters_; }
 
@@ -95,7 +98,7 @@ class RingReader {
   const DecodedRecord* group_records_[kGroup] = {};
   bool peek_active_ = true;
   DrainCounters counters_;
-  DecodedRecord scratch_;
+  RecordArea scratch_;  // its record: decode()'s; its area: the user engine's records (record_area())
   sniffer_flow_record flow_scratch_{};
   sniffer_drop_record drop_scratch_{};
 };

@@ -40,6 +40,12 @@ class UserEngine {
   int run(const std::uint8_t* data, std::uint32_t caplen, std::uint64_t ts_ns, std::uint32_t wire_len,
           std::uint64_t mono_now_ns);
 
+  // Where the programs build each packet record (its header, then its
+  // snippet), kRecordAreaBytes at `at`: the reader's (RingReader::record_area),
+  // which then decodes it in place; nullptr: the engine's own (its start).
+  static constexpr std::size_t kRecordAreaBytes = sizeof(sniffer_record) + SNIFFER_MAX_PAYLOAD_BYTES;
+  void set_record_area(void* at);
+
   // The programs' counters, as BpfPrograms::read_counters gives the kernel's.
   KernelCounters read_counters() const;
   // Kernel flow aggregation: the programs' flow map, and the last flow id
@@ -53,6 +59,7 @@ class UserEngine {
 
   std::vector<std::unique_ptr<sniffer_user_map>> stores_;
   const UserArrayMap* stats_ = nullptr;
+  UserRingBuffer* events_ = nullptr;
   std::optional<UserFlowMap> flows_;
 };
 

@@ -123,6 +123,15 @@ class UserRingBuffer : public sniffer_user_map {
   long update(const void*, const void*, std::uint64_t) override { return -22; }  // -EINVAL, as the kernel
 
   void* reserve(std::uint64_t size);
+  // The user engine's record area: where observe() builds each packet record
+  // (sniffer_user_record), reserved there by reserve_at and handed on from
+  // there by submit(). `at`: max_size bytes of the reader's, where it decodes
+  // records in place (RingReader::record_area); nullptr: the ring's own. One
+  // ring's area at a time (one engine at a time).
+  void* record_area(std::uint64_t max_size, void* at = nullptr);
+  // Reserves size bytes at the record area (at: its address), or nullptr when
+  // the ring is full, as reserve(); submit() hands it on the same way.
+  void* reserve_at(void* at, std::uint64_t size);
   // Hands a reserved record to its ring's sink (bpf_ringbuf_submit gets only the record).
   static void submit(void* data);
   long output(const void* data, std::uint64_t size);
@@ -136,6 +145,10 @@ class UserRingBuffer : public sniffer_user_map {
   std::uint64_t queued_ = 0;
   Sink sink_;
   std::vector<std::unique_ptr<Reservation>> free_;
+  std::unique_ptr<std::uint64_t[]> own_area_;
+  void* area_ = nullptr;
+  std::uint64_t area_size_ = 0;  // the reservation there
+  static inline UserRingBuffer* area_ring_ = nullptr;  // the ring whose area submit() knows
 };
 
 }  // namespace sniffer

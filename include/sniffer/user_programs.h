@@ -72,12 +72,21 @@ __u64 sniffer_user_last_flow_id(void);
  * (SNIFFER_VERDICT_*). */
 int sniffer_user_observe_xdp(const struct sniffer_user_frame *frame, __u32 linear_len, __u32 ifindex);
 
+/* Where observe() builds a packet record: the events ring's record area
+ * (UserRingBuffer::record_area, set by the engine at its start), with room
+ * for the record and SNIFFER_MAX_PAYLOAD_BYTES of snippet. The record is
+ * reserved there as it is (sniffer_user_ringbuf_reserve_at), not copied. */
+extern struct sniffer_record *sniffer_user_record;
+
 /* --- The maps' side (src/engine/user_maps.cpp): the helpers' work --- */
 
 void *sniffer_user_map_lookup(void *map, const void *key);
 long sniffer_user_map_update(void *map, const void *key, const void *value, __u64 flags);
 void *sniffer_user_ringbuf_reserve(void *map, __u64 size, __u64 flags);
 void sniffer_user_ringbuf_submit(void *data, __u64 flags);
+/* Reserves the record already at `at`, the ring's record area, as it is
+ * (size: the record and its snippet area); NULL when the ring is full. */
+void *sniffer_user_ringbuf_reserve_at(void *map, void *at, __u64 size);
 long sniffer_user_ringbuf_output(void *map, void *data, __u64 size, __u64 flags);
 __u64 sniffer_user_ringbuf_query(void *map, __u64 flags);
 __u32 sniffer_user_prandom_u32(void);

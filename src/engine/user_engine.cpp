@@ -99,13 +99,15 @@ UserEngine::UserEngine(const BpfPrograms& programs, UserRingBuffer::Sink sink, s
       std::unique_ptr<sniffer_user_map> store = make_store(slot, kernel_map, options);
       copy_entries(slot, kernel_map, *store);
       if (slot.type == BPF_MAP_TYPE_RINGBUF) static_cast<UserRingBuffer&>(*store).set_sink(sink);
+      if (std::strcmp(slot.name, SNIFFER_MAP_EVENTS) == 0) events_ = static_cast<UserRingBuffer*>(store.get());
       if (std::strcmp(slot.name, "stats") == 0) stats_ = static_cast<const UserArrayMap*>(store.get());
       if (std::strcmp(slot.name, "flows") == 0) flows_.emplace(static_cast<UserHashMap&>(*store));
       *slot.store = store.get();
       *slot.array = store->array.values ? &store->array : nullptr;
       stores_.push_back(std::move(store));
     }
-    if (!stats_ || !flows_) throw Error("user engine: the programs have no stats or flows map");
+    if (!stats_ || !flows_ || !events_) throw Error("user engine: the programs have no stats, flows or events map");
+    set_record_area(nullptr);
     // Every map of the programs needs its store: one added to bpf/ without one here fails at start.
     const bpf_map* map = nullptr;
     bpf_object__for_each_map(map, programs.object()) {
@@ -134,6 +136,7 @@ void UserEngine::release_slots() {
     *slot.store = nullptr;
     *slot.array = nullptr;
   }
+  sniffer_user_record = nullptr;
 }
 
 // The programs read an interface's config from their iface_cache when it
@@ -152,6 +155,10 @@ void UserEngine::cache_interfaces() {
       sniffer_user_cache_interface(&cfg);
     });
   }
+}
+
+void UserEngine::set_record_area(void* at) {
+  sniffer_user_record = static_cast<sniffer_record*>(events_->record_area(kRecordAreaBytes, at));
 }
 
 UserEngine::~UserEngine() {

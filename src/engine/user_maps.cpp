@@ -244,6 +244,18 @@ struct UserRingBuffer::Reservation {
   std::size_t capacity = 0;  // words
 
   std::uint8_t* bytes() { return reinterpret_cast<std::uint8_t*>(words.get()) + kHeader; }
+  // Room for len bytes after the header (the words kept when large enough),
+  // the header pointing back here; returns where the len bytes go.
+  std::uint8_t* fit(UserRingBuffer* owner, std::uint64_t len) {
+    ring = owner;
+    if (const std::size_t need = (kHeader + len + 7) / 8; need > capacity) {
+      words = std::make_unique_for_overwrite<std::uint64_t[]>(need);
+      capacity = need;
+    }
+    Reservation* self = this;
+    std::memcpy(words.get(), &self, sizeof self);
+    return bytes();
+  }
   static Reservation* of(void* data) {
     Reservation* r;
     std::memcpy(&r, static_cast<std::uint8_t*>(data) - kHeader, sizeof r);
@@ -252,7 +264,9 @@ struct UserRingBuffer::Reservation {
 };
 
 UserRingBuffer::UserRingBuffer(std::uint32_t capacity) : capacity_(capacity) {}
-UserRingBuffer::~UserRingBuffer() = default;
+UserRingBuffer::~UserRingBuffer() {
+  if (area_ring_ == this) area_ring_ = nullptr;
+}
 
 void* UserRingBuffer::reserve(std::uint64_t size) {
   if (queued_ + ring_footprint(size) > capacity_) return nullptr;  // as a full ring
@@ -263,19 +277,35 @@ void* UserRingBuffer::reserve(std::uint64_t size) {
     r = std::move(free_.back());
     free_.pop_back();
   }
-  r->ring = this;
   r->size = size;
-  if (const std::size_t need = (Reservation::kHeader + size + 7) / 8; need > r->capacity) {
-    r->words = std::make_unique_for_overwrite<std::uint64_t[]>(need);
-    r->capacity = need;
-  }
-  Reservation* raw = r.release();
-  std::memcpy(reinterpret_cast<std::uint8_t*>(raw->words.get()), &raw, sizeof raw);
+  std::uint8_t* const data = r.release()->fit(this, size);
   queued_ += ring_footprint(size);
-  return raw->bytes();
+  return data;
+}
+
+void* UserRingBuffer::record_area(std::uint64_t max_size, void* at) {
+  if (!at) {
+    own_area_ = std::make_unique_for_overwrite<std::uint64_t[]>((max_size + 7) / 8);
+    at = own_area_.get();
+  }
+  area_ = at;
+  area_ring_ = this;
+  return at;
+}
+
+void* UserRingBuffer::reserve_at(void* at, std::uint64_t size) {
+  if (queued_ + ring_footprint(size) > capacity_) return nullptr;  // as a full ring
+  area_size_ = size;
+  queued_ += ring_footprint(size);
+  return at;
 }
 
 void UserRingBuffer::submit(void* data) {
+  if (UserRingBuffer* ring = area_ring_; ring && data == ring->area_) {  // the record area, no header before it
+    ring->sink_(data, ring->area_size_);
+    ring->queued_ -= ring_footprint(ring->area_size_);
+    return;
+  }
   std::unique_ptr<Reservation> r(Reservation::of(data));
   UserRingBuffer& ring = *r->ring;
   ring.sink_(r->bytes(), r->size);
@@ -310,6 +340,8 @@ long sniffer_user_map_update(void* map, const void* key, const void* value, __u6
 }
 
 void* sniffer_user_ringbuf_reserve(void* map, __u64 size, __u64) { return ring_of(map)->reserve(size); }
+
+void* sniffer_user_ringbuf_reserve_at(void* map, void* at, __u64 size) { return ring_of(map)->reserve_at(at, size); }
 
 void sniffer_user_ringbuf_submit(void* data, __u64) { sniffer::UserRingBuffer::submit(data); }
 

@@ -51,6 +51,7 @@ void sniffer_user_set_constants(__u32 payload_bytes, __u64 wakeup_bytes, __u8 fl
 }
 
 __u64 sniffer_user_mono_now_ns;
+struct sniffer_record *sniffer_user_record;
 
 void sniffer_user_set_replay_packet(__u64 ts_ns, __u32 wire_len, __u64 mono_now_ns)
 {

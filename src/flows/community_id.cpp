@@ -9,6 +9,7 @@
 #include <openssl/sha.h>
 
 #include "sniffer/error.hpp"
+#include "sha1_pair.hpp"
 
 namespace sniffer {
 
@@ -154,9 +155,12 @@ std::string community_id(const CommunityIdTuple& t, std::uint16_t seed) {
   return id;
 }
 
-char* write_community_id(char* out, const CommunityIdTuple& t, std::uint16_t seed) {
-  // seed(2) . saddr . daddr . proto(1) . 0(1) [. sport(2) . dport(2)], network order.
-  std::uint8_t in[2 + 16 + 16 + 2 + 4];
+namespace {
+
+// The hash input: seed(2) . saddr . daddr . proto(1) . 0(1) [. sport(2) . dport(2)],
+// network order; returns its length (at most kInputBytes).
+constexpr std::size_t kInputBytes = 2 + 16 + 16 + 2 + 4;
+std::size_t hash_input(std::uint8_t (&in)[kInputBytes], const CommunityIdTuple& t, std::uint16_t seed) {
   std::size_t n = 0;
   in[n++] = static_cast<std::uint8_t>(seed >> 8);
   in[n++] = static_cast<std::uint8_t>(seed);
@@ -177,12 +181,38 @@ char* write_community_id(char* out, const CommunityIdTuple& t, std::uint16_t see
     in[n++] = static_cast<std::uint8_t>(t.dport >> 8);
     in[n++] = static_cast<std::uint8_t>(t.dport);
   }
-  unsigned char digest[20];
-  sha1(in, n, digest);
+  return n;
+}
+static_assert(kInputBytes <= kSha1PairMaxBytes);
+
+char* id_of_digest(char* out, const unsigned char (&digest)[20]) {
   out[0] = '1';
   out[1] = ':';
   base64_digest(digest, out + 2);
   return out + kCommunityIdLength;
+}
+
+}  // namespace
+
+char* write_community_id(char* out, const CommunityIdTuple& t, std::uint16_t seed) {
+  std::uint8_t in[kInputBytes];
+  const std::size_t n = hash_input(in, t, seed);
+  unsigned char digest[20];
+  sha1(in, n, digest);
+  return id_of_digest(out, digest);
+}
+
+void write_community_id_pair(char* out_a, const CommunityIdTuple& a, char* out_b, const CommunityIdTuple& b,
+                             std::uint16_t seed) {
+  std::uint8_t in_a[kInputBytes], in_b[kInputBytes];
+  const std::size_t n_a = hash_input(in_a, a, seed), n_b = hash_input(in_b, b, seed);
+  unsigned char digest_a[20], digest_b[20];
+  if (!sha1_pair(in_a, n_a, in_b, n_b, digest_a, digest_b)) {
+    sha1(in_a, n_a, digest_a);
+    sha1(in_b, n_b, digest_b);
+  }
+  id_of_digest(out_a, digest_a);
+  id_of_digest(out_b, digest_b);
 }
 
 }  // namespace sniffer

@@ -19,7 +19,7 @@ const char* to_string(DecodeStatus status) {
 DecodeStatus decode_record(const void* data, std::size_t size, std::uint32_t payload_capacity,
                            DecodedRecord& out) {
   if (size < sizeof(sniffer_record)) return DecodeStatus::TooShort;
-  std::memcpy(&out.header, data, sizeof(sniffer_record));
+  if (data != &out.header) std::memcpy(&out.header, data, sizeof(sniffer_record));  // else written in place (RecordArea)
   const sniffer_record& h = out.header;
   if (h.magic != SNIFFER_RECORD_MAGIC) return DecodeStatus::BadMagic;
   if (h.abi_version != SNIFFER_ABI_VERSION) return DecodeStatus::BadVersion;

@@ -89,7 +89,7 @@ DecodedRecord* RingReader::decode(const void* data, std::size_t size) {
     hand_on(decode_drop_record(data, size, drop_scratch_), drop_scratch_, drop_handler_, counters_);
     return nullptr;
   }
-  return decode_packet(data, size, scratch_);
+  return decode_packet(data, size, scratch_.record);
 }
 
 DecodedRecord* RingReader::decode_packet(const void* data, std::size_t size, DecodedRecord& into) {

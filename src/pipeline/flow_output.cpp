@@ -1,5 +1,9 @@
 #include "sniffer/flow_output.hpp"
 
+#include <cstring>
+#include <string_view>
+
+#include "sniffer/error.hpp"
 #include "sniffer/flow_csv.hpp"
 #include "sniffer/wall_clock.hpp"
 
@@ -39,6 +43,23 @@ void FlowOutput::operator()(const FlowState& flow, v1::FlowEndReason reason, boo
   }
 }
 
+namespace {
+
+// The placeholder of a held-back Community ID cell (overwritten by the ID).
+constexpr std::string_view kHeldId = "1:\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01"
+                                     "\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01";
+static_assert(kHeldId.size() == kCommunityIdLength);
+
+// The placeholder's place in a row just written: the Community ID is the
+// last cell of a row without labels (flow_csv.hpp), before the newline.
+char* held_id_in(char* end) {
+  char* const cell = end - 1 - kCommunityIdLength;
+  if (std::string_view(cell, kCommunityIdLength) != kHeldId) throw Error("CSV: the row does not end in its Community ID");
+  return cell;
+}
+
+}  // namespace
+
 // The CSV alone: the row from plain values, no FlowRecord (its setters and
 // strings were a fifth of a flow's output), the same bytes.
 void FlowOutput::write_row(const FlowState& flow, v1::FlowEndReason reason, bool is_update) {
@@ -46,11 +67,31 @@ void FlowOutput::write_row(const FlowState& flow, v1::FlowEndReason reason, bool
   flow.to_row(row, reason, is_update, clock_offset_ns_);
   row.set_direction(static_cast<v1::FlowDirection>(host_->classify(flow.state())));
   char id[kCommunityIdLength];
-  row.set_community_id(flow.community_id(community_id_seed_, id));
+  bool held = false;
+  if (flow.community_id_kept()) {
+    finish();  // a held ID first: room() below may flush its row
+    row.set_community_id(flow.community_id(community_id_seed_, id));
+  } else if (pending_id_) {  // this ID and the held one together, before room() may flush that
+    write_community_id_pair(pending_id_, pending_tuple_, id, flow.community_id_tuple(), community_id_seed_);
+    pending_id_ = nullptr;
+    row.set_community_id({id, kCommunityIdLength});
+  } else {
+    pending_tuple_ = flow.community_id_tuple();
+    row.set_community_id(kHeldId);
+    held = true;
+  }
   auto it = interfaces_->find(flow.ifindex());
   if (it != interfaces_->end()) row.set_interface(it->second.name);
   char* const at = csv_->room(flow_csv_row_bound(row));
-  csv_->wrote(static_cast<std::size_t>(write_flow_csv_row(at, row) - at));
+  char* const end = write_flow_csv_row(at, row);
+  if (held) pending_id_ = held_id_in(end);
+  csv_->wrote(static_cast<std::size_t>(end - at));
+}
+
+void FlowOutput::finish() {
+  if (!pending_id_) return;
+  write_community_id(pending_id_, pending_tuple_, community_id_seed_);
+  pending_id_ = nullptr;
 }
 
 }  // namespace sniffer

@@ -113,6 +113,7 @@ void Pipeline::finish(v1::FlowEndReason reason) {
   if (kernel_flows_) kernel_flows_->flush(reason);
   if (events_) events_->flush();
   if (flow_stream_) flow_stream_->flush();
+  flow_output_.finish();  // a Community ID the CSV's last row held back
   if (csv_) csv_->commit();  // complete: renamed into place
 }
 

@@ -184,6 +184,8 @@ void Sensor::open_outputs() {
   }
   const std::uint32_t count = progs_.options().workers;
   for (std::uint32_t i = 0; i < count; ++i) workers_.push_back(make_worker(i, count, host));
+  // The engine's records built where the one worker decodes them: no copy.
+  if (user_engine_) user_engine_->set_record_area(workers_[0]->ring().record_area());
   now_mono_ns_ = monotonic_now_ns();
   if (!live) return;
   if (!config_.metrics.listen.empty()) metrics_.emplace(config_.metrics.listen);

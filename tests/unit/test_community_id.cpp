@@ -16,6 +16,7 @@
 
 #include "sniffer/community_id.hpp"
 #include "sniffer/flow_packet.hpp"
+#include "../../src/flows/sha1_pair.hpp"
 
 namespace sniffer {
 namespace {
@@ -224,6 +225,58 @@ TEST(CommunityId, EqualsEvpOnRandomTuples) {
       for (const Bytes& part : {be16(t.sport), be16(t.dport)}) in.insert(in.end(), part.begin(), part.end());
     }
     ASSERT_EQ(community_id(t, seed), hash_of(in)) << i;
+  }
+}
+
+// The two-at-once SHA-1 (the CPU's SHA instructions) against EVP's, on random
+// messages of every length a single block holds; on a CPU without them it
+// declines (and the pair of IDs below takes libcrypto's).
+TEST(CommunityId, Sha1PairEqualsEvp) {
+  std::mt19937 rng(15);
+  int done = 0;
+  for (int i = 0; i < 20000; ++i) {
+    Bytes a(static_cast<std::size_t>(rng() % (kSha1PairMaxBytes + 1))), b(rng() % (kSha1PairMaxBytes + 1));
+    for (auto& x : a) x = static_cast<std::uint8_t>(rng());
+    for (auto& x : b) x = static_cast<std::uint8_t>(rng());
+    std::uint8_t da[20], db[20];
+    if (!sha1_pair(a.data(), a.size(), b.data(), b.size(), da, db)) continue;
+    ++done;
+    unsigned char ea[20], eb[20];
+    unsigned int len = 0;
+    ASSERT_EQ(EVP_Digest(a.data(), a.size(), ea, &len, EVP_sha1(), nullptr), 1);
+    ASSERT_EQ(EVP_Digest(b.data(), b.size(), eb, &len, EVP_sha1(), nullptr), 1);
+    ASSERT_EQ(std::memcmp(da, ea, 20), 0) << i << " length " << a.size();
+    ASSERT_EQ(std::memcmp(db, eb, 20), 0) << i << " length " << b.size();
+  }
+  std::uint8_t da[20], db[20];
+  const Bytes longer(kSha1PairMaxBytes + 1, 7);
+  EXPECT_FALSE(sha1_pair(longer.data(), longer.size(), longer.data(), 1, da, db));
+  if (__builtin_cpu_supports("sha")) {
+    EXPECT_EQ(done, 20000);
+  }
+}
+
+// Two IDs at once equal each one alone (IPv4 and IPv6 mixed, ports or none).
+TEST(CommunityId, PairEqualsOneByOne) {
+  std::mt19937 rng(16);
+  for (int i = 0; i < 5000; ++i) {
+    CommunityIdTuple t[2];
+    for (int k = 0; k < 2; ++k) {
+      t[k].addr_len = rng() % 2 ? 4 : 16;
+      for (std::size_t b = 0; b < t[k].addr_len; ++b) {
+        t[k].src[b] = static_cast<std::uint8_t>(rng());
+        t[k].dst[b] = static_cast<std::uint8_t>(rng());
+      }
+      t[k].proto = static_cast<std::uint8_t>(rng());
+      t[k].has_ports = rng() % 3 != 0;
+      t[k].sport = static_cast<std::uint16_t>(rng());
+      t[k].dport = static_cast<std::uint16_t>(rng());
+    }
+    const auto seed = static_cast<std::uint16_t>(rng());
+    char a[kCommunityIdLength], b[kCommunityIdLength];
+    write_community_id_pair(a, t[0], b, t[1], seed);
+    ASSERT_EQ(std::string(a, sizeof a), community_id(t[0], seed)) << i;
+    ASSERT_EQ(std::string(b, sizeof b), community_id(t[1], seed)) << i;
   }
 }
 

@@ -4,12 +4,15 @@
 // cells of every size are std::to_chars's text.
 #include <charconv>
 #include <cstdint>
+#include <fstream>
+#include <sstream>
 #include <random>
 #include <string>
 
 #include <gtest/gtest.h>
 
 #include "flow_csv_cells.hpp"
+#include "sniffer/flow_output.hpp"
 #include "sniffer/flow_state.hpp"
 
 namespace sniffer::test {
@@ -78,6 +81,53 @@ TEST(FlowRow, LargeIntegersAreToCharsText) {
     char buf[32];
     const char* end = std::to_chars(buf, buf + sizeof(buf), v).ptr;
     ASSERT_EQ(cells_of(r)["start_ns"], std::string(buf, static_cast<std::size_t>(end - buf))) << v;
+  }
+}
+
+// FlowOutput's CSV path holds a flow's Community ID back and hashes it with
+// the next flow's (two at once), the held one last at finish(): every row has
+// its own flow's ID, for odd and even counts of flows, with flows whose ID is
+// kept already among them, and enough rows for the file's buffer to flush.
+TEST(FlowRow, FlowOutputRowsHaveEachTheirOwnCommunityId) {
+  std::mt19937_64 rng(15);
+  const InterfaceTable interfaces;
+  const HostAddresses host;
+  const std::uint8_t protocols[] = {6, 17, 1, 58, 47};
+  for (int flows : {0, 1, 2, 3, 8, 6001}) {
+    const std::string path = testing::TempDir() + "flow_output_" + std::to_string(flows) + ".csv";
+    const auto seed = static_cast<std::uint16_t>(rng());
+    std::string expected = flow_csv_header();
+    {
+      OutputFile csv(path, "--write-csv");
+      csv.write(flow_csv_header());
+      FlowOutput output(interfaces, host, nullptr, &csv, seed);
+      for (int i = 0; i < flows; ++i) {
+        sniffer_flow_state s{};
+        s.key.ip_version = i % 3 ? 4 : 6;
+        s.key.l4_proto = protocols[rng() % 5];
+        for (std::uint8_t& b : s.key.addr_a) b = static_cast<std::uint8_t>(rng());
+        for (std::uint8_t& b : s.key.addr_b) b = static_cast<std::uint8_t>(rng());
+        s.key.port_a = static_cast<std::uint16_t>(rng());
+        s.key.port_b = static_cast<std::uint16_t>(rng());
+        s.fwd_is_a_to_b = static_cast<std::uint8_t>(rng() % 2);
+        s.fwd.payload.count = 1 + rng() % 100;
+        s.fwd.bytes = rng() % 100000;
+        const FlowState flow(s);
+        if (i % 3 == 1) flow.community_id(seed);  // kept already (often after a held one: room() may flush it)
+        output(flow, v1::FLOW_END_IDLE_TIMEOUT, false);
+        v1::FlowRecord record;
+        flow.to_proto(record, v1::FLOW_END_IDLE_TIMEOUT, false, 0);
+        record.set_direction(static_cast<v1::FlowDirection>(host.classify(flow.state())));
+        record.set_community_id(flow.community_id(seed));
+        expected += flow_csv_row(record);
+      }
+      output.finish();
+      csv.commit();
+    }
+    std::ifstream in(path);
+    std::stringstream text;
+    text << in.rdbuf();
+    EXPECT_EQ(text.str(), expected) << flows << " flows";
   }
 }
 

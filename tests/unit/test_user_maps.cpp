@@ -230,6 +230,47 @@ TEST(UserMaps, RingBufferHandsEachSubmittedRecordToItsSinkAndCountsWhatIsQueued)
   EXPECT_EQ(seen[1], std::vector<std::uint8_t>({1, 2, 3}));
 }
 
+// The record area (the user engine's packet records, built in place): a
+// reservation there is counted as any, refused when the ring is full, handed
+// to the sink from where it was written, and stays the area's (a reservation
+// after it gets other memory); the area may be the reader's memory.
+TEST(UserMaps, RingBufferRecordAreaIsReservedInPlace) {
+  UserRingBuffer ring(64);
+  std::vector<std::pair<const void*, std::vector<std::uint8_t>>> seen;
+  ring.set_sink([&](const void* data, std::size_t size) {
+    const auto* bytes = static_cast<const std::uint8_t*>(data);
+    seen.emplace_back(data, std::vector<std::uint8_t>(bytes, bytes + size));
+  });
+  auto* area = static_cast<std::uint8_t*>(ring.record_area(40));
+  ASSERT_NE(area, nullptr);
+  std::memset(area, 0x5c, 40);
+  auto* other = ring.reserve(20);  // 32 of 64 queued
+  ASSERT_NE(other, nullptr);
+  EXPECT_EQ(ring.reserve_at(area, 40), nullptr);  // 48 more do not fit: as a full ring
+  UserRingBuffer::submit(other);
+  ASSERT_EQ(ring.reserve_at(area, 24), area);
+  EXPECT_EQ(ring.queued(), 32u);
+  UserRingBuffer::submit(area);
+  EXPECT_EQ(ring.queued(), 0u);
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen[1].first, area);
+  EXPECT_EQ(seen[1].second, std::vector<std::uint8_t>(24, 0x5c));
+  void* next = ring.reserve(24);
+  EXPECT_NE(next, area);
+  UserRingBuffer::submit(next);
+  ASSERT_EQ(seen.size(), 3u);
+  EXPECT_EQ(seen[2].first, next);
+  // The reader's memory as the area: records handed on from there.
+  alignas(8) std::uint8_t reader[40] = {7, 7, 7};
+  ASSERT_EQ(ring.record_area(sizeof reader, reader), reader);
+  ASSERT_EQ(ring.reserve_at(reader, 3), reader);
+  UserRingBuffer::submit(reader);
+  ASSERT_EQ(seen.size(), 4u);
+  EXPECT_EQ(seen[3].first, reader);
+  EXPECT_EQ(seen[3].second, std::vector<std::uint8_t>(3, 7));
+  EXPECT_EQ(ring.queued(), 0u);
+}
+
 // The programs' iface_cache in the user engine (abi.h): an entry put there
 // is found for its ifindex only, a later one of the same slot replaces it,
 // and a new engine's start empties it (one process may run several).
