@@ -43,6 +43,9 @@ class OutputFile {
   // wrote() with the bytes used (at most those). Nothing else in between.
   char* room(std::size_t bytes);
   void wrote(std::size_t bytes);
+  // Whether wrote(bytes) would write the buffer out (what room() handed
+  // over is then no longer there to change).
+  bool wrote_flushes(std::size_t bytes) const { return used_ + bytes >= flush_at_; }
   // Flushes, syncs, closes and (for a regular file) renames into place.
   void commit();
 

@@ -84,7 +84,12 @@ void FlowOutput::write_row(const FlowState& flow, v1::FlowEndReason reason, bool
   if (it != interfaces_->end()) row.set_interface(it->second.name);
   char* const at = csv_->room(flow_csv_row_bound(row));
   char* const end = write_flow_csv_row(at, row);
-  if (held) pending_id_ = held_id_in(end);
+  if (held) {
+    pending_id_ = held_id_in(end);
+    // room() flushes before a row rather than after while the bound exceeds
+    // the row; were a row to fill the buffer exactly, it would leave now.
+    if (csv_->wrote_flushes(static_cast<std::size_t>(end - at))) finish();
+  }
   csv_->wrote(static_cast<std::size_t>(end - at));
 }
 
