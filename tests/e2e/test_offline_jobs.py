@@ -9,6 +9,7 @@ programs number the flows, in the same ranges. Standard input and publishing are
 each with its reason.
 """
 import csv
+import fcntl
 import json
 import os
 import shutil
@@ -130,16 +131,23 @@ def processes_with_parent(pid):
     return children
 
 
-def test_a_run_killed_mid_way_takes_its_workers_and_parts_with_it(env, tmp_path):
-    """`kill PID` of the parent of -j 2 (not its process group, as Ctrl-C would): the workers stop
-    too, and neither parts nor temporary files are left in the table's directory."""
-    big = REPO_PCAPS / "ipv6" / "thc_denial6_ext_headers.pcap"  # 3.6 MB, 36 k packets
+def long_run_inputs(tmp_path):
+    """24 copies of a 3.6 MB capture (36 k packets each): a -j 2 run long enough to be stopped
+    mid-way; and an empty directory for its table."""
+    big = REPO_PCAPS / "ipv6" / "thc_denial6_ext_headers.pcap"
     inputs = []
     for i in range(24):
         inputs.append(tmp_path / f"in{i}.pcap")
         shutil.copyfile(big, inputs[-1])
     out = tmp_path / "out"
     out.mkdir()
+    return inputs, out
+
+
+def test_a_run_killed_mid_way_takes_its_workers_and_parts_with_it(env, tmp_path):
+    """`kill PID` of the parent of -j 2 (not its process group, as Ctrl-C would): the workers stop
+    too, and neither parts nor temporary files are left in the table's directory."""
+    inputs, out = long_run_inputs(tmp_path)
     proc = subprocess.Popen([env.sniffer, "--read-pcap", *inputs, "-j", "2", "--write-csv", out / "t.csv"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
@@ -164,14 +172,7 @@ def test_the_parts_of_a_run_killed_with_its_workers_go_at_the_next_run(env, tmp_
     """SIGKILL to the whole process group (`timeout -s KILL`, a cgroup's OOM kill) leaves nobody to
     remove the parts directory (red team R15-6: 45 MB after three kills, for good). The next run on
     the table removes the directories whose run is gone (their flock free), not a live run's."""
-    import fcntl
-    big = REPO_PCAPS / "ipv6" / "thc_denial6_ext_headers.pcap"
-    inputs = []
-    for i in range(24):
-        inputs.append(tmp_path / f"in{i}.pcap")
-        shutil.copyfile(big, inputs[-1])
-    out = tmp_path / "out"
-    out.mkdir()
+    inputs, out = long_run_inputs(tmp_path)
     proc = subprocess.Popen([env.sniffer, "--read-pcap", *inputs, "-j", "2", "--write-csv", out / "t.csv"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:

@@ -15,6 +15,8 @@ import subprocess
 import tempfile
 import time
 
+import pytest
+
 from e2e_support import lab_config
 from test_single_instance import (HostDaemon, assert_receives, ensure_bpffs, lock_file, new_pin_dir,
                                   sensors, sniffer_tc_prog_ids)  # noqa: F401 (sensors: a fixture)
@@ -34,6 +36,13 @@ class ContainerDaemon(HostDaemon):
     def daemon_pid(self):
         with open(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children") as children:
             return int(children.read().split()[0])
+
+
+def tc_sensor(env, lab, tmp_path, name, container=None, pins=None):
+    """A sensor on wan0's tc egress hook alone, on the clsact path (not started)."""
+    config = lab_config(f"ipc://{tmp_path}/{name}.sock", pin_path=pins or new_pin_dir(lab), metrics={"listen": ""},
+                        capture=CLSACT, interfaces=TC_ONLY)
+    return (container or HostDaemon)(env, lab, tmp_path, config, name)
 
 
 def remove_pins(pin_dir):
@@ -70,17 +79,13 @@ def test_a_sensor_in_a_container_takes_over_what_a_killed_sensor_left(env, lab, 
     """The lock is no obstacle to the takeover it exists for: the killed sensor's lock went with it."""
     ensure_bpffs()
     killed_pins = new_pin_dir(lab)
-    killed = HostDaemon(env, lab, tmp_path, lab_config(f"ipc://{tmp_path}/killed.sock", pin_path=killed_pins,
-                                                       metrics={"listen": ""}, capture=CLSACT,
-                                                       interfaces=TC_ONLY), "killed").start()
+    killed = tc_sensor(env, lab, tmp_path, "killed", pins=killed_pins).start()
     killed.proc.kill()
     killed.proc.wait()
     remove_pins(killed_pins)  # the killed run's pins and lock file: not this test's subject
     left = sniffer_tc_prog_ids(lab, "wan0")
     assert len(left) == 1, left
-    nxt = ContainerDaemon(env, lab, tmp_path, lab_config(f"ipc://{tmp_path}/next.sock", pin_path=new_pin_dir(lab),
-                                                         metrics={"listen": ""}, capture=CLSACT,
-                                                         interfaces=TC_ONLY), "next").start()
+    nxt = tc_sensor(env, lab, tmp_path, "next", ContainerDaemon).start()
     sensors.append(nxt)
     assert "taking over the tc egress filter a stopped sniffer left" in nxt.stderr(), nxt.stderr()
     now = sniffer_tc_prog_ids(lab, "wan0")
@@ -121,39 +126,23 @@ def stop(process):
     process.wait()
 
 
-def test_another_users_process_on_the_lock_name_does_not_keep_the_sensor_off_the_hook(env, lab, tmp_path, sensors):
+@pytest.mark.parametrize("mode", ["listen", "nolisten"])
+def test_another_users_process_on_the_lock_name_does_not_keep_the_sensor_off_the_hook(env, lab, tmp_path, sensors,
+                                                                                      mode):
     """Any local user may bind an abstract name: a process of nobody's holding "@sniffer-tc/IFINDEX/
-    egress" before the sensor starts, with no filter at our handle, is not a sniffer; the sensor
-    attaches without the lock (and says so) rather than stay blind on that hook."""
+    egress" before the sensor starts is not a sniffer; the sensor attaches without the lock (and
+    says so) rather than stay blind on that hook. A bound name that refuses connections (no
+    listen()) looked like a live sniffer: every start failed while it lived (red team, round 15)."""
     ensure_bpffs()
-    ifindex, squatter = squat(lab, "listen")
+    ifindex, squatter = squat(lab, mode)
     try:
         assert squatter.stdout.readline() == "bound\n"
-        sensor = HostDaemon(env, lab, tmp_path, lab_config(f"ipc://{tmp_path}/s.sock", pin_path=new_pin_dir(lab),
-                                                           metrics={"listen": ""}, capture=CLSACT,
-                                                           interfaces=TC_ONLY), "squatted").start()
+        sensor = tc_sensor(env, lab, tmp_path, mode).start()
         sensors.append(sensor)
         assert len(sniffer_tc_prog_ids(lab, "wan0")) == 1, sensor.stderr()
-        assert f"the lock of the tc egress hook (@sniffer-tc/{ifindex}/egress) is held by pid " in sensor.stderr()
-        assert "(uid 65534), not a sniffer" in sensor.stderr(), sensor.stderr()
-        assert sensor.stop() == 0
-    finally:
-        stop(squatter)
-
-
-def test_a_squatter_that_does_not_listen_does_not_keep_the_sensor_off_the_hook(env, lab, tmp_path, sensors):
-    """A bound name that refuses connections (no listen()) looked like a live sniffer: every start and
-    restart failed for as long as the squatter lived (red team, round 15). A sniffer always answers."""
-    ensure_bpffs()
-    _, squatter = squat(lab, "nolisten")
-    try:
-        assert squatter.stdout.readline() == "bound\n"
-        sensor = HostDaemon(env, lab, tmp_path, lab_config(f"ipc://{tmp_path}/s.sock", pin_path=new_pin_dir(lab),
-                                                           metrics={"listen": ""}, capture=CLSACT,
-                                                           interfaces=TC_ONLY), "nolisten").start()
-        sensors.append(sensor)
-        assert len(sniffer_tc_prog_ids(lab, "wan0")) == 1, sensor.stderr()
-        assert "is held by a process that does not answer, not a sniffer: attaching without it" in sensor.stderr()
+        held_by = "pid " if mode == "listen" else "a process that does not answer, not a sniffer"
+        assert f"the lock of the tc egress hook (@sniffer-tc/{ifindex}/egress) is held by {held_by}" in sensor.stderr()
+        assert mode != "listen" or "(uid 65534), not a sniffer" in sensor.stderr(), sensor.stderr()
         assert sensor.stop() == 0
     finally:
         stop(squatter)
@@ -164,9 +153,7 @@ def test_a_squatter_does_not_keep_a_restart_from_its_killed_sensors_leftover(env
     restart then refused the killed sensor's filter ("a live sniffer holds the lock"), for good."""
     ensure_bpffs()
     killed_pins = new_pin_dir(lab)
-    killed = HostDaemon(env, lab, tmp_path, lab_config(f"ipc://{tmp_path}/killed.sock", pin_path=killed_pins,
-                                                       metrics={"listen": ""}, capture=CLSACT,
-                                                       interfaces=TC_ONLY), "killed").start()
+    killed = tc_sensor(env, lab, tmp_path, "killed", pins=killed_pins).start()
     _, squatter = squat(lab, "wait")
     try:
         killed.proc.kill()
@@ -175,9 +162,7 @@ def test_a_squatter_does_not_keep_a_restart_from_its_killed_sensors_leftover(env
         remove_pins(killed_pins)
         left = sniffer_tc_prog_ids(lab, "wan0")
         assert len(left) == 1, left
-        restarted = HostDaemon(env, lab, tmp_path, lab_config(f"ipc://{tmp_path}/r.sock", pin_path=new_pin_dir(lab),
-                                                              metrics={"listen": ""}, capture=CLSACT,
-                                                              interfaces=TC_ONLY), "restarted").start()
+        restarted = tc_sensor(env, lab, tmp_path, "restarted").start()
         sensors.append(restarted)
         assert "(uid 65534), not a sniffer: attaching without it" in restarted.stderr(), restarted.stderr()
         assert "taking over the tc egress filter a stopped sniffer left" in restarted.stderr(), restarted.stderr()
@@ -194,9 +179,7 @@ def test_a_sensor_that_attached_beside_a_squatter_takes_the_lock_when_it_goes(en
     _, squatter = squat(lab, "listen")
     assert squatter.stdout.readline() == "bound\n"
     try:
-        first = HostDaemon(env, lab, tmp_path, lab_config(f"ipc://{tmp_path}/first.sock", pin_path=new_pin_dir(lab),
-                                                          metrics={"listen": ""}, capture=CLSACT,
-                                                          interfaces=TC_ONLY), "first").start()
+        first = tc_sensor(env, lab, tmp_path, "first").start()
         sensors.append(first)
     finally:
         stop(squatter)
@@ -205,9 +188,7 @@ def test_a_sensor_that_attached_beside_a_squatter_takes_the_lock_when_it_goes(en
     while "took the lock of the tc egress hook" not in first.stderr():
         assert time.monotonic() < wait_for, first.stderr()
         time.sleep(0.1)
-    second = ContainerDaemon(env, lab, tmp_path, lab_config(f"ipc://{tmp_path}/second.sock", pin_path=new_pin_dir(lab),
-                                                            metrics={"listen": ""}, capture=CLSACT,
-                                                            interfaces=TC_ONLY), "second")
+    second = tc_sensor(env, lab, tmp_path, "second", ContainerDaemon)
     code, err = second.run_to_exit()
     assert code == 1 and "taking over" not in err, err
     assert "a live sniffer holds the lock of this hook" in err, err

@@ -18,21 +18,33 @@
 namespace sniffer {
 namespace {
 
-TEST(AcceptGuard, ConnectionsThatWouldLeaveTooFewDescriptorsAreClosedAtOnce) {
-  const int listener = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  ASSERT_GE(listener, 0);
+// A listening abstract unix socket of this test's own, and `count` clients
+// connected to it.
+struct Listener {
+  int fd = -1;
+  std::vector<int> clients;
+};
+
+Listener listener_with_clients(const std::string& tag, int count) {
+  Listener l;
+  l.fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  EXPECT_GE(l.fd, 0);
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
-  const std::string name = "sniffer-test-accept-guard-" + std::to_string(getpid());
+  const std::string name = "sniffer-test-accept-" + tag + "-" + std::to_string(getpid());
   name.copy(addr.sun_path + 1, sizeof addr.sun_path - 2);
   const auto len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + name.size());
-  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&addr), len), 0);
-  ASSERT_EQ(listen(listener, 16), 0);
-  std::vector<int> clients;
-  for (int i = 0; i < 4; ++i) {
-    clients.push_back(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    ASSERT_EQ(connect(clients.back(), reinterpret_cast<sockaddr*>(&addr), len), 0);
+  EXPECT_EQ(bind(l.fd, reinterpret_cast<sockaddr*>(&addr), len), 0);
+  EXPECT_EQ(listen(l.fd, 64), 0);
+  for (int i = 0; i < count; ++i) {
+    l.clients.push_back(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    EXPECT_EQ(connect(l.clients.back(), reinterpret_cast<sockaddr*>(&addr), len), 0);
   }
+  return l;
+}
+
+TEST(AcceptGuard, ConnectionsThatWouldLeaveTooFewDescriptorsAreClosedAtOnce) {
+  auto [listener, clients] = listener_with_clients("guard", 4);
   // Room for exactly one more descriptor above a reserve of 4 (under a limit
   // of at least 32: the reserve is at most an eighth of it).
   std::vector<int> filler;
@@ -72,20 +84,7 @@ TEST(AcceptGuard, ConnectionsThatWouldLeaveTooFewDescriptorsAreClosedAtOnce) {
 // Red team R15-7: under a limit of 100 the daemon's own ~60 descriptors and a
 // reserve of 64 left no connection at all; the reserve is at most an eighth.
 TEST(AcceptGuard, ALowLimitStillLeavesRoomForConnections) {
-  const int listener = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  ASSERT_GE(listener, 0);
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  const std::string name = "sniffer-test-accept-low-" + std::to_string(getpid());
-  name.copy(addr.sun_path + 1, sizeof addr.sun_path - 2);
-  const auto len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + name.size());
-  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&addr), len), 0);
-  ASSERT_EQ(listen(listener, 64), 0);
-  std::vector<int> clients;
-  for (int i = 0; i < 32; ++i) {
-    clients.push_back(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    ASSERT_EQ(connect(clients.back(), reinterpret_cast<sockaddr*>(&addr), len), 0);
-  }
+  auto [listener, clients] = listener_with_clients("low", 32);
   std::vector<int> taken;  // the daemon's own descriptors: every number below 60
   while (taken.empty() || taken.back() < 59) taken.push_back(dup(0));
   ASSERT_EQ(taken.back(), 59);
