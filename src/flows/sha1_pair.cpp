@@ -16,7 +16,7 @@ namespace {
 // message, 0x80, zeros, and its length in bits (big-endian) in the last 8.
 void pad_block(const std::uint8_t* in, std::size_t n, std::uint8_t (&block)[64]) {
   std::memset(block, 0, sizeof block);
-  std::memcpy(block, in, n);
+  if (n > 0) std::memcpy(block, in, n);  // in may be null for an empty message
   block[n] = 0x80;
   const std::uint64_t bits = std::uint64_t{n} * 8;
   for (int i = 0; i < 8; ++i) block[63 - i] = static_cast<std::uint8_t>(bits >> (8 * i));
@@ -142,6 +142,14 @@ bool sha1_pair(const std::uint8_t* a, std::size_t a_len, const std::uint8_t* b, 
   return true;
 #else
   (void)a, (void)a_len, (void)b, (void)b_len, (void)digest_a, (void)digest_b, (void)pad_block;
+  return false;
+#endif
+}
+
+bool sha1_pair_available() {
+#ifdef SNIFFER_SHA1_NI
+  return cpu_has_sha_ni();
+#else
   return false;
 #endif
 }

@@ -19,4 +19,7 @@ inline constexpr std::size_t kSha1PairMaxBytes = 55;
 bool sha1_pair(const std::uint8_t* a, std::size_t a_len, const std::uint8_t* b, std::size_t b_len,
                std::uint8_t (&digest_a)[20], std::uint8_t (&digest_b)[20]);
 
+// Whether sha1_pair hashes here (x86-64 with the SHA extensions).
+bool sha1_pair_available();
+
 }  // namespace sniffer
