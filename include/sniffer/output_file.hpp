@@ -6,8 +6,9 @@
 // part way, or is killed, leaves the target as it was, never a file that
 // looks complete, and no temporary file. Anything else (a device such as /dev/full, a FIFO,
 // /dev/stdout) is written directly: a rename must never replace a device node
-// or a pipe; /dev/stdout, /dev/stderr, /dev/fd/N and /proc/self/fd/N are the
-// inherited descriptor itself (`>> file` appends). Every error throws an Error naming `what`, the path and the
+// or a pipe; a name that leads to a file this process has open for writing
+// (/dev/stdout, /dev/fd/N, /proc/self/fd/N, however spelled) is written
+// through that descriptor (`>> file` appends). Every error throws an Error naming `what`, the path and the
 // errno text.
 #pragma once
 
