@@ -13,6 +13,14 @@
 // empties its backlog every second) as root, as our own user or as the
 // packaged unit's user "sniffer". Any other holder is a squatter: the sensor
 // attaches without the lock and takes it once the squatter lets it go.
+//
+// Meanwhile it marks the hook with a name of its own, "@sniffer-tc/<ifindex>/
+// <direction>/<random>", so that another sniffer (in another pid namespace,
+// where /proc shows no process holding our filter) still learns that a live
+// one is there: every sniffer looks for such marks before it attaches
+// (sock_diag, which names each socket's owner: a squatter's marks are another
+// user's and count for nothing). Two sniffers marking at once both see the
+// other's mark and both refuse: never two on one hook.
 #pragma once
 
 #include <cstdint>
@@ -29,9 +37,15 @@ class TcHookLock {
   TcHookLock& operator=(const TcHookLock&) = delete;
 
   bool held() const { return fd_ >= 0; }
+  bool marked() const { return mark_fd_ >= 0; }
   int error() const { return error_; }  // -errno of the last attempt (-EADDRINUSE: someone holds it)
-  // Tries again when not held: true when it is held now.
+  // Tries again when not held: true when it is held now (the mark goes).
   bool take();
+  // Marks the hook as ours while a squatter holds the lock: 0 or -errno.
+  int mark();
+  // Another live sniffer's mark on this hook, as "uid U (@name)"; empty when
+  // there is none. `error` is set (-errno) when the marks cannot be read.
+  std::string other_mark(int& error) const;
   // Closes the connections of sniffers that asked who holds it, so that the
   // next ones can connect (called every second).
   void drain() const;
@@ -48,6 +62,8 @@ class TcHookLock {
   std::string name_;
   int fd_ = -1;
   int error_ = 0;
+  std::string mark_name_;
+  int mark_fd_ = -1;
 };
 
 }  // namespace sniffer

@@ -209,6 +209,23 @@ std::string locked_out(std::uint32_t ifindex, bool ingress, const std::string& i
          std::string("; a live sniffer holds the lock of this hook (") + lock.describe() + ", " + who + ")";
 }
 
+// A live sniffer that attached beside a squatter marks the hook
+// (tc_hook_lock.hpp): its filter is not touched. Both refuse when two marked
+// at once.
+void refuse_if_marked(const TcHookLock& lock, std::uint32_t ifindex, bool ingress, const std::string& ifname,
+                      const std::string& taken, const char* refused) {
+  int err = 0;
+  const std::string other = lock.other_mark(err);
+  if (err) {
+    spdlog::warn("{}: cannot look for other sniffers' marks on the tc {} hook (sock_diag): {}", ifname,
+                 direction(ingress), errno_text(err));
+  }
+  if (other.empty()) return;
+  throw Error(taken + (query_prog_id(ifindex, ingress) ? occupant(ifindex, ingress, ifname).text : "no filter yet") +
+              "; a live sniffer that attached beside a squatter of the lock marks this hook (" + other + ")" +
+              refused);
+}
+
 // Attaches at our handle without replacing what is there (called under the
 // hook's lock); a filter of a killed sniffer (our program's name, no process
 // holding it, and its lock was free) is taken over.
@@ -246,9 +263,15 @@ std::unique_ptr<Attachment> attach_clsact(int prog_fd, std::uint32_t ifindex, co
     spdlog::warn("{}: the lock of the tc {} hook ({}) is held by {}, not a sniffer: attaching without it (taken "
                  "once it is free)",
                  ifname, direction(ingress), lock->describe(), holder.who);
+    if (const int err = lock->mark()) {
+      spdlog::warn("{}: cannot mark the tc {} hook as this sniffer's: {}; a sniffer started in another pid namespace "
+                   "could take its filter as a stopped one's",
+                   ifname, direction(ingress), errno_text(err));
+    }
   } else if (!lock->held()) {
     throw Error(what + "cannot take the lock of this hook (" + lock->describe() + "): " + errno_text(lock->error()));
   }
+  refuse_if_marked(*lock, ifindex, ingress, ifname, what + taken, refused);
   int err = bpf_tc_hook_create(&hook);
   if (err && err != -EEXIST) throw Error("interface \"" + ifname + "\": create clsact qdisc: " + errno_text(err));
   // Before the attach: a failure then says what it leaves (CreatedQdisc).

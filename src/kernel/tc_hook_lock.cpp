@@ -1,6 +1,9 @@
 #include "sniffer/tc_hook_lock.hpp"
 
+#include "sniffer/unix_listeners.hpp"
+
 #include <pwd.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -8,6 +11,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstddef>
+#include <cstdio>
 #include <thread>
 
 namespace sniffer {
@@ -50,25 +54,59 @@ TcHookLock::TcHookLock(std::uint32_t ifindex, bool ingress)
 
 TcHookLock::~TcHookLock() {
   if (fd_ >= 0) close(fd_);
+  if (mark_fd_ >= 0) close(mark_fd_);
 }
+
+namespace {
+
+// A listening socket bound to the abstract `name`, or -errno.
+int listen_on(const std::string& name, int backlog) {
+  const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -errno;
+  const Address a = address_of(name);
+  if (bind(fd, reinterpret_cast<const sockaddr*>(&a.addr), a.length) != 0 || listen(fd, backlog) != 0) {
+    const int err = -errno;
+    close(fd);
+    return err;
+  }
+  return fd;
+}
+
+}  // namespace
 
 bool TcHookLock::take() {
   if (fd_ >= 0) return true;
-  const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) {
-    error_ = -errno;
-    return false;
-  }
-  const Address a = address_of(name_);
   // A backlog for a few refused sniffers asking at once between two drains.
-  if (bind(fd, reinterpret_cast<const sockaddr*>(&a.addr), a.length) != 0 || listen(fd, 16) != 0) {
-    error_ = -errno;
-    close(fd);
-    return false;
-  }
+  const int fd = listen_on(name_, 16);
+  error_ = fd < 0 ? fd : 0;
+  if (fd < 0) return false;
   fd_ = fd;
-  error_ = 0;
+  if (mark_fd_ >= 0) close(mark_fd_);  // the lock says it all now
+  mark_fd_ = -1;
+  mark_name_.clear();
   return true;
+}
+
+int TcHookLock::mark() {
+  if (mark_fd_ >= 0) return 0;
+  std::uint64_t nonce = 0;
+  if (getrandom(&nonce, sizeof nonce, 0) != sizeof nonce) return -errno;
+  char suffix[24];
+  std::snprintf(suffix, sizeof suffix, "/%016llx", static_cast<unsigned long long>(nonce));
+  const int fd = listen_on(name_ + suffix, 1);
+  if (fd < 0) return fd;
+  mark_fd_ = fd;
+  mark_name_ = name_ + suffix;
+  return 0;
+}
+
+std::string TcHookLock::other_mark(int& error) const {
+  std::vector<UnixListener> marks;
+  error = abstract_listeners(name_ + "/", marks);
+  for (const UnixListener& m : marks) {
+    if (m.name != mark_name_ && sniffer_user(m.uid)) return "uid " + std::to_string(m.uid) + " (@" + m.name + ")";
+  }
+  return {};
 }
 
 void TcHookLock::drain() const {

@@ -1,17 +1,15 @@
 #include "sniffer/tc_netlink.hpp"
 
+#include "sniffer/netlink_dump.hpp"
+
 #include <linux/netlink.h>
 #include <linux/pkt_cls.h>
 #include <linux/pkt_sched.h>
 #include <linux/rtnetlink.h>
 #include <sys/socket.h>
-#include <sys/time.h>
-#include <unistd.h>
 
-#include <cerrno>
 #include <cstring>
 #include <functional>
-#include <vector>
 
 namespace sniffer {
 
@@ -20,10 +18,6 @@ namespace {
 // One rtnetlink dump (`type` RTM_GETTFILTER or RTM_GETQDISC) asked with `tc`:
 // `each` sees every message of the matching RTM_NEW* type. 0 or -errno.
 int dump(std::uint16_t type, const tcmsg& tc, const std::function<void(const nlmsghdr*)>& each) {
-  const int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
-  if (fd < 0) return -errno;
-  const timeval timeout{.tv_sec = 1, .tv_usec = 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
   struct {
     nlmsghdr nh;
     tcmsg tc;
@@ -31,29 +25,7 @@ int dump(std::uint16_t type, const tcmsg& tc, const std::function<void(const nlm
   req.nh = {.nlmsg_len = sizeof req, .nlmsg_type = type, .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP,
             .nlmsg_seq = 1, .nlmsg_pid = 0};
   req.tc = tc;
-  const std::uint16_t reply = type == RTM_GETQDISC ? RTM_NEWQDISC : RTM_NEWTFILTER;
-  sockaddr_nl kernel{.nl_family = AF_NETLINK, .nl_pad = 0, .nl_pid = 0, .nl_groups = 0};
-  int err = 0;
-  if (sendto(fd, &req, sizeof req, 0, reinterpret_cast<sockaddr*>(&kernel), sizeof kernel) < 0) err = -errno;
-  std::vector<nlmsghdr> buf(65536 / sizeof(nlmsghdr));  // aligned; a dump's parts are at most 32 KiB
-  for (bool done = err != 0; !done;) {
-    const ssize_t n = recv(fd, buf.data(), buf.size() * sizeof(nlmsghdr), 0);
-    if (n <= 0) {
-      err = n < 0 ? -errno : -EIO;
-      break;
-    }
-    int left = static_cast<int>(n);
-    for (nlmsghdr* nh = buf.data(); NLMSG_OK(nh, left); nh = NLMSG_NEXT(nh, left)) {
-      if (nh->nlmsg_type == NLMSG_DONE) done = true;
-      if (nh->nlmsg_type == NLMSG_ERROR) {
-        err = static_cast<const nlmsgerr*>(NLMSG_DATA(nh))->error;
-        done = true;
-      }
-      if (nh->nlmsg_type == reply) each(nh);
-    }
-  }
-  close(fd);
-  return err;
+  return netlink_dump(NETLINK_ROUTE, &req, sizeof req, type == RTM_GETQDISC ? RTM_NEWQDISC : RTM_NEWTFILTER, each);
 }
 
 // The attribute `type` among those from `at` (`len` bytes), or null.

@@ -112,12 +112,13 @@ sys.stdin.read()
 """
 
 
-def squat(lab, mode):
+def squat(lab, mode, suffix=""):
     """A process of nobody's on wan0's tc egress lock name ("listen", "nolisten", or "wait": bind as
-    soon as the name is free, then listen)."""
+    soon as the name is free, then listen), or on that name + `suffix`."""
     ifindex = int(lab.exec(lab.gw, ["cat", "/sys/class/net/wan0/ifindex"]).stdout)
     return ifindex, lab.popen(lab.gw, ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-                                       "/usr/bin/python3", "-c", SQUATTER, f"sniffer-tc/{ifindex}/egress", mode],
+                                       "/usr/bin/python3", "-c", SQUATTER, f"sniffer-tc/{ifindex}/egress{suffix}",
+                                       mode],
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
 
 
@@ -194,6 +195,37 @@ def test_a_sensor_that_attached_beside_a_squatter_takes_the_lock_when_it_goes(en
     assert "a live sniffer holds the lock of this hook" in err, err
     assert sniffer_tc_prog_ids(lab, "wan0") == ours, "the sensor in the container took the first's filter"
     assert_receives(env, lab, f"ipc://{tmp_path}/first.sock", "the first sensor stopped publishing")
+
+
+def test_a_squatter_that_stays_does_not_let_a_container_take_the_live_sensors_filter(env, lab, tmp_path, sensors):
+    """While a squatter held the lock for good, a sensor started in a container saw the first sensor's
+    live filter as a killed sniffer's (no process holding it in its /proc, the lock no sniffer's) and
+    took it over: the first stayed blind (round 15's residual). The first now marks the hook with a
+    name of its own, which sock_diag shows with its owner's uid; a squatter's marks (another user's)
+    count for nothing."""
+    ensure_bpffs()
+    _, squatter = squat(lab, "listen")
+    _, fake_mark = squat(lab, "listen", "/0000000000000000")
+    try:
+        assert squatter.stdout.readline() == "bound\n" and fake_mark.stdout.readline() == "bound\n"
+        first = tc_sensor(env, lab, tmp_path, "first").start()
+        sensors.append(first)
+        assert "not a sniffer: attaching without it" in first.stderr(), first.stderr()
+        ours = sniffer_tc_prog_ids(lab, "wan0")
+        assert len(ours) == 1, first.stderr()
+        for container in (ContainerDaemon, None):
+            second = tc_sensor(env, lab, tmp_path, "second", container)
+            code, err = second.run_to_exit()
+            assert code == 1 and "taking over" not in err, err
+            assert "a live sniffer that attached beside a squatter of the lock marks this hook (uid 0 (@sniffer-tc/" \
+                in err, err
+            assert sniffer_tc_prog_ids(lab, "wan0") == ours, "the second sensor took the first's filter"
+        time.sleep(1.5)  # the first sensor's check runs every second
+        assert "removed or replaced by someone else" not in first.stderr(), first.stderr()
+        assert_receives(env, lab, f"ipc://{tmp_path}/first.sock", "the first sensor stopped publishing")
+    finally:
+        stop(squatter)
+        stop(fake_mark)
 
 
 UNIT_CAPS = "+bpf,+net_admin,+perfmon,+dac_read_search"  # config/sniffer.service's AmbientCapabilities
