@@ -9,10 +9,10 @@
 // 0 outside it, and its uid).
 //
 // Any local user may bind an abstract name, so the name alone proves nothing:
-// a holder counts as a sniffer only when it answers (a sniffer listens and
-// empties its backlog every second) as root, as our own user or as the
-// packaged unit's user "sniffer". Any other holder is a squatter: the sensor
-// attaches without the lock and takes it once the squatter lets it go.
+// a holder counts as a sniffer only when its socket belongs to root, to our
+// own user or to the packaged unit's user "sniffer" (sock_diag's owner, read
+// without a connection). Any other holder is a squatter: the sensor attaches
+// without the lock and takes it once the squatter lets it go.
 //
 // Meanwhile it marks the hook with a name of its own, "@sniffer-tc/<ifindex>/
 // <direction>/<random>", so that another sniffer (in another pid namespace,
@@ -59,6 +59,8 @@ class TcHookLock {
   Holder holder() const;
 
  private:
+  Holder asked() const;  // holder() where sock_diag cannot be read
+
   std::string name_;
   int fd_ = -1;
   int error_ = 0;

@@ -141,7 +141,7 @@ def test_another_users_process_on_the_lock_name_does_not_keep_the_sensor_off_the
         sensor = tc_sensor(env, lab, tmp_path, mode).start()
         sensors.append(sensor)
         assert len(sniffer_tc_prog_ids(lab, "wan0")) == 1, sensor.stderr()
-        held_by = "pid " if mode == "listen" else "a process that does not answer, not a sniffer"
+        held_by = "pid " if mode == "listen" else "a process of uid 65534 that does not answer, not a sniffer"
         assert f"the lock of the tc egress hook (@sniffer-tc/{ifindex}/egress) is held by {held_by}" in sensor.stderr()
         assert mode != "listen" or "(uid 65534), not a sniffer" in sensor.stderr(), sensor.stderr()
         assert sensor.stop() == 0
@@ -226,6 +226,49 @@ def test_a_squatter_that_stays_does_not_let_a_container_take_the_live_sensors_fi
     finally:
         stop(squatter)
         stop(fake_mark)
+
+
+FLOODER = """
+import errno, socket, sys, time
+name = b"\\0" + sys.argv[1].encode()
+held, full = [], False
+while True:  # keeps the lock's backlog full: the sensor empties it once a second
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.setblocking(False)
+    try:
+        s.connect(name)
+        held.append(s)
+    except OSError as e:
+        s.close()
+        if e.errno == errno.EAGAIN and not full:
+            full = True
+            print("full", flush=True)
+        time.sleep(0.002)
+    if len(held) > 400:
+        held.pop(0).close()
+"""
+
+
+def test_a_flood_on_a_live_sensors_lock_does_not_let_a_container_take_its_filter(env, lab, tmp_path, sensors):
+    """A local user who kept the lock's backlog full made the live sensor "a process that does not
+    answer", a squatter: a sensor in a container then took its filter as a killed one's (red team,
+    round 16). The lock's owner is now read through sock_diag, without a connection."""
+    ensure_bpffs()
+    first = tc_sensor(env, lab, tmp_path, "first").start()
+    sensors.append(first)
+    ours = sniffer_tc_prog_ids(lab, "wan0")
+    ifindex = int(lab.exec(lab.gw, ["cat", "/sys/class/net/wan0/ifindex"]).stdout)
+    flooder = lab.popen(lab.gw, ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3",
+                                 "-c", FLOODER, f"sniffer-tc/{ifindex}/egress"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert flooder.stdout.readline() == "full\n"
+        code, err = tc_sensor(env, lab, tmp_path, "second", ContainerDaemon).run_to_exit()
+        assert code == 1 and "taking over" not in err, err
+        assert "a live sniffer holds the lock of this hook (@sniffer-tc/" in err, err
+        assert sniffer_tc_prog_ids(lab, "wan0") == ours, "the sensor in the container took the first's filter"
+    finally:
+        stop(flooder)
+    assert_receives(env, lab, f"ipc://{tmp_path}/first.sock", "the first sensor stopped publishing")
 
 
 UNIT_CAPS = "+bpf,+net_admin,+perfmon,+dac_read_search"  # config/sniffer.service's AmbientCapabilities

@@ -17,7 +17,7 @@
 #include <gtest/gtest.h>
 
 #include "sniffer/tc_hook_lock.hpp"
-#include "sniffer/unix_listeners.hpp"
+#include "sniffer/abstract_sockets.hpp"
 
 using sniffer::TcHookLock;
 
@@ -46,13 +46,13 @@ int bound(const std::string& name, bool listening) {
 
 }  // namespace
 
-TEST(UnixListeners, FindsListeningAbstractNamesByPrefixWithTheirOwner) {
+TEST(AbstractSockets, FindsAbstractNamesByPrefixWithTheirOwner) {
   const std::string prefix = "sniffer-test/" + std::to_string(unused_ifindex()) + "/";
   const int a = bound(prefix + "a", true);
   const int b = bound(prefix + "b", false);  // bound, not listening: no mark
   const int c = bound(prefix + "c", true);
-  std::vector<sniffer::UnixListener> found;
-  ASSERT_EQ(sniffer::abstract_listeners(prefix, found), 0);
+  std::vector<sniffer::AbstractSocket> found;
+  ASSERT_EQ(sniffer::abstract_sockets(prefix, true, found), 0);
   std::vector<std::string> names;
   for (const auto& l : found) {
     names.push_back(l.name);
@@ -60,8 +60,10 @@ TEST(UnixListeners, FindsListeningAbstractNamesByPrefixWithTheirOwner) {
   }
   std::sort(names.begin(), names.end());
   EXPECT_EQ(names, (std::vector<std::string>{prefix + "a", prefix + "c"}));
+  ASSERT_EQ(sniffer::abstract_sockets(prefix, false, found), 0);
+  EXPECT_EQ(found.size(), 3U) << "bound, listening or not";
   for (int fd : {a, b, c}) close(fd);
-  ASSERT_EQ(sniffer::abstract_listeners(prefix, found), 0);
+  ASSERT_EQ(sniffer::abstract_sockets(prefix, true, found), 0);
   EXPECT_TRUE(found.empty());
 }
 
@@ -77,6 +79,33 @@ TEST(TcHookLock, OneHolderAnsweringAsASniffer) {
   EXPECT_EQ(holder.who, "pid " + std::to_string(getpid()) + " (uid " + std::to_string(geteuid()) + ")");
   TcHookLock ingress(ifindex, true);  // another hook, another lock
   EXPECT_TRUE(ingress.held());
+}
+
+// Its owner decides, read without a connection: a flood that fills the
+// holder's backlog does not make a live sniffer "one that does not answer",
+// whose filter a sniffer in another pid namespace took over (red team, round
+// 16).
+TEST(TcHookLock, AHolderWithAFullBacklogIsStillASniffer) {
+  const std::uint32_t ifindex = unused_ifindex();
+  TcHookLock first(ifindex, false);
+  ASSERT_TRUE(first.held());
+  const std::string name = "sniffer-tc/" + std::to_string(ifindex) + "/egress";
+  std::vector<int> flood;
+  for (int i = 0; i < 64; ++i) {
+    const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    std::memcpy(a.sun_path + 1, name.data(), name.size());
+    const auto len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + name.size());
+    const bool refused = connect(fd, reinterpret_cast<sockaddr*>(&a), len) != 0 && errno == EAGAIN;
+    flood.push_back(fd);
+    if (refused) break;
+  }
+  ASSERT_LT(flood.size(), 64U) << "the backlog never filled";
+  const TcHookLock::Holder holder = TcHookLock(ifindex, false).holder();
+  EXPECT_TRUE(holder.sniffer);
+  EXPECT_EQ(holder.who, "a process of uid " + std::to_string(geteuid()) + " that does not answer");
+  for (int fd : flood) close(fd);
 }
 
 // A sniffer beside a squatter marks the hook; another sees the mark (not its

@@ -1,4 +1,4 @@
-#include "sniffer/unix_listeners.hpp"
+#include "sniffer/abstract_sockets.hpp"
 
 #include "sniffer/netlink_dump.hpp"
 
@@ -12,7 +12,7 @@
 
 namespace sniffer {
 
-int abstract_listeners(const std::string& prefix, std::vector<UnixListener>& found) {
+int abstract_sockets(const std::string& prefix, bool listening_only, std::vector<AbstractSocket>& found) {
   found.clear();
   struct {
     nlmsghdr nh;
@@ -21,7 +21,7 @@ int abstract_listeners(const std::string& prefix, std::vector<UnixListener>& fou
   req.nh = {.nlmsg_len = sizeof req, .nlmsg_type = SOCK_DIAG_BY_FAMILY, .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP,
             .nlmsg_seq = 1, .nlmsg_pid = 0};
   req.req.sdiag_family = AF_UNIX;
-  req.req.udiag_states = 1U << TCP_LISTEN;
+  req.req.udiag_states = listening_only ? 1U << TCP_LISTEN : ~0U;
   req.req.udiag_show = UDIAG_SHOW_NAME | UDIAG_SHOW_UID;
   return netlink_dump(NETLINK_SOCK_DIAG, &req, sizeof req, SOCK_DIAG_BY_FAMILY, [&](const nlmsghdr* nh) {
     const auto* msg = static_cast<const unix_diag_msg*>(NLMSG_DATA(nh));
