@@ -17,6 +17,7 @@
 #include "sniffer.pb.h"
 #include "sniffer/accepted_connections.hpp"
 #include "sniffer/blocklist.hpp"
+#include "sniffer/endpoint_bind.hpp"
 #include "sniffer/captures.hpp"
 #include "sniffer/config.hpp"
 #include "sniffer/counters.hpp"
@@ -86,10 +87,10 @@ class ControlServer {
   const ZapAuthenticator& auth_;  // asked at each request: a key removed at a reload stops at once
   std::map<std::string, std::string> key_comments_;  // Z85 key -> its comment in authorized_keys_file
   std::string authorized_keys_file_;  // restart only: its comments are read again at a reload
+  EndpointBind bind_;       // the endpoint as bound; a taken tcp port is bound later (poll())
   IpcSocketFile ipc_file_;  // before the socket: checked before the bind, removed after the close
   zmq::socket_t socket_;
   AcceptedConnections connections_;  // after the socket: monitors it
-  std::string bound_;                 // the endpoint as bound
   std::size_t max_connections_ = 0;
   RateLimiter limiter_;
   double rate_per_s_;

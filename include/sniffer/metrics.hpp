@@ -4,6 +4,7 @@
 // whole-request deadline and a connection cap (http_server.hpp).
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -25,8 +26,12 @@ std::string http_server_text(const HttpServerStats& stats);
 
 class MetricsServer {
  public:
-  // Binds HOST:PORT now (a clear error naming metrics.listen if it cannot) and
-  // serves GET /metrics from a background thread, within `limits`.
+  // Binds HOST:PORT now and serves GET /metrics from a background thread,
+  // within `limits`. A clear error naming metrics.listen if it cannot, except
+  // when the address is taken or not the host's yet (BindError::passing): a
+  // local user who takes the port first must not keep the sensor off the
+  // wire, so it runs without the endpoint, says so, and tries again every
+  // 5 s (from update()).
   explicit MetricsServer(const std::string& listen, HttpLimits limits = {});
   ~MetricsServer();
   MetricsServer(const MetricsServer&) = delete;
@@ -35,10 +40,18 @@ class MetricsServer {
   // Replaces the text served (the capture loop calls this; it never waits
   // on a scrape longer than a string swap).
   void update(std::string text);
-  int port() const;
+  bool serving() const { return server_ != nullptr; }
+  int port() const;  // 0 while not serving
   HttpServerStats stats() const;
 
  private:
+  // Binds; false (and the reason kept) when the address is taken or not the host's.
+  bool bind_server();
+
+  std::string listen_;
+  HttpLimits limits_;
+  std::string refused_;             // why the last bind failed
+  std::uint64_t next_bind_ns_ = 0;  // when to try again, while not serving
   std::mutex mutex_;
   std::string text_;
   std::unique_ptr<HttpServer> server_;  // last: stopped (joined) before the text it reads goes

@@ -22,6 +22,7 @@
 #include "sniffer/config.hpp"
 #include "sniffer/accepted_connections.hpp"
 #include "sniffer/counters.hpp"  // PublishCounters
+#include "sniffer/endpoint_bind.hpp"
 #include "sniffer/ipc_socket_file.hpp"
 #include "sniffer/log_throttle.hpp"
 #include "sniffer/subscriptions.hpp"
@@ -49,7 +50,9 @@ class PublishSocket {
 
   // With config.curve, a CURVE server in ZAP domain "publish": the context
   // needs a ZapAuthenticator that allows that domain (Pipeline makes one),
-  // else every handshake fails.
+  // else every handshake fails. A tcp endpoint taken by someone else or not
+  // the host's address yet is bound later (EndpointBind, from service());
+  // meanwhile nobody subscribes.
   PublishSocket(zmq::context_t& ctx, const PublishConfig& config);
   // Sends [topic, payload] without blocking.
   SendResult send(const std::string& topic, const std::string& payload);
@@ -79,8 +82,9 @@ class PublishSocket {
   // Whether `peer` (a Peer-Address) subscribed since the start: crowd cuts
   // spare it until the peers that never did are gone.
   bool vouched(const std::string& peer) const { return connections_.vouched(peer); }
-  // The endpoint as bound ("tcp://127.0.0.1:*" becomes the port chosen).
-  const std::string& endpoint() const { return bound_; }
+  // The endpoint as bound ("tcp://127.0.0.1:*" becomes the port chosen);
+  // empty while not bound.
+  const std::string& endpoint() const { return bind_.bound_endpoint(); }
   // Cuts every accepted connection, so that each subscriber authenticates
   // again (a subscriber key was removed: CURVE checks keys at the handshake
   // only). Subscribers reconnect by themselves. Returns how many were cut.
@@ -104,13 +108,13 @@ class PublishSocket {
   bool send_pair(const std::string& topic, zmq::message_t& payload);
 
   bool isolate_slow_;  // publish.slow_subscriber "isolate"
+  EndpointBind bind_;  // before the socket's users; the endpoint as bound
   std::mutex mutex_;  // the workers share the socket; ZeroMQ sockets are not thread-safe
   IpcSocketFile ipc_file_;  // before the socket: checked before the bind, removed after the close
   zmq::socket_t socket_;
   std::map<std::string, std::uint64_t> sequences_;  // per topic: the last number sent
   Subscriptions subscriptions_;
   AcceptedConnections connections_;  // after the socket: monitors it
-  std::string bound_;                 // the endpoint as bound (its last_endpoint)
   std::size_t max_connections_ = kMaxConnections;
   std::uint64_t cuts_ = 0;            // times connections were cut (a peer's, or all)
   LogThrottle cut_log_{LogThrottle::Limits{.interval_ns = 10'000'000'000, .max_lines = 4}};  // per peer ("": all)

@@ -7,6 +7,8 @@
 #include <string>
 #include <utility>
 
+#include "sniffer/error.hpp"
+
 namespace sniffer {
 
 // A file descriptor closed on destruction.
@@ -33,8 +35,21 @@ class UniqueFd {
   int fd_ = -1;
 };
 
+// A bind that failed. It passes (a server may try again later) when the
+// address is not the host's yet (DHCP, a VRRP address) or the port is held by
+// another user than root and ours (a squatter: endpoint_holders.hpp).
+class BindError : public Error {
+ public:
+  BindError(const std::string& what, bool passing) : Error(what), passing_(passing) {}
+  bool passing() const { return passing_; }
+
+ private:
+  bool passing_;
+};
+
 // A socket listening on HOST:PORT (port 0: any free port), the first address
-// of HOST that binds. Throws Error naming the address and errno if none does.
+// of HOST that binds. Throws BindError naming the address, errno and (when it
+// is taken) who holds the port if none does; Error if HOST does not resolve.
 UniqueFd listen_tcp(const std::string& host, int port);
 
 // The local port of a bound socket (the one the kernel chose for port 0).

@@ -106,6 +106,7 @@ ControlServer::ControlServer(const ControlConfig& control, const BlocklistConfig
       captures_(captures),
       auth_(auth),
       authorized_keys_file_(control.curve.authorized_keys_file),
+      bind_("control.endpoint", control.endpoint, "no block commands until then"),
       ipc_file_(control.endpoint, "control.endpoint"),
       socket_(ctx, zmq::socket_type::rep),
       connections_(ctx, socket_, "control"),
@@ -118,13 +119,7 @@ ControlServer::ControlServer(const ControlConfig& control, const BlocklistConfig
   socket_.set(zmq::sockopt::linger, 0);
   socket_.set(zmq::sockopt::maxmsgsize, std::int64_t{65536});  // a request is small; refuse floods of bytes
   socket_.set(zmq::sockopt::handshake_ivl, 5000);  // ms: an idle connection's descriptor back after 5 s, not 30
-  try {
-    socket_.bind(control.endpoint);
-  } catch (const zmq::error_t& e) {
-    throw Error("control.endpoint \"" + control.endpoint + "\": bind: " + e.what());
-  }
-  ipc_file_.bound();
-  bound_ = socket_.get(zmq::sockopt::last_endpoint);
+  if (bind_.start(socket_)) ipc_file_.bound();
   // A detector keeps one connection; a flood of them (each a descriptor
   // before any handshake) must not take the daemon to its descriptor limit.
   max_connections_ = connection_cap(raised_open_files_limit(), kMaxControlConnections);
@@ -134,8 +129,9 @@ ControlServer::ControlServer(const ControlConfig& control, const BlocklistConfig
 
 int ControlServer::poll(std::uint64_t now_mono_ns, std::uint64_t now_wall_ns) {
   int handled = 0;
+  if (!bind_.bound() && !bind_.retry(socket_)) return 0;
   try {
-    for (const auto& [peer, count] : connections_.cut_crowds(bound_, max_connections_)) {
+    for (const auto& [peer, count] : connections_.cut_crowds(bind_.bound_endpoint(), max_connections_)) {
       warn("crowd", "", now_mono_ns,
            fmt::format("control: more than {} connections at once: cut the {} connection(s) of peer {} (peers that "
                        "made no authorized request go first, the most connections and the newest first)",

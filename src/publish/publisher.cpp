@@ -11,6 +11,7 @@ namespace sniffer {
 
 PublishSocket::PublishSocket(zmq::context_t& ctx, const PublishConfig& config)
     : isolate_slow_(config.slow_subscriber == SlowSubscriber::Isolate),
+      bind_("publish.endpoint", config.endpoint, "its events count as sent to no subscriber"),
       ipc_file_(config.endpoint, "publish.endpoint"),
       socket_(ctx, zmq::socket_type::xpub),
       connections_(ctx, socket_, "publish") {
@@ -48,14 +49,8 @@ PublishSocket::PublishSocket(zmq::context_t& ctx, const PublishConfig& config)
                  "(configure publish.curve)",
                  config.endpoint);
   }
-  try {
-    socket_.bind(config.endpoint);
-  } catch (const zmq::error_t& e) {
-    throw Error("publish.endpoint \"" + config.endpoint + "\": cannot bind: " + e.what());
-  }
-  ipc_file_.bound();
-  bound_ = socket_.get(zmq::sockopt::last_endpoint);
   max_connections_ = connection_cap(raised_open_files_limit(), kMaxConnections);
+  if (bind_.start(socket_)) ipc_file_.bound();
 }
 
 void PublishSocket::read_subscriptions(bool sending) {
@@ -81,7 +76,7 @@ void PublishSocket::read_subscriptions(bool sending) {
   // book has not changed.
   if (!heard) return;
   sends_since_connections_ = 0;
-  for (const auto& [peer, count] : connections_.cut_crowds(bound_, max_connections_)) {
+  for (const auto& [peer, count] : connections_.cut_crowds(bind_.bound_endpoint(), max_connections_)) {
     ++cuts_;
     if (cut_log_.check("*crowd*", monotonic_now_ns()).log) {
       spdlog::warn("publish: more than {} connections at once (each a descriptor, before any handshake): cut the {} "
@@ -117,7 +112,7 @@ void PublishSocket::cut_newest_peers() {
 // subscriptions go with it (the unsubscriptions follow); until they arrive,
 // every read cuts its new connections again.
 void PublishSocket::cut_peer(const std::string& peer, std::size_t count, bool over_all) {
-  const std::size_t cut = connections_.cut_peer(bound_, peer);
+  const std::size_t cut = connections_.cut_peer(bind_.bound_endpoint(), peer);
   if (cut == 0) return;
   ++cuts_;
   // Cuts for the bound over all peers are logged together: one line per 10 s
@@ -136,7 +131,7 @@ void PublishSocket::cut_peer(const std::string& peer, std::size_t count, bool ov
 // sequence gaps. Until the cut connections' unsubscriptions arrive, every
 // read cuts again (only connections opened since).
 void PublishSocket::cut_connections() {
-  const std::size_t cut = connections_.cut_all(bound_);
+  const std::size_t cut = connections_.cut_all(bind_.bound_endpoint());
   if (cut == 0) return;
   ++cuts_;
   const LogThrottle::Verdict v = cut_log_.check("", monotonic_now_ns());
@@ -148,11 +143,12 @@ void PublishSocket::cut_connections() {
 
 std::size_t PublishSocket::cut_for_reauthentication() {
   std::lock_guard lock(mutex_);
-  return connections_.cut_all(bound_);
+  return connections_.cut_all(bind_.bound_endpoint());
 }
 
 void PublishSocket::service() {
   std::lock_guard lock(mutex_);
+  if (!bind_.bound() && !bind_.retry(socket_)) return;
   read_subscriptions();
 }
 

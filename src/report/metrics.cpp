@@ -5,8 +5,12 @@
 #include <sstream>
 #include <utility>
 
+#include <spdlog/spdlog.h>
+
 #include "sniffer/error.hpp"
 #include "sniffer/metric_families.hpp"
+#include "sniffer/tcp_listener.hpp"
+#include "sniffer/wall_clock.hpp"
 
 namespace sniffer {
 
@@ -97,6 +101,8 @@ std::string http_server_text(const HttpServerStats& s) {
 
 namespace {
 
+constexpr std::uint64_t kRebindSeconds = 5;
+
 // HOST:PORT or [V6]:PORT (config validation checked the form).
 std::pair<std::string, int> split_listen(const std::string& listen) {
   auto colon = listen.rfind(':');
@@ -107,8 +113,14 @@ std::pair<std::string, int> split_listen(const std::string& listen) {
 
 }  // namespace
 
-MetricsServer::MetricsServer(const std::string& listen, HttpLimits limits) {
-  auto [host, port] = split_listen(listen);
+MetricsServer::MetricsServer(const std::string& listen, HttpLimits limits) : listen_(listen), limits_(limits) {
+  if (bind_server()) return;
+  spdlog::error("metrics.listen \"{}\": {}; the sensor runs without its metrics endpoint and tries again every {} s",
+                listen_, refused_, kRebindSeconds);
+}
+
+bool MetricsServer::bind_server() {
+  auto [host, port] = split_listen(listen_);
   try {
     server_ = std::make_unique<HttpServer>(
         host, port,
@@ -125,21 +137,32 @@ MetricsServer::MetricsServer(const std::string& listen, HttpLimits limits) {
                r.body += http_server_text(stats);
                return r;
              }}},
-        limits);
+        limits_);
+    return true;
+  } catch (const BindError& e) {
+    if (!e.passing()) throw Error("metrics.listen \"" + listen_ + "\": " + e.what());
+    refused_ = e.what();
+    next_bind_ns_ = monotonic_now_ns() + kRebindSeconds * 1'000'000'000ULL;
+    return false;
   } catch (const Error& e) {
-    throw Error("metrics.listen \"" + listen + "\": " + e.what());
+    throw Error("metrics.listen \"" + listen_ + "\": " + e.what());
   }
 }
 
 MetricsServer::~MetricsServer() = default;
 
-int MetricsServer::port() const { return server_->port(); }
+int MetricsServer::port() const { return server_ ? server_->port() : 0; }
 
-HttpServerStats MetricsServer::stats() const { return server_->stats(); }
+HttpServerStats MetricsServer::stats() const { return server_ ? server_->stats() : HttpServerStats{}; }
 
 void MetricsServer::update(std::string text) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  text_ = std::move(text);
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    text_ = std::move(text);
+  }
+  if (server_ || monotonic_now_ns() < next_bind_ns_) return;
+  const std::string before = refused_;
+  if (bind_server()) spdlog::info("metrics: serving on http://{}/metrics now (before: {})", listen_, before);
 }
 
 }  // namespace sniffer

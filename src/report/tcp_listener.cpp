@@ -7,6 +7,7 @@
 #include <cerrno>
 
 #include "sniffer/error.hpp"
+#include "sniffer/endpoint_holders.hpp"
 
 namespace sniffer {
 
@@ -39,7 +40,11 @@ UniqueFd listen_tcp(const std::string& host, int port) {
     break;
   }
   ::freeaddrinfo(result);
-  if (listening.get() < 0) throw Error("cannot bind " + where + ": " + errno_text(err));
+  if (listening.get() < 0) {
+    const std::set<std::uint32_t> holders = err == EADDRINUSE ? tcp_port_holders(port) : std::set<std::uint32_t>{};
+    throw BindError("cannot bind " + where + ": " + errno_text(err) + held_by(holders),
+                    err == EADDRNOTAVAIL || (err == EADDRINUSE && !held_by_us(holders)));
+  }
   return listening;
 }
 

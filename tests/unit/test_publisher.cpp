@@ -5,6 +5,8 @@
 #include <numeric>
 #include <thread>
 
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 #include <zmq.hpp>
 
@@ -213,6 +215,25 @@ TEST_F(PublisherTest, HighWaterMarkDropsAreCountedAndLeaveSequenceGaps) {
   EXPECT_EQ(batch.sequence(), c.batches_sent + c.batches_dropped_hwm);
   EXPECT_EQ(batch.sequence() - last_seq - 1 + gaps, c.batches_dropped_hwm)
       << "every dropped batch is a missing sequence number";
+}
+
+// A tcp port held by root or our own user is a clash of configuration: an
+// error naming the key and the holder. (One held by another user, a squatter,
+// is waited for: test_port_squatters.py.)
+TEST_F(PublisherTest, APortWeHoldIsAClearErrorNamingTheHolder) {
+  PublishSocket first(ctx, PublishConfig{.endpoint = "tcp://127.0.0.1:*"});
+  const std::string taken = first.endpoint();
+  ASSERT_FALSE(taken.empty());
+  zmq::context_t own;  // one publish socket a context (its monitor's inproc name)
+  try {
+    PublishSocket second(own, PublishConfig{.endpoint = taken});
+    FAIL() << "bound a port already in use";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("publish.endpoint \"" + taken + "\": cannot bind: Address already in use, held "
+                                         "by uid " + std::to_string(geteuid())),
+              std::string::npos)
+        << e.what();
+  }
 }
 
 TEST_F(PublisherTest, BadEndpointIsAClearError) {

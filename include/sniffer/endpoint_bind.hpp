@@ -1,0 +1,43 @@
+// Binding a ZeroMQ socket (publish, control) to its configured endpoint: now,
+// or later when a tcp port or an abstract ipc name is held by another user
+// than root and ours (any local user may take one before the sensor does:
+// endpoint_holders.hpp) or a tcp address is not the host's yet (DHCP, a VRRP
+// address). Neither may keep the sensor off the wire: it runs without the
+// endpoint, says so naming the holder, and binds once it can (red team, round
+// 16). Other failures (a port root or we hold, a bad address, an ipc path)
+// are errors naming the key.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <zmq.hpp>
+
+namespace sniffer {
+
+class EndpointBind {
+ public:
+  static constexpr std::uint64_t kRetrySeconds = 5;
+
+  // key: the config key ("publish.endpoint"); meanwhile: what running
+  // without it means, for the log.
+  EndpointBind(std::string key, std::string endpoint, std::string meanwhile);
+  // Binds `socket` now: true when bound; false when it passes (logged);
+  // throws Error otherwise.
+  bool start(zmq::socket_t& socket);
+  // While not bound, tries again every kRetrySeconds: true when it bound now.
+  bool retry(zmq::socket_t& socket);
+  bool bound() const { return !bound_.empty(); }
+  // The endpoint as bound ("tcp://127.0.0.1:*" with the port chosen); empty while not.
+  const std::string& bound_endpoint() const { return bound_; }
+
+ private:
+  int attempt(zmq::socket_t& socket);  // 0 or errno (refused_ says why)
+
+  std::string key_, endpoint_, meanwhile_;
+  std::string refused_;  // why the last attempt failed
+  bool squatted_ = false;  // the last attempt found it held by another user than root and ours
+  std::string bound_;
+  std::uint64_t next_ns_ = 0;  // when retry() tries again
+};
+
+}  // namespace sniffer

@@ -1,0 +1,24 @@
+// Who holds a local endpoint the sensor wants to bind, as any process may see
+// it: a TCP port (/proc/net/tcp and tcp6: listening sockets) or an abstract
+// unix name (sock_diag). Any local user may take a port above 1023 or an
+// abstract name before the sensor does: such a squatter must not keep it off
+// the wire, while a port held by root or by our own user is a clash of
+// configuration (another service, a second sensor) and stays an error.
+#pragma once
+
+#include <cstdint>
+#include <set>
+#include <string>
+
+namespace sniffer {
+
+// The uids listening on `port` (any address).
+std::set<std::uint32_t> tcp_port_holders(int port);
+// The uids of the sockets bound to the abstract unix `name` (no leading NUL).
+std::set<std::uint32_t> abstract_name_holders(const std::string& name);
+// ", held by uid U[, uid V]", or empty when none is known.
+std::string held_by(const std::set<std::uint32_t>& uids);
+// Whether one of them is root or our own user.
+bool held_by_us(const std::set<std::uint32_t>& uids);
+
+}  // namespace sniffer
