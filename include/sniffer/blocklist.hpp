@@ -107,7 +107,19 @@ class Blocklist {
   std::size_t end_control_rules_by(std::uint64_t latest_mono_ns, std::uint64_t latest_wall_ns);
   // Replaces the rules that came from the config (from_config). Each passes
   // the guard (Refused names it); check them all first to change nothing.
+  // One that covers an address the sensor has now is suspended instead: kept
+  // out of the kernel until the address goes (the host's addresses change
+  // without the config: DHCP, a VRRP address; red team, round 16).
   void set_static(const std::vector<BlockRule>& rules);
+  // The static rules suspended now.
+  const std::vector<BlockRule>& suspended() const { return suspended_; }
+  // After the host's addresses changed: the static rules that cover one now
+  // leave the kernel (with their hits), and the suspended ones that no
+  // longer cover one go back in.
+  struct StaticChange {
+    std::vector<BlockRule> suspended, resumed;
+  };
+  StaticChange recheck_static();
 
   std::size_t size() const { return rules_.size(); }
   std::uint32_t capacity() const { return progs_.blocklist_max_entries(); }
@@ -126,6 +138,8 @@ class Blocklist {
   std::vector<BlockRule> remove_if(const std::function<bool(const BlockRule&)>& gone);
 
   BlockRule add_checked(BlockRule rule, const std::vector<ProtectedPrefix>& extra, bool update_flag = true);
+  // Whether the guard refuses `prefix` because it covers a sensor's address.
+  bool covers_sensor(const Prefix& prefix) const;
 
   BpfPrograms& progs_;
   BlockGuard guard_;
@@ -138,6 +152,8 @@ class Blocklist {
   // The guard (and its generation) revoke_refused() last checked every
   // control rule against; nullopt: check again.
   std::optional<std::uint64_t> revoke_checked_;
+  std::vector<BlockRule> suspended_;              // static rules out of the kernel (set_static)
+  std::optional<std::uint64_t> static_checked_;  // the guard's generation recheck_static() last saw
   bool monitor_only_ = false, record_dropped_ = true;
 };
 

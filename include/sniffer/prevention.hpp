@@ -62,6 +62,7 @@ class Prevention {
   // Removes (and logs) the control entries the guard now refuses; keeps the
   // state file in step.
   void revoke();
+  void log_suspended(const BlockRule& r) const;
   // A reload's blocklist.max_duration_s applies to the blocks in place too:
   // those that end later than that from now end then (logged with the count;
   // the state file follows).

@@ -259,12 +259,46 @@ void Blocklist::set_static(const std::vector<BlockRule>& rules) {
     it = erase(it);
   }
   refresh_host_addresses();  // once for all of them
+  suspended_.clear();
   for (BlockRule r : rules) {
     r.from_config = true;
     if (r.origin.empty()) r.origin = "config";
+    if (covers_sensor(r.prefix)) {
+      suspended_.push_back(r);
+      continue;
+    }
     add_checked(r, {}, false);
   }
+  static_checked_ = guard_.generation();
   update_dst_flag();
+}
+
+bool Blocklist::covers_sensor(const Prefix& prefix) const {
+  const auto refusal = guard_.check(prefix);
+  return refusal && refusal->reason == RefusalReason::SensorAddress;
+}
+
+Blocklist::StaticChange Blocklist::recheck_static() {
+  refresh_host_addresses();
+  StaticChange change;
+  if (static_checked_ == guard_.generation()) return change;
+  static_checked_ = guard_.generation();
+  change.suspended = remove_if([&](const BlockRule& r) { return r.from_config && covers_sensor(r.prefix); });
+  std::vector<BlockRule> still;
+  for (BlockRule& r : suspended_) {
+    if (covers_sensor(r.prefix)) {
+      still.push_back(std::move(r));
+      continue;
+    }
+    change.resumed.push_back(add_checked(r, {}, false));
+  }
+  suspended_ = std::move(still);
+  for (BlockRule r : change.suspended) {
+    r.hits = 0;
+    suspended_.push_back(std::move(r));
+  }
+  update_dst_flag();
+  return change;
 }
 
 std::vector<BlockRule> Blocklist::revoke_refused() {

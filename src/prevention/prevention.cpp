@@ -57,7 +57,9 @@ void Prevention::check(const BlocklistConfig& next) {
   guard.set_protected(RefusalReason::SensorAddress, std::move(sensor));
   std::vector<ConfigError> errors;
   for (const auto& e : next.entries) {
-    if (auto refusal = guard.check(e.prefix)) {
+    // Covering an address the host has now is no error of the config (the
+    // addresses change without it): such an entry is suspended (set_static).
+    if (auto refusal = guard.check(e.prefix); refusal && refusal->reason != RefusalReason::SensorAddress) {
       blocklist_.count_refusal(refusal->reason);
       errors.push_back({e.path + ".prefix", refusal->message});
     }
@@ -80,6 +82,7 @@ void Prevention::apply(const BlocklistConfig& config) {
     rules.push_back(r);
   }
   blocklist_.set_static(rules);
+  for (const BlockRule& r : blocklist_.suspended()) log_suspended(r);
   revoke();
   if (control_) control_->set_limits(config);
   spdlog::info("blocklist: {} static entries, {} allowlist prefixes{}", config.entries.size(), config.allow.size(),
@@ -91,7 +94,19 @@ void Prevention::apply(const BlocklistConfig& config) {
                config.protected_prefixes.size());
 }
 
+void Prevention::log_suspended(const BlockRule& r) const {
+  const auto refusal = blocklist_.guard().check(r.prefix);
+  spdlog::warn("blocklist: {} ({}) suspended, {}: {}; it applies again once the sensor no longer has that address",
+               r.prefix.text(), to_string(r.direction), r.origin, refusal ? refusal->message : "");
+}
+
 void Prevention::revoke() {
+  const Blocklist::StaticChange change = blocklist_.recheck_static();
+  for (const BlockRule& r : change.suspended) log_suspended(r);
+  for (const BlockRule& r : change.resumed) {
+    spdlog::info("blocklist: {} ({}) applies again, {}: the sensor no longer has an address inside it",
+                 r.prefix.text(), to_string(r.direction), r.origin);
+  }
   const std::vector<BlockRule> revoked = blocklist_.revoke_refused();
   for (const BlockRule& r : revoked) {
     ++revoked_;
@@ -145,6 +160,7 @@ BlocklistCounters Prevention::counters() const {
                       .capacity = blocklist_.capacity(),
                       .expired = expired_,
                       .revoked = revoked_,
+                      .suspended = blocklist_.suspended().size(),
                       .state_write_failures = state_seen_.failures,
                       .state_unsaved = state_seen_.unsaved ? 1u : 0u,
                       .allowlist_hits = blocklist_.allowlist_hits()};
