@@ -17,7 +17,7 @@ packages=(
   dpkg-dev help2man lintian
   # run, lab and tests
   iproute2 ethtool iputils-ping netcat-openbsd python3 python3-zmq python3-protobuf python3-pytest
-  shellcheck tshark tcpreplay hping3 iperf3 nftables
+  shellcheck tshark tcpreplay hping3 iperf3 nftables strace
   # the Vagrant lab (validated in CI; booting VMs needs a provider)
   vagrant ruby
 )

@@ -3,7 +3,9 @@
 // shared (pins, ipc socket files, ports, interfaces) and held until it exits.
 //
 // The kernel drops the lock when its holder dies, even by SIGKILL, so a lock
-// file left behind never blocks a start: only a live holder does. The file
+// file left behind never blocks a start: only a live holder does. A file left
+// that this user may not write (a killed root run's, under the unit's user) is
+// locked read-only, then removed and made again (red team R16-5). The file
 // holds the holder's pid, for the message that names it.
 #pragma once
 

@@ -86,22 +86,20 @@ void merge_report(nlohmann::json& a, const nlohmann::json& b) {
 // The run holds an flock on its directory while it lives: a run killed with
 // its workers (SIGKILL to the process group: `timeout -s KILL`, a cgroup's
 // OOM kill) cannot remove it, so every run removes the parts directories of
-// its table whose lock is free (red team R15-6).
+// its table whose lock is free (red team R15-6). The directory is made under
+// another name (`.T.parts-new.XXXXXX`), locked, and only then renamed to
+// `.T.parts.XXXXXX`: under that name it is never seen unlocked, so another
+// run's cleanup never takes a live run's parts (red team R16-2).
 class PartFiles {
  public:
   PartFiles(const std::string& csv_path, std::size_t count) {
     const std::filesystem::path table(csv_path);
     const std::filesystem::path beside = table.has_parent_path() ? table.parent_path() : std::filesystem::path(".");
     const std::string prefix = "." + table.filename().string() + ".parts.";
+    const std::string staging = "." + table.filename().string() + ".parts-new.";
     remove_dead_runs_parts(beside, prefix);
-    std::string dir = std::filesystem::path(beside).append(prefix + "XXXXXX");
-    if (mkdtemp(dir.data()) == nullptr) {
-      throw Error("--read-pcap -j: cannot create a directory for the parts beside " + csv_path + ": " +
-                  errno_text(errno));
-    }
-    dir_ = dir;
-    lock_fd_ = open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (lock_fd_ >= 0) flock(lock_fd_, LOCK_EX | LOCK_NB);  // fresh: nobody else knows it yet
+    remove_dead_runs_parts(beside, staging);  // a run killed between its mkdtemp and its rename
+    make_locked_directory(beside, staging, prefix, csv_path);
     for (std::size_t i = 0; i < count; ++i) {
       paths_.push_back(dir_ + "/part" + std::to_string(i + 1) + ".csv");
       paths_.push_back(paths_.back() + ".json");
@@ -122,6 +120,48 @@ class PartFiles {
   const std::string& report(std::size_t i) const { return paths_[2 * i + 1]; }
 
  private:
+  // dir_ and lock_fd_: a fresh directory `staging`XXXXXX, locked, renamed to
+  // `prefix`XXXXXX (never over another: RENAME_NOREPLACE). Another run's
+  // cleanup may remove it before it is locked: then, or when the name is
+  // taken, again with a new name.
+  void make_locked_directory(const std::filesystem::path& beside, const std::string& staging,
+                             const std::string& prefix, const std::string& csv_path) {
+    for (int attempt = 0; attempt < 100; ++attempt) {
+      std::string made = std::filesystem::path(beside).append(staging + "XXXXXX");
+      if (mkdtemp(made.data()) == nullptr) {
+        throw Error("--read-pcap -j: cannot create a directory for the parts beside " + csv_path + ": " +
+                    errno_text(errno));
+      }
+      const int fd = open(made.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (fd < 0 && errno == ENOENT) continue;  // removed by a cleanup before we could lock it
+      if (fd < 0) throw Error("--read-pcap -j: " + made + ": " + errno_text(errno));
+      const std::string name = std::filesystem::path(beside).append(prefix + made.substr(made.size() - 6));
+      const int err = flock(fd, LOCK_EX | LOCK_NB) == 0 ? rename_to_free_name(made, name) : EWOULDBLOCK;
+      if (err == 0) {
+        dir_ = name;
+        lock_fd_ = fd;
+        return;
+      }
+      rmdir(made.c_str());  // ours, or already gone (a cleanup holds or took it)
+      close(fd);
+      // Taken, or gone (a cleanup removed it before we locked it): again.
+      if (err != EEXIST && err != ENOTEMPTY && err != ENOENT && err != EWOULDBLOCK) {
+        throw Error("--read-pcap -j: " + name + ": rename: " + errno_text(err));
+      }
+    }
+    throw Error("--read-pcap -j: cannot create a directory for the parts beside " + csv_path +
+                ": removed or taken 100 times in a row");
+  }
+
+  // Renames directory `from` to `to` unless `to` exists: 0, or the errno.
+  static int rename_to_free_name(const std::string& from, const std::string& to) {
+    if (renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) == 0) return 0;
+    if (errno != EINVAL) return errno;
+    struct stat st {};  // a file system without RENAME_NOREPLACE (NFS): check, then rename
+    if (lstat(to.c_str(), &st) == 0) return EEXIST;
+    return rename(from.c_str(), to.c_str()) == 0 ? 0 : errno;
+  }
+
   // Our own directories `prefix`XXXXXX in `beside` whose run is gone (their
   // flock free).
   static void remove_dead_runs_parts(const std::filesystem::path& beside, const std::string& prefix) {

@@ -58,7 +58,8 @@ ProgressSnapshot progress_at(const CaptureMerge& pcap, std::optional<std::uint64
 }  // namespace
 
 int run_offline(const Config& config, const OfflineOptions& options) {
-  const std::vector<std::string> files = resolve_capture_inputs(options.pcap_inputs);
+  const std::vector<std::string> files =
+      resolve_capture_inputs(options.pcap_inputs, [](const std::string& why) { spdlog::warn("{}", why); });
   if (options.jobs > 1 && !options.worker) return run_offline_jobs(config, options, files);
   CaptureMerge pcap(files);
   const ReplayEngine engine = options.engine.value_or(ReplayEngine::User);

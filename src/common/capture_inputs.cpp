@@ -1,9 +1,12 @@
 #include "sniffer/capture_inputs.hpp"
 
 #include <glob.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <filesystem>
 #include <set>
 
@@ -21,14 +24,46 @@ bool is_capture_name(const fs::path& path) {
   return ext == ".pcap" || ext == ".pcapng" || ext == ".cap";
 }
 
+// Why the walk of a directory does not follow symbolic link `link` named like a
+// capture (`capture_name`), or "" when it does (red team R16-6: a user who may
+// write into a data set converted by root linked captures it could not read
+// itself; a link loop ended the run). Never a link to a directory, as `find`
+// without -L; a link to a file only when it is root's, this user's or the
+// file's owner's (as fs.protected_symlinks has it in sticky directories).
+std::string not_followed(const fs::path& link, bool capture_name) {
+  struct stat own {}, target {};
+  if (lstat(link.c_str(), &own) != 0) return "";  // gone meanwhile: nothing to read
+  if (stat(link.c_str(), &target) != 0) {
+    const int err = errno;
+    return capture_name ? "a symbolic link that leads nowhere (" + errno_text(err) + "), skipped" : "";
+  }
+  if (S_ISDIR(target.st_mode)) {
+    return "a symbolic link to a directory, not followed (name it on the command line to read it)";
+  }
+  if (!capture_name || own.st_uid == 0 || own.st_uid == geteuid() || own.st_uid == target.st_uid) return "";
+  return "a symbolic link of uid " + std::to_string(own.st_uid) + " to a file of uid " +
+         std::to_string(target.st_uid) + ", not followed (only links of root, of this user or of the file's owner are)";
+}
+
 // Every capture file under `dir`, sorted by path so that a data set's files
 // come in their names' order (the merge orders packets by time anyway).
-std::vector<std::string> captures_under(const std::string& dir) {
+// Symbolic links met in the walk: see not_followed; each skipped one said.
+std::vector<std::string> captures_under(const std::string& dir, const CaptureInputWarning& warn) {
   std::vector<std::string> files;
   std::error_code ec;
-  for (fs::recursive_directory_iterator it(dir, fs::directory_options::follow_directory_symlink, ec), end;
-       !ec && it != end; it.increment(ec)) {
-    if (it->is_regular_file() && is_capture_name(it->path())) files.push_back(it->path().string());
+  for (fs::recursive_directory_iterator it(dir, fs::directory_options::none, ec), end; !ec && it != end;
+       it.increment(ec)) {
+    std::error_code ignored;
+    const fs::file_status own = it->symlink_status(ignored);
+    const bool capture_name = is_capture_name(it->path());
+    if (fs::is_symlink(own)) {
+      const std::string why = not_followed(it->path(), capture_name);
+      if (!why.empty()) {
+        if (warn) warn("--read-pcap " + dir + ": " + it->path().string() + ": " + why);
+        continue;
+      }
+    }
+    if (capture_name && fs::is_regular_file(it->path(), ignored)) files.push_back(it->path().string());
   }
   if (ec) throw Error("--read-pcap " + dir + ": " + ec.message());
   if (files.empty()) throw Error("--read-pcap " + dir + ": no capture files (*.pcap, *.pcapng, *.cap) in it");
@@ -52,16 +87,16 @@ std::vector<std::string> glob_matches(const std::string& pattern) {
 }
 
 // One argument's files: itself, a directory's captures, or a pattern's matches.
-std::vector<std::string> files_of(const std::string& argument) {
+std::vector<std::string> files_of(const std::string& argument, const CaptureInputWarning& warn) {
   if (argument == "-") return {argument};
   std::error_code ec;
   const fs::file_status status = fs::status(argument, ec);
-  if (fs::is_directory(status)) return captures_under(argument);
+  if (fs::is_directory(status)) return captures_under(argument, warn);
   if (fs::exists(status)) return {argument};
   if (!is_pattern(argument)) throw Error("--read-pcap " + argument + ": no such file or directory");
   std::vector<std::string> files;
   for (const std::string& match : glob_matches(argument)) {
-    for (std::string& file : fs::is_directory(match) ? captures_under(match) : std::vector{match}) {
+    for (std::string& file : fs::is_directory(match) ? captures_under(match, warn) : std::vector{match}) {
       files.push_back(std::move(file));
     }
   }
@@ -70,11 +105,12 @@ std::vector<std::string> files_of(const std::string& argument) {
 
 }  // namespace
 
-std::vector<std::string> resolve_capture_inputs(const std::vector<std::string>& arguments) {
+std::vector<std::string> resolve_capture_inputs(const std::vector<std::string>& arguments,
+                                                const CaptureInputWarning& warn) {
   std::vector<std::string> files;
   std::set<std::string> seen;  // canonical paths ("-" as itself)
   for (const std::string& argument : arguments) {
-    for (std::string& file : files_of(argument)) {
+    for (std::string& file : files_of(argument, warn)) {
       std::error_code ec;
       const fs::path canonical = file == "-" ? fs::path("-") : fs::weakly_canonical(file, ec);
       if (!seen.insert(canonical.string()).second) {

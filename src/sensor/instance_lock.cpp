@@ -96,14 +96,21 @@ InstanceLock::InstanceLock(const std::string& pin_path, const std::string& direc
   }
   file_ = directory + "/" + file_name(resolved_pin_path(pin_path));
   // A few tries: between our open and our flock, an exiting holder may remove
-  // the file we opened.
+  // the file we opened, or a start replace a dead run's file we may not write.
   for (int attempt = 0; attempt < 10; ++attempt) {
-    const int fd = open(file_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+    int fd = open(file_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+    // A file we may not write: a dead root run's, say (red team R16-5). Read
+    // only, its lock tells whether its run is alive.
+    const bool read_only = fd < 0 && errno == EACCES;
+    if (read_only) fd = open(file_.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0 && read_only && errno == ENOENT) continue;  // removed meanwhile
     if (fd < 0) throw Error("lock file " + file_ + ": " + errno_text(errno));
     if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
       const int err = errno;
       const std::string pid = holder_pid(fd);
+      const bool linked = still_linked(fd, file_);
       close(fd);
+      if (err == EWOULDBLOCK && !linked) continue;  // its holder removed it: it is going, or replacing it
       if (err == EWOULDBLOCK) {
         throw AlreadyRunning("another sniffer (pid " + (pid.empty() ? std::string("unknown") : pid) + ") holds " +
                              pin_path + " (lock " + file_ + "): stop it first, or give this one another pin_path");
@@ -114,6 +121,13 @@ InstanceLock::InstanceLock(const std::string& pin_path, const std::string& direc
       close(fd);
       continue;
     }
+    if (read_only) {  // its run is gone (its lock was free, and now is ours): made again, ours
+      const int err = unlink(file_.c_str()) == 0 ? 0 : errno;
+      close(fd);
+      if (err == 0) continue;
+      throw Error("lock file " + file_ + ": not writable, and cannot be removed: " + errno_text(err));
+    }
+    fchmod(fd, 0644);  // whatever the umask: a start as another user can read it (and its lock)
     const std::string pid = std::to_string(getpid()) + "\n";
     if (ftruncate(fd, 0) != 0 || pwrite(fd, pid.data(), pid.size(), 0) != static_cast<ssize_t>(pid.size())) {
       const int err = errno;
@@ -124,7 +138,7 @@ InstanceLock::InstanceLock(const std::string& pin_path, const std::string& direc
     fd_ = fd;
     return;
   }
-  throw Error("lock file " + file_ + ": removed and re-created while taking it, 10 times in a row");
+  throw Error("lock file " + file_ + ": removed or re-created while taking it, 10 times in a row");
 }
 
 InstanceLock::~InstanceLock() {

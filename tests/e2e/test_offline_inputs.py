@@ -10,6 +10,7 @@ flows). The whole CSV is compared, row for row (as a multiset: flow ids included
 import csv
 import gzip
 import json
+import os
 import resource
 import shutil
 import struct
@@ -217,3 +218,58 @@ def test_thousands_of_files_under_a_small_open_files_limit(env, tmp_path, files,
     assert one_report["packets_read"] == 20 * files
     assert many == one, f"{sorted((many - one).elements())[:5]} instead of {sorted((one - many).elements())[:5]}"
     assert report["peak_rss_bytes"] < one_report["peak_rss_bytes"] + (32 << 20), (report, one_report)
+
+
+def read_directory(env, tmp_path, directory):
+    """(exit status, the report's pcap section or None, stderr) of --read-pcap DIRECTORY."""
+    proc = subprocess.run([env.sniffer, "-i", "wan0:wan:gateway", "--read-pcap", directory, "--write-csv",
+                           tmp_path / "dir.csv"], capture_output=True, text=True, timeout=120)
+    lines = proc.stdout.splitlines()
+    return proc.returncode, json.loads(lines[-1])["pcap"] if lines else None, proc.stderr
+
+
+def data_set_with_links(tmp_path):
+    """ds/part0.pcap, ds/sub/part1.pcap and ds/mine.pcap (root's link to part2): the whole capture;
+    beside it two private directories (0700) of other captures, linked from ds: one as a directory
+    (ds/elsewhere), the other's file by uid 65534's link (ds/foreign.pcap)."""
+    pieces = split_capture(CAPTURE, CUTS, tmp_path / "pieces")
+    ds, private = tmp_path / "ds", tmp_path / "private"
+    (ds / "sub").mkdir(parents=True)
+    private.mkdir(mode=0o700)
+    (tmp_path / "private2").mkdir(mode=0o700)
+    shutil.copyfile(pieces[0], ds / "part0.pcap")
+    shutil.copyfile(pieces[1], ds / "sub" / "part1.pcap")
+    (ds / "mine.pcap").symlink_to(pieces[2])
+    shutil.copyfile(REPO_PCAPS / "dns" / "dnssec.pcap", private / "secret.pcap")
+    (ds / "elsewhere").symlink_to(private)
+    shutil.copyfile(REPO_PCAPS / "smb" / "smb3.pcap", tmp_path / "private2" / "secret.pcap")
+    (ds / "foreign.pcap").symlink_to(tmp_path / "private2" / "secret.pcap")
+    os.lchown(ds / "foreign.pcap", 65534, 65534)
+    return ds
+
+
+def test_a_directorys_walk_follows_no_link_to_a_directory_nor_another_users_link(env, tmp_path):
+    """Red team R16-6: a user who may write into a data set that root converts linked a directory,
+    or a capture, that it cannot read itself, and its flows landed in the table (the base read 5
+    files here). Now the walk reads the three files of the data set (its own link included), and
+    says which links it skipped."""
+    ds = data_set_with_links(tmp_path)
+    code, report, stderr = read_directory(env, tmp_path, ds)
+    assert code == 0, stderr
+    assert report["files"] == 3 and report["packets_read"] == 751, report
+    assert f"{ds}/elsewhere: a symbolic link to a directory, not followed" in stderr, stderr
+    assert f"{ds}/foreign.pcap: a symbolic link of uid 65534 to a file of uid 0, not followed" in stderr, stderr
+    code, report, stderr = read_directory(env, tmp_path, ds / "elsewhere")  # named: the operator's choice
+    assert code == 0 and report["files"] == 1, stderr
+
+
+def test_a_link_loop_in_a_directory_is_skipped_and_the_run_goes_on(env, tmp_path):
+    """Red team R16-6: ds/sub/loop -> .. ended the base's run (exit 1, `Too many levels of symbolic
+    links [ds/sub/loop/sub/loop/...]`, no table)."""
+    pieces = split_capture(CAPTURE, CUTS, tmp_path / "ds")
+    (tmp_path / "ds" / "sub").mkdir()
+    (tmp_path / "ds" / "sub" / "loop").symlink_to("..")
+    code, report, stderr = read_directory(env, tmp_path, tmp_path / "ds")
+    assert code == 0, stderr
+    assert report["files"] == len(pieces) and report["packets_read"] == 751, report
+    assert f"{tmp_path}/ds/sub/loop: a symbolic link to a directory, not followed" in stderr, stderr

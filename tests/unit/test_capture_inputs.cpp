@@ -10,6 +10,7 @@
 #include <fstream>
 #include <iterator>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -93,6 +94,69 @@ TEST(CaptureInputs, ErrorsNameTheArgument) {
   EXPECT_NE(error_of({d + "/*.pcapng"}).find("*.pcapng: no file matches"), std::string::npos);
   EXPECT_NE(error_of({d + "/a.pcap", d}).find("a.pcap: given twice"), std::string::npos);
   EXPECT_NE(error_of({"-", "-"}).find("-: given twice"), std::string::npos);
+}
+
+// What resolve_capture_inputs returns for `arguments`, and the warnings it gave (sorted).
+std::pair<std::vector<std::string>, std::vector<std::string>> resolved_and_warned(
+    const std::vector<std::string>& arguments) {
+  std::vector<std::string> warned;
+  auto files = resolve_capture_inputs(arguments, [&](const std::string& why) { warned.push_back(why); });
+  std::sort(warned.begin(), warned.end());
+  return {files, warned};
+}
+
+// Red team R16-6: the walk followed links to directories anywhere (a user who
+// may write into a data set converted by root linked a directory it cannot
+// read), and a link loop ended the run. Now neither is followed, each said;
+// a directory named on the command line, link or not, is read.
+TEST(CaptureInputs, ADirectorysWalkFollowsNoLinkToADirectoryAndSurvivesALoop) {
+  TempDir dir("capture_inputs");
+  fs::create_directories(dir.path / "ds" / "sub");
+  fs::create_directories(dir.path / "private");
+  for (const char* name : {"ds/a.pcap", "ds/sub/b.pcap", "private/secret.pcap"}) std::ofstream(dir.path / name) << "x";
+  fs::create_directory_symlink(dir.path / "private", dir.path / "ds" / "elsewhere");
+  fs::create_directory_symlink("..", dir.path / "ds" / "sub" / "loop");
+  const std::string ds = (dir.path / "ds").string();
+  const auto [files, warned] = resolved_and_warned({ds});
+  EXPECT_EQ(files, (std::vector<std::string>{ds + "/a.pcap", ds + "/sub/b.pcap"}));
+  const std::string not_followed = ": a symbolic link to a directory, not followed";
+  EXPECT_EQ(warned, (std::vector<std::string>{"--read-pcap " + ds + ": " + ds + "/elsewhere" + not_followed +
+                                                  " (name it on the command line to read it)",
+                                              "--read-pcap " + ds + ": " + ds + "/sub/loop" + not_followed +
+                                                  " (name it on the command line to read it)"}));
+  EXPECT_EQ(resolved_and_warned({ds + "/elsewhere"}).first, std::vector<std::string>{ds + "/elsewhere/secret.pcap"});
+}
+
+// A link to a file in the walk is followed when it is root's, this user's or
+// the file's owner's; another user's link to a file not theirs is skipped,
+// said. Named on the command line, any link is followed.
+TEST(CaptureInputs, ADirectorysWalkFollowsOnlyLinksOfRootThisUserOrTheFilesOwner) {
+  TempDir dir("capture_inputs");
+  fs::create_directories(dir.path / "ds");
+  fs::create_directories(dir.path / "private");
+  for (const char* name : {"private/secret.pcap", "private/theirs.pcap"}) std::ofstream(dir.path / name) << "x";
+  fs::create_symlink(dir.path / "private" / "secret.pcap", dir.path / "ds" / "mine.pcap");
+  fs::create_symlink(dir.path / "private" / "gone.pcap", dir.path / "ds" / "dangling.pcap");
+  fs::create_symlink(dir.path / "private" / "gone.txt", dir.path / "ds" / "dangling.txt");  // not a capture's name
+  const std::string ds = (dir.path / "ds").string();
+  auto [files, warned] = resolved_and_warned({ds});
+  EXPECT_EQ(files, std::vector<std::string>{ds + "/mine.pcap"});
+  EXPECT_EQ(warned, std::vector<std::string>{"--read-pcap " + ds + ": " + ds +
+                                             "/dangling.pcap: a symbolic link that leads nowhere (No such file or "
+                                             "directory (errno 2)), skipped"});
+  if (geteuid() != 0) GTEST_SKIP() << "another user's link needs root to make";
+  fs::create_symlink(dir.path / "private" / "secret.pcap", dir.path / "ds" / "foreign.pcap");
+  ASSERT_EQ(lchown((dir.path / "ds" / "foreign.pcap").c_str(), 65534, 65534), 0);
+  fs::create_symlink(dir.path / "private" / "theirs.pcap", dir.path / "ds" / "owners.pcap");
+  ASSERT_EQ(lchown((dir.path / "ds" / "owners.pcap").c_str(), 65534, 65534), 0);
+  ASSERT_EQ(chown((dir.path / "private" / "theirs.pcap").c_str(), 65534, 65534), 0);
+  std::tie(files, warned) = resolved_and_warned({ds});
+  EXPECT_EQ(files, (std::vector<std::string>{ds + "/mine.pcap", ds + "/owners.pcap"}));
+  ASSERT_EQ(warned.size(), 2u);
+  EXPECT_EQ(warned[1], "--read-pcap " + ds + ": " + ds +
+                           "/foreign.pcap: a symbolic link of uid 65534 to a file of uid 0, not followed (only links "
+                           "of root, of this user or of the file's owner are)");
+  EXPECT_EQ(resolved_and_warned({ds + "/foreign.pcap"}).first, std::vector<std::string>{ds + "/foreign.pcap"});
 }
 
 TEST(CaptureMerge, OverlappingFilesInterleaveByTimeAndTiesKeepTheGivenOrder) {

@@ -1,6 +1,11 @@
 // InstanceLock: one holder per pin path, named in the refusal; released (and
 // its file removed) when the holder goes.
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include <fcntl.h>
 
 #include <filesystem>
 #include <fstream>
@@ -85,4 +90,70 @@ TEST(InstanceLock, LeftoverFileOfADeadHolderDoesNotBlock) {
   std::string pid;
   in >> pid;
   EXPECT_EQ(pid, std::to_string(getpid()));
+}
+
+// What a start as uid 65534 (root: dropped to it; else as itself) says:
+// "ok" and the pid in the file it holds, or its error.
+std::string start_as_other_user(const fs::path& locks) {
+  int out[2];
+  if (pipe(out) != 0) return "pipe failed";
+  const pid_t pid = fork();
+  if (pid == 0) {
+    close(out[0]);
+    std::string said;
+    if (geteuid() == 0 && (setresgid(65534, 65534, 65534) != 0 || setresuid(65534, 65534, 65534) != 0)) {
+      said = "setresuid failed";
+    } else {
+      try {
+        InstanceLock lock("/sys/fs/bpf/sniffer", locks.string());
+        struct stat st {};
+        said = "ok " + read_text(lock.file()) + (stat(lock.file().c_str(), &st) == 0 && st.st_uid == geteuid()
+                                                      ? "owner ok" : "owner wrong");
+        if (read_text(lock.file()) != std::to_string(getpid()) + "\n") said += " (not its pid)";
+      } catch (const std::exception& e) {
+        said = e.what();
+      }
+    }
+    if (write(out[1], said.data(), said.size()) < 0) _exit(2);
+    _exit(0);
+  }
+  close(out[1]);
+  std::string said;
+  char buf[512];
+  for (ssize_t n; (n = read(out[0], buf, sizeof buf)) > 0;) said.append(buf, static_cast<std::size_t>(n));
+  close(out[0]);
+  waitpid(pid, nullptr, 0);
+  return said;
+}
+
+// Red team R16-5: a root run killed by SIGKILL leaves its root-owned 0644
+// file in /run/sniffer; the unit (User=sniffer) could not open it for
+// writing, and every start failed (Permission denied). A file this user may
+// not write, its lock free, is a dead run's: it is made again, ours. Its
+// lock held: the refusal names the holder, as for any other file.
+TEST(InstanceLock, LeftoverFileThisUserMayNotWriteDoesNotBlockUnlessItsLockIsHeld) {
+  TempDir dir("instance_lock");
+  const fs::path locks = dir.path / "run";
+  fs::create_directories(locks);
+  const fs::path leftover = locks / InstanceLock::file_name("/sys/fs/bpf/sniffer");
+  std::ofstream(leftover) << "4242\n";
+  if (geteuid() == 0) {  // the directory the unit's user's, the file root's (root ignores mode bits)
+    ASSERT_EQ(chown(dir.path.c_str(), 65534, 65534), 0);
+    ASSERT_EQ(chown(locks.c_str(), 65534, 65534), 0);
+    ASSERT_EQ(chmod(leftover.c_str(), 0644), 0);
+  } else {
+    ASSERT_EQ(chmod(leftover.c_str(), 0444), 0);
+  }
+  const int held = open(leftover.c_str(), O_RDONLY | O_CLOEXEC);  // a live holder of that file
+  ASSERT_GE(held, 0);
+  ASSERT_EQ(flock(held, LOCK_EX | LOCK_NB), 0);
+  const std::string refused = start_as_other_user(locks);
+  EXPECT_NE(refused.find("another sniffer (pid 4242) holds /sys/fs/bpf/sniffer"), std::string::npos) << refused;
+  EXPECT_TRUE(fs::exists(leftover));
+  close(held);  // its run gone: the file is left, its lock free
+  const std::string started = start_as_other_user(locks);
+  EXPECT_EQ(started.rfind("ok ", 0), 0u) << started;
+  EXPECT_NE(started.find("owner ok"), std::string::npos) << started;
+  EXPECT_EQ(started.find("not its pid"), std::string::npos) << started;
+  EXPECT_FALSE(fs::exists(leftover)) << "the start's own file outlived it";
 }
