@@ -66,41 +66,52 @@ char* put_word(char* at, const Word& w) {
   return at + w.size;
 }
 
-Word direction_word(v1::FlowDirection d) {
+// The names' words are constants in memory: a cell's copy is a load from
+// there (a Word returned by value was stored field by field to the stack
+// and loaded back whole, stalling on the store forwarding).
+const Word& direction_word(v1::FlowDirection d) {
   using namespace std::string_view_literals;
+  static constexpr Word kInbound = word("inbound"sv), kOutbound = word("outbound"sv),
+                        kToSensor = word("to_sensor"sv), kFromSensor = word("from_sensor"sv),
+                        kInternal = word("internal"sv), kOther = word("unspecified"sv);
   switch (d) {
-    case v1::FLOW_DIRECTION_INBOUND: return word("inbound"sv);
-    case v1::FLOW_DIRECTION_OUTBOUND: return word("outbound"sv);
-    case v1::FLOW_DIRECTION_TO_SENSOR: return word("to_sensor"sv);
-    case v1::FLOW_DIRECTION_FROM_SENSOR: return word("from_sensor"sv);
-    case v1::FLOW_DIRECTION_INTERNAL: return word("internal"sv);
-    default: return word("unspecified"sv);
+    case v1::FLOW_DIRECTION_INBOUND: return kInbound;
+    case v1::FLOW_DIRECTION_OUTBOUND: return kOutbound;
+    case v1::FLOW_DIRECTION_TO_SENSOR: return kToSensor;
+    case v1::FLOW_DIRECTION_FROM_SENSOR: return kFromSensor;
+    case v1::FLOW_DIRECTION_INTERNAL: return kInternal;
+    default: return kOther;
   }
 }
 
-Word end_reason_word(v1::FlowEndReason r) {
+const Word& end_reason_word(v1::FlowEndReason r) {
   using namespace std::string_view_literals;
+  static constexpr Word kFin = word("fin"sv), kRst = word("rst"sv), kIdle = word("idle_timeout"sv),
+                        kActive = word("active_timeout"sv), kEvicted = word("evicted"sv),
+                        kShutdown = word("shutdown"sv), kEndOfCapture = word("end_of_capture"sv),
+                        kPortReuse = word("port_reuse"sv), kTableFull = word("table_full"sv),
+                        kOther = word("unspecified"sv);
   switch (r) {
-    case v1::FLOW_END_FIN: return word("fin"sv);
-    case v1::FLOW_END_RST: return word("rst"sv);
-    case v1::FLOW_END_IDLE_TIMEOUT: return word("idle_timeout"sv);
-    case v1::FLOW_END_ACTIVE_TIMEOUT: return word("active_timeout"sv);
-    case v1::FLOW_END_EVICTED: return word("evicted"sv);
-    case v1::FLOW_END_SHUTDOWN: return word("shutdown"sv);
-    case v1::FLOW_END_END_OF_CAPTURE: return word("end_of_capture"sv);
-    case v1::FLOW_END_PORT_REUSE: return word("port_reuse"sv);
-    case v1::FLOW_END_TABLE_FULL: return word("table_full"sv);
-    default: return word("unspecified"sv);
+    case v1::FLOW_END_FIN: return kFin;
+    case v1::FLOW_END_RST: return kRst;
+    case v1::FLOW_END_IDLE_TIMEOUT: return kIdle;
+    case v1::FLOW_END_ACTIVE_TIMEOUT: return kActive;
+    case v1::FLOW_END_EVICTED: return kEvicted;
+    case v1::FLOW_END_SHUTDOWN: return kShutdown;
+    case v1::FLOW_END_END_OF_CAPTURE: return kEndOfCapture;
+    case v1::FLOW_END_PORT_REUSE: return kPortReuse;
+    case v1::FLOW_END_TABLE_FULL: return kTableFull;
+    default: return kOther;
   }
 }
 
 // role_name's and mode_name's texts (event_json.hpp), as words.
-Word role_word(v1::Role r) {
+const Word& role_word(v1::Role r) {
   static constexpr Word kWan = word(role_name(v1::ROLE_WAN)), kLan = word(role_name(v1::ROLE_LAN)),
                         kOther = word(role_name(v1::ROLE_UNSPECIFIED));
   return r == v1::ROLE_WAN ? kWan : r == v1::ROLE_LAN ? kLan : kOther;
 }
-Word mode_word(v1::Mode m) {
+const Word& mode_word(v1::Mode m) {
   static constexpr Word kHost = word(mode_name(v1::MODE_HOST_BASED)), kGateway = word(mode_name(v1::MODE_GATEWAY)),
                         kOther = word(mode_name(v1::MODE_UNSPECIFIED));
   return m == v1::MODE_HOST_BASED ? kHost : m == v1::MODE_GATEWAY ? kGateway : kOther;
