@@ -100,6 +100,21 @@ void base64_digest(const unsigned char (&in)[20], char* out) {
   *out = '=';
 }
 
+// memcmp's sign for the tuple's two addresses, both 16 bytes with zeros past
+// an IPv4 address's four (so the same sign as memcmp of addr_len bytes):
+// two big-endian 64-bit compares inline, not a library call a flow.
+int compare_addresses(const std::array<std::uint8_t, 16>& a, const std::array<std::uint8_t, 16>& b) {
+  std::uint64_t a_hi, a_lo, b_hi, b_lo;
+  std::memcpy(&a_hi, a.data(), 8);
+  std::memcpy(&a_lo, a.data() + 8, 8);
+  std::memcpy(&b_hi, b.data(), 8);
+  std::memcpy(&b_lo, b.data() + 8, 8);
+  a_hi = __builtin_bswap64(a_hi), a_lo = __builtin_bswap64(a_lo);
+  b_hi = __builtin_bswap64(b_hi), b_lo = __builtin_bswap64(b_lo);
+  if (a_hi != b_hi) return a_hi < b_hi ? -1 : 1;
+  return a_lo < b_lo ? -1 : a_lo > b_lo ? 1 : 0;
+}
+
 }  // namespace
 
 CommunityIdTuple community_id_tuple(std::uint8_t ip_version, const std::uint8_t* src, const std::uint8_t* dst,
@@ -107,12 +122,17 @@ CommunityIdTuple community_id_tuple(std::uint8_t ip_version, const std::uint8_t*
   CommunityIdTuple t;
   t.addr_len = ip_version == 4 ? 4 : 16;
   t.proto = proto;
-  std::memcpy(t.src.data(), src, t.addr_len);
-  std::memcpy(t.dst.data(), dst, t.addr_len);
+  if (t.addr_len == 4) {  // constant sizes: inline copies, not a library call each
+    std::memcpy(t.src.data(), src, 4);
+    std::memcpy(t.dst.data(), dst, 4);
+  } else {
+    std::memcpy(t.src.data(), src, 16);
+    std::memcpy(t.dst.data(), dst, 16);
+  }
   const bool port_proto = proto == kTcp || proto == kUdp || proto == kSctp || proto == kIcmp || proto == kIcmpV6;
   t.has_ports = port_proto && !no_l4_header;
   if (!t.has_ports) {
-    if (std::memcmp(t.src.data(), t.dst.data(), t.addr_len) > 0) std::swap(t.src, t.dst);
+    if (compare_addresses(t.src, t.dst) > 0) std::swap(t.src, t.dst);
     return t;
   }
   bool one_way = false;
@@ -125,7 +145,7 @@ CommunityIdTuple community_id_tuple(std::uint8_t ip_version, const std::uint8_t*
   }
   t.sport = sport;
   t.dport = dport;
-  const int cmp = std::memcmp(t.src.data(), t.dst.data(), t.addr_len);
+  const int cmp = compare_addresses(t.src, t.dst);
   if (!one_way && (cmp > 0 || (cmp == 0 && sport > dport))) {
     std::swap(t.src, t.dst);
     std::swap(t.sport, t.dport);

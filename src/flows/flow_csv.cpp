@@ -11,6 +11,7 @@
 #include <tuple>
 #include <type_traits>
 
+#include "sniffer/community_id.hpp"  // kCommunityIdLength
 #include "sniffer/event_json.hpp"  // role_name, mode_name
 #include "sniffer/ip_text.hpp"
 #include "csv_cells.hpp"
@@ -23,43 +24,105 @@ using namespace csv_cells;  // the cell writers
 
 // The row's addresses as text, formatted once (Flow ID and the IP columns use them).
 struct RowText {
+  // A buffer's whole size is copied into the row (put_address), whatever the text's length.
+  static constexpr std::size_t kBuffer = 48;
+  static_assert(kBuffer >= kIpTextMax);
   template <typename Record>
   explicit RowText(const Record& r) : src(text_of(r.src_addr(), src_buf)), dst(text_of(r.dst_addr(), dst_buf)) {}
   static std::string_view text_of(std::string_view bytes, char* buf) {
     const auto* addr = reinterpret_cast<const std::uint8_t*>(bytes.data());
     return {buf, static_cast<std::size_t>(ip_to_chars(buf, addr, bytes.size()) - buf)};
   }
-  char src_buf[kIpTextMax], dst_buf[kIpTextMax];
+  char src_buf[kBuffer]{}, dst_buf[kBuffer]{};
   std::string_view src, dst;
 };
 
-// Views of literals: their lengths known when compiled (no strlen a row).
-std::string_view direction_name(v1::FlowDirection d) {
+// An address's text: its buffer copied whole (a constant size, inline; not a
+// library call of the text's length), the position moved by the text's length.
+// The bytes past the text fall within the row's room (the cells after an
+// address are given more than 48 bytes there: row_bound) and are written over by them.
+char* put_address(char* at, std::string_view text) {
+  std::memcpy(at, text.data(), RowText::kBuffer);
+  return at + text.size();
+}
+
+// The enum names as words of 16 bytes: a cell copies all 16 (a constant
+// size, inline) and moves on by the name's length (no library call of the
+// name's length a cell, no strlen). The bytes past the name are written over
+// by the cells after it (64 bytes of room a cell: row_bound).
+struct Word {
+  char text[16];
+  std::size_t size;
+};
+constexpr Word word(std::string_view s) {
+  if (s.size() > sizeof(Word::text)) throw "a word of more than 16 characters";  // not a constant: no build
+  Word w{};
+  for (std::size_t i = 0; i < s.size(); ++i) w.text[i] = s[i];
+  w.size = s.size();
+  return w;
+}
+char* put_word(char* at, const Word& w) {
+  std::memcpy(at, w.text, sizeof w.text);
+  return at + w.size;
+}
+
+// The names' words are constants in memory: a cell's copy is a load from
+// there (a Word returned by value was stored field by field to the stack
+// and loaded back whole, stalling on the store forwarding).
+const Word& direction_word(v1::FlowDirection d) {
   using namespace std::string_view_literals;
+  static constexpr Word kInbound = word("inbound"sv), kOutbound = word("outbound"sv),
+                        kToSensor = word("to_sensor"sv), kFromSensor = word("from_sensor"sv),
+                        kInternal = word("internal"sv), kOther = word("unspecified"sv);
   switch (d) {
-    case v1::FLOW_DIRECTION_INBOUND: return "inbound"sv;
-    case v1::FLOW_DIRECTION_OUTBOUND: return "outbound"sv;
-    case v1::FLOW_DIRECTION_TO_SENSOR: return "to_sensor"sv;
-    case v1::FLOW_DIRECTION_FROM_SENSOR: return "from_sensor"sv;
-    case v1::FLOW_DIRECTION_INTERNAL: return "internal"sv;
-    default: return "unspecified"sv;
+    case v1::FLOW_DIRECTION_INBOUND: return kInbound;
+    case v1::FLOW_DIRECTION_OUTBOUND: return kOutbound;
+    case v1::FLOW_DIRECTION_TO_SENSOR: return kToSensor;
+    case v1::FLOW_DIRECTION_FROM_SENSOR: return kFromSensor;
+    case v1::FLOW_DIRECTION_INTERNAL: return kInternal;
+    default: return kOther;
   }
 }
 
-std::string_view end_reason_name(v1::FlowEndReason r) {
+const Word& end_reason_word(v1::FlowEndReason r) {
   using namespace std::string_view_literals;
+  static constexpr Word kFin = word("fin"sv), kRst = word("rst"sv), kIdle = word("idle_timeout"sv),
+                        kActive = word("active_timeout"sv), kEvicted = word("evicted"sv),
+                        kShutdown = word("shutdown"sv), kEndOfCapture = word("end_of_capture"sv),
+                        kPortReuse = word("port_reuse"sv), kTableFull = word("table_full"sv),
+                        kOther = word("unspecified"sv);
   switch (r) {
-    case v1::FLOW_END_FIN: return "fin"sv;
-    case v1::FLOW_END_RST: return "rst"sv;
-    case v1::FLOW_END_IDLE_TIMEOUT: return "idle_timeout"sv;
-    case v1::FLOW_END_ACTIVE_TIMEOUT: return "active_timeout"sv;
-    case v1::FLOW_END_EVICTED: return "evicted"sv;
-    case v1::FLOW_END_SHUTDOWN: return "shutdown"sv;
-    case v1::FLOW_END_END_OF_CAPTURE: return "end_of_capture"sv;
-    case v1::FLOW_END_PORT_REUSE: return "port_reuse"sv;
-    case v1::FLOW_END_TABLE_FULL: return "table_full"sv;
-    default: return "unspecified"sv;
+    case v1::FLOW_END_FIN: return kFin;
+    case v1::FLOW_END_RST: return kRst;
+    case v1::FLOW_END_IDLE_TIMEOUT: return kIdle;
+    case v1::FLOW_END_ACTIVE_TIMEOUT: return kActive;
+    case v1::FLOW_END_EVICTED: return kEvicted;
+    case v1::FLOW_END_SHUTDOWN: return kShutdown;
+    case v1::FLOW_END_END_OF_CAPTURE: return kEndOfCapture;
+    case v1::FLOW_END_PORT_REUSE: return kPortReuse;
+    case v1::FLOW_END_TABLE_FULL: return kTableFull;
+    default: return kOther;
   }
+}
+
+// role_name's and mode_name's texts (event_json.hpp), as words.
+const Word& role_word(v1::Role r) {
+  static constexpr Word kWan = word(role_name(v1::ROLE_WAN)), kLan = word(role_name(v1::ROLE_LAN)),
+                        kOther = word(role_name(v1::ROLE_UNSPECIFIED));
+  return r == v1::ROLE_WAN ? kWan : r == v1::ROLE_LAN ? kLan : kOther;
+}
+const Word& mode_word(v1::Mode m) {
+  static constexpr Word kHost = word(mode_name(v1::MODE_HOST_BASED)), kGateway = word(mode_name(v1::MODE_GATEWAY)),
+                        kOther = word(mode_name(v1::MODE_UNSPECIFIED));
+  return m == v1::MODE_HOST_BASED ? kHost : m == v1::MODE_GATEWAY ? kGateway : kOther;
+}
+
+// A Community ID ("1:" and 28 characters of base64, or none): a copy of
+// constant size when it has its length.
+char* put_community_id(char* at, std::string_view id) {
+  if (id.size() != kCommunityIdLength) return put_chars(at, id);
+  std::memcpy(at, id.data(), kCommunityIdLength);
+  return at + kCommunityIdLength;
 }
 
 // ---- derived quantities ---------------------------------------------------
@@ -88,9 +151,9 @@ double per_subflow(std::uint64_t v, const Record& r) {
 // Addresses, ports and protocol joined by dashes: nothing to quote.
 template <typename Record>
 char* put_flow_id(char* at, const Record& r, const RowText& t) {
-  at = put_chars(at, t.src);
+  at = put_address(at, t.src);
   *at++ = '-';
-  at = put_chars(at, t.dst);
+  at = put_address(at, t.dst);
   *at++ = '-';
   at = put(at, r.src_port());
   *at++ = '-';
@@ -122,15 +185,15 @@ Column(const char*, Write) -> Column<Write>;
 // when it must be), or a word that never needs quoting (the enum names).
 #define NUMBER(expr) [](const Record& r, const RowText&, char* o) { return put(o, expr); }
 #define TEXT(expr) [](const Record& r, const RowText&, char* o) { return put_text(o, expr); }
-#define WORD(expr) [](const Record& r, const RowText&, char* o) { return put_chars(o, expr); }
+#define WORD(expr) [](const Record& r, const RowText&, char* o) { return put_word(o, expr); }
 
 template <typename Record>
 constexpr auto kColumns = std::make_tuple(
     // Identity.
     Column{"Flow ID", [](const Record& r, const RowText& t, char* o) { return put_flow_id(o, r, t); }},
-    Column{"Source IP", [](const Record&, const RowText& t, char* o) { return put_chars(o, t.src); }},
+    Column{"Source IP", [](const Record&, const RowText& t, char* o) { return put_address(o, t.src); }},
     Column{"Source Port", NUMBER(r.src_port())},
-    Column{"Destination IP", [](const Record&, const RowText& t, char* o) { return put_chars(o, t.dst); }},
+    Column{"Destination IP", [](const Record&, const RowText& t, char* o) { return put_address(o, t.dst); }},
     Column{"Destination Port", NUMBER(r.dst_port())},
     Column{"Protocol", NUMBER(r.l4_protocol())},
     Column{"Timestamp", [](const Record& r, const RowText&, char* o) { return put_iso_utc(o, r.start_ns()); }},
@@ -233,18 +296,18 @@ constexpr auto kColumns = std::make_tuple(
     Column{"vlan_id", NUMBER(r.vlan_id())},
     Column{"interface", TEXT(r.interface())},
     Column{"ifindex", NUMBER(r.ifindex())},
-    Column{"role", WORD(role_name(r.role()))},
-    Column{"mode", WORD(mode_name(r.mode()))},
-    Column{"is_wan_facing", WORD(std::string_view(r.is_wan_facing() ? "1" : "0", 1))},
-    Column{"direction", WORD(direction_name(r.direction()))},
+    Column{"role", WORD(role_word(r.role()))},
+    Column{"mode", WORD(mode_word(r.mode()))},
+    Column{"is_wan_facing", NUMBER(r.is_wan_facing() ? 1u : 0u)},
+    Column{"direction", WORD(direction_word(r.direction()))},
     Column{"conn_state", TEXT(r.conn_state())},
     Column{"history", TEXT(r.history())},
-    Column{"end_reason", WORD(end_reason_name(r.end_reason()))},
-    Column{"is_update", WORD(std::string_view(r.is_update() ? "1" : "0", 1))},
+    Column{"end_reason", WORD(end_reason_word(r.end_reason()))},
+    Column{"is_update", NUMBER(r.is_update() ? 1u : 0u)},
     Column{"update_count", NUMBER(r.update_count())},
     Column{"flow_id_num", NUMBER(r.flow_id())},
     // "1:" and base64 (letters, digits, "+/="): never quoted, not scanned.
-    Column{"community_id", WORD(r.community_id())});
+    Column{"community_id", [](const Record& r, const RowText&, char* o) { return put_community_id(o, r.community_id()); }});
 
 #undef NUMBER
 #undef TEXT

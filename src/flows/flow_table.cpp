@@ -157,6 +157,19 @@ void FlowTable::expire(std::uint64_t now_ns) {
     if (s.flow && s.flow->id() == c.flow_id) end_closed(c.slot);
   }
   while (tail_ != kNone && sniffer_due(sniffer_later(slots_[tail_].flow->last_ts(), config_.idle_timeout_ns), now_ns)) {
+    // The flows before it in the list are the next to test, and often to end
+    // (a capture's idle flows end in runs): their cold lines are fetched
+    // while this one's record is written (each was a cache miss in the
+    // record's fill, the index's erase, the unlink). Only hints: the next
+    // one's index bucket (from its hash, in the slot fetched the round
+    // before), the one after it's slot and link.
+    if (const std::uint32_t next = links_[tail_].prev; next != kNone) {
+      index_.prefetch(slots_[next].hash);
+      if (const std::uint32_t after = links_[next].prev; after != kNone) {
+        prefetch_lines<sizeof(Slot), 1>(&slots_[after]);
+        __builtin_prefetch(&links_[after], 1, 1);
+      }
+    }
     // Idle, and maybe closed past its grace as well (the FIFO above stops
     // at its first entry not due, which a capture's clock stepping back can
     // leave in front): the close wins, as everywhere.

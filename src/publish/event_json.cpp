@@ -94,12 +94,6 @@ nlohmann::json field_to_json(const google::protobuf::Message& m, const google::p
 }
 }  // namespace
 
-const char* role_name(v1::Role r) { return r == v1::ROLE_WAN ? "wan" : r == v1::ROLE_LAN ? "lan" : "unspecified"; }
-
-const char* mode_name(v1::Mode m) {
-  return m == v1::MODE_HOST_BASED ? "host-based" : m == v1::MODE_GATEWAY ? "gateway" : "unspecified";
-}
-
 nlohmann::json event_to_json(const v1::PacketEvent& e) {
   return {{"timestamp_ns", e.timestamp_ns()},
           {"monotonic_ns", e.monotonic_ns()},
