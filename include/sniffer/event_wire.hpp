@@ -29,9 +29,6 @@ class EventWireBatch {
   void add(const DecodedRecord& record, const InterfaceInfo* iface, std::uint64_t wall_ts_ns,
            std::string_view community_id);
   std::uint32_t size() const { return count_; }
-  // Fields 12 to 28 eight at a time on AVX-512 (VBMI2; the default where the
-  // CPU has it) or one by one: the same bytes. Returns whether it is on.
-  bool use_vector_fields(bool on);
   // The interface table changed: an InterfaceInfo* seen before may now be
   // another interface's.
   void forget_interfaces() { iface_fields_.valid = false; }
@@ -79,7 +76,6 @@ class EventWireBatch {
   std::size_t capacity_ = 0;
   std::size_t next_capacity_ = 4096;  // the largest batch's so far: a new buffer rarely grows
   std::uint32_t count_ = 0;
-  bool vector_fields_;
 };
 
 using EventStream = BatchStream<EventWireBatch>;

@@ -8,7 +8,6 @@
 
 #include "sniffer/event_codec.hpp"
 #include "sniffer/wire_writer.hpp"
-#include "event_wire_vector.hpp"
 
 namespace sniffer {
 
@@ -138,27 +137,23 @@ std::uint8_t* EventWireBatch::encode_event(const DecodedRecord& record, std::str
   at = monotonic_.put(at, r.ts_mono_ns);
   wire::copy_short(at, iface_fields.data(), iface_fields.size());
   at = encode_addresses(r, at + iface_fields.size());
-  if (vector_fields_ && r.vlan_count == 0) {
-    at = wire_vector::fields_12_to_28(r, at);
-  } else {
-    at = wire::u32<E::kSrcPortFieldNumber>(at, r.sport);
-    at = wire::u32<E::kDstPortFieldNumber>(at, r.dport);
-    at = wire::u32<E::kL4ProtocolFieldNumber>(at, r.ip_version ? r.l4_proto : 0);
-    at = wire::u32<E::kTcpFlagsFieldNumber>(at, r.tcp_flags);
-    at = wire::u32<E::kTcpWindowFieldNumber>(at, r.tcp_window);
-    at = wire::u32<E::kTtlFieldNumber>(at, r.ttl);
-    at = wire::u32<E::kWireLengthFieldNumber>(at, r.wire_len);
-    at = wire::u32<E::kL3HeaderLengthFieldNumber>(at, r.l3_hdr_len);
-    at = wire::u32<E::kL4HeaderLengthFieldNumber>(at, r.l4_hdr_len);
-    at = wire::u32<E::kIpTotalLengthFieldNumber>(at, r.ip_total_len);
-    at = encode_vlans(r, at);
-    at = wire::u32<E::kEthertypeFieldNumber>(at, r.ethertype);
-    at = wire::u32<E::kFragmentFlagsFieldNumber>(at, r.frag_flags);
-    at = wire::u32<E::kFragmentOffsetFieldNumber>(at, r.frag_offset);
-    at = wire::u32<E::kFragmentIdFieldNumber>(at, r.frag_id);
-    at = wire::u32<E::kIcmpTypeFieldNumber>(at, r.icmp_type);
-    at = wire::u32<E::kIcmpCodeFieldNumber>(at, r.icmp_code);
-  }
+  at = wire::u32<E::kSrcPortFieldNumber>(at, r.sport);
+  at = wire::u32<E::kDstPortFieldNumber>(at, r.dport);
+  at = wire::u32<E::kL4ProtocolFieldNumber>(at, r.ip_version ? r.l4_proto : 0);
+  at = wire::u32<E::kTcpFlagsFieldNumber>(at, r.tcp_flags);
+  at = wire::u32<E::kTcpWindowFieldNumber>(at, r.tcp_window);
+  at = wire::u32<E::kTtlFieldNumber>(at, r.ttl);
+  at = wire::u32<E::kWireLengthFieldNumber>(at, r.wire_len);
+  at = wire::u32<E::kL3HeaderLengthFieldNumber>(at, r.l3_hdr_len);
+  at = wire::u32<E::kL4HeaderLengthFieldNumber>(at, r.l4_hdr_len);
+  at = wire::u32<E::kIpTotalLengthFieldNumber>(at, r.ip_total_len);
+  at = encode_vlans(r, at);
+  at = wire::u32<E::kEthertypeFieldNumber>(at, r.ethertype);
+  at = wire::u32<E::kFragmentFlagsFieldNumber>(at, r.frag_flags);
+  at = wire::u32<E::kFragmentOffsetFieldNumber>(at, r.frag_offset);
+  at = wire::u32<E::kFragmentIdFieldNumber>(at, r.frag_id);
+  at = wire::u32<E::kIcmpTypeFieldNumber>(at, r.icmp_type);
+  at = wire::u32<E::kIcmpCodeFieldNumber>(at, r.icmp_code);
   at = wire::u32<E::kParseFlagsFieldNumber>(at, r.parse_flags);
   at = wire::bytes<E::kPayloadFieldNumber>(at, record.snippet.data(), record.snippet.size());
   at = wire::u32<E::kTcpSeqFieldNumber>(at, r.tcp_seq);
@@ -168,8 +163,7 @@ std::uint8_t* EventWireBatch::encode_event(const DecodedRecord& record, std::str
   return wire::bytes<E::kCommunityIdFieldNumber>(at, community_id.data(), community_id.size());
 }
 
-EventWireBatch::EventWireBatch(const std::string& sensor_id, std::uint64_t sensor_start_ns, std::uint32_t worker)
-    : vector_fields_(wire_vector::available()) {
+EventWireBatch::EventWireBatch(const std::string& sensor_id, std::uint64_t sensor_start_ns, std::uint32_t worker) {
   // The batch's own fields, serialised once by libprotobuf: the events go
   // between field 3 and field 5.
   v1::EventBatch head, tail;
@@ -178,11 +172,6 @@ EventWireBatch::EventWireBatch(const std::string& sensor_id, std::uint64_t senso
   tail.set_worker(worker);
   head_ = head.SerializeAsString();
   tail_ = tail.SerializeAsString();
-}
-
-bool EventWireBatch::use_vector_fields(bool on) {
-  vector_fields_ = on && wire_vector::available();
-  return vector_fields_;
 }
 
 void EventWireBatch::grow(std::size_t more) {

@@ -5,7 +5,6 @@
 #include <arpa/inet.h>
 
 #include <array>
-#include <cstddef>
 #include <cstring>
 #include <deque>
 #include <random>
@@ -169,55 +168,19 @@ EventInput random_event(std::mt19937_64& rng, std::deque<std::vector<std::uint8_
   return in;
 }
 
-// Fields 12 to 28 one by one, and eight at a time (AVX-512) where the CPU
-// can: the same bytes either way.
-void random_records_in_batches(bool vector) {
+TEST(EventWire, RandomRecordsInBatchesOfEverySize) {
   std::mt19937_64 rng(20261205);
   std::size_t events = 0;
   EventWireBatch wire("sensor-b", 1764950400000000000ull, 2);  // reused: buffers grow, then shrink for small batches
-  ASSERT_EQ(wire.use_vector_fields(vector), vector);
   for (int batch = 0; batch < 200; ++batch) {
     std::deque<std::vector<std::uint8_t>> snippets;
     std::vector<EventInput> in(batch % 50 == 0 ? 300 : 1 + rng() % 60);
     for (EventInput& e : in) e = random_event(rng, snippets);
     expect_same_encodings(wire, in, "sensor-b", 1764950400000000000ull, 2, "batch " + std::to_string(batch));
-    if (::testing::Test::HasFailure()) return;
+    if (HasFailure()) return;
     events += in.size();
   }
   EXPECT_GT(events, 5000u);
-}
-
-TEST(EventWire, RandomRecordsInBatchesOfEverySize) { random_records_in_batches(false); }
-
-TEST(EventWire, RandomRecordsInBatchesOfEverySizeEightFieldsAtATime) {
-  if (!EventWireBatch("", 0, 0).use_vector_fields(true)) GTEST_SKIP() << "no AVX-512 VBMI2 on this CPU";
-  random_records_in_batches(true);
-}
-
-// Every uint32 field of 12 to 28 alone at each varint size (and absent),
-// the rest zero, eight at a time against one by one.
-TEST(EventWire, EachFieldAloneAtEveryVarintSize) {
-  EventWireBatch vector("s", 1, 0), scalar("s", 1, 0);
-  if (!vector.use_vector_fields(true)) GTEST_SKIP() << "no AVX-512 VBMI2 on this CPU";
-  scalar.use_vector_fields(false);
-  std::vector<EventInput> in;
-  for (std::size_t offset = offsetof(sniffer_record, wire_len); offset < offsetof(sniffer_record, payload_offset);
-       ++offset) {
-    for (const std::uint32_t v : {0u, 1u, 127u, 128u, 16383u, 16384u, 2097151u, 2097152u, 268435455u, 268435456u,
-                                  0xffffffffu}) {
-      for (const std::uint8_t version : {0, 4}) {
-        EventInput e;
-        e.record.header.ip_version = version;
-        auto* bytes = reinterpret_cast<std::uint8_t*>(&e.record.header);
-        for (std::size_t b = 0; b < 4 && offset + b < offsetof(sniffer_record, payload_offset); ++b)
-          bytes[offset + b] = static_cast<std::uint8_t>(v >> (8 * b));
-        e.record.header.vlan_count = 0;
-        in.push_back(e);
-      }
-    }
-  }
-  expect_same_encodings(vector, in, "s", 1, 0, "eight at a time");
-  expect_same_encodings(scalar, in, "s", 1, 0, "one by one");
 }
 
 // The timestamps as a clock gives them: each close to the one before, so
