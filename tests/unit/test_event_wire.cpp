@@ -157,6 +157,11 @@ EventInput random_event(std::mt19937_64& rng, std::deque<std::vector<std::uint8_
   r.tcp_ack = pick<std::uint32_t>(rng);
   r.block_rule_id = pick<std::uint32_t>(rng);
   r.verdict = static_cast<std::uint8_t>(rng() % 4);
+  // As most packets have them (the encoder tests these together): no fragment
+  // offset, ICMP or parse flags; not TCP (no sequence numbers); no blocklist rule.
+  if (rng() % 2 == 0) r.frag_offset = r.icmp_type = r.icmp_code = r.parse_flags = 0;
+  if (rng() % 2 == 0) r.tcp_seq = r.tcp_ack = 0;
+  if (rng() % 2 == 0) r.block_rule_id = r.verdict = 0;
   static constexpr std::array<std::size_t, 7> kSnippets{0, 0, 1, 64, 127, 128, SNIFFER_MAX_PAYLOAD_BYTES};
   std::vector<std::uint8_t>& snippet = snippets.emplace_back(kSnippets[rng() % kSnippets.size()]);
   for (auto& b : snippet) b = static_cast<std::uint8_t>(rng());
@@ -181,6 +186,20 @@ TEST(EventWire, RandomRecordsInBatchesOfEverySize) {
     events += in.size();
   }
   EXPECT_GT(events, 5000u);
+}
+
+// Events whose length takes one byte, two bytes, and three (a Community ID
+// longer than any real one: the encoder's bound passes 2^14 there), mixed.
+TEST(EventWire, EventLengthsOfOneTwoAndThreeBytes) {
+  std::vector<std::uint8_t> snippet;
+  const EventInput all = all_fields_set(snippet);
+  EventInput tiny, long_id = all, longer_id = all;
+  tiny.record.header.ip_version = 4;
+  long_id.community_id.assign(16000, 'x');
+  longer_id.community_id.assign(20000, 'y');
+  EventWireBatch wire("s", 1, 0);
+  expect_same_encodings(wire, {tiny, long_id, all, longer_id, tiny, all}, "s", 1, 0, "mixed lengths");
+  expect_same_encodings(wire, {longer_id}, "s", 1, 0, "a three-byte length alone");
 }
 
 // The timestamps as a clock gives them: each close to the one before, so
