@@ -23,10 +23,15 @@
 // other's mark and both refuse: never two on one hook.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <string>
 
 namespace sniffer {
+
+// The users a sniffer runs as: root, ours, and the packaged unit's "sniffer".
+bool sniffer_user(uid_t uid);
 
 class TcHookLock {
  public:

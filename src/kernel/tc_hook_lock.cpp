@@ -16,6 +16,14 @@
 
 namespace sniffer {
 
+bool sniffer_user(uid_t uid) {
+  if (uid == 0 || uid == geteuid()) return true;
+  passwd entry{};
+  passwd* found = nullptr;
+  char buf[1024];
+  return getpwnam_r("sniffer", &entry, buf, sizeof buf, &found) == 0 && found != nullptr && found->pw_uid == uid;
+}
+
 namespace {
 
 struct Address {
@@ -29,15 +37,6 @@ Address address_of(const std::string& name) {
   name.copy(a.addr.sun_path + 1, sizeof a.addr.sun_path - 2);  // sun_path[0] = 0: abstract
   a.length = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + name.size());
   return a;
-}
-
-// The users a sniffer runs as: root, ours, and the packaged unit's.
-bool sniffer_user(uid_t uid) {
-  if (uid == 0 || uid == geteuid()) return true;
-  passwd entry{};
-  passwd* found = nullptr;
-  char buf[1024];
-  return getpwnam_r("sniffer", &entry, buf, sizeof buf, &found) == 0 && found != nullptr && found->pw_uid == uid;
 }
 
 std::string name_of(const ucred& c) {
