@@ -6,7 +6,9 @@
 // minimal varints). tests/unit/test_event_wire.cpp compares the two.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -44,6 +46,8 @@ class EventWireBatch {
     if (used_ + more > capacity_) [[unlikely]] grow(more);
   }
   void grow(std::size_t more);
+  [[gnu::noinline]] void add_long(const DecodedRecord& record, std::string_view iface_fields, std::uint64_t wall_ts_ns,
+                                  std::string_view community_id, std::size_t bound);
   // The event's fields at `at` (room for its bound reserved); their end.
   [[gnu::always_inline]] inline std::uint8_t* encode_event(const DecodedRecord& record, std::string_view iface_fields, std::uint64_t wall_ts_ns,
                              std::string_view community_id, std::uint8_t* at);
@@ -57,8 +61,12 @@ class EventWireBatch {
     std::uint64_t key = 0;
     std::string bytes;
     std::string_view of(const InterfaceInfo* iface, const sniffer_record& r) {
-      const std::uint64_t k = std::uint64_t{r.ifindex} << 32 | std::uint32_t{r.is_wan_facing} << 16 |
-                              std::uint32_t{r.mode} << 8 | r.hook;
+      // ifindex, then hook, mode and is_wan_facing: two loads.
+      static_assert(offsetof(sniffer_record, mode) == offsetof(sniffer_record, hook) + 1 &&
+                    offsetof(sniffer_record, is_wan_facing) == offsetof(sniffer_record, hook) + 2);
+      std::uint32_t after_hook;
+      std::memcpy(&after_hook, &r.hook, 4);
+      const std::uint64_t k = std::uint64_t{r.ifindex} << 32 | (after_hook & 0xffffff);
       if (!valid || k != key || iface != info) encode(iface, r, k);
       return bytes;
     }

@@ -49,20 +49,22 @@ inline std::uint8_t* u32(std::uint8_t* at, std::uint32_t v) {
     store64(at, kTagBytes | std::uint64_t{v} << (8 * kTagSize));
     return at + kTagSize + 1;
   }
+  // Adding v's bits from 7 up to v moves them up one bit: the second group
+  // of 7 starts at bit 8 (the continuation bit, 0 so far, in the tag's word).
+  const std::uint64_t two = v + (v & 0x3f80);
   if (v < 0x4000) {
-    store64(at, kTagBytes | std::uint64_t{(v & 0x7f) | 0x80 | (v >> 7) << 8} << (8 * kTagSize));
+    store64(at, (kTagBytes | std::uint64_t{0x80} << (8 * kTagSize)) | two << (8 * kTagSize));
     return at + kTagSize + 2;
   }
   if (v < 0x200000) {
-    const std::uint64_t word = (v & 0x7f) | 0x80 | ((v >> 7 & 0x7f) | 0x80) << 8 | (v >> 14) << 16;
-    store64(at, kTagBytes | word << (8 * kTagSize));
+    const std::uint64_t three = two + (v & 0x1fc000) * 3;  // the third group: up two bits
+    store64(at, (kTagBytes | std::uint64_t{0x8080} << (8 * kTagSize)) | three << (8 * kTagSize));
     return at + kTagSize + 3;
   }
-  store64(at, kTagBytes);
-  at += kTagSize;
-  for (; v >= 0x80; v >>= 7) *at++ = static_cast<std::uint8_t>(v | 0x80);
-  *at++ = static_cast<std::uint8_t>(v);
-  return at;
+  // Four or five bytes (a sequence number, an identifier): no loop.
+  const unsigned size = varint_size32(v);
+  store64(at, kTagBytes | varint_word32(v, size) << (8 * kTagSize));
+  return at + kTagSize + size;
 }
 
 // Copies n bytes (n <= 64 without a call) from a source holding exactly n.

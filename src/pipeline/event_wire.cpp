@@ -4,6 +4,7 @@
 #include <google/protobuf/wire_format_lite.h>
 
 #include <algorithm>
+#include <cstddef>
 #include <cstring>
 
 #include "sniffer/event_codec.hpp"
@@ -50,6 +51,8 @@ class WireWriter {
 constexpr std::uint32_t kEventsTag =
     WireFormatLite::MakeTag(v1::EventBatch::kEventsFieldNumber, WireFormatLite::WIRETYPE_LENGTH_DELIMITED);
 static_assert(kEventsTag < 0x80, "EventBatch.events' tag is one byte");
+// Events with a bound below this have a length of at most two varint bytes.
+constexpr std::size_t kTwoByteLengths = 1 << 14;
 
 std::string_view name_of(const InterfaceInfo* iface) { return iface ? std::string_view(iface->name) : std::string_view(); }
 
@@ -125,6 +128,29 @@ std::uint8_t* encode_vlans(const sniffer_record& r, std::uint8_t* at) {
   return w.position();
 }
 
+// The 8 bytes of the record from `field` on (little-endian).
+template <typename T>
+std::uint64_t word_at(const T& field) {
+  std::uint64_t w;
+  std::memcpy(&w, &field, sizeof w);
+  return w;
+}
+
+// frag_offset, icmp_type, icmp_code and parse_flags, in one word (not
+// frag_flags: DF is common): 0 when all four are.
+static_assert(offsetof(sniffer_record, frag_flags) == offsetof(sniffer_record, frag_offset) + 2 &&
+              offsetof(sniffer_record, icmp_type) == offsetof(sniffer_record, frag_offset) + 3 &&
+              offsetof(sniffer_record, icmp_code) == offsetof(sniffer_record, frag_offset) + 4 &&
+              offsetof(sniffer_record, parse_flags) == offsetof(sniffer_record, frag_offset) + 5 &&
+              offsetof(sniffer_record, frag_offset) + 8 <= sizeof(sniffer_record));
+std::uint64_t rare_fields(const sniffer_record& r) { return word_at(r.frag_offset) & 0xffffff00ffffull; }
+// tcp_ack follows tcp_seq; verdict (one byte) block_rule_id.
+static_assert(offsetof(sniffer_record, tcp_ack) == offsetof(sniffer_record, tcp_seq) + 4 &&
+              sizeof(sniffer_record::tcp_seq) + sizeof(sniffer_record::tcp_ack) == 8);
+static_assert(offsetof(sniffer_record, verdict) == offsetof(sniffer_record, block_rule_id) + 4 &&
+              sizeof(sniffer_record::verdict) == 1 && offsetof(sniffer_record, block_rule_id) + 8 <= sizeof(sniffer_record));
+constexpr std::uint64_t kRuleAndVerdict = 0xffffffffffull;
+
 }  // namespace
 
 // PacketEvent's fields, in number order, as record_to_event sets them;
@@ -150,16 +176,25 @@ std::uint8_t* EventWireBatch::encode_event(const DecodedRecord& record, std::str
   at = encode_vlans(r, at);
   at = wire::u32<E::kEthertypeFieldNumber>(at, r.ethertype);
   at = wire::u32<E::kFragmentFlagsFieldNumber>(at, r.frag_flags);
-  at = wire::u32<E::kFragmentOffsetFieldNumber>(at, r.frag_offset);
-  at = wire::u32<E::kFragmentIdFieldNumber>(at, r.frag_id);
-  at = wire::u32<E::kIcmpTypeFieldNumber>(at, r.icmp_type);
-  at = wire::u32<E::kIcmpCodeFieldNumber>(at, r.icmp_code);
-  at = wire::u32<E::kParseFlagsFieldNumber>(at, r.parse_flags);
+  // Fields that are 0 in most packets tested together (one load each).
+  if (rare_fields(r) == 0) [[likely]] {
+    at = wire::u32<E::kFragmentIdFieldNumber>(at, r.frag_id);
+  } else {
+    at = wire::u32<E::kFragmentOffsetFieldNumber>(at, r.frag_offset);
+    at = wire::u32<E::kFragmentIdFieldNumber>(at, r.frag_id);
+    at = wire::u32<E::kIcmpTypeFieldNumber>(at, r.icmp_type);
+    at = wire::u32<E::kIcmpCodeFieldNumber>(at, r.icmp_code);
+    at = wire::u32<E::kParseFlagsFieldNumber>(at, r.parse_flags);
+  }
   at = wire::bytes<E::kPayloadFieldNumber>(at, record.snippet.data(), record.snippet.size());
-  at = wire::u32<E::kTcpSeqFieldNumber>(at, r.tcp_seq);
-  at = wire::u32<E::kTcpAckFieldNumber>(at, r.tcp_ack);
-  at = wire::u32<E::kVerdictFieldNumber>(at, to_proto_verdict(r.verdict));
-  at = wire::u32<E::kBlockRuleIdFieldNumber>(at, r.block_rule_id);
+  if (word_at(r.tcp_seq) != 0) {  // tcp_seq and tcp_ack: not TCP, both 0
+    at = wire::u32<E::kTcpSeqFieldNumber>(at, r.tcp_seq);
+    at = wire::u32<E::kTcpAckFieldNumber>(at, r.tcp_ack);
+  }
+  if ((word_at(r.block_rule_id) & kRuleAndVerdict) != 0) [[unlikely]] {
+    at = wire::u32<E::kVerdictFieldNumber>(at, to_proto_verdict(r.verdict));
+    at = wire::u32<E::kBlockRuleIdFieldNumber>(at, r.block_rule_id);
+  }
   return wire::bytes<E::kCommunityIdFieldNumber>(at, community_id.data(), community_id.size());
 }
 
@@ -197,13 +232,36 @@ void EventWireBatch::add(const DecodedRecord& record, const InterfaceInfo* iface
   // up to the length's real end if that is shorter (only tiny events).
   const std::string_view fields = iface_fields_.of(iface, record.header);
   const std::size_t bound = event_size_bound(record, fields.size(), community_id);
+  if (bound >= kTwoByteLengths) [[unlikely]] return add_long(record, fields, wall_ts_ns, community_id, bound);
+  // Every event: a length of one or two bytes (two: all but tiny events).
+  reserve(3 + bound);
+  std::uint8_t* const tag = buffer_.get() + used_;
+  std::uint8_t* const body = tag + 3;
+  const auto length = static_cast<std::uint32_t>(encode_event(record, fields, wall_ts_ns, community_id, body) - body);
+  if (length >= 0x80) [[likely]] {
+    const std::uint32_t head = kEventsTag | ((length & 0x7f) | 0x80) << 8 | (length >> 7) << 16;
+    std::memcpy(tag, &head, 3);
+    used_ += 3 + length;
+  } else {
+    std::memmove(tag + 2, body, length);
+    tag[0] = kEventsTag;
+    tag[1] = static_cast<std::uint8_t>(length);
+    used_ += 2 + length;
+  }
+  ++count_;
+}
+
+// An event whose bound needs a longer length (a long interface name or
+// Community ID: not in practice).
+void EventWireBatch::add_long(const DecodedRecord& record, std::string_view fields, std::uint64_t wall_ts_ns,
+                              std::string_view community_id, std::size_t bound) {
   const std::size_t length_room = CodedOutputStream::VarintSize64(bound);
   reserve(1 + length_room + bound);
   std::uint8_t* const tag = buffer_.get() + used_;
   std::uint8_t* const body = tag + 1 + length_room;
   const auto length = static_cast<std::uint32_t>(encode_event(record, fields, wall_ts_ns, community_id, body) - body);
   const std::size_t length_size = CodedOutputStream::VarintSize32(length);
-  if (length_size < length_room) [[unlikely]] std::memmove(tag + 1 + length_size, body, length);
+  if (length_size < length_room) std::memmove(tag + 1 + length_size, body, length);
   *tag = kEventsTag;
   CodedOutputStream::WriteVarint32ToArray(length, tag + 1);
   used_ += 1 + length_size + length;
