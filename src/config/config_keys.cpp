@@ -142,7 +142,8 @@ const ConfigTable<CurveConfig>& curve_table() {
                      "the file of the client public keys allowed to connect, one a line",
                      [](const std::string& file) { return load_authorized_keys(file); },
                      "public keys of the subscribers allowed to connect, one Z85 key a line, `#` comments; any "
-                     "other key is refused and counted"),
+                     "other key is refused and counted; refused if group or other may write it or its directory "
+                     "(unless sticky), or another user than root and the sensor's owns it (`chmod go-w`)"),
   }};
   return table;
 }

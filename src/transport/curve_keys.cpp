@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
+#include <filesystem>
 
 #include <zmq.h>
 
@@ -34,10 +35,35 @@ std::string mode_text(mode_t mode) {
   return buf;
 }
 
+// A file that grants access (authorized keys: who may subscribe, who may
+// block and capture) must be changeable by root and by us alone, as sshd's
+// StrictModes asks of authorized_keys: neither it nor its directory (unless
+// sticky) writable by group or other, and owned by root or by us. Else any
+// local user who could write to it added a key of their own, effective at the
+// next reload (red team, round 16).
+void refuse_unless_trusted(const std::string& name, const std::string& path, const struct stat& st) {
+  if (st.st_uid != 0 && st.st_uid != ::geteuid()) {
+    throw Error(name + ": owned by uid " + std::to_string(st.st_uid) +
+                ", who could add a key of their own; refusing it (chown root \"" + path + "\")");
+  }
+  if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+    throw Error(name + ": mode " + mode_text(st.st_mode) +
+                " lets group or other add a key; refusing it (chmod go-w \"" + path + "\")");
+  }
+  const std::string dir = std::filesystem::path(path).parent_path().empty()
+                              ? std::string(".")
+                              : std::filesystem::path(path).parent_path().string();
+  struct stat d {};
+  if (::stat(dir.c_str(), &d) == 0 && (d.st_mode & (S_IWGRP | S_IWOTH)) != 0 && (d.st_mode & S_ISVTX) == 0) {
+    throw Error(name + ": its directory \"" + dir + "\" (mode " + mode_text(d.st_mode) +
+                ") lets group or other replace it; refusing it (chmod go-w \"" + dir + "\")");
+  }
+}
+
 // The contents of a key file (a regular file, at most 1 MiB). `what` names
 // the file in errors ("secret key file"); a secret must not be readable or
-// writable by group or other.
-std::string read_key_file(const std::string& path, const char* what, bool secret) {
+// writable by group or other; a file that `grants` access, see above.
+std::string read_key_file(const std::string& path, const char* what, bool secret, bool grants = false) {
   const std::string name = std::string(what) + " \"" + path + "\"";
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
   if (fd < 0) throw Error(name + ": cannot open: " + errno_text(errno));
@@ -55,6 +81,7 @@ std::string read_key_file(const std::string& path, const char* what, bool secret
   if (st.st_size > static_cast<off_t>(kMaxKeyFileBytes)) {
     throw Error(name + ": " + std::to_string(st.st_size) + " bytes, more than a key file holds (1 MiB at most)");
   }
+  if (grants) refuse_unless_trusted(name, path, st);
   std::string text;
   char buf[4096];
   for (;;) {
@@ -190,7 +217,7 @@ CurveKeyPair load_secret_key_file(const std::string& path) {
 }
 
 std::set<std::string> load_authorized_keys(const std::string& path) {
-  const std::string text = read_key_file(path, "authorized keys file", false);
+  const std::string text = read_key_file(path, "authorized keys file", false, true);
   // An empty file is more often one being rewritten (truncated, not yet
   // written) than a decision to admit nobody: that must be said.
   if (text.find_first_not_of(" \t\r\n") == std::string::npos) {

@@ -144,6 +144,35 @@ TEST(CurveKeys, AuthorizedKeysFile) {
   EXPECT_TRUE(contains(e, "authorized keys file \"" + dir.path() + "/none\": cannot open")) << e;
 }
 
+// Who may subscribe, block and capture must be changeable by root and by us
+// alone (sshd's StrictModes): a file or directory others could write let
+// any local user add a key of their own at the next reload (red team, round 16).
+TEST(CurveKeys, AnAuthorizedKeysFileOthersCouldChangeIsRefused) {
+  TempDir dir;
+  const std::string key = generate_keypair().public_z85 + "\n";
+  std::string path = dir.write("writable", key, 0666);
+  chmod(path.c_str(), 0666);  // whatever the umask
+  std::string e = error_of([&] { load_authorized_keys(path); });
+  EXPECT_TRUE(contains(e, "mode 0666 lets group or other add a key; refusing it (chmod go-w")) << e;
+  path = dir.write("group", key, 0620);
+  chmod(path.c_str(), 0620);
+  EXPECT_TRUE(contains(error_of([&] { load_authorized_keys(path); }), "mode 0620 lets group or other add a key"));
+  const std::string open_dir = dir.path() + "/open";
+  ASSERT_EQ(mkdir(open_dir.c_str(), 0777), 0);
+  ASSERT_EQ(chmod(open_dir.c_str(), 0777), 0);
+  path = open_dir + "/auth";
+  { std::ofstream(path) << key; }
+  e = error_of([&] { load_authorized_keys(path); });
+  EXPECT_TRUE(contains(e, "its directory \"" + open_dir + "\" (mode 0777) lets group or other replace it")) << e;
+  ASSERT_EQ(chmod(open_dir.c_str(), 01777), 0);  // sticky, as /tmp: others cannot replace our file
+  EXPECT_EQ(load_authorized_keys(path).size(), 1U);
+  if (geteuid() == 0) {
+    ASSERT_EQ(chown(path.c_str(), 65534, 65534), 0);
+    e = error_of([&] { load_authorized_keys(path); });
+    EXPECT_TRUE(contains(e, "owned by uid 65534, who could add a key of their own")) << e;
+  }
+}
+
 TEST(CurveKeys, AnEmptyAuthorizedKeysFileIsRefusedACommentedOneAdmitsNobody) {
   // Red team R12-7: a file truncated for a rewrite and read by a SIGHUP in
   // between locked every subscriber out, logged at info.
