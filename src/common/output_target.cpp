@@ -23,18 +23,20 @@ std::string directory_of(const std::string& path) {
 
 namespace {
 
-// A symbolic link in a sticky, world-writable directory (/tmp) owned by
-// neither us nor the directory's owner is another user's: following it would
-// let them choose which file is replaced. The kernel's fs.protected_symlinks
-// rule, applied whatever the sysctl says, since a rename over the link's
-// resolved target is not covered by it (red team R13-1). Returns the link's
-// owner, or -1 when it is no such link.
-long foreign_link_owner(const std::string& path, const struct stat& link) {
+// A symbolic link or a FIFO in a sticky, world-writable directory (/tmp)
+// owned by neither us nor the directory's owner is another user's: following
+// the link would let them choose which file is replaced (the rename over its
+// resolved target is not covered by fs.protected_symlinks: red team R13-1),
+// and the FIFO hands them the table (or blocks the run in open() while
+// nobody reads). The kernel's fs.protected_symlinks and fs.protected_fifos
+// rules, applied whatever the sysctls say (round 16). Returns the owner, or
+// -1 when it is neither.
+long foreign_owner(const std::string& path, const struct stat& st) {
   struct stat dir {};
-  if (!S_ISLNK(link.st_mode) || stat(directory_of(path).c_str(), &dir) != 0) return -1;
+  if ((!S_ISLNK(st.st_mode) && !S_ISFIFO(st.st_mode)) || stat(directory_of(path).c_str(), &dir) != 0) return -1;
   const bool shared_sticky = (dir.st_mode & S_ISVTX) != 0 && (dir.st_mode & S_IWOTH) != 0;
-  if (!shared_sticky || link.st_uid == geteuid() || link.st_uid == dir.st_uid) return -1;
-  return static_cast<long>(link.st_uid);
+  if (!shared_sticky || st.st_uid == geteuid() || st.st_uid == dir.st_uid) return -1;
+  return static_cast<long>(st.st_uid);
 }
 
 }  // namespace
@@ -43,12 +45,16 @@ WriteTarget write_target(const std::string& path, const std::string& what) {
   struct stat st {};
   if (lstat(path.c_str(), &st) != 0) return {errno == ENOENT ? path : std::string()};
   if (S_ISREG(st.st_mode)) return {path};
-  if (!S_ISLNK(st.st_mode)) return {};
-  if (const long owner = foreign_link_owner(path, st); owner >= 0) {
+  if (const long owner = foreign_owner(path, st); owner >= 0 && S_ISFIFO(st.st_mode)) {
+    throw Error(what + " " + path + ": a FIFO of another user (uid " + std::to_string(owner) +
+                ") in a shared sticky directory: not written, as its owner reads what goes in; remove it, or "
+                "name another file");
+  } else if (owner >= 0) {
     throw Error(what + " " + path + ": a symbolic link of another user (uid " + std::to_string(owner) +
                 ") in a shared sticky directory: not followed, as its owner could name any file; remove it, "
                 "or name the file it leads to");
   }
+  if (!S_ISLNK(st.st_mode)) return {};
   // Ours (or in a directory no one else may rename in): what it leads to.
   char resolved[PATH_MAX];
   if (realpath(path.c_str(), resolved) == nullptr) return {{}, 0};  // dangling: open() creates it

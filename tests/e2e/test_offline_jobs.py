@@ -334,6 +334,21 @@ def test_a_table_named_by_another_users_link_in_a_shared_sticky_directory_is_ref
     assert done.returncode in (0, 1) and victim.read_text().startswith("Flow ID,"), done.stderr
 
 
+def test_a_table_named_by_another_users_fifo_in_a_shared_sticky_directory_is_refused(env, tmp_path):
+    """Another user's FIFO there would hand them the table (or keep the run waiting in open() while
+    nobody reads), unless fs.protected_fifos is set: refused whatever the sysctl says."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    fifo = shared / "out.csv"
+    os.mkfifo(fifo)
+    os.chown(fifo, 65534, 65534)
+    done = run(env, tmp_path, "fifo", ["--read-pcap", FILES[0], "--write-csv", fifo])
+    assert done.returncode == 1, done.stderr
+    assert f"--write-csv {fifo}: a FIFO of another user (uid 65534) in a shared sticky directory: not written" \
+        in done.stderr, done.stderr
+
+
 EXCHANGE_LOOP = """
 import ctypes, os, sys
 libc = ctypes.CDLL(None, use_errno=True)
