@@ -17,4 +17,18 @@ namespace sniffer {
 int netlink_dump(int protocol, const void* request, std::size_t size, std::uint16_t reply,
                  const std::function<void(const nlmsghdr*)>& each);
 
+// The same, the request being a message of `type` with `body` after its header.
+template <typename Body>
+int netlink_dump(int protocol, std::uint16_t type, const Body& body, std::uint16_t reply,
+                 const std::function<void(const nlmsghdr*)>& each) {
+  struct {
+    nlmsghdr nh;
+    Body body;
+  } req{};
+  req.nh = {.nlmsg_len = sizeof req, .nlmsg_type = type, .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP, .nlmsg_seq = 1,
+            .nlmsg_pid = 0};
+  req.body = body;
+  return netlink_dump(protocol, &req, sizeof req, reply, each);
+}
+
 }  // namespace sniffer

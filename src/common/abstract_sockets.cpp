@@ -14,16 +14,11 @@ namespace sniffer {
 
 int abstract_sockets(const std::string& prefix, bool listening_only, std::vector<AbstractSocket>& found) {
   found.clear();
-  struct {
-    nlmsghdr nh;
-    unix_diag_req req;
-  } req{};
-  req.nh = {.nlmsg_len = sizeof req, .nlmsg_type = SOCK_DIAG_BY_FAMILY, .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP,
-            .nlmsg_seq = 1, .nlmsg_pid = 0};
-  req.req.sdiag_family = AF_UNIX;
-  req.req.udiag_states = listening_only ? 1U << TCP_LISTEN : ~0U;
-  req.req.udiag_show = UDIAG_SHOW_NAME | UDIAG_SHOW_UID;
-  return netlink_dump(NETLINK_SOCK_DIAG, &req, sizeof req, SOCK_DIAG_BY_FAMILY, [&](const nlmsghdr* nh) {
+  unix_diag_req req{};
+  req.sdiag_family = AF_UNIX;
+  req.udiag_states = listening_only ? 1U << TCP_LISTEN : ~0U;
+  req.udiag_show = UDIAG_SHOW_NAME | UDIAG_SHOW_UID;
+  return netlink_dump(NETLINK_SOCK_DIAG, SOCK_DIAG_BY_FAMILY, req, SOCK_DIAG_BY_FAMILY, [&](const nlmsghdr* nh) {
     const auto* msg = static_cast<const unix_diag_msg*>(NLMSG_DATA(nh));
     int len = static_cast<int>(nh->nlmsg_len - NLMSG_LENGTH(sizeof *msg));
     std::string name;

@@ -18,14 +18,7 @@ namespace {
 // One rtnetlink dump (`type` RTM_GETTFILTER or RTM_GETQDISC) asked with `tc`:
 // `each` sees every message of the matching RTM_NEW* type. 0 or -errno.
 int dump(std::uint16_t type, const tcmsg& tc, const std::function<void(const nlmsghdr*)>& each) {
-  struct {
-    nlmsghdr nh;
-    tcmsg tc;
-  } req{};
-  req.nh = {.nlmsg_len = sizeof req, .nlmsg_type = type, .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP,
-            .nlmsg_seq = 1, .nlmsg_pid = 0};
-  req.tc = tc;
-  return netlink_dump(NETLINK_ROUTE, &req, sizeof req, type == RTM_GETQDISC ? RTM_NEWQDISC : RTM_NEWTFILTER, each);
+  return netlink_dump(NETLINK_ROUTE, type, tc, type == RTM_GETQDISC ? RTM_NEWQDISC : RTM_NEWTFILTER, each);
 }
 
 // The attribute `type` among those from `at` (`len` bytes), or null.
