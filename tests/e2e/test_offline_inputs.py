@@ -310,3 +310,21 @@ def test_two_process_substitutions_are_two_inputs(env, tmp_path, whole):
     assert (report["files"], report["packets_read"]) == (3, 751), report
     with open(out) as f:
         assert Counter(tuple(row) for row in csv.reader(f)) == whole
+
+
+@pytest.mark.parametrize("closed", [">&-", "<&- >&- 2>&-"])
+def test_a_run_started_with_standard_descriptors_closed_writes_its_table_and_succeeds(env, tmp_path, whole, closed):
+    """Red team R16 (noticed): started with standard output closed (`--write-csv FILE >&-`), the
+    run's first descriptor (an eventfd) took number 1 and the final report was written into it:
+    EINVAL, exit 1 after a complete table (a file there would have received the report). Now
+    /dev/null is opened onto each closed standard descriptor first: the report is discarded, exit 0."""
+    config = tmp_path / "offline.json"
+    config.write_text(json.dumps({"interfaces": [{"name": "wan0", "role": "wan", "mode": "gateway"}]}))
+    out = tmp_path / "closed.csv"
+    script = f'exec "$0" --config "$1" --read-pcap "$2" --write-csv "$3" {closed}'
+    proc = subprocess.run(["bash", "-c", script, env.sniffer, config, CAPTURE, out], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == ""
+    with open(out) as f:
+        assert Counter(tuple(row) for row in csv.reader(f)) == whole
