@@ -10,16 +10,21 @@
 
 namespace sniffer {
 
-// Told each symbolic link a directory's walk skips, in a line naming it.
+// Told each symbolic link a directory's walk skips, and each second name of
+// a file met in a walk or a pattern's matches, in a line naming it.
 using CaptureInputWarning = std::function<void(const std::string&)>;
 
 // The files to read, in the order given (a directory's or a pattern's files
-// sorted by path). Throws Error naming the argument: no such file, a
-// directory without captures, a pattern that matches nothing, a file given
-// twice (it would be counted twice), "-" given twice. Names given (files,
-// directories, a pattern's matches) are followed if links; in a directory's
-// walk, links to directories are not, nor links to files of another user
-// than root, this user or the file's owner (`warn` is told of each).
+// sorted by path). A file is what its name leads to (device and inode): a
+// second name of it (a hard or symbolic link, another spelling) met in a
+// walk or a pattern is skipped (`warn` is told), named twice on the command
+// line is an error; each pipe ("-", a `<(...)`) is its own file. Throws Error
+// naming the argument: no such file, a directory without captures, a pattern
+// that matches nothing, a file named twice (it would be counted twice), "-"
+// given twice. Names given (files, directories, a pattern's matches) are
+// followed if links; in a directory's walk, links to directories are not,
+// nor links to files of another user than root, this user or the file's
+// owner (`warn` is told of each).
 std::vector<std::string> resolve_capture_inputs(const std::vector<std::string>& arguments,
                                                 const CaptureInputWarning& warn = nullptr);
 

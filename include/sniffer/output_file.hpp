@@ -25,6 +25,13 @@ namespace sniffer {
 // ("standard output: write: No space left on device (errno 28)").
 void write_stdout(std::string_view text);
 
+// Opens /dev/null onto each of descriptors 0, 1 and 2 that is closed, as
+// daemons do, first thing in main: else the first descriptor the run opens
+// (an eventfd, a socket, a file) takes the number, and what is meant for
+// standard output goes into it (`--write-csv FILE >&-`: the final report
+// into an internal eventfd, EINVAL, exit 1; into a file were it one).
+void open_closed_standard_descriptors();
+
 class OutputFile {
  public:
   // Replace: a regular file (or the one a symbolic link leads to) is

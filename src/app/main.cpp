@@ -237,6 +237,7 @@ int run_configured(const CommandLine& cl, const std::vector<sniffer::InterfaceCo
 }  // namespace
 
 int main(int argc, char** argv) {
+  sniffer::open_closed_standard_descriptors();  // before anything opens a descriptor
   CLI::App app{"sniffer: dual-NIC XDP/TC intrusion-detection sensor"};
   CommandLine cl;
   add_mode_options(app, cl);

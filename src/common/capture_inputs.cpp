@@ -8,7 +8,8 @@
 #include <cctype>
 #include <cerrno>
 #include <filesystem>
-#include <set>
+#include <map>
+#include <tuple>
 
 #include "sniffer/error.hpp"
 
@@ -87,12 +88,17 @@ std::vector<std::string> glob_matches(const std::string& pattern) {
 }
 
 // One argument's files: itself, a directory's captures, or a pattern's matches.
-std::vector<std::string> files_of(const std::string& argument, const CaptureInputWarning& warn) {
-  if (argument == "-") return {argument};
+struct ArgumentFiles {
+  std::vector<std::string> files;
+  bool named = false;  // the argument itself, a file or "-" (not found by a walk or a pattern)
+};
+
+ArgumentFiles files_of(const std::string& argument, const CaptureInputWarning& warn) {
+  if (argument == "-") return {{argument}, true};
   std::error_code ec;
   const fs::file_status status = fs::status(argument, ec);
-  if (fs::is_directory(status)) return captures_under(argument, warn);
-  if (fs::exists(status)) return {argument};
+  if (fs::is_directory(status)) return {captures_under(argument, warn)};
+  if (fs::exists(status)) return {{argument}, true};
   if (!is_pattern(argument)) throw Error("--read-pcap " + argument + ": no such file or directory");
   std::vector<std::string> files;
   for (const std::string& match : glob_matches(argument)) {
@@ -100,23 +106,51 @@ std::vector<std::string> files_of(const std::string& argument, const CaptureInpu
       files.push_back(std::move(file));
     }
   }
-  return files;
+  return {std::move(files)};
+}
+
+// What a name leads to (links followed): its device and inode, so that a hard
+// link, a symbolic link or another spelling of a file is that file (red team
+// R16-8), while every pipe ("-", each `<(...)`'s /dev/fd/N) is its own. A
+// name that leads nowhere reachable is told by its text (opening it will say
+// why it cannot be read).
+using FileKey = std::tuple<dev_t, ino_t, std::string>;
+
+FileKey key_of(const std::string& file) {
+  struct stat st {};
+  const int rc = file == "-" ? fstat(STDIN_FILENO, &st) : stat(file.c_str(), &st);
+  if (rc != 0) return {0, 0, file};
+  return {st.st_dev, st.st_ino, ""};
 }
 
 }  // namespace
 
 std::vector<std::string> resolve_capture_inputs(const std::vector<std::string>& arguments,
                                                 const CaptureInputWarning& warn) {
+  struct First {
+    std::string name;
+    bool named;
+  };
   std::vector<std::string> files;
-  std::set<std::string> seen;  // canonical paths ("-" as itself)
+  std::map<FileKey, First> seen;  // each file's first name
   for (const std::string& argument : arguments) {
-    for (std::string& file : files_of(argument, warn)) {
-      std::error_code ec;
-      const fs::path canonical = file == "-" ? fs::path("-") : fs::weakly_canonical(file, ec);
-      if (!seen.insert(canonical.string()).second) {
-        throw Error("--read-pcap " + file + ": given twice (its packets would be read twice)");
+    auto [found, named] = files_of(argument, warn);
+    for (std::string& file : found) {
+      const auto [at, fresh] = seen.try_emplace(key_of(file), First{file, named});
+      if (fresh) {
+        files.push_back(std::move(file));
+        continue;
       }
-      files.push_back(std::move(file));
+      const First& first = at->second;
+      const std::string other = first.name == file ? "" : "the same file as " + first.name;
+      if (named && first.named) {  // the operator's own slip: said, nothing read
+        throw Error("--read-pcap " + file + ": given twice (" + (other.empty() ? "" : other + ": ") +
+                    "its packets would be read twice)");
+      }
+      if (warn) {  // a second name met in a walk or a pattern's matches: read once, under its first
+        warn("--read-pcap " + (named ? file : argument + ": " + file) + ": " +
+             (other.empty() ? "given twice" : other) + ", skipped (its packets are read once)");
+      }
     }
   }
   return files;

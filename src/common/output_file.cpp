@@ -67,6 +67,18 @@ void write_stdout(std::string_view text) {
   if (err != 0) throw Error("standard output: write: " + errno_text(err));
 }
 
+void open_closed_standard_descriptors() {
+  for (int fd = STDIN_FILENO; fd <= STDERR_FILENO; ++fd) {
+    if (fcntl(fd, F_GETFD) != -1 || errno != EBADF) continue;
+    // The lowest free number: `fd` itself, those below it being open by now.
+    const int null_fd = open("/dev/null", O_RDWR);
+    if (null_fd > fd) {
+      dup2(null_fd, fd);
+      close(null_fd);
+    }
+  }
+}
+
 OutputFile::OutputFile(std::string path, std::string what, Mode mode)
     : path_(std::move(path)),
       what_(std::move(what)),

@@ -150,7 +150,7 @@ def test_input_errors_name_the_input_before_anything_is_read(env, tmp_path):
     (tmp_path / "empty" / "notes.txt").write_text("no capture here")
     assert f"{tmp_path / 'empty'}: no capture files" in failed(env, tmp_path, [tmp_path / "empty"])
     assert "nothing*.pcap: no file matches" in failed(env, tmp_path, [tmp_path / "nothing*.pcap"])
-    assert "part0.pcap: given twice" in failed(env, tmp_path, [tmp_path / "parts", parts[0]])
+    assert "./part0.pcap: given twice" in failed(env, tmp_path, [parts[0], f"{tmp_path}/parts/./part0.pcap"])
     (tmp_path / "notes.pcap").write_text("this is not a capture file")
     assert "notes.pcap" in failed(env, tmp_path, [parts[0], tmp_path / "notes.pcap"])
 
@@ -273,3 +273,58 @@ def test_a_link_loop_in_a_directory_is_skipped_and_the_run_goes_on(env, tmp_path
     assert code == 0, stderr
     assert report["files"] == len(pieces) and report["packets_read"] == 751, report
     assert f"{tmp_path}/ds/sub/loop: a symbolic link to a directory, not followed" in stderr, stderr
+
+
+def test_a_capture_under_a_second_name_is_read_once(env, tmp_path, whole):
+    """Red team R16-8: inputs were told apart by path. A capture also present under a hard link
+    (a de-duplicated snapshot of a data set) was read twice without a word (every packet counted
+    twice); a symbolic link in a directory to a capture in it made the run fail ("given twice").
+    Now a file is its device and inode: a second name met in a walk is skipped, said, and the
+    table is the whole capture's; named twice on the command line, it is refused."""
+    parts = split_capture(CAPTURE, CUTS, tmp_path / "parts")
+    os.link(parts[0], tmp_path / "parts" / "hard.pcap")
+    (tmp_path / "parts" / "sym.pcap").symlink_to("part1.pcap")
+    code, report, stderr = read_directory(env, tmp_path, tmp_path / "parts")
+    assert code == 0, stderr
+    assert (report["files"], report["packets_read"]) == (3, 751), report
+    with open(tmp_path / "dir.csv") as f:
+        assert Counter(tuple(row) for row in csv.reader(f)) == whole
+    for name, first in (("part0.pcap", "hard.pcap"), ("sym.pcap", "part1.pcap")):
+        assert f"{tmp_path}/parts/{name}: the same file as {tmp_path}/parts/{first}, skipped" in stderr, stderr
+    assert "hard.pcap: given twice (the same file as" in failed(env, tmp_path, [parts[0], tmp_path / "parts" /
+                                                                               "hard.pcap"])
+
+
+def test_two_process_substitutions_are_two_inputs(env, tmp_path, whole):
+    """Red team R16-8: `--read-pcap <(zcat a.gz) <(zcat b.gz)` was refused as "given twice": the
+    canonical path of /dev/fd/N (a pipe) could not be found, and both were the same empty path."""
+    parts = split_capture(CAPTURE, CUTS, tmp_path / "parts")
+    config = tmp_path / "offline.json"
+    config.write_text(json.dumps({"interfaces": [{"name": "wan0", "role": "wan", "mode": "gateway"}]}))
+    out = tmp_path / "substituted.csv"
+    script = 'exec "$0" --config "$1" --write-csv "$2" --read-pcap <(cat "$3") <(cat "$4") <(cat "$5")'
+    proc = subprocess.run(["bash", "-c", script, env.sniffer, config, out, *parts], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout.splitlines()[-1])["pcap"]
+    assert (report["files"], report["packets_read"]) == (3, 751), report
+    with open(out) as f:
+        assert Counter(tuple(row) for row in csv.reader(f)) == whole
+
+
+@pytest.mark.parametrize("closed", [">&-", "<&- >&- 2>&-"])
+def test_a_run_started_with_standard_descriptors_closed_writes_its_table_and_succeeds(env, tmp_path, whole, closed):
+    """Red team R16 (noticed): started with standard output closed (`--write-csv FILE >&-`), the
+    run's first descriptor (an eventfd) took number 1 and the final report was written into it:
+    EINVAL, exit 1 after a complete table (a file there would have received the report). Now
+    /dev/null is opened onto each closed standard descriptor first: the report is discarded, exit 0."""
+    config = tmp_path / "offline.json"
+    config.write_text(json.dumps({"interfaces": [{"name": "wan0", "role": "wan", "mode": "gateway"}]}))
+    out = tmp_path / "closed.csv"
+    script = f'exec "$0" --config "$1" --read-pcap "$2" --write-csv "$3" {closed}'
+    proc = subprocess.run(["bash", "-c", script, env.sniffer, config, CAPTURE, out], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == ""
+    with open(out) as f:
+        assert Counter(tuple(row) for row in csv.reader(f)) == whole

@@ -253,3 +253,34 @@ def test_offline_replay_waits_for_its_subscriber(env, tmp_path, printers):
     assert alone.returncode == 0 and "--wait-subscriber: no subscriber" in alone.stderr, alone.stderr
     user = json.loads(alone.stdout.splitlines()[-1])["userspace"]
     assert user["events_unsubscribed"] == user["events_published"] > 0, user
+
+
+def test_sniffer_sub_prints_only_json_when_a_stats_report_is_not_json(env, tmp_path):
+    """Red team R16-9: a StatsReport whose report_json is not JSON (a squatter on the sensor's
+    port, a peer of a plaintext stream) was printed as `"report":<discarded>`, breaking a JSON-lines
+    reader downstream. Now it is said on stderr and skipped, as other undecodable messages are,
+    and the good report after it is printed."""
+    zmq = env.zmq
+    endpoint = f"ipc://{tmp_path}/stats.sock"
+    ctx = zmq.Context()
+    pub = ctx.socket(zmq.XPUB)
+    pub.setsockopt(zmq.LINGER, 1000)
+    pub.bind(endpoint)
+    sub = subprocess.Popen([env.sniffer_sub, "--connect", endpoint, "--topic", "stats", "--timeout", "4"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert pub.poll(5000), "sniffer-sub did not subscribe"
+        assert pub.recv() == b"\x01stats"
+        for sensor, report in (("evil", "not json"), ("good", '{"kernel": {}}')):
+            body = env.pb2.StatsReport(sensor_id=sensor, timestamp_ns=1, report_json=report).SerializeToString()
+            pub.send_multipart([b"stats", body])
+        out, err = sub.communicate(timeout=20)
+    finally:
+        sub.kill()
+        pub.close()
+        ctx.term()
+    lines = out.splitlines()
+    assert [json.loads(line) for line in lines] == [
+        {"stats": {"sensor_id": "good", "timestamp_ns": 1, "report": {"kernel": {}}}}], out
+    assert 'cannot decode a message on topic "stats"' in err and "its report is not JSON" in err, err
+    assert sub.returncode == 0, err

@@ -92,7 +92,9 @@ TEST(CaptureInputs, ErrorsNameTheArgument) {
   EXPECT_NE(error_of({d + "/a.pcap", d + "/none.pcap"}).find(d + "/none.pcap: no such file"), std::string::npos);
   EXPECT_NE(error_of({d + "/empty"}).find(d + "/empty: no capture files"), std::string::npos);
   EXPECT_NE(error_of({d + "/*.pcapng"}).find("*.pcapng: no file matches"), std::string::npos);
-  EXPECT_NE(error_of({d + "/a.pcap", d}).find("a.pcap: given twice"), std::string::npos);
+  EXPECT_NE(error_of({d + "/a.pcap", d + "/./a.pcap"}).find("/./a.pcap: given twice (the same file as " + d +
+                                                          "/a.pcap: its packets would be read twice)"),
+            std::string::npos);
   EXPECT_NE(error_of({"-", "-"}).find("-: given twice"), std::string::npos);
 }
 
@@ -157,6 +159,50 @@ TEST(CaptureInputs, ADirectorysWalkFollowsOnlyLinksOfRootThisUserOrTheFilesOwner
                            "/foreign.pcap: a symbolic link of uid 65534 to a file of uid 0, not followed (only links "
                            "of root, of this user or of the file's owner are)");
   EXPECT_EQ(resolved_and_warned({ds + "/foreign.pcap"}).first, std::vector<std::string>{ds + "/foreign.pcap"});
+}
+
+// Red team R16-8: a file was told by its path, so a capture under two hard
+// linked names was read twice without a word, and a link in a directory to a
+// capture in it ended the run ("given twice"). Now a file is its device and
+// inode: a second name met in a walk or a pattern is skipped, said; named
+// twice, hard link or not, the run is refused.
+TEST(CaptureInputs, ASecondNameOfAFileIsSkippedInAWalkAndRefusedWhenNamed) {
+  TempDir dir("capture_inputs");
+  fs::create_directories(dir.path / "ds");
+  std::ofstream(dir.path / "ds" / "a.pcap") << "x";
+  fs::create_hard_link(dir.path / "ds" / "a.pcap", dir.path / "ds" / "hard.pcap");
+  fs::create_symlink("a.pcap", dir.path / "ds" / "sym.pcap");
+  const std::string ds = (dir.path / "ds").string();
+  const auto [files, warned] = resolved_and_warned({ds, ds + "/*.pcap"});
+  EXPECT_EQ(files, std::vector<std::string>{ds + "/a.pcap"});
+  std::vector<std::string> expected;
+  for (const std::string& arg : {ds, ds + "/*.pcap"}) {
+    for (const char* name : {"/a.pcap", "/hard.pcap", "/sym.pcap"}) {
+      if (arg == ds && std::string(name) == "/a.pcap") continue;  // the first name: read
+      expected.push_back("--read-pcap " + arg + ": " + ds + name +
+                         (std::string(name) == "/a.pcap" ? ": given twice" : ": the same file as " + ds + "/a.pcap") +
+                         ", skipped (its packets are read once)");
+    }
+  }
+  std::sort(expected.begin(), expected.end());
+  EXPECT_EQ(warned, expected);
+  EXPECT_NE(error_of({ds + "/a.pcap", ds + "/hard.pcap"}).find("hard.pcap: given twice (the same file as"),
+            std::string::npos);
+  EXPECT_NE(error_of({ds + "/sym.pcap", ds + "/a.pcap"}).find("a.pcap: given twice"), std::string::npos);
+  // Named, then met again in a walk: read once, said.
+  EXPECT_EQ(resolved_and_warned({ds + "/hard.pcap", ds}).first, std::vector<std::string>{ds + "/hard.pcap"});
+}
+
+// Every pipe is its own input: two process substitutions (/dev/fd/N, whose
+// canonical path could not be found: both were "" and refused as the same).
+TEST(CaptureInputs, TwoPipesAreTwoInputs) {
+  int first[2], second[2];
+  ASSERT_EQ(pipe(first), 0);
+  ASSERT_EQ(pipe(second), 0);
+  const std::string a = "/dev/fd/" + std::to_string(first[0]), b = "/dev/fd/" + std::to_string(second[0]);
+  EXPECT_EQ(resolve_capture_inputs({a, b}), (std::vector<std::string>{a, b}));
+  EXPECT_NE(error_of({a, b, a}).find(a + ": given twice"), std::string::npos);
+  for (int fd : {first[0], first[1], second[0], second[1]}) close(fd);
 }
 
 TEST(CaptureMerge, OverlappingFilesInterleaveByTimeAndTiesKeepTheGivenOrder) {
