@@ -129,6 +129,8 @@ class Sensor {
   Report stop(v1::FlowEndReason reason);
 
   const InterfaceTable& interfaces() const;
+  // Whether the publish socket is bound (a port another user holds is bound later: EndpointBind).
+  bool publishing() const { return publish_ && !publish_->endpoint().empty(); }
 
  private:
   bool is_live() const { return options_.source == PacketSource::Interfaces; }

@@ -107,7 +107,8 @@ int run_daemon(const Config& config, const RunOptions& options) {
 
   install_signal_handlers();
   sensor.attach();
-  spdlog::info("publishing on {} (packet events {}, flow records {}), sensor id \"{}\"{}", config.publish.endpoint,
+  spdlog::info("publishing on {}{} (packet events {}, flow records {}), sensor id \"{}\"{}", config.publish.endpoint,
+               sensor.publishing() ? "" : " once it can be bound (see above)",
                config.publish.packet_events ? "on" : "off", config.flows.enabled ? "on" : "off", config.sensor_id,
                config.metrics.listen.empty() ? std::string() : ", metrics on http://" + config.metrics.listen + "/metrics");
   sd_notifyf(0, "READY=1\nSTATUS=capturing on %zu interface(s)", sensor.interfaces().size());

@@ -44,6 +44,7 @@ def test_a_squatter_on_the_metrics_and_publish_ports_does_not_keep_the_sensor_of
                 f"use (errno 98), held by uid 65534; the sensor runs without its metrics endpoint") in err, err
         assert (f'publish.endpoint "{endpoint}": cannot bind: Address already in use, held by uid 65534; the sensor '
                 "runs without it") in err, err
+        assert f"publishing on {endpoint} once it can be bound (see above)" in err, err
         for squatter in squatters:
             squatter.kill()
             squatter.wait()
