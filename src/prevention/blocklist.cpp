@@ -286,7 +286,7 @@ Blocklist::StaticChange Blocklist::recheck_static() {
   change.suspended = remove_if([&](const BlockRule& r) { return r.from_config && covers_sensor(r.prefix); });
   std::vector<BlockRule> still;
   for (BlockRule& r : suspended_) {
-    if (covers_sensor(r.prefix)) {
+    if (check(r.prefix)) {  // still the sensor's address (or, since, a control client's): not yet
       still.push_back(std::move(r));
       continue;
     }
