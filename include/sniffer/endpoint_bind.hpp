@@ -16,28 +16,26 @@ namespace sniffer {
 
 class EndpointBind {
  public:
-  static constexpr std::uint64_t kRetrySeconds = 5;
-
   // key: the config key ("publish.endpoint"); meanwhile: what running
   // without it means, for the log.
   EndpointBind(std::string key, std::string endpoint, std::string meanwhile);
   // Binds `socket` now: true when bound; false when it passes (logged);
   // throws Error otherwise.
   bool start(zmq::socket_t& socket);
-  // While not bound, tries again every kRetrySeconds: true when it bound now.
-  bool retry(zmq::socket_t& socket);
+  // Whether it is bound, trying again first (every kRebindSeconds) while not.
+  bool try_bind(zmq::socket_t& socket);
   bool bound() const { return !bound_.empty(); }
   // The endpoint as bound ("tcp://127.0.0.1:*" with the port chosen); empty while not.
   const std::string& bound_endpoint() const { return bound_; }
 
  private:
-  int attempt(zmq::socket_t& socket);  // 0 or errno (refused_ says why)
+  int attempt(zmq::socket_t& socket);  // 0 or errno (refused_ says why, may_wait_ whether start() may pass)
 
   std::string key_, endpoint_, meanwhile_;
   std::string refused_;  // why the last attempt failed
-  bool squatted_ = false;  // the last attempt found it held by another user than root and ours
+  bool may_wait_ = false;  // a tcp port or an abstract name whose failure bind_may_wait() lets pass
   std::string bound_;
-  std::uint64_t next_ns_ = 0;  // when retry() tries again
+  std::uint64_t next_ns_ = 0;  // when try_bind() tries again
 };
 
 }  // namespace sniffer

@@ -21,4 +21,11 @@ std::string held_by(const std::set<std::uint32_t>& uids);
 // Whether one of them is root or our own user.
 bool held_by_us(const std::set<std::uint32_t>& uids);
 
+// Whether a server whose bind failed with `err` may run without the endpoint
+// and bind it later: its address is not the host's yet (EADDRNOTAVAIL), or
+// it is held (EADDRINUSE) by none of root and us (`holders`).
+bool bind_may_wait(int err, const std::set<std::uint32_t>& holders);
+// How often such a bind is tried again.
+constexpr std::uint64_t kRebindSeconds = 5;
+
 }  // namespace sniffer

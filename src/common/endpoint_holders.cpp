@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <cerrno>
 #include <fstream>
 #include <sstream>
 #include <vector>
@@ -58,6 +59,10 @@ std::string held_by(const std::set<std::uint32_t>& uids) {
 
 bool held_by_us(const std::set<std::uint32_t>& uids) {
   return uids.count(0) > 0 || uids.count(static_cast<std::uint32_t>(geteuid())) > 0;
+}
+
+bool bind_may_wait(int err, const std::set<std::uint32_t>& holders) {
+  return err == EADDRNOTAVAIL || (err == EADDRINUSE && !held_by_us(holders));
 }
 
 }  // namespace sniffer

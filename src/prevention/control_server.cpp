@@ -129,7 +129,7 @@ ControlServer::ControlServer(const ControlConfig& control, const BlocklistConfig
 
 int ControlServer::poll(std::uint64_t now_mono_ns, std::uint64_t now_wall_ns) {
   int handled = 0;
-  if (!bind_.bound() && !bind_.retry(socket_)) return 0;
+  if (!bind_.try_bind(socket_)) return 0;
   try {
     for (const auto& [peer, count] : connections_.cut_crowds(bind_.bound_endpoint(), max_connections_)) {
       warn("crowd", "", now_mono_ns,

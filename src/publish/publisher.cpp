@@ -148,7 +148,7 @@ std::size_t PublishSocket::cut_for_reauthentication() {
 
 void PublishSocket::service() {
   std::lock_guard lock(mutex_);
-  if (!bind_.bound() && !bind_.retry(socket_)) return;
+  if (!bind_.try_bind(socket_)) return;
   read_subscriptions();
 }
 

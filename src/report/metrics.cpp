@@ -7,6 +7,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "sniffer/endpoint_holders.hpp"  // kRebindSeconds
 #include "sniffer/error.hpp"
 #include "sniffer/metric_families.hpp"
 #include "sniffer/tcp_listener.hpp"
@@ -100,8 +101,6 @@ std::string http_server_text(const HttpServerStats& s) {
 }
 
 namespace {
-
-constexpr std::uint64_t kRebindSeconds = 5;
 
 // HOST:PORT or [V6]:PORT (config validation checked the form).
 std::pair<std::string, int> split_listen(const std::string& listen) {

@@ -43,7 +43,7 @@ UniqueFd listen_tcp(const std::string& host, int port) {
   if (listening.get() < 0) {
     const std::set<std::uint32_t> holders = err == EADDRINUSE ? tcp_port_holders(port) : std::set<std::uint32_t>{};
     throw BindError("cannot bind " + where + ": " + errno_text(err) + held_by(holders),
-                    err == EADDRNOTAVAIL || (err == EADDRINUSE && !held_by_us(holders)));
+                    bind_may_wait(err, holders));
   }
   return listening;
 }

@@ -17,22 +17,19 @@ int EndpointBind::attempt(zmq::socket_t& socket) {
   try {
     socket.bind(endpoint_);
   } catch (const zmq::error_t& e) {
-    refused_ = e.what();
-    squatted_ = false;
-    if (e.num() == EADDRINUSE) {
-      // tcp://ADDR:PORT, or ipc://@NAME (an abstract name: anyone may take it too)
-      const std::string port = endpoint_.substr(endpoint_.rfind(':') + 1);
-      std::set<std::uint32_t> holders;
-      if (endpoint_.rfind("ipc://@", 0) == 0) {
-        holders = abstract_name_holders(endpoint_.substr(7));
-      } else if (endpoint_.rfind("tcp://", 0) == 0 && !port.empty() &&
-                 port.find_first_not_of("0123456789") == std::string::npos) {
-        holders = tcp_port_holders(std::stoi(port));
-      }
-      refused_ += held_by(holders);
-      squatted_ = !held_by_us(holders);
+    // tcp://ADDR:PORT, or ipc://@NAME (an abstract name: anyone may take it too)
+    const bool tcp = endpoint_.rfind("tcp://", 0) == 0, abstract = endpoint_.rfind("ipc://@", 0) == 0;
+    const std::string port = endpoint_.substr(endpoint_.rfind(':') + 1);
+    std::set<std::uint32_t> holders;
+    if (e.num() == EADDRINUSE && abstract) {
+      holders = abstract_name_holders(endpoint_.substr(7));
+    } else if (e.num() == EADDRINUSE && tcp && !port.empty() &&
+               port.find_first_not_of("0123456789") == std::string::npos) {
+      holders = tcp_port_holders(std::stoi(port));
     }
-    next_ns_ = monotonic_now_ns() + kRetrySeconds * 1'000'000'000ULL;
+    refused_ = e.what() + held_by(holders);
+    may_wait_ = (tcp || abstract) && bind_may_wait(e.num(), holders);
+    next_ns_ = monotonic_now_ns() + kRebindSeconds * 1'000'000'000ULL;
     return e.num();
   }
   bound_ = socket.get(zmq::sockopt::last_endpoint);
@@ -40,17 +37,16 @@ int EndpointBind::attempt(zmq::socket_t& socket) {
 }
 
 bool EndpointBind::start(zmq::socket_t& socket) {
-  const int err = attempt(socket);
-  if (err == 0) return true;
-  const bool tcp = endpoint_.rfind("tcp://", 0) == 0;
-  if (!(tcp && err == EADDRNOTAVAIL) && !squatted_) throw Error(key_ + " \"" + endpoint_ + "\": cannot bind: " + refused_);
+  if (attempt(socket) == 0) return true;
+  if (!may_wait_) throw Error(key_ + " \"" + endpoint_ + "\": cannot bind: " + refused_);
   spdlog::error("{} \"{}\": cannot bind: {}; the sensor runs without it ({}) and tries again every {} s", key_,
-                endpoint_, refused_, meanwhile_, kRetrySeconds);
+                endpoint_, refused_, meanwhile_, kRebindSeconds);
   return false;
 }
 
-bool EndpointBind::retry(zmq::socket_t& socket) {
-  if (bound() || monotonic_now_ns() < next_ns_) return false;
+bool EndpointBind::try_bind(zmq::socket_t& socket) {
+  if (bound()) return true;
+  if (monotonic_now_ns() < next_ns_) return false;
   const std::string before = refused_;
   if (attempt(socket) != 0) return false;
   spdlog::info("{}: bound {} now (before: {})", key_, bound_, before);
