@@ -50,16 +50,12 @@ Prevention::Prevention(BpfPrograms& progs, const Config& config, ZmqRuntime& zmq
 void Prevention::check(const BlocklistConfig& next) {
   BlockGuard guard = blocklist_guard(next, control_endpoint_);
   guard.take_control_clients(blocklist_.guard());
-  std::vector<ProtectedPrefix> sensor;
-  for (const Prefix& p : sensor_addresses()) {
-    sensor.push_back({p, RefusalReason::SensorAddress, "the sensor's address " + display(p)});
-  }
-  guard.set_protected(RefusalReason::SensorAddress, std::move(sensor));
+  // Not the sensor's addresses: covering one is no error of the config (the
+  // host's addresses change without it); such an entry is suspended while it
+  // covers one (set_static).
   std::vector<ConfigError> errors;
   for (const auto& e : next.entries) {
-    // Covering an address the host has now is no error of the config (the
-    // addresses change without it): such an entry is suspended (set_static).
-    if (auto refusal = guard.check(e.prefix); refusal && refusal->reason != RefusalReason::SensorAddress) {
+    if (auto refusal = guard.check(e.prefix)) {
       blocklist_.count_refusal(refusal->reason);
       errors.push_back({e.path + ".prefix", refusal->message});
     }
