@@ -208,10 +208,15 @@ Occupant occupant(std::uint32_t ifindex, bool ingress, const std::string& ifname
           .prog = name, .process = !process.empty()};
 }
 
+// What is at our handle, for a refusal: occupant()'s text, or that nothing is.
+std::string at_our_handle(std::uint32_t ifindex, bool ingress, const std::string& ifname) {
+  return query_prog_id(ifindex, ingress) ? occupant(ifindex, ingress, ifname).text : "no filter at present";
+}
+
 // Who is at our handle while a live sniffer (`who`) holds its lock.
 std::string locked_out(std::uint32_t ifindex, bool ingress, const std::string& ifname, const TcHookLock& lock,
                        const std::string& who) {
-  return (query_prog_id(ifindex, ingress) ? occupant(ifindex, ingress, ifname).text : "no filter at present") +
+  return at_our_handle(ifindex, ingress, ifname) +
          std::string("; a live sniffer holds the lock of this hook (") + lock.describe() + ", " + who + ")";
 }
 
@@ -227,7 +232,7 @@ void refuse_if_marked(const TcHookLock& lock, std::uint32_t ifindex, bool ingres
                  direction(ingress), errno_text(err));
   }
   if (other.empty()) return;
-  throw Error(taken + (query_prog_id(ifindex, ingress) ? occupant(ifindex, ingress, ifname).text : "no filter yet") +
+  throw Error(taken + at_our_handle(ifindex, ingress, ifname) +
               "; a live sniffer that attached beside a squatter of the lock marks this hook (" + other + ")" +
               refused);
 }
