@@ -115,7 +115,8 @@ class Blocklist {
   const std::vector<BlockRule>& suspended() const { return suspended_; }
   // After the host's addresses changed: the static rules that cover one now
   // leave the kernel (with their hits), and the suspended ones that no
-  // longer cover one go back in.
+  // longer cover one go back in. Against the addresses revoke_refused() (or
+  // set_static) last read: call it after revoke_refused().
   struct StaticChange {
     std::vector<BlockRule> suspended, resumed;
   };

@@ -279,7 +279,6 @@ bool Blocklist::covers_sensor(const Prefix& prefix) const {
 }
 
 Blocklist::StaticChange Blocklist::recheck_static() {
-  refresh_host_addresses();
   StaticChange change;
   if (static_checked_ == guard_.generation()) return change;
   static_checked_ = guard_.generation();

@@ -97,18 +97,18 @@ void Prevention::log_suspended(const BlockRule& r) const {
 }
 
 void Prevention::revoke() {
-  const Blocklist::StaticChange change = blocklist_.recheck_static();
-  for (const BlockRule& r : change.suspended) log_suspended(r);
-  for (const BlockRule& r : change.resumed) {
-    spdlog::info("blocklist: {} ({}) applies again, {}: the sensor no longer has an address inside it",
-                 r.prefix.text(), to_string(r.direction), r.origin);
-  }
-  const std::vector<BlockRule> revoked = blocklist_.revoke_refused();
+  const std::vector<BlockRule> revoked = blocklist_.revoke_refused();  // reads the host's addresses
   for (const BlockRule& r : revoked) {
     ++revoked_;
     auto refusal = blocklist_.guard().check(r.prefix);
     spdlog::warn("blocklist: {} ({}) removed, rule {} by {} (reason \"{}\", {} hits): {}", r.prefix.text(),
                  to_string(r.direction), r.id, r.origin, r.reason, r.hits, refusal ? refusal->message : "");
+  }
+  const Blocklist::StaticChange change = blocklist_.recheck_static();
+  for (const BlockRule& r : change.suspended) log_suspended(r);
+  for (const BlockRule& r : change.resumed) {
+    spdlog::info("blocklist: {} ({}) applies again, {}: the sensor no longer has an address inside it",
+                 r.prefix.text(), to_string(r.direction), r.origin);
   }
   if (!revoked.empty()) persist();
 }
