@@ -50,9 +50,8 @@ void refuse_unless_trusted(const std::string& name, const std::string& path, con
     throw Error(name + ": mode " + mode_text(st.st_mode) +
                 " lets group or other add a key; refusing it (chmod go-w \"" + path + "\")");
   }
-  const std::string dir = std::filesystem::path(path).parent_path().empty()
-                              ? std::string(".")
-                              : std::filesystem::path(path).parent_path().string();
+  const std::filesystem::path parent = std::filesystem::path(path).parent_path();
+  const std::string dir = parent.empty() ? std::string(".") : parent.string();
   struct stat d {};
   if (::stat(dir.c_str(), &d) == 0 && (d.st_mode & (S_IWGRP | S_IWOTH)) != 0 && (d.st_mode & S_ISVTX) == 0) {
     throw Error(name + ": its directory \"" + dir + "\" (mode " + mode_text(d.st_mode) +
