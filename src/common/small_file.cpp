@@ -8,7 +8,7 @@
 
 namespace sniffer {
 
-std::string read_small_file(const std::string& path, std::size_t max_bytes, bool regular_only) {
+std::string read_small_file(const std::string& path, std::size_t max_bytes, bool regular_only, struct stat* opened) {
   // O_NONBLOCK: opening a FIFO waits for its writer otherwise.
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | (regular_only ? O_NONBLOCK : 0));
   if (fd < 0) throw Error(errno_text(errno));
@@ -20,6 +20,7 @@ std::string read_small_file(const std::string& path, std::size_t max_bytes, bool
   if (::fstat(fd, &st) != 0) throw Error(errno_text(errno));
   if (S_ISDIR(st.st_mode)) throw Error(errno_text(EISDIR));
   if (regular_only && !S_ISREG(st.st_mode)) throw Error("not a regular file (a FIFO or a device is not read)");
+  if (opened) *opened = st;
   std::string text;
   char buf[16384];
   for (;;) {

@@ -11,6 +11,7 @@
 
 #include "sniffer/config_schema.hpp"
 #include "sniffer/error.hpp"
+#include "sniffer/file_trust.hpp"
 #include "sniffer/small_file.hpp"
 
 namespace sniffer {
@@ -183,12 +184,22 @@ Config parse_config(const std::string& text) {
   throw ConfigInvalid(std::move(errors));
 }
 
+// The config steers a privileged sensor (its blocklist, outputs, keys), and a
+// reload applies it: a file or directory any local user can write is refused.
+// A group's write is the operator's choice (an admins' group).
 Config load_config_file(const std::string& path) {
+  const std::string name = "config file \"" + path + "\"";
   std::string text;
+  struct stat st {};
   try {
-    text = read_small_file(path, kMaxConfigBytes, /*regular_only=*/true);
+    text = read_small_file(path, kMaxConfigBytes, /*regular_only=*/true, &st);
   } catch (const Error& e) {
-    throw ConfigInvalid({{"", "cannot read config file \"" + path + "\": " + e.what()}});
+    throw ConfigInvalid({{"", "cannot read " + name + ": " + e.what()}});
+  }
+  try {
+    refuse_if_writable(name, path, st, Writers::kOther, "change the sensor's blocklist, outputs and keys");
+  } catch (const Error& e) {
+    throw ConfigInvalid({{"", std::string(e.what())}});
   }
   return parse_config(text);
 }

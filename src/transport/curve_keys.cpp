@@ -6,12 +6,11 @@
 
 #include <cerrno>
 #include <cstdint>
-#include <cstdio>
-#include <filesystem>
 
 #include <zmq.h>
 
 #include "sniffer/error.hpp"
+#include "sniffer/file_trust.hpp"
 
 namespace sniffer {
 
@@ -29,34 +28,18 @@ std::string_view trim(std::string_view s) {
   return s.substr(b, s.find_last_not_of(blanks) - b + 1);
 }
 
-std::string mode_text(mode_t mode) {
-  char buf[8];
-  std::snprintf(buf, sizeof(buf), "%04o", static_cast<unsigned>(mode & 07777));
-  return buf;
-}
-
 // A file that grants access (authorized keys: who may subscribe, who may
 // block and capture) must be changeable by root and by us alone, as sshd's
-// StrictModes asks of authorized_keys: neither it nor its directory (unless
-// sticky) writable by group or other, and owned by root or by us. Else any
-// local user who could write to it added a key of their own, effective at the
-// next reload (red team, round 16).
+// StrictModes asks of authorized_keys: owned by root or by us, neither it nor
+// its directory (unless sticky) writable by group or other. Else any local
+// user who could write to it added a key of their own, effective at the next
+// reload (red team, round 16).
 void refuse_unless_trusted(const std::string& name, const std::string& path, const struct stat& st) {
   if (st.st_uid != 0 && st.st_uid != ::geteuid()) {
     throw Error(name + ": owned by uid " + std::to_string(st.st_uid) +
                 ", who could add a key of their own; refusing it (chown root \"" + path + "\")");
   }
-  if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
-    throw Error(name + ": mode " + mode_text(st.st_mode) +
-                " lets group or other add a key; refusing it (chmod go-w \"" + path + "\")");
-  }
-  const std::filesystem::path parent = std::filesystem::path(path).parent_path();
-  const std::string dir = parent.empty() ? std::string(".") : parent.string();
-  struct stat d {};
-  if (::stat(dir.c_str(), &d) == 0 && (d.st_mode & (S_IWGRP | S_IWOTH)) != 0 && (d.st_mode & S_ISVTX) == 0) {
-    throw Error(name + ": its directory \"" + dir + "\" (mode " + mode_text(d.st_mode) +
-                ") lets group or other replace it; refusing it (chmod go-w \"" + dir + "\")");
-  }
+  refuse_if_writable(name, path, st, Writers::kGroupOrOther, "add a key");
 }
 
 // The contents of a key file (a regular file, at most 1 MiB). `what` names

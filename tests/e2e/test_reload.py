@@ -89,6 +89,30 @@ def test_invalid_reload_keeps_the_running_config(lab, start_daemon, subscribe):
     assert lan_events and all(e.role == ROLE_LAN for e in lan_events)
 
 
+def test_a_config_any_local_user_can_change_is_not_reloaded(lab, start_daemon, subscribe):
+    """A config file made world-writable lets any local user steer the sensor (its blocklist, its
+    outputs) at the next SIGHUP: the reload is refused, naming the mode and the chmod, and the
+    running config stays."""
+    daemon = start_daemon()
+    sub = subscribe(daemon.endpoint)
+    config = json.loads(daemon.config_path.read_text().split("\n", 1)[1])
+    config["interfaces"][1]["role"] = "wan"  # lan0 would become WAN-facing
+    daemon.config_path.write_text(json.dumps(config))
+    daemon.config_path.chmod(0o666)
+    daemon.proc.send_signal(signal.SIGHUP)
+    assert wait_log(daemon, "reload rejected"), daemon.stderr()
+    log = daemon.stderr()
+    assert f'config file "{daemon.config_path}": mode 0666 lets any local user change' in log, log
+    assert f'(chmod o-w "{daemon.config_path}")' in log, log
+    lab.ping(lab.wan, Addr.LAN4_PEER, count=2)
+    time.sleep(0.3)
+    assert daemon.running()
+    daemon.stop()
+    sub.stop()
+    lan_events = [e for e in sub.events if e.interface == "lan0"]
+    assert lan_events and all(e.role == ROLE_LAN for e in lan_events)
+
+
 def test_reload_adds_and_removes_an_interface(lab, start_daemon):
     daemon = start_daemon(interfaces=[{"name": "wan0", "role": "wan", "mode": "gateway"}])
     assert "xdp" not in lab.links()["lan0"]

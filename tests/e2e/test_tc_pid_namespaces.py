@@ -312,7 +312,7 @@ def test_the_packaged_units_user_takes_over_its_own_leftover_after_a_crash(env, 
     ('"", held by no process') and the unit could never come back. The name is now read from the
     filter itself (TCA_BPF_NAME), and the restart takes its leftover over."""
     work = tempfile.mkdtemp(prefix="sniffer-unit-user-")
-    os.chmod(work, 0o777)  # the unit's user writes its socket here
+    os.chmod(work, 0o1777)  # the unit's user writes its socket here; sticky: nobody replaces the config
     config = os.path.join(work, "sniffer.json")
     with open(config, "w") as f:
         json.dump({**lab_config(f"ipc://{work}/pub.sock", metrics={"listen": ""}, capture=CLSACT,

@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include <gtest/gtest.h>
 
@@ -441,6 +442,47 @@ TEST(ConfigFile, AnUnreadableFileNamesTheErrnoText) {
                 .rfind("cannot read config file \"" + dir + "/none.json\": No such file or directory", 0),
             0u)
       << message(dir + "/none.json");
+  std::filesystem::remove_all(dir);
+}
+
+// The config steers the sensor's blocklist, outputs and keys at every reload:
+// a file, or a directory (not sticky), that any local user can write is
+// refused; a group's write is the operator's choice.
+TEST(ConfigFile, OneThatAnyLocalUserCanChangeIsRefused) {
+  std::string tmpl = (std::filesystem::temp_directory_path() / "sniffer-config-XXXXXX").string();
+  std::string dir = mkdtemp(tmpl.data());
+  std::string path = dir + "/sniffer.json";
+  std::ofstream(path) << R"({"interfaces": [{"name": "eth0", "role": "wan", "mode": "gateway"}]})";
+  auto message = [&] {
+    try {
+      load_config_file(path);
+    } catch (const ConfigInvalid& e) {
+      return e.errors().at(0).message;
+    }
+    return std::string("no error");
+  };
+  ASSERT_EQ(chmod(dir.c_str(), 0755), 0);
+  for (mode_t mode : {0600, 0644, 0664, 0620}) {
+    ASSERT_EQ(chmod(path.c_str(), mode), 0);
+    EXPECT_EQ(message(), "no error") << std::oct << mode;
+  }
+  for (mode_t mode : {0666, 0602, 0646}) {
+    ASSERT_EQ(chmod(path.c_str(), mode), 0);
+    EXPECT_NE(message().find("config file \"" + path + "\": mode 0" + (std::ostringstream() << std::oct << mode).str() +
+                             " lets any local user change the sensor's blocklist, outputs and keys; refusing it "
+                             "(chmod o-w \"" + path + "\")"),
+              std::string::npos)
+        << message();
+  }
+  ASSERT_EQ(chmod(path.c_str(), 0644), 0);
+  ASSERT_EQ(chmod(dir.c_str(), 0777), 0);
+  EXPECT_NE(message().find("its directory \"" + dir + "\" (mode 0777) lets any local user replace it"),
+            std::string::npos)
+      << message();
+  ASSERT_EQ(chmod(dir.c_str(), 01777), 0);  // sticky, as /tmp: others cannot replace our file
+  EXPECT_EQ(message(), "no error");
+  ASSERT_EQ(chmod(dir.c_str(), 0775), 0);
+  EXPECT_EQ(message(), "no error");
   std::filesystem::remove_all(dir);
 }
 
