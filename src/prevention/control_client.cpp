@@ -8,8 +8,35 @@
 
 #include "sniffer/curve_auth.hpp"
 #include "sniffer/error.hpp"
+#include "sniffer/prefix.hpp"
 
 namespace sniffer {
+
+namespace {
+
+bool same_prefix(const std::string& a, const std::string& b) {
+  try {
+    return Prefix::parse(a) == Prefix::parse(b);
+  } catch (const Error&) {
+    return false;
+  }
+}
+
+// Whether an OK reply carries what the command asked for: the rule added or
+// removed, the capture's file. Anything holding the endpoint and the key
+// could answer OK with nothing, and a block would be taken as applied.
+bool answers(const v1::ControlRequest& request, const v1::ControlReply& reply) {
+  switch (request.command_case()) {
+    case v1::ControlRequest::kBlock:
+      return reply.entries_size() == 1 && same_prefix(reply.entries(0).prefix(), request.block().prefix());
+    case v1::ControlRequest::kUnblock:
+      return reply.entries_size() == 1 && same_prefix(reply.entries(0).prefix(), request.unblock().prefix());
+    case v1::ControlRequest::kCapture: return !reply.capture_path().empty();
+    default: return true;
+  }
+}
+
+}  // namespace
 
 v1::ControlReply send_control_request(const ControlClientOptions& options, const v1::ControlRequest& request) {
   zmq::context_t ctx(1);
@@ -35,6 +62,10 @@ v1::ControlReply send_control_request(const ControlClientOptions& options, const
   v1::ControlReply reply;
   if (!reply.ParseFromArray(msg.data(), static_cast<int>(msg.size()))) {
     throw Error("the reply from " + options.endpoint + " is not a ControlReply");
+  }
+  if (reply.status() == v1::ControlReply::OK && !answers(request, reply)) {
+    throw Error("the reply from " + options.endpoint + " says OK but does not carry what was asked (the rule, " +
+                "the capture's file): not the sensor's answer; nothing is known to be applied");
   }
   return reply;
 }
