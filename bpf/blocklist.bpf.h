@@ -50,10 +50,18 @@ static __always_inline void *lpm_lookup(void *v4_map, void *v6_map, const struct
 	return bpf_map_lookup_elem(v6_map, &k);
 }
 
-/* An entry that has expired is ignored at once; the daemon removes it. */
+/* The entry that applies: none for an exemption (the sensor's own address:
+ * the next lookup still runs) or an entry that has expired (ignored at once;
+ * the daemon removes it). */
 static __always_inline struct sniffer_block_entry *live_entry(struct sniffer_block_entry *e)
 {
-	if (e && e->expires_ns && bpf_ktime_get_ns() >= e->expires_ns)
+	if (!e)
+		return 0;
+	if (e->action == SNIFFER_BLOCK_EXEMPT) {
+		__sync_fetch_and_add(&e->hits, 1);
+		return 0;
+	}
+	if (e->expires_ns && bpf_ktime_get_ns() >= e->expires_ns)
 		return 0;
 	return e;
 }

@@ -125,6 +125,10 @@ struct sniffer_lpm_v6 {
 
 #define SNIFFER_BLOCK_DROP 1  /* XDP_DROP / TC_ACT_SHOT */
 #define SNIFFER_BLOCK_COUNT 2 /* count and mark, pass the packet */
+/* Not a rule: the sensor's own address inside a block entry of that direction.
+ * The entries over it do not apply to it (they still do to every other
+ * address); its hits count the packets it let through. */
+#define SNIFFER_BLOCK_EXEMPT 3
 
 struct sniffer_block_entry {
 	__u64 expires_ns; /* CLOCK_MONOTONIC (bpf_ktime_get_ns); 0: never. Expired: ignored */

@@ -80,6 +80,13 @@ std::optional<Prefix> endpoint_address(const std::string& endpoint);
 // "198.51.100.1" for a host prefix, "10.0.0.0/8" otherwise.
 std::string display(const Prefix& p);
 
+// How a check treats the sensor's own addresses. Refused: a block over one is
+// refused (a command). Exempted: not a reason (an entry already in place, or
+// the config's): the address is carved out of the entry instead, since the
+// host's addresses change without the operator (DHCP, a router advertisement
+// any link peer may send; red team, round 17), see Blocklist::sync_exemptions.
+enum class SensorAddresses { Refused, Exempted };
+
 class BlockGuard {
  public:
   BlockGuard() = default;
@@ -101,7 +108,8 @@ class BlockGuard {
 
   // nullopt when `block` may enter the blocklist; else the first rule it
   // breaks. `extra` is checked first (the sender of the command at hand).
-  std::optional<BlockRefusal> check(const Prefix& block, const std::vector<ProtectedPrefix>& extra = {}) const;
+  std::optional<BlockRefusal> check(const Prefix& block, const std::vector<ProtectedPrefix>& extra = {},
+                                    SensorAddresses sensor = SensorAddresses::Refused) const;
   // Grows each time the guard may refuse more (a protected prefix set that
   // changed, a new control client): an entry it passed before stays passed
   // while this stays the same.

@@ -10,7 +10,9 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "sniffer/block_guard.hpp"
@@ -77,12 +79,15 @@ class Blocklist {
   BlockRule add(BlockRule rule, const std::vector<ProtectedPrefix>& extra = {});
   // Adds many rules (a state file restored): the sensor's addresses read and
   // the kernel's dst flag set once for all, not per rule. `refused` gets each
-  // rule add() would refuse, with the error.
+  // rule add() would refuse, with the error, but for the sensor's addresses:
+  // an address gained since a block was made is exempted, not a reason to
+  // lose the block at a restart.
   void add_all(const std::vector<BlockRule>& rules,
                const std::function<void(const BlockRule&, const Error&)>& refused);
   // What add() would refuse (guard and allowlist), without counting it; the
   // sensor's addresses as last refreshed.
-  std::optional<BlockRefusal> check(const Prefix& prefix, const std::vector<ProtectedPrefix>& extra = {}) const;
+  std::optional<BlockRefusal> check(const Prefix& prefix, const std::vector<ProtectedPrefix>& extra = {},
+                                    SensorAddresses sensor = SensorAddresses::Refused) const;
   // Re-reads the sensor's addresses from the source.
   void refresh_host_addresses();
   // Counts a refusal made outside add() (a static entry of a reload).
@@ -90,9 +95,13 @@ class Blocklist {
   // Refusals by reason, every reason present.
   std::map<RefusalReason, std::uint64_t> refused() const;
   // Removes the entries from the control socket that the guard now refuses
-  // (after a reload protects more, or the host gained an address); returns them.
+  // (after a reload protects more, or a new control client); returns them.
+  // An address the sensor gained is no reason: it is exempted instead.
   std::vector<BlockRule> revoke_refused();
-  // Removes the rule for (prefix, direction). Throws BlocklistError NotFound.
+  // Removes the rule for (prefix, direction). Throws BlocklistError NotFound,
+  // or Refused for the config's (from_config): a control client may not lift
+  // the operator's policy (red team, round 17); add() refuses to replace one
+  // for the same reason.
   BlockRule remove(const Prefix& prefix, BlockDirection direction);
   // The rules with their hit counters.
   std::vector<BlockRule> list() const;
@@ -106,21 +115,32 @@ class Blocklist {
   // changed. A reload that lowers blocklist.max_duration_s.
   std::size_t end_control_rules_by(std::uint64_t latest_mono_ns, std::uint64_t latest_wall_ns);
   // Replaces the rules that came from the config (from_config). Each passes
-  // the guard (Refused names it); check them all first to change nothing.
-  // One that covers an address the sensor has now is suspended instead: kept
-  // out of the kernel until the address goes (the host's addresses change
-  // without the config: DHCP, a VRRP address; red team, round 16).
+  // the guard (Refused names it) but for the sensor's addresses, which are
+  // exempted (sync_exemptions); check them all first to change nothing.
   void set_static(const std::vector<BlockRule>& rules);
-  // The static rules suspended now.
-  const std::vector<BlockRule>& suspended() const { return suspended_; }
-  // After the host's addresses changed: the static rules that cover one now
-  // leave the kernel (with their hits), and the suspended ones that no
-  // longer cover one go back in. Against the addresses revoke_refused() (or
-  // set_static) last read: call it after revoke_refused().
-  struct StaticChange {
-    std::vector<BlockRule> suspended, resumed;
+
+  // The sensor's own address inside a block entry: an exemption, the
+  // address's host prefix in that direction's trie (SNIFFER_BLOCK_EXEMPT),
+  // so that the entries over it apply to every other address but not to the
+  // sensor's. The host's addresses change without the operator (a DHCP
+  // lease, a router advertisement any link peer may send): such an address
+  // neither lifts an entry nor removes one (red team, round 17).
+  struct Exemption {
+    Prefix address;
+    BlockDirection direction = BlockDirection::Source;
+    bool operator<(const Exemption& o) const {
+      return std::tie(address, direction) < std::tie(o.address, o.direction);
+    }
   };
-  StaticChange recheck_static();
+  struct ExemptionChange {
+    std::vector<Exemption> added, removed;
+  };
+  // Makes the exemptions those the rules and the sensor's addresses (as last
+  // read) call for; returns what changed.
+  ExemptionChange sync_exemptions();
+  // The rules whose prefix covers the exemption's address in its direction.
+  std::vector<BlockRule> covering(const Exemption& e) const;
+  std::size_t exemptions() const { return exemptions_.size(); }
 
   std::size_t size() const { return rules_.size(); }
   std::uint32_t capacity() const { return progs_.blocklist_max_entries(); }
@@ -138,9 +158,13 @@ class Blocklist {
   // Removes the rules `gone` selects from the maps; returns them with their hits.
   std::vector<BlockRule> remove_if(const std::function<bool(const BlockRule&)>& gone);
 
-  BlockRule add_checked(BlockRule rule, const std::vector<ProtectedPrefix>& extra, bool update_flag = true);
-  // Whether the guard refuses `prefix` because it covers a sensor's address.
-  bool covers_sensor(const Prefix& prefix) const;
+  BlockRule add_checked(BlockRule rule, const std::vector<ProtectedPrefix>& extra, bool update_flag = true,
+                        SensorAddresses sensor = SensorAddresses::Refused);
+  // Writes the rule's entry into its trie (BPF_ANY); false with errno set.
+  bool write_to_kernel(const BlockRule& rule) const;
+  // Throws BlocklistError Refused: `r` is the config's, commands leave it be.
+  [[noreturn]] static void refuse_config_entry(const BlockRule& r);
+  bool exempted(const BlockRule& rule) const { return exemptions_.count({rule.prefix, rule.direction}) != 0; }
 
   BpfPrograms& progs_;
   BlockGuard guard_;
@@ -153,8 +177,11 @@ class Blocklist {
   // The guard (and its generation) revoke_refused() last checked every
   // control rule against; nullopt: check again.
   std::optional<std::uint64_t> revoke_checked_;
-  std::vector<BlockRule> suspended_;              // static rules out of the kernel (set_static)
-  std::optional<std::uint64_t> static_checked_;  // the guard's generation recheck_static() last saw
+  std::vector<Prefix> sensor_addresses_;  // as refresh_host_addresses() last read them
+  std::set<Exemption> exemptions_;        // in the kernel's tries
+  std::uint64_t rule_changes_ = 0;        // grows with each rule added or erased
+  // The guard's generation and rule_changes_ sync_exemptions() last saw.
+  std::optional<std::pair<std::uint64_t, std::uint64_t>> exemptions_synced_;
   bool monitor_only_ = false, record_dropped_ = true;
 };
 

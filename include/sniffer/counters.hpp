@@ -178,9 +178,9 @@ struct BlocklistCounters {
   std::uint64_t capacity = 0;
   std::uint64_t expired = 0;
   std::uint64_t revoked = 0;
-  // Static entries kept out of the kernel now: they cover an address the
-  // sensor has (Blocklist::set_static).
-  std::uint64_t suspended = 0;
+  // The sensor's addresses exempted now from the block entries over them,
+  // per direction (Blocklist::sync_exemptions).
+  std::uint64_t exemptions = 0;
   // blocklist.state_file: failed writes (each change, then a retry a second
   // while it fails), and 1 while the file lags the blocklist.
   std::uint64_t state_write_failures = 0;

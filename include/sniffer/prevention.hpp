@@ -60,9 +60,12 @@ class Prevention {
  private:
   void apply(const BlocklistConfig& config);
   // Removes (and logs) the control entries the guard now refuses; keeps the
-  // state file in step.
+  // state file in step. Then the sensor's addresses exempted from the
+  // entries over them, as they are now.
   void revoke();
-  void log_suspended(const BlockRule& r) const;
+  // Exempts the sensor's addresses as the rules and addresses now call for;
+  // logs what changed.
+  void exempt_sensor_addresses();
   // A reload's blocklist.max_duration_s applies to the blocks in place too:
   // those that end later than that from now end then (logged with the count;
   // the state file follows).

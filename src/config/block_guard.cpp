@@ -140,7 +140,8 @@ void BlockGuard::add_control_client(const Prefix& address, const std::string& wh
   clients_.push_back({a, RefusalReason::ControlClient, "the address " + display(a) + " of control client " + who});
 }
 
-std::optional<BlockRefusal> BlockGuard::check(const Prefix& block, const std::vector<ProtectedPrefix>& extra) const {
+std::optional<BlockRefusal> BlockGuard::check(const Prefix& block, const std::vector<ProtectedPrefix>& extra,
+                                              SensorAddresses sensor) const {
   const bool v4 = block.family == AF_INET;
   const unsigned min = v4 ? min_v4_ : min_v6_;
   if (block.length < min) {
@@ -153,6 +154,7 @@ std::optional<BlockRefusal> BlockGuard::check(const Prefix& block, const std::ve
     return BlockRefusal{p.kind, block.text() + (covers ? " would cover " : " is inside ") + p.what + why};
   };
   for (const auto* list : {&extra, &sensor_, &endpoint_, &configured_}) {
+    if (list == &sensor_ && sensor == SensorAddresses::Exempted) continue;
     for (const ProtectedPrefix& p : *list) {
       if (auto refusal = test(p)) return refusal;
     }

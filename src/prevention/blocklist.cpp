@@ -34,6 +34,13 @@ sniffer_block_entry kernel_entry(const BlockRule& rule) {
   return value;
 }
 
+// An exemption's value: no rule, never expires, hits from zero.
+sniffer_block_entry exemption_entry() {
+  sniffer_block_entry value{};
+  value.action = SNIFFER_BLOCK_EXEMPT;
+  return value;
+}
+
 }  // namespace
 
 Blocklist::Blocklist(BpfPrograms& progs) : progs_(progs) { set_settings(false, true); }
@@ -92,15 +99,17 @@ void Blocklist::set_guard(BlockGuard guard) {
 
 void Blocklist::refresh_host_addresses() {
   if (!host_source_) return;
+  sensor_addresses_ = host_source_();
   std::vector<ProtectedPrefix> sensor;
-  for (const Prefix& p : host_source_()) {
+  for (const Prefix& p : sensor_addresses_) {
     sensor.push_back({p, RefusalReason::SensorAddress, "the sensor's address " + display(p)});
   }
   guard_.set_protected(RefusalReason::SensorAddress, std::move(sensor));
 }
 
-std::optional<BlockRefusal> Blocklist::check(const Prefix& prefix, const std::vector<ProtectedPrefix>& extra) const {
-  if (auto refusal = guard_.check(prefix, extra)) return refusal;
+std::optional<BlockRefusal> Blocklist::check(const Prefix& prefix, const std::vector<ProtectedPrefix>& extra,
+                                             SensorAddresses sensor) const {
+  if (auto refusal = guard_.check(prefix, extra, sensor)) return refusal;
   for (const Prefix& a : allow_) {
     if (a.contains(prefix)) {
       return BlockRefusal{RefusalReason::Allowlist,
@@ -127,7 +136,7 @@ void Blocklist::add_all(const std::vector<BlockRule>& rules,
   refresh_host_addresses();
   for (const BlockRule& r : rules) {
     try {
-      add_checked(r, {}, false);
+      add_checked(r, {}, false, SensorAddresses::Exempted);
     } catch (const Error& e) {
       refused(r, e);
     }
@@ -135,17 +144,21 @@ void Blocklist::add_all(const std::vector<BlockRule>& rules,
   update_dst_flag();
 }
 
-BlockRule Blocklist::add_checked(BlockRule rule, const std::vector<ProtectedPrefix>& extra, bool update_flag) {
-  if (auto refusal = check(rule.prefix, extra)) {
+BlockRule Blocklist::add_checked(BlockRule rule, const std::vector<ProtectedPrefix>& extra, bool update_flag,
+                                 SensorAddresses sensor) {
+  if (auto refusal = check(rule.prefix, extra, sensor)) {
     ++refused_[refusal->reason];
     throw BlocklistError(BlocklistError::Kind::Refused, refusal->message, refusal->reason);
   }
   const Key key{rule.prefix, rule.direction};
   auto existing = rules_.find(key);
+  if (existing != rules_.end() && existing->second.from_config && !rule.from_config) {
+    refuse_config_entry(existing->second);  // a command would shorten, relabel or end it
+  }
   rule.id = existing != rules_.end() ? existing->second.id : next_id_++;
-  sniffer_block_entry value = kernel_entry(rule);
-  LpmKey lpm(rule.prefix);
-  if (bpf_map_update_elem(map_fd(rule.prefix, rule.direction), lpm.data(), &value, BPF_ANY)) {
+  // An exemption holds this very key (the rule is the sensor's address):
+  // the rule's entry goes in once the exemption leaves.
+  if (!exempted(rule) && !write_to_kernel(rule)) {
     const int err = errno;
     if (err == E2BIG || err == ENOSPC || err == ENOMEM) {
       throw BlocklistError(BlocklistError::Kind::Full, "blocklist full: " + std::to_string(capacity()) +
@@ -155,11 +168,25 @@ BlockRule Blocklist::add_checked(BlockRule rule, const std::vector<ProtectedPref
   }
   if (existing == rules_.end() && rule.direction == BlockDirection::Destination) ++dst_rules_;
   rules_[key] = rule;
+  ++rule_changes_;
   if (update_flag) update_dst_flag();
   return rule;
 }
 
+bool Blocklist::write_to_kernel(const BlockRule& rule) const {
+  sniffer_block_entry value = kernel_entry(rule);
+  LpmKey lpm(rule.prefix);
+  return bpf_map_update_elem(map_fd(rule.prefix, rule.direction), lpm.data(), &value, BPF_ANY) == 0;
+}
+
+void Blocklist::refuse_config_entry(const BlockRule& r) {
+  throw BlocklistError(BlocklistError::Kind::Refused, r.prefix.text() + " (" + to_string(r.direction) +
+                                                          ") is the config's entry, " + r.origin +
+                                                          ": only a change of the config and a reload changes it");
+}
+
 void Blocklist::erase_from_kernel(const BlockRule& r) {
+  if (exempted(r)) return;  // the key is the exemption's (sync_exemptions removes it when due)
   LpmKey key(r.prefix);
   if (bpf_map_delete_elem(map_fd(r.prefix, r.direction), key.data()) && errno != ENOENT) {
     spdlog::warn("blocklist: remove {} from the kernel: {}", r.prefix.text(), errno_text(errno));
@@ -172,6 +199,7 @@ BlockRule Blocklist::remove(const Prefix& prefix, BlockDirection direction) {
     throw BlocklistError(BlocklistError::Kind::NotFound,
                          "no blocklist entry for " + prefix.text() + " (" + to_string(direction) + ")");
   }
+  if (it->second.from_config) refuse_config_entry(it->second);
   BlockRule r = it->second;
   r.hits = read_hits(r);
   erase_from_kernel(r);
@@ -231,6 +259,12 @@ std::size_t Blocklist::end_control_rules_by(std::uint64_t latest_mono_ns, std::u
   std::size_t changed = 0;
   for (auto& [key, rule] : rules_) {
     if (rule.from_config || (rule.expires_mono_ns != 0 && rule.expires_mono_ns <= latest_mono_ns)) continue;
+    if (exempted(rule)) {  // not in the kernel now: written with its new end when the exemption goes
+      rule.expires_mono_ns = latest_mono_ns;
+      rule.expires_wall_ns = latest_wall_ns;
+      ++changed;
+      continue;
+    }
     LpmKey lpm(rule.prefix);
     sniffer_block_entry value{};
     const int fd = map_fd(rule.prefix, rule.direction);
@@ -259,44 +293,67 @@ void Blocklist::set_static(const std::vector<BlockRule>& rules) {
     it = erase(it);
   }
   refresh_host_addresses();  // once for all of them
-  suspended_.clear();
   for (BlockRule r : rules) {
     r.from_config = true;
     if (r.origin.empty()) r.origin = "config";
-    if (covers_sensor(r.prefix)) {
-      suspended_.push_back(r);
-      continue;
-    }
-    add_checked(r, {}, false);
+    add_checked(r, {}, false, SensorAddresses::Exempted);
   }
-  static_checked_ = guard_.generation();
   update_dst_flag();
 }
 
-bool Blocklist::covers_sensor(const Prefix& prefix) const {
-  const auto refusal = guard_.check(prefix);
-  return refusal && refusal->reason == RefusalReason::SensorAddress;
+std::vector<BlockRule> Blocklist::covering(const Exemption& e) const {
+  std::vector<BlockRule> out;
+  for (const auto& [key, rule] : rules_) {
+    if (rule.direction == e.direction && rule.prefix.family == e.address.family && rule.prefix.contains(e.address)) {
+      out.push_back(rule);
+    }
+  }
+  return out;
 }
 
-Blocklist::StaticChange Blocklist::recheck_static() {
-  StaticChange change;
-  if (static_checked_ == guard_.generation()) return change;
-  static_checked_ = guard_.generation();
-  change.suspended = remove_if([&](const BlockRule& r) { return r.from_config && covers_sensor(r.prefix); });
-  std::vector<BlockRule> still;
-  for (BlockRule& r : suspended_) {
-    if (check(r.prefix)) {  // still the sensor's address (or, since, a control client's): not yet
-      still.push_back(std::move(r));
+Blocklist::ExemptionChange Blocklist::sync_exemptions() {
+  ExemptionChange change;
+  const std::pair now{guard_.generation(), rule_changes_};  // the addresses or the rules changed
+  if (exemptions_synced_ == now) return change;
+  exemptions_synced_ = now;
+  std::set<Exemption> wanted;
+  for (const Prefix& address : sensor_addresses_) {
+    for (BlockDirection d : {BlockDirection::Source, BlockDirection::Destination}) {
+      const Exemption e{address, d};
+      if (!covering(e).empty()) wanted.insert(e);
+    }
+  }
+  for (const Exemption& e : wanted) {
+    if (exemptions_.count(e)) continue;
+    const sniffer_block_entry value = exemption_entry();
+    LpmKey key(e.address);
+    if (bpf_map_update_elem(map_fd(e.address, e.direction), key.data(), &value, BPF_ANY)) {
+      spdlog::warn("blocklist: exempt the sensor's address {} ({}): {}", display(e.address), to_string(e.direction),
+                   errno_text(errno));
+      exemptions_synced_.reset();  // tried again at the next sweep
       continue;
     }
-    change.resumed.push_back(add_checked(r, {}, false));
+    exemptions_.insert(e);
+    change.added.push_back(e);
   }
-  suspended_ = std::move(still);
-  for (BlockRule r : change.suspended) {
-    r.hits = 0;
-    suspended_.push_back(std::move(r));
+  for (auto it = exemptions_.begin(); it != exemptions_.end();) {
+    if (wanted.count(*it)) {
+      ++it;
+      continue;
+    }
+    const Exemption e = *it;
+    it = exemptions_.erase(it);
+    LpmKey key(e.address);
+    if (bpf_map_delete_elem(map_fd(e.address, e.direction), key.data()) && errno != ENOENT) {
+      spdlog::warn("blocklist: remove the exemption of {} ({}): {}", display(e.address), to_string(e.direction),
+                   errno_text(errno));
+    }
+    // A rule for exactly that address goes (back) in.
+    if (auto rule = rules_.find({e.address, e.direction}); rule != rules_.end() && !write_to_kernel(rule->second)) {
+      spdlog::warn("blocklist: add {} again: {}", e.address.text(), errno_text(errno));
+    }
+    change.removed.push_back(e);
   }
-  update_dst_flag();
   return change;
 }
 
@@ -306,11 +363,14 @@ std::vector<BlockRule> Blocklist::revoke_refused() {
   // more needs them all checked again (at 65,536 rules, ~80 ms).
   if (revoke_checked_ == guard_.generation()) return {};
   revoke_checked_ = guard_.generation();
-  return remove_if([&](const BlockRule& r) { return !r.from_config && guard_.check(r.prefix).has_value(); });
+  return remove_if([&](const BlockRule& r) {
+    return !r.from_config && guard_.check(r.prefix, {}, SensorAddresses::Exempted).has_value();
+  });
 }
 
 std::map<Blocklist::Key, BlockRule>::iterator Blocklist::erase(std::map<Key, BlockRule>::iterator it) {
   if (it->first.second == BlockDirection::Destination) --dst_rules_;
+  ++rule_changes_;
   return rules_.erase(it);
 }
 

@@ -37,6 +37,7 @@ Prevention::Prevention(BpfPrograms& progs, const Config& config, ZmqRuntime& zmq
     if (!state_file_.empty()) {
       state_.emplace(state_file_);
       restore(config.blocklist);
+      exempt_sensor_addresses();  // a restored block over an address the sensor gained since
       writer_.emplace(*state_);
     }
     control_.emplace(config.control, config.blocklist, blocklist_, zmq.context(), zmq.authenticator(), captures);
@@ -51,8 +52,8 @@ void Prevention::check(const BlocklistConfig& next) {
   BlockGuard guard = blocklist_guard(next, control_endpoint_);
   guard.take_control_clients(blocklist_.guard());
   // Not the sensor's addresses: covering one is no error of the config (the
-  // host's addresses change without it); such an entry is suspended while it
-  // covers one (set_static).
+  // host's addresses change without it); such an address is exempted from
+  // the entry instead (Blocklist::sync_exemptions).
   std::vector<ConfigError> errors;
   for (const auto& e : next.entries) {
     if (auto refusal = guard.check(e.prefix)) {
@@ -78,7 +79,6 @@ void Prevention::apply(const BlocklistConfig& config) {
     rules.push_back(r);
   }
   blocklist_.set_static(rules);
-  for (const BlockRule& r : blocklist_.suspended()) log_suspended(r);
   revoke();
   if (control_) control_->set_limits(config);
   spdlog::info("blocklist: {} static entries, {} allowlist prefixes{}", config.entries.size(), config.allow.size(),
@@ -90,27 +90,32 @@ void Prevention::apply(const BlocklistConfig& config) {
                config.protected_prefixes.size());
 }
 
-void Prevention::log_suspended(const BlockRule& r) const {
-  const auto refusal = blocklist_.guard().check(r.prefix);
-  spdlog::warn("blocklist: {} ({}) suspended, {}: {}; it applies again once the sensor no longer has that address",
-               r.prefix.text(), to_string(r.direction), r.origin, refusal ? refusal->message : "");
-}
-
 void Prevention::revoke() {
   const std::vector<BlockRule> revoked = blocklist_.revoke_refused();  // reads the host's addresses
   for (const BlockRule& r : revoked) {
     ++revoked_;
-    auto refusal = blocklist_.guard().check(r.prefix);
+    auto refusal = blocklist_.guard().check(r.prefix, {}, SensorAddresses::Exempted);
     spdlog::warn("blocklist: {} ({}) removed, rule {} by {} (reason \"{}\", {} hits): {}", r.prefix.text(),
                  to_string(r.direction), r.id, r.origin, r.reason, r.hits, refusal ? refusal->message : "");
   }
-  const Blocklist::StaticChange change = blocklist_.recheck_static();
-  for (const BlockRule& r : change.suspended) log_suspended(r);
-  for (const BlockRule& r : change.resumed) {
-    spdlog::info("blocklist: {} ({}) applies again, {}: the sensor no longer has an address inside it",
-                 r.prefix.text(), to_string(r.direction), r.origin);
-  }
+  exempt_sensor_addresses();
   if (!revoked.empty()) persist();
+}
+
+void Prevention::exempt_sensor_addresses() {
+  const Blocklist::ExemptionChange change = blocklist_.sync_exemptions();
+  for (const Blocklist::Exemption& e : change.added) {
+    const std::vector<BlockRule> over = blocklist_.covering(e);
+    const BlockRule& first = over.front();  // an exemption is added only under a rule
+    spdlog::warn("blocklist: the sensor's address {} is inside the {} entry {} ({}{}): those entries do not apply "
+                 "to it, they still do to every other address",
+                 display(e.address), to_string(e.direction), first.prefix.text(), first.origin,
+                 over.size() > 1 ? " and " + std::to_string(over.size() - 1) + " more" : "");
+  }
+  for (const Blocklist::Exemption& e : change.removed) {
+    spdlog::info("blocklist: the exemption of {} from the {} entries over it ended (no longer the sensor's "
+                 "address, or no entry covers it now)", display(e.address), to_string(e.direction));
+  }
 }
 
 void Prevention::reload(const BlocklistConfig& next) {
@@ -144,8 +149,8 @@ void Prevention::poll(std::uint64_t now_mono_ns, std::uint64_t now_wall_ns) {
     spdlog::warn("blocklist: {} ({}) expired, rule {} by {} (reason \"{}\", {} hits)", r.prefix.text(),
                  to_string(r.direction), r.id, r.origin, r.reason, r.hits);
   }
-  // The sensor gained an address a control entry covers: that entry goes
-  // (re-reads the host's addresses: once a second).
+  // The host's addresses (re-read once a second) and the entries over them:
+  // what the guard now refuses goes, the sensor's addresses are exempted.
   revoke();
   // A failed write is tried again (with the state of then) on its backoff.
   if (writer_ && state_seen_.unsaved && state_retry_due(now_mono_ns)) state_dirty_ = state_retry_now_ = true;
@@ -156,7 +161,7 @@ BlocklistCounters Prevention::counters() const {
                       .capacity = blocklist_.capacity(),
                       .expired = expired_,
                       .revoked = revoked_,
-                      .suspended = blocklist_.suspended().size(),
+                      .exemptions = blocklist_.exemptions(),
                       .state_write_failures = state_seen_.failures,
                       .state_unsaved = state_seen_.unsaved ? 1u : 0u,
                       .allowlist_hits = blocklist_.allowlist_hits()};

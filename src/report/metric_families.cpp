@@ -273,10 +273,10 @@ constexpr MetricFamily kFamilies[] = {
      blocklist_figure<&BlocklistCounters::capacity>},
     {"sniffer_blocklist_expired_total", kCounter, "Blocklist entries removed at their expiry.",
      blocklist_figure<&BlocklistCounters::expired>},
-    {"sniffer_blocklist_suspended", kGauge,
-     "Static blocklist entries kept out of the kernel because they cover an address the sensor has now (gained "
-     "after the config was written: DHCP, a VRRP address); each applies again once the address goes.",
-     blocklist_figure<&BlocklistCounters::suspended>},
+    {"sniffer_blocklist_exemptions", kGauge,
+     "The sensor's own addresses (per direction) inside blocklist entries, exempted from them: the entries still "
+     "apply to every other address (an address gained without the operator: DHCP, a router advertisement).",
+     blocklist_figure<&BlocklistCounters::exemptions>},
     {"sniffer_blocklist_state_write_failures_total", kCounter,
      "Failed writes of blocklist.state_file (a full disk): the blocks added since are applied but not kept across "
      "a restart until a write succeeds (retried every second).",

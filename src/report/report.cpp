@@ -99,7 +99,7 @@ json blocklist_json(const BlocklistCounters& b) {
   json control = json::object();
   for (const auto& [command, by_status] : b.control) control[command] = object_of(by_status);
   return {{"entries", b.entries}, {"capacity", b.capacity},
-          {"expired", b.expired}, {"revoked", b.revoked}, {"suspended", b.suspended},
+          {"expired", b.expired}, {"revoked", b.revoked}, {"exemptions", b.exemptions},
           {"state_write_failures", b.state_write_failures}, {"state_unsaved", b.state_unsaved},
           {"refused", object_of(b.refused)}, {"allowlist_hits", b.allowlist_hits},
           {"control", control}};

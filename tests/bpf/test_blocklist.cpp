@@ -258,5 +258,95 @@ TEST_F(ProgramsTest, TheGuardKeepsLockoutBlocksOutOfTheKernelAndCountsThem) {
   check(Row{.description = "revoked", .frame = udp_from("198.51.100.11"), .record = kPassed});
 }
 
+// The host's addresses change without the operator: a DHCP lease, or a
+// router advertisement any link peer may send, puts one inside a block. The
+// block stays and still drops everything else; only the sensor's own address
+// is exempted, in that direction, while it has it (red team, round 17: the
+// whole static entry was suspended, and a control entry removed for good).
+TEST_F(ProgramsTest, AnAddressTheSensorGainsInsideABlockIsExemptedTheBlockStays) {
+  load();
+  configure(Mode::Gateway, Role::Wan, 1, true);
+  Blocklist bl(*progs_);
+  std::vector<Prefix> addresses{Prefix::parse("192.0.2.10")};
+  bl.set_host_addresses_source([&] { return addresses; });
+  bl.set_guard(blocklist_guard(BlocklistConfig{}, ""));
+  BlockRule whole = rule("203.0.113.0/24"), exact = rule("203.0.113.1");
+  whole.origin = "config blocklist.entries[0]";
+  exact.origin = "config blocklist.entries[1]";
+  bl.set_static({whole, exact});
+  const BlockRule control = bl.add(rule("198.51.100.0/24", BlockAction::Drop, BlockDirection::Destination));
+  check({
+      {.description = "static, before", .frame = udp_from("203.0.113.1"), .verdict = kXdpDrop, .record = kBlocked},
+      {.description = "control, before", .frame = udp_from("192.0.2.7", "198.51.100.1"), .verdict = kXdpDrop,
+       .record = kBlocked},
+  });
+
+  addresses.push_back(Prefix::parse("203.0.113.1"));   // as a DHCP lease would
+  addresses.push_back(Prefix::parse("198.51.100.1"));  // as SLAAC would
+  bl.refresh_host_addresses();
+  EXPECT_TRUE(bl.revoke_refused().empty()) << "an address the sensor gained removes no control entry";
+  Blocklist::ExemptionChange change = bl.sync_exemptions();
+  ASSERT_EQ(change.added.size(), 2u);
+  EXPECT_TRUE(change.removed.empty());
+  EXPECT_EQ(bl.exemptions(), 2u);
+  EXPECT_EQ(bl.size(), 3u) << "every entry stays";
+  ASSERT_EQ(bl.covering({Prefix::parse("203.0.113.1"), BlockDirection::Source}).size(), 2u);
+  check({
+      {.description = "the sensor's new address as a source", .frame = udp_from("203.0.113.1"), .record = kPassed},
+      {.description = "the rest of the static entry", .frame = udp_from("203.0.113.5"), .verdict = kXdpDrop,
+       .record = kBlocked},
+      {.description = "to the sensor's new address", .frame = udp_from("192.0.2.7", "198.51.100.1"),
+       .record = kPassed},
+      {.description = "the rest of the control entry", .frame = udp_from("192.0.2.7", "198.51.100.2"),
+       .verdict = kXdpDrop, .record = with_verdict(SNIFFER_VERDICT_BLOCKED, control.id)},
+      {.description = "the exemption is of its direction only", .frame = udp_from("198.51.100.1", "192.0.2.7"),
+       .record = kPassed},
+  });
+  EXPECT_TRUE(bl.sync_exemptions().added.empty()) << "nothing changed, nothing to do";
+
+  addresses.resize(1);  // the lease and the prefix go
+  bl.refresh_host_addresses();
+  change = bl.sync_exemptions();
+  EXPECT_EQ(change.removed.size(), 2u);
+  EXPECT_EQ(bl.exemptions(), 0u);
+  std::uint32_t exact_id = 0;
+  for (const BlockRule& r : bl.list()) exact_id = r.prefix == exact.prefix ? r.id : exact_id;
+  check({
+      {.description = "the exact static entry is back", .frame = udp_from("203.0.113.1"), .verdict = kXdpDrop,
+       .record = with_verdict(SNIFFER_VERDICT_BLOCKED, exact_id)},
+      {.description = "the control entry applies to it again", .frame = udp_from("192.0.2.7", "198.51.100.1"),
+       .verdict = kXdpDrop, .record = kBlocked},
+  });
+}
+
+// A control client may not lift, shorten or relabel the operator's static
+// entries (red team, round 17): only the config and a reload change them.
+TEST_F(ProgramsTest, ACommandCannotRemoveOrReplaceAStaticEntry) {
+  load();
+  configure(Mode::Gateway, Role::Wan, 1, true);
+  Blocklist bl(*progs_);
+  BlockRule whole = rule("203.0.113.0/24");
+  whole.origin = "config blocklist.entries[0]";
+  bl.set_static({whole});
+  try {
+    bl.remove(Prefix::parse("203.0.113.0/24"), BlockDirection::Source);
+    ADD_FAILURE() << "removed";
+  } catch (const BlocklistError& e) {
+    EXPECT_EQ(e.kind(), BlocklistError::Kind::Refused);
+    EXPECT_NE(std::string(e.what()).find("203.0.113.0/24 (src) is the config's entry, config blocklist.entries[0]"),
+              std::string::npos)
+        << e.what();
+  }
+  BlockRule shorter = rule("203.0.113.0/24", BlockAction::Drop, BlockDirection::Source, monotonic_now_ns() + 1);
+  EXPECT_THROW(bl.add(shorter), BlocklistError);
+  ASSERT_EQ(bl.list().size(), 1u);
+  EXPECT_TRUE(bl.list()[0].from_config);
+  EXPECT_EQ(bl.list()[0].expires_mono_ns, 0u);
+  check(Row{.description = "still dropped", .frame = udp_from("203.0.113.5"), .verdict = kXdpDrop, .record = kBlocked});
+  // Its other direction is no config entry: a command may block it.
+  bl.add(rule("203.0.113.0/24", BlockAction::Drop, BlockDirection::Destination));
+  EXPECT_EQ(bl.size(), 2u);
+}
+
 }  // namespace
 }  // namespace sniffer::test

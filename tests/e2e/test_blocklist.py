@@ -155,24 +155,67 @@ def test_a_control_socket_without_curve_is_refused_at_start(env, tmp_path):
 # ---- the guard: prevention that cannot lock the operator out ----
 
 
-def test_a_static_entry_over_an_address_the_sensor_has_is_suspended_not_a_start_error(env, lab, start_daemon):
-    """The host's addresses change without the config (a DHCP lease, a VRRP address): a static entry
-    that covers one is kept out of the kernel while it does, and applies again once the address goes.
-    It made every restart exit 1 ("invalid configuration") and, gained while running, was kept
-    without a word (red team, round 16)."""
+def test_an_address_the_sensor_gains_inside_a_block_is_exempted_and_the_block_stays(env, lab, start_daemon,
+                                                                                   tmp_path):
+    """The host's addresses change without the operator: a DHCP lease, or a router advertisement any
+    link peer may send, puts one inside a block. Only that address is exempted, in that direction,
+    while the sensor has it: the static entry still drops everyone else, and a control entry stays in
+    the kernel and in the state file. Round 16 suspended the whole static entry and removed the control
+    entry for good: one forged RA lifted any block (red team, round 17). An entry over the sensor's
+    address at start is no error either; a client may not remove a static entry."""
+    control, sensor_pub, client_key = control_socket(env, tmp_path, "detector")
+    state = tmp_path / "blocks.json"
     try:
-        daemon = start_daemon(blocklist={"entries": [{"prefix": "203.0.113.0/24", "reason": "static"},
-                                                     {"prefix": "198.51.100.0/24", "direction": "dst"}]})
-        assert (f"blocklist: 198.51.100.0/24 (dst) suspended, config blocklist.entries[1]: 198.51.100.0/24 would cover "
-                f"the sensor's address {Addr.WAN4_GW}") in daemon.stderr(), daemon.stderr()
-        lab.exec(lab.gw, ["ip", "addr", "add", "203.0.113.1/24", "dev", "wan0"])
-        assert wait_log(daemon, "blocklist: 203.0.113.0/24 (src) suspended, config blocklist.entries[0]", timeout=5)
-        lab.exec(lab.gw, ["ip", "addr", "del", "203.0.113.1/24", "dev", "wan0"])
-        assert wait_log(daemon, "blocklist: 203.0.113.0/24 (src) applies again", timeout=5), daemon.stderr()
+        daemon = start_daemon(control=control, blocklist={
+            "roles": ["wan"], "state_file": str(state),
+            "entries": [{"prefix": "203.0.113.0/24", "reason": "static"},
+                        {"prefix": "198.51.100.0/24", "direction": "dst"}]})
+        assert (f"blocklist: the sensor's address {Addr.WAN4_GW} is inside the dst entry 198.51.100.0/24 "
+                f"(config blocklist.entries[1])") in daemon.stderr(), daemon.stderr()
+
+        def block(*args):
+            return run([env.sniffer, "block", "--endpoint", control["endpoint"], "--server-key", sensor_pub,
+                        "--key-file", client_key, "--name", "det", "--timeout-ms", "3000", *args], check=False)
+
+        # Two attackers in the WAN namespace, routed back through it.
+        for attacker in ("203.0.113.5", "203.0.114.5"):
+            lab.exec(lab.wan, ["ip", "addr", "add", f"{attacker}/32", "dev", "eth0"])
+            lab.exec(lab.gw, ["ip", "route", "add", attacker, "via", Addr.WAN4_PEER])
+        assert lan_echoes_from(lab, "203.0.114.5") == 3, "the lab does not route the attackers"
+        assert lan_echoes_from(lab, "203.0.113.5") == 0
+        assert block("add", "203.0.114.0/24", "--duration", "600", "--reason", "attacker").returncode == 0
+        assert lan_echoes_from(lab, "203.0.114.5") == 0
+        lab.exec(lab.gw, ["ip", "addr", "add", "203.0.113.1/32", "dev", "wan0"])
+        lab.exec(lab.gw, ["ip", "addr", "add", "203.0.114.1/32", "dev", "wan0"])
+        assert wait_log(daemon, "blocklist: the sensor's address 203.0.113.1 is inside the src entry 203.0.113.0/24 "
+                                "(config blocklist.entries[0])", timeout=5), daemon.stderr()
+        assert wait_log(daemon, "blocklist: the sensor's address 203.0.114.1 is inside the src entry 203.0.114.0/24 "
+                                "(control: det", timeout=5), daemon.stderr()
+        assert lan_echoes_from(lab, "203.0.113.5") == 0, "the static entry no longer drops the rest of its prefix"
+        assert lan_echoes_from(lab, "203.0.114.5") == 0, "the control entry no longer drops the rest of its prefix"
+        listed = block("list").stdout
+        assert "203.0.113.0/24" in listed and "203.0.114.0/24" in listed, listed
+        time.sleep(1.5)  # the state file's writer
+        assert "203.0.114.0/24" in state.read_text(), state.read_text()
+
+        # A control client may not lift the operator's entry, nor replace it by one that ends.
+        removed = block("del", "203.0.113.0/24")
+        assert removed.returncode == 1, removed.stdout
+        assert ("203.0.113.0/24 (src) is the config's entry, config blocklist.entries[0]: only a change of the "
+                "config and a reload changes it") in removed.stderr, removed.stderr
+        assert block("add", "203.0.113.0/24", "--duration", "1").returncode == 1
+        time.sleep(1.5)
+        assert lan_echoes_from(lab, "203.0.113.5") == 0, "a client lifted a static entry"
+
+        lab.exec(lab.gw, ["ip", "addr", "del", "203.0.113.1/32", "dev", "wan0"])
+        assert wait_log(daemon, "blocklist: the exemption of 203.0.113.1 from the src entries over it ended",
+                        timeout=5), daemon.stderr()
         bl = daemon.stop()["userspace"]["blocklist"]
-        assert bl["suspended"] == 1 and bl["entries"] == 1, bl
+        # Left: the sensor's WAN address (dst) and 203.0.114.1 (src).
+        assert bl["entries"] == 3 and bl["revoked"] == 0 and bl["exemptions"] == 2, bl
     finally:
-        lab.exec(lab.gw, ["ip", "addr", "del", "203.0.113.1/24", "dev", "wan0"], check=False)
+        lab.exec(lab.gw, ["ip", "addr", "del", "203.0.113.1/32", "dev", "wan0"], check=False)
+
 
 REFUSAL_SUFFIX = "(blocks never cover the sensor's addresses, its control clients or blocklist.protected)"
 ATTACKER = "198.51.100.20"  # a second address of the WAN namespace; the control client is Addr.WAN4_PEER
@@ -255,12 +298,15 @@ def test_a_wan_side_control_client_cannot_lock_out_the_wan_the_sensor_or_itself(
     assert lan_echoes_from(lab, ATTACKER) == 3, "the attacker is still dropped after del"
     assert block("list").returncode == 0
 
-    # The sensor gains an address a control entry covers: the entry goes within the daemon's sweep.
-    assert block("add", "198.51.100.32/28", "--duration", "60").returncode == 0
-    lab.exec(lab.gw, ["ip", "addr", "add", "198.51.100.33/32", "dev", "wan0"])
-    assert wait_log(daemon, "198.51.100.32/28 (src) removed", timeout=5), daemon.stderr()
-    assert "would cover the sensor's address 198.51.100.33" in daemon.stderr()
-    assert "198.51.100.32/28" not in block("list").stdout
+    # The sensor gains an address a control entry covers (a DHCP lease, a router advertisement any link
+    # peer may send): the entry stays and still drops the rest of its prefix; only that address is
+    # exempted (round 16 removed the entry for good: red team, round 17).
+    assert block("add", "198.51.100.16/28", "--duration", "60").returncode == 0  # the attacker's .20 inside
+    lab.exec(lab.gw, ["ip", "addr", "add", "198.51.100.17/32", "dev", "wan0"])
+    assert wait_log(daemon, "blocklist: the sensor's address 198.51.100.17 is inside the src entry 198.51.100.16/28 "
+                            "(control: e2e-detector", timeout=5), daemon.stderr()
+    assert "198.51.100.16/28" in block("list").stdout
+    assert lan_echoes_from(lab, ATTACKER) == 0, "the rest of the entry no longer drops"
 
     _, samples = scrape(lab, metrics_port)
     expected = {"min_prefix": 2, "sensor_address": 3, "control_client": 2, "control_endpoint": 0, "protected": 0,
@@ -271,7 +317,7 @@ def test_a_wan_side_control_client_cannot_lock_out_the_wan_the_sensor_or_itself(
     bl = report["userspace"]["blocklist"]
     assert bl["refused"] == expected
     assert bl["control"]["block"] == {"refused": 7, "ok": 2}
-    assert bl["revoked"] == 1
+    assert bl["revoked"] == 0 and bl["exemptions"] == 1
     log = daemon.stderr()
     assert "asked to block 0.0.0.0/0" in log and "wan-detector" in log
 
@@ -321,12 +367,12 @@ def test_static_entries_that_would_lock_out_are_config_errors_at_start_and_at_re
     assert "blocklist.entries[1].prefix: 10.0.0.0/16 would cover blocklist.protected[0] 10.0.1.0/24" in daemon.stderr()
     listed = block("list").stdout
     assert "100.64.0.0/16" in listed and "10.0.0.0/16" not in listed and f"{ATTACKER}/32" in listed, listed
-    # An entry over the sensor's own address is suspended, not refused (test below).
+    # An entry over the sensor's own address is no error: that address is exempted from it (test above).
     reload({"entries": [{"prefix": "100.64.0.0/16"}, {"prefix": "198.51.100.0/28", "reason": "oops"}]},
-           f"blocklist: 198.51.100.0/28 (src) suspended, config blocklist.entries[1]: 198.51.100.0/28 would cover the "
-           f"sensor's address {Addr.WAN4_GW}")
+           f"blocklist: the sensor's address {Addr.WAN4_GW} is inside the src entry 198.51.100.0/28 "
+           f"(config blocklist.entries[1])")
     listed = block("list").stdout
-    assert "100.64.0.0/16" in listed and "198.51.100.0/28" not in listed and f"{ATTACKER}/32" in listed, listed
+    assert "100.64.0.0/16" in listed and "198.51.100.0/28" in listed and f"{ATTACKER}/32" in listed, listed
 
     # A reload that protects the control entry's network removes that entry (logged); static ones change.
     reload({"entries": [{"prefix": "100.65.0.0/16", "reason": "new static"}], "protected": ["198.51.100.16/28"]},
@@ -339,4 +385,4 @@ def test_static_entries_that_would_lock_out_are_config_errors_at_start_and_at_re
 
     bl = daemon.stop()["userspace"]["blocklist"]
     assert bl["refused"]["protected"] == 1  # the control add (a reload is refused by validation, uncounted)
-    assert bl["revoked"] == 1 and bl["suspended"] == 0
+    assert bl["revoked"] == 1 and bl["exemptions"] == 0
