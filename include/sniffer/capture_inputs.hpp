@@ -27,7 +27,7 @@ struct CaptureInput {
 // a file met in a walk or a pattern's matches, in a line naming it.
 using CaptureInputWarning = std::function<void(const std::string&)>;
 
-// The files to read, with what they are (see CaptureInput), in the order given (a directory's or a pattern's files
+// The files to read, in the order given (a directory's or a pattern's files
 // sorted by path). A file is what its name leads to (device and inode): a
 // second name of it (a hard or symbolic link, another spelling) met in a
 // walk or a pattern is skipped (`warn` is told), named twice on the command
@@ -37,8 +37,9 @@ using CaptureInputWarning = std::function<void(const std::string&)>;
 // given twice. Names given (files, directories, a pattern's matches) are
 // followed if links; in a directory's walk, links to directories are not,
 // nor links to files of another user than root, this user or the file's
-// owner (`warn` is told of each).
+// owner (`warn` is told of each). Each file comes with what it is (see
+// CaptureInput).
 std::vector<CaptureInput> resolve_capture_inputs(const std::vector<std::string>& arguments,
-                                                const CaptureInputWarning& warn = nullptr);
+                                                 const CaptureInputWarning& warn = nullptr);
 
 }  // namespace sniffer

@@ -34,10 +34,10 @@ class CaptureMerge {
   // Opens every file ("-": standard input) in turn to read its first frame,
   // before handing out any; throws Error naming the first that cannot be
   // opened, is not the file it was resolved to (a link put in its place), is
-  // not a capture, or is not Ethernet. A file reopened that is not that file
-  // either is a read error (see errors()), nothing of it read. Raises the soft limit on
-  // open files to the hard one; `open_limit` 0: min(1024, that limit / 2)
-  // (about 130 KB a file open, its buffers and libpcap's).
+  // not a capture, or is not Ethernet; a file (re)opened later that is not
+  // that file is a read error (see errors()), nothing of it read. Raises the
+  // soft limit on open files to the hard one; `open_limit` 0: min(1024, that
+  // limit / 2) (about 130 KB a file open, its buffers and libpcap's).
   explicit CaptureMerge(const std::vector<CaptureInput>& files, std::size_t open_limit = 0);
 
   // The earliest pending frame of all files (at equal times, the file given

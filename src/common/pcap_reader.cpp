@@ -94,9 +94,7 @@ bool maps_likely(std::FILE* stream) {
          pread(fd, &magic, sizeof magic, 0) == static_cast<ssize_t>(sizeof magic) &&
          (magic == kMagicMicro || magic == kMagicNano);
 }
-}  // namespace
 
-namespace {
 // "-": standard input (pcap_close leaves it open).
 std::FILE* open_stream(const std::string& path) {
   std::FILE* stream = path == "-" ? stdin : std::fopen(path.c_str(), "rb");

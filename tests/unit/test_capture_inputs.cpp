@@ -110,9 +110,8 @@ std::pair<std::vector<std::string>, std::vector<std::string>> resolved_and_warne
     const std::vector<std::string>& arguments) {
   std::vector<std::string> warned;
   std::vector<std::string> files;
-  for (CaptureInput& input : resolve_capture_inputs(arguments, [&](const std::string& why) { warned.push_back(why); })) {
-    files.push_back(std::move(input.path));
-  }
+  const auto inputs = resolve_capture_inputs(arguments, [&](const std::string& why) { warned.push_back(why); });
+  for (const CaptureInput& input : inputs) files.push_back(input.path);
   std::sort(warned.begin(), warned.end());
   return {files, warned};
 }
