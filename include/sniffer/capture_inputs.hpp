@@ -5,10 +5,23 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "sniffer/file_identity.hpp"
+
 namespace sniffer {
+
+// An input to read: its name, and the file the name led to when the inputs
+// were resolved (none: nothing reachable). Every open of it (the merge's,
+// again when it reopens it, a -j worker's) must find that very file: the name
+// may lead elsewhere by then (a link put in its place by a user who may
+// write into the data set).
+struct CaptureInput {
+  std::string path;
+  std::optional<FileIdentity> identity;
+};
 
 // Told each symbolic link a directory's walk skips, and each second name of
 // a file met in a walk or a pattern's matches, in a line naming it.
@@ -24,8 +37,9 @@ using CaptureInputWarning = std::function<void(const std::string&)>;
 // given twice. Names given (files, directories, a pattern's matches) are
 // followed if links; in a directory's walk, links to directories are not,
 // nor links to files of another user than root, this user or the file's
-// owner (`warn` is told of each).
-std::vector<std::string> resolve_capture_inputs(const std::vector<std::string>& arguments,
-                                                const CaptureInputWarning& warn = nullptr);
+// owner (`warn` is told of each). Each file comes with what it is (see
+// CaptureInput).
+std::vector<CaptureInput> resolve_capture_inputs(const std::vector<std::string>& arguments,
+                                                 const CaptureInputWarning& warn = nullptr);
 
 }  // namespace sniffer

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "sniffer/capture_inputs.hpp"
 #include "sniffer/pcap_reader.hpp"
 
 namespace sniffer {
@@ -32,10 +33,12 @@ class CaptureMerge {
  public:
   // Opens every file ("-": standard input) in turn to read its first frame,
   // before handing out any; throws Error naming the first that cannot be
-  // opened, is not a capture, or is not Ethernet. Raises the soft limit on
-  // open files to the hard one; `open_limit` 0: min(1024, that limit / 2)
-  // (about 130 KB a file open, its buffers and libpcap's).
-  explicit CaptureMerge(const std::vector<std::string>& paths, std::size_t open_limit = 0);
+  // opened, is not the file it was resolved to (a link put in its place), is
+  // not a capture, or is not Ethernet; a file (re)opened later that is not
+  // that file is a read error (see errors()), nothing of it read. Raises the
+  // soft limit on open files to the hard one; `open_limit` 0: min(1024, that
+  // limit / 2) (about 130 KB a file open, its buffers and libpcap's).
+  explicit CaptureMerge(const std::vector<CaptureInput>& files, std::size_t open_limit = 0);
 
   // The earliest pending frame of all files (at equal times, the file given
   // first); false when every file is read. The frame's data stays valid until
@@ -56,6 +59,7 @@ class CaptureMerge {
  private:
   struct Input {
     std::string path;
+    std::optional<FileIdentity> identity;  // what every open of path must find
     std::unique_ptr<PcapReader> reader;  // null: closed (not reached yet, parked, or done)
     PcapFrame pending;                   // when closed, only its time is kept
     std::uint64_t packets = 0;           // frames read from it, the pending one included

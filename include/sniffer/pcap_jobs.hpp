@@ -15,6 +15,6 @@ namespace sniffer {
 
 // Exit code as run_offline's. Throws Error (standard input, a worker that
 // failed: its files named) before writing the table.
-int run_offline_jobs(const Config& config, const OfflineOptions& options, const std::vector<std::string>& files);
+int run_offline_jobs(const Config& config, const OfflineOptions& options, const std::vector<CaptureInput>& files);
 
 }  // namespace sniffer

@@ -11,6 +11,8 @@
 #include <optional>
 #include <string>
 
+#include "sniffer/file_identity.hpp"
+
 struct pcap;
 
 namespace sniffer {
@@ -33,6 +35,11 @@ class PcapReader {
   // Opens `path`; throws Error naming it (unreadable, not a capture, a link
   // type other than Ethernet).
   explicit PcapReader(const std::string& path);
+  // Opens `path` only when it is the file `resolved` (what the name led to
+  // when --read-pcap's inputs were listed; none: nothing then), else throws
+  // Error naming it before reading anything: a link may have been put in its
+  // place since.
+  PcapReader(const std::string& path, const std::optional<FileIdentity>& resolved);
   // Reads from an open stream (taken over, closed with the reader); `name`
   // is used in errors.
   PcapReader(std::FILE* stream, const std::string& name);
@@ -58,6 +65,7 @@ class PcapReader {
  private:
   void check_link_type(const std::string& name);
 
+  void open_file(std::FILE* stream, const std::string& path);
   void open(std::FILE* stream, const std::string& name, const std::string& what);
   void start_direct();
   bool next_direct(PcapFrame& frame);

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "sniffer/capture_inputs.hpp"
 #include "sniffer/config.hpp"
 #include "sniffer/flow_labels.hpp"
 #include "sniffer/sensor.hpp"
@@ -42,5 +43,9 @@ struct OfflineOptions {
 // processed and reported). Throws Error before reading anything when an
 // input cannot be opened.
 int run_offline(const Config& config, const OfflineOptions& options);
+
+// run_offline on `files` as already resolved (options.pcap_inputs unused):
+// a -j worker's file is the one its parent resolved, not a name resolved again.
+int run_offline_files(const Config& config, const OfflineOptions& options, const std::vector<CaptureInput>& files);
 
 }  // namespace sniffer

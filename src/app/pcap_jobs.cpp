@@ -33,14 +33,14 @@ constexpr std::uint64_t kFlowIdsPerFile = 1'000'000'000'000ull;
 
 // The files' indexes in N groups: largest file first, each to the group
 // with the fewest bytes so far.
-std::vector<std::vector<std::size_t>> split_by_size(const std::vector<std::string>& files, unsigned jobs) {
+std::vector<std::vector<std::size_t>> split_by_size(const std::vector<CaptureInput>& files, unsigned jobs) {
   std::vector<std::pair<std::uintmax_t, std::size_t>> sized;
   for (std::size_t i = 0; i < files.size(); ++i) {
-    if (files[i] == "-") {
+    if (files[i].path == "-") {
       throw Error("--read-pcap -j: standard input (-) cannot be shared out between workers; run it without -j");
     }
     std::error_code ec;
-    const std::uintmax_t size = std::filesystem::file_size(files[i], ec);
+    const std::uintmax_t size = std::filesystem::file_size(files[i].path, ec);
     sized.emplace_back(ec ? 0 : size, i);
   }
   std::stable_sort(sized.begin(), sized.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
@@ -188,18 +188,19 @@ class PartFiles {
 };
 
 // Runs file i on its own: its own stream and clock, flow ids from i x 10^12 + 1.
-int run_part(const Config& config, OfflineOptions options, const std::vector<std::string>& files, std::size_t i,
+// The file is the one the parent resolved (its device and inode), not its
+// name resolved again: a link put in its place meanwhile is not followed.
+int run_part(const Config& config, OfflineOptions options, const std::vector<CaptureInput>& files, std::size_t i,
              const PartFiles& parts) {
   const std::string& report_path = parts.report(i);
   const int fd = open(report_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0 || dup2(fd, STDOUT_FILENO) < 0) throw Error(report_path + ": " + errno_text(errno));
   close(fd);
-  options.pcap_inputs = {files[i]};
   options.csv_path = parts.csv(i);
   options.csv_uncached = false;  // read back into the table at once
   options.worker = true;
   options.first_flow_id = i * kFlowIdsPerFile + 1;
-  const int code = run_offline(config, options);
+  const int code = run_offline_files(config, options, {files[i]});
   std::fflush(stdout);
   return code;
 }
@@ -212,7 +213,7 @@ struct WorkerProcess {
 
 // Starts a worker process on its group of files, one after the other. Its
 // error ("FILE: REASON") goes to the parent, which ends the run with it.
-WorkerProcess start_worker(const Config& config, const OfflineOptions& options, const std::vector<std::string>& files,
+WorkerProcess start_worker(const Config& config, const OfflineOptions& options, const std::vector<CaptureInput>& files,
                            const std::vector<std::size_t>& group, const PartFiles& parts) {
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0) throw Error("--read-pcap -j: pipe: " + errno_text(errno));
@@ -231,12 +232,12 @@ WorkerProcess start_worker(const Config& config, const OfflineOptions& options, 
   int code = 0;
   std::string cut_short;  // what a SIGBUS on the file's mapping tells the parent
   for (std::size_t i : group) {
-    cut_short = files[i] + ": cut shorter while it was being read (SIGBUS on its mapping)";
+    cut_short = files[i].path + ": cut shorter while it was being read (SIGBUS on its mapping)";
     report_cut_short_mapping(fds[1], cut_short.c_str());
     try {
       code = std::max(code, run_part(config, options, files, i, parts));
     } catch (const std::exception& e) {
-      const std::string reason = files[i] + ": " + e.what();
+      const std::string reason = files[i].path + ": " + e.what();
       if (write(fds[1], reason.data(), reason.size()) < 0) {  // no parent to tell: say it here
         std::fprintf(stderr, "sniffer: --read-pcap -j: %s\n", reason.c_str());
       }
@@ -293,7 +294,7 @@ nlohmann::json read_part_report(const std::string& path) {
 
 }  // namespace
 
-int run_offline_jobs(const Config& config, const OfflineOptions& options, const std::vector<std::string>& files) {
+int run_offline_jobs(const Config& config, const OfflineOptions& options, const std::vector<CaptureInput>& files) {
   const auto groups = split_by_size(files, options.jobs);
   std::vector<std::size_t> worker_of(files.size());
   for (std::size_t k = 0; k < groups.size(); ++k) {

@@ -58,10 +58,16 @@ ProgressSnapshot progress_at(const CaptureMerge& pcap, std::optional<std::uint64
 }  // namespace
 
 int run_offline(const Config& config, const OfflineOptions& options) {
-  const std::vector<std::string> files =
+  const std::vector<CaptureInput> files =
       resolve_capture_inputs(options.pcap_inputs, [](const std::string& why) { spdlog::warn("{}", why); });
   if (options.jobs > 1 && !options.worker) return run_offline_jobs(config, options, files);
-  CaptureMerge pcap(files);
+  return run_offline_files(config, options, files);
+}
+
+int run_offline_files(const Config& config, const OfflineOptions& options, const std::vector<CaptureInput>& inputs) {
+  std::vector<std::string> files;
+  for (const CaptureInput& input : inputs) files.push_back(input.path);
+  CaptureMerge pcap(inputs);
   const ReplayEngine engine = options.engine.value_or(ReplayEngine::User);
   Sensor sensor(config, SensorOptions{.source = PacketSource::Replay,
                                       .replay_interface = options.interface,

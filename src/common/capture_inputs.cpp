@@ -116,29 +116,28 @@ ArgumentFiles files_of(const std::string& argument, const CaptureInputWarning& w
 // why it cannot be read).
 using FileKey = std::tuple<dev_t, ino_t, std::string>;
 
-FileKey key_of(const std::string& file) {
-  struct stat st {};
-  const int rc = file == "-" ? fstat(STDIN_FILENO, &st) : stat(file.c_str(), &st);
-  if (rc != 0) return {0, 0, file};
-  return {st.st_dev, st.st_ino, ""};
+FileKey key_of(const std::string& file, const std::optional<FileIdentity>& identity) {
+  if (!identity) return {0, 0, file};
+  return {identity->device, identity->inode, ""};
 }
 
 }  // namespace
 
-std::vector<std::string> resolve_capture_inputs(const std::vector<std::string>& arguments,
-                                                const CaptureInputWarning& warn) {
+std::vector<CaptureInput> resolve_capture_inputs(const std::vector<std::string>& arguments,
+                                                 const CaptureInputWarning& warn) {
   struct First {
     std::string name;
     bool named;
   };
-  std::vector<std::string> files;
+  std::vector<CaptureInput> files;
   std::map<FileKey, First> seen;  // each file's first name
   for (const std::string& argument : arguments) {
     auto [found, named] = files_of(argument, warn);
     for (std::string& file : found) {
-      const auto [at, fresh] = seen.try_emplace(key_of(file), First{file, named});
+      std::optional<FileIdentity> identity = identity_of(file);
+      const auto [at, fresh] = seen.try_emplace(key_of(file, identity), First{file, named});
       if (fresh) {
-        files.push_back(std::move(file));
+        files.push_back({std::move(file), identity});
         continue;
       }
       const First& first = at->second;

@@ -18,15 +18,15 @@ bool reopenable(const std::string& path) {
 }
 }  // namespace
 
-CaptureMerge::CaptureMerge(const std::vector<std::string>& paths, std::size_t open_limit) {
+CaptureMerge::CaptureMerge(const std::vector<CaptureInput>& files, std::size_t open_limit) {
   open_limit_ = open_limit ? open_limit : std::clamp<std::size_t>(raised_open_files_limit() / 2, 2, 1024);
-  inputs_.reserve(paths.size());
-  heap_.reserve(paths.size());
+  inputs_.reserve(files.size());
+  heap_.reserve(files.size());
   open_inputs_.reserve(open_limit_ + 1);
-  for (const std::string& path : paths) {
-    inputs_.push_back(Input{.path = path, .reopenable = reopenable(path)});
+  for (const CaptureInput& file : files) {
+    inputs_.push_back(Input{.path = file.path, .identity = file.identity, .reopenable = reopenable(file.path)});
     const std::size_t i = inputs_.size() - 1;
-    inputs_[i].reader = std::make_unique<PcapReader>(path);
+    inputs_[i].reader = std::make_unique<PcapReader>(file.path, file.identity);
     opened(i);
     advance(i);  // its first frame pending, or done
     // Closed until the merge reaches its first frame (standard input, a pipe
@@ -60,7 +60,7 @@ bool CaptureMerge::reopen(std::size_t i) {
   Input& input = inputs_[i];
   if (open_inputs_.size() >= open_limit_) park_one();
   try {
-    input.reader = std::make_unique<PcapReader>(input.path);
+    input.reader = std::make_unique<PcapReader>(input.path, input.identity);
   } catch (const Error& e) {
     errors_.push_back({input.path, input.packets - 1, e.what()});
     ++files_done_;

@@ -94,12 +94,28 @@ bool maps_likely(std::FILE* stream) {
          pread(fd, &magic, sizeof magic, 0) == static_cast<ssize_t>(sizeof magic) &&
          (magic == kMagicMicro || magic == kMagicNano);
 }
-}  // namespace
 
-PcapReader::PcapReader(const std::string& path) {
-  // "-": standard input (pcap_close leaves it open).
+// "-": standard input (pcap_close leaves it open).
+std::FILE* open_stream(const std::string& path) {
   std::FILE* stream = path == "-" ? stdin : std::fopen(path.c_str(), "rb");
   if (!stream) throw Error("--read-pcap " + path + ": " + errno_text(errno));
+  return stream;
+}
+}  // namespace
+
+PcapReader::PcapReader(const std::string& path) { open_file(open_stream(path), path); }
+
+PcapReader::PcapReader(const std::string& path, const std::optional<FileIdentity>& resolved) {
+  std::FILE* stream = open_stream(path);
+  const std::optional<FileIdentity> opened = identity_of_open(fileno(stream));
+  if (!opened || opened != resolved) {
+    if (stream != stdin) std::fclose(stream);
+    throw Error("--read-pcap " + path + ": replaced by another file since the inputs were listed; not read");
+  }
+  open_file(stream, path);
+}
+
+void PcapReader::open_file(std::FILE* stream, const std::string& path) {
   // A file that will be mapped (start_direct) is read through the stream
   // for its header only: stdio's 4 KiB then, not a 64 KiB buffer filled
   // for nothing (300 files open at once: 19 MiB).

@@ -64,6 +64,13 @@ std::vector<int> merged_tags(CaptureMerge& merge) {
   return tags;
 }
 
+// The names resolve_capture_inputs gives for `arguments`.
+std::vector<std::string> resolved(const std::vector<std::string>& arguments) {
+  std::vector<std::string> paths;
+  for (const CaptureInput& input : resolve_capture_inputs(arguments)) paths.push_back(input.path);
+  return paths;
+}
+
 std::string error_of(const std::vector<std::string>& arguments) {
   try {
     resolve_capture_inputs(arguments);
@@ -78,10 +85,10 @@ TEST(CaptureInputs, DirectoriesGiveTheirCapturesSortedAndPatternsTheirMatches) {
   fs::create_directories(dir.path / "day2");
   for (const char* name : {"b.pcap", "a.PCAPNG", "notes.txt", "day2/c.cap"}) std::ofstream(dir.path / name) << "x";
   const std::string d = dir.path.string();
-  EXPECT_EQ(resolve_capture_inputs({d}),
+  EXPECT_EQ(resolved({d}),
             (std::vector<std::string>{d + "/a.PCAPNG", d + "/b.pcap", d + "/day2/c.cap"}));
-  EXPECT_EQ(resolve_capture_inputs({d + "/*.pcap", "-"}), (std::vector<std::string>{d + "/b.pcap", "-"}));
-  EXPECT_EQ(resolve_capture_inputs({d + "/notes.txt"}), std::vector<std::string>{d + "/notes.txt"});
+  EXPECT_EQ(resolved({d + "/*.pcap", "-"}), (std::vector<std::string>{d + "/b.pcap", "-"}));
+  EXPECT_EQ(resolved({d + "/notes.txt"}), std::vector<std::string>{d + "/notes.txt"});
 }
 
 TEST(CaptureInputs, ErrorsNameTheArgument) {
@@ -102,7 +109,9 @@ TEST(CaptureInputs, ErrorsNameTheArgument) {
 std::pair<std::vector<std::string>, std::vector<std::string>> resolved_and_warned(
     const std::vector<std::string>& arguments) {
   std::vector<std::string> warned;
-  auto files = resolve_capture_inputs(arguments, [&](const std::string& why) { warned.push_back(why); });
+  std::vector<std::string> files;
+  const auto inputs = resolve_capture_inputs(arguments, [&](const std::string& why) { warned.push_back(why); });
+  for (const CaptureInput& input : inputs) files.push_back(input.path);
   std::sort(warned.begin(), warned.end());
   return {files, warned};
 }
@@ -200,7 +209,7 @@ TEST(CaptureInputs, TwoPipesAreTwoInputs) {
   ASSERT_EQ(pipe(first), 0);
   ASSERT_EQ(pipe(second), 0);
   const std::string a = "/dev/fd/" + std::to_string(first[0]), b = "/dev/fd/" + std::to_string(second[0]);
-  EXPECT_EQ(resolve_capture_inputs({a, b}), (std::vector<std::string>{a, b}));
+  EXPECT_EQ(resolved({a, b}), (std::vector<std::string>{a, b}));
   EXPECT_NE(error_of({a, b, a}).find(a + ": given twice"), std::string::npos);
   for (int fd : {first[0], first[1], second[0], second[1]}) close(fd);
 }
@@ -209,10 +218,10 @@ TEST(CaptureMerge, OverlappingFilesInterleaveByTimeAndTiesKeepTheGivenOrder) {
   TempDir dir("capture_merge");
   const auto first = write_capture(dir.path / "1.pcap", {{10.0, 1}, {12.0, 3}, {13.0, 5}});
   const auto second = write_capture(dir.path / "2.pcap", {{11.0, 2}, {12.0, 4}, {20.0, 6}});
-  CaptureMerge merge({first, second});
+  CaptureMerge merge(resolve_capture_inputs({first, second}));
   EXPECT_EQ(merge.files(), 2u);
   EXPECT_EQ(merged_tags(merge), (std::vector<int>{1, 2, 3, 4, 5, 6}));
-  CaptureMerge reversed({second, first});
+  CaptureMerge reversed(resolve_capture_inputs({second, first}));
   EXPECT_EQ(merged_tags(reversed), (std::vector<int>{1, 2, 4, 3, 5, 6}));  // at 12.0: the file given first
   EXPECT_TRUE(reversed.errors().empty());
 }
@@ -221,7 +230,7 @@ TEST(CaptureMerge, AFileCutShortKeepsWhatWasReadAndTheOthersGoOn) {
   TempDir dir("capture_merge");
   const auto cut = write_capture(dir.path / "cut.pcap", {{10.0, 1}, {11.0, 2}, {12.0, 9}}, /*cut=*/true);
   const auto whole = write_capture(dir.path / "whole.pcap", {{10.5, 3}, {30.0, 4}});
-  CaptureMerge merge({cut, whole});
+  CaptureMerge merge(resolve_capture_inputs({cut, whole}));
   EXPECT_EQ(merged_tags(merge), (std::vector<int>{1, 3, 2, 4}));
   ASSERT_EQ(merge.errors().size(), 1u);
   EXPECT_EQ(merge.errors()[0].path, cut.string());
@@ -234,7 +243,7 @@ TEST(CaptureMerge, AFileThatIsNotACaptureFailsBeforeAnythingIsRead) {
   const auto good = write_capture(dir.path / "good.pcap", {{10.0, 1}});
   std::ofstream(dir.path / "text.pcap") << "this is not a capture file";
   try {
-    CaptureMerge merge({good, dir.path / "text.pcap"});
+    CaptureMerge merge(resolve_capture_inputs({good, dir.path / "text.pcap"}));
     FAIL() << "a text file was opened as a capture";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("text.pcap"), std::string::npos) << e.what();
@@ -247,7 +256,7 @@ TEST(CaptureMerge, CountsTheBytesReadAndTheFilesDone) {
   TempDir dir("capture_merge");
   const auto first = write_capture(dir.path / "1.pcap", {{10.0, 1}, {11.0, 2}});
   const auto second = write_capture(dir.path / "2.pcap", {{20.0, 3}});
-  CaptureMerge merge({first, second});
+  CaptureMerge merge(resolve_capture_inputs({first, second}));
   PcapFrame frame;
   std::vector<std::pair<std::uint64_t, std::size_t>> seen;  // (bytes, files done) after each frame
   while (merge.next(frame)) seen.emplace_back(merge.bytes_read(), merge.files_done());
@@ -271,7 +280,7 @@ TEST(CaptureMerge, FilesOneAfterAnotherAreOpenOneAtATime) {
                                   {{t, tag}, {t + 1, static_cast<std::uint8_t>(tag + 1)}}));
     expected.insert(expected.end(), {tag, tag + 1});
   }
-  CaptureMerge merge(paths, 4);
+  CaptureMerge merge(resolve_capture_inputs(paths), 4);
   EXPECT_EQ(merged_tags(merge), expected);
   EXPECT_EQ(merge.most_open(), 1u);
   EXPECT_EQ(merge.reopened(), 0u);
@@ -304,7 +313,7 @@ TEST(CaptureMerge, MoreOverlappingFilesThanTheLimitGiveTheSameStream) {
     paths.push_back(write_capture(dir.path / ("f" + std::to_string(f) + ".pcap"), frames));
     if (f % 2) swap_byte_order(paths.back());  // half of them not mapped
   }
-  CaptureMerge all_open(paths, 9), bounded(paths, 3);
+  CaptureMerge all_open(resolve_capture_inputs(paths), 9), bounded(resolve_capture_inputs(paths), 3);
   const std::vector<int> tags = merged_tags(all_open);
   ASSERT_EQ(tags.size(), 45u);
   for (int k = 0; k < 45; ++k) EXPECT_EQ(tags[k], k);
@@ -323,13 +332,85 @@ TEST(CaptureMerge, AFileGoneBeforeTheMergeReachesItIsAnErrorAndTheOthersGoOn) {
   const auto first = write_capture(dir.path / "1.pcap", {{10.0, 1}, {11.0, 2}});
   const auto gone = write_capture(dir.path / "2.pcap", {{20.0, 3}});
   const auto third = write_capture(dir.path / "3.pcap", {{30.0, 4}});
-  CaptureMerge merge({first, gone, third});
+  CaptureMerge merge(resolve_capture_inputs({first, gone, third}));
   fs::remove(gone);
   EXPECT_EQ(merged_tags(merge), (std::vector<int>{1, 2, 4}));
   ASSERT_EQ(merge.errors().size(), 1u);
   EXPECT_EQ(merge.errors()[0].path, gone.string());
   EXPECT_EQ(merge.errors()[0].packets, 0u);
   EXPECT_EQ(merge.files_done(), 3u);
+}
+
+// A file of a data set put back as a symbolic link to another capture
+// (one its writer may not read) once the inputs were listed.
+void swap_for_link(const fs::path& file, const fs::path& other) {
+  fs::remove(file);
+  fs::create_symlink(other, file);
+}
+
+std::string message_of(const std::vector<CaptureReadError>& errors) {
+  return errors.empty() ? "" : errors[0].message;
+}
+
+// The merge opened files by name: a file swapped for a link between the
+// listing of the inputs and the first open was read as the link's target.
+// Now the file opened must be the one listed (device and inode): nothing of
+// another is read, and the run stops naming it, as for a file that cannot
+// be opened.
+TEST(CaptureMerge, AFileSwappedForALinkBeforeItIsOpenedIsRefused) {
+  TempDir dir("capture_merge");
+  fs::create_directories(dir.path / "ds");
+  const auto listed = write_capture(dir.path / "ds" / "a.pcap", {{10.0, 1}});
+  const auto secret = write_capture(dir.path / "secret.pcap", {{10.0, 99}});
+  const std::vector<CaptureInput> inputs = resolve_capture_inputs({(dir.path / "ds").string()});
+  swap_for_link(listed, secret);
+  try {
+    CaptureMerge merge(inputs);
+    FAIL() << "read a file put in place of the one listed: " << ::testing::PrintToString(merged_tags(merge));
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(listed.string() + ": replaced by another file since the inputs were listed"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
+// The same between the merge's first look at a file and its open when the
+// merge reaches it: a read error naming it, nothing of the other file read,
+// the rest of the files read.
+TEST(CaptureMerge, AFileSwappedForALinkBeforeTheMergeReachesItIsAReadError) {
+  TempDir dir("capture_merge");
+  const auto secret = write_capture(dir.path / "secret.pcap", {{11.0, 97}, {13.0, 99}, {15.0, 98}});
+  const auto early = write_capture(dir.path / "1.pcap", {{10.0, 1}, {30.0, 9}});
+  const auto later = write_capture(dir.path / "2.pcap", {{20.0, 2}});
+  CaptureMerge reached(resolve_capture_inputs({early, later}));
+  swap_for_link(later, secret);
+  EXPECT_EQ(merged_tags(reached), (std::vector<int>{1, 9}));
+  ASSERT_EQ(reached.errors().size(), 1u);
+  EXPECT_EQ(reached.errors()[0].path, later.string());
+  EXPECT_NE(message_of(reached.errors()).find("replaced by another file"), std::string::npos);
+}
+
+// And between a close (more files overlap than may be open) and the reopen.
+TEST(CaptureMerge, AFileSwappedForALinkWhileClosedForAnotherIsAReadError) {
+  TempDir dir("capture_merge");
+  const auto secret = write_capture(dir.path / "secret.pcap", {{11.0, 97}, {13.0, 99}, {15.0, 98}});
+  // One file open at a time: a and b take turns, each closed and reopened
+  // at its pending frame. b is swapped once it has given a frame.
+  const auto a = write_capture(dir.path / "a.pcap", {{10.0, 1}, {12.0, 3}, {14.0, 5}});
+  const auto b = write_capture(dir.path / "b.pcap", {{11.0, 2}, {13.0, 4}, {15.0, 6}});
+  CaptureMerge taking_turns(resolve_capture_inputs({a, b}), 1);
+  PcapFrame frame;
+  std::vector<int> tags;
+  while (tags.size() < 3 && taking_turns.next(frame)) tags.push_back(frame.data[0]);
+  ASSERT_EQ(tags, (std::vector<int>{1, 2, 3}));
+  ASSERT_GT(taking_turns.reopened(), 0u);
+  swap_for_link(b, secret);
+  for (const int tag : merged_tags(taking_turns)) tags.push_back(tag);
+  EXPECT_EQ(tags, (std::vector<int>{1, 2, 3, 5}));
+  ASSERT_EQ(taking_turns.errors().size(), 1u);
+  EXPECT_EQ(taking_turns.errors()[0].path, b.string());
+  EXPECT_EQ(taking_turns.errors()[0].packets, 1u);
+  EXPECT_NE(message_of(taking_turns.errors()).find("replaced by another file"), std::string::npos);
 }
 
 // A pipe has no position: the records read are counted instead.
