@@ -22,6 +22,26 @@ enum class Writers {
 void refuse_if_writable(const std::string& name, const std::string& path, const struct stat& st, Writers writers,
                         const std::string& change);
 
+// The file's own part of refuse_if_writable: its mode only.
+void refuse_if_file_writable(const std::string& name, const std::string& path, const struct stat& st, Writers writers,
+                             const std::string& change);
+
+// Opens `path` for reading (O_NONBLOCK: a FIFO does not hang the caller)
+// through directories that root and this process's user alone can change,
+// as sshd's StrictModes asks of the way to authorized_keys: the path is
+// resolved one name at a time, from "/" (a relative path from the working
+// directory's real location), following links by hand, and every directory
+// a name is looked up in must be owned by root or by our effective user and
+// be writable by group or other only if sticky; a link in such a sticky
+// directory must be owned by root or by us too. So both the directories of
+// the path as given and those of the file's real location are checked, and
+// the descriptor returned is that of the file those checks reached (opened
+// from the checked directory, without following a link). The file's own
+// owner and mode are the caller's to check. Throws Error, `name` first,
+// naming the offending directory or link, its owner or mode, and the chown
+// or chmod that mends it; "cannot open: REASON" when a name is missing.
+int open_through_trusted_directories(const std::string& name, const std::string& path);
+
 // "0644": the permission bits of a mode, for messages.
 std::string mode_text(mode_t mode);
 

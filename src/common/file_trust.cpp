@@ -1,7 +1,15 @@
 #include "sniffer/file_trust.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
 #include <cstdio>
+#include <cstdlib>
+#include <deque>
 #include <filesystem>
+#include <vector>
 
 #include "sniffer/error.hpp"
 
@@ -13,23 +21,167 @@ std::string mode_text(mode_t mode) {
   return buf;
 }
 
+namespace {
+
+mode_t write_bits(Writers writers) { return writers == Writers::kGroupOrOther ? (S_IWGRP | S_IWOTH) : S_IWOTH; }
+const char* writers_text(Writers writers) {
+  return writers == Writers::kGroupOrOther ? "group or other" : "any local user";
+}
+const char* chmod_text(Writers writers) { return writers == Writers::kGroupOrOther ? "go-w" : "o-w"; }
+
+}  // namespace
+
+void refuse_if_file_writable(const std::string& name, const std::string& path, const struct stat& st, Writers writers,
+                             const std::string& change) {
+  if ((st.st_mode & write_bits(writers)) != 0) {
+    throw Error(name + ": mode " + mode_text(st.st_mode) + " lets " + writers_text(writers) + " " + change +
+                "; refusing it (chmod " + chmod_text(writers) + " \"" + path + "\")");
+  }
+}
+
 void refuse_if_writable(const std::string& name, const std::string& path, const struct stat& st, Writers writers,
                         const std::string& change) {
-  const bool group_too = writers == Writers::kGroupOrOther;
-  const mode_t bits = group_too ? (S_IWGRP | S_IWOTH) : S_IWOTH;
-  const char* who = group_too ? "group or other" : "any local user";
-  const char* chmod = group_too ? "go-w" : "o-w";
-  if ((st.st_mode & bits) != 0) {
-    throw Error(name + ": mode " + mode_text(st.st_mode) + " lets " + who + " " + change + "; refusing it (chmod " +
-                chmod + " \"" + path + "\")");
-  }
+  refuse_if_file_writable(name, path, st, writers, change);
+  const mode_t bits = write_bits(writers);
   const std::filesystem::path parent = std::filesystem::path(path).parent_path();
   const std::string dir = parent.empty() ? std::string(".") : parent.string();
   struct stat d {};
   if (::stat(dir.c_str(), &d) == 0 && (d.st_mode & bits) != 0 && (d.st_mode & S_ISVTX) == 0) {
-    throw Error(name + ": its directory \"" + dir + "\" (mode " + mode_text(d.st_mode) + ") lets " + who +
-                " replace it; refusing it (chmod " + chmod + " \"" + dir + "\")");
+    throw Error(name + ": its directory \"" + dir + "\" (mode " + mode_text(d.st_mode) + ") lets " +
+                writers_text(writers) + " replace it; refusing it (chmod " + chmod_text(writers) + " \"" + dir +
+                "\")");
   }
+}
+
+namespace {
+
+// As the kernel's MAXSYMLINKS.
+constexpr int kMaxLinks = 40;
+
+class OwnedFd {
+ public:
+  explicit OwnedFd(int fd) : fd_(fd) {}
+  OwnedFd(OwnedFd&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
+  OwnedFd& operator=(OwnedFd&&) = delete;
+  ~OwnedFd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+bool trusted_owner(uid_t uid) { return uid == 0 || uid == ::geteuid(); }
+
+bool others_may_write(const struct stat& st) { return (st.st_mode & (S_IWGRP | S_IWOTH)) != 0; }
+
+// The names of `path`, without empty ones and ".": "a//./b/" -> {a, b}.
+std::deque<std::string> names_of(const std::string& path) {
+  std::deque<std::string> names;
+  std::size_t start = 0;
+  while (start <= path.size()) {
+    std::size_t end = path.find('/', start);
+    if (end == std::string::npos) end = path.size();
+    std::string name = path.substr(start, end - start);
+    if (!name.empty() && name != ".") names.push_back(std::move(name));
+    start = end + 1;
+  }
+  return names;
+}
+
+// A directory entered on the way, and the names that lead to it from "/".
+struct Step {
+  OwnedFd fd;
+  struct stat st;
+  std::string path;
+};
+
+// Throws unless `dir` (a name is about to be looked up in it) can be changed
+// by root and us alone; `where` says which directory it is to the reader.
+void refuse_untrusted_directory(const std::string& name, const Step& dir, const std::string& where) {
+  if (!trusted_owner(dir.st.st_uid)) {
+    throw Error(name + ": " + where + " is owned by uid " + std::to_string(dir.st.st_uid) +
+                ", who could replace it; refusing it (chown root \"" + dir.path + "\")");
+  }
+  if (others_may_write(dir.st) && (dir.st.st_mode & S_ISVTX) == 0) {
+    throw Error(name + ": " + where + " (mode " + mode_text(dir.st.st_mode) +
+                ") lets group or other replace it; refusing it (chmod go-w \"" + dir.path + "\")");
+  }
+}
+
+}  // namespace
+
+int open_through_trusted_directories(const std::string& name, const std::string& path) {
+  auto cannot_open = [&](int err) { return Error(name + ": cannot open: " + errno_text(err)); };
+  if (path.empty()) throw cannot_open(ENOENT);
+  std::string absolute = path;
+  if (path.front() != '/') {
+    // getcwd names the working directory's real location: its directories are walked too.
+    char* cwd = ::getcwd(nullptr, 0);
+    if (cwd == nullptr) throw cannot_open(errno);
+    absolute = std::string(cwd) + "/" + path;
+    std::free(cwd);
+  }
+  std::vector<Step> steps;  // "/", then each directory entered below it
+  auto enter_root = [&] {
+    steps.clear();
+    OwnedFd fd(::open("/", O_PATH | O_DIRECTORY | O_CLOEXEC));
+    struct stat st {};
+    if (fd.get() < 0 || ::fstat(fd.get(), &st) != 0) throw cannot_open(errno);
+    steps.push_back({std::move(fd), st, "/"});
+  };
+  enter_root();
+  std::deque<std::string> todo = names_of(absolute);
+  int links = 0;
+  while (!todo.empty()) {
+    const std::string entry = std::move(todo.front());
+    todo.pop_front();
+    if (entry == "..") {  // back to a directory already checked on the way down ("/" stays "/")
+      if (steps.size() > 1) steps.pop_back();
+      continue;
+    }
+    const Step& dir = steps.back();
+    refuse_untrusted_directory(name, dir,
+                               (todo.empty() ? "its directory \"" : "the directory \"") + dir.path +
+                                   (todo.empty() ? "\"" : "\" on its path"));
+    const std::string entry_path = (steps.size() == 1 ? "/" : dir.path + "/") + entry;
+    struct stat st {};
+    if (::fstatat(dir.fd.get(), entry.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) throw cannot_open(errno);
+    if (S_ISLNK(st.st_mode)) {
+      if (++links > kMaxLinks) throw cannot_open(ELOOP);
+      // In a sticky directory others may write, its owner may re-point it.
+      if (others_may_write(dir.st) && !trusted_owner(st.st_uid)) {
+        throw Error(name + ": the link \"" + entry_path + "\" on its path is owned by uid " +
+                    std::to_string(st.st_uid) + ", who could re-point it (its directory \"" + dir.path +
+                    "\" has mode " + mode_text(dir.st.st_mode) + "); refusing it (chown -h root \"" + entry_path +
+                    "\", or give the path it points to)");
+      }
+      std::string target(PATH_MAX, '\0');
+      const ssize_t n = ::readlinkat(dir.fd.get(), entry.c_str(), target.data(), target.size());
+      if (n < 0) throw cannot_open(errno);
+      if (static_cast<std::size_t>(n) >= target.size()) throw cannot_open(ENAMETOOLONG);
+      target.resize(static_cast<std::size_t>(n));
+      if (target.empty()) throw cannot_open(ENOENT);
+      std::deque<std::string> more = names_of(target);
+      todo.insert(todo.begin(), more.begin(), more.end());
+      if (target.front() == '/') enter_root();
+      continue;
+    }
+    if (todo.empty()) {  // the file: opened from the directory just checked, not through a link
+      const int fd = ::openat(dir.fd.get(), entry.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW);
+      if (fd < 0) throw cannot_open(errno);
+      return fd;
+    }
+    OwnedFd fd(::openat(dir.fd.get(), entry.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    struct stat entered {};
+    if (fd.get() < 0 || ::fstat(fd.get(), &entered) != 0) throw cannot_open(errno);
+    steps.push_back({std::move(fd), entered, entry_path});
+  }
+  // The path names a directory ("/", "a/.."): opened, for the caller to say it is not a file.
+  const int fd = ::openat(steps.back().fd.get(), ".", O_RDONLY | O_CLOEXEC | O_DIRECTORY);
+  if (fd < 0) throw cannot_open(errno);
+  return fd;
 }
 
 }  // namespace sniffer

@@ -142,8 +142,9 @@ const ConfigTable<CurveConfig>& curve_table() {
                      "the file of the client public keys allowed to connect, one a line",
                      [](const std::string& file) { return load_authorized_keys(file); },
                      "public keys of the subscribers allowed to connect, one Z85 key a line, `#` comments; any "
-                     "other key is refused and counted; refused if group or other may write it or its directory "
-                     "(unless sticky), or another user than root and the sensor's owns it (`chmod go-w`)"),
+                     "other key is refused and counted; refused if another user than root and the sensor's owns it "
+                     "or a directory on its way from `/` (links' targets included), or if group or other may write "
+                     "it or such a directory (unless sticky) (`chown root`, `chmod go-w`)"),
   }};
   return table;
 }

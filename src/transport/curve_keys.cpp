@@ -30,16 +30,18 @@ std::string_view trim(std::string_view s) {
 
 // A file that grants access (authorized keys: who may subscribe, who may
 // block and capture) must be changeable by root and by us alone, as sshd's
-// StrictModes asks of authorized_keys: owned by root or by us, neither it nor
-// its directory (unless sticky) writable by group or other. Else any local
-// user who could write to it added a key of their own, effective at the next
-// reload (red team, round 16).
+// StrictModes asks of authorized_keys: owned by root or by us, not writable
+// by group or other, and so every directory on its way (those were checked
+// as it was opened). Else any local user who could write to it added a key
+// of their own, effective at the next reload (red team, round 16), and one
+// who owned a directory on its way re-pointed it by a link at another key
+// list, such as the subscribers' (round 17).
 void refuse_unless_trusted(const std::string& name, const std::string& path, const struct stat& st) {
   if (st.st_uid != 0 && st.st_uid != ::geteuid()) {
     throw Error(name + ": owned by uid " + std::to_string(st.st_uid) +
                 ", who could add a key of their own; refusing it (chown root \"" + path + "\")");
   }
-  refuse_if_writable(name, path, st, Writers::kGroupOrOther, "add a key");
+  refuse_if_file_writable(name, path, st, Writers::kGroupOrOther, "add a key");
 }
 
 // The contents of a key file (a regular file, at most 1 MiB). `what` names
@@ -47,7 +49,8 @@ void refuse_unless_trusted(const std::string& name, const std::string& path, con
 // writable by group or other; a file that `grants` access, see above.
 std::string read_key_file(const std::string& path, const char* what, bool secret, bool grants = false) {
   const std::string name = std::string(what) + " \"" + path + "\"";
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  int fd = grants ? open_through_trusted_directories(name, path)
+                  : ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
   if (fd < 0) throw Error(name + ": cannot open: " + errno_text(errno));
   struct Closer {
     int fd;

@@ -299,6 +299,70 @@ def test_sniffer_sub_with_keys(lab, env, start_daemon, keys, tmp_path):
     assert result.returncode == 1 and "mode 0640" in result.stderr, result.stderr
 
 
+def block_with(env, control, sensor_pub, key_file, *command):
+    """`sniffer block ... COMMAND` with the client key `key_file` -> its exit code."""
+    return run([env.sniffer, "block", "--endpoint", control["endpoint"], "--server-key", sensor_pub, "--key-file",
+                key_file, "--name", "e2e", "--timeout-ms", "2000", *command], check=False).returncode
+
+
+def test_control_keys_in_a_directory_another_user_owns_are_refused_at_start(env, tmp_path):
+    """Red team R17-4: the authorized keys file's directory was judged by its mode alone: one
+    owned by another user (mode 0755) passed, and its owner could replace the file (sshd's
+    StrictModes refuses such a directory)."""
+    from test_blocklist import control_socket
+    control, _, _ = control_socket(env, tmp_path, "detector")
+    theirs = tmp_path / "theirs"
+    theirs.mkdir(mode=0o755)
+    authorized = theirs / "detectors"
+    os.rename(control["curve"]["authorized_keys_file"], authorized)  # root's file, 0644
+    os.chown(theirs, 65534, 65534)
+    control["curve"]["authorized_keys_file"] = str(authorized)
+    config = tmp_path / "sniffer.json"
+    config.write_text(json.dumps(lab_config(f"ipc://{tmp_path}/s.sock", control=control)))
+    result = run([env.sniffer, "--config", config], check=False, timeout=10)
+    assert result.returncode == 1, result.stderr
+    assert (f'control.curve.authorized_keys_file: authorized keys file "{authorized}": its directory "{theirs}" is '
+            f'owned by uid 65534, who could replace it; refusing it (chown root "{theirs}")') in result.stderr, \
+        result.stderr
+
+
+def test_a_control_keys_link_re_pointed_by_another_user_is_refused_at_reload(env, start_daemon, tmp_path):
+    """Red team R17-4 (rt/trust.sh): control.curve.authorized_keys_file a link, in a directory that
+    then belongs to another user; that user re-points it at the subscribers' list (root's too) and a
+    SIGHUP made the subscriber a control client that adds blocks. The reload is now rejected, naming
+    the directory, and the detector's key alone still commands."""
+    from test_blocklist import control_socket
+    control, sensor_pub, detector_key = control_socket(env, tmp_path, "detector")
+    subscriber_pub, _ = keygen(env, tmp_path / "subscriber")
+    subscribers_file = tmp_path / "subscribers"
+    subscribers_file.write_text(f"{subscriber_pub}  # subscriber\n")
+    way = tmp_path / "way"
+    way.mkdir(mode=0o755)
+    link = way / "detectors"
+    os.symlink(control["curve"]["authorized_keys_file"], link)  # a link to a trusted file from a trusted directory
+    control["curve"]["authorized_keys_file"] = str(link)
+    daemon = start_daemon(control=control, blocklist={"roles": ["wan"]},
+                          publish={"curve": {"secret_key_file": control["curve"]["secret_key_file"],
+                                             "authorized_keys_file": str(subscribers_file)}})
+    subscriber_key = str(tmp_path / "subscriber.key")
+    assert block_with(env, control, sensor_pub, detector_key, "list") == 0
+    assert block_with(env, control, sensor_pub, subscriber_key, "add", "203.0.113.7", "--duration", "60") != 0
+
+    os.chown(way, 65534, 65534)
+    # As uid 65534, from inside its directory (the test's ancestors are root's, mode 0700).
+    run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "sh", "-c",
+         f"mv detectors old && ln -s {subscribers_file} detectors"], cwd=way)
+    assert os.readlink(link) == str(subscribers_file)
+    assert sighup(daemon, "reload rejected"), daemon.stderr()[-3000:]
+    rejected = daemon.stderr().rsplit("reload rejected", 1)[1]
+    assert (f'control.curve.authorized_keys_file: authorized keys file "{link}": its directory "{way}" is owned by '
+            f'uid 65534, who could replace it; refusing it (chown root "{way}")') in rejected, rejected
+    assert block_with(env, control, sensor_pub, subscriber_key, "add", "203.0.113.7", "--duration", "60") != 0
+    assert block_with(env, control, sensor_pub, detector_key, "list") == 0
+    assert "203.0.113.7" not in daemon.stderr(), daemon.stderr()[-3000:]
+    daemon.stop()
+
+
 def test_group_readable_secret_key_is_refused(env, keys, tmp_path):
     key_file = keys["curve"]["secret_key_file"]
     os.chmod(key_file, 0o640)

@@ -173,6 +173,131 @@ TEST(CurveKeys, AnAuthorizedKeysFileOthersCouldChangeIsRefused) {
   }
 }
 
+// Red team R17-4: only the file's immediate directory's mode was looked at,
+// and the file was opened following links. A user owning a directory on the
+// way (mode 0755) replaced the root-owned file by a link to another root-owned
+// key list, the subscribers', whose keys became control clients at a reload.
+// As sshd's StrictModes: every directory a name is looked up in, from "/",
+// links followed by hand, must be root's or ours and writable by group or
+// other only if sticky.
+class TrustedWay : public ::testing::Test {
+ protected:
+  // DIR/NAME made with `mode` exactly; returns its path.
+  std::string make_dir(const std::string& name, mode_t mode) const {
+    const std::string p = dir_.path() + "/" + name;
+    EXPECT_EQ(mkdir(p.c_str(), 0700), 0) << p;
+    EXPECT_EQ(chmod(p.c_str(), mode), 0) << p;
+    return p;
+  }
+  std::string write_keys(const std::string& path) const {
+    std::ofstream(path) << key_;
+    chmod(path.c_str(), 0644);
+    return path;
+  }
+  // Gives `path` (not what a link points to) to uid 65534; root alone may.
+  static void give_away(const std::string& path) { ASSERT_EQ(lchown(path.c_str(), 65534, 65534), 0) << path; }
+  static bool root() { return geteuid() == 0; }
+
+  TempDir dir_;
+  const std::string key_ = generate_keypair().public_z85 + "\n";
+};
+
+TEST_F(TrustedWay, AnAncestorDirectoryOthersMayWriteIsRefused) {
+  const std::string open = make_dir("open", 0777);
+  const std::string inner = open + "/inner";
+  ASSERT_EQ(mkdir(inner.c_str(), 0700), 0);
+  const std::string path = write_keys(inner + "/auth");
+  const std::string e = error_of([&] { load_authorized_keys(path); });
+  EXPECT_TRUE(contains(e, "authorized keys file \"" + path + "\": the directory \"" + open +
+                              "\" on its path (mode 0777) lets group or other replace it; refusing it (chmod go-w \"" +
+                              open + "\")"))
+      << e;
+  ASSERT_EQ(chmod(open.c_str(), 0755), 0);
+  EXPECT_EQ(load_authorized_keys(path).size(), 1U);
+}
+
+TEST_F(TrustedWay, AStickyDirectoryHoldingOurOwnFileIsAccepted) {
+  const std::string sticky = make_dir("sticky", 01777);  // as /tmp
+  EXPECT_EQ(load_authorized_keys(write_keys(sticky + "/auth")).size(), 1U);
+  const std::string inner = sticky + "/ours";
+  ASSERT_EQ(mkdir(inner.c_str(), 0700), 0);
+  EXPECT_EQ(load_authorized_keys(write_keys(inner + "/auth")).size(), 1U);
+}
+
+TEST_F(TrustedWay, ALinkFromATrustedDirectoryToATrustedFileIsAccepted) {
+  const std::string keys = make_dir("keys", 0755), links = make_dir("links", 0755);
+  const std::string target = write_keys(keys + "/auth");
+  ASSERT_EQ(symlink(target.c_str(), (links + "/absolute").c_str()), 0);
+  ASSERT_EQ(symlink("../keys/auth", (links + "/relative").c_str()), 0);
+  ASSERT_EQ(symlink(keys.c_str(), (links + "/dir").c_str()), 0);  // a directory on the way is a link
+  for (const char* name : {"absolute", "relative", "dir/auth"}) {
+    EXPECT_EQ(load_authorized_keys(links + "/" + name).size(), 1U) << name;
+  }
+  // A relative path: from the working directory's real location.
+  const std::string cwd = fs::current_path().string();
+  ASSERT_EQ(chdir(links.c_str()), 0);
+  std::string e = error_of([&] { load_authorized_keys("relative"); });
+  ASSERT_EQ(chdir(cwd.c_str()), 0);
+  EXPECT_EQ(e, "");
+  // A link whose target is missing says so, as a missing file does.
+  ASSERT_EQ(symlink("../keys/none", (links + "/dangling").c_str()), 0);
+  e = error_of([&] { load_authorized_keys(links + "/dangling"); });
+  EXPECT_TRUE(contains(e, "authorized keys file \"" + links + "/dangling\": cannot open: No such file")) << e;
+  ASSERT_EQ(symlink("loop", (links + "/loop").c_str()), 0);
+  e = error_of([&] { load_authorized_keys(links + "/loop"); });
+  EXPECT_TRUE(contains(e, "cannot open: Too many levels of symbolic links")) << e;
+}
+
+TEST_F(TrustedWay, ALinkToAFileInAnOpenDirectoryIsRefusedNamingThatDirectory) {
+  const std::string open = make_dir("open", 0777), links = make_dir("links", 0755);
+  write_keys(open + "/auth");
+  ASSERT_EQ(symlink("../open/auth", (links + "/auth").c_str()), 0);
+  const std::string e = error_of([&] { load_authorized_keys(links + "/auth"); });
+  EXPECT_TRUE(contains(e, "authorized keys file \"" + links + "/auth\": its directory \"" + open +
+                              "\" (mode 0777) lets group or other replace it"))
+      << e;
+}
+
+TEST_F(TrustedWay, ADirectoryAnotherUserOwnsIsRefused) {
+  if (!root()) GTEST_SKIP() << "giving a directory to another user needs root";
+  const std::string theirs = make_dir("theirs", 0755);
+  const std::string path = write_keys(theirs + "/auth");  // root's file, 0644
+  give_away(theirs);
+  std::string e = error_of([&] { load_authorized_keys(path); });
+  EXPECT_EQ(e, "authorized keys file \"" + path + "\": its directory \"" + theirs +
+                   "\" is owned by uid 65534, who could replace it; refusing it (chown root \"" + theirs + "\")");
+  // So is one further up.
+  const std::string inner = theirs + "/inner";
+  ASSERT_EQ(mkdir(inner.c_str(), 0755), 0);
+  const std::string deeper = write_keys(inner + "/auth");
+  e = error_of([&] { load_authorized_keys(deeper); });
+  EXPECT_TRUE(contains(e, "the directory \"" + theirs + "\" on its path is owned by uid 65534")) << e;
+}
+
+TEST_F(TrustedWay, ALinkInADirectoryAnotherUserOwnsIsRefused) {
+  if (!root()) GTEST_SKIP() << "giving a directory to another user needs root";
+  // The red team's case: the link points at a trusted, root-owned key list.
+  const std::string keys = make_dir("keys", 0755), theirs = make_dir("theirs", 0755);
+  const std::string trusted = write_keys(keys + "/subscribers");
+  ASSERT_EQ(symlink(trusted.c_str(), (theirs + "/auth").c_str()), 0);
+  give_away(theirs);
+  std::string e = error_of([&] { load_authorized_keys(theirs + "/auth"); });
+  EXPECT_TRUE(contains(e, "its directory \"" + theirs + "\" is owned by uid 65534, who could replace it")) << e;
+  // A link from a trusted directory through a link in theirs: that hop is refused too.
+  const std::string links = make_dir("links", 0755);
+  ASSERT_EQ(symlink("../theirs/auth", (links + "/auth").c_str()), 0);
+  e = error_of([&] { load_authorized_keys(links + "/auth"); });
+  EXPECT_TRUE(contains(e, "its directory \"" + theirs + "\" is owned by uid 65534")) << e;
+  // Their link in a sticky directory: they may re-point it.
+  const std::string sticky = make_dir("sticky", 01777);
+  const std::string link = sticky + "/auth";
+  ASSERT_EQ(symlink(trusted.c_str(), link.c_str()), 0);
+  EXPECT_EQ(load_authorized_keys(link).size(), 1U);  // ours
+  give_away(link);
+  e = error_of([&] { load_authorized_keys(link); });
+  EXPECT_TRUE(contains(e, "the link \"" + link + "\" on its path is owned by uid 65534, who could re-point it")) << e;
+}
+
 TEST(CurveKeys, AnEmptyAuthorizedKeysFileIsRefusedACommentedOneAdmitsNobody) {
   // Red team R12-7: a file truncated for a rewrite and read by a SIGHUP in
   // between locked every subscriber out, logged at info.
