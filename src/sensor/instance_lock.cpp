@@ -237,8 +237,8 @@ InstanceLock::Step InstanceLock::try_once() {
   fstat(fd, &leftover);
   // Only root, this user and `sniffer` may have opened a 0600 file of theirs
   // (made so from the start, never widened), so only they can hold its lock.
-  const bool private_file = writable && S_ISREG(leftover.st_mode) && trusted_uid(leftover.st_uid) &&
-                            (leftover.st_mode & 077) == 0;
+  const bool private_file =
+      S_ISREG(leftover.st_mode) && trusted_uid(leftover.st_uid) && (leftover.st_mode & 077) == 0;
   if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
     const int err = errno;
     const std::string pid = holder_pid(fd);
@@ -265,7 +265,7 @@ InstanceLock::Step InstanceLock::try_once() {
     close(fd);
     return Step::Again;
   }
-  if (!private_file) {  // holding its lock, a new file of ours replaces it: others may have it open
+  if (!private_file || !writable) {  // holding its lock, a new file of ours replaces it
     const Step step = replace(leftover, true, "");
     close(fd);
     return step;
