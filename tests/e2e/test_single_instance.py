@@ -501,3 +501,40 @@ def test_a_local_user_cannot_keep_the_lock_after_the_sensor_is_killed(env, lab, 
             os.rmdir(pin_dir)
         if os.path.exists(lock):
             os.unlink(lock)
+
+
+def test_an_earlier_versions_lock_file_a_local_user_holds_is_replaced_with_a_warning(env, lab, tmp_path, sensors):
+    """What an earlier version's SIGKILLed sensor left, a 0644 lock file, held by uid 65534 since:
+    the start warns naming the holder and runs on a new file (0600) renamed over it; the holder's
+    lock is on a file no longer linked, so the next start is refused by the new sensor."""
+    ensure_bpffs()
+    pin_dir = new_pin_dir(lab)
+    lock = lock_file(pin_dir)
+    os.makedirs(LOCK_DIR, exist_ok=True)
+    with open(lock, "w") as f:
+        f.write("999999\n")
+    os.chmod(lock, 0o644)
+    squatter = subprocess.Popen(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable,
+                                 "-c", LOCK_SQUATTER, lock], stdout=subprocess.PIPE, text=True)
+    try:
+        assert squatter.stdout.readline().strip() == "waiting for its lock"
+        assert squatter.stdout.readline().strip() == "holding its lock"
+        config = lab_config(f"ipc://{tmp_path}/next.sock", pin_path=pin_dir, metrics={"listen": ""})
+        started = HostDaemon(env, lab, tmp_path, config, "next")
+        sensors.append(started)
+        started.start()
+        assert (f"lock file {lock}: its lock is held by pid {squatter.pid} (uid 65534), not a sniffer's: "
+                "replaced by a new file") in started.stderr(), started.stderr()
+        assert oct(os.stat(lock).st_mode & 0o777) == "0o600", oct(os.stat(lock).st_mode)
+        config["publish"]["endpoint"] = f"ipc://{tmp_path}/third.sock"
+        code, err = HostDaemon(env, lab, tmp_path, config, "third").run_to_exit()
+        assert code == 1, err
+        assert f"another sniffer (pid {started.proc.pid}) holds {pin_dir} (lock {lock})" in err, err
+    finally:
+        squatter.kill()
+        squatter.wait()
+        squatter.stdout.close()
+        for daemon in sensors:
+            daemon.stop()
+        if os.path.exists(lock):
+            os.unlink(lock)
