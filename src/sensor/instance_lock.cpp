@@ -118,7 +118,7 @@ struct LockHolders {
   std::optional<pid_t> sensor;
   std::vector<std::string> squatters;  // "pid 77 (uid 1000)"
   std::string squatters_text() const {
-    if (squatters.empty()) return "its lock was free";
+    if (squatters.empty()) return "";  // free: a dead run's, nothing to warn of
     std::string text;
     for (const std::string& s : squatters) text += (text.empty() ? "" : ", ") + s;
     return "its lock is held by " + text + ", not a sniffer's";
@@ -143,7 +143,8 @@ std::optional<LockHolders> flock_holders(const struct stat& file) {
     }
     const pid_t pid = static_cast<pid_t>(std::strtol(pid_text.c_str(), nullptr, 10));
     const std::optional<uid_t> uid = pid > 0 ? process_uid(pid) : std::nullopt;
-    if (uid ? trusted_uid(*uid) : process_alive(pid) || pid <= 0) {
+    // An owner we cannot see (another pid namespace, hidden) may be a sensor's.
+    if (uid ? trusted_uid(*uid) : (pid <= 0 || process_alive(pid))) {
       holders.sensor = pid;
       return holders;
     }
