@@ -3,11 +3,17 @@
 // shared (pins, ipc socket files, ports, interfaces) and held until it exits.
 //
 // The kernel drops the lock when its holder dies, even by SIGKILL, so a lock
-// file left behind never blocks a start: only a live holder does. A file left
-// that this user may not write (a killed root run's, under the unit's user) is
-// locked read-only, then removed and made again (red team R16-5). The file
-// holds the holder's pid, for the message that names it.
+// file left behind never blocks a start: only a live holder does. The file is
+// mode 0600: flock(2) needs only a read-only descriptor, so a file others may
+// open is a lock any local user can take and keep after the sensor dies (red
+// team R17-5). A leftover others may have opened (another mode or owner), or
+// that this user may not write (a killed root run's, under the unit's user,
+// red team R16-5), is replaced by a new file renamed over it, unless a live
+// process of root, this user or `sniffer` holds it. The file holds the
+// holder's pid, for the message that names it.
 #pragma once
+
+#include <sys/stat.h>
 
 #include <string>
 
@@ -35,12 +41,24 @@ class InstanceLock {
 
   const std::string& file() const { return file_; }
 
+  // What the start replaced, for the log: "" or "lock file ...: its lock is
+  // held by pid 77 (uid 1000), not a sniffer's: replaced by a new file".
+  const std::string& warning() const { return warning_; }
+
   // "sys-fs-bpf-sniffer\x2dlab.lock" for "/sys/fs/bpf/sniffer-lab": the path
   // escaped as systemd-escape --path does, so that no two paths share a file.
   static std::string file_name(const std::string& pin_path);
 
  private:
+  enum class Step { Taken, Again, Busy };
+  Step try_once();
+  Step replace(const struct stat& leftover, bool holding_its_lock, const std::string& why);
+  bool replacement_in_progress() const;
+  [[noreturn]] void refuse(const std::string& pid) const;
+
   std::string pin_path_, file_;
+  std::string staging_;  // the new file while it replaces a leftover: one replacement at a time
+  std::string warning_;
   int fd_ = -1;
 };
 

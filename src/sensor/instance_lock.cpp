@@ -1,13 +1,20 @@
 #include "sniffer/instance_lock.hpp"
 
 #include <fcntl.h>
+#include <pwd.h>
+#include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <optional>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -66,6 +73,87 @@ std::string resolved_pin_path(const std::string& pin_path) {
   return normal.string();
 }
 
+
+// Write the holder's pid, for the refusal that names it.
+bool write_pid(int fd) {
+  const std::string pid = std::to_string(getpid()) + "\n";
+  return ftruncate(fd, 0) == 0 && pwrite(fd, pid.data(), pid.size(), 0) == static_cast<ssize_t>(pid.size());
+}
+
+// The uid of the packaged unit's user `sniffer`, if there is one.
+std::optional<uid_t> packaged_user_uid() {
+  struct passwd entry {}, *found = nullptr;
+  char buf[1024];
+  if (getpwnam_r("sniffer", &entry, buf, sizeof buf, &found) != 0 || found == nullptr) return std::nullopt;
+  return found->pw_uid;
+}
+
+// Users whose processes may hold a sensor's lock: root, this one, `sniffer`.
+bool trusted_uid(uid_t uid) {
+  static const std::optional<uid_t> packaged = packaged_user_uid();
+  return uid == 0 || uid == geteuid() || (packaged && uid == *packaged);
+}
+
+bool process_alive(pid_t pid) { return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM); }
+
+// The effective uid of a live process, or nullopt when it is gone or hidden.
+std::optional<uid_t> process_uid(pid_t pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("Uid:", 0) != 0) continue;
+    std::istringstream fields(line.substr(4));
+    unsigned long real = 0, effective = 0;
+    if (fields >> real >> effective) return static_cast<uid_t>(effective);
+  }
+  return std::nullopt;
+}
+
+// Who holds a file's flock, from /proc/locks (readable by all; not under the
+// unit's ProcSubset=pid): a holder of root, this user or `sniffer` is a
+// sensor, so is one whose owner cannot be seen (alive but hidden). A holder
+// of another user, or one that is gone (its lock kept by a child it passed the
+// descriptor to), is a squatter.
+struct LockHolders {
+  std::optional<pid_t> sensor;
+  std::vector<std::string> squatters;  // "pid 77 (uid 1000)"
+  std::string squatters_text() const {
+    if (squatters.empty()) return "";  // free: a dead run's, nothing to warn of
+    std::string text;
+    for (const std::string& s : squatters) text += (text.empty() ? "" : ", ") + s;
+    return "its lock is held by " + text + ", not a sniffer's";
+  }
+};
+
+std::optional<LockHolders> flock_holders(const struct stat& file) {
+  std::ifstream locks("/proc/locks");
+  if (!locks) return std::nullopt;
+  char wanted[64];
+  std::snprintf(wanted, sizeof wanted, "%02x:%02x:%lu", major(file.st_dev), minor(file.st_dev),
+                static_cast<unsigned long>(file.st_ino));
+  LockHolders holders;
+  std::string line;
+  // "1: FLOCK  ADVISORY  WRITE 1234 00:1a:5678 0 EOF"; a waiter's line has "->" after the number.
+  while (std::getline(locks, line)) {
+    std::istringstream fields(line);
+    std::string number, type, advisory, mode, pid_text, device;
+    if (!(fields >> number >> type >> advisory >> mode >> pid_text >> device) || type != "FLOCK" ||
+        device != wanted) {
+      continue;
+    }
+    const pid_t pid = static_cast<pid_t>(std::strtol(pid_text.c_str(), nullptr, 10));
+    const std::optional<uid_t> uid = pid > 0 ? process_uid(pid) : std::nullopt;
+    // An owner we cannot see (another pid namespace, hidden) may be a sensor's.
+    if (uid ? trusted_uid(*uid) : (pid <= 0 || process_alive(pid))) {
+      holders.sensor = pid;
+      return holders;
+    }
+    holders.squatters.push_back("pid " + std::to_string(pid) +
+                                (uid ? " (uid " + std::to_string(*uid) + ")" : std::string(" (gone)")));
+  }
+  return holders;
+}
+
 }  // namespace
 
 std::string InstanceLock::file_name(const std::string& pin_path) {
@@ -94,56 +182,174 @@ InstanceLock::InstanceLock(const std::string& pin_path, const std::string& direc
   if (mkdir(directory.c_str(), 0755) != 0 && errno != EEXIST) {
     throw Error("lock directory " + directory + ": " + errno_text(errno));
   }
-  file_ = directory + "/" + file_name(resolved_pin_path(pin_path));
-  // A few tries: between our open and our flock, an exiting holder may remove
-  // the file we opened, or a start replace a dead run's file we may not write.
-  for (int attempt = 0; attempt < 10; ++attempt) {
-    int fd = open(file_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
-    // A file we may not write: a dead root run's, say (red team R16-5). Read
-    // only, its lock tells whether its run is alive.
-    const bool read_only = fd < 0 && errno == EACCES;
-    if (read_only) fd = open(file_.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0 && read_only && errno == ENOENT) continue;  // removed meanwhile
-    if (fd < 0) throw Error("lock file " + file_ + ": " + errno_text(errno));
-    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-      const int err = errno;
-      const std::string pid = holder_pid(fd);
-      const bool linked = still_linked(fd, file_);
-      close(fd);
-      if (err == EWOULDBLOCK && !linked) continue;  // its holder removed it: it is going, or replacing it
-      if (err == EWOULDBLOCK) {
-        throw AlreadyRunning("another sniffer (pid " + (pid.empty() ? std::string("unknown") : pid) + ") holds " +
-                             pin_path + " (lock " + file_ + "): stop it first, or give this one another pin_path");
-      }
-      throw Error("lock file " + file_ + ": flock: " + errno_text(err));
+  const std::string name = file_name(resolved_pin_path(pin_path));
+  file_ = directory + "/" + name;
+  staging_ = directory + "/." + name + ".new";  // a leading '.' is escaped in lock names: no clash
+  // Again: between our open and our flock, an exiting holder may remove the
+  // file we opened, or a start replace it. Busy: another start is replacing
+  // it right now; a moment later its file is in place (and refuses us).
+  int again = 0;
+  for (int busy = 0; again < 10 && busy < 200;) {
+    switch (try_once()) {
+      case Step::Taken:
+        return;
+      case Step::Again:
+        ++again;
+        break;
+      case Step::Busy:
+        ++busy;
+        usleep(10 * 1000);
+        break;
     }
-    if (!still_linked(fd, file_)) {
-      close(fd);
-      continue;
-    }
-    if (read_only) {  // its run is gone (its lock was free, and now is ours): made again, ours
-      const int err = unlink(file_.c_str()) == 0 ? 0 : errno;
-      close(fd);
-      if (err == 0) continue;
-      throw Error("lock file " + file_ + ": not writable, and cannot be removed: " + errno_text(err));
-    }
-    fchmod(fd, 0644);  // whatever the umask: a start as another user can read it (and its lock)
-    const std::string pid = std::to_string(getpid()) + "\n";
-    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid.data(), pid.size(), 0) != static_cast<ssize_t>(pid.size())) {
-      const int err = errno;
-      unlink(file_.c_str());
-      close(fd);
-      throw Error("lock file " + file_ + ": write pid: " + errno_text(err));
-    }
-    fd_ = fd;
-    return;
   }
-  throw Error("lock file " + file_ + ": removed or re-created while taking it, 10 times in a row");
+  throw Error("lock file " + file_ + ": removed or re-created while taking it, " +
+              std::string(again >= 10 ? "10 times in a row" : "for 2 s"));
+}
+
+void InstanceLock::refuse(const std::string& pid) const {
+  throw AlreadyRunning("another sniffer (pid " + (pid.empty() ? std::string("unknown") : pid) + ") holds " +
+                       pin_path_ + " (lock " + file_ + "): stop it first, or give this one another pin_path");
+}
+
+InstanceLock::Step InstanceLock::try_once() {
+  int fd = open(file_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  const bool writable = fd >= 0;
+  // A file we may not write: a dead root run's, say (red team R16-5). Read
+  // only, its lock tells whether its run is alive.
+  if (!writable && errno == EACCES) fd = open(file_.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+  if (fd < 0 && !writable && errno == ENOENT) return Step::Again;  // removed meanwhile
+  struct stat leftover {};
+  if (fd < 0 && errno == EACCES) {
+    // Not even readable (root's 0600 file, a user without CAP_DAC_READ_SEARCH):
+    // /proc/locks tells whether a sensor holds it.
+    if (lstat(file_.c_str(), &leftover) != 0) {
+      if (errno == ENOENT) return Step::Again;
+      throw Error("lock file " + file_ + ": " + errno_text(errno));
+    }
+    const std::optional<LockHolders> holders = flock_holders(leftover);
+    if (!holders) {
+      throw Error("lock file " + file_ + ": " + errno_text(EACCES) +
+                  ", and /proc/locks cannot be read to tell whether its holder is alive");
+    }
+    if (holders->sensor) refuse(std::to_string(*holders->sensor));
+    return replace(leftover, false, holders->squatters_text());
+  }
+  if (fd < 0) throw Error("lock file " + file_ + ": " + errno_text(errno));
+  fstat(fd, &leftover);
+  // Only root, this user and `sniffer` may have opened a 0600 file of theirs
+  // (made so from the start, never widened), so only they can hold its lock.
+  const bool private_file =
+      S_ISREG(leftover.st_mode) && trusted_uid(leftover.st_uid) && (leftover.st_mode & 077) == 0;
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
+    const std::string pid = holder_pid(fd);
+    const bool linked = still_linked(fd, file_);
+    close(fd);
+    if (err != EWOULDBLOCK) throw Error("lock file " + file_ + ": flock: " + errno_text(err));
+    if (!linked) return Step::Again;  // its holder removed it: it is going, or replacing it
+    if (private_file) refuse(pid);
+    // A file others may have opened (an earlier version's 0644, say): its
+    // holder may be a local user keeping it after its sensor died (R17-5).
+    const std::optional<LockHolders> holders = flock_holders(leftover);
+    if (holders && holders->sensor) refuse(pid.empty() ? std::to_string(*holders->sensor) : pid);
+    if (!holders && (pid.empty() || process_alive(static_cast<pid_t>(std::strtol(pid.c_str(), nullptr, 10))))) refuse(pid);  // cannot tell: a sensor
+    return replace(leftover, false,
+                   holders ? holders->squatters_text()
+                           : "its lock is held, but not by pid " + pid + " that it names (gone), not a sniffer's");
+  }
+  // Ours. A start that is replacing this very file owns it from now: leave it that.
+  if (private_file && replacement_in_progress()) {
+    close(fd);
+    return Step::Busy;
+  }
+  if (!still_linked(fd, file_)) {
+    close(fd);
+    return Step::Again;
+  }
+  if (!private_file || !writable) {  // holding its lock, a new file of ours replaces it
+    const Step step = replace(leftover, true, "");
+    close(fd);
+    return step;
+  }
+  if (leftover.st_uid == geteuid()) fchmod(fd, 0600);  // a umask of 0177 or more left it unusable
+  if (!write_pid(fd)) {
+    const int err = errno;
+    unlink(file_.c_str());
+    close(fd);
+    throw Error("lock file " + file_ + ": write pid: " + errno_text(err));
+  }
+  fd_ = fd;
+  return Step::Taken;
+}
+
+// Every replacement of the lock file holds the lock of the staging file, which
+// it then renames over the lock file: of two starts replacing one leftover,
+// the second sees the first's file in place and is refused.
+InstanceLock::Step InstanceLock::replace(const struct stat& leftover, bool holding_its_lock, const std::string& why) {
+  const int fd = open(staging_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) throw Error("lock file " + file_ + ": to replace it, " + staging_ + ": " + errno_text(errno));
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
+    close(fd);
+    if (err == EWOULDBLOCK) return Step::Busy;
+    throw Error("lock file " + staging_ + ": flock: " + errno_text(err));
+  }
+  const auto give_up = [&] {  // still holding its lock: nobody else uses it
+    unlink(staging_.c_str());
+    close(fd);
+  };
+  struct stat staging {}, now {};
+  if (!still_linked(fd, staging_)) {
+    close(fd);
+    return Step::Again;
+  }
+  fstat(fd, &staging);
+  if (!S_ISREG(staging.st_mode) || !trusted_uid(staging.st_uid) || (staging.st_mode & 077) != 0) {
+    give_up();  // a file others may have opened: made again
+    return Step::Again;
+  }
+  if (lstat(file_.c_str(), &now) != 0 || now.st_dev != leftover.st_dev || now.st_ino != leftover.st_ino) {
+    give_up();  // replaced or removed meanwhile: judged again
+    return Step::Again;
+  }
+  if (!holding_its_lock) {  // a sensor may have taken it since it was judged
+    const std::optional<LockHolders> holders = flock_holders(leftover);
+    if (holders && holders->sensor) {
+      give_up();
+      refuse(std::to_string(*holders->sensor));
+    }
+  }
+  if (staging.st_uid == geteuid()) fchmod(fd, 0600);
+  if (!write_pid(fd) || rename(staging_.c_str(), file_.c_str()) != 0) {
+    const int err = errno;
+    give_up();
+    throw Error("lock file " + file_ + ": replace it with " + staging_ + ": " + errno_text(err));
+  }
+  if (!why.empty()) warning_ = "lock file " + file_ + ": " + why + ": replaced by a new file";
+  fd_ = fd;
+  return Step::Taken;
+}
+
+// True while another start holds the staging file (it is replacing the lock
+// file). One that cannot be opened counts as held if /proc/locks says so.
+bool InstanceLock::replacement_in_progress() const {
+  const int fd = open(staging_.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+  if (fd < 0) {
+    struct stat staging {};
+    if (errno != EACCES || lstat(staging_.c_str(), &staging) != 0) return false;
+    const std::optional<LockHolders> holders = flock_holders(staging);
+    return holders && (holders->sensor || !holders->squatters.empty());
+  }
+  const bool held = flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+  close(fd);
+  return held;
 }
 
 InstanceLock::~InstanceLock() {
   if (fd_ < 0) return;
-  unlink(file_.c_str());  // still holding the lock: nobody else can be using this file
+  // Still holding the lock: nobody else can be using this file (unless a start
+  // replaced it, taking us for a squatter: then it is theirs).
+  if (still_linked(fd_, file_)) unlink(file_.c_str());
   close(fd_);
 }
 

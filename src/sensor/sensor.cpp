@@ -99,6 +99,7 @@ Sensor::Sensor(const Config& config, const SensorOptions& options)
       lock_(claim(config, options)),
       drop_reasons_(drop_reasons(config, options)),
       progs_(program_load_options(config, options, drop_reasons_)) {  // after the lock: its pins are removed before the lock is released
+  if (lock_ && !lock_->warning().empty()) spdlog::warn("{}", lock_->warning());  // a squatter's leftover, say
   if (is_live()) {  // offline, stderr stays for errors
     spdlog::info("BPF programs loaded (ABI {}, ring buffer {} bytes, payload snippet {} bytes)", SNIFFER_ABI_VERSION,
                  config_.capture.ring_buffer_bytes, config_.capture.payload_bytes);

@@ -35,10 +35,12 @@ def unit_capabilities(unit_text):
     return [c.removeprefix("CAP_").lower() for c in caps]
 
 
-def service_command(user, caps, command):
-    """The command line (for Lab.exec or Lab.popen) that runs `command` as the service would."""
+def service_command(user, caps, command, as_root_first=""):
+    """The command line (for Lab.exec or Lab.popen) that runs `command` as the service would;
+    `as_root_first`: shell lines run as root in its namespace just before (what an earlier run left)."""
     spec = ",".join(["-all"] + [f"+{c}" for c in caps])
-    return ["sh", "-c", PREPARE, "service", user, spec, *map(str, command)]
+    prepare = PREPARE.replace("exec setpriv", f"{as_root_first}\nexec setpriv", 1)
+    return ["sh", "-c", prepare, "service", user, spec, *map(str, command)]
 
 
 @contextmanager

@@ -12,6 +12,7 @@ import secrets
 import signal
 import socket
 import subprocess
+import sys
 import time
 
 import pytest
@@ -442,3 +443,98 @@ def test_a_filter_a_killed_sensor_left_on_the_clsact_path_is_taken_over(env, lab
     assert len(sniffer_tc_prog_ids(lab, "wan0")) == 1 and sniffer_tc_prog_ids(lab, "wan0") != left
     assert nxt.stop() == 0
     assert sniffer_tc_prog_ids(lab, "wan0") == [], "the sensor left its filter"
+
+
+# A local user's process that opens a lock file read-only (flock needs no more) and waits for its
+# lock, as red team R17-5's did; it says whether it could open the file.
+LOCK_SQUATTER = r"""
+import fcntl, signal, sys
+try:
+    f = open(sys.argv[1], "rb")
+except OSError as e:
+    print("cannot open:", e.strerror, flush=True)
+    signal.pause()
+print("waiting for its lock", flush=True)
+fcntl.flock(f, fcntl.LOCK_EX)
+print("holding its lock", flush=True)
+signal.pause()
+"""
+
+
+def test_a_local_user_cannot_keep_the_lock_after_the_sensor_is_killed(env, lab, tmp_path, sensors):
+    """Red team R17-5: the lock file was 0644, and flock needs only a read-only descriptor: uid 65534
+    waited on the running sensor's lock, got it when the sensor was SIGKILLed (the file stays), and
+    every restart exited 1 naming the dead pid. The file is 0600 now: the restart runs, and the next
+    start is refused by the restarted sensor, not by the waiter."""
+    ensure_bpffs()
+    pin_dir = new_pin_dir(lab)
+    config = lab_config(f"ipc://{tmp_path}/killed.sock", pin_path=pin_dir, metrics={"listen": ""})
+    killed = HostDaemon(env, lab, tmp_path, config, "killed").start()
+    lock = lock_file(pin_dir)
+    squatter = subprocess.Popen(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable,
+                                 "-c", LOCK_SQUATTER, lock], stdout=subprocess.PIPE, text=True)
+    try:
+        opened = squatter.stdout.readline().strip()
+        killed.proc.kill()
+        killed.proc.wait()
+        time.sleep(0.3)  # a waiter is granted the lock at once
+        assert os.path.exists(lock), "the killed sensor's lock file is gone: nothing left to squat"
+        config["publish"]["endpoint"] = f"ipc://{tmp_path}/restarted.sock"
+        restarted = HostDaemon(env, lab, tmp_path, config, "restarted")
+        sensors.append(restarted)
+        restarted.start()
+        assert opened == "cannot open: Permission denied", opened
+        assert oct(os.stat(lock).st_mode & 0o777) == "0o600", oct(os.stat(lock).st_mode)
+        config["publish"]["endpoint"] = f"ipc://{tmp_path}/third.sock"
+        code, err = HostDaemon(env, lab, tmp_path, config, "third").run_to_exit()
+        assert code == 1, err
+        assert f"another sniffer (pid {restarted.proc.pid}) holds {pin_dir} (lock {lock})" in err, err
+    finally:
+        squatter.kill()
+        squatter.wait()
+        squatter.stdout.close()
+        for daemon in sensors:
+            daemon.stop()
+        if os.path.isdir(pin_dir):  # the killed run's pins, where no restart replaced them
+            for name in os.listdir(pin_dir):
+                os.unlink(os.path.join(pin_dir, name))
+            os.rmdir(pin_dir)
+        if os.path.exists(lock):
+            os.unlink(lock)
+
+
+def test_an_earlier_versions_lock_file_a_local_user_holds_is_replaced_with_a_warning(env, lab, tmp_path, sensors):
+    """What an earlier version's SIGKILLed sensor left, a 0644 lock file, held by uid 65534 since:
+    the start warns naming the holder and runs on a new file (0600) renamed over it; the holder's
+    lock is on a file no longer linked, so the next start is refused by the new sensor."""
+    ensure_bpffs()
+    pin_dir = new_pin_dir(lab)
+    lock = lock_file(pin_dir)
+    os.makedirs(LOCK_DIR, exist_ok=True)
+    with open(lock, "w") as f:
+        f.write("999999\n")
+    os.chmod(lock, 0o644)
+    squatter = subprocess.Popen(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable,
+                                 "-c", LOCK_SQUATTER, lock], stdout=subprocess.PIPE, text=True)
+    try:
+        assert squatter.stdout.readline().strip() == "waiting for its lock"
+        assert squatter.stdout.readline().strip() == "holding its lock"
+        config = lab_config(f"ipc://{tmp_path}/next.sock", pin_path=pin_dir, metrics={"listen": ""})
+        started = HostDaemon(env, lab, tmp_path, config, "next")
+        sensors.append(started)
+        started.start()
+        assert (f"lock file {lock}: its lock is held by pid {squatter.pid} (uid 65534), not a sniffer's: "
+                "replaced by a new file") in started.stderr(), started.stderr()
+        assert oct(os.stat(lock).st_mode & 0o777) == "0o600", oct(os.stat(lock).st_mode)
+        config["publish"]["endpoint"] = f"ipc://{tmp_path}/third.sock"
+        code, err = HostDaemon(env, lab, tmp_path, config, "third").run_to_exit()
+        assert code == 1, err
+        assert f"another sniffer (pid {started.proc.pid}) holds {pin_dir} (lock {lock})" in err, err
+    finally:
+        squatter.kill()
+        squatter.wait()
+        squatter.stdout.close()
+        for daemon in sensors:
+            daemon.stop()
+        if os.path.exists(lock):
+            os.unlink(lock)

@@ -10,7 +10,7 @@ import sys
 import time
 
 from e2e_support import REPO_ROOT, SCRAPE, Daemon, NotifySocket, lab_config, random_ports, run, wait_ready
-from service_user import service_command, temporary_user, unit_capabilities, user_directory
+from service_user import service_command, temporary_user, unit_capabilities, user_directory, user_ids
 
 UNIT = REPO_ROOT / "config" / "sniffer.service"
 
@@ -44,7 +44,7 @@ def test_unit_exposure_score(env):
     assert score <= 1.7, result.stdout  # README.md: 1.7, from 2.3 as root
 
 
-def start_as_user(lab, env, workdir, user, caps, notify=None):
+def start_as_user(lab, env, workdir, user, caps, notify=None, as_root_first=""):
     # A copy the user can run wherever the checkout is (under /root, say).
     binary = workdir / "sniffer"
     if not binary.exists():
@@ -52,7 +52,7 @@ def start_as_user(lab, env, workdir, user, caps, notify=None):
     config = workdir / "caps.json"
     config.write_text('{"interfaces": [{"name": "wan0", "role": "wan", "mode": "host-based"}],'
                       f' "publish": {{"endpoint": "ipc://{workdir}/caps.sock"}}, "metrics": {{"listen": ""}}}}')
-    return lab.popen(lab.gw, service_command(user, caps, [binary, "--config", config]),
+    return lab.popen(lab.gw, service_command(user, caps, [binary, "--config", config], as_root_first),
                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                      env=notify.env() if notify else None)
 
@@ -84,6 +84,38 @@ def test_daemon_runs_as_a_user_with_exactly_the_units_capabilities(lab, env):
             assert f"without CAP_{missing.upper()}:" in last, err
             assert last.startswith("sniffer: pin_path " if missing == "dac_read_search"
                                    else "sniffer: load the BPF programs into the kernel: "), err
+
+
+
+def test_the_units_user_starts_over_a_killed_root_runs_private_lock_file(lab, env):
+    """Red team R16-5 with R17-5's 0600 lock files: a root run killed by SIGKILL leaves its lock
+    file, root's and 0600, in /run/sniffer. The unit's user opens it read-only (CAP_DAC_READ_SEARCH;
+    /proc/locks is hidden from it): its lock free, the start runs on a file of its own; held by a
+    live root process, the start is refused naming the pid in it."""
+    caps = unit_capabilities(UNIT.read_text())
+    lock = "/run/sniffer/sys-fs-bpf-sniffer.lock"
+    leftover = f"install -m 0600 /dev/null {lock}; echo 999999 > {lock}"
+    held = (f"install -m 0600 /dev/null {lock}; sh -c 'echo $$ > {lock}; exec flock {lock} sleep 5' >/dev/null &\n"
+            "sleep 0.3")
+    with temporary_user() as user, user_directory(user) as workdir:
+        proc = start_as_user(lab, env, workdir, user, caps, as_root_first=held + "\necho holder $(cat " + lock + ")")
+        out, err = proc.communicate(timeout=20)
+        assert proc.returncode == 1, err
+        holder = out.split("holder ", 1)[1].split()[0]
+        assert f"another sniffer (pid {holder}) holds /sys/fs/bpf/sniffer (lock {lock})" in err, err
+
+        notify = NotifySocket()
+        os.chmod(notify.path, 0o666)
+        proc = start_as_user(lab, env, workdir, user, caps, notify, as_root_first=leftover)
+        try:
+            wait_ready(proc, notify, lambda: proc.communicate()[1] if proc.poll() is not None else "")
+            mine = os.stat(f"/proc/{proc.pid}/root{lock}")  # in the daemon's mount namespace
+            assert (mine.st_uid, oct(mine.st_mode & 0o777)) == (user_ids(user)[0], "0o600")
+        finally:
+            proc.terminate()
+            out, err = proc.communicate(timeout=10)
+        assert proc.returncode == 0, err
+        assert "another sniffer" not in err, err
 
 
 # Holds N idle TCP connections to 127.0.0.1:PORT (no ZeroMQ greeting: what an

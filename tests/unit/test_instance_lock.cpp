@@ -7,10 +7,14 @@
 
 #include <fcntl.h>
 
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -156,4 +160,220 @@ TEST(InstanceLock, LeftoverFileThisUserMayNotWriteDoesNotBlockUnlessItsLockIsHel
   EXPECT_NE(started.find("owner ok"), std::string::npos) << started;
   EXPECT_EQ(started.find("not its pid"), std::string::npos) << started;
   EXPECT_FALSE(fs::exists(leftover)) << "the start's own file outlived it";
+}
+
+namespace {
+
+// A process of `uid` (root: dropped to it) that opens `file` read-only and
+// holds its flock until the returned pipe is closed: a local user keeping a
+// lock, as red team R17-5's. Returns its pid and the pipe, once it holds it.
+struct Squatter {
+  pid_t pid = -1;
+  int release = -1;
+  std::string said;
+  ~Squatter() {
+    if (release >= 0) close(release);
+    if (pid > 0) waitpid(pid, nullptr, 0);
+  }
+};
+
+void squat(Squatter& squatter, const fs::path& file, uid_t uid) {
+  int ready[2], release[2];
+  ASSERT_EQ(pipe(ready), 0);
+  ASSERT_EQ(pipe(release), 0);
+  squatter.pid = fork();
+  if (squatter.pid == 0) {
+    close(ready[0]);
+    close(release[1]);
+    std::string said = "held";
+    if (uid != geteuid() && (setresgid(uid, uid, uid) != 0 || setresuid(uid, uid, uid) != 0)) said = "setresuid failed";
+    const int fd = said == "held" ? open(file.c_str(), O_RDONLY | O_CLOEXEC) : -1;
+    if (said == "held" && (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) != 0)) said = std::string("no lock: ") + strerror(errno);
+    if (write(ready[1], said.data(), said.size()) < 0) _exit(2);
+    close(ready[1]);
+    char c;
+    while (read(release[0], &c, 1) > 0) {
+    }
+    _exit(0);
+  }
+  close(ready[1]);
+  close(release[0]);
+  squatter.release = release[1];
+  char buf[256];
+  const ssize_t n = read(ready[0], buf, sizeof buf);
+  close(ready[0]);
+  squatter.said.assign(buf, n > 0 ? static_cast<std::size_t>(n) : 0);
+}
+
+std::string mode_and_owner(const std::string& file) {
+  struct stat st {};
+  if (stat(file.c_str(), &st) != 0) return "missing";
+  char text[64];
+  std::snprintf(text, sizeof text, "%04o uid %u", st.st_mode & 07777, st.st_uid);
+  return text;
+}
+
+ino_t inode(const fs::path& file) {
+  struct stat st {};
+  return stat(file.c_str(), &st) == 0 ? st.st_ino : 0;
+}
+
+}  // namespace
+
+// Red team R17-5: the file was 0644, and flock needs only a read-only
+// descriptor: any local user took the lock the moment the sensor died and
+// kept every restart out. Made 0600 whatever the umask, nobody else opens it.
+TEST(InstanceLock, TheLockFileIsPrivateWhateverTheUmask) {
+  TempDir dir("instance_lock");
+  ASSERT_EQ(chmod(dir.path.c_str(), 0755), 0);  // as /run/sniffer: others may search it
+  const mode_t umask_before = umask(0);
+  std::optional<InstanceLock> lock;
+  lock.emplace("/sys/fs/bpf/sniffer", dir.path.string());
+  umask(umask_before);
+  EXPECT_EQ(mode_and_owner(lock->file()), "0600 uid " + std::to_string(geteuid()));
+  if (geteuid() != 0) GTEST_SKIP() << "another user's open needs root";
+  Squatter squatter;
+  squat(squatter, lock->file(), 65534);
+  EXPECT_EQ(squatter.said, "no lock: Permission denied");
+}
+
+// A leftover others may open (an earlier version's 0644 file, its sensor
+// killed) that another user's process holds is not a sensor's: the start warns
+// naming it and goes on with a new file; the squatter's lock is on a file no
+// longer linked, which no start looks at.
+TEST(InstanceLock, ALeftoverHeldByAnotherUserIsReplacedNamingIt) {
+  if (geteuid() != 0) GTEST_SKIP() << "another user's process needs root";
+  TempDir dir("instance_lock");
+  ASSERT_EQ(chmod(dir.path.c_str(), 0755), 0);
+  const fs::path leftover = dir.path / InstanceLock::file_name("/sys/fs/bpf/sniffer");
+  std::ofstream(leftover) << "4242\n";
+  ASSERT_EQ(chmod(leftover.c_str(), 0644), 0);
+  const ino_t squatted = inode(leftover);
+  Squatter squatter;
+  squat(squatter, leftover, 12345);
+  ASSERT_EQ(squatter.said, "held");
+  std::optional<InstanceLock> lock;
+  try {
+    lock.emplace("/sys/fs/bpf/sniffer", dir.path.string());
+  } catch (const std::exception& e) {
+    FAIL() << "a squatter kept the sensor out: " << e.what();
+  }
+  EXPECT_NE(lock->warning().find("held by pid " + std::to_string(squatter.pid) + " (uid 12345), not a sniffer's"),
+            std::string::npos)
+      << lock->warning();
+  EXPECT_NE(inode(leftover), squatted);
+  EXPECT_EQ(mode_and_owner(lock->file()), "0600 uid 0");
+  EXPECT_EQ(read_text(lock->file()), std::to_string(getpid()) + "\n");
+  EXPECT_THROW(InstanceLock("/sys/fs/bpf/sniffer", dir.path.string()), AlreadyRunning);
+  const std::string file = lock->file();
+  lock.reset();
+  EXPECT_FALSE(fs::exists(file));
+  EXPECT_FALSE(fs::exists(dir.path / ("." + InstanceLock::file_name("/sys/fs/bpf/sniffer") + ".new")));
+}
+
+// The same leftover held by a process of this user (a sensor of the earlier
+// version, still running) is a sensor's: refused, and left as it was.
+TEST(InstanceLock, ALeftoverOthersMayOpenHeldByASensorUserStillRefuses) {
+  TempDir dir("instance_lock");
+  const fs::path leftover = dir.path / InstanceLock::file_name("/sys/fs/bpf/sniffer");
+  std::ofstream(leftover) << "4242\n";
+  ASSERT_EQ(chmod(leftover.c_str(), 0644), 0);
+  const ino_t held = inode(leftover);
+  Squatter sensor;
+  squat(sensor, leftover, geteuid());
+  ASSERT_EQ(sensor.said, "held");
+  try {
+    InstanceLock second("/sys/fs/bpf/sniffer", dir.path.string());
+    FAIL() << "took the lock of a live sensor's file";
+  } catch (const AlreadyRunning& e) {
+    EXPECT_NE(std::string(e.what()).find("another sniffer (pid 4242) holds"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(inode(leftover), held);
+}
+
+// Root's 0600 leftover, met by a user who may not even read it: /proc/locks
+// tells whether a sensor holds it (refused, naming that holder) or nobody
+// does (replaced, the starting user's). The base refused "Permission denied".
+TEST(InstanceLock, ALeftoverThisUserCannotOpenIsJudgedByWhoHoldsIt) {
+  if (geteuid() != 0) GTEST_SKIP() << "another user's start needs root";
+  TempDir dir("instance_lock");
+  const fs::path locks = dir.path / "run";
+  fs::create_directories(locks);
+  ASSERT_EQ(chown(dir.path.c_str(), 65534, 65534), 0);
+  ASSERT_EQ(chown(locks.c_str(), 65534, 65534), 0);
+  const fs::path leftover = locks / InstanceLock::file_name("/sys/fs/bpf/sniffer");
+  std::ofstream(leftover) << "4242\n";
+  ASSERT_EQ(chmod(leftover.c_str(), 0600), 0);
+  const int held = open(leftover.c_str(), O_RDONLY | O_CLOEXEC);  // a live root sensor
+  ASSERT_GE(held, 0);
+  ASSERT_EQ(flock(held, LOCK_EX | LOCK_NB), 0);
+  const std::string refused = start_as_other_user(locks);
+  EXPECT_NE(refused.find("another sniffer (pid " + std::to_string(getpid()) + ") holds /sys/fs/bpf/sniffer"),
+            std::string::npos)
+      << refused;
+  close(held);  // killed: the file is left, its lock free
+  const std::string started = start_as_other_user(locks);
+  EXPECT_EQ(started.rfind("ok ", 0), 0u) << started;
+  EXPECT_NE(started.find("owner ok"), std::string::npos) << started;
+  EXPECT_FALSE(fs::exists(leftover)) << "the start's own file outlived it";
+}
+
+// Starts racing to replace one squatted leftover: exactly one wins each time
+// (the replacement goes through the staging file's lock; renaming blindly over
+// the path, two starts could each rename theirs and both run).
+TEST(InstanceLock, StartsRacingOverASquattedLeftoverHaveOneWinner) {
+  if (geteuid() != 0) GTEST_SKIP() << "another user's process needs root";
+  constexpr int kStarts = 6;
+  for (int round = 0; round < 40; ++round) {
+    TempDir dir("instance_lock");
+    ASSERT_EQ(chmod(dir.path.c_str(), 0755), 0);
+    const fs::path leftover = dir.path / InstanceLock::file_name("/sys/fs/bpf/sniffer");
+    std::ofstream(leftover) << "4242\n";
+    ASSERT_EQ(chmod(leftover.c_str(), 0644), 0);
+    Squatter squatter;
+    squat(squatter, leftover, 12345);
+    ASSERT_EQ(squatter.said, "held");
+    int go[2], results[2], done[2];
+    ASSERT_EQ(pipe(go), 0);
+    ASSERT_EQ(pipe(results), 0);
+    ASSERT_EQ(pipe(done), 0);
+    std::vector<pid_t> starts;
+    for (int i = 0; i < kStarts; ++i) {
+      const pid_t pid = fork();
+      if (pid == 0) {
+        close(go[1]);
+        close(results[0]);
+        close(done[1]);
+        char c;
+        while (read(go[0], &c, 1) > 0) {
+        }
+        char said = 'e';
+        std::optional<InstanceLock> lock;
+        try {
+          lock.emplace("/sys/fs/bpf/sniffer", dir.path.string());
+          said = 'w';
+        } catch (const AlreadyRunning&) {
+          said = 'r';
+        } catch (const std::exception&) {
+        }
+        if (write(results[1], &said, 1) != 1) _exit(2);
+        while (read(done[0], &c, 1) > 0) {  // winners hold until every start has answered
+        }
+        _exit(0);
+      }
+      starts.push_back(pid);
+    }
+    close(go[0]);
+    close(results[1]);
+    close(done[0]);
+    close(go[1]);  // all at once
+    std::string said;
+    char c;
+    while (static_cast<int>(said.size()) < kStarts && read(results[0], &c, 1) == 1) said += c;
+    close(done[1]);
+    close(results[0]);
+    for (const pid_t pid : starts) waitpid(pid, nullptr, 0);
+    EXPECT_EQ(std::count(said.begin(), said.end(), 'w'), 1) << "round " << round << ": " << said;
+    EXPECT_EQ(std::count(said.begin(), said.end(), 'r'), kStarts - 1) << "round " << round << ": " << said;
+  }
 }
