@@ -63,6 +63,13 @@ std::string read_key_file(const std::string& path, const char* what, bool secret
     throw Error(name + ": mode " + mode_text(st.st_mode) +
                 " lets group or other read or write the secret key; refusing it (chmod 600 \"" + path + "\")");
   }
+  // Its owner can read it, and then answer as the sensor: on an endpoint the
+  // sensor waits for, a squatter with the key was the sensor to its
+  // detectors (red team, round 17).
+  if (secret && st.st_uid != 0 && st.st_uid != ::geteuid()) {
+    throw Error(name + ": owned by uid " + std::to_string(st.st_uid) +
+                ", who can read the key and answer as its owner; refusing it (chown root \"" + path + "\")");
+  }
   if (st.st_size > static_cast<off_t>(kMaxKeyFileBytes)) {
     throw Error(name + ": " + std::to_string(st.st_size) + " bytes, more than a key file holds (1 MiB at most)");
   }

@@ -116,6 +116,19 @@ TEST(CurveKeys, SecretKeyFileOpenToGroupOrOtherIsRefused) {
   }
 }
 
+TEST(CurveKeys, SecretKeyFileOfAnotherUserIsRefused) {
+  if (geteuid() != 0) GTEST_SKIP() << "giving a file to another user needs root";
+  TempDir dir;
+  CurveKeyPair k = generate_keypair();
+  std::string path = dir.write("theirs.key", k.secret_z85 + "\n", 0600);
+  ASSERT_EQ(chown(path.c_str(), 65534, 65534), 0);
+  std::string e = error_of([&] { load_secret_key_file(path); });
+  EXPECT_TRUE(contains(e, "secret key file \"" + path + "\": owned by uid 65534, who can read the key and answer as "
+                          "its owner; refusing it (chown root")) << e;
+  ASSERT_EQ(chown(path.c_str(), 0, 0), 0);
+  EXPECT_NO_THROW(load_secret_key_file(path));
+}
+
 TEST(CurveKeys, SecretKeyFileProblemsAreNamed) {
   TempDir dir;
   CurveKeyPair a = generate_keypair(), b = generate_keypair();
