@@ -27,6 +27,7 @@
 #include "sniffer/host_check.hpp"
 #include "sniffer/logging.hpp"
 #include "sniffer/output_file.hpp"
+#include "sniffer/output_target.hpp"
 #include "sniffer/pcap_replay.hpp"
 #include "sniffer/terminal_text.hpp"
 
@@ -192,6 +193,9 @@ sniffer::OfflineOptions offline_options(const CommandLine& cl, const sniffer::Co
   } else {
     offline.interface = sniffer::parse_interface_spec("pcap0:wan:gateway");
   }
+  // Before anything is made beside the table (the parts of -j): no other
+  // user's link among its directories (red team R17-11).
+  if (!cl.write_csv.empty()) sniffer::refuse_foreign_directory_links(cl.write_csv, "--write-csv");
   // Read and checked whole here, before any capture is opened.
   if (!cl.labels.empty()) {
     offline.labels = std::make_shared<const sniffer::FlowLabels>(sniffer::load_flow_labels(cl.labels));
