@@ -6,6 +6,7 @@
 #include <string>
 
 #include "sniffer.pb.h"
+#include "sniffer/terminal_text.hpp"  // what a reply's text is printed through
 
 namespace sniffer {
 
@@ -22,10 +23,6 @@ struct ControlClientOptions {
 // sensor does not allow, no sensor at the endpoint).
 v1::ControlReply send_control_request(const ControlClientOptions& options, const v1::ControlRequest& request);
 
-// Text from a sensor as a terminal may show it: printable ASCII kept, every
-// other byte as \xNN, so that no reply can clear the screen or print a line
-// of its own.
-std::string terminal_text(const std::string& text);
 // Prints the reply for a shell user (entries as a table, its text through
 // terminal_text); returns the exit status: 0 for OK, 1 otherwise.
 int print_control_reply(const v1::ControlReply& reply, std::ostream& out, std::ostream& err);

@@ -25,6 +25,14 @@ struct WriteTarget {
 };
 WriteTarget write_target(const std::string& path, const std::string& what);
 
+// Throws Error when a directory component of `path` is another user's
+// symbolic link in a shared sticky directory (/tmp/theirs/flows.csv, with
+// /tmp/theirs their link): following it would let them choose the directory
+// the file (and anything made beside it) lands in. write_target checks it;
+// a caller that makes files beside `path` before (the parts of -j) calls it
+// first.
+void refuse_foreign_directory_links(const std::string& path, const std::string& what);
+
 // Our descriptor open for writing on the file `path` names (followed), if
 // any, such as /dev/stdout, /dev/fd/N or /proc/self/fd/N: written through,
 // as the shell opened it (`>>` appends). Resolved to the file behind it and

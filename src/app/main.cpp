@@ -27,7 +27,9 @@
 #include "sniffer/host_check.hpp"
 #include "sniffer/logging.hpp"
 #include "sniffer/output_file.hpp"
+#include "sniffer/output_target.hpp"
 #include "sniffer/pcap_replay.hpp"
+#include "sniffer/terminal_text.hpp"
 
 namespace {
 
@@ -191,11 +193,27 @@ sniffer::OfflineOptions offline_options(const CommandLine& cl, const sniffer::Co
   } else {
     offline.interface = sniffer::parse_interface_spec("pcap0:wan:gateway");
   }
+  // Before anything is made beside the table (the parts of -j): no other
+  // user's link among its directories (red team R17-11).
+  if (!cl.write_csv.empty()) sniffer::refuse_foreign_directory_links(cl.write_csv, "--write-csv");
   // Read and checked whole here, before any capture is opened.
   if (!cl.labels.empty()) {
     offline.labels = std::make_shared<const sniffer::FlowLabels>(sniffer::load_flow_labels(cl.labels));
   }
   return offline;
+}
+
+// An offline run's errors name capture files, and those of a walked
+// directory are named by whoever may write there (red team R17-12): its
+// message is escaped whole (none spans lines; the labels file's problems,
+// which do, are read before).
+int run_offline_escaping_errors(const sniffer::Config& config, const sniffer::OfflineOptions& options) {
+  try {
+    return sniffer::run_offline(config, options);
+  } catch (const std::exception& e) {
+    std::cerr << "sniffer: " << sniffer::terminal_text(e.what()) << "\n";
+    return kExitError;
+  }
 }
 
 // Builds the config and runs the mode the command line chose: --print-config,
@@ -217,7 +235,7 @@ int run_configured(const CommandLine& cl, const std::vector<sniffer::InterfaceCo
     sniffer::setup_logging(config.log_level, cl.verbosity, cl.log_format == "json");
     sniffer::route_libbpf_logs();
     if (cl.check) return sniffer::run_host_check(config);
-    if (!cl.read_pcap.empty()) return sniffer::run_offline(config, offline_options(cl, config));
+    if (!cl.read_pcap.empty()) return run_offline_escaping_errors(config, offline_options(cl, config));
     sniffer::RunOptions run{.dry_run = cl.dry_run};
     if (!cl.config_path.empty()) {
       // SIGHUP re-reads the file and applies the same --interface overrides.

@@ -12,6 +12,7 @@
 #include "sniffer/output_file.hpp"
 #include "sniffer/pcap_jobs.hpp"
 #include "sniffer/sensor.hpp"
+#include "sniffer/terminal_text.hpp"
 
 namespace sniffer {
 
@@ -36,7 +37,7 @@ std::string report_read_errors(const std::vector<CaptureReadError>& errors) {
   std::vector<std::string> texts;
   for (const CaptureReadError& e : errors) {
     spdlog::error("--read-pcap {}: read error after {} packets: {} (everything before it was processed)",
-                  e.path, e.packets, e.message);
+                  terminal_text(e.path), e.packets, terminal_text(e.message));
     texts.push_back(e.path + ": " + e.message);
   }
   return joined(texts, "; ");
@@ -58,8 +59,9 @@ ProgressSnapshot progress_at(const CaptureMerge& pcap, std::optional<std::uint64
 }  // namespace
 
 int run_offline(const Config& config, const OfflineOptions& options) {
-  const std::vector<CaptureInput> files =
-      resolve_capture_inputs(options.pcap_inputs, [](const std::string& why) { spdlog::warn("{}", why); });
+  // File names from a walked directory are anyone's: escaped (red team R17-12).
+  const std::vector<CaptureInput> files = resolve_capture_inputs(
+      options.pcap_inputs, [](const std::string& why) { spdlog::warn("{}", terminal_text(why)); });
   if (options.jobs > 1 && !options.worker) return run_offline_jobs(config, options, files);
   return run_offline_files(config, options, files);
 }

@@ -19,8 +19,10 @@
 #include "sniffer/curve_auth.hpp"
 #include "sniffer/curve_keys.hpp"
 #include "sniffer/event_json.hpp"
+#include "sniffer/publish_bounds.hpp"
 #include "sniffer/publisher.hpp"
 #include "sniffer/sequence_check.hpp"
+#include "sniffer/terminal_text.hpp"
 
 namespace {
 
@@ -35,6 +37,7 @@ struct Options {
   std::uint64_t max_events = 0;
   double timeout_s = 0;
   bool batches = false;
+  std::int64_t max_message_bytes = sniffer::kMaxPublishedMessageBytes;
   std::string server_key, key_file;  // CURVE: both or neither
 
   bool curve() const { return !server_key.empty(); }
@@ -50,6 +53,13 @@ std::optional<int> parse_options(int argc, char** argv, Options& opts) {
   app.add_option("--count", opts.max_events, "exit after this many events or flow records (0: never)");
   app.add_option("--timeout", opts.timeout_s, "exit after this many seconds (0: never)");
   app.add_flag("--batches", opts.batches, "also print one {\"batch\": ...} line per batch (sequence, gaps)");
+  app.add_option("--max-message-bytes", opts.max_message_bytes,
+                 "a publisher that sends a larger message is disconnected (ZMQ_MAXMSGSIZE; -1: no limit). The "
+                 "default is above the largest batch a sensor sends (65536 events or flow records, labels of up "
+                 "to 256 bytes)")
+      ->capture_default_str()
+      ->check(CLI::Range(std::int64_t{-1}, std::int64_t{1} << 40))
+      ->type_name("BYTES");
   auto* server_key_opt = app.add_option("--server-key", opts.server_key,
                                         "CURVE: the sensor's public key, as Z85 text or a file holding it (.pub)");
   auto* key_file_opt = app.add_option("--key-file", opts.key_file,
@@ -70,6 +80,8 @@ std::optional<int> parse_options(int argc, char** argv, Options& opts) {
 // key cannot be loaded (reported).
 bool set_up_subscriber(zmq::socket_t& sub, const Options& opts) {
   sub.set(zmq::sockopt::subscribe, opts.topic);
+  // Before connect: libzmq applies it to the connections made afterwards.
+  sub.set(zmq::sockopt::maxmsgsize, opts.max_message_bytes);
   if (opts.curve()) {
     try {
       sniffer::make_curve_client(sub, sniffer::load_secret_key_file(opts.key_file),
@@ -88,10 +100,11 @@ bool set_up_subscriber(zmq::socket_t& sub, const Options& opts) {
 // connect, so no event is missed.
 class HandshakeWatch {
  public:
-  HandshakeWatch(zmq::context_t& ctx, zmq::socket_t& sub, bool curve) : curve_(curve) {
+  HandshakeWatch(zmq::context_t& ctx, zmq::socket_t& sub, const Options& opts)
+      : curve_(opts.curve()), max_message_bytes_(opts.max_message_bytes) {
     const char* endpoint = "inproc://sniffer-sub-monitor";
     if (zmq_socket_monitor(sub.handle(), endpoint,
-                           ZMQ_EVENT_CONNECTED | ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
+                           ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
                                ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) == 0) {
       monitor_ = zmq::socket_t(ctx, zmq::socket_type::pair);
       monitor_.set(zmq::sockopt::linger, 0);
@@ -121,6 +134,16 @@ class HandshakeWatch {
   bool on_event(std::uint16_t id, std::uint32_t value) {
     if (id == ZMQ_EVENT_CONNECTED) {
       connected_ = true;
+    } else if (id == ZMQ_EVENT_DISCONNECTED) {
+      // libzmq drops a publisher whose message is over ZMQ_MAXMSGSIZE, and
+      // reconnects: said once, else a stopped sensor or an oversized message
+      // would look like silence.
+      if (!reported_disconnect_ && max_message_bytes_ >= 0) {
+        std::cerr << "sniffer-sub: the publisher's connection closed (it stopped, or sent a message larger than "
+                     "--max-message-bytes "
+                  << max_message_bytes_ << "): reconnecting\n";
+      }
+      reported_disconnect_ = true;
     } else if (id == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
       if (reported_failure_) std::cerr << "sniffer-sub: CURVE handshake with the sensor succeeded\n";
       reported_failure_ = false;
@@ -148,7 +171,8 @@ class HandshakeWatch {
 
   zmq::socket_t monitor_;
   bool curve_;
-  bool reported_failure_ = false, connected_ = false;
+  std::int64_t max_message_bytes_;
+  bool reported_failure_ = false, reported_disconnect_ = false, connected_ = false;
 };
 
 // Decodes each [topic, batch] message and prints its items as JSON lines.
@@ -208,8 +232,9 @@ class BatchPrinter {
  private:
   // A message that is not printed (every line printed is JSON): said, and the run goes on.
   static bool skipped(const std::string& name, const zmq::message_t& body, const char* why = "") {
-    std::cerr << "sniffer-sub: cannot decode a message on topic \"" << name << "\" (" << body.size() << " bytes)"
-              << why << "\n";
+    // The topic is the publisher's bytes: escaped, so that none reaches the terminal as a control sequence.
+    std::cerr << "sniffer-sub: cannot decode a message on topic \"" << sniffer::terminal_text(name) << "\" ("
+              << body.size() << " bytes)" << why << "\n";
     return true;
   }
 
@@ -289,7 +314,7 @@ int main(int argc, char** argv) {
   zmq::context_t ctx(1);
   zmq::socket_t sub(ctx, zmq::socket_type::sub);
   if (!set_up_subscriber(sub, opts)) return kExitError;
-  HandshakeWatch handshakes(ctx, sub, opts.curve());
+  HandshakeWatch handshakes(ctx, sub, opts);
   try {
     sub.connect(opts.endpoint);
   } catch (const zmq::error_t& e) {

@@ -41,7 +41,26 @@ long foreign_owner(const std::string& path, const struct stat& st) {
 
 }  // namespace
 
+void refuse_foreign_directory_links(const std::string& path, const std::string& what) {
+  // Each directory component, from the first: /tmp, then /tmp/x (a run of
+  // slashes is one separator; the last component is write_target's).
+  for (std::size_t slash = path.find('/', 1); slash != std::string::npos; slash = path.find('/', slash + 1)) {
+    if (path[slash - 1] == '/') continue;
+    const std::string component = path.substr(0, slash);
+    struct stat st {};
+    if (lstat(component.c_str(), &st) != 0 || !S_ISLNK(st.st_mode)) continue;
+    if (const long owner = foreign_owner(component, st); owner >= 0) {
+      throw Error(what + " " + path + ": " + component + " is a symbolic link of another user (uid " +
+                  std::to_string(owner) + ") in a shared sticky directory: not followed, as its owner could "
+                  "name any directory; remove it, or name the directory it leads to");
+    }
+  }
+}
+
 WriteTarget write_target(const std::string& path, const std::string& what) {
+  // The kernel's fs.protected_symlinks applies to every component of a path,
+  // and so does this (red team R17-11: a directory of the path was followed).
+  refuse_foreign_directory_links(path, what);
   struct stat st {};
   if (lstat(path.c_str(), &st) != 0) return {errno == ENOENT ? path : std::string()};
   if (S_ISREG(st.st_mode)) return {path};

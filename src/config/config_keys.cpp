@@ -5,6 +5,7 @@
 #include "sniffer/config_schema.hpp"
 #include "sniffer/curve_auth.hpp"
 #include "sniffer/error.hpp"
+#include "sniffer/publish_bounds.hpp"
 
 namespace sniffer {
 
@@ -268,7 +269,8 @@ const ConfigTable<PublishConfig>& publish_table() {
       string_key("endpoint", &PublishConfig::endpoint, "ZeroMQ endpoint the daemon binds (`tcp://`, `ipc://`)"),
       bool_key("packet_events", &PublishConfig::packet_events,
                "publish per-packet events (topic `pkt`); flows are unaffected"),
-      uint_key("batch_max_events", &PublishConfig::batch_max_events, 1, 65536, "events per message at most"),
+      uint_key("batch_max_events", &PublishConfig::batch_max_events, 1, kMaxBatchEvents,
+               "events per message at most"),
       uint_key("batch_max_latency_ms", &PublishConfig::batch_max_latency_ms, 1, 60000,
                "a partial batch is sent after this long"),
       uint_key("send_hwm", &PublishConfig::send_hwm, 1, 1000000,

@@ -271,9 +271,10 @@ FlowLabels build_flow_labels(const std::string& file, const std::vector<RuleText
 const std::string& FlowLabels::label_of(const v1::FlowRecord& record) const {
   if (rules_.empty()) return default_label_;
   const Prefix src = host_of(record.src_addr()), dst = host_of(record.dst_addr());
-  // The first rule in file order that matches, among those whose address may hold the flow's.
+  // The first rule in file order that matches, among those whose address (or port) may hold the flow's.
   const std::uint32_t first =
-      index_.first(src, dst, [&](std::uint32_t number) { return matches(rules_[number], record, src, dst); });
+      index_.first(src, dst, record.src_port(), record.dst_port(),
+                   [&](std::uint32_t number) { return matches(rules_[number], record, src, dst); });
   return first < rules_.size() ? rules_[first].label : default_label_;
 }
 

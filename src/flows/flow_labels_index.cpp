@@ -27,12 +27,23 @@ void LabelRuleIndex::Table::insert(const Bucket& bucket) {
 LabelRuleIndex::LabelRuleIndex(const std::vector<LabelRule>& rules) : rule_count_(static_cast<std::uint32_t>(rules.size())) {
   // (flow end, family, length) -> (masked address, rule number), in rule order.
   std::map<std::tuple<int, int, std::uint8_t>, std::vector<std::pair<Key, std::uint32_t>>> filings;
+  // (flow end, port, rule number), in rule order, for the rules without an address.
+  std::vector<std::pair<std::uint16_t, std::uint32_t>> port_filings[2];
   for (std::uint32_t i = 0; i < rules.size(); ++i) {
     const LabelRule& rule = rules[i];
     const bool by_src = rule.src && (!rule.dst || rule.src->length >= rule.dst->length);
     const std::optional<Prefix>& key = by_src ? rule.src : rule.dst;
     if (!key) {
-      wildcard_.push_back(i);
+      const bool by_dst_port = rule.dst_port.lo == rule.dst_port.hi;
+      if (!by_dst_port && rule.src_port.lo != rule.src_port.hi) {
+        wildcard_.push_back(i);
+        continue;
+      }
+      const int end = by_dst_port ? 1 : 0;
+      const std::uint16_t port = by_dst_port ? rule.dst_port.lo : rule.src_port.lo;
+      port_filings[end].emplace_back(port, i);
+      // Reversed, its dst port is held against the flow's initiator.
+      if (rule.direction == LabelDirection::Either) port_filings[1 - end].emplace_back(port, i);
       continue;
     }
     const int end = by_src ? 0 : 1;
@@ -58,6 +69,18 @@ LabelRuleIndex::LabelRuleIndex(const std::vector<LabelRule>& rules) : rule_count
     table.shift = 64 - std::countr_zero(size);
     for (const Bucket& bucket : buckets) table.insert(bucket);
     tables_.push_back(std::move(table));
+  }
+  for (int end = 0; end < 2; ++end) {
+    const auto& list = port_filings[end];
+    if (list.empty()) continue;
+    PortFilings& filed = by_port_[end];
+    // Counted, then placed: each port's rules keep the rule order they came in.
+    filed.begin.assign(65537, 0);
+    for (const auto& [port, number] : list) ++filed.begin[port + 1];
+    for (std::size_t p = 1; p < filed.begin.size(); ++p) filed.begin[p] += filed.begin[p - 1];
+    filed.rules.resize(list.size());
+    std::vector<std::uint32_t> next(filed.begin.begin(), filed.begin.end() - 1);
+    for (const auto& [port, number] : list) filed.rules[next[port]++] = number;
   }
 }
 

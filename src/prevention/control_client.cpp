@@ -91,19 +91,6 @@ std::string expiry_text(std::uint64_t expires_ns, std::uint64_t now_ns) {
 
 }  // namespace
 
-std::string terminal_text(const std::string& text) {
-  std::string out;
-  for (const char c : text) {
-    const auto u = static_cast<unsigned char>(c);
-    if (u >= 0x20 && u < 0x7f) {
-      out += c;
-    } else {
-      out += fmt::format("\\x{:02x}", u);
-    }
-  }
-  return out;
-}
-
 int print_control_reply(const v1::ControlReply& reply, std::ostream& out, std::ostream& err) {
   if (reply.status() != v1::ControlReply::OK) {
     err << "refused (" << v1::ControlReply::Status_Name(reply.status()) << "): " << terminal_text(reply.error()) << '\n';

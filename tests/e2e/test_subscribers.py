@@ -284,3 +284,60 @@ def test_sniffer_sub_prints_only_json_when_a_stats_report_is_not_json(env, tmp_p
         {"stats": {"sensor_id": "good", "timestamp_ns": 1, "report": {"kernel": {}}}}], out
     assert 'cannot decode a message on topic "stats"' in err and "its report is not JSON" in err, err
     assert sub.returncode == 0, err
+
+
+def _publish_to_sniffer_sub(env, tmp_path, messages, *args):
+    """Runs sniffer-sub (--timeout 4) against a PUB socket of ours that sends `messages`
+    ([topic, body] each) once it subscribes; returns (exit code, stdout, stderr)."""
+    zmq = env.zmq
+    endpoint = f"ipc://{tmp_path}/hostile.sock"
+    ctx = zmq.Context()
+    pub = ctx.socket(zmq.XPUB)
+    pub.setsockopt(zmq.LINGER, 1000)
+    pub.bind(endpoint)
+    sub = subprocess.Popen([env.sniffer_sub, "--connect", endpoint, "--topic", "", "--timeout", "4", *args],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert pub.poll(5000), "sniffer-sub did not subscribe"
+        pub.recv()
+        for message in messages:
+            pub.send_multipart(message)
+        out, err = sub.communicate(timeout=30)
+    finally:
+        sub.kill()
+        pub.close()
+        ctx.term()
+    return sub.returncode, out, err
+
+
+def test_sniffer_sub_escapes_a_publishers_topic(env, tmp_path):
+    """Red team R17-6: a topic it cannot decode went to stderr raw, so whatever sniffer-sub
+    connected to could set the terminal's title, clear it or overwrite a line. Now every byte
+    outside printable ASCII is shown as \\xNN."""
+    topic = b"pkt\x1b]0;owned-title\x07\x1b[2J\x1b[31mFAKE: sensor ok\x1b[0m\r\nsniffer-sub: all good\\x41"
+    code, out, err = _publish_to_sniffer_sub(env, tmp_path, [[topic, b"\xff"]])
+    assert out == b"", out
+    shown = (b'cannot decode a message on topic "pkt\\x1b]0;owned-title\\x07\\x1b[2J\\x1b[31mFAKE: sensor ok'
+             b'\\x1b[0m\\x0d\\x0asniffer-sub: all good\\x5cx41" (1 bytes)')
+    assert shown in err, err
+    assert not any(b < 0x20 and b != 0x0a or b >= 0x7f for b in err), err
+    assert err.count(b"\n") == 1, err
+
+
+def test_sniffer_sub_refuses_a_message_over_its_bound(env, tmp_path):
+    """Red team R17-6: sniffer-sub took a message of any size (a 400 MB frame was received whole).
+    Now it disconnects a publisher whose message is over --max-message-bytes (by default 128 MiB,
+    above the sensor's largest batch), says so, and takes what comes below the bound."""
+    good = env.pb2.StatsReport(sensor_id="good", timestamp_ns=1, report_json='{"kernel": {}}').SerializeToString()
+    huge = env.pb2.StatsReport(sensor_id="big", timestamp_ns=2,
+                               report_json='{"x": "' + "a" * (129 << 20) + '"}').SerializeToString()
+    code, out, err = _publish_to_sniffer_sub(env, tmp_path, [[b"stats", huge]])
+    assert out == b"" and code == 1, (code, out[:200], err)
+    assert b"sent a message larger than --max-message-bytes 134217728" in err, err
+    assert b"cannot decode" not in err, err
+    # A smaller bound, given: a message under it is printed, one over it refused.
+    code, out, err = _publish_to_sniffer_sub(env, tmp_path, [[b"stats", good], [b"stats", huge[: 1 << 20]]],
+                                             "--max-message-bytes", "65536")
+    assert [json.loads(line)["stats"]["sensor_id"] for line in out.splitlines()] == ["good"], (out[:200], err)
+    assert b"larger than --max-message-bytes 65536" in err, err
+    assert b"cannot decode" not in err, err

@@ -154,10 +154,21 @@ LabelRule unrelated_host(std::size_t number) {
   return r;
 }
 
-// Random rule sets, each rule followed by `padding` unrelated host rules: with
-// padding the candidates are a few of many rules, so the index merges its
+// A rule without an address, of one port (dst or src, either direction or
+// not), seldom a drawn flow's: filed by port, a candidate now and then.
+LabelRule port_only(std::size_t number) {
+  LabelRule r;
+  const auto port = static_cast<std::uint16_t>(20000 + number * 7919 % 30000);
+  (number % 3 ? r.dst_port : r.src_port) = {port, port};
+  r.direction = number % 2 ? LabelDirection::Either : LabelDirection::Forward;
+  r.label = "port" + std::to_string(number);
+  return r;
+}
+
+// Random rule sets, each rule followed by `padding` unrelated rules (`pad`):
+// with padding the candidates are a few of many rules, so the index merges its
 // lists; without, most rules are candidates of a flow and it tries them all.
-void expect_labels_of_a_plain_scan(int padding) {
+void expect_labels_of_a_plain_scan(int padding, LabelRule (*pad)(std::size_t) = unrelated_host) {
   std::size_t flows = 0, matched = 0, overlapped = 0, reversed = 0;
   for (std::uint64_t set = 0; set < 400; ++set) {
     World world(set);
@@ -165,7 +176,7 @@ void expect_labels_of_a_plain_scan(int padding) {
     const int count = 1 + world.pick(set % 4 == 0 ? 400 : 40);
     for (int i = 0; i < count; ++i) {
       rules.push_back(world.rule(rules.size()));
-      for (int k = 0; k < padding; ++k) rules.push_back(unrelated_host(rules.size()));
+      for (int k = 0; k < padding; ++k) rules.push_back(pad(rules.size()));
     }
     const FlowLabels labels(rules);
     for (int n = 0; n < 300; ++n) {
@@ -192,6 +203,64 @@ TEST(FlowLabelsIndex, LabelsAreTheFirstMatchingRulesOfAPlainScan) { expect_label
 
 TEST(FlowLabelsIndex, LabelsAreTheFirstMatchingRulesOfAPlainScanAmongManyOthers) {
   expect_labels_of_a_plain_scan(6);
+}
+
+// Among many rules without an address, filed by port (red team R17-7: they
+// were all checked for every flow).
+TEST(FlowLabelsIndex, LabelsAreTheFirstMatchingRulesOfAPlainScanAmongManyPortRules) {
+  expect_labels_of_a_plain_scan(6, port_only);
+}
+
+// 100,000 rules of one port each and no address (red team R17-7: every one
+// was checked for every flow): a flow is checked against those of its ports.
+TEST(FlowLabelsIndex, PortRulesAreCandidatesOfTheirPortsOnly) {
+  std::vector<LabelRule> rules;
+  for (std::uint32_t i = 0; i < 100'000; ++i) {
+    LabelRule r;
+    const auto port = static_cast<std::uint16_t>(2 + i % 60000);
+    (i % 2 ? r.dst_port : r.src_port) = {port, port};
+    r.direction = i % 4 < 2 ? LabelDirection::Either : LabelDirection::Forward;
+    r.label = "p" + std::to_string(i);
+    rules.push_back(std::move(r));
+  }
+  const LabelRuleIndex index(rules);
+  const Prefix host = Prefix::parse("192.0.2.1");
+  std::size_t tried = 0;
+  const auto none = [&](std::uint32_t) { return ++tried, false; };
+  EXPECT_EQ(index.first(host, host, 60500, 61000, none), UINT32_MAX);  // no rule of these ports
+  EXPECT_EQ(tried, 0u);
+  // Port 7 at either end: the rules of port 7 (i = 5, 60005) filed for that end, each either way.
+  EXPECT_EQ(index.first(host, host, 7, 61000, none), UINT32_MAX);
+  EXPECT_LE(tried, 2u);
+  tried = 0;
+  EXPECT_EQ(index.first(host, host, 61000, 7, [&](std::uint32_t n) { return ++tried, n == 60005; }), 60005u);
+  EXPECT_LE(tried, 2u);
+}
+
+// Port rules of every kind on the ports the flows use: file order decides
+// between them and the address rules, either way round.
+TEST(FlowLabelsIndex, PortRulesKeepTheirPlaceInFileOrder) {
+  for (std::uint64_t set = 0; set < 200; ++set) {
+    World world(1000 + set);
+    std::vector<LabelRule> rules;
+    for (int i = 0; i < 60; ++i) {
+      LabelRule r = world.rule(rules.size());
+      if (world.chance(60)) {  // no address, one port or two
+        r.src.reset();
+        r.dst.reset();
+        const std::uint16_t port = world.port();
+        (world.chance(50) ? r.dst_port : r.src_port) = {port, port};
+      }
+      rules.push_back(std::move(r));
+    }
+    const FlowLabels labels(rules);
+    for (int n = 0; n < 300; ++n) {
+      const v1::FlowRecord f = world.flow();
+      const std::size_t first = model_first(rules, f);
+      ASSERT_EQ(labels.label_of(f), first < rules.size() ? rules[first].label : kDefaultLabel)
+          << "rule set " << set << ", flow " << f.ShortDebugString();
+    }
+  }
 }
 
 // Thousands of rules under one prefix (the random sets rarely file more than

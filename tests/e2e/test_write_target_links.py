@@ -1,0 +1,58 @@
+"""--write-csv through another user's link among the table's directories (red team R17-11).
+
+Another user's symbolic link as the table's own name in a sticky, world-writable directory (/tmp)
+was refused (round 16), but one used as a directory of the path was followed: with
+/tmp/theirs -> a directory they chose, `--write-csv /tmp/theirs/flows.csv` wrote root's table
+(and -j's parts) there. The kernel's fs.protected_symlinks refuses such a link wherever it is in a
+path; the table's path is now checked the same way, whatever the sysctl says.
+"""
+import json
+import os
+import subprocess
+
+from corpus import REPO_PCAPS
+
+FILES = [REPO_PCAPS / "web" / "http_bro_org.pcap", REPO_PCAPS / "dns" / "dnssec.pcap"]
+
+
+def run(env, tmp_path, args):
+    config = tmp_path / "offline.json"
+    config.write_text(json.dumps({"interfaces": [{"name": "wan0", "role": "wan", "mode": "gateway"}]}))
+    return subprocess.run([env.sniffer, "--config", config, *args], capture_output=True, text=True, timeout=120)
+
+
+def shared_with_a_link(tmp_path, owner):
+    """tmp/shared (mode 1777, as /tmp) holding `theirs`, a link of `owner` to tmp/chosen."""
+    shared, chosen = tmp_path / "shared", tmp_path / "chosen"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    chosen.mkdir()
+    (shared / "theirs").symlink_to(chosen)
+    os.lchown(shared / "theirs", owner, owner)
+    return shared / "theirs", chosen
+
+
+def test_another_users_link_as_a_directory_of_the_table_is_refused(env, tmp_path):
+    link, chosen = shared_with_a_link(tmp_path, 65534)
+    table = link / "flows.csv"
+    for jobs in ([], ["-j", "2"]):
+        done = run(env, tmp_path, ["--read-pcap", *FILES, *jobs, "--write-csv", table])
+        assert done.returncode == 1, done.stderr
+        assert f"--write-csv {table}: {link} is a symbolic link of another user (uid 65534) in a shared sticky " \
+               "directory: not followed" in done.stderr, done.stderr
+        assert list(chosen.iterdir()) == [], "written through the other user's link"
+
+
+def test_a_link_of_ours_or_roots_as_a_directory_is_followed(env, tmp_path):
+    link, chosen = shared_with_a_link(tmp_path, 0)
+    done = run(env, tmp_path, ["--read-pcap", *FILES, "--write-csv", link / "flows.csv"])
+    assert done.returncode == 0, done.stderr
+    assert (chosen / "flows.csv").read_text().startswith("Flow ID,")
+    # Another user's link in a directory that only root may write: followed, as the kernel does.
+    private = tmp_path / "private"
+    private.mkdir()
+    (private / "theirs").symlink_to(chosen)
+    os.lchown(private / "theirs", 65534, 65534)
+    done = run(env, tmp_path, ["--read-pcap", *FILES, "-j", "2", "--write-csv", private / "theirs" / "j.csv"])
+    assert done.returncode == 0, done.stderr
+    assert (chosen / "j.csv").read_text().startswith("Flow ID,")
