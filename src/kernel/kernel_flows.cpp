@@ -18,6 +18,7 @@ KernelFlows::KernelFlows(FlowMap& map, std::uint32_t capacity, const FlowTableCo
 
 FlowState KernelFlows::with_drops(const sniffer_flow_state& state, bool ended) {
   FlowState flow(state);
+  if (drops_.empty()) return flow;  // offline always: no find's hash and bucket division a record
   auto it = drops_.find(state.flow_id);
   if (it == drops_.end()) return flow;
   flow.set_kernel_drops(it->second[0], it->second[1]);

@@ -1,5 +1,6 @@
 #include "sniffer/record.hpp"
 
+#include <cstdint>
 #include <cstring>
 
 namespace sniffer {
@@ -56,6 +57,20 @@ DecodeStatus decode_fixed(const void* data, std::size_t size, std::uint32_t magi
 
 DecodeStatus decode_flow_record(const void* data, std::size_t size, sniffer_flow_record& out) {
   return decode_fixed(data, size, SNIFFER_FLOW_RECORD_MAGIC, out);
+}
+
+DecodeStatus decode_flow_record(const void* data, std::size_t size, sniffer_flow_record& scratch,
+                                const sniffer_flow_record*& record) {
+  if (reinterpret_cast<std::uintptr_t>(data) % alignof(sniffer_flow_record) != 0) {
+    record = &scratch;
+    return decode_fixed(data, size, SNIFFER_FLOW_RECORD_MAGIC, scratch);
+  }
+  record = static_cast<const sniffer_flow_record*>(data);
+  if (size < sizeof(sniffer_flow_record)) return DecodeStatus::TooShort;
+  if (record->magic != SNIFFER_FLOW_RECORD_MAGIC) return DecodeStatus::BadMagic;
+  if (record->abi_version != SNIFFER_ABI_VERSION) return DecodeStatus::BadVersion;
+  if (record->record_len != sizeof(sniffer_flow_record)) return DecodeStatus::BadLength;
+  return DecodeStatus::Ok;
 }
 
 DecodeStatus decode_drop_record(const void* data, std::size_t size, sniffer_drop_record& out) {

@@ -81,7 +81,9 @@ DecodedRecord* RingReader::decode(const void* data, std::size_t size) {
   const std::uint32_t magic = record_magic(data, size);
   if (flow_handler_ && magic == SNIFFER_FLOW_RECORD_MAGIC) {
     counters_.flow_records_received++;
-    hand_on(decode_flow_record(data, size, flow_scratch_), flow_scratch_, flow_handler_, counters_);
+    const sniffer_flow_record* record = nullptr;
+    const DecodeStatus status = decode_flow_record(data, size, flow_scratch_, record);  // sets record first
+    hand_on(status, *record, flow_handler_, counters_);
     return nullptr;
   }
   if (drop_handler_ && magic == SNIFFER_DROP_RECORD_MAGIC) {
