@@ -23,6 +23,7 @@
 #include "sniffer/output_file.hpp"
 #include "sniffer/pcap_reader.hpp"
 #include "sniffer/temp_files.hpp"
+#include "sniffer/terminal_text.hpp"
 
 namespace sniffer {
 
@@ -239,7 +240,7 @@ WorkerProcess start_worker(const Config& config, const OfflineOptions& options, 
     } catch (const std::exception& e) {
       const std::string reason = files[i].path + ": " + e.what();
       if (write(fds[1], reason.data(), reason.size()) < 0) {  // no parent to tell: say it here
-        std::fprintf(stderr, "sniffer: --read-pcap -j: %s\n", reason.c_str());
+        std::fprintf(stderr, "sniffer: --read-pcap -j: %s\n", terminal_text(reason).c_str());  // names are anyone's
       }
       code = 2;
       break;
