@@ -192,7 +192,6 @@ def test_a_metrics_port_root_takes_after_a_squatter_does_not_end_the_run(env, la
     daemon = Daemon(env, lab, tmp_path, lab_config(endpoint, metrics={"listen": listen, "stats_interval_s": 1}))
     try:
         daemon.start()
-        assert f"metrics on http://{listen}/metrics once it can be bound (see above)" in daemon.stderr()
         root_takes_over(squatter, root)
         said = clash_line("metrics.listen", listen, f"cannot bind {listen}: Address already in use (errno 98)", root)
         wait_for(daemon, said, 8)
@@ -211,6 +210,7 @@ def test_a_metrics_port_root_takes_after_a_squatter_does_not_end_the_run(env, la
         assert samples['sniffer_endpoint_unbound{endpoint="metrics.listen"}'] == 0, samples
         report = daemon.stop()  # exit 0 and the final report
         assert report["userspace"]["endpoints"]["metrics.listen"] == {"bound": True}, report["userspace"]
+        assert f"metrics on http://{listen}/metrics once it can be bound (see above)" in daemon.stderr()
     finally:
         for proc in (squatter, root):
             proc.kill()
