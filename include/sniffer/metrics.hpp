@@ -32,7 +32,7 @@ class MetricsServer {
   // when the address is taken or not the host's yet (BindError::passing): a
   // local user who takes the port first must not keep the sensor off the
   // wire, so it runs without the endpoint, says so, and tries again every
-  // 5 s (from update()), logging each new reason but never throwing there
+  // 5 s (bind_if_due()), logging each new reason but never throwing there
   // (endpoint_retry.hpp).
   explicit MetricsServer(const std::string& listen, HttpLimits limits = {});
   ~MetricsServer();
@@ -42,6 +42,9 @@ class MetricsServer {
   // Replaces the text served (the capture loop calls this; it never waits
   // on a scrape longer than a string swap).
   void update(std::string text);
+  // While not serving, every kRebindSeconds: tries to bind again (serving
+  // the text of the last update()); true when it just did.
+  bool bind_if_due();
   bool serving() const { return server_ != nullptr; }
   int port() const;  // 0 while not serving
   // Why it is not serving (empty while it is).

@@ -148,22 +148,24 @@ int MetricsServer::port() const { return server_ ? server_->port() : 0; }
 HttpServerStats MetricsServer::stats() const { return server_ ? server_->stats() : HttpServerStats{}; }
 
 void MetricsServer::update(std::string text) {
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    text_ = std::move(text);
-  }
-  if (server_ || !retry_.due(monotonic_now_ns())) return;
+  std::lock_guard<std::mutex> lock(mutex_);
+  text_ = std::move(text);
+}
+
+bool MetricsServer::bind_if_due() {
+  if (server_ || !retry_.due(monotonic_now_ns())) return false;
   // Whatever the reason now, the run goes on without it (endpoint_retry.hpp).
   try {
     bind_server();
   } catch (const BindError& e) {
     retry_.retry_failed(e.what(), !e.passing(), monotonic_now_ns());
-    return;
+    return false;
   } catch (const std::exception& e) {  // the host name no longer resolves, the server thread could not start...
     retry_.retry_failed(e.what(), true, monotonic_now_ns());
-    return;
+    return false;
   }
   retry_.bound("http://" + listen_ + "/metrics");
+  return true;
 }
 
 }  // namespace sniffer

@@ -73,7 +73,17 @@ void Sensor::publish_stats(const Report& report) {
 }
 
 void Sensor::update_metrics(const Report& report) {
-  if (metrics_) metrics_->update(prometheus_text(report));
+  if (!metrics_) return;
+  if (metrics_->serving()) {
+    metrics_->update(prometheus_text(report));
+    return;
+  }
+  // Not serving: this text is first served once it binds (just below, or
+  // later), and then it is bound; its first scrape must not say otherwise.
+  Report served = report;
+  served.endpoints["metrics.listen"] = "";
+  metrics_->update(prometheus_text(served));
+  metrics_->bind_if_due();
 }
 
 }  // namespace sniffer
