@@ -15,6 +15,7 @@ namespace sniffer {
 struct AbstractSocket {
   std::string name;   // the abstract name, without its leading NUL
   std::uint32_t uid;  // the socket's owner (its creator's)
+  std::uint64_t inode = 0;
 };
 
 // The sockets whose abstract name starts with `prefix`, only the listening

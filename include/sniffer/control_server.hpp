@@ -56,6 +56,8 @@ class ControlServer {
 
   // Replies by command, then status: {"block": {"ok": n, "invalid": n, ...}, ...}
   const std::map<std::string, NamedCounts>& counters() const { return counters_; }
+  // Why its endpoint is not bound (empty once it is): the report's "endpoints".
+  const std::string& refused() const { return bind_.refused(); }
 
   // One request, as the socket's loop runs it (public for tests). `client`
   // is the ZAP user id (the client's public key); `peer_address` the

@@ -4,13 +4,16 @@
 // endpoint_holders.hpp) or a tcp address is not the host's yet (DHCP, a VRRP
 // address). Neither may keep the sensor off the wire: it runs without the
 // endpoint, says so naming the holder, and binds once it can (red team, round
-// 16). Other failures (a port root or we hold, a bad address, an ipc path)
-// are errors naming the key.
+// 16). Other failures at start (a port root or we hold, a bad address, an
+// ipc path) are errors naming the key; once running without it, no retry's
+// failure is (endpoint_retry.hpp).
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <zmq.hpp>
+
+#include "sniffer/endpoint_retry.hpp"
 
 namespace sniffer {
 
@@ -22,20 +25,23 @@ class EndpointBind {
   // Binds `socket` now: true when bound; false when it passes (logged);
   // throws Error otherwise.
   bool start(zmq::socket_t& socket);
-  // Whether it is bound, trying again first (every kRebindSeconds) while not.
+  // Whether it is bound, trying again first (every kRebindSeconds) while
+  // not; a failure is logged when its reason is new, never thrown.
   bool try_bind(zmq::socket_t& socket);
   bool bound() const { return !bound_.empty(); }
   // The endpoint as bound ("tcp://127.0.0.1:*" with the port chosen); empty while not.
   const std::string& bound_endpoint() const { return bound_; }
+  // Why it is not bound (empty once it is, or before start()).
+  const std::string& refused() const { return retry_.refused(); }
 
  private:
   int attempt(zmq::socket_t& socket);  // 0 or errno (refused_ says why, may_wait_ whether start() may pass)
 
-  std::string key_, endpoint_, meanwhile_;
+  std::string key_, endpoint_;
   std::string refused_;  // why the last attempt failed
   bool may_wait_ = false;  // a tcp port or an abstract name whose failure bind_may_wait() lets pass
   std::string bound_;
-  std::uint64_t next_ns_ = 0;  // when try_bind() tries again
+  EndpointRetry retry_;  // while not bound: when to try again, what was said
 };
 
 }  // namespace sniffer

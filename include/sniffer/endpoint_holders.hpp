@@ -7,24 +7,33 @@
 #pragma once
 
 #include <cstdint>
-#include <set>
 #include <string>
+#include <vector>
 
 namespace sniffer {
 
-// The uids listening on `port` (any address).
-std::set<std::uint32_t> tcp_port_holders(int port);
-// The uids of the sockets bound to the abstract unix `name` (no leading NUL).
-std::set<std::uint32_t> abstract_name_holders(const std::string& name);
-// ", held by uid U[, uid V]", or empty when none is known.
-std::string held_by(const std::set<std::uint32_t>& uids);
+// A socket that holds an endpoint: its owner, and its inode, by which its
+// process is found (/proc/PID/fd links "socket:[INODE]").
+struct EndpointHolder {
+  std::uint32_t uid = 0;
+  std::uint64_t inode = 0;
+};
+
+// The sockets listening on `port` (any address).
+std::vector<EndpointHolder> tcp_port_holders(int port);
+// The sockets bound to the abstract unix `name` (no leading NUL).
+std::vector<EndpointHolder> abstract_name_holders(const std::string& name);
+// ", held by uid U (pid P, COMM)[, uid V]" (a pid when a process of this pid
+// namespace that we may look at has the socket open), or empty when none is
+// known.
+std::string held_by(const std::vector<EndpointHolder>& holders);
 // Whether one of them is root or our own user.
-bool held_by_us(const std::set<std::uint32_t>& uids);
+bool held_by_us(const std::vector<EndpointHolder>& holders);
 
 // Whether a server whose bind failed with `err` may run without the endpoint
 // and bind it later: its address is not the host's yet (EADDRNOTAVAIL), or
 // it is held (EADDRINUSE) by none of root and us (`holders`).
-bool bind_may_wait(int err, const std::set<std::uint32_t>& holders);
+bool bind_may_wait(int err, const std::vector<EndpointHolder>& holders);
 // How often such a bind is tried again.
 constexpr std::uint64_t kRebindSeconds = 5;
 

@@ -9,6 +9,7 @@
 #include <mutex>
 #include <string>
 
+#include "sniffer/endpoint_retry.hpp"
 #include "sniffer/http_server.hpp"
 #include "sniffer/report.hpp"
 
@@ -31,7 +32,8 @@ class MetricsServer {
   // when the address is taken or not the host's yet (BindError::passing): a
   // local user who takes the port first must not keep the sensor off the
   // wire, so it runs without the endpoint, says so, and tries again every
-  // 5 s (from update()).
+  // 5 s (bind_if_due()), logging each new reason but never throwing there
+  // (endpoint_retry.hpp).
   explicit MetricsServer(const std::string& listen, HttpLimits limits = {});
   ~MetricsServer();
   MetricsServer(const MetricsServer&) = delete;
@@ -40,18 +42,22 @@ class MetricsServer {
   // Replaces the text served (the capture loop calls this; it never waits
   // on a scrape longer than a string swap).
   void update(std::string text);
+  // While not serving, every kRebindSeconds: tries to bind again (serving
+  // the text of the last update()); true when it just did.
+  bool bind_if_due();
   bool serving() const { return server_ != nullptr; }
   int port() const;  // 0 while not serving
+  // Why it is not serving (empty while it is).
+  const std::string& refused() const { return retry_.refused(); }
   HttpServerStats stats() const;
 
  private:
-  // Binds; false (and the reason kept) when the address is taken or not the host's.
-  bool bind_server();
+  // Starts the server: throws BindError or Error when it cannot.
+  void bind_server();
 
   std::string listen_;
   HttpLimits limits_;
-  std::string refused_;             // why the last bind failed
-  std::uint64_t next_bind_ns_ = 0;  // when to try again, while not serving
+  EndpointRetry retry_;  // while not serving: when to try again, what was said
   std::mutex mutex_;
   std::string text_;
   std::unique_ptr<HttpServer> server_;  // last: stopped (joined) before the text it reads goes

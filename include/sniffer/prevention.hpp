@@ -56,6 +56,8 @@ class Prevention {
   void reload(const BlocklistConfig& next);
 
   BlocklistCounters counters() const;
+  // With control.endpoint: why it is not bound ("" once it is); nothing without.
+  std::optional<std::string> control_endpoint_refused() const;
 
  private:
   void apply(const BlocklistConfig& config);

@@ -85,6 +85,8 @@ class PublishSocket {
   // The endpoint as bound ("tcp://127.0.0.1:*" becomes the port chosen);
   // empty while not bound.
   const std::string& endpoint() const { return bind_.bound_endpoint(); }
+  // Why it is not bound (empty once it is): the report's "endpoints".
+  std::string refused() const;
   // Cuts every accepted connection, so that each subscriber authenticates
   // again (a subscriber key was removed: CURVE checks keys at the handshake
   // only). Subscribers reconnect by themselves. Returns how many were cut.
@@ -109,7 +111,7 @@ class PublishSocket {
 
   bool isolate_slow_;  // publish.slow_subscriber "isolate"
   EndpointBind bind_;  // before the socket's users; the endpoint as bound
-  std::mutex mutex_;  // the workers share the socket; ZeroMQ sockets are not thread-safe
+  mutable std::mutex mutex_;  // the workers share the socket; ZeroMQ sockets are not thread-safe
   IpcSocketFile ipc_file_;  // before the socket: checked before the bind, removed after the close
   zmq::socket_t socket_;
   std::map<std::string, std::uint64_t> sequences_;  // per topic: the last number sent

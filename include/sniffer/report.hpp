@@ -31,6 +31,10 @@ struct Report {
   std::optional<std::map<std::string, AuthCounters>> auth;  // by ZAP domain, with CURVE
   std::uint64_t publish_connection_cuts = 0;  // PublishSocket::connection_cuts
   std::uint64_t connections_refused = 0;      // accepts_refused_for_descriptors (accept_guard.hpp)
+  // The servers' endpoints configured (metrics.listen, publish.endpoint,
+  // control.endpoint) by key: why one is not bound, "" when it is
+  // (endpoint_retry.hpp).
+  std::map<std::string, std::string> endpoints;
   std::optional<LiveCounters> live;
 
   // {"kernel": {...}, "userspace": {...}} (README "Counters and accounting").

@@ -131,6 +131,7 @@ class Sensor {
   const InterfaceTable& interfaces() const;
   // Whether the publish socket is bound (a port another user holds is bound later: EndpointBind).
   bool publishing() const { return publish_ && !publish_->endpoint().empty(); }
+  bool serving_metrics() const { return metrics_ && metrics_->serving(); }
 
  private:
   bool is_live() const { return options_.source == PacketSource::Interfaces; }

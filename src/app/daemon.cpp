@@ -107,10 +107,14 @@ int run_daemon(const Config& config, const RunOptions& options) {
 
   install_signal_handlers();
   sensor.attach();
+  // An endpoint the sensor runs without (a squatter...) is said to be so.
+  const char* const later = " once it can be bound (see above)";
   spdlog::info("publishing on {}{} (packet events {}, flow records {}), sensor id \"{}\"{}", config.publish.endpoint,
-               sensor.publishing() ? "" : " once it can be bound (see above)",
-               config.publish.packet_events ? "on" : "off", config.flows.enabled ? "on" : "off", config.sensor_id,
-               config.metrics.listen.empty() ? std::string() : ", metrics on http://" + config.metrics.listen + "/metrics");
+               sensor.publishing() ? "" : later, config.publish.packet_events ? "on" : "off",
+               config.flows.enabled ? "on" : "off", config.sensor_id,
+               config.metrics.listen.empty()
+                   ? std::string()
+                   : ", metrics on http://" + config.metrics.listen + "/metrics" + (sensor.serving_metrics() ? "" : later));
   sd_notifyf(0, "READY=1\nSTATUS=capturing on %zu interface(s)", sensor.interfaces().size());
 
   std::uint64_t watchdog_usec = 0;

@@ -34,7 +34,9 @@ int abstract_sockets(const std::string& prefix, bool listening_only, std::vector
       }
     }
     // Without its uid (a kernel before 5.3) a socket vouches for nothing.
-    if (has_uid && name.compare(0, prefix.size(), prefix) == 0) found.push_back({.name = name, .uid = uid});
+    if (has_uid && name.compare(0, prefix.size(), prefix) == 0) {
+      found.push_back({.name = name, .uid = uid, .inode = msg->udiag_ino});
+    }
   });
 }
 

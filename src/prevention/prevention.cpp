@@ -156,6 +156,11 @@ void Prevention::poll(std::uint64_t now_mono_ns, std::uint64_t now_wall_ns) {
   if (writer_ && state_seen_.unsaved && state_retry_due(now_mono_ns)) state_dirty_ = state_retry_now_ = true;
 }
 
+std::optional<std::string> Prevention::control_endpoint_refused() const {
+  if (!control_) return std::nullopt;
+  return control_->refused();
+}
+
 BlocklistCounters Prevention::counters() const {
   BlocklistCounters c{.entries = blocklist_.size(),
                       .capacity = blocklist_.capacity(),

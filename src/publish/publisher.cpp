@@ -146,6 +146,11 @@ std::size_t PublishSocket::cut_for_reauthentication() {
   return connections_.cut_all(bind_.bound_endpoint());
 }
 
+std::string PublishSocket::refused() const {
+  std::lock_guard lock(mutex_);
+  return bind_.refused();
+}
+
 void PublishSocket::service() {
   std::lock_guard lock(mutex_);
   if (!bind_.try_bind(socket_)) return;

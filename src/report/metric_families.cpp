@@ -211,6 +211,12 @@ constexpr MetricFamily kFamilies[] = {
      "Connections closed as they were accepted (publish, control, metrics): their descriptor would have left "
      "fewer than 64 (at most an eighth of the limit) free below RLIMIT_NOFILE (a connection flood).",
      [](FamilyWriter& f, const Report& r) { f.sample("", r.connections_refused); }},
+    {"sniffer_endpoint_unbound", kGauge,
+     "1 while the sensor runs without this endpoint (by config key): held by another process or its address not "
+     "the host's; tried again every 5 s, the reason in the log and the report's userspace.endpoints. 0 once bound.",
+     [](FamilyWriter& f, const Report& r) {
+       for (const auto& [key, refused] : r.endpoints) f.sample(label("endpoint", key), refused.empty() ? 0 : 1);
+     }},
     {"sniffer_auth_total", kCounter,
      "CURVE handshakes judged by the ZAP handler, by socket domain and result (accepted, refused).", auth},
     {"sniffer_kernel_flow_packets_total", kCounter,

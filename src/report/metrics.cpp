@@ -5,9 +5,6 @@
 #include <sstream>
 #include <utility>
 
-#include <spdlog/spdlog.h>
-
-#include "sniffer/endpoint_holders.hpp"  // kRebindSeconds
 #include "sniffer/error.hpp"
 #include "sniffer/metric_families.hpp"
 #include "sniffer/tcp_listener.hpp"
@@ -112,40 +109,36 @@ std::pair<std::string, int> split_listen(const std::string& listen) {
 
 }  // namespace
 
-MetricsServer::MetricsServer(const std::string& listen, HttpLimits limits) : listen_(listen), limits_(limits) {
-  if (bind_server()) return;
-  spdlog::error("metrics.listen \"{}\": {}; the sensor runs without its metrics endpoint and tries again every {} s",
-                listen_, refused_, kRebindSeconds);
-}
-
-bool MetricsServer::bind_server() {
-  auto [host, port] = split_listen(listen_);
+MetricsServer::MetricsServer(const std::string& listen, HttpLimits limits)
+    : listen_(listen), limits_(limits), retry_("metrics.listen", listen, "its metrics endpoint") {
   try {
-    server_ = std::make_unique<HttpServer>(
-        host, port,
-        std::map<std::string, HttpServer::Handler>{
-            {"/metrics",
-             [this](const HttpServerStats& stats) {
-               HttpResponse r;
-               r.content_type = "text/plain; version=0.0.4; charset=utf-8";
-               {
-                 std::lock_guard<std::mutex> lock(mutex_);
-                 r.body = text_;
-               }
-               // The endpoint's own counters, live (the server thread runs this).
-               r.body += http_server_text(stats);
-               return r;
-             }}},
-        limits_);
-    return true;
+    bind_server();
   } catch (const BindError& e) {
     if (!e.passing()) throw Error("metrics.listen \"" + listen_ + "\": " + e.what());
-    refused_ = e.what();
-    next_bind_ns_ = monotonic_now_ns() + kRebindSeconds * 1'000'000'000ULL;
-    return false;
+    retry_.start_failed(e.what(), monotonic_now_ns());
   } catch (const Error& e) {
     throw Error("metrics.listen \"" + listen_ + "\": " + e.what());
   }
+}
+
+void MetricsServer::bind_server() {
+  auto [host, port] = split_listen(listen_);
+  server_ = std::make_unique<HttpServer>(
+      host, port,
+      std::map<std::string, HttpServer::Handler>{
+          {"/metrics",
+           [this](const HttpServerStats& stats) {
+             HttpResponse r;
+             r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+             {
+               std::lock_guard<std::mutex> lock(mutex_);
+               r.body = text_;
+             }
+             // The endpoint's own counters, live (the server thread runs this).
+             r.body += http_server_text(stats);
+             return r;
+           }}},
+      limits_);
 }
 
 MetricsServer::~MetricsServer() = default;
@@ -155,13 +148,24 @@ int MetricsServer::port() const { return server_ ? server_->port() : 0; }
 HttpServerStats MetricsServer::stats() const { return server_ ? server_->stats() : HttpServerStats{}; }
 
 void MetricsServer::update(std::string text) {
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    text_ = std::move(text);
+  std::lock_guard<std::mutex> lock(mutex_);
+  text_ = std::move(text);
+}
+
+bool MetricsServer::bind_if_due() {
+  if (server_ || !retry_.due(monotonic_now_ns())) return false;
+  // Whatever the reason now, the run goes on without it (endpoint_retry.hpp).
+  try {
+    bind_server();
+  } catch (const BindError& e) {
+    retry_.retry_failed(e.what(), !e.passing(), monotonic_now_ns());
+    return false;
+  } catch (const std::exception& e) {  // the host name no longer resolves, the server thread could not start...
+    retry_.retry_failed(e.what(), true, monotonic_now_ns());
+    return false;
   }
-  if (server_ || monotonic_now_ns() < next_bind_ns_) return;
-  const std::string before = refused_;
-  if (bind_server()) spdlog::info("metrics: serving on http://{}/metrics now (before: {})", listen_, before);
+  retry_.bound("http://" + listen_ + "/metrics");
+  return true;
 }
 
 }  // namespace sniffer

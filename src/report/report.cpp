@@ -143,6 +143,11 @@ json Report::to_json() const {
   user["workers"] = per_worker;
   user["publish_connection_cuts"] = publish_connection_cuts;
   user["connections_refused"] = connections_refused;
+  nlohmann::json by_key = nlohmann::json::object();
+  for (const auto& [key, refused] : endpoints) {
+    by_key[key] = refused.empty() ? nlohmann::json{{"bound", true}} : nlohmann::json{{"bound", false}, {"refused", refused}};
+  }
+  user["endpoints"] = by_key;
   if (auth) {
     json by_domain = json::object();
     for (const auto& [domain, c] : *auth) by_domain[domain] = {{"accepted", c.accepted}, {"refused", c.refused}};

@@ -41,7 +41,7 @@ UniqueFd listen_tcp(const std::string& host, int port) {
   }
   ::freeaddrinfo(result);
   if (listening.get() < 0) {
-    const std::set<std::uint32_t> holders = err == EADDRINUSE ? tcp_port_holders(port) : std::set<std::uint32_t>{};
+    const std::vector<EndpointHolder> holders = err == EADDRINUSE ? tcp_port_holders(port) : std::vector<EndpointHolder>{};
     throw BindError("cannot bind " + where + ": " + errno_text(err) + held_by(holders),
                     bind_may_wait(err, holders));
   }

@@ -30,6 +30,11 @@ Report Sensor::report() const {
   if (const ZapAuthenticator* auth = zmq_.authenticator_if_used()) r.auth = auth->counters_by_domain();
   if (publish_) r.publish_connection_cuts = publish_->connection_cuts();
   r.connections_refused = accepts_refused_for_descriptors();
+  if (metrics_) r.endpoints["metrics.listen"] = metrics_->refused();
+  if (publish_) r.endpoints["publish.endpoint"] = publish_->refused();
+  if (prevention_) {
+    if (auto refused = prevention_->control_endpoint_refused()) r.endpoints["control.endpoint"] = *refused;
+  }
   if (is_live()) {
     r.kernel.ring_size_bytes = config_.capture.ring_buffer_bytes;
     if (drops_) r.kernel.drops = drops_->read(interfaces());
@@ -68,7 +73,17 @@ void Sensor::publish_stats(const Report& report) {
 }
 
 void Sensor::update_metrics(const Report& report) {
-  if (metrics_) metrics_->update(prometheus_text(report));
+  if (!metrics_) return;
+  if (metrics_->serving()) {
+    metrics_->update(prometheus_text(report));
+    return;
+  }
+  // Not serving: this text is first served once it binds (just below, or
+  // later), and then it is bound; its first scrape must not say otherwise.
+  Report served = report;
+  served.endpoints["metrics.listen"] = "";
+  metrics_->update(prometheus_text(served));
+  metrics_->bind_if_due();
 }
 
 }  // namespace sniffer

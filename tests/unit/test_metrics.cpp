@@ -139,6 +139,7 @@ TEST(Report, JsonHasTheDocumentedShape) {
   r.live = LiveCounters{.interface_events = {{"wan0", LinkCounters{.present = true, .ifindex = 4, .lost = 1}}},
                         .netlink_resyncs = 2,
                         .blocklist = {.entries = 3, .refused = {{"min_prefix", 1}}, .control = {{"block", {{"ok", 4}}}}}};
+  r.endpoints = {{"metrics.listen", ""}, {"publish.endpoint", "cannot bind: Address already in use, held by uid 0"}};
   const nlohmann::json j = r.to_json();
   const nlohmann::json& k = j["kernel"];
   EXPECT_EQ(k["ring_size_bytes"], 4096);
@@ -163,6 +164,11 @@ TEST(Report, JsonHasTheDocumentedShape) {
   EXPECT_EQ(u["blocklist"]["entries"], 3);
   EXPECT_EQ(u["blocklist"]["refused"]["min_prefix"], 1);
   EXPECT_EQ(u["blocklist"]["control"]["block"]["ok"], 4);
+  EXPECT_EQ(u["endpoints"]["metrics.listen"], nlohmann::json({{"bound", true}}));
+  EXPECT_EQ(u["endpoints"]["publish.endpoint"],
+            nlohmann::json({{"bound", false}, {"refused", "cannot bind: Address already in use, held by uid 0"}}));
+  EXPECT_NE(prometheus_text(r).find("sniffer_endpoint_unbound{endpoint=\"metrics.listen\"} 0\n"), std::string::npos);
+  EXPECT_NE(prometheus_text(r).find("sniffer_endpoint_unbound{endpoint=\"publish.endpoint\"} 1\n"), std::string::npos);
   // Offline: no live section, no ring size; userspace flows have no "aggregation".
   Report offline = sample_report();
   offline.kernel.ring_size_bytes.reset();
