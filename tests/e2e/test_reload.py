@@ -72,6 +72,17 @@ def test_sighup_changes_a_role_and_loses_nothing(lab, start_daemon, subscribe, e
     assert daemon.stderr().count("attached xdp") == 2, "unchanged interfaces must not be re-attached"
 
 
+def assert_the_running_config_stays(lab, daemon, sub):
+    """After a rejected reload: the daemon runs on, and lan0's events still say LAN."""
+    lab.ping(lab.wan, Addr.LAN4_PEER, count=2)
+    time.sleep(0.3)
+    assert daemon.running()
+    daemon.stop()
+    sub.stop()
+    lan_events = [e for e in sub.events if e.interface == "lan0"]
+    assert lan_events and all(e.role == ROLE_LAN for e in lan_events)
+
+
 def test_invalid_reload_keeps_the_running_config(lab, start_daemon, subscribe):
     daemon = start_daemon()
     sub = subscribe(daemon.endpoint)
@@ -80,13 +91,7 @@ def test_invalid_reload_keeps_the_running_config(lab, start_daemon, subscribe):
     assert wait_log(daemon, "reload rejected"), daemon.stderr()
     log = daemon.stderr()
     assert "interfaces[0].role" in log and "bogus: unknown key" in log, log
-    lab.ping(lab.wan, Addr.LAN4_PEER, count=2)
-    time.sleep(0.3)
-    assert daemon.running()
-    daemon.stop()
-    sub.stop()
-    lan_events = [e for e in sub.events if e.interface == "lan0"]
-    assert lan_events and all(e.role == ROLE_LAN for e in lan_events)
+    assert_the_running_config_stays(lab, daemon, sub)
 
 
 def test_a_config_any_local_user_can_change_is_not_reloaded(lab, start_daemon, subscribe):
@@ -104,13 +109,7 @@ def test_a_config_any_local_user_can_change_is_not_reloaded(lab, start_daemon, s
     log = daemon.stderr()
     assert f'config file "{daemon.config_path}": mode 0666 lets any local user change' in log, log
     assert f'(chmod o-w "{daemon.config_path}")' in log, log
-    lab.ping(lab.wan, Addr.LAN4_PEER, count=2)
-    time.sleep(0.3)
-    assert daemon.running()
-    daemon.stop()
-    sub.stop()
-    lan_events = [e for e in sub.events if e.interface == "lan0"]
-    assert lan_events and all(e.role == ROLE_LAN for e in lan_events)
+    assert_the_running_config_stays(lab, daemon, sub)
 
 
 def test_reload_adds_and_removes_an_interface(lab, start_daemon):

@@ -490,17 +490,23 @@ def test_a_local_user_cannot_keep_the_lock_after_the_sensor_is_killed(env, lab, 
         assert code == 1, err
         assert f"another sniffer (pid {restarted.proc.pid}) holds {pin_dir} (lock {lock})" in err, err
     finally:
-        squatter.kill()
-        squatter.wait()
-        squatter.stdout.close()
-        for daemon in sensors:
-            daemon.stop()
-        if os.path.isdir(pin_dir):  # the killed run's pins, where no restart replaced them
-            for name in os.listdir(pin_dir):
-                os.unlink(os.path.join(pin_dir, name))
-            os.rmdir(pin_dir)
-        if os.path.exists(lock):
-            os.unlink(lock)
+        _end_squat(squatter, sensors, lock, pin_dir)
+
+
+def _end_squat(squatter, sensors, lock, pin_dir=None):
+    """Ends a lock squatter and the sensors; removes the lock file and `pin_dir`'s pins (a killed
+    run's, where no restart replaced them)."""
+    squatter.kill()
+    squatter.wait()
+    squatter.stdout.close()
+    for daemon in sensors:
+        daemon.stop()
+    if pin_dir and os.path.isdir(pin_dir):
+        for name in os.listdir(pin_dir):
+            os.unlink(os.path.join(pin_dir, name))
+        os.rmdir(pin_dir)
+    if os.path.exists(lock):
+        os.unlink(lock)
 
 
 def test_an_earlier_versions_lock_file_a_local_user_holds_is_replaced_with_a_warning(env, lab, tmp_path, sensors):
@@ -531,10 +537,4 @@ def test_an_earlier_versions_lock_file_a_local_user_holds_is_replaced_with_a_war
         assert code == 1, err
         assert f"another sniffer (pid {started.proc.pid}) holds {pin_dir} (lock {lock})" in err, err
     finally:
-        squatter.kill()
-        squatter.wait()
-        squatter.stdout.close()
-        for daemon in sensors:
-            daemon.stop()
-        if os.path.exists(lock):
-            os.unlink(lock)
+        _end_squat(squatter, sensors, lock)
