@@ -1,5 +1,6 @@
 #include "sniffer/pcap_reader.hpp"
 
+#include <fcntl.h>
 #include <pcap/pcap.h>
 #include <signal.h>
 #include <stdio_ext.h>
@@ -106,11 +107,28 @@ std::FILE* open_stream(const std::string& path) {
 PcapReader::PcapReader(const std::string& path) { open_file(open_stream(path), path); }
 
 PcapReader::PcapReader(const std::string& path, const std::optional<FileIdentity>& resolved) {
-  std::FILE* stream = open_stream(path);
-  const std::optional<FileIdentity> opened = identity_of_open(fileno(stream));
-  if (!opened || opened != resolved) {
-    if (stream != stdin) std::fclose(stream);
-    throw Error("--read-pcap " + path + ": replaced by another file since the inputs were listed; not read");
+  const std::string replaced = "--read-pcap " + path + ": replaced by another file since the inputs were listed; not read";
+  if (path == "-") {
+    if (identity_of_open(fileno(stdin)) != resolved || !resolved) throw Error(replaced);
+    open_file(stdin, path);
+    return;
+  }
+  // Found first (O_PATH: nothing opened yet), checked, then opened through
+  // the very inode found: a link swapped in to a FIFO would hang the open, to
+  // a device open it, before any check after the open could refuse it.
+  const int found = ::open(path.c_str(), O_PATH | O_CLOEXEC);
+  if (found < 0) throw Error("--read-pcap " + path + ": " + errno_text(errno));
+  if (!resolved || identity_of_open(found) != resolved) {
+    ::close(found);
+    throw Error(replaced);
+  }
+  std::FILE* stream = std::fopen(("/proc/self/fd/" + std::to_string(found)).c_str(), "rb");
+  const int err = errno;
+  ::close(found);
+  if (!stream) throw Error("--read-pcap " + path + ": " + errno_text(err));
+  if (identity_of_open(fileno(stream)) != resolved) {  // never, unless /proc is not what it seems
+    std::fclose(stream);
+    throw Error(replaced);
   }
   open_file(stream, path);
 }

@@ -2,12 +2,16 @@
 // patterns, and the merge of several files into one stream by timestamp.
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <fstream>
+#include <future>
 #include <iterator>
 #include <string>
 #include <tuple>
@@ -372,6 +376,34 @@ TEST(CaptureMerge, AFileSwappedForALinkBeforeItIsOpenedIsRefused) {
               std::string::npos)
         << e.what();
   }
+}
+
+// A link to a FIFO swapped in: the open itself waited for a writer that never
+// comes (a root run hung for good), before any check could refuse the file.
+// The file is now found and checked before it is opened.
+TEST(CaptureMerge, AFileSwappedForALinkToAFifoIsRefusedWithoutWaiting) {
+  TempDir dir("capture_merge");
+  const auto listed = write_capture(dir.path / "a.pcap", {{10.0, 1}});
+  const fs::path fifo = dir.path / "fifo";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  const std::vector<CaptureInput> inputs = resolve_capture_inputs({listed.string()});
+  swap_for_link(listed, fifo);
+  auto opening = std::async(std::launch::async, [&] {
+    try {
+      CaptureMerge merge(inputs);
+      return std::string("opened");
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+  });
+  if (opening.wait_for(std::chrono::seconds(5)) != std::future_status::ready) {
+    const int writer = open(fifo.c_str(), O_WRONLY);  // lets the hung open go, to end the test
+    opening.wait();
+    close(writer);
+    FAIL() << "the open waited for a writer of the FIFO swapped in";
+  }
+  const std::string result = opening.get();
+  EXPECT_NE(result.find("replaced by another file since the inputs were listed"), std::string::npos) << result;
 }
 
 // The same between the merge's first look at a file and its open when the
