@@ -165,6 +165,10 @@ class Blocklist {
   // Throws BlocklistError Refused: `r` is the config's, commands leave it be.
   [[noreturn]] static void refuse_config_entry(const BlockRule& r);
   bool exempted(const BlockRule& rule) const { return exemptions_.count({rule.prefix, rule.direction}) != 0; }
+  // Whether the rule covers the exemption's address in its direction.
+  static bool covers(const BlockRule& rule, const Exemption& e);
+  // Writes the rule's new end into its kernel entry (hits kept); false, logged, when it fails.
+  bool shorten_in_kernel(const BlockRule& rule, std::uint64_t latest_mono_ns);
 
   BpfPrograms& progs_;
   BlockGuard guard_;

@@ -42,6 +42,10 @@ void refuse_if_file_writable(const std::string& name, const std::string& path, c
 // or chmod that mends it; "cannot open: REASON" when a name is missing.
 int open_through_trusted_directories(const std::string& name, const std::string& path);
 
+// Whether uid is root or our effective user: the owners a file that grants
+// access (or holds a secret key) may have.
+bool root_or_us(uid_t uid);
+
 // "0644": the permission bits of a mode, for messages.
 std::string mode_text(mode_t mode);
 

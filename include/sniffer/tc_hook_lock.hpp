@@ -30,9 +30,6 @@
 
 namespace sniffer {
 
-// The users a sniffer runs as: root, ours, and the packaged unit's "sniffer".
-bool sniffer_user(uid_t uid);
-
 class TcHookLock {
  public:
   // Tries to take the lock; held() says whether it did.

@@ -21,6 +21,8 @@ std::string mode_text(mode_t mode) {
   return buf;
 }
 
+bool root_or_us(uid_t uid) { return uid == 0 || uid == ::geteuid(); }
+
 namespace {
 
 mode_t write_bits(Writers writers) { return writers == Writers::kGroupOrOther ? (S_IWGRP | S_IWOTH) : S_IWOTH; }
@@ -72,8 +74,6 @@ class OwnedFd {
   int fd_;
 };
 
-bool trusted_owner(uid_t uid) { return uid == 0 || uid == ::geteuid(); }
-
 bool others_may_write(const struct stat& st) { return (st.st_mode & (S_IWGRP | S_IWOTH)) != 0; }
 
 // The names of `path`, without empty ones and ".": "a//./b/" -> {a, b}.
@@ -100,7 +100,7 @@ struct Step {
 // Throws unless `dir` (a name is about to be looked up in it) can be changed
 // by root and us alone; `where` says which directory it is to the reader.
 void refuse_untrusted_directory(const std::string& name, const Step& dir, const std::string& where) {
-  if (!trusted_owner(dir.st.st_uid)) {
+  if (!root_or_us(dir.st.st_uid)) {
     throw Error(name + ": " + where + " is owned by uid " + std::to_string(dir.st.st_uid) +
                 ", who could replace it; refusing it (chown root \"" + dir.path + "\")");
   }
@@ -151,7 +151,7 @@ int open_through_trusted_directories(const std::string& name, const std::string&
     if (S_ISLNK(st.st_mode)) {
       if (++links > kMaxLinks) throw cannot_open(ELOOP);
       // In a sticky directory others may write, its owner may re-point it.
-      if (others_may_write(dir.st) && !trusted_owner(st.st_uid)) {
+      if (others_may_write(dir.st) && !root_or_us(st.st_uid)) {
         throw Error(name + ": the link \"" + entry_path + "\" on its path is owned by uid " +
                     std::to_string(st.st_uid) + ", who could re-point it (its directory \"" + dir.path +
                     "\" has mode " + mode_text(dir.st.st_mode) + "); refusing it (chown -h root \"" + entry_path +

@@ -13,6 +13,7 @@
 #include <spdlog/spdlog.h>
 
 #include "sniffer/error.hpp"
+#include "sniffer/sniffer_users.hpp"
 #include "sniffer/tc_hook_lock.hpp"
 #include "sniffer/tc_netlink.hpp"
 

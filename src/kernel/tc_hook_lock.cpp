@@ -1,8 +1,8 @@
 #include "sniffer/tc_hook_lock.hpp"
 
 #include "sniffer/abstract_sockets.hpp"
+#include "sniffer/sniffer_users.hpp"
 
-#include <pwd.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -15,14 +15,6 @@
 #include <thread>
 
 namespace sniffer {
-
-bool sniffer_user(uid_t uid) {
-  if (uid == 0 || uid == geteuid()) return true;
-  passwd entry{};
-  passwd* found = nullptr;
-  char buf[1024];
-  return getpwnam_r("sniffer", &entry, buf, sizeof buf, &found) == 0 && found != nullptr && found->pw_uid == uid;
-}
 
 namespace {
 

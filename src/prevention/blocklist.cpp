@@ -3,6 +3,7 @@
 #include <bpf/bpf.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -255,27 +256,28 @@ std::vector<BlockRule> Blocklist::expire(std::uint64_t now_mono_ns) {
   return remove_if([&](const BlockRule& r) { return r.expires_mono_ns != 0 && r.expires_mono_ns <= now_mono_ns; });
 }
 
+bool Blocklist::shorten_in_kernel(const BlockRule& rule, std::uint64_t latest_mono_ns) {
+  LpmKey lpm(rule.prefix);
+  sniffer_block_entry value{};
+  const int fd = map_fd(rule.prefix, rule.direction);
+  // Read, then written back with the new end: the hits counted meanwhile
+  // (between two syscalls) are the only ones that can be lost.
+  if (bpf_map_lookup_elem(fd, lpm.data(), &value) != 0 || value.rule_id != rule.id) value = kernel_entry(rule);
+  value.expires_ns = latest_mono_ns;
+  if (bpf_map_update_elem(fd, lpm.data(), &value, BPF_ANY)) {
+    spdlog::warn("blocklist: shorten {} in the kernel: {}", rule.prefix.text(), errno_text(errno));
+    return false;
+  }
+  return true;
+}
+
 std::size_t Blocklist::end_control_rules_by(std::uint64_t latest_mono_ns, std::uint64_t latest_wall_ns) {
   std::size_t changed = 0;
   for (auto& [key, rule] : rules_) {
     if (rule.from_config || (rule.expires_mono_ns != 0 && rule.expires_mono_ns <= latest_mono_ns)) continue;
-    if (exempted(rule)) {  // not in the kernel now: written with its new end when the exemption goes
-      rule.expires_mono_ns = latest_mono_ns;
-      rule.expires_wall_ns = latest_wall_ns;
-      ++changed;
-      continue;
-    }
-    LpmKey lpm(rule.prefix);
-    sniffer_block_entry value{};
-    const int fd = map_fd(rule.prefix, rule.direction);
-    // Read, then written back with the new end: the hits counted meanwhile
-    // (between two syscalls) are the only ones that can be lost.
-    if (bpf_map_lookup_elem(fd, lpm.data(), &value) != 0 || value.rule_id != rule.id) value = kernel_entry(rule);
-    value.expires_ns = latest_mono_ns;
-    if (bpf_map_update_elem(fd, lpm.data(), &value, BPF_ANY)) {
-      spdlog::warn("blocklist: shorten {} in the kernel: {}", rule.prefix.text(), errno_text(errno));
-      continue;
-    }
+    // An exempted rule is not in the kernel now: written with its new end
+    // when the exemption goes.
+    if (!exempted(rule) && !shorten_in_kernel(rule, latest_mono_ns)) continue;
     rule.expires_mono_ns = latest_mono_ns;
     rule.expires_wall_ns = latest_wall_ns;
     ++changed;
@@ -301,12 +303,14 @@ void Blocklist::set_static(const std::vector<BlockRule>& rules) {
   update_dst_flag();
 }
 
+bool Blocklist::covers(const BlockRule& rule, const Exemption& e) {
+  return rule.direction == e.direction && rule.prefix.family == e.address.family && rule.prefix.contains(e.address);
+}
+
 std::vector<BlockRule> Blocklist::covering(const Exemption& e) const {
   std::vector<BlockRule> out;
   for (const auto& [key, rule] : rules_) {
-    if (rule.direction == e.direction && rule.prefix.family == e.address.family && rule.prefix.contains(e.address)) {
-      out.push_back(rule);
-    }
+    if (covers(rule, e)) out.push_back(rule);
   }
   return out;
 }
@@ -320,7 +324,9 @@ Blocklist::ExemptionChange Blocklist::sync_exemptions() {
   for (const Prefix& address : sensor_addresses_) {
     for (BlockDirection d : {BlockDirection::Source, BlockDirection::Destination}) {
       const Exemption e{address, d};
-      if (!covering(e).empty()) wanted.insert(e);
+      if (std::any_of(rules_.begin(), rules_.end(), [&](const auto& kv) { return covers(kv.second, e); })) {
+        wanted.insert(e);
+      }
     }
   }
   for (const Exemption& e : wanted) {

@@ -1,7 +1,6 @@
 #include "sniffer/instance_lock.hpp"
 
 #include <fcntl.h>
-#include <pwd.h>
 #include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -19,6 +18,7 @@
 #include <vector>
 
 #include "sniffer/config.hpp"  // normal_pin_path
+#include "sniffer/sniffer_users.hpp"
 
 namespace sniffer {
 
@@ -80,20 +80,6 @@ bool write_pid(int fd) {
   return ftruncate(fd, 0) == 0 && pwrite(fd, pid.data(), pid.size(), 0) == static_cast<ssize_t>(pid.size());
 }
 
-// The uid of the packaged unit's user `sniffer`, if there is one.
-std::optional<uid_t> packaged_user_uid() {
-  struct passwd entry {}, *found = nullptr;
-  char buf[1024];
-  if (getpwnam_r("sniffer", &entry, buf, sizeof buf, &found) != 0 || found == nullptr) return std::nullopt;
-  return found->pw_uid;
-}
-
-// Users whose processes may hold a sensor's lock: root, this one, `sniffer`.
-bool trusted_uid(uid_t uid) {
-  static const std::optional<uid_t> packaged = packaged_user_uid();
-  return uid == 0 || uid == geteuid() || (packaged && uid == *packaged);
-}
-
 bool process_alive(pid_t pid) { return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM); }
 
 // The effective uid of a live process, or nullopt when it is gone or hidden.
@@ -144,7 +130,7 @@ std::optional<LockHolders> flock_holders(const struct stat& file) {
     const pid_t pid = static_cast<pid_t>(std::strtol(pid_text.c_str(), nullptr, 10));
     const std::optional<uid_t> uid = pid > 0 ? process_uid(pid) : std::nullopt;
     // An owner we cannot see (another pid namespace, hidden) may be a sensor's.
-    if (uid ? trusted_uid(*uid) : (pid <= 0 || process_alive(pid))) {
+    if (uid ? sniffer_user(*uid) : (pid <= 0 || process_alive(pid))) {
       holders.sensor = pid;
       return holders;
     }
@@ -239,7 +225,7 @@ InstanceLock::Step InstanceLock::try_once() {
   // Only root, this user and `sniffer` may have opened a 0600 file of theirs
   // (made so from the start, never widened), so only they can hold its lock.
   const bool private_file =
-      S_ISREG(leftover.st_mode) && trusted_uid(leftover.st_uid) && (leftover.st_mode & 077) == 0;
+      S_ISREG(leftover.st_mode) && sniffer_user(leftover.st_uid) && (leftover.st_mode & 077) == 0;
   if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
     const int err = errno;
     const std::string pid = holder_pid(fd);
@@ -252,7 +238,10 @@ InstanceLock::Step InstanceLock::try_once() {
     // holder may be a local user keeping it after its sensor died (R17-5).
     const std::optional<LockHolders> holders = flock_holders(leftover);
     if (holders && holders->sensor) refuse(pid.empty() ? std::to_string(*holders->sensor) : pid);
-    if (!holders && (pid.empty() || process_alive(static_cast<pid_t>(std::strtol(pid.c_str(), nullptr, 10))))) refuse(pid);  // cannot tell: a sensor
+    // No /proc/locks: a holder we cannot tell apart from a sensor is taken for one.
+    const bool named_pid_alive =
+        !pid.empty() && process_alive(static_cast<pid_t>(std::strtol(pid.c_str(), nullptr, 10)));
+    if (!holders && (pid.empty() || named_pid_alive)) refuse(pid);
     return replace(leftover, false,
                    holders ? holders->squatters_text()
                            : "its lock is held, but not by pid " + pid + " that it names (gone), not a sniffer's");
@@ -304,7 +293,7 @@ InstanceLock::Step InstanceLock::replace(const struct stat& leftover, bool holdi
     return Step::Again;
   }
   fstat(fd, &staging);
-  if (!S_ISREG(staging.st_mode) || !trusted_uid(staging.st_uid) || (staging.st_mode & 077) != 0) {
+  if (!S_ISREG(staging.st_mode) || !sniffer_user(staging.st_uid) || (staging.st_mode & 077) != 0) {
     give_up();  // a file others may have opened: made again
     return Step::Again;
   }

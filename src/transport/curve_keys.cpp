@@ -37,7 +37,7 @@ std::string_view trim(std::string_view s) {
 // who owned a directory on its way re-pointed it by a link at another key
 // list, such as the subscribers' (round 17).
 void refuse_unless_trusted(const std::string& name, const std::string& path, const struct stat& st) {
-  if (st.st_uid != 0 && st.st_uid != ::geteuid()) {
+  if (!root_or_us(st.st_uid)) {
     throw Error(name + ": owned by uid " + std::to_string(st.st_uid) +
                 ", who could add a key of their own; refusing it (chown root \"" + path + "\")");
   }
@@ -66,7 +66,7 @@ std::string read_key_file(const std::string& path, const char* what, bool secret
   // Its owner can read it, and then answer as the sensor: on an endpoint the
   // sensor waits for, a squatter with the key was the sensor to its
   // detectors (red team, round 17).
-  if (secret && st.st_uid != 0 && st.st_uid != ::geteuid()) {
+  if (secret && !root_or_us(st.st_uid)) {
     throw Error(name + ": owned by uid " + std::to_string(st.st_uid) +
                 ", who can read the key and answer as its owner; refusing it (chown root \"" + path + "\")");
   }
