@@ -484,13 +484,18 @@ def test_a_local_user_cannot_keep_the_lock_after_the_sensor_is_killed(env, lab, 
         sensors.append(restarted)
         restarted.start()
         assert opened == "cannot open: Permission denied", opened
-        assert oct(os.stat(lock).st_mode & 0o777) == "0o600", oct(os.stat(lock).st_mode)
-        config["publish"]["endpoint"] = f"ipc://{tmp_path}/third.sock"
-        code, err = HostDaemon(env, lab, tmp_path, config, "third").run_to_exit()
-        assert code == 1, err
-        assert f"another sniffer (pid {restarted.proc.pid}) holds {pin_dir} (lock {lock})" in err, err
+        _assert_the_lock_is_private_and_refuses_a_third(env, lab, tmp_path, config, lock, pin_dir, restarted)
     finally:
         _end_squat(squatter, sensors, lock, pin_dir)
+
+
+def _assert_the_lock_is_private_and_refuses_a_third(env, lab, tmp_path, config, lock, pin_dir, holder):
+    """The lock file is 0600, and a third start is refused naming `holder`, the sensor now running."""
+    assert oct(os.stat(lock).st_mode & 0o777) == "0o600", oct(os.stat(lock).st_mode)
+    config["publish"]["endpoint"] = f"ipc://{tmp_path}/third.sock"
+    code, err = HostDaemon(env, lab, tmp_path, config, "third").run_to_exit()
+    assert code == 1, err
+    assert f"another sniffer (pid {holder.proc.pid}) holds {pin_dir} (lock {lock})" in err, err
 
 
 def _end_squat(squatter, sensors, lock, pin_dir=None):
@@ -531,10 +536,6 @@ def test_an_earlier_versions_lock_file_a_local_user_holds_is_replaced_with_a_war
         started.start()
         assert (f"lock file {lock}: its lock is held by pid {squatter.pid} (uid 65534), not a sniffer's: "
                 "replaced by a new file") in started.stderr(), started.stderr()
-        assert oct(os.stat(lock).st_mode & 0o777) == "0o600", oct(os.stat(lock).st_mode)
-        config["publish"]["endpoint"] = f"ipc://{tmp_path}/third.sock"
-        code, err = HostDaemon(env, lab, tmp_path, config, "third").run_to_exit()
-        assert code == 1, err
-        assert f"another sniffer (pid {started.proc.pid}) holds {pin_dir} (lock {lock})" in err, err
+        _assert_the_lock_is_private_and_refuses_a_third(env, lab, tmp_path, config, lock, pin_dir, started)
     finally:
         _end_squat(squatter, sensors, lock)
