@@ -183,6 +183,7 @@ class Blocklist {
   std::optional<std::uint64_t> revoke_checked_;
   std::vector<Prefix> sensor_addresses_;  // as refresh_host_addresses() last read them
   std::set<Exemption> exemptions_;        // in the kernel's tries
+  std::set<Exemption> failing_exemptions_;  // wanted, but their write failed (logged once)
   std::uint64_t rule_changes_ = 0;        // grows with each rule added or erased
   // The guard's generation and rule_changes_ sync_exemptions() last saw.
   std::optional<std::pair<std::uint64_t, std::uint64_t>> exemptions_synced_;

@@ -334,14 +334,19 @@ Blocklist::ExemptionChange Blocklist::sync_exemptions() {
     const sniffer_block_entry value = exemption_entry();
     LpmKey key(e.address);
     if (bpf_map_update_elem(map_fd(e.address, e.direction), key.data(), &value, BPF_ANY)) {
-      spdlog::warn("blocklist: exempt the sensor's address {} ({}): {}", display(e.address), to_string(e.direction),
-                   errno_text(errno));
-      exemptions_synced_.reset();  // tried again at the next sweep
+      // Tried again at every sweep (once a second): said once, not each time.
+      if (failing_exemptions_.insert(e).second) {
+        spdlog::warn("blocklist: exempt the sensor's address {} ({}): {}; tried again every second", display(e.address),
+                     to_string(e.direction), errno_text(errno));
+      }
+      exemptions_synced_.reset();
       continue;
     }
+    failing_exemptions_.erase(e);
     exemptions_.insert(e);
     change.added.push_back(e);
   }
+  std::erase_if(failing_exemptions_, [&](const Exemption& e) { return !wanted.count(e); });
   for (auto it = exemptions_.begin(); it != exemptions_.end();) {
     if (wanted.count(*it)) {
       ++it;

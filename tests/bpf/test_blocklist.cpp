@@ -3,8 +3,11 @@
 // guard in Blocklist::add, the one way into the tries.
 #include <unistd.h>
 
+#include <algorithm>
+
 #include <gtest/gtest.h>
 
+#include "log_capture.hpp"
 #include "programs_fixture.hpp"
 #include "sniffer/blocklist.hpp"
 #include "sniffer/wall_clock.hpp"
@@ -194,6 +197,34 @@ TEST_F(ProgramsTest, AFullBlocklistIsAnErrorNotASilentFailure) {
   EXPECT_EQ(bl.size(), 2u);
   bl.add(rule("198.51.100.2"));  // replacing an entry fits
   bl.add(rule("2001:db8::1"));   // the IPv6 trie has its own room
+}
+
+// An exemption that does not fit (the trie is full) leaves the block over the
+// sensor's address in place: it is tried again at every sweep, and said once,
+// not once a second for as long as it fails; once it fits, it applies.
+TEST_F(ProgramsTest, AnExemptionThatDoesNotFitIsRetriedAndSaidOnce) {
+  load({.blocklist_max_entries = 2});
+  configure(Mode::Gateway, Role::Wan, 1, true);
+  Blocklist bl(*progs_);
+  std::vector<Prefix> addresses{Prefix::parse("192.0.2.10")};
+  bl.set_host_addresses_source([&] { return addresses; });
+  bl.set_guard(blocklist_guard(BlocklistConfig{}, ""));
+  bl.add(rule("203.0.113.0/24"));
+  bl.add(rule("198.51.100.7"));
+  addresses.push_back(Prefix::parse("203.0.113.1"));
+  bl.refresh_host_addresses();
+
+  LogCapture log;
+  for (int sweep = 0; sweep < 5; ++sweep) EXPECT_TRUE(bl.sync_exemptions().added.empty()) << sweep;
+  const std::string said = log.take();
+  EXPECT_NE(said.find("blocklist: exempt the sensor's address 203.0.113.1 (src): "), std::string::npos) << said;
+  EXPECT_EQ(std::count(said.begin(), said.end(), '\n'), 1) << said;
+  EXPECT_EQ(bl.exemptions(), 0u);
+
+  bl.remove(Prefix::parse("198.51.100.7"), BlockDirection::Source);  // room for it
+  EXPECT_EQ(bl.sync_exemptions().added.size(), 1u);
+  EXPECT_EQ(bl.exemptions(), 1u);
+  check(Row{.description = "exempted once it fits", .frame = udp_from("203.0.113.1"), .record = kPassed});
 }
 
 // The guard sits in Blocklist::add itself, the one way into the tries: a

@@ -2,8 +2,6 @@
 // each new reason once, a clash a start would refuse said as such, nothing
 // thrown (red team, round 17: R17-2 a silent wait, R17-3 an exit mid-run).
 #include <gtest/gtest.h>
-#include <spdlog/sinks/ostream_sink.h>
-#include <spdlog/spdlog.h>
 
 #include <unistd.h>
 
@@ -12,6 +10,7 @@
 #include <memory>
 #include <sstream>
 
+#include "log_capture.hpp"
 #include "sniffer/endpoint_holders.hpp"
 #include "sniffer/endpoint_retry.hpp"
 #include "sniffer/tcp_listener.hpp"
@@ -20,27 +19,6 @@ namespace sniffer {
 namespace {
 
 constexpr std::uint64_t kSecond = 1'000'000'000ULL;
-
-// The log lines written while it lives.
-class LogCapture {
- public:
-  LogCapture() : previous_(spdlog::default_logger()) {
-    auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(text_);
-    sink->set_pattern("%l %v");
-    spdlog::set_default_logger(std::make_shared<spdlog::logger>("capture", sink));
-  }
-  ~LogCapture() { spdlog::set_default_logger(previous_); }
-  // The lines since the last call.
-  std::string take() {
-    std::string lines = text_.str();
-    text_.str("");
-    return lines;
-  }
-
- private:
-  std::ostringstream text_;
-  std::shared_ptr<spdlog::logger> previous_;
-};
 
 const std::string kSquatter = "cannot bind: Address already in use, held by uid 65534";
 const std::string kRoot = "cannot bind: Address already in use, held by uid 0 (pid 42, sniffer)";
