@@ -117,7 +117,9 @@ class Blocklist {
   // Replaces the rules that came from the config (from_config). Each passes
   // the guard (Refused names it) but for the sensor's addresses, which are
   // exempted (sync_exemptions); check them all first to change nothing.
-  void set_static(const std::vector<BlockRule>& rules);
+  // Returns the control rules it removed: those now inside a drop entry of
+  // the config (see config_drop_over).
+  std::vector<BlockRule> set_static(const std::vector<BlockRule>& rules);
 
   // The sensor's own address inside a block entry: an exemption, the
   // address's host prefix in that direction's trie (SNIFFER_BLOCK_EXEMPT),
@@ -164,6 +166,12 @@ class Blocklist {
   bool write_to_kernel(const BlockRule& rule) const;
   // Throws BlocklistError Refused: `r` is the config's, commands leave it be.
   [[noreturn]] static void refuse_config_entry(const BlockRule& r);
+  // The config's drop entry over a rule's prefix in its direction, if any.
+  // A control rule there could only weaken it, since the kernel applies the
+  // longest match alone: a count entry lets the addresses through, and an
+  // expired entry matches nothing until the sweep (red team, round 18).
+  const BlockRule* config_drop_over(const BlockRule& rule) const;
+  [[noreturn]] static void refuse_inside_config_drop(const BlockRule& rule, const BlockRule& config);
   bool exempted(const BlockRule& rule) const { return exemptions_.count({rule.prefix, rule.direction}) != 0; }
   // Whether the rule covers the exemption's address in its direction.
   static bool covers(const BlockRule& rule, const Exemption& e);
@@ -178,6 +186,7 @@ class Blocklist {
   std::vector<Prefix> allow_;
   std::uint32_t next_id_ = 1;
   std::size_t dst_rules_ = 0;  // rules_ with direction Destination: the kernel's has_dst_rules
+  std::set<Key> config_drops_;  // the keys of rules_ from the config with action Drop
   // The guard (and its generation) revoke_refused() last checked every
   // control rule against; nullopt: check again.
   std::optional<std::uint64_t> revoke_checked_;

@@ -156,6 +156,9 @@ BlockRule Blocklist::add_checked(BlockRule rule, const std::vector<ProtectedPref
   if (existing != rules_.end() && existing->second.from_config && !rule.from_config) {
     refuse_config_entry(existing->second);  // a command would shorten, relabel or end it
   }
+  if (const BlockRule* over = rule.from_config ? nullptr : config_drop_over(rule)) {
+    refuse_inside_config_drop(rule, *over);
+  }
   rule.id = existing != rules_.end() ? existing->second.id : next_id_++;
   // An exemption holds this very key (the rule is the sensor's address):
   // the rule's entry goes in once the exemption leaves.
@@ -168,6 +171,7 @@ BlockRule Blocklist::add_checked(BlockRule rule, const std::vector<ProtectedPref
     throw Error("blocklist: add " + rule.prefix.text() + ": " + errno_text(err));
   }
   if (existing == rules_.end() && rule.direction == BlockDirection::Destination) ++dst_rules_;
+  if (rule.from_config && rule.action == BlockAction::Drop) config_drops_.insert(key);
   rules_[key] = rule;
   ++rule_changes_;
   if (update_flag) update_dst_flag();
@@ -184,6 +188,20 @@ void Blocklist::refuse_config_entry(const BlockRule& r) {
   throw BlocklistError(BlocklistError::Kind::Refused, r.prefix.text() + " (" + to_string(r.direction) +
                                                           ") is the config's entry, " + r.origin +
                                                           ": only a change of the config and a reload changes it");
+}
+
+const BlockRule* Blocklist::config_drop_over(const BlockRule& rule) const {
+  for (const Key& key : config_drops_) {
+    if (key.second == rule.direction && key.first.contains(rule.prefix)) return &rules_.at(key);
+  }
+  return nullptr;
+}
+
+void Blocklist::refuse_inside_config_drop(const BlockRule& rule, const BlockRule& config) {
+  throw BlocklistError(BlocklistError::Kind::Refused,
+                       rule.prefix.text() + " (" + to_string(rule.direction) + ") is inside the config's drop entry " +
+                           config.prefix.text() + ", " + config.origin +
+                           ", which drops it already: an entry there could only let it through");
 }
 
 void Blocklist::erase_from_kernel(const BlockRule& r) {
@@ -285,7 +303,7 @@ std::size_t Blocklist::end_control_rules_by(std::uint64_t latest_mono_ns, std::u
   return changed;
 }
 
-void Blocklist::set_static(const std::vector<BlockRule>& rules) {
+std::vector<BlockRule> Blocklist::set_static(const std::vector<BlockRule>& rules) {
   for (auto it = rules_.begin(); it != rules_.end();) {
     if (!it->second.from_config) {
       ++it;
@@ -301,6 +319,8 @@ void Blocklist::set_static(const std::vector<BlockRule>& rules) {
     add_checked(r, {}, false, SensorAddresses::Exempted);
   }
   update_dst_flag();
+  // add() refuses them from now on; those made before this config are ended.
+  return remove_if([&](const BlockRule& r) { return !r.from_config && config_drop_over(r); });
 }
 
 bool Blocklist::covers(const BlockRule& rule, const Exemption& e) {
@@ -381,6 +401,7 @@ std::vector<BlockRule> Blocklist::revoke_refused() {
 
 std::map<Blocklist::Key, BlockRule>::iterator Blocklist::erase(std::map<Key, BlockRule>::iterator it) {
   if (it->first.second == BlockDirection::Destination) --dst_rules_;
+  config_drops_.erase(it->first);
   ++rule_changes_;
   return rules_.erase(it);
 }

@@ -78,7 +78,14 @@ void Prevention::apply(const BlocklistConfig& config) {
     r.origin = "config " + e.path;
     rules.push_back(r);
   }
-  blocklist_.set_static(rules);
+  const std::vector<BlockRule> inside = blocklist_.set_static(rules);
+  for (const BlockRule& r : inside) {
+    spdlog::warn("blocklist: {} ({}) removed, rule {} by {} (reason \"{}\", {} hits): inside a drop entry of the "
+                 "config, which drops it already", r.prefix.text(), to_string(r.direction), r.id, r.origin, r.reason,
+                 r.hits);
+  }
+  revoked_ += inside.size();
+  if (!inside.empty()) persist();
   revoke();
   if (control_) control_->set_limits(config);
   spdlog::info("blocklist: {} static entries, {} allowlist prefixes{}", config.entries.size(), config.allow.size(),

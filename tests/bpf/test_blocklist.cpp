@@ -379,5 +379,48 @@ TEST_F(ProgramsTest, ACommandCannotRemoveOrReplaceAStaticEntry) {
   EXPECT_EQ(bl.size(), 2u);
 }
 
+// Nor punch a hole in one: the kernel applies the longest match alone, so a
+// count entry inside a static drop entry let its addresses through, and an
+// expired drop entry there matched nothing until the sweep (red team, round
+// 18). Such entries are refused; those made before a reload that adds the
+// drop entry are removed by it.
+TEST_F(ProgramsTest, ACommandCannotPunchAHoleInAStaticDropEntry) {
+  load();
+  configure(Mode::Gateway, Role::Wan, 1, true);
+  Blocklist bl(*progs_);
+  BlockRule drop = rule("203.0.113.0/24"), count = rule("198.51.100.0/24", BlockAction::Count);
+  drop.origin = "config blocklist.entries[0]";
+  count.origin = "config blocklist.entries[1]";
+  bl.set_static({drop, count});
+  for (BlockAction action : {BlockAction::Count, BlockAction::Drop}) {
+    try {
+      bl.add(rule("203.0.113.5", action, BlockDirection::Source, monotonic_now_ns() + 1));
+      ADD_FAILURE() << "a control entry inside the static drop entry was added";
+    } catch (const BlocklistError& e) {
+      EXPECT_EQ(e.kind(), BlocklistError::Kind::Refused);
+      EXPECT_NE(std::string(e.what()).find("203.0.113.5/32 (src) is inside the config's drop entry 203.0.113.0/24, "
+                                           "config blocklist.entries[0], which drops it already"),
+                std::string::npos)
+          << e.what();
+    }
+  }
+  EXPECT_EQ(bl.size(), 2u);
+  check(Row{.description = "no hole", .frame = udp_from("203.0.113.5"), .verdict = kXdpDrop, .record = kBlocked});
+  // A drop inside a static count entry makes it stronger; the other direction is no config entry's.
+  bl.add(rule("198.51.100.7"));
+  bl.add(rule("203.0.113.5", BlockAction::Count, BlockDirection::Destination));
+  EXPECT_EQ(bl.size(), 4u);
+
+  // The same hole made before the config had the drop entry: the reload ends it.
+  BlockRule wider = rule("198.51.100.0/23");
+  wider.origin = "config blocklist.entries[0]";
+  const std::vector<BlockRule> removed = bl.set_static({wider});
+  ASSERT_EQ(removed.size(), 1u);
+  EXPECT_EQ(removed[0].prefix.text(), "198.51.100.7/32");
+  EXPECT_EQ(bl.size(), 2u) << "the new static entry and the dst count entry";
+  check(Row{.description = "dropped by the static entry", .frame = udp_from("198.51.100.7"), .verdict = kXdpDrop,
+            .record = kBlocked});
+}
+
 }  // namespace
 }  // namespace sniffer::test

@@ -162,7 +162,8 @@ def test_an_address_the_sensor_gains_inside_a_block_is_exempted_and_the_block_st
     while the sensor has it: the static entry still drops everyone else, and a control entry stays in
     the kernel and in the state file. Round 16 suspended the whole static entry and removed the control
     entry for good: one forged RA lifted any block (red team, round 17). An entry over the sensor's
-    address at start is no error either; a client may not remove a static entry."""
+    address at start is no error either; a client may not remove a static entry, nor add an entry
+    inside it (round 18)."""
     control, sensor_pub, client_key = control_socket(env, tmp_path, "detector")
     state = tmp_path / "blocks.json"
     try:
@@ -204,6 +205,11 @@ def test_an_address_the_sensor_gains_inside_a_block_is_exempted_and_the_block_st
         assert ("203.0.113.0/24 (src) is the config's entry, config blocklist.entries[0]: only a change of the "
                 "config and a reload changes it") in removed.stderr, removed.stderr
         assert block("add", "203.0.113.0/24", "--duration", "1").returncode == 1
+        # Nor punch a hole in it: the kernel applies the longest match alone (red team, round 18).
+        hole = block("add", "203.0.113.5", "--action", "count", "--duration", "600", "--reason", "hole")
+        assert hole.returncode == 1, hole.stdout
+        assert ("203.0.113.5/32 (src) is inside the config's drop entry 203.0.113.0/24, config "
+                "blocklist.entries[0], which drops it already") in hole.stderr, hole.stderr
         time.sleep(1.5)
         assert lan_echoes_from(lab, "203.0.113.5") == 0, "a client lifted a static entry"
 
