@@ -151,6 +151,8 @@ class Blocklist {
  private:
   using Key = std::pair<Prefix, BlockDirection>;
   int map_fd(const Prefix& p, BlockDirection d) const;
+  static std::size_t trie_index(const Prefix& p, BlockDirection d);  // 0..3, as rules_in_trie_
+  [[noreturn]] void throw_full() const;
   int allow_fd(const Prefix& p) const;
   std::uint64_t read_hits(const BlockRule& r) const;
   void erase_from_kernel(const BlockRule& r);
@@ -177,6 +179,11 @@ class Blocklist {
   static bool covers(const BlockRule& rule, const Exemption& e);
   // Writes the rule's new end into its kernel entry (hits kept); false, logged, when it fails.
   bool shorten_in_kernel(const BlockRule& rule, std::uint64_t latest_mono_ns);
+  // sync_exemptions' parts: what the rules and addresses call for, the
+  // exemptions that go, those that come.
+  std::set<Exemption> wanted_exemptions() const;
+  void end_exemptions_not_in(const std::set<Exemption>& wanted, ExemptionChange& change);
+  void add_exemptions(const std::set<Exemption>& wanted, ExemptionChange& change);
 
   BpfPrograms& progs_;
   BlockGuard guard_;
@@ -187,6 +194,9 @@ class Blocklist {
   std::uint32_t next_id_ = 1;
   std::size_t dst_rules_ = 0;  // rules_ with direction Destination: the kernel's has_dst_rules
   std::set<Key> config_drops_;  // the keys of rules_ from the config with action Drop
+  // Rules per trie (IPv4 src, IPv6 src, IPv4 dst, IPv6 dst): at most
+  // capacity(); the tries' room beyond is the exemptions' (kBlockExemptionRoom).
+  std::array<std::size_t, 4> rules_in_trie_{};
   // The guard (and its generation) revoke_refused() last checked every
   // control rule against; nullopt: check again.
   std::optional<std::uint64_t> revoke_checked_;

@@ -23,6 +23,11 @@ struct bpf_object;   // libbpf
 
 namespace sniffer {
 
+// Entries each block trie holds beyond blocklist.max_entries, for the
+// exemptions of the sensor's own addresses (Blocklist::sync_exemptions): a
+// link peer's router advertisements must not take the rules' room.
+inline constexpr std::uint32_t kBlockExemptionRoom = 64;
+
 // Built from the config by load_options(config) (load_options.hpp). The sizes
 // default to the config's defaults (config.hpp); the rest to zero / off (for tests).
 struct LoadOptions {
@@ -35,7 +40,7 @@ struct LoadOptions {
   // (getrandom) at load when workers > 1, else 0 (no hash runs).
   std::optional<WorkerKey> worker_key;
   std::string btf_path;  // empty: the running kernel's
-  std::uint32_t blocklist_max_entries = BlocklistConfig{}.max_entries;  // per LPM trie (block_*, allow_*)
+  std::uint32_t blocklist_max_entries = BlocklistConfig{}.max_entries;  // rules per LPM trie (block_*, allow_*)
   // Kernel flow aggregation (flows.aggregation "kernel"): the flow map's size,
   // the flow parameters, and 1 in packet_sample packets still yielding a
   // packet record (0: none).

@@ -117,13 +117,14 @@ BpfPrograms::BpfPrograms(const LoadOptions& options) : options_(options) {
   if (err) {
     throw Error("size the capture ring to " + std::to_string(options.capture_ring_bytes) + " bytes: " + errno_text(err));
   }
+  // The block tries have room for the sensor's exemptions beyond the rules
+  // (Blocklist keeps the rules to blocklist.max_entries itself).
   for (bpf_map* trie : {skel_->maps.block_src_v4, skel_->maps.block_src_v6, skel_->maps.block_dst_v4,
                         skel_->maps.block_dst_v6, skel_->maps.allow_v4, skel_->maps.allow_v6}) {
-    err = bpf_map__set_max_entries(trie, options.blocklist_max_entries);
-    if (err) {
-      throw Error("size the blocklist tries to " + std::to_string(options.blocklist_max_entries) +
-                  " entries: " + errno_text(err));
-    }
+    const bool block = trie != skel_->maps.allow_v4 && trie != skel_->maps.allow_v6;
+    const std::uint32_t entries = options.blocklist_max_entries + (block ? kBlockExemptionRoom : 0);
+    err = bpf_map__set_max_entries(trie, entries);
+    if (err) throw Error("size the blocklist tries to " + std::to_string(entries) + " entries: " + errno_text(err));
   }
   set_drop_constants(options);
   if (!options.load_programs) {

@@ -68,6 +68,15 @@ int Blocklist::allow_fd(const Prefix& p) const {
   return progs_.lpm_map_fd(p.family == AF_INET ? LpmMap::AllowV4 : LpmMap::AllowV6);
 }
 
+std::size_t Blocklist::trie_index(const Prefix& p, BlockDirection d) {
+  return (p.family == AF_INET ? 0 : 1) + (d == BlockDirection::Source ? 0 : 2);
+}
+
+void Blocklist::throw_full() const {
+  throw BlocklistError(BlocklistError::Kind::Full, "blocklist full: " + std::to_string(capacity()) +
+                                                       " entries per family and direction (blocklist.max_entries)");
+}
+
 int Blocklist::map_fd(const Prefix& p, BlockDirection d) const {
   const bool v4 = p.family == AF_INET;
   if (d == BlockDirection::Source) return progs_.lpm_map_fd(v4 ? LpmMap::BlockSrcV4 : LpmMap::BlockSrcV6);
@@ -159,18 +168,21 @@ BlockRule Blocklist::add_checked(BlockRule rule, const std::vector<ProtectedPref
   if (const BlockRule* over = rule.from_config ? nullptr : config_drop_over(rule)) {
     refuse_inside_config_drop(rule, *over);
   }
+  if (existing == rules_.end() && rules_in_trie_[trie_index(rule.prefix, rule.direction)] >= capacity()) {
+    throw_full();  // the trie has room beyond this, but for the sensor's exemptions
+  }
   rule.id = existing != rules_.end() ? existing->second.id : next_id_++;
   // An exemption holds this very key (the rule is the sensor's address):
   // the rule's entry goes in once the exemption leaves.
   if (!exempted(rule) && !write_to_kernel(rule)) {
     const int err = errno;
-    if (err == E2BIG || err == ENOSPC || err == ENOMEM) {
-      throw BlocklistError(BlocklistError::Kind::Full, "blocklist full: " + std::to_string(capacity()) +
-                                                           " entries per family and direction (blocklist.max_entries)");
-    }
+    if (err == E2BIG || err == ENOSPC || err == ENOMEM) throw_full();
     throw Error("blocklist: add " + rule.prefix.text() + ": " + errno_text(err));
   }
-  if (existing == rules_.end() && rule.direction == BlockDirection::Destination) ++dst_rules_;
+  if (existing == rules_.end()) {
+    ++rules_in_trie_[trie_index(rule.prefix, rule.direction)];
+    if (rule.direction == BlockDirection::Destination) ++dst_rules_;
+  }
   if (rule.from_config && rule.action == BlockAction::Drop) config_drops_.insert(key);
   rules_[key] = rule;
   ++rule_changes_;
@@ -340,6 +352,13 @@ Blocklist::ExemptionChange Blocklist::sync_exemptions() {
   const std::pair now{guard_.generation(), rule_changes_};  // the addresses or the rules changed
   if (exemptions_synced_ == now) return change;
   exemptions_synced_ = now;
+  const std::set<Exemption> wanted = wanted_exemptions();
+  end_exemptions_not_in(wanted, change);  // first: their room is needed
+  add_exemptions(wanted, change);
+  return change;
+}
+
+std::set<Blocklist::Exemption> Blocklist::wanted_exemptions() const {
   std::set<Exemption> wanted;
   for (const Prefix& address : sensor_addresses_) {
     for (BlockDirection d : {BlockDirection::Source, BlockDirection::Destination}) {
@@ -349,6 +368,11 @@ Blocklist::ExemptionChange Blocklist::sync_exemptions() {
       }
     }
   }
+  return wanted;
+}
+
+void Blocklist::add_exemptions(const std::set<Exemption>& wanted, ExemptionChange& change) {
+  std::erase_if(failing_exemptions_, [&](const Exemption& e) { return !wanted.count(e); });
   for (const Exemption& e : wanted) {
     if (exemptions_.count(e)) continue;
     const sniffer_block_entry value = exemption_entry();
@@ -366,7 +390,9 @@ Blocklist::ExemptionChange Blocklist::sync_exemptions() {
     exemptions_.insert(e);
     change.added.push_back(e);
   }
-  std::erase_if(failing_exemptions_, [&](const Exemption& e) { return !wanted.count(e); });
+}
+
+void Blocklist::end_exemptions_not_in(const std::set<Exemption>& wanted, ExemptionChange& change) {
   for (auto it = exemptions_.begin(); it != exemptions_.end();) {
     if (wanted.count(*it)) {
       ++it;
@@ -385,7 +411,6 @@ Blocklist::ExemptionChange Blocklist::sync_exemptions() {
     }
     change.removed.push_back(e);
   }
-  return change;
 }
 
 std::vector<BlockRule> Blocklist::revoke_refused() {
@@ -401,6 +426,7 @@ std::vector<BlockRule> Blocklist::revoke_refused() {
 
 std::map<Blocklist::Key, BlockRule>::iterator Blocklist::erase(std::map<Key, BlockRule>::iterator it) {
   if (it->first.second == BlockDirection::Destination) --dst_rules_;
+  --rules_in_trie_[trie_index(it->first.first, it->first.second)];
   config_drops_.erase(it->first);
   ++rule_changes_;
   return rules_.erase(it);

@@ -199,10 +199,12 @@ TEST_F(ProgramsTest, AFullBlocklistIsAnErrorNotASilentFailure) {
   bl.add(rule("2001:db8::1"));   // the IPv6 trie has its own room
 }
 
-// An exemption that does not fit (the trie is full) leaves the block over the
-// sensor's address in place: it is tried again at every sweep, and said once,
-// not once a second for as long as it fails; once it fits, it applies.
-TEST_F(ProgramsTest, AnExemptionThatDoesNotFitIsRetriedAndSaidOnce) {
+// The sensor's exemptions have room of their own beyond blocklist.max_entries:
+// a link peer's router advertisements must not take the slots the rules need,
+// nor leave the block over the sensor's address in place because its trie is
+// full (red team, round 18). One beyond that room is tried again at every
+// sweep and said once, not once a second for as long as it fails.
+TEST_F(ProgramsTest, TheSensorsExemptionsHaveRoomOfTheirOwnAndOneThatDoesNotFitIsSaidOnce) {
   load({.blocklist_max_entries = 2});
   configure(Mode::Gateway, Role::Wan, 1, true);
   Blocklist bl(*progs_);
@@ -213,18 +215,37 @@ TEST_F(ProgramsTest, AnExemptionThatDoesNotFitIsRetriedAndSaidOnce) {
   bl.add(rule("198.51.100.7"));
   addresses.push_back(Prefix::parse("203.0.113.1"));
   bl.refresh_host_addresses();
+  EXPECT_EQ(bl.sync_exemptions().added.size(), 1u) << "a full blocklist has room for the sensor's address";
+  check(Row{.description = "exempted", .frame = udp_from("203.0.113.1"), .record = kPassed});
+  try {
+    bl.add(rule("198.51.100.8"));
+    ADD_FAILURE() << "a third rule fit in a blocklist of 2";
+  } catch (const BlocklistError& e) {
+    EXPECT_EQ(e.kind(), BlocklistError::Kind::Full) << "the exemptions' room is not the rules'";
+  }
 
+  for (unsigned i = 2; i < 2 + kBlockExemptionRoom; ++i) {  // one more than the room
+    addresses.push_back(Prefix::parse("203.0.113." + std::to_string(i)));
+  }
+  bl.refresh_host_addresses();
   LogCapture log;
+  EXPECT_EQ(bl.sync_exemptions().added.size(), kBlockExemptionRoom - 1);
   for (int sweep = 0; sweep < 5; ++sweep) EXPECT_TRUE(bl.sync_exemptions().added.empty()) << sweep;
   const std::string said = log.take();
-  EXPECT_NE(said.find("blocklist: exempt the sensor's address 203.0.113.1 (src): "), std::string::npos) << said;
+  EXPECT_NE(said.find("blocklist: exempt the sensor's address 203.0.113.65 (src): "), std::string::npos) << said;
   EXPECT_EQ(std::count(said.begin(), said.end(), '\n'), 1) << said;
-  EXPECT_EQ(bl.exemptions(), 0u);
+  EXPECT_EQ(bl.exemptions(), kBlockExemptionRoom);
 
-  bl.remove(Prefix::parse("198.51.100.7"), BlockDirection::Source);  // room for it
-  EXPECT_EQ(bl.sync_exemptions().added.size(), 1u);
-  EXPECT_EQ(bl.exemptions(), 1u);
-  check(Row{.description = "exempted once it fits", .frame = udp_from("203.0.113.1"), .record = kPassed});
+  addresses.erase(addresses.begin() + 1);  // 203.0.113.1 goes: room for the last one
+  bl.refresh_host_addresses();
+  const Blocklist::ExemptionChange change = bl.sync_exemptions();
+  EXPECT_EQ(change.added.size(), 1u);
+  EXPECT_EQ(change.removed.size(), 1u);
+  check({
+      {.description = "exempted once it fits", .frame = udp_from("203.0.113.65"), .record = kPassed},
+      {.description = "no longer the sensor's", .frame = udp_from("203.0.113.1"), .verdict = kXdpDrop,
+       .record = kBlocked},
+  });
 }
 
 // The guard sits in Blocklist::add itself, the one way into the tries: a
