@@ -4,6 +4,7 @@
 
 #include <sys/stat.h>
 
+#include <optional>
 #include <string>
 
 namespace sniffer {
@@ -41,6 +42,20 @@ void refuse_if_file_writable(const std::string& name, const std::string& path, c
 // naming the offending directory or link, its owner or mode, and the chown
 // or chmod that mends it; "cannot open: REASON" when a name is missing.
 int open_through_trusted_directories(const std::string& name, const std::string& path);
+
+// Who besides root, us and `sniffer` can change the file at `path`: the owner
+// of a directory on its way (walked as open_through_trusted_directories walks
+// it, links' targets included), of a link in a sticky directory others may
+// write, or of the file itself. The first met from "/", the file last;
+// nullopt when nobody else, or when the path cannot be walked (the caller's
+// own read of the file says why).
+struct OtherOwner {
+  enum Item { kDirectory, kLink, kFile, kLinkedFile /* the file, a link led to it */ };
+  std::string path;  // from "/"
+  uid_t uid;
+  Item item;
+};
+std::optional<OtherOwner> other_owner_on_path(const std::string& path);
 
 // Whether uid is root or our effective user: the owners a file that grants
 // access (or holds a secret key) may have.

@@ -9,8 +9,9 @@
 // team R17-5). A leftover others may have opened (another mode or owner), or
 // that this user may not write (a killed root run's, under the unit's user,
 // red team R16-5), is replaced by a new file renamed over it, unless a live
-// process of root, this user or `sniffer` holds it. The file holds the
-// holder's pid, for the message that names it.
+// sensor holds it: a process of root, this user, `sniffer`, the lock
+// directory's owner, or a 0600 file's owner (red team R18-7). The file holds
+// the holder's pid, for the message that names it.
 #pragma once
 
 #include <sys/stat.h>
@@ -59,6 +60,7 @@ class InstanceLock {
   std::string pin_path_, file_;
   std::string staging_;  // the new file while it replaces a leftover: one replacement at a time
   std::string warning_;
+  uid_t directory_owner_ = 0;
   int fd_ = -1;
 };
 

@@ -13,12 +13,14 @@
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
 
 #include "sniffer/abi.h"
 #include "sniffer/block_cli.hpp"
 #include "sniffer/capture_cli.hpp"
 #include "sniffer/bpf_loader.hpp"
 #include "sniffer/config.hpp"
+#include "sniffer/config_owner.hpp"
 #include "sniffer/config_schema.hpp"
 #include "sniffer/curve_keys.hpp"
 #include "sniffer/daemon.hpp"
@@ -216,6 +218,13 @@ int run_offline_escaping_errors(const sniffer::Config& config, const sniffer::Of
   }
 }
 
+// Whoever else can change the config steers the sensor at the next reload:
+// said at start and at each reload, once (config_owner.hpp).
+void warn_of_config_owner(const std::string& path) {
+  const std::string warning = sniffer::config_owner_warning(path);
+  if (!warning.empty()) spdlog::warn("{}", warning);
+}
+
 // Builds the config and runs the mode the command line chose: --print-config,
 // --check, --read-pcap, or the daemon (--dry-run included).
 int run_configured(const CommandLine& cl, const std::vector<sniffer::InterfaceConfig>& overrides) {
@@ -238,9 +247,11 @@ int run_configured(const CommandLine& cl, const std::vector<sniffer::InterfaceCo
     if (!cl.read_pcap.empty()) return run_offline_escaping_errors(config, offline_options(cl, config));
     sniffer::RunOptions run{.dry_run = cl.dry_run};
     if (!cl.config_path.empty()) {
+      warn_of_config_owner(cl.config_path);
       // SIGHUP re-reads the file and applies the same --interface overrides.
       run.reload = [config_path = cl.config_path, overrides] {
         sniffer::Config next = sniffer::load_config_file(config_path);
+        warn_of_config_owner(config_path);
         sniffer::apply_interface_overrides(next, overrides);
         return next;
       };

@@ -9,9 +9,11 @@
 #include <cstdlib>
 #include <deque>
 #include <filesystem>
+#include <functional>
 #include <vector>
 
 #include "sniffer/error.hpp"
+#include "sniffer/sniffer_users.hpp"
 
 namespace sniffer {
 
@@ -110,9 +112,33 @@ void refuse_untrusted_directory(const std::string& name, const Step& dir, const 
   }
 }
 
-}  // namespace
+// In a sticky directory others may write, a link's owner may re-point it.
+void refuse_repointable_link(const std::string& name, const Step& dir, const struct stat& link,
+                             const std::string& link_path) {
+  if (others_may_write(dir.st) && !root_or_us(link.st_uid)) {
+    throw Error(name + ": the link \"" + link_path + "\" on its path is owned by uid " + std::to_string(link.st_uid) +
+                ", who could re-point it (its directory \"" + dir.path + "\" has mode " + mode_text(dir.st.st_mode) +
+                "); refusing it (chown -h root \"" + link_path + "\", or give the path it points to)");
+  }
+}
 
-int open_through_trusted_directories(const std::string& name, const std::string& path) {
+// What a walk to a file looks at on its way (each may throw): every directory
+// a name is looked up in (`where` says which to a reader), every link met.
+struct WalkChecks {
+  std::function<void(const Step& dir, const std::string& where)> directory;
+  std::function<void(const Step& dir, const struct stat& link, const std::string& link_path)> link;
+};
+
+// The file the walk reached: its descriptor, the names leading to it from
+// "/", and whether a link led there.
+struct Walked {
+  int fd;
+  std::string path;
+  bool through_link;
+};
+
+// open_through_trusted_directories' walk, with `checks` on its way.
+Walked open_walking(const std::string& name, const std::string& path, const WalkChecks& checks) {
   auto cannot_open = [&](int err) { return Error(name + ": cannot open: " + errno_text(err)); };
   if (path.empty()) throw cannot_open(ENOENT);
   std::string absolute = path;
@@ -142,21 +168,14 @@ int open_through_trusted_directories(const std::string& name, const std::string&
       continue;
     }
     const Step& dir = steps.back();
-    refuse_untrusted_directory(name, dir,
-                               (todo.empty() ? "its directory \"" : "the directory \"") + dir.path +
-                                   (todo.empty() ? "\"" : "\" on its path"));
+    checks.directory(dir, (todo.empty() ? "its directory \"" : "the directory \"") + dir.path +
+                              (todo.empty() ? "\"" : "\" on its path"));
     const std::string entry_path = (steps.size() == 1 ? "/" : dir.path + "/") + entry;
     struct stat st {};
     if (::fstatat(dir.fd.get(), entry.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) throw cannot_open(errno);
     if (S_ISLNK(st.st_mode)) {
       if (++links > kMaxLinks) throw cannot_open(ELOOP);
-      // In a sticky directory others may write, its owner may re-point it.
-      if (others_may_write(dir.st) && !root_or_us(st.st_uid)) {
-        throw Error(name + ": the link \"" + entry_path + "\" on its path is owned by uid " +
-                    std::to_string(st.st_uid) + ", who could re-point it (its directory \"" + dir.path +
-                    "\" has mode " + mode_text(dir.st.st_mode) + "); refusing it (chown -h root \"" + entry_path +
-                    "\", or give the path it points to)");
-      }
+      checks.link(dir, st, entry_path);
       std::string target(PATH_MAX, '\0');
       const ssize_t n = ::readlinkat(dir.fd.get(), entry.c_str(), target.data(), target.size());
       if (n < 0) throw cannot_open(errno);
@@ -171,7 +190,7 @@ int open_through_trusted_directories(const std::string& name, const std::string&
     if (todo.empty()) {  // the file: opened from the directory just checked, not through a link
       const int fd = ::openat(dir.fd.get(), entry.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW);
       if (fd < 0) throw cannot_open(errno);
-      return fd;
+      return {fd, entry_path, links > 0};
     }
     OwnedFd fd(::openat(dir.fd.get(), entry.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     struct stat entered {};
@@ -181,7 +200,43 @@ int open_through_trusted_directories(const std::string& name, const std::string&
   // The path names a directory ("/", "a/.."): opened, for the caller to say it is not a file.
   const int fd = ::openat(steps.back().fd.get(), ".", O_RDONLY | O_CLOEXEC | O_DIRECTORY);
   if (fd < 0) throw cannot_open(errno);
-  return fd;
+  return {fd, steps.back().path, links > 0};
+}
+
+}  // namespace
+
+int open_through_trusted_directories(const std::string& name, const std::string& path) {
+  const WalkChecks refuse_untrusted{
+      .directory = [&](const Step& dir, const std::string& where) { refuse_untrusted_directory(name, dir, where); },
+      .link = [&](const Step& dir, const struct stat& link,
+                  const std::string& link_path) { refuse_repointable_link(name, dir, link, link_path); },
+  };
+  return open_walking(name, path, refuse_untrusted).fd;
+}
+
+std::optional<OtherOwner> other_owner_on_path(const std::string& path) {
+  std::optional<OtherOwner> found;
+  const auto note = [&](const std::string& item, uid_t uid, OtherOwner::Item what) {
+    if (!found && !sniffer_user(uid)) found = OtherOwner{item, uid, what};
+  };
+  const WalkChecks note_other_owners{
+      .directory = [&](const Step& dir, const std::string&) { note(dir.path, dir.st.st_uid, OtherOwner::kDirectory); },
+      // Elsewhere only the directory's owner may re-point a link.
+      .link = [&](const Step& dir, const struct stat& link, const std::string& link_path) {
+        if (others_may_write(dir.st)) note(link_path, link.st_uid, OtherOwner::kLink);
+      },
+  };
+  try {
+    const Walked walked = open_walking("", path, note_other_owners);
+    const OwnedFd fd(walked.fd);
+    struct stat st {};
+    if (::fstat(fd.get(), &st) == 0) {
+      note(walked.path, st.st_uid, walked.through_link ? OtherOwner::kLinkedFile : OtherOwner::kFile);
+    }
+  } catch (const Error&) {
+    return std::nullopt;  // gone or unreachable meanwhile: the caller's read says so
+  }
+  return found;
 }
 
 }  // namespace sniffer

@@ -13,4 +13,9 @@ bool sniffer_user(uid_t uid) {
   return getpwnam_r("sniffer", &entry, buf, sizeof buf, &found) == 0 && found != nullptr && found->pw_uid == uid;
 }
 
+bool sensor_lock_holder(uid_t uid, const struct stat& file, uid_t directory_owner) {
+  const bool owner_only = S_ISREG(file.st_mode) && (file.st_mode & 077) == 0;
+  return sniffer_user(uid) || uid == directory_owner || (owner_only && uid == file.st_uid);
+}
+
 }  // namespace sniffer

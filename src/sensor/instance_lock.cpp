@@ -96,7 +96,8 @@ std::optional<uid_t> process_uid(pid_t pid) {
 }
 
 // Who holds a file's flock, from /proc/locks (readable by all; not under the
-// unit's ProcSubset=pid): a holder of root, this user or `sniffer` is a
+// unit's ProcSubset=pid): a holder sensor_lock_holder() names (root, this
+// user, `sniffer`, the lock directory's owner, a 0600 file's owner) is a
 // sensor, so is one whose owner cannot be seen (alive but hidden). A holder
 // of another user, or one that is gone (its lock kept by a child it passed the
 // descriptor to), is a squatter.
@@ -111,7 +112,7 @@ struct LockHolders {
   }
 };
 
-std::optional<LockHolders> flock_holders(const struct stat& file) {
+std::optional<LockHolders> flock_holders(const struct stat& file, uid_t directory_owner) {
   std::ifstream locks("/proc/locks");
   if (!locks) return std::nullopt;
   char wanted[64];
@@ -130,7 +131,7 @@ std::optional<LockHolders> flock_holders(const struct stat& file) {
     const pid_t pid = static_cast<pid_t>(std::strtol(pid_text.c_str(), nullptr, 10));
     const std::optional<uid_t> uid = pid > 0 ? process_uid(pid) : std::nullopt;
     // An owner we cannot see (another pid namespace, hidden) may be a sensor's.
-    if (uid ? sniffer_user(*uid) : (pid <= 0 || process_alive(pid))) {
+    if (uid ? sensor_lock_holder(*uid, file, directory_owner) : (pid <= 0 || process_alive(pid))) {
       holders.sensor = pid;
       return holders;
     }
@@ -168,6 +169,9 @@ InstanceLock::InstanceLock(const std::string& pin_path, const std::string& direc
   if (mkdir(directory.c_str(), 0755) != 0 && errno != EEXIST) {
     throw Error("lock directory " + directory + ": " + errno_text(errno));
   }
+  struct stat dir {};
+  if (stat(directory.c_str(), &dir) != 0) throw Error("lock directory " + directory + ": " + errno_text(errno));
+  directory_owner_ = dir.st_uid;  // the unit's RuntimeDirectory= user: its holders are sensors
   const std::string name = file_name(resolved_pin_path(pin_path));
   file_ = directory + "/" + name;
   staging_ = directory + "/." + name + ".new";  // a leading '.' is escaped in lock names: no clash
@@ -212,7 +216,7 @@ InstanceLock::Step InstanceLock::try_once() {
       if (errno == ENOENT) return Step::Again;
       throw Error("lock file " + file_ + ": " + errno_text(errno));
     }
-    const std::optional<LockHolders> holders = flock_holders(leftover);
+    const std::optional<LockHolders> holders = flock_holders(leftover, directory_owner_);
     if (!holders) {
       throw Error("lock file " + file_ + ": " + errno_text(EACCES) +
                   ", and /proc/locks cannot be read to tell whether its holder is alive");
@@ -222,10 +226,11 @@ InstanceLock::Step InstanceLock::try_once() {
   }
   if (fd < 0) throw Error("lock file " + file_ + ": " + errno_text(errno));
   fstat(fd, &leftover);
-  // Only root, this user and `sniffer` may have opened a 0600 file of theirs
-  // (made so from the start, never widened), so only they can hold its lock.
-  const bool private_file =
-      S_ISREG(leftover.st_mode) && sniffer_user(leftover.st_uid) && (leftover.st_mode & 077) == 0;
+  // Only its owner and root may have opened a 0600 file (made so from the
+  // start, never widened): its holder is a sensor, whatever the owner's name
+  // (a unit's User=). One of a sniffer_user's is ours to use as it is.
+  const bool owner_only = S_ISREG(leftover.st_mode) && (leftover.st_mode & 077) == 0;
+  const bool private_file = owner_only && sniffer_user(leftover.st_uid);
   if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
     const int err = errno;
     const std::string pid = holder_pid(fd);
@@ -233,10 +238,10 @@ InstanceLock::Step InstanceLock::try_once() {
     close(fd);
     if (err != EWOULDBLOCK) throw Error("lock file " + file_ + ": flock: " + errno_text(err));
     if (!linked) return Step::Again;  // its holder removed it: it is going, or replacing it
-    if (private_file) refuse(pid);
+    if (owner_only) refuse(pid);
     // A file others may have opened (an earlier version's 0644, say): its
     // holder may be a local user keeping it after its sensor died (R17-5).
-    const std::optional<LockHolders> holders = flock_holders(leftover);
+    const std::optional<LockHolders> holders = flock_holders(leftover, directory_owner_);
     if (holders && holders->sensor) refuse(pid.empty() ? std::to_string(*holders->sensor) : pid);
     // No /proc/locks: a holder we cannot tell apart from a sensor is taken for one.
     const bool named_pid_alive =
@@ -302,7 +307,7 @@ InstanceLock::Step InstanceLock::replace(const struct stat& leftover, bool holdi
     return Step::Again;
   }
   if (!holding_its_lock) {  // a sensor may have taken it since it was judged
-    const std::optional<LockHolders> holders = flock_holders(leftover);
+    const std::optional<LockHolders> holders = flock_holders(leftover, directory_owner_);
     if (holders && holders->sensor) {
       give_up();
       refuse(std::to_string(*holders->sensor));
@@ -326,7 +331,7 @@ bool InstanceLock::replacement_in_progress() const {
   if (fd < 0) {
     struct stat staging {};
     if (errno != EACCES || lstat(staging_.c_str(), &staging) != 0) return false;
-    const std::optional<LockHolders> holders = flock_holders(staging);
+    const std::optional<LockHolders> holders = flock_holders(staging, directory_owner_);
     return holders && (holders->sensor || !holders->squatters.empty());
   }
   const bool held = flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK;

@@ -29,6 +29,28 @@ exec setpriv --reuid="$user" --regid="$user" --init-groups --inh-caps="$caps" --
 """
 
 
+# sh -c SERVICE_BESIDE_ROOT service USER CAPS COMMAND...: as PREPARE, but the bpffs and /run/sniffer
+# are mounted in the namespace of this shell, where /proc stays whole (a root shell's view of the
+# host), and the service runs in a mount namespace of its own below it, sharing them, with /proc as
+# the unit shows it. Prints "service PID" (the daemon's), then waits for it: `nsenter --target` this
+# shell's pid `--mount` is the host a root start runs on beside the service.
+SERVICE_BESIDE_ROOT = f"""set -e
+user=$1 caps=$2
+shift 2
+mount -t bpf -o mode=0700 bpf /sys/fs/bpf
+mount -t tmpfs -o mode=0755 tmpfs /run
+install -d -o "$user" -g "$user" -m 0755 /run/sniffer
+install -d -o "$user" -g "$user" -m 0700 {PIN_DIR}
+unshare --mount sh -c 'user=$1 caps=$2
+shift 2
+mount -t proc -o subset=pid,hidepid=invisible proc /proc
+exec setpriv --reuid="$user" --regid="$user" --init-groups --inh-caps="$caps" --ambient-caps="$caps" \\
+  --bounding-set="$caps" -- "$@"' service "$user" "$caps" "$@" &
+echo "service $!"
+wait "$!"
+"""
+
+
 def unit_capabilities(unit_text):
     """The unit's CapabilityBoundingSet=, as setpriv names them: ["bpf", "net_admin", ...]."""
     caps = re.search(r"^CapabilityBoundingSet=(.+)$", unit_text, re.M).group(1).split()
@@ -41,6 +63,13 @@ def service_command(user, caps, command, as_root_first=""):
     spec = ",".join(["-all"] + [f"+{c}" for c in caps])
     prepare = PREPARE.replace("exec setpriv", f"{as_root_first}\nexec setpriv", 1)
     return ["sh", "-c", prepare, "service", user, spec, *map(str, command)]
+
+
+def service_beside_root_command(user, caps, command):
+    """The command line (for Lab.popen) that runs `command` as the service would, beside a host
+    where root may start another (SERVICE_BESIDE_ROOT)."""
+    spec = ",".join(["-all"] + [f"+{c}" for c in caps])
+    return ["sh", "-c", SERVICE_BESIDE_ROOT, "service", user, spec, *map(str, command)]
 
 
 @contextmanager

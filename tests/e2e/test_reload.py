@@ -1,12 +1,14 @@
 """Live reload (SIGHUP): roles, interfaces and filters change without reloading the
 programs or losing records; an invalid config is rejected and the old one keeps running."""
 import json
+import os
+import pwd
 import signal
 import subprocess
 import sys
 import time
 
-from e2e_support import SENDER, Addr, random_ports, scrape_until, wait_log
+from e2e_support import SENDER, Addr, Daemon, lab_config, random_ports, scrape_until, wait_log
 
 UDP_BURST = """
 import socket, sys
@@ -238,3 +240,26 @@ def test_an_xdp_mode_the_driver_lacks_keeps_the_old_mode_without_retrying(lab, s
     assert daemon.stderr().count("detached xdp generic") == 2, daemon.stderr()
     report = daemon.stop()
     assert report["userspace"]["interface_events"]["lo"]["hooks_missing"] == 0, report["userspace"]["interface_events"]
+
+
+def test_a_config_another_user_owns_is_warned_of_at_start_and_at_each_reload(env, lab, tmp_path):
+    """Red team R18-1: the owner of the config file steers the sensor at the next SIGHUP. Not refused
+    (an operator's `sudo sniffer --config ./sniffer.json` on a file of their own account), but said
+    once at start and once at each reload, naming the file and its owner."""
+    daemon = Daemon(env, lab, tmp_path, lab_config(f"ipc://{tmp_path}/owned.sock"))
+    os.chown(daemon.config_path, 65534, 65534)
+    warning = (f'config "{daemon.config_path}": owned by uid 65534 ({pwd.getpwuid(65534).pw_name}), who can change '
+               "the sensor's configuration at the next reload; chown root or keep it where only root can write")
+    try:
+        daemon.start()
+        assert daemon.stderr().count(warning) == 1, daemon.stderr()
+        assert reload_with(daemon, sensor_id="reloaded"), daemon.stderr()
+        assert daemon.stderr().count(warning) == 2, daemon.stderr()
+    finally:
+        daemon.terminate()
+
+
+def test_a_root_owned_config_is_not_warned_of(lab, start_daemon):
+    daemon = start_daemon()
+    assert reload_with(daemon, sensor_id="reloaded"), daemon.stderr()
+    assert "who can change the sensor's configuration" not in daemon.stderr(), daemon.stderr()

@@ -9,6 +9,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -17,7 +18,9 @@ import time
 
 import pytest
 
-from e2e_support import Addr, NotifySocket, Subscriber, lab_config, run, wait_ready, warm_up
+import service_user
+from e2e_support import REPO_ROOT, Addr, NotifySocket, Subscriber, lab_config, run, wait_ready, warm_up
+from service_user import service_beside_root_command, temporary_user, unit_capabilities, user_directory, user_ids
 
 LOCK_DIR = "/run/sniffer"
 
@@ -539,3 +542,73 @@ def test_an_earlier_versions_lock_file_a_local_user_holds_is_replaced_with_a_war
         _assert_the_lock_is_private_and_refuses_a_third(env, lab, tmp_path, config, lock, pin_dir, started)
     finally:
         _end_squat(squatter, sensors, lock)
+
+
+def test_a_live_sensor_of_a_service_user_of_any_name_refuses_a_root_start(env, lab, tmp_path):
+    """Red team R18-7: the service run as a user not named "sniffer" (this harness's temporary user,
+    a unit's User=) holds its 0600 lock file in /run/sniffer, which it owns (RuntimeDirectory=). A
+    root start with the same pin_path took it for a squatter's: it replaced the lock file and the
+    live sensor's pins, ran beside it, and removed the pin directory at its exit. It is refused now,
+    naming the service's pid, and the service keeps its lock and pins."""
+    caps = unit_capabilities((REPO_ROOT / "config" / "sniffer.service").read_text())
+    lock = f"{LOCK_DIR}/sys-fs-bpf-sniffer.lock"
+    with temporary_user() as user, user_directory(user) as workdir:
+        binary = workdir / "sniffer"  # a copy the user can run wherever the checkout is
+        shutil.copy2(env.sniffer, binary)
+        service_config = workdir / "service.json"
+        service_config.write_text(json.dumps(beside_config(f"ipc://{workdir}/service.sock", "wan0")))
+        notify = NotifySocket()
+        os.chmod(notify.path, 0o666)  # the user sends READY=1 to it
+        err_path = tmp_path / "service.stderr"
+        with open(err_path, "wb") as err:
+            proc = lab.popen(lab.gw, service_beside_root_command(user, caps, [binary, "--config", service_config]),
+                             stdout=subprocess.PIPE, stderr=err, text=True, env=notify.env())
+        service_pid = int(proc.stdout.readline().split()[1])
+        try:
+            wait_ready(proc, notify, lambda: err_path.read_text(errors="replace"))
+            host = f"/proc/{proc.pid}/root"  # the namespace the root start runs in
+            held = os.stat(host + lock)
+            assert (held.st_uid, oct(held.st_mode & 0o777)) == (user_ids(user)[0], "0o600")
+            pins = pin_inodes(host + service_user.PIN_DIR)
+            assert pins, "the service pinned nothing"
+            code, err = start_beside(proc.pid, env, tmp_path, beside_config(f"ipc://{tmp_path}/root.sock", "lan0"))
+            assert code == 1, err
+            assert f"another sniffer (pid {service_pid}) holds /sys/fs/bpf/sniffer (lock {lock})" in err, err
+            assert proc.poll() is None, "the service stopped"
+            assert os.stat(host + lock).st_ino == held.st_ino, "the service's lock file was replaced"
+            assert pin_inodes(host + service_user.PIN_DIR) == pins, "the service's pins were replaced"
+        finally:
+            os.kill(service_pid, signal.SIGTERM)
+            proc.communicate(timeout=10)
+        log = err_path.read_text(errors="replace")
+        assert proc.returncode == 0, log
+        assert not re.search(r"^\S+ (warning|error|critical) ", log, re.M), log  # its pins were its own to the end
+
+
+def beside_config(endpoint, interface):
+    """The lab config on `interface` alone (two sensors on separate interfaces could both run), pinned
+    where the service pins (its namespace's own bpffs)."""
+    config = lab_config(endpoint, pin_path=service_user.PIN_DIR, metrics={"listen": ""})
+    config["interfaces"] = [i for i in config["interfaces"] if i["name"] == interface]
+    return config
+
+
+def pin_inodes(pin_dir):
+    return {name: os.stat(os.path.join(pin_dir, name)).st_ino for name in sorted(os.listdir(pin_dir))}
+
+
+def start_beside(target_pid, env, tmp_path, config):
+    """Starts the daemon as root in the mount and network namespaces of `target_pid` with `config`:
+    (exit code, stderr). One still running after 15 s (it took the lock) is stopped, and fails the test."""
+    config_path = tmp_path / "root.json"
+    config_path.write_text(json.dumps(config))
+    root = subprocess.Popen(["nsenter", f"--target={target_pid}", "--mount", "--net", str(env.sniffer),
+                             "--config", str(config_path)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            stdin=subprocess.DEVNULL, text=True)
+    try:
+        _, err = root.communicate(timeout=15)
+    except subprocess.TimeoutExpired:
+        root.terminate()
+        _, err = root.communicate(timeout=10)
+        pytest.fail(f"the root start ran beside the service:\n{err}", pytrace=False)
+    return root.returncode, err

@@ -21,6 +21,7 @@
 #include "temp_dir.hpp"
 
 #include "sniffer/instance_lock.hpp"
+#include "sniffer/sniffer_users.hpp"
 
 namespace fs = std::filesystem;
 using sniffer::AlreadyRunning;
@@ -376,4 +377,113 @@ TEST(InstanceLock, StartsRacingOverASquattedLeftoverHaveOneWinner) {
     EXPECT_EQ(std::count(said.begin(), said.end(), 'w'), 1) << "round " << round << ": " << said;
     EXPECT_EQ(std::count(said.begin(), said.end(), 'r'), kStarts - 1) << "round " << round << ": " << said;
   }
+}
+
+namespace {
+
+struct stat lock_file_stat(mode_t mode, uid_t owner) {
+  struct stat st {};
+  st.st_mode = mode;
+  st.st_uid = owner;
+  return st;
+}
+
+}  // namespace
+
+// Red team R18-7: who holds a lock file is a sensor by who could have opened
+// it, not by the name of its account: the unit may run as any User=.
+TEST(InstanceLock, AHolderIsASensorByWhoCouldHaveOpenedTheFile) {
+  using sniffer::sensor_lock_holder;
+  const uid_t service = 4000, other = 5000;  // neither root nor us nor `sniffer`
+  ASSERT_NE(geteuid(), service);
+  ASSERT_NE(geteuid(), other);
+  // Root and us hold any file as sensors.
+  EXPECT_TRUE(sensor_lock_holder(0, lock_file_stat(S_IFREG | 0644, other), other));
+  EXPECT_TRUE(sensor_lock_holder(geteuid(), lock_file_stat(S_IFREG | 0644, other), other));
+  // The owner of a 0600 file: only it and root could have opened it.
+  EXPECT_TRUE(sensor_lock_holder(service, lock_file_stat(S_IFREG | 0600, service), 0));
+  // The lock directory's owner: the unit's RuntimeDirectory= user.
+  EXPECT_TRUE(sensor_lock_holder(service, lock_file_stat(S_IFREG | 0644, 0), service));
+  // Another user holding a file others may open: a squatter (R17-5), even its owner.
+  EXPECT_FALSE(sensor_lock_holder(other, lock_file_stat(S_IFREG | 0644, 0), service));
+  EXPECT_FALSE(sensor_lock_holder(other, lock_file_stat(S_IFREG | 0644, other), service));
+  EXPECT_FALSE(sensor_lock_holder(other, lock_file_stat(S_IFREG | 0640, other), 0));
+  // A 0600 file is no sign for anyone but its owner; a directory is no lock file.
+  EXPECT_FALSE(sensor_lock_holder(other, lock_file_stat(S_IFREG | 0600, service), service));
+  EXPECT_FALSE(sensor_lock_holder(other, lock_file_stat(S_IFDIR | 0600, other), 0));
+}
+
+namespace {
+
+// A lock file of `owner` and `mode`, its pid 4242, in a directory of
+// `directory_owner`, held by a process of `holder`.
+struct HeldLock {
+  fs::path file;
+  ino_t inode = 0;
+  Squatter holder;
+};
+
+void hold_lock_file(HeldLock& held, const fs::path& dir, uid_t directory_owner, uid_t owner, mode_t mode,
+                    uid_t holder) {
+  ASSERT_EQ(chmod(dir.c_str(), 0755), 0);
+  ASSERT_EQ(chown(dir.c_str(), directory_owner, directory_owner), 0);
+  held.file = dir / InstanceLock::file_name("/sys/fs/bpf/sniffer");
+  std::ofstream(held.file) << "4242\n";
+  ASSERT_EQ(chown(held.file.c_str(), owner, owner), 0);
+  ASSERT_EQ(chmod(held.file.c_str(), mode), 0);
+  held.inode = inode(held.file);
+  squat(held.holder, held.file, holder);
+  ASSERT_EQ(held.holder.said, "held");
+}
+
+// What a start (root) in `dir` says: "started[, its warning]" or its refusal.
+std::string start_over(const fs::path& dir) {
+  try {
+    InstanceLock lock("/sys/fs/bpf/sniffer", dir.string());
+    return "started" + (lock.warning().empty() ? std::string() : ", " + lock.warning());
+  } catch (const AlreadyRunning& e) {
+    return e.what();
+  }
+}
+
+}  // namespace
+
+// Red team R18-7: a sensor run as a user not named "sniffer" (the e2e
+// harness's, a unit's User=) holds its 0600 file in the directory it owns; a
+// root start took it for a squatter's, replaced the file and the live pins.
+TEST(InstanceLock, ALiveSensorOfAServiceUserOfAnyNameIsRefused) {
+  if (geteuid() != 0) GTEST_SKIP() << "another user's process needs root";
+  const uid_t service = 4000;
+  const std::string refused = "another sniffer (pid 4242) holds /sys/fs/bpf/sniffer";
+  {  // its 0600 file, even in a directory of root's: only it (or root) could have opened it
+    TempDir dir("instance_lock");
+    HeldLock held;
+    hold_lock_file(held, dir.path, 0, service, 0600, service);
+    const std::string said = start_over(dir.path);
+    EXPECT_NE(said.find(refused), std::string::npos) << said;
+    EXPECT_EQ(inode(held.file), held.inode) << "the live sensor's lock file was replaced";
+  }
+  {  // a file others may open, in the directory it owns (RuntimeDirectory=)
+    TempDir dir("instance_lock");
+    HeldLock held;
+    hold_lock_file(held, dir.path, service, service, 0644, service);
+    const std::string said = start_over(dir.path);
+    EXPECT_NE(said.find(refused), std::string::npos) << said;
+    EXPECT_EQ(inode(held.file), held.inode) << "the live sensor's lock file was replaced";
+  }
+}
+
+// Round 17 stays: in the service user's directory, another user holding a
+// file others may open is a squatter: replaced, named in the warning.
+TEST(InstanceLock, AnotherUserHoldingALockFileInTheServiceUsersDirectoryIsStillASquatter) {
+  if (geteuid() != 0) GTEST_SKIP() << "another user's process needs root";
+  const uid_t service = 4000, other = 12345;
+  TempDir dir("instance_lock");
+  HeldLock held;
+  hold_lock_file(held, dir.path, service, service, 0644, other);
+  const std::string said = start_over(dir.path);
+  EXPECT_NE(said.find("started, lock file "), std::string::npos) << said;
+  EXPECT_NE(said.find("held by pid " + std::to_string(held.holder.pid) + " (uid 12345), not a sniffer's"),
+            std::string::npos)
+      << said;
 }
