@@ -19,6 +19,7 @@
 #include "sniffer/bpf_loader.hpp"
 #include "sniffer/error.hpp"
 #include "sniffer/prefix.hpp"
+#include "sniffer/sensor_addresses.hpp"
 
 namespace sniffer {
 
@@ -68,8 +69,12 @@ class Blocklist {
   BlockGuard& guard() { return guard_; }
   const BlockGuard& guard() const { return guard_; }
   // Where the sensor's own addresses come from (read before each add, so an
-  // address the host gained a moment ago is protected); unset: none.
-  void set_host_addresses_source(std::function<std::vector<Prefix>()> source) { host_source_ = std::move(source); }
+  // address the host gained a moment ago is protected); unset: none. The
+  // second form: every address a configured one (tests).
+  void set_host_addresses_source(std::function<SensorAddressList()> source) { host_source_ = std::move(source); }
+  void set_host_addresses_source(std::function<std::vector<Prefix>()> source) {
+    host_source_ = [source = std::move(source)] { return SensorAddressList{.configured = source(), .learned = {}}; };
+  }
 
   // Adds or replaces the rule for (prefix, direction); returns it with its id.
   // Throws BlocklistError: Full when the trie is full, Refused (with its
@@ -138,7 +143,8 @@ class Blocklist {
     std::vector<Exemption> added, removed;
   };
   // Makes the exemptions those the rules and the sensor's addresses (as last
-  // read) call for; returns what changed.
+  // read) call for; returns what changed, since the last call (add() makes
+  // the exemptions its rule calls for at once, reported here).
   ExemptionChange sync_exemptions();
   // The rules whose prefix covers the exemption's address in its direction.
   std::vector<BlockRule> covering(const Exemption& e) const;
@@ -184,10 +190,12 @@ class Blocklist {
   std::set<Exemption> wanted_exemptions() const;
   void end_exemptions_not_in(const std::set<Exemption>& wanted, ExemptionChange& change);
   void add_exemptions(const std::set<Exemption>& wanted, ExemptionChange& change);
+  // sync_exemptions() into `change`.
+  void sync_exemptions_into(ExemptionChange& change);
 
   BpfPrograms& progs_;
   BlockGuard guard_;
-  std::function<std::vector<Prefix>()> host_source_;
+  std::function<SensorAddressList()> host_source_;
   std::map<RefusalReason, std::uint64_t> refused_;
   std::map<Key, BlockRule> rules_;
   std::vector<Prefix> allow_;
@@ -200,7 +208,8 @@ class Blocklist {
   // The guard (and its generation) revoke_refused() last checked every
   // control rule against; nullopt: check again.
   std::optional<std::uint64_t> revoke_checked_;
-  std::vector<Prefix> sensor_addresses_;  // as refresh_host_addresses() last read them
+  std::vector<Prefix> sensor_addresses_;  // configured and learned, as refresh_host_addresses() last read them
+  ExemptionChange unreported_;            // made by add(), not yet returned by sync_exemptions()
   std::set<Exemption> exemptions_;        // in the kernel's tries
   std::set<Exemption> failing_exemptions_;  // wanted, but their write failed (logged once)
   std::uint64_t rule_changes_ = 0;        // grows with each rule added or erased

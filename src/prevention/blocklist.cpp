@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
 #include <spdlog/spdlog.h>
 
@@ -89,7 +90,8 @@ void Blocklist::set_allowlist(const std::vector<Prefix>& prefixes) {
     bpf_map_delete_elem(allow_fd(p), key.data());
   }
   allow_.clear();
-  for (const Prefix& p : prefixes) {
+  for (const Prefix& given : prefixes) {
+    const Prefix p = unmapped(given);  // as the block entries (add_checked)
     LpmKey key(p);
     sniffer_allow_entry value{};
     if (bpf_map_update_elem(allow_fd(p), key.data(),
@@ -109,12 +111,14 @@ void Blocklist::set_guard(BlockGuard guard) {
 
 void Blocklist::refresh_host_addresses() {
   if (!host_source_) return;
-  sensor_addresses_ = host_source_();
+  const SensorAddressList addresses = host_source_();
   std::vector<ProtectedPrefix> sensor;
-  for (const Prefix& p : sensor_addresses_) {
+  for (const Prefix& p : addresses.configured) {
     sensor.push_back({p, RefusalReason::SensorAddress, "the sensor's address " + display(p)});
   }
   guard_.set_protected(RefusalReason::SensorAddress, std::move(sensor));
+  sensor_addresses_ = addresses.configured;
+  sensor_addresses_.insert(sensor_addresses_.end(), addresses.learned.begin(), addresses.learned.end());
 }
 
 std::optional<BlockRefusal> Blocklist::check(const Prefix& prefix, const std::vector<ProtectedPrefix>& extra,
@@ -138,7 +142,9 @@ std::map<RefusalReason, std::uint64_t> Blocklist::refused() const {
 
 BlockRule Blocklist::add(BlockRule rule, const std::vector<ProtectedPrefix>& extra) {
   refresh_host_addresses();
-  return add_checked(std::move(rule), extra);
+  rule = add_checked(std::move(rule), extra);
+  sync_exemptions_into(unreported_);  // a learned address it covers: exempted before the next packet
+  return rule;
 }
 
 void Blocklist::add_all(const std::vector<BlockRule>& rules,
@@ -156,6 +162,9 @@ void Blocklist::add_all(const std::vector<BlockRule>& rules,
 
 BlockRule Blocklist::add_checked(BlockRule rule, const std::vector<ProtectedPrefix>& extra, bool update_flag,
                                  SensorAddresses sensor) {
+  // ::ffff:203.0.113.5, as a dual-stack server logs an IPv4 peer, means the
+  // IPv4 address: in the IPv6 trie it would never match (red team, round 18).
+  rule.prefix = unmapped(rule.prefix);
   if (auto refusal = check(rule.prefix, extra, sensor)) {
     ++refused_[refusal->reason];
     throw BlocklistError(BlocklistError::Kind::Refused, refusal->message, refusal->reason);
@@ -224,7 +233,8 @@ void Blocklist::erase_from_kernel(const BlockRule& r) {
   }
 }
 
-BlockRule Blocklist::remove(const Prefix& prefix, BlockDirection direction) {
+BlockRule Blocklist::remove(const Prefix& given, BlockDirection direction) {
+  const Prefix prefix = unmapped(given);  // as add_checked stored it
   auto it = rules_.find({prefix, direction});
   if (it == rules_.end()) {
     throw BlocklistError(BlocklistError::Kind::NotFound,
@@ -348,14 +358,18 @@ std::vector<BlockRule> Blocklist::covering(const Exemption& e) const {
 }
 
 Blocklist::ExemptionChange Blocklist::sync_exemptions() {
-  ExemptionChange change;
+  ExemptionChange change = std::exchange(unreported_, {});
+  sync_exemptions_into(change);
+  return change;
+}
+
+void Blocklist::sync_exemptions_into(ExemptionChange& change) {
   const std::pair now{guard_.generation(), rule_changes_};  // the addresses or the rules changed
-  if (exemptions_synced_ == now) return change;
+  if (exemptions_synced_ == now) return;
   exemptions_synced_ = now;
   const std::set<Exemption> wanted = wanted_exemptions();
   end_exemptions_not_in(wanted, change);  // first: their room is needed
   add_exemptions(wanted, change);
-  return change;
 }
 
 std::set<Blocklist::Exemption> Blocklist::wanted_exemptions() const {

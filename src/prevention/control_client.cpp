@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <zmq.hpp>
 
+#include "sniffer/block_guard.hpp"
 #include "sniffer/curve_auth.hpp"
 #include "sniffer/error.hpp"
 #include "sniffer/prefix.hpp"
@@ -14,9 +15,10 @@ namespace sniffer {
 
 namespace {
 
+// The sensor stores ::ffff:a.b.c.d as the IPv4 prefix it names (Blocklist).
 bool same_prefix(const std::string& a, const std::string& b) {
   try {
-    return Prefix::parse(a) == Prefix::parse(b);
+    return unmapped(Prefix::parse(a)) == unmapped(Prefix::parse(b));
   } catch (const Error&) {
     return false;
   }

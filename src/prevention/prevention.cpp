@@ -5,32 +5,14 @@
 
 #include <spdlog/spdlog.h>
 
-#include "sniffer/host_addresses.hpp"
+#include "sniffer/sensor_addresses.hpp"
 #include "sniffer/wall_clock.hpp"
 
 namespace sniffer {
 
-namespace {
-
-// Every address of this network namespace (all interfaces, loopback and
-// link-local too): no block may cover one of them.
-std::vector<Prefix> sensor_addresses() {
-  std::vector<Prefix> out;
-  for (const auto& [version, addr] : HostAddresses::from_system(InterfaceTable{}).local_list()) {
-    Prefix p;
-    p.family = version == 4 ? AF_INET : AF_INET6;
-    p.addr = addr;
-    p.length = version == 4 ? 32 : 128;
-    out.push_back(unmapped(p));
-  }
-  return out;
-}
-
-}  // namespace
-
 Prevention::Prevention(BpfPrograms& progs, const Config& config, ZmqRuntime& zmq, Captures* captures)
     : blocklist_(progs), control_endpoint_(config.control.endpoint), state_file_(config.blocklist.state_file) {
-  blocklist_.set_host_addresses_source(sensor_addresses);
+  blocklist_.set_host_addresses_source(read_sensor_addresses);
   check(config.blocklist);
   apply(config.blocklist);
   if (!config.control.endpoint.empty()) {

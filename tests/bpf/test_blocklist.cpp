@@ -443,5 +443,52 @@ TEST_F(ProgramsTest, ACommandCannotPunchAHoleInAStaticDropEntry) {
             .record = kBlocked});
 }
 
+// An address the sensor learned from the network (SLAAC from a router
+// advertisement, DHCPv6: any link peer can hand one out) no longer makes a new
+// block over it refused: the block is added and the address exempted at once.
+// A configured address still refuses it (red team, round 18: one forged RA per
+// prefix made the attacker's networks unblockable).
+TEST_F(ProgramsTest, ANewBlockOverALearnedAddressIsAddedWithTheAddressExempted) {
+  load();
+  configure(Mode::Gateway, Role::Wan, 1, true);
+  Blocklist bl(*progs_);
+  bl.set_host_addresses_source([] {
+    return SensorAddressList{.configured = {Prefix::parse("2001:db8:100::1")},
+                             .learned = {Prefix::parse("2001:db8:bad:1:1c76:abff:fe14:f141")}};
+  });
+  bl.set_guard(blocklist_guard(BlocklistConfig{}, ""));
+  EXPECT_THROW(bl.add(rule("2001:db8:100::/64")), BlocklistError) << "a configured address still refuses";
+  const BlockRule added = bl.add(rule("2001:db8:bad:1::/64"));
+  EXPECT_EQ(bl.exemptions(), 1u) << "exempted with the add, not at the next sweep";
+  check({
+      {.description = "the attacker's /64", .frame = udp6_from("2001:db8:bad:1::5"),
+       .verdict = kXdpDrop, .record = with_verdict(SNIFFER_VERDICT_BLOCKED, added.id)},
+      {.description = "the sensor's learned address", .frame = udp6_from("2001:db8:bad:1:1c76:abff:fe14:f141"),
+       .record = kPassed},
+  });
+  const Blocklist::ExemptionChange change = bl.sync_exemptions();
+  ASSERT_EQ(change.added.size(), 1u) << "the add's exemption is reported by the next sweep";
+  EXPECT_EQ(change.added[0].address.text(), "2001:db8:bad:1:1c76:abff:fe14:f141/128");
+  EXPECT_TRUE(bl.sync_exemptions().added.empty());
+}
+
+// A v4-mapped prefix (::ffff:203.0.113.5, as a dual-stack server logs an IPv4
+// peer) is the IPv4 prefix: in the IPv6 trie it never matched (red team,
+// round 18). The same for del and the allowlist.
+TEST_F(ProgramsTest, AV4MappedPrefixIsTheIpv4Prefix) {
+  load();
+  configure(Mode::Gateway, Role::Wan, 1, true);
+  Blocklist bl(*progs_);
+  const BlockRule added = bl.add(rule("::ffff:203.0.113.0/120"));
+  EXPECT_EQ(added.prefix.text(), "203.0.113.0/24");
+  check(Row{.description = "dropped", .frame = udp_from("203.0.113.5"), .verdict = kXdpDrop,
+            .record = with_verdict(SNIFFER_VERDICT_BLOCKED, added.id)});
+  EXPECT_EQ(bl.remove(Prefix::parse("::ffff:203.0.113.0/120"), BlockDirection::Source).prefix.text(),
+            "203.0.113.0/24");
+  bl.add(rule("203.0.113.0/24"));
+  bl.set_allowlist({Prefix::parse("::ffff:203.0.113.5")});
+  check(Row{.description = "allowed", .frame = udp_from("203.0.113.5"), .record = kPassed});
+}
+
 }  // namespace
 }  // namespace sniffer::test

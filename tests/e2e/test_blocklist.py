@@ -223,6 +223,53 @@ def test_an_address_the_sensor_gains_inside_a_block_is_exempted_and_the_block_st
         lab.exec(lab.gw, ["ip", "addr", "del", "203.0.113.1/32", "dev", "wan0"], check=False)
 
 
+def test_blocks_over_learned_and_v4_mapped_addresses(env, lab, start_daemon, tmp_path):
+    """Red team, round 18. (1) An IPv6 address the sensor learned from the network (a lifetime, as
+    SLAAC from any link peer's router advertisement or DHCPv6 gives) no longer makes a block over it
+    refused: the block is added and the address exempted; a configured address still refuses it.
+    (2) A block given as ::ffff:a.b.c.d is the IPv4 block (it never matched). (3) A v4-mapped address
+    on the sensor is no IPv4 address of it: the host it names stays blocked."""
+    control, sensor_pub, client_key = control_socket(env, tmp_path, "detector")
+    daemon = start_daemon(control=control, blocklist={"roles": ["wan"]})
+
+    def block(*args):
+        return run([env.sniffer, "block", "--endpoint", control["endpoint"], "--server-key", sensor_pub,
+                    "--key-file", client_key, "--name", "det", "--timeout-ms", "3000", *args], check=False)
+
+    learned, configured = "2001:db8:bad:1::99", "2001:db8:bad:2::99"
+    try:
+        lab.exec(lab.gw, ["ip", "-6", "addr", "add", f"{learned}/64", "dev", "wan0", "valid_lft", "3600",
+                          "preferred_lft", "3600", "nodad"])
+        lab.exec(lab.gw, ["ip", "-6", "addr", "add", f"{configured}/64", "dev", "wan0", "nodad"])
+        added = block("add", "2001:db8:bad:1::/64", "--duration", "600", "--reason", "attacker's /64")
+        assert added.returncode == 0, added.stderr
+        assert wait_log(daemon, f"blocklist: the sensor's address {learned} is inside the src entry "
+                                "2001:db8:bad:1::/64 (control: det", timeout=5), daemon.stderr()
+        refused = block("add", "2001:db8:bad:2::/64", "--duration", "600")
+        assert refused.returncode == 1, refused.stdout
+        assert f"would cover the sensor's address {configured}" in refused.stderr, refused.stderr
+
+        # The attacker, an address of the WAN namespace routed back through it.
+        attacker = "203.0.113.5"
+        lab.exec(lab.wan, ["ip", "addr", "add", f"{attacker}/32", "dev", "eth0"])
+        lab.exec(lab.gw, ["ip", "route", "add", attacker, "via", Addr.WAN4_PEER])
+        assert lan_echoes_from(lab, attacker) == 3, "the lab does not route the attacker"
+        mapped = block("add", f"::ffff:{attacker}", "--duration", "600", "--reason", "as a dual-stack log has it")
+        assert mapped.returncode == 0, mapped.stderr
+        assert f"{attacker}/32" in mapped.stdout, mapped.stdout
+        assert lan_echoes_from(lab, attacker) == 0, "a block given as ::ffff:a.b.c.d does not apply"
+
+        lab.exec(lab.gw, ["ip", "-6", "addr", "add", f"::ffff:{attacker}/128", "dev", "wan0", "nodad"])
+        time.sleep(1.5)  # the once-a-second sweep
+        assert lan_echoes_from(lab, attacker) == 0, "a v4-mapped address of the sensor exempted the IPv4 host"
+        assert f"the sensor's address {attacker} is inside" not in daemon.stderr(), daemon.stderr()
+        bl = daemon.stop()["userspace"]["blocklist"]
+        assert bl["entries"] == 2 and bl["exemptions"] == 1, bl
+    finally:
+        for address in (f"{learned}/64", f"{configured}/64", f"::ffff:{attacker}/128"):
+            lab.exec(lab.gw, ["ip", "-6", "addr", "del", address, "dev", "wan0"], check=False)
+
+
 REFUSAL_SUFFIX = "(blocks never cover the sensor's addresses, its control clients or blocklist.protected)"
 ATTACKER = "198.51.100.20"  # a second address of the WAN namespace; the control client is Addr.WAN4_PEER
 
