@@ -39,6 +39,7 @@ class EndpointBind {
 
   std::string key_, endpoint_;
   std::string refused_;  // why the last attempt failed
+  std::string reason_;   // the same without the holders' processes (endpoint_retry.hpp)
   bool may_wait_ = false;  // a tcp port or an abstract name whose failure bind_may_wait() lets pass
   std::string bound_;
   EndpointRetry retry_;  // while not bound: when to try again, what was said

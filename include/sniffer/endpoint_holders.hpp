@@ -24,9 +24,13 @@ std::vector<EndpointHolder> tcp_port_holders(int port);
 // The sockets bound to the abstract unix `name` (no leading NUL).
 std::vector<EndpointHolder> abstract_name_holders(const std::string& name);
 // ", held by uid U (pid P, COMM)[, uid V]" (a pid when a process of this pid
-// namespace that we may look at has the socket open), or empty when none is
-// known.
+// namespace that we may look at has the socket open; COMM, which the holder
+// chooses, as terminal_text() shows it), or empty when none is known.
 std::string held_by(const std::vector<EndpointHolder>& holders);
+// The same without the processes (", held by uid U[, uid V]"): what a holder
+// cannot change at will, where its pid and name it can (rename itself, bind
+// from a new process), so what says whether a holder is a new one.
+std::string held_by_uids(const std::vector<EndpointHolder>& holders);
 // Whether one of them is root or our own user.
 bool held_by_us(const std::vector<EndpointHolder>& holders);
 

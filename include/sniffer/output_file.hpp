@@ -14,6 +14,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -97,18 +98,24 @@ class OutputFile {
   static std::unique_ptr<char[], Free> aligned_buffer(std::size_t bytes);  // bytes: whole blocks
   // Renames the temporary file to target_ (NewOnly: never over a name).
   void rename_into_place();
-  // "DIR/.NAME.XXXXXX" beside target_.
-  std::string temp_name_pattern() const;
-  // A named temporary file: removed at exit and at fatal signals.
-  void remember_temp(const std::string& temp);
+  // ".NAME.XXXXXX" with random letters for the Xs, NAME target_'s.
+  std::string random_temp_name() const;
+  // Names the temporary file in dir_fd_ by `make` (0 or an errno; EEXIST:
+  // another name is tried), and remembers the name: 0 or the last errno.
+  int make_temp_name(const std::function<int(const std::string&)>& make);
+  // A named temporary file (`name`, in dir_fd_): removed at exit and at fatal signals.
+  void remember_temp(const std::string& name);
   // Links the O_TMPFILE file: true when at target_ already (NewOnly), false
   // when at a temporary name, to be renamed.
   bool name_unnamed_file();
 
   std::string path_, what_;
   // The file renamed over (empty: written directly), and the temporary's
-  // name (empty while it is unnamed, O_TMPFILE).
-  std::string target_, temp_path_;
+  // name (empty while it is unnamed, O_TMPFILE), as a path and in dir_fd_.
+  std::string target_, temp_path_, temp_name_;
+  // target_'s directory, opened once (O_PATH): the temporary file is made,
+  // named and renamed in it, whatever its path leads to by then (R18-2).
+  int dir_fd_ = -1;
   const char* temp_c_str_ = nullptr;  // temp_path_, as temp_files holds it (removed at a fatal signal)
   int temp_slot_ = -1;
   std::unique_ptr<char[], Free> buffer_;  // written to fd_ when it holds flush_at_ bytes or more; block-aligned

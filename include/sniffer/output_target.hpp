@@ -10,6 +10,8 @@ namespace sniffer {
 
 // The directory part of `path` ("." for a bare name, "/" for the root's files).
 std::string directory_of(const std::string& path);
+// The last name of `path`: the file's own, in directory_of(path).
+std::string file_name_of(const std::string& path);
 
 // How `path` is written, decided from ONE lstat: another user may swap a
 // plain file of theirs and a link between two looks (red team R14-2), so
@@ -32,6 +34,17 @@ WriteTarget write_target(const std::string& path, const std::string& what);
 // a caller that makes files beside `path` before (the parts of -j) calls it
 // first.
 void refuse_foreign_directory_links(const std::string& path, const std::string& what);
+
+// The directory the file `path` is made in, opened once (O_PATH), so that
+// everything made there at commit (linkat, renameat) lands in the directory
+// opened, not in whatever its name leads to by then: another user who owns a
+// directory of the path could swap it for a link between the check and the
+// commit (red team R18-2). With `refuse_foreign_links`, it is reached one name
+// at a time, each looked up in the directory before, a link followed only
+// when refuse_foreign_directory_links would let it be (same error); so what is
+// opened is what that check allows, at the moment it is opened. -1 and errno
+// when a name is missing or not a directory.
+int open_output_directory(const std::string& path, const std::string& what, bool refuse_foreign_links);
 
 // Our descriptor open for writing on the file `path` names (followed), if
 // any, such as /dev/stdout, /dev/fd/N or /proc/self/fd/N: written through,

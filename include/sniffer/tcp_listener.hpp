@@ -40,10 +40,14 @@ class UniqueFd {
 // another user than root and ours (a squatter: endpoint_holders.hpp).
 class BindError : public Error {
  public:
-  BindError(const std::string& what, bool passing) : Error(what), passing_(passing) {}
+  BindError(const std::string& what, std::string reason, bool passing)
+      : Error(what), reason_(std::move(reason)), passing_(passing) {}
   bool passing() const { return passing_; }
+  // what() without the holders' processes (held_by_uids): whether a retry's failure is new (endpoint_retry.hpp).
+  const std::string& reason() const { return reason_; }
 
  private:
+  std::string reason_;
   bool passing_;
 };
 

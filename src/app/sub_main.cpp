@@ -5,6 +5,7 @@
 // Exit codes: 0 success (and --help, --version); 1 a runtime error (a key file, the
 // sensor refused the key or speaks CURVE to a plaintext subscriber, nothing
 // arrived before --timeout); 2 a usage error (an unknown option, a bad value).
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cstring>
@@ -28,6 +29,23 @@ namespace {
 
 constexpr int kExitError = 1;
 constexpr int kExitUsage = 2;
+
+// What sniffer-sub holds at most of messages received and not yet printed
+// (its stdout stalled, `| less` at a full screen): ZMQ_RCVHWM messages of up
+// to --max-message-bytes each. At the mark libzmq stops reading, the
+// publisher drops beyond its own mark and a sensor's sequence numbers show
+// the lost batches; left at libzmq's 1000, whatever it connects to could make
+// it hold 1000 x 128 MiB (red team, round 18).
+constexpr std::int64_t kQueuedBytesBudget = std::int64_t{1} << 30;
+constexpr std::int64_t kMinQueuedMessages = 4, kMaxQueuedMessages = 1000;  // libzmq's default
+
+// ZMQ_RCVHWM for messages of up to `max_message_bytes` (-1: no limit, taken
+// as the default limit, so that the count stays bounded).
+int receive_high_water_mark(std::int64_t max_message_bytes) {
+  const std::int64_t largest = max_message_bytes < 0 ? sniffer::kMaxPublishedMessageBytes : max_message_bytes;
+  const std::int64_t fits = largest == 0 ? kMaxQueuedMessages : kQueuedBytesBudget / largest;
+  return static_cast<int>(std::clamp(fits, kMinQueuedMessages, kMaxQueuedMessages));
+}
 
 volatile std::sig_atomic_t g_stop = 0;
 void on_stop(int) { g_stop = 1; }
@@ -56,7 +74,9 @@ std::optional<int> parse_options(int argc, char** argv, Options& opts) {
   app.add_option("--max-message-bytes", opts.max_message_bytes,
                  "a publisher that sends a larger message is disconnected (ZMQ_MAXMSGSIZE; -1: no limit). The "
                  "default is above the largest batch a sensor sends (65536 events or flow records, labels of up "
-                 "to 256 bytes)")
+                 "to 256 bytes). Messages not yet printed are held up to 1 GiB in all: 1 GiB / BYTES of them "
+                 "(ZMQ_RCVHWM; 4 to 1000, 8 by default and for -1); beyond it the publisher drops them, and "
+                 "the sequence gaps say so")
       ->capture_default_str()
       ->check(CLI::Range(std::int64_t{-1}, std::int64_t{1} << 40))
       ->type_name("BYTES");
@@ -82,6 +102,7 @@ bool set_up_subscriber(zmq::socket_t& sub, const Options& opts) {
   sub.set(zmq::sockopt::subscribe, opts.topic);
   // Before connect: libzmq applies it to the connections made afterwards.
   sub.set(zmq::sockopt::maxmsgsize, opts.max_message_bytes);
+  sub.set(zmq::sockopt::rcvhwm, receive_high_water_mark(opts.max_message_bytes));
   if (opts.curve()) {
     try {
       sniffer::make_curve_client(sub, sniffer::load_secret_key_file(opts.key_file),

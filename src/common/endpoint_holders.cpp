@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "sniffer/abstract_sockets.hpp"
+#include "sniffer/terminal_text.hpp"
 
 namespace sniffer {
 
@@ -78,10 +79,29 @@ std::map<std::uint64_t, std::string> socket_processes(const std::vector<Endpoint
       if (!inodes.count(inode) || found.count(inode)) continue;
       std::string comm;
       std::getline(std::ifstream(p->path() / "comm"), comm);
-      found[inode] = "pid " + pid + ", " + comm;
+      found[inode] = "pid " + pid + ", " + terminal_text(comm);  // any bytes but NUL: escapes too
     }
   }
   return found;
+}
+
+// ", held by uid U (PROCESSES)[, uid V]", each uid with those of its holders named in `processes`.
+std::string describe_holders(const std::vector<EndpointHolder>& holders,
+                             const std::map<std::uint64_t, std::string>& processes) {
+  // By uid, each with its processes (an IPv4 and an IPv6 listener of one process: named once).
+  std::map<std::uint32_t, std::set<std::string>> by_uid;
+  for (const EndpointHolder& h : holders) {
+    auto& named = by_uid[h.uid];
+    if (auto p = processes.find(h.inode); p != processes.end()) named.insert(p->second);
+  }
+  std::string text;
+  for (const auto& [uid, named] : by_uid) {
+    text += (text.empty() ? ", held by uid " : ", uid ") + std::to_string(uid);
+    std::string list;
+    for (const std::string& process : named) list += (list.empty() ? "" : "; ") + process;
+    if (!list.empty()) text += " (" + list + ")";
+  }
+  return text;
 }
 
 }  // namespace
@@ -104,22 +124,10 @@ std::vector<EndpointHolder> abstract_name_holders(const std::string& name) {
 }
 
 std::string held_by(const std::vector<EndpointHolder>& holders) {
-  const std::map<std::uint64_t, std::string> processes = socket_processes(holders);
-  // By uid, each with its processes (an IPv4 and an IPv6 listener of one process: named once).
-  std::map<std::uint32_t, std::set<std::string>> by_uid;
-  for (const EndpointHolder& h : holders) {
-    auto& named = by_uid[h.uid];
-    if (auto p = processes.find(h.inode); p != processes.end()) named.insert(p->second);
-  }
-  std::string text;
-  for (const auto& [uid, named] : by_uid) {
-    text += (text.empty() ? ", held by uid " : ", uid ") + std::to_string(uid);
-    std::string list;
-    for (const std::string& process : named) list += (list.empty() ? "" : "; ") + process;
-    if (!list.empty()) text += " (" + list + ")";
-  }
-  return text;
+  return describe_holders(holders, socket_processes(holders));
 }
+
+std::string held_by_uids(const std::vector<EndpointHolder>& holders) { return describe_holders(holders, {}); }
 
 bool held_by_us(const std::vector<EndpointHolder>& holders) {
   for (const EndpointHolder& h : holders) {

@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <condition_variable>
+#include <functional>
 #include <iostream>
 #include <mutex>
 #include <thread>
@@ -99,30 +100,47 @@ OutputFile::OutputFile(std::string path, std::string what, Mode mode)
     return;
   }
   target_ = target;
+  dir_fd_ = open_output_directory(target_, what_, mode_ == Mode::Replace);
+  if (dir_fd_ < 0) fail("cannot create a temporary file beside it", errno);
   // Unnamed until commit (O_TMPFILE): a run killed by SIGKILL or the OOM
   // killer leaves nothing behind (red team R14-7: each such kill left a
   // `.NAME.XXXXXX` of up to a whole table, for good). A file system without
   // it gets a named temporary file, removed at exit and at fatal signals.
-  fd_ = open(directory_of(target).c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0666);
+  fd_ = openat(dir_fd_, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0666);
   if (fd_ >= 0) return;
   if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL) fail("cannot create a temporary file beside it", errno);
-  std::string temp = temp_name_pattern();
-  fd_ = mkostemp(temp.data(), O_CLOEXEC);
-  if (fd_ < 0) fail("cannot create a temporary file beside it", errno);
-  remember_temp(temp);
-  const mode_t mask = umask(0);  // mkstemp makes 0600; the result gets the usual 0666 & ~umask
+  const int err = make_temp_name([this](const std::string& name) {
+    fd_ = openat(dir_fd_, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    return fd_ >= 0 ? 0 : errno;
+  });
+  if (err != 0) fail("cannot create a temporary file beside it", err);
+  const mode_t mask = umask(0);  // made 0600, as mkstemp does; the result gets the usual 0666 & ~umask
   umask(mask);
   if (fchmod(fd_, 0666 & ~mask) != 0) fail("chmod", errno);
 }
 
-std::string OutputFile::temp_name_pattern() const {
-  const auto slash = target_.rfind('/');
-  const std::string name = slash == std::string::npos ? target_ : target_.substr(slash + 1);
-  return directory_of(target_) + "/." + name + ".XXXXXX";
+std::string OutputFile::random_temp_name() const {
+  constexpr std::string_view kLetters = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+  std::random_device random;
+  std::string name = "." + file_name_of(target_) + ".XXXXXX";
+  for (std::size_t i = name.size() - 6; i < name.size(); ++i) name[i] = kLetters[random() % kLetters.size()];
+  return name;
 }
 
-void OutputFile::remember_temp(const std::string& temp) {
-  temp_path_ = temp;
+int OutputFile::make_temp_name(const std::function<int(const std::string&)>& make) {
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    const std::string name = random_temp_name();
+    const int err = make(name);
+    if (err == EEXIST) continue;
+    if (err == 0) remember_temp(name);
+    return err;
+  }
+  return EEXIST;
+}
+
+void OutputFile::remember_temp(const std::string& name) {
+  temp_name_ = name;
+  temp_path_ = directory_of(target_) + "/" + name;  // for a fatal signal's unlink(), which has no directory
   temp_c_str_ = temp_path_.c_str();
   temp_slot_ = temp_files::remember(&temp_c_str_, 1);
 }
@@ -133,35 +151,27 @@ void OutputFile::remember_temp(const std::string& temp) {
 // it, a window of two system calls).
 bool OutputFile::name_unnamed_file() {
   const auto link_to = [this](const std::string& name) {
-    if (linkat(fd_, "", AT_FDCWD, name.c_str(), AT_EMPTY_PATH) == 0) return 0;
+    if (linkat(fd_, "", dir_fd_, name.c_str(), AT_EMPTY_PATH) == 0) return 0;
     if (errno != EPERM && errno != ENOENT) return errno;  // AT_EMPTY_PATH wants CAP_DAC_READ_SEARCH
     const std::string self = "/proc/self/fd/" + std::to_string(fd_);
-    return linkat(AT_FDCWD, self.c_str(), AT_FDCWD, name.c_str(), AT_SYMLINK_FOLLOW) == 0 ? 0 : errno;
+    return linkat(AT_FDCWD, self.c_str(), dir_fd_, name.c_str(), AT_SYMLINK_FOLLOW) == 0 ? 0 : errno;
   };
   if (mode_ == Mode::NewOnly) {
-    if (const int err = link_to(target_); err != 0) fail("link into place (never over an existing name)", err);
+    if (const int err = link_to(file_name_of(target_)); err != 0) {
+      fail("link into place (never over an existing name)", err);
+    }
     return true;
   }
-  const std::string pattern = temp_name_pattern();
-  std::random_device random;
-  constexpr std::string_view kLetters = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-  for (int attempt = 0; attempt < 100; ++attempt) {
-    std::string temp = pattern;
-    for (std::size_t i = temp.size() - 6; i < temp.size(); ++i) temp[i] = kLetters[random() % kLetters.size()];
-    const int err = link_to(temp);
-    if (err == EEXIST) continue;
-    if (err != 0) fail("name the temporary file", err);
-    remember_temp(temp);
-    return false;
-  }
-  fail("name the temporary file", EEXIST);
+  if (const int err = make_temp_name(link_to); err != 0) fail("name the temporary file", err);
+  return false;
 }
 
 OutputFile::~OutputFile() {
   writer_.reset();  // its write done, before the file is closed
   if (fd_ >= 0) close(fd_);
   temp_files::forget(temp_slot_);
-  if (!temp_path_.empty()) unlink(temp_path_.c_str());
+  if (!temp_name_.empty()) unlinkat(dir_fd_, temp_name_.c_str(), 0);
+  if (dir_fd_ >= 0) close(dir_fd_);
 }
 
 void OutputFile::Free::operator()(char* p) const { std::free(p); }
@@ -359,9 +369,10 @@ void OutputFile::commit() {
   temp_files::forget(temp_slot_);  // after the rename: a signal before it removes the file
   temp_slot_ = -1;
   temp_path_.clear();
+  temp_name_.clear();
   // The new name itself survives a crash of the machine once its directory
   // is synced (best effort: a directory may not be readable to open).
-  const int dir = open(directory_of(target_).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  const int dir = openat(dir_fd_, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dir >= 0) {
     const int err = fsync(dir) != 0 ? errno : 0;
     close(dir);
@@ -370,17 +381,20 @@ void OutputFile::commit() {
 }
 
 void OutputFile::rename_into_place() {
+  const std::string name = file_name_of(target_);
   if (mode_ == Mode::Replace) {
-    if (rename(temp_path_.c_str(), target_.c_str()) != 0) fail("rename into place", errno);
+    if (renameat(dir_fd_, temp_name_.c_str(), dir_fd_, name.c_str()) != 0) fail("rename into place", errno);
     return;
   }
   // rename(2) would replace a name that appeared meanwhile (a symbolic link
   // planted there included). RENAME_NOREPLACE fails instead; a file system
   // without it gets link(2), which never replaces nor follows, then unlink.
-  if (renameat2(AT_FDCWD, temp_path_.c_str(), AT_FDCWD, target_.c_str(), RENAME_NOREPLACE) == 0) return;
+  if (renameat2(dir_fd_, temp_name_.c_str(), dir_fd_, name.c_str(), RENAME_NOREPLACE) == 0) return;
   if (errno != EINVAL && errno != ENOSYS) fail("rename into place (never over an existing name)", errno);
-  if (link(temp_path_.c_str(), target_.c_str()) != 0) fail("link into place (never over an existing name)", errno);
-  unlink(temp_path_.c_str());
+  if (linkat(dir_fd_, temp_name_.c_str(), dir_fd_, name.c_str(), 0) != 0) {
+    fail("link into place (never over an existing name)", errno);
+  }
+  unlinkat(dir_fd_, temp_name_.c_str(), 0);
 }
 
 }  // namespace sniffer

@@ -21,6 +21,11 @@ std::string directory_of(const std::string& path) {
   return slash == 0 ? "/" : path.substr(0, slash);
 }
 
+std::string file_name_of(const std::string& path) {
+  const auto slash = path.rfind('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
 namespace {
 
 // A symbolic link or a FIFO in a sticky, world-writable directory (/tmp)
@@ -30,16 +35,68 @@ namespace {
 // and the FIFO hands them the table (or blocks the run in open() while
 // nobody reads). The kernel's fs.protected_symlinks and fs.protected_fifos
 // rules, applied whatever the sysctls say (round 16). Returns the owner, or
-// -1 when it is neither.
-long foreign_owner(const std::string& path, const struct stat& st) {
-  struct stat dir {};
-  if ((!S_ISLNK(st.st_mode) && !S_ISFIFO(st.st_mode)) || stat(directory_of(path).c_str(), &dir) != 0) return -1;
+// -1 when it is neither. `dir`: the directory the entry `st` is in.
+long foreign_owner_in(const struct stat& dir, const struct stat& st) {
+  if (!S_ISLNK(st.st_mode) && !S_ISFIFO(st.st_mode)) return -1;
   const bool shared_sticky = (dir.st_mode & S_ISVTX) != 0 && (dir.st_mode & S_IWOTH) != 0;
   if (!shared_sticky || st.st_uid == geteuid() || st.st_uid == dir.st_uid) return -1;
   return static_cast<long>(st.st_uid);
 }
 
+// The same for the entry `path`, its directory found by name.
+long foreign_owner(const std::string& path, const struct stat& st) {
+  struct stat dir {};
+  if ((!S_ISLNK(st.st_mode) && !S_ISFIFO(st.st_mode)) || stat(directory_of(path).c_str(), &dir) != 0) return -1;
+  return foreign_owner_in(dir, st);
+}
+
+[[noreturn]] void throw_foreign_directory_link(const std::string& path, const std::string& what,
+                                               const std::string& component, long owner) {
+  throw Error(what + " " + path + ": " + component + " is a symbolic link of another user (uid " +
+              std::to_string(owner) + ") in a shared sticky directory: not followed, as its owner could "
+              "name any directory; remove it, or name the directory it leads to");
+}
+
+// Closes a descriptor when it goes.
+struct FdCloser {
+  int fd;
+  ~FdCloser() {
+    if (fd >= 0) close(fd);
+  }
+};
+
+// Opens `name` in the directory `dir` (a descriptor; `component`: the path so
+// far, for the error), as open_output_directory() says. -1 and errno when it fails.
+int open_component(int dir, const std::string& name, const std::string& component, const std::string& path,
+                   const std::string& what) {
+  struct stat st {}, parent {};
+  if (fstatat(dir, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return -1;
+  if (!S_ISLNK(st.st_mode)) return openat(dir, name.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fstat(dir, &parent) != 0) return -1;
+  if (const long owner = foreign_owner_in(parent, st); owner >= 0) {
+    throw_foreign_directory_link(path, what, component, owner);
+  }
+  // Ours, or its directory's owner's, or in a directory no one else may
+  // rename in: none but them can put another link in its place.
+  return openat(dir, name.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+}
+
 }  // namespace
+
+int open_output_directory(const std::string& path, const std::string& what, bool refuse_foreign_links) {
+  const std::string dir = directory_of(path);
+  if (!refuse_foreign_links) return open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  int fd = open(dir.front() == '/' ? "/" : ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  for (std::size_t start = 0; fd >= 0 && start < dir.size();) {
+    const std::size_t end = std::min(dir.find('/', start), dir.size());
+    const std::string name = dir.substr(start, end - start);
+    start = end + 1;
+    if (name.empty() || name == ".") continue;  // a run of slashes is one separator
+    const FdCloser parent{fd};
+    fd = open_component(parent.fd, name, dir.substr(0, end), path, what);
+  }
+  return fd;
+}
 
 void refuse_foreign_directory_links(const std::string& path, const std::string& what) {
   // Each directory component, from the first: /tmp, then /tmp/x (a run of
@@ -50,9 +107,7 @@ void refuse_foreign_directory_links(const std::string& path, const std::string& 
     struct stat st {};
     if (lstat(component.c_str(), &st) != 0 || !S_ISLNK(st.st_mode)) continue;
     if (const long owner = foreign_owner(component, st); owner >= 0) {
-      throw Error(what + " " + path + ": " + component + " is a symbolic link of another user (uid " +
-                  std::to_string(owner) + ") in a shared sticky directory: not followed, as its owner could "
-                  "name any directory; remove it, or name the directory it leads to");
+      throw_foreign_directory_link(path, what, component, owner);
     }
   }
 }

@@ -115,7 +115,7 @@ MetricsServer::MetricsServer(const std::string& listen, HttpLimits limits)
     bind_server();
   } catch (const BindError& e) {
     if (!e.passing()) throw Error("metrics.listen \"" + listen_ + "\": " + e.what());
-    retry_.start_failed(e.what(), monotonic_now_ns());
+    retry_.start_failed(e.what(), e.reason(), monotonic_now_ns());
   } catch (const Error& e) {
     throw Error("metrics.listen \"" + listen_ + "\": " + e.what());
   }
@@ -158,10 +158,10 @@ bool MetricsServer::bind_if_due() {
   try {
     bind_server();
   } catch (const BindError& e) {
-    retry_.retry_failed(e.what(), !e.passing(), monotonic_now_ns());
+    retry_.retry_failed(e.what(), e.reason(), !e.passing(), monotonic_now_ns());
     return false;
   } catch (const std::exception& e) {  // the host name no longer resolves, the server thread could not start...
-    retry_.retry_failed(e.what(), true, monotonic_now_ns());
+    retry_.retry_failed(e.what(), e.what(), true, monotonic_now_ns());
     return false;
   }
   retry_.bound("http://" + listen_ + "/metrics");

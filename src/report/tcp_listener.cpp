@@ -42,8 +42,8 @@ UniqueFd listen_tcp(const std::string& host, int port) {
   ::freeaddrinfo(result);
   if (listening.get() < 0) {
     const std::vector<EndpointHolder> holders = err == EADDRINUSE ? tcp_port_holders(port) : std::vector<EndpointHolder>{};
-    throw BindError("cannot bind " + where + ": " + errno_text(err) + held_by(holders),
-                    bind_may_wait(err, holders));
+    const std::string failure = "cannot bind " + where + ": " + errno_text(err);
+    throw BindError(failure + held_by(holders), failure + held_by_uids(holders), bind_may_wait(err, holders));
   }
   return listening;
 }

@@ -25,7 +25,9 @@ int EndpointBind::attempt(zmq::socket_t& socket) {
                port.find_first_not_of("0123456789") == std::string::npos) {
       holders = tcp_port_holders(std::stoi(port));
     }
-    refused_ = std::string("cannot bind: ") + e.what() + held_by(holders);
+    const std::string failure = std::string("cannot bind: ") + e.what();
+    refused_ = failure + held_by(holders);
+    reason_ = failure + held_by_uids(holders);
     may_wait_ = (tcp || abstract) && bind_may_wait(e.num(), holders);
     return e.num();
   }
@@ -36,7 +38,7 @@ int EndpointBind::attempt(zmq::socket_t& socket) {
 bool EndpointBind::start(zmq::socket_t& socket) {
   if (attempt(socket) == 0) return true;
   if (!may_wait_) throw Error(key_ + " \"" + endpoint_ + "\": " + refused_);
-  retry_.start_failed(refused_, monotonic_now_ns());
+  retry_.start_failed(refused_, reason_, monotonic_now_ns());
   return false;
 }
 
@@ -45,7 +47,7 @@ bool EndpointBind::try_bind(zmq::socket_t& socket) {
   if (!retry_.due(monotonic_now_ns())) return false;
   // Whatever the reason now, the run goes on without it (endpoint_retry.hpp).
   if (attempt(socket) != 0) {
-    retry_.retry_failed(refused_, !may_wait_, monotonic_now_ns());
+    retry_.retry_failed(refused_, reason_, !may_wait_, monotonic_now_ns());
     return false;
   }
   retry_.bound(bound_);

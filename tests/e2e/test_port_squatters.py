@@ -214,3 +214,51 @@ def test_a_metrics_port_root_takes_after_a_squatter_does_not_end_the_run(env, la
             proc.kill()
             proc.wait()
         daemon.terminate()
+
+
+# A squatter whose process name (any bytes but NUL, 15 at most) clears the screen and turns the terminal
+# green, renamed every half second: to the base each retry was a new reason, a line every 5 s forever.
+RENAMING_SQUATTER = """
+import ctypes, socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen(8)
+libc = ctypes.CDLL(None)
+for i in range(1000000):
+    libc.prctl(15, ctypes.c_char_p(b"\\x1b[2J\\x1b[1;32m%03d" % (i % 1000)), 0, 0, 0)  # PR_SET_NAME
+    if i == 0:
+        print("bound", flush=True)
+    time.sleep(0.5)
+"""
+
+
+def renaming_squatter(lab, port):
+    proc = lab.popen(lab.gw, ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3", "-c",
+                              RENAMING_SQUATTER, str(port)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline() == "bound\n"
+    return proc
+
+
+def test_a_squatter_that_renames_itself_is_named_once_and_its_name_escaped(env, lab, tmp_path):
+    """R18-6: a new reason is a new errno or holder uid, not a new pid or process name; the name, the
+    squatter's choice, goes to the log escaped, not as terminal escapes."""
+    metrics_port, publish_port = random_ports(2)
+    squatters = [renaming_squatter(lab, metrics_port), renaming_squatter(lab, publish_port)]
+    endpoint, listen = f"tcp://127.0.0.1:{publish_port}", f"127.0.0.1:{metrics_port}"
+    daemon = Daemon(env, lab, tmp_path, lab_config(endpoint, metrics={"listen": listen}))
+    try:
+        daemon.start()
+        time.sleep(17)  # three tries of each, each finding the squatter under another name
+        err = daemon.stderr()
+        assert daemon.running(), err
+        for key, where in (("metrics.listen", listen), ("publish.endpoint", endpoint)):
+            said = [line for line in err.splitlines() if line.count(f'{key} "{where}"') and "held by uid 65534" in line]
+            assert len(said) == 1, err  # the start's line only
+            assert "\\x1b[2J\\x1b[1;32m" in said[0], said[0]
+        assert "\x1b" not in err, err
+        daemon.stop()
+    finally:
+        for squatter in squatters:
+            squatter.kill()
+            squatter.wait()
+        daemon.terminate()

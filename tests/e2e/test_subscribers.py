@@ -3,9 +3,11 @@
 Both print one JSON object per event; each is checked against one known UDP flow (IPv4 and
 IPv6, WAN peer -> LAN peer through the gateway), and both must print the same objects.
 """
+import fcntl
 import importlib.util
 import io
 import json
+import os
 import re
 import subprocess
 import sys
@@ -326,3 +328,59 @@ def test_sniffer_sub_refuses_a_message_over_its_bound(env, tmp_path):
     assert [json.loads(line)["stats"]["sensor_id"] for line in out.splitlines()] == ["good"], (out[:200], err)
     assert b"larger than --max-message-bytes 65536" in err, err
     assert b"cannot decode" not in err, err
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+
+
+def full_pipe():
+    """A pipe (read end, write end) whose buffer is already full: a process writing to it blocks, as
+    sniffer-sub does under `| less` at a full screen."""
+    read_end, write_end = os.pipe()
+    fcntl.fcntl(write_end, 1031, 4096)  # F_SETPIPE_SZ: one page
+    os.set_blocking(write_end, False)
+    try:
+        while True:
+            os.write(write_end, b"x" * 4096)
+    except BlockingIOError:
+        pass
+    os.set_blocking(write_end, True)  # the file description is shared: sniffer-sub must block, not fail
+    return read_end, write_end
+
+
+def test_sniffer_sub_holds_at_most_its_budget_while_its_output_is_stalled(env, tmp_path):
+    """Red team R18-3: --max-message-bytes bounded one message, not how many sniffer-sub held: with
+    its output stalled, libzmq kept receiving up to ZMQ_RCVHWM (1000) messages of up to 128 MiB each.
+    Now it holds 1 GiB / --max-message-bytes of them (8 by default), so 1 GiB at most."""
+    zmq = env.zmq
+    endpoint = f"ipc://{tmp_path}/stalled.sock"
+    ctx = zmq.Context()
+    pub = ctx.socket(zmq.XPUB)
+    pub.setsockopt(zmq.SNDHWM, 0)  # ours queues whatever sniffer-sub does not take
+    pub.setsockopt(zmq.LINGER, 0)
+    pub.bind(endpoint)
+    read_end, write_end = full_pipe()
+    sub = subprocess.Popen([env.sniffer_sub, "--connect", endpoint], stdout=write_end, stderr=write_end)
+    peak_kib = 0
+    try:
+        assert pub.poll(5000), "sniffer-sub did not subscribe"
+        pub.recv()
+        pub.send_multipart([b"pkt", b"\xff" * 8])  # cannot be decoded: it blocks writing so
+        big = bytes(100 << 20)  # under the 128 MiB bound
+        for _ in range(16):
+            pub.send_multipart([b"pkt", big], copy=False)
+        for _ in range(30):
+            time.sleep(0.2)
+            peak_kib = max(peak_kib, rss_kib(sub.pid))
+        assert sub.poll() is None
+    finally:
+        sub.kill()
+        sub.wait()
+        os.close(read_end)
+        os.close(write_end)
+        pub.close()
+        ctx.term()
+    assert peak_kib < (1 << 20), f"sniffer-sub held {peak_kib} KiB"  # the base: 16 x 100 MiB
+    assert "ZMQ_RCVHWM" in subprocess.run([env.sniffer_sub, "--help"], capture_output=True, text=True).stdout

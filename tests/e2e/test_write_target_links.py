@@ -9,6 +9,7 @@ path; the table's path is now checked the same way, whatever the sysctl says.
 import json
 import os
 import subprocess
+import time
 
 from corpus import REPO_PCAPS
 
@@ -56,3 +57,52 @@ def test_a_link_of_ours_or_roots_as_a_directory_is_followed(env, tmp_path):
     done = run(env, tmp_path, ["--read-pcap", *FILES, "-j", "2", "--write-csv", private / "theirs" / "j.csv"])
     assert done.returncode == 0, done.stderr
     assert (chosen / "j.csv").read_text().startswith("Flow ID,")
+
+
+def open_in(pid, directory):
+    """Whether process `pid` has a file open in `directory` (the table's O_TMPFILE: "DIR/#INODE (deleted)")."""
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{fd}").startswith(f"{directory}/"):
+                return True
+        except OSError:
+            pass
+    return False
+
+
+def test_a_directory_swapped_for_a_link_during_the_run_is_not_followed_at_commit(env, tmp_path):
+    """R18-2: another user's real directory in a shared sticky directory passes the check; swapped for
+    their link to a directory of their choice while the run reads its input, the base linked and
+    renamed the table through the link at commit. Now the table is made in the directory opened."""
+    shared, victim = tmp_path / "shared", tmp_path / "victim"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    victim.mkdir(mode=0o700)
+    theirs = shared / "theirs"
+    theirs.mkdir()
+    os.chown(theirs, 65534, 65534)
+    config = tmp_path / "offline.json"
+    config.write_text(json.dumps({"interfaces": [{"name": "wan0", "role": "wan", "mode": "gateway"}]}))
+    err = tmp_path / "stderr"
+    with open(err, "w") as err_file:
+        run = subprocess.Popen([env.sniffer, "--config", config, "--read-pcap", "-", "--write-csv",
+                                theirs / "flows.csv"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err_file)
+    try:
+        run.stdin.write(FILES[0].read_bytes())
+        run.stdin.flush()
+        deadline = time.monotonic() + 20
+        while not open_in(run.pid, theirs):
+            assert run.poll() is None and time.monotonic() < deadline, "the table was not opened"
+            time.sleep(0.05)
+        # What the other user may do in a sticky directory with what is theirs.
+        os.rename(theirs, shared / "theirs.old")
+        theirs.symlink_to(victim)
+        os.lchown(theirs, 65534, 65534)
+        run.stdin.close()
+        run.wait(timeout=120)
+    finally:
+        run.kill()
+        run.wait()
+    assert list(victim.iterdir()) == [], "the table went through the link put there meanwhile"
+    assert run.returncode == 0, err.read_text()
+    assert (shared / "theirs.old" / "flows.csv").read_text().startswith("Flow ID,")

@@ -232,3 +232,25 @@ TEST(OutputFile, NewOnlyRefusesAnExistingNameAtOnce) {
   EXPECT_THROW(OutputFile(target.string(), "capture file", OutputFile::Mode::NewOnly), sniffer::Error);
   EXPECT_EQ(dir.entries(), 1u);
 }
+
+// R18-2: another user's real directory in a shared sticky directory (as
+// /tmp/out) passes the check; swapped for their link to a directory of their
+// choice while the table is written, the commit went through the link. Now
+// the table is named and renamed in the directory opened at the start.
+TEST(OutputFile, ADirectorySwappedForALinkMeanwhileIsNotFollowedAtCommit) {
+  if (geteuid() != 0) GTEST_SKIP() << "another user's directory and link need root to make";
+  TempDir dir("output_file");
+  const fs::path shared = dir.path / "shared", theirs = shared / "theirs", victim = dir.path / "victim";
+  fs::create_directories(theirs);
+  fs::create_directory(victim);
+  fs::permissions(shared, fs::perms::all | fs::perms::sticky_bit);
+  ASSERT_EQ(chown(theirs.c_str(), 65534, 65534), 0);
+  OutputFile out((theirs / "flows.csv").string(), "--write-csv");
+  out.write("a,b\n");
+  fs::rename(theirs, shared / "theirs.old");
+  fs::create_directory_symlink(victim, theirs);
+  ASSERT_EQ(lchown(theirs.c_str(), 65534, 65534), 0);
+  out.commit();
+  EXPECT_TRUE(fs::is_empty(victim));
+  EXPECT_EQ(read(shared / "theirs.old" / "flows.csv"), "a,b\n");
+}
