@@ -38,7 +38,9 @@ std::vector<std::string> parse_key_lines(const std::string& text, const std::str
 
 // Reads the one secret key of a key file and derives its public key. Refuses
 // (Error naming the file and its mode) a file that group or other may read or
-// write, and a file that is not a regular file.
+// write, a file that is not a regular file (naming what it is: a FIFO is not
+// waited on), and one whose way from "/" another user could change
+// (open_through_trusted_directories).
 CurveKeyPair load_secret_key_file(const std::string& path);
 
 // The allowed client public keys of an authorized-keys file (any number of

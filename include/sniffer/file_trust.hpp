@@ -61,6 +61,9 @@ std::optional<OtherOwner> other_owner_on_path(const std::string& path);
 // access (or holds a secret key) may have.
 bool root_or_us(uid_t uid);
 
+// "a FIFO", "a directory", ...: what a file of `mode` is, for messages.
+std::string file_type_text(mode_t mode);
+
 // "0644": the permission bits of a mode, for messages.
 std::string mode_text(mode_t mode);
 

@@ -10,8 +10,10 @@
 // that this user may not write (a killed root run's, under the unit's user,
 // red team R16-5), is replaced by a new file renamed over it, unless a live
 // sensor holds it: a process of root, this user, `sniffer`, the lock
-// directory's owner, or a 0600 file's owner (red team R18-7). The file holds
-// the holder's pid, for the message that names it.
+// directory's owner, or a 0600 file's owner (red team R18-7); of a file others
+// could have opened, one that also runs a sniffer (not a user's process that
+// exec'd su, red team R18-13). The file holds the holder's pid, for the
+// message that names it.
 #pragma once
 
 #include <sys/stat.h>

@@ -25,6 +25,17 @@ std::string mode_text(mode_t mode) {
 
 bool root_or_us(uid_t uid) { return uid == 0 || uid == ::geteuid(); }
 
+std::string file_type_text(mode_t mode) {
+  if (S_ISREG(mode)) return "a regular file";
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISSOCK(mode)) return "a socket";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  if (S_ISLNK(mode)) return "a symbolic link";
+  return "a file of an unknown type";
+}
+
 namespace {
 
 mode_t write_bits(Writers writers) { return writers == Writers::kGroupOrOther ? (S_IWGRP | S_IWOTH) : S_IWOTH; }

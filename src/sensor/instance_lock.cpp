@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "sniffer/config.hpp"  // normal_pin_path
+#include "sniffer/sniffer_process.hpp"
 #include "sniffer/sniffer_users.hpp"
 
 namespace sniffer {
@@ -95,11 +96,31 @@ std::optional<uid_t> process_uid(pid_t pid) {
   return std::nullopt;
 }
 
+bool owner_only(const struct stat& file) { return S_ISREG(file.st_mode) && (file.st_mode & 077) == 0; }
+
+// A file others could have opened may be held by a user's process that then
+// exec'd a setuid-root program (su waiting at its prompt, red team R18-13):
+// root by uid, not a sensor. Its holder must run a sniffer as well. Only its
+// owner and root could have opened a 0600 file: there the uid says it.
+bool holder_is_sensor(pid_t pid, uid_t uid, const struct stat& file, uid_t directory_owner) {
+  if (!sensor_lock_holder(uid, file, directory_owner)) return false;
+  return owner_only(file) || runs_sniffer(pid).value_or(process_alive(pid));
+}
+
+// "pid 77 (uid 1000)"; "pid 77 (uid 0, running /usr/bin/su)" for a holder
+// of a sensor's uid that runs something else.
+std::string squatter_text(pid_t pid, uid_t uid, bool sensor_uid) {
+  std::string text = "pid " + std::to_string(pid) + " (uid " + std::to_string(uid);
+  if (sensor_uid) text += ", running " + executable_path(pid).value_or("something else");
+  return text + ")";
+}
+
 // Who holds a file's flock, from /proc/locks (readable by all; not under the
 // unit's ProcSubset=pid): a holder sensor_lock_holder() names (root, this
-// user, `sniffer`, the lock directory's owner, a 0600 file's owner) is a
-// sensor, so is one whose owner cannot be seen (alive but hidden). A holder
-// of another user, or one that is gone (its lock kept by a child it passed the
+// user, `sniffer`, the lock directory's owner, a 0600 file's owner) and, for
+// a file others could open, running a sniffer is a sensor; so is one whose
+// owner cannot be seen (alive but hidden). A holder of another user, of
+// another program, or one that is gone (its lock kept by a child it passed the
 // descriptor to), is a squatter.
 struct LockHolders {
   std::optional<pid_t> sensor;
@@ -131,12 +152,12 @@ std::optional<LockHolders> flock_holders(const struct stat& file, uid_t director
     const pid_t pid = static_cast<pid_t>(std::strtol(pid_text.c_str(), nullptr, 10));
     const std::optional<uid_t> uid = pid > 0 ? process_uid(pid) : std::nullopt;
     // An owner we cannot see (another pid namespace, hidden) may be a sensor's.
-    if (uid ? sensor_lock_holder(*uid, file, directory_owner) : (pid <= 0 || process_alive(pid))) {
+    if (uid ? holder_is_sensor(pid, *uid, file, directory_owner) : (pid <= 0 || process_alive(pid))) {
       holders.sensor = pid;
       return holders;
     }
-    holders.squatters.push_back("pid " + std::to_string(pid) +
-                                (uid ? " (uid " + std::to_string(*uid) + ")" : std::string(" (gone)")));
+    holders.squatters.push_back(uid ? squatter_text(pid, *uid, sensor_lock_holder(*uid, file, directory_owner))
+                                    : "pid " + std::to_string(pid) + " (gone)");
   }
   return holders;
 }
@@ -229,8 +250,7 @@ InstanceLock::Step InstanceLock::try_once() {
   // Only its owner and root may have opened a 0600 file (made so from the
   // start, never widened): its holder is a sensor, whatever the owner's name
   // (a unit's User=). One of a sniffer_user's is ours to use as it is.
-  const bool owner_only = S_ISREG(leftover.st_mode) && (leftover.st_mode & 077) == 0;
-  const bool private_file = owner_only && sniffer_user(leftover.st_uid);
+  const bool private_file = owner_only(leftover) && sniffer_user(leftover.st_uid);
   if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
     const int err = errno;
     const std::string pid = holder_pid(fd);
@@ -238,7 +258,7 @@ InstanceLock::Step InstanceLock::try_once() {
     close(fd);
     if (err != EWOULDBLOCK) throw Error("lock file " + file_ + ": flock: " + errno_text(err));
     if (!linked) return Step::Again;  // its holder removed it: it is going, or replacing it
-    if (owner_only) refuse(pid);
+    if (owner_only(leftover)) refuse(pid);
     // A file others may have opened (an earlier version's 0644, say): its
     // holder may be a local user keeping it after its sensor died (R17-5).
     const std::optional<LockHolders> holders = flock_holders(leftover, directory_owner_);

@@ -44,13 +44,18 @@ void refuse_unless_trusted(const std::string& name, const std::string& path, con
   refuse_if_file_writable(name, path, st, Writers::kGroupOrOther, "add a key");
 }
 
-// The contents of a key file (a regular file, at most 1 MiB). `what` names
-// the file in errors ("secret key file"); a secret must not be readable or
-// writable by group or other; a file that `grants` access, see above.
+// The contents of a key file (a regular file, at most 1 MiB; anything else
+// is refused, named, without waiting for a FIFO's writer). `what` names the
+// file in errors ("secret key file"); a secret must not be readable or
+// writable by group or other, and is reached through trusted directories as
+// a file that `grants` access is (see above).
 std::string read_key_file(const std::string& path, const char* what, bool secret, bool grants = false) {
   const std::string name = std::string(what) + " \"" + path + "\"";
-  int fd = grants ? open_through_trusted_directories(name, path)
-                  : ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  // A secret's path goes through the walk too: a user owning a directory on
+  // it could swap in a FIFO, whose blocking open hung the start for good (red
+  // team R18-12). O_NONBLOCK on every path: a public key needs no trusted way.
+  int fd = grants || secret ? open_through_trusted_directories(name, path)
+                            : ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
   if (fd < 0) throw Error(name + ": cannot open: " + errno_text(errno));
   struct Closer {
     int fd;
@@ -58,7 +63,7 @@ std::string read_key_file(const std::string& path, const char* what, bool secret
   } closer{fd};
   struct stat st {};
   if (::fstat(fd, &st) != 0) throw Error(name + ": cannot stat: " + errno_text(errno));
-  if (!S_ISREG(st.st_mode)) throw Error(name + ": not a regular file");
+  if (!S_ISREG(st.st_mode)) throw Error(name + ": " + file_type_text(st.st_mode) + ", not a regular file; refusing it");
   if (secret && (st.st_mode & (S_IRGRP | S_IWGRP | S_IROTH | S_IWOTH)) != 0) {
     throw Error(name + ": mode " + mode_text(st.st_mode) +
                 " lets group or other read or write the secret key; refusing it (chmod 600 \"" + path + "\")");

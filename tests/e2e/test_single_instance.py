@@ -544,6 +544,43 @@ def test_an_earlier_versions_lock_file_a_local_user_holds_is_replaced_with_a_war
         _end_squat(squatter, sensors, lock)
 
 
+def test_an_earlier_versions_lock_file_a_root_process_that_is_not_a_sniffer_holds_is_replaced(env, lab, tmp_path,
+                                                                                              sensors):
+    """Red team R18-13: a user takes an earlier version's 0644 lock file's lock and execs a setuid-root
+    program that waits (su at its password prompt): the holder is root, and was taken for a sensor, so
+    every start was refused naming the file's dead pid. Here root's `flock FILE sleep 60` holds it:
+    not a sniffer, so a squatter, named with what it runs; the start runs on a new file (0600)."""
+    ensure_bpffs()
+    pin_dir = new_pin_dir(lab)
+    lock = lock_file(pin_dir)
+    os.makedirs(LOCK_DIR, exist_ok=True)
+    with open(lock, "w") as f:
+        f.write("999999\n")
+    os.chmod(lock, 0o644)
+    # -o: sleep does not inherit the lock; a session of its own: both are killed at the end.
+    holder = subprocess.Popen(["flock", "-o", lock, "sleep", "60"], start_new_session=True)
+    try:
+        deadline = time.monotonic() + 5
+        while subprocess.run(["flock", "-n", "-E", "99", lock, "true"]).returncode != 99:
+            assert time.monotonic() < deadline, "flock did not take the lock"
+            time.sleep(0.05)
+        config = lab_config(f"ipc://{tmp_path}/next.sock", pin_path=pin_dir, metrics={"listen": ""})
+        started = HostDaemon(env, lab, tmp_path, config, "next")
+        sensors.append(started)
+        started.start()
+        flock = os.path.realpath(shutil.which("flock"))
+        assert (f"lock file {lock}: its lock is held by pid {holder.pid} (uid 0, running {flock}), not a sniffer's: "
+                "replaced by a new file") in started.stderr(), started.stderr()
+        _assert_the_lock_is_private_and_refuses_a_third(env, lab, tmp_path, config, lock, pin_dir, started)
+    finally:
+        os.killpg(holder.pid, signal.SIGKILL)
+        holder.wait()
+        for daemon in sensors:
+            daemon.stop()
+        if os.path.exists(lock):
+            os.unlink(lock)
+
+
 def test_a_live_sensor_of_a_service_user_of_any_name_refuses_a_root_start(env, lab, tmp_path):
     """Red team R18-7: the service run as a user not named "sniffer" (this harness's temporary user,
     a unit's User=) holds its 0600 lock file in /run/sniffer, which it owns (RuntimeDirectory=). A

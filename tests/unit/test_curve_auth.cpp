@@ -1,6 +1,7 @@
 // CURVE keys and the ZAP handler: key file grammar and permission checks,
 // keygen files, and real CURVE sockets over tcp://127.0.0.1 judged by the
 // ZapAuthenticator (allowed, unlisted key, wrong server key, no handler).
+#include <fcntl.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -8,6 +9,8 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <future>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -142,6 +145,35 @@ TEST(CurveKeys, SecretKeyFileProblemsAreNamed) {
   EXPECT_TRUE(contains(e, "bad.key:2: not a CURVE key")) << e;
   e = error_of([&] { load_secret_key_file(dir.path()); });
   EXPECT_TRUE(contains(e, "not a regular file")) << e;
+}
+
+// The error `load` throws, or "hung" when it still waits after 5 s: then a
+// writer opened on `fifo` lets the open go, so that the test ends.
+std::string error_without_waiting(const std::function<void()>& load, const std::string& fifo) {
+  auto loading = std::async(std::launch::async, [&] { return error_of(load); });
+  if (loading.wait_for(std::chrono::seconds(5)) == std::future_status::ready) return loading.get();
+  const int writer = open(fifo.c_str(), O_WRONLY);
+  loading.wait();
+  close(writer);
+  return "hung";
+}
+
+// Red team R18-12: a secret key file was opened by name, blocking: a FIFO
+// swapped in (by a user owning a directory on its way) hung the start in
+// open() for good, before any check. Refused now, naming what it is.
+TEST(CurveKeys, AKeyFileThatIsAFifoIsRefusedWithoutWaiting) {
+  TempDir dir;
+  const std::string fifo = dir.path() + "/sensor.key", link = dir.path() + "/link.key";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  ASSERT_EQ(symlink("sensor.key", link.c_str()), 0);
+  for (const std::string& path : {fifo, link}) {
+    std::string e = error_without_waiting([&] { load_secret_key_file(path); }, fifo);
+    EXPECT_EQ(e, "secret key file \"" + path + "\": a FIFO, not a regular file; refusing it");
+    e = error_without_waiting([&] { load_public_key(path); }, fifo);
+    EXPECT_EQ(e, "public key file \"" + path + "\": a FIFO, not a regular file; refusing it");
+    e = error_without_waiting([&] { load_authorized_keys(path); }, fifo);
+    EXPECT_EQ(e, "authorized keys file \"" + path + "\": a FIFO, not a regular file; refusing it");
+  }
 }
 
 TEST(CurveKeys, AuthorizedKeysFile) {
@@ -309,6 +341,22 @@ TEST_F(TrustedWay, ALinkInADirectoryAnotherUserOwnsIsRefused) {
   give_away(link);
   e = error_of([&] { load_authorized_keys(link); });
   EXPECT_TRUE(contains(e, "the link \"" + link + "\" on its path is owned by uid 65534, who could re-point it")) << e;
+}
+
+// Red team R18-12: the owner of a directory on a secret key's way can swap
+// the key for anything (a FIFO, a link to another root key): its way is
+// checked as an authorized keys file's is.
+TEST_F(TrustedWay, ASecretKeyFileInADirectoryAnotherUserOwnsIsRefused) {
+  if (!root()) GTEST_SKIP() << "giving a directory to another user needs root";
+  const std::string theirs = make_dir("theirs", 0755);
+  const std::string path = theirs + "/sensor.key";
+  std::ofstream(path) << generate_keypair().secret_z85 << "\n";
+  ASSERT_EQ(chmod(path.c_str(), 0600), 0);
+  EXPECT_NO_THROW(load_secret_key_file(path));
+  give_away(theirs);
+  const std::string e = error_of([&] { load_secret_key_file(path); });
+  EXPECT_EQ(e, "secret key file \"" + path + "\": its directory \"" + theirs +
+                   "\" is owned by uid 65534, who could replace it; refusing it (chown root \"" + theirs + "\")");
 }
 
 TEST(CurveKeys, AnEmptyAuthorizedKeysFileIsRefusedACommentedOneAdmitsNobody) {

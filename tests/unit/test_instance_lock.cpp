@@ -1,5 +1,6 @@
 // InstanceLock: one holder per pin path, named in the refusal; released (and
 // its file removed) when the holder goes.
+#include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -486,4 +487,79 @@ TEST(InstanceLock, AnotherUserHoldingALockFileInTheServiceUsersDirectoryIsStillA
   EXPECT_NE(said.find("held by pid " + std::to_string(held.holder.pid) + " (uid 12345), not a sniffer's"),
             std::string::npos)
       << said;
+}
+
+namespace {
+
+// A process that takes `file`'s lock, then execs `program` (as `name`, its
+// comm) keeping the descriptor: red team R18-13's holder, a user's process
+// that became su waiting at its password prompt. Killed at the end.
+struct ExecdHolder {
+  pid_t pid = -1;
+  ~ExecdHolder() {
+    if (pid <= 0) return;
+    kill(pid, SIGKILL);
+    waitpid(pid, nullptr, 0);
+  }
+};
+
+void hold_then_exec(ExecdHolder& holder, const fs::path& file, const fs::path& program) {
+  int execd[2];
+  ASSERT_EQ(pipe2(execd, O_CLOEXEC), 0);  // its end closes at the exec
+  holder.pid = fork();
+  if (holder.pid == 0) {
+    close(execd[0]);
+    const int fd = open(file.c_str(), O_RDONLY);  // kept across the exec
+    if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) != 0) _exit(3);
+    execl(program.c_str(), program.filename().c_str(), "60", static_cast<char*>(nullptr));
+    _exit(4);
+  }
+  close(execd[1]);
+  char c;
+  ASSERT_EQ(read(execd[0], &c, 1), 0);
+  close(execd[0]);
+  ASSERT_EQ(waitpid(holder.pid, nullptr, WNOHANG), 0) << "it could not take the lock, or exec";
+}
+
+// A leftover of `mode` (its pid 4242) held by a process of ours that exec'd
+// sleep through a link named "sniffer" (its comm: a name proves nothing):
+// what a start says (start_over).
+std::string start_over_a_holder_running_sleep(mode_t mode, pid_t& holder_pid) {
+  TempDir dir("instance_lock");
+  EXPECT_EQ(chmod(dir.path.c_str(), 0755), 0);
+  const fs::path file = dir.path / InstanceLock::file_name("/sys/fs/bpf/sniffer");
+  std::ofstream(file) << "4242\n";
+  EXPECT_EQ(chmod(file.c_str(), mode), 0);
+  const fs::path named_sniffer = dir.path / "sniffer";
+  fs::create_symlink(fs::canonical("/bin/sleep"), named_sniffer);
+  ExecdHolder holder;
+  hold_then_exec(holder, file, named_sniffer);
+  holder_pid = holder.pid;
+  return start_over(dir.path);
+}
+
+}  // namespace
+
+// Red team R18-13: over a leftover others could have opened (an earlier
+// version's 0644), a user took the lock and exec'd a setuid-root program that
+// waits (su at its prompt): a holder of uid 0, so "a sensor", and every start
+// was refused naming the file's dead pid. A holder of such a file must run a
+// sniffer as well: this one is a squatter, named with what it runs.
+TEST(InstanceLock, ALeftoverOthersMayOpenHeldByAProcessThatIsNotASnifferIsReplaced) {
+  pid_t holder = -1;
+  const std::string said = start_over_a_holder_running_sleep(0644, holder);
+  EXPECT_NE(said.find("started, lock file "), std::string::npos) << said;
+  EXPECT_NE(said.find("its lock is held by pid " + std::to_string(holder) + " (uid " + std::to_string(geteuid()) +
+                      ", running " + fs::canonical("/bin/sleep").string() + "), not a sniffer's: replaced by a new file"),
+            std::string::npos)
+      << said;
+}
+
+// Only its owner and root could have opened a 0600 file: whatever its holder
+// runs, it is a sensor's (a root holder that is not a sniffer could only be
+// root's own doing).
+TEST(InstanceLock, APrivateLockFileHeldByAProcessThatIsNotASnifferStillRefuses) {
+  pid_t holder = -1;
+  const std::string said = start_over_a_holder_running_sleep(0600, holder);
+  EXPECT_NE(said.find("another sniffer (pid 4242) holds /sys/fs/bpf/sniffer"), std::string::npos) << said;
 }
