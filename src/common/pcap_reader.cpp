@@ -296,6 +296,13 @@ bool PcapReader::next_direct(PcapFrame& frame) {
   set_frame(frame, sec, frac_ns, caplen, len, at + kRecordHeaderBytes);
   d.last = d.head;
   d.head += kRecordHeaderBytes + caplen;
+  // The lines kAhead bytes on, fetched while this record is run: the
+  // hardware's stream prefetch stops at every 4 KiB page, and the first read
+  // of a record's header waited for memory (most of this function's time).
+  // Only hints, within the pages made resident.
+  constexpr std::size_t kAhead = 2048, kLine = 64;
+  const std::size_t ahead_end = std::min(d.head + kAhead, d.populated);
+  for (std::size_t p = (d.last + kAhead) & ~(kLine - 1); p < ahead_end; p += kLine) __builtin_prefetch(d.map + p);
   record_bytes_ += kRecordHeaderBytes + caplen;
   if (d.head >= d.next_advance) d.advance();  // releases nothing of this frame
   return true;
