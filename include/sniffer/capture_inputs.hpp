@@ -14,7 +14,8 @@
 namespace sniffer {
 
 // An input to read: its name, and the file the name led to when the inputs
-// were resolved (none: nothing reachable). Every open of it (the merge's,
+// were resolved (none: nothing reachable; a directory's walk: the very file
+// it judged, see capture_walk.hpp). Every open of it (the merge's,
 // again when it reopens it, a -j worker's) must find that very file: the name
 // may lead elsewhere by then (a link put in its place by a user who may
 // write into the data set).
