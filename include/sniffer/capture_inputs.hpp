@@ -24,8 +24,10 @@ struct CaptureInput {
   std::optional<FileIdentity> identity;
 };
 
-// Told each symbolic link a directory's walk skips, and each second name of
-// a file met in a walk or a pattern's matches, in a line naming it.
+// Told each symbolic link a directory's walk skips, each pattern's match that
+// is neither a directory nor a regular file (a FIFO: its open would wait),
+// and each second name of a file met in a walk or a pattern's matches, in a
+// line naming it.
 using CaptureInputWarning = std::function<void(const std::string&)>;
 
 // The files to read, in the order given (a directory's or a pattern's files
@@ -34,7 +36,7 @@ using CaptureInputWarning = std::function<void(const std::string&)>;
 // walk or a pattern is skipped (`warn` is told), named twice on the command
 // line is an error; each pipe ("-", a `<(...)`) is its own file. Throws Error
 // naming the argument: no such file, a directory without captures, a pattern
-// that matches nothing, a file named twice (it would be counted twice), "-"
+// that matches no regular file nor directory, a file named twice (it would be counted twice), "-"
 // given twice. Names given (files, directories, a pattern's matches) are
 // followed if links; in a directory's walk, links to directories are not,
 // nor links to files of another user than root, this user or the file's

@@ -1,6 +1,7 @@
 #include "sniffer/capture_inputs.hpp"
 
 #include <glob.h>
+#include <sys/stat.h>
 #include <filesystem>
 #include <map>
 #include <tuple>
@@ -35,8 +36,21 @@ struct ArgumentFiles {
   bool named = false;  // the argument itself, a file or "-" (not found by a walk or a pattern)
 };
 
-// A file given by name (an argument, a pattern's match), with what it leads to now.
+// A file named on the command line, with what it leads to now.
 CaptureInput by_name(const std::string& file) { return {file, identity_of(file)}; }
+
+// A pattern's match, looked up once: a directory's captures; a regular file
+// with what that lookup found; nothing else (red team R18-8: a FIFO named like
+// a capture in a data set hung the run in its open, as the walk skips it).
+std::vector<CaptureInput> files_matched(const std::string& pattern, const std::string& match,
+                                        const CaptureInputWarning& warn) {
+  struct stat st {};
+  if (stat(match.c_str(), &st) != 0) return {{match, std::nullopt}};  // gone: opening it will say so
+  if (S_ISDIR(st.st_mode)) return captures_under(match, warn);
+  if (S_ISREG(st.st_mode)) return {{match, FileIdentity{st.st_dev, st.st_ino}}};
+  if (warn) warn("--read-pcap " + pattern + ": " + match + ": not a regular file, skipped");
+  return {};
+}
 
 ArgumentFiles files_of(const std::string& argument, const CaptureInputWarning& warn) {
   if (argument == "-") return {{by_name(argument)}, true};
@@ -47,10 +61,9 @@ ArgumentFiles files_of(const std::string& argument, const CaptureInputWarning& w
   if (!is_pattern(argument)) throw Error("--read-pcap " + argument + ": no such file or directory");
   std::vector<CaptureInput> files;
   for (const std::string& match : glob_matches(argument)) {
-    for (CaptureInput& file : fs::is_directory(match) ? captures_under(match, warn) : std::vector{by_name(match)}) {
-      files.push_back(std::move(file));
-    }
+    for (CaptureInput& file : files_matched(argument, match, warn)) files.push_back(std::move(file));
   }
+  if (files.empty()) throw Error("--read-pcap " + argument + ": no regular file matches the pattern");
   return {std::move(files)};
 }
 
