@@ -37,21 +37,25 @@ def _watch(directory):
     return fd
 
 
-def _answer_reads(fd, act, at_read, done, stop):
-    """Allows every read of the directory; calls act() before allowing read number `at_read`."""
+def _answer_reads(fd, act, at_read, done, stop, failures):
+    """Allows every read of the directory; calls act() before allowing read number `at_read` (what
+    it raises is kept in `failures`: the read is allowed all the same, nothing stays held)."""
     reads = 0
     while not stop.is_set():
         if not select.select([fd], [], [], 0.1)[0]:
             continue
         buf = os.read(fd, 4096)
-        for off in range(0, len(buf), EVENT.size):
-            _, _, _, _, _, event_fd, _ = EVENT.unpack_from(buf, off)
+        off = 0
+        while off < len(buf):
+            event_len, _, _, _, _, event_fd, _ = EVENT.unpack_from(buf, off)
+            off += event_len
             reads += 1
             if reads == at_read:
                 try:
                     act()
-                finally:
-                    done.set()
+                except Exception as e:  # raised again by acting_at_read, once nothing is held
+                    failures.append(e)
+                done.set()
             os.write(fd, struct.pack("iI", event_fd, FAN_ALLOW))
             os.close(event_fd)
 
@@ -62,8 +66,8 @@ def acting_at_read(directory, act, at_read=2):
     a small directory's first listing) waits until act() has run. Yields an Event set once it has.
     Nothing of the test itself may list `directory` meanwhile."""
     fd = _watch(directory)
-    done, stop = threading.Event(), threading.Event()
-    listener = threading.Thread(target=_answer_reads, args=(fd, act, at_read, done, stop), daemon=True)
+    done, stop, failures = threading.Event(), threading.Event(), []
+    listener = threading.Thread(target=_answer_reads, args=(fd, act, at_read, done, stop, failures), daemon=True)
     listener.start()
     try:
         yield done
@@ -71,3 +75,5 @@ def acting_at_read(directory, act, at_read=2):
         stop.set()
         listener.join(timeout=10)
         os.close(fd)  # reads still pending are allowed: nothing stays held
+    if failures:
+        raise failures[0]
