@@ -30,6 +30,9 @@ class WalkFd {
   }
   int get() const { return fd_; }
   int release() { return std::exchange(fd_, -1); }
+  void reset() {
+    if (fd_ >= 0) ::close(std::exchange(fd_, -1));
+  }
   explicit operator bool() const { return fd_ >= 0; }
 
  private:
@@ -54,6 +57,9 @@ bool is_capture_name(const char* name) {
   std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
   return ext == ".pcap" || ext == ".pcapng" || ext == ".cap";
 }
+
+// An error of the run, not of the entry looked at: the walk cannot go on.
+bool out_of_resources(int err) { return err == EMFILE || err == ENFILE || err == ENOMEM; }
 
 std::string joined(const std::string& dir, const char* name) {
   return !dir.empty() && dir.back() == '/' ? dir + name : dir + "/" + name;
@@ -96,6 +102,7 @@ void visit_link(Walk& walk, int dir_fd, int link_fd, const struct stat& link, co
   struct stat st {};
   if (!target || fstat(target.get(), &st) != 0) {
     const int err = errno;
+    if (out_of_resources(err)) walk.fail(err);
     if (capture_name) walk.skip(path, "a symbolic link that leads nowhere (" + errno_text(err) + "), skipped");
     return;
   }
@@ -119,11 +126,15 @@ void visit_directory(Walk& walk, int dir_fd, const char* name, const struct stat
 // nothing opened), and judged and identified by that lookup's fstat.
 void visit(Walk& walk, int dir_fd, const char* name, const std::string& dir_path) {
   const std::string path = joined(dir_path, name);
-  const WalkFd entry(openat(dir_fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC));
+  WalkFd entry(openat(dir_fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC));
+  if (!entry && out_of_resources(errno)) walk.fail(errno);
   struct stat own {};
   if (!entry || fstat(entry.get(), &own) != 0) return;  // gone meanwhile: nothing to read
   const bool capture_name = is_capture_name(name);
-  if (S_ISDIR(own.st_mode)) return visit_directory(walk, dir_fd, name, own, path);
+  if (S_ISDIR(own.st_mode)) {
+    entry.reset();  // one descriptor a level while the walk goes down (a small open-files limit)
+    return visit_directory(walk, dir_fd, name, own, path);
+  }
   if (S_ISLNK(own.st_mode)) return visit_link(walk, dir_fd, entry.get(), own, path, capture_name);
   if (capture_name && S_ISREG(own.st_mode)) walk.found.push_back({path, identity_in(own)});
 }
