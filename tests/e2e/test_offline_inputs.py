@@ -275,6 +275,29 @@ def test_a_link_loop_in_a_directory_is_skipped_and_the_run_goes_on(env, tmp_path
     assert f"{tmp_path}/ds/sub/loop: a symbolic link to a directory, not followed" in stderr, stderr
 
 
+def test_a_fifo_a_pattern_matches_is_skipped_and_the_run_goes_on(env, tmp_path, whole):
+    """Red team R18-8: a directory's walk skips what is not a regular file, but a quoted pattern's
+    match was read whatever it was, so a FIFO named like a capture in a data set (put there by a
+    user who may write into it) held the base's root run in its open for good (killed here after
+    30 s). Now such a match is skipped, said, and the rest is read."""
+    split_capture(CAPTURE, CUTS, tmp_path / "parts")
+    os.mkfifo(tmp_path / "parts" / "part1b.pcap")
+    pattern = f"{tmp_path}/parts/part*.pcap"
+    proc = subprocess.Popen([env.sniffer, "-i", "wan0:wan:gateway", "--read-pcap", pattern, "--write-csv",
+                             tmp_path / "dir.csv"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        out, err = proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        pytest.fail("the run waited in the open of the FIFO the pattern matched")
+    assert proc.returncode == 0, err
+    assert (json.loads(out.splitlines()[-1])["pcap"]["files"]) == 3, out
+    assert f"--read-pcap {pattern}: {tmp_path}/parts/part1b.pcap: not a regular file, skipped" in err, err
+    with open(tmp_path / "dir.csv") as f:
+        assert Counter(tuple(row) for row in csv.reader(f)) == whole
+
+
 def test_a_capture_under_a_second_name_is_read_once(env, tmp_path, whole):
     """Red team R16-8: inputs were told apart by path. A capture also present under a hard link
     (a de-duplicated snapshot of a data set) was read twice without a word (every packet counted

@@ -6,8 +6,9 @@ meanwhile, and get that capture's flows into the table. Now every open must find
 listed (device and inode): else an error naming it, nothing of the other file read.
 
 The swap is made while the run is held at a known point: behind a FIFO named first (the run
-blocks reading it, after the listing), or with strace delaying the -j parent once it has listed
-the files (its parts directory's mkdir, before the workers are forked).
+blocks reading it, after the listing), with strace delaying the -j parent once it has listed
+the files (its parts directory's mkdir, before the workers are forked), or by fanotify at the
+end of a directory's walk (directory_hold.py: every entry judged, none identified again yet).
 """
 import csv
 import json
@@ -19,6 +20,7 @@ import time
 import pytest
 
 from corpus import REPO_PCAPS
+from directory_hold import acting_at_read
 from test_offline_inputs import CAPTURE, CUTS, records, split_capture
 
 SECRET = REPO_PCAPS / "dns" / "dnssec.pcap"  # 127.0.0.1 to port 53: no flow of CAPTURE's
@@ -167,6 +169,52 @@ def test_a_file_swapped_for_a_link_before_a_worker_opens_it_is_refused_naming_it
     assert held.returncode == 1, err
     assert f"{ds}/{SWAPPED}: replaced by another file since the inputs were listed; not read" in err, err
     assert not (out / "t.csv").exists()
+
+
+def walked_while_swapped(env, tmp_path, ds, swap):
+    """(exit code, or None when the run still waited after 30 s and was killed; stderr) of a run on
+    directory ds whose walk, once it has judged every entry, waits until swap() has run."""
+    with acting_at_read(ds, swap) as swapped:
+        proc = subprocess.Popen([env.sniffer, "-i", "wan0:wan:gateway", "--read-pcap", ds, "--write-csv",
+                                 tmp_path / "out.csv"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            _, err = proc.communicate(timeout=30)
+            code = proc.returncode
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            _, err = proc.communicate()
+            code = None
+    assert swapped.is_set(), "the walk's end was never held"
+    return code, err
+
+
+def test_a_walked_file_swapped_for_a_fifo_after_the_walk_is_refused_without_waiting(env, tmp_path):
+    """Red team R18-8: the walk judged a file regular by one lookup by name and took what it is by
+    another, so a FIFO renamed over it in between was the file listed, and the base's run (root)
+    waited in its open forever (killed here after 30 s). Now the walk takes what a file is from
+    the very lookup that judged it: the FIFO is not that file, the run stops naming it."""
+    ds, _ = data_set(tmp_path)
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    code, err = walked_while_swapped(env, tmp_path, ds, lambda: os.rename(fifo, ds / SWAPPED))
+    assert code is not None, f"the run waited for the FIFO swapped in after the walk: {err}"
+    assert code == 1, err
+    assert f"{ds}/{SWAPPED}: replaced by another file since the inputs were listed; not read" in err, err
+    assert not (tmp_path / "out.csv").exists()
+
+
+def test_a_walked_file_swapped_for_a_foreign_link_after_the_walk_is_refused(env, tmp_path):
+    """Red team R18-8: the walk refuses another user's link to a capture not theirs (R16-6), but
+    such a link put in a judged file's place before the file was identified was read: the base
+    read root's private capture (exit 0, its flows in the table). Now it is refused, naming it."""
+    ds, secret = data_set(tmp_path)
+    code, err = walked_while_swapped(env, tmp_path, ds, lambda: swap_for_link(ds / SWAPPED, secret))
+    out_csv = tmp_path / "out.csv"
+    leaked = flow_ids(out_csv) & flow_ids_of_secret(env, tmp_path) if out_csv.exists() else set()
+    assert not leaked, f"the secret capture's flows were read: {sorted(leaked)}"
+    assert code == 1, err
+    assert f"{ds}/{SWAPPED}: replaced by another file since the inputs were listed; not read" in err, err
+    assert not out_csv.exists()
 
 
 def flow_ids_of_secret(env, tmp_path):

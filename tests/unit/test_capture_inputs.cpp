@@ -206,6 +206,22 @@ TEST(CaptureInputs, ASecondNameOfAFileIsSkippedInAWalkAndRefusedWhenNamed) {
   EXPECT_EQ(resolved_and_warned({ds + "/hard.pcap", ds}).first, std::vector<std::string>{ds + "/hard.pcap"});
 }
 
+// Red team R18-8: a pattern's match was read whatever it was, so a FIFO
+// named like a capture held the run in its open for good. Now a match that
+// is neither a directory nor a regular file is skipped, said; a pattern left
+// with nothing is an error.
+TEST(CaptureInputs, APatternsMatchThatIsNotARegularFileIsSkipped) {
+  TempDir dir("capture_inputs");
+  std::ofstream(dir.path / "a.pcap") << "x";
+  ASSERT_EQ(mkfifo((dir.path / "b.pcap").c_str(), 0600), 0);
+  const std::string d = dir.path.string();
+  const auto [files, warned] = resolved_and_warned({d + "/*.pcap"});
+  EXPECT_EQ(files, std::vector<std::string>{d + "/a.pcap"});
+  EXPECT_EQ(warned, std::vector<std::string>{"--read-pcap " + d + "/*.pcap: " + d +
+                                             "/b.pcap: not a regular file, skipped"});
+  EXPECT_NE(error_of({d + "/b*.pcap"}).find("b*.pcap: no regular file matches the pattern"), std::string::npos);
+}
+
 // Every pipe is its own input: two process substitutions (/dev/fd/N, whose
 // canonical path could not be found: both were "" and refused as the same).
 TEST(CaptureInputs, TwoPipesAreTwoInputs) {
