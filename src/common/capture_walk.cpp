@@ -127,9 +127,10 @@ void visit_directory(Walk& walk, int dir_fd, const char* name, const struct stat
 void visit(Walk& walk, int dir_fd, const char* name, const std::string& dir_path) {
   const std::string path = joined(dir_path, name);
   WalkFd entry(openat(dir_fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC));
-  if (!entry && out_of_resources(errno)) walk.fail(errno);
+  if (!entry && errno == ENOENT) return;  // gone meanwhile: nothing to read
+  if (!entry) walk.fail(errno);           // a directory listed but not searchable, say: as before, not silently
   struct stat own {};
-  if (!entry || fstat(entry.get(), &own) != 0) return;  // gone meanwhile: nothing to read
+  if (fstat(entry.get(), &own) != 0) walk.fail(errno);
   const bool capture_name = is_capture_name(name);
   if (S_ISDIR(own.st_mode)) {
     entry.reset();  // one descriptor a level while the walk goes down (a small open-files limit)

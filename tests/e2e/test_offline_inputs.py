@@ -15,7 +15,9 @@ import resource
 import shutil
 import struct
 import subprocess
+import tempfile
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -351,3 +353,26 @@ def test_a_run_started_with_standard_descriptors_closed_writes_its_table_and_suc
     assert proc.stdout == ""
     with open(out) as f:
         assert Counter(tuple(row) for row in csv.reader(f)) == whole
+
+
+def test_a_subdirectory_listed_but_not_searchable_stops_the_walk_with_the_reason(env):
+    """A user's run over a data set with a subdirectory it may list but not search (mode 0444): its
+    captures cannot be read, and that is said, with exit 1, rather than the walk going on without
+    them in silence (round 18's walk by descriptors had skipped them without a word)."""
+    base = Path(tempfile.mkdtemp(prefix="sniffer-e2e-walk-"))  # pytest's tmp_path is root's alone
+    try:
+        base.chmod(0o777)
+        data = base / "ds"
+        (data / "locked").mkdir(parents=True)
+        shutil.copy(CAPTURE, data / "a.pcap")
+        shutil.copy(CAPTURE, data / "locked" / "b.pcap")
+        (data / "locked").chmod(0o444)
+        proc = subprocess.run(["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", env.sniffer,
+                               "-i", "wan0:wan:gateway", "--read-pcap", data, "--write-csv", base / "t.csv"],
+                              capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 1, proc.stderr
+        assert f"--read-pcap {data}: Permission denied" in proc.stderr, proc.stderr
+        assert not (base / "t.csv").exists()
+    finally:
+        (base / "ds" / "locked").chmod(0o755)
+        shutil.rmtree(base)
