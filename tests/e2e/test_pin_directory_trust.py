@@ -9,11 +9,12 @@ import json
 import os
 import secrets
 import subprocess
+import time
 
 import pytest
 
 from e2e_support import lab_config, run
-from test_single_instance import HostDaemon, ensure_bpffs, pinned_map_ids, sensors  # noqa: F401 (fixture)
+from test_single_instance import HostDaemon, ensure_bpffs, lock_file, pinned_map_ids, sensors  # noqa: F401 (fixture)
 
 NOBODY = 65534
 
@@ -77,6 +78,49 @@ def test_a_link_of_another_user_to_another_directory_leaves_it_untouched(env, la
     finally:
         if os.path.islink(link):
             os.unlink(link)
+        remove_tree(other)
+
+
+def link_once_locked(env, lab, tmp_path, pin_path, target, owner):
+    """Starts a sensor on `pin_path` (not there yet), and as soon as its instance lock file appears
+    (its programs still loading, no pin made), links `pin_path` to `target` as `owner` -> (exit code,
+    stderr)."""
+    config = lab_config(f"ipc://{tmp_path}/pub.sock", pin_path=pin_path, metrics={"listen": ""})
+    daemon = HostDaemon(env, lab, tmp_path, config, "sensor")
+    with open(daemon.out_path, "wb") as out, open(daemon.err_path, "wb") as err:
+        daemon.proc = subprocess.Popen(daemon.cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while not os.path.exists(lock_file(pin_path)) and time.monotonic() < deadline:
+            time.sleep(0.0005)
+        os.symlink(target, pin_path)
+        os.lchown(pin_path, owner, owner)
+        daemon.proc.wait(15)
+    finally:
+        daemon.stop()
+    return daemon.proc.returncode, daemon.stderr()
+
+
+@pytest.mark.parametrize("owner", [NOBODY, 0], ids=["another-user", "root"])
+def test_a_link_made_after_the_lock_sends_no_pin_into_another_directory(env, lab, tmp_path, owner):
+    """The red team's race: the lock is named after the path as it was; a link made just after it
+    sent the pins into another (live) sensor's directory. Another user's link is refused as such;
+    even root's is, for it is not the directory the lock was named after."""
+    ensure_bpffs()
+    pin_path, other = own_pin_path(), own_pin_path()
+    os.mkdir(other, 0o700)
+    try:
+        fake_id = fake_pin(other, "stats")
+        code, err = link_once_locked(env, lab, tmp_path, pin_path, other, owner)
+        assert code == 1, err
+        why = (f"a symbolic link of uid {NOBODY} (to {other})" if owner else
+               f"leads to {other} now, not to {pin_path}, which its instance lock is named after")
+        assert f"pin_path {pin_path}: {why}" in err, err
+        assert "stale" not in err, err
+        assert pinned_map_ids(other) == {"stats": fake_id}, "the other directory's pins changed"
+    finally:
+        if os.path.islink(pin_path):
+            os.unlink(pin_path)
         remove_tree(other)
 
 
