@@ -81,6 +81,30 @@ def test_a_link_of_another_user_to_another_directory_leaves_it_untouched(env, la
         remove_tree(other)
 
 
+def test_a_link_of_another_user_on_the_way_is_refused(env, lab, tmp_path):
+    """The pin path below a directory reached through another user's link: that user may re-point it."""
+    ensure_bpffs()
+    link, other = own_pin_path(), own_pin_path()
+    os.mkdir(other, 0o700)
+    try:
+        fake_id = fake_pin(other, "stats")
+        nobodys_link(other, link)
+        code, err = start_refused(env, lab, tmp_path, f"{link}/sensor")
+        assert code == 1, err
+        assert f'the link "{link}" on its path is owned by uid {NOBODY}' in err, err
+        # The sensor's mkdir, before the walk, made an empty "sensor" there: nothing else changed.
+        assert sorted(os.listdir(other)) == ["sensor", "stats"] and not os.listdir(f"{other}/sensor"), \
+            "pins went through the other user's link"
+        stats = json.loads(run(["bpftool", "-j", "map", "show", "pinned", f"{other}/stats"]).stdout)
+        assert stats["id"] == fake_id, "the other directory's pin was replaced"
+    finally:
+        if os.path.islink(link):
+            os.unlink(link)
+        if os.path.isdir(f"{other}/sensor"):
+            remove_tree(f"{other}/sensor")
+        remove_tree(other)
+
+
 def link_once_locked(env, lab, tmp_path, pin_path, target, owner):
     """Starts a sensor on `pin_path` (not there yet), and as soon as its instance lock file appears
     (its programs still loading, no pin made), links `pin_path` to `target` as `owner` -> (exit code,
@@ -150,6 +174,9 @@ def test_own_pin_directory_is_pinned_and_removed_at_exit(env, lab, tmp_path, sen
         ids = pinned_map_ids(pin_path)
         assert "stats" in ids and "block_settings" in ids, ids
         assert f"maps pinned under {pin_path}" in daemon.stderr(), daemon.stderr()
+        warnings = [line for line in daemon.stderr().splitlines() if "lets every user place names" in line]
+        world_writable = os.stat("/sys/fs/bpf").st_mode & 0o002
+        assert len(warnings) == (1 if world_writable else 0), daemon.stderr()
         assert daemon.stop() == 0, daemon.stderr()
         assert not os.path.exists(pin_path), "the pin directory outlived the sensor"
     finally:
