@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <filesystem>
+#include <optional>
 
 #include <spdlog/spdlog.h>
 
@@ -28,6 +30,20 @@ std::string what_it_is(const struct stat& st) {
 [[noreturn]] void refuse_foreign(const std::string& dir, const struct stat& st, const std::string& detail) {
   throw Error("pin_path " + dir + ": " + what_it_is(st) + " of uid " + std::to_string(st.st_uid) + detail +
               ": remove it; the pin directory must be the sensor's own");
+}
+
+// Before anything is made there: a directory or link of another user on the
+// way to the pin directory's parent would let that user choose where it is.
+// (A way that cannot be walked is left to mkdir to report.)
+void refuse_foreign_way(const std::string& dir) {
+  std::filesystem::path path = std::filesystem::path(dir).lexically_normal();
+  if (!path.has_filename()) path = path.parent_path();  // "x/": its trailing '/'
+  const std::optional<OtherOwner> other = other_owner_on_path(path.parent_path().string());
+  if (!other) return;
+  const bool link = other->item == OtherOwner::kLink;
+  throw Error("pin_path " + dir + ": the " + (link ? "link" : "directory") + " \"" + other->path +
+              "\" on its way is owned by uid " + std::to_string(other->uid) + ", who could " +
+              (link ? "re-point it" : "replace what is in it") + ": the pin directory must be the sensor's own");
 }
 
 void make_unless_present(const std::string& dir) {
@@ -82,6 +98,7 @@ void warn_if_parent_world_writable(const std::string& dir, int fd) {
 }  // namespace
 
 PinDirectory::PinDirectory(const std::string& dir, const std::string& locked_path) : dir_(dir) {
+  refuse_foreign_way(dir);
   make_unless_present(dir);
   refuse_foreign_link(dir);
   // Every directory and link on the way must be root's or ours: none re-pointed meanwhile.
