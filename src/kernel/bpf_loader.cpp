@@ -222,7 +222,7 @@ void BpfPrograms::pin_maps(const std::string& dir, const std::string& locked_pat
     }
     spdlog::info("mounted bpffs at /sys/fs/bpf");
   }
-  pin_dir_ = std::make_unique<PinDirectory>(dir, locked_path);  // from here on, the destructor removes what was pinned
+  pin_dir_ = std::make_unique<PinDirectory>(dir, locked_path);  // from here on, the destructor unpins
   bpf_map* map;
   bpf_object__for_each_map(map, skel_->obj) {
     if (bpf_map__is_internal(map)) continue;  // .rodata: not part of the interface
