@@ -17,6 +17,7 @@
 #include "sniffer/worker_rings.hpp"
 #include "sniffer/worker_shard.h"  // WorkerKey
 #include "sniffer/counters.hpp"  // KernelStats
+#include "sniffer/pin_directory.hpp"
 
 struct sniffer_bpf;  // generated skeleton (bpf/sniffer_bpf.skel.h)
 struct bpf_object;   // libbpf
@@ -136,19 +137,20 @@ class BpfPrograms {
 
   // Pins every map under `dir` (bpffs; mounted at /sys/fs/bpf if it is not),
   // replacing pins a previous run left there: call it only while holding the
-  // pin path's InstanceLock. Throws Error; the pins made so far are removed
+  // pin path's InstanceLock, whose locked_path() is `locked_path` ("": none),
+  // and the directory must still be that one (see PinDirectory). Throws Error; the pins made so far are removed
   // by unpin_maps() or the destructor.
-  void pin_maps(const std::string& dir);
+  void pin_maps(const std::string& dir, const std::string& locked_path);
   // Removes the pins made by pin_maps, and the directory if empty.
   void unpin_maps();
   // keep_pins: the pins outlive this object (for inspection after exit).
-  void keep_pins() { pinned_dir_.clear(); }
+  void keep_pins() { pin_dir_.reset(); }
 
 
  private:
   void set_drop_constants(const LoadOptions& options);
   void verify_maps() const;
-  std::string pinned_dir_;
+  std::unique_ptr<PinDirectory> pin_dir_;  // set while pins exist
 
   // Destroys the skeleton (programs, maps, links it owns) on every path out,
   // a constructor that throws part way included.

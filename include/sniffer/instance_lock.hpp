@@ -44,6 +44,11 @@ class InstanceLock {
 
   const std::string& file() const { return file_; }
 
+  // The pin directory the lock is named after: the pin path with its links
+  // resolved when the lock was taken. The pins must go there, and nowhere a
+  // link made since leads to.
+  const std::string& locked_path() const { return locked_path_; }
+
   // What the start replaced, for the log: "" or "lock file ...: its lock is
   // held by pid 77 (uid 1000), not a sniffer's: replaced by a new file".
   const std::string& warning() const { return warning_; }
@@ -60,6 +65,7 @@ class InstanceLock {
   [[noreturn]] void refuse(const std::string& pid) const;
 
   std::string pin_path_, file_;
+  std::string locked_path_;
   std::string staging_;  // the new file while it replaces a leftover: one replacement at a time
   std::string warning_;
   uid_t directory_owner_ = 0;

@@ -214,7 +214,7 @@ void BpfPrograms::verify_maps() const {
   }
 }
 
-void BpfPrograms::pin_maps(const std::string& dir) {
+void BpfPrograms::pin_maps(const std::string& dir, const std::string& locked_path) {
   if (!bpffs_mounted()) {
     if (mount("bpf", "/sys/fs/bpf", "bpf", 0, "mode=0700") != 0) {
       throw Error("pin_path " + dir + ": bpffs is not mounted at /sys/fs/bpf and mounting it failed: " +
@@ -222,27 +222,16 @@ void BpfPrograms::pin_maps(const std::string& dir) {
     }
     spdlog::info("mounted bpffs at /sys/fs/bpf");
   }
-  if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
-    const int err = errno;
-    // systemd mounts bpffs with mode 0700: another user reaches a directory
-    // in it (made theirs beforehand, as the unit's ExecStartPre does) only
-    // with CAP_DAC_READ_SEARCH.
-    const std::string note =
-        err == EACCES ? missing_capabilities_note({kCapDacReadSearch},
-                                                  "a directory under a bpffs of mode 0700 needs it, and must exist "
-                                                  "owned by this user")
-                      : "";
-    throw Error("pin_path " + dir + ": " + errno_text(err) + note);
-  }
-  pinned_dir_ = dir;  // from here on, the destructor removes what was pinned
+  pin_dir_ = std::make_unique<PinDirectory>(dir, locked_path);  // from here on, the destructor unpins
   bpf_map* map;
   bpf_object__for_each_map(map, skel_->obj) {
     if (bpf_map__is_internal(map)) continue;  // .rodata: not part of the interface
-    std::string path = dir + "/" + bpf_map__name(map);
+    const std::string name = bpf_map__name(map);
+    const std::string shown = pin_dir_->shown_path(name);
     // The caller holds the pin path's InstanceLock: no live sensor owns these.
-    if (unlink(path.c_str()) == 0) spdlog::info("replaced a stale pin {} (left by an earlier run)", path);
-    int err = bpf_map__pin(map, path.c_str());
-    if (err) throw Error("pin map " + std::string(bpf_map__name(map)) + " at " + path + ": " + errno_text(err));
+    if (pin_dir_->remove_entry(name)) spdlog::info("replaced a stale pin {} (left by an earlier run)", shown);
+    int err = bpf_map__pin(map, pin_dir_->entry_path(name).c_str());
+    if (err) throw Error("pin map " + name + " at " + shown + ": " + errno_text(err));
   }
   const std::string netns = network_namespace_name();
   spdlog::info("maps pinned under {}{} ({}bpftool map dump pinned {}/stats)", dir,
@@ -250,14 +239,14 @@ void BpfPrograms::pin_maps(const std::string& dir) {
 }
 
 void BpfPrograms::unpin_maps() {
-  if (pinned_dir_.empty()) return;
+  if (!pin_dir_) return;
   bpf_map* map;
   bpf_object__for_each_map(map, skel_->obj) {
     if (bpf_map__is_internal(map) || !bpf_map__is_pinned(map)) continue;  // only what this run pinned
-    bpf_map__unpin(map, nullptr);
+    bpf_map__unpin(map, nullptr);  // its path goes through pin_dir_'s descriptor, still open
   }
-  rmdir(pinned_dir_.c_str());
-  pinned_dir_.clear();
+  pin_dir_->remove_if_empty();
+  pin_dir_.reset();
 }
 
 int BpfPrograms::xdp_prog_fd() const { return bpf_program__fd(skel_->progs.sniffer_xdp); }

@@ -193,7 +193,8 @@ InstanceLock::InstanceLock(const std::string& pin_path, const std::string& direc
   struct stat dir {};
   if (stat(directory.c_str(), &dir) != 0) throw Error("lock directory " + directory + ": " + errno_text(errno));
   directory_owner_ = dir.st_uid;  // the unit's RuntimeDirectory= user: its holders are sensors
-  const std::string name = file_name(resolved_pin_path(pin_path));
+  locked_path_ = resolved_pin_path(pin_path);
+  const std::string name = file_name(locked_path_);
   file_ = directory + "/" + name;
   staging_ = directory + "/." + name + ".new";  // a leading '.' is escaped in lock names: no clash
   // Again: between our open and our flock, an exiting holder may remove the

@@ -104,7 +104,9 @@ Sensor::Sensor(const Config& config, const SensorOptions& options)
     spdlog::info("BPF programs loaded (ABI {}, ring buffer {} bytes, payload snippet {} bytes)", SNIFFER_ABI_VERSION,
                  config_.capture.ring_buffer_bytes, config_.capture.payload_bytes);
     log_kernel_flows();
-    if (!config_.pin_path.empty() && !options_.dry_run) progs_.pin_maps(config_.pin_path);
+    if (!config_.pin_path.empty() && !options_.dry_run) {
+      progs_.pin_maps(config_.pin_path, lock_ ? lock_->locked_path() : "");
+    }
     links_.emplace();  // before resolving the interfaces: no link event in between is missed
     manager_.emplace(progs_, config_.capture.tc_attach);
   } else {
