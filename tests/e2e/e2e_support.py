@@ -436,6 +436,18 @@ def fill(directory):
     return path
 
 
+def writing_into(pid, directory):
+    """Whether process `pid` holds a file of `directory` open (named or not: an O_TMPFILE file shows
+    as DIR/#INODE (deleted))."""
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{fd}").startswith(f"{directory}/"):
+                return True
+        except OSError:
+            pass
+    return False
+
+
 def wait_log(daemon, text, timeout=5.0):
     """True once `text` appears in the daemon's log (stderr) within `timeout` seconds."""
     deadline = time.monotonic() + timeout

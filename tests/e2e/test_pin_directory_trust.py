@@ -49,6 +49,20 @@ def remove_tree(directory):
         os.rmdir(directory)
 
 
+def assert_refused_leaving_alone(code, err, expected, other, fake_id):
+    """The start was refused with `expected`, and the other directory's pin is as it was."""
+    assert code == 1, err
+    assert expected in err, err
+    assert "stale" not in err, err
+    assert pinned_map_ids(other) == {"stats": fake_id}, "the other directory's pins changed"
+
+
+def remove_link_and_tree(link, directory):
+    if os.path.islink(link):
+        os.unlink(link)
+    remove_tree(directory)
+
+
 def test_a_dangling_link_of_another_user_is_named_in_the_refusal(env, lab, tmp_path):
     ensure_bpffs()
     link = own_pin_path()
@@ -71,14 +85,10 @@ def test_a_link_of_another_user_to_another_directory_leaves_it_untouched(env, la
         fake_id = fake_pin(other, "stats")
         nobodys_link(other, link)
         code, err = start_refused(env, lab, tmp_path, link)
-        assert code == 1, err
-        assert f"pin_path {link}: a symbolic link of uid {NOBODY} (to {other})" in err, err
-        assert "stale" not in err, err
-        assert pinned_map_ids(other) == {"stats": fake_id}, "the other directory's pins changed"
+        assert_refused_leaving_alone(code, err, f"pin_path {link}: a symbolic link of uid {NOBODY} (to {other})",
+                                     other, fake_id)
     finally:
-        if os.path.islink(link):
-            os.unlink(link)
-        remove_tree(other)
+        remove_link_and_tree(link, other)
 
 
 def test_a_link_of_another_user_on_the_way_is_refused(env, lab, tmp_path):
@@ -90,16 +100,13 @@ def test_a_link_of_another_user_on_the_way_is_refused(env, lab, tmp_path):
         fake_id = fake_pin(other, "stats")
         nobodys_link(other, link)
         code, err = start_refused(env, lab, tmp_path, f"{link}/sensor")
-        assert code == 1, err
-        assert (f'pin_path {link}/sensor: the link "{link}" on its way is owned by uid {NOBODY}, who could '
-                "re-point it: the pin directory must be the sensor's own") in err, err
-        assert pinned_map_ids(other) == {"stats": fake_id}, "the other directory changed"
+        assert_refused_leaving_alone(code, err, f'pin_path {link}/sensor: the link "{link}" on its way is owned by '
+                                     f"uid {NOBODY}, who could re-point it: the pin directory must be the sensor's "
+                                     "own", other, fake_id)
     finally:
-        if os.path.islink(link):
-            os.unlink(link)
         if os.path.isdir(f"{other}/sensor"):
             remove_tree(f"{other}/sensor")
-        remove_tree(other)
+        remove_link_and_tree(link, other)
 
 
 def link_once_locked(env, lab, tmp_path, pin_path, target, owner):
@@ -133,16 +140,11 @@ def test_a_link_made_after_the_lock_sends_no_pin_into_another_directory(env, lab
     try:
         fake_id = fake_pin(other, "stats")
         code, err = link_once_locked(env, lab, tmp_path, pin_path, other, owner)
-        assert code == 1, err
         why = (f"a symbolic link of uid {NOBODY} (to {other})" if owner else
                f"leads to {other} now, not to {pin_path}, which its instance lock is named after")
-        assert f"pin_path {pin_path}: {why}" in err, err
-        assert "stale" not in err, err
-        assert pinned_map_ids(other) == {"stats": fake_id}, "the other directory's pins changed"
+        assert_refused_leaving_alone(code, err, f"pin_path {pin_path}: {why}", other, fake_id)
     finally:
-        if os.path.islink(pin_path):
-            os.unlink(pin_path)
-        remove_tree(other)
+        remove_link_and_tree(pin_path, other)
 
 
 def test_a_directory_of_another_user_at_the_pin_path_is_refused(env, lab, tmp_path):

@@ -517,10 +517,9 @@ def _end_squat(squatter, sensors, lock, pin_dir=None):
         os.unlink(lock)
 
 
-def test_an_earlier_versions_lock_file_a_local_user_holds_is_replaced_with_a_warning(env, lab, tmp_path, sensors):
-    """What an earlier version's SIGKILLed sensor left, a 0644 lock file, held by uid 65534 since:
-    the start warns naming the holder and runs on a new file (0600) renamed over it; the holder's
-    lock is on a file no longer linked, so the next start is refused by the new sensor."""
+def earlier_versions_lock_file(lab):
+    """A new pin path and its lock file as an earlier version's SIGKILLed sensor left it: mode 0644,
+    naming a dead pid. Returns (pin path, lock file)."""
     ensure_bpffs()
     pin_dir = new_pin_dir(lab)
     lock = lock_file(pin_dir)
@@ -528,6 +527,14 @@ def test_an_earlier_versions_lock_file_a_local_user_holds_is_replaced_with_a_war
     with open(lock, "w") as f:
         f.write("999999\n")
     os.chmod(lock, 0o644)
+    return pin_dir, lock
+
+
+def test_an_earlier_versions_lock_file_a_local_user_holds_is_replaced_with_a_warning(env, lab, tmp_path, sensors):
+    """What an earlier version's SIGKILLed sensor left, a 0644 lock file, held by uid 65534 since:
+    the start warns naming the holder and runs on a new file (0600) renamed over it; the holder's
+    lock is on a file no longer linked, so the next start is refused by the new sensor."""
+    pin_dir, lock = earlier_versions_lock_file(lab)
     squatter = subprocess.Popen(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable,
                                  "-c", LOCK_SQUATTER, lock], stdout=subprocess.PIPE, text=True)
     try:
@@ -550,13 +557,7 @@ def test_an_earlier_versions_lock_file_a_root_process_that_is_not_a_sniffer_hold
     program that waits (su at its password prompt): the holder is root, and was taken for a sensor, so
     every start was refused naming the file's dead pid. Here root's `flock FILE sleep 60` holds it:
     not a sniffer, so a squatter, named with what it runs; the start runs on a new file (0600)."""
-    ensure_bpffs()
-    pin_dir = new_pin_dir(lab)
-    lock = lock_file(pin_dir)
-    os.makedirs(LOCK_DIR, exist_ok=True)
-    with open(lock, "w") as f:
-        f.write("999999\n")
-    os.chmod(lock, 0o644)
+    pin_dir, lock = earlier_versions_lock_file(lab)
     # -o: sleep does not inherit the lock; a session of its own: both are killed at the end.
     holder = subprocess.Popen(["flock", "-o", lock, "sleep", "60"], start_new_session=True)
     try:

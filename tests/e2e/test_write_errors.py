@@ -10,7 +10,7 @@ import time
 import pytest
 
 from corpus import REPO_PCAPS
-from e2e_support import run
+from e2e_support import run, writing_into
 
 # IPv4 and IPv6 fragments: about 3,000 flows, ~1 MB of CSV.
 CAPTURE = REPO_PCAPS / "fragments" / "defrag_af_confusion_spray.pcap"
@@ -125,18 +125,6 @@ def test_final_report_to_a_full_stdout_is_an_error(env, tmp_path):
                                 stdout=full, stderr=subprocess.PIPE, text=True, timeout=30)
     assert result.returncode == 1, result.stderr
     assert "standard output: write: No space left on device" in result.stderr
-
-
-def writing_into(pid, directory):
-    """Whether the process holds a file of `directory` open (named or not: an O_TMPFILE file shows
-    as DIR/#INODE (deleted))."""
-    for fd in os.listdir(f"/proc/{pid}/fd"):
-        try:
-            if os.readlink(f"/proc/{pid}/fd/{fd}").startswith(f"{directory}/"):
-                return True
-        except OSError:
-            pass
-    return False
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGKILL])

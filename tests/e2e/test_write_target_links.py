@@ -12,6 +12,7 @@ import subprocess
 import time
 
 from corpus import REPO_PCAPS
+from e2e_support import writing_into
 
 FILES = [REPO_PCAPS / "web" / "http_bro_org.pcap", REPO_PCAPS / "dns" / "dnssec.pcap"]
 
@@ -59,17 +60,6 @@ def test_a_link_of_ours_or_roots_as_a_directory_is_followed(env, tmp_path):
     assert (chosen / "j.csv").read_text().startswith("Flow ID,")
 
 
-def open_in(pid, directory):
-    """Whether process `pid` has a file open in `directory` (the table's O_TMPFILE: "DIR/#INODE (deleted)")."""
-    for fd in os.listdir(f"/proc/{pid}/fd"):
-        try:
-            if os.readlink(f"/proc/{pid}/fd/{fd}").startswith(f"{directory}/"):
-                return True
-        except OSError:
-            pass
-    return False
-
-
 def test_a_directory_swapped_for_a_link_during_the_run_is_not_followed_at_commit(env, tmp_path):
     """R18-2: another user's real directory in a shared sticky directory passes the check; swapped for
     their link to a directory of their choice while the run reads its input, the base linked and
@@ -91,7 +81,7 @@ def test_a_directory_swapped_for_a_link_during_the_run_is_not_followed_at_commit
         run.stdin.write(FILES[0].read_bytes())
         run.stdin.flush()
         deadline = time.monotonic() + 20
-        while not open_in(run.pid, theirs):
+        while not writing_into(run.pid, theirs):
             assert run.poll() is None and time.monotonic() < deadline, "the table was not opened"
             time.sleep(0.05)
         # What the other user may do in a sticky directory with what is theirs.
