@@ -151,7 +151,8 @@ std::optional<RuleText> rule_text(const std::string& file, const json& rule, std
 
 std::string read_rules_file(const std::string& path) {
   try {
-    return read_small_file(path, kMaxRulesBytes);
+    // A regular file only: a FIFO there would hold the run in its open for good.
+    return read_small_file(path, kMaxRulesBytes, /*regular_only=*/true);
   } catch (const Error& e) {
     throw LabelsInvalid(path, {"cannot read labels file \"" + path + "\": " + e.what()});
   }

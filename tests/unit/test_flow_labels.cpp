@@ -1,7 +1,11 @@
 // --labels rules: the CSV and JSON forms, every validation error (naming the
 // file, the rule and the field), and matching (first match wins, either
 // direction, the time window's edges, IPv6, the BENIGN default).
+#include <sys/stat.h>
+
+#include <chrono>
 #include <fstream>
+#include <future>
 #include <string>
 #include <vector>
 
@@ -237,6 +241,27 @@ TEST(FlowLabels, FilesAreToldByExtensionAndReadErrorsNamed) {
   const std::string directory = (dir.path / "dir.json").string();
   std::filesystem::create_directory(directory);
   EXPECT_EQ(error_of(directory).rfind("cannot read labels file \"" + directory + "\": Is a directory", 0), 0u);
+}
+
+// A FIFO where the rules file was expected is refused at once: opening it
+// waited for a writer, for good if none came (noticed in round 18).
+TEST(FlowLabels, AFifoIsRefusedWithoutWaitingForAWriter) {
+  TempDir dir("flow_labels");
+  const std::string fifo = (dir.path / "rules.csv").string();
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  auto loaded = std::async(std::launch::async, [&]() -> std::string {
+    try {
+      load_flow_labels(fifo);
+    } catch (const LabelsInvalid& e) {
+      return e.problems().front();
+    }
+    return "accepted";
+  });
+  if (loaded.wait_for(std::chrono::seconds(5)) != std::future_status::ready) {
+    std::ofstream(fifo) << "dst,label\n";  // the writer it waits for, so that the test ends
+    FAIL() << "load_flow_labels waited in the open of a FIFO";
+  }
+  EXPECT_EQ(loaded.get(), "cannot read labels file \"" + fifo + "\": not a regular file (a FIFO or a device is not read)");
 }
 
 // ---- matching ----------------------------------------------------------------
