@@ -1,5 +1,5 @@
 // The listening socket of a TCP server (the metrics endpoint's): bound to
-// HOST:PORT, non-blocking, close-on-exec; and the owner of a descriptor.
+// HOST:PORT, non-blocking, close-on-exec.
 #pragma once
 
 #include <unistd.h>
@@ -8,32 +8,9 @@
 #include <utility>
 
 #include "sniffer/error.hpp"
+#include "sniffer/unique_fd.hpp"
 
 namespace sniffer {
-
-// A file descriptor closed on destruction.
-class UniqueFd {
- public:
-  UniqueFd() = default;
-  explicit UniqueFd(int fd) : fd_(fd) {}
-  UniqueFd(UniqueFd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-  UniqueFd& operator=(UniqueFd&& o) noexcept {
-    if (this != &o) {
-      reset();
-      fd_ = std::exchange(o.fd_, -1);
-    }
-    return *this;
-  }
-  ~UniqueFd() { reset(); }
-  void reset() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-  int get() const { return fd_; }
-
- private:
-  int fd_ = -1;
-};
 
 // A bind that failed. It passes (a server may try again later) when the
 // address is not the host's yet (DHCP, a VRRP address) or the port is held by

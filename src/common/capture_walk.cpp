@@ -15,29 +15,11 @@
 #include <utility>
 
 #include "sniffer/error.hpp"
+#include "sniffer/unique_fd.hpp"
 
 namespace sniffer {
 
 namespace {
-
-class WalkFd {
- public:
-  explicit WalkFd(int fd) : fd_(fd) {}
-  WalkFd(WalkFd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-  WalkFd& operator=(WalkFd&&) = delete;
-  ~WalkFd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const { return fd_; }
-  int release() { return std::exchange(fd_, -1); }
-  void reset() {
-    if (fd_ >= 0) ::close(std::exchange(fd_, -1));
-  }
-  explicit operator bool() const { return fd_ >= 0; }
-
- private:
-  int fd_;
-};
 
 struct Walk {
   const std::string& dir;  // the argument walked, for messages
@@ -94,11 +76,11 @@ int target_of(int dir_fd, int link_fd) {
   return openat(dir_fd, text, O_PATH | O_CLOEXEC);
 }
 
-void walk_directory(Walk& walk, WalkFd dir_fd, const std::string& path);
+void walk_directory(Walk& walk, UniqueFd dir_fd, const std::string& path);
 
 void visit_link(Walk& walk, int dir_fd, int link_fd, const struct stat& link, const std::string& path,
                 bool capture_name) {
-  const WalkFd target(target_of(dir_fd, link_fd));
+  const UniqueFd target(target_of(dir_fd, link_fd));
   struct stat st {};
   if (!target || fstat(target.get(), &st) != 0) {
     const int err = errno;
@@ -114,7 +96,7 @@ void visit_link(Walk& walk, int dir_fd, int link_fd, const struct stat& link, co
 // The directory `name` whose lookup gave `own`, opened to be read: not if
 // something else took its name meanwhile (then nothing of it is read).
 void visit_directory(Walk& walk, int dir_fd, const char* name, const struct stat& own, const std::string& path) {
-  WalkFd sub(openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  UniqueFd sub(openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (!sub && (errno == ENOENT || errno == ENOTDIR || errno == ELOOP)) return;
   if (!sub) walk.fail(errno);
   struct stat opened {};
@@ -126,7 +108,7 @@ void visit_directory(Walk& walk, int dir_fd, const char* name, const struct stat
 // nothing opened), and judged and identified by that lookup's fstat.
 void visit(Walk& walk, int dir_fd, const char* name, const std::string& dir_path) {
   const std::string path = joined(dir_path, name);
-  WalkFd entry(openat(dir_fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC));
+  UniqueFd entry(openat(dir_fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC));
   if (!entry && errno == ENOENT) return;  // gone meanwhile: nothing to read
   if (!entry) walk.fail(errno);           // a directory listed but not searchable, say: as before, not silently
   struct stat own {};
@@ -140,7 +122,7 @@ void visit(Walk& walk, int dir_fd, const char* name, const std::string& dir_path
   if (capture_name && S_ISREG(own.st_mode)) walk.found.push_back({path, identity_in(own)});
 }
 
-void walk_directory(Walk& walk, WalkFd dir_fd, const std::string& path) {
+void walk_directory(Walk& walk, UniqueFd dir_fd, const std::string& path) {
   const std::unique_ptr<DIR, int (*)(DIR*)> entries(fdopendir(dir_fd.get()), closedir);
   if (!entries) walk.fail(errno);
   dir_fd.release();  // closedir closes it
@@ -158,7 +140,7 @@ void walk_directory(Walk& walk, WalkFd dir_fd, const std::string& path) {
 
 std::vector<CaptureInput> captures_under(const std::string& dir, const CaptureInputWarning& warn) {
   Walk walk{dir, warn, {}};
-  WalkFd top(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));  // named: followed if a link
+  UniqueFd top(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));  // named: followed if a link
   if (!top) walk.fail(errno);
   walk_directory(walk, std::move(top), dir);
   if (walk.found.empty()) throw Error("--read-pcap " + dir + ": no capture files (*.pcap, *.pcapng, *.cap) in it");

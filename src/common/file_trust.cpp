@@ -14,6 +14,7 @@
 
 #include "sniffer/error.hpp"
 #include "sniffer/sniffer_users.hpp"
+#include "sniffer/unique_fd.hpp"
 
 namespace sniffer {
 
@@ -73,20 +74,6 @@ namespace {
 // As the kernel's MAXSYMLINKS.
 constexpr int kMaxLinks = 40;
 
-class OwnedFd {
- public:
-  explicit OwnedFd(int fd) : fd_(fd) {}
-  OwnedFd(OwnedFd&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
-  OwnedFd& operator=(OwnedFd&&) = delete;
-  ~OwnedFd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
-
 bool others_may_write(const struct stat& st) { return (st.st_mode & (S_IWGRP | S_IWOTH)) != 0; }
 
 // The names of `path`, without empty ones and ".": "a//./b/" -> {a, b}.
@@ -105,7 +92,7 @@ std::deque<std::string> names_of(const std::string& path) {
 
 // A directory entered on the way, and the names that lead to it from "/".
 struct Step {
-  OwnedFd fd;
+  UniqueFd fd;
   struct stat st;
   std::string path;
 };
@@ -163,7 +150,7 @@ Walked open_walking(const std::string& name, const std::string& path, const Walk
   std::vector<Step> steps;  // "/", then each directory entered below it
   auto enter_root = [&] {
     steps.clear();
-    OwnedFd fd(::open("/", O_PATH | O_DIRECTORY | O_CLOEXEC));
+    UniqueFd fd(::open("/", O_PATH | O_DIRECTORY | O_CLOEXEC));
     struct stat st {};
     if (fd.get() < 0 || ::fstat(fd.get(), &st) != 0) throw cannot_open(errno);
     steps.push_back({std::move(fd), st, "/"});
@@ -203,7 +190,7 @@ Walked open_walking(const std::string& name, const std::string& path, const Walk
       if (fd < 0) throw cannot_open(errno);
       return {fd, entry_path, links > 0};
     }
-    OwnedFd fd(::openat(dir.fd.get(), entry.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    UniqueFd fd(::openat(dir.fd.get(), entry.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     struct stat entered {};
     if (fd.get() < 0 || ::fstat(fd.get(), &entered) != 0) throw cannot_open(errno);
     steps.push_back({std::move(fd), entered, entry_path});
@@ -239,7 +226,7 @@ std::optional<OtherOwner> other_owner_on_path(const std::string& path) {
   };
   try {
     const Walked walked = open_walking("", path, note_other_owners);
-    const OwnedFd fd(walked.fd);
+    const UniqueFd fd(walked.fd);
     struct stat st {};
     if (::fstat(fd.get(), &st) == 0) {
       note(walked.path, st.st_uid, walked.through_link ? OtherOwner::kLinkedFile : OtherOwner::kFile);

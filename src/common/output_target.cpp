@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "sniffer/error.hpp"
+#include "sniffer/unique_fd.hpp"
 
 namespace sniffer {
 
@@ -57,14 +58,6 @@ long foreign_owner(const std::string& path, const struct stat& st) {
               "name any directory; remove it, or name the directory it leads to");
 }
 
-// Closes a descriptor when it goes.
-struct FdCloser {
-  int fd;
-  ~FdCloser() {
-    if (fd >= 0) close(fd);
-  }
-};
-
 // Opens `name` in the directory `dir` (a descriptor; `component`: the path so
 // far, for the error), as open_output_directory() says. -1 and errno when it fails.
 int open_component(int dir, const std::string& name, const std::string& component, const std::string& path,
@@ -92,8 +85,8 @@ int open_output_directory(const std::string& path, const std::string& what, bool
     const std::string name = dir.substr(start, end - start);
     start = end + 1;
     if (name.empty() || name == ".") continue;  // a run of slashes is one separator
-    const FdCloser parent{fd};
-    fd = open_component(parent.fd, name, dir.substr(0, end), path, what);
+    const UniqueFd parent(fd);
+    fd = open_component(parent.get(), name, dir.substr(0, end), path, what);
   }
   return fd;
 }
