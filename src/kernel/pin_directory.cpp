@@ -20,15 +20,8 @@ namespace sniffer {
 
 namespace {
 
-std::string what_it_is(const struct stat& st) {
-  if (S_ISLNK(st.st_mode)) return "a symbolic link";
-  if (S_ISDIR(st.st_mode)) return "a directory";
-  if (S_ISREG(st.st_mode)) return "a regular file";
-  return "a special file";
-}
-
 [[noreturn]] void refuse_foreign(const std::string& dir, const struct stat& st, const std::string& detail) {
-  throw Error("pin_path " + dir + ": " + what_it_is(st) + " of uid " + std::to_string(st.st_uid) + detail +
+  throw Error("pin_path " + dir + ": " + file_type_text(st.st_mode) + " of uid " + std::to_string(st.st_uid) + detail +
               ": remove it; the pin directory must be the sensor's own");
 }
 
