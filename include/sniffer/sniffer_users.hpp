@@ -11,6 +11,10 @@ namespace sniffer {
 // The users a sniffer runs as: root, ours, and the packaged unit's "sniffer".
 bool sniffer_user(uid_t uid);
 
+// Whether `file` is a regular file only its owner (and root) may open: mode
+// 0600 or narrower. Whoever holds such a file open is its owner or root.
+bool owner_only_file(const struct stat& file);
+
 // Whether a process of `uid` that holds the instance lock file `file` (in a
 // directory `directory_owner` owns) is a sensor, whose start must be refused:
 // a sniffer_user; the directory's owner (the unit's RuntimeDirectory= user,

@@ -96,16 +96,18 @@ std::optional<uid_t> process_uid(pid_t pid) {
   return std::nullopt;
 }
 
-bool owner_only(const struct stat& file) { return S_ISREG(file.st_mode) && (file.st_mode & 077) == 0; }
-
 // A file others could have opened may be held by a user's process that then
 // exec'd a setuid-root program (su waiting at its prompt, red team R18-13):
 // root by uid, not a sensor. Its holder must run a sniffer as well. Only its
 // owner and root could have opened a 0600 file: there the uid says it.
-bool holder_is_sensor(pid_t pid, uid_t uid, const struct stat& file, uid_t directory_owner) {
-  if (!sensor_lock_holder(uid, file, directory_owner)) return false;
-  return owner_only(file) || runs_sniffer(pid).value_or(process_alive(pid));
+// `sensor_uid`: sensor_lock_holder() of the holder's uid.
+bool holder_is_sensor(pid_t pid, bool sensor_uid, const struct stat& file) {
+  return sensor_uid && (owner_only_file(file) || runs_sniffer(pid).value_or(process_alive(pid)));
 }
+
+// A 0600 file of root, ours or `sniffer`: one to use as it is (no one else
+// may have opened it).
+bool ours_private(const struct stat& file) { return owner_only_file(file) && sniffer_user(file.st_uid); }
 
 // "pid 77 (uid 1000)"; "pid 77 (uid 0, running /usr/bin/su)" for a holder
 // of a sensor's uid that runs something else.
@@ -151,13 +153,13 @@ std::optional<LockHolders> flock_holders(const struct stat& file, uid_t director
     }
     const pid_t pid = static_cast<pid_t>(std::strtol(pid_text.c_str(), nullptr, 10));
     const std::optional<uid_t> uid = pid > 0 ? process_uid(pid) : std::nullopt;
+    const bool sensor_uid = uid && sensor_lock_holder(*uid, file, directory_owner);
     // An owner we cannot see (another pid namespace, hidden) may be a sensor's.
-    if (uid ? holder_is_sensor(pid, *uid, file, directory_owner) : (pid <= 0 || process_alive(pid))) {
+    if (uid ? holder_is_sensor(pid, sensor_uid, file) : (pid <= 0 || process_alive(pid))) {
       holders.sensor = pid;
       return holders;
     }
-    holders.squatters.push_back(uid ? squatter_text(pid, *uid, sensor_lock_holder(*uid, file, directory_owner))
-                                    : "pid " + std::to_string(pid) + " (gone)");
+    holders.squatters.push_back(uid ? squatter_text(pid, *uid, sensor_uid) : "pid " + std::to_string(pid) + " (gone)");
   }
   return holders;
 }
@@ -251,7 +253,7 @@ InstanceLock::Step InstanceLock::try_once() {
   // Only its owner and root may have opened a 0600 file (made so from the
   // start, never widened): its holder is a sensor, whatever the owner's name
   // (a unit's User=). One of a sniffer_user's is ours to use as it is.
-  const bool private_file = owner_only(leftover) && sniffer_user(leftover.st_uid);
+  const bool private_file = ours_private(leftover);
   if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
     const int err = errno;
     const std::string pid = holder_pid(fd);
@@ -259,7 +261,7 @@ InstanceLock::Step InstanceLock::try_once() {
     close(fd);
     if (err != EWOULDBLOCK) throw Error("lock file " + file_ + ": flock: " + errno_text(err));
     if (!linked) return Step::Again;  // its holder removed it: it is going, or replacing it
-    if (owner_only(leftover)) refuse(pid);
+    if (owner_only_file(leftover)) refuse(pid);
     // A file others may have opened (an earlier version's 0644, say): its
     // holder may be a local user keeping it after its sensor died (R17-5).
     const std::optional<LockHolders> holders = flock_holders(leftover, directory_owner_);
@@ -319,7 +321,7 @@ InstanceLock::Step InstanceLock::replace(const struct stat& leftover, bool holdi
     return Step::Again;
   }
   fstat(fd, &staging);
-  if (!S_ISREG(staging.st_mode) || !sniffer_user(staging.st_uid) || (staging.st_mode & 077) != 0) {
+  if (!ours_private(staging)) {
     give_up();  // a file others may have opened: made again
     return Step::Again;
   }
