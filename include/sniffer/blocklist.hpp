@@ -158,12 +158,14 @@ class Blocklist {
   using Key = std::pair<Prefix, BlockDirection>;
   int map_fd(const Prefix& p, BlockDirection d) const;
   static std::size_t trie_index(const Prefix& p, BlockDirection d);  // 0..3, as rules_in_trie_
+  // Rules with direction Destination: the kernel's has_dst_rules.
+  std::size_t dst_rules() const { return rules_in_trie_[2] + rules_in_trie_[3]; }
   [[noreturn]] void throw_full() const;
   int allow_fd(const Prefix& p) const;
   std::uint64_t read_hits(const BlockRule& r) const;
   void erase_from_kernel(const BlockRule& r);
   void update_dst_flag();
-  // rules_.erase, keeping dst_rules_ (not the kernel's entry: erase_from_kernel).
+  // rules_.erase, keeping rules_in_trie_ (not the kernel's entry: erase_from_kernel).
   std::map<Key, BlockRule>::iterator erase(std::map<Key, BlockRule>::iterator it);
   // Removes the rules `gone` selects from the maps; returns them with their hits.
   std::vector<BlockRule> remove_if(const std::function<bool(const BlockRule&)>& gone);
@@ -200,7 +202,6 @@ class Blocklist {
   std::map<Key, BlockRule> rules_;
   std::vector<Prefix> allow_;
   std::uint32_t next_id_ = 1;
-  std::size_t dst_rules_ = 0;  // rules_ with direction Destination: the kernel's has_dst_rules
   std::set<Key> config_drops_;  // the keys of rules_ from the config with action Drop
   // Rules per trie (IPv4 src, IPv6 src, IPv4 dst, IPv6 dst): at most
   // capacity(); the tries' room beyond is the exemptions' (kBlockExemptionRoom).

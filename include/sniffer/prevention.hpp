@@ -65,6 +65,8 @@ class Prevention {
   // state file in step. Then the sensor's addresses exempted from the
   // entries over them, as they are now.
   void revoke();
+  // A control entry removed by the sensor (`why`): logged, counted as revoked.
+  void log_removal(const BlockRule& r, const std::string& why);
   // Exempts the sensor's addresses as the rules and addresses now call for;
   // logs what changed.
   void exempt_sensor_addresses();

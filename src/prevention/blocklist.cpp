@@ -40,7 +40,7 @@ void Blocklist::update_dst_flag() {
   sniffer_block_settings s{};
   s.monitor_only = monitor_only_ ? 1 : 0;
   s.record_dropped = record_dropped_ ? 1 : 0;
-  s.has_dst_rules = dst_rules_ ? 1 : 0;
+  s.has_dst_rules = dst_rules() ? 1 : 0;
   s.active = rules_.empty() ? 0 : 1;
   __u32 zero = 0;
   if (bpf_map_update_elem(progs_.block_settings_map_fd(), &zero, &s, BPF_ANY)) {
@@ -171,10 +171,7 @@ BlockRule Blocklist::add_checked(BlockRule rule, const std::vector<ProtectedPref
     if (err == E2BIG || err == ENOSPC || err == ENOMEM) throw_full();
     throw Error("blocklist: add " + rule.prefix.text() + ": " + errno_text(err));
   }
-  if (existing == rules_.end()) {
-    ++rules_in_trie_[trie_index(rule.prefix, rule.direction)];
-    if (rule.direction == BlockDirection::Destination) ++dst_rules_;
-  }
+  if (existing == rules_.end()) ++rules_in_trie_[trie_index(rule.prefix, rule.direction)];
   if (rule.from_config && rule.action == BlockAction::Drop) config_drops_.insert(key);
   rules_[key] = rule;
   ++rule_changes_;
@@ -340,7 +337,6 @@ std::vector<BlockRule> Blocklist::revoke_refused() {
 }
 
 std::map<Blocklist::Key, BlockRule>::iterator Blocklist::erase(std::map<Key, BlockRule>::iterator it) {
-  if (it->first.second == BlockDirection::Destination) --dst_rules_;
   --rules_in_trie_[trie_index(it->first.first, it->first.second)];
   config_drops_.erase(it->first);
   ++rule_changes_;

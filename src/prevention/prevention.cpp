@@ -61,12 +61,7 @@ void Prevention::apply(const BlocklistConfig& config) {
     rules.push_back(r);
   }
   const std::vector<BlockRule> inside = blocklist_.set_static(rules);
-  for (const BlockRule& r : inside) {
-    spdlog::warn("blocklist: {} ({}) removed, rule {} by {} (reason \"{}\", {} hits): inside a drop entry of the "
-                 "config, which drops it already", r.prefix.text(), to_string(r.direction), r.id, r.origin, r.reason,
-                 r.hits);
-  }
-  revoked_ += inside.size();
+  for (const BlockRule& r : inside) log_removal(r, "inside a drop entry of the config, which drops it already");
   if (!inside.empty()) persist();
   revoke();
   if (control_) control_->set_limits(config);
@@ -82,13 +77,17 @@ void Prevention::apply(const BlocklistConfig& config) {
 void Prevention::revoke() {
   const std::vector<BlockRule> revoked = blocklist_.revoke_refused();  // reads the host's addresses
   for (const BlockRule& r : revoked) {
-    ++revoked_;
     auto refusal = blocklist_.guard().check(r.prefix, {}, SensorAddresses::Exempted);
-    spdlog::warn("blocklist: {} ({}) removed, rule {} by {} (reason \"{}\", {} hits): {}", r.prefix.text(),
-                 to_string(r.direction), r.id, r.origin, r.reason, r.hits, refusal ? refusal->message : "");
+    log_removal(r, refusal ? refusal->message : "");
   }
   exempt_sensor_addresses();
   if (!revoked.empty()) persist();
+}
+
+void Prevention::log_removal(const BlockRule& r, const std::string& why) {
+  ++revoked_;
+  spdlog::warn("blocklist: {} ({}) removed, rule {} by {} (reason \"{}\", {} hits): {}", r.prefix.text(),
+               to_string(r.direction), r.id, r.origin, r.reason, r.hits, why);
 }
 
 void Prevention::exempt_sensor_addresses() {
