@@ -15,6 +15,7 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <set>
 #include <vector>
 
 #include "sniffer/config.hpp"  // normal_pin_path
@@ -142,6 +143,7 @@ std::optional<LockHolders> flock_holders(const struct stat& file, uid_t director
   std::snprintf(wanted, sizeof wanted, "%02x:%02x:%lu", major(file.st_dev), minor(file.st_dev),
                 static_cast<unsigned long>(file.st_ino));
   LockHolders holders;
+  std::set<pid_t> seen;  // a holder listed twice (seen in CI, a read racing a change) is named once
   std::string line;
   // "1: FLOCK  ADVISORY  WRITE 1234 00:1a:5678 0 EOF"; a waiter's line has "->" after the number.
   while (std::getline(locks, line)) {
@@ -152,6 +154,7 @@ std::optional<LockHolders> flock_holders(const struct stat& file, uid_t director
       continue;
     }
     const pid_t pid = static_cast<pid_t>(std::strtol(pid_text.c_str(), nullptr, 10));
+    if (!seen.insert(pid).second) continue;
     const std::optional<uid_t> uid = pid > 0 ? process_uid(pid) : std::nullopt;
     const bool sensor_uid = uid && sensor_lock_holder(*uid, file, directory_owner);
     // An owner we cannot see (another pid namespace, hidden) may be a sensor's.
